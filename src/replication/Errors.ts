@@ -1,0 +1,31 @@
+/**
+ * The typed errors that cross the wire or the store. They are Schema-backed so a transport
+ * can carry them and a caller can match on `_tag`. Broken invariants are not here: those are
+ * defects (`Effect.die`), not errors a caller is expected to handle.
+ */
+import { Schema } from "effect"
+
+/** The durable store failed or returned data that does not decode. */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A message could not be delivered or answered in time. */
+export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
+  target: Schema.String,
+  reason: Schema.Literal("Unreachable", "Timeout", "Rejected", "Malformed", "Unauthenticated"),
+  message: Schema.String
+}) {}
+
+/** A client write this region may not accept (wrong region for the strategy, residency, bad input). */
+export class WriteRejected extends Schema.TaggedError<WriteRejected>()("WriteRejected", {
+  reason: Schema.Literal("NotPrimary", "NotHomeRegion", "ResidencyViolation", "UnknownVault", "Invalid"),
+  message: Schema.String
+}) {}
+
+/** A replication batch this region refused to apply; nothing of it was applied. */
+export class ApplyRejected extends Schema.TaggedError<ApplyRejected>()("ApplyRejected", {
+  reason: Schema.Literal("UnknownRegion", "ResidencyViolation", "Malformed"),
+  message: Schema.String
+}) {}

@@ -1,0 +1,76 @@
+/**
+ * The replication protocol between regions, as Schema data. Every transport pushes these
+ * through the same codec (`encode`/`decode`), so the simulator exercises exactly the bytes
+ * production sends, and a malformed message is a typed `Malformed` error rather than a crash.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import * as Change from "./Change.js"
+
+/** A batch of changes shipped from one region to another, in the sender's log order. */
+export const ReplicateBatch = Schema.TaggedStruct("ReplicateBatch", {
+  batchId: Schema.String,
+  fromRegion: Schema.NonEmptyString,
+  fromNode: Schema.NonEmptyString,
+  changes: Schema.Array(Change.Change)
+})
+export type ReplicateBatch = typeof ReplicateBatch.Type
+
+/** A liveness probe; the answer carries the receiver's clock for skew diagnostics. */
+export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
+  fromRegion: Schema.NonEmptyString,
+  fromNode: Schema.NonEmptyString,
+  sentAtMs: Schema.Number
+})
+export type Heartbeat = typeof Heartbeat.Type
+
+/** Any request a node can receive from another region. */
+export const Request = Schema.Union(ReplicateBatch, Heartbeat)
+export type Request = typeof Request.Type
+
+/** The receiver applied (or already had) every change of the batch, durably. */
+export const BatchAck = Schema.TaggedStruct("BatchAck", {
+  batchId: Schema.String,
+  region: Schema.NonEmptyString,
+  node: Schema.NonEmptyString,
+  applied: Schema.Number,
+  ignored: Schema.Number,
+  /** The receiver's physical clock when the batch became durable; lag is this minus commit time. */
+  appliedAtMs: Schema.Number
+})
+export type BatchAck = typeof BatchAck.Type
+
+/** Answer to a heartbeat. */
+export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
+  region: Schema.NonEmptyString,
+  node: Schema.NonEmptyString,
+  atMs: Schema.Number
+})
+export type HeartbeatAck = typeof HeartbeatAck.Type
+
+/** The receiver refused the request; nothing of it was applied. */
+export const Refused = Schema.TaggedStruct("Refused", {
+  reason: Schema.Literal("UnknownRegion", "ResidencyViolation", "Malformed", "Unauthenticated", "Unavailable"),
+  message: Schema.String
+})
+export type Refused = typeof Refused.Type
+
+/** Any response. */
+export const Response = Schema.Union(BatchAck, HeartbeatAck, Refused)
+export type Response = typeof Response.Type
+
+const RequestJson = Schema.parseJson(Request)
+const ResponseJson = Schema.parseJson(Response)
+
+/** Encodes a request to its wire text. */
+export const encodeRequest = (request: Request): string => Schema.encodeSync(RequestJson)(request)
+
+/** Decodes wire text into a request, or says why it is malformed. */
+export const decodeRequest = (text: string): Either.Either<Request, string> =>
+  Either.mapLeft(Schema.decodeUnknownEither(RequestJson)(text), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+
+/** Encodes a response to its wire text. */
+export const encodeResponse = (response: Response): string => Schema.encodeSync(ResponseJson)(response)
+
+/** Decodes wire text into a response, or says why it is malformed. */
+export const decodeResponse = (text: string): Either.Either<Response, string> =>
+  Either.mapLeft(Schema.decodeUnknownEither(ResponseJson)(text), (error) => ParseResult.TreeFormatter.formatErrorSync(error))

@@ -1,0 +1,113 @@
+/**
+ * The Network service: request/response messaging between engine nodes. It knows nothing of
+ * gRPC; production provides it over gRPC (`src/runtime`), the simulator over its seeded
+ * network, and tests over the in-memory hub below. Every implementation passes messages
+ * through `Message`'s codec, so encoding bugs show up everywhere.
+ */
+import { Context, Effect, Either, Layer, Scope } from "effect"
+import { NetworkError } from "./Errors.js"
+import * as Message from "./Message.js"
+import type * as Random from "./Random.js"
+
+/** Where a message goes: one node of one region. */
+export interface Peer {
+  readonly regionId: string
+  readonly nodeId: string
+  readonly endpoint: string
+}
+
+/** Answers requests on behalf of the local node. */
+export type Handler = (request: Message.Request) => Effect.Effect<Message.Response>
+
+/** The Network service of one node. */
+export class Network extends Context.Tag("inferadb/Network")<
+  Network,
+  {
+    /** Sends one request and waits for its response, failing after `timeoutMs`. */
+    readonly send: (target: Peer, request: Message.Request, timeoutMs: number) => Effect.Effect<Message.Response, NetworkError>
+    /** Starts answering requests with `handler` until the scope closes. */
+    readonly serve: (handler: Handler) => Effect.Effect<void, never, Scope.Scope>
+  }
+>() {}
+
+/**
+ * An in-memory network shared by the nodes of a test. Links can be cut per direction and
+ * messages dropped with a seeded probability, either on the way out (never applied) or on
+ * the way back (applied, but the sender does not learn it): both must be survivable.
+ */
+export interface MemoryHub {
+  readonly handlers: Map<string, Handler>
+  readonly blocked: Set<string>
+  lossRate: number
+  readonly random: Random.Stream | undefined
+  readonly stats: { delivered: number; lost: number; refused: number }
+}
+
+/** A hub with every link up. */
+export const makeHub = (options: { readonly random?: Random.Stream; readonly lossRate?: number } = {}): MemoryHub => ({
+  handlers: new Map(),
+  blocked: new Set(),
+  lossRate: options.lossRate ?? 0,
+  random: options.random,
+  stats: { delivered: 0, lost: 0, refused: 0 }
+})
+
+const linkKey = (from: string, to: string) => `${from}->${to}`
+
+/** Cuts the link between two regions, both ways unless `oneWay`. */
+export const partition = (hub: MemoryHub, from: string, to: string, oneWay = false): void => {
+  hub.blocked.add(linkKey(from, to))
+  if (!oneWay) hub.blocked.add(linkKey(to, from))
+}
+
+/** Cuts a region off from every other listed region. */
+export const isolate = (hub: MemoryHub, region: string, others: ReadonlyArray<string>): void => {
+  for (const other of others) if (other !== region) partition(hub, region, other)
+}
+
+/** Restores every link. */
+export const heal = (hub: MemoryHub): void => hub.blocked.clear()
+
+const lost = (hub: MemoryHub): boolean => hub.random !== undefined && hub.lossRate > 0 && hub.random.next() < hub.lossRate
+
+const failure = (target: Peer, reason: NetworkError["reason"], message: string) =>
+  new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message })
+
+const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Request) =>
+  Effect.gen(function* () {
+    if (hub.blocked.has(linkKey(self.regionId, target.regionId))) {
+      return yield* Effect.fail(failure(target, "Unreachable", "link is partitioned"))
+    }
+    const handler = hub.handlers.get(target.nodeId)
+    if (handler === undefined) return yield* Effect.fail(failure(target, "Unreachable", "node is not serving"))
+    if (lost(hub)) {
+      hub.stats.lost++
+      return yield* Effect.fail(failure(target, "Timeout", "request lost"))
+    }
+    const decoded = Message.decodeRequest(Message.encodeRequest(request))
+    const response: Message.Response = Either.isLeft(decoded)
+      ? { _tag: "Refused", reason: "Malformed", message: decoded.left }
+      : yield* handler(decoded.right)
+    if (lost(hub)) {
+      hub.stats.lost++
+      return yield* Effect.fail(failure(target, "Timeout", "response lost"))
+    }
+    const answer = Message.decodeResponse(Message.encodeResponse(response))
+    if (Either.isLeft(answer)) return yield* Effect.fail(failure(target, "Malformed", answer.left))
+    hub.stats.delivered++
+    return answer.right
+  })
+
+/** The Network of one node on an in-memory hub. */
+export const layerMemory = (hub: MemoryHub, self: Peer): Layer.Layer<Network> =>
+  Layer.succeed(Network, {
+    send: (target, request, timeoutMs) =>
+      deliver(hub, self, target, request).pipe(
+        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(target, "Timeout", `no answer within ${timeoutMs} ms`) })
+      ),
+    serve: (handler) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void hub.handlers.set(self.nodeId, handler)),
+        () => Effect.sync(() => void hub.handlers.delete(self.nodeId))
+      )
+  })

@@ -1,0 +1,181 @@
+/**
+ * The Store: a region's durable state. It holds the tuple states, the change log (every
+ * change this region committed or applied, in order, which feeds subscribers and the
+ * replication agent), the replication cursors per target region, and the counters that
+ * number origin sequences and revisions.
+ *
+ * The service is typed; underneath sits a `KvDriver` (keys and strings). The key layout and
+ * Schema encoding are written here once for every backend:
+ *
+ *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
+ *   l/<position, 15 digits>                        -> LogEntry
+ *   c/<target region>                              -> cursor (last log position the target acknowledged)
+ *   m/<counter name>                               -> integer counters
+ *
+ * Everything a write or an apply changes happens in one transaction, so the tuple state, the
+ * log entry and the counters can never disagree after a crash.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import * as Change from "./Change.js"
+import { StoreError } from "./Errors.js"
+import * as KvDriver from "./KvDriver.js"
+import * as Tuple from "./Tuple.js"
+import * as TupleState from "./TupleState.js"
+
+/** One entry of the durable change log. */
+export const LogEntry = Schema.Struct({
+  position: Schema.Number,
+  change: Change.Change,
+  /** The region this change was received from, or null when it was written here. */
+  receivedFrom: Schema.NullOr(Schema.String),
+  /** This region's physical clock when the change became durable here. */
+  appliedAtMs: Schema.Number
+})
+export type LogEntry = typeof LogEntry.Type
+
+/** Counters kept in the store. */
+export type Counter = "originSeq" | "revision" | "logEnd"
+
+/** Operations available inside one store transaction. */
+export interface StoreTransaction {
+  readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
+  readonly putTuple: (tuple: Tuple.Tuple, state: TupleState.TupleState) => Effect.Effect<void>
+  /** Appends to the log and returns the entry's position (1-based, gap-free). */
+  readonly appendLog: (entry: Omit<LogEntry, "position">) => Effect.Effect<number, StoreError>
+  /** Increments a counter and returns its new value (first value is 1). */
+  readonly next: (counter: Exclude<Counter, "logEnd">) => Effect.Effect<number, StoreError>
+}
+
+/** The Store service. */
+export class Store extends Context.Tag("inferadb/Store")<
+  Store,
+  {
+    /** Runs `body` atomically; nothing of a failed or interrupted body is kept. */
+    readonly transaction: <A, E, R>(
+      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | StoreError, R>
+    readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
+    /** Tuple states whose key starts with the given parts, in key order. */
+    readonly scanTuples: (prefix: {
+      readonly vault?: string
+      readonly resource?: string
+      readonly relation?: string
+    }) => Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError>
+    /** Log entries with `position >= from`, at most `limit`, in order. */
+    readonly readLog: (from: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
+    /** Position of the last log entry (0 when empty). */
+    readonly logEnd: Effect.Effect<number, StoreError>
+    /** Last log position the target acknowledged (0 when none). */
+    readonly getCursor: (target: string) => Effect.Effect<number, StoreError>
+    /** Moves a cursor forward; a smaller position than the stored one is ignored. */
+    readonly advanceCursor: (target: string, position: number) => Effect.Effect<void, StoreError>
+    readonly close: Effect.Effect<void>
+  }
+>() {}
+
+const tuplePrefix = "t/"
+const logPrefix = "l/"
+const cursorPrefix = "c/"
+const counterPrefix = "m/"
+const positionDigits = 15
+
+const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
+const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
+
+const TupleStateJson = Schema.parseJson(TupleState.TupleState)
+const LogEntryJson = Schema.parseJson(LogEntry)
+const encodeTupleState = Schema.encodeSync(TupleStateJson)
+const encodeLogEntry = Schema.encodeSync(LogEntryJson)
+
+const decodeWith =
+  <A, I>(schema: Schema.Schema<A, I>, operation: string) =>
+  (text: string): Effect.Effect<A, StoreError> =>
+    Effect.mapError(
+      Schema.decodeUnknown(schema)(text),
+      (error) => new StoreError({ operation, message: `stored value does not decode: ${error.message}` })
+    )
+
+const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
+const decodeLogEntry = decodeWith(LogEntryJson, "readLog")
+
+const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
+  Effect.flatMap(tx.get(key), (text) => {
+    if (text === undefined) return Effect.succeed(0)
+    const value = Number(text)
+    return Number.isSafeInteger(value)
+      ? Effect.succeed(value)
+      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+  })
+
+const makeTransaction = (tx: KvDriver.KvTransaction): StoreTransaction => ({
+  getTuple: (tuple) =>
+    Effect.flatMap(tx.get(tupleKey(tuple)), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
+  putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), encodeTupleState(state))),
+  appendLog: (entry) =>
+    Effect.map(readInteger(tx, `${counterPrefix}logEnd`), (end) => {
+      const position = end + 1
+      tx.set(logKey(position), encodeLogEntry({ ...entry, position }))
+      tx.set(`${counterPrefix}logEnd`, String(position))
+      return position
+    }),
+  next: (counter) =>
+    Effect.map(readInteger(tx, `${counterPrefix}${counter}`), (value) => {
+      tx.set(`${counterPrefix}${counter}`, String(value + 1))
+      return value + 1
+    })
+})
+
+// "\uffff" sorts after every character a key part may contain, closing a prefix range.
+const prefixEnd = (prefix: string): string => `${prefix}\uffff`
+
+const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: string; readonly relation?: string }): string => {
+  const parts = [prefix.vault, prefix.resource, prefix.relation]
+  const present: Array<string> = []
+  for (const part of parts) {
+    if (part === undefined) break
+    present.push(part)
+  }
+  return present.length === 0 ? tuplePrefix : `${tuplePrefix}${present.join("\u0000")}\u0000`
+}
+
+/** Builds the typed Store over any driver. */
+export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
+  const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => driver.transact(body)
+  return {
+    transaction: (body) => driver.transact((tx) => body(makeTransaction(tx))),
+    getTuple: (tuple) => read((tx) => makeTransaction(tx).getTuple(tuple)),
+    scanTuples: (prefix) =>
+      read((tx) => {
+        const start = scanPrefix(prefix)
+        return Effect.flatMap(tx.range(start, prefixEnd(start), Number.MAX_SAFE_INTEGER), (entries) =>
+          Effect.forEach(entries, ([, text]) => decodeTupleState(text))
+        )
+      }),
+    readLog: (from, limit) =>
+      read((tx) =>
+        Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
+          Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
+        )
+      ),
+    logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
+    getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
+    advanceCursor: (target, position) =>
+      read((tx) =>
+        Effect.map(readInteger(tx, `${cursorPrefix}${target}`), (current) => {
+          if (position > current) tx.set(`${cursorPrefix}${target}`, String(position))
+        })
+      ),
+    close: driver.close
+  }
+}
+
+/** A Store over any driver layer-free value, e.g. one built by a runtime backend. */
+export const layerDriver = (driver: Effect.Effect<KvDriver.KvDriver, StoreError>): Layer.Layer<Store, StoreError> =>
+  Layer.effect(Store, Effect.map(driver, make))
+
+/**
+ * An in-memory Store over a disk that outlives the node, so the simulator and tests can crash
+ * a node and restart it on the same disk.
+ */
+export const layerMemory = (disk: KvDriver.MemoryDisk = KvDriver.makeMemoryDisk()): Layer.Layer<Store> =>
+  Layer.effect(Store, Effect.map(KvDriver.makeMemory(disk), make))
