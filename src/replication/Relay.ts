@@ -1,0 +1,72 @@
+/**
+ * Which region forwards which change to which target.
+ *
+ * Changes travel along a shortest-path tree of the replication graph rooted at their origin
+ * (breadth-first, neighbours in id order, restricted to the regions the vault may live in).
+ * A region sends a change to a target only if it is the target's parent in that tree. In a
+ * full mesh every change goes straight from its origin to every region, once; in a ring
+ * (A->B->C->A) it is relayed hop by hop; in any strongly connected graph it reaches every
+ * allowed region. A change is never sent to its origin or back to the region it came from,
+ * and never to a region outside the vault's residency set, nor through one.
+ */
+import type * as Change from "./Change.js"
+import * as Topology from "./Topology.js"
+
+type Parents = ReadonlyMap<string, string>
+
+const cache = new WeakMap<Topology.Topology, Map<string, Parents>>()
+
+/** Breadth-first parents from `origin` over the regions accepted by `allowed`. */
+const treeFrom = (topology: Topology.Topology, origin: string, allowed: (region: string) => boolean): Parents => {
+  const parents = new Map<string, string>()
+  const visited = new Set([origin])
+  let frontier = [origin]
+  while (frontier.length > 0) {
+    const next: Array<string> = []
+    for (const region of frontier) {
+      const neighbours = [...Topology.targetsOf(topology, region)].sort()
+      for (const neighbour of neighbours) {
+        if (visited.has(neighbour) || !allowed(neighbour) || Topology.findRegion(topology, neighbour) === undefined) continue
+        visited.add(neighbour)
+        parents.set(neighbour, region)
+        next.push(neighbour)
+      }
+    }
+    frontier = next
+  }
+  return parents
+}
+
+const parentsFor = (topology: Topology.Topology, origin: string, vault: string): Parents => {
+  const placement = Topology.vaultPlacement(topology, vault)
+  const residency = placement?.allowedRegions === undefined ? "*" : [...placement.allowedRegions].sort().join(",")
+  const cacheKey = `${origin}|${residency}`
+  let perTopology = cache.get(topology)
+  if (perTopology === undefined) {
+    perTopology = new Map()
+    cache.set(topology, perTopology)
+  }
+  let parents = perTopology.get(cacheKey)
+  if (parents === undefined) {
+    parents = treeFrom(topology, origin, (region) => Topology.vaultAllowedIn(topology, vault, region))
+    perTopology.set(cacheKey, parents)
+  }
+  return parents
+}
+
+/** Whether `holder` should send `change` (received from `receivedFrom`, null if local) to `target`. */
+export const shouldSend = (
+  topology: Topology.Topology,
+  holder: string,
+  target: string,
+  change: Change.Change,
+  receivedFrom: string | null
+): boolean => {
+  if (target === change.originRegion || target === receivedFrom || target === holder) return false
+  if (!Topology.vaultAllowedIn(topology, change.tuple.vault, target)) return false
+  return parentsFor(topology, change.originRegion, change.tuple.vault).get(target) === holder
+}
+
+/** The regions a change from `origin` in `vault` can reach at all. */
+export const reachable = (topology: Topology.Topology, origin: string, vault: string): ReadonlySet<string> =>
+  new Set([origin, ...parentsFor(topology, origin, vault).keys()])

@@ -1,0 +1,279 @@
+/**
+ * The replica: one engine node's write and apply paths over the region's Store.
+ *
+ * A local write is checked against the strategy (PrimaryReplica: only the primary; MultiMaster:
+ * only the vault's home region; residency everywhere), stamped by the Clock, given the context
+ * of everything this region has seen of the tuple, and committed together with its log entry
+ * in one transaction before it is acknowledged. A remote batch is validated whole, then each
+ * change is merged into its tuple's frontier (`TupleState`); changes already known are no-ops,
+ * new ones are logged so the agent can relay them. Conflicts are counted as they are found.
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+import type * as Change from "./Change.js"
+import * as ChangeFeed from "./ChangeFeed.js"
+import * as Clock from "./Clock.js"
+import type * as ConflictResolver from "./ConflictResolver.js"
+import { ApplyRejected, type StoreError, WriteRejected } from "./Errors.js"
+import type * as Message from "./Message.js"
+import type * as Network from "./Network.js"
+import * as Store from "./Store.js"
+import * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+import type * as Tuple from "./Tuple.js"
+import * as TupleState from "./TupleState.js"
+
+/** One operation of a client write. */
+export interface Operation {
+  readonly op: Change.Operation
+  readonly tuple: Tuple.Tuple
+}
+
+/** What a successful write returns: it is durable in this region when this is returned. */
+export interface WriteAck {
+  readonly revision: number
+  readonly changes: ReadonlyArray<Change.Change>
+  /** Log position of the write's last change. */
+  readonly position: number
+}
+
+/** Counters of one node since it started. */
+export interface ReplicaStats {
+  readonly writes: number
+  readonly applied: number
+  readonly ignored: number
+  readonly conflicts: number
+  readonly resolvedLocal: number
+  readonly resolvedRemote: number
+  readonly rejectedBatches: number
+}
+
+const emptyStats: ReplicaStats = {
+  writes: 0,
+  applied: 0,
+  ignored: 0,
+  conflicts: 0,
+  resolvedLocal: 0,
+  resolvedRemote: 0,
+  rejectedBatches: 0
+}
+
+/** Who this node is and how it resolves conflicts. */
+export interface Options {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+  readonly resolver: ConflictResolver.ConflictResolver
+}
+
+/** The Replica service. */
+export class Replica extends Context.Tag("inferadb/Replica")<
+  Replica,
+  {
+    readonly regionId: Topology.RegionId
+    readonly nodeId: Topology.NodeId
+    /** Commits a client write (all operations in one vault) durably, or rejects it whole. */
+    readonly write: (operations: ReadonlyArray<Operation>) => Effect.Effect<WriteAck, WriteRejected | StoreError>
+    /** Applies a batch from another region durably, or rejects it whole. */
+    readonly applyBatch: (batch: Message.ReplicateBatch) => Effect.Effect<Message.BatchAck, ApplyRejected | StoreError>
+    /** Whether the tuple exists here now. */
+    readonly check: (tuple: Tuple.Tuple) => Effect.Effect<boolean, StoreError>
+    /** Existing tuples under a vault, optionally narrowed to a resource and relation. */
+    readonly list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) => Effect.Effect<ReadonlyArray<Tuple.Tuple>, StoreError>
+    /** Answers network requests; never fails, refusals are responses. */
+    readonly handle: Network.Handler
+    readonly stats: Effect.Effect<ReplicaStats>
+  }
+>() {}
+
+/** Checks a write against the strategy's rules for where writes may happen. */
+export const checkWritable = (topology: Topology.Topology, regionId: string, vault: string): WriteRejected | undefined => {
+  if (topology.strategy === "PrimaryReplica" && Topology.primaryRegion(topology)?.id !== regionId) {
+    const primary = Topology.primaryRegion(topology)?.id ?? "none"
+    return new WriteRejected({ reason: "NotPrimary", message: `writes go to the primary region '${primary}', not '${regionId}'` })
+  }
+  if (topology.strategy === "MultiMaster") {
+    const placement = Topology.vaultPlacement(topology, vault)
+    if (placement === undefined) {
+      return new WriteRejected({ reason: "UnknownVault", message: `vault '${vault}' has no home region configured` })
+    }
+    if (placement.homeRegion !== regionId) {
+      return new WriteRejected({ reason: "NotHomeRegion", message: `vault '${vault}' is homed in '${placement.homeRegion}', not '${regionId}'` })
+    }
+  }
+  if (!Topology.vaultAllowedIn(topology, vault, regionId)) {
+    return new WriteRejected({ reason: "ResidencyViolation", message: `vault '${vault}' may not be stored in '${regionId}'` })
+  }
+  return undefined
+}
+
+/** Checks a remote batch before any of it is applied. */
+export const checkBatch = (topology: Topology.Topology, regionId: string, batch: Message.ReplicateBatch): ApplyRejected | undefined => {
+  if (Topology.findRegion(topology, batch.fromRegion) === undefined) {
+    return new ApplyRejected({ reason: "UnknownRegion", message: `batch from unknown region '${batch.fromRegion}'` })
+  }
+  for (const change of batch.changes) {
+    if (Topology.findRegion(topology, change.originRegion) === undefined) {
+      return new ApplyRejected({ reason: "UnknownRegion", message: `change ${change.id.region}#${change.id.seq} from unknown region '${change.originRegion}'` })
+    }
+    if (change.id.region !== change.originRegion) {
+      return new ApplyRejected({ reason: "Malformed", message: `change id region '${change.id.region}' differs from origin '${change.originRegion}'` })
+    }
+    if (!Topology.vaultAllowedIn(topology, change.tuple.vault, regionId)) {
+      return new ApplyRejected({ reason: "ResidencyViolation", message: `vault '${change.tuple.vault}' may not be stored in '${regionId}'` })
+    }
+  }
+  return undefined
+}
+
+/** Builds the replica of one node. */
+export const make = (options: Options) =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const clock = yield* Clock.Clock
+    const feed = yield* ChangeFeed.ChangeFeed
+    const topologies = yield* TopologyManager.TopologyManager
+    const stats = yield* Ref.make(emptyStats)
+    const count = (delta: Partial<ReplicaStats>) =>
+      Ref.update(stats, (current) => {
+        const next: Record<string, number> = { ...current }
+        for (const [name, value] of Object.entries(delta)) next[name] = (next[name] ?? 0) + (value ?? 0)
+        return next as unknown as ReplicaStats
+      })
+
+    const write = (operations: ReadonlyArray<Operation>) =>
+      Effect.gen(function* () {
+        const vault = operations[0]?.tuple.vault
+        if (vault === undefined) return yield* new WriteRejected({ reason: "Invalid", message: "a write needs at least one operation" })
+        if (operations.some((operation) => operation.tuple.vault !== vault)) {
+          return yield* new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
+        }
+        const rejected = checkWritable(yield* topologies.current, options.regionId, vault)
+        if (rejected !== undefined) return yield* rejected
+        const entries = yield* store.transaction((tx) => commitLocal(tx, clock, options, operations))
+        yield* feed.publish(entries)
+        yield* count({ writes: 1 })
+        const last = entries[entries.length - 1]!
+        return { revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position }
+      })
+
+    const applyBatch = (batch: Message.ReplicateBatch) =>
+      Effect.gen(function* () {
+        const rejected = checkBatch(yield* topologies.current, options.regionId, batch)
+        if (rejected !== undefined) {
+          yield* count({ rejectedBatches: 1 })
+          return yield* rejected
+        }
+        for (const change of batch.changes) yield* clock.observe(change.timestamp)
+        const appliedAtMs = yield* clock.physicalMs
+        const outcome = yield* store.transaction((tx) => applyChanges(tx, options, batch, appliedAtMs))
+        yield* feed.publish(outcome.entries)
+        yield* count({
+          applied: outcome.entries.length,
+          ignored: batch.changes.length - outcome.entries.length,
+          conflicts: outcome.conflicts,
+          resolvedLocal: outcome.resolvedLocal,
+          resolvedRemote: outcome.conflicts - outcome.resolvedLocal
+        })
+        return {
+          _tag: "BatchAck",
+          batchId: batch.batchId,
+          region: options.regionId,
+          node: options.nodeId,
+          applied: outcome.entries.length,
+          ignored: batch.changes.length - outcome.entries.length,
+          appliedAtMs
+        } satisfies Message.BatchAck
+      })
+
+    const handle: Network.Handler = (request) => {
+      if (request._tag === "Heartbeat") {
+        return Effect.map(clock.physicalMs, (atMs): Message.Response => ({ _tag: "HeartbeatAck", region: options.regionId, node: options.nodeId, atMs }))
+      }
+      return applyBatch(request).pipe(
+        Effect.map((ack): Message.Response => ack),
+        Effect.catchAll((error): Effect.Effect<Message.Response> =>
+          Effect.succeed({
+            _tag: "Refused",
+            reason: error._tag === "ApplyRejected" ? error.reason : "Unavailable",
+            message: error.message
+          })
+        )
+      )
+    }
+
+    return {
+      regionId: options.regionId,
+      nodeId: options.nodeId,
+      write,
+      applyBatch,
+      check: (tuple: Tuple.Tuple) => Effect.map(store.getTuple(tuple), (state) => TupleState.isPresent(state, options.resolver)),
+      list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) =>
+        Effect.map(store.scanTuples(prefix), (states) =>
+          states.flatMap((state) => {
+            const winner = TupleState.winner(state, options.resolver)
+            return winner?.op === "insert" ? [winner.tuple] : []
+          })
+        ),
+      handle,
+      stats: Ref.get(stats)
+    } satisfies Replica["Type"]
+  })
+
+/** Commits local operations inside one transaction and returns their log entries. */
+const commitLocal = (
+  tx: Store.StoreTransaction,
+  clock: Clock.Clock["Type"],
+  options: Options,
+  operations: ReadonlyArray<Operation>
+) =>
+  Effect.gen(function* () {
+    const revision = yield* tx.next("revision")
+    const committedAtMs = yield* clock.physicalMs
+    const entries: Array<Store.LogEntry> = []
+    for (const operation of operations) {
+      const state = yield* tx.getTuple(operation.tuple)
+      const change: Change.Change = {
+        id: { region: options.regionId, seq: yield* tx.next("originSeq") },
+        op: operation.op,
+        tuple: operation.tuple,
+        timestamp: yield* clock.now,
+        originRegion: options.regionId,
+        originNode: options.nodeId,
+        originRevision: revision,
+        committedAtMs,
+        context: TupleState.seen(state)
+      }
+      const merged = TupleState.merge(state, change)
+      if (merged._tag === "Ignored") return yield* Effect.die(new Error(`fresh local change ${change.id.seq} is already known: origin sequence went backwards`))
+      yield* tx.putTuple(operation.tuple, merged.state)
+      const entry = { change, receivedFrom: null, appliedAtMs: committedAtMs }
+      entries.push({ ...entry, position: yield* tx.appendLog(entry) })
+    }
+    return entries
+  })
+
+/** Merges a remote batch inside one transaction; returns new log entries and conflict counts. */
+const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Message.ReplicateBatch, appliedAtMs: number) =>
+  Effect.gen(function* () {
+    const entries: Array<Store.LogEntry> = []
+    let conflicts = 0
+    let resolvedLocal = 0
+    for (const change of batch.changes) {
+      const state = yield* tx.getTuple(change.tuple)
+      const merged = TupleState.merge(state, change)
+      if (merged._tag === "Ignored") continue
+      if (merged.concurrentWith.length > 0) {
+        conflicts++
+        if (TupleState.winner(merged.state, options.resolver) !== change) resolvedLocal++
+      }
+      yield* tx.putTuple(change.tuple, merged.state)
+      const entry = { change, receivedFrom: batch.fromRegion, appliedAtMs }
+      entries.push({ ...entry, position: yield* tx.appendLog(entry) })
+    }
+    return { entries, conflicts, resolvedLocal }
+  })
+
+/** The replica as a layer. */
+export const layer = (
+  options: Options
+): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager> =>
+  Layer.effect(Replica, make(options))
