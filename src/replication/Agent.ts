@@ -1,0 +1,291 @@
+/**
+ * The replication agent: ships this region's durable log to each target region.
+ *
+ * One fiber per target tails the log from a durable cursor. It collects up to `batchSize`
+ * changes that `Relay` says this region should send to the target, waits at most
+ * `flushDelayMs` for a partial batch to fill, sends the batch to ONE node of the target
+ * region chosen by the router, and advances the cursor only after the target acknowledged
+ * that the batch is durable there. Failures back off exponentially with seeded jitter up to
+ * `maxRetries`, then keep probing at `retryDelayMaxMs` forever: a target is never given up.
+ *
+ * Guarantees: per-tuple order is log order (batches are sent in log order, one at a time per
+ * target); a resent batch is harmless because applying a change twice is a no-op; a restarted
+ * node resumes from its durable cursor, so nothing is skipped. Only the region's replication
+ * leader (its lowest-id node that is not Unreachable) runs the agent; two leaders for a moment
+ * only cause duplicate sends, which are no-ops.
+ */
+import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
+import * as ChangeFeed from "./ChangeFeed.js"
+import * as Clock from "./Clock.js"
+import type { NetworkError } from "./Errors.js"
+import type * as Message from "./Message.js"
+import * as Metrics from "./Metrics.js"
+import * as Network from "./Network.js"
+import * as Random from "./Random.js"
+import * as Relay from "./Relay.js"
+import * as Router from "./Router.js"
+import * as Store from "./Store.js"
+import * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+
+/** Agent settings (the seed's `agent` block plus our named bounds). */
+export interface Settings {
+  readonly maxRetries: number
+  readonly retryDelayMs: number
+  readonly retryDelayMaxMs: number
+  readonly batchSize: number
+  readonly flushDelayMs: number
+  readonly requestTimeoutMs: number
+}
+
+/** Per-target statistics. */
+export interface TargetStats {
+  readonly target: string
+  readonly changesReplicated: number
+  readonly batches: number
+  readonly failures: number
+  readonly consecutiveFailures: number
+  /** Apply time at the target minus commit time at the origin, for the last batch; 0 when caught up. */
+  readonly lagMs: number
+  readonly cursor: number
+  readonly lastError: string | undefined
+}
+
+/** Agent-wide statistics. */
+export interface AgentStats {
+  readonly changesReplicated: number
+  readonly failures: number
+  readonly targets: ReadonlyArray<TargetStats>
+}
+
+/** The Agent service. */
+export class Agent extends Context.Tag("inferadb/Agent")<
+  Agent,
+  {
+    /** Runs until interrupted, following topology changes. Fork it. */
+    readonly run: Effect.Effect<never>
+    readonly stats: Effect.Effect<AgentStats>
+  }
+>() {}
+
+const emptyTarget = (target: string): TargetStats => ({
+  target,
+  changesReplicated: 0,
+  batches: 0,
+  failures: 0,
+  consecutiveFailures: 0,
+  lagMs: 0,
+  cursor: 0,
+  lastError: undefined
+})
+
+/** Log entries scanned per round at most, so filtered-out stretches advance the cursor in steps. */
+const scanPagesMax = 8
+
+/** Backoff before attempt `attempt + 1` (0-based failures so far), with jitter in [50%, 100%]. */
+export const backoffMs = (settings: Settings, failures: number, random: Random.Stream): number => {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30)
+  const capped = failures > settings.maxRetries ? settings.retryDelayMaxMs : Math.min(settings.retryDelayMs * 2 ** exponent, settings.retryDelayMaxMs)
+  return Math.round(capped * (0.5 + 0.5 * random.next()))
+}
+
+/** Whether this node leads its region's replication: the lowest id among its available nodes. */
+export const isLeader = (topology: Topology.Topology, regionId: string, nodeId: string): boolean => {
+  const region = Topology.findRegion(topology, regionId)
+  if (region === undefined) return false
+  const available = Topology.regionNodes(region).filter((node) => node.status !== "Unreachable" || node.id === nodeId)
+  const leader = available.map((node) => node.id).sort()[0]
+  return leader === undefined || leader === nodeId
+}
+
+/** A batch ready to send, and the log position the cursor moves to once it is acknowledged. */
+interface Pending {
+  readonly changes: ReadonlyArray<Store.LogEntry>
+  readonly scannedTo: number
+}
+
+/** Builds the agent of one node. */
+export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings }) =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const feed = yield* ChangeFeed.ChangeFeed
+    const network = yield* Network.Network
+    const router = yield* Router.Router
+    const topologies = yield* TopologyManager.TopologyManager
+    const clock = yield* Clock.Clock
+    const metrics = yield* Metrics.Metrics
+    const random = (yield* Random.Random).derive(`agent/${options.regionId}/${options.nodeId}`)
+    const { settings } = options
+    const targets = yield* Ref.make(new Map<string, TargetStats>())
+
+    const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
+      Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
+
+    /** Reads forward from the cursor and keeps what should go to `target`, up to a batch. */
+    const collect = (target: string, cursor: number) =>
+      Effect.gen(function* () {
+        const topology = yield* topologies.current
+        const batch: Array<Store.LogEntry> = []
+        let scannedTo = cursor
+        for (let page = 0; page < scanPagesMax && batch.length < settings.batchSize; page++) {
+          const entries = yield* store.readLog(scannedTo + 1, settings.batchSize)
+          if (entries.length === 0) break
+          for (const entry of entries) {
+            if (batch.length >= settings.batchSize) break
+            scannedTo = entry.position
+            if (Relay.shouldSend(topology, options.regionId, target, entry.change, entry.receivedFrom)) batch.push(entry)
+          }
+        }
+        return { changes: batch, scannedTo } satisfies Pending
+      })
+
+    /** Sends once to one node of the target region. */
+    const sendOnce = (target: string, request: Message.ReplicateBatch) =>
+      Effect.gen(function* () {
+        const route = yield* Effect.mapError(router.pickNode(target), (error) => `no node to send to: ${error.message}`)
+        const peer = { regionId: route.regionId, nodeId: route.nodeId, endpoint: route.endpoint }
+        const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error: NetworkError) => `${error.reason}: ${error.message}`)
+        if (response._tag === "BatchAck") return response
+        if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
+        return yield* Effect.fail(`unexpected response ${response._tag}`)
+      })
+
+    /** Sends until acknowledged, backing off between failures; never gives up. */
+    const sendUntilAcknowledged = (target: string, pending: Pending) =>
+      Effect.gen(function* () {
+        const first = pending.changes[0]!.position
+        const request: Message.ReplicateBatch = {
+          _tag: "ReplicateBatch",
+          batchId: `${options.regionId}>${target}:${first}-${pending.scannedTo}`,
+          fromRegion: options.regionId,
+          fromNode: options.nodeId,
+          changes: pending.changes.map((entry) => entry.change)
+        }
+        let failures = 0
+        while (true) {
+          const startedMs = yield* clock.physicalMs
+          const outcome = yield* Effect.either(sendOnce(target, request))
+          if (outcome._tag === "Right") return { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs }
+          failures++
+          metrics.replicationFailed(target)
+          metrics.targetConnected(target, false)
+          yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left }))
+          yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left}`)
+          yield* Effect.sleep(Duration.millis(backoffMs(settings, failures, random)))
+        }
+      })
+
+    /** Waits for work: new log entries, and for a partial batch at most `flushDelayMs` more. */
+    const awaitWork = (cursor: number) =>
+      Effect.gen(function* () {
+        const end = yield* feed.logEnd
+        if (end <= cursor) {
+          yield* feed.awaitBeyond(cursor)
+        }
+        const now = yield* feed.logEnd
+        if (now - cursor < settings.batchSize) {
+          yield* Effect.raceFirst(feed.awaitBeyond(cursor + settings.batchSize - 1), Effect.sleep(Duration.millis(settings.flushDelayMs)))
+        }
+      })
+
+    /** One round for one target: wait, collect, send, advance the cursor. */
+    const round = (target: string) =>
+      Effect.gen(function* () {
+        const cursor = yield* store.getCursor(target)
+        yield* awaitWork(cursor)
+        const pending = yield* collect(target, cursor)
+        if (pending.changes.length > 0) {
+          const { ack, durationMs } = yield* sendUntilAcknowledged(target, pending)
+          const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
+          const lagMs = Math.max(0, ack.appliedAtMs - oldestCommitMs)
+          metrics.batchReplicated(target, pending.changes.length, durationMs)
+          metrics.targetConnected(target, true)
+          metrics.lag(target, lagMs)
+          yield* updateTarget(target, (stats) => ({
+            ...stats,
+            changesReplicated: stats.changesReplicated + pending.changes.length,
+            batches: stats.batches + 1,
+            consecutiveFailures: 0,
+            lagMs,
+            lastError: undefined
+          }))
+        }
+        if (pending.scannedTo > cursor) yield* store.advanceCursor(target, pending.scannedTo)
+        const caughtUp = pending.scannedTo >= (yield* feed.logEnd)
+        if (caughtUp) metrics.lag(target, 0)
+        yield* updateTarget(target, (stats) => ({ ...stats, cursor: pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }))
+      })
+
+    // A store failure ends only the round: it is logged and retried after the capped delay,
+    // so a transient disk problem never stops replication for good.
+    const guardedRound = (target: string) =>
+      round(target).pipe(
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logWarning(`replication round towards ${target} failed: ${error.message}`),
+            Effect.sleep(Duration.millis(settings.retryDelayMaxMs))
+          )
+        )
+      )
+
+    const runTarget = (target: string): Effect.Effect<never> =>
+      Effect.zipRight(updateTarget(target, (stats) => stats), Effect.forever(guardedRound(target))).pipe(
+        Effect.annotateLogs({ target })
+      )
+
+    /** Starts and stops per-target fibers as the topology changes. */
+    const run: Effect.Effect<never> = Effect.scoped(
+      Effect.gen(function* () {
+        const fibers = yield* FiberMap.make<string, never>()
+        const running = new Set<string>()
+        yield* topologies.changes.pipe(
+          Stream.runForEach((topology) =>
+            Effect.gen(function* () {
+              const wanted = new Set(isLeader(topology, options.regionId, options.nodeId) ? Topology.targetsOf(topology, options.regionId) : [])
+              metrics.targetsTotal(Topology.targetsOf(topology, options.regionId).length)
+              for (const target of [...running]) {
+                if (wanted.has(target)) continue
+                running.delete(target)
+                yield* FiberMap.remove(fibers, target)
+              }
+              for (const target of wanted) {
+                if (running.has(target)) continue
+                running.add(target)
+                yield* FiberMap.run(fibers, target, runTarget(target))
+              }
+            })
+          )
+        )
+        return yield* Effect.never
+      })
+    )
+
+    const stats = Effect.map(Ref.get(targets), (all) => {
+      const list = [...all.values()].sort((a, b) => (a.target < b.target ? -1 : 1))
+      return {
+        changesReplicated: list.reduce((sum, target) => sum + target.changesReplicated, 0),
+        failures: list.reduce((sum, target) => sum + target.failures, 0),
+        targets: list
+      }
+    })
+
+    return { run, stats } satisfies Agent["Type"]
+  })
+
+/** The agent as a layer. */
+export const layer = (options: {
+  readonly regionId: string
+  readonly nodeId: string
+  readonly settings: Settings
+}): Layer.Layer<
+  Agent,
+  never,
+  | Store.Store
+  | ChangeFeed.ChangeFeed
+  | Network.Network
+  | Router.Router
+  | TopologyManager.TopologyManager
+  | Clock.Clock
+  | Metrics.Metrics
+  | Random.Random
+> => Layer.effect(Agent, make(options))

@@ -1,0 +1,821 @@
+/**
+ * The replication configuration: decodes the YAML of the seed document (either a top-level
+ * `replication:` section or `engine.replication:`) plus `INFERADB__...` environment overrides
+ * into a typed `ReplicationConfig` whose topology has passed `TopologyBuilder` validation.
+ *
+ * Every problem becomes one `ConfigError` naming the exact key path (`engine.replication.agent.batch_size`,
+ * `replication.regions[1].zones[0].nodes[0].id`) or the environment variable that set the value,
+ * the offending value and what was expected. Unknown keys and unknown replication variables are
+ * errors, so a typo cannot silently fall back to a default.
+ *
+ * This module is pure: the caller reads the file and passes the environment in. File I/O and
+ * `process.env` belong to the runtime wiring.
+ */
+import { Data, Either, ParseResult, Schema } from "effect"
+import * as YAML from "yaml"
+import type * as ConflictResolver from "./ConflictResolver.js"
+import * as Timestamp from "./Timestamp.js"
+import * as Topology from "./Topology.js"
+import * as TopologyBuilder from "./TopologyBuilder.js"
+
+// ---------------------------------------------------------------------------------------------
+// The decoded configuration
+// ---------------------------------------------------------------------------------------------
+
+/** Replication agent bounds; see the `agent:` section of the seed. */
+export interface AgentSettings {
+  /** Attempts after the first failure before a batch is parked (the target is not blacklisted). */
+  readonly maxRetries: number
+  /** Base delay of the exponential backoff between retries. */
+  readonly retryDelayMs: number
+  /** Cap of the exponential backoff. */
+  readonly retryDelayMaxMs: number
+  /** Changes per batch sent to a target. */
+  readonly batchSize: number
+  /** How long a partial batch may wait for more changes before it is sent anyway. */
+  readonly flushDelayMs: number
+  /** Deadline of one replication request (configured in seconds as `request_timeout_secs`). */
+  readonly requestTimeoutMs: number
+  /** Changes buffered per target before the feed applies backpressure. */
+  readonly bufferSize: number
+}
+
+/** Thresholds of the replication health report. */
+export interface HealthSettings {
+  /** Replication lag above which the replication health is `degraded`. */
+  readonly lagMsMax: number
+}
+
+/** Node liveness tracking. */
+export interface HeartbeatSettings {
+  readonly intervalMs: number
+  /** A node without a heartbeat for this long is marked Unreachable. */
+  readonly timeoutMs: number
+  /** Consecutive good heartbeats a node needs to return to Healthy (prevents flapping). */
+  readonly recoverAfter: number
+}
+
+/** The whole decoded replication configuration. */
+export interface ReplicationConfig {
+  readonly enabled: boolean
+  readonly strategy: Topology.ReplicationStrategy
+  readonly localRegion: Topology.RegionId
+  /** This process's node id, when set (`node_id` or `INFERADB__ENGINE__NODE_ID`). */
+  readonly nodeId: Topology.NodeId | undefined
+  readonly conflictResolution: ConflictResolver.Strategy
+  /** SourcePriority order, lowest priority first (the last region listed wins), as in the seed. */
+  readonly regionPriorities: ReadonlyArray<Topology.RegionId>
+  readonly clock: Timestamp.ClockMode
+  readonly agent: AgentSettings
+  readonly health: HealthSettings
+  readonly heartbeat: HeartbeatSettings
+  readonly topology: Topology.Topology
+}
+
+/** The settings a configuration gets when its file leaves them out. */
+export interface Defaults {
+  readonly conflictResolution: ConflictResolver.Strategy
+  readonly regionPriorities: ReadonlyArray<Topology.RegionId>
+  readonly clock: Timestamp.ClockMode
+  readonly agent: AgentSettings
+  readonly health: HealthSettings
+  readonly heartbeat: HeartbeatSettings
+}
+
+/** Defaults of every optional setting (the seed's values where it gives one). */
+export const defaults: Defaults = {
+  conflictResolution: "LastWriteWins",
+  regionPriorities: [],
+  clock: "hlc",
+  agent: {
+    maxRetries: 5,
+    retryDelayMs: 100,
+    retryDelayMaxMs: 10_000,
+    batchSize: 100,
+    flushDelayMs: 10,
+    requestTimeoutMs: 10_000,
+    bufferSize: 10_000
+  },
+  health: { lagMsMax: 5_000 },
+  heartbeat: { intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 }
+}
+
+/**
+ * A configuration built in code (tests, simulator) around an already validated topology.
+ * Replication is enabled unless the overrides say otherwise; settings are not re-validated.
+ */
+export const make = (
+  topology: Topology.Topology,
+  overrides: Partial<Omit<ReplicationConfig, "topology" | "strategy" | "localRegion">> = {}
+): ReplicationConfig => ({
+  enabled: true,
+  nodeId: undefined,
+  ...defaults,
+  ...overrides,
+  strategy: topology.strategy,
+  localRegion: topology.localRegion,
+  topology
+})
+
+// ---------------------------------------------------------------------------------------------
+// The error
+// ---------------------------------------------------------------------------------------------
+
+/** The configuration is invalid; `path` is the key path or environment variable at fault. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly path: string
+  readonly value: string
+  readonly expected: string
+  readonly message: string
+}> {}
+
+const configError = (path: string, value: string, expected: string, detail?: string): ConfigError =>
+  new ConfigError({
+    path,
+    value,
+    expected,
+    message: `${path}: expected ${expected}, got ${value}${detail === undefined ? "" : ` (${detail})`}`
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The file schema (snake_case, as written in YAML)
+// ---------------------------------------------------------------------------------------------
+
+/** Makes every failure inside a leaf schema report `text` as what was expected. */
+const expecting = (text: string) => ({ message: () => ({ message: text, override: true }) })
+
+const integerAtLeast = (minimum: number) =>
+  Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(minimum)).annotations(expecting(`an integer >= ${minimum}`))
+
+const Id = Schema.NonEmptyTrimmedString.annotations(expecting("a non-empty string without surrounding spaces"))
+const Endpoint = Schema.NonEmptyTrimmedString.annotations(expecting("a non-empty endpoint such as host:port"))
+const Name = Schema.String.annotations(expecting("a string"))
+const Flag = Schema.Boolean.annotations(expecting("true or false"))
+const IdList = Schema.Array(Id).annotations({ message: () => "a list of region ids" })
+
+const StrategyField = Schema.transformLiterals(
+  ["ActiveActive", "ActiveActive"],
+  ["active_active", "ActiveActive"],
+  ["PrimaryReplica", "PrimaryReplica"],
+  ["primary_replica", "PrimaryReplica"],
+  ["MultiMaster", "MultiMaster"],
+  ["multi_master", "MultiMaster"]
+).annotations(expecting("one of ActiveActive, PrimaryReplica, MultiMaster (or active_active, primary_replica, multi_master)"))
+
+const ConflictResolutionField = Schema.transformLiterals(
+  ["LastWriteWins", "LastWriteWins"],
+  ["lww", "LastWriteWins"],
+  ["last_write_wins", "LastWriteWins"],
+  ["SourcePriority", "SourcePriority"],
+  ["source_priority", "SourcePriority"],
+  ["InsertWins", "InsertWins"],
+  ["insert_wins", "InsertWins"],
+  ["Custom", "Custom"],
+  ["custom", "Custom"]
+).annotations(
+  expecting(
+    "one of LastWriteWins, SourcePriority, InsertWins, Custom (or lww, last_write_wins, source_priority, insert_wins, custom)"
+  )
+)
+
+const ClockField = Timestamp.ClockMode.annotations(expecting('"hlc" or "wall"'))
+
+const section = <Fields extends Schema.Struct.Fields>(fields: Fields, what: string) =>
+  Schema.Struct(fields).annotations({ message: () => `a mapping (${what})` })
+
+const AgentFile = section(
+  {
+    max_retries: Schema.optional(integerAtLeast(0)),
+    retry_delay_ms: Schema.optional(integerAtLeast(0)),
+    retry_delay_max_ms: Schema.optional(integerAtLeast(0)),
+    batch_size: Schema.optional(integerAtLeast(1)),
+    flush_delay_ms: Schema.optional(integerAtLeast(0)),
+    request_timeout_secs: Schema.optional(integerAtLeast(1)),
+    buffer_size: Schema.optional(integerAtLeast(1))
+  },
+  "agent settings"
+)
+
+const HealthFile = section({ lag_ms_max: Schema.optional(integerAtLeast(1)) }, "health settings")
+
+const HeartbeatFile = section(
+  {
+    interval_ms: Schema.optional(integerAtLeast(1)),
+    timeout_ms: Schema.optional(integerAtLeast(1)),
+    recover_after: Schema.optional(integerAtLeast(1))
+  },
+  "heartbeat settings"
+)
+
+const NodeFile = section({ id: Id, endpoint: Endpoint }, "a node with id and endpoint")
+
+const ZoneFile = section(
+  { id: Id, name: Schema.optional(Name), nodes: Schema.optional(Schema.Array(NodeFile).annotations({ message: () => "a list of nodes" })) },
+  "a zone with id, name and nodes"
+)
+
+const RegionFile = section(
+  {
+    id: Id,
+    name: Schema.optional(Name),
+    is_primary: Schema.optional(Flag),
+    priority: Schema.optional(integerAtLeast(0)),
+    zones: Schema.optional(Schema.Array(ZoneFile).annotations({ message: () => "a list of zones" }))
+  },
+  "a region with id, name, is_primary, priority and zones"
+)
+
+const VaultFile = section(
+  { id: Id, home_region: Id, allowed_regions: Schema.optional(IdList) },
+  "a vault with id, home_region and allowed_regions"
+)
+
+const ReplicationFile = section(
+  {
+    enabled: Schema.optional(Flag),
+    strategy: StrategyField,
+    local_region: Id,
+    node_id: Schema.optional(Id),
+    conflict_resolution: Schema.optional(ConflictResolutionField),
+    region_priorities: Schema.optional(IdList),
+    clock: Schema.optional(ClockField),
+    agent: Schema.optional(AgentFile),
+    health: Schema.optional(HealthFile),
+    heartbeat: Schema.optional(HeartbeatFile),
+    regions: Schema.Array(RegionFile).annotations({ message: () => "a list of regions" }),
+    replication_targets: Schema.optional(
+      Schema.Record({ key: Id, value: IdList }).annotations({ message: () => "a mapping from region id to a list of region ids" })
+    ),
+    vaults: Schema.optional(Schema.Array(VaultFile).annotations({ message: () => "a list of vaults" }))
+  },
+  "replication settings"
+)
+
+type ReplicationFile = typeof ReplicationFile.Type
+
+/** The keys each section accepts, to name the alternatives when a key is unknown. */
+const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
+  "": Object.keys(ReplicationFile.fields),
+  agent: Object.keys(AgentFile.fields),
+  health: Object.keys(HealthFile.fields),
+  heartbeat: Object.keys(HeartbeatFile.fields),
+  regions: Object.keys(RegionFile.fields),
+  zones: Object.keys(ZoneFile.fields),
+  nodes: Object.keys(NodeFile.fields),
+  vaults: Object.keys(VaultFile.fields)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key paths
+// ---------------------------------------------------------------------------------------------
+
+type Segment = string | number
+
+/** How to print a key path: the section prefix used by the file, and which keys the environment set. */
+interface Paths {
+  readonly prefix: "replication" | "engine.replication"
+  /** Dotted key (`agent.batch_size`) -> environment variable that set it. */
+  readonly origins: ReadonlyMap<string, string>
+}
+
+const formatPath = (paths: Paths, segments: ReadonlyArray<Segment>): string => {
+  for (let length = 1; length <= segments.length; length++) {
+    const origin = paths.origins.get(segments.slice(0, length).join("."))
+    if (origin !== undefined) return origin
+  }
+  return paths.prefix + segments.map((segment) => (typeof segment === "number" ? `[${segment}]` : `.${segment}`)).join("")
+}
+
+const valueAt = (root: unknown, segments: ReadonlyArray<Segment>): unknown =>
+  segments.reduce<unknown>(
+    (current, segment) => (isRecord(current) || Array.isArray(current) ? (current as Record<Segment, unknown>)[segment] : undefined),
+    root
+  )
+
+const show = (value: unknown): string => {
+  if (value === undefined) return "(missing)"
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+// ---------------------------------------------------------------------------------------------
+// Environment overrides
+// ---------------------------------------------------------------------------------------------
+
+type EnvKind = "boolean" | "integer" | "string" | "list"
+
+interface EnvBinding {
+  readonly path: ReadonlyArray<string>
+  readonly kind: EnvKind
+}
+
+const replicationPrefixes = ["INFERADB__ENGINE__REPLICATION__", "INFERADB__REPLICATION__"] as const
+
+const upper = (key: string): string => key.toUpperCase()
+
+/** Suffixes accepted after either replication prefix. Agent keys also have the seed's short form. */
+const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, EnvBinding>([
+  ["ENABLED", { path: ["enabled"], kind: "boolean" }],
+  ["STRATEGY", { path: ["strategy"], kind: "string" }],
+  ["LOCAL_REGION", { path: ["local_region"], kind: "string" }],
+  ["NODE_ID", { path: ["node_id"], kind: "string" }],
+  ["CONFLICT_RESOLUTION", { path: ["conflict_resolution"], kind: "string" }],
+  ["CLOCK", { path: ["clock"], kind: "string" }],
+  ["REGION_PRIORITIES", { path: ["region_priorities"], kind: "list" }],
+  ...Object.keys(AgentFile.fields).flatMap((key): Array<[string, EnvBinding]> => [
+    [`AGENT__${upper(key)}`, { path: ["agent", key], kind: "integer" }],
+    [upper(key), { path: ["agent", key], kind: "integer" }]
+  ]),
+  ...Object.keys(HealthFile.fields).map((key): [string, EnvBinding] => [`HEALTH__${upper(key)}`, { path: ["health", key], kind: "integer" }]),
+  ...Object.keys(HeartbeatFile.fields).map((key): [string, EnvBinding] => [`HEARTBEAT__${upper(key)}`, { path: ["heartbeat", key], kind: "integer" }])
+])
+
+/** The engine-wide variables the Kubernetes StatefulSet of the seed sets from pod metadata. */
+const engineVariables: ReadonlyMap<string, EnvBinding> = new Map<string, EnvBinding>([
+  ["INFERADB__ENGINE__NODE_ID", { path: ["node_id"], kind: "string" }],
+  ["INFERADB__ENGINE__LOCAL_REGION", { path: ["local_region"], kind: "string" }]
+])
+
+/** Every environment variable this module reads. */
+export const environmentVariables: ReadonlyArray<string> = [
+  ...engineVariables.keys(),
+  ...replicationPrefixes.flatMap((prefix) => [...replicationVariables.keys()].map((suffix) => prefix + suffix))
+]
+
+const bindingOf = (name: string): EnvBinding | "unknown" | undefined => {
+  const engine = engineVariables.get(name)
+  if (engine !== undefined) return engine
+  const prefix = replicationPrefixes.find((candidate) => name.startsWith(candidate))
+  if (prefix === undefined) return undefined
+  return replicationVariables.get(name.slice(prefix.length)) ?? "unknown"
+}
+
+const parseEnvValue = (name: string, raw: string, kind: EnvKind): Either.Either<unknown, ConfigError> => {
+  switch (kind) {
+    case "string":
+      return Either.right(raw)
+    case "boolean": {
+      const lowered = raw.trim().toLowerCase()
+      return lowered === "true" || lowered === "false"
+        ? Either.right(lowered === "true")
+        : Either.left(configError(name, show(raw), "true or false"))
+    }
+    case "integer": {
+      const parsed = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN
+      return Number.isSafeInteger(parsed) ? Either.right(parsed) : Either.left(configError(name, show(raw), "an integer"))
+    }
+    case "list": {
+      const items = raw.trim() === "" ? [] : raw.split(",").map((item) => item.trim())
+      return items.includes("")
+        ? Either.left(configError(name, show(raw), "a comma-separated list of region ids, e.g. us-west-1,eu-central-1"))
+        : Either.right(items)
+    }
+  }
+}
+
+/** Returns a copy of `root` with `value` at `path`; a non-mapping in the way is left for the schema to report. */
+const setIn = (root: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): Record<string, unknown> => {
+  const [head, ...rest] = path
+  if (head === undefined) return root
+  if (rest.length === 0) return { ...root, [head]: value }
+  const child = root[head] ?? {}
+  return isRecord(child) ? { ...root, [head]: setIn(child, rest, value) } : root
+}
+
+interface Overridden {
+  readonly raw: Record<string, unknown>
+  readonly origins: ReadonlyMap<string, string>
+}
+
+/** Applies the replication environment variables to the raw replication section, in name order. */
+const applyEnvironment = (
+  raw: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>
+): Either.Either<Overridden, ConfigError> => {
+  let result = raw
+  const origins = new Map<string, string>()
+  const values = new Map<string, string>()
+  for (const name of Object.keys(env).sort()) {
+    const value = env[name]
+    const binding = bindingOf(name)
+    if (value === undefined || binding === undefined) continue
+    if (binding === "unknown") return Either.left(unknownVariable(name, value))
+    const key = binding.path.join(".")
+    const earlier = origins.get(key)
+    if (earlier !== undefined && values.get(key) !== value) {
+      return Either.left(configError(name, show(value), `the same value as ${earlier} (${show(values.get(key))}), which sets the same key`))
+    }
+    const parsed = parseEnvValue(name, value, binding.kind)
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    result = setIn(result, binding.path, parsed.right)
+    origins.set(key, earlier ?? name)
+    values.set(key, value)
+  }
+  return Either.right({ raw: result, origins })
+}
+
+const unknownVariable = (name: string, value: string): ConfigError =>
+  configError(
+    name,
+    show(value),
+    `a known replication variable (INFERADB__ENGINE__REPLICATION__ followed by one of ${[...replicationVariables.keys()].join(", ")})`,
+    "unknown variables are rejected so that a typo cannot go unnoticed"
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Schema decoding
+// ---------------------------------------------------------------------------------------------
+
+const decodeReplicationFile = Schema.decodeUnknownEither(ReplicationFile, { onExcessProperty: "error", errors: "first" })
+
+const decodeFile = (raw: unknown, paths: Paths): Either.Either<ReplicationFile, ConfigError> =>
+  Either.mapLeft(decodeReplicationFile(raw), (error) => {
+    const issue = ParseResult.ArrayFormatter.formatIssueSync(error.issue)[0]
+    if (issue === undefined) return configError(paths.prefix, show(raw), "valid replication settings", error.message)
+    const segments = issue.path.filter((segment): segment is Segment => typeof segment !== "symbol")
+    return configError(formatPath(paths, segments), show(valueAt(raw, segments)), expectedFor(issue, segments))
+  })
+
+const expectedFor = (issue: ParseResult.ArrayFormatterIssue, segments: ReadonlyArray<Segment>): string => {
+  switch (issue._tag) {
+    case "Missing":
+      return "a value (this key is required)"
+    case "Unexpected": {
+      const parent = segments.slice(0, -1).filter((segment): segment is string => typeof segment === "string").at(-1) ?? ""
+      return `one of the keys ${(sectionKeys[parent] ?? []).join(", ")} (unknown keys are rejected to catch typos)`
+    }
+    default:
+      return issue.message
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the decoded file to settings and topology
+// ---------------------------------------------------------------------------------------------
+
+const agentSettings = (file: ReplicationFile): AgentSettings => {
+  const agent = file.agent ?? {}
+  return {
+    maxRetries: agent.max_retries ?? defaults.agent.maxRetries,
+    retryDelayMs: agent.retry_delay_ms ?? defaults.agent.retryDelayMs,
+    retryDelayMaxMs: agent.retry_delay_max_ms ?? defaults.agent.retryDelayMaxMs,
+    batchSize: agent.batch_size ?? defaults.agent.batchSize,
+    flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
+    requestTimeoutMs: agent.request_timeout_secs === undefined ? defaults.agent.requestTimeoutMs : agent.request_timeout_secs * 1000,
+    bufferSize: agent.buffer_size ?? defaults.agent.bufferSize
+  }
+}
+
+const heartbeatSettings = (file: ReplicationFile): HeartbeatSettings => ({
+  intervalMs: file.heartbeat?.interval_ms ?? defaults.heartbeat.intervalMs,
+  timeoutMs: file.heartbeat?.timeout_ms ?? defaults.heartbeat.timeoutMs,
+  recoverAfter: file.heartbeat?.recover_after ?? defaults.heartbeat.recoverAfter
+})
+
+/**
+ * Checks that `lower` stays below `upper` (or at most `upper` unless `strict`). The error names
+ * whichever of the two keys the user actually set, preferring the upper one.
+ */
+const checkOrdered = (
+  paths: Paths,
+  section: Record<string, unknown> | undefined,
+  sectionName: string,
+  lower: { readonly key: string; readonly value: number },
+  upper: { readonly key: string; readonly value: number },
+  strict: boolean
+): ConfigError | undefined => {
+  if (strict ? lower.value < upper.value : lower.value <= upper.value) return undefined
+  const relation = strict ? ">" : ">="
+  if (section?.[upper.key] !== undefined || section?.[lower.key] === undefined) {
+    return configError(
+      formatPath(paths, [sectionName, upper.key]),
+      show(upper.value),
+      `an integer ${relation} ${sectionName}.${lower.key} (${lower.value})`
+    )
+  }
+  return configError(
+    formatPath(paths, [sectionName, lower.key]),
+    show(lower.value),
+    `an integer ${strict ? "<" : "<="} ${sectionName}.${upper.key} (${upper.value})`
+  )
+}
+
+const checkSettings = (file: ReplicationFile, paths: Paths): ConfigError | undefined => {
+  const agent = agentSettings(file)
+  const heartbeat = heartbeatSettings(file)
+  return (
+    checkOrdered(paths, file.agent, "agent", { key: "batch_size", value: agent.batchSize }, { key: "buffer_size", value: agent.bufferSize }, false) ??
+    checkOrdered(
+      paths,
+      file.agent,
+      "agent",
+      { key: "retry_delay_ms", value: agent.retryDelayMs },
+      { key: "retry_delay_max_ms", value: agent.retryDelayMaxMs },
+      false
+    ) ??
+    checkOrdered(
+      paths,
+      file.heartbeat,
+      "heartbeat",
+      { key: "interval_ms", value: heartbeat.intervalMs },
+      { key: "timeout_ms", value: heartbeat.timeoutMs },
+      true
+    )
+  )
+}
+
+const builderFor = (file: ReplicationFile): TopologyBuilder.TopologyBuilder => {
+  let builder = TopologyBuilder.make(file.strategy, file.local_region)
+  for (const region of file.regions) {
+    builder = TopologyBuilder.addRegion(builder, {
+      id: region.id,
+      name: region.name ?? region.id,
+      isPrimary: region.is_primary ?? false,
+      ...(region.priority === undefined ? {} : { failoverPriority: region.priority })
+    })
+    for (const zone of region.zones ?? []) {
+      builder = TopologyBuilder.addZone(builder, region.id, { id: zone.id, name: zone.name ?? zone.id })
+      for (const node of zone.nodes ?? []) {
+        builder = TopologyBuilder.addNode(builder, region.id, zone.id, { id: node.id, endpoint: node.endpoint })
+      }
+    }
+  }
+  const targets = file.replication_targets ?? TopologyBuilder.fullMesh(file.regions.map((region) => region.id))
+  for (const [source, regionTargets] of Object.entries(targets)) {
+    builder = TopologyBuilder.setReplicationTargets(builder, source, regionTargets)
+  }
+  for (const vault of file.vaults ?? []) {
+    builder = TopologyBuilder.addVault(builder, {
+      vault: vault.id,
+      homeRegion: vault.home_region,
+      ...(vault.allowed_regions === undefined ? {} : { allowedRegions: vault.allowed_regions })
+    })
+  }
+  return builder
+}
+
+const buildTopology = (file: ReplicationFile, paths: Paths): Either.Either<Topology.Topology, ConfigError> =>
+  Either.mapLeft(TopologyBuilder.build(builderFor(file)), (error) => topologyConfigError(error, file, paths))
+
+// ---------------------------------------------------------------------------------------------
+// Topology errors -> key paths
+// ---------------------------------------------------------------------------------------------
+
+interface NodeEntry {
+  readonly path: ReadonlyArray<Segment>
+  readonly id: string
+  readonly endpoint: string
+}
+
+const nodeEntries = (file: ReplicationFile): ReadonlyArray<NodeEntry> =>
+  file.regions.flatMap((region, r) =>
+    (region.zones ?? []).flatMap((zone, z) =>
+      (zone.nodes ?? []).map((node, n) => ({ path: ["regions", r, "zones", z, "nodes", n], id: node.id, endpoint: node.endpoint }))
+    )
+  )
+
+/** Index of the second occurrence (the one declared in conflict), or of the first, or 0. */
+const secondIndex = <A>(values: ReadonlyArray<A>, match: (value: A) => boolean): number => {
+  const indices = values.flatMap((value, index) => (match(value) ? [index] : []))
+  return indices[1] ?? indices[0] ?? 0
+}
+
+const topologyConfigError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, paths: Paths): ConfigError => {
+  const at = (segments: ReadonlyArray<Segment>, expected: string): ConfigError =>
+    configError(formatPath(paths, segments), show(valueAt(file, segments)), expected, error.message)
+  const regionIndex = (id: string | undefined) => secondIndex(file.regions, (region) => region.id === id)
+  const declared = `one of the declared regions (${file.regions.map((region) => region.id).join(", ")})`
+  switch (error.reason) {
+    case "NoRegions":
+      return at(["regions"], "at least one region")
+    case "DuplicateRegion":
+      return at(["regions", regionIndex(error.region), "id"], "a region id not used by another region")
+    case "DuplicateZone":
+      return duplicateZoneError(error, file, at)
+    case "DuplicateNode":
+    case "DuplicateEndpoint":
+      return duplicateNodeError(error, file, paths, at)
+    case "InvalidFailoverPriority":
+    case "DuplicateFailoverPriority":
+      return failoverPriorityError(error, file, paths)
+    case "UnknownLocalRegion":
+      return at(["local_region"], declared)
+    case "PrimaryCount":
+      return primaryCountError(file, at)
+    case "UnknownSourceRegion":
+      return at(["replication_targets", error.region ?? ""], `${declared} as key`)
+    case "UnknownTargetRegion":
+    case "SelfLoop":
+    case "DuplicateTarget":
+      return targetError(error, file, at, declared)
+    case "VaultsRequireMultiMaster":
+      return at(["vaults"], `no vault placements: they need strategy MultiMaster, and the strategy is ${file.strategy}`)
+    case "DuplicateVault":
+    case "UnknownVaultRegion":
+    case "HomeRegionNotAllowed":
+      return vaultError(error, file, at, declared)
+    case "BlankId":
+    case "UnknownRegion":
+    case "UnknownZone":
+      // The file schema and its nesting rule these out; kept so a new reason still names a path.
+      return at(["regions"], "a valid topology")
+  }
+}
+
+type At = (segments: ReadonlyArray<Segment>, expected: string) => ConfigError
+
+const duplicateZoneError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, at: At): ConfigError => {
+  const r = file.regions.findIndex((region) => region.id === error.region)
+  const z = secondIndex(file.regions[r]?.zones ?? [], (zone) => zone.id === error.zone)
+  return at(["regions", r, "zones", z, "id"], `a zone id not used by another zone of region '${error.region}'`)
+}
+
+const duplicateNodeError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, paths: Paths, at: At): ConfigError => {
+  const entries = nodeEntries(file)
+  const sameId = (entry: NodeEntry) => entry.id === error.node
+  const sameEndpoint = (entry: NodeEntry) => entry.endpoint === error.endpoint
+  const match = error.reason === "DuplicateNode" ? sameId : sameEndpoint
+  const conflicting = entries[secondIndex(entries, match)]
+  const first = entries.find(match)
+  const key = error.reason === "DuplicateNode" ? "id" : "endpoint"
+  const firstPath = first === undefined ? "" : ` (already used at ${formatPath(paths, [...first.path, key])})`
+  return at([...(conflicting?.path ?? ["regions"]), key], `a node ${key} unique across all regions${firstPath}`)
+}
+
+const failoverPriorityError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, paths: Paths): ConfigError => {
+  const r = file.regions.findIndex((region) => region.id === error.region)
+  const region = file.regions[r]
+  const effective = region?.priority ?? r + 1
+  return configError(
+    formatPath(paths, ["regions", r, "priority"]),
+    show(effective),
+    "a failover priority not used by another region (lower = higher priority; an unset priority is the region's position + 1)",
+    error.message
+  )
+}
+
+const primaryCountError = (file: ReplicationFile, at: At): ConfigError => {
+  const primaries = file.regions.flatMap((region, index) => (region.is_primary === true ? [index] : []))
+  const second = primaries[1]
+  return second === undefined
+    ? at(["regions"], "exactly one region with is_primary: true (strategy PrimaryReplica)")
+    : at(["regions", second, "is_primary"], "false: strategy PrimaryReplica allows exactly one primary region")
+}
+
+const targetError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, at: At, declared: string): ConfigError => {
+  const source = error.region ?? ""
+  const targets = file.replication_targets?.[source] ?? []
+  const index = secondIndex(targets, (target) => target === error.target)
+  const expected =
+    error.reason === "SelfLoop"
+      ? `a region other than '${source}' itself`
+      : error.reason === "DuplicateTarget"
+        ? "a region not already listed"
+        : declared
+  return at(["replication_targets", source, index], expected)
+}
+
+const vaultError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, at: At, declared: string): ConfigError => {
+  const vaults = file.vaults ?? []
+  const v = secondIndex(vaults, (vault) => vault.id === error.vault)
+  const vault = vaults[v]
+  if (error.reason === "DuplicateVault") return at(["vaults", v, "id"], "a vault id not placed by another entry")
+  if (error.reason === "HomeRegionNotAllowed") {
+    return at(["vaults", v, "allowed_regions"], `a list of regions that includes the home region '${vault?.home_region}'`)
+  }
+  if (vault?.home_region === error.target) return at(["vaults", v, "home_region"], declared)
+  const allowed = (vault?.allowed_regions ?? []).indexOf(error.target ?? "")
+  return at(["vaults", v, "allowed_regions", Math.max(allowed, 0)], declared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that need the topology
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * SourcePriority must rank every region: a change from an unranked region has no defined
+ * winner (the original gave it priority 0, which silently made it lose everywhere).
+ */
+const checkRegionPriorities = (file: ReplicationFile, topology: Topology.Topology, paths: Paths): ConfigError | undefined => {
+  if (file.conflict_resolution !== "SourcePriority") return undefined
+  const listed = file.region_priorities ?? []
+  const declared = topology.regions.map((region) => region.id)
+  for (const [index, region] of listed.entries()) {
+    if (!declared.includes(region)) {
+      return configError(formatPath(paths, ["region_priorities", index]), show(region), `one of the declared regions (${declared.join(", ")})`)
+    }
+    if (listed.indexOf(region) !== index) {
+      return configError(formatPath(paths, ["region_priorities", index]), show(region), "a region not already listed")
+    }
+  }
+  const missing = declared.filter((region) => !listed.includes(region))
+  if (missing.length === 0) return undefined
+  return configError(
+    formatPath(paths, ["region_priorities"]),
+    show(file.region_priorities),
+    `a list that ranks every region, lowest priority first; missing ${missing.map((region) => `'${region}'`).join(", ")}`,
+    "SourcePriority needs a priority for every region"
+  )
+}
+
+/** A node id that names a node of another region would make this process impersonate it. */
+const checkNodeId = (file: ReplicationFile, topology: Topology.Topology, paths: Paths): ConfigError | undefined => {
+  if (file.node_id === undefined) return undefined
+  const owner = topology.regions.find((region) => Topology.regionNodes(region).some((node) => node.id === file.node_id))
+  if (owner === undefined || owner.id === topology.localRegion) return undefined
+  return configError(
+    formatPath(paths, ["node_id"]),
+    show(file.node_id),
+    `a node of the local region '${topology.localRegion}'`,
+    `node '${file.node_id}' is declared in region '${owner.id}'`
+  )
+}
+
+const assemble = (file: ReplicationFile, topology: Topology.Topology): ReplicationConfig => ({
+  enabled: file.enabled ?? false,
+  strategy: file.strategy,
+  localRegion: file.local_region,
+  nodeId: file.node_id,
+  conflictResolution: file.conflict_resolution ?? defaults.conflictResolution,
+  regionPriorities: file.region_priorities ?? defaults.regionPriorities,
+  clock: file.clock ?? defaults.clock,
+  agent: agentSettings(file),
+  health: { lagMsMax: file.health?.lag_ms_max ?? defaults.health.lagMsMax },
+  heartbeat: heartbeatSettings(file),
+  topology
+})
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+interface Located {
+  readonly raw: unknown
+  readonly prefix: Paths["prefix"]
+}
+
+/** Finds the replication section: `replication:` or `engine.replication:`, never both. */
+const locate = (root: unknown): Either.Either<Located, ConfigError> => {
+  const expected = "a mapping with a replication: or engine.replication: section"
+  if (!isRecord(root)) return Either.left(configError("(document)", show(root), expected))
+  const engine = root["engine"]
+  const hasTop = root["replication"] !== undefined
+  const hasEngine = isRecord(engine) && engine["replication"] !== undefined
+  if (hasTop && hasEngine) {
+    return Either.left(
+      configError("replication", "sections at both replication and engine.replication", "exactly one replication section: replication or engine.replication")
+    )
+  }
+  if (hasTop) return Either.right({ raw: root["replication"], prefix: "replication" })
+  if (hasEngine) return Either.right({ raw: engine["replication"], prefix: "engine.replication" })
+  return Either.left(configError("replication", "(missing)", expected))
+}
+
+/**
+ * Decodes an already parsed document (the object a YAML or JSON parser returns) with
+ * environment overrides applied on top. Replication is disabled unless `enabled: true`.
+ */
+export const fromObject = (
+  root: unknown,
+  env: Readonly<Record<string, string | undefined>> = {}
+): Either.Either<ReplicationConfig, ConfigError> =>
+  Either.gen(function* () {
+    const located = yield* locate(root)
+    const mapping = isRecord(located.raw) ? located.raw : undefined
+    const overridden: Overridden = mapping === undefined ? { raw: {}, origins: new Map() } : yield* applyEnvironment(mapping, env)
+    const paths: Paths = { prefix: located.prefix, origins: overridden.origins }
+    // A section that is not a mapping is decoded as is, so the schema names what it should be.
+    const file = yield* decodeFile(mapping === undefined ? located.raw : overridden.raw, paths)
+    const settingsError = checkSettings(file, paths)
+    if (settingsError !== undefined) return yield* Either.left(settingsError)
+    const topology = yield* buildTopology(file, paths)
+    const topologyError = checkRegionPriorities(file, topology, paths) ?? checkNodeId(file, topology, paths)
+    if (topologyError !== undefined) return yield* Either.left(topologyError)
+    return assemble(file, topology)
+  })
+
+/** Parses YAML text (see the seed document and `examples/`) with environment overrides. */
+export const parse = (
+  yamlText: string,
+  env: Readonly<Record<string, string | undefined>> = {}
+): Either.Either<ReplicationConfig, ConfigError> =>
+  Either.flatMap(parseYaml(yamlText), (root) => fromObject(root, env))
+
+const parseYaml = (yamlText: string): Either.Either<unknown, ConfigError> => {
+  const document = YAML.parseDocument(yamlText)
+  const syntaxError = document.errors[0]
+  if (syntaxError !== undefined) {
+    const position = syntaxError.linePos?.[0]
+    const where = position === undefined ? "yaml" : `yaml:${position.line}:${position.col}`
+    const problem = (syntaxError.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "")
+    return Either.left(configError(where, show(problem), "valid YAML"))
+  }
+  // Alias resolution happens here and can fail (unresolved or excessive aliases).
+  return Either.try({
+    try: () => document.toJS() as unknown,
+    catch: (cause) => configError("yaml", show(cause instanceof Error ? cause.message : String(cause)), "valid YAML")
+  })
+}

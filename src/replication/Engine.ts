@@ -1,0 +1,78 @@
+/**
+ * One engine node, wired: topology manager, router, change feed, replica and agent over the
+ * abstract Store, Clock, Network, Random and Metrics services. Production (`src/runtime`) and
+ * the simulator (`src/sim`) both build nodes with this one layer and differ only in which
+ * implementations of those five services they provide.
+ */
+import { Effect, Layer } from "effect"
+import * as Agent from "./Agent.js"
+import * as ChangeFeed from "./ChangeFeed.js"
+import type * as Clock from "./Clock.js"
+import type * as ConflictResolver from "./ConflictResolver.js"
+import type { StoreError } from "./Errors.js"
+import * as Health from "./Health.js"
+import type * as Metrics from "./Metrics.js"
+import * as Network from "./Network.js"
+import type * as Random from "./Random.js"
+import * as Replica from "./Replica.js"
+import * as Router from "./Router.js"
+import type * as Store from "./Store.js"
+import type * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+
+/** Everything one node needs to know beyond its services. */
+export interface Settings {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+  readonly topology: Topology.Topology
+  readonly resolver: ConflictResolver.ConflictResolver
+  readonly agent: Agent.Settings
+  /** Per-subscriber change feed buffer (`buffer_size`). */
+  readonly bufferSize: number
+  readonly heartbeat: { readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly health: Health.Thresholds
+  readonly loadBalancing?: Router.LoadBalancingStrategy
+}
+
+/** The services a node provides. */
+export type Services = Replica.Replica | ChangeFeed.ChangeFeed | Agent.Agent | Router.Router | TopologyManager.TopologyManager
+
+/** The services a node needs from its environment (real or simulated). */
+export type Requirements = Store.Store | Clock.Clock | Network.Network | Random.Random | Metrics.Metrics
+
+/** Builds one node's services. */
+export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Requirements> => {
+  const topology = TopologyManager.layer(settings.topology, {
+    heartbeatTimeoutMs: settings.heartbeat.timeoutMs,
+    recoverAfter: settings.heartbeat.recoverAfter
+  })
+  const router = Router.layer(settings.loadBalancing === undefined ? {} : { loadBalancing: settings.loadBalancing }).pipe(
+    Layer.provideMerge(topology)
+  )
+  const feed = ChangeFeed.layer({ bufferSize: settings.bufferSize })
+  const replica = Replica.layer({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver })
+  const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent })
+  return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(router))
+}
+
+/**
+ * Runs a node until interrupted: answers replication requests and ships the log to targets.
+ * Interrupting it is a crash or a shutdown: what was committed stays in the Store.
+ */
+export const run: Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network> = Effect.scoped(
+  Effect.gen(function* () {
+    const replica = yield* Replica.Replica
+    const agent = yield* Agent.Agent
+    const network = yield* Network.Network
+    yield* network.serve(replica.handle)
+    return yield* agent.run
+  })
+)
+
+/** The node's replication health now. */
+export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>
+  Effect.gen(function* () {
+    const feed = yield* ChangeFeed.ChangeFeed
+    const agent = yield* Agent.Agent
+    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health })
+  })

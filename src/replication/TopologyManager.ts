@@ -1,0 +1,622 @@
+/**
+ * The run-time owner of the topology: it holds the current `Topology.Topology`, applies
+ * changes to it (nodes and regions coming and going, health, a new primary after failover, a
+ * whole replacement), tracks heartbeats to find stale nodes, and tells subscribers what
+ * changed. The router, the replication agent and discovery read and change the topology only
+ * through this service.
+ *
+ * Every change is all-or-nothing and validated with `TopologyBuilder.validate`: a change
+ * under an unknown parent, a duplicate, or anything that would break an invariant fails with
+ * a `TopologyManagerError` and leaves the topology as it was. Nothing is a silent no-op.
+ *
+ * Changes are serialised by one lock and computed by pure functions over (topology, heartbeat
+ * tracking, now), so the order of events always matches the order of states. Time comes from
+ * Effect's `Clock`; tests drive it with `TestClock`.
+ */
+import { Clock, Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import * as Topology from "./Topology.js"
+import * as TopologyBuilder from "./TopologyBuilder.js"
+
+/**
+ * What changed. A region or zone arrives with its nodes: `RegionAdded` is followed by a
+ * `ZoneAdded` per zone and a `NodeAdded` per node, and removal reports the nodes and zones
+ * before the region, so a subscriber can keep an incremental copy. `TopologyReplaced` carries
+ * the new topology: after it, subscribers should rebuild from the snapshot. `Lagged` says a
+ * subscriber fell too far behind and `missed` events were dropped for it; it is always
+ * followed by a `TopologyReplaced` snapshot that includes their effect.
+ */
+export type TopologyEvent = Data.TaggedEnum<{
+  NodeAdded: { readonly regionId: Topology.RegionId; readonly zoneId: Topology.ZoneId; readonly nodeId: Topology.NodeId }
+  NodeRemoved: { readonly regionId: Topology.RegionId; readonly zoneId: Topology.ZoneId; readonly nodeId: Topology.NodeId }
+  NodeStatusChanged: {
+    readonly regionId: Topology.RegionId
+    readonly zoneId: Topology.ZoneId
+    readonly nodeId: Topology.NodeId
+    readonly oldStatus: Topology.NodeStatus
+    readonly newStatus: Topology.NodeStatus
+  }
+  ZoneAdded: { readonly regionId: Topology.RegionId; readonly zoneId: Topology.ZoneId }
+  ZoneRemoved: { readonly regionId: Topology.RegionId; readonly zoneId: Topology.ZoneId }
+  RegionAdded: { readonly regionId: Topology.RegionId }
+  RegionRemoved: { readonly regionId: Topology.RegionId }
+  PrimaryChanged: { readonly oldPrimary: Topology.RegionId | undefined; readonly newPrimary: Topology.RegionId }
+  TopologyReplaced: { readonly topology: Topology.Topology }
+  Lagged: { readonly missed: number }
+}>
+
+/** Constructors and matchers for `TopologyEvent`. */
+export const TopologyEvent = Data.taggedEnum<TopologyEvent>()
+
+/** Machine-readable cause of a `TopologyManagerError`. */
+export type TopologyManagerErrorReason =
+  | "UnknownRegion"
+  | "UnknownZone"
+  | "UnknownNode"
+  | "DuplicateRegion"
+  | "DuplicateZone"
+  | "DuplicateNode"
+  /** The local region cannot be removed: this process runs in it. */
+  | "LocalRegion"
+  /** A vault's home region cannot be removed: its writes would have nowhere to go. */
+  | "VaultHomeRegion"
+  /** The primary cannot be removed under PrimaryReplica; promote another region first. */
+  | "PrimaryRegion"
+  /** The resulting topology fails `TopologyBuilder.validate`; `cause` says why. */
+  | "Invalid"
+
+/** A topology change was rejected; the topology is unchanged. */
+export class TopologyManagerError extends Data.TaggedError("TopologyManagerError")<{
+  readonly reason: TopologyManagerErrorReason
+  readonly message: string
+  readonly cause?: TopologyBuilder.TopologyError
+}> {}
+
+/** Where a node sits. */
+export interface NodeRef {
+  readonly regionId: Topology.RegionId
+  readonly zoneId: Topology.ZoneId
+  readonly nodeId: Topology.NodeId
+}
+
+/** Extra replication edges for a region being added. */
+export interface RegionLinks {
+  /** Regions the new region ships its changes to. */
+  readonly targets?: ReadonlyArray<Topology.RegionId>
+  /** Existing regions that start shipping their changes to the new region. */
+  readonly sources?: ReadonlyArray<Topology.RegionId>
+}
+
+/** Settings of the manager. */
+export interface Options {
+  /**
+   * A node is stale when its last heartbeat is older than this. A node that never sent one
+   * is measured from when tracking began (manager creation or the node's addition).
+   */
+  readonly heartbeatTimeoutMs: number
+  /**
+   * Consecutive heartbeats (each within `heartbeatTimeoutMs` of the previous one) that a
+   * node demoted for staleness needs before it is Healthy again; one must not revive it.
+   */
+  readonly recoverAfter: number
+  /** Events buffered per subscriber; beyond this the subscriber receives `Lagged`. */
+  readonly subscriberEventsMax: number
+}
+
+/** Defaults: 30 s heartbeat timeout (as in the seed), 3 heartbeats to recover, 1024 events. */
+export const defaultOptions: Options = { heartbeatTimeoutMs: 30_000, recoverAfter: 3, subscriberEventsMax: 1024 }
+
+/**
+ * One subscriber's view of the event sequence. Events arrive in commit order. Meant for a
+ * single consuming fiber.
+ */
+export interface Subscription {
+  /** Waits for the next event. */
+  readonly take: Effect.Effect<TopologyEvent>
+  /** The events as a stream (never ends while the subscription's scope is open). */
+  readonly events: Stream.Stream<TopologyEvent>
+}
+
+/** The topology manager service. */
+export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
+  TopologyManager,
+  {
+    /** The topology now. */
+    readonly current: Effect.Effect<Topology.Topology>
+    /** The current topology, then every new one. */
+    readonly changes: Stream.Stream<Topology.Topology>
+    /** Subscribes to events from now on, until the scope closes. */
+    readonly subscribe: Effect.Effect<Subscription, never, Scope.Scope>
+    /** Adds a region with its zones and nodes, optionally wiring replication edges to it. */
+    readonly addRegion: (region: Topology.Region, links?: RegionLinks) => Effect.Effect<void, TopologyManagerError>
+    /**
+     * Removes a region with its nodes, its replication edges and its place in vault residency
+     * sets. Rejected for the local region, a vault's home region, and the PrimaryReplica primary.
+     */
+    readonly removeRegion: (regionId: Topology.RegionId) => Effect.Effect<void, TopologyManagerError>
+    /** Adds a zone (with any nodes it holds) to a region. */
+    readonly addZone: (regionId: Topology.RegionId, zone: Topology.Zone) => Effect.Effect<void, TopologyManagerError>
+    /** Removes a zone and its nodes. */
+    readonly removeZone: (regionId: Topology.RegionId, zoneId: Topology.ZoneId) => Effect.Effect<void, TopologyManagerError>
+    /** Adds a node to a zone; node ids are unique across the topology. */
+    readonly addNode: (regionId: Topology.RegionId, zoneId: Topology.ZoneId, node: Topology.Node) => Effect.Effect<void, TopologyManagerError>
+    /** Removes a node. */
+    readonly removeNode: (regionId: Topology.RegionId, zoneId: Topology.ZoneId, nodeId: Topology.NodeId) => Effect.Effect<void, TopologyManagerError>
+    /**
+     * Sets a node's status as reported by an authority (health check, operator, discovery).
+     * An explicit status overrides heartbeat bookkeeping. Emits an event only on a real change.
+     */
+    readonly updateNodeStatus: (
+      regionId: Topology.RegionId,
+      zoneId: Topology.ZoneId,
+      nodeId: Topology.NodeId,
+      status: Topology.NodeStatus
+    ) => Effect.Effect<void, TopologyManagerError>
+    /** Replaces the whole topology after validating it; an invalid one is rejected. */
+    readonly replaceTopology: (topology: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
+    /** Makes a region the only primary (failover and promotion back). */
+    readonly setPrimary: (regionId: Topology.RegionId) => Effect.Effect<void, TopologyManagerError>
+    /** Records a heartbeat from a node at the current Clock time. */
+    readonly recordHeartbeat: (regionId: Topology.RegionId, zoneId: Topology.ZoneId, nodeId: Topology.NodeId) => Effect.Effect<void, TopologyManagerError>
+    /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
+    readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
+    /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
+    readonly runStaleChecks: (intervalMs: number, timeoutMs?: number) => Effect.Effect<never>
+  }
+>() {}
+
+/** Builds a manager over an already validated topology; an invalid one is a defect. */
+export const make = (initial: Topology.Topology, options: Partial<Options> = {}): Effect.Effect<TopologyManager["Type"]> =>
+  Effect.gen(function* () {
+    const settings = yield* checkOptions({ ...defaultOptions, ...options })
+    const valid = TopologyBuilder.validate(initial)
+    if (Either.isLeft(valid)) return yield* Effect.dieMessage(`TopologyManager.make: ${valid.left.message}`)
+    const nowMs = yield* Clock.currentTimeMillis
+    const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs) })
+    const topologyRef = yield* SubscriptionRef.make(initial)
+    const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
+    const lock = yield* Effect.makeSemaphore(1)
+    const core: Core = { settings, state, topologyRef, subscribers, lock }
+    return service(core)
+  })
+
+/** A manager over `initial`. */
+export const layer = (initial: Topology.Topology, options: Partial<Options> = {}): Layer.Layer<TopologyManager> =>
+  Layer.effect(TopologyManager, make(initial, options))
+
+// ---------------------------------------------------------------------------------------
+// Service wiring
+
+/** Heartbeat bookkeeping for one node. */
+interface Tracking {
+  readonly trackedSinceMs: number
+  readonly lastHeartbeatMs: number | undefined
+  /** Consecutive heartbeats since the node was demoted for staleness. */
+  readonly goodHeartbeats: number
+  /** Whether the stale check (not an authority) made the node Unreachable. */
+  readonly demotedForStaleness: boolean
+}
+
+interface State {
+  readonly topology: Topology.Topology
+  readonly tracking: ReadonlyMap<string, Tracking>
+}
+
+interface Outcome<A> {
+  readonly state: State
+  readonly events: ReadonlyArray<TopologyEvent>
+  readonly result: A
+}
+
+type Edit<A> = (state: State, nowMs: number, settings: Options) => Either.Either<Outcome<A>, TopologyManagerError>
+
+interface Subscriber {
+  readonly queue: Queue.Queue<TopologyEvent>
+  /** Events dropped since the queue overflowed; while positive, nothing more is queued. */
+  readonly missed: Ref.Ref<number>
+  /** The snapshot owed right after a `Lagged`. */
+  readonly owed: Ref.Ref<Option.Option<TopologyEvent>>
+}
+
+interface Core {
+  readonly settings: Options
+  readonly state: Ref.Ref<State>
+  readonly topologyRef: SubscriptionRef.SubscriptionRef<Topology.Topology>
+  readonly subscribers: Ref.Ref<ReadonlySet<Subscriber>>
+  readonly lock: Effect.Semaphore
+}
+
+const checkOptions = (settings: Options): Effect.Effect<Options> =>
+  settings.heartbeatTimeoutMs > 0 && Number.isInteger(settings.recoverAfter) && settings.recoverAfter >= 1 &&
+    Number.isInteger(settings.subscriberEventsMax) && settings.subscriberEventsMax >= 1
+    ? Effect.succeed(settings)
+    : Effect.dieMessage(`TopologyManager: invalid options ${JSON.stringify(settings)}`)
+
+const service = (core: Core): TopologyManager["Type"] => {
+  const apply = <A>(edit: Edit<A>) => commit(core, edit)
+  return {
+    current: SubscriptionRef.get(core.topologyRef),
+    changes: core.topologyRef.changes,
+    subscribe: subscribe(core),
+    addRegion: (region, links = {}) => apply(structural((topology) => addRegionTo(topology, region, links))),
+    removeRegion: (regionId) => apply(structural((topology) => removeRegionFrom(topology, regionId))),
+    addZone: (regionId, zone) => apply(structural((topology) => addZoneTo(topology, regionId, zone))),
+    removeZone: (regionId, zoneId) => apply(structural((topology) => removeZoneFrom(topology, regionId, zoneId))),
+    addNode: (regionId, zoneId, node) => apply(structural((topology) => addNodeTo(topology, { regionId, zoneId, nodeId: node.id }, node))),
+    removeNode: (regionId, zoneId, nodeId) => apply(structural((topology) => removeNodeFrom(topology, { regionId, zoneId, nodeId }))),
+    replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
+    setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
+    updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
+    recordHeartbeat: (regionId, zoneId, nodeId) => apply(heartbeat({ regionId, zoneId, nodeId })),
+    checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
+    runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
+      Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
+  }
+}
+
+/** Runs one edit under the lock: new state, new topology for `changes`, then the events. */
+const commit = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
+  core.lock.withPermits(1)(
+    Effect.gen(function* () {
+      const nowMs = yield* Clock.currentTimeMillis
+      const before = yield* Ref.get(core.state)
+      const outcome = edit(before, nowMs, core.settings)
+      if (Either.isLeft(outcome)) return yield* Effect.fail(outcome.left)
+      const { state, events, result } = outcome.right
+      yield* Ref.set(core.state, state)
+      if (state.topology !== before.topology) yield* SubscriptionRef.set(core.topologyRef, state.topology)
+      yield* publish(core, events)
+      return result
+    })
+  )
+
+// ---------------------------------------------------------------------------------------
+// Event delivery
+//
+// Each subscriber has its own bounded queue (`subscriberEventsMax`), so a slow subscriber
+// never slows the manager and never holds memory without bound. It is never silently
+// skipped either: when its queue is full, further events are counted instead of queued, and
+// once it has drained the queue it receives `Lagged{missed}` followed by a `TopologyReplaced`
+// snapshot taken under the lock, after which ordinary events resume. Topology events are rare
+// (membership and health changes), so a healthy subscriber never sees `Lagged` in practice.
+
+const subscribe = (core: Core): Effect.Effect<Subscription, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    core.lock.withPermits(1)(
+      Effect.gen(function* () {
+        const subscriber: Subscriber = {
+          queue: yield* Queue.dropping<TopologyEvent>(core.settings.subscriberEventsMax),
+          missed: yield* Ref.make(0),
+          owed: yield* Ref.make(Option.none<TopologyEvent>())
+        }
+        yield* Ref.update(core.subscribers, (set) => new Set([...set, subscriber]))
+        return subscriber
+      })
+    ),
+    (subscriber) =>
+      Effect.zipRight(
+        Ref.update(core.subscribers, (set) => new Set([...set].filter((other) => other !== subscriber))),
+        Queue.shutdown(subscriber.queue)
+      )
+  ).pipe(
+    Effect.map((subscriber): Subscription => {
+      const take = takeNext(core, subscriber)
+      return { take, events: Stream.repeatEffect(take) }
+    })
+  )
+
+const publish = (core: Core, events: ReadonlyArray<TopologyEvent>): Effect.Effect<void> =>
+  Effect.flatMap(Ref.get(core.subscribers), (subscribers) =>
+    Effect.forEach(subscribers, (subscriber) => Effect.forEach(events, (event) => deliver(subscriber, event), { discard: true }), {
+      discard: true
+    })
+  )
+
+const deliver = (subscriber: Subscriber, event: TopologyEvent): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const missed = yield* Ref.get(subscriber.missed)
+    // Once an event is dropped, later ones are dropped too, so the subscriber never sees an
+    // event whose predecessors it missed; the snapshot after `Lagged` covers all of them.
+    if (missed > 0) return yield* Ref.set(subscriber.missed, missed + 1)
+    const queued = yield* Queue.offer(subscriber.queue, event)
+    if (!queued) yield* Ref.set(subscriber.missed, 1)
+  })
+
+const takeNext = (core: Core, subscriber: Subscriber): Effect.Effect<TopologyEvent> =>
+  Effect.gen(function* () {
+    const owed = yield* Ref.getAndSet(subscriber.owed, Option.none())
+    if (Option.isSome(owed)) return owed.value
+    const queued = yield* Queue.poll(subscriber.queue)
+    if (Option.isSome(queued)) return queued.value
+    const lagged = yield* core.lock.withPermits(1)(resynchronise(core, subscriber))
+    if (Option.isSome(lagged)) return lagged.value
+    return yield* Queue.take(subscriber.queue)
+  })
+
+/** Under the lock (so no event can slip between): report the loss and owe a snapshot. */
+const resynchronise = (core: Core, subscriber: Subscriber): Effect.Effect<Option.Option<TopologyEvent>> =>
+  Effect.gen(function* () {
+    const missed = yield* Ref.getAndSet(subscriber.missed, 0)
+    if (missed === 0) return Option.none()
+    const topology = yield* SubscriptionRef.get(core.topologyRef)
+    yield* Ref.set(subscriber.owed, Option.some(TopologyEvent.TopologyReplaced({ topology })))
+    return Option.some(TopologyEvent.Lagged({ missed }))
+  })
+
+// ---------------------------------------------------------------------------------------
+// Edits: pure functions of (state, now)
+
+interface TopologyEdit {
+  readonly topology: Topology.Topology
+  readonly events: ReadonlyArray<TopologyEvent>
+}
+
+/** A change of shape: validated as a whole, then heartbeat tracking follows the new node set. */
+const structural =
+  (change: (topology: Topology.Topology) => Either.Either<TopologyEdit, TopologyManagerError>): Edit<void> =>
+  (state, nowMs) =>
+    Either.flatMap(change(state.topology), ({ topology, events }) =>
+      Either.map(validated(topology), (valid) => ({
+        state: { topology: valid, tracking: reconcileTracking(state.tracking, valid, nowMs) },
+        events: valid === state.topology ? [] : events,
+        result: undefined
+      }))
+    )
+
+const validated = (topology: Topology.Topology): Either.Either<Topology.Topology, TopologyManagerError> =>
+  Either.mapLeft(TopologyBuilder.validate(topology), (cause) => {
+    const reason = cause.reason === "DuplicateRegion" || cause.reason === "DuplicateZone" || cause.reason === "DuplicateNode" ? cause.reason : "Invalid"
+    return new TopologyManagerError({ reason, message: `rejected topology change: ${cause.message}`, cause })
+  })
+
+const explicitStatus =
+  (ref: NodeRef, status: Topology.NodeStatus): Edit<void> =>
+  (state) =>
+    Either.map(requireNode(state.topology, ref), (node) => {
+      const key = nodeKey(ref)
+      const tracking = state.tracking.get(key)
+      const cleared = tracking === undefined ? [] : [[key, { ...tracking, goodHeartbeats: 0, demotedForStaleness: false }] as const]
+      return {
+        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, cleared) },
+        events: statusEvents(ref, node.status, status),
+        result: undefined
+      }
+    })
+
+/**
+ * A heartbeat always refreshes `lastHeartbeatMs`. It changes the status only of a node the
+ * stale check demoted, and only after `recoverAfter` consecutive heartbeats: one late node
+ * that sends a single heartbeat must not flap back to Healthy.
+ */
+const heartbeat =
+  (ref: NodeRef): Edit<void> =>
+  (state, nowMs, settings) =>
+    Either.map(requireNode(state.topology, ref), (node) => {
+      const key = nodeKey(ref)
+      const tracking = state.tracking.get(key) ?? freshTracking(nowMs)
+      const next = afterHeartbeat(tracking, nowMs, settings)
+      const recovered = tracking.demotedForStaleness && !next.demotedForStaleness
+      const status: Topology.NodeStatus = recovered ? "Healthy" : node.status
+      return {
+        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, next]]) },
+        events: statusEvents(ref, node.status, status),
+        result: undefined
+      }
+    })
+
+const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): Tracking => {
+  if (!tracking.demotedForStaleness) return { ...tracking, lastHeartbeatMs: nowMs }
+  const consecutive = tracking.lastHeartbeatMs !== undefined && nowMs - tracking.lastHeartbeatMs <= settings.heartbeatTimeoutMs
+  const goodHeartbeats = consecutive ? tracking.goodHeartbeats + 1 : 1
+  return goodHeartbeats >= settings.recoverAfter
+    ? { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
+    : { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats }
+}
+
+/** Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start). */
+const staleCheck =
+  (timeoutMs: number): Edit<ReadonlyArray<NodeRef>> =>
+  (state, nowMs) => {
+    const stale = allNodeRefs(state.topology).filter(({ ref, node }) => {
+      const tracking = state.tracking.get(nodeKey(ref)) ?? freshTracking(nowMs)
+      return node.status !== "Unreachable" && nowMs - (tracking.lastHeartbeatMs ?? tracking.trackedSinceMs) > timeoutMs
+    })
+    const topology = stale.reduce((current, { ref }) => withNodeStatus(current, ref, "Unreachable"), state.topology)
+    const demoted = stale.map(({ ref }) => {
+      const tracking = state.tracking.get(nodeKey(ref)) ?? freshTracking(nowMs)
+      return [nodeKey(ref), { ...tracking, goodHeartbeats: 0, demotedForStaleness: true }] as const
+    })
+    return Either.right({
+      state: { topology, tracking: withEntries(state.tracking, demoted) },
+      events: stale.map(({ ref, node }) => TopologyEvent.NodeStatusChanged({ ...ref, oldStatus: node.status, newStatus: "Unreachable" })),
+      result: stale.map(({ ref }) => ref)
+    })
+  }
+
+const addRegionTo = (
+  topology: Topology.Topology,
+  region: Topology.Region,
+  links: RegionLinks
+): Either.Either<TopologyEdit, TopologyManagerError> => {
+  if (Topology.findRegion(topology, region.id) !== undefined) {
+    return fail("DuplicateRegion", `region '${region.id}' already exists`)
+  }
+  const targets = links.targets ?? []
+  const sources = links.sources ?? []
+  const unknown = [...targets, ...sources].find((id) => Topology.findRegion(topology, id) === undefined)
+  if (unknown !== undefined) return fail("UnknownRegion", `region '${region.id}' is linked to unknown region '${unknown}'`)
+  const replicationTargets: Record<Topology.RegionId, ReadonlyArray<Topology.RegionId>> = { ...topology.replicationTargets }
+  for (const source of sources) replicationTargets[source] = [...Topology.targetsOf(topology, source), region.id]
+  if (targets.length > 0) replicationTargets[region.id] = targets
+  return Either.right({
+    topology: { ...topology, regions: [...topology.regions, region], replicationTargets },
+    events: [TopologyEvent.RegionAdded({ regionId: region.id }), ...region.zones.flatMap((zone) => zoneAddedEvents(region.id, zone))]
+  })
+}
+
+const removeRegionFrom = (topology: Topology.Topology, regionId: Topology.RegionId): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.flatMap(requireRegion(topology, regionId), (region) => {
+    if (regionId === topology.localRegion) return fail("LocalRegion", `region '${regionId}' is the local region and cannot be removed`)
+    const homed = topology.vaults.find((placement) => placement.homeRegion === regionId)
+    if (homed !== undefined) return fail("VaultHomeRegion", `region '${regionId}' is the home region of vault '${homed.vault}'; move the vault first`)
+    if (topology.strategy === "PrimaryReplica" && region.isPrimary) {
+      return fail("PrimaryRegion", `region '${regionId}' is the primary; promote another region with setPrimary first`)
+    }
+    return Either.right({
+      topology: withoutRegion(topology, regionId),
+      events: [...region.zones.flatMap((zone) => zoneRemovedEvents(regionId, zone)), TopologyEvent.RegionRemoved({ regionId })]
+    })
+  })
+
+/** The topology without a region, its replication edges, and its place in residency sets. */
+const withoutRegion = (topology: Topology.Topology, regionId: Topology.RegionId): Topology.Topology => ({
+  ...topology,
+  regions: topology.regions.filter((region) => region.id !== regionId),
+  replicationTargets: Object.fromEntries(
+    Object.entries(topology.replicationTargets)
+      .filter(([source]) => source !== regionId)
+      .map(([source, targets]) => [source, targets.filter((target) => target !== regionId)])
+  ),
+  vaults: topology.vaults.map((placement) =>
+    placement.allowedRegions === undefined
+      ? placement
+      : { ...placement, allowedRegions: placement.allowedRegions.filter((allowed) => allowed !== regionId) }
+  )
+})
+
+const addZoneTo = (topology: Topology.Topology, regionId: Topology.RegionId, zone: Topology.Zone): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.flatMap(requireRegion(topology, regionId), (region) =>
+    region.zones.some((existing) => existing.id === zone.id)
+      ? fail("DuplicateZone", `zone '${zone.id}' already exists in region '${regionId}'`)
+      : Either.right({
+          topology: mapRegion(topology, regionId, (current) => ({ ...current, zones: [...current.zones, zone] })),
+          events: zoneAddedEvents(regionId, zone)
+        })
+  )
+
+const removeZoneFrom = (topology: Topology.Topology, regionId: Topology.RegionId, zoneId: Topology.ZoneId): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.map(requireZone(topology, regionId, zoneId), (zone) => ({
+    topology: mapRegion(topology, regionId, (region) => ({ ...region, zones: region.zones.filter((existing) => existing.id !== zoneId) })),
+    events: zoneRemovedEvents(regionId, zone)
+  }))
+
+const addNodeTo = (topology: Topology.Topology, ref: NodeRef, node: Topology.Node): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.flatMap(requireZone(topology, ref.regionId, ref.zoneId), () => {
+    const existing = allNodeRefs(topology).find((entry) => entry.node.id === node.id)
+    if (existing !== undefined) {
+      return fail("DuplicateNode", `node '${node.id}' already exists (in zone '${existing.ref.zoneId}' of region '${existing.ref.regionId}')`)
+    }
+    return Either.right({
+      topology: mapZone(topology, ref, (zone) => ({ ...zone, nodes: [...zone.nodes, node] })),
+      events: [TopologyEvent.NodeAdded(ref)]
+    })
+  })
+
+const removeNodeFrom = (topology: Topology.Topology, ref: NodeRef): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.map(requireNode(topology, ref), () => ({
+    topology: mapZone(topology, ref, (zone) => ({ ...zone, nodes: zone.nodes.filter((node) => node.id !== ref.nodeId) })),
+    events: [TopologyEvent.NodeRemoved(ref)]
+  }))
+
+/** Makes `regionId` the only primary; already being the only primary is not a change. */
+const movePrimary = (topology: Topology.Topology, regionId: Topology.RegionId): Either.Either<TopologyEdit, TopologyManagerError> =>
+  Either.map(requireRegion(topology, regionId), () => {
+    const alreadySole = topology.regions.every((region) => region.isPrimary === (region.id === regionId))
+    if (alreadySole) return { topology, events: [] }
+    const oldPrimary = Topology.primaryRegion(topology)?.id
+    return {
+      topology: { ...topology, regions: topology.regions.map((region) => ({ ...region, isPrimary: region.id === regionId })) },
+      events: oldPrimary === regionId ? [] : [TopologyEvent.PrimaryChanged({ oldPrimary, newPrimary: regionId })]
+    }
+  })
+
+// ---------------------------------------------------------------------------------------
+// Small pure helpers
+
+const fail = (reason: TopologyManagerErrorReason, message: string): Either.Either<never, TopologyManagerError> =>
+  Either.left(new TopologyManagerError({ reason, message }))
+
+const requireRegion = (topology: Topology.Topology, regionId: Topology.RegionId): Either.Either<Topology.Region, TopologyManagerError> => {
+  const region = Topology.findRegion(topology, regionId)
+  return region === undefined ? fail("UnknownRegion", `region '${regionId}' does not exist`) : Either.right(region)
+}
+
+const requireZone = (
+  topology: Topology.Topology,
+  regionId: Topology.RegionId,
+  zoneId: Topology.ZoneId
+): Either.Either<Topology.Zone, TopologyManagerError> =>
+  Either.flatMap(requireRegion(topology, regionId), (region) => {
+    const zone = region.zones.find((candidate) => candidate.id === zoneId)
+    return zone === undefined ? fail("UnknownZone", `zone '${zoneId}' does not exist in region '${regionId}'`) : Either.right(zone)
+  })
+
+const requireNode = (topology: Topology.Topology, ref: NodeRef): Either.Either<Topology.Node, TopologyManagerError> =>
+  Either.flatMap(requireZone(topology, ref.regionId, ref.zoneId), (zone) => {
+    const node = zone.nodes.find((candidate) => candidate.id === ref.nodeId)
+    return node === undefined
+      ? fail("UnknownNode", `node '${ref.nodeId}' does not exist in zone '${ref.zoneId}' of region '${ref.regionId}'`)
+      : Either.right(node)
+  })
+
+const mapRegion = (topology: Topology.Topology, regionId: Topology.RegionId, f: (region: Topology.Region) => Topology.Region): Topology.Topology => ({
+  ...topology,
+  regions: topology.regions.map((region) => (region.id === regionId ? f(region) : region))
+})
+
+const mapZone = (topology: Topology.Topology, ref: Omit<NodeRef, "nodeId">, f: (zone: Topology.Zone) => Topology.Zone): Topology.Topology =>
+  mapRegion(topology, ref.regionId, (region) => ({ ...region, zones: region.zones.map((zone) => (zone.id === ref.zoneId ? f(zone) : zone)) }))
+
+/** The topology with one node's status set; the same object when nothing changes. */
+const withNodeStatus = (topology: Topology.Topology, ref: NodeRef, status: Topology.NodeStatus): Topology.Topology => {
+  const node = Either.getOrUndefined(requireNode(topology, ref))
+  if (node === undefined || node.status === status) return topology
+  return mapZone(topology, ref, (zone) => ({ ...zone, nodes: zone.nodes.map((each) => (each.id === ref.nodeId ? { ...each, status } : each)) }))
+}
+
+const statusEvents = (ref: NodeRef, oldStatus: Topology.NodeStatus, newStatus: Topology.NodeStatus): ReadonlyArray<TopologyEvent> =>
+  oldStatus === newStatus ? [] : [TopologyEvent.NodeStatusChanged({ ...ref, oldStatus, newStatus })]
+
+const zoneAddedEvents = (regionId: Topology.RegionId, zone: Topology.Zone): ReadonlyArray<TopologyEvent> => [
+  TopologyEvent.ZoneAdded({ regionId, zoneId: zone.id }),
+  ...zone.nodes.map((node) => TopologyEvent.NodeAdded({ regionId, zoneId: zone.id, nodeId: node.id }))
+]
+
+const zoneRemovedEvents = (regionId: Topology.RegionId, zone: Topology.Zone): ReadonlyArray<TopologyEvent> => [
+  ...zone.nodes.map((node) => TopologyEvent.NodeRemoved({ regionId, zoneId: zone.id, nodeId: node.id })),
+  TopologyEvent.ZoneRemoved({ regionId, zoneId: zone.id })
+]
+
+/** Every node with where it sits, in declaration order. */
+const allNodeRefs = (topology: Topology.Topology): ReadonlyArray<{ readonly ref: NodeRef; readonly node: Topology.Node }> =>
+  topology.regions.flatMap((region) =>
+    region.zones.flatMap((zone) => zone.nodes.map((node) => ({ ref: { regionId: region.id, zoneId: zone.id, nodeId: node.id }, node })))
+  )
+
+// A JSON array cannot collide the way a joined string could ("a/b" + "c" vs "a" + "b/c").
+const nodeKey = (ref: NodeRef): string => JSON.stringify([ref.regionId, ref.zoneId, ref.nodeId])
+
+const freshTracking = (nowMs: number): Tracking => ({
+  trackedSinceMs: nowMs,
+  lastHeartbeatMs: undefined,
+  goodHeartbeats: 0,
+  demotedForStaleness: false
+})
+
+/**
+ * Tracking for exactly the nodes of `topology`: surviving nodes keep theirs, new ones start
+ * now (their grace period), removed ones are forgotten. A node that is Healthy again (say, in
+ * a replacement topology) is no longer considered demoted.
+ */
+const reconcileTracking = (tracking: ReadonlyMap<string, Tracking>, topology: Topology.Topology, nowMs: number): ReadonlyMap<string, Tracking> =>
+  new Map(
+    allNodeRefs(topology).map(({ ref, node }) => {
+      const key = nodeKey(ref)
+      const existing = tracking.get(key) ?? freshTracking(nowMs)
+      return [key, node.status === "Healthy" ? { ...existing, goodHeartbeats: 0, demotedForStaleness: false } : existing] as const
+    })
+  )
+
+const withEntries = (
+  tracking: ReadonlyMap<string, Tracking>,
+  entries: ReadonlyArray<readonly [string, Tracking]>
+): ReadonlyMap<string, Tracking> => (entries.length === 0 ? tracking : new Map([...tracking, ...entries]))

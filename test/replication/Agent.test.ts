@@ -1,0 +1,179 @@
+/**
+ * The agent over in-memory regions: batching and flush timing, backoff, convergence through
+ * partitions and loss, relay along a ring, residency, and resume after restart.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, TestClock } from "effect"
+import * as Agent from "../../src/replication/Agent.js"
+import * as Network from "../../src/replication/Network.js"
+import * as Random from "../../src/replication/Random.js"
+import type * as Tuple from "../../src/replication/Tuple.js"
+import * as Cluster from "./fixtures/cluster.js"
+
+const tuple = (subject: string, vault = "acme"): Tuple.Tuple => ({ vault, resource: "document:readme", relation: "viewer", subject: `user:${subject}` })
+const insert = (subject: string, vault = "acme") => [{ op: "insert" as const, tuple: tuple(subject, vault) }]
+
+describe("Agent", () => {
+  it.effect("two regions that each take writes end with the same state", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("alice"))
+      yield* eu.replica.write(insert("bob"))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      expect(yield* eu.replica.check(tuple("alice"))).toBe(true)
+      expect(yield* us.replica.check(tuple("bob"))).toBe(true)
+    }))
+
+  it.effect("a partial batch is flushed after the flush delay, without waiting for another write", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 100, flushDelayMs: 50 } })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("alice"))
+      yield* TestClock.adjust(40)
+      expect(yield* eu.replica.check(tuple("alice"))).toBe(false)
+      yield* TestClock.adjust(15)
+      yield* Effect.yieldNow()
+      expect(yield* eu.replica.check(tuple("alice"))).toBe(true)
+    }))
+
+  it.effect("changes go out in batches of at most batch_size, in log order", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 4 } })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      for (let index = 0; index < 10; index++) yield* us.replica.write(insert(`u${index}`))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      const sizes = cluster.metrics.get("us")!.batchSizes
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(10)
+      const applied = yield* eu.store.readLog(1, 100)
+      expect(applied.map((entry) => entry.change.id.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    }))
+
+  it.effect("a partition stops delivery, retries back off, and the regions converge after heal", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      Network.partition(cluster.hub, "us", "eu")
+      yield* us.replica.write(insert("alice"))
+      yield* eu.replica.write([{ op: "delete", tuple: tuple("alice") }])
+      yield* TestClock.adjust(2_000)
+      const stats = yield* us.agent.stats
+      expect(stats.targets[0]!.consecutiveFailures).toBeGreaterThan(3)
+      expect(yield* eu.replica.check(tuple("alice"))).toBe(false)
+      Network.heal(cluster.hub)
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBe(0)
+    }))
+
+  it.effect("with a third of messages lost, three regions still converge and keep every acknowledged write", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["a", "b", "c"], seed: 42 })
+      cluster.hub.lossRate = 0.33
+      const nodes = [yield* cluster.start("a"), yield* cluster.start("b"), yield* cluster.start("c")]
+      for (let index = 0; index < 12; index++) yield* nodes[index % 3]!.replica.write(insert(`w${index}`))
+      expect(yield* Cluster.settle(Cluster.converged(nodes), { budgetMs: 120_000 })).toBe(true)
+      for (const node of nodes) {
+        for (let index = 0; index < 12; index++) expect(yield* node.replica.check(tuple(`w${index}`))).toBe(true)
+      }
+      expect(cluster.hub.stats.lost).toBeGreaterThan(0)
+    }))
+
+  it.effect("a ring A->B->C->A relays every change to every region, each change arriving once", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["a", "b", "c"], targets: { a: ["b"], b: ["c"], c: ["a"] } })
+      const nodes = [yield* cluster.start("a"), yield* cluster.start("b"), yield* cluster.start("c")]
+      yield* nodes[0]!.replica.write(insert("from-a"))
+      yield* nodes[1]!.replica.write(insert("from-b"))
+      expect(yield* Cluster.settle(Cluster.converged(nodes))).toBe(true)
+      expect(yield* nodes[2]!.replica.check(tuple("from-a"))).toBe(true)
+      expect(yield* nodes[0]!.replica.check(tuple("from-b"))).toBe(true)
+      // Every region ends with exactly the two changes: nothing was sent back or twice.
+      for (const node of nodes) expect((yield* node.store.readLog(1, 100)).length).toBe(2)
+      const ignored = yield* Effect.forEach(nodes, (node) => Effect.map(node.replica.stats, (stats) => stats.ignored))
+      expect(ignored).toEqual([0, 0, 0])
+    }))
+
+  it.effect("a restarted node resumes from its durable cursor and skips nothing", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      let eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("first"))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      const cursorBefore = yield* us.store.getCursor("eu")
+      yield* us.stop
+      yield* eu.replica.write(insert("while-us-down"))
+      const usAgain = yield* cluster.start("us")
+      expect(yield* usAgain.store.getCursor("eu")).toBe(cursorBefore)
+      yield* usAgain.replica.write(insert("after-restart"))
+      expect(yield* Cluster.settle(Cluster.converged([usAgain, eu]))).toBe(true)
+      expect(yield* eu.replica.check(tuple("after-restart"))).toBe(true)
+      expect(yield* usAgain.replica.check(tuple("while-us-down"))).toBe(true)
+      // The restarted node did not resend what the target had already acknowledged.
+      expect((yield* eu.replica.stats).ignored).toBe(0)
+      yield* eu.stop
+      eu = yield* cluster.start("eu")
+      expect(yield* eu.replica.check(tuple("first"))).toBe(true)
+    }))
+
+  it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({
+        regions: ["us", "eu", "ap"],
+        strategy: "MultiMaster",
+        vaults: [
+          { vault: "global", homeRegion: "us" },
+          { vault: "gdpr", homeRegion: "eu", allowedRegions: ["eu"] }
+        ]
+      })
+      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap")]
+      yield* nodes[0]!.replica.write(insert("x", "global"))
+      yield* nodes[1]!.replica.write(insert("y", "gdpr"))
+      const away = yield* Effect.flip(nodes[2]!.replica.write(insert("z", "global")))
+      expect(away).toMatchObject({ _tag: "WriteRejected", reason: "NotHomeRegion" })
+      expect(yield* Cluster.settle(Effect.map(nodes[2]!.replica.check(tuple("x", "global")), (present) => present))).toBe(true)
+      yield* TestClock.adjust(1_000)
+      expect(yield* nodes[0]!.replica.check(tuple("y", "gdpr"))).toBe(false)
+      expect(yield* nodes[2]!.replica.check(tuple("y", "gdpr"))).toBe(false)
+      expect((yield* nodes[0]!.store.readLog(1, 100)).some((entry) => entry.change.tuple.vault === "gdpr")).toBe(false)
+    }))
+
+  it.effect("PrimaryReplica accepts writes only at the primary", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], strategy: "PrimaryReplica", primary: "us" })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("alice"))
+      const rejected = yield* Effect.flip(eu.replica.write(insert("bob")))
+      expect(rejected).toMatchObject({ _tag: "WriteRejected", reason: "NotPrimary" })
+      expect(yield* Cluster.settle(eu.replica.check(tuple("alice")))).toBe(true)
+    }))
+})
+
+describe("Agent.backoffMs", () => {
+  const settings = { ...Cluster.agentSettings, retryDelayMs: 100, retryDelayMaxMs: 1_000, maxRetries: 5 }
+
+  it("grows exponentially with jitter in [50%, 100%] and is capped", () => {
+    const random = Random.make(3)
+    const delays = [1, 2, 3, 4, 5].map((failures) => Agent.backoffMs(settings, failures, random))
+    const bases = [100, 200, 400, 800, 1_000]
+    delays.forEach((delay, index) => {
+      expect(delay).toBeGreaterThanOrEqual(bases[index]! / 2)
+      expect(delay).toBeLessThanOrEqual(bases[index]!)
+    })
+  })
+
+  it("keeps probing at the capped interval after max_retries instead of giving up", () => {
+    const random = Random.make(4)
+    for (let failures = 6; failures < 200; failures += 37) {
+      const delay = Agent.backoffMs(settings, failures, random)
+      expect(delay).toBeGreaterThanOrEqual(500)
+      expect(delay).toBeLessThanOrEqual(1_000)
+    }
+  })
+})

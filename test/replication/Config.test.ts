@@ -1,0 +1,769 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Config from "../../src/replication/Config.js"
+import * as Topology from "../../src/replication/Topology.js"
+
+type Env = Record<string, string | undefined>
+
+const decodeOk = (result: Either.Either<Config.ReplicationConfig, Config.ConfigError>): Config.ReplicationConfig => {
+  if (Either.isLeft(result)) throw new Error(`expected a valid configuration, got: ${result.left.message}`)
+  return result.right
+}
+
+const decodeError = (result: Either.Either<Config.ReplicationConfig, Config.ConfigError>): Config.ConfigError => {
+  if (Either.isRight(result)) throw new Error("expected the configuration to be rejected")
+  return result.left
+}
+
+/** Asserts the error's fields and that its message carries all three. */
+const expectError = (
+  error: Config.ConfigError,
+  expected: { readonly path: string; readonly value?: string; readonly expected?: string }
+): void => {
+  expect(error._tag).toBe("ConfigError")
+  expect(error.path).toBe(expected.path)
+  if (expected.value !== undefined) expect(error.value).toBe(expected.value)
+  if (expected.expected !== undefined) expect(error.expected).toContain(expected.expected)
+  expect(error.message).toContain(error.path)
+  expect(error.message).toContain(error.value)
+  expect(error.message).toContain(error.expected)
+}
+
+/** A valid two-region section in the top-level `replication:` form, as a plain object. */
+const twoRegions = (): Record<string, any> => ({
+  enabled: true,
+  strategy: "ActiveActive",
+  local_region: "us-west-1",
+  regions: [
+    { id: "us-west-1", name: "US West", zones: [{ id: "us-west-1a", nodes: [{ id: "node1", endpoint: "127.0.0.1:50051" }] }] },
+    { id: "eu-central-1", name: "EU Central", zones: [{ id: "eu-central-1a", nodes: [{ id: "node2", endpoint: "127.0.0.1:50052" }] }] }
+  ]
+})
+
+const threeRegions = (): Record<string, any> => {
+  const section = twoRegions()
+  section.regions.push({
+    id: "ap-southeast-1",
+    name: "AP Southeast",
+    zones: [{ id: "ap-southeast-1a", nodes: [{ id: "node3", endpoint: "127.0.0.1:50053" }] }]
+  })
+  return section
+}
+
+const decodeSection = (section: unknown, env: Env = {}) => Config.fromObject({ replication: section }, env)
+
+const seedQuickStart = `
+replication:
+  enabled: true
+  strategy: ActiveActive
+  local_region: "us-west-1"
+  conflict_resolution: LastWriteWins
+  agent:
+    max_retries: 5
+    retry_delay_ms: 100
+    batch_size: 100
+  regions:
+    - id: "us-west-1"
+      name: "US West"
+      is_primary: false
+      zones:
+        - id: "us-west-1a"
+          name: "Zone A"
+          nodes:
+            - id: "node1"
+              endpoint: "engine-us-west.internal:50051"
+    - id: "eu-central-1"
+      name: "EU Central"
+      is_primary: false
+      zones:
+        - id: "eu-central-1a"
+          name: "Zone A"
+          nodes:
+            - id: "node2"
+              endpoint: "engine-eu.internal:50051"
+  replication_targets:
+    us-west-1:
+      - eu-central-1
+    eu-central-1:
+      - us-west-1
+`
+
+const seedEngineForm = `
+engine:
+  replication:
+    enabled: true
+    strategy: "active_active"
+    local_region: "us-west-1"
+    conflict_resolution: "lww"
+    region_priorities:
+      - us-west-1
+      - eu-central-1
+      - ap-southeast-1
+    agent:
+      max_retries: 5
+      retry_delay_ms: 100
+      batch_size: 100
+      request_timeout_secs: 10
+      buffer_size: 10000
+    regions:
+      - id: us-west-1
+        name: "US West 1"
+        is_primary: false
+        zones:
+          - id: us-west-1a
+            name: "Zone A"
+            nodes:
+              - id: node1
+                endpoint: "localhost:50051"
+      - id: eu-central-1
+        name: "EU Central 1"
+        is_primary: false
+        zones:
+          - id: eu-central-1a
+            name: "Zone A"
+            nodes:
+              - id: node2
+                endpoint: "localhost:50052"
+    replication_targets:
+      us-west-1:
+        - eu-central-1
+      eu-central-1:
+        - us-west-1
+`
+
+describe("Config", () => {
+  describe("the two YAML forms of the seed", () => {
+    it("the seed's quick-start replication: section decodes", () => {
+      const config = decodeOk(Config.parse(seedQuickStart))
+      expect(config.enabled).toBe(true)
+      expect(config.strategy).toBe("ActiveActive")
+      expect(config.localRegion).toBe("us-west-1")
+      expect(config.conflictResolution).toBe("LastWriteWins")
+      expect(config.agent).toEqual({ ...Config.defaults.agent, maxRetries: 5, retryDelayMs: 100, batchSize: 100 })
+      expect(config.topology.regions.map((region) => region.id)).toEqual(["us-west-1", "eu-central-1"])
+      expect(Topology.targetsOf(config.topology, "eu-central-1")).toEqual(["us-west-1"])
+    })
+
+    it("the seed's engine.replication: section with snake_case enum spellings decodes", () => {
+      const config = decodeOk(Config.parse(seedEngineForm))
+      expect(config.strategy).toBe("ActiveActive")
+      expect(config.conflictResolution).toBe("LastWriteWins")
+      expect(config.agent.requestTimeoutMs).toBe(10_000)
+      expect(config.agent.bufferSize).toBe(10_000)
+      // Under lww the priority list is not used, so the seed's extra region is tolerated.
+      expect(config.regionPriorities).toEqual(["us-west-1", "eu-central-1", "ap-southeast-1"])
+      expect(Topology.findRegion(config.topology, "eu-central-1")?.name).toBe("EU Central 1")
+    })
+
+    it("a document with both replication: and engine.replication: is an error naming both paths", () => {
+      const error = decodeError(Config.fromObject({ replication: twoRegions(), engine: { replication: twoRegions() } }))
+      expect(error.path).toBe("replication")
+      expect(error.message).toContain("engine.replication")
+      expect(error.expected).toContain("exactly one")
+    })
+
+    it("a document without a replication section is an error", () => {
+      expectError(decodeError(Config.parse("engine:\n  storage: memory\n")), { path: "replication", value: "(missing)" })
+    })
+
+    it("a replication section that is not a mapping is an error at the section path", () => {
+      expectError(decodeError(Config.parse("engine:\n  replication: yes-please\n")), {
+        path: "engine.replication",
+        value: '"yes-please"',
+        expected: "a mapping"
+      })
+    })
+
+    it("a YAML syntax error is a config error that gives the line and column", () => {
+      const error = decodeError(Config.parse("replication:\n  strategy: ActiveActive\n  strategy: MultiMaster\n"))
+      expect(error.path).toBe("yaml:3:3")
+      expect(error.expected).toBe("valid YAML")
+      expect(error.value).toContain("unique")
+    })
+
+    it("an unresolved YAML alias is a config error, not a thrown exception", () => {
+      expect(decodeError(Config.parse("replication: *nowhere\n")).expected).toBe("valid YAML")
+    })
+  })
+
+  describe("defaults", () => {
+    it("a minimal section gets every documented default", () => {
+      const section = twoRegions()
+      delete section["enabled"]
+      delete section.regions[1].name
+      const config = decodeOk(decodeSection(section))
+      expect(config.enabled).toBe(false)
+      expect(config.nodeId).toBeUndefined()
+      expect(config.conflictResolution).toBe("LastWriteWins")
+      expect(config.clock).toBe("hlc")
+      expect(config.regionPriorities).toEqual([])
+      expect(config.agent).toEqual(Config.defaults.agent)
+      expect(config.agent).toEqual({
+        maxRetries: 5,
+        retryDelayMs: 100,
+        retryDelayMaxMs: 10_000,
+        batchSize: 100,
+        flushDelayMs: 10,
+        requestTimeoutMs: 10_000,
+        bufferSize: 10_000
+      })
+      expect(config.health).toEqual({ lagMsMax: 5_000 })
+      expect(config.heartbeat).toEqual({ intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 })
+      expect(config.topology.vaults).toEqual([])
+    })
+
+    it("regions default to no primary, failover priority by position, name and zone name by id", () => {
+      const section = twoRegions()
+      delete section.regions[1].name
+      const topology = decodeOk(decodeSection(section)).topology
+      expect(topology.regions.map((region) => [region.id, region.name, region.isPrimary, region.failoverPriority])).toEqual([
+        ["us-west-1", "US West", false, 1],
+        ["eu-central-1", "eu-central-1", false, 2]
+      ])
+      expect(topology.regions[0]?.zones[0]?.name).toBe("us-west-1a")
+      expect(topology.regions[0]?.zones[0]?.nodes[0]?.status).toBe("Healthy")
+    })
+
+    it("replication targets default to a full mesh among the regions", () => {
+      const topology = decodeOk(decodeSection(threeRegions())).topology
+      expect(topology.replicationTargets).toEqual({
+        "us-west-1": ["eu-central-1", "ap-southeast-1"],
+        "eu-central-1": ["us-west-1", "ap-southeast-1"],
+        "ap-southeast-1": ["us-west-1", "eu-central-1"]
+      })
+    })
+
+    it("make builds an enabled configuration around a topology with the defaults", () => {
+      const topology = decodeOk(decodeSection(twoRegions())).topology
+      const config = Config.make(topology, { clock: "wall" })
+      expect(config).toMatchObject({ enabled: true, strategy: "ActiveActive", localRegion: "us-west-1", clock: "wall" })
+      expect(config.agent).toEqual(Config.defaults.agent)
+    })
+  })
+
+  describe("enum spellings", () => {
+    const strategies: ReadonlyArray<readonly [string, Topology.ReplicationStrategy]> = [
+      ["ActiveActive", "ActiveActive"],
+      ["active_active", "ActiveActive"],
+      ["PrimaryReplica", "PrimaryReplica"],
+      ["primary_replica", "PrimaryReplica"],
+      ["MultiMaster", "MultiMaster"],
+      ["multi_master", "MultiMaster"]
+    ]
+    it.each(strategies)("strategy %s decodes to %s", (spelling, strategy) => {
+      const section: Record<string, any> = { ...twoRegions(), strategy: spelling }
+      section.regions[0].is_primary = true
+      expect(decodeOk(decodeSection(section)).strategy).toBe(strategy)
+    })
+
+    const resolutions = [
+      ["LastWriteWins", "LastWriteWins"],
+      ["lww", "LastWriteWins"],
+      ["last_write_wins", "LastWriteWins"],
+      ["SourcePriority", "SourcePriority"],
+      ["source_priority", "SourcePriority"],
+      ["InsertWins", "InsertWins"],
+      ["insert_wins", "InsertWins"],
+      ["Custom", "Custom"],
+      ["custom", "Custom"]
+    ] as const
+    it.each(resolutions)("conflict_resolution %s decodes to %s", (spelling, strategy) => {
+      const section = { ...twoRegions(), conflict_resolution: spelling, region_priorities: ["eu-central-1", "us-west-1"] }
+      expect(decodeOk(decodeSection(section)).conflictResolution).toBe(strategy)
+    })
+
+    it("clock accepts hlc and wall", () => {
+      expect(decodeOk(decodeSection({ ...twoRegions(), clock: "wall" })).clock).toBe("wall")
+      expect(decodeOk(decodeSection({ ...twoRegions(), clock: "hlc" })).clock).toBe("hlc")
+    })
+
+    it("an unknown strategy is an error that names the key, the value and the accepted spellings", () => {
+      expectError(decodeError(Config.parse(seedEngineForm.replace('"active_active"', '"active-active"'))), {
+        path: "engine.replication.strategy",
+        value: '"active-active"',
+        expected: "ActiveActive"
+      })
+    })
+
+    it("an unknown conflict resolution is an error that lists the accepted spellings", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), conflict_resolution: "newest" })), {
+        path: "replication.conflict_resolution",
+        value: '"newest"',
+        expected: "lww"
+      })
+    })
+  })
+
+  describe("value errors name the key path, the value and what was expected", () => {
+    it("a negative batch size", () => {
+      expectError(decodeError(Config.parse(seedEngineForm.replace("batch_size: 100", "batch_size: -5"))), {
+        path: "engine.replication.agent.batch_size",
+        value: "-5",
+        expected: "an integer >= 1"
+      })
+    })
+
+    it("a fractional retry count and a negative one", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { max_retries: 1.5 } })), {
+        path: "replication.agent.max_retries",
+        value: "1.5",
+        expected: "an integer >= 0"
+      })
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { max_retries: -1 } })), {
+        path: "replication.agent.max_retries",
+        value: "-1"
+      })
+    })
+
+    it("a number given as a string", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { batch_size: "100" } })), {
+        path: "replication.agent.batch_size",
+        value: '"100"'
+      })
+    })
+
+    it("a zero lag threshold", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), health: { lag_ms_max: 0 } })), {
+        path: "replication.health.lag_ms_max",
+        value: "0",
+        expected: "an integer >= 1"
+      })
+    })
+
+    it("a buffer smaller than a batch", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { batch_size: 500, buffer_size: 100 } })), {
+        path: "replication.agent.buffer_size",
+        value: "100",
+        expected: "agent.batch_size (500)"
+      })
+    })
+
+    it("a batch larger than the default buffer names the batch size, the key that was set", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { batch_size: 20_000 } })), {
+        path: "replication.agent.batch_size",
+        value: "20000",
+        expected: "<= agent.buffer_size (10000)"
+      })
+    })
+
+    it("a backoff cap below the base delay", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { retry_delay_ms: 500, retry_delay_max_ms: 100 } })), {
+        path: "replication.agent.retry_delay_max_ms",
+        value: "100"
+      })
+    })
+
+    it("a heartbeat timeout that is not longer than the interval", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), heartbeat: { interval_ms: 1000, timeout_ms: 1000 } })), {
+        path: "replication.heartbeat.timeout_ms",
+        expected: "> heartbeat.interval_ms (1000)"
+      })
+    })
+
+    it("an unknown key at the top of the section", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), batch_sise: 10 })), {
+        path: "replication.batch_sise",
+        value: "10",
+        expected: "local_region"
+      })
+    })
+
+    it("an unknown key deep inside a node", () => {
+      const section = twoRegions()
+      section.regions[1].zones[0].nodes[0].port = 50052
+      expectError(decodeError(decodeSection(section)), {
+        path: "replication.regions[1].zones[0].nodes[0].port",
+        value: "50052",
+        expected: "id, endpoint"
+      })
+    })
+
+    it("a missing required key", () => {
+      const section = twoRegions()
+      delete section["local_region"]
+      expectError(decodeError(decodeSection(section)), { path: "replication.local_region", value: "(missing)", expected: "required" })
+    })
+
+    it("a blank node id", () => {
+      const section = twoRegions()
+      section.regions[0].zones[0].nodes[0].id = ""
+      expectError(decodeError(decodeSection(section)), { path: "replication.regions[0].zones[0].nodes[0].id", value: '""' })
+    })
+  })
+
+  describe("topology errors surface with the key path", () => {
+    it("a node id used in two regions names the second declaration", () => {
+      const section = twoRegions()
+      section.regions[1].zones[0].nodes[0].id = "node1"
+      const error = decodeError(decodeSection(section))
+      expectError(error, { path: "replication.regions[1].zones[0].nodes[0].id", value: '"node1"', expected: "unique" })
+      expect(error.message).toContain("already used at replication.regions[0].zones[0].nodes[0].id")
+    })
+
+    it("an endpoint used twice names the second declaration", () => {
+      const section = twoRegions()
+      section.regions[1].zones[0].nodes[0].endpoint = "127.0.0.1:50051"
+      expectError(decodeError(decodeSection(section)), {
+        path: "replication.regions[1].zones[0].nodes[0].endpoint",
+        value: '"127.0.0.1:50051"'
+      })
+    })
+
+    it("a region declared twice", () => {
+      const section = twoRegions()
+      section.regions[1].id = "us-west-1"
+      section.regions[1].zones[0].id = "us-west-1b"
+      expectError(decodeError(decodeSection(section)), { path: "replication.regions[1].id", value: '"us-west-1"' })
+    })
+
+    it("a local region that is not declared", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), local_region: "us-east-1" })), {
+        path: "replication.local_region",
+        value: '"us-east-1"',
+        expected: "us-west-1, eu-central-1"
+      })
+    })
+
+    it("PrimaryReplica without a primary", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), strategy: "primary_replica" })), {
+        path: "replication.regions",
+        expected: "exactly one region with is_primary: true"
+      })
+    })
+
+    it("PrimaryReplica with two primaries names the second", () => {
+      const section: Record<string, any> = { ...twoRegions(), strategy: "PrimaryReplica" }
+      section.regions[0].is_primary = true
+      section.regions[1].is_primary = true
+      expectError(decodeError(decodeSection(section)), { path: "replication.regions[1].is_primary", value: "true" })
+    })
+
+    it("two regions with the same failover priority", () => {
+      const section = twoRegions()
+      section.regions[1].priority = 1
+      expectError(decodeError(decodeSection(section)), { path: "replication.regions[1].priority", value: "1", expected: "lower = higher" })
+    })
+
+    it("a replication target that is not a declared region", () => {
+      const section = { ...twoRegions(), replication_targets: { "us-west-1": ["eu-central-1", "eu-west-1"] } }
+      expectError(decodeError(decodeSection(section)), { path: "replication.replication_targets.us-west-1[1]", value: '"eu-west-1"' })
+    })
+
+    it("a replication source that is not a declared region", () => {
+      const section = { ...twoRegions(), replication_targets: { "eu-west-1": ["us-west-1"] } }
+      expectError(decodeError(decodeSection(section)), { path: "replication.replication_targets.eu-west-1" })
+    })
+
+    it("a region replicating to itself", () => {
+      const section = { ...twoRegions(), replication_targets: { "us-west-1": ["us-west-1"] } }
+      expectError(decodeError(decodeSection(section)), {
+        path: "replication.replication_targets.us-west-1[0]",
+        expected: "other than 'us-west-1'"
+      })
+    })
+
+    it("vaults under a strategy other than MultiMaster", () => {
+      const section = { ...twoRegions(), vaults: [{ id: "acme", home_region: "us-west-1" }] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.vaults", expected: "MultiMaster" })
+    })
+
+    it("a vault whose home region is not declared", () => {
+      const section = { ...twoRegions(), strategy: "MultiMaster", vaults: [{ id: "acme", home_region: "mars-1" }] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.vaults[0].home_region", value: '"mars-1"' })
+    })
+
+    it("a vault allowed in an undeclared region", () => {
+      const section = {
+        ...twoRegions(),
+        strategy: "MultiMaster",
+        vaults: [{ id: "acme", home_region: "us-west-1", allowed_regions: ["us-west-1", "mars-1"] }]
+      }
+      expectError(decodeError(decodeSection(section)), { path: "replication.vaults[0].allowed_regions[1]", value: '"mars-1"' })
+    })
+
+    it("a vault whose allowed regions exclude its home region", () => {
+      const section = {
+        ...twoRegions(),
+        strategy: "MultiMaster",
+        vaults: [{ id: "eu-bank", home_region: "us-west-1", allowed_regions: ["eu-central-1"] }]
+      }
+      expectError(decodeError(decodeSection(section)), { path: "replication.vaults[0].allowed_regions", expected: "'us-west-1'" })
+    })
+
+    it("a vault placed twice names the second placement", () => {
+      const section = {
+        ...twoRegions(),
+        strategy: "MultiMaster",
+        vaults: [
+          { id: "acme", home_region: "us-west-1" },
+          { id: "acme", home_region: "eu-central-1" }
+        ]
+      }
+      expectError(decodeError(decodeSection(section)), { path: "replication.vaults[1].id", value: '"acme"' })
+    })
+
+    it("a node id that belongs to another region", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), node_id: "node2" })), {
+        path: "replication.node_id",
+        value: '"node2"',
+        expected: "'us-west-1'"
+      })
+    })
+  })
+
+  describe("source priority", () => {
+    it("the list runs lowest to highest priority and is kept in order", () => {
+      const section = { ...threeRegions(), conflict_resolution: "source_priority", region_priorities: ["us-west-1", "eu-central-1", "ap-southeast-1"] }
+      expect(decodeOk(decodeSection(section)).regionPriorities).toEqual(["us-west-1", "eu-central-1", "ap-southeast-1"])
+    })
+
+    it("a region missing from region_priorities is an error naming it, not priority 0", () => {
+      const section = { ...threeRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-west-1", "eu-central-1"] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.region_priorities", expected: "missing 'ap-southeast-1'" })
+    })
+
+    it("SourcePriority without region_priorities is an error naming every region", () => {
+      const error = decodeError(decodeSection({ ...twoRegions(), conflict_resolution: "SourcePriority" }))
+      expectError(error, { path: "replication.region_priorities", value: "(missing)" })
+      expect(error.expected).toContain("'us-west-1', 'eu-central-1'")
+    })
+
+    it("an undeclared region in region_priorities is an error", () => {
+      const section = { ...twoRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-west-1", "eu-central-1", "us-east-1"] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.region_priorities[2]", value: '"us-east-1"' })
+    })
+
+    it("a region listed twice in region_priorities is an error", () => {
+      const section = { ...twoRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-west-1", "eu-central-1", "us-west-1"] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.region_priorities[2]", expected: "not already listed" })
+    })
+  })
+
+  describe("environment overrides", () => {
+    it("top-level keys are overridden by INFERADB__ENGINE__REPLICATION__<KEY>", () => {
+      const config = decodeOk(
+        decodeSection(twoRegions(), {
+          INFERADB__ENGINE__REPLICATION__ENABLED: "false",
+          INFERADB__ENGINE__REPLICATION__STRATEGY: "multi_master",
+          INFERADB__ENGINE__REPLICATION__LOCAL_REGION: "eu-central-1",
+          INFERADB__ENGINE__REPLICATION__CONFLICT_RESOLUTION: "source_priority",
+          INFERADB__ENGINE__REPLICATION__REGION_PRIORITIES: "eu-central-1, us-west-1",
+          INFERADB__ENGINE__REPLICATION__CLOCK: "wall"
+        })
+      )
+      expect(config).toMatchObject({
+        enabled: false,
+        strategy: "MultiMaster",
+        localRegion: "eu-central-1",
+        conflictResolution: "SourcePriority",
+        regionPriorities: ["eu-central-1", "us-west-1"],
+        clock: "wall"
+      })
+      expect(config.topology.localRegion).toBe("eu-central-1")
+      expect(config.topology.strategy).toBe("MultiMaster")
+    })
+
+    it("nested keys are overridden by INFERADB__ENGINE__REPLICATION__<SECTION>__<KEY>", () => {
+      const config = decodeOk(
+        decodeSection(twoRegions(), {
+          INFERADB__ENGINE__REPLICATION__AGENT__BATCH_SIZE: "50",
+          INFERADB__ENGINE__REPLICATION__AGENT__RETRY_DELAY_MAX_MS: "2000",
+          INFERADB__ENGINE__REPLICATION__AGENT__FLUSH_DELAY_MS: "0",
+          INFERADB__ENGINE__REPLICATION__HEALTH__LAG_MS_MAX: "250",
+          INFERADB__ENGINE__REPLICATION__HEARTBEAT__INTERVAL_MS: "100",
+          INFERADB__ENGINE__REPLICATION__HEARTBEAT__TIMEOUT_MS: "500",
+          INFERADB__ENGINE__REPLICATION__HEARTBEAT__RECOVER_AFTER: "5"
+        })
+      )
+      expect(config.agent).toMatchObject({ batchSize: 50, retryDelayMaxMs: 2000, flushDelayMs: 0 })
+      expect(config.health.lagMsMax).toBe(250)
+      expect(config.heartbeat).toEqual({ intervalMs: 100, timeoutMs: 500, recoverAfter: 5 })
+    })
+
+    it("the seed's short agent variables set agent keys and win over the file", () => {
+      const config = decodeOk(
+        Config.parse(seedEngineForm, {
+          INFERADB__ENGINE__REPLICATION__MAX_RETRIES: "7",
+          INFERADB__ENGINE__REPLICATION__RETRY_DELAY_MS: "200",
+          INFERADB__ENGINE__REPLICATION__BATCH_SIZE: "25",
+          INFERADB__ENGINE__REPLICATION__REQUEST_TIMEOUT_SECS: "3",
+          INFERADB__ENGINE__REPLICATION__BUFFER_SIZE: "500"
+        })
+      )
+      expect(config.agent).toMatchObject({ maxRetries: 7, retryDelayMs: 200, batchSize: 25, requestTimeoutMs: 3000, bufferSize: 500 })
+    })
+
+    it("the troubleshooting form INFERADB__REPLICATION__BATCH_SIZE is an alias", () => {
+      const config = decodeOk(decodeSection(twoRegions(), { INFERADB__REPLICATION__BATCH_SIZE: "50" }))
+      expect(config.agent.batchSize).toBe(50)
+    })
+
+    it("INFERADB__ENGINE__NODE_ID and INFERADB__ENGINE__LOCAL_REGION set the node id and local region", () => {
+      const config = decodeOk(
+        decodeSection(twoRegions(), { INFERADB__ENGINE__NODE_ID: "node2", INFERADB__ENGINE__LOCAL_REGION: "eu-central-1" })
+      )
+      expect(config.nodeId).toBe("node2")
+      expect(config.localRegion).toBe("eu-central-1")
+    })
+
+    it("unrelated and unset variables are ignored", () => {
+      const config = decodeOk(
+        decodeSection(twoRegions(), {
+          PATH: "/usr/bin",
+          INFERADB__ENGINE__STORAGE__BACKEND: "memory",
+          INFERADB__ENGINE__REPLICATION__BATCH_SIZE: undefined
+        })
+      )
+      expect(config.agent.batchSize).toBe(100)
+    })
+
+    it("a variable that is not an integer is an error naming the variable, the value and what was expected", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__BATCH_SIZE: "lots" })), {
+        path: "INFERADB__ENGINE__REPLICATION__BATCH_SIZE",
+        value: '"lots"',
+        expected: "an integer"
+      })
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__AGENT__MAX_RETRIES: "2.5" })), {
+        path: "INFERADB__ENGINE__REPLICATION__AGENT__MAX_RETRIES",
+        value: '"2.5"'
+      })
+    })
+
+    it("an integer variable out of range is an error naming the variable, not the file key", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__BATCH_SIZE: "0" })), {
+        path: "INFERADB__ENGINE__REPLICATION__BATCH_SIZE",
+        value: "0",
+        expected: "an integer >= 1"
+      })
+    })
+
+    it("an invalid enum from a variable names the variable", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__STRATEGY: "mesh" })), {
+        path: "INFERADB__ENGINE__REPLICATION__STRATEGY",
+        value: '"mesh"'
+      })
+    })
+
+    it("an invalid boolean from a variable is an error", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__ENABLED: "yes" })), {
+        path: "INFERADB__ENGINE__REPLICATION__ENABLED",
+        expected: "true or false"
+      })
+    })
+
+    it("an unknown replication variable is an error naming it", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__BATCHSIZE: "50" })), {
+        path: "INFERADB__ENGINE__REPLICATION__BATCHSIZE",
+        value: '"50"',
+        expected: "BATCH_SIZE"
+      })
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__REPLICATION__BATCH: "50" })), {
+        path: "INFERADB__REPLICATION__BATCH"
+      })
+    })
+
+    it("two variables that set the same key to different values are an error naming both", () => {
+      const error = decodeError(
+        decodeSection(twoRegions(), {
+          INFERADB__ENGINE__REPLICATION__AGENT__BATCH_SIZE: "50",
+          INFERADB__ENGINE__REPLICATION__BATCH_SIZE: "60"
+        })
+      )
+      expect(error.path).toBe("INFERADB__ENGINE__REPLICATION__BATCH_SIZE")
+      expect(error.expected).toContain("INFERADB__ENGINE__REPLICATION__AGENT__BATCH_SIZE")
+    })
+
+    it("a topology error caused by a variable names the variable", () => {
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__LOCAL_REGION: "us-east-1" })), {
+        path: "INFERADB__ENGINE__LOCAL_REGION",
+        value: '"us-east-1"'
+      })
+    })
+
+    it("environmentVariables lists the long, short, alias and engine forms", () => {
+      expect(Config.environmentVariables).toEqual(
+        expect.arrayContaining([
+          "INFERADB__ENGINE__NODE_ID",
+          "INFERADB__ENGINE__LOCAL_REGION",
+          "INFERADB__ENGINE__REPLICATION__AGENT__BATCH_SIZE",
+          "INFERADB__ENGINE__REPLICATION__BATCH_SIZE",
+          "INFERADB__REPLICATION__BATCH_SIZE",
+          "INFERADB__ENGINE__REPLICATION__HEARTBEAT__RECOVER_AFTER"
+        ])
+      )
+    })
+  })
+
+  describe("examples/", () => {
+    const examplesDir = path.resolve(import.meta.dirname, "../../examples")
+    const exampleFiles = (dir: string): ReadonlyArray<string> =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((entry) =>
+          entry.isDirectory() ? exampleFiles(path.join(dir, entry.name)) : entry.name.endsWith(".yaml") ? [path.join(dir, entry.name)] : []
+        )
+    const load = (relative: string) => decodeOk(Config.parse(fs.readFileSync(path.join(examplesDir, relative), "utf8")))
+
+    it("contains the deployment patterns and local-cluster variants", () => {
+      const names = exampleFiles(examplesDir).map((file) => path.relative(examplesDir, file)).sort()
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "active-active-eu-central-1.yaml",
+          "active-active-us-west-1.yaml",
+          "multi-master.yaml",
+          "primary-replica.yaml",
+          path.join("three-region", "ap-southeast-1.yaml"),
+          path.join("three-region", "eu-central-1.yaml"),
+          path.join("three-region", "us-west-1.yaml")
+        ])
+      )
+    })
+
+    it.each(exampleFiles(examplesDir).map((file) => [path.relative(examplesDir, file)]))("%s parses into an enabled configuration", (relative) => {
+      expect(load(relative).enabled).toBe(true)
+    })
+
+    it("the two active-active files differ only in the local region", () => {
+      const west = load("active-active-us-west-1.yaml")
+      const east = load("active-active-eu-central-1.yaml")
+      expect(east.localRegion).toBe("eu-central-1")
+      expect({ ...east, localRegion: west.localRegion, topology: { ...east.topology, localRegion: west.topology.localRegion } }).toEqual(west)
+      expect(Topology.regionNodes(west.topology.regions[1]!)[0]?.endpoint).toBe("127.0.0.1:50052")
+    })
+
+    it("primary-replica has us-west-1 as primary and failover priorities 1, 2, 3", () => {
+      const config = load("primary-replica.yaml")
+      expect(config.strategy).toBe("PrimaryReplica")
+      expect(Topology.primaryRegion(config.topology)?.id).toBe("us-west-1")
+      expect(config.topology.regions.map((region) => region.failoverPriority)).toEqual([1, 2, 3])
+    })
+
+    it("multi-master ranks every region and keeps the EU vault in eu-central-1 only", () => {
+      const config = load("multi-master.yaml")
+      expect(config.conflictResolution).toBe("SourcePriority")
+      expect(config.regionPriorities).toEqual(["us-west-1", "eu-central-1", "ap-southeast-1"])
+      expect(Topology.vaultPlacement(config.topology, "eu-bank")).toEqual({
+        vault: "eu-bank",
+        homeRegion: "eu-central-1",
+        allowedRegions: ["eu-central-1"]
+      })
+      expect(Topology.vaultAllowedIn(config.topology, "eu-bank", "us-west-1")).toBe(false)
+    })
+
+    it("the three-region files form a full mesh on ports 50081..50083 and differ only in the local region", () => {
+      const configs = ["us-west-1", "eu-central-1", "ap-southeast-1"].map((region) => load(path.join("three-region", `${region}.yaml`)))
+      expect(configs.map((config) => config.localRegion)).toEqual(["us-west-1", "eu-central-1", "ap-southeast-1"])
+      for (const config of configs) {
+        expect(config.topology.regions).toEqual(configs[0]!.topology.regions)
+        for (const region of config.topology.regions) expect(Topology.targetsOf(config.topology, region.id)).toHaveLength(2)
+      }
+      expect(configs[0]!.topology.regions.flatMap(Topology.regionNodes).map((node) => node.endpoint)).toEqual([
+        "127.0.0.1:50081",
+        "127.0.0.1:50082",
+        "127.0.0.1:50083"
+      ])
+    })
+  })
+})

@@ -1,0 +1,361 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Either, Fiber, pipe, Stream, TestClock } from "effect"
+import type * as Topology from "../../src/replication/Topology.js"
+import * as TopologyBuilder from "../../src/replication/TopologyBuilder.js"
+import * as TopologyManager from "../../src/replication/TopologyManager.js"
+
+const buildOk = (builder: TopologyBuilder.TopologyBuilder): Topology.Topology => {
+  const result = TopologyBuilder.build(builder)
+  if (Either.isLeft(result)) throw new Error(`fixture topology is invalid: ${result.left.message}`)
+  return result.right
+}
+
+/** Three regions, full mesh; us-west-1 is local and has two nodes. */
+const threeRegions = (strategy: Topology.ReplicationStrategy = "ActiveActive") => {
+  const builder = pipe(
+    TopologyBuilder.make(strategy, "us-west-1"),
+    TopologyBuilder.addRegion({ id: "us-west-1", name: "US West", isPrimary: strategy === "PrimaryReplica" }),
+    TopologyBuilder.addZone("us-west-1", { id: "us-west-1a" }),
+    TopologyBuilder.addNode("us-west-1", "us-west-1a", { id: "w1", endpoint: "w1:50051" }),
+    TopologyBuilder.addNode("us-west-1", "us-west-1a", { id: "w2", endpoint: "w2:50051" }),
+    TopologyBuilder.addRegion({ id: "eu-central-1", name: "EU Central" }),
+    TopologyBuilder.addZone("eu-central-1", { id: "eu-central-1a" }),
+    TopologyBuilder.addNode("eu-central-1", "eu-central-1a", { id: "e1", endpoint: "e1:50051" }),
+    TopologyBuilder.addRegion({ id: "ap-southeast-1", name: "Asia Pacific" }),
+    TopologyBuilder.addZone("ap-southeast-1", { id: "ap-southeast-1a" }),
+    TopologyBuilder.addNode("ap-southeast-1", "ap-southeast-1a", { id: "a1", endpoint: "a1:50051" })
+  )
+  const meshed = Object.entries(TopologyBuilder.fullMesh(["us-west-1", "eu-central-1", "ap-southeast-1"])).reduce(
+    (current, [source, targets]) => TopologyBuilder.setReplicationTargets(current, source, targets),
+    builder
+  )
+  if (strategy !== "MultiMaster") return buildOk(meshed)
+  return buildOk(
+    pipe(
+      meshed,
+      TopologyBuilder.addVault({ vault: "acme", homeRegion: "eu-central-1", allowedRegions: ["eu-central-1", "ap-southeast-1"] }),
+      TopologyBuilder.addVault({ vault: "globex", homeRegion: "us-west-1" })
+    )
+  )
+}
+
+const managerOver = (topology: Topology.Topology, options: Partial<TopologyManager.Options> = {}) =>
+  TopologyManager.make(topology, { heartbeatTimeoutMs: 30_000, recoverAfter: 3, ...options })
+
+const statusOf = (topology: Topology.Topology, nodeId: string): Topology.NodeStatus | undefined =>
+  topology.regions.flatMap((region) => region.zones.flatMap((zone) => zone.nodes)).find((node) => node.id === nodeId)?.status
+
+/** Takes every event already delivered to a subscription (without waiting for more). */
+const drain = (subscription: TopologyManager.Subscription, count: number) =>
+  Effect.forEach(Array.from({ length: count }), () => subscription.take)
+
+describe("TopologyManager", () => {
+  describe("edits", () => {
+    it.effect("the changes stream starts with the current topology and follows every edit", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const subscribed = yield* Deferred.make<void>()
+        const fiber = yield* pipe(
+          manager.changes,
+          Stream.tap(() => Deferred.succeed(subscribed, undefined)),
+          Stream.take(2),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Deferred.await(subscribed)
+        yield* manager.addNode("eu-central-1", "eu-central-1a", { id: "e2", endpoint: "e2:50051", status: "Healthy" })
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+        expect(seen.map((topology) => statusOf(topology, "e2"))).toEqual([undefined, "Healthy"])
+        expect(yield* manager.current).toBe(seen[1])
+      }))
+
+    it.effect("adding a node under an unknown region or zone fails and leaves the topology unchanged", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const before = yield* manager.current
+        const node: Topology.Node = { id: "x1", endpoint: "x1:50051", status: "Healthy" }
+        const unknownRegion = yield* Effect.flip(manager.addNode("mars-1", "mars-1a", node))
+        const unknownZone = yield* Effect.flip(manager.addNode("us-west-1", "us-west-1z", node))
+        expect(unknownRegion.reason).toBe("UnknownRegion")
+        expect(unknownZone.reason).toBe("UnknownZone")
+        expect(yield* manager.current).toBe(before)
+      }))
+
+    it.effect("a node id already used in any region is rejected as a duplicate", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const error = yield* Effect.flip(manager.addNode("us-west-1", "us-west-1a", { id: "e1", endpoint: "other:1", status: "Healthy" }))
+        expect(error.reason).toBe("DuplicateNode")
+      }))
+
+    it.effect("removing or updating a node that does not exist fails with UnknownNode", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        expect((yield* Effect.flip(manager.removeNode("us-west-1", "us-west-1a", "ghost"))).reason).toBe("UnknownNode")
+        expect((yield* Effect.flip(manager.updateNodeStatus("us-west-1", "us-west-1a", "ghost", "Degraded"))).reason).toBe("UnknownNode")
+        expect((yield* Effect.flip(manager.recordHeartbeat("us-west-1", "us-west-1a", "ghost"))).reason).toBe("UnknownNode")
+        expect((yield* Effect.flip(manager.removeZone("us-west-1", "nowhere"))).reason).toBe("UnknownZone")
+        expect((yield* Effect.flip(manager.setPrimary("mars-1"))).reason).toBe("UnknownRegion")
+      }))
+
+    it.effect("a region arrives with its zones and nodes, reported in that order, and with the requested replication edges", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions())
+          const subscription = yield* manager.subscribe
+          const region: Topology.Region = {
+            id: "sa-east-1",
+            name: "South America",
+            isPrimary: false,
+            failoverPriority: 4,
+            zones: [{ id: "sa-east-1a", name: "A", nodes: [{ id: "s1", endpoint: "s1:50051", status: "Healthy" }] }]
+          }
+          yield* manager.addRegion(region, { targets: ["us-west-1"], sources: ["us-west-1", "eu-central-1"] })
+          expect(yield* drain(subscription, 3)).toEqual([
+            TopologyManager.TopologyEvent.RegionAdded({ regionId: "sa-east-1" }),
+            TopologyManager.TopologyEvent.ZoneAdded({ regionId: "sa-east-1", zoneId: "sa-east-1a" }),
+            TopologyManager.TopologyEvent.NodeAdded({ regionId: "sa-east-1", zoneId: "sa-east-1a", nodeId: "s1" })
+          ])
+          const topology = yield* manager.current
+          expect(topology.replicationTargets["sa-east-1"]).toEqual(["us-west-1"])
+          expect(topology.replicationTargets["us-west-1"]).toContain("sa-east-1")
+          expect(topology.replicationTargets["eu-central-1"]).toContain("sa-east-1")
+          expect(topology.replicationTargets["ap-southeast-1"]).not.toContain("sa-east-1")
+        })
+      ))
+
+    it.effect("a region with a failover priority already in use is rejected as invalid", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const error = yield* Effect.flip(manager.addRegion({ id: "sa-east-1", name: "SA", isPrimary: false, failoverPriority: 1, zones: [] }))
+        expect(error.reason).toBe("Invalid")
+        expect(error.cause?.reason).toBe("DuplicateFailoverPriority")
+      }))
+
+    it.effect("removing a region also removes its replication edges and its place in vault residency sets", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions("MultiMaster"))
+          const subscription = yield* manager.subscribe
+          yield* manager.removeRegion("ap-southeast-1")
+          const topology = yield* manager.current
+          expect(topology.regions.map((region) => region.id)).toEqual(["us-west-1", "eu-central-1"])
+          expect(topology.replicationTargets).toEqual({ "us-west-1": ["eu-central-1"], "eu-central-1": ["us-west-1"] })
+          expect(topology.vaults.find((placement) => placement.vault === "acme")?.allowedRegions).toEqual(["eu-central-1"])
+          expect(yield* drain(subscription, 3)).toEqual([
+            TopologyManager.TopologyEvent.NodeRemoved({ regionId: "ap-southeast-1", zoneId: "ap-southeast-1a", nodeId: "a1" }),
+            TopologyManager.TopologyEvent.ZoneRemoved({ regionId: "ap-southeast-1", zoneId: "ap-southeast-1a" }),
+            TopologyManager.TopologyEvent.RegionRemoved({ regionId: "ap-southeast-1" })
+          ])
+        })
+      ))
+
+    it.effect("the local region, a vault's home region and the PrimaryReplica primary cannot be removed", () =>
+      Effect.gen(function* () {
+        const multiMaster = yield* managerOver(threeRegions("MultiMaster"))
+        expect((yield* Effect.flip(multiMaster.removeRegion("us-west-1"))).reason).toBe("LocalRegion")
+        expect((yield* Effect.flip(multiMaster.removeRegion("eu-central-1"))).reason).toBe("VaultHomeRegion")
+        expect((yield* Effect.flip(multiMaster.removeRegion("mars-1"))).reason).toBe("UnknownRegion")
+        const primaryReplica = yield* managerOver({ ...threeRegions("PrimaryReplica"), localRegion: "eu-central-1" })
+        expect((yield* Effect.flip(primaryReplica.removeRegion("us-west-1"))).reason).toBe("PrimaryRegion")
+      }))
+
+    it.effect("replacing the topology with an invalid one fails with the validation error and keeps the old topology", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const before = yield* manager.current
+        const invalid: Topology.Topology = { ...before, localRegion: "mars-1" }
+        const error = yield* Effect.flip(manager.replaceTopology(invalid))
+        expect(error.reason).toBe("Invalid")
+        expect(error.cause?.reason).toBe("UnknownLocalRegion")
+        expect(yield* manager.current).toBe(before)
+      }))
+
+    it.effect("replacing the topology with a valid one emits TopologyReplaced carrying it", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions())
+          const subscription = yield* manager.subscribe
+          const replacement = threeRegions("PrimaryReplica")
+          yield* manager.replaceTopology(replacement)
+          expect(yield* manager.current).toBe(replacement)
+          expect(yield* subscription.take).toEqual(TopologyManager.TopologyEvent.TopologyReplaced({ topology: replacement }))
+        })
+      ))
+
+    it.effect("setPrimary moves the primary flag and reports the old and the new primary", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions("PrimaryReplica"))
+          const subscription = yield* manager.subscribe
+          yield* manager.setPrimary("eu-central-1")
+          yield* manager.setPrimary("eu-central-1")
+          const topology = yield* manager.current
+          expect(topology.regions.filter((region) => region.isPrimary).map((region) => region.id)).toEqual(["eu-central-1"])
+          yield* manager.setPrimary("us-west-1")
+          expect(yield* drain(subscription, 2)).toEqual([
+            TopologyManager.TopologyEvent.PrimaryChanged({ oldPrimary: "us-west-1", newPrimary: "eu-central-1" }),
+            TopologyManager.TopologyEvent.PrimaryChanged({ oldPrimary: "eu-central-1", newPrimary: "us-west-1" })
+          ])
+        })
+      ))
+
+    it.effect("a status update reports the old and the new status, and reports nothing when the status does not change", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions())
+          const subscription = yield* manager.subscribe
+          yield* manager.updateNodeStatus("us-west-1", "us-west-1a", "w1", "Healthy")
+          yield* manager.updateNodeStatus("us-west-1", "us-west-1a", "w1", "Degraded")
+          yield* manager.updateNodeStatus("us-west-1", "us-west-1a", "w1", "Degraded")
+          yield* manager.updateNodeStatus("us-west-1", "us-west-1a", "w1", "Healthy")
+          expect(yield* drain(subscription, 2)).toEqual([
+            TopologyManager.TopologyEvent.NodeStatusChanged({ regionId: "us-west-1", zoneId: "us-west-1a", nodeId: "w1", oldStatus: "Healthy", newStatus: "Degraded" }),
+            TopologyManager.TopologyEvent.NodeStatusChanged({ regionId: "us-west-1", zoneId: "us-west-1a", nodeId: "w1", oldStatus: "Degraded", newStatus: "Healthy" })
+          ])
+          yield* manager.removeNode("us-west-1", "us-west-1a", "w2")
+          expect(yield* subscription.take).toEqual(TopologyManager.TopologyEvent.NodeRemoved({ regionId: "us-west-1", zoneId: "us-west-1a", nodeId: "w2" }))
+        })
+      ))
+  })
+
+  describe("heartbeats", () => {
+    const heartbeatAll = (manager: TopologyManager.TopologyManager["Type"]) =>
+      Effect.all([
+        manager.recordHeartbeat("us-west-1", "us-west-1a", "w1"),
+        manager.recordHeartbeat("us-west-1", "us-west-1a", "w2"),
+        manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1"),
+        manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
+      ])
+
+    it.effect("a node whose last heartbeat is older than the timeout is marked Unreachable, and only then", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* heartbeatAll(manager)
+        yield* TestClock.adjust("20 seconds")
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* manager.checkStaleNodes(30_000)).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        const stale = yield* manager.checkStaleNodes(30_000)
+        expect(stale.map((ref) => ref.nodeId)).toEqual(["w2", "e1", "a1"])
+        const topology = yield* manager.current
+        expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
+      }))
+
+    it.effect("a node that never sends a heartbeat is marked Unreachable once the grace period from manager creation has passed", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* TestClock.adjust("30 seconds")
+        expect(yield* manager.checkStaleNodes()).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        expect((yield* manager.checkStaleNodes()).map((ref) => ref.nodeId)).toEqual(["w1", "w2", "e1", "a1"])
+      }))
+
+    it.effect("a node added later gets its grace period from when it was added", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* TestClock.adjust("20 seconds")
+        yield* manager.addNode("eu-central-1", "eu-central-1a", { id: "e2", endpoint: "e2:50051", status: "Healthy" })
+        yield* TestClock.adjust("20 seconds")
+        const first = yield* manager.checkStaleNodes()
+        expect(first.map((ref) => ref.nodeId)).toEqual(["w1", "w2", "e1", "a1"])
+        yield* TestClock.adjust("11 seconds")
+        expect((yield* manager.checkStaleNodes()).map((ref) => ref.nodeId)).toEqual(["e2"])
+      }))
+
+    it.effect("a stale node needs recoverAfter consecutive heartbeats to become Healthy again; one heartbeat does not revive it", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions())
+          const subscription = yield* manager.subscribe
+          yield* TestClock.adjust("31 seconds")
+          yield* manager.checkStaleNodes()
+          yield* drain(subscription, 4)
+          for (const expected of ["Unreachable", "Unreachable", "Healthy"] as const) {
+            yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+            expect(statusOf(yield* manager.current, "e1")).toBe(expected)
+            yield* TestClock.adjust("5 seconds")
+          }
+          expect(yield* subscription.take).toEqual(
+            TopologyManager.TopologyEvent.NodeStatusChanged({ regionId: "eu-central-1", zoneId: "eu-central-1a", nodeId: "e1", oldStatus: "Unreachable", newStatus: "Healthy" })
+          )
+        })
+      ))
+
+    it.effect("heartbeats further apart than the timeout do not count as consecutive", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions(), { recoverAfter: 2 })
+        yield* TestClock.adjust("31 seconds")
+        yield* manager.checkStaleNodes()
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        yield* TestClock.adjust("31 seconds")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(statusOf(yield* manager.current, "e1")).toBe("Unreachable")
+        yield* TestClock.adjust("1 seconds")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(statusOf(yield* manager.current, "e1")).toBe("Healthy")
+      }))
+
+    it.effect("heartbeats do not override a status set explicitly by a health check", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions(), { recoverAfter: 1 })
+        yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", "Degraded")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(statusOf(yield* manager.current, "e1")).toBe("Degraded")
+      }))
+
+    it.effect("the stale-check loop demotes silent nodes on its own schedule", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const loop = yield* Effect.fork(manager.runStaleChecks(5_000))
+        yield* heartbeatAll(manager)
+        yield* TestClock.adjust("25 seconds")
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* TestClock.adjust("10 seconds")
+        const topology = yield* manager.current
+        expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
+        yield* Fiber.interrupt(loop)
+      }))
+  })
+
+  describe("subscribers", () => {
+    it.effect("a subscriber that reads nothing until the end still receives every event, in order", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions(), { subscriberEventsMax: 1024 })
+          const slow = yield* manager.subscribe
+          for (let round = 0; round < 100; round++) {
+            yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", round % 2 === 0 ? "Degraded" : "Healthy")
+          }
+          const events = yield* drain(slow, 100)
+          expect(events.map((event) => (event._tag === "NodeStatusChanged" ? event.newStatus : event._tag))).toEqual(
+            Array.from({ length: 100 }, (_, round) => (round % 2 === 0 ? "Degraded" : "Healthy"))
+          )
+        })
+      ))
+
+    it.effect("a subscriber that overflows its buffer is told how many events it missed, then gets a snapshot, then later events", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions(), { subscriberEventsMax: 4 })
+          const slow = yield* manager.subscribe
+          const fast = yield* manager.subscribe
+          const fastSeen = yield* Effect.fork(drain(fast, 10))
+          for (let round = 0; round < 10; round++) {
+            yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", round % 2 === 0 ? "Degraded" : "Healthy")
+            yield* Effect.yieldNow()
+          }
+          expect((yield* Fiber.join(fastSeen)).every((event) => event._tag === "NodeStatusChanged")).toBe(true)
+          const buffered = yield* drain(slow, 4)
+          expect(buffered.every((event) => event._tag === "NodeStatusChanged")).toBe(true)
+          expect(yield* slow.take).toEqual(TopologyManager.TopologyEvent.Lagged({ missed: 6 }))
+          const snapshot = yield* slow.take
+          expect(snapshot).toEqual(TopologyManager.TopologyEvent.TopologyReplaced({ topology: yield* manager.current }))
+          yield* manager.removeNode("eu-central-1", "eu-central-1a", "e1")
+          expect(yield* slow.take).toEqual(TopologyManager.TopologyEvent.NodeRemoved({ regionId: "eu-central-1", zoneId: "eu-central-1a", nodeId: "e1" }))
+        })
+      ))
+  })
+})
