@@ -132,7 +132,10 @@ export const make = (options: { readonly bufferSize: number }) =>
  * The stream one subscriber reads: catch up from the log while behind, then take from the
  * buffer, skipping anything the catch-up already delivered; on overflow, say so and catch up.
  */
-const deliveries = (store: Store.Store["Type"], subscriber: Subscriber, start: number): Stream.Stream<FeedEvent, StoreError> => {
+const deliveries = (store: Store.Store["Type"], subscriber: Subscriber, start: number): Stream.Stream<FeedEvent, StoreError> =>
+  Stream.suspend(() => deliveriesFrom(store, subscriber, start))
+
+const deliveriesFrom = (store: Store.Store["Type"], subscriber: Subscriber, start: number): Stream.Stream<FeedEvent, StoreError> => {
   // `delivered` is the last log position handed out; `catchingUp` is true while reading the log.
   const state = { delivered: start - 1, catchingUp: true }
   const step: Effect.Effect<ReadonlyArray<FeedEvent>, StoreError> = Effect.gen(function* () {

@@ -121,7 +121,9 @@ export const layerDns = (options: DnsOptions): Layer.Layer<EndpointSource, never
     EndpointSource,
     Effect.map(DnsResolver, (resolver) => ({
       discover: pipe(
-        Effect.forEach(options.targets, (target) => Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http"))),
+        Effect.forEach(options.targets, (target) =>
+          Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http"))
+        ),
         Effect.map((perTarget) => sortEndpoints(perTarget.flat()))
       )
     }))
@@ -150,28 +152,41 @@ export const buildTopology = (
   config: TopologyConfig,
   endpoints: ReadonlyArray<DiscoveredEndpoint>
 ): Either.Either<Topology.Topology, TopologyBuilder.TopologyError> => {
-  const sorted = sortEndpoints(endpoints.map((endpoint) => withZone(endpoint, config.defaultZone)))
-  const regionIds = unique(sorted.map((endpoint) => endpoint.regionId))
-  let builder = TopologyBuilder.make(config.strategy, config.localRegion)
-  for (const regionId of regionIds) {
-    const priority = config.failoverPriorities?.[regionId]
-    builder = TopologyBuilder.addRegion(builder, {
-      id: regionId,
-      name: regionId,
-      isPrimary: regionId === config.primaryRegion,
-      ...(priority === undefined ? {} : { failoverPriority: priority })
-    })
-    const inRegion = sorted.filter((endpoint) => endpoint.regionId === regionId)
-    for (const zoneId of unique(inRegion.map((endpoint) => zoneOf(endpoint, config.defaultZone)))) {
-      builder = TopologyBuilder.addZone(builder, regionId, { id: zoneId })
-      for (const endpoint of inRegion.filter((candidate) => zoneOf(candidate, config.defaultZone) === zoneId)) {
-        builder = TopologyBuilder.addNode(builder, regionId, zoneId, { id: endpoint.nodeId, endpoint: endpoint.endpoint, status: endpoint.health ?? "Healthy" })
-      }
-    }
-  }
-  for (const [source, targets] of Object.entries(TopologyBuilder.fullMesh(regionIds))) builder = TopologyBuilder.setReplicationTargets(builder, source, targets)
-  for (const placement of config.vaults ?? []) builder = TopologyBuilder.addVault(builder, placement)
-  return TopologyBuilder.build(builder)
+  const zoned = sortEndpoints(endpoints.map((endpoint) => ({ ...endpoint, zoneId: zoneOf(endpoint, config.defaultZone) })))
+  const regionIds = unique(zoned.map((endpoint) => endpoint.regionId))
+  const withRegions = regionIds.reduce(
+    (builder, regionId) => addDiscoveredRegion(builder, config, regionId, zoned.filter((endpoint) => endpoint.regionId === regionId)),
+    TopologyBuilder.make(config.strategy, config.localRegion)
+  )
+  const meshed = Object.entries(TopologyBuilder.fullMesh(regionIds)).reduce(
+    (builder, [source, targets]) => TopologyBuilder.setReplicationTargets(builder, source, targets),
+    withRegions
+  )
+  return TopologyBuilder.build((config.vaults ?? []).reduce((builder, placement) => TopologyBuilder.addVault(builder, placement), meshed))
+}
+
+/** Adds one region with its zones and nodes (endpoints already sorted and zoned). */
+const addDiscoveredRegion = (
+  builder: TopologyBuilder.TopologyBuilder,
+  config: TopologyConfig,
+  regionId: Topology.RegionId,
+  endpoints: ReadonlyArray<DiscoveredEndpoint>
+): TopologyBuilder.TopologyBuilder => {
+  const priority = config.failoverPriorities?.[regionId]
+  const region = TopologyBuilder.addRegion(builder, {
+    id: regionId,
+    name: regionId,
+    isPrimary: regionId === config.primaryRegion,
+    ...(priority === undefined ? {} : { failoverPriority: priority })
+  })
+  return endpoints.reduce((current, endpoint) => {
+    const zoneId = zoneOf(endpoint, config.defaultZone)
+    const withZone = Topology.findRegion(current, regionId)?.zones.some((zone) => zone.id === zoneId)
+      ? current
+      : TopologyBuilder.addZone(current, regionId, { id: zoneId })
+    const node = { id: endpoint.nodeId, endpoint: endpoint.endpoint, status: endpoint.health ?? "Healthy" } as const
+    return TopologyBuilder.addNode(withZone, regionId, zoneId, node)
+  }, region)
 }
 
 /** What one `sync` changed, each list sorted by region, zone and node id. */
@@ -319,7 +334,8 @@ const addEntry = (
     const region = Topology.findRegion(topology, entry.regionId)
     if (region === undefined) {
       const others = topology.regions.map((existing) => existing.id)
-      const failoverPriority = options.failoverPriorities?.[entry.regionId] ?? Math.max(0, ...topology.regions.map((existing) => existing.failoverPriority)) + 1
+      const nextPriority = Math.max(0, ...topology.regions.map((existing) => existing.failoverPriority)) + 1
+      const failoverPriority = options.failoverPriorities?.[entry.regionId] ?? nextPriority
       const added: Topology.Region = { id: entry.regionId, name: entry.regionId, isPrimary: false, failoverPriority, zones: [zone] }
       return yield* manager.addRegion(added, { targets: others, sources: others })
     }
@@ -354,8 +370,6 @@ const nodeLabel = (record: DnsRecord): string =>
 const hostForUrl = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
 const zoneOf = (endpoint: DiscoveredEndpoint, defaultZone: Topology.ZoneId): Topology.ZoneId => endpoint.zoneId ?? defaultZone
-
-const withZone = (endpoint: DiscoveredEndpoint, defaultZone: Topology.ZoneId): DiscoveredEndpoint => ({ ...endpoint, zoneId: zoneOf(endpoint, defaultZone) })
 
 const refOf = (entry: Entry): TopologyManager.NodeRef => ({ regionId: entry.regionId, zoneId: entry.zoneId, nodeId: entry.nodeId })
 

@@ -157,7 +157,10 @@ export const plan = (topology: Topology.Topology, request: RouteRequest): Either
   return Either.right({
     preferred: local,
     candidates: [local, ...failoverOrder(topology, [local])],
-    whenNone: new RouteError({ reason: "NoHealthyRegion", message: `no region is available for a ${request.type.toLowerCase()} (local region '${local}' is down)` })
+    whenNone: new RouteError({
+      reason: "NoHealthyRegion",
+      message: `no region is available for a ${request.type.toLowerCase()} (local region '${local}' is down)`
+    })
   })
 }
 
@@ -175,7 +178,8 @@ const planForPrimary = (topology: Topology.Topology): Either.Either<RoutePlan, R
 const planForVault = (topology: Topology.Topology, request: RouteRequest): Either.Either<RoutePlan, RouteError> => {
   const vault = request.vault
   if (vault === undefined) {
-    return Either.left(new RouteError({ reason: "UnknownVault", message: "a MultiMaster write must name its vault: its home region takes the write" }))
+    const message = "a MultiMaster write must name its vault: its home region takes the write"
+    return Either.left(new RouteError({ reason: "UnknownVault", message }))
   }
   const placement = Topology.vaultPlacement(topology, vault)
   if (placement === undefined) {
@@ -189,12 +193,12 @@ const planForVault = (topology: Topology.Topology, request: RouteRequest): Eithe
 
 /** Nothing permitted is available: blame residency if something else could have served it. */
 const residencyError = (topology: Topology.Topology, vault: Topology.VaultId, permitted: ReadonlyArray<Topology.RegionId>): RouteError => {
-  const outside = failoverOrder(topology, permitted)
+  const outside = failoverOrder(topology, permitted).map((id) => `'${id}'`)
   return outside.length > 0
     ? new RouteError({
         reason: "ResidencyViolation",
         vault,
-        message: `no region allowed for vault '${vault}' is available; regions ${outside.map((id) => `'${id}'`).join(", ")} are up but outside its residency set`
+        message: `no region allowed for vault '${vault}' is available; ${outside.join(", ")} are up but outside its residency set`
       })
     : new RouteError({ reason: "NoHealthyRegion", vault, message: `no region is available for vault '${vault}'` })
 }

@@ -156,7 +156,11 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     /** Makes a region the only primary (failover and promotion back). */
     readonly setPrimary: (regionId: Topology.RegionId) => Effect.Effect<void, TopologyManagerError>
     /** Records a heartbeat from a node at the current Clock time. */
-    readonly recordHeartbeat: (regionId: Topology.RegionId, zoneId: Topology.ZoneId, nodeId: Topology.NodeId) => Effect.Effect<void, TopologyManagerError>
+    readonly recordHeartbeat: (
+      regionId: Topology.RegionId,
+      zoneId: Topology.ZoneId,
+      nodeId: Topology.NodeId
+    ) => Effect.Effect<void, TopologyManagerError>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
@@ -364,7 +368,8 @@ const structural =
 
 const validated = (topology: Topology.Topology): Either.Either<Topology.Topology, TopologyManagerError> =>
   Either.mapLeft(TopologyBuilder.validate(topology), (cause) => {
-    const reason = cause.reason === "DuplicateRegion" || cause.reason === "DuplicateZone" || cause.reason === "DuplicateNode" ? cause.reason : "Invalid"
+    const duplicate = cause.reason === "DuplicateRegion" || cause.reason === "DuplicateZone" || cause.reason === "DuplicateNode"
+    const reason = duplicate ? cause.reason : "Invalid"
     return new TopologyManagerError({ reason, message: `rejected topology change: ${cause.message}`, cause })
   })
 
@@ -483,7 +488,11 @@ const withoutRegion = (topology: Topology.Topology, regionId: Topology.RegionId)
   )
 })
 
-const addZoneTo = (topology: Topology.Topology, regionId: Topology.RegionId, zone: Topology.Zone): Either.Either<TopologyEdit, TopologyManagerError> =>
+const addZoneTo = (
+  topology: Topology.Topology,
+  regionId: Topology.RegionId,
+  zone: Topology.Zone
+): Either.Either<TopologyEdit, TopologyManagerError> =>
   Either.flatMap(requireRegion(topology, regionId), (region) =>
     region.zones.some((existing) => existing.id === zone.id)
       ? fail("DuplicateZone", `zone '${zone.id}' already exists in region '${regionId}'`)
@@ -493,7 +502,11 @@ const addZoneTo = (topology: Topology.Topology, regionId: Topology.RegionId, zon
         })
   )
 
-const removeZoneFrom = (topology: Topology.Topology, regionId: Topology.RegionId, zoneId: Topology.ZoneId): Either.Either<TopologyEdit, TopologyManagerError> =>
+const removeZoneFrom = (
+  topology: Topology.Topology,
+  regionId: Topology.RegionId,
+  zoneId: Topology.ZoneId
+): Either.Either<TopologyEdit, TopologyManagerError> =>
   Either.map(requireZone(topology, regionId, zoneId), (zone) => ({
     topology: mapRegion(topology, regionId, (region) => ({ ...region, zones: region.zones.filter((existing) => existing.id !== zoneId) })),
     events: zoneRemovedEvents(regionId, zone)

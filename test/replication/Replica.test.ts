@@ -1,0 +1,113 @@
+/**
+ * The replica's write and apply paths: strategy rules, whole-batch validation, idempotent
+ * apply, conflict counting, and durability of acknowledged writes across a crash.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
+import type * as Message from "../../src/replication/Message.js"
+import * as Cluster from "./fixtures/cluster.js"
+
+const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
+
+const batchOf = (node: Cluster.RunningNode, fromRegion: string) =>
+  Effect.map(node.store.readLog(1, 100), (entries): Message.ReplicateBatch => ({
+    _tag: "ReplicateBatch",
+    batchId: "test",
+    fromRegion,
+    fromNode: `${fromRegion}-node1`,
+    changes: entries.map((entry) => entry.change)
+  }))
+
+describe("Replica", () => {
+  it.effect("a write is durable and logged before it is acknowledged", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const ack = yield* us.replica.write([{ op: "insert", tuple }])
+      expect(ack).toMatchObject({ revision: 1, position: 1 })
+      yield* us.stop
+      const again = yield* cluster.start("us")
+      expect(yield* again.replica.check(tuple)).toBe(true)
+      expect((yield* again.store.readLog(1, 10)).map((entry) => entry.change.id)).toEqual([{ region: "us", seq: 1 }])
+    }))
+
+  it.effect("a later write to the same tuple carries what the region had seen as its context", () =>
+    Effect.gen(function* () {
+      const us = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")
+      yield* us.replica.write([{ op: "insert", tuple }])
+      const ack = yield* us.replica.write([{ op: "delete", tuple }])
+      expect(ack.changes[0]!.context).toEqual({ us: 1 })
+      expect(yield* us.replica.check(tuple)).toBe(false)
+    }))
+
+  it.effect("applying the same batch twice is a no-op the second time", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write([{ op: "insert", tuple }])
+      const batch = yield* batchOf(us, "us")
+      const first = yield* eu.replica.applyBatch(batch)
+      const second = yield* eu.replica.applyBatch(batch)
+      expect([first.applied, first.ignored, second.applied, second.ignored]).toEqual([1, 0, 0, 1])
+      expect((yield* eu.store.readLog(1, 10)).length).toBe(1)
+    }))
+
+  it.effect("concurrent writes are counted as conflicts and resolved the same way on both sides", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], resolver: ConflictResolver.insertWins })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write([{ op: "insert", tuple }])
+      yield* eu.replica.write([{ op: "delete", tuple }])
+      yield* eu.replica.applyBatch(yield* batchOf(us, "us"))
+      // Only us's own change: eu's log also holds the received insert now.
+      const usBatch = yield* Effect.map(batchOf(eu, "eu"), (batch) => ({ ...batch, changes: batch.changes.filter((change) => change.originRegion === "eu") }))
+      yield* us.replica.applyBatch(usBatch)
+      const usStats = yield* us.replica.stats
+      const euStats = yield* eu.replica.stats
+      expect([usStats.conflicts, euStats.conflicts]).toEqual([1, 1])
+      // InsertWins: us kept its local insert, eu took the remote insert.
+      expect([usStats.resolvedLocal, euStats.resolvedRemote]).toEqual([1, 1])
+      expect(yield* us.replica.check(tuple)).toBe(true)
+      expect(yield* eu.replica.check(tuple)).toBe(true)
+    }))
+
+  it.effect("a batch with a change from an unknown region is refused whole and nothing of it is applied", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write([{ op: "insert", tuple }])
+      const batch = yield* batchOf(us, "us")
+      const forged = { ...batch.changes[0]!, id: { region: "mars", seq: 1 }, originRegion: "mars" }
+      const response = yield* eu.replica.handle({ ...batch, changes: [batch.changes[0]!, forged] })
+      expect(response).toMatchObject({ _tag: "Refused", reason: "UnknownRegion" })
+      expect(yield* eu.replica.check(tuple)).toBe(false)
+      expect((yield* eu.replica.stats).rejectedBatches).toBe(1)
+    }))
+
+  it.effect("a write mixing vaults or with no operations is rejected as invalid", () =>
+    Effect.gen(function* () {
+      const us = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")
+      const empty = yield* Effect.flip(us.replica.write([]))
+      const mixed = yield* Effect.flip(us.replica.write([{ op: "insert", tuple }, { op: "insert", tuple: { ...tuple, vault: "other" } }]))
+      expect(empty).toMatchObject({ reason: "Invalid" })
+      expect(mixed).toMatchObject({ reason: "Invalid" })
+      expect((yield* us.store.readLog(1, 10)).length).toBe(0)
+    }))
+
+  it.effect("list returns only tuples whose winning change is an insert", () =>
+    Effect.gen(function* () {
+      const us = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")
+      yield* us.replica.write([
+        { op: "insert", tuple },
+        { op: "insert", tuple: { ...tuple, subject: "user:bob" } },
+        { op: "insert", tuple: { ...tuple, resource: "document:other" } }
+      ])
+      yield* us.replica.write([{ op: "delete", tuple: { ...tuple, subject: "user:bob" } }])
+      const listed = yield* us.replica.list({ vault: "acme", resource: "document:readme" })
+      expect(listed.map((entry) => entry.subject)).toEqual(["user:alice"])
+    }))
+})
