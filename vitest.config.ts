@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    reporters: ["default", "./test/summaryReporter.ts"],
     isolate: false,
     pool: "threads",
     poolOptions: { threads: { singleThread: true } },

@@ -24,7 +24,7 @@ import * as TopologyBuilder from "./TopologyBuilder.js"
 
 /** Replication agent bounds; see the `agent:` section of the seed. */
 export interface AgentSettings {
-  /** Attempts after the first failure before a batch is parked (the target is not blacklisted). */
+  /** Failures after which backoff stops growing and the agent probes at `retryDelayMaxMs` (never gives up). */
   readonly maxRetries: number
   /** Base delay of the exponential backoff between retries. */
   readonly retryDelayMs: number
@@ -36,7 +36,7 @@ export interface AgentSettings {
   readonly flushDelayMs: number
   /** Deadline of one replication request (configured in seconds as `request_timeout_secs`). */
   readonly requestTimeoutMs: number
-  /** Changes buffered per target before the feed applies backpressure. */
+  /** Change feed buffer per subscriber; an overflowing subscriber is told and catches up from the log. */
   readonly bufferSize: number
 }
 

@@ -4,20 +4,22 @@
  * the simulator (`src/sim`) both build nodes with this one layer and differ only in which
  * implementations of those five services they provide.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as Agent from "./Agent.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import type * as Clock from "./Clock.js"
-import type * as ConflictResolver from "./ConflictResolver.js"
+import type * as Config from "./Config.js"
+import * as ConflictResolver from "./ConflictResolver.js"
 import type { StoreError } from "./Errors.js"
 import * as Health from "./Health.js"
+import * as Heartbeater from "./Heartbeater.js"
 import type * as Metrics from "./Metrics.js"
 import * as Network from "./Network.js"
 import type * as Random from "./Random.js"
 import * as Replica from "./Replica.js"
 import * as Router from "./Router.js"
 import type * as Store from "./Store.js"
-import type * as Topology from "./Topology.js"
+import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 
 /** Everything one node needs to know beyond its services. */
@@ -29,9 +31,39 @@ export interface Settings {
   readonly agent: Agent.Settings
   /** Per-subscriber change feed buffer (`buffer_size`). */
   readonly bufferSize: number
-  readonly heartbeat: { readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
   readonly health: Health.Thresholds
   readonly loadBalancing?: Router.LoadBalancingStrategy
+}
+
+/**
+ * Node settings from a decoded configuration. The node id is the configured one, or the
+ * first node declared in the local region. `custom` supplies the Custom resolver's function.
+ */
+export const settingsFromConfig = (
+  config: Config.ReplicationConfig,
+  options: { readonly custom?: ConflictResolver.CustomResolve; readonly nodeId?: string } = {}
+): Either.Either<Settings, ConflictResolver.ResolverConfigError> => {
+  const region = Topology.findRegion(config.topology, config.localRegion)
+  const nodeId = options.nodeId ?? config.nodeId ?? (region === undefined ? undefined : Topology.regionNodes(region)[0]?.id)
+  if (nodeId === undefined) {
+    return Either.left(new ConflictResolver.ResolverConfigError({ message: `region '${config.localRegion}' declares no node to run as` }))
+  }
+  const resolver = ConflictResolver.make({
+    strategy: config.conflictResolution,
+    regionPriorities: config.regionPriorities,
+    ...(options.custom === undefined ? {} : { custom: options.custom })
+  })
+  return Either.map(resolver, (resolver) => ({
+    regionId: config.localRegion,
+    nodeId,
+    topology: config.topology,
+    resolver,
+    agent: config.agent,
+    bufferSize: config.agent.bufferSize,
+    heartbeat: config.heartbeat,
+    health: { maxRetries: config.agent.maxRetries, lagMsMax: config.health.lagMsMax }
+  }))
 }
 
 /** The services a node provides. */
@@ -56,18 +88,22 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
 }
 
 /**
- * Runs a node until interrupted: answers replication requests and ships the log to targets.
- * Interrupting it is a crash or a shutdown: what was committed stays in the Store.
+ * Runs a node until interrupted: answers requests, heartbeats its peers and ships the log to
+ * targets. Interrupting it is a crash or a shutdown: what was committed stays in the Store.
  */
-export const run: Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network> = Effect.scoped(
-  Effect.gen(function* () {
-    const replica = yield* Replica.Replica
-    const agent = yield* Agent.Agent
-    const network = yield* Network.Network
-    yield* network.serve(replica.handle)
-    return yield* agent.run
-  })
-)
+export const run = (
+  settings: Settings
+): Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const replica = yield* Replica.Replica
+      const agent = yield* Agent.Agent
+      const network = yield* Network.Network
+      yield* network.serve(replica.handle)
+      yield* Effect.forkScoped(Heartbeater.run({ regionId: settings.regionId, nodeId: settings.nodeId, intervalMs: settings.heartbeat.intervalMs }))
+      return yield* agent.run
+    })
+  )
 
 /** The node's replication health now. */
 export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>

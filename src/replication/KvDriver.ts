@@ -41,12 +41,21 @@ export interface KvDriver {
 /** The committed contents of an in-memory store; survives the crash of the node using it. */
 export interface MemoryDisk {
   tree: RedBlackTree.RedBlackTree<string, string>
+  /**
+   * One writer at a time per disk, not per driver: several nodes of a region may share a
+   * disk (the regional database) and must still see serializable transactions.
+   */
+  readonly lock: Effect.Semaphore
   /** Number of committed transactions, for tests and simulator statistics. */
   commits: number
 }
 
 /** A fresh, empty disk. */
-export const makeMemoryDisk = (): MemoryDisk => ({ tree: RedBlackTree.empty<string, string>(Order.string), commits: 0 })
+export const makeMemoryDisk = (): MemoryDisk => ({
+  tree: RedBlackTree.empty<string, string>(Order.string),
+  commits: 0,
+  lock: Effect.unsafeMakeSemaphore(1)
+})
 
 /** Entries of a tree in `[start, end)`, at most `limit`. */
 const treeRange = (
@@ -64,13 +73,13 @@ const treeRange = (
 }
 
 /**
- * An in-memory driver over a disk. Transactions run one at a time (a semaphore), so every
+ * An in-memory driver over a disk. Transactions run one at a time (the disk's lock), so every
  * transaction sees the state the previous one committed: serializable by construction.
  */
 export const makeMemory = (disk: MemoryDisk): Effect.Effect<KvDriver> =>
-  Effect.map(Effect.makeSemaphore(1), (lock) => ({
+  Effect.sync(() => ({
     transact: (body) =>
-      lock.withPermits(1)(
+      disk.lock.withPermits(1)(
         Effect.suspend(() => {
           const pending = new Map<string, string | null>()
           const snapshot = disk.tree

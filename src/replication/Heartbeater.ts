@@ -1,0 +1,54 @@
+/**
+ * Liveness: every `intervalMs` this node sends a heartbeat to every other node of the
+ * topology and records each answer with the TopologyManager, then runs the stale check. A
+ * node that stops answering is marked Unreachable after the heartbeat timeout, including one
+ * that never answered at all; it returns to Healthy only after several good heartbeats
+ * (hysteresis lives in the TopologyManager). Heartbeats go to every node whatever its status,
+ * so an Unreachable node is noticed when it comes back.
+ */
+import { Duration, Effect } from "effect"
+import * as Clock from "./Clock.js"
+import * as Network from "./Network.js"
+import * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+
+/** Heartbeat settings. */
+export interface Settings {
+  readonly regionId: string
+  readonly nodeId: string
+  readonly intervalMs: number
+}
+
+const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
+  topology.regions.flatMap((region) =>
+    region.zones.flatMap((zone) =>
+      zone.nodes.filter((node) => node.id !== selfNodeId).map((node) => ({ regionId: region.id, zoneId: zone.id, node }))
+    )
+  )
+
+/** One round: heartbeat every peer concurrently, record answers, then mark stale nodes. */
+export const round = (settings: Settings) =>
+  Effect.gen(function* () {
+    const manager = yield* TopologyManager.TopologyManager
+    const network = yield* Network.Network
+    const clock = yield* Clock.Clock
+    const topology = yield* manager.current
+    const sentAtMs = yield* clock.physicalMs
+    const request = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs } as const
+    yield* Effect.forEach(
+      peersOf(topology, settings.nodeId),
+      (peer) =>
+        network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, settings.intervalMs).pipe(
+          Effect.flatMap((response) =>
+            response._tag === "HeartbeatAck" ? manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id) : Effect.void
+          ),
+          Effect.ignore
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    yield* manager.checkStaleNodes()
+  })
+
+/** Runs heartbeat rounds forever; fork it. */
+export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock> =>
+  Effect.forever(Effect.zipRight(round(settings), Effect.sleep(Duration.millis(settings.intervalMs))))
