@@ -16,6 +16,7 @@
  */
 import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
+import type * as Config from "./Config.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
 import type * as Message from "./Message.js"
@@ -28,15 +29,8 @@ import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 
-/** Agent settings (the seed's `agent` block plus our named bounds). */
-export interface Settings {
-  readonly maxRetries: number
-  readonly retryDelayMs: number
-  readonly retryDelayMaxMs: number
-  readonly batchSize: number
-  readonly flushDelayMs: number
-  readonly requestTimeoutMs: number
-}
+/** Agent settings: the seed's `agent` block plus our named bounds (see `Config.AgentSettings`). */
+export type Settings = Omit<Config.AgentSettings, "bufferSize">
 
 /** Per-target statistics. */
 export interface TargetStats {
