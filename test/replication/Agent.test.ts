@@ -7,6 +7,7 @@ import { Effect, TestClock } from "effect"
 import * as Agent from "../../src/replication/Agent.js"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
+import * as Topology from "../../src/replication/Topology.js"
 import type * as Tuple from "../../src/replication/Tuple.js"
 import * as Cluster from "./fixtures/cluster.js"
 
@@ -152,6 +153,27 @@ describe("Agent", () => {
       const rejected = yield* Effect.flip(eu.replica.write(insert("bob")))
       expect(rejected).toMatchObject({ _tag: "WriteRejected", reason: "NotPrimary" })
       expect(yield* Cluster.settle(eu.replica.check(tuple("alice")))).toBe(true)
+    }))
+})
+
+describe("Agent following the topology", () => {
+  it.effect("a region removed at run time stops receiving changes and gets them all once it is added back", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu", "ap"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const ap = yield* cluster.start("ap")
+      const removed = Topology.findRegion(yield* us.topology.current, "ap")!
+      yield* us.topology.removeRegion("ap")
+      yield* eu.topology.removeRegion("ap")
+      yield* us.replica.write(insert("while-removed"))
+      expect(yield* Cluster.settle(eu.replica.check(tuple("while-removed")))).toBe(true)
+      yield* TestClock.adjust(1_000)
+      expect(yield* ap.replica.check(tuple("while-removed"))).toBe(false)
+      yield* us.topology.addRegion(removed, { targets: ["us", "eu"], sources: ["us", "eu"] })
+      yield* eu.topology.addRegion(removed, { targets: ["us", "eu"], sources: ["us", "eu"] })
+      expect(yield* Cluster.settle(Cluster.converged([us, eu, ap]))).toBe(true)
+      expect(yield* ap.replica.check(tuple("while-removed"))).toBe(true)
     }))
 })
 
