@@ -35,6 +35,12 @@ export const round = (settings: Settings) =>
     const topology = yield* manager.current
     const sentAtMs = yield* clock.physicalMs
     const request = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs } as const
+    // A node running this round is alive: without recording itself, every node's stale check
+    // would mark the node itself Unreachable after the timeout (and its own region unavailable).
+    const self = topology.regions.flatMap((region) =>
+      region.zones.flatMap((zone) => (zone.nodes.some((node) => node.id === settings.nodeId) ? [{ regionId: region.id, zoneId: zone.id }] : []))
+    )[0]
+    if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
     yield* Effect.forEach(
       peersOf(topology, settings.nodeId),
       (peer) =>

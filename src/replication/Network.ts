@@ -2,12 +2,13 @@
  * The Network service: request/response messaging between engine nodes. It knows nothing of
  * gRPC; production provides it over gRPC (`src/runtime`), the simulator over its seeded
  * network, and tests over the in-memory hub below. Every implementation passes messages
- * through `Message`'s codec, so encoding bugs show up everywhere.
+ * through the protobuf `WireCodec`, so encoding bugs show up everywhere.
  */
 import { Context, Effect, Either, Layer, Scope } from "effect"
 import { NetworkError } from "./Errors.js"
-import * as Message from "./Message.js"
+import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
+import * as WireCodec from "./WireCodec.js"
 
 /** Where a message goes: one node of one region. */
 export interface Peer {
@@ -84,15 +85,16 @@ const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Requ
       hub.stats.lost++
       return yield* Effect.fail(failure(target, "Timeout", "request lost"))
     }
-    const decoded = Message.decodeRequest(Message.encodeRequest(request))
+    const decoded = WireCodec.decodeRequest(WireCodec.encodeRequest(request))
     const response: Message.Response = Either.isLeft(decoded)
       ? { _tag: "Refused", reason: "Malformed", message: decoded.left }
       : yield* handler(decoded.right)
+    if (response._tag === "Refused") hub.stats.refused++
     if (lost(hub)) {
       hub.stats.lost++
       return yield* Effect.fail(failure(target, "Timeout", "response lost"))
     }
-    const answer = Message.decodeResponse(Message.encodeResponse(response))
+    const answer = WireCodec.decodeResponse(WireCodec.encodeResponse(response, Either.getOrUndefined(decoded)))
     if (Either.isLeft(answer)) return yield* Effect.fail(failure(target, "Malformed", answer.left))
     hub.stats.delivered++
     return answer.right

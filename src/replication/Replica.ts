@@ -6,7 +6,8 @@
  * of everything this region has seen of the tuple, and committed together with its log entry
  * in one transaction before it is acknowledged. A remote batch is validated whole, then each
  * change is merged into its tuple's frontier (`TupleState`); changes already known are no-ops,
- * new ones are logged so the agent can relay them. Conflicts are counted as they are found.
+ * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
+ * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import type * as Change from "./Change.js"
@@ -15,6 +16,7 @@ import * as Clock from "./Clock.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import { ApplyRejected, type StoreError, WriteRejected } from "./Errors.js"
 import type * as Message from "./Message.js"
+import * as Metrics from "./Metrics.js"
 import type * as Network from "./Network.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -131,6 +133,7 @@ export const make = (options: Options) =>
     const clock = yield* Clock.Clock
     const feed = yield* ChangeFeed.ChangeFeed
     const topologies = yield* TopologyManager.TopologyManager
+    const metrics = yield* Metrics.Metrics
     const stats = yield* Ref.make(emptyStats)
     const count = (delta: Partial<ReplicaStats>) =>
       Ref.update(stats, (current) => {
@@ -159,6 +162,7 @@ export const make = (options: Options) =>
       Effect.gen(function* () {
         const rejected = checkBatch(yield* topologies.current, options.regionId, batch)
         if (rejected !== undefined) {
+          metrics.requestRefused(rejected.reason)
           yield* count({ rejectedBatches: 1 })
           return yield* rejected
         }
@@ -166,6 +170,8 @@ export const make = (options: Options) =>
         const appliedAtMs = yield* clock.physicalMs
         const outcome = yield* store.transaction((tx) => applyChanges(tx, options, batch, appliedAtMs))
         yield* feed.publish(outcome.entries)
+        // Reported only once the batch is durable, so a failed commit counts no conflicts.
+        for (let index = 0; index < outcome.conflicts; index++) metrics.conflict(index < outcome.resolvedLocal ? "local" : "remote")
         yield* count({
           applied: outcome.entries.length,
           ignored: batch.changes.length - outcome.entries.length,
@@ -275,5 +281,5 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
 /** The replica as a layer. */
 export const layer = (
   options: Options
-): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager> =>
+): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics> =>
   Layer.effect(Replica, make(options))

@@ -1,0 +1,375 @@
+/**
+ * Automatic failover under PrimaryReplica (the orchestration document's story): when the
+ * primary region is lost, the highest-priority available region (LOWEST `failoverPriority`
+ * number) promotes itself; writes continue there; when the original primary is back and has
+ * re-synced, the acting primary hands the role back to it.
+ *
+ * Every node runs this controller. It decides from its own TopologyManager view (node
+ * statuses come from the Heartbeater and stale checks) and its region's Store, and acts
+ * through `setPrimary` and ordinary replicated writes:
+ *
+ * - Epochs. Each primary change has an epoch number. The region that takes the role writes
+ *   an epoch record, a tuple in the reserved vault `_failover`
+ *   (`epoch:<n>#primary@region:<id>`), through `Replica.write`. Records travel in the
+ *   replication log like any change, so a region learns of a new primary only after it has
+ *   applied everything the new primary logged before it. Every node adopts the newest record
+ *   it holds (higher epoch; on equal epochs the region with the lower failover priority
+ *   number), so views converge once the network does.
+ * - Promotion. A node whose region is `Router.electPrimary` of its view promotes its region
+ *   after the primary has been unavailable for `detectAfterMs`, if it sees at least half of
+ *   the regions (so a region cut off on its own does not promote itself when there are three
+ *   or more).
+ * - Fencing. A primary that sees at most half of the regions for `fenceAfterMs` stops taking
+ *   writes (it names the next region in failover order primary in its own view). With only
+ *   two regions it never fences: nothing tells a lost DR region from a partition, and the
+ *   document keeps a two-region deployment writable with one region left. A node whose
+ *   region would be primary by its own records when it starts with a non-empty store may have
+ *   missed a failover while it was down, so it starts fenced too. A fenced node takes the role
+ *   back only after it has seen more than half of the regions for `confirmAfterMs` without
+ *   learning of a newer epoch.
+ * - Hand-back. The acting primary hands the role back to the original primary (the region
+ *   with the lowest failover priority number) once that region has been available for
+ *   `promoteBackAfterMs` and has caught up: the agent's durable cursor towards it has reached
+ *   the end of the local log. The record is written before the role is given up, so the
+ *   original primary adopts it only after it has applied every change logged before it.
+ *
+ * Limits (there is no consensus protocol here): safety rests on timing. The old primary must
+ * fence itself before another region promotes (`fenceAfterMs` well below `detectAfterMs`,
+ * both measured from heartbeat staleness, which both sides see at about the same time); a
+ * restarted or fenced primary must learn of a newer epoch within `confirmAfterMs`. Under a
+ * non-transitive partition (A sees C, B sees C, A and B do not see each other) two regions
+ * can each believe they are primary, and so can both regions of a two-region deployment cut
+ * in two for longer than `detectAfterMs`. The simulator's epoch checker detects every such case;
+ * a consensus-backed epoch store would remove them.
+ */
+import { Clock as EffectClock, Context, Duration, Effect, Layer, Ref } from "effect"
+import type { StoreError } from "./Errors.js"
+import * as Replica from "./Replica.js"
+import * as Router from "./Router.js"
+import * as Store from "./Store.js"
+import * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+import type * as Tuple from "./Tuple.js"
+
+/** The reserved vault that holds epoch records; tenants must not use it. */
+export const epochVault = "_failover"
+
+/** Failover settings of one node. */
+export interface Settings {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+  /** How long the primary must be unavailable before the elected region promotes itself. */
+  readonly detectAfterMs: number
+  /** How long the original primary must be available (and caught up) before it gets the role back. */
+  readonly promoteBackAfterMs: number
+  /** How long a primary may see at most half of the regions before it stops taking writes. */
+  readonly fenceAfterMs: number
+  /** How long a fenced node must see more than half of the regions before it serves again. */
+  readonly confirmAfterMs: number
+  /** How often the controller looks at its view. */
+  readonly checkIntervalMs: number
+}
+
+/** Defaults sized for the default heartbeat (1 s interval, 30 s timeout, 3 to recover). */
+export const defaults: Omit<Settings, "regionId" | "nodeId"> = {
+  detectAfterMs: 10_000,
+  promoteBackAfterMs: 30_000,
+  fenceAfterMs: 0,
+  confirmAfterMs: 60_000,
+  checkIntervalMs: 1_000
+}
+
+/** Why a node's view of the primary changed. */
+export type Cause = "initial" | "promoted" | "adopted" | "handed-back" | "fenced" | "confirmed"
+
+/** One change of a node's view of the primary. */
+export interface EpochChange {
+  readonly epoch: number
+  readonly primary: Topology.RegionId | undefined
+  readonly fenced: boolean
+  /** Effect clock time of the change. */
+  readonly atMs: number
+  readonly cause: Cause
+}
+
+/** What one node believes now, and how it got there. */
+export interface State {
+  readonly epoch: number
+  /** The primary of `epoch` (the local region when it is fenced). */
+  readonly primary: Topology.RegionId | undefined
+  /** The local region is primary by the records but does not take writes. */
+  readonly fenced: boolean
+  /** The promotion is not yet in an epoch record. */
+  readonly unrecorded: boolean
+  readonly history: ReadonlyArray<EpochChange>
+}
+
+/** One epoch record. */
+export interface EpochRecord {
+  readonly epoch: number
+  readonly primary: Topology.RegionId
+}
+
+/** The controller of one node. */
+export class Failover extends Context.Tag("inferadb/Failover")<
+  Failover,
+  {
+    /** Runs the controller until interrupted; idles unless the strategy is PrimaryReplica. */
+    readonly run: Effect.Effect<never>
+    /** What this node believes now. */
+    readonly state: Effect.Effect<State>
+  }
+>() {}
+
+// ---------------------------------------------------------------------------------------
+// Epoch records
+
+const epochDigits = 12
+
+/** The tuple that records `primary` as the primary of `epoch`. */
+export const recordTuple = (record: EpochRecord): Tuple.Tuple => ({
+  vault: epochVault,
+  resource: `epoch:${String(record.epoch).padStart(epochDigits, "0")}`,
+  relation: "primary",
+  subject: `region:${record.primary}`
+})
+
+/** The record a tuple of the epoch vault holds, if it is one. */
+export const parseRecord = (tuple: Tuple.Tuple): EpochRecord | undefined => {
+  if (tuple.vault !== epochVault || tuple.relation !== "primary") return undefined
+  const epoch = Number(tuple.resource.slice("epoch:".length))
+  if (!tuple.resource.startsWith("epoch:") || !Number.isSafeInteger(epoch) || !tuple.subject.startsWith("region:")) return undefined
+  return { epoch, primary: tuple.subject.slice("region:".length) }
+}
+
+const rank = (topology: Topology.Topology, region: Topology.RegionId | undefined): number =>
+  Topology.findRegion(topology, region ?? "")?.failoverPriority ?? Number.MAX_SAFE_INTEGER
+
+/** Whether record `a` is newer than epoch `epoch` held with primary `primary`. */
+export const isNewer = (topology: Topology.Topology, record: EpochRecord, epoch: number, primary: Topology.RegionId | undefined): boolean =>
+  record.epoch > epoch ||
+  (record.epoch === epoch && record.primary !== primary && (rank(topology, record.primary) < rank(topology, primary) ||
+    (rank(topology, record.primary) === rank(topology, primary) && record.primary < (primary ?? ""))))
+
+/** The newest of a set of records (known regions only). */
+export const newest = (topology: Topology.Topology, records: ReadonlyArray<EpochRecord>): EpochRecord | undefined => {
+  let best: EpochRecord | undefined
+  for (const record of records) {
+    if (Topology.findRegion(topology, record.primary) === undefined) continue
+    if (best === undefined || isNewer(topology, record, best.epoch, best.primary)) best = record
+  }
+  return best
+}
+
+// ---------------------------------------------------------------------------------------
+// Decisions: a pure function of (settings, tracking, observation)
+
+/** The controller's memory between checks. */
+export interface Tracking extends State {
+  readonly primaryDownSinceMs: number | undefined
+  readonly minoritySinceMs: number | undefined
+  readonly majoritySinceMs: number | undefined
+  readonly originalUpSinceMs: number | undefined
+}
+
+/** What the controller sees at one check. */
+export interface Observation {
+  readonly topology: Topology.Topology
+  readonly nowMs: number
+  readonly newest: EpochRecord | undefined
+  /** Whether the local log has been shipped to the original primary up to its end. */
+  readonly originalCaughtUp: boolean
+}
+
+/** What to do after a check. */
+export type Action =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Adopt"; readonly record: EpochRecord }
+  | { readonly _tag: "Promote"; readonly epoch: number }
+  | { readonly _tag: "Record"; readonly epoch: number }
+  | { readonly _tag: "HandBack"; readonly record: EpochRecord }
+  | { readonly _tag: "Fence"; readonly successor: Topology.RegionId }
+  | { readonly _tag: "Unfence" }
+
+/** The region that is primary when every region is up: the lowest failover priority number. */
+export const originalPrimary = (topology: Topology.Topology): Topology.RegionId | undefined =>
+  [...topology.regions].sort((a, b) => a.failoverPriority - b.failoverPriority || (a.id < b.id ? -1 : 1))[0]?.id
+
+/** The region that takes writes while `region` is fenced: the next one in failover order. */
+export const successor = (topology: Topology.Topology, region: Topology.RegionId): Topology.RegionId | undefined =>
+  [...topology.regions]
+    .filter((candidate) => candidate.id !== region)
+    .sort((a, b) => a.failoverPriority - b.failoverPriority || (a.id < b.id ? -1 : 1))[0]?.id
+
+const since = (condition: boolean, previous: number | undefined, nowMs: number): number | undefined =>
+  condition ? (previous ?? nowMs) : undefined
+
+const heldFor = (sinceMs: number | undefined, nowMs: number, durationMs: number): boolean =>
+  sinceMs !== undefined && nowMs - sinceMs >= durationMs
+
+/** One check: updated timers and the action to take. */
+export const decide = (settings: Settings, tracking: Tracking, observation: Observation): { readonly tracking: Tracking; readonly action: Action } => {
+  const { topology, nowMs } = observation
+  const self = settings.regionId
+  const available = (region: Topology.RegionId) => region === self || Topology.isRegionAvailable(topology, region)
+  const visible = topology.regions.filter((region) => available(region.id)).length
+  const total = topology.regions.length
+  const original = originalPrimary(topology)
+  const next: Tracking = {
+    ...tracking,
+    primaryDownSinceMs: since(tracking.primary !== undefined && tracking.primary !== self && !available(tracking.primary), tracking.primaryDownSinceMs, nowMs),
+    minoritySinceMs: since(visible * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
+    majoritySinceMs: since(visible * 2 > total, tracking.majoritySinceMs, nowMs),
+    originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs)
+  }
+  const act = (action: Action) => ({ tracking: next, action })
+  if (observation.newest !== undefined && isNewer(topology, observation.newest, next.epoch, next.primary)) {
+    return act({ _tag: "Adopt", record: observation.newest })
+  }
+  if (next.primary === self && next.fenced) {
+    return act(heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
+  }
+  if (next.primary === self) {
+    const after = successor(topology, self)
+    if (heldFor(next.minoritySinceMs, nowMs, settings.fenceAfterMs) && after !== undefined) return act({ _tag: "Fence", successor: after })
+    if (next.unrecorded) return act({ _tag: "Record", epoch: next.epoch })
+    if (original !== undefined && original !== self && heldFor(next.originalUpSinceMs, nowMs, settings.promoteBackAfterMs) && observation.originalCaughtUp) {
+      return act({ _tag: "HandBack", record: { epoch: next.epoch + 1, primary: original } })
+    }
+    return act({ _tag: "None" })
+  }
+  const elected = Router.electPrimary(topology) === self
+  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 >= total) {
+    return act({ _tag: "Promote", epoch: next.epoch + 1 })
+  }
+  return act({ _tag: "None" })
+}
+
+// ---------------------------------------------------------------------------------------
+// The controller
+
+const initialTracking = (epoch: number, primary: Topology.RegionId | undefined, fenced: boolean, nowMs: number): Tracking => ({
+  epoch,
+  primary,
+  fenced,
+  unrecorded: false,
+  history: [{ epoch, primary, fenced, atMs: nowMs, cause: "initial" }],
+  primaryDownSinceMs: undefined,
+  minoritySinceMs: undefined,
+  majoritySinceMs: undefined,
+  originalUpSinceMs: undefined
+})
+
+const withChange = (tracking: Tracking, change: Omit<EpochChange, "atMs">, nowMs: number): Tracking => ({
+  ...tracking,
+  epoch: change.epoch,
+  primary: change.primary,
+  fenced: change.fenced,
+  history: [...tracking.history, { ...change, atMs: nowMs }]
+})
+
+/** Builds the controller of one node. */
+export const make = (settings: Settings) =>
+  Effect.gen(function* () {
+    const replica = yield* Replica.Replica
+    const store = yield* Store.Store
+    const manager = yield* TopologyManager.TopologyManager
+    const tracking = yield* Ref.make(initialTracking(0, undefined, false, 0))
+
+    const readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> = Effect.map(replica.list({ vault: epochVault }), (tuples) =>
+      tuples.flatMap((tuple) => {
+        const record = parseRecord(tuple)
+        return record === undefined ? [] : [record]
+      })
+    )
+    const writeRecord = (record: EpochRecord) => Effect.either(replica.write([{ op: "insert", tuple: recordTuple(record) }]))
+    // A rejected change of primary (an unknown region) leaves the view as it was.
+    const setPrimary = (region: Topology.RegionId | undefined) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region)))
+
+    /** Starting point: the newest record, else the configured primary; fenced if it is us and we ran before. */
+    const start = Effect.gen(function* () {
+      const topology = yield* manager.current
+      const nowMs = yield* EffectClock.currentTimeMillis
+      const record = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
+      const epoch = record?.epoch ?? 0
+      const primary = record?.primary ?? Topology.primaryRegion(topology)?.id
+      const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
+      const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
+      yield* Ref.set(tracking, initialTracking(epoch, primary, fenced, nowMs))
+      yield* setPrimary(fenced ? successor(topology, settings.regionId) : primary)
+    })
+
+    const perform = (action: Action, nowMs: number, topology: Topology.Topology) =>
+      Effect.gen(function* () {
+        const current = yield* Ref.get(tracking)
+        switch (action._tag) {
+          case "None":
+            return
+          case "Adopt":
+            yield* Ref.set(tracking, withChange(current, { epoch: action.record.epoch, primary: action.record.primary, fenced: false, cause: "adopted" }, nowMs))
+            yield* Ref.update(tracking, (state) => ({ ...state, unrecorded: false }))
+            return yield* setPrimary(action.record.primary)
+          case "Promote":
+            yield* Ref.set(tracking, { ...withChange(current, { epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, nowMs), unrecorded: true })
+            yield* setPrimary(settings.regionId)
+            return yield* recordPromotion(action.epoch)
+          case "Record":
+            return yield* recordPromotion(action.epoch)
+          case "HandBack": {
+            const written = yield* writeRecord(action.record)
+            if (written._tag === "Left") return
+            yield* Ref.update(tracking, (state) => withChange(state, { epoch: action.record.epoch, primary: action.record.primary, fenced: false, cause: "handed-back" }, nowMs))
+            return yield* setPrimary(action.record.primary)
+          }
+          case "Fence":
+            yield* Ref.set(tracking, withChange(current, { epoch: current.epoch, primary: settings.regionId, fenced: true, cause: "fenced" }, nowMs))
+            return yield* setPrimary(action.successor)
+          case "Unfence":
+            yield* Ref.set(tracking, withChange(current, { epoch: current.epoch, primary: settings.regionId, fenced: false, cause: "confirmed" }, nowMs))
+            return yield* setPrimary(topology.regions.some((region) => region.id === settings.regionId) ? settings.regionId : undefined)
+        }
+      })
+
+    const recordPromotion = (epoch: number) =>
+      Effect.flatMap(writeRecord({ epoch, primary: settings.regionId }), (written) =>
+        written._tag === "Right" ? Ref.update(tracking, (state) => (state.epoch === epoch ? { ...state, unrecorded: false } : state)) : Effect.void
+      )
+
+    const check = Effect.gen(function* () {
+      const topology = yield* manager.current
+      if (topology.strategy !== "PrimaryReplica") return
+      const nowMs = yield* EffectClock.currentTimeMillis
+      const original = originalPrimary(topology)
+      const originalCaughtUp =
+        original === undefined || original === settings.regionId
+          ? true
+          : (yield* store.getCursor(original)) >= (yield* store.logEnd)
+      const observation: Observation = { topology, nowMs, newest: newest(topology, yield* readRecords), originalCaughtUp }
+      const decided = decide(settings, yield* Ref.get(tracking), observation)
+      yield* Ref.set(tracking, decided.tracking)
+      yield* perform(decided.action, nowMs, topology)
+    })
+
+    // The starting view is settled while the node is built, before it serves anything, so a
+    // restarted primary never takes a write before it has fenced itself.
+    const primaryReplica = (yield* manager.current).strategy === "PrimaryReplica"
+    if (primaryReplica) yield* start
+
+    // A store failure skips one check; the next one looks again.
+    const run: Effect.Effect<never> = primaryReplica
+      ? Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
+          Effect.annotateLogs({ component: "failover" })
+        )
+      : Effect.never
+
+    const state: Effect.Effect<State> = Effect.map(Ref.get(tracking), ({ epoch, primary, fenced, unrecorded, history }) => ({ epoch, primary, fenced, unrecorded, history }))
+    return { run, state } satisfies Failover["Type"]
+  })
+
+/** The controller as a layer. */
+export const layer = (settings: Settings): Layer.Layer<Failover, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager> =>
+  Layer.effect(Failover, make(settings))
+
+/** Builds and runs the controller until interrupted; fork it next to `Engine.run`. */
+export const run = (settings: Settings): Effect.Effect<never, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager> =>
+  Effect.flatMap(make(settings), (controller) => controller.run)

@@ -1,0 +1,218 @@
+/**
+ * The binary wire codec of the replication protocol: `Message` values to protobuf bytes
+ * (`proto/inferadb/replication/v1/messages.proto`) and back.
+ *
+ * Decoding is two steps, protobuf first and then the same Effect Schemas that define
+ * `Message`, so bytes that are not protobuf, and protobuf whose content breaks the protocol
+ * (an empty region, a sequence of 0, an unknown operation), both come back as `Left` with a
+ * reason; decoding never throws. Encoding is canonical: map entries are written in key order,
+ * so one message always has one byte form. Every transport (gRPC in production, the in-memory
+ * hub in tests) pushes messages through this module, so tests exercise the bytes production
+ * sends. Pure: no I/O, no clock; it depends on the generated messages module only, never on a
+ * gRPC library.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import * as Proto from "../proto/inferadb/replication/v1/messages.js"
+import type * as Change from "./Change.js"
+import * as Message from "./Message.js"
+import * as Store from "./Store.js"
+import * as VersionVector from "./VersionVector.js"
+
+// ---------------------------------------------------------------------------------------------
+// Requests and responses
+// ---------------------------------------------------------------------------------------------
+
+/** Encodes a request to its protobuf bytes (a `Request` envelope). */
+export const encodeRequest = (request: Message.Request): Uint8Array =>
+  Proto.Request.encode({ body: requestBody(request) }).finish()
+
+/** Decodes protobuf bytes into a request, or says why they are not a valid one. */
+export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request, string> =>
+  Either.flatMap(parse("Request", () => Proto.Request.decode(bytes)), (envelope) => {
+    const body = envelope.body
+    if (body === undefined) return Either.left("Request has no body")
+    return validate(Message.Request, body.$case === "replicateBatch" ? batchFromProto(body.value) : heartbeatFromProto(body.value))
+  })
+
+/**
+ * Encodes a response to its protobuf bytes (a `Response` envelope). When it acknowledges the
+ * batch given as `answering`, the ack carries that batch's per-origin high-water marks.
+ */
+export const encodeResponse = (response: Message.Response, answering?: Message.Request): Uint8Array =>
+  Proto.Response.encode({ body: responseBody(response, answering) }).finish()
+
+/** Decodes protobuf bytes into a response, or says why they are not a valid one. */
+export const decodeResponse = (bytes: Uint8Array): Either.Either<Message.Response, string> =>
+  Either.map(decodeResponseWithHighWater(bytes), (decoded) => decoded.response)
+
+/** A decoded response and, for a `BatchAck`, the high-water marks it carried (else empty). */
+export interface DecodedResponse {
+  readonly response: Message.Response
+  readonly highWater: VersionVector.VersionVector
+}
+
+/** Like `decodeResponse`, keeping the ack's per-origin high-water marks. */
+export const decodeResponseWithHighWater = (bytes: Uint8Array): Either.Either<DecodedResponse, string> =>
+  Either.flatMap(parse("Response", () => Proto.Response.decode(bytes)), (envelope) => {
+    const body = envelope.body
+    if (body === undefined) return Either.left("Response has no body")
+    const response = validate(Message.Response, responseFromProto(body))
+    const highWater = body.$case === "batchAck" ? validate(VersionVector.VersionVector, body.value.highWater) : Either.right(VersionVector.empty)
+    return Either.zipWith(response, Either.mapLeft(highWater, (reason) => `highWater: ${reason}`), (response, highWater) => ({
+      response,
+      highWater
+    }))
+  })
+
+/**
+ * Per origin region, the highest origin sequence among a batch's changes. Once the batch is
+ * acknowledged all of them are durable at the receiver; this is not a contiguous watermark.
+ */
+export const highWater = (batch: Message.ReplicateBatch): VersionVector.VersionVector =>
+  batch.changes.reduce<VersionVector.VersionVector>((marks, change) => VersionVector.add(marks, change.id), VersionVector.empty)
+
+// ---------------------------------------------------------------------------------------------
+// Log entries (catch-up pages and watch streams share these)
+// ---------------------------------------------------------------------------------------------
+
+/** A durable log entry as its protobuf message. */
+export const logEntryToProto = (entry: Store.LogEntry): Proto.LogEntry => ({
+  position: entry.position,
+  change: changeToProto(entry.change),
+  ...(entry.receivedFrom === null ? {} : { receivedFrom: entry.receivedFrom }),
+  appliedAtMs: entry.appliedAtMs
+})
+
+/** A protobuf log entry validated into a durable log entry, or why it is invalid. */
+export const logEntryFromProto = (entry: Proto.LogEntry): Either.Either<Store.LogEntry, string> =>
+  validate(Store.LogEntry, {
+    position: entry.position,
+    change: entry.change === undefined ? undefined : changeFromProto(entry.change),
+    receivedFrom: entry.receivedFrom ?? null,
+    appliedAtMs: entry.appliedAtMs
+  })
+
+/** A change as its protobuf message. */
+export const changeToProto = (change: Change.Change): Proto.Change => ({
+  id: { region: change.id.region, seq: change.id.seq },
+  op: change.op === "insert" ? Proto.Operation.OPERATION_INSERT : Proto.Operation.OPERATION_DELETE,
+  tuple: { vault: change.tuple.vault, resource: change.tuple.resource, relation: change.tuple.relation, subject: change.tuple.subject },
+  timestamp: { physicalMs: change.timestamp.physicalMs, logical: change.timestamp.logical },
+  originRegion: change.originRegion,
+  originNode: change.originNode,
+  originRevision: change.originRevision,
+  committedAtMs: change.committedAtMs,
+  context: sortedRecord(change.context)
+})
+
+/** The operation an enum value names, or the raw value (which validation then refuses). */
+export const operationFromProto = (op: Proto.Operation): Change.Operation | number =>
+  op === Proto.Operation.OPERATION_INSERT ? "insert" : op === Proto.Operation.OPERATION_DELETE ? "delete" : op
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Runs a generated decoder, turning its exceptions (truncated input, bad wire types, overflows) into `Left`. */
+const parse = <A>(what: string, decode: () => A): Either.Either<A, string> => {
+  try {
+    return Either.right(decode())
+  } catch (error) {
+    return Either.left(`${what} is not valid protobuf: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+/** Validates decoded protobuf content against a protocol schema. */
+const validate = <A, I>(schema: Schema.Schema<A, I>, value: unknown): Either.Either<A, string> =>
+  Either.mapLeft(Schema.decodeUnknownEither(schema)(value), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+
+/** A copy of a string-keyed record with its keys in sorted order, so encoding is canonical. */
+const sortedRecord = (record: Readonly<Record<string, number>>): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const key of Object.keys(record).sort()) out[key] = record[key]!
+  return out
+}
+
+const requestBody = (request: Message.Request): Proto.Request["body"] =>
+  request._tag === "ReplicateBatch"
+    ? {
+        $case: "replicateBatch",
+        value: { batchId: request.batchId, fromRegion: request.fromRegion, fromNode: request.fromNode, changes: request.changes.map(changeToProto) }
+      }
+    : { $case: "heartbeat", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs } }
+
+const responseBody = (response: Message.Response, answering: Message.Request | undefined): Proto.Response["body"] => {
+  switch (response._tag) {
+    case "BatchAck": {
+      const batch = answering?._tag === "ReplicateBatch" && answering.batchId === response.batchId ? answering : undefined
+      return {
+        $case: "batchAck",
+        value: {
+          batchId: response.batchId,
+          region: response.region,
+          node: response.node,
+          applied: response.applied,
+          ignored: response.ignored,
+          appliedAtMs: response.appliedAtMs,
+          highWater: batch === undefined ? {} : sortedRecord(highWater(batch))
+        }
+      }
+    }
+    case "HeartbeatAck":
+      return { $case: "heartbeatAck", value: { region: response.region, node: response.node, atMs: response.atMs } }
+    case "Refused":
+      return { $case: "refused", value: { reason: refusedReasonToProto[response.reason], message: response.message } }
+  }
+}
+
+const changeFromProto = (change: Proto.Change): unknown => ({
+  id: change.id,
+  op: operationFromProto(change.op),
+  tuple: change.tuple,
+  timestamp: change.timestamp,
+  originRegion: change.originRegion,
+  originNode: change.originNode,
+  originRevision: change.originRevision,
+  committedAtMs: change.committedAtMs,
+  context: change.context
+})
+
+const batchFromProto = (batch: Proto.ReplicateBatch): unknown => ({
+  _tag: "ReplicateBatch",
+  batchId: batch.batchId,
+  fromRegion: batch.fromRegion,
+  fromNode: batch.fromNode,
+  changes: batch.changes.map(changeFromProto)
+})
+
+const heartbeatFromProto = (heartbeat: Proto.Heartbeat): unknown => ({
+  _tag: "Heartbeat",
+  fromRegion: heartbeat.fromRegion,
+  fromNode: heartbeat.fromNode,
+  sentAtMs: heartbeat.sentAtMs
+})
+
+const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown => {
+  switch (body.$case) {
+    case "batchAck": {
+      const { highWater: _highWater, ...ack } = body.value
+      return { _tag: "BatchAck", ...ack }
+    }
+    case "heartbeatAck":
+      return { _tag: "HeartbeatAck", ...body.value }
+    case "refused":
+      return { _tag: "Refused", reason: refusedReasonFromProto.get(body.value.reason) ?? body.value.reason, message: body.value.message }
+  }
+}
+
+const refusedReasonToProto: Record<Message.Refused["reason"], Proto.RefusedReason> = {
+  UnknownRegion: Proto.RefusedReason.REFUSED_REASON_UNKNOWN_REGION,
+  ResidencyViolation: Proto.RefusedReason.REFUSED_REASON_RESIDENCY_VIOLATION,
+  Malformed: Proto.RefusedReason.REFUSED_REASON_MALFORMED,
+  Unauthenticated: Proto.RefusedReason.REFUSED_REASON_UNAUTHENTICATED,
+  Unavailable: Proto.RefusedReason.REFUSED_REASON_UNAVAILABLE
+}
+
+const refusedReasonFromProto: ReadonlyMap<Proto.RefusedReason, Message.Refused["reason"]> = new Map(
+  Object.entries(refusedReasonToProto).map(([name, value]) => [value, name as Message.Refused["reason"]])
+)

@@ -1,0 +1,182 @@
+/**
+ * The production Network: replication requests over gRPC (grpc-js), encoded by `WireCodec`.
+ *
+ * Client side: one grpc-js client (one channel) per target endpoint, created on first use and
+ * cached. Every call carries a deadline of the caller's timeout (`request_timeout_secs`). When
+ * a call ends UNAVAILABLE or DEADLINE_EXCEEDED, or is abandoned in flight, the endpoint's
+ * channel is closed and the next call builds a fresh one, so a restarted or moved peer is
+ * reached at once instead of after the old channel's reconnect backoff. Channels use a local
+ * subchannel pool for the same reason: a new channel must not inherit a failed connection.
+ * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
+ * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
+ * still measured while batches queue. gRPC failures map to `NetworkError` reasons.
+ *
+ * Server side: the layer binds a `GrpcServer` and `serve(handler)` attaches the handler to it;
+ * the same server carries CatchUp and the public API (`GrpcServer.serveNode`).
+ */
+import * as grpc from "@grpc/grpc-js"
+import { Clock, Context, Effect, Either, Layer, type Scope } from "effect"
+import { ReplicationService } from "../proto/inferadb/replication/v1/service.js"
+import { NetworkError } from "../replication/Errors.js"
+import type * as Message from "../replication/Message.js"
+import type * as Metrics from "../replication/Metrics.js"
+import * as Network from "../replication/Network.js"
+import * as WireCodec from "../replication/WireCodec.js"
+import * as Auth from "./Auth.js"
+import * as GrpcServer from "./GrpcServer.js"
+
+/** Batches in flight per target endpoint, unless configured. */
+export const inFlightPerTargetMaxDefault = 8
+
+/** How the client side connects. */
+export interface ClientOptions {
+  readonly credentials: Auth.Credentials
+  readonly inFlightPerTargetMax?: number
+  readonly messageBytesMax?: number
+}
+
+/** Everything `layerGrpc` needs: where to listen, how to authenticate, and the bounds. */
+export interface Options {
+  /** `host:port` the server binds, e.g. `0.0.0.0:8081`; port 0 picks a free port. */
+  readonly bind: string
+  readonly auth: Auth.Options
+  readonly inFlightPerTargetMax?: number
+  readonly messageBytesMax?: number
+  readonly watchersMax?: number
+  readonly shutdownGraceMs?: number
+}
+
+/** The cached connection state of one endpoint. */
+interface Target {
+  client: grpc.Client | undefined
+  readonly inFlight: Effect.Semaphore
+}
+
+/** The gRPC address of a topology endpoint: `host:port`, with any URL scheme removed. */
+export const grpcAddress = (endpoint: string): string => endpoint.replace(/^(?:grpcs?|https?):\/\//, "").replace(/\/+$/, "")
+
+/**
+ * TLS alerts a server sends when it rejects our certificate. grpc-js reports them as
+ * UNAVAILABLE; they are an authentication problem, not a connectivity one, and operators
+ * should see them as such.
+ */
+const certificateRejected = /alert (?:certificate required|bad certificate|unknown ca|certificate unknown|certificate revoked|certificate expired|access denied)/i
+
+/** The NetworkError reason of a failed gRPC call. */
+export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason"] => {
+  switch (code) {
+    case grpc.status.UNAVAILABLE:
+      return certificateRejected.test(details) ? "Unauthenticated" : "Unreachable"
+    case grpc.status.CANCELLED:
+      return "Unreachable"
+    case grpc.status.DEADLINE_EXCEEDED:
+      return "Timeout"
+    case grpc.status.UNAUTHENTICATED:
+    case grpc.status.PERMISSION_DENIED:
+      return "Unauthenticated"
+    default:
+      return "Rejected"
+  }
+}
+
+/** Whether a failed call means the channel should be rebuilt before the next call. */
+const resetsChannel = (code: grpc.status): boolean => code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED
+
+const failure = (peer: Network.Peer, reason: NetworkError["reason"], message: string) =>
+  new NetworkError({ target: `${peer.regionId}/${peer.nodeId}`, reason, message })
+
+const identity = (bytes: Buffer): Buffer => bytes
+
+/** One unary call with raw bytes; interrupting it cancels the call. */
+const unaryCall = (client: grpc.Client, path: string, bytes: Uint8Array, metadata: grpc.Metadata, deadline: Date) =>
+  Effect.async<Buffer, grpc.ServiceError>((resume) => {
+    const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), metadata, { deadline }, (error, value) => {
+      if (error !== null) resume(Effect.fail(error))
+      else resume(value === undefined ? Effect.dieMessage("gRPC call succeeded without a response") : Effect.succeed(value))
+    })
+    return Effect.sync(() => call.cancel())
+  })
+
+/** The client side of the network: cached channels per endpoint, closed with the scope. */
+export const makeClient = (options: ClientOptions): Effect.Effect<Network.Network["Type"]["send"], never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const targets = new Map<string, Target>()
+    const inFlightMax = options.inFlightPerTargetMax ?? inFlightPerTargetMaxDefault
+    const messageBytesMax = options.messageBytesMax ?? GrpcServer.messageBytesMaxDefault
+    const channelOptions: grpc.ChannelOptions = {
+      ...options.credentials.channelOptions,
+      "grpc.use_local_subchannel_pool": 1,
+      "grpc.max_receive_message_length": messageBytesMax,
+      "grpc.max_send_message_length": messageBytesMax
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const target of targets.values()) target.client?.close()
+        targets.clear()
+      })
+    )
+
+    const targetFor = (endpoint: string): Target => {
+      const existing = targets.get(endpoint)
+      if (existing !== undefined) return existing
+      const created: Target = { client: undefined, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
+      targets.set(endpoint, created)
+      return created
+    }
+    const clientFor = (target: Target, endpoint: string): grpc.Client =>
+      (target.client ??= new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions))
+    const reset = (target: Target, client: grpc.Client) => {
+      if (target.client !== client) return
+      target.client = undefined
+      client.close()
+    }
+
+    /** One attempt on the endpoint's current channel, rebuilding the channel when it failed. */
+    const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
+      Effect.suspend(() => {
+        const client = clientFor(target, peer.endpoint)
+        const path = request._tag === "ReplicateBatch" ? ReplicationService.replicate.path : ReplicationService.heartbeat.path
+        return unaryCall(client, path, WireCodec.encodeRequest(request), options.credentials.callMetadata(), deadline).pipe(
+          Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? reset(target, client) : undefined))),
+          Effect.onInterrupt(() => Effect.sync(() => reset(target, client))),
+          Effect.mapError((error) => failure(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
+        )
+      })
+
+    return (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
+      Effect.gen(function* () {
+        const target = targetFor(peer.endpoint)
+        const deadline = new Date((yield* Clock.currentTimeMillis) + timeoutMs)
+        const call = attempt(peer, target, request, deadline)
+        const bytes = yield* (request._tag === "ReplicateBatch" ? target.inFlight.withPermits(1)(call) : call).pipe(
+          Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(peer, "Timeout", `no answer within ${timeoutMs} ms`) })
+        )
+        const response = WireCodec.decodeResponse(bytes)
+        if (Either.isLeft(response)) return yield* Effect.fail(failure(peer, "Malformed", response.left))
+        return response.right
+      })
+  })
+
+/** The Network of a node whose server is the `GrpcServer` in context. */
+export const make = (options: ClientOptions): Effect.Effect<Network.Network["Type"], never, Scope.Scope | GrpcServer.GrpcServer> =>
+  Effect.gen(function* () {
+    const listener = yield* GrpcServer.GrpcServer
+    const send = yield* makeClient(options)
+    return { send, serve: listener.serveReplication }
+  })
+
+/**
+ * The production Network of one node: binds its gRPC server (exposed as `GrpcServer`, e.g. for
+ * the bound port and the public API) and sends over cached gRPC channels.
+ */
+export const layerGrpc = (
+  options: Options
+): Layer.Layer<Network.Network | GrpcServer.GrpcServer, GrpcServer.ListenError | Auth.AuthConfigError, Metrics.Metrics> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const credentials = yield* Auth.load(options.auth)
+      const listener = yield* GrpcServer.listen({ ...options, credentials })
+      const network = yield* Effect.provideService(make({ ...options, credentials }), GrpcServer.GrpcServer, listener)
+      return Context.make(GrpcServer.GrpcServer, listener).pipe(Context.add(Network.Network, network))
+    })
+  )

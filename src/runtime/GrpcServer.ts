@@ -1,0 +1,466 @@
+/**
+ * The gRPC server of an engine node: one grpc-js Server on one address answering the
+ * Replication service (Replicate, Heartbeat, CatchUp) and the public Relationships API
+ * (Write, Delete, Read, Check, Watch), as declared in `proto/inferadb/replication/v1`.
+ *
+ * The server is bound once (`listen`); what answers is attached later and detached when its
+ * scope closes: `serveReplication(handler)` (this is what `Network.serve` does in production)
+ * and `serveNode(services)` for CatchUp and the public API. Until then calls get UNAVAILABLE,
+ * which a sender treats like an unreachable node.
+ *
+ * Every method receives raw bytes and decodes them itself, so nothing a peer sends can crash
+ * the server or escape as an unhandled error: replication bytes go through `WireCodec` and
+ * malformed ones are answered `Refused{Malformed}`; other undecodable requests get
+ * INVALID_ARGUMENT. Every call is authenticated first (`Auth`). The refusals the server
+ * decides itself are counted through `Metrics.requestRefused` ("Unauthenticated", "Malformed",
+ * "UnknownRegion" for a catch-up); refusals the replication handler decides are its to count.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { Cause, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
+import * as Proto from "../proto/inferadb/replication/v1/messages.js"
+import { RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
+import * as ChangeFeed from "../replication/ChangeFeed.js"
+import type { StoreError, WriteRejected } from "../replication/Errors.js"
+import type * as Message from "../replication/Message.js"
+import * as Metrics from "../replication/Metrics.js"
+import type * as Network from "../replication/Network.js"
+import * as Replica from "../replication/Replica.js"
+import * as Store from "../replication/Store.js"
+import * as Topology from "../replication/Topology.js"
+import * as TopologyManager from "../replication/TopologyManager.js"
+import * as Tuple from "../replication/Tuple.js"
+import * as WireCodec from "../replication/WireCodec.js"
+import * as Auth from "./Auth.js"
+
+/** Largest message the server accepts or sends, in bytes, unless configured. */
+export const messageBytesMaxDefault = 16 * 1024 * 1024
+/** Concurrent Watch streams per server, unless configured; more get RESOURCE_EXHAUSTED. */
+export const watchersMaxDefault = 256
+/** How long shutdown waits for calls in flight before cutting them, unless configured. */
+export const shutdownGraceMsDefault = 2_000
+/** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
+export const catchUpPageSizeMax = 1_000
+/** Longest refusal message sent back, in characters (decode reasons can be long). */
+const refusalMessageCharsMax = 2_000
+
+/** How to listen. */
+export interface ListenOptions {
+  /** `host:port` to bind, e.g. `0.0.0.0:8081`; port 0 picks a free port. */
+  readonly bind: string
+  readonly credentials: Auth.Credentials
+  readonly messageBytesMax?: number
+  readonly watchersMax?: number
+  readonly shutdownGraceMs?: number
+}
+
+/** The server could not bind its address. */
+export class ListenError extends Data.TaggedError("ListenError")<{ readonly address: string; readonly message: string }> {}
+
+/** The node services CatchUp and the public API answer from. */
+export interface NodeServices {
+  readonly replica: Replica.Replica["Type"]
+  readonly feed: ChangeFeed.ChangeFeed["Type"]
+  readonly store: Store.Store["Type"]
+  readonly topology: TopologyManager.TopologyManager["Type"]
+}
+
+/** A bound server. */
+export interface Listener {
+  /** The port actually bound (the chosen one when the address asked for port 0). */
+  readonly port: number
+  /** `host:port` actually bound. */
+  readonly address: string
+  /** Answers Replicate and Heartbeat with `handler` until the scope closes. */
+  readonly serveReplication: (handler: Network.Handler) => Effect.Effect<void, never, Scope.Scope>
+  /** Answers CatchUp and the Relationships API from `services` until the scope closes. */
+  readonly serveNode: (services: NodeServices) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/** The node's bound gRPC server as a service. */
+export class GrpcServer extends Context.Tag("inferadb/runtime/GrpcServer")<GrpcServer, Listener>() {}
+
+/** A call ends with this gRPC status instead of a response. */
+class CallFailure extends Data.TaggedError("CallFailure")<{ readonly code: grpc.status; readonly details: string }> {}
+
+/** What the method implementations share. */
+interface ServerContext {
+  readonly runtime: Runtime.Runtime<never>
+  readonly metrics: Metrics.Recorder
+  readonly credentials: Auth.Credentials
+  readonly watchersMax: number
+  readonly slots: {
+    replication: Network.Handler | undefined
+    node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet } | undefined
+    watchers: number
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening
+// ---------------------------------------------------------------------------------------------
+
+/** Binds a server on `options.bind` for the lifetime of the scope. */
+export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenError, Scope.Scope | Metrics.Metrics> =>
+  Effect.gen(function* () {
+    const messageBytesMax = options.messageBytesMax ?? messageBytesMaxDefault
+    const context: ServerContext = {
+      // Calls run as fibers of this runtime; they must stay interruptible (a cancelled Watch
+      // stops) even when the server is bound inside an uninterruptible region such as a layer.
+      runtime: Runtime.enableRuntimeFlag(yield* Effect.runtime<never>(), RuntimeFlags.Interruption),
+      metrics: yield* Metrics.Metrics,
+      credentials: options.credentials,
+      watchersMax: options.watchersMax ?? watchersMaxDefault,
+      slots: { replication: undefined, node: undefined, watchers: 0 }
+    }
+    const server = new grpc.Server({ "grpc.max_receive_message_length": messageBytesMax, "grpc.max_send_message_length": messageBytesMax })
+    server.addService(serviceDefinition, implementation(context))
+    yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
+    const port = yield* bind(server, options.bind, options.credentials.server)
+    return {
+      port,
+      address: `${hostOf(options.bind)}:${port}`,
+      serveReplication: (handler) =>
+        Effect.acquireRelease(
+          Effect.suspend(() => (context.slots.replication === undefined ? Effect.sync(() => void (context.slots.replication = handler)) : Effect.dieMessage("replication is already being served"))),
+          () => Effect.sync(() => void (context.slots.replication = undefined))
+        ),
+      serveNode: (services) =>
+        Effect.gen(function* () {
+          if (context.slots.node !== undefined) return yield* Effect.dieMessage("the node API is already being served")
+          // Finalizers run in reverse: closing the scope interrupts the open Watch streams, then empties the slot.
+          yield* Effect.addFinalizer(() => Effect.sync(() => void (context.slots.node = undefined)))
+          const watches = yield* FiberSet.make()
+          context.slots.node = { services, watches }
+        })
+    } satisfies Listener
+  })
+
+/** The server as a layer, bound until the layer's scope closes. */
+export const layer = (options: ListenOptions): Layer.Layer<GrpcServer, ListenError, Metrics.Metrics> => Layer.scoped(GrpcServer, listen(options))
+
+/** Options of `makeServer`: where to listen, how to authenticate, and the node to serve. */
+export interface ServerOptions extends NodeServices, Omit<ListenOptions, "credentials"> {
+  readonly auth: Auth.Options
+  readonly metrics: Metrics.Recorder
+}
+
+/**
+ * A server answering everything for one node: replication through `replica.handle`, CatchUp
+ * from its Store and the public API from its services, until the scope closes.
+ */
+export const makeServer = (options: ServerOptions): Effect.Effect<Listener, ListenError | Auth.AuthConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const credentials = yield* Auth.load(options.auth)
+    const listener = yield* Effect.provideService(listen({ ...options, credentials }), Metrics.Metrics, options.metrics)
+    yield* listener.serveReplication(options.replica.handle)
+    yield* listener.serveNode(options)
+    return listener
+  })
+
+/** Serves CatchUp and the public API of the node in context on its GrpcServer until the scope closes. */
+export const serveNode: Effect.Effect<
+  void,
+  never,
+  Scope.Scope | GrpcServer | Replica.Replica | ChangeFeed.ChangeFeed | Store.Store | TopologyManager.TopologyManager
+> = Effect.gen(function* () {
+  const listener = yield* GrpcServer
+  yield* listener.serveNode({
+    replica: yield* Replica.Replica,
+    feed: yield* ChangeFeed.ChangeFeed,
+    store: yield* Store.Store,
+    topology: yield* TopologyManager.TopologyManager
+  })
+})
+
+const hostOf = (address: string): string => address.slice(0, Math.max(address.lastIndexOf(":"), 0))
+
+const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Effect.Effect<number, ListenError> =>
+  Effect.async<number, ListenError>((resume) => {
+    server.bindAsync(address, credentials, (error, port) =>
+      resume(error === null ? Effect.succeed(port) : Effect.fail(new ListenError({ address, message: error.message })))
+    )
+  })
+
+const shutdown = (server: grpc.Server, graceMs: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
+    Effect.timeoutOption(graceMs),
+    Effect.ensuring(Effect.sync(() => server.forceShutdown()))
+  )
+
+// ---------------------------------------------------------------------------------------------
+// The service definition: raw bytes in and out, decoded by the implementations
+// ---------------------------------------------------------------------------------------------
+
+const identity = (bytes: Buffer): Buffer => bytes
+
+const rawMethod = (method: { readonly path: string; readonly requestStream: boolean; readonly responseStream: boolean }): grpc.MethodDefinition<Buffer, Buffer> => ({
+  path: method.path,
+  requestStream: method.requestStream,
+  responseStream: method.responseStream,
+  requestSerialize: identity,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+  responseDeserialize: identity
+})
+
+const serviceDefinition: grpc.ServiceDefinition = {
+  replicate: rawMethod(ReplicationService.replicate),
+  heartbeat: rawMethod(ReplicationService.heartbeat),
+  catchUp: rawMethod(ReplicationService.catchUp),
+  write: rawMethod(RelationshipsService.write),
+  delete: rawMethod(RelationshipsService.delete),
+  read: rawMethod(RelationshipsService.read),
+  check: rawMethod(RelationshipsService.check),
+  watch: rawMethod(RelationshipsService.watch)
+}
+
+const implementation = (context: ServerContext): grpc.UntypedServiceImplementation => ({
+  replicate: unary(context, (bytes) => replicate(context, "ReplicateBatch", bytes)),
+  heartbeat: unary(context, (bytes) => replicate(context, "Heartbeat", bytes)),
+  catchUp: unary(context, (bytes) => catchUp(context, bytes)),
+  write: unary(context, (bytes) => write(context, bytes)),
+  delete: unary(context, (bytes) => remove(context, bytes)),
+  read: unary(context, (bytes) => read(context, bytes)),
+  check: unary(context, (bytes) => check(context, bytes)),
+  watch: watch(context)
+})
+
+const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+/** The status a failed call ends with; a defect is logged and answered INTERNAL without details. */
+const statusOf = (context: ServerContext, cause: Cause.Cause<CallFailure>): grpc.StatusObject => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return { code: failure.value.code, details: failure.value.details, metadata: new grpc.Metadata() }
+  if (!Cause.isInterruptedOnly(cause)) Runtime.runFork(context.runtime)(Effect.logError("gRPC call failed with a defect", cause))
+  return { code: grpc.status.INTERNAL, details: "internal error", metadata: new grpc.Metadata() }
+}
+
+/** Whether the call may proceed; a refusal is counted and answered UNAUTHENTICATED. */
+const authenticated = (context: ServerContext, call: Auth.IncomingCall): CallFailure | undefined => {
+  const refusal = context.credentials.authenticate(call)
+  if (refusal === undefined) return undefined
+  context.metrics.requestRefused("Unauthenticated")
+  return new CallFailure({ code: grpc.status.UNAUTHENTICATED, details: refusal })
+}
+
+/** A unary method: authenticate, then run `body` on the request bytes. */
+const unary =
+  (context: ServerContext, body: (bytes: Buffer) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleUnaryCall<Buffer, Buffer> =>
+  (call, callback) => {
+    const refused = authenticated(context, call)
+    if (refused !== undefined) return callback({ code: refused.code, details: refused.details })
+    Runtime.runCallback(context.runtime)(body(call.request), {
+      onExit: (exit) => (Exit.isSuccess(exit) ? callback(null, toBuffer(exit.value)) : callback(statusOf(context, exit.cause)))
+    })
+  }
+
+/** Decodes a request message, or refuses it as malformed (counted). */
+const decodeMessage = <A>(context: ServerContext, codec: Proto.MessageFns<A>, bytes: Buffer): Effect.Effect<A, CallFailure> =>
+  Effect.try({
+    try: () => codec.decode(bytes),
+    catch: (error) => {
+      context.metrics.requestRefused("Malformed")
+      return new CallFailure({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${error instanceof Error ? error.message : String(error)}` })
+    }
+  })
+
+const invalid = (details: string) => new CallFailure({ code: grpc.status.INVALID_ARGUMENT, details })
+
+const requireNode = (context: ServerContext): Effect.Effect<NodeServices, CallFailure> =>
+  context.slots.node === undefined
+    ? Effect.fail(new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving its API yet" }))
+    : Effect.succeed(context.slots.node.services)
+
+const storeFailure = (error: StoreError) => new CallFailure({ code: grpc.status.UNAVAILABLE, details: `store: ${error.message}` })
+
+// ---------------------------------------------------------------------------------------------
+// Replication
+// ---------------------------------------------------------------------------------------------
+
+const refusal = (reason: Message.Refused["reason"], message: string): Message.Refused => ({
+  _tag: "Refused",
+  reason,
+  message: message.length > refusalMessageCharsMax ? `${message.slice(0, refusalMessageCharsMax)}...` : message
+})
+
+/** Replicate and Heartbeat: decode with WireCodec, refuse what is malformed, answer with the handler. */
+const replicate = (context: ServerContext, expected: Message.Request["_tag"], bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const decoded = WireCodec.decodeRequest(bytes)
+    const request = Either.flatMap(decoded, (request) =>
+      request._tag === expected ? Either.right(request) : Either.left(`this method takes a ${expected}, not a ${request._tag}`)
+    )
+    if (Either.isLeft(request)) {
+      context.metrics.requestRefused("Malformed")
+      return WireCodec.encodeResponse(refusal("Malformed", request.left))
+    }
+    const handler = context.slots.replication
+    if (handler === undefined) return yield* new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving replication yet" })
+    // Refusals the handler decides (unknown region, residency) are counted by the handler.
+    const response = yield* handler(request.right)
+    return WireCodec.encodeResponse(response, request.right)
+  })
+
+/** One page of the log, without the entries of vaults the requesting region may not store. */
+const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const request = yield* decodeMessage(context, Proto.CatchUpRequest, bytes)
+    const node = yield* requireNode(context)
+    const topology = yield* node.topology.current
+    if (Topology.findRegion(topology, request.fromRegion) === undefined) {
+      context.metrics.requestRefused("UnknownRegion")
+      return yield* new CallFailure({ code: grpc.status.FAILED_PRECONDITION, details: `catch-up for unknown region '${request.fromRegion}'` })
+    }
+    const limit = request.limit === 0 ? catchUpPageSizeMax : Math.min(request.limit, catchUpPageSizeMax)
+    const entries = yield* Effect.mapError(node.store.readLog(request.afterPosition + 1, limit), storeFailure)
+    const logEnd = yield* Effect.mapError(node.store.logEnd, storeFailure)
+    const allowed = entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion))
+    return Proto.CatchUpResponse.encode({
+      entries: allowed.map(WireCodec.logEntryToProto),
+      endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
+      logEnd
+    }).finish()
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The public Relationships API
+// ---------------------------------------------------------------------------------------------
+
+const decodeTuple = (value: unknown): Effect.Effect<Tuple.Tuple, CallFailure> =>
+  Effect.mapError(Schema.decodeUnknown(Tuple.Tuple)(value), (error) => invalid(`invalid tuple: ${error.message}`))
+
+const relationshipTuple = (vault: string, relationship: Proto.Relationship | undefined): Effect.Effect<Tuple.Tuple, CallFailure> =>
+  relationship === undefined ? Effect.fail(invalid("an operation has no relationship")) : decodeTuple({ vault, ...relationship })
+
+const writeFailure = (error: WriteRejected | StoreError): CallFailure => {
+  if (error._tag === "StoreError") return storeFailure(error)
+  const code =
+    error.reason === "Invalid"
+      ? grpc.status.INVALID_ARGUMENT
+      : error.reason === "UnknownVault"
+        ? grpc.status.NOT_FOUND
+        : error.reason === "ResidencyViolation"
+          ? grpc.status.PERMISSION_DENIED
+          : grpc.status.FAILED_PRECONDITION
+  return new CallFailure({ code, details: `${error.reason}: ${error.message}` })
+}
+
+const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>) =>
+  Effect.flatMap(requireNode(context), (node) => Effect.mapError(node.replica.write(operations), writeFailure))
+
+const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const request = yield* decodeMessage(context, Proto.WriteRequest, bytes)
+    const operations = yield* Effect.forEach(request.operations, (operation) => {
+      const op = WireCodec.operationFromProto(operation.op)
+      if (op !== "insert" && op !== "delete") return Effect.fail(invalid(`unknown operation ${op}`))
+      return Effect.map(relationshipTuple(request.vault, operation.relationship), (tuple): Replica.Operation => ({ op, tuple }))
+    })
+    const ack = yield* commit(context, operations)
+    return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
+  })
+
+const remove = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const request = yield* decodeMessage(context, Proto.DeleteRequest, bytes)
+    const operations = yield* Effect.forEach(request.relationships, (relationship) =>
+      Effect.map(relationshipTuple(request.vault, relationship), (tuple): Replica.Operation => ({ op: "delete", tuple }))
+    )
+    const ack = yield* commit(context, operations)
+    return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
+  })
+
+const read = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const request = yield* decodeMessage(context, Proto.ReadRequest, bytes)
+    if (request.vault === "" || request.resource === "") return yield* invalid("a read needs a vault and a resource")
+    const node = yield* requireNode(context)
+    const prefix = { vault: request.vault, resource: request.resource, ...(request.relation === undefined ? {} : { relation: request.relation }) }
+    const tuples = yield* Effect.mapError(node.replica.list(prefix), storeFailure)
+    return Proto.ReadResponse.encode({ tuples: tuples.map((tuple) => ({ ...tuple })) }).finish()
+  })
+
+const check = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    const request = yield* decodeMessage(context, Proto.CheckRequest, bytes)
+    const tuple = yield* decodeTuple(request.tuple)
+    const node = yield* requireNode(context)
+    const allowed = yield* Effect.mapError(node.replica.check(tuple), storeFailure)
+    return Proto.CheckResponse.encode({ allowed }).finish()
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Watch: a server stream over the change feed, with transport backpressure
+// ---------------------------------------------------------------------------------------------
+
+const filterFromProto = (filter: Proto.WatchFilter | undefined): Effect.Effect<ChangeFeed.Filter, CallFailure> => {
+  if (filter === undefined) return Effect.succeed({})
+  const operation = filter.operation === Proto.Operation.OPERATION_UNSPECIFIED ? undefined : WireCodec.operationFromProto(filter.operation)
+  if (typeof operation === "number") return Effect.fail(invalid(`unknown operation ${operation}`))
+  return Effect.succeed({
+    ...(filter.vault === undefined ? {} : { vault: filter.vault }),
+    ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
+    ...(filter.relation === undefined ? {} : { relation: filter.relation }),
+    ...(operation === undefined ? {} : { operation })
+  })
+}
+
+const eventToProto = (event: ChangeFeed.FeedEvent): Proto.WatchEvent => ({
+  event: event._tag === "Change" ? { $case: "change", value: WireCodec.logEntryToProto(event.entry) } : { $case: "lagged", value: { resumeFrom: event.resumeFrom } }
+})
+
+/** Writes one event, waiting for the stream to drain when the client reads slower than the feed. */
+const writeEvent = (call: grpc.ServerWritableStream<Buffer, Buffer>, event: ChangeFeed.FeedEvent): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (call.write(toBuffer(Proto.WatchEvent.encode(eventToProto(event)).finish()))) return resume(Effect.void)
+    const drained = () => resume(Effect.void)
+    call.once("drain", drained)
+    return Effect.sync(() => void call.removeListener("drain", drained))
+  })
+
+/** Holds one of the bounded watcher places for the lifetime of the scope. */
+const reserveWatcher = (context: ServerContext): Effect.Effect<void, CallFailure, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      if (context.slots.watchers >= context.watchersMax) {
+        return Effect.fail(new CallFailure({ code: grpc.status.RESOURCE_EXHAUSTED, details: `at most ${context.watchersMax} watchers` }))
+      }
+      context.slots.watchers++
+      return Effect.void
+    }),
+    () => Effect.sync(() => void context.slots.watchers--)
+  )
+
+const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<Buffer, Buffer>, node: NodeServices): Effect.Effect<void, CallFailure> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const request = yield* decodeMessage(context, Proto.WatchRequest, call.request)
+      const filter = yield* filterFromProto(request.filter)
+      yield* reserveWatcher(context)
+      const from = request.fromPosition === 0 ? {} : { from: request.fromPosition }
+      const events = yield* Effect.mapError(node.feed.subscribe({ filter, ...from }), storeFailure)
+      yield* Stream.runForEach(Stream.mapError(events, storeFailure), (event) => writeEvent(call, event))
+    })
+  )
+
+const watch =
+  (context: ServerContext): grpc.handleServerStreamingCall<Buffer, Buffer> =>
+  (call) => {
+    const fail = (failure: { readonly code: grpc.status; readonly details: string }) => void call.emit("error", { code: failure.code, details: failure.details })
+    const refused = authenticated(context, call)
+    if (refused !== undefined) return fail(refused)
+    const node = context.slots.node
+    if (node === undefined) return fail({ code: grpc.status.UNAVAILABLE, details: "this node is not serving its API yet" })
+    let cancelled = false
+    const fiber = Runtime.runSync(context.runtime)(FiberSet.run(node.watches, streamChanges(context, call, node.services)))
+    call.on("cancelled", () => {
+      cancelled = true
+      Runtime.runFork(context.runtime)(Fiber.interrupt(fiber))
+    })
+    fiber.addObserver((exit) => {
+      if (cancelled) return
+      if (Exit.isSuccess(exit)) return void call.end()
+      if (Cause.isInterruptedOnly(exit.cause)) return fail({ code: grpc.status.UNAVAILABLE, details: "the node stopped serving" })
+      fail(statusOf(context, exit.cause))
+    })
+  }

@@ -1,0 +1,102 @@
+/**
+ * The production `Metrics.Recorder`: prom-client metrics under the seed's exact names, in a
+ * registry of their own (never prom-client's global one), so several nodes in one process,
+ * as in tests, each expose only their own numbers. `HttpServer` serves the registry at
+ * `/metrics` in Prometheus text format 0.0.4, which prints names exactly as given here (the
+ * OpenMetrics format would append `_total` to counters, turning the seed's
+ * `..._conflicts_resolved_local` into another name).
+ *
+ * Labels: `target` (the target region) on changes, failures, lag, batch size and duration;
+ * `reason` on refused requests. Conflict counters and target counts are per node.
+ */
+import { Layer } from "effect"
+import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import * as Metrics from "../replication/Metrics.js"
+
+/** The seed's metric names, plus the refused-requests counter. */
+export const names = {
+  changesTotal: "inferadb_engine_replication_changes_total",
+  failuresTotal: "inferadb_engine_replication_failures_total",
+  conflictsTotal: "inferadb_engine_replication_conflicts_total",
+  conflictsResolvedLocal: "inferadb_engine_replication_conflicts_resolved_local",
+  conflictsResolvedRemote: "inferadb_engine_replication_conflicts_resolved_remote",
+  lagMilliseconds: "inferadb_engine_replication_lag_milliseconds",
+  targetsConnected: "inferadb_engine_replication_targets_connected",
+  targetsTotal: "inferadb_engine_replication_targets_total",
+  batchSize: "inferadb_engine_replication_batch_size",
+  durationSeconds: "inferadb_engine_replication_duration_seconds",
+  requestsRefusedTotal: "inferadb_engine_replication_requests_refused_total"
+} as const
+
+/** Batch-size buckets in changes, up to well past the default `batch_size` of 100. */
+export const batchSizeBuckets: ReadonlyArray<number> = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
+
+/** Round-trip buckets in seconds, from a same-zone hop to a slow cross-continent retry. */
+export const durationBuckets: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** A node's metrics: the registry to serve and the recorder replication code reports to. */
+export interface PromMetrics {
+  readonly registry: Registry
+  readonly recorder: Metrics.Recorder
+}
+
+/** Creates the metrics of one node in a fresh registry. */
+export const make = (): PromMetrics => {
+  const registry = new Registry()
+  const registers = [registry]
+  const changes = new Counter({ name: names.changesTotal, help: "Total changes replicated", labelNames: ["target"], registers })
+  const failures = new Counter({ name: names.failuresTotal, help: "Total replication failures", labelNames: ["target"], registers })
+  const conflicts = new Counter({ name: names.conflictsTotal, help: "Total conflicts detected", registers })
+  const resolvedLocal = new Counter({ name: names.conflictsResolvedLocal, help: "Conflicts resolved by keeping local change", registers })
+  const resolvedRemote = new Counter({ name: names.conflictsResolvedRemote, help: "Conflicts resolved by keeping remote change", registers })
+  const lag = new Gauge({ name: names.lagMilliseconds, help: "Current replication lag", labelNames: ["target"], registers })
+  const connected = new Gauge({ name: names.targetsConnected, help: "Number of connected targets", registers })
+  const total = new Gauge({ name: names.targetsTotal, help: "Total configured targets", registers })
+  const batchSize = new Histogram({
+    name: names.batchSize,
+    help: "Distribution of batch sizes",
+    labelNames: ["target"],
+    buckets: [...batchSizeBuckets],
+    registers
+  })
+  const duration = new Histogram({
+    name: names.durationSeconds,
+    help: "Duration of replication operations",
+    labelNames: ["target"],
+    buckets: [...durationBuckets],
+    registers
+  })
+  const refused = new Counter({
+    name: names.requestsRefusedTotal,
+    help: "Replication requests refused (unknown region, residency, malformed, unauthenticated)",
+    labelNames: ["reason"],
+    registers
+  })
+
+  // A target counts as connected when its last exchange succeeded.
+  const lastExchange = new Map<string, boolean>()
+  const recorder: Metrics.Recorder = {
+    batchReplicated: (target, size, durationMs) => {
+      changes.inc({ target }, size)
+      batchSize.observe({ target }, size)
+      duration.observe({ target }, durationMs / 1000)
+    },
+    replicationFailed: (target) => failures.inc({ target }),
+    lag: (target, lagMs) => lag.set({ target }, lagMs),
+    targetConnected: (target, isConnected) => {
+      lastExchange.set(target, isConnected)
+      connected.set([...lastExchange.values()].filter(Boolean).length)
+    },
+    targetsTotal: (count) => total.set(count),
+    conflict: (resolvedFor) => {
+      conflicts.inc()
+      if (resolvedFor === "local") resolvedLocal.inc()
+      else resolvedRemote.inc()
+    },
+    requestRefused: (reason) => refused.inc({ reason })
+  }
+  return { registry, recorder }
+}
+
+/** The Metrics service reporting into `metrics`. */
+export const layer = (metrics: PromMetrics): Layer.Layer<Metrics.Metrics> => Layer.succeed(Metrics.Metrics, metrics.recorder)

@@ -1,0 +1,46 @@
+/**
+ * The convergence probe: whether every region holds the same state for every vault it may
+ * hold, judged from per-vault digests of the regions' disks while the run goes on. A region's
+ * digest is recomputed only when its disk changed since the last probe, and a tuple's stored
+ * value is parsed only when it changed, so probing every few simulated milliseconds after the
+ * world is healed stays cheap. The exact, whole-state comparison is the safety checker's job.
+ */
+import type * as KvDriver from "../replication/KvDriver.js"
+import * as Topology from "../replication/Topology.js"
+import * as RegionState from "./RegionState.js"
+
+/** Probes the regions of one run. */
+export class Convergence {
+  private readonly digests = new Map<string, { readonly tree: unknown; readonly digest: ReadonlyMap<string, string> }>()
+  private readonly parsed = new Map<string, Map<string, { readonly value: string; readonly ids: string }>>()
+
+  constructor(
+    private readonly disks: ReadonlyMap<string, KvDriver.MemoryDisk>,
+    private readonly topology: Topology.Topology
+  ) {}
+
+  /** Whether every region that may hold a vault holds the same state of it. */
+  converged(): boolean {
+    const regions = [...this.disks.keys()]
+    const vaults = new Set(regions.flatMap((region) => [...this.digestOf(region).keys()]))
+    for (const vault of vaults) {
+      const holders = regions.filter((region) => Topology.vaultAllowedIn(this.topology, vault, region))
+      if (new Set(holders.map((region) => this.digestOf(region).get(vault) ?? "")).size > 1) return false
+    }
+    return true
+  }
+
+  private digestOf(region: string): ReadonlyMap<string, string> {
+    const disk = this.disks.get(region)!
+    const cached = this.digests.get(region)
+    if (cached !== undefined && cached.tree === disk.tree) return cached.digest
+    let parsed = this.parsed.get(region)
+    if (parsed === undefined) {
+      parsed = new Map()
+      this.parsed.set(region, parsed)
+    }
+    const digest = RegionState.digest(disk, parsed)
+    this.digests.set(region, { tree: disk.tree, digest })
+    return digest
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * One simulated engine node and its lifecycle. The node runs the production code unchanged:
+ * `Engine.layer(settings)` and `Engine.run(settings)`, plus the `Failover` controller, over
+ * simulated services (the region's disk with injectable faults, a skewed wall clock, the
+ * simulated network, a seeded Random, in-memory metrics).
+ *
+ * Every fiber of an incarnation runs on the incarnation's own `NodeScheduler` with the
+ * world's clock. Crash interrupts all of them and drops the in-memory state (transactions
+ * that had not committed are lost; the regional disk keeps what committed); restart builds
+ * the node again on the same disk. Pause stops running the node's tasks while its timers and
+ * messages keep queueing; resume lets them run.
+ */
+import { type Clock as EffectClock, Context, Effect, FiberRef, HashSet, Layer, Logger, LogLevel } from "effect"
+import type { Exit } from "effect"
+import * as Clock from "../replication/Clock.js"
+import * as Engine from "../replication/Engine.js"
+import * as Failover from "../replication/Failover.js"
+import type * as KvDriver from "../replication/KvDriver.js"
+import * as Metrics from "../replication/Metrics.js"
+import type * as Network from "../replication/Network.js"
+import * as Random from "../replication/Random.js"
+import * as Replica from "../replication/Replica.js"
+import * as Router from "../replication/Router.js"
+import * as TopologyManager from "../replication/TopologyManager.js"
+import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
+import * as SimClock from "./SimClock.js"
+import * as SimNetwork from "./SimNetwork.js"
+import * as StoreFaults from "./StoreFaults.js"
+import type { World } from "./World.js"
+
+/** What a node needs from the run that builds it. */
+export interface Options {
+  readonly world: World
+  readonly network: SimNetwork.SimNetwork
+  readonly peer: Network.Peer
+  /** Position of the node in the world (its scheduler slot). */
+  readonly index: number
+  readonly settings: Engine.Settings
+  readonly failover: Failover.Settings
+  readonly clockMode: Clock.Clock["Type"]["mode"]
+  readonly physical: SimClock.PhysicalClock
+  readonly disk: KvDriver.MemoryDisk
+  readonly storeFaults: StoreFaults.StoreFaults
+  /** Seed text; each incarnation's Random is derived from it. */
+  readonly seed: string
+  /** The `scheduler` stream of this node (yield points). */
+  readonly schedulerRandom: Random.Stream
+  readonly yieldSettings: YieldSettings
+  /** Wraps the node's Network layer (canaries use it); identity by default. */
+  readonly decorateNetwork?: (layer: Layer.Layer<Network.Network>) => Layer.Layer<Network.Network>
+  /** Called when an incarnation ends on its own (not by a crash), e.g. its layer failed to build. */
+  readonly onExit?: (node: Node, cause: string) => void
+}
+
+/** The services of a running incarnation that the simulator drives. */
+export interface Handles {
+  readonly replica: Replica.Replica["Type"]
+  readonly router: Router.Router["Type"]
+  readonly topology: TopologyManager.TopologyManager["Type"]
+  readonly failover: Failover.Failover["Type"]
+}
+
+/** Log lines kept per node for diagnostics (not part of the trace). */
+const logLinesMax = 20
+
+/** One node of the topology, across its incarnations. */
+export class Node {
+  incarnation = 0
+  /** Totals across incarnations. */
+  readonly metrics: Metrics.MemoryMetrics = Metrics.makeMemory()
+  /** The failover state each finished incarnation ended with. */
+  readonly failoverStates: Array<Failover.State> = []
+  /** Warnings and errors logged, and the last few lines. */
+  warnings = 0
+  readonly logLines: Array<string> = []
+  /** Why incarnations ended on their own. */
+  readonly exits: Array<string> = []
+  private scheduler: NodeScheduler | undefined
+  private clock: EffectClock.Clock | undefined
+  private handles: Handles | undefined
+  private crashing = false
+
+  constructor(private readonly options: Options) {}
+
+  get id(): string {
+    return this.options.peer.nodeId
+  }
+
+  get regionId(): string {
+    return this.options.peer.regionId
+  }
+
+  /** Whether an incarnation is running (possibly paused). */
+  get up(): boolean {
+    return this.scheduler !== undefined && !this.scheduler.dead
+  }
+
+  get paused(): boolean {
+    return this.scheduler?.paused ?? false
+  }
+
+  /** The running incarnation's services, once it has been built. */
+  get ready(): Handles | undefined {
+    return this.up ? this.handles : undefined
+  }
+
+  /** Starts a new incarnation on the region's disk. */
+  start(): void {
+    if (this.up) return
+    const { options } = this
+    const self = this
+    this.incarnation++
+    this.crashing = false
+    const scheduler = new NodeScheduler(this.id, options.index, options.schedulerRandom, options.yieldSettings)
+    options.world.attach(scheduler)
+    this.scheduler = scheduler
+    const alive = () => !scheduler.dead
+    const clock = SimClock.make(options.world, { name: this.id, alive })
+    this.clock = clock
+    const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, clock, effect, onExit) }
+    const services = Layer.mergeAll(
+      StoreFaults.layer(options.disk, options.storeFaults),
+      Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) }),
+      (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
+      Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
+      Metrics.layerMemory(this.metrics)
+    )
+    const node = Failover.layer(options.failover).pipe(Layer.provideMerge(Engine.layer(options.settings)), Layer.provideMerge(services))
+    const program = Effect.scoped(
+      Effect.gen(function* () {
+        const context = yield* Layer.build(node)
+        const failover = Context.get(context, Failover.Failover)
+        self.handles = {
+          replica: Context.get(context, Replica.Replica),
+          router: Context.get(context, Router.Router),
+          topology: Context.get(context, TopologyManager.TopologyManager),
+          failover
+        }
+        yield* Effect.forkScoped(failover.run)
+        return yield* Effect.provide(Engine.run(options.settings), context)
+      })
+    )
+    // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
+    // a crash, from a world event rather than from inside its own last task.
+    this.forkOn(scheduler, clock, program, (exit) => {
+      if (this.crashing || scheduler.dead) return
+      const cause = exit._tag === "Failure" ? "failed" : "returned"
+      this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
+      options.world.schedule(options.world.nowMs, "exit", this.id, cause, () => {
+        if (this.scheduler === scheduler) this.crash()
+        options.onExit?.(this, cause)
+      })
+    })
+  }
+
+  /** Crashes the running incarnation: every fiber interrupted, in-memory state gone. */
+  crash(): void {
+    const scheduler = this.scheduler
+    if (scheduler === undefined || scheduler.dead) return
+    if (this.handles !== undefined) this.failoverStates.push(Effect.runSync(this.handles.failover.state))
+    this.crashing = true
+    scheduler.crash()
+    this.handles = undefined
+  }
+
+  pause(): void {
+    if (this.scheduler !== undefined && !this.scheduler.dead) this.scheduler.paused = true
+  }
+
+  resume(): void {
+    if (this.scheduler !== undefined) this.scheduler.paused = false
+  }
+
+  /** The failover state of the running incarnation, if any. */
+  failoverState(): Failover.State | undefined {
+    return this.handles === undefined || !this.up ? undefined : Effect.runSync(this.handles.failover.state)
+  }
+
+  /** Runs an effect as a fiber of the running incarnation; false when the node is down. */
+  fork<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): boolean {
+    const scheduler = this.scheduler
+    const clock = this.clock
+    if (scheduler === undefined || clock === undefined || scheduler.dead) return false
+    this.forkOn(scheduler, clock, effect, onExit)
+    return true
+  }
+
+  private forkOn<A, E>(scheduler: NodeScheduler, clock: EffectClock.Clock, effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): void {
+    const fiber = Effect.runFork(
+      effect.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler), Effect.locally(FiberRef.currentLoggers, this.loggers)),
+      { scheduler, immediate: false }
+    )
+    fiber.addObserver(onExit)
+  }
+
+  /** Counts warnings and keeps the last few lines; log dates are virtual milliseconds. */
+  private readonly loggers = HashSet.make(
+    Logger.make(({ logLevel, message, date }) => {
+      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) this.warnings++
+      const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+      this.logLines.push(`${date.getTime()} ms ${logLevel.label} ${text}`)
+      if (this.logLines.length > logLinesMax) this.logLines.shift()
+    })
+  )
+}

@@ -1,0 +1,395 @@
+/**
+ * One simulation run: a scenario and a seed in, a `RunResult` out. Everything is derived from
+ * the seed (streams `network`, `clock/<node>`, `faults`, `workload`, `scheduler`), the run is
+ * synchronous and reads no machine clock, so the same scenario and seed give the same result
+ * and the same trace hash in any process. `wallMs` is the only exception: it is measured
+ * with a clock the caller passes in, and never feeds the trace.
+ *
+ * The run builds one engine node per node of the topology, starts the workload and schedules
+ * the faults, then runs the world. After the last fault and the end of the workload it heals
+ * everything and probes until every region holds the same state (and, under PrimaryReplica,
+ * the original primary serves again), or until the budget is spent. Then the checkers judge
+ * the regions' disks and the recorded history.
+ *
+ * For tooling built on top (swarm testing, shrinking, determinism self-checks, reports):
+ * the scenario, fault schedule included, is plain data; `RunOptions.onEvent` sees every event
+ * with the running trace hash; `simulate` also returns the history and the final region
+ * states; the result carries every value drawn from the seed.
+ */
+import { Either, type Layer } from "effect"
+import * as ConflictResolver from "../replication/ConflictResolver.js"
+import type * as Engine from "../replication/Engine.js"
+import * as Failover from "../replication/Failover.js"
+import * as KvDriver from "../replication/KvDriver.js"
+import type * as Network from "../replication/Network.js"
+import * as Random from "../replication/Random.js"
+import type * as Topology from "../replication/Topology.js"
+import * as Canary from "./canary/Canary.js"
+import * as Checkers from "./Checkers.js"
+import { Convergence } from "./Convergence.js"
+import * as Faults from "./Faults.js"
+import { History } from "./History.js"
+import { Node } from "./Node.js"
+import * as RegionState from "./RegionState.js"
+import { type CheckName, type Range, type Scenario, nodesOf, topologyFor } from "./Scenario.js"
+import { PhysicalClock } from "./SimClock.js"
+import { SimNetwork, type Stats as NetworkStats } from "./SimNetwork.js"
+import { StoreFaults } from "./StoreFaults.js"
+import { Workload } from "./Workload.js"
+import { type StopReason, type TraceEvent, World } from "./World.js"
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Sees every fired event and noted fact with the trace hash after it (determinism checks). */
+  readonly onEvent?: (event: TraceEvent) => void
+  /** A wall clock in milliseconds for `wallMs` (e.g. `performance.now`); without it `wallMs` is 0. */
+  readonly wallClock?: () => number
+  /** Builds the run with a deliberately broken variant (see `canary/Canary.ts`). */
+  readonly canary?: Canary.Name
+  /** Simulated milliseconds between convergence probes after the world is healed. */
+  readonly probeIntervalMs?: number
+}
+
+/** A fault as applied. */
+export interface AppliedFault {
+  readonly atMs: number
+  readonly kind: string
+  readonly detail: string
+}
+
+/** Percentiles of replication lag: simulated ms from acknowledgement at the origin to durability at a target. */
+export interface LagPercentiles {
+  readonly samples: number
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** Everything a run found. */
+export interface RunResult {
+  readonly seed: string
+  readonly scenario: string
+  readonly traceHash: string
+  readonly converged: boolean
+  readonly violations: ReadonlyArray<Checkers.Violation>
+  readonly simulatedMs: number
+  /** Real time the run took; the only field that is not a function of scenario and seed. */
+  readonly wallMs: number
+  /** Timed events fired (and facts noted). */
+  readonly events: number
+  /** Scheduler tasks run (fiber steps). */
+  readonly tasks: number
+  readonly stopReason: StopReason | "converged"
+  /** Every value drawn from the seed before the run started. */
+  readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
+  readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly rejected: number; readonly failed: number; readonly interrupted: number; readonly pending: number }
+  /** Acknowledged changes by fate: survived, or lost by cause (`superseded` is not a loss). */
+  readonly lostWrites: Checkers.Losses
+  readonly lostWriteExamples: ReadonlyArray<Record<string, unknown>>
+  /** When everything was healed, and how long convergence took after that. */
+  readonly healedAtMs: number
+  readonly convergenceMs: number | undefined
+  readonly lagMs: LagPercentiles
+  readonly faults: ReadonlyArray<AppliedFault>
+  readonly failover: Checkers.FailoverTimings | undefined
+  readonly network: NetworkStats
+  readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number }>>
+  readonly nodes: Readonly<Record<string, { readonly incarnations: number; readonly warnings: number; readonly exits: ReadonlyArray<string> }>>
+  readonly checks: ReadonlyArray<CheckName>
+}
+
+/** A run's result together with what it was computed from, for reports built on top. */
+export interface Simulation {
+  readonly result: RunResult
+  /** Every write attempt and when each change became durable where. */
+  readonly history: History
+  /** Every region's final tuple states and whole log. */
+  readonly regions: ReadonlyArray<RegionState.RegionState>
+}
+
+const defaultProbeIntervalMs = 100
+/** After an incarnation ends on its own, it is restarted after this long (a supervisor's backoff). */
+const restartAfterExitMs = 1_000
+
+/** Runs a scenario with a seed and keeps the history and the final region states. */
+export const simulate = (scenario: Scenario, seed: number | string, options: RunOptions = {}): Simulation => {
+  const wallStart = options.wallClock?.() ?? 0
+  const sim = setup(scenario, String(seed), options)
+  const stopReason = execute(sim)
+  const regions = sim.regionIds.map((region) => RegionState.read(region, sim.disks.get(region)!))
+  const result = judge(sim, stopReason, regions)
+  for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run
+  const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
+  return { result: { ...result, wallMs }, history: sim.history, regions }
+}
+
+/** Runs a scenario with a seed. */
+export const runScenario = (scenario: Scenario, seed: number | string, options: RunOptions = {}): RunResult => simulate(scenario, seed, options).result
+
+// ---------------------------------------------------------------------------------------------
+// Setting up
+
+/** Everything one run is made of. */
+interface Sim {
+  readonly scenario: Scenario
+  readonly seed: string
+  readonly options: RunOptions
+  readonly world: World
+  readonly history: History
+  readonly network: SimNetwork
+  readonly regionIds: ReadonlyArray<string>
+  readonly topology: Topology.Topology
+  readonly disks: ReadonlyMap<string, KvDriver.MemoryDisk>
+  readonly stores: ReadonlyMap<string, StoreFaults>
+  readonly clocks: ReadonlyMap<string, PhysicalClock>
+  readonly nodes: ReadonlyMap<string, Node>
+  readonly workload: Workload
+  /** The rule the checkers apply; nodes may run a canary's instead. */
+  readonly resolver: ConflictResolver.ConflictResolver
+  readonly resolverOf: (regionId: string) => ConflictResolver.ConflictResolver
+  readonly chosen: RunResult["chosen"]
+  readonly healedAtMs: number
+  readonly applied: Array<AppliedFault>
+  convergedAtMs: number | undefined
+}
+
+const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
+  const master = Random.make(seed)
+  const streams = { network: master.derive("network"), faults: master.derive("faults"), workload: master.derive("workload"), scheduler: master.derive("scheduler") }
+  const world = new World({ random: streams.scheduler, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) })
+  const history = new History()
+  const network = new SimNetwork(world, streams.network, scenario.network, {
+    onBatchAcknowledged: (receiver, batch) => {
+      for (const change of batch.changes) history.durable(change, receiver.regionId, world.nowMs)
+    }
+  })
+  const regionIds = scenario.topology.regions.map((region) => region.id)
+  const resolver = Either.getOrThrow(ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }))
+  const { clocks, chosen } = drawClocks(scenario, master)
+  const nodes = new Map<string, Node>()
+  const lastFaultMs = scenario.faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
+  const workloadEndMs = scenario.workload.durationMs > 0 && scenario.workload.ratePerSec > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
+  const sim: Sim = {
+    scenario,
+    seed,
+    options,
+    world,
+    history,
+    network,
+    regionIds,
+    topology: Either.getOrThrow(topologyFor(scenario, regionIds[0]!)),
+    disks: new Map(regionIds.map((region) => [region, KvDriver.makeMemoryDisk()])),
+    stores: new Map(regionIds.map((region) => [region, new StoreFaults(streams.faults.derive(`store/${region}`))])),
+    clocks,
+    nodes,
+    workload: new Workload(scenario.workload, streams.workload, {
+      world,
+      network,
+      history,
+      nodesIn: (regionId) => [...nodes.values()].filter((node) => node.regionId === regionId),
+      node: (nodeId) => nodes.get(nodeId)
+    }),
+    resolver,
+    resolverOf: (region) => (options.canary === "keep-local" ? Canary.keepLocal(region) : resolver),
+    chosen: { clocks: chosen },
+    healedAtMs: Math.max(lastFaultMs, workloadEndMs),
+    applied: [],
+    convergedAtMs: undefined
+  }
+  nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
+  return sim
+}
+
+const draw = (range: Range, random: Random.Stream): number =>
+  range.min === range.max ? range.min : Math.round((range.min + random.next() * (range.max - range.min)) * 1000) / 1000
+
+/** Every node's wall-clock error, drawn from its `clock/<node>` stream before anything runs. */
+const drawClocks = (scenario: Scenario, master: Random.Stream) => {
+  const clocks = new Map<string, PhysicalClock>()
+  const chosen: Record<string, { readonly offsetMs: number; readonly driftPpm: number }> = {}
+  for (const { nodeId } of nodesOf(scenario)) {
+    const spec = { ...scenario.clocks.default, ...scenario.clocks.nodes[nodeId] }
+    const stream = master.derive(`clock/${nodeId}`)
+    const offsetMs = draw(spec.offsetMs, stream)
+    const driftPpm = draw(spec.driftPpm, stream)
+    clocks.set(nodeId, new PhysicalClock(offsetMs, driftPpm))
+    chosen[nodeId] = { offsetMs, driftPpm }
+  }
+  return { clocks, chosen }
+}
+
+const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, streams: { readonly faults: Random.Stream; readonly scheduler: Random.Stream }): Node => {
+  const { scenario } = sim
+  const settings: Engine.Settings = {
+    regionId,
+    nodeId,
+    topology: Either.getOrThrow(topologyFor(scenario, regionId)),
+    resolver: sim.resolverOf(regionId),
+    agent: scenario.replication.agent,
+    bufferSize: scenario.replication.bufferSize,
+    heartbeat: scenario.replication.heartbeat,
+    health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 }
+  }
+  const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
+  const decorateNetwork =
+    sim.options.canary === "ack-without-apply" ? Canary.ackWithoutApply(regionId, nodeId, canaryRandom.next) : (layer: Layer.Layer<Network.Network>) => layer
+  return new Node({
+    world: sim.world,
+    network: sim.network,
+    peer: { regionId, nodeId, endpoint: `sim://${nodeId}` },
+    index,
+    settings,
+    failover: { regionId, nodeId, ...scenario.replication.failover },
+    clockMode: scenario.replication.clock,
+    physical: sim.clocks.get(nodeId)!,
+    disk: sim.disks.get(regionId)!,
+    storeFaults: sim.stores.get(regionId)!,
+    seed: sim.seed,
+    schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
+    yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
+    decorateNetwork,
+    onExit: (exited) => {
+      sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
+    }
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+const execute = (sim: Sim): StopReason => {
+  const { world, scenario } = sim
+  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores }
+  const record = (kind: string, detail: string) => {
+    sim.applied.push({ atMs: world.nowMs, kind, detail })
+    world.note("fault-applied", "world", detail)
+  }
+  for (const node of sim.nodes.values()) node.start()
+  for (const fault of scenario.faults) world.schedule(fault.atMs, "fault", "world", fault.kind, () => record(fault.kind, Faults.apply(fault, targets)))
+  const convergence = new Convergence(sim.disks, sim.topology)
+  const probe = () => {
+    if (convergence.converged() && rolesSettled(sim)) {
+      sim.convergedAtMs = world.nowMs
+      return world.stop()
+    }
+    world.schedule(world.nowMs + (sim.options.probeIntervalMs ?? defaultProbeIntervalMs), "probe", "world", "", probe)
+  }
+  world.schedule(sim.healedAtMs, "heal-all", "world", "", () => {
+    record("heal_all", Faults.healAll(targets))
+    probe()
+  })
+  sim.workload.start()
+  return world.run(scenario.budgetMs)
+}
+
+const originalPrimary = (sim: Sim): string | undefined => Failover.originalPrimary(sim.topology)
+
+/** Under PrimaryReplica: every node serves under the original primary again. */
+const rolesSettled = (sim: Sim): boolean => {
+  if (sim.scenario.topology.strategy !== "PrimaryReplica") return true
+  const original = originalPrimary(sim)
+  return [...sim.nodes.values()].every((node) => {
+    const state = node.failoverState()
+    return state !== undefined && state.primary === original && !state.fenced && !state.unrecorded
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Judging
+
+const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
+  const { scenario, history, world } = sim
+  const checks = new Set(scenario.checks)
+  const converged = sim.convergedAtMs !== undefined
+  const violations: Array<Checkers.Violation> = []
+  if (stopReason === "livelock") violations.push({ checker: "liveness", message: "livelock: tasks kept running without simulated time advancing", details: { atMs: world.nowMs } })
+  if (checks.has("liveness") && !converged) {
+    violations.push({
+      checker: "liveness",
+      message: `regions did not converge within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`,
+      details: { healedAtMs: sim.healedAtMs, budgetMs: scenario.budgetMs, stopReason, divergence: Checkers.divergence(regions, sim.topology) }
+    })
+  }
+  const ruled = Checkers.reference(regions, sim.resolver)
+  const verdicts = "verdicts" in ruled ? ruled.verdicts : new Map()
+  if ("violation" in ruled) violations.push(ruled.violation)
+  if (checks.has("safety") && converged) violations.push(...Checkers.safety(regions, verdicts, sim.topology, sim.resolverOf))
+  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(history.writes, regions))
+  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
+  const failover = judgeFailover(sim, checks, violations)
+  const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
+  return {
+    seed: sim.seed,
+    scenario: scenario.name,
+    traceHash: world.traceHash,
+    converged,
+    violations,
+    simulatedMs: Math.round(world.nowMs),
+    events: world.events,
+    tasks: world.tasks,
+    stopReason: converged ? "converged" : stopReason,
+    chosen: sim.chosen,
+    writes: writeCounts(history),
+    lostWrites: losses,
+    lostWriteExamples: examples,
+    healedAtMs: sim.healedAtMs,
+    convergenceMs: sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
+    lagMs: lag(history),
+    faults: sim.applied,
+    failover,
+    network: { ...sim.network.stats },
+    stores: Object.fromEntries(
+      sim.regionIds.map((region) => {
+        const store = sim.stores.get(region)!
+        return [region, { transactions: store.transactions, commits: sim.disks.get(region)!.commits, slowed: store.slowed, failed: store.failed }]
+      })
+    ),
+    nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),
+    checks: scenario.checks
+  }
+}
+
+/** PrimaryReplica: the epoch checks, the failover story and its timings. */
+const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Array<Checkers.Violation>): Checkers.FailoverTimings | undefined => {
+  if (sim.scenario.topology.strategy !== "PrimaryReplica") return undefined
+  const nodes = [...sim.nodes.values()]
+  const epochHistories = nodes.map((node) => {
+    const current = node.failoverState()
+    return { nodeId: node.id, regionId: node.regionId, history: [...node.failoverStates, ...(current === undefined ? [] : [current])].flatMap((state) => state.history) }
+  })
+  const original = originalPrimary(sim)
+  const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
+  if (checks.has("epochs")) violations.push(...Checkers.epochs(sim.history.writes, epochHistories))
+  const timings = Checkers.failoverTimings(original, lossAtMs, epochHistories, sim.history)
+  if (checks.has("failover")) violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
+  return timings
+}
+
+const writeCounts = (history: History): RunResult["writes"] => {
+  const count = (outcome: string) => history.writes.filter((write) => write.outcome === outcome).length
+  return {
+    attempted: history.writes.length,
+    acknowledged: count("acknowledged"),
+    rejected: count("rejected"),
+    failed: count("failed"),
+    interrupted: count("interrupted"),
+    pending: count("pending")
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, fraction: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!
+
+/** Replication lag from the history: acknowledgement at the origin to durability elsewhere. */
+const lag = (history: History): LagPercentiles => {
+  const samples: Array<number> = []
+  for (const [id, regions] of history.durableAt) {
+    const acknowledgedAt = history.acknowledgedAt.get(id)
+    if (acknowledgedAt === undefined) continue
+    for (const atMs of regions.values()) if (atMs > acknowledgedAt) samples.push(atMs - acknowledgedAt)
+  }
+  samples.sort((a, b) => a - b)
+  const tenths = (value: number) => Math.round(value * 10) / 10
+  return { samples: samples.length, p50: tenths(percentile(samples, 0.5)), p90: tenths(percentile(samples, 0.9)), p99: tenths(percentile(samples, 0.99)), max: tenths(samples[samples.length - 1] ?? 0) }
+}

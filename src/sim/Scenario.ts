@@ -1,0 +1,575 @@
+/**
+ * Scenarios: what one simulation run sets up (topology, strategy, clocks, network, workload),
+ * which faults it injects when, what it checks and how much simulated time it may take.
+ *
+ * A scenario is plain data (`Scenario`), so tests and property-based generators can build
+ * and shrink one directly, fault schedules included. `decode` reads the YAML form documented
+ * in `scenarios/README.md` with Effect Schema: unknown keys are errors, and every problem is
+ * reported with its key path (`faults[2].region: unknown region 'x'`).
+ */
+import { Either, ParseResult, Schema } from "effect"
+import * as YAML from "yaml"
+import type * as Agent from "../replication/Agent.js"
+import * as ConflictResolver from "../replication/ConflictResolver.js"
+import type * as Failover from "../replication/Failover.js"
+import type * as Timestamp from "../replication/Timestamp.js"
+import type * as Topology from "../replication/Topology.js"
+import * as TopologyBuilder from "../replication/TopologyBuilder.js"
+import type * as SimNetwork from "./SimNetwork.js"
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+/** A closed interval; a value is drawn uniformly from it (fixed when min = max). */
+export interface Range {
+  readonly min: number
+  readonly max: number
+}
+
+/** One region: its failover priority (lower = higher), whether it starts primary, its nodes. */
+export interface RegionSpec {
+  readonly id: string
+  readonly priority: number
+  readonly primary: boolean
+  readonly nodes: ReadonlyArray<string>
+}
+
+/** The topology every node starts with (each with itself as the local region). */
+export interface TopologySpec {
+  readonly strategy: Topology.ReplicationStrategy
+  readonly regions: ReadonlyArray<RegionSpec>
+  /** Directed replication graph; absent = full mesh. */
+  readonly targets: Readonly<Record<string, ReadonlyArray<string>>> | undefined
+  readonly vaults: ReadonlyArray<Topology.VaultPlacement>
+}
+
+/** Replication settings shared by every node. */
+export interface ReplicationSpec {
+  readonly conflictResolution: ConflictResolver.Strategy
+  readonly regionPriorities: ReadonlyArray<string>
+  readonly clock: Timestamp.ClockMode
+  readonly agent: Agent.Settings
+  readonly bufferSize: number
+  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly failover: Omit<Failover.Settings, "regionId" | "nodeId">
+}
+
+/** A node's wall-clock error: drawn once per node from the `clock/<node>` stream. */
+export interface ClockSpec {
+  readonly offsetMs: Range
+  readonly driftPpm: Range
+}
+
+/** The clients' writes. */
+export interface WorkloadSpec {
+  readonly startMs: number
+  readonly durationMs: number
+  /** Mean writes per second issued by the clients of each client region (Poisson arrivals). */
+  readonly ratePerSec: number
+  readonly regions: ReadonlyArray<string>
+  readonly vaults: ReadonlyArray<string>
+  readonly resourceTypes: ReadonlyArray<string>
+  readonly relations: ReadonlyArray<string>
+  /** Distinct tuples per vault. */
+  readonly tuples: number
+  /** Tuples per vault that take `hotFraction` of all operations, to force conflicts. */
+  readonly hotTuples: number
+  readonly hotFraction: number
+  readonly deleteFraction: number
+  readonly opsPerWriteMax: number
+}
+
+/** A node or, for every node of it, a region. */
+export type Target = string
+
+/** One fault; `atMs` is simulated time since the start. */
+export type Fault =
+  | { readonly atMs: number; readonly kind: "isolate"; readonly region: string }
+  | { readonly atMs: number; readonly kind: "split"; readonly groups: ReadonlyArray<ReadonlyArray<string>> }
+  | { readonly atMs: number; readonly kind: "one_way"; readonly from: string; readonly to: string }
+  | { readonly atMs: number; readonly kind: "bridge"; readonly node: string; readonly groups: ReadonlyArray<ReadonlyArray<string>> }
+  | { readonly atMs: number; readonly kind: "heal" }
+  | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume"; readonly target: Target }
+  | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
+  | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
+
+/** The checks a run can make. */
+export const checkNames = ["safety", "liveness", "acknowledged", "residency", "epochs", "failover"] as const
+export type CheckName = (typeof checkNames)[number]
+
+/** A whole scenario. */
+export interface Scenario {
+  readonly name: string
+  readonly description: string
+  /** Simulated milliseconds the run may take at most. */
+  readonly budgetMs: number
+  readonly topology: TopologySpec
+  readonly replication: ReplicationSpec
+  readonly clocks: { readonly default: ClockSpec; readonly nodes: Readonly<Record<string, Partial<ClockSpec>>> }
+  readonly network: SimNetwork.Settings
+  readonly workload: WorkloadSpec
+  readonly faults: ReadonlyArray<Fault>
+  readonly checks: ReadonlyArray<CheckName>
+  /** Bounds of the seeded op count after which a running fiber yields. */
+  readonly scheduler: { readonly yieldOpsMin: number; readonly yieldOpsMax: number }
+}
+
+/** Every node id with its region, in declaration order. */
+export const nodesOf = (scenario: Scenario): ReadonlyArray<{ readonly regionId: string; readonly nodeId: string }> =>
+  scenario.topology.regions.flatMap((region) => region.nodes.map((nodeId) => ({ regionId: region.id, nodeId })))
+
+/** The nodes a fault target names: one node, or every node of a region. */
+export const targetNodes = (scenario: Scenario, target: Target): ReadonlyArray<string> => {
+  const region = scenario.topology.regions.find((candidate) => candidate.id === target)
+  return region !== undefined ? region.nodes : nodesOf(scenario).some((node) => node.nodeId === target) ? [target] : []
+}
+
+/** The topology as node `nodeId` of `regionId` starts with it. */
+export const topologyFor = (scenario: Scenario, regionId: string): Either.Either<Topology.Topology, TopologyBuilder.TopologyError> => {
+  const spec = scenario.topology
+  let builder = TopologyBuilder.make(spec.strategy, regionId)
+  for (const region of spec.regions) {
+    builder = TopologyBuilder.addRegion(builder, { id: region.id, name: region.id, isPrimary: region.primary, failoverPriority: region.priority })
+    builder = TopologyBuilder.addZone(builder, region.id, { id: `${region.id}a` })
+    for (const nodeId of region.nodes) builder = TopologyBuilder.addNode(builder, region.id, `${region.id}a`, { id: nodeId, endpoint: `sim://${nodeId}` })
+  }
+  const targets = spec.targets ?? TopologyBuilder.fullMesh(spec.regions.map((region) => region.id))
+  for (const [region, list] of Object.entries(targets)) builder = TopologyBuilder.setReplicationTargets(builder, region, list)
+  for (const vault of spec.vaults) builder = TopologyBuilder.addVault(builder, vault)
+  return TopologyBuilder.build(builder)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file format (snake_case YAML)
+// ---------------------------------------------------------------------------------------------
+
+const NonNegative = Schema.Number.pipe(Schema.nonNegative())
+const Positive = Schema.Number.pipe(Schema.positive())
+const Count = Schema.Number.pipe(Schema.int(), Schema.positive())
+const Probability = Schema.Number.pipe(Schema.between(0, 1))
+const Id = Schema.NonEmptyTrimmedString
+const Groups = Schema.Array(Schema.Array(Id))
+
+const RangeFile = Schema.Union(Schema.Number, Schema.Struct({ min: Schema.Number, max: Schema.Number }), Schema.Tuple(Schema.Number, Schema.Number))
+
+const LatencyFile = Schema.Union(
+  Schema.Struct({ fixed: NonNegative }),
+  Schema.Struct({ uniform: Schema.Tuple(NonNegative, NonNegative) }),
+  Schema.Struct({ normal: Schema.Struct({ mean: NonNegative, stddev: NonNegative, min: Schema.optional(NonNegative) }) })
+)
+
+const LinkFile = Schema.Struct({
+  latency: Schema.optional(LatencyFile),
+  loss: Schema.optional(Probability),
+  duplicate: Schema.optional(Probability)
+})
+
+const RegionFile = Schema.Struct({
+  id: Id,
+  priority: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive())),
+  primary: Schema.optional(Schema.Boolean),
+  /** Node ids, or a count (ids `<region>-node<i>`). */
+  nodes: Schema.optional(Schema.Union(Count, Schema.Array(Id)))
+})
+
+const TopologyFile = Schema.Struct({
+  strategy: Schema.Literal("ActiveActive", "PrimaryReplica", "MultiMaster"),
+  regions: Schema.Array(RegionFile),
+  targets: Schema.optional(Schema.Union(Schema.Literal("full_mesh"), Schema.Record({ key: Schema.String, value: Schema.Array(Id) }))),
+  vaults: Schema.optional(Schema.Array(Schema.Struct({ id: Id, home: Id, allowed: Schema.optional(Schema.Array(Id)) })))
+})
+
+const ReplicationFile = Schema.Struct({
+  conflict_resolution: Schema.optional(Schema.Literal("LastWriteWins", "SourcePriority", "InsertWins")),
+  region_priorities: Schema.optional(Schema.Array(Id)),
+  clock: Schema.optional(Schema.Literal("hlc", "wall")),
+  agent: Schema.optional(
+    Schema.Struct({
+      batch_size: Schema.optional(Count),
+      flush_delay_ms: Schema.optional(NonNegative),
+      retry_delay_ms: Schema.optional(NonNegative),
+      retry_delay_max_ms: Schema.optional(NonNegative),
+      max_retries: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+      request_timeout_ms: Schema.optional(Positive)
+    })
+  ),
+  buffer_size: Schema.optional(Count),
+  heartbeat: Schema.optional(
+    Schema.Struct({ interval_ms: Schema.optional(Positive), timeout_ms: Schema.optional(Positive), recover_after: Schema.optional(Count) })
+  ),
+  failover: Schema.optional(
+    Schema.Struct({
+      detect_after_ms: Schema.optional(NonNegative),
+      promote_back_after_ms: Schema.optional(NonNegative),
+      fence_after_ms: Schema.optional(NonNegative),
+      confirm_after_ms: Schema.optional(NonNegative),
+      check_interval_ms: Schema.optional(Positive)
+    })
+  )
+})
+
+const ClockFile = Schema.Struct({ offset_ms: Schema.optional(RangeFile), drift_ppm: Schema.optional(RangeFile) })
+
+const ClocksFile = Schema.Struct({
+  offset_ms: Schema.optional(RangeFile),
+  drift_ppm: Schema.optional(RangeFile),
+  nodes: Schema.optional(Schema.Record({ key: Schema.String, value: ClockFile }))
+})
+
+const NetworkFile = Schema.Struct({
+  latency: Schema.optional(LatencyFile),
+  loss: Schema.optional(Probability),
+  duplicate: Schema.optional(Probability),
+  local: Schema.optional(LinkFile),
+  links: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        from: Id,
+        to: Id,
+        both_ways: Schema.optional(Schema.Boolean),
+        latency: Schema.optional(LatencyFile),
+        loss: Schema.optional(Probability),
+        duplicate: Schema.optional(Probability)
+      })
+    )
+  )
+})
+
+const WorkloadFile = Schema.Struct({
+  start_ms: Schema.optional(NonNegative),
+  duration_ms: Schema.optional(NonNegative),
+  rate_per_sec: Schema.optional(NonNegative),
+  regions: Schema.optional(Schema.Array(Id)),
+  vaults: Schema.optional(Schema.Array(Id)),
+  resource_types: Schema.optional(Schema.Array(Id)),
+  relations: Schema.optional(Schema.Array(Id)),
+  tuples: Schema.optional(Count),
+  hot_tuples: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+  hot_fraction: Schema.optional(Probability),
+  delete_fraction: Schema.optional(Probability),
+  ops_per_write_max: Schema.optional(Count)
+})
+
+const at = { at_ms: NonNegative }
+const FaultFile = Schema.Union(
+  Schema.Struct({ ...at, kind: Schema.Literal("isolate"), region: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("split"), groups: Groups }),
+  Schema.Struct({ ...at, kind: Schema.Literal("one_way"), from: Id, to: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("bridge"), node: Id, groups: Groups }),
+  Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
+  Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
+  Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) })
+)
+
+const ScenarioFile = Schema.Struct({
+  name: Id,
+  description: Schema.optional(Schema.String),
+  budget_ms: Positive,
+  topology: TopologyFile,
+  replication: Schema.optional(ReplicationFile),
+  clocks: Schema.optional(ClocksFile),
+  network: Schema.optional(NetworkFile),
+  workload: Schema.optional(WorkloadFile),
+  faults: Schema.optional(Schema.Array(FaultFile)),
+  checks: Schema.optional(Schema.Array(Schema.Literal(...checkNames))),
+  scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) }))
+})
+type ScenarioFile = typeof ScenarioFile.Type
+
+// ---------------------------------------------------------------------------------------------
+// Defaults
+// ---------------------------------------------------------------------------------------------
+
+/** Settings a scenario file may leave out, sized so a run takes well under a second. */
+export const defaults = {
+  agent: { maxRetries: 5, retryDelayMs: 50, retryDelayMaxMs: 1_000, batchSize: 50, flushDelayMs: 10, requestTimeoutMs: 1_000 } satisfies Agent.Settings,
+  bufferSize: 1_000,
+  heartbeat: { intervalMs: 500, timeoutMs: 3_000, recoverAfter: 3 },
+  failover: { detectAfterMs: 2_000, promoteBackAfterMs: 5_000, fenceAfterMs: 0, confirmAfterMs: 10_000, checkIntervalMs: 250 },
+  remote: { latency: { kind: "uniform", minMs: 20, maxMs: 80 }, loss: 0, duplicate: 0 } satisfies SimNetwork.Link,
+  local: { latency: { kind: "uniform", minMs: 0.2, maxMs: 1 }, loss: 0, duplicate: 0 } satisfies SimNetwork.Link,
+  workload: {
+    startMs: 500,
+    durationMs: 10_000,
+    ratePerSec: 10,
+    resourceTypes: ["document", "folder"],
+    relations: ["viewer", "editor"],
+    tuples: 50,
+    hotTuples: 2,
+    hotFraction: 0.3,
+    deleteFraction: 0.35,
+    opsPerWriteMax: 2
+  },
+  scheduler: { yieldOpsMin: 64, yieldOpsMax: 2048 }
+} as const
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/** A scenario file that does not decode or refers to things it does not declare. */
+export class ScenarioError extends Schema.TaggedError<ScenarioError>()("ScenarioError", {
+  source: Schema.String,
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.source}:\n${this.problems.map((problem) => `  ${problem}`).join("\n")}`
+  }
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((text, key) => (typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`), "")
+
+/** Decodes YAML text into a scenario; `source` names the file in errors. */
+export const decode = (text: string, source = "scenario"): Either.Either<Scenario, ScenarioError> => {
+  let raw: unknown
+  try {
+    raw = YAML.parse(text)
+  } catch (error) {
+    return Either.left(new ScenarioError({ source, problems: [`not valid YAML: ${String(error)}`] }))
+  }
+  const decoded = Schema.decodeUnknownEither(ScenarioFile, { errors: "all", onExcessProperty: "error" })(raw)
+  if (Either.isLeft(decoded)) {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) => ({ path: formatPath(issue.path) || "(root)", message: issue.message }))
+    return Either.left(new ScenarioError({ source, problems: summarizeIssues(issues) }))
+  }
+  const scenario = fromFile(decoded.right)
+  const problems = validate(scenario)
+  return problems.length === 0 ? Either.right(scenario) : Either.left(new ScenarioError({ source, problems }))
+}
+
+/**
+ * One line per key path. Union members each report their own mismatch; they are merged into
+ * "expected A | B, got X", and an optional key's "expected undefined" is dropped when the
+ * value has problems further down.
+ */
+const summarizeIssues = (issues: ReadonlyArray<{ readonly path: string; readonly message: string }>): ReadonlyArray<string> => {
+  const deeper = (path: string) => issues.some((issue) => issue.path !== path && (issue.path.startsWith(`${path}.`) || issue.path.startsWith(`${path}[`)))
+  const kept = issues.filter((issue) => !(issue.message.startsWith("Expected undefined") && deeper(issue.path)))
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of kept) byPath.set(issue.path, [...(byPath.get(issue.path) ?? []), issue.message])
+  return [...byPath].map(([path, messages]) => {
+    const mismatches = messages.map((message) => /^Expected (.+), actual (.+)$/s.exec(message))
+    if (mismatches.every((match) => match !== null)) {
+      const expected = [...new Set(mismatches.flatMap((match) => match![1]!.split(" | ")))].join(" | ")
+      return `${path}: expected ${expected}, got ${mismatches[0]![2]}`
+    }
+    return `${path}: ${[...new Set(messages)].join("; ")}`
+  })
+}
+
+const range = (value: typeof RangeFile.Type | undefined, fallback: Range): Range => {
+  if (value === undefined) return fallback
+  if (typeof value === "number") return { min: value, max: value }
+  if (Array.isArray(value)) return { min: value[0], max: value[1] }
+  return value as Range
+}
+
+const latency = (value: typeof LatencyFile.Type | undefined, fallback: SimNetwork.Latency): SimNetwork.Latency => {
+  if (value === undefined) return fallback
+  if ("fixed" in value) return { kind: "fixed", ms: value.fixed }
+  if ("uniform" in value) return { kind: "uniform", minMs: value.uniform[0], maxMs: value.uniform[1] }
+  return { kind: "normal", meanMs: value.normal.mean, stddevMs: value.normal.stddev, minMs: value.normal.min ?? 0 }
+}
+
+const link = (
+  value: { readonly latency?: typeof LatencyFile.Type | undefined; readonly loss?: number | undefined; readonly duplicate?: number | undefined } | undefined,
+  fallback: SimNetwork.Link): SimNetwork.Link => ({
+  latency: latency(value?.latency, fallback.latency),
+  loss: value?.loss ?? fallback.loss,
+  duplicate: value?.duplicate ?? fallback.duplicate
+})
+
+const regionsFromFile = (file: ScenarioFile): ReadonlyArray<RegionSpec> =>
+  file.topology.regions.map((region, index) => ({
+    id: region.id,
+    priority: region.priority ?? index + 1,
+    primary: region.primary ?? false,
+    nodes:
+      region.nodes === undefined
+        ? [`${region.id}-node1`]
+        : typeof region.nodes === "number"
+          ? Array.from({ length: region.nodes }, (_, position) => `${region.id}-node${position + 1}`)
+          : region.nodes
+  }))
+
+const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
+  const atMs = fault.at_ms
+  switch (fault.kind) {
+    case "isolate":
+      return { atMs, kind: "isolate", region: fault.region }
+    case "split":
+      return { atMs, kind: "split", groups: fault.groups }
+    case "one_way":
+      return { atMs, kind: "one_way", from: fault.from, to: fault.to }
+    case "bridge":
+      return { atMs, kind: "bridge", node: fault.node, groups: fault.groups }
+    case "heal":
+      return { atMs, kind: "heal" }
+    case "clock_jump":
+      return { atMs, kind: "clock_jump", target: fault.target, deltaMs: fault.delta_ms }
+    case "store":
+      return { atMs, kind: "store", region: fault.region, slowMs: range(fault.slow_ms, { min: 0, max: 0 }), failRate: fault.fail_rate ?? 0 }
+    default:
+      return { atMs, kind: fault.kind, target: fault.target }
+  }
+}
+
+/** The model of a decoded file, with defaults filled in. */
+const fromFile = (file: ScenarioFile): Scenario => {
+  const regions = regionsFromFile(file)
+  const replication = file.replication ?? {}
+  const agent = replication.agent ?? {}
+  const heartbeat = replication.heartbeat ?? {}
+  const failover = replication.failover ?? {}
+  const network = file.network ?? {}
+  const workload = file.workload ?? {}
+  const vaults = (file.topology.vaults ?? []).map((vault): Topology.VaultPlacement =>
+    vault.allowed === undefined ? { vault: vault.id, homeRegion: vault.home } : { vault: vault.id, homeRegion: vault.home, allowedRegions: vault.allowed }
+  )
+  const remote = link(network, defaults.remote)
+  const targets = file.topology.targets
+  return {
+    name: file.name,
+    description: (file.description ?? "").trim(),
+    budgetMs: file.budget_ms,
+    topology: { strategy: file.topology.strategy, regions, targets: targets === undefined || targets === "full_mesh" ? undefined : targets, vaults },
+    replication: {
+      conflictResolution: replication.conflict_resolution ?? "LastWriteWins",
+      regionPriorities: replication.region_priorities ?? [],
+      clock: replication.clock ?? "hlc",
+      agent: {
+        batchSize: agent.batch_size ?? defaults.agent.batchSize,
+        flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
+        retryDelayMs: agent.retry_delay_ms ?? defaults.agent.retryDelayMs,
+        retryDelayMaxMs: agent.retry_delay_max_ms ?? defaults.agent.retryDelayMaxMs,
+        maxRetries: agent.max_retries ?? defaults.agent.maxRetries,
+        requestTimeoutMs: agent.request_timeout_ms ?? defaults.agent.requestTimeoutMs
+      },
+      bufferSize: replication.buffer_size ?? defaults.bufferSize,
+      heartbeat: {
+        intervalMs: heartbeat.interval_ms ?? defaults.heartbeat.intervalMs,
+        timeoutMs: heartbeat.timeout_ms ?? defaults.heartbeat.timeoutMs,
+        recoverAfter: heartbeat.recover_after ?? defaults.heartbeat.recoverAfter
+      },
+      failover: {
+        detectAfterMs: failover.detect_after_ms ?? defaults.failover.detectAfterMs,
+        promoteBackAfterMs: failover.promote_back_after_ms ?? defaults.failover.promoteBackAfterMs,
+        fenceAfterMs: failover.fence_after_ms ?? defaults.failover.fenceAfterMs,
+        confirmAfterMs: failover.confirm_after_ms ?? defaults.failover.confirmAfterMs,
+        checkIntervalMs: failover.check_interval_ms ?? defaults.failover.checkIntervalMs
+      }
+    },
+    clocks: {
+      default: { offsetMs: range(file.clocks?.offset_ms, { min: 0, max: 0 }), driftPpm: range(file.clocks?.drift_ppm, { min: 0, max: 0 }) },
+      nodes: Object.fromEntries(
+        Object.entries(file.clocks?.nodes ?? {}).map(([node, spec]) => [
+          node,
+          {
+            ...(spec.offset_ms === undefined ? {} : { offsetMs: range(spec.offset_ms, { min: 0, max: 0 }) }),
+            ...(spec.drift_ppm === undefined ? {} : { driftPpm: range(spec.drift_ppm, { min: 0, max: 0 }) })
+          }
+        ])
+      )
+    },
+    network: {
+      remote,
+      local: link(network.local, defaults.local),
+      links: (network.links ?? []).flatMap((entry) => {
+        const override = link(entry, remote)
+        const forward = { from: entry.from, to: entry.to, link: override }
+        return entry.both_ways === true ? [forward, { from: entry.to, to: entry.from, link: override }] : [forward]
+      })
+    },
+    workload: {
+      startMs: workload.start_ms ?? defaults.workload.startMs,
+      durationMs: workload.duration_ms ?? defaults.workload.durationMs,
+      ratePerSec: workload.rate_per_sec ?? defaults.workload.ratePerSec,
+      regions: workload.regions ?? regions.map((region) => region.id),
+      vaults: workload.vaults ?? (vaults.length > 0 ? vaults.map((vault) => vault.vault) : ["acme"]),
+      resourceTypes: workload.resource_types ?? defaults.workload.resourceTypes,
+      relations: workload.relations ?? defaults.workload.relations,
+      tuples: workload.tuples ?? defaults.workload.tuples,
+      hotTuples: workload.hot_tuples ?? defaults.workload.hotTuples,
+      hotFraction: workload.hot_fraction ?? defaults.workload.hotFraction,
+      deleteFraction: workload.delete_fraction ?? defaults.workload.deleteFraction,
+      opsPerWriteMax: workload.ops_per_write_max ?? defaults.workload.opsPerWriteMax
+    },
+    faults: [...(file.faults ?? []).map(faultFromFile)].sort((a, b) => a.atMs - b.atMs),
+    checks: file.checks ?? defaultChecks(file.topology.strategy),
+    scheduler: {
+      yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
+      yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
+    }
+  }
+}
+
+/** The checks that apply to a strategy when a scenario names none. */
+export const defaultChecks = (strategy: Topology.ReplicationStrategy): ReadonlyArray<CheckName> =>
+  strategy === "PrimaryReplica" ? ["safety", "liveness", "acknowledged", "residency", "epochs"] : ["safety", "liveness", "acknowledged", "residency"]
+
+/** Cross-references a decoded scenario; returns its problems, each with a key path. */
+export const validate = (scenario: Scenario): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const regionIds = new Set(scenario.topology.regions.map((region) => region.id))
+  const nodeIds = new Set(nodesOf(scenario).map((node) => node.nodeId))
+  const region = (path: string, id: string) => {
+    if (!regionIds.has(id)) problems.push(`${path}: unknown region '${id}'`)
+  }
+  const node = (path: string, id: string) => {
+    if (!nodeIds.has(id)) problems.push(`${path}: unknown node '${id}'`)
+  }
+  const target = (path: string, id: string) => {
+    if (!regionIds.has(id) && !nodeIds.has(id)) problems.push(`${path}: '${id}' is neither a region nor a node`)
+  }
+  for (const first of scenario.topology.regions) {
+    const built = topologyFor(scenario, first.id)
+    if (Either.isLeft(built)) problems.push(`topology: ${built.left.message}`)
+    break
+  }
+  const resolver = ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities })
+  if (Either.isLeft(resolver)) problems.push(`replication.conflict_resolution: ${resolver.left.message}`)
+  scenario.replication.regionPriorities.forEach((id, index) => region(`replication.region_priorities[${index}]`, id))
+  for (const id of Object.keys(scenario.clocks.nodes)) node(`clocks.nodes.${id}`, id)
+  scenario.network.links.forEach((entry, index) => {
+    region(`network.links[${index}].from`, entry.from)
+    region(`network.links[${index}].to`, entry.to)
+  })
+  scenario.workload.regions.forEach((id, index) => region(`workload.regions[${index}]`, id))
+  if (scenario.topology.strategy === "MultiMaster") {
+    const placed = new Set(scenario.topology.vaults.map((vault) => vault.vault))
+    scenario.workload.vaults.forEach((vault, index) => {
+      if (!placed.has(vault)) problems.push(`workload.vaults[${index}]: vault '${vault}' has no placement in topology.vaults`)
+    })
+  }
+  if (scenario.workload.hotTuples > scenario.workload.tuples) problems.push(`workload.hot_tuples: must not exceed workload.tuples (${scenario.workload.tuples})`)
+  if (scenario.scheduler.yieldOpsMin > scenario.scheduler.yieldOpsMax) problems.push("scheduler.yield_ops_min: must not exceed scheduler.yield_ops_max")
+  scenario.faults.forEach((fault, index) => validateFault(fault, `faults[${index}]`, { region, node, target }))
+  return problems
+}
+
+const validateFault = (
+  fault: Fault,
+  path: string,
+  check: { readonly region: (path: string, id: string) => void; readonly node: (path: string, id: string) => void; readonly target: (path: string, id: string) => void }
+): void => {
+  switch (fault.kind) {
+    case "isolate":
+    case "store":
+      return check.region(`${path}.region`, fault.region)
+    case "split":
+      return fault.groups.forEach((group, index) => group.forEach((id, position) => check.region(`${path}.groups[${index}][${position}]`, id)))
+    case "bridge":
+      check.node(`${path}.node`, fault.node)
+      return fault.groups.forEach((group, index) => group.forEach((id, position) => check.region(`${path}.groups[${index}][${position}]`, id)))
+    case "one_way":
+      check.region(`${path}.from`, fault.from)
+      return check.region(`${path}.to`, fault.to)
+    case "heal":
+      return
+    default:
+      return check.target(`${path}.target`, fault.target)
+  }
+}

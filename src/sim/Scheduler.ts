@@ -1,0 +1,125 @@
+/**
+ * An Effect `Scheduler` for one incarnation of one simulated node. Effect hands every fiber
+ * step to its fiber's scheduler (`scheduleTask`), and fibers forked inside a node inherit it,
+ * so all of a node's work lands in this queue instead of running on the JavaScript event
+ * loop. The world's main loop decides which node's next task runs (see `World.ts`): that
+ * choice, drawn from the seeded `scheduler` stream, is how the simulator explores fiber
+ * interleavings reproducibly.
+ *
+ * `shouldYield` makes a running fiber yield after a seeded number of operations, so long
+ * synchronous stretches are also cut at varying points. A paused node keeps queueing tasks
+ * (its timers and incoming messages still arrive) but none of them run until it resumes.
+ * A crashed node interrupts every fiber it ever started, runs the interruption to its end,
+ * and then drops whatever arrives later.
+ */
+import type { Fiber, Scheduler } from "effect"
+import { FiberId } from "effect"
+import type * as Random from "../replication/Random.js"
+
+/** Bounds of the seeded op count after which a running fiber yields. */
+export interface YieldSettings {
+  readonly opsMin: number
+  readonly opsMax: number
+}
+
+/** Defaults: Effect's own scheduler yields after 2048 ops; we cut earlier and at varying points. */
+export const defaultYield: YieldSettings = { opsMin: 64, opsMax: 2048 }
+
+/** Tasks run while draining a crashed node's interruption at most; more is a livelock. */
+const crashDrainTasksMax = 1_000_000
+
+/** The scheduler of one node incarnation. */
+export class NodeScheduler implements Scheduler.Scheduler {
+  private tasks: Array<Scheduler.Task> = []
+  private head = 0
+  private readonly fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+  private fibersPrunedAt = 64
+  private yieldAfterOps: number
+  /** Paused: tasks queue up but do not run. */
+  paused = false
+  /** Crashed: tasks are dropped. */
+  dead = false
+  /** Tasks run so far. */
+  ran = 0
+
+  constructor(
+    /** The node id, for traces. */
+    readonly name: string,
+    /** Position of the node in the world, folded into the trace for each decision. */
+    readonly index: number,
+    private readonly random: Random.Stream,
+    private readonly yieldSettings: YieldSettings = defaultYield
+  ) {
+    this.yieldAfterOps = this.drawYield()
+  }
+
+  scheduleTask(task: Scheduler.Task, _priority: number, fiber?: Fiber.RuntimeFiber<unknown, unknown>): void {
+    if (this.dead) return
+    if (fiber !== undefined) this.track(fiber)
+    this.tasks.push(task)
+  }
+
+  shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
+    if (fiber.currentOpCount <= this.yieldAfterOps) return false
+    this.yieldAfterOps = this.drawYield()
+    return 0
+  }
+
+  /** Whether the main loop may run one of this node's tasks now. */
+  get runnable(): boolean {
+    return !this.paused && !this.dead && this.head < this.tasks.length
+  }
+
+  /** Tasks waiting. */
+  get pending(): number {
+    return this.tasks.length - this.head
+  }
+
+  /** Runs the oldest queued task. */
+  runOne(): void {
+    const task = this.tasks[this.head]
+    if (task === undefined) return
+    this.tasks[this.head] = undefined as unknown as Scheduler.Task
+    this.head++
+    if (this.head > 1024 && this.head * 2 > this.tasks.length) {
+      this.tasks = this.tasks.slice(this.head)
+      this.head = 0
+    }
+    this.ran++
+    task()
+  }
+
+  /**
+   * Crashes the incarnation: interrupts every live fiber it started, runs the interruptions
+   * (so locks such as the regional disk's are released, as a dying process's are), then drops
+   * everything. Returns the number of tasks run while dying.
+   */
+  crash(): number {
+    this.paused = false
+    for (const fiber of this.fibers) {
+      if (fiber.unsafePoll() === null) fiber.unsafeInterruptAsFork(FiberId.none)
+    }
+    let drained = 0
+    while (this.head < this.tasks.length && drained < crashDrainTasksMax) {
+      this.runOne()
+      drained++
+    }
+    this.dead = true
+    this.tasks = []
+    this.head = 0
+    this.fibers.clear()
+    return drained
+  }
+
+  private track(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    this.fibers.add(fiber)
+    if (this.fibers.size < this.fibersPrunedAt) return
+    for (const known of this.fibers) if (known.unsafePoll() !== null) this.fibers.delete(known)
+    this.fibersPrunedAt = Math.max(64, this.fibers.size * 2)
+  }
+
+  private drawYield(): number {
+    const { opsMin, opsMax } = this.yieldSettings
+    return opsMin + this.random.int(Math.max(1, opsMax - opsMin + 1))
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The simulated network between engine nodes. Every message is encoded with the wire codec,
+ * travels as a world event after a latency drawn from its link's distribution, and is
+ * decoded on arrival, so the simulator exercises the same bytes as production.
+ *
+ * Links between regions (and between nodes of one region) have a latency distribution,
+ * a loss probability and a duplication probability, each overridable per directed region
+ * pair. Random latencies reorder messages; a duplicated request is delivered twice and
+ * answered twice (the sender takes the first answer). Faults cut links: isolate a region,
+ * split regions into groups, cut one direction, or bridge (split, but one node still sees
+ * both sides); heal restores every link. A cut is checked when a message arrives, so
+ * messages in flight when a partition starts are lost too.
+ *
+ * A request to a crashed node, or across a cut, gets no answer: the sender times out on
+ * its own (virtual) clock. The receiving handler runs as a fiber of the receiving node, on
+ * its scheduler, so a paused node answers only after it resumes.
+ */
+import { Effect, Either, type Exit, Layer } from "effect"
+import { NetworkError } from "../replication/Errors.js"
+import type * as Message from "../replication/Message.js"
+import * as Network from "../replication/Network.js"
+import type * as Random from "../replication/Random.js"
+import * as Codec from "./Codec.js"
+import * as TraceHash from "./TraceHash.js"
+import type { World } from "./World.js"
+
+/** A latency distribution in milliseconds. */
+export type Latency =
+  | { readonly kind: "fixed"; readonly ms: number }
+  | { readonly kind: "uniform"; readonly minMs: number; readonly maxMs: number }
+  /** Normal-ish (Box-Muller), never below `minMs`. */
+  | { readonly kind: "normal"; readonly meanMs: number; readonly stddevMs: number; readonly minMs: number }
+
+/** One direction of a link. */
+export interface Link {
+  readonly latency: Latency
+  /** Probability that a message is lost. */
+  readonly loss: number
+  /** Probability that a message is delivered twice. */
+  readonly duplicate: number
+}
+
+/** Network settings: defaults for links between regions and inside a region, plus overrides. */
+export interface Settings {
+  readonly remote: Link
+  readonly local: Link
+  /** Directed overrides between regions. */
+  readonly links: ReadonlyArray<{ readonly from: string; readonly to: string; readonly link: Link }>
+}
+
+/** A node incarnation as the network sees it. */
+export interface Host {
+  readonly name: string
+  readonly alive: () => boolean
+  /** Runs an effect as a fiber of this node; `onExit` is called when it ends. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
+}
+
+/** Observers of successful exchanges (the simulator's history uses them). */
+export interface Hooks {
+  /** A node acknowledged a batch: every change in it is durable at `receiver`'s region. */
+  readonly onBatchAcknowledged?: (receiver: Network.Peer, batch: Message.ReplicateBatch) => void
+}
+
+/** Counters of one run. */
+export interface Stats {
+  requests: number
+  responses: number
+  delivered: number
+  duplicated: number
+  droppedLoss: number
+  droppedPartition: number
+  droppedDown: number
+  malformed: number
+  bytes: number
+}
+
+interface Endpoint {
+  readonly regionId: string
+  readonly host: Host
+  readonly handler: Network.Handler
+}
+
+interface Call {
+  settled: boolean
+  readonly onResponse: (response: Message.Response) => void
+}
+
+const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
+
+/** The network of one world. */
+export class SimNetwork {
+  private readonly blocked = new Set<string>()
+  private readonly bridges = new Set<string>()
+  private readonly endpoints = new Map<string, Endpoint>()
+  private readonly overrides: ReadonlyMap<string, Link>
+  private callSequence = 0
+  readonly stats: Stats = {
+    requests: 0,
+    responses: 0,
+    delivered: 0,
+    duplicated: 0,
+    droppedLoss: 0,
+    droppedPartition: 0,
+    droppedDown: 0,
+    malformed: 0,
+    bytes: 0
+  }
+
+  constructor(
+    private readonly world: World,
+    /** The `network` stream. */
+    private readonly random: Random.Stream,
+    private readonly settings: Settings,
+    private readonly hooks: Hooks = {}
+  ) {
+    this.overrides = new Map(settings.links.map(({ from, to, link }) => [linkKey(from, to), link]))
+  }
+
+  // ---- faults ------------------------------------------------------------------------------
+
+  /** Cuts `region` off from every other region in `regions`, both ways. */
+  isolate(region: string, regions: ReadonlyArray<string>): void {
+    for (const other of regions) if (other !== region) this.cut(region, other, false)
+  }
+
+  /** Cuts every link between regions of different groups, both ways. */
+  split(groups: ReadonlyArray<ReadonlyArray<string>>): void {
+    groups.forEach((group, index) => {
+      for (const other of groups.slice(index + 1)) for (const left of group) for (const right of other) this.cut(left, right, false)
+    })
+  }
+
+  /** Cuts one direction (or both). */
+  cut(from: string, to: string, oneWay: boolean): void {
+    this.blocked.add(linkKey(from, to))
+    if (!oneWay) this.blocked.add(linkKey(to, from))
+  }
+
+  /** Splits into groups, but `node` keeps talking to both sides. */
+  bridge(node: string, groups: ReadonlyArray<ReadonlyArray<string>>): void {
+    this.split(groups)
+    this.bridges.add(node)
+  }
+
+  /** Restores every link. */
+  heal(): void {
+    this.blocked.clear()
+    this.bridges.clear()
+  }
+
+  /** Whether any link is cut. */
+  get partitioned(): boolean {
+    return this.blocked.size > 0
+  }
+
+  /** Whether a message from one node can reach another now. */
+  reachable(from: Network.Peer, to: Network.Peer): boolean {
+    if (from.regionId === to.regionId || this.blocked.size === 0) return true
+    if (this.bridges.has(from.nodeId) || this.bridges.has(to.nodeId)) return true
+    return !this.blocked.has(linkKey(from.regionId, to.regionId))
+  }
+
+  /** Whether region `from` can reach region `to` now (ignoring bridges). */
+  regionReachable(from: string, to: string): boolean {
+    return from === to || !this.blocked.has(linkKey(from, to))
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------
+
+  register(peer: Network.Peer, host: Host, handler: Network.Handler): void {
+    this.endpoints.set(peer.nodeId, { regionId: peer.regionId, host, handler })
+  }
+
+  unregister(peer: Network.Peer, host: Host): void {
+    if (this.endpoints.get(peer.nodeId)?.host === host) this.endpoints.delete(peer.nodeId)
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  /**
+   * Sends a request; `onResponse` is called at most once, on the sender's side, when an
+   * answer arrives. Returns a function that abandons the call (a timeout or interruption).
+   */
+  call(self: Network.Peer, selfHost: Host, target: Network.Peer, request: Message.Request, onResponse: (response: Message.Response) => void): () => void {
+    const call: Call = { settled: false, onResponse }
+    const wire = Codec.encodeRequest(request)
+    const id = ++this.callSequence
+    const detail = `${self.nodeId}>${target.nodeId} #${id} ${request._tag} ${wire.length}B ${TraceHash.ofBytes(wire)}`
+    this.stats.requests++
+    const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
+    if (copies === 2) this.stats.duplicated++
+    for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, () => this.arrive(self, selfHost, target, wire, call, detail))
+    return () => {
+      call.settled = true
+    }
+  }
+
+  /** Puts one message on the wire: lost, or delivered as a world event after its latency. */
+  private transmit(from: Network.Peer, to: Network.Peer, detail: string, deliver: () => void): void {
+    const link = this.link(from.regionId, to.regionId)
+    if (link.loss > 0 && this.random.next() < link.loss) {
+      this.stats.droppedLoss++
+      return
+    }
+    this.world.schedule(this.world.nowMs + this.latency(link.latency), "deliver", to.nodeId, detail, () => {
+      if (!this.reachable(from, to)) {
+        this.stats.droppedPartition++
+        return
+      }
+      deliver()
+    })
+  }
+
+  /** A request arrives at its target: decode, run the handler there, send the answer back. */
+  private arrive(self: Network.Peer, selfHost: Host, target: Network.Peer, wire: Codec.Wire, call: Call, detail: string): void {
+    const endpoint = this.endpoints.get(target.nodeId)
+    if (endpoint === undefined || !endpoint.host.alive()) {
+      this.stats.droppedDown++
+      return
+    }
+    this.stats.delivered++
+    this.stats.bytes += Codec.size(wire)
+    const decoded = Codec.decodeRequest(wire)
+    if (Either.isLeft(decoded)) {
+      this.stats.malformed++
+      this.answer(target, self, selfHost, { _tag: "Refused", reason: "Malformed", message: decoded.left }, undefined, call, detail)
+      return
+    }
+    const request = decoded.right
+    endpoint.host.fork(endpoint.handler(request), (exit) => {
+      if (exit._tag !== "Success") return
+      const response = exit.value
+      if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(target, request)
+      this.answer(target, self, selfHost, response, request, call, detail)
+    })
+  }
+
+  /** Sends an answer back to the caller. */
+  private answer(
+    from: Network.Peer,
+    to: Network.Peer,
+    toHost: Host,
+    response: Message.Response,
+    request: Message.Request | undefined,
+    call: Call,
+    detail: string
+  ): void {
+    const wire = Codec.encodeResponse(response, request)
+    this.stats.responses++
+    this.stats.bytes += Codec.size(wire)
+    this.transmit(from, to, `${detail} ${response._tag}`, () => {
+      if (call.settled || !toHost.alive()) return
+      const decoded = Codec.decodeResponse(wire)
+      if (Either.isLeft(decoded)) {
+        this.stats.malformed++
+        return
+      }
+      call.settled = true
+      call.onResponse(decoded.right)
+    })
+  }
+
+  private link(from: string, to: string): Link {
+    if (from === to) return this.settings.local
+    return this.overrides.get(linkKey(from, to)) ?? this.settings.remote
+  }
+
+  private latency(latency: Latency): number {
+    switch (latency.kind) {
+      case "fixed":
+        return latency.ms
+      case "uniform":
+        return latency.minMs + this.random.next() * (latency.maxMs - latency.minMs)
+      case "normal": {
+        // Box-Muller; 1 - u keeps the logarithm finite.
+        const u = 1 - this.random.next()
+        const v = this.random.next()
+        const gaussian = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
+        return Math.max(latency.minMs, latency.meanMs + gaussian * latency.stddevMs)
+      }
+    }
+  }
+}
+
+const failure = (target: Network.Peer, reason: NetworkError["reason"], message: string) =>
+  new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message })
+
+/** The Network service of one node incarnation on the simulated network. */
+export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> =>
+  Layer.succeed(Network.Network, {
+    send: (target, request, timeoutMs) =>
+      Effect.async<Message.Response, NetworkError>((resume) => {
+        const abandon = network.call(self, host, target, request, (response) => resume(Effect.succeed(response)))
+        return Effect.sync(abandon)
+      }).pipe(Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(target, "Timeout", `no answer within ${timeoutMs} ms`) })),
+    serve: (handler) =>
+      Effect.acquireRelease(
+        Effect.sync(() => network.register(self, host, handler)),
+        () => Effect.sync(() => network.unregister(self, host))
+      )
+  })

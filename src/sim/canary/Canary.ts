@@ -1,0 +1,50 @@
+/**
+ * Canaries: deliberately broken variants of the replicator that the checkers must catch (a
+ * check that cannot fail proves nothing). They are built here, around the shared code, never
+ * inside it:
+ *
+ * - `keep-local`: each region resolves conflicts by keeping its own change whenever one of
+ *   the concurrent candidates is local (the original implementation's "keep local" rule,
+ *   which left regions with different values forever); otherwise last-write-wins.
+ * - `ack-without-apply`: the receiving node's network answers a share of replication batches
+ *   with a `BatchAck` without handing them to the replica, so the sender advances its cursor
+ *   past changes the target never stored.
+ */
+import { Effect, Layer } from "effect"
+import type * as Change from "../../replication/Change.js"
+import * as ConflictResolver from "../../replication/ConflictResolver.js"
+import type * as Message from "../../replication/Message.js"
+import * as Network from "../../replication/Network.js"
+
+/** The canaries a run can be built with. */
+export const names = ["keep-local", "ack-without-apply"] as const
+export type Name = (typeof names)[number]
+
+/** A resolver that keeps the local region's candidate when there is one. */
+export const keepLocal = (regionId: string): ConflictResolver.ConflictResolver => ({
+  strategy: "LastWriteWins",
+  resolve: (candidates: ReadonlyArray<Change.Change>) => {
+    const local = candidates.filter((candidate) => candidate.originRegion === regionId)
+    return ConflictResolver.lastWriteWins.resolve(local.length > 0 ? local : candidates)
+  }
+})
+
+/** Share of batches acknowledged without being applied. */
+const unappliedShare = 0.25
+
+/** Wraps a node's Network so that its handler skips some batches but acknowledges them. */
+export const ackWithoutApply =
+  (regionId: string, nodeId: string, random: () => number) =>
+  (inner: Layer.Layer<Network.Network>): Layer.Layer<Network.Network> =>
+    Layer.effect(
+      Network.Network,
+      Effect.map(Network.Network, (network) => ({
+        send: network.send,
+        serve: (handler: Network.Handler) =>
+          network.serve((request) => {
+            if (request._tag !== "ReplicateBatch" || random() >= unappliedShare) return handler(request)
+            const ack: Message.BatchAck = { _tag: "BatchAck", batchId: request.batchId, region: regionId, node: nodeId, applied: request.changes.length, ignored: 0, appliedAtMs: 0 }
+            return Effect.succeed(ack)
+          })
+      }))
+    ).pipe(Layer.provide(inner))

@@ -1,0 +1,206 @@
+/**
+ * The node's gRPC server beyond replication: the public Relationships API (Write, Delete,
+ * Read, Check, Watch) and CatchUp paging over the durable log, served by `makeServer` on
+ * 127.0.0.1 with real grpc-js clients generated from the protos. Real time throughout.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as Proto from "../../src/proto/inferadb/replication/v1/messages.js"
+import { RelationshipsClient, ReplicationClient, RelationshipsService } from "../../src/proto/inferadb/replication/v1/service.js"
+import * as Metrics from "../../src/replication/Metrics.js"
+import * as WireCodec from "../../src/replication/WireCodec.js"
+import type * as Auth from "../../src/runtime/Auth.js"
+import * as GrpcServer from "../../src/runtime/GrpcServer.js"
+import * as Cluster from "../replication/fixtures/cluster.js"
+import * as Nodes from "./fixtures/grpcNodes.js"
+
+const WEST = "us-west-1"
+const EUROPE = "eu-central-1"
+
+/** Runs one grpc-js callback-style call as an Effect. */
+const call = <A>(invoke: (callback: (error: grpc.ServiceError | null, value?: A) => void) => unknown): Effect.Effect<A, grpc.ServiceError> =>
+  Effect.async<A, grpc.ServiceError>((resume) => {
+    invoke((error, value) => resume(error === null && value !== undefined ? Effect.succeed(value) : Effect.fail(error!)))
+  })
+
+const statusOf = <A>(effect: Effect.Effect<A, grpc.ServiceError>) => Effect.map(Effect.flip(effect), (error) => grpc.status[error.code])
+
+/**
+ * A started node of a MultiMaster cluster where `us-only` may live in us-west-1 alone, served
+ * by `makeServer` (optionally bound inside an uninterruptible region, as in a layer or an
+ * acquireRelease).
+ */
+const serveWest = (auth: Auth.Options = { mode: "insecure" }, options: { readonly uninterruptible?: boolean } = {}) =>
+  Effect.gen(function* () {
+    const cluster = Cluster.make({
+      regions: [WEST, EUROPE],
+      strategy: "MultiMaster",
+      vaults: [
+        { vault: "acme", homeRegion: WEST },
+        { vault: "us-only", homeRegion: WEST, allowedRegions: [WEST] },
+        { vault: "eu-home", homeRegion: EUROPE }
+      ]
+    })
+    // Not acquireRelease: its acquire is uninterruptible, and the node's fibers would inherit that.
+    const node = yield* cluster.start(WEST)
+    yield* Effect.addFinalizer(() => node.stop)
+    const totals = Metrics.makeMemory()
+    const server = GrpcServer.makeServer({
+      bind: "127.0.0.1:0",
+      auth,
+      metrics: Metrics.recorderMemory(totals),
+      replica: node.replica,
+      feed: node.feed,
+      store: node.store,
+      topology: node.topology,
+      shutdownGraceMs: 100
+    })
+    const listener = yield* (options.uninterruptible === true ? Effect.uninterruptible(server) : server)
+    const address = `127.0.0.1:${listener.port}`
+    const relationships = yield* Effect.acquireRelease(
+      Effect.sync(() => new RelationshipsClient(address, grpc.credentials.createInsecure())),
+      (client) => Effect.sync(() => client.close())
+    )
+    const replication = yield* Effect.acquireRelease(
+      Effect.sync(() => new ReplicationClient(address, grpc.credentials.createInsecure())),
+      (client) => Effect.sync(() => client.close())
+    )
+    return { node, listener, totals, relationships, replication }
+  }).pipe(Effect.orDie)
+
+const relationship = (resource: string, relation: string, subject: string): Proto.Relationship => ({ resource, relation, subject })
+const insert = (value: Proto.Relationship): Proto.WriteOperation => ({ op: Proto.Operation.OPERATION_INSERT, relationship: value })
+const aliceViews = relationship("document:readme", "viewer", "user:alice")
+const bobEdits = relationship("document:readme", "editor", "user:bob")
+
+describe("GrpcServer", () => {
+  it.scopedLive("a write through the public API is durable and visible to Read and Check, and a Delete removes it", () =>
+    Effect.gen(function* () {
+      const { relationships: client } = yield* serveWest()
+      const written = yield* call<Proto.WriteResponse>((done) => client.write({ vault: "acme", operations: [insert(aliceViews), insert(bobEdits)] }, done))
+      expect(written).toStrictEqual({ revision: 1, position: 2 })
+
+      const all = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme" }, done))
+      expect(all.tuples.map((tuple) => tuple.relation).sort()).toStrictEqual(["editor", "viewer"])
+      const viewers = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme", relation: "viewer" }, done))
+      expect(viewers.tuples).toStrictEqual([{ vault: "acme", ...aliceViews }])
+      const tuple = { vault: "acme", ...aliceViews }
+      expect(yield* call<Proto.CheckResponse>((done) => client.check({ tuple }, done))).toStrictEqual({ allowed: true })
+
+      const deleted = yield* call<Proto.DeleteResponse>((done) => client.delete({ vault: "acme", relationships: [aliceViews] }, done))
+      expect(deleted).toStrictEqual({ revision: 2, position: 3 })
+      expect(yield* call<Proto.CheckResponse>((done) => client.check({ tuple }, done))).toStrictEqual({ allowed: false })
+    })
+  )
+
+  it.scopedLive("invalid public API requests are answered INVALID_ARGUMENT and a write the strategy forbids FAILED_PRECONDITION", () =>
+    Effect.gen(function* () {
+      const { relationships: client, totals, listener } = yield* serveWest()
+      const noType = relationship("readme", "viewer", "user:alice")
+      expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [insert(noType)] }, done)))).toBe("INVALID_ARGUMENT")
+      const unspecified = { op: Proto.Operation.OPERATION_UNSPECIFIED, relationship: aliceViews }
+      expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [unspecified] }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [] }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.check({}, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.read({ vault: "acme", resource: "" }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.write({ vault: "eu-home", operations: [insert(aliceViews)] }, done)))).toBe("FAILED_PRECONDITION")
+      expect(totals.refused).toBe(0)
+
+      // Bytes that are not a WriteRequest at all are counted as a malformed request.
+      const raw = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure())
+      const garbage = call<Buffer>((done) =>
+        raw.makeUnaryRequest(RelationshipsService.write.path, (value: Buffer) => value, (value: Buffer) => value, Buffer.from([0x0a, 0xff]), done)
+      )
+      expect(yield* statusOf(garbage)).toBe("INVALID_ARGUMENT")
+      raw.close()
+      expect(totals.refused).toBe(1)
+    })
+  )
+
+  it.scopedLive("a watch from position 1 streams the existing log and then new changes, filtered, until the client cancels", () =>
+    Effect.gen(function* () {
+      const { relationships: client, node } = yield* serveWest()
+      yield* call((done) => client.write({ vault: "acme", operations: [insert(aliceViews), insert(bobEdits)] }, done))
+      const subscribersBefore = (yield* node.feed.stats).subscribers
+
+      const stream = client.watch({ fromPosition: 1, filter: { vault: "acme", relation: "viewer", operation: Proto.Operation.OPERATION_UNSPECIFIED } })
+      stream.on("error", () => {}) // cancelling ends the stream with CANCELLED on the client side
+      const events: Array<Proto.WatchEvent> = []
+      stream.on("data", (event: Proto.WatchEvent) => void events.push(event))
+      expect(yield* Nodes.eventually(Effect.sync(() => events.length >= 1))).toBe(true)
+
+      const carol = relationship("document:readme", "viewer", "user:carol")
+      yield* call((done) => client.write({ vault: "acme", operations: [insert(carol)] }, done))
+      expect(yield* Nodes.eventually(Effect.sync(() => events.length >= 2))).toBe(true)
+      const subjects = events.map((event) => (event.event?.$case === "change" ? event.event.value.change?.tuple?.subject : event.event?.$case))
+      expect(subjects).toStrictEqual(["user:alice", "user:carol"])
+      const first = events[0]!.event
+      expect(first?.$case === "change" && first.value.position).toBe(1)
+
+      stream.cancel()
+      expect(yield* Nodes.eventually(Effect.map(node.feed.stats, (stats) => stats.subscribers === subscribersBefore))).toBe(true)
+    })
+  )
+
+  it.scopedLive("a watch on a server bound inside an uninterruptible region still stops and releases its subscription when the client cancels", () =>
+    Effect.gen(function* () {
+      const { relationships: client, node } = yield* serveWest({ mode: "insecure" }, { uninterruptible: true })
+      const subscribersBefore = (yield* node.feed.stats).subscribers
+      const stream = client.watch({ fromPosition: 0 })
+      stream.on("error", () => {})
+      expect(yield* Nodes.eventually(Effect.map(node.feed.stats, (stats) => stats.subscribers === subscribersBefore + 1))).toBe(true)
+      stream.cancel()
+      expect(yield* Nodes.eventually(Effect.map(node.feed.stats, (stats) => stats.subscribers === subscribersBefore), 2_000)).toBe(true)
+    })
+  )
+
+  it.scopedLive("catch-up pages through the log and leaves out vaults the requesting region may not store", () =>
+    Effect.gen(function* () {
+      const { replication: client, node, totals } = yield* serveWest()
+      const write = (vault: string, subject: string) => node.replica.write([{ op: "insert", tuple: { vault, resource: "document:a", relation: "viewer", subject } }])
+      yield* write("acme", "user:1")
+      yield* write("us-only", "user:2")
+      yield* write("acme", "user:3")
+      const page = (afterPosition: number, limit: number) =>
+        call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: EUROPE, afterPosition, limit }, done))
+
+      const first = yield* page(0, 2)
+      expect(first.entries.map((entry) => entry.position)).toStrictEqual([1])
+      expect([first.endPosition, first.logEnd]).toStrictEqual([2, 3])
+      const second = yield* page(first.endPosition, 2)
+      expect(second.entries.map((entry) => entry.position)).toStrictEqual([3])
+      expect(second.endPosition).toBe(3)
+      const done = yield* page(second.endPosition, 2)
+      expect([done.entries.length, done.endPosition, done.logEnd]).toStrictEqual([0, 3, 3])
+
+      const stored = yield* node.store.readLog(1, 10)
+      expect(WireCodec.logEntryFromProto(first.entries[0]!)).toStrictEqual(Either.right(stored[0]))
+      const westItself = yield* call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: WEST, afterPosition: 0, limit: 0 }, done))
+      expect(westItself.entries.map((entry) => entry.position)).toStrictEqual([1, 2, 3])
+
+      const unknown = call((done) => client.catchUp({ fromRegion: "mars-1", afterPosition: 0, limit: 10 }, done))
+      expect(yield* statusOf(unknown)).toBe("FAILED_PRECONDITION")
+      expect(totals.refused).toBe(1)
+    })
+  )
+
+  it.scopedLive("the public API and catch-up demand the same credentials as replication", () =>
+    Effect.gen(function* () {
+      const { relationships, replication, totals } = yield* serveWest({ mode: "token", token: "region-secret" })
+      const tuple = { vault: "acme", ...aliceViews }
+      expect(yield* statusOf(call((done) => relationships.check({ tuple }, done)))).toBe("UNAUTHENTICATED")
+      expect(yield* statusOf(call((done) => replication.catchUp({ fromRegion: EUROPE, afterPosition: 0, limit: 1 }, done)))).toBe("UNAUTHENTICATED")
+      const refusedWatch = relationships.watch({ fromPosition: 1 })
+      const watchStatus = yield* Effect.async<string>((resume) => {
+        refusedWatch.on("error", (error: grpc.ServiceError) => resume(Effect.succeed(grpc.status[error.code])))
+      })
+      expect(watchStatus).toBe("UNAUTHENTICATED")
+      expect(totals.refused).toBe(3)
+
+      const metadata = new grpc.Metadata()
+      metadata.set("authorization", "Bearer region-secret")
+      expect(yield* call<Proto.CheckResponse>((done) => relationships.check({ tuple }, metadata, done))).toStrictEqual({ allowed: false })
+    })
+  )
+})

@@ -1,0 +1,95 @@
+/**
+ * The prom-client recorder: exactly the seed's metric names and types, per-node registries,
+ * the connected-targets count, and a running node reporting conflicts, refusals and batches.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
+import * as Network from "../../src/replication/Network.js"
+import * as PromMetrics from "../../src/runtime/PromMetrics.js"
+import * as Cluster from "../replication/fixtures/cluster.js"
+import * as PromNode from "./fixtures/promNode.js"
+import { declaredTypes, seedMetrics } from "./fixtures/seedMetrics.js"
+
+const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
+
+describe("PromMetrics", () => {
+  it.effect("the exposition declares exactly the seed's ten metrics and the refused-requests counter, with their types", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make()
+      metrics.recorder.batchReplicated("eu", 4, 12)
+      metrics.recorder.replicationFailed("eu")
+      metrics.recorder.lag("eu", 30)
+      metrics.recorder.targetConnected("eu", true)
+      metrics.recorder.targetsTotal(1)
+      metrics.recorder.conflict("local")
+      metrics.recorder.conflict("remote")
+      metrics.recorder.requestRefused("UnknownRegion")
+      const text = yield* Effect.promise(() => metrics.registry.metrics())
+      const expected = new Map<string, string>([...seedMetrics, ["inferadb_engine_replication_requests_refused_total", "counter"]])
+      expect(declaredTypes(text)).toEqual(expected)
+      // prom-client keeps names as given: no `_total` is appended to the resolved counters.
+      expect(text).toContain("\ninferadb_engine_replication_conflicts_resolved_local 1\n")
+      expect(text).toContain("\ninferadb_engine_replication_conflicts_resolved_remote 1\n")
+      expect(text).toContain('inferadb_engine_replication_changes_total{target="eu"} 4')
+      expect(text).toContain('inferadb_engine_replication_batch_size_count{target="eu"} 1')
+      expect(text).toContain('inferadb_engine_replication_duration_seconds_sum{target="eu"} 0.012')
+      expect(text).toContain('inferadb_engine_replication_requests_refused_total{reason="UnknownRegion"} 1')
+      expect(metrics.registry.contentType).toContain("text/plain; version=0.0.4")
+    }))
+
+  it.effect("targets_connected counts the targets whose last exchange succeeded", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make()
+      metrics.recorder.targetConnected("eu", true)
+      metrics.recorder.targetConnected("ap", true)
+      metrics.recorder.targetConnected("eu", false)
+      const connected = yield* Effect.promise(() => metrics.registry.getSingleMetric(PromMetrics.names.targetsConnected)!.get())
+      expect(connected.values[0]!.value).toBe(1)
+    }))
+
+  it.effect("two nodes in one process keep separate registries", () =>
+    Effect.gen(function* () {
+      const first = PromMetrics.make()
+      const second = PromMetrics.make()
+      first.recorder.conflict("local")
+      const firstText = yield* Effect.promise(() => first.registry.metrics())
+      const secondText = yield* Effect.promise(() => second.registry.metrics())
+      expect(firstText).toContain("\ninferadb_engine_replication_conflicts_total 1\n")
+      expect(secondText).toContain("\ninferadb_engine_replication_conflicts_total 0\n")
+    }))
+
+  it.scoped("a running node reports replicated batches, resolved conflicts and refused batches under the seed's names", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], resolver: ConflictResolver.insertWins })
+      Network.partition(cluster.hub, "us", "eu")
+      const us = yield* PromNode.start(cluster, "us")
+      const eu = yield* PromNode.start(cluster, "eu")
+      yield* us.replica.write([{ op: "insert", tuple }])
+      yield* eu.replica.write([{ op: "delete", tuple }])
+      yield* Cluster.settle(Effect.map(PromNode.value(us, PromMetrics.names.failuresTotal, { target: "eu" }), (failures) => failures >= 2))
+      Network.heal(cluster.hub)
+      const bothResolved = Effect.map(
+        Effect.all([PromNode.value(us, PromMetrics.names.conflictsTotal), PromNode.value(eu, PromMetrics.names.conflictsTotal)]),
+        ([usConflicts, euConflicts]) => usConflicts === 1 && euConflicts === 1
+      )
+      expect(yield* Cluster.settle(bothResolved)).toBe(true)
+      // InsertWins: us kept its local insert, eu took the remote one.
+      expect(yield* PromNode.value(us, PromMetrics.names.conflictsResolvedLocal)).toBe(1)
+      expect(yield* PromNode.value(eu, PromMetrics.names.conflictsResolvedRemote)).toBe(1)
+      expect(yield* PromNode.value(us, PromMetrics.names.changesTotal, { target: "eu" })).toBeGreaterThanOrEqual(1)
+      expect(yield* PromNode.value(us, PromMetrics.names.targetsTotal)).toBe(1)
+      expect(yield* PromNode.value(us, PromMetrics.names.targetsConnected)).toBe(1)
+
+      const forged = {
+        _tag: "ReplicateBatch" as const,
+        batchId: "forged",
+        fromRegion: "mars",
+        fromNode: "mars-node1",
+        changes: []
+      }
+      const response = yield* us.replica.handle(forged)
+      expect(response).toMatchObject({ _tag: "Refused", reason: "UnknownRegion" })
+      expect(yield* PromNode.value(us, PromMetrics.names.requestsRefusedTotal, { reason: "UnknownRegion" })).toBe(1)
+    }))
+})

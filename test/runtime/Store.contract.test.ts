@@ -1,0 +1,254 @@
+/**
+ * The Store contract over the runtime backends: lmdb always; the FoundationDB driver over an
+ * in-memory fake of the binding always (its own logic: layout, prefixes, retries, the
+ * commit_unknown_result guard); and over a real cluster only when `FDB_CLUSTER_FILE` names a
+ * readable file and the binding loads, otherwise a skipped test names the reason. Plus the
+ * error for a missing binding, and acknowledged lmdb commits surviving `kill -9`.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Context, Effect, Either, Layer } from "effect"
+import type * as Change from "../../src/replication/Change.js"
+import type { StoreError } from "../../src/replication/Errors.js"
+import * as Store from "../../src/replication/Store.js"
+import * as KvFoundationDb from "../../src/runtime/KvFoundationDb.js"
+import * as KvLmdb from "../../src/runtime/KvLmdb.js"
+import { afterAll } from "vitest"
+import { contract } from "../replication/fixtures/storeContract.js"
+import { tupleFor } from "./fixtures/crashWriter.js"
+import * as FakeFdb from "./fixtures/fakeFoundationDb.js"
+
+const directories: Array<string> = []
+const temporaryDirectory = () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-lmdb-"))
+  directories.push(directory)
+  return directory
+}
+afterAll(() => {
+  for (const directory of directories) fs.rmSync(directory, { recursive: true, force: true })
+})
+
+const withStore = <A, E>(layer: Layer.Layer<Store.Store, StoreError>, body: (store: Store.Store["Type"]) => Effect.Effect<A, E>) =>
+  Effect.scoped(Effect.flatMap(Layer.build(layer), (context) => body(Context.get(context, Store.Store))))
+
+const change = (subject: string): Change.Change => ({
+  id: { region: "us", seq: 1 },
+  op: "insert",
+  tuple: { ...tupleFor(1), subject },
+  timestamp: { physicalMs: 1, logical: 0 },
+  originRegion: "us",
+  originNode: "us-node1",
+  originRevision: 1,
+  committedAtMs: 1,
+  context: {}
+})
+
+const appendOne = (store: Store.Store["Type"]) =>
+  store.transaction((tx) =>
+    Effect.gen(function* () {
+      const seq = yield* tx.next("originSeq")
+      yield* tx.putTuple(tupleFor(seq), { frontier: [] })
+      return seq
+    })
+  )
+
+describe("Store over lmdb", () => {
+  contract(() => {
+    const directory = temporaryDirectory()
+    return { layer: KvLmdb.layerLmdb({ path: directory }), reopen: () => KvLmdb.layerLmdb({ path: directory }) }
+  })
+
+  it.effect("keys outside the basic plane scan in the same order as the memory store", () =>
+    Effect.gen(function* () {
+      // Plain UTF-8 would sort the emoji after the "\uffff" prefix-end and drop it from the scan.
+      const subjects = ["user:\u{1F600}", "user:\uFFFD", "user:\uE000", "user:z", "user:\uD800"]
+      const scan = (layer: Layer.Layer<Store.Store, StoreError>) =>
+        withStore(layer, (store) =>
+          Effect.gen(function* () {
+            yield* store.transaction((tx) =>
+              Effect.forEach(subjects, (subject) => tx.putTuple({ ...tupleFor(1), subject }, { frontier: [change(subject)] }))
+            )
+            return (yield* store.scanTuples({ vault: "acme" })).map((state) => state.frontier[0]!.tuple.subject)
+          })
+        )
+      const lmdb = yield* scan(KvLmdb.layerLmdb({ path: temporaryDirectory() }))
+      expect(lmdb).toEqual(yield* scan(Store.layerMemory()))
+      expect(lmdb.length).toBe(subjects.length)
+    }))
+})
+
+describe("Store over the FoundationDB driver with a fake binding", () => {
+  const layerOn = (cluster: FakeFdb.FakeCluster, prefix = "inferadb/us") =>
+    KvFoundationDb.layerFoundationDb({ prefix, importBinding: async () => FakeFdb.binding(cluster) })
+
+  contract(() => {
+    const cluster = FakeFdb.makeCluster()
+    return { layer: layerOn(cluster), reopen: () => layerOn(cluster) }
+  })
+
+  it.effect("a transaction that conflicts is run again and committed once", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      cluster.faults.push("conflict")
+      yield* withStore(layerOn(cluster), (store) =>
+        Effect.gen(function* () {
+          expect(yield* appendOne(store)).toBe(1)
+          expect(yield* store.transaction((tx) => tx.next("originSeq"))).toBe(2)
+        })
+      )
+      expect(cluster.attempts).toBeGreaterThanOrEqual(3)
+    }))
+
+  it.effect("a commit reported as unknown that did commit is not applied a second time", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      cluster.faults.push("commitThenUnknown")
+      yield* withStore(layerOn(cluster), (store) =>
+        Effect.gen(function* () {
+          const error = yield* Effect.flip(appendOne(store))
+          expect(error.message).toContain("commit_unknown_result")
+          expect(yield* store.transaction((tx) => tx.next("originSeq"))).toBe(2)
+        })
+      )
+    }))
+
+  it.effect("a failed body commits nothing even though the binding would commit a returned body", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      yield* withStore(layerOn(cluster), (store) =>
+        Effect.flip(store.transaction((tx) => Effect.zipRight(tx.next("originSeq"), Effect.fail("boom" as const))))
+      )
+      // Closing clears the driver's marker; nothing else was ever written.
+      expect(cluster.data.size).toBe(0)
+    }))
+
+  it.effect("regions with prefixes that share a beginning do not see each other's keys", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      yield* withStore(layerOn(cluster, "inferadb/us"), appendOne)
+      const seen = yield* withStore(layerOn(cluster, "inferadb/us-east"), (store) =>
+        Effect.all([store.scanTuples({}), store.transaction((tx) => tx.next("originSeq"))])
+      )
+      expect(seen).toEqual([[], 1])
+    }))
+
+  it.effect("an empty prefix or one with NUL is refused", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      for (const prefix of ["", "a\u0000b"]) {
+        const error = yield* Effect.flip(withStore(layerOn(cluster, prefix), appendOne))
+        expect(error.message).toContain("prefix")
+      }
+    }))
+})
+
+/** Why the real-cluster contract cannot run here, or undefined when it can. */
+const realFoundationDbUnavailable = async (): Promise<string | undefined> => {
+  const clusterFile = process.env["FDB_CLUSTER_FILE"]
+  if (clusterFile === undefined) return "FDB_CLUSTER_FILE is not set"
+  try {
+    fs.accessSync(clusterFile, fs.constants.R_OK)
+  } catch {
+    return `FDB_CLUSTER_FILE '${clusterFile}' is not a readable file`
+  }
+  const loaded = await Effect.runPromise(Effect.either(KvFoundationDb.loadBinding()))
+  return Either.isLeft(loaded) ? loaded.left.message : undefined
+}
+
+const skipReason = await realFoundationDbUnavailable()
+
+describe("Store over a real FoundationDB cluster", () => {
+  if (skipReason !== undefined) {
+    console.log(`FoundationDB contract skipped: ${skipReason}`)
+    it.skip(`FoundationDB contract skipped: ${skipReason.slice(0, 160)}`, () => {})
+    return
+  }
+  contract(() => {
+    // A fresh prefix per test keeps runs independent; the keys are left behind.
+    const prefix = `inferadb-test/${randomUUID()}`
+    return { layer: KvFoundationDb.layerFoundationDb({ prefix }), reopen: () => KvFoundationDb.layerFoundationDb({ prefix }) }
+  })
+})
+
+describe("Selecting FoundationDB without its binding", () => {
+  const expectInstallHint = (message: string) => {
+    expect(message).toContain("libfdb_c")
+    expect(message).toContain("npm install foundationdb")
+    expect(message).toContain("FDB_CLUSTER_FILE")
+    expect(message).toContain("layerLmdb")
+  }
+
+  it.effect("fails with a StoreError that says what to install and how to choose another store", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        withStore(
+          KvFoundationDb.layerFoundationDb({ prefix: "inferadb/us", importBinding: () => Promise.reject(new Error("Cannot find package 'foundationdb'")) }),
+          appendOne
+        )
+      )
+      expect(error._tag).toBe("StoreError")
+      expect(error.message).toContain("Cannot find package 'foundationdb'")
+      expectInstallHint(error.message)
+    }))
+
+  it.effect("the real import gives the same error where the binding is not installed", () =>
+    Effect.gen(function* () {
+      const loaded = yield* Effect.either(KvFoundationDb.loadBinding())
+      if (Either.isRight(loaded)) return
+      const error = yield* Effect.flip(withStore(KvFoundationDb.layerFoundationDb({ prefix: "inferadb/us" }), appendOne))
+      expectInstallHint(error.message)
+    }))
+})
+
+describe("lmdb durability", () => {
+  const writer = fileURLToPath(new URL("./fixtures/crashWriter.ts", import.meta.url))
+  const acknowledgementsBeforeKill = 40
+
+  /** Runs the writer, kills it with SIGKILL after some acknowledgements, returns them. */
+  const writeUntilKilled = (directory: string) =>
+    Effect.async<{ readonly acknowledged: ReadonlyArray<number>; readonly signal: NodeJS.Signals | null; readonly stderr: string }>((resume) => {
+      const child = spawn(process.execPath, ["--import", "tsx", writer, directory, "1000000"], { stdio: ["ignore", "pipe", "pipe"] })
+      const acknowledged: Array<number> = []
+      let pending = ""
+      let stderr = ""
+      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+      child.stdout.on("data", (chunk: Buffer) => {
+        pending += chunk.toString()
+        const lines = pending.split("\n")
+        pending = lines.pop() ?? ""
+        for (const line of lines) acknowledged.push(Number(line))
+        if (acknowledged.length >= acknowledgementsBeforeKill && child.exitCode === null) child.kill("SIGKILL")
+      })
+      child.on("exit", (_code, signal) => resume(Effect.succeed({ acknowledged, signal, stderr })))
+      return Effect.sync(() => void child.kill("SIGKILL"))
+    })
+
+  it.live("every position acknowledged before a kill -9 is present, whole, after reopening", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      const run = yield* writeUntilKilled(directory)
+      expect(run.stderr).toBe("")
+      expect(run.signal).toBe("SIGKILL")
+      expect(run.acknowledged.length).toBeGreaterThanOrEqual(acknowledgementsBeforeKill)
+      yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) =>
+        Effect.gen(function* () {
+          const end = yield* store.logEnd
+          expect(end).toBeGreaterThanOrEqual(Math.max(...run.acknowledged))
+          const entries = yield* store.readLog(1, end + 1)
+          // Gap-free, and every logged change has its tuple: no commit was torn.
+          expect(entries.map((entry) => entry.position)).toEqual(Array.from({ length: end }, (_, index) => index + 1))
+          for (const entry of entries) {
+            expect(entry.change.id.seq).toBe(entry.position)
+            expect((yield* store.getTuple(tupleFor(entry.position))).frontier.length).toBe(1)
+          }
+          const present = new Set(entries.map((entry) => entry.position))
+          expect(run.acknowledged.filter((position) => !present.has(position))).toEqual([])
+        })
+      )
+    }), 120_000)
+})

@@ -1,0 +1,34 @@
+/**
+ * Canaries: deliberately broken replicators that the checkers must catch within a fixed
+ * number of seeds. A checker that never fails proves nothing.
+ */
+import { describe, expect, it } from "vitest"
+import type * as Canary from "../../src/sim/canary/Canary.js"
+import { runScenario } from "../../src/sim/Run.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const seedsMax = 4
+
+/** The first seed (1..seedsMax) on which the canary is caught, with the checkers that caught it. */
+const firstCaught = (canary: Canary.Name): { readonly seed: number; readonly checkers: ReadonlyArray<string> } | undefined => {
+  const scenario = Fixtures.load("scenarios/two-region-partition.yaml")
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const result = runScenario(scenario, seed, { canary })
+    if (result.violations.length > 0) return { seed, checkers: [...new Set(result.violations.map((violation) => violation.checker))] }
+  }
+  return undefined
+}
+
+describe("canaries", () => {
+  it(`a resolver that keeps the local change in a conflict is caught by the safety checker within ${seedsMax} seeds`, () => {
+    const caught = firstCaught("keep-local")
+    expect(caught).toBeDefined()
+    expect(caught?.checkers).toContain("safety")
+  })
+
+  it(`a network that acknowledges batches without applying them is caught within ${seedsMax} seeds`, () => {
+    const caught = firstCaught("ack-without-apply")
+    expect(caught).toBeDefined()
+    expect(caught?.checkers).toContain("liveness")
+  })
+})

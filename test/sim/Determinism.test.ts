@@ -1,0 +1,75 @@
+/**
+ * The simulator is deterministic: one scenario and seed give one trace hash, twice in one
+ * process and in separate processes through the CLI, and different seeds give different
+ * hashes. The simulator's own sources use no machine clock, host timer or unseeded randomness.
+ */
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { scan } from "../../scripts/check-determinism.mjs"
+import { type RunResult, runScenario } from "../../src/sim/Run.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const file = "scenarios/two-region-partition.yaml"
+
+/** Runs the CLI with `--json` in a child process and returns its parsed stdout and exit code. */
+const cli = (seed: number): Promise<{ readonly code: number | null; readonly result: RunResult }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), "sim", "run", file, "--seed", String(seed), "--json"], {
+      cwd: Fixtures.root,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on("error", reject)
+    child.on("close", (code) => {
+      try {
+        resolve({ code, result: JSON.parse(stdout) as RunResult })
+      } catch (error) {
+        reject(new Error(`stdout is not one JSON object (${String(error)}); stderr: ${stderr}`))
+      }
+    })
+  })
+
+const withoutWallTime = ({ wallMs: _wallMs, ...rest }: RunResult) => rest
+
+describe("determinism", () => {
+  it("the same seed gives the same trace hash and the same result twice in one process", () => {
+    const scenario = Fixtures.load(file)
+    const first = runScenario(scenario, 11, { wallClock: Fixtures.wallClock })
+    const second = runScenario(scenario, 11, { wallClock: Fixtures.wallClock })
+    expect(second.traceHash).toBe(first.traceHash)
+    expect(withoutWallTime(second)).toEqual(withoutWallTime(first))
+  })
+
+  it("the same seed gives the same trace hash in two separate processes through the CLI", async () => {
+    const [first, second] = await Promise.all([cli(5), cli(5)])
+    const inProcess = runScenario(Fixtures.load(file), 5)
+    expect(first.code).toBe(0)
+    expect(second.code).toBe(0)
+    expect(second.result.traceHash).toBe(first.result.traceHash)
+    expect(first.result.traceHash).toBe(inProcess.traceHash)
+    expect(withoutWallTime(second.result)).toEqual(withoutWallTime(first.result))
+    for (const key of ["seed", "scenario", "traceHash", "converged", "violations", "simulatedMs", "wallMs", "events"]) expect(first.result).toHaveProperty(key)
+  })
+
+  it("different seeds give different trace hashes", () => {
+    const scenario = Fixtures.load(file)
+    const hashes = [21, 22, 23].map((seed) => runScenario(scenario, seed).traceHash)
+    expect(new Set(hashes).size).toBe(hashes.length)
+  })
+
+  it("every event is seen by the per-event hook, in order, ending at the run's trace hash", () => {
+    const events: Array<{ readonly index: number; readonly hash: string }> = []
+    const result = runScenario(Fixtures.load(file), 3, { onEvent: (event) => events.push(event) })
+    expect(events.length).toBe(result.events)
+    expect(events.every((event, index) => event.index === index)).toBe(true)
+    expect(events[events.length - 1]?.hash).toBe(result.traceHash)
+  })
+
+  it("the simulator's sources use no banned time, timer or randomness API", () => {
+    expect(scan(path.join(Fixtures.root, "src/sim")).violations).toEqual([])
+  })
+})

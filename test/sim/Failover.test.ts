@@ -1,0 +1,132 @@
+/**
+ * The failover controller's decisions (`Failover.decide`, a pure function) and, end to end
+ * in the simulator, the epoch checker catching the split brain the controller cannot
+ * prevent: two regions cut apart for longer than `detect_after_ms` both take writes.
+ *
+ * (The decision tests exercise shared code in `src/replication/Failover.ts`; they live here
+ * because the simulator engineer wrote that module. They belong in test/replication.)
+ */
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import * as Failover from "../../src/replication/Failover.js"
+import type * as Topology from "../../src/replication/Topology.js"
+import { runScenario } from "../../src/sim/Run.js"
+import * as Scenario from "../../src/sim/Scenario.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const spec = Fixtures.parse(`
+name: three
+budget_ms: 1000
+topology:
+  strategy: PrimaryReplica
+  regions:
+    - { id: a, priority: 1, primary: true }
+    - { id: b, priority: 2 }
+    - { id: c, priority: 3 }
+`)
+
+/** The topology as region `local` sees it, with some regions' nodes Unreachable. */
+const view = (local: string, down: ReadonlyArray<string> = [], primary = "a"): Topology.Topology => {
+  const topology = Either.getOrThrow(Scenario.topologyFor(spec, local))
+  return {
+    ...topology,
+    regions: topology.regions.map((region) => ({
+      ...region,
+      isPrimary: region.id === primary,
+      zones: region.zones.map((zone) => ({ ...zone, nodes: zone.nodes.map((node) => ({ ...node, status: down.includes(region.id) ? ("Unreachable" as const) : ("Healthy" as const) })) }))
+    }))
+  }
+}
+
+const settings = (regionId: string): Failover.Settings => ({ regionId, nodeId: `${regionId}-node1`, detectAfterMs: 1_000, promoteBackAfterMs: 2_000, fenceAfterMs: 0, confirmAfterMs: 5_000, checkIntervalMs: 100 })
+
+const tracking = (epoch: number, primary: string, fenced = false): Failover.Tracking => ({
+  epoch,
+  primary,
+  fenced,
+  unrecorded: false,
+  history: [],
+  primaryDownSinceMs: undefined,
+  minoritySinceMs: undefined,
+  majoritySinceMs: undefined,
+  originalUpSinceMs: undefined
+})
+
+/** Runs `decide` at each time in turn, carrying the tracking over; returns the last action. */
+const decideOver = (regionId: string, start: Failover.Tracking, topology: Topology.Topology, times: ReadonlyArray<number>, extra: Partial<Failover.Observation> = {}) => {
+  let current = start
+  let action: Failover.Action = { _tag: "None" }
+  for (const nowMs of times) {
+    const decided = Failover.decide(settings(regionId), current, { topology, nowMs, newest: undefined, originalCaughtUp: true, ...extra })
+    current = decided.tracking
+    action = decided.action
+  }
+  return action
+}
+
+describe("Failover.decide", () => {
+  it("the highest-priority available region promotes itself once the primary has been down for detect_after_ms", () => {
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 500])._tag).toBe("None")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000])).toEqual({ _tag: "Promote", epoch: 1 })
+    expect(decideOver("c", tracking(0, "a"), view("c", ["a"]), [0, 1_000])._tag).toBe("None")
+  })
+
+  it("a region cut off on its own does not promote itself", () => {
+    expect(decideOver("c", tracking(0, "a"), view("c", ["a", "b"]), [0, 5_000])._tag).toBe("None")
+  })
+
+  it("a primary that sees at most half of the regions fences itself", () => {
+    expect(decideOver("a", tracking(0, "a"), view("a", ["b", "c"]), [0])).toEqual({ _tag: "Fence", successor: "b" })
+  })
+
+  it("a fenced primary serves again only after seeing a majority for confirm_after_ms", () => {
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 4_000])._tag).toBe("None")
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000])._tag).toBe("Unfence")
+  })
+
+  it("a newer epoch record is adopted, also by a fenced primary", () => {
+    const record = { epoch: 1, primary: "b" }
+    expect(Failover.decide(settings("a"), tracking(0, "a", true), { topology: view("a"), nowMs: 0, newest: record, originalCaughtUp: true }).action).toEqual({ _tag: "Adopt", record })
+  })
+
+  it("the acting primary hands the role back once the original is available and caught up", () => {
+    const acting = tracking(1, "b")
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000], { originalCaughtUp: false })._tag).toBe("None")
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000])).toEqual({ _tag: "HandBack", record: { epoch: 2, primary: "a" } })
+  })
+
+  it("on equal epochs the record of the region with the lower priority number is newer", () => {
+    const topology = view("c")
+    expect(Failover.isNewer(topology, { epoch: 1, primary: "b" }, 1, "c")).toBe(true)
+    expect(Failover.isNewer(topology, { epoch: 1, primary: "c" }, 1, "b")).toBe(false)
+    expect(Failover.newest(topology, [{ epoch: 1, primary: "c" }, { epoch: 2, primary: "a" }, { epoch: 1, primary: "b" }])).toEqual({ epoch: 2, primary: "a" })
+  })
+
+  it("epoch records round-trip through their tuple", () => {
+    expect(Failover.parseRecord(Failover.recordTuple({ epoch: 42, primary: "eu-central-1" }))).toEqual({ epoch: 42, primary: "eu-central-1" })
+  })
+})
+
+describe("the epoch checker", () => {
+  it("catches two regions taking writes when a two-region PrimaryReplica deployment is cut apart for longer than detect_after_ms", () => {
+    const scenario = Fixtures.parse(`
+name: two-region-split-brain
+budget_ms: 60000
+topology:
+  strategy: PrimaryReplica
+  regions:
+    - { id: us-west-1, priority: 1, primary: true }
+    - { id: eu-central-1, priority: 2 }
+replication:
+  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
+  failover: { detect_after_ms: 1000, promote_back_after_ms: 2000, confirm_after_ms: 5000 }
+workload: { duration_ms: 9000, rate_per_sec: 4 }
+faults:
+  - { at_ms: 2000, kind: isolate, region: us-west-1 }
+  - { at_ms: 8000, kind: heal }
+`)
+    const result = runScenario(scenario, 1)
+    expect(result.violations.map((violation) => violation.checker)).toContain("epochs")
+    expect(result.violations.find((violation) => violation.checker === "epochs")?.message).toMatch(/split brain|each accepted writes/)
+  })
+})

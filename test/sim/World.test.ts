@@ -1,0 +1,101 @@
+/**
+ * The world's building blocks: the event queue orders by (time, sequence) and forgets
+ * cancelled events; the trace hash is 64-bit FNV-1a; a node program runs on its scheduler
+ * with virtual time, and interrupting a sleeping fiber removes its timer.
+ */
+import { Effect, Fiber } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as Random from "../../src/replication/Random.js"
+import { EventQueue, type Event } from "../../src/sim/EventQueue.js"
+import { NodeScheduler } from "../../src/sim/Scheduler.js"
+import * as SimClock from "../../src/sim/SimClock.js"
+import { TraceHash } from "../../src/sim/TraceHash.js"
+import { World } from "../../src/sim/World.js"
+
+const event = (timeMs: number, sequence: number): Event => ({ timeMs, sequence, kind: "k", node: "n", detail: "", run: () => {}, cancelled: false })
+
+/** FNV-1a 64 with BigInt, as a reference. */
+const referenceFnv = (bytes: ReadonlyArray<number>): string => {
+  let hash = 0xcbf29ce484222325n
+  for (const byte of bytes) hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn
+  return hash.toString(16).padStart(16, "0")
+}
+
+describe("EventQueue", () => {
+  it("pops live events by time, then by scheduling order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.boolean()), { maxLength: 200 }), (entries) => {
+        const queue = new EventQueue()
+        const events = entries.map(([time], index) => event(time, index))
+        for (const each of events) queue.push(each)
+        entries.forEach(([, cancel], index) => cancel && queue.cancel(events[index]!))
+        const popped: Array<Event> = []
+        for (let next = queue.pop(); next !== undefined; next = queue.pop()) popped.push(next)
+        const expected = events.filter((each) => !each.cancelled).sort((a, b) => a.timeMs - b.timeMs || a.sequence - b.sequence)
+        expect(popped).toEqual(expected)
+      })
+    )
+  })
+})
+
+describe("TraceHash", () => {
+  it("is 64-bit FNV-1a over the bytes of each part and a separator", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 }), (bytes) => {
+        expect(new TraceHash().bytes(Uint8Array.from(bytes)).hex()).toBe(referenceFnv([...bytes, 0x1f]))
+      })
+    )
+    expect(new TraceHash().hex()).toBe("cbf29ce484222325")
+  })
+})
+
+describe("World", () => {
+  const setup = () => {
+    const world = new World({ random: Random.make(1).derive("scheduler") })
+    const scheduler = new NodeScheduler("n1", 0, Random.make(1).derive("yield"))
+    world.attach(scheduler)
+    const clock = SimClock.make(world, { name: "n1", alive: () => !scheduler.dead })
+    const fork = <A, E>(program: Effect.Effect<A, E>) => Effect.runFork(program.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler)), { scheduler, immediate: false })
+    return { world, scheduler, fork }
+  }
+
+  it("a node program sleeps in virtual time and its forked children run on the same scheduler", () => {
+    const { world, scheduler, fork } = setup()
+    const seen: Array<number> = []
+    const fiber = fork(
+      Effect.gen(function* () {
+        const child = yield* Effect.fork(Effect.zipRight(Effect.sleep(100), Effect.sync(() => seen.push(world.nowMs))))
+        yield* Effect.sleep(250)
+        seen.push(world.nowMs)
+        yield* Fiber.join(child)
+        return "done"
+      })
+    )
+    expect(world.run(10_000)).toBe("idle")
+    expect(seen).toEqual([100, 250])
+    expect(fiber.unsafePoll()).toEqual(expect.objectContaining({ _tag: "Success", value: "done" }))
+    expect(scheduler.ran).toBe(world.tasks)
+  })
+
+  it("a timeout cancels the slower sleep, so no timer is left behind", () => {
+    const { world, fork } = setup()
+    fork(Effect.timeout(Effect.sleep(10_000), "50 millis"))
+    expect(world.run(100_000)).toBe("idle")
+    expect(world.nowMs).toBe(50)
+    expect(world.queued).toBe(0)
+  })
+
+  it("a paused scheduler runs nothing until it resumes; a crashed one interrupts its fibers", () => {
+    const { world, scheduler, fork } = setup()
+    const fiber = fork(Effect.forever(Effect.sleep(10)))
+    scheduler.paused = true
+    expect(world.run(1_000)).toBe("idle")
+    expect(world.tasks).toBe(0)
+    scheduler.paused = false
+    world.run(1_000)
+    expect(world.tasks).toBeGreaterThan(0)
+    scheduler.crash()
+    expect(fiber.unsafePoll()?._tag).toBe("Failure")
+  })
+})
