@@ -268,86 +268,89 @@ const withChange = (tracking: Tracking, change: Omit<EpochChange, "atMs">, nowMs
   history: [...tracking.history, { ...change, atMs: nowMs }]
 })
 
-/** Builds the controller of one node. */
+/** What the controller acts through. */
+interface Io {
+  readonly tracking: Ref.Ref<Tracking>
+  readonly writeRecord: (record: EpochRecord) => Effect.Effect<boolean>
+  readonly setPrimary: (region: Topology.RegionId | undefined) => Effect.Effect<void>
+}
+
+/** Carries out one decision. */
+const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const current = yield* Ref.get(io.tracking)
+    const change = (next: Omit<EpochChange, "atMs">) => Ref.set(io.tracking, withChange(current, next, nowMs))
+    const recordPromotion = (epoch: number) =>
+      Effect.flatMap(io.writeRecord({ epoch, primary: settings.regionId }), (written) =>
+        written ? Ref.update(io.tracking, (state) => (state.epoch === epoch ? { ...state, unrecorded: false } : state)) : Effect.void
+      )
+    switch (action._tag) {
+      case "None":
+        return
+      case "Adopt":
+        yield* Ref.set(io.tracking, { ...withChange(current, { ...action.record, fenced: false, cause: "adopted" }, nowMs), unrecorded: false })
+        return yield* io.setPrimary(action.record.primary)
+      case "Promote":
+        yield* Ref.set(io.tracking, { ...withChange(current, { epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, nowMs), unrecorded: true })
+        yield* io.setPrimary(settings.regionId)
+        return yield* recordPromotion(action.epoch)
+      case "Record":
+        return yield* recordPromotion(action.epoch)
+      case "HandBack":
+        // The record goes into the log while this region is still primary, before the role is given up.
+        if (!(yield* io.writeRecord(action.record))) return
+        yield* change({ ...action.record, fenced: false, cause: "handed-back" })
+        return yield* io.setPrimary(action.record.primary)
+      case "Fence":
+        yield* change({ epoch: current.epoch, primary: settings.regionId, fenced: true, cause: "fenced" })
+        return yield* io.setPrimary(action.successor)
+      case "Unfence":
+        yield* change({ epoch: current.epoch, primary: settings.regionId, fenced: false, cause: "confirmed" })
+        return yield* io.setPrimary(settings.regionId)
+    }
+  })
+
+/** Builds the controller of one node; under PrimaryReplica it settles its starting view first. */
 export const make = (settings: Settings) =>
   Effect.gen(function* () {
     const replica = yield* Replica.Replica
     const store = yield* Store.Store
     const manager = yield* TopologyManager.TopologyManager
     const tracking = yield* Ref.make(initialTracking(0, undefined, false, 0))
-
+    const io: Io = {
+      tracking,
+      writeRecord: (record) => Effect.map(Effect.either(replica.write([{ op: "insert", tuple: recordTuple(record) }])), (written) => written._tag === "Right"),
+      // A rejected change of primary (an unknown region) leaves the view as it was.
+      setPrimary: (region) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region)))
+    }
     const readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> = Effect.map(replica.list({ vault: epochVault }), (tuples) =>
       tuples.flatMap((tuple) => {
         const record = parseRecord(tuple)
         return record === undefined ? [] : [record]
       })
     )
-    const writeRecord = (record: EpochRecord) => Effect.either(replica.write([{ op: "insert", tuple: recordTuple(record) }]))
-    // A rejected change of primary (an unknown region) leaves the view as it was.
-    const setPrimary = (region: Topology.RegionId | undefined) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region)))
 
     /** Starting point: the newest record, else the configured primary; fenced if it is us and we ran before. */
     const start = Effect.gen(function* () {
       const topology = yield* manager.current
-      const nowMs = yield* EffectClock.currentTimeMillis
       const record = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
-      const epoch = record?.epoch ?? 0
       const primary = record?.primary ?? Topology.primaryRegion(topology)?.id
       const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
       const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
-      yield* Ref.set(tracking, initialTracking(epoch, primary, fenced, nowMs))
-      yield* setPrimary(fenced ? successor(topology, settings.regionId) : primary)
+      yield* Ref.set(tracking, initialTracking(record?.epoch ?? 0, primary, fenced, yield* EffectClock.currentTimeMillis))
+      yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
-
-    const perform = (action: Action, nowMs: number, topology: Topology.Topology) =>
-      Effect.gen(function* () {
-        const current = yield* Ref.get(tracking)
-        switch (action._tag) {
-          case "None":
-            return
-          case "Adopt":
-            yield* Ref.set(tracking, withChange(current, { epoch: action.record.epoch, primary: action.record.primary, fenced: false, cause: "adopted" }, nowMs))
-            yield* Ref.update(tracking, (state) => ({ ...state, unrecorded: false }))
-            return yield* setPrimary(action.record.primary)
-          case "Promote":
-            yield* Ref.set(tracking, { ...withChange(current, { epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, nowMs), unrecorded: true })
-            yield* setPrimary(settings.regionId)
-            return yield* recordPromotion(action.epoch)
-          case "Record":
-            return yield* recordPromotion(action.epoch)
-          case "HandBack": {
-            const written = yield* writeRecord(action.record)
-            if (written._tag === "Left") return
-            yield* Ref.update(tracking, (state) => withChange(state, { epoch: action.record.epoch, primary: action.record.primary, fenced: false, cause: "handed-back" }, nowMs))
-            return yield* setPrimary(action.record.primary)
-          }
-          case "Fence":
-            yield* Ref.set(tracking, withChange(current, { epoch: current.epoch, primary: settings.regionId, fenced: true, cause: "fenced" }, nowMs))
-            return yield* setPrimary(action.successor)
-          case "Unfence":
-            yield* Ref.set(tracking, withChange(current, { epoch: current.epoch, primary: settings.regionId, fenced: false, cause: "confirmed" }, nowMs))
-            return yield* setPrimary(topology.regions.some((region) => region.id === settings.regionId) ? settings.regionId : undefined)
-        }
-      })
-
-    const recordPromotion = (epoch: number) =>
-      Effect.flatMap(writeRecord({ epoch, primary: settings.regionId }), (written) =>
-        written._tag === "Right" ? Ref.update(tracking, (state) => (state.epoch === epoch ? { ...state, unrecorded: false } : state)) : Effect.void
-      )
 
     const check = Effect.gen(function* () {
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return
       const nowMs = yield* EffectClock.currentTimeMillis
       const original = originalPrimary(topology)
-      const originalCaughtUp =
-        original === undefined || original === settings.regionId
-          ? true
-          : (yield* store.getCursor(original)) >= (yield* store.logEnd)
+      const originalCaughtUp = original === undefined || original === settings.regionId ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
       const observation: Observation = { topology, nowMs, newest: newest(topology, yield* readRecords), originalCaughtUp }
       const decided = decide(settings, yield* Ref.get(tracking), observation)
       yield* Ref.set(tracking, decided.tracking)
-      yield* perform(decided.action, nowMs, topology)
+      yield* perform(settings, io, decided.action, nowMs)
     })
 
     // The starting view is settled while the node is built, before it serves anything, so a

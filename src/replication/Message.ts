@@ -6,6 +6,9 @@
 import { Either, ParseResult, Schema } from "effect"
 import * as Change from "./Change.js"
 
+/** A whole, non-negative number: counts and millisecond readings on the wire are integers. */
+const Whole = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+
 /** A batch of changes shipped from one region to another, in the sender's log order. */
 export const ReplicateBatch = Schema.TaggedStruct("ReplicateBatch", {
   batchId: Schema.String,
@@ -19,7 +22,7 @@ export type ReplicateBatch = typeof ReplicateBatch.Type
 export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
   fromRegion: Schema.NonEmptyString,
   fromNode: Schema.NonEmptyString,
-  sentAtMs: Schema.Number
+  sentAtMs: Whole
 })
 export type Heartbeat = typeof Heartbeat.Type
 
@@ -32,10 +35,10 @@ export const BatchAck = Schema.TaggedStruct("BatchAck", {
   batchId: Schema.String,
   region: Schema.NonEmptyString,
   node: Schema.NonEmptyString,
-  applied: Schema.Number,
-  ignored: Schema.Number,
+  applied: Whole,
+  ignored: Whole,
   /** The receiver's physical clock when the batch became durable; lag is this minus commit time. */
-  appliedAtMs: Schema.Number
+  appliedAtMs: Whole
 })
 export type BatchAck = typeof BatchAck.Type
 
@@ -43,7 +46,7 @@ export type BatchAck = typeof BatchAck.Type
 export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
   region: Schema.NonEmptyString,
   node: Schema.NonEmptyString,
-  atMs: Schema.Number
+  atMs: Whole
 })
 export type HeartbeatAck = typeof HeartbeatAck.Type
 

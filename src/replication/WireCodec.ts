@@ -10,6 +10,11 @@
  * hub in tests) pushes messages through this module, so tests exercise the bytes production
  * sends. Pure: no I/O, no clock; it depends on the generated messages module only, never on a
  * gRPC library.
+ *
+ * Two limits of the wire that the schemas do not state: numbers travel as 64-bit integers, so
+ * encoding a non-integer where `Message` only says `Schema.Number` (heartbeat and ack times,
+ * ack counts) is a defect and throws; every producer sends whole clock milliseconds and counts.
+ * Strings travel as UTF-8, so a lone UTF-16 surrogate would arrive as U+FFFD.
  */
 import { Either, ParseResult, Schema } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"

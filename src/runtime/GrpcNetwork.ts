@@ -15,7 +15,7 @@
  * the same server carries CatchUp and the public API (`GrpcServer.serveNode`).
  */
 import * as grpc from "@grpc/grpc-js"
-import { Clock, Context, Effect, Either, Layer, type Scope } from "effect"
+import { Context, Effect, Either, Layer, type Scope } from "effect"
 import { ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import { NetworkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
@@ -42,6 +42,7 @@ export interface Options {
   readonly auth: Auth.Options
   readonly inFlightPerTargetMax?: number
   readonly messageBytesMax?: number
+  readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number
   readonly shutdownGraceMs?: number
 }
@@ -146,7 +147,8 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     return (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
       Effect.gen(function* () {
         const target = targetFor(peer.endpoint)
-        const deadline = new Date((yield* Clock.currentTimeMillis) + timeoutMs)
+        // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses.
+        const deadline = new Date(Date.now() + timeoutMs)
         const call = attempt(peer, target, request, deadline)
         const bytes = yield* (request._tag === "ReplicateBatch" ? target.inFlight.withPermits(1)(call) : call).pipe(
           Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(peer, "Timeout", `no answer within ${timeoutMs} ms`) })

@@ -34,6 +34,8 @@ import * as Auth from "./Auth.js"
 
 /** Largest message the server accepts or sends, in bytes, unless configured. */
 export const messageBytesMaxDefault = 16 * 1024 * 1024
+/** Concurrent calls (HTTP/2 streams) per client connection, unless configured; more wait in the client. */
+export const streamsPerConnectionMaxDefault = 128
 /** Concurrent Watch streams per server, unless configured; more get RESOURCE_EXHAUSTED. */
 export const watchersMaxDefault = 256
 /** How long shutdown waits for calls in flight before cutting them, unless configured. */
@@ -49,6 +51,7 @@ export interface ListenOptions {
   readonly bind: string
   readonly credentials: Auth.Credentials
   readonly messageBytesMax?: number
+  readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number
   readonly shutdownGraceMs?: number
 }
@@ -112,7 +115,11 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       watchersMax: options.watchersMax ?? watchersMaxDefault,
       slots: { replication: undefined, node: undefined, watchers: 0 }
     }
-    const server = new grpc.Server({ "grpc.max_receive_message_length": messageBytesMax, "grpc.max_send_message_length": messageBytesMax })
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": messageBytesMax,
+      "grpc.max_send_message_length": messageBytesMax,
+      "grpc.max_concurrent_streams": options.streamsPerConnectionMax ?? streamsPerConnectionMaxDefault
+    })
     server.addService(serviceDefinition, implementation(context))
     yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
     const port = yield* bind(server, options.bind, options.credentials.server)

@@ -225,13 +225,14 @@ export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<
   }
   const stale = writes.filter((write) => {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) return false
-    return [...starts].some(([epoch, list]) => epoch > write.epoch! && list.some((start) => start.primary !== write.targetRegion && start.atMs <= write.startedAtMs))
+    const admittedAtMs = write.admittedAtMs ?? write.startedAtMs
+    return [...starts].some(([epoch, list]) => epoch > write.epoch! && list.some((start) => start.primary !== write.targetRegion && start.atMs <= admittedAtMs))
   })
   if (stale.length > 0) {
     violations.push({
       checker: "epochs",
       message: `${stale.length} write(s) were accepted by a region in an epoch after a newer epoch had begun elsewhere (split brain)`,
-      details: { examples: stale.slice(0, examplesMax).map((write) => ({ write: write.id, region: write.targetRegion, epoch: write.epoch, startedAtMs: write.startedAtMs })) }
+      details: { examples: stale.slice(0, examplesMax).map((write) => ({ write: write.id, region: write.targetRegion, epoch: write.epoch, admittedAtMs: write.admittedAtMs ?? write.startedAtMs })) }
     })
   }
   return violations

@@ -25,7 +25,8 @@ export interface WriteRecord {
   reason: string | undefined
   /** The committed changes, for an acknowledged write. */
   changes: ReadonlyArray<Change.Change>
-  /** The writer's failover epoch when the write began (PrimaryReplica). */
+  /** When the node that takes the write began it, and its failover epoch then (PrimaryReplica). */
+  admittedAtMs: number | undefined
   epoch: number | undefined
 }
 
@@ -51,6 +52,7 @@ export class History {
       outcome: "pending",
       reason: undefined,
       changes: [],
+      admittedAtMs: undefined,
       epoch: undefined
     }
     this.writes.push(record)

@@ -524,11 +524,8 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   const target = (path: string, id: string) => {
     if (!regionIds.has(id) && !nodeIds.has(id)) problems.push(`${path}: '${id}' is neither a region nor a node`)
   }
-  for (const first of scenario.topology.regions) {
-    const built = topologyFor(scenario, first.id)
-    if (Either.isLeft(built)) problems.push(`topology: ${built.left.message}`)
-    break
-  }
+  const built = topologyFor(scenario, scenario.topology.regions[0]?.id ?? "none")
+  if (Either.isLeft(built)) problems.push(`topology: ${built.left.message}`)
   const resolver = ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities })
   if (Either.isLeft(resolver)) problems.push(`replication.conflict_resolution: ${resolver.left.message}`)
   scenario.replication.regionPriorities.forEach((id, index) => region(`replication.region_priorities[${index}]`, id))

@@ -120,6 +120,7 @@ export class Workload {
     record.targetRegion = target.regionId
     const write = Effect.gen(function* () {
       const state = yield* handles.failover.state
+      record.admittedAtMs = world.nowMs
       record.epoch = state.epoch
       return yield* handles.replica.write(record.operations)
     })

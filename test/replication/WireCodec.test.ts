@@ -56,7 +56,7 @@ const heartbeat: fc.Arbitrary<Message.Heartbeat> = fc.record({
   _tag: fc.constant("Heartbeat" as const),
   fromRegion: region,
   fromNode: part,
-  sentAtMs: fc.maxSafeInteger()
+  sentAtMs: fc.maxSafeNat()
 })
 
 const response: fc.Arbitrary<Message.Response> = fc.oneof(
@@ -67,9 +67,9 @@ const response: fc.Arbitrary<Message.Response> = fc.oneof(
     node: part,
     applied: fc.maxSafeNat(),
     ignored: fc.maxSafeNat(),
-    appliedAtMs: fc.maxSafeInteger()
+    appliedAtMs: fc.maxSafeNat()
   }),
-  fc.record({ _tag: fc.constant("HeartbeatAck" as const), region, node: part, atMs: fc.maxSafeInteger() }),
+  fc.record({ _tag: fc.constant("HeartbeatAck" as const), region, node: part, atMs: fc.maxSafeNat() }),
   fc.record({
     _tag: fc.constant("Refused" as const),
     reason: fc.constantFrom<Message.Refused["reason"]>("UnknownRegion", "ResidencyViolation", "Malformed", "Unauthenticated", "Unavailable"),
@@ -105,7 +105,7 @@ const examples: ReadonlyArray<Message.Request | Message.Response> = [
   exampleBatch,
   { _tag: "ReplicateBatch", batchId: "", fromRegion: "r0", fromNode: "n", changes: [] },
   { _tag: "Heartbeat", fromRegion: "us-west-1", fromNode: "node1", sentAtMs: 1_700_000_000_000 },
-  { _tag: "Heartbeat", fromRegion: "us-west-1", fromNode: "node1", sentAtMs: -5 },
+  { _tag: "Heartbeat", fromRegion: "us-west-1", fromNode: "node1", sentAtMs: 5 },
   { _tag: "BatchAck", batchId: "b1", region: "eu-central-1", node: "node2", applied: 3, ignored: 1, appliedAtMs: 1_700_000_000_999 },
   { _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 0 },
   { _tag: "Refused", reason: "UnknownRegion", message: "batch from unknown region 'mars-1'" },

@@ -5,7 +5,7 @@
  * never reaches the replication handler.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import type { NetworkError } from "../../src/replication/Errors.js"
@@ -94,6 +94,9 @@ describe("Auth", () => {
   describe.skipIf(!Certificates.opensslAvailable())("mutual TLS", () => {
     const certificates = Certificates.opensslAvailable() ? Certificates.generate() : undefined
     const files = () => certificates!
+    afterAll(() => {
+      if (certificates !== undefined) fs.rmSync(certificates.dir, { recursive: true, force: true })
+    })
     // Certificates name 127.0.0.1 and localhost; verifying against the name (not the IP)
     // is what a deployment does, and avoids Node's warning about IP addresses as TLS names.
     const mtlsOptions = () =>

@@ -129,4 +129,18 @@ faults:
     expect(result.violations.map((violation) => violation.checker)).toContain("epochs")
     expect(result.violations.find((violation) => violation.checker === "epochs")?.message).toMatch(/split brain|each accepted writes/)
   })
+
+  it("catches a primary that was paused past the failover and takes the writes queued during its pause when it resumes (no write-path lease yet)", () => {
+    const story = Fixtures.load("scenarios/primary-failover.yaml")
+    const paused: Scenario.Scenario = {
+      ...story,
+      faults: [
+        { atMs: 4_000, kind: "pause", target: "us-west-1" },
+        { atMs: 12_000, kind: "resume", target: "us-west-1" }
+      ]
+    }
+    const result = runScenario(paused, 1)
+    expect(result.failover?.promotedRegion).toBe("eu-central-1")
+    expect(result.violations.find((violation) => violation.checker === "epochs")?.message).toMatch(/split brain/)
+  })
 })
