@@ -7,7 +7,7 @@
  * explicit `Lagged` event and then re-reads the missed range from the durable log, so it sees
  * every change exactly once and in order. `dropped` counts the buffer overflows.
  */
-import { Context, Effect, Layer, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Deferred, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
 import * as Change from "./Change.js"
 import type { StoreError } from "./Errors.js"
 import * as Store from "./Store.js"
@@ -80,7 +80,10 @@ const catchUpPageSize = 256
 export const make = (options: { readonly bufferSize: number }) =>
   Effect.gen(function* () {
     const store = yield* Store.Store
-    const end = yield* SubscriptionRef.make(yield* store.logEnd)
+    // The last published position, and the fibers waiting for it to pass a position. A plain
+    // waiter list (not a stream per wait): the agent waits once per round on the hot path.
+    let end = yield* store.logEnd
+    const waiters = new Set<{ readonly after: number; readonly wake: Deferred.Deferred<void> }>()
     const counters = yield* Ref.make({ published: 0, dropped: 0 })
     const subscribers = new Set<Subscriber>()
 
@@ -98,15 +101,19 @@ export const make = (options: { readonly bufferSize: number }) =>
           for (const entry of entries) if (matches(subscriber.filter, entry)) yield* offer(subscriber, entry)
         }
         yield* Ref.update(counters, (count) => ({ ...count, published: count.published + entries.length }))
-        const last = entries[entries.length - 1]!.position
-        yield* SubscriptionRef.update(end, (current) => Math.max(current, last))
+        end = Math.max(end, entries[entries.length - 1]!.position)
+        for (const waiter of waiters) {
+          if (end <= waiter.after) continue
+          waiters.delete(waiter)
+          yield* Deferred.succeed(waiter.wake, undefined)
+        }
       })
 
     const subscribe = (subscribeOptions: { readonly filter?: Filter; readonly from?: number } = {}) =>
       Effect.gen(function* () {
         const queue = yield* Queue.dropping<Store.LogEntry>(options.bufferSize)
         const subscriber: Subscriber = { filter: subscribeOptions.filter ?? {}, queue, overflowed: false }
-        const start = subscribeOptions.from ?? (yield* SubscriptionRef.get(end)) + 1
+        const start = subscribeOptions.from ?? end + 1
         yield* Effect.acquireRelease(
           Effect.sync(() => subscribers.add(subscriber)),
           () => Effect.zipRight(Effect.sync(() => subscribers.delete(subscriber)), Queue.shutdown(queue))
@@ -118,12 +125,15 @@ export const make = (options: { readonly bufferSize: number }) =>
       publish,
       subscribe,
       awaitBeyond: (position: number) =>
-        end.changes.pipe(
-          Stream.filter((current) => current > position),
-          Stream.take(1),
-          Stream.runDrain
-        ),
-      logEnd: SubscriptionRef.get(end),
+        Effect.suspend(() => {
+          if (end > position) return Effect.void
+          return Effect.flatMap(Deferred.make<void>(), (wake) => {
+            const waiter = { after: position, wake }
+            waiters.add(waiter)
+            return Effect.ensuring(Deferred.await(wake), Effect.sync(() => waiters.delete(waiter)))
+          })
+        }),
+      logEnd: Effect.sync(() => end),
       stats: Effect.map(Ref.get(counters), (count) => ({ ...count, subscribers: subscribers.size }))
     }
   })

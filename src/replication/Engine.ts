@@ -82,7 +82,13 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
     Layer.provideMerge(topology)
   )
   const feed = ChangeFeed.layer({ bufferSize: settings.bufferSize })
-  const replica = Replica.layer({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver })
+  const replica = Replica.layer({
+    regionId: settings.regionId,
+    nodeId: settings.nodeId,
+    resolver: settings.resolver,
+    // Successors are promoted no sooner than one heartbeat timeout after losing the primary.
+    writeLeaseMs: settings.heartbeat.timeoutMs
+  })
   const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent })
   return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(router))
 }

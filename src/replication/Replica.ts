@@ -64,6 +64,14 @@ export interface Options {
   readonly regionId: Topology.RegionId
   readonly nodeId: Topology.NodeId
   readonly resolver: ConflictResolver.ConflictResolver
+  /**
+   * Under PrimaryReplica with three or more regions, the primary takes a write only if it
+   * heard from more than half of the regions (itself included) within this window. A primary
+   * that was paused or cut off longer than this may already have been replaced, so it refuses
+   * instead of accepting writes a new primary does not see (split brain). Keep it below the
+   * time the other regions need to promote a successor (heartbeat timeout + detection delay).
+   */
+  readonly writeLeaseMs?: number
 }
 
 /** The Replica service. */
@@ -142,6 +150,18 @@ export const make = (options: Options) =>
         return next as unknown as ReplicaStats
       })
 
+    const checkLease = (topology: Topology.Topology) =>
+      Effect.gen(function* () {
+        if (topology.strategy !== "PrimaryReplica" || options.writeLeaseMs === undefined || topology.regions.length < 3) return undefined
+        const heard = new Set(yield* topologies.regionsHeardWithin(options.writeLeaseMs))
+        heard.add(options.regionId)
+        if (heard.size * 2 > topology.regions.length) return undefined
+        return new WriteRejected({
+          reason: "NotPrimary",
+          message: `write lease expired: heard from ${heard.size} of ${topology.regions.length} regions in the last ${options.writeLeaseMs} ms, another region may have been promoted`
+        })
+      })
+
     const write = (operations: ReadonlyArray<Operation>) =>
       Effect.gen(function* () {
         const vault = operations[0]?.tuple.vault
@@ -149,7 +169,8 @@ export const make = (options: Options) =>
         if (operations.some((operation) => operation.tuple.vault !== vault)) {
           return yield* new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
         }
-        const rejected = checkWritable(yield* topologies.current, options.regionId, vault)
+        const topology = yield* topologies.current
+        const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkLease(topology))
         if (rejected !== undefined) return yield* rejected
         const entries = yield* store.transaction((tx) => commitLocal(tx, clock, options, operations))
         yield* feed.publish(entries)

@@ -72,7 +72,8 @@ export interface RoutePlan {
   readonly preferred: Topology.RegionId
   /** `preferred`, then the permitted failover regions in failover order. */
   readonly candidates: ReadonlyArray<Topology.RegionId>
-  readonly whenNone: RouteError
+  /** Built only when needed: errors capture a stack trace, too costly for every routed request. */
+  readonly whenNone: () => RouteError
 }
 
 /** Router settings. */
@@ -108,7 +109,7 @@ export const make = (options: Options = {}): Effect.Effect<Router["Type"], never
           const topology = yield* manager.current
           const { preferred, candidates, whenNone } = yield* plan(topology, request)
           const chosen = candidates.find((regionId) => Topology.isRegionAvailable(topology, regionId))
-          if (chosen === undefined) return yield* Effect.fail(whenNone)
+          if (chosen === undefined) return yield* Effect.fail(whenNone())
           const node = yield* pickIn(topology, chosen)
           return { ...node, failover: chosen !== preferred }
         }),
@@ -157,10 +158,11 @@ export const plan = (topology: Topology.Topology, request: RouteRequest): Either
   return Either.right({
     preferred: local,
     candidates: [local, ...failoverOrder(topology, [local])],
-    whenNone: new RouteError({
-      reason: "NoHealthyRegion",
-      message: `no region is available for a ${request.type.toLowerCase()} (local region '${local}' is down)`
-    })
+    whenNone: () =>
+      new RouteError({
+        reason: "NoHealthyRegion",
+        message: `no region is available for a ${request.type.toLowerCase()} (local region '${local}' is down)`
+      })
   })
 }
 
@@ -170,8 +172,8 @@ const planForPrimary = (topology: Topology.Topology): Either.Either<RoutePlan, R
     primary === undefined
       ? "no primary region is configured; writes are refused until one is promoted"
       : `primary region '${primary.id}' is unavailable; writes are refused until a new primary is promoted (no write failover under PrimaryReplica)`
-  const whenNone = new RouteError({ reason: "PrimaryUnavailable", message, ...(primary === undefined ? {} : { regionId: primary.id }) })
-  if (primary === undefined) return Either.left(whenNone)
+  const whenNone = () => new RouteError({ reason: "PrimaryUnavailable", message, ...(primary === undefined ? {} : { regionId: primary.id }) })
+  if (primary === undefined) return Either.left(whenNone())
   return Either.right({ preferred: primary.id, candidates: [primary.id], whenNone })
 }
 
@@ -185,10 +187,18 @@ const planForVault = (topology: Topology.Topology, request: RouteRequest): Eithe
   if (placement === undefined) {
     return Either.left(new RouteError({ reason: "UnknownVault", vault, message: `vault '${vault}' has no placement, so it has no home region` }))
   }
+  if (request.type === "Write") {
+    // Only the home region takes a vault's writes (the replica refuses them anywhere else), so
+    // a write never fails over: it waits for the home region or fails.
+    const home = placement.homeRegion
+    const whenNone = () =>
+      new RouteError({ reason: "NoHealthyRegion", vault, regionId: home, message: `home region '${home}' of vault '${vault}' is unavailable; its writes go nowhere else` })
+    return Either.right({ preferred: home, candidates: [home], whenNone })
+  }
   const allowed = (regionId: Topology.RegionId) => Topology.vaultAllowedIn(topology, vault, regionId)
-  const preferred = request.type === "Read" && allowed(topology.localRegion) ? topology.localRegion : placement.homeRegion
+  const preferred = allowed(topology.localRegion) ? topology.localRegion : placement.homeRegion
   const candidates = [preferred, ...failoverOrder(topology, [preferred]).filter(allowed)]
-  return Either.right({ preferred, candidates, whenNone: residencyError(topology, vault, candidates) })
+  return Either.right({ preferred, candidates, whenNone: () => residencyError(topology, vault, candidates) })
 }
 
 /** Nothing permitted is available: blame residency if something else could have served it. */

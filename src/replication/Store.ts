@@ -87,13 +87,16 @@ const LogEntryJson = Schema.parseJson(LogEntry)
 const encodeTupleState = Schema.encodeSync(TupleStateJson)
 const encodeLogEntry = Schema.encodeSync(LogEntryJson)
 
-const decodeWith =
-  <A, I>(schema: Schema.Schema<A, I>, operation: string) =>
-  (text: string): Effect.Effect<A, StoreError> =>
-    Effect.mapError(
-      Schema.decodeUnknown(schema)(text),
-      (error) => new StoreError({ operation, message: `stored value does not decode: ${error.message}` })
-    )
+// Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
+const decodeWith = <A, I>(schema: Schema.Schema<A, I>, operation: string) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (text: string): Effect.Effect<A, StoreError> => {
+    const decoded = decode(text)
+    return decoded._tag === "Right"
+      ? Effect.succeed(decoded.right)
+      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left.message}` }))
+  }
+}
 
 const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
 const decodeLogEntry = decodeWith(LogEntryJson, "readLog")

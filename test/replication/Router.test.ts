@@ -157,13 +157,23 @@ describe("Router", () => {
         })
       ))
 
-    it.effect("a MultiMaster write fails over only within its vault's residency set", () =>
+    it.effect("a MultiMaster write goes only to its vault's home region and never fails over", () =>
       withRouter(threeRegions("MultiMaster"), (router, manager) =>
         Effect.gen(function* () {
           yield* regionDown(manager, "eu-central-1")
-          expect(regionOf(yield* router.route({ type: "Write", vault: "acme" }))).toEqual(["us-west-1", true])
-          yield* regionDown(manager, "us-west-1")
           const error = yield* Effect.flip(router.route({ type: "Write", vault: "acme" }))
+          expect(error.reason).toBe("NoHealthyRegion")
+          expect(error.vault).toBe("acme")
+          expect(error.regionId).toBe("eu-central-1")
+        })
+      ))
+
+    it.effect("a MultiMaster read fails over only within its vault's residency set", () =>
+      withRouter(threeRegions("MultiMaster"), (router, manager) =>
+        Effect.gen(function* () {
+          yield* regionDown(manager, "eu-central-1")
+          yield* regionDown(manager, "us-west-1")
+          const error = yield* Effect.flip(router.route({ type: "Read", vault: "acme" }))
           expect(error.reason).toBe("ResidencyViolation")
           expect(error.vault).toBe("acme")
         })
