@@ -4,6 +4,7 @@
  * them together and runs the parser.
  */
 import { Command } from "commander"
+import * as Serve from "./serve.js"
 import * as Sim from "./sim.js"
 
 /** The whole program, for tests and for the entry point below. */
@@ -12,5 +13,6 @@ export const program = (): Command =>
     .description("Multi-region replication of relationship tuples, and the deterministic simulator that checks it")
     .showHelpAfterError()
     .addCommand(Sim.command())
+    .addCommand(Serve.command())
 
 await program().parseAsync(process.argv)

@@ -1,32 +1,125 @@
 /**
- * `inferadb-repl sim ...`: runs the deterministic simulator.
+ * `inferadb-repl sim ...`: the deterministic simulator on the command line.
  *
- *   inferadb-repl sim run <scenario-file> --seed <n> [--json] [--canary <name>]
+ *   sim run <scenario-file> --seed <n>                 one scenario, one seed
+ *   sim swarm [--seeds <n> | --time <duration>]        every setting drawn from each seed
+ *   sim shrink <scenario-file> --seed <n>              the smallest fault schedule that still fails
+ *   sim check-determinism <scenario-file> --seed <n>   the same run twice, compared event by event
  *
- * Prints the seed and every value drawn from it, then the result. With `--json`, stdout is
- * exactly one JSON object (the `RunResult`). The exit code is 0 when no checker found a
- * violation, 1 when one did (or the simulator itself failed), 2 when the scenario could not
- * be read. On failure the first line printed (to stderr with `--json`) is one command that
- * replays the run.
+ * Exit codes: 0 when nothing failed, 1 when a checker found a violation (or the simulator
+ * itself failed, or two runs of one seed differed), 2 when a scenario file could not be read.
+ * On a failure the first line printed (to stderr with `--json`) is one command that replays
+ * it. `sim run` and every swarm failure write `<report-dir>/<scenario>-<seed>.json` and `.md`
+ * (see reports/README.md); swarm and shrink also write the scenario they ran as YAML there,
+ * so it replays with `sim run`. This file does the IO (files, terminal, wall clock); the
+ * simulator modules it calls are pure.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { MultiBar, Presets, type SingleBar } from "cli-progress"
 import { Command, InvalidArgumentError, Option } from "commander"
 import { Either } from "effect"
 import * as Canary from "../sim/canary/Canary.js"
-import { type RunResult, runScenario } from "../sim/Run.js"
+import * as DeterminismCheck from "../sim/DeterminismCheck.js"
+import * as Report from "../sim/Report.js"
+import { type RunOptions, type RunResult, runScenario } from "../sim/Run.js"
 import * as Scenario from "../sim/Scenario.js"
+import * as Swarm from "../sim/Swarm.js"
+
+// ---------------------------------------------------------------------------------------------
+// Arguments, commands, files
+// ---------------------------------------------------------------------------------------------
 
 const parseSeed = (value: string): string => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("a seed is a non-negative integer")
   return value
 }
 
-/** The command that replays a run from the current directory. */
-export const replayCommand = (file: string, seed: string, canary: string | undefined): string => {
-  const bin = path.relative(process.cwd(), path.resolve(process.argv[1] ?? "bin/inferadb-repl.mjs")) || "bin/inferadb-repl.mjs"
-  return `node ${bin} sim run ${file} --seed ${seed}${canary === undefined ? "" : ` --canary ${canary}`}`
+const parseCount = (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError("expected a positive integer")
+  return Number(value)
 }
+
+const durationUnitsMs: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
+
+/** A duration such as `500ms`, `30s`, `5m` or `1h`, in milliseconds. */
+export const parseDuration = (value: string): number => {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim())
+  if (match === null) throw new InvalidArgumentError("expected a duration such as 30s, 5m or 1h")
+  return Number(match[1]) * durationUnitsMs[match[2]!]!
+}
+
+/** Quotes a shell word when it needs it. */
+const shellWord = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
+
+/** A command line that runs this program with `args` from the current directory. */
+export const commandLine = (args: ReadonlyArray<string>): string => {
+  const bin = path.relative(process.cwd(), path.resolve(process.argv[1] ?? "bin/inferadb-repl.mjs")) || "bin/inferadb-repl.mjs"
+  return `node ${shellWord(bin)} ${args.map(shellWord).join(" ")}`
+}
+
+const canaryArgs = (canary: Canary.Name | undefined): ReadonlyArray<string> => (canary === undefined ? [] : ["--canary", canary])
+
+/** The command that replays a run from the current directory. */
+export const replayCommand = (file: string, seed: string, canary: string | undefined): string =>
+  commandLine(["sim", "run", file, "--seed", seed, ...canaryArgs(canary as Canary.Name | undefined)])
+
+/** Reads and decodes a scenario file; prints the problem and sets exit code 2 when it cannot. */
+const readScenario = (file: string): Scenario.Scenario | undefined => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (error) {
+    process.stderr.write(`cannot read ${file}: ${String(error)}\n`)
+    process.exitCode = 2
+    return undefined
+  }
+  const decoded = Scenario.decode(text, file)
+  if (Either.isRight(decoded)) return decoded.right
+  process.stderr.write(`${decoded.left.message}\n`)
+  process.exitCode = 2
+  return undefined
+}
+
+/** Writes a file, creating its directory; returns its path. */
+const writeFile = (file: string, text: string): string => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, text)
+  return file
+}
+
+/** Writes a run's JSON and Markdown reports; returns their paths. */
+const writeReports = (directory: string, result: RunResult, replay: string): ReadonlyArray<string> => {
+  const base = path.join(directory, Report.baseName(result))
+  return [writeFile(`${base}.md`, Report.markdown(result, replay)), writeFile(`${base}.json`, Report.json(result, replay))]
+}
+
+/** Writes a generated scenario so that it replays with `sim run`. */
+const writeScenario = (file: string, scenario: Scenario.Scenario, origin: string, replay: string): string =>
+  writeFile(file, `# ${origin}\n# replay: ${replay}\n${Scenario.encode(scenario)}`)
+
+const failureText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error))
+
+const wallClock = (): number => performance.now()
+
+/** Options shared by the commands that write reports. */
+interface ReportOptions {
+  readonly report: boolean
+  readonly reportDir: string
+}
+
+const reportOptions = (command: Command): Command =>
+  command
+    .option("--report-dir <dir>", "where reports and generated scenarios are written", "reports")
+    .option("--no-report", "do not write the JSON and Markdown reports")
+
+const examples = (lines: ReadonlyArray<string>): string => `\nExamples:\n${lines.map((line) => `  $ inferadb-repl ${line}`).join("\n")}\n`
+
+const canaryOption = () => new Option("--canary <name>", "build the run with a deliberately broken variant that the checkers must catch").choices([...Canary.names])
+
+// ---------------------------------------------------------------------------------------------
+// sim run
+// ---------------------------------------------------------------------------------------------
 
 const summary = (result: RunResult): ReadonlyArray<string> => {
   const lines = [
@@ -34,6 +127,7 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     `  trace ${result.traceHash}, ${result.events} events, ${result.tasks} tasks, ${result.simulatedMs} simulated ms in ${result.wallMs} ms`,
     `  converged ${result.converged}${result.convergenceMs === undefined ? "" : ` ${result.convergenceMs} ms after healing at ${result.healedAtMs} ms`} (${result.stopReason})`,
     `  writes ${JSON.stringify(result.writes)}`,
+    `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples ended with concurrent changes`,
     `  acknowledged changes by fate ${JSON.stringify(result.lostWrites)}`,
     `  replication lag ms p50 ${result.lagMs.p50}, p90 ${result.lagMs.p90}, p99 ${result.lagMs.p99}, max ${result.lagMs.max}`,
     ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`)
@@ -43,54 +137,375 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
   return lines
 }
 
-const run = (file: string, options: { readonly seed: string; readonly json?: boolean; readonly canary?: Canary.Name }): void => {
-  let text: string
-  try {
-    text = fs.readFileSync(file, "utf8")
-  } catch (error) {
-    process.stderr.write(`cannot read ${file}: ${String(error)}\n`)
-    process.exitCode = 2
-    return
-  }
-  const decoded = Scenario.decode(text, file)
-  if (Either.isLeft(decoded)) {
-    process.stderr.write(`${decoded.left.message}\n`)
-    process.exitCode = 2
-    return
-  }
-  const replay = `replay: ${replayCommand(file, options.seed, options.canary)}`
+interface RunCommandOptions extends ReportOptions {
+  readonly seed: string
+  readonly json?: boolean
+  readonly canary?: Canary.Name
+}
+
+/** Runs a scenario, prints the result, writes the reports; returns whether it passed. */
+const runAndReport = (scenario: Scenario.Scenario, options: RunCommandOptions, replay: string): boolean => {
   let result: RunResult
   try {
-    result = runScenario(decoded.right, options.seed, {
-      wallClock: () => performance.now(),
-      ...(options.canary === undefined ? {} : { canary: options.canary })
-    })
+    result = runScenario(scenario, options.seed, { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) })
   } catch (error) {
-    process.stderr.write(`${replay}\nthe simulator failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.stderr.write(`replay: ${replay}\nthe simulator failed: ${failureText(error)}\n`)
     process.exitCode = 1
-    return
+    return false
   }
   const failed = result.violations.length > 0
+  const reports = options.report ? writeReports(options.reportDir, result, replay) : []
   if (options.json === true) {
-    if (failed) process.stderr.write(`${replay}\n`)
+    if (failed) process.stderr.write(`replay: ${replay}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } else {
     const chosen = Object.entries(result.chosen.clocks).map(([node, clock]) => `  clock ${node}: offset ${clock.offsetMs} ms, drift ${clock.driftPpm} ppm`)
-    process.stdout.write(`${[...(failed ? [replay] : []), `seed ${result.seed}`, ...chosen, ...summary(result)].join("\n")}\n`)
+    const written = reports.length === 0 ? [] : [`report ${reports.join(", ")}`]
+    process.stdout.write(`${[...(failed ? [`replay: ${replay}`] : []), `seed ${result.seed}`, ...chosen, ...summary(result), ...written].join("\n")}\n`)
   }
   process.exitCode = failed ? 1 : 0
+  return !failed
 }
 
-/** The `sim` command and its subcommands. */
-export const command = (): Command => {
-  const sim = new Command("sim").description("Run the deterministic simulator")
-  sim
-    .command("run")
-    .description("Run one scenario with one seed; exit 0 iff no checker found a violation")
+const run = (file: string, options: RunCommandOptions): void => {
+  const scenario = readScenario(file)
+  if (scenario !== undefined) runAndReport(scenario, options, replayCommand(file, options.seed, options.canary))
+}
+
+// ---------------------------------------------------------------------------------------------
+// sim swarm
+// ---------------------------------------------------------------------------------------------
+
+interface SwarmOptions extends ReportOptions {
+  readonly seeds?: number
+  readonly time?: number
+  readonly firstSeed: number
+  readonly scenario?: string
+  readonly replay?: string
+  readonly canary?: Canary.Name
+  readonly shrink?: boolean
+  readonly shrinkRuns?: number
+  readonly json?: boolean
+}
+
+/** One failed seed, as printed and returned with `--json`. */
+interface SwarmFailure {
+  readonly seed: number
+  readonly replay: string
+  readonly checkers: ReadonlyArray<string>
+  readonly messages: ReadonlyArray<string>
+  readonly knownLimit: string | undefined
+  readonly files: ReadonlyArray<string>
+  readonly shrunk?: { readonly replay: string; readonly faults: number; readonly from: number; readonly runs: number }
+}
+
+const defaultSeeds = 100
+
+const swarmArgs = (options: SwarmOptions, seed: number): ReadonlyArray<string> => [
+  "sim",
+  "swarm",
+  "--replay",
+  String(seed),
+  ...(options.scenario === undefined ? [] : ["--scenario", options.scenario]),
+  ...canaryArgs(options.canary)
+]
+
+/** Writes what a failed seed needs to be replayed and studied; returns the failure. */
+const recordFailure = (outcome: Swarm.Outcome, options: SwarmOptions): SwarmFailure => {
+  const { seed, scenario, result } = outcome
+  const seedText = String(seed)
+  const yamlFile = path.join(options.reportDir, `${scenario.name}-${seed}.yaml`)
+  const replay = options.report ? replayCommand(yamlFile, seedText, options.canary) : commandLine(swarmArgs(options, seed))
+  const files = options.report
+    ? [writeScenario(yamlFile, scenario, `Drawn by \`sim swarm\` from seed ${seed}${options.scenario === undefined ? "" : ` over ${options.scenario}`}.`, replay), ...writeReports(options.reportDir, result, replay)]
+    : []
+  return {
+    seed,
+    replay,
+    checkers: [...new Set(result.violations.map((violation) => violation.checker))],
+    messages: result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
+    knownLimit: Swarm.knownLimit(outcome),
+    files
+  }
+}
+
+/** Shrinks a failed seed's fault schedule and writes the result next to it. */
+const shrinkFailure = async (outcome: Swarm.Outcome, failure: SwarmFailure, options: SwarmOptions): Promise<SwarmFailure> => {
+  const Shrink = await import("../sim/Shrink.js")
+  const shrunk = Shrink.shrink(outcome.scenario, outcome.seed, {
+    run: options.canary === undefined ? {} : { canary: options.canary },
+    ...(options.shrinkRuns === undefined ? {} : { runsMax: options.shrinkRuns })
+  })
+  if (shrunk === undefined) return failure
+  const file = path.join(options.reportDir, `${shrunk.minimal.scenario.name}-${outcome.seed}.yaml`)
+  const replay = replayCommand(file, String(outcome.seed), options.canary)
+  writeScenario(file, shrunk.minimal.scenario, `Shrunk by \`sim swarm --shrink\` from seed ${outcome.seed} (${shrunk.runs} runs).`, replay)
+  return { ...failure, shrunk: { replay, faults: shrunk.minimal.scenario.faults.length, from: outcome.scenario.faults.length, runs: shrunk.runs } }
+}
+
+const failureLines = (failure: SwarmFailure): ReadonlyArray<string> => [
+  `replay: ${failure.replay}`,
+  `  seed ${failure.seed} FAILED: ${failure.messages.join("; ")}`,
+  ...(failure.knownLimit === undefined ? [] : [`  matches a known limit: ${failure.knownLimit}`]),
+  ...(failure.shrunk === undefined ? [] : [`  shrunk from ${failure.shrunk.from} to ${failure.shrunk.faults} faults in ${failure.shrunk.runs} runs: ${failure.shrunk.replay}`]),
+  ...(failure.files.length === 0 ? [] : [`  wrote ${failure.files.join(", ")}`])
+]
+
+/** The terminal progress bar, when stderr is a terminal and the output is not JSON. */
+const progressBar = (options: SwarmOptions, total: number): { readonly bars: MultiBar; readonly bar: SingleBar } | undefined => {
+  if (options.json === true || process.stderr.isTTY !== true) return undefined
+  const unit = options.time === undefined ? "seeds" : "s"
+  const bars = new MultiBar(
+    { stream: process.stderr, hideCursor: true, clearOnComplete: true, format: `swarm |{bar}| {value}/{total} ${unit} | {seeds} seeds, {failed} failed | {eventsPerSec} events/s | ETA {eta_formatted}` },
+    Presets.shades_classic
+  )
+  return { bars, bar: bars.create(total, 0, { seeds: 0, failed: 0, eventsPerSec: 0 }) }
+}
+
+const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>): ReadonlyArray<string> => [
+  `swarm: ${summary.seeds} seeds (${firstSeed}-${firstSeed + summary.seeds - 1}), ${summary.passed} passed, ${summary.failed} failed`,
+  `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s`,
+  ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
+  ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]${failure.knownLimit === undefined ? "" : ` (${failure.knownLimit})`}`)
+]
+
+/** Runs seeds until the count or the time is used up. */
+const swarm = async (options: SwarmOptions): Promise<void> => {
+  const base = options.scenario === undefined ? undefined : readScenario(options.scenario)
+  if (options.scenario !== undefined && base === undefined) return
+  if (options.replay !== undefined) {
+    const scenario = Swarm.scenarioFor(options.replay, base)
+    const file = path.join(options.reportDir, `${scenario.name}-${options.replay}.yaml`)
+    const replay = options.report ? replayCommand(file, options.replay, options.canary) : commandLine(swarmArgs(options, Number(options.replay)))
+    if (options.report) writeScenario(file, scenario, `Drawn by \`sim swarm --replay ${options.replay}\`.`, replay)
+    runAndReport(scenario, { ...options, seed: options.replay }, replay)
+    return
+  }
+  const startedMs = wallClock()
+  const seedCount = options.seeds ?? (options.time === undefined ? defaultSeeds : Number.POSITIVE_INFINITY)
+  const progress = progressBar(options, options.time === undefined ? seedCount : Math.round(options.time / 1000))
+  const say = (lines: ReadonlyArray<string>) => {
+    const text = `${lines.join("\n")}\n`
+    if (progress !== undefined) progress.bars.log(text)
+    else if (options.json === true) process.stderr.write(text)
+    else process.stdout.write(text)
+  }
+  const tally = new Swarm.Tally()
+  const failures: Array<SwarmFailure> = []
+  for (let index = 0; index < seedCount && (options.time === undefined || wallClock() - startedMs < options.time); index++) {
+    const seed = options.firstSeed + index
+    const outcome = runSwarmSeed(seed, base, options)
+    if (outcome !== undefined) {
+      tally.add(outcome)
+      if (outcome.result.violations.length > 0) {
+        let failure = recordFailure(outcome, options)
+        say(failureLines(failure).slice(0, 1)) // the replay command first, before shrinking takes a while
+        if (options.shrink === true) failure = await shrinkFailure(outcome, failure, options)
+        failures.push(failure)
+        say(failureLines(failure).slice(1))
+      }
+    } else {
+      failures.push({ seed, replay: commandLine(swarmArgs(options, seed)), checkers: ["simulator"], messages: ["the simulator failed"], knownLimit: undefined, files: [] })
+    }
+    const now = tally.summary()
+    progress?.bar.update(options.time === undefined ? index + 1 : Math.min(Math.round(options.time / 1000), Math.round((wallClock() - startedMs) / 1000)), {
+      seeds: index + 1,
+      failed: failures.length,
+      eventsPerSec: now.eventsPerSec
+    })
+  }
+  progress?.bars.stop()
+  const summary = tally.summary()
+  if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures })}\n`)
+  else process.stdout.write(`${summaryLines(summary, options.firstSeed, failures).join("\n")}\n`)
+  process.exitCode = failures.length > 0 ? 1 : 0
+}
+
+/** One seed; a simulator crash is printed with its replay command and counted as a failure. */
+const runSwarmSeed = (seed: number, base: Scenario.Scenario | undefined, options: SwarmOptions): Swarm.Outcome | undefined => {
+  const runOptions: RunOptions = { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) }
+  try {
+    return Swarm.runSeed(seed, base, runOptions)
+  } catch (error) {
+    process.stderr.write(`replay: ${commandLine(swarmArgs(options, seed))}\nthe simulator failed on seed ${seed}: ${failureText(error)}\n`)
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sim shrink
+// ---------------------------------------------------------------------------------------------
+
+interface ShrinkOptions extends ReportOptions {
+  readonly seed: string
+  readonly canary?: Canary.Name
+  readonly runsMax?: number
+  readonly search?: number
+  readonly json?: boolean
+}
+
+const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void> => {
+  const scenario = readScenario(file)
+  if (scenario === undefined) return
+  const Shrink = await import("../sim/Shrink.js")
+  const shrunk = Shrink.shrink(scenario, options.seed, {
+    run: { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) },
+    ...(options.runsMax === undefined ? {} : { runsMax: options.runsMax }),
+    ...(options.search === undefined ? {} : { search: options.search })
+  })
+  if (shrunk === undefined) {
+    const what = options.search === undefined ? "the run passes" : `the run and ${options.search} generated schedules pass`
+    if (options.json === true) process.stdout.write(`${JSON.stringify({ failed: false })}\n`)
+    else process.stdout.write(`seed ${options.seed}: ${what}; nothing to shrink\n`)
+    process.exitCode = 0
+    return
+  }
+  const minimal = shrunk.minimal
+  const yamlFile = path.join(options.reportDir, `${minimal.scenario.name}-${options.seed}.yaml`)
+  const replay = replayCommand(yamlFile, options.seed, options.canary)
+  writeScenario(yamlFile, minimal.scenario, `Shrunk by \`sim shrink ${file} --seed ${options.seed}\` in ${shrunk.runs} runs.`, replay)
+  const reports = options.report ? writeReports(options.reportDir, minimal.result, replay) : []
+  const outcome = {
+    replay,
+    scenarioFile: yamlFile,
+    checkers: shrunk.checkers,
+    runs: shrunk.runs,
+    faults: { from: shrunk.original.faults.length, to: minimal.scenario.faults.length },
+    schedule: minimal.scenario.faults,
+    violations: minimal.result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
+    reports
+  }
+  if (options.json === true) {
+    process.stderr.write(`replay: ${replay}\n`)
+    process.stdout.write(`${JSON.stringify(outcome)}\n`)
+  } else {
+    process.stdout.write(
+      `${[
+        `replay: ${replay}`,
+        `shrunk ${outcome.faults.from} faults to ${outcome.faults.to} in ${shrunk.runs} runs; still fails: ${shrunk.checkers.join(", ")}`,
+        ...minimal.scenario.faults.map((fault) => `  ${JSON.stringify(fault)}`),
+        ...outcome.violations.map((violation) => `  VIOLATION ${violation}`),
+        `wrote ${[yamlFile, ...reports].join(", ")}`
+      ].join("\n")}\n`
+    )
+  }
+  process.exitCode = 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// sim check-determinism
+// ---------------------------------------------------------------------------------------------
+
+interface CheckOptions {
+  readonly seed: string
+  readonly canary?: Canary.Name
+  readonly json?: boolean
+}
+
+const checkDeterminism = (file: string, options: CheckOptions): void => {
+  const scenario = readScenario(file)
+  if (scenario === undefined) return
+  const outcome = DeterminismCheck.check(scenario, options.seed, { run: options.canary === undefined ? {} : { canary: options.canary } })
+  const replay = commandLine(["sim", "check-determinism", file, "--seed", options.seed, ...canaryArgs(options.canary)])
+  if (!outcome.identical) process.stderr.write(options.json === true ? `replay: ${replay}\n` : "")
+  if (options.json === true) {
+    process.stdout.write(`${JSON.stringify(outcome)}\n`)
+  } else if (outcome.identical) {
+    process.stdout.write(`seed ${options.seed}: both runs identical: ${outcome.events.first} events, every trace hash equal (final ${outcome.traceHash.first}), results equal\n`)
+  } else {
+    const divergence = outcome.divergence
+    const lines =
+      divergence === undefined
+        ? [`seed ${options.seed}: every event matched, but these result fields differ: ${outcome.differingFields.join(", ")}`]
+        : [
+            `seed ${options.seed}: the runs differ first at event #${divergence.index} (${outcome.events.first} and ${outcome.events.second} events)`,
+            `  last common: ${DeterminismCheck.describeEvent(divergence.lastCommon)}`,
+            `  first run:   ${DeterminismCheck.describeEvent(divergence.first)}`,
+            `  second run:  ${DeterminismCheck.describeEvent(divergence.second)}`
+          ]
+    process.stdout.write(`${[`replay: ${replay}`, ...lines].join("\n")}\n`)
+  }
+  process.exitCode = outcome.identical ? 0 : 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commands
+// ---------------------------------------------------------------------------------------------
+
+const runCommand = (): Command =>
+  reportOptions(
+    new Command("run")
+      .summary("run one scenario with one seed")
+      .description(
+        "Run one scenario with one seed and check it; exit 0 iff no checker found a violation. Writes <report-dir>/<scenario>-<seed>.json and .md " +
+          "(see reports/README.md); on a failure the first line printed is the command that replays it"
+      )
+      .argument("<scenario-file>", "a scenario YAML file (see scenarios/README.md)")
+      .requiredOption("--seed <n>", "the master seed", parseSeed)
+      .option("--json", "print exactly one JSON object (the run result) on stdout")
+      .addOption(canaryOption())
+  )
+    .addHelpText("after", examples(["sim run scenarios/two-region-partition.yaml --seed 1", "sim run scenarios/primary-failover.yaml --seed 2 --json --no-report"]))
+    .action((file: string, options: RunCommandOptions) => run(file, options))
+
+const swarmCommand = (): Command =>
+  reportOptions(
+    new Command("swarm")
+      .summary("swarm testing: draw every setting from each seed")
+      .description(
+        "Swarm testing: draw every setting (regions, strategy, graph, clocks, network, workload, faults) from each seed and run it; " +
+          "a failure prints its replay command first and writes the drawn scenario to <report-dir>/swarm-<seed>.yaml; exit 1 if any seed failed"
+      )
+      .addOption(new Option("--seeds <n>", `run this many seeds (default ${defaultSeeds})`).argParser(parseCount))
+      .addOption(new Option("--time <duration>", "run seeds until this much wall time has passed (30s, 5m, 1h)").argParser(parseDuration).conflicts("seeds"))
+      .option("--first-seed <n>", "the first seed; the next ones follow it", parseCount, 1)
+      .option("--scenario <file>", "take every setting from this scenario file and draw only its clocks and faults")
+      .option("--replay <seed>", "run just this seed's drawn scenario, printed like `sim run`", parseSeed)
+      .option("--shrink", "shrink each failure's fault schedule (writes <report-dir>/shrunk-<name>-<seed>.yaml)")
+      .option("--shrink-runs <n>", "simulations one shrink may run at most (default 100)", parseCount)
+      .option("--json", "print exactly one JSON object (summary and failures) on stdout")
+      .addOption(canaryOption())
+  )
+    .addHelpText("after", examples(["sim swarm --seeds 20", "sim swarm --time 5m --first-seed 1000 --shrink", "sim swarm --scenario scenarios/primary-failover.yaml --seeds 50", "sim swarm --replay 7"]))
+    .action((options: SwarmOptions) => swarm(options))
+
+const shrinkSubcommand = (): Command =>
+  reportOptions(
+    new Command("shrink")
+      .summary("shrink a failing run's fault schedule")
+      .description(
+        "Shrink a failing run's fault schedule with fast-check (drop faults, shorten them, move them earlier, make them milder) and write the smallest " +
+          "schedule that still fails the same checker to <report-dir>/shrunk-<name>-<seed>.yaml; exit 1 when a failure was shrunk, 0 when the run passes"
+      )
+      .argument("<scenario-file>", "a scenario YAML file (see scenarios/README.md)")
+      .requiredOption("--seed <n>", "the master seed", parseSeed)
+      .option("--runs-max <n>", "simulations to run at most while shrinking (default 100)", parseCount)
+      .option("--search <n>", "instead of the file's own schedule, try up to n schedules drawn from the seed and shrink the first that fails", parseCount)
+      .option("--json", "print exactly one JSON object on stdout")
+      .addOption(canaryOption())
+  )
+    .addHelpText("after", examples(["sim shrink reports/swarm-7.yaml --seed 7", "sim shrink scenarios/two-region-partition.yaml --seed 1 --canary keep-local --search 20"]))
+    .action((file: string, options: ShrinkOptions) => shrinkCommand(file, options))
+
+const checkDeterminismCommand = (): Command =>
+  new Command("check-determinism")
+    .summary("run one seed twice and compare the trace after every event")
+    .description(
+      "Run one scenario and seed twice in this process and compare the trace hash after every event; report the first event that differs " +
+        "(index, time, kind, node, details, on both sides); exit 0 iff the runs are identical"
+    )
     .argument("<scenario-file>", "a scenario YAML file (see scenarios/README.md)")
     .requiredOption("--seed <n>", "the master seed", parseSeed)
-    .option("--json", "print exactly one JSON object (the run result) on stdout")
-    .addOption(new Option("--canary <name>", "run a deliberately broken variant that the checkers must catch").choices([...Canary.names]))
-    .action((file: string, options: { readonly seed: string; readonly json?: boolean; readonly canary?: Canary.Name }) => run(file, options))
-  return sim
-}
+    .option("--json", "print exactly one JSON object on stdout")
+    .addOption(canaryOption())
+    .addHelpText("after", examples(["sim check-determinism scenarios/two-region-partition.yaml --seed 3"]))
+    .action((file: string, options: CheckOptions) => checkDeterminism(file, options))
+
+/** The `sim` command and its subcommands. */
+export const command = (): Command =>
+  new Command("sim")
+    .description("The deterministic simulator: run scenarios, swarm-test, shrink failures, check determinism")
+    .addCommand(runCommand())
+    .addCommand(swarmCommand())
+    .addCommand(shrinkSubcommand())
+    .addCommand(checkDeterminismCommand())

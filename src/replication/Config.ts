@@ -8,8 +8,15 @@
  * the offending value and what was expected. Unknown keys and unknown replication variables are
  * errors, so a typo cannot silently fall back to a default.
  *
+ * Besides the seed's keys the section holds the runtime's: `security` (how regions
+ * authenticate each other), `grpc` and `http` (where the node listens) and `store` (where its
+ * durable state lives). Their defaults that depend on the topology (the gRPC address is the
+ * local node's endpoint, the lmdb directory is named after the region and node) are computed
+ * by `grpcListen`, `storePath` and `storePrefix`, so an overridden local region moves them too.
+ *
  * This module is pure: the caller reads the file and passes the environment in. File I/O and
- * `process.env` belong to the runtime wiring.
+ * `process.env` belong to the runtime wiring, which also reads `security.token_file` and the
+ * PEM files.
  */
 import { Data, Either, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
@@ -55,6 +62,55 @@ export interface HeartbeatSettings {
   readonly recoverAfter: number
 }
 
+/** How gRPC calls between regions (and to the public API) are authenticated; see `runtime/Auth.ts`. */
+export type SecurityMode = "insecure" | "token" | "mtls"
+
+/**
+ * The `security:` section. File paths are kept as written: this module does no I/O, the
+ * runtime reads `token_file` and the PEM files when it starts.
+ */
+export interface SecuritySettings {
+  readonly mode: SecurityMode
+  /** The shared bearer token (token mode, optional under mtls); never printed. */
+  readonly token: string | undefined
+  /** A file whose content (trimmed) is the bearer token, instead of `token`. */
+  readonly tokenFile: string | undefined
+  readonly caFile: string | undefined
+  readonly certFile: string | undefined
+  readonly keyFile: string | undefined
+  /** Name to verify peers' server certificates against instead of their endpoint host. */
+  readonly serverNameOverride: string | undefined
+}
+
+/** The `grpc:` section: the node's replication and public API server. */
+export interface GrpcSettings {
+  /** `host:port` to bind; undefined means the local node's endpoint (see `grpcListen`). */
+  readonly listen: string | undefined
+  /** Replication batches in flight per target endpoint. */
+  readonly inFlightPerTargetMax: number
+  /** Largest gRPC message sent or received, in bytes. */
+  readonly messageBytesMax: number
+}
+
+/** The `http:` section: `/healthz`, `/livez`, `/readyz` and `/metrics`. */
+export interface HttpSettings {
+  readonly listen: string
+}
+
+/** Where the region's durable state lives. */
+export type StoreKind = "lmdb" | "foundationdb" | "memory"
+
+/** The `store:` section. */
+export interface StoreSettings {
+  readonly kind: StoreKind
+  /** lmdb directory; undefined means `.data/<local_region>-<node_id>` (see `storePath`). */
+  readonly path: string | undefined
+  /** FoundationDB cluster file; undefined means `FDB_CLUSTER_FILE`, then the client's default. */
+  readonly clusterFile: string | undefined
+  /** FoundationDB key prefix; undefined means `inferadb/<local_region>` (see `storePrefix`). */
+  readonly prefix: string | undefined
+}
+
 /** The whole decoded replication configuration. */
 export interface ReplicationConfig {
   readonly enabled: boolean
@@ -69,6 +125,10 @@ export interface ReplicationConfig {
   readonly agent: AgentSettings
   readonly health: HealthSettings
   readonly heartbeat: HeartbeatSettings
+  readonly security: SecuritySettings
+  readonly grpc: GrpcSettings
+  readonly http: HttpSettings
+  readonly store: StoreSettings
   readonly topology: Topology.Topology
 }
 
@@ -80,6 +140,10 @@ export interface Defaults {
   readonly agent: AgentSettings
   readonly health: HealthSettings
   readonly heartbeat: HeartbeatSettings
+  readonly security: SecuritySettings
+  readonly grpc: GrpcSettings
+  readonly http: HttpSettings
+  readonly store: StoreSettings
 }
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -97,7 +161,19 @@ export const defaults: Defaults = {
     bufferSize: 10_000
   },
   health: { lagMsMax: 5_000 },
-  heartbeat: { intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 }
+  heartbeat: { intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 },
+  security: {
+    mode: "insecure",
+    token: undefined,
+    tokenFile: undefined,
+    caFile: undefined,
+    certFile: undefined,
+    keyFile: undefined,
+    serverNameOverride: undefined
+  },
+  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024 },
+  http: { listen: "127.0.0.1:8080" },
+  store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined }
 }
 
 /**
@@ -207,6 +283,64 @@ const HeartbeatFile = section(
   "heartbeat settings"
 )
 
+const integerBetween = (minimum: number, maximum: number) =>
+  Schema.Number.pipe(Schema.int(), Schema.between(minimum, maximum)).annotations(expecting(`an integer from ${minimum} to ${maximum}`))
+
+/** `host:port`, the host a name, an IPv4 address or a bracketed IPv6 address; port 0 picks a free one. */
+const listenPattern = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/
+
+/** Whether `text` is a `host:port` address a server can bind. */
+export const isListenAddress = (text: string): boolean => {
+  const match = listenPattern.exec(text)
+  return match !== null && Number(match[1]) <= 65_535
+}
+
+const ListenAddress = Schema.String.pipe(Schema.filter(isListenAddress)).annotations(
+  expecting("host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080")
+)
+const FilePath = Schema.NonEmptyTrimmedString.annotations(expecting("a non-empty file path"))
+const Token = Schema.NonEmptyTrimmedString.annotations(expecting("a non-empty token without surrounding spaces"))
+const Prefix = Schema.NonEmptyString.pipe(Schema.filter((text) => !text.includes("\u0000"))).annotations(
+  expecting("a non-empty key prefix without NUL characters")
+)
+
+const SecurityModeField = Schema.Literal("insecure", "token", "mtls").annotations(expecting("one of insecure, token, mtls"))
+const StoreKindField = Schema.Literal("lmdb", "foundationdb", "memory").annotations(expecting("one of lmdb, foundationdb, memory"))
+
+const SecurityFile = section(
+  {
+    mode: Schema.optional(SecurityModeField),
+    token: Schema.optional(Token),
+    token_file: Schema.optional(FilePath),
+    ca_file: Schema.optional(FilePath),
+    cert_file: Schema.optional(FilePath),
+    key_file: Schema.optional(FilePath),
+    server_name_override: Schema.optional(Id)
+  },
+  "security settings"
+)
+
+const GrpcFile = section(
+  {
+    listen: Schema.optional(ListenAddress),
+    max_in_flight_per_target: Schema.optional(integerBetween(1, 1_024)),
+    max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1))
+  },
+  "gRPC server settings"
+)
+
+const HttpFile = section({ listen: Schema.optional(ListenAddress) }, "HTTP server settings")
+
+const StoreFile = section(
+  {
+    kind: Schema.optional(StoreKindField),
+    path: Schema.optional(FilePath),
+    cluster_file: Schema.optional(FilePath),
+    prefix: Schema.optional(Prefix)
+  },
+  "store settings"
+)
+
 const NodeFile = section({ id: Id, endpoint: Endpoint }, "a node with id and endpoint")
 
 const ZoneFile = section(
@@ -242,6 +376,10 @@ const ReplicationFile = section(
     agent: Schema.optional(AgentFile),
     health: Schema.optional(HealthFile),
     heartbeat: Schema.optional(HeartbeatFile),
+    security: Schema.optional(SecurityFile),
+    grpc: Schema.optional(GrpcFile),
+    http: Schema.optional(HttpFile),
+    store: Schema.optional(StoreFile),
     regions: Schema.Array(RegionFile).annotations({ message: () => "a list of regions" }),
     replication_targets: Schema.optional(
       Schema.Record({ key: Id, value: IdList }).annotations({ message: () => "a mapping from region id to a list of region ids" })
@@ -259,6 +397,10 @@ const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
   agent: Object.keys(AgentFile.fields),
   health: Object.keys(HealthFile.fields),
   heartbeat: Object.keys(HeartbeatFile.fields),
+  security: Object.keys(SecurityFile.fields),
+  grpc: Object.keys(GrpcFile.fields),
+  http: Object.keys(HttpFile.fields),
+  store: Object.keys(StoreFile.fields),
   regions: Object.keys(RegionFile.fields),
   zones: Object.keys(ZoneFile.fields),
   nodes: Object.keys(NodeFile.fields),
@@ -316,6 +458,23 @@ const replicationPrefixes = ["INFERADB__ENGINE__REPLICATION__", "INFERADB__REPLI
 
 const upper = (key: string): string => key.toUpperCase()
 
+/** `<SECTION>__<KEY>` variables of a runtime section: integers where the file takes integers, else strings. */
+const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
+  const integers = new Set(["max_in_flight_per_target", "max_message_bytes"])
+  return Object.keys(fields).map((key) => [
+    `${upper(section)}__${upper(key)}`,
+    { path: [section, key], kind: integers.has(key) ? "integer" : "string" }
+  ])
+}
+
+/** Keys whose values are secrets: errors say how long the value is, never what it is. */
+const secretKeys: ReadonlySet<string> = new Set(["security.token"])
+
+const isSecret = (segments: ReadonlyArray<Segment>): boolean => secretKeys.has(segments.join("."))
+
+const showSecret = (value: unknown): string =>
+  typeof value === "string" ? `(redacted, ${value.length} characters)` : value === undefined ? "(missing)" : "(redacted)"
+
 /** Suffixes accepted after either replication prefix. Agent keys also have the seed's short form. */
 const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, EnvBinding>([
   ["ENABLED", { path: ["enabled"], kind: "boolean" }],
@@ -330,7 +489,11 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
     [upper(key), { path: ["agent", key], kind: "integer" }]
   ]),
   ...Object.keys(HealthFile.fields).map((key): [string, EnvBinding] => [`HEALTH__${upper(key)}`, { path: ["health", key], kind: "integer" }]),
-  ...Object.keys(HeartbeatFile.fields).map((key): [string, EnvBinding] => [`HEARTBEAT__${upper(key)}`, { path: ["heartbeat", key], kind: "integer" }])
+  ...Object.keys(HeartbeatFile.fields).map((key): [string, EnvBinding] => [`HEARTBEAT__${upper(key)}`, { path: ["heartbeat", key], kind: "integer" }]),
+  ...sectionVariables("security", SecurityFile.fields),
+  ...sectionVariables("grpc", GrpcFile.fields),
+  ...sectionVariables("http", HttpFile.fields),
+  ...sectionVariables("store", StoreFile.fields)
 ])
 
 /** The engine-wide variables the Kubernetes StatefulSet of the seed sets from pod metadata. */
@@ -406,7 +569,8 @@ const applyEnvironment = (
     const key = binding.path.join(".")
     const earlier = origins.get(key)
     if (earlier !== undefined && values.get(key) !== value) {
-      return Either.left(configError(name, show(value), `the same value as ${earlier} (${show(values.get(key))}), which sets the same key`))
+      const display = isSecret(binding.path) ? showSecret : show
+      return Either.left(configError(name, display(value), `the same value as ${earlier} (${display(values.get(key))}), which sets the same key`))
     }
     const parsed = parseEnvValue(name, value, binding.kind)
     if (Either.isLeft(parsed)) return Either.left(parsed.left)
@@ -436,7 +600,8 @@ const decodeFile = (raw: unknown, paths: Paths): Either.Either<ReplicationFile, 
     const issue = ParseResult.ArrayFormatter.formatIssueSync(error.issue)[0]
     if (issue === undefined) return configError(paths.prefix, show(raw), "valid replication settings", error.message)
     const segments = issue.path.filter((segment): segment is Segment => typeof segment !== "symbol")
-    return configError(formatPath(paths, segments), show(valueAt(raw, segments)), expectedFor(issue, segments))
+    const value = valueAt(raw, segments)
+    return configError(formatPath(paths, segments), isSecret(segments) ? showSecret(value) : show(value), expectedFor(issue, segments))
   })
 
 const expectedFor = (issue: ParseResult.ArrayFormatterIssue, segments: ReadonlyArray<Segment>): string => {
@@ -503,10 +668,41 @@ const checkOrdered = (
   )
 }
 
+const pemKeys = ["ca_file", "cert_file", "key_file"] as const
+
+/**
+ * The security section must say what it means: a token or certificate given under another
+ * mode would be silently ignored (a node meant to require a token would run open), so it is
+ * an error, and each mode's required keys must be present.
+ */
+const checkSecurity = (file: ReplicationFile, paths: Paths): ConfigError | undefined => {
+  const security = file.security ?? {}
+  const mode = security.mode ?? defaults.security.mode
+  const at = (key: string, expected: string): ConfigError => {
+    const value = security[key as keyof typeof security]
+    return configError(formatPath(paths, ["security", key]), key === "token" ? showSecret(value) : show(value), expected)
+  }
+  if (security.token !== undefined && security.token_file !== undefined) {
+    return at("token_file", "no token_file when security.token is set (give the token one way only)")
+  }
+  if (mode === "insecure") {
+    const stray = (["token", "token_file", ...pemKeys, "server_name_override"] as const).find((key) => security[key] !== undefined)
+    return stray === undefined ? undefined : at(stray, "no value while security.mode is insecure (set mode: token or mtls to use it)")
+  }
+  if (mode === "token") {
+    if (security.token === undefined && security.token_file === undefined) return at("token", "a bearer token (or token_file) when security.mode is token")
+    const stray = ([...pemKeys, "server_name_override"] as const).find((key) => security[key] !== undefined)
+    return stray === undefined ? undefined : at(stray, "no certificate settings while security.mode is token (use mode: mtls)")
+  }
+  const missing = pemKeys.find((key) => security[key] === undefined)
+  return missing === undefined ? undefined : at(missing, "a PEM file path when security.mode is mtls")
+}
+
 const checkSettings = (file: ReplicationFile, paths: Paths): ConfigError | undefined => {
   const agent = agentSettings(file)
   const heartbeat = heartbeatSettings(file)
   return (
+    checkSecurity(file, paths) ??
     checkOrdered(paths, file.agent, "agent", { key: "batch_size", value: agent.batchSize }, { key: "buffer_size", value: agent.bufferSize }, false) ??
     checkOrdered(
       paths,
@@ -745,8 +941,57 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   agent: agentSettings(file),
   health: { lagMsMax: file.health?.lag_ms_max ?? defaults.health.lagMsMax },
   heartbeat: heartbeatSettings(file),
+  security: {
+    mode: file.security?.mode ?? defaults.security.mode,
+    token: file.security?.token,
+    tokenFile: file.security?.token_file,
+    caFile: file.security?.ca_file,
+    certFile: file.security?.cert_file,
+    keyFile: file.security?.key_file,
+    serverNameOverride: file.security?.server_name_override
+  },
+  grpc: {
+    listen: file.grpc?.listen,
+    inFlightPerTargetMax: file.grpc?.max_in_flight_per_target ?? defaults.grpc.inFlightPerTargetMax,
+    messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax
+  },
+  http: { listen: file.http?.listen ?? defaults.http.listen },
+  store: {
+    kind: file.store?.kind ?? defaults.store.kind,
+    path: file.store?.path,
+    clusterFile: file.store?.cluster_file,
+    prefix: file.store?.prefix
+  },
   topology
 })
+
+// ---------------------------------------------------------------------------------------------
+// Settings whose defaults depend on the topology
+// ---------------------------------------------------------------------------------------------
+
+/** The node this process runs as: `node_id`, else the first node declared in the local region. */
+export const localNode = (config: ReplicationConfig): Topology.Node | undefined => {
+  const region = Topology.findRegion(config.topology, config.localRegion)
+  const nodes = region === undefined ? [] : Topology.regionNodes(region)
+  return config.nodeId === undefined ? nodes[0] : nodes.find((node) => node.id === config.nodeId)
+}
+
+/** `host:port` of an endpoint, without a URL scheme or trailing slashes. */
+const hostPort = (endpoint: string): string => endpoint.replace(/^(?:grpcs?|https?):\/\//, "").replace(/\/+$/, "")
+
+/** The gRPC address to bind: `grpc.listen`, else the local node's endpoint; undefined when neither exists. */
+export const grpcListen = (config: ReplicationConfig): string | undefined => {
+  if (config.grpc.listen !== undefined) return config.grpc.listen
+  const node = localNode(config)
+  return node === undefined ? undefined : hostPort(node.endpoint)
+}
+
+/** The lmdb directory: `store.path`, else `.data/<local_region>-<node_id>`. */
+export const storePath = (config: ReplicationConfig): string =>
+  config.store.path ?? `.data/${config.localRegion}-${localNode(config)?.id ?? config.nodeId ?? "node"}`
+
+/** The FoundationDB key prefix: `store.prefix`, else `inferadb/<local_region>`. */
+export const storePrefix = (config: ReplicationConfig): string => config.store.prefix ?? `inferadb/${config.localRegion}`
 
 // ---------------------------------------------------------------------------------------------
 // Entry points

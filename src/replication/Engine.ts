@@ -1,6 +1,8 @@
 /**
- * One engine node, wired: topology manager, router, change feed, replica and agent over the
- * abstract Store, Clock, Network, Random and Metrics services. Production (`src/runtime`) and
+ * One engine node, wired: topology manager, router, change feed, primacy (the node's view of
+ * the PrimaryReplica epoch and its write lease, which the Failover controller, started next
+ * to the engine, keeps up to date), replica and agent over the abstract Store, Clock,
+ * Network, Random and Metrics services. Production (`src/runtime`) and
  * the simulator (`src/sim`) both build nodes with this one layer and differ only in which
  * implementations of those five services they provide.
  */
@@ -15,6 +17,7 @@ import * as Health from "./Health.js"
 import * as Heartbeater from "./Heartbeater.js"
 import type * as Metrics from "./Metrics.js"
 import * as Network from "./Network.js"
+import * as Primacy from "./Primacy.js"
 import type * as Random from "./Random.js"
 import * as Replica from "./Replica.js"
 import * as Router from "./Router.js"
@@ -67,7 +70,7 @@ export const settingsFromConfig = (
 }
 
 /** The services a node provides. */
-export type Services = Replica.Replica | ChangeFeed.ChangeFeed | Agent.Agent | Router.Router | TopologyManager.TopologyManager
+export type Services = Replica.Replica | ChangeFeed.ChangeFeed | Agent.Agent | Router.Router | TopologyManager.TopologyManager | Primacy.Primacy
 
 /** The services a node needs from its environment (real or simulated). */
 export type Requirements = Store.Store | Clock.Clock | Network.Network | Random.Random | Metrics.Metrics
@@ -82,15 +85,17 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
     Layer.provideMerge(topology)
   )
   const feed = ChangeFeed.layer({ bufferSize: settings.bufferSize })
-  const replica = Replica.layer({
-    regionId: settings.regionId,
-    nodeId: settings.nodeId,
-    resolver: settings.resolver,
-    // Successors are promoted no sooner than one heartbeat timeout after losing the primary.
-    writeLeaseMs: settings.heartbeat.timeoutMs
+  const primacy = Primacy.layer({
+    initial: { epoch: 0, primary: settings.topology.strategy === "PrimaryReplica" ? Topology.primaryRegion(settings.topology)?.id : undefined },
+    // A lost primary is noticed one heartbeat timeout after its last answer, and a successor is
+    // promoted later still, so by then the leases it was granted have run out: a takeover waits
+    // only when the old primary was still heard from (and safety never rests on this choice).
+    leaseMs: settings.heartbeat.timeoutMs,
+    regions: settings.topology.regions.map((region) => region.id)
   })
+  const replica = Replica.layer({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver })
   const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent })
-  return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(router))
+  return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(primacy), Layer.provideMerge(router))
 }
 
 /**
@@ -99,7 +104,7 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
  */
 export const run = (
   settings: Settings
-): Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock> =>
+): Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock | Primacy.Primacy> =>
   Effect.scoped(
     Effect.gen(function* () {
       const replica = yield* Replica.Replica

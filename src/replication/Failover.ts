@@ -11,14 +11,23 @@
  * - Epochs. Each primary change has an epoch number. The region that takes the role writes
  *   an epoch record, a tuple in the reserved vault `_failover`
  *   (`epoch:<n>#primary@region:<id>`), through `Replica.write`. Records travel in the
- *   replication log like any change, so a region learns of a new primary only after it has
- *   applied everything the new primary logged before it. Every node adopts the newest record
- *   it holds (higher epoch; on equal epochs the region with the lower failover priority
- *   number), so views converge once the network does.
+ *   replication log like any change, so a region that takes the role from a record has
+ *   applied everything the previous primary logged before it. Every node adopts the newest
+ *   record it holds (higher epoch; on equal epochs the region with the lower failover
+ *   priority number), so views converge once the network does.
  * - Promotion. A node whose region is `Router.electPrimary` of its view promotes its region
  *   after the primary has been unavailable for `detectAfterMs`, if it sees at least half of
  *   the regions (so a region cut off on its own does not promote itself when there are three
- *   or more).
+ *   or more) and neither it nor any peer reporting to it has agreed with a heartbeat from the
+ *   primary within the write lease: a primary that came back before the promotion, or that a
+ *   third region still reaches (a non-transitive partition), keeps its role.
+ * - Write lease (`Primacy`). Every change of this node's view goes to `Primacy.adopt`. With
+ *   three or more regions a primary takes writes only while more than half of the regions
+ *   agree with its view in heartbeat answers, and a region that takes the role over waits
+ *   until leases they granted to an older primary have run out; any node stops taking writes
+ *   as soon as a heartbeat answer shows a newer epoch. Such an epoch that names another region
+ *   is adopted at the next check, before its record arrives; the role itself is taken only
+ *   from a record, after everything logged before it.
  * - Fencing. A primary that sees at most half of the regions for `fenceAfterMs` stops taking
  *   writes (it names the next region in failover order primary in its own view). With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
@@ -33,17 +42,23 @@
  *   the end of the local log. The record is written before the role is given up, so the
  *   original primary adopts it only after it has applied every change logged before it.
  *
- * Limits (there is no consensus protocol here): safety rests on timing. The old primary must
- * fence itself before another region promotes (`fenceAfterMs` well below `detectAfterMs`,
- * both measured from heartbeat staleness, which both sides see at about the same time); a
- * restarted or fenced primary must learn of a newer epoch within `confirmAfterMs`. Under a
- * non-transitive partition (A sees C, B sees C, A and B do not see each other) two regions
- * can each believe they are primary, and so can both regions of a two-region deployment cut
- * in two for longer than `detectAfterMs`. The simulator's epoch checker detects every such case;
- * a consensus-backed epoch store would remove them.
+ * Limits (there is no consensus protocol here): with three or more regions the write lease
+ * keeps two regions from taking writes at the same time as long as node clocks run at about
+ * the same rate, and the promotion rule above keeps an old primary from taking writes after
+ * the promotion in the cases the simulator explores. A peer's report of its grants is up to
+ * one heartbeat round old, though, so a promotion can still come while the old primary holds
+ * a lease granted just after that report (or reported in an answer that was lost); the old
+ * primary then takes writes in its epoch after the new epoch began, until its lease runs out
+ * or it hears of the new epoch, while the new primary waits that lease out before its first
+ * write. A region that adopted an epoch from a heartbeat answer and restarts before the record
+ * reaches its store answers with its older view again. Both regions of a two-region
+ * deployment cut in two for longer than `detectAfterMs` take writes (there is no lease
+ * there). The simulator's epoch checker reports every such case; a consensus-backed epoch
+ * store would remove them.
  */
 import { Clock as EffectClock, Context, Duration, Effect, Layer, Ref } from "effect"
 import type { StoreError } from "./Errors.js"
+import * as Primacy from "./Primacy.js"
 import * as Replica from "./Replica.js"
 import * as Router from "./Router.js"
 import * as Store from "./Store.js"
@@ -52,7 +67,7 @@ import * as TopologyManager from "./TopologyManager.js"
 import type * as Tuple from "./Tuple.js"
 
 /** The reserved vault that holds epoch records; tenants must not use it. */
-export const epochVault = "_failover"
+export const epochVault = Primacy.epochVault
 
 /** Failover settings of one node. */
 export interface Settings {
@@ -177,6 +192,10 @@ export interface Observation {
   readonly topology: Topology.Topology
   readonly nowMs: number
   readonly newest: EpochRecord | undefined
+  /** A higher epoch a peer answered a heartbeat with (`Primacy`), not in the store yet. */
+  readonly observed: Primacy.View | undefined
+  /** Until when a write lease this node, or a peer that said so, granted the primary of its view may be held. */
+  readonly grantHeldUntilMs: number | undefined
   /** Whether the local log has been shipped to the original primary up to its end. */
   readonly originalCaughtUp: boolean
 }
@@ -223,8 +242,9 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs)
   }
   const act = (action: Action) => ({ tracking: next, action })
-  if (observation.newest !== undefined && isNewer(topology, observation.newest, next.epoch, next.primary)) {
-    return act({ _tag: "Adopt", record: observation.newest })
+  const latest = newest(topology, [observation.newest, adoptable(observation.observed, self)].flatMap((record) => (record === undefined ? [] : [record])))
+  if (latest !== undefined && isNewer(topology, latest, next.epoch, next.primary)) {
+    return act({ _tag: "Adopt", record: latest })
   }
   if (next.primary === self && next.fenced) {
     return act(heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
@@ -239,11 +259,19 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     return act({ _tag: "None" })
   }
   const elected = Router.electPrimary(topology) === self
-  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 >= total) {
+  const granted = observation.grantHeldUntilMs !== undefined && nowMs < observation.grantHeldUntilMs
+  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 >= total && !granted) {
     return act({ _tag: "Promote", epoch: next.epoch + 1 })
   }
   return act({ _tag: "None" })
 }
+
+/**
+ * An observed epoch is adopted early only when it names another region: taking the role
+ * needs the record, which arrives after everything the previous primary logged before it.
+ */
+const adoptable = (observed: Primacy.View | undefined, self: Topology.RegionId): EpochRecord | undefined =>
+  observed?.primary === undefined || observed.primary === self ? undefined : { epoch: observed.epoch, primary: observed.primary }
 
 // ---------------------------------------------------------------------------------------
 // The controller
@@ -273,13 +301,22 @@ interface Io {
   readonly tracking: Ref.Ref<Tracking>
   readonly writeRecord: (record: EpochRecord) => Effect.Effect<boolean>
   readonly setPrimary: (region: Topology.RegionId | undefined) => Effect.Effect<void>
+  /** Hands a view to `Primacy`, which guards the write path with it. */
+  readonly adopt: (view: Pick<EpochChange, "epoch" | "primary" | "fenced">) => Effect.Effect<void>
 }
+
+/** The view `Primacy` holds for a node's state: a fenced region takes no writes. */
+const primacyView = (view: Pick<EpochChange, "epoch" | "primary" | "fenced">): Primacy.View => ({
+  epoch: view.epoch,
+  primary: view.fenced ? undefined : view.primary
+})
 
 /** Carries out one decision. */
 const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Effect.Effect<void> =>
   Effect.gen(function* () {
     const current = yield* Ref.get(io.tracking)
-    const change = (next: Omit<EpochChange, "atMs">) => Ref.set(io.tracking, withChange(current, next, nowMs))
+    const change = (next: Omit<EpochChange, "atMs">, unrecorded?: boolean) =>
+      Effect.zipRight(Ref.set(io.tracking, { ...withChange(current, next, nowMs), ...(unrecorded === undefined ? {} : { unrecorded }) }), io.adopt(next))
     const recordPromotion = (epoch: number) =>
       Effect.flatMap(io.writeRecord({ epoch, primary: settings.regionId }), (written) =>
         written ? Ref.update(io.tracking, (state) => (state.epoch === epoch ? { ...state, unrecorded: false } : state)) : Effect.void
@@ -288,10 +325,10 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
       case "None":
         return
       case "Adopt":
-        yield* Ref.set(io.tracking, { ...withChange(current, { ...action.record, fenced: false, cause: "adopted" }, nowMs), unrecorded: false })
+        yield* change({ ...action.record, fenced: false, cause: "adopted" }, false)
         return yield* io.setPrimary(action.record.primary)
       case "Promote":
-        yield* Ref.set(io.tracking, { ...withChange(current, { epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, nowMs), unrecorded: true })
+        yield* change({ epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, true)
         yield* io.setPrimary(settings.regionId)
         return yield* recordPromotion(action.epoch)
       case "Record":
@@ -316,12 +353,14 @@ export const make = (settings: Settings) =>
     const replica = yield* Replica.Replica
     const store = yield* Store.Store
     const manager = yield* TopologyManager.TopologyManager
+    const primacy = yield* Primacy.Primacy
     const tracking = yield* Ref.make(initialTracking(0, undefined, false, 0))
     const io: Io = {
       tracking,
       writeRecord: (record) => Effect.map(Effect.either(replica.write([{ op: "insert", tuple: recordTuple(record) }])), (written) => written._tag === "Right"),
       // A rejected change of primary (an unknown region) leaves the view as it was.
-      setPrimary: (region) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region)))
+      setPrimary: (region) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region))),
+      adopt: (view) => primacy.adopt(primacyView(view))
     }
     const readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> = Effect.map(replica.list({ vault: epochVault }), (tuples) =>
       tuples.flatMap((tuple) => {
@@ -338,6 +377,7 @@ export const make = (settings: Settings) =>
       const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
       const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
       yield* Ref.set(tracking, initialTracking(record?.epoch ?? 0, primary, fenced, yield* EffectClock.currentTimeMillis))
+      yield* io.adopt({ epoch: record?.epoch ?? 0, primary, fenced })
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
 
@@ -347,8 +387,17 @@ export const make = (settings: Settings) =>
       const nowMs = yield* EffectClock.currentTimeMillis
       const original = originalPrimary(topology)
       const originalCaughtUp = original === undefined || original === settings.regionId ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
-      const observation: Observation = { topology, nowMs, newest: newest(topology, yield* readRecords), originalCaughtUp }
-      const decided = decide(settings, yield* Ref.get(tracking), observation)
+      const current = yield* Ref.get(tracking)
+      const primacyState = yield* primacy.state
+      const observation: Observation = {
+        topology,
+        nowMs,
+        newest: newest(topology, yield* readRecords),
+        observed: primacyState.newerEpochSeen,
+        grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
+        originalCaughtUp
+      }
+      const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
       yield* perform(settings, io, decided.action, nowMs)
     })
@@ -358,21 +407,23 @@ export const make = (settings: Settings) =>
     const primaryReplica = (yield* manager.current).strategy === "PrimaryReplica"
     if (primaryReplica) yield* start
 
-    // A store failure skips one check; the next one looks again.
+    // A store failure skips one check; the next one looks again. Under another strategy the
+    // controller idles without holding a host timer (`Effect.never` holds one), so a simulated
+    // node that is dropped without being interrupted does not keep the process alive.
     const run: Effect.Effect<never> = primaryReplica
       ? Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
           Effect.annotateLogs({ component: "failover" })
         )
-      : Effect.never
+      : Effect.async<never>(() => {})
 
     const state: Effect.Effect<State> = Effect.map(Ref.get(tracking), ({ epoch, primary, fenced, unrecorded, history }) => ({ epoch, primary, fenced, unrecorded, history }))
     return { run, state } satisfies Failover["Type"]
   })
 
 /** The controller as a layer. */
-export const layer = (settings: Settings): Layer.Layer<Failover, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager> =>
+export const layer = (settings: Settings): Layer.Layer<Failover, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | Primacy.Primacy> =>
   Layer.effect(Failover, make(settings))
 
 /** Builds and runs the controller until interrupted; fork it next to `Engine.run`. */
-export const run = (settings: Settings): Effect.Effect<never, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager> =>
+export const run = (settings: Settings): Effect.Effect<never, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | Primacy.Primacy> =>
   Effect.flatMap(make(settings), (controller) => controller.run)

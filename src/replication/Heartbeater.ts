@@ -5,10 +5,16 @@
  * that never answered at all; it returns to Healthy only after several good heartbeats
  * (hysteresis lives in the TopologyManager). Heartbeats go to every node whatever its status,
  * so an Unreachable node is noticed when it comes back.
+ *
+ * The answers also carry every peer's view of the primary (`Primacy`): after each round a
+ * primary renews its write lease when more than half of the regions agreed with its view, and
+ * any node remembers a newer epoch a peer answered with and the leases peers report granting.
  */
-import { Duration, Effect } from "effect"
+import { Clock as EffectClock, Duration, Effect } from "effect"
 import * as Clock from "./Clock.js"
+import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
+import * as Primacy from "./Primacy.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 
@@ -26,13 +32,18 @@ const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
     )
   )
 
-/** One round: heartbeat every peer concurrently, record answers, then mark stale nodes. */
+/**
+ * One round: heartbeat every peer concurrently, record answers, then mark stale nodes and
+ * fold the answers into this node's lease.
+ */
 export const round = (settings: Settings) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
     const clock = yield* Clock.Clock
+    const primacy = yield* Primacy.Primacy
     const topology = yield* manager.current
+    const startedAtMs = yield* EffectClock.currentTimeMillis
     const sentAtMs = yield* clock.physicalMs
     const request = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs } as const
     // A node running this round is alive: without recording itself, every node's stale check
@@ -41,20 +52,36 @@ export const round = (settings: Settings) =>
       region.zones.flatMap((zone) => (zone.nodes.some((node) => node.id === settings.nodeId) ? [{ regionId: region.id, zoneId: zone.id }] : []))
     )[0]
     if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
-    yield* Effect.forEach(
+    const answers = yield* Effect.forEach(
       peersOf(topology, settings.nodeId),
       (peer) =>
         network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, settings.intervalMs).pipe(
-          Effect.flatMap((response) =>
-            response._tag === "HeartbeatAck" ? manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id) : Effect.void
+          Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
+            response._tag === "HeartbeatAck"
+              ? // The answer counts as the node it was sent to, whatever it calls itself.
+                Effect.as(Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id)), [{ ...response, region: peer.regionId, node: peer.node.id }])
+              : Effect.succeed([])
           ),
-          Effect.ignore
+          Effect.orElseSucceed(() => [])
         ),
-      { concurrency: "unbounded", discard: true }
+      { concurrency: "unbounded" }
     )
     yield* manager.checkStaleNodes()
+    const endedAtMs = yield* EffectClock.currentTimeMillis
+    const { renewal, newer, grantsReportedAtMs } = Primacy.tally({
+      topology,
+      regionId: settings.regionId,
+      state: yield* primacy.state,
+      acks: answers.flat(),
+      startedAtMs,
+      endedAtMs,
+      leaseMs: primacy.leaseMs
+    })
+    yield* primacy.reportGrants(grantsReportedAtMs)
+    if (newer !== undefined) yield* primacy.observe(newer)
+    if (renewal !== undefined) yield* primacy.renew(renewal)
   })
 
 /** Runs heartbeat rounds forever; fork it. */
-export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock> =>
+export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
   Effect.forever(Effect.zipRight(round(settings), Effect.sleep(Duration.millis(settings.intervalMs))))

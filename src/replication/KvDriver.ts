@@ -34,9 +34,30 @@ export interface KvDriver {
   readonly transact: <A, E, R>(
     body: (tx: KvTransaction) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * Runs a read-only `body` over committed data without waiting for writers, when the backend
+   * can (each read sees some committed state). Store uses it for its read-only methods so log
+   * tailing and health checks never queue behind a durable commit.
+   */
+  readonly read?: <A, E, R>(body: (tx: KvTransaction) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   /** Releases the backend. */
   readonly close: Effect.Effect<void>
 }
+
+/** A transaction view that refuses writes: a read-only body writing is a broken invariant. */
+export const readOnly = (
+  get: KvTransaction["get"],
+  range: KvTransaction["range"]
+): KvTransaction => ({
+  get,
+  range,
+  set: (key) => {
+    throw new Error(`write of '${key}' inside a read-only store access`)
+  },
+  remove: (key) => {
+    throw new Error(`removal of '${key}' inside a read-only store access`)
+  }
+})
 
 /** The committed contents of an in-memory store; survives the crash of the node using it. */
 export interface MemoryDisk {
@@ -103,6 +124,16 @@ export const makeMemory = (disk: MemoryDisk): Effect.Effect<KvDriver> =>
           )
         })
       ),
+    read: (body) =>
+      Effect.suspend(() => {
+        const snapshot = disk.tree
+        return body(
+          readOnly(
+            (key) => Effect.sync(() => Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key))),
+            (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit))
+          )
+        )
+      }),
     close: Effect.void
   }))
 

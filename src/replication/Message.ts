@@ -42,11 +42,20 @@ export const BatchAck = Schema.TaggedStruct("BatchAck", {
 })
 export type BatchAck = typeof BatchAck.Type
 
-/** Answer to a heartbeat. */
+/**
+ * Answer to a heartbeat: the receiver's clock, and its view of the primary with the write
+ * leases it granted (`Primacy`), so the asker can renew its own lease or learn of a newer epoch.
+ */
 export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
   region: Schema.NonEmptyString,
   node: Schema.NonEmptyString,
-  atMs: Whole
+  atMs: Whole,
+  /** The receiver's primary epoch. */
+  epoch: Whole,
+  /** The region the receiver believes takes writes in `epoch`, if it knows of one. */
+  primary: Schema.optional(Schema.NonEmptyString),
+  /** Per region, milliseconds since the receiver last agreed with a heartbeat from it as primary. */
+  grantAgesMs: Schema.Record({ key: Schema.NonEmptyString, value: Whole })
 })
 export type HeartbeatAck = typeof HeartbeatAck.Type
 

@@ -1,15 +1,16 @@
 /**
  * The replica: one engine node's write and apply paths over the region's Store.
  *
- * A local write is checked against the strategy (PrimaryReplica: only the primary; MultiMaster:
- * only the vault's home region; residency everywhere), stamped by the Clock, given the context
+ * A local write is checked against the strategy (PrimaryReplica: only the primary, and only
+ * while `Primacy` says its epoch is current and its write lease holds; MultiMaster: only the
+ * vault's home region; residency everywhere), stamped by the Clock, given the context
  * of everything this region has seen of the tuple, and committed together with its log entry
  * in one transaction before it is acknowledged. A remote batch is validated whole, then each
  * change is merged into its tuple's frontier (`TupleState`); changes already known are no-ops,
  * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
 import type * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
@@ -18,6 +19,7 @@ import { ApplyRejected, type StoreError, WriteRejected } from "./Errors.js"
 import type * as Message from "./Message.js"
 import * as Metrics from "./Metrics.js"
 import type * as Network from "./Network.js"
+import * as Primacy from "./Primacy.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -64,14 +66,6 @@ export interface Options {
   readonly regionId: Topology.RegionId
   readonly nodeId: Topology.NodeId
   readonly resolver: ConflictResolver.ConflictResolver
-  /**
-   * Under PrimaryReplica with three or more regions, the primary takes a write only if it
-   * heard from more than half of the regions (itself included) within this window. A primary
-   * that was paused or cut off longer than this may already have been replaced, so it refuses
-   * instead of accepting writes a new primary does not see (split brain). Keep it below the
-   * time the other regions need to promote a successor (heartbeat timeout + detection delay).
-   */
-  readonly writeLeaseMs?: number
 }
 
 /** The Replica service. */
@@ -142,6 +136,7 @@ export const make = (options: Options) =>
     const feed = yield* ChangeFeed.ChangeFeed
     const topologies = yield* TopologyManager.TopologyManager
     const metrics = yield* Metrics.Metrics
+    const primacy = yield* Primacy.Primacy
     const stats = yield* Ref.make(emptyStats)
     const count = (delta: Partial<ReplicaStats>) =>
       Ref.update(stats, (current) => {
@@ -150,17 +145,14 @@ export const make = (options: Options) =>
         return next as unknown as ReplicaStats
       })
 
-    const checkLease = (topology: Topology.Topology) =>
-      Effect.gen(function* () {
-        if (topology.strategy !== "PrimaryReplica" || options.writeLeaseMs === undefined || topology.regions.length < 3) return undefined
-        const heard = new Set(yield* topologies.regionsHeardWithin(options.writeLeaseMs))
-        heard.add(options.regionId)
-        if (heard.size * 2 > topology.regions.length) return undefined
-        return new WriteRejected({
-          reason: "NotPrimary",
-          message: `write lease expired: heard from ${heard.size} of ${topology.regions.length} regions in the last ${options.writeLeaseMs} ms, another region may have been promoted`
-        })
-      })
+    // Epoch records are the failover protocol's own writes: a region records its promotion
+    // before it has a lease, so that every region learns of the new epoch from its log.
+    const checkPrimacy = (topology: Topology.Topology, vault: string) =>
+      topology.strategy !== "PrimaryReplica" || vault === Primacy.epochVault
+        ? Effect.succeed(undefined)
+        : Effect.zipWith(primacy.state, EffectClock.currentTimeMillis, (state, nowMs) =>
+            Primacy.checkWrite(state, nowMs, primacy.leaseMs, topology.regions.length)
+          )
 
     const write = (operations: ReadonlyArray<Operation>) =>
       Effect.gen(function* () {
@@ -170,7 +162,7 @@ export const make = (options: Options) =>
           return yield* new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
         }
         const topology = yield* topologies.current
-        const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkLease(topology))
+        const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
         if (rejected !== undefined) return yield* rejected
         const entries = yield* store.transaction((tx) => commitLocal(tx, clock, options, operations))
         yield* feed.publish(entries)
@@ -213,7 +205,13 @@ export const make = (options: Options) =>
 
     const handle: Network.Handler = (request) => {
       if (request._tag === "Heartbeat") {
-        return Effect.map(clock.physicalMs, (atMs): Message.Response => ({ _tag: "HeartbeatAck", region: options.regionId, node: options.nodeId, atMs }))
+        return Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer): Message.Response => ({
+          _tag: "HeartbeatAck",
+          region: options.regionId,
+          node: options.nodeId,
+          atMs,
+          ...answer
+        }))
       }
       return applyBatch(request).pipe(
         Effect.map((ack): Message.Response => ack),
@@ -302,5 +300,5 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
 /** The replica as a layer. */
 export const layer = (
   options: Options
-): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics> =>
+): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics | Primacy.Primacy> =>
   Layer.effect(Replica, make(options))

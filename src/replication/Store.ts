@@ -143,7 +143,7 @@ const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: strin
 
 /** Builds the typed Store over any driver. */
 export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
-  const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => driver.transact(body)
+  const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   return {
     transaction: (body) => driver.transact((tx) => body(makeTransaction(tx))),
     getTuple: (tuple) => read((tx) => makeTransaction(tx).getTuple(tuple)),
@@ -163,7 +163,7 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
     logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
     getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
     advanceCursor: (target, position) =>
-      read((tx) =>
+      driver.transact((tx) =>
         Effect.map(readInteger(tx, `${cursorPrefix}${target}`), (current) => {
           if (position > current) tx.set(`${cursorPrefix}${target}`, String(position))
         })

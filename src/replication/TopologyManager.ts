@@ -161,8 +161,6 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       zoneId: Topology.ZoneId,
       nodeId: Topology.NodeId
     ) => Effect.Effect<void, TopologyManagerError>
-    /** Regions with a node whose heartbeat was answered within the last `windowMs` (a write lease). */
-    readonly regionsHeardWithin: (windowMs: number) => Effect.Effect<ReadonlySet<Topology.RegionId>>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
@@ -253,17 +251,6 @@ const service = (core: Core): TopologyManager["Type"] => {
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId) => apply(heartbeat({ regionId, zoneId, nodeId })),
-    regionsHeardWithin: (windowMs) =>
-      Effect.gen(function* () {
-        const nowMs = yield* Clock.currentTimeMillis
-        const { topology, tracking } = yield* Ref.get(core.state)
-        const heard = new Set<Topology.RegionId>()
-        for (const { ref } of allNodeRefs(topology)) {
-          const last = tracking.get(nodeKey(ref))?.lastHeartbeatMs
-          if (last !== undefined && nowMs - last <= windowMs) heard.add(ref.regionId)
-        }
-        return heard
-      }),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))

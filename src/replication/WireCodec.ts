@@ -164,7 +164,17 @@ const responseBody = (response: Message.Response, answering: Message.Request | u
       }
     }
     case "HeartbeatAck":
-      return { $case: "heartbeatAck", value: { region: response.region, node: response.node, atMs: response.atMs } }
+      return {
+        $case: "heartbeatAck",
+        value: {
+          region: response.region,
+          node: response.node,
+          atMs: response.atMs,
+          epoch: response.epoch,
+          ...(response.primary === undefined ? {} : { primary: response.primary }),
+          grantAgesMs: sortedRecord(response.grantAgesMs)
+        }
+      }
     case "Refused":
       return { $case: "refused", value: { reason: refusedReasonToProto[response.reason], message: response.message } }
   }
@@ -203,8 +213,10 @@ const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown =
       const { highWater: _highWater, ...ack } = body.value
       return { _tag: "BatchAck", ...ack }
     }
-    case "heartbeatAck":
-      return { _tag: "HeartbeatAck", ...body.value }
+    case "heartbeatAck": {
+      const { primary, ...ack } = body.value
+      return { _tag: "HeartbeatAck", ...ack, ...(primary === undefined ? {} : { primary }) }
+    }
     case "refused":
       return { _tag: "Refused", reason: refusedReasonFromProto.get(body.value.reason) ?? body.value.reason, message: body.value.message }
   }

@@ -20,7 +20,7 @@
 import { Effect, Layer } from "effect"
 import { open, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
-import type * as KvDriver from "../replication/KvDriver.js"
+import * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
 import * as KvEncoding from "./KvEncoding.js"
 
@@ -123,6 +123,9 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
             return Effect.tap(body(transaction), () => Effect.uninterruptible(commit(db, writes)))
           })
         ),
+      // lmdb reads see the last committed state without the writer lock, so log tailing and
+      // health checks never wait behind an fsync'd commit.
+      read: (body) => body(KvDriver.readOnly(reader.get, reader.range)),
       close: Effect.suspend(() => {
         if (closed) return Effect.void
         closed = true

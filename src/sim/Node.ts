@@ -10,7 +10,7 @@
  * the node again on the same disk. Pause stops running the node's tasks while its timers and
  * messages keep queueing; resume lets them run.
  */
-import { type Clock as EffectClock, Context, Effect, FiberRef, HashSet, Layer, Logger, LogLevel } from "effect"
+import { Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
 import * as Engine from "../replication/Engine.js"
@@ -76,7 +76,7 @@ export class Node {
   /** Why incarnations ended on their own. */
   readonly exits: Array<string> = []
   private scheduler: NodeScheduler | undefined
-  private clock: EffectClock.Clock | undefined
+  private runtime: Runtime.Runtime<never> | undefined
   private handles: Handles | undefined
   private crashing = false
 
@@ -116,8 +116,9 @@ export class Node {
     this.scheduler = scheduler
     const alive = () => !scheduler.dead
     const clock = SimClock.make(options.world, { name: this.id, alive })
-    this.clock = clock
-    const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, clock, effect, onExit) }
+    const runtime = this.runtimeOf(scheduler, clock)
+    this.runtime = runtime
+    const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
       StoreFaults.layer(options.disk, options.storeFaults),
       Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) }),
@@ -142,7 +143,7 @@ export class Node {
     )
     // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
     // a crash, from a world event rather than from inside its own last task.
-    this.forkOn(scheduler, clock, program, (exit) => {
+    this.forkOn(scheduler, runtime, program, (exit) => {
       if (this.crashing || scheduler.dead) return
       const cause = exit._tag === "Failure" ? "failed" : "returned"
       this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
@@ -179,17 +180,28 @@ export class Node {
   /** Runs an effect as a fiber of the running incarnation; false when the node is down. */
   fork<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): boolean {
     const scheduler = this.scheduler
-    const clock = this.clock
-    if (scheduler === undefined || clock === undefined || scheduler.dead) return false
-    this.forkOn(scheduler, clock, effect, onExit)
+    const runtime = this.runtime
+    if (scheduler === undefined || runtime === undefined || scheduler.dead) return false
+    this.forkOn(scheduler, runtime, effect, onExit)
     return true
   }
 
-  private forkOn<A, E>(scheduler: NodeScheduler, clock: EffectClock.Clock, effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): void {
-    const fiber = Effect.runFork(
-      effect.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler), Effect.locally(FiberRef.currentLoggers, this.loggers)),
-      { scheduler, immediate: false }
+  /**
+   * The runtime every fiber of an incarnation starts from: the world's clock, the node's
+   * scheduler and loggers already in its fiber refs, so a fork does not wrap its effect in
+   * three `locally` scopes.
+   */
+  private runtimeOf(scheduler: NodeScheduler, clock: EffectClock.Clock): Runtime.Runtime<never> {
+    const services = Context.add(DefaultServices.liveServices, EffectClock.Clock, clock)
+    return Runtime.defaultRuntime.pipe(
+      Runtime.setFiberRef(DefaultServices.currentServices, services),
+      Runtime.setFiberRef(FiberRef.currentScheduler, scheduler),
+      Runtime.setFiberRef(FiberRef.currentLoggers, this.loggers)
     )
+  }
+
+  private forkOn<A, E>(scheduler: NodeScheduler, runtime: Runtime.Runtime<never>, effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): void {
+    const fiber = Runtime.runFork(runtime)(effect, { scheduler, immediate: false })
     fiber.addObserver(onExit)
   }
 

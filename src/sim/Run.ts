@@ -30,6 +30,7 @@ import { Convergence } from "./Convergence.js"
 import * as Faults from "./Faults.js"
 import { History } from "./History.js"
 import { Node } from "./Node.js"
+import type * as Reference from "./Reference.js"
 import * as RegionState from "./RegionState.js"
 import { type CheckName, type Range, type Scenario, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock } from "./SimClock.js"
@@ -48,6 +49,11 @@ export interface RunOptions {
   readonly canary?: Canary.Name
   /** Simulated milliseconds between convergence probes after the world is healed. */
   readonly probeIntervalMs?: number
+  /**
+   * Test-only: one extra world event at `atMs`, folded into the trace like any other. It is how
+   * the determinism self-check is seen to report a divergence (see `DeterminismCheck.ts`).
+   */
+  readonly extraEvent?: { readonly atMs: number; readonly detail: string }
 }
 
 /** A fault as applied. */
@@ -84,6 +90,8 @@ export interface RunResult {
   /** Every value drawn from the seed before the run started. */
   readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
   readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly rejected: number; readonly failed: number; readonly interrupted: number; readonly pending: number }
+  /** Tuples changed, and those whose final state holds concurrent changes (a conflict the rule decided). */
+  readonly conflicts: { readonly tuples: number; readonly concurrent: number }
   /** Acknowledged changes by fate: survived, or lost by cause (`superseded` is not a loss). */
   readonly lostWrites: Checkers.Losses
   readonly lostWriteExamples: ReadonlyArray<Record<string, unknown>>
@@ -119,7 +127,7 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const stopReason = execute(sim)
   const regions = sim.regionIds.map((region) => RegionState.read(region, sim.disks.get(region)!))
   const result = judge(sim, stopReason, regions)
-  for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run
+  for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run (`Effect.never` holds a host timer until interrupted)
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
   return { result: { ...result, wallMs }, history: sim.history, regions }
 }
@@ -267,6 +275,8 @@ const execute = (sim: Sim): StopReason => {
   }
   for (const node of sim.nodes.values()) node.start()
   for (const fault of scenario.faults) world.schedule(fault.atMs, "fault", "world", fault.kind, () => record(fault.kind, Faults.apply(fault, targets)))
+  const extra = sim.options.extraEvent
+  if (extra !== undefined) world.schedule(extra.atMs, "extra", "world", extra.detail, () => {})
   const convergence = new Convergence(sim.disks, sim.topology)
   const probe = () => {
     if (convergence.converged() && rolesSettled(sim)) {
@@ -312,7 +322,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     })
   }
   const ruled = Checkers.reference(regions, sim.resolver)
-  const verdicts = "verdicts" in ruled ? ruled.verdicts : new Map()
+  const verdicts: ReadonlyMap<string, Reference.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
   if ("violation" in ruled) violations.push(ruled.violation)
   if (checks.has("safety") && converged) violations.push(...Checkers.safety(regions, verdicts, sim.topology, sim.resolverOf))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(history.writes, regions))
@@ -331,6 +341,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     stopReason: converged ? "converged" : stopReason,
     chosen: sim.chosen,
     writes: writeCounts(history),
+    conflicts: { tuples: verdicts.size, concurrent: [...verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
     lostWrites: losses,
     lostWriteExamples: examples,
     healedAtMs: sim.healedAtMs,

@@ -570,3 +570,141 @@ const validateFault = (
       return check.target(`${path}.target`, fault.target)
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Writes a scenario in the file format, so that `decode(encode(scenario))` equals the
+ * scenario. Generated scenarios (swarm draws, shrunk schedules) are written this way and
+ * replay with `sim run`. Every setting is written out, defaults included, so a file stays
+ * the same run when a default changes later.
+ */
+export const encode = (scenario: Scenario): string => {
+  const document = new YAML.Document(toFile(scenario))
+  flowStyle(document.contents, 0)
+  return document.toString({ lineWidth: 0 })
+}
+
+/** Small collections below the top-level sections are written on one line. */
+const flowStyle = (node: unknown, depth: number): boolean => {
+  if (!YAML.isCollection(node)) return true
+  const children = node.items.map((item) => (YAML.isPair(item) ? item.value : item))
+  const childrenFlow = children.map((child) => flowStyle(child, depth + 1)).every(Boolean)
+  const listOfMaps = YAML.isSeq(node) && children.some((child) => YAML.isMap(child))
+  const listOfScalars = YAML.isSeq(node) && children.every((child) => !YAML.isCollection(child))
+  node.flow = (depth >= 2 || (depth === 1 && listOfScalars)) && !listOfMaps && childrenFlow
+  return node.flow
+}
+
+const rangeToFile = (value: Range): { readonly min: number; readonly max: number } => ({ min: value.min, max: value.max })
+
+const latencyToFile = (latency: SimNetwork.Latency): typeof LatencyFile.Type => {
+  switch (latency.kind) {
+    case "fixed":
+      return { fixed: latency.ms }
+    case "uniform":
+      return { uniform: [latency.minMs, latency.maxMs] }
+    case "normal":
+      return { normal: { mean: latency.meanMs, stddev: latency.stddevMs, min: latency.minMs } }
+  }
+}
+
+const linkToFile = (link: SimNetwork.Link) => ({ latency: latencyToFile(link.latency), loss: link.loss, duplicate: link.duplicate })
+
+const faultToFile = (fault: Fault): typeof FaultFile.Type => {
+  const at_ms = fault.atMs
+  switch (fault.kind) {
+    case "isolate":
+      return { at_ms, kind: "isolate", region: fault.region }
+    case "split":
+      return { at_ms, kind: "split", groups: fault.groups }
+    case "one_way":
+      return { at_ms, kind: "one_way", from: fault.from, to: fault.to }
+    case "bridge":
+      return { at_ms, kind: "bridge", node: fault.node, groups: fault.groups }
+    case "heal":
+      return { at_ms, kind: "heal" }
+    case "clock_jump":
+      return { at_ms, kind: "clock_jump", target: fault.target, delta_ms: fault.deltaMs }
+    case "store":
+      return { at_ms, kind: "store", region: fault.region, slow_ms: rangeToFile(fault.slowMs), fail_rate: fault.failRate }
+    default:
+      return { at_ms, kind: fault.kind, target: fault.target }
+  }
+}
+
+const clockToFile = (spec: Partial<ClockSpec>) => ({
+  ...(spec.offsetMs === undefined ? {} : { offset_ms: rangeToFile(spec.offsetMs) }),
+  ...(spec.driftPpm === undefined ? {} : { drift_ppm: rangeToFile(spec.driftPpm) })
+})
+
+/** The file form of a scenario (the inverse of `fromFile`). */
+const toFile = (scenario: Scenario): ScenarioFile => {
+  const { topology, replication, workload, network } = scenario
+  const conflictResolution = replication.conflictResolution
+  if (conflictResolution === "Custom") throw new Error("a scenario with a custom conflict resolver has no file form")
+  return {
+    name: scenario.name,
+    ...(scenario.description === "" ? {} : { description: scenario.description }),
+    budget_ms: scenario.budgetMs,
+    topology: {
+      strategy: topology.strategy,
+      regions: topology.regions.map((region) => ({ id: region.id, priority: region.priority, ...(region.primary ? { primary: true } : {}), nodes: region.nodes })),
+      ...(topology.targets === undefined ? {} : { targets: topology.targets }),
+      ...(topology.vaults.length === 0
+        ? {}
+        : { vaults: topology.vaults.map((vault) => ({ id: vault.vault, home: vault.homeRegion, ...(vault.allowedRegions === undefined ? {} : { allowed: vault.allowedRegions }) })) })
+    },
+    replication: {
+      conflict_resolution: conflictResolution,
+      ...(replication.regionPriorities.length === 0 ? {} : { region_priorities: replication.regionPriorities }),
+      clock: replication.clock,
+      agent: {
+        batch_size: replication.agent.batchSize,
+        flush_delay_ms: replication.agent.flushDelayMs,
+        retry_delay_ms: replication.agent.retryDelayMs,
+        retry_delay_max_ms: replication.agent.retryDelayMaxMs,
+        max_retries: replication.agent.maxRetries,
+        request_timeout_ms: replication.agent.requestTimeoutMs
+      },
+      buffer_size: replication.bufferSize,
+      heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },
+      failover: {
+        detect_after_ms: replication.failover.detectAfterMs,
+        promote_back_after_ms: replication.failover.promoteBackAfterMs,
+        fence_after_ms: replication.failover.fenceAfterMs,
+        confirm_after_ms: replication.failover.confirmAfterMs,
+        check_interval_ms: replication.failover.checkIntervalMs
+      }
+    },
+    clocks: {
+      offset_ms: rangeToFile(scenario.clocks.default.offsetMs),
+      drift_ppm: rangeToFile(scenario.clocks.default.driftPpm),
+      ...(Object.keys(scenario.clocks.nodes).length === 0 ? {} : { nodes: Object.fromEntries(Object.entries(scenario.clocks.nodes).map(([node, spec]) => [node, clockToFile(spec)])) })
+    },
+    network: {
+      ...linkToFile(network.remote),
+      local: linkToFile(network.local),
+      ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })
+    },
+    workload: {
+      start_ms: workload.startMs,
+      duration_ms: workload.durationMs,
+      rate_per_sec: workload.ratePerSec,
+      regions: workload.regions,
+      vaults: workload.vaults,
+      resource_types: workload.resourceTypes,
+      relations: workload.relations,
+      tuples: workload.tuples,
+      hot_tuples: workload.hotTuples,
+      hot_fraction: workload.hotFraction,
+      delete_fraction: workload.deleteFraction,
+      ops_per_write_max: workload.opsPerWriteMax
+    },
+    faults: scenario.faults.map(faultToFile),
+    checks: scenario.checks,
+    scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax }
+  }
+}

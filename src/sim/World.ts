@@ -22,6 +22,8 @@ export interface TraceEvent {
   readonly kind: string
   readonly node: string
   readonly detail: string
+  /** Scheduler tasks run before this event (fiber steps between events are folded into the hash too). */
+  readonly tasks: number
   /** Trace hash after folding this event. */
   readonly hash: string
 }
@@ -131,7 +133,7 @@ export class World {
   private fold(timeMs: number, kind: string, node: string, detail: string): void {
     this.trace.string(String(timeMs)).string(kind).string(node).string(detail)
     const index = this.events++
-    this.options.onEvent?.({ index, timeMs, kind, node, detail, hash: this.trace.hex() })
+    this.options.onEvent?.({ index, timeMs, kind, node, detail, tasks: this.tasks, hash: this.trace.hex() })
   }
 
   /** One runnable scheduler chosen with the scheduler stream, or undefined. */

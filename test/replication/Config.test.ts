@@ -767,3 +767,200 @@ describe("Config", () => {
     })
   })
 })
+
+describe("Config: runtime sections (security, grpc, http, store)", () => {
+  const withSections = (sections: Record<string, unknown>): Record<string, any> => ({ ...twoRegions(), ...sections })
+
+  it("without the sections a node runs insecure, listens on its own endpoint and on 127.0.0.1:8080, and keeps lmdb under .data", () => {
+    const config = decodeOk(decodeSection(twoRegions()))
+    expect(config.security).toEqual(Config.defaults.security)
+    expect(config.security.mode).toBe("insecure")
+    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216 })
+    expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
+    expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined })
+    expect(Config.grpcListen(config)).toBe("127.0.0.1:50051")
+    expect(Config.storePath(config)).toBe(".data/us-west-1-node1")
+    expect(Config.storePrefix(config)).toBe("inferadb/us-west-1")
+  })
+
+  it("every key of the sections decodes to its setting", () => {
+    const config = decodeOk(
+      decodeSection(
+        withSections({
+          security: { mode: "mtls", token: "s3cret", ca_file: "ca.pem", cert_file: "node.pem", key_file: "node-key.pem", server_name_override: "engine" },
+          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576 },
+          http: { listen: "[::1]:9100" },
+          store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod" }
+        })
+      )
+    )
+    expect(config.security).toEqual({
+      mode: "mtls",
+      token: "s3cret",
+      tokenFile: undefined,
+      caFile: "ca.pem",
+      certFile: "node.pem",
+      keyFile: "node-key.pem",
+      serverNameOverride: "engine"
+    })
+    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576 })
+    expect(config.http.listen).toBe("[::1]:9100")
+    expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod" })
+    expect(Config.grpcListen(config)).toBe("0.0.0.0:9000")
+    expect(Config.storePrefix(config)).toBe("inferadb/prod")
+  })
+
+  it("the default gRPC address and lmdb directory follow a local region overridden from the environment", () => {
+    const config = decodeOk(decodeSection(twoRegions(), { INFERADB__ENGINE__LOCAL_REGION: "eu-central-1" }))
+    expect(Config.localNode(config)?.id).toBe("node2")
+    expect(Config.grpcListen(config)).toBe("127.0.0.1:50052")
+    expect(Config.storePath(config)).toBe(".data/eu-central-1-node2")
+  })
+
+  it("the default gRPC address drops a URL scheme from the endpoint", () => {
+    const section = twoRegions()
+    section.regions[0].zones[0].nodes[0].endpoint = "grpc://engine-us-west.internal:50051/"
+    expect(Config.grpcListen(decodeOk(decodeSection(section)))).toBe("engine-us-west.internal:50051")
+  })
+
+  it("token mode without a token names security.token", () => {
+    expectError(decodeError(decodeSection(withSections({ security: { mode: "token" } }))), {
+      path: "replication.security.token",
+      value: "(missing)",
+      expected: "a bearer token (or token_file) when security.mode is token"
+    })
+  })
+
+  it("a token given while the mode is insecure is an error, and the error does not print the token", () => {
+    const error = decodeError(decodeSection(withSections({ security: { token: "hunter2-secret" } })))
+    expectError(error, { path: "replication.security.token", expected: "no value while security.mode is insecure" })
+    expect(error.message).not.toContain("hunter2-secret")
+    expect(error.value).toBe("(redacted, 14 characters)")
+  })
+
+  it("a token with surrounding spaces is rejected without printing it", () => {
+    const error = decodeError(decodeSection(withSections({ security: { mode: "token", token: " hunter2 " } })))
+    expectError(error, { path: "replication.security.token", expected: "a non-empty token without surrounding spaces" })
+    expect(error.message).not.toContain("hunter2")
+  })
+
+  it("token and token_file together is an error at token_file", () => {
+    expectError(decodeError(decodeSection(withSections({ security: { mode: "token", token: "a", token_file: "/run/token" } }))), {
+      path: "replication.security.token_file",
+      value: '"/run/token"',
+      expected: "give the token one way only"
+    })
+  })
+
+  it("mtls names the first missing PEM file", () => {
+    expectError(decodeError(decodeSection(withSections({ security: { mode: "mtls", ca_file: "ca.pem", key_file: "k.pem" } }))), {
+      path: "replication.security.cert_file",
+      value: "(missing)",
+      expected: "a PEM file path when security.mode is mtls"
+    })
+  })
+
+  it("certificate settings under token mode are an error naming the key", () => {
+    expectError(decodeError(decodeSection(withSections({ security: { mode: "token", token: "a", ca_file: "ca.pem" } }))), {
+      path: "replication.security.ca_file",
+      expected: "use mode: mtls"
+    })
+  })
+
+  it("an unknown security mode lists the three modes", () => {
+    expectError(decodeError(decodeSection(withSections({ security: { mode: "tls" } }))), {
+      path: "replication.security.mode",
+      value: '"tls"',
+      expected: "one of insecure, token, mtls"
+    })
+  })
+
+  it("an unknown key in a runtime section lists the section's keys", () => {
+    expectError(decodeError(decodeSection(withSections({ store: { kind: "lmdb", dir: "/tmp" } }))), {
+      path: "replication.store.dir",
+      expected: "one of the keys kind, path, cluster_file, prefix"
+    })
+  })
+
+  it("listen addresses must be host:port with a port up to 65535", () => {
+    expectError(decodeError(decodeSection(withSections({ grpc: { listen: "localhost" } }))), {
+      path: "replication.grpc.listen",
+      value: '"localhost"',
+      expected: "host:port with a port from 0 to 65535"
+    })
+    expectError(decodeError(decodeSection(withSections({ http: { listen: "127.0.0.1:70000" } }))), { path: "replication.http.listen" })
+    expect(Config.isListenAddress("127.0.0.1:0")).toBe(true)
+    expect(Config.isListenAddress("[::]:8080")).toBe(true)
+  })
+
+  it("bounds of the gRPC settings are enforced", () => {
+    expectError(decodeError(decodeSection(withSections({ grpc: { max_in_flight_per_target: 0 } }))), {
+      path: "replication.grpc.max_in_flight_per_target",
+      expected: "an integer from 1 to 1024"
+    })
+    expectError(decodeError(decodeSection(withSections({ grpc: { max_message_bytes: 100 } }))), {
+      path: "replication.grpc.max_message_bytes",
+      expected: "an integer from 1024 to 2147483647"
+    })
+  })
+
+  it("an unknown store kind lists the three kinds", () => {
+    expectError(decodeError(decodeSection(withSections({ store: { kind: "rocksdb" } }))), {
+      path: "replication.store.kind",
+      value: '"rocksdb"',
+      expected: "one of lmdb, foundationdb, memory"
+    })
+  })
+
+  it("every key of the sections is overridden by INFERADB__ENGINE__REPLICATION__<SECTION>__<KEY>", () => {
+    const config = decodeOk(
+      decodeSection(twoRegions(), {
+        INFERADB__ENGINE__REPLICATION__SECURITY__MODE: "token",
+        INFERADB__ENGINE__REPLICATION__SECURITY__TOKEN_FILE: "/run/secrets/token",
+        INFERADB__ENGINE__REPLICATION__GRPC__LISTEN: "127.0.0.1:7000",
+        INFERADB__ENGINE__REPLICATION__GRPC__MAX_IN_FLIGHT_PER_TARGET: "2",
+        INFERADB__ENGINE__REPLICATION__GRPC__MAX_MESSAGE_BYTES: "65536",
+        INFERADB__ENGINE__REPLICATION__HTTP__LISTEN: "127.0.0.1:7001",
+        INFERADB__ENGINE__REPLICATION__STORE__KIND: "memory",
+        INFERADB__ENGINE__REPLICATION__STORE__PATH: "/srv/data",
+        INFERADB__REPLICATION__STORE__PREFIX: "inferadb/x"
+      })
+    )
+    expect(config.security).toMatchObject({ mode: "token", token: undefined, tokenFile: "/run/secrets/token" })
+    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536 })
+    expect(config.http.listen).toBe("127.0.0.1:7001")
+    expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x" })
+  })
+
+  it("an environment variable overrides the file's security mode, and a bad one names the variable", () => {
+    const file = withSections({ security: { mode: "insecure" } })
+    expect(decodeOk(decodeSection(file, { INFERADB__ENGINE__REPLICATION__SECURITY__MODE: "token", INFERADB__ENGINE__REPLICATION__SECURITY__TOKEN: "t" })).security.mode).toBe(
+      "token"
+    )
+    expectError(decodeError(decodeSection(file, { INFERADB__ENGINE__REPLICATION__SECURITY__MODE: "open" })), {
+      path: "INFERADB__ENGINE__REPLICATION__SECURITY__MODE",
+      value: '"open"',
+      expected: "one of insecure, token, mtls"
+    })
+  })
+
+  it("two variables that set the token to different values are an error that prints neither", () => {
+    const error = decodeError(
+      decodeSection(withSections({ security: { mode: "token" } }), {
+        INFERADB__ENGINE__REPLICATION__SECURITY__TOKEN: "first-secret",
+        INFERADB__REPLICATION__SECURITY__TOKEN: "second-secret"
+      })
+    )
+    expect(error.message).not.toContain("first-secret")
+    expect(error.message).not.toContain("second-secret")
+  })
+
+  it("the local examples authenticate regions with a development token", () => {
+    const examplesDir = path.resolve(import.meta.dirname, "../../examples")
+    for (const file of ["active-active-us-west-1.yaml", "active-active-eu-central-1.yaml", "primary-replica.yaml", "multi-master.yaml"]) {
+      const config = decodeOk(Config.parse(fs.readFileSync(path.join(examplesDir, file), "utf8")))
+      expect(config.security.mode, file).toBe("token")
+      expect(config.security.token, file).toBe("dev-token-change-me")
+    }
+  })
+})

@@ -1,9 +1,12 @@
 /**
  * Liveness over the in-memory cluster: a node that stops answering heartbeats is marked
- * Unreachable after the timeout, and needs several good heartbeats to be Healthy again.
+ * Unreachable after the timeout, and needs several good heartbeats to be Healthy again. And
+ * the PrimaryReplica write lease the rounds carry (`Primacy`): renewed by agreement, lost to
+ * silence or a newer epoch, and waited out by a region that takes over.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
+import type * as Replica from "../../src/replication/Replica.js"
 import * as Topology from "../../src/replication/Topology.js"
 import * as Cluster from "./fixtures/cluster.js"
 
@@ -36,5 +39,66 @@ describe("Heartbeater", () => {
       expect(yield* statusOf(us, "eu")).toBe("Healthy")
       for (let second = 0; second < 3; second++) yield* TestClock.adjust(1_000)
       expect(yield* statusOf(us, "eu")).toBe("Unreachable")
+    }))
+})
+
+const write = (node: Cluster.RunningNode, subject: string) =>
+  node.replica.write([{ op: "insert", tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: `user:${subject}` } }] satisfies ReadonlyArray<Replica.Operation>)
+
+/** Three regions under PrimaryReplica with `us` primary, all started, once `us` holds its lease. */
+const threeRegions = Effect.gen(function* () {
+  const cluster = Cluster.make({ regions: ["us", "eu", "ap"], strategy: "PrimaryReplica", primary: "us" })
+  const us = yield* cluster.start("us")
+  const eu = yield* cluster.start("eu")
+  const ap = yield* cluster.start("ap")
+  expect(yield* Cluster.settle(Effect.map(us.primacy.state, (state) => state.leaseRenewedAtMs !== undefined))).toBe(true)
+  return { us, eu, ap }
+})
+
+/** The cluster's lease is its heartbeat timeout. */
+const leaseMs = 30_000
+
+describe("Heartbeater and the write lease", () => {
+  it.effect("a primary takes writes once more than half of the regions agreed with its view, and refuses them once they have been silent for the lease", () =>
+    Effect.gen(function* () {
+      const { us, eu, ap } = yield* threeRegions
+      yield* write(us, "alice")
+      yield* eu.stop
+      yield* ap.stop
+      for (let second = 0; second < leaseMs / 2_000; second++) yield* TestClock.adjust(1_000)
+      yield* write(us, "carol")
+      for (let second = 0; second <= leaseMs / 2_000; second++) yield* TestClock.adjust(1_000)
+      expect(yield* Effect.flip(write(us, "bob"))).toMatchObject({ _tag: "WriteRejected", reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed/) })
+    }))
+
+  it.effect("a primary refuses writes as soon as a heartbeat answer shows a newer epoch", () =>
+    Effect.gen(function* () {
+      const { us, eu } = yield* threeRegions
+      yield* eu.primacy.adopt({ epoch: 1, primary: "eu" })
+      yield* TestClock.adjust(1_000)
+      expect((yield* us.primacy.state).newerEpochSeen).toEqual({ epoch: 1, primary: "eu" })
+      expect(yield* Effect.flip(write(us, "bob"))).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/epoch 1 \(primary 'eu'\) has begun elsewhere/) })
+    }))
+
+  it.effect("a region that takes over waits until the lease a third region granted the old primary can have run out", () =>
+    Effect.gen(function* () {
+      const { us, eu, ap } = yield* threeRegions
+      yield* us.stop
+      for (const node of [eu, ap]) yield* node.primacy.adopt({ epoch: 1, primary: "eu" })
+      yield* eu.topology.setPrimary("eu")
+      yield* TestClock.adjust(1_000)
+      const taking = yield* eu.primacy.state
+      expect(taking.writableFromMs! - taking.leaseRenewedAtMs!).toBeGreaterThan(leaseMs - 3_000)
+      expect(yield* Effect.flip(write(eu, "bob"))).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/taking over epoch 1/) })
+      expect(yield* Cluster.settle(Effect.isSuccess(write(eu, "bob")), { stepMs: 1_000, budgetMs: leaseMs })).toBe(true)
+    }))
+
+  it.effect("a region that takes over writes at once when the old primary answers with the new view itself", () =>
+    Effect.gen(function* () {
+      const { us, eu, ap } = yield* threeRegions
+      for (const node of [us, eu, ap]) yield* node.primacy.adopt({ epoch: 1, primary: "eu" })
+      yield* eu.topology.setPrimary("eu")
+      yield* TestClock.adjust(1_000)
+      yield* write(eu, "bob")
     }))
 })

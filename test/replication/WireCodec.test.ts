@@ -69,7 +69,18 @@ const response: fc.Arbitrary<Message.Response> = fc.oneof(
     ignored: fc.maxSafeNat(),
     appliedAtMs: fc.maxSafeNat()
   }),
-  fc.record({ _tag: fc.constant("HeartbeatAck" as const), region, node: part, atMs: fc.maxSafeNat() }),
+  fc.record(
+    {
+      _tag: fc.constant("HeartbeatAck" as const),
+      region,
+      node: part,
+      atMs: fc.maxSafeNat(),
+      epoch: fc.maxSafeNat(),
+      primary: region,
+      grantAgesMs: fc.dictionary(region, fc.maxSafeNat(), { maxKeys: 4 })
+    },
+    { requiredKeys: ["_tag", "region", "node", "atMs", "epoch", "grantAgesMs"] }
+  ),
   fc.record({
     _tag: fc.constant("Refused" as const),
     reason: fc.constantFrom<Message.Refused["reason"]>("UnknownRegion", "ResidencyViolation", "Malformed", "Unauthenticated", "Unavailable"),
@@ -107,7 +118,8 @@ const examples: ReadonlyArray<Message.Request | Message.Response> = [
   { _tag: "Heartbeat", fromRegion: "us-west-1", fromNode: "node1", sentAtMs: 1_700_000_000_000 },
   { _tag: "Heartbeat", fromRegion: "us-west-1", fromNode: "node1", sentAtMs: 5 },
   { _tag: "BatchAck", batchId: "b1", region: "eu-central-1", node: "node2", applied: 3, ignored: 1, appliedAtMs: 1_700_000_000_999 },
-  { _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 0 },
+  { _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 0, epoch: 0, grantAgesMs: {} },
+  { _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 5, epoch: 3, primary: "us-west-1", grantAgesMs: { "us-west-1": 0, "ap-southeast-1": 12_000 } },
   { _tag: "Refused", reason: "UnknownRegion", message: "batch from unknown region 'mars-1'" },
   { _tag: "Refused", reason: "ResidencyViolation", message: "" },
   { _tag: "Refused", reason: "Malformed", message: "m" },
@@ -166,6 +178,16 @@ describe("WireCodec", () => {
       const bytes = Proto.LogEntry.encode(WireCodec.logEntryToProto(entry)).finish()
       expect(WireCodec.logEntryFromProto(Proto.LogEntry.decode(bytes))).toStrictEqual(Either.right(entry))
     }
+  })
+
+  it("a heartbeat answer from a node that predates primary views decodes as epoch 0 with no primary and no grants", () => {
+    const old = Proto.Response.encode({ body: { $case: "heartbeatAck", value: { region: "eu-central-1", node: "node2", atMs: 7, epoch: 0, grantAgesMs: {} } } }).finish()
+    expect(WireCodec.decodeResponse(old)).toStrictEqual(Either.right({ _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 7, epoch: 0, grantAgesMs: {} }))
+  })
+
+  it("a heartbeat answer encodes to the same bytes whatever the order of its grant ages", () => {
+    const ack = (grantAgesMs: Record<string, number>): Message.HeartbeatAck => ({ _tag: "HeartbeatAck", region: "r0", node: "n", atMs: 1, epoch: 2, primary: "r1", grantAgesMs })
+    expect(WireCodec.encodeResponse(ack({ r2: 5, r1: 3 }))).toStrictEqual(WireCodec.encodeResponse(ack({ r1: 3, r2: 5 })))
   })
 
   it("one message always encodes to the same bytes, whatever the order of its version vector's keys", () => {

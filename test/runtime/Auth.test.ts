@@ -27,7 +27,7 @@ const serve = (options: Auth.Options, totals: Metrics.MemoryMetrics, handled: { 
     yield* listener.serveReplication(() =>
       Effect.sync((): Message.Response => {
         handled.count++
-        return { _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 2 }
+        return { _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 2, epoch: 0, grantAgesMs: {} }
       })
     )
     return listener

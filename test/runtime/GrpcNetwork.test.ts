@@ -36,7 +36,7 @@ const emptyBatch = (batchId: string): Message.ReplicateBatch => ({ _tag: "Replic
 
 const answer = (request: Message.Request): Message.Response =>
   request._tag === "Heartbeat"
-    ? { _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 2 }
+    ? { _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 2, epoch: 0, grantAgesMs: {} }
     : { _tag: "BatchAck", batchId: request.batchId, region: "r1", node: "n1", applied: 0, ignored: 0, appliedAtMs: 2 }
 
 /** A bare server on a free (or given) port answering with `handler`, counting into `totals`. */

@@ -1,7 +1,9 @@
 /**
  * The failover controller's decisions (`Failover.decide`, a pure function) and, end to end
  * in the simulator, the epoch checker catching the split brain the controller cannot
- * prevent: two regions cut apart for longer than `detect_after_ms` both take writes.
+ * prevent (the two regions of a two-region deployment cut apart for longer than
+ * `detect_after_ms` both take writes), and the write lease preventing the one it can: a
+ * primary paused past the failover must not take writes in its old epoch when it resumes.
  *
  * (The decision tests exercise shared code in `src/replication/Failover.ts`; they live here
  * because the simulator engineer wrote that module. They belong in test/replication.)
@@ -52,12 +54,22 @@ const tracking = (epoch: number, primary: string, fenced = false): Failover.Trac
   originalUpSinceMs: undefined
 })
 
+/** What a node sees when nothing but its topology view matters. */
+const observation = (topology: Topology.Topology, nowMs: number): Failover.Observation => ({
+  topology,
+  nowMs,
+  newest: undefined,
+  observed: undefined,
+  grantHeldUntilMs: undefined,
+  originalCaughtUp: true
+})
+
 /** Runs `decide` at each time in turn, carrying the tracking over; returns the last action. */
 const decideOver = (regionId: string, start: Failover.Tracking, topology: Topology.Topology, times: ReadonlyArray<number>, extra: Partial<Failover.Observation> = {}) => {
   let current = start
   let action: Failover.Action = { _tag: "None" }
   for (const nowMs of times) {
-    const decided = Failover.decide(settings(regionId), current, { topology, nowMs, newest: undefined, originalCaughtUp: true, ...extra })
+    const decided = Failover.decide(settings(regionId), current, { ...observation(topology, nowMs), ...extra })
     current = decided.tracking
     action = decided.action
   }
@@ -86,7 +98,28 @@ describe("Failover.decide", () => {
 
   it("a newer epoch record is adopted, also by a fenced primary", () => {
     const record = { epoch: 1, primary: "b" }
-    expect(Failover.decide(settings("a"), tracking(0, "a", true), { topology: view("a"), nowMs: 0, newest: record, originalCaughtUp: true }).action).toEqual({ _tag: "Adopt", record })
+    expect(Failover.decide(settings("a"), tracking(0, "a", true), { ...observation(view("a"), 0), newest: record }).action).toEqual({ _tag: "Adopt", record })
+  })
+
+  it("a newer epoch a peer answered a heartbeat with is adopted before its record arrives, unless it names the local region", () => {
+    const primaryA = tracking(0, "a")
+    expect(Failover.decide(settings("a"), primaryA, { ...observation(view("a"), 0), observed: { epoch: 1, primary: "b" } }).action).toEqual({
+      _tag: "Adopt",
+      record: { epoch: 1, primary: "b" }
+    })
+    // A fenced peer answers without a primary: nothing to adopt (the write path still refuses).
+    expect(Failover.decide(settings("a"), primaryA, { ...observation(view("a"), 0), observed: { epoch: 1, primary: undefined } }).action._tag).toBe("None")
+    // The role is taken only from the record, after everything logged before it.
+    expect(Failover.decide(settings("a"), tracking(1, "b"), { ...observation(view("a", [], "b"), 0), observed: { epoch: 2, primary: "a" } }).action._tag).toBe("None")
+    // A stored record newer than the observation wins.
+    expect(
+      Failover.decide(settings("c"), tracking(0, "a"), { ...observation(view("c"), 0), newest: { epoch: 2, primary: "a" }, observed: { epoch: 1, primary: "b" } }).action
+    ).toEqual({ _tag: "Adopt", record: { epoch: 2, primary: "a" } })
+  })
+
+  it("a region does not promote itself while a write lease it granted to the primary may still be held", () => {
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { grantHeldUntilMs: 1_500 })._tag).toBe("None")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000, 1_500], { grantHeldUntilMs: 1_500 })).toEqual({ _tag: "Promote", epoch: 1 })
   })
 
   it("the acting primary hands the role back once the original is available and caught up", () => {
@@ -129,18 +162,46 @@ faults:
     expect(result.violations.map((violation) => violation.checker)).toContain("epochs")
     expect(result.violations.find((violation) => violation.checker === "epochs")?.message).toMatch(/split brain|each accepted writes/)
   })
+})
 
-  it("catches a primary that was paused past the failover and takes the writes queued during its pause when it resumes (no write-path lease yet)", () => {
-    const story = Fixtures.load("scenarios/primary-failover.yaml")
-    const paused: Scenario.Scenario = {
+describe("the write lease under PrimaryReplica", () => {
+  const story = Fixtures.load("scenarios/primary-failover.yaml")
+  const pausedPrimary = (atMs: number, forMs: number): Scenario.Scenario => ({
+    ...story,
+    faults: [
+      { atMs, kind: "pause", target: "us-west-1" },
+      { atMs: atMs + forMs, kind: "resume", target: "us-west-1" }
+    ]
+  })
+  const checkers = (result: ReturnType<typeof runScenario>) => result.violations.map((violation) => `${violation.checker}: ${violation.message}`)
+
+  it("a primary paused past the failover takes none of the writes queued during its pause when it resumes, and gets the role back later", () => {
+    const result = runScenario(pausedPrimary(4_000, 8_000), 1)
+    expect(checkers(result)).toEqual([])
+    expect(result.failover?.promotedRegion).toBe("eu-central-1")
+    expect(result.failover?.promotedBackAtMs).toBeGreaterThan(12_000)
+  })
+
+  it("a primary that a third region still reaches keeps its role when another region loses sight of it (a non-transitive partition)", () => {
+    const bridged: Scenario.Scenario = {
       ...story,
       faults: [
-        { atMs: 4_000, kind: "pause", target: "us-west-1" },
-        { atMs: 12_000, kind: "resume", target: "us-west-1" }
+        { atMs: 4_000, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["eu-central-1"]] },
+        { atMs: 12_000, kind: "heal" }
       ]
     }
-    const result = runScenario(paused, 1)
-    expect(result.failover?.promotedRegion).toBe("eu-central-1")
-    expect(result.violations.find((violation) => violation.checker === "epochs")?.message).toMatch(/split brain/)
+    const result = runScenario(bridged, 1)
+    expect(result.failover?.promotedRegion).toBeUndefined()
+    expect(checkers(result).filter((line) => !line.startsWith("failover"))).toEqual([])
+  })
+
+  it("no pause of the primary, ending before or after the promotion, lets two regions take writes in different epochs at once", () => {
+    // 3 s for 4 s: the primary resumes just before eu-central-1 would have promoted itself.
+    const pauses: ReadonlyArray<readonly [number, number]> = [[3_000, 4_000], [3_000, 6_000], [4_000, 6_000], [5_000, 6_000], [3_000, 10_000], [5_000, 10_000]]
+    for (const [atMs, forMs] of pauses) {
+      const result = runScenario(pausedPrimary(atMs, forMs), 1)
+      expect(checkers(result).filter((line) => line.startsWith("epochs")), `pause at ${atMs} ms for ${forMs} ms`).toEqual([])
+      if (forMs >= 6_000) expect(result.failover?.promotedRegion, `pause at ${atMs} ms for ${forMs} ms`).toBe("eu-central-1")
+    }
   })
 })

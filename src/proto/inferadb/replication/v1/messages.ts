@@ -132,11 +132,35 @@ export interface BatchAck_HighWaterEntry {
   value: number;
 }
 
-/** Answer to a heartbeat, carrying the receiver's clock for skew diagnostics. */
+/**
+ * Answer to a heartbeat, carrying the receiver's clock for skew diagnostics and, under
+ * PrimaryReplica, its view of the primary: a primary keeps its write lease only while more
+ * than half of the regions answer with the same view (see src/replication/Primacy.ts).
+ */
 export interface HeartbeatAck {
   region: string;
   node: string;
   atMs: number;
+  /** The receiver's primary epoch (0 until the first failover; 0 from nodes that predate it). */
+  epoch: number;
+  /**
+   * The region the receiver believes takes writes in that epoch; absent when it knows of none
+   * (another strategy, or its own region is fenced).
+   */
+  primary?:
+    | string
+    | undefined;
+  /**
+   * Per region: milliseconds since the receiver last answered a heartbeat from that region
+   * while it believed that region primary (a write lease it granted), or since the receiver
+   * restarted. A region that takes over waits until such leases can have run out.
+   */
+  grantAgesMs: { [key: string]: number };
+}
+
+export interface HeartbeatAck_GrantAgesMsEntry {
+  key: string;
+  value: number;
 }
 
 /** The receiver refused the request; nothing of it was applied. */
@@ -1005,7 +1029,7 @@ export const BatchAck_HighWaterEntry: MessageFns<BatchAck_HighWaterEntry> = {
 };
 
 function createBaseHeartbeatAck(): HeartbeatAck {
-  return { region: "", node: "", atMs: 0 };
+  return { region: "", node: "", atMs: 0, epoch: 0, primary: undefined, grantAgesMs: {} };
 }
 
 export const HeartbeatAck: MessageFns<HeartbeatAck> = {
@@ -1019,6 +1043,15 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
     if (message.atMs !== 0) {
       writer.uint32(24).int64(message.atMs);
     }
+    if (message.epoch !== 0) {
+      writer.uint32(32).uint64(message.epoch);
+    }
+    if (message.primary !== undefined) {
+      writer.uint32(42).string(message.primary);
+    }
+    globalThis.Object.entries(message.grantAgesMs).forEach(([key, value]: [string, number]) => {
+      HeartbeatAck_GrantAgesMsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
     return writer;
   },
 
@@ -1057,6 +1090,90 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
             }
 
             message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.primary = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = HeartbeatAck_GrantAgesMsEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.grantAgesMs[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHeartbeatAck_GrantAgesMsEntry(): HeartbeatAck_GrantAgesMsEntry {
+  return { key: "", value: 0 };
+}
+
+export const HeartbeatAck_GrantAgesMsEntry: MessageFns<HeartbeatAck_GrantAgesMsEntry> = {
+  encode(message: HeartbeatAck_GrantAgesMsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck_GrantAgesMsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck_GrantAgesMsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
             continue;
           }
         }

@@ -1,0 +1,279 @@
+/**
+ * `npm run bench:repl`: replication between two real `serve` processes on loopback, each with
+ * its own lmdb store (fsync on every commit) and default agent settings. Prints ONE JSON line:
+ *
+ * - `throughput`: changes per second replicated end to end (committed at the origin, durable
+ *   at the target), while writers push as fast as the origin commits. Measured from the first
+ *   change's commit at the origin to the last change's apply at the target.
+ * - `lag`: at a fixed offered load (default 5,000 changes/s, then 1,000), the replication lag
+ *   of every change: its apply time at the target minus its commit time at the origin, both
+ *   read from the target's log entries through the public Watch stream. Both processes share
+ *   this machine's clock, so the difference has no skew. When the origin cannot commit the
+ *   offered load, `committedChangesPerSecond` says what it did and the lag includes the queue.
+ * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end.
+ *
+ * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
+ * Progress goes to stderr. Not part of `npm test`.
+ *
+ * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
+ * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
+ * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size).
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as ApiClient from "../src/runtime/ApiClient.js"
+import * as Serve from "../test/runtime/fixtures/serveProcess.js"
+
+const numberFromEnv = (name: string, fallback: number): number => {
+  const value = Number(process.env[name])
+  return Number.isFinite(value) && value > 0 ? value : fallback
+}
+
+/** Phase 1: changes to push, and the longest time to push them. */
+const throughputChangesMax = numberFromEnv("BENCH_THROUGHPUT_CHANGES", 100_000)
+const throughputSecondsMax = numberFromEnv("BENCH_THROUGHPUT_SECONDS", 20)
+/** Phase 2: the offered loads (changes/s, the first is the headline) and how long each is held. */
+const lagRates = (process.env["BENCH_LAG_RATES"] ?? "5000,1000")
+  .split(",")
+  .map(Number)
+  .filter((rate) => Number.isFinite(rate) && rate > 0)
+const lagSeconds = numberFromEnv("BENCH_LAG_SECONDS", 10)
+/**
+ * Changes per client write (one transaction, one fsync at the origin). The origin commits a
+ * bounded number of transactions per second (one at a time, each fsync'ed), so the offered
+ * load is made of writes of this many changes.
+ */
+const opsPerWrite = numberFromEnv("BENCH_CHANGES_PER_WRITE", 100)
+/** Client writes in flight at once while pushing as fast as possible. */
+const writersMax = numberFromEnv("BENCH_WRITERS", 16)
+/** Client writes in flight at most while offering a fixed rate (beyond it the schedule falls behind, reported). */
+const fixedRateInFlightMax = 64
+/** The agent's batch_size in both regions (the seed's default is 100). */
+const batchSize = numberFromEnv("BENCH_BATCH_SIZE", 100)
+/** How long the target may take to receive the last change of a phase. */
+const arrivalTimeoutMs = 90_000
+/** Scheduling tick of the fixed-rate phase. */
+const tickMs = 5
+
+const ORIGIN = "us-west-1"
+const TARGET = "eu-central-1"
+const VAULT = "bench"
+
+const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const yaml = (ports: ReadonlyArray<Serve.RegionPorts>, local: string): string =>
+  [
+    "replication:",
+    "  enabled: true",
+    "  strategy: ActiveActive",
+    `  local_region: ${local}`,
+    "  agent:",
+    `    batch_size: ${batchSize}`,
+    `    buffer_size: ${Math.max(10_000, batchSize)}`,
+    "  security:",
+    "    mode: token",
+    `    token: ${Serve.token}`,
+    "  regions:",
+    ...ports.flatMap(({ region, grpcPort }) => [
+      `    - id: ${region}`,
+      "      zones:",
+      `        - id: ${region}a`,
+      "          nodes:",
+      `            - id: ${region}-node1`,
+      `              endpoint: "127.0.0.1:${grpcPort}"`
+    ])
+  ].join("\n") + "\n"
+
+/** Peak resident set of a process in MiB, from /proc (Linux); undefined elsewhere. */
+const peakRssMb = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((candidate) => candidate.startsWith("VmHWM:"))
+    return line === undefined ? undefined : Math.round(Number(line.replace(/\D+/g, "")) / 1024)
+  } catch {
+    return undefined
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, fraction: number): number =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!
+
+/** What the target's Watch stream saw of one phase (keyed by the resource prefix). */
+interface Arrivals {
+  count: number
+  firstCommitMs: number
+  lastCommitMs: number
+  lastAppliedMs: number
+  readonly lagsMs: Array<number>
+}
+
+const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, lastAppliedMs: 0, lagsMs: [] })
+
+const operations = (phase: string, write: number): ReadonlyArray<ApiClient.Operation> =>
+  Array.from({ length: opsPerWrite }, (_, op) => ({ op: "insert" as const, resource: `${phase}:w${write}`, relation: "viewer", subject: `user:u${op}` }))
+
+/** Phase 1: as fast as the origin commits, until the change count or the time bound. */
+const pushAsFastAsPossible = async (client: ApiClient.ApiClient): Promise<{ readonly changes: number; readonly seconds: number }> => {
+  const startedMs = Date.now()
+  const writesMax = Math.ceil(throughputChangesMax / opsPerWrite)
+  let next = 0
+  let committed = 0
+  const writer = async () => {
+    while (next < writesMax && Date.now() - startedMs < throughputSecondsMax * 1000) {
+      const write = next++
+      await client.write(VAULT, operations("tput", write))
+      committed += opsPerWrite
+    }
+  }
+  await Promise.all(Array.from({ length: writersMax }, writer))
+  return { changes: committed, seconds: (Date.now() - startedMs) / 1000 }
+}
+
+/** Phase 2: `rate` changes/s for `lagSeconds`, in writes of `opsPerWrite` changes. */
+const pushAtFixedRate = async (
+  client: ApiClient.ApiClient,
+  phase: string,
+  rate: number
+): Promise<{ readonly changes: number; readonly seconds: number; readonly behindMax: number }> => {
+  const startedMs = Date.now()
+  const writesPerSecond = rate / opsPerWrite
+  let issued = 0
+  let committed = 0
+  let inFlight = 0
+  let behindMax = 0
+  const pending = new Set<Promise<void>>()
+  while (Date.now() - startedMs < lagSeconds * 1000) {
+    const due = Math.floor(((Date.now() - startedMs) / 1000) * writesPerSecond)
+    while (issued < due && inFlight < fixedRateInFlightMax) {
+      const write = issued++
+      inFlight++
+      const call: Promise<void> = client.write(VAULT, operations(phase, write)).then(() => {
+        committed += opsPerWrite
+        inFlight--
+        pending.delete(call)
+      })
+      pending.add(call)
+    }
+    behindMax = Math.max(behindMax, due - issued)
+    await sleep(tickMs)
+  }
+  await Promise.all(pending)
+  return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite }
+}
+
+const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
+  const startedMs = Date.now()
+  while (arrivals.count < expected && Date.now() - startedMs < arrivalTimeoutMs) await sleep(20)
+  return arrivals.count >= expected
+}
+
+const main = async (): Promise<void> => {
+  const dir = Serve.tempDir("bench")
+  const ports = await Serve.allocate([ORIGIN, TARGET])
+  const processes = new Map<string, Serve.ServeProcess>()
+  try {
+    for (const entry of ports) {
+      const configFile = path.join(dir, `${entry.region}.yaml`)
+      fs.writeFileSync(configFile, yaml(ports, entry.region))
+      processes.set(
+        entry.region,
+        Serve.spawnServe(["--config", configFile, "--http-port", String(entry.httpPort), "--data-dir", path.join(dir, entry.region), "--seed", "1"])
+      )
+    }
+    await Promise.all(ports.map((entry) => Serve.awaitReady(processes.get(entry.region)!, entry.httpPort, 60_000)))
+    progress(`two regions ready (lmdb under ${dir})`)
+
+    const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000 })
+    const target = ApiClient.make(`127.0.0.1:${ports[1]!.grpcPort}`, { token: Serve.token })
+    const phases = new Map<string, Arrivals>()
+    const watching = target.watch(0, (entry) => {
+      if (entry.receivedFrom !== ORIGIN) return
+      const name = entry.change.tuple.resource.slice(0, entry.change.tuple.resource.indexOf(":"))
+      const phase = phases.get(name) ?? emptyArrivals()
+      phases.set(name, phase)
+      phase.count++
+      phase.firstCommitMs = Math.min(phase.firstCommitMs, entry.change.committedAtMs)
+      phase.lastAppliedMs = Math.max(phase.lastAppliedMs, entry.appliedAtMs)
+      phase.lagsMs.push(entry.appliedAtMs - entry.change.committedAtMs)
+      phase.lastCommitMs = Math.max(phase.lastCommitMs, entry.change.committedAtMs)
+    })
+    const arrivalsOf = (name: string): Arrivals => {
+      const phase = phases.get(name) ?? emptyArrivals()
+      phases.set(name, phase)
+      return phase
+    }
+    await sleep(200)
+
+    progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
+    const pushed = await pushAsFastAsPossible(origin)
+    const tput = arrivalsOf("tput")
+    const tputArrived = await awaitArrivals(tput, pushed.changes)
+    const replicatedSeconds = (tput.lastAppliedMs - tput.firstCommitMs) / 1000
+    const tailSeconds = (tput.lastAppliedMs - tput.lastCommitMs) / 1000
+    progress(`throughput: ${pushed.changes} committed in ${pushed.seconds.toFixed(1)} s, ${tput.count} applied at the target ${tailSeconds.toFixed(1)} s after the last commit`)
+
+    const lagResults = []
+    for (const rate of lagRates) {
+      progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
+      const name = `lag${rate}`
+      const offered = await pushAtFixedRate(origin, name, rate)
+      const arrivals = arrivalsOf(name)
+      const complete = await awaitArrivals(arrivals, offered.changes)
+      const lags = [...arrivals.lagsMs].sort((a, b) => a - b)
+      progress(`lag: ${offered.changes} committed, ${arrivals.count} applied at the target, p50 ${percentile(lags, 0.5)} ms, p99 ${percentile(lags, 0.99)} ms`)
+      lagResults.push({
+        offeredChangesPerSecond: rate,
+        committedChangesPerSecond: Math.round(offered.changes / offered.seconds),
+        seconds: Number(offered.seconds.toFixed(2)),
+        changes: arrivals.count,
+        complete,
+        p50Ms: percentile(lags, 0.5),
+        p99Ms: percentile(lags, 0.99),
+        maxMs: lags[lags.length - 1] ?? Number.NaN,
+        scheduleBehindMaxChanges: offered.behindMax
+      })
+    }
+
+    const rss = Object.fromEntries(ports.map((entry) => [entry.region, peakRssMb(processes.get(entry.region)!.child.pid)]))
+    watching.cancel()
+    origin.close()
+    target.close()
+
+    const result = {
+      bench: "repl",
+      regions: { origin: ORIGIN, target: TARGET },
+      store: "lmdb (one fsync'ed transaction per client write and per applied batch)",
+      transport: "gRPC on loopback, token auth",
+      agent: { batchSize, flushDelayMs: 10 },
+      changesPerWrite: opsPerWrite,
+      throughput: {
+        changesPerSecond: Math.round(tput.count / replicatedSeconds),
+        changes: tput.count,
+        complete: tputArrived,
+        seconds: Number(replicatedSeconds.toFixed(2)),
+        originCommittedChangesPerSecond: Math.round(pushed.changes / pushed.seconds),
+        originSeconds: Number(pushed.seconds.toFixed(2)),
+        targetBehindAtLastCommitSeconds: Number(tailSeconds.toFixed(2)),
+        writers: writersMax
+      },
+      lag: lagResults[0],
+      lagAtOtherRates: lagResults.slice(1),
+      peakRssMb: rss,
+      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}` }
+    }
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+  } finally {
+    await Promise.all([...processes.values()].map((child) => Serve.stop(child, 10_000)))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(1)
+  }
+)

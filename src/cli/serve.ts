@@ -1,0 +1,152 @@
+/**
+ * `inferadb-repl serve`: runs one engine node until SIGTERM or SIGINT.
+ *
+ *   inferadb-repl serve --config <file> [--http-port <n>] [--grpc-port <n>] [--data-dir <dir>]
+ *                       [--store lmdb|foundationdb|memory] [--seed <n>] [--drain-timeout-ms <ms>]
+ *
+ * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parse`); the
+ * flags then override the file. Exit codes: 0 after a clean shutdown (drained or not), 2 when
+ * the configuration is invalid (the message names the key path, the value and what was
+ * expected), 1 when the node could not start (a port in use, an unreadable certificate, a
+ * store that does not open) or stopped abnormally. The first signal drains and stops; a
+ * second one, a second or more later, exits at once with 130.
+ *
+ * The wiring itself is `runtime/Serve.ts`; this file reads the file, picks the seed, handles
+ * signals and turns the outcome into an exit code.
+ */
+import { Command, InvalidArgumentError, Option as CommandOption } from "commander"
+import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
+import { randomInt } from "node:crypto"
+import * as fs from "node:fs"
+import * as Config from "../replication/Config.js"
+import * as Serve from "../runtime/Serve.js"
+
+/** Exit code of an invalid configuration. */
+export const exitConfigInvalid = 2
+/** Exit code when the node could not start or failed while running. */
+export const exitFailed = 1
+/** Exit code when a second signal cut the drain short. */
+export const exitInterrupted = 130
+
+/** A repeated signal forces the exit only this long after the first one. */
+const forceAfterMs = 1_000
+
+/** Seeds are drawn below this bound (crypto.randomInt's range limit is 2^48). */
+const seedBound = 2 ** 47
+
+const parsePort = (value: string): number => {
+  const port = Number(value)
+  if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError("a port is an integer from 0 to 65535")
+  return port
+}
+
+const parseSeed = (value: string): number => {
+  const seed = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(seed)) throw new InvalidArgumentError("a seed is a non-negative integer")
+  return seed
+}
+
+const parseMs = (value: string): number => {
+  const ms = Number(value)
+  if (!/^\d+$/.test(value) || ms > 3_600_000) throw new InvalidArgumentError("a duration in milliseconds from 0 to 3600000")
+  return ms
+}
+
+interface Options {
+  readonly config: string
+  readonly httpPort?: number
+  readonly grpcPort?: number
+  readonly dataDir?: string
+  readonly store?: Config.StoreKind
+  readonly seed?: number
+  readonly drainTimeoutMs?: number
+}
+
+const packageVersion = (): string => {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { readonly version?: unknown }
+    return typeof manifest.version === "string" ? manifest.version : "unknown"
+  } catch {
+    return "unknown"
+  }
+}
+
+const fail = (code: number, message: string): never => {
+  process.stderr.write(`${message}\n`)
+  process.exit(code)
+}
+
+/** Reads and decodes the configuration, or exits with 2 naming what is wrong. */
+const loadPlan = (options: Options): Serve.Plan => {
+  let text = ""
+  try {
+    text = fs.readFileSync(options.config, "utf8")
+  } catch (error) {
+    fail(exitConfigInvalid, `cannot read the configuration file ${options.config}: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  const config = Config.parse(text, process.env)
+  if (Either.isLeft(config)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${config.left.message}`)
+  const overrides: Serve.Overrides = {
+    ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),
+    ...(options.grpcPort === undefined ? {} : { grpcPort: options.grpcPort }),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.store === undefined ? {} : { store: options.store })
+  }
+  const planned = Serve.plan(config.right, overrides, {
+    seed: options.seed ?? randomInt(0, seedBound),
+    version: packageVersion(),
+    ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs })
+  })
+  if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
+  return planned.right
+}
+
+/**
+ * The first SIGTERM/SIGINT completes `shutdown`; another one at least `forceAfterMs` later
+ * exits at once. Earlier repeats are ignored: a terminal's Ctrl-C can reach the process twice
+ * (directly and relayed by a wrapper such as tsx) within milliseconds.
+ */
+const onSignals = (shutdown: Deferred.Deferred<string>): void => {
+  let firstAtMs: number | undefined
+  const handle = (signal: NodeJS.Signals) => {
+    if (firstAtMs === undefined) {
+      firstAtMs = Date.now()
+      return void Deferred.unsafeDone(shutdown, Exit.succeed(signal))
+    }
+    if (Date.now() - firstAtMs < forceAfterMs) return
+    fail(exitInterrupted, `${signal} again: exiting without waiting for the drain`)
+  }
+  process.on("SIGTERM", handle)
+  process.on("SIGINT", handle)
+}
+
+const run = async (options: Options): Promise<void> => {
+  const plan = loadPlan(options)
+  const shutdown = Deferred.unsafeMake<string>(Effect.runSync(Effect.fiberId))
+  onSignals(shutdown)
+  const exit = await Effect.runPromiseExit(
+    Serve.run(plan, { log: (line) => void process.stdout.write(`${line}\n`), shutdown: Deferred.await(shutdown) })
+  )
+  if (Exit.isSuccess(exit)) {
+    process.stdout.write("stopped\n")
+    process.exit(0)
+  }
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    fail(failure.value.stage === "config" ? exitConfigInvalid : exitFailed, `serve failed: ${failure.value.message}`)
+  }
+  fail(exitFailed, `serve failed: ${Cause.pretty(exit.cause)}`)
+}
+
+/** The `serve` command. */
+export const command = (): Command =>
+  new Command("serve")
+    .description("Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP")
+    .requiredOption("--config <file>", "YAML configuration (see examples/); INFERADB__... variables override it")
+    .option("--http-port <n>", "HTTP port (overrides http.listen's port)", parsePort)
+    .option("--grpc-port <n>", "gRPC port (overrides grpc.listen's port; peers still dial the topology's endpoint)", parsePort)
+    .option("--data-dir <dir>", "lmdb directory (overrides store.path)")
+    .addOption(new CommandOption("--store <kind>", "store backend (overrides store.kind)").choices(["lmdb", "foundationdb", "memory"]))
+    .option("--seed <n>", "seed of the node's randomness (retry jitter); random and printed when omitted", parseSeed)
+    .option("--drain-timeout-ms <ms>", `how long shutdown waits for targets to acknowledge the log (default ${Serve.drainTimeoutMsDefault})`, parseMs)
+    .action((options: Options) => run(options))

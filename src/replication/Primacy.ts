@@ -1,0 +1,288 @@
+/**
+ * This node's knowledge of who takes writes under PrimaryReplica (an epoch and its primary
+ * region, the "view") and the write lease that stops a primary that was paused or cut off
+ * from taking writes after another region may have been promoted. The Failover controller
+ * decides views and hands every change to `adopt`; the Heartbeater carries views between
+ * nodes; the Replica asks `checkWrite` before it takes a write. Nothing here is persisted:
+ * Failover settles the view from the epoch records in the store whenever the node starts.
+ *
+ * - Agreement. Every heartbeat answer carries the answering node's view. A node that answers
+ *   a heartbeat from the region it believes primary records the time: it granted that region
+ *   a lease. A primary renews its lease after a heartbeat round in which more than half of
+ *   the regions (its own included) agreed with its view; a region agrees when more than half
+ *   of its nodes answered with the same epoch and primary. The lease runs `leaseMs` from the
+ *   start of that round.
+ * - Newer epochs. An answer with a higher epoch than this node's is remembered
+ *   (`newerEpochSeen`); from then on this node takes no writes, and Failover adopts it.
+ * - Takeover. A region that takes a view over (promotion, hand-back, unfencing) takes writes
+ *   only once leases granted under older views can have run out: the regions that agreed
+ *   with it report, per region, how long ago they last granted one, and it waits out every
+ *   such lease granted to a region that has not itself agreed. Any two majorities of regions
+ *   share a region, and a region answers with views in epoch order, so an older primary's
+ *   lease has run out before a newer primary's first write.
+ * - Reported grants. The same ages tell every asker when its peers last granted each region a
+ *   lease (`grantsReportedAtMs`); Failover does not promote a successor while the primary may
+ *   still hold one, so a primary that a third region still reaches keeps its role.
+ *
+ * With one or two regions there is no lease (the orchestration document keeps a two-region
+ * deployment writable with one region left, and Failover never fences there); only the newer
+ * epoch check applies. Limits: leases are durations on each node's own clock, so they assume
+ * clocks that run at about the same rate (offsets do not matter); a node restarted on a
+ * non-empty store counts its start as a grant to every region, as it cannot remember what it
+ * granted before, but it answers with the view of its stored epoch records, which may be
+ * older than a view it adopted from a heartbeat answer before it stopped.
+ */
+import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
+import { WriteRejected } from "./Errors.js"
+import type * as Message from "./Message.js"
+import * as Store from "./Store.js"
+import * as Topology from "./Topology.js"
+
+/** The reserved vault of epoch records (see `Failover`): they travel under any view, lease or not. */
+export const epochVault = "_failover"
+
+/** Who takes writes, as one node believes. */
+export interface View {
+  /** Grows by one with every change of primary made by failover. */
+  readonly epoch: number
+  /** The region that takes writes in `epoch`; undefined when none does (its own region is fenced, or another strategy). */
+  readonly primary: Topology.RegionId | undefined
+}
+
+/** One node's view with its lease and what it granted (Effect clock milliseconds). */
+export interface State extends View {
+  /** Start of the last heartbeat round in which more than half of the regions agreed with the view. */
+  readonly leaseRenewedAtMs: number | undefined
+  /** When leases granted under older views can have run out; undefined until a round agreed. */
+  readonly writableFromMs: number | undefined
+  /** A higher epoch a peer answered with, not yet adopted. */
+  readonly newerEpochSeen?: View
+  /** Per region, when this node last answered a heartbeat from it while it believed it primary. */
+  readonly grantedAtMs: Readonly<Record<Topology.RegionId, number>>
+  /** Per region, the latest such grant any peer reported in a heartbeat answer (an upper bound). */
+  readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+}
+
+/** Settings of one node's Primacy. */
+export interface Settings {
+  /** The view before Failover settles one: epoch 0 and the configured primary. */
+  readonly initial: View
+  /** How long a round of agreement lets a primary take writes; also how long a grant binds. */
+  readonly leaseMs: number
+  /** The regions a restarted node may have granted leases to before it stopped. */
+  readonly regions: ReadonlyArray<Topology.RegionId>
+}
+
+/** What a heartbeat answer carries. */
+export type Answer = Pick<Message.HeartbeatAck, "epoch" | "primary" | "grantAgesMs">
+
+/** A lease renewal computed from one heartbeat round (see `tally`). */
+export interface Renewal {
+  /** The view the round's answers agreed with; ignored if the node has moved on since. */
+  readonly view: View
+  readonly renewedAtMs: number
+  readonly writableFromMs: number
+}
+
+/** The Primacy service of one node. */
+export class Primacy extends Context.Tag("inferadb/Primacy")<
+  Primacy,
+  {
+    readonly leaseMs: number
+    readonly state: Effect.Effect<State>
+    /** Takes a view (Failover); a changed view starts without a lease. */
+    readonly adopt: (view: View) => Effect.Effect<void>
+    /** Answers a heartbeat from a node of `asker`; records a grant when `asker` is primary in the view. */
+    readonly answer: (asker: Topology.RegionId) => Effect.Effect<Answer>
+    /** Renews the lease, if the view is still the one the round agreed with. */
+    readonly renew: (renewal: Renewal) => Effect.Effect<void>
+    /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
+    readonly observe: (view: View) => Effect.Effect<void>
+    /** Remembers the grants peers reported (see `Tally.grantsReportedAtMs`). */
+    readonly reportGrants: (grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>) => Effect.Effect<void>
+  }
+>() {}
+
+// ---------------------------------------------------------------------------------------
+// Pure rules
+
+const sameView = (a: View, b: View): boolean => a.epoch === b.epoch && a.primary === b.primary
+
+/** A node's state when it starts; `restartedAtMs` when it ran before (counted as a grant to every region). */
+export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionId>, restartedAtMs: number | undefined): State => ({
+  ...view,
+  leaseRenewedAtMs: undefined,
+  writableFromMs: undefined,
+  grantedAtMs: restartedAtMs === undefined ? {} : Object.fromEntries(regions.map((region) => [region, restartedAtMs])),
+  grantsReportedAtMs: {}
+})
+
+/** `state` after adopting `view`: unchanged if it is the same view, else without a lease. */
+export const adoptIn = (state: State, view: View): State => {
+  if (sameView(state, view)) return state
+  const { newerEpochSeen, ...rest } = state
+  const stillNewer = newerEpochSeen !== undefined && newerEpochSeen.epoch > view.epoch
+  return { ...rest, ...view, leaseRenewedAtMs: undefined, writableFromMs: undefined, ...(stillNewer ? { newerEpochSeen } : {}) }
+}
+
+/** The answer to a heartbeat from a node of `asker` at `nowMs`, and the state with the grant recorded. */
+export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number): { readonly state: State; readonly answer: Answer } => {
+  const next = state.primary !== undefined && state.primary === asker ? { ...state, grantedAtMs: { ...state.grantedAtMs, [asker]: nowMs } } : state
+  const grantAgesMs: Record<string, number> = {}
+  for (const [region, atMs] of Object.entries(next.grantedAtMs)) grantAgesMs[region] = Math.max(0, Math.floor(nowMs - atMs))
+  return { state: next, answer: { epoch: state.epoch, ...(state.primary === undefined ? {} : { primary: state.primary }), grantAgesMs } }
+}
+
+/** One heartbeat round as the asking node saw it. */
+export interface Round {
+  readonly topology: Topology.Topology
+  readonly regionId: Topology.RegionId
+  /** The asking node's state when the answers are in (its view then is the one agreed with). */
+  readonly state: State
+  readonly acks: ReadonlyArray<Message.HeartbeatAck>
+  readonly startedAtMs: number
+  readonly endedAtMs: number
+  readonly leaseMs: number
+}
+
+/** What one heartbeat round means for the asking node. */
+export interface Tally {
+  /** A renewal, when the node is primary in its view and more than half of the regions agreed. */
+  readonly renewal: Renewal | undefined
+  /** The highest epoch above the node's own that any answer carried. */
+  readonly newer: View | undefined
+  /** Per region, the latest lease any answer says was granted to it, on this node's clock. */
+  readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+}
+
+/** Folds one round's answers: a renewal, a newer epoch, and the grants peers reported. */
+export const tally = (round: Round): Tally => ({
+  renewal: renewalFor(round),
+  newer: round.acks.reduce<View | undefined>(
+    (best, ack) => (ack.epoch > (best?.epoch ?? round.state.epoch) ? { epoch: ack.epoch, primary: ack.primary } : best),
+    undefined
+  ),
+  // An answer left the peer before the round ended, so the end less the age is no earlier than the grant.
+  grantsReportedAtMs: round.acks.reduce<Record<Topology.RegionId, number>>((latest, ack) => {
+    for (const [grantee, ageMs] of Object.entries(ack.grantAgesMs)) latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs)
+    return latest
+  }, {})
+})
+
+/**
+ * A renewal when the node is primary in its view and more than half of the regions agreed; it
+ * may take writes once every lease an agreeing node granted to a region that has not moved on
+ * (not all of its nodes agreed) can have run out.
+ */
+const renewalFor = (round: Round): Renewal | undefined => {
+  const view: View = { epoch: round.state.epoch, primary: round.state.primary }
+  if (view.primary !== round.regionId) return undefined
+  const agreeing = new Map<Topology.RegionId, Array<Answer>>([[round.regionId, [answerFor(round.state, round.regionId, round.endedAtMs).answer]]])
+  const counted = new Set<Topology.NodeId>()
+  for (const ack of round.acks) {
+    if (ack.epoch !== view.epoch || ack.primary !== view.primary || counted.has(ack.node)) continue
+    counted.add(ack.node)
+    agreeing.set(ack.region, [...(agreeing.get(ack.region) ?? []), ack])
+  }
+  const agreeingNodes = (region: Topology.Region) => agreeing.get(region.id)?.length ?? 0
+  const nodesIn = (region: Topology.Region) => Math.max(1, Topology.regionNodes(region).length)
+  const agreed = round.topology.regions.filter((region) => agreeingNodes(region) * 2 > nodesIn(region))
+  if (agreed.length * 2 <= round.topology.regions.length) return undefined
+  const movedOn = new Set(round.topology.regions.filter((region) => agreeingNodes(region) >= nodesIn(region)).map((region) => region.id))
+  let writableFromMs = round.endedAtMs
+  for (const answer of agreed.flatMap((region) => agreeing.get(region.id) ?? [])) {
+    for (const [grantee, ageMs] of Object.entries(answer.grantAgesMs)) {
+      if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + round.leaseMs - ageMs)
+    }
+  }
+  return { view, renewedAtMs: round.startedAtMs, writableFromMs }
+}
+
+/** `state` after a renewal: a later lease, and the earliest moment any agreeing round allows. */
+export const renewIn = (state: State, renewal: Renewal): State =>
+  sameView(state, renewal.view)
+    ? {
+        ...state,
+        leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs),
+        writableFromMs: Math.min(state.writableFromMs ?? renewal.writableFromMs, renewal.writableFromMs)
+      }
+    : state
+
+/** `state` after peers reported grants: the latest report per region stands. */
+export const reportGrantsIn = (state: State, reported: Readonly<Record<Topology.RegionId, number>>): State => {
+  const merged: Record<Topology.RegionId, number> = { ...state.grantsReportedAtMs }
+  for (const [grantee, atMs] of Object.entries(reported)) merged[grantee] = Math.max(merged[grantee] ?? -Infinity, atMs)
+  return { ...state, grantsReportedAtMs: merged }
+}
+
+/** Until when a lease this node granted `region`, or a peer reported granting it, may be held. */
+export const grantHeldUntilMs = (state: State, region: Topology.RegionId, leaseMs: number): number | undefined => {
+  const own = state.grantedAtMs[region]
+  const reported = state.grantsReportedAtMs[region]
+  const latest = own === undefined ? reported : reported === undefined ? own : Math.max(own, reported)
+  return latest === undefined ? undefined : latest + leaseMs
+}
+
+/** `state` after a peer answered with `view`. */
+export const observeIn = (state: State, view: View): State =>
+  view.epoch > Math.max(state.epoch, state.newerEpochSeen?.epoch ?? -1) ? { ...state, newerEpochSeen: view } : state
+
+/**
+ * Whether a PrimaryReplica write may be taken now: refused once a newer epoch has been seen
+ * and, with three or more regions, while the lease has lapsed or a takeover is still waiting.
+ */
+export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionCount: number): WriteRejected | undefined => {
+  const seen = state.newerEpochSeen
+  if (seen !== undefined && seen.epoch > state.epoch) {
+    return new WriteRejected({
+      reason: "NotPrimary",
+      message: `epoch ${seen.epoch} (primary '${seen.primary ?? "none"}') has begun elsewhere; this node's epoch ${state.epoch} is over`
+    })
+  }
+  if (regionCount < 3) return undefined
+  if (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs) {
+    const heard = state.leaseRenewedAtMs === undefined ? "never" : `${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
+    return new WriteRejected({
+      reason: "NotPrimary",
+      message: `write lease lapsed: more than half of the regions last agreed that '${state.primary ?? "none"}' is primary of epoch ${state.epoch} ${heard} (lease ${leaseMs} ms); another region may have been promoted`
+    })
+  }
+  if (state.writableFromMs === undefined || nowMs < state.writableFromMs) {
+    return new WriteRejected({
+      reason: "NotPrimary",
+      message: `taking over epoch ${state.epoch}: waiting until ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms from now for leases granted to an older primary to run out`
+    })
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------
+// The service
+
+/** Builds one node's Primacy; a non-empty store means the node ran before. */
+export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, Store.Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const nowMs = yield* EffectClock.currentTimeMillis
+    // A store that cannot be read is treated as one that was written before: the safe side.
+    const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
+    const state = yield* Ref.make(initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined))
+    return {
+      leaseMs: settings.leaseMs,
+      state: Ref.get(state),
+      adopt: (view) => Ref.update(state, (current) => adoptIn(current, view)),
+      answer: (asker) =>
+        Effect.flatMap(EffectClock.currentTimeMillis, (atMs) =>
+          Ref.modify(state, (current) => {
+            const answered = answerFor(current, asker, atMs)
+            return [answered.answer, answered.state]
+          })
+        ),
+      renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
+      observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
+      reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported))
+    } satisfies Primacy["Type"]
+  })
+
+/** One node's Primacy, in memory. */
+export const layer = (settings: Settings): Layer.Layer<Primacy, never, Store.Store> => Layer.effect(Primacy, make(settings))

@@ -1,0 +1,140 @@
+/**
+ * A small promise-based client of a node's public Relationships API (Write, Delete, Read,
+ * Check, Watch), for the programs around the server rather than inside it: the local-cluster
+ * demo (`npm start`), the end-to-end tests and the benchmark. It wraps the grpc-js client
+ * generated from `service.proto`, attaches the bearer token of token mode to every call and
+ * gives every unary call a deadline. Replication traffic does not go through here; it uses
+ * `GrpcNetwork`.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Proto from "../proto/inferadb/replication/v1/messages.js"
+import { RelationshipsClient } from "../proto/inferadb/replication/v1/service.js"
+import type * as Store from "../replication/Store.js"
+import type * as Tuple from "../replication/Tuple.js"
+import * as WireCodec from "../replication/WireCodec.js"
+import * as Auth from "./Auth.js"
+
+/** Deadline of one unary call unless the caller gives one. */
+export const callTimeoutMsDefault = 5_000
+
+/** How to reach the node. */
+export interface Options {
+  /** Bearer token for token mode (and mtls with a token). */
+  readonly token?: string
+  /** Channel credentials; insecure unless given (mtls callers pass `Auth.load(...).channel`). */
+  readonly credentials?: grpc.ChannelCredentials
+  readonly callTimeoutMs?: number
+}
+
+/** One relationship inside the vault a call names. */
+export interface Relationship {
+  readonly resource: string
+  readonly relation: string
+  readonly subject: string
+}
+
+/** One operation of a write. */
+export interface Operation extends Relationship {
+  readonly op: "insert" | "delete"
+}
+
+/** Where a write landed in the serving region. */
+export interface Written {
+  readonly revision: number
+  readonly position: number
+}
+
+/** A running Watch; `cancel` ends it. */
+export interface Watching {
+  readonly cancel: () => void
+  /** Settles when the stream ends: resolves on cancel or a clean end, rejects on an error. */
+  readonly done: Promise<void>
+}
+
+/** The client of one node. */
+export interface ApiClient {
+  readonly write: (vault: string, operations: ReadonlyArray<Operation>) => Promise<Written>
+  readonly insert: (vault: string, relationships: ReadonlyArray<Relationship>) => Promise<Written>
+  readonly delete: (vault: string, relationships: ReadonlyArray<Relationship>) => Promise<Written>
+  /** The existing tuples of one resource (optionally one relation), in key order. */
+  readonly read: (vault: string, resource: string, relation?: string) => Promise<ReadonlyArray<Tuple.Tuple>>
+  readonly check: (tuple: Tuple.Tuple) => Promise<boolean>
+  /** Streams committed log entries from `fromPosition` (0 = the next change) to `onEntry`. */
+  readonly watch: (fromPosition: number, onEntry: (entry: Store.LogEntry) => void) => Watching
+  readonly close: () => void
+}
+
+const operationToProto = (op: Operation["op"]): Proto.Operation =>
+  op === "insert" ? Proto.Operation.OPERATION_INSERT : Proto.Operation.OPERATION_DELETE
+
+const relationshipToProto = (relationship: Relationship): Proto.Relationship => ({
+  resource: relationship.resource,
+  relation: relationship.relation,
+  subject: relationship.subject
+})
+
+/** Connects to `address` (`host:port`); the channel opens on the first call. */
+export const make = (address: string, options: Options = {}): ApiClient => {
+  const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure())
+  const timeoutMs = options.callTimeoutMs ?? callTimeoutMsDefault
+  const metadata = (): grpc.Metadata => {
+    const value = new grpc.Metadata()
+    if (options.token !== undefined) value.set(Auth.authorizationKey, `Bearer ${options.token}`)
+    return value
+  }
+  const callOptions = (): grpc.CallOptions => ({ deadline: new Date(Date.now() + timeoutMs) })
+  const unary = <A>(invoke: (callback: (error: grpc.ServiceError | null, value?: A) => void) => unknown): Promise<A> =>
+    new Promise<A>((resolve, reject) => {
+      invoke((error, value) => (error === null && value !== undefined ? resolve(value) : reject(error ?? new Error("empty response"))))
+    })
+
+  const write = (vault: string, operations: ReadonlyArray<Operation>): Promise<Written> =>
+    unary<Proto.WriteResponse>((callback) =>
+      client.write(
+        { vault, operations: operations.map((operation) => ({ op: operationToProto(operation.op), relationship: relationshipToProto(operation) })) },
+        metadata(),
+        callOptions(),
+        callback
+      )
+    )
+
+  const watch = (fromPosition: number, onEntry: (entry: Store.LogEntry) => void): Watching => {
+    const stream = client.watch({ fromPosition }, metadata())
+    let cancelled = false
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on("data", (event: Proto.WatchEvent) => {
+        if (event.event?.$case !== "change") return
+        const decoded = WireCodec.logEntryFromProto(event.event.value)
+        if (decoded._tag === "Right") onEntry(decoded.right)
+      })
+      stream.on("end", () => resolve())
+      stream.on("error", (error: grpc.ServiceError) => (cancelled && error.code === grpc.status.CANCELLED ? resolve() : reject(error)))
+    })
+    // A rejection nobody awaits must not crash the caller's process.
+    done.catch(() => undefined)
+    return {
+      cancel: () => {
+        cancelled = true
+        stream.cancel()
+      },
+      done
+    }
+  }
+
+  return {
+    write,
+    insert: (vault, relationships) => write(vault, relationships.map((relationship) => ({ op: "insert", ...relationship }))),
+    delete: (vault, relationships) =>
+      unary<Proto.DeleteResponse>((callback) =>
+        client.delete({ vault, relationships: relationships.map(relationshipToProto) }, metadata(), callOptions(), callback)
+      ),
+    read: (vault, resource, relation) =>
+      unary<Proto.ReadResponse>((callback) =>
+        client.read({ vault, resource, ...(relation === undefined ? {} : { relation }) }, metadata(), callOptions(), callback)
+      ).then((response) => response.tuples),
+    check: (tuple) =>
+      unary<Proto.CheckResponse>((callback) => client.check({ tuple }, metadata(), callOptions(), callback)).then((response) => response.allowed),
+    watch,
+    close: () => client.close()
+  }
+}

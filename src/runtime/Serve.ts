@@ -1,0 +1,410 @@
+/**
+ * The production wiring of one engine node, in one place: what `inferadb-repl serve` runs.
+ *
+ * `plan` turns a decoded configuration and the command-line overrides into everything the
+ * node runs with (addresses, store, engine settings, seed); it is pure, so a bad combination
+ * is reported before anything opens. `run` then builds the node from real services (an lmdb,
+ * FoundationDB or memory Store, the system Clock, the gRPC Network with authentication, a
+ * seeded Random, Prometheus metrics), serves replication, CatchUp and the public API on one
+ * gRPC port and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
+ * (plus the failover controller under PrimaryReplica) until `shutdown` completes.
+ *
+ * Lifecycle:
+ * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
+ *   its peers' logs (`Bootstrap`) before it takes client writes; replication already runs
+ *   meanwhile. `/readyz` answers 200 only once the public API is served.
+ * - Peers: an unreachable peer never stops the node; it makes health `degraded` (the agent's
+ *   retries, or no heartbeat from any node of a target region for `heartbeat.timeout_ms`).
+ * - Shutdown: the public API is withdrawn first (new writes get UNAVAILABLE, `/readyz` 503),
+ *   then the agent keeps shipping until every target acknowledged the whole log or
+ *   `drainTimeoutMs` passed, then the engine stops and the HTTP server, the gRPC server and
+ *   the store close, in that order.
+ *
+ * Signals and process exit belong to the command (`src/cli/serve.ts`); this module only waits
+ * for the `shutdown` effect it is given, so tests can drive it in-process as well.
+ */
+import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Agent from "../replication/Agent.js"
+import * as Clock from "../replication/Clock.js"
+import * as Config from "../replication/Config.js"
+import * as Engine from "../replication/Engine.js"
+import type { StoreError } from "../replication/Errors.js"
+import * as Failover from "../replication/Failover.js"
+import type * as Health from "../replication/Health.js"
+import * as Random from "../replication/Random.js"
+import * as Store from "../replication/Store.js"
+import * as Topology from "../replication/Topology.js"
+import * as TopologyManager from "../replication/TopologyManager.js"
+import * as Auth from "./Auth.js"
+import * as Bootstrap from "./Bootstrap.js"
+import * as GrpcNetwork from "./GrpcNetwork.js"
+import * as GrpcServer from "./GrpcServer.js"
+import * as HttpServer from "./HttpServer.js"
+import * as KvFoundationDb from "./KvFoundationDb.js"
+import * as KvLmdb from "./KvLmdb.js"
+import * as PromMetrics from "./PromMetrics.js"
+
+/** How long shutdown waits for every target to acknowledge the whole log. */
+export const drainTimeoutMsDefault = 5_000
+/** How often the drain looks at the targets' cursors. */
+export const drainPollMs = 50
+/** How long the gRPC server lets calls in flight finish once it closes. */
+export const grpcShutdownGraceMs = 2_000
+
+/** Command-line overrides; each replaces the configured value. */
+export interface Overrides {
+  readonly httpPort?: number
+  readonly grpcPort?: number
+  readonly dataDir?: string
+  readonly store?: Config.StoreKind
+}
+
+/** Where the node keeps its state. */
+export type StorePlan =
+  | { readonly kind: "lmdb"; readonly path: string }
+  | { readonly kind: "foundationdb"; readonly prefix: string; readonly clusterFile: string | undefined }
+  | { readonly kind: "memory" }
+
+/** Everything a node runs with, resolved from configuration and flags. */
+export interface Plan {
+  readonly config: Config.ReplicationConfig
+  readonly settings: Engine.Settings
+  readonly grpcListen: string
+  readonly httpHost: string
+  readonly httpPort: number
+  readonly store: StorePlan
+  readonly seed: number
+  readonly version: string
+  readonly drainTimeoutMs: number
+  readonly bootstrapTimeoutMs: number
+}
+
+/** Why serve could not start or stopped abnormally; `stage` "config" is the user's to fix (exit 2). */
+export class ServeError extends Data.TaggedError("ServeError")<{ readonly stage: "config" | "start" | "run"; readonly message: string }> {}
+
+/** What `run` needs from its caller. */
+export interface Io {
+  /** Writes one line of the startup and shutdown log. */
+  readonly log: (line: string) => void
+  /** Completes with the reason to stop (e.g. "SIGTERM"). */
+  readonly shutdown: Effect.Effect<string>
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan
+// ---------------------------------------------------------------------------------------------
+
+const hostOf = (address: string): string => address.slice(0, Math.max(address.lastIndexOf(":"), 0))
+const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(":") + 1))
+const withPort = (address: string, port: number | undefined): string => (port === undefined ? address : `${hostOf(address)}:${port}`)
+const unbracket = (host: string): string => host.replace(/^\[(.*)\]$/, "$1")
+
+const configError = (message: string) => new ServeError({ stage: "config", message })
+
+const storePlan = (config: Config.ReplicationConfig, overrides: Overrides): StorePlan => {
+  switch (overrides.store ?? config.store.kind) {
+    case "lmdb":
+      return { kind: "lmdb", path: overrides.dataDir ?? Config.storePath(config) }
+    case "foundationdb":
+      return { kind: "foundationdb", prefix: Config.storePrefix(config), clusterFile: config.store.clusterFile }
+    case "memory":
+      return { kind: "memory" }
+  }
+}
+
+/** Resolves the configuration and flags into a plan, or says what is wrong with them. */
+export const plan = (
+  config: Config.ReplicationConfig,
+  overrides: Overrides,
+  options: { readonly seed: number; readonly version: string; readonly drainTimeoutMs?: number; readonly bootstrapTimeoutMs?: number }
+): Either.Either<Plan, ServeError> => {
+  const grpcConfigured = Config.grpcListen(config)
+  if (grpcConfigured === undefined) {
+    return Either.left(configError(`region '${config.localRegion}' declares no node to run as, and grpc.listen is not set`))
+  }
+  const settings = Engine.settingsFromConfig(config)
+  if (Either.isLeft(settings)) return Either.left(configError(settings.left.message))
+  const httpListen = withPort(config.http.listen, overrides.httpPort)
+  return Either.right({
+    config,
+    settings: settings.right,
+    grpcListen: withPort(grpcConfigured, overrides.grpcPort),
+    httpHost: unbracket(hostOf(httpListen)),
+    httpPort: portOf(httpListen),
+    store: storePlan(config, overrides),
+    seed: options.seed,
+    version: options.version,
+    drainTimeoutMs: options.drainTimeoutMs ?? drainTimeoutMsDefault,
+    bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? Bootstrap.timeoutMsDefault
+  })
+}
+
+/** The startup log lines that describe a plan, one setting per line, the seed first. */
+export const describePlan = (plan: Plan): ReadonlyArray<string> => {
+  const { config, settings } = plan
+  const targets = Topology.targetsOf(config.topology, config.localRegion)
+  const ownEndpoint = Topology.findRegion(config.topology, config.localRegion)?.zones.flatMap((zone) => zone.nodes).find((node) => node.id === settings.nodeId)?.endpoint
+  const lines = [
+    `seed: ${plan.seed} (repeat this run's retry jitter with --seed ${plan.seed})`,
+    `replication: ${config.enabled ? "enabled" : "disabled (replication.enabled is false: this node keeps its writes to itself)"}`,
+    `strategy: ${config.strategy}`,
+    `local region: ${config.localRegion}`,
+    `node id: ${settings.nodeId}`,
+    `conflict resolution: ${config.conflictResolution}`,
+    `clock: ${config.clock}`,
+    `replication targets: ${targets.length === 0 ? "(none)" : targets.join(", ")}`,
+    `security: ${config.security.mode}`,
+    `store: ${describeStore(plan.store)}`
+  ]
+  if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
+    lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
+  }
+  return lines
+}
+
+const describeStore = (store: StorePlan): string => {
+  switch (store.kind) {
+    case "lmdb":
+      return `lmdb at ${path.resolve(store.path)}`
+    case "foundationdb":
+      return `foundationdb, prefix ${store.prefix}, cluster file ${store.clusterFile ?? process.env["FDB_CLUSTER_FILE"] ?? "(the client's default)"}`
+    case "memory":
+      return "memory (nothing survives a restart)"
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the node
+// ---------------------------------------------------------------------------------------------
+
+/** Authentication options from the security settings; reads `token_file`. */
+export const authOptions = (security: Config.SecuritySettings): Effect.Effect<Auth.Options, ServeError> =>
+  Effect.gen(function* () {
+    const token =
+      security.tokenFile === undefined
+        ? security.token
+        : yield* Effect.try({
+            try: () => fs.readFileSync(security.tokenFile!, "utf8").trim(),
+            catch: (error) => configError(`cannot read security.token_file '${security.tokenFile}': ${error instanceof Error ? error.message : String(error)}`)
+          })
+    switch (security.mode) {
+      case "insecure":
+        return { mode: "insecure" } as const
+      case "token":
+        if (token === undefined || token === "") return yield* configError("security.mode is token but the token is empty")
+        return { mode: "token", token } as const
+      case "mtls":
+        return {
+          mode: "mtls",
+          caFile: security.caFile ?? "",
+          certFile: security.certFile ?? "",
+          keyFile: security.keyFile ?? "",
+          ...(token === undefined ? {} : { token }),
+          ...(security.serverNameOverride === undefined ? {} : { serverNameOverride: security.serverNameOverride })
+        } as const
+    }
+  })
+
+const storeLayer = (store: StorePlan): Layer.Layer<Store.Store, StoreError> => {
+  switch (store.kind) {
+    case "lmdb":
+      return KvLmdb.layerLmdb({ path: store.path })
+    case "foundationdb":
+      return KvFoundationDb.layerFoundationDb({ prefix: store.prefix, ...(store.clusterFile === undefined ? {} : { clusterFile: store.clusterFile }) })
+    case "memory":
+      return Store.layerMemory()
+  }
+}
+
+/** Everything the node's fibers and servers need. */
+type NodeContext = Engine.Services | Engine.Requirements | GrpcServer.GrpcServer
+
+/** One node over production services. */
+export const layerNode = (
+  plan: Plan,
+  auth: Auth.Options,
+  metrics: PromMetrics.PromMetrics
+): Layer.Layer<NodeContext, StoreError | GrpcServer.ListenError | Auth.AuthConfigError> => {
+  const metricsLayer = PromMetrics.layer(metrics)
+  const transport = GrpcNetwork.layerGrpc({
+    bind: plan.grpcListen,
+    auth,
+    inFlightPerTargetMax: plan.config.grpc.inFlightPerTargetMax,
+    messageBytesMax: plan.config.grpc.messageBytesMax,
+    shutdownGraceMs: grpcShutdownGraceMs
+  }).pipe(Layer.provide(metricsLayer))
+  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock), Random.layerSeeded(plan.seed), metricsLayer, transport)
+  return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
+}
+
+/** A failure while the node starts, said in terms of what could not start. */
+const startError = (error: StoreError | GrpcServer.ListenError | Auth.AuthConfigError | HttpServer.HttpServerError): ServeError => {
+  switch (error._tag) {
+    case "ListenError":
+      return new ServeError({ stage: "start", message: `the gRPC server cannot listen on ${error.address}: ${error.message}` })
+    case "StoreError":
+      return new ServeError({ stage: "start", message: `the store did not open (${error.operation}): ${error.message}` })
+    case "AuthConfigError":
+      return configError(error.message)
+    case "HttpServerError":
+      return new ServeError({ stage: "start", message: `the HTTP server did not start: ${error.message}` })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health and drain
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The replication health of `/healthz`: the engine's (agent failures, lag), degraded as well
+ * when every node of a target region has missed heartbeats for `heartbeat.timeout_ms`, which
+ * catches a dead peer even when there is nothing to send it.
+ */
+const replicationHealth = (
+  plan: Plan,
+  engineHealth: Effect.Effect<Health.ReplicationHealth>
+): Effect.Effect<Health.ReplicationHealth, never, TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const health = yield* engineHealth
+    if (!plan.config.enabled) return { ...health, status: "healthy", enabled: false }
+    const topology = yield* (yield* TopologyManager.TopologyManager).current
+    const unreachable = Topology.targetsOf(topology, plan.config.localRegion).filter((target) => !Topology.isRegionAvailable(topology, target))
+    if (unreachable.length === 0) return health
+    const found = unreachable.map((target) => `target ${target} unreachable (no heartbeat answered for ${plan.config.heartbeat.timeoutMs} ms)`).join("; ")
+    const reason = health.reason === undefined ? found : `${health.reason}; ${found}`
+    return { ...health, status: "degraded", message: `${health.message}; ${found}`, reason }
+  })
+
+/** How far the drain got. */
+interface Drained {
+  readonly complete: boolean
+  readonly logEnd: number
+  readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
+}
+
+/** One look at the cursors of the targets this node ships to. */
+const drainState = (plan: Plan): Effect.Effect<Drained, StoreError, Store.Store | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const topology = yield* (yield* TopologyManager.TopologyManager).current
+    const { regionId, nodeId } = plan.settings
+    const targets = plan.config.enabled && Agent.isLeader(topology, regionId, nodeId) ? Topology.targetsOf(topology, regionId) : []
+    const logEnd = yield* store.logEnd
+    const cursors = yield* Effect.forEach(targets, (target) => Effect.map(store.getCursor(target), (cursor) => ({ target, cursor })))
+    const behind = cursors.filter(({ cursor }) => cursor < logEnd)
+    return { complete: behind.length === 0, logEnd, behind }
+  })
+
+/** Waits until every target acknowledged the whole log, or `drainTimeoutMs` passed. */
+const drain = (plan: Plan): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const startedMs = yield* EffectClock.currentTimeMillis
+    while (true) {
+      const state = yield* Effect.orElseSucceed(drainState(plan), (): Drained => ({ complete: false, logEnd: 0, behind: [] }))
+      if (state.complete || (yield* EffectClock.currentTimeMillis) - startedMs >= plan.drainTimeoutMs) return state
+      yield* Effect.sleep(drainPollMs)
+    }
+  })
+
+const describeDrain = (plan: Plan, drained: Drained): string =>
+  drained.complete
+    ? `drained: every target acknowledged the log up to position ${drained.logEnd}`
+    : `drain timed out after ${plan.drainTimeoutMs} ms: ${drained.behind.map(({ target, cursor }) => `${target} acknowledged ${cursor} of ${drained.logEnd}`).join(", ") || "the store did not answer"}`
+
+const describeBootstrap = (outcome: Bootstrap.Outcome, logEnd: number): string => {
+  if (!outcome.ran) return `bootstrap: not needed (${outcome.skipped === "no-peers" ? "no peer regions" : "an earlier bootstrap completed"})`
+  const parts = outcome.sources.map((source) =>
+    source.node === undefined
+      ? `${source.region} did not answer (${source.error ?? "no node"})`
+      : `${source.region}/${source.node} gave ${source.entries} entries, ${source.applied} new${source.error === undefined ? "" : ` (stopped early: ${source.error})`}`
+  )
+  const resumes = outcome.ownSeqMax > 0 ? `; origin sequence resumes after ${outcome.ownSeqMax}` : ""
+  const ending = outcome.complete ? "complete" : "incomplete, runs again at the next start"
+  return `bootstrap (store held ${logEnd} log entries): ${parts.join("; ")}${resumes}; ${ending}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------------------------
+
+/** Starts the engine fibers (replication, heartbeats, agent; failover under PrimaryReplica). */
+const startEngine = (plan: Plan) =>
+  Effect.gen(function* () {
+    if (!plan.config.enabled) return Fiber.never
+    return yield* Effect.forkScoped(Engine.run(plan.settings))
+  })
+
+const startFailover = (plan: Plan) =>
+  Effect.gen(function* () {
+    if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return
+    const controller = yield* Failover.make({ regionId: plan.settings.regionId, nodeId: plan.settings.nodeId, ...Failover.defaults })
+    yield* Effect.forkScoped(controller.run)
+  })
+
+/** Serves `/healthz`, `/livez`, `/readyz` and `/metrics` until the scope closes. */
+const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Context.Context<NodeContext>, serving: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    const probes = yield* Effect.provide(HttpServer.nodeProbes(plan.settings, serving), context)
+    return yield* HttpServer.start({
+      host: plan.httpHost,
+      port: plan.httpPort,
+      version: plan.version,
+      registry: metrics.registry,
+      probes: { ...probes, replication: Effect.provide(replicationHealth(plan, probes.replication), context) }
+    }).pipe(Effect.mapError(startError))
+  })
+
+/** Bootstraps from the peers when needed and says what happened. */
+const bootstrap = (plan: Plan, credentials: Auth.Credentials, context: Context.Context<NodeContext>) =>
+  Effect.gen(function* () {
+    const logEnd = yield* Effect.flatMap(Store.Store, (store) => store.logEnd)
+    const outcome = yield* Bootstrap.run({
+      regionId: plan.settings.regionId,
+      nodeId: plan.settings.nodeId,
+      credentials,
+      messageBytesMax: plan.config.grpc.messageBytesMax,
+      timeoutMs: plan.bootstrapTimeoutMs
+    })
+    return describeBootstrap(outcome, logEnd)
+  }).pipe(Effect.provide(context), Effect.mapError(startError))
+
+/** Serves the node until `io.shutdown` completes, then drains and closes everything. */
+export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      for (const line of describePlan(plan)) io.log(line)
+      const auth = yield* authOptions(plan.config.security)
+      const credentials = yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
+      const metrics = PromMetrics.make()
+      const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
+      const listener = Context.get(context, GrpcServer.GrpcServer)
+      io.log(`gRPC: ${listener.address} (replication, CatchUp and the public Relationships API)`)
+      const serving = yield* Ref.make(false)
+      const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
+      io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
+
+      // Replication runs while the node bootstraps; client writes wait until it is done.
+      const engine = yield* startEngine(plan).pipe(Effect.provide(context))
+      io.log(yield* bootstrap(plan, credentials, context))
+      yield* startFailover(plan).pipe(Effect.provide(context))
+      const api = yield* Scope.make()
+      yield* Scope.extend(GrpcServer.serveNode, api).pipe(Effect.provide(context))
+      yield* Ref.set(serving, true)
+      io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
+
+      const stop = yield* Effect.raceFirst(
+        Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
+        Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit }))
+      )
+      yield* Ref.set(serving, false)
+      yield* Scope.close(api, Exit.void)
+      if (stop._tag === "EngineStopped") {
+        return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })
+      }
+      io.log(`${stop.reason}: refusing new client writes, draining replication (at most ${plan.drainTimeoutMs} ms)`)
+      io.log(describeDrain(plan, yield* Effect.provide(drain(plan), context)))
+      io.log("stopping: closing the HTTP server, the gRPC server and the store")
+    })
+  )

@@ -1,0 +1,116 @@
+/**
+ * Run reports: what `sim run` (and a swarm failure) writes next to the scenario as
+ * `<scenario>-<seed>.json` and `<scenario>-<seed>.md`. Both are rendered from the `RunResult`
+ * alone, so a report is as deterministic as the run (only `wallMs` varies); writing the files
+ * is the command line's business. The Markdown summary opens with the seed and the command
+ * that replays the run, then the violations, the faults applied, convergence, replication lag,
+ * conflicts and lost writes by cause and, under PrimaryReplica, the failover timings (time to
+ * detect the loss, RTO, RPO) and the epochs.
+ */
+import type { RunResult } from "./Run.js"
+
+/** The file name both reports of a run share (without extension). */
+export const baseName = (result: RunResult): string => `${result.scenario}-${result.seed}`
+
+/** The JSON report: the replay command, then the whole run result. */
+export const json = (result: RunResult, replay: string): string => `${JSON.stringify({ replay, ...result }, null, 2)}\n`
+
+/** Text for a Markdown table cell. */
+const cell = (value: unknown): string => (value === undefined ? "–" : String(value).replaceAll("|", "\\|").replaceAll("\n", " "))
+
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>): ReadonlyArray<string> => [
+  `| ${header.join(" | ")} |`,
+  `| ${header.map(() => "---").join(" | ")} |`,
+  ...rows.map((row) => `| ${row.map(cell).join(" | ")} |`)
+]
+
+const section = (title: string, lines: ReadonlyArray<string>): ReadonlyArray<string> => ["", `## ${title}`, "", ...lines]
+
+const ms = (value: number | undefined): string => (value === undefined ? "–" : `${value} ms`)
+
+const overview = (result: RunResult, replay: string): ReadonlyArray<string> => [
+  `# ${result.scenario}, seed ${result.seed}: ${result.violations.length === 0 ? "passed" : `FAILED (${result.violations.length} violation(s))`}`,
+  "",
+  `Seed \`${result.seed}\`. Replay:`,
+  "",
+  "```sh",
+  replay,
+  "```",
+  "",
+  ...table(
+    ["trace hash", "events", "tasks", "simulated", "stopped", "wall time"],
+    [[`\`${result.traceHash}\``, result.events, result.tasks, ms(result.simulatedMs), result.stopReason, ms(result.wallMs)]]
+  ),
+  "",
+  `Checks: ${result.checks.join(", ")}.`
+]
+
+const violations = (result: RunResult): ReadonlyArray<string> =>
+  result.violations.length === 0
+    ? []
+    : section(
+        "Violations",
+        result.violations.flatMap((violation) => [`- **${violation.checker}**: ${violation.message}`, "", "  ```json", `  ${JSON.stringify(violation.details)}`, "  ```"])
+      )
+
+const faults = (result: RunResult): ReadonlyArray<string> =>
+  section(
+    "Faults applied",
+    result.faults.length === 0 ? ["None."] : table(["at", "fault", "what happened"], result.faults.map((fault) => [ms(fault.atMs), fault.kind, fault.detail]))
+  )
+
+const convergence = (result: RunResult): ReadonlyArray<string> =>
+  section("Convergence", [
+    result.convergenceMs === undefined
+      ? `Healed at ${ms(result.healedAtMs)}; the regions did **not** converge within the budget (${result.stopReason}).`
+      : `Healed at ${ms(result.healedAtMs)}; every region held the same state ${ms(result.convergenceMs)} later.`,
+    "",
+    "Replication lag (acknowledgement at the origin to durability at a target):",
+    "",
+    ...table(["samples", "p50", "p90", "p99", "max"], [[result.lagMs.samples, ms(result.lagMs.p50), ms(result.lagMs.p90), ms(result.lagMs.p99), ms(result.lagMs.max)]])
+  ])
+
+const writes = (result: RunResult): ReadonlyArray<string> => {
+  const { writes: counts, lostWrites: lost, conflicts } = result
+  return section("Writes, conflicts and lost writes", [
+    ...table(["attempted", "acknowledged", "rejected", "failed", "interrupted", "pending"], [[counts.attempted, counts.acknowledged, counts.rejected, counts.failed, counts.interrupted, counts.pending]]),
+    "",
+    `${conflicts.concurrent} of ${conflicts.tuples} tuples ended with concurrent changes that the conflict rule decided.`,
+    "",
+    "Acknowledged changes by fate (`superseded` is not a loss: a causally later change replaced it):",
+    "",
+    ...table(["survived", "superseded", "concurrent", "clock-skew", "tie"], [[lost.survived, lost.superseded, lost.concurrent, lost["clock-skew"], lost.tie]]),
+    ...(result.lostWriteExamples.length === 0
+      ? []
+      : ["", ...table(["change", "lost to", "cause", "write"], result.lostWriteExamples.map((example) => [example["change"], example["lostTo"], example["cause"], example["write"]]))])
+  ])
+}
+
+const failover = (result: RunResult): ReadonlyArray<string> => {
+  const timings = result.failover
+  if (timings === undefined) return []
+  return section("Failover", [
+    ...table(
+      ["primary lost at", "promoted", "time to detect", "RTO (first write accepted elsewhere)", "RPO (acknowledged writes the new primary lacked)", "original primary back at"],
+      [[ms(timings.lossAtMs), timings.promotedRegion === undefined ? "–" : `${timings.promotedRegion} at ${ms(timings.promotedAtMs)}`, ms(timings.detectMs), ms(timings.rtoMs), timings.rpo, ms(timings.promotedBackAtMs)]]
+    ),
+    "",
+    "Epochs:",
+    "",
+    ...table(
+      ["epoch", "primary", "started at", "writes accepted by region"],
+      timings.epochs.map((epoch) => [epoch.epoch, epoch.primary, ms(epoch.startedAtMs), Object.entries(epoch.acceptedWrites).map(([region, count]) => `${region}: ${count}`).join(", ") || "none"])
+    )
+  ])
+}
+
+const environment = (result: RunResult): ReadonlyArray<string> =>
+  section("Drawn from the seed", [
+    ...table(["node", "clock offset", "drift", "incarnations", "warnings"], Object.entries(result.chosen.clocks).map(([node, clock]) => [node, ms(clock.offsetMs), `${clock.driftPpm} ppm`, result.nodes[node]?.incarnations, result.nodes[node]?.warnings])),
+    "",
+    `Network: ${Object.entries(result.network).map(([key, value]) => `${key} ${value}`).join(", ")}.`
+  ])
+
+/** The Markdown summary of a run. */
+export const markdown = (result: RunResult, replay: string): string =>
+  `${[...overview(result, replay), ...violations(result), ...faults(result), ...convergence(result), ...writes(result), ...failover(result), ...environment(result)].join("\n")}\n`

@@ -1,0 +1,199 @@
+/**
+ * The write lease of PrimaryReplica as pure rules: when a write may be taken
+ * (`Primacy.checkWrite`), what a heartbeat answer grants (`answerFor`), and what one heartbeat
+ * round means for the asking node (`tally`): a renewal when more than half of the regions
+ * agreed, the wait a takeover owes to leases granted to an older primary, and newer epochs.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, TestClock } from "effect"
+import type * as Change from "../../src/replication/Change.js"
+import * as KvDriver from "../../src/replication/KvDriver.js"
+import type * as Message from "../../src/replication/Message.js"
+import * as Primacy from "../../src/replication/Primacy.js"
+import * as Store from "../../src/replication/Store.js"
+import type * as Topology from "../../src/replication/Topology.js"
+import * as TopologyBuilder from "../../src/replication/TopologyBuilder.js"
+import * as Cluster from "./fixtures/cluster.js"
+
+const leaseMs = 3_000
+const three = Cluster.topologyFor({ regions: ["a", "b", "c"], strategy: "PrimaryReplica", primary: "a" }, "a")
+
+/** Region `b` has two nodes (b-node1, b-node2); `a` and `c` one each. */
+const withTwoNodesInB: Topology.Topology = (() => {
+  let builder = TopologyBuilder.make("PrimaryReplica", "a")
+  for (const region of ["a", "b", "c"]) {
+    builder = TopologyBuilder.addRegion(builder, { id: region, name: region, isPrimary: region === "a" })
+    builder = TopologyBuilder.addZone(builder, region, { id: `${region}z` })
+    builder = TopologyBuilder.addNode(builder, region, `${region}z`, { id: `${region}-node1`, endpoint: `mem://${region}1` })
+  }
+  builder = TopologyBuilder.addNode(builder, "b", "bz", { id: "b-node2", endpoint: "mem://b2" })
+  return Either.getOrThrow(TopologyBuilder.build(builder))
+})()
+
+const state = (view: Primacy.View, extra: Partial<Primacy.State> = {}): Primacy.State => ({ ...Primacy.initialState(view, [], undefined), ...extra })
+
+/** A lease renewed at `renewedAtMs` and writable from `writableFromMs`. */
+const leased = (renewedAtMs: number, writableFromMs = renewedAtMs): Primacy.State =>
+  state({ epoch: 0, primary: "a" }, { leaseRenewedAtMs: renewedAtMs, writableFromMs })
+
+const ack = (region: string, view: Primacy.View, grantAgesMs: Record<string, number> = {}, node = `${region}-node1`): Message.HeartbeatAck => ({
+  _tag: "HeartbeatAck",
+  region,
+  node,
+  atMs: 0,
+  epoch: view.epoch,
+  ...(view.primary === undefined ? {} : { primary: view.primary }),
+  grantAgesMs
+})
+
+const round = (acks: ReadonlyArray<Message.HeartbeatAck>, overrides: Partial<Primacy.Round> = {}): Primacy.Round => ({
+  topology: three,
+  regionId: "a",
+  state: state({ epoch: 0, primary: "a" }),
+  acks,
+  startedAtMs: 10_000,
+  endedAtMs: 10_200,
+  leaseMs,
+  ...overrides
+})
+
+const epochZero: Primacy.View = { epoch: 0, primary: "a" }
+
+const change: Change.Change = {
+  id: { region: "a", seq: 1 },
+  op: "insert",
+  tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" },
+  timestamp: { physicalMs: 1, logical: 0 },
+  originRegion: "a",
+  originNode: "a-node1",
+  originRevision: 1,
+  committedAtMs: 1,
+  context: {}
+}
+
+describe("Primacy.checkWrite", () => {
+  it("with three regions a primary takes writes only while its lease holds and its takeover wait is over", () => {
+    expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 3)?.message).toMatch(/write lease lapsed.*never/)
+    expect(Primacy.checkWrite(leased(1_000), 4_000, leaseMs, 3)).toBeUndefined()
+    expect(Primacy.checkWrite(leased(1_000), 4_001, leaseMs, 3)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed/) })
+    expect(Primacy.checkWrite(leased(1_000, 2_500), 2_000, leaseMs, 3)?.message).toMatch(/taking over epoch 0: waiting until 500 ms from now/)
+    expect(Primacy.checkWrite(leased(1_000, 2_500), 2_500, leaseMs, 3)).toBeUndefined()
+  })
+
+  it("with two regions there is no lease, but a newer epoch seen elsewhere still stops writes", () => {
+    expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 2)).toBeUndefined()
+    const outdated = Primacy.observeIn(state(epochZero), { epoch: 1, primary: "b" })
+    expect(Primacy.checkWrite(outdated, 0, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/epoch 1 \(primary 'b'\) has begun elsewhere/) })
+    expect(Primacy.checkWrite({ ...outdated, leaseRenewedAtMs: 0, writableFromMs: 0 }, 0, leaseMs, 3)?.message).toMatch(/has begun elsewhere/)
+  })
+})
+
+describe("Primacy views", () => {
+  it("adopting another view drops the lease, adopting the same view keeps it, and a newer epoch seen is forgotten once adopted", () => {
+    const current = leased(1_000)
+    expect(Primacy.adoptIn(current, epochZero)).toBe(current)
+    expect(Primacy.adoptIn(current, { epoch: 1, primary: "b" })).toMatchObject({ epoch: 1, primary: "b", leaseRenewedAtMs: undefined, writableFromMs: undefined })
+    const seen = Primacy.observeIn(current, { epoch: 2, primary: "c" })
+    expect(Primacy.adoptIn(seen, { epoch: 1, primary: "b" }).newerEpochSeen).toEqual({ epoch: 2, primary: "c" })
+    expect(Primacy.adoptIn(seen, { epoch: 2, primary: "c" }).newerEpochSeen).toBeUndefined()
+  })
+
+  it("only a higher epoch than both the view and what was seen before is remembered", () => {
+    const seen = Primacy.observeIn(state({ epoch: 1, primary: "a" }), { epoch: 3, primary: "b" })
+    expect(Primacy.observeIn(seen, { epoch: 2, primary: "c" }).newerEpochSeen).toEqual({ epoch: 3, primary: "b" })
+    expect(Primacy.observeIn(state({ epoch: 1, primary: "a" }), { epoch: 1, primary: "b" }).newerEpochSeen).toBeUndefined()
+  })
+
+  it("answering a heartbeat from the primary of the view grants it a lease; answering anyone else grants nothing", () => {
+    const follower = state({ epoch: 0, primary: "a" })
+    const fromPrimary = Primacy.answerFor(follower, "a", 5_000)
+    expect(fromPrimary.answer).toEqual({ epoch: 0, primary: "a", grantAgesMs: { a: 0 } })
+    const later = Primacy.answerFor(fromPrimary.state, "c", 6_500.7)
+    expect(later.answer).toEqual({ epoch: 0, primary: "a", grantAgesMs: { a: 1_500 } })
+    expect(later.state.grantedAtMs).toEqual({ a: 5_000 })
+    expect(Primacy.answerFor(state({ epoch: 2, primary: undefined }), "a", 0).answer).toEqual({ epoch: 2, grantAgesMs: {} })
+  })
+
+  it.effect("a node restarted on a store it wrote before counts its start as a grant to every region", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust(7_000)
+      const disk = KvDriver.makeMemoryDisk()
+      const settings = { initial: epochZero, leaseMs, regions: ["a", "b", "c"] }
+      const fresh = yield* Effect.flatMap(Primacy.make(settings), (primacy) => primacy.state).pipe(Effect.provide(Store.layerMemory(disk)))
+      expect(fresh.grantedAtMs).toEqual({})
+      yield* Effect.flatMap(Store.Store, (store) => store.transaction((tx) => tx.appendLog({ change, receivedFrom: null, appliedAtMs: 1 }))).pipe(
+        Effect.provide(Store.layerMemory(disk))
+      )
+      const restarted = yield* Effect.flatMap(Primacy.make(settings), (primacy) => primacy.state).pipe(Effect.provide(Store.layerMemory(disk)))
+      expect(restarted.grantedAtMs).toEqual({ a: 7_000, b: 7_000, c: 7_000 })
+    }))
+})
+
+describe("Primacy.tally", () => {
+  it("a primary renews its lease from the start of a round in which more than half of the regions agreed", () => {
+    expect(Primacy.tally(round([ack("b", epochZero)])).renewal).toEqual({ view: epochZero, renewedAtMs: 10_000, writableFromMs: 10_200 })
+    expect(Primacy.tally(round([ack("b", epochZero), ack("c", epochZero)])).renewal?.renewedAtMs).toBe(10_000)
+  })
+
+  it("answers that disagree, or too few answers, renew nothing", () => {
+    expect(Primacy.tally(round([])).renewal).toBeUndefined()
+    expect(Primacy.tally(round([ack("b", { epoch: 0, primary: "b" }), ack("c", { epoch: 0, primary: undefined })])).renewal).toBeUndefined()
+    expect(Primacy.tally(round([ack("b", epochZero)], { state: state({ epoch: 0, primary: "b" }) })).renewal).toBeUndefined()
+  })
+
+  it("an answer with a higher epoch is reported as newer, the highest one when several are", () => {
+    const tallied = Primacy.tally(round([ack("b", { epoch: 1, primary: "b" }), ack("c", { epoch: 2, primary: undefined })]))
+    expect(tallied.renewal).toBeUndefined()
+    expect(tallied.newer).toEqual({ epoch: 2, primary: undefined })
+  })
+
+  it("a takeover waits out a lease an agreeing region granted to an older primary that has not moved on", () => {
+    const promoted: Primacy.View = { epoch: 1, primary: "b" }
+    const takeover = (acks: ReadonlyArray<Message.HeartbeatAck>) => Primacy.tally(round(acks, { regionId: "b", state: state(promoted) })).renewal?.writableFromMs
+    // c last agreed with a's heartbeat 1 s before answering: a may hold that lease for 2 s more.
+    expect(takeover([ack("c", promoted, { a: 1_000 })])).toBe(10_200 + leaseMs - 1_000)
+    // A grant older than the lease binds nobody; neither does one to a region that agreed itself.
+    expect(takeover([ack("c", promoted, { a: 5_000 })])).toBe(10_200)
+    expect(takeover([ack("c", promoted, { a: 1_000 }), ack("a", promoted)])).toBe(10_200)
+    // Grants to the region taking over are its own affair.
+    expect(takeover([ack("c", promoted, { b: 0 })])).toBe(10_200)
+  })
+
+  it("the taking-over node's own grants count like anyone's", () => {
+    const promoted: Primacy.View = { epoch: 1, primary: "b" }
+    const own = state(promoted, { grantedAtMs: { a: 9_700 } })
+    expect(Primacy.tally(round([ack("c", promoted)], { regionId: "b", state: own })).renewal?.writableFromMs).toBe(9_700 + leaseMs)
+  })
+
+  it("a region agrees when more than half of its nodes do, and waits owed by any of them count", () => {
+    const twoNodes = (acks: ReadonlyArray<Message.HeartbeatAck>) => Primacy.tally(round(acks, { topology: withTwoNodesInB }))
+    expect(twoNodes([ack("b", epochZero, {}, "b-node1")]).renewal).toBeUndefined()
+    expect(twoNodes([ack("b", epochZero, {}, "b-node1"), ack("b", epochZero, {}, "b-node1")]).renewal).toBeUndefined()
+    expect(twoNodes([ack("b", epochZero, {}, "b-node1"), ack("b", epochZero, {}, "b-node2")]).renewal).toBeDefined()
+    expect(twoNodes([ack("b", epochZero, {}, "b-node1"), ack("c", epochZero)]).renewal).toBeDefined()
+    const promoted: Primacy.View = { epoch: 1, primary: "c" }
+    const fromC = (acks: ReadonlyArray<Message.HeartbeatAck>) =>
+      Primacy.tally(round(acks, { topology: withTwoNodesInB, regionId: "c", state: state(promoted) })).renewal?.writableFromMs
+    // Region b moved on only if both its nodes did: a grant to it from region a's node still binds.
+    expect(fromC([ack("a", promoted, { b: 500 }), ack("b", promoted, {}, "b-node1")])).toBe(10_200 + leaseMs - 500)
+    expect(fromC([ack("a", promoted, { b: 500 }), ack("b", promoted, {}, "b-node1"), ack("b", promoted, {}, "b-node2")])).toBe(10_200)
+  })
+
+  it("grants peers report are dated no earlier than they were made, the latest report per region stands, and the latest grant, own or reported, says how long the region may hold a lease", () => {
+    const tallied = Primacy.tally(round([ack("b", epochZero, { a: 400 }), ack("c", { epoch: 0, primary: "b" }, { a: 100, b: 50 })], { regionId: "b", state: state(epochZero) }))
+    expect(tallied.grantsReportedAtMs).toEqual({ a: 10_100, b: 10_150 })
+    const merged = Primacy.reportGrantsIn(Primacy.reportGrantsIn(state(epochZero), tallied.grantsReportedAtMs), { a: 9_000, c: 8_000 })
+    expect(merged.grantsReportedAtMs).toEqual({ a: 10_100, b: 10_150, c: 8_000 })
+    const own = { ...merged, grantedAtMs: { a: 10_500, d: 1_000 } }
+    expect([Primacy.grantHeldUntilMs(own, "a", leaseMs), Primacy.grantHeldUntilMs(own, "b", leaseMs), Primacy.grantHeldUntilMs(own, "d", leaseMs)]).toEqual([13_500, 13_150, 4_000])
+    expect(Primacy.grantHeldUntilMs(own, "e", leaseMs)).toBeUndefined()
+  })
+
+  it("a renewal applies only to the view it was counted for, and the earliest writable moment of any agreeing round stands", () => {
+    const renewal: Primacy.Renewal = { view: epochZero, renewedAtMs: 5_000, writableFromMs: 8_000 }
+    const renewed = Primacy.renewIn(state(epochZero), renewal)
+    expect(renewed).toMatchObject({ leaseRenewedAtMs: 5_000, writableFromMs: 8_000 })
+    expect(Primacy.renewIn(renewed, { view: epochZero, renewedAtMs: 4_000, writableFromMs: 6_000 })).toMatchObject({ leaseRenewedAtMs: 5_000, writableFromMs: 6_000 })
+    expect(Primacy.renewIn(state({ epoch: 1, primary: "a" }), renewal).leaseRenewedAtMs).toBeUndefined()
+  })
+})
