@@ -196,7 +196,7 @@ interface SwarmFailure {
   readonly messages: ReadonlyArray<string>
   readonly knownLimit: string | undefined
   readonly files: ReadonlyArray<string>
-  readonly shrunk?: { readonly replay: string; readonly faults: number; readonly from: number; readonly runs: number }
+  readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number }
 }
 
 const defaultSeeds = 100
@@ -240,14 +240,14 @@ const shrinkFailure = async (outcome: Swarm.Outcome, failure: SwarmFailure, opti
   const file = path.join(options.reportDir, `${shrunk.minimal.scenario.name}-${outcome.seed}.yaml`)
   const replay = replayCommand(file, String(outcome.seed), options.canary)
   writeScenario(file, shrunk.minimal.scenario, `Shrunk by \`sim swarm --shrink\` from seed ${outcome.seed} (${shrunk.runs} runs).`, replay)
-  return { ...failure, shrunk: { replay, faults: shrunk.minimal.scenario.faults.length, from: outcome.scenario.faults.length, runs: shrunk.runs } }
+  return { ...failure, shrunk: { replay, episodes: shrunk.episodes, runs: shrunk.runs } }
 }
 
 const failureLines = (failure: SwarmFailure): ReadonlyArray<string> => [
   `replay: ${failure.replay}`,
   `  seed ${failure.seed} FAILED: ${failure.messages.join("; ")}`,
   ...(failure.knownLimit === undefined ? [] : [`  matches a known limit: ${failure.knownLimit}`]),
-  ...(failure.shrunk === undefined ? [] : [`  shrunk from ${failure.shrunk.from} to ${failure.shrunk.faults} faults in ${failure.shrunk.runs} runs: ${failure.shrunk.replay}`]),
+  ...(failure.shrunk === undefined ? [] : [`  shrunk from ${failure.shrunk.episodes.from} to ${failure.shrunk.episodes.to} fault episodes in ${failure.shrunk.runs} runs: ${failure.shrunk.replay}`]),
   ...(failure.files.length === 0 ? [] : [`  wrote ${failure.files.join(", ")}`])
 ]
 
@@ -259,7 +259,9 @@ const progressBar = (options: SwarmOptions, total: number): { readonly bars: Mul
     { stream: process.stderr, hideCursor: true, clearOnComplete: true, format: `swarm |{bar}| {value}/{total} ${unit} | {seeds} seeds, {failed} failed | {eventsPerSec} events/s | ETA {eta_formatted}` },
     Presets.shades_classic
   )
-  return { bars, bar: bars.create(total, 0, { seeds: 0, failed: 0, eventsPerSec: 0 }) }
+  const bar = bars.create(total, 0, { seeds: 0, failed: 0, eventsPerSec: 0 })
+  bars.update()
+  return { bars, bar }
 }
 
 const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>): ReadonlyArray<string> => [
@@ -286,8 +288,10 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   const progress = progressBar(options, options.time === undefined ? seedCount : Math.round(options.time / 1000))
   const say = (lines: ReadonlyArray<string>) => {
     const text = `${lines.join("\n")}\n`
-    if (progress !== undefined) progress.bars.log(text)
-    else if (options.json === true) process.stderr.write(text)
+    if (progress !== undefined) {
+      progress.bars.log(text)
+      progress.bars.update() // seeds run synchronously, so the bar's own timer never gets to draw
+    } else if (options.json === true) process.stderr.write(text)
     else process.stdout.write(text)
   }
   const tally = new Swarm.Tally()
@@ -313,6 +317,7 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
       failed: failures.length,
       eventsPerSec: now.eventsPerSec
     })
+    progress?.bars.update()
   }
   progress?.bars.stop()
   const summary = tally.summary()
@@ -371,6 +376,7 @@ const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void
     checkers: shrunk.checkers,
     runs: shrunk.runs,
     faults: { from: shrunk.original.faults.length, to: minimal.scenario.faults.length },
+    episodes: shrunk.episodes,
     schedule: minimal.scenario.faults,
     violations: minimal.result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
     reports
@@ -382,7 +388,7 @@ const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void
     process.stdout.write(
       `${[
         `replay: ${replay}`,
-        `shrunk ${outcome.faults.from} faults to ${outcome.faults.to} in ${shrunk.runs} runs; still fails: ${shrunk.checkers.join(", ")}`,
+        `shrunk ${shrunk.episodes.from} fault episodes (${outcome.faults.from} faults) to ${shrunk.episodes.to} (${outcome.faults.to} faults) in ${shrunk.runs} runs; still fails ${shrunk.checkers.join(", ")}`,
         ...minimal.scenario.faults.map((fault) => `  ${JSON.stringify(fault)}`),
         ...outcome.violations.map((violation) => `  VIOLATION ${violation}`),
         `wrote ${[yamlFile, ...reports].join(", ")}`
@@ -475,7 +481,7 @@ const shrinkSubcommand = (): Command =>
       .summary("shrink a failing run's fault schedule")
       .description(
         "Shrink a failing run's fault schedule with fast-check (drop faults, shorten them, move them earlier, make them milder) and write the smallest " +
-          "schedule that still fails the same checker to <report-dir>/shrunk-<name>-<seed>.yaml; exit 1 when a failure was shrunk, 0 when the run passes"
+          "schedule that still fails every checker that flagged the original to <report-dir>/shrunk-<name>-<seed>.yaml; exit 1 when a failure was shrunk, 0 when the run passes"
       )
       .argument("<scenario-file>", "a scenario YAML file (see scenarios/README.md)")
       .requiredOption("--seed <n>", "the master seed", parseSeed)

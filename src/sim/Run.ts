@@ -295,6 +295,15 @@ const execute = (sim: Sim): StopReason => {
 
 const originalPrimary = (sim: Sim): string | undefined => Failover.originalPrimary(sim.topology)
 
+/** Every node's final failover view: its epoch, the primary it serves, and whether it is fenced or its promotion unrecorded. */
+const roles = (sim: Sim): Readonly<Record<string, unknown>> =>
+  Object.fromEntries(
+    [...sim.nodes.values()].map((node) => {
+      const state = node.failoverState()
+      return [node.id, state === undefined ? "down" : { epoch: state.epoch, primary: state.primary, fenced: state.fenced, unrecorded: state.unrecorded }]
+    })
+  )
+
 /** Under PrimaryReplica: every node serves under the original primary again. */
 const rolesSettled = (sim: Sim): boolean => {
   if (sim.scenario.topology.strategy !== "PrimaryReplica") return true
@@ -315,10 +324,14 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   const violations: Array<Checkers.Violation> = []
   if (stopReason === "livelock") violations.push({ checker: "liveness", message: "livelock: tasks kept running without simulated time advancing", details: { atMs: world.nowMs } })
   if (checks.has("liveness") && !converged) {
+    const divergence = Checkers.divergence(regions, sim.topology)
+    const unsettled = divergence.tuples === 0 && !rolesSettled(sim)
     violations.push({
       checker: "liveness",
-      message: `regions did not converge within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`,
-      details: { healedAtMs: sim.healedAtMs, budgetMs: scenario.budgetMs, stopReason, divergence: Checkers.divergence(regions, sim.topology) }
+      message: unsettled
+        ? `the regions hold the same state, but not every node serves under the original primary again within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`
+        : `regions did not converge within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`,
+      details: { healedAtMs: sim.healedAtMs, budgetMs: scenario.budgetMs, stopReason, divergence, ...(scenario.topology.strategy === "PrimaryReplica" ? { roles: roles(sim) } : {}) }
     })
   }
   const ruled = Checkers.reference(regions, sim.resolver)

@@ -321,18 +321,21 @@ export interface Shrunk {
   readonly original: { readonly faults: ReadonlyArray<Fault>; readonly result: RunResult }
   /** The smallest failing schedule as a scenario named `shrunk-<name>`, and its run. */
   readonly minimal: { readonly scenario: Scenario; readonly result: RunResult }
-  /** Checkers whose violations count as the same failure. */
+  /** The checkers that flagged the original; a candidate fails the same way when all of them flag it. */
   readonly checkers: ReadonlyArray<string>
   /** Simulations run while shrinking. */
   readonly runs: number
+  /** Episodes (a fault and its end) before and after: the size the shrinker reduces. */
+  readonly episodes: { readonly from: number; readonly to: number }
 }
 
 const checkersOf = (result: RunResult): ReadonlySet<string> => new Set(result.violations.map((violation) => violation.checker))
 
 /**
  * Shrinks a failing run's fault schedule, keeping the seed: a candidate counts as failing when
- * a checker that flagged the original flags it too. Undefined when the run does not fail (and,
- * with `search`, no generated schedule fails either).
+ * every checker that flagged the original flags it too (so a split brain does not shrink into
+ * a mere liveness failure). Undefined when the run does not fail (and, with `search`, no
+ * generated schedule fails either).
  */
 export const shrink = (scenario: Scenario, seed: number | string, options: Omit<MinimizeOptions, "seed"> & { readonly run?: RunOptions } = {}): Shrunk | undefined => {
   const runOptions = options.run ?? {}
@@ -352,11 +355,18 @@ export const shrink = (scenario: Scenario, seed: number | string, options: Omit<
     const found = checkersOf(run(faults))
     // While searching, the first failure found fixes which checkers count.
     if (checkers === undefined && found.size > 0) [checkers, original] = [found, faults]
-    return checkers !== undefined && [...found].some((checker) => checkers!.has(checker))
+    return checkers !== undefined && [...checkers].every((checker) => found.has(checker))
   }
   const found = minimize(scenario, fails, { ...options, seed })
   if (found === undefined || original === undefined || checkers === undefined) return undefined
   const minimal: Scenario = { ...scenario, name: `shrunk-${scenario.name}`, faults: found.faults, description: `${scenario.name} with its fault schedule shrunk by \`sim shrink\` (seed ${seed}).` }
   // Run once more as written, which is also what its replay command does.
-  return { original: { faults: original, result: run(original) }, minimal: { scenario: minimal, result: runScenario(minimal, seed, runOptions) }, checkers: [...checkers], runs: found.runs }
+  const space = spaceOf(scenario)
+  return {
+    original: { faults: original, result: run(original) },
+    minimal: { scenario: minimal, result: runScenario(minimal, seed, runOptions) },
+    checkers: [...checkers],
+    runs: found.runs,
+    episodes: { from: toEpisodes(original, space).length, to: toEpisodes(found.faults, space).length }
+  }
 }

@@ -179,20 +179,42 @@ export class SimNetwork {
   // ---- messages ----------------------------------------------------------------------------
 
   /**
-   * Sends a request; `onResponse` is called at most once, on the sender's side, when an
-   * answer arrives. Returns a function that abandons the call (a timeout or interruption).
+   * Sends a request; exactly one of `onResponse` (an answer arrived) and `onTimeout` (none
+   * within `timeoutMs` of the sender's simulated time) is called, on the sender's side, unless
+   * the call is abandoned first with the function returned (the sender was interrupted). The
+   * timeout is a timer of the sending node, so a request costs no fiber beyond the sender's.
    */
-  call(self: Network.Peer, selfHost: Host, target: Network.Peer, request: Message.Request, onResponse: (response: Message.Response) => void): () => void {
-    const call: Call = { settled: false, onResponse }
+  call(
+    self: Network.Peer,
+    selfHost: Host,
+    target: Network.Peer,
+    request: Message.Request,
+    timeoutMs: number,
+    onResponse: (response: Message.Response) => void,
+    onTimeout: () => void
+  ): () => void {
     const wire = Codec.encodeRequest(request)
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${request._tag} ${wire.length}B ${TraceHash.ofBytes(wire)}`
+    const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
+      if (call.settled || !selfHost.alive()) return
+      call.settled = true
+      onTimeout()
+    })
+    const call: Call = {
+      settled: false,
+      onResponse: (response) => {
+        this.world.cancel(timer)
+        onResponse(response)
+      }
+    }
     this.stats.requests++
     const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
     if (copies === 2) this.stats.duplicated++
     for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, () => this.arrive(self, selfHost, target, wire, call, detail))
     return () => {
       call.settled = true
+      this.world.cancel(timer)
     }
   }
 
@@ -291,9 +313,17 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
   Layer.succeed(Network.Network, {
     send: (target, request, timeoutMs) =>
       Effect.async<Message.Response, NetworkError>((resume) => {
-        const abandon = network.call(self, host, target, request, (response) => resume(Effect.succeed(response)))
+        const abandon = network.call(
+          self,
+          host,
+          target,
+          request,
+          timeoutMs,
+          (response) => resume(Effect.succeed(response)),
+          () => resume(Effect.fail(failure(target, "Timeout", `no answer within ${timeoutMs} ms`)))
+        )
         return Effect.sync(abandon)
-      }).pipe(Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(target, "Timeout", `no answer within ${timeoutMs} ms`) })),
+      }),
     serve: (handler) =>
       Effect.acquireRelease(
         Effect.sync(() => network.register(self, host, handler)),

@@ -421,22 +421,15 @@ export const runSeed = (seed: number, base: Scenario | undefined, options: RunOp
 
 /**
  * A documented limit of the code under test that a failure matches, for triage (the failure
- * still counts): split brain under PrimaryReplica from a paused primary (no write lease yet),
- * from a two-region deployment cut in two, or from a non-transitive partition (see
- * `src/replication/Failover.ts`).
+ * still counts): under PrimaryReplica, both regions of a two-region deployment cut in two take
+ * writes (see "Limits" in `src/replication/Failover.ts`).
  */
 export const knownLimit = (outcome: Outcome): string | undefined => {
   const { scenario, result } = outcome
-  if (scenario.topology.strategy !== "PrimaryReplica" || !result.violations.some((violation) => violation.checker === "epochs")) return undefined
-  const primary = scenario.topology.regions.find((region) => region.primary)
-  const primaryNodes = new Set(primary?.nodes ?? [])
-  const hitsPrimary = (target: string) => target === primary?.id || primaryNodes.has(target)
-  if (scenario.faults.some((fault) => fault.kind === "pause" && hitsPrimary(fault.target))) return "paused primary: split brain until the write lease lands"
-  if (scenario.faults.some((fault) => fault.kind === "one_way" || fault.kind === "bridge")) return "non-transitive partition: documented split-brain limit (Failover.ts)"
-  if (scenario.topology.regions.length === 2 && scenario.faults.some((fault) => fault.kind === "isolate" || fault.kind === "split")) {
-    return "two-region PrimaryReplica cut in two: documented split-brain limit (Failover.ts)"
-  }
-  return undefined
+  if (scenario.topology.strategy !== "PrimaryReplica" || scenario.topology.regions.length !== 2) return undefined
+  if (!result.violations.some((violation) => violation.checker === "epochs")) return undefined
+  const cut = scenario.faults.some((fault) => fault.kind === "isolate" || fault.kind === "split" || fault.kind === "bridge" || fault.kind === "one_way")
+  return cut ? "two-region PrimaryReplica cut in two: documented split-brain limit (Failover.ts)" : undefined
 }
 
 /** Totals of a swarm so far. */

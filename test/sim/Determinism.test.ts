@@ -15,7 +15,7 @@ const file = "scenarios/two-region-partition.yaml"
 /** Runs the CLI with `--json` in a child process and returns its parsed stdout and exit code. */
 const cli = (seed: number): Promise<{ readonly code: number | null; readonly result: RunResult }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), "sim", "run", file, "--seed", String(seed), "--json"], {
+    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), "sim", "run", file, "--seed", String(seed), "--json", "--no-report"], {
       cwd: Fixtures.root,
       stdio: ["ignore", "pipe", "pipe"]
     })

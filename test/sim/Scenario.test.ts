@@ -60,4 +60,11 @@ describe("Scenario.decode", () => {
   it("every shipped scenario decodes", () => {
     for (const file of Fixtures.files()) expect(() => Fixtures.load(file)).not.toThrow()
   })
+
+  it("a scenario written with encode decodes back to the same scenario", () => {
+    for (const file of Fixtures.files()) {
+      const scenario = Fixtures.load(file)
+      expect(Fixtures.parse(Scenario.encode(scenario)), file).toEqual(scenario)
+    }
+  })
 })

@@ -86,9 +86,9 @@ describe("Shrink", () => {
     const scenario: Scenario.Scenario = { ...story, workload: { ...story.workload, durationMs: 4_000 } }
     const shrunk = Shrink.shrink(scenario, 2, { run: { canary: "keep-local" }, runsMax: 12 })
     expect(shrunk).toBeDefined()
-    const { original, minimal, checkers } = shrunk!
+    const { minimal, checkers, episodes } = shrunk!
     expect(checkers).toContain("safety")
-    expect(minimal.scenario.faults.length).toBeLessThan(original.faults.length)
+    expect(episodes.to).toBeLessThan(episodes.from)
     expect(minimal.result.violations.map((violation) => violation.checker)).toContain("safety")
     const replayed = runScenario(Either.getOrThrow(Scenario.decode(Scenario.encode(minimal.scenario))), 2, { canary: "keep-local" })
     expect(replayed.traceHash).toBe(minimal.result.traceHash)
