@@ -170,14 +170,16 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       })
 
     /** Waits for work: new log entries, and for a partial batch at most `flushDelayMs` more. */
+    // The nodes of a region share its store but each has its own feed, so a change that another
+    // node of the region committed or applied wakes only that node's feed. The store's log end is
+    // the truth; the feed is only the fast wake-up, and a re-read every `retryDelayMaxMs` bounds
+    // how long such a change can wait for this region's leader.
     const awaitWork = (cursor: number) =>
       Effect.gen(function* () {
-        const end = yield* feed.logEnd
-        if (end <= cursor) {
-          yield* feed.awaitBeyond(cursor)
+        if ((yield* store.logEnd) <= cursor) {
+          yield* Effect.raceFirst(feed.awaitBeyond(cursor), Effect.sleep(Duration.millis(settings.retryDelayMaxMs)))
         }
-        const now = yield* feed.logEnd
-        if (now - cursor < settings.batchSize) {
+        if ((yield* store.logEnd) - cursor < settings.batchSize) {
           yield* Effect.raceFirst(feed.awaitBeyond(cursor + settings.batchSize - 1), Effect.sleep(Duration.millis(settings.flushDelayMs)))
         }
       })

@@ -111,7 +111,16 @@ export const run = (
       const agent = yield* Agent.Agent
       const network = yield* Network.Network
       yield* network.serve(replica.handle)
-      yield* Effect.forkScoped(Heartbeater.run({ regionId: settings.regionId, nodeId: settings.nodeId, intervalMs: settings.heartbeat.intervalMs }))
+      yield* Effect.forkScoped(
+        Heartbeater.run({
+          regionId: settings.regionId,
+          nodeId: settings.nodeId,
+          intervalMs: settings.heartbeat.intervalMs,
+          // An answer slower than the interval is still an answer: timing out at the interval left
+          // peers with a longer round trip Unreachable for good (found by the swarm).
+          requestTimeoutMs: Math.max(settings.heartbeat.intervalMs, Math.min(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs / 2))
+        })
+      )
       return yield* agent.run
     })
   )

@@ -23,6 +23,11 @@ export interface Settings {
   readonly regionId: string
   readonly nodeId: string
   readonly intervalMs: number
+  /**
+   * How long one heartbeat may take. A round waits for its slowest answer, so this also bounds
+   * how late the next round starts; keep it well below the heartbeat timeout.
+   */
+  readonly requestTimeoutMs: number
 }
 
 const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
@@ -55,7 +60,7 @@ export const round = (settings: Settings) =>
     const answers = yield* Effect.forEach(
       peersOf(topology, settings.nodeId),
       (peer) =>
-        network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, settings.intervalMs).pipe(
+        network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, settings.requestTimeoutMs).pipe(
           Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
             response._tag === "HeartbeatAck"
               ? // The answer counts as the node it was sent to, whatever it calls itself.
