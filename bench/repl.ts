@@ -76,14 +76,7 @@ const yaml = (ports: ReadonlyArray<Serve.RegionPorts>, local: string): string =>
     "    mode: token",
     `    token: ${Serve.token}`,
     "  regions:",
-    ...ports.flatMap(({ region, grpcPort }) => [
-      `    - id: ${region}`,
-      "      zones:",
-      `        - id: ${region}a`,
-      "          nodes:",
-      `            - id: ${region}-node1`,
-      `              endpoint: "127.0.0.1:${grpcPort}"`
-    ])
+    ...Serve.regionsYaml(ports)
   ].join("\n") + "\n"
 
 /** Peak resident set of a process in MiB, from /proc (Linux); undefined elsewhere. */

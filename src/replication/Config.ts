@@ -133,18 +133,10 @@ export interface ReplicationConfig {
 }
 
 /** The settings a configuration gets when its file leaves them out. */
-export interface Defaults {
-  readonly conflictResolution: ConflictResolver.Strategy
-  readonly regionPriorities: ReadonlyArray<Topology.RegionId>
-  readonly clock: Timestamp.ClockMode
-  readonly agent: AgentSettings
-  readonly health: HealthSettings
-  readonly heartbeat: HeartbeatSettings
-  readonly security: SecuritySettings
-  readonly grpc: GrpcSettings
-  readonly http: HttpSettings
-  readonly store: StoreSettings
-}
+export type Defaults = Pick<
+  ReplicationConfig,
+  "conflictResolution" | "regionPriorities" | "clock" | "agent" | "health" | "heartbeat" | "security" | "grpc" | "http" | "store"
+>
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
 export const defaults: Defaults = {
