@@ -1,8 +1,8 @@
 /**
  * A change: one committed insert or delete of one tuple, as it travels between regions.
  *
- * A change is immutable from the moment its origin commits it. Its `id` (origin region and
- * origin sequence) makes applying it twice a no-op; its `context` says which earlier changes
+ * A change is immutable from the moment its origin commits it. Its `id` (origin and origin
+ * sequence) makes applying it twice a no-op; its `context` says which earlier changes
  * to the same tuple it supersedes (see `VersionVector.ts`).
  */
 import { Schema } from "effect"
@@ -37,7 +37,7 @@ export const supersedes = (later: Change, earlier: Change): boolean => VersionVe
 /** Whether neither change has seen the other: the only case that is a conflict. */
 export const concurrent = (left: Change, right: Change): boolean => !supersedes(left, right) && !supersedes(right, left)
 
-/** Stable string id, e.g. `us-west-1#42`. */
+/** Stable string id, e.g. `us-west-1/node-a/k3x9#42`. */
 export const idString = (change: Change): string => VersionVector.formatDot(change.id)
 
 /** Everything a holder of this change has seen of its tuple: its context plus itself. */
@@ -45,4 +45,14 @@ export const seen = (change: Change): VersionVector.VersionVector => VersionVect
 
 /** Canonical order by id, so functions of a set of changes never depend on arrival order. */
 export const compareIds = (left: Change, right: Change): number =>
-  left.id.region < right.id.region ? -1 : left.id.region > right.id.region ? 1 : left.id.seq - right.id.seq
+  left.id.origin < right.id.origin ? -1 : left.id.origin > right.id.origin ? 1 : left.id.seq - right.id.seq
+
+/**
+ * The origin key of a store: `<region>/<node>/<token>`. The token is drawn when the store is
+ * first opened, so a node restarted on an empty disk (or a new node) numbers its changes
+ * afresh under a new origin instead of reusing ids its peers already hold.
+ */
+export const originKey = (region: string, node: string, token: string): string => `${region}/${node}/${token}`
+
+/** Whether an origin key belongs to `region` (a change's id must name its origin region); a bare region id is accepted too. */
+export const originInRegion = (origin: string, region: string): boolean => origin === region || origin.startsWith(`${region}/`)

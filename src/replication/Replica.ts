@@ -11,7 +11,7 @@
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
 import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
-import type * as Change from "./Change.js"
+import * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
@@ -20,6 +20,7 @@ import type * as Message from "./Message.js"
 import * as Metrics from "./Metrics.js"
 import type * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
+import * as Random from "./Random.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -116,10 +117,10 @@ export const checkBatch = (topology: Topology.Topology, regionId: string, batch:
   }
   for (const change of batch.changes) {
     if (Topology.findRegion(topology, change.originRegion) === undefined) {
-      return new ApplyRejected({ reason: "UnknownRegion", message: `change ${change.id.region}#${change.id.seq} from unknown region '${change.originRegion}'` })
+      return new ApplyRejected({ reason: "UnknownRegion", message: `change ${Change.idString(change)} from unknown region '${change.originRegion}'` })
     }
-    if (change.id.region !== change.originRegion) {
-      return new ApplyRejected({ reason: "Malformed", message: `change id region '${change.id.region}' differs from origin '${change.originRegion}'` })
+    if (!Change.originInRegion(change.id.origin, change.originRegion)) {
+      return new ApplyRejected({ reason: "Malformed", message: `change id origin '${change.id.origin}' is not of its origin region '${change.originRegion}'` })
     }
     if (!Topology.vaultAllowedIn(topology, change.tuple.vault, regionId)) {
       return new ApplyRejected({ reason: "ResidencyViolation", message: `vault '${change.tuple.vault}' may not be stored in '${regionId}'` })
@@ -137,6 +138,11 @@ export const make = (options: Options) =>
     const topologies = yield* TopologyManager.TopologyManager
     const metrics = yield* Metrics.Metrics
     const primacy = yield* Primacy.Primacy
+    const random = yield* Random.Random
+    // The token mixes a seeded draw with the physical clock, so a node started twice with the
+    // same seed on a wiped disk still gets a new origin (in the simulator both are seeded).
+    const token = `${random.derive("origin").int(2 ** 31).toString(36)}${Math.floor(yield* clock.physicalMs).toString(36)}`
+    const origin = yield* store.origin(Change.originKey(options.regionId, options.nodeId, token))
     const stats = yield* Ref.make(emptyStats)
     const count = (delta: Partial<ReplicaStats>) =>
       Ref.update(stats, (current) => {
@@ -164,7 +170,7 @@ export const make = (options: Options) =>
         const topology = yield* topologies.current
         const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
         if (rejected !== undefined) return yield* rejected
-        const entries = yield* store.transaction((tx) => commitLocal(tx, clock, options, operations))
+        const entries = yield* store.transaction((tx) => commitLocal(tx, clock, { ...options, origin }, operations))
         yield* feed.publish(entries)
         yield* count({ writes: 1 })
         const last = entries[entries.length - 1]!
@@ -247,7 +253,7 @@ export const make = (options: Options) =>
 const commitLocal = (
   tx: Store.StoreTransaction,
   clock: Clock.Clock["Type"],
-  options: Options,
+  options: Options & { readonly origin: string },
   operations: ReadonlyArray<Operation>
 ) =>
   Effect.gen(function* () {
@@ -257,7 +263,7 @@ const commitLocal = (
     for (const operation of operations) {
       const state = yield* tx.getTuple(operation.tuple)
       const change: Change.Change = {
-        id: { region: options.regionId, seq: yield* tx.next("originSeq") },
+        id: { origin: options.origin, seq: yield* tx.next("originSeq") },
         op: operation.op,
         tuple: operation.tuple,
         timestamp: yield* clock.now,
@@ -300,5 +306,5 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
 /** The replica as a layer. */
 export const layer = (
   options: Options
-): Layer.Layer<Replica, never, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics | Primacy.Primacy> =>
+): Layer.Layer<Replica, StoreError, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics | Primacy.Primacy | Random.Random> =>
   Layer.effect(Replica, make(options))

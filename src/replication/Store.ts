@@ -11,6 +11,7 @@
  *   l/<position, 15 digits>                        -> LogEntry
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
  *   m/<counter name>                               -> integer counters
+ *   m/origin                                       -> this store's origin key (see `Change.originKey`)
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
@@ -67,6 +68,11 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly logEnd: Effect.Effect<number, StoreError>
     /** Last log position the target acknowledged (0 when none). */
     readonly getCursor: (target: string) => Effect.Effect<number, StoreError>
+    /**
+     * The origin key this store numbers its changes under: `candidate` when the store has none
+     * yet (a new or wiped disk), else the one stored. Nodes sharing a store share its origin.
+     */
+    readonly origin: (candidate: string) => Effect.Effect<string, StoreError>
     /** Moves a cursor forward; a smaller position than the stored one is ignored. */
     readonly advanceCursor: (target: string, position: number) => Effect.Effect<void, StoreError>
     readonly close: Effect.Effect<void>
@@ -78,6 +84,7 @@ const logPrefix = "l/"
 const cursorPrefix = "c/"
 const counterPrefix = "m/"
 const positionDigits = 15
+const originKey = `${counterPrefix}origin`
 
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
@@ -162,6 +169,14 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
       ),
     logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
     getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
+    origin: (candidate) =>
+      driver.transact((tx) =>
+        Effect.map(tx.get(originKey), (stored) => {
+          if (stored !== undefined) return stored
+          tx.set(originKey, candidate)
+          return candidate
+        })
+      ),
     advanceCursor: (target, position) =>
       driver.transact((tx) =>
         Effect.map(readInteger(tx, `${cursorPrefix}${target}`), (current) => {

@@ -99,7 +99,7 @@ export const logEntryFromProto = (entry: Proto.LogEntry): Either.Either<Store.Lo
 
 /** A change as its protobuf message. */
 export const changeToProto = (change: Change.Change): Proto.Change => ({
-  id: { region: change.id.region, seq: change.id.seq },
+  id: { origin: change.id.origin, seq: change.id.seq },
   op: change.op === "insert" ? Proto.Operation.OPERATION_INSERT : Proto.Operation.OPERATION_DELETE,
   tuple: { vault: change.tuple.vault, resource: change.tuple.resource, relation: change.tuple.relation, subject: change.tuple.subject },
   timestamp: { physicalMs: change.timestamp.physicalMs, logical: change.timestamp.logical },

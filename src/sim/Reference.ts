@@ -41,7 +41,7 @@ export const evaluate = (history: Iterable<Change.Change>, resolver: ConflictRes
   const verdicts = new Map<string, Verdict>()
   for (const [key, group] of groups) {
     const maximal = [...group.changes.values()]
-      .filter((change) => (group.coveredUpTo.get(change.id.region) ?? 0) < change.id.seq)
+      .filter((change) => (group.coveredUpTo.get(change.id.origin) ?? 0) < change.id.seq)
       .sort(Change.compareIds)
     const first = maximal[0]
     if (first === undefined) throw new Error(`reference: every change to ${key} is superseded, so the history has a causal cycle`)

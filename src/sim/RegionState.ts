@@ -55,7 +55,7 @@ export const digest = (disk: KvDriver.MemoryDisk, cache: Map<string, { readonly 
     let known = cache.get(key)
     if (known === undefined || known.value !== value) {
       const state = JSON.parse(value) as TupleState.TupleState
-      known = { value, ids: state.frontier.map((change) => `${change.id.region}#${change.id.seq}`).join(",") }
+      known = { value, ids: state.frontier.map((change) => `${change.id.origin}#${change.id.seq}`).join(",") }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))

@@ -143,7 +143,7 @@ describe("conflict resolution properties", () => {
   it("a delete that follows an insert from the same origin wins in every region under every strategy", () => {
     const tuple = History.tuples[0]!
     const insert: Change.Change = {
-      id: { region: "r0", seq: 1 },
+      id: { origin: "r0", seq: 1 },
       op: "insert",
       tuple,
       timestamp: { physicalMs: 50, logical: 0 },
@@ -154,7 +154,7 @@ describe("conflict resolution properties", () => {
       context: {}
     }
     // The delete carries an *earlier* timestamp (a clock stepped back): causality still wins.
-    const remove: Change.Change = { ...insert, id: { region: "r0", seq: 2 }, op: "delete", timestamp: { physicalMs: 10, logical: 0 }, context: { r0: 1 } }
+    const remove: Change.Change = { ...insert, id: { origin: "r0", seq: 2 }, op: "delete", timestamp: { physicalMs: 10, logical: 0 }, context: { r0: 1 } }
     for (const resolver of resolvers) {
       for (const order of [[insert, remove], [remove, insert]]) {
         const state = foldStates(order).get(Tuple.key(tuple))!

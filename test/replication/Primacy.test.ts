@@ -60,7 +60,7 @@ const round = (acks: ReadonlyArray<Message.HeartbeatAck>, overrides: Partial<Pri
 const epochZero: Primacy.View = { epoch: 0, primary: "a" }
 
 const change: Change.Change = {
-  id: { region: "a", seq: 1 },
+  id: { origin: "a", seq: 1 },
   op: "insert",
   tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" },
   timestamp: { physicalMs: 1, logical: 0 },

@@ -29,7 +29,9 @@ describe("Replica", () => {
       yield* us.stop
       const again = yield* cluster.start("us")
       expect(yield* again.replica.check(tuple)).toBe(true)
-      expect((yield* again.store.readLog(1, 10)).map((entry) => entry.change.id)).toEqual([{ region: "us", seq: 1 }])
+      const ids = (yield* again.store.readLog(1, 10)).map((entry) => entry.change.id)
+      expect(ids).toEqual([{ origin: ack.changes[0]!.id.origin, seq: 1 }])
+      expect(ids[0]!.origin).toMatch(/^us\/us-node1\//)
     }))
 
   it.effect("a later write to the same tuple carries what the region had seen as its context", () =>
@@ -37,7 +39,7 @@ describe("Replica", () => {
       const us = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")
       yield* us.replica.write([{ op: "insert", tuple }])
       const ack = yield* us.replica.write([{ op: "delete", tuple }])
-      expect(ack.changes[0]!.context).toEqual({ us: 1 })
+      expect(ack.changes[0]!.context).toEqual({ [ack.changes[0]!.id.origin]: 1 })
       expect(yield* us.replica.check(tuple)).toBe(false)
     }))
 
@@ -81,7 +83,7 @@ describe("Replica", () => {
       const eu = yield* cluster.start("eu")
       yield* us.replica.write([{ op: "insert", tuple }])
       const batch = yield* batchOf(us, "us")
-      const forged = { ...batch.changes[0]!, id: { region: "mars", seq: 1 }, originRegion: "mars" }
+      const forged = { ...batch.changes[0]!, id: { origin: "mars", seq: 1 }, originRegion: "mars" }
       const response = yield* eu.replica.handle({ ...batch, changes: [batch.changes[0]!, forged] })
       expect(response).toMatchObject({ _tag: "Refused", reason: "UnknownRegion" })
       expect(yield* eu.replica.check(tuple)).toBe(false)

@@ -42,7 +42,7 @@ const change: fc.Arbitrary<Change.Change> = fc
     committedAtMs: wholeMs,
     context: fc.dictionary(region, bigCount, { maxKeys: 4 })
   })
-  .map(({ origin, seq, ...rest }) => ({ id: { region: origin, seq }, originRegion: origin, ...rest }))
+  .map(({ origin, seq, ...rest }) => ({ id: { origin: origin, seq }, originRegion: origin, ...rest }))
 
 const replicateBatch: fc.Arbitrary<Message.ReplicateBatch> = fc.record({
   _tag: fc.constant("ReplicateBatch" as const),
@@ -93,7 +93,7 @@ const response: fc.Arbitrary<Message.Response> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 
 const exampleChange: Change.Change = {
-  id: { region: "us-west-1", seq: 7 },
+  id: { origin: "us-west-1", seq: 7 },
   op: "insert",
   tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" },
   timestamp: { physicalMs: 1_700_000_000_123, logical: 2 },
@@ -109,7 +109,7 @@ const exampleBatch: Message.ReplicateBatch = {
   batchId: "us-west-1/node1/12",
   fromRegion: "us-west-1",
   fromNode: "node1",
-  changes: [exampleChange, { ...exampleChange, id: { region: "eu-central-1", seq: 4 }, originRegion: "eu-central-1", op: "delete", context: {} }]
+  changes: [exampleChange, { ...exampleChange, id: { origin: "eu-central-1", seq: 4 }, originRegion: "eu-central-1", op: "delete", context: {} }]
 }
 
 const examples: ReadonlyArray<Message.Request | Message.Response> = [
@@ -219,14 +219,14 @@ describe("WireCodec", () => {
     const cases: ReadonlyArray<readonly [string, (change: Proto.Change) => Proto.Change, string]> = [
       ["unspecified operation", (change) => ({ ...change, op: Proto.Operation.OPERATION_UNSPECIFIED }), "op"],
       ["unknown operation", (change) => ({ ...change, op: 9 as Proto.Operation }), "op"],
-      ["sequence 0", (change) => ({ ...change, id: { region: "us-west-1", seq: 0 } }), "seq"],
+      ["sequence 0", (change) => ({ ...change, id: { origin: "us-west-1", seq: 0 } }), "seq"],
       ["missing tuple", ({ tuple: _tuple, ...change }) => change, "tuple"],
       ["empty vault", (change) => ({ ...change, tuple: { ...change.tuple!, vault: "" } }), "vault"],
       ["resource without a type", (change) => ({ ...change, tuple: { ...change.tuple!, resource: "readme" } }), "resource"],
       ["empty origin region", (change) => ({ ...change, originRegion: "" }), "originRegion"],
       ["revision 0", (change) => ({ ...change, originRevision: 0 }), "originRevision"],
       ["a context entry of 0", (change) => ({ ...change, context: { "us-west-1": 0 } }), "context"],
-      ["a sequence above 2^53", (change) => ({ ...change, id: { region: "us-west-1", seq: 2 ** 60 } }), "MAX_SAFE_INTEGER"]
+      ["a sequence above 2^53", (change) => ({ ...change, id: { origin: "us-west-1", seq: 2 ** 60 } }), "MAX_SAFE_INTEGER"]
     ]
     for (const [name, edit, mentioned] of cases) {
       expect(leftReason(WireCodec.decodeRequest(batchBytesWith(edit))), name).toContain(mentioned)

@@ -20,7 +20,7 @@ import * as Nodes from "./fixtures/grpcNodes.js"
 const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
 
 const change = (seq: number): Change.Change => ({
-  id: { region: "us-west-1", seq },
+  id: { origin: "us-west-1", seq },
   op: "insert",
   tuple,
   timestamp: { physicalMs: 1_000 + seq, logical: 0 },

@@ -37,7 +37,7 @@ const withStore = <A, E>(layer: Layer.Layer<Store.Store, StoreError>, body: (sto
   Effect.scoped(Effect.flatMap(Layer.build(layer), (context) => body(Context.get(context, Store.Store))))
 
 const change = (subject: string): Change.Change => ({
-  id: { region: "us", seq: 1 },
+  id: { origin: "us", seq: 1 },
   op: "insert",
   tuple: { ...tupleFor(1), subject },
   timestamp: { physicalMs: 1, logical: 0 },

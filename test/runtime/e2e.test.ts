@@ -182,7 +182,7 @@ describe("serve end to end, three regions on loopback", () => {
       fromNode: "eu-central-1-node1",
       changes: [
         {
-          id: { region: "eu-central-1", seq: 1_000_000 },
+          id: { origin: "eu-central-1", seq: 1_000_000 },
           op: "insert",
           tuple: { vault: VAULT, resource: "document:intrusion", relation: "owner", subject: "user:mallory" },
           timestamp: { physicalMs: Date.now(), logical: 0 },

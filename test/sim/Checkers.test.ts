@@ -30,7 +30,7 @@ const topology = Either.getOrThrow(Scenario.topologyFor(spec, "a"))
 const tuple = (vault = "open", subject = "user:x"): Tuple.Tuple => ({ vault, resource: "document:d", relation: "viewer", subject })
 
 const change = (region: string, seq: number, options: { readonly context?: Record<string, number>; readonly physicalMs?: number; readonly op?: Change.Operation; readonly vault?: string } = {}): Change.Change => ({
-  id: { region, seq },
+  id: { origin: region, seq },
   op: options.op ?? "insert",
   tuple: tuple(options.vault),
   timestamp: { physicalMs: options.physicalMs ?? seq, logical: 0 },
@@ -65,7 +65,7 @@ describe("checkers", () => {
     const later = change("b", 1, { context: { a: 1 }, op: "delete" })
     const concurrent = change("a", 2, { physicalMs: 9 })
     const verdict = Reference.evaluate([first, later, concurrent, first], lww).get(Tuple.key(tuple()))!
-    expect(verdict.maximal.map((each) => `${each.id.region}#${each.id.seq}`)).toEqual(["a#2", "b#1"])
+    expect(verdict.maximal.map((each) => `${each.id.origin}#${each.id.seq}`)).toEqual(["a#2", "b#1"])
     expect(verdict.winner).toBe(concurrent)
   })
 

@@ -61,9 +61,12 @@ export interface Timestamp {
   logical: number;
 }
 
-/** A change's identity: the region that wrote it and that region's origin sequence (from 1). */
+/**
+ * A change's identity: the origin (one store: "<region>/<node>/<token>") that wrote it and
+ * that origin's sequence (from 1).
+ */
 export interface Dot {
-  region: string;
+  origin: string;
   seq: number;
 }
 
@@ -80,7 +83,7 @@ export interface Change {
   /** The origin's physical clock at commit, used to measure replication lag. */
   committedAtMs: number;
   /**
-   * Version vector: region -> highest origin sequence of this tuple the origin had seen.
+   * Version vector: origin -> highest origin sequence of this tuple the writer had seen.
    * The changes this one supersedes; every value is >= 1.
    */
   context: { [key: string]: number };
@@ -449,13 +452,13 @@ export const Timestamp: MessageFns<Timestamp> = {
 };
 
 function createBaseDot(): Dot {
-  return { region: "", seq: 0 };
+  return { origin: "", seq: 0 };
 }
 
 export const Dot: MessageFns<Dot> = {
   encode(message: Dot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.region !== "") {
-      writer.uint32(10).string(message.region);
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
     }
     if (message.seq !== 0) {
       writer.uint32(16).uint64(message.seq);
@@ -481,7 +484,7 @@ export const Dot: MessageFns<Dot> = {
               break;
             }
 
-            message.region = reader.string();
+            message.origin = reader.string();
             continue;
           }
           case 2: {
