@@ -10,9 +10,16 @@
  *
  * Guarantees: per-tuple order is log order (batches are sent in log order, one at a time per
  * target); a resent batch is harmless because applying a change twice is a no-op; a restarted
- * node resumes from its durable cursor, so nothing is skipped. Only the region's replication
- * leader (its lowest-id node that is not Unreachable) runs the agent; two leaders for a moment
- * only cause duplicate sends, which are no-ops.
+ * node resumes from its durable cursor, so nothing is skipped.
+ *
+ * Who ships depends on the store shape. On a shared regional store (one log per region) only
+ * the region's replication leader (its lowest-id node that is not Unreachable) runs the agent;
+ * two leaders for a moment only cause duplicate sends, which are no-ops. On per-node stores
+ * every node is a replica with its own log: each node ships its whole log to the target
+ * regions (so a region of k nodes sends each change up to k times; duplicates are no-ops) and
+ * to every sibling node of its region except the one an entry came from. A change that
+ * reached any node of a region therefore reaches every other node and every target even if
+ * the node that first received it loses its disk right after.
  */
 import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
@@ -31,6 +38,20 @@ import * as TopologyManager from "./TopologyManager.js"
 
 /** Agent settings: the seed's `agent` block plus our named bounds (see `Config.AgentSettings`). */
 export type Settings = Omit<Config.AgentSettings, "bufferSize">
+
+/** Whether each node has its own store (lmdb, memory) or the region shares one (FoundationDB). */
+export type StoreShape = "per_node" | "shared"
+
+/** The target name of a sibling node (see `Relay.siblingKey`). */
+export const siblingTarget = Relay.siblingKey
+
+/** The targets this node ships its log to under `topology`. */
+export const targetsFor = (topology: Topology.Topology, options: { readonly regionId: string; readonly nodeId: string; readonly storeShape: StoreShape }): ReadonlyArray<string> => {
+  if (options.storeShape === "shared") return isLeader(topology, options.regionId, options.nodeId) ? Topology.targetsOf(topology, options.regionId) : []
+  const region = Topology.findRegion(topology, options.regionId)
+  const siblings = region === undefined ? [] : Topology.regionNodes(region).filter((node) => node.id !== options.nodeId)
+  return [...Topology.targetsOf(topology, options.regionId), ...siblings.map((node) => siblingTarget(options.regionId, node.id))]
+}
 
 /** Per-target statistics. */
 export interface TargetStats {
@@ -99,7 +120,7 @@ interface Pending {
 }
 
 /** Builds the agent of one node. */
-export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings }) =>
+export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings; readonly storeShape: StoreShape }) =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const feed = yield* ChangeFeed.ChangeFeed
@@ -115,6 +136,13 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
 
+    const siblingPrefix = siblingTarget(options.regionId, "")
+    /** Whether a log entry goes to `target`: relay rules for regions, all but its sender for siblings. */
+    const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean =>
+      target.startsWith(siblingPrefix)
+        ? entry.receivedFrom !== target
+        : Relay.shouldSend(topology, options.regionId, target, entry.change, entry.receivedFrom)
+
     /** Reads forward from the cursor and keeps what should go to `target`, up to a batch. */
     const collect = (target: string, cursor: number) =>
       Effect.gen(function* () {
@@ -127,17 +155,30 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           for (const entry of entries) {
             if (batch.length >= settings.batchSize) break
             scannedTo = entry.position
-            if (Relay.shouldSend(topology, options.regionId, target, entry.change, entry.receivedFrom)) batch.push(entry)
+            if (shouldSend(topology, target, entry)) batch.push(entry)
           }
         }
         return { changes: batch, scannedTo } satisfies Pending
       })
 
-    /** Sends once to one node of the target region. */
+    const siblingPeer = (target: string) =>
+      Effect.flatMap(topologies.current, (topology) => {
+        const nodeId = target.slice(siblingPrefix.length)
+        const region = Topology.findRegion(topology, options.regionId)
+        const node = region === undefined ? undefined : Topology.regionNodes(region).find((candidate) => candidate.id === nodeId)
+        return node === undefined ? Effect.fail(`sibling node '${nodeId}' is no longer in the topology`) : Effect.succeed({ regionId: options.regionId, nodeId, endpoint: node.endpoint })
+      })
+
+    /** Sends once to one node of the target region (or to the sibling node). */
     const sendOnce = (target: string, request: Message.ReplicateBatch) =>
       Effect.gen(function* () {
-        const route = yield* Effect.mapError(router.pickNode(target), (error) => `no node to send to: ${error.message}`)
-        const peer = { regionId: route.regionId, nodeId: route.nodeId, endpoint: route.endpoint }
+        const peer = target.startsWith(siblingPrefix)
+          ? yield* siblingPeer(target)
+          : yield* Effect.map(Effect.mapError(router.pickNode(target), (error) => `no node to send to: ${error.message}`), (route) => ({
+              regionId: route.regionId,
+              nodeId: route.nodeId,
+              endpoint: route.endpoint
+            }))
         const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error: NetworkError) => `${error.reason}: ${error.message}`)
         if (response._tag === "BatchAck") return response
         if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
@@ -237,7 +278,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
         yield* topologies.changes.pipe(
           Stream.runForEach((topology) =>
             Effect.gen(function* () {
-              const wanted = new Set(isLeader(topology, options.regionId, options.nodeId) ? Topology.targetsOf(topology, options.regionId) : [])
+              const wanted = new Set(targetsFor(topology, options))
               metrics.targetsTotal(Topology.targetsOf(topology, options.regionId).length)
               for (const target of [...running]) {
                 if (wanted.has(target)) continue
@@ -273,6 +314,7 @@ export const layer = (options: {
   readonly regionId: string
   readonly nodeId: string
   readonly settings: Settings
+  readonly storeShape: StoreShape
 }): Layer.Layer<
   Agent,
   never,

@@ -6,7 +6,8 @@
  * the simulator (`src/sim`) both build nodes with this one layer and differ only in which
  * implementations of those five services they provide.
  */
-import { Effect, Either, Layer } from "effect"
+import { Duration, Effect, Either, Layer } from "effect"
+import * as Bootstrap from "./Bootstrap.js"
 import * as Agent from "./Agent.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import type * as Clock from "./Clock.js"
@@ -37,7 +38,17 @@ export interface Settings {
   readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
   readonly health: Health.Thresholds
   readonly loadBalancing?: Router.LoadBalancingStrategy
+  /** Per-node stores make every node a replica that ships its own log (see `Agent`). */
+  readonly storeShape: Agent.StoreShape
+  /**
+   * How long a node on a new or wiped disk refuses client writes while it pages its peers'
+   * logs (`Bootstrap`); past it writes are taken and the bootstrap goes on behind them.
+   */
+  readonly bootstrapTimeoutMs: number
 }
+
+/** Default of `bootstrapTimeoutMs`. */
+export const bootstrapTimeoutMsDefault = 30_000
 
 /**
  * Node settings from a decoded configuration. The node id is the configured one, or the
@@ -45,7 +56,12 @@ export interface Settings {
  */
 export const settingsFromConfig = (
   config: Config.ReplicationConfig,
-  options: { readonly custom?: ConflictResolver.CustomResolve; readonly nodeId?: string } = {}
+  options: {
+    readonly custom?: ConflictResolver.CustomResolve
+    readonly nodeId?: string
+    readonly storeShape?: Agent.StoreShape
+    readonly bootstrapTimeoutMs?: number
+  } = {}
 ): Either.Either<Settings, ConflictResolver.ResolverConfigError> => {
   const region = Topology.findRegion(config.topology, config.localRegion)
   const nodeId = options.nodeId ?? config.nodeId ?? (region === undefined ? undefined : Topology.regionNodes(region)[0]?.id)
@@ -65,6 +81,8 @@ export const settingsFromConfig = (
     agent: config.agent,
     bufferSize: config.agent.bufferSize,
     heartbeat: config.heartbeat,
+    storeShape: options.storeShape ?? "per_node",
+    bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? bootstrapTimeoutMsDefault,
     health: { maxRetries: config.agent.maxRetries, lagMsMax: config.health.lagMsMax }
   }))
 }
@@ -94,23 +112,30 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
     regions: settings.topology.regions.map((region) => region.id)
   })
   const replica = Replica.layer({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver })
-  const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent })
+  const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape })
   return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(primacy), Layer.provideMerge(router))
 }
 
 /**
- * Runs a node until interrupted: answers requests, heartbeats its peers and ships the log to
- * targets. Interrupting it is a crash or a shutdown: what was committed stays in the Store.
+ * Runs a node until interrupted: answers requests, heartbeats its peers, bootstraps a new or
+ * wiped disk from its peers' logs before it takes client writes (or until
+ * `bootstrapTimeoutMs`), and ships the log to targets. Interrupting it is a crash or a
+ * shutdown: what was committed stays in the Store.
  */
 export const run = (
   settings: Settings
-): Effect.Effect<never, never, Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock | Primacy.Primacy> =>
+): Effect.Effect<
+  never,
+  never,
+  Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock | Primacy.Primacy | Store.Store
+> =>
   Effect.scoped(
     Effect.gen(function* () {
       const replica = yield* Replica.Replica
       const agent = yield* Agent.Agent
       const network = yield* Network.Network
       yield* network.serve(replica.handle)
+      yield* bootstrapThenOpen(settings)
       yield* Effect.forkScoped(
         Heartbeater.run({
           regionId: settings.regionId,
@@ -124,6 +149,38 @@ export const run = (
       return yield* agent.run
     })
   )
+
+/**
+ * Bootstraps if the disk needs it, and opens client writes when it is done or its time is up.
+ * A disk whose bootstrap completed before (or a zero timeout) opens them at once, before
+ * anything is forked, so a restarted node never refuses writes it could take.
+ */
+const bootstrapThenOpen = (settings: Settings) =>
+  Effect.gen(function* () {
+    const replica = yield* Replica.Replica
+    const needed = yield* Effect.orElseSucceed(Bootstrap.needed, () => true)
+    if (!needed || settings.bootstrapTimeoutMs === 0) yield* replica.openWrites
+    if (!needed) return
+    const bootstrap = Bootstrap.run({
+      regionId: settings.regionId,
+      nodeId: settings.nodeId,
+      storeShape: settings.storeShape,
+      pageSize: Replica.catchUpPageSizeMax,
+      requestTimeoutMs: settings.agent.requestTimeoutMs,
+      retryDelayMs: settings.agent.retryDelayMaxMs
+    }).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`bootstrap stopped on a store failure: ${error.message}`)),
+      Effect.zipRight(replica.openWrites)
+    )
+    const opener = Effect.gen(function* () {
+      yield* Effect.sleep(Duration.millis(settings.bootstrapTimeoutMs))
+      if (yield* replica.writesOpen) return
+      yield* Effect.logWarning(`bootstrap not complete after ${settings.bootstrapTimeoutMs} ms: taking client writes while it goes on`)
+      yield* replica.openWrites
+    })
+    yield* Effect.forkScoped(bootstrap)
+    yield* Effect.forkScoped(opener)
+  })
 
 /** The node's replication health now. */
 export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>

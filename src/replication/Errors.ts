@@ -20,7 +20,7 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
 
 /** A client write this region may not accept (wrong region for the strategy, residency, bad input). */
 export class WriteRejected extends Schema.TaggedError<WriteRejected>()("WriteRejected", {
-  reason: Schema.Literal("NotPrimary", "NotHomeRegion", "ResidencyViolation", "UnknownVault", "Invalid"),
+  reason: Schema.Literal("NotPrimary", "NotHomeRegion", "ResidencyViolation", "UnknownVault", "Invalid", "Bootstrapping", "DeadlineExceeded"),
   message: Schema.String
 }) {}
 

@@ -5,6 +5,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import * as Change from "./Change.js"
+import * as Store from "./Store.js"
 
 /** A whole, non-negative number: counts and millisecond readings on the wire are integers. */
 const Whole = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
@@ -26,8 +27,23 @@ export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
 })
 export type Heartbeat = typeof Heartbeat.Type
 
-/** Any request a node can receive from another region. */
-export const Request = Schema.Union(ReplicateBatch, Heartbeat)
+/**
+ * Asks for one page of the receiver's durable log: a node whose disk is new or was wiped
+ * pages every peer's log from the start (see `Bootstrap`). The receiver leaves out entries of
+ * vaults the asking region may not store.
+ */
+export const CatchUp = Schema.TaggedStruct("CatchUp", {
+  fromRegion: Schema.NonEmptyString,
+  fromNode: Schema.NonEmptyString,
+  /** Start after this log position (0 = from the beginning). */
+  afterPosition: Whole,
+  /** Most log positions to scan; the receiver caps it (`Replica.catchUpPageSizeMax`). */
+  limit: Whole
+})
+export type CatchUp = typeof CatchUp.Type
+
+/** Any request a node can receive from another node. */
+export const Request = Schema.Union(ReplicateBatch, Heartbeat, CatchUp)
 export type Request = typeof Request.Type
 
 /** The receiver applied (or already had) every change of the batch, durably. */
@@ -66,8 +82,19 @@ export const Refused = Schema.TaggedStruct("Refused", {
 })
 export type Refused = typeof Refused.Type
 
+/** One page of a log, answering `CatchUp`. */
+export const LogPage = Schema.TaggedStruct("LogPage", {
+  /** The entries the asking region may store, in log order. */
+  entries: Schema.Array(Store.LogEntry),
+  /** The last position this page covers (filtered-out entries included): the next `afterPosition`. */
+  endPosition: Whole,
+  /** The receiver's log end when the page was read; the asker is caught up when `endPosition >= logEnd`. */
+  logEnd: Whole
+})
+export type LogPage = typeof LogPage.Type
+
 /** Any response. */
-export const Response = Schema.Union(BatchAck, HeartbeatAck, Refused)
+export const Response = Schema.Union(BatchAck, HeartbeatAck, Refused, LogPage)
 export type Response = typeof Response.Type
 
 const RequestJson = Schema.parseJson(Request)

@@ -54,6 +54,17 @@ const parentsFor = (topology: Topology.Topology, origin: string, vault: string):
   return parents
 }
 
+/**
+ * The name of a sibling node (same region, its own store): `<region>/<node>`. It is the
+ * agent's target name for that node and the `receivedFrom` of log entries the sibling sent;
+ * it never equals a region id, so the region rules below treat such entries like local ones.
+ */
+export const siblingKey = (regionId: string, nodeId: string): string => `${regionId}/${nodeId}`
+
+/** The `receivedFrom` of a batch's entries: the sending region, or the sending sibling node. */
+export const receivedFrom = (localRegion: string, fromRegion: string, fromNode: string): string =>
+  fromRegion === localRegion ? siblingKey(fromRegion, fromNode) : fromRegion
+
 /** Whether `holder` should send `change` (received from `receivedFrom`, null if local) to `target`. */
 export const shouldSend = (
   topology: Topology.Topology,

@@ -21,6 +21,7 @@ import * as Metrics from "./Metrics.js"
 import type * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
 import * as Random from "./Random.js"
+import * as Relay from "./Relay.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -83,11 +84,18 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly check: (tuple: Tuple.Tuple) => Effect.Effect<boolean, StoreError>
     /** Existing tuples under a vault, optionally narrowed to a resource and relation. */
     readonly list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) => Effect.Effect<ReadonlyArray<Tuple.Tuple>, StoreError>
+    /** Lets client writes in (after bootstrap, see `Engine.run`); until then they are refused. */
+    readonly openWrites: Effect.Effect<void>
+    /** Whether client writes are let in. */
+    readonly writesOpen: Effect.Effect<boolean>
     /** Answers network requests; never fails, refusals are responses. */
     readonly handle: Network.Handler
     readonly stats: Effect.Effect<ReplicaStats>
   }
 >() {}
+
+/** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
+export const catchUpPageSizeMax = 1_000
 
 /** Checks a write against the strategy's rules for where writes may happen. */
 export const checkWritable = (topology: Topology.Topology, regionId: string, vault: string): WriteRejected | undefined => {
@@ -144,6 +152,7 @@ export const make = (options: Options) =>
     const token = `${random.derive("origin").int(2 ** 31).toString(36)}${Math.floor(yield* clock.physicalMs).toString(36)}`
     const origin = yield* store.origin(Change.originKey(options.regionId, options.nodeId, token))
     const stats = yield* Ref.make(emptyStats)
+    const writesOpen = yield* Ref.make(false)
     const count = (delta: Partial<ReplicaStats>) =>
       Ref.update(stats, (current) => {
         const next: Record<string, number> = { ...current }
@@ -166,6 +175,9 @@ export const make = (options: Options) =>
         if (vault === undefined) return yield* new WriteRejected({ reason: "Invalid", message: "a write needs at least one operation" })
         if (operations.some((operation) => operation.tuple.vault !== vault)) {
           return yield* new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
+        }
+        if (!(yield* Ref.get(writesOpen))) {
+          return yield* new WriteRejected({ reason: "Bootstrapping", message: `${options.nodeId} is still paging its peers' logs onto a new disk; retry shortly` })
         }
         const topology = yield* topologies.current
         const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
@@ -209,6 +221,28 @@ export const make = (options: Options) =>
         } satisfies Message.BatchAck
       })
 
+    // One page of the log for a peer that is rebuilding its disk, without the entries of vaults
+    // its region may not store: residency holds on every message, catch-up included.
+    const catchUp = (request: Message.CatchUp): Effect.Effect<Message.Response> =>
+      Effect.gen(function* () {
+        const topology = yield* topologies.current
+        if (Topology.findRegion(topology, request.fromRegion) === undefined) {
+          metrics.requestRefused("UnknownRegion")
+          return { _tag: "Refused", reason: "UnknownRegion", message: `catch-up for unknown region '${request.fromRegion}'` } as const
+        }
+        const limit = request.limit === 0 ? catchUpPageSizeMax : Math.min(request.limit, catchUpPageSizeMax)
+        const entries = yield* store.readLog(request.afterPosition + 1, limit)
+        const logEnd = yield* store.logEnd
+        return {
+          _tag: "LogPage",
+          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion)),
+          endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
+          logEnd
+        } as const
+      }).pipe(
+        Effect.catchAll((error): Effect.Effect<Message.Response> => Effect.succeed({ _tag: "Refused", reason: "Unavailable", message: error.message }))
+      )
+
     const handle: Network.Handler = (request) => {
       if (request._tag === "Heartbeat") {
         return Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer): Message.Response => ({
@@ -219,6 +253,7 @@ export const make = (options: Options) =>
           ...answer
         }))
       }
+      if (request._tag === "CatchUp") return catchUp(request)
       return applyBatch(request).pipe(
         Effect.map((ack): Message.Response => ack),
         Effect.catchAll((error): Effect.Effect<Message.Response> =>
@@ -244,6 +279,8 @@ export const make = (options: Options) =>
             return winner?.op === "insert" ? [winner.tuple] : []
           })
         ),
+      openWrites: Ref.set(writesOpen, true),
+      writesOpen: Ref.get(writesOpen),
       handle,
       stats: Ref.get(stats)
     } satisfies Replica["Type"]
@@ -297,7 +334,7 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
         if (TupleState.winner(merged.state, options.resolver) !== change) resolvedLocal++
       }
       yield* tx.putTuple(change.tuple, merged.state)
-      const entry = { change, receivedFrom: batch.fromRegion, appliedAtMs }
+      const entry = { change, receivedFrom: Relay.receivedFrom(options.regionId, batch.fromRegion, batch.fromNode), appliedAtMs }
       entries.push({ ...entry, position: yield* tx.appendLog(entry) })
     }
     return { entries, conflicts, resolvedLocal }

@@ -36,7 +36,7 @@ export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request,
   Either.flatMap(parse("Request", () => Proto.Request.decode(bytes)), (envelope) => {
     const body = envelope.body
     if (body === undefined) return Either.left("Request has no body")
-    return validate(Message.Request, body.$case === "replicateBatch" ? batchFromProto(body.value) : heartbeatFromProto(body.value))
+    return validate(Message.Request, requestFromProto(body))
   })
 
 /**
@@ -89,13 +89,14 @@ export const logEntryToProto = (entry: Store.LogEntry): Proto.LogEntry => ({
 })
 
 /** A protobuf log entry validated into a durable log entry, or why it is invalid. */
-export const logEntryFromProto = (entry: Proto.LogEntry): Either.Either<Store.LogEntry, string> =>
-  validate(Store.LogEntry, {
-    position: entry.position,
-    change: entry.change === undefined ? undefined : changeFromProto(entry.change),
-    receivedFrom: entry.receivedFrom ?? null,
-    appliedAtMs: entry.appliedAtMs
-  })
+export const logEntryFromProto = (entry: Proto.LogEntry): Either.Either<Store.LogEntry, string> => validate(Store.LogEntry, logEntryFromProtoRaw(entry))
+
+const logEntryFromProtoRaw = (entry: Proto.LogEntry): unknown => ({
+  position: entry.position,
+  change: entry.change === undefined ? undefined : changeFromProto(entry.change),
+  receivedFrom: entry.receivedFrom ?? null,
+  appliedAtMs: entry.appliedAtMs
+})
 
 /** A change as its protobuf message. */
 export const changeToProto = (change: Change.Change): Proto.Change => ({
@@ -138,13 +139,30 @@ const sortedRecord = (record: Readonly<Record<string, number>>): Record<string, 
   return out
 }
 
-const requestBody = (request: Message.Request): Proto.Request["body"] =>
-  request._tag === "ReplicateBatch"
-    ? {
+const requestBody = (request: Message.Request): Proto.Request["body"] => {
+  switch (request._tag) {
+    case "ReplicateBatch":
+      return {
         $case: "replicateBatch",
         value: { batchId: request.batchId, fromRegion: request.fromRegion, fromNode: request.fromNode, changes: request.changes.map(changeToProto) }
       }
-    : { $case: "heartbeat", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs } }
+    case "Heartbeat":
+      return { $case: "heartbeat", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs } }
+    case "CatchUp":
+      return { $case: "catchUp", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, afterPosition: request.afterPosition, limit: request.limit } }
+  }
+}
+
+const requestFromProto = (body: NonNullable<Proto.Request["body"]>): unknown => {
+  switch (body.$case) {
+    case "replicateBatch":
+      return batchFromProto(body.value)
+    case "heartbeat":
+      return heartbeatFromProto(body.value)
+    case "catchUp":
+      return { _tag: "CatchUp", ...body.value }
+  }
+}
 
 const responseBody = (response: Message.Response, answering: Message.Request | undefined): Proto.Response["body"] => {
   switch (response._tag) {
@@ -177,6 +195,8 @@ const responseBody = (response: Message.Response, answering: Message.Request | u
       }
     case "Refused":
       return { $case: "refused", value: { reason: refusedReasonToProto[response.reason], message: response.message } }
+    case "LogPage":
+      return { $case: "logPage", value: { entries: response.entries.map(logEntryToProto), endPosition: response.endPosition, logEnd: response.logEnd } }
   }
 }
 
@@ -219,6 +239,8 @@ const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown =
     }
     case "refused":
       return { _tag: "Refused", reason: refusedReasonFromProto.get(body.value.reason) ?? body.value.reason, message: body.value.message }
+    case "logPage":
+      return { _tag: "LogPage", entries: body.value.entries.map(logEntryFromProtoRaw), endPosition: body.value.endPosition, logEnd: body.value.logEnd }
   }
 }
 

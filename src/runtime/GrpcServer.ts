@@ -26,7 +26,6 @@ import * as Metrics from "../replication/Metrics.js"
 import type * as Network from "../replication/Network.js"
 import * as Replica from "../replication/Replica.js"
 import * as Store from "../replication/Store.js"
-import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as WireCodec from "../replication/WireCodec.js"
@@ -308,25 +307,22 @@ const replicate = (context: ServerContext, expected: Message.Request["_tag"], by
     return WireCodec.encodeResponse(response, request.right)
   })
 
-/** One page of the log, without the entries of vaults the requesting region may not store. */
+/**
+ * The CatchUp method: a thin route to the replication handler (`Replica.handle` answers the
+ * protocol's `CatchUp` message, residency filter included), for peers that page a log over
+ * the dedicated method rather than the `Replicate` envelope.
+ */
 const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.CatchUpRequest, bytes)
-    const node = yield* requireNode(context)
-    const topology = yield* node.topology.current
-    if (Topology.findRegion(topology, request.fromRegion) === undefined) {
-      context.metrics.requestRefused("UnknownRegion")
-      return yield* new CallFailure({ code: grpc.status.FAILED_PRECONDITION, details: `catch-up for unknown region '${request.fromRegion}'` })
+    const handler = context.slots.replication
+    if (handler === undefined) return yield* new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving replication yet" })
+    const response = yield* handler({ _tag: "CatchUp", ...request })
+    if (response._tag === "LogPage") {
+      return Proto.CatchUpResponse.encode({ entries: response.entries.map(WireCodec.logEntryToProto), endPosition: response.endPosition, logEnd: response.logEnd }).finish()
     }
-    const limit = request.limit === 0 ? catchUpPageSizeMax : Math.min(request.limit, catchUpPageSizeMax)
-    const entries = yield* Effect.mapError(node.store.readLog(request.afterPosition + 1, limit), storeFailure)
-    const logEnd = yield* Effect.mapError(node.store.logEnd, storeFailure)
-    const allowed = entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion))
-    return Proto.CatchUpResponse.encode({
-      entries: allowed.map(WireCodec.logEntryToProto),
-      endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
-      logEnd
-    }).finish()
+    const code = response._tag === "Refused" && response.reason === "UnknownRegion" ? grpc.status.FAILED_PRECONDITION : grpc.status.UNAVAILABLE
+    return yield* new CallFailure({ code, details: response._tag === "Refused" ? response.message : `unexpected answer ${response._tag}` })
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -348,7 +344,11 @@ const writeFailure = (error: WriteRejected | StoreError): CallFailure => {
         ? grpc.status.NOT_FOUND
         : error.reason === "ResidencyViolation"
           ? grpc.status.PERMISSION_DENIED
-          : grpc.status.FAILED_PRECONDITION
+          : error.reason === "Bootstrapping"
+            ? grpc.status.UNAVAILABLE
+            : error.reason === "DeadlineExceeded"
+              ? grpc.status.DEADLINE_EXCEEDED
+              : grpc.status.FAILED_PRECONDITION
   return new CallFailure({ code, details: `${error.reason}: ${error.message}` })
 }
 

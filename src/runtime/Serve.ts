@@ -34,11 +34,11 @@ import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
 import type * as Health from "../replication/Health.js"
 import * as Random from "../replication/Random.js"
+import * as Replica from "../replication/Replica.js"
 import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
-import * as Bootstrap from "./Bootstrap.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as HttpServer from "./HttpServer.js"
@@ -50,6 +50,8 @@ import * as PromMetrics from "./PromMetrics.js"
 export const drainTimeoutMsDefault = 5_000
 /** How often the drain looks at the targets' cursors. */
 export const drainPollMs = 50
+/** How often start-up looks whether the engine opened client writes. */
+const writesOpenPollMs = 20
 /** How long the gRPC server lets calls in flight finish once it closes. */
 export const grpcShutdownGraceMs = 2_000
 
@@ -124,7 +126,12 @@ export const plan = (
   if (grpcConfigured === undefined) {
     return Either.left(configError(`region '${config.localRegion}' declares no node to run as, and grpc.listen is not set`))
   }
-  const settings = Engine.settingsFromConfig(config)
+  const store = storePlan(config, overrides)
+  // FoundationDB is one store per region; lmdb and memory are one store per node.
+  const settings = Engine.settingsFromConfig(config, {
+    storeShape: store.kind === "foundationdb" ? "shared" : "per_node",
+    ...(options.bootstrapTimeoutMs === undefined ? {} : { bootstrapTimeoutMs: options.bootstrapTimeoutMs })
+  })
   if (Either.isLeft(settings)) return Either.left(configError(settings.left.message))
   const httpListen = withPort(config.http.listen, overrides.httpPort)
   return Either.right({
@@ -133,11 +140,11 @@ export const plan = (
     grpcListen: withPort(grpcConfigured, overrides.grpcPort),
     httpHost: unbracket(hostOf(httpListen)),
     httpPort: portOf(httpListen),
-    store: storePlan(config, overrides),
+    store,
     seed: options.seed,
     version: options.version,
     drainTimeoutMs: options.drainTimeoutMs ?? drainTimeoutMsDefault,
-    bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? Bootstrap.timeoutMsDefault
+    bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? Engine.bootstrapTimeoutMsDefault
   })
 }
 
@@ -313,18 +320,6 @@ const describeDrain = (plan: Plan, drained: Drained): string =>
     ? `drained: every target acknowledged the log up to position ${drained.logEnd}`
     : `drain timed out after ${plan.drainTimeoutMs} ms: ${drained.behind.map(({ target, cursor }) => `${target} acknowledged ${cursor} of ${drained.logEnd}`).join(", ") || "the store did not answer"}`
 
-const describeBootstrap = (outcome: Bootstrap.Outcome, logEnd: number): string => {
-  if (!outcome.ran) return `bootstrap: not needed (${outcome.skipped === "no-peers" ? "no peer regions" : "an earlier bootstrap completed"})`
-  const parts = outcome.sources.map((source) =>
-    source.node === undefined
-      ? `${source.region} did not answer (${source.error ?? "no node"})`
-      : `${source.region}/${source.node} gave ${source.entries} entries, ${source.applied} new${source.error === undefined ? "" : ` (stopped early: ${source.error})`}`
-  )
-  const resumes = outcome.ownSeqMax > 0 ? `; origin sequence resumes after ${outcome.ownSeqMax}` : ""
-  const ending = outcome.complete ? "complete" : "incomplete, runs again at the next start"
-  return `bootstrap (store held ${logEnd} log entries): ${parts.join("; ")}${resumes}; ${ending}`
-}
-
 // ---------------------------------------------------------------------------------------------
 // Running
 // ---------------------------------------------------------------------------------------------
@@ -356,19 +351,14 @@ const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Contex
     }).pipe(Effect.mapError(startError))
   })
 
-/** Bootstraps from the peers when needed and says what happened. */
-const bootstrap = (plan: Plan, credentials: Auth.Credentials, context: Context.Context<NodeContext>) =>
+/** Waits until the engine lets client writes in (its bootstrap finished or timed out). */
+const writesOpen = (context: Context.Context<NodeContext>) =>
   Effect.gen(function* () {
-    const logEnd = yield* Effect.flatMap(Store.Store, (store) => store.logEnd)
-    const outcome = yield* Bootstrap.run({
-      regionId: plan.settings.regionId,
-      nodeId: plan.settings.nodeId,
-      credentials,
-      messageBytesMax: plan.config.grpc.messageBytesMax,
-      timeoutMs: plan.bootstrapTimeoutMs
-    })
-    return describeBootstrap(outcome, logEnd)
-  }).pipe(Effect.provide(context), Effect.mapError(startError))
+    const replica = yield* Replica.Replica
+    const startedMs = yield* EffectClock.currentTimeMillis
+    while (!(yield* replica.writesOpen)) yield* Effect.sleep(writesOpenPollMs)
+    return (yield* EffectClock.currentTimeMillis) - startedMs
+  }).pipe(Effect.provide(context))
 
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
@@ -376,7 +366,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
     Effect.gen(function* () {
       for (const line of describePlan(plan)) io.log(line)
       const auth = yield* authOptions(plan.config.security)
-      const credentials = yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
+      // Loaded once up front so a bad certificate or token file is a configuration error.
+      yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
       const metrics = PromMetrics.make()
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
       const listener = Context.get(context, GrpcServer.GrpcServer)
@@ -387,7 +378,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
 
       // Replication runs while the node bootstraps; client writes wait until it is done.
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
-      io.log(yield* bootstrap(plan, credentials, context))
+      const waitedMs = yield* writesOpen(context)
+      io.log(`bootstrap: client writes open after ${waitedMs} ms (a new or wiped disk pages its peers' logs first)`)
       yield* startFailover(plan).pipe(Effect.provide(context))
       const api = yield* Scope.make()
       yield* Scope.extend(GrpcServer.serveNode, api).pipe(Effect.provide(context))

@@ -15,17 +15,19 @@ export class Convergence {
   private readonly parsed = new Map<string, Map<string, { readonly value: string; readonly ids: string }>>()
 
   constructor(
+    /** Disks by id; a wipe may replace one while the run goes on. */
     private readonly disks: ReadonlyMap<string, KvDriver.MemoryDisk>,
-    private readonly topology: Topology.Topology
+    private readonly topology: Topology.Topology,
+    private readonly regionOf: (diskId: string) => string = (diskId) => diskId
   ) {}
 
-  /** Whether every region that may hold a vault holds the same state of it. */
+  /** Whether every disk (per-node or regional) that may hold a vault holds the same state of it. */
   converged(): boolean {
-    const regions = [...this.disks.keys()]
-    const vaults = new Set(regions.flatMap((region) => [...this.digestOf(region).keys()]))
+    const disks = [...this.disks.keys()]
+    const vaults = new Set(disks.flatMap((disk) => [...this.digestOf(disk).keys()]))
     for (const vault of vaults) {
-      const holders = regions.filter((region) => Topology.vaultAllowedIn(this.topology, vault, region))
-      if (new Set(holders.map((region) => this.digestOf(region).get(vault) ?? "")).size > 1) return false
+      const holders = disks.filter((disk) => Topology.vaultAllowedIn(this.topology, vault, this.regionOf(disk)))
+      if (new Set(holders.map((disk) => this.digestOf(disk).get(vault) ?? "")).size > 1) return false
     }
     return true
   }

@@ -20,6 +20,8 @@ export interface Targets {
   readonly nodes: ReadonlyMap<string, Node>
   readonly clocks: ReadonlyMap<string, PhysicalClock>
   readonly stores: ReadonlyMap<string, StoreFaults>
+  /** Restarts a node on an empty disk (with a shared store: every node of its region); returns the nodes restarted. */
+  readonly wipe: (nodeId: string) => ReadonlyArray<string>
 }
 
 const regionIds = (scenario: Scenario): ReadonlyArray<string> => scenario.topology.regions.map((region) => region.id)
@@ -58,6 +60,11 @@ export const apply = (fault: Fault, targets: Targets): string => {
         store.failRate = fault.failRate
       }
       return `store of ${fault.region}: slow ${fault.slowMs.min}-${fault.slowMs.max} ms, fail rate ${fault.failRate}`
+    }
+    case "wipe": {
+      const restarted = new Set<string>()
+      for (const id of targetNodes(scenario, fault.target)) if (!restarted.has(id)) for (const node of targets.wipe(id)) restarted.add(node)
+      return `wipe ${[...restarted].join(",")}`
     }
     default: {
       const affected = targetNodes(scenario, fault.target)
@@ -106,6 +113,7 @@ export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): 
     case "one_way":
       return fault.from === regionId
     case "crash":
+    case "wipe":
     case "pause": {
       const region = scenario.topology.regions.find((candidate) => candidate.id === regionId)
       const affected = new Set(targetNodes(scenario, fault.target))

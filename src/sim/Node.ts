@@ -39,7 +39,8 @@ export interface Options {
   readonly failover: Failover.Settings
   readonly clockMode: Clock.Clock["Type"]["mode"]
   readonly physical: SimClock.PhysicalClock
-  readonly disk: KvDriver.MemoryDisk
+  /** The disk the next incarnation starts on (a wipe replaces it between incarnations). */
+  readonly disk: () => KvDriver.MemoryDisk
   readonly storeFaults: StoreFaults.StoreFaults
   /** Seed text; each incarnation's Random is derived from it. */
   readonly seed: string
@@ -120,7 +121,7 @@ export class Node {
     this.runtime = runtime
     const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
-      StoreFaults.layer(options.disk, options.storeFaults),
+      StoreFaults.layer(options.disk(), options.storeFaults),
       Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) }),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),

@@ -15,6 +15,8 @@ import type * as TupleState from "../replication/TupleState.js"
 /** One region's tuples (by `Tuple.key`) and log. */
 export interface RegionState {
   readonly regionId: string
+  /** The disk this state was read from: a node id (per-node stores) or the region id (shared). */
+  readonly replica: string
   readonly tuples: ReadonlyMap<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>
   readonly log: ReadonlyArray<Store.LogEntry>
 }
@@ -31,7 +33,7 @@ const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator
 }
 
 /** Reads a region's whole state. */
-export const read = (regionId: string, disk: KvDriver.MemoryDisk): RegionState => {
+export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
   for (const [, value] of entries(disk, tuplePrefix)) {
     const state = JSON.parse(value) as TupleState.TupleState
@@ -40,7 +42,7 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk): RegionState =
   }
   const log: Array<Store.LogEntry> = []
   for (const [, value] of entries(disk, logPrefix)) log.push(JSON.parse(value) as Store.LogEntry)
-  return { regionId, tuples, log }
+  return { regionId, replica, tuples, log }
 }
 
 /**

@@ -17,6 +17,7 @@
  * states; the result carries every value drawn from the seed.
  */
 import { Either, type Layer } from "effect"
+import * as Change from "../replication/Change.js"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
@@ -125,7 +126,7 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const wallStart = options.wallClock?.() ?? 0
   const sim = setup(scenario, String(seed), options)
   const stopReason = execute(sim)
-  const regions = sim.regionIds.map((region) => RegionState.read(region, sim.disks.get(region)!))
+  const regions = readReplicas(sim)
   const result = judge(sim, stopReason, regions)
   for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run (`Effect.never` holds a host timer until interrupted)
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
@@ -148,7 +149,12 @@ interface Sim {
   readonly network: SimNetwork
   readonly regionIds: ReadonlyArray<string>
   readonly topology: Topology.Topology
-  readonly disks: ReadonlyMap<string, KvDriver.MemoryDisk>
+  /** Disks by id: the node id for per-node stores, the region id for a shared one. A wipe replaces one. */
+  readonly disks: Map<string, KvDriver.MemoryDisk>
+  /** The disk id a node runs on. */
+  readonly diskOf: (nodeId: string) => string
+  /** The region of a disk id. */
+  readonly regionOfDisk: (diskId: string) => string
   readonly stores: ReadonlyMap<string, StoreFaults>
   readonly clocks: ReadonlyMap<string, PhysicalClock>
   readonly nodes: ReadonlyMap<string, Node>
@@ -159,6 +165,8 @@ interface Sim {
   readonly chosen: RunResult["chosen"]
   readonly healedAtMs: number
   readonly applied: Array<AppliedFault>
+  /** Change ids that were on a wiped disk and on no other (see `wipe`). */
+  readonly lostWithDisk: Set<string>
   convergedAtMs: number | undefined
 }
 
@@ -173,6 +181,8 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     }
   })
   const regionIds = scenario.topology.regions.map((region) => region.id)
+  const regionOfNode = new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
+  const diskIds = scenario.store === "shared" ? regionIds.map((id) => ({ id })) : nodesOf(scenario).map(({ nodeId }) => ({ id: nodeId }))
   const resolver = Either.getOrThrow(ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }))
   const { clocks, chosen } = drawClocks(scenario, master)
   const nodes = new Map<string, Node>()
@@ -187,7 +197,9 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     network,
     regionIds,
     topology: Either.getOrThrow(topologyFor(scenario, regionIds[0]!)),
-    disks: new Map(regionIds.map((region) => [region, KvDriver.makeMemoryDisk()])),
+    disks: new Map(diskIds.map((disk) => [disk.id, KvDriver.makeMemoryDisk()])),
+    diskOf: (nodeId) => (scenario.store === "shared" ? regionOfNode.get(nodeId)! : nodeId),
+    regionOfDisk: (diskId) => (scenario.store === "shared" ? diskId : regionOfNode.get(diskId)!),
     stores: new Map(regionIds.map((region) => [region, new StoreFaults(streams.faults.derive(`store/${region}`))])),
     clocks,
     nodes,
@@ -203,6 +215,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     chosen: { clocks: chosen },
     healedAtMs: Math.max(lastFaultMs, workloadEndMs),
     applied: [],
+    lostWithDisk: new Set(),
     convergedAtMs: undefined
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
@@ -237,7 +250,9 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     agent: scenario.replication.agent,
     bufferSize: scenario.replication.bufferSize,
     heartbeat: scenario.replication.heartbeat,
-    health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 }
+    health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
+    storeShape: scenario.store,
+    bootstrapTimeoutMs: scenario.replication.heartbeat.timeoutMs
   }
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =
@@ -251,7 +266,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     failover: { regionId, nodeId, ...scenario.replication.failover },
     clockMode: scenario.replication.clock,
     physical: sim.clocks.get(nodeId)!,
-    disk: sim.disks.get(regionId)!,
+    disk: () => sim.disks.get(sim.diskOf(nodeId))!,
     storeFaults: sim.stores.get(regionId)!,
     seed: sim.seed,
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
@@ -263,12 +278,39 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
   })
 }
 
+/** Every disk's state, in disk order (one per node for per-node stores, one per region for shared). */
+const readReplicas = (sim: Sim): ReadonlyArray<RegionState.RegionState> =>
+  [...sim.disks].map(([id, disk]) => RegionState.read(sim.regionOfDisk(id), disk, id))
+
+/**
+ * Restarts every node on `nodeId`'s disk on an empty one. Changes that were on no other disk
+ * at that moment are gone with it: asynchronous replication acknowledges a write once one
+ * disk holds it, so they are recorded as lost with the disk, not as a broken guarantee.
+ */
+const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
+  const diskId = sim.diskOf(nodeId)
+  const holders = [...sim.nodes.values()].filter((node) => sim.diskOf(node.id) === diskId)
+  for (const node of holders) node.crash()
+  const elsewhere = new Set(
+    readReplicas(sim)
+      .filter((replica) => replica.replica !== diskId)
+      .flatMap((replica) => replica.log.map((entry) => Change.idString(entry.change)))
+  )
+  for (const entry of RegionState.read(sim.regionOfDisk(diskId), sim.disks.get(diskId)!, diskId).log) {
+    const id = Change.idString(entry.change)
+    if (!elsewhere.has(id)) sim.lostWithDisk.add(id)
+  }
+  sim.disks.set(diskId, KvDriver.makeMemoryDisk())
+  for (const node of holders) node.start()
+  return holders.map((node) => node.id)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running
 
 const execute = (sim: Sim): StopReason => {
   const { world, scenario } = sim
-  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores }
+  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId) }
   const record = (kind: string, detail: string) => {
     sim.applied.push({ atMs: world.nowMs, kind, detail })
     world.note("fault-applied", "world", detail)
@@ -277,7 +319,7 @@ const execute = (sim: Sim): StopReason => {
   for (const fault of scenario.faults) world.schedule(fault.atMs, "fault", "world", fault.kind, () => record(fault.kind, Faults.apply(fault, targets)))
   const extra = sim.options.extraEvent
   if (extra !== undefined) world.schedule(extra.atMs, "extra", "world", extra.detail, () => {})
-  const convergence = new Convergence(sim.disks, sim.topology)
+  const convergence = new Convergence(sim.disks, sim.topology, sim.regionOfDisk)
   const probe = () => {
     if (convergence.converged() && rolesSettled(sim)) {
       sim.convergedAtMs = world.nowMs
@@ -338,7 +380,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   const verdicts: ReadonlyMap<string, Reference.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
   if ("violation" in ruled) violations.push(ruled.violation)
   if (checks.has("safety") && converged) violations.push(...Checkers.safety(regions, verdicts, sim.topology, sim.resolverOf))
-  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(history.writes, regions))
+  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(history.writes.filter((write) => !write.changes.every((change) => sim.lostWithDisk.has(Change.idString(change)))), regions))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
   const failover = judgeFailover(sim, checks, violations)
   const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
@@ -366,7 +408,8 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     stores: Object.fromEntries(
       sim.regionIds.map((region) => {
         const store = sim.stores.get(region)!
-        return [region, { transactions: store.transactions, commits: sim.disks.get(region)!.commits, slowed: store.slowed, failed: store.failed }]
+        const commits = [...sim.disks].filter(([id]) => sim.regionOfDisk(id) === region).reduce((sum, [, disk]) => sum + disk.commits, 0)
+        return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed }]
       })
     ),
     nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),

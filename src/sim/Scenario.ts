@@ -90,7 +90,7 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "one_way"; readonly from: string; readonly to: string }
   | { readonly atMs: number; readonly kind: "bridge"; readonly node: string; readonly groups: ReadonlyArray<ReadonlyArray<string>> }
   | { readonly atMs: number; readonly kind: "heal" }
-  | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume"; readonly target: Target }
+  | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
 
@@ -105,6 +105,8 @@ export interface Scenario {
   /** Simulated milliseconds the run may take at most. */
   readonly budgetMs: number
   readonly topology: TopologySpec
+  /** One disk per node (lmdb, memory: as `serve` ships) or one per region (FoundationDB). */
+  readonly store: Agent.StoreShape
   readonly replication: ReplicationSpec
   readonly clocks: { readonly default: ClockSpec; readonly nodes: Readonly<Record<string, Partial<ClockSpec>>> }
   readonly network: SimNetwork.Settings
@@ -258,7 +260,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("one_way"), from: Id, to: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("bridge"), node: Id, groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
-  Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume", "wipe"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
   Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) })
 )
@@ -268,6 +270,7 @@ const ScenarioFile = Schema.Struct({
   description: Schema.optional(Schema.String),
   budget_ms: Positive,
   topology: TopologyFile,
+  store: Schema.optional(Schema.Literal("per_node", "shared")),
   replication: Schema.optional(ReplicationFile),
   clocks: Schema.optional(ClocksFile),
   network: Schema.optional(NetworkFile),
@@ -436,6 +439,7 @@ const fromFile = (file: ScenarioFile): Scenario => {
     description: (file.description ?? "").trim(),
     budgetMs: file.budget_ms,
     topology: { strategy: file.topology.strategy, regions, targets: targets === undefined || targets === "full_mesh" ? undefined : targets, vaults },
+    store: file.store ?? "per_node",
     replication: {
       conflictResolution: replication.conflict_resolution ?? "LastWriteWins",
       regionPriorities: replication.region_priorities ?? [],
@@ -657,6 +661,7 @@ const toFile = (scenario: Scenario): ScenarioFile => {
         ? {}
         : { vaults: topology.vaults.map((vault) => ({ id: vault.vault, home: vault.homeRegion, ...(vault.allowedRegions === undefined ? {} : { allowed: vault.allowedRegions }) })) })
     },
+    store: scenario.store,
     replication: {
       conflict_resolution: conflictResolution,
       ...(replication.regionPriorities.length === 0 ? {} : { region_priorities: replication.regionPriorities }),

@@ -284,7 +284,7 @@ const groupsOf = (random: Stream, regionIds: ReadonlyArray<string>, count: numbe
   return groups
 }
 
-type EpisodeKind = "isolate" | "split" | "one_way" | "bridge" | "crash" | "pause" | "store" | "clock_jump"
+type EpisodeKind = "isolate" | "split" | "one_way" | "bridge" | "crash" | "pause" | "store" | "clock_jump" | "wipe"
 
 /** One fault and, for most kinds, the fault that ends it `durationMs` later. */
 const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs: number): ReadonlyArray<Fault> => {
@@ -318,6 +318,8 @@ const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs
       const failRate = slowMs.max === 0 || chance(random, 0.5) ? stepBetween(random, 1, 30, 1) / 100 : 0
       return [{ atMs, kind, region, slowMs, failRate }, { atMs: endMs, kind, region, slowMs: { min: 0, max: 0 }, failRate: 0 }]
     }
+    case "wipe":
+      return [{ atMs, kind, target: target() }]
     case "clock_jump":
       return [{ atMs, kind, target: target(), deltaMs: stepBetween(random, 50, 2_000, 10) * (chance(random, 0.6) ? -1 : 1) }]
   }
@@ -331,7 +333,8 @@ const episodeKinds: ReadonlyArray<readonly [EpisodeKind, number]> = [
   ["crash", 3],
   ["pause", 2],
   ["store", 2],
-  ["clock_jump", 2]
+  ["clock_jump", 2],
+  ["wipe", 2]
 ]
 
 /** A fault schedule over the workload's span (and two seconds after), sorted by time. */
@@ -388,6 +391,8 @@ export const swarmScenario = (seed: number | string): Scenario => {
     description: `Drawn from swarm seed ${seed}: ${regionIds.length} regions, ${topology.strategy}, ${graph}, ${replication.conflictResolution} over ${replication.clock} timestamps.`,
     budgetMs: 0,
     topology,
+    // Per-node disks as `serve` ships them (lmdb), or a regional one as with FoundationDB.
+    store: chance(swarm.derive("store"), 0.7) ? "per_node" : "shared",
     replication,
     clocks: { default: { offsetMs: symmetric(0), driftPpm: symmetric(0) }, nodes: {} },
     network,

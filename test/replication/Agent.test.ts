@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import * as Agent from "../../src/replication/Agent.js"
+import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
 import * as Topology from "../../src/replication/Topology.js"
@@ -120,6 +121,23 @@ describe("Agent", () => {
       yield* eu.stop
       eu = yield* cluster.start("eu")
       expect(yield* eu.replica.check(tuple("first"))).toBe(true)
+    }))
+
+  it.effect("a node restarted on a wiped disk pages its history back from its peers and numbers new writes under a new origin", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], bootstrap: true })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const first = yield* us.replica.write(insert("before-wipe"))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      yield* us.stop
+      cluster.disks.set("us", KvDriver.makeMemoryDisk())
+      const wiped = yield* cluster.start("us")
+      expect(yield* Cluster.settle(wiped.replica.check(tuple("before-wipe")))).toBe(true)
+      const second = yield* wiped.replica.write(insert("after-wipe"))
+      expect(second.changes[0]!.id.origin).not.toBe(first.changes[0]!.id.origin)
+      expect(second.changes[0]!.id.seq).toBe(1)
+      expect(yield* Cluster.settle(eu.replica.check(tuple("after-wipe")))).toBe(true)
     }))
 
   it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>

@@ -37,7 +37,9 @@ const emptyBatch = (batchId: string): Message.ReplicateBatch => ({ _tag: "Replic
 const answer = (request: Message.Request): Message.Response =>
   request._tag === "Heartbeat"
     ? { _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 2, epoch: 0, grantAgesMs: {} }
-    : { _tag: "BatchAck", batchId: request.batchId, region: "r1", node: "n1", applied: 0, ignored: 0, appliedAtMs: 2 }
+    : request._tag === "ReplicateBatch"
+      ? { _tag: "BatchAck", batchId: request.batchId, region: "r1", node: "n1", applied: 0, ignored: 0, appliedAtMs: 2 }
+      : { _tag: "LogPage", entries: [], endPosition: request.afterPosition, logEnd: 0 }
 
 /** A bare server on a free (or given) port answering with `handler`, counting into `totals`. */
 const listen = (handler: Network.Handler, totals: Metrics.MemoryMetrics, bind = "127.0.0.1:0") =>

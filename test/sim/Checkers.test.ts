@@ -43,6 +43,7 @@ const change = (region: string, seq: number, options: { readonly context?: Recor
 
 const region = (regionId: string, log: ReadonlyArray<Change.Change>, frontier: ReadonlyArray<Change.Change>): RegionState => ({
   regionId,
+  replica: regionId,
   tuples: new Map(frontier.length === 0 ? [] : [[Tuple.key(frontier[0]!.tuple), { tuple: frontier[0]!.tuple, frontier }]]),
   log: log.map((each, index) => ({ position: index + 1, change: each, receivedFrom: each.originRegion === regionId ? null : "x", appliedAtMs: 0 }))
 })

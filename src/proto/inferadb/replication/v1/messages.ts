@@ -174,15 +174,20 @@ export interface Refused {
 
 /** Any request one region sends another. */
 export interface Request {
-  body?: { $case: "replicateBatch"; value: ReplicateBatch } | { $case: "heartbeat"; value: Heartbeat } | undefined;
+  body?: { $case: "replicateBatch"; value: ReplicateBatch } | { $case: "heartbeat"; value: Heartbeat } | {
+    $case: "catchUp";
+    value: CatchUpRequest;
+  } | undefined;
 }
 
 /** Any answer to a Request. */
 export interface Response {
-  body?: { $case: "batchAck"; value: BatchAck } | { $case: "heartbeatAck"; value: HeartbeatAck } | {
-    $case: "refused";
-    value: Refused;
-  } | undefined;
+  body?:
+    | { $case: "batchAck"; value: BatchAck }
+    | { $case: "heartbeatAck"; value: HeartbeatAck }
+    | { $case: "refused"; value: Refused }
+    | { $case: "logPage"; value: CatchUpResponse }
+    | undefined;
 }
 
 /** One entry of a region's durable change log. */
@@ -208,6 +213,8 @@ export interface CatchUpRequest {
   afterPosition: number;
   /** Most log positions to scan in this page; the server caps it (0 = the server's page size). */
   limit: number;
+  /** The requesting node (a sibling of the same region records entries as received from it). */
+  fromNode: string;
 }
 
 /** One page of a peer's log. */
@@ -1262,6 +1269,9 @@ export const Request: MessageFns<Request> = {
       case "heartbeat":
         Heartbeat.encode(message.body.value, writer.uint32(18).fork()).join();
         break;
+      case "catchUp":
+        CatchUpRequest.encode(message.body.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1295,6 +1305,14 @@ export const Request: MessageFns<Request> = {
             message.body = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.body = { $case: "catchUp", value: CatchUpRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1323,6 +1341,9 @@ export const Response: MessageFns<Response> = {
         break;
       case "refused":
         Refused.encode(message.body.value, writer.uint32(26).fork()).join();
+        break;
+      case "logPage":
+        CatchUpResponse.encode(message.body.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1363,6 +1384,14 @@ export const Response: MessageFns<Response> = {
             }
 
             message.body = { $case: "refused", value: Refused.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = { $case: "logPage", value: CatchUpResponse.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1458,7 +1487,7 @@ export const LogEntry: MessageFns<LogEntry> = {
 };
 
 function createBaseCatchUpRequest(): CatchUpRequest {
-  return { fromRegion: "", afterPosition: 0, limit: 0 };
+  return { fromRegion: "", afterPosition: 0, limit: 0, fromNode: "" };
 }
 
 export const CatchUpRequest: MessageFns<CatchUpRequest> = {
@@ -1471,6 +1500,9 @@ export const CatchUpRequest: MessageFns<CatchUpRequest> = {
     }
     if (message.limit !== 0) {
       writer.uint32(24).uint32(message.limit);
+    }
+    if (message.fromNode !== "") {
+      writer.uint32(34).string(message.fromNode);
     }
     return writer;
   },
@@ -1510,6 +1542,14 @@ export const CatchUpRequest: MessageFns<CatchUpRequest> = {
             }
 
             message.limit = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fromNode = reader.string();
             continue;
           }
         }

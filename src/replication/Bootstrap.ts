@@ -1,0 +1,158 @@
+/**
+ * Bootstrap: a node whose disk is new or was wiped pages every peer's durable log with the
+ * `CatchUp` protocol message and applies each page through `Replica.applyBatch`, so it gets
+ * back the history its peers' agents will never resend (their cursors towards it moved on).
+ * It runs over the abstract Network like every other exchange, so the simulator runs it
+ * under faults and the determinism lint covers it.
+ *
+ * Sources: every other region (through the first of its nodes that answers) and, on per-node
+ * stores, every sibling node of the region. Each page is applied as a batch from its source,
+ * so entries keep the right `receivedFrom` and the agent forwards what it should.
+ *
+ * Applying is the ordinary merge (idempotent, commutative, causal per tuple), so it is safe
+ * while peers' agents replicate to this node at the same time and safe to repeat. Progress per
+ * source node is kept in the store as a pseudo cursor, so a bootstrap cut short resumes; a
+ * source whose log is shorter than what was paged before lost its disk and is paged again
+ * from the start. Completion is recorded once every source was paged to its log end; until
+ * then the bootstrap keeps retrying the missing sources every `retryDelayMs`. A node takes
+ * client writes once it completed or `timeoutMs` passed (see `Engine.run`): a write before
+ * that would not see the tuple's history, and so would be concurrent with it, not after it.
+ */
+import { Duration, Effect, Either } from "effect"
+import * as Agent from "./Agent.js"
+import type { StoreError } from "./Errors.js"
+import type * as Message from "./Message.js"
+import * as Network from "./Network.js"
+import * as Replica from "./Replica.js"
+import * as Store from "./Store.js"
+import * as Topology from "./Topology.js"
+import * as TopologyManager from "./TopologyManager.js"
+
+/** Bootstrap settings of one node. */
+export interface Settings {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+  readonly storeShape: Agent.StoreShape
+  /** Log positions asked for per page (the server caps it at `Replica.catchUpPageSizeMax`). */
+  readonly pageSize: number
+  /** Deadline of one CatchUp request. */
+  readonly requestTimeoutMs: number
+  /** Pause before sources that did not answer are asked again. */
+  readonly retryDelayMs: number
+}
+
+/** The pseudo cursor that records a completed bootstrap (NUL never starts a target name). */
+export const completionMarker = "\u0000bootstrap-complete"
+
+/** The pseudo cursor that remembers how far a source node's log was paged. */
+export const progressKey = (region: string, node: string): string => `\u0000bootstrap/${region}/${node}`
+
+/** One source: a region (any of its nodes) or a sibling node. */
+interface Source {
+  readonly key: string
+  readonly region: Topology.RegionId
+  readonly nodes: ReadonlyArray<Topology.Node>
+}
+
+/** What the bootstrap did, for the node's log. */
+export interface Outcome {
+  /** False when an earlier bootstrap completed: nothing was asked. */
+  readonly ran: boolean
+  /** Entries received and how many of them were new here. */
+  readonly entries: number
+  readonly applied: number
+  /** Rounds it took until every source answered to its end. */
+  readonly rounds: number
+}
+
+const sourcesOf = (topology: Topology.Topology, settings: Settings): ReadonlyArray<Source> => {
+  const regions = topology.regions
+    .filter((region) => region.id !== settings.regionId)
+    .map((region) => ({ key: region.id, region: region.id, nodes: Topology.regionNodes(region) }))
+    .filter((source) => source.nodes.length > 0)
+  if (settings.storeShape === "shared") return regions
+  const own = Topology.findRegion(topology, settings.regionId)
+  const siblings = own === undefined ? [] : Topology.regionNodes(own).filter((node) => node.id !== settings.nodeId)
+  return [...regions, ...siblings.map((node) => ({ key: Agent.siblingTarget(settings.regionId, node.id), region: settings.regionId, nodes: [node] }))]
+}
+
+/** Whether this node still has to bootstrap. */
+export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.flatMap(Store.Store, (store) =>
+  Effect.map(store.getCursor(completionMarker), (marker) => marker === 0)
+)
+
+/**
+ * Pages one source node's log to its end from the remembered position, applying each page.
+ * Fails with a reason when the node does not answer or refuses.
+ */
+const pageNode = (settings: Settings, region: string, node: Topology.Node, totals: { entries: number; applied: number }) =>
+  Effect.gen(function* () {
+    const network = yield* Network.Network
+    const replica = yield* Replica.Replica
+    const store = yield* Store.Store
+    const progress = progressKey(region, node.id)
+    let after = yield* Effect.mapError(store.getCursor(progress), (error) => error.message)
+    const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
+    while (true) {
+      const request: Message.CatchUp = { _tag: "CatchUp", fromRegion: settings.regionId, fromNode: settings.nodeId, afterPosition: after, limit: settings.pageSize }
+      const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) => `${error.reason}: ${error.message}`)
+      if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
+      if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
+      // A source whose log is shorter than what was paged before lost its disk: start it over.
+      if (response.logEnd < after) {
+        after = 0
+        continue
+      }
+      if (response.entries.length > 0) {
+        const batch = {
+          _tag: "ReplicateBatch",
+          batchId: `bootstrap:${region}/${node.id}:${after + 1}-${response.endPosition}`,
+          fromRegion: region,
+          fromNode: node.id,
+          changes: response.entries.map((entry) => entry.change)
+        } as const
+        const ack = yield* Effect.mapError(replica.applyBatch(batch), (error) => `applying a page failed: ${error.message}`)
+        totals.entries += response.entries.length
+        totals.applied += ack.applied
+      }
+      if (response.endPosition > after) yield* Effect.mapError(store.advanceCursor(progress, response.endPosition), (error) => error.message)
+      if (response.endPosition <= after || response.endPosition >= response.logEnd) return
+      after = response.endPosition
+    }
+  })
+
+/** Pages a source through the first of its nodes that answers to the end; false when none did. */
+const pageSource = (settings: Settings, source: Source, totals: { entries: number; applied: number }) =>
+  Effect.gen(function* () {
+    for (const node of source.nodes) {
+      const outcome = yield* Effect.either(pageNode(settings, source.region, node, totals))
+      if (Either.isRight(outcome)) return true
+      yield* Effect.logDebug(`bootstrap from ${source.region}/${node.id} stopped: ${outcome.left}`)
+    }
+    return false
+  })
+
+/**
+ * Runs the bootstrap to completion unless an earlier one completed: rounds over the sources
+ * that have not answered to their end yet, `retryDelayMs` apart. Fails only on a store failure.
+ */
+export const run = (
+  settings: Settings
+): Effect.Effect<Outcome, StoreError, Replica.Replica | Store.Store | Network.Network | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    if (!(yield* needed)) return { ran: false, entries: 0, applied: 0, rounds: 0 }
+    const store = yield* Store.Store
+    const topologies = yield* TopologyManager.TopologyManager
+    const totals = { entries: 0, applied: 0 }
+    const done = new Set<string>()
+    for (let round = 1; ; round++) {
+      const pending = sourcesOf(yield* topologies.current, settings).filter((source) => !done.has(source.key))
+      for (const source of pending) if (yield* pageSource(settings, source, totals)) done.add(source.key)
+      if (sourcesOf(yield* topologies.current, settings).every((source) => done.has(source.key))) {
+        yield* store.advanceCursor(completionMarker, 1)
+        yield* Effect.logInfo(`bootstrap complete after ${round} round(s): ${totals.entries} entries received, ${totals.applied} new`)
+        return { ran: true, ...totals, rounds: round }
+      }
+      yield* Effect.sleep(Duration.millis(settings.retryDelayMs))
+    }
+  })
