@@ -13,7 +13,8 @@
  * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end.
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
- * Progress goes to stderr. Not part of `npm test`.
+ * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
+ * which `npm run bench:repl` first rebuilds when the sources changed (`prebench:repl`).
  *
  * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),

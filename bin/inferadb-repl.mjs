@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The inferadb-repl command line. It runs the TypeScript sources directly: tsx is registered
-// as an ESM loader first, then the CLI entry point is imported.
-import { register } from "tsx/esm/api"
+// The inferadb-repl command line. It runs dist/cli.js when `npm run build` made it from the
+// current sources, else src/cli/main.ts through tsx (see launch.mjs).
+import { launch } from "./launch.mjs"
 
-register()
-await import("../src/cli/main.ts")
+await launch("src/cli/main.ts")

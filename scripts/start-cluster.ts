@@ -12,6 +12,9 @@
  * region and shows them arriving in the other, both ways, then prints where each region's
  * health and metrics are. Ctrl-C (or SIGTERM) stops every child: SIGTERM, then SIGKILL after
  * `childStopMs`. Every wait is bounded.
+ *
+ * The regions run bin/inferadb-repl.mjs, which uses the bundle in dist/; `npm start` first
+ * rebuilds it when the sources changed (the `prestart` script).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"

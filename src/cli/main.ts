@@ -1,18 +1,72 @@
 /**
  * The `inferadb-repl` command line: one commander program whose subcommands each live in
- * their own file (`sim.ts` for the simulator; `serve` will join it). This file only wires
- * them together and runs the parser.
+ * their own file (`sim.ts` for the simulator, `serve.ts` for an engine node). This file only
+ * wires them together, runs the parser and turns usage errors into exit code 64.
+ *
+ * A subcommand's module (and everything it imports: effect, gRPC, lmdb, the simulator) is
+ * imported only when that subcommand is the one invoked; the others appear in the program as
+ * placeholders carrying their name and description, which is all `--help` lists. So `--help`
+ * and `--version` load commander and nothing else.
  */
-import { Command } from "commander"
-import * as Serve from "./serve.js"
-import * as Sim from "./sim.js"
+import { Command, type CommanderError } from "commander"
+import * as Version from "./Version.js"
 
-/** The whole program, for tests and for the entry point below. */
-export const program = (): Command =>
-  new Command("inferadb-repl")
+/** Exit code of a usage error: an unknown command or option, a missing or malformed argument (sysexits' EX_USAGE). */
+export const exitUsage = 64
+
+interface Subcommand {
+  readonly description: string
+  /** Imports the subcommand's module and builds its command. */
+  readonly load: () => Promise<Command>
+}
+
+const subcommands: Readonly<Record<string, Subcommand>> = {
+  sim: {
+    description: "The deterministic simulator: run scenarios, swarm-test, shrink failures, check determinism",
+    load: async () => (await import("./sim.js")).command()
+  },
+  serve: {
+    description: "Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP",
+    load: async () => (await import("./serve.js")).command()
+  }
+}
+
+/** The subcommand `args` (the arguments after the program name) invoke, directly or through `help <name>`. */
+export const invokedName = (args: ReadonlyArray<string>): string | undefined => {
+  const words = args.filter((arg) => !arg.startsWith("-"))
+  return words[0] === "help" ? words[1] : words[0]
+}
+
+/** Commander's own exits: 0 for --help and --version, 64 for every complaint about the command line. */
+const exitOnUsageError = (error: CommanderError): never => process.exit(error.exitCode === 0 ? 0 : exitUsage)
+
+/** Applies `exitOnUsageError` to a command and all its subcommands (`addCommand` does not pass it on). */
+const withUsageExits = (command: Command): Command => {
+  command.exitOverride(exitOnUsageError)
+  for (const subcommand of command.commands) withUsageExits(subcommand)
+  return command
+}
+
+/** Prints the version (and commit) and exits; the commit is only looked up when asked for. */
+const printVersion = (): never => {
+  process.stdout.write(`${Version.text()}\n`)
+  return process.exit(0)
+}
+
+/** The whole program for `args`: the invoked subcommand in full, every other one as a placeholder. */
+export const program = async (args: ReadonlyArray<string>): Promise<Command> => {
+  const invoked = invokedName(args)
+  const root = new Command("inferadb-repl")
     .description("Multi-region replication of relationship tuples, and the deterministic simulator that checks it")
+    .option("-V, --version", "print the version (and the git commit of a checkout)")
+    .on("option:version", printVersion)
     .showHelpAfterError()
-    .addCommand(Sim.command())
-    .addCommand(Serve.command())
+  for (const [name, subcommand] of Object.entries(subcommands)) {
+    const command = name === invoked ? await subcommand.load() : new Command(name)
+    root.addCommand(command.description(subcommand.description))
+  }
+  return withUsageExits(root)
+}
 
-await program().parseAsync(process.argv)
+const args = process.argv.slice(2)
+await (await program(args)).parseAsync(args, { from: "user" })

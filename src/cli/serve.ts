@@ -5,8 +5,9 @@
  *                       [--store lmdb|foundationdb|memory] [--seed <n>] [--drain-timeout-ms <ms>]
  *
  * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parse`); the
- * flags then override the file. Exit codes: 0 after a clean shutdown (drained or not), 2 when
- * the configuration is invalid (the message names the key path, the value and what was
+ * flags then override the file. Exit codes: 0 after a clean shutdown (drained or not), 64 on a
+ * usage error (an unknown option, a missing --config, a malformed flag value; see main.ts), 2
+ * when the configuration is invalid (the message names the key path, the value and what was
  * expected), 1 when the node could not start (a port in use, an unreadable certificate, a
  * store that does not open) or stopped abnormally. The first signal drains and stops; a
  * second one, a second or more later, exits at once with 130.
@@ -20,6 +21,7 @@ import { randomInt } from "node:crypto"
 import * as fs from "node:fs"
 import * as Config from "../replication/Config.js"
 import * as Serve from "../runtime/Serve.js"
+import * as Version from "./Version.js"
 
 /** Exit code of an invalid configuration. */
 export const exitConfigInvalid = 2
@@ -62,15 +64,6 @@ interface Options {
   readonly drainTimeoutMs?: number
 }
 
-const packageVersion = (): string => {
-  try {
-    const manifest = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { readonly version?: unknown }
-    return typeof manifest.version === "string" ? manifest.version : "unknown"
-  } catch {
-    return "unknown"
-  }
-}
-
 const fail = (code: number, message: string): never => {
   process.stderr.write(`${message}\n`)
   process.exit(code)
@@ -94,7 +87,7 @@ const loadPlan = (options: Options): Serve.Plan => {
   }
   const planned = Serve.plan(config.right, overrides, {
     seed: options.seed ?? randomInt(0, seedBound),
-    version: packageVersion(),
+    version: Version.version(),
     ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs })
   })
   if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
@@ -138,10 +131,9 @@ const run = async (options: Options): Promise<void> => {
   fail(exitFailed, `serve failed: ${Cause.pretty(exit.cause)}`)
 }
 
-/** The `serve` command. */
+/** The `serve` command (its description is in main.ts, which lists it without loading this file). */
 export const command = (): Command =>
   new Command("serve")
-    .description("Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP")
     .requiredOption("--config <file>", "YAML configuration (see examples/); INFERADB__... variables override it")
     .option("--http-port <n>", "HTTP port (overrides http.listen's port)", parsePort)
     .option("--grpc-port <n>", "gRPC port (overrides grpc.listen's port; peers still dial the topology's endpoint)", parsePort)

@@ -7,7 +7,8 @@
  *   sim check-determinism <scenario-file> --seed <n>   the same run twice, compared event by event
  *
  * Exit codes: 0 when nothing failed, 1 when a checker found a violation (or the simulator
- * itself failed, or two runs of one seed differed), 2 when a scenario file could not be read.
+ * itself failed, or two runs of one seed differed), 2 when a scenario file could not be read,
+ * 64 on a usage error (an unknown option, a missing argument; see main.ts).
  * On a failure the first line printed (to stderr with `--json`) is one command that replays
  * it. `sim run` and every swarm failure write `<report-dir>/<scenario>-<seed>.json` and `.md`
  * (see reports/README.md); swarm and shrink also write the scenario they ran as YAML there,
@@ -507,10 +508,9 @@ const checkDeterminismCommand = (): Command =>
     .addHelpText("after", examples(["sim check-determinism scenarios/two-region-partition.yaml --seed 3"]))
     .action((file: string, options: CheckOptions) => checkDeterminism(file, options))
 
-/** The `sim` command and its subcommands. */
+/** The `sim` command and its subcommands (its description is in main.ts, which lists it without loading this file). */
 export const command = (): Command =>
   new Command("sim")
-    .description("The deterministic simulator: run scenarios, swarm-test, shrink failures, check determinism")
     .addCommand(runCommand())
     .addCommand(swarmCommand())
     .addCommand(shrinkSubcommand())
