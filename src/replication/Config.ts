@@ -91,6 +91,8 @@ export interface GrpcSettings {
   readonly inFlightPerTargetMax: number
   /** Largest gRPC message sent or received, in bytes. */
   readonly messageBytesMax: number
+  /** Most operations one public Write or Delete request may carry; more get INVALID_ARGUMENT. */
+  readonly writeOperationsMax: number
 }
 
 /** The `http:` section: `/healthz`, `/livez`, `/readyz` and `/metrics`. */
@@ -164,7 +166,7 @@ export const defaults: Defaults = {
     keyFile: undefined,
     serverNameOverride: undefined
   },
-  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024 },
+  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
   store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined }
 }
@@ -338,7 +340,8 @@ const GrpcFile = section(
   {
     listen: Schema.optional(ListenAddress),
     max_in_flight_per_target: Schema.optional(integerBetween(1, 1_024)),
-    max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1))
+    max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1)),
+    max_write_operations: Schema.optional(integerBetween(1, 1_000_000))
   },
   "gRPC server settings"
 )
@@ -474,7 +477,7 @@ const upper = (key: string): string => key.toUpperCase()
 
 /** `<SECTION>__<KEY>` variables of a runtime section: integers where the file takes integers, else strings. */
 const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
-  const integers = new Set(["max_in_flight_per_target", "max_message_bytes"])
+  const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations"])
   return Object.keys(fields).map((key) => [
     `${upper(section)}__${upper(key)}`,
     { path: [section, key], kind: integers.has(key) ? "integer" : "string" }
@@ -1002,7 +1005,8 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   grpc: {
     listen: file.grpc?.listen,
     inFlightPerTargetMax: file.grpc?.max_in_flight_per_target ?? defaults.grpc.inFlightPerTargetMax,
-    messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax
+    messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax,
+    writeOperationsMax: file.grpc?.max_write_operations ?? defaults.grpc.writeOperationsMax
   },
   http: { listen: file.http?.listen ?? defaults.http.listen },
   store: {

@@ -775,7 +775,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     const config = decodeOk(decodeSection(twoRegions()))
     expect(config.security).toEqual(Config.defaults.security)
     expect(config.security.mode).toBe("insecure")
-    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216 })
+    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, writeOperationsMax: 5_000 })
     expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
     expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined })
     expect(Config.grpcListen(config)).toBe("127.0.0.1:50051")
@@ -788,7 +788,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       decodeSection(
         withSections({
           security: { mode: "mtls", token: "s3cret", ca_file: "ca.pem", cert_file: "node.pem", key_file: "node-key.pem", server_name_override: "engine" },
-          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576 },
+          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576, max_write_operations: 100 },
           http: { listen: "[::1]:9100" },
           store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod" }
         })
@@ -803,7 +803,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       keyFile: "node-key.pem",
       serverNameOverride: "engine"
     })
-    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576 })
+    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576, writeOperationsMax: 100 })
     expect(config.http.listen).toBe("[::1]:9100")
     expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod" })
     expect(Config.grpcListen(config)).toBe("0.0.0.0:9000")
@@ -902,6 +902,10 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       path: "replication.grpc.max_message_bytes",
       expected: "an integer from 1024 to 2147483647"
     })
+    expectError(decodeError(decodeSection(withSections({ grpc: { max_write_operations: 0 } }))), {
+      path: "replication.grpc.max_write_operations",
+      expected: "an integer from 1 to 1000000"
+    })
   })
 
   it("an unknown store kind lists the three kinds", () => {
@@ -920,6 +924,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
         INFERADB__ENGINE__REPLICATION__GRPC__LISTEN: "127.0.0.1:7000",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_IN_FLIGHT_PER_TARGET: "2",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_MESSAGE_BYTES: "65536",
+        INFERADB__ENGINE__REPLICATION__GRPC__MAX_WRITE_OPERATIONS: "10",
         INFERADB__ENGINE__REPLICATION__HTTP__LISTEN: "127.0.0.1:7001",
         INFERADB__ENGINE__REPLICATION__STORE__KIND: "memory",
         INFERADB__ENGINE__REPLICATION__STORE__PATH: "/srv/data",
@@ -927,7 +932,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       })
     )
     expect(config.security).toMatchObject({ mode: "token", token: undefined, tokenFile: "/run/secrets/token" })
-    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536 })
+    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536, writeOperationsMax: 10 })
     expect(config.http.listen).toBe("127.0.0.1:7001")
     expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x" })
   })
@@ -969,7 +974,7 @@ describe("Config: configurations that cannot work are refused, naming the key pa
   const WEST = "us-west-1"
   const EUROPE = "eu-central-1"
   const ASIA = "ap-southeast-1"
-  const withTargets = (targets: Record<string, ReadonlyArray<string>>, extra: Record<string, unknown> = {}) => ({
+  const withTargets = (targets: Record<string, ReadonlyArray<string>>, extra: Record<string, unknown> = {}): Record<string, any> => ({
     ...threeRegions(),
     replication_targets: targets,
     ...extra
