@@ -51,7 +51,7 @@ export const writeOperationsMaxDefault = 5_000
 /**
  * Largest request header list, in bytes as HTTP/2 counts it (name + value + 32 per field),
  * unless configured; larger ones get RESOURCE_EXHAUSTED. Neither grpc-js nor Node's HTTP/2
- * server bounds it by default. An mTLS-free bearer token needs well under 1 KiB.
+ * server bounds it by default; a bearer token needs well under 1 KiB.
  */
 export const headerBytesMaxDefault = 16 * 1024
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
