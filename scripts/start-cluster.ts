@@ -91,7 +91,7 @@ const loadRegion = async (
   dataRoot: string
 ): Promise<Region> => {
   const configFile = path.join(root, "examples", `active-active-${id}.yaml`)
-  const config = Config.parse(fs.readFileSync(configFile, "utf8"), process.env)
+  const config = Config.parseBytes(fs.readFileSync(configFile), process.env)
   if (Either.isLeft(config)) throw new Error(`${configFile}: ${config.left.message}`)
   const grpcAddress = Config.grpcListen(config.right)
   if (grpcAddress === undefined) throw new Error(`${configFile}: no gRPC address for ${id}`)

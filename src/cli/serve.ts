@@ -4,10 +4,11 @@
  *   inferadb-repl serve --config <file> [--http-port <n>] [--grpc-port <n>] [--data-dir <dir>]
  *                       [--store lmdb|foundationdb|memory] [--seed <n>] [--drain-timeout-ms <ms>]
  *
- * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parse`); the
- * flags then override the file. Exit codes: 0 after a clean shutdown (drained or not), 64 on a
- * usage error (an unknown option, a missing --config, a malformed flag value; see main.ts), 2
- * when the configuration is invalid (the message names the key path, the value and what was
+ * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parseBytes`,
+ * which also refuses invalid UTF-8); the flags then override the file. Exit codes: 0 after a
+ * clean shutdown (drained or not), 64 on a usage error (an unknown option, a missing --config,
+ * a malformed flag value; see main.ts), 2 when the configuration is invalid (the message names
+ * the key path, the value and what was
  * expected), 1 when the node could not start (a port in use, an unreadable certificate, a
  * store that does not open) or stopped abnormally. The first signal drains and stops; a
  * second one, a second or more later, exits at once with 130.
@@ -71,13 +72,13 @@ const fail = (code: number, message: string): never => {
 
 /** Reads and decodes the configuration, or exits with 2 naming what is wrong. */
 const loadPlan = (options: Options): Serve.Plan => {
-  let text = ""
+  let bytes = new Uint8Array()
   try {
-    text = fs.readFileSync(options.config, "utf8")
+    bytes = fs.readFileSync(options.config)
   } catch (error) {
     fail(exitConfigInvalid, `cannot read the configuration file ${options.config}: ${error instanceof Error ? error.message : String(error)}`)
   }
-  const config = Config.parse(text, process.env)
+  const config = Config.parseBytes(bytes, process.env)
   if (Either.isLeft(config)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${config.left.message}`)
   const overrides: Serve.Overrides = {
     ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),

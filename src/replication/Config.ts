@@ -14,7 +14,8 @@
  * local node's endpoint, the lmdb directory is named after the region and node) are computed
  * by `grpcListen`, `storePath` and `storePrefix`, so an overridden local region moves them too.
  *
- * This module is pure: the caller reads the file and passes the environment in. File I/O and
+ * This module is pure: the caller reads the file (`parseBytes` takes its bytes and refuses
+ * invalid UTF-8) and passes the environment in. File I/O and
  * `process.env` belong to the runtime wiring, which also reads `security.token_file` and the
  * PEM files.
  */
@@ -90,6 +91,8 @@ export interface GrpcSettings {
   readonly inFlightPerTargetMax: number
   /** Largest gRPC message sent or received, in bytes. */
   readonly messageBytesMax: number
+  /** Most operations one public Write or Delete request may carry; more get INVALID_ARGUMENT. */
+  readonly writeOperationsMax: number
 }
 
 /** The `http:` section: `/healthz`, `/livez`, `/readyz` and `/metrics`. */
@@ -163,7 +166,7 @@ export const defaults: Defaults = {
     keyFile: undefined,
     serverNameOverride: undefined
   },
-  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024 },
+  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
   store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined }
 }
@@ -251,25 +254,46 @@ const ClockField = Timestamp.ClockMode.annotations(expecting('"hlc" or "wall"'))
 const section = <Fields extends Schema.Struct.Fields>(fields: Fields, what: string) =>
   Schema.Struct(fields).annotations({ message: () => `a mapping (${what})` })
 
+/**
+ * The longest duration a timer may wait, in milliseconds. Node's timers (which Effect's clock
+ * uses) hold a signed 32-bit delay; Effect never fires a sleep beyond it, so a longer delay,
+ * timeout or threshold would silently never elapse.
+ */
+export const timerMsMax = 2 ** 31 - 1
+
+/** A duration key: an integer number of milliseconds from `minimum` up to `timerMsMax`. */
+const durationMs = (minimum: number) =>
+  Schema.Number.pipe(Schema.int(), Schema.between(minimum, timerMsMax)).annotations(
+    expecting(`an integer >= ${minimum} and <= ${timerMsMax} (milliseconds; Node timers overflow above 2^31-1 ms)`)
+  )
+
+/** A duration key in whole seconds, whose milliseconds stay within `timerMsMax`. */
+const durationSecs = (minimum: number) => {
+  const maximum = Math.floor(timerMsMax / 1000)
+  return Schema.Number.pipe(Schema.int(), Schema.between(minimum, maximum)).annotations(
+    expecting(`an integer >= ${minimum} and <= ${maximum} (seconds; Node timers overflow above 2^31-1 ms)`)
+  )
+}
+
 const AgentFile = section(
   {
     max_retries: Schema.optional(integerAtLeast(0)),
-    retry_delay_ms: Schema.optional(integerAtLeast(0)),
-    retry_delay_max_ms: Schema.optional(integerAtLeast(0)),
+    retry_delay_ms: Schema.optional(durationMs(0)),
+    retry_delay_max_ms: Schema.optional(durationMs(0)),
     batch_size: Schema.optional(integerAtLeast(1)),
-    flush_delay_ms: Schema.optional(integerAtLeast(0)),
-    request_timeout_secs: Schema.optional(integerAtLeast(1)),
+    flush_delay_ms: Schema.optional(durationMs(0)),
+    request_timeout_secs: Schema.optional(durationSecs(1)),
     buffer_size: Schema.optional(integerAtLeast(1))
   },
   "agent settings"
 )
 
-const HealthFile = section({ lag_ms_max: Schema.optional(integerAtLeast(1)) }, "health settings")
+const HealthFile = section({ lag_ms_max: Schema.optional(durationMs(1)) }, "health settings")
 
 const HeartbeatFile = section(
   {
-    interval_ms: Schema.optional(integerAtLeast(1)),
-    timeout_ms: Schema.optional(integerAtLeast(1)),
+    interval_ms: Schema.optional(durationMs(1)),
+    timeout_ms: Schema.optional(durationMs(1)),
     recover_after: Schema.optional(integerAtLeast(1))
   },
   "heartbeat settings"
@@ -316,7 +340,8 @@ const GrpcFile = section(
   {
     listen: Schema.optional(ListenAddress),
     max_in_flight_per_target: Schema.optional(integerBetween(1, 1_024)),
-    max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1))
+    max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1)),
+    max_write_operations: Schema.optional(integerBetween(1, 1_000_000))
   },
   "gRPC server settings"
 )
@@ -452,7 +477,7 @@ const upper = (key: string): string => key.toUpperCase()
 
 /** `<SECTION>__<KEY>` variables of a runtime section: integers where the file takes integers, else strings. */
 const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
-  const integers = new Set(["max_in_flight_per_target", "max_message_bytes"])
+  const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations"])
   return Object.keys(fields).map((key) => [
     `${upper(section)}__${upper(key)}`,
     { path: [section, key], kind: integers.has(key) ? "integer" : "string" }
@@ -745,8 +770,11 @@ const builderFor = (file: ReplicationFile): TopologyBuilder.TopologyBuilder => {
   return builder
 }
 
+/** The topology, valid and deployable: a configuration that cannot deliver every change is refused. */
 const buildTopology = (file: ReplicationFile, paths: Paths): Either.Either<Topology.Topology, ConfigError> =>
-  Either.mapLeft(TopologyBuilder.build(builderFor(file)), (error) => topologyConfigError(error, file, paths))
+  Either.mapLeft(Either.flatMap(TopologyBuilder.build(builderFor(file)), TopologyBuilder.validateDeployment), (error) =>
+    topologyConfigError(error, file, paths)
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Topology errors -> key paths
@@ -805,6 +833,11 @@ const topologyConfigError = (error: TopologyBuilder.TopologyError, file: Replica
     case "UnknownVaultRegion":
     case "HomeRegionNotAllowed":
       return vaultError(error, file, at, declared)
+    case "RegionWithoutNodes":
+    case "NoTargets":
+    case "NotStronglyConnected":
+    case "ResidencyDisconnected":
+      return deploymentError(error, file, at)
     case "BlankId":
     case "UnknownRegion":
     case "UnknownZone":
@@ -879,6 +912,33 @@ const vaultError = (error: TopologyBuilder.TopologyError, file: ReplicationFile,
   return at(["vaults", v, "allowed_regions", Math.max(allowed, 0)], declared)
 }
 
+/** Errors of `TopologyBuilder.validateDeployment`: each names the key to change. */
+const deploymentError = (error: TopologyBuilder.TopologyError, file: ReplicationFile, at: At): ConfigError => {
+  const region = error.region ?? ""
+  switch (error.reason) {
+    case "RegionWithoutNodes": {
+      const r = file.regions.findIndex((candidate) => candidate.id === region)
+      const zones = file.regions[r]?.zones ?? []
+      const nodes = "at least one node: a peer region without nodes can never be replicated to"
+      return zones.length === 0 ? at(["regions", r, "zones"], `a zone with ${nodes}`) : at(["regions", r, "zones", 0, "nodes"], nodes)
+    }
+    case "NoTargets":
+      return at(["replication_targets", region], `at least one target region ('${region}' would keep its writes to itself)`)
+    case "ResidencyDisconnected": {
+      const v = (file.vaults ?? []).findIndex((vault) => vault.id === error.vault)
+      return at(
+        ["vaults", v, "allowed_regions"],
+        `regions that the replication targets connect among themselves: '${region}' cannot reach '${error.target}' without passing through a region outside the set`
+      )
+    }
+    default:
+      return at(
+        ["replication_targets", region],
+        `targets through which '${region}' reaches every region (it cannot reach '${error.target}'; a replication graph must be strongly connected)`
+      )
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks that need the topology
 // ---------------------------------------------------------------------------------------------
@@ -945,7 +1005,8 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   grpc: {
     listen: file.grpc?.listen,
     inFlightPerTargetMax: file.grpc?.max_in_flight_per_target ?? defaults.grpc.inFlightPerTargetMax,
-    messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax
+    messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax,
+    writeOperationsMax: file.grpc?.max_write_operations ?? defaults.grpc.writeOperationsMax
   },
   http: { listen: file.http?.listen ?? defaults.http.listen },
   store: {
@@ -1040,6 +1101,75 @@ export const parse = (
   env: Readonly<Record<string, string | undefined>> = {}
 ): Either.Either<ReplicationConfig, ConfigError> =>
   Either.flatMap(parseYaml(yamlText), (root) => fromObject(root, env))
+
+/**
+ * Decodes the bytes of a configuration file as strict UTF-8, then parses them as `parse` does.
+ * Invalid UTF-8 is an error naming its byte offset and line, not replacement characters that
+ * would end up in an id or endpoint.
+ */
+export const parseBytes = (
+  bytes: Uint8Array,
+  env: Readonly<Record<string, string | undefined>> = {}
+): Either.Either<ReplicationConfig, ConfigError> => Either.flatMap(decodeUtf8(bytes), (text) => parse(text, env))
+
+const decodeUtf8 = (bytes: Uint8Array): Either.Either<string, ConfigError> =>
+  Either.try({
+    try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+    catch: () => invalidUtf8Error(bytes, invalidUtf8Offset(bytes) ?? 0)
+  })
+
+const invalidUtf8Error = (bytes: Uint8Array, offset: number): ConfigError => {
+  const lineStart = bytes.lastIndexOf(0x0a, offset - 1) + 1
+  let line = 1
+  for (let index = 0; index < lineStart; index++) if (bytes[index] === 0x0a) line++
+  const column = offset - lineStart + 1
+  const shown = Array.from(bytes.subarray(offset, offset + 4), (byte) => `0x${byte.toString(16).padStart(2, "0")}`).join(" ")
+  return configError(`yaml:${line}:${column}`, `bytes ${shown}`, "UTF-8 text", `invalid UTF-8 at byte offset ${offset}, line ${line}`)
+}
+
+/**
+ * The offset of the first byte that does not begin a well-formed UTF-8 sequence (the Unicode
+ * standard's table of well-formed byte sequences: no overlong forms, surrogates or code points
+ * above U+10FFFF), or undefined when every sequence is well formed.
+ */
+const invalidUtf8Offset = (bytes: Uint8Array): number | undefined => {
+  let index = 0
+  while (index < bytes.length) {
+    const length = utf8SequenceLength(bytes, index)
+    if (length === 0) return index
+    index += length
+  }
+  return undefined
+}
+
+/** Lengths and allowed second bytes of a sequence, by lead byte; a lead not listed is invalid. */
+const utf8Leads: ReadonlyArray<readonly [leadLow: number, leadHigh: number, length: number, secondLow: number, secondHigh: number]> = [
+  [0x00, 0x7f, 1, 0, 0],
+  [0xc2, 0xdf, 2, 0x80, 0xbf],
+  [0xe0, 0xe0, 3, 0xa0, 0xbf],
+  [0xe1, 0xec, 3, 0x80, 0xbf],
+  [0xed, 0xed, 3, 0x80, 0x9f],
+  [0xee, 0xef, 3, 0x80, 0xbf],
+  [0xf0, 0xf0, 4, 0x90, 0xbf],
+  [0xf1, 0xf3, 4, 0x80, 0xbf],
+  [0xf4, 0xf4, 4, 0x80, 0x8f]
+]
+
+/** The length of the well-formed sequence starting at `index`, or 0 when it is not well formed. */
+const utf8SequenceLength = (bytes: Uint8Array, index: number): number => {
+  const lead = bytes[index] ?? 0
+  const row = utf8Leads.find(([low, high]) => lead >= low && lead <= high)
+  if (row === undefined) return 0
+  const [, , length, secondLow, secondHigh] = row
+  if (length === 1) return 1
+  const second = bytes[index + 1]
+  if (second === undefined || second < secondLow || second > secondHigh) return 0
+  for (let offset = 2; offset < length; offset++) {
+    const next = bytes[index + offset]
+    if (next === undefined || next < 0x80 || next > 0xbf) return 0
+  }
+  return length
+}
 
 const parseYaml = (yamlText: string): Either.Either<unknown, ConfigError> => {
   const document = YAML.parseDocument(yamlText)

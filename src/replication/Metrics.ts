@@ -20,7 +20,7 @@ export interface Recorder {
   readonly targetsTotal: (count: number) => void
   /** A conflict was found on apply and resolved for the local or the remote change. */
   readonly conflict: (resolvedFor: "local" | "remote") => void
-  /** A request was refused (malformed, unauthenticated, unknown region, residency). */
+  /** A request was refused (unauthenticated, oversized, malformed, invalid, unknown region, residency). */
   readonly requestRefused: (reason: string) => void
 }
 

@@ -89,6 +89,36 @@ const originKey = `${counterPrefix}origin`
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
 
+/**
+ * The largest key, in bytes, that every backend stores: lmdb's maximum key size (FoundationDB
+ * takes 10,000 bytes). A larger key fails only at commit, as a store error.
+ */
+export const keyBytesMax = 1978
+
+/**
+ * The largest tuple, in bytes of its store key (`t/` and the four parts joined by NUL). Checked
+ * before any store work, whatever this region's backend, so that a tuple one region accepts
+ * fits in every other region's store and can never stall replication there.
+ */
+export const tupleKeyBytesMax = keyBytesMax
+
+/**
+ * The bytes a key takes in the byte-oriented backends: each UTF-16 code unit in its UTF-8 form,
+ * one to three bytes (the encoding of `runtime/KvEncoding.ts`, which keeps byte order equal to
+ * string order).
+ */
+export const keyBytes = (key: string): number => {
+  let bytes = 0
+  for (let index = 0; index < key.length; index++) {
+    const unit = key.charCodeAt(index)
+    bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3
+  }
+  return bytes
+}
+
+/** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
+export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
+
 const TupleStateJson = Schema.parseJson(TupleState.TupleState)
 const LogEntryJson = Schema.parseJson(LogEntry)
 const encodeTupleState = Schema.encodeSync(TupleStateJson)

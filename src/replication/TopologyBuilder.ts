@@ -8,6 +8,12 @@
  * The original implementation silently ignored a zone or node added under an unknown parent;
  * here such an addition is remembered and reported by `build`, so a typo cannot drop a node.
  *
+ * `validateDeployment` adds what a node needs to start from a configuration: every peer region
+ * has a node to send to, and the replication graph connects every region to every other (and
+ * every vault's residency set to itself). Those are not checked by `validate`, because a
+ * run-time edit legitimately passes through states that break them (a region is added before
+ * its nodes are).
+ *
  * Defaults: a region's `failoverPriority` is its position in declaration order plus one (the
  * first region declared gets 1), a zone's name is its id, a node starts `Healthy`. As in the
  * orchestration document, a lower failover priority number means a higher priority.
@@ -38,6 +44,10 @@ export type TopologyErrorReason =
   | "DuplicateVault"
   | "UnknownVaultRegion"
   | "HomeRegionNotAllowed"
+  | "RegionWithoutNodes"
+  | "NoTargets"
+  | "NotStronglyConnected"
+  | "ResidencyDisconnected"
 
 /** Which part of the topology a `TopologyError` is about; only the relevant fields are set. */
 export interface TopologyErrorLocation {
@@ -46,7 +56,10 @@ export interface TopologyErrorLocation {
   readonly node?: Topology.NodeId
   readonly endpoint?: string
   readonly vault?: Topology.VaultId
-  /** The target region of a replication edge, or the offending region of a vault placement. */
+  /**
+   * The target region of a replication edge, the offending region of a vault placement, or the
+   * region that `region` cannot reach.
+   */
   readonly target?: Topology.RegionId
 }
 
@@ -200,6 +213,21 @@ export const build = (self: TopologyBuilder): Either.Either<Topology.Topology, T
  */
 export const validate = (topology: Topology.Topology): Either.Either<Topology.Topology, TopologyError> => {
   for (const check of checks) {
+    const problem = check(topology)
+    if (problem !== undefined) return Either.left(problem)
+  }
+  return Either.right(topology)
+}
+
+/**
+ * Checks what a node needs to start from a configuration, on a topology that passed
+ * `validate`: every region other than the local one declares a node, every region ships to
+ * someone, every region reaches every other over `replicationTargets`, and every vault's
+ * allowed regions reach each other without leaving the set. Returns the topology unchanged,
+ * or the first problem.
+ */
+export const validateDeployment = (topology: Topology.Topology): Either.Either<Topology.Topology, TopologyError> => {
+  for (const check of deploymentChecks) {
     const problem = check(topology)
     if (problem !== undefined) return Either.left(problem)
   }
@@ -452,3 +480,100 @@ const checks: ReadonlyArray<Check> = [
   checkReplicationTargets,
   checkVaults
 ]
+
+// ---------------------------------------------------------------------------------------------
+// Deployment checks: the replication graph must be able to deliver every change
+// ---------------------------------------------------------------------------------------------
+
+/** A peer without nodes can never be sent to, so every change for it would wait forever. */
+const checkPeerNodes: Check = (topology) => {
+  const empty = topology.regions.find((region) => region.id !== topology.localRegion && Topology.regionNodes(region).length === 0)
+  return empty === undefined
+    ? undefined
+    : new TopologyError({
+        reason: "RegionWithoutNodes",
+        region: empty.id,
+        message: `peer region '${empty.id}' declares no nodes, so nothing can be replicated to it`
+      })
+}
+
+/** A region without targets keeps every write it takes to itself. */
+const checkTargetsPresent: Check = (topology) => {
+  if (topology.regions.length < 2) return undefined
+  const silent = topology.regions.find((region) => Topology.targetsOf(topology, region.id).length === 0)
+  return silent === undefined
+    ? undefined
+    : new TopologyError({
+        reason: "NoTargets",
+        region: silent.id,
+        message: `region '${silent.id}' replicates to no region, so its writes would never leave it`
+      })
+}
+
+/**
+ * Every region must reach every other: any region may take writes (every region under
+ * ActiveActive, a promoted one under PrimaryReplica, a vault's home under MultiMaster), and
+ * the relay delivers a change only along paths of the graph.
+ */
+const checkStronglyConnected: Check = (topology) => {
+  const all = (_region: Topology.RegionId) => true
+  for (const source of topology.regions) {
+    const reached = reachableFrom(topology, source.id, all)
+    const missed = topology.regions.find((region) => !reached.has(region.id))
+    if (missed !== undefined) {
+      return new TopologyError({
+        reason: "NotStronglyConnected",
+        region: source.id,
+        target: missed.id,
+        message: `region '${source.id}' cannot reach '${missed.id}' over the replication targets, so changes written in '${source.id}' would never arrive there`
+      })
+    }
+  }
+  return undefined
+}
+
+/**
+ * A vault's changes travel only through its allowed regions (the relay never routes them
+ * through another region), so its home and every allowed region must reach every other
+ * allowed region inside the set.
+ */
+const checkResidencyConnected: Check = (topology) => {
+  for (const { vault, homeRegion, allowedRegions } of topology.vaults) {
+    if (allowedRegions === undefined) continue
+    const allowed = (region: Topology.RegionId) => allowedRegions.includes(region)
+    for (const source of [homeRegion, ...allowedRegions.filter((region) => region !== homeRegion)]) {
+      const reached = reachableFrom(topology, source, allowed)
+      const missed = allowedRegions.find((region) => !reached.has(region))
+      if (missed !== undefined) {
+        return new TopologyError({
+          reason: "ResidencyDisconnected",
+          vault,
+          region: source,
+          target: missed,
+          message: `vault '${vault}': region '${source}' cannot reach '${missed}' through its allowed regions (${allowedRegions.join(", ")}) only, so its changes would never arrive there`
+        })
+      }
+    }
+  }
+  return undefined
+}
+
+/** The regions reachable from `source` (itself included) over edges whose target `allowed` accepts. */
+const reachableFrom = (
+  topology: Topology.Topology,
+  source: Topology.RegionId,
+  allowed: (region: Topology.RegionId) => boolean
+): ReadonlySet<Topology.RegionId> => {
+  const reached = new Set([source])
+  const pending = [source]
+  for (let region = pending.pop(); region !== undefined; region = pending.pop()) {
+    for (const target of Topology.targetsOf(topology, region)) {
+      if (reached.has(target) || !allowed(target)) continue
+      reached.add(target)
+      pending.push(target)
+    }
+  }
+  return reached
+}
+
+const deploymentChecks: ReadonlyArray<Check> = [checkPeerNodes, checkTargetsPresent, checkStronglyConnected, checkResidencyConnected]

@@ -42,6 +42,7 @@ export interface Options {
   readonly auth: Auth.Options
   readonly inFlightPerTargetMax?: number
   readonly messageBytesMax?: number
+  readonly writeOperationsMax?: number
   readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number
   readonly shutdownGraceMs?: number

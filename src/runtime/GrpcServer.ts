@@ -11,9 +11,15 @@
  * Every method receives raw bytes and decodes them itself, so nothing a peer sends can crash
  * the server or escape as an unhandled error: replication bytes go through `WireCodec` and
  * malformed ones are answered `Refused{Malformed}`; other undecodable requests get
- * INVALID_ARGUMENT. Every call is authenticated first (`Auth`). The refusals the server
- * decides itself are counted through `Metrics.requestRefused` ("Unauthenticated", "Malformed",
- * "UnknownRegion" for a catch-up); refusals the replication handler decides are its to count.
+ * INVALID_ARGUMENT. Every call is authenticated first (`Auth`). Requests are bounded before any
+ * store work: headers (`headerBytesMax`), message size (`messageBytesMax`, enforced by grpc-js),
+ * operations per write (`writeOperationsMax`) and tuple size (`Store.tupleKeyBytesMax`).
+ *
+ * Every refusal the server decides itself is counted through `Metrics.requestRefused` under a
+ * `RefusalReason`: at the transport (oversized headers or message, failed authentication) and
+ * for well-formed requests that can never succeed (INVALID_ARGUMENT). A write sent to the wrong
+ * region (FAILED_PRECONDITION and the like) is not a refusal of the request itself and is not
+ * counted; refusals the replication handler decides are its to count.
  */
 import * as grpc from "@grpc/grpc-js"
 import { Cause, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
@@ -39,6 +45,14 @@ export const streamsPerConnectionMaxDefault = 128
 export const watchersMaxDefault = 256
 /** How long shutdown waits for calls in flight before cutting them, unless configured. */
 export const shutdownGraceMsDefault = 2_000
+/** Most operations one Write or Delete request may carry, unless configured; more get INVALID_ARGUMENT. */
+export const writeOperationsMaxDefault = 5_000
+/**
+ * Largest request header list, in bytes as HTTP/2 counts it (name + value + 32 per field),
+ * unless configured; larger ones get RESOURCE_EXHAUSTED. Neither grpc-js nor Node's HTTP/2
+ * server bounds it by default; a bearer token needs well under 1 KiB.
+ */
+export const headerBytesMaxDefault = 16 * 1024
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
 export const catchUpPageSizeMax = 1_000
 /** Longest refusal message sent back, in characters (decode reasons can be long). */
@@ -50,10 +64,26 @@ export interface ListenOptions {
   readonly bind: string
   readonly credentials: Auth.Credentials
   readonly messageBytesMax?: number
+  readonly headerBytesMax?: number
+  readonly writeOperationsMax?: number
   readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number
   readonly shutdownGraceMs?: number
 }
+
+/**
+ * Why the server refused a request: the `reason` label of
+ * `inferadb_engine_replication_requests_refused_total`.
+ */
+export type RefusalReason =
+  | "Unauthenticated"
+  | "HeadersTooLarge"
+  | "MessageTooLarge"
+  | "Malformed"
+  | "Invalid"
+  | "TupleKeyTooLarge"
+  | "TooManyOperations"
+  | "UnknownRegion"
 
 /** The server could not bind its address. */
 export class ListenError extends Data.TaggedError("ListenError")<{ readonly address: string; readonly message: string }> {}
@@ -90,6 +120,7 @@ interface ServerContext {
   readonly metrics: Metrics.Recorder
   readonly credentials: Auth.Credentials
   readonly watchersMax: number
+  readonly writeOperationsMax: number
   readonly slots: {
     replication: Network.Handler | undefined
     node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet } | undefined
@@ -112,12 +143,14 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       metrics: yield* Metrics.Metrics,
       credentials: options.credentials,
       watchersMax: options.watchersMax ?? watchersMaxDefault,
+      writeOperationsMax: options.writeOperationsMax ?? writeOperationsMaxDefault,
       slots: { replication: undefined, node: undefined, watchers: 0 }
     }
     const server = new grpc.Server({
       "grpc.max_receive_message_length": messageBytesMax,
       "grpc.max_send_message_length": messageBytesMax,
-      "grpc.max_concurrent_streams": options.streamsPerConnectionMax ?? streamsPerConnectionMaxDefault
+      "grpc.max_concurrent_streams": options.streamsPerConnectionMax ?? streamsPerConnectionMaxDefault,
+      interceptors: [transportLimits(context, options.headerBytesMax ?? headerBytesMaxDefault)]
     })
     server.addService(serviceDefinition, implementation(context))
     yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
@@ -241,13 +274,55 @@ const statusOf = (context: ServerContext, cause: Cause.Cause<CallFailure>): grpc
   return { code: grpc.status.INTERNAL, details: "internal error", metadata: new grpc.Metadata() }
 }
 
+/** Counts a refusal under `reason` and returns the status the call ends with. */
+const refuse = (context: ServerContext, reason: RefusalReason, code: grpc.status, details: string): CallFailure => {
+  context.metrics.requestRefused(reason)
+  return new CallFailure({ code, details })
+}
+
 /** Whether the call may proceed; a refusal is counted and answered UNAUTHENTICATED. */
 const authenticated = (context: ServerContext, call: Auth.IncomingCall): CallFailure | undefined => {
   const refusal = context.credentials.authenticate(call)
-  if (refusal === undefined) return undefined
-  context.metrics.requestRefused("Unauthenticated")
-  return new CallFailure({ code: grpc.status.UNAUTHENTICATED, details: refusal })
+  return refusal === undefined ? undefined : refuse(context, "Unauthenticated", grpc.status.UNAUTHENTICATED, refusal)
 }
+
+/** The size of a header list as HTTP/2 counts it (RFC 9113, 6.5.2): name + value + 32 per field. */
+const headerListBytes = (metadata: grpc.Metadata): number => {
+  let bytes = 0
+  for (const [name, value] of Object.entries(metadata.toHttp2Headers())) {
+    for (const item of Array.isArray(value) ? value : [value]) bytes += name.length + Buffer.byteLength(String(item)) + 32
+  }
+  return bytes
+}
+
+/**
+ * Refusals at the transport, before any method runs: headers above `headerBytesMax` are
+ * answered RESOURCE_EXHAUSTED here, and grpc-js's own refusal of an oversized message is
+ * counted. grpc-js sends that refusal from inside its base call (`this.sendStatus`), below
+ * every interceptor's responder, so the base call's own method is the one place to see it.
+ */
+const transportLimits =
+  (context: ServerContext, headerBytesMax: number): grpc.ServerInterceptor =>
+  (_method, call) => {
+    const send = call.sendStatus.bind(call)
+    call.sendStatus = (status) => {
+      if (status.code === grpc.status.RESOURCE_EXHAUSTED && status.details?.startsWith("Received message") === true) {
+        context.metrics.requestRefused("MessageTooLarge" satisfies RefusalReason)
+      }
+      send(status)
+    }
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            const bytes = headerListBytes(metadata)
+            if (bytes <= headerBytesMax) return pass(metadata)
+            const refused = refuse(context, "HeadersTooLarge", grpc.status.RESOURCE_EXHAUSTED, `request headers of ${bytes} bytes exceed ${headerBytesMax} bytes`)
+            call.sendStatus({ code: refused.code, details: refused.details })
+          }
+        })
+    })
+  }
 
 /** A unary method: authenticate, then run `body` on the request bytes. */
 const unary =
@@ -264,13 +339,13 @@ const unary =
 const decodeMessage = <A>(context: ServerContext, codec: Proto.MessageFns<A>, bytes: Buffer): Effect.Effect<A, CallFailure> =>
   Effect.try({
     try: () => codec.decode(bytes),
-    catch: (error) => {
-      context.metrics.requestRefused("Malformed")
-      return new CallFailure({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${error instanceof Error ? error.message : String(error)}` })
-    }
+    catch: (error) =>
+      refuse(context, "Malformed", grpc.status.INVALID_ARGUMENT, `malformed request: ${error instanceof Error ? error.message : String(error)}`)
   })
 
-const invalid = (details: string) => new CallFailure({ code: grpc.status.INVALID_ARGUMENT, details })
+/** A well-formed request that can never succeed: counted and answered INVALID_ARGUMENT. */
+const invalid = (context: ServerContext, details: string, reason: RefusalReason = "Invalid") =>
+  refuse(context, reason, grpc.status.INVALID_ARGUMENT, details)
 
 const requireNode = (context: ServerContext): Effect.Effect<NodeServices, CallFailure> =>
   context.slots.node === undefined
@@ -329,39 +404,59 @@ const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Arra
 // The public Relationships API
 // ---------------------------------------------------------------------------------------------
 
-const decodeTuple = (value: unknown): Effect.Effect<Tuple.Tuple, CallFailure> =>
-  Effect.mapError(Schema.decodeUnknown(Tuple.Tuple)(value), (error) => invalid(`invalid tuple: ${error.message}`))
+/** A valid tuple whose store key fits every backend; checked before any store work. */
+const decodeTuple = (context: ServerContext, value: unknown): Effect.Effect<Tuple.Tuple, CallFailure> =>
+  Effect.flatMap(
+    Effect.mapError(Schema.decodeUnknown(Tuple.Tuple)(value), (error) => invalid(context, `invalid tuple: ${error.message}`)),
+    (tuple) => {
+      const keyBytes = Store.tupleKeyBytes(tuple)
+      return keyBytes <= Store.tupleKeyBytesMax
+        ? Effect.succeed(tuple)
+        : Effect.fail(invalid(context, `tuple key of ${keyBytes} bytes exceeds ${Store.tupleKeyBytesMax} bytes`, "TupleKeyTooLarge"))
+    }
+  )
 
-const relationshipTuple = (vault: string, relationship: Proto.Relationship | undefined): Effect.Effect<Tuple.Tuple, CallFailure> =>
-  relationship === undefined ? Effect.fail(invalid("an operation has no relationship")) : decodeTuple({ vault, ...relationship })
+const relationshipTuple = (
+  context: ServerContext,
+  vault: string,
+  relationship: Proto.Relationship | undefined
+): Effect.Effect<Tuple.Tuple, CallFailure> =>
+  relationship === undefined ? Effect.fail(invalid(context, "an operation has no relationship")) : decodeTuple(context, { vault, ...relationship })
 
-const writeFailure = (error: WriteRejected | StoreError): CallFailure => {
+/** Refuses a Write or Delete with more than `writeOperationsMax` operations, before decoding them. */
+const checkOperationCount = (context: ServerContext, count: number): Effect.Effect<void, CallFailure> =>
+  count <= context.writeOperationsMax
+    ? Effect.void
+    : Effect.fail(invalid(context, `${count} operations exceed the ${context.writeOperationsMax} allowed in one write`, "TooManyOperations"))
+
+const writeFailure = (context: ServerContext, error: WriteRejected | StoreError): CallFailure => {
   if (error._tag === "StoreError") return storeFailure(error)
+  if (error.reason === "Invalid") return invalid(context, `${error.reason}: ${error.message}`)
+  // The request is valid but sent where the strategy does not take it: not counted as refused.
   const code =
-    error.reason === "Invalid"
-      ? grpc.status.INVALID_ARGUMENT
-      : error.reason === "UnknownVault"
-        ? grpc.status.NOT_FOUND
-        : error.reason === "ResidencyViolation"
-          ? grpc.status.PERMISSION_DENIED
-          : error.reason === "Bootstrapping"
-            ? grpc.status.UNAVAILABLE
-            : error.reason === "DeadlineExceeded"
-              ? grpc.status.DEADLINE_EXCEEDED
-              : grpc.status.FAILED_PRECONDITION
+    error.reason === "UnknownVault"
+      ? grpc.status.NOT_FOUND
+      : error.reason === "ResidencyViolation"
+        ? grpc.status.PERMISSION_DENIED
+        : error.reason === "Bootstrapping"
+          ? grpc.status.UNAVAILABLE
+          : error.reason === "DeadlineExceeded"
+            ? grpc.status.DEADLINE_EXCEEDED
+            : grpc.status.FAILED_PRECONDITION
   return new CallFailure({ code, details: `${error.reason}: ${error.message}` })
 }
 
 const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>) =>
-  Effect.flatMap(requireNode(context), (node) => Effect.mapError(node.replica.write(operations), writeFailure))
+  Effect.flatMap(requireNode(context), (node) => Effect.mapError(node.replica.write(operations), (error) => writeFailure(context, error)))
 
 const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.WriteRequest, bytes)
+    yield* checkOperationCount(context, request.operations.length)
     const operations = yield* Effect.forEach(request.operations, (operation) => {
       const op = WireCodec.operationFromProto(operation.op)
-      if (op !== "insert" && op !== "delete") return Effect.fail(invalid(`unknown operation ${op}`))
-      return Effect.map(relationshipTuple(request.vault, operation.relationship), (tuple): Replica.Operation => ({ op, tuple }))
+      if (op !== "insert" && op !== "delete") return Effect.fail(invalid(context, `unknown operation ${op}`))
+      return Effect.map(relationshipTuple(context, request.vault, operation.relationship), (tuple): Replica.Operation => ({ op, tuple }))
     })
     const ack = yield* commit(context, operations)
     return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
@@ -370,8 +465,9 @@ const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array,
 const remove = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.DeleteRequest, bytes)
+    yield* checkOperationCount(context, request.relationships.length)
     const operations = yield* Effect.forEach(request.relationships, (relationship) =>
-      Effect.map(relationshipTuple(request.vault, relationship), (tuple): Replica.Operation => ({ op: "delete", tuple }))
+      Effect.map(relationshipTuple(context, request.vault, relationship), (tuple): Replica.Operation => ({ op: "delete", tuple }))
     )
     const ack = yield* commit(context, operations)
     return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
@@ -380,7 +476,7 @@ const remove = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array
 const read = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.ReadRequest, bytes)
-    if (request.vault === "" || request.resource === "") return yield* invalid("a read needs a vault and a resource")
+    if (request.vault === "" || request.resource === "") return yield* invalid(context, "a read needs a vault and a resource")
     const node = yield* requireNode(context)
     const prefix = { vault: request.vault, resource: request.resource, ...(request.relation === undefined ? {} : { relation: request.relation }) }
     const tuples = yield* Effect.mapError(node.replica.list(prefix), storeFailure)
@@ -390,7 +486,7 @@ const read = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, 
 const check = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.CheckRequest, bytes)
-    const tuple = yield* decodeTuple(request.tuple)
+    const tuple = yield* decodeTuple(context, request.tuple)
     const node = yield* requireNode(context)
     const allowed = yield* Effect.mapError(node.replica.check(tuple), storeFailure)
     return Proto.CheckResponse.encode({ allowed }).finish()
@@ -400,10 +496,10 @@ const check = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array,
 // Watch: a server stream over the change feed, with transport backpressure
 // ---------------------------------------------------------------------------------------------
 
-const filterFromProto = (filter: Proto.WatchFilter | undefined): Effect.Effect<ChangeFeed.Filter, CallFailure> => {
+const filterFromProto = (context: ServerContext, filter: Proto.WatchFilter | undefined): Effect.Effect<ChangeFeed.Filter, CallFailure> => {
   if (filter === undefined) return Effect.succeed({})
   const operation = filter.operation === Proto.Operation.OPERATION_UNSPECIFIED ? undefined : WireCodec.operationFromProto(filter.operation)
-  if (typeof operation === "number") return Effect.fail(invalid(`unknown operation ${operation}`))
+  if (typeof operation === "number") return Effect.fail(invalid(context, `unknown operation ${operation}`))
   return Effect.succeed({
     ...(filter.vault === undefined ? {} : { vault: filter.vault }),
     ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
@@ -442,7 +538,7 @@ const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<B
   Effect.scoped(
     Effect.gen(function* () {
       const request = yield* decodeMessage(context, Proto.WatchRequest, call.request)
-      const filter = yield* filterFromProto(request.filter)
+      const filter = yield* filterFromProto(context, request.filter)
       yield* reserveWatcher(context)
       const from = request.fromPosition === 0 ? {} : { from: request.fromPosition }
       const events = yield* Effect.mapError(node.feed.subscribe({ filter, ...from }), storeFailure)

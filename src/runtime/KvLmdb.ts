@@ -72,8 +72,9 @@ const committedReader = (db: Database): KvEncoding.CommittedReader => ({
     })
 })
 
-// lmdb-js's compiled-in default; the open database reports its own (untyped) `maxKeySize`.
-const defaultKeySizeMax = 1978
+// lmdb-js's compiled-in default, which `Store.keyBytesMax` restates for the shared code; the
+// open database reports its own (untyped) `maxKeySize`.
+const defaultKeySizeMax = Store.keyBytesMax
 
 const keySizeMax = (db: Database): number => (db as unknown as { readonly maxKeySize?: number }).maxKeySize ?? defaultKeySizeMax
 

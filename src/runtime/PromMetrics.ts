@@ -7,7 +7,8 @@
  * `..._conflicts_resolved_local` into another name).
  *
  * Labels: `target` (the target region) on changes, failures, lag, batch size and duration;
- * `reason` on refused requests. Conflict counters and target counts are per node.
+ * `reason` on refused requests (`GrpcServer.RefusalReason`, and the replication handler's
+ * `Refused` reasons). Conflict counters and target counts are per node.
  */
 import { Layer } from "effect"
 import { Counter, Gauge, Histogram, Registry } from "prom-client"
@@ -68,7 +69,7 @@ export const make = (): PromMetrics => {
   })
   const refused = new Counter({
     name: names.requestsRefusedTotal,
-    help: "Replication requests refused (unknown region, residency, malformed, unauthenticated)",
+    help: "Requests refused (unauthenticated, oversized headers or message, malformed, invalid, unknown region, residency)",
     labelNames: ["reason"],
     registers
   })

@@ -240,6 +240,7 @@ export const layerNode = (
     auth,
     inFlightPerTargetMax: plan.config.grpc.inFlightPerTargetMax,
     messageBytesMax: plan.config.grpc.messageBytesMax,
+    writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
   const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock), Random.layerSeeded(plan.seed), metricsLayer, transport)

@@ -704,7 +704,7 @@ describe("Config", () => {
         .flatMap((entry) =>
           entry.isDirectory() ? exampleFiles(path.join(dir, entry.name)) : entry.name.endsWith(".yaml") ? [path.join(dir, entry.name)] : []
         )
-    const load = (relative: string) => decodeOk(Config.parse(fs.readFileSync(path.join(examplesDir, relative), "utf8")))
+    const load = (relative: string) => decodeOk(Config.parseBytes(fs.readFileSync(path.join(examplesDir, relative))))
 
     it("contains the deployment patterns and local-cluster variants", () => {
       const names = exampleFiles(examplesDir).map((file) => path.relative(examplesDir, file)).sort()
@@ -775,7 +775,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     const config = decodeOk(decodeSection(twoRegions()))
     expect(config.security).toEqual(Config.defaults.security)
     expect(config.security.mode).toBe("insecure")
-    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216 })
+    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, writeOperationsMax: 5_000 })
     expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
     expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined })
     expect(Config.grpcListen(config)).toBe("127.0.0.1:50051")
@@ -788,7 +788,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       decodeSection(
         withSections({
           security: { mode: "mtls", token: "s3cret", ca_file: "ca.pem", cert_file: "node.pem", key_file: "node-key.pem", server_name_override: "engine" },
-          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576 },
+          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576, max_write_operations: 100 },
           http: { listen: "[::1]:9100" },
           store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod" }
         })
@@ -803,7 +803,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       keyFile: "node-key.pem",
       serverNameOverride: "engine"
     })
-    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576 })
+    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576, writeOperationsMax: 100 })
     expect(config.http.listen).toBe("[::1]:9100")
     expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod" })
     expect(Config.grpcListen(config)).toBe("0.0.0.0:9000")
@@ -902,6 +902,10 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       path: "replication.grpc.max_message_bytes",
       expected: "an integer from 1024 to 2147483647"
     })
+    expectError(decodeError(decodeSection(withSections({ grpc: { max_write_operations: 0 } }))), {
+      path: "replication.grpc.max_write_operations",
+      expected: "an integer from 1 to 1000000"
+    })
   })
 
   it("an unknown store kind lists the three kinds", () => {
@@ -920,6 +924,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
         INFERADB__ENGINE__REPLICATION__GRPC__LISTEN: "127.0.0.1:7000",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_IN_FLIGHT_PER_TARGET: "2",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_MESSAGE_BYTES: "65536",
+        INFERADB__ENGINE__REPLICATION__GRPC__MAX_WRITE_OPERATIONS: "10",
         INFERADB__ENGINE__REPLICATION__HTTP__LISTEN: "127.0.0.1:7001",
         INFERADB__ENGINE__REPLICATION__STORE__KIND: "memory",
         INFERADB__ENGINE__REPLICATION__STORE__PATH: "/srv/data",
@@ -927,7 +932,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       })
     )
     expect(config.security).toMatchObject({ mode: "token", token: undefined, tokenFile: "/run/secrets/token" })
-    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536 })
+    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536, writeOperationsMax: 10 })
     expect(config.http.listen).toBe("127.0.0.1:7001")
     expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x" })
   })
@@ -962,5 +967,184 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       expect(config.security.mode, file).toBe("token")
       expect(config.security.token, file).toBe("dev-token-change-me")
     }
+  })
+})
+
+describe("Config: configurations that cannot work are refused, naming the key path", () => {
+  const WEST = "us-west-1"
+  const EUROPE = "eu-central-1"
+  const ASIA = "ap-southeast-1"
+  const withTargets = (targets: Record<string, ReadonlyArray<string>>, extra: Record<string, unknown> = {}): Record<string, any> => ({
+    ...threeRegions(),
+    replication_targets: targets,
+    ...extra
+  })
+
+  describe("regions and replication targets", () => {
+    it("a peer region whose zone declares no nodes is refused at that zone's nodes", () => {
+      const section = twoRegions()
+      section.regions[1].zones[0].nodes = []
+      expectError(decodeError(decodeSection(section)), {
+        path: "replication.regions[1].zones[0].nodes",
+        value: "[]",
+        expected: "at least one node"
+      })
+    })
+
+    it("a peer region without zones is refused at its zones, while the local region may leave its nodes to grpc.listen", () => {
+      const peerless = twoRegions()
+      delete peerless.regions[1].zones
+      expectError(decodeError(decodeSection(peerless)), { path: "replication.regions[1].zones", value: "(missing)", expected: "a zone with at least one node" })
+      const localless = twoRegions()
+      localless.regions[0].zones[0].nodes = []
+      expect(decodeOk(decodeSection({ ...localless, grpc: { listen: "127.0.0.1:50051" } })).localRegion).toBe(WEST)
+    })
+
+    it("a region whose targets are empty or left out of replication_targets is refused: its writes would reach nobody", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), replication_targets: { [WEST]: [EUROPE], [EUROPE]: [] } })), {
+        path: `replication.replication_targets.${EUROPE}`,
+        value: "[]",
+        expected: "at least one target region"
+      })
+      expectError(decodeError(decodeSection({ ...twoRegions(), replication_targets: { [WEST]: [EUROPE] } })), {
+        path: `replication.replication_targets.${EUROPE}`,
+        value: "(missing)"
+      })
+    })
+
+    it("a single region needs no replication targets", () => {
+      const section = twoRegions()
+      section.regions.pop()
+      expect(Topology.targetsOf(decodeOk(decodeSection(section)).topology, WEST)).toEqual([])
+    })
+
+    it("a replication graph that is not strongly connected is refused at the region that cannot reach another", () => {
+      const section = withTargets({ [WEST]: [EUROPE], [EUROPE]: [WEST], [ASIA]: [WEST] })
+      const error = decodeError(decodeSection(section))
+      expectError(error, {
+        path: `replication.replication_targets.${WEST}`,
+        value: JSON.stringify([EUROPE]),
+        expected: `it cannot reach '${ASIA}'`
+      })
+      expect(error.expected).toContain("strongly connected")
+    })
+
+    it("a one-way PrimaryReplica graph is refused too: a promoted replica could not reach the others", () => {
+      const section = withTargets({ [WEST]: [EUROPE, ASIA], [EUROPE]: [ASIA], [ASIA]: [EUROPE] }, { strategy: "PrimaryReplica" })
+      section.regions[0].is_primary = true
+      expectError(decodeError(decodeSection(section)), { path: `replication.replication_targets.${EUROPE}`, expected: `cannot reach '${WEST}'` })
+    })
+
+    it("a ring and a star are strongly connected and accepted", () => {
+      expect(decodeOk(decodeSection(withTargets({ [WEST]: [EUROPE], [EUROPE]: [ASIA], [ASIA]: [WEST] }))).enabled).toBe(true)
+      expect(decodeOk(decodeSection(withTargets({ [WEST]: [EUROPE, ASIA], [EUROPE]: [WEST], [ASIA]: [WEST] }))).enabled).toBe(true)
+    })
+  })
+
+  describe("residency sets", () => {
+    const star = { [WEST]: [EUROPE, ASIA], [EUROPE]: [WEST], [ASIA]: [WEST] }
+    const placed = (allowed: ReadonlyArray<string>, home = EUROPE) =>
+      withTargets(star, { strategy: "MultiMaster", vaults: [{ id: "acme", home_region: home, allowed_regions: allowed }] })
+
+    it("a residency set whose regions connect only through a region outside it is refused at its allowed regions", () => {
+      // Europe reaches Asia only through us-west-1, where the vault may not be stored.
+      const error = decodeError(decodeSection(placed([EUROPE, ASIA])))
+      expectError(error, {
+        path: "replication.vaults[0].allowed_regions",
+        value: JSON.stringify([EUROPE, ASIA]),
+        expected: `'${EUROPE}' cannot reach '${ASIA}'`
+      })
+    })
+
+    it("an allowed region that cannot reach the home region is refused even when the home reaches it", () => {
+      const section = withTargets(
+        { [WEST]: [EUROPE], [EUROPE]: [ASIA], [ASIA]: [WEST] },
+        { strategy: "MultiMaster", vaults: [{ id: "acme", home_region: WEST, allowed_regions: [WEST, EUROPE] }] }
+      )
+      expectError(decodeError(decodeSection(section)), {
+        path: "replication.vaults[0].allowed_regions",
+        expected: `'${EUROPE}' cannot reach '${WEST}'`
+      })
+    })
+
+    it("residency sets the graph connects inside themselves are accepted, a single region included", () => {
+      expect(decodeOk(decodeSection(placed([EUROPE, WEST]))).topology.vaults).toHaveLength(1)
+      expect(decodeOk(decodeSection(placed([ASIA], ASIA)))).toBeDefined()
+    })
+  })
+
+  describe("timers", () => {
+    const overflow = 2 ** 31
+
+    it.each([
+      ["agent", "retry_delay_ms"],
+      ["agent", "retry_delay_max_ms"],
+      ["agent", "flush_delay_ms"],
+      ["health", "lag_ms_max"],
+      ["heartbeat", "interval_ms"],
+      ["heartbeat", "timeout_ms"]
+    ])("%s.%s above 2^31-1 ms is refused: Node timers overflow", (sectionName, key) => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), [sectionName]: { [key]: overflow } })), {
+        path: `replication.${sectionName}.${key}`,
+        value: String(overflow),
+        expected: "<= 2147483647 (milliseconds"
+      })
+    })
+
+    it("a request timeout whose milliseconds exceed 2^31-1 is refused, and the largest one that fits is accepted", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { request_timeout_secs: 2_147_484 } })), {
+        path: "replication.agent.request_timeout_secs",
+        expected: "<= 2147483 (seconds"
+      })
+      expect(decodeOk(decodeSection({ ...twoRegions(), agent: { request_timeout_secs: 2_147_483 } })).agent.requestTimeoutMs).toBe(2_147_483_000)
+    })
+
+    it("2^31-1 ms itself is accepted, and an overflowing variable is refused naming the variable", () => {
+      expect(decodeOk(decodeSection({ ...twoRegions(), heartbeat: { timeout_ms: Config.timerMsMax } })).heartbeat.timeoutMs).toBe(2 ** 31 - 1)
+      expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__HEARTBEAT__TIMEOUT_MS: String(overflow) })), {
+        path: "INFERADB__ENGINE__REPLICATION__HEARTBEAT__TIMEOUT_MS",
+        expected: "<= 2147483647"
+      })
+    })
+  })
+
+  describe("file bytes", () => {
+    const bytesOf = (text: string) => new TextEncoder().encode(text)
+    /** The seed's quick start with `bad` in place of the space in "US West" (line 9). */
+    const corrupted = (bad: ReadonlyArray<number>) => {
+      const text = bytesOf(seedQuickStart)
+      const at = seedQuickStart.indexOf("US West") + 2
+      return { offset: at, bytes: new Uint8Array([...text.subarray(0, at), ...bad, ...text.subarray(at + 1)]) }
+    }
+
+    it("valid UTF-8 bytes, with or without a byte order mark, decode as the text does", () => {
+      const expected = decodeOk(Config.parse(seedQuickStart))
+      expect(decodeOk(Config.parseBytes(bytesOf(seedQuickStart)))).toEqual(expected)
+      expect(decodeOk(Config.parseBytes(new Uint8Array([0xef, 0xbb, 0xbf, ...bytesOf(seedQuickStart)])))).toEqual(expected)
+      expect(decodeOk(Config.parseBytes(bytesOf(seedQuickStart.replace("US West", "US Wést ✓ 🌍"))))).toBeDefined()
+    })
+
+    it.each([
+      ["a stray continuation byte", [0x80]],
+      ["an invalid byte", [0xff]],
+      ["an overlong encoding of '/'", [0xc0, 0xaf]],
+      ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+      ["a code point above U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+      ["a truncated sequence", [0xe2, 0x82]]
+    ])("%s is refused naming its byte offset and line", (_name, bad) => {
+      const { offset, bytes } = corrupted(bad)
+      const line = seedQuickStart.slice(0, offset).split("\n").length
+      const column = offset - seedQuickStart.lastIndexOf("\n", offset - 1)
+      const error = decodeError(Config.parseBytes(bytes))
+      expectError(error, { path: `yaml:${line}:${column}`, expected: "UTF-8 text" })
+      expect(error.value).toContain(`0x${bad[0]!.toString(16)}`)
+      expect(error.message).toContain(`byte offset ${offset}, line ${line}`)
+    })
+
+    it("a truncated sequence at the very end of the file is refused at its lead byte", () => {
+      const text = bytesOf(seedQuickStart)
+      const error = decodeError(Config.parseBytes(new Uint8Array([...text, 0xf0, 0x9f])))
+      expect(error.message).toContain(`byte offset ${text.length}`)
+    })
   })
 })

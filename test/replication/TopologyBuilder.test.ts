@@ -284,4 +284,42 @@ describe("TopologyBuilder", () => {
       ])
     })
   })
+
+  describe("validateDeployment", () => {
+    const deploymentReason = (builder: TopologyBuilder.TopologyBuilder) => {
+      const result = Either.flatMap(TopologyBuilder.build(builder), TopologyBuilder.validateDeployment)
+      return Either.isLeft(result) ? result.left.reason : "ok"
+    }
+
+    it("a one-way graph passes validate (run-time edits pass through such states) but not validateDeployment", () => {
+      const oneWay = TopologyBuilder.setReplicationTargets(twoRegions(), "eu-central-1", [])
+      expect(Either.isRight(TopologyBuilder.build(oneWay))).toBe(true)
+      expect(deploymentReason(oneWay)).toBe("NoTargets")
+      expect(deploymentReason(twoRegions())).toBe("ok")
+    })
+
+    it("a peer region without nodes is refused, naming the region", () => {
+      const empty = TopologyBuilder.addRegion(twoRegions(), { id: "ap-southeast-1", name: "AP" })
+      const result = Either.flatMap(TopologyBuilder.build(empty), TopologyBuilder.validateDeployment)
+      expect(Either.isLeft(result) && [result.left.reason, result.left.region]).toEqual(["RegionWithoutNodes", "ap-southeast-1"])
+    })
+
+    it("a region the others cannot reach, and a residency set split by a region outside it, are refused", () => {
+      const asia = pipe(
+        twoRegions("MultiMaster"),
+        TopologyBuilder.addRegion({ id: "ap-southeast-1", name: "AP" }),
+        TopologyBuilder.addZone("ap-southeast-1", { id: "ap-southeast-1a" }),
+        TopologyBuilder.addNode("ap-southeast-1", "ap-southeast-1a", { id: "node3", endpoint: "127.0.0.1:50053" })
+      )
+      expect(deploymentReason(TopologyBuilder.setReplicationTargets(asia, "ap-southeast-1", ["us-west-1"]))).toBe("NotStronglyConnected")
+      const star = pipe(
+        asia,
+        TopologyBuilder.setReplicationTargets("us-west-1", ["eu-central-1", "ap-southeast-1"]),
+        TopologyBuilder.setReplicationTargets("ap-southeast-1", ["us-west-1"])
+      )
+      expect(deploymentReason(star)).toBe("ok")
+      const split = TopologyBuilder.addVault(star, { vault: "acme", homeRegion: "eu-central-1", allowedRegions: ["eu-central-1", "ap-southeast-1"] })
+      expect(deploymentReason(split)).toBe("ResidencyDisconnected")
+    })
+  })
 })

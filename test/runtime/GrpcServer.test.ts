@@ -9,9 +9,11 @@ import { Effect, Either } from "effect"
 import * as Proto from "../../src/proto/inferadb/replication/v1/messages.js"
 import { RelationshipsClient, ReplicationClient, RelationshipsService } from "../../src/proto/inferadb/replication/v1/service.js"
 import * as Metrics from "../../src/replication/Metrics.js"
+import * as Store from "../../src/replication/Store.js"
 import * as WireCodec from "../../src/replication/WireCodec.js"
 import type * as Auth from "../../src/runtime/Auth.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
+import * as PromMetrics from "../../src/runtime/PromMetrics.js"
 import * as Cluster from "../replication/fixtures/cluster.js"
 import * as Nodes from "./fixtures/grpcNodes.js"
 
@@ -26,12 +28,25 @@ const call = <A>(invoke: (callback: (error: grpc.ServiceError | null, value?: A)
 
 const statusOf = <A>(effect: Effect.Effect<A, grpc.ServiceError>) => Effect.map(Effect.flip(effect), (error) => grpc.status[error.code])
 
+/** How many requests the server counted as refused for `reason`, as `/metrics` reports them. */
+const refused = (metrics: PromMetrics.PromMetrics, reason: GrpcServer.RefusalReason) =>
+  Effect.promise(async () => {
+    const counter = await metrics.registry.getSingleMetric(PromMetrics.names.requestsRefusedTotal)!.get()
+    return counter.values.find((value) => value.labels["reason"] === reason)?.value ?? 0
+  })
+
+interface ServeOptions {
+  readonly uninterruptible?: boolean
+  readonly writeOperationsMax?: number
+  readonly messageBytesMax?: number
+}
+
 /**
  * A started node of a MultiMaster cluster where `us-only` may live in us-west-1 alone, served
  * by `makeServer` (optionally bound inside an uninterruptible region, as in a layer or an
- * acquireRelease).
+ * acquireRelease). Refusals are counted both in memory (`totals`) and in prom-client (`prom`).
  */
-const serveWest = (auth: Auth.Options = { mode: "insecure" }, options: { readonly uninterruptible?: boolean } = {}) =>
+const serveWest = (auth: Auth.Options = { mode: "insecure" }, options: ServeOptions = {}) =>
   Effect.gen(function* () {
     const cluster = Cluster.make({
       regions: [WEST, EUROPE],
@@ -46,10 +61,20 @@ const serveWest = (auth: Auth.Options = { mode: "insecure" }, options: { readonl
     const node = yield* cluster.start(WEST)
     yield* Effect.addFinalizer(() => node.stop)
     const totals = Metrics.makeMemory()
+    const prom = PromMetrics.make()
+    const memory = Metrics.recorderMemory(totals)
     const server = GrpcServer.makeServer({
       bind: "127.0.0.1:0",
       auth,
-      metrics: Metrics.recorderMemory(totals),
+      metrics: {
+        ...memory,
+        requestRefused: (reason) => {
+          memory.requestRefused(reason)
+          prom.recorder.requestRefused(reason)
+        }
+      },
+      ...(options.writeOperationsMax === undefined ? {} : { writeOperationsMax: options.writeOperationsMax }),
+      ...(options.messageBytesMax === undefined ? {} : { messageBytesMax: options.messageBytesMax }),
       replica: node.replica,
       feed: node.feed,
       store: node.store,
@@ -66,7 +91,7 @@ const serveWest = (auth: Auth.Options = { mode: "insecure" }, options: { readonl
       Effect.sync(() => new ReplicationClient(address, grpc.credentials.createInsecure())),
       (client) => Effect.sync(() => client.close())
     )
-    return { node, listener, totals, relationships, replication }
+    return { node, listener, totals, prom, relationships, replication }
   }).pipe(Effect.orDie)
 
 const relationship = (resource: string, relation: string, subject: string): Proto.Relationship => ({ resource, relation, subject })
@@ -94,9 +119,9 @@ describe("GrpcServer", () => {
     })
   )
 
-  it.scopedLive("invalid public API requests are answered INVALID_ARGUMENT and a write the strategy forbids FAILED_PRECONDITION", () =>
+  it.scopedLive("invalid public API requests are answered INVALID_ARGUMENT and counted; a write the strategy forbids is FAILED_PRECONDITION and not", () =>
     Effect.gen(function* () {
-      const { relationships: client, totals, listener } = yield* serveWest()
+      const { relationships: client, totals, listener, prom } = yield* serveWest()
       const noType = relationship("readme", "viewer", "user:alice")
       expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [insert(noType)] }, done)))).toBe("INVALID_ARGUMENT")
       const unspecified = { op: Proto.Operation.OPERATION_UNSPECIFIED, relationship: aliceViews }
@@ -105,7 +130,8 @@ describe("GrpcServer", () => {
       expect(yield* statusOf(call((done) => client.check({}, done)))).toBe("INVALID_ARGUMENT")
       expect(yield* statusOf(call((done) => client.read({ vault: "acme", resource: "" }, done)))).toBe("INVALID_ARGUMENT")
       expect(yield* statusOf(call((done) => client.write({ vault: "eu-home", operations: [insert(aliceViews)] }, done)))).toBe("FAILED_PRECONDITION")
-      expect(totals.refused).toBe(0)
+      expect(totals.refused).toBe(5)
+      expect(yield* refused(prom, "Invalid")).toBe(5)
 
       // Bytes that are not a WriteRequest at all are counted as a malformed request.
       const raw = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure())
@@ -114,7 +140,8 @@ describe("GrpcServer", () => {
       )
       expect(yield* statusOf(garbage)).toBe("INVALID_ARGUMENT")
       raw.close()
-      expect(totals.refused).toBe(1)
+      expect(totals.refused).toBe(6)
+      expect(yield* refused(prom, "Malformed")).toBe(1)
     })
   )
 
@@ -201,6 +228,79 @@ describe("GrpcServer", () => {
       const metadata = new grpc.Metadata()
       metadata.set("authorization", "Bearer region-secret")
       expect(yield* call<Proto.CheckResponse>((done) => relationships.check({ tuple }, metadata, done))).toStrictEqual({ allowed: false })
+    })
+  )
+
+  it.scopedLive("a tuple whose store key exceeds the store's key limit is refused INVALID_ARGUMENT before any store work, and counted", () =>
+    Effect.gen(function* () {
+      const { relationships: client, node, prom } = yield* serveWest()
+      const withSubject = (length: number) => relationship("document:readme", "viewer", `user:${"x".repeat(length)}`)
+      const slack = Store.tupleKeyBytesMax - Store.tupleKeyBytes({ vault: "acme", ...withSubject(0) })
+      const atLimit = withSubject(slack)
+      const oversized = withSubject(slack + 1)
+      expect(Store.tupleKeyBytes({ vault: "acme", ...atLimit })).toBe(Store.tupleKeyBytesMax)
+
+      const details = yield* Effect.flip(call((done) => client.write({ vault: "acme", operations: [insert(aliceViews), insert(oversized)] }, done)))
+      expect(grpc.status[details.code]).toBe("INVALID_ARGUMENT")
+      expect(details.details).toContain(`exceeds ${Store.tupleKeyBytesMax} bytes`)
+      expect(yield* statusOf(call((done) => client.delete({ vault: "acme", relationships: [oversized] }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.check({ tuple: { vault: "acme", ...oversized } }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* refused(prom, "TupleKeyTooLarge")).toBe(3)
+      // Nothing of the refused write reached the store, not even its valid operation.
+      expect(yield* node.store.logEnd).toBe(0)
+
+      expect(yield* call<Proto.WriteResponse>((done) => client.write({ vault: "acme", operations: [insert(atLimit)] }, done))).toStrictEqual({
+        revision: 1,
+        position: 1
+      })
+    })
+  )
+
+  it.scopedLive("a write with more operations than writeOperationsMax is refused INVALID_ARGUMENT and counted; one at the bound is written", () =>
+    Effect.gen(function* () {
+      const { relationships: client, node, prom } = yield* serveWest({ mode: "insecure" }, { writeOperationsMax: 3 })
+      const subjects = (count: number) => Array.from({ length: count }, (_, index) => relationship("document:readme", "viewer", `user:${index}`))
+      const tooMany = yield* Effect.flip(call((done) => client.write({ vault: "acme", operations: subjects(4).map(insert) }, done)))
+      expect(grpc.status[tooMany.code]).toBe("INVALID_ARGUMENT")
+      expect(tooMany.details).toContain("4 operations exceed the 3 allowed")
+      expect(yield* statusOf(call((done) => client.delete({ vault: "acme", relationships: subjects(4) }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* refused(prom, "TooManyOperations")).toBe(2)
+      expect(yield* node.store.logEnd).toBe(0)
+
+      const written = yield* call<Proto.WriteResponse>((done) => client.write({ vault: "acme", operations: subjects(3).map(insert) }, done))
+      expect(written).toStrictEqual({ revision: 1, position: 3 })
+      expect(GrpcServer.writeOperationsMaxDefault).toBe(5_000)
+    })
+  )
+
+  it.scopedLive("refusals at the transport are counted by reason: oversized headers, an oversized message, failed authentication", () =>
+    Effect.gen(function* () {
+      const messageBytesMax = 64 * 1024
+      const { relationships: client, prom } = yield* serveWest({ mode: "token", token: "region-secret" }, { messageBytesMax })
+      const authorized = () => {
+        const metadata = new grpc.Metadata()
+        metadata.set("authorization", "Bearer region-secret")
+        return metadata
+      }
+      const tuple = { vault: "acme", ...aliceViews }
+
+      const bigHeaders = authorized()
+      bigHeaders.set("x-padding", "p".repeat(GrpcServer.headerBytesMaxDefault))
+      expect(yield* statusOf(call((done) => client.check({ tuple }, bigHeaders, done)))).toBe("RESOURCE_EXHAUSTED")
+      expect(yield* refused(prom, "HeadersTooLarge")).toBe(1)
+
+      const huge = relationship("document:readme", "viewer", `user:${"x".repeat(messageBytesMax)}`)
+      const oversized = call((done) => client.write({ vault: "acme", operations: [insert(huge)] }, authorized(), done))
+      expect(yield* statusOf(oversized)).toBe("RESOURCE_EXHAUSTED")
+      expect(yield* refused(prom, "MessageTooLarge")).toBe(1)
+
+      expect(yield* statusOf(call((done) => client.check({ tuple }, done)))).toBe("UNAUTHENTICATED")
+      expect(yield* refused(prom, "Unauthenticated")).toBe(1)
+
+      // A normal, authenticated write still goes through.
+      const written = yield* call<Proto.WriteResponse>((done) => client.write({ vault: "acme", operations: [insert(aliceViews)] }, authorized(), done))
+      expect(written).toStrictEqual({ revision: 1, position: 1 })
+      expect(yield* call<Proto.CheckResponse>((done) => client.check({ tuple }, authorized(), done))).toStrictEqual({ allowed: true })
     })
   )
 })
