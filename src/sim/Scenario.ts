@@ -579,6 +579,9 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   const resolver = ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities })
   if (Either.isLeft(resolver)) problems.push(`replication.conflict_resolution: ${resolver.left.message}`)
   scenario.replication.regionPriorities.forEach((id, index) => region(`replication.region_priorities[${index}]`, id))
+  // As in the node configuration: a region missing from the list is an error, not priority 0.
+  const unranked = scenario.replication.conflictResolution === "SourcePriority" ? [...regionIds].filter((id) => !scenario.replication.regionPriorities.includes(id)) : []
+  if (unranked.length > 0) problems.push(`replication.region_priorities: SourcePriority needs a priority for every region; missing ${unranked.map((id) => `'${id}'`).join(", ")}`)
   for (const id of Object.keys(scenario.clocks.nodes)) node(`clocks.nodes.${id}`, id)
   scenario.network.links.forEach((entry, index) => {
     region(`network.links[${index}].from`, entry.from)
