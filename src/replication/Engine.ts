@@ -167,7 +167,7 @@ const bootstrapThenOpen = (settings: Settings) =>
       storeShape: settings.storeShape,
       pageSize: Replica.catchUpPageSizeMax,
       requestTimeoutMs: settings.agent.requestTimeoutMs,
-      retryDelayMs: settings.agent.retryDelayMaxMs
+      retryDelayMs: settings.agent.retryDelayMs
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`bootstrap stopped on a store failure: ${error.message}`)),
       Effect.zipRight(replica.openWrites)

@@ -1,28 +1,36 @@
 /**
  * The checkers: they run after a simulation, outside the code they check, over the regions'
  * disks (every tuple's frontier and every log entry, not one visible value) and the history
- * the simulator recorded. Each returns violations as plain data `{ checker, message, details }`.
+ * the simulator recorded. The rule they hold the regions to is `Oracle.ts`, the README's rules
+ * written again, never the resolver under test. Each returns violations as plain data
+ * `{ checker, message, details }`.
  *
- * - safety: every region's whole tuple state equals the strategy's rule applied to the union
- *   of all regions' logs (every committed change), as far as residency lets the region hold it;
- *   the value each region serves (its own resolver over its frontier) equals the rule's.
+ * - safety: after convergence, every region's whole tuple state equals the rule applied to the
+ *   union of all regions' logs, as far as residency lets the region hold it, and the answer
+ *   each region serves equals the rule's; before convergence, every region serves the rule's
+ *   answer for the changes it stores.
+ * - convergence: every region that may hold a tuple serves the same answer for it (present or
+ *   absent, by the rule over the changes each region stores).
  * - acknowledged: every acknowledged change is in that union; each acknowledged change that
  *   is not its tuple's final winner is labelled by cause (see `classifyLosses`).
  * - residency: no region ever logged (so never stored) a change of a vault it may not hold.
+ * - unique_ids: no two different changes share an id.
+ * - timestamps: no change's timestamp runs further ahead of real time than the clocks allow.
+ * - progress: a workload that offered writes had some acknowledged, and enough of those
+ *   attempted outside fault windows.
  * - epochs (PrimaryReplica): at most one region served as primary and took writes per epoch,
  *   and no region took a write in an epoch after a newer epoch had begun elsewhere.
  * - failover: the document's story happened: a promotion, writes on the new primary, and the
  *   original primary back in charge at the end.
  * Liveness (convergence within the budget) is decided by the run loop, which owns time.
  */
-import * as Change from "../replication/Change.js"
-import type * as ConflictResolver from "../replication/ConflictResolver.js"
+import type * as Change from "../replication/Change.js"
 import type * as Failover from "../replication/Failover.js"
 import * as Topology from "../replication/Topology.js"
 import * as Tuple from "../replication/Tuple.js"
-import * as TupleState from "../replication/TupleState.js"
+import * as FaultWindows from "./FaultWindows.js"
 import type { History, WriteRecord } from "./History.js"
-import * as Reference from "./Reference.js"
+import * as Oracle from "./Oracle.js"
 import type { RegionState } from "./RegionState.js"
 
 /** One broken property. */
@@ -32,10 +40,18 @@ export interface Violation {
   readonly details: Readonly<Record<string, unknown>>
 }
 
+/**
+ * What a region answers for a tuple (present or not) given the changes it stores: the
+ * observation being judged, supplied by the run from the nodes it built.
+ */
+export type Served = (regionId: string, frontier: ReadonlyArray<Change.Change>) => boolean
+
 /** Examples kept per violation, so a report stays readable. */
 const examplesMax = 5
 
-const ids = (changes: ReadonlyArray<Change.Change>): string => changes.map(Change.idString).join(",")
+const ids = (changes: ReadonlyArray<Change.Change>): string => changes.map(Oracle.idOf).join(",")
+
+const readable = (key: string): string => key.replaceAll("\u0000", " ")
 
 /** The union history: every change in any region's log. */
 export const unionHistory = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Change.Change> =>
@@ -44,59 +60,100 @@ export const unionHistory = (regions: ReadonlyArray<RegionState>): ReadonlyArray
 /** The rule applied to the union history, or a violation when the history is not causal. */
 export const reference = (
   regions: ReadonlyArray<RegionState>,
-  resolver: ConflictResolver.ConflictResolver
-): { readonly verdicts: ReadonlyMap<string, Reference.Verdict> } | { readonly violation: Violation } => {
+  rules: Oracle.Rules
+): { readonly verdicts: ReadonlyMap<string, Oracle.Verdict> } | { readonly violation: Violation } => {
   try {
-    return { verdicts: Reference.evaluate(unionHistory(regions), resolver) }
+    return { verdicts: Oracle.evaluate(unionHistory(regions), rules) }
   } catch (error) {
     return { violation: { checker: "safety", message: String(error), details: {} } }
   }
 }
 
-/** Safety: every region holds exactly the rule's frontier and value for every tuple it may hold. */
-export const safety = (
-  regions: ReadonlyArray<RegionState>,
-  verdicts: ReadonlyMap<string, Reference.Verdict>,
-  topology: Topology.Topology,
-  resolverOf: (regionId: string) => ConflictResolver.ConflictResolver
-): ReadonlyArray<Violation> =>
-  regions.flatMap((region) => {
-    const mismatches: Array<Record<string, unknown>> = []
-    let count = 0
-    const note = (mismatch: Record<string, unknown>) => {
+/** Counts problems and keeps the first few as examples. */
+const collector = () => {
+  const examples: Array<Record<string, unknown>> = []
+  let count = 0
+  return {
+    note: (example: Record<string, unknown>) => {
       count++
-      if (mismatches.length < examplesMax) mismatches.push(mismatch)
-    }
+      if (examples.length < examplesMax) examples.push(example)
+    },
+    get count() {
+      return count
+    },
+    examples
+  }
+}
+
+/** Safety after convergence: every region holds exactly the rule's frontier and serves the rule's answer for every tuple it may hold. */
+export const safety = (regions: ReadonlyArray<RegionState>, verdicts: ReadonlyMap<string, Oracle.Verdict>, topology: Topology.Topology, served: Served): ReadonlyArray<Violation> =>
+  regions.flatMap((region) => {
+    const found = collector()
     for (const [key, verdict] of verdicts) {
       if (!Topology.vaultAllowedIn(topology, verdict.tuple.vault, region.regionId)) continue
       const held = region.tuples.get(key)
       const expectedFrontier = ids(verdict.maximal)
       const heldFrontier = held === undefined ? "" : ids(held.frontier)
-      const expectedValue = verdict.winner.op === "insert"
-      const heldValue = held !== undefined && TupleState.winner({ frontier: held.frontier }, resolverOf(region.regionId))?.op === "insert"
-      if (heldFrontier !== expectedFrontier || heldValue !== expectedValue) {
-        note({ tuple: key.replaceAll("\u0000", " "), expectedFrontier, heldFrontier, expectedPresent: expectedValue, heldPresent: heldValue })
+      const expectedPresent = verdict.winner.op === "insert"
+      const heldPresent = held !== undefined && served(region.regionId, held.frontier)
+      if (heldFrontier !== expectedFrontier || heldPresent !== expectedPresent) {
+        found.note({ tuple: readable(key), expectedFrontier, heldFrontier, expectedPresent, heldPresent })
       }
     }
-    for (const key of region.tuples.keys()) if (!verdicts.has(key)) note({ tuple: key.replaceAll("\u0000", " "), problem: "held but in no log" })
-    if (count === 0) return []
-    return [{ checker: "safety", message: `${region.regionId}: ${count} tuple(s) differ from the rule applied to the whole history`, details: { region: region.regionId, mismatches: count, examples: mismatches } }]
+    for (const key of region.tuples.keys()) if (!verdicts.has(key)) found.note({ tuple: readable(key), problem: "held but in no log" })
+    if (found.count === 0) return []
+    return [{ checker: "safety", message: `${region.regionId}: ${found.count} tuple(s) differ from the rule applied to the whole history`, details: { region: region.regionId, mismatches: found.count, examples: found.examples } }]
   })
+
+/** Safety at any time: every region serves the rule's answer for the changes it stores. */
+export const servedAnswers = (regions: ReadonlyArray<RegionState>, rules: Oracle.Rules, served: Served): ReadonlyArray<Violation> =>
+  regions.flatMap((region) => {
+    const found = collector()
+    for (const [key, held] of region.tuples) {
+      const expectedPresent = Oracle.present(rules, held.frontier)
+      const heldPresent = served(region.regionId, held.frontier)
+      if (heldPresent !== expectedPresent) found.note({ tuple: readable(key), frontier: ids(held.frontier), expectedPresent, heldPresent })
+    }
+    if (found.count === 0) return []
+    return [{ checker: "safety", message: `${region.regionId}: serves ${found.count} tuple(s) against the rule over its own stored changes`, details: { region: region.regionId, mismatches: found.count, examples: found.examples } }]
+  })
+
+/** Every tuple key any region holds, with the regions that may hold its vault. */
+const tupleHolders = function* (regions: ReadonlyArray<RegionState>, topology: Topology.Topology): Generator<readonly [string, ReadonlyArray<RegionState>]> {
+  for (const key of new Set(regions.flatMap((region) => [...region.tuples.keys()]))) {
+    const vault = key.slice(0, key.indexOf("\u0000"))
+    yield [key, regions.filter((region) => Topology.vaultAllowedIn(topology, vault, region.regionId))]
+  }
+}
+
+/**
+ * Convergence: for every tuple key held anywhere, every region that may hold it gives the same
+ * answer, present or absent, by the rule over the changes that region stores (compared as
+ * answers, not as change ids, so two different changes under one id cannot pass for one).
+ */
+export const convergence = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology, rules: Oracle.Rules): ReadonlyArray<Violation> => {
+  const found = collector()
+  for (const [key, holders] of tupleHolders(regions, topology)) {
+    const answers = Object.fromEntries(
+      holders.map((region) => {
+        const held = region.tuples.get(key)
+        return [region.regionId, held !== undefined && Oracle.present(rules, held.frontier) ? "present" : "absent"]
+      })
+    )
+    if (new Set(Object.values(answers)).size > 1) found.note({ tuple: readable(key), answers })
+  }
+  if (found.count === 0) return []
+  return [{ checker: "convergence", message: `${found.count} tuple(s) get different answers in different regions`, details: { tuples: found.count, examples: found.examples } }]
+}
 
 /** Where regions still differ: tuples whose frontiers are not the same in every region that may hold them. */
 export const divergence = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology): { readonly tuples: number; readonly examples: ReadonlyArray<Record<string, unknown>> } => {
-  const keys = new Set(regions.flatMap((region) => [...region.tuples.keys()]))
-  const examples: Array<Record<string, unknown>> = []
-  let tuples = 0
-  for (const key of keys) {
-    const vault = key.slice(0, key.indexOf("\u0000"))
-    const holders = regions.filter((region) => Topology.vaultAllowedIn(topology, vault, region.regionId))
+  const found = collector()
+  for (const [key, holders] of tupleHolders(regions, topology)) {
     const frontiers = Object.fromEntries(holders.map((region) => [region.regionId, ids(region.tuples.get(key)?.frontier ?? [])]))
-    if (new Set(Object.values(frontiers)).size <= 1) continue
-    tuples++
-    if (examples.length < examplesMax) examples.push({ tuple: key.replaceAll("\u0000", " "), frontiers })
+    if (new Set(Object.values(frontiers)).size > 1) found.note({ tuple: readable(key), frontiers })
   }
-  return { tuples, examples }
+  return { tuples: found.count, examples: found.examples }
 }
 
 /** Residency: no region ever logged a change of a vault it may not hold. */
@@ -108,7 +165,7 @@ export const residency = (regions: ReadonlyArray<RegionState>, topology: Topolog
       {
         checker: "residency",
         message: `${region.regionId} stored ${outside.length} change(s) of vaults it may not hold`,
-        details: { region: region.regionId, vaults: [...new Set(outside.map((entry) => entry.change.tuple.vault))], examples: outside.slice(0, examplesMax).map((entry) => Change.idString(entry.change)) }
+        details: { region: region.regionId, vaults: [...new Set(outside.map((entry) => entry.change.tuple.vault))], examples: outside.slice(0, examplesMax).map((entry) => Oracle.idOf(entry.change)) }
       }
     ]
   })
@@ -126,7 +183,7 @@ export interface Losses {
 }
 
 /** Whether the strategy decided between two changes by their timestamps. */
-const decidedByTimestamp = (strategy: ConflictResolver.Strategy, loser: Change.Change, winner: Change.Change): boolean =>
+const decidedByTimestamp = (strategy: Oracle.Strategy, loser: Change.Change, winner: Change.Change): boolean =>
   strategy === "LastWriteWins" ||
   (strategy === "InsertWins" && loser.op === winner.op) ||
   (strategy === "SourcePriority" && loser.originRegion === winner.originRegion)
@@ -139,9 +196,9 @@ const decidedByTimestamp = (strategy: ConflictResolver.Strategy, loser: Change.C
  */
 export const classifyLosses = (
   writes: ReadonlyArray<WriteRecord>,
-  verdicts: ReadonlyMap<string, Reference.Verdict>,
+  verdicts: ReadonlyMap<string, Oracle.Verdict>,
   history: History,
-  strategy: ConflictResolver.Strategy
+  strategy: Oracle.Strategy
 ): { readonly losses: Losses; readonly examples: ReadonlyArray<Record<string, unknown>> } => {
   const counts = { survived: 0, superseded: 0, concurrent: 0, "clock-skew": 0, tie: 0 }
   const examples: Array<Record<string, unknown>> = []
@@ -153,33 +210,147 @@ export const classifyLosses = (
       const cause = causeOf(change, verdict, history, strategy)
       counts[cause === undefined ? "survived" : cause]++
       if (cause !== undefined && cause !== "superseded" && examples.length < examplesMax) {
-        examples.push({ change: Change.idString(change), lostTo: Change.idString(verdict.winner), cause, write: write.id })
+        examples.push({ change: Oracle.idOf(change), lostTo: Oracle.idOf(verdict.winner), cause, write: write.id })
       }
     }
   }
   return { losses: counts, examples }
 }
 
-const causeOf = (change: Change.Change, verdict: Reference.Verdict, history: History, strategy: ConflictResolver.Strategy): LossCause | undefined => {
-  const id = Change.idString(change)
+const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
+  const id = Oracle.idOf(change)
   const winner = verdict.winner
-  if (Change.idString(winner) === id) return undefined
-  if (!verdict.maximal.some((member) => Change.idString(member) === id)) return "superseded"
+  if (Oracle.idOf(winner) === id) return undefined
+  if (!verdict.maximal.some((member) => Oracle.idOf(member) === id)) return "superseded"
   if (change.timestamp.physicalMs === winner.timestamp.physicalMs && change.timestamp.logical === winner.timestamp.logical) return "tie"
   const lostAt = history.acknowledgedAt.get(id)
-  const wonAt = history.acknowledgedAt.get(Change.idString(winner))
+  const wonAt = history.acknowledgedAt.get(Oracle.idOf(winner))
   if (decidedByTimestamp(strategy, change, winner) && lostAt !== undefined && wonAt !== undefined && lostAt > wonAt) return "clock-skew"
   return "concurrent"
 }
 
 /** Acknowledged: every acknowledged change is in some region's log. */
 export const acknowledged = (writes: ReadonlyArray<WriteRecord>, regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
-  const known = new Set(unionHistory(regions).map(Change.idString))
+  const known = new Set(unionHistory(regions).map(Oracle.idOf))
   const missing = writes.flatMap((write) =>
-    write.outcome === "acknowledged" ? write.changes.filter((change) => !known.has(Change.idString(change))).map((change) => ({ write: write.id, change: Change.idString(change) })) : []
+    write.outcome === "acknowledged" ? write.changes.filter((change) => !known.has(Oracle.idOf(change))).map((change) => ({ write: write.id, change: Oracle.idOf(change) })) : []
   )
   if (missing.length === 0) return []
   return [{ checker: "acknowledged", message: `${missing.length} acknowledged change(s) are in no region's log`, details: { missing: missing.length, examples: missing.slice(0, examplesMax) } }]
+}
+
+/** Everything that makes a change itself, in a canonical text (context keys sorted). */
+const fingerprint = (change: Change.Change): string =>
+  JSON.stringify([
+    Tuple.key(change.tuple),
+    change.op,
+    change.timestamp.physicalMs,
+    change.timestamp.logical,
+    change.originRegion,
+    change.originNode,
+    change.originRevision,
+    change.committedAtMs,
+    Object.entries(change.context).sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
+  ])
+
+/** Unique ids: no two different changes (tuple, op, timestamp, origin or context) share an id anywhere in the union of the regions' logs. */
+export const uniqueIds = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
+  const byId = new Map<string, Map<string, Change.Change>>()
+  for (const change of unionHistory(regions)) {
+    const id = Oracle.idOf(change)
+    const versions = byId.get(id) ?? new Map<string, Change.Change>()
+    versions.set(fingerprint(change), change)
+    byId.set(id, versions)
+  }
+  const found = collector()
+  for (const [id, versions] of byId) {
+    if (versions.size > 1) found.note({ id, changes: [...versions.values()].map((change) => ({ tuple: Tuple.format(change.tuple), op: change.op, timestamp: change.timestamp, originNode: change.originNode })) })
+  }
+  if (found.count === 0) return []
+  return [{ checker: "unique_ids", message: `${found.count} change id(s) each name more than one different change`, details: { ids: found.count, examples: found.examples } }]
+}
+
+/** The bound of the timestamps check. */
+export interface TimestampBound {
+  /** How far ahead of real time a timestamp may be, in ms. */
+  readonly maxOffsetMs: number
+  /** The wall-clock reading that simulated time 0 stands for (`SimClock.defaultEpochMs`). */
+  readonly epochMs: number
+}
+
+/** Default `maxOffsetMs`: a generous bound on clock error beyond what a scenario declares. */
+export const defaultMaxOffsetMs = 500
+
+/**
+ * Timestamps: no change's physical timestamp is more than `maxOffsetMs` ahead of the real
+ * time at which it was first durable anywhere (its acknowledgement at the origin, or a target's
+ * batch acknowledgement). A change is stamped before it is durable, so a correct clock is
+ * never ahead of that time by more than its error. Changes never seen durable are skipped.
+ */
+export const timestamps = (changes: Iterable<Change.Change>, history: History, bound: TimestampBound): ReadonlyArray<Violation> => {
+  const found = collector()
+  const checked = new Set<string>()
+  let aheadMsMax = 0
+  for (const change of changes) {
+    const id = Oracle.idOf(change)
+    if (checked.has(id)) continue
+    checked.add(id)
+    const durable = history.durableAt.get(id)
+    if (durable === undefined || durable.size === 0) continue
+    const firstDurableMs = Math.min(...durable.values())
+    const aheadMs = change.timestamp.physicalMs - (bound.epochMs + firstDurableMs)
+    if (aheadMs <= bound.maxOffsetMs) continue
+    aheadMsMax = Math.max(aheadMsMax, aheadMs)
+    found.note({ change: id, originNode: change.originNode, physicalMs: change.timestamp.physicalMs, firstDurableAtMs: firstDurableMs, aheadMs: Math.round(aheadMs) })
+  }
+  if (found.count === 0) return []
+  return [
+    {
+      checker: "timestamps",
+      message: `${found.count} change(s) carry timestamps more than ${bound.maxOffsetMs} ms ahead of the real time they became durable (up to ${Math.round(aheadMsMax)} ms)`,
+      details: { changes: found.count, maxOffsetMs: bound.maxOffsetMs, aheadMsMax: Math.round(aheadMsMax), examples: found.examples }
+    }
+  ]
+}
+
+/** What the progress check needs of the run. */
+export interface ProgressSettings {
+  /** When writes may legitimately be refused (see `FaultWindows.ts`). */
+  readonly windows: ReadonlyArray<FaultWindows.Window>
+  /** Least share of writes acknowledged outside the windows; undefined: no availability bound. */
+  readonly minAvailability: number | undefined
+  /** Time after a window during which writes may still fail while the system recovers. */
+  readonly graceMs: number
+}
+
+/** Default recovery time after a fault window, in simulated ms. */
+export const availabilityGraceMs = 2_000
+
+/**
+ * Progress: a workload that offered writes had at least one acknowledged; and, when the
+ * scenario declares a minimum, acknowledged / attempted among the writes that overlap no fault
+ * window (plus grace) is at least that. Writes still pending at the end are not counted.
+ */
+export const progress = (writes: ReadonlyArray<WriteRecord>, settings: ProgressSettings): ReadonlyArray<Violation> => {
+  const answered = writes.filter((write) => write.outcome !== "pending")
+  const acknowledged = writes.filter((write) => write.outcome === "acknowledged").length
+  if (writes.length > 0 && acknowledged === 0) {
+    return [{ checker: "progress", message: `the workload offered ${writes.length} write(s) and none was acknowledged`, details: { attempted: writes.length } }]
+  }
+  if (settings.minAvailability === undefined) return []
+  const clear = answered.filter((write) => !FaultWindows.overlaps(settings.windows, write.startedAtMs, write.endedAtMs ?? write.startedAtMs, settings.graceMs))
+  if (clear.length === 0) return []
+  const clearAcknowledged = clear.filter((write) => write.outcome === "acknowledged").length
+  const availability = clearAcknowledged / clear.length
+  if (availability >= settings.minAvailability) return []
+  const refused = clear.filter((write) => write.outcome !== "acknowledged").slice(0, examplesMax)
+  return [
+    {
+      checker: "progress",
+      message: `availability outside fault windows was ${availability.toFixed(3)} (${clearAcknowledged}/${clear.length}), below the scenario's minimum ${settings.minAvailability}`,
+      details: { attempted: clear.length, acknowledged: clearAcknowledged, availability, minAvailability: settings.minAvailability, windows: settings.windows, examples: refused.map((write) => ({ write: write.id, outcome: write.outcome, reason: write.reason, startedAtMs: write.startedAtMs })) }
+    }
+  ]
 }
 
 /** One node's epoch history with where it ran. */
@@ -285,7 +456,7 @@ export const failoverTimings = (
             write.outcome === "acknowledged" &&
             (write.endedAtMs ?? Infinity) <= promotion.atMs &&
             write.changes.some((change) => {
-              const at = history.durableAt.get(Change.idString(change))?.get(promotion.regionId)
+              const at = history.durableAt.get(Oracle.idOf(change))?.get(promotion.regionId)
               return at === undefined || at > promotion.atMs
             })
         ).length

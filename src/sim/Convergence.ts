@@ -1,23 +1,26 @@
 /**
  * The convergence probe: whether every region holds the same state for every vault it may
- * hold, judged from per-vault digests of the regions' disks while the run goes on. A region's
+ * hold and serves the same answers from it (by the judge's rule, `Oracle.ts`), judged from
+ * per-vault digests of the regions' disks while the run goes on. A region's
  * digest is recomputed only when its disk changed since the last probe, and a tuple's stored
  * value is parsed only when it changed, so probing every few simulated milliseconds after the
  * world is healed stays cheap. The exact, whole-state comparison is the safety checker's job.
  */
 import type * as KvDriver from "../replication/KvDriver.js"
 import * as Topology from "../replication/Topology.js"
+import type * as Oracle from "./Oracle.js"
 import * as RegionState from "./RegionState.js"
 
 /** Probes the regions of one run. */
 export class Convergence {
   private readonly digests = new Map<string, { readonly tree: unknown; readonly digest: ReadonlyMap<string, string> }>()
-  private readonly parsed = new Map<string, Map<string, { readonly value: string; readonly ids: string }>>()
+  private readonly parsed = new Map<string, Map<string, { readonly value: string; readonly summary: string }>>()
 
   constructor(
     /** Disks by id; a wipe may replace one while the run goes on. */
     private readonly disks: ReadonlyMap<string, KvDriver.MemoryDisk>,
     private readonly topology: Topology.Topology,
+    private readonly rules: Oracle.Rules,
     private readonly regionOf: (diskId: string) => string = (diskId) => diskId
   ) {}
 
@@ -41,7 +44,7 @@ export class Convergence {
       parsed = new Map()
       this.parsed.set(region, parsed)
     }
-    const digest = RegionState.digest(disk, parsed)
+    const digest = RegionState.digest(disk, parsed, this.rules)
     this.digests.set(region, { tree: disk.tree, digest })
     return digest
   }

@@ -3,10 +3,12 @@
  * code under test: every write attempt with its virtual start and end time, outcome and the
  * changes it committed, and the virtual time each change became durable in each region (its
  * origin when the write was acknowledged, a target when it acknowledged a batch holding it).
- * The checkers and the report are computed from this and from the regions' disks.
+ * The checkers and the report are computed from this and from the regions' disks. Changes
+ * are keyed by the judge's id text (`Oracle.idOf`), so the record and the judge agree on ids.
  */
-import * as Change from "../replication/Change.js"
+import type * as Change from "../replication/Change.js"
 import type * as Replica from "../replication/Replica.js"
+import * as Oracle from "./Oracle.js"
 
 /** How a write attempt ended. */
 export type Outcome = "pending" | "acknowledged" | "rejected" | "failed" | "interrupted"
@@ -67,14 +69,14 @@ export class History {
     record.changes = details.changes ?? []
     if (outcome !== "acknowledged") return
     for (const change of record.changes) {
-      this.acknowledgedAt.set(Change.idString(change), nowMs)
+      this.acknowledgedAt.set(Oracle.idOf(change), nowMs)
       this.durable(change, change.originRegion, nowMs)
     }
   }
 
   /** Notes that a change is durable in a region (the first time counts). */
   durable(change: Change.Change, region: string, nowMs: number): void {
-    const id = Change.idString(change)
+    const id = Oracle.idOf(change)
     let regions = this.durableAt.get(id)
     if (regions === undefined) {
       regions = new Map()

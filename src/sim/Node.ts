@@ -49,6 +49,8 @@ export interface Options {
   readonly yieldSettings: YieldSettings
   /** Wraps the node's Network layer (canaries use it); identity by default. */
   readonly decorateNetwork?: (layer: Layer.Layer<Network.Network>) => Layer.Layer<Network.Network>
+  /** Wraps the node's Clock layer (canaries use it); identity by default. */
+  readonly decorateClock?: (layer: Layer.Layer<Clock.Clock>) => Layer.Layer<Clock.Clock>
   /** Called when an incarnation ends on its own (not by a crash), e.g. its layer failed to build. */
   readonly onExit?: (node: Node, cause: string) => void
 }
@@ -122,7 +124,7 @@ export class Node {
     const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
       StoreFaults.layer(options.disk(), options.storeFaults),
-      Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) }),
+      (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)

@@ -8,6 +8,7 @@ import { RedBlackTree } from "effect"
 import type * as Change from "../replication/Change.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import type * as Store from "../replication/Store.js"
+import * as Oracle from "./Oracle.js"
 import * as TraceHash from "./TraceHash.js"
 import * as Tuple from "../replication/Tuple.js"
 import type * as TupleState from "../replication/TupleState.js"
@@ -46,18 +47,24 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: strin
 }
 
 /**
- * Digests per vault of a region's tuple states (the change ids of every tuple's frontier),
- * cheap enough to compare while the run goes on. Stored values are not compared as text: a
- * version vector's key order depends on how the change arrived. `cache` remembers the ids of
- * values already parsed, so a probe only parses tuples that changed since the last one.
+ * Digests per vault of a region's tuple states, cheap enough to compare while the run goes on:
+ * per tuple, the answer the rule gives over the stored changes (present or absent) and what
+ * each frontier change is (id, operation, timestamp, origin node), so two regions agree only
+ * when they serve the same answers from the same changes, even if ids were to collide. Stored
+ * values are not compared as text: a version vector's key order depends on how the change
+ * arrived. `cache` remembers what was computed for values already parsed, so a probe only
+ * parses tuples that changed since the last one.
  */
-export const digest = (disk: KvDriver.MemoryDisk, cache: Map<string, { readonly value: string; readonly ids: string }>): ReadonlyMap<string, string> => {
+export const digest = (
+  disk: KvDriver.MemoryDisk,
+  cache: Map<string, { readonly value: string; readonly summary: string }>,
+  rules: Oracle.Rules
+): ReadonlyMap<string, string> => {
   const hashes = new Map<string, TraceHash.TraceHash>()
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value) {
-      const state = JSON.parse(value) as TupleState.TupleState
-      known = { value, ids: state.frontier.map((change) => `${change.id.origin}#${change.id.seq}`).join(",") }
+      known = { value, summary: summaryOf(JSON.parse(value) as TupleState.TupleState, rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))
@@ -66,7 +73,14 @@ export const digest = (disk: KvDriver.MemoryDisk, cache: Map<string, { readonly 
       hash = new TraceHash.TraceHash()
       hashes.set(vault, hash)
     }
-    hash.string(key).string(known.ids)
+    hash.string(key).string(known.summary)
   }
   return new Map([...hashes].map(([vault, hash]) => [vault, hash.hex()]))
+}
+
+/** One tuple's answer and frontier as text, for the digest. */
+const summaryOf = (state: TupleState.TupleState, rules: Oracle.Rules): string => {
+  const answer = Oracle.present(rules, state.frontier) ? "present" : "absent"
+  const changes = state.frontier.map((change) => `${Oracle.idOf(change)}:${change.op}:${change.timestamp.physicalMs}.${change.timestamp.logical}:${change.originNode}`)
+  return `${answer}|${changes.join(",")}`
 }

@@ -17,7 +17,7 @@
  * states; the result carries every value drawn from the seed.
  */
 import { Either, type Layer } from "effect"
-import * as Change from "../replication/Change.js"
+import type * as Clock from "../replication/Clock.js"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
@@ -25,16 +25,18 @@ import * as KvDriver from "../replication/KvDriver.js"
 import type * as Network from "../replication/Network.js"
 import * as Random from "../replication/Random.js"
 import type * as Topology from "../replication/Topology.js"
+import * as TupleState from "../replication/TupleState.js"
 import * as Canary from "./canary/Canary.js"
 import * as Checkers from "./Checkers.js"
 import { Convergence } from "./Convergence.js"
 import * as Faults from "./Faults.js"
+import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
 import { Node } from "./Node.js"
-import type * as Reference from "./Reference.js"
+import * as Oracle from "./Oracle.js"
 import * as RegionState from "./RegionState.js"
-import { type CheckName, type Range, type Scenario, nodesOf, topologyFor } from "./Scenario.js"
-import { PhysicalClock } from "./SimClock.js"
+import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
+import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import { SimNetwork, type Stats as NetworkStats } from "./SimNetwork.js"
 import { StoreFaults } from "./StoreFaults.js"
 import { Workload } from "./Workload.js"
@@ -159,8 +161,9 @@ interface Sim {
   readonly clocks: ReadonlyMap<string, PhysicalClock>
   readonly nodes: ReadonlyMap<string, Node>
   readonly workload: Workload
-  /** The rule the checkers apply; nodes may run a canary's instead. */
-  readonly resolver: ConflictResolver.ConflictResolver
+  /** The conflict settings the judge applies its own rule with (`Oracle.ts`). */
+  readonly rules: Oracle.Rules
+  /** The resolver a region's nodes run: the configured one, or a canary's. */
   readonly resolverOf: (regionId: string) => ConflictResolver.ConflictResolver
   readonly chosen: RunResult["chosen"]
   readonly healedAtMs: number
@@ -210,8 +213,8 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
       nodesIn: (regionId) => [...nodes.values()].filter((node) => node.regionId === regionId),
       node: (nodeId) => nodes.get(nodeId)
     }),
-    resolver,
-    resolverOf: (region) => (options.canary === "keep-local" ? Canary.keepLocal(region) : resolver),
+    rules: { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities },
+    resolverOf: (region) => (options.canary === "keep-local" ? Canary.keepLocal(region) : options.canary === "broken-winner" ? Canary.brokenWinner : resolver),
     chosen: { clocks: chosen },
     healedAtMs: Math.max(lastFaultMs, workloadEndMs),
     applied: [],
@@ -257,6 +260,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =
     sim.options.canary === "ack-without-apply" ? Canary.ackWithoutApply(regionId, nodeId, canaryRandom.next) : (layer: Layer.Layer<Network.Network>) => layer
+  const decorateClock = sim.options.canary === "broken-clock" && index === 0 ? Canary.clockAhead(Canary.clockAheadMs) : (layer: Layer.Layer<Clock.Clock>) => layer
   return new Node({
     world: sim.world,
     network: sim.network,
@@ -272,6 +276,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
     decorateNetwork,
+    decorateClock,
     onExit: (exited) => {
       sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
     }
@@ -294,10 +299,10 @@ const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
   const elsewhere = new Set(
     readReplicas(sim)
       .filter((replica) => replica.replica !== diskId)
-      .flatMap((replica) => replica.log.map((entry) => Change.idString(entry.change)))
+      .flatMap((replica) => replica.log.map((entry) => Oracle.idOf(entry.change)))
   )
   for (const entry of RegionState.read(sim.regionOfDisk(diskId), sim.disks.get(diskId)!, diskId).log) {
-    const id = Change.idString(entry.change)
+    const id = Oracle.idOf(entry.change)
     if (!elsewhere.has(id)) sim.lostWithDisk.add(id)
   }
   sim.disks.set(diskId, KvDriver.makeMemoryDisk())
@@ -319,7 +324,7 @@ const execute = (sim: Sim): StopReason => {
   for (const fault of scenario.faults) world.schedule(fault.atMs, "fault", "world", fault.kind, () => record(fault.kind, Faults.apply(fault, targets)))
   const extra = sim.options.extraEvent
   if (extra !== undefined) world.schedule(extra.atMs, "extra", "world", extra.detail, () => {})
-  const convergence = new Convergence(sim.disks, sim.topology, sim.regionOfDisk)
+  const convergence = new Convergence(sim.disks, sim.topology, sim.rules, sim.regionOfDisk)
   const probe = () => {
     if (convergence.converged() && rolesSettled(sim)) {
       sim.convergedAtMs = world.nowMs
@@ -362,26 +367,15 @@ const rolesSettled = (sim: Sim): boolean => {
 const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
   const { scenario, history, world } = sim
   const checks = new Set(scenario.checks)
-  const converged = sim.convergedAtMs !== undefined
+  // The probe's digests already include the rule's answers; asking the convergence checker
+  // again makes the flag and the checker agree by construction.
+  const answersDiffer = Checkers.convergence(regions, sim.topology, sim.rules)
+  const converged = sim.convergedAtMs !== undefined && answersDiffer.length === 0
   const violations: Array<Checkers.Violation> = []
   if (stopReason === "livelock") violations.push({ checker: "liveness", message: "livelock: tasks kept running without simulated time advancing", details: { atMs: world.nowMs } })
-  if (checks.has("liveness") && !converged) {
-    const divergence = Checkers.divergence(regions, sim.topology)
-    const unsettled = divergence.tuples === 0 && !rolesSettled(sim)
-    violations.push({
-      checker: "liveness",
-      message: unsettled
-        ? `the regions hold the same state, but not every node serves under the original primary again within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`
-        : `regions did not converge within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`,
-      details: { healedAtMs: sim.healedAtMs, budgetMs: scenario.budgetMs, stopReason, divergence, ...(scenario.topology.strategy === "PrimaryReplica" ? { roles: roles(sim) } : {}) }
-    })
-  }
-  const ruled = Checkers.reference(regions, sim.resolver)
-  const verdicts: ReadonlyMap<string, Reference.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
-  if ("violation" in ruled) violations.push(ruled.violation)
-  if (checks.has("safety") && converged) violations.push(...Checkers.safety(regions, verdicts, sim.topology, sim.resolverOf))
-  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(history.writes.filter((write) => !write.changes.every((change) => sim.lostWithDisk.has(Change.idString(change)))), regions))
-  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
+  if (checks.has("liveness") && !converged) violations.push(livenessViolation(sim, stopReason, regions))
+  if (checks.has("convergence")) violations.push(...answersDiffer)
+  const verdicts = judgeState(sim, checks, converged, regions, violations)
   const failover = judgeFailover(sim, checks, violations)
   const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
   return {
@@ -400,7 +394,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     lostWrites: losses,
     lostWriteExamples: examples,
     healedAtMs: sim.healedAtMs,
-    convergenceMs: sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
+    convergenceMs: !converged || sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
     lagMs: lag(history),
     faults: sim.applied,
     failover,
@@ -415,6 +409,55 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),
     checks: scenario.checks
   }
+}
+
+const livenessViolation = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Checkers.Violation => {
+  const { scenario } = sim
+  const divergence = Checkers.divergence(regions, sim.topology)
+  const unsettled = divergence.tuples === 0 && !rolesSettled(sim)
+  return {
+    checker: "liveness",
+    message: unsettled
+      ? `the regions hold the same state, but not every node serves under the original primary again within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`
+      : `regions did not converge within ${scenario.budgetMs} simulated ms (healed at ${sim.healedAtMs} ms)`,
+    details: { healedAtMs: sim.healedAtMs, budgetMs: scenario.budgetMs, stopReason, divergence, ...(scenario.topology.strategy === "PrimaryReplica" ? { roles: roles(sim) } : {}) }
+  }
+}
+
+/** What a region answers for a tuple from its stored changes: what its nodes' `Replica.check` computes, with the resolver they run. */
+const servedBy = (sim: Sim): Checkers.Served => (regionId, frontier) => TupleState.isPresent({ frontier }, sim.resolverOf(regionId))
+
+/** The checks over the regions' disks and the history; returns the rule's verdicts for the report. */
+const judgeState = (
+  sim: Sim,
+  checks: ReadonlySet<CheckName>,
+  converged: boolean,
+  regions: ReadonlyArray<RegionState.RegionState>,
+  violations: Array<Checkers.Violation>
+): ReadonlyMap<string, Oracle.Verdict> => {
+  const { scenario, history } = sim
+  const ruled = Checkers.reference(regions, sim.rules)
+  const verdicts: ReadonlyMap<string, Oracle.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
+  if ("violation" in ruled) violations.push(ruled.violation)
+  if (checks.has("safety")) {
+    // Before convergence regions may lag the whole history; they must still serve the rule's answer for what they hold.
+    violations.push(...(converged ? Checkers.safety(regions, verdicts, sim.topology, servedBy(sim)) : Checkers.servedAnswers(regions, sim.rules, servedBy(sim))))
+  }
+  // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`).
+  const survivable = history.writes.filter((write) => !write.changes.every((change) => sim.lostWithDisk.has(Oracle.idOf(change))))
+  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
+  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
+  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
+  if (checks.has("timestamps")) {
+    const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
+    const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]
+    violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: defaultEpochMs }))
+  }
+  if (checks.has("progress")) {
+    const windows = FaultWindows.windows(scenario, sim.healedAtMs)
+    violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))
+  }
+  return verdicts
 }
 
 /** PrimaryReplica: the epoch checks, the failover story and its timings. */

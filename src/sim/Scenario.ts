@@ -95,8 +95,16 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
 
 /** The checks a run can make. */
-export const checkNames = ["safety", "liveness", "acknowledged", "residency", "epochs", "failover"] as const
+export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress", "epochs", "failover"] as const
 export type CheckName = (typeof checkNames)[number]
+
+/** Thresholds some checks take; unset ones use the checker's default. */
+export interface CheckSettings {
+  /** `progress`: least share of writes acknowledged among those attempted outside fault windows (0..1). */
+  readonly minAvailability?: number
+  /** `timestamps`: how far ahead of real time a timestamp may run, beyond the clock error the scenario declares. */
+  readonly maxClockOffsetMs?: number
+}
 
 /** A whole scenario. */
 export interface Scenario {
@@ -113,6 +121,8 @@ export interface Scenario {
   readonly workload: WorkloadSpec
   readonly faults: ReadonlyArray<Fault>
   readonly checks: ReadonlyArray<CheckName>
+  /** Thresholds of the checks (optional, so scenarios built in code may leave it out). */
+  readonly checkSettings?: CheckSettings
   /** Bounds of the seeded op count after which a running fiber yields. */
   readonly scheduler: { readonly yieldOpsMin: number; readonly yieldOpsMax: number }
 }
@@ -126,6 +136,20 @@ export const targetNodes = (scenario: Scenario, target: Target): ReadonlyArray<s
   const region = scenario.topology.regions.find((candidate) => candidate.id === target)
   return region !== undefined ? region.nodes : nodesOf(scenario).some((node) => node.nodeId === target) ? [target] : []
 }
+
+/**
+ * The most any node's wall clock may run ahead of simulated real time, by the scenario's own
+ * declaration: its largest offset, its largest positive drift over the whole budget, and every
+ * forward clock jump aimed at it. HLC timestamps carry the greatest clock they have seen, so
+ * the bound for every node's timestamps is the maximum over nodes.
+ */
+export const clockErrorAheadMs = (scenario: Scenario): number =>
+  nodesOf(scenario).reduce((most, { regionId, nodeId }) => {
+    const spec = { ...scenario.clocks.default, ...scenario.clocks.nodes[nodeId] }
+    const driftMs = (Math.max(0, spec.driftPpm.max) * scenario.budgetMs) / 1_000_000
+    const jumpsMs = scenario.faults.reduce((sum, fault) => (fault.kind === "clock_jump" && fault.deltaMs > 0 && (fault.target === nodeId || fault.target === regionId) ? sum + fault.deltaMs : sum), 0)
+    return Math.max(most, spec.offsetMs.max + driftMs + jumpsMs)
+  }, 0)
 
 /** The topology as node `nodeId` of `regionId` starts with it. */
 export const topologyFor = (scenario: Scenario, regionId: string): Either.Either<Topology.Topology, TopologyBuilder.TopologyError> => {
@@ -277,6 +301,7 @@ const ScenarioFile = Schema.Struct({
   workload: Schema.optional(WorkloadFile),
   faults: Schema.optional(Schema.Array(FaultFile)),
   checks: Schema.optional(Schema.Array(Schema.Literal(...checkNames))),
+  check_settings: Schema.optional(Schema.Struct({ min_availability: Schema.optional(Probability), max_clock_offset_ms: Schema.optional(NonNegative) })),
   scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) }))
 })
 type ScenarioFile = typeof ScenarioFile.Type
@@ -503,6 +528,7 @@ const fromFile = (file: ScenarioFile): Scenario => {
     },
     faults: [...(file.faults ?? []).map(faultFromFile)].sort((a, b) => a.atMs - b.atMs),
     checks: file.checks ?? defaultChecks(file.topology.strategy),
+    ...checkSettingsFromFile(file.check_settings),
     scheduler: {
       yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
       yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
@@ -510,9 +536,33 @@ const fromFile = (file: ScenarioFile): Scenario => {
   }
 }
 
+/** The check settings a file gives, left out entirely when it gives none (so encoding round-trips). */
+const checkSettingsFromFile = (settings: ScenarioFile["check_settings"]): { readonly checkSettings?: CheckSettings } => {
+  if (settings === undefined) return {}
+  return {
+    checkSettings: {
+      ...(settings.min_availability === undefined ? {} : { minAvailability: settings.min_availability }),
+      ...(settings.max_clock_offset_ms === undefined ? {} : { maxClockOffsetMs: settings.max_clock_offset_ms })
+    }
+  }
+}
+
+const checkSettingsToFile = (settings: CheckSettings | undefined): Pick<ScenarioFile, "check_settings"> => {
+  if (settings === undefined) return {}
+  return {
+    check_settings: {
+      ...(settings.minAvailability === undefined ? {} : { min_availability: settings.minAvailability }),
+      ...(settings.maxClockOffsetMs === undefined ? {} : { max_clock_offset_ms: settings.maxClockOffsetMs })
+    }
+  }
+}
+
+/** The checks that apply to every strategy when a scenario names none. */
+const commonChecks: ReadonlyArray<CheckName> = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress"]
+
 /** The checks that apply to a strategy when a scenario names none. */
 export const defaultChecks = (strategy: Topology.ReplicationStrategy): ReadonlyArray<CheckName> =>
-  strategy === "PrimaryReplica" ? ["safety", "liveness", "acknowledged", "residency", "epochs"] : ["safety", "liveness", "acknowledged", "residency"]
+  strategy === "PrimaryReplica" ? [...commonChecks, "epochs"] : commonChecks
 
 /** Cross-references a decoded scenario; returns its problems, each with a key path. */
 export const validate = (scenario: Scenario): ReadonlyArray<string> => {
@@ -533,6 +583,9 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   const resolver = ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities })
   if (Either.isLeft(resolver)) problems.push(`replication.conflict_resolution: ${resolver.left.message}`)
   scenario.replication.regionPriorities.forEach((id, index) => region(`replication.region_priorities[${index}]`, id))
+  // As in the node configuration: a region missing from the list is an error, not priority 0.
+  const unranked = scenario.replication.conflictResolution === "SourcePriority" ? [...regionIds].filter((id) => !scenario.replication.regionPriorities.includes(id)) : []
+  if (unranked.length > 0) problems.push(`replication.region_priorities: SourcePriority needs a priority for every region; missing ${unranked.map((id) => `'${id}'`).join(", ")}`)
   for (const id of Object.keys(scenario.clocks.nodes)) node(`clocks.nodes.${id}`, id)
   scenario.network.links.forEach((entry, index) => {
     region(`network.links[${index}].from`, entry.from)
@@ -710,6 +763,7 @@ const toFile = (scenario: Scenario): ScenarioFile => {
     },
     faults: scenario.faults.map(faultToFile),
     checks: scenario.checks,
+    ...checkSettingsToFile(scenario.checkSettings),
     scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax }
   }
 }

@@ -26,6 +26,27 @@ describe("canaries", () => {
     expect(caught?.checkers).toContain("safety")
   })
 
+  it("nodes that resolve last-write-wins in reverse agree with each other and are still caught by the safety checker (two-region-partition, seed 1)", () => {
+    const result = runScenario(Fixtures.load("scenarios/two-region-partition.yaml"), 1, { canary: "broken-winner" })
+    // Every region runs the same broken rule, so the regions converge on the same wrong answers:
+    // only a judge with its own rule sees it.
+    expect(result.converged).toBe(true)
+    expect(result.violations.map((violation) => violation.checker)).toContain("safety")
+    expect(result.violations.every((violation) => violation.checker === "safety")).toBe(true)
+  })
+
+  it("a node whose clock runs an hour ahead is caught by the timestamps checker (three-region-skew-hlc, seed 1)", () => {
+    const result = runScenario(Fixtures.load("scenarios/three-region-skew-hlc.yaml"), 1, { canary: "broken-clock" })
+    const caught = result.violations.filter((violation) => violation.checker === "timestamps")
+    expect(caught).toHaveLength(1)
+    expect(caught[0]?.details["aheadMsMax"]).toBeGreaterThanOrEqual(3_600_000)
+  })
+
+  it("the same scenarios and seeds pass without the canaries", () => {
+    expect(runScenario(Fixtures.load("scenarios/two-region-partition.yaml"), 1).violations).toEqual([])
+    expect(runScenario(Fixtures.load("scenarios/three-region-skew-hlc.yaml"), 1).violations).toEqual([])
+  })
+
   it(`a network that acknowledges batches without applying them is caught within ${seedsMax} seeds`, () => {
     const caught = firstCaught("ack-without-apply")
     expect(caught).toBeDefined()

@@ -1,16 +1,19 @@
 /**
- * The checkers on hand-made states, so each one is seen to fail when it should: a region
- * missing a change, a vault stored outside its residency set, an acknowledged change in no
- * log, two regions taking writes in one epoch; and lost writes labelled by cause.
+ * The checkers on hand-made states, so each one is seen to fail when it should and to pass
+ * when it should: a region missing a change, a region serving an answer against the rule,
+ * regions serving different answers, a vault stored outside its residency set, an
+ * acknowledged change in no log, two changes under one id, a timestamp from the future, a
+ * workload that made no progress, two regions taking writes in one epoch; and lost writes
+ * labelled by cause.
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import type * as Change from "../../src/replication/Change.js"
-import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
 import * as Tuple from "../../src/replication/Tuple.js"
 import * as Checkers from "../../src/sim/Checkers.js"
+import * as FaultWindows from "../../src/sim/FaultWindows.js"
 import { History } from "../../src/sim/History.js"
-import * as Reference from "../../src/sim/Reference.js"
+import * as Oracle from "../../src/sim/Oracle.js"
 import type { RegionState } from "../../src/sim/RegionState.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Fixtures from "./fixtures/scenarios.js"
@@ -48,26 +51,118 @@ const region = (regionId: string, log: ReadonlyArray<Change.Change>, frontier: R
   log: log.map((each, index) => ({ position: index + 1, change: each, receivedFrom: each.originRegion === regionId ? null : "x", appliedAtMs: 0 }))
 })
 
-const lww = ConflictResolver.lastWriteWins
+const lww: Oracle.Rules = { strategy: "LastWriteWins", regionPriorities: [] }
+
+/** What a correct node serves: the rule's answer over its stored changes. */
+const servedByRule: Checkers.Served = (_region, frontier) => Oracle.present(lww, frontier)
 
 describe("checkers", () => {
   it("safety flags a region whose frontier misses a concurrent change, and passes equal regions", () => {
     const x = change("a", 1)
     const y = change("b", 1, { physicalMs: 5 })
     const regions = [region("a", [x, y], [x, y]), region("b", [y], [y])]
-    const verdicts = Reference.evaluate(Checkers.unionHistory(regions), lww)
-    const found = Checkers.safety(regions, verdicts, topology, () => lww)
+    const verdicts = Oracle.evaluate(Checkers.unionHistory(regions), lww)
+    const found = Checkers.safety(regions, verdicts, topology, servedByRule)
     expect(found.map((violation) => violation.details["region"])).toEqual(["b"])
-    expect(Checkers.safety([region("a", [x, y], [x, y]), region("b", [y, x], [x, y])], verdicts, topology, () => lww)).toEqual([])
+    expect(Checkers.safety([region("a", [x, y], [x, y]), region("b", [y, x], [x, y])], verdicts, topology, servedByRule)).toEqual([])
   })
 
   it("the reference keeps only changes nobody supersedes and lets the resolver pick among them", () => {
     const first = change("a", 1)
     const later = change("b", 1, { context: { a: 1 }, op: "delete" })
     const concurrent = change("a", 2, { physicalMs: 9 })
-    const verdict = Reference.evaluate([first, later, concurrent, first], lww).get(Tuple.key(tuple()))!
+    const verdict = Oracle.evaluate([first, later, concurrent, first], lww).get(Tuple.key(tuple()))!
     expect(verdict.maximal.map((each) => `${each.id.origin}#${each.id.seq}`)).toEqual(["a#2", "b#1"])
     expect(verdict.winner).toBe(concurrent)
+  })
+
+  it("safety flags regions that agree with each other on an answer the rule does not give, converged or not", () => {
+    // a#1 (insert) and b#1 (a later delete) are concurrent: LWW says absent; the broken node keeps the oldest, an insert.
+    const x = change("a", 1, { physicalMs: 1 })
+    const y = change("b", 1, { physicalMs: 5, op: "delete" })
+    const regions = [region("a", [x, y], [x, y]), region("b", [x, y], [x, y])]
+    const oldestWins: Checkers.Served = (_region, frontier) => [...frontier].sort((l, r) => l.timestamp.physicalMs - r.timestamp.physicalMs)[0]?.op === "insert"
+    const verdicts = Oracle.evaluate(Checkers.unionHistory(regions), lww)
+    expect(Checkers.safety(regions, verdicts, topology, oldestWins).map((violation) => violation.details["region"])).toEqual(["a", "b"])
+    expect(Checkers.servedAnswers(regions, lww, oldestWins)).toHaveLength(2)
+    expect(Checkers.servedAnswers(regions, lww, servedByRule)).toEqual([])
+  })
+
+  it("convergence compares the answers regions serve, not the ids they hold", () => {
+    const x = change("a", 1, { physicalMs: 1 })
+    const y = change("b", 1, { physicalMs: 5, op: "delete" })
+    // Different frontiers, same answer (absent): converged in answers.
+    expect(Checkers.convergence([region("a", [x, y], [x, y]), region("b", [y], [y])], topology, lww)).toEqual([])
+    // The same id, different changes: the answers differ although the ids agree.
+    const impostor = { ...y, op: "insert" as const }
+    const found = Checkers.convergence([region("a", [x, y], [x, y]), region("b", [x, impostor], [x, impostor])], topology, lww)
+    expect(found.map((violation) => violation.checker)).toEqual(["convergence"])
+    expect(found[0]?.details["examples"]).toEqual([{ tuple: "open document:d viewer user:x", answers: { a: "absent", b: "present" } }])
+  })
+
+  it("unique_ids flags two different changes under one id and ignores copies of one change", () => {
+    const x = change("a", 1, { physicalMs: 1 })
+    expect(Checkers.uniqueIds([region("a", [x], [x]), region("b", [{ ...x, context: {} }], [x])])).toEqual([])
+    const twin = { ...x, tuple: tuple("open", "user:y") }
+    const found = Checkers.uniqueIds([region("a", [x], [x]), region("b", [twin], [twin])])
+    expect(found.map((violation) => [violation.checker, violation.details["ids"]])).toEqual([["unique_ids", 1]])
+  })
+
+  it("timestamps flags a change stamped further ahead of the real time it became durable than the bound", () => {
+    const epochMs = 1_000_000
+    const history = new History()
+    const honest = { ...change("a", 1), timestamp: { physicalMs: epochMs + 1_300, logical: 0 } }
+    const future = { ...change("a", 2), timestamp: { physicalMs: epochMs + 1_000 + 3_600_000, logical: 0 } }
+    history.end(history.begin("a", [], 1_000), "acknowledged", 1_000, { changes: [honest, future] })
+    const found = Checkers.timestamps([honest, future], history, { maxOffsetMs: 500, epochMs })
+    expect(found.map((violation) => [violation.checker, violation.details["changes"], violation.details["aheadMsMax"]])).toEqual([["timestamps", 1, 3_600_000]])
+    expect(Checkers.timestamps([honest], history, { maxOffsetMs: 500, epochMs })).toEqual([])
+    expect(Checkers.timestamps([honest], history, { maxOffsetMs: 200, epochMs })).toHaveLength(1)
+  })
+
+  it("progress flags a workload that offered writes and had none acknowledged", () => {
+    const history = new History()
+    history.end(history.begin("a", [], 10), "failed", 20)
+    history.end(history.begin("a", [], 30), "rejected", 40)
+    const settings = { windows: [], minAvailability: undefined, graceMs: 0 }
+    expect(Checkers.progress(history.writes, settings).map((violation) => violation.checker)).toEqual(["progress"])
+    expect(Checkers.progress([], settings)).toEqual([])
+    history.end(history.begin("a", [], 50), "acknowledged", 60, { changes: [] })
+    expect(Checkers.progress(history.writes, settings)).toEqual([])
+  })
+
+  it("progress holds availability outside fault windows to the scenario's minimum", () => {
+    const history = new History()
+    // Two failures inside the window [100, 200) plus grace 50; one failure and three acknowledgements outside.
+    history.end(history.begin("a", [], 120), "failed", 130)
+    history.end(history.begin("a", [], 240), "failed", 245)
+    history.end(history.begin("a", [], 10), "failed", 20)
+    for (const atMs of [300, 400, 500]) history.end(history.begin("a", [], atMs), "acknowledged", atMs + 5, { changes: [] })
+    const windows: ReadonlyArray<FaultWindows.Window> = [{ startMs: 100, endMs: 200 }]
+    expect(Checkers.progress(history.writes, { windows, minAvailability: 0.75, graceMs: 50 })).toEqual([])
+    const found = Checkers.progress(history.writes, { windows, minAvailability: 0.8, graceMs: 50 })
+    expect(found.map((violation) => [violation.checker, violation.details["availability"]])).toEqual([["progress", 0.75]])
+  })
+
+  it("fault windows run from the first fault that can refuse writes until the world is whole again", () => {
+    const scenario = Fixtures.parse(`
+name: windows
+budget_ms: 10000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a }, { id: b }]
+faults:
+  - { at_ms: 100, kind: clock_jump, target: a, delta_ms: 50 }
+  - { at_ms: 1000, kind: isolate, region: a }
+  - { at_ms: 1500, kind: crash, target: b }
+  - { at_ms: 2000, kind: heal }
+  - { at_ms: 2500, kind: restart, target: b }
+  - { at_ms: 4000, kind: pause, target: a }
+`)
+    expect(FaultWindows.windows(scenario, 6000)).toEqual([
+      { startMs: 1000, endMs: 2500 },
+      { startMs: 4000, endMs: 6000 }
+    ])
   })
 
   it("residency flags a region that logged a vault it may not hold", () => {
@@ -109,7 +204,7 @@ describe("checkers", () => {
     acknowledge(tied, 20)
     acknowledge(winner, 25)
     acknowledge(skewed, 30)
-    const verdicts = Reference.evaluate([superseded, tied, winner, skewed], lww)
+    const verdicts = Oracle.evaluate([superseded, tied, winner, skewed], lww)
     expect(verdicts.get(Tuple.key(tuple()))?.winner).toBe(winner)
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, "LastWriteWins")
     expect(losses).toEqual({ survived: 1, superseded: 1, concurrent: 0, "clock-skew": 1, tie: 1 })

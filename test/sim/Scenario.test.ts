@@ -27,7 +27,7 @@ describe("Scenario.decode", () => {
     expect(scenario.topology.targets).toBeUndefined()
     expect(scenario.faults).toEqual([])
     expect(scenario.replication.clock).toBe("hlc")
-    expect(scenario.checks).toEqual(["safety", "liveness", "acknowledged", "residency"])
+    expect(scenario.checks).toEqual(["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress"])
   })
 
   it("faults come out sorted by time as plain data", () => {
@@ -55,6 +55,19 @@ describe("Scenario.decode", () => {
 
   it("a topology that breaks an invariant is reported under topology", () => {
     expect(problems(minimal.replace("strategy: ActiveActive", "strategy: PrimaryReplica")).join("\n")).toMatch(/^topology: /m)
+  })
+
+  it("SourcePriority without a priority for every region is an error, not priority zero", () => {
+    expect(problems(`${minimal}replication:\n  conflict_resolution: SourcePriority\n  region_priorities: [a]\n`)).toContain(
+      "replication.region_priorities: SourcePriority needs a priority for every region; missing 'b'"
+    )
+  })
+
+  it("check settings decode and encode back", () => {
+    const scenario = Fixtures.parse(`${minimal}check_settings: { min_availability: 0.9, max_clock_offset_ms: 250 }\n`)
+    expect(scenario.checkSettings).toEqual({ minAvailability: 0.9, maxClockOffsetMs: 250 })
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+    expect(problems(`${minimal}check_settings: { min_availability: 2 }\n`).join("\n")).toMatch(/check_settings\.min_availability/)
   })
 
   it("every shipped scenario decodes", () => {

@@ -9,15 +9,20 @@
  * - `ack-without-apply`: the receiving node's network answers a share of replication batches
  *   with a `BatchAck` without handing them to the replica, so the sender advances its cursor
  *   past changes the target never stored.
+ * - `broken-winner`: every node resolves last-write-wins in reverse (the smallest timestamp
+ *   wins). Regions agree with each other, so only a judge with its own rule catches it.
+ * - `broken-clock`: the first node's Clock reads an hour ahead of its wall clock, so its
+ *   writes (and, through HLC, everything stamped after them) carry timestamps far in the future.
  */
 import { Effect, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
+import * as Clock from "../../replication/Clock.js"
 import * as ConflictResolver from "../../replication/ConflictResolver.js"
 import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -28,6 +33,28 @@ export const keepLocal = (regionId: string): ConflictResolver.ConflictResolver =
     return ConflictResolver.lastWriteWins.resolve(local.length > 0 ? local : candidates)
   }
 })
+
+/** A resolver whose last-write-wins order is reversed: the oldest concurrent change wins. */
+export const brokenWinner: ConflictResolver.ConflictResolver = {
+  strategy: "LastWriteWins",
+  resolve: (candidates: ReadonlyArray<Change.Change>) => {
+    const first = candidates[0]
+    if (first === undefined) throw new Error("brokenWinner called with no candidates")
+    return candidates.reduce((best, candidate) => (ConflictResolver.lastWriteWinsOrder(candidate, best) < 0 ? candidate : best), first)
+  }
+}
+
+/** How far ahead of its wall clock the broken clock reads: an hour. */
+export const clockAheadMs = 3_600_000
+
+/** Wraps a node's Clock layer so that its physical source, and so every timestamp it stamps, runs `aheadMs` ahead. */
+export const clockAhead =
+  (aheadMs: number) =>
+  (inner: Layer.Layer<Clock.Clock>): Layer.Layer<Clock.Clock> =>
+    Layer.effect(
+      Clock.Clock,
+      Effect.flatMap(Clock.Clock, (clock) => Clock.make({ mode: clock.mode, physicalMs: Effect.map(clock.physicalMs, (ms) => ms + aheadMs) }))
+    ).pipe(Layer.provide(inner))
 
 /** Share of batches acknowledged without being applied. */
 const unappliedShare = 0.25

@@ -1,0 +1,79 @@
+/**
+ * The stretches of simulated time during which a scenario's faults may legitimately refuse
+ * writes, for the availability check: from a fault that cuts links, stops nodes or fails
+ * commits until the world is whole again (every cut healed, every node restarted and resumed,
+ * every store fault cleared), or until the run heals everything. Clock jumps do not forbid
+ * writes. Computed from the scenario's schedule alone, outside the code under test.
+ */
+import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
+
+/** A half-open stretch of simulated time `[startMs, endMs)`. */
+export interface Window {
+  readonly startMs: number
+  readonly endMs: number
+}
+
+/** What is broken at one moment of the schedule. */
+interface Broken {
+  cut: boolean
+  readonly down: Set<string>
+  readonly paused: Set<string>
+  readonly stores: Set<string>
+}
+
+const whole = (broken: Broken): boolean => !broken.cut && broken.down.size === 0 && broken.paused.size === 0 && broken.stores.size === 0
+
+/** Folds one fault into what is broken. */
+const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
+  switch (fault.kind) {
+    case "isolate":
+    case "split":
+    case "one_way":
+    case "bridge":
+      broken.cut = true
+      return
+    case "heal":
+      broken.cut = false
+      return
+    case "crash":
+      for (const node of targetNodes(scenario, fault.target)) broken.down.add(node)
+      return
+    case "restart":
+      for (const node of targetNodes(scenario, fault.target)) broken.down.delete(node)
+      return
+    case "pause":
+      for (const node of targetNodes(scenario, fault.target)) broken.paused.add(node)
+      return
+    case "resume":
+      for (const node of targetNodes(scenario, fault.target)) broken.paused.delete(node)
+      return
+    case "store":
+      if (fault.failRate > 0 || fault.slowMs.max > 0) broken.stores.add(fault.region)
+      else broken.stores.delete(fault.region)
+      return
+    case "clock_jump":
+      return
+  }
+}
+
+/** The windows in which writes may be refused, in time order; the last one ends at `healedAtMs` at the latest. */
+export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
+  const broken: Broken = { cut: false, down: new Set(), paused: new Set(), stores: new Set() }
+  const found: Array<Window> = []
+  let openedAtMs: number | undefined
+  for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {
+    if (fault.atMs >= healedAtMs) break
+    applyFault(scenario, broken, fault)
+    if (openedAtMs === undefined && !whole(broken)) openedAtMs = fault.atMs
+    if (openedAtMs !== undefined && whole(broken)) {
+      found.push({ startMs: openedAtMs, endMs: fault.atMs })
+      openedAtMs = undefined
+    }
+  }
+  if (openedAtMs !== undefined) found.push({ startMs: openedAtMs, endMs: healedAtMs })
+  return found
+}
+
+/** Whether `[startMs, endMs]` overlaps a window extended by `graceMs` (time to recover after it ends). */
+export const overlaps = (found: ReadonlyArray<Window>, startMs: number, endMs: number, graceMs: number): boolean =>
+  found.some((window) => startMs < window.endMs + graceMs && endMs >= window.startMs)
