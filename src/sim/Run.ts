@@ -98,6 +98,8 @@ export interface RunResult {
   /** Acknowledged changes by fate: survived, or lost by cause (`superseded` is not a loss). */
   readonly lostWrites: Checkers.Losses
   readonly lostWriteExamples: ReadonlyArray<Record<string, unknown>>
+  /** Change ids that were on a wiped disk and on no other when it was wiped (not a broken guarantee). */
+  readonly lostWithDisk: ReadonlyArray<string>
   /** When everything was healed, and how long convergence took after that. */
   readonly healedAtMs: number
   readonly convergenceMs: number | undefined
@@ -393,6 +395,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     conflicts: { tuples: verdicts.size, concurrent: [...verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
     lostWrites: losses,
     lostWriteExamples: examples,
+    lostWithDisk: [...sim.lostWithDisk],
     healedAtMs: sim.healedAtMs,
     convergenceMs: !converged || sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
     lagMs: lag(history),
@@ -444,7 +447,7 @@ const judgeState = (
     violations.push(...(converged ? Checkers.safety(regions, verdicts, sim.topology, servedBy(sim)) : Checkers.servedAnswers(regions, sim.rules, servedBy(sim))))
   }
   // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`).
-  const survivable = history.writes.filter((write) => !write.changes.every((change) => sim.lostWithDisk.has(Oracle.idOf(change))))
+  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !sim.lostWithDisk.has(Oracle.idOf(change))) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
