@@ -22,10 +22,20 @@ export class Clock extends Context.Tag("inferadb/Clock")<
   }
 >() {}
 
+/**
+ * How far ahead of this node's physical clock a received timestamp may pull its HLC (like
+ * CockroachDB's max offset). A timestamp further ahead is clamped to the bound, not adopted:
+ * one node's clock jumping an hour ahead must not drag every region an hour ahead. Clamping
+ * is safe here because causality is carried by version vectors, not by timestamps: a later
+ * local write still supersedes the change it has seen, whatever their timestamps say.
+ */
+export const maxOffsetMsDefault = 500
+
 /** Builds a clock over a physical time source. */
 export const make = (options: {
   readonly mode: Timestamp.ClockMode
   readonly physicalMs?: Effect.Effect<number>
+  readonly maxOffsetMs?: number
 }): Effect.Effect<Clock["Type"]> =>
   Effect.gen(function* () {
     const physicalMs = options.physicalMs ?? EffectClock.currentTimeMillis
@@ -43,7 +53,12 @@ export const make = (options: {
       mode: "hlc" as const,
       physicalMs: wholeMs,
       now: Effect.flatMap(wholeMs, (ms) => Ref.updateAndGet(last, (ts) => Timestamp.tick(ts, ms))),
-      observe: (remote) => Effect.flatMap(wholeMs, (ms) => Ref.update(last, (ts) => Timestamp.receive(ts, remote, ms)))
+      observe: (remote) =>
+        Effect.flatMap(wholeMs, (ms) => {
+          const boundMs = ms + (options.maxOffsetMs ?? maxOffsetMsDefault)
+          const adopted = remote.physicalMs > boundMs ? { physicalMs: boundMs, logical: 0 } : remote
+          return Ref.update(last, (ts) => Timestamp.receive(ts, adopted, ms))
+        })
     }
   })
 

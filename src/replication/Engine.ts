@@ -47,8 +47,15 @@ export interface Settings {
   readonly bootstrapTimeoutMs: number
 }
 
-/** Default of `bootstrapTimeoutMs`. */
-export const bootstrapTimeoutMsDefault = 30_000
+/**
+ * Default of `bootstrapTimeoutMs`: no wait. Change ids cannot collide (each disk numbers its
+ * changes under its own origin), so the wait only buys writes that see the history a wiped
+ * disk lost; without it such a write is concurrent with that history and the strategy decides,
+ * as for any write made during a partition. The simulator's progress check showed the price of
+ * waiting: a node that crashed before its first bootstrap finished, restarted while cut off,
+ * refused every write for the whole wait (swarm seed 7058).
+ */
+export const bootstrapTimeoutMsDefault = 0
 
 /**
  * Node settings from a decoded configuration. The node id is the configured one, or the

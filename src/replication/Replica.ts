@@ -42,6 +42,12 @@ export interface WriteAck {
   readonly position: number
 }
 
+/** Per-call options of a client write. */
+export interface WriteOptions {
+  /** The client's deadline on the Effect clock (monotonic); past it nothing is committed. */
+  readonly deadlineMs?: number
+}
+
 /** Counters of one node since it started. */
 export interface ReplicaStats {
   readonly writes: number
@@ -77,7 +83,13 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly regionId: Topology.RegionId
     readonly nodeId: Topology.NodeId
     /** Commits a client write (all operations in one vault) durably, or rejects it whole. */
-    readonly write: (operations: ReadonlyArray<Operation>) => Effect.Effect<WriteAck, WriteRejected | StoreError>
+    /**
+     * Commits a client write (all operations in one vault) durably, or rejects it whole. With
+     * `deadlineMs` (Effect clock), a write whose client gave up before the commit is not
+     * committed: a zombie write must not win, with a late timestamp, over writes acknowledged
+     * after its client stopped waiting.
+     */
+    readonly write: (operations: ReadonlyArray<Operation>, options?: WriteOptions) => Effect.Effect<WriteAck, WriteRejected | StoreError>
     /** Applies a batch from another region durably, or rejects it whole. */
     readonly applyBatch: (batch: Message.ReplicateBatch) => Effect.Effect<Message.BatchAck, ApplyRejected | StoreError>
     /** Whether the tuple exists here now. */
@@ -169,7 +181,20 @@ export const make = (options: Options) =>
             Primacy.checkWrite(state, nowMs, primacy.leaseMs, topology.regions.length)
           )
 
-    const write = (operations: ReadonlyArray<Operation>) =>
+    // Checked at the end of the transaction body, just before the commit: the write lease and
+    // the client's deadline must still hold then, not only when the write was admitted (a node
+    // that stalls in between must not acknowledge a write after another region took over).
+    const beforeCommit = (topology: Topology.Topology, vault: string, writeOptions: WriteOptions) =>
+      Effect.gen(function* () {
+        const nowMs = yield* EffectClock.currentTimeMillis
+        if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
+          return yield* new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
+        }
+        const rejected = yield* checkPrimacy(topology, vault)
+        if (rejected !== undefined) return yield* rejected
+      })
+
+    const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}) =>
       Effect.gen(function* () {
         const vault = operations[0]?.tuple.vault
         if (vault === undefined) return yield* new WriteRejected({ reason: "Invalid", message: "a write needs at least one operation" })
@@ -182,7 +207,9 @@ export const make = (options: Options) =>
         const topology = yield* topologies.current
         const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
         if (rejected !== undefined) return yield* rejected
-        const entries = yield* store.transaction((tx) => commitLocal(tx, clock, { ...options, origin }, operations))
+        const entries = yield* store.transaction((tx) =>
+          Effect.zipLeft(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions))
+        )
         yield* feed.publish(entries)
         yield* count({ writes: 1 })
         const last = entries[entries.length - 1]!

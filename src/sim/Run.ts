@@ -19,7 +19,7 @@
 import { Either, type Layer } from "effect"
 import type * as Clock from "../replication/Clock.js"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
-import type * as Engine from "../replication/Engine.js"
+import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import type * as Network from "../replication/Network.js"
@@ -257,7 +257,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     heartbeat: scenario.replication.heartbeat,
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,
-    bootstrapTimeoutMs: scenario.replication.heartbeat.timeoutMs
+    bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault
   }
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =

@@ -78,6 +78,8 @@ export interface WorkloadSpec {
   readonly hotFraction: number
   readonly deleteFraction: number
   readonly opsPerWriteMax: number
+  /** A client gives up on a write after this long (the server may still be working on it); none when absent. */
+  readonly deadlineMs?: number
 }
 
 /** A node or, for every node of it, a region. */
@@ -274,7 +276,8 @@ const WorkloadFile = Schema.Struct({
   hot_tuples: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
   hot_fraction: Schema.optional(Probability),
   delete_fraction: Schema.optional(Probability),
-  ops_per_write_max: Schema.optional(Count)
+  ops_per_write_max: Schema.optional(Count),
+  deadline_ms: Schema.optional(Positive)
 })
 
 const at = { at_ms: NonNegative }
@@ -524,7 +527,8 @@ const fromFile = (file: ScenarioFile): Scenario => {
       hotTuples: workload.hot_tuples ?? defaults.workload.hotTuples,
       hotFraction: workload.hot_fraction ?? defaults.workload.hotFraction,
       deleteFraction: workload.delete_fraction ?? defaults.workload.deleteFraction,
-      opsPerWriteMax: workload.ops_per_write_max ?? defaults.workload.opsPerWriteMax
+      opsPerWriteMax: workload.ops_per_write_max ?? defaults.workload.opsPerWriteMax,
+      ...(workload.deadline_ms === undefined ? {} : { deadlineMs: workload.deadline_ms })
     },
     faults: [...(file.faults ?? []).map(faultFromFile)].sort((a, b) => a.atMs - b.atMs),
     checks: file.checks ?? defaultChecks(file.topology.strategy),
@@ -759,7 +763,8 @@ const toFile = (scenario: Scenario): ScenarioFile => {
       hot_tuples: workload.hotTuples,
       hot_fraction: workload.hotFraction,
       delete_fraction: workload.deleteFraction,
-      ops_per_write_max: workload.opsPerWriteMax
+      ops_per_write_max: workload.opsPerWriteMax,
+      ...(workload.deadlineMs === undefined ? {} : { deadline_ms: workload.deadlineMs })
     },
     faults: scenario.faults.map(faultToFile),
     checks: scenario.checks,

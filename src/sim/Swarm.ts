@@ -239,6 +239,7 @@ const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, netwo
 }
 
 const drawWorkload = (random: Stream, topology: TopologySpec): WorkloadSpec => {
+  const deadlines = random.derive("deadlines")
   const regionIds = topology.regions.map((region) => region.id)
   const regions = chance(random, 0.8) ? regionIds : someOf(random, regionIds)
   const tuples = intBetween(random, 5, 60)
@@ -254,7 +255,9 @@ const drawWorkload = (random: Stream, topology: TopologySpec): WorkloadSpec => {
     hotTuples: intBetween(random, 0, Math.min(5, tuples)),
     hotFraction: stepBetween(random, 0, 80, 5) / 100,
     deleteFraction: stepBetween(random, 0, 60, 5) / 100,
-    opsPerWriteMax: intBetween(random, 1, 4)
+    opsPerWriteMax: intBetween(random, 1, 4),
+    // Clients that give up while the server may still be working (a stalled or paused node).
+    ...(chance(deadlines, 0.3) ? { deadlineMs: stepBetween(deadlines, 100, 2_000, 50) } : {})
   }
 }
 

@@ -118,13 +118,21 @@ export class Workload {
     }
     record.targetNode = target.id
     record.targetRegion = target.regionId
+    const deadlineMs = this.spec.deadlineMs === undefined ? undefined : record.startedAtMs + this.spec.deadlineMs
+    // The client stops waiting at its deadline; whatever the server does later is unknown to it.
+    if (deadlineMs !== undefined) {
+      world.schedule(deadlineMs, "deadline", clientRegion, `#${record.id}`, () => {
+        if (record.outcome === "pending") history.end(record, "failed", world.nowMs, { reason: "the client's deadline passed (outcome unknown)" })
+      })
+    }
     const write = Effect.gen(function* () {
       const state = yield* handles.failover.state
       record.admittedAtMs = world.nowMs
       record.epoch = state.epoch
-      return yield* handles.replica.write(record.operations)
+      return yield* handles.replica.write(record.operations, deadlineMs === undefined ? {} : { deadlineMs })
     })
     target.fork(write, (exit) => {
+      if (record.outcome !== "pending") return
       if (exit._tag === "Success") return history.end(record, "acknowledged", world.nowMs, { changes: exit.value.changes })
       const { outcome, reason } = describe(exit.cause)
       history.end(record, outcome, world.nowMs, { reason })

@@ -1,0 +1,26 @@
+/**
+ * The node clock's HLC: a received timestamp from a clock far ahead is clamped to the max
+ * offset instead of pulling this node's timestamps ahead with it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Clock from "../../src/replication/Clock.js"
+
+const at = (ms: number) => Effect.succeed(ms)
+
+describe("Clock", () => {
+  it.effect("a timestamp an hour ahead is clamped to the max offset, not adopted", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000) })
+      yield* clock.observe({ physicalMs: 1_000_000 + 3_600_000, logical: 7 })
+      const next = yield* clock.now
+      expect(next.physicalMs).toBe(1_000_000 + Clock.maxOffsetMsDefault)
+    }))
+
+  it.effect("a timestamp within the max offset is adopted as HLC receive says", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000), maxOffsetMs: 500 })
+      yield* clock.observe({ physicalMs: 1_000_200, logical: 3 })
+      expect(yield* clock.now).toEqual({ physicalMs: 1_000_200, logical: 5 })
+    }))
+})
