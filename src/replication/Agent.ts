@@ -174,7 +174,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       Effect.gen(function* () {
         const peer = target.startsWith(siblingPrefix)
           ? yield* siblingPeer(target)
-          : yield* Effect.map(Effect.mapError(router.pickNode(target), (error) => `no node to send to: ${error.message}`), (route) => ({
+          : yield* Effect.map(Effect.mapError(router.pickNode(target, { probe: true }), (error) => `no node to send to: ${error.message}`), (route) => ({
               regionId: route.regionId,
               nodeId: route.nodeId,
               endpoint: route.endpoint

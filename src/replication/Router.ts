@@ -91,7 +91,12 @@ export class Router extends Context.Tag("inferadb/Router")<
     /** Whether a region has at least one node that is not Unreachable. */
     readonly isRegionAvailable: (regionId: Topology.RegionId) => Effect.Effect<boolean>
     /** One usable node of a region: Healthy preferred, then Degraded, never Unreachable. */
-    readonly pickNode: (regionId: Topology.RegionId) => Effect.Effect<NodeChoice, RouteError>
+    /**
+     * One node of a region. With `probe`, a region whose nodes all look Unreachable still
+     * yields one (in turn): the replication agent never gives up on a target, and its own
+     * request deadline, not the heartbeat's, decides whether a slow link answers.
+     */
+    readonly pickNode: (regionId: Topology.RegionId, options?: { readonly probe?: boolean }) => Effect.Effect<NodeChoice, RouteError>
   }
 >() {}
 
@@ -114,7 +119,7 @@ export const make = (options: Options = {}): Effect.Effect<Router["Type"], never
           return { ...node, failover: chosen !== preferred }
         }),
       isRegionAvailable: (regionId) => Effect.map(manager.current, (topology) => Topology.isRegionAvailable(topology, regionId)),
-      pickNode: (regionId) => Effect.flatMap(manager.current, (topology) => pickIn(topology, regionId))
+      pickNode: (regionId, options) => Effect.flatMap(manager.current, (topology) => pickNodeIn(topology, regionId, strategy, turns, options?.probe ?? false))
     }
   })
 
@@ -218,13 +223,15 @@ const pickNodeIn = (
   topology: Topology.Topology,
   regionId: Topology.RegionId,
   strategy: LoadBalancingStrategy,
-  turns: Ref.Ref<ReadonlyMap<Topology.RegionId, number>>
+  turns: Ref.Ref<ReadonlyMap<Topology.RegionId, number>>,
+  probe = false
 ): Effect.Effect<NodeChoice, RouteError> => {
   const region = Topology.findRegion(topology, regionId)
   if (region === undefined) {
     return Effect.fail(new RouteError({ reason: "UnknownRegion", regionId, message: `region '${regionId}' is not in the topology` }))
   }
-  const pool = usableNodes(region)
+  const usable = usableNodes(region)
+  const pool = usable.length === 0 && probe ? allNodes(region) : usable
   if (pool.length === 0) {
     return Effect.fail(new RouteError({ reason: "NoHealthyRegion", regionId, message: `region '${regionId}' has no Healthy or Degraded node` }))
   }
@@ -234,6 +241,10 @@ const pickNodeIn = (
     return [pool[turn] as NodeChoice, new Map([...current, [regionId, (turn + 1) % pool.length]])]
   })
 }
+
+/** Every node of a region in declaration order, whatever its status. */
+const allNodes = (region: Topology.Region): ReadonlyArray<NodeChoice> =>
+  region.zones.flatMap((zone) => zone.nodes.map((node): NodeChoice => ({ regionId: region.id, zoneId: zone.id, nodeId: node.id, endpoint: node.endpoint })))
 
 /** Healthy nodes in declaration order, or, when there are none, the Degraded ones. */
 const usableNodes = (region: Topology.Region): ReadonlyArray<NodeChoice> => {
