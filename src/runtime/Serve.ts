@@ -28,6 +28,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Agent from "../replication/Agent.js"
 import * as Clock from "../replication/Clock.js"
+import * as Bootstrap from "../replication/Bootstrap.js"
 import * as Config from "../replication/Config.js"
 import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
@@ -377,10 +378,15 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
 
-      // Replication runs while the node bootstraps; client writes wait until it is done.
+      // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
+      const needed = yield* Effect.provide(Effect.orElseSucceed(Bootstrap.needed, () => true), context)
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
-      io.log(`bootstrap: client writes open after ${waitedMs} ms (a new or wiped disk pages its peers' logs first)`)
+      io.log(
+        needed
+          ? `bootstrap (store held ${yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)} log entries): paging every peer's log over CatchUp in the background; client writes open after ${waitedMs} ms`
+          : "bootstrap: not needed (an earlier bootstrap completed)"
+      )
       yield* startFailover(plan).pipe(Effect.provide(context))
       const api = yield* Scope.make()
       yield* Scope.extend(GrpcServer.serveNode, api).pipe(Effect.provide(context))
