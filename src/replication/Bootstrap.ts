@@ -14,7 +14,7 @@
  * source node is kept in the store as a pseudo cursor, so a bootstrap cut short resumes; a
  * source whose log is shorter than what was paged before lost its disk and is paged again
  * from the start. Completion is recorded once every source was paged to its log end; until
- * then the bootstrap keeps retrying the missing sources every `retryDelayMs`. A node takes
+ * then the bootstrap keeps retrying the missing sources, backing off from `retryDelayMs` to `retryDelayMaxMs`. A node takes
  * client writes once it completed or `timeoutMs` passed (see `Engine.run`): a write before
  * that would not see the tuple's history, and so would be concurrent with it, not after it.
  */
@@ -37,8 +37,9 @@ export interface Settings {
   readonly pageSize: number
   /** Deadline of one CatchUp request. */
   readonly requestTimeoutMs: number
-  /** Pause before sources that did not answer are asked again. */
+  /** Pause before sources that did not answer are asked again; doubles each round up to `retryDelayMaxMs`. */
   readonly retryDelayMs: number
+  readonly retryDelayMaxMs: number
 }
 
 /** The pseudo cursor that records a completed bootstrap (NUL never starts a target name). */
@@ -153,6 +154,8 @@ export const run = (
         yield* Effect.logInfo(`bootstrap complete after ${round} round(s): ${totals.entries} entries received, ${totals.applied} new`)
         return { ran: true, ...totals, rounds: round }
       }
-      yield* Effect.sleep(Duration.millis(settings.retryDelayMs))
+      const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
+      if (round === 1) yield* Effect.logInfo(`bootstrap: ${pending.filter((source) => !done.has(source.key)).map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
+      yield* Effect.sleep(Duration.millis(waitMs))
     }
   })

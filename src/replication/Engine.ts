@@ -174,7 +174,8 @@ const bootstrapThenOpen = (settings: Settings) =>
       storeShape: settings.storeShape,
       pageSize: Replica.catchUpPageSizeMax,
       requestTimeoutMs: settings.agent.requestTimeoutMs,
-      retryDelayMs: settings.agent.retryDelayMs
+      retryDelayMs: settings.agent.retryDelayMs,
+      retryDelayMaxMs: settings.agent.retryDelayMaxMs
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`bootstrap stopped on a store failure: ${error.message}`)),
       Effect.zipRight(replica.openWrites)

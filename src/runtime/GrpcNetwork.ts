@@ -137,7 +137,8 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
         const client = clientFor(target, peer.endpoint)
-        const path = request._tag === "ReplicateBatch" ? ReplicationService.replicate.path : ReplicationService.heartbeat.path
+        // Heartbeats have their own method (and skip the in-flight bound); batches and CatchUp pages go through Replicate.
+        const path = request._tag === "Heartbeat" ? ReplicationService.heartbeat.path : ReplicationService.replicate.path
         return unaryCall(client, path, WireCodec.encodeRequest(request), options.credentials.callMetadata(), deadline).pipe(
           Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? reset(target, client) : undefined))),
           Effect.onInterrupt(() => Effect.sync(() => reset(target, client))),
@@ -151,7 +152,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses.
         const deadline = new Date(Date.now() + timeoutMs)
         const call = attempt(peer, target, request, deadline)
-        const bytes = yield* (request._tag === "ReplicateBatch" ? target.inFlight.withPermits(1)(call) : call).pipe(
+        const bytes = yield* (request._tag === "Heartbeat" ? call : target.inFlight.withPermits(1)(call)).pipe(
           Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(peer, "Timeout", `no answer within ${timeoutMs} ms`) })
         )
         const response = WireCodec.decodeResponse(bytes)

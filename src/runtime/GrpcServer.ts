@@ -254,8 +254,8 @@ const serviceDefinition: grpc.ServiceDefinition = {
 }
 
 const implementation = (context: ServerContext): grpc.UntypedServiceImplementation => ({
-  replicate: unary(context, (bytes) => replicate(context, "ReplicateBatch", bytes)),
-  heartbeat: unary(context, (bytes) => replicate(context, "Heartbeat", bytes)),
+  replicate: unary(context, (bytes) => replicate(context, ["ReplicateBatch", "CatchUp"], bytes)),
+  heartbeat: unary(context, (bytes) => replicate(context, ["Heartbeat"], bytes)),
   catchUp: unary(context, (bytes) => catchUp(context, bytes)),
   write: unary(context, (bytes) => write(context, bytes)),
   delete: unary(context, (bytes) => remove(context, bytes)),
@@ -364,12 +364,15 @@ const refusal = (reason: Message.Refused["reason"], message: string): Message.Re
   message: message.length > refusalMessageCharsMax ? `${message.slice(0, refusalMessageCharsMax)}...` : message
 })
 
-/** Replicate and Heartbeat: decode with WireCodec, refuse what is malformed, answer with the handler. */
-const replicate = (context: ServerContext, expected: Message.Request["_tag"], bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+/**
+ * Replicate and Heartbeat: decode with WireCodec, refuse what is malformed, answer with the
+ * handler. Replicate carries the protocol's bulk messages (batches and CatchUp pages).
+ */
+const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Request["_tag"]>, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const decoded = WireCodec.decodeRequest(bytes)
     const request = Either.flatMap(decoded, (request) =>
-      request._tag === expected ? Either.right(request) : Either.left(`this method takes a ${expected}, not a ${request._tag}`)
+      expected.includes(request._tag) ? Either.right(request) : Either.left(`this method takes a ${expected.join(" or ")}, not a ${request._tag}`)
     )
     if (Either.isLeft(request)) {
       context.metrics.requestRefused("Malformed")

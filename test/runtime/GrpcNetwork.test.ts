@@ -93,6 +93,17 @@ describe("GrpcNetwork", () => {
     })
   )
 
+  it.scopedLive("a CatchUp request travels over gRPC like a batch and comes back as a page of the receiver's log", () =>
+    Effect.gen(function* () {
+      const [west, europe] = yield* Nodes.startNodes({ regions: ["us-west-1", "eu-central-1"] })
+      yield* europe!.replica.write([{ op: "insert", tuple }])
+      const request: Message.CatchUp = { _tag: "CatchUp", fromRegion: "us-west-1", fromNode: west!.peer.nodeId, afterPosition: 0, limit: 10 }
+      const response = yield* west!.network.send(europe!.peer, request, 2_000)
+      expect(response).toMatchObject({ _tag: "LogPage", endPosition: 1, logEnd: 1 })
+      expect(response._tag === "LogPage" ? response.entries.map((entry) => entry.change.tuple) : []).toEqual([tuple])
+    })
+  )
+
   it.scopedLive("a batch the receiver refuses comes back as a Refused response, counted once by the receiving node", () =>
     Effect.gen(function* () {
       const [west, europe] = yield* Nodes.startNodes({ regions: ["us-west-1", "eu-central-1"] })
