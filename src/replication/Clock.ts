@@ -62,6 +62,15 @@ export const make = (options: {
     }
   })
 
+/**
+ * Monotonic milliseconds for durations: leases, grant ages, timeouts, staleness, deadlines.
+ * Read from Effect's nanosecond clock, which is monotonic in production (`process.hrtime`)
+ * while its millisecond clock is the wall clock, which NTP can step. In the simulator each
+ * node's monotonic clock drifts with the node but never jumps, and its wall clock does both,
+ * so a duration measured on the wall clock is caught there.
+ */
+export const monotonicMs: Effect.Effect<number> = Effect.map(EffectClock.currentTimeNanos, (nanos) => Number(nanos / 1_000n) / 1_000)
+
 /** A clock over Effect's clock (TestClock in tests, the simulator's clock in simulation). */
 export const layer = (mode: Timestamp.ClockMode): Layer.Layer<Clock> => Layer.effect(Clock, make({ mode }))
 

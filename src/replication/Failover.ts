@@ -56,7 +56,8 @@
  * there). The simulator's epoch checker reports every such case; a consensus-backed epoch
  * store would remove them.
  */
-import { Clock as EffectClock, Context, Duration, Effect, Layer, Ref } from "effect"
+import { Context, Duration, Effect, Layer, Ref } from "effect"
+import * as Clock from "./Clock.js"
 import type { StoreError } from "./Errors.js"
 import * as Primacy from "./Primacy.js"
 import * as Replica from "./Replica.js"
@@ -376,7 +377,7 @@ export const make = (settings: Settings) =>
       const primary = record?.primary ?? Topology.primaryRegion(topology)?.id
       const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
       const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
-      yield* Ref.set(tracking, initialTracking(record?.epoch ?? 0, primary, fenced, yield* EffectClock.currentTimeMillis))
+      yield* Ref.set(tracking, initialTracking(record?.epoch ?? 0, primary, fenced, yield* Clock.monotonicMs))
       yield* io.adopt({ epoch: record?.epoch ?? 0, primary, fenced })
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
@@ -384,7 +385,7 @@ export const make = (settings: Settings) =>
     const check = Effect.gen(function* () {
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return
-      const nowMs = yield* EffectClock.currentTimeMillis
+      const nowMs = yield* Clock.monotonicMs
       const original = originalPrimary(topology)
       const originalCaughtUp = original === undefined || original === settings.regionId ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
       const current = yield* Ref.get(tracking)

@@ -10,7 +10,7 @@
  * primary renews its write lease when more than half of the regions agreed with its view, and
  * any node remembers a newer epoch a peer answered with and the leases peers report granting.
  */
-import { Clock as EffectClock, Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as Clock from "./Clock.js"
 import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
@@ -48,7 +48,7 @@ export const round = (settings: Settings) =>
     const clock = yield* Clock.Clock
     const primacy = yield* Primacy.Primacy
     const topology = yield* manager.current
-    const startedAtMs = yield* EffectClock.currentTimeMillis
+    const startedAtMs = yield* Clock.monotonicMs
     const sentAtMs = yield* clock.physicalMs
     const request = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs } as const
     // A node running this round is alive: without recording itself, every node's stale check
@@ -72,7 +72,7 @@ export const round = (settings: Settings) =>
       { concurrency: "unbounded" }
     )
     yield* manager.checkStaleNodes()
-    const endedAtMs = yield* EffectClock.currentTimeMillis
+    const endedAtMs = yield* Clock.monotonicMs
     const { renewal, newer, grantsReportedAtMs } = Primacy.tally({
       topology,
       regionId: settings.regionId,

@@ -32,7 +32,8 @@
  * granted before, but it answers with the view of its stored epoch records, which may be
  * older than a view it adopted from a heartbeat answer before it stopped.
  */
-import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
+import * as Clock from "./Clock.js"
 import { WriteRejected } from "./Errors.js"
 import type * as Message from "./Message.js"
 import * as Store from "./Store.js"
@@ -49,7 +50,7 @@ export interface View {
   readonly primary: Topology.RegionId | undefined
 }
 
-/** One node's view with its lease and what it granted (Effect clock milliseconds). */
+/** One node's view with its lease and what it granted (monotonic milliseconds, `Clock.monotonicMs`). */
 export interface State extends View {
   /** Start of the last heartbeat round in which more than half of the regions agreed with the view. */
   readonly leaseRenewedAtMs: number | undefined
@@ -263,7 +264,7 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
 export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, Store.Store> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
-    const nowMs = yield* EffectClock.currentTimeMillis
+    const nowMs = yield* Clock.monotonicMs
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const state = yield* Ref.make(initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined))
@@ -272,7 +273,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       state: Ref.get(state),
       adopt: (view) => Ref.update(state, (current) => adoptIn(current, view)),
       answer: (asker) =>
-        Effect.flatMap(EffectClock.currentTimeMillis, (atMs) =>
+        Effect.flatMap(Clock.monotonicMs, (atMs) =>
           Ref.modify(state, (current) => {
             const answered = answerFor(current, asker, atMs)
             return [answered.answer, answered.state]

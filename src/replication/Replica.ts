@@ -10,7 +10,7 @@
  * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
-import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 import * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
@@ -44,7 +44,7 @@ export interface WriteAck {
 
 /** Per-call options of a client write. */
 export interface WriteOptions {
-  /** The client's deadline on the Effect clock (monotonic); past it nothing is committed. */
+  /** The client's deadline in monotonic milliseconds (`Clock.monotonicMs`); past it nothing is committed. */
   readonly deadlineMs?: number
 }
 
@@ -85,7 +85,7 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     /** Commits a client write (all operations in one vault) durably, or rejects it whole. */
     /**
      * Commits a client write (all operations in one vault) durably, or rejects it whole. With
-     * `deadlineMs` (Effect clock), a write whose client gave up before the commit is not
+     * `deadlineMs` (monotonic, `Clock.monotonicMs`), a write whose client gave up before the commit is not
      * committed: a zombie write must not win, with a late timestamp, over writes acknowledged
      * after its client stopped waiting.
      */
@@ -177,7 +177,7 @@ export const make = (options: Options) =>
     const checkPrimacy = (topology: Topology.Topology, vault: string) =>
       topology.strategy !== "PrimaryReplica" || vault === Primacy.epochVault
         ? Effect.succeed(undefined)
-        : Effect.zipWith(primacy.state, EffectClock.currentTimeMillis, (state, nowMs) =>
+        : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) =>
             Primacy.checkWrite(state, nowMs, primacy.leaseMs, topology.regions.length)
           )
 
@@ -186,7 +186,7 @@ export const make = (options: Options) =>
     // that stalls in between must not acknowledge a write after another region took over).
     const beforeCommit = (topology: Topology.Topology, vault: string, writeOptions: WriteOptions) =>
       Effect.gen(function* () {
-        const nowMs = yield* EffectClock.currentTimeMillis
+        const nowMs = yield* Clock.monotonicMs
         if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
           return yield* new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
         }

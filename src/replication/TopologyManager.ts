@@ -13,7 +13,8 @@
  * tracking, now), so the order of events always matches the order of states. Time comes from
  * Effect's `Clock`; tests drive it with `TestClock`.
  */
-import { Clock, Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import * as NodeClock from "./Clock.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
 
@@ -174,7 +175,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const settings = yield* checkOptions({ ...defaultOptions, ...options })
     const valid = TopologyBuilder.validate(initial)
     if (Either.isLeft(valid)) return yield* Effect.dieMessage(`TopologyManager.make: ${valid.left.message}`)
-    const nowMs = yield* Clock.currentTimeMillis
+    const nowMs = yield* NodeClock.monotonicMs
     const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs) })
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
@@ -261,7 +262,7 @@ const service = (core: Core): TopologyManager["Type"] => {
 const commit = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
   core.lock.withPermits(1)(
     Effect.gen(function* () {
-      const nowMs = yield* Clock.currentTimeMillis
+      const nowMs = yield* NodeClock.monotonicMs
       const before = yield* Ref.get(core.state)
       const outcome = edit(before, nowMs, core.settings)
       if (Either.isLeft(outcome)) return yield* Effect.fail(outcome.left)

@@ -118,7 +118,7 @@ export class Node {
     options.world.attach(scheduler)
     this.scheduler = scheduler
     const alive = () => !scheduler.dead
-    const clock = SimClock.make(options.world, { name: this.id, alive })
+    const clock = SimClock.make(options.world, { name: this.id, alive }, options.physical)
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
     const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }

@@ -1,11 +1,12 @@
 /**
  * Time in the simulator, in two parts.
  *
- * `make` is an Effect `Clock` over the world's virtual time: reading it returns the world's
- * now, and `sleep` schedules a timed event in the world's queue (cancelled, i.e. removed,
- * when the sleeping fiber is interrupted). Every node fiber runs with it, so `Effect.sleep`,
- * timeouts and the TopologyManager's heartbeat bookkeeping all run on virtual time. It is
- * the same for every node, like a monotonic clock.
+ * `make` is a node's Effect `Clock` over the world's virtual time: its milliseconds are the
+ * node's wall clock, its nanoseconds the node's monotonic clock (drifting with the node), and
+ * `sleep` schedules a timed event in the world's queue (cancelled, i.e. removed, when the
+ * sleeping fiber is interrupted) after the duration has passed on that monotonic clock. Every
+ * node fiber runs with it, so `Effect.sleep`, timeouts, leases and the TopologyManager's
+ * heartbeat bookkeeping all run on the node's own clocks, as on a real machine.
  *
  * `PhysicalClock` is a node's wall clock, the one the replication `Clock` service stamps
  * writes with: virtual now plus a fixed offset, a drift proportional to elapsed time, and
@@ -18,21 +19,28 @@ import type { World } from "./World.js"
 /** Virtual milliseconds are shown to nodes as if the run started at this wall time. */
 export const defaultEpochMs = 1_700_000_000_000
 
-/** An Effect clock over the world's virtual time, whose sleeps are world events of `owner`. */
-export const make = (world: World, owner: { readonly name: string; readonly alive: () => boolean }): EffectClock.Clock => {
-  const currentTimeMillis = Effect.sync(() => world.nowMs)
-  const nanos = () => BigInt(Math.round(world.nowMs * 1_000_000))
+/**
+ * A node's Effect clock, as its machine would give it: milliseconds are the node's wall clock
+ * (`physical`: offset, drift and jumps, like `Date.now` under NTP), nanoseconds its monotonic
+ * clock (drift only, never a jump, like `process.hrtime`), and sleeps last their duration on
+ * that monotonic clock, so a node whose clock runs fast wakes early in real (virtual) time.
+ * Without `physical` the node's clocks are the world's. Sleeps are world events of `owner`.
+ */
+export const make = (world: World, owner: { readonly name: string; readonly alive: () => boolean }, physical?: PhysicalClock): EffectClock.Clock => {
+  const rate = 1 + (physical?.driftPpm ?? 0) / 1_000_000
+  const wallMs = () => (physical === undefined ? world.nowMs : physical.at(world.nowMs))
+  const nanos = () => BigInt(Math.round(world.nowMs * rate * 1_000_000))
   return {
     [EffectClock.ClockTypeId]: EffectClock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => world.nowMs,
-    currentTimeMillis,
+    unsafeCurrentTimeMillis: wallMs,
+    currentTimeMillis: Effect.sync(wallMs),
     unsafeCurrentTimeNanos: nanos,
     currentTimeNanos: Effect.sync(nanos),
     sleep: (duration) => {
       const millis = Duration.toMillis(duration)
       if (!Number.isFinite(millis)) return Effect.never
       return Effect.async<void>((resume) => {
-        const event = world.schedule(world.nowMs + Math.max(0, millis), "timer", owner.name, String(millis), () => {
+        const event = world.schedule(world.nowMs + Math.max(0, millis) / rate, "timer", owner.name, String(millis), () => {
           if (owner.alive()) resume(Effect.void)
         })
         return Effect.sync(() => world.cancel(event))

@@ -5,8 +5,9 @@
  * agreed, the wait a takeover owes to leases granted to an older primary, and newer epochs.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, TestClock } from "effect"
+import { Clock as EffectClock, Effect, Either, TestClock } from "effect"
 import type * as Change from "../../src/replication/Change.js"
+import * as Clock from "../../src/replication/Clock.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import type * as Message from "../../src/replication/Message.js"
 import * as Primacy from "../../src/replication/Primacy.js"
@@ -196,4 +197,28 @@ describe("Primacy.tally", () => {
     expect(Primacy.renewIn(renewed, { view: epochZero, renewedAtMs: 4_000, writableFromMs: 6_000 })).toMatchObject({ leaseRenewedAtMs: 5_000, writableFromMs: 6_000 })
     expect(Primacy.renewIn(state({ epoch: 1, primary: "a" }), renewal).leaseRenewedAtMs).toBeUndefined()
   })
+
+  it.effect("grants and lease ages run on the monotonic clock: an hour's wall-clock step changes none of them", () =>
+    Effect.gen(function* () {
+      const time = { wallMs: 1_700_000_000_000, monotonicMs: 5_000 }
+      const machine: EffectClock.Clock = {
+        [EffectClock.ClockTypeId]: EffectClock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => time.wallMs,
+        currentTimeMillis: Effect.sync(() => time.wallMs),
+        unsafeCurrentTimeNanos: () => BigInt(time.monotonicMs) * 1_000_000n,
+        currentTimeNanos: Effect.sync(() => BigInt(time.monotonicMs) * 1_000_000n),
+        sleep: () => Effect.void
+      }
+      const primacy = yield* Primacy.make({ initial: { epoch: 0, primary: "a" }, leaseMs: 1_000, regions: ["a", "b", "c"] }).pipe(
+        Effect.provideService(Store.Store, Store.make(yield* KvDriver.makeMemory(KvDriver.makeMemoryDisk()))),
+        Effect.withClock(machine)
+      )
+      yield* Effect.withClock(primacy.answer("a"), machine)
+      expect((yield* primacy.state).grantedAtMs).toEqual({ a: 5_000 })
+      time.wallMs -= 3_600_000 // NTP steps the wall clock back an hour
+      time.monotonicMs += 400
+      const answer = yield* Effect.withClock(primacy.answer("b"), machine)
+      expect(answer.grantAgesMs).toEqual({ a: 400 })
+      expect(yield* Effect.withClock(Clock.monotonicMs, machine)).toBe(5_400)
+    }))
 })
