@@ -56,7 +56,7 @@
  * there). The simulator's epoch checker reports every such case; a consensus-backed epoch
  * store would remove them.
  */
-import { Context, Duration, Effect, Layer, Ref } from "effect"
+import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import type { StoreError } from "./Errors.js"
 import * as Primacy from "./Primacy.js"
@@ -134,8 +134,26 @@ export class Failover extends Context.Tag("inferadb/Failover")<
     readonly run: Effect.Effect<never>
     /** What this node believes now. */
     readonly state: Effect.Effect<State>
+    /**
+     * The operator's `inferadb-repl promote`: makes this node's region primary of a new epoch
+     * now, whatever the detection rules say. It is how a two-region deployment (which never
+     * fails over on its own: nothing tells a lost region from a partition there) moves its
+     * primary; the operator must know the old primary is down or cut off from clients.
+     */
+    readonly promote: Effect.Effect<Promotion, PromoteRefused>
   }
 >() {}
+
+/** What an operator promotion did. */
+export interface Promotion {
+  readonly epoch: number
+  readonly primary: Topology.RegionId
+  /** False when this region already was the unfenced primary. */
+  readonly changed: boolean
+}
+
+/** An operator promotion that cannot be done (another strategy). */
+export class PromoteRefused extends Data.TaggedError("PromoteRefused")<{ readonly message: string }> {}
 
 // ---------------------------------------------------------------------------------------
 // Epoch records
@@ -261,7 +279,9 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   }
   const elected = Router.electPrimary(topology) === self
   const granted = observation.grantHeldUntilMs !== undefined && nowMs < observation.grantHeldUntilMs
-  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 >= total && !granted) {
+  // A strict majority of regions: with two regions nothing tells a lost primary from a cut
+  // link, so they never fail over on their own (the operator's `promote` does it).
+  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 > total && !granted) {
     return act({ _tag: "Promote", epoch: next.epoch + 1 })
   }
   return act({ _tag: "None" })
@@ -382,6 +402,9 @@ export const make = (settings: Settings) =>
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
 
+    // Checks and operator promotions take turns, so a decision never acts on a stale view.
+    const turn = yield* Effect.makeSemaphore(1)
+
     const check = Effect.gen(function* () {
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return
@@ -401,7 +424,19 @@ export const make = (settings: Settings) =>
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
       yield* perform(settings, io, decided.action, nowMs)
-    })
+    }).pipe(turn.withPermits(1))
+
+    const promote: Effect.Effect<Promotion, PromoteRefused> = Effect.gen(function* () {
+      const topology = yield* manager.current
+      if (topology.strategy !== "PrimaryReplica") return yield* new PromoteRefused({ message: `promote applies to PrimaryReplica, not ${topology.strategy}` })
+      const current = yield* Ref.get(tracking)
+      if (current.primary === settings.regionId && !current.fenced) return { epoch: current.epoch, primary: settings.regionId, changed: false }
+      const recorded = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
+      const epoch = Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0) + 1
+      yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
+      yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
+      return { epoch, primary: settings.regionId, changed: true }
+    }).pipe(turn.withPermits(1))
 
     // The starting view is settled while the node is built, before it serves anything, so a
     // restarted primary never takes a write before it has fenced itself.
@@ -418,7 +453,7 @@ export const make = (settings: Settings) =>
       : Effect.async<never>(() => {})
 
     const state: Effect.Effect<State> = Effect.map(Ref.get(tracking), ({ epoch, primary, fenced, unrecorded, history }) => ({ epoch, primary, fenced, unrecorded, history }))
-    return { run, state } satisfies Failover["Type"]
+    return { run, state, promote } satisfies Failover["Type"]
   })
 
 /** The controller as a layer. */

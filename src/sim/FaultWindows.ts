@@ -51,7 +51,10 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       if (fault.failRate > 0 || fault.slowMs.max > 0) broken.stores.add(fault.region)
       else broken.stores.delete(fault.region)
       return
+    case "wipe":
+      return
     case "clock_jump":
+    case "promote":
       return
   }
 }

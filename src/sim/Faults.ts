@@ -22,6 +22,8 @@ export interface Targets {
   readonly stores: ReadonlyMap<string, StoreFaults>
   /** Restarts a node on an empty disk (with a shared store: every node of its region); returns the nodes restarted. */
   readonly wipe: (nodeId: string) => ReadonlyArray<string>
+  /** Runs the operator's promote on the first live node of a region; returns that node, if any. */
+  readonly promote: (regionId: string) => string | undefined
 }
 
 const regionIds = (scenario: Scenario): ReadonlyArray<string> => scenario.topology.regions.map((region) => region.id)
@@ -60,6 +62,10 @@ export const apply = (fault: Fault, targets: Targets): string => {
         store.failRate = fault.failRate
       }
       return `store of ${fault.region}: slow ${fault.slowMs.min}-${fault.slowMs.max} ms, fail rate ${fault.failRate}`
+    }
+    case "promote": {
+      const node = targets.promote(fault.region)
+      return node === undefined ? `promote ${fault.region}: no node of it is up` : `operator promotes ${fault.region} (on ${node})`
     }
     case "wipe": {
       const restarted = new Set<string>()
@@ -102,16 +108,21 @@ export const healAll = (targets: Targets): string => {
   return `heal all: ${done.length === 0 ? "nothing left to heal" : done.join(", ")}`
 }
 
-/** Whether a fault hits a region (for failover timings: when the primary was lost). */
+/**
+ * Whether a fault takes a region away from the rest (for failover timings: when the primary
+ * was lost): isolated, on the minority side of a split, or every node of it crashed, wiped or
+ * paused. A split that leaves the region with a majority of the regions does not.
+ */
 export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): boolean => {
+  const total = scenario.topology.regions.length
   switch (fault.kind) {
     case "isolate":
       return fault.region === regionId
     case "split":
-    case "bridge":
-      return fault.groups.some((group) => group.includes(regionId))
-    case "one_way":
-      return fault.from === regionId
+    case "bridge": {
+      const side = fault.groups.find((group) => group.includes(regionId))
+      return side === undefined || side.length * 2 <= total
+    }
     case "crash":
     case "wipe":
     case "pause": {
@@ -122,4 +133,27 @@ export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): 
     default:
       return false
   }
+}
+
+/** When the effect of `faults[index]` ends: its heal, restart or resume, else `healedAtMs`. */
+export const endOf = (faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): number => {
+  const fault = faults[index]!
+  const later = faults.slice(index + 1)
+  const ending = (() => {
+    switch (fault.kind) {
+      case "isolate":
+      case "split":
+      case "bridge":
+      case "one_way":
+        return later.find((candidate) => candidate.kind === "heal")
+      case "crash":
+      case "pause": {
+        const kind = fault.kind === "crash" ? "restart" : "resume"
+        return later.find((candidate) => candidate.kind === kind && candidate.target === fault.target)
+      }
+      default:
+        return fault
+    }
+  })()
+  return ending?.atMs ?? healedAtMs
 }

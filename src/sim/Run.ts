@@ -312,12 +312,20 @@ const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
   return holders.map((node) => node.id)
 }
 
+/** The operator's `promote` on the first live node of a region, as a fiber of that node. */
+const promote = (sim: Sim, regionId: string): string | undefined => {
+  const node = [...sim.nodes.values()].find((candidate) => candidate.regionId === regionId && candidate.ready !== undefined && !candidate.paused)
+  if (node === undefined) return undefined
+  node.fork(node.ready!.failover.promote, () => {})
+  return node.id
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running
 
 const execute = (sim: Sim): StopReason => {
   const { world, scenario } = sim
-  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId) }
+  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId), promote: (regionId) => promote(sim, regionId) }
   const record = (kind: string, detail: string) => {
     sim.applied.push({ atMs: world.nowMs, kind, detail })
     world.note("fault-applied", "world", detail)

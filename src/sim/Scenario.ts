@@ -95,6 +95,8 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
+  /** The operator's `inferadb-repl promote` on a live node of `region` (PrimaryReplica). */
+  | { readonly atMs: number; readonly kind: "promote"; readonly region: string }
 
 /** The checks a run can make. */
 export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress", "epochs", "failover"] as const
@@ -289,7 +291,8 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
   Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume", "wipe"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
-  Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) })
+  Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) }),
+  Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id })
 )
 
 const ScenarioFile = Schema.Struct({
@@ -443,6 +446,8 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
       return { atMs, kind: "clock_jump", target: fault.target, deltaMs: fault.delta_ms }
     case "store":
       return { atMs, kind: "store", region: fault.region, slowMs: range(fault.slow_ms, { min: 0, max: 0 }), failRate: fault.fail_rate ?? 0 }
+    case "promote":
+      return { atMs, kind: "promote", region: fault.region }
     default:
       return { atMs, kind: fault.kind, target: fault.target }
   }
@@ -616,6 +621,7 @@ const validateFault = (
   switch (fault.kind) {
     case "isolate":
     case "store":
+    case "promote":
       return check.region(`${path}.region`, fault.region)
     case "split":
       return fault.groups.forEach((group, index) => group.forEach((id, position) => check.region(`${path}.groups[${index}][${position}]`, id)))
@@ -691,6 +697,8 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
       return { at_ms, kind: "clock_jump", target: fault.target, delta_ms: fault.deltaMs }
     case "store":
       return { at_ms, kind: "store", region: fault.region, slow_ms: rangeToFile(fault.slowMs), fail_rate: fault.failRate }
+    case "promote":
+      return { at_ms, kind: "promote", region: fault.region }
     default:
       return { at_ms, kind: fault.kind, target: fault.target }
   }

@@ -39,6 +39,8 @@ export type Episode =
   | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string })
   | (Lasting & { readonly kind: "store"; readonly region: string; readonly slowMinMs: number; readonly slowSpanMs: number; readonly failPermille: number })
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
+  | { readonly kind: "wipe"; readonly atMs: number; readonly target: string }
+  | { readonly kind: "promote"; readonly atMs: number; readonly region: string }
   // Ends with no start before them in a given schedule, kept so that any schedule has a form.
   | { readonly kind: "heal"; readonly atMs: number }
   | { readonly kind: "restart" | "resume"; readonly atMs: number; readonly target: string }
@@ -91,6 +93,10 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
     }
     case "clock_jump":
       return [{ atMs, kind: "clock_jump", target: episode.target, deltaMs: episode.deltaMs }]
+    case "wipe":
+      return [{ atMs, kind: "wipe", target: episode.target }]
+    case "promote":
+      return [{ atMs, kind: "promote", region: episode.region }]
     case "heal":
       return [{ atMs, kind: "heal" }]
     case "restart":
@@ -114,7 +120,7 @@ type Started = Mutable<Extract<Episode, Lasting>>
 const whole = (value: number): number => Math.round(value)
 
 /** The episode a starting fault opens, open until its end is found. */
-const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" }>, space: Space): Started => {
+const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" }>, space: Space): Started => {
   const base = { atMs: whole(fault.atMs), durationMs: 1, open: true }
   switch (fault.kind) {
     case "isolate":
@@ -164,6 +170,12 @@ export const toEpisodes = (faults: ReadonlyArray<Fault>, space: Space): Readonly
       }
       case "clock_jump":
         episodes.push({ kind: "clock_jump", atMs, target: fault.target, deltaMs: whole(fault.deltaMs) })
+        break
+      case "wipe":
+        episodes.push({ kind: "wipe", atMs, target: fault.target })
+        break
+      case "promote":
+        episodes.push({ kind: "promote", atMs, region: fault.region })
         break
       default: {
         const key = fault.kind === "store" ? `store/${fault.region}` : fault.kind === "crash" || fault.kind === "pause" ? `${fault.kind}/${fault.target}` : undefined
@@ -247,6 +259,7 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
       })
     },
     { weight: 2, arbitrary: record({ kind: fc.constant("clock_jump" as const), atMs, target, deltaMs: fc.integer({ min: -space.deltaMaxMs, max: space.deltaMaxMs }) }) },
+    { weight: 1, arbitrary: record({ kind: fc.constant("wipe" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) }

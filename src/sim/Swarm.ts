@@ -20,6 +20,7 @@
 import * as Random from "../replication/Random.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
+import { endOf, hitsRegion } from "./Faults.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
   type ClockSpec,
@@ -32,6 +33,7 @@ import {
   defaultChecks,
   defaults,
   nodesOf,
+  targetNodes,
   validate
 } from "./Scenario.js"
 import type * as SimNetwork from "./SimNetwork.js"
@@ -312,7 +314,8 @@ const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs
       const chosen = target()
       const end: Fault = { atMs: endMs, kind: kind === "crash" ? "restart" : "resume", target: chosen }
       // Now and then nothing ends the fault but the heal after the last fault.
-      return chance(random, 0.9) ? [{ atMs, kind, target: chosen }, end] : [{ atMs, kind, target: chosen }]
+      const episode: Array<Fault> = chance(random, 0.9) ? [{ atMs, kind, target: chosen }, end] : [{ atMs, kind, target: chosen }]
+      return [...episode, ...operatorPromotion(random, scenario, kind, chosen, atMs, endMs)]
     }
     case "store": {
       const region = pick(random, regionIds)
@@ -326,6 +329,22 @@ const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs
     case "clock_jump":
       return [{ atMs, kind, target: target(), deltaMs: stepBetween(random, 50, 2_000, 10) * (chance(random, 0.6) ? -1 : 1) }]
   }
+}
+
+/**
+ * An operator who sees the primary region crash promotes another region halfway through the
+ * outage (`inferadb-repl promote`), as a two-region PrimaryReplica deployment needs: it never
+ * fails over on its own. Promoting while the old primary still runs is an operator error the
+ * epochs check would rightly flag, so it is drawn only for crashes, never for cuts or pauses.
+ */
+const operatorPromotion = (random: Stream, scenario: Scenario, kind: "crash" | "pause", target: string, atMs: number, endMs: number): ReadonlyArray<Fault> => {
+  if (kind !== "crash" || scenario.topology.strategy !== "PrimaryReplica") return []
+  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const down = new Set(targetNodes(scenario, target))
+  if (primary === undefined || !primary.nodes.every((node) => down.has(node)) || !chance(random, 0.6)) return []
+  const others = scenario.topology.regions.filter((region) => region.id !== primary.id)
+  if (others.length === 0) return []
+  return [{ atMs: Math.round((atMs + (endMs - atMs) / 2) / 10) * 10, kind: "promote", region: pick(random, others).id }]
 }
 
 const episodeKinds: ReadonlyArray<readonly [EpisodeKind, number]> = [
@@ -367,8 +386,36 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const faults = drawFaults(swarm.derive("faults"), scenario)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
-  const drawn: Scenario = { ...scenario, clocks: drawClocks(swarm.derive("clocks"), scenario), faults }
+  // A base file's availability floor was calibrated for its own schedule, not for drawn ones.
+  const { checkSettings, ...base } = scenario
+  const { minAvailability: _floor, ...kept } = checkSettings ?? {}
+  const drawn: Scenario = {
+    ...base,
+    ...(Object.keys(kept).length === 0 ? {} : { checkSettings: kept }),
+    clocks: drawClocks(swarm.derive("clocks"), scenario),
+    faults,
+    checks: checksFor(scenario, faults, healedAtMs)
+  }
   return { ...drawn, budgetMs: Math.max(scenario.budgetMs, healedAtMs + settleMs(drawn)) }
+}
+
+/**
+ * A base scenario's checks for a drawn schedule: its `failover` story (the primary is lost, a
+ * region is promoted, the role comes back) is only expected when some drawn fault takes the
+ * original primary region down.
+ */
+const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number): Scenario["checks"] => {
+  if (!scenario.checks.includes("failover")) return scenario.checks
+  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  // Long enough to be noticed (a heartbeat timeout) and acted on (the detection delay), with
+  // room for one more heartbeat round; a two-region deployment is never failed over on its own.
+  const { heartbeat, failover } = scenario.replication
+  const neededMs = heartbeat.timeoutMs + failover.detectAfterMs + heartbeat.intervalMs + failover.checkIntervalMs
+  const lost =
+    primary !== undefined &&
+    scenario.topology.regions.length > 2 &&
+    faults.some((fault, index) => hitsRegion(fault, scenario, primary.id) && endOf(faults, index, healedAtMs) - fault.atMs >= neededMs)
+  return lost ? scenario.checks : scenario.checks.filter((check) => check !== "failover")
 }
 
 const checked = (scenario: Scenario): Scenario => {

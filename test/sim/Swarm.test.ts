@@ -49,14 +49,21 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "restart", "resume", "split", "store", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "wipe"])
+    expect(seen(scenarios.map((scenario) => scenario.store))).toEqual(seen(["per_node", "shared"]))
+    expect(scenarios.some((scenario) => scenario.workload.deadlineMs !== undefined)).toBe(true)
   })
 
-  it("over a scenario file, only clocks and faults are drawn", () => {
+  it("over a scenario file, only clocks and faults are drawn, and the file's failover story and availability floor only where they apply", () => {
     const base = Fixtures.load("scenarios/primary-failover.yaml")
     const drawn = Swarm.swarmFrom(base, 3)
-    const keep = ({ name: _name, description: _description, clocks: _clocks, faults: _faults, budgetMs: _budget, ...rest }: Scenario.Scenario) => rest
+    const keep = ({ name: _name, description: _description, clocks: _clocks, faults: _faults, budgetMs: _budget, checks: _checks, checkSettings: _settings, ...rest }: Scenario.Scenario) => rest
     expect(keep(drawn)).toEqual(keep(base))
+    expect(drawn.checks.filter((check) => check !== "failover")).toEqual(base.checks.filter((check) => check !== "failover"))
+    expect(drawn.checkSettings?.minAvailability).toBeUndefined()
+    // Some drawn schedules take the primary down for long enough, some never do.
+    const drawnChecks = Array.from({ length: 30 }, (_, index) => Swarm.swarmFrom(base, index + 1).checks.includes("failover"))
+    expect(new Set(drawnChecks)).toEqual(new Set([true, false]))
     expect(drawn.name).toBe("primary-failover-swarm")
     expect(drawn.faults).not.toEqual(base.faults)
     expect(Swarm.swarmFrom(base, 3)).toEqual(drawn)
