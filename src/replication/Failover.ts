@@ -233,6 +233,21 @@ export type Action =
 export const originalPrimary = (topology: Topology.Topology): Topology.RegionId | undefined =>
   [...topology.regions].sort((a, b) => a.failoverPriority - b.failoverPriority || (a.id < b.id ? -1 : 1))[0]?.id
 
+/**
+ * The first epoch after `after` that `region` may start: epochs are dealt out round-robin in
+ * failover order (the region at position i of N starts only epochs e with e mod N = i), so two
+ * regions that promote at the same time (an operator and the automatic rule, or two views of
+ * a partition) never start the same epoch: every epoch has one primary by construction.
+ */
+export const nextEpoch = (topology: Topology.Topology, after: number, region: Topology.RegionId): number => {
+  const order = [...topology.regions].sort((a, b) => a.failoverPriority - b.failoverPriority || (a.id < b.id ? -1 : 1)).map((candidate) => candidate.id)
+  const position = order.indexOf(region)
+  if (position < 0 || order.length === 0) return after + 1
+  let epoch = after + 1
+  while (epoch % order.length !== position) epoch++
+  return epoch
+}
+
 /** The region that takes writes while `region` is fenced: the next one in failover order. */
 export const successor = (topology: Topology.Topology, region: Topology.RegionId): Topology.RegionId | undefined =>
   [...topology.regions]
@@ -273,7 +288,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     if (heldFor(next.minoritySinceMs, nowMs, settings.fenceAfterMs) && after !== undefined) return act({ _tag: "Fence", successor: after })
     if (next.unrecorded) return act({ _tag: "Record", epoch: next.epoch })
     if (original !== undefined && original !== self && heldFor(next.originalUpSinceMs, nowMs, settings.promoteBackAfterMs) && observation.originalCaughtUp) {
-      return act({ _tag: "HandBack", record: { epoch: next.epoch + 1, primary: original } })
+      return act({ _tag: "HandBack", record: { epoch: nextEpoch(topology, next.epoch, original), primary: original } })
     }
     return act({ _tag: "None" })
   }
@@ -282,7 +297,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   // A strict majority of regions: with two regions nothing tells a lost primary from a cut
   // link, so they never fail over on their own (the operator's `promote` does it).
   if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 > total && !granted) {
-    return act({ _tag: "Promote", epoch: next.epoch + 1 })
+    return act({ _tag: "Promote", epoch: nextEpoch(topology, next.epoch, self) })
   }
   return act({ _tag: "None" })
 }
@@ -410,7 +425,11 @@ export const make = (settings: Settings) =>
       if (topology.strategy !== "PrimaryReplica") return
       const nowMs = yield* Clock.monotonicMs
       const original = originalPrimary(topology)
-      const originalCaughtUp = original === undefined || original === settings.regionId ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
+      // The hand-back record travels in log order, so the original primary takes the role only
+      // once it has applied everything logged before it: the cursor check only spares it a long
+      // backlog, and a region with no direct edge to it (a ring) has no cursor to look at.
+      const direct = original !== undefined && Topology.targetsOf(topology, settings.regionId).includes(original)
+      const originalCaughtUp = original === undefined || original === settings.regionId || !direct ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
       const current = yield* Ref.get(tracking)
       const primacyState = yield* primacy.state
       const observation: Observation = {
@@ -432,7 +451,7 @@ export const make = (settings: Settings) =>
       const current = yield* Ref.get(tracking)
       if (current.primary === settings.regionId && !current.fenced) return { epoch: current.epoch, primary: settings.regionId, changed: false }
       const recorded = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
-      const epoch = Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0) + 1
+      const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0), settings.regionId)
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
       return { epoch, primary: settings.regionId, changed: true }

@@ -396,14 +396,16 @@ export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<
   }
   const stale = writes.filter((write) => {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) return false
-    const admittedAtMs = write.admittedAtMs ?? write.startedAtMs
-    return [...starts].some(([epoch, list]) => epoch > write.epoch! && list.some((start) => start.primary !== write.targetRegion && start.atMs <= admittedAtMs))
+    // Judged when the write was acknowledged, not when it was admitted: a node that stalls
+    // between the two must not acknowledge after another region's epoch began.
+    const acknowledgedAtMs = write.endedAtMs ?? write.startedAtMs
+    return [...starts].some(([epoch, list]) => epoch > write.epoch! && list.some((start) => start.primary !== write.targetRegion && start.atMs <= acknowledgedAtMs))
   })
   if (stale.length > 0) {
     violations.push({
       checker: "epochs",
       message: `${stale.length} write(s) were accepted by a region in an epoch after a newer epoch had begun elsewhere (split brain)`,
-      details: { examples: stale.slice(0, examplesMax).map((write) => ({ write: write.id, region: write.targetRegion, epoch: write.epoch, admittedAtMs: write.admittedAtMs ?? write.startedAtMs })) }
+      details: { examples: stale.slice(0, examplesMax).map((write) => ({ write: write.id, region: write.targetRegion, epoch: write.epoch, admittedAtMs: write.admittedAtMs ?? write.startedAtMs, acknowledgedAtMs: write.endedAtMs })) }
     })
   }
   return violations

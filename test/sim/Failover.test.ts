@@ -125,7 +125,17 @@ describe("Failover.decide", () => {
   it("the acting primary hands the role back once the original is available and caught up", () => {
     const acting = tracking(1, "b")
     expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000], { originalCaughtUp: false })._tag).toBe("None")
-    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000])).toEqual({ _tag: "HandBack", record: { epoch: 2, primary: "a" } })
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000])).toEqual({ _tag: "HandBack", record: { epoch: 3, primary: "a" } })
+  })
+
+  it("epochs are dealt round-robin in failover order, so two regions promoting at once never start the same epoch", () => {
+    const topology = view("c")
+    expect([Failover.nextEpoch(topology, 0, "a"), Failover.nextEpoch(topology, 0, "b"), Failover.nextEpoch(topology, 0, "c")]).toEqual([3, 1, 2])
+    for (let after = 0; after < 20; after++) {
+      const picks = ["a", "b", "c"].map((region) => Failover.nextEpoch(topology, after, region))
+      expect(new Set(picks).size).toBe(3)
+      for (const epoch of picks) expect(epoch).toBeGreaterThan(after)
+    }
   })
 
   it("on equal epochs the record of the region with the lower priority number is newer", () => {
