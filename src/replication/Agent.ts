@@ -4,12 +4,13 @@
  * One fiber per target tails the log from a durable cursor. It collects up to `batchSize`
  * changes that `Relay` says this region should send to the target, waits at most
  * `flushDelayMs` for a partial batch to fill, sends the batch to ONE node of the target
- * region chosen by the router, and advances the cursor only after the target acknowledged
- * that the batch is durable there. Failures back off exponentially with seeded jitter up to
+ * region chosen by the router, with up to `batchesInFlightMax` batches in flight, and
+ * advances the cursor, in log order, only past batches the target acknowledged as durable. Failures back off exponentially with seeded jitter up to
  * `maxRetries`, then keep probing at `retryDelayMaxMs` forever: a target is never given up.
  *
- * Guarantees: per-tuple order is log order (batches are sent in log order, one at a time per
- * target); a resent batch is harmless because applying a change twice is a no-op; a restarted
+ * Guarantees: batches are formed in log order; a receiver that applies them out of order still
+ * ends with the same state (an origin's later change to a tuple supersedes its earlier ones);
+ * a resent batch is harmless because applying a change twice is a no-op; a restarted
  * node resumes from its durable cursor, so nothing is skipped.
  *
  * Who ships depends on the store shape. On a shared regional store (one log per region) only
@@ -21,7 +22,7 @@
  * reached any node of a region therefore reaches every other node and every target even if
  * the node that first received it loses its disk right after.
  */
-import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberMap, Layer, Queue, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
 import type * as Config from "./Config.js"
 import * as Clock from "./Clock.js"
@@ -118,6 +119,15 @@ interface Pending {
   readonly changes: ReadonlyArray<Store.LogEntry>
   readonly scannedTo: number
 }
+
+/** A batch in the window: done when it was acknowledged (undefined: nothing to send). */
+interface InFlight {
+  readonly pending: Pending
+  readonly sent: Deferred.Deferred<{ readonly ack: Message.BatchAck; readonly durationMs: number } | undefined>
+}
+
+/** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
+export const batchesInFlightMaxDefault = 4
 
 /** Builds the agent of one node. */
 export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings; readonly storeShape: StoreShape }) =>
@@ -225,50 +235,76 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
         }
       })
 
-    /** One round for one target: wait, collect, send, advance the cursor. */
-    const round = (target: string) =>
+    /** Records an acknowledged batch: counters, metrics and the lag it measured. */
+    const acknowledged = (target: string, pending: Pending, sent: { readonly ack: Message.BatchAck; readonly durationMs: number }) =>
       Effect.gen(function* () {
-        const cursor = yield* store.getCursor(target)
-        yield* awaitWork(cursor)
-        const pending = yield* collect(target, cursor)
-        if (pending.changes.length > 0) {
-          const { ack, durationMs } = yield* sendUntilAcknowledged(target, pending)
-          const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
-          const lagMs = Math.max(0, ack.appliedAtMs - oldestCommitMs)
-          metrics.batchReplicated(target, pending.changes.length, durationMs)
-          metrics.targetConnected(target, true)
-          metrics.lag(target, lagMs)
-          yield* updateTarget(target, (stats) => ({
-            ...stats,
-            changesReplicated: stats.changesReplicated + pending.changes.length,
-            batches: stats.batches + 1,
-            consecutiveFailures: 0,
-            lagMs,
-            lastError: undefined
-          }))
-        }
-        if (pending.scannedTo > cursor) yield* store.advanceCursor(target, pending.scannedTo)
-        const caughtUp = pending.scannedTo >= (yield* feed.logEnd)
-        if (caughtUp) metrics.lag(target, 0)
-        yield* updateTarget(target, (stats) => ({ ...stats, cursor: pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }))
+        const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
+        const lagMs = Math.max(0, sent.ack.appliedAtMs - oldestCommitMs)
+        metrics.batchReplicated(target, pending.changes.length, sent.durationMs)
+        metrics.targetConnected(target, true)
+        metrics.lag(target, lagMs)
+        yield* updateTarget(target, (stats) => ({
+          ...stats,
+          changesReplicated: stats.changesReplicated + pending.changes.length,
+          batches: stats.batches + 1,
+          consecutiveFailures: 0,
+          lagMs,
+          lastError: undefined
+        }))
       })
 
-    // A store failure ends only the round: it is logged and retried after the capped delay,
-    // so a transient disk problem never stops replication for good.
-    const guardedRound = (target: string) =>
-      round(target).pipe(
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.logWarning(`replication round towards ${target} failed: ${error.message}`),
-            Effect.sleep(Duration.millis(settings.retryDelayMaxMs))
-          )
+    /**
+     * Moves the durable cursor past batches in log order as they are acknowledged (they may be
+     * acknowledged out of order), freeing a slot of the window for each.
+     */
+    const advanceInOrder = (target: string, inOrder: Queue.Queue<InFlight>, window: Effect.Semaphore) =>
+      Effect.gen(function* () {
+        const batch = yield* Queue.take(inOrder)
+        const sent = yield* Deferred.await(batch.sent)
+        if (sent !== undefined) yield* acknowledged(target, batch.pending, sent)
+        yield* store.advanceCursor(target, batch.pending.scannedTo).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`moving the cursor towards ${target} failed (a restart resends from the last one): ${error.message}`))
         )
-      )
+        const caughtUp = batch.pending.scannedTo >= (yield* feed.logEnd)
+        if (caughtUp) metrics.lag(target, 0)
+        yield* updateTarget(target, (stats) => ({ ...stats, cursor: batch.pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }))
+        yield* window.release(1)
+      })
 
+    /**
+     * Ships the log to one target with up to `batchesInFlightMax` batches in flight: each batch
+     * is collected after the previous one (log order), sent on its own fiber until acknowledged,
+     * and the cursor follows the acknowledgements in log order. The receiver may apply batches
+     * out of order; that is safe because an origin's later change to a tuple always supersedes
+     * its earlier ones (see `VersionVector`), and applying is idempotent.
+     */
     const runTarget = (target: string): Effect.Effect<never> =>
-      Effect.zipRight(updateTarget(target, (stats) => stats), Effect.forever(guardedRound(target))).pipe(
-        Effect.annotateLogs({ target })
-      )
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* updateTarget(target, (stats) => stats)
+          const window = yield* Effect.makeSemaphore(settings.batchesInFlightMax ?? batchesInFlightMaxDefault)
+          const inOrder = yield* Queue.unbounded<InFlight>()
+          yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window)))
+          let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
+          while (true) {
+            yield* window.take(1)
+            const collected = yield* Effect.either(Effect.zipRight(awaitWork(next), collect(target, next)))
+            if (collected._tag === "Left") {
+              // A store failure skips this round; the capped delay bounds how often it is retried.
+              yield* window.release(1)
+              yield* Effect.logWarning(`replication round towards ${target} failed: ${collected.left.message}`)
+              yield* Effect.sleep(Duration.millis(settings.retryDelayMaxMs))
+              continue
+            }
+            const pending = collected.right
+            const sent = yield* Deferred.make<{ readonly ack: Message.BatchAck; readonly durationMs: number } | undefined>()
+            yield* Queue.offer(inOrder, { pending, sent })
+            if (pending.changes.length === 0) yield* Deferred.succeed(sent, undefined)
+            else yield* Effect.forkScoped(Effect.flatMap(sendUntilAcknowledged(target, pending), (result) => Deferred.succeed(sent, result)))
+            next = pending.scannedTo
+          }
+        })
+      ).pipe(Effect.annotateLogs({ target }))
 
     /** Starts and stops per-target fibers as the topology changes. */
     const run: Effect.Effect<never> = Effect.scoped(

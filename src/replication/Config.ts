@@ -44,6 +44,8 @@ export interface AgentSettings {
   readonly flushDelayMs: number
   /** Deadline of one replication request (configured in seconds as `request_timeout_secs`). */
   readonly requestTimeoutMs: number
+  /** Batches sent to one target before the first of them is acknowledged (`batches_in_flight_max`). */
+  readonly batchesInFlightMax?: number
   /** Change feed buffer per subscriber; an overflowing subscriber is told and catches up from the log. */
   readonly bufferSize: number
 }
@@ -283,6 +285,7 @@ const AgentFile = section(
     batch_size: Schema.optional(integerAtLeast(1)),
     flush_delay_ms: Schema.optional(durationMs(0)),
     request_timeout_secs: Schema.optional(durationSecs(1)),
+    batches_in_flight_max: Schema.optional(integerAtLeast(1)),
     buffer_size: Schema.optional(integerAtLeast(1))
   },
   "agent settings"
@@ -647,6 +650,7 @@ const agentSettings = (file: ReplicationFile): AgentSettings => {
     batchSize: agent.batch_size ?? defaults.agent.batchSize,
     flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
     requestTimeoutMs: agent.request_timeout_secs === undefined ? defaults.agent.requestTimeoutMs : agent.request_timeout_secs * 1000,
+    ...(agent.batches_in_flight_max === undefined ? {} : { batchesInFlightMax: agent.batches_in_flight_max }),
     bufferSize: agent.buffer_size ?? defaults.agent.bufferSize
   }
 }

@@ -394,12 +394,20 @@ export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<
   for (const [epoch, regions] of writers) {
     if (regions.size > 1) violations.push({ checker: "epochs", message: `epoch ${epoch}: ${[...regions].join(" and ")} each accepted writes`, details: { epoch, regions: [...regions] } })
   }
+  // Split brain is two regions taking writes at once: a write acknowledged in an epoch after
+  // another region acknowledged one in a newer epoch. Judged at acknowledgement time, so a node
+  // that stalls between admitting and committing a write is caught. (A promotion alone is not a
+  // write: the new primary waits out the old one's lease before its first write.)
+  const firstWriteAtMs = new Map<number, { readonly region: string; readonly atMs: number }>()
+  for (const write of writes) {
+    if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined || write.endedAtMs === undefined) continue
+    const first = firstWriteAtMs.get(write.epoch)
+    if (first === undefined || write.endedAtMs < first.atMs) firstWriteAtMs.set(write.epoch, { region: write.targetRegion, atMs: write.endedAtMs })
+  }
   const stale = writes.filter((write) => {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) return false
-    // Judged when the write was acknowledged, not when it was admitted: a node that stalls
-    // between the two must not acknowledge after another region's epoch began.
     const acknowledgedAtMs = write.endedAtMs ?? write.startedAtMs
-    return [...starts].some(([epoch, list]) => epoch > write.epoch! && list.some((start) => start.primary !== write.targetRegion && start.atMs <= acknowledgedAtMs))
+    return [...firstWriteAtMs].some(([epoch, first]) => epoch > write.epoch! && first.region !== write.targetRegion && first.atMs <= acknowledgedAtMs)
   })
   if (stale.length > 0) {
     violations.push({
