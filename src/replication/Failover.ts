@@ -450,6 +450,12 @@ export const make = (settings: Settings) =>
       if (topology.strategy !== "PrimaryReplica") return yield* new PromoteRefused({ message: `promote applies to PrimaryReplica, not ${topology.strategy}` })
       const current = yield* Ref.get(tracking)
       if (current.primary === settings.regionId && !current.fenced) return { epoch: current.epoch, primary: settings.regionId, changed: false }
+      // With three or more regions a promoted region needs a majority for its write lease: one
+      // that sees only a minority would take the role and then refuse every write.
+      const visible = topology.regions.filter((region) => region.id === settings.regionId || Topology.isRegionAvailable(topology, region.id)).length
+      if (topology.regions.length >= 3 && visible * 2 <= topology.regions.length) {
+        return yield* new PromoteRefused({ message: `${settings.regionId} sees ${visible} of ${topology.regions.length} regions; promote a region that sees a majority` })
+      }
       const recorded = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
       const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0), settings.regionId)
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
