@@ -28,6 +28,10 @@ const subcommands: Readonly<Record<string, Subcommand>> = {
   serve: {
     description: "Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP",
     load: async () => (await import("./serve.js")).command()
+  },
+  promote: {
+    description: "PrimaryReplica: make the region of the node at --address primary of a new epoch (two-region deployments never fail over on their own)",
+    load: async () => (await import("./promote.js")).command()
   }
 }
 

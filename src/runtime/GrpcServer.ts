@@ -24,9 +24,10 @@
 import * as grpc from "@grpc/grpc-js"
 import { Cause, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
-import { RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
+import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
 import type { StoreError, WriteRejected } from "../replication/Errors.js"
+import type * as Failover from "../replication/Failover.js"
 import type * as Message from "../replication/Message.js"
 import * as Metrics from "../replication/Metrics.js"
 import type * as Network from "../replication/Network.js"
@@ -94,6 +95,8 @@ export interface NodeServices {
   readonly feed: ChangeFeed.ChangeFeed["Type"]
   readonly store: Store.Store["Type"]
   readonly topology: TopologyManager.TopologyManager["Type"]
+  /** The operator's promote (the node's failover controller), under PrimaryReplica. */
+  readonly promote?: Failover.Failover["Type"]["promote"]
 }
 
 /** A bound server. */
@@ -196,20 +199,23 @@ export const makeServer = (options: ServerOptions): Effect.Effect<Listener, List
     return listener
   })
 
-/** Serves CatchUp and the public API of the node in context on its GrpcServer until the scope closes. */
-export const serveNode: Effect.Effect<
-  void,
-  never,
-  Scope.Scope | GrpcServer | Replica.Replica | ChangeFeed.ChangeFeed | Store.Store | TopologyManager.TopologyManager
-> = Effect.gen(function* () {
-  const listener = yield* GrpcServer
-  yield* listener.serveNode({
-    replica: yield* Replica.Replica,
-    feed: yield* ChangeFeed.ChangeFeed,
-    store: yield* Store.Store,
-    topology: yield* TopologyManager.TopologyManager
+/**
+ * Serves CatchUp, the public API and (given the failover controller's `promote`) the operator
+ * API of the node in context on its GrpcServer until the scope closes.
+ */
+export const serveNode = (
+  operator: Pick<NodeServices, "promote"> = {}
+): Effect.Effect<void, never, Scope.Scope | GrpcServer | Replica.Replica | ChangeFeed.ChangeFeed | Store.Store | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const listener = yield* GrpcServer
+    yield* listener.serveNode({
+      replica: yield* Replica.Replica,
+      feed: yield* ChangeFeed.ChangeFeed,
+      store: yield* Store.Store,
+      topology: yield* TopologyManager.TopologyManager,
+      ...operator
+    })
   })
-})
 
 const hostOf = (address: string): string => address.slice(0, Math.max(address.lastIndexOf(":"), 0))
 
@@ -250,7 +256,8 @@ const serviceDefinition: grpc.ServiceDefinition = {
   delete: rawMethod(RelationshipsService.delete),
   read: rawMethod(RelationshipsService.read),
   check: rawMethod(RelationshipsService.check),
-  watch: rawMethod(RelationshipsService.watch)
+  watch: rawMethod(RelationshipsService.watch),
+  promote: rawMethod(OperatorService.promote)
 }
 
 const implementation = (context: ServerContext): grpc.UntypedServiceImplementation => ({
@@ -261,7 +268,8 @@ const implementation = (context: ServerContext): grpc.UntypedServiceImplementati
   delete: unary(context, (bytes) => remove(context, bytes)),
   read: unary(context, (bytes) => read(context, bytes)),
   check: unary(context, (bytes) => check(context, bytes)),
-  watch: watch(context)
+  watch: watch(context),
+  promote: unary(context, (bytes) => promote(context, bytes))
 })
 
 const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -493,6 +501,16 @@ const check = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array,
     const node = yield* requireNode(context)
     const allowed = yield* Effect.mapError(node.replica.check(tuple), storeFailure)
     return Proto.CheckResponse.encode({ allowed }).finish()
+  })
+
+/** The operator's promote: FAILED_PRECONDITION when this node cannot take the role now. */
+const promote = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+  Effect.gen(function* () {
+    yield* decodeMessage(context, Proto.PromoteRequest, bytes)
+    const node = yield* requireNode(context)
+    if (node.promote === undefined) return yield* new CallFailure({ code: grpc.status.FAILED_PRECONDITION, details: "this node runs no failover controller (the strategy is not PrimaryReplica)" })
+    const done = yield* Effect.mapError(node.promote, (refused) => new CallFailure({ code: grpc.status.FAILED_PRECONDITION, details: refused.message }))
+    return Proto.PromoteResponse.encode(done).finish()
   })
 
 // ---------------------------------------------------------------------------------------------

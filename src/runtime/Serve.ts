@@ -333,11 +333,13 @@ const startEngine = (plan: Plan) =>
     return yield* Effect.forkScoped(Engine.run(plan.settings))
   })
 
+/** Runs the failover controller under PrimaryReplica; returns its operator promote. */
 const startFailover = (plan: Plan) =>
   Effect.gen(function* () {
-    if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return
+    if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return undefined
     const controller = yield* Failover.make({ regionId: plan.settings.regionId, nodeId: plan.settings.nodeId, ...Failover.defaults })
     yield* Effect.forkScoped(controller.run)
+    return controller.promote
   })
 
 /** Serves `/healthz`, `/livez`, `/readyz` and `/metrics` until the scope closes. */
@@ -387,9 +389,9 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
           ? `bootstrap (store held ${yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)} log entries): paging every peer's log over CatchUp in the background; client writes open after ${waitedMs} ms`
           : "bootstrap: not needed (an earlier bootstrap completed)"
       )
-      yield* startFailover(plan).pipe(Effect.provide(context))
+      const promote = yield* startFailover(plan).pipe(Effect.provide(context))
       const api = yield* Scope.make()
-      yield* Scope.extend(GrpcServer.serveNode, api).pipe(Effect.provide(context))
+      yield* Scope.extend(GrpcServer.serveNode(promote === undefined ? {} : { promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
 

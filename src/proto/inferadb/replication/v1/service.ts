@@ -23,6 +23,8 @@ import {
   CheckResponse,
   DeleteRequest,
   DeleteResponse,
+  PromoteRequest,
+  PromoteResponse,
   ReadRequest,
   ReadResponse,
   Request,
@@ -276,5 +278,62 @@ export const RelationshipsClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RelationshipsClient;
   service: typeof RelationshipsService;
+  serviceName: string;
+};
+
+/** The operator's commands to one node (authenticated like the public API). */
+export type OperatorService = typeof OperatorService;
+export const OperatorService = {
+  /**
+   * Makes the node's region primary of a new epoch now (PrimaryReplica): how a two-region
+   * deployment, which never fails over on its own, moves its primary. `inferadb-repl promote`.
+   */
+  promote: {
+    path: "/inferadb.replication.v1.Operator/Promote" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PromoteRequest): Buffer => Buffer.from(PromoteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PromoteRequest => PromoteRequest.decode(value),
+    responseSerialize: (value: PromoteResponse): Buffer => Buffer.from(PromoteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PromoteResponse => PromoteResponse.decode(value),
+  },
+} as const;
+
+export interface OperatorServer extends UntypedServiceImplementation {
+  /**
+   * Makes the node's region primary of a new epoch now (PrimaryReplica): how a two-region
+   * deployment, which never fails over on its own, moves its primary. `inferadb-repl promote`.
+   */
+  promote: handleUnaryCall<PromoteRequest, PromoteResponse>;
+}
+
+export interface OperatorClient extends Client {
+  /**
+   * Makes the node's region primary of a new epoch now (PrimaryReplica): how a two-region
+   * deployment, which never fails over on its own, moves its primary. `inferadb-repl promote`.
+   */
+  promote(
+    request: PromoteRequest,
+    callback: (error: ServiceError | null, response: PromoteResponse) => void,
+  ): ClientUnaryCall;
+  promote(
+    request: PromoteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PromoteResponse) => void,
+  ): ClientUnaryCall;
+  promote(
+    request: PromoteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PromoteResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const OperatorClient = makeGenericClientConstructor(
+  OperatorService,
+  "inferadb.replication.v1.Operator",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): OperatorClient;
+  service: typeof OperatorService;
   serviceName: string;
 };
