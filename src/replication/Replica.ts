@@ -321,8 +321,11 @@ const commitLocal = (
   operations: ReadonlyArray<Operation>
 ) =>
   Effect.gen(function* () {
-    const revision = yield* tx.next("revision")
     const committedAtMs = yield* clock.physicalMs
+    // Revisions never go backwards for a client, even from a node restarted on a wiped disk:
+    // the counter starts from the wall clock in microseconds, ahead of any earlier revision
+    // unless more than a thousand writes a millisecond were sustained.
+    const revision = yield* tx.next("revision", committedAtMs * 1_000)
     const entries: Array<Store.LogEntry> = []
     for (const operation of operations) {
       const state = yield* tx.getTuple(operation.tuple)

@@ -43,8 +43,8 @@ export interface StoreTransaction {
   readonly putTuple: (tuple: Tuple.Tuple, state: TupleState.TupleState) => Effect.Effect<void>
   /** Appends to the log and returns the entry's position (1-based, gap-free). */
   readonly appendLog: (entry: Omit<LogEntry, "position">) => Effect.Effect<number, StoreError>
-  /** Increments a counter and returns its new value (first value is 1). */
-  readonly next: (counter: Exclude<Counter, "logEnd">) => Effect.Effect<number, StoreError>
+  /** Increments a counter and returns its new value (first value is 1, or `atLeast` when larger). */
+  readonly next: (counter: Exclude<Counter, "logEnd">, atLeast?: number) => Effect.Effect<number, StoreError>
 }
 
 /** The Store service. */
@@ -158,10 +158,11 @@ const makeTransaction = (tx: KvDriver.KvTransaction): StoreTransaction => ({
       tx.set(`${counterPrefix}logEnd`, String(position))
       return position
     }),
-  next: (counter) =>
+  next: (counter, atLeast = 0) =>
     Effect.map(readInteger(tx, `${counterPrefix}${counter}`), (value) => {
-      tx.set(`${counterPrefix}${counter}`, String(value + 1))
-      return value + 1
+      const next = Math.max(value + 1, atLeast)
+      tx.set(`${counterPrefix}${counter}`, String(next))
+      return next
     })
 })
 

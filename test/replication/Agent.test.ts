@@ -137,6 +137,8 @@ describe("Agent", () => {
       const second = yield* wiped.replica.write(insert("after-wipe"))
       expect(second.changes[0]!.id.origin).not.toBe(first.changes[0]!.id.origin)
       expect(second.changes[0]!.id.seq).toBe(1)
+      // The new disk's revision counter starts from the clock, so a client never sees a revision again.
+      expect(second.revision).toBeGreaterThan(first.revision)
       expect(yield* Cluster.settle(eu.replica.check(tuple("after-wipe")))).toBe(true)
     }))
 
