@@ -120,11 +120,33 @@ interface Pending {
   readonly scannedTo: number
 }
 
-/** A batch in the window: done when it was acknowledged (undefined: nothing to send). */
+/** An acknowledged batch and how long it took. */
+interface Sent {
+  readonly ack: Message.BatchAck
+  readonly durationMs: number
+}
+
+/** A batch in the window: done when it was acknowledged (undefined: nothing was sent or all of it was skipped). */
 interface InFlight {
   readonly pending: Pending
-  readonly sent: Deferred.Deferred<{ readonly ack: Message.BatchAck; readonly durationMs: number } | undefined>
+  readonly sent: Deferred.Deferred<Sent | undefined>
 }
+
+/** Why a send failed; `forGood` when the target will refuse these changes whatever happens. */
+interface SendFailure {
+  readonly forGood: boolean
+  readonly reason: string
+  readonly message: string
+}
+
+const transient = (message: string): SendFailure => ({ forGood: false, reason: "transient", message })
+
+/**
+ * Refusals that name the batch's content, not the link or the configuration: retrying the same
+ * changes can never succeed. (An unknown region or a failed authentication refuses every batch
+ * alike; those are retried until the operator fixes the configuration, and health shows them.)
+ */
+const refusedForGoodReasons: ReadonlySet<string> = new Set(["ResidencyViolation", "Malformed"])
 
 /** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
 export const batchesInFlightMaxDefault = 4
@@ -180,28 +202,31 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       })
 
     /** Sends once to one node of the target region (or to the sibling node). */
-    const sendOnce = (target: string, request: Message.ReplicateBatch) =>
+    const sendOnce = (target: string, request: Message.ReplicateBatch): Effect.Effect<Message.BatchAck, SendFailure> =>
       Effect.gen(function* () {
         const peer = target.startsWith(siblingPrefix)
-          ? yield* siblingPeer(target)
-          : yield* Effect.map(Effect.mapError(router.pickNode(target, { probe: true }), (error) => `no node to send to: ${error.message}`), (route) => ({
+          ? yield* Effect.mapError(siblingPeer(target), transient)
+          : yield* Effect.map(Effect.mapError(router.pickNode(target, { probe: true }), (error) => transient(`no node to send to: ${error.message}`)), (route) => ({
               regionId: route.regionId,
               nodeId: route.nodeId,
               endpoint: route.endpoint
             }))
-        const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error: NetworkError) => `${error.reason}: ${error.message}`)
+        const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error: NetworkError) => transient(`${error.reason}: ${error.message}`))
         if (response._tag === "BatchAck") return response
-        if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
-        return yield* Effect.fail(`unexpected response ${response._tag}`)
+        if (response._tag === "Refused") {
+          const message = `refused (${response.reason}): ${response.message}`
+          return yield* Effect.fail(refusedForGoodReasons.has(response.reason) ? { forGood: true, reason: response.reason, message } : transient(message))
+        }
+        return yield* Effect.fail(transient(`unexpected response ${response._tag}`))
       })
 
-    /** Sends until acknowledged, backing off between failures; never gives up. */
-    const sendUntilAcknowledged = (target: string, pending: Pending) =>
+    /** Sends until acknowledged, backing off between failures; never gives up on the target. */
+    const sendUntilAcknowledged = (target: string, pending: Pending): Effect.Effect<Sent | undefined> =>
       Effect.gen(function* () {
         const first = pending.changes[0]!.position
         const request: Message.ReplicateBatch = {
           _tag: "ReplicateBatch",
-          batchId: `${options.regionId}>${target}:${first}-${pending.scannedTo}`,
+          batchId: `${options.regionId}>${target}:${first}-${pending.changes[pending.changes.length - 1]!.position}`,
           fromRegion: options.regionId,
           fromNode: options.nodeId,
           changes: pending.changes.map((entry) => entry.change)
@@ -211,13 +236,34 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           const startedMs = yield* clock.physicalMs
           const outcome = yield* Effect.either(sendOnce(target, request))
           if (outcome._tag === "Right") return { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs }
+          if (outcome.left.forGood) return yield* refusedForGood(target, pending, outcome.left)
           failures++
           metrics.replicationFailed(target)
           metrics.targetConnected(target, false)
-          yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left }))
-          yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left}`)
+          yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
+          yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
           yield* Effect.sleep(Duration.millis(backoffMs(settings, failures, random)))
         }
+      })
+
+    /**
+     * A batch the target refuses for good (a change it may never store, or cannot decode) is
+     * split in halves and each half sent on its own, down to the single change, which is then
+     * skipped with a logged and counted reason: nothing behind it waits forever.
+     */
+    const refusedForGood = (target: string, pending: Pending, failure: SendFailure): Effect.Effect<Sent | undefined> =>
+      Effect.gen(function* () {
+        if (pending.changes.length === 1) {
+          const change = pending.changes[0]!.change
+          metrics.changeSkipped(target, failure.reason)
+          yield* Effect.logWarning(`skipping change ${change.id.origin}#${change.id.seq} towards ${target}, which refuses it for good: ${failure.message}`)
+          return undefined
+        }
+        const middle = Math.ceil(pending.changes.length / 2)
+        const halves = [pending.changes.slice(0, middle), pending.changes.slice(middle)]
+        let last: Sent | undefined
+        for (const changes of halves) last = (yield* sendUntilAcknowledged(target, { changes, scannedTo: pending.scannedTo })) ?? last
+        return last
       })
 
     /** Waits for work: new log entries, and for a partial batch at most `flushDelayMs` more. */
@@ -236,7 +282,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       })
 
     /** Records an acknowledged batch: counters, metrics and the lag it measured. */
-    const acknowledged = (target: string, pending: Pending, sent: { readonly ack: Message.BatchAck; readonly durationMs: number }) =>
+    const acknowledged = (target: string, pending: Pending, sent: Sent) =>
       Effect.gen(function* () {
         const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
         const lagMs = Math.max(0, sent.ack.appliedAtMs - oldestCommitMs)
@@ -297,7 +343,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
               continue
             }
             const pending = collected.right
-            const sent = yield* Deferred.make<{ readonly ack: Message.BatchAck; readonly durationMs: number } | undefined>()
+            const sent = yield* Deferred.make<Sent | undefined>()
             yield* Queue.offer(inOrder, { pending, sent })
             if (pending.changes.length === 0) yield* Deferred.succeed(sent, undefined)
             else yield* Effect.forkScoped(Effect.flatMap(sendUntilAcknowledged(target, pending), (result) => Deferred.succeed(sent, result)))

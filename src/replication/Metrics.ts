@@ -22,6 +22,8 @@ export interface Recorder {
   readonly conflict: (resolvedFor: "local" | "remote") => void
   /** A request was refused (unauthenticated, oversized, malformed, invalid, unknown region, residency). */
   readonly requestRefused: (reason: string) => void
+  /** A change the target refused for good (residency, malformed) was dropped from its batch, not retried forever. */
+  readonly changeSkipped: (target: string, reason: string) => void
 }
 
 /** The Metrics service. */
@@ -35,7 +37,8 @@ export const noop: Recorder = {
   targetConnected: () => {},
   targetsTotal: () => {},
   conflict: () => {},
-  requestRefused: () => {}
+  requestRefused: () => {},
+  changeSkipped: () => {}
 }
 
 /** A layer that discards every observation. */
@@ -50,6 +53,7 @@ export interface MemoryMetrics {
   resolvedLocal: number
   resolvedRemote: number
   refused: number
+  skipped: number
   readonly batchSizes: Array<number>
   readonly lagMs: Map<string, number>
   readonly lagSamples: Array<number>
@@ -66,6 +70,7 @@ export const makeMemory = (): MemoryMetrics => ({
   resolvedLocal: 0,
   resolvedRemote: 0,
   refused: 0,
+  skipped: 0,
   batchSizes: [],
   lagMs: new Map(),
   lagSamples: [],
@@ -92,7 +97,8 @@ export const recorderMemory = (totals: MemoryMetrics): Recorder => ({
     if (resolvedFor === "local") totals.resolvedLocal++
     else totals.resolvedRemote++
   },
-  requestRefused: () => void totals.refused++
+  requestRefused: () => void totals.refused++,
+  changeSkipped: () => void totals.skipped++
 })
 
 /** A layer that adds up into `totals`. */

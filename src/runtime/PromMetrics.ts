@@ -26,7 +26,8 @@ export const names = {
   targetsTotal: "inferadb_engine_replication_targets_total",
   batchSize: "inferadb_engine_replication_batch_size",
   durationSeconds: "inferadb_engine_replication_duration_seconds",
-  requestsRefusedTotal: "inferadb_engine_replication_requests_refused_total"
+  requestsRefusedTotal: "inferadb_engine_replication_requests_refused_total",
+  changesSkippedTotal: "inferadb_engine_replication_changes_skipped_total"
 } as const
 
 /** Batch-size buckets in changes, up to well past the default `batch_size` of 100. */
@@ -67,6 +68,12 @@ export const make = (): PromMetrics => {
     buckets: [...durationBuckets],
     registers
   })
+  const skipped = new Counter({
+    name: names.changesSkippedTotal,
+    help: "Changes a target refused for good (residency, malformed), dropped from their batch instead of retried forever",
+    labelNames: ["target", "reason"],
+    registers
+  })
   const refused = new Counter({
     name: names.requestsRefusedTotal,
     help: "Requests refused (unauthenticated, oversized headers or message, malformed, invalid, unknown region, residency)",
@@ -94,7 +101,8 @@ export const make = (): PromMetrics => {
       if (resolvedFor === "local") resolvedLocal.inc()
       else resolvedRemote.inc()
     },
-    requestRefused: (reason) => refused.inc({ reason })
+    requestRefused: (reason) => refused.inc({ reason }),
+    changeSkipped: (target, reason) => skipped.inc({ target, reason })
   }
   return { registry, recorder }
 }

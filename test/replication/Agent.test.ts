@@ -142,6 +142,22 @@ describe("Agent", () => {
       expect(yield* Cluster.settle(eu.replica.check(tuple("after-wipe")))).toBe(true)
     }))
 
+  it.effect("a change the target refuses for good is split out of its batch and skipped, and the changes around it still arrive", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 10, flushDelayMs: 20 } })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("before"))
+      // A log entry whose id names another region than its origin: every receiver refuses it as Malformed.
+      const poison = { ...(yield* us.store.readLog(1, 1))[0]!.change, id: { origin: "mars/n/t", seq: 1 } }
+      yield* us.store.transaction((tx) => tx.appendLog({ change: poison, receivedFrom: null, appliedAtMs: 0 }))
+      yield* us.replica.write(insert("after"))
+      expect(yield* Cluster.settle(eu.replica.check(tuple("after")))).toBe(true)
+      expect(yield* eu.replica.check(tuple("before"))).toBe(true)
+      expect(cluster.metrics.get("us")!.skipped).toBe(1)
+      expect(yield* Cluster.settle(Effect.map(us.store.getCursor("eu"), (cursor) => cursor === 3))).toBe(true)
+    }))
+
   it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({
