@@ -150,7 +150,8 @@ export const run = (
           intervalMs: settings.heartbeat.intervalMs,
           // An answer slower than the interval is still an answer: timing out at the interval left
           // peers with a longer round trip Unreachable for good (found by the swarm).
-          requestTimeoutMs: Math.max(settings.heartbeat.intervalMs, Math.min(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs / 2))
+          requestTimeoutMs: Math.max(settings.heartbeat.intervalMs, Math.min(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs / 2)),
+          requestTimeoutMaxMs: Math.max(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs)
         })
       )
       return yield* agent.run

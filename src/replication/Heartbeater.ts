@@ -24,10 +24,39 @@ export interface Settings {
   readonly nodeId: string
   readonly intervalMs: number
   /**
-   * How long one heartbeat may take. A round waits for its slowest answer, so this also bounds
-   * how late the next round starts; keep it well below the heartbeat timeout.
+   * How long one heartbeat may take at first. A round waits for its slowest answer, so this
+   * also bounds how late the next round starts; keep it well below the heartbeat timeout.
    */
   readonly requestTimeoutMs: number
+  /**
+   * The most a peer's heartbeat deadline may grow to. Each peer's deadline follows its observed
+   * round trips (twice the smoothed round trip plus four deviations, as TCP's retransmission
+   * timeout) and doubles after a timeout, so a link slower than `requestTimeoutMs` is still
+   * heard (a fixed deadline under the round trip left such peers Unreachable for good: swarm
+   * seed 20187).
+   */
+  readonly requestTimeoutMaxMs?: number
+}
+
+/** Round-trip estimate of one peer (RFC 6298 smoothing). */
+interface RoundTrip {
+  readonly smoothedMs: number
+  readonly deviationMs: number
+  /** The deadline of the next heartbeat to the peer. */
+  readonly timeoutMs: number
+}
+
+/** The deadline after a round trip of `sampleMs` (or after a timeout, when undefined). */
+export const nextTimeout = (settings: Settings, previous: RoundTrip | undefined, sampleMs: number | undefined): RoundTrip => {
+  const floorMs = settings.requestTimeoutMs
+  const capMs = Math.max(floorMs, settings.requestTimeoutMaxMs ?? floorMs)
+  if (sampleMs === undefined) {
+    const timeoutMs = Math.min(capMs, (previous?.timeoutMs ?? floorMs) * 2)
+    return { smoothedMs: previous?.smoothedMs ?? timeoutMs, deviationMs: previous?.deviationMs ?? 0, timeoutMs }
+  }
+  const smoothedMs = previous === undefined ? sampleMs : 0.875 * previous.smoothedMs + 0.125 * sampleMs
+  const deviationMs = previous === undefined ? sampleMs / 2 : 0.75 * previous.deviationMs + 0.25 * Math.abs(previous.smoothedMs - sampleMs)
+  return { smoothedMs, deviationMs, timeoutMs: Math.min(capMs, Math.max(floorMs, 2 * smoothedMs + 4 * deviationMs)) }
 }
 
 const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
@@ -41,7 +70,7 @@ const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
  * One round: heartbeat every peer concurrently, record answers, then mark stale nodes and
  * fold the answers into this node's lease.
  */
-export const round = (settings: Settings) =>
+export const round = (settings: Settings, roundTrips: Map<string, RoundTrip> = new Map()) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
@@ -59,16 +88,22 @@ export const round = (settings: Settings) =>
     if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
     const answers = yield* Effect.forEach(
       peersOf(topology, settings.nodeId),
-      (peer) =>
-        network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, settings.requestTimeoutMs).pipe(
+      (peer) => {
+        const previous = roundTrips.get(peer.node.id)
+        return network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs).pipe(
+          Effect.tap(() => Effect.map(Clock.monotonicMs, (nowMs) => void roundTrips.set(peer.node.id, nextTimeout(settings, previous, nowMs - startedAtMs)))),
           Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
             response._tag === "HeartbeatAck"
               ? // The answer counts as the node it was sent to, whatever it calls itself.
                 Effect.as(Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id)), [{ ...response, region: peer.regionId, node: peer.node.id }])
               : Effect.succeed([])
           ),
-          Effect.orElseSucceed(() => [])
-        ),
+          Effect.orElseSucceed(() => {
+            roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
+            return []
+          })
+        )
+      },
       { concurrency: "unbounded" }
     )
     yield* manager.checkStaleNodes()
@@ -89,4 +124,7 @@ export const round = (settings: Settings) =>
 
 /** Runs heartbeat rounds forever; fork it. */
 export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
-  Effect.forever(Effect.zipRight(round(settings), Effect.sleep(Duration.millis(settings.intervalMs))))
+  Effect.suspend(() => {
+    const roundTrips = new Map<string, RoundTrip>()
+    return Effect.forever(Effect.zipRight(round(settings, roundTrips), Effect.sleep(Duration.millis(settings.intervalMs))))
+  })

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
+import * as Heartbeater from "../../src/replication/Heartbeater.js"
 import type * as Replica from "../../src/replication/Replica.js"
 import * as Topology from "../../src/replication/Topology.js"
 import * as Cluster from "./fixtures/cluster.js"
@@ -101,4 +102,20 @@ describe("Heartbeater and the write lease", () => {
       yield* TestClock.adjust(1_000)
       yield* write(eu, "bob")
     }))
+
+  it("a peer's heartbeat deadline follows its round trips and backs off after timeouts, within the floor and the cap", () => {
+    const settings = { regionId: "us", nodeId: "us-node1", intervalMs: 200, requestTimeoutMs: 400, requestTimeoutMaxMs: 2_000 }
+    // A link slower than the first deadline: every timeout doubles it until answers come back.
+    const afterTimeout = Heartbeater.nextTimeout(settings, undefined, undefined)
+    expect(afterTimeout.timeoutMs).toBe(800)
+    expect(Heartbeater.nextTimeout(settings, afterTimeout, undefined).timeoutMs).toBe(1_600)
+    expect(Heartbeater.nextTimeout(settings, { ...afterTimeout, timeoutMs: 1_600 }, undefined).timeoutMs).toBe(2_000)
+    // Answers in about 460 ms keep the deadline above the round trip.
+    let estimate = Heartbeater.nextTimeout(settings, undefined, 460)
+    for (const sampleMs of [430, 500, 470, 450]) estimate = Heartbeater.nextTimeout(settings, estimate, sampleMs)
+    expect(estimate.timeoutMs).toBeGreaterThan(500)
+    expect(estimate.timeoutMs).toBeLessThanOrEqual(2_000)
+    // A fast link never goes below the floor.
+    expect(Heartbeater.nextTimeout(settings, undefined, 5).timeoutMs).toBe(400)
+  })
 })
