@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * `npm run build`: bundles the command line (src/cli/main.ts and everything it imports,
- * dependencies included) into dist/ as ES modules for Node 20, so that it starts without
- * compiling TypeScript. Each subcommand is its own chunk (main.ts imports them dynamically),
- * so `--help` and `--version` load only commander.
+ * dependencies included) and the thread `sim swarm --jobs` runs seeds on (src/cli/SwarmWorker.ts)
+ * into dist/ as ES modules for Node 20, so that they start without compiling TypeScript. Each
+ * subcommand is its own chunk (main.ts imports them dynamically), so `--help` and `--version`
+ * load only commander.
  *
  * Some packages stay external and load from node_modules: lmdb and msgpackr-extract (native
  * addons located relative to their own files), foundationdb (optional, imported only when that
@@ -23,8 +24,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { isCurrent, manifestFile, readManifest, root } from "../bin/launch.mjs"
 
-/** Source entry point (from the repository root) and the name of its bundle in dist/. */
-const entries = { "src/cli/main.ts": "cli" }
+/**
+ * Source entry points (from the repository root) and the names of their bundles in dist/: the
+ * command line, and the worker thread `sim swarm --jobs` starts through bin/worker.mjs.
+ */
+const entries = { "src/cli/main.ts": "cli", "src/cli/SwarmWorker.ts": "swarm-worker" }
 
 /** Packages loaded from node_modules at run time instead of bundled. */
 const external = ["lmdb", "msgpackr-extract", "foundationdb", "@grpc/grpc-js"]

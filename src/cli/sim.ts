@@ -2,7 +2,7 @@
  * `inferadb-repl sim ...`: the deterministic simulator on the command line.
  *
  *   sim run <scenario-file> --seed <n>                 one scenario, one seed
- *   sim swarm [--seeds <n> | --time <duration>]        every setting drawn from each seed
+ *   sim swarm [--seeds <n> | --time <duration>]        every setting drawn from each seed (--jobs <n> threads)
  *   sim shrink <scenario-file> --seed <n>              the smallest fault schedule that still fails
  *   sim check-determinism <scenario-file> --seed <n>   the same run twice, compared event by event
  *
@@ -16,6 +16,7 @@
  * simulator modules it calls are pure.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { MultiBar, Presets, type SingleBar } from "cli-progress"
 import { Command, InvalidArgumentError, Option } from "commander"
@@ -23,9 +24,10 @@ import { Either } from "effect"
 import * as Canary from "../sim/canary/Canary.js"
 import * as DeterminismCheck from "../sim/DeterminismCheck.js"
 import * as Report from "../sim/Report.js"
-import { type RunOptions, type RunResult, runScenario } from "../sim/Run.js"
+import { type RunResult, runScenario } from "../sim/Run.js"
 import * as Scenario from "../sim/Scenario.js"
 import * as Swarm from "../sim/Swarm.js"
+import * as SwarmJobs from "./SwarmJobs.js"
 
 // ---------------------------------------------------------------------------------------------
 // Arguments, commands, files
@@ -99,9 +101,7 @@ const writeReports = (directory: string, result: RunResult, replay: string): Rea
 const writeScenario = (file: string, scenario: Scenario.Scenario, origin: string, replay: string): string =>
   writeFile(file, `# ${origin}\n# replay: ${replay}\n${Scenario.encode(scenario)}`)
 
-const failureText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error))
-
-const wallClock = (): number => performance.now()
+const { failureText, wallClock } = SwarmJobs
 
 /** Options shared by the commands that write reports. */
 interface ReportOptions {
@@ -181,6 +181,7 @@ interface SwarmOptions extends ReportOptions {
   readonly seeds?: number
   readonly time?: number
   readonly firstSeed: number
+  readonly jobs: number
   readonly scenario?: string
   readonly replay?: string
   readonly canary?: Canary.Name
@@ -265,25 +266,40 @@ const progressBar = (options: SwarmOptions, total: number): { readonly bars: Mul
   return { bars, bar }
 }
 
-const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>): ReadonlyArray<string> => [
+/** Wall-clock figures of a whole swarm: the only part of its output that differs between runs (and with `--jobs`). */
+interface Elapsed {
+  readonly jobs: number
+  readonly elapsedMs: number
+  readonly seedsPerMin: number
+}
+
+const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>, elapsed: Elapsed): ReadonlyArray<string> => [
   `swarm: ${summary.seeds} seeds (${firstSeed}-${firstSeed + summary.seeds - 1}), ${summary.passed} passed, ${summary.failed} failed`,
-  `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s`,
+  `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
+  `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
+  `  ${elapsed.jobs} job(s): ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
   ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
   ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]${failure.knownLimit === undefined ? "" : ` (${failure.knownLimit})`}`)
 ]
 
-/** Runs seeds until the count or the time is used up. */
+/** Runs one seed's drawn scenario, printed like `sim run`. */
+const replaySeed = (seed: string, base: Scenario.Scenario | undefined, options: SwarmOptions): void => {
+  const scenario = Swarm.scenarioFor(seed, base)
+  const file = path.join(options.reportDir, `${scenario.name}-${seed}.yaml`)
+  const replay = options.report ? replayCommand(file, seed, options.canary) : commandLine(swarmArgs(options, Number(seed)))
+  if (options.report) writeScenario(file, scenario, `Drawn by \`sim swarm --replay ${seed}\`.`, replay)
+  runAndReport(scenario, { ...options, seed }, replay)
+}
+
+/**
+ * Runs seeds until the count or the time is used up, on `--jobs` threads. Outcomes are taken
+ * in seed order whatever thread ran them, so the tally, the lines printed and the files written
+ * are the same for any number of jobs.
+ */
 const swarm = async (options: SwarmOptions): Promise<void> => {
   const base = options.scenario === undefined ? undefined : readScenario(options.scenario)
   if (options.scenario !== undefined && base === undefined) return
-  if (options.replay !== undefined) {
-    const scenario = Swarm.scenarioFor(options.replay, base)
-    const file = path.join(options.reportDir, `${scenario.name}-${options.replay}.yaml`)
-    const replay = options.report ? replayCommand(file, options.replay, options.canary) : commandLine(swarmArgs(options, Number(options.replay)))
-    if (options.report) writeScenario(file, scenario, `Drawn by \`sim swarm --replay ${options.replay}\`.`, replay)
-    runAndReport(scenario, { ...options, seed: options.replay }, replay)
-    return
-  }
+  if (options.replay !== undefined) return replaySeed(options.replay, base, options)
   const startedMs = wallClock()
   const seedCount = options.seeds ?? (options.time === undefined ? defaultSeeds : Number.POSITIVE_INFINITY)
   const progress = progressBar(options, options.time === undefined ? seedCount : Math.round(options.time / 1000))
@@ -291,30 +307,37 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
     const text = `${lines.join("\n")}\n`
     if (progress !== undefined) {
       progress.bars.log(text)
-      progress.bars.update() // seeds run synchronously, so the bar's own timer never gets to draw
+      progress.bars.update() // with one job seeds run synchronously, so the bar's own timer never gets to draw
     } else if (options.json === true) process.stderr.write(text)
     else process.stdout.write(text)
   }
+  let handedOut = 0
+  const nextSeed = (): number | undefined =>
+    handedOut < seedCount && (options.time === undefined || wallClock() - startedMs < options.time) ? options.firstSeed + handedOut++ : undefined
   const tally = new Swarm.Tally()
   const failures: Array<SwarmFailure> = []
-  for (let index = 0; index < seedCount && (options.time === undefined || wallClock() - startedMs < options.time); index++) {
-    const seed = options.firstSeed + index
-    const outcome = runSwarmSeed(seed, base, options)
-    if (outcome !== undefined) {
-      tally.add(outcome)
-      if (outcome.result.violations.length > 0) {
-        let failure = recordFailure(outcome, options)
-        say(failureLines(failure).slice(0, 1)) // the replay command first, before shrinking takes a while
-        if (options.shrink === true) failure = await shrinkFailure(outcome, failure, options)
-        failures.push(failure)
-        say(failureLines(failure).slice(1))
-      }
+  const traceHashes: Record<string, string> = {}
+  let done = 0
+  for await (const outcome of SwarmJobs.outcomes(nextSeed, options.jobs, { base, canary: options.canary })) {
+    if (outcome.kind === "crashed") {
+      process.stderr.write(`replay: ${commandLine(swarmArgs(options, outcome.seed))}\nthe simulator failed on seed ${outcome.seed}: ${outcome.error}\n`)
+      failures.push({ seed: outcome.seed, replay: commandLine(swarmArgs(options, outcome.seed)), checkers: ["simulator"], messages: ["the simulator failed"], knownLimit: undefined, files: [] })
     } else {
-      failures.push({ seed, replay: commandLine(swarmArgs(options, seed)), checkers: ["simulator"], messages: ["the simulator failed"], knownLimit: undefined, files: [] })
+      const counted = outcome.kind === "passed" ? outcome.counted : outcome.outcome
+      tally.add(counted)
+      traceHashes[counted.seed] = counted.result.traceHash
     }
+    if (outcome.kind === "failed") {
+      let failure = recordFailure(outcome.outcome, options)
+      say(failureLines(failure).slice(0, 1)) // the replay command first, before shrinking takes a while
+      if (options.shrink === true) failure = await shrinkFailure(outcome.outcome, failure, options)
+      failures.push(failure)
+      say(failureLines(failure).slice(1))
+    }
+    done++
     const now = tally.summary()
-    progress?.bar.update(options.time === undefined ? index + 1 : Math.min(Math.round(options.time / 1000), Math.round((wallClock() - startedMs) / 1000)), {
-      seeds: index + 1,
+    progress?.bar.update(options.time === undefined ? done : Math.min(Math.round(options.time / 1000), Math.round((wallClock() - startedMs) / 1000)), {
+      seeds: done,
       failed: failures.length,
       eventsPerSec: now.eventsPerSec
     })
@@ -322,20 +345,11 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   }
   progress?.bars.stop()
   const summary = tally.summary()
-  if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures })}\n`)
-  else process.stdout.write(`${summaryLines(summary, options.firstSeed, failures).join("\n")}\n`)
+  const elapsedMs = Math.round(wallClock() - startedMs)
+  const elapsed: Elapsed = { jobs: options.jobs, elapsedMs, seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0 }
+  if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures, traceHashes, ...elapsed })}\n`)
+  else process.stdout.write(`${summaryLines(summary, options.firstSeed, failures, elapsed).join("\n")}\n`)
   process.exitCode = failures.length > 0 ? 1 : 0
-}
-
-/** One seed; a simulator crash is printed with its replay command and counted as a failure. */
-const runSwarmSeed = (seed: number, base: Scenario.Scenario | undefined, options: SwarmOptions): Swarm.Outcome | undefined => {
-  const runOptions: RunOptions = { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) }
-  try {
-    return Swarm.runSeed(seed, base, runOptions)
-  } catch (error) {
-    process.stderr.write(`replay: ${commandLine(swarmArgs(options, seed))}\nthe simulator failed on seed ${seed}: ${failureText(error)}\n`)
-    return undefined
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,6 +480,7 @@ const swarmCommand = (): Command =>
       .addOption(new Option("--seeds <n>", `run this many seeds (default ${defaultSeeds})`).argParser(parseCount))
       .addOption(new Option("--time <duration>", "run seeds until this much wall time has passed (30s, 5m, 1h)").argParser(parseDuration).conflicts("seeds"))
       .option("--first-seed <n>", "the first seed; the next ones follow it", parseCount, 1)
+      .option("--jobs <n>", "run seeds on this many worker threads; the output is the same for any number (default: the core count)", parseCount, os.availableParallelism())
       .option("--scenario <file>", "take every setting from this scenario file and draw only its clocks and faults")
       .option("--replay <seed>", "run just this seed's drawn scenario, printed like `sim run`", parseSeed)
       .option("--shrink", "shrink each failure's fault schedule (writes <report-dir>/shrunk-<name>-<seed>.yaml)")
@@ -473,7 +488,7 @@ const swarmCommand = (): Command =>
       .option("--json", "print exactly one JSON object (summary and failures) on stdout")
       .addOption(canaryOption())
   )
-    .addHelpText("after", examples(["sim swarm --seeds 20", "sim swarm --time 5m --first-seed 1000 --shrink", "sim swarm --scenario scenarios/primary-failover.yaml --seeds 50", "sim swarm --replay 7"]))
+    .addHelpText("after", examples(["sim swarm --seeds 20", "sim swarm --seeds 300 --jobs 2", "sim swarm --time 5m --first-seed 1000 --shrink", "sim swarm --scenario scenarios/primary-failover.yaml --seeds 50", "sim swarm --replay 7"]))
     .action((options: SwarmOptions) => swarm(options))
 
 const shrinkSubcommand = (): Command =>

@@ -37,6 +37,7 @@ import {
   validate
 } from "./Scenario.js"
 import type * as SimNetwork from "./SimNetwork.js"
+import { TraceHash } from "./TraceHash.js"
 
 // ---------------------------------------------------------------------------------------------
 // Bounds of what is drawn
@@ -487,9 +488,17 @@ export const knownLimit = (outcome: Outcome): string | undefined => {
   return cut ? "two-region PrimaryReplica cut in two: documented split-brain limit (Failover.ts)" : undefined
 }
 
+/** What the tally needs of one seed's run (a worker sends no more than this for a passing seed). */
+export interface Counted {
+  readonly seed: number
+  readonly result: Pick<RunResult, "traceHash" | "violations" | "events" | "tasks" | "simulatedMs" | "wallMs">
+}
+
 /** Totals of a swarm so far. */
 export interface Summary {
   readonly seeds: number
+  /** Every seed's trace hash folded in the order added: equal for two swarms that took the same paths. */
+  readonly traceHash: string
   readonly passed: number
   readonly failed: number
   readonly failedSeeds: ReadonlyArray<number>
@@ -503,9 +512,10 @@ export interface Summary {
   readonly simulatedSecondsPerWallSecond: number
 }
 
-/** Adds outcomes up as they come, without keeping them. */
+/** Adds outcomes up as they come, without keeping them; add them in seed order for a reproducible `traceHash`. */
 export class Tally {
   private seeds = 0
+  private readonly traceHash = new TraceHash()
   private readonly failedSeeds: Array<number> = []
   private readonly byChecker: Record<string, number> = {}
   private events = 0
@@ -513,9 +523,10 @@ export class Tally {
   private simulatedMs = 0
   private wallMs = 0
 
-  add(outcome: Outcome): void {
+  add(outcome: Counted): void {
     const { result } = outcome
     this.seeds++
+    this.traceHash.string(String(outcome.seed)).string(result.traceHash)
     this.events += result.events
     this.tasks += result.tasks
     this.simulatedMs += result.simulatedMs
@@ -529,6 +540,7 @@ export class Tally {
     const wallSeconds = this.wallMs / 1000
     return {
       seeds: this.seeds,
+      traceHash: this.traceHash.hex(),
       passed: this.seeds - this.failedSeeds.length,
       failed: this.failedSeeds.length,
       failedSeeds: [...this.failedSeeds],

@@ -1,0 +1,85 @@
+/**
+ * `sim swarm --jobs N` runs seeds on worker threads and reports them as one thread would:
+ * through the real command line in a child process (bundle or sources, whichever the launcher
+ * picks), the summary, the failures, every seed's trace hash, the printed lines and the report
+ * files are the same for two jobs as for one; only the wall-clock figures differ.
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+/** Runs the CLI in a child process; resolves with its exit code and output. */
+const cli = (args: ReadonlyArray<string>): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), ...args], { cwd: Fixtures.root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+interface SwarmJson {
+  readonly summary: Record<string, unknown>
+  readonly failures: ReadonlyArray<unknown>
+  readonly traceHashes: Readonly<Record<string, string>>
+  readonly jobs: number
+}
+
+/** The summary without its wall-clock figures. */
+const withoutWall = ({ wallMs: _wall, eventsPerSec: _rate, simulatedSecondsPerWallSecond: _speed, ...rest }: Record<string, unknown>) => rest
+
+/** Printed lines without wall-clock figures, with the report directory named alike. */
+const comparable = (text: string, reportDir: string): string =>
+  text
+    .replaceAll(reportDir, "<reports>")
+    .replace(/ in [\d.]+ wall s of runs: .*$/m, "")
+    .replace(/^ {2}\d+ job\(s\): .*\n/m, "")
+
+/** A report file without the wall time of its run, with the report directory named alike. */
+const comparableReport = (file: string, reportDir: string): string =>
+  fs
+    .readFileSync(file, "utf8")
+    .replaceAll(reportDir, "<reports>")
+    .replace(/"wallMs": \d+/, "")
+    .replace(/\| \d+ ms \|\n/, "|\n")
+
+describe("sim swarm --jobs", () => {
+  it("twelve seeds on two jobs give the summary, failures and per-seed trace hashes of one job", async () => {
+    const args = ["sim", "swarm", "--seeds", "12", "--json", "--no-report"]
+    const one = await cli([...args, "--jobs", "1"])
+    const two = await cli([...args, "--jobs", "2"])
+    expect(two.code).toBe(one.code)
+    const [oneJson, twoJson] = [JSON.parse(one.stdout) as SwarmJson, JSON.parse(two.stdout) as SwarmJson]
+    expect([oneJson.jobs, twoJson.jobs]).toEqual([1, 2])
+    expect(Object.keys(twoJson.traceHashes)).toEqual(Array.from({ length: 12 }, (_, index) => String(index + 1)))
+    expect(twoJson.traceHashes).toEqual(oneJson.traceHashes)
+    expect(withoutWall(twoJson.summary)).toEqual(withoutWall(oneJson.summary))
+    expect(twoJson.failures).toEqual(oneJson.failures)
+  })
+
+  it("a canary failure on two jobs prints its replay command first and writes the reports one job writes", async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-jobs-"))
+    const run = (jobs: number) => {
+      const reportDir = path.join(directory, `jobs-${jobs}`)
+      return cli(["sim", "swarm", "--seeds", "4", "--first-seed", "4", "--canary", "keep-local", "--jobs", String(jobs), "--report-dir", reportDir]).then((output) => ({ ...output, reportDir }))
+    }
+    const one = await run(1)
+    const two = await run(2)
+    expect([one.code, two.code]).toEqual([1, 1])
+    const lines = two.stdout.split("\n")
+    expect(lines[0]).toBe(`replay: node bin/inferadb-repl.mjs sim run ${path.join(two.reportDir, "swarm-5.yaml")} --seed 5 --canary keep-local`)
+    expect(lines[1]).toMatch(/^ {2}seed 5 FAILED: \[safety\]/)
+    expect(comparable(two.stdout, two.reportDir)).toBe(comparable(one.stdout, one.reportDir))
+    const written = ["swarm-5.json", "swarm-5.md", "swarm-5.yaml"]
+    expect(fs.readdirSync(two.reportDir).sort()).toEqual(written)
+    for (const file of written) {
+      expect(comparableReport(path.join(two.reportDir, file), two.reportDir), file).toBe(comparableReport(path.join(one.reportDir, file), one.reportDir))
+    }
+    fs.rmSync(directory, { recursive: true, force: true })
+  })
+})
