@@ -46,6 +46,12 @@ export const streamsPerConnectionMaxDefault = 128
 export const watchersMaxDefault = 256
 /** How long shutdown waits for calls in flight before cutting them, unless configured. */
 export const shutdownGraceMsDefault = 2_000
+/**
+ * Permits of the semaphore that counts client writes in flight: so many that they never limit
+ * writes (the connection and stream bounds do); withdrawing the API takes them all to wait for
+ * the writes in flight.
+ */
+const writesInFlightPermits = 2 ** 31 - 1
 /** Most operations one Write or Delete request may carry, unless configured; more get INVALID_ARGUMENT. */
 export const writeOperationsMaxDefault = 5_000
 /**
@@ -126,7 +132,7 @@ interface ServerContext {
   readonly writeOperationsMax: number
   readonly slots: {
     replication: Network.Handler | undefined
-    node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet } | undefined
+    node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet; readonly writes: Effect.Semaphore } | undefined
     watchers: number
   }
 }
@@ -169,10 +175,19 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       serveNode: (services) =>
         Effect.gen(function* () {
           if (context.slots.node !== undefined) return yield* Effect.dieMessage("the node API is already being served")
-          // Finalizers run in reverse: closing the scope interrupts the open Watch streams, then empties the slot.
-          yield* Effect.addFinalizer(() => Effect.sync(() => void (context.slots.node = undefined)))
+          const writes = yield* Effect.makeSemaphore(writesInFlightPermits)
+          // Finalizers run in reverse: closing the scope interrupts the open Watch streams, then
+          // empties the slot and waits (at most the shutdown grace) for the writes already past
+          // it, so that when the scope is closed every write this node will acknowledge is in its
+          // log, where the drain that follows sees it.
+          yield* Effect.addFinalizer(() =>
+            Effect.zipRight(
+              Effect.sync(() => void (context.slots.node = undefined)),
+              Effect.timeoutOption(writes.withPermits(writesInFlightPermits)(Effect.void), options.shutdownGraceMs ?? shutdownGraceMsDefault)
+            )
+          )
           const watches = yield* FiberSet.make()
-          context.slots.node = { services, watches }
+          context.slots.node = { services, watches, writes }
         })
     } satisfies Listener
   })
@@ -457,8 +472,22 @@ const writeFailure = (context: ServerContext, error: WriteRejected | StoreError)
   return new CallFailure({ code, details: `${error.reason}: ${error.message}` })
 }
 
-const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>) =>
-  Effect.flatMap(requireNode(context), (node) => Effect.mapError(node.replica.write(operations), (error) => writeFailure(context, error)))
+/**
+ * Commits a client write while holding one permit of the slot's `writes`, checking the slot again
+ * once it holds it: withdrawing the API takes every permit, so it waits for the writes in flight
+ * and no write starts committing after it.
+ */
+const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>): Effect.Effect<Replica.WriteAck, CallFailure> =>
+  Effect.flatMap(requireNode(context), () => {
+    const slot = context.slots.node!
+    return slot.writes.withPermits(1)(
+      Effect.suspend(() =>
+        context.slots.node === slot
+          ? Effect.mapError(slot.services.replica.write(operations), (error) => writeFailure(context, error))
+          : Effect.fail(new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node stopped serving its API" }))
+      )
+    )
+  })
 
 const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {

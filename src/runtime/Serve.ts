@@ -15,10 +15,10 @@
  *   meanwhile. `/readyz` answers 200 only once the public API is served.
  * - Peers: an unreachable peer never stops the node; it makes health `degraded` (the agent's
  *   retries, or no heartbeat from any node of a target region for `heartbeat.timeout_ms`).
- * - Shutdown: the public API is withdrawn first (new writes get UNAVAILABLE, `/readyz` 503),
- *   then the agent keeps shipping until every target acknowledged the whole log or
- *   `drainTimeoutMs` passed, then the engine stops and the HTTP server, the gRPC server and
- *   the store close, in that order.
+ * - Shutdown: the public API is withdrawn first (new writes get UNAVAILABLE, `/readyz` 503,
+ *   writes in flight finish), then the agent keeps shipping until every target it ships to
+ *   (siblings included) acknowledged the log as it stood then, or `drainTimeoutMs` passed, then
+ *   the engine stops and the HTTP server, the gRPC server and the store close, in that order.
  *
  * Signals and process exit belong to the command (`src/cli/serve.ts`); this module only waits
  * for the `shutdown` effect it is given, so tests can drive it in-process as well.
@@ -289,29 +289,42 @@ const replicationHealth = (
 /** How far the drain got. */
 interface Drained {
   readonly complete: boolean
+  /** The log end when the drain began: every write this node acknowledged lies at or before it. */
   readonly logEnd: number
   readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
 }
 
-/** One look at the cursors of the targets this node ships to. */
-const drainState = (plan: Plan): Effect.Effect<Drained, StoreError, Store.Store | TopologyManager.TopologyManager> =>
+/**
+ * One look at the cursors of the targets this node ships to: the agent's own list, so on
+ * per-node stores every node drains its log to every target region and every sibling (not only
+ * the region's leader, which would let any other node exit with changes only its disk holds).
+ */
+const drainState = (plan: Plan, drainTo: number): Effect.Effect<Drained, StoreError, Store.Store | TopologyManager.TopologyManager> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const topology = yield* (yield* TopologyManager.TopologyManager).current
-    const { regionId, nodeId } = plan.settings
-    const targets = plan.config.enabled && Agent.isLeader(topology, regionId, nodeId) ? Topology.targetsOf(topology, regionId) : []
-    const logEnd = yield* store.logEnd
+    const { regionId, nodeId, storeShape } = plan.settings
+    const targets = plan.config.enabled ? Agent.targetsFor(topology, { regionId, nodeId, storeShape }) : []
     const cursors = yield* Effect.forEach(targets, (target) => Effect.map(store.getCursor(target), (cursor) => ({ target, cursor })))
-    const behind = cursors.filter(({ cursor }) => cursor < logEnd)
-    return { complete: behind.length === 0, logEnd, behind }
+    const behind = cursors.filter(({ cursor }) => cursor < drainTo)
+    return { complete: behind.length === 0, logEnd: drainTo, behind }
   })
 
-/** Waits until every target acknowledged the whole log, or `drainTimeoutMs` passed. */
+/**
+ * Waits until every target acknowledged the log as it stood when the drain began, or
+ * `drainTimeoutMs` passed. The public API is already withdrawn, so that covers every write this
+ * node acknowledged. Changes peers keep sending meanwhile are still shipped while the agent runs
+ * but not waited for: their senders hold them, and under a steady load a drain to the moving
+ * log end would wait for a moment when every cursor happens to be at the end at once.
+ */
 const drain = (plan: Plan): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager> =>
   Effect.gen(function* () {
     const startedMs = yield* EffectClock.currentTimeMillis
+    let drainTo: number | undefined = undefined
     while (true) {
-      const state = yield* Effect.orElseSucceed(drainState(plan), (): Drained => ({ complete: false, logEnd: 0, behind: [] }))
+      drainTo ??= yield* Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => undefined)
+      const unknown: Drained = { complete: false, logEnd: drainTo ?? 0, behind: [] }
+      const state = drainTo === undefined ? unknown : yield* Effect.orElseSucceed(drainState(plan, drainTo), () => unknown)
       if (state.complete || (yield* EffectClock.currentTimeMillis) - startedMs >= plan.drainTimeoutMs) return state
       yield* Effect.sleep(drainPollMs)
     }
@@ -381,12 +394,14 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
+      // The log end is read before the engine starts: once it runs, replication adds entries.
       const needed = yield* Effect.provide(Effect.orElseSucceed(Bootstrap.needed, () => true), context)
+      const heldAtStart = yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
       io.log(
         needed
-          ? `bootstrap (store held ${yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)} log entries): paging every peer's log over CatchUp in the background; client writes open after ${waitedMs} ms`
+          ? `bootstrap (store held ${heldAtStart} log entries): paging every peer's log over CatchUp in the background; client writes open after ${waitedMs} ms`
           : "bootstrap: not needed (an earlier bootstrap completed)"
       )
       const promote = yield* startFailover(plan).pipe(Effect.provide(context))
