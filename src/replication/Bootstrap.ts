@@ -48,6 +48,12 @@ export const completionMarker = "\u0000bootstrap-complete"
 /** The pseudo cursor that remembers how far a source node's log was paged. */
 export const progressKey = (region: string, node: string): string => `\u0000bootstrap/${region}/${node}`
 
+/** The pseudo cursor of the orphan tail (see `tailOrphans`) per source node. */
+const tailKey = (region: string, node: string): string => `\u0000orphans/${region}/${node}`
+
+/** Set when a bootstrap received history of its own region: this disk replaced an older one. */
+export const rebuiltMarker = "\u0000rebuilt-disk"
+
 /** One source: a region (any of its nodes) or a sibling node. */
 interface Source {
   readonly key: string
@@ -86,16 +92,25 @@ export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.fl
  * Pages one source node's log to its end from the remembered position, applying each page.
  * Fails with a reason when the node does not answer or refuses.
  */
-const pageNode = (settings: Settings, region: string, node: Topology.Node, totals: { entries: number; applied: number }) =>
+const pageNode = (settings: Settings, region: string, node: Topology.Node, totals: Totals, mode: Mode = { _tag: "Bootstrap" }) =>
   Effect.gen(function* () {
     const network = yield* Network.Network
     const replica = yield* Replica.Replica
     const store = yield* Store.Store
-    const progress = progressKey(region, node.id)
+    const progress = mode._tag === "Bootstrap" ? progressKey(region, node.id) : tailKey(region, node.id)
     let after = yield* Effect.mapError(store.getCursor(progress), (error) => error.message)
+    // The tail starts where the bootstrap of that source ended.
+    if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
     while (true) {
-      const request: Message.CatchUp = { _tag: "CatchUp", fromRegion: settings.regionId, fromNode: settings.nodeId, afterPosition: after, limit: settings.pageSize }
+      const request: Message.CatchUp = {
+        _tag: "CatchUp",
+        fromRegion: settings.regionId,
+        fromNode: settings.nodeId,
+        afterPosition: after,
+        limit: settings.pageSize,
+        ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [replica.origin] } : {})
+      }
       const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) => `${error.reason}: ${error.message}`)
       if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
       if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
@@ -115,6 +130,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         const ack = yield* Effect.mapError(replica.applyBatch(batch), (error) => `applying a page failed: ${error.message}`)
         totals.entries += response.entries.length
         totals.applied += ack.applied
+        if (response.entries.some((entry) => entry.change.originRegion === settings.regionId)) totals.ownRegionHistory = true
       }
       if (response.endPosition > after) yield* Effect.mapError(store.advanceCursor(progress, response.endPosition), (error) => error.message)
       if (response.endPosition <= after || response.endPosition >= response.logEnd) return
@@ -122,11 +138,22 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     }
   })
 
+/** What was received so far. */
+interface Totals {
+  entries: number
+  applied: number
+  /** Some entry was written in this node's own region: the disk replaced an older one. */
+  ownRegionHistory: boolean
+}
+
+/** A bootstrap pages whole logs; the orphan tail only asks for the region's changes under unknown origins. */
+type Mode = { readonly _tag: "Bootstrap" } | { readonly _tag: "Orphans" }
+
 /** Pages a source through the first of its nodes that answers to the end; false when none did. */
-const pageSource = (settings: Settings, source: Source, totals: { entries: number; applied: number }) =>
+const pageSource = (settings: Settings, source: Source, totals: Totals, mode: Mode = { _tag: "Bootstrap" }) =>
   Effect.gen(function* () {
     for (const node of source.nodes) {
-      const outcome = yield* Effect.either(pageNode(settings, source.region, node, totals))
+      const outcome = yield* Effect.either(pageNode(settings, source.region, node, totals, mode))
       if (Either.isRight(outcome)) return true
       yield* Effect.logDebug(`bootstrap from ${source.region}/${node.id} stopped: ${outcome.left}`)
     }
@@ -144,18 +171,43 @@ export const run = (
     if (!(yield* needed)) return { ran: false, entries: 0, applied: 0, rounds: 0 }
     const store = yield* Store.Store
     const topologies = yield* TopologyManager.TopologyManager
-    const totals = { entries: 0, applied: 0 }
+    const totals: Totals = { entries: 0, applied: 0, ownRegionHistory: false }
     const done = new Set<string>()
     for (let round = 1; ; round++) {
       const pending = sourcesOf(yield* topologies.current, settings).filter((source) => !done.has(source.key))
       for (const source of pending) if (yield* pageSource(settings, source, totals)) done.add(source.key)
       if (sourcesOf(yield* topologies.current, settings).every((source) => done.has(source.key))) {
+        if (totals.ownRegionHistory) yield* store.advanceCursor(rebuiltMarker, 1)
         yield* store.advanceCursor(completionMarker, 1)
         yield* Effect.logInfo(`bootstrap complete after ${round} round(s): ${totals.entries} entries received, ${totals.applied} new`)
-        return { ran: true, ...totals, rounds: round }
+        return { ran: true, entries: totals.entries, applied: totals.applied, rounds: round }
       }
       const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
       if (round === 1) yield* Effect.logInfo(`bootstrap: ${pending.filter((source) => !done.has(source.key)).map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
       yield* Effect.sleep(Duration.millis(waitMs))
+    }
+  })
+
+/**
+ * The orphan tail of a rebuilt disk: a change its region's old disk sent out just before it
+ * was lost can reach a peer after this node's bootstrap paged that peer (a batch a paused peer
+ * commits late, say), and relay never sends a change back to its origin region. So a node whose
+ * bootstrap found history of its own region keeps asking every peer, every `intervalMs`, for
+ * changes of its region under origins it does not know, from where its bootstrap ended. Each
+ * answer is small (usually empty); only rebuilt disks ask.
+ */
+export const tailOrphans = (
+  settings: Settings & { readonly intervalMs: number }
+): Effect.Effect<void, StoreError, Replica.Replica | Store.Store | Network.Network | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    if ((yield* store.getCursor(rebuiltMarker)) === 0) return
+    const topologies = yield* TopologyManager.TopologyManager
+    const totals: Totals = { entries: 0, applied: 0, ownRegionHistory: false }
+    while (true) {
+      yield* Effect.sleep(Duration.millis(settings.intervalMs))
+      const before = totals.applied
+      for (const source of sourcesOf(yield* topologies.current, settings)) yield* pageSource(settings, source, totals, { _tag: "Orphans" })
+      if (totals.applied > before) yield* Effect.logInfo(`orphan tail: ${totals.applied - before} change(s) of this region's earlier disks arrived late and were applied`)
     }
   })

@@ -168,8 +168,7 @@ const bootstrapThenOpen = (settings: Settings) =>
     const replica = yield* Replica.Replica
     const needed = yield* Effect.orElseSucceed(Bootstrap.needed, () => true)
     if (!needed || settings.bootstrapTimeoutMs === 0) yield* replica.openWrites
-    if (!needed) return
-    const bootstrap = Bootstrap.run({
+    const bootstrapSettings: Bootstrap.Settings = {
       regionId: settings.regionId,
       nodeId: settings.nodeId,
       storeShape: settings.storeShape,
@@ -177,10 +176,12 @@ const bootstrapThenOpen = (settings: Settings) =>
       requestTimeoutMs: settings.agent.requestTimeoutMs,
       retryDelayMs: settings.agent.retryDelayMs,
       retryDelayMaxMs: settings.agent.retryDelayMaxMs
-    }).pipe(
-      Effect.catchAll((error) => Effect.logWarning(`bootstrap stopped on a store failure: ${error.message}`)),
-      Effect.zipRight(replica.openWrites)
-    )
+    }
+    const onStoreFailure = (what: string) => Effect.catchAll((error: StoreError) => Effect.logWarning(`${what} stopped on a store failure: ${error.message}`))
+    // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
+    const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
+    if (!needed) return yield* Effect.forkScoped(tail)
+    const bootstrap = Bootstrap.run(bootstrapSettings).pipe(onStoreFailure("bootstrap"), Effect.zipRight(replica.openWrites), Effect.zipRight(tail))
     const opener = Effect.gen(function* () {
       yield* Effect.sleep(Duration.millis(settings.bootstrapTimeoutMs))
       if (yield* replica.writesOpen) return
@@ -190,6 +191,9 @@ const bootstrapThenOpen = (settings: Settings) =>
     yield* Effect.forkScoped(bootstrap)
     yield* Effect.forkScoped(opener)
   })
+
+/** The orphan tail asks every this many capped retry delays (`agent.retry_delay_max_ms`). */
+const orphanTailIntervals = 5
 
 /** The node's replication health now. */
 export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>

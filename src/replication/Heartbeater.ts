@@ -70,61 +70,88 @@ const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
  * One round: heartbeat every peer concurrently, record answers, then mark stale nodes and
  * fold the answers into this node's lease.
  */
-export const round = (settings: Settings, roundTrips: Map<string, RoundTrip> = new Map()) =>
+export const round = (settings: Settings, roundTrips: Map<string, RoundTrip> = new Map(), asking: Set<string> = new Set()) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
-    const network = yield* Network.Network
     const clock = yield* Clock.Clock
-    const primacy = yield* Primacy.Primacy
     const topology = yield* manager.current
     const startedAtMs = yield* Clock.monotonicMs
     const sentAtMs = yield* clock.physicalMs
-    const request = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs } as const
+    const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs }
     // A node running this round is alive: without recording itself, every node's stale check
     // would mark the node itself Unreachable after the timeout (and its own region unavailable).
     const self = topology.regions.flatMap((region) =>
       region.zones.flatMap((zone) => (zone.nodes.some((node) => node.id === settings.nodeId) ? [{ regionId: region.id, zoneId: zone.id }] : []))
     )[0]
     if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
-    const answers = yield* Effect.forEach(
-      peersOf(topology, settings.nodeId),
-      (peer) => {
-        const previous = roundTrips.get(peer.node.id)
-        return network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs).pipe(
-          Effect.tap(() => Effect.map(Clock.monotonicMs, (nowMs) => void roundTrips.set(peer.node.id, nextTimeout(settings, previous, nowMs - startedAtMs)))),
-          Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
-            response._tag === "HeartbeatAck"
-              ? // The answer counts as the node it was sent to, whatever it calls itself.
-                Effect.as(Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id)), [{ ...response, region: peer.regionId, node: peer.node.id }])
-              : Effect.succeed([])
-          ),
-          Effect.orElseSucceed(() => {
-            roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
-            return []
-          })
+    // A peer whose deadline grew past the first one (a slow or silent link) is asked on the
+    // side: the round does not wait for it, so one dead peer never slows the news from the
+    // others (leases and grant reports would go stale). Its answer still counts as a
+    // heartbeat and reports grants and newer epochs; it only misses this round's lease tally.
+    const peers = peersOf(topology, settings.nodeId)
+    const slow = (peer: Peer) => (roundTrips.get(peer.node.id)?.timeoutMs ?? settings.requestTimeoutMs) > settings.requestTimeoutMs
+    for (const peer of peers.filter(slow)) {
+      // One side request per peer at a time: a silent peer is not asked again every round.
+      if (asking.has(peer.node.id)) continue
+      asking.add(peer.node.id)
+      yield* Effect.forkScoped(
+        Effect.flatMap(ask(settings, roundTrips, peer, request, startedAtMs), (acks) => fold(topology, settings, acks, startedAtMs, false)).pipe(
+          Effect.ensuring(Effect.sync(() => asking.delete(peer.node.id)))
         )
-      },
-      { concurrency: "unbounded" }
-    )
+      )
+    }
+    const answers = yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, roundTrips, peer, request, startedAtMs), { concurrency: "unbounded" })
     yield* manager.checkStaleNodes()
-    const endedAtMs = yield* Clock.monotonicMs
+    yield* fold(topology, settings, answers.flat(), startedAtMs, true)
+  })
+
+type Peer = ReturnType<typeof peersOf>[number]
+
+/** One heartbeat to one peer: its answer (counted as that node), and its round trip noted. */
+const ask = (settings: Settings, roundTrips: Map<string, RoundTrip>, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
+  Effect.gen(function* () {
+    const manager = yield* TopologyManager.TopologyManager
+    const network = yield* Network.Network
+    const previous = roundTrips.get(peer.node.id)
+    return yield* network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs).pipe(
+      Effect.tap(() => Effect.map(Clock.monotonicMs, (nowMs) => void roundTrips.set(peer.node.id, nextTimeout(settings, previous, nowMs - startedAtMs)))),
+      Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
+        response._tag === "HeartbeatAck"
+          ? // The answer counts as the node it was sent to, whatever it calls itself.
+            Effect.as(Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id)), [{ ...response, region: peer.regionId, node: peer.node.id }])
+          : Effect.succeed([])
+      ),
+      Effect.orElseSucceed(() => {
+        roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
+        return []
+      })
+    )
+  })
+
+/** Folds answers into this node's lease (only a whole round may renew it), grant reports and newer epochs. */
+const fold = (topology: Topology.Topology, settings: Settings, acks: ReadonlyArray<Message.HeartbeatAck>, startedAtMs: number, renews: boolean) =>
+  Effect.gen(function* () {
+    const primacy = yield* Primacy.Primacy
     const { renewal, newer, grantsReportedAtMs } = Primacy.tally({
       topology,
       regionId: settings.regionId,
       state: yield* primacy.state,
-      acks: answers.flat(),
+      acks,
       startedAtMs,
-      endedAtMs,
+      endedAtMs: yield* Clock.monotonicMs,
       leaseMs: primacy.leaseMs
     })
     yield* primacy.reportGrants(grantsReportedAtMs)
     if (newer !== undefined) yield* primacy.observe(newer)
-    if (renewal !== undefined) yield* primacy.renew(renewal)
+    if (renews && renewal !== undefined) yield* primacy.renew(renewal)
   })
 
 /** Runs heartbeat rounds forever; fork it. */
 export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
-  Effect.suspend(() => {
-    const roundTrips = new Map<string, RoundTrip>()
-    return Effect.forever(Effect.zipRight(round(settings, roundTrips), Effect.sleep(Duration.millis(settings.intervalMs))))
-  })
+  Effect.scoped(
+    Effect.suspend(() => {
+      const roundTrips = new Map<string, RoundTrip>()
+      const asking = new Set<string>()
+      return Effect.forever(Effect.zipRight(round(settings, roundTrips, asking), Effect.sleep(Duration.millis(settings.intervalMs))))
+    })
+  )

@@ -38,7 +38,14 @@ export const CatchUp = Schema.TaggedStruct("CatchUp", {
   /** Start after this log position (0 = from the beginning). */
   afterPosition: Whole,
   /** Most log positions to scan; the receiver caps it (`Replica.catchUpPageSizeMax`). */
-  limit: Whole
+  limit: Whole,
+  /**
+   * Only entries written in the asking region under an origin not in `knownOrigins`: the
+   * stragglers of the region's old (wiped) disks that reached a peer after the asker's
+   * bootstrap, which relay would never send back to their origin region.
+   */
+  ownRegionOrphansOnly: Schema.optional(Schema.Boolean),
+  knownOrigins: Schema.optional(Schema.Array(Schema.String))
 })
 export type CatchUp = typeof CatchUp.Type
 

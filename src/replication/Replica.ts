@@ -82,6 +82,8 @@ export class Replica extends Context.Tag("inferadb/Replica")<
   {
     readonly regionId: Topology.RegionId
     readonly nodeId: Topology.NodeId
+    /** The origin key this node's store numbers its changes under (see `Change.originKey`). */
+    readonly origin: string
     /** Commits a client write (all operations in one vault) durably, or rejects it whole. */
     /**
      * Commits a client write (all operations in one vault) durably, or rejects it whole. With
@@ -105,6 +107,10 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly stats: Effect.Effect<ReplicaStats>
   }
 >() {}
+
+/** Whether a change is one of the asking region's changes under an origin it does not know (see `Message.CatchUp`). */
+const isOrphan = (change: Change.Change, request: Message.CatchUp): boolean =>
+  change.originRegion === request.fromRegion && !(request.knownOrigins ?? []).includes(change.id.origin)
 
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
 export const catchUpPageSizeMax = 1_000
@@ -262,7 +268,7 @@ export const make = (options: Options) =>
         const logEnd = yield* store.logEnd
         return {
           _tag: "LogPage",
-          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion)),
+          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry.change, request))),
           endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
           logEnd
         } as const
@@ -296,6 +302,7 @@ export const make = (options: Options) =>
     return {
       regionId: options.regionId,
       nodeId: options.nodeId,
+      origin,
       write,
       applyBatch,
       check: (tuple: Tuple.Tuple) => Effect.map(store.getTuple(tuple), (state) => TupleState.isPresent(state, options.resolver)),

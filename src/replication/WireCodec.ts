@@ -149,7 +149,17 @@ const requestBody = (request: Message.Request): Proto.Request["body"] => {
     case "Heartbeat":
       return { $case: "heartbeat", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs } }
     case "CatchUp":
-      return { $case: "catchUp", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, afterPosition: request.afterPosition, limit: request.limit } }
+      return {
+        $case: "catchUp",
+        value: {
+          fromRegion: request.fromRegion,
+          fromNode: request.fromNode,
+          afterPosition: request.afterPosition,
+          limit: request.limit,
+          ownRegionOrphansOnly: request.ownRegionOrphansOnly ?? false,
+          knownOrigins: [...(request.knownOrigins ?? [])]
+        }
+      }
   }
 }
 
@@ -159,8 +169,10 @@ const requestFromProto = (body: NonNullable<Proto.Request["body"]>): unknown => 
       return batchFromProto(body.value)
     case "heartbeat":
       return heartbeatFromProto(body.value)
-    case "catchUp":
-      return { _tag: "CatchUp", ...body.value }
+    case "catchUp": {
+      const { ownRegionOrphansOnly, knownOrigins, ...page } = body.value
+      return { _tag: "CatchUp", ...page, ...(ownRegionOrphansOnly ? { ownRegionOrphansOnly, knownOrigins } : {}) }
+    }
   }
 }
 

@@ -418,7 +418,8 @@ const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Arra
     const request = yield* decodeMessage(context, Proto.CatchUpRequest, bytes)
     const handler = context.slots.replication
     if (handler === undefined) return yield* new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving replication yet" })
-    const response = yield* handler({ _tag: "CatchUp", ...request })
+    const { ownRegionOrphansOnly, knownOrigins, ...page } = request
+    const response = yield* handler({ _tag: "CatchUp", ...page, ...(ownRegionOrphansOnly ? { ownRegionOrphansOnly, knownOrigins } : {}) })
     if (response._tag === "LogPage") {
       return Proto.CatchUpResponse.encode({ entries: response.entries.map(WireCodec.logEntryToProto), endPosition: response.endPosition, logEnd: response.logEnd }).finish()
     }

@@ -193,7 +193,7 @@ describe("GrpcServer", () => {
       yield* write("us-only", "user:2")
       yield* write("acme", "user:3")
       const page = (afterPosition: number, limit: number) =>
-        call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: EUROPE, fromNode: "test", afterPosition, limit }, done))
+        call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: EUROPE, fromNode: "test", afterPosition, limit, ownRegionOrphansOnly: false, knownOrigins: [] }, done))
 
       const first = yield* page(0, 2)
       expect(first.entries.map((entry) => entry.position)).toStrictEqual([1])
@@ -206,10 +206,10 @@ describe("GrpcServer", () => {
 
       const stored = yield* node.store.readLog(1, 10)
       expect(WireCodec.logEntryFromProto(first.entries[0]!)).toStrictEqual(Either.right(stored[0]))
-      const westItself = yield* call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: WEST, fromNode: "test", afterPosition: 0, limit: 0 }, done))
+      const westItself = yield* call<Proto.CatchUpResponse>((done) => client.catchUp({ fromRegion: WEST, fromNode: "test", afterPosition: 0, limit: 0, ownRegionOrphansOnly: false, knownOrigins: [] }, done))
       expect(westItself.entries.map((entry) => entry.position)).toStrictEqual([1, 2, 3])
 
-      const unknown = call((done) => client.catchUp({ fromRegion: "mars-1", fromNode: "test", afterPosition: 0, limit: 10 }, done))
+      const unknown = call((done) => client.catchUp({ fromRegion: "mars-1", fromNode: "test", afterPosition: 0, limit: 10, ownRegionOrphansOnly: false, knownOrigins: [] }, done))
       expect(yield* statusOf(unknown)).toBe("FAILED_PRECONDITION")
       // The route hands CatchUp to the replication handler, which counts what it refuses.
       expect(nodeMetrics.refused).toBe(1)
@@ -221,7 +221,7 @@ describe("GrpcServer", () => {
       const { relationships, replication, totals } = yield* serveWest({ mode: "token", token: "region-secret" })
       const tuple = { vault: "acme", ...aliceViews }
       expect(yield* statusOf(call((done) => relationships.check({ tuple }, done)))).toBe("UNAUTHENTICATED")
-      expect(yield* statusOf(call((done) => replication.catchUp({ fromRegion: EUROPE, fromNode: "test", afterPosition: 0, limit: 1 }, done)))).toBe("UNAUTHENTICATED")
+      expect(yield* statusOf(call((done) => replication.catchUp({ fromRegion: EUROPE, fromNode: "test", afterPosition: 0, limit: 1, ownRegionOrphansOnly: false, knownOrigins: [] }, done)))).toBe("UNAUTHENTICATED")
       const refusedWatch = relationships.watch({ fromPosition: 1 })
       const watchStatus = yield* Effect.async<string>((resume) => {
         refusedWatch.on("error", (error: grpc.ServiceError) => resume(Effect.succeed(grpc.status[error.code])))

@@ -14,7 +14,7 @@ import { declaredTypes, seedMetrics } from "./fixtures/seedMetrics.js"
 const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
 
 describe("PromMetrics", () => {
-  it.effect("the exposition declares exactly the seed's ten metrics and the refused-requests counter, with their types", () =>
+  it.effect("the exposition declares exactly the seed's ten metrics, the refused-requests and skipped-changes counters, with their types", () =>
     Effect.gen(function* () {
       const metrics = PromMetrics.make()
       metrics.recorder.batchReplicated("eu", 4, 12)
@@ -25,8 +25,13 @@ describe("PromMetrics", () => {
       metrics.recorder.conflict("local")
       metrics.recorder.conflict("remote")
       metrics.recorder.requestRefused("UnknownRegion")
+      metrics.recorder.changeSkipped("eu", "ResidencyViolation")
       const text = yield* Effect.promise(() => metrics.registry.metrics())
-      const expected = new Map<string, string>([...seedMetrics, ["inferadb_engine_replication_requests_refused_total", "counter"]])
+      const expected = new Map<string, string>([
+        ...seedMetrics,
+        ["inferadb_engine_replication_requests_refused_total", "counter"],
+        ["inferadb_engine_replication_changes_skipped_total", "counter"]
+      ])
       expect(declaredTypes(text)).toEqual(expected)
       // prom-client keeps names as given: no `_total` is appended to the resolved counters.
       expect(text).toContain("\ninferadb_engine_replication_conflicts_resolved_local 1\n")

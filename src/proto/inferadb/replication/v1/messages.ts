@@ -215,6 +215,13 @@ export interface CatchUpRequest {
   limit: number;
   /** The requesting node (a sibling of the same region records entries as received from it). */
   fromNode: string;
+  /**
+   * Only entries written in the requesting region under an origin not in `known_origins`: what
+   * a node on a rebuilt disk may still be missing of its region's old origins (relay never
+   * sends a change back to its origin region).
+   */
+  ownRegionOrphansOnly: boolean;
+  knownOrigins: string[];
 }
 
 /** One page of a peer's log. */
@@ -1498,7 +1505,7 @@ export const LogEntry: MessageFns<LogEntry> = {
 };
 
 function createBaseCatchUpRequest(): CatchUpRequest {
-  return { fromRegion: "", afterPosition: 0, limit: 0, fromNode: "" };
+  return { fromRegion: "", afterPosition: 0, limit: 0, fromNode: "", ownRegionOrphansOnly: false, knownOrigins: [] };
 }
 
 export const CatchUpRequest: MessageFns<CatchUpRequest> = {
@@ -1514,6 +1521,12 @@ export const CatchUpRequest: MessageFns<CatchUpRequest> = {
     }
     if (message.fromNode !== "") {
       writer.uint32(34).string(message.fromNode);
+    }
+    if (message.ownRegionOrphansOnly !== false) {
+      writer.uint32(40).bool(message.ownRegionOrphansOnly);
+    }
+    for (const v of message.knownOrigins) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1561,6 +1574,22 @@ export const CatchUpRequest: MessageFns<CatchUpRequest> = {
             }
 
             message.fromNode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ownRegionOrphansOnly = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.knownOrigins.push(reader.string());
             continue;
           }
         }
