@@ -70,7 +70,20 @@ const peersOf = (topology: Topology.Topology, selfNodeId: string) =>
  * One round: heartbeat every peer concurrently, record answers, then mark stale nodes and
  * fold the answers into this node's lease.
  */
-export const round = (settings: Settings, roundTrips: Map<string, RoundTrip> = new Map(), asking: Set<string> = new Set()) =>
+/** What a node's heartbeater remembers between rounds. */
+export interface Memory {
+  /** Per peer node: round-trip estimate and deadline. */
+  readonly roundTrips: Map<string, RoundTrip>
+  /** Peers with a side request outstanding. */
+  readonly asking: Set<string>
+  /** Per peer node: its latest answer and when the request for it was sent (monotonic ms). */
+  readonly recent: Map<string, { readonly ack: Message.HeartbeatAck; readonly sentAtMs: number }>
+}
+
+/** Fresh heartbeater memory. */
+export const makeMemory = (): Memory => ({ roundTrips: new Map(), asking: new Set(), recent: new Map() })
+
+export const round = (settings: Settings, memory: Memory = makeMemory()) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const clock = yield* Clock.Clock
@@ -86,72 +99,75 @@ export const round = (settings: Settings, roundTrips: Map<string, RoundTrip> = n
     if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
     // A peer whose deadline grew past the first one (a slow or silent link) is asked on the
     // side: the round does not wait for it, so one dead peer never slows the news from the
-    // others (leases and grant reports would go stale). Its answer still counts as a
-    // heartbeat and reports grants and newer epochs; it only misses this round's lease tally.
+    // others (leases and grant reports would go stale). Its answer, when it comes, is folded in
+    // like a round's.
     const peers = peersOf(topology, settings.nodeId)
-    const slow = (peer: Peer) => (roundTrips.get(peer.node.id)?.timeoutMs ?? settings.requestTimeoutMs) > settings.requestTimeoutMs
+    const slow = (peer: Peer) => (memory.roundTrips.get(peer.node.id)?.timeoutMs ?? settings.requestTimeoutMs) > settings.requestTimeoutMs
     for (const peer of peers.filter(slow)) {
       // One side request per peer at a time: a silent peer is not asked again every round.
-      if (asking.has(peer.node.id)) continue
-      asking.add(peer.node.id)
+      if (memory.asking.has(peer.node.id)) continue
+      memory.asking.add(peer.node.id)
       yield* Effect.forkScoped(
-        Effect.flatMap(ask(settings, roundTrips, peer, request, startedAtMs), (acks) => fold(topology, settings, acks, startedAtMs, false)).pipe(
-          Effect.ensuring(Effect.sync(() => asking.delete(peer.node.id)))
+        Effect.zipRight(ask(settings, memory, peer, request, startedAtMs), fold(topology, settings, memory)).pipe(
+          Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))
         )
       )
     }
-    const answers = yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, roundTrips, peer, request, startedAtMs), { concurrency: "unbounded" })
+    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, peer, request, startedAtMs), { concurrency: "unbounded", discard: true })
     yield* manager.checkStaleNodes()
-    yield* fold(topology, settings, answers.flat(), startedAtMs, true)
+    yield* fold(topology, settings, memory)
   })
 
 type Peer = ReturnType<typeof peersOf>[number]
 
-/** One heartbeat to one peer: its answer (counted as that node), and its round trip noted. */
-const ask = (settings: Settings, roundTrips: Map<string, RoundTrip>, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
+/** One heartbeat to one peer: its answer (counted as that node) kept, and its round trip noted. */
+const ask = (settings: Settings, memory: Memory, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
-    const previous = roundTrips.get(peer.node.id)
-    return yield* network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs).pipe(
-      Effect.tap(() => Effect.map(Clock.monotonicMs, (nowMs) => void roundTrips.set(peer.node.id, nextTimeout(settings, previous, nowMs - startedAtMs)))),
-      Effect.flatMap((response): Effect.Effect<ReadonlyArray<Message.HeartbeatAck>> =>
-        response._tag === "HeartbeatAck"
-          ? // The answer counts as the node it was sent to, whatever it calls itself.
-            Effect.as(Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id)), [{ ...response, region: peer.regionId, node: peer.node.id }])
-          : Effect.succeed([])
-      ),
-      Effect.orElseSucceed(() => {
-        roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
-        return []
-      })
+    const previous = memory.roundTrips.get(peer.node.id)
+    const response = yield* Effect.either(
+      network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs)
     )
+    if (response._tag === "Left") return void memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
+    memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs))
+    if (response.right._tag !== "HeartbeatAck") return
+    // The answer counts as the node it was sent to, whatever it calls itself.
+    yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id))
+    memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
   })
 
-/** Folds answers into this node's lease (only a whole round may renew it), grant reports and newer epochs. */
-const fold = (topology: Topology.Topology, settings: Settings, acks: ReadonlyArray<Message.HeartbeatAck>, startedAtMs: number, renews: boolean) =>
+/**
+ * Folds the latest answer of every peer asked within the lease into this node's lease, grant
+ * reports and newer epochs. The answers may come from different rounds (slow peers answer on
+ * the side), so a renewal runs from the earliest request among them: every agreeing node
+ * granted its lease after that moment, so the lease never outlives a grant.
+ */
+const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =>
   Effect.gen(function* () {
     const primacy = yield* Primacy.Primacy
+    const nowMs = yield* Clock.monotonicMs
+    const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs)
+    if (fresh.length === 0) return
     const { renewal, newer, grantsReportedAtMs } = Primacy.tally({
       topology,
       regionId: settings.regionId,
       state: yield* primacy.state,
-      acks,
-      startedAtMs,
-      endedAtMs: yield* Clock.monotonicMs,
+      acks: fresh.map((entry) => entry.ack),
+      startedAtMs: Math.min(...fresh.map((entry) => entry.sentAtMs)),
+      endedAtMs: nowMs,
       leaseMs: primacy.leaseMs
     })
     yield* primacy.reportGrants(grantsReportedAtMs)
     if (newer !== undefined) yield* primacy.observe(newer)
-    if (renews && renewal !== undefined) yield* primacy.renew(renewal)
+    if (renewal !== undefined) yield* primacy.renew(renewal)
   })
 
 /** Runs heartbeat rounds forever; fork it. */
 export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
   Effect.scoped(
     Effect.suspend(() => {
-      const roundTrips = new Map<string, RoundTrip>()
-      const asking = new Set<string>()
-      return Effect.forever(Effect.zipRight(round(settings, roundTrips, asking), Effect.sleep(Duration.millis(settings.intervalMs))))
+      const memory = makeMemory()
+      return Effect.forever(Effect.zipRight(round(settings, memory), Effect.sleep(Duration.millis(settings.intervalMs))))
     })
   )
