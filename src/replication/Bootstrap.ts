@@ -51,7 +51,11 @@ export const progressKey = (region: string, node: string): string => `\u0000boot
 /** The pseudo cursor of the orphan tail (see `tailOrphans`) per source node. */
 const tailKey = (region: string, node: string): string => `\u0000orphans/${region}/${node}`
 
-/** Set when a bootstrap received history of its own region: this disk replaced an older one. */
+/**
+ * Set when a bootstrap received any history: this disk joined (or replaced one in) a cluster
+ * that already held data, so its region may have had older disks whose stragglers are still
+ * on their way. A brand-new cluster's disks bootstrap from empty logs and never set it.
+ */
 export const rebuiltMarker = "\u0000rebuilt-disk"
 
 /** One source: a region (any of its nodes) or a sibling node. */
@@ -130,7 +134,6 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         const ack = yield* Effect.mapError(replica.applyBatch(batch), (error) => `applying a page failed: ${error.message}`)
         totals.entries += response.entries.length
         totals.applied += ack.applied
-        if (response.entries.some((entry) => entry.change.originRegion === settings.regionId)) totals.ownRegionHistory = true
       }
       if (response.endPosition > after) yield* Effect.mapError(store.advanceCursor(progress, response.endPosition), (error) => error.message)
       if (response.endPosition <= after || response.endPosition >= response.logEnd) return
@@ -142,8 +145,6 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
 interface Totals {
   entries: number
   applied: number
-  /** Some entry was written in this node's own region: the disk replaced an older one. */
-  ownRegionHistory: boolean
 }
 
 /** A bootstrap pages whole logs; the orphan tail only asks for the region's changes under unknown origins. */
@@ -171,13 +172,13 @@ export const run = (
     if (!(yield* needed)) return { ran: false, entries: 0, applied: 0, rounds: 0 }
     const store = yield* Store.Store
     const topologies = yield* TopologyManager.TopologyManager
-    const totals: Totals = { entries: 0, applied: 0, ownRegionHistory: false }
+    const totals: Totals = { entries: 0, applied: 0 }
     const done = new Set<string>()
     for (let round = 1; ; round++) {
       const pending = sourcesOf(yield* topologies.current, settings).filter((source) => !done.has(source.key))
       for (const source of pending) if (yield* pageSource(settings, source, totals)) done.add(source.key)
       if (sourcesOf(yield* topologies.current, settings).every((source) => done.has(source.key))) {
-        if (totals.ownRegionHistory) yield* store.advanceCursor(rebuiltMarker, 1)
+        if (totals.entries > 0) yield* store.advanceCursor(rebuiltMarker, 1)
         yield* store.advanceCursor(completionMarker, 1)
         yield* Effect.logInfo(`bootstrap complete after ${round} round(s): ${totals.entries} entries received, ${totals.applied} new`)
         return { ran: true, entries: totals.entries, applied: totals.applied, rounds: round }
@@ -191,8 +192,9 @@ export const run = (
 /**
  * The orphan tail of a rebuilt disk: a change its region's old disk sent out just before it
  * was lost can reach a peer after this node's bootstrap paged that peer (a batch a paused peer
- * commits late, say), and relay never sends a change back to its origin region. So a node whose
- * bootstrap found history of its own region keeps asking every peer, every `intervalMs`, for
+ * commits late, or a peer that was down during the bootstrap and held the only copy), and relay
+ * never sends a change back to its origin region. So a node whose bootstrap found history keeps
+ * asking every peer, every `intervalMs`, for
  * changes of its region under origins it does not know, from where its bootstrap ended. Each
  * answer is small (usually empty); only rebuilt disks ask.
  */
@@ -203,7 +205,7 @@ export const tailOrphans = (
     const store = yield* Store.Store
     if ((yield* store.getCursor(rebuiltMarker)) === 0) return
     const topologies = yield* TopologyManager.TopologyManager
-    const totals: Totals = { entries: 0, applied: 0, ownRegionHistory: false }
+    const totals: Totals = { entries: 0, applied: 0 }
     while (true) {
       yield* Effect.sleep(Duration.millis(settings.intervalMs))
       const before = totals.applied
