@@ -130,10 +130,13 @@ const ask = (settings: Settings, memory: Memory, peer: Peer, request: Message.He
       network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs)
     )
     if (response._tag === "Left") return void memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
-    memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs))
+    const estimate = nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs)
+    memory.roundTrips.set(peer.node.id, estimate)
     if (response.right._tag !== "HeartbeatAck") return
-    // The answer counts as the node it was sent to, whatever it calls itself.
-    yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id))
+    // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
+    // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
+    const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
+    yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
     memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
   })
 

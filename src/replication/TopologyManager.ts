@@ -157,10 +157,16 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     /** Makes a region the only primary (failover and promotion back). */
     readonly setPrimary: (regionId: Topology.RegionId) => Effect.Effect<void, TopologyManagerError>
     /** Records a heartbeat from a node at the current Clock time. */
+    /**
+     * Records a heartbeat answer. `allowanceMs`, when larger than `heartbeatTimeoutMs`, is how
+     * long this node may stay silent before it counts as stale (a link whose round trip is
+     * close to the timeout would otherwise flap between Unreachable and recovering forever).
+     */
     readonly recordHeartbeat: (
       regionId: Topology.RegionId,
       zoneId: Topology.ZoneId,
-      nodeId: Topology.NodeId
+      nodeId: Topology.NodeId,
+      allowanceMs?: number
     ) => Effect.Effect<void, TopologyManagerError>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
@@ -199,6 +205,8 @@ interface Tracking {
   readonly goodHeartbeats: number
   /** Whether the stale check (not an authority) made the node Unreachable. */
   readonly demotedForStaleness: boolean
+  /** The silence this node is allowed beyond the heartbeat timeout (see `recordHeartbeat`). */
+  readonly allowanceMs?: number
 }
 
 interface State {
@@ -251,7 +259,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
-    recordHeartbeat: (regionId, zoneId, nodeId) => apply(heartbeat({ regionId, zoneId, nodeId })),
+    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
@@ -394,12 +402,12 @@ const explicitStatus =
  * that sends a single heartbeat must not flap back to Healthy.
  */
 const heartbeat =
-  (ref: NodeRef): Edit<void> =>
+  (ref: NodeRef, allowanceMs: number | undefined): Edit<void> =>
   (state, nowMs, settings) =>
     Either.map(requireNode(state.topology, ref), (node) => {
       const key = nodeKey(ref)
       const tracking = state.tracking.get(key) ?? freshTracking(nowMs)
-      const next = afterHeartbeat(tracking, nowMs, settings)
+      const next = { ...afterHeartbeat(tracking, nowMs, settings), ...(allowanceMs === undefined ? {} : { allowanceMs }) }
       const recovered = tracking.demotedForStaleness && !next.demotedForStaleness
       const status: Topology.NodeStatus = recovered ? "Healthy" : node.status
       return {
@@ -411,7 +419,7 @@ const heartbeat =
 
 const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): Tracking => {
   if (!tracking.demotedForStaleness) return { ...tracking, lastHeartbeatMs: nowMs }
-  const consecutive = tracking.lastHeartbeatMs !== undefined && nowMs - tracking.lastHeartbeatMs <= settings.heartbeatTimeoutMs
+  const consecutive = tracking.lastHeartbeatMs !== undefined && nowMs - tracking.lastHeartbeatMs <= Math.max(settings.heartbeatTimeoutMs, tracking.allowanceMs ?? 0)
   const goodHeartbeats = consecutive ? tracking.goodHeartbeats + 1 : 1
   return goodHeartbeats >= settings.recoverAfter
     ? { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
@@ -424,7 +432,7 @@ const staleCheck =
   (state, nowMs) => {
     const stale = allNodeRefs(state.topology).filter(({ ref, node }) => {
       const tracking = state.tracking.get(nodeKey(ref)) ?? freshTracking(nowMs)
-      return node.status !== "Unreachable" && nowMs - (tracking.lastHeartbeatMs ?? tracking.trackedSinceMs) > timeoutMs
+      return node.status !== "Unreachable" && nowMs - (tracking.lastHeartbeatMs ?? tracking.trackedSinceMs) > Math.max(timeoutMs, tracking.allowanceMs ?? 0)
     })
     const topology = stale.reduce((current, { ref }) => withNodeStatus(current, ref, "Unreachable"), state.topology)
     const demoted = stale.map(({ ref }) => {

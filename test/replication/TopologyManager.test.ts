@@ -243,6 +243,17 @@ describe("TopologyManager", () => {
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
       }))
 
+    it.effect("a node heard over a slow link with a longer allowance is stale only once the allowance has passed", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* heartbeatAll(manager)
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1", 45_000)
+        yield* TestClock.adjust("30001 millis")
+        expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId)).toEqual(["w1", "w2", "a1"])
+        yield* TestClock.adjust("15 seconds")
+        expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId)).toEqual(["e1"])
+      }))
+
     it.effect("a node that never sends a heartbeat is marked Unreachable once the grace period from manager creation has passed", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions())
