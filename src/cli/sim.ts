@@ -196,7 +196,6 @@ interface SwarmFailure {
   readonly replay: string
   readonly checkers: ReadonlyArray<string>
   readonly messages: ReadonlyArray<string>
-  readonly knownLimit: string | undefined
   readonly files: ReadonlyArray<string>
   readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number }
 }
@@ -226,7 +225,6 @@ const recordFailure = (outcome: Swarm.Outcome, options: SwarmOptions): SwarmFail
     replay,
     checkers: [...new Set(result.violations.map((violation) => violation.checker))],
     messages: result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
-    knownLimit: Swarm.knownLimit(outcome),
     files
   }
 }
@@ -248,7 +246,6 @@ const shrinkFailure = async (outcome: Swarm.Outcome, failure: SwarmFailure, opti
 const failureLines = (failure: SwarmFailure): ReadonlyArray<string> => [
   `replay: ${failure.replay}`,
   `  seed ${failure.seed} FAILED: ${failure.messages.join("; ")}`,
-  ...(failure.knownLimit === undefined ? [] : [`  matches a known limit: ${failure.knownLimit}`]),
   ...(failure.shrunk === undefined ? [] : [`  shrunk from ${failure.shrunk.episodes.from} to ${failure.shrunk.episodes.to} fault episodes in ${failure.shrunk.runs} runs: ${failure.shrunk.replay}`]),
   ...(failure.files.length === 0 ? [] : [`  wrote ${failure.files.join(", ")}`])
 ]
@@ -279,7 +276,7 @@ const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: Reado
   `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
   `  ${elapsed.jobs} job(s): ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
   ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
-  ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]${failure.knownLimit === undefined ? "" : ` (${failure.knownLimit})`}`)
+  ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
 ]
 
 /** Runs one seed's drawn scenario, printed like `sim run`. */
@@ -321,7 +318,7 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   for await (const outcome of SwarmJobs.outcomes(nextSeed, options.jobs, { base, canary: options.canary })) {
     if (outcome.kind === "crashed") {
       process.stderr.write(`replay: ${commandLine(swarmArgs(options, outcome.seed))}\nthe simulator failed on seed ${outcome.seed}: ${outcome.error}\n`)
-      failures.push({ seed: outcome.seed, replay: commandLine(swarmArgs(options, outcome.seed)), checkers: ["simulator"], messages: ["the simulator failed"], knownLimit: undefined, files: [] })
+      failures.push({ seed: outcome.seed, replay: commandLine(swarmArgs(options, outcome.seed)), checkers: ["simulator"], messages: ["the simulator failed"], files: [] })
     } else {
       const counted = outcome.kind === "passed" ? outcome.counted : outcome.outcome
       tally.add(counted)

@@ -32,10 +32,15 @@
  *   writes (it names the next region in failover order primary in its own view). With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
- *   region would be primary by its own records when it starts with a non-empty store may have
- *   missed a failover while it was down, so it starts fenced too. A fenced node takes the role
- *   back only after it has seen more than half of the regions for `confirmAfterMs` without
- *   learning of a newer epoch.
+ *   region would be primary by its own records always starts fenced: a disk that ran before
+ *   may have missed a failover while it was down, and a new or wiped disk knows nothing of
+ *   failovers until it has paged its peers' logs. A fenced node takes the role back after it
+ *   has seen more than half of the regions for `confirmAfterMs` without learning of a newer
+ *   epoch, or, on a fresh disk, as soon as its bootstrap has paged every peer and found none.
+ * - Promotion needs a strict majority of regions, so two regions never fail over on their
+ *   own; the operator's `promote` does it (a region that sees only a minority of three or more
+ *   refuses). Epochs are dealt round-robin in failover order (`nextEpoch`), so two regions
+ *   that promote at once never start the same epoch.
  * - Hand-back. The acting primary hands the role back to the original primary (the region
  *   with the lowest failover priority number) once that region has been available for
  *   `promoteBackAfterMs` and has caught up: the agent's durable cursor towards it has reached
@@ -51,13 +56,14 @@
  * primary then takes writes in its epoch after the new epoch began, until its lease runs out
  * or it hears of the new epoch, while the new primary waits that lease out before its first
  * write. A region that adopted an epoch from a heartbeat answer and restarts before the record
- * reaches its store answers with its older view again. Both regions of a two-region
- * deployment cut in two for longer than `detectAfterMs` take writes (there is no lease
- * there). The simulator's epoch checker reports every such case; a consensus-backed epoch
- * store would remove them.
+ * reaches its store answers with its older view again. With two regions there is no lease: an
+ * operator who promotes one while the old primary still serves clients makes two writers
+ * (the simulator's epoch checker shows it). The epoch checker reports every such case; a
+ * consensus-backed epoch store would remove them.
  */
 import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
+import * as Bootstrap from "./Bootstrap.js"
 import type { StoreError } from "./Errors.js"
 import * as Primacy from "./Primacy.js"
 import * as Replica from "./Replica.js"
@@ -204,6 +210,11 @@ export interface Tracking extends State {
   readonly minoritySinceMs: number | undefined
   readonly majoritySinceMs: number | undefined
   readonly originalUpSinceMs: number | undefined
+  /**
+   * Fenced only because the node started on a new or wiped disk that has not paged its peers'
+   * logs yet: it cannot know whether a failover happened while its old disk was away.
+   */
+  readonly awaitingBootstrap?: boolean
 }
 
 /** What the controller sees at one check. */
@@ -217,6 +228,8 @@ export interface Observation {
   readonly grantHeldUntilMs: number | undefined
   /** Whether the local log has been shipped to the original primary up to its end. */
   readonly originalCaughtUp: boolean
+  /** Whether this node's disk has paged every peer's log (see `Bootstrap`). */
+  readonly bootstrapped?: boolean
 }
 
 /** What to do after a check. */
@@ -281,7 +294,10 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     return act({ _tag: "Adopt", record: latest })
   }
   if (next.primary === self && next.fenced) {
-    return act(heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
+    // A fresh disk that has paged every peer's log and found no newer epoch (it would have been
+    // adopted above) may serve at once; a restarted one waits to be sure it missed nothing.
+    const bootstrappedClean = next.awaitingBootstrap === true && observation.bootstrapped === true && visible * 2 > total
+    return act(bootstrappedClean || heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
   }
   if (next.primary === self) {
     const after = successor(topology, self)
@@ -379,6 +395,7 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
         return yield* io.setPrimary(action.successor)
       case "Unfence":
         yield* change({ epoch: current.epoch, primary: settings.regionId, fenced: false, cause: "confirmed" })
+        yield* Ref.update(io.tracking, (state) => ({ ...state, awaitingBootstrap: false }))
         return yield* io.setPrimary(settings.regionId)
     }
   })
@@ -398,6 +415,7 @@ export const make = (settings: Settings) =>
       setPrimary: (region) => (region === undefined ? Effect.void : Effect.ignore(manager.setPrimary(region))),
       adopt: (view) => primacy.adopt(primacyView(view))
     }
+    const bootstrapNeeded = Effect.orElseSucceed(Effect.provideService(Bootstrap.needed, Store.Store, store), () => true)
     const readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> = Effect.map(replica.list({ vault: epochVault }), (tuples) =>
       tuples.flatMap((tuple) => {
         const record = parseRecord(tuple)
@@ -410,9 +428,12 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       const record = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
       const primary = record?.primary ?? Topology.primaryRegion(topology)?.id
-      const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
-      const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
-      yield* Ref.set(tracking, initialTracking(record?.epoch ?? 0, primary, fenced, yield* Clock.monotonicMs))
+      // Every start of the primary region is fenced: a disk that ran before (its bootstrap
+      // completed, or it holds a log) may have missed a failover while it was down, and a new or
+      // wiped disk knows nothing of failovers at all until it has paged its peers' logs.
+      const fresh = yield* bootstrapNeeded
+      const fenced = primary === settings.regionId && successor(topology, settings.regionId) !== undefined
+      yield* Ref.set(tracking, { ...initialTracking(record?.epoch ?? 0, primary, fenced, yield* Clock.monotonicMs), awaitingBootstrap: fenced && fresh })
       yield* io.adopt({ epoch: record?.epoch ?? 0, primary, fenced })
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
@@ -438,7 +459,8 @@ export const make = (settings: Settings) =>
         newest: newest(topology, yield* readRecords),
         observed: primacyState.newerEpochSeen,
         grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
-        originalCaughtUp
+        originalCaughtUp,
+        bootstrapped: !(yield* bootstrapNeeded)
       }
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)

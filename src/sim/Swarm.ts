@@ -475,19 +475,6 @@ export const runSeed = (seed: number, base: Scenario | undefined, options: RunOp
   return { seed, scenario, result: runScenario(scenario, seed, options) }
 }
 
-/**
- * A documented limit of the code under test that a failure matches, for triage (the failure
- * still counts): under PrimaryReplica, both regions of a two-region deployment cut in two take
- * writes (see "Limits" in `src/replication/Failover.ts`).
- */
-export const knownLimit = (outcome: Outcome): string | undefined => {
-  const { scenario, result } = outcome
-  if (scenario.topology.strategy !== "PrimaryReplica" || scenario.topology.regions.length !== 2) return undefined
-  if (!result.violations.some((violation) => violation.checker === "epochs")) return undefined
-  const cut = scenario.faults.some((fault) => fault.kind === "isolate" || fault.kind === "split" || fault.kind === "bridge" || fault.kind === "one_way")
-  return cut ? "two-region PrimaryReplica cut in two: documented split-brain limit (Failover.ts)" : undefined
-}
-
 /** What the tally needs of one seed's run (a worker sends no more than this for a passing seed). */
 export interface Counted {
   readonly seed: number
