@@ -171,6 +171,9 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
   Effect.scoped(
     Effect.suspend(() => {
       const memory = makeMemory()
-      return Effect.forever(Effect.zipRight(round(settings, memory), Effect.sleep(Duration.millis(settings.intervalMs))))
+      // A changed view (a promotion, an unfencing, a hand-back) needs a lease before its first
+      // write: the next round starts at once rather than an interval later.
+      const pause = Effect.flatMap(Primacy.Primacy, (primacy) => Effect.raceFirst(Effect.sleep(Duration.millis(settings.intervalMs)), primacy.viewChanged))
+      return Effect.forever(Effect.zipRight(round(settings, memory), pause))
     })
   )
