@@ -170,6 +170,37 @@ export const residency = (regions: ReadonlyArray<RegionState>, topology: Topolog
     ]
   })
 
+/** A change put on the wire towards a region, as the network saw it. */
+export interface Sent {
+  readonly fromNode: string
+  readonly toRegion: string
+  readonly change: Change.Change
+}
+
+/** Whether a vault may live in a region, read from the scenario's placements (not the code under test). */
+export const allowedBy =
+  (vaults: ReadonlyArray<{ readonly vault: string; readonly allowedRegions?: ReadonlyArray<string> | undefined }>) =>
+  (vault: string, region: string): boolean => {
+    const placement = vaults.find((candidate) => candidate.vault === vault)
+    return placement?.allowedRegions === undefined || placement.allowedRegions.includes(region)
+  }
+
+/**
+ * Residency on the wire: no change of a vault was ever sent to a region outside its residency
+ * set, in a batch or a catch-up page, whether or not the receiver refused it. (`residency`
+ * judges what was stored; a change sent and refused would never show there.)
+ */
+export const residencyOnWire = (outside: ReadonlyArray<Sent>): ReadonlyArray<Violation> =>
+  outside.length === 0
+    ? []
+    : [
+        {
+          checker: "residency",
+          message: `${outside.length} change(s) were sent to a region outside their vault's residency set`,
+          details: { examples: outside.slice(0, examplesMax).map((sent) => ({ from: sent.fromNode, to: sent.toRegion, vault: sent.change.tuple.vault, change: Oracle.idOf(sent.change) })) }
+        }
+      ]
+
 /** Why an acknowledged change is not its tuple's final winner. */
 export type LossCause = "superseded" | "concurrent" | "clock-skew" | "tie"
 

@@ -172,6 +172,8 @@ interface Sim {
   readonly applied: Array<AppliedFault>
   /** Change ids that were on a wiped disk and on no other (see `wipe`). */
   readonly lostWithDisk: Set<string>
+  /** Changes the network carried to a region outside their vault's residency set. */
+  readonly sentOutside: ReadonlyArray<Checkers.Sent>
   convergedAtMs: number | undefined
 }
 
@@ -180,9 +182,15 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
   const streams = { network: master.derive("network"), faults: master.derive("faults"), workload: master.derive("workload"), scheduler: master.derive("scheduler") }
   const world = new World({ random: streams.scheduler, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) })
   const history = new History()
+  const sentOutside: Array<Checkers.Sent> = []
+  const allowed = Checkers.allowedBy(scenario.topology.vaults)
   const network = new SimNetwork(world, streams.network, scenario.network, {
     onBatchAcknowledged: (receiver, batch) => {
       for (const change of batch.changes) history.durable(change, receiver.regionId, world.nowMs)
+    },
+    onSent: (from, to, message) => {
+      const changes = message._tag === "ReplicateBatch" ? message.changes : message._tag === "LogPage" ? message.entries.map((entry) => entry.change) : []
+      for (const change of changes) if (!allowed(change.tuple.vault, to.regionId)) sentOutside.push({ fromNode: from.nodeId, toRegion: to.regionId, change })
     }
   })
   const regionIds = scenario.topology.regions.map((region) => region.id)
@@ -221,6 +229,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     healedAtMs: Math.max(lastFaultMs, workloadEndMs),
     applied: [],
     lostWithDisk: new Set(),
+    sentOutside,
     convergedAtMs: undefined
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
@@ -457,7 +466,7 @@ const judgeState = (
   // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`).
   const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !sim.lostWithDisk.has(Oracle.idOf(change))) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
-  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology))
+  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology), ...Checkers.residencyOnWire(sim.sentOutside))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
   if (checks.has("timestamps")) {
     const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)

@@ -60,6 +60,8 @@ export interface Host {
 export interface Hooks {
   /** A node acknowledged a batch: every change in it is durable at `receiver`'s region. */
   readonly onBatchAcknowledged?: (receiver: Network.Peer, batch: Message.ReplicateBatch) => void
+  /** A message was put on the wire (whether or not it arrives): residency is judged on these. */
+  readonly onSent?: (from: Network.Peer, to: Network.Peer, message: Message.Request | Message.Response) => void
 }
 
 /** Counters of one run. */
@@ -194,6 +196,7 @@ export class SimNetwork {
     onTimeout: () => void
   ): () => void {
     const wire = Codec.encodeRequest(request)
+    this.hooks.onSent?.(self, target, request)
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${request._tag} ${wire.length}B ${TraceHash.ofBytes(wire)}`
     const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
@@ -269,6 +272,7 @@ export class SimNetwork {
     detail: string
   ): void {
     const wire = Codec.encodeResponse(response, request)
+    this.hooks.onSent?.(from, to, response)
     this.stats.responses++
     this.stats.bytes += Codec.size(wire)
     this.transmit(from, to, `${detail} ${response._tag}`, () => {

@@ -217,4 +217,13 @@ faults:
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, "LastWriteWins")
     expect(losses).toEqual({ survived: 1, superseded: 1, concurrent: 0, "clock-skew": 1, tie: 1 })
   })
+
+  it("residency on the wire flags a change sent to a region outside its vault's set, even if it was refused and never stored", () => {
+    const allowed = Checkers.allowedBy([{ vault: "gdpr", allowedRegions: ["eu"] }, { vault: "open" }])
+    expect([allowed("gdpr", "eu"), allowed("gdpr", "us"), allowed("open", "us"), allowed("unplaced", "us")]).toEqual([true, false, true, true])
+    expect(Checkers.residencyOnWire([])).toEqual([])
+    const leaked = Checkers.residencyOnWire([{ fromNode: "eu-node1", toRegion: "us", change: change("eu", 1, { vault: "gdpr" }) }])
+    expect(leaked.map((violation) => violation.checker)).toEqual(["residency"])
+    expect(leaked[0]!.message).toMatch(/1 change\(s\) were sent to a region outside/)
+  })
 })
