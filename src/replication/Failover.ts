@@ -32,11 +32,11 @@
  *   writes (it names the next region in failover order primary in its own view). With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
- *   region would be primary by its own records always starts fenced: a disk that ran before
- *   may have missed a failover while it was down, and a new or wiped disk knows nothing of
- *   failovers until it has paged its peers' logs. A fenced node takes the role back after it
- *   has seen more than half of the regions for `confirmAfterMs` without learning of a newer
- *   epoch, or, on a fresh disk, as soon as its bootstrap has paged every peer and found none.
+ *   region would be primary by its own records starts fenced when its disk ran before (its
+ *   bootstrap completed or it holds a log): it may have missed a failover while it was down. A
+ *   fenced node takes the role back after it has seen more than half of the regions for
+ *   `confirmAfterMs` without learning of a newer epoch. (A wiped disk of the primary region
+ *   cannot tell a new cluster from a failover it missed; see Limits.)
  * - Promotion needs a strict majority of regions, so two regions never fail over on their
  *   own; the operator's `promote` does it (a region that sees only a minority of three or more
  *   refuses). Epochs are dealt round-robin in failover order (`nextEpoch`), so two regions
@@ -58,7 +58,10 @@
  * write. A region that adopted an epoch from a heartbeat answer and restarts before the record
  * reaches its store answers with its older view again. With two regions there is no lease: an
  * operator who promotes one while the old primary still serves clients makes two writers
- * (the simulator's epoch checker shows it). The epoch checker reports every such case; a
+ * (the simulator's epoch checker shows it). A node of the primary region restarted on a wiped
+ * disk while another region holds a newer epoch takes writes in the old epoch until its
+ * bootstrap brings the newer record (swarm seed 70238); fencing every fresh disk fixed that
+ * but left new clusters refusing writes for seconds. The epoch checker reports every such case; a
  * consensus-backed epoch store would remove them.
  */
 import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
@@ -296,7 +299,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   if (next.primary === self && next.fenced) {
     // A fresh disk that has paged every peer's log and found no newer epoch (it would have been
     // adopted above) may serve at once; a restarted one waits to be sure it missed nothing.
-    const bootstrappedClean = next.awaitingBootstrap === true && observation.bootstrapped === true && visible * 2 > total
+    const bootstrappedClean = next.awaitingBootstrap === true && observation.bootstrapped === true
     return act(bootstrappedClean || heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
   }
   if (next.primary === self) {
@@ -428,11 +431,11 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       const record = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
       const primary = record?.primary ?? Topology.primaryRegion(topology)?.id
-      // Every start of the primary region is fenced: a disk that ran before (its bootstrap
-      // completed, or it holds a log) may have missed a failover while it was down, and a new or
-      // wiped disk knows nothing of failovers at all until it has paged its peers' logs.
+      // A disk that ran before (its bootstrap completed, or it holds a log: an empty log alone
+      // does not make a disk new) may have missed a failover while it was down: it starts fenced.
       const fresh = yield* bootstrapNeeded
-      const fenced = primary === settings.regionId && successor(topology, settings.regionId) !== undefined
+      const ranBefore = !fresh || (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
+      const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
       yield* Ref.set(tracking, { ...initialTracking(record?.epoch ?? 0, primary, fenced, yield* Clock.monotonicMs), awaitingBootstrap: fenced && fresh })
       yield* io.adopt({ epoch: record?.epoch ?? 0, primary, fenced })
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)

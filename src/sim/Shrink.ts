@@ -260,6 +260,7 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     },
     { weight: 2, arbitrary: record({ kind: fc.constant("clock_jump" as const), atMs, target, deltaMs: fc.integer({ min: -space.deltaMaxMs, max: space.deltaMaxMs }) }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("wipe" as const), atMs, target }) },
+    { weight: 1, arbitrary: record({ kind: fc.constant("promote" as const), atMs, region }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) }
