@@ -151,9 +151,9 @@ describe("Failover.decide", () => {
 })
 
 describe("a two-region PrimaryReplica deployment", () => {
-  const cutApart = (extraFaults: string) =>
+  const twoRegions = (faults: string) =>
     Fixtures.parse(`
-name: two-region-cut
+name: two-region
 budget_ms: 60000
 topology:
   strategy: PrimaryReplica
@@ -165,9 +165,10 @@ replication:
   failover: { detect_after_ms: 1000, promote_back_after_ms: 2000, confirm_after_ms: 5000 }
 workload: { duration_ms: 9000, rate_per_sec: 4 }
 faults:
-  - { at_ms: 2000, kind: isolate, region: us-west-1 }${extraFaults}
-  - { at_ms: 8000, kind: heal }
+${faults}
 `)
+  const cutApart = (extraFaults: string) =>
+    twoRegions(`  - { at_ms: 2000, kind: isolate, region: us-west-1 }${extraFaults}\n  - { at_ms: 8000, kind: heal }`)
 
   it("cut apart for longer than detect_after_ms does not fail over on its own, so it never has two writing regions", () => {
     const result = runScenario(cutApart(""), 1)
@@ -182,24 +183,12 @@ faults:
   })
 
   it("an operator promotion while the primary is down moves writes to the other region, and the role comes back after", () => {
-    const scenario = Fixtures.parse(`
-name: two-region-operator-promote
-budget_ms: 60000
-topology:
-  strategy: PrimaryReplica
-  regions:
-    - { id: us-west-1, priority: 1, primary: true }
-    - { id: eu-central-1, priority: 2 }
-replication:
-  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
-  failover: { detect_after_ms: 1000, promote_back_after_ms: 2000, confirm_after_ms: 5000 }
-workload: { duration_ms: 9000, rate_per_sec: 4 }
-faults:
-  - { at_ms: 2000, kind: crash, target: us-west-1 }
-  - { at_ms: 3000, kind: promote, region: eu-central-1 }
-  - { at_ms: 7000, kind: restart, target: us-west-1 }
-`)
-    const result = runScenario(scenario, 1)
+    const result = runScenario(
+      twoRegions(
+        ["  - { at_ms: 2000, kind: crash, target: us-west-1 }", "  - { at_ms: 3000, kind: promote, region: eu-central-1 }", "  - { at_ms: 7000, kind: restart, target: us-west-1 }"].join("\n")
+      ),
+      1
+    )
     expect(result.violations).toEqual([])
     expect(result.faults.map((fault) => fault.detail)).toContain("operator promotes eu-central-1 (on eu-central-1-node1)")
     expect(result.failover?.promotedAtMs).toBeGreaterThanOrEqual(3000)
