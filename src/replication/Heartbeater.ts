@@ -99,29 +99,28 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
     if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
     // A peer whose deadline grew past the first one (a slow or silent link) is asked on the
     // side: the round does not wait for it, so one dead peer never slows the news from the
-    // others (leases and grant reports would go stale). Its answer, when it comes, is folded in
-    // like a round's.
+    // others (leases and grant reports would go stale). Every answer is folded in as it comes.
     const peers = peersOf(topology, settings.nodeId)
     const slow = (peer: Peer) => (memory.roundTrips.get(peer.node.id)?.timeoutMs ?? settings.requestTimeoutMs) > settings.requestTimeoutMs
     for (const peer of peers.filter(slow)) {
       // One side request per peer at a time: a silent peer is not asked again every round.
       if (memory.asking.has(peer.node.id)) continue
       memory.asking.add(peer.node.id)
-      yield* Effect.forkScoped(
-        Effect.zipRight(ask(settings, memory, peer, request, startedAtMs), fold(topology, settings, memory)).pipe(
-          Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))
-        )
-      )
+      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs).pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
     }
-    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, peer, request, startedAtMs), { concurrency: "unbounded", discard: true })
+    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, topology, peer, request, startedAtMs), { concurrency: "unbounded", discard: true })
     yield* manager.checkStaleNodes()
-    yield* fold(topology, settings, memory)
   })
 
 type Peer = ReturnType<typeof peersOf>[number]
 
-/** One heartbeat to one peer: its answer (counted as that node) kept, and its round trip noted. */
-const ask = (settings: Settings, memory: Memory, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
+/**
+ * One heartbeat to one peer: its answer (counted as that node) kept and folded in at once, so a
+ * lease is renewed as soon as a majority answered rather than when the slowest peer of the round
+ * did (one lost answer used to hold a new primary's first lease for a whole request timeout),
+ * and its round trip noted.
+ */
+const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
@@ -138,6 +137,7 @@ const ask = (settings: Settings, memory: Memory, peer: Peer, request: Message.He
     const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
     yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
     memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
+    yield* fold(topology, settings, memory)
   })
 
 /**
