@@ -125,9 +125,9 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
 
 /**
  * Runs a node until interrupted: answers requests, heartbeats its peers, bootstraps a new or
- * wiped disk from its peers' logs before it takes client writes (or until
- * `bootstrapTimeoutMs`), and ships the log to targets. Interrupting it is a crash or a
- * shutdown: what was committed stays in the Store.
+ * wiped disk from its peers' logs (client writes wait for it at most `bootstrapTimeoutMs`, by
+ * default not at all), and ships the log to targets. Interrupting it is a crash or a shutdown:
+ * what was committed stays in the Store.
  */
 export const run = (
   settings: Settings
@@ -189,7 +189,7 @@ const bootstrapThenOpen = (settings: Settings) =>
       yield* replica.openWrites
     })
     yield* Effect.forkScoped(bootstrap)
-    yield* Effect.forkScoped(opener)
+    if (settings.bootstrapTimeoutMs > 0) yield* Effect.forkScoped(opener)
   })
 
 /** The orphan tail asks every this many capped retry delays (`agent.retry_delay_max_ms`). */
