@@ -4,24 +4,12 @@
  * argument) exit 64, an unreadable scenario file still exits 2, and --help lists every
  * subcommand without loading it.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { cli, root } from "../fixtures/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
 
-/** Runs `bin/inferadb-repl.mjs args` from the repository root; resolves with its exit code and output. */
-const cli = (args: ReadonlyArray<string>): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
 
 const packageVersion = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { readonly version: string }).version
 

@@ -3,26 +3,16 @@
  * deployment never fails over on its own, so with its primary down, writes stay refused in the
  * other region until the operator promotes it; then that region takes them.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as ApiClient from "../../src/runtime/ApiClient.js"
 import * as Serve from "./fixtures/serveProcess.js"
+import { cli } from "../fixtures/cli.js"
 
 const REGIONS = ["us-west-1", "eu-central-1"]
 const VAULT = "acme"
 
-/** Runs the CLI to completion; resolves with its exit code and output. */
-const cli = (args: ReadonlyArray<string>): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(Serve.root, "bin/inferadb-repl.mjs"), ...args], { cwd: Serve.root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
-    child.once("exit", (code) => resolve({ code, stdout, stderr }))
-  })
 
 const writes = async (client: ApiClient.ApiClient, subject: string): Promise<boolean> =>
   client.insert(VAULT, [{ resource: "document:promoted", relation: "viewer", subject }]).then(

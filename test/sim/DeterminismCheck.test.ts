@@ -4,25 +4,13 @@
  * runner) is reported at exactly that event, with both sides' details. The command line exits
  * 0 when the runs are identical.
  */
-import { spawn } from "node:child_process"
-import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import * as DeterminismCheck from "../../src/sim/DeterminismCheck.js"
 import * as Fixtures from "./fixtures/scenarios.js"
+import { cli } from "../fixtures/cli.js"
 
 const file = "scenarios/two-region-partition.yaml"
 
-/** Runs the CLI in a child process; resolves with its exit code and output. */
-const cli = (args: ReadonlyArray<string>): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), ...args], { cwd: Fixtures.root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
 
 describe("determinism self-check", () => {
   it("two runs of one seed are identical at every event", () => {

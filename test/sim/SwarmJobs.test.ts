@@ -4,24 +4,12 @@
  * picks), the summary, the failures, every seed's trace hash, the printed lines and the report
  * files are the same for two jobs as for one; only the wall-clock figures differ.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import * as Fixtures from "./fixtures/scenarios.js"
+import { cli } from "../fixtures/cli.js"
 
-/** Runs the CLI in a child process; resolves with its exit code and output. */
-const cli = (args: ReadonlyArray<string>): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(Fixtures.root, "bin/inferadb-repl.mjs"), ...args], { cwd: Fixtures.root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
 
 interface SwarmJson {
   readonly summary: Record<string, unknown>
