@@ -167,7 +167,12 @@ const bootstrapThenOpen = (settings: Settings) =>
   Effect.gen(function* () {
     const replica = yield* Replica.Replica
     const needed = yield* Effect.orElseSucceed(Bootstrap.needed, () => true)
-    if (!needed || settings.bootstrapTimeoutMs === 0) yield* replica.openWrites
+    // A fresh disk of the primary region cannot know whether another region was promoted while
+    // its old disk was away: its failover controller opens writes once the bootstrap brought
+    // the epoch records (`Failover`), or the heartbeat timeout passed.
+    const hold = needed && settings.topology.strategy === "PrimaryReplica" && Topology.primaryRegion(settings.topology)?.id === settings.regionId
+    const waitMs = hold ? Math.max(settings.bootstrapTimeoutMs, settings.heartbeat.timeoutMs) : settings.bootstrapTimeoutMs
+    if (!needed || waitMs === 0) yield* replica.openWrites
     const bootstrapSettings: Bootstrap.Settings = {
       regionId: settings.regionId,
       nodeId: settings.nodeId,
@@ -181,15 +186,15 @@ const bootstrapThenOpen = (settings: Settings) =>
     // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
     const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
     if (!needed) return yield* Effect.forkScoped(tail)
-    const bootstrap = Bootstrap.run(bootstrapSettings).pipe(onStoreFailure("bootstrap"), Effect.zipRight(replica.openWrites), Effect.zipRight(tail))
+    const bootstrap = Bootstrap.run(bootstrapSettings).pipe(onStoreFailure("bootstrap"), Effect.zipRight(hold ? Effect.void : replica.openWrites), Effect.zipRight(tail))
     const opener = Effect.gen(function* () {
-      yield* Effect.sleep(Duration.millis(settings.bootstrapTimeoutMs))
+      yield* Effect.sleep(Duration.millis(waitMs))
       if (yield* replica.writesOpen) return
-      yield* Effect.logWarning(`bootstrap not complete after ${settings.bootstrapTimeoutMs} ms: taking client writes while it goes on`)
+      yield* Effect.logWarning(`bootstrap not complete after ${waitMs} ms: taking client writes while it goes on`)
       yield* replica.openWrites
     })
     yield* Effect.forkScoped(bootstrap)
-    if (settings.bootstrapTimeoutMs > 0) yield* Effect.forkScoped(opener)
+    if (waitMs > 0) yield* Effect.forkScoped(opener)
   })
 
 /** The orphan tail asks every this many capped retry delays (`agent.retry_delay_max_ms`). */

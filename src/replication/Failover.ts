@@ -468,6 +468,9 @@ export const make = (settings: Settings) =>
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
       yield* perform(settings, io, decided.action, nowMs)
+      // A fresh disk of the primary region takes writes only once its bootstrap brought the
+      // epoch records and this check adopted any newer one (see `Engine`).
+      if (observation.bootstrapped === true && !(yield* replica.writesOpen)) yield* replica.openWrites
     }).pipe(turn.withPermits(1))
 
     const promote: Effect.Effect<Promotion, PromoteRefused> = Effect.gen(function* () {

@@ -398,13 +398,15 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const needed = yield* Effect.provide(Effect.orElseSucceed(Bootstrap.needed, () => true), context)
       const heldAtStart = yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
+      // The failover controller runs before writes open: on a fresh disk of the primary region
+      // it is what opens them, once the bootstrap brought the epoch records.
+      const promote = yield* startFailover(plan).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
       io.log(
         needed
           ? `bootstrap (store held ${heldAtStart} log entries): paging every peer's log over CatchUp in the background; client writes open after ${waitedMs} ms`
           : "bootstrap: not needed (an earlier bootstrap completed)"
       )
-      const promote = yield* startFailover(plan).pipe(Effect.provide(context))
       const api = yield* Scope.make()
       yield* Scope.extend(GrpcServer.serveNode(promote === undefined ? {} : { promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
