@@ -168,9 +168,15 @@ const bootstrapThenOpen = (settings: Settings) =>
     const replica = yield* Replica.Replica
     const needed = yield* Effect.orElseSucceed(Bootstrap.needed, () => true)
     // A fresh disk of the primary region cannot know whether another region was promoted while
-    // its old disk was away: its failover controller opens writes once the bootstrap brought
-    // the epoch records (`Failover`), or the heartbeat timeout passed.
-    const hold = needed && settings.topology.strategy === "PrimaryReplica" && Topology.primaryRegion(settings.topology)?.id === settings.regionId
+    // its old disk was away. With three or more regions its write lease says so (a majority that
+    // adopted a newer epoch answers with it); with two there is no lease, so its failover
+    // controller opens writes once the bootstrap brought the epoch records (`Failover`), or
+    // once the heartbeat timeout passed.
+    const hold =
+      needed &&
+      settings.topology.strategy === "PrimaryReplica" &&
+      settings.topology.regions.length < 3 &&
+      Topology.primaryRegion(settings.topology)?.id === settings.regionId
     const waitMs = hold ? Math.max(settings.bootstrapTimeoutMs, settings.heartbeat.timeoutMs) : settings.bootstrapTimeoutMs
     if (!needed || waitMs === 0) yield* replica.openWrites
     const bootstrapSettings: Bootstrap.Settings = {
