@@ -110,8 +110,9 @@ export const healAll = (targets: Targets): string => {
 
 /**
  * Whether a fault takes a region away from the rest (for failover timings: when the primary
- * was lost): isolated, on the minority side of a split, or every node of it crashed, wiped or
- * paused. A split that leaves the region with a majority of the regions does not.
+ * was lost): isolated, on the minority side of a split, or every node of it crashed or
+ * paused. A split that leaves the region with a majority of the regions does not, nor does a
+ * wipe (the node restarts at once, on an empty disk).
  */
 export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): boolean => {
   const total = scenario.topology.regions.length
@@ -124,7 +125,6 @@ export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): 
       return side === undefined || side.length * 2 <= total
     }
     case "crash":
-    case "wipe":
     case "pause": {
       const region = scenario.topology.regions.find((candidate) => candidate.id === regionId)
       const affected = new Set(targetNodes(scenario, fault.target))
