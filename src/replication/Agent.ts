@@ -43,15 +43,12 @@ export type Settings = Omit<Config.AgentSettings, "bufferSize">
 /** Whether each node has its own store (lmdb, memory) or the region shares one (FoundationDB). */
 export type StoreShape = "per_node" | "shared"
 
-/** The target name of a sibling node (see `Relay.siblingKey`). */
-export const siblingTarget = Relay.siblingKey
-
 /** The targets this node ships its log to under `topology`. */
 export const targetsFor = (topology: Topology.Topology, options: { readonly regionId: string; readonly nodeId: string; readonly storeShape: StoreShape }): ReadonlyArray<string> => {
   if (options.storeShape === "shared") return isLeader(topology, options.regionId, options.nodeId) ? Topology.targetsOf(topology, options.regionId) : []
   const region = Topology.findRegion(topology, options.regionId)
   const siblings = region === undefined ? [] : Topology.regionNodes(region).filter((node) => node.id !== options.nodeId)
-  return [...Topology.targetsOf(topology, options.regionId), ...siblings.map((node) => siblingTarget(options.regionId, node.id))]
+  return [...Topology.targetsOf(topology, options.regionId), ...siblings.map((node) => Relay.siblingKey(options.regionId, node.id))]
 }
 
 /** Per-target statistics. */
@@ -168,7 +165,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
 
-    const siblingPrefix = siblingTarget(options.regionId, "")
+    const siblingPrefix = Relay.siblingKey(options.regionId, "")
     /** Whether a log entry goes to `target`: relay rules for regions, all but its sender for siblings. */
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean =>
       target.startsWith(siblingPrefix)

@@ -19,10 +19,11 @@
  * that would not see the tuple's history, and so would be concurrent with it, not after it.
  */
 import { Duration, Effect, Either } from "effect"
-import * as Agent from "./Agent.js"
+import type * as Agent from "./Agent.js"
 import type { StoreError } from "./Errors.js"
 import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
+import * as Relay from "./Relay.js"
 import * as Replica from "./Replica.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -84,7 +85,7 @@ const sourcesOf = (topology: Topology.Topology, settings: Settings): ReadonlyArr
   if (settings.storeShape === "shared") return regions
   const own = Topology.findRegion(topology, settings.regionId)
   const siblings = own === undefined ? [] : Topology.regionNodes(own).filter((node) => node.id !== settings.nodeId)
-  return [...regions, ...siblings.map((node) => ({ key: Agent.siblingTarget(settings.regionId, node.id), region: settings.regionId, nodes: [node] }))]
+  return [...regions, ...siblings.map((node) => ({ key: Relay.siblingKey(settings.regionId, node.id), region: settings.regionId, nodes: [node] }))]
 }
 
 /** Whether this node still has to bootstrap. */

@@ -52,7 +52,6 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       else broken.stores.delete(fault.region)
       return
     case "wipe":
-      return
     case "clock_jump":
     case "promote":
       return
