@@ -12,6 +12,7 @@
  *   lose exactly what had not committed, and a shared mutable object would hide that.
  */
 import { Either, Schema } from "effect"
+import * as Frozen from "./Frozen.js"
 
 /** One kind of stored value: how it is written and read back. */
 export interface Cell<A, V> {
@@ -61,14 +62,7 @@ export const json: StoreEncoding<string> = {
   text: { encode: (value) => value, decode: Either.right }
 }
 
-/** Freezes a plain value and everything it holds; a frozen value was frozen whole by an earlier call. */
-const deepFreeze = <A>(value: A): A => {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value
-  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
-  return Object.freeze(value)
-}
-
-const decodedCell: Cell<any, unknown> = { encode: deepFreeze, decode: Either.right }
+const decodedCell: Cell<any, unknown> = { encode: Frozen.deep, decode: Either.right }
 
 /** The decoded values themselves, deeply frozen: for the in-memory store. */
 export const decoded: StoreEncoding<unknown> = {

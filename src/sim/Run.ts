@@ -28,6 +28,7 @@ import type * as Topology from "../replication/Topology.js"
 import * as TupleState from "../replication/TupleState.js"
 import * as Canary from "./canary/Canary.js"
 import * as Checkers from "./Checkers.js"
+import * as Codec from "./Codec.js"
 import { Convergence } from "./Convergence.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
@@ -192,7 +193,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
       const changes = message._tag === "ReplicateBatch" ? message.changes : message._tag === "LogPage" ? message.entries.map((entry) => entry.change) : []
       for (const change of changes) if (!allowed(change.tuple.vault, to.regionId)) sentOutside.push({ fromNode: from.nodeId, toRegion: to.regionId, change })
     }
-  })
+  }, Codec.carrier(scenario.wire ?? "objects"))
   const regionIds = scenario.topology.regions.map((region) => region.id)
   const regionOfNode = new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
   const diskIds = scenario.store === "shared" ? regionIds.map((id) => ({ id })) : nodesOf(scenario).map(({ nodeId }) => ({ id: nodeId }))
