@@ -21,6 +21,7 @@
  */
 import { Data, Either, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
+import * as Clock from "./Clock.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Topology from "./Topology.js"
@@ -127,6 +128,8 @@ export interface ReplicationConfig {
   /** SourcePriority order, lowest priority first (the last region listed wins), as in the seed. */
   readonly regionPriorities: ReadonlyArray<Topology.RegionId>
   readonly clock: Timestamp.ClockMode
+  /** How far ahead of this node's clock a received timestamp may pull its HLC; also the offset from its peers past which it reports degraded. */
+  readonly maxOffsetMs: number
   readonly agent: AgentSettings
   readonly health: HealthSettings
   readonly heartbeat: HeartbeatSettings
@@ -140,7 +143,7 @@ export interface ReplicationConfig {
 /** The settings a configuration gets when its file leaves them out. */
 export type Defaults = Pick<
   ReplicationConfig,
-  "conflictResolution" | "regionPriorities" | "clock" | "agent" | "health" | "heartbeat" | "security" | "grpc" | "http" | "store"
+  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "security" | "grpc" | "http" | "store"
 >
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -148,6 +151,7 @@ export const defaults: Defaults = {
   conflictResolution: "LastWriteWins",
   regionPriorities: [],
   clock: "hlc",
+  maxOffsetMs: Clock.maxOffsetMsDefault,
   agent: {
     maxRetries: 5,
     retryDelayMs: 100,
@@ -393,6 +397,7 @@ const ReplicationFile = section(
     conflict_resolution: Schema.optional(ConflictResolutionField),
     region_priorities: Schema.optional(IdList),
     clock: Schema.optional(ClockField),
+    max_offset_ms: Schema.optional(durationMs(1)),
     agent: Schema.optional(AgentFile),
     health: Schema.optional(HealthFile),
     heartbeat: Schema.optional(HeartbeatFile),
@@ -503,6 +508,7 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ["NODE_ID", { path: ["node_id"], kind: "string" }],
   ["CONFLICT_RESOLUTION", { path: ["conflict_resolution"], kind: "string" }],
   ["CLOCK", { path: ["clock"], kind: "string" }],
+  ["MAX_OFFSET_MS", { path: ["max_offset_ms"], kind: "integer" }],
   ["REGION_PRIORITIES", { path: ["region_priorities"], kind: "list" }],
   ...Object.keys(AgentFile.fields).flatMap((key): Array<[string, EnvBinding]> => [
     [`AGENT__${upper(key)}`, { path: ["agent", key], kind: "integer" }],
@@ -994,6 +1000,7 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   conflictResolution: file.conflict_resolution ?? defaults.conflictResolution,
   regionPriorities: file.region_priorities ?? defaults.regionPriorities,
   clock: file.clock ?? defaults.clock,
+  maxOffsetMs: file.max_offset_ms ?? defaults.maxOffsetMs,
   agent: agentSettings(file),
   health: { lagMsMax: file.health?.lag_ms_max ?? defaults.health.lagMsMax },
   heartbeat: heartbeatSettings(file),

@@ -10,7 +10,8 @@ import { Duration, Effect, Either, Layer } from "effect"
 import * as Bootstrap from "./Bootstrap.js"
 import * as Agent from "./Agent.js"
 import * as ChangeFeed from "./ChangeFeed.js"
-import type * as Clock from "./Clock.js"
+import * as Clock from "./Clock.js"
+import * as ClockOffset from "./ClockOffset.js"
 import type * as Config from "./Config.js"
 import * as ConflictResolver from "./ConflictResolver.js"
 import type { StoreError } from "./Errors.js"
@@ -207,9 +208,13 @@ const bootstrapThenOpen = (settings: Settings) =>
 const orphanTailIntervals = 5
 
 /** The node's replication health now. */
-export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>
+export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent | Clock.Clock> =>
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
-    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health })
+    const clock = yield* Clock.Clock
+    // A peer's estimate counts while it is younger than the heartbeat timeout: a silent peer's
+    // last reading says nothing of the clock now.
+    const offset = ClockOffset.status(yield* clock.offsets, yield* Clock.monotonicMs, clock.maxOffsetMs, settings.heartbeat.timeoutMs)
+    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health, clock: offset })
   })

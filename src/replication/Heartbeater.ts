@@ -12,6 +12,7 @@
  */
 import { Duration, Effect } from "effect"
 import * as Clock from "./Clock.js"
+import * as ClockOffset from "./ClockOffset.js"
 import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
@@ -132,6 +133,8 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
     const estimate = nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs)
     memory.roundTrips.set(peer.node.id, estimate)
     if (response.right._tag !== "HeartbeatAck") return
+    const clock = yield* Clock.Clock
+    yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
     // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
     // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
     const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0

@@ -244,7 +244,7 @@ export const layerNode = (
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
-  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock), Random.layerSeeded(plan.seed), metricsLayer, transport)
+  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, transport)
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
 }
 
