@@ -107,9 +107,14 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
       // One side request per peer at a time: a silent peer is not asked again every round.
       if (memory.asking.has(peer.node.id)) continue
       memory.asking.add(peer.node.id)
-      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs).pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
+      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
     }
-    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, topology, peer, request, startedAtMs), { concurrency: "unbounded", discard: true })
+    // A slow peer is also probed in the round with the first deadline: its long side request
+    // may have been sent into a partition that has healed since, and waiting out its deadline
+    // (up to the maximum, 10 s by default) kept a healed peer Unreachable long enough to fence
+    // a freshly promoted primary (swarm seeds 20 and 91 of primary-failover). A probe that times
+    // out says nothing new of the link and leaves its deadline as it was.
+    yield* Effect.forEach(peers, (peer) => ask(settings, memory, topology, peer, request, startedAtMs, slow(peer) ? "probe" : "round"), { concurrency: "unbounded", discard: true })
     yield* manager.checkStaleNodes()
   })
 
@@ -121,16 +126,18 @@ type Peer = ReturnType<typeof peersOf>[number]
  * did (one lost answer used to hold a new primary's first lease for a whole request timeout),
  * and its round trip noted.
  */
-const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
+const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: "round" | "side" | "probe") =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
     const previous = memory.roundTrips.get(peer.node.id)
-    const response = yield* Effect.either(
-      network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs)
-    )
-    if (response._tag === "Left") return void memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
-    const estimate = nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs)
+    const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
+    const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
+    if (response._tag === "Left") {
+      if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
+      return
+    }
+    const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), (yield* Clock.monotonicMs) - startedAtMs)
     memory.roundTrips.set(peer.node.id, estimate)
     if (response.right._tag !== "HeartbeatAck") return
     const clock = yield* Clock.Clock
