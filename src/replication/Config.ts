@@ -66,6 +66,20 @@ export interface HeartbeatSettings {
   readonly recoverAfter: number
 }
 
+/** The PrimaryReplica failover controller's timers (`Failover.Settings`), in milliseconds. */
+export interface FailoverSettings {
+  /** How long the primary must be unavailable before the elected region promotes itself. */
+  readonly detectAfterMs: number
+  /** How long the original primary must be available (and caught up) before it gets the role back. */
+  readonly promoteBackAfterMs: number
+  /** How long a primary may see at most half of the regions before it stops taking writes. */
+  readonly fenceAfterMs: number
+  /** How long a fenced primary must see more than half of the regions before it serves again. */
+  readonly confirmAfterMs: number
+  /** How often the controller looks at its view. */
+  readonly checkIntervalMs: number
+}
+
 /** How gRPC calls between regions (and to the public API) are authenticated; see `runtime/Auth.ts`. */
 export type SecurityMode = "insecure" | "token" | "mtls"
 
@@ -133,6 +147,7 @@ export interface ReplicationConfig {
   readonly agent: AgentSettings
   readonly health: HealthSettings
   readonly heartbeat: HeartbeatSettings
+  readonly failover: FailoverSettings
   readonly security: SecuritySettings
   readonly grpc: GrpcSettings
   readonly http: HttpSettings
@@ -143,7 +158,7 @@ export interface ReplicationConfig {
 /** The settings a configuration gets when its file leaves them out. */
 export type Defaults = Pick<
   ReplicationConfig,
-  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "security" | "grpc" | "http" | "store"
+  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store"
 >
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -163,6 +178,8 @@ export const defaults: Defaults = {
   },
   health: { lagMsMax: 5_000 },
   heartbeat: { intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 },
+  // Sized for the default heartbeat (1 s interval, 30 s timeout, 3 to recover).
+  failover: { detectAfterMs: 10_000, promoteBackAfterMs: 30_000, fenceAfterMs: 0, confirmAfterMs: 60_000, checkIntervalMs: 1_000 },
   security: {
     mode: "insecure",
     token: undefined,
@@ -297,6 +314,17 @@ const AgentFile = section(
 
 const HealthFile = section({ lag_ms_max: Schema.optional(durationMs(1)) }, "health settings")
 
+const FailoverFile = section(
+  {
+    detect_after_ms: Schema.optional(durationMs(1)),
+    promote_back_after_ms: Schema.optional(durationMs(0)),
+    fence_after_ms: Schema.optional(durationMs(0)),
+    confirm_after_ms: Schema.optional(durationMs(0)),
+    check_interval_ms: Schema.optional(durationMs(1))
+  },
+  "failover settings"
+)
+
 const HeartbeatFile = section(
   {
     interval_ms: Schema.optional(durationMs(1)),
@@ -401,6 +429,7 @@ const ReplicationFile = section(
     agent: Schema.optional(AgentFile),
     health: Schema.optional(HealthFile),
     heartbeat: Schema.optional(HeartbeatFile),
+    failover: Schema.optional(FailoverFile),
     security: Schema.optional(SecurityFile),
     grpc: Schema.optional(GrpcFile),
     http: Schema.optional(HttpFile),
@@ -422,6 +451,7 @@ const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
   agent: Object.keys(AgentFile.fields),
   health: Object.keys(HealthFile.fields),
   heartbeat: Object.keys(HeartbeatFile.fields),
+  failover: Object.keys(FailoverFile.fields),
   security: Object.keys(SecurityFile.fields),
   grpc: Object.keys(GrpcFile.fields),
   http: Object.keys(HttpFile.fields),
@@ -516,6 +546,7 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ]),
   ...Object.keys(HealthFile.fields).map((key): [string, EnvBinding] => [`HEALTH__${upper(key)}`, { path: ["health", key], kind: "integer" }]),
   ...Object.keys(HeartbeatFile.fields).map((key): [string, EnvBinding] => [`HEARTBEAT__${upper(key)}`, { path: ["heartbeat", key], kind: "integer" }]),
+  ...Object.keys(FailoverFile.fields).map((key): [string, EnvBinding] => [`FAILOVER__${upper(key)}`, { path: ["failover", key], kind: "integer" }]),
   ...sectionVariables("security", SecurityFile.fields),
   ...sectionVariables("grpc", GrpcFile.fields),
   ...sectionVariables("http", HttpFile.fields),
@@ -660,6 +691,14 @@ const agentSettings = (file: ReplicationFile): AgentSettings => {
     bufferSize: agent.buffer_size ?? defaults.agent.bufferSize
   }
 }
+
+const failoverSettings = (file: ReplicationFile): FailoverSettings => ({
+  detectAfterMs: file.failover?.detect_after_ms ?? defaults.failover.detectAfterMs,
+  promoteBackAfterMs: file.failover?.promote_back_after_ms ?? defaults.failover.promoteBackAfterMs,
+  fenceAfterMs: file.failover?.fence_after_ms ?? defaults.failover.fenceAfterMs,
+  confirmAfterMs: file.failover?.confirm_after_ms ?? defaults.failover.confirmAfterMs,
+  checkIntervalMs: file.failover?.check_interval_ms ?? defaults.failover.checkIntervalMs
+})
 
 const heartbeatSettings = (file: ReplicationFile): HeartbeatSettings => ({
   intervalMs: file.heartbeat?.interval_ms ?? defaults.heartbeat.intervalMs,
@@ -1004,6 +1043,7 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   agent: agentSettings(file),
   health: { lagMsMax: file.health?.lag_ms_max ?? defaults.health.lagMsMax },
   heartbeat: heartbeatSettings(file),
+  failover: failoverSettings(file),
   security: {
     mode: file.security?.mode ?? defaults.security.mode,
     token: file.security?.token,

@@ -264,6 +264,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     agent: scenario.replication.agent,
     bufferSize: scenario.replication.bufferSize,
     heartbeat: scenario.replication.heartbeat,
+    failover: scenario.replication.failover,
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,
     bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault
@@ -278,7 +279,6 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     peer: { regionId, nodeId, endpoint: `sim://${nodeId}` },
     index,
     settings,
-    failover: { regionId, nodeId, ...scenario.replication.failover },
     clockMode: scenario.replication.clock,
     physical: sim.clocks.get(nodeId)!,
     disk: () => sim.disks.get(sim.diskOf(nodeId))!,
