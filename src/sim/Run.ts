@@ -29,11 +29,13 @@ import * as TupleState from "../replication/TupleState.js"
 import * as Canary from "./canary/Canary.js"
 import * as Checkers from "./Checkers.js"
 import { Convergence } from "./Convergence.js"
+import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
 import { Node } from "./Node.js"
 import * as Oracle from "./Oracle.js"
+import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
 import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
@@ -110,7 +112,8 @@ export interface RunResult {
   readonly convergenceMs: number | undefined
   readonly lagMs: LagPercentiles
   readonly faults: ReadonlyArray<AppliedFault>
-  readonly failover: Checkers.FailoverTimings | undefined
+  /** Failover timings, with the RPO reconciled with the final state (see `RecoveryPoint.ts`). */
+  readonly failover: (Checkers.FailoverTimings & { readonly recoveryPoint: RecoveryPoint.RecoveryPoint | undefined }) | undefined
   readonly network: SimNetwork.Stats
   readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number }>>
   readonly nodes: Readonly<Record<string, { readonly incarnations: number; readonly warnings: number; readonly exits: ReadonlyArray<string> }>>
@@ -417,7 +420,12 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   if (checks.has("liveness") && !converged) violations.push(livenessViolation(sim, stopReason, regions))
   if (checks.has("convergence")) violations.push(...answersDiffer)
   const verdicts = judgeState(sim, checks, converged, regions, violations)
-  const failover = judgeFailover(sim, checks, violations)
+  const timings = judgeFailover(sim, checks, violations)
+  const judged: Fates.Judged = { history, verdicts, strategy: scenario.replication.conflictResolution, lostWithDisk: sim.lostWithDisk }
+  const failover =
+    timings === undefined
+      ? undefined
+      : { ...timings, recoveryPoint: timings.promotedRegion === undefined || timings.promotedAtMs === undefined ? undefined : RecoveryPoint.reconcile(judged, timings.promotedRegion, timings.promotedAtMs) }
   const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
   return {
     seed: sim.seed,
