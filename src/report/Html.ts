@@ -30,7 +30,7 @@ svg .lane-label.region { font-weight: 600; fill: #1d1d1f; } svg .lane-bg { fill:
 svg .axis-line, svg .tick { stroke: #888; } svg .grid { stroke: #eee; } svg .fault-band { fill: #d62728; fill-opacity: 0.08; }
 svg .fault { fill: #d62728; fill-opacity: 0.55; } svg .fault-pause, svg .fault-store { fill: #ff7f0e; } svg .fault-label { fill: #fff; }
 svg .fault-mark { fill: #9467bd; } svg .primary { fill: #1f77b4; } svg .answer { stroke-width: 1; } svg .answer-failed { stroke: #d62728; } svg .answer-rejected { stroke: #ff7f0e; } svg .answer-unknown { stroke: #7f7f7f; }
-svg .mark { stroke: #333; stroke-dasharray: 3 3; } svg .mark-label { fill: #333; } svg .bracket { fill: none; stroke: #333; stroke-width: 1.5; } svg .bracket.rpo { stroke: #9467bd; }
+svg .mark { stroke: #333; stroke-dasharray: 3 3; } svg .mark-label { fill: #333; } svg .bracket { fill: none; stroke: #333; stroke-width: 1.5; } svg .bracket.rpo { stroke: #9467bd; } svg .bracket.lacked { stroke: #aaa; stroke-dasharray: 4 2; }
 svg .lag-path { fill: none; stroke-width: 1.5; } svg .column { stroke: #888; }
 svg .msg line { stroke: #1f77b4; stroke-opacity: 0.6; } svg .msg-lost line, svg .msg-cut line { stroke: #d62728; stroke-opacity: 0.9; } svg .drop { stroke: #d62728; stroke-width: 2; }
 .caption { color: #6e6e73; font-size: 12px; margin: 0 0 8px; }
@@ -112,8 +112,9 @@ const lostSection = (report: RunReport.RunReport): string =>
 const plotSections = (report: RunReport.RunReport): string => {
   const spans = Plots.faultSpans(report)
   const frame: Plots.Frame = { scale: Svg.timeScale(report.durationMs), bands: Plots.faultBands(spans) }
-  const diagram = Plots.spaceTime(report)
+  const diagram = Plots.spaceTime(frame, report)
   const messages = report.events.filter((event) => event.type === "message").length
+  const shown = Plots.diagramMessages(report, frame.bands)
   return [
     `<h2>Timeline</h2><p class="caption">A lane per region (bold) and node: faults as bars on what they hit (diamonds act at once), the primary's epochs as a blue line under its region, refused writes as ticks under the client's region; red bands mark every fault window, on every plot.${report.failover === undefined ? "" : " Dashed lines mark the failover; the brackets are RTO and RPO."}</p>${Plots.timeline(frame, report)}`,
     `<h2>Replication lag</h2><p class="caption">Per target region, the highest lag (acknowledgement at the origin to durability at the target) in each time slice.</p>${Plots.lag(frame, report)}`,
@@ -121,7 +122,7 @@ const plotSections = (report: RunReport.RunReport): string => {
     `<h2>Conflicts and lost writes</h2><p class="caption">Tuples whose final state holds concurrent changes, by when the last of them was acknowledged; dots are acknowledged writes that did not survive.</p>${Plots.conflicts(frame, report)}`,
     diagram === undefined
       ? ""
-      : `<h2>Messages between regions</h2><p class="caption">Space-time diagram of the first ${Math.min(messages, Plots.diagramMessagesMax)} of ${messages} recorded messages between regions: time goes down; red lines with a cross were lost on the link or cut by a partition.</p>${diagram}`
+      : `<h2>Messages between regions</h2><p class="caption">Space-time diagram of ${shown.length === messages ? `all ${messages}` : `${shown.length} of ${messages}`} recorded messages between regions (${Svg.timeText(shown[0]?.atMs ?? 0)} to ${Svg.timeText(Math.max(0, ...shown.map((message) => message.endedAtMs)))}): time goes down; red lines with a cross were lost on the link or cut by a partition; red bands are fault windows.</p>${diagram}`
   ].join("\n")
 }
 

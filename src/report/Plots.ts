@@ -114,12 +114,16 @@ export const failoverMarks = (story: RunReport.FailoverStory | undefined): Reado
         { label: "handed back", atMs: story.handedBackAtMs }
       ]
 
-const marks = (frame: Frame, list: ReadonlyArray<Mark>, top: number, bottom: number): string =>
+const markLineHeightPx = 12
+
+/** Vertical lines from `bottom` up to each mark's own label line above the lanes. */
+const marks = (frame: Frame, list: ReadonlyArray<Mark & { readonly atMs: number }>, bottom: number): string =>
   list
-    .filter((mark): mark is Mark & { readonly atMs: number } => mark.atMs !== undefined)
     .map((mark, index) => {
       const x = frame.scale.x(mark.atMs)
-      return `<line class="mark" x1="${x}" y1="${top}" x2="${x}" y2="${bottom}"/><text class="mark-label" x="${x + 3}" y="${top + 10 + (index % 3) * 11}">${Svg.escape(`${mark.label} ${Svg.timeText(mark.atMs)}`)}</text>`
+      const y = 10 + index * markLineHeightPx
+      const anchor = x > Svg.widthPx - 180 ? "end" : "start"
+      return `<line class="mark" x1="${x}" y1="${y - 8}" x2="${x}" y2="${bottom}"/><text class="mark-label" x="${anchor === "end" ? x - 3 : x + 3}" y="${y}" text-anchor="${anchor}">${Svg.escape(`${mark.label} ${Svg.timeText(mark.atMs)}`)}</text>`
     })
     .join("")
 
@@ -136,6 +140,10 @@ const recoveryBrackets = (frame: Frame, story: RunReport.FailoverStory | undefin
     parts.push(bracket(frame, story.lostAtMs, story.firstWriteElsewhereAtMs, y, `RTO ${Svg.timeText(story.rtoMs)}`, "rto"))
   }
   const point = story.recoveryPoint
+  if (point !== undefined && story.promotedAtMs !== undefined && point.lackedWindowMs !== undefined) {
+    const label = `${point.lackedWrites} write(s) the new primary lacked, acknowledged over ${Svg.timeText(point.lackedWindowMs)} before its promotion`
+    parts.push(bracket(frame, story.promotedAtMs - point.lackedWindowMs, story.promotedAtMs, y + 52, label, "lacked"))
+  }
   if (point !== undefined && story.promotedAtMs !== undefined) {
     const windowMs = point.lostWindowMs ?? 0
     const label = `RPO ${point.lostWrites} write(s) lost, window ${Svg.timeText(windowMs)} (${point.lackedWrites} lacked at promotion)`
@@ -148,7 +156,8 @@ const recoveryBrackets = (frame: Frame, story: RunReport.FailoverStory | undefin
 export const timeline = (frame: Frame, report: RunReport.RunReport): string => {
   const lanes = lanesOf(report)
   const spans = faultSpans(report)
-  const top = 30
+  const shown = failoverMarks(report.failover).filter((mark): mark is Mark & { readonly atMs: number } => mark.atMs !== undefined)
+  const top = 8 + shown.length * markLineHeightPx
   const lanesBottom = top + lanes.length * laneHeightPx
   const periods = primaryPeriods(report)
   const rows = lanes.map((lane, index) => {
@@ -156,9 +165,9 @@ export const timeline = (frame: Frame, report: RunReport.RunReport): string => {
     const primary = lane.node !== undefined ? "" : periods.filter((period) => period.region === lane.region).map((period) => `<rect class="primary" x="${frame.scale.x(period.startMs)}" y="${y + laneHeightPx - 4}" width="${Math.max(1, Svg.round(frame.scale.x(period.endMs) - frame.scale.x(period.startMs)))}" height="3"><title>primary, epoch ${period.epoch}</title></rect>`).join("")
     return `<g class="lane"><rect class="lane-bg${lane.node === undefined ? " region" : ""}" x="${Svg.marginLeftPx}" y="${y}" width="${Svg.widthPx - Svg.marginLeftPx - 20}" height="${laneHeightPx - 1}"/><text class="lane-label${lane.node === undefined ? " region" : ""}" x="${Svg.marginLeftPx - 6}" y="${y + 15}" text-anchor="end">${Svg.escape(lane.label)}</text>${laneFaults(frame, spans, lane, y)}${primary}${laneAnswers(frame, report, lane, y)}</g>`
   })
-  const bracketsHeight = report.failover === undefined ? 0 : 60
+  const bracketsHeight = report.failover === undefined ? 0 : 86
   const axisY = lanesBottom + bracketsHeight + 8
-  const body = [Svg.bands(frame.scale, frame.bands, top, lanesBottom), ...rows, marks(frame, failoverMarks(report.failover), 0, lanesBottom), recoveryBrackets(frame, report.failover, lanesBottom + 20), Svg.timeAxis(frame.scale, axisY)]
+  const body = [Svg.bands(frame.scale, frame.bands, top, lanesBottom), ...rows, marks(frame, shown, lanesBottom), recoveryBrackets(frame, report.failover, lanesBottom + 20), Svg.timeAxis(frame.scale, axisY)]
   return Svg.svg(axisY + 22, "timeline", body.join(""))
 }
 
@@ -170,6 +179,8 @@ const legend = (entries: ReadonlyArray<readonly [string, string]>, y: number): s
 
 /** Buckets across the run for plots that would otherwise hold one point per event. */
 const bucketCount = 250
+/** Empty buckets in a row after which the lag line is broken. */
+const lagGapBuckets = 3
 
 /** Replication lag over time, one path per target region (the highest lag in each time bucket). */
 export const lag = (frame: Frame, report: RunReport.RunReport): string => {
@@ -185,8 +196,11 @@ export const lag = (frame: Frame, report: RunReport.RunReport): string => {
       const bucket = Math.floor(sample.atMs / bucketMs)
       highest.set(bucket, Math.max(highest.get(bucket) ?? 0, sample.lagMs))
     }
-    const points = [...highest].sort(([left], [right]) => left - right).map(([bucket, value]) => [frame.scale.x((bucket + 0.5) * bucketMs), bottom - (value / maxLag) * (bottom - top)] as const)
-    return Svg.path(points, `lag-path lag-${Svg.escape(region.id)}`, Svg.colorAt(index)) + points.map(([x, y]) => `<circle class="lag-point" cx="${Svg.round(x)}" cy="${Svg.round(y)}" r="1.6" fill="${Svg.colorAt(index)}"/>`).join("")
+    const sorted = [...highest].sort(([left], [right]) => left - right)
+    const points = sorted.map(([bucket, value]) => [frame.scale.x((bucket + 0.5) * bucketMs), bottom - (value / maxLag) * (bottom - top)] as const)
+    // A stretch with no sample (nothing replicated there) is a gap in the line, not a slope.
+    const breaks = sorted.map(([bucket], at) => at > 0 && bucket - sorted[at - 1]![0] > lagGapBuckets)
+    return Svg.path(points, `lag-path lag-${Svg.escape(region.id)}`, Svg.colorAt(index), breaks) + points.map(([x, y]) => `<circle class="lag-point" cx="${Svg.round(x)}" cy="${Svg.round(y)}" r="1.6" fill="${Svg.colorAt(index)}"/>`).join("")
   })
   const body = [
     Svg.bands(frame.scale, frame.bands, top, bottom),
@@ -283,12 +297,24 @@ export const conflicts = (frame: Frame, report: RunReport.RunReport): string => 
 // ---------------------------------------------------------------------------------------------
 // Space-time diagram
 
-/** Messages drawn at most, from the first; a longer run shows its start. */
+/** Messages drawn at most; a longer run shows a window of them. */
 export const diagramMessagesMax = 400
+/** Messages shown before the first fault, when the window starts there. */
+const diagramLeadMessages = 60
 
-/** Messages between regions: a column per region, time going down, drops marked with a cross. */
-export const spaceTime = (report: RunReport.RunReport): string | undefined => {
-  const messages = report.events.filter((event): event is RunReport.MessageEvent => event.type === "message").slice(0, diagramMessagesMax)
+/** The messages the diagram shows: all of a short run, else a window opening just before the first fault. */
+export const diagramMessages = (report: RunReport.RunReport, bandsList: ReadonlyArray<Svg.Band>): ReadonlyArray<RunReport.MessageEvent> => {
+  const messages = report.events.filter((event): event is RunReport.MessageEvent => event.type === "message")
+  if (messages.length <= diagramMessagesMax) return messages
+  const firstFaultMs = bandsList[0]?.startMs ?? 0
+  const atFault = messages.findIndex((message) => message.atMs >= firstFaultMs)
+  const start = Math.max(0, Math.min(messages.length - diagramMessagesMax, (atFault < 0 ? 0 : atFault) - diagramLeadMessages))
+  return messages.slice(start, start + diagramMessagesMax)
+}
+
+/** Messages between regions: a column per region, time going down, drops marked with a cross, fault bands shaded. */
+export const spaceTime = (frame: Frame, report: RunReport.RunReport): string | undefined => {
+  const messages = diagramMessages(report, frame.bands)
   if (messages.length === 0) return undefined
   const startMs = messages[0]!.atMs
   const endMs = Math.max(...messages.map((message) => message.endedAtMs))
@@ -309,5 +335,8 @@ export const spaceTime = (report: RunReport.RunReport): string | undefined => {
   const ticks: Array<string> = []
   const step = Svg.niceStep(endMs - startMs, 8)
   for (let atMs = Math.ceil(startMs / step) * step; atMs <= endMs; atMs += step) ticks.push(`<text class="axis" x="${Svg.marginLeftPx - 6}" y="${y(atMs) + 4}" text-anchor="end">${Svg.timeText(atMs)}</text><line class="grid" x1="${Svg.marginLeftPx}" y1="${y(atMs)}" x2="${Svg.widthPx - 20}" y2="${y(atMs)}"/>`)
-  return Svg.svg(top + height + 20, "space-time diagram of messages between regions", [...ticks, ...columns, ...arrows].join(""))
+  const shaded = frame.bands
+    .filter((band) => band.endMs >= startMs && band.startMs <= endMs)
+    .map((band) => `<rect class="fault-band" x="${Svg.marginLeftPx}" y="${y(Math.max(band.startMs, startMs))}" width="${Svg.widthPx - Svg.marginLeftPx - 20}" height="${Svg.round(y(Math.min(band.endMs, endMs)) - y(Math.max(band.startMs, startMs)))}"><title>${Svg.escape(band.label)}</title></rect>`)
+  return Svg.svg(top + height + 20, "space-time diagram of messages between regions", [...shaded, ...ticks, ...columns, ...arrows].join(""))
 }

@@ -85,9 +85,11 @@ export const valueAxis = (scale: TimeScale, maxValue: number, top: number, botto
 export const svg = (heightPx: number, label: string, body: string): string =>
   `<svg class="plot" viewBox="0 0 ${widthPx} ${round(heightPx)}" width="${widthPx}" height="${round(heightPx)}" role="img" aria-label="${escape(label)}">${body}</svg>`
 
-/** A polyline through points (already in SVG coordinates). */
-export const path = (points: ReadonlyArray<readonly [number, number]>, className: string, color: string): string =>
-  points.length === 0 ? "" : `<path class="${className}" stroke="${color}" d="${points.map(([x, y], index) => `${index === 0 ? "M" : "L"}${round(x)} ${round(y)}`).join("")}"/>`
+/** A polyline through points (already in SVG coordinates), starting afresh where `breaks[i]` is set. */
+export const path = (points: ReadonlyArray<readonly [number, number]>, className: string, color: string, breaks: ReadonlyArray<boolean> = []): string =>
+  points.length === 0
+    ? ""
+    : `<path class="${className}" stroke="${color}" d="${points.map(([x, y], index) => `${index === 0 || breaks[index] === true ? "M" : "L"}${round(x)} ${round(y)}`).join("")}"/>`
 
 /** Colors for series, by index. */
 export const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"] as const
