@@ -1,20 +1,14 @@
 /**
- * Run reports: what `sim run` (and a swarm failure) writes next to the scenario as
- * `<scenario>-<seed>.json` and `<scenario>-<seed>.md`. Both are rendered from the `RunResult`
- * alone, so a report is as deterministic as the run (only `wallMs` varies); writing the files
- * is the command line's business. The Markdown summary opens with the seed and the command
- * that replays the run, then the violations, the faults applied, convergence, replication lag,
- * conflicts and lost writes by cause and, under PrimaryReplica, the failover timings (time to
- * detect the loss, RTO, RPO) and the epochs.
+ * The Markdown summary of a run, `report.md` in its report folder (see `SimReport.ts` and
+ * `report/RunFolder.ts`). It is rendered from the `RunResult` (and, when given, the full list
+ * of lost writes), so it is as deterministic as the run (only `wallMs` varies). It opens with
+ * the seed and the command that replays the run, then the violations, the faults applied,
+ * convergence, replication lag, conflicts and lost writes by cause and, under PrimaryReplica,
+ * the failover timings (time to detect the loss, RTO, the RPO reconciled with the final
+ * outcome, each write the new primary lacked with its fate) and the epochs.
  */
 import type { LostWrite } from "../report/RunReport.js"
 import type { RunResult } from "./Run.js"
-
-/** The file name both reports of a run share (without extension). */
-export const baseName = (result: RunResult): string => `${result.scenario}-${result.seed}`
-
-/** The JSON report: the replay command, then the whole run result. */
-export const json = (result: RunResult, replay: string): string => `${JSON.stringify({ replay, ...result }, null, 2)}\n`
 
 /** Text for a Markdown table cell. */
 const cell = (value: unknown): string => (value === undefined ? "–" : String(value).replaceAll("|", "\\|").replaceAll("\n", " "))

@@ -63,9 +63,9 @@ describe("sim swarm --jobs", () => {
     expect(lines[0]).toBe(`replay: node bin/inferadb-repl.mjs sim run ${path.join(two.reportDir, "swarm-5.yaml")} --seed 5 --canary keep-local`)
     expect(lines[1]).toMatch(/^ {2}seed 5 FAILED: \[safety\]/)
     expect(comparable(two.stdout, two.reportDir)).toBe(comparable(one.stdout, one.reportDir))
-    const written = ["swarm-5.json", "swarm-5.md", "swarm-5.yaml"]
-    expect(fs.readdirSync(two.reportDir).sort()).toEqual(written)
-    for (const file of written) {
+    expect(fs.readdirSync(two.reportDir).sort()).toEqual(["swarm-5", "swarm-5.yaml"])
+    expect(fs.readdirSync(path.join(two.reportDir, "swarm-5", "latest")).sort()).toEqual(["history.jsonl", "report.html", "report.md", "result.json", "scenario.yaml"])
+    for (const file of ["swarm-5.yaml", "swarm-5/latest/report.md", "swarm-5/latest/history.jsonl", "swarm-5/latest/scenario.yaml"]) {
       expect(comparableReport(path.join(two.reportDir, file), two.reportDir), file).toBe(comparableReport(path.join(one.reportDir, file), one.reportDir))
     }
     fs.rmSync(directory, { recursive: true, force: true })
