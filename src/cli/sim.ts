@@ -25,6 +25,7 @@ import { Either } from "effect"
 import * as Canary from "../sim/canary/Canary.js"
 import * as DeterminismCheck from "../sim/DeterminismCheck.js"
 import * as RunFolder from "../report/RunFolder.js"
+import * as SwarmPage from "../report/SwarmPage.js"
 import { type RunResult, type Simulation, simulate } from "../sim/Run.js"
 import * as Scenario from "../sim/Scenario.js"
 import * as SimReport from "../sim/SimReport.js"
@@ -226,6 +227,10 @@ interface SwarmFailure {
   readonly checkers: ReadonlyArray<string>
   readonly messages: ReadonlyArray<string>
   readonly files: ReadonlyArray<string>
+  /** What the swarm drew for the seed, for the summary page. */
+  readonly dimensions?: Readonly<Record<string, string>>
+  /** The seed's report folder. */
+  readonly folder?: string
   readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number }
 }
 
@@ -250,6 +255,8 @@ const recordFailure = (outcome: Swarm.Outcome, options: SwarmOptions): SwarmFail
   return {
     seed,
     replay,
+    dimensions: SimReport.dimensions(scenario),
+    ...(files[1] === undefined ? {} : { folder: files[1] }),
     checkers: [...new Set(result.violations.map((violation) => violation.checker))],
     messages: result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
     files
@@ -322,6 +329,27 @@ const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: Reado
   ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
 ]
 
+/** Writes the swarm's summary page into the report directory (its path goes to stderr, so stdout stays the same for any run). */
+const writeSwarmPage = (options: SwarmOptions, summary: Swarm.Summary, seeds: ReadonlyArray<number>, failures: ReadonlyArray<SwarmFailure>): void => {
+  const now = new Date()
+  const file = path.join(options.reportDir, `swarm-summary-${RunFolder.stamp(now)}.html`)
+  const page = SwarmPage.render({
+    seeds: [...new Set([...seeds, ...failures.map((failure) => failure.seed)])],
+    failures: failures.map((failure) => ({
+      seed: failure.seed,
+      replay: failure.replay,
+      checkers: failure.checkers,
+      messages: failure.messages,
+      dimensions: failure.dimensions ?? {},
+      link: failure.folder === undefined ? undefined : path.relative(options.reportDir, path.join(failure.folder, "report.html"))
+    })),
+    failuresByChecker: summary.failuresByChecker,
+    traceHash: summary.traceHash,
+    createdAt: now.toISOString()
+  })
+  process.stderr.write(`swarm summary page ${writeFile(file, page)}\n`)
+}
+
 /** Runs one seed's drawn scenario, printed like `sim run`. */
 const replaySeed = (seed: string, base: Scenario.Scenario | undefined, options: SwarmOptions): void => {
   const scenario = Swarm.scenarioFor(seed, base)
@@ -386,6 +414,7 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   }
   progress?.bars.stop()
   const summary = tally.summary()
+  if (options.report) writeSwarmPage(options, summary, Object.keys(traceHashes).map(Number), failures)
   const elapsedMs = Math.round(wallClock() - startedMs)
   const elapsed: Elapsed = { jobs: options.jobs, elapsedMs, seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0 }
   if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures, traceHashes, ...elapsed })}\n`)

@@ -228,3 +228,17 @@ const story = (simulation: Simulation, scenario: Scenario): RunReport.FailoverSt
     recoveryPoint: timings.recoveryPoint
   }
 }
+
+/** What a (swarm-drawn) scenario is made of, in a few words per dimension, for a swarm's summary page. */
+export const dimensions = (scenario: Scenario): Readonly<Record<string, string>> => {
+  const kinds = new Map<string, number>()
+  for (const fault of scenario.faults) kinds.set(fault.kind, (kinds.get(fault.kind) ?? 0) + 1)
+  const latency = scenario.network.remote.latency
+  return {
+    regions: scenario.topology.regions.map((region) => `${region.id} (${region.nodes.length})`).join(", "),
+    strategy: `${scenario.topology.strategy}, ${scenario.replication.conflictResolution}, ${scenario.replication.clock} clock, ${scenario.store} store`,
+    network: `${latency.kind} latency, loss ${scenario.network.remote.loss}, duplicate ${scenario.network.remote.duplicate}${scenario.network.links.length === 0 ? "" : `, ${scenario.network.links.length} link override(s)`}`,
+    workload: `${scenario.workload.ratePerSec}/s for ${scenario.workload.durationMs} ms from ${scenario.workload.regions.join(", ")}`,
+    faults: kinds.size === 0 ? "none" : [...kinds].map(([kind, count]) => `${kind} ×${count}`).join(", ")
+  }
+}
