@@ -160,7 +160,11 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     `  replication lag ms p50 ${result.lagMs.p50}, p90 ${result.lagMs.p90}, p99 ${result.lagMs.p99}, max ${result.lagMs.max}`,
     ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`)
   ]
-  if (result.failover !== undefined) lines.push(`  failover ${JSON.stringify(result.failover)}`)
+  if (result.failover !== undefined) {
+    const { recoveryPoint: point, ...timings } = result.failover
+    lines.push(`  failover ${JSON.stringify(timings)}`)
+    if (point !== undefined) lines.push(`  RPO ${point.lostWrites} acknowledged write(s) finally lost over ${point.lostWindowMs} ms (the new primary lacked ${point.lackedWrites} at its promotion)`)
+  }
   for (const violation of result.violations) lines.push(`  VIOLATION [${violation.checker}] ${violation.message}`, `    ${JSON.stringify(violation.details)}`)
   return lines
 }

@@ -167,7 +167,8 @@ export const timeline = (frame: Frame, report: RunReport.RunReport): string => {
   })
   const bracketsHeight = report.failover === undefined ? 0 : 86
   const axisY = lanesBottom + bracketsHeight + 8
-  const body = [Svg.bands(frame.scale, frame.bands, top, lanesBottom), ...rows, marks(frame, shown, lanesBottom), recoveryBrackets(frame, report.failover, lanesBottom + 20), Svg.timeAxis(frame.scale, axisY)]
+  // The bands go over the lanes' opaque backgrounds (they are translucent).
+  const body = [...rows, Svg.bands(frame.scale, frame.bands, top, lanesBottom), marks(frame, shown, lanesBottom), recoveryBrackets(frame, report.failover, lanesBottom + 20), Svg.timeAxis(frame.scale, axisY)]
   return Svg.svg(axisY + 22, "timeline", body.join(""))
 }
 
