@@ -41,6 +41,10 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
     .map((row) => `<tr>${row.map((cell) => `<td>${cell === undefined ? "–" : Svg.escape(String(cell))}</td>`).join("")}</tr>`)
     .join("")}</tbody></table>`
 
+/** A table of labelled values, one per row. */
+const facts = (rows: ReadonlyArray<readonly [string, string | undefined]>): string =>
+  `<table><tbody>${rows.map(([key, value]) => `<tr><th>${Svg.escape(key)}</th><td>${value === undefined ? "–" : Svg.escape(value)}</td></tr>`).join("")}</tbody></table>`
+
 const ms = (value: number | undefined): string | undefined => (value === undefined ? undefined : `${Svg.round(value)} ms`)
 
 const header = (report: RunReport.RunReport, provenance: Provenance): string => {
@@ -49,16 +53,13 @@ const header = (report: RunReport.RunReport, provenance: Provenance): string => 
     `<h1>${Svg.escape(report.scenario)}, seed ${Svg.escape(report.seed)} <span class="verdict ${report.valid ? "valid" : "invalid"}">${report.valid ? "valid" : `INVALID: ${Svg.escape(failed.join(", "))}`}</span></h1>`,
     `<p class="muted">Replay (from a checkout of the project at the commit below):</p>`,
     `<pre class="replay">${Svg.escape(report.replay)}</pre>`,
-    table(
-      ["", ""],
-      [
-        ["version", provenance.version],
-        ["commit", provenance.commit],
-        ["scenario sha256", provenance.scenarioSha256],
-        ["report written", provenance.createdAt],
-        ...report.facts.map(([key, value]) => [key, value] as const)
-      ]
-    ).replace("<thead><tr><th></th><th></th></tr></thead>", "")
+    facts([
+      ["version", provenance.version],
+      ["commit", provenance.commit],
+      ["scenario sha256", provenance.scenarioSha256],
+      ["report written", provenance.createdAt],
+      ...report.facts
+    ])
   ].join("\n")
 }
 

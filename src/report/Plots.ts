@@ -103,6 +103,7 @@ interface Mark {
   readonly atMs: number | undefined
 }
 
+/** The failover's moments, in story order (undefined times are left out when drawn). */
 export const failoverMarks = (story: RunReport.FailoverStory | undefined): ReadonlyArray<Mark> =>
   story === undefined
     ? []
