@@ -75,9 +75,12 @@ export const primaryPeriods = (report: RunReport.RunReport): ReadonlyArray<{ rea
   return periods
 }
 
+/** Whether a fault is drawn on its regions' lanes (it names no node, or it splits regions) rather than its nodes'. */
+const onRegionLane = (fault: RunReport.FaultEvent): boolean => fault.nodes.length === 0 || fault.kind === "bridge"
+
 const laneFaults = (frame: Frame, spans: ReadonlyArray<FaultSpan>, lane: Lane, y: number): string =>
   spans
-    .filter(({ fault }) => (lane.node === undefined ? fault.nodes.length === 0 && fault.regions.includes(lane.region) : fault.nodes.includes(lane.node)))
+    .filter(({ fault }) => (lane.node === undefined ? onRegionLane(fault) && fault.regions.includes(lane.region) : !onRegionLane(fault) && fault.nodes.includes(lane.node)))
     .map(({ fault, endMs, lasting }) => {
       const x = frame.scale.x(fault.atMs)
       const title = `<title>${Svg.escape(`${Svg.timeText(fault.atMs)}${lasting ? `–${Svg.timeText(endMs)}` : ""}: ${fault.detail}`)}</title>`

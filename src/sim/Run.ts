@@ -13,8 +13,9 @@
  *
  * For tooling built on top (swarm testing, shrinking, determinism self-checks, reports):
  * the scenario, fault schedule included, is plain data; `RunOptions.onEvent` sees every event
- * with the running trace hash; `simulate` also returns the history and the final region
- * states; the result carries every value drawn from the seed.
+ * with the running trace hash; `simulate` also returns the history, the final region states,
+ * every node's epoch changes and (with `messagesMax`) the messages between regions, for
+ * `SimReport.ts`; the result carries every value drawn from the seed.
  */
 import { Either, type Layer } from "effect"
 import type * as Clock from "../replication/Clock.js"
