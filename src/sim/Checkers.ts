@@ -253,7 +253,8 @@ export const classifyLosses = (
   return { losses: counts, examples }
 }
 
-const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
+/** Why an acknowledged change is not its tuple's final winner, or undefined when it is. */
+export const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
   const id = Oracle.idOf(change)
   const winner = verdict.winner
   if (Oracle.idOf(winner) === id) return undefined
