@@ -13,6 +13,7 @@
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
  *   m/<counter name>                               -> integer counters
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
+ *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
@@ -24,6 +25,7 @@ import * as KvDriver from "./KvDriver.js"
 import * as StoreEncoding from "./StoreEncoding.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
+import * as Timestamp from "./Timestamp.js"
 
 /** One entry of the durable change log. */
 export const LogEntry = Schema.Struct({
@@ -47,6 +49,8 @@ export interface StoreTransaction {
   readonly appendLog: (entry: Omit<LogEntry, "position">) => Effect.Effect<number, StoreError>
   /** Increments a counter and returns its new value (first value is 1, or `atLeast` when larger). */
   readonly next: (counter: Exclude<Counter, "logEnd">, atLeast?: number) => Effect.Effect<number, StoreError>
+  /** Raises the stored HLC high-water to `timestamp` (kept if already higher). */
+  readonly raiseClock: (timestamp: Timestamp.Timestamp) => Effect.Effect<void, StoreError>
 }
 
 /** The Store service. */
@@ -68,6 +72,8 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly readLog: (from: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
     /** Position of the last log entry (0 when empty). */
     readonly logEnd: Effect.Effect<number, StoreError>
+    /** The HLC high-water recorded by `raiseClock` (zero when none), for a restarted node's clock. */
+    readonly clockHighWater: Effect.Effect<Timestamp.Timestamp, StoreError>
     /** Last log position the target acknowledged (0 when none). */
     readonly getCursor: (target: string) => Effect.Effect<number, StoreError>
     /**
@@ -87,6 +93,7 @@ const cursorPrefix = "c/"
 const counterPrefix = "m/"
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
+const clockKey = `${counterPrefix}hlc`
 
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
@@ -153,6 +160,18 @@ const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: str
       : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
   })
 
+/** The stored HLC high-water, kept as text ("<ms>.<logical>") in every representation. */
+const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Effect<Timestamp.Timestamp, StoreError> =>
+  Effect.flatMap(tx.get(clockKey), (stored) => {
+    if (stored === undefined) return Effect.succeed(Timestamp.zero)
+    const decoded = cells.text.decode(stored)
+    const text = decoded._tag === "Right" ? decoded.right : String(stored)
+    const [physical, logical] = text.split(".").map(Number)
+    return decoded._tag === "Right" && Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
+      ? Effect.succeed({ physicalMs: physical!, logical: logical! })
+      : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
+  })
+
 const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): StoreTransaction => ({
   getTuple: (tuple) =>
     Effect.flatMap(tx.get(tupleKey(tuple)), (stored) =>
@@ -171,6 +190,10 @@ const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Sto
       const next = Math.max(value + 1, atLeast)
       tx.set(`${counterPrefix}${counter}`, cells.integer.encode(next))
       return next
+    }),
+  raiseClock: (timestamp) =>
+    Effect.map(readClock(cells, tx), (stored) => {
+      if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, cells.text.encode(Timestamp.format(timestamp)))
     })
 })
 
@@ -211,6 +234,7 @@ export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncodin
         )
       ),
     logEnd: read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`)),
+    clockHighWater: read((tx) => readClock(cells, tx)),
     getCursor: (target) => read((tx) => readInteger(cells, tx, `${cursorPrefix}${target}`)),
     origin: (candidate) =>
       driver.transact((tx) =>
