@@ -99,12 +99,29 @@ const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
 
 const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => round(value, 2))
 
+/**
+ * CPU milliseconds used by this process's finished children (Linux: `cutime` and `cstime` of
+ * /proc/self/stat, in clock ticks of 10 ms), or undefined elsewhere. A child's CPU time is less
+ * sensitive than its wall time to other work on a shared machine.
+ */
+const childrenCpuMs = (): number | undefined => {
+  try {
+    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")
+    // After "pid (comm) ", field 3 (state) is index 0, so cutime (16) and cstime (17) are 13 and 14.
+    return (Number(fields[13]) + Number(fields[14])) * 10
+  } catch {
+    return undefined
+  }
+}
+
 /** One `sim swarm --json` run of the CLI on `jobs` threads: its seeds per minute, wall time including the process start. */
 const swarm = (jobs: number) => {
+  const cpuBeforeMs = childrenCpuMs()
   const args = ["bin/inferadb-repl.mjs", "sim", "swarm", "--seeds", String(swarmSeeds), "--first-seed", String(swarmFirstSeed), "--jobs", String(jobs), "--json", "--no-report"]
   const startedMs = performance.now()
   const child = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
   const wallMs = performance.now() - startedMs
+  const cpuAfterMs = childrenCpuMs()
   const output = JSON.parse(child.stdout) as { readonly summary: { readonly passed: number; readonly failed: number }; readonly elapsedMs: number }
   return {
     jobs,
@@ -112,6 +129,7 @@ const swarm = (jobs: number) => {
     seedsPerMinute: round((swarmSeeds / wallMs) * 60_000),
     seedsPerMinuteAfterStart: round((swarmSeeds / output.elapsedMs) * 60_000),
     wallMs: Math.round(wallMs),
+    ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
     passed: output.summary.passed,
     failed: output.summary.failed
   }
