@@ -9,6 +9,7 @@
 import { Duration, Effect, Either, Layer } from "effect"
 import * as Bootstrap from "./Bootstrap.js"
 import * as Agent from "./Agent.js"
+import * as Backlog from "./Backlog.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import type * as Clock from "./Clock.js"
 import type * as Config from "./Config.js"
@@ -21,6 +22,7 @@ import * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
 import type * as Random from "./Random.js"
 import * as Replica from "./Replica.js"
+import * as Role from "./Role.js"
 import * as Router from "./Router.js"
 import type * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -206,10 +208,18 @@ const bootstrapThenOpen = (settings: Settings) =>
 /** The orphan tail asks every this many capped retry delays (`agent.retry_delay_max_ms`). */
 const orphanTailIntervals = 5
 
-/** The node's replication health now. */
-export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>
+/** The node's replication health now, with every target's backlog (left out when the store does not answer) and its role. */
+export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, Services | Store.Store | Clock.Clock> =>
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
-    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health })
+    const backlog = yield* Effect.option(Backlog.measure(settings.regionId))
+    return Health.compute({
+      enabled: true,
+      feed: yield* feed.stats,
+      agent: yield* agent.stats,
+      thresholds: settings.health,
+      ...(backlog._tag === "Some" ? { backlog: backlog.value } : {}),
+      role: yield* Role.current(settings.regionId)
+    })
   })

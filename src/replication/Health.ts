@@ -4,10 +4,16 @@
  * runtime, the simulator and tests compute it the same way.
  *
  * Degraded means one of: a target has failed `maxRetries` times in a row (at least once when
- * `maxRetries` is 0), or a target's measured lag exceeds `lagMsMax`. The reason says which.
+ * `maxRetries` is 0), a target's measured lag exceeds `lagMsMax`, or a target has unshipped
+ * changes the oldest of which has waited here longer than `lagMsMax` (`Backlog`: this one
+ * turns an outage into `degraded` within `lagMsMax`, before any failure count or
+ * acknowledgement). The reason says which. Beyond the seed's fields the block carries every
+ * target's backlog and this node's role (`Role`).
  */
 import type * as Agent from "./Agent.js"
+import type * as Backlog from "./Backlog.js"
 import type * as ChangeFeed from "./ChangeFeed.js"
+import type * as Role from "./Role.js"
 
 /** The `/healthz` replication block. */
 export interface ReplicationHealth {
@@ -19,6 +25,10 @@ export interface ReplicationHealth {
   readonly message: string
   /** Why the status is degraded; absent when healthy. */
   readonly reason?: string
+  /** Every target's backlog, when measured. */
+  readonly targets?: ReadonlyArray<Backlog.TargetBacklog>
+  /** This node's role, when known. */
+  readonly role?: Role.Role
 }
 
 /** Thresholds for degraded health. */
@@ -27,16 +37,19 @@ export interface Thresholds {
   readonly lagMsMax: number
 }
 
-const problems = (agent: Agent.AgentStats, thresholds: Thresholds): ReadonlyArray<string> => {
+const problems = (agent: Agent.AgentStats, thresholds: Thresholds, backlog: ReadonlyArray<Backlog.TargetBacklog>): ReadonlyArray<string> => {
   const failuresMax = Math.max(1, thresholds.maxRetries)
-  return agent.targets.flatMap((target) => {
+  const waiting = backlog
+    .filter((target) => target.oldestUnshippedAgeMs > thresholds.lagMsMax)
+    .map((target) => `target ${target.target} has ${target.unshippedChanges} unshipped changes, the oldest waiting ${Math.round(target.oldestUnshippedAgeMs)} ms (over ${thresholds.lagMsMax} ms)`)
+  return waiting.concat(agent.targets.flatMap((target) => {
     const found: Array<string> = []
     if (target.consecutiveFailures >= failuresMax) {
       found.push(`target ${target.target} failing (${target.consecutiveFailures} consecutive failures${target.lastError === undefined ? "" : `: ${target.lastError}`})`)
     }
     if (target.lagMs > thresholds.lagMsMax) found.push(`target ${target.target} lag ${target.lagMs} ms exceeds ${thresholds.lagMsMax} ms`)
     return found
-  })
+  }))
 }
 
 /** Computes the health block from current statistics. */
@@ -45,11 +58,20 @@ export const compute = (options: {
   readonly feed: ChangeFeed.FeedStats
   readonly agent: Agent.AgentStats
   readonly thresholds: Thresholds
+  readonly backlog?: ReadonlyArray<Backlog.TargetBacklog>
+  readonly role?: Role.Role
 }): ReplicationHealth => {
   const { feed } = options
   const message = `Published: ${feed.published}, Subscribers: ${feed.subscribers}, Dropped: ${feed.dropped}`
-  const found = options.enabled ? problems(options.agent, options.thresholds) : []
-  const base = { enabled: options.enabled, published: feed.published, subscribers: feed.subscribers, dropped: feed.dropped }
+  const found = options.enabled ? problems(options.agent, options.thresholds, options.backlog ?? []) : []
+  const base = {
+    enabled: options.enabled,
+    published: feed.published,
+    subscribers: feed.subscribers,
+    dropped: feed.dropped,
+    ...(options.backlog === undefined ? {} : { targets: options.backlog }),
+    ...(options.role === undefined ? {} : { role: options.role })
+  }
   if (found.length === 0) return { status: "healthy", ...base, message }
   const reason = found.join("; ")
   return { status: "degraded", ...base, message: `${message}; ${reason}`, reason }

@@ -33,6 +33,7 @@ import * as Config from "../replication/Config.js"
 import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
+import * as Monitor from "../replication/Monitor.js"
 import type * as Health from "../replication/Health.js"
 import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
@@ -40,6 +41,7 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as HttpServer from "./HttpServer.js"
@@ -346,14 +348,20 @@ const startEngine = (plan: Plan) =>
     return yield* Effect.forkScoped(Engine.run(plan.settings))
   })
 
-/** Runs the failover controller under PrimaryReplica; returns its operator promote. */
+/** Runs the failover controller under PrimaryReplica; returns it (its operator promote, its state). */
 const startFailover = (plan: Plan) =>
   Effect.gen(function* () {
     if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return undefined
     const controller = yield* Failover.make({ regionId: plan.settings.regionId, nodeId: plan.settings.nodeId, ...Failover.defaults })
     yield* Effect.forkScoped(controller.run)
-    return controller.promote
+    return controller
   })
+
+/** Runs the monitor (backlog, lag and role gauges; one log line per change of state). */
+const startMonitor = (plan: Plan, failover: Failover.Failover["Type"] | undefined) =>
+  Effect.forkScoped(
+    Monitor.run({ regionId: plan.settings.regionId, intervalMs: Monitor.intervalMsDefault, ...(failover === undefined ? {} : { failover: failover.state }) })
+  )
 
 /** Serves `/healthz`, `/livez`, `/readyz` and `/metrics` until the scope closes. */
 const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Context.Context<NodeContext>, serving: Effect.Effect<boolean>) =>
@@ -367,6 +375,15 @@ const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Contex
       probes: { ...probes, replication: Effect.provide(replicationHealth(plan, probes.replication), context) }
     }).pipe(Effect.mapError(startError))
   })
+
+/**
+ * Keeps the gRPC health status in line with `/readyz`: SERVING while the public API is served
+ * and the store answers (within the HTTP storage check's deadline).
+ */
+const followReadiness = (listener: GrpcServer.Listener, serving: Effect.Effect<boolean>, context: Context.Context<NodeContext>) => {
+  const storeAnswers = Effect.flatMap(Store.Store, (store) => store.logEnd).pipe(Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.provide(context), Effect.isSuccess)
+  return Effect.forkScoped(GrpcHealth.follow(listener.health, Effect.flatMap(serving, (on) => (on ? storeAnswers : Effect.succeed(false)))))
+}
 
 /** Waits until the engine lets client writes in (its bootstrap finished or timed out). */
 const writesOpen = (context: Context.Context<NodeContext>) =>
@@ -385,13 +402,14 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const auth = yield* authOptions(plan.config.security)
       // Loaded once up front so a bad certificate or token file is a configuration error.
       yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
-      const metrics = PromMetrics.make()
+      const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
       const listener = Context.get(context, GrpcServer.GrpcServer)
       io.log(`gRPC: ${listener.address} (replication, CatchUp and the public Relationships API)`)
       const serving = yield* Ref.make(false)
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
+      yield* followReadiness(listener, Ref.get(serving), context)
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
       // The log end is read before the engine starts: once it runs, replication adds entries.
@@ -400,7 +418,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
       // The failover controller runs before writes open: on a fresh disk of the primary region
       // it is what opens them, once the bootstrap brought the epoch records.
-      const promote = yield* startFailover(plan).pipe(Effect.provide(context))
+      const failover = yield* startFailover(plan).pipe(Effect.provide(context))
+      if (plan.config.enabled) yield* startMonitor(plan, failover).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
       io.log(
         needed
@@ -408,7 +427,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
           : "bootstrap: not needed (an earlier bootstrap completed)"
       )
       const api = yield* Scope.make()
-      yield* Scope.extend(GrpcServer.serveNode(promote === undefined ? {} : { promote }), api).pipe(Effect.provide(context))
+      yield* Scope.extend(GrpcServer.serveNode(failover === undefined ? {} : { promote: failover.promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
 
@@ -417,6 +436,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit }))
       )
       yield* Ref.set(serving, false)
+      listener.health.set(false)
       yield* Scope.close(api, Exit.void)
       if (stop._tag === "EngineStopped") {
         return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })
