@@ -38,8 +38,10 @@ export interface Settings {
 
 /** What the monitor remembers between looks, to log changes once. */
 export interface Memory {
-  /** Per target in a failure streak: when it started (Clock ms) and the agent's failure total then. */
-  readonly streaks: ReadonlyMap<string, { readonly sinceMs: number; readonly failuresBefore: number }>
+  /** Per target in a failure streak: when it was first seen and the agent's failure total before it. */
+  readonly streaks: ReadonlyMap<string, Streak>
+  /** Per target, the agent's failure total at the last look. */
+  readonly failuresSeen: ReadonlyMap<string, number>
   /** Peer regions seen unreachable at the last look. */
   readonly unreachable: ReadonlySet<Topology.RegionId>
   /** How many entries of the failover history were already reported. */
@@ -47,7 +49,7 @@ export interface Memory {
 }
 
 /** Nothing seen yet. */
-export const initialMemory: Memory = { streaks: new Map(), unreachable: new Set(), historySeen: 0 }
+export const initialMemory: Memory = { streaks: new Map(), failuresSeen: new Map(), unreachable: new Set(), historySeen: 0 }
 
 /** One log line the monitor emits. */
 export interface Line {
@@ -55,20 +57,33 @@ export interface Line {
   readonly message: string
 }
 
-/** Failure streaks that began or ended between two looks, as log lines, and the streaks now. */
-export const streakLines = (previous: Memory["streaks"], agent: Agent.AgentStats, nowMs: number) => {
-  const streaks = new Map<string, { readonly sinceMs: number; readonly failuresBefore: number }>()
+/** A failure streak in progress: when it was first seen (monotonic ms) and the agent's failure total before it. */
+export interface Streak {
+  readonly sinceMs: number
+  readonly failuresBefore: number
+}
+
+/**
+ * Failure streaks that began or ended between two looks, as log lines, and the streaks now.
+ * A streak that began and ended between two looks (the failure total grew, nothing fails now)
+ * is one warning saying both.
+ */
+export const streakLines = (previous: Memory["streaks"], failuresSeen: Memory["failuresSeen"], agent: Agent.AgentStats, nowMs: number) => {
+  const streaks = new Map<string, Streak>()
   const lines: Array<Line> = []
   for (const target of agent.targets) {
     const known = previous.get(target.target)
+    const seen = failuresSeen.get(target.target) ?? 0
     if (target.consecutiveFailures > 0) {
-      streaks.set(target.target, known ?? { sinceMs: nowMs, failuresBefore: target.failures - target.consecutiveFailures })
+      streaks.set(target.target, known ?? { sinceMs: nowMs, failuresBefore: Math.min(seen, target.failures - target.consecutiveFailures) })
       if (known === undefined) lines.push({ level: "Warning", message: `replication to ${target.target} is failing: ${target.lastError ?? "no answer"} (retrying with backoff; logged again when it recovers)` })
     } else if (known !== undefined) {
       lines.push({ level: "Info", message: `replication to ${target.target} recovered after ${target.failures - known.failuresBefore} failed attempts over ${Math.round(nowMs - known.sinceMs)} ms` })
+    } else if (target.failures > seen) {
+      lines.push({ level: "Warning", message: `replication to ${target.target} failed ${target.failures - seen} time(s) since the last look and has recovered` })
     }
   }
-  return { streaks, lines }
+  return { streaks, lines, failuresSeen: new Map(agent.targets.map((target) => [target.target, target.failures])) }
 }
 
 /** Peer regions that became unreachable or available again, as log lines. */
@@ -126,12 +141,12 @@ export const look = (settings: Settings, memory: Memory) =>
     }
     const role = yield* Role.current(settings.regionId)
     metrics.role(role)
-    const streaks = streakLines(memory.streaks, agentStats, nowMs)
+    const streaks = streakLines(memory.streaks, memory.failuresSeen, agentStats, nowMs)
     const reachability = reachabilityLines(memory.unreachable, topology, settings.regionId)
     const history = settings.failover === undefined ? { lines: [], events: [], seen: 0 } : historyLines((yield* settings.failover).history, memory.historySeen)
     for (const event of history.events) metrics.failoverEvent(event)
     yield* Effect.forEach([...history.lines, ...reachability.lines, ...streaks.lines], emit, { discard: true })
-    return { streaks: streaks.streaks, unreachable: reachability.unreachable, historySeen: history.seen } satisfies Memory
+    return { streaks: streaks.streaks, failuresSeen: streaks.failuresSeen, unreachable: reachability.unreachable, historySeen: history.seen } satisfies Memory
   })
 
 /** Runs until interrupted: one look every `intervalMs`, the first at once. Fork it next to the engine. */
