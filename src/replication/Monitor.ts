@@ -149,14 +149,11 @@ export const look = (settings: Settings, memory: Memory) =>
     return { streaks: streaks.streaks, failuresSeen: streaks.failuresSeen, unreachable: reachability.unreachable, historySeen: history.seen } satisfies Memory
   })
 
+/** The services the monitor reads and reports to. */
+export type Requirements = Metrics.Metrics | Agent.Agent | Store.Store | Clock.Clock | TopologyManager.TopologyManager | Replica.Replica | Primacy.Primacy
+
 /** Runs until interrupted: one look every `intervalMs`, the first at once. Fork it next to the engine. */
-export const run = (
-  settings: Settings
-): Effect.Effect<
-  never,
-  never,
-  Metrics.Metrics | Agent.Agent | Store.Store | Clock.Clock | TopologyManager.TopologyManager | Replica.Replica | Primacy.Primacy
-> =>
+export const run = (settings: Settings): Effect.Effect<never, never, Requirements> =>
   Effect.iterate(initialMemory, {
     while: () => true,
     body: (memory) => Effect.zipLeft(look(settings, memory), Effect.sleep(Duration.millis(settings.intervalMs)))

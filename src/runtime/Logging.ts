@@ -33,7 +33,7 @@ const leading = ["region", "node"] as const
 
 const text = (message: unknown): string => {
   const parts = Array.isArray(message) ? message : [message]
-  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
+  return parts.map((part) => (typeof part === "string" ? part : part instanceof Error ? `${part.name}: ${part.message}` : JSON.stringify(part))).join(" ")
 }
 
 /** One log line's fields, in print order. */

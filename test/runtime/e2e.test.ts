@@ -116,7 +116,7 @@ describe("serve end to end, three regions on loopback", () => {
     ]) {
       expect(output).toContain(line)
     }
-    expect(output.split("\n")[0]).toMatch(/^seed: 7 /)
+    expect(output.split("\n")[0]).toMatch(/^\S+Z INFO {2}us-west-1\/us-west-1-node1 seed: 7 /)
   })
 
   it("writes accepted in every region converge, and every region reads all of them", async () => {
