@@ -333,7 +333,7 @@ describe("serve with a single node", () => {
       expect(Object.keys(health)).toEqual(["status", "service", "version", "uptime_seconds", "timestamp", "details"])
       expect(health).toMatchObject({ status: "healthy", service: "inferadb-engine", version: "0.1.0" })
       expect(Object.keys(health.details)).toEqual(["storage", "cache", "auth", "replication"])
-      expect(Object.keys(health.details.replication)).toEqual(["status", "enabled", "published", "subscribers", "dropped", "message"])
+      expect(Object.keys(health.details.replication)).toEqual(["status", "enabled", "published", "subscribers", "dropped", "message", "targets", "role"])
       expect(health.details.replication).toMatchObject({ enabled: true, published: 0, dropped: 0 })
       const metrics = (await Serve.httpGet(httpPort, "/metrics")).body
       for (const [name, type] of seedMetrics) expect(metrics).toContain(`# TYPE ${name} ${type}`)
