@@ -1,6 +1,7 @@
 /**
- * The node's operational HTTP endpoint: `/healthz` (the seed's JSON, field for field),
- * `/livez`, `/readyz` and `/metrics` (Prometheus text). It serves probes only; replication
+ * The node's operational HTTP endpoint: `/healthz` (the seed's JSON, field for field, then
+ * our additions under `details.replication`: `reason`, per-target `targets` and the node's
+ * `role`), `/livez`, `/readyz` and `/metrics` (Prometheus text). It serves probes only; replication
  * traffic goes over the Network service. Built on `node:http` to stay small.
  *
  * What it reads comes in as `Probes`, so the server knows nothing of how a node is wired;

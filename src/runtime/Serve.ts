@@ -6,8 +6,10 @@
  * is reported before anything opens. `run` then builds the node from real services (an lmdb,
  * FoundationDB or memory Store, the system Clock, the gRPC Network with authentication, a
  * seeded Random, Prometheus metrics), serves replication, CatchUp and the public API on one
- * gRPC port and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
- * (plus the failover controller under PrimaryReplica) until `shutdown` completes.
+ * gRPC port (with the standard health service, SERVING while `/readyz` would answer 200, and
+ * reflection) and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
+ * (plus the failover controller under PrimaryReplica, and the `Monitor` that keeps the backlog
+ * and role metrics current and logs each change of state once) until `shutdown` completes.
  *
  * Lifecycle:
  * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
@@ -405,7 +407,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
       const listener = Context.get(context, GrpcServer.GrpcServer)
-      io.log(`gRPC: ${listener.address} (replication, CatchUp and the public Relationships API)`)
+      io.log(`gRPC: ${listener.address} (replication, CatchUp, the public Relationships API, health checking and reflection)`)
       const serving = yield* Ref.make(false)
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
