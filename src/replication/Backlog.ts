@@ -38,6 +38,9 @@ export interface TargetBacklog {
 /** Log entries read past a cursor per measurement, per target: bounds the cost of a scrape during a long outage. */
 export const scanEntriesMax = 1_000
 
+/** How long a measurement may take before it is left out: a stalled store must not stall `/healthz` (its storage check reports it). */
+export const measureTimeoutMs = 1_000
+
 const measureTarget = (regionId: string, stats: Agent.TargetStats, logEnd: number, nowMs: number) =>
   Effect.gen(function* () {
     const store = yield* Store.Store
@@ -58,7 +61,7 @@ const measureTarget = (regionId: string, stats: Agent.TargetStats, logEnd: numbe
     } satisfies TargetBacklog
   })
 
-/** Every target's backlog now, in the agent's target order. */
+/** Every target's backlog now, in the agent's target order; `measureBounded` gives up after `measureTimeoutMs`. */
 export const measure = (
   regionId: string
 ): Effect.Effect<ReadonlyArray<TargetBacklog>, StoreError, Agent.Agent | Store.Store | Clock.Clock | TopologyManager.TopologyManager> =>
@@ -68,3 +71,6 @@ export const measure = (
     const nowMs = yield* (yield* Clock.Clock).physicalMs
     return yield* Effect.forEach(stats.targets, (target) => measureTarget(regionId, target, logEnd, nowMs))
   })
+
+/** `measure`, or nothing when the store fails or takes longer than `measureTimeoutMs`. */
+export const measureBounded = (regionId: string) => Effect.option(Effect.timeout(measure(regionId), measureTimeoutMs))

@@ -213,7 +213,7 @@ export const health = (settings: Settings): Effect.Effect<Health.ReplicationHeal
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
-    const backlog = yield* Effect.option(Backlog.measure(settings.regionId))
+    const backlog = yield* Backlog.measureBounded(settings.regionId)
     return Health.compute({
       enabled: true,
       feed: yield* feed.stats,

@@ -134,7 +134,7 @@ export const look = (settings: Settings, memory: Memory) =>
     const agentStats = yield* (yield* Agent.Agent).stats
     const topology = yield* (yield* TopologyManager.TopologyManager).current
     const nowMs = yield* Clock.monotonicMs
-    const backlog = yield* Effect.option(Backlog.measure(settings.regionId))
+    const backlog = yield* Backlog.measureBounded(settings.regionId)
     for (const target of Option.getOrElse(backlog, () => [])) {
       metrics.backlog(target.target, target.unshippedChanges, target.oldestUnshippedAgeMs)
       metrics.lag(target.target, Math.round(target.lagMs))
