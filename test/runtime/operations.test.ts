@@ -100,8 +100,9 @@ describe("operating a node", () => {
         return body.status === "degraded" && (body.details.replication.reason ?? "").includes("unshipped")
       }, LAG_MS_MAX + 5_000)
     ).toBe(true)
-    // Degraded from the age of the unshipped change, not from failure counts or heartbeats (3 s).
-    expect(degradedAfterMs).toBeLessThan(LAG_MS_MAX + 1_500)
+    // Degraded from the age of the unshipped change (the reason says so), well before five
+    // failed sends (2 s each) would count; the slack absorbs a busy machine.
+    expect(degradedAfterMs).toBeLessThan(LAG_MS_MAX + 2_000)
     const degraded = await health(westPorts.httpPort)
     const backlog = degraded.details.replication.targets.find((entry) => entry.target === "eu-central-1")!
     expect(backlog.unshipped_changes).toBeGreaterThanOrEqual(1)
