@@ -43,6 +43,8 @@ describe("GrpcHealth", () => {
     expect(await check("")).toBe("NOT_SERVING")
     const statuses: Array<string> = []
     const stream = client.watch({ service: "inferadb.replication.v1.Relationships" })
+    // Cancelling the stream at the end ends it with CANCELLED, which is expected.
+    stream.on("error", (error: grpc.ServiceError) => expect(error.code).toBe(grpc.status.CANCELLED))
     const heard = (count: number) =>
       new Promise<void>((resolve) => {
         const listener = (response: { status: string }) => {
