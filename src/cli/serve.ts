@@ -3,6 +3,7 @@
  *
  *   inferadb-repl serve --config <file> [--http-port <n>] [--grpc-port <n>] [--data-dir <dir>]
  *                       [--store lmdb|foundationdb|memory] [--seed <n>] [--drain-timeout-ms <ms>]
+ *                       [--log-format pretty|json] [--log-level trace|debug|info|warning|error|none]
  *
  * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parseBytes`,
  * which also refuses invalid UTF-8); the flags then override the file. Exit codes: 0 after a
@@ -21,6 +22,7 @@ import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
 import { randomInt } from "node:crypto"
 import * as fs from "node:fs"
 import * as Config from "../replication/Config.js"
+import * as Logging from "../runtime/Logging.js"
 import * as Serve from "../runtime/Serve.js"
 import * as Version from "./Version.js"
 
@@ -63,6 +65,8 @@ interface Options {
   readonly store?: Config.StoreKind
   readonly seed?: number
   readonly drainTimeoutMs?: number
+  readonly logFormat: Logging.Format
+  readonly logLevel: Logging.Level
 }
 
 const fail = (code: number, message: string): never => {
@@ -118,11 +122,16 @@ const run = async (options: Options): Promise<void> => {
   const plan = loadPlan(options)
   const shutdown = Deferred.unsafeMake<string>(Effect.runSync(Effect.fiberId))
   onSignals(shutdown)
-  const exit = await Effect.runPromiseExit(
-    Serve.run(plan, { log: (line) => void process.stdout.write(`${line}\n`), shutdown: Deferred.await(shutdown) })
-  )
+  // Every line of the node, from any fiber, goes through one logger carrying its region and node.
+  const logged = <A, E>(effect: Effect.Effect<A, E>) =>
+    effect.pipe(
+      Effect.annotateLogs({ region: plan.settings.regionId, node: plan.settings.nodeId }),
+      Effect.provide(Logging.layer({ format: options.logFormat, level: options.logLevel }))
+    )
+  const log = (line: string) => Effect.runSync(logged(Effect.logInfo(line)))
+  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown) })))
   if (Exit.isSuccess(exit)) {
-    process.stdout.write("stopped\n")
+    log("stopped")
     process.exit(0)
   }
   const failure = Cause.failureOption(exit.cause)
@@ -142,4 +151,6 @@ export const command = (): Command =>
     .addOption(new CommandOption("--store <kind>", "store backend (overrides store.kind)").choices(["lmdb", "foundationdb", "memory"]))
     .option("--seed <n>", "seed of the node's randomness (retry jitter); random and printed when omitted", parseSeed)
     .option("--drain-timeout-ms <ms>", `how long shutdown waits for targets to acknowledge the log (default ${Serve.drainTimeoutMsDefault})`, parseMs)
+    .addOption(new CommandOption("--log-format <format>", "log lines: pretty (time level region/node message) or json (one object per line)").choices(Logging.formats).default("pretty"))
+    .addOption(new CommandOption("--log-level <level>", "lowest level logged").choices(Logging.levels).default("info"))
     .action((options: Options) => run(options))

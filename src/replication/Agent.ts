@@ -51,6 +51,10 @@ export const targetsFor = (topology: Topology.Topology, options: { readonly regi
   return [...Topology.targetsOf(topology, options.regionId), ...siblings.map((node) => Relay.siblingKey(options.regionId, node.id))]
 }
 
+/** Whether this region's node ships a log entry to `target`: relay rules for regions, all but its sender for siblings. */
+export const sendsTo = (topology: Topology.Topology, regionId: string, target: string, entry: Store.LogEntry): boolean =>
+  target.startsWith(Relay.siblingKey(regionId, "")) ? entry.receivedFrom !== target : Relay.shouldSend(topology, regionId, target, entry.change, entry.receivedFrom)
+
 /** Per-target statistics. */
 export interface TargetStats {
   readonly target: string
@@ -166,11 +170,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
 
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
-    /** Whether a log entry goes to `target`: relay rules for regions, all but its sender for siblings. */
-    const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean =>
-      target.startsWith(siblingPrefix)
-        ? entry.receivedFrom !== target
-        : Relay.shouldSend(topology, options.regionId, target, entry.change, entry.receivedFrom)
+    const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
     /** Reads forward from the cursor and keeps what should go to `target`, up to a batch. */
     const collect = (target: string, cursor: number) =>
