@@ -1,0 +1,98 @@
+/**
+ * `inferadb-repl chaos ...`: scenarios on real processes (see `src/chaos/Run.ts`).
+ *
+ *   chaos run <scenario-file> --seed <n> [--reports <dir>] [--canary keep-local] [--json]
+ *
+ * Needs root (network namespaces, nftables) and, for clock faults, libfaketime. Exit codes: 0
+ * when every check passed, 1 when a checker found a violation or the run could not be carried
+ * out (no namespaces, a node that does not start), 2 when the scenario file could not be read,
+ * 64 on a usage error. The first line printed on a failure is the command that runs it again.
+ * `chaos proxy` is the delay stage the run starts inside each node's namespace (hidden).
+ */
+import * as fs from "node:fs"
+import { Command, InvalidArgumentError, Option } from "commander"
+import { Either } from "effect"
+import * as DelayProxy from "../chaos/DelayProxy.js"
+import * as ChaosRun from "../chaos/Run.js"
+import * as Scenario from "../sim/Scenario.js"
+import { commandLine } from "./sim.js"
+
+const parseSeed = (value: string): string => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("a seed is a non-negative integer")
+  return value
+}
+
+interface RunOptions {
+  readonly seed: string
+  readonly reports: string
+  readonly canary?: "keep-local"
+  readonly json?: boolean
+}
+
+const readScenario = (file: string): Scenario.Scenario | undefined => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (error) {
+    process.stderr.write(`cannot read ${file}: ${String(error)}\n`)
+    process.exitCode = 2
+    return undefined
+  }
+  const decoded = Scenario.decode(text, file)
+  if (Either.isRight(decoded)) return decoded.right
+  process.stderr.write(`${decoded.left.message}\n`)
+  process.exitCode = 2
+  return undefined
+}
+
+/** The verdict in a few lines: violations first, then what was done and measured. */
+const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
+  `${result.scenario}, seed ${result.seed}${result.canary === null ? "" : `, canary ${result.canary}`}: ${result.passed ? "passed" : `FAILED (${result.violations.length} violation(s))`} on real processes`,
+  ...result.violations.map((violation) => `  ✗ ${violation.checker}: ${violation.message}`),
+  `  writes: ${result.writes.attempted} attempted, ${result.writes.acknowledged} acknowledged, ${result.writes.failed} refused, ${result.writes.unknown} unknown`,
+  `  converged: ${result.converged ? `yes, ${result.convergenceMs} ms after the heal at ${result.healedAtMs} ms` : "no"}; lag p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms`,
+  `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples; lost writes: ${JSON.stringify(result.lostWrites)}`,
+  ...(result.notApplied.length === 0 ? [] : [`  not applied: ${result.notApplied.join("; ")}`]),
+  ...(result.notJudged.length === 0 ? [] : [`  not judged: ${result.notJudged.join("; ")}`]),
+  `  ${result.note}`,
+  `  report: ${result.runFolder}/result.json, history.jsonl`
+]
+
+const runCommand = async (file: string, options: RunOptions): Promise<void> => {
+  const scenario = readScenario(file)
+  if (scenario === undefined) return
+  const replay = commandLine(["chaos", "run", file, "--seed", options.seed, ...(options.canary === undefined ? [] : ["--canary", options.canary])])
+  const log = (line: string) => void (options.json === true ? process.stderr : process.stdout).write(`${line}\n`)
+  log(`seed ${options.seed}: ${scenario.name} on real processes (replay: ${replay})`)
+  try {
+    const result = await ChaosRun.run(scenario, { seed: options.seed, reportsRoot: options.reports, log, replay, ...(options.canary === undefined ? {} : { canary: options.canary }) })
+    if (!result.passed) process.stderr.write(`${replay}\n`)
+    if (options.json === true) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+    else for (const line of summary(result)) process.stdout.write(`${line}\n`)
+    process.exitCode = result.passed ? 0 : 1
+  } catch (error) {
+    process.stderr.write(`${replay}\nchaos run failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = 1
+  }
+}
+
+const proxyCommand = async (options: { readonly settings: string }): Promise<void> => {
+  const settings = JSON.parse(options.settings) as DelayProxy.Settings
+  await DelayProxy.start(settings)
+  process.stdout.write(`delay proxy ${settings.listenHost}:${settings.listenPort} -> ${settings.targetHost}:${settings.targetPort}\n`)
+}
+
+/** The `chaos` command (its description is in main.ts). */
+export const command = (): Command =>
+  new Command("chaos")
+    .addCommand(
+      new Command("run")
+        .description("run a scenario file on real serve processes in network namespaces, with real faults, and judge it with the simulator's checkers (needs root)")
+        .argument("<scenario-file>", "a scenario (the format of sim run, see scenarios/README.md)")
+        .requiredOption("--seed <n>", "fixes the clocks' errors and the workload (the interleaving stays the machine's)", parseSeed)
+        .option("--reports <dir>", "where run folders go (<dir>/<scenario>/<seed>-<time>/)", "reports")
+        .addOption(new Option("--canary <name>", "start every node deliberately broken; the run must fail").choices(["keep-local"]))
+        .option("--json", "print the result as JSON (progress goes to stderr)")
+        .action((file: string, options: RunOptions) => runCommand(file, options))
+    )
+    .addCommand(new Command("proxy").requiredOption("--settings <json>").action(proxyCommand), { hidden: true })
