@@ -150,8 +150,11 @@ const spawnIn = (node: Node, command: ReadonlyArray<string>, log: string, enviro
   return child
 }
 
-/** Starts the serve process (and the proxy once); resolves when /readyz answers 200. */
-export const start = async (launch: Launch, node: Node, readyTimeoutMs: number): Promise<void> => {
+/**
+ * Starts the serve process (and the proxy once) and returns at once; the promise it returns
+ * resolves when /readyz answers 200 and rejects when the process exits first or the bound passes.
+ */
+export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promise<void> => {
   const proxied = hasLatency(launch.scenario)
   const cli = path.join(launch.root, "bin", "inferadb-repl.mjs")
   if (proxied && node.proxy === undefined) {
@@ -167,7 +170,7 @@ export const start = async (launch: Launch, node: Node, readyTimeoutMs: number):
   node.incarnations++
   const child = node.process
   child.once("exit", (code, signal) => node.exits.push(signal === null ? `exit ${code}` : signal))
-  await awaitReady(node, child, readyTimeoutMs)
+  return awaitReady(node, child, readyTimeoutMs)
 }
 
 const seedOf = (seed: string, node: Node): number => {

@@ -166,6 +166,8 @@ class ChaosRun {
   readonly durable: Array<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }> = []
   readonly lostWithDisk = new Set<string>()
   readonly notApplied: Array<string> = []
+  /** Nodes being started again, until they are ready. */
+  readonly starting = new Set<Promise<void>>()
   readonly history: fs.WriteStream
   startMs = 0
   cleaned = false
@@ -215,7 +217,13 @@ class ChaosRun {
     this.applyLinks()
     await Promise.all(this.nodes.map((node) => Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)))
     for (const node of this.nodes) {
-      const client = ApiClient.make(`${node.address.address}:${Nodes.grpcPort}`, { token: Nodes.token, callTimeoutMs: this.scenario.workload.deadlineMs ?? 3_000 })
+      const client = ApiClient.make(`${node.address.address}:${Nodes.grpcPort}`, {
+        token: Nodes.token,
+        callTimeoutMs: this.scenario.workload.deadlineMs ?? 3_000,
+        // grpc-js backs off up to two minutes between reconnects; a client that must see a
+        // restarted node within the run's seconds retries every few hundred milliseconds.
+        channelOptions: { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 }
+      })
       this.clients.set(node.address.nodeId, client)
       const feed = new Feed(node.address.nodeId, node.address.regionId, client, (entry) => this.durable.push({ change: entry.change, regionId: node.address.regionId, atMs: this.now() }))
       this.feeds.set(node.address.nodeId, feed)
@@ -279,17 +287,28 @@ class ChaosRun {
         return Nodes.resume(node)
       case "restart":
         if (node.process !== undefined) return
-        await Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)
-        return feed.restart()
+        return this.restart(node, () => feed.restart())
       case "wipe": {
         await Nodes.wipe(node)
         // Changes that were on this disk and on no other that the feeds saw went with it.
         const elsewhere = new Set([...this.feeds.values()].filter((other) => other !== feed).flatMap((other) => [...other.ids()]))
         for (const id of feed.ids()) if (!elsewhere.has(id)) this.lostWithDisk.add(id)
-        await Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)
-        return feed.newGeneration()
+        return this.restart(node, () => feed.newGeneration())
       }
     }
+  }
+
+  /**
+   * Starts a node again without holding up the schedule (a node takes a second or more to be
+   * ready, and the next fault is due at its own time); the feed follows once it is ready.
+   */
+  restart(node: Nodes.Node, then: () => void): void {
+    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000).then(then, (error: Error) => {
+      this.record({ type: "note", node: node.address.nodeId, message: error.message })
+      this.options.log(`  ${node.address.nodeId}: ${error.message}`)
+    })
+    this.starting.add(ready)
+    void ready.finally(() => this.starting.delete(ready))
   }
 
   /** Runs the schedule: faults in order on one chain, writes each on its own; resolves after heal-all and every write's answer. */
@@ -328,8 +347,10 @@ class ChaosRun {
     this.applyLinks()
     const resumed = this.nodes.filter((node) => node.paused)
     for (const node of resumed) Nodes.resume(node)
+    await Promise.all([...this.starting])
     const restarted = this.nodes.filter((node) => node.process === undefined)
-    await Promise.all(restarted.map((node) => this.processFault("restart", node)))
+    for (const node of restarted) await this.processFault("restart", node)
+    await Promise.all([...this.starting])
     const parts = ["heal network", ...(resumed.length > 0 ? [`resume ${resumed.map((node) => node.address.nodeId).join(",")}`] : []), ...(restarted.length > 0 ? [`restart ${restarted.map((node) => node.address.nodeId).join(",")}`] : [])]
     return `heal all: ${parts.join(", ")}`
   }

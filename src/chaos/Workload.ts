@@ -62,7 +62,9 @@ export const certainlyNotWritten = (error: unknown): boolean => {
   const code = (error as { readonly code?: number }).code
   if (code !== undefined && refusals.has(code)) return true
   const details = String((error as { readonly details?: string }).details ?? "")
-  return code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established|connect/i.test(details)
+  // "No connection established": the call never left the client. "Connection dropped" is not
+  // here: the node may have committed the write before its connection died.
+  return code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(details)
 }
 
 /** Sends one write and records its outcome; `nowMs` is the run's clock. */
