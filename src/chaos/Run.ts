@@ -68,6 +68,13 @@ export interface ChaosResult {
   readonly notApplied: ReadonlyArray<string>
   readonly notJudged: ReadonlyArray<string>
   readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
+  /**
+   * Each node's wall clock as its writes showed it: the commit time it stamped minus the
+   * harness's clock halfway through the call (so within half a round trip of its true error).
+   */
+  readonly clocksObserved: Readonly<Record<string, { readonly samples: number; readonly medianAheadMs: number; readonly minAheadMs: number; readonly maxAheadMs: number }>>
+  /** The harness's wall clock when the schedule started (time 0 of every `atMs`). */
+  readonly epochMs: number
   readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly failed: number; readonly unknown: number; readonly notSent: number }
   readonly conflicts: { readonly tuples: number; readonly concurrent: number }
   readonly lostWrites: Checkers.Losses
@@ -154,6 +161,8 @@ class ChaosRun {
   readonly topology
   readonly rules: Oracle.Rules
   readonly clocks: Map<string, Clocks.NodeClock>
+  /** The clock errors drawn from the seed, before any jump. */
+  readonly drawnClocks: ReadonlyMap<string, { readonly offsetMs: number; readonly driftPpm: number }>
   readonly faketime = Clocks.library()
   network: Netns.Network | undefined
   nodes: ReadonlyArray<Nodes.Node> = []
@@ -182,6 +191,7 @@ class ChaosRun {
     this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
     this.rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
     this.clocks = drawClocks(scenario, options.seed, this.folder)
+    this.drawnClocks = new Map([...this.clocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }]))
   }
 
   /** Milliseconds since the schedule started. */
@@ -472,6 +482,22 @@ export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" 
 
 const tenths = (value: number) => Math.round(value * 10) / 10
 
+/** Per node, how far ahead of the harness's clock the commit times of its acknowledged writes were. */
+const clocksObserved = (chaos: ChaosRun): ChaosResult["clocksObserved"] => {
+  const samples = new Map<string, Array<number>>()
+  for (const op of chaos.ops) {
+    if (op.status !== "acknowledged" || op.invokedAtMs === undefined || op.endedAtMs === undefined) continue
+    const midpointMs = chaos.startMs + (op.invokedAtMs + op.endedAtMs) / 2
+    for (const change of chaos.changesOf(op)) samples.set(op.node, [...(samples.get(op.node) ?? []), change.committedAtMs - midpointMs])
+  }
+  return Object.fromEntries(
+    [...samples].map(([node, values]) => {
+      const sorted = values.sort((a, b) => a - b)
+      return [node, { samples: sorted.length, medianAheadMs: tenths(sorted[Math.floor(sorted.length / 2)]!), minAheadMs: tenths(sorted[0]!), maxAheadMs: tenths(sorted[sorted.length - 1]!) }]
+    })
+  )
+}
+
 const summarize = (
   chaos: ChaosRun,
   found: {
@@ -509,7 +535,9 @@ const summarize = (
       ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
       ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : [])
     ],
-    chosen: { clocks: Object.fromEntries([...chaos.clocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])) },
+    chosen: { clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])) },
+    clocksObserved: clocksObserved(chaos),
+    epochMs: chaos.startMs,
     writes: { attempted: chaos.ops.filter((op) => op.invokedAtMs !== undefined).length, acknowledged: count("acknowledged"), failed: count("failed"), unknown: count("unknown"), notSent: chaos.ops.filter((op) => op.invokedAtMs === undefined).length },
     conflicts: { tuples: found.verdicts.size, concurrent: [...found.verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
     lostWrites: found.losses,

@@ -60,6 +60,10 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(result.faults.map((fault) => fault.kind)).toEqual(["crash", "restart", "clock_jump", "isolate", "heal", "heal_all"])
       expect(result.nodes["eu-central-1-node1"]!.exits).toContain("SIGKILL")
       expect(result.nodes["eu-central-1-node1"]!.incarnations).toBe(2)
+      // libfaketime moved us-west-1's wall clock 300 ms ahead while it ran; eu-central-1 kept
+      // its drawn offset of at most 30 ms (a round trip of slack either way).
+      expect(result.clocksObserved["us-west-1-node1"]!.maxAheadMs).toBeGreaterThan(200)
+      expect(Math.abs(result.clocksObserved["eu-central-1-node1"]!.medianAheadMs)).toBeLessThan(100)
     },
     runTimeoutMs
   )
