@@ -40,6 +40,7 @@ export const converged = (regions: ReadonlyArray<RegionState>, topology: Topolog
 /** The client history as the simulator records it; `changesOf` finds an acknowledged write's changes. */
 export const history = (
   ops: ReadonlyArray<Workload.Op>,
+  regionOf: (nodeId: string) => string,
   changesOf: (op: Workload.Op) => ReadonlyArray<Change.Change>,
   durable: ReadonlyArray<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }>
 ): History => {
@@ -48,8 +49,8 @@ export const history = (
     if (op.invokedAtMs === undefined) continue
     const write = recorded.begin(op.region, op.operations, op.invokedAtMs)
     write.entryNode = op.node
-    write.targetNode = op.node
-    write.targetRegion = op.region
+    write.targetNode = op.target
+    write.targetRegion = regionOf(op.target)
     if (op.endedAtMs === undefined) continue
     if (op.status === "acknowledged") recorded.end(write, "acknowledged", op.endedAtMs, { changes: changesOf(op) })
     else if (op.status === "failed") recorded.end(write, "rejected", op.endedAtMs, { reason: op.reason ?? "" })

@@ -328,13 +328,18 @@ class ChaosRun {
     const workloadEndMs = workload.durationMs > 0 && workload.ratePerSec > 0 ? workload.startMs + workload.durationMs : 0
     const healedAtMs = Math.max(lastFaultMs, workloadEndMs)
     this.startMs = Date.now()
+    const clients: Workload.Clients = {
+      client: (nodeId) => this.clients.get(nodeId)!,
+      nodesIn: (regionId) => this.nodes.filter((node) => node.address.regionId === regionId).map((node) => node.address.nodeId),
+      regionOf: (nodeId) => this.node(nodeId).address.regionId
+    }
     const writes = Workload.draw(this.scenario, this.options.seed).map(async (planned) => {
       const op = Workload.record(planned)
       this.ops.push(op)
       await sleep(planned.atMs - this.now())
       this.record({ type: "invoke", id: op.id, region: op.region, node: op.node, operations: op.operations })
-      await Workload.send(op, this.clients.get(op.node)!, () => this.now())
-      this.record({ type: op.status, id: op.id, ...(op.revision === undefined ? {} : { revision: op.revision, position: op.position }), ...(op.reason === undefined ? {} : { reason: op.reason }) })
+      await Workload.send(op, clients, () => this.now())
+      this.record({ type: op.status, id: op.id, ...(op.target === op.node ? {} : { redirectedTo: op.target }), ...(op.revision === undefined ? {} : { revision: op.revision, position: op.position }), ...(op.reason === undefined ? {} : { reason: op.reason }) })
     })
     for (const fault of this.scenario.faults) {
       await sleep(fault.atMs - this.now())
@@ -401,7 +406,7 @@ class ChaosRun {
   changesOf(op: Workload.Op): ReadonlyArray<Change.Change> {
     if (op.revision === undefined) return []
     return this.feeds
-      .get(op.node)!
+      .get(op.target)!
       .entriesOf(op.revision)
       .map((entry) => entry.change)
   }
@@ -444,14 +449,13 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
   process.once("exit", onExit)
   const wallStart = Date.now()
   try {
-    if (chaos.notApplied.length > 0) options.log(`not applied: ${chaos.notApplied.join("; ")}`)
     await chaos.setUp()
     if (chaos.notApplied.length > 0) options.log(`not applied: ${chaos.notApplied.join("; ")}`)
     options.log(`nodes up: ${chaos.nodes.map((node) => `${node.address.nodeId} ${node.address.address}`).join(", ")}; run folder ${chaos.folder}`)
     const healedAtMs = await chaos.execute()
     const convergedAtMs = await chaos.awaitConvergence()
     const final = await chaos.readFinal()
-    const history = Judge.history(chaos.ops, (op) => chaos.changesOf(op), chaos.durable)
+    const history = Judge.history(chaos.ops, (nodeId) => chaos.node(nodeId).address.regionId, (op) => chaos.changesOf(op), chaos.durable)
     const { violations, verdicts } = Judge.judge({
       scenario,
       topology: chaos.topology,
@@ -486,9 +490,9 @@ const tenths = (value: number) => Math.round(value * 10) / 10
 const clocksObserved = (chaos: ChaosRun): ChaosResult["clocksObserved"] => {
   const samples = new Map<string, Array<number>>()
   for (const op of chaos.ops) {
-    if (op.status !== "acknowledged" || op.invokedAtMs === undefined || op.endedAtMs === undefined) continue
-    const midpointMs = chaos.startMs + (op.invokedAtMs + op.endedAtMs) / 2
-    for (const change of chaos.changesOf(op)) samples.set(op.node, [...(samples.get(op.node) ?? []), change.committedAtMs - midpointMs])
+    if (op.status !== "acknowledged" || op.sentAtMs === undefined || op.endedAtMs === undefined) continue
+    const midpointMs = chaos.startMs + (op.sentAtMs + op.endedAtMs) / 2
+    for (const change of chaos.changesOf(op)) samples.set(op.target, [...(samples.get(op.target) ?? []), change.committedAtMs - midpointMs])
   }
   return Object.fromEntries(
     [...samples].map(([node, values]) => {

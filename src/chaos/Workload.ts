@@ -27,8 +27,12 @@ export type Status = "invoked" | "acknowledged" | "failed" | "unknown"
 
 /** One write with its outcome. */
 export interface Op extends Planned {
+  /** The node that took (or last refused) the write: `node`, or where a refusal redirected it. */
+  target: string
   status: Status
   invokedAtMs: number | undefined
+  /** When the last attempt was sent (after a redirect, the second one). */
+  sentAtMs: number | undefined
   endedAtMs: number | undefined
   reason: string | undefined
   revision: number | undefined
@@ -67,25 +71,52 @@ export const certainlyNotWritten = (error: unknown): boolean => {
   return code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(details)
 }
 
-/** Sends one write and records its outcome; `nowMs` is the run's clock. */
-export const send = async (op: Op, client: ApiClient.ApiClient, nowMs: () => number): Promise<void> => {
+/**
+ * The region a refusal sends the client to, when it names one: the primary (PrimaryReplica) or
+ * the vault's home (MultiMaster). The simulator's clients go there through the router; a real
+ * client follows the refusal once, as it would follow a redirect.
+ */
+export const redirectOf = (error: unknown): string | undefined => {
+  if ((error as { readonly code?: number }).code !== grpc.status.FAILED_PRECONDITION) return undefined
+  const details = String((error as { readonly details?: string }).details ?? "")
+  return /writes go to the primary region '([^']+)'/.exec(details)?.[1] ?? /is homed in '([^']+)'/.exec(details)?.[1]
+}
+
+/** How the clients reach the nodes. */
+export interface Clients {
+  readonly client: (nodeId: string) => ApiClient.ApiClient
+  /** The nodes of a region, in declaration order. */
+  readonly nodesIn: (regionId: string) => ReadonlyArray<string>
+  readonly regionOf: (nodeId: string) => string
+}
+
+/** Sends one write (following one redirect) and records its outcome; `nowMs` is the run's clock. */
+export const send = async (op: Op, clients: Clients, nowMs: () => number): Promise<void> => {
   op.status = "invoked"
   op.invokedAtMs = nowMs()
   const vault = op.operations[0]!.tuple.vault
-  try {
-    const written = await client.write(
-      vault,
-      op.operations.map((operation) => ({ op: operation.op, resource: operation.tuple.resource, relation: operation.tuple.relation, subject: operation.tuple.subject }))
-    )
-    op.status = "acknowledged"
-    op.revision = written.revision
-    op.position = written.position
-  } catch (error) {
-    op.status = certainlyNotWritten(error) ? "failed" : "unknown"
-    op.reason = error instanceof Error ? error.message : String(error)
+  const operations = op.operations.map((operation) => ({ op: operation.op, resource: operation.tuple.resource, relation: operation.tuple.relation, subject: operation.tuple.subject }))
+  for (let attempt = 0; ; attempt++) {
+    try {
+      op.sentAtMs = nowMs()
+      const written = await clients.client(op.target).write(vault, operations)
+      op.status = "acknowledged"
+      op.revision = written.revision
+      op.position = written.position
+    } catch (error) {
+      const region = redirectOf(error)
+      const nodes = region === undefined || region === clients.regionOf(op.target) ? [] : clients.nodesIn(region)
+      if (attempt === 0 && nodes.length > 0) {
+        op.target = nodes[op.id % nodes.length]!
+        continue
+      }
+      op.status = certainlyNotWritten(error) ? "failed" : "unknown"
+      op.reason = error instanceof Error ? error.message : String(error)
+    }
+    op.endedAtMs = nowMs()
+    return
   }
-  op.endedAtMs = nowMs()
 }
 
 /** A fresh record of a planned write. */
-export const record = (planned: Planned): Op => ({ ...planned, status: "invoked", invokedAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined })
+export const record = (planned: Planned): Op => ({ ...planned, target: planned.node, status: "invoked", invokedAtMs: undefined, sentAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined })
