@@ -68,11 +68,8 @@ export interface ChaosResult {
   readonly notApplied: ReadonlyArray<string>
   readonly notJudged: ReadonlyArray<string>
   readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
-  /**
-   * Each node's wall clock as its writes showed it: the commit time it stamped minus the
-   * harness's clock halfway through the call (so within half a round trip of its true error).
-   */
-  readonly clocksObserved: Readonly<Record<string, { readonly samples: number; readonly medianAheadMs: number; readonly minAheadMs: number; readonly maxAheadMs: number }>>
+  /** Each node's wall-clock error (after its last jump) as its writes showed it: `aheadMs ± withinMs`. */
+  readonly clocksObserved: Readonly<Record<string, { readonly samples: number; readonly aheadMs: number; readonly withinMs: number }>>
   /** The harness's wall clock when the schedule started (time 0 of every `atMs`). */
   readonly epochMs: number
   readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly failed: number; readonly unknown: number; readonly notSent: number }
@@ -486,18 +483,29 @@ export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" 
 
 const tenths = (value: number) => Math.round(value * 10) / 10
 
-/** Per node, how far ahead of the harness's clock the commit times of its acknowledged writes were. */
+/**
+ * Per node, how far ahead of the harness's clock its wall clock ran, as its writes showed it.
+ * A change's commit time (the node's clock) falls between the harness's send and answer, so
+ * `commit - midpoint` is the node's clock error within half that round trip, whatever delayed
+ * the call. Only writes sent after the node's last clock jump count (one error to estimate), and
+ * the fastest quarter of them (the tightest bounds); `withinMs` is the largest half round trip
+ * among those, so the true error is `aheadMs ± withinMs` (to a millisecond of rounding).
+ */
 const clocksObserved = (chaos: ChaosRun): ChaosResult["clocksObserved"] => {
-  const samples = new Map<string, Array<number>>()
+  const lastJumpMs = (nodeId: string) =>
+    Math.max(0, ...chaos.applied.filter((fault) => fault.kind === "clock_jump" && fault.detail.includes(nodeId)).map((fault) => fault.atMs))
+  const samples = new Map<string, Array<{ readonly aheadMs: number; readonly halfTripMs: number }>>()
   for (const op of chaos.ops) {
-    if (op.status !== "acknowledged" || op.sentAtMs === undefined || op.endedAtMs === undefined) continue
+    if (op.status !== "acknowledged" || op.sentAtMs === undefined || op.endedAtMs === undefined || op.sentAtMs < lastJumpMs(op.target)) continue
     const midpointMs = chaos.startMs + (op.sentAtMs + op.endedAtMs) / 2
-    for (const change of chaos.changesOf(op)) samples.set(op.target, [...(samples.get(op.target) ?? []), change.committedAtMs - midpointMs])
+    const halfTripMs = (op.endedAtMs - op.sentAtMs) / 2
+    for (const change of chaos.changesOf(op)) samples.set(op.target, [...(samples.get(op.target) ?? []), { aheadMs: change.committedAtMs - midpointMs, halfTripMs }])
   }
   return Object.fromEntries(
-    [...samples].map(([node, values]) => {
-      const sorted = values.sort((a, b) => a - b)
-      return [node, { samples: sorted.length, medianAheadMs: tenths(sorted[Math.floor(sorted.length / 2)]!), minAheadMs: tenths(sorted[0]!), maxAheadMs: tenths(sorted[sorted.length - 1]!) }]
+    [...samples].map(([node, all]) => {
+      const fastest = [...all].sort((a, b) => a.halfTripMs - b.halfTripMs).slice(0, Math.max(3, Math.ceil(all.length / 4)))
+      const ahead = fastest.map((sample) => sample.aheadMs).sort((a, b) => a - b)
+      return [node, { samples: fastest.length, aheadMs: tenths(ahead[Math.floor(ahead.length / 2)]!), withinMs: tenths(Math.max(...fastest.map((sample) => sample.halfTripMs)) + 1) }]
     })
   )
 }

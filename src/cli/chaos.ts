@@ -51,7 +51,7 @@ const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
   ...result.violations.map((violation) => `  ✗ ${violation.checker}: ${violation.message}`),
   `  writes: ${result.writes.attempted} attempted, ${result.writes.acknowledged} acknowledged, ${result.writes.failed} refused, ${result.writes.unknown} unknown`,
   `  converged: ${result.converged ? `yes, ${result.convergenceMs} ms after the heal at ${result.healedAtMs} ms` : "no"}; lag p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms`,
-  `  clocks (node's commit time minus the harness's, median): ${Object.entries(result.clocksObserved).map(([node, clock]) => `${node} ${clock.medianAheadMs} ms (max ${clock.maxAheadMs})`).join(", ")}`,
+  `  clocks ahead of the harness's, as commits showed them: ${Object.entries(result.clocksObserved).map(([node, clock]) => `${node} ${clock.aheadMs} ± ${clock.withinMs} ms`).join(", ")}`,
   `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples; lost writes: ${JSON.stringify(result.lostWrites)}`,
   ...(result.notApplied.length === 0 ? [] : [`  not applied: ${result.notApplied.join("; ")}`]),
   ...(result.notJudged.length === 0 ? [] : [`  not judged: ${result.notJudged.join("; ")}`]),
