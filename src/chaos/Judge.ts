@@ -74,6 +74,29 @@ export interface Observed {
   readonly healedAtMs: number
   readonly epochMs: number
   readonly lostWithDisk: ReadonlySet<string>
+  /**
+   * Acknowledged writes whose entries the taking node's feed never delivered, and whether that
+   * node's disk was wiped after the acknowledgement (then they may have gone with it).
+   */
+  readonly unobserved: ReadonlyArray<{ readonly op: Workload.Op; readonly wipedAfter: boolean }>
+}
+
+/**
+ * An acknowledged write must be in the log of the node that took it, unless that disk was
+ * wiped since: the feed streams that log in full, so a write it never delivered is not there.
+ * (The simulator knows a write's changes from its return value; a real client knows only the
+ * node, revision and position, so this is the same guarantee asked of what the client saw.)
+ */
+export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): ReadonlyArray<Checkers.Violation> => {
+  const missing = unobserved.filter((entry) => !entry.wipedAfter)
+  if (missing.length === 0) return []
+  return [
+    {
+      checker: "acknowledged",
+      message: `${missing.length} acknowledged write(s) have no entry in the log of the node that took them`,
+      details: { missing: missing.length, examples: missing.slice(0, 5).map(({ op }) => ({ write: op.id, node: op.target, revision: op.revision, position: op.position })) }
+    }
+  ]
 }
 
 /** The checks a real run cannot judge, with the reason. */
@@ -107,7 +130,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
     }
   }
   const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !observed.lostWithDisk.has(Oracle.idOf(change))) }))
-  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
+  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions), ...unobservedAcknowledged(observed.unobserved))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, topology))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
   if (checks.has("timestamps")) {

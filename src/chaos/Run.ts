@@ -76,6 +76,8 @@ export interface ChaosResult {
   readonly conflicts: { readonly tuples: number; readonly concurrent: number }
   readonly lostWrites: Checkers.Losses
   readonly lostWithDisk: ReadonlyArray<string>
+  /** Acknowledged writes whose entries no feed saw before their node's disk was wiped (may have gone with it). */
+  readonly unobservedBeforeWipe: ReadonlyArray<number>
   readonly healedAtMs: number
   readonly convergenceMs: number | undefined
   readonly lagMs: { readonly samples: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
@@ -336,6 +338,7 @@ class ChaosRun {
       await sleep(planned.atMs - this.now())
       this.record({ type: "invoke", id: op.id, region: op.region, node: op.node, operations: op.operations })
       await Workload.send(op, clients, () => this.now())
+      if (op.status === "acknowledged") op.generation = this.node(op.target).generation
       this.record({ type: op.status, id: op.id, ...(op.target === op.node ? {} : { redirectedTo: op.target }), ...(op.revision === undefined ? {} : { revision: op.revision, position: op.position }), ...(op.reason === undefined ? {} : { reason: op.reason }) })
     })
     for (const fault of this.scenario.faults) {
@@ -463,7 +466,10 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules),
       healedAtMs,
       epochMs: chaos.startMs,
-      lostWithDisk: chaos.lostWithDisk
+      lostWithDisk: chaos.lostWithDisk,
+      unobserved: chaos.ops
+        .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
+        .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
     })
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
@@ -554,6 +560,7 @@ const summarize = (
     conflicts: { tuples: found.verdicts.size, concurrent: [...found.verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
     lostWrites: found.losses,
     lostWithDisk: [...chaos.lostWithDisk],
+    unobservedBeforeWipe: chaos.ops.filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0 && chaos.node(op.target).generation !== op.generation).map((op) => op.id),
     healedAtMs: found.healedAtMs,
     convergenceMs: found.convergedAtMs === undefined ? undefined : Math.max(0, Math.round(found.convergedAtMs - found.healedAtMs)),
     lagMs: { samples: lag.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: tenths(lag[lag.length - 1] ?? 0) },

@@ -37,6 +37,8 @@ export interface Op extends Planned {
   reason: string | undefined
   revision: number | undefined
   position: number | undefined
+  /** The disk generation of the taking node when the write was acknowledged. */
+  generation: number | undefined
 }
 
 /** The writes of a run, drawn from the seed: the same seed gives the same list. */
@@ -119,4 +121,4 @@ export const send = async (op: Op, clients: Clients, nowMs: () => number): Promi
 }
 
 /** A fresh record of a planned write. */
-export const record = (planned: Planned): Op => ({ ...planned, target: planned.node, status: "invoked", invokedAtMs: undefined, sentAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined })
+export const record = (planned: Planned): Op => ({ ...planned, target: planned.node, status: "invoked", invokedAtMs: undefined, sentAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined, generation: undefined })
