@@ -5,12 +5,12 @@
  * A correct build must pass; the same run with every node started as the keep-local canary
  * (conflicts resolved by keeping the local change) must be caught by the safety checker, which
  * compares each node's Check answers with the rule over the whole history. Both runs must leave
- * no namespace behind.
+ * no namespace behind, and neither may a run interrupted with Ctrl-C (SIGINT) from the command line.
  *
  * Needs root, `ip netns` and nftables (skipped otherwise, with the reason); `.ci/run` installs
  * nftables, iproute2 and faketime.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -27,6 +27,8 @@ if (unavailable !== undefined) console.warn(`skipping chaos on real processes: $
 
 /** Bound of one run: node startup under load, a 6 s schedule and convergence. */
 const runTimeoutMs = 45_000
+/** Bound of the interrupted run: nodes up, then Ctrl-C. */
+const interruptTimeoutMs = 30_000
 
 const scenario = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(scenarioFile, "utf8"), scenarioFile), (error) => new Error(error.message))
 
@@ -69,6 +71,33 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(Math.abs(eu.aheadMs - result.chosen.clocks["eu-central-1-node1"]!.offsetMs)).toBeLessThanOrEqual(eu.withinMs + 2)
     },
     runTimeoutMs
+  )
+
+  it(
+    "Ctrl-C during a run stops every node and removes every namespace it created",
+    async () => {
+      const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+      const before = new Set(chaosNamespaces())
+      const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "chaos", "run", scenarioFile, "--seed", "1", "--reports", reportsRoot], { stdio: ["ignore", "pipe", "pipe"] })
+      let output = ""
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      const up = new Promise<void>((resolve) =>
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          if (output.includes("nodes up:")) resolve()
+        })
+      )
+      await Promise.race([up, exited])
+      expect(output).toContain("nodes up:")
+      expect(chaosNamespaces().filter((name) => !before.has(name)).length).toBe(3)
+      child.kill("SIGINT")
+      expect(await exited).toBe(130)
+      expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
+      const folder = path.join(reportsRoot, "chaos-partition-crash")
+      const running = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((line) => line.includes(folder))
+      expect(running).toEqual([])
+    },
+    interruptTimeoutMs
   )
 
   it(
