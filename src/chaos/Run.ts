@@ -25,7 +25,7 @@ import * as Checkers from "../sim/Checkers.js"
 import type { History } from "../sim/History.js"
 import type * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
-import { type Fault, type Range, type Scenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
+import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
 import { Feed, readLog } from "./Feeds.js"
 import * as Judge from "./Judge.js"
@@ -187,6 +187,8 @@ class ChaosRun {
     this.folder = runFolderOf(options.reportsRoot, scenario.name, options.seed, this.startedAt)
     fs.mkdirSync(this.folder, { recursive: true })
     this.history = fs.createWriteStream(path.join(this.folder, "history.jsonl"))
+    // The scenario as run (a swarm draws it from the seed), so `chaos run <folder>/scenario.yaml` repeats it.
+    fs.writeFileSync(path.join(this.folder, "scenario.yaml"), encodeScenario(scenario))
     this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
     this.rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
     this.clocks = drawClocks(scenario, options.seed, this.folder)
@@ -219,6 +221,7 @@ class ChaosRun {
       if (reason !== undefined && !this.notApplied.some((line) => line.startsWith(`${fault.kind}:`))) this.notApplied.push(`${fault.kind}: ${reason}`)
     }
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
+    if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     if (this.scenario.topology.strategy === "PrimaryReplica") this.notApplied.push("replication.failover timings: serve's configuration has no failover keys, so nodes run the defaults")
     this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
     this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)

@@ -2,7 +2,11 @@
  * `inferadb-repl chaos ...`: scenarios on real processes (see `src/chaos/Run.ts`).
  *
  *   chaos run <scenario-file> --seed <n> [--reports <dir>] [--canary keep-local] [--json]
+ *   chaos swarm [--seeds <n>] [--first <n>] [--scenario <file>] [--reports <dir>]
  *
+ * `chaos swarm` runs the simulator's swarm scenarios (every setting drawn from each seed, or only
+ * clocks and faults over `--scenario`) on real processes, one after another; each run folder
+ * holds the drawn `scenario.yaml`, so a failure repeats with `chaos run <folder>/scenario.yaml`.
  * Needs root (network namespaces, nftables) and, for clock faults, libfaketime. Exit codes: 0
  * when every check passed, 1 when a checker found a violation or the run could not be carried
  * out (no namespaces, a node that does not start), 2 when the scenario file could not be read,
@@ -15,6 +19,7 @@ import { Either } from "effect"
 import * as DelayProxy from "../chaos/DelayProxy.js"
 import * as ChaosRun from "../chaos/Run.js"
 import * as Scenario from "../sim/Scenario.js"
+import * as Swarm from "../sim/Swarm.js"
 import { commandLine } from "./sim.js"
 
 const parseSeed = (value: string): string => {
@@ -77,6 +82,42 @@ const runCommand = async (file: string, options: RunOptions): Promise<void> => {
   }
 }
 
+interface SwarmOptions {
+  readonly seeds: number
+  readonly first: number
+  readonly scenario?: string
+  readonly reports: string
+}
+
+const parseCount = (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError("expected a positive integer")
+  return Number(value)
+}
+
+/** Seeds one after another on real processes; exit 1 when any failed, each failure led by its replay command. */
+const swarmCommand = async (options: SwarmOptions): Promise<void> => {
+  const base = options.scenario === undefined ? undefined : readScenario(options.scenario)
+  if (options.scenario !== undefined && base === undefined) return
+  const failures: Array<string> = []
+  for (let seed = options.first; seed < options.first + options.seeds; seed++) {
+    const scenario = Swarm.scenarioFor(seed, base)
+    try {
+      const result = await ChaosRun.run(scenario, { seed: String(seed), reportsRoot: options.reports, log: () => undefined })
+      const replay = commandLine(["chaos", "run", `${result.runFolder}/scenario.yaml`, "--seed", String(seed)])
+      process.stdout.write(
+        `seed ${seed}: ${result.passed ? "passed" : `FAILED (${[...new Set(result.violations.map((violation) => violation.checker))].join(", ")})`}, ${result.writes.acknowledged}/${result.writes.attempted} acknowledged, ${result.faults.length} faults; ${scenario.description}\n`
+      )
+      if (!result.passed) failures.push(replay)
+    } catch (error) {
+      process.stdout.write(`seed ${seed}: the run could not be carried out: ${error instanceof Error ? error.message : String(error)}\n`)
+      failures.push(commandLine(["chaos", "swarm", "--first", String(seed), "--seeds", "1", ...(options.scenario === undefined ? [] : ["--scenario", options.scenario])]))
+    }
+  }
+  process.stdout.write(`${options.seeds - failures.length} of ${options.seeds} seed(s) passed on real processes\n`)
+  for (const replay of failures) process.stderr.write(`${replay}\n`)
+  process.exitCode = failures.length === 0 ? 0 : 1
+}
+
 const proxyCommand = async (options: { readonly settings: string }): Promise<void> => {
   const settings = JSON.parse(options.settings) as DelayProxy.Settings
   await DelayProxy.start(settings)
@@ -95,5 +136,14 @@ export const command = (): Command =>
         .addOption(new Option("--canary <name>", "start every node deliberately broken; the run must fail").choices(["keep-local"]))
         .option("--json", "print the result as JSON (progress goes to stderr)")
         .action((file: string, options: RunOptions) => runCommand(file, options))
+    )
+    .addCommand(
+      new Command("swarm")
+        .description("the simulator's swarm scenarios (drawn from each seed) on real processes, one after another (needs root)")
+        .option("--seeds <n>", "how many seeds", parseCount, 5)
+        .option("--first <n>", "the first seed", parseCount, 1)
+        .option("--scenario <file>", "draw only clocks and faults, over this scenario's settings")
+        .option("--reports <dir>", "where run folders go", "reports")
+        .action((options: SwarmOptions) => swarmCommand(options))
     )
     .addCommand(new Command("proxy").requiredOption("--settings <json>").action(proxyCommand), { hidden: true })
