@@ -12,6 +12,7 @@
  * `ip netns exec`.
  */
 import * as net from "node:net"
+import * as Random from "../replication/Random.js"
 import type * as SimNetwork from "../sim/SimNetwork.js"
 
 /** Latencies by peer address: `inbound` for what the peer sends, `outbound` for what it receives. */
@@ -22,6 +23,8 @@ export interface PeerLinks {
 
 /** What one proxy does. */
 export interface Settings {
+  /** Seeds the latency draws (the harness derives it from the run's seed and the node). */
+  readonly seed: string
   readonly listenHost: string
   readonly listenPort: number
   readonly targetHost: string
@@ -58,7 +61,7 @@ const pipeDelayed = (from: net.Socket, to: net.Socket, delayMs: () => number): v
 }
 
 /** Starts the proxy; resolves once it listens. */
-export const start = (settings: Settings, random: () => number = Math.random): Promise<net.Server> =>
+export const start = (settings: Settings, random: () => number = Random.make(settings.seed).next): Promise<net.Server> =>
   new Promise((resolve, reject) => {
     const server = net.createServer((client) => {
       const peer = settings.peers[(client.remoteAddress ?? "").replace(/^::ffff:/, "")]

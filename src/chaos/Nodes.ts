@@ -98,7 +98,8 @@ export const hasLatency = (scenario: Scenario): boolean => {
 }
 
 /** The proxy settings of one node: per peer address, the latency of each direction. */
-export const proxySettings = (scenario: Scenario, network: Netns.Network, self: Netns.NodeAddress): DelayProxy.Settings => ({
+export const proxySettings = (scenario: Scenario, network: Netns.Network, self: Netns.NodeAddress, seed: string): DelayProxy.Settings => ({
+  seed: `${seed}/latency/${self.nodeId}`,
   listenHost: self.address,
   listenPort: grpcPort,
   targetHost: "127.0.0.1",
@@ -145,8 +146,9 @@ const spawnIn = (node: Node, command: ReadonlyArray<string>, log: string, enviro
   const [executable, ...args] = [...["ip", "netns", "exec", node.address.namespace], "env", ...Object.entries(environment).map(([key, value]) => `${key}=${value}`), ...command]
   const child = spawn(executable!, args, { stdio: ["ignore", "pipe", "pipe"], detached: false })
   const output = logStream(node, log)
-  child.stdout!.pipe(output)
-  child.stderr!.pipe(output)
+  child.stdout!.pipe(output, { end: false })
+  child.stderr!.pipe(output, { end: false })
+  child.once("close", () => output.end())
   return child
 }
 
@@ -158,7 +160,7 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   const proxied = hasLatency(launch.scenario)
   const cli = path.join(launch.root, "bin", "inferadb-repl.mjs")
   if (proxied && node.proxy === undefined) {
-    const settings = JSON.stringify(proxySettings(launch.scenario, launch.network, node.address))
+    const settings = JSON.stringify(proxySettings(launch.scenario, launch.network, node.address, launch.seed))
     node.proxy = spawnIn(node, [process.execPath, cli, "chaos", "proxy", "--settings", settings], "proxy.log", {})
   }
   const config = path.join(node.folder, "config.yaml")
