@@ -171,7 +171,14 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   node.process = spawnIn(node, [process.execPath, cli, ...args], "serve.log", environment)
   node.incarnations++
   const child = node.process
-  child.once("exit", (code, signal) => node.exits.push(signal === null ? `exit ${code}` : signal))
+  child.once("exit", (code, signal) => {
+    node.exits.push(signal === null ? `exit ${code}` : signal)
+    // A node that died on its own is down: heal-all starts it again.
+    if (node.process === child) {
+      node.process = undefined
+      node.paused = false
+    }
+  })
   return awaitReady(node, child, readyTimeoutMs)
 }
 

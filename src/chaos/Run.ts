@@ -390,19 +390,32 @@ class ChaosRun {
   }
 
   /** Each node's whole log and its Check answer for every tuple any node holds, through the API. */
-  async readFinal(): Promise<{ readonly regions: ReadonlyArray<RegionState>; readonly served: Map<string, Map<string, boolean>> }> {
-    const regions = await Promise.all(
-      this.nodes.map(async (node) => Judge.regionState(node.address.regionId, node.address.nodeId, await readLog(this.clients.get(node.address.nodeId)!, finalReadQuietMs, finalReadTimeoutMs)))
+  async readFinal(): Promise<{ readonly regions: ReadonlyArray<RegionState>; readonly served: Map<string, Map<string, boolean>>; readonly unreadable: ReadonlyArray<Checkers.Violation> }> {
+    const unreadable: Array<Checkers.Violation> = []
+    const read = await Promise.all(
+      this.nodes.map(async (node) => {
+        try {
+          return Judge.regionState(node.address.regionId, node.address.nodeId, await readLog(this.clients.get(node.address.nodeId)!, finalReadQuietMs, finalReadTimeoutMs))
+        } catch (error) {
+          unreadable.push(unreadableViolation(node, error))
+          return undefined
+        }
+      })
     )
+    const regions = read.filter((region): region is RegionState => region !== undefined)
     const tuples = new Map(regions.flatMap((region) => [...region.tuples].map(([key, held]) => [key, held.tuple] as const)))
     const served = new Map<string, Map<string, boolean>>()
     for (const region of regions) {
       const client = this.clients.get(region.replica)!
       const answers = new Map<string, boolean>()
-      for (const [key, tuple] of tuples) if (region.tuples.has(key)) answers.set(key, await client.check(tuple))
+      try {
+        for (const [key, tuple] of tuples) if (region.tuples.has(key)) answers.set(key, await client.check(tuple))
+      } catch (error) {
+        unreadable.push(unreadableViolation(this.node(region.replica), error))
+      }
       served.set(region.replica, answers)
     }
-    return { regions, served }
+    return { regions, served, unreadable }
   }
 
   /** The changes an acknowledged write committed, as the feed of the node that took it streamed them. */
@@ -437,6 +450,13 @@ class ChaosRun {
   }
 }
 
+/** A node that could not be read after the run: it is down or does not answer, so the run did not end whole. */
+const unreadableViolation = (node: Nodes.Node, error: unknown): Checkers.Violation => ({
+  checker: "liveness",
+  message: `${node.address.nodeId} could not be read after the run: ${error instanceof Error ? error.message : String(error)}`,
+  details: { node: node.address.nodeId, exits: node.exits, log: path.join(node.folder, "serve.log") }
+})
+
 /** Runs a scenario on real processes; the run folder holds `result.json`, `history.jsonl`, node configs and logs. */
 export const run = async (scenario: Scenario, options: Options): Promise<ChaosResult> => {
   const reason = Netns.unavailable()
@@ -459,7 +479,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     const convergedAtMs = await chaos.awaitConvergence()
     const final = await chaos.readFinal()
     const history = Judge.history(chaos.ops, (nodeId) => chaos.node(nodeId).address.regionId, (op) => chaos.changesOf(op), chaos.durable)
-    const { violations, verdicts } = Judge.judge({
+    const judged = Judge.judge({
       scenario,
       topology: chaos.topology,
       rules: chaos.rules,
@@ -474,6 +494,8 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
     })
+    const violations = [...final.unreadable, ...judged.violations]
+    const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
     fs.writeFileSync(path.join(chaos.folder, "result.json"), `${JSON.stringify({ replay: options.replay ?? replayCommand(scenario, options), ...result }, null, 2)}\n`)
