@@ -71,7 +71,7 @@ export const unavailable = (): string | undefined => {
       return `'${tool}' is not installed (apt-get install -y ${tool === "ip" ? "iproute2" : "nftables"})`
     }
   }
-  const probe = `inferadb-chaos-probe-${process.pid}`
+  const probe = `${namespacePrefix}probe-${process.pid}`
   try {
     run("ip", ["netns", "add", probe])
     run("ip", ["netns", "exec", probe, "nft", "add", "table", "inet", "probe"])
@@ -97,7 +97,7 @@ export const create = (tag: string, nodes: ReadonlyArray<{ readonly nodeId: stri
     tag,
     bridge: `chb${tag}`,
     hostAddress: `${subnet}.254`,
-    nodes: nodes.map((node, index) => ({ ...node, namespace: `inferadb-chaos-${tag}-${index + 1}`, address: `${subnet}.${index + 1}` }))
+    nodes: nodes.map((node, index) => ({ ...node, namespace: `${namespacePrefix}${tag}-${index + 1}`, address: `${subnet}.${index + 1}` }))
   }
   try {
     run("ip", ["link", "add", network.bridge, "type", "bridge"])
@@ -125,6 +125,36 @@ export const remove = (network: Network): void => {
   for (const node of network.nodes) attempt("ip", ["netns", "del", node.namespace])
   network.nodes.forEach((_, index) => attempt("ip", ["link", "del", `chv${network.tag}n${index + 1}`]))
   attempt("ip", ["link", "del", network.bridge])
+}
+
+/** The prefix of every namespace a run creates. */
+export const namespacePrefix = "inferadb-chaos-"
+
+/**
+ * Removes what runs left behind when the harness itself was killed (kill -9 skips its
+ * cleanup): every process inside a chaos namespace, the namespaces and the run bridges. It
+ * would also tear down a run in progress, so it is only for when none is. Returns what it removed.
+ */
+export const removeLeftovers = (): ReadonlyArray<string> => {
+  const removed: Array<string> = []
+  const namespaces = run("ip", ["netns", "list"])
+    .split("\n")
+    .map((line) => line.split(" ")[0] ?? "")
+    .filter((name) => name.startsWith(namespacePrefix) && !name.startsWith(`${namespacePrefix}probe`))
+  for (const namespace of namespaces) {
+    for (const pid of run("ip", ["netns", "pids", namespace]).split("\n").filter((line) => /^\d+$/.test(line))) attempt("kill", ["-9", pid])
+    attempt("ip", ["netns", "del", namespace])
+    removed.push(`namespace ${namespace}`)
+  }
+  const bridges = run("ip", ["-o", "link", "show", "type", "bridge"])
+    .split("\n")
+    .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter((name) => /^chb[0-9a-f]{4}$/.test(name))
+  for (const bridge of bridges) {
+    attempt("ip", ["link", "del", bridge])
+    removed.push(`bridge ${bridge}`)
+  }
+  return removed
 }
 
 /** Whether packets from node `from` to node `to` are dropped under `state`. */

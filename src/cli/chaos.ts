@@ -3,6 +3,7 @@
  *
  *   chaos run <scenario-file> --seed <n> [--reports <dir>] [--canary keep-local] [--json]
  *   chaos swarm [--seeds <n>] [--first <n>] [--scenario <file>] [--reports <dir>]
+ *   chaos clean                                       what a killed run left behind
  *
  * `chaos swarm` runs the simulator's swarm scenarios (every setting drawn from each seed, or only
  * clocks and faults over `--scenario`) on real processes, one after another; each run folder
@@ -17,6 +18,7 @@ import * as fs from "node:fs"
 import { Command, InvalidArgumentError, Option } from "commander"
 import { Either } from "effect"
 import * as DelayProxy from "../chaos/DelayProxy.js"
+import * as Netns from "../chaos/Netns.js"
 import * as ChaosRun from "../chaos/Run.js"
 import * as Scenario from "../sim/Scenario.js"
 import * as Swarm from "../sim/Swarm.js"
@@ -145,5 +147,13 @@ export const command = (): Command =>
         .option("--scenario <file>", "draw only clocks and faults, over this scenario's settings")
         .option("--reports <dir>", "where run folders go", "reports")
         .action((options: SwarmOptions) => swarmCommand(options))
+    )
+    .addCommand(
+      new Command("clean")
+        .description("remove what a killed chaos run left behind: processes in its namespaces, the namespaces and bridges (not while a run is in progress)")
+        .action(() => {
+          const removed = Netns.removeLeftovers()
+          process.stdout.write(removed.length === 0 ? "nothing left behind\n" : `${removed.map((line) => `removed ${line}`).join("\n")}\n`)
+        })
     )
     .addCommand(new Command("proxy").requiredOption("--settings <json>").action(proxyCommand), { hidden: true })
