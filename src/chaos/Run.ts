@@ -93,6 +93,15 @@ const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
   promote: "the operator's promote is not driven by the chaos harness yet"
 }
 
+/** What each process fault does to the process, for the log. */
+const processFaultMeans: Readonly<Record<"crash" | "restart" | "pause" | "resume" | "wipe", string>> = {
+  crash: "SIGKILL",
+  restart: "same directory",
+  pause: "SIGSTOP",
+  resume: "SIGCONT",
+  wipe: "SIGKILL, empty directory"
+}
+
 const probeIntervalMs = 250
 /** Convergence must hold on this many probes in a row (a change may still be on its way to a feed). */
 const probesStable = 3
@@ -280,7 +289,7 @@ class ChaosRun {
       case "wipe": {
         const affected = targetNodes(this.scenario, fault.target).map((id) => this.node(id))
         await Promise.all(affected.map((node) => this.processFault(fault.kind, node)))
-        const how = { crash: "SIGKILL", restart: "same directory", pause: "SIGSTOP", resume: "SIGCONT", wipe: "SIGKILL, empty directory" }[fault.kind as "crash"]
+        const how = processFaultMeans[fault.kind]
         return `${fault.kind} ${affected.map((node) => node.address.nodeId).join(",")} (${how})`
       }
       default:
