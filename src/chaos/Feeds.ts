@@ -21,8 +21,6 @@ export class Feed {
   private watching: ApiClient.Watching | undefined
   private stopped = false
   private timer: ReturnType<typeof setTimeout> | undefined
-  /** Counts entries delivered, so the run can wait for a quiet moment. */
-  delivered = 0
 
   constructor(
     readonly nodeId: string,
@@ -58,7 +56,6 @@ export class Feed {
     const watching = this.client.watch(this.contiguousEnd() + 1, (entry) => {
       if (this.current.has(entry.position)) return
       this.current.set(entry.position, entry)
-      this.delivered++
       this.onEntry(entry)
     })
     this.watching = watching
