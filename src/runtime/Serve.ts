@@ -43,6 +43,8 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as DiscoveryLoop from "./DiscoveryLoop.js"
+import * as DnsResolver from "./DnsResolver.js"
 import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
@@ -168,7 +170,8 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
     `clock: ${config.clock}`,
     `replication targets: ${targets.length === 0 ? "(none)" : targets.join(", ")}`,
     `security: ${config.security.mode}`,
-    `store: ${describeStore(plan.store)}`
+    `store: ${describeStore(plan.store)}`,
+    DiscoveryLoop.describe(config.discovery)
   ]
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
@@ -410,6 +413,12 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
       yield* followReadiness(listener, Ref.get(serving), context)
+
+      // Under discovery.mode dns the peers are known once DNS answered: the first round runs
+      // before the engine, so a bootstrap pages the discovered peers.
+      if (plan.config.discovery.mode === "dns") {
+        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer()))
+      }
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
       // The log end is read before the engine starts: once it runs, replication adds entries.

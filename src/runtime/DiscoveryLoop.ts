@@ -1,0 +1,48 @@
+/**
+ * Discovery as `serve` runs it under `discovery.mode: dns`: the configured DNS targets
+ * (`Config.DiscoverySettings`) resolved every `discovery.interval_ms`, each answer synced into
+ * the node's `TopologyManager` (`Discovery.runSync`), so nodes that appear or vanish reach
+ * replication, heartbeats and routing at run time. The resolver is a service: `serve` gives it
+ * the system's DNS (`DnsResolver.layer`), tests give it a table.
+ */
+import { Duration, Effect, Ref, type Scope } from "effect"
+import type * as Config from "../replication/Config.js"
+import * as Discovery from "../replication/Discovery.js"
+import type * as TopologyManager from "../replication/TopologyManager.js"
+
+/** How long start-up waits for the first round, so a bootstrap already sees the discovered peers. */
+export const firstRoundWaitMsDefault = 15_000
+/** How often start-up looks whether the first round finished. */
+const firstRoundPollMs = 20
+
+/** The sync loop over the configured targets, forever; fork it. */
+export const run = (
+  settings: Config.DiscoverySettings,
+  stats: Ref.Ref<Discovery.SyncStats>
+): Effect.Effect<never, never, TopologyManager.TopologyManager | Discovery.DnsResolver> =>
+  // Every configured target names its zone, so the default zone is never used.
+  Discovery.runSync(settings.intervalMs, { defaultZone: "default", stats }).pipe(Effect.provide(Discovery.layerDns({ targets: settings.targets })))
+
+/**
+ * Forks `run` into the scope and waits until its first round finished (worked or failed) or
+ * `firstRoundWaitMs` passed; returns the loop's counters.
+ */
+export const start = (
+  settings: Config.DiscoverySettings,
+  options: { readonly firstRoundWaitMs?: number } = {}
+): Effect.Effect<Ref.Ref<Discovery.SyncStats>, never, Scope.Scope | TopologyManager.TopologyManager | Discovery.DnsResolver> =>
+  Effect.gen(function* () {
+    const stats = yield* Ref.make(Discovery.emptyStats)
+    yield* Effect.forkScoped(run(settings, stats))
+    const firstRound = Effect.gen(function* () {
+      while ((yield* Ref.get(stats)).rounds === 0) yield* Effect.sleep(firstRoundPollMs)
+    })
+    yield* firstRound.pipe(Effect.timeout(Duration.millis(options.firstRoundWaitMs ?? firstRoundWaitMsDefault)), Effect.ignore)
+    return stats
+  })
+
+/** One line saying where the nodes come from, for the startup log. */
+export const describe = (settings: Config.DiscoverySettings): string =>
+  settings.mode === "static"
+    ? "discovery: static (the nodes declared in regions)"
+    : `discovery: dns every ${settings.intervalMs} ms, ${settings.targets.map((target) => `${target.regionId} <- ${target.hostname}:${target.port}`).join(", ")}`
