@@ -5,15 +5,13 @@
  * replication, heartbeats and routing at run time. The resolver is a service: `serve` gives it
  * the system's DNS (`DnsResolver.layer`), tests give it a table.
  */
-import { Duration, Effect, Ref, type Scope } from "effect"
+import { Duration, Effect, type Ref, type Scope, Stream, SubscriptionRef } from "effect"
 import type * as Config from "../replication/Config.js"
 import * as Discovery from "../replication/Discovery.js"
 import type * as TopologyManager from "../replication/TopologyManager.js"
 
 /** How long start-up waits for the first round, so a bootstrap already sees the discovered peers. */
 export const firstRoundWaitMsDefault = 15_000
-/** How often start-up looks whether the first round finished. */
-const firstRoundPollMs = 20
 
 /** The sync loop over the configured targets, forever; fork it. */
 export const run = (
@@ -32,11 +30,14 @@ export const start = (
   options: { readonly firstRoundWaitMs?: number } = {}
 ): Effect.Effect<Ref.Ref<Discovery.SyncStats>, never, Scope.Scope | TopologyManager.TopologyManager | Discovery.DnsResolver> =>
   Effect.gen(function* () {
-    const stats = yield* Ref.make(Discovery.emptyStats)
+    const stats = yield* SubscriptionRef.make(Discovery.emptyStats)
+    const firstRound = stats.changes.pipe(
+      Stream.filter((current) => current.rounds > 0),
+      Stream.take(1),
+      Stream.runDrain
+    )
     yield* Effect.forkScoped(run(settings, stats))
-    const firstRound = Effect.gen(function* () {
-      while ((yield* Ref.get(stats)).rounds === 0) yield* Effect.sleep(firstRoundPollMs)
-    })
+    // `changes` starts with the current value, so a round that finished already is seen too.
     yield* firstRound.pipe(Effect.timeout(Duration.millis(options.firstRoundWaitMs ?? firstRoundWaitMsDefault)), Effect.ignore)
     return stats
   })
