@@ -121,8 +121,11 @@ export const layerDns = (options: DnsOptions): Layer.Layer<EndpointSource, never
     EndpointSource,
     Effect.map(DnsResolver, (resolver) => ({
       discover: pipe(
-        Effect.forEach(options.targets, (target) =>
-          Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http"))
+        // Names are resolved at once (a slow name does not hold up the others); results keep their order.
+        Effect.forEach(
+          options.targets,
+          (target) => Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http")),
+          { concurrency: "unbounded" }
         ),
         Effect.map((perTarget) => sortEndpoints(perTarget.flat()))
       )
