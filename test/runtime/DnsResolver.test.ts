@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
 import * as dns from "node:dns"
+import * as fs from "node:fs"
 import * as Discovery from "../../src/replication/Discovery.js"
 import * as DnsResolver from "../../src/runtime/DnsResolver.js"
 
@@ -100,6 +101,41 @@ describe("DnsResolver", () => {
           expect(["127.0.0.1", "::1"]).toContain(record.address)
         }
       }), 30_000)
+
+    /** Root may add a name to /etc/hosts for the test; elsewhere the test is skipped. */
+    const canEditHosts = (() => {
+      try {
+        fs.accessSync("/etc/hosts", fs.constants.W_OK)
+        return process.getuid?.() === 0
+      } catch {
+        return false
+      }
+    })()
+
+    it.live.skipIf(!canEditHosts)(
+      "a name added to /etc/hosts at run time resolves from then on and fails again once removed (needs root, skipped otherwise)",
+      () => {
+        const name = `inferadb-discovery-${process.pid}.invalid`
+        const line = `127.0.0.1 ${name}`
+        // Only the line this test added is removed again, whatever else changed the file meanwhile.
+        const removeLine = Effect.sync(() => {
+          const lines = fs.readFileSync("/etc/hosts", "utf8").split("\n")
+          fs.writeFileSync("/etc/hosts", lines.filter((candidate) => candidate !== line).join("\n"))
+        })
+        return Effect.gen(function* () {
+          const resolver = yield* DnsResolver.make()
+          expect(Either.isLeft(yield* Effect.either(resolver.resolve(name)))).toBe(true)
+          yield* Effect.sync(() => {
+            const text = fs.readFileSync("/etc/hosts", "utf8")
+            fs.writeFileSync("/etc/hosts", `${text}${text.endsWith("\n") ? "" : "\n"}${line}\n`)
+          })
+          expect(yield* resolver.resolve(name)).toEqual([{ address: "127.0.0.1", hostname: name }])
+          yield* removeLine
+          expect(Either.isLeft(yield* Effect.either(resolver.resolve(name)))).toBe(true)
+        }).pipe(Effect.ensuring(removeLine))
+      },
+      30_000
+    )
 
     it.live("a name under the reserved .invalid domain fails with a DiscoveryError naming it", () =>
       Effect.gen(function* () {
