@@ -25,6 +25,9 @@ export const srvTimeoutMsDefault = 2_000
 /** How long a getaddrinfo lookup may take; getaddrinfo itself has no deadline. */
 export const lookupTimeoutMsDefault = 5_000
 
+/** Address lookups of one name's SRV targets (its pods) in flight at once. */
+export const srvTargetLookupsInFlightMax = 16
+
 /** The `node:dns` calls the resolver makes; tests substitute them. */
 export interface DnsApi {
   readonly resolveSrv: (hostname: string) => Promise<ReadonlyArray<{ readonly name: string }>>
@@ -74,8 +77,10 @@ export const make = (options: Options = {}): Effect.Effect<Discovery.DnsResolver
 
     /** One record per SRV target, with the first address of its own lookup. */
     const fromSrv = (hostname: string, targets: ReadonlyArray<{ readonly name: string }>) =>
-      Effect.forEach([...new Set(targets.map((target) => target.name.replace(/\.$/, "")))], (target) =>
-        Effect.map(lookup(target), (addresses): Discovery.DnsRecord => ({ address: addresses[0]!.address, hostname: target }))
+      Effect.forEach(
+        [...new Set(targets.map((target) => target.name.replace(/\.$/, "")))],
+        (target) => Effect.map(lookup(target), (addresses): Discovery.DnsRecord => ({ address: addresses[0]!.address, hostname: target })),
+        { concurrency: srvTargetLookupsInFlightMax }
       ).pipe(Effect.zipLeft(Ref.update(srvNames, (names) => new Set([...names, hostname]))))
 
     const fromLookup = (hostname: string) =>
