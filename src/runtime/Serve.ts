@@ -10,6 +10,8 @@
  * reflection) and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
  * (plus the failover controller under PrimaryReplica, and the `Monitor` that keeps the backlog
  * and role metrics current and logs each change of state once) until `shutdown` completes.
+ * Under `discovery.mode: dns` it also runs the discovery loop (`DiscoveryLoop`, over the
+ * system's DNS), whose first round finishes before the engine starts.
  *
  * Lifecycle:
  * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
