@@ -10,6 +10,8 @@
  * reflection) and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
  * (plus the failover controller under PrimaryReplica, and the `Monitor` that keeps the backlog
  * and role metrics current and logs each change of state once) until `shutdown` completes.
+ * Under `discovery.mode: dns` it also runs the discovery loop (`DiscoveryLoop`, over the
+ * system's DNS), whose first round finishes before the engine starts.
  *
  * Lifecycle:
  * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
@@ -43,6 +45,8 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as DiscoveryLoop from "./DiscoveryLoop.js"
+import * as DnsResolver from "./DnsResolver.js"
 import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
@@ -168,7 +172,8 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
     `clock: ${config.clock}`,
     `replication targets: ${targets.length === 0 ? "(none)" : targets.join(", ")}`,
     `security: ${config.security.mode}`,
-    `store: ${describeStore(plan.store)}`
+    `store: ${describeStore(plan.store)}`,
+    DiscoveryLoop.describe(config.discovery)
   ]
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
@@ -410,6 +415,12 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
       yield* followReadiness(listener, Ref.get(serving), context)
+
+      // Under discovery.mode dns the peers are known once DNS answered: the first round runs
+      // before the engine, so a bootstrap pages the discovered peers.
+      if (plan.config.discovery.mode === "dns") {
+        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer()))
+      }
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
       // The log end is read before the engine starts: once it runs, replication adds entries.
