@@ -275,18 +275,39 @@ const WorkloadFile = Schema.Struct({
 })
 
 const at = { at_ms: NonNegative }
+
+/** An edge change names `from` and `to`, a region change names `region`; one struct, so a mistake gets one clear message. */
+const TopologyFaultFile = Schema.Struct({
+  at_ms: NonNegative,
+  kind: Schema.Literal("topology"),
+  change: Schema.Literal("add_target", "remove_target", "add_region", "remove_region"),
+  from: Schema.optional(Id),
+  to: Schema.optional(Id),
+  region: Schema.optional(Id)
+}).pipe(
+  Schema.filter((fault) => {
+    const edge = fault.change === "add_target" || fault.change === "remove_target"
+    const fits = edge ? fault.from !== undefined && fault.to !== undefined && fault.region === undefined : fault.region !== undefined && fault.from === undefined && fault.to === undefined
+    return fits || (edge ? `${fault.change} takes the keys from and to (regions), not region` : `${fault.change} takes the key region, not from or to`)
+  })
+)
 const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("isolate"), region: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("split"), groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("one_way"), from: Id, to: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("bridge"), node: Id, groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
-  Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume", "wipe"), target: Id }),
+  // One member per kind (not one member for five literals): a union tries only the members whose
+  // kind matches, so a broken fault of another kind is not also reported as a broken crash.
+  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("restart"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("pause"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("resume"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("wipe"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
   Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) }),
   Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id }),
-  Schema.Struct({ ...at, kind: Schema.Literal("topology"), change: Schema.Literal("add_target", "remove_target"), from: Id, to: Id }),
-  Schema.Struct({ ...at, kind: Schema.Literal("topology"), change: Schema.Literal("add_region", "remove_region"), region: Id })
+  TopologyFaultFile
 )
 
 const ScenarioFile = Schema.Struct({
@@ -443,7 +464,12 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
     case "promote":
       return { atMs, kind: "promote", region: fault.region }
     case "topology":
-      return { atMs, kind: "topology", change: "region" in fault ? { op: fault.change, region: fault.region } : { op: fault.change, from: fault.from, to: fault.to } }
+      // The file schema's filter guarantees the keys each change takes.
+      return {
+        atMs,
+        kind: "topology",
+        change: fault.change === "add_target" || fault.change === "remove_target" ? { op: fault.change, from: fault.from!, to: fault.to! } : { op: fault.change, region: fault.region! }
+      }
     default:
       return { atMs, kind: fault.kind, target: fault.target }
   }
