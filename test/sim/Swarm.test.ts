@@ -58,7 +58,7 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
     expect(seen(scenarios.map((scenario) => scenario.store))).toEqual(seen(["per_node", "shared"]))
     expect(scenarios.some((scenario) => scenario.workload.deadlineMs !== undefined)).toBe(true)
   })
