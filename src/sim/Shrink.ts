@@ -42,7 +42,7 @@ export type Episode =
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
   | { readonly kind: "wipe"; readonly atMs: number; readonly target: string }
   | { readonly kind: "promote"; readonly atMs: number; readonly region: string }
-  // Topology changes are kept as given (never generated): dropping or moving one may leave a
+  // Topology changes are drawn only from the scenario's own: dropping or moving one may leave a
   // schedule the file format refuses, which then does not count as a failure (see `shrink`).
   | { readonly kind: "topology"; readonly atMs: number; readonly change: TopologyChange }
   // Ends with no start before them in a given schedule, kept so that any schedule has a form.
@@ -60,6 +60,8 @@ interface Space {
   readonly slowMaxMs: number
   /** When the run heals everything, for episodes nothing ends. */
   readonly healedAtMs: number
+  /** The scenario's own topology changes (the only ones generated). */
+  readonly topologyChanges: ReadonlyArray<TopologyChange>
 }
 
 const groupsOf = (sides: ReadonlyArray<number>, regionIds: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
@@ -231,7 +233,8 @@ export const spaceOf = (scenario: Scenario): Space => {
     groupsMax: Math.max(3, ...groupCounts),
     deltaMaxMs: Math.ceil(Math.max(2_000, ...deltas)),
     slowMaxMs: Math.ceil(Math.max(200, ...slows)),
-    healedAtMs: Math.max(workloadEndMs, lastFaultMs)
+    healedAtMs: Math.max(workloadEndMs, lastFaultMs),
+    topologyChanges: scenario.faults.flatMap((fault) => (fault.kind === "topology" ? [fault.change] : []))
   }
 }
 
@@ -272,7 +275,8 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 1, arbitrary: record({ kind: fc.constant("promote" as const), atMs, region }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
-    { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) }
+    { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) },
+    ...(space.topologyChanges.length === 0 ? [] : [{ weight: 1, arbitrary: record({ kind: fc.constant("topology" as const), atMs, change: fc.constantFrom(...space.topologyChanges) }) }])
   )
 }
 
