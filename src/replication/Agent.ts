@@ -408,6 +408,9 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
               for (const target of wanted) {
                 const scope = target.startsWith(siblingPrefix) ? "" : Relay.scopeOf(topology, options.regionId, target).join("\n")
                 if (running.get(target) === scope) continue
+                // The old fiber must be gone before the new one reads the cursor: an acknowledgement
+                // landing after that read would move the cursor past changes the new scope must send.
+                if (running.has(target)) yield* FiberMap.remove(fibers, target)
                 running.set(target, scope)
                 yield* FiberMap.run(fibers, target, runTarget(target, topology))
               }
