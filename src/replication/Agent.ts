@@ -13,6 +13,12 @@
  * a resent batch is harmless because applying a change twice is a no-op; a restarted
  * node resumes from its durable cursor, so nothing is skipped.
  *
+ * Relay-tree changes: each target fiber relays under the topology it started with and is
+ * restarted when a topology change moves this region's place in the relay trees towards that
+ * target (`Relay.scopeOf`); before moving its cursor it looks back for the changes its new scope
+ * makes it responsible for, which the cursor passed while another region was their parent
+ * (`lookBack`), so a change in flight when the tree changed is never stranded.
+ *
  * Who ships depends on the store shape. On a shared regional store (one log per region) only
  * the region's replication leader (its lowest-id node that is not Unreachable) runs the agent;
  * two leaders for a moment only cause duplicate sends, which are no-ops. On per-node stores
