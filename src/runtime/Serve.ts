@@ -27,7 +27,7 @@
  * Signals and process exit belong to the command (`src/cli/serve.ts`); this module only waits
  * for the `shutdown` effect it is given, so tests can drive it in-process as well.
  */
-import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Agent from "../replication/Agent.js"
@@ -101,6 +101,8 @@ export interface Io {
   readonly log: (line: string) => void
   /** Completes with the reason to stop (e.g. "SIGTERM"). */
   readonly shutdown: Effect.Effect<string>
+  /** Configurations reloaded while the node runs (SIGHUP); their topology is applied, nothing else. */
+  readonly reloads?: Stream.Stream<Config.ReplicationConfig>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +401,21 @@ const writesOpen = (context: Context.Context<NodeContext>) =>
     return (yield* EffectClock.currentTimeMillis) - startedMs
   }).pipe(Effect.provide(context))
 
+/**
+ * Applies a reloaded configuration's topology (regions, nodes, replication targets, vault
+ * placements) through the node's `TopologyManager`, which the router and the agent read: relay
+ * trees change at once, and the agent re-sends what a new tree makes this region responsible
+ * for. Node health and the current primary are kept; other settings need a restart.
+ */
+const reload = (config: Config.ReplicationConfig, io: Io) =>
+  Effect.gen(function* () {
+    const manager = yield* TopologyManager.TopologyManager
+    const applied = yield* Effect.either(manager.reconfigure(config.topology))
+    if (Either.isLeft(applied)) return io.log(`reload refused: ${applied.left.message}`)
+    const targets = Topology.targetsOf(yield* manager.current, config.localRegion)
+    io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)
+  })
+
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
   Effect.scoped(
@@ -441,6 +458,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       yield* Scope.extend(GrpcServer.serveNode(failover === undefined ? {} : { promote: failover.promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
+      if (io.reloads !== undefined) yield* Effect.forkScoped(Stream.runForEach(io.reloads, (config) => reload(config, io)).pipe(Effect.provide(context)))
 
       const stop = yield* Effect.raceFirst(
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
