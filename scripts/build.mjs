@@ -8,7 +8,8 @@
  *
  * Some packages stay external and load from node_modules: lmdb and msgpackr-extract (native
  * addons located relative to their own files), foundationdb (optional, imported only when that
- * store is selected) and @grpc/grpc-js (it reads .proto files relative to its own directory).
+ * store is selected), and @grpc/grpc-js, @grpc/proto-loader, @grpc/reflection and
+ * grpc-health-check (they read .proto files relative to their own directories).
  * Bundled CommonJS packages (prom-client, commander, cli-progress) get a `require` made with
  * createRequire, for the Node built-ins they require.
  *
@@ -31,7 +32,7 @@ import { isCurrent, manifestFile, readManifest, root } from "../bin/launch.mjs"
 const entries = { "src/cli/main.ts": "cli", "src/cli/SwarmWorker.ts": "swarm-worker" }
 
 /** Packages loaded from node_modules at run time instead of bundled. */
-const external = ["lmdb", "msgpackr-extract", "foundationdb", "@grpc/grpc-js"]
+const external = ["lmdb", "msgpackr-extract", "foundationdb", "@grpc/grpc-js", "@grpc/proto-loader", "@grpc/reflection", "grpc-health-check"]
 
 /** Files outside the bundle's own inputs whose change makes it stale. */
 const extraInputs = ["package.json", "package-lock.json", "scripts/build.mjs"]

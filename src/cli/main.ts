@@ -1,6 +1,7 @@
 /**
  * The `inferadb-repl` command line: one commander program whose subcommands each live in
- * their own file (`sim.ts` for the simulator, `serve.ts` for an engine node). This file only
+ * their own file (`sim.ts` for the simulator, `serve.ts` for an engine node, `promote.ts`,
+ * and `api.ts` for write, delete, read, check and watch against a node's public API). This file only
  * wires them together, runs the parser and turns usage errors into exit code 64.
  *
  * A subcommand's module (and everything it imports: effect, gRPC, lmdb, the simulator) is
@@ -29,9 +30,33 @@ const subcommands: Readonly<Record<string, Subcommand>> = {
     description: "Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP",
     load: async () => (await import("./serve.js")).command()
   },
+  chaos: {
+    description: "Scenarios on real serve processes: network namespaces, nftables cuts, kill -9, SIGSTOP, libfaketime clocks, judged by the simulator's checkers",
+    load: async () => (await import("./chaos.js")).command()
+  },
   promote: {
     description: "PrimaryReplica: make the region of the node at --address primary of a new epoch (two-region deployments never fail over on their own)",
     load: async () => (await import("./promote.js")).command()
+  },
+  write: {
+    description: "Insert relationships through a node's public API (type:id#relation@type:id ...)",
+    load: async () => (await import("./api.js")).command("write")
+  },
+  delete: {
+    description: "Delete relationships through a node's public API",
+    load: async () => (await import("./api.js")).command("delete")
+  },
+  read: {
+    description: "List the relationships of one resource (optionally one relation) on a node",
+    load: async () => (await import("./api.js")).command("read")
+  },
+  check: {
+    description: "Whether a relationship exists on a node (exit 0 when it does, 1 when not)",
+    load: async () => (await import("./api.js")).command("check")
+  },
+  watch: {
+    description: "Stream the changes a node commits or applies, from a log position, until interrupted",
+    load: async () => (await import("./api.js")).command("watch")
   }
 }
 

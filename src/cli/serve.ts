@@ -3,6 +3,7 @@
  *
  *   inferadb-repl serve --config <file> [--http-port <n>] [--grpc-port <n>] [--data-dir <dir>]
  *                       [--store lmdb|foundationdb|memory] [--seed <n>] [--drain-timeout-ms <ms>]
+ *                       [--log-format pretty|json] [--log-level trace|debug|info|warning|error|none]
  *
  * The file is decoded with the environment's `INFERADB__...` overrides (`Config.parseBytes`,
  * which also refuses invalid UTF-8); the flags then override the file. Exit codes: 0 after a
@@ -11,17 +12,21 @@
  * the key path, the value and what was
  * expected), 1 when the node could not start (a port in use, an unreadable certificate, a
  * store that does not open) or stopped abnormally. The first signal drains and stops; a
- * second one, a second or more later, exits at once with 130.
+ * second one, a second or more later, exits at once with 130. SIGHUP reloads the file and applies
+ * its topology (regions, nodes, replication targets, vaults) without a restart; a file that does
+ * not decode is reported and changes nothing.
  *
  * The wiring itself is `runtime/Serve.ts`; this file reads the file, picks the seed, handles
  * signals and turns the outcome into an exit code.
  */
 import { Command, InvalidArgumentError, Option as CommandOption } from "commander"
-import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, Option, Queue, Stream } from "effect"
 import { randomInt } from "node:crypto"
 import * as fs from "node:fs"
 import * as Config from "../replication/Config.js"
+import * as Logging from "../runtime/Logging.js"
 import * as Serve from "../runtime/Serve.js"
+import * as Canary from "../sim/canary/Canary.js"
 import * as Version from "./Version.js"
 
 /** Exit code of an invalid configuration. */
@@ -63,7 +68,18 @@ interface Options {
   readonly store?: Config.StoreKind
   readonly seed?: number
   readonly drainTimeoutMs?: number
+  readonly logFormat: Logging.Format
+  readonly logLevel: Logging.Level
+  readonly canary?: ServeCanary
 }
+
+/**
+ * Deliberately broken builds of the node for the chaos harness's canary (a check that cannot
+ * fail proves nothing): `keep-local` resolves conflicts by keeping the local region's change,
+ * which the checkers must catch. Hidden from --help; the startup log says it is on.
+ */
+const serveCanaries = ["keep-local"] as const
+type ServeCanary = (typeof serveCanaries)[number]
 
 const fail = (code: number, message: string): never => {
   process.stderr.write(`${message}\n`)
@@ -92,7 +108,9 @@ const loadPlan = (options: Options): Serve.Plan => {
     ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs })
   })
   if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
-  return planned.right
+  if (options.canary === undefined) return planned.right
+  process.stdout.write(`canary: ${options.canary} (a deliberately broken node: its conflict resolution keeps the local change)\n`)
+  return { ...planned.right, settings: { ...planned.right.settings, resolver: Canary.keepLocal(planned.right.config.localRegion) } }
 }
 
 /**
@@ -114,15 +132,37 @@ const onSignals = (shutdown: Deferred.Deferred<string>): void => {
   process.on("SIGINT", handle)
 }
 
+/** SIGHUP re-reads the configuration file; one that reads and decodes is offered to the node. */
+const onReload = (options: Options, reloads: Queue.Queue<Config.ReplicationConfig>): void => {
+  process.on("SIGHUP", () => {
+    let bytes = new Uint8Array()
+    try {
+      bytes = fs.readFileSync(options.config)
+    } catch (error) {
+      return void process.stderr.write(`SIGHUP: cannot read ${options.config}, nothing reloaded: ${error instanceof Error ? error.message : String(error)}\n`)
+    }
+    const config = Config.parseBytes(bytes, process.env)
+    if (Either.isLeft(config)) return void process.stderr.write(`SIGHUP: invalid configuration in ${options.config}, nothing reloaded: ${config.left.message}\n`)
+    Queue.unsafeOffer(reloads, config.right)
+  })
+}
+
 const run = async (options: Options): Promise<void> => {
   const plan = loadPlan(options)
   const shutdown = Deferred.unsafeMake<string>(Effect.runSync(Effect.fiberId))
   onSignals(shutdown)
-  const exit = await Effect.runPromiseExit(
-    Serve.run(plan, { log: (line) => void process.stdout.write(`${line}\n`), shutdown: Deferred.await(shutdown) })
-  )
+  // Every line of the node, from any fiber, goes through one logger carrying its region and node.
+  const logged = <A, E>(effect: Effect.Effect<A, E>) =>
+    effect.pipe(
+      Effect.annotateLogs({ region: plan.settings.regionId, node: plan.settings.nodeId }),
+      Effect.provide(Logging.layer({ format: options.logFormat, level: options.logLevel }))
+    )
+  const log = (line: string) => Effect.runSync(logged(Effect.logInfo(line)))
+  const reloads = Effect.runSync(Queue.unbounded<Config.ReplicationConfig>())
+  onReload(options, reloads)
+  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads) })))
   if (Exit.isSuccess(exit)) {
-    process.stdout.write("stopped\n")
+    log("stopped")
     process.exit(0)
   }
   const failure = Cause.failureOption(exit.cause)
@@ -141,5 +181,8 @@ export const command = (): Command =>
     .option("--data-dir <dir>", "lmdb directory (overrides store.path)")
     .addOption(new CommandOption("--store <kind>", "store backend (overrides store.kind)").choices(["lmdb", "foundationdb", "memory"]))
     .option("--seed <n>", "seed of the node's randomness (retry jitter); random and printed when omitted", parseSeed)
+    .addOption(new CommandOption("--canary <name>", "a deliberately broken node, for the chaos harness's canary").choices(serveCanaries).hideHelp())
     .option("--drain-timeout-ms <ms>", `how long shutdown waits for targets to acknowledge the log (default ${Serve.drainTimeoutMsDefault})`, parseMs)
+    .addOption(new CommandOption("--log-format <format>", "log lines: pretty (time level region/node message) or json (one object per line)").choices(Logging.formats).default("pretty"))
+    .addOption(new CommandOption("--log-level <level>", "lowest level logged").choices(Logging.levels).default("info"))
     .action((options: Options) => run(options))

@@ -10,6 +10,7 @@ import { Duration, Effect, Either, Layer } from "effect"
 import * as Bootstrap from "./Bootstrap.js"
 import * as Failover from "./Failover.js"
 import * as Agent from "./Agent.js"
+import * as Backlog from "./Backlog.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
@@ -23,6 +24,7 @@ import * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
 import type * as Random from "./Random.js"
 import * as Replica from "./Replica.js"
+import * as Role from "./Role.js"
 import * as Router from "./Router.js"
 import type * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -221,14 +223,23 @@ const bootstrapThenOpen = (settings: Settings) =>
 /** The orphan tail asks every this many capped retry delays (`agent.retry_delay_max_ms`). */
 const orphanTailIntervals = 5
 
-/** The node's replication health now. */
-export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent | Clock.Clock> =>
+/** The node's replication health now, with every target's backlog (left out when the store does not answer), its role and its clock. */
+export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, Services | Store.Store | Clock.Clock> =>
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
     const clock = yield* Clock.Clock
+    const backlog = yield* Backlog.measureBounded(settings.regionId)
     // A peer's estimate counts while it is younger than the heartbeat timeout: a silent peer's
     // last reading says nothing of the clock now.
     const offset = ClockOffset.status(yield* clock.offsets, yield* Clock.monotonicMs, clock.maxOffsetMs, settings.heartbeat.timeoutMs)
-    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health, clock: offset })
+    return Health.compute({
+      enabled: true,
+      feed: yield* feed.stats,
+      agent: yield* agent.stats,
+      thresholds: settings.health,
+      ...(backlog._tag === "Some" ? { backlog: backlog.value } : {}),
+      role: yield* Role.current(settings.regionId),
+      clock: offset
+    })
   })

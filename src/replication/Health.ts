@@ -4,12 +4,18 @@
  * runtime, the simulator and tests compute it the same way.
  *
  * Degraded means one of: a target has failed `maxRetries` times in a row (at least once when
- * `maxRetries` is 0), a target's measured lag exceeds `lagMsMax`, or this node's clock is off
- * by more than `max_offset_ms` from most of its peers (`ClockOffset`). The reason says which.
+ * `maxRetries` is 0), a target's measured lag exceeds `lagMsMax`, a target has unshipped
+ * changes the oldest of which has waited here longer than `lagMsMax` (`Backlog`: this one
+ * turns an outage into `degraded` within `lagMsMax`, before any failure count or
+ * acknowledgement), or this node's clock is off by more than `max_offset_ms` from most of its
+ * peers (`ClockOffset`). The reason says which. Beyond the seed's fields the block carries
+ * every target's backlog, this node's role (`Role`) and its clock.
  */
 import type * as Agent from "./Agent.js"
+import type * as Backlog from "./Backlog.js"
 import type * as ChangeFeed from "./ChangeFeed.js"
 import type * as ClockOffset from "./ClockOffset.js"
+import type * as Role from "./Role.js"
 
 /** The `/healthz` replication block. */
 export interface ReplicationHealth {
@@ -23,6 +29,10 @@ export interface ReplicationHealth {
   readonly reason?: string
   /** This node's clock against its peers' (absent where nobody measured it). */
   readonly clock?: ClockOffset.Status
+  /** Every target's backlog, when measured. */
+  readonly targets?: ReadonlyArray<Backlog.TargetBacklog>
+  /** This node's role, when known. */
+  readonly role?: Role.Role
 }
 
 /** Thresholds for degraded health. */
@@ -31,16 +41,19 @@ export interface Thresholds {
   readonly lagMsMax: number
 }
 
-const problems = (agent: Agent.AgentStats, thresholds: Thresholds): ReadonlyArray<string> => {
+const problems = (agent: Agent.AgentStats, thresholds: Thresholds, backlog: ReadonlyArray<Backlog.TargetBacklog>): ReadonlyArray<string> => {
   const failuresMax = Math.max(1, thresholds.maxRetries)
-  return agent.targets.flatMap((target) => {
+  const waiting = backlog
+    .filter((target) => target.oldestUnshippedAgeMs > thresholds.lagMsMax)
+    .map((target) => `target ${target.target} has ${target.unshippedChanges} unshipped changes, the oldest waiting ${Math.round(target.oldestUnshippedAgeMs)} ms (over ${thresholds.lagMsMax} ms)`)
+  return waiting.concat(agent.targets.flatMap((target) => {
     const found: Array<string> = []
     if (target.consecutiveFailures >= failuresMax) {
       found.push(`target ${target.target} failing (${target.consecutiveFailures} consecutive failures${target.lastError === undefined ? "" : `: ${target.lastError}`})`)
     }
     if (target.lagMs > thresholds.lagMsMax) found.push(`target ${target.target} lag ${target.lagMs} ms exceeds ${thresholds.lagMsMax} ms`)
     return found
-  })
+  }))
 }
 
 const clockProblem = (clock: ClockOffset.Status): string =>
@@ -53,11 +66,23 @@ export const compute = (options: {
   readonly agent: Agent.AgentStats
   readonly thresholds: Thresholds
   readonly clock?: ClockOffset.Status
+  readonly backlog?: ReadonlyArray<Backlog.TargetBacklog>
+  readonly role?: Role.Role
 }): ReplicationHealth => {
   const { feed, clock } = options
   const message = `Published: ${feed.published}, Subscribers: ${feed.subscribers}, Dropped: ${feed.dropped}`
-  const found = options.enabled ? [...problems(options.agent, options.thresholds), ...(clock?.degraded === true ? [clockProblem(clock)] : [])] : []
-  const base = { enabled: options.enabled, published: feed.published, subscribers: feed.subscribers, dropped: feed.dropped, ...(clock === undefined ? {} : { clock }) }
+  const found = options.enabled
+    ? [...problems(options.agent, options.thresholds, options.backlog ?? []), ...(clock?.degraded === true ? [clockProblem(clock)] : [])]
+    : []
+  const base = {
+    enabled: options.enabled,
+    published: feed.published,
+    subscribers: feed.subscribers,
+    dropped: feed.dropped,
+    ...(options.backlog === undefined ? {} : { targets: options.backlog }),
+    ...(options.role === undefined ? {} : { role: options.role }),
+    ...(clock === undefined ? {} : { clock })
+  }
   if (found.length === 0) return { status: "healthy", ...base, message }
   const reason = found.join("; ")
   return { status: "degraded", ...base, message: `${message}; ${reason}`, reason }

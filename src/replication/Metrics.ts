@@ -24,7 +24,23 @@ export interface Recorder {
   readonly requestRefused: (reason: string) => void
   /** A change the target refused for good (residency, malformed) was dropped from its batch, not retried forever. */
   readonly changeSkipped: (target: string, reason: string) => void
+  /** Changes a target has not acknowledged yet, and how long the oldest of them has waited here (0 when none). */
+  readonly backlog: (target: string, unshippedChanges: number, oldestUnshippedAgeMs: number) => void
+  /** Who takes writes as this node sees it (PrimaryReplica epochs; epoch 0 and no primary otherwise). */
+  readonly role: (role: Role) => void
+  /** This node's view of the primary changed (see `Failover.Cause`). */
+  readonly failoverEvent: (event: FailoverEvent) => void
 }
+
+/** The role gauges: the epoch, its primary region, and whether this node takes client writes now. */
+export interface Role {
+  readonly epoch: number
+  readonly primary: string | undefined
+  readonly writable: boolean
+}
+
+/** Changes of the primary view that are counted: every `Failover.Cause` but the initial one. */
+export type FailoverEvent = "promoted" | "adopted" | "handed-back" | "fenced" | "confirmed"
 
 /** The Metrics service. */
 export class Metrics extends Context.Tag("inferadb/Metrics")<Metrics, Recorder>() {}
@@ -38,7 +54,10 @@ export const noop: Recorder = {
   targetsTotal: () => {},
   conflict: () => {},
   requestRefused: () => {},
-  changeSkipped: () => {}
+  changeSkipped: () => {},
+  backlog: () => {},
+  role: () => {},
+  failoverEvent: () => {}
 }
 
 /** A layer that discards every observation. */
@@ -59,6 +78,9 @@ export interface MemoryMetrics {
   readonly lagSamples: Array<number>
   readonly connected: Map<string, boolean>
   targetsTotal: number
+  readonly unshipped: Map<string, { readonly changes: number; readonly oldestAgeMs: number }>
+  role: Role | undefined
+  readonly failoverEvents: Map<FailoverEvent, number>
 }
 
 /** Fresh in-memory totals. */
@@ -75,7 +97,10 @@ export const makeMemory = (): MemoryMetrics => ({
   lagMs: new Map(),
   lagSamples: [],
   connected: new Map(),
-  targetsTotal: 0
+  targetsTotal: 0,
+  unshipped: new Map(),
+  role: undefined,
+  failoverEvents: new Map()
 })
 
 /** A recorder that adds up into `totals`. */
@@ -98,7 +123,10 @@ export const recorderMemory = (totals: MemoryMetrics): Recorder => ({
     else totals.resolvedRemote++
   },
   requestRefused: () => void totals.refused++,
-  changeSkipped: () => void totals.skipped++
+  changeSkipped: () => void totals.skipped++,
+  backlog: (target, changes, oldestAgeMs) => void totals.unshipped.set(target, { changes, oldestAgeMs }),
+  role: (role) => void (totals.role = role),
+  failoverEvent: (event) => void totals.failoverEvents.set(event, (totals.failoverEvents.get(event) ?? 0) + 1)
 })
 
 /** A layer that adds up into `totals`. */

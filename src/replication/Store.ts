@@ -11,6 +11,7 @@
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
+ *   r/<target region>                              -> relay scope the cursor moved under (see `Relay.scopeOf`)
  *   m/<counter name>                               -> integer counters
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
  *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
@@ -83,6 +84,12 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly origin: (candidate: string) => Effect.Effect<string, StoreError>
     /** Moves a cursor forward; a smaller position than the stored one is ignored. */
     readonly advanceCursor: (target: string, position: number) => Effect.Effect<void, StoreError>
+    /**
+     * The relay scope (`Relay.scopeOf`) under which the cursor towards `target` moved, or
+     * undefined when none was recorded (a new target, or a store written before scopes).
+     */
+    readonly getRelayScope: (target: string) => Effect.Effect<ReadonlyArray<string> | undefined, StoreError>
+    readonly setRelayScope: (target: string, scope: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
     readonly close: Effect.Effect<void>
   }
 >() {}
@@ -90,6 +97,7 @@ export class Store extends Context.Tag("inferadb/Store")<
 const tuplePrefix = "t/"
 const logPrefix = "l/"
 const cursorPrefix = "c/"
+const relayScopePrefix = "r/"
 const counterPrefix = "m/"
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
@@ -132,13 +140,18 @@ export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(t
 interface Cells<V> {
   readonly tupleState: StoreEncoding.Cell<TupleState.TupleState, V>
   readonly logEntry: StoreEncoding.Cell<LogEntry, V>
+  readonly relayScope: StoreEncoding.Cell<ReadonlyArray<string>, V>
   readonly integer: StoreEncoding.Cell<number, V>
   readonly text: StoreEncoding.Cell<string, V>
 }
 
+/** The relay scope of a target: the regions whose changes this node relays to it. */
+const RelayScope = Schema.Array(Schema.String)
+
 const cellsOf = <V>(encoding: StoreEncoding.StoreEncoding<V>): Cells<V> => ({
   tupleState: encoding.schema(TupleState.TupleState),
   logEntry: encoding.schema(LogEntry),
+  relayScope: encoding.schema(RelayScope),
   integer: encoding.integer,
   text: encoding.text
 })
@@ -250,6 +263,13 @@ export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncodin
           if (position > current) tx.set(`${cursorPrefix}${target}`, cells.integer.encode(position))
         })
       ),
+    getRelayScope: (target) =>
+      read((tx) =>
+        Effect.flatMap(tx.get(`${relayScopePrefix}${target}`), (stored) =>
+          stored === undefined ? Effect.succeed(undefined) : decodeWith(cells.relayScope, "getRelayScope", stored)
+        )
+      ),
+    setRelayScope: (target, scope) => driver.transact((tx) => Effect.sync(() => tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope)))),
     close: driver.close
   }
 }

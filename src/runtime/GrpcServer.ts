@@ -37,6 +37,7 @@ import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
+import * as GrpcHealth from "./GrpcHealth.js"
 
 /** Largest message the server accepts or sends, in bytes, unless configured. */
 export const messageBytesMaxDefault = 16 * 1024 * 1024
@@ -115,6 +116,8 @@ export interface Listener {
   readonly serveReplication: (handler: Network.Handler) => Effect.Effect<void, never, Scope.Scope>
   /** Answers CatchUp and the Relationships API from `services` until the scope closes. */
   readonly serveNode: (services: NodeServices) => Effect.Effect<void, never, Scope.Scope>
+  /** The standard health service's status (NOT_SERVING until set); reflection is served too (`GrpcHealth`). */
+  readonly health: GrpcHealth.Health
 }
 
 /** The node's bound gRPC server as a service. */
@@ -162,11 +165,13 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       interceptors: [transportLimits(context, options.headerBytesMax ?? headerBytesMaxDefault)]
     })
     server.addService(serviceDefinition, implementation(context))
+    const health = GrpcHealth.addTo(server)
     yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
     const port = yield* bind(server, options.bind, options.credentials.server)
     return {
       port,
       address: `${hostOf(options.bind)}:${port}`,
+      health,
       serveReplication: (handler) =>
         Effect.acquireRelease(
           Effect.suspend(() => (context.slots.replication === undefined ? Effect.sync(() => void (context.slots.replication = handler)) : Effect.dieMessage("replication is already being served"))),

@@ -1,6 +1,7 @@
 /**
- * The node's operational HTTP endpoint: `/healthz` (the seed's JSON, field for field),
- * `/livez`, `/readyz` and `/metrics` (Prometheus text). It serves probes only; replication
+ * The node's operational HTTP endpoint: `/healthz` (the seed's JSON, field for field, then
+ * our additions under `details.replication`: `reason`, per-target `targets` and the node's
+ * `role`), `/livez`, `/readyz` and `/metrics` (Prometheus text). It serves probes only; replication
  * traffic goes over the Network service. Built on `node:http` to stay small.
  *
  * What it reads comes in as `Probes`, so the server knows nothing of how a node is wired;
@@ -15,12 +16,12 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Data, Effect, FiberSet, Layer, type Scope } from "effect"
 import type { Registry } from "prom-client"
-import * as Agent from "../replication/Agent.js"
-import * as ChangeFeed from "../replication/ChangeFeed.js"
-import * as Clock from "../replication/Clock.js"
+import type * as Backlog from "../replication/Backlog.js"
+import type * as Clock from "../replication/Clock.js"
 import * as Engine from "../replication/Engine.js"
 import { StoreError } from "../replication/Errors.js"
 import type * as Health from "../replication/Health.js"
+import type * as Role from "../replication/Role.js"
 import * as Store from "../replication/Store.js"
 
 /** What the endpoints read from the node. */
@@ -88,6 +89,12 @@ export interface HealthDocument {
       readonly subscribers: number
       readonly dropped: number
       readonly message: string
+      /** Why it is degraded; absent when healthy. */
+      readonly reason?: string
+      /** Per target: what it has not acknowledged yet and its lag now (`Backlog`). */
+      readonly targets?: ReadonlyArray<TargetDocument>
+      /** Who takes writes as this node sees it (`Role`). */
+      readonly role?: RoleDocument
       /** This node's clock against its peers' (`ClockOffset`); absent before any peer answered. */
       readonly clock?: {
         readonly status: "healthy" | "degraded"
@@ -100,8 +107,46 @@ export interface HealthDocument {
   }
 }
 
+/** One target under `details.replication.targets`. */
+export interface TargetDocument {
+  readonly target: string
+  readonly unshipped_changes: number
+  readonly oldest_unshipped_age_ms: number
+  readonly lag_ms: number
+  readonly consecutive_failures: number
+  readonly last_error?: string
+}
+
+/** `details.replication.role`. */
+export interface RoleDocument {
+  readonly strategy: string
+  readonly epoch: number
+  /** Null when no region takes writes in this node's view, or outside PrimaryReplica. */
+  readonly primary: string | null
+  readonly writable: boolean
+  readonly reason?: string
+}
+
+const targetDocument = (target: Backlog.TargetBacklog): TargetDocument => ({
+  target: target.target,
+  unshipped_changes: target.unshippedChanges,
+  oldest_unshipped_age_ms: Math.round(target.oldestUnshippedAgeMs),
+  lag_ms: Math.round(target.lagMs),
+  consecutive_failures: target.consecutiveFailures,
+  ...(target.lastError === undefined ? {} : { last_error: target.lastError })
+})
+
+const roleDocument = (role: Role.Role): RoleDocument => ({
+  strategy: role.strategy,
+  epoch: role.epoch,
+  primary: role.primary ?? null,
+  writable: role.writable,
+  ...(role.reason === undefined ? {} : { reason: role.reason })
+})
+
 const defaultHost = "127.0.0.1"
-const defaultStorageCheckTimeoutMs = 2_000
+/** How long the storage check may take before it counts as failed, unless configured. */
+export const storageCheckTimeoutMsDefault = 2_000
 
 // This engine has no separate cache or auth component that can fail on its own; the seed's
 // document has both entries, so they are reported with the seed's healthy messages.
@@ -135,6 +180,9 @@ export const healthDocument = (input: {
         subscribers: replication.subscribers,
         dropped: replication.dropped,
         message: replication.message,
+        ...(replication.reason === undefined ? {} : { reason: replication.reason }),
+        ...(replication.targets === undefined ? {} : { targets: replication.targets.map(targetDocument) }),
+        ...(replication.role === undefined ? {} : { role: roleDocument(replication.role) }),
         ...(replication.clock === undefined || replication.clock.peers === 0
           ? {}
           : {
@@ -155,19 +203,12 @@ export const healthDocument = (input: {
 export const nodeProbes = (
   settings: Engine.Settings,
   serving: Effect.Effect<boolean>
-): Effect.Effect<Probes, never, ChangeFeed.ChangeFeed | Agent.Agent | Store.Store | Clock.Clock> =>
+): Effect.Effect<Probes, never, Engine.Services | Store.Store | Clock.Clock> =>
   Effect.gen(function* () {
-    const feed = yield* ChangeFeed.ChangeFeed
-    const agent = yield* Agent.Agent
-    const store = yield* Store.Store
-    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<Engine.Services | Store.Store | Clock.Clock>()
     return {
-      replication: Engine.health(settings).pipe(
-        Effect.provideService(ChangeFeed.ChangeFeed, feed),
-        Effect.provideService(Agent.Agent, agent),
-        Effect.provideService(Clock.Clock, clock)
-      ),
-      storage: store.logEnd,
+      replication: Effect.provide(Engine.health(settings), context),
+      storage: (yield* Store.Store).logEnd,
       serving
     }
   })
@@ -182,7 +223,7 @@ const json = (status: number, value: unknown): Reply => ({ status, contentType: 
 
 /** Runs the storage probe with a deadline and describes the outcome. */
 const checkStorage = (options: Options): Effect.Effect<ComponentHealth> => {
-  const timeoutMs = options.storageCheckTimeoutMs ?? defaultStorageCheckTimeoutMs
+  const timeoutMs = options.storageCheckTimeoutMs ?? storageCheckTimeoutMsDefault
   return options.probes.storage.pipe(
     Effect.timeoutFail({
       duration: timeoutMs,

@@ -9,9 +9,13 @@
  * Labels: `target` (the target region) on changes, failures, lag, batch size and duration;
  * `reason` on refused requests (`GrpcServer.RefusalReason`, and the replication handler's
  * `Refused` reasons). Conflict counters and target counts are per node.
+ *
+ * Beyond the seed's ten names (kept exactly): the backlog per target (`Backlog`), the role
+ * (epoch, primary, writable: `Role`), failover events by kind, prom-client's default process
+ * metrics (CPU, memory, event loop lag, file descriptors, GC) and `inferadb_engine_build_info`.
  */
 import { Layer } from "effect"
-import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client"
 import * as Metrics from "../replication/Metrics.js"
 
 /** The seed's metric names, plus the refused-requests counter. */
@@ -27,7 +31,14 @@ export const names = {
   batchSize: "inferadb_engine_replication_batch_size",
   durationSeconds: "inferadb_engine_replication_duration_seconds",
   requestsRefusedTotal: "inferadb_engine_replication_requests_refused_total",
-  changesSkippedTotal: "inferadb_engine_replication_changes_skipped_total"
+  changesSkippedTotal: "inferadb_engine_replication_changes_skipped_total",
+  unshippedChanges: "inferadb_engine_replication_unshipped_changes",
+  oldestUnshippedAgeMilliseconds: "inferadb_engine_replication_oldest_unshipped_age_milliseconds",
+  epoch: "inferadb_engine_replication_epoch",
+  primary: "inferadb_engine_replication_primary",
+  writable: "inferadb_engine_replication_writable",
+  failoverEventsTotal: "inferadb_engine_replication_failover_events_total",
+  buildInfo: "inferadb_engine_build_info"
 } as const
 
 /** Batch-size buckets in changes, up to well past the default `batch_size` of 100. */
@@ -42,10 +53,54 @@ export interface PromMetrics {
   readonly recorder: Metrics.Recorder
 }
 
-/** Creates the metrics of one node in a fresh registry. */
-export const make = (): PromMetrics => {
+/** What `inferadb_engine_build_info` says (its value is always 1). */
+export interface BuildInfo {
+  readonly version: string
+  readonly region?: string
+  readonly node?: string
+}
+
+/** The backlog, role and failover-event metrics, registered in `registry`. */
+const operations = (registers: Array<Registry>) => {
+  const unshipped = new Gauge({ name: names.unshippedChanges, help: "Changes a target has not acknowledged yet", labelNames: ["target"], registers })
+  const oldest = new Gauge({
+    name: names.oldestUnshippedAgeMilliseconds,
+    help: "How long the oldest change a target has not acknowledged has been durable here (0 when none)",
+    labelNames: ["target"],
+    registers
+  })
+  const epoch = new Gauge({ name: names.epoch, help: "PrimaryReplica epoch this node is in (0 under other strategies)", registers })
+  const primary = new Gauge({ name: names.primary, help: "1 for the region this node sees as primary of the current epoch", labelNames: ["region"], registers })
+  const writable = new Gauge({ name: names.writable, help: "1 when this node takes client writes now", registers })
+  const events = new Counter({
+    name: names.failoverEventsTotal,
+    help: "Changes of this node's primary view: promoted, adopted, handed-back, fenced, confirmed",
+    labelNames: ["event"],
+    registers
+  })
+  const recorder: Pick<Metrics.Recorder, "backlog" | "role" | "failoverEvent"> = {
+    backlog: (target, changes, oldestAgeMs) => {
+      unshipped.set({ target }, changes)
+      oldest.set({ target }, Math.round(oldestAgeMs))
+    },
+    role: (role) => {
+      epoch.set(role.epoch)
+      primary.reset()
+      if (role.primary !== undefined) primary.set({ region: role.primary }, 1)
+      writable.set(role.writable ? 1 : 0)
+    },
+    failoverEvent: (event) => events.inc({ event })
+  }
+  return recorder
+}
+
+/** Creates the metrics of one node in a fresh registry, with the process's default metrics and `build_info`. */
+export const make = (build: BuildInfo = { version: "unknown" }): PromMetrics => {
   const registry = new Registry()
   const registers = [registry]
+  collectDefaultMetrics({ register: registry })
+  const info = new Gauge({ name: names.buildInfo, help: "Build and node identity (always 1)", labelNames: ["version", "node_version", "region", "node"], registers })
+  info.set({ version: build.version, node_version: process.version, region: build.region ?? "", node: build.node ?? "" }, 1)
   const changes = new Counter({ name: names.changesTotal, help: "Total changes replicated", labelNames: ["target"], registers })
   const failures = new Counter({ name: names.failuresTotal, help: "Total replication failures", labelNames: ["target"], registers })
   const conflicts = new Counter({ name: names.conflictsTotal, help: "Total conflicts detected", registers })
@@ -102,7 +157,8 @@ export const make = (): PromMetrics => {
       else resolvedRemote.inc()
     },
     requestRefused: (reason) => refused.inc({ reason }),
-    changeSkipped: (target, reason) => skipped.inc({ target, reason })
+    changeSkipped: (target, reason) => skipped.inc({ target, reason }),
+    ...operations(registers)
   }
   return { registry, recorder }
 }

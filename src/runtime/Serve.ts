@@ -6,8 +6,12 @@
  * is reported before anything opens. `run` then builds the node from real services (an lmdb,
  * FoundationDB or memory Store, the system Clock, the gRPC Network with authentication, a
  * seeded Random, Prometheus metrics), serves replication, CatchUp and the public API on one
- * gRPC port and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
- * (plus the failover controller under PrimaryReplica) until `shutdown` completes.
+ * gRPC port (with the standard health service, SERVING while `/readyz` would answer 200, and
+ * reflection) and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
+ * (plus the failover controller under PrimaryReplica, and the `Monitor` that keeps the backlog
+ * and role metrics current and logs each change of state once) until `shutdown` completes.
+ * Under `discovery.mode: dns` it also runs the discovery loop (`DiscoveryLoop`, over the
+ * system's DNS), whose first round finishes before the engine starts.
  *
  * Lifecycle:
  * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
@@ -23,7 +27,7 @@
  * Signals and process exit belong to the command (`src/cli/serve.ts`); this module only waits
  * for the `shutdown` effect it is given, so tests can drive it in-process as well.
  */
-import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Agent from "../replication/Agent.js"
@@ -33,6 +37,7 @@ import * as Config from "../replication/Config.js"
 import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
+import * as Monitor from "../replication/Monitor.js"
 import type * as Health from "../replication/Health.js"
 import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
@@ -40,6 +45,9 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as DiscoveryLoop from "./DiscoveryLoop.js"
+import * as DnsResolver from "./DnsResolver.js"
+import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as HttpServer from "./HttpServer.js"
@@ -93,6 +101,8 @@ export interface Io {
   readonly log: (line: string) => void
   /** Completes with the reason to stop (e.g. "SIGTERM"). */
   readonly shutdown: Effect.Effect<string>
+  /** Configurations reloaded while the node runs (SIGHUP); their topology is applied, nothing else. */
+  readonly reloads?: Stream.Stream<Config.ReplicationConfig>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +174,8 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
     `clock: ${config.clock}`,
     `replication targets: ${targets.length === 0 ? "(none)" : targets.join(", ")}`,
     `security: ${config.security.mode}`,
-    `store: ${describeStore(plan.store)}`
+    `store: ${describeStore(plan.store)}`,
+    DiscoveryLoop.describe(config.discovery)
   ]
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
@@ -346,12 +357,18 @@ const startEngine = (plan: Plan) =>
     return yield* Effect.forkScoped(Engine.run(plan.settings))
   })
 
-/** The failover controller's operator promote, under PrimaryReplica (the engine runs the controller). */
-const operatorPromote = (plan: Plan) =>
+/** The failover controller under PrimaryReplica (the engine runs it): its operator promote and its state. */
+const failoverOf = (plan: Plan) =>
   Effect.gen(function* () {
     if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return undefined
-    return (yield* Failover.Failover).promote
+    return yield* Failover.Failover
   })
+
+/** Runs the monitor (backlog, lag and role gauges; one log line per change of state). */
+const startMonitor = (plan: Plan, failover: Failover.Failover["Type"] | undefined) =>
+  Effect.forkScoped(
+    Monitor.run({ regionId: plan.settings.regionId, intervalMs: Monitor.intervalMsDefault, ...(failover === undefined ? {} : { failover: failover.state }) })
+  )
 
 /** Serves `/healthz`, `/livez`, `/readyz` and `/metrics` until the scope closes. */
 const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Context.Context<NodeContext>, serving: Effect.Effect<boolean>) =>
@@ -366,6 +383,15 @@ const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Contex
     }).pipe(Effect.mapError(startError))
   })
 
+/**
+ * Keeps the gRPC health status in line with `/readyz`: SERVING while the public API is served
+ * and the store answers (within the HTTP storage check's deadline).
+ */
+const followReadiness = (listener: GrpcServer.Listener, serving: Effect.Effect<boolean>, context: Context.Context<NodeContext>) => {
+  const storeAnswers = Effect.flatMap(Store.Store, (store) => store.logEnd).pipe(Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.provide(context), Effect.isSuccess)
+  return Effect.forkScoped(GrpcHealth.follow(listener.health, Effect.flatMap(serving, (on) => (on ? storeAnswers : Effect.succeed(false)))))
+}
+
 /** Waits until the engine lets client writes in (its bootstrap finished or timed out). */
 const writesOpen = (context: Context.Context<NodeContext>) =>
   Effect.gen(function* () {
@@ -375,6 +401,21 @@ const writesOpen = (context: Context.Context<NodeContext>) =>
     return (yield* EffectClock.currentTimeMillis) - startedMs
   }).pipe(Effect.provide(context))
 
+/**
+ * Applies a reloaded configuration's topology (regions, nodes, replication targets, vault
+ * placements) through the node's `TopologyManager`, which the router and the agent read: relay
+ * trees change at once, and the agent re-sends what a new tree makes this region responsible
+ * for. Node health and the current primary are kept; other settings need a restart.
+ */
+const reload = (config: Config.ReplicationConfig, io: Io) =>
+  Effect.gen(function* () {
+    const manager = yield* TopologyManager.TopologyManager
+    const applied = yield* Effect.either(manager.reconfigure(config.topology))
+    if (Either.isLeft(applied)) return io.log(`reload refused: ${applied.left.message}`)
+    const targets = Topology.targetsOf(yield* manager.current, config.localRegion)
+    io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)
+  })
+
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
   Effect.scoped(
@@ -383,13 +424,20 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const auth = yield* authOptions(plan.config.security)
       // Loaded once up front so a bad certificate or token file is a configuration error.
       yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
-      const metrics = PromMetrics.make()
+      const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
       const listener = Context.get(context, GrpcServer.GrpcServer)
-      io.log(`gRPC: ${listener.address} (replication, CatchUp and the public Relationships API)`)
+      io.log(`gRPC: ${listener.address} (replication, CatchUp, the public Relationships API, health checking and reflection)`)
       const serving = yield* Ref.make(false)
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
+      yield* followReadiness(listener, Ref.get(serving), context)
+
+      // Under discovery.mode dns the peers are known once DNS answered: the first round runs
+      // before the engine, so a bootstrap pages the discovered peers.
+      if (plan.config.discovery.mode === "dns") {
+        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer()))
+      }
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
       // The log end is read before the engine starts: once it runs, replication adds entries.
@@ -398,7 +446,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       // The engine runs its failover controller before writes open: on a fresh disk of the
       // primary region it is what opens them, once the bootstrap brought the epoch records.
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
-      const promote = yield* operatorPromote(plan).pipe(Effect.provide(context))
+      const failover = yield* failoverOf(plan).pipe(Effect.provide(context))
+      if (plan.config.enabled) yield* startMonitor(plan, failover).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
       io.log(
         needed
@@ -406,15 +455,17 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
           : "bootstrap: not needed (an earlier bootstrap completed)"
       )
       const api = yield* Scope.make()
-      yield* Scope.extend(GrpcServer.serveNode(promote === undefined ? {} : { promote }), api).pipe(Effect.provide(context))
+      yield* Scope.extend(GrpcServer.serveNode(failover === undefined ? {} : { promote: failover.promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
+      if (io.reloads !== undefined) yield* Effect.forkScoped(Stream.runForEach(io.reloads, (config) => reload(config, io)).pipe(Effect.provide(context)))
 
       const stop = yield* Effect.raceFirst(
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
         Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit }))
       )
       yield* Ref.set(serving, false)
+      listener.health.set(false)
       yield* Scope.close(api, Exit.void)
       if (stop._tag === "EngineStopped") {
         return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })

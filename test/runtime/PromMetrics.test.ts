@@ -14,7 +14,7 @@ import { declaredTypes, seedMetrics } from "./fixtures/seedMetrics.js"
 const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
 
 describe("PromMetrics", () => {
-  it.effect("the exposition declares exactly the seed's ten metrics, the refused-requests and skipped-changes counters, with their types", () =>
+  it.effect("the exposition declares exactly the seed's ten metrics, our own replication metrics and build_info, with their types", () =>
     Effect.gen(function* () {
       const metrics = PromMetrics.make()
       metrics.recorder.batchReplicated("eu", 4, 12)
@@ -30,9 +30,17 @@ describe("PromMetrics", () => {
       const expected = new Map<string, string>([
         ...seedMetrics,
         ["inferadb_engine_replication_requests_refused_total", "counter"],
-        ["inferadb_engine_replication_changes_skipped_total", "counter"]
+        ["inferadb_engine_replication_changes_skipped_total", "counter"],
+        ["inferadb_engine_replication_unshipped_changes", "gauge"],
+        ["inferadb_engine_replication_oldest_unshipped_age_milliseconds", "gauge"],
+        ["inferadb_engine_replication_epoch", "gauge"],
+        ["inferadb_engine_replication_primary", "gauge"],
+        ["inferadb_engine_replication_writable", "gauge"],
+        ["inferadb_engine_replication_failover_events_total", "counter"],
+        ["inferadb_engine_build_info", "gauge"]
       ])
-      expect(declaredTypes(text)).toEqual(expected)
+      // Everything else is prom-client's default process metrics.
+      expect(new Map([...declaredTypes(text)].filter(([name]) => name.startsWith("inferadb_")))).toEqual(expected)
       // prom-client keeps names as given: no `_total` is appended to the resolved counters.
       expect(text).toContain("\ninferadb_engine_replication_conflicts_resolved_local 1\n")
       expect(text).toContain("\ninferadb_engine_replication_conflicts_resolved_remote 1\n")
@@ -41,6 +49,30 @@ describe("PromMetrics", () => {
       expect(text).toContain('inferadb_engine_replication_duration_seconds_sum{target="eu"} 0.012')
       expect(text).toContain('inferadb_engine_replication_requests_refused_total{reason="UnknownRegion"} 1')
       expect(metrics.registry.contentType).toContain("text/plain; version=0.0.4")
+    }))
+
+  it.effect("backlog, role and failover events reach their gauges and counter; the process metrics and build_info are there", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make({ version: "1.2.3", region: "eu", node: "eu-1" })
+      metrics.recorder.backlog("us", 7, 1_234.4)
+      metrics.recorder.role({ epoch: 3, primary: "us", writable: false })
+      metrics.recorder.role({ epoch: 4, primary: "eu", writable: true })
+      metrics.recorder.failoverEvent("promoted")
+      metrics.recorder.failoverEvent("promoted")
+      metrics.recorder.failoverEvent("fenced")
+      const text = yield* Effect.promise(() => metrics.registry.metrics())
+      expect(text).toContain('inferadb_engine_replication_unshipped_changes{target="us"} 7\n')
+      expect(text).toContain('inferadb_engine_replication_oldest_unshipped_age_milliseconds{target="us"} 1234\n')
+      expect(text).toContain("\ninferadb_engine_replication_epoch 4\n")
+      // Only the current primary is 1: the previous one's series is gone.
+      expect(text).toContain('inferadb_engine_replication_primary{region="eu"} 1\n')
+      expect(text).not.toContain('inferadb_engine_replication_primary{region="us"}')
+      expect(text).toContain("\ninferadb_engine_replication_writable 1\n")
+      expect(text).toContain('inferadb_engine_replication_failover_events_total{event="promoted"} 2\n')
+      expect(text).toContain('inferadb_engine_replication_failover_events_total{event="fenced"} 1\n')
+      expect(text).toMatch(/^inferadb_engine_build_info\{version="1\.2\.3",node_version="v[^"]+",region="eu",node="eu-1"\} 1$/m)
+      expect(declaredTypes(text).get("process_resident_memory_bytes")).toBe("gauge")
+      expect(declaredTypes(text).get("nodejs_eventloop_lag_seconds")).toBe("gauge")
     }))
 
   it.effect("targets_connected counts the targets whose last exchange succeeded", () =>

@@ -116,7 +116,7 @@ describe("serve end to end, three regions on loopback", () => {
     ]) {
       expect(output).toContain(line)
     }
-    expect(output.split("\n")[0]).toMatch(/^seed: 7 /)
+    expect(output.split("\n")[0]).toMatch(/^\S+Z INFO {2}us-west-1\/us-west-1-node1 seed: 7 /)
   })
 
   it("writes accepted in every region converge, and every region reads all of them", async () => {
@@ -333,7 +333,7 @@ describe("serve with a single node", () => {
       expect(Object.keys(health)).toEqual(["status", "service", "version", "uptime_seconds", "timestamp", "details"])
       expect(health).toMatchObject({ status: "healthy", service: "inferadb-engine", version: "0.1.0" })
       expect(Object.keys(health.details)).toEqual(["storage", "cache", "auth", "replication"])
-      expect(Object.keys(health.details.replication)).toEqual(["status", "enabled", "published", "subscribers", "dropped", "message"])
+      expect(Object.keys(health.details.replication)).toEqual(["status", "enabled", "published", "subscribers", "dropped", "message", "targets", "role"])
       expect(health.details.replication).toMatchObject({ enabled: true, published: 0, dropped: 0 })
       const metrics = (await Serve.httpGet(httpPort, "/metrics")).body
       for (const [name, type] of seedMetrics) expect(metrics).toContain(`# TYPE ${name} ${type}`)

@@ -58,6 +58,15 @@ describe("inferadb-repl promote", () => {
     expect(JSON.parse(promoted.stdout)).toMatchObject({ primary: "eu-central-1", changed: true })
     expect(await Serve.eventually(() => writes(europe, "user:after-promote"), 10_000)).toBe(true)
     expect(processes[1]!.output()).toMatch(/operator promotion: eu-central-1 becomes primary of epoch \d+/)
+    // The monitor logs the change of view once and counts it; the role gauges and /healthz follow.
+    const httpPort = ports[1]!.httpPort
+    expect(await Serve.eventually(() => /promoted: this region is primary of epoch \d+/.test(processes[1]!.output()), 5_000)).toBe(true)
+    expect(processes[1]!.output().match(/promoted: this region is primary of epoch/g)).toHaveLength(1)
+    const exposition = (await Serve.httpGet(httpPort, "/metrics")).body
+    expect(exposition).toContain('inferadb_engine_replication_failover_events_total{event="promoted"} 1\n')
+    expect(exposition).toContain('inferadb_engine_replication_primary{region="eu-central-1"} 1\n')
+    const role = (JSON.parse((await Serve.httpGet(httpPort, "/healthz")).body) as { details: { replication: { role: unknown } } }).details.replication.role
+    expect(role).toMatchObject({ strategy: "PrimaryReplica", primary: "eu-central-1", epoch: JSON.parse(promoted.stdout).epoch, writable: true })
     const again = await cli(["promote", "--address", europeAddress, "--token", Serve.token])
     expect(again.stdout).toMatch(/already was primary/)
   }, 90_000)
