@@ -16,7 +16,7 @@
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
@@ -51,9 +51,16 @@ export interface StoreTransaction {
 export class Store extends Context.Tag("inferadb/Store")<
   Store,
   {
-    /** Runs `body` atomically; nothing of a failed or interrupted body is kept. */
+    /**
+     * Runs `body` atomically; nothing of a failed or interrupted body is kept. It succeeds once
+     * the transaction is durable. `afterCommit`, when given, then runs with the body's result,
+     * and the `afterCommit`s of this Store's transactions run one at a time in commit order (for
+     * backends that serialize transactions: memory, lmdb), even when commits complete together
+     * (lmdb's group commit): the replica announces new log entries through it, in log order.
+     */
     readonly transaction: <A, E, R>(
-      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>
+      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
+      afterCommit?: (result: A) => Effect.Effect<void>
     ) => Effect.Effect<A, E | StoreError, R>
     readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
     /** Tuple states whose key starts with the given parts, in key order. */
@@ -179,11 +186,62 @@ const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: strin
   return present.length === 0 ? tuplePrefix : `${tuplePrefix}${present.join("\u0000")}\u0000`
 }
 
+/**
+ * Hands out turns in the order transaction bodies end (which is commit order on backends that
+ * run bodies one at a time), and lets each holder act only when every earlier holder is done.
+ */
+const makeTurns = () => {
+  let issued = 0
+  let turn = 0
+  const done = new Set<number>()
+  const waiting = new Map<number, Deferred.Deferred<void>>()
+  const finish = (ticket: number) =>
+    Effect.suspend(() => {
+      done.add(ticket)
+      waiting.delete(ticket)
+      while (done.delete(turn)) turn++
+      const next = waiting.get(turn)
+      if (next === undefined) return Effect.void
+      waiting.delete(turn)
+      return Deferred.succeed(next, undefined)
+    })
+  const awaitTurn = (ticket: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (ticket === turn) return Effect.void
+      return Effect.flatMap(Deferred.make<void>(), (wake) => {
+        waiting.set(ticket, wake)
+        return Deferred.await(wake)
+      })
+    })
+  return { take: () => issued++, finish, awaitTurn }
+}
+
 /** Builds the typed Store over any driver. */
 export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
   const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
+  const turns = makeTurns()
   return {
-    transaction: (body) => driver.transact((tx) => body(makeTransaction(tx))),
+    transaction: (body, afterCommit) => {
+      if (afterCommit === undefined) return driver.transact((tx) => body(makeTransaction(tx)))
+      return Effect.suspend(() => {
+        // The ticket of the body's last run (a backend may run it more than once); every ticket
+        // taken is finished exactly once, or the turns of later transactions would never come.
+        let ticket: number | undefined
+        const takeTicket = Effect.flatMap(
+          Effect.sync(() => {
+            const previous = ticket
+            ticket = turns.take()
+            return previous
+          }),
+          (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
+        )
+        const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
+        return driver.transact((tx) => Effect.tap(body(makeTransaction(tx)), () => takeTicket)).pipe(
+          Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
+          Effect.ensuring(finishTicket)
+        )
+      })
+    },
     getTuple: (tuple) => read((tx) => makeTransaction(tx).getTuple(tuple)),
     scanTuples: (prefix) =>
       read((tx) => {

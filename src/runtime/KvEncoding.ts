@@ -102,19 +102,31 @@ export const buffered = (committed: CommittedReader): BufferedTransaction => {
         if (pending !== undefined) return Effect.succeed(pending ?? undefined)
         return committed.get(key)
       }),
-    range: (start, end, limit) =>
-      Effect.suspend(() => {
-        const touched = [...writes.keys()].filter((key) => key >= start && key < end)
-        const wanted = clampLimit(limit)
-        // Each buffered removal can hide one committed entry, so read that many more.
-        const committedLimit = clampLimit(wanted + touched.length)
-        return Effect.map(committed.range(start, end, committedLimit), (entries) => overlay(entries, writes, touched, wanted))
-      }),
+    range: (start, end, limit) => overlayRange(committed, writes, start, end, limit),
     set: (key, value) => void writes.set(key, value),
     remove: (key) => void writes.set(key, null)
   }
   return { transaction, writes }
 }
+
+/**
+ * A range of committed data with `writes` laid over it (`null` removes a key): what a reader
+ * that sees those writes before they are committed gets.
+ */
+export const overlayRange = (
+  committed: CommittedReader,
+  writes: ReadonlyMap<string, string | null>,
+  start: string,
+  end: string,
+  limit: number
+): Effect.Effect<ReadonlyArray<readonly [string, string]>, StoreError> =>
+  Effect.suspend(() => {
+    const touched = [...writes.keys()].filter((key) => key >= start && key < end)
+    const wanted = clampLimit(limit)
+    // Each buffered removal can hide one committed entry, so read that many more.
+    const committedLimit = clampLimit(wanted + touched.length)
+    return Effect.map(committed.range(start, end, committedLimit), (entries) => overlay(entries, writes, touched, wanted))
+  })
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
