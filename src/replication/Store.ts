@@ -5,7 +5,7 @@
  * number origin sequences and revisions.
  *
  * The service is typed; underneath sits a `KvDriver` (keys and strings). The key layout and
- * Schema encoding are written here once for every backend:
+ * encoding (the compact form of `StoredForm`) are written here once for every backend:
  *
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
@@ -16,10 +16,11 @@
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Deferred, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
+import * as StoredForm from "./StoredForm.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
 
@@ -126,24 +127,24 @@ export const keyBytes = (key: string): number => {
 /** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
-const TupleStateJson = Schema.parseJson(TupleState.TupleState)
-const LogEntryJson = Schema.parseJson(LogEntry)
-const encodeTupleState = Schema.encodeSync(TupleStateJson)
-const encodeLogEntry = Schema.encodeSync(LogEntryJson)
+// Written in the compact form (`StoredForm`), without Schema: the store holds only what this
+// node wrote. Values stored as JSON objects by earlier versions are still read, through the Schemas.
+const encodeTupleState = StoredForm.encodeTupleState
+const encodeLogEntry = StoredForm.encodeLogEntry
 
 // Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
-const decodeWith = <A, I>(schema: Schema.Schema<A, I>, operation: string) => {
-  const decode = Schema.decodeUnknownEither(schema)
+const decodeWith = <A, I>(compact: (text: string) => Either.Either<A, string>, legacy: Schema.Schema<A, I>, operation: string) => {
+  const decodeLegacy = Schema.decodeUnknownEither(Schema.parseJson(legacy))
   return (text: string): Effect.Effect<A, StoreError> => {
-    const decoded = decode(text)
+    const decoded = StoredForm.isCompact(text) ? compact(text) : Either.mapLeft(decodeLegacy(text), (error) => error.message)
     return decoded._tag === "Right"
       ? Effect.succeed(decoded.right)
-      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left.message}` }))
+      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
   }
 }
 
-const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
-const decodeLogEntry = decodeWith(LogEntryJson, "readLog")
+const decodeTupleState = decodeWith(StoredForm.decodeTupleState, TupleState.TupleState, "getTuple")
+const decodeLogEntry = decodeWith(StoredForm.decodeLogEntry, LogEntry, "readLog")
 
 const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
   Effect.flatMap(tx.get(key), (text) => {
