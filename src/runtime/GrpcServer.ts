@@ -22,7 +22,7 @@
  * counted; refusals the replication handler decides are its to count.
  */
 import * as grpc from "@grpc/grpc-js"
-import { Cause, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
+import { Cause, type Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
@@ -563,10 +563,15 @@ const eventToProto = (event: ChangeFeed.FeedEvent): Proto.WatchEvent => ({
   event: event._tag === "Change" ? { $case: "change", value: WireCodec.logEntryToProto(event.entry) } : { $case: "lagged", value: { resumeFrom: event.resumeFrom } }
 })
 
-/** Writes one event, waiting for the stream to drain when the client reads slower than the feed. */
-const writeEvent = (call: grpc.ServerWritableStream<Buffer, Buffer>, event: ChangeFeed.FeedEvent): Effect.Effect<void> =>
+/**
+ * Writes the events the feed had ready (one chunk) in one step, then waits for the stream to
+ * drain when the client reads slower than the feed.
+ */
+const writeEvents = (call: grpc.ServerWritableStream<Buffer, Buffer>, events: Chunk.Chunk<ChangeFeed.FeedEvent>): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    if (call.write(toBuffer(Proto.WatchEvent.encode(eventToProto(event)).finish()))) return resume(Effect.void)
+    let flowing = true
+    for (const event of events) flowing = call.write(toBuffer(Proto.WatchEvent.encode(eventToProto(event)).finish()))
+    if (flowing) return resume(Effect.void)
     const drained = () => resume(Effect.void)
     call.once("drain", drained)
     return Effect.sync(() => void call.removeListener("drain", drained))
@@ -593,7 +598,7 @@ const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<B
       yield* reserveWatcher(context)
       const from = request.fromPosition === 0 ? {} : { from: request.fromPosition }
       const events = yield* Effect.mapError(node.feed.subscribe({ filter, ...from }), storeFailure)
-      yield* Stream.runForEach(Stream.mapError(events, storeFailure), (event) => writeEvent(call, event))
+      yield* Stream.runForEachChunk(Stream.mapError(events, storeFailure), (chunk) => writeEvents(call, chunk))
     })
   )
 
