@@ -20,6 +20,7 @@ import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
+import * as RecentLog from "./RecentLog.js"
 import * as StoredForm from "./StoredForm.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
@@ -155,14 +156,17 @@ const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<num
       : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
   })
 
-const makeTransaction = (tx: KvDriver.KvTransaction): StoreTransaction => ({
+/** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
+const makeTransaction = (tx: KvDriver.KvTransaction, appended: Array<LogEntry> = []): StoreTransaction => ({
   getTuple: (tuple) =>
     Effect.flatMap(tx.get(tupleKey(tuple)), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), encodeTupleState(state))),
   appendLog: (entry) =>
     Effect.map(readInteger(tx, `${counterPrefix}logEnd`), (end) => {
       const position = end + 1
-      tx.set(logKey(position), encodeLogEntry({ ...entry, position }))
+      const stored = { ...entry, position }
+      appended.push(stored)
+      tx.set(logKey(position), encodeLogEntry(stored))
       tx.set(`${counterPrefix}logEnd`, String(position))
       return position
     }),
@@ -221,9 +225,25 @@ const makeTurns = () => {
 export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
   const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   const turns = makeTurns()
+  const recent = RecentLog.make()
+  const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
+    read((tx) =>
+      Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
+        Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
+      )
+    )
+  /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
+  const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      let appended: Array<LogEntry> = []
+      return Effect.tap(
+        driver.transact((tx) => body(makeTransaction(tx, (appended = [])))),
+        () => Effect.sync(() => recent.add(appended))
+      )
+    })
   return {
     transaction: (body, afterCommit) => {
-      if (afterCommit === undefined) return driver.transact((tx) => body(makeTransaction(tx)))
+      if (afterCommit === undefined) return transact(body)
       return Effect.suspend(() => {
         // The ticket of the body's last run (a backend may run it more than once); every ticket
         // taken is finished exactly once, or the turns of later transactions would never come.
@@ -237,7 +257,7 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
           (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
         )
         const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
-        return driver.transact((tx) => Effect.tap(body(makeTransaction(tx)), () => takeTicket)).pipe(
+        return transact((tx) => Effect.tap(body(tx), () => takeTicket)).pipe(
           Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
           Effect.ensuring(finishTicket)
         )
@@ -251,12 +271,12 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
           Effect.forEach(entries, ([, text]) => decodeTupleState(text))
         )
       }),
+    // The log's tail comes from memory when this Store wrote it (`RecentLog`), else from the backend.
     readLog: (from, limit) =>
-      read((tx) =>
-        Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-          Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
-        )
-      ),
+      Effect.suspend(() => {
+        const held = recent.read(Math.max(1, from), limit)
+        return held === undefined ? readStoredLog(from, limit) : Effect.succeed(held)
+      }),
     logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
     getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
     origin: (candidate) =>
