@@ -56,12 +56,26 @@ const changeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change
   context: fields[offset + 13] as Record<string, number>
 })
 
+// A new change is written twice in one transaction (its log entry and its tuple's frontier):
+// its fields are turned into JSON once. Changes are immutable, so the text stays right.
+const changeJsonCache = new WeakMap<Change.Change, string>()
+
+/** The change's fields as a JSON array, without the brackets. */
+const changeJson = (change: Change.Change): string => {
+  let json = changeJsonCache.get(change)
+  if (json === undefined) {
+    json = JSON.stringify(changeFields(change)).slice(1, -1)
+    changeJsonCache.set(change, json)
+  }
+  return json
+}
+
 /** `[position, receivedFrom, appliedAtMs, ...change]`. */
 export const encodeLogEntry = (entry: Store.LogEntry): string =>
-  JSON.stringify([entry.position, entry.receivedFrom, entry.appliedAtMs, ...changeFields(entry.change)])
+  `[${JSON.stringify([entry.position, entry.receivedFrom, entry.appliedAtMs]).slice(1, -1)},${changeJson(entry.change)}]`
 
 /** `[[...change], ...]`, one array per frontier member. */
-export const encodeTupleState = (state: TupleState.TupleState): string => JSON.stringify(state.frontier.map(changeFields))
+export const encodeTupleState = (state: TupleState.TupleState): string => `[${state.frontier.map((change) => `[${changeJson(change)}]`).join(",")}]`
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b
