@@ -147,19 +147,29 @@ const decodeWith = <A, I>(compact: (text: string) => Either.Either<A, string>, l
 const decodeTupleState = decodeWith(StoredForm.decodeTupleState, TupleState.TupleState, "getTuple")
 const decodeLogEntry = decodeWith(StoredForm.decodeLogEntry, LogEntry, "readLog")
 
-const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
-  Effect.flatMap(tx.get(key), (text) => {
-    if (text === undefined) return Effect.succeed(0)
-    const value = Number(text)
-    return Number.isSafeInteger(value)
-      ? Effect.succeed(value)
-      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+/** Reads `key` and continues with its text: at once when the backend reads synchronously, else as an Effect. */
+const readThen = <A>(tx: KvDriver.KvTransaction, key: string, then: (text: string | undefined) => Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> => {
+  const getNow = tx.getNow
+  if (getNow === undefined) return Effect.flatMap(tx.get(key), then)
+  return Effect.suspend(() => {
+    const text = getNow(key)
+    return text._tag === "Left" ? Effect.fail(text.left) : then(text.right)
   })
+}
+
+const integerOf = (key: string, text: string | undefined): Effect.Effect<number, StoreError> => {
+  if (text === undefined) return Effect.succeed(0)
+  const value = Number(text)
+  return Number.isSafeInteger(value)
+    ? Effect.succeed(value)
+    : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+}
+
+const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> => readThen(tx, key, (text) => integerOf(key, text))
 
 /** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
 const makeTransaction = (tx: KvDriver.KvTransaction, appended: Array<LogEntry> = []): StoreTransaction => ({
-  getTuple: (tuple) =>
-    Effect.flatMap(tx.get(tupleKey(tuple)), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
+  getTuple: (tuple) => readThen(tx, tupleKey(tuple), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), encodeTupleState(state))),
   appendLog: (entry) =>
     Effect.map(readInteger(tx, `${counterPrefix}logEnd`), (end) => {

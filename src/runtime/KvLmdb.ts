@@ -29,7 +29,7 @@
  * `db.flushed`. Never enable `noSync`/`noMetaSync`/`useWritemap` here: lmdb documents them as
  * trading durability for speed.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { open, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
@@ -64,15 +64,19 @@ const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
     catch: (error) => failure("open", error)
   })
 
-const committedReader = (db: Database): KvEncoding.CommittedReader => ({
-  get: (key) =>
-    Effect.try({
-      try: () => {
-        const value = db.get(KvEncoding.encodeKey(key))
-        return value === undefined ? undefined : KvEncoding.decodeValue(value)
-      },
-      catch: (error) => failure("get", error)
-    }),
+// lmdb reads are synchronous; an Either is also an Effect, so `get` and `getNow` share it.
+const getNow = (db: Database, key: string): Either.Either<string | undefined, StoreError> => {
+  try {
+    const value = db.get(KvEncoding.encodeKey(key))
+    return Either.right(value === undefined ? undefined : KvEncoding.decodeValue(value))
+  } catch (error) {
+    return Either.left(failure("get", error))
+  }
+}
+
+const committedReader = (db: Database): KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow"> => ({
+  get: (key) => getNow(db, key),
+  getNow: (key) => getNow(db, key),
   range: (start, end, limit) =>
     Effect.try({
       try: () => {
@@ -97,13 +101,9 @@ interface Pending {
 }
 
 /** Committed data with the pending writes laid over it: what the next transaction body reads. */
-const pendingOver = (committed: KvEncoding.CommittedReader, pending: Pending): KvEncoding.CommittedReader => ({
-  get: (key) =>
-    Effect.suspend(() => {
-      const value = pending.values.get(key)
-      if (value !== undefined) return Effect.succeed(value ?? undefined)
-      return committed.get(key)
-    }),
+const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: Pending): KvEncoding.CommittedReader => ({
+  get: (key) => Effect.suspend(() => KvEncoding.withWrites(pending.values, committed.getNow)(key)),
+  getNow: KvEncoding.withWrites(pending.values, committed.getNow),
   range: (start, end, limit) =>
     Effect.suspend(() => {
       if (pending.values.size === 0) return committed.range(start, end, limit)
