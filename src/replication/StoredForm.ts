@@ -72,7 +72,7 @@ const changeJson = (change: Change.Change): string => {
 
 /** `[position, receivedFrom, appliedAtMs, ...change]`. */
 export const encodeLogEntry = (entry: Store.LogEntry): string =>
-  `[${JSON.stringify([entry.position, entry.receivedFrom, entry.appliedAtMs]).slice(1, -1)},${changeJson(entry.change)}]`
+  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${changeJson(entry.change)}]`
 
 /** `[[...change], ...]`, one array per frontier member. */
 export const encodeTupleState = (state: TupleState.TupleState): string => `[${state.frontier.map((change) => `[${changeJson(change)}]`).join(",")}]`
