@@ -10,8 +10,9 @@
  * itself failed, or two runs of one seed differed), 2 when a scenario file could not be read,
  * 64 on a usage error (an unknown option, a missing argument; see main.ts).
  * On a failure the first line printed (to stderr with `--json`) is one command that replays
- * it. `sim run` and every swarm failure write `<report-dir>/<scenario>-<seed>.json` and `.md`
- * (see reports/README.md); swarm and shrink also write the scenario they ran as YAML there,
+ * it. `sim run`, every swarm failure and `sim shrink` write a report folder
+ * `<report-dir>/<scenario>/<seed>-<utc time>/` (see reports/README.md and report/RunFolder.ts);
+ * swarm and shrink also write the scenario they ran as YAML in `<report-dir>`,
  * so it replays with `sim run`. This file does the IO (files, terminal, wall clock); the
  * simulator modules it calls are pure.
  */
@@ -23,9 +24,11 @@ import { Command, InvalidArgumentError, Option } from "commander"
 import { Either } from "effect"
 import * as Canary from "../sim/canary/Canary.js"
 import * as DeterminismCheck from "../sim/DeterminismCheck.js"
-import * as Report from "../sim/Report.js"
-import { type RunResult, runScenario } from "../sim/Run.js"
+import * as RunFolder from "../report/RunFolder.js"
+import * as SwarmPage from "../report/SwarmPage.js"
+import { type RunResult, type Simulation, simulate } from "../sim/Run.js"
 import * as Scenario from "../sim/Scenario.js"
+import * as SimReport from "../sim/SimReport.js"
 import * as Swarm from "../sim/Swarm.js"
 import * as SwarmJobs from "./SwarmJobs.js"
 
@@ -55,11 +58,19 @@ export const parseDuration = (value: string): number => {
 /** Quotes a shell word when it needs it. */
 const shellWord = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
 
-/** A command line that runs this program with `args` from the current directory. */
-export const commandLine = (args: ReadonlyArray<string>): string => {
+/**
+ * How to start this program in a replay command. From a checkout: `node <path to bin>`,
+ * relative to the current directory. Started from npm's cache (`npx`) or an installed
+ * package, that path means nothing to anyone else, so the command is `npx inferadb-repl`.
+ */
+const launcher = (): string => {
   const bin = path.relative(process.cwd(), path.resolve(process.argv[1] ?? "bin/inferadb-repl.mjs")) || "bin/inferadb-repl.mjs"
-  return `node ${shellWord(bin)} ${args.map(shellWord).join(" ")}`
+  const shareable = !bin.startsWith("..") && !path.isAbsolute(bin) && !bin.split(path.sep).includes("node_modules") && !bin.includes("_npx")
+  return shareable ? `node ${shellWord(bin)}` : "npx inferadb-repl"
 }
+
+/** A command line that runs this program with `args` from the current directory. */
+export const commandLine = (args: ReadonlyArray<string>): string => `${launcher()} ${args.map(shellWord).join(" ")}`
 
 const canaryArgs = (canary: Canary.Name | undefined): ReadonlyArray<string> => (canary === undefined ? [] : ["--canary", canary])
 
@@ -91,15 +102,31 @@ const writeFile = (file: string, text: string): string => {
   return file
 }
 
-/** Writes a run's JSON and Markdown reports; returns their paths. */
-const writeReports = (directory: string, result: RunResult, replay: string): ReadonlyArray<string> => {
-  const base = path.join(directory, Report.baseName(result))
-  return [writeFile(`${base}.md`, Report.markdown(result, replay)), writeFile(`${base}.json`, Report.json(result, replay))]
-}
+/** Messages between regions a reported run keeps for its space-time diagram. */
+const reportMessagesMax = 2_000
+
+/** Runs a scenario for a report: the same run as without one, with the messages between regions kept. */
+const simulateForReport = (scenario: Scenario.Scenario, seed: string | number, canary: Canary.Name | undefined): Simulation =>
+  simulate(scenario, seed, { wallClock, messagesMax: reportMessagesMax, ...(canary === undefined ? {} : { canary }) })
+
+/** Writes a run's report folder (see `report/RunFolder.ts`); returns the folder. */
+const writeReports = (
+  directory: string,
+  simulation: Simulation,
+  scenario: Scenario.Scenario,
+  replay: string,
+  source: { readonly file?: string; readonly text: string; readonly extra?: Readonly<Record<string, string>> }
+): RunFolder.Written =>
+  RunFolder.write(directory, SimReport.make(simulation, scenario, replay), { now: new Date(), scenarioText: source.text, scenarioFile: source.file, ...(source.extra === undefined ? {} : { extra: source.extra }) })
+
+/** Where a report folder was written, as printed. */
+const writtenText = (written: RunFolder.Written): string => `${written.directory}${written.latest === undefined ? "" : ` (${written.latest})`}`
+
+/** A generated scenario as a file that replays with `sim run`. */
+const scenarioText = (scenario: Scenario.Scenario, origin: string, replay: string): string => `# ${origin}\n# replay: ${replay}\n${Scenario.encode(scenario)}`
 
 /** Writes a generated scenario so that it replays with `sim run`. */
-const writeScenario = (file: string, scenario: Scenario.Scenario, origin: string, replay: string): string =>
-  writeFile(file, `# ${origin}\n# replay: ${replay}\n${Scenario.encode(scenario)}`)
+const writeScenario = (file: string, scenario: Scenario.Scenario, origin: string, replay: string): string => writeFile(file, scenarioText(scenario, origin, replay))
 
 const { failureText, wallClock } = SwarmJobs
 
@@ -112,7 +139,7 @@ interface ReportOptions {
 const reportOptions = (command: Command): Command =>
   command
     .option("--report-dir <dir>", "where reports and generated scenarios are written", "reports")
-    .option("--no-report", "do not write the JSON and Markdown reports")
+    .option("--no-report", "do not write report folders")
 
 const examples = (lines: ReadonlyArray<string>): string => `\nExamples:\n${lines.map((line) => `  $ inferadb-repl ${line}`).join("\n")}\n`
 
@@ -133,7 +160,11 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     `  replication lag ms p50 ${result.lagMs.p50}, p90 ${result.lagMs.p90}, p99 ${result.lagMs.p99}, max ${result.lagMs.max}`,
     ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`)
   ]
-  if (result.failover !== undefined) lines.push(`  failover ${JSON.stringify(result.failover)}`)
+  if (result.failover !== undefined) {
+    const { recoveryPoint: point, ...timings } = result.failover
+    lines.push(`  failover ${JSON.stringify(timings)}`)
+    if (point !== undefined) lines.push(`  RPO ${point.lostWrites} acknowledged write(s) finally lost over ${point.lostWindowMs} ms (the new primary lacked ${point.lackedWrites} at its promotion)`)
+  }
   for (const violation of result.violations) lines.push(`  VIOLATION [${violation.checker}] ${violation.message}`, `    ${JSON.stringify(violation.details)}`)
   return lines
 }
@@ -145,17 +176,20 @@ interface RunCommandOptions extends ReportOptions {
 }
 
 /** Runs a scenario, prints the result, writes the reports; returns whether it passed. */
-const runAndReport = (scenario: Scenario.Scenario, options: RunCommandOptions, replay: string): boolean => {
-  let result: RunResult
+const runAndReport = (scenario: Scenario.Scenario, options: RunCommandOptions, replay: string, source: { readonly file?: string; readonly text: string }): boolean => {
+  let simulation: Simulation
   try {
-    result = runScenario(scenario, options.seed, { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) })
+    simulation = options.report
+      ? simulateForReport(scenario, options.seed, options.canary)
+      : simulate(scenario, options.seed, { wallClock, ...(options.canary === undefined ? {} : { canary: options.canary }) })
   } catch (error) {
     process.stderr.write(`replay: ${replay}\nthe simulator failed: ${failureText(error)}\n`)
     process.exitCode = 1
     return false
   }
+  const result = simulation.result
   const failed = result.violations.length > 0
-  const reports = options.report ? writeReports(options.reportDir, result, replay) : []
+  const reports = options.report ? [writtenText(writeReports(options.reportDir, simulation, scenario, replay, source))] : []
   if (options.json === true) {
     if (failed) process.stderr.write(`replay: ${replay}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
@@ -170,7 +204,7 @@ const runAndReport = (scenario: Scenario.Scenario, options: RunCommandOptions, r
 
 const run = (file: string, options: RunCommandOptions): void => {
   const scenario = readScenario(file)
-  if (scenario !== undefined) runAndReport(scenario, options, replayCommand(file, options.seed, options.canary))
+  if (scenario !== undefined) runAndReport(scenario, options, replayCommand(file, options.seed, options.canary), { file, text: fs.readFileSync(file, "utf8") })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +231,10 @@ interface SwarmFailure {
   readonly checkers: ReadonlyArray<string>
   readonly messages: ReadonlyArray<string>
   readonly files: ReadonlyArray<string>
+  /** What the swarm drew for the seed, for the summary page. */
+  readonly dimensions?: Readonly<Record<string, string>>
+  /** The seed's report folder. */
+  readonly folder?: string
   readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number }
 }
 
@@ -217,16 +255,32 @@ const recordFailure = (outcome: Swarm.Outcome, options: SwarmOptions): SwarmFail
   const seedText = String(seed)
   const yamlFile = path.join(options.reportDir, `${scenario.name}-${seed}.yaml`)
   const replay = options.report ? replayCommand(yamlFile, seedText, options.canary) : commandLine(swarmArgs(options, seed))
-  const files = options.report
-    ? [writeScenario(yamlFile, scenario, `Drawn by \`sim swarm\` from seed ${seed}${options.scenario === undefined ? "" : ` over ${options.scenario}`}.`, replay), ...writeReports(options.reportDir, result, replay)]
-    : []
+  const files = options.report ? reportFailure(outcome, options, yamlFile, replay) : []
   return {
     seed,
     replay,
+    dimensions: SimReport.dimensions(scenario),
+    ...(files[1] === undefined ? {} : { folder: files[1] }),
     checkers: [...new Set(result.violations.map((violation) => violation.checker))],
     messages: result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
     files
   }
+}
+
+/**
+ * Writes a failed seed's scenario (the replay command's input) and its report folder. The
+ * worker that found the failure kept no history (passing seeds must stay cheap), so the seed
+ * runs once more here, recording; the run is deterministic, so it is the same run.
+ */
+const reportFailure = (outcome: Swarm.Outcome, options: SwarmOptions, yamlFile: string, replay: string): ReadonlyArray<string> => {
+  const text = scenarioText(outcome.scenario, `Drawn by \`sim swarm\` from seed ${outcome.seed}${options.scenario === undefined ? "" : ` over ${options.scenario}`}.`, replay)
+  writeFile(yamlFile, text)
+  const simulation = simulateForReport(outcome.scenario, outcome.seed, options.canary)
+  if (simulation.result.traceHash !== outcome.result.traceHash) {
+    process.stderr.write(`seed ${outcome.seed}: the recorded rerun's trace ${simulation.result.traceHash} differs from the swarm's ${outcome.result.traceHash} (run sim check-determinism)\n`)
+  }
+  const written = writeReports(options.reportDir, simulation, outcome.scenario, replay, { file: yamlFile, text, extra: { "scenario.yaml": text } })
+  return [yamlFile, written.directory]
 }
 
 /** Shrinks a failed seed's fault schedule and writes the result next to it. */
@@ -279,13 +333,35 @@ const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: Reado
   ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
 ]
 
+/** Writes the swarm's summary page into the report directory (its path goes to stderr, so stdout stays the same for any run). */
+const writeSwarmPage = (options: SwarmOptions, summary: Swarm.Summary, seeds: ReadonlyArray<number>, failures: ReadonlyArray<SwarmFailure>): void => {
+  const now = new Date()
+  const file = path.join(options.reportDir, `swarm-summary-${RunFolder.stamp(now)}.html`)
+  const page = SwarmPage.render({
+    seeds: [...new Set([...seeds, ...failures.map((failure) => failure.seed)])],
+    failures: failures.map((failure) => ({
+      seed: failure.seed,
+      replay: failure.replay,
+      checkers: failure.checkers,
+      messages: failure.messages,
+      dimensions: failure.dimensions ?? {},
+      link: failure.folder === undefined ? undefined : path.relative(options.reportDir, path.join(failure.folder, "report.html"))
+    })),
+    failuresByChecker: summary.failuresByChecker,
+    traceHash: summary.traceHash,
+    createdAt: now.toISOString()
+  })
+  process.stderr.write(`swarm summary page ${writeFile(file, page)}\n`)
+}
+
 /** Runs one seed's drawn scenario, printed like `sim run`. */
 const replaySeed = (seed: string, base: Scenario.Scenario | undefined, options: SwarmOptions): void => {
   const scenario = Swarm.scenarioFor(seed, base)
   const file = path.join(options.reportDir, `${scenario.name}-${seed}.yaml`)
   const replay = options.report ? replayCommand(file, seed, options.canary) : commandLine(swarmArgs(options, Number(seed)))
-  if (options.report) writeScenario(file, scenario, `Drawn by \`sim swarm --replay ${seed}\`.`, replay)
-  runAndReport(scenario, { ...options, seed }, replay)
+  const text = scenarioText(scenario, `Drawn by \`sim swarm --replay ${seed}\`.`, replay)
+  if (options.report) writeFile(file, text)
+  runAndReport(scenario, { ...options, seed }, replay, { file, text })
 }
 
 /**
@@ -342,6 +418,7 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   }
   progress?.bars.stop()
   const summary = tally.summary()
+  if (options.report) writeSwarmPage(options, summary, Object.keys(traceHashes).map(Number), failures)
   const elapsedMs = Math.round(wallClock() - startedMs)
   const elapsed: Elapsed = { jobs: options.jobs, elapsedMs, seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0 }
   if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures, traceHashes, ...elapsed })}\n`)
@@ -380,8 +457,9 @@ const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void
   const minimal = shrunk.minimal
   const yamlFile = path.join(options.reportDir, `${minimal.scenario.name}-${options.seed}.yaml`)
   const replay = replayCommand(yamlFile, options.seed, options.canary)
-  writeScenario(yamlFile, minimal.scenario, `Shrunk by \`sim shrink ${file} --seed ${options.seed}\` in ${shrunk.runs} runs.`, replay)
-  const reports = options.report ? writeReports(options.reportDir, minimal.result, replay) : []
+  const text = scenarioText(minimal.scenario, `Shrunk by \`sim shrink ${file} --seed ${options.seed}\` in ${shrunk.runs} runs.`, replay)
+  writeFile(yamlFile, text)
+  const reports = options.report ? [writeReports(options.reportDir, simulateForReport(minimal.scenario, options.seed, options.canary), minimal.scenario, replay, { file: yamlFile, text }).directory] : []
   const outcome = {
     replay,
     scenarioFile: yamlFile,
@@ -455,8 +533,8 @@ const runCommand = (): Command =>
     new Command("run")
       .summary("run one scenario with one seed")
       .description(
-        "Run one scenario with one seed and check it; exit 0 iff no checker found a violation. Writes <report-dir>/<scenario>-<seed>.json and .md " +
-          "(see reports/README.md); on a failure the first line printed is the command that replays it"
+        "Run one scenario with one seed and check it; exit 0 iff no checker found a violation. Writes <report-dir>/<scenario>/<seed>-<utc time>/ " +
+          "(result.json, history.jsonl, report.md, report.html; see reports/README.md); on a failure the first line printed is the command that replays it"
       )
       .argument("<scenario-file>", "a scenario YAML file (see scenarios/README.md)")
       .requiredOption("--seed <n>", "the master seed", parseSeed)

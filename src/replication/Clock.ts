@@ -6,6 +6,7 @@
  * skewed physical source. Nothing here reads the machine's clock directly.
  */
 import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
+import * as ClockOffset from "./ClockOffset.js"
 import * as Timestamp from "./Timestamp.js"
 
 /** The clock service of one node. */
@@ -19,6 +20,16 @@ export class Clock extends Context.Tag("inferadb/Clock")<
     readonly now: Effect.Effect<Timestamp.Timestamp>
     /** Folds in a timestamp received from another region (a no-op in wall-clock mode). */
     readonly observe: (remote: Timestamp.Timestamp) => Effect.Effect<void>
+    /** The HLC's last value (zero in wall-clock mode): what `Store` keeps as the high-water. */
+    readonly current: Effect.Effect<Timestamp.Timestamp>
+    /** Raises the HLC to at least `high` (a high-water kept from before a restart). */
+    readonly restore: (high: Timestamp.Timestamp) => Effect.Effect<void>
+    /** The bound on clock offsets this node assumes (`max_offset_ms`). */
+    readonly maxOffsetMs: number
+    /** Records a peer's offset estimate (from a heartbeat round trip). */
+    readonly noteOffset: (peer: string, sample: ClockOffset.Sample) => Effect.Effect<void>
+    /** The latest offset estimate per peer. */
+    readonly offsets: Effect.Effect<ReadonlyMap<string, ClockOffset.Sample>>
   }
 >() {}
 
@@ -41,21 +52,34 @@ export const make = (options: {
     const physicalMs = options.physicalMs ?? EffectClock.currentTimeMillis
     const last = yield* Ref.make(Timestamp.zero)
     const wholeMs = Effect.map(physicalMs, (ms) => Math.max(0, Math.floor(ms)))
+    const maxOffsetMs = options.maxOffsetMs ?? maxOffsetMsDefault
+    const samples = new Map<string, ClockOffset.Sample>()
+    const offsets = {
+      maxOffsetMs,
+      noteOffset: (peer: string, sample: ClockOffset.Sample) => Effect.sync(() => void samples.set(peer, sample)),
+      offsets: Effect.sync((): ReadonlyMap<string, ClockOffset.Sample> => new Map(samples))
+    }
     if (options.mode === "wall") {
       return {
         mode: "wall" as const,
         physicalMs: wholeMs,
         now: Effect.map(wholeMs, (ms): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
-        observe: () => Effect.void
+        observe: () => Effect.void,
+        current: Effect.succeed(Timestamp.zero),
+        restore: () => Effect.void,
+        ...offsets
       }
     }
     return {
       mode: "hlc" as const,
+      current: Ref.get(last),
+      restore: (high) => Ref.update(last, (ts) => (Timestamp.order(high, ts) > 0 ? high : ts)),
+      ...offsets,
       physicalMs: wholeMs,
       now: Effect.flatMap(wholeMs, (ms) => Ref.updateAndGet(last, (ts) => Timestamp.tick(ts, ms))),
       observe: (remote) =>
         Effect.flatMap(wholeMs, (ms) => {
-          const boundMs = ms + (options.maxOffsetMs ?? maxOffsetMsDefault)
+          const boundMs = ms + maxOffsetMs
           const adopted = remote.physicalMs > boundMs ? { physicalMs: boundMs, logical: 0 } : remote
           return Ref.update(last, (ts) => Timestamp.receive(ts, adopted, ms))
         })
@@ -72,10 +96,12 @@ export const make = (options: {
 export const monotonicMs: Effect.Effect<number> = Effect.map(EffectClock.currentTimeNanos, (nanos) => Number(nanos / 1_000n) / 1_000)
 
 /** A clock over Effect's clock (TestClock in tests, the simulator's clock in simulation). */
-export const layer = (mode: Timestamp.ClockMode): Layer.Layer<Clock> => Layer.effect(Clock, make({ mode }))
+export const layer = (mode: Timestamp.ClockMode, maxOffsetMs?: number): Layer.Layer<Clock> =>
+  Layer.effect(Clock, make(maxOffsetMs === undefined ? { mode } : { mode, maxOffsetMs }))
 
 /** A clock over an explicit physical time source, e.g. a skewed simulated clock. */
 export const layerFrom = (options: {
   readonly mode: Timestamp.ClockMode
   readonly physicalMs: Effect.Effect<number>
+  readonly maxOffsetMs?: number
 }): Layer.Layer<Clock> => Layer.effect(Clock, make(options))

@@ -21,6 +21,7 @@
  */
 import { Data, Either, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
+import * as Clock from "./Clock.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Topology from "./Topology.js"
@@ -63,6 +64,20 @@ export interface HeartbeatSettings {
   readonly timeoutMs: number
   /** Consecutive good heartbeats a node needs to return to Healthy (prevents flapping). */
   readonly recoverAfter: number
+}
+
+/** The PrimaryReplica failover controller's timers (`Failover.Settings`), in milliseconds. */
+export interface FailoverSettings {
+  /** How long the primary must be unavailable before the elected region promotes itself. */
+  readonly detectAfterMs: number
+  /** How long the original primary must be available (and caught up) before it gets the role back. */
+  readonly promoteBackAfterMs: number
+  /** How long a primary may see at most half of the regions before it stops taking writes. */
+  readonly fenceAfterMs: number
+  /** How long a fenced primary must see more than half of the regions before it serves again. */
+  readonly confirmAfterMs: number
+  /** How often the controller looks at its view. */
+  readonly checkIntervalMs: number
 }
 
 /** How gRPC calls between regions (and to the public API) are authenticated; see `runtime/Auth.ts`. */
@@ -127,9 +142,12 @@ export interface ReplicationConfig {
   /** SourcePriority order, lowest priority first (the last region listed wins), as in the seed. */
   readonly regionPriorities: ReadonlyArray<Topology.RegionId>
   readonly clock: Timestamp.ClockMode
+  /** How far ahead of this node's clock a received timestamp may pull its HLC; also the offset from its peers past which it reports degraded. */
+  readonly maxOffsetMs: number
   readonly agent: AgentSettings
   readonly health: HealthSettings
   readonly heartbeat: HeartbeatSettings
+  readonly failover: FailoverSettings
   readonly security: SecuritySettings
   readonly grpc: GrpcSettings
   readonly http: HttpSettings
@@ -140,7 +158,7 @@ export interface ReplicationConfig {
 /** The settings a configuration gets when its file leaves them out. */
 export type Defaults = Pick<
   ReplicationConfig,
-  "conflictResolution" | "regionPriorities" | "clock" | "agent" | "health" | "heartbeat" | "security" | "grpc" | "http" | "store"
+  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store"
 >
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -148,6 +166,7 @@ export const defaults: Defaults = {
   conflictResolution: "LastWriteWins",
   regionPriorities: [],
   clock: "hlc",
+  maxOffsetMs: Clock.maxOffsetMsDefault,
   agent: {
     maxRetries: 5,
     retryDelayMs: 100,
@@ -159,6 +178,8 @@ export const defaults: Defaults = {
   },
   health: { lagMsMax: 5_000 },
   heartbeat: { intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 },
+  // Sized for the default heartbeat (1 s interval, 30 s timeout, 3 to recover).
+  failover: { detectAfterMs: 10_000, promoteBackAfterMs: 30_000, fenceAfterMs: 0, confirmAfterMs: 60_000, checkIntervalMs: 1_000 },
   security: {
     mode: "insecure",
     token: undefined,
@@ -293,6 +314,17 @@ const AgentFile = section(
 
 const HealthFile = section({ lag_ms_max: Schema.optional(durationMs(1)) }, "health settings")
 
+const FailoverFile = section(
+  {
+    detect_after_ms: Schema.optional(durationMs(1)),
+    promote_back_after_ms: Schema.optional(durationMs(0)),
+    fence_after_ms: Schema.optional(durationMs(0)),
+    confirm_after_ms: Schema.optional(durationMs(0)),
+    check_interval_ms: Schema.optional(durationMs(1))
+  },
+  "failover settings"
+)
+
 const HeartbeatFile = section(
   {
     interval_ms: Schema.optional(durationMs(1)),
@@ -393,9 +425,11 @@ const ReplicationFile = section(
     conflict_resolution: Schema.optional(ConflictResolutionField),
     region_priorities: Schema.optional(IdList),
     clock: Schema.optional(ClockField),
+    max_offset_ms: Schema.optional(durationMs(1)),
     agent: Schema.optional(AgentFile),
     health: Schema.optional(HealthFile),
     heartbeat: Schema.optional(HeartbeatFile),
+    failover: Schema.optional(FailoverFile),
     security: Schema.optional(SecurityFile),
     grpc: Schema.optional(GrpcFile),
     http: Schema.optional(HttpFile),
@@ -417,6 +451,7 @@ const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
   agent: Object.keys(AgentFile.fields),
   health: Object.keys(HealthFile.fields),
   heartbeat: Object.keys(HeartbeatFile.fields),
+  failover: Object.keys(FailoverFile.fields),
   security: Object.keys(SecurityFile.fields),
   grpc: Object.keys(GrpcFile.fields),
   http: Object.keys(HttpFile.fields),
@@ -503,6 +538,7 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ["NODE_ID", { path: ["node_id"], kind: "string" }],
   ["CONFLICT_RESOLUTION", { path: ["conflict_resolution"], kind: "string" }],
   ["CLOCK", { path: ["clock"], kind: "string" }],
+  ["MAX_OFFSET_MS", { path: ["max_offset_ms"], kind: "integer" }],
   ["REGION_PRIORITIES", { path: ["region_priorities"], kind: "list" }],
   ...Object.keys(AgentFile.fields).flatMap((key): Array<[string, EnvBinding]> => [
     [`AGENT__${upper(key)}`, { path: ["agent", key], kind: "integer" }],
@@ -510,6 +546,7 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ]),
   ...Object.keys(HealthFile.fields).map((key): [string, EnvBinding] => [`HEALTH__${upper(key)}`, { path: ["health", key], kind: "integer" }]),
   ...Object.keys(HeartbeatFile.fields).map((key): [string, EnvBinding] => [`HEARTBEAT__${upper(key)}`, { path: ["heartbeat", key], kind: "integer" }]),
+  ...Object.keys(FailoverFile.fields).map((key): [string, EnvBinding] => [`FAILOVER__${upper(key)}`, { path: ["failover", key], kind: "integer" }]),
   ...sectionVariables("security", SecurityFile.fields),
   ...sectionVariables("grpc", GrpcFile.fields),
   ...sectionVariables("http", HttpFile.fields),
@@ -654,6 +691,14 @@ const agentSettings = (file: ReplicationFile): AgentSettings => {
     bufferSize: agent.buffer_size ?? defaults.agent.bufferSize
   }
 }
+
+const failoverSettings = (file: ReplicationFile): FailoverSettings => ({
+  detectAfterMs: file.failover?.detect_after_ms ?? defaults.failover.detectAfterMs,
+  promoteBackAfterMs: file.failover?.promote_back_after_ms ?? defaults.failover.promoteBackAfterMs,
+  fenceAfterMs: file.failover?.fence_after_ms ?? defaults.failover.fenceAfterMs,
+  confirmAfterMs: file.failover?.confirm_after_ms ?? defaults.failover.confirmAfterMs,
+  checkIntervalMs: file.failover?.check_interval_ms ?? defaults.failover.checkIntervalMs
+})
 
 const heartbeatSettings = (file: ReplicationFile): HeartbeatSettings => ({
   intervalMs: file.heartbeat?.interval_ms ?? defaults.heartbeat.intervalMs,
@@ -994,9 +1039,11 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   conflictResolution: file.conflict_resolution ?? defaults.conflictResolution,
   regionPriorities: file.region_priorities ?? defaults.regionPriorities,
   clock: file.clock ?? defaults.clock,
+  maxOffsetMs: file.max_offset_ms ?? defaults.maxOffsetMs,
   agent: agentSettings(file),
   health: { lagMsMax: file.health?.lag_ms_max ?? defaults.health.lagMsMax },
   heartbeat: heartbeatSettings(file),
+  failover: failoverSettings(file),
   security: {
     mode: file.security?.mode ?? defaults.security.mode,
     token: file.security?.token,

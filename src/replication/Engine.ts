@@ -1,16 +1,18 @@
 /**
  * One engine node, wired: topology manager, router, change feed, primacy (the node's view of
- * the PrimaryReplica epoch and its write lease, which the Failover controller, started next
- * to the engine, keeps up to date), replica and agent over the abstract Store, Clock,
- * Network, Random and Metrics services. Production (`src/runtime`) and
- * the simulator (`src/sim`) both build nodes with this one layer and differ only in which
- * implementations of those five services they provide.
+ * the PrimaryReplica epoch and its write lease), the Failover controller that keeps it up to
+ * date, replica and agent over the abstract Store, Clock, Network, Random and Metrics
+ * services. Production (`src/runtime`), the simulator (`src/sim`) and the test fixtures all
+ * build nodes with this one layer and run them with `run`, which owns the start order; they
+ * differ only in which implementations of those five services they provide.
  */
 import { Duration, Effect, Either, Layer } from "effect"
 import * as Bootstrap from "./Bootstrap.js"
+import * as Failover from "./Failover.js"
 import * as Agent from "./Agent.js"
 import * as ChangeFeed from "./ChangeFeed.js"
-import type * as Clock from "./Clock.js"
+import * as Clock from "./Clock.js"
+import * as ClockOffset from "./ClockOffset.js"
 import type * as Config from "./Config.js"
 import * as ConflictResolver from "./ConflictResolver.js"
 import type { StoreError } from "./Errors.js"
@@ -36,6 +38,8 @@ export interface Settings {
   /** Per-subscriber change feed buffer (`buffer_size`). */
   readonly bufferSize: number
   readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
+  /** The PrimaryReplica failover controller's timers (`failover:` in the configuration). */
+  readonly failover: FailoverTimers
   readonly health: Health.Thresholds
   readonly loadBalancing?: Router.LoadBalancingStrategy
   /** Per-node stores make every node a replica that ships its own log (see `Agent`). */
@@ -46,6 +50,9 @@ export interface Settings {
    */
   readonly bootstrapTimeoutMs: number
 }
+
+/** The failover controller's settings that are not the node's identity. */
+export type FailoverTimers = Omit<Failover.Settings, "regionId" | "nodeId">
 
 /**
  * Default of `bootstrapTimeoutMs`: no wait. Change ids cannot collide (each disk numbers its
@@ -88,6 +95,7 @@ export const settingsFromConfig = (
     agent: config.agent,
     bufferSize: config.agent.bufferSize,
     heartbeat: config.heartbeat,
+    failover: config.failover,
     storeShape: options.storeShape ?? "per_node",
     bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? bootstrapTimeoutMsDefault,
     health: { maxRetries: config.agent.maxRetries, lagMsMax: config.health.lagMsMax }
@@ -95,7 +103,7 @@ export const settingsFromConfig = (
 }
 
 /** The services a node provides. */
-export type Services = Replica.Replica | ChangeFeed.ChangeFeed | Agent.Agent | Router.Router | TopologyManager.TopologyManager | Primacy.Primacy
+export type Services = Replica.Replica | ChangeFeed.ChangeFeed | Agent.Agent | Router.Router | TopologyManager.TopologyManager | Primacy.Primacy | Failover.Failover
 
 /** The services a node needs from its environment (real or simulated). */
 export type Requirements = Store.Store | Clock.Clock | Network.Network | Random.Random | Metrics.Metrics
@@ -120,7 +128,10 @@ export const layer = (settings: Settings): Layer.Layer<Services, StoreError, Req
   })
   const replica = Replica.layer({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver })
   const agent = Agent.layer({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape })
-  return Layer.mergeAll(replica, agent).pipe(Layer.provideMerge(feed), Layer.provideMerge(primacy), Layer.provideMerge(router))
+  // The controller settles the node's starting view while the node is built, before it serves
+  // anything, so a restarted primary never takes a write before it has fenced itself.
+  const failover = Failover.layer({ regionId: settings.regionId, nodeId: settings.nodeId, ...settings.failover })
+  return failover.pipe(Layer.provideMerge(Layer.mergeAll(replica, agent)), Layer.provideMerge(feed), Layer.provideMerge(primacy), Layer.provideMerge(router))
 }
 
 /**
@@ -134,14 +145,18 @@ export const run = (
 ): Effect.Effect<
   never,
   never,
-  Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock | Primacy.Primacy | Store.Store
+  Replica.Replica | Agent.Agent | Network.Network | TopologyManager.TopologyManager | Clock.Clock | Primacy.Primacy | Store.Store | Failover.Failover
 > =>
   Effect.scoped(
     Effect.gen(function* () {
       const replica = yield* Replica.Replica
       const agent = yield* Agent.Agent
       const network = yield* Network.Network
+      const failover = yield* Failover.Failover
       yield* network.serve(replica.handle)
+      // The controller runs before writes open: on a fresh disk of the primary region it is what
+      // opens them, once the bootstrap brought the epoch records (see `bootstrapThenOpen`).
+      yield* Effect.forkScoped(failover.run)
       yield* bootstrapThenOpen(settings)
       yield* Effect.forkScoped(
         Heartbeater.run({
@@ -207,9 +222,13 @@ const bootstrapThenOpen = (settings: Settings) =>
 const orphanTailIntervals = 5
 
 /** The node's replication health now. */
-export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent> =>
+export const health = (settings: Settings): Effect.Effect<Health.ReplicationHealth, never, ChangeFeed.ChangeFeed | Agent.Agent | Clock.Clock> =>
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
-    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health })
+    const clock = yield* Clock.Clock
+    // A peer's estimate counts while it is younger than the heartbeat timeout: a silent peer's
+    // last reading says nothing of the clock now.
+    const offset = ClockOffset.status(yield* clock.offsets, yield* Clock.monotonicMs, clock.maxOffsetMs, settings.heartbeat.timeoutMs)
+    return Health.compute({ enabled: true, feed: yield* feed.stats, agent: yield* agent.stats, thresholds: settings.health, clock: offset })
   })

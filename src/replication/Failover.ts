@@ -95,14 +95,6 @@ export interface Settings {
   readonly checkIntervalMs: number
 }
 
-/** Defaults sized for the default heartbeat (1 s interval, 30 s timeout, 3 to recover). */
-export const defaults: Omit<Settings, "regionId" | "nodeId"> = {
-  detectAfterMs: 10_000,
-  promoteBackAfterMs: 30_000,
-  fenceAfterMs: 0,
-  confirmAfterMs: 60_000,
-  checkIntervalMs: 1_000
-}
 
 /** Why a node's view of the primary changed. */
 export type Cause = "initial" | "promoted" | "adopted" | "handed-back" | "fenced" | "confirmed"

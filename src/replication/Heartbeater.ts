@@ -12,6 +12,7 @@
  */
 import { Duration, Effect } from "effect"
 import * as Clock from "./Clock.js"
+import * as ClockOffset from "./ClockOffset.js"
 import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
@@ -76,12 +77,14 @@ export interface Memory {
   readonly roundTrips: Map<string, RoundTrip>
   /** Peers with a side request outstanding. */
   readonly asking: Set<string>
+  /** Peers with a probe (a side request with the first deadline) outstanding. */
+  readonly probing: Set<string>
   /** Per peer node: its latest answer and when the request for it was sent (monotonic ms). */
   readonly recent: Map<string, { readonly ack: Message.HeartbeatAck; readonly sentAtMs: number }>
 }
 
 /** Fresh heartbeater memory. */
-export const makeMemory = (): Memory => ({ roundTrips: new Map(), asking: new Set(), recent: new Map() })
+export const makeMemory = (): Memory => ({ roundTrips: new Map(), asking: new Set(), probing: new Set(), recent: new Map() })
 
 export const round = (settings: Settings, memory: Memory = makeMemory()) =>
   Effect.gen(function* () {
@@ -106,9 +109,19 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
       // One side request per peer at a time: a silent peer is not asked again every round.
       if (memory.asking.has(peer.node.id)) continue
       memory.asking.add(peer.node.id)
-      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs).pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
+      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
     }
-    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, topology, peer, request, startedAtMs), { concurrency: "unbounded", discard: true })
+    // A slow peer is also probed every round with the first deadline, on the side too: its long
+    // side request may have been sent into a partition that has healed since, and waiting out
+    // its deadline (up to the maximum, 10 s by default) kept a healed peer Unreachable long
+    // enough to fence a freshly promoted primary (swarm seed 20 of primary-failover). A probe
+    // that times out says nothing new of the link and leaves its deadline as it was.
+    for (const peer of peers.filter(slow)) {
+      if (memory.probing.has(peer.node.id)) continue
+      memory.probing.add(peer.node.id)
+      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
+    }
+    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, topology, peer, request, startedAtMs, "round"), { concurrency: "unbounded", discard: true })
     yield* manager.checkStaleNodes()
   })
 
@@ -120,18 +133,22 @@ type Peer = ReturnType<typeof peersOf>[number]
  * did (one lost answer used to hold a new primary's first lease for a whole request timeout),
  * and its round trip noted.
  */
-const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number) =>
+const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: "round" | "side" | "probe") =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const network = yield* Network.Network
     const previous = memory.roundTrips.get(peer.node.id)
-    const response = yield* Effect.either(
-      network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, previous?.timeoutMs ?? settings.requestTimeoutMs)
-    )
-    if (response._tag === "Left") return void memory.roundTrips.set(peer.node.id, nextTimeout(settings, previous, undefined))
-    const estimate = nextTimeout(settings, previous, (yield* Clock.monotonicMs) - startedAtMs)
+    const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
+    const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
+    if (response._tag === "Left") {
+      if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
+      return
+    }
+    const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), (yield* Clock.monotonicMs) - startedAtMs)
     memory.roundTrips.set(peer.node.id, estimate)
     if (response.right._tag !== "HeartbeatAck") return
+    const clock = yield* Clock.Clock
+    yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
     // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
     // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
     const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
@@ -150,20 +167,29 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
   Effect.gen(function* () {
     const primacy = yield* Primacy.Primacy
     const nowMs = yield* Clock.monotonicMs
-    const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs)
+    // Latest first: the renewal runs from the latest request with which the answers reach a
+    // quorum, so an older answer from a node that has gone silent since (still within the lease)
+    // does not hold every renewal back to its request (seen with one node of two crashed).
+    const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
     if (fresh.length === 0) return
-    const { renewal, newer, grantsReportedAtMs } = Primacy.tally({
-      topology,
-      regionId: settings.regionId,
-      state: yield* primacy.state,
-      acks: fresh.map((entry) => entry.ack),
-      startedAtMs: Math.min(...fresh.map((entry) => entry.sentAtMs)),
-      endedAtMs: nowMs,
-      leaseMs: primacy.leaseMs
-    })
+    const state = yield* primacy.state
+    const tallyOf = (entries: typeof fresh) =>
+      Primacy.tally({
+        topology,
+        regionId: settings.regionId,
+        state,
+        acks: entries.map((entry) => entry.ack),
+        startedAtMs: entries[entries.length - 1]!.sentAtMs,
+        endedAtMs: nowMs,
+        leaseMs: primacy.leaseMs
+      })
+    const { newer, grantsReportedAtMs } = tallyOf(fresh)
     yield* primacy.reportGrants(grantsReportedAtMs)
     if (newer !== undefined) yield* primacy.observe(newer)
-    if (renewal !== undefined) yield* primacy.renew(renewal)
+    for (let count = 1; count <= fresh.length; count++) {
+      const { renewal } = tallyOf(fresh.slice(0, count))
+      if (renewal !== undefined) return yield* primacy.renew(renewal)
+    }
   })
 
 /** Runs heartbeat rounds forever; fork it. */

@@ -8,18 +8,18 @@
  *
  * - Agreement. Every heartbeat answer carries the answering node's view. A node that answers
  *   a heartbeat from the region it believes primary records the time: it granted that region
- *   a lease. A primary renews its lease after a heartbeat round in which more than half of
- *   the regions (its own included) agreed with its view; a region agrees when more than half
- *   of its nodes answered with the same epoch and primary. The lease runs `leaseMs` from the
- *   start of that round.
+ *   a lease. A primary renews its lease after a heartbeat round in which nodes holding more
+ *   than half of the regions' weight (its own included) answered with the same epoch and
+ *   primary; each node weighs 1/n of its n-node region (`weightedMajority`). The lease runs
+ *   `leaseMs` from the start of that round.
  * - Newer epochs. An answer with a higher epoch than this node's is remembered
  *   (`newerEpochSeen`); from then on this node takes no writes, and Failover adopts it.
  * - Takeover. A region that takes a view over (promotion, hand-back, unfencing) takes writes
  *   only once leases granted under older views can have run out: the regions that agreed
  *   with it report, per region, how long ago they last granted one, and it waits out every
- *   such lease granted to a region that has not itself agreed. Any two majorities of regions
- *   share a region, and a region answers with views in epoch order, so an older primary's
- *   lease has run out before a newer primary's first write.
+ *   such lease granted to a region whose nodes have not all agreed. Any two weighted majorities
+ *   share a node, and a node answers with views in epoch order, so an older primary's lease
+ *   has run out before a newer primary's first write.
  * - Reported grants. The same ages tell every asker when its peers last granted each region a
  *   lease (`grantsReportedAtMs`); Failover does not promote a successor while the primary may
  *   still hold one, so a primary that a third region still reaches keeps its role.
@@ -189,16 +189,31 @@ const renewalFor = (round: Round): Renewal | undefined => {
   }
   const agreeingNodes = (region: Topology.Region) => agreeing.get(region.id)?.length ?? 0
   const nodesIn = (region: Topology.Region) => Math.max(1, Topology.regionNodes(region).length)
-  const agreed = round.topology.regions.filter((region) => agreeingNodes(region) * 2 > nodesIn(region))
-  if (agreed.length * 2 <= round.topology.regions.length) return undefined
+  if (!weightedMajority(round.topology.regions.map((region) => [agreeingNodes(region), nodesIn(region)]))) return undefined
   const movedOn = new Set(round.topology.regions.filter((region) => agreeingNodes(region) >= nodesIn(region)).map((region) => region.id))
   let writableFromMs = round.endedAtMs
-  for (const answer of agreed.flatMap((region) => agreeing.get(region.id) ?? [])) {
+  for (const answer of [...agreeing.values()].flat()) {
     for (const [grantee, ageMs] of Object.entries(answer.grantAgesMs)) {
       if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + round.leaseMs - ageMs)
     }
   }
   return { view, renewedAtMs: round.startedAtMs, writableFromMs }
+}
+
+/**
+ * Whether nodes that agree, `[agreeing, nodes]` per region, hold more than half of the regions'
+ * weight when each node weighs 1/nodes of its region. Any two such sets share a node (their
+ * weights add up to more than the whole), and a node answers views in epoch order, which is
+ * what makes leases safe; yet a region with one node of two down still carries half its
+ * weight, so one node down in each of two two-node regions no longer stops writes. (Counting a
+ * region whole when any one of its nodes answers would let two nodes of one region, cut from
+ * each other, each vouch for a different primary.) Exact: integers over a common denominator.
+ */
+export const weightedMajority = (regions: ReadonlyArray<readonly [agreeing: number, nodes: number]>): boolean => {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
+  const denominator = regions.reduce((lcm, [, nodes]) => (lcm / gcd(lcm, nodes)) * nodes, 1)
+  const weight = regions.reduce((sum, [agreeing, nodes]) => sum + Math.min(agreeing, nodes) * (denominator / nodes), 0)
+  return weight * 2 > regions.length * denominator
 }
 
 /** `state` after a renewal: a later lease, and the earliest moment any agreeing round allows. */

@@ -26,6 +26,7 @@ import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 import type * as Tuple from "./Tuple.js"
+import type * as Timestamp from "./Timestamp.js"
 import * as TupleState from "./TupleState.js"
 
 /** One operation of a client write. */
@@ -169,6 +170,9 @@ export const make = (options: Options) =>
     // same seed on a wiped disk still gets a new origin (in the simulator both are seeded).
     const token = `${random.derive("origin").int(2 ** 31).toString(36)}${Math.floor(yield* clock.physicalMs).toString(36)}`
     const origin = yield* store.origin(Change.originKey(options.regionId, options.nodeId, token))
+    // The HLC resumes from its high-water on this disk, so a node restarted with its clock set
+    // back never stamps a write below one it stamped before.
+    yield* clock.restore(yield* store.clockHighWater)
     const stats = yield* Ref.make(emptyStats)
     const writesOpen = yield* Ref.make(false)
     const count = (delta: Partial<ReplicaStats>) =>
@@ -233,8 +237,9 @@ export const make = (options: Options) =>
         }
         for (const change of batch.changes) yield* clock.observe(change.timestamp)
         const appliedAtMs = yield* clock.physicalMs
+        const high = yield* clock.current
         const outcome = yield* store.transaction(
-          (tx) => applyChanges(tx, options, batch, appliedAtMs),
+          (tx) => Effect.zipLeft(applyChanges(tx, options, batch, appliedAtMs), raiseClock(tx, clock, high)),
           (outcome) => feed.publish(outcome.entries)
         )
         // Reported only once the batch is durable, so a failed commit counts no conflicts.
@@ -323,6 +328,9 @@ export const make = (options: Options) =>
     } satisfies Replica["Type"]
   })
 
+/** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
+const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
+
 /** Commits local operations inside one transaction and returns their log entries. */
 const commitLocal = (
   tx: Store.StoreTransaction,
@@ -356,6 +364,7 @@ const commitLocal = (
       const entry = { change, receivedFrom: null, appliedAtMs: committedAtMs }
       entries.push({ ...entry, position: yield* tx.appendLog(entry) })
     }
+    yield* raiseClock(tx, clock, yield* clock.current)
     return entries
   })
 

@@ -12,6 +12,7 @@
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
  *   m/<counter name>                               -> integer counters
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
+ *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
@@ -24,6 +25,7 @@ import * as RecentLog from "./RecentLog.js"
 import * as StoredForm from "./StoredForm.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
+import * as Timestamp from "./Timestamp.js"
 
 /** One entry of the durable change log. */
 export const LogEntry = Schema.Struct({
@@ -47,6 +49,8 @@ export interface StoreTransaction {
   readonly appendLog: (entry: Omit<LogEntry, "position">) => Effect.Effect<number, StoreError>
   /** Increments a counter and returns its new value (first value is 1, or `atLeast` when larger). */
   readonly next: (counter: Exclude<Counter, "logEnd">, atLeast?: number) => Effect.Effect<number, StoreError>
+  /** Raises the stored HLC high-water to `timestamp` (kept if already higher). */
+  readonly raiseClock: (timestamp: Timestamp.Timestamp) => Effect.Effect<void, StoreError>
 }
 
 /** The Store service. */
@@ -75,6 +79,8 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly readLog: (from: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
     /** Position of the last log entry (0 when empty). */
     readonly logEnd: Effect.Effect<number, StoreError>
+    /** The HLC high-water recorded by `raiseClock` (zero when none), for a restarted node's clock. */
+    readonly clockHighWater: Effect.Effect<Timestamp.Timestamp, StoreError>
     /** Last log position the target acknowledged (0 when none). */
     readonly getCursor: (target: string) => Effect.Effect<number, StoreError>
     /**
@@ -94,6 +100,16 @@ const cursorPrefix = "c/"
 const counterPrefix = "m/"
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
+const clockKey = `${counterPrefix}hlc`
+
+const readClock = (tx: KvDriver.KvTransaction): Effect.Effect<Timestamp.Timestamp, StoreError> =>
+  Effect.flatMap(tx.get(clockKey), (text) => {
+    if (text === undefined) return Effect.succeed(Timestamp.zero)
+    const [physical, logical] = text.split(".").map(Number)
+    return Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
+      ? Effect.succeed({ physicalMs: physical!, logical: logical! })
+      : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
+  })
 
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
@@ -185,6 +201,10 @@ const makeTransaction = (tx: KvDriver.KvTransaction, appended: Array<LogEntry> =
       const next = Math.max(value + 1, atLeast)
       tx.set(`${counterPrefix}${counter}`, String(next))
       return next
+    }),
+  raiseClock: (timestamp) =>
+    Effect.map(readClock(tx), (stored) => {
+      if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, Timestamp.format(timestamp))
     })
 })
 
@@ -288,6 +308,7 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
         return held === undefined ? readStoredLog(from, limit) : Effect.succeed(held)
       }),
     logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
+    clockHighWater: read(readClock),
     getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
     origin: (candidate) =>
       driver.transact((tx) =>

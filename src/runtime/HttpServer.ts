@@ -17,6 +17,7 @@ import { Context, Data, Effect, FiberSet, Layer, type Scope } from "effect"
 import type { Registry } from "prom-client"
 import * as Agent from "../replication/Agent.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
+import * as Clock from "../replication/Clock.js"
 import * as Engine from "../replication/Engine.js"
 import { StoreError } from "../replication/Errors.js"
 import type * as Health from "../replication/Health.js"
@@ -87,6 +88,14 @@ export interface HealthDocument {
       readonly subscribers: number
       readonly dropped: number
       readonly message: string
+      /** This node's clock against its peers' (`ClockOffset`); absent before any peer answered. */
+      readonly clock?: {
+        readonly status: "healthy" | "degraded"
+        readonly median_peer_offset_ms: number
+        readonly peers_measured: number
+        readonly peers_beyond_max_offset: number
+        readonly max_offset_ms: number
+      }
     }
   }
 }
@@ -125,7 +134,18 @@ export const healthDocument = (input: {
         published: replication.published,
         subscribers: replication.subscribers,
         dropped: replication.dropped,
-        message: replication.message
+        message: replication.message,
+        ...(replication.clock === undefined || replication.clock.peers === 0
+          ? {}
+          : {
+              clock: {
+                status: replication.clock.degraded ? "degraded" : "healthy",
+                median_peer_offset_ms: replication.clock.medianOffsetMs,
+                peers_measured: replication.clock.peers,
+                peers_beyond_max_offset: replication.clock.beyond,
+                max_offset_ms: replication.clock.maxOffsetMs
+              }
+            })
       }
     }
   }
@@ -135,13 +155,18 @@ export const healthDocument = (input: {
 export const nodeProbes = (
   settings: Engine.Settings,
   serving: Effect.Effect<boolean>
-): Effect.Effect<Probes, never, ChangeFeed.ChangeFeed | Agent.Agent | Store.Store> =>
+): Effect.Effect<Probes, never, ChangeFeed.ChangeFeed | Agent.Agent | Store.Store | Clock.Clock> =>
   Effect.gen(function* () {
     const feed = yield* ChangeFeed.ChangeFeed
     const agent = yield* Agent.Agent
     const store = yield* Store.Store
+    const clock = yield* Clock.Clock
     return {
-      replication: Engine.health(settings).pipe(Effect.provideService(ChangeFeed.ChangeFeed, feed), Effect.provideService(Agent.Agent, agent)),
+      replication: Engine.health(settings).pipe(
+        Effect.provideService(ChangeFeed.ChangeFeed, feed),
+        Effect.provideService(Agent.Agent, agent),
+        Effect.provideService(Clock.Clock, clock)
+      ),
       storage: store.logEnd,
       serving
     }

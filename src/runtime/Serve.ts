@@ -244,7 +244,7 @@ export const layerNode = (
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
-  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock), Random.layerSeeded(plan.seed), metricsLayer, transport)
+  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, transport)
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
 }
 
@@ -346,13 +346,11 @@ const startEngine = (plan: Plan) =>
     return yield* Effect.forkScoped(Engine.run(plan.settings))
   })
 
-/** Runs the failover controller under PrimaryReplica; returns its operator promote. */
-const startFailover = (plan: Plan) =>
+/** The failover controller's operator promote, under PrimaryReplica (the engine runs the controller). */
+const operatorPromote = (plan: Plan) =>
   Effect.gen(function* () {
     if (!plan.config.enabled || plan.config.strategy !== "PrimaryReplica") return undefined
-    const controller = yield* Failover.make({ regionId: plan.settings.regionId, nodeId: plan.settings.nodeId, ...Failover.defaults })
-    yield* Effect.forkScoped(controller.run)
-    return controller.promote
+    return (yield* Failover.Failover).promote
   })
 
 /** Serves `/healthz`, `/livez`, `/readyz` and `/metrics` until the scope closes. */
@@ -397,10 +395,10 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       // The log end is read before the engine starts: once it runs, replication adds entries.
       const needed = yield* Effect.provide(Effect.orElseSucceed(Bootstrap.needed, () => true), context)
       const heldAtStart = yield* Effect.provide(Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => 0), context)
+      // The engine runs its failover controller before writes open: on a fresh disk of the
+      // primary region it is what opens them, once the bootstrap brought the epoch records.
       const engine = yield* startEngine(plan).pipe(Effect.provide(context))
-      // The failover controller runs before writes open: on a fresh disk of the primary region
-      // it is what opens them, once the bootstrap brought the epoch records.
-      const promote = yield* startFailover(plan).pipe(Effect.provide(context))
+      const promote = yield* operatorPromote(plan).pipe(Effect.provide(context))
       const waitedMs = yield* writesOpen(context)
       io.log(
         needed

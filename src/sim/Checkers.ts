@@ -26,7 +26,7 @@
  */
 import type * as Change from "../replication/Change.js"
 import type * as Failover from "../replication/Failover.js"
-import * as Topology from "../replication/Topology.js"
+import type * as Topology from "../replication/Topology.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as FaultWindows from "./FaultWindows.js"
 import type { History, WriteRecord } from "./History.js"
@@ -90,7 +90,7 @@ export const safety = (regions: ReadonlyArray<RegionState>, verdicts: ReadonlyMa
   regions.flatMap((region) => {
     const found = collector()
     for (const [key, verdict] of verdicts) {
-      if (!Topology.vaultAllowedIn(topology, verdict.tuple.vault, region.regionId)) continue
+      if (!allowedBy(topology.vaults)(verdict.tuple.vault, region.regionId)) continue
       const held = region.tuples.get(key)
       const expectedFrontier = ids(verdict.maximal)
       const heldFrontier = held === undefined ? "" : ids(held.frontier)
@@ -122,7 +122,7 @@ export const servedAnswers = (regions: ReadonlyArray<RegionState>, rules: Oracle
 const tupleHolders = function* (regions: ReadonlyArray<RegionState>, topology: Topology.Topology): Generator<readonly [string, ReadonlyArray<RegionState>]> {
   for (const key of new Set(regions.flatMap((region) => [...region.tuples.keys()]))) {
     const vault = key.slice(0, key.indexOf("\u0000"))
-    yield [key, regions.filter((region) => Topology.vaultAllowedIn(topology, vault, region.regionId))]
+    yield [key, regions.filter((region) => allowedBy(topology.vaults)(vault, region.regionId))]
   }
 }
 
@@ -159,7 +159,7 @@ export const divergence = (regions: ReadonlyArray<RegionState>, topology: Topolo
 /** Residency: no region ever logged a change of a vault it may not hold. */
 export const residency = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology): ReadonlyArray<Violation> =>
   regions.flatMap((region) => {
-    const outside = region.log.filter((entry) => !Topology.vaultAllowedIn(topology, entry.change.tuple.vault, region.regionId))
+    const outside = region.log.filter((entry) => !allowedBy(topology.vaults)(entry.change.tuple.vault, region.regionId))
     if (outside.length === 0) return []
     return [
       {
@@ -178,6 +178,11 @@ export interface Sent {
 }
 
 /** Whether a vault may live in a region, read from the scenario's placements (not the code under test). */
+/**
+ * The residency rule as the README states it, written here rather than taken from
+ * `Topology.vaultAllowedIn`, so a bug in the production rule cannot agree with its judge: a
+ * vault with a residency set lives only in its regions; any other vault lives anywhere.
+ */
 export const allowedBy =
   (vaults: ReadonlyArray<{ readonly vault: string; readonly allowedRegions?: ReadonlyArray<string> | undefined }>) =>
   (vault: string, region: string): boolean => {
@@ -248,7 +253,8 @@ export const classifyLosses = (
   return { losses: counts, examples }
 }
 
-const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
+/** Why an acknowledged change is not its tuple's final winner, or undefined when it is. */
+export const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
   const id = Oracle.idOf(change)
   const winner = verdict.winner
   if (Oracle.idOf(winner) === id) return undefined

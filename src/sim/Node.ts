@@ -1,6 +1,6 @@
 /**
  * One simulated engine node and its lifecycle. The node runs the production code unchanged:
- * `Engine.layer(settings)` and `Engine.run(settings)`, plus the `Failover` controller, over
+ * `Engine.layer(settings)` and `Engine.run(settings)` (the `Failover` controller with them), over
  * simulated services (the region's disk with injectable faults, a skewed wall clock, the
  * simulated network, a seeded Random, in-memory metrics).
  *
@@ -36,7 +36,6 @@ export interface Options {
   /** Position of the node in the world (its scheduler slot). */
   readonly index: number
   readonly settings: Engine.Settings
-  readonly failover: Failover.Settings
   readonly clockMode: Clock.Clock["Type"]["mode"]
   readonly physical: SimClock.PhysicalClock
   /** The disk the next incarnation starts on (a wipe replaces it between incarnations). */
@@ -129,7 +128,7 @@ export class Node {
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)
     )
-    const node = Failover.layer(options.failover).pipe(Layer.provideMerge(Engine.layer(options.settings)), Layer.provideMerge(services))
+    const node = Engine.layer(options.settings).pipe(Layer.provideMerge(services))
     const program = Effect.scoped(
       Effect.gen(function* () {
         const context = yield* Layer.build(node)
@@ -140,7 +139,6 @@ export class Node {
           topology: Context.get(context, TopologyManager.TopologyManager),
           failover
         }
-        yield* Effect.forkScoped(failover.run)
         return yield* Effect.provide(Engine.run(options.settings), context)
       })
     )

@@ -1,19 +1,14 @@
 /**
- * Run reports: what `sim run` (and a swarm failure) writes next to the scenario as
- * `<scenario>-<seed>.json` and `<scenario>-<seed>.md`. Both are rendered from the `RunResult`
- * alone, so a report is as deterministic as the run (only `wallMs` varies); writing the files
- * is the command line's business. The Markdown summary opens with the seed and the command
- * that replays the run, then the violations, the faults applied, convergence, replication lag,
- * conflicts and lost writes by cause and, under PrimaryReplica, the failover timings (time to
- * detect the loss, RTO, RPO) and the epochs.
+ * The Markdown summary of a run, `report.md` in its report folder (see `SimReport.ts` and
+ * `report/RunFolder.ts`). It is rendered from the `RunResult` (and, when given, the full list
+ * of lost writes), so it is as deterministic as the run (only `wallMs` varies). It opens with
+ * the seed and the command that replays the run, then the violations, the faults applied,
+ * convergence, replication lag, conflicts and lost writes by cause and, under PrimaryReplica,
+ * the failover timings (time to detect the loss, RTO, the RPO reconciled with the final
+ * outcome, each write the new primary lacked with its fate) and the epochs.
  */
+import type { LostWrite } from "../report/RunReport.js"
 import type { RunResult } from "./Run.js"
-
-/** The file name both reports of a run share (without extension). */
-export const baseName = (result: RunResult): string => `${result.scenario}-${result.seed}`
-
-/** The JSON report: the replay command, then the whole run result. */
-export const json = (result: RunResult, replay: string): string => `${JSON.stringify({ replay, ...result }, null, 2)}\n`
 
 /** Text for a Markdown table cell. */
 const cell = (value: unknown): string => (value === undefined ? "–" : String(value).replaceAll("|", "\\|").replaceAll("\n", " "))
@@ -70,7 +65,12 @@ const convergence = (result: RunResult): ReadonlyArray<string> =>
     ...table(["samples", "p50", "p90", "p99", "max"], [[result.lagMs.samples, ms(result.lagMs.p50), ms(result.lagMs.p90), ms(result.lagMs.p99), ms(result.lagMs.max)]])
   ])
 
-const writes = (result: RunResult): ReadonlyArray<string> => {
+const lostTable = (lost: ReadonlyArray<LostWrite>): ReadonlyArray<string> =>
+  lost.length === 0
+    ? ["", "No acknowledged write was lost."]
+    : ["", "Every acknowledged change that did not survive:", "", ...table(["change", "write", "tuple", "region", "acknowledged at", "cause", "lost to"], lost.map((write) => [write.change, write.write, `${write.op} ${write.tuple}`, write.region, ms(write.acknowledgedAtMs), write.cause, write.lostTo]))]
+
+const writes = (result: RunResult, lostList: ReadonlyArray<LostWrite> | undefined): ReadonlyArray<string> => {
   const { writes: counts, lostWrites: lost, conflicts } = result
   return section("Writes, conflicts and lost writes", [
     ...table(["attempted", "acknowledged", "rejected", "failed", "interrupted", "pending"], [[counts.attempted, counts.acknowledged, counts.rejected, counts.failed, counts.interrupted, counts.pending]]),
@@ -80,7 +80,9 @@ const writes = (result: RunResult): ReadonlyArray<string> => {
     "Acknowledged changes by fate (`superseded` is not a loss: a causally later change replaced it):",
     "",
     ...table(["survived", "superseded", "concurrent", "clock-skew", "tie"], [[lost.survived, lost.superseded, lost.concurrent, lost["clock-skew"], lost.tie]]),
-    ...(result.lostWriteExamples.length === 0
+    ...(lostList !== undefined
+      ? lostTable(lostList)
+      : result.lostWriteExamples.length === 0
       ? []
       : ["", ...table(["change", "lost to", "cause", "write"], result.lostWriteExamples.map((example) => [example["change"], example["lostTo"], example["cause"], example["write"]]))])
   ])
@@ -89,11 +91,15 @@ const writes = (result: RunResult): ReadonlyArray<string> => {
 const failover = (result: RunResult): ReadonlyArray<string> => {
   const timings = result.failover
   if (timings === undefined) return []
+  const point = timings.recoveryPoint
   return section("Failover", [
     ...table(
-      ["primary lost at", "promoted", "time to detect", "RTO (first write accepted elsewhere)", "RPO (acknowledged writes the new primary lacked)", "original primary back at"],
-      [[ms(timings.lossAtMs), timings.promotedRegion === undefined ? "–" : `${timings.promotedRegion} at ${ms(timings.promotedAtMs)}`, ms(timings.detectMs), ms(timings.rtoMs), timings.rpo, ms(timings.promotedBackAtMs)]]
+      ["primary lost at", "promoted", "time to detect", "RTO (first write accepted elsewhere)", "RPO (acknowledged writes finally lost)", "RPO window", "writes the new primary lacked", "original primary back at"],
+      [[ms(timings.lossAtMs), timings.promotedRegion === undefined ? "–" : `${timings.promotedRegion} at ${ms(timings.promotedAtMs)}`, ms(timings.detectMs), ms(timings.rtoMs), point?.lostWrites, ms(point?.lostWindowMs), timings.rpo, ms(timings.promotedBackAtMs)]]
     ),
+    ...(point === undefined || point.writes.length === 0
+      ? []
+      : ["", "Each write the new primary lacked at its promotion, and its final fate:", "", ...table(["write", "tuples", "acknowledged by", "at", "fate", "why"], point.writes.map((write) => [write.write, write.tuples.join(", "), write.region, ms(write.acknowledgedAtMs), write.fate, write.why]))]),
     "",
     "Epochs:",
     "",
@@ -111,6 +117,6 @@ const environment = (result: RunResult): ReadonlyArray<string> =>
     `Network: ${Object.entries(result.network).map(([key, value]) => `${key} ${value}`).join(", ")}.`
   ])
 
-/** The Markdown summary of a run. */
-export const markdown = (result: RunResult, replay: string): string =>
-  `${[...overview(result, replay), ...violations(result), ...faults(result), ...convergence(result), ...writes(result), ...failover(result), ...environment(result)].join("\n")}\n`
+/** The Markdown summary of a run; with `lost` (every lost change, see `Fates.ts`) it lists them all instead of five examples. */
+export const markdown = (result: RunResult, replay: string, lost?: ReadonlyArray<LostWrite>): string =>
+  `${[...overview(result, replay), ...violations(result), ...faults(result), ...convergence(result), ...writes(result, lost), ...failover(result), ...environment(result)].join("\n")}\n`

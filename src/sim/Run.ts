@@ -13,8 +13,9 @@
  *
  * For tooling built on top (swarm testing, shrinking, determinism self-checks, reports):
  * the scenario, fault schedule included, is plain data; `RunOptions.onEvent` sees every event
- * with the running trace hash; `simulate` also returns the history and the final region
- * states; the result carries every value drawn from the seed.
+ * with the running trace hash; `simulate` also returns the history, the final region states,
+ * every node's epoch changes and (with `messagesMax`) the messages between regions, for
+ * `SimReport.ts`; the result carries every value drawn from the seed.
  */
 import { Either, type Layer } from "effect"
 import type * as Clock from "../replication/Clock.js"
@@ -29,15 +30,17 @@ import * as TupleState from "../replication/TupleState.js"
 import * as Canary from "./canary/Canary.js"
 import * as Checkers from "./Checkers.js"
 import { Convergence } from "./Convergence.js"
+import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
 import { Node } from "./Node.js"
 import * as Oracle from "./Oracle.js"
+import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
 import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
-import { SimNetwork, type Stats as NetworkStats } from "./SimNetwork.js"
+import * as SimNetwork from "./SimNetwork.js"
 import { StoreFaults } from "./StoreFaults.js"
 import { Workload } from "./Workload.js"
 import { type StopReason, type TraceEvent, World } from "./World.js"
@@ -57,6 +60,11 @@ export interface RunOptions {
    * the determinism self-check is seen to report a divergence (see `DeterminismCheck.ts`).
    */
   readonly extraEvent?: { readonly atMs: number; readonly detail: string }
+  /**
+   * Keep up to this many messages between regions (send time, arrival or drop) for a report's
+   * space-time diagram. Off by default: a swarm records nothing it does not report.
+   */
+  readonly messagesMax?: number
 }
 
 /** A fault as applied. */
@@ -105,8 +113,9 @@ export interface RunResult {
   readonly convergenceMs: number | undefined
   readonly lagMs: LagPercentiles
   readonly faults: ReadonlyArray<AppliedFault>
-  readonly failover: Checkers.FailoverTimings | undefined
-  readonly network: NetworkStats
+  /** Failover timings, with the RPO reconciled with the final state (see `RecoveryPoint.ts`). */
+  readonly failover: (Checkers.FailoverTimings & { readonly recoveryPoint: RecoveryPoint.RecoveryPoint | undefined }) | undefined
+  readonly network: SimNetwork.Stats
   readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number }>>
   readonly nodes: Readonly<Record<string, { readonly incarnations: number; readonly warnings: number; readonly exits: ReadonlyArray<string> }>>
   readonly checks: ReadonlyArray<CheckName>
@@ -119,6 +128,10 @@ export interface Simulation {
   readonly history: History
   /** Every region's final tuple states and whole log. */
   readonly regions: ReadonlyArray<RegionState.RegionState>
+  /** Every node's epoch changes (PrimaryReplica; empty histories otherwise). */
+  readonly epochs: ReadonlyArray<Checkers.NodeEpochs>
+  /** Messages between regions, when `RunOptions.messagesMax` asked for them (the first ones only). */
+  readonly messages: ReadonlyArray<SimNetwork.Transmission>
 }
 
 const defaultProbeIntervalMs = 100
@@ -132,9 +145,10 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const stopReason = execute(sim)
   const regions = readReplicas(sim)
   const result = judge(sim, stopReason, regions)
+  const epochs = epochHistories(sim)
   for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run (`Effect.never` holds a host timer until interrupted)
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
-  return { result: { ...result, wallMs }, history: sim.history, regions }
+  return { result: { ...result, wallMs }, history: sim.history, regions, epochs, messages: sim.messages }
 }
 
 /** Runs a scenario with a seed. */
@@ -150,7 +164,7 @@ interface Sim {
   readonly options: RunOptions
   readonly world: World
   readonly history: History
-  readonly network: SimNetwork
+  readonly network: SimNetwork.SimNetwork
   readonly regionIds: ReadonlyArray<string>
   readonly topology: Topology.Topology
   /** Disks by id: the node id for per-node stores, the region id for a shared one. A wipe replaces one. */
@@ -174,6 +188,8 @@ interface Sim {
   readonly lostWithDisk: Set<string>
   /** Changes the network carried to a region outside their vault's residency set. */
   readonly sentOutside: ReadonlyArray<Checkers.Sent>
+  /** Messages between regions kept for a report (see `RunOptions.messagesMax`). */
+  readonly messages: Array<SimNetwork.Transmission>
   convergedAtMs: number | undefined
 }
 
@@ -184,14 +200,23 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
   const history = new History()
   const sentOutside: Array<Checkers.Sent> = []
   const allowed = Checkers.allowedBy(scenario.topology.vaults)
-  const network = new SimNetwork(world, streams.network, scenario.network, {
+  const messages: Array<SimNetwork.Transmission> = []
+  const messagesMax = options.messagesMax ?? 0
+  const network = new SimNetwork.SimNetwork(world, streams.network, scenario.network, {
     onBatchAcknowledged: (receiver, batch) => {
       for (const change of batch.changes) history.durable(change, receiver.regionId, world.nowMs)
     },
     onSent: (from, to, message) => {
       const changes = message._tag === "ReplicateBatch" ? message.changes : message._tag === "LogPage" ? message.entries.map((entry) => entry.change) : []
       for (const change of changes) if (!allowed(change.tuple.vault, to.regionId)) sentOutside.push({ fromNode: from.nodeId, toRegion: to.regionId, change })
-    }
+    },
+    ...(messagesMax === 0
+      ? {}
+      : {
+          onTransmission: (transmission: SimNetwork.Transmission) => {
+            if (transmission.from.regionId !== transmission.to.regionId && messages.length < messagesMax) messages.push(transmission)
+          }
+        })
   })
   const regionIds = scenario.topology.regions.map((region) => region.id)
   const regionOfNode = new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
@@ -230,6 +255,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     applied: [],
     lostWithDisk: new Set(),
     sentOutside,
+    messages,
     convergedAtMs: undefined
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
@@ -264,6 +290,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     agent: scenario.replication.agent,
     bufferSize: scenario.replication.bufferSize,
     heartbeat: scenario.replication.heartbeat,
+    failover: scenario.replication.failover,
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,
     bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault
@@ -278,7 +305,6 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     peer: { regionId, nodeId, endpoint: `sim://${nodeId}` },
     index,
     settings,
-    failover: { regionId, nodeId, ...scenario.replication.failover },
     clockMode: scenario.replication.clock,
     physical: sim.clocks.get(nodeId)!,
     disk: () => sim.disks.get(sim.diskOf(nodeId))!,
@@ -395,7 +421,12 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   if (checks.has("liveness") && !converged) violations.push(livenessViolation(sim, stopReason, regions))
   if (checks.has("convergence")) violations.push(...answersDiffer)
   const verdicts = judgeState(sim, checks, converged, regions, violations)
-  const failover = judgeFailover(sim, checks, violations)
+  const timings = judgeFailover(sim, checks, violations)
+  const judged: Fates.Judged = { history, verdicts, strategy: scenario.replication.conflictResolution, lostWithDisk: sim.lostWithDisk }
+  const failover =
+    timings === undefined
+      ? undefined
+      : { ...timings, recoveryPoint: timings.promotedRegion === undefined || timings.promotedAtMs === undefined ? undefined : RecoveryPoint.reconcile(judged, timings.promotedRegion, timings.promotedAtMs) }
   const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
   return {
     seed: sim.seed,
@@ -480,18 +511,22 @@ const judgeState = (
   return verdicts
 }
 
+/** Every node's epoch changes over all its incarnations. */
+const epochHistories = (sim: Sim): ReadonlyArray<Checkers.NodeEpochs> =>
+  [...sim.nodes.values()].map((node) => {
+    const current = node.failoverState()
+    return { nodeId: node.id, regionId: node.regionId, history: [...node.failoverStates, ...(current === undefined ? [] : [current])].flatMap((state) => state.history) }
+  })
+
 /** PrimaryReplica: the epoch checks, the failover story and its timings. */
 const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Array<Checkers.Violation>): Checkers.FailoverTimings | undefined => {
   if (sim.scenario.topology.strategy !== "PrimaryReplica") return undefined
   const nodes = [...sim.nodes.values()]
-  const epochHistories = nodes.map((node) => {
-    const current = node.failoverState()
-    return { nodeId: node.id, regionId: node.regionId, history: [...node.failoverStates, ...(current === undefined ? [] : [current])].flatMap((state) => state.history) }
-  })
+  const epochs = epochHistories(sim)
   const original = originalPrimary(sim)
   const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
-  if (checks.has("epochs")) violations.push(...Checkers.epochs(sim.history.writes, epochHistories))
-  const timings = Checkers.failoverTimings(original, lossAtMs, epochHistories, sim.history)
+  if (checks.has("epochs")) violations.push(...Checkers.epochs(sim.history.writes, epochs))
+  const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)
   if (checks.has("failover")) violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
   return timings
 }

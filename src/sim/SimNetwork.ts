@@ -62,6 +62,20 @@ export interface Hooks {
   readonly onBatchAcknowledged?: (receiver: Network.Peer, batch: Message.ReplicateBatch) => void
   /** A message was put on the wire (whether or not it arrives): residency is judged on these. */
   readonly onSent?: (from: Network.Peer, to: Network.Peer, message: Message.Request | Message.Response) => void
+  /** A message's trip ended: it arrived, or was lost or cut on the way (reports draw these). */
+  readonly onTransmission?: (transmission: Transmission) => void
+}
+
+/** One message's trip across the network, for a report's space-time diagram. */
+export interface Transmission {
+  readonly from: Network.Peer
+  readonly to: Network.Peer
+  /** The message's tag, e.g. `ReplicateBatch` or `BatchAck`. */
+  readonly label: string
+  readonly sentAtMs: number
+  /** Arrival, or the moment it was found cut; the send time for a message lost on the link. */
+  readonly endedAtMs: number
+  readonly fate: "delivered" | "lost" | "cut"
 }
 
 /** Counters of one run. */
@@ -214,7 +228,7 @@ export class SimNetwork {
     this.stats.requests++
     const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
     if (copies === 2) this.stats.duplicated++
-    for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, () => this.arrive(self, selfHost, target, wire, call, detail))
+    for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
     return () => {
       call.settled = true
       this.world.cancel(timer)
@@ -222,17 +236,22 @@ export class SimNetwork {
   }
 
   /** Puts one message on the wire: lost, or delivered as a world event after its latency. */
-  private transmit(from: Network.Peer, to: Network.Peer, detail: string, deliver: () => void): void {
+  private transmit(from: Network.Peer, to: Network.Peer, detail: string, label: string, deliver: () => void): void {
     const link = this.link(from.regionId, to.regionId)
+    const sentAtMs = this.world.nowMs
+    const observe = this.hooks.onTransmission
     if (link.loss > 0 && this.random.next() < link.loss) {
       this.stats.droppedLoss++
+      observe?.({ from, to, label, sentAtMs, endedAtMs: sentAtMs, fate: "lost" })
       return
     }
     this.world.schedule(this.world.nowMs + this.latency(link.latency), "deliver", to.nodeId, detail, () => {
       if (!this.reachable(from, to)) {
         this.stats.droppedPartition++
+        observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "cut" })
         return
       }
+      observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "delivered" })
       deliver()
     })
   }
@@ -275,7 +294,7 @@ export class SimNetwork {
     this.hooks.onSent?.(from, to, response)
     this.stats.responses++
     this.stats.bytes += Codec.size(wire)
-    this.transmit(from, to, `${detail} ${response._tag}`, () => {
+    this.transmit(from, to, `${detail} ${response._tag}`, response._tag, () => {
       if (call.settled || !toHost.alive()) return
       const decoded = Codec.decodeResponse(wire)
       if (Either.isLeft(decoded)) {

@@ -211,6 +211,8 @@ describe("Config", () => {
       })
       expect(config.health).toEqual({ lagMsMax: 5_000 })
       expect(config.heartbeat).toEqual({ intervalMs: 1_000, timeoutMs: 30_000, recoverAfter: 3 })
+      expect(config.failover).toEqual({ detectAfterMs: 10_000, promoteBackAfterMs: 30_000, fenceAfterMs: 0, confirmAfterMs: 60_000, checkIntervalMs: 1_000 })
+      expect(config.maxOffsetMs).toBe(500)
       expect(config.topology.vaults).toEqual([])
     })
 
@@ -353,6 +355,19 @@ describe("Config", () => {
         path: "replication.agent.retry_delay_max_ms",
         value: "100"
       })
+    })
+
+    it("failover timers and the max clock offset come from the file and the environment, and a bad one is named", () => {
+      const config = decodeOk(
+        decodeSection({ ...twoRegions(), max_offset_ms: 250, failover: { detect_after_ms: 4_000, promote_back_after_ms: 0, check_interval_ms: 200 } }, {
+          INFERADB__ENGINE__REPLICATION__FAILOVER__CONFIRM_AFTER_MS: "9000"
+        })
+      )
+      expect(config.failover).toEqual({ detectAfterMs: 4_000, promoteBackAfterMs: 0, fenceAfterMs: 0, confirmAfterMs: 9_000, checkIntervalMs: 200 })
+      expect(config.maxOffsetMs).toBe(250)
+      expectError(decodeError(decodeSection({ ...twoRegions(), failover: { detect_after_ms: "soon" } })), { path: "replication.failover.detect_after_ms" })
+      expectError(decodeError(decodeSection({ ...twoRegions(), failover: { detect_after: 10 } })), { path: "replication.failover.detect_after" })
+      expectError(decodeError(decodeSection({ ...twoRegions(), max_offset_ms: 0 })), { path: "replication.max_offset_ms" })
     })
 
     it("a heartbeat timeout that is not longer than the interval", () => {
@@ -1082,7 +1097,9 @@ describe("Config: configurations that cannot work are refused, naming the key pa
       ["agent", "flush_delay_ms"],
       ["health", "lag_ms_max"],
       ["heartbeat", "interval_ms"],
-      ["heartbeat", "timeout_ms"]
+      ["heartbeat", "timeout_ms"],
+      ["failover", "detect_after_ms"],
+      ["failover", "confirm_after_ms"]
     ])("%s.%s above 2^31-1 ms is refused: Node timers overflow", (sectionName, key) => {
       expectError(decodeError(decodeSection({ ...twoRegions(), [sectionName]: { [key]: overflow } })), {
         path: `replication.${sectionName}.${key}`,

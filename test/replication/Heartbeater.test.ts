@@ -32,6 +32,21 @@ describe("Heartbeater", () => {
       expect(yield* statusOf(us, "eu")).toBe("Healthy")
     }))
 
+  it.effect("heartbeats measure each node's clock against its peers': two hours off is degraded on /healthz, with the reason", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu", "ap"] })
+      const us = yield* cluster.start("us", { clockOffsetMs: 2 * 3_600_000 })
+      const eu = yield* cluster.start("eu")
+      yield* cluster.start("ap")
+      for (let second = 0; second < 3; second++) yield* TestClock.adjust(1_000)
+      const skewed = yield* us.health
+      expect(skewed.status).toBe("degraded")
+      expect(skewed.clock).toMatchObject({ degraded: true, peers: 2, beyond: 2 })
+      expect(skewed.reason).toContain("clock off by more than max_offset_ms")
+      // eu sees one peer (us) beyond the bound and one (ap) within it: not a majority, healthy.
+      expect(yield* eu.health).toMatchObject({ status: "healthy", clock: { degraded: false, peers: 2, beyond: 1 } })
+    }))
+
   it.effect("a node that never answered a heartbeat is marked Unreachable after the grace period", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"] })

@@ -166,6 +166,32 @@ describe("Primacy.tally", () => {
     expect(Primacy.tally(round([ack("c", promoted)], { regionId: "b", state: own })).renewal?.writableFromMs).toBe(9_700 + leaseMs)
   })
 
+  it("quorums weigh each node 1/n of its n-node region: one node down in each of two two-node regions keeps the lease", () => {
+    expect(Primacy.weightedMajority([[1, 2], [1, 2], [1, 1]])).toBe(true)
+    expect(Primacy.weightedMajority([[1, 2], [1, 2], [0, 1]])).toBe(false)
+    // Exactly half is not a majority, with any mix of region sizes.
+    expect(Primacy.weightedMajority([[1, 2], [1, 2], [1, 2]])).toBe(false)
+    expect(Primacy.weightedMajority([[1, 3], [2, 3], [1, 2], [0, 1]])).toBe(false)
+    expect(Primacy.weightedMajority([[1, 3], [2, 3], [1, 2], [1, 2]])).toBe(false)
+    expect(Primacy.weightedMajority([[1, 3], [3, 3], [1, 2], [1, 2]])).toBe(true)
+    // Duplicate answers never weigh more than the region.
+    expect(Primacy.weightedMajority([[5, 2], [0, 1], [0, 1]])).toBe(false)
+    // Any two quorums share a node: exhaustively over every split of a (2, 2, 1, 3) topology.
+    const sizes = [2, 2, 1, 3]
+    const nodes = sizes.flatMap((size, region) => Array.from({ length: size }, (_, index) => `${region}.${index}`))
+    const quorum = (members: ReadonlySet<string>) => Primacy.weightedMajority(sizes.map((size, region) => [nodes.filter((node) => node.startsWith(`${region}.`) && members.has(node)).length, size]))
+    const subsets = Array.from({ length: 1 << nodes.length }, (_, mask) => new Set(nodes.filter((_, index) => (mask >> index) & 1)))
+    const quorums = subsets.filter(quorum)
+    expect(quorums.length).toBeGreaterThan(0)
+    for (const first of quorums) for (const second of quorums) expect([...first].some((node) => second.has(node))).toBe(true)
+    // The asking node of region a (two nodes, its sibling down) with b-node1 (b-node2 down) and c.
+    const withTwoNodesInAAndB = Either.getOrThrow(
+      TopologyBuilder.build(TopologyBuilder.addNode(TopologyBuilder.fromTopology(withTwoNodesInB), "a", "az", { id: "a-node2", endpoint: "mem://a2" }))
+    )
+    expect(Primacy.tally(round([ack("b", epochZero, {}, "b-node1"), ack("c", epochZero)], { topology: withTwoNodesInAAndB })).renewal).toBeDefined()
+    expect(Primacy.tally(round([ack("b", epochZero, {}, "b-node1")], { topology: withTwoNodesInAAndB })).renewal).toBeUndefined()
+  })
+
   it("a region agrees when more than half of its nodes do, and waits owed by any of them count", () => {
     const twoNodes = (acks: ReadonlyArray<Message.HeartbeatAck>) => Primacy.tally(round(acks, { topology: withTwoNodesInB }))
     expect(twoNodes([ack("b", epochZero, {}, "b-node1")]).renewal).toBeUndefined()

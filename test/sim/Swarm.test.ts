@@ -13,6 +13,7 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { replayCommand } from "../../src/cli/sim.js"
+import { runScenario } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
@@ -88,6 +89,18 @@ describe("swarm", () => {
     const summary = tally.summary()
     expect(summary).toMatchObject({ seeds: ciSeeds.length, passed: ciSeeds.length, failed: 0, failuresByChecker: {} })
     expect(summary.events).toBeGreaterThan(0)
+  })
+
+  it("over primary-failover.yaml, seed 20 fails over and writes elsewhere, and seed 91 (a loss too late in the workload) is not held to the story", () => {
+    const base = Fixtures.load("scenarios/primary-failover.yaml")
+    // Seed 20: a fresh primary was fenced because a healed peer stayed Unreachable while its
+    // long side heartbeat (sent into the partition) waited out a 10 s deadline.
+    const twenty = Swarm.swarmFrom(base, 20)
+    expect(twenty.checks).toContain("failover")
+    expect(runScenario(twenty, 20).violations).toEqual([])
+    const ninetyOne = Swarm.swarmFrom(base, 91)
+    expect(ninetyOne.checks).not.toContain("failover")
+    expect(runScenario(ninetyOne, 91).violations).toEqual([])
   })
 
   it("the keep-local canary is caught by the safety checker within those seeds", () => {

@@ -21,10 +21,14 @@ interface SwarmJson {
 /** The summary without its wall-clock figures. */
 const withoutWall = ({ wallMs: _wall, eventsPerSec: _rate, simulatedSecondsPerWallSecond: _speed, ...rest }: Record<string, unknown>) => rest
 
-/** Printed lines without wall-clock figures, with the report directory named alike. */
+/** A report folder's wall-clock time of writing, e.g. `20261130T072801.123Z`. */
+const folderTime = /\d{8}T\d{6}\.\d{3}Z(-\d+)?/g
+
+/** Printed lines without wall-clock figures, with the report directory and folder times named alike. */
 const comparable = (text: string, reportDir: string): string =>
   text
     .replaceAll(reportDir, "<reports>")
+    .replace(folderTime, "<utc>")
     .replace(/ in [\d.]+ wall s of runs: .*$/m, "")
     .replace(/^ {2}\d+ job\(s\): .*\n/m, "")
 
@@ -63,9 +67,12 @@ describe("sim swarm --jobs", () => {
     expect(lines[0]).toBe(`replay: node bin/inferadb-repl.mjs sim run ${path.join(two.reportDir, "swarm-5.yaml")} --seed 5 --canary keep-local`)
     expect(lines[1]).toMatch(/^ {2}seed 5 FAILED: \[safety\]/)
     expect(comparable(two.stdout, two.reportDir)).toBe(comparable(one.stdout, one.reportDir))
-    const written = ["swarm-5.json", "swarm-5.md", "swarm-5.yaml"]
-    expect(fs.readdirSync(two.reportDir).sort()).toEqual(written)
-    for (const file of written) {
+    const [summaries, written] = [fs.readdirSync(two.reportDir).filter((name) => name.startsWith("swarm-summary-")), fs.readdirSync(two.reportDir).filter((name) => !name.startsWith("swarm-summary-"))]
+    expect(written.sort()).toEqual(["swarm", "swarm-5.yaml"])
+    expect(summaries).toHaveLength(1)
+    expect(fs.readFileSync(path.join(two.reportDir, summaries[0]!), "utf8")).toContain(`<a href="swarm/5-`)
+    expect(fs.readdirSync(path.join(two.reportDir, "swarm", "latest")).sort()).toEqual(["history.jsonl", "report.html", "report.md", "result.json", "scenario.yaml"])
+    for (const file of ["swarm-5.yaml", "swarm/latest/report.md", "swarm/latest/history.jsonl", "swarm/latest/scenario.yaml"]) {
       expect(comparableReport(path.join(two.reportDir, file), two.reportDir), file).toBe(comparableReport(path.join(one.reportDir, file), one.reportDir))
     }
     fs.rmSync(directory, { recursive: true, force: true })
