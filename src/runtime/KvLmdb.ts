@@ -64,7 +64,8 @@ const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
     catch: (error) => failure("open", error)
   })
 
-// lmdb reads are synchronous; an Either is also an Effect, so `get` and `getNow` share it.
+// lmdb reads are synchronous. `get` must stay lazy (read when the Effect runs, not when it is
+// built): the Store builds some read Effects once (`logEnd`) and runs them many times.
 const getNow = (db: Database, key: string): Either.Either<string | undefined, StoreError> => {
   try {
     const value = db.get(KvEncoding.encodeKey(key))
@@ -75,7 +76,7 @@ const getNow = (db: Database, key: string): Either.Either<string | undefined, St
 }
 
 const committedReader = (db: Database): KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow"> => ({
-  get: (key) => getNow(db, key),
+  get: (key) => Effect.suspend(() => getNow(db, key)),
   getNow: (key) => getNow(db, key),
   range: (start, end, limit) =>
     Effect.try({
