@@ -12,12 +12,17 @@
  * it from bytes, so there is nothing to validate, and a frozen value cannot be changed through
  * a reference the writer kept, which would let uncommitted state survive a simulated crash.
  */
-import { Effect, Option, RedBlackTree, Order } from "effect"
+import { Effect, Either, Option, RedBlackTree, Order } from "effect"
 import type { StoreError } from "./Errors.js"
 
 /** Reads and buffered writes inside one transaction. Writes become visible on commit. */
 export interface KvTransaction<V = string> {
   readonly get: (key: string) => Effect.Effect<V | undefined, StoreError>
+  /**
+   * The same read, done at once, on backends whose reads are synchronous (memory, lmdb). The
+   * Store's hot paths read through it when present: a read then costs no Effect of its own.
+   */
+  readonly getNow?: (key: string) => Either.Either<V | undefined, StoreError>
   /** Entries with `start <= key < end` in key order, at most `limit` of them. */
   readonly range: (
     start: string,
@@ -103,23 +108,26 @@ const treeRange = (
 
 /**
  * An in-memory driver over a disk. Transactions run one at a time (the disk's lock), so every
- * transaction sees the state the previous one committed: serializable by construction.
+ * transaction sees the state the previous one committed: serializable by construction. A disk
+ * holds values of one representation `V`: decoded values for `Store.makeMemory` (the default),
+ * or text when a test views a disk as the byte-oriented backends' stored form (`Store.make`).
  */
-export const makeMemory = (disk: MemoryDisk): Effect.Effect<KvDriver<unknown>> =>
+export const makeMemory = <V = unknown>(disk: MemoryDisk): Effect.Effect<KvDriver<V>> =>
   Effect.sync(() => ({
     transact: (body) =>
       disk.lock.withPermits(1)(
         Effect.suspend(() => {
           const pending = new Map<string, unknown>()
           const snapshot = disk.tree
-          const tx: KvTransaction<unknown> = {
-            get: (key) =>
-              Effect.sync(() => {
-                const buffered = pending.get(key)
-                if (buffered !== undefined) return buffered === removed ? undefined : buffered
-                return Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key))
-              }),
-            range: (start, end, limit) => Effect.sync(() => overlayRange(snapshot, pending, start, end, limit)),
+          const read = (key: string): V | undefined => {
+            const buffered = pending.get(key)
+            if (buffered !== undefined) return buffered === removed ? undefined : (buffered as V)
+            return Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key)) as V | undefined
+          }
+          const tx: KvTransaction<V> = {
+            get: (key) => Effect.sync(() => read(key)),
+            getNow: (key) => Either.right(read(key)),
+            range: (start, end, limit) => Effect.sync(() => overlayRange(snapshot, pending, start, end, limit) as Array<readonly [string, V]>),
             set: (key, value) => void pending.set(key, value),
             remove: (key) => void pending.set(key, removed)
           }
@@ -137,8 +145,8 @@ export const makeMemory = (disk: MemoryDisk): Effect.Effect<KvDriver<unknown>> =
         const snapshot = disk.tree
         return body(
           readOnly(
-            (key) => Effect.sync(() => Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key))),
-            (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit))
+            (key) => Effect.sync(() => Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key)) as V | undefined),
+            (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>)
           )
         )
       }),

@@ -5,8 +5,9 @@
  * number origin sequences and revisions.
  *
  * The service is typed; underneath sits a `KvDriver` (ordered keys, values in the backend's
- * representation, see `StoreEncoding.ts`: Schema-validated JSON text on disks, frozen decoded
- * values in memory). The key layout is written here once for every backend:
+ * representation): text on disks (lmdb, FoundationDB), in the compact form of `StoredForm`,
+ * and decoded, frozen values in memory (`StoreEncoding.decoded`, what the simulator runs on).
+ * The key layout is written here once for every backend:
  *
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
@@ -19,11 +20,13 @@
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
+import * as RecentLog from "./RecentLog.js"
 import * as StoreEncoding from "./StoreEncoding.js"
+import * as StoredForm from "./StoredForm.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
 import * as Timestamp from "./Timestamp.js"
@@ -58,9 +61,16 @@ export interface StoreTransaction {
 export class Store extends Context.Tag("inferadb/Store")<
   Store,
   {
-    /** Runs `body` atomically; nothing of a failed or interrupted body is kept. */
+    /**
+     * Runs `body` atomically; nothing of a failed or interrupted body is kept. It succeeds once
+     * the transaction is durable. `afterCommit`, when given, then runs with the body's result,
+     * and the `afterCommit`s of this Store's transactions run one at a time in commit order (for
+     * backends that serialize transactions: memory, lmdb), even when commits complete together
+     * (lmdb's group commit): the replica announces new log entries through it, in log order.
+     */
     readonly transaction: <A, E, R>(
-      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>
+      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
+      afterCommit?: (result: A) => Effect.Effect<void>
     ) => Effect.Effect<A, E | StoreError, R>
     readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
     /** Tuple states whose key starts with the given parts, in key order. */
@@ -136,7 +146,7 @@ export const keyBytes = (key: string): number => {
 /** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
-/** The cells of one value representation, compiled once per Store. */
+/** The conversions of one value representation, for every kind of value the Store keeps. */
 interface Cells<V> {
   readonly tupleState: StoreEncoding.Cell<TupleState.TupleState, V>
   readonly logEntry: StoreEncoding.Cell<LogEntry, V>
@@ -145,16 +155,40 @@ interface Cells<V> {
   readonly text: StoreEncoding.Cell<string, V>
 }
 
-/** The relay scope of a target: the regions whose changes this node relays to it. */
+/** The relay scope of a target: the regions whose changes the cursor moved under. */
 const RelayScope = Schema.Array(Schema.String)
 
-const cellsOf = <V>(encoding: StoreEncoding.StoreEncoding<V>): Cells<V> => ({
-  tupleState: encoding.schema(TupleState.TupleState),
-  logEntry: encoding.schema(LogEntry),
-  relayScope: encoding.schema(RelayScope),
-  integer: encoding.integer,
-  text: encoding.text
-})
+/**
+ * Text in the compact form (`StoredForm`), written and read without Schema: the store holds only
+ * what this node wrote. Values stored as JSON objects by earlier versions are still read, through
+ * the Schemas.
+ */
+const compactCell = <A, I>(
+  encode: (value: A) => string,
+  decodeCompact: (text: string) => Either.Either<A, string>,
+  legacy: Schema.Schema<A, I>
+): StoreEncoding.Cell<A, string> => {
+  const legacyCell = StoreEncoding.json.schema(legacy)
+  return { encode, decode: (text) => (StoredForm.isCompact(text) ? decodeCompact(text) : legacyCell.decode(text)) }
+}
+
+/** The cells of the byte-oriented backends. */
+const textCells: Cells<string> = {
+  tupleState: compactCell(StoredForm.encodeTupleState, StoredForm.decodeTupleState, TupleState.TupleState),
+  logEntry: compactCell(StoredForm.encodeLogEntry, StoredForm.decodeLogEntry, LogEntry),
+  relayScope: StoreEncoding.json.schema(RelayScope),
+  integer: StoreEncoding.json.integer,
+  text: StoreEncoding.json.text
+}
+
+/** The cells of the in-memory backend: decoded values, frozen when written. */
+const decodedCells: Cells<unknown> = {
+  tupleState: StoreEncoding.decoded.schema(TupleState.TupleState),
+  logEntry: StoreEncoding.decoded.schema(LogEntry),
+  relayScope: StoreEncoding.decoded.schema(RelayScope),
+  integer: StoreEncoding.decoded.integer,
+  text: StoreEncoding.decoded.text
+}
 
 // Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
 const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, stored: V): Effect.Effect<A, StoreError> => {
@@ -164,8 +198,18 @@ const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, sto
     : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
 }
 
+/** Reads `key` and continues with its value: at once when the backend reads synchronously, else as an Effect. */
+const readThen = <V, A>(tx: KvDriver.KvTransaction<V>, key: string, then: (stored: V | undefined) => Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> => {
+  const getNow = tx.getNow
+  if (getNow === undefined) return Effect.flatMap(tx.get(key), then)
+  return Effect.suspend(() => {
+    const stored = getNow(key)
+    return stored._tag === "Left" ? Effect.fail(stored.left) : then(stored.right)
+  })
+}
+
 const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: string): Effect.Effect<number, StoreError> =>
-  Effect.flatMap(tx.get(key), (stored) => {
+  readThen(tx, key, (stored) => {
     if (stored === undefined) return Effect.succeed(0)
     const value = cells.integer.decode(stored)
     return value._tag === "Right"
@@ -175,7 +219,7 @@ const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: str
 
 /** The stored HLC high-water, kept as text ("<ms>.<logical>") in every representation. */
 const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Effect<Timestamp.Timestamp, StoreError> =>
-  Effect.flatMap(tx.get(clockKey), (stored) => {
+  readThen(tx, clockKey, (stored) => {
     if (stored === undefined) return Effect.succeed(Timestamp.zero)
     const decoded = cells.text.decode(stored)
     const text = decoded._tag === "Right" ? decoded.right : String(stored)
@@ -185,16 +229,17 @@ const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Ef
       : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
   })
 
-const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): StoreTransaction => ({
+/** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
+const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry> = []): StoreTransaction => ({
   getTuple: (tuple) =>
-    Effect.flatMap(tx.get(tupleKey(tuple)), (stored) =>
-      stored === undefined ? Effect.succeed(TupleState.empty) : decodeWith(cells.tupleState, "getTuple", stored)
-    ),
+    readThen(tx, tupleKey(tuple), (stored) => (stored === undefined ? Effect.succeed(TupleState.empty) : decodeWith(cells.tupleState, "getTuple", stored))),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state))),
   appendLog: (entry) =>
     Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => {
       const position = end + 1
-      tx.set(logKey(position), cells.logEntry.encode({ ...entry, position }))
+      const value = { ...entry, position }
+      tx.set(logKey(position), cells.logEntry.encode(value))
+      appended.push(value)
       tx.set(`${counterPrefix}logEnd`, cells.integer.encode(position))
       return position
     }),
@@ -223,15 +268,83 @@ const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: strin
   return present.length === 0 ? tuplePrefix : `${tuplePrefix}${present.join("\u0000")}\u0000`
 }
 
-/** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
-export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, StoreEncoding.json)
+/**
+ * Hands out turns in the order transaction bodies end (which is commit order on backends that
+ * run bodies one at a time), and lets each holder act only when every earlier holder is done.
+ */
+const makeTurns = () => {
+  let issued = 0
+  let turn = 0
+  const done = new Set<number>()
+  const waiting = new Map<number, Deferred.Deferred<void>>()
+  const finish = (ticket: number) =>
+    Effect.suspend(() => {
+      done.add(ticket)
+      waiting.delete(ticket)
+      while (done.delete(turn)) turn++
+      const next = waiting.get(turn)
+      if (next === undefined) return Effect.void
+      waiting.delete(turn)
+      return Deferred.succeed(next, undefined)
+    })
+  const awaitTurn = (ticket: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (ticket === turn) return Effect.void
+      return Effect.flatMap(Deferred.make<void>(), (wake) => {
+        waiting.set(ticket, wake)
+        return Deferred.await(wake)
+      })
+    })
+  return { take: () => issued++, finish, awaitTurn }
+}
 
-/** Builds the typed Store over a driver whose values have the representation `encoding` gives. */
-export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncoding.StoreEncoding<V>): Store["Type"] => {
-  const cells = cellsOf(encoding)
+/** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
+export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells)
+
+/** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
+export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells)
+
+const makeWith = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
+  const turns = makeTurns()
+  const recent = RecentLog.make()
+  const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
+    read((tx) =>
+      Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
+        Effect.forEach(entries, ([, stored]) => decodeWith(cells.logEntry, "readLog", stored))
+      )
+    )
+  /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
+  const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      let appended: Array<LogEntry> = []
+      return Effect.tap(
+        driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))),
+        () => Effect.sync(() => recent.add(appended))
+      )
+    })
   return {
-    transaction: (body) => driver.transact((tx) => body(makeTransaction(cells, tx))),
+    transaction: (body, afterCommit) => {
+      if (afterCommit === undefined) return transact(body)
+      return Effect.suspend(() => {
+        // The ticket of the body's last run (a backend may run it more than once); every ticket
+        // taken is finished exactly once, or the turns of later transactions would never come.
+        let ticket: number | undefined
+        const takeTicket = Effect.flatMap(
+          Effect.sync(() => {
+            const previous = ticket
+            ticket = turns.take()
+            return previous
+          }),
+          (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
+        )
+        const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
+        return transact((tx) => Effect.tap(body(tx), () => takeTicket)).pipe(
+          Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
+          Effect.ensuring(finishTicket)
+        )
+      })
+    },
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
     scanTuples: (prefix) =>
       read((tx) => {
@@ -240,12 +353,12 @@ export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncodin
           Effect.forEach(entries, ([, stored]) => decodeWith(cells.tupleState, "getTuple", stored))
         )
       }),
+    // The log's tail comes from memory when this Store wrote it (`RecentLog`), else from the backend.
     readLog: (from, limit) =>
-      read((tx) =>
-        Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-          Effect.forEach(entries, ([, stored]) => decodeWith(cells.logEntry, "readLog", stored))
-        )
-      ),
+      Effect.suspend(() => {
+        const held = recent.read(Math.max(1, from), limit)
+        return held === undefined ? readStoredLog(from, limit) : Effect.succeed(held)
+      }),
     logEnd: read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`)),
     clockHighWater: read((tx) => readClock(cells, tx)),
     getCursor: (target) => read((tx) => readInteger(cells, tx, `${cursorPrefix}${target}`)),
@@ -273,9 +386,6 @@ export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncodin
     close: driver.close
   }
 }
-
-/** The Store over an in-memory driver, which keeps decoded values (`StoreEncoding.decoded`). */
-export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, StoreEncoding.decoded)
 
 /** A Store over any driver layer-free value, e.g. one built by a runtime backend. */
 export const layerDriver = (driver: Effect.Effect<KvDriver.KvDriver, StoreError>): Layer.Layer<Store, StoreError> =>

@@ -56,7 +56,7 @@ export const json: StoreEncoding<string> = {
     encode: (value) => String(value),
     decode: (text) => {
       const value = Number(text)
-      return Number.isSafeInteger(value) ? Either.right(value) : Either.left(`'${text}' is not an integer`)
+      return Number.isSafeInteger(value) ? Either.right(value) : Either.left(`'${text}', not an integer`)
     }
   },
   text: { encode: (value) => value, decode: Either.right }
@@ -69,7 +69,7 @@ export const decoded: StoreEncoding<unknown> = {
   schema: <A, I>(_schema: Schema.Schema<A, I>) => decodedCell as Cell<A, unknown>,
   integer: {
     encode: (value) => value,
-    decode: (stored) => (typeof stored === "number" ? Either.right(stored) : Either.left(`${String(stored)} is not an integer`))
+    decode: (stored) => (typeof stored === "number" ? Either.right(stored) : Either.left(`'${String(stored)}', not an integer`))
   },
   text: {
     encode: (value) => value,

@@ -55,6 +55,7 @@ export const wrap = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDr
       let wrote = false
       const tracked: KvDriver.KvTransaction<V> = {
         get: tx.get,
+        ...(tx.getNow === undefined ? {} : { getNow: tx.getNow }),
         range: tx.range,
         set: (key, value) => {
           wrote = true
