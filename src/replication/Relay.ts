@@ -77,7 +77,3 @@ export const shouldSend = (
   if (!Topology.vaultAllowedIn(topology, change.tuple.vault, target)) return false
   return parentsFor(topology, change.originRegion, change.tuple.vault).get(target) === holder
 }
-
-/** The regions a change from `origin` in `vault` can reach at all. */
-export const reachable = (topology: Topology.Topology, origin: string, vault: string): ReadonlySet<string> =>
-  new Set([origin, ...parentsFor(topology, origin, vault).keys()])
