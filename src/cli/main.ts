@@ -30,6 +30,10 @@ const subcommands: Readonly<Record<string, Subcommand>> = {
     description: "Run one engine node: replication, the public Relationships API over gRPC, and /healthz, /readyz, /metrics over HTTP",
     load: async () => (await import("./serve.js")).command()
   },
+  chaos: {
+    description: "Scenarios on real serve processes: network namespaces, nftables cuts, kill -9, SIGSTOP, libfaketime clocks, judged by the simulator's checkers",
+    load: async () => (await import("./chaos.js")).command()
+  },
   promote: {
     description: "PrimaryReplica: make the region of the node at --address primary of a new epoch (two-region deployments never fail over on their own)",
     load: async () => (await import("./promote.js")).command()

@@ -24,6 +24,7 @@ import * as fs from "node:fs"
 import * as Config from "../replication/Config.js"
 import * as Logging from "../runtime/Logging.js"
 import * as Serve from "../runtime/Serve.js"
+import * as Canary from "../sim/canary/Canary.js"
 import * as Version from "./Version.js"
 
 /** Exit code of an invalid configuration. */
@@ -67,7 +68,16 @@ interface Options {
   readonly drainTimeoutMs?: number
   readonly logFormat: Logging.Format
   readonly logLevel: Logging.Level
+  readonly canary?: ServeCanary
 }
+
+/**
+ * Deliberately broken builds of the node for the chaos harness's canary (a check that cannot
+ * fail proves nothing): `keep-local` resolves conflicts by keeping the local region's change,
+ * which the checkers must catch. Hidden from --help; the startup log says it is on.
+ */
+const serveCanaries = ["keep-local"] as const
+type ServeCanary = (typeof serveCanaries)[number]
 
 const fail = (code: number, message: string): never => {
   process.stderr.write(`${message}\n`)
@@ -96,7 +106,9 @@ const loadPlan = (options: Options): Serve.Plan => {
     ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs })
   })
   if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
-  return planned.right
+  if (options.canary === undefined) return planned.right
+  process.stdout.write(`canary: ${options.canary} (a deliberately broken node: its conflict resolution keeps the local change)\n`)
+  return { ...planned.right, settings: { ...planned.right.settings, resolver: Canary.keepLocal(planned.right.config.localRegion) } }
 }
 
 /**
@@ -150,6 +162,7 @@ export const command = (): Command =>
     .option("--data-dir <dir>", "lmdb directory (overrides store.path)")
     .addOption(new CommandOption("--store <kind>", "store backend (overrides store.kind)").choices(["lmdb", "foundationdb", "memory"]))
     .option("--seed <n>", "seed of the node's randomness (retry jitter); random and printed when omitted", parseSeed)
+    .addOption(new CommandOption("--canary <name>", "a deliberately broken node, for the chaos harness's canary").choices(serveCanaries).hideHelp())
     .option("--drain-timeout-ms <ms>", `how long shutdown waits for targets to acknowledge the log (default ${Serve.drainTimeoutMsDefault})`, parseMs)
     .addOption(new CommandOption("--log-format <format>", "log lines: pretty (time level region/node message) or json (one object per line)").choices(Logging.formats).default("pretty"))
     .addOption(new CommandOption("--log-level <level>", "lowest level logged").choices(Logging.levels).default("info"))

@@ -24,6 +24,8 @@ export interface Options {
   /** Channel credentials; insecure unless given (mtls callers pass `Auth.load(...).channel`). */
   readonly credentials?: grpc.ChannelCredentials
   readonly callTimeoutMs?: number
+  /** grpc-js channel options, e.g. a short reconnect backoff for a client that outlives node restarts. */
+  readonly channelOptions?: grpc.ChannelOptions
 }
 
 /** One relationship inside the vault a call names. */
@@ -75,7 +77,7 @@ const relationshipToProto = (relationship: Relationship): Proto.Relationship => 
 
 /** Connects to `address` (`host:port`); the channel opens on the first call. */
 export const make = (address: string, options: Options = {}): ApiClient => {
-  const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure())
+  const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions)
   const timeoutMs = options.callTimeoutMs ?? callTimeoutMsDefault
   const metadata = (): grpc.Metadata => {
     const value = new grpc.Metadata()

@@ -1,0 +1,146 @@
+/**
+ * Judging a chaos run with the simulator's own checkers (`sim/Checkers.ts`, whose rule is
+ * `sim/Oracle.ts`): this file only adapts what the real run observed into their input. Each
+ * node's state is its log as the Watch API streamed it (every tuple's frontier is the set of its
+ * changes in that log that no other supersedes), and what a node *serves* for a tuple is its
+ * answer to the public Check call, asked after convergence, so a node whose resolver is wrong
+ * is caught by what it answers, not by what the judge computes for it. The client history
+ * becomes the simulator's `History` (times in ms since the run started, `epochMs` the wall clock
+ * then), so the timestamps, progress and acknowledged checks read it unchanged.
+ */
+import type * as Change from "../replication/Change.js"
+import type * as Store from "../replication/Store.js"
+import type * as Topology from "../replication/Topology.js"
+import * as Tuple from "../replication/Tuple.js"
+import * as Checkers from "../sim/Checkers.js"
+import * as FaultWindows from "../sim/FaultWindows.js"
+import { History } from "../sim/History.js"
+import * as Oracle from "../sim/Oracle.js"
+import type { RegionState } from "../sim/RegionState.js"
+import { type CheckName, type Scenario, clockErrorAheadMs } from "../sim/Scenario.js"
+import type * as Workload from "./Workload.js"
+
+/** A node's state as the checkers read a disk: its log, and each tuple's unsuperseded changes in it. */
+export const regionState = (regionId: string, nodeId: string, log: ReadonlyArray<Store.LogEntry>): RegionState => {
+  const byTuple = new Map<string, { tuple: Tuple.Tuple; changes: Array<Change.Change> }>()
+  for (const entry of log) {
+    const key = Tuple.key(entry.change.tuple)
+    const group = byTuple.get(key) ?? { tuple: entry.change.tuple, changes: [] }
+    group.changes.push(entry.change)
+    byTuple.set(key, group)
+  }
+  const tuples = new Map([...byTuple].map(([key, group]) => [key, { tuple: group.tuple, frontier: Oracle.maximal(group.changes) }]))
+  return { regionId, replica: nodeId, tuples, log }
+}
+
+/** Whether every node that may hold a tuple holds the same unsuperseded changes and answers the same for it. */
+export const converged = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology, rules: Oracle.Rules): boolean =>
+  Checkers.convergence(regions, topology, rules).length === 0 && Checkers.divergence(regions, topology).tuples === 0
+
+/** The client history as the simulator records it; `changesOf` finds an acknowledged write's changes. */
+export const history = (
+  ops: ReadonlyArray<Workload.Op>,
+  regionOf: (nodeId: string) => string,
+  changesOf: (op: Workload.Op) => ReadonlyArray<Change.Change>,
+  durable: ReadonlyArray<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }>
+): History => {
+  const recorded = new History()
+  for (const op of ops) {
+    if (op.invokedAtMs === undefined) continue
+    const write = recorded.begin(op.region, op.operations, op.invokedAtMs)
+    write.entryNode = op.node
+    write.targetNode = op.target
+    write.targetRegion = regionOf(op.target)
+    if (op.endedAtMs === undefined) continue
+    if (op.status === "acknowledged") recorded.end(write, "acknowledged", op.endedAtMs, { changes: changesOf(op) })
+    else if (op.status === "failed") recorded.end(write, "rejected", op.endedAtMs, { reason: op.reason ?? "" })
+    // Like the simulator's client deadline: no answer is a failure whose outcome is unknown.
+    else recorded.end(write, "failed", op.endedAtMs, { reason: `outcome unknown: ${op.reason ?? ""}` })
+  }
+  for (const entry of durable) recorded.durable(entry.change, entry.regionId, entry.atMs)
+  return recorded
+}
+
+/** What the judge needs of a finished run. */
+export interface Observed {
+  readonly scenario: Scenario
+  readonly topology: Topology.Topology
+  readonly rules: Oracle.Rules
+  readonly regions: ReadonlyArray<RegionState>
+  /** Per node, the answer of its Check call per tuple key. */
+  readonly served: ReadonlyMap<string, ReadonlyMap<string, boolean>>
+  readonly history: History
+  readonly converged: boolean
+  readonly healedAtMs: number
+  readonly epochMs: number
+  readonly lostWithDisk: ReadonlySet<string>
+  /**
+   * Acknowledged writes whose entries the taking node's feed never delivered, and whether that
+   * node's disk was wiped after the acknowledgement (then they may have gone with it).
+   */
+  readonly unobserved: ReadonlyArray<{ readonly op: Workload.Op; readonly wipedAfter: boolean }>
+}
+
+/**
+ * An acknowledged write must be in the log of the node that took it, unless that disk was
+ * wiped since: the feed streams that log in full, so a write it never delivered is not there.
+ * (The simulator knows a write's changes from its return value; a real client knows only the
+ * node, revision and position, so this is the same guarantee asked of what the client saw.)
+ */
+export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): ReadonlyArray<Checkers.Violation> => {
+  const missing = unobserved.filter((entry) => !entry.wipedAfter)
+  if (missing.length === 0) return []
+  return [
+    {
+      checker: "acknowledged",
+      message: `${missing.length} acknowledged write(s) have no entry in the log of the node that took them`,
+      details: { missing: missing.length, examples: missing.slice(0, 5).map(({ op }) => ({ write: op.id, node: op.target, revision: op.revision, position: op.position })) }
+    }
+  ]
+}
+
+/** The checks a real run cannot judge, with the reason. */
+export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {
+  epochs: "a node's failover epoch history is not exposed through the public API",
+  failover: "a node's failover epoch history is not exposed through the public API"
+}
+
+/** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */
+export const judge = (observed: Observed): { readonly violations: ReadonlyArray<Checkers.Violation>; readonly verdicts: ReadonlyMap<string, Oracle.Verdict> } => {
+  const { scenario, regions, topology, rules, history } = observed
+  const checks = new Set(scenario.checks)
+  const violations: Array<Checkers.Violation> = []
+  const answersDiffer = Checkers.convergence(regions, topology, rules)
+  if (checks.has("liveness") && !observed.converged) {
+    violations.push({
+      checker: "liveness",
+      message: `nodes did not converge within ${scenario.budgetMs} ms of real time (healed at ${Math.round(observed.healedAtMs)} ms)`,
+      details: { healedAtMs: observed.healedAtMs, budgetMs: scenario.budgetMs, divergence: Checkers.divergence(regions, topology) }
+    })
+  }
+  if (checks.has("convergence")) violations.push(...answersDiffer)
+  const ruled = Checkers.reference(regions, rules)
+  const verdicts: ReadonlyMap<string, Oracle.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
+  if ("violation" in ruled) violations.push(ruled.violation)
+  if (checks.has("safety")) {
+    for (const region of regions) {
+      const answers = observed.served.get(region.replica) ?? new Map<string, boolean>()
+      const served: Checkers.Served = (_, frontier) => answers.get(Tuple.key(frontier[0]!.tuple)) ?? false
+      violations.push(...(observed.converged ? Checkers.safety([region], verdicts, topology, served) : Checkers.servedAnswers([region], rules, served)))
+    }
+  }
+  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !observed.lostWithDisk.has(Oracle.idOf(change))) }))
+  if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions), ...unobservedAcknowledged(observed.unobserved))
+  if (checks.has("residency")) violations.push(...Checkers.residency(regions, topology))
+  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
+  if (checks.has("timestamps")) {
+    const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
+    const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]
+    violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
+  }
+  if (checks.has("progress")) {
+    const windows = FaultWindows.windows(scenario, observed.healedAtMs)
+    violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))
+  }
+  return { violations, verdicts }
+}

@@ -1,0 +1,268 @@
+/**
+ * The real nodes of a chaos run: one `inferadb-repl serve` process per node of the scenario's
+ * topology, started from the built command line (`bin/inferadb-repl.mjs`) inside the node's
+ * network namespace, with a configuration generated from the scenario, its own lmdb directory
+ * under the run folder, its clock under libfaketime and, when the scenario has latency, the
+ * delay proxy (`DelayProxy.ts`) in front of its gRPC port. Process faults act on these
+ * processes: SIGKILL, a restart on the same directory, a restart on an empty one (the old one is
+ * kept beside it for post-mortems), SIGSTOP and SIGCONT.
+ *
+ * Output of every process goes to `<run>/nodes/<node>/*.log` (appended across restarts).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as YAML from "yaml"
+import type * as SimNetwork from "../sim/SimNetwork.js"
+import { type Scenario, nodesOf } from "../sim/Scenario.js"
+import * as Clocks from "./Clocks.js"
+import type * as DelayProxy from "./DelayProxy.js"
+import type * as Netns from "./Netns.js"
+
+/** The port clients and peers dial on a node's address (the proxy's when there is one). */
+export const grpcPort = 7000
+/** The node's own gRPC port behind its proxy, on the namespace's loopback. */
+export const grpcPortBehindProxy = 7001
+/** The node's HTTP port (/readyz, /healthz, /metrics). */
+export const httpPort = 7080
+
+/** The token every generated configuration shares (token mode: the API and replication need it). */
+export const token = "chaos-token"
+
+/** The repository root: the folder above this file's that holds `bin/inferadb-repl.mjs` (from the sources or the bundle). */
+export const repositoryRoot = (): string => {
+  let folder = import.meta.dirname
+  while (!fs.existsSync(path.join(folder, "bin", "inferadb-repl.mjs"))) {
+    const parent = path.dirname(folder)
+    if (parent === folder) throw new Error("cannot find bin/inferadb-repl.mjs above the chaos module")
+    folder = parent
+  }
+  return folder
+}
+
+/** One node's configuration file, in the format `serve` reads (README "Configuration"). */
+export const configYaml = (scenario: Scenario, network: Netns.Network, self: Netns.NodeAddress, proxied: boolean): string => {
+  const replication = scenario.replication
+  const topology = scenario.topology
+  const endpointOf = (nodeId: string) => `${network.nodes.find((node) => node.nodeId === nodeId)!.address}:${grpcPort}`
+  const file = {
+    replication: {
+      enabled: true,
+      strategy: topology.strategy,
+      local_region: self.regionId,
+      node_id: self.nodeId,
+      conflict_resolution: replication.conflictResolution,
+      ...(replication.regionPriorities.length === 0 ? {} : { region_priorities: replication.regionPriorities }),
+      clock: replication.clock,
+      agent: {
+        max_retries: replication.agent.maxRetries,
+        retry_delay_ms: replication.agent.retryDelayMs,
+        retry_delay_max_ms: replication.agent.retryDelayMaxMs,
+        batch_size: replication.agent.batchSize,
+        flush_delay_ms: replication.agent.flushDelayMs,
+        // The file counts whole seconds; a scenario's shorter deadline rounds up to one.
+        request_timeout_secs: Math.max(1, Math.ceil(replication.agent.requestTimeoutMs / 1000)),
+        buffer_size: Math.max(replication.bufferSize, replication.agent.batchSize)
+      },
+      heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },
+      security: { mode: "token", token },
+      grpc: { listen: proxied ? `127.0.0.1:${grpcPortBehindProxy}` : `${self.address}:${grpcPort}` },
+      http: { listen: `${self.address}:${httpPort}` },
+      store: { kind: "lmdb" },
+      regions: topology.regions.map((region) => ({
+        id: region.id,
+        priority: region.priority,
+        is_primary: region.primary,
+        zones: [{ id: `${region.id}a`, nodes: region.nodes.map((nodeId) => ({ id: nodeId, endpoint: endpointOf(nodeId) })) }]
+      })),
+      ...(topology.targets === undefined ? {} : { replication_targets: topology.targets }),
+      ...(topology.vaults.length === 0
+        ? {}
+        : { vaults: topology.vaults.map((vault) => ({ id: vault.vault, home_region: vault.homeRegion, ...(vault.allowedRegions === undefined ? {} : { allowed_regions: vault.allowedRegions }) })) })
+    }
+  }
+  return YAML.stringify(file)
+}
+
+/** The latency of the link from region `from` to region `to`, as the simulator picks it. */
+export const linkOf = (scenario: Scenario, from: string, to: string): SimNetwork.Link =>
+  scenario.network.links.find((entry) => entry.from === from && entry.to === to)?.link ?? (from === to ? scenario.network.local : scenario.network.remote)
+
+const isZero = (latency: SimNetwork.Latency): boolean =>
+  latency.kind === "fixed" ? latency.ms === 0 : latency.kind === "uniform" ? latency.maxMs === 0 : latency.meanMs === 0 && latency.stddevMs === 0
+
+/** Whether any link of the scenario has latency (then every node gets a delay proxy). */
+export const hasLatency = (scenario: Scenario): boolean => {
+  const regions = scenario.topology.regions.map((region) => region.id)
+  return regions.some((from) => regions.some((to) => !isZero(linkOf(scenario, from, to).latency)))
+}
+
+/** The proxy settings of one node: per peer address, the latency of each direction. */
+export const proxySettings = (scenario: Scenario, network: Netns.Network, self: Netns.NodeAddress, seed: string): DelayProxy.Settings => ({
+  seed: `${seed}/latency/${self.nodeId}`,
+  listenHost: self.address,
+  listenPort: grpcPort,
+  targetHost: "127.0.0.1",
+  targetPort: grpcPortBehindProxy,
+  peers: Object.fromEntries(
+    network.nodes
+      .filter((peer) => peer.nodeId !== self.nodeId)
+      .map((peer) => [peer.address, { inbound: linkOf(scenario, peer.regionId, self.regionId).latency, outbound: linkOf(scenario, self.regionId, peer.regionId).latency }])
+  )
+})
+
+/** A node's processes and state. */
+export interface Node {
+  readonly address: Netns.NodeAddress
+  readonly folder: string
+  readonly clock: Clocks.NodeClock | undefined
+  /** The serve process now, if it runs. */
+  process: ChildProcess | undefined
+  proxy: ChildProcess | undefined
+  paused: boolean
+  /** Disk generations: 0 until the first wipe. */
+  generation: number
+  incarnations: number
+  readonly exits: Array<string>
+}
+
+/** What starting a node needs. */
+export interface Launch {
+  readonly scenario: Scenario
+  readonly network: Netns.Network
+  readonly root: string
+  readonly seed: string
+  readonly faketime: string | undefined
+  /** `keep-local`: start every node with the canary resolver (a deliberately broken build). */
+  readonly canary: string | undefined
+}
+
+export const dataDir = (node: Node): string => path.join(node.folder, "data")
+
+const logStream = (node: Node, name: string): fs.WriteStream => fs.createWriteStream(path.join(node.folder, name), { flags: "a" })
+
+/** Spawns a command inside the node's namespace, output appended to `<log>`. */
+const spawnIn = (node: Node, command: ReadonlyArray<string>, log: string, environment: Readonly<Record<string, string>>): ChildProcess => {
+  const [executable, ...args] = [...["ip", "netns", "exec", node.address.namespace], "env", ...Object.entries(environment).map(([key, value]) => `${key}=${value}`), ...command]
+  const child = spawn(executable!, args, { stdio: ["ignore", "pipe", "pipe"], detached: false })
+  const output = logStream(node, log)
+  child.stdout!.pipe(output, { end: false })
+  child.stderr!.pipe(output, { end: false })
+  child.once("close", () => output.end())
+  return child
+}
+
+/**
+ * Starts the serve process (and the proxy once) and returns at once; the promise it returns
+ * resolves when /readyz answers 200 and rejects when the process exits first or the bound passes.
+ */
+export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promise<void> => {
+  const proxied = hasLatency(launch.scenario)
+  const cli = path.join(launch.root, "bin", "inferadb-repl.mjs")
+  if (proxied && node.proxy === undefined) {
+    const settings = JSON.stringify(proxySettings(launch.scenario, launch.network, node.address, launch.seed))
+    node.proxy = spawnIn(node, [process.execPath, cli, "chaos", "proxy", "--settings", settings], "proxy.log", {})
+  }
+  const config = path.join(node.folder, "config.yaml")
+  fs.writeFileSync(config, configYaml(launch.scenario, launch.network, node.address, proxied))
+  fs.mkdirSync(dataDir(node), { recursive: true })
+  const environment = launch.faketime !== undefined && node.clock !== undefined ? Clocks.environment(launch.faketime, node.clock) : {}
+  const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
+  node.process = spawnIn(node, [process.execPath, cli, ...args], "serve.log", environment)
+  node.incarnations++
+  const child = node.process
+  child.once("exit", (code, signal) => {
+    node.exits.push(signal === null ? `exit ${code}` : signal)
+    // A node that died on its own is down: heal-all starts it again.
+    if (node.process === child) {
+      node.process = undefined
+      node.paused = false
+    }
+  })
+  return awaitReady(node, child, readyTimeoutMs)
+}
+
+const seedOf = (seed: string, node: Node): number => {
+  let hash = 0
+  for (const character of `${seed}/${node.address.nodeId}/${node.incarnations}`) hash = (hash * 31 + character.charCodeAt(0)) >>> 0
+  return hash
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const awaitReady = async (node: Node, child: ChildProcess, timeoutMs: number): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${node.address.nodeId} exited while starting (see ${path.join(node.folder, "serve.log")})`)
+    try {
+      const response = await fetch(`http://${node.address.address}:${httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) })
+      if (response.status === 200) return
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100)
+  }
+  throw new Error(`${node.address.nodeId} was not ready within ${timeoutMs} ms (see ${path.join(node.folder, "serve.log")})`)
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
+
+/** kill -9 (a paused node is killed too: SIGKILL needs no SIGCONT). */
+export const crash = async (node: Node): Promise<void> => {
+  const child = node.process
+  node.process = undefined
+  node.paused = false
+  if (child === undefined) return
+  child.kill("SIGKILL")
+  await exited(child)
+}
+
+/** Kills the node and moves its directory aside, so the restart opens an empty one. */
+export const wipe = async (node: Node): Promise<void> => {
+  await crash(node)
+  node.generation++
+  if (fs.existsSync(dataDir(node))) fs.renameSync(dataDir(node), path.join(node.folder, `data.wiped-${node.generation}`))
+}
+
+export const pause = (node: Node): void => {
+  if (node.process === undefined || node.paused) return
+  node.process.kill("SIGSTOP")
+  node.paused = true
+}
+
+export const resume = (node: Node): void => {
+  if (node.process === undefined || !node.paused) return
+  node.process.kill("SIGCONT")
+  node.paused = false
+}
+
+/** Stops everything of the node: SIGCONT (a stopped process cannot handle SIGTERM), SIGKILL, and the proxy. */
+export const destroy = async (node: Node): Promise<void> => {
+  resume(node)
+  await crash(node)
+  const proxy = node.proxy
+  node.proxy = undefined
+  if (proxy !== undefined) {
+    proxy.kill("SIGKILL")
+    await exited(proxy)
+  }
+}
+
+/** The nodes of a scenario on a network, with folders under `runFolder/nodes/`. */
+export const make = (scenario: Scenario, network: Netns.Network, runFolder: string, clocks: ReadonlyMap<string, Clocks.NodeClock>): ReadonlyArray<Node> =>
+  nodesOf(scenario).map(({ nodeId }) => {
+    const folder = path.join(runFolder, "nodes", nodeId)
+    fs.mkdirSync(folder, { recursive: true })
+    return {
+      address: network.nodes.find((entry) => entry.nodeId === nodeId)!,
+      folder,
+      clock: clocks.get(nodeId),
+      process: undefined,
+      proxy: undefined,
+      paused: false,
+      generation: 0,
+      incarnations: 0,
+      exits: []
+    }
+  })

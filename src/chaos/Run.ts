@@ -1,0 +1,612 @@
+/**
+ * One chaos run on real processes: a scenario file (the same format `sim run` reads) and a seed
+ * in, a verdict and a run folder out. The seed fixes the clocks' errors, the fault schedule (it
+ * is the scenario's) and the workload; the interleaving is the machine's, so a real run is not
+ * deterministic and its report says so.
+ *
+ * The run builds the network (`Netns.ts`), starts one `serve` per node (`Nodes.ts`), follows
+ * every node's log through Watch (`Feeds.ts`), sends the workload in real time (`Workload.ts`)
+ * and applies each fault at its time: cuts and loss as nftables rules, crash as SIGKILL,
+ * restart on the same directory, wipe as a restart on an empty one, pause and resume as
+ * SIGSTOP and SIGCONT, clock jumps by rewriting the node's libfaketime file. After the last
+ * fault and the end of the workload it heals everything, waits until every node holds the same
+ * state, reads each node's whole log and Check answers through the API, and judges them with
+ * the simulator's checkers (`Judge.ts`). Whatever happens, every process, namespace and rule it
+ * created is removed (`cleanup`, also on SIGINT and SIGTERM).
+ */
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Either } from "effect"
+import type * as Change from "../replication/Change.js"
+import * as Random from "../replication/Random.js"
+import * as ApiClient from "../runtime/ApiClient.js"
+import * as Checkers from "../sim/Checkers.js"
+import type { History } from "../sim/History.js"
+import type * as Oracle from "../sim/Oracle.js"
+import type { RegionState } from "../sim/RegionState.js"
+import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
+import * as Clocks from "./Clocks.js"
+import { Feed, readLog } from "./Feeds.js"
+import * as Judge from "./Judge.js"
+import * as Netns from "./Netns.js"
+import * as Nodes from "./Nodes.js"
+import * as Workload from "./Workload.js"
+
+/** Options of a chaos run. */
+export interface Options {
+  readonly seed: string
+  /** Where run folders go: `<reports>/<scenario>/<seed>-<time>/`. */
+  readonly reportsRoot: string
+  /** `keep-local`: every node runs the canary resolver; the run must then fail. */
+  readonly canary?: "keep-local"
+  readonly log: (line: string) => void
+  /** The command that runs this again, for the report (default: a generic one). */
+  readonly replay?: string
+  /** How long a node may take to become ready. */
+  readonly readyTimeoutMs?: number
+}
+
+/** A fault as applied, with the run's time. */
+export interface AppliedFault {
+  readonly atMs: number
+  readonly kind: string
+  readonly detail: string
+}
+
+/** Everything a run found; written as `result.json`. */
+export interface ChaosResult {
+  readonly mode: "chaos"
+  readonly scenario: string
+  readonly seed: string
+  readonly canary: string | null
+  readonly deterministic: false
+  readonly note: string
+  readonly passed: boolean
+  readonly converged: boolean
+  readonly violations: ReadonlyArray<Checkers.Violation>
+  readonly notApplied: ReadonlyArray<string>
+  readonly notJudged: ReadonlyArray<string>
+  readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
+  /** Each node's wall-clock error (after its last jump) as its writes showed it: `aheadMs ± withinMs`. */
+  readonly clocksObserved: Readonly<Record<string, { readonly samples: number; readonly aheadMs: number; readonly withinMs: number }>>
+  /** The harness's wall clock when the schedule started (time 0 of every `atMs`). */
+  readonly epochMs: number
+  readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly failed: number; readonly unknown: number; readonly notSent: number }
+  readonly conflicts: { readonly tuples: number; readonly concurrent: number }
+  readonly lostWrites: Checkers.Losses
+  readonly lostWithDisk: ReadonlyArray<string>
+  /** Acknowledged writes whose entries no feed saw before their node's disk was wiped (may have gone with it). */
+  readonly unobservedBeforeWipe: ReadonlyArray<number>
+  readonly healedAtMs: number
+  readonly convergenceMs: number | undefined
+  readonly lagMs: { readonly samples: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
+  readonly faults: ReadonlyArray<AppliedFault>
+  readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly logEntries: number }>>
+  readonly wallMs: number
+  readonly runFolder: string
+}
+
+/** Faults the real harness cannot apply, by kind, with the reason. */
+const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
+  store: "store faults (slow or failing commits) need a hook inside the node's store",
+  promote: "the operator's promote is not driven by the chaos harness yet"
+}
+
+/** What each process fault does to the process, for the log. */
+const processFaultMeans: Readonly<Record<"crash" | "restart" | "pause" | "resume" | "wipe", string>> = {
+  crash: "SIGKILL",
+  restart: "same directory",
+  pause: "SIGSTOP",
+  resume: "SIGCONT",
+  wipe: "SIGKILL, empty directory"
+}
+
+const probeIntervalMs = 250
+/** Convergence must hold on this many probes in a row (a change may still be on its way to a feed). */
+const probesStable = 3
+const finalReadQuietMs = 500
+const finalReadTimeoutMs = 15_000
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const draw = (range: Range, random: Random.Stream): number =>
+  range.min === range.max ? range.min : Math.round((range.min + random.next() * (range.max - range.min)) * 1000) / 1000
+
+/** Every node's clock error, drawn as the simulator draws it (stream `clock/<node>`). */
+const drawClocks = (scenario: Scenario, seed: string, folder: string): Map<string, Clocks.NodeClock> => {
+  const master = Random.make(seed)
+  return new Map(
+    nodesOf(scenario).map(({ nodeId }) => {
+      const spec = { ...scenario.clocks.default, ...scenario.clocks.nodes[nodeId] }
+      const stream = master.derive(`clock/${nodeId}`)
+      const offsetMs = draw(spec.offsetMs, stream)
+      const driftPpm = draw(spec.driftPpm, stream)
+      return [nodeId, { offsetMs, driftPpm, file: path.join(folder, "nodes", nodeId, "faketime") }]
+    })
+  )
+}
+
+/** The run folder: `<reports>/<scenario>/<seed>-<time>/`, as the simulator's reports lay theirs out. */
+export const runFolderOf = (reportsRoot: string, scenario: string, seed: string, startedAt: Date): string =>
+  path.join(reportsRoot, scenario, `${seed}-${startedAt.toISOString().replace(/[:.]/g, "-")}`)
+
+/** The directed links a fault cuts, folded into the run's link state as `SimNetwork` does. */
+const applyCut = (scenario: Scenario, blocked: Set<string>, bridges: Set<string>, fault: Fault): string => {
+  const regions = scenario.topology.regions.map((region) => region.id)
+  const both = (left: string, right: string) => {
+    blocked.add(Netns.linkKey(left, right))
+    blocked.add(Netns.linkKey(right, left))
+  }
+  const split = (groups: ReadonlyArray<ReadonlyArray<string>>) =>
+    groups.forEach((group, index) => groups.slice(index + 1).forEach((other) => group.forEach((left) => other.forEach((right) => both(left, right)))))
+  const text = (groups: ReadonlyArray<ReadonlyArray<string>>) => groups.map((group) => `[${group.join(",")}]`).join(" | ")
+  switch (fault.kind) {
+    case "isolate":
+      for (const other of regions) if (other !== fault.region) both(fault.region, other)
+      return `isolate ${fault.region} (nftables)`
+    case "split":
+      split(fault.groups)
+      return `split ${text(fault.groups)} (nftables)`
+    case "one_way":
+      blocked.add(Netns.linkKey(fault.from, fault.to))
+      return `cut ${fault.from} -> ${fault.to} (nftables)`
+    case "bridge":
+      split(fault.groups)
+      bridges.add(fault.node)
+      return `split ${text(fault.groups)} bridged by ${fault.node} (nftables)`
+    default:
+      blocked.clear()
+      bridges.clear()
+      return "heal network (nftables)"
+  }
+}
+
+/** A run in progress. */
+class ChaosRun {
+  readonly startedAt = new Date()
+  readonly folder: string
+  readonly topology
+  readonly rules: Oracle.Rules
+  readonly clocks: Map<string, Clocks.NodeClock>
+  /** The clock errors drawn from the seed, before any jump. */
+  readonly drawnClocks: ReadonlyMap<string, { readonly offsetMs: number; readonly driftPpm: number }>
+  readonly faketime = Clocks.library()
+  network: Netns.Network | undefined
+  nodes: ReadonlyArray<Nodes.Node> = []
+  feeds = new Map<string, Feed>()
+  clients = new Map<string, ApiClient.ApiClient>()
+  readonly blocked = new Set<string>()
+  readonly bridges = new Set<string>()
+  readonly applied: Array<AppliedFault> = []
+  readonly ops: Array<Workload.Op> = []
+  readonly durable: Array<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }> = []
+  readonly lostWithDisk = new Set<string>()
+  readonly notApplied: Array<string> = []
+  /** Nodes being started again, until they are ready. */
+  readonly starting = new Set<Promise<void>>()
+  readonly history: fs.WriteStream
+  startMs = 0
+  cleaned = false
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly options: Options
+  ) {
+    this.folder = runFolderOf(options.reportsRoot, scenario.name, options.seed, this.startedAt)
+    fs.mkdirSync(this.folder, { recursive: true })
+    this.history = fs.createWriteStream(path.join(this.folder, "history.jsonl"))
+    // The scenario as run (a swarm draws it from the seed), so `chaos run <folder>/scenario.yaml` repeats it.
+    fs.writeFileSync(path.join(this.folder, "scenario.yaml"), encodeScenario(scenario))
+    this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
+    this.rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
+    this.clocks = drawClocks(scenario, options.seed, this.folder)
+    this.drawnClocks = new Map([...this.clocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }]))
+  }
+
+  /** Milliseconds since the schedule started. */
+  now(): number {
+    return Date.now() - this.startMs
+  }
+
+  record(event: Record<string, unknown>): void {
+    this.history.write(`${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
+  }
+
+  launch(): Nodes.Launch {
+    return { scenario: this.scenario, network: this.network!, root: Nodes.repositoryRoot(), seed: this.options.seed, faketime: this.faketime, canary: this.options.canary }
+  }
+
+  node(nodeId: string): Nodes.Node {
+    return this.nodes.find((node) => node.address.nodeId === nodeId)!
+  }
+
+  /** The network, the clocks' files and every node, started and ready. */
+  async setUp(): Promise<void> {
+    const clocksUsed = [...this.clocks.values()].some((clock) => clock.offsetMs !== 0 || clock.driftPpm !== 0) || this.scenario.faults.some((fault) => fault.kind === "clock_jump")
+    if (this.faketime === undefined && clocksUsed) this.notApplied.push("clock offsets, drift and jumps: libfaketime is not installed (apt-get install -y faketime)")
+    for (const fault of this.scenario.faults) {
+      const reason = unsupported[fault.kind]
+      if (reason !== undefined && !this.notApplied.some((line) => line.startsWith(`${fault.kind}:`))) this.notApplied.push(`${fault.kind}: ${reason}`)
+    }
+    if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
+    if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
+    if (this.scenario.topology.strategy === "PrimaryReplica") this.notApplied.push("replication.failover timings: serve's configuration has no failover keys, so nodes run the defaults")
+    this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
+    this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)
+    if (this.faketime !== undefined) for (const clock of this.clocks.values()) Clocks.write(clock)
+    this.applyLinks()
+    await Promise.all(this.nodes.map((node) => Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)))
+    for (const node of this.nodes) {
+      const client = ApiClient.make(`${node.address.address}:${Nodes.grpcPort}`, {
+        token: Nodes.token,
+        callTimeoutMs: this.scenario.workload.deadlineMs ?? 3_000,
+        // grpc-js backs off up to two minutes between reconnects; a client that must see a
+        // restarted node within the run's seconds retries every few hundred milliseconds.
+        channelOptions: { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 }
+      })
+      this.clients.set(node.address.nodeId, client)
+      const feed = new Feed(node.address.nodeId, node.address.regionId, client, (entry) => this.durable.push({ change: entry.change, regionId: node.address.regionId, atMs: this.now() }))
+      this.feeds.set(node.address.nodeId, feed)
+      feed.start()
+    }
+  }
+
+  applyLinks(): void {
+    const links = this.scenario.topology.regions.map((region) => region.id)
+    const loss = new Map(links.flatMap((from) => links.map((to) => [Netns.linkKey(from, to), Nodes.linkOf(this.scenario, from, to).loss])))
+    Netns.apply(this.network!, { blocked: this.blocked, bridges: this.bridges, lossOf: (from, to) => loss.get(Netns.linkKey(from, to)) ?? 0 })
+  }
+
+  /** Applies one fault; returns what was done. */
+  async apply(fault: Fault): Promise<string> {
+    const reason = unsupported[fault.kind]
+    if (reason !== undefined) return `${fault.kind}: not applied (${reason})`
+    switch (fault.kind) {
+      case "isolate":
+      case "split":
+      case "one_way":
+      case "bridge":
+      case "heal": {
+        const detail = applyCut(this.scenario, this.blocked, this.bridges, fault)
+        this.applyLinks()
+        return detail
+      }
+      case "clock_jump": {
+        if (this.faketime === undefined) return `clock_jump of ${fault.target}: not applied (no libfaketime)`
+        const affected = targetNodes(this.scenario, fault.target)
+        for (const id of affected) {
+          const clock = this.clocks.get(id)!
+          clock.offsetMs += fault.deltaMs
+          Clocks.write(clock)
+        }
+        return `clock of ${affected.join(",")} jumps ${fault.deltaMs} ms (libfaketime)`
+      }
+      case "crash":
+      case "restart":
+      case "pause":
+      case "resume":
+      case "wipe": {
+        const affected = targetNodes(this.scenario, fault.target).map((id) => this.node(id))
+        await Promise.all(affected.map((node) => this.processFault(fault.kind, node)))
+        const how = processFaultMeans[fault.kind]
+        return `${fault.kind} ${affected.map((node) => node.address.nodeId).join(",")} (${how})`
+      }
+      default:
+        return `${fault.kind}: not applied`
+    }
+  }
+
+  async processFault(kind: "crash" | "restart" | "pause" | "resume" | "wipe", node: Nodes.Node): Promise<void> {
+    const feed = this.feeds.get(node.address.nodeId)!
+    switch (kind) {
+      case "crash":
+        return Nodes.crash(node)
+      case "pause":
+        return Nodes.pause(node)
+      case "resume":
+        return Nodes.resume(node)
+      case "restart":
+        if (node.process !== undefined) return
+        return this.restart(node, () => feed.restart())
+      case "wipe": {
+        await Nodes.wipe(node)
+        // Changes that were on this disk and on no other that the feeds saw went with it.
+        const elsewhere = new Set([...this.feeds.values()].filter((other) => other !== feed).flatMap((other) => [...other.ids()]))
+        for (const id of feed.ids()) if (!elsewhere.has(id)) this.lostWithDisk.add(id)
+        return this.restart(node, () => feed.newGeneration())
+      }
+    }
+  }
+
+  /**
+   * Starts a node again without holding up the schedule (a node takes a second or more to be
+   * ready, and the next fault is due at its own time); the feed follows once it is ready.
+   */
+  restart(node: Nodes.Node, then: () => void): void {
+    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000).then(then, (error: Error) => {
+      this.record({ type: "note", node: node.address.nodeId, message: error.message })
+      this.options.log(`  ${node.address.nodeId}: ${error.message}`)
+    })
+    this.starting.add(ready)
+    void ready.finally(() => this.starting.delete(ready))
+  }
+
+  /** Runs the schedule: faults in order on one chain, writes each on its own; resolves after heal-all and every write's answer. */
+  async execute(): Promise<number> {
+    const lastFaultMs = this.scenario.faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
+    const workload = this.scenario.workload
+    const workloadEndMs = workload.durationMs > 0 && workload.ratePerSec > 0 ? workload.startMs + workload.durationMs : 0
+    const healedAtMs = Math.max(lastFaultMs, workloadEndMs)
+    this.startMs = Date.now()
+    const clients: Workload.Clients = {
+      client: (nodeId) => this.clients.get(nodeId)!,
+      nodesIn: (regionId) => this.nodes.filter((node) => node.address.regionId === regionId).map((node) => node.address.nodeId),
+      regionOf: (nodeId) => this.node(nodeId).address.regionId
+    }
+    const writes = Workload.draw(this.scenario, this.options.seed).map(async (planned) => {
+      const op = Workload.record(planned)
+      this.ops.push(op)
+      await sleep(planned.atMs - this.now())
+      this.record({ type: "invoke", id: op.id, region: op.region, node: op.node, operations: op.operations })
+      await Workload.send(op, clients, () => this.now())
+      if (op.status === "acknowledged") op.generation = this.node(op.target).generation
+      this.record({ type: op.status, id: op.id, ...(op.target === op.node ? {} : { redirectedTo: op.target }), ...(op.revision === undefined ? {} : { revision: op.revision, position: op.position }), ...(op.reason === undefined ? {} : { reason: op.reason }) })
+    })
+    for (const fault of this.scenario.faults) {
+      await sleep(fault.atMs - this.now())
+      const detail = await this.apply(fault)
+      this.applied.push({ atMs: Math.round(this.now()), kind: fault.kind, detail })
+      this.record({ type: "fault", kind: fault.kind, detail })
+      this.options.log(`  ${String(Math.round(this.now())).padStart(6)} ms  ${detail}`)
+    }
+    await sleep(healedAtMs - this.now())
+    const detail = await this.healAll()
+    this.applied.push({ atMs: Math.round(this.now()), kind: "heal_all", detail })
+    this.record({ type: "fault", kind: "heal_all", detail })
+    this.options.log(`  ${String(Math.round(this.now())).padStart(6)} ms  ${detail}`)
+    await Promise.all(writes)
+    return healedAtMs
+  }
+
+  async healAll(): Promise<string> {
+    applyCut(this.scenario, this.blocked, this.bridges, { atMs: 0, kind: "heal" })
+    this.applyLinks()
+    const resumed = this.nodes.filter((node) => node.paused)
+    for (const node of resumed) Nodes.resume(node)
+    await Promise.all([...this.starting])
+    const restarted = this.nodes.filter((node) => node.process === undefined)
+    for (const node of restarted) await this.processFault("restart", node)
+    await Promise.all([...this.starting])
+    const parts = ["heal network", ...(resumed.length > 0 ? [`resume ${resumed.map((node) => node.address.nodeId).join(",")}`] : []), ...(restarted.length > 0 ? [`restart ${restarted.map((node) => node.address.nodeId).join(",")}`] : [])]
+    return `heal all: ${parts.join(", ")}`
+  }
+
+  regionsFromFeeds(): ReadonlyArray<RegionState> {
+    return this.nodes.map((node) => Judge.regionState(node.address.regionId, node.address.nodeId, this.feeds.get(node.address.nodeId)!.log))
+  }
+
+  /** Probes until the nodes hold the same state on `probesStable` probes in a row, or the budget ends; returns when. */
+  async awaitConvergence(): Promise<number | undefined> {
+    let stable = 0
+    while (this.now() < this.scenario.budgetMs) {
+      if (Judge.converged(this.regionsFromFeeds(), this.topology, this.rules)) {
+        if (++stable >= probesStable) return this.now() - (probesStable - 1) * probeIntervalMs
+      } else stable = 0
+      await sleep(probeIntervalMs)
+    }
+    return undefined
+  }
+
+  /** Each node's whole log and its Check answer for every tuple any node holds, through the API. */
+  async readFinal(): Promise<{ readonly regions: ReadonlyArray<RegionState>; readonly served: Map<string, Map<string, boolean>>; readonly unreadable: ReadonlyArray<Checkers.Violation> }> {
+    const unreadable: Array<Checkers.Violation> = []
+    const read = await Promise.all(
+      this.nodes.map(async (node) => {
+        try {
+          return Judge.regionState(node.address.regionId, node.address.nodeId, await readLog(this.clients.get(node.address.nodeId)!, finalReadQuietMs, finalReadTimeoutMs))
+        } catch (error) {
+          unreadable.push(unreadableViolation(node, error))
+          return undefined
+        }
+      })
+    )
+    const regions = read.filter((region): region is RegionState => region !== undefined)
+    const tuples = new Map(regions.flatMap((region) => [...region.tuples].map(([key, held]) => [key, held.tuple] as const)))
+    const served = new Map<string, Map<string, boolean>>()
+    for (const region of regions) {
+      const client = this.clients.get(region.replica)!
+      const answers = new Map<string, boolean>()
+      try {
+        for (const [key, tuple] of tuples) if (region.tuples.has(key)) answers.set(key, await client.check(tuple))
+      } catch (error) {
+        unreadable.push(unreadableViolation(this.node(region.replica), error))
+      }
+      served.set(region.replica, answers)
+    }
+    return { regions, served, unreadable }
+  }
+
+  /** The changes an acknowledged write committed, as the feed of the node that took it streamed them. */
+  changesOf(op: Workload.Op): ReadonlyArray<Change.Change> {
+    if (op.revision === undefined) return []
+    return this.feeds
+      .get(op.target)!
+      .entriesOf(op.revision)
+      .map((entry) => entry.change)
+  }
+
+  /** Stops every process and removes the network. Synchronous parts first, so it also works from an exit handler. */
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return
+    this.cleaned = true
+    for (const feed of this.feeds.values()) feed.stop()
+    for (const client of this.clients.values()) client.close()
+    await Promise.all(this.nodes.map((node) => Nodes.destroy(node)))
+    if (this.network !== undefined) Netns.remove(this.network)
+    await new Promise((resolve) => this.history.end(resolve))
+  }
+
+  /** The last resort on a signal or exit: SIGKILL every child and remove the network, synchronously. */
+  cleanupNow(): void {
+    for (const node of this.nodes) {
+      node.process?.kill("SIGCONT")
+      node.process?.kill("SIGKILL")
+      node.proxy?.kill("SIGKILL")
+    }
+    if (this.network !== undefined) Netns.remove(this.network)
+    this.cleaned = true
+  }
+}
+
+/** A node that could not be read after the run: it is down or does not answer, so the run did not end whole. */
+const unreadableViolation = (node: Nodes.Node, error: unknown): Checkers.Violation => ({
+  checker: "liveness",
+  message: `${node.address.nodeId} could not be read after the run: ${error instanceof Error ? error.message : String(error)}`,
+  details: { node: node.address.nodeId, exits: node.exits, log: path.join(node.folder, "serve.log") }
+})
+
+/** Runs a scenario on real processes; the run folder holds `result.json`, `history.jsonl`, node configs and logs. */
+export const run = async (scenario: Scenario, options: Options): Promise<ChaosResult> => {
+  const reason = Netns.unavailable()
+  if (reason !== undefined) throw new Error(`chaos needs network namespaces and nftables: ${reason}`)
+  const chaos = new ChaosRun(scenario, options)
+  const onSignal = (signal: NodeJS.Signals) => {
+    chaos.cleanupNow()
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  }
+  const onExit = () => chaos.cleanupNow()
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
+  process.once("exit", onExit)
+  const wallStart = Date.now()
+  try {
+    await chaos.setUp()
+    if (chaos.notApplied.length > 0) options.log(`not applied: ${chaos.notApplied.join("; ")}`)
+    options.log(`nodes up: ${chaos.nodes.map((node) => `${node.address.nodeId} ${node.address.address}`).join(", ")}; run folder ${chaos.folder}`)
+    const healedAtMs = await chaos.execute()
+    const convergedAtMs = await chaos.awaitConvergence()
+    const final = await chaos.readFinal()
+    const history = Judge.history(chaos.ops, (nodeId) => chaos.node(nodeId).address.regionId, (op) => chaos.changesOf(op), chaos.durable)
+    const judged = Judge.judge({
+      scenario,
+      topology: chaos.topology,
+      rules: chaos.rules,
+      regions: final.regions,
+      served: final.served,
+      history,
+      converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules),
+      healedAtMs,
+      epochMs: chaos.startMs,
+      lostWithDisk: chaos.lostWithDisk,
+      unobserved: chaos.ops
+        .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
+        .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
+    })
+    const violations = [...final.unreadable, ...judged.violations]
+    const verdicts = judged.verdicts
+    const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
+    const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
+    fs.writeFileSync(path.join(chaos.folder, "result.json"), `${JSON.stringify({ replay: options.replay ?? replayCommand(scenario, options), ...result }, null, 2)}\n`)
+    return result
+  } finally {
+    await chaos.cleanup()
+    process.removeListener("SIGINT", onSignal)
+    process.removeListener("SIGTERM", onSignal)
+    process.removeListener("exit", onExit)
+  }
+}
+
+/** The command that runs the same scenario, seed and canary again. */
+export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" | "canary">): string =>
+  `inferadb-repl chaos run <${scenario.name}.yaml> --seed ${options.seed}${options.canary === undefined ? "" : ` --canary ${options.canary}`}`
+
+const tenths = (value: number) => Math.round(value * 10) / 10
+
+/**
+ * Per node, how far ahead of the harness's clock its wall clock ran, as its writes showed it.
+ * A change's commit time (the node's clock) falls between the harness's send and answer, so
+ * `commit - midpoint` is the node's clock error within half that round trip, whatever delayed
+ * the call. Only writes sent after the node's last clock jump count (one error to estimate), and
+ * the fastest quarter of them (the tightest bounds); `withinMs` is the largest half round trip
+ * among those, so the true error is `aheadMs ± withinMs` (to a millisecond of rounding).
+ */
+const clocksObserved = (chaos: ChaosRun): ChaosResult["clocksObserved"] => {
+  const lastJumpMs = (nodeId: string) =>
+    Math.max(0, ...chaos.applied.filter((fault) => fault.kind === "clock_jump" && fault.detail.includes(nodeId)).map((fault) => fault.atMs))
+  const samples = new Map<string, Array<{ readonly aheadMs: number; readonly halfTripMs: number }>>()
+  for (const op of chaos.ops) {
+    if (op.status !== "acknowledged" || op.sentAtMs === undefined || op.endedAtMs === undefined || op.sentAtMs < lastJumpMs(op.target)) continue
+    const midpointMs = chaos.startMs + (op.sentAtMs + op.endedAtMs) / 2
+    const halfTripMs = (op.endedAtMs - op.sentAtMs) / 2
+    for (const change of chaos.changesOf(op)) samples.set(op.target, [...(samples.get(op.target) ?? []), { aheadMs: change.committedAtMs - midpointMs, halfTripMs }])
+  }
+  return Object.fromEntries(
+    [...samples].map(([node, all]) => {
+      const fastest = [...all].sort((a, b) => a.halfTripMs - b.halfTripMs).slice(0, Math.max(3, Math.ceil(all.length / 4)))
+      const ahead = fastest.map((sample) => sample.aheadMs).sort((a, b) => a - b)
+      return [node, { samples: fastest.length, aheadMs: tenths(ahead[Math.floor(ahead.length / 2)]!), withinMs: tenths(Math.max(...fastest.map((sample) => sample.halfTripMs)) + 1) }]
+    })
+  )
+}
+
+const summarize = (
+  chaos: ChaosRun,
+  found: {
+    readonly violations: ReadonlyArray<Checkers.Violation>
+    readonly verdicts: ReadonlyMap<string, Oracle.Verdict>
+    readonly losses: Checkers.Losses
+    readonly healedAtMs: number
+    readonly convergedAtMs: number | undefined
+    readonly history: History
+    readonly regions: ReadonlyArray<RegionState>
+    readonly wallMs: number
+  }
+): ChaosResult => {
+  const count = (status: Workload.Status) => chaos.ops.filter((op) => op.invokedAtMs !== undefined && op.status === status).length
+  const lag: Array<number> = []
+  for (const [id, regions] of found.history.durableAt) {
+    const acknowledgedAt = found.history.acknowledgedAt.get(id)
+    if (acknowledgedAt === undefined) continue
+    for (const atMs of regions.values()) if (atMs > acknowledgedAt) lag.push(atMs - acknowledgedAt)
+  }
+  lag.sort((a, b) => a - b)
+  const at = (fraction: number) => tenths(lag.length === 0 ? 0 : lag[Math.min(lag.length - 1, Math.floor(fraction * lag.length))]!)
+  return {
+    mode: "chaos",
+    scenario: chaos.scenario.name,
+    seed: chaos.options.seed,
+    canary: chaos.options.canary ?? null,
+    deterministic: false,
+    note: "A real run is not deterministic: the seed fixes the clocks' errors, the fault schedule and the workload, not the interleaving of processes and packets.",
+    passed: found.violations.length === 0,
+    converged: found.convergedAtMs !== undefined,
+    violations: found.violations,
+    notApplied: chaos.notApplied,
+    notJudged: [
+      ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
+      ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : [])
+    ],
+    chosen: { clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])) },
+    clocksObserved: clocksObserved(chaos),
+    epochMs: chaos.startMs,
+    writes: { attempted: chaos.ops.filter((op) => op.invokedAtMs !== undefined).length, acknowledged: count("acknowledged"), failed: count("failed"), unknown: count("unknown"), notSent: chaos.ops.filter((op) => op.invokedAtMs === undefined).length },
+    conflicts: { tuples: found.verdicts.size, concurrent: [...found.verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
+    lostWrites: found.losses,
+    lostWithDisk: [...chaos.lostWithDisk],
+    unobservedBeforeWipe: chaos.ops.filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0 && chaos.node(op.target).generation !== op.generation).map((op) => op.id),
+    healedAtMs: found.healedAtMs,
+    convergenceMs: found.convergedAtMs === undefined ? undefined : Math.max(0, Math.round(found.convergedAtMs - found.healedAtMs)),
+    lagMs: { samples: lag.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: tenths(lag[lag.length - 1] ?? 0) },
+    faults: chaos.applied,
+    nodes: Object.fromEntries(
+      chaos.nodes.map((node) => [
+        node.address.nodeId,
+        { address: node.address.address, incarnations: node.incarnations, exits: node.exits, logEntries: found.regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0 }
+      ])
+    ),
+    wallMs: found.wallMs,
+    runFolder: chaos.folder
+  }
+}
+

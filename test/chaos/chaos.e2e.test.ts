@@ -1,0 +1,117 @@
+/**
+ * Chaos on real processes, end to end: the shipped `chaos-partition-crash` scenario (a kill -9
+ * and restart, a libfaketime clock jump, an nftables partition, latency through the delay proxy
+ * and 1 % loss) on real `serve` nodes in network namespaces, judged by the simulator's checkers.
+ * A correct build must pass; the same run with every node started as the keep-local canary
+ * (conflicts resolved by keeping the local change) must be caught by the safety checker, which
+ * compares each node's Check answers with the rule over the whole history. Both runs must leave
+ * no namespace behind, and neither may a run interrupted with Ctrl-C (SIGINT) from the command line.
+ *
+ * Needs root, `ip netns` and nftables (skipped otherwise, with the reason); `.ci/run` installs
+ * nftables, iproute2 and faketime.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Either } from "effect"
+import * as Clocks from "../../src/chaos/Clocks.js"
+import * as Netns from "../../src/chaos/Netns.js"
+import * as ChaosRun from "../../src/chaos/Run.js"
+import * as Scenario from "../../src/sim/Scenario.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const scenarioFile = path.join(root, "scenarios/chaos-partition-crash.yaml")
+const unavailable = Netns.unavailable()
+if (unavailable !== undefined) console.warn(`skipping chaos on real processes: ${unavailable}`)
+
+/** Bound of one run: node startup under load, a 6 s schedule and convergence. */
+const runTimeoutMs = 45_000
+/** Bound of the interrupted run: nodes up, then Ctrl-C. */
+const interruptTimeoutMs = 30_000
+
+const scenario = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(scenarioFile, "utf8"), scenarioFile), (error) => new Error(error.message))
+
+const chaosNamespaces = (): ReadonlyArray<string> =>
+  execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => line.split(" ")[0] ?? "")
+    .filter((name) => name.startsWith("inferadb-chaos-"))
+
+const runOnce = async (canary: "keep-local" | undefined): Promise<ChaosRun.ChaosResult> => {
+  const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+  const before = new Set(chaosNamespaces())
+  const result = await ChaosRun.run(scenario, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
+  expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
+  expect(path.relative(reportsRoot, result.runFolder)).toMatch(/^chaos-partition-crash\/1-\d{4}-/)
+  expect(JSON.parse(fs.readFileSync(path.join(result.runFolder, "result.json"), "utf8"))).toMatchObject({ mode: "chaos", seed: "1", passed: result.passed })
+  const events = fs.readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { readonly type: string })
+  expect(events.filter((event) => event.type === "invoke").length).toBe(result.writes.attempted)
+  return result
+}
+
+describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
+  it(
+    "a partition, a clock jump and a kill -9 on real nodes end in one state equal to the rule, with every acknowledged write kept",
+    async () => {
+      const result = await runOnce(undefined)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.converged).toBe(true)
+      expect(result.writes.acknowledged).toBeGreaterThan(20)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["crash", "restart", "clock_jump", "isolate", "heal", "heal_all"])
+      expect(result.nodes["eu-central-1-node2"]!.exits).toContain("SIGKILL")
+      expect(result.nodes["eu-central-1-node2"]!.incarnations).toBe(2)
+      // libfaketime moved us-west-1's wall clock 300 ms ahead while it ran (plus its drawn
+      // offset of at most 30 ms); eu-central-1-node1 kept its drawn offset. Each estimate holds
+      // within half the round trips it was measured over (`withinMs`), plus drift and rounding.
+      if (Clocks.library() === undefined) {
+        expect(result.notApplied.join("\n")).toContain("libfaketime is not installed")
+        return
+      }
+      const us = result.clocksObserved["us-west-1-node1"]!
+      const eu = result.clocksObserved["eu-central-1-node1"]!
+      expect(Math.abs(us.aheadMs - (300 + result.chosen.clocks["us-west-1-node1"]!.offsetMs))).toBeLessThanOrEqual(us.withinMs + 2)
+      expect(Math.abs(eu.aheadMs - result.chosen.clocks["eu-central-1-node1"]!.offsetMs)).toBeLessThanOrEqual(eu.withinMs + 2)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "Ctrl-C during a run stops every node and removes every namespace it created",
+    async () => {
+      const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+      const before = new Set(chaosNamespaces())
+      const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "chaos", "run", scenarioFile, "--seed", "1", "--reports", reportsRoot], { stdio: ["ignore", "pipe", "pipe"] })
+      let output = ""
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      const up = new Promise<void>((resolve) =>
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          if (output.includes("nodes up:")) resolve()
+        })
+      )
+      await Promise.race([up, exited])
+      expect(output).toContain("nodes up:")
+      expect(chaosNamespaces().filter((name) => !before.has(name)).length).toBe(3)
+      child.kill("SIGINT")
+      expect(await exited).toBe(130)
+      expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
+      const folder = path.join(reportsRoot, "chaos-partition-crash")
+      const running = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((line) => line.includes(folder))
+      expect(running).toEqual([])
+    },
+    interruptTimeoutMs
+  )
+
+  it(
+    "nodes built with the keep-local resolver are caught: their Check answers differ from the rule over the whole history",
+    async () => {
+      const result = await runOnce("keep-local")
+      expect(result.passed).toBe(false)
+      expect(result.violations.map((violation) => violation.checker)).toContain("safety")
+    },
+    runTimeoutMs
+  )
+})
