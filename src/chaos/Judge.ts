@@ -72,6 +72,8 @@ export interface Observed {
   readonly history: History
   readonly converged: boolean
   readonly healedAtMs: number
+  /** When restarted processes were still starting (not serving): writes may fail then too. */
+  readonly starting?: ReadonlyArray<FaultWindows.Window>
   readonly epochMs: number
   readonly lostWithDisk: ReadonlySet<string>
   /**
@@ -139,7 +141,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
   if (checks.has("progress")) {
-    const windows = FaultWindows.windows(scenario, observed.healedAtMs)
+    const windows = [...FaultWindows.windows(scenario, observed.healedAtMs), ...(observed.starting ?? [])]
     violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))
   }
   return { violations, verdicts }

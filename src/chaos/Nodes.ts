@@ -65,6 +65,14 @@ export const configYaml = (scenario: Scenario, network: Netns.Network, self: Net
         buffer_size: Math.max(replication.bufferSize, replication.agent.batchSize)
       },
       heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },
+      // The scenario's failover timers, as the simulator runs them (the node's failover: section).
+      failover: {
+        detect_after_ms: replication.failover.detectAfterMs,
+        promote_back_after_ms: replication.failover.promoteBackAfterMs,
+        fence_after_ms: replication.failover.fenceAfterMs,
+        confirm_after_ms: replication.failover.confirmAfterMs,
+        check_interval_ms: replication.failover.checkIntervalMs
+      },
       security: { mode: "token", token },
       grpc: { listen: proxied ? `127.0.0.1:${grpcPortBehindProxy}` : `${self.address}:${grpcPort}` },
       http: { listen: `${self.address}:${httpPort}` },

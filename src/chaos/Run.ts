@@ -14,6 +14,7 @@
  * the simulator's checkers (`Judge.ts`). Whatever happens, every process, namespace and rule it
  * created is removed (`cleanup`, also on SIGINT and SIGTERM).
  */
+import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -89,8 +90,7 @@ export interface ChaosResult {
 
 /** Faults the real harness cannot apply, by kind, with the reason. */
 const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
-  store: "store faults (slow or failing commits) need a hook inside the node's store",
-  promote: "the operator's promote is not driven by the chaos harness yet"
+  store: "store faults (slow or failing commits) need a hook inside the node's store"
 }
 
 /** What each process fault does to the process, for the log. */
@@ -185,6 +185,12 @@ class ChaosRun {
   readonly notApplied: Array<string> = []
   /** Nodes being started again, until they are ready. */
   readonly starting = new Set<Promise<void>>()
+  /**
+   * Stretches in which a restarted process was not serving yet, from the restart (or wipe) until
+   * it was ready: a real process takes seconds to start, which the schedule's instant restart
+   * does not show, and writes its clients sent meanwhile may fail.
+   */
+  readonly starts: Array<{ readonly startMs: number; endMs: number }> = []
   readonly history: fs.WriteStream
   startMs = 0
   cleaned = false
@@ -231,7 +237,6 @@ class ChaosRun {
     }
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
-    if (this.scenario.topology.strategy === "PrimaryReplica") this.notApplied.push("replication.failover timings: serve's configuration has no failover keys, so nodes run the defaults")
     this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
     this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)
     if (this.faketime !== undefined) for (const clock of this.clocks.values()) Clocks.write(clock)
@@ -292,9 +297,27 @@ class ChaosRun {
         const how = processFaultMeans[fault.kind]
         return `${fault.kind} ${affected.map((node) => node.address.nodeId).join(",")} (${how})`
       }
+      case "promote":
+        return this.promote(fault.region)
       default:
         return `${fault.kind}: not applied`
     }
+  }
+
+  /** The operator's promote, as an operator runs it: `inferadb-repl promote` against a running node of the region. */
+  async promote(regionId: string): Promise<string> {
+    const node = this.nodes.find((candidate) => candidate.address.regionId === regionId && candidate.process !== undefined && !candidate.paused)
+    if (node === undefined) return `promote ${regionId}: no running node of the region to ask`
+    const address = `${node.address.address}:${Nodes.grpcPort}`
+    const answer = await new Promise<string>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(Nodes.repositoryRoot(), "bin/inferadb-repl.mjs"), "promote", "--address", address, "--token", Nodes.token, "--json"],
+        { timeout: 30_000 },
+        (error, stdout, stderr) => resolve(error === null ? stdout.trim() : `refused or failed: ${(stderr || error.message).trim()}`)
+      )
+    })
+    return `promote ${regionId} through ${node.address.nodeId} (inferadb-repl promote): ${answer}`
   }
 
   async processFault(kind: "crash" | "restart" | "pause" | "resume" | "wipe", node: Nodes.Node): Promise<void> {
@@ -324,7 +347,12 @@ class ChaosRun {
    * ready, and the next fault is due at its own time); the feed follows once it is ready.
    */
   restart(node: Nodes.Node, then: () => void): void {
-    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000).then(then, (error: Error) => {
+    const start = { startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
+    this.starts.push(start)
+    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000).then(() => {
+      start.endMs = this.now()
+      then()
+    }, (error: Error) => {
       this.record({ type: "note", node: node.address.nodeId, message: error.message })
       this.options.log(`  ${node.address.nodeId}: ${error.message}`)
     })
@@ -497,6 +525,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       history,
       converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules),
       healedAtMs,
+      starting: chaos.starts,
       epochMs: chaos.startMs,
       lostWithDisk: chaos.lostWithDisk,
       unobserved: chaos.ops
