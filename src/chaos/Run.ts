@@ -90,7 +90,8 @@ export interface ChaosResult {
 
 /** Faults the real harness cannot apply, by kind, with the reason. */
 const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
-  store: "store faults (slow or failing commits) need a hook inside the node's store"
+  store: "store faults (slow or failing commits) need a hook inside the node's store",
+  topology: "not wired yet: it needs each node's configuration file rewritten and a SIGHUP (serve reloads its topology on SIGHUP)"
 }
 
 /** What each process fault does to the process, for the log. */

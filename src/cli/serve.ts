@@ -12,13 +12,15 @@
  * the key path, the value and what was
  * expected), 1 when the node could not start (a port in use, an unreadable certificate, a
  * store that does not open) or stopped abnormally. The first signal drains and stops; a
- * second one, a second or more later, exits at once with 130.
+ * second one, a second or more later, exits at once with 130. SIGHUP reloads the file and applies
+ * its topology (regions, nodes, replication targets, vaults) without a restart; a file that does
+ * not decode is reported and changes nothing.
  *
  * The wiring itself is `runtime/Serve.ts`; this file reads the file, picks the seed, handles
  * signals and turns the outcome into an exit code.
  */
 import { Command, InvalidArgumentError, Option as CommandOption } from "commander"
-import { Cause, Deferred, Effect, Either, Exit, Option } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, Option, Queue, Stream } from "effect"
 import { randomInt } from "node:crypto"
 import * as fs from "node:fs"
 import * as Config from "../replication/Config.js"
@@ -130,6 +132,21 @@ const onSignals = (shutdown: Deferred.Deferred<string>): void => {
   process.on("SIGINT", handle)
 }
 
+/** SIGHUP re-reads the configuration file; one that reads and decodes is offered to the node. */
+const onReload = (options: Options, reloads: Queue.Queue<Config.ReplicationConfig>): void => {
+  process.on("SIGHUP", () => {
+    let bytes = new Uint8Array()
+    try {
+      bytes = fs.readFileSync(options.config)
+    } catch (error) {
+      return void process.stderr.write(`SIGHUP: cannot read ${options.config}, nothing reloaded: ${error instanceof Error ? error.message : String(error)}\n`)
+    }
+    const config = Config.parseBytes(bytes, process.env)
+    if (Either.isLeft(config)) return void process.stderr.write(`SIGHUP: invalid configuration in ${options.config}, nothing reloaded: ${config.left.message}\n`)
+    Queue.unsafeOffer(reloads, config.right)
+  })
+}
+
 const run = async (options: Options): Promise<void> => {
   const plan = loadPlan(options)
   const shutdown = Deferred.unsafeMake<string>(Effect.runSync(Effect.fiberId))
@@ -141,7 +158,9 @@ const run = async (options: Options): Promise<void> => {
       Effect.provide(Logging.layer({ format: options.logFormat, level: options.logLevel }))
     )
   const log = (line: string) => Effect.runSync(logged(Effect.logInfo(line)))
-  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown) })))
+  const reloads = Effect.runSync(Queue.unbounded<Config.ReplicationConfig>())
+  onReload(options, reloads)
+  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads) })))
   if (Exit.isSuccess(exit)) {
     log("stopped")
     process.exit(0)

@@ -13,6 +13,12 @@
  * a resent batch is harmless because applying a change twice is a no-op; a restarted
  * node resumes from its durable cursor, so nothing is skipped.
  *
+ * Relay-tree changes: each target fiber relays under the topology it started with and is
+ * restarted when a topology change moves this region's place in the relay trees towards that
+ * target (`Relay.scopeOf`); before moving its cursor it looks back for the changes its new scope
+ * makes it responsible for, which the cursor passed while another region was their parent
+ * (`lookBack`), so a change in flight when the tree changed is never stranded.
+ *
  * Who ships depends on the store shape. On a shared regional store (one log per region) only
  * the region's replication leader (its lowest-id node that is not Unreachable) runs the agent;
  * two leaders for a moment only cause duplicate sends, which are no-ops. On per-node stores
@@ -172,10 +178,9 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
-    /** Reads forward from the cursor and keeps what should go to `target`, up to a batch. */
-    const collect = (target: string, cursor: number) =>
+    /** Reads forward from the cursor and keeps what should go to `target` under `topology`, up to a batch. */
+    const collect = (target: string, cursor: number, topology: Topology.Topology) =>
       Effect.gen(function* () {
-        const topology = yield* topologies.current
         const batch: Array<Store.LogEntry> = []
         let scannedTo = cursor
         for (let page = 0; page < scanPagesMax && batch.length < settings.batchSize; page++) {
@@ -315,23 +320,61 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
       })
 
     /**
+     * Before a target's fiber moves its cursor under `topology`, it sends what that topology
+     * newly makes it responsible for: the changes at or before the cursor whose relay scope
+     * (`Relay.scopeKey`) was not in the scope recorded with the cursor. Under the old relay tree
+     * another region was their parent for this target, so the cursor passed them unsent, and
+     * that region may never send them now (its edge gone, its batch lost in flight). Receivers
+     * ignore the ones they already have. The scope is recorded only once they were all
+     * acknowledged, so a crash in between looks back again.
+     */
+    const lookBack = (target: string, topology: Topology.Topology) =>
+      Effect.gen(function* () {
+        const scope = Relay.scopeOf(topology, options.regionId, target)
+        const recorded = yield* store.getRelayScope(target)
+        if (recorded !== undefined && recorded.join("\n") === scope.join("\n")) return
+        const gained = new Set(scope.filter((key) => !(recorded ?? []).includes(key)))
+        const cursor = yield* store.getCursor(target)
+        let resent = 0
+        for (let from = 1; gained.size > 0 && from <= cursor; ) {
+          const entries = (yield* store.readLog(from, settings.batchSize)).filter((entry) => entry.position <= cursor)
+          if (entries.length === 0) break
+          from = entries[entries.length - 1]!.position + 1
+          const changes = entries.filter((entry) => gained.has(Relay.scopeKey(topology, entry.change)) && shouldSend(topology, target, entry))
+          if (changes.length > 0) yield* sendUntilAcknowledged(target, { changes, scannedTo: from - 1 })
+          resent += changes.length
+        }
+        if (resent > 0) yield* Effect.logInfo(`relay tree towards ${target} changed: re-sent ${resent} changes up to position ${cursor} that another region was to send`)
+        yield* store.setRelayScope(target, scope)
+      })
+
+    /**
      * Ships the log to one target with up to `batchesInFlightMax` batches in flight: each batch
      * is collected after the previous one (log order), sent on its own fiber until acknowledged,
      * and the cursor follows the acknowledgements in log order. The receiver may apply batches
      * out of order; that is safe because an origin's later change to a tuple always supersedes
      * its earlier ones (see `VersionVector`), and applying is idempotent.
      */
-    const runTarget = (target: string): Effect.Effect<never> =>
+    const runTarget = (target: string, topology: Topology.Topology): Effect.Effect<never> =>
       Effect.scoped(
         Effect.gen(function* () {
           yield* updateTarget(target, (stats) => stats)
+          if (!target.startsWith(siblingPrefix)) {
+            // A store failure retries the look-back after the capped delay; the cursor waits for it.
+            yield* lookBack(target, topology).pipe(
+              Effect.tapError((error) =>
+                Effect.zipRight(Effect.logWarning(`looking back towards ${target} failed: ${error.message}`), Effect.sleep(Duration.millis(settings.retryDelayMaxMs)))
+              ),
+              Effect.eventually
+            )
+          }
           const window = yield* Effect.makeSemaphore(settings.batchesInFlightMax ?? batchesInFlightMaxDefault)
           const inOrder = yield* Queue.unbounded<InFlight>()
           yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window)))
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           while (true) {
             yield* window.take(1)
-            const collected = yield* Effect.either(Effect.zipRight(awaitWork(next), collect(target, next)))
+            const collected = yield* Effect.either(Effect.zipRight(awaitWork(next), collect(target, next, topology)))
             if (collected._tag === "Left") {
               // A store failure skips this round; the capped delay bounds how often it is retried.
               yield* window.release(1)
@@ -349,25 +392,33 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
         })
       ).pipe(Effect.annotateLogs({ target }))
 
-    /** Starts and stops per-target fibers as the topology changes. */
+    /**
+     * Starts and stops per-target fibers as the topology changes. A target fiber relays under
+     * the topology it started with; it is restarted when a change moves this region's place in
+     * the relay trees towards that target (its `Relay.scopeOf`), never for a health change.
+     */
     const run: Effect.Effect<never> = Effect.scoped(
       Effect.gen(function* () {
         const fibers = yield* FiberMap.make<string, never>()
-        const running = new Set<string>()
+        const running = new Map<string, string>()
         yield* topologies.changes.pipe(
           Stream.runForEach((topology) =>
             Effect.gen(function* () {
               const wanted = new Set(targetsFor(topology, options))
               metrics.targetsTotal(Topology.targetsOf(topology, options.regionId).length)
-              for (const target of [...running]) {
+              for (const target of [...running.keys()]) {
                 if (wanted.has(target)) continue
                 running.delete(target)
                 yield* FiberMap.remove(fibers, target)
               }
               for (const target of wanted) {
-                if (running.has(target)) continue
-                running.add(target)
-                yield* FiberMap.run(fibers, target, runTarget(target))
+                const scope = target.startsWith(siblingPrefix) ? "" : Relay.scopeOf(topology, options.regionId, target).join("\n")
+                if (running.get(target) === scope) continue
+                // The old fiber must be gone before the new one reads the cursor: an acknowledgement
+                // landing after that read would move the cursor past changes the new scope must send.
+                if (running.has(target)) yield* FiberMap.remove(fibers, target)
+                running.set(target, scope)
+                yield* FiberMap.run(fibers, target, runTarget(target, topology))
               }
             })
           )

@@ -22,6 +22,7 @@
 import { Data, Either, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
 import * as Clock from "./Clock.js"
+import * as Discovery from "./Discovery.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import * as Timestamp from "./Timestamp.js"
 import * as Topology from "./Topology.js"
@@ -152,13 +153,14 @@ export interface ReplicationConfig {
   readonly grpc: GrpcSettings
   readonly http: HttpSettings
   readonly store: StoreSettings
+  readonly discovery: DiscoverySettings
   readonly topology: Topology.Topology
 }
 
 /** The settings a configuration gets when its file leaves them out. */
 export type Defaults = Pick<
   ReplicationConfig,
-  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store"
+  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store" | "discovery"
 >
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -191,7 +193,8 @@ export const defaults: Defaults = {
   },
   grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
-  store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined }
+  store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined },
+  discovery: { mode: "static", intervalMs: 10_000, targets: [] }
 }
 
 /**
@@ -393,6 +396,124 @@ const StoreFile = section(
   "store settings"
 )
 
+// ---------------------------------------------------------------------------------------------
+// Discovery: the nodes from the file (static) or from DNS at run time
+// ---------------------------------------------------------------------------------------------
+
+/** Where the nodes of every region come from: `regions` in the file, or DNS at run time. */
+export type DiscoveryMode = "static" | "dns"
+
+/** The `discovery:` section; under `dns`, `serve` resolves `targets` every `intervalMs`. */
+export interface DiscoverySettings {
+  readonly mode: DiscoveryMode
+  readonly intervalMs: number
+  /** Every target has its zone: `zone`, else its region's first declared zone, else the region id. */
+  readonly targets: ReadonlyArray<Discovery.DnsTarget>
+}
+
+/** A DNS name (labels of letters, digits, `-` and `_`, a trailing dot allowed) of at most 253 characters. */
+const DnsName = Schema.String.pipe(
+  Schema.filter((text) => text.length <= 253 && /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/.test(text))
+).annotations(expecting("a DNS name such as inferadb-engine-0.eu-central-1.ts.net"))
+const DnsLabel = Schema.String.pipe(Schema.filter((text) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(text))).annotations(
+  expecting("a Kubernetes name (lower-case letters, digits and '-', at most 63 characters)")
+)
+
+const DiscoveryTargetFile = section(
+  {
+    region: Id,
+    hostname: Schema.optional(DnsName),
+    service: Schema.optional(DnsLabel),
+    namespace: Schema.optional(DnsLabel),
+    cluster_domain: Schema.optional(DnsName),
+    port: integerBetween(1, 65_535),
+    zone: Schema.optional(Id)
+  },
+  "a discovery target with region, port and either hostname or service and namespace"
+)
+
+const DiscoveryFile = section(
+  {
+    mode: Schema.optional(Schema.Literal("static", "dns").annotations(expecting("static or dns"))),
+    interval_ms: Schema.optional(durationMs(100)),
+    targets: Schema.optional(Schema.Array(DiscoveryTargetFile).annotations({ message: () => "a list of discovery targets" }))
+  },
+  "discovery settings"
+)
+
+/** The cluster domain of `service` targets that name none: Node's SRV queries apply no search domains. */
+const clusterDomainDefault = "cluster.local"
+
+/**
+ * The node id under `dns`: discovery names nodes `<region>/<first DNS label>`, so a bare
+ * `node_id` (the seed's StatefulSet sets the pod name) is qualified with the local region.
+ */
+const discoveredNodeId = (file: ReplicationFile): Topology.NodeId | undefined =>
+  file.discovery?.mode !== "dns" || file.node_id === undefined || file.node_id.includes("/") ? file.node_id : `${file.local_region}/${file.node_id}`
+
+const discoverySettings = (file: ReplicationFile): DiscoverySettings => ({
+  mode: file.discovery?.mode ?? defaults.discovery.mode,
+  intervalMs: file.discovery?.interval_ms ?? defaults.discovery.intervalMs,
+  targets: (file.discovery?.targets ?? []).map((target) => {
+    const region = file.regions.find((candidate) => candidate.id === target.region)
+    const zoneId = target.zone ?? region?.zones?.[0]?.id ?? target.region
+    return target.service === undefined
+      ? { regionId: target.region, hostname: target.hostname ?? "", port: target.port, zoneId }
+      : Discovery.kubernetesHeadless({
+          regionId: target.region,
+          service: target.service,
+          namespace: target.namespace ?? "",
+          clusterDomain: target.cluster_domain ?? clusterDomainDefault,
+          port: target.port,
+          zoneId
+        })
+  })
+})
+
+/** The discovery section must be complete under `dns` and must not carry targets it would ignore. */
+const checkDiscovery = (file: ReplicationFile, paths: Paths): ConfigError | undefined => {
+  const discovery = file.discovery ?? {}
+  const targets = discovery.targets ?? []
+  const at = (segments: ReadonlyArray<Segment>, expected: string) => configError(formatPath(paths, segments), show(valueAt(file, segments)), expected)
+  if (discovery.mode !== "dns") {
+    return targets.length === 0 ? undefined : at(["discovery", "targets"], "no targets while discovery.mode is static (set mode: dns to use them)")
+  }
+  const declared = file.regions.map((region) => region.id)
+  for (const [index, target] of targets.entries()) {
+    const error = checkDiscoveryTarget(target, declared, (key, expected) => at(["discovery", "targets", index, ...(key === undefined ? [] : [key])], expected))
+    if (error !== undefined) return error
+  }
+  const missing = declared.filter((region) => !targets.some((target) => target.region === region))
+  if (missing.length > 0) {
+    return at(["discovery", "targets"], `a target for every region when discovery.mode is dns; missing ${missing.map((region) => `'${region}'`).join(", ")}`)
+  }
+  if (file.node_id === undefined) {
+    return at(["node_id"], "this node's id when discovery.mode is dns (INFERADB__ENGINE__NODE_ID, e.g. the pod name)")
+  }
+  if (file.node_id.includes("/") && !file.node_id.startsWith(`${file.local_region}/`)) {
+    return at(["node_id"], `a bare id or '${file.local_region}/<label>' (discovery names nodes <region>/<first DNS label>)`)
+  }
+  return file.grpc?.listen === undefined
+    ? at(["grpc", "listen"], "an address to bind when discovery.mode is dns (this node's endpoint is known only once DNS answers)")
+    : undefined
+}
+
+type DiscoveryTargetFile = typeof DiscoveryTargetFile.Type
+
+const checkDiscoveryTarget = (
+  target: DiscoveryTargetFile,
+  declared: ReadonlyArray<string>,
+  at: (key: string | undefined, expected: string) => ConfigError
+): ConfigError | undefined => {
+  if (!declared.includes(target.region)) return at("region", `one of the declared regions (${declared.join(", ")})`)
+  const kubernetes = (["service", "namespace", "cluster_domain"] as const).find((key) => target[key] !== undefined)
+  if (target.hostname !== undefined) {
+    return kubernetes === undefined ? undefined : at(kubernetes, "no Kubernetes service settings next to hostname (give one name per target)")
+  }
+  if (target.service === undefined) return at(kubernetes === undefined ? undefined : "service", "a hostname, or a Kubernetes headless service with its namespace")
+  return target.namespace === undefined ? at("namespace", "the namespace of the headless service") : undefined
+}
+
 const NodeFile = section({ id: Id, endpoint: Endpoint }, "a node with id and endpoint")
 
 const ZoneFile = section(
@@ -434,6 +555,7 @@ const ReplicationFile = section(
     grpc: Schema.optional(GrpcFile),
     http: Schema.optional(HttpFile),
     store: Schema.optional(StoreFile),
+    discovery: Schema.optional(DiscoveryFile),
     regions: Schema.Array(RegionFile).annotations({ message: () => "a list of regions" }),
     replication_targets: Schema.optional(
       Schema.Record({ key: Id, value: IdList }).annotations({ message: () => "a mapping from region id to a list of region ids" })
@@ -456,6 +578,8 @@ const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
   grpc: Object.keys(GrpcFile.fields),
   http: Object.keys(HttpFile.fields),
   store: Object.keys(StoreFile.fields),
+  discovery: Object.keys(DiscoveryFile.fields),
+  targets: Object.keys(DiscoveryTargetFile.fields),
   regions: Object.keys(RegionFile.fields),
   zones: Object.keys(ZoneFile.fields),
   nodes: Object.keys(NodeFile.fields),
@@ -550,7 +674,9 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ...sectionVariables("security", SecurityFile.fields),
   ...sectionVariables("grpc", GrpcFile.fields),
   ...sectionVariables("http", HttpFile.fields),
-  ...sectionVariables("store", StoreFile.fields)
+  ...sectionVariables("store", StoreFile.fields),
+  ["DISCOVERY__MODE", { path: ["discovery", "mode"], kind: "string" }],
+  ["DISCOVERY__INTERVAL_MS", { path: ["discovery", "interval_ms"], kind: "integer" }]
 ])
 
 /** The engine-wide variables the Kubernetes StatefulSet of the seed sets from pod metadata. */
@@ -769,6 +895,7 @@ const checkSettings = (file: ReplicationFile, paths: Paths): ConfigError | undef
   const heartbeat = heartbeatSettings(file)
   return (
     checkSecurity(file, paths) ??
+    checkDiscovery(file, paths) ??
     checkOrdered(paths, file.agent, "agent", { key: "batch_size", value: agent.batchSize }, { key: "buffer_size", value: agent.bufferSize }, false) ??
     checkOrdered(
       paths,
@@ -821,7 +948,11 @@ const builderFor = (file: ReplicationFile): TopologyBuilder.TopologyBuilder => {
 
 /** The topology, valid and deployable: a configuration that cannot deliver every change is refused. */
 const buildTopology = (file: ReplicationFile, paths: Paths): Either.Either<Topology.Topology, ConfigError> =>
-  Either.mapLeft(Either.flatMap(TopologyBuilder.build(builderFor(file)), TopologyBuilder.validateDeployment), (error) =>
+  Either.mapLeft(
+    Either.flatMap(TopologyBuilder.build(builderFor(file)), (topology) =>
+      TopologyBuilder.validateDeployment(topology, { peerNodesRequired: file.discovery?.mode !== "dns" })
+    ),
+    (error) =>
     topologyConfigError(error, file, paths)
   )
 
@@ -1035,7 +1166,7 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
   enabled: file.enabled ?? false,
   strategy: file.strategy,
   localRegion: file.local_region,
-  nodeId: file.node_id,
+  nodeId: discoveredNodeId(file),
   conflictResolution: file.conflict_resolution ?? defaults.conflictResolution,
   regionPriorities: file.region_priorities ?? defaults.regionPriorities,
   clock: file.clock ?? defaults.clock,
@@ -1066,6 +1197,7 @@ const assemble = (file: ReplicationFile, topology: Topology.Topology): Replicati
     clusterFile: file.store?.cluster_file,
     prefix: file.store?.prefix
   },
+  discovery: discoverySettings(file),
   topology
 })
 
@@ -1090,9 +1222,9 @@ export const grpcListen = (config: ReplicationConfig): string | undefined => {
   return node === undefined ? undefined : hostPort(node.endpoint)
 }
 
-/** The lmdb directory: `store.path`, else `.data/<local_region>-<node_id>`. */
+/** The lmdb directory: `store.path`, else `.data/<local_region>-<node_id>` (a discovered id's `/` becomes `-`). */
 export const storePath = (config: ReplicationConfig): string =>
-  config.store.path ?? `.data/${config.localRegion}-${localNode(config)?.id ?? config.nodeId ?? "node"}`
+  config.store.path ?? `.data/${config.localRegion}-${(localNode(config)?.id ?? config.nodeId ?? "node").replaceAll("/", "-")}`
 
 /** The FoundationDB key prefix: `store.prefix`, else `inferadb/<local_region>`. */
 export const storePrefix = (config: ReplicationConfig): string => config.store.prefix ?? `inferadb/${config.localRegion}`

@@ -121,8 +121,11 @@ export const layerDns = (options: DnsOptions): Layer.Layer<EndpointSource, never
     EndpointSource,
     Effect.map(DnsResolver, (resolver) => ({
       discover: pipe(
-        Effect.forEach(options.targets, (target) =>
-          Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http"))
+        // Names are resolved at once (a slow name does not hold up the others); results keep their order.
+        Effect.forEach(
+          options.targets,
+          (target) => Effect.map(resolver.resolve(target.hostname), (records) => endpointsOf(target, records, options.scheme ?? "http")),
+          { concurrency: "unbounded" }
         ),
         Effect.map((perTarget) => sortEndpoints(perTarget.flat()))
       )
@@ -252,7 +255,9 @@ export const emptyStats: SyncStats = { rounds: 0, failures: 0, lastError: undefi
 
 /**
  * Discovers and syncs now and then every `intervalMs`, forever; fork it. A failed round is
- * logged and counted, and the topology keeps its last good state until a later round works.
+ * counted, and the topology keeps its last good state until a later round works. Logs say
+ * each thing once: every round that changed the topology (what it added and removed), the
+ * first failure of a streak (warning) and the round that ends it.
  */
 export const runSync = (
   intervalMs: number,
@@ -261,18 +266,41 @@ export const runSync = (
   Effect.gen(function* () {
     const source = yield* EndpointSource
     const stats = options.stats ?? (yield* Ref.make(emptyStats))
+    const failing = yield* Ref.make(false)
     const round = pipe(
       Effect.flatMap(source.discover, (endpoints) => sync(endpoints, options)),
+      Effect.tap((summary) =>
+        Effect.zipRight(
+          Effect.flatMap(Ref.getAndSet(failing, false), (wasFailing) => (wasFailing ? Effect.logInfo("discovery recovered: a sync round works again") : Effect.void)),
+          Effect.suspend(() => {
+            const changed = describeSummary(summary)
+            return changed === undefined ? Effect.void : Effect.logInfo(`discovery: ${changed}`)
+          })
+        )
+      ),
       Effect.zipRight(Ref.update(stats, (current) => ({ ...current, rounds: current.rounds + 1 }))),
       Effect.catchAll((error) =>
         Effect.zipRight(
-          Effect.logWarning("discovery sync failed; keeping the current topology").pipe(Effect.annotateLogs({ error: error.message })),
+          Effect.flatMap(Ref.getAndSet(failing, true), (wasFailing) =>
+            wasFailing ? Effect.void : Effect.logWarning(`discovery sync failed; keeping the current topology until a round works: ${error.message}`)
+          ),
           Ref.update(stats, (current) => ({ rounds: current.rounds + 1, failures: current.failures + 1, lastError: error.message }))
         )
       )
     )
     return yield* Effect.forever(Effect.zipRight(round, Effect.sleep(Duration.millis(intervalMs))))
   })
+
+/** What a sync changed, for a log line; undefined when it changed nothing. */
+export const describeSummary = (summary: SyncSummary): string | undefined => {
+  const nodes = (refs: ReadonlyArray<TopologyManager.NodeRef>) => refs.map((ref) => `${ref.nodeId} (zone ${ref.zoneId})`).join(", ")
+  const parts = [
+    ...(summary.added.length === 0 ? [] : [`added ${nodes(summary.added)}`]),
+    ...(summary.removed.length === 0 ? [] : [`removed ${nodes(summary.removed)}`]),
+    ...(summary.statusChanged.length === 0 ? [] : [`status of ${nodes(summary.statusChanged)} as reported`])
+  ]
+  return parts.length === 0 ? undefined : parts.join("; ")
+}
 
 // ---------------------------------------------------------------------------------------
 // Pure helpers

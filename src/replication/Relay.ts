@@ -37,9 +37,13 @@ const treeFrom = (topology: Topology.Topology, origin: string, allowed: (region:
   return parents
 }
 
-const parentsFor = (topology: Topology.Topology, origin: string, vault: string): Parents => {
+/** The residency class of a vault: its sorted allowed regions, or `*` when it may be stored anywhere. */
+const residencyOf = (topology: Topology.Topology, vault: string): string => {
   const placement = Topology.vaultPlacement(topology, vault)
-  const residency = placement?.allowedRegions === undefined ? "*" : [...placement.allowedRegions].sort().join(",")
+  return placement?.allowedRegions === undefined ? "*" : [...placement.allowedRegions].sort().join(",")
+}
+
+const parentsIn = (topology: Topology.Topology, origin: string, residency: string): Parents => {
   const cacheKey = `${origin}|${residency}`
   let perTopology = cache.get(topology)
   if (perTopology === undefined) {
@@ -48,11 +52,14 @@ const parentsFor = (topology: Topology.Topology, origin: string, vault: string):
   }
   let parents = perTopology.get(cacheKey)
   if (parents === undefined) {
-    parents = treeFrom(topology, origin, (region) => Topology.vaultAllowedIn(topology, vault, region))
+    const allowed = residency === "*" ? () => true : (region: string) => residency.split(",").includes(region)
+    parents = treeFrom(topology, origin, allowed)
     perTopology.set(cacheKey, parents)
   }
   return parents
 }
+
+const parentsFor = (topology: Topology.Topology, origin: string, vault: string): Parents => parentsIn(topology, origin, residencyOf(topology, vault))
 
 /**
  * The name of a sibling node (same region, its own store): `<region>/<node>`. It is the
@@ -76,4 +83,26 @@ export const shouldSend = (
   if (target === change.originRegion || target === receivedFrom || target === holder) return false
   if (!Topology.vaultAllowedIn(topology, change.tuple.vault, target)) return false
   return parentsFor(topology, change.originRegion, change.tuple.vault).get(target) === holder
+}
+
+/**
+ * The tree a change travels along: its origin region and its vault's residency class
+ * (`<origin>|<sorted allowed regions or *>`). Changes with one scope key take the same tree.
+ */
+export const scopeKey = (topology: Topology.Topology, change: Change.Change): string => `${change.originRegion}|${residencyOf(topology, change.tuple.vault)}`
+
+/**
+ * The scope keys for which `holder` is the parent of `target` under `topology`: the changes it
+ * alone must send there. When a topology change adds a key to a target's scope, the holder's
+ * cursor for that target has moved past changes of that key it was not responsible for, and
+ * it must look back for them (see `Agent`). Sorted, so equal scopes compare equal as text.
+ */
+export const scopeOf = (topology: Topology.Topology, holder: string, target: string): ReadonlyArray<string> => {
+  const residencies = [...new Set(["*", ...topology.vaults.map((placement) => residencyOf(topology, placement.vault))])].sort()
+  const keys: Array<string> = []
+  for (const origin of topology.regions.map((region) => region.id).sort()) {
+    if (origin === target) continue
+    for (const residency of residencies) if (parentsIn(topology, origin, residency).get(target) === holder) keys.push(`${origin}|${residency}`)
+  }
+  return keys
 }

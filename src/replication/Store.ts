@@ -10,6 +10,7 @@
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
+ *   r/<target region>                              -> relay scope the cursor moved under (see `Relay.scopeOf`)
  *   m/<counter name>                               -> integer counters
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
  *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
@@ -81,6 +82,12 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly origin: (candidate: string) => Effect.Effect<string, StoreError>
     /** Moves a cursor forward; a smaller position than the stored one is ignored. */
     readonly advanceCursor: (target: string, position: number) => Effect.Effect<void, StoreError>
+    /**
+     * The relay scope (`Relay.scopeOf`) under which the cursor towards `target` moved, or
+     * undefined when none was recorded (a new target, or a store written before scopes).
+     */
+    readonly getRelayScope: (target: string) => Effect.Effect<ReadonlyArray<string> | undefined, StoreError>
+    readonly setRelayScope: (target: string, scope: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
     readonly close: Effect.Effect<void>
   }
 >() {}
@@ -88,6 +95,7 @@ export class Store extends Context.Tag("inferadb/Store")<
 const tuplePrefix = "t/"
 const logPrefix = "l/"
 const cursorPrefix = "c/"
+const relayScopePrefix = "r/"
 const counterPrefix = "m/"
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
@@ -153,6 +161,9 @@ const decodeWith = <A, I>(schema: Schema.Schema<A, I>, operation: string) => {
 
 const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
 const decodeLogEntry = decodeWith(LogEntryJson, "readLog")
+const RelayScopeJson = Schema.parseJson(Schema.Array(Schema.String))
+const encodeRelayScope = Schema.encodeSync(RelayScopeJson)
+const decodeRelayScope = decodeWith(RelayScopeJson, "getRelayScope")
 
 const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
   Effect.flatMap(tx.get(key), (text) => {
@@ -235,6 +246,8 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
           if (position > current) tx.set(`${cursorPrefix}${target}`, String(position))
         })
       ),
+    getRelayScope: (target) => read((tx) => Effect.flatMap(tx.get(`${relayScopePrefix}${target}`), (text) => (text === undefined ? Effect.succeed(undefined) : decodeRelayScope(text)))),
+    setRelayScope: (target, scope) => driver.transact((tx) => Effect.sync(() => tx.set(`${relayScopePrefix}${target}`, encodeRelayScope(scope)))),
     close: driver.close
   }
 }

@@ -226,8 +226,15 @@ export const validate = (topology: Topology.Topology): Either.Either<Topology.To
  * allowed regions reach each other without leaving the set. Returns the topology unchanged,
  * or the first problem.
  */
-export const validateDeployment = (topology: Topology.Topology): Either.Either<Topology.Topology, TopologyError> => {
+export const validateDeployment = (
+  topology: Topology.Topology,
+  options: {
+    /** False when nodes are discovered at run time (DNS), so a peer region may start empty. */
+    readonly peerNodesRequired?: boolean
+  } = {}
+): Either.Either<Topology.Topology, TopologyError> => {
   for (const check of deploymentChecks) {
+    if (check === checkPeerNodes && options.peerNodesRequired === false) continue
     const problem = check(topology)
     if (problem !== undefined) return Either.left(problem)
   }

@@ -152,6 +152,13 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       nodeId: Topology.NodeId,
       status: Topology.NodeStatus
     ) => Effect.Effect<void, TopologyManagerError>
+    /**
+     * Applies a reloaded configuration: regions, zones, nodes, replication targets and vault
+     * placements come from `declared`; what this node learned at run time stays (the status of
+     * every node that remains, and the current primary when it remains). A region set change
+     * is refused under PrimaryReplica, whose write lease counts the regions it started with.
+     */
+    readonly reconfigure: (declared: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
     /** Replaces the whole topology after validating it; an invalid one is rejected. */
     readonly replaceTopology: (topology: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
     /** Makes a region the only primary (failover and promotion back). */
@@ -256,6 +263,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     removeZone: (regionId, zoneId) => apply(structural((topology) => removeZoneFrom(topology, regionId, zoneId))),
     addNode: (regionId, zoneId, node) => apply(structural((topology) => addNodeTo(topology, { regionId, zoneId, nodeId: node.id }, node))),
     removeNode: (regionId, zoneId, nodeId) => apply(structural((topology) => removeNodeFrom(topology, { regionId, zoneId, nodeId }))),
+    reconfigure: (declared) => apply(structural((topology) => reconfigured(topology, declared))),
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
@@ -538,6 +546,29 @@ const removeNodeFrom = (topology: Topology.Topology, ref: NodeRef): Either.Eithe
     topology: mapZone(topology, ref, (zone) => ({ ...zone, nodes: zone.nodes.filter((node) => node.id !== ref.nodeId) })),
     events: [TopologyEvent.NodeRemoved(ref)]
   }))
+
+/** A declared topology with the run-time state of `current` carried over (see `reconfigure`). */
+const reconfigured = (current: Topology.Topology, declared: Topology.Topology): Either.Either<TopologyEdit, TopologyManagerError> => {
+  if (declared.localRegion !== current.localRegion) {
+    return fail("LocalRegion", `a reloaded configuration runs this node in '${declared.localRegion}', not '${current.localRegion}'`)
+  }
+  const regionIds = (topology: Topology.Topology) => topology.regions.map((region) => region.id).sort().join(",")
+  if (current.strategy === "PrimaryReplica" && regionIds(current) !== regionIds(declared)) {
+    return fail("Invalid", `PrimaryReplica cannot change its regions at run time (${regionIds(current)} -> ${regionIds(declared)}): restart the nodes`)
+  }
+  const statusOf = new Map(current.regions.flatMap((region) => Topology.regionNodes(region).map((node) => [`${region.id}/${node.id}`, node.status] as const)))
+  const primary = Topology.primaryRegion(current)?.id
+  const keepPrimary = declared.strategy === "PrimaryReplica" && primary !== undefined && Topology.findRegion(declared, primary) !== undefined
+  const topology: Topology.Topology = {
+    ...declared,
+    regions: declared.regions.map((region) => ({
+      ...region,
+      isPrimary: keepPrimary ? region.id === primary : region.isPrimary,
+      zones: region.zones.map((zone) => ({ ...zone, nodes: zone.nodes.map((node) => ({ ...node, status: statusOf.get(`${region.id}/${node.id}`) ?? node.status })) }))
+    }))
+  }
+  return Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] })
+}
 
 /** Makes `regionId` the only primary; already being the only primary is not a change. */
 const movePrimary = (topology: Topology.Topology, regionId: Topology.RegionId): Either.Either<TopologyEdit, TopologyManagerError> =>

@@ -10,6 +10,8 @@
  * reflection) and `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTP, and runs the engine
  * (plus the failover controller under PrimaryReplica, and the `Monitor` that keeps the backlog
  * and role metrics current and logs each change of state once) until `shutdown` completes.
+ * Under `discovery.mode: dns` it also runs the discovery loop (`DiscoveryLoop`, over the
+ * system's DNS), whose first round finishes before the engine starts.
  *
  * Lifecycle:
  * - Start: a node whose store is empty (or whose last bootstrap did not complete) first pages
@@ -25,7 +27,7 @@
  * Signals and process exit belong to the command (`src/cli/serve.ts`); this module only waits
  * for the `shutdown` effect it is given, so tests can drive it in-process as well.
  */
-import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Clock as EffectClock, Context, Data, Effect, Either, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Agent from "../replication/Agent.js"
@@ -43,6 +45,8 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as DiscoveryLoop from "./DiscoveryLoop.js"
+import * as DnsResolver from "./DnsResolver.js"
 import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
@@ -97,6 +101,8 @@ export interface Io {
   readonly log: (line: string) => void
   /** Completes with the reason to stop (e.g. "SIGTERM"). */
   readonly shutdown: Effect.Effect<string>
+  /** Configurations reloaded while the node runs (SIGHUP); their topology is applied, nothing else. */
+  readonly reloads?: Stream.Stream<Config.ReplicationConfig>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +174,8 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
     `clock: ${config.clock}`,
     `replication targets: ${targets.length === 0 ? "(none)" : targets.join(", ")}`,
     `security: ${config.security.mode}`,
-    `store: ${describeStore(plan.store)}`
+    `store: ${describeStore(plan.store)}`,
+    DiscoveryLoop.describe(config.discovery)
   ]
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
@@ -394,6 +401,21 @@ const writesOpen = (context: Context.Context<NodeContext>) =>
     return (yield* EffectClock.currentTimeMillis) - startedMs
   }).pipe(Effect.provide(context))
 
+/**
+ * Applies a reloaded configuration's topology (regions, nodes, replication targets, vault
+ * placements) through the node's `TopologyManager`, which the router and the agent read: relay
+ * trees change at once, and the agent re-sends what a new tree makes this region responsible
+ * for. Node health and the current primary are kept; other settings need a restart.
+ */
+const reload = (config: Config.ReplicationConfig, io: Io) =>
+  Effect.gen(function* () {
+    const manager = yield* TopologyManager.TopologyManager
+    const applied = yield* Effect.either(manager.reconfigure(config.topology))
+    if (Either.isLeft(applied)) return io.log(`reload refused: ${applied.left.message}`)
+    const targets = Topology.targetsOf(yield* manager.current, config.localRegion)
+    io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)
+  })
+
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
   Effect.scoped(
@@ -410,6 +432,12 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const http = yield* startHttp(plan, metrics, context, Ref.get(serving))
       io.log(`HTTP: ${http.url} (/healthz, /livez, /readyz, /metrics)`)
       yield* followReadiness(listener, Ref.get(serving), context)
+
+      // Under discovery.mode dns the peers are known once DNS answered: the first round runs
+      // before the engine, so a bootstrap pages the discovered peers.
+      if (plan.config.discovery.mode === "dns") {
+        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer()))
+      }
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.
       // The log end is read before the engine starts: once it runs, replication adds entries.
@@ -430,6 +458,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       yield* Scope.extend(GrpcServer.serveNode(failover === undefined ? {} : { promote: failover.promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
+      if (io.reloads !== undefined) yield* Effect.forkScoped(Stream.runForEach(io.reloads, (config) => reload(config, io)).pipe(Effect.provide(context)))
 
       const stop = yield* Effect.raceFirst(
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),

@@ -3,7 +3,8 @@
  * writes, for the availability check: from a fault that cuts links, stops nodes or fails
  * commits until the world is whole again (every cut healed, every node restarted and resumed,
  * every store fault cleared), or until the run heals everything. Clock jumps do not forbid
- * writes. Computed from the scenario's schedule alone, outside the code under test.
+ * writes, nor do topology changes (every region keeps taking its writes; only where they are
+ * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
  */
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
 
@@ -54,6 +55,7 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
     case "wipe":
     case "clock_jump":
     case "promote":
+    case "topology":
       return
   }
 }

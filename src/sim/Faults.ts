@@ -1,14 +1,17 @@
 /**
  * Applies faults from a scenario's schedule to the simulated world: network cuts and heals,
- * node crashes, restarts, pauses and resumes, clock jumps and store faults. Each application
+ * node crashes, restarts, pauses and resumes, clock jumps, store faults and replication-graph
+ * (topology) changes. Each application
  * returns a one-line description that the run records and folds into the trace.
  *
  * `healAll` is applied once after the last scheduled fault and the end of the workload, so
  * every run ends with a healed world in which liveness can be judged: links restored, crashed
- * nodes restarted, paused nodes resumed, store faults cleared (clock jumps stay).
+ * nodes restarted, paused nodes resumed, store faults cleared (clock jumps and topology changes
+ * stay: a scenario's schedule ends with a graph in which every region reaches every other).
  */
 import type { Node } from "./Node.js"
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
+import type * as TopologyFaults from "./TopologyFaults.js"
 import type { PhysicalClock } from "./SimClock.js"
 import type { SimNetwork } from "./SimNetwork.js"
 import type { StoreFaults } from "./StoreFaults.js"
@@ -24,6 +27,8 @@ export interface Targets {
   readonly wipe: (nodeId: string) => ReadonlyArray<string>
   /** Runs the operator's promote on the first live node of a region; returns that node, if any. */
   readonly promote: (regionId: string) => string | undefined
+  /** Changes the replication graph and reloads every node's configuration; returns what was done. */
+  readonly topology: (change: TopologyFaults.TopologyChange) => string
 }
 
 const regionIds = (scenario: Scenario): ReadonlyArray<string> => scenario.topology.regions.map((region) => region.id)
@@ -67,6 +72,8 @@ export const apply = (fault: Fault, targets: Targets): string => {
       const node = targets.promote(fault.region)
       return node === undefined ? `promote ${fault.region}: no node of it is up` : `operator promotes ${fault.region} (on ${node})`
     }
+    case "topology":
+      return targets.topology(fault.change)
     case "wipe": {
       const restarted = new Set<string>()
       for (const id of targetNodes(scenario, fault.target)) if (!restarted.has(id)) for (const node of targets.wipe(id)) restarted.add(node)

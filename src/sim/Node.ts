@@ -8,9 +8,12 @@
  * world's clock. Crash interrupts all of them and drops the in-memory state (transactions
  * that had not committed are lost; the regional disk keeps what committed); restart builds
  * the node again on the same disk. Pause stops running the node's tasks while its timers and
- * messages keep queueing; resume lets them run.
+ * messages keep queueing; resume lets them run. A configuration reload (`reconfigure`, a
+ * topology fault) reaches the running incarnation through its `TopologyManager`, as a reload
+ * would in production, and every later incarnation starts from the reloaded topology.
  */
 import { Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
+import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
 import * as Engine from "../replication/Engine.js"
@@ -36,6 +39,8 @@ export interface Options {
   /** Position of the node in the world (its scheduler slot). */
   readonly index: number
   readonly settings: Engine.Settings
+  /** The topology an incarnation starts with now (it changes with topology faults); `settings.topology` when absent. */
+  readonly topology?: () => Topology.Topology
   readonly clockMode: Clock.Clock["Type"]["mode"]
   readonly physical: SimClock.PhysicalClock
   /** The disk the next incarnation starts on (a wipe replaces it between incarnations). */
@@ -81,6 +86,8 @@ export class Node {
   private runtime: Runtime.Runtime<never> | undefined
   private handles: Handles | undefined
   private crashing = false
+  /** Reloads so far; an incarnation built before the last one applies it once it is up. */
+  private reloads = 0
 
   constructor(private readonly options: Options) {}
 
@@ -128,7 +135,9 @@ export class Node {
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)
     )
-    const node = Engine.layer(options.settings).pipe(Layer.provideMerge(services))
+    const settings: Engine.Settings = { ...options.settings, topology: options.topology?.() ?? options.settings.topology }
+    const reloadsAtStart = this.reloads
+    const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
     const program = Effect.scoped(
       Effect.gen(function* () {
         const context = yield* Layer.build(node)
@@ -139,7 +148,8 @@ export class Node {
           topology: Context.get(context, TopologyManager.TopologyManager),
           failover
         }
-        return yield* Effect.provide(Engine.run(options.settings), context)
+        if (self.reloads !== reloadsAtStart && options.topology !== undefined) yield* self.reload(self.handles.topology, options.topology())
+        return yield* Effect.provide(Engine.run(settings), context)
       })
     )
     // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
@@ -171,6 +181,21 @@ export class Node {
 
   resume(): void {
     if (this.scheduler !== undefined) this.scheduler.paused = false
+  }
+
+  /**
+   * Reloads the node's configuration with `topology`, as an operator's config reload does: a
+   * running incarnation applies it as one of its own fibers (a paused one when it resumes),
+   * one still starting applies it once built, a later one starts from it.
+   */
+  reconfigure(topology: Topology.Topology): void {
+    this.reloads++
+    const handles = this.ready
+    if (handles !== undefined) this.fork(this.reload(handles.topology, topology), () => {})
+  }
+
+  private reload(manager: TopologyManager.TopologyManager["Type"], topology: Topology.Topology): Effect.Effect<void> {
+    return manager.reconfigure(topology).pipe(Effect.catchAll((error) => Effect.logError(`configuration reload refused: ${error.message}`)))
   }
 
   /** The failover state of the running incarnation, if any. */

@@ -42,6 +42,7 @@ import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, 
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimNetwork from "./SimNetwork.js"
 import { StoreFaults } from "./StoreFaults.js"
+import * as TopologyFaults from "./TopologyFaults.js"
 import { Workload } from "./Workload.js"
 import { type StopReason, type TraceEvent, World } from "./World.js"
 
@@ -190,6 +191,8 @@ interface Sim {
   readonly sentOutside: ReadonlyArray<Checkers.Sent>
   /** Messages between regions kept for a report (see `RunOptions.messagesMax`). */
   readonly messages: Array<SimNetwork.Transmission>
+  /** The replication graph as topology faults left it so far. */
+  graph: TopologyFaults.Graph
   convergedAtMs: number | undefined
 }
 
@@ -256,6 +259,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     lostWithDisk: new Set(),
     sentOutside,
     messages,
+    graph: TopologyFaults.initial(scenario.topology),
     convergedAtMs: undefined
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
@@ -305,6 +309,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     peer: { regionId, nodeId, endpoint: `sim://${nodeId}` },
     index,
     settings,
+    topology: () => viewOf(sim, regionId),
     clockMode: scenario.replication.clock,
     physical: sim.clocks.get(nodeId)!,
     disk: () => sim.disks.get(sim.diskOf(nodeId))!,
@@ -347,6 +352,20 @@ const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
   return holders.map((node) => node.id)
 }
 
+/** The topology the nodes of `regionId` run with under the current replication graph. */
+const viewOf = (sim: Sim, regionId: string): Topology.Topology =>
+  Either.getOrThrow(TopologyFaults.build(TopologyFaults.viewOf(sim.scenario.topology, sim.graph, regionId), regionId))
+
+/** Changes the replication graph and reloads every node's configuration with its region's view. */
+const changeTopology = (sim: Sim, change: TopologyFaults.TopologyChange): string => {
+  const next = TopologyFaults.apply(sim.graph, change)
+  // A file's schedule is validated; a shrunk or hand-built one may not fit the graph.
+  if (Either.isLeft(next)) return `topology ${TopologyFaults.describe(change)}: not applied, ${next.left}`
+  sim.graph = next.right
+  for (const node of sim.nodes.values()) node.reconfigure(viewOf(sim, node.regionId))
+  return `topology ${TopologyFaults.describe(change)}`
+}
+
 /** The operator's `promote` on the first live node of a region, as a fiber of that node. */
 const promote = (sim: Sim, regionId: string): string | undefined => {
   const node = [...sim.nodes.values()].find((candidate) => candidate.regionId === regionId && candidate.ready !== undefined && !candidate.paused)
@@ -360,7 +379,7 @@ const promote = (sim: Sim, regionId: string): string | undefined => {
 
 const execute = (sim: Sim): StopReason => {
   const { world, scenario } = sim
-  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId), promote: (regionId) => promote(sim, regionId) }
+  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId), promote: (regionId) => promote(sim, regionId), topology: (change) => changeTopology(sim, change) }
   const record = (kind: string, detail: string) => {
     sim.applied.push({ atMs: world.nowMs, kind, detail })
     world.note("fault-applied", "world", detail)

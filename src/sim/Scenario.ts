@@ -16,6 +16,7 @@ import type * as Timestamp from "../replication/Timestamp.js"
 import type * as Topology from "../replication/Topology.js"
 import * as TopologyBuilder from "../replication/TopologyBuilder.js"
 import type * as SimNetwork from "./SimNetwork.js"
+import * as TopologyFaults from "./TopologyFaults.js"
 
 // ---------------------------------------------------------------------------------------------
 // The model
@@ -97,6 +98,8 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
   /** The operator's `inferadb-repl promote` on a live node of `region` (PrimaryReplica). */
   | { readonly atMs: number; readonly kind: "promote"; readonly region: string }
+  /** A replication target or a whole region added or removed at run time (see `TopologyFaults`). */
+  | { readonly atMs: number; readonly kind: "topology"; readonly change: TopologyFaults.TopologyChange }
 
 /** The checks a run can make. */
 export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress", "epochs", "failover"] as const
@@ -155,20 +158,9 @@ export const clockErrorAheadMs = (scenario: Scenario): number =>
     return Math.max(most, spec.offsetMs.max + driftMs + jumpsMs)
   }, 0)
 
-/** The topology as node `nodeId` of `regionId` starts with it. */
-export const topologyFor = (scenario: Scenario, regionId: string): Either.Either<Topology.Topology, TopologyBuilder.TopologyError> => {
-  const spec = scenario.topology
-  let builder = TopologyBuilder.make(spec.strategy, regionId)
-  for (const region of spec.regions) {
-    builder = TopologyBuilder.addRegion(builder, { id: region.id, name: region.id, isPrimary: region.primary, failoverPriority: region.priority })
-    builder = TopologyBuilder.addZone(builder, region.id, { id: `${region.id}a` })
-    for (const nodeId of region.nodes) builder = TopologyBuilder.addNode(builder, region.id, `${region.id}a`, { id: nodeId, endpoint: `sim://${nodeId}` })
-  }
-  const targets = spec.targets ?? TopologyBuilder.fullMesh(spec.regions.map((region) => region.id))
-  for (const [region, list] of Object.entries(targets)) builder = TopologyBuilder.setReplicationTargets(builder, region, list)
-  for (const vault of spec.vaults) builder = TopologyBuilder.addVault(builder, vault)
-  return TopologyBuilder.build(builder)
-}
+/** The topology as node `nodeId` of `regionId` starts with it (before any `topology` fault). */
+export const topologyFor = (scenario: Scenario, regionId: string): Either.Either<Topology.Topology, TopologyBuilder.TopologyError> =>
+  TopologyFaults.build(scenario.topology, regionId)
 
 // ---------------------------------------------------------------------------------------------
 // The file format (snake_case YAML)
@@ -283,16 +275,39 @@ const WorkloadFile = Schema.Struct({
 })
 
 const at = { at_ms: NonNegative }
+
+/** An edge change names `from` and `to`, a region change names `region`; one struct, so a mistake gets one clear message. */
+const TopologyFaultFile = Schema.Struct({
+  at_ms: NonNegative,
+  kind: Schema.Literal("topology"),
+  change: Schema.Literal("add_target", "remove_target", "add_region", "remove_region"),
+  from: Schema.optional(Id),
+  to: Schema.optional(Id),
+  region: Schema.optional(Id)
+}).pipe(
+  Schema.filter((fault) => {
+    const edge = fault.change === "add_target" || fault.change === "remove_target"
+    const fits = edge ? fault.from !== undefined && fault.to !== undefined && fault.region === undefined : fault.region !== undefined && fault.from === undefined && fault.to === undefined
+    return fits || (edge ? `${fault.change} takes the keys from and to (regions), not region` : `${fault.change} takes the key region, not from or to`)
+  })
+)
 const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("isolate"), region: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("split"), groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("one_way"), from: Id, to: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("bridge"), node: Id, groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
-  Schema.Struct({ ...at, kind: Schema.Literal("crash", "restart", "pause", "resume", "wipe"), target: Id }),
+  // One member per kind (not one member for five literals): a union tries only the members whose
+  // kind matches, so a broken fault of another kind is not also reported as a broken crash.
+  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("restart"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("pause"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("resume"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("wipe"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
   Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) }),
-  Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id })
+  Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id }),
+  TopologyFaultFile
 )
 
 const ScenarioFile = Schema.Struct({
@@ -448,6 +463,13 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
       return { atMs, kind: "store", region: fault.region, slowMs: range(fault.slow_ms, { min: 0, max: 0 }), failRate: fault.fail_rate ?? 0 }
     case "promote":
       return { atMs, kind: "promote", region: fault.region }
+    case "topology":
+      // The file schema's filter guarantees the keys each change takes.
+      return {
+        atMs,
+        kind: "topology",
+        change: fault.change === "add_target" || fault.change === "remove_target" ? { op: fault.change, from: fault.from!, to: fault.to! } : { op: fault.change, region: fault.region! }
+      }
     default:
       return { atMs, kind: fault.kind, target: fault.target }
   }
@@ -610,6 +632,7 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   if (scenario.workload.hotTuples > scenario.workload.tuples) problems.push(`workload.hot_tuples: must not exceed workload.tuples (${scenario.workload.tuples})`)
   if (scenario.scheduler.yieldOpsMin > scenario.scheduler.yieldOpsMax) problems.push("scheduler.yield_ops_min: must not exceed scheduler.yield_ops_max")
   scenario.faults.forEach((fault, index) => validateFault(fault, `faults[${index}]`, { region, node, target }))
+  problems.push(...TopologyFaults.problems(scenario.topology, scenario.faults))
   return problems
 }
 
@@ -633,6 +656,10 @@ const validateFault = (
       return check.region(`${path}.to`, fault.to)
     case "heal":
       return
+    case "topology":
+      if (!TopologyFaults.isTargetChange(fault.change)) return check.region(`${path}.region`, fault.change.region)
+      check.region(`${path}.from`, fault.change.from)
+      return check.region(`${path}.to`, fault.change.to)
     default:
       return check.target(`${path}.target`, fault.target)
   }
@@ -699,6 +726,12 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
       return { at_ms, kind: "store", region: fault.region, slow_ms: rangeToFile(fault.slowMs), fail_rate: fault.failRate }
     case "promote":
       return { at_ms, kind: "promote", region: fault.region }
+    case "topology": {
+      const { change } = fault
+      return TopologyFaults.isTargetChange(change)
+        ? { at_ms, kind: "topology", change: change.op, from: change.from, to: change.to }
+        : { at_ms, kind: "topology", change: change.op, region: change.region }
+    }
     default:
       return { at_ms, kind: fault.kind, target: fault.target }
   }

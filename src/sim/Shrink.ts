@@ -17,7 +17,8 @@
  */
 import fc from "fast-check"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
-import { type Fault, type Range, type Scenario, nodesOf } from "./Scenario.js"
+import { type Fault, type Range, type Scenario, nodesOf, validate } from "./Scenario.js"
+import type { TopologyChange } from "./TopologyFaults.js"
 
 // ---------------------------------------------------------------------------------------------
 // Episodes
@@ -41,6 +42,9 @@ export type Episode =
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
   | { readonly kind: "wipe"; readonly atMs: number; readonly target: string }
   | { readonly kind: "promote"; readonly atMs: number; readonly region: string }
+  // Topology changes are drawn only from the scenario's own: dropping or moving one may leave a
+  // schedule the file format refuses, which then does not count as a failure (see `shrink`).
+  | { readonly kind: "topology"; readonly atMs: number; readonly change: TopologyChange }
   // Ends with no start before them in a given schedule, kept so that any schedule has a form.
   | { readonly kind: "heal"; readonly atMs: number }
   | { readonly kind: "restart" | "resume"; readonly atMs: number; readonly target: string }
@@ -56,6 +60,8 @@ interface Space {
   readonly slowMaxMs: number
   /** When the run heals everything, for episodes nothing ends. */
   readonly healedAtMs: number
+  /** The scenario's own topology changes (the only ones generated). */
+  readonly topologyChanges: ReadonlyArray<TopologyChange>
 }
 
 const groupsOf = (sides: ReadonlyArray<number>, regionIds: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
@@ -97,6 +103,8 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
       return [{ atMs, kind: "wipe", target: episode.target }]
     case "promote":
       return [{ atMs, kind: "promote", region: episode.region }]
+    case "topology":
+      return [{ atMs, kind: "topology", change: episode.change }]
     case "heal":
       return [{ atMs, kind: "heal" }]
     case "restart":
@@ -120,7 +128,7 @@ type Started = Mutable<Extract<Episode, Lasting>>
 const whole = (value: number): number => Math.round(value)
 
 /** The episode a starting fault opens, open until its end is found. */
-const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" }>, space: Space): Started => {
+const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" | "topology" }>, space: Space): Started => {
   const base = { atMs: whole(fault.atMs), durationMs: 1, open: true }
   switch (fault.kind) {
     case "isolate":
@@ -177,6 +185,9 @@ export const toEpisodes = (faults: ReadonlyArray<Fault>, space: Space): Readonly
       case "promote":
         episodes.push({ kind: "promote", atMs, region: fault.region })
         break
+      case "topology":
+        episodes.push({ kind: "topology", atMs, change: fault.change })
+        break
       default: {
         const key = fault.kind === "store" ? `store/${fault.region}` : fault.kind === "crash" || fault.kind === "pause" ? `${fault.kind}/${fault.target}` : undefined
         const previous = key === undefined ? undefined : lasting.get(key)
@@ -222,7 +233,8 @@ export const spaceOf = (scenario: Scenario): Space => {
     groupsMax: Math.max(3, ...groupCounts),
     deltaMaxMs: Math.ceil(Math.max(2_000, ...deltas)),
     slowMaxMs: Math.ceil(Math.max(200, ...slows)),
-    healedAtMs: Math.max(workloadEndMs, lastFaultMs)
+    healedAtMs: Math.max(workloadEndMs, lastFaultMs),
+    topologyChanges: scenario.faults.flatMap((fault) => (fault.kind === "topology" ? [fault.change] : []))
   }
 }
 
@@ -263,7 +275,8 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 1, arbitrary: record({ kind: fc.constant("promote" as const), atMs, region }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
-    { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) }
+    { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) },
+    ...(space.topologyChanges.length === 0 ? [] : [{ weight: 1, arbitrary: record({ kind: fc.constant("topology" as const), atMs, change: fc.constantFrom(...space.topologyChanges) }) }])
   )
 }
 
@@ -366,6 +379,8 @@ export const shrink = (scenario: Scenario, seed: number | string, options: Omit<
   }
   let original: ReadonlyArray<Fault> | undefined = checkers === undefined ? undefined : scenario.faults
   const fails = (faults: ReadonlyArray<Fault>): boolean => {
+    // A schedule whose topology changes no longer fit together (a region never added back) proves nothing.
+    if (faults.some((fault) => fault.kind === "topology") && validate({ ...scenario, faults }).length > 0) return false
     const found = checkersOf(run(faults))
     // While searching, the first failure found fixes which checkers count.
     if (checkers === undefined && found.size > 0) [checkers, original] = [found, faults]

@@ -17,6 +17,7 @@ import * as Oracle from "./Oracle.js"
 import * as Report from "./Report.js"
 import type { Simulation } from "./Run.js"
 import { type Fault, type Scenario, nodesOf, targetNodes, topologyFor } from "./Scenario.js"
+import * as TopologyFaults from "./TopologyFaults.js"
 
 /** Builds the report of a simulation of `scenario`. */
 export const make = (simulation: Simulation, scenario: Scenario, replay: string): RunReport.RunReport => {
@@ -144,6 +145,8 @@ const hit = (scenario: Scenario, fault: Fault): { readonly regions: ReadonlyArra
       return { regions: [fault.from, fault.to], nodes: [] }
     case "heal":
       return { regions: [], nodes: [] }
+    case "topology":
+      return { regions: TopologyFaults.isTargetChange(fault.change) ? [fault.change.from, fault.change.to] : [fault.change.region], nodes: [] }
     default: {
       const nodes = targetNodes(scenario, fault.target)
       const regionOf = regionOfNode(scenario)

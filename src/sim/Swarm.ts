@@ -4,7 +4,8 @@
  * is a pure function from a seed to a plain `Scenario`: region count, strategy with vault
  * placements and residency sets, conflict resolution, clock mode and clock errors, network
  * latency, loss and duplication, replication graph, agent and failover settings, workload size
- * and hotness, and a fault schedule mixing every kind of fault. `swarmFrom(base, seed)` keeps a
+ * and hotness, and a fault schedule mixing every kind of fault (replication-graph changes from
+ * their own stream, `topology-faults`, so adding them left every other draw of a seed as it was). `swarmFrom(base, seed)` keeps a
  * scenario file's settings and draws only its clocks and faults.
  *
  * Each part is drawn from its own stream derived from `swarm` (`topology`, `replication`,
@@ -20,6 +21,7 @@
 import * as Random from "../replication/Random.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
+import { Either } from "effect"
 import { endOf, hitsRegion } from "./Faults.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
@@ -37,6 +39,7 @@ import {
   validate
 } from "./Scenario.js"
 import type * as SimNetwork from "./SimNetwork.js"
+import * as TopologyFaults from "./TopologyFaults.js"
 import { TraceHash } from "./TraceHash.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -374,6 +377,59 @@ const drawFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> =>
   return faults.sort((a, b) => a.atMs - b.atMs)
 }
 
+/** Share of schedules with replication-graph changes, and how many changes one draws at most. */
+const topologyChance = 0.3
+const topologyEpisodesMax = 2
+
+/**
+ * One replication-graph episode at `atMs`: an edge taken away and given back, a chord added
+ * (and, usually, taken away again), or a whole region removed and added back (not under
+ * PrimaryReplica, whose lease counts a fixed set of regions, nor a vault's home region). Each
+ * one leaves the graph as it found it or with one more edge, so the graph a drawn schedule ends
+ * with is the scenario's own (plus chords): strongly connected, every residency set reachable.
+ */
+const drawTopologyEpisode = (random: Stream, scenario: Scenario, graph: TopologyFaults.Graph, atMs: number): ReadonlyArray<Fault> => {
+  const regionIds = scenario.topology.regions.map((region) => region.id)
+  const endMs = atMs + stepBetween(random, 300, 4_000, 10)
+  const edges = regionIds.flatMap((from) => (graph.targets[from] ?? []).map((to) => ({ from, to })))
+  const chords = regionIds.flatMap((from) => regionIds.filter((to) => to !== from && !(graph.targets[from] ?? []).includes(to)).map((to) => ({ from, to })))
+  const homes = new Set(scenario.topology.vaults.map((vault) => vault.homeRegion))
+  const removable = scenario.topology.strategy === "PrimaryReplica" ? [] : regionIds.filter((region) => !homes.has(region))
+  const kind = weighted(random, [["edge", edges.length > 0 ? 3 : 0], ["chord", chords.length > 0 ? 2 : 0], ["region", removable.length > 0 ? 2 : 0]] as const)
+  const at = (whenMs: number, change: TopologyFaults.TopologyChange): Fault => ({ atMs: whenMs, kind: "topology", change })
+  switch (kind) {
+    case "edge": {
+      const { from, to } = pick(random, edges)
+      return [at(atMs, { op: "remove_target", from, to }), at(endMs, { op: "add_target", from, to })]
+    }
+    case "chord": {
+      const { from, to } = pick(random, chords)
+      return chance(random, 0.7) ? [at(atMs, { op: "add_target", from, to }), at(endMs, { op: "remove_target", from, to })] : [at(atMs, { op: "add_target", from, to })]
+    }
+    case "region": {
+      const region = pick(random, removable)
+      return [at(atMs, { op: "remove_region", region }), at(endMs, { op: "add_region", region })]
+    }
+  }
+}
+
+/** Replication-graph episodes one after another (never overlapping) within the fault window. */
+const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
+  if (!chance(random, topologyChance)) return []
+  const { startMs, durationMs } = scenario.workload
+  const windowEndMs = (durationMs > 0 ? startMs + durationMs : 5_000) + 2_000
+  let graph = TopologyFaults.initial(scenario.topology)
+  let fromMs = durationMs > 0 ? startMs : 0
+  const faults: Array<Fault> = []
+  for (let episode = intBetween(random, 1, topologyEpisodesMax); episode > 0 && fromMs < windowEndMs; episode--) {
+    const drawn = drawTopologyEpisode(random, scenario, graph, stepBetween(random, fromMs, windowEndMs, 10))
+    for (const fault of drawn) if (fault.kind === "topology") graph = Either.getOrThrow(TopologyFaults.apply(graph, fault.change))
+    faults.push(...drawn)
+    fromMs = drawn[drawn.length - 1]!.atMs + 10
+  }
+  return faults
+}
+
 /** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
 const settleMs = (scenario: Scenario): number => {
   const { heartbeat, failover } = scenario.replication
@@ -384,7 +440,7 @@ const settleMs = (scenario: Scenario): number => {
 /** Replaces the clocks and faults of a scenario with ones drawn from the seed; the budget covers the heal. */
 const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
-  const faults = drawFaults(swarm.derive("faults"), scenario)
+  const faults = [...drawFaults(swarm.derive("faults"), scenario), ...drawTopologyFaults(swarm.derive("topology-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
   // A base file's availability floor was calibrated for its own schedule, not for drawn ones.

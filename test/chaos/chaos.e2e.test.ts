@@ -39,12 +39,15 @@ const chaosNamespaces = (): ReadonlyArray<string> =>
     .map((line) => line.split(" ")[0] ?? "")
     .filter((name) => name.startsWith("inferadb-chaos-"))
 
-const runOnce = async (canary: "keep-local" | undefined): Promise<ChaosRun.ChaosResult> => {
+const primaryPauseFile = path.join(root, "scenarios/chaos-primary-pause.yaml")
+const primaryPause = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(primaryPauseFile, "utf8"), primaryPauseFile), (error) => new Error(error.message))
+
+const runOnce = async (canary: "keep-local" | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
   const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
   const before = new Set(chaosNamespaces())
-  const result = await ChaosRun.run(scenario, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
+  const result = await ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
   expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
-  expect(path.relative(reportsRoot, result.runFolder)).toMatch(/^chaos-partition-crash\/1-\d{4}-/)
+  expect(path.relative(reportsRoot, result.runFolder)).toMatch(new RegExp(`^${which.name}/1-\\d{4}-`))
   expect(JSON.parse(fs.readFileSync(path.join(result.runFolder, "result.json"), "utf8"))).toMatchObject({ mode: "chaos", seed: "1", passed: result.passed })
   const events = fs.readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { readonly type: string })
   expect(events.filter((event) => event.type === "invoke").length).toBe(result.writes.attempted)
@@ -74,6 +77,25 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       const eu = result.clocksObserved["eu-central-1-node1"]!
       expect(Math.abs(us.aheadMs - (300 + result.chosen.clocks["us-west-1-node1"]!.offsetMs))).toBeLessThanOrEqual(us.withinMs + 2)
       expect(Math.abs(eu.aheadMs - result.chosen.clocks["eu-central-1-node1"]!.offsetMs)).toBeLessThanOrEqual(eu.withinMs + 2)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "PrimaryReplica: the primary paused with SIGSTOP for 8 s; another region is promoted and takes writes meanwhile, and nothing acknowledged is lost",
+    async () => {
+      const result = await runOnce(undefined, primaryPause)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["pause", "resume", "heal_all"])
+      // The primary is stopped from 2 s to 10 s: writes acknowledged well inside that stretch
+      // were taken by a promoted region (a stopped process acknowledges nothing).
+      const events = fs
+        .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { readonly type: string; readonly atMs: number })
+      expect(events.filter((event) => event.type === "acknowledged" && event.atMs > 6_000 && event.atMs < 10_000).length).toBeGreaterThan(0)
     },
     runTimeoutMs
   )

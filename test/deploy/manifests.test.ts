@@ -1,11 +1,12 @@
 /**
  * The Kubernetes manifests in deploy/kubernetes/, checked offline: every object validates
  * against the Kubernetes OpenAPI schemas (kubernetes-models), and what `serve` needs from them
- * holds for every pod the StatefulSet makes: its name is a node of the ConfigMap's local
- * region, the configuration decodes and plans with the pod's environment, the node listens on
- * 0.0.0.0 on the container ports, the probes reach `/readyz` and `/livez` on the HTTP port,
- * the store, configuration and token files lie on mounted volumes, and the local nodes'
- * endpoints are the headless Service's pod names. Then `serve` is started with the
+ * holds for every pod the StatefulSet makes: the configuration decodes and plans with the
+ * pod's environment, the node listens on 0.0.0.0 on the container ports, the probes reach
+ * `/readyz` and `/livez` on the HTTP port, the store, configuration and token files lie on
+ * mounted volumes, and DNS discovery of the headless Service (its SRV answer simulated) yields
+ * every pod under the node id that pod runs as (`<region>/<pod name>`), dialled by its pod
+ * name. Then `serve` is started with the
  * container's own arguments and environment (ports, data directory and token file moved to
  * this machine) and must become ready and answer the gRPC health check.
  */
@@ -13,11 +14,11 @@ import { ConfigMap, Service } from "kubernetes-models/v1"
 import { StatefulSet } from "kubernetes-models/apps/v1"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as YAML from "yaml"
 import * as Config from "../../src/replication/Config.js"
-import * as Topology from "../../src/replication/Topology.js"
+import * as Discovery from "../../src/replication/Discovery.js"
 import * as Serve from "../../src/runtime/Serve.js"
 import * as ServeProcess from "../runtime/fixtures/serveProcess.js"
 
@@ -92,7 +93,8 @@ describe.each(manifestFiles)("deploy/kubernetes/%s", (file) => {
       if (Either.isLeft(config)) throw new Error(`${podName}: ${config.left.message}`)
       const plan = Serve.plan(config.right, {}, { seed: 1, version: "test" })
       if (Either.isLeft(plan)) throw new Error(`${podName}: ${plan.left.message}`)
-      expect(plan.right.settings.nodeId).toBe(podName)
+      // Discovery names the pod <region>/<pod name>; serve qualifies the pod name alike.
+      expect(plan.right.settings.nodeId).toBe(`${config.right.localRegion}/${podName}`)
       expect(plan.right.grpcListen).toBe(`0.0.0.0:${port("grpc")}`)
       expect({ host: plan.right.httpHost, port: plan.right.httpPort }).toEqual({ host: "0.0.0.0", port: port("http") })
       expect(plan.right.store.kind).toBe("lmdb")
@@ -102,9 +104,26 @@ describe.each(manifestFiles)("deploy/kubernetes/%s", (file) => {
 
     const config = Config.parseBytes(new TextEncoder().encode(yamlText), podEnv(container, `${statefulSet.metadata!.name}-0`))
     if (Either.isLeft(config)) throw new Error(config.left.message)
-    const local = Topology.regionNodes(Topology.findRegion(config.right.topology, config.right.localRegion)!)
-    expect(local.map((node) => node.id), "replicas match the local region's nodes").toEqual(Array.from({ length: replicas }, (_, index) => `${statefulSet.metadata!.name}-${index}`))
-    for (const node of local) expect(node.endpoint).toBe(`${node.id}.${headless.metadata!.name}.${namespace}.svc.cluster.local:${port("grpc")}`)
+    expect(config.right.discovery.mode).toBe("dns")
+    // What the headless Service answers (one SRV record per pod) is what discovery makes the
+    // local nodes of: every pod the StatefulSet makes, under the id that pod runs as.
+    const service = `${headless.metadata!.name}.${namespace}.svc.cluster.local`
+    const local = config.right.discovery.targets.filter((target) => target.regionId === config.right.localRegion)
+    expect(local.map((target) => `${target.hostname}:${target.port}`)).toEqual([`${service}:${port("grpc")}`])
+    const pods = Array.from({ length: replicas }, (_, index) => `${statefulSet.metadata!.name}-${index}`)
+    const resolver = Layer.succeed(Discovery.DnsResolver, {
+      resolve: (hostname) => Effect.succeed(hostname === service ? pods.map((pod, index) => ({ address: `10.0.0.${index + 1}`, hostname: `${pod}.${service}` })) : [])
+    })
+    const discovered = Effect.runSync(
+      Effect.flatMap(Discovery.EndpointSource, (source) => source.discover).pipe(Effect.provide(Discovery.layerDns({ targets: local })), Effect.provide(resolver))
+    )
+    expect(discovered.map((endpoint) => endpoint.nodeId)).toEqual(pods.map((pod) => `${config.right.localRegion}/${pod}`))
+    for (const endpoint of discovered) expect(endpoint.endpoint).toMatch(new RegExp(`^http://${statefulSet.metadata!.name}-\\d+\\.${service.replaceAll(".", "\\.")}:${port("grpc")}$`))
+    // Every peer region is resolved too; its names' first labels are its pods' names.
+    for (const region of config.right.topology.regions.filter((candidate) => candidate.id !== config.right.localRegion)) {
+      const names = config.right.discovery.targets.filter((target) => target.regionId === region.id).map((target) => target.hostname.split(".")[0])
+      expect(names, `the names of region ${region.id}`).toEqual(Array.from({ length: replicas }, (_, index) => `inferadb-engine-${region.id}-${index}`))
+    }
   })
 })
 

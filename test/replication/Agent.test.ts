@@ -213,6 +213,46 @@ describe("Agent following the topology", () => {
     }))
 })
 
+describe("Agent across relay-tree changes", () => {
+  const ring = { us: ["eu"], eu: ["ap"], ap: ["us"] }
+  const withChord = { us: ["eu", "ap"], eu: ["ap"], ap: ["us"] }
+  const reload = (nodes: ReadonlyArray<Cluster.RunningNode>, targets: Record<string, ReadonlyArray<string>>) =>
+    Effect.forEach(nodes, (node) => node.topology.reconfigure(Cluster.topologyFor({ regions: ["us", "eu", "ap"], targets }, node.region)), { discard: true })
+
+  it.effect("a region that becomes a target's parent again re-sends what it skipped while another region was the parent", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu", "ap"], targets: ring })
+      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap")]
+      const [us, eu, ap] = nodes as [Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode]
+      // us ships its own changes to ap directly from now on, but that link is down: its batches wait.
+      yield* reload(nodes, withChord)
+      Network.partition(cluster.hub, "us", "ap", true)
+      for (let index = 0; index < 6; index++) yield* us.replica.write(insert(`chord${index}`))
+      // eu holds them and moves its cursor towards ap past them: under this tree they are not its to send.
+      expect(yield* Cluster.settle(Effect.map(eu.store.getCursor("ap"), (cursor) => cursor >= 6))).toBe(true)
+      expect(yield* ap.replica.check(tuple("chord0"))).toBe(false)
+      // The chord goes away: eu is ap's parent for us's changes again, and nothing else will send them.
+      yield* reload(nodes, ring)
+      Network.heal(cluster.hub)
+      expect(yield* Cluster.settle(Cluster.converged(nodes))).toBe(true)
+      expect(yield* ap.replica.check(tuple("chord5"))).toBe(true)
+    }))
+
+  it.effect("a target added at run time receives the whole log relevant to it", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu", "ap"], targets: ring })
+      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap")]
+      const [us, , ap] = nodes as [Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode]
+      for (let index = 0; index < 5; index++) yield* us.replica.write(insert(`early${index}`))
+      expect(yield* Cluster.settle(Cluster.converged(nodes))).toBe(true)
+      yield* reload(nodes, withChord)
+      expect(yield* Cluster.settle(Effect.map(us.store.getCursor("ap"), (cursor) => cursor >= 5))).toBe(true)
+      // us's scope towards ap is recorded with the cursor; the early changes went the new way too (duplicates are no-ops).
+      expect(yield* us.store.getRelayScope("ap")).toEqual(["us|*"])
+      expect(yield* ap.replica.check(tuple("early4"))).toBe(true)
+    }))
+})
+
 describe("Agent.backoffMs", () => {
   const settings = { ...Cluster.agentSettings, retryDelayMs: 100, retryDelayMaxMs: 1_000, maxRetries: 5 }
 

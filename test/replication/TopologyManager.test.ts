@@ -183,6 +183,39 @@ describe("TopologyManager", () => {
         })
       ))
 
+    it.effect("a reloaded configuration takes the declared graph but keeps what was learned at run time: node health and the current primary", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const manager = yield* managerOver(threeRegions("PrimaryReplica"))
+          const subscription = yield* manager.subscribe
+          yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", "Unreachable")
+          yield* manager.setPrimary("eu-central-1")
+          yield* drain(subscription, 2)
+          const ring = { "us-west-1": ["eu-central-1"], "eu-central-1": ["ap-southeast-1"], "ap-southeast-1": ["us-west-1"] }
+          const declared: Topology.Topology = { ...threeRegions("PrimaryReplica"), replicationTargets: ring }
+          yield* manager.reconfigure(declared)
+          const after = yield* manager.current
+          expect(after.replicationTargets).toEqual(ring)
+          expect(statusOf(after, "e1")).toBe("Unreachable")
+          expect(after.regions.filter((region) => region.isPrimary).map((region) => region.id)).toEqual(["eu-central-1"])
+          expect((yield* subscription.take)._tag).toBe("TopologyReplaced")
+        })
+      ))
+
+    it.effect("a reload that changes the regions of a PrimaryReplica deployment, or the local region, is refused and changes nothing", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions("PrimaryReplica"))
+        const before = yield* manager.current
+        const withoutAp: Topology.Topology = {
+          ...before,
+          regions: before.regions.filter((region) => region.id !== "ap-southeast-1"),
+          replicationTargets: { "us-west-1": ["eu-central-1"], "eu-central-1": ["us-west-1"] }
+        }
+        expect((yield* Effect.flip(manager.reconfigure(withoutAp))).reason).toBe("Invalid")
+        expect((yield* Effect.flip(manager.reconfigure({ ...before, localRegion: "eu-central-1" }))).reason).toBe("LocalRegion")
+        expect(yield* manager.current).toBe(before)
+      }))
+
     it.effect("setPrimary moves the primary flag and reports the old and the new primary", () =>
       Effect.scoped(
         Effect.gen(function* () {

@@ -70,6 +70,57 @@ describe("Scenario.decode", () => {
     expect(problems(`${minimal}check_settings: { min_availability: 2 }\n`).join("\n")).toMatch(/check_settings\.min_availability/)
   })
 
+  it("a topology fault decodes into a graph change and encodes back", () => {
+    const scenario = Fixtures.parse(
+      `${minimal}faults:\n  - { at_ms: 100, kind: topology, change: remove_target, from: a, to: b }\n  - { at_ms: 200, kind: topology, change: add_target, from: a, to: b }\n  - { at_ms: 300, kind: topology, change: remove_region, region: b }\n  - { at_ms: 400, kind: topology, change: add_region, region: b }\n`
+    )
+    expect(scenario.faults).toEqual([
+      { atMs: 100, kind: "topology", change: { op: "remove_target", from: "a", to: "b" } },
+      { atMs: 200, kind: "topology", change: { op: "add_target", from: "a", to: "b" } },
+      { atMs: 300, kind: "topology", change: { op: "remove_region", region: "b" } },
+      { atMs: 400, kind: "topology", change: { op: "add_region", region: "b" } }
+    ])
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+  })
+
+  it("a topology fault with the wrong keys, an unknown change or an unknown region is one clear error naming the fault", () => {
+    const fault = (text: string) => problems(`${minimal}faults:\n  - ${text}\n`)
+    expect(fault("{ at_ms: 1, kind: topology, change: add_target, from: a }")).toEqual(["faults[0]: add_target takes the keys from and to (regions), not region"])
+    expect(fault("{ at_ms: 1, kind: topology, change: remove_region, from: a, to: b }")).toEqual(["faults[0]: remove_region takes the key region, not from or to"])
+    expect(fault("{ at_ms: 1, kind: topology, change: swap, from: a, to: b }")).toEqual([
+      'faults[0].change: expected "add_target" | "remove_target" | "add_region" | "remove_region", got "swap"'
+    ])
+    expect(fault("{ at_ms: 1, kind: topology, change: remove_target, from: a, to: nowhere }")).toEqual(["faults[0].to: unknown region 'nowhere'"])
+    expect(fault("{ at_ms: 1, kind: topology, change: add_target, from: a, to: a }")).toEqual(["faults[0].to: a region cannot replicate to itself"])
+  })
+
+  it("a topology change that does not fit the graph at its time is an error naming the fault and the time", () => {
+    const found = problems(
+      `${minimal}faults:\n  - { at_ms: 5, kind: topology, change: add_target, from: a, to: b }\n  - { at_ms: 9, kind: topology, change: add_region, region: a }\n`
+    )
+    expect(found).toEqual(["faults[0]: at 5 ms 'a' already replicates to 'b'", "faults[1]: at 9 ms region 'a' is not removed, so it cannot be added"])
+  })
+
+  it("a schedule that ends with a region removed or a graph that is not strongly connected is refused: convergence could not be expected", () => {
+    expect(problems(`${minimal}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n`)).toEqual([
+      "faults: region 'b' is removed and never added back, so the run could not converge after the heal"
+    ])
+    expect(problems(`${minimal}faults:\n  - { at_ms: 1, kind: topology, change: remove_target, from: a, to: b }\n`)).toEqual([
+      "faults: after the last topology change region 'a' replicates to no region, so its writes would never leave it"
+    ])
+  })
+
+  it("a region the strategy cannot lose is refused: any region under PrimaryReplica, a vault's home under MultiMaster", () => {
+    const primary = minimal.replace("strategy: ActiveActive", "strategy: PrimaryReplica").replace("{ id: a }", "{ id: a, primary: true }")
+    expect(problems(`${primary}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n  - { at_ms: 2, kind: topology, change: add_region, region: b }\n`)).toContain(
+      "faults[0].change: a PrimaryReplica scenario cannot remove a region (its write lease counts the regions it started with)"
+    )
+    const homed = minimal.replace("strategy: ActiveActive", "strategy: MultiMaster").concat("  vaults:\n    - { id: acme, home: b }\n")
+    expect(problems(`${homed}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n  - { at_ms: 2, kind: topology, change: add_region, region: b }\n`)).toContain(
+      "faults[0].region: 'b' is the home region of vault 'acme' and cannot be removed"
+    )
+  })
+
   it("every shipped scenario decodes", () => {
     for (const file of Fixtures.files()) expect(() => Fixtures.load(file)).not.toThrow()
   })

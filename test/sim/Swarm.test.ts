@@ -30,7 +30,9 @@ import * as Fixtures from "./fixtures/scenarios.js"
 // took writes after the operator had promoted the other region).
 // 70238 (a primary disk wiped while the operator had promoted the other region of two took
 // writes in the old epoch until its bootstrap brought the newer record).
-const ciSeeds = [4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 5015, 7062, 20053, 20187, 40064, 70238, 71317]
+// 53 (a chord added then removed and a region removed and added back: the region that became
+// the parent again had moved its cursor past changes it must now send; one tuple never converged).
+const ciSeeds = [4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 53, 5015, 7062, 20053, 20187, 40064, 70238, 71317]
 
 describe("swarm", () => {
   it("a seed always draws the same scenario, and different seeds draw different ones", () => {
@@ -58,7 +60,7 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
     expect(seen(scenarios.map((scenario) => scenario.store))).toEqual(seen(["per_node", "shared"]))
     expect(scenarios.some((scenario) => scenario.workload.deadlineMs !== undefined)).toBe(true)
   })

@@ -1,0 +1,54 @@
+/**
+ * Relay scopes: for which (origin, residency set) pairs a region is a target's parent in the
+ * relay trees, so that a topology change shows which changes a region newly has to send.
+ */
+import { describe, expect, it } from "vitest"
+import type * as Change from "../../src/replication/Change.js"
+import * as Relay from "../../src/replication/Relay.js"
+import * as Cluster from "./fixtures/cluster.js"
+
+const regions = ["us", "eu", "ap"]
+const ring = { us: ["eu"], eu: ["ap"], ap: ["us"] }
+const withChord = { us: ["eu", "ap"], eu: ["ap"], ap: ["us"] }
+
+const change = (originRegion: string, vault = "acme"): Change.Change => ({
+  id: { origin: `${originRegion}/n1/t`, seq: 1 },
+  op: "insert",
+  tuple: { vault, resource: "document:readme", relation: "viewer", subject: "user:alice" },
+  timestamp: { physicalMs: 1, logical: 0 },
+  originRegion,
+  originNode: "n1",
+  originRevision: 1,
+  committedAtMs: 1,
+  context: {}
+})
+
+describe("Relay.scopeOf", () => {
+  it("in a ring a region is its successor's parent for every origin but the successor's own", () => {
+    const topology = Cluster.topologyFor({ regions, targets: ring }, "us")
+    expect(Relay.scopeOf(topology, "eu", "ap")).toEqual(["eu|*", "us|*"])
+    expect(Relay.scopeOf(topology, "us", "ap")).toEqual([])
+  })
+
+  it("a chord moves the origin's key from the relaying region to the origin, and its removal moves it back", () => {
+    const chorded = Cluster.topologyFor({ regions, targets: withChord }, "us")
+    expect(Relay.scopeOf(chorded, "us", "ap")).toEqual(["us|*"])
+    expect(Relay.scopeOf(chorded, "eu", "ap")).toEqual(["eu|*"])
+    const gained = Relay.scopeOf(Cluster.topologyFor({ regions, targets: ring }, "us"), "eu", "ap").filter((key) => !Relay.scopeOf(chorded, "eu", "ap").includes(key))
+    expect(gained).toEqual(["us|*"])
+  })
+
+  it("a change's scope key is its origin and its vault's residency set, and agrees with shouldSend", () => {
+    const topology = Cluster.topologyFor({ regions, strategy: "MultiMaster", targets: ring, vaults: [{ vault: "eu-bank", homeRegion: "eu", allowedRegions: ["eu", "ap"] }, { vault: "acme", homeRegion: "us" }] }, "us")
+    expect(Relay.scopeKey(topology, change("eu", "eu-bank"))).toBe("eu|ap,eu")
+    expect(Relay.scopeKey(topology, change("us", "acme"))).toBe("us|*")
+    // (A tree from an origin outside a residency set is still computed: such changes cannot exist, the key is harmless.)
+    expect(Relay.scopeOf(topology, "eu", "ap")).toEqual(["eu|*", "eu|ap,eu", "us|*", "us|ap,eu"])
+    for (const [holder, target] of [["eu", "ap"], ["ap", "us"], ["us", "eu"]] as const) {
+      for (const sent of [change("us"), change("eu"), change("ap"), change("eu", "eu-bank")]) {
+        const inScope = Relay.scopeOf(topology, holder, target).includes(Relay.scopeKey(topology, sent))
+        expect(Relay.shouldSend(topology, holder, target, sent, null), `${holder} -> ${target} ${sent.originRegion} ${sent.tuple.vault}`).toBe(inScope)
+      }
+    }
+  })
+})
