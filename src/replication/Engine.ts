@@ -14,7 +14,6 @@ import * as Backlog from "./Backlog.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
-import type * as Config from "./Config.js"
 import * as ConflictResolver from "./ConflictResolver.js"
 import type { StoreError } from "./Errors.js"
 import * as Health from "./Health.js"
@@ -67,11 +66,30 @@ export type FailoverTimers = Omit<Failover.Settings, "regionId" | "nodeId">
 export const bootstrapTimeoutMsDefault = 0
 
 /**
+ * What `settingsFromConfig` reads of a decoded configuration: production's `ReplicationConfig`
+ * (`src/runtime/config/Config.ts`) has these keys and more. Declared here so that the shared
+ * code does not depend on the runtime's configuration module.
+ */
+export interface NodeConfig {
+  readonly localRegion: Topology.RegionId
+  /** The configured node id, if any. */
+  readonly nodeId: Topology.NodeId | undefined
+  readonly topology: Topology.Topology
+  readonly conflictResolution: ConflictResolver.Strategy
+  /** SourcePriority order, lowest priority first. */
+  readonly regionPriorities: ReadonlyArray<Topology.RegionId>
+  readonly agent: Agent.Settings & { readonly bufferSize: number }
+  readonly heartbeat: Settings["heartbeat"]
+  readonly failover: FailoverTimers
+  readonly health: { readonly lagMsMax: number }
+}
+
+/**
  * Node settings from a decoded configuration. The node id is the configured one, or the
  * first node declared in the local region. `custom` supplies the Custom resolver's function.
  */
 export const settingsFromConfig = (
-  config: Config.ReplicationConfig,
+  config: NodeConfig,
   options: {
     readonly custom?: ConflictResolver.CustomResolve
     readonly nodeId?: string
