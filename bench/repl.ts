@@ -11,6 +11,10 @@
  *   this machine's clock, so the difference has no skew. When the origin cannot commit the
  *   offered load, `committedChangesPerSecond` says what it did and the lag includes the queue.
  * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end.
+ * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
+ *   run (from /proc), and the changes it committed or applied per CPU second.
+ * - `machine.loadAverage`: os.loadavg() at the start and the end; this machine is shared, so a
+ *   figure is comparable with another only at a similar load.
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
@@ -41,9 +45,9 @@ const lagRates = (process.env["BENCH_LAG_RATES"] ?? "5000,1000")
   .filter((rate) => Number.isFinite(rate) && rate > 0)
 const lagSeconds = numberFromEnv("BENCH_LAG_SECONDS", 10)
 /**
- * Changes per client write (one transaction, one fsync at the origin). The origin commits a
- * bounded number of transactions per second (one at a time, each fsync'ed), so the offered
- * load is made of writes of this many changes.
+ * Changes per client write (one transaction at the origin). Concurrent transactions share
+ * fsync'ed commits (group commit), but each still costs a round trip and a commit's wait, so the
+ * offered load is made of writes of this many changes.
  */
 const opsPerWrite = numberFromEnv("BENCH_CHANGES_PER_WRITE", 100)
 /** Client writes in flight at once while pushing as fast as possible. */
@@ -90,6 +94,22 @@ const peakRssMb = (pid: number | undefined): number | undefined => {
     return undefined
   }
 }
+
+/** User plus system CPU seconds a process has used, from /proc/<pid>/stat (Linux); undefined elsewhere. */
+const cpuSeconds = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    // Fields after the command name (which may hold spaces) start at index 2 (state); utime and stime are fields 14 and 15.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticksPerSecond = 100
+    return Number(((Number(fields[11]) + Number(fields[12])) / ticksPerSecond).toFixed(2))
+  } catch {
+    return undefined
+  }
+}
+
+const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))
 
 const percentile = (sorted: ReadonlyArray<number>, fraction: number): number =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!
@@ -164,6 +184,7 @@ const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<bool
 }
 
 const main = async (): Promise<void> => {
+  const loadAtStart = loadAverage()
   const dir = Serve.tempDir("bench")
   const ports = await Serve.allocate([ORIGIN, TARGET])
   const processes = new Map<string, Serve.ServeProcess>()
@@ -231,6 +252,12 @@ const main = async (): Promise<void> => {
     }
 
     const rss = Object.fromEntries(ports.map((entry) => [entry.region, peakRssMb(processes.get(entry.region)!.child.pid)]))
+    const cpu = Object.fromEntries(ports.map((entry) => [entry.region, cpuSeconds(processes.get(entry.region)!.child.pid)]))
+    // Every change of every phase is committed at the origin and applied at the target.
+    const changesTotal = [...phases.values()].reduce((sum, phase) => sum + phase.count, 0)
+    const perCpuSecond = Object.fromEntries(
+      Object.entries(cpu).map(([region, seconds]) => [region, seconds === undefined || seconds === 0 ? undefined : Math.round(changesTotal / seconds)])
+    )
     watching.cancel()
     origin.close()
     target.close()
@@ -238,7 +265,7 @@ const main = async (): Promise<void> => {
     const result = {
       bench: "repl",
       regions: { origin: ORIGIN, target: TARGET },
-      store: "lmdb (one fsync'ed transaction per client write and per applied batch)",
+      store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
       transport: "gRPC on loopback, token auth",
       agent: { batchSize, flushDelayMs: 10 },
       changesPerWrite: opsPerWrite,
@@ -255,7 +282,9 @@ const main = async (): Promise<void> => {
       lag: lagResults[0],
       lagAtOtherRates: lagResults.slice(1),
       peakRssMb: rss,
-      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}` }
+      cpuSeconds: cpu,
+      changesPerCpuSecond: perCpuSecond,
+      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } finally {

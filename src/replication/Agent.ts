@@ -5,13 +5,15 @@
  * changes that `Relay` says this region should send to the target, waits at most
  * `flushDelayMs` for a partial batch to fill, sends the batch to ONE node of the target
  * region chosen by the router, with up to `batchesInFlightMax` batches in flight, and
- * advances the cursor, in log order, only past batches the target acknowledged as durable. Failures back off exponentially with seeded jitter up to
+ * advances the cursor, in log order, only past batches the target acknowledged as durable; the
+ * cursor is persisted lazily (`LazyCursor`), so a restart may resend the last batches. Failures back off exponentially with seeded jitter up to
  * `maxRetries`, then keep probing at `retryDelayMaxMs` forever: a target is never given up.
  *
  * Guarantees: batches are formed in log order; a receiver that applies them out of order still
  * ends with the same state (an origin's later change to a tuple supersedes its earlier ones);
  * a resent batch is harmless because applying a change twice is a no-op; a restarted
- * node resumes from its durable cursor, so nothing is skipped.
+ * node resumes from its durable cursor (at most the batches acknowledged since its last cursor
+ * write are resent), so nothing is skipped.
  *
  * Relay-tree changes: each target fiber relays under the topology it started with and is
  * restarted when a topology change moves this region's place in the relay trees towards that
@@ -33,6 +35,7 @@ import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
 import type * as Message from "./Message.js"
+import * as LazyCursor from "./LazyCursor.js"
 import * as Metrics from "./Metrics.js"
 import * as Network from "./Network.js"
 import * as Random from "./Random.js"
@@ -319,14 +322,13 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
      * Moves the durable cursor past batches in log order as they are acknowledged (they may be
      * acknowledged out of order), freeing a slot of the window for each.
      */
-    const advanceInOrder = (target: string, inOrder: Queue.Queue<InFlight>, window: Effect.Semaphore) =>
+    const advanceInOrder = (target: string, inOrder: Queue.Queue<InFlight>, window: Effect.Semaphore, cursor: LazyCursor.LazyCursor) =>
       Effect.gen(function* () {
         const batch = yield* Queue.take(inOrder)
         const sent = yield* Deferred.await(batch.sent)
         if (sent !== undefined) yield* acknowledged(target, batch.pending, sent)
-        yield* store.advanceCursor(target, batch.pending.scannedTo).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`moving the cursor towards ${target} failed (a restart resends from the last one): ${error.message}`))
-        )
+        // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
+        yield* cursor.advance(batch.pending.scannedTo)
         const caughtUp = batch.pending.scannedTo >= (yield* feed.logEnd)
         if (caughtUp) metrics.lag(target, 0)
         yield* updateTarget(target, (stats) => ({ ...stats, cursor: batch.pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }))
@@ -384,8 +386,9 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           }
           const window = yield* Effect.makeSemaphore(settings.batchesInFlightMax ?? batchesInFlightMaxDefault)
           const inOrder = yield* Queue.unbounded<InFlight>()
-          yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window)))
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
+          const cursor = yield* Effect.provideService(LazyCursor.make(target, next), Store.Store, store)
+          yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window, cursor)))
           while (true) {
             yield* window.take(1)
             const collected = yield* Effect.either(Effect.zipRight(awaitWork(next), collect(target, next, topology)))

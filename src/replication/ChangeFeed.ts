@@ -87,18 +87,23 @@ export const make = (options: { readonly bufferSize: number }) =>
     const counters = yield* Ref.make({ published: 0, dropped: 0 })
     const subscribers = new Set<Subscriber>()
 
-    const offer = (subscriber: Subscriber, entry: Store.LogEntry) =>
-      Effect.flatMap(Queue.offer(subscriber.queue, entry), (accepted) => {
-        if (accepted) return Effect.void
+    // One offer per write or batch, not per change: a dropping queue takes what fits and drops
+    // the rest, which is what overflowed.
+    const offer = (subscriber: Subscriber, entries: ReadonlyArray<Store.LogEntry>) =>
+      Effect.gen(function* () {
+        const sizeBefore = yield* Queue.size(subscriber.queue)
+        if (yield* Queue.offerAll(subscriber.queue, entries)) return
+        const accepted = Math.max(0, (yield* Queue.size(subscriber.queue)) - sizeBefore)
         subscriber.overflowed = true
-        return Ref.update(counters, (count) => ({ ...count, dropped: count.dropped + 1 }))
+        yield* Ref.update(counters, (count) => ({ ...count, dropped: count.dropped + entries.length - accepted }))
       })
 
     const publish = (entries: ReadonlyArray<Store.LogEntry>) =>
       Effect.gen(function* () {
         if (entries.length === 0) return
         for (const subscriber of subscribers) {
-          for (const entry of entries) if (matches(subscriber.filter, entry)) yield* offer(subscriber, entry)
+          const matching = entries.filter((entry) => matches(subscriber.filter, entry))
+          if (matching.length > 0) yield* offer(subscriber, matching)
         }
         yield* Ref.update(counters, (count) => ({ ...count, published: count.published + entries.length }))
         end = Math.max(end, entries[entries.length - 1]!.position)
@@ -163,10 +168,15 @@ const deliveriesFrom = (store: Store.Store["Type"], subscriber: Subscriber, star
       state.delivered = page[page.length - 1]!.position
       return page.filter((entry) => matches(subscriber.filter, entry)).map((entry) => ({ _tag: "Change", entry }) as const)
     }
-    const entry = yield* Queue.take(subscriber.queue)
-    if (entry.position <= state.delivered) return []
-    state.delivered = entry.position
-    return [{ _tag: "Change", entry }]
+    // Everything buffered at once (at least one entry), so a burst reaches the stream as one chunk.
+    const taken = yield* Queue.takeBetween(subscriber.queue, 1, catchUpPageSize)
+    const events: Array<FeedEvent> = []
+    for (const entry of taken) {
+      if (entry.position <= state.delivered) continue
+      state.delivered = entry.position
+      events.push({ _tag: "Change", entry })
+    }
+    return events
   })
   return Stream.repeatEffect(step).pipe(Stream.flattenIterables)
 }

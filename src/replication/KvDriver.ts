@@ -8,12 +8,17 @@
  * outlives the node using it, so a simulated crash (interrupting the node's fibers) keeps
  * every committed transaction and loses exactly the ones that had not committed.
  */
-import { Effect, Option, RedBlackTree, Order } from "effect"
+import { Effect, Either, Option, RedBlackTree, Order } from "effect"
 import type { StoreError } from "./Errors.js"
 
 /** Reads and buffered writes inside one transaction. Writes become visible on commit. */
 export interface KvTransaction {
   readonly get: (key: string) => Effect.Effect<string | undefined, StoreError>
+  /**
+   * The same read, done at once, on backends whose reads are synchronous (memory, lmdb). The
+   * Store's hot paths read through it when present: a read then costs no Effect of its own.
+   */
+  readonly getNow?: (key: string) => Either.Either<string | undefined, StoreError>
   /** Entries with `start <= key < end` in key order, at most `limit` of them. */
   readonly range: (
     start: string,
@@ -104,13 +109,14 @@ export const makeMemory = (disk: MemoryDisk): Effect.Effect<KvDriver> =>
         Effect.suspend(() => {
           const pending = new Map<string, string | null>()
           const snapshot = disk.tree
+          const read = (key: string): string | undefined => {
+            const buffered = pending.get(key)
+            if (buffered !== undefined) return buffered ?? undefined
+            return Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key))
+          }
           const tx: KvTransaction = {
-            get: (key) =>
-              Effect.sync(() => {
-                const buffered = pending.get(key)
-                if (buffered !== undefined) return buffered ?? undefined
-                return Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key))
-              }),
+            get: (key) => Effect.sync(() => read(key)),
+            getNow: (key) => Either.right(read(key)),
             range: (start, end, limit) => Effect.sync(() => overlayRange(snapshot, pending, start, end, limit)),
             set: (key, value) => void pending.set(key, value),
             remove: (key) => void pending.set(key, null)

@@ -217,10 +217,11 @@ export const make = (options: Options) =>
         const topology = yield* topologies.current
         const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
         if (rejected !== undefined) return yield* rejected
-        const entries = yield* store.transaction((tx) =>
-          Effect.zipLeft(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions))
+        // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
+        const entries = yield* store.transaction(
+          (tx) => Effect.zipLeft(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions)),
+          feed.publish
         )
-        yield* feed.publish(entries)
         yield* count({ writes: 1 })
         const last = entries[entries.length - 1]!
         return { revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position }
@@ -237,8 +238,10 @@ export const make = (options: Options) =>
         for (const change of batch.changes) yield* clock.observe(change.timestamp)
         const appliedAtMs = yield* clock.physicalMs
         const high = yield* clock.current
-        const outcome = yield* store.transaction((tx) => Effect.zipLeft(applyChanges(tx, options, batch, appliedAtMs), raiseClock(tx, clock, high)))
-        yield* feed.publish(outcome.entries)
+        const outcome = yield* store.transaction(
+          (tx) => Effect.zipLeft(applyChanges(tx, options, batch, appliedAtMs), raiseClock(tx, clock, high)),
+          (outcome) => feed.publish(outcome.entries)
+        )
         // Reported only once the batch is durable, so a failed commit counts no conflicts.
         for (let index = 0; index < outcome.conflicts; index++) metrics.conflict(index < outcome.resolvedLocal ? "local" : "remote")
         yield* count({

@@ -5,7 +5,7 @@
  * number origin sequences and revisions.
  *
  * The service is typed; underneath sits a `KvDriver` (keys and strings). The key layout and
- * Schema encoding are written here once for every backend:
+ * encoding (the compact form of `StoredForm`) are written here once for every backend:
  *
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
@@ -18,10 +18,12 @@
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
+import * as RecentLog from "./RecentLog.js"
+import * as StoredForm from "./StoredForm.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
 import * as Timestamp from "./Timestamp.js"
@@ -56,9 +58,16 @@ export interface StoreTransaction {
 export class Store extends Context.Tag("inferadb/Store")<
   Store,
   {
-    /** Runs `body` atomically; nothing of a failed or interrupted body is kept. */
+    /**
+     * Runs `body` atomically; nothing of a failed or interrupted body is kept. It succeeds once
+     * the transaction is durable. `afterCommit`, when given, then runs with the body's result,
+     * and the `afterCommit`s of this Store's transactions run one at a time in commit order (for
+     * backends that serialize transactions: memory, lmdb), even when commits complete together
+     * (lmdb's group commit): the replica announces new log entries through it, in log order.
+     */
     readonly transaction: <A, E, R>(
-      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>
+      body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
+      afterCommit?: (result: A) => Effect.Effect<void>
     ) => Effect.Effect<A, E | StoreError, R>
     readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
     /** Tuple states whose key starts with the given parts, in key order. */
@@ -143,45 +152,64 @@ export const keyBytes = (key: string): number => {
 /** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
-const TupleStateJson = Schema.parseJson(TupleState.TupleState)
-const LogEntryJson = Schema.parseJson(LogEntry)
-const encodeTupleState = Schema.encodeSync(TupleStateJson)
-const encodeLogEntry = Schema.encodeSync(LogEntryJson)
+// Written in the compact form (`StoredForm`), without Schema: the store holds only what this
+// node wrote. Values stored as JSON objects by earlier versions are still read, through the Schemas.
+const encodeTupleState = StoredForm.encodeTupleState
+const encodeLogEntry = StoredForm.encodeLogEntry
 
 // Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
-const decodeWith = <A, I>(schema: Schema.Schema<A, I>, operation: string) => {
-  const decode = Schema.decodeUnknownEither(schema)
+const decodeWith = <A, I>(compact: (text: string) => Either.Either<A, string>, legacy: Schema.Schema<A, I>, operation: string) => {
+  const decodeLegacy = Schema.decodeUnknownEither(Schema.parseJson(legacy))
   return (text: string): Effect.Effect<A, StoreError> => {
-    const decoded = decode(text)
+    const decoded = StoredForm.isCompact(text) ? compact(text) : Either.mapLeft(decodeLegacy(text), (error) => error.message)
     return decoded._tag === "Right"
       ? Effect.succeed(decoded.right)
-      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left.message}` }))
+      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
   }
 }
 
-const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
-const decodeLogEntry = decodeWith(LogEntryJson, "readLog")
+const decodeTupleState = decodeWith(StoredForm.decodeTupleState, TupleState.TupleState, "getTuple")
+const decodeLogEntry = decodeWith(StoredForm.decodeLogEntry, LogEntry, "readLog")
 const RelayScopeJson = Schema.parseJson(Schema.Array(Schema.String))
 const encodeRelayScope = Schema.encodeSync(RelayScopeJson)
-const decodeRelayScope = decodeWith(RelayScopeJson, "getRelayScope")
+const decodeRelayScopeEither = Schema.decodeUnknownEither(RelayScopeJson)
+const decodeRelayScope = (text: string): Effect.Effect<ReadonlyArray<string>, StoreError> => {
+  const decoded = decodeRelayScopeEither(text)
+  return decoded._tag === "Right"
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(new StoreError({ operation: "getRelayScope", message: `stored value does not decode: ${decoded.left.message}` }))
+}
 
-const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
-  Effect.flatMap(tx.get(key), (text) => {
-    if (text === undefined) return Effect.succeed(0)
-    const value = Number(text)
-    return Number.isSafeInteger(value)
-      ? Effect.succeed(value)
-      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+/** Reads `key` and continues with its text: at once when the backend reads synchronously, else as an Effect. */
+const readThen = <A>(tx: KvDriver.KvTransaction, key: string, then: (text: string | undefined) => Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> => {
+  const getNow = tx.getNow
+  if (getNow === undefined) return Effect.flatMap(tx.get(key), then)
+  return Effect.suspend(() => {
+    const text = getNow(key)
+    return text._tag === "Left" ? Effect.fail(text.left) : then(text.right)
   })
+}
 
-const makeTransaction = (tx: KvDriver.KvTransaction): StoreTransaction => ({
-  getTuple: (tuple) =>
-    Effect.flatMap(tx.get(tupleKey(tuple)), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
+const integerOf = (key: string, text: string | undefined): Effect.Effect<number, StoreError> => {
+  if (text === undefined) return Effect.succeed(0)
+  const value = Number(text)
+  return Number.isSafeInteger(value)
+    ? Effect.succeed(value)
+    : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+}
+
+const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> => readThen(tx, key, (text) => integerOf(key, text))
+
+/** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
+const makeTransaction = (tx: KvDriver.KvTransaction, appended: Array<LogEntry> = []): StoreTransaction => ({
+  getTuple: (tuple) => readThen(tx, tupleKey(tuple), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), encodeTupleState(state))),
   appendLog: (entry) =>
     Effect.map(readInteger(tx, `${counterPrefix}logEnd`), (end) => {
       const position = end + 1
-      tx.set(logKey(position), encodeLogEntry({ ...entry, position }))
+      const stored = { ...entry, position }
+      appended.push(stored)
+      tx.set(logKey(position), encodeLogEntry(stored))
       tx.set(`${counterPrefix}logEnd`, String(position))
       return position
     }),
@@ -210,11 +238,78 @@ const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: strin
   return present.length === 0 ? tuplePrefix : `${tuplePrefix}${present.join("\u0000")}\u0000`
 }
 
+/**
+ * Hands out turns in the order transaction bodies end (which is commit order on backends that
+ * run bodies one at a time), and lets each holder act only when every earlier holder is done.
+ */
+const makeTurns = () => {
+  let issued = 0
+  let turn = 0
+  const done = new Set<number>()
+  const waiting = new Map<number, Deferred.Deferred<void>>()
+  const finish = (ticket: number) =>
+    Effect.suspend(() => {
+      done.add(ticket)
+      waiting.delete(ticket)
+      while (done.delete(turn)) turn++
+      const next = waiting.get(turn)
+      if (next === undefined) return Effect.void
+      waiting.delete(turn)
+      return Deferred.succeed(next, undefined)
+    })
+  const awaitTurn = (ticket: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (ticket === turn) return Effect.void
+      return Effect.flatMap(Deferred.make<void>(), (wake) => {
+        waiting.set(ticket, wake)
+        return Deferred.await(wake)
+      })
+    })
+  return { take: () => issued++, finish, awaitTurn }
+}
+
 /** Builds the typed Store over any driver. */
 export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
   const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
+  const turns = makeTurns()
+  const recent = RecentLog.make()
+  const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
+    read((tx) =>
+      Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
+        Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
+      )
+    )
+  /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
+  const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      let appended: Array<LogEntry> = []
+      return Effect.tap(
+        driver.transact((tx) => body(makeTransaction(tx, (appended = [])))),
+        () => Effect.sync(() => recent.add(appended))
+      )
+    })
   return {
-    transaction: (body) => driver.transact((tx) => body(makeTransaction(tx))),
+    transaction: (body, afterCommit) => {
+      if (afterCommit === undefined) return transact(body)
+      return Effect.suspend(() => {
+        // The ticket of the body's last run (a backend may run it more than once); every ticket
+        // taken is finished exactly once, or the turns of later transactions would never come.
+        let ticket: number | undefined
+        const takeTicket = Effect.flatMap(
+          Effect.sync(() => {
+            const previous = ticket
+            ticket = turns.take()
+            return previous
+          }),
+          (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
+        )
+        const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
+        return transact((tx) => Effect.tap(body(tx), () => takeTicket)).pipe(
+          Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
+          Effect.ensuring(finishTicket)
+        )
+      })
+    },
     getTuple: (tuple) => read((tx) => makeTransaction(tx).getTuple(tuple)),
     scanTuples: (prefix) =>
       read((tx) => {
@@ -223,12 +318,12 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
           Effect.forEach(entries, ([, text]) => decodeTupleState(text))
         )
       }),
+    // The log's tail comes from memory when this Store wrote it (`RecentLog`), else from the backend.
     readLog: (from, limit) =>
-      read((tx) =>
-        Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-          Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
-        )
-      ),
+      Effect.suspend(() => {
+        const held = recent.read(Math.max(1, from), limit)
+        return held === undefined ? readStoredLog(from, limit) : Effect.succeed(held)
+      }),
     logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
     clockHighWater: read(readClock),
     getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),

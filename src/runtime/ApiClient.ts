@@ -75,6 +75,9 @@ const relationshipToProto = (relationship: Relationship): Proto.Relationship => 
   subject: relationship.subject
 })
 
+/** Changes per Watch event this client asks for: fewer, larger messages (the server caps it). */
+const watchChangesPerEvent = 256
+
 /** Connects to `address` (`host:port`); the channel opens on the first call. */
 export const make = (address: string, options: Options = {}): ApiClient => {
   const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions)
@@ -101,13 +104,16 @@ export const make = (address: string, options: Options = {}): ApiClient => {
     )
 
   const watch = (fromPosition: number, onEntry: (entry: Store.LogEntry) => void): Watching => {
-    const stream = client.watch({ fromPosition }, metadata())
+    const stream = client.watch({ fromPosition, changesPerEventMax: watchChangesPerEvent }, metadata())
     let cancelled = false
+    const deliver = (entry: Proto.LogEntry) => {
+      const decoded = WireCodec.logEntryFromProto(entry)
+      if (decoded._tag === "Right") onEntry(decoded.right)
+    }
     const done = new Promise<void>((resolve, reject) => {
       stream.on("data", (event: Proto.WatchEvent) => {
-        if (event.event?.$case !== "change") return
-        const decoded = WireCodec.logEntryFromProto(event.event.value)
-        if (decoded._tag === "Right") onEntry(decoded.right)
+        if (event.event?.$case === "change") deliver(event.event.value)
+        if (event.event?.$case === "changes") for (const entry of event.event.value.entries) deliver(entry)
       })
       stream.on("end", () => resolve())
       stream.on("error", (error: grpc.ServiceError) => (cancelled && error.code === grpc.status.CANCELLED ? resolve() : reject(error)))

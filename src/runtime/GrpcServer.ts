@@ -22,7 +22,7 @@
  * counted; refusals the replication handler decides are its to count.
  */
 import * as grpc from "@grpc/grpc-js"
-import { Cause, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
@@ -563,10 +563,43 @@ const eventToProto = (event: ChangeFeed.FeedEvent): Proto.WatchEvent => ({
   event: event._tag === "Change" ? { $case: "change", value: WireCodec.logEntryToProto(event.entry) } : { $case: "lagged", value: { resumeFrom: event.resumeFrom } }
 })
 
-/** Writes one event, waiting for the stream to drain when the client reads slower than the feed. */
-const writeEvent = (call: grpc.ServerWritableStream<Buffer, Buffer>, event: ChangeFeed.FeedEvent): Effect.Effect<void> =>
+/** The most changes one Watch event carries, whatever the watcher asks for (`changes_per_event_max`). */
+export const watchChangesPerEventMax = 1_000
+
+/**
+ * The events of one chunk as messages: with `changesPerEvent` above 0, consecutive changes go
+ * together in `changes` events of at most that many (a `Lagged` event stays on its own).
+ */
+const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number): Array<Proto.WatchEvent> => {
+  if (changesPerEvent === 0) return Chunk.toArray(Chunk.map(events, eventToProto))
+  const messages: Array<Proto.WatchEvent> = []
+  let batch: Array<Proto.LogEntry> = []
+  const flush = () => {
+    if (batch.length > 0) messages.push({ event: { $case: "changes", value: { entries: batch } } })
+    batch = []
+  }
+  for (const event of events) {
+    if (event._tag === "Lagged") {
+      flush()
+      messages.push(eventToProto(event))
+      continue
+    }
+    batch.push(WireCodec.logEntryToProto(event.entry))
+    if (batch.length >= changesPerEvent) flush()
+  }
+  flush()
+  return messages
+}
+
+/**
+ * Writes the events the feed had ready (one chunk) in one step, then waits for the stream to
+ * drain when the client reads slower than the feed.
+ */
+const writeEvents = (call: grpc.ServerWritableStream<Buffer, Buffer>, events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    if (call.write(toBuffer(Proto.WatchEvent.encode(eventToProto(event)).finish()))) return resume(Effect.void)
+    let flowing = true
+    for (const message of chunkToProto(events, changesPerEvent)) flowing = call.write(toBuffer(Proto.WatchEvent.encode(message).finish()))
+    if (flowing) return resume(Effect.void)
     const drained = () => resume(Effect.void)
     call.once("drain", drained)
     return Effect.sync(() => void call.removeListener("drain", drained))
@@ -593,7 +626,8 @@ const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<B
       yield* reserveWatcher(context)
       const from = request.fromPosition === 0 ? {} : { from: request.fromPosition }
       const events = yield* Effect.mapError(node.feed.subscribe({ filter, ...from }), storeFailure)
-      yield* Stream.runForEach(Stream.mapError(events, storeFailure), (event) => writeEvent(call, event))
+      const changesPerEvent = Math.min(request.changesPerEventMax, watchChangesPerEventMax)
+      yield* Stream.runForEachChunk(Stream.mapError(events, storeFailure), (chunk) => writeEvents(call, chunk, changesPerEvent))
     })
   )
 

@@ -12,7 +12,7 @@
  * byte order equals string order. NUL stays the single byte 0x00, so Store's separators sort
  * first as intended.
  */
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import type { StoreError } from "../replication/Errors.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 
@@ -82,6 +82,8 @@ export const clampLimit = (limit: number): number => Math.max(0, Math.min(Math.f
 /** Reads of committed data, as a backend provides them. Ranges are `[start, end)` in key order. */
 export interface CommittedReader {
   readonly get: (key: string) => Effect.Effect<string | undefined, StoreError>
+  /** The same read done at once, when the backend reads synchronously (see `KvTransaction.getNow`). */
+  readonly getNow?: (key: string) => Either.Either<string | undefined, StoreError>
   readonly range: (start: string, end: string, limit: number) => Effect.Effect<ReadonlyArray<readonly [string, string]>, StoreError>
 }
 
@@ -102,19 +104,40 @@ export const buffered = (committed: CommittedReader): BufferedTransaction => {
         if (pending !== undefined) return Effect.succeed(pending ?? undefined)
         return committed.get(key)
       }),
-    range: (start, end, limit) =>
-      Effect.suspend(() => {
-        const touched = [...writes.keys()].filter((key) => key >= start && key < end)
-        const wanted = clampLimit(limit)
-        // Each buffered removal can hide one committed entry, so read that many more.
-        const committedLimit = clampLimit(wanted + touched.length)
-        return Effect.map(committed.range(start, end, committedLimit), (entries) => overlay(entries, writes, touched, wanted))
-      }),
+    ...(committed.getNow === undefined ? {} : { getNow: withWrites(writes, committed.getNow) }),
+    range: (start, end, limit) => overlayRange(committed, writes, start, end, limit),
     set: (key, value) => void writes.set(key, value),
     remove: (key) => void writes.set(key, null)
   }
   return { transaction, writes }
 }
+
+/** A synchronous read that sees `writes` (`null`: removed) before `committed`. */
+export const withWrites =
+  (writes: ReadonlyMap<string, string | null>, committed: (key: string) => Either.Either<string | undefined, StoreError>) =>
+  (key: string): Either.Either<string | undefined, StoreError> => {
+    const written = writes.get(key)
+    return written === undefined ? committed(key) : Either.right(written ?? undefined)
+  }
+
+/**
+ * A range of committed data with `writes` laid over it (`null` removes a key): what a reader
+ * that sees those writes before they are committed gets.
+ */
+export const overlayRange = (
+  committed: CommittedReader,
+  writes: ReadonlyMap<string, string | null>,
+  start: string,
+  end: string,
+  limit: number
+): Effect.Effect<ReadonlyArray<readonly [string, string]>, StoreError> =>
+  Effect.suspend(() => {
+    const touched = [...writes.keys()].filter((key) => key >= start && key < end)
+    const wanted = clampLimit(limit)
+    // Each buffered removal can hide one committed entry, so read that many more.
+    const committedLimit = clampLimit(wanted + touched.length)
+    return Effect.map(committed.range(start, end, committedLimit), (entries) => overlay(entries, writes, touched, wanted))
+  })
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 

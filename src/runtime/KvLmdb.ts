@@ -3,21 +3,33 @@
  * directory, no server). It is the production store for a single node; the region's nodes
  * each keep their own.
  *
- * Transactions work like the memory driver's: one at a time (a semaphore), the body reads
- * committed data with lmdb's synchronous reads and buffers its writes (`KvEncoding.buffered`),
- * and the writes are committed in one lmdb write transaction whose completion is awaited
- * before the transaction succeeds. Only this process may write the directory: serialization
- * is in-process.
+ * Group commit. Transaction bodies run one at a time (a semaphore) and buffer their writes
+ * (`KvEncoding.buffered`); at the end of a body its writes are handed to lmdb's write queue in
+ * one `batch` and the semaphore is released at once, before the commit is durable. lmdb-js
+ * commits everything queued while its previous commit was being written in one LMDB
+ * transaction with one fsync, so concurrent client writes, applied batches and cursor writes
+ * share a durable commit instead of taking an fsync each. Each transaction still waits, before
+ * it succeeds, until the commit holding its writes is on disk: nothing is acknowledged before
+ * it is durable.
  *
- * Durability: a transaction is acknowledged only after lmdb has committed it and fsync'ed
- * the data and meta pages, so an acknowledged transaction survives `kill -9` and a power
- * loss. The environment is opened with `noSync: false` and `noMetaSync: false` (lmdb's
+ * Serializability across the pipeline: writes handed to lmdb but not yet committed are kept in
+ * an in-memory overlay (`pending`) that later transaction bodies read through, so each body sees
+ * the state every earlier body left. lmdb commits its queue in order, so a transaction is never
+ * durable before one it read from. Read-only accesses (`read`: log tailing, health, tuple
+ * checks) see only what lmdb has committed, never the overlay, so nothing shipped to another
+ * region or shown to a client can be lost by a crash. If lmdb ever fails a commit, the overlay
+ * may hold writes that never reached the disk: the driver then refuses every later
+ * transaction (restarting the node reopens the store from what is durable).
+ *
+ * Only this process may write the directory: serialization is in-process.
+ *
+ * Durability: the environment is opened with `noSync: false` and `noMetaSync: false` (lmdb's
  * defaults, stated so nobody flips them) and `overlappingSync: false`, so the commit promise
  * itself means "on disk" rather than "visible, flush pending"; we additionally await
  * `db.flushed`. Never enable `noSync`/`noMetaSync`/`useWritemap` here: lmdb documents them as
  * trading durability for speed.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { open, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
@@ -52,15 +64,20 @@ const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
     catch: (error) => failure("open", error)
   })
 
-const committedReader = (db: Database): KvEncoding.CommittedReader => ({
-  get: (key) =>
-    Effect.try({
-      try: () => {
-        const value = db.get(KvEncoding.encodeKey(key))
-        return value === undefined ? undefined : KvEncoding.decodeValue(value)
-      },
-      catch: (error) => failure("get", error)
-    }),
+// lmdb reads are synchronous. `get` must stay lazy (read when the Effect runs, not when it is
+// built): the Store builds some read Effects once (`logEnd`) and runs them many times.
+const getNow = (db: Database, key: string): Either.Either<string | undefined, StoreError> => {
+  try {
+    const value = db.get(KvEncoding.encodeKey(key))
+    return Either.right(value === undefined ? undefined : KvEncoding.decodeValue(value))
+  } catch (error) {
+    return Either.left(failure("get", error))
+  }
+}
+
+const committedReader = (db: Database): KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow"> => ({
+  get: (key) => Effect.suspend(() => getNow(db, key)),
+  getNow: (key) => getNow(db, key),
   range: (start, end, limit) =>
     Effect.try({
       try: () => {
@@ -78,54 +95,108 @@ const defaultKeySizeMax = Store.keyBytesMax
 
 const keySizeMax = (db: Database): number => (db as unknown as { readonly maxKeySize?: number }).maxKeySize ?? defaultKeySizeMax
 
+/** Writes handed to lmdb and not yet durable, by key, with the number of the commit that holds each. */
+interface Pending {
+  readonly values: Map<string, string | null>
+  readonly commitOf: Map<string, number>
+}
+
+/** Committed data with the pending writes laid over it: what the next transaction body reads. */
+const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: Pending): KvEncoding.CommittedReader => ({
+  get: (key) => Effect.suspend(() => KvEncoding.withWrites(pending.values, committed.getNow)(key)),
+  getNow: KvEncoding.withWrites(pending.values, committed.getNow),
+  range: (start, end, limit) =>
+    Effect.suspend(() => {
+      if (pending.values.size === 0) return committed.range(start, end, limit)
+      return KvEncoding.overlayRange(committed, pending.values, start, end, limit)
+    })
+})
+
 /**
- * Commits buffered writes in one lmdb transaction and waits until they are on disk. Keys are
- * encoded and checked first: lmdb's batch commits the writes made before a throwing one, so
- * nothing that can throw may run inside it.
+ * Encodes buffered writes and checks their keys. Done before anything reaches lmdb: its batch
+ * keeps the writes made before a throwing one, so nothing that can throw may run inside it.
  */
-const commit = (db: Database, writes: ReadonlyMap<string, string | null>): Effect.Effect<void, StoreError> =>
-  Effect.gen(function* () {
-    if (writes.size === 0) return
+const encodeWrites = (db: Database, writes: ReadonlyMap<string, string | null>): Effect.Effect<Array<readonly [Buffer, Buffer | null]>, StoreError> =>
+  Effect.suspend(() => {
     const encoded: Array<readonly [Buffer, Buffer | null]> = []
     for (const [key, value] of writes) {
       const bytes = KvEncoding.encodeKey(key)
       if (bytes.length === 0 || bytes.length > keySizeMax(db)) {
-        return yield* new StoreError({ operation: "commit", message: `key of ${bytes.length} bytes is outside lmdb's 1..${keySizeMax(db)} bytes` })
+        return Effect.fail(new StoreError({ operation: "commit", message: `key of ${bytes.length} bytes is outside lmdb's 1..${keySizeMax(db)} bytes` }))
       }
       encoded.push([bytes, value === null ? null : KvEncoding.encodeValue(value)])
     }
-    yield* Effect.tryPromise({
-      try: async () => {
-        const committed = await db.batch(() => {
-          for (const [key, value] of encoded) {
-            if (value === null) void db.remove(key)
-            else void db.put(key, value)
-          }
-        })
-        if (!committed) throw new Error("lmdb did not commit the batch")
-        await db.flushed
-      },
-      catch: (error) => failure("commit", error)
-    })
+    return Effect.succeed(encoded)
   })
+
+/** Hands encoded writes to lmdb's write queue in one batch (one LMDB transaction); the promise settles once it is durable. */
+const enqueue = async (db: Database, encoded: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> => {
+  const committed = await db.batch(() => {
+    for (const [key, value] of encoded) {
+      if (value === null) void db.remove(key)
+      else void db.put(key, value)
+    }
+  })
+  if (!committed) throw new Error("lmdb did not commit the batch")
+  await db.flushed
+}
 
 /** A driver over an open lmdb database. */
 const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
     const reader = committedReader(db)
+    const pending: Pending = { values: new Map(), commitOf: new Map() }
+    const bodyReader = pendingOver(reader, pending)
+    let commits = 0
+    let broken: StoreError | undefined
+
+    /** Starts the commit of a body's writes (under the lock) and returns its durability, to await after the lock. */
+    const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
+      Effect.map(encodeWrites(db, writes), (encoded) => {
+        if (encoded.length === 0) return undefined
+        const commit = ++commits
+        for (const [key, value] of writes) {
+          pending.values.set(key, value)
+          pending.commitOf.set(key, commit)
+        }
+        // The overlay entry is dropped once lmdb shows the write, unless a later commit wrote the key again.
+        return enqueue(db, encoded).then(
+          () => {
+            for (const key of writes.keys()) {
+              if (pending.commitOf.get(key) !== commit) continue
+              pending.commitOf.delete(key)
+              pending.values.delete(key)
+            }
+          },
+          (error: unknown) => {
+            broken = failure("commit", error)
+            throw error
+          }
+        )
+      })
+
+    const awaitDurable = (durable: Promise<void> | undefined): Effect.Effect<void, StoreError> =>
+      durable === undefined ? Effect.void : Effect.tryPromise({ try: () => durable, catch: (error) => failure("commit", error) })
+
     return {
+      // The lock covers the body and the hand-over to lmdb only; the wait for durability runs after
+      // it, so the next body runs while this commit is on its way to disk. Once the writes are
+      // handed over they will commit, so the rest is uninterruptible: the caller learns the outcome.
       transact: (body) =>
-        lock.withPermits(1)(
-          Effect.suspend(() => {
-            const { transaction, writes } = KvEncoding.buffered(reader)
-            // Once the commit starts it must finish before the permit is released, or the next
-            // transaction could read the state from before it.
-            return Effect.tap(body(transaction), () => Effect.uninterruptible(commit(db, writes)))
-          })
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(lock.take(1)), () =>
+            Effect.suspend(() => {
+              if (broken !== undefined) {
+                return Effect.fail(new StoreError({ operation: "transact", message: `an earlier commit failed, restart to reopen the store: ${broken.message}` }))
+              }
+              const { transaction, writes } = KvEncoding.buffered(bodyReader)
+              return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
+            }).pipe(Effect.ensuring(lock.release(1)))
+          ).pipe(Effect.flatMap(({ durable, result }) => Effect.as(awaitDurable(durable), result)))
         ),
       // lmdb reads see the last committed state without the writer lock, so log tailing and
-      // health checks never wait behind an fsync'd commit.
+      // health checks never wait behind an fsync'd commit, and never see writes not yet durable.
       read: (body) => body(KvDriver.readOnly(reader.get, reader.range)),
       close: Effect.suspend(() => {
         if (closed) return Effect.void

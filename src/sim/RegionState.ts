@@ -1,13 +1,14 @@
 /**
  * A region's durable state read straight off its simulated disk, for the checkers: every
- * tuple's frontier and the whole change log. It reads the stored encoding (the Store's JSON
- * values) without going through the Store service, so it does not depend on a node running
+ * tuple's frontier and the whole change log. It reads the stored encoding (`StoredForm`, the
+ * Store's compact JSON arrays) without going through the Store service, so it does not depend on a node running
  * and cannot be fooled by one; it is only called outside the simulation's hot path.
  */
-import { RedBlackTree } from "effect"
+import { Either, RedBlackTree } from "effect"
 import type * as Change from "../replication/Change.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import type * as Store from "../replication/Store.js"
+import * as StoredForm from "../replication/StoredForm.js"
 import * as Oracle from "./Oracle.js"
 import * as TraceHash from "./TraceHash.js"
 import * as Tuple from "../replication/Tuple.js"
@@ -33,16 +34,22 @@ const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator
   }
 }
 
+/** A stored value as the Store wrote it; a value that does not decode is a broken invariant of the run. */
+const decoded = <A>(key: string, value: Either.Either<A, string>): A => {
+  if (value._tag === "Left") throw new Error(`the simulated disk holds an undecodable value under '${key}': ${value.left}`)
+  return value.right
+}
+
 /** Reads a region's whole state. */
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
-  for (const [, value] of entries(disk, tuplePrefix)) {
-    const state = JSON.parse(value) as TupleState.TupleState
+  for (const [key, value] of entries(disk, tuplePrefix)) {
+    const state = decoded(key, StoredForm.decodeTupleState(value))
     const first = state.frontier[0]
     if (first !== undefined) tuples.set(Tuple.key(first.tuple), { tuple: first.tuple, frontier: state.frontier })
   }
   const log: Array<Store.LogEntry> = []
-  for (const [, value] of entries(disk, logPrefix)) log.push(JSON.parse(value) as Store.LogEntry)
+  for (const [key, value] of entries(disk, logPrefix)) log.push(decoded(key, StoredForm.decodeLogEntry(value)))
   return { regionId, replica, tuples, log }
 }
 
@@ -64,7 +71,7 @@ export const digest = (
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value) {
-      known = { value, summary: summaryOf(JSON.parse(value) as TupleState.TupleState, rules) }
+      known = { value, summary: summaryOf(decoded(key, StoredForm.decodeTupleState(value)), rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))

@@ -154,7 +154,7 @@ describe("GrpcServer", () => {
       yield* call((done) => client.write({ vault: "acme", operations: [insert(aliceViews), insert(bobEdits)] }, done))
       const subscribersBefore = (yield* node.feed.stats).subscribers
 
-      const stream = client.watch({ fromPosition: 1, filter: { vault: "acme", relation: "viewer", operation: Proto.Operation.OPERATION_UNSPECIFIED } })
+      const stream = client.watch({ fromPosition: 1, filter: { vault: "acme", relation: "viewer", operation: Proto.Operation.OPERATION_UNSPECIFIED }, changesPerEventMax: 0 })
       stream.on("error", () => {}) // cancelling ends the stream with CANCELLED on the client side
       const events: Array<Proto.WatchEvent> = []
       stream.on("data", (event: Proto.WatchEvent) => void events.push(event))
@@ -173,11 +173,31 @@ describe("GrpcServer", () => {
     })
   )
 
+  it.scopedLive("a watch that asks for batches gets the same changes, in log order, several to an event", () =>
+    Effect.gen(function* () {
+      const { relationships: client } = yield* serveWest()
+      const subjects = Array.from({ length: 30 }, (_, index) => `user:u${index}`)
+      yield* call((done) => client.write({ vault: "acme", operations: subjects.map((subject) => insert(relationship("document:readme", "viewer", subject))) }, done))
+      const stream = client.watch({ fromPosition: 1, changesPerEventMax: 8 })
+      stream.on("error", () => {})
+      const events: Array<Proto.WatchEvent> = []
+      stream.on("data", (event: Proto.WatchEvent) => void events.push(event))
+      const received = () => events.flatMap((event) => (event.event?.$case === "changes" ? event.event.value.entries : event.event?.$case === "change" ? [event.event.value] : []))
+      expect(yield* Nodes.eventually(Effect.sync(() => received().length >= subjects.length))).toBe(true)
+      stream.cancel()
+      expect(received().map((entry) => entry.change?.tuple?.subject)).toStrictEqual(subjects)
+      expect(received().map((entry) => entry.position)).toStrictEqual(subjects.map((_, index) => index + 1))
+      const sizes = events.map((event) => (event.event?.$case === "changes" ? event.event.value.entries.length : 1))
+      expect(Math.max(...sizes)).toBe(8)
+      expect(events.length).toBeLessThan(subjects.length)
+    })
+  )
+
   it.scopedLive("a watch on a server bound inside an uninterruptible region still stops and releases its subscription when the client cancels", () =>
     Effect.gen(function* () {
       const { relationships: client, node } = yield* serveWest({ mode: "insecure" }, { uninterruptible: true })
       const subscribersBefore = (yield* node.feed.stats).subscribers
-      const stream = client.watch({ fromPosition: 0 })
+      const stream = client.watch({ fromPosition: 0, changesPerEventMax: 0 })
       stream.on("error", () => {})
       expect(yield* Nodes.eventually(Effect.map(node.feed.stats, (stats) => stats.subscribers === subscribersBefore + 1))).toBe(true)
       stream.cancel()
@@ -222,7 +242,7 @@ describe("GrpcServer", () => {
       const tuple = { vault: "acme", ...aliceViews }
       expect(yield* statusOf(call((done) => relationships.check({ tuple }, done)))).toBe("UNAUTHENTICATED")
       expect(yield* statusOf(call((done) => replication.catchUp({ fromRegion: EUROPE, fromNode: "test", afterPosition: 0, limit: 1, ownRegionOrphansOnly: false, knownOrigins: [] }, done)))).toBe("UNAUTHENTICATED")
-      const refusedWatch = relationships.watch({ fromPosition: 1 })
+      const refusedWatch = relationships.watch({ fromPosition: 1, changesPerEventMax: 0 })
       const watchStatus = yield* Effect.async<string>((resume) => {
         refusedWatch.on("error", (error: grpc.ServiceError) => resume(Effect.succeed(grpc.status[error.code])))
       })

@@ -316,7 +316,19 @@ export interface WatchFilter {
 export interface WatchRequest {
   /** Start at this log position (1 = the beginning); 0 = with the next committed change. */
   fromPosition: number;
-  filter?: WatchFilter | undefined;
+  filter?:
+    | WatchFilter
+    | undefined;
+  /**
+   * Up to this many changes per event, sent as `changes` (the server caps it at 1,000);
+   * 0 = one change per event, as `change`.
+   */
+  changesPerEventMax: number;
+}
+
+/** Consecutive changes of the stream, in log order. */
+export interface ChangeBatch {
+  entries: LogEntry[];
 }
 
 /** The watcher fell behind its buffer; delivery resumes from the durable log, nothing is lost. */
@@ -326,7 +338,9 @@ export interface Lagged {
 
 /** One event of a Watch stream. */
 export interface WatchEvent {
-  event?: { $case: "change"; value: LogEntry } | { $case: "lagged"; value: Lagged } | undefined;
+  event?: { $case: "change"; value: LogEntry } | { $case: "lagged"; value: Lagged } | //
+  /** Only to a watcher that set `changes_per_event_max`. */
+  { $case: "changes"; value: ChangeBatch } | undefined;
 }
 
 /** Promote the serving node's region (PrimaryReplica). */
@@ -2312,7 +2326,7 @@ export const WatchFilter: MessageFns<WatchFilter> = {
 };
 
 function createBaseWatchRequest(): WatchRequest {
-  return { fromPosition: 0, filter: undefined };
+  return { fromPosition: 0, filter: undefined, changesPerEventMax: 0 };
 }
 
 export const WatchRequest: MessageFns<WatchRequest> = {
@@ -2322,6 +2336,9 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     }
     if (message.filter !== undefined) {
       WatchFilter.encode(message.filter, writer.uint32(18).fork()).join();
+    }
+    if (message.changesPerEventMax !== 0) {
+      writer.uint32(24).uint32(message.changesPerEventMax);
     }
     return writer;
   },
@@ -2353,6 +2370,60 @@ export const WatchRequest: MessageFns<WatchRequest> = {
             }
 
             message.filter = WatchFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.changesPerEventMax = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseChangeBatch(): ChangeBatch {
+  return { entries: [] };
+}
+
+export const ChangeBatch: MessageFns<ChangeBatch> = {
+  encode(message: ChangeBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      LogEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(LogEntry.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -2427,6 +2498,9 @@ export const WatchEvent: MessageFns<WatchEvent> = {
       case "lagged":
         Lagged.encode(message.event.value, writer.uint32(18).fork()).join();
         break;
+      case "changes":
+        ChangeBatch.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2458,6 +2532,14 @@ export const WatchEvent: MessageFns<WatchEvent> = {
             }
 
             message.event = { $case: "lagged", value: Lagged.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "changes", value: ChangeBatch.decode(reader, reader.uint32()) };
             continue;
           }
         }

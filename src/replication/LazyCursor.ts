@@ -1,0 +1,48 @@
+/**
+ * A replication cursor persisted lazily: the agent moves it in memory as batches are
+ * acknowledged, and one background fiber per target writes the latest position to the Store,
+ * with at most one write in flight. While a write waits for its durable commit, newer
+ * positions coalesce into the next write, so the agent's rounds never wait for the store and
+ * a burst of acknowledgements costs one cursor write per commit, not one per batch.
+ *
+ * What a crash costs: the stored cursor is behind the acknowledged one by at most the batches
+ * acknowledged since the last cursor write became durable (with the store's group commit, about
+ * one commit interval's worth, of the order of the batches in flight). A restart resends them,
+ * and the receiver ignores them: applying a change twice is a no-op.
+ */
+import { Effect, Queue, type Scope } from "effect"
+import * as Store from "./Store.js"
+
+/** One target's cursor. */
+export interface LazyCursor {
+  /** Moves the cursor to `position` (a smaller one than the last is ignored); persisted soon after. */
+  readonly advance: (position: number) => Effect.Effect<void>
+}
+
+/** Starts the writer of `target`'s cursor, starting from `initial`; it stops when the scope closes. */
+export const make = (target: string, initial: number): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    // A wake-up of capacity one: any number of advances during a write cause one more write.
+    const wake = yield* Queue.sliding<void>(1)
+    let latest = initial
+    let written = initial
+    const writeLatest = Effect.gen(function* () {
+      yield* Queue.take(wake)
+      const position = latest
+      if (position <= written) return
+      yield* store.advanceCursor(target, position).pipe(
+        Effect.tap(() => Effect.sync(() => void (written = position))),
+        Effect.catchAll((error) => Effect.logWarning(`persisting the cursor towards ${target} failed (a restart resends from the last one): ${error.message}`))
+      )
+    })
+    yield* Effect.forkScoped(Effect.forever(writeLatest))
+    return {
+      advance: (position) =>
+        Effect.suspend(() => {
+          if (position <= latest) return Effect.void
+          latest = position
+          return Queue.offer(wake, undefined)
+        })
+    }
+  })

@@ -1,0 +1,52 @@
+/**
+ * The in-memory tail of the log: consecutive entries from a held position, nothing for a
+ * position it does not hold, and a bound on what it keeps.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as RecentLog from "../../src/replication/RecentLog.js"
+import type * as Store from "../../src/replication/Store.js"
+
+const entry = (position: number): Store.LogEntry => ({
+  position,
+  change: {
+    id: { origin: "us/n/t", seq: position },
+    op: "insert",
+    tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: `user:u${position}` },
+    timestamp: { physicalMs: position, logical: 0 },
+    originRegion: "us",
+    originNode: "n",
+    originRevision: position,
+    committedAtMs: position,
+    context: {}
+  },
+  receivedFrom: null,
+  appliedAtMs: position
+})
+
+const positions = (entries: ReadonlyArray<Store.LogEntry> | undefined) => entries?.map((held) => held.position)
+
+describe("RecentLog", () => {
+  it("reads consecutive held entries from a held position, stopping at the first gap or the limit", () => {
+    const recent = RecentLog.make()
+    recent.add([entry(5), entry(6)])
+    recent.add([entry(8)])
+    recent.add([entry(7)])
+    recent.add([entry(10)])
+    expect(positions(recent.read(5, 100))).toEqual([5, 6, 7, 8])
+    expect(positions(recent.read(6, 2))).toEqual([6, 7])
+    expect(positions(recent.read(10, 100))).toEqual([10])
+    expect(recent.read(4, 100)).toBeUndefined()
+    expect(recent.read(9, 100)).toBeUndefined()
+  })
+
+  it("keeps at most entriesMax entries, dropping the lowest positions first", () => {
+    const recent = RecentLog.make()
+    const total = RecentLog.entriesMax + 10
+    for (let position = 1; position <= total; position += 100) {
+      recent.add(Array.from({ length: Math.min(100, total - position + 1) }, (_, index) => entry(position + index)))
+    }
+    expect(recent.read(10, 1)).toBeUndefined()
+    expect(positions(recent.read(11, 1))).toEqual([11])
+    expect(recent.read(11, Number.MAX_SAFE_INTEGER)!.length).toBe(RecentLog.entriesMax)
+  })
+})

@@ -1,0 +1,74 @@
+/**
+ * The compact stored form: what the Store writes reads back equal, values written by earlier
+ * versions (JSON objects) still read through the Schemas, and damaged values fail with a
+ * StoreError that says so.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, RedBlackTree, Schema } from "effect"
+import type * as Change from "../../src/replication/Change.js"
+import * as KvDriver from "../../src/replication/KvDriver.js"
+import * as Store from "../../src/replication/Store.js"
+import * as StoredForm from "../../src/replication/StoredForm.js"
+import * as TupleState from "../../src/replication/TupleState.js"
+
+const change: Change.Change = {
+  id: { origin: "us-west-1/node-a/k3x9", seq: 42 },
+  op: "delete",
+  tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" },
+  timestamp: { physicalMs: 1_700_000_000_123, logical: 3 },
+  originRegion: "us-west-1",
+  originNode: "node-a",
+  originRevision: 1_700_000_000_123_000,
+  committedAtMs: 1_700_000_000_123,
+  context: { "us-west-1/node-a/k3x9": 41, "eu-central-1/node-b/zz": 7 }
+}
+const entry: Store.LogEntry = { position: 9, change, receivedFrom: "eu-central-1", appliedAtMs: 1_700_000_000_200 }
+const tuple = change.tuple
+
+/** A memory disk holding `value` under the tuple's key and as log entry 1, as an earlier version could have written it. */
+const diskWith = (tupleValue: string, logValue: string): KvDriver.MemoryDisk => {
+  const disk = KvDriver.makeMemoryDisk()
+  disk.tree = RedBlackTree.insert(disk.tree, `t/acme\u0000document:readme\u0000viewer\u0000user:alice`, tupleValue)
+  disk.tree = RedBlackTree.insert(disk.tree, `l/${"1".padStart(15, "0")}`, logValue)
+  return disk
+}
+
+const withStore = <A, E>(disk: KvDriver.MemoryDisk, body: (store: Store.Store["Type"]) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Effect.provide(Store.Store, Store.layerMemory(disk)), body)
+
+describe("StoredForm", () => {
+  it("a log entry and a tuple state read back equal to what was written", () => {
+    expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(entry))).toEqual(Either.right(entry))
+    const state: TupleState.TupleState = { frontier: [change, { ...change, id: { origin: "eu-central-1/node-b/zz", seq: 8 }, op: "insert" }] }
+    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
+    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(TupleState.empty))).toEqual(Either.right(TupleState.empty))
+  })
+
+  it("the compact form is less than two thirds the size of the JSON object form", () => {
+    expect(StoredForm.encodeLogEntry(entry).length).toBeLessThan((JSON.stringify(entry).length * 2) / 3)
+  })
+
+  it.effect("values an earlier version stored as JSON objects still read through the Store", () =>
+    Effect.gen(function* () {
+      const legacyState = Schema.encodeSync(Schema.parseJson(TupleState.TupleState))({ frontier: [change] })
+      const legacyEntry = Schema.encodeSync(Schema.parseJson(Store.LogEntry))({ ...entry, position: 1 })
+      yield* withStore(diskWith(legacyState, legacyEntry), (store) =>
+        Effect.gen(function* () {
+          expect(yield* store.getTuple(tuple)).toEqual({ frontier: [change] })
+          expect(yield* store.readLog(1, 10)).toEqual([{ ...entry, position: 1 }])
+        })
+      )
+    }))
+
+  it.effect("a damaged stored value fails the read with a StoreError naming the operation", () =>
+    Effect.gen(function* () {
+      const disk = diskWith("[[\"us\",1]]", "[1,null")
+      const tupleRead = yield* withStore(disk, (store) => Effect.flip(store.getTuple(tuple)))
+      expect(tupleRead.operation).toBe("getTuple")
+      expect(tupleRead.message).toContain("stored value does not decode")
+      const logRead = yield* withStore(disk, (store) => Effect.flip(store.readLog(1, 1)))
+      expect(logRead.operation).toBe("readLog")
+      const legacyBroken = yield* withStore(diskWith(`{"frontier":[{"op":"insert"}]}`, "{}"), (store) => Effect.flip(store.getTuple(tuple)))
+      expect(legacyBroken.message).toContain("stored value does not decode")
+    }))
+})
