@@ -38,7 +38,7 @@ export interface Settings {
   readonly agent: Agent.Settings
   /** Per-subscriber change feed buffer (`buffer_size`). */
   readonly bufferSize: number
-  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly heartbeat: HeartbeatSettings
   /** The PrimaryReplica failover controller's timers (`failover:` in the configuration). */
   readonly failover: FailoverTimers
   readonly health: Health.Thresholds
@@ -50,6 +50,16 @@ export interface Settings {
    * logs (`Bootstrap`); past it writes are taken and the bootstrap goes on behind them.
    */
   readonly bootstrapTimeoutMs: number
+}
+
+/** Node liveness tracking (the `heartbeat:` section of the configuration). */
+export interface HeartbeatSettings {
+  /** How often a node asks its peers whether they are alive. */
+  readonly intervalMs: number
+  /** A node without a heartbeat for this long is marked Unreachable. */
+  readonly timeoutMs: number
+  /** Consecutive good heartbeats a node needs to return to Healthy (prevents flapping). */
+  readonly recoverAfter: number
 }
 
 /** The failover controller's settings that are not the node's identity. */
@@ -79,9 +89,9 @@ export interface NodeConfig {
   /** SourcePriority order, lowest priority first. */
   readonly regionPriorities: ReadonlyArray<Topology.RegionId>
   readonly agent: Agent.Settings & { readonly bufferSize: number }
-  readonly heartbeat: Settings["heartbeat"]
+  readonly heartbeat: HeartbeatSettings
   readonly failover: FailoverTimers
-  readonly health: { readonly lagMsMax: number }
+  readonly health: Pick<Health.Thresholds, "lagMsMax">
 }
 
 /**

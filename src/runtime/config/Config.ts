@@ -27,6 +27,8 @@ import type * as Agent from "../../replication/Agent.js"
 import * as Clock from "../../replication/Clock.js"
 import type * as ConflictResolver from "../../replication/ConflictResolver.js"
 import * as Discovery from "../../replication/Discovery.js"
+import type * as Engine from "../../replication/Engine.js"
+import type * as Health from "../../replication/Health.js"
 import type * as Timestamp from "../../replication/Timestamp.js"
 import * as Topology from "../../replication/Topology.js"
 import * as ConfigError from "./ConfigError.js"
@@ -45,34 +47,14 @@ export interface AgentSettings extends Agent.Settings {
   readonly bufferSize: number
 }
 
-/** Thresholds of the replication health report. */
-export interface HealthSettings {
-  /** Replication lag above which the replication health is `degraded`. */
-  readonly lagMsMax: number
-}
+/** The `health:` section: the lag past which replication health is degraded (`Health.Thresholds`). */
+export type HealthSettings = Pick<Health.Thresholds, "lagMsMax">
 
-/** Node liveness tracking. */
-export interface HeartbeatSettings {
-  readonly intervalMs: number
-  /** A node without a heartbeat for this long is marked Unreachable. */
-  readonly timeoutMs: number
-  /** Consecutive good heartbeats a node needs to return to Healthy (prevents flapping). */
-  readonly recoverAfter: number
-}
+/** The `heartbeat:` section (`Engine.HeartbeatSettings`). */
+export type HeartbeatSettings = Engine.HeartbeatSettings
 
-/** The PrimaryReplica failover controller's timers (`Failover.Settings`), in milliseconds. */
-export interface FailoverSettings {
-  /** How long the primary must be unavailable before the elected region promotes itself. */
-  readonly detectAfterMs: number
-  /** How long the original primary must be available (and caught up) before it gets the role back. */
-  readonly promoteBackAfterMs: number
-  /** How long a primary may see at most half of the regions before it stops taking writes. */
-  readonly fenceAfterMs: number
-  /** How long a fenced primary must see more than half of the regions before it serves again. */
-  readonly confirmAfterMs: number
-  /** How often the controller looks at its view. */
-  readonly checkIntervalMs: number
-}
+/** The `failover:` section: the PrimaryReplica failover controller's timers (`Failover.Settings`), in milliseconds. */
+export type FailoverSettings = Engine.FailoverTimers
 
 /** How gRPC calls between regions (and to the public API) are authenticated; see `runtime/Auth.ts`. */
 export type SecurityMode = "insecure" | "token" | "mtls"
