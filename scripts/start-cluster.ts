@@ -21,7 +21,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { Either } from "effect"
-import * as Config from "../src/replication/Config.js"
+import * as Config from "../src/runtime/config/Config.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
 
 /** How long a region may take to answer /readyz. */

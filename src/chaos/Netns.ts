@@ -188,6 +188,3 @@ export const rulesetOf = (network: Network, state: LinkState, self: NodeAddress)
 export const apply = (network: Network, state: LinkState): void => {
   for (const node of network.nodes) run("ip", ["netns", "exec", node.namespace, "nft", "-f", "-"], rulesetOf(network, state, node))
 }
-
-/** The command prefix that runs a program inside a node's namespace. */
-export const execIn = (node: NodeAddress): ReadonlyArray<string> => ["ip", "netns", "exec", node.namespace]

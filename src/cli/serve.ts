@@ -23,7 +23,7 @@ import { Command, InvalidArgumentError, Option as CommandOption } from "commande
 import { Cause, Deferred, Effect, Either, Exit, Option, Queue, Stream } from "effect"
 import { randomInt } from "node:crypto"
 import * as fs from "node:fs"
-import * as Config from "../replication/Config.js"
+import * as Config from "../runtime/config/Config.js"
 import * as Logging from "../runtime/Logging.js"
 import * as Serve from "../runtime/Serve.js"
 import * as Canary from "../sim/canary/Canary.js"

@@ -32,7 +32,6 @@
  */
 import { Context, Deferred, Duration, Effect, FiberMap, Layer, Queue, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
-import type * as Config from "./Config.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
 import type * as Message from "./Message.js"
@@ -46,8 +45,23 @@ import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 
-/** Agent settings: the seed's `agent` block plus our named bounds (see `Config.AgentSettings`). */
-export type Settings = Omit<Config.AgentSettings, "bufferSize">
+/** Agent settings: the seed's `agent` block plus our named bounds (the `agent:` section of the configuration). */
+export interface Settings {
+  /** Failures after which backoff stops growing and the agent probes at `retryDelayMaxMs` (never gives up). */
+  readonly maxRetries: number
+  /** Base delay of the exponential backoff between retries. */
+  readonly retryDelayMs: number
+  /** Cap of the exponential backoff. */
+  readonly retryDelayMaxMs: number
+  /** Changes per batch sent to a target. */
+  readonly batchSize: number
+  /** How long a partial batch may wait for more changes before it is sent anyway. */
+  readonly flushDelayMs: number
+  /** Deadline of one replication request (configured in seconds as `request_timeout_secs`). */
+  readonly requestTimeoutMs: number
+  /** Batches sent to one target before the first of them is acknowledged (`batches_in_flight_max`). */
+  readonly batchesInFlightMax?: number
+}
 
 /** Whether each node has its own store (lmdb, memory) or the region shares one (FoundationDB). */
 export type StoreShape = "per_node" | "shared"

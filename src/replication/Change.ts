@@ -34,9 +34,6 @@ export type Change = typeof Change.Type
 /** Whether `later` causally follows `earlier` (so `later` wins under every strategy). */
 export const supersedes = (later: Change, earlier: Change): boolean => VersionVector.covers(later.context, earlier.id)
 
-/** Whether neither change has seen the other: the only case that is a conflict. */
-export const concurrent = (left: Change, right: Change): boolean => !supersedes(left, right) && !supersedes(right, left)
-
 /** Stable string id, e.g. `us-west-1/node-a/k3x9#42`. */
 export const idString = (change: Change): string => VersionVector.formatDot(change.id)
 

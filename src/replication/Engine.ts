@@ -14,7 +14,6 @@ import * as Backlog from "./Backlog.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
-import type * as Config from "./Config.js"
 import * as ConflictResolver from "./ConflictResolver.js"
 import type { StoreError } from "./Errors.js"
 import * as Health from "./Health.js"
@@ -39,7 +38,7 @@ export interface Settings {
   readonly agent: Agent.Settings
   /** Per-subscriber change feed buffer (`buffer_size`). */
   readonly bufferSize: number
-  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly heartbeat: HeartbeatSettings
   /** The PrimaryReplica failover controller's timers (`failover:` in the configuration). */
   readonly failover: FailoverTimers
   readonly health: Health.Thresholds
@@ -51,6 +50,16 @@ export interface Settings {
    * logs (`Bootstrap`); past it writes are taken and the bootstrap goes on behind them.
    */
   readonly bootstrapTimeoutMs: number
+}
+
+/** Node liveness tracking (the `heartbeat:` section of the configuration). */
+export interface HeartbeatSettings {
+  /** How often a node asks its peers whether they are alive. */
+  readonly intervalMs: number
+  /** A node without a heartbeat for this long is marked Unreachable. */
+  readonly timeoutMs: number
+  /** Consecutive good heartbeats a node needs to return to Healthy (prevents flapping). */
+  readonly recoverAfter: number
 }
 
 /** The failover controller's settings that are not the node's identity. */
@@ -67,11 +76,30 @@ export type FailoverTimers = Omit<Failover.Settings, "regionId" | "nodeId">
 export const bootstrapTimeoutMsDefault = 0
 
 /**
+ * What `settingsFromConfig` reads of a decoded configuration: production's `ReplicationConfig`
+ * (`src/runtime/config/Config.ts`) has these keys and more. Declared here so that the shared
+ * code does not depend on the runtime's configuration module.
+ */
+export interface NodeConfig {
+  readonly localRegion: Topology.RegionId
+  /** The configured node id, if any. */
+  readonly nodeId: Topology.NodeId | undefined
+  readonly topology: Topology.Topology
+  readonly conflictResolution: ConflictResolver.Strategy
+  /** SourcePriority order, lowest priority first. */
+  readonly regionPriorities: ReadonlyArray<Topology.RegionId>
+  readonly agent: Agent.Settings & { readonly bufferSize: number }
+  readonly heartbeat: HeartbeatSettings
+  readonly failover: FailoverTimers
+  readonly health: Pick<Health.Thresholds, "lagMsMax">
+}
+
+/**
  * Node settings from a decoded configuration. The node id is the configured one, or the
  * first node declared in the local region. `custom` supplies the Custom resolver's function.
  */
 export const settingsFromConfig = (
-  config: Config.ReplicationConfig,
+  config: NodeConfig,
   options: {
     readonly custom?: ConflictResolver.CustomResolve
     readonly nodeId?: string

@@ -504,7 +504,3 @@ export const make = (settings: Settings) =>
 /** The controller as a layer. */
 export const layer = (settings: Settings): Layer.Layer<Failover, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | Primacy.Primacy> =>
   Layer.effect(Failover, make(settings))
-
-/** Builds and runs the controller until interrupted; fork it next to `Engine.run`. */
-export const run = (settings: Settings): Effect.Effect<never, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | Primacy.Primacy> =>
-  Effect.flatMap(make(settings), (controller) => controller.run)

@@ -1,9 +1,10 @@
 /**
  * The replication protocol between regions, as Schema data. Every transport pushes these
- * through the same codec (`encode`/`decode`), so the simulator exercises exactly the bytes
- * production sends, and a malformed message is a typed `Malformed` error rather than a crash.
+ * through the one binary codec (`WireCodec`, protobuf on the wire, these schemas on decode), so
+ * the simulator exercises exactly the bytes production sends, and a malformed message is a
+ * typed `Malformed` error rather than a crash.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Schema } from "effect"
 import * as Change from "./Change.js"
 import * as Store from "./Store.js"
 
@@ -103,20 +104,3 @@ export type LogPage = typeof LogPage.Type
 /** Any response. */
 export const Response = Schema.Union(BatchAck, HeartbeatAck, Refused, LogPage)
 export type Response = typeof Response.Type
-
-const RequestJson = Schema.parseJson(Request)
-const ResponseJson = Schema.parseJson(Response)
-
-/** Encodes a request to its wire text. */
-export const encodeRequest = (request: Request): string => Schema.encodeSync(RequestJson)(request)
-
-/** Decodes wire text into a request, or says why it is malformed. */
-export const decodeRequest = (text: string): Either.Either<Request, string> =>
-  Either.mapLeft(Schema.decodeUnknownEither(RequestJson)(text), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
-
-/** Encodes a response to its wire text. */
-export const encodeResponse = (response: Response): string => Schema.encodeSync(ResponseJson)(response)
-
-/** Decodes wire text into a response, or says why it is malformed. */
-export const decodeResponse = (text: string): Either.Either<Response, string> =>
-  Either.mapLeft(Schema.decodeUnknownEither(ResponseJson)(text), (error) => ParseResult.TreeFormatter.formatErrorSync(error))

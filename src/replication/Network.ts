@@ -61,11 +61,6 @@ export const partition = (hub: MemoryHub, from: string, to: string, oneWay = fal
   if (!oneWay) hub.blocked.add(linkKey(to, from))
 }
 
-/** Cuts a region off from every other listed region. */
-export const isolate = (hub: MemoryHub, region: string, others: ReadonlyArray<string>): void => {
-  for (const other of others) if (other !== region) partition(hub, region, other)
-}
-
 /** Restores every link. */
 export const heal = (hub: MemoryHub): void => hub.blocked.clear()
 

@@ -6,7 +6,7 @@
  * does the same), so adding a draw in one component never shifts another's sequence. The
  * generator is sfc32, seeded through a 128-bit string hash: fast, small and well distributed.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 
 /** A seeded stream of random numbers. */
 export interface Stream {
@@ -76,11 +76,5 @@ export const make = (seed: string | number): Stream => {
   }
 }
 
-/** Jitter helper: a float in [low, high). */
-export const between = (stream: Stream, low: number, high: number): number => low + stream.next() * (high - low)
-
 /** A Random service from a seed. */
 export const layerSeeded = (seed: string | number): Layer.Layer<Random> => Layer.succeed(Random, make(seed))
-
-/** Draws a float in [0, 1) from the service. */
-export const next: Effect.Effect<number, never, Random> = Effect.map(Random, (stream) => stream.next())

@@ -85,10 +85,6 @@ export const shouldSend = (
   return parentsFor(topology, change.originRegion, change.tuple.vault).get(target) === holder
 }
 
-/** The regions a change from `origin` in `vault` can reach at all. */
-export const reachable = (topology: Topology.Topology, origin: string, vault: string): ReadonlySet<string> =>
-  new Set([origin, ...parentsFor(topology, origin, vault).keys()])
-
 /**
  * The tree a change travels along: its origin region and its vault's residency class
  * (`<origin>|<sorted allowed regions or *>`). Changes with one scope key take the same tree.

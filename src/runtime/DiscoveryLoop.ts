@@ -6,7 +6,7 @@
  * the system's DNS (`DnsResolver.layer`), tests give it a table.
  */
 import { Duration, Effect, type Ref, type Scope, Stream, SubscriptionRef } from "effect"
-import type * as Config from "../replication/Config.js"
+import type * as Config from "./config/Config.js"
 import * as Discovery from "../replication/Discovery.js"
 import type * as TopologyManager from "../replication/TopologyManager.js"
 

@@ -22,7 +22,7 @@
  * counted; refusals the replication handler decides are its to count.
  */
 import * as grpc from "@grpc/grpc-js"
-import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
@@ -61,8 +61,6 @@ export const writeOperationsMaxDefault = 5_000
  * server bounds it by default; a bearer token needs well under 1 KiB.
  */
 export const headerBytesMaxDefault = 16 * 1024
-/** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
-export const catchUpPageSizeMax = 1_000
 /** Longest refusal message sent back, in characters (decode reasons can be long). */
 const refusalMessageCharsMax = 2_000
 
@@ -196,9 +194,6 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
         })
     } satisfies Listener
   })
-
-/** The server as a layer, bound until the layer's scope closes. */
-export const layer = (options: ListenOptions): Layer.Layer<GrpcServer, ListenError, Metrics.Metrics> => Layer.scoped(GrpcServer, listen(options))
 
 /** Options of `makeServer`: where to listen, how to authenticate, and the node to serve. */
 export interface ServerOptions extends NodeServices, Omit<ListenOptions, "credentials"> {

@@ -14,7 +14,7 @@
  */
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Context, Data, Effect, FiberSet, Layer, type Scope } from "effect"
+import { Context, Data, Effect, FiberSet, type Scope } from "effect"
 import type { Registry } from "prom-client"
 import type * as Backlog from "../replication/Backlog.js"
 import type * as Clock from "../replication/Clock.js"
@@ -327,6 +327,3 @@ export const start = (options: Options): Effect.Effect<Running, HttpServerError,
     const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address
     return { host: address.address, port: address.port, url: `http://${urlHost}:${address.port}` }
   })
-
-/** The server as a layer. */
-export const layer = (options: Options): Layer.Layer<HttpServer, HttpServerError> => Layer.scoped(HttpServer, start(options))

@@ -59,8 +59,5 @@ export class TraceHash {
   }
 }
 
-/** FNV-1a 64 of a string, as hex; a short digest for trace details. */
-export const ofString = (text: string): string => new TraceHash().string(text).hex()
-
 /** FNV-1a 64 of bytes, as hex; a short digest of a wire message for trace details. */
 export const ofBytes = (data: Uint8Array): string => new TraceHash().bytes(data).hex()

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Logger, Ref, TestClock } from "effect"
-import * as Config from "../../src/replication/Config.js"
+import * as Config from "../../src/runtime/config/Config.js"
 import * as Discovery from "../../src/replication/Discovery.js"
 import * as Topology from "../../src/replication/Topology.js"
 import * as TopologyManager from "../../src/replication/TopologyManager.js"

@@ -2,24 +2,27 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Config from "../../src/replication/Config.js"
-import * as Topology from "../../src/replication/Topology.js"
+import * as Config from "../../../src/runtime/config/Config.js"
+import type * as ConfigError from "../../../src/runtime/config/ConfigError.js"
+import * as Environment from "../../../src/runtime/config/Environment.js"
+import * as FileSchema from "../../../src/runtime/config/FileSchema.js"
+import * as Topology from "../../../src/replication/Topology.js"
 
 type Env = Record<string, string | undefined>
 
-const decodeOk = (result: Either.Either<Config.ReplicationConfig, Config.ConfigError>): Config.ReplicationConfig => {
+const decodeOk = (result: Either.Either<Config.ReplicationConfig, ConfigError.ConfigError>): Config.ReplicationConfig => {
   if (Either.isLeft(result)) throw new Error(`expected a valid configuration, got: ${result.left.message}`)
   return result.right
 }
 
-const decodeError = (result: Either.Either<Config.ReplicationConfig, Config.ConfigError>): Config.ConfigError => {
+const decodeError = (result: Either.Either<Config.ReplicationConfig, ConfigError.ConfigError>): ConfigError.ConfigError => {
   if (Either.isRight(result)) throw new Error("expected the configuration to be rejected")
   return result.left
 }
 
 /** Asserts the error's fields and that its message carries all three. */
 const expectError = (
-  error: Config.ConfigError,
+  error: ConfigError.ConfigError,
   expected: { readonly path: string; readonly value?: string; readonly expected?: string }
 ): void => {
   expect(error._tag).toBe("ConfigError")
@@ -698,7 +701,7 @@ describe("Config", () => {
     })
 
     it("environmentVariables lists the long, short, alias and engine forms", () => {
-      expect(Config.environmentVariables).toEqual(
+      expect(Environment.environmentVariables).toEqual(
         expect.arrayContaining([
           "INFERADB__ENGINE__NODE_ID",
           "INFERADB__ENGINE__LOCAL_REGION",
@@ -712,7 +715,7 @@ describe("Config", () => {
   })
 
   describe("examples/", () => {
-    const examplesDir = path.resolve(import.meta.dirname, "../../examples")
+    const examplesDir = path.resolve(import.meta.dirname, "../../../examples")
     const exampleFiles = (dir: string): ReadonlyArray<string> =>
       fs
         .readdirSync(dir, { withFileTypes: true })
@@ -904,8 +907,8 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       expected: "host:port with a port from 0 to 65535"
     })
     expectError(decodeError(decodeSection(withSections({ http: { listen: "127.0.0.1:70000" } }))), { path: "replication.http.listen" })
-    expect(Config.isListenAddress("127.0.0.1:0")).toBe(true)
-    expect(Config.isListenAddress("[::]:8080")).toBe(true)
+    expect(FileSchema.isListenAddress("127.0.0.1:0")).toBe(true)
+    expect(FileSchema.isListenAddress("[::]:8080")).toBe(true)
   })
 
   it("bounds of the gRPC settings are enforced", () => {
@@ -976,7 +979,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
   })
 
   it("the local examples authenticate regions with a development token", () => {
-    const examplesDir = path.resolve(import.meta.dirname, "../../examples")
+    const examplesDir = path.resolve(import.meta.dirname, "../../../examples")
     for (const file of ["active-active-us-west-1.yaml", "active-active-eu-central-1.yaml", "primary-replica.yaml", "multi-master.yaml"]) {
       const config = decodeOk(Config.parse(fs.readFileSync(path.join(examplesDir, file), "utf8")))
       expect(config.security.mode, file).toBe("token")
@@ -1117,7 +1120,7 @@ describe("Config: configurations that cannot work are refused, naming the key pa
     })
 
     it("2^31-1 ms itself is accepted, and an overflowing variable is refused naming the variable", () => {
-      expect(decodeOk(decodeSection({ ...twoRegions(), heartbeat: { timeout_ms: Config.timerMsMax } })).heartbeat.timeoutMs).toBe(2 ** 31 - 1)
+      expect(decodeOk(decodeSection({ ...twoRegions(), heartbeat: { timeout_ms: FileSchema.timerMsMax } })).heartbeat.timeoutMs).toBe(2 ** 31 - 1)
       expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__HEARTBEAT__TIMEOUT_MS: String(overflow) })), {
         path: "INFERADB__ENGINE__REPLICATION__HEARTBEAT__TIMEOUT_MS",
         expected: "<= 2147483647"

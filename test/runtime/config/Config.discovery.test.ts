@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as Config from "../../src/replication/Config.js"
-import * as Topology from "../../src/replication/Topology.js"
+import * as Config from "../../../src/runtime/config/Config.js"
+import type * as ConfigError from "../../../src/runtime/config/ConfigError.js"
+import * as Topology from "../../../src/replication/Topology.js"
 
 const decode = (section: unknown, env: Record<string, string> = {}) => Config.fromObject({ engine: { replication: section } }, env)
 
@@ -16,7 +17,7 @@ const decodeOk = (section: unknown, env: Record<string, string> = {}): Config.Re
   return result.right
 }
 
-const decodeError = (section: unknown, env: Record<string, string> = {}): Config.ConfigError => {
+const decodeError = (section: unknown, env: Record<string, string> = {}): ConfigError.ConfigError => {
   const result = decode(section, env)
   if (Either.isRight(result)) throw new Error("expected the configuration to be rejected")
   expect(result.left.message).toContain(result.left.path)
