@@ -298,6 +298,32 @@ const makeTurns = () => {
   return { take: () => issued++, finish, awaitTurn }
 }
 
+/** A transaction (through `transact`) whose `afterCommit` runs only when every earlier one's has. */
+const inTurn = <A, E, R, E2, R2>(
+  transact: <B, F, S>(body: (tx: StoreTransaction) => Effect.Effect<B, F, S>) => Effect.Effect<B, F | StoreError, S>,
+  turns: ReturnType<typeof makeTurns>,
+  body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
+  afterCommit: (result: A) => Effect.Effect<void, E2, R2>
+): Effect.Effect<A, E | E2 | StoreError, R | R2> =>
+  Effect.suspend(() => {
+    // The ticket of the body's last run (a backend may run it more than once); every ticket
+    // taken is finished exactly once, or the turns of later transactions would never come.
+    let ticket: number | undefined
+    const takeTicket = Effect.flatMap(
+      Effect.sync(() => {
+        const previous = ticket
+        ticket = turns.take()
+        return previous
+      }),
+      (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
+    )
+    const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
+    return transact((tx) => Effect.tap(body(tx), () => takeTicket)).pipe(
+      Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
+      Effect.ensuring(finishTicket)
+    )
+  })
+
 /** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
 export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells)
 
@@ -324,27 +350,7 @@ const makeWith = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type
       )
     })
   return {
-    transaction: (body, afterCommit) => {
-      if (afterCommit === undefined) return transact(body)
-      return Effect.suspend(() => {
-        // The ticket of the body's last run (a backend may run it more than once); every ticket
-        // taken is finished exactly once, or the turns of later transactions would never come.
-        let ticket: number | undefined
-        const takeTicket = Effect.flatMap(
-          Effect.sync(() => {
-            const previous = ticket
-            ticket = turns.take()
-            return previous
-          }),
-          (previous) => (previous === undefined ? Effect.void : turns.finish(previous))
-        )
-        const finishTicket = Effect.suspend(() => (ticket === undefined ? Effect.void : turns.finish(ticket)))
-        return transact((tx) => Effect.tap(body(tx), () => takeTicket)).pipe(
-          Effect.tap((result) => Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))),
-          Effect.ensuring(finishTicket)
-        )
-      })
-    },
+    transaction: (body, afterCommit) => (afterCommit === undefined ? transact(body) : inTurn(transact, turns, body, afterCommit)),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
     scanTuples: (prefix) =>
       read((tx) => {
@@ -386,10 +392,6 @@ const makeWith = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type
     close: driver.close
   }
 }
-
-/** A Store over any driver layer-free value, e.g. one built by a runtime backend. */
-export const layerDriver = (driver: Effect.Effect<KvDriver.KvDriver, StoreError>): Layer.Layer<Store, StoreError> =>
-  Layer.effect(Store, Effect.map(driver, make))
 
 /**
  * An in-memory Store over a disk that outlives the node, so the simulator and tests can crash

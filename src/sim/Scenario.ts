@@ -564,13 +564,24 @@ const fromFile = (file: ScenarioFile): Scenario => {
     faults: [...(file.faults ?? []).map(faultFromFile)].sort((a, b) => a.atMs - b.atMs),
     checks: file.checks ?? defaultChecks(file.topology.strategy),
     ...checkSettingsFromFile(file.check_settings),
-    scheduler: {
-      yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
-      yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
-    },
-    ...(file.wire === undefined ? {} : { wire: file.wire })
+    ...executionFromFile(file)
   }
 }
+
+/** How a run executes (the scheduler's yield points, how messages travel), from a file; `wire` only when given. */
+const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wire"> => ({
+  scheduler: {
+    yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
+    yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
+  },
+  ...(file.wire === undefined ? {} : { wire: file.wire })
+})
+
+/** The file form of `executionFromFile`'s part of a scenario. */
+const executionToFile = (scenario: Scenario) => ({
+  scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
+  ...(scenario.wire === undefined ? {} : { wire: scenario.wire })
+})
 
 /** The check settings a file gives, left out entirely when it gives none (so encoding round-trips). */
 const checkSettingsFromFile = (settings: ScenarioFile["check_settings"]): { readonly checkSettings?: CheckSettings } => {
@@ -815,7 +826,6 @@ const toFile = (scenario: Scenario): ScenarioFile => {
     faults: scenario.faults.map(faultToFile),
     checks: scenario.checks,
     ...checkSettingsToFile(scenario.checkSettings),
-    scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
-    ...(scenario.wire === undefined ? {} : { wire: scenario.wire })
+    ...executionToFile(scenario)
   }
 }

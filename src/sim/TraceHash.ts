@@ -58,6 +58,3 @@ export class TraceHash {
     return this.high.toString(16).padStart(8, "0") + this.low.toString(16).padStart(8, "0")
   }
 }
-
-/** FNV-1a 64 of bytes, as hex; a short digest of a wire message for trace details. */
-export const ofBytes = (data: Uint8Array): string => new TraceHash().bytes(data).hex()
