@@ -5,10 +5,10 @@
  * interrupts the handler too. The hub carries typed messages through the codec in-process,
  * so there is no byte stream to put garbage on, and it never delivers a message twice.
  */
-import { describe } from "vitest"
+import { describe, expect, it } from "vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Network from "../../src/replication/Network.js"
-import { calleePeer, callerPeer, contract, type Transport } from "./fixtures/networkContract.js"
+import { calleePeer, callerPeer, cases, contract, runCase, type Transport } from "./fixtures/networkContract.js"
 
 const memory: Transport = {
   name: "memory",
@@ -29,6 +29,8 @@ const memory: Transport = {
       )
     ),
   cutFailsAs: "Unreachable",
+  // The hub refuses at the sender, so nothing is left to deliver after heal.
+  cutRequestAfterHeal: "lost",
   interruptedCallee: "interrupted",
   notApplicable: {
     rawBytes: "the hub takes typed messages and encodes them itself; no caller can hand it bytes (the codec path is covered by the invalid-message cases)",
@@ -36,4 +38,21 @@ const memory: Transport = {
   }
 }
 
-describe("Network contract: memory hub", () => contract(memory))
+/**
+ * The canary: a transport that quietly resends every request and hands back the last answer
+ * (at-least-once delivery inside the transport), a bug the contract must catch.
+ */
+const resendsOnItsOwn: Transport = {
+  ...memory,
+  name: "memory that resends",
+  run: (body, options) =>
+    memory.run((link) => body({ ...link, send: (request, timeoutMs) => link.send(request, timeoutMs).pipe(Effect.zipRight(link.send(request, timeoutMs))) }), options)
+}
+
+describe("Network contract: memory hub", () => {
+  contract(memory)
+
+  it("canary: a transport that resends on its own fails the answered-once case", async () => {
+    await expect(runCase(resendsOnItsOwn, cases.resent)).rejects.toThrow(/to match object/)
+  })
+})

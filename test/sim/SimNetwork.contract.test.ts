@@ -62,6 +62,8 @@ const simulated: Transport = {
     return exit._tag === "Success" ? Promise.resolve(exit.value as never) : Promise.reject(Cause.squash(exit.cause))
   },
   cutFailsAs: "Timeout",
+  // A cut is checked when a message arrives and drops it; TCP would hold it (see the gRPC run).
+  cutRequestAfterHeal: "lost",
   interruptedCallee: "completes",
   notApplicable: {
     rawBytes: "the simulated network encodes the typed messages it is given; no node can hand it bytes (the codec path is covered by the invalid-message cases)"
