@@ -1,17 +1,26 @@
 /**
- * Simulator throughput (`npm run bench:sim`): runs scenarios/three-region-skew-hlc.yaml and
- * scenarios/three-region-skew-wall.yaml on a fixed set of seeds (alternating them seed by seed,
- * after two warm-up runs each, so JIT warm-up favours neither) and prints ONE JSON line:
- * simulated events per second, time compression (simulated seconds per wall second) and seeds
- * per minute, per scenario and overall, and `notes` on where the time goes (garbage collection
- * measured here; the rest from a `node --cpu-prof` profile).
+ * Simulator throughput (`npm run bench:sim`), printed as ONE JSON line:
  *
- *   npm run bench:sim              12 seeds per scenario
- *   SEEDS=20 npm run bench:sim     at most 20
+ * - in this process: scenarios/three-region-skew-hlc.yaml and scenarios/three-region-skew-wall.yaml
+ *   on a fixed set of seeds (alternating them seed by seed, after two warm-up runs each, so JIT
+ *   warm-up favours neither): simulated events per wall second and per CPU second, time
+ *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
+ * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
+ *   it), with one job and with one job per core, wall time including the process start;
+ * - the machine's load average before and after, since the machine may be shared: compare
+ *   figures only between runs under a similar load (CPU-second figures suffer least from it);
+ * - `notes` on where the time goes (garbage collection measured here; the rest from a
+ *   `node --cpu-prof` profile).
+ *
+ *   npm run bench:sim                              12 seeds per scenario, 40 swarm seeds per run
+ *   SEEDS=20 SWARM_SEEDS=100 npm run bench:sim     at most 20 and 100
+ *   SWARM_SEEDS=0 npm run bench:sim                no swarm runs
  *
  * Wall time is read here, never inside the simulator (it takes the clock as an option).
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { PerformanceObserver } from "node:perf_hooks"
@@ -24,12 +33,17 @@ const files = ["scenarios/three-region-skew-hlc.yaml", "scenarios/three-region-s
 const seedsMax = 20
 const seeds = Math.min(seedsMax, Math.max(1, Number(process.env["SEEDS"] ?? 12)))
 const warmUpRuns = 2
+const swarmSeedsMax = 100
+const swarmSeeds = Math.min(swarmSeedsMax, Math.max(0, Number(process.env["SWARM_SEEDS"] ?? 40)))
+/** Swarm seeds start here: drawn scenarios, the same every run of the bench. */
+const swarmFirstSeed = 1
+const cores = os.availableParallelism()
 
-/** From a profile of 12 seeds of each scenario (`node --cpu-prof` on the compiled sources); see the issue 4 report. */
+/** From a profile of 6 seeds of each scenario (`node --cpu-prof --import tsx bench/sim.ts`); see the issue 10 report. */
 const profileNotes =
-  "profile: Effect fiber runtime ~36%, Effect Schema decoding ~24% (Store tuple/log decoding ~21%, WireCodec validate ~2%), " +
-  "src/replication self ~12%, src/sim self ~7% (region state reads, network, trace hash, world loop), module loading ~6%, protobuf ~4%; " +
-  "interrupting every fiber at the end of a run ~3% (kept: Effect.never holds a host timer until interrupted)"
+  "profile: Effect fiber runtime ~35% (about 3.8 scheduler tasks and 1.4 new fibers per simulated event), garbage collection ~18%, " +
+  "src/replication self ~10%, src/sim self ~7% (network, trace hash, world loop, checkers), module loading ~8%, " +
+  "crashing every fiber at the end of a run ~4%; no Schema or protobuf work unless a scenario sets wire: bytes"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
@@ -53,6 +67,7 @@ interface Tally {
 /** Runs every scenario on every seed, alternating scenarios seed by seed so that JIT warm-up does not favour the later one. */
 const measure = (scenarios: ReadonlyArray<Scenario.Scenario>): ReadonlyArray<Tally> => {
   for (let run = 0; run < warmUpRuns; run++) for (const scenario of scenarios) runScenario(scenario, 1_000 + run)
+  cpuBefore = process.cpuUsage()
   const tallies: Array<Tally> = scenarios.map(() => ({ wallMs: [], events: 0, tasks: 0, simulatedMs: 0 }))
   for (let seed = 1; seed <= seeds; seed++) {
     scenarios.forEach((scenario, index) => {
@@ -82,12 +97,52 @@ const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
   }
 }
 
+const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => round(value, 2))
+
+/**
+ * CPU milliseconds used by this process's finished children (Linux: `cutime` and `cstime` of
+ * /proc/self/stat, in clock ticks of 10 ms), or undefined elsewhere. A child's CPU time is less
+ * sensitive than its wall time to other work on a shared machine.
+ */
+const childrenCpuMs = (): number | undefined => {
+  try {
+    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")
+    // After "pid (comm) ", field 3 (state) is index 0, so cutime (16) and cstime (17) are 13 and 14.
+    return (Number(fields[13]) + Number(fields[14])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+/** One `sim swarm --json` run of the CLI on `jobs` threads: its seeds per minute, wall time including the process start. */
+const swarm = (jobs: number) => {
+  const cpuBeforeMs = childrenCpuMs()
+  const args = ["bin/inferadb-repl.mjs", "sim", "swarm", "--seeds", String(swarmSeeds), "--first-seed", String(swarmFirstSeed), "--jobs", String(jobs), "--json", "--no-report"]
+  const startedMs = performance.now()
+  const child = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
+  const wallMs = performance.now() - startedMs
+  const cpuAfterMs = childrenCpuMs()
+  const output = JSON.parse(child.stdout) as { readonly summary: { readonly passed: number; readonly failed: number }; readonly elapsedMs: number }
+  return {
+    jobs,
+    seeds: swarmSeeds,
+    seedsPerMinute: round((swarmSeeds / wallMs) * 60_000),
+    seedsPerMinuteAfterStart: round((swarmSeeds / output.elapsedMs) * 60_000),
+    wallMs: Math.round(wallMs),
+    ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
+    passed: output.summary.passed,
+    failed: output.summary.failed
+  }
+}
+
 const load = (file: string): Scenario.Scenario =>
   Either.getOrThrowWith(Scenario.decode(fs.readFileSync(path.join(root, file), "utf8"), file), (error) => new Error(error.message))
 
+const loadBefore = loadAverage()
 gc.observe({ entryTypes: ["gc"] })
 const startedMs = performance.now()
-const cpuBefore = process.cpuUsage()
+/** CPU use when the warm-up runs ended. */
+let cpuBefore = process.cpuUsage()
 const scenarios = files.map(load)
 const tallies = measure(scenarios)
 const cpu = process.cpuUsage(cpuBefore)
@@ -96,15 +151,20 @@ const elapsedMs = performance.now() - startedMs
 await new Promise((resolve) => setTimeout(resolve, 10))
 gc.disconnect()
 const results = scenarios.map((scenario, index) => summarize(scenario, tallies[index]!))
+const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map(swarm)
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
 process.stdout.write(
   `${JSON.stringify({
     bench: "sim",
     node: process.version,
+    cores,
+    loadAverage: { before: loadBefore, after: loadAverage() },
     eventsPerSec: Math.round((totals.events / totals.wallMs) * 1000),
+    eventsPerCpuSec: Math.round((totals.events / ((cpu.user + cpu.system) / 1000)) * 1000),
     timeCompression: round(totals.simulatedMs / totals.wallMs),
     seedsPerMinute: round(((seeds * files.length) / totals.wallMs) * 60_000),
     scenarios: results,
+    swarm: swarms,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`
   })}\n`

@@ -271,10 +271,10 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const awaitWork = (cursor: number) =>
       Effect.gen(function* () {
         if ((yield* store.logEnd) <= cursor) {
-          yield* Effect.raceFirst(feed.awaitBeyond(cursor), Effect.sleep(Duration.millis(settings.retryDelayMaxMs)))
+          yield* feed.awaitBeyond(cursor, settings.retryDelayMaxMs)
         }
         if ((yield* store.logEnd) - cursor < settings.batchSize) {
-          yield* Effect.raceFirst(feed.awaitBeyond(cursor + settings.batchSize - 1), Effect.sleep(Duration.millis(settings.flushDelayMs)))
+          yield* feed.awaitBeyond(cursor + settings.batchSize - 1, settings.flushDelayMs)
         }
       })
 

@@ -7,7 +7,7 @@
  * explicit `Lagged` event and then re-reads the missed range from the durable log, so it sees
  * every change exactly once and in order. `dropped` counts the buffer overflows.
  */
-import { Context, Deferred, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
 import * as Change from "./Change.js"
 import type { StoreError } from "./Errors.js"
 import * as Store from "./Store.js"
@@ -48,8 +48,8 @@ export class ChangeFeed extends Context.Tag("inferadb/ChangeFeed")<
       readonly filter?: Filter
       readonly from?: number
     }) => Effect.Effect<Stream.Stream<FeedEvent, StoreError>, StoreError, Scope.Scope>
-    /** Waits until the log holds an entry after `position`. */
-    readonly awaitBeyond: (position: number) => Effect.Effect<void>
+    /** Waits until the log holds an entry after `position`, or at most `timeoutMs` when given. */
+    readonly awaitBeyond: (position: number, timeoutMs?: number) => Effect.Effect<void>
     /** The last published log position. */
     readonly logEnd: Effect.Effect<number>
     readonly stats: Effect.Effect<FeedStats>
@@ -75,6 +75,22 @@ interface Subscriber {
 
 /** Log entries read per step while a subscriber catches up from the durable log. */
 const catchUpPageSize = 256
+
+/**
+ * Waits for `wake` at most `timeoutMs`: one timer fiber completes the same Deferred. The agent
+ * waits like this once or twice per round, and a race of the wait against a sleep cost two
+ * fibers and the race's own bookkeeping each time. The timer is forked inside the
+ * (uninterruptible) acquire, whose flags it would inherit, so it is made interruptible itself:
+ * else stopping it would not cancel its sleep.
+ */
+const awaitWithin = (wake: Deferred.Deferred<void>, timeoutMs: number): Effect.Effect<void> =>
+  Effect.acquireUseRelease(
+    Effect.forkDaemon(Effect.interruptible(Effect.delay(Deferred.succeed(wake, undefined), Duration.millis(timeoutMs)))),
+    () => Deferred.await(wake),
+    // Signalled, not awaited and not forked: waiting for the timer's end (or a fiber to wait
+    // for it, as `Fiber.interruptFork` does) would cost as much as the race this replaces.
+    (timer) => Effect.fiberIdWith((self) => Effect.sync(() => timer.unsafeInterruptAsFork(self)))
+  )
 
 /** Builds a feed over the node's Store with a per-subscriber buffer of `bufferSize` entries. */
 export const make = (options: { readonly bufferSize: number }) =>
@@ -124,13 +140,14 @@ export const make = (options: { readonly bufferSize: number }) =>
     return {
       publish,
       subscribe,
-      awaitBeyond: (position: number) =>
+      awaitBeyond: (position: number, timeoutMs?: number) =>
         Effect.suspend(() => {
           if (end > position) return Effect.void
           return Effect.flatMap(Deferred.make<void>(), (wake) => {
             const waiter = { after: position, wake }
             waiters.add(waiter)
-            return Effect.ensuring(Deferred.await(wake), Effect.sync(() => waiters.delete(waiter)))
+            const waited = timeoutMs === undefined ? Deferred.await(wake) : awaitWithin(wake, timeoutMs)
+            return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
           })
         }),
       logEnd: Effect.sync(() => end),

@@ -4,8 +4,9 @@
  * replication agent), the replication cursors per target region, and the counters that
  * number origin sequences and revisions.
  *
- * The service is typed; underneath sits a `KvDriver` (keys and strings). The key layout and
- * Schema encoding are written here once for every backend:
+ * The service is typed; underneath sits a `KvDriver` (ordered keys, values in the backend's
+ * representation, see `StoreEncoding.ts`: Schema-validated JSON text on disks, frozen decoded
+ * values in memory). The key layout is written here once for every backend:
  *
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
  *   l/<position, 15 digits>                        -> LogEntry
@@ -21,6 +22,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
+import * as StoreEncoding from "./StoreEncoding.js"
 import * as Tuple from "./Tuple.js"
 import * as TupleState from "./TupleState.js"
 import * as Timestamp from "./Timestamp.js"
@@ -93,15 +95,6 @@ const positionDigits = 15
 const originKey = `${counterPrefix}origin`
 const clockKey = `${counterPrefix}hlc`
 
-const readClock = (tx: KvDriver.KvTransaction): Effect.Effect<Timestamp.Timestamp, StoreError> =>
-  Effect.flatMap(tx.get(clockKey), (text) => {
-    if (text === undefined) return Effect.succeed(Timestamp.zero)
-    const [physical, logical] = text.split(".").map(Number)
-    return Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
-      ? Effect.succeed({ physicalMs: physical!, logical: logical! })
-      : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
-  })
-
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
 
@@ -135,54 +128,72 @@ export const keyBytes = (key: string): number => {
 /** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
-const TupleStateJson = Schema.parseJson(TupleState.TupleState)
-const LogEntryJson = Schema.parseJson(LogEntry)
-const encodeTupleState = Schema.encodeSync(TupleStateJson)
-const encodeLogEntry = Schema.encodeSync(LogEntryJson)
-
-// Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
-const decodeWith = <A, I>(schema: Schema.Schema<A, I>, operation: string) => {
-  const decode = Schema.decodeUnknownEither(schema)
-  return (text: string): Effect.Effect<A, StoreError> => {
-    const decoded = decode(text)
-    return decoded._tag === "Right"
-      ? Effect.succeed(decoded.right)
-      : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left.message}` }))
-  }
+/** The cells of one value representation, compiled once per Store. */
+interface Cells<V> {
+  readonly tupleState: StoreEncoding.Cell<TupleState.TupleState, V>
+  readonly logEntry: StoreEncoding.Cell<LogEntry, V>
+  readonly integer: StoreEncoding.Cell<number, V>
+  readonly text: StoreEncoding.Cell<string, V>
 }
 
-const decodeTupleState = decodeWith(TupleStateJson, "getTuple")
-const decodeLogEntry = decodeWith(LogEntryJson, "readLog")
+const cellsOf = <V>(encoding: StoreEncoding.StoreEncoding<V>): Cells<V> => ({
+  tupleState: encoding.schema(TupleState.TupleState),
+  logEntry: encoding.schema(LogEntry),
+  integer: encoding.integer,
+  text: encoding.text
+})
 
-const readInteger = (tx: KvDriver.KvTransaction, key: string): Effect.Effect<number, StoreError> =>
-  Effect.flatMap(tx.get(key), (text) => {
-    if (text === undefined) return Effect.succeed(0)
-    const value = Number(text)
-    return Number.isSafeInteger(value)
-      ? Effect.succeed(value)
-      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds '${text}', not an integer` }))
+// Decoding is synchronous (Either, not an Effect): every read of the hot paths goes through it.
+const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, stored: V): Effect.Effect<A, StoreError> => {
+  const decoded = cell.decode(stored)
+  return decoded._tag === "Right"
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
+}
+
+const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: string): Effect.Effect<number, StoreError> =>
+  Effect.flatMap(tx.get(key), (stored) => {
+    if (stored === undefined) return Effect.succeed(0)
+    const value = cells.integer.decode(stored)
+    return value._tag === "Right"
+      ? Effect.succeed(value.right)
+      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
   })
 
-const makeTransaction = (tx: KvDriver.KvTransaction): StoreTransaction => ({
+/** The stored HLC high-water, kept as text ("<ms>.<logical>") in every representation. */
+const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Effect<Timestamp.Timestamp, StoreError> =>
+  Effect.flatMap(tx.get(clockKey), (stored) => {
+    if (stored === undefined) return Effect.succeed(Timestamp.zero)
+    const decoded = cells.text.decode(stored)
+    const text = decoded._tag === "Right" ? decoded.right : String(stored)
+    const [physical, logical] = text.split(".").map(Number)
+    return decoded._tag === "Right" && Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
+      ? Effect.succeed({ physicalMs: physical!, logical: logical! })
+      : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
+  })
+
+const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): StoreTransaction => ({
   getTuple: (tuple) =>
-    Effect.flatMap(tx.get(tupleKey(tuple)), (text) => (text === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(text))),
-  putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), encodeTupleState(state))),
+    Effect.flatMap(tx.get(tupleKey(tuple)), (stored) =>
+      stored === undefined ? Effect.succeed(TupleState.empty) : decodeWith(cells.tupleState, "getTuple", stored)
+    ),
+  putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state))),
   appendLog: (entry) =>
-    Effect.map(readInteger(tx, `${counterPrefix}logEnd`), (end) => {
+    Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => {
       const position = end + 1
-      tx.set(logKey(position), encodeLogEntry({ ...entry, position }))
-      tx.set(`${counterPrefix}logEnd`, String(position))
+      tx.set(logKey(position), cells.logEntry.encode({ ...entry, position }))
+      tx.set(`${counterPrefix}logEnd`, cells.integer.encode(position))
       return position
     }),
   next: (counter, atLeast = 0) =>
-    Effect.map(readInteger(tx, `${counterPrefix}${counter}`), (value) => {
+    Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => {
       const next = Math.max(value + 1, atLeast)
-      tx.set(`${counterPrefix}${counter}`, String(next))
+      tx.set(`${counterPrefix}${counter}`, cells.integer.encode(next))
       return next
     }),
   raiseClock: (timestamp) =>
-    Effect.map(readClock(tx), (stored) => {
-      if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, Timestamp.format(timestamp))
+    Effect.map(readClock(cells, tx), (stored) => {
+      if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, cells.text.encode(Timestamp.format(timestamp)))
     })
 })
 
@@ -199,45 +210,52 @@ const scanPrefix = (prefix: { readonly vault?: string; readonly resource?: strin
   return present.length === 0 ? tuplePrefix : `${tuplePrefix}${present.join("\u0000")}\u0000`
 }
 
-/** Builds the typed Store over any driver. */
-export const make = (driver: KvDriver.KvDriver): Store["Type"] => {
-  const read = <A>(body: (tx: KvDriver.KvTransaction) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
+/** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
+export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, StoreEncoding.json)
+
+/** Builds the typed Store over a driver whose values have the representation `encoding` gives. */
+export const makeWith = <V>(driver: KvDriver.KvDriver<V>, encoding: StoreEncoding.StoreEncoding<V>): Store["Type"] => {
+  const cells = cellsOf(encoding)
+  const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   return {
-    transaction: (body) => driver.transact((tx) => body(makeTransaction(tx))),
-    getTuple: (tuple) => read((tx) => makeTransaction(tx).getTuple(tuple)),
+    transaction: (body) => driver.transact((tx) => body(makeTransaction(cells, tx))),
+    getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
     scanTuples: (prefix) =>
       read((tx) => {
         const start = scanPrefix(prefix)
         return Effect.flatMap(tx.range(start, prefixEnd(start), Number.MAX_SAFE_INTEGER), (entries) =>
-          Effect.forEach(entries, ([, text]) => decodeTupleState(text))
+          Effect.forEach(entries, ([, stored]) => decodeWith(cells.tupleState, "getTuple", stored))
         )
       }),
     readLog: (from, limit) =>
       read((tx) =>
         Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-          Effect.forEach(entries, ([, text]) => decodeLogEntry(text))
+          Effect.forEach(entries, ([, stored]) => decodeWith(cells.logEntry, "readLog", stored))
         )
       ),
-    logEnd: read((tx) => readInteger(tx, `${counterPrefix}logEnd`)),
-    clockHighWater: read(readClock),
-    getCursor: (target) => read((tx) => readInteger(tx, `${cursorPrefix}${target}`)),
+    logEnd: read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`)),
+    clockHighWater: read((tx) => readClock(cells, tx)),
+    getCursor: (target) => read((tx) => readInteger(cells, tx, `${cursorPrefix}${target}`)),
     origin: (candidate) =>
       driver.transact((tx) =>
-        Effect.map(tx.get(originKey), (stored) => {
-          if (stored !== undefined) return stored
-          tx.set(originKey, candidate)
-          return candidate
+        Effect.flatMap(tx.get(originKey), (stored) => {
+          if (stored !== undefined) return decodeWith(cells.text, "origin", stored)
+          tx.set(originKey, cells.text.encode(candidate))
+          return Effect.succeed(candidate)
         })
       ),
     advanceCursor: (target, position) =>
       driver.transact((tx) =>
-        Effect.map(readInteger(tx, `${cursorPrefix}${target}`), (current) => {
-          if (position > current) tx.set(`${cursorPrefix}${target}`, String(position))
+        Effect.map(readInteger(cells, tx, `${cursorPrefix}${target}`), (current) => {
+          if (position > current) tx.set(`${cursorPrefix}${target}`, cells.integer.encode(position))
         })
       ),
     close: driver.close
   }
 }
+
+/** The Store over an in-memory driver, which keeps decoded values (`StoreEncoding.decoded`). */
+export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, StoreEncoding.decoded)
 
 /** A Store over any driver layer-free value, e.g. one built by a runtime backend. */
 export const layerDriver = (driver: Effect.Effect<KvDriver.KvDriver, StoreError>): Layer.Layer<Store, StoreError> =>
@@ -248,4 +266,4 @@ export const layerDriver = (driver: Effect.Effect<KvDriver.KvDriver, StoreError>
  * a node and restart it on the same disk.
  */
 export const layerMemory = (disk: KvDriver.MemoryDisk = KvDriver.makeMemoryDisk()): Layer.Layer<Store> =>
-  Layer.effect(Store, Effect.map(KvDriver.makeMemory(disk), make))
+  Layer.effect(Store, Effect.map(KvDriver.makeMemory(disk), makeMemory))

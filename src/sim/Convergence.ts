@@ -3,7 +3,7 @@
  * hold and serves the same answers from it (by the judge's rule, `Oracle.ts`), judged from
  * per-vault digests of the regions' disks while the run goes on. A region's
  * digest is recomputed only when its disk changed since the last probe, and a tuple's stored
- * value is parsed only when it changed, so probing every few simulated milliseconds after the
+ * value is summarized only when it changed, so probing every few simulated milliseconds after the
  * world is healed stays cheap. The exact, whole-state comparison is the safety checker's job.
  */
 import type * as KvDriver from "../replication/KvDriver.js"
@@ -14,7 +14,7 @@ import * as RegionState from "./RegionState.js"
 /** Probes the regions of one run. */
 export class Convergence {
   private readonly digests = new Map<string, { readonly tree: unknown; readonly digest: ReadonlyMap<string, string> }>()
-  private readonly parsed = new Map<string, Map<string, { readonly value: string; readonly summary: string }>>()
+  private readonly parsed = new Map<string, Map<string, { readonly value: unknown; readonly summary: string }>>()
 
   constructor(
     /** Disks by id; a wipe may replace one while the run goes on. */

@@ -1,7 +1,7 @@
 /**
  * A region's durable state read straight off its simulated disk, for the checkers: every
- * tuple's frontier and the whole change log. It reads the stored encoding (the Store's JSON
- * values) without going through the Store service, so it does not depend on a node running
+ * tuple's frontier and the whole change log. It reads the stored values (the in-memory
+ * store keeps them decoded and frozen, see `StoreEncoding.decoded`) without going through the Store service, so it does not depend on a node running
  * and cannot be fooled by one; it is only called outside the simulation's hot path.
  */
 import { RedBlackTree } from "effect"
@@ -26,7 +26,7 @@ const tuplePrefix = "t/"
 const logPrefix = "l/"
 
 /** Every entry of the disk whose key starts with `prefix`, in key order. */
-const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator<readonly [string, string]> {
+const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator<readonly [string, unknown]> {
   for (const [key, value] of RedBlackTree.greaterThanEqual(disk.tree, prefix)) {
     if (!key.startsWith(prefix)) return
     yield [key, value]
@@ -37,12 +37,12 @@ const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
   for (const [, value] of entries(disk, tuplePrefix)) {
-    const state = JSON.parse(value) as TupleState.TupleState
+    const state = value as TupleState.TupleState
     const first = state.frontier[0]
     if (first !== undefined) tuples.set(Tuple.key(first.tuple), { tuple: first.tuple, frontier: state.frontier })
   }
   const log: Array<Store.LogEntry> = []
-  for (const [, value] of entries(disk, logPrefix)) log.push(JSON.parse(value) as Store.LogEntry)
+  for (const [, value] of entries(disk, logPrefix)) log.push(value as Store.LogEntry)
   return { regionId, replica, tuples, log }
 }
 
@@ -52,19 +52,19 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: strin
  * each frontier change is (id, operation, timestamp, origin node), so two regions agree only
  * when they serve the same answers from the same changes, even if ids were to collide. Stored
  * values are not compared as text: a version vector's key order depends on how the change
- * arrived. `cache` remembers what was computed for values already parsed, so a probe only
- * parses tuples that changed since the last one.
+ * arrived. `cache` remembers what was computed for values already seen (a changed tuple is a
+ * new frozen object), so a probe only summarizes tuples that changed since the last one.
  */
 export const digest = (
   disk: KvDriver.MemoryDisk,
-  cache: Map<string, { readonly value: string; readonly summary: string }>,
+  cache: Map<string, { readonly value: unknown; readonly summary: string }>,
   rules: Oracle.Rules
 ): ReadonlyMap<string, string> => {
   const hashes = new Map<string, TraceHash.TraceHash>()
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value) {
-      known = { value, summary: summaryOf(JSON.parse(value) as TupleState.TupleState, rules) }
+      known = { value, summary: summaryOf(value as TupleState.TupleState, rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))

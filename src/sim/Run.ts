@@ -29,6 +29,7 @@ import type * as Topology from "../replication/Topology.js"
 import * as TupleState from "../replication/TupleState.js"
 import * as Canary from "./canary/Canary.js"
 import * as Checkers from "./Checkers.js"
+import * as Codec from "./Codec.js"
 import { Convergence } from "./Convergence.js"
 import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
@@ -217,7 +218,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
             if (transmission.from.regionId !== transmission.to.regionId && messages.length < messagesMax) messages.push(transmission)
           }
         })
-  })
+  }, Codec.carrier(scenario.wire ?? "objects"))
   const regionIds = scenario.topology.regions.map((region) => region.id)
   const regionOfNode = new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
   const diskIds = scenario.store === "shared" ? regionIds.map((id) => ({ id })) : nodesOf(scenario).map(({ nodeId }) => ({ id: nodeId }))

@@ -15,6 +15,7 @@ import type * as Failover from "../replication/Failover.js"
 import type * as Timestamp from "../replication/Timestamp.js"
 import type * as Topology from "../replication/Topology.js"
 import * as TopologyBuilder from "../replication/TopologyBuilder.js"
+import * as Codec from "./Codec.js"
 import type * as SimNetwork from "./SimNetwork.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -129,6 +130,8 @@ export interface Scenario {
   readonly checkSettings?: CheckSettings
   /** Bounds of the seeded op count after which a running fiber yields. */
   readonly scheduler: { readonly yieldOpsMin: number; readonly yieldOpsMax: number }
+  /** How messages travel (see `Codec.ts`); frozen objects when unset. */
+  readonly wire?: Codec.Wire
 }
 
 /** Every node id with its region, in declaration order. */
@@ -308,7 +311,8 @@ const ScenarioFile = Schema.Struct({
   faults: Schema.optional(Schema.Array(FaultFile)),
   checks: Schema.optional(Schema.Array(Schema.Literal(...checkNames))),
   check_settings: Schema.optional(Schema.Struct({ min_availability: Schema.optional(Probability), max_clock_offset_ms: Schema.optional(NonNegative) })),
-  scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) }))
+  scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) })),
+  wire: Schema.optional(Schema.Literal(...Codec.wires))
 })
 type ScenarioFile = typeof ScenarioFile.Type
 
@@ -541,7 +545,8 @@ const fromFile = (file: ScenarioFile): Scenario => {
     scheduler: {
       yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
       yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
-    }
+    },
+    ...(file.wire === undefined ? {} : { wire: file.wire })
   }
 }
 
@@ -777,6 +782,7 @@ const toFile = (scenario: Scenario): ScenarioFile => {
     faults: scenario.faults.map(faultToFile),
     checks: scenario.checks,
     ...checkSettingsToFile(scenario.checkSettings),
-    scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax }
+    scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
+    ...(scenario.wire === undefined ? {} : { wire: scenario.wire })
   }
 }

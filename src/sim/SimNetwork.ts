@@ -1,7 +1,8 @@
 /**
- * The simulated network between engine nodes. Every message is encoded with the wire codec,
- * travels as a world event after a latency drawn from its link's distribution, and is
- * decoded on arrival, so the simulator exercises the same bytes as production.
+ * The simulated network between engine nodes. Every message travels as a world event after a
+ * latency drawn from its link's distribution, as a frozen object or as the protobuf bytes
+ * production sends (the scenario's `wire`, see `Codec.ts`); the trace names each message by
+ * its identity, the same in both modes.
  *
  * Links between regions (and between nodes of one region) have a latency distribution,
  * a loss probability and a duplication probability, each overridable per directed region
@@ -22,7 +23,6 @@ import type * as Message from "../replication/Message.js"
 import * as Network from "../replication/Network.js"
 import type * as Random from "../replication/Random.js"
 import * as Codec from "./Codec.js"
-import * as TraceHash from "./TraceHash.js"
 import type { World } from "./World.js"
 
 /** A latency distribution in milliseconds. */
@@ -89,6 +89,7 @@ export interface Stats {
   droppedPartition: number
   droppedDown: number
   malformed: number
+  /** Bytes on the wire (0 when messages travel as objects). */
   bytes: number
 }
 
@@ -130,7 +131,9 @@ export class SimNetwork {
     /** The `network` stream. */
     private readonly random: Random.Stream,
     private readonly settings: Settings,
-    private readonly hooks: Hooks = {}
+    private readonly hooks: Hooks = {},
+    /** How messages travel: frozen objects, or encoded and decoded bytes. */
+    private readonly carrier: Codec.Carrier = Codec.carrier("objects")
   ) {
     this.overrides = new Map(settings.links.map(({ from, to, link }) => [linkKey(from, to), link]))
   }
@@ -211,10 +214,10 @@ export class SimNetwork {
     onResponse: (response: Either.Either<Message.Response, string>) => void,
     onTimeout: () => void
   ): () => void {
-    const wire = Codec.encodeRequest(request)
+    const wire = this.carrier.packRequest(request)
     this.hooks.onSent?.(self, target, request)
     const id = ++this.callSequence
-    const detail = `${self.nodeId}>${target.nodeId} #${id} ${request._tag} ${wire.length}B ${TraceHash.ofBytes(wire)}`
+    const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
     const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
       if (call.settled || !selfHost.alive()) return
       call.settled = true
@@ -259,15 +262,15 @@ export class SimNetwork {
   }
 
   /** A request arrives at its target: decode, run the handler there, send the answer back. */
-  private arrive(self: Network.Peer, selfHost: Host, target: Network.Peer, wire: Codec.Wire, call: Call, detail: string): void {
+  private arrive(self: Network.Peer, selfHost: Host, target: Network.Peer, wire: Codec.Parcel, call: Call, detail: string): void {
     const endpoint = this.endpoints.get(target.nodeId)
     if (endpoint === undefined || !endpoint.host.alive()) {
       this.stats.droppedDown++
       return
     }
     this.stats.delivered++
-    this.stats.bytes += Codec.size(wire)
-    const decoded = Codec.decodeRequest(wire)
+    this.stats.bytes += this.carrier.size(wire)
+    const decoded = this.carrier.unpackRequest(wire)
     if (Either.isLeft(decoded)) {
       this.stats.malformed++
       this.answer(target, self, selfHost, { _tag: "Refused", reason: "Malformed", message: decoded.left }, undefined, call, detail)
@@ -292,13 +295,13 @@ export class SimNetwork {
     call: Call,
     detail: string
   ): void {
-    const wire = Codec.encodeResponse(response, request)
+    const wire = this.carrier.packResponse(response, request)
     this.hooks.onSent?.(from, to, response)
     this.stats.responses++
-    this.stats.bytes += Codec.size(wire)
-    this.transmit(from, to, `${detail} ${response._tag}`, response._tag, () => {
+    this.stats.bytes += this.carrier.size(wire)
+    this.transmit(from, to, `${detail} ${Codec.digestResponse(response)}`, response._tag, () => {
       if (call.settled || !toHost.alive()) return
-      const decoded = Codec.decodeResponse(wire)
+      const decoded = this.carrier.unpackResponse(wire)
       // An undecodable answer still ends the call, at once, as production's does (not by the
       // sender's timeout): the network contract suite found the two diverging here.
       if (Either.isLeft(decoded)) this.stats.malformed++

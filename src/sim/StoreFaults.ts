@@ -48,12 +48,12 @@ export class StoreFaults {
 }
 
 /** A driver whose writing transactions go through `faults` before they commit. */
-export const wrap = (driver: KvDriver.KvDriver, faults: StoreFaults): KvDriver.KvDriver => ({
+export const wrap = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => ({
   transact: (body) =>
     driver.transact((tx) => {
       faults.transactions++
       let wrote = false
-      const tracked: KvDriver.KvTransaction = {
+      const tracked: KvDriver.KvTransaction<V> = {
         get: tx.get,
         range: tx.range,
         set: (key, value) => {
@@ -72,4 +72,4 @@ export const wrap = (driver: KvDriver.KvDriver, faults: StoreFaults): KvDriver.K
 
 /** A Store over a region's disk with injectable faults. */
 export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults): Layer.Layer<Store.Store, StoreError> =>
-  Store.layerDriver(Effect.map(KvDriver.makeMemory(disk), (driver) => wrap(driver, faults)))
+  Layer.effect(Store.Store, Effect.map(KvDriver.makeMemory(disk), (driver) => Store.makeMemory(wrap(driver, faults))))

@@ -20,6 +20,7 @@
 import * as Random from "../replication/Random.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
+import type * as Codec from "./Codec.js"
 import { endOf, hitsRegion } from "./Faults.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
@@ -53,6 +54,11 @@ const episodesMax = 8
 const writesPerSecTotalMax = 36
 /** Simulated time after the heal in which every region must converge (more under PrimaryReplica, see `settleMs`). */
 const convergenceAllowanceMs = 30_000
+/**
+ * Share of seeds whose messages travel as protobuf bytes rather than frozen objects, so whole
+ * drawn runs keep exercising the wire codec (see `Codec.ts`) at a fraction of its cost.
+ */
+const wireBytesShare = 0.25
 
 // ---------------------------------------------------------------------------------------------
 // Drawing helpers
@@ -381,7 +387,10 @@ const settleMs = (scenario: Scenario): number => {
   return convergenceAllowanceMs + (scenario.topology.strategy === "PrimaryReplica" ? handBack : 0)
 }
 
-/** Replaces the clocks and faults of a scenario with ones drawn from the seed; the budget covers the heal. */
+/**
+ * Replaces the clocks and faults of a scenario with ones drawn from the seed (and draws how its
+ * messages travel); the budget covers the heal.
+ */
 const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
   const faults = drawFaults(swarm.derive("faults"), scenario)
@@ -397,8 +406,12 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     faults,
     checks: checksFor(scenario, faults, healedAtMs)
   }
-  return { ...drawn, budgetMs: Math.max(scenario.budgetMs, healedAtMs + settleMs(drawn)) }
+  return { ...drawn, budgetMs: Math.max(scenario.budgetMs, healedAtMs + settleMs(drawn)), wire: drawWire(swarm.derive("wire"), scenario) }
 }
+
+/** Bytes when the base scenario asks for them, else bytes on a fixed share of seeds. */
+const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
+  chance(random, wireBytesShare) || scenario.wire === "bytes" ? "bytes" : "objects"
 
 /**
  * A base scenario's checks for a drawn schedule: its `failover` story (the primary is lost, a

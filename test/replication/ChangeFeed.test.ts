@@ -3,8 +3,9 @@
  * it lagged and then catches up from the durable log without missing a change.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Stream } from "effect"
-import type * as ChangeFeed from "../../src/replication/ChangeFeed.js"
+import { Chunk, type Clock, Effect, Fiber, Stream, TestClock } from "effect"
+import * as ChangeFeed from "../../src/replication/ChangeFeed.js"
+import * as Store from "../../src/replication/Store.js"
 import * as Cluster from "./fixtures/cluster.js"
 
 const write = (node: Cluster.RunningNode, subject: string, resource = "document:readme", op: "insert" | "delete" = "insert") =>
@@ -13,7 +14,62 @@ const write = (node: Cluster.RunningNode, subject: string, resource = "document:
 const positions = (events: Chunk.Chunk<ChangeFeed.FeedEvent>) =>
   Chunk.toArray(events).flatMap((event) => (event._tag === "Change" ? [event.entry.position] : []))
 
+/** A log entry at `position` (its content does not matter to waits). */
+const entry = (position: number): Store.LogEntry => ({
+  position,
+  change: {
+    id: { origin: "us", seq: position },
+    op: "insert",
+    tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:a" },
+    timestamp: { physicalMs: position, logical: 0 },
+    originRegion: "us",
+    originNode: "n1",
+    originRevision: position,
+    committedAtMs: position,
+    context: {}
+  },
+  receivedFrom: null,
+  appliedAtMs: position
+})
+
 describe("ChangeFeed", () => {
+  it.scoped("a bounded wait ends at its timeout when nothing is published, at once when something is, and not at all when already beyond", () =>
+    Effect.gen(function* () {
+      const feed = yield* Effect.provide(ChangeFeed.make({ bufferSize: 8 }), Store.layerMemory())
+      const timedOut = yield* Effect.fork(feed.awaitBeyond(0, 1_000))
+      yield* TestClock.adjust(999)
+      expect(timedOut.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(1)
+      yield* Fiber.join(timedOut)
+      const woken = yield* Effect.fork(feed.awaitBeyond(0, 1_000))
+      yield* TestClock.adjust(10)
+      yield* feed.publish([entry(1)])
+      yield* Fiber.join(woken)
+      yield* feed.awaitBeyond(0, 1_000)
+    }))
+
+  it.scoped("a bounded wait that a publish ends cancels its timer's sleep", () =>
+    Effect.gen(function* () {
+      // A clock whose sleeps never end on their own and count how many are still pending.
+      let sleeping = 0
+      const clock: Clock.Clock = {
+        ...(yield* Effect.clock),
+        sleep: () =>
+          Effect.async<void>(() => {
+            sleeping++
+            return Effect.sync(() => void sleeping--)
+          })
+      }
+      const feed = yield* Effect.provide(ChangeFeed.make({ bufferSize: 8 }), Store.layerMemory())
+      const woken = yield* Effect.fork(Effect.withClock(feed.awaitBeyond(0, 1_000), clock))
+      for (let turn = 0; turn < 5 && sleeping === 0; turn++) yield* Effect.yieldNow()
+      expect(sleeping).toBe(1)
+      yield* feed.publish([entry(1)])
+      yield* Fiber.join(woken)
+      for (let turn = 0; turn < 5 && sleeping > 0; turn++) yield* Effect.yieldNow()
+      expect(sleeping).toBe(0)
+    }))
+
   it.scoped("every committed write is published once and the counters are true", () =>
     Effect.gen(function* () {
       const node = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")

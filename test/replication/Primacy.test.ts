@@ -236,7 +236,7 @@ describe("Primacy.tally", () => {
         sleep: () => Effect.void
       }
       const primacy = yield* Primacy.make({ initial: { epoch: 0, primary: "a" }, leaseMs: 1_000, regions: ["a", "b", "c"] }).pipe(
-        Effect.provideService(Store.Store, Store.make(yield* KvDriver.makeMemory(KvDriver.makeMemoryDisk()))),
+        Effect.provideService(Store.Store, Store.makeMemory(yield* KvDriver.makeMemory(KvDriver.makeMemoryDisk()))),
         Effect.withClock(machine)
       )
       yield* Effect.withClock(primacy.answer("a"), machine)
