@@ -29,6 +29,7 @@ const memory: Transport = {
       )
     ),
   cutFailsAs: "Unreachable",
+  notServingFailsAs: "Unreachable",
   // The hub refuses at the sender, so nothing is left to deliver after heal.
   cutRequestAfterHeal: "lost",
   interruptedCallee: "interrupted",

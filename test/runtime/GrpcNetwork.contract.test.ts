@@ -55,6 +55,7 @@ const overGrpc: Transport = {
       )
     ),
   cutFailsAs: "Timeout",
+  notServingFailsAs: "Unreachable",
   // TCP keeps the bytes for retransmission; after heal the server reads the request (and the
   // cancellation behind it) and runs the handler: the simulator loses such a request instead.
   cutRequestAfterHeal: "delivered late",

@@ -65,6 +65,7 @@ const simulated = (wire: Codec.Wire): Transport => ({
     return exit._tag === "Success" ? Promise.resolve(exit.value as never) : Promise.reject(Cause.squash(exit.cause))
   },
   cutFailsAs: "Timeout",
+  notServingFailsAs: "Timeout",
   // A cut is checked when a message arrives and drops it; TCP would hold it (see the gRPC run).
   cutRequestAfterHeal: "lost",
   interruptedCallee: "completes",
