@@ -5,7 +5,7 @@
  * cannot be changed by the side that did not make them, and bytes that are not a message are
  * answered `Refused{Malformed}` without reaching the handler.
  */
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import type * as Message from "../../src/replication/Message.js"
 import type * as Network from "../../src/replication/Network.js"
@@ -79,7 +79,7 @@ describe("wire modes of the simulated network", () => {
       })
     )
     const answers: Array<Message.Response | "timeout"> = []
-    network.call(sender, host("us-1"), receiver, batch(), 1_000, (response) => answers.push(response), () => answers.push("timeout"))
+    network.call(sender, host("us-1"), receiver, batch(), 1_000, (response) => answers.push(Either.getOrThrowWith(response, (reason) => new Error(reason))), () => answers.push("timeout"))
     world.run(5_000)
     expect(answers).toHaveLength(1)
     expect(answers[0]).toMatchObject({ _tag: "Refused", reason: "Malformed" })
