@@ -14,15 +14,13 @@
  * 64 on a usage error. The first line printed on a failure is the command that runs it again.
  * `chaos proxy` is the delay stage the run starts inside each node's namespace (hidden).
  */
-import * as fs from "node:fs"
 import { Command, InvalidArgumentError, Option } from "commander"
-import { Either } from "effect"
 import * as DelayProxy from "../chaos/DelayProxy.js"
 import * as Netns from "../chaos/Netns.js"
 import * as ChaosRun from "../chaos/Run.js"
-import * as Scenario from "../sim/Scenario.js"
 import * as Swarm from "../sim/Swarm.js"
 import { commandLine } from "./sim.js"
+import * as ScenarioFile from "./ScenarioFile.js"
 
 const parseSeed = (value: string): string => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("a seed is a non-negative integer")
@@ -36,21 +34,7 @@ interface RunOptions {
   readonly json?: boolean
 }
 
-const readScenario = (file: string): Scenario.Scenario | undefined => {
-  let text: string
-  try {
-    text = fs.readFileSync(file, "utf8")
-  } catch (error) {
-    process.stderr.write(`cannot read ${file}: ${String(error)}\n`)
-    process.exitCode = 2
-    return undefined
-  }
-  const decoded = Scenario.decode(text, file)
-  if (Either.isRight(decoded)) return decoded.right
-  process.stderr.write(`${decoded.left.message}\n`)
-  process.exitCode = 2
-  return undefined
-}
+const readScenario = ScenarioFile.read
 
 /** The verdict in a few lines: violations first, then what was done and measured. */
 const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [

@@ -21,7 +21,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { MultiBar, Presets, type SingleBar } from "cli-progress"
 import { Command, InvalidArgumentError, Option } from "commander"
-import { Either } from "effect"
 import * as Canary from "../sim/canary/Canary.js"
 import * as DeterminismCheck from "../sim/DeterminismCheck.js"
 import * as RunFolder from "../report/RunFolder.js"
@@ -31,6 +30,7 @@ import * as Scenario from "../sim/Scenario.js"
 import * as SimReport from "../sim/SimReport.js"
 import * as Swarm from "../sim/Swarm.js"
 import * as SwarmJobs from "./SwarmJobs.js"
+import * as ScenarioFile from "./ScenarioFile.js"
 
 // ---------------------------------------------------------------------------------------------
 // Arguments, commands, files
@@ -78,22 +78,7 @@ const canaryArgs = (canary: Canary.Name | undefined): ReadonlyArray<string> => (
 export const replayCommand = (file: string, seed: string, canary: string | undefined): string =>
   commandLine(["sim", "run", file, "--seed", seed, ...canaryArgs(canary as Canary.Name | undefined)])
 
-/** Reads and decodes a scenario file; prints the problem and sets exit code 2 when it cannot. */
-const readScenario = (file: string): Scenario.Scenario | undefined => {
-  let text: string
-  try {
-    text = fs.readFileSync(file, "utf8")
-  } catch (error) {
-    process.stderr.write(`cannot read ${file}: ${String(error)}\n`)
-    process.exitCode = 2
-    return undefined
-  }
-  const decoded = Scenario.decode(text, file)
-  if (Either.isRight(decoded)) return decoded.right
-  process.stderr.write(`${decoded.left.message}\n`)
-  process.exitCode = 2
-  return undefined
-}
+const readScenario = ScenarioFile.read
 
 /** Writes a file, creating its directory; returns its path. */
 const writeFile = (file: string, text: string): string => {
