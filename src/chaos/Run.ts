@@ -22,11 +22,13 @@ import { Either } from "effect"
 import type * as Change from "../replication/Change.js"
 import * as Random from "../replication/Random.js"
 import * as ApiClient from "../runtime/ApiClient.js"
+import * as RunFolder from "../report/RunFolder.js"
 import * as Checkers from "../sim/Checkers.js"
 import type { History } from "../sim/History.js"
 import type * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
 import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
+import * as ChaosReport from "./ChaosReport.js"
 import * as Clocks from "./Clocks.js"
 import { Feed, readLog } from "./Feeds.js"
 import * as Judge from "./Judge.js"
@@ -46,6 +48,9 @@ export interface Options {
   readonly replay?: string
   /** How long a node may take to become ready. */
   readonly readyTimeoutMs?: number
+  /** The scenario file as given and its text, for result.json (default: the scenario as run, written to `scenario.yaml`). */
+  readonly scenarioFile?: string
+  readonly scenarioText?: string
 }
 
 /** A fault as applied, with the run's time. */
@@ -85,6 +90,8 @@ export interface ChaosResult {
   readonly faults: ReadonlyArray<AppliedFault>
   readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly logEntries: number }>>
   readonly wallMs: number
+  /** What went wrong on the way without failing the run, e.g. a node that did not start again. */
+  readonly notes: ReadonlyArray<string>
   readonly runFolder: string
 }
 
@@ -109,6 +116,8 @@ const probesStable = 3
 const finalReadQuietMs = 500
 const finalReadTimeoutMs = 15_000
 
+const progressFile = "progress.jsonl"
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const draw = (range: Range, random: Random.Stream): number =>
@@ -127,10 +136,6 @@ const drawClocks = (scenario: Scenario, seed: string, folder: string): Map<strin
     })
   )
 }
-
-/** The run folder: `<reports>/<scenario>/<seed>-<time>/`, as the simulator's reports lay theirs out. */
-export const runFolderOf = (reportsRoot: string, scenario: string, seed: string, startedAt: Date): string =>
-  path.join(reportsRoot, scenario, `${seed}-${startedAt.toISOString().replace(/[:.]/g, "-")}`)
 
 /** The directed links a fault cuts, folded into the run's link state as `SimNetwork` does. */
 const applyCut = (scenario: Scenario, blocked: Set<string>, bridges: Set<string>, fault: Fault): string => {
@@ -184,6 +189,7 @@ class ChaosRun {
   readonly durable: Array<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }> = []
   readonly lostWithDisk = new Set<string>()
   readonly notApplied: Array<string> = []
+  readonly notes: Array<string> = []
   /** Nodes being started again, until they are ready. */
   readonly starting = new Set<Promise<void>>()
   /**
@@ -192,7 +198,11 @@ class ChaosRun {
    * does not show, and writes its clients sent meanwhile may fail.
    */
   readonly starts: Array<{ readonly startMs: number; endMs: number }> = []
-  readonly history: fs.WriteStream
+  /**
+   * `progress.jsonl`: what the harness did as it did it, so a run that is interrupted or fails
+   * leaves a trace; a finished run replaces it with the report's `history.jsonl`.
+   */
+  readonly progress: fs.WriteStream
   startMs = 0
   cleaned = false
 
@@ -200,9 +210,9 @@ class ChaosRun {
     readonly scenario: Scenario,
     readonly options: Options
   ) {
-    this.folder = runFolderOf(options.reportsRoot, scenario.name, options.seed, this.startedAt)
-    fs.mkdirSync(this.folder, { recursive: true })
-    this.history = fs.createWriteStream(path.join(this.folder, "history.jsonl"))
+    // The report's folder from the start: the nodes' data, configs and logs live in it.
+    this.folder = RunFolder.reserve(options.reportsRoot, scenario.name, options.seed, this.startedAt)
+    this.progress = fs.createWriteStream(path.join(this.folder, progressFile))
     // The scenario as run (a swarm draws it from the seed), so `chaos run <folder>/scenario.yaml` repeats it.
     fs.writeFileSync(path.join(this.folder, "scenario.yaml"), encodeScenario(scenario))
     this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
@@ -217,7 +227,7 @@ class ChaosRun {
   }
 
   record(event: Record<string, unknown>): void {
-    this.history.write(`${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
+    this.progress.write(`${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
   }
 
   launch(): Nodes.Launch {
@@ -355,6 +365,7 @@ class ChaosRun {
       then()
     }, (error: Error) => {
       this.record({ type: "note", node: node.address.nodeId, message: error.message })
+      this.notes.push(`${Math.round(this.now())} ms: ${node.address.nodeId}: ${error.message}`)
       this.options.log(`  ${node.address.nodeId}: ${error.message}`)
     })
     this.starting.add(ready)
@@ -473,7 +484,7 @@ class ChaosRun {
     for (const client of this.clients.values()) client.close()
     await Promise.all(this.nodes.map((node) => Nodes.destroy(node)))
     if (this.network !== undefined) Netns.remove(this.network)
-    await new Promise((resolve) => this.history.end(resolve))
+    await new Promise((resolve) => this.progress.end(resolve))
   }
 
   /** The last resort on a signal or exit: SIGKILL every child and remove the network, synchronously. */
@@ -495,7 +506,11 @@ const unreadableViolation = (node: Nodes.Node, error: unknown): Checkers.Violati
   details: { node: node.address.nodeId, exits: node.exits, log: path.join(node.folder, "serve.log") }
 })
 
-/** Runs a scenario on real processes; the run folder holds `result.json`, `history.jsonl`, node configs and logs. */
+/**
+ * Runs a scenario on real processes; the run folder (`report/RunFolder.ts`) holds result.json,
+ * history.jsonl, report.md and report.html (`ChaosReport.ts`), the scenario as run, and each
+ * node's config, data and log under `nodes/`.
+ */
 export const run = async (scenario: Scenario, options: Options): Promise<ChaosResult> => {
   const reason = Netns.unavailable()
   if (reason !== undefined) throw new Error(`chaos needs network namespaces and nftables: ${reason}`)
@@ -537,7 +552,15 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
-    fs.writeFileSync(path.join(chaos.folder, "result.json"), `${JSON.stringify({ replay: options.replay ?? replayCommand(scenario, options), ...result }, null, 2)}\n`)
+    const report = ChaosReport.make({ scenario, replay: options.replay ?? replayCommand(scenario, options), result, history, verdicts, durationMs: chaos.now() })
+    await chaos.cleanup()
+    RunFolder.write(options.reportsRoot, report, {
+      now: new Date(),
+      directory: chaos.folder,
+      scenarioText: options.scenarioText ?? encodeScenario(scenario),
+      scenarioFile: options.scenarioFile
+    })
+    fs.rmSync(path.join(chaos.folder, progressFile), { force: true })
     return result
   } finally {
     await chaos.cleanup()
@@ -636,6 +659,7 @@ const summarize = (
       ])
     ),
     wallMs: found.wallMs,
+    notes: chaos.notes,
     runFolder: chaos.folder
   }
 }

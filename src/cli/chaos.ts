@@ -14,6 +14,7 @@
  * 64 on a usage error. The first line printed on a failure is the command that runs it again.
  * `chaos proxy` is the delay stage the run starts inside each node's namespace (hidden).
  */
+import * as fs from "node:fs"
 import { Command, InvalidArgumentError, Option } from "commander"
 import * as DelayProxy from "../chaos/DelayProxy.js"
 import * as Netns from "../chaos/Netns.js"
@@ -47,7 +48,7 @@ const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
   ...(result.notApplied.length === 0 ? [] : [`  not applied: ${result.notApplied.join("; ")}`]),
   ...(result.notJudged.length === 0 ? [] : [`  not judged: ${result.notJudged.join("; ")}`]),
   `  ${result.note}`,
-  `  report: ${result.runFolder}/result.json, history.jsonl`
+  `  report: ${result.runFolder}/report.html (also report.md, result.json, history.jsonl)`
 ]
 
 const runCommand = async (file: string, options: RunOptions): Promise<void> => {
@@ -57,7 +58,15 @@ const runCommand = async (file: string, options: RunOptions): Promise<void> => {
   const log = (line: string) => void (options.json === true ? process.stderr : process.stdout).write(`${line}\n`)
   log(`seed ${options.seed}: ${scenario.name} on real processes (replay: ${replay})`)
   try {
-    const result = await ChaosRun.run(scenario, { seed: options.seed, reportsRoot: options.reports, log, replay, ...(options.canary === undefined ? {} : { canary: options.canary }) })
+    const result = await ChaosRun.run(scenario, {
+      seed: options.seed,
+      reportsRoot: options.reports,
+      log,
+      replay,
+      scenarioFile: file,
+      scenarioText: fs.readFileSync(file, "utf8"),
+      ...(options.canary === undefined ? {} : { canary: options.canary })
+    })
     if (!result.passed) process.stderr.write(`${replay}\n`)
     if (options.json === true) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
     else for (const line of summary(result)) process.stdout.write(`${line}\n`)
@@ -88,7 +97,12 @@ const swarmCommand = async (options: SwarmOptions): Promise<void> => {
   for (let seed = options.first; seed < options.first + options.seeds; seed++) {
     const scenario = Swarm.scenarioFor(seed, base)
     try {
-      const result = await ChaosRun.run(scenario, { seed: String(seed), reportsRoot: options.reports, log: () => undefined })
+      const result = await ChaosRun.run(scenario, {
+        seed: String(seed),
+        reportsRoot: options.reports,
+        log: () => undefined,
+        replay: commandLine(["chaos", "swarm", "--first", String(seed), "--seeds", "1", ...(options.scenario === undefined ? [] : ["--scenario", options.scenario])])
+      })
       const replay = commandLine(["chaos", "run", `${result.runFolder}/scenario.yaml`, "--seed", String(seed)])
       process.stdout.write(
         `seed ${seed}: ${result.passed ? "passed" : `FAILED (${[...new Set(result.violations.map((violation) => violation.checker))].join(", ")})`}, ${result.writes.acknowledged}/${result.writes.attempted} acknowledged, ${result.faults.length} faults; ${scenario.description}\n`
@@ -118,7 +132,7 @@ export const command = (): Command =>
         .description("run a scenario file on real serve processes in network namespaces, with real faults, and judge it with the simulator's checkers (needs root)")
         .argument("<scenario-file>", "a scenario (the format of sim run, see scenarios/README.md)")
         .requiredOption("--seed <n>", "fixes the clocks' errors and the workload (the interleaving stays the machine's)", parseSeed)
-        .option("--reports <dir>", "where run folders go (<dir>/<scenario>/<seed>-<time>/)", "reports")
+        .option("--reports <dir>", "where run folders go (<dir>/<scenario>/<seed>-<utc time>/ with report.html, report.md, result.json, history.jsonl; <dir>/<scenario>/latest)", "reports")
         .addOption(new Option("--canary <name>", "start every node deliberately broken; the run must fail").choices(["keep-local"]))
         .option("--json", "print the result as JSON (progress goes to stderr)")
         .action((file: string, options: RunOptions) => runCommand(file, options))

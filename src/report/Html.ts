@@ -73,7 +73,8 @@ const checksSection = (report: RunReport.RunReport): string =>
 
 const failoverSection = (report: RunReport.RunReport): string => {
   const story = report.failover
-  if (story === undefined) return ""
+  const unrecorded = report.unrecorded?.failover
+  if (story === undefined) return unrecorded === undefined ? "" : `<h2>Failover</h2>${notRecorded(unrecorded)}`
   const point = story.recoveryPoint
   const summary = table(
     ["primary lost", "detected", "promoted", "first write elsewhere (RTO)", "handed back", "RPO: writes finally lost", "RPO window", "lacked at promotion"],
@@ -110,6 +111,9 @@ const lostSection = (report: RunReport.RunReport): string =>
         )
   }`
 
+/** In place of a plot the run has no data for. */
+const notRecorded = (reason: string): string => `<p class="muted not-recorded">Not recorded on real processes: ${Svg.escape(reason)}</p>`
+
 const plotSections = (report: RunReport.RunReport): string => {
   const spans = Plots.faultSpans(report)
   const frame: Plots.Frame = { scale: Svg.timeScale(report.durationMs), bands: Plots.faultBands(spans) }
@@ -117,12 +121,14 @@ const plotSections = (report: RunReport.RunReport): string => {
   const messages = report.events.filter((event) => event.type === "message").length
   const shown = Plots.diagramMessages(report, frame.bands)
   return [
-    `<h2>Timeline</h2><p class="caption">A lane per region (bold) and node: faults as bars on what they hit (diamonds act at once), the primary's epochs as a blue line under its region, refused writes as ticks under the client's region; red bands mark every fault window, on every plot.${report.failover === undefined ? "" : " Dashed lines mark the failover; the brackets are RTO and RPO."}</p>${Plots.timeline(frame, report)}`,
+    `<h2>Timeline</h2><p class="caption">A lane per region (bold) and node: faults as bars on what they hit (diamonds act at once), the primary's epochs as a blue line under its region, refused writes as ticks under the client's region; red bands mark every fault window, on every plot.${report.failover === undefined ? "" : " Dashed lines mark the failover; the brackets are RTO and RPO."}</p>${report.unrecorded?.epochs === undefined ? "" : notRecorded(`epochs: ${report.unrecorded.epochs}`)}${Plots.timeline(frame, report)}`,
     `<h2>Replication lag</h2><p class="caption">Per target region, the highest lag (acknowledgement at the origin to durability at the target) in each time slice.</p>${Plots.lag(frame, report)}`,
     `<h2>Write outcomes per second</h2><p class="caption">Answers to each region's clients, per second.</p>${Plots.outcomes(frame, report)}`,
     `<h2>Conflicts and lost writes</h2><p class="caption">Tuples whose final state holds concurrent changes, by when the last of them was acknowledged; dots are acknowledged writes that did not survive.</p>${Plots.conflicts(frame, report)}`,
     diagram === undefined
-      ? ""
+      ? report.unrecorded?.messages === undefined
+        ? ""
+        : `<h2>Messages between regions</h2>${notRecorded(report.unrecorded.messages)}`
       : `<h2>Messages between regions</h2><p class="caption">Space-time diagram of ${shown.length === messages ? `all ${messages}` : `${shown.length} of ${messages}`} recorded messages between regions (${Svg.timeText(shown[0]?.atMs ?? 0)} to ${Svg.timeText(Math.max(0, ...shown.map((message) => message.endedAtMs)))}): time goes down; red lines with a cross were lost on the link or cut by a partition; red bands are fault windows.</p>${diagram}`
   ].join("\n")
 }

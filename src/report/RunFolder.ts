@@ -33,6 +33,11 @@ export interface WriteOptions {
   readonly scenarioFile?: string | undefined
   /** Other files to write into the folder (name to text), e.g. a generated scenario. */
   readonly extra?: Readonly<Record<string, string>>
+  /**
+   * A folder made by `reserve` to write into instead of a fresh one: a chaos run needs its
+   * folder from the start (its nodes' data, configs and logs live there).
+   */
+  readonly directory?: string | undefined
 }
 
 /** A folder or file name part: letters, digits, `.`, `_` and `-` only. */
@@ -95,11 +100,13 @@ const linkLatest = (parent: string, name: string): string | undefined => {
   }
 }
 
-/** Writes a run's folder under `root`; returns where. */
+/** Makes a run's folder before the run, named as `write` names it (`now`: when the run starts); pass it to `write` as `directory`. */
+export const reserve = (root: string, scenario: string, seed: string, now: Date): string => freshDirectory(path.join(root, safe(scenario)), `${safe(seed)}-${stamp(now)}`)
+
+/** Writes a run's folder under `root` (or into `options.directory`); returns where. */
 export const write = (root: string, report: RunReport.RunReport, options: WriteOptions): Written => {
-  const parent = path.join(root, safe(report.scenario))
-  const name = `${safe(report.seed)}-${stamp(options.now)}`
-  const directory = freshDirectory(parent, name)
+  const parent = options.directory === undefined ? path.join(root, safe(report.scenario)) : path.dirname(options.directory)
+  const directory = options.directory ?? freshDirectory(parent, `${safe(report.seed)}-${stamp(options.now)}`)
   const project = Provenance.project()
   const contents: Record<string, string> = {
     "result.json": resultJson(report, options),

@@ -178,6 +178,12 @@ export interface RunReport {
   readonly lostWrites: ReadonlyArray<LostWrite>
   readonly conflicts: ReadonlyArray<Conflict>
   readonly failover: FailoverStory | undefined
+  /**
+   * What the run could not record, by plot, with the reason (a chaos run on real processes sees
+   * no messages between regions and no epoch changes): the page says so instead of drawing an
+   * empty or made-up plot.
+   */
+  readonly unrecorded?: Readonly<Partial<Record<"messages" | "epochs" | "failover", string>>> | undefined
   /** `report.md`. */
   readonly markdown: string
   /** The run's own result, merged into `result.json`. */

@@ -132,7 +132,7 @@ const healing = new Set(["heal", "restart", "resume"])
 const regionOfNode = (scenario: Scenario): ReadonlyMap<string, string> => new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
 
 /** The regions and nodes a fault hits. */
-const hit = (scenario: Scenario, fault: Fault): { readonly regions: ReadonlyArray<string>; readonly nodes: ReadonlyArray<string> } => {
+export const hit = (scenario: Scenario, fault: Fault): { readonly regions: ReadonlyArray<string>; readonly nodes: ReadonlyArray<string> } => {
   switch (fault.kind) {
     case "isolate":
     case "store":
@@ -184,7 +184,7 @@ const faultEvents = (scenario: Scenario, result: Simulation["result"]): Readonly
 }
 
 /** When each acknowledged change reached each other region. */
-const replicated = (history: History): ReadonlyArray<RunReport.ReplicatedEvent> => {
+export const replicated = (history: History): ReadonlyArray<RunReport.ReplicatedEvent> => {
   const origin = new Map(history.writes.flatMap((write) => write.changes.map((change) => [Oracle.idOf(change), change.originRegion] as const)))
   const found: Array<RunReport.ReplicatedEvent> = []
   for (const [change, regions] of history.durableAt) {
@@ -201,7 +201,8 @@ const replicated = (history: History): ReadonlyArray<RunReport.ReplicatedEvent> 
 // ---------------------------------------------------------------------------------------------
 // Findings
 
-const conflicts = (verdicts: ReadonlyMap<string, Oracle.Verdict>, history: History): ReadonlyArray<RunReport.Conflict> =>
+/** Tuples whose final state holds concurrent changes, by when the last of them was acknowledged. */
+export const conflicts = (verdicts: ReadonlyMap<string, Oracle.Verdict>, history: History): ReadonlyArray<RunReport.Conflict> =>
   [...verdicts.values()]
     .filter((verdict) => verdict.maximal.length > 1)
     .map((verdict) => ({
