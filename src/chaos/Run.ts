@@ -200,9 +200,10 @@ class ChaosRun {
   readonly starts: Array<{ readonly startMs: number; endMs: number }> = []
   /**
    * `progress.jsonl`: what the harness did as it did it, so a run that is interrupted or fails
-   * leaves a trace; a finished run replaces it with the report's `history.jsonl`.
+   * leaves a trace; a finished run replaces it with the report's `history.jsonl`. Written
+   * synchronously, so a line recorded before Ctrl-C is on disk after it.
    */
-  readonly progress: fs.WriteStream
+  readonly progress: number
   startMs = 0
   cleaned = false
 
@@ -212,7 +213,7 @@ class ChaosRun {
   ) {
     // The report's folder from the start: the nodes' data, configs and logs live in it.
     this.folder = RunFolder.reserve(options.reportsRoot, scenario.name, options.seed, this.startedAt)
-    this.progress = fs.createWriteStream(path.join(this.folder, progressFile))
+    this.progress = fs.openSync(path.join(this.folder, progressFile), "a")
     // The scenario as run (a swarm draws it from the seed), so `chaos run <folder>/scenario.yaml` repeats it.
     fs.writeFileSync(path.join(this.folder, "scenario.yaml"), encodeScenario(scenario))
     this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
@@ -227,7 +228,8 @@ class ChaosRun {
   }
 
   record(event: Record<string, unknown>): void {
-    this.progress.write(`${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
+    if (this.cleaned) return
+    fs.writeSync(this.progress, `${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
   }
 
   launch(): Nodes.Launch {
@@ -484,7 +486,7 @@ class ChaosRun {
     for (const client of this.clients.values()) client.close()
     await Promise.all(this.nodes.map((node) => Nodes.destroy(node)))
     if (this.network !== undefined) Netns.remove(this.network)
-    await new Promise((resolve) => this.progress.end(resolve))
+    fs.closeSync(this.progress)
   }
 
   /** The last resort on a signal or exit: SIGKILL every child and remove the network, synchronously. */

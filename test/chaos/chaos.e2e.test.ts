@@ -47,10 +47,22 @@ const runOnce = async (canary: "keep-local" | undefined, which: Scenario.Scenari
   const before = new Set(chaosNamespaces())
   const result = await ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
   expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
-  expect(path.relative(reportsRoot, result.runFolder)).toMatch(new RegExp(`^${which.name}/1-\\d{4}-`))
-  expect(JSON.parse(fs.readFileSync(path.join(result.runFolder, "result.json"), "utf8"))).toMatchObject({ mode: "chaos", seed: "1", passed: result.passed })
-  const events = fs.readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { readonly type: string })
-  expect(events.filter((event) => event.type === "invoke").length).toBe(result.writes.attempted)
+  // The simulator's run folder (report/RunFolder.ts): its name, its files, the latest link.
+  expect(path.relative(reportsRoot, result.runFolder)).toMatch(new RegExp(`^${which.name}/1-\\d{8}T\\d{6}\\.\\d{3}Z$`))
+  expect(fs.readdirSync(result.runFolder)).toEqual(expect.arrayContaining(["result.json", "history.jsonl", "report.md", "report.html", "scenario.yaml", "nodes"]))
+  expect(fs.existsSync(path.join(result.runFolder, "progress.jsonl"))).toBe(false)
+  expect(fs.realpathSync(path.join(reportsRoot, which.name, "latest"))).toBe(fs.realpathSync(result.runFolder))
+  expect(JSON.parse(fs.readFileSync(path.join(result.runFolder, "result.json"), "utf8"))).toMatchObject({ valid: result.passed, seed: "1", run: { mode: "chaos", passed: result.passed, nodes: result.nodes } })
+  const events = fs.readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string })
+  expect(events.filter((event) => event.type === "op" && event.phase === "invoke").length).toBe(result.writes.attempted)
+  // The page a person opens: the verdict, replication lag drawn from the feeds, fault bands, and
+  // the plots real processes cannot record said so rather than drawn empty.
+  const html = fs.readFileSync(path.join(result.runFolder, "report.html"), "utf8")
+  expect(html).toContain(result.passed ? '<span class="verdict valid">valid</span>' : '<span class="verdict invalid">INVALID')
+  expect(html).toMatch(/<path[^>]*class="lag-path[^"]*"[^>]*d="M/)
+  expect(html).toContain('class="fault-band"')
+  expect(html).toContain("Not recorded on real processes")
+  expect(fs.readFileSync(path.join(result.runFolder, "report.md"), "utf8")).toContain(result.passed ? "passed on real processes" : "FAILED")
   return result
 }
 
@@ -94,8 +106,8 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
         .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
         .trim()
         .split("\n")
-        .map((line) => JSON.parse(line) as { readonly type: string; readonly atMs: number })
-      expect(events.filter((event) => event.type === "acknowledged" && event.atMs > 6_000 && event.atMs < 10_000).length).toBeGreaterThan(0)
+        .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly atMs: number })
+      expect(events.filter((event) => event.type === "op" && event.phase === "ok" && event.atMs > 6_000 && event.atMs < 10_000).length).toBeGreaterThan(0)
     },
     runTimeoutMs
   )
@@ -123,6 +135,10 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       const folder = path.join(reportsRoot, "chaos-partition-crash")
       const running = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((line) => line.includes(folder))
       expect(running).toEqual([])
+      // An interrupted run writes no report; its folder keeps what it did so far.
+      const [interrupted] = fs.readdirSync(folder).filter((name) => name !== "latest")
+      expect(fs.readdirSync(path.join(folder, interrupted!))).toEqual(expect.arrayContaining(["progress.jsonl", "scenario.yaml", "nodes"]))
+      expect(fs.existsSync(path.join(folder, interrupted!, "report.html"))).toBe(false)
     },
     interruptTimeoutMs
   )
