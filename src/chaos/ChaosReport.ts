@@ -179,8 +179,6 @@ const markdown = (finished: Finished, lostWrites: ReadonlyArray<RunReport.LostWr
     "",
     `Replay: \`${finished.replay}\``,
     "",
-    `> ${result.note}`,
-    "",
     "| | |",
     "|---|---|",
     ...facts(scenario, result, lostWrites.length).map(([key, value]) => `| ${cell(key)} | ${cell(value)} |`),
