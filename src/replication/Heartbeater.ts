@@ -121,7 +121,11 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
       memory.probing.add(peer.node.id)
       yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
     }
-    yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => ask(settings, memory, topology, peer, request, startedAtMs, "round"), { concurrency: "unbounded", discard: true })
+    // Round requests are not awaited either: a peer that has not started serving yet (or whose
+    // request was lost) held the whole round, and with it every other peer's next request and
+    // the primary's first lease, for a request timeout (1.8 s at start-up: swarm seed 301614).
+    // Each round asks again, so a peer has at most a request timeout's worth of rounds in flight.
+    for (const peer of peers.filter((peer) => !slow(peer))) yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "round"))
     yield* manager.checkStaleNodes()
   })
 

@@ -165,6 +165,34 @@ faults:
     ])
   })
 
+  it("a two-region PrimaryReplica run may refuse writes while a fresh primary-region disk waits for its bootstrap: at the start and after each wipe of a primary node", () => {
+    const scenario = Fixtures.parse(`
+name: fresh
+budget_ms: 10000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, primary: true, nodes: 2 }, { id: b }]
+replication:
+  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
+faults:
+  - { at_ms: 3000, kind: wipe, target: a-node2 }
+  - { at_ms: 5000, kind: wipe, target: b-node1 }
+`)
+    expect(FaultWindows.windows(scenario, 6000)).toEqual([
+      { startMs: 0, endMs: 2000 },
+      { startMs: 3000, endMs: 5000 }
+    ])
+    // Three regions have a lease instead: no such window.
+    const three = Fixtures.parse(`
+name: fresh
+budget_ms: 10000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, primary: true }, { id: b }, { id: c }]
+`)
+    expect(FaultWindows.windows(three, 6000)).toEqual([])
+  })
+
   it("residency flags a region that logged a vault it may not hold", () => {
     const outside = change("a", 1, { vault: "local" })
     expect(Checkers.residency([region("a", [outside], []), region("b", [outside], [])], topology).map((violation) => violation.details["region"])).toEqual(["b"])
