@@ -18,7 +18,7 @@
  * client writes once it completed or `timeoutMs` passed (see `Engine.run`): a write before
  * that would not see the tuple's history, and so would be concurrent with it, not after it.
  */
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect, Either, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import type { StoreError } from "./Errors.js"
 import type * as Message from "./Message.js"
@@ -162,6 +162,36 @@ const pageSource = (settings: Settings, source: Source, totals: Totals, mode: Mo
     return false
   })
 
+/** The pseudo cursor that records that a source was paged to its end by this disk's bootstrap. */
+const pagedKey = (source: string): string => `\u0000bootstrap-paged/${source}`
+
+/** Set once this disk records paged sources (disks bootstrapped before it recorded none). */
+const pagedRecordedMarker = "\u0000bootstrap-paged-recorded"
+
+/**
+ * Pages the sources of the current topology that this disk has not paged yet, in rounds
+ * `retryDelayMs` apart (backing off), until each answered to its end; each is recorded as
+ * paged. Returns what was received and the rounds it took.
+ */
+const pageMissingSources = (settings: Settings) =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const topologies = yield* TopologyManager.TopologyManager
+    const totals: Totals = { entries: 0, applied: 0 }
+    const missing = Effect.flatMap(topologies.current, (topology) =>
+      Effect.filter(sourcesOf(topology, settings), (source) => Effect.map(store.getCursor(pagedKey(source.key)), (paged) => paged === 0))
+    )
+    for (let round = 1; ; round++) {
+      const pending = yield* missing
+      for (const source of pending) if (yield* pageSource(settings, source, totals)) yield* store.advanceCursor(pagedKey(source.key), 1)
+      const left = yield* missing
+      if (left.length === 0) return { totals, rounds: round }
+      const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
+      if (round === 1) yield* Effect.logInfo(`bootstrap: ${left.map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
+      yield* Effect.sleep(Duration.millis(waitMs))
+    }
+  })
+
 /**
  * Runs the bootstrap to completion unless an earlier one completed: rounds over the sources
  * that have not answered to their end yet, `retryDelayMs` apart. Fails only on a store failure.
@@ -172,22 +202,48 @@ export const run = (
   Effect.gen(function* () {
     if (!(yield* needed)) return { ran: false, entries: 0, applied: 0, rounds: 0 }
     const store = yield* Store.Store
+    yield* store.advanceCursor(pagedRecordedMarker, 1)
+    const { rounds, totals } = yield* pageMissingSources(settings)
+    if (totals.entries > 0) yield* store.advanceCursor(rebuiltMarker, 1)
+    yield* store.advanceCursor(completionMarker, 1)
+    yield* Effect.logInfo(`bootstrap complete after ${rounds} round(s): ${totals.entries} entries received, ${totals.applied} new`)
+    return { ran: true, entries: totals.entries, applied: totals.applied, rounds }
+  })
+
+/**
+ * After the bootstrap: pages every region that joins this node's topology later and that this
+ * disk never paged. A region removed from the deployment (a `topology` fault, a config reload)
+ * is no bootstrap source, so a disk rebuilt while it was away completes without its log; when
+ * it is added back, its agents resume from cursors that moved past everything the lost disk
+ * had acknowledged, and relay never sends a change back to its origin region, so without this
+ * the rebuilt disk would miss that history for good. A disk that paged the region before (or
+ * a never-wiped disk, which paged it at its start) does nothing. Disks bootstrapped before the
+ * paged sources were recorded count their current sources as paged. `onRebuilt` runs (forked)
+ * when such a page first marks the disk as rebuilt: the caller starts the orphan tail then.
+ */
+export const followSources = <R>(
+  settings: Settings,
+  onRebuilt: Effect.Effect<void, never, R>
+): Effect.Effect<void, StoreError, Replica.Replica | Store.Store | Network.Network | TopologyManager.TopologyManager | R> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
     const topologies = yield* TopologyManager.TopologyManager
-    const totals: Totals = { entries: 0, applied: 0 }
-    const done = new Set<string>()
-    for (let round = 1; ; round++) {
-      const pending = sourcesOf(yield* topologies.current, settings).filter((source) => !done.has(source.key))
-      for (const source of pending) if (yield* pageSource(settings, source, totals)) done.add(source.key)
-      if (sourcesOf(yield* topologies.current, settings).every((source) => done.has(source.key))) {
-        if (totals.entries > 0) yield* store.advanceCursor(rebuiltMarker, 1)
-        yield* store.advanceCursor(completionMarker, 1)
-        yield* Effect.logInfo(`bootstrap complete after ${round} round(s): ${totals.entries} entries received, ${totals.applied} new`)
-        return { ran: true, entries: totals.entries, applied: totals.applied, rounds: round }
-      }
-      const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
-      if (round === 1) yield* Effect.logInfo(`bootstrap: ${pending.filter((source) => !done.has(source.key)).map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
-      yield* Effect.sleep(Duration.millis(waitMs))
+    if ((yield* store.getCursor(pagedRecordedMarker)) === 0) {
+      for (const source of sourcesOf(yield* topologies.current, settings)) yield* store.advanceCursor(pagedKey(source.key), 1)
+      yield* store.advanceCursor(pagedRecordedMarker, 1)
     }
+    yield* Stream.runForEach(topologies.changes, () =>
+      Effect.gen(function* () {
+        const { totals } = yield* pageMissingSources(settings)
+        if (totals.entries === 0) return
+        // History that reached this disk only now: its region may have had older disks, as after a bootstrap.
+        if (totals.applied > 0 && (yield* store.getCursor(rebuiltMarker)) === 0) {
+          yield* store.advanceCursor(rebuiltMarker, 1)
+          yield* Effect.fork(onRebuilt)
+        }
+        yield* Effect.logInfo(`bootstrap of a region that joined later: ${totals.entries} entries received, ${totals.applied} new`)
+      })
+    )
   })
 
 /**

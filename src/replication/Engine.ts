@@ -236,8 +236,10 @@ const bootstrapThenOpen = (settings: Settings) =>
     const onStoreFailure = (what: string) => Effect.catchAll((error: StoreError) => Effect.logWarning(`${what} stopped on a store failure: ${error.message}`))
     // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
     const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
-    if (!needed) return yield* Effect.forkScoped(tail)
-    const bootstrap = Bootstrap.run(bootstrapSettings).pipe(onStoreFailure("bootstrap"), Effect.zipRight(hold ? Effect.void : replica.openWrites), Effect.zipRight(tail))
+    // Regions that join the topology later and this disk never paged are paged then.
+    const after = Effect.zipRight(Effect.forkScoped(Bootstrap.followSources(bootstrapSettings, tail).pipe(onStoreFailure("paging a joined region"))), tail)
+    if (!needed) return yield* Effect.forkScoped(after)
+    const bootstrap = Bootstrap.run(bootstrapSettings).pipe(onStoreFailure("bootstrap"), Effect.zipRight(hold ? Effect.void : replica.openWrites), Effect.zipRight(after))
     const opener = Effect.gen(function* () {
       yield* Effect.sleep(Duration.millis(waitMs))
       if (yield* replica.writesOpen) return
