@@ -10,7 +10,7 @@
  * primary renews its write lease when more than half of the regions agreed with its view, and
  * any node remembers a newer epoch a peer answered with and the leases peers report granting.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
 import type * as Message from "./Message.js"
@@ -121,11 +121,13 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
       memory.probing.add(peer.node.id)
       yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
     }
-    // Round requests are not awaited either: a peer that has not started serving yet (or whose
-    // request was lost) held the whole round, and with it every other peer's next request and
-    // the primary's first lease, for a request timeout (1.8 s at start-up: swarm seed 301614).
-    // Each round asks again, so a peer has at most a request timeout's worth of rounds in flight.
-    for (const peer of peers.filter((peer) => !slow(peer))) yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "round"))
+    // The round waits for its answers at most an interval: a peer that has not started serving
+    // yet (or whose request was lost) held the whole round, and with it every other peer's next
+    // request and the primary's first lease, for a request timeout (1.8 s at start-up: swarm
+    // seeds 301614, 302121). A late answer still counts when it comes; the stale check runs once
+    // the prompt answers are in (running it before them flapped peers: seed 400847).
+    const asks = yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "round")))
+    yield* Effect.raceFirst(Fiber.joinAll(asks), Effect.sleep(Duration.millis(settings.intervalMs)))
     yield* manager.checkStaleNodes()
   })
 
