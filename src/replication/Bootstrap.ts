@@ -194,7 +194,8 @@ const pageMissingSources = (settings: Settings) =>
 
 /**
  * Runs the bootstrap to completion unless an earlier one completed: rounds over the sources
- * that have not answered to their end yet, `retryDelayMs` apart. Fails only on a store failure.
+ * that have not answered to their end yet, `retryDelayMs` apart. Fails only on a store failure
+ * (the Engine runs it again: it resumes from the progress it recorded).
  */
 export const run = (
   settings: Settings

@@ -233,7 +233,17 @@ const bootstrapThenOpen = (settings: Settings) =>
       retryDelayMs: settings.agent.retryDelayMs,
       retryDelayMaxMs: settings.agent.retryDelayMaxMs
     }
-    const onStoreFailure = (what: string) => Effect.catchAll((error: StoreError) => Effect.logWarning(`${what} stopped on a store failure: ${error.message}`))
+    // A store failure (a transient one: a slow or failing disk) must not end these for the
+    // incarnation: a bootstrap given up left a rebuilt disk without its peers' history for good,
+    // since their agents never resend it (swarm seed 401434). Each resumes from what it recorded
+    // in the store, so it is simply run again after the capped retry delay.
+    const onStoreFailure = (what: string) => <A, R>(effect: Effect.Effect<A, StoreError, R>): Effect.Effect<A, never, R> =>
+      effect.pipe(
+        Effect.tapError((error) =>
+          Effect.zipRight(Effect.logWarning(`${what} stopped on a store failure, retrying: ${error.message}`), Effect.sleep(Duration.millis(settings.agent.retryDelayMaxMs)))
+        ),
+        Effect.eventually
+      )
     // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
     const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
     // Regions that join the topology later and this disk never paged are paged then.
