@@ -234,7 +234,7 @@ const bootstrapThenOpen = (settings: Settings) =>
       retryDelayMaxMs: settings.agent.retryDelayMaxMs
     }
     const onStoreFailure = (what: string) => Effect.catchAll((error: StoreError) => Effect.logWarning(`${what} stopped on a store failure: ${error.message}`))
-    // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
+    // A bootstrapped disk keeps asking for its region's late stragglers (its region may have had an older disk).
     const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
     // Regions that join the topology later and this disk never paged are paged then.
     const after = Effect.zipRight(Effect.forkScoped(Bootstrap.followSources(bootstrapSettings, tail).pipe(onStoreFailure("paging a joined region"))), tail)
