@@ -53,9 +53,12 @@ export const progressKey = (region: string, node: string): string => `\u0000boot
 const tailKey = (region: string, node: string): string => `\u0000orphans/${region}/${node}`
 
 /**
- * Set when a bootstrap received any history: this disk joined (or replaced one in) a cluster
- * that already held data, so its region may have had older disks whose stragglers are still
- * on their way. A brand-new cluster's disks bootstrap from empty logs and never set it.
+ * Set when a bootstrap ran (this disk started empty) or a region paged later brought history:
+ * its region may have had older disks whose stragglers are still on their way. Whether the
+ * bootstrap received history does not tell: a disk wiped right after its first writes
+ * bootstraps from peers whose logs are still empty while those writes are in flight to them
+ * (swarm seed 400800), and it cannot tell itself from a brand-new cluster's disk. So every
+ * bootstrapped disk runs the orphan tail; its answers are small and usually empty.
  */
 export const rebuiltMarker = "\u0000rebuilt-disk"
 
@@ -205,7 +208,7 @@ export const run = (
     const store = yield* Store.Store
     yield* store.advanceCursor(pagedRecordedMarker, 1)
     const { rounds, totals } = yield* pageMissingSources(settings)
-    if (totals.entries > 0) yield* store.advanceCursor(rebuiltMarker, 1)
+    yield* store.advanceCursor(rebuiltMarker, 1)
     yield* store.advanceCursor(completionMarker, 1)
     yield* Effect.logInfo(`bootstrap complete after ${rounds} round(s): ${totals.entries} entries received, ${totals.applied} new`)
     return { ran: true, entries: totals.entries, applied: totals.applied, rounds }
@@ -251,10 +254,11 @@ export const followSources = <R>(
  * The orphan tail of a rebuilt disk: a change its region's old disk sent out just before it
  * was lost can reach a peer after this node's bootstrap paged that peer (a batch a paused peer
  * commits late, or a peer that was down during the bootstrap and held the only copy), and relay
- * never sends a change back to its origin region. So a node whose bootstrap found history keeps
- * asking every peer, every `intervalMs`, for
- * changes of its region under origins it does not know, from where its bootstrap ended. Each
- * answer is small (usually empty); only rebuilt disks ask.
+ * never sends a change back to its origin region. So a node whose disk bootstrapped keeps
+ * asking every peer, every `intervalMs`, for changes of its region under origins it does not
+ * know, from where its bootstrap ended. Each answer is small (usually empty); a disk whose
+ * bootstrap completed under an older version (which marked only bootstraps that found
+ * history) asks only once a region paged later brings history (`followSources`).
  */
 export const tailOrphans = (
   settings: Settings & { readonly intervalMs: number }

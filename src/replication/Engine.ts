@@ -244,7 +244,7 @@ const bootstrapThenOpen = (settings: Settings) =>
         ),
         Effect.eventually
       )
-    // A rebuilt disk keeps asking for its region's late stragglers once it has bootstrapped.
+    // A bootstrapped disk keeps asking for its region's late stragglers (its region may have had an older disk).
     const tail = Bootstrap.tailOrphans({ ...bootstrapSettings, intervalMs: settings.agent.retryDelayMaxMs * orphanTailIntervals }).pipe(onStoreFailure("the orphan tail"))
     // Regions that join the topology later and this disk never paged are paged then.
     const after = Effect.zipRight(Effect.forkScoped(Bootstrap.followSources(bootstrapSettings, tail).pipe(onStoreFailure("paging a joined region"))), tail)
