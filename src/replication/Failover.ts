@@ -225,6 +225,14 @@ export interface Observation {
   readonly originalCaughtUp: boolean
   /** Whether this node's disk has paged every peer's log (see `Bootstrap`). */
   readonly bootstrapped?: boolean
+  /**
+   * Regions heard from since this node started (`TopologyManager.heardRegions`); absent means
+   * every available region. Confirming a fenced primary and promoting need this evidence: a
+   * peer never heard counts as available during its grace period, and a restarted primary that
+   * confirmed itself on that guess took writes in its old epoch while the other region had been
+   * promoted (swarm seed 502216).
+   */
+  readonly heard?: ReadonlySet<Topology.RegionId>
 }
 
 /** What to do after a check. */
@@ -274,13 +282,15 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const self = settings.regionId
   const available = (region: Topology.RegionId) => region === self || Topology.isRegionAvailable(topology, region)
   const visible = topology.regions.filter((region) => available(region.id)).length
+  const heard = observation.heard
+  const answered = heard === undefined ? visible : topology.regions.filter((region) => region.id === self || (available(region.id) && heard.has(region.id))).length
   const total = topology.regions.length
   const original = originalPrimary(topology)
   const next: Tracking = {
     ...tracking,
     primaryDownSinceMs: since(tracking.primary !== undefined && tracking.primary !== self && !available(tracking.primary), tracking.primaryDownSinceMs, nowMs),
     minoritySinceMs: since(visible * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
-    majoritySinceMs: since(visible * 2 > total, tracking.majoritySinceMs, nowMs),
+    majoritySinceMs: since(answered * 2 > total, tracking.majoritySinceMs, nowMs),
     originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs)
   }
   const act = (action: Action) => ({ tracking: next, action })
@@ -307,7 +317,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const granted = observation.grantHeldUntilMs !== undefined && nowMs < observation.grantHeldUntilMs
   // A strict majority of regions: with two regions nothing tells a lost primary from a cut
   // link, so they never fail over on their own (the operator's `promote` does it).
-  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && visible * 2 > total && !granted) {
+  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && answered * 2 > total && !granted) {
     return act({ _tag: "Promote", epoch: nextEpoch(topology, next.epoch, self) })
   }
   return act({ _tag: "None" })
@@ -455,7 +465,8 @@ export const make = (settings: Settings) =>
         observed: primacyState.newerEpochSeen,
         grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
         originalCaughtUp,
-        bootstrapped: !(yield* bootstrapNeeded)
+        bootstrapped: !(yield* bootstrapNeeded),
+        heard: yield* manager.heardRegions
       }
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)

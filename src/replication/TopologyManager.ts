@@ -177,6 +177,12 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     ) => Effect.Effect<void, TopologyManagerError>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
+    /**
+     * Regions with a node that has answered a heartbeat since this manager started and is not
+     * Unreachable now: evidence of contact, where a node never heard from counts as Healthy until
+     * its grace period ends (`Failover` must not confirm or promote on such a guess).
+     */
+    readonly heardRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
     /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
     readonly runStaleChecks: (intervalMs: number, timeoutMs?: number) => Effect.Effect<never>
   }
@@ -269,6 +275,18 @@ const service = (core: Core): TopologyManager["Type"] => {
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
+    heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
+      const heard = new Set<Topology.RegionId>()
+      for (const region of topology.regions) {
+        for (const zone of region.zones) {
+          for (const node of zone.nodes) {
+            const known = tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id }))
+            if (known?.lastHeartbeatMs !== undefined && node.status !== "Unreachable") heard.add(region.id)
+          }
+        }
+      }
+      return heard
+    }),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }

@@ -96,6 +96,16 @@ describe("Failover.decide", () => {
     expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000])._tag).toBe("Unfence")
   })
 
+  it("confirming a fenced primary and promoting need regions actually heard from, not ones still in their grace period", () => {
+    // b and c look available (never heard, their grace period not over) but have not answered:
+    // a restarted primary confirmed itself on that guess and took writes in its old epoch while
+    // another region had been promoted (swarm seed 502216).
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Set() })._tag).toBe("None")
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Set(["b"]) })._tag).toBe("Unfence")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Set() })._tag).toBe("None")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Set(["c"]) })).toEqual({ _tag: "Promote", epoch: 1 })
+  })
+
   it("a newer epoch record is adopted, also by a fenced primary", () => {
     const record = { epoch: 1, primary: "b" }
     expect(Failover.decide(settings("a"), tracking(0, "a", true), { ...observation(view("a"), 0), newest: record }).action).toEqual({ _tag: "Adopt", record })
