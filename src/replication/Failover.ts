@@ -405,6 +405,19 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
     }
   })
 
+/**
+ * Whether the local log has been shipped to the original primary up to its end. The hand-back
+ * record travels in log order, so the original primary takes the role only once it has applied
+ * everything logged before it: the cursor check only spares it a long backlog, and a region
+ * with no direct edge to it (a ring) has no cursor to look at.
+ */
+const caughtUpWithOriginal = (store: Store.Store["Type"], topology: Topology.Topology, self: Topology.RegionId): Effect.Effect<boolean, StoreError> =>
+  Effect.gen(function* () {
+    const original = originalPrimary(topology)
+    const direct = original !== undefined && Topology.targetsOf(topology, self).includes(original)
+    return original === undefined || original === self || !direct ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
+  })
+
 /** Builds the controller of one node; under PrimaryReplica it settles its starting view first. */
 export const make = (settings: Settings) =>
   Effect.gen(function* () {
@@ -450,12 +463,7 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return
       const nowMs = yield* Clock.monotonicMs
-      const original = originalPrimary(topology)
-      // The hand-back record travels in log order, so the original primary takes the role only
-      // once it has applied everything logged before it: the cursor check only spares it a long
-      // backlog, and a region with no direct edge to it (a ring) has no cursor to look at.
-      const direct = original !== undefined && Topology.targetsOf(topology, settings.regionId).includes(original)
-      const originalCaughtUp = original === undefined || original === settings.regionId || !direct ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
+      const originalCaughtUp = yield* caughtUpWithOriginal(store, topology, settings.regionId)
       const current = yield* Ref.get(tracking)
       const primacyState = yield* primacy.state
       const observation: Observation = {
