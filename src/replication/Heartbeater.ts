@@ -25,8 +25,8 @@ export interface Settings {
   readonly nodeId: string
   readonly intervalMs: number
   /**
-   * How long one heartbeat may take at first. A round waits for its slowest answer, so this
-   * also bounds how late the next round starts; keep it well below the heartbeat timeout.
+   * How long one heartbeat may take at first; keep it well below the heartbeat timeout. A round
+   * waits for its answers at most `intervalMs`, and an answer that comes later still counts.
    */
   readonly requestTimeoutMs: number
   /**
