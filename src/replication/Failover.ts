@@ -22,8 +22,8 @@
  *   primary within the write lease: a primary that came back before the promotion, or that a
  *   third region still reaches (a non-transitive partition), keeps its role.
  * - Write lease (`Primacy`). Every change of this node's view goes to `Primacy.adopt`. With
- *   three or more regions a primary takes writes only while more than half of the regions
- *   agree with its view in heartbeat answers, and a region that takes the role over waits
+ *   three or more regions a primary takes writes only while nodes weighing more than half of
+ *   the regions agree with its view in heartbeat answers (`Primacy.weightedMajority`), and a region that takes the role over waits
  *   until leases they granted to an older primary have run out; any node stops taking writes
  *   as soon as a heartbeat answer shows a newer epoch. Such an epoch that names another region
  *   is adopted at the next check, before its record arrives; the role itself is taken only
@@ -35,7 +35,8 @@
  *   region would be primary by its own records starts fenced when its disk ran before (its
  *   bootstrap completed or it holds a log): it may have missed a failover while it was down. A
  *   fenced node takes the role back after it has seen more than half of the regions for
- *   `confirmAfterMs` without learning of a newer epoch. (A wiped disk of the primary region
+ *   `confirmAfterMs` without learning of a newer epoch, counting only regions it has heard
+ *   from since it started (a peer never heard counts as available only for its grace period). (A wiped disk of the primary region
  *   cannot tell a new cluster from a failover it missed; see Limits.)
  * - Promotion needs a strict majority of regions, so two regions never fail over on their
  *   own; the operator's `promote` does it (a region that sees only a minority of three or more

@@ -7,8 +7,9 @@
  * so an Unreachable node is noticed when it comes back.
  *
  * The answers also carry every peer's view of the primary (`Primacy`): after each round a
- * primary renews its write lease when more than half of the regions agreed with its view, and
- * any node remembers a newer epoch a peer answered with and the leases peers report granting.
+ * primary renews its write lease when nodes weighing more than half of the regions agreed with
+ * its view (`Primacy.weightedMajority`), and any node remembers a newer epoch a peer answered
+ * with and the leases peers report granting.
  */
 import { Duration, Effect, Fiber } from "effect"
 import * as Clock from "./Clock.js"

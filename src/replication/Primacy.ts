@@ -52,7 +52,7 @@ export interface View {
 
 /** One node's view with its lease and what it granted (monotonic milliseconds, `Clock.monotonicMs`). */
 export interface State extends View {
-  /** Start of the last heartbeat round in which more than half of the regions agreed with the view. */
+  /** Start of the last heartbeat round in which a weighted majority of nodes (`weightedMajority`) agreed with the view. */
   readonly leaseRenewedAtMs: number | undefined
   /** When leases granted under older views can have run out; undefined until a round agreed. */
   readonly writableFromMs: number | undefined
@@ -150,7 +150,7 @@ export interface Round {
 
 /** What one heartbeat round means for the asking node. */
 export interface Tally {
-  /** A renewal, when the node is primary in its view and more than half of the regions agreed. */
+  /** A renewal, when the node is primary in its view and a weighted majority of nodes agreed. */
   readonly renewal: Renewal | undefined
   /** The highest epoch above the node's own that any answer carried. */
   readonly newer: View | undefined
@@ -173,7 +173,7 @@ export const tally = (round: Round): Tally => ({
 })
 
 /**
- * A renewal when the node is primary in its view and more than half of the regions agreed; it
+ * A renewal when the node is primary in its view and a weighted majority of nodes agreed; it
  * may take writes once every lease an agreeing node granted to a region that has not moved on
  * (not all of its nodes agreed) can have run out.
  */
