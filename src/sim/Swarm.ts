@@ -380,7 +380,23 @@ const drawFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> =>
     const atMs = stepBetween(random, windowStartMs, windowEndMs, 10)
     faults.push(...drawEpisode(random, scenario, weighted(random, episodeKinds), atMs))
   }
-  return faults.sort((a, b) => a.atMs - b.atMs)
+  return promotionsWhileDown(scenario, faults.sort((a, b) => a.atMs - b.atMs))
+}
+
+/**
+ * Keeps an operator promotion only while every node of the primary region is down (crashed,
+ * and neither restarted nor wiped back up since): promoting while the old primary runs again is
+ * the operator error the epochs check rightly flags, and another episode may have brought it
+ * back before the promotion its crash drew (swarm seed 602129: a wipe restarted it first).
+ */
+const promotionsWhileDown = (scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const down = new Set<string>()
+  return faults.filter((fault) => {
+    if (fault.kind === "crash") for (const node of targetNodes(scenario, fault.target)) down.add(node)
+    if (fault.kind === "restart" || fault.kind === "wipe") for (const node of targetNodes(scenario, fault.target)) down.delete(node)
+    return fault.kind !== "promote" || (primary !== undefined && primary.nodes.every((node) => down.has(node)))
+  })
 }
 
 /** Share of schedules with replication-graph changes, and how many changes one draws at most. */

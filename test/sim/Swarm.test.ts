@@ -107,6 +107,24 @@ describe("swarm", () => {
     expect(runScenario(ninetyOne, 91).violations).toEqual([])
   })
 
+  it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
+    let promotions = 0
+    for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
+      const scenario = Swarm.swarmScenario(seed)
+      const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]!
+      const down = new Set<string>()
+      for (const fault of scenario.faults) {
+        if (fault.kind === "crash") for (const node of Scenario.targetNodes(scenario, fault.target)) down.add(node)
+        if (fault.kind === "restart" || fault.kind === "wipe") for (const node of Scenario.targetNodes(scenario, fault.target)) down.delete(node)
+        if (fault.kind !== "promote") continue
+        promotions++
+        expect(primary.nodes.every((node) => down.has(node)), `seed ${seed}: promote at ${fault.atMs} ms`).toBe(true)
+      }
+    }
+    expect(promotions).toBeGreaterThan(0)
+    expect(runScenario(Swarm.swarmScenario(602129), 602129).violations).toEqual([])
+  })
+
   it("the keep-local canary is caught by the safety checker within those seeds", () => {
     const tally = new Swarm.Tally()
     for (const seed of ciSeeds) {
