@@ -41,9 +41,10 @@ export const CatchUp = Schema.TaggedStruct("CatchUp", {
   /** Most log positions to scan; the receiver caps it (`Replica.catchUpPageSizeMax`). */
   limit: Whole,
   /**
-   * Only entries written in the asking region under an origin not in `knownOrigins`: the
-   * stragglers of the region's old (wiped) disks that reached a peer after the asker's
-   * bootstrap, which relay would never send back to their origin region.
+   * Only entries written in the asking region under an origin not in `knownOrigins`, or
+   * received from the asking region: the stragglers of the region's old (wiped) disks that
+   * reached a peer after the asker's bootstrap, which relay would never send back to the region
+   * they came from.
    */
   ownRegionOrphansOnly: Schema.optional(Schema.Boolean),
   knownOrigins: Schema.optional(Schema.Array(Schema.String))

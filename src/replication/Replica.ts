@@ -109,9 +109,16 @@ export class Replica extends Context.Tag("inferadb/Replica")<
   }
 >() {}
 
-/** Whether a change is one of the asking region's changes under an origin it does not know (see `Message.CatchUp`). */
-const isOrphan = (change: Change.Change, request: Message.CatchUp): boolean =>
-  change.originRegion === request.fromRegion && !(request.knownOrigins ?? []).includes(change.id.origin)
+/**
+ * Whether an entry is one relay would never send back to the asking region (see
+ * `Message.CatchUp`): one of its own changes under an origin it does not know, or one this
+ * region received from it. The second kind is a peer's change the asker's old disk had relayed
+ * here just before it was wiped (a batch or page still in flight), landing after the new disk's
+ * bootstrap had paged this log; nothing else ever sends it back (swarm seed 604822).
+ */
+const isOrphan = (entry: Store.LogEntry, request: Message.CatchUp): boolean =>
+  (entry.change.originRegion === request.fromRegion && !(request.knownOrigins ?? []).includes(entry.change.id.origin)) ||
+  entry.receivedFrom === request.fromRegion
 
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
 export const catchUpPageSizeMax = 1_000
@@ -276,7 +283,7 @@ export const make = (options: Options) =>
         const logEnd = yield* store.logEnd
         return {
           _tag: "LogPage",
-          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry.change, request))),
+          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry, request))),
           endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
           logEnd
         } as const
