@@ -10,7 +10,6 @@
  * observed, faults not applied, checks not judged, each node's incarnations and exits) stay in
  * result.json under `run`.
  */
-import * as Tuple from "../replication/Tuple.js"
 import type * as RunReport from "../report/RunReport.js"
 import * as Fates from "../sim/Fates.js"
 import * as Faults from "../sim/Faults.js"
@@ -43,7 +42,7 @@ export const make = (finished: Finished): RunReport.RunReport => {
   const lostWrites = Fates.lostWrites({ history, verdicts, strategy, lostWithDisk: new Set(result.lostWithDisk) })
   const faults = faultEvents(scenario, result.faults)
   const events: Array<RunReport.HistoryEvent> = [
-    ...history.writes.flatMap((write) => operationEvents(write, finished.durationMs)),
+    ...history.writes.flatMap((write) => SimReport.operationEvents(write, finished.durationMs, phaseOf, write.entryNode)),
     ...faults,
     ...SimReport.replicated(history).map((event) => ({ ...event, lagMs: Math.max(0, event.lagMs) }))
   ]
@@ -122,19 +121,6 @@ const phaseOf = (write: WriteRecord): RunReport.OperationPhase => {
   }
 }
 
-const operationEvents = (write: WriteRecord, endMs: number): ReadonlyArray<RunReport.OperationEvent> => {
-  const base = { type: "op" as const, op: write.id, region: write.clientRegion, tuples: write.operations.map((operation) => `${operation.op} ${Tuple.format(operation.tuple)}`) }
-  const answer: RunReport.OperationEvent = {
-    ...base,
-    phase: phaseOf(write),
-    atMs: write.endedAtMs ?? endMs,
-    node: write.targetNode ?? write.entryNode,
-    targetRegion: write.targetRegion,
-    reason: write.outcome === "pending" ? "no answer before the run ended" : write.reason,
-    changes: write.outcome === "acknowledged" ? write.changes.map(Oracle.idOf) : undefined
-  }
-  return [{ ...base, node: write.entryNode, phase: "invoke", atMs: write.startedAtMs }, answer]
-}
 
 /** Faults that last until a heal, restart or resume ends them. */
 const lasting = new Set<Fault["kind"]>(["isolate", "split", "one_way", "bridge", "crash", "pause"])

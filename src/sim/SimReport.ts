@@ -93,7 +93,7 @@ const events = (simulation: Simulation, scenario: Scenario): ReadonlyArray<RunRe
   return all.sort((left, right) => left.atMs - right.atMs)
 }
 
-const phaseOf = (write: WriteRecord): RunReport.OperationPhase => {
+const simPhaseOf = (write: WriteRecord): RunReport.OperationPhase => {
   switch (write.outcome) {
     case "acknowledged":
       return "ok"
@@ -108,7 +108,16 @@ const phaseOf = (write: WriteRecord): RunReport.OperationPhase => {
   }
 }
 
-const operationEvents = (write: WriteRecord, endMs: number): ReadonlyArray<RunReport.OperationEvent> => {
+/**
+ * A write as its invoke and answer events; `phaseOf` says how a runner's outcomes read as phases,
+ * and `invokeNode` the node a runner knows the write was sent to (none in the simulator's own).
+ */
+export const operationEvents = (
+  write: WriteRecord,
+  endMs: number,
+  phaseOf: (write: WriteRecord) => RunReport.OperationPhase = simPhaseOf,
+  invokeNode?: string
+): ReadonlyArray<RunReport.OperationEvent> => {
   const base = { type: "op" as const, op: write.id, region: write.clientRegion, tuples: write.operations.map((operation) => `${operation.op} ${Tuple.format(operation.tuple)}`) }
   const answer: RunReport.OperationEvent = {
     ...base,
@@ -120,7 +129,7 @@ const operationEvents = (write: WriteRecord, endMs: number): ReadonlyArray<RunRe
     changes: write.outcome === "acknowledged" ? write.changes.map(Oracle.idOf) : undefined,
     epoch: write.epoch
   }
-  return [{ ...base, phase: "invoke", atMs: write.startedAtMs }, answer]
+  return [{ ...base, ...(invokeNode === undefined ? {} : { node: invokeNode }), phase: "invoke", atMs: write.startedAtMs }, answer]
 }
 
 /** Faults that last until something heals them; the rest act at one instant. */
