@@ -14,7 +14,9 @@
  *   replication log like any change, so a region that takes the role from a record has
  *   applied everything the previous primary logged before it. Every node adopts the newest
  *   record it holds (higher epoch; on equal epochs the region with the lower failover
- *   priority number), so views converge once the network does.
+ *   priority number), so views converge once the network does. A region whose promotion
+ *   record was lost before it replicated (its disk was wiped first) takes the epoch
+ *   its peers name it primary of back once its disk has paged their logs, and records it.
  * - Promotion. A node whose region is `Router.electPrimary` of its view promotes its region
  *   after the primary has been unavailable for `detectAfterMs`, if it sees at least half of
  *   the regions (so a region cut off on its own does not promote itself when there are three
@@ -98,7 +100,7 @@ export interface Settings {
 
 
 /** Why a node's view of the primary changed. */
-export type Cause = "initial" | "promoted" | "adopted" | "handed-back" | "fenced" | "confirmed"
+export type Cause = "initial" | "promoted" | "adopted" | "reclaimed" | "handed-back" | "fenced" | "confirmed"
 
 /** One change of a node's view of the primary. */
 export interface EpochChange {
@@ -211,6 +213,8 @@ export interface Tracking extends State {
    * logs yet: it cannot know whether a failover happened while its old disk was away.
    */
   readonly awaitingBootstrap?: boolean
+  /** Since when peers have named this region primary of a newer epoch it holds no record of (see `namesSelf`). */
+  readonly namedSinceMs?: number | undefined
 }
 
 /** What the controller sees at one check. */
@@ -240,6 +244,7 @@ export interface Observation {
 export type Action =
   | { readonly _tag: "None" }
   | { readonly _tag: "Adopt"; readonly record: EpochRecord }
+  | { readonly _tag: "Reclaim"; readonly epoch: number }
   | { readonly _tag: "Promote"; readonly epoch: number }
   | { readonly _tag: "Record"; readonly epoch: number }
   | { readonly _tag: "HandBack"; readonly record: EpochRecord }
@@ -292,12 +297,16 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     primaryDownSinceMs: since(tracking.primary !== undefined && tracking.primary !== self && !available(tracking.primary), tracking.primaryDownSinceMs, nowMs),
     minoritySinceMs: since(visible * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
     majoritySinceMs: since(answered * 2 > total, tracking.majoritySinceMs, nowMs),
-    originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs)
+    originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs),
+    namedSinceMs: since(namesSelf(observation, tracking, self), tracking.namedSinceMs, nowMs)
   }
   const act = (action: Action) => ({ tracking: next, action })
   const latest = newest(topology, [observation.newest, adoptable(observation.observed, self)].flatMap((record) => (record === undefined ? [] : [record])))
   if (latest !== undefined && isNewer(topology, latest, next.epoch, next.primary)) {
     return act({ _tag: "Adopt", record: latest })
+  }
+  if (heldFor(next.namedSinceMs, nowMs, settings.detectAfterMs) && observation.observed !== undefined) {
+    return act({ _tag: "Reclaim", epoch: observation.observed.epoch })
   }
   if (next.primary === self && next.fenced) {
     // A fresh disk that has paged every peer's log and found no newer epoch (it would have been
@@ -330,6 +339,19 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
  */
 const adoptable = (observed: Primacy.View | undefined, self: Topology.RegionId): EpochRecord | undefined =>
   observed?.primary === undefined || observed.primary === self ? undefined : { epoch: observed.epoch, primary: observed.primary }
+
+/**
+ * Whether peers name this region primary of an epoch newer than this node's view (`observed`).
+ * Normally its record is on the way: a hand-back writes it before the giver changes its view.
+ * But a region that promotes itself answers with its new view before its record has replicated,
+ * and when its disk is wiped before that (swarm seed 608946: 260 ms after the promotion) the
+ * record is gone: the peers wait for a record only this region can write, and this node waits
+ * for one naming another region, so nobody takes writes again. A node whose disk has paged its
+ * peers' logs (a record that replicated anywhere would have been adopted) and that has heard
+ * the epoch for `detectAfterMs` without its record arriving takes the epoch back and records it.
+ */
+const namesSelf = (observation: Observation, tracking: Tracking, self: Topology.RegionId): boolean =>
+  observation.observed?.primary === self && observation.observed.epoch > tracking.epoch && observation.bootstrapped !== false
 
 // ---------------------------------------------------------------------------------------
 // The controller
@@ -385,6 +407,12 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
       case "Adopt":
         yield* change({ ...action.record, fenced: false, cause: "adopted" }, false)
         return yield* io.setPrimary(action.record.primary)
+      case "Reclaim": {
+        // A fenced node stays fenced in the reclaimed epoch: it still confirms before serving.
+        const fenced = current.primary === settings.regionId && current.fenced
+        yield* change({ epoch: action.epoch, primary: settings.regionId, fenced, cause: "reclaimed" }, true)
+        return fenced ? undefined : yield* io.setPrimary(settings.regionId)
+      }
       case "Promote":
         yield* change({ epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "promoted" }, true)
         yield* io.setPrimary(settings.regionId)

@@ -104,6 +104,8 @@ const describeChange = (change: Failover.EpochChange): string => {
       return `promoted: this region is primary of epoch ${change.epoch}`
     case "adopted":
       return `adopted epoch ${change.epoch}: ${change.primary ?? "no region"} is primary`
+    case "reclaimed":
+      return `reclaimed epoch ${change.epoch}: peers name this region primary of it and its record was lost before it replicated`
     case "handed-back":
       return `handed back: ${change.primary ?? "no region"} is primary of epoch ${change.epoch}`
     case "fenced":

@@ -119,12 +119,33 @@ describe("Failover.decide", () => {
     })
     // A fenced peer answers without a primary: nothing to adopt (the write path still refuses).
     expect(Failover.decide(settings("a"), primaryA, { ...observation(view("a"), 0), observed: { epoch: 1, primary: undefined } }).action._tag).toBe("None")
-    // The role is taken only from the record, after everything logged before it.
+    // The role is taken only from the record, after everything logged before it (unless no
+    // record comes for detect_after_ms: see the reclaim case below).
     expect(Failover.decide(settings("a"), tracking(1, "b"), { ...observation(view("a", [], "b"), 0), observed: { epoch: 2, primary: "a" } }).action._tag).toBe("None")
     // A stored record newer than the observation wins.
     expect(
       Failover.decide(settings("c"), tracking(0, "a"), { ...observation(view("c"), 0), newest: { epoch: 2, primary: "a" }, observed: { epoch: 1, primary: "b" } }).action
     ).toEqual({ _tag: "Adopt", record: { epoch: 2, primary: "a" } })
+  })
+
+  it("a region that peers name primary of an epoch whose record it lacks takes the epoch back after detect_after_ms, once bootstrapped", () => {
+    // The promoted region's disk was wiped before its record replicated (swarm seed 608946):
+    // the peers had adopted the epoch from its heartbeat answers and waited for the record.
+    const named = { observed: { epoch: 1, primary: "b" }, bootstrapped: true }
+    expect(decideOver("b", tracking(0, "a"), view("b", [], "a"), [0, 999], named)._tag).toBe("None")
+    expect(decideOver("b", tracking(0, "a"), view("b", [], "a"), [0, 1_000], named)).toEqual({ _tag: "Reclaim", epoch: 1 })
+    // Not while the disk is still paging the peers' logs, which may hold the record.
+    expect(decideOver("b", tracking(0, "a"), view("b", [], "a"), [0, 5_000], { ...named, bootstrapped: false })._tag).toBe("None")
+    // A check that no longer sees the epoch named (its record came, or the peers moved on) restarts the wait.
+    const times = [0, 600, 1_000]
+    let current = tracking(0, "a")
+    let action: Failover.Action = { _tag: "None" }
+    for (const nowMs of times) {
+      const decided = Failover.decide(settings("b"), current, { ...observation(view("b"), nowMs), ...(nowMs === 600 ? {} : named) })
+      current = decided.tracking
+      action = decided.action
+    }
+    expect(action._tag).toBe("None")
   })
 
   it("a region does not promote itself while a write lease it granted to the primary may still be held", () => {
