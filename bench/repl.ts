@@ -10,6 +10,10 @@
  *   read from the target's log entries through the public Watch stream. Both processes share
  *   this machine's clock, so the difference has no skew. When the origin cannot commit the
  *   offered load, `committedChangesPerSecond` says what it did and the lag includes the queue.
+ * - `drain`: the target is stopped, the origin commits a backlog (default 200,000 changes), and
+ *   the target is started again on the same disk: how fast it applies the backlog, from its
+ *   first applied backlog change to its last (`changesPerSecond`), and how long after it was
+ *   ready again the first one arrived (`firstArrivalAfterReadyMs`, the agent's retry backoff).
  * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end.
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
@@ -22,11 +26,13 @@
  *
  * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
- * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size).
+ * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
+ * (200000; 0 skips the drain phase).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type * as Store from "../src/replication/Store.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 
@@ -54,6 +60,10 @@ const opsPerWrite = numberFromEnv("BENCH_CHANGES_PER_WRITE", 100)
 const writersMax = numberFromEnv("BENCH_WRITERS", 16)
 /** Client writes in flight at most while offering a fixed rate (beyond it the schedule falls behind, reported). */
 const fixedRateInFlightMax = 64
+/** Phase 3: the backlog the stopped target must drain when it comes back. */
+const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
+/** How long the origin may take to commit the backlog. */
+const backlogSecondsMax = 120
 /** The agent's batch_size in both regions (the seed's default is 100). */
 const batchSize = numberFromEnv("BENCH_BATCH_SIZE", 100)
 /** How long the target may take to receive the last change of a phase. */
@@ -121,23 +131,39 @@ interface Arrivals {
   lastCommitMs: number
   lastAppliedMs: number
   readonly lagsMs: Array<number>
+  readonly appliedMs: Array<number>
 }
 
-const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, lastAppliedMs: 0, lagsMs: [] })
+/** Phase 3's figures. */
+interface DrainResult {
+  readonly changes: number
+  readonly complete: boolean
+  readonly changesPerSecond: number
+  readonly seconds: number
+  readonly firstArrivalAfterReadyMs: number
+  readonly originCommittedChangesPerSecond: number
+}
+
+const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, lastAppliedMs: 0, lagsMs: [], appliedMs: [] })
 
 const operations = (phase: string, write: number): ReadonlyArray<ApiClient.Operation> =>
   Array.from({ length: opsPerWrite }, (_, op) => ({ op: "insert" as const, resource: `${phase}:w${write}`, relation: "viewer", subject: `user:u${op}` }))
 
-/** Phase 1: as fast as the origin commits, until the change count or the time bound. */
-const pushAsFastAsPossible = async (client: ApiClient.ApiClient): Promise<{ readonly changes: number; readonly seconds: number }> => {
+/** Phases 1 and 3: as fast as the origin commits, until the change count or the time bound. */
+const pushAsFastAsPossible = async (
+  client: ApiClient.ApiClient,
+  phase: string,
+  changesMax: number,
+  secondsMax: number
+): Promise<{ readonly changes: number; readonly seconds: number }> => {
   const startedMs = Date.now()
-  const writesMax = Math.ceil(throughputChangesMax / opsPerWrite)
+  const writesMax = Math.ceil(changesMax / opsPerWrite)
   let next = 0
   let committed = 0
   const writer = async () => {
-    while (next < writesMax && Date.now() - startedMs < throughputSecondsMax * 1000) {
+    while (next < writesMax && Date.now() - startedMs < secondsMax * 1000) {
       const write = next++
-      await client.write(VAULT, operations("tput", write))
+      await client.write(VAULT, operations(phase, write))
       committed += opsPerWrite
     }
   }
@@ -189,21 +215,30 @@ const main = async (): Promise<void> => {
   const ports = await Serve.allocate([ORIGIN, TARGET])
   const processes = new Map<string, Serve.ServeProcess>()
   try {
+    const serveArgs = (entry: Serve.RegionPorts) => [
+      "--config",
+      path.join(dir, `${entry.region}.yaml`),
+      "--http-port",
+      String(entry.httpPort),
+      "--data-dir",
+      path.join(dir, entry.region),
+      "--seed",
+      "1"
+    ]
     for (const entry of ports) {
-      const configFile = path.join(dir, `${entry.region}.yaml`)
-      fs.writeFileSync(configFile, yaml(ports, entry.region))
-      processes.set(
-        entry.region,
-        Serve.spawnServe(["--config", configFile, "--http-port", String(entry.httpPort), "--data-dir", path.join(dir, entry.region), "--seed", "1"])
-      )
+      fs.writeFileSync(path.join(dir, `${entry.region}.yaml`), yaml(ports, entry.region))
+      processes.set(entry.region, Serve.spawnServe(serveArgs(entry)))
     }
     await Promise.all(ports.map((entry) => Serve.awaitReady(processes.get(entry.region)!, entry.httpPort, 60_000)))
     progress(`two regions ready (lmdb under ${dir})`)
 
     const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000 })
     const target = ApiClient.make(`127.0.0.1:${ports[1]!.grpcPort}`, { token: Serve.token })
+    let replaced = target
     const phases = new Map<string, Arrivals>()
-    const watching = target.watch(0, (entry) => {
+    let positionSeen = 0
+    const record = (entry: Store.LogEntry): void => {
+      positionSeen = Math.max(positionSeen, entry.position)
       if (entry.receivedFrom !== ORIGIN) return
       const name = entry.change.tuple.resource.slice(0, entry.change.tuple.resource.indexOf(":"))
       const phase = phases.get(name) ?? emptyArrivals()
@@ -212,8 +247,10 @@ const main = async (): Promise<void> => {
       phase.firstCommitMs = Math.min(phase.firstCommitMs, entry.change.committedAtMs)
       phase.lastAppliedMs = Math.max(phase.lastAppliedMs, entry.appliedAtMs)
       phase.lagsMs.push(entry.appliedAtMs - entry.change.committedAtMs)
+      phase.appliedMs.push(entry.appliedAtMs)
       phase.lastCommitMs = Math.max(phase.lastCommitMs, entry.change.committedAtMs)
-    })
+    }
+    let watching = target.watch(0, record)
     const arrivalsOf = (name: string): Arrivals => {
       const phase = phases.get(name) ?? emptyArrivals()
       phases.set(name, phase)
@@ -222,7 +259,7 @@ const main = async (): Promise<void> => {
     await sleep(200)
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
-    const pushed = await pushAsFastAsPossible(origin)
+    const pushed = await pushAsFastAsPossible(origin, "tput", throughputChangesMax, throughputSecondsMax)
     const tput = arrivalsOf("tput")
     const tputArrived = await awaitArrivals(tput, pushed.changes)
     const replicatedSeconds = (tput.lastAppliedMs - tput.firstCommitMs) / 1000
@@ -251,8 +288,46 @@ const main = async (): Promise<void> => {
       })
     }
 
-    const rss = Object.fromEntries(ports.map((entry) => [entry.region, peakRssMb(processes.get(entry.region)!.child.pid)]))
-    const cpu = Object.fromEntries(ports.map((entry) => [entry.region, cpuSeconds(processes.get(entry.region)!.child.pid)]))
+    let drain: DrainResult | undefined
+    let targetBefore = { cpu: 0, rss: 0 }
+    if (backlogChanges > 0) {
+      // The target goes away; the origin's agent backs off while the backlog builds up.
+      progress(`drain: target stopped, origin commits ${backlogChanges} changes`)
+      watching.cancel()
+      target.close()
+      const targetPorts = ports[1]!
+      // The target's figures sum (CPU) or take the larger (peak RSS) over both of its processes.
+      targetBefore = { cpu: cpuSeconds(processes.get(TARGET)!.child.pid) ?? 0, rss: peakRssMb(processes.get(TARGET)!.child.pid) ?? 0 }
+      await Serve.stop(processes.get(TARGET)!, 30_000)
+      const backlog = await pushAsFastAsPossible(origin, "drain", backlogChanges, backlogSecondsMax)
+      processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts)))
+      await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
+      const readyMs = Date.now()
+      const restarted = ApiClient.make(`127.0.0.1:${targetPorts.grpcPort}`, { token: Serve.token })
+      watching = restarted.watch(positionSeen + 1, record)
+      const arrivals = arrivalsOf("drain")
+      const complete = await awaitArrivals(arrivals, backlog.changes)
+      // First to last applied backlog change: the rate the target drains at once it is sending.
+      const firstAppliedMs = arrivals.appliedMs.reduce((first, atMs) => Math.min(first, atMs), Number.POSITIVE_INFINITY)
+      const seconds = (arrivals.lastAppliedMs - firstAppliedMs) / 1000
+      drain = {
+        changes: arrivals.count,
+        complete,
+        changesPerSecond: Math.round(arrivals.count / seconds),
+        seconds: Number(seconds.toFixed(2)),
+        // Readiness is polled, so a first change may land just before it was seen: 0 then.
+        firstArrivalAfterReadyMs: Math.max(0, Math.round(firstAppliedMs - readyMs)),
+        originCommittedChangesPerSecond: Math.round(backlog.changes / backlog.seconds)
+      }
+      progress(`drain: ${arrivals.count} of ${backlog.changes} applied in ${seconds.toFixed(1)} s after a restart`)
+      replaced = restarted
+    }
+
+    const before = (region: string) => (region === TARGET ? targetBefore : { cpu: 0, rss: 0 })
+    const rss = Object.fromEntries(ports.map((entry) => [entry.region, Math.max(before(entry.region).rss, peakRssMb(processes.get(entry.region)!.child.pid) ?? 0)]))
+    const cpu = Object.fromEntries(
+      ports.map((entry) => [entry.region, Number((before(entry.region).cpu + (cpuSeconds(processes.get(entry.region)!.child.pid) ?? 0)).toFixed(2))])
+    )
     // Every change of every phase is committed at the origin and applied at the target.
     const changesTotal = [...phases.values()].reduce((sum, phase) => sum + phase.count, 0)
     const perCpuSecond = Object.fromEntries(
@@ -260,7 +335,7 @@ const main = async (): Promise<void> => {
     )
     watching.cancel()
     origin.close()
-    target.close()
+    replaced.close()
 
     const result = {
       bench: "repl",
@@ -281,6 +356,7 @@ const main = async (): Promise<void> => {
       },
       lag: lagResults[0],
       lagAtOtherRates: lagResults.slice(1),
+      drain,
       peakRssMb: rss,
       cpuSeconds: cpu,
       changesPerCpuSecond: perCpuSecond,
