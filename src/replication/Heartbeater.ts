@@ -204,9 +204,17 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
   Effect.scoped(
     Effect.suspend(() => {
       const memory = makeMemory()
-      // A changed view (a promotion, an unfencing, a hand-back) needs a lease before its first
-      // write: the next round starts at once rather than an interval later.
-      const pause = Effect.flatMap(Primacy.Primacy, (primacy) => Effect.raceFirst(Effect.sleep(Duration.millis(settings.intervalMs)), primacy.viewChanged))
-      return Effect.forever(Effect.zipRight(round(settings, memory), pause))
+      // Rounds start every interval, however long the last one waited for its answers: pausing
+      // a whole interval after a round that waited an interval for a lost answer spaced the next
+      // request two intervals out, and with the timeout at three intervals and a round trip on
+      // top, ONE lost heartbeat made a healthy peer Unreachable (a restarted primary then never
+      // held a majority long enough to confirm itself: swarm seed 701171). A changed view (a
+      // promotion, an unfencing, a hand-back) needs a lease before its first write: the next
+      // round starts at once.
+      const pause = (startedAtMs: number) =>
+        Effect.flatMap(Effect.all([Primacy.Primacy, Clock.monotonicMs]), ([primacy, nowMs]) =>
+          Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(0, startedAtMs + settings.intervalMs - nowMs))), primacy.viewChanged)
+        )
+      return Effect.forever(Effect.flatMap(Clock.monotonicMs, (startedAtMs) => Effect.zipRight(round(settings, memory), pause(startedAtMs))))
     })
   )
