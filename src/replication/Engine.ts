@@ -214,16 +214,18 @@ const bootstrapThenOpen = (settings: Settings) =>
     const needed = yield* Effect.orElseSucceed(Bootstrap.needed, () => true)
     // A fresh disk of the primary region cannot know whether another region was promoted while
     // its old disk was away. With three or more regions its write lease says so (a majority that
-    // adopted a newer epoch answers with it); with two there is no lease, so its failover
-    // controller opens writes once the bootstrap brought the epoch records (`Failover`), or
-    // once the heartbeat timeout passed.
+    // adopted a newer epoch answers with it); with two there is no lease, so only its failover
+    // controller opens writes: once the bootstrap has paged the other region's log, which brings
+    // any newer epoch record (`Failover`), or when the operator promotes it. No timer opens them:
+    // one that did (the heartbeat timeout) made two writers when the operator had promoted the
+    // other region and it was cut off while this disk came back (swarm seed 706580).
     const hold =
       needed &&
       settings.topology.strategy === "PrimaryReplica" &&
       settings.topology.regions.length < 3 &&
       Topology.primaryRegion(settings.topology)?.id === settings.regionId
-    const waitMs = hold ? Math.max(settings.bootstrapTimeoutMs, settings.heartbeat.timeoutMs) : settings.bootstrapTimeoutMs
-    if (!needed || waitMs === 0) yield* replica.openWrites
+    const waitMs = hold ? 0 : settings.bootstrapTimeoutMs
+    if (!needed || (!hold && waitMs === 0)) yield* replica.openWrites
     const bootstrapSettings: Bootstrap.Settings = {
       regionId: settings.regionId,
       nodeId: settings.nodeId,

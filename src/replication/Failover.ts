@@ -61,11 +61,14 @@
  * write. A region that adopted an epoch from a heartbeat answer and restarts before the record
  * reaches its store answers with its older view again. With two regions there is no lease: an
  * operator who promotes one while the old primary still serves clients makes two writers
- * (the simulator's epoch checker shows it). A node of the primary region restarted on a wiped
- * disk while another region holds a newer epoch takes writes in the old epoch until its
- * bootstrap brings the newer record (swarm seed 70238); fencing every fresh disk fixed that
- * but left new clusters refusing writes for seconds. The epoch checker reports every such case; a
- * consensus-backed epoch store would remove them.
+ * (the simulator's epoch checker shows it). There a fresh disk of the configured primary region
+ * takes no client write until its bootstrap has paged the other region (or the operator
+ * promotes it), so a two-region cluster whose other region is down cannot start taking writes
+ * without the operator. With three or more regions a node of the primary region restarted on a
+ * wiped disk while another region holds a newer epoch would take writes in the old epoch until
+ * its bootstrap brings the newer record (swarm seed 70238), but its write lease needs a majority
+ * agreeing with its view, and a majority that adopted the newer epoch answers with it. The epoch
+ * checker reports every case it finds; a consensus-backed epoch store would remove them.
  */
 import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
@@ -528,6 +531,9 @@ export const make = (settings: Settings) =>
       const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0), settings.regionId)
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
+      // The operator's word also opens the writes a fresh two-region primary disk holds until its
+      // bootstrap has paged the other region (see `Engine`): they said the other region is down.
+      if (!(yield* replica.writesOpen)) yield* replica.openWrites
       return { epoch, primary: settings.regionId, changed: true }
     }).pipe(turn.withPermits(1))
 

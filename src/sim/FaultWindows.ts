@@ -62,24 +62,38 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
 
 /**
  * Windows the README's rules open without a fault: in a two-region PrimaryReplica deployment a
- * fresh disk of the primary region takes no client write until its bootstrap has paged its
- * peer's log or the heartbeat timeout has passed (it cannot know whether the other region was
- * promoted meanwhile, and two regions have no lease to tell it). Every disk is fresh when a run
- * starts, and a wipe of a primary-region node makes its disk fresh again.
+ * fresh disk of the primary region takes no client write until its bootstrap has paged the other
+ * region's log (it cannot know whether the other region was promoted meanwhile, and two regions
+ * have no lease to tell it). Every disk is fresh when a run starts, and a wipe of a
+ * primary-region node makes its disk fresh again. The page cannot come while a fault stands
+ * between them (any fault window), and after one it comes within the bootstrap's capped retry
+ * delay plus a request timeout; a heartbeat timeout on top is the controller's margin.
  */
-const freshPrimaryDisks = (scenario: Scenario): ReadonlyArray<Window> => {
+const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
   const { regions, strategy } = scenario.topology
   if (strategy !== "PrimaryReplica" || regions.length !== 2) return []
   const primary = regions.find((region) => region.primary) ?? regions[0]
   if (primary === undefined) return []
-  const holdMs = scenario.replication.heartbeat.timeoutMs
+  const { agent, heartbeat } = scenario.replication
+  const holdMs = agent.retryDelayMaxMs + agent.requestTimeoutMs + heartbeat.timeoutMs
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary.nodes.includes(node)))
-  return [{ startMs: 0, endMs: holdMs }, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: wipe.atMs + holdMs }))]
+  return [0, ...wipes.map((wipe) => wipe.atMs)].map((startMs) => ({ startMs, endMs: pagedBy(faults, startMs, holdMs) }))
 }
 
-/** The windows in which writes may be refused, in time order; the last one ends at `healedAtMs` at the latest. */
-export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> =>
-  [...faultWindows(scenario, healedAtMs), ...freshPrimaryDisks(scenario)].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs)
+/** When a bootstrap started at `startMs` has paged its peer: `holdMs` after the last fault window it runs into. */
+const pagedBy = (faults: ReadonlyArray<Window>, startMs: number, holdMs: number): number => {
+  let endMs = startMs + holdMs
+  for (const window of faults) {
+    if (window.startMs < endMs && window.endMs > startMs) endMs = Math.max(endMs, window.endMs + holdMs)
+  }
+  return endMs
+}
+
+/** The windows in which writes may be refused, in time order (by start). */
+export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
+  const faults = faultWindows(scenario, healedAtMs)
+  return [...faults, ...freshPrimaryDisks(scenario, faults)].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs)
+}
 
 const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const broken: Broken = { cut: false, down: new Set(), paused: new Set(), stores: new Set() }
