@@ -27,7 +27,8 @@
  * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
- * (200000; 0 skips the drain phase).
+ * (200000; 0 skips the drain phase), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
+ * process writes a V8 CPU profile there when it exits, for `node --cpu-prof` viewers).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -62,6 +63,9 @@ const writersMax = numberFromEnv("BENCH_WRITERS", 16)
 const fixedRateInFlightMax = 64
 /** Phase 3: the backlog the stopped target must drain when it comes back. */
 const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
+/** Where the serve processes write CPU profiles, when asked. */
+const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
+const nodeArgs = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]
 /** How long the origin may take to commit the backlog. */
 const backlogSecondsMax = 120
 /** The agent's batch_size in both regions (the seed's default is 100). */
@@ -227,7 +231,7 @@ const main = async (): Promise<void> => {
     ]
     for (const entry of ports) {
       fs.writeFileSync(path.join(dir, `${entry.region}.yaml`), yaml(ports, entry.region))
-      processes.set(entry.region, Serve.spawnServe(serveArgs(entry)))
+      processes.set(entry.region, Serve.spawnServe(serveArgs(entry), {}, nodeArgs))
     }
     await Promise.all(ports.map((entry) => Serve.awaitReady(processes.get(entry.region)!, entry.httpPort, 60_000)))
     progress(`two regions ready (lmdb under ${dir})`)
@@ -300,7 +304,7 @@ const main = async (): Promise<void> => {
       targetBefore = { cpu: cpuSeconds(processes.get(TARGET)!.child.pid) ?? 0, rss: peakRssMb(processes.get(TARGET)!.child.pid) ?? 0 }
       await Serve.stop(processes.get(TARGET)!, 30_000)
       const backlog = await pushAsFastAsPossible(origin, "drain", backlogChanges, backlogSecondsMax)
-      processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts)))
+      processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs))
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
       const readyMs = Date.now()
       const restarted = ApiClient.make(`127.0.0.1:${targetPorts.grpcPort}`, { token: Serve.token })

@@ -61,7 +61,29 @@ export interface Settings {
   readonly requestTimeoutMs: number
   /** Batches sent to one target before the first of them is acknowledged (`batches_in_flight_max`). */
   readonly batchesInFlightMax?: number
+  /**
+   * Changes per batch while the target is further behind than a window of `batchSize` batches
+   * covers (`catch_up_batch_size`; see `catchUpBatchSizeOf`): a backlog drains in fewer, larger
+   * batches, since each batch costs a round trip, a transaction and an acknowledgement.
+   */
+  readonly catchUpBatchSize?: number
 }
+
+/**
+ * The catch-up batch size: as configured, else ten batches' worth but at most 1,000 changes
+ * (a batch of 1,000 of the largest changes the store takes stays far below the 16 MiB message
+ * bound), and never below `batchSize`.
+ */
+export const catchUpBatchSizeOf = (settings: Settings): number =>
+  Math.max(settings.batchSize, settings.catchUpBatchSize ?? Math.min(10 * settings.batchSize, catchUpBatchSizeCap))
+
+const catchUpBatchSizeCap = 1_000
+
+/** Batches in flight per target at most. */
+const windowOf = (settings: Settings): number => settings.batchesInFlightMax ?? batchesInFlightMaxDefault
+
+/** Changes in the next batch to a target `behind` log entries behind: a catch-up batch when a window of ordinary ones would not hold them. */
+const batchLimit = (settings: Settings, behind: number): number => (behind > windowOf(settings) * settings.batchSize ? catchUpBatchSizeOf(settings) : settings.batchSize)
 
 /** Whether each node has its own store (lmdb, memory) or the region shares one (FoundationDB). */
 export type StoreShape = "per_node" | "shared"
@@ -175,6 +197,35 @@ const refusedForGoodReasons: ReadonlySet<string> = new Set(["ResidencyViolation"
 /** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
 export const batchesInFlightMaxDefault = 4
 
+/**
+ * Waits out a backoff, but no longer than until heartbeats see the target region come back
+ * (none of its nodes answering, then one again): a region that was down got its backlog only
+ * after the rest of a capped backoff (5-10 s by default), which added seconds to every
+ * recovery. A target that refuses while heartbeats find it well waits the whole backoff.
+ */
+const backOff = (topologies: TopologyManager.TopologyManager["Type"], target: string, delayMs: number): Effect.Effect<void> =>
+  Effect.raceFirst(
+    Effect.sleep(Duration.millis(delayMs)),
+    topologies.changes.pipe(
+      Stream.map((topology) => Topology.isRegionAvailable(topology, target)),
+      Stream.changes,
+      // The first element is the state the backoff started in: only a later return counts.
+      Stream.drop(1),
+      Stream.filter((available) => available),
+      Stream.take(1),
+      Stream.runDrain
+    )
+  )
+
+/** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */
+const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], regionId: string, target: string) =>
+  Effect.flatMap(topologies.current, (topology) => {
+    const nodeId = target.slice(Relay.siblingKey(regionId, "").length)
+    const region = Topology.findRegion(topology, regionId)
+    const node = region === undefined ? undefined : Topology.regionNodes(region).find((candidate) => candidate.id === nodeId)
+    return node === undefined ? Effect.fail(`sibling node '${nodeId}' is no longer in the topology`) : Effect.succeed({ regionId, nodeId, endpoint: node.endpoint })
+  })
+
 /** Builds the agent of one node. */
 export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings; readonly storeShape: StoreShape }) =>
   Effect.gen(function* () {
@@ -195,16 +246,20 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
-    /** Reads forward from the cursor and keeps what should go to `target` under `topology`, up to a batch. */
+    /**
+     * Reads forward from the cursor and keeps what should go to `target` under `topology`, up to
+     * a batch: a catch-up batch when more is waiting than a window of ordinary batches holds.
+     */
     const collect = (target: string, cursor: number, topology: Topology.Topology) =>
       Effect.gen(function* () {
         const batch: Array<Store.LogEntry> = []
+        const limit = batchLimit(settings, (yield* store.logEnd) - cursor)
         let scannedTo = cursor
-        for (let page = 0; page < scanPagesMax && batch.length < settings.batchSize; page++) {
-          const entries = yield* store.readLog(scannedTo + 1, settings.batchSize)
+        for (let page = 0; page < scanPagesMax && batch.length < limit; page++) {
+          const entries = yield* store.readLog(scannedTo + 1, limit)
           if (entries.length === 0) break
           for (const entry of entries) {
-            if (batch.length >= settings.batchSize) break
+            if (batch.length >= limit) break
             scannedTo = entry.position
             if (shouldSend(topology, target, entry)) batch.push(entry)
           }
@@ -212,19 +267,11 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
         return { changes: batch, scannedTo } satisfies Pending
       })
 
-    const siblingPeer = (target: string) =>
-      Effect.flatMap(topologies.current, (topology) => {
-        const nodeId = target.slice(siblingPrefix.length)
-        const region = Topology.findRegion(topology, options.regionId)
-        const node = region === undefined ? undefined : Topology.regionNodes(region).find((candidate) => candidate.id === nodeId)
-        return node === undefined ? Effect.fail(`sibling node '${nodeId}' is no longer in the topology`) : Effect.succeed({ regionId: options.regionId, nodeId, endpoint: node.endpoint })
-      })
-
     /** Sends once to one node of the target region (or to the sibling node). */
     const sendOnce = (target: string, request: Message.ReplicateBatch): Effect.Effect<Message.BatchAck, SendFailure> =>
       Effect.gen(function* () {
         const peer = target.startsWith(siblingPrefix)
-          ? yield* Effect.mapError(siblingPeer(target), transient)
+          ? yield* Effect.mapError(siblingPeer(topologies, options.regionId, target), transient)
           : yield* Effect.map(Effect.mapError(router.pickNode(target, { probe: true }), (error) => transient(`no node to send to: ${error.message}`)), (route) => ({
               regionId: route.regionId,
               nodeId: route.nodeId,
@@ -261,7 +308,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           metrics.targetConnected(target, false)
           yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
-          yield* Effect.sleep(Duration.millis(backoffMs(settings, failures, random)))
+          yield* (target.startsWith(siblingPrefix) ? Effect.sleep(Duration.millis(backoffMs(settings, failures, random))) : backOff(topologies, target, backoffMs(settings, failures, random)))
         }
       })
 
@@ -384,7 +431,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
               Effect.eventually
             )
           }
-          const window = yield* Effect.makeSemaphore(settings.batchesInFlightMax ?? batchesInFlightMaxDefault)
+          const window = yield* Effect.makeSemaphore(windowOf(settings))
           const inOrder = yield* Queue.unbounded<InFlight>()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next), Store.Store, store)

@@ -450,6 +450,15 @@ const caughtUpWithOriginal = (store: Store.Store["Type"], topology: Topology.Top
     return original === undefined || original === self || !direct ? true : (yield* store.getCursor(original)) >= (yield* store.logEnd)
   })
 
+/** The epoch records a replica holds. */
+const recordsIn = (replica: Replica.Replica["Type"]): Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> =>
+  Effect.map(replica.list({ vault: epochVault }), (tuples) =>
+    tuples.flatMap((tuple) => {
+      const record = parseRecord(tuple)
+      return record === undefined ? [] : [record]
+    })
+  )
+
 /** Builds the controller of one node; under PrimaryReplica it settles its starting view first. */
 export const make = (settings: Settings) =>
   Effect.gen(function* () {
@@ -466,12 +475,7 @@ export const make = (settings: Settings) =>
       adopt: (view) => primacy.adopt(primacyView(view))
     }
     const bootstrapNeeded = Effect.orElseSucceed(Effect.provideService(Bootstrap.needed, Store.Store, store), () => true)
-    const readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError> = Effect.map(replica.list({ vault: epochVault }), (tuples) =>
-      tuples.flatMap((tuple) => {
-        const record = parseRecord(tuple)
-        return record === undefined ? [] : [record]
-      })
-    )
+    const readRecords = recordsIn(replica)
 
     /** Starting point: the newest record, else the configured primary; fenced if it is us and we ran before. */
     const start = Effect.gen(function* () {
@@ -533,7 +537,7 @@ export const make = (settings: Settings) =>
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
       // The operator's word also opens the writes a fresh two-region primary disk holds until its
       // bootstrap has paged the other region (see `Engine`): they said the other region is down.
-      if (!(yield* replica.writesOpen)) yield* replica.openWrites
+      yield* Effect.unlessEffect(replica.openWrites, replica.writesOpen)
       return { epoch, primary: settings.regionId, changed: true }
     }).pipe(turn.withPermits(1))
 

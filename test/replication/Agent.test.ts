@@ -55,6 +55,46 @@ describe("Agent", () => {
       expect(applied.map((entry) => entry.change.id.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     }))
 
+  it.effect("a target further behind than a window of batches gets catch-up batches until it has caught up", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 4, catchUpBatchSize: 20 } })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      Network.partition(cluster.hub, "us", "eu")
+      for (let index = 0; index < 60; index++) yield* us.replica.write(insert(`u${index}`))
+      Network.heal(cluster.hub)
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      const sizes = cluster.metrics.get("us")!.batchSizes
+      expect(Math.max(...sizes)).toBe(20)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(60)
+      // Caught up, it is back to ordinary batches.
+      const before = sizes.length
+      for (let index = 0; index < 6; index++) yield* us.replica.write(insert(`v${index}`))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      expect(Math.max(...cluster.metrics.get("us")!.batchSizes.slice(before))).toBeLessThanOrEqual(4)
+      expect(Agent.catchUpBatchSizeOf({ ...Cluster.agentSettings, batchSize: 100 })).toBe(1_000)
+      expect(Agent.catchUpBatchSizeOf({ ...Cluster.agentSettings, batchSize: 5 })).toBe(50)
+      expect(Agent.catchUpBatchSizeOf({ ...Cluster.agentSettings, batchSize: 2_000 })).toBe(2_000)
+    }))
+
+  it.effect("a backoff ends when heartbeats see a target region that was down come back", () =>
+    Effect.gen(function* () {
+      // Backoffs of 5-10 minutes: without the wake-up, the write would wait that long after eu is back.
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
+      const us = yield* cluster.start("us")
+      let eu = yield* cluster.start("eu")
+      yield* TestClock.adjust(2_000)
+      yield* eu.stop
+      yield* us.replica.write(insert("alice"))
+      // Past the heartbeat timeout (30 s): eu is Unreachable and the agent is in a backoff.
+      for (let second = 0; second < 35; second++) yield* TestClock.adjust(1_000)
+      expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
+      eu = yield* cluster.start("eu")
+      // Three good heartbeats (one a second) make eu available again; the send follows at once.
+      for (let second = 0; second < 6; second++) yield* TestClock.adjust(1_000)
+      expect(yield* eu.replica.check(tuple("alice"))).toBe(true)
+    }))
+
   it.effect("a partition stops delivery, retries back off, and the regions converge after heal", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"] })

@@ -243,6 +243,7 @@ const agentSettings = (file: FileSchema.ReplicationFile): AgentSettings => {
     flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
     requestTimeoutMs: agent.request_timeout_secs === undefined ? defaults.agent.requestTimeoutMs : agent.request_timeout_secs * 1000,
     ...(agent.batches_in_flight_max === undefined ? {} : { batchesInFlightMax: agent.batches_in_flight_max }),
+    ...(agent.catch_up_batch_size === undefined ? {} : { catchUpBatchSize: agent.catch_up_batch_size }),
     bufferSize: agent.buffer_size ?? defaults.agent.bufferSize
   }
 }
@@ -372,6 +373,7 @@ const checkSettings = (file: FileSchema.ReplicationFile, paths: ConfigError.Path
     checkSecurity(file, paths) ??
     checkDiscovery(file, paths) ??
     checkOrdered(paths, file.agent, "agent", { key: "batch_size", value: agent.batchSize }, { key: "buffer_size", value: agent.bufferSize }, false) ??
+    checkOrdered(paths, file.agent, "agent", { key: "batch_size", value: agent.batchSize }, { key: "catch_up_batch_size", value: agent.catchUpBatchSize ?? agent.batchSize }, false) ??
     checkOrdered(
       paths,
       file.agent,

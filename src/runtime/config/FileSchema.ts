@@ -86,6 +86,8 @@ export const AgentFile = section(
     flush_delay_ms: Schema.optional(durationMs(0)),
     request_timeout_secs: Schema.optional(durationSecs(1)),
     batches_in_flight_max: Schema.optional(integerAtLeast(1)),
+    // 5,000 of the largest changes the store takes stay below the 16 MiB message bound.
+    catch_up_batch_size: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1, 5_000)).annotations(expecting("an integer from 1 to 5000"))),
     buffer_size: Schema.optional(integerAtLeast(1))
   },
   "agent settings"

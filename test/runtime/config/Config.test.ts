@@ -353,6 +353,19 @@ describe("Config", () => {
       })
     })
 
+    it("a catch-up batch smaller than a batch, or beyond its bound", () => {
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { batch_size: 500, catch_up_batch_size: 100 } })), {
+        path: "replication.agent.catch_up_batch_size",
+        value: "100",
+        expected: "agent.batch_size (500)"
+      })
+      expectError(decodeError(decodeSection({ ...twoRegions(), agent: { catch_up_batch_size: 50_000 } })), {
+        path: "replication.agent.catch_up_batch_size",
+        value: "50000",
+        expected: "an integer from 1 to 5000"
+      })
+    })
+
     it("a backoff cap below the base delay", () => {
       expectError(decodeError(decodeSection({ ...twoRegions(), agent: { retry_delay_ms: 500, retry_delay_max_ms: 100 } })), {
         path: "replication.agent.retry_delay_max_ms",
