@@ -7,6 +7,10 @@
  *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
  * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
  *   it), with one job and with one job per core, wall time including the process start;
+ * - `cpuMsPerSimulatedSecond`: CPU milliseconds this process spends per simulated second of a
+ *   quiet cluster (full mesh, 50 ms links, no faults) of 2, 3 and 5 regions, idle and under 100
+ *   and 1,000 writes/s, one seed each after a warm-up run (CPU time, so a shared machine
+ *   disturbs it less than wall time);
  * - the machine's load average before and after, since the machine may be shared: compare
  *   figures only between runs under a similar load (CPU-second figures suffer least from it);
  * - `notes` on where the time goes (garbage collection measured here; the rest from a
@@ -15,6 +19,7 @@
  *   npm run bench:sim                              12 seeds per scenario, 40 swarm seeds per run
  *   SEEDS=20 SWARM_SEEDS=100 npm run bench:sim     at most 20 and 100
  *   SWARM_SEEDS=0 npm run bench:sim                no swarm runs
+ *   CPU_TABLE=0 npm run bench:sim                  no CPU-per-simulated-second table
  *
  * Wall time is read here, never inside the simulator (it takes the clock as an option).
  */
@@ -135,6 +140,45 @@ const swarm = (jobs: number) => {
   }
 }
 
+/** A quiet full-mesh cluster of `regions` regions taking `ratePerSec` writes/s for two simulated seconds. */
+const quietCluster = (regions: number, ratePerSec: number): Scenario.Scenario =>
+  Either.getOrThrowWith(
+    Scenario.decode(
+      [
+        `name: quiet-${regions}-regions-${ratePerSec}-writes`,
+        "budget_ms: 60000",
+        "topology:",
+        "  strategy: ActiveActive",
+        "  regions:",
+        ...Array.from({ length: regions }, (_, index) => `    - { id: r${index} }`),
+        "network:",
+        "  latency: { fixed: 50 }",
+        "workload:",
+        "  duration_ms: 2000",
+        `  rate_per_sec: ${ratePerSec}`,
+        "  tuples: 1000",
+        // A run ends once the regions agree after the last fault; an idle one would end at once.
+        "faults:",
+        "  - { at_ms: 2000, kind: heal }"
+      ].join("\n"),
+      "quiet-cluster"
+    ),
+    (error) => new Error(error.message)
+  )
+
+/** CPU ms per simulated second for 2, 3 and 5 regions, idle and at 100 and 1,000 writes/s. */
+const cpuTable = () =>
+  [2, 3, 5].flatMap((regions) =>
+    [0, 100, 1_000].map((ratePerSec) => {
+      const scenario = quietCluster(regions, ratePerSec)
+      runScenario(scenario, 2)
+      const before = process.cpuUsage()
+      const result = runScenario(scenario, 1)
+      const used = process.cpuUsage(before)
+      return { regions, writesPerSec: ratePerSec, simulatedMs: Math.round(result.simulatedMs), cpuMsPerSimulatedSecond: round((used.user + used.system) / 1000 / (result.simulatedMs / 1000)) }
+    })
+  )
+
 const load = (file: string): Scenario.Scenario =>
   Either.getOrThrowWith(Scenario.decode(fs.readFileSync(path.join(root, file), "utf8"), file), (error) => new Error(error.message))
 
@@ -152,6 +196,7 @@ await new Promise((resolve) => setTimeout(resolve, 10))
 gc.disconnect()
 const results = scenarios.map((scenario, index) => summarize(scenario, tallies[index]!))
 const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map(swarm)
+const cpuPerSimulatedSecond = process.env["CPU_TABLE"] === "0" ? [] : cpuTable()
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
 process.stdout.write(
   `${JSON.stringify({
@@ -166,6 +211,7 @@ process.stdout.write(
     scenarios: results,
     swarm: swarms,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    cpuMsPerSimulatedSecond: cpuPerSimulatedSecond,
     notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`
   })}\n`
 )
