@@ -89,10 +89,31 @@ const pagedBy = (faults: ReadonlyArray<Window>, startMs: number, holdMs: number)
   return endMs
 }
 
+/**
+ * Windows the README's fencing rule opens under PrimaryReplica: a primary cut off from a
+ * majority of the regions fences itself, and a node of the primary region restarted on a disk
+ * that ran before starts fenced; either takes writes again only once it has seen a majority for
+ * `confirm_after_ms`. So a fault window with a cut, a crash, a restart or a pause in it may go on
+ * refusing writes after it ends for as long as the peers take to be heard again (the heartbeat
+ * timeout and `recover_after` rounds) plus `confirm_after_ms` and a controller check.
+ */
+const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
+  if (scenario.topology.strategy !== "PrimaryReplica") return []
+  const { heartbeat, failover } = scenario.replication
+  const confirmMs = heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs + failover.confirmAfterMs + failover.checkIntervalMs
+  const fencing = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
+  return faults
+    .filter((window) => fencing.some((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs))
+    .map((window) => ({ startMs: window.startMs, endMs: window.endMs + confirmMs }))
+}
+
+/** Faults after which a primary may be fenced: cuts and stopped or restarted nodes. */
+const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "one_way", "bridge", "crash", "restart", "pause"])
+
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const faults = faultWindows(scenario, healedAtMs)
-  return [...faults, ...freshPrimaryDisks(scenario, faults)].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs)
+  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults)].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs)
 }
 
 const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {

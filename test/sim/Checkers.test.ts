@@ -201,11 +201,14 @@ faults:
   - { at_ms: 6500, kind: crash, target: b-node1 }
   - { at_ms: 9000, kind: restart, target: b-node1 }
 `)
+    // (The fencing rule below adds its own windows after the cut and the crash.)
     expect(FaultWindows.windows(cut, 9500)).toEqual([
       { startMs: 0, endMs: 5700 },
       { startMs: 1000, endMs: 2500 },
+      { startMs: 1000, endMs: 16250 },
       { startMs: 6000, endMs: 12200 },
-      { startMs: 6500, endMs: 9000 }
+      { startMs: 6500, endMs: 9000 },
+      { startMs: 6500, endMs: 22750 }
     ])
     // Three regions have a lease instead: no such window.
     const three = Fixtures.parse(`
@@ -216,6 +219,35 @@ topology:
   regions: [{ id: a, primary: true }, { id: b }, { id: c }]
 `)
     expect(FaultWindows.windows(three, 6000)).toEqual([])
+  })
+
+  it("under PrimaryReplica a window with a cut or a stopped node goes on while a fenced primary waits to confirm itself", () => {
+    const scenario = Fixtures.parse(`
+name: fenced
+budget_ms: 30000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, primary: true }, { id: b }, { id: c }]
+replication:
+  heartbeat: { interval_ms: 200, timeout_ms: 800, recover_after: 3 }
+  failover: { confirm_after_ms: 6000, check_interval_ms: 250 }
+faults:
+  - { at_ms: 1000, kind: isolate, region: a }
+  - { at_ms: 3000, kind: heal }
+  - { at_ms: 4000, kind: store, region: b, slow_ms: { min: 5, max: 10 }, fail_rate: 0 }
+  - { at_ms: 5000, kind: store, region: b, slow_ms: { min: 0, max: 0 }, fail_rate: 0 }
+`)
+    // The heartbeat timeout, three rounds to recover, confirm_after_ms and a check: 800 + 600 + 6000 + 250.
+    expect(FaultWindows.windows(scenario, 20_000)).toEqual([
+      { startMs: 1000, endMs: 3000 },
+      { startMs: 1000, endMs: 10650 },
+      { startMs: 4000, endMs: 5000 }
+    ])
+    // Without a primary to fence there is nothing to wait for.
+    expect(FaultWindows.windows({ ...scenario, topology: { ...scenario.topology, strategy: "ActiveActive" } }, 20_000)).toEqual([
+      { startMs: 1000, endMs: 3000 },
+      { startMs: 4000, endMs: 5000 }
+    ])
   })
 
   it("residency flags a region that logged a vault it may not hold", () => {
