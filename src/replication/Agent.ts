@@ -434,7 +434,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           const window = yield* Effect.makeSemaphore(windowOf(settings))
           const inOrder = yield* Queue.unbounded<InFlight>()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
-          const cursor = yield* Effect.provideService(LazyCursor.make(target, next), Store.Store, store)
+          const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
           yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window, cursor)))
           while (true) {
             yield* window.take(1)

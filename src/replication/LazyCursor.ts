@@ -10,7 +10,7 @@
  * one commit interval's worth, of the order of the batches in flight). A restart resends them,
  * and the receiver ignores them: applying a change twice is a no-op.
  */
-import { Effect, Queue, type Scope } from "effect"
+import { Duration, Effect, Queue, type Scope } from "effect"
 import * as Store from "./Store.js"
 
 /** One target's cursor. */
@@ -19,8 +19,13 @@ export interface LazyCursor {
   readonly advance: (position: number) => Effect.Effect<void>
 }
 
-/** Starts the writer of `target`'s cursor, starting from `initial`; it stops when the scope closes. */
-export const make = (target: string, initial: number): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
+/**
+ * Starts the writer of `target`'s cursor, starting from `initial`; it stops when the scope
+ * closes. A write the store fails is tried again after `retryDelayMs`: waiting for the next
+ * advance instead left the stored cursor behind for good once the log went quiet, and with it
+ * the acting primary's "caught up" check, so the role was never handed back (swarm seed 1000300).
+ */
+export const make = (target: string, initial: number, retryDelayMs: number): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     // A wake-up of capacity one: any number of advances during a write cause one more write.
@@ -33,7 +38,12 @@ export const make = (target: string, initial: number): Effect.Effect<LazyCursor,
       if (position <= written) return
       yield* store.advanceCursor(target, position).pipe(
         Effect.tap(() => Effect.sync(() => void (written = position))),
-        Effect.catchAll((error) => Effect.logWarning(`persisting the cursor towards ${target} failed (a restart resends from the last one): ${error.message}`))
+        Effect.catchAll((error) =>
+          Effect.logWarning(`persisting the cursor towards ${target} failed, retrying (a restart resends from the last one): ${error.message}`).pipe(
+            Effect.zipRight(Effect.sleep(Duration.millis(retryDelayMs))),
+            Effect.zipRight(Queue.offer(wake, undefined))
+          )
+        )
       )
     })
     yield* Effect.forkScoped(Effect.forever(writeLatest))
