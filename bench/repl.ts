@@ -133,9 +133,9 @@ interface Arrivals {
   count: number
   firstCommitMs: number
   lastCommitMs: number
+  firstAppliedMs: number
   lastAppliedMs: number
   readonly lagsMs: Array<number>
-  readonly appliedMs: Array<number>
 }
 
 /** Phase 3's figures. */
@@ -148,7 +148,7 @@ interface DrainResult {
   readonly originCommittedChangesPerSecond: number
 }
 
-const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, lastAppliedMs: 0, lagsMs: [], appliedMs: [] })
+const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, firstAppliedMs: Number.POSITIVE_INFINITY, lastAppliedMs: 0, lagsMs: [] })
 
 const operations = (phase: string, write: number): ReadonlyArray<ApiClient.Operation> =>
   Array.from({ length: opsPerWrite }, (_, op) => ({ op: "insert" as const, resource: `${phase}:w${write}`, relation: "viewer", subject: `user:u${op}` }))
@@ -251,7 +251,7 @@ const main = async (): Promise<void> => {
       phase.firstCommitMs = Math.min(phase.firstCommitMs, entry.change.committedAtMs)
       phase.lastAppliedMs = Math.max(phase.lastAppliedMs, entry.appliedAtMs)
       phase.lagsMs.push(entry.appliedAtMs - entry.change.committedAtMs)
-      phase.appliedMs.push(entry.appliedAtMs)
+      phase.firstAppliedMs = Math.min(phase.firstAppliedMs, entry.appliedAtMs)
       phase.lastCommitMs = Math.max(phase.lastCommitMs, entry.change.committedAtMs)
     }
     let watching = target.watch(0, record)
@@ -312,7 +312,7 @@ const main = async (): Promise<void> => {
       const arrivals = arrivalsOf("drain")
       const complete = await awaitArrivals(arrivals, backlog.changes)
       // First to last applied backlog change: the rate the target drains at once it is sending.
-      const firstAppliedMs = arrivals.appliedMs.reduce((first, atMs) => Math.min(first, atMs), Number.POSITIVE_INFINITY)
+      const firstAppliedMs = arrivals.firstAppliedMs
       const seconds = (arrivals.lastAppliedMs - firstAppliedMs) / 1000
       drain = {
         changes: arrivals.count,
