@@ -18,8 +18,12 @@ export class Clock extends Context.Tag("inferadb/Clock")<
     readonly physicalMs: Effect.Effect<number>
     /** A fresh timestamp for a local write; strictly increasing in HLC mode. */
     readonly now: Effect.Effect<Timestamp.Timestamp>
+    /** `count` fresh timestamps, in order, as `count` reads of `now` at one physical time would give. */
+    readonly nowMany: (count: number) => Effect.Effect<ReadonlyArray<Timestamp.Timestamp>>
     /** Folds in a timestamp received from another region (a no-op in wall-clock mode). */
     readonly observe: (remote: Timestamp.Timestamp) => Effect.Effect<void>
+    /** Folds in a batch's timestamps, in order, at one reading of the physical clock. */
+    readonly observeAll: (remotes: ReadonlyArray<Timestamp.Timestamp>) => Effect.Effect<void>
     /** The HLC's last value (zero in wall-clock mode): what `Store` keeps as the high-water. */
     readonly current: Effect.Effect<Timestamp.Timestamp>
     /** Raises the HLC to at least `high` (a high-water kept from before a restart). */
@@ -41,6 +45,12 @@ export class Clock extends Context.Tag("inferadb/Clock")<
  * local write still supersedes the change it has seen, whatever their timestamps say.
  */
 export const maxOffsetMsDefault = 500
+
+/** The HLC after receiving `remote` at physical time `ms`; a remote further ahead than `maxOffsetMs` counts as the bound. */
+const receiveBounded = (ts: Timestamp.Timestamp, remote: Timestamp.Timestamp, ms: number, maxOffsetMs: number): Timestamp.Timestamp => {
+  const boundMs = ms + maxOffsetMs
+  return Timestamp.receive(ts, remote.physicalMs > boundMs ? { physicalMs: boundMs, logical: 0 } : remote, ms)
+}
 
 /** Builds a clock over a physical time source. */
 export const make = (options: {
@@ -64,7 +74,9 @@ export const make = (options: {
         mode: "wall" as const,
         physicalMs: wholeMs,
         now: Effect.map(wholeMs, (ms): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
+        nowMany: (count) => Effect.map(wholeMs, (ms) => Array.from({ length: count }, (): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 }))),
         observe: () => Effect.void,
+        observeAll: () => Effect.void,
         current: Effect.succeed(Timestamp.zero),
         restore: () => Effect.void,
         ...offsets
@@ -77,12 +89,22 @@ export const make = (options: {
       ...offsets,
       physicalMs: wholeMs,
       now: Effect.flatMap(wholeMs, (ms) => Ref.updateAndGet(last, (ts) => Timestamp.tick(ts, ms))),
-      observe: (remote) =>
-        Effect.flatMap(wholeMs, (ms) => {
-          const boundMs = ms + maxOffsetMs
-          const adopted = remote.physicalMs > boundMs ? { physicalMs: boundMs, logical: 0 } : remote
-          return Ref.update(last, (ts) => Timestamp.receive(ts, adopted, ms))
-        })
+      nowMany: (count) =>
+        Effect.flatMap(wholeMs, (ms) =>
+          Ref.modify(last, (ts) => {
+            const stamps: Array<Timestamp.Timestamp> = []
+            for (let index = 0; index < count; index++) stamps.push((ts = Timestamp.tick(ts, ms)))
+            return [stamps, ts]
+          })
+        ),
+      observe: (remote) => Effect.flatMap(wholeMs, (ms) => Ref.update(last, (ts) => receiveBounded(ts, remote, ms, maxOffsetMs))),
+      observeAll: (remotes) =>
+        Effect.flatMap(wholeMs, (ms) =>
+          Ref.update(last, (ts) => {
+            for (const remote of remotes) ts = receiveBounded(ts, remote, ms, maxOffsetMs)
+            return ts
+          })
+        )
     }
   })
 

@@ -25,7 +25,7 @@ import * as Relay from "./Relay.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
-import type * as Tuple from "./Tuple.js"
+import * as Tuple from "./Tuple.js"
 import type * as Timestamp from "./Timestamp.js"
 import * as TupleState from "./TupleState.js"
 
@@ -242,7 +242,7 @@ export const make = (options: Options) =>
           yield* count({ rejectedBatches: 1 })
           return yield* rejected
         }
-        for (const change of batch.changes) yield* clock.observe(change.timestamp)
+        yield* clock.observeAll(batch.changes.map((change) => change.timestamp))
         const appliedAtMs = yield* clock.physicalMs
         const high = yield* clock.current
         const outcome = yield* store.transaction(
@@ -351,48 +351,77 @@ const commitLocal = (
     // the counter starts from the wall clock in microseconds, ahead of any earlier revision
     // unless more than a thousand writes a millisecond were sustained.
     const revision = yield* tx.next("revision", committedAtMs * 1_000)
-    const entries: Array<Store.LogEntry> = []
-    for (const operation of operations) {
-      const state = yield* tx.getTuple(operation.tuple)
+    const firstSeq = yield* tx.reserve("originSeq", operations.length)
+    const timestamps = yield* clock.nowMany(operations.length)
+    const states = yield* tx.getTuples(operations.map((operation) => operation.tuple))
+    const frontiers = new Frontiers(states, operations, (operation) => operation.tuple)
+    const logged: Array<Omit<Store.LogEntry, "position">> = []
+    operations.forEach((operation, index) => {
       const change: Change.Change = {
-        id: { origin: options.origin, seq: yield* tx.next("originSeq") },
+        id: { origin: options.origin, seq: firstSeq + index },
         op: operation.op,
         tuple: operation.tuple,
-        timestamp: yield* clock.now,
+        timestamp: timestamps[index]!,
         originRegion: options.regionId,
         originNode: options.nodeId,
         originRevision: revision,
         committedAtMs,
-        context: TupleState.seen(state)
+        context: TupleState.seen(frontiers.stateAt(index))
       }
-      const merged = TupleState.merge(state, change)
-      if (merged._tag === "Ignored") return yield* Effect.die(new Error(`fresh local change ${change.id.seq} is already known: origin sequence went backwards`))
-      yield* tx.putTuple(operation.tuple, merged.state)
-      const entry = { change, receivedFrom: null, appliedAtMs: committedAtMs }
-      entries.push({ ...entry, position: yield* tx.appendLog(entry) })
-    }
+      const merged = TupleState.merge(frontiers.stateAt(index), change)
+      if (merged._tag === "Ignored") throw new Error(`fresh local change ${change.id.seq} is already known: origin sequence went backwards`)
+      frontiers.set(index, merged.state)
+      logged.push({ change, receivedFrom: null, appliedAtMs: committedAtMs })
+    })
+    yield* tx.putTuples(frontiers.changed)
+    const entries = yield* tx.appendLogs(logged)
     yield* raiseClock(tx, clock, yield* clock.current)
     return entries
   })
 
+/**
+ * The tuple states a batch works on, read once for the whole batch; an item whose tuple an
+ * earlier item of the batch changed sees that change.
+ */
+class Frontiers<A> {
+  private readonly latest = new Map<string, TupleState.TupleState>()
+  readonly changed: Array<readonly [Tuple.Tuple, TupleState.TupleState]> = []
+  constructor(
+    private readonly read: ReadonlyArray<TupleState.TupleState>,
+    private readonly items: ReadonlyArray<A>,
+    private readonly tupleOf: (item: A) => Tuple.Tuple
+  ) {}
+  stateAt(index: number): TupleState.TupleState {
+    return this.latest.get(Tuple.key(this.tupleOf(this.items[index]!))) ?? this.read[index]!
+  }
+  set(index: number, state: TupleState.TupleState): void {
+    const tuple = this.tupleOf(this.items[index]!)
+    this.latest.set(Tuple.key(tuple), state)
+    this.changed.push([tuple, state])
+  }
+}
+
 /** Merges a remote batch inside one transaction; returns new log entries and conflict counts. */
 const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Message.ReplicateBatch, appliedAtMs: number) =>
   Effect.gen(function* () {
-    const entries: Array<Store.LogEntry> = []
+    const states = yield* tx.getTuples(batch.changes.map((change) => change.tuple))
+    const frontiers = new Frontiers(states, batch.changes, (change) => change.tuple)
+    const receivedFrom = Relay.receivedFrom(options.regionId, batch.fromRegion, batch.fromNode)
+    const logged: Array<Omit<Store.LogEntry, "position">> = []
     let conflicts = 0
     let resolvedLocal = 0
-    for (const change of batch.changes) {
-      const state = yield* tx.getTuple(change.tuple)
-      const merged = TupleState.merge(state, change)
-      if (merged._tag === "Ignored") continue
+    batch.changes.forEach((change, index) => {
+      const merged = TupleState.merge(frontiers.stateAt(index), change)
+      if (merged._tag === "Ignored") return
       if (merged.concurrentWith.length > 0) {
         conflicts++
         if (TupleState.winner(merged.state, options.resolver) !== change) resolvedLocal++
       }
-      yield* tx.putTuple(change.tuple, merged.state)
-      const entry = { change, receivedFrom: Relay.receivedFrom(options.regionId, batch.fromRegion, batch.fromNode), appliedAtMs }
-      entries.push({ ...entry, position: yield* tx.appendLog(entry) })
-    }
+      frontiers.set(index, merged.state)
+      logged.push({ change, receivedFrom, appliedAtMs })
+    })
+    yield* tx.putTuples(frontiers.changed)
+    const entries = yield* tx.appendLogs(logged)
     return { entries, conflicts, resolvedLocal }
   })
 

@@ -49,10 +49,18 @@ export type Counter = "originSeq" | "revision" | "logEnd"
 export interface StoreTransaction {
   readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
   readonly putTuple: (tuple: Tuple.Tuple, state: TupleState.TupleState) => Effect.Effect<void>
+  /** The states of several tuples, in the order asked; one Effect for a whole batch. */
+  readonly getTuples: (tuples: ReadonlyArray<Tuple.Tuple>) => Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError>
+  /** Sets several tuple states, in order (a tuple named twice keeps its last state). */
+  readonly putTuples: (states: ReadonlyArray<readonly [Tuple.Tuple, TupleState.TupleState]>) => Effect.Effect<void>
   /** Appends to the log and returns the entry's position (1-based, gap-free). */
   readonly appendLog: (entry: Omit<LogEntry, "position">) => Effect.Effect<number, StoreError>
+  /** Appends several entries, in order, and returns them with their positions. */
+  readonly appendLogs: (entries: ReadonlyArray<Omit<LogEntry, "position">>) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
   /** Increments a counter and returns its new value (first value is 1, or `atLeast` when larger). */
   readonly next: (counter: Exclude<Counter, "logEnd">, atLeast?: number) => Effect.Effect<number, StoreError>
+  /** Takes `count` consecutive values of a counter, as `count` calls of `next` would, and returns the first. */
+  readonly reserve: (counter: Exclude<Counter, "logEnd">, count: number) => Effect.Effect<number, StoreError>
   /** Raises the stored HLC high-water to `timestamp` (kept if already higher). */
   readonly raiseClock: (timestamp: Timestamp.Timestamp) => Effect.Effect<void, StoreError>
 }
@@ -229,26 +237,70 @@ const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Ef
       : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
   })
 
+/** Reads several keys: at once, in one Effect, when the backend reads synchronously, else one after another. */
+const readMany = <V>(tx: KvDriver.KvTransaction<V>, keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<V | undefined>, StoreError> => {
+  const getNow = tx.getNow
+  if (getNow === undefined) return Effect.forEach(keys, (key) => tx.get(key))
+  return Effect.suspend(() => {
+    const values: Array<V | undefined> = []
+    for (const key of keys) {
+      const stored = getNow(key)
+      if (stored._tag === "Left") return Effect.fail(stored.left)
+      values.push(stored.right)
+    }
+    return Effect.succeed(values)
+  })
+}
+
+const decodeTupleStates = <V>(cells: Cells<V>, stored: ReadonlyArray<V | undefined>): Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError> => {
+  const states: Array<TupleState.TupleState> = []
+  for (const value of stored) {
+    if (value === undefined) {
+      states.push(TupleState.empty)
+      continue
+    }
+    const decoded = cells.tupleState.decode(value)
+    if (decoded._tag === "Left") return Effect.fail(new StoreError({ operation: "getTuple", message: `stored value does not decode: ${decoded.left}` }))
+    states.push(decoded.right)
+  }
+  return Effect.succeed(states)
+}
+
+/** Appends entries after log position `end` and moves the log's end past them. */
+const appendAfter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, end: number, entries: ReadonlyArray<Omit<LogEntry, "position">>) => {
+  const written: Array<LogEntry> = []
+  for (const entry of entries) {
+    const value = { ...entry, position: end + written.length + 1 }
+    tx.set(logKey(value.position), cells.logEntry.encode(value))
+    written.push(value)
+    appended.push(value)
+  }
+  if (written.length > 0) tx.set(`${counterPrefix}logEnd`, cells.integer.encode(end + written.length))
+  return written
+}
+
+/** Raises a counter by `count` (to at least `atLeast`) and returns its first new value. */
+const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter: Exclude<Counter, "logEnd">, atLeast: number, count: number) =>
+  Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => {
+    const first = Math.max(value + 1, atLeast)
+    tx.set(`${counterPrefix}${counter}`, cells.integer.encode(first + count - 1))
+    return first
+  })
+
 /** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
 const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry> = []): StoreTransaction => ({
   getTuple: (tuple) =>
     readThen(tx, tupleKey(tuple), (stored) => (stored === undefined ? Effect.succeed(TupleState.empty) : decodeWith(cells.tupleState, "getTuple", stored))),
+  getTuples: (tuples) => Effect.flatMap(readMany(tx, tuples.map(tupleKey)), (stored) => decodeTupleStates(cells, stored)),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state))),
-  appendLog: (entry) =>
-    Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => {
-      const position = end + 1
-      const value = { ...entry, position }
-      tx.set(logKey(position), cells.logEntry.encode(value))
-      appended.push(value)
-      tx.set(`${counterPrefix}logEnd`, cells.integer.encode(position))
-      return position
+  putTuples: (states) =>
+    Effect.sync(() => {
+      for (const [tuple, state] of states) tx.set(tupleKey(tuple), cells.tupleState.encode(state))
     }),
-  next: (counter, atLeast = 0) =>
-    Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => {
-      const next = Math.max(value + 1, atLeast)
-      tx.set(`${counterPrefix}${counter}`, cells.integer.encode(next))
-      return next
-    }),
+  appendLog: (entry) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, appended, end, [entry])[0]!.position),
+  appendLogs: (entries) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, appended, end, entries)),
+  next: (counter, atLeast = 0) => raiseCounter(cells, tx, counter, atLeast, 1),
+  reserve: (counter, count) => raiseCounter(cells, tx, counter, 0, count),
   raiseClock: (timestamp) =>
     Effect.map(readClock(cells, tx), (stored) => {
       if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, cells.text.encode(Timestamp.format(timestamp)))

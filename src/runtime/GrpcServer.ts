@@ -22,7 +22,7 @@
  * counted; refusals the replication handler decides are its to count.
  */
 import * as grpc from "@grpc/grpc-js"
-import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Option, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Option, ParseResult, Runtime, RuntimeFlags, Schema, type Scope, Stream } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
@@ -431,24 +431,40 @@ const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Arra
 // The public Relationships API
 // ---------------------------------------------------------------------------------------------
 
-/** A valid tuple whose store key fits every backend; checked before any store work. */
-const decodeTuple = (context: ServerContext, value: unknown): Effect.Effect<Tuple.Tuple, CallFailure> =>
-  Effect.flatMap(
-    Effect.mapError(Schema.decodeUnknown(Tuple.Tuple)(value), (error) => invalid(context, `invalid tuple: ${error.message}`)),
-    (tuple) => {
-      const keyBytes = Store.tupleKeyBytes(tuple)
-      return keyBytes <= Store.tupleKeyBytesMax
-        ? Effect.succeed(tuple)
-        : Effect.fail(invalid(context, `tuple key of ${keyBytes} bytes exceeds ${Store.tupleKeyBytesMax} bytes`, "TupleKeyTooLarge"))
-    }
-  )
+// Decoded synchronously (Either, not an Effect): a write of 100 operations decodes 100 tuples.
+const decodeTupleSync = Schema.decodeUnknownEither(Tuple.Tuple)
 
-const relationshipTuple = (
+/** A valid tuple whose store key fits every backend, or why not; checked before any store work. */
+const tupleOrFailure = (context: ServerContext, value: unknown): Either.Either<Tuple.Tuple, CallFailure> => {
+  const decoded = decodeTupleSync(value)
+  if (Either.isLeft(decoded)) return Either.left(invalid(context, `invalid tuple: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`))
+  const keyBytes = Store.tupleKeyBytes(decoded.right)
+  return keyBytes <= Store.tupleKeyBytesMax
+    ? Either.right(decoded.right)
+    : Either.left(invalid(context, `tuple key of ${keyBytes} bytes exceeds ${Store.tupleKeyBytesMax} bytes`, "TupleKeyTooLarge"))
+}
+
+const decodeTuple = (context: ServerContext, value: unknown): Effect.Effect<Tuple.Tuple, CallFailure> => Effect.suspend(() => tupleOrFailure(context, value))
+
+/** The operations of a Write or Delete, all decoded before anything is written, or the first one's failure. */
+const decodeOperations = <A>(
   context: ServerContext,
   vault: string,
-  relationship: Proto.Relationship | undefined
-): Effect.Effect<Tuple.Tuple, CallFailure> =>
-  relationship === undefined ? Effect.fail(invalid(context, "an operation has no relationship")) : decodeTuple(context, { vault, ...relationship })
+  items: ReadonlyArray<A>,
+  parts: (item: A) => { readonly op: string | number; readonly relationship: Proto.Relationship | undefined }
+): Effect.Effect<ReadonlyArray<Replica.Operation>, CallFailure> =>
+  Effect.suspend(() => {
+    const operations: Array<Replica.Operation> = []
+    for (const item of items) {
+      const { op, relationship } = parts(item)
+      if (op !== "insert" && op !== "delete") return Effect.fail(invalid(context, `unknown operation ${op}`))
+      if (relationship === undefined) return Effect.fail(invalid(context, "an operation has no relationship"))
+      const tuple = tupleOrFailure(context, { vault, ...relationship })
+      if (Either.isLeft(tuple)) return Effect.fail(tuple.left)
+      operations.push({ op, tuple: tuple.right })
+    }
+    return Effect.succeed(operations)
+  })
 
 /** Refuses a Write or Delete with more than `writeOperationsMax` operations, before decoding them. */
 const checkOperationCount = (context: ServerContext, count: number): Effect.Effect<void, CallFailure> =>
@@ -494,11 +510,10 @@ const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array,
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.WriteRequest, bytes)
     yield* checkOperationCount(context, request.operations.length)
-    const operations = yield* Effect.forEach(request.operations, (operation) => {
-      const op = WireCodec.operationFromProto(operation.op)
-      if (op !== "insert" && op !== "delete") return Effect.fail(invalid(context, `unknown operation ${op}`))
-      return Effect.map(relationshipTuple(context, request.vault, operation.relationship), (tuple): Replica.Operation => ({ op, tuple }))
-    })
+    const operations = yield* decodeOperations(context, request.vault, request.operations, (operation) => ({
+      op: WireCodec.operationFromProto(operation.op),
+      relationship: operation.relationship
+    }))
     const ack = yield* commit(context, operations)
     return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
   })
@@ -507,9 +522,7 @@ const remove = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.DeleteRequest, bytes)
     yield* checkOperationCount(context, request.relationships.length)
-    const operations = yield* Effect.forEach(request.relationships, (relationship) =>
-      Effect.map(relationshipTuple(context, request.vault, relationship), (tuple): Replica.Operation => ({ op: "delete", tuple }))
-    )
+    const operations = yield* decodeOperations(context, request.vault, request.relationships, (relationship) => ({ op: "delete", relationship }))
     const ack = yield* commit(context, operations)
     return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
   })

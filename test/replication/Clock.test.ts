@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as fc from "fast-check"
 import * as Clock from "../../src/replication/Clock.js"
 
 const at = (ms: number) => Effect.succeed(ms)
@@ -23,4 +24,26 @@ describe("Clock", () => {
       yield* clock.observe({ physicalMs: 1_000_200, logical: 3 })
       expect(yield* clock.now).toEqual({ physicalMs: 1_000_200, logical: 5 })
     }))
+
+  const stamp = fc.record({ physicalMs: fc.integer({ min: 999_000, max: 1_002_000 }), logical: fc.integer({ min: 0, max: 5 }) })
+
+  it("observeAll and nowMany give exactly what observe and now, one at a time, give at the same physical time", () => {
+    fc.assert(
+      fc.property(fc.array(stamp, { maxLength: 20 }), fc.integer({ min: 0, max: 6 }), (remotes, count) =>
+        Effect.runSync(
+          Effect.gen(function* () {
+            const one = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000), maxOffsetMs: 500 })
+            const batched = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000), maxOffsetMs: 500 })
+            for (const remote of remotes) yield* one.observe(remote)
+            yield* batched.observeAll(remotes)
+            expect(yield* batched.current).toEqual(yield* one.current)
+            const single = []
+            for (let index = 0; index < count; index++) single.push(yield* one.now)
+            expect(yield* batched.nowMany(count)).toEqual(single)
+            expect(yield* batched.current).toEqual(yield* one.current)
+          })
+        )
+      )
+    )
+  })
 })

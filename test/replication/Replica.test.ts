@@ -44,6 +44,28 @@ describe("Replica", () => {
       expect(yield* us.replica.check(tuple)).toBe(false)
     }))
 
+  it.effect("a write or a batch naming one tuple twice merges the second change over the first, as two writes would", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const ack = yield* us.replica.write([
+        { op: "insert", tuple },
+        { op: "delete", tuple }
+      ])
+      const [insert, remove] = ack.changes
+      expect(remove!.id.seq).toBe(insert!.id.seq + 1)
+      expect(Timestamp.order(remove!.timestamp, insert!.timestamp)).toBeGreaterThan(0)
+      // The delete has seen the insert of its own write, so it supersedes it instead of conflicting.
+      expect(remove!.context).toEqual({ [insert!.id.origin]: insert!.id.seq })
+      expect(yield* us.replica.check(tuple)).toBe(false)
+      const applied = yield* eu.replica.applyBatch(yield* batchOf(us, "us"))
+      expect([applied.applied, applied.ignored]).toEqual([2, 0])
+      expect(yield* eu.replica.check(tuple)).toBe(false)
+      expect((yield* eu.store.getTuple(tuple)).frontier.map((change) => change.id)).toEqual([remove!.id])
+      expect((yield* eu.replica.stats).conflicts).toBe(0)
+    }))
+
   it.effect("applying the same batch twice is a no-op the second time", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"] })
