@@ -217,6 +217,48 @@ const backOff = (topologies: TopologyManager.TopologyManager["Type"], target: st
     )
   )
 
+/**
+ * Per target, a signal the next acknowledgement completes. The batches of a window fail
+ * together when a target is down, each into its own jittered backoff; once one gets through,
+ * the rest retry at once instead of holding the window (and the in-order cursor) for the rest
+ * of their backoff: seconds in which a returning target got nothing.
+ */
+const makeAnswers = () => {
+  const answers = new Map<string, Deferred.Deferred<void>>()
+  return {
+    /** Completes at the first acknowledgement from `target` after this is called. */
+    next: (target: string) =>
+      Effect.suspend(() => {
+        const current = answers.get(target)
+        if (current !== undefined) return Effect.succeed(current)
+        return Effect.tap(Deferred.make<void>(), (created) => Effect.sync(() => answers.set(target, created)))
+      }),
+    answered: (target: string) =>
+      Effect.suspend(() => {
+        const current = answers.get(target)
+        answers.delete(target)
+        return current === undefined ? Effect.void : Deferred.succeed(current, undefined)
+      })
+  }
+}
+
+/** The request carrying a pending batch to `target`; its id names the log positions it spans. */
+const batchRequest = (from: { readonly regionId: string; readonly nodeId: string }, target: string, pending: Pending): Message.ReplicateBatch => ({
+  _tag: "ReplicateBatch",
+  batchId: `${from.regionId}>${target}:${pending.changes[0]!.position}-${pending.changes[pending.changes.length - 1]!.position}`,
+  fromRegion: from.regionId,
+  fromNode: from.nodeId,
+  changes: pending.changes.map((entry) => entry.change)
+})
+
+/**
+ * The wait before a retry: the backoff, cut short when heartbeats see the target region come
+ * back (`backOff`; not for siblings) or when another batch got through to the target since
+ * this attempt started (`answered`, see `makeAnswers`).
+ */
+const retryWait = (topologies: TopologyManager.TopologyManager["Type"], target: string, sibling: boolean, delayMs: number, answered: Deferred.Deferred<void>) =>
+  Effect.raceFirst(sibling ? Effect.sleep(Duration.millis(delayMs)) : backOff(topologies, target, delayMs), Deferred.await(answered))
+
 /** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */
 const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], regionId: string, target: string) =>
   Effect.flatMap(topologies.current, (topology) => {
@@ -243,6 +285,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
 
+    const answers = makeAnswers()
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
@@ -289,26 +332,20 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     /** Sends until acknowledged, backing off between failures; never gives up on the target. */
     const sendUntilAcknowledged = (target: string, pending: Pending): Effect.Effect<Sent | undefined> =>
       Effect.gen(function* () {
-        const first = pending.changes[0]!.position
-        const request: Message.ReplicateBatch = {
-          _tag: "ReplicateBatch",
-          batchId: `${options.regionId}>${target}:${first}-${pending.changes[pending.changes.length - 1]!.position}`,
-          fromRegion: options.regionId,
-          fromNode: options.nodeId,
-          changes: pending.changes.map((entry) => entry.change)
-        }
+        const request = batchRequest(options, target, pending)
         let failures = 0
         while (true) {
           const startedMs = yield* clock.physicalMs
+          const answered = yield* answers.next(target)
           const outcome = yield* Effect.either(sendOnce(target, request))
-          if (outcome._tag === "Right") return { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs }
+          if (outcome._tag === "Right") return yield* Effect.as(answers.answered(target), { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs })
           if (outcome.left.forGood) return yield* refusedForGood(target, pending, outcome.left)
           failures++
           metrics.replicationFailed(target)
           metrics.targetConnected(target, false)
           yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
-          yield* (target.startsWith(siblingPrefix) ? Effect.sleep(Duration.millis(backoffMs(settings, failures, random))) : backOff(topologies, target, backoffMs(settings, failures, random)))
+          yield* retryWait(topologies, target, target.startsWith(siblingPrefix), backoffMs(settings, failures, random), answered)
         }
       })
 
