@@ -14,7 +14,10 @@
  *   the target is started again on the same disk: how fast it applies the backlog, from its
  *   first applied backlog change to its last (`changesPerSecond`), and how long after it was
  *   ready again the first one arrived (`firstArrivalAfterReadyMs`, the agent's retry backoff).
- * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end.
+ * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end;
+ *   `residentAtEndMb` splits each one's resident set at the end (RssAnon: heap and native
+ *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will).
+ * - `clientCpuSeconds`: the bench process's own CPU time (it shares the two cores).
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
  * - `machine.loadAverage`: os.loadavg() at the start and the end; this machine is shared, so a
@@ -104,6 +107,18 @@ const peakRssMb = (pid: number | undefined): number | undefined => {
   try {
     const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((candidate) => candidate.startsWith("VmHWM:"))
     return line === undefined ? undefined : Math.round(Number(line.replace(/\D+/g, "")) / 1024)
+  } catch {
+    return undefined
+  }
+}
+
+/** A process's resident set now, split into anonymous and file-backed MiB (Linux); undefined elsewhere. */
+const residentMb = (pid: number | undefined): { readonly anon: number; readonly file: number } | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const lines = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
+    const field = (name: string) => Math.round(Number(lines.find((line) => line.startsWith(`${name}:`))?.replace(/\D+/g, "") ?? Number.NaN) / 1024)
+    return { anon: field("RssAnon"), file: field("RssFile") }
   } catch {
     return undefined
   }
@@ -327,6 +342,7 @@ const main = async (): Promise<void> => {
       replaced = restarted
     }
 
+    const resident = Object.fromEntries(ports.map((entry) => [entry.region, residentMb(processes.get(entry.region)!.child.pid)]))
     const before = (region: string) => (region === TARGET ? targetBefore : { cpu: 0, rss: 0 })
     const rss = Object.fromEntries(ports.map((entry) => [entry.region, Math.max(before(entry.region).rss, peakRssMb(processes.get(entry.region)!.child.pid) ?? 0)]))
     const cpu = Object.fromEntries(
@@ -362,7 +378,9 @@ const main = async (): Promise<void> => {
       lagAtOtherRates: lagResults.slice(1),
       drain,
       peakRssMb: rss,
+      residentAtEndMb: resident,
       cpuSeconds: cpu,
+      clientCpuSeconds: Number(((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(2)),
       changesPerCpuSecond: perCpuSecond,
       machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
     }
