@@ -183,9 +183,13 @@ interface SendFailure {
   readonly forGood: boolean
   readonly reason: string
   readonly message: string
+  /** The target could not be reached at all (nothing listening, no route): a heartbeat answer from it means it is back. */
+  readonly unreachable?: boolean
 }
 
 const transient = (message: string): SendFailure => ({ forGood: false, reason: "transient", message })
+
+const networkFailure = (error: NetworkError): SendFailure => ({ ...transient(`${error.reason}: ${error.message}`), unreachable: error.reason === "Unreachable" })
 
 /**
  * Refusals that name the batch's content, not the link or the configuration: retrying the same
@@ -252,12 +256,22 @@ const batchRequest = (from: { readonly regionId: string; readonly nodeId: string
 })
 
 /**
- * The wait before a retry: the backoff, cut short when heartbeats see the target region come
- * back (`backOff`; not for siblings) or when another batch got through to the target since
- * this attempt started (`answered`, see `makeAnswers`).
+ * The wait before a retry: the backoff, cut short when another batch got through to the target
+ * since this attempt started (`answered`, see `makeAnswers`) or, for a target region (not a
+ * sibling), when heartbeats see it come back: the region available again after it was down
+ * (`backOff`), or, when this attempt could not reach it at all, any heartbeat answer from it.
+ * A restarted target used to wait out the rest of a 5-10 s capped backoff after it was up.
  */
-const retryWait = (topologies: TopologyManager.TopologyManager["Type"], target: string, sibling: boolean, delayMs: number, answered: Deferred.Deferred<void>) =>
-  Effect.raceFirst(sibling ? Effect.sleep(Duration.millis(delayMs)) : backOff(topologies, target, delayMs), Deferred.await(answered))
+const retryWait = (
+  topologies: TopologyManager.TopologyManager["Type"],
+  failed: { readonly target: string; readonly sibling: boolean; readonly unreachable: boolean },
+  delayMs: number,
+  answered: Deferred.Deferred<void>
+) => {
+  if (failed.sibling) return Effect.raceFirst(Effect.sleep(Duration.millis(delayMs)), Deferred.await(answered))
+  const cues = failed.unreachable ? [Deferred.await(answered), topologies.heardFrom(failed.target)] : [Deferred.await(answered)]
+  return Effect.raceAll([backOff(topologies, failed.target, delayMs), ...cues])
+}
 
 /** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */
 const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], regionId: string, target: string) =>
@@ -320,7 +334,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
               nodeId: route.nodeId,
               endpoint: route.endpoint
             }))
-        const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error: NetworkError) => transient(`${error.reason}: ${error.message}`))
+        const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), networkFailure)
         if (response._tag === "BatchAck") return response
         if (response._tag === "Refused") {
           const message = `refused (${response.reason}): ${response.message}`
@@ -345,7 +359,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           metrics.targetConnected(target, false)
           yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
-          yield* retryWait(topologies, target, target.startsWith(siblingPrefix), backoffMs(settings, failures, random), answered)
+          yield* retryWait(topologies, { target, sibling: target.startsWith(siblingPrefix), unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
         }
       })
 

@@ -13,7 +13,7 @@
  * tracking, now), so the order of events always matches the order of states. Time comes from
  * Effect's `Clock`; tests drive it with `TestClock`.
  */
-import { Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import * as NodeClock from "./Clock.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
@@ -175,6 +175,12 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       nodeId: Topology.NodeId,
       allowanceMs?: number
     ) => Effect.Effect<void, TopologyManagerError>
+    /**
+     * Completes at the next heartbeat answer recorded from any node of `regionId`: the agent's
+     * cue that a target it could not connect to is listening again, long before the node's
+     * status could change (that needs the heartbeat timeout first).
+     */
+    readonly heardFrom: (regionId: Topology.RegionId) => Effect.Effect<void>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /**
@@ -257,8 +263,32 @@ const checkOptions = (settings: Options): Effect.Effect<Options> =>
     ? Effect.succeed(settings)
     : Effect.dieMessage(`TopologyManager: invalid options ${JSON.stringify(settings)}`)
 
+/** Per region, a signal its next recorded heartbeat answer completes (see `heardFrom`). */
+const makeHearing = () => {
+  const waiting = new Map<Topology.RegionId, Deferred.Deferred<void>>()
+  return {
+    next: (regionId: Topology.RegionId): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const current = waiting.get(regionId)
+        if (current !== undefined) return Deferred.await(current)
+        return Effect.flatMap(Deferred.make<void>(), (created) => {
+          waiting.set(regionId, created)
+          return Deferred.await(created)
+        })
+      }),
+    heard: (regionId: Topology.RegionId): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const current = waiting.get(regionId)
+        if (current === undefined) return Effect.void
+        waiting.delete(regionId)
+        return Deferred.succeed(current, undefined)
+      })
+  }
+}
+
 const service = (core: Core): TopologyManager["Type"] => {
   const apply = <A>(edit: Edit<A>) => commit(core, edit)
+  const hearing = makeHearing()
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -273,7 +303,8 @@ const service = (core: Core): TopologyManager["Type"] => {
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
-    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)),
+    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.heard(regionId)),
+    heardFrom: hearing.next,
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
       const heard = new Set<Topology.RegionId>()
