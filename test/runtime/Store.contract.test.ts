@@ -13,10 +13,14 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Context, Effect, Either, Layer } from "effect"
+import { open } from "lmdb"
 import type * as Change from "../../src/replication/Change.js"
 import type { StoreError } from "../../src/replication/Errors.js"
 import * as Store from "../../src/replication/Store.js"
+import * as StoredForm from "../../src/replication/StoredForm.js"
+import * as Tuple from "../../src/replication/Tuple.js"
 import * as KvFoundationDb from "../../src/runtime/KvFoundationDb.js"
+import * as KvEncoding from "../../src/runtime/KvEncoding.js"
 import * as KvLmdb from "../../src/runtime/KvLmdb.js"
 import { afterAll } from "vitest"
 import { contract } from "../replication/fixtures/storeContract.js"
@@ -79,6 +83,36 @@ describe("Store over lmdb", () => {
       const lmdb = yield* scan(KvLmdb.layerLmdb({ path: temporaryDirectory() }))
       expect(lmdb).toEqual(yield* scan(Store.layerMemory()))
       expect(lmdb.length).toBe(subjects.length)
+    }))
+})
+
+describe("lmdb values on disk", () => {
+  // Values were written as Buffer.from(text, "utf8") under lmdb's binary encoding; they are now
+  // written and read under its string encoding. The bytes must be the same both ways, or a data
+  // directory written by one version would not read in the other.
+  const subject = "user:\u00fc\u{1F600}\u4e2d"
+  const tuple = { ...tupleFor(1), subject }
+  const tupleKey = KvEncoding.encodeKey(`t/${Tuple.key(tuple)}`)
+
+  it.effect("a value written by the store is its text's UTF-8 bytes, and such bytes written raw read back as the same state", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.transaction((tx) => tx.putTuple(tuple, { frontier: [change(subject)] })))
+      const raw = open<Buffer, Buffer>({ path: directory, keyEncoding: "binary", encoding: "binary" })
+      const bytes = raw.get(tupleKey)
+      yield* Effect.promise(() => raw.close())
+      expect(bytes).toBeDefined()
+      const text = StoredForm.encodeTupleState({ frontier: [change(subject)] })
+      expect(text).toContain(subject)
+      expect(Buffer.from(bytes!).equals(Buffer.from(text, "utf8"))).toBe(true)
+
+      // The other way: the same bytes put raw, as the earlier version did, into a fresh directory.
+      const earlier = temporaryDirectory()
+      const writer = open<Buffer, Buffer>({ path: earlier, keyEncoding: "binary", encoding: "binary" })
+      yield* Effect.promise(() => writer.put(tupleKey, Buffer.from(text, "utf8")))
+      yield* Effect.promise(() => writer.close())
+      const state = yield* withStore(KvLmdb.layerLmdb({ path: earlier }), (store) => store.getTuple(tuple))
+      expect(state.frontier.map((member) => member.tuple.subject)).toEqual([subject])
     }))
 })
 
