@@ -243,6 +243,7 @@ const ClocksFile = Schema.Struct({
 })
 
 const NetworkFile = Schema.Struct({
+  down_refuses: Schema.optional(Probability),
   latency: Schema.optional(LatencyFile),
   loss: Schema.optional(Probability),
   duplicate: Schema.optional(Probability),
@@ -479,6 +480,29 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
   }
 }
 
+/** The network settings of a scenario file's `network` block. */
+const networkOf = (network: typeof NetworkFile.Type): SimNetwork.Settings => {
+  const remote = link(network, defaults.remote)
+  return {
+    ...(network.down_refuses === undefined ? {} : { downRefuses: network.down_refuses }),
+    remote,
+    local: link(network.local, defaults.local),
+    links: (network.links ?? []).flatMap((entry) => {
+      const override = link(entry, remote)
+      const forward = { from: entry.from, to: entry.to, link: override }
+      return entry.both_ways === true ? [forward, { from: entry.to, to: entry.from, link: override }] : [forward]
+    })
+  }
+}
+
+/** A scenario's network settings as a file's `network` block. */
+const networkToFile = (network: SimNetwork.Settings) => ({
+  ...(network.downRefuses === undefined ? {} : { down_refuses: network.downRefuses }),
+  ...linkToFile(network.remote),
+  local: linkToFile(network.local),
+  ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })
+})
+
 /** The model of a decoded file, with defaults filled in. */
 const fromFile = (file: ScenarioFile): Scenario => {
   const regions = regionsFromFile(file)
@@ -491,7 +515,6 @@ const fromFile = (file: ScenarioFile): Scenario => {
   const vaults = (file.topology.vaults ?? []).map((vault): Topology.VaultPlacement =>
     vault.allowed === undefined ? { vault: vault.id, homeRegion: vault.home } : { vault: vault.id, homeRegion: vault.home, allowedRegions: vault.allowed }
   )
-  const remote = link(network, defaults.remote)
   const targets = file.topology.targets
   return {
     name: file.name,
@@ -537,15 +560,7 @@ const fromFile = (file: ScenarioFile): Scenario => {
         ])
       )
     },
-    network: {
-      remote,
-      local: link(network.local, defaults.local),
-      links: (network.links ?? []).flatMap((entry) => {
-        const override = link(entry, remote)
-        const forward = { from: entry.from, to: entry.to, link: override }
-        return entry.both_ways === true ? [forward, { from: entry.to, to: entry.from, link: override }] : [forward]
-      })
-    },
+    network: networkOf(network),
     workload: {
       startMs: workload.start_ms ?? defaults.workload.startMs,
       durationMs: workload.duration_ms ?? defaults.workload.durationMs,
@@ -803,11 +818,7 @@ const toFile = (scenario: Scenario): ScenarioFile => {
       drift_ppm: rangeToFile(scenario.clocks.default.driftPpm),
       ...(Object.keys(scenario.clocks.nodes).length === 0 ? {} : { nodes: Object.fromEntries(Object.entries(scenario.clocks.nodes).map(([node, spec]) => [node, clockToFile(spec)])) })
     },
-    network: {
-      ...linkToFile(network.remote),
-      local: linkToFile(network.local),
-      ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })
-    },
+    network: networkToFile(network),
     workload: {
       start_ms: workload.startMs,
       duration_ms: workload.durationMs,

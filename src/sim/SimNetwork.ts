@@ -43,6 +43,14 @@ export interface Link {
 
 /** Network settings: defaults for links between regions and inside a region, plus overrides. */
 export interface Settings {
+  /**
+   * Probability that a node which is not serving (crashed, restarting, not listening yet)
+   * refuses connections, as a live host with no process on the port does (the sender fails
+   * `Unreachable` one round trip later), rather than swallowing them, as a machine that is down
+   * does (the sender fails `Timeout` at its deadline). Drawn once per outage of a node; both
+   * happen in production, and senders react to them differently. Default `downRefusesDefault`.
+   */
+  readonly downRefuses?: number
   readonly remote: Link
   readonly local: Link
   /** Directed overrides between regions. */
@@ -88,6 +96,8 @@ export interface Stats {
   droppedLoss: number
   droppedPartition: number
   droppedDown: number
+  /** Requests to a node that was not serving whose host refused them (the rest of `droppedDown` were swallowed). */
+  refused: number
   malformed: number
   /** Bytes on the wire (0 when messages travel as objects). */
   bytes: number
@@ -103,15 +113,22 @@ interface Call {
   settled: boolean
   /** The decoded answer, or why its bytes did not decode. */
   readonly onResponse: (response: Either.Either<Message.Response, string>) => void
+  /** The callee's host refused the connection: nothing is serving there. */
+  readonly onRefused: () => void
 }
 
 const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
+
+/** The share of outages in which a down node refuses connections, unless a scenario says otherwise. */
+export const downRefusesDefault = 0.5
 
 /** The network of one world. */
 export class SimNetwork {
   private readonly blocked = new Set<string>()
   private readonly bridges = new Set<string>()
   private readonly endpoints = new Map<string, Endpoint>()
+  /** Per node that is not serving, whether its host refuses connections in this outage (drawn at the first arrival). */
+  private readonly refusing = new Map<string, boolean>()
   private readonly overrides: ReadonlyMap<string, Link>
   private callSequence = 0
   readonly stats: Stats = {
@@ -122,6 +139,7 @@ export class SimNetwork {
     droppedLoss: 0,
     droppedPartition: 0,
     droppedDown: 0,
+    refused: 0,
     malformed: 0,
     bytes: 0
   }
@@ -191,6 +209,7 @@ export class SimNetwork {
 
   register(peer: Network.Peer, host: Host, handler: Network.Handler): void {
     this.endpoints.set(peer.nodeId, { regionId: peer.regionId, host, handler })
+    this.refusing.delete(peer.nodeId)
   }
 
   unregister(peer: Network.Peer, host: Host): void {
@@ -212,7 +231,8 @@ export class SimNetwork {
     request: Message.Request,
     timeoutMs: number,
     onResponse: (response: Either.Either<Message.Response, string>) => void,
-    onTimeout: () => void
+    onTimeout: () => void,
+    onRefused: () => void = onTimeout
   ): () => void {
     const wire = this.carrier.packRequest(request)
     this.hooks.onSent?.(self, target, request)
@@ -228,6 +248,10 @@ export class SimNetwork {
       onResponse: (response) => {
         this.world.cancel(timer)
         onResponse(response)
+      },
+      onRefused: () => {
+        this.world.cancel(timer)
+        onRefused()
       }
     }
     this.stats.requests++
@@ -266,6 +290,7 @@ export class SimNetwork {
     const endpoint = this.endpoints.get(target.nodeId)
     if (endpoint === undefined || !endpoint.host.alive()) {
       this.stats.droppedDown++
+      if (this.refuses(target.nodeId)) this.refuse(target, self, selfHost, call, detail)
       return
     }
     this.stats.delivered++
@@ -282,6 +307,26 @@ export class SimNetwork {
       const response = exit.value
       if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(target, request)
       this.answer(target, self, selfHost, response, request, call, detail)
+    })
+  }
+
+  /** Whether the host of a node that is not serving refuses connections, drawn once per outage. */
+  private refuses(nodeId: string): boolean {
+    let refusing = this.refusing.get(nodeId)
+    if (refusing === undefined) {
+      refusing = this.random.next() < (this.settings.downRefuses ?? downRefusesDefault)
+      this.refusing.set(nodeId, refusing)
+    }
+    return refusing
+  }
+
+  /** The callee's host answers the connection with a reset: the caller learns one trip later that nothing serves there. */
+  private refuse(from: Network.Peer, to: Network.Peer, toHost: Host, call: Call, detail: string): void {
+    this.stats.refused++
+    this.transmit(from, to, `${detail} refused`, "Refused", () => {
+      if (call.settled || !toHost.alive()) return
+      call.settled = true
+      call.onRefused()
     })
   }
 
@@ -347,7 +392,8 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
           request,
           timeoutMs,
           (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(failure(target, "Malformed", answer.left))),
-          () => resume(Effect.fail(failure(target, "Timeout", `no answer within ${timeoutMs} ms`)))
+          () => resume(Effect.fail(failure(target, "Timeout", `no answer within ${timeoutMs} ms`))),
+          () => resume(Effect.fail(failure(target, "Unreachable", "connection refused: nothing is serving on that node")))
         )
         return Effect.sync(abandon)
       }),

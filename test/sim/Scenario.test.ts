@@ -70,6 +70,14 @@ describe("Scenario.decode", () => {
     expect(problems(`${minimal}check_settings: { min_availability: 2 }\n`).join("\n")).toMatch(/check_settings\.min_availability/)
   })
 
+  it("network.down_refuses decodes, encodes back, defaults to unset (the network's default share) and must be a probability", () => {
+    const scenario = Fixtures.parse(`${minimal}network:\n  down_refuses: 0.25\n`)
+    expect(scenario.network.downRefuses).toBe(0.25)
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+    expect(Fixtures.parse(minimal).network.downRefuses).toBeUndefined()
+    expect(problems(`${minimal}network:\n  down_refuses: 1.5\n`).join("\n")).toMatch(/network\.down_refuses/)
+  })
+
   it("a topology fault decodes into a graph change and encodes back", () => {
     const scenario = Fixtures.parse(
       `${minimal}faults:\n  - { at_ms: 100, kind: topology, change: remove_target, from: a, to: b }\n  - { at_ms: 200, kind: topology, change: add_target, from: a, to: b }\n  - { at_ms: 300, kind: topology, change: remove_region, region: b }\n  - { at_ms: 400, kind: topology, change: add_region, region: b }\n`

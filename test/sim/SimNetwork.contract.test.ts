@@ -9,7 +9,7 @@
  * `bytes` (the protobuf codec, as production) takes the whole contract; `objects` (frozen
  * message objects, most swarm runs) has no codec, so the malformed cases do not apply to it.
  */
-import { describe } from "vitest"
+import { describe, expect, it } from "vitest"
 import { Cause, Effect, type Exit } from "effect"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
@@ -35,13 +35,14 @@ const host = (world: World, random: Random.Stream, name: string, index: number) 
   return { simHost, start }
 }
 
-const simulated = (wire: Codec.Wire): Transport => ({
-  name: `simulated (${wire})`,
+/** `refusing`: the callee's host refuses connections while nothing serves there (else it swallows them). */
+const simulated = (wire: Codec.Wire, refusing = false): Transport => ({
+  name: `simulated (${wire}${refusing ? ", a down node's host refuses" : ""})`,
   run: (body, options = {}) => {
     const random = Random.make("network-contract")
     const world = new World({ random: random.derive("scheduler") })
     const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: options.duplicateOnTheWire === true ? 1 : 0 }
-    const network = new SimNetwork.SimNetwork(world, random.derive("network"), { remote: link, local: link, links: [] }, {}, Codec.carrier(wire))
+    const network = new SimNetwork.SimNetwork(world, random.derive("network"), { downRefuses: refusing ? 1 : 0, remote: link, local: link, links: [] }, {}, Codec.carrier(wire))
     const caller = host(world, random, callerPeer.nodeId, 0)
     const callee = host(world, random, calleePeer.nodeId, 1)
     const callerNetwork = SimNetwork.layer(network, callerPeer, caller.simHost)
@@ -65,7 +66,7 @@ const simulated = (wire: Codec.Wire): Transport => ({
     return exit._tag === "Success" ? Promise.resolve(exit.value as never) : Promise.reject(Cause.squash(exit.cause))
   },
   cutFailsAs: "Timeout",
-  notServingFailsAs: "Timeout",
+  notServingFailsAs: refusing ? "Unreachable" : "Timeout",
   // A cut is checked when a message arrives and drops it; TCP would hold it (see the gRPC run).
   cutRequestAfterHeal: "lost",
   interruptedCallee: "completes",
@@ -77,4 +78,38 @@ const simulated = (wire: Codec.Wire): Transport => ({
 
 describe("Network contract: simulated network", () => {
   for (const wire of Codec.wires) contract(simulated(wire))
+  contract(simulated("objects", true))
+})
+
+describe("SimNetwork: a node that is not serving", () => {
+  it("refuses or swallows every request of one outage alike, drawn afresh for each outage, both kinds at the configured share", () => {
+    const world = new World({ random: Random.make("down").derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make("down").derive("network"), { downRefuses: 0.5, remote: link, local: link, links: [] })
+    const callerHost: SimNetwork.Host = { name: callerPeer.nodeId, alive: () => true, fork: () => undefined }
+    const request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: 0 } as const
+    const outcomes: Array<string> = []
+    const outages: Array<ReadonlyArray<string>> = []
+    for (let outage = 0; outage < 40; outage++) {
+      const fates: Array<string> = []
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const startedMs = world.nowMs
+        network.call(callerPeer, callerHost, calleePeer, request, 1_000, () => fates.push("answered"), () => fates.push(`timeout after ${world.nowMs - startedMs}`), () => fates.push(`refused after ${world.nowMs - startedMs}`))
+        world.run(world.nowMs + 2_000)
+      }
+      outages.push(fates)
+      outcomes.push(fates[0]!)
+      // The node serves for a moment, which ends the outage; the next one draws again.
+      const incarnation: SimNetwork.Host = { name: calleePeer.nodeId, alive: () => true, fork: () => undefined }
+      network.register(calleePeer, incarnation, () => Effect.die("not called"))
+      network.unregister(calleePeer, incarnation)
+    }
+    // Refused one round trip (two 5 ms trips) after the send; swallowed at the 1 s deadline.
+    for (const fates of outages) expect(new Set(fates).size).toBe(1)
+    expect(new Set(outcomes)).toEqual(new Set(["refused after 10", "timeout after 1000"]))
+    const refusedShare = outcomes.filter((outcome) => outcome.startsWith("refused")).length / outcomes.length
+    expect(refusedShare).toBeGreaterThan(0.2)
+    expect(refusedShare).toBeLessThan(0.8)
+    expect(network.stats.refused).toBe(3 * outcomes.filter((outcome) => outcome.startsWith("refused")).length)
+  })
 })
