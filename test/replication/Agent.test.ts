@@ -77,40 +77,33 @@ describe("Agent", () => {
       expect(Agent.catchUpBatchSizeOf({ ...Cluster.agentSettings, batchSize: 2_000 })).toBe(2_000)
     }))
 
-  it.effect("a backoff ends when heartbeats see a target region that was down come back", () =>
+  /**
+   * eu is down for `outageS` while us writes, with backoffs of 5-10 minutes; then it starts again:
+   * whether the write reached eu `afterS` seconds later (without a wake-up it would wait minutes).
+   */
+  const arrivesAfterRestart = (outageS: number, afterS: number) =>
     Effect.gen(function* () {
-      // Backoffs of 5-10 minutes: without the wake-up, the write would wait that long after eu is back.
       const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
       const us = yield* cluster.start("us")
       let eu = yield* cluster.start("eu")
       yield* TestClock.adjust(2_000)
       yield* eu.stop
       yield* us.replica.write(insert("alice"))
-      // Past the heartbeat timeout (30 s): eu is Unreachable and the agent is in a backoff.
-      for (let second = 0; second < 35; second++) yield* TestClock.adjust(1_000)
+      for (let second = 0; second < outageS; second++) yield* TestClock.adjust(1_000)
       expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
       eu = yield* cluster.start("eu")
-      // Three good heartbeats (one a second) make eu available again; the send follows at once.
-      for (let second = 0; second < 6; second++) yield* TestClock.adjust(1_000)
-      expect(yield* eu.replica.check(tuple("alice"))).toBe(true)
-    }))
+      for (let second = 0; second < afterS; second++) yield* TestClock.adjust(1_000)
+      return yield* eu.replica.check(tuple("alice"))
+    })
+
+  it.effect("a backoff ends when heartbeats see a target region that was down come back", () =>
+    // Past the heartbeat timeout (30 s) eu is Unreachable; three good heartbeats (one a second)
+    // make it available again, and the send follows at once.
+    Effect.map(arrivesAfterRestart(35, 6), (arrived) => expect(arrived).toBe(true)))
 
   it.effect("after an outage shorter than the heartbeat timeout, the first heartbeat answer from the target ends the backoff", () =>
-    Effect.gen(function* () {
-      // Backoffs of 5-10 minutes, and an outage of 5 s: eu is never marked Unreachable.
-      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
-      const us = yield* cluster.start("us")
-      let eu = yield* cluster.start("eu")
-      yield* TestClock.adjust(2_000)
-      yield* eu.stop
-      yield* us.replica.write(insert("alice"))
-      for (let second = 0; second < 5; second++) yield* TestClock.adjust(1_000)
-      expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
-      eu = yield* cluster.start("eu")
-      // The next heartbeat round (one a second) hears eu; the send follows at once.
-      for (let second = 0; second < 3; second++) yield* TestClock.adjust(1_000)
-      expect(yield* eu.replica.check(tuple("alice"))).toBe(true)
-    }))
+    // Down for 5 s, eu is never marked Unreachable; the next heartbeat round hears it again.
+    Effect.map(arrivesAfterRestart(5, 3), (arrived) => expect(arrived).toBe(true)))
 
   it.effect("once one batch of a window gets through to a target, the others in backoff retry at once", () =>
     Effect.gen(function* () {
