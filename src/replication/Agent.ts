@@ -41,6 +41,7 @@ import * as Network from "./Network.js"
 import * as Random from "./Random.js"
 import * as Relay from "./Relay.js"
 import * as Router from "./Router.js"
+import * as Signals from "./Signals.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -221,31 +222,6 @@ const backOff = (topologies: TopologyManager.TopologyManager["Type"], target: st
     )
   )
 
-/**
- * Per target, a signal the next acknowledgement completes. The batches of a window fail
- * together when a target is down, each into its own jittered backoff; once one gets through,
- * the rest retry at once instead of holding the window (and the in-order cursor) for the rest
- * of their backoff: seconds in which a returning target got nothing.
- */
-const makeAnswers = () => {
-  const answers = new Map<string, Deferred.Deferred<void>>()
-  return {
-    /** Completes at the first acknowledgement from `target` after this is called. */
-    next: (target: string) =>
-      Effect.suspend(() => {
-        const current = answers.get(target)
-        if (current !== undefined) return Effect.succeed(current)
-        return Effect.tap(Deferred.make<void>(), (created) => Effect.sync(() => answers.set(target, created)))
-      }),
-    answered: (target: string) =>
-      Effect.suspend(() => {
-        const current = answers.get(target)
-        answers.delete(target)
-        return current === undefined ? Effect.void : Deferred.succeed(current, undefined)
-      })
-  }
-}
-
 /** The request carrying a pending batch to `target`; its id names the log positions it spans. */
 const batchRequest = (from: { readonly regionId: string; readonly nodeId: string }, target: string, pending: Pending): Message.ReplicateBatch => ({
   _tag: "ReplicateBatch",
@@ -257,10 +233,12 @@ const batchRequest = (from: { readonly regionId: string; readonly nodeId: string
 
 /**
  * The wait before a retry: the backoff, cut short when another batch got through to the target
- * since this attempt started (`answered`, see `makeAnswers`) or, for a target region (not a
- * sibling), when heartbeats see it come back: the region available again after it was down
- * (`backOff`), or, when this attempt could not reach it at all, any heartbeat answer from it.
- * A restarted target used to wait out the rest of a 5-10 s capped backoff after it was up.
+ * since this attempt started (`answered`: the batches of a window fail together when a target
+ * is down, each into its own jittered backoff, and the first one through must not leave the
+ * rest holding the window and the in-order cursor) or, for a target region (not a sibling),
+ * when heartbeats see it come back: the region available again after it was down (`backOff`),
+ * or, when this attempt could not reach it at all, any heartbeat answer from it. A restarted
+ * target used to wait out the rest of a 5-10 s capped backoff after it was up.
  */
 const retryWait = (
   topologies: TopologyManager.TopologyManager["Type"],
@@ -299,7 +277,8 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
 
-    const answers = makeAnswers()
+    // Per target, the signal its next acknowledgement fires (see `retryWait`).
+    const answers = Signals.make<string>()
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
@@ -352,7 +331,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           const startedMs = yield* clock.physicalMs
           const answered = yield* answers.next(target)
           const outcome = yield* Effect.either(sendOnce(target, request))
-          if (outcome._tag === "Right") return yield* Effect.as(answers.answered(target), { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs })
+          if (outcome._tag === "Right") return yield* Effect.as(answers.fire(target), { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs })
           if (outcome.left.forGood) return yield* refusedForGood(target, pending, outcome.left)
           failures++
           metrics.replicationFailed(target)

@@ -15,6 +15,7 @@
  */
 import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import * as NodeClock from "./Clock.js"
+import * as Signals from "./Signals.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
 
@@ -263,32 +264,10 @@ const checkOptions = (settings: Options): Effect.Effect<Options> =>
     ? Effect.succeed(settings)
     : Effect.dieMessage(`TopologyManager: invalid options ${JSON.stringify(settings)}`)
 
-/** Per region, a signal its next recorded heartbeat answer completes (see `heardFrom`). */
-const makeHearing = () => {
-  const waiting = new Map<Topology.RegionId, Deferred.Deferred<void>>()
-  return {
-    next: (regionId: Topology.RegionId): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const current = waiting.get(regionId)
-        if (current !== undefined) return Deferred.await(current)
-        return Effect.flatMap(Deferred.make<void>(), (created) => {
-          waiting.set(regionId, created)
-          return Deferred.await(created)
-        })
-      }),
-    heard: (regionId: Topology.RegionId): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const current = waiting.get(regionId)
-        if (current === undefined) return Effect.void
-        waiting.delete(regionId)
-        return Deferred.succeed(current, undefined)
-      })
-  }
-}
-
 const service = (core: Core): TopologyManager["Type"] => {
   const apply = <A>(edit: Edit<A>) => commit(core, edit)
-  const hearing = makeHearing()
+  // Per region, the signal its next recorded heartbeat answer fires (see `heardFrom`).
+  const hearing = Signals.make<Topology.RegionId>()
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -303,8 +282,8 @@ const service = (core: Core): TopologyManager["Type"] => {
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
-    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.heard(regionId)),
-    heardFrom: hearing.next,
+    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.fire(regionId)),
+    heardFrom: (regionId) => Effect.flatMap(hearing.next(regionId), Deferred.await),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
       const heard = new Set<Topology.RegionId>()
