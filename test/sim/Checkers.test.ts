@@ -166,41 +166,35 @@ faults:
   })
 
   it("a two-region PrimaryReplica run may refuse writes while a fresh primary-region disk waits for its bootstrap to page the other region: at the start and after each wipe of a primary node", () => {
-    const scenario = Fixtures.parse(`
-name: fresh
-budget_ms: 10000
-topology:
-  strategy: PrimaryReplica
-  regions: [{ id: a, primary: true, nodes: 2 }, { id: b }]
-replication:
-  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
-  agent: { retry_delay_max_ms: 500, request_timeout_ms: 700 }
-faults:
-  - { at_ms: 3000, kind: wipe, target: a-node2 }
-  - { at_ms: 5000, kind: wipe, target: b-node1 }
-`)
+    // A PrimaryReplica scenario with these regions, timers and faults.
+    const fresh = (regions: string, faults: ReadonlyArray<string> = []) =>
+      Fixtures.parse(
+        [
+          "name: fresh",
+          "budget_ms: 10000",
+          "topology:",
+          "  strategy: PrimaryReplica",
+          `  regions: ${regions}`,
+          "replication:",
+          "  heartbeat: { interval_ms: 500, timeout_ms: 2000 }",
+          "  agent: { retry_delay_max_ms: 500, request_timeout_ms: 700 }",
+          ...(faults.length === 0 ? [] : ["faults:", ...faults.map((fault) => `  - ${fault}`)])
+        ].join("\n") + "\n"
+      )
+    const scenario = fresh("[{ id: a, primary: true, nodes: 2 }, { id: b }]", ["{ at_ms: 3000, kind: wipe, target: a-node2 }", "{ at_ms: 5000, kind: wipe, target: b-node1 }"])
     // Each lasts the bootstrap's capped retry delay, a request timeout and a heartbeat timeout.
     expect(FaultWindows.windows(scenario, 6000)).toEqual([
       { startMs: 0, endMs: 3200 },
       { startMs: 3000, endMs: 6200 }
     ])
     // No page comes while a fault stands between the regions: the wait runs from its end.
-    const cut = Fixtures.parse(`
-name: fresh
-budget_ms: 10000
-topology:
-  strategy: PrimaryReplica
-  regions: [{ id: a, primary: true }, { id: b }]
-replication:
-  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
-  agent: { retry_delay_max_ms: 500, request_timeout_ms: 700 }
-faults:
-  - { at_ms: 1000, kind: isolate, region: b }
-  - { at_ms: 2500, kind: heal }
-  - { at_ms: 6000, kind: wipe, target: a-node1 }
-  - { at_ms: 6500, kind: crash, target: b-node1 }
-  - { at_ms: 9000, kind: restart, target: b-node1 }
-`)
+    const cut = fresh("[{ id: a, primary: true }, { id: b }]", [
+      "{ at_ms: 1000, kind: isolate, region: b }",
+      "{ at_ms: 2500, kind: heal }",
+      "{ at_ms: 6000, kind: wipe, target: a-node1 }",
+      "{ at_ms: 6500, kind: crash, target: b-node1 }",
+      "{ at_ms: 9000, kind: restart, target: b-node1 }"
+    ])
     // (The fencing rule below adds its own windows after the cut and the crash.)
     expect(FaultWindows.windows(cut, 9500)).toEqual([
       { startMs: 0, endMs: 5700 },
@@ -211,13 +205,7 @@ faults:
       { startMs: 6500, endMs: 22750 }
     ])
     // Three regions have a lease instead: no such window.
-    const three = Fixtures.parse(`
-name: fresh
-budget_ms: 10000
-topology:
-  strategy: PrimaryReplica
-  regions: [{ id: a, primary: true }, { id: b }, { id: c }]
-`)
+    const three = fresh("[{ id: a, primary: true }, { id: b }, { id: c }]")
     expect(FaultWindows.windows(three, 6000)).toEqual([])
   })
 
