@@ -30,7 +30,7 @@
  * reached any node of a region therefore reaches every other node and every target even if
  * the node that first received it loses its disk right after.
  */
-import { Context, Deferred, Duration, Effect, FiberMap, Layer, Queue, Ref, Stream } from "effect"
+import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
@@ -41,6 +41,7 @@ import * as Network from "./Network.js"
 import * as Random from "./Random.js"
 import * as Relay from "./Relay.js"
 import * as Router from "./Router.js"
+import * as Handoff from "./Handoff.js"
 import * as Signals from "./Signals.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -176,7 +177,7 @@ interface Sent {
 /** A batch in the window: done when it was acknowledged (undefined: nothing was sent or all of it was skipped). */
 interface InFlight {
   readonly pending: Pending
-  readonly sent: Deferred.Deferred<Sent | undefined>
+  readonly sent: Handoff.Outcome<Sent | undefined>
 }
 
 /** Why a send failed; `forGood` when the target will refuse these changes whatever happens. */
@@ -244,10 +245,10 @@ const retryWait = (
   topologies: TopologyManager.TopologyManager["Type"],
   failed: { readonly target: string; readonly sibling: boolean; readonly unreachable: boolean },
   delayMs: number,
-  answered: Deferred.Deferred<void>
+  answered: Effect.Latch
 ) => {
-  if (failed.sibling) return Effect.raceFirst(Effect.sleep(Duration.millis(delayMs)), Deferred.await(answered))
-  const cues = failed.unreachable ? [Deferred.await(answered), topologies.heardFrom(failed.target)] : [Deferred.await(answered)]
+  if (failed.sibling) return Effect.raceFirst(Effect.sleep(Duration.millis(delayMs)), answered.await)
+  const cues = failed.unreachable ? [answered.await, topologies.heardFrom(failed.target)] : [answered.await]
   return Effect.raceAll([backOff(topologies, failed.target, delayMs), ...cues])
 }
 
@@ -399,10 +400,10 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
      * Moves the durable cursor past batches in log order as they are acknowledged (they may be
      * acknowledged out of order), freeing a slot of the window for each.
      */
-    const advanceInOrder = (target: string, inOrder: Queue.Queue<InFlight>, window: Effect.Semaphore, cursor: LazyCursor.LazyCursor) =>
+    const advanceInOrder = (target: string, inOrder: Handoff.Fifo<InFlight>, window: Effect.Semaphore, cursor: LazyCursor.LazyCursor) =>
       Effect.gen(function* () {
-        const batch = yield* Queue.take(inOrder)
-        const sent = yield* Deferred.await(batch.sent)
+        const batch = yield* inOrder.take
+        const sent = yield* batch.sent.await
         if (sent !== undefined) yield* acknowledged(target, batch.pending, sent)
         // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
         yield* cursor.advance(batch.pending.scannedTo)
@@ -462,7 +463,8 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
             )
           }
           const window = yield* Effect.makeSemaphore(windowOf(settings))
-          const inOrder = yield* Queue.unbounded<InFlight>()
+          const inOrder = new Handoff.Fifo<InFlight>()
+          const senders = new Handoff.Pool(yield* Effect.scope)
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
           yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window, cursor)))
@@ -477,10 +479,9 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
               continue
             }
             const pending = collected.right
-            const sent = yield* Deferred.make<Sent | undefined>()
-            yield* Queue.offer(inOrder, { pending, sent })
-            if (pending.changes.length === 0) yield* Deferred.succeed(sent, undefined)
-            else yield* Effect.forkScoped(Effect.flatMap(sendUntilAcknowledged(target, pending), (result) => Deferred.succeed(sent, result)))
+            const sent = new Handoff.Outcome<Sent | undefined>()
+            yield* inOrder.offer({ pending, sent })
+            yield* pending.changes.length === 0 ? sent.complete(undefined) : senders.run(Effect.flatMap(sendUntilAcknowledged(target, pending), (result) => sent.complete(result)))
             next = pending.scannedTo
           }
         })

@@ -7,9 +7,10 @@
  * explicit `Lagged` event and then re-reads the missed range from the durable log, so it sees
  * every change exactly once and in order. `dropped` counts the buffer overflows.
  */
-import { Context, Deferred, Duration, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
+import { Context, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
 import * as Change from "./Change.js"
 import type { StoreError } from "./Errors.js"
+import * as Handoff from "./Handoff.js"
 import * as Store from "./Store.js"
 import * as Tuple from "./Tuple.js"
 
@@ -76,22 +77,6 @@ interface Subscriber {
 /** Log entries read per step while a subscriber catches up from the durable log. */
 const catchUpPageSize = 256
 
-/**
- * Waits for `wake` at most `timeoutMs`: one timer fiber completes the same Deferred. The agent
- * waits like this once or twice per round, and a race of the wait against a sleep cost two
- * fibers and the race's own bookkeeping each time. The timer is forked inside the
- * (uninterruptible) acquire, whose flags it would inherit, so it is made interruptible itself:
- * else stopping it would not cancel its sleep.
- */
-const awaitWithin = (wake: Deferred.Deferred<void>, timeoutMs: number): Effect.Effect<void> =>
-  Effect.acquireUseRelease(
-    Effect.forkDaemon(Effect.interruptible(Effect.delay(Deferred.succeed(wake, undefined), Duration.millis(timeoutMs)))),
-    () => Deferred.await(wake),
-    // Signalled, not awaited and not forked: waiting for the timer's end (or a fiber to wait
-    // for it, as `Fiber.interruptFork` does) would cost as much as the race this replaces.
-    (timer) => Effect.fiberIdWith((self) => Effect.sync(() => timer.unsafeInterruptAsFork(self)))
-  )
-
 /** Builds a feed over the node's Store with a per-subscriber buffer of `bufferSize` entries. */
 export const make = (options: { readonly bufferSize: number }) =>
   Effect.gen(function* () {
@@ -99,7 +84,7 @@ export const make = (options: { readonly bufferSize: number }) =>
     // The last published position, and the fibers waiting for it to pass a position. A plain
     // waiter list (not a stream per wait): the agent waits once per round on the hot path.
     let end = yield* store.logEnd
-    const waiters = new Set<{ readonly after: number; readonly wake: Deferred.Deferred<void> }>()
+    const waiters = new Set<{ readonly after: number; readonly wake: Effect.Latch }>()
     const counters = yield* Ref.make({ published: 0, dropped: 0 })
     const subscribers = new Set<Subscriber>()
 
@@ -126,7 +111,7 @@ export const make = (options: { readonly bufferSize: number }) =>
         for (const waiter of waiters) {
           if (end <= waiter.after) continue
           waiters.delete(waiter)
-          yield* Deferred.succeed(waiter.wake, undefined)
+          yield* waiter.wake.open
         }
       })
 
@@ -148,12 +133,10 @@ export const make = (options: { readonly bufferSize: number }) =>
       awaitBeyond: (position: number, timeoutMs?: number) =>
         Effect.suspend(() => {
           if (end > position) return Effect.void
-          return Effect.flatMap(Deferred.make<void>(), (wake) => {
-            const waiter = { after: position, wake }
-            waiters.add(waiter)
-            const waited = timeoutMs === undefined ? Deferred.await(wake) : awaitWithin(wake, timeoutMs)
-            return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
-          })
+          const waiter = { after: position, wake: Effect.unsafeMakeLatch(false) }
+          waiters.add(waiter)
+          const waited = timeoutMs === undefined ? waiter.wake.await : Handoff.awaitWithin(waiter.wake, timeoutMs)
+          return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
         }),
       logEnd: Effect.sync(() => end),
       stats: Effect.map(Ref.get(counters), (count) => ({ ...count, subscribers: subscribers.size }))

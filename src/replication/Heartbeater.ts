@@ -11,10 +11,11 @@
  * its view (`Primacy.weightedMajority`), and any node remembers a newer epoch a peer answered
  * with and the leases peers report granting.
  */
-import { Duration, Effect, Fiber } from "effect"
+import { Effect } from "effect"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
 import type * as Message from "./Message.js"
+import * as Handoff from "./Handoff.js"
 import * as Network from "./Network.js"
 import * as Primacy from "./Primacy.js"
 import * as Topology from "./Topology.js"
@@ -87,7 +88,7 @@ export interface Memory {
 /** Fresh heartbeater memory. */
 export const makeMemory = (): Memory => ({ roundTrips: new Map(), asking: new Set(), probing: new Set(), recent: new Map() })
 
-export const round = (settings: Settings, memory: Memory = makeMemory()) =>
+export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const clock = yield* Clock.Clock
@@ -110,7 +111,7 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
       // One side request per peer at a time: a silent peer is not asked again every round.
       if (memory.asking.has(peer.node.id)) continue
       memory.asking.add(peer.node.id)
-      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
+      yield* pool.run(ask(settings, memory, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
     }
     // A slow peer is also probed every round with the first deadline, on the side too: its long
     // side request may have been sent into a partition that has healed since, and waiting out
@@ -120,15 +121,19 @@ export const round = (settings: Settings, memory: Memory = makeMemory()) =>
     for (const peer of peers.filter(slow)) {
       if (memory.probing.has(peer.node.id)) continue
       memory.probing.add(peer.node.id)
-      yield* Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
+      yield* pool.run(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
     }
     // The round waits for its answers at most an interval: a peer that has not started serving
     // yet (or whose request was lost) held the whole round, and with it every other peer's next
     // request and the primary's first lease, for a request timeout (1.8 s at start-up: swarm
     // seeds 301614, 302121). A late answer still counts when it comes; the stale check runs once
     // the prompt answers are in (running it before them flapped peers: seed 400847).
-    const asks = yield* Effect.forEach(peers.filter((peer) => !slow(peer)), (peer) => Effect.forkScoped(ask(settings, memory, topology, peer, request, startedAtMs, "round")))
-    yield* Effect.raceFirst(Fiber.joinAll(asks), Effect.sleep(Duration.millis(settings.intervalMs)))
+    const prompt = peers.filter((peer) => !slow(peer))
+    const answered = Effect.unsafeMakeLatch(prompt.length === 0)
+    let outstanding = prompt.length
+    const counted = Effect.suspend(() => (--outstanding === 0 ? answered.open : Effect.void))
+    for (const peer of prompt) yield* pool.run(Effect.ensuring(ask(settings, memory, topology, peer, request, startedAtMs, "round"), counted))
+    yield* Handoff.awaitWithin(answered, settings.intervalMs)
     yield* manager.checkStaleNodes()
   })
 
@@ -202,19 +207,23 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
 /** Runs heartbeat rounds forever; fork it. */
 export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
   Effect.scoped(
-    Effect.suspend(() => {
+    Effect.gen(function* () {
       const memory = makeMemory()
+      const pool = new Handoff.Pool(yield* Effect.scope)
+      const primacy = yield* Primacy.Primacy
       // Rounds start every interval, however long the last one waited for its answers: pausing
       // a whole interval after a round that waited an interval for a lost answer spaced the next
       // request two intervals out, and with the timeout at three intervals and a round trip on
       // top, ONE lost heartbeat made a healthy peer Unreachable (a restarted primary then never
       // held a majority long enough to confirm itself: swarm seed 701171). A changed view (a
       // promotion, an unfencing, a hand-back) needs a lease before its first write: the next
-      // round starts at once.
+      // round starts at once. A round acts on the view as it is when it starts, so it closes
+      // the view-change latch first.
       const pause = (startedAtMs: number) =>
-        Effect.flatMap(Effect.all([Primacy.Primacy, Clock.monotonicMs]), ([primacy, nowMs]) =>
-          Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(0, startedAtMs + settings.intervalMs - nowMs))), primacy.viewChanged)
-        )
-      return Effect.forever(Effect.flatMap(Clock.monotonicMs, (startedAtMs) => Effect.zipRight(round(settings, memory), pause(startedAtMs))))
+        Effect.flatMap(Clock.monotonicMs, (nowMs) => Handoff.awaitWithin(primacy.viewChanged, Math.max(0, startedAtMs + settings.intervalMs - nowMs)))
+      const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
+        Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
+      )
+      return yield* Effect.forever(once)
     })
   )

@@ -32,7 +32,7 @@
  * granted before, but it answers with the view of its stored epoch records, which may be
  * older than a view it adopted from a heartbeat answer before it stopped.
  */
-import { Context, Effect, Layer, Queue, Ref } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import { WriteRejected } from "./Errors.js"
 import type * as Message from "./Message.js"
@@ -93,8 +93,11 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly state: Effect.Effect<State>
     /** Takes a view (Failover); a changed view starts without a lease. */
     readonly adopt: (view: View) => Effect.Effect<void>
-    /** Completes at the next change of view, so the heartbeater can seek a lease at once. */
-    readonly viewChanged: Effect.Effect<void>
+    /**
+     * Opened at each change of view, so the heartbeater can seek a lease at once; the heartbeater
+     * closes it when a round starts (and its pause timer may open it to end the pause).
+     */
+    readonly viewChanged: Effect.Latch
     /** Answers a heartbeat from a node of `asker`; records a grant when `asker` is primary in the view. */
     readonly answer: (asker: Topology.RegionId) => Effect.Effect<Answer>
     /** Renews the lease, if the view is still the one the round agreed with. */
@@ -285,7 +288,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const state = yield* Ref.make(initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined))
-    const changes = yield* Queue.sliding<void>(1)
+    const viewChanged = Effect.unsafeMakeLatch(false)
     return {
       leaseMs: settings.leaseMs,
       state: Ref.get(state),
@@ -295,9 +298,9 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
             const next = adoptIn(current, view)
             return [next !== current, next]
           }),
-          (changed) => (changed ? Queue.offer(changes, undefined) : Effect.void)
+          (changed) => (changed ? viewChanged.open : Effect.void)
         ),
-      viewChanged: Queue.take(changes),
+      viewChanged,
       answer: (asker) =>
         Effect.flatMap(Clock.monotonicMs, (atMs) =>
           Ref.modify(state, (current) => {

@@ -1,35 +1,38 @@
 /**
- * Per-key signals: a fiber takes the signal of a key and waits on it; `fire` completes it for
+ * Per-key signals: a fiber takes the signal of a key and waits on it; `fire` opens it for
  * every fiber that took it and starts a fresh one for the next takers. Nothing is kept for a
  * key nobody took since it last fired. The agent ends retry waits with them (an acknowledgement
  * from a target, a heartbeat answer from a region).
+ *
+ * A signal is an Effect `Latch`, not a `Deferred`: one is taken per batch sent, and a Deferred
+ * costs several times as much to make and complete (see `bench:sim`'s notes).
  */
-import { Deferred, Effect } from "effect"
+import { Effect } from "effect"
 
 /** The signals of one kind, by key. */
 export interface Signals<K> {
-  /** The signal `fire(key)` completes next; take it before the event you wait for could happen. */
-  readonly next: (key: K) => Effect.Effect<Deferred.Deferred<void>>
-  /** Completes the current signal of `key`, if anyone took it. */
+  /** The signal `fire(key)` opens next; take it before the event you wait for could happen. */
+  readonly next: (key: K) => Effect.Effect<Effect.Latch>
+  /** Opens the current signal of `key`, if anyone took it. */
   readonly fire: (key: K) => Effect.Effect<void>
 }
 
 /** Empty signals. */
 export const make = <K>(): Signals<K> => {
-  const pending = new Map<K, Deferred.Deferred<void>>()
+  const pending = new Map<K, Effect.Latch>()
   return {
     next: (key) =>
-      Effect.suspend(() => {
-        const current = pending.get(key)
-        if (current !== undefined) return Effect.succeed(current)
-        return Effect.tap(Deferred.make<void>(), (created) => Effect.sync(() => pending.set(key, created)))
+      Effect.sync(() => {
+        let current = pending.get(key)
+        if (current === undefined) pending.set(key, (current = Effect.unsafeMakeLatch(false)))
+        return current
       }),
     fire: (key) =>
       Effect.suspend(() => {
         const current = pending.get(key)
         if (current === undefined) return Effect.void
         pending.delete(key)
-        return Deferred.succeed(current, undefined)
+        return current.open
       })
   }
 }

@@ -20,7 +20,7 @@
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
@@ -328,7 +328,7 @@ const makeTurns = () => {
   let issued = 0
   let turn = 0
   const done = new Set<number>()
-  const waiting = new Map<number, Deferred.Deferred<void>>()
+  const waiting = new Map<number, Effect.Latch>()
   const finish = (ticket: number) =>
     Effect.suspend(() => {
       done.add(ticket)
@@ -337,15 +337,14 @@ const makeTurns = () => {
       const next = waiting.get(turn)
       if (next === undefined) return Effect.void
       waiting.delete(turn)
-      return Deferred.succeed(next, undefined)
+      return next.open
     })
   const awaitTurn = (ticket: number): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (ticket === turn) return Effect.void
-      return Effect.flatMap(Deferred.make<void>(), (wake) => {
-        waiting.set(ticket, wake)
-        return Deferred.await(wake)
-      })
+      const wake = Effect.unsafeMakeLatch(false)
+      waiting.set(ticket, wake)
+      return wake.await
     })
   return { take: () => issued++, finish, awaitTurn }
 }

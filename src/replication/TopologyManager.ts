@@ -13,7 +13,7 @@
  * tracking, now), so the order of events always matches the order of states. Time comes from
  * Effect's `Clock`; tests drive it with `TestClock`.
  */
-import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import * as NodeClock from "./Clock.js"
 import * as Signals from "./Signals.js"
 import * as Topology from "./Topology.js"
@@ -283,7 +283,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.fire(regionId)),
-    heardFrom: (regionId) => Effect.flatMap(hearing.next(regionId), Deferred.await),
+    heardFrom: (regionId) => Effect.flatMap(hearing.next(regionId), (latch) => latch.await),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
       const heard = new Set<Topology.RegionId>()
