@@ -44,11 +44,15 @@ const swarmSeeds = Math.min(swarmSeedsMax, Math.max(0, Number(process.env["SWARM
 const swarmFirstSeed = 1
 const cores = os.availableParallelism()
 
-/** From a profile of 6 seeds of each scenario (`node --cpu-prof --import tsx bench/sim.ts`); see the issue 10 report. */
+/**
+ * From a profile of 40 swarm seeds in one thread (`node --cpu-prof bin/inferadb-repl.mjs sim swarm
+ * --seeds 40 --first-seed 7000 --jobs 1`, mapped to sources through dist/'s source maps), after
+ * the latch-based hand-offs (`Handoff.ts`) replaced Deferreds, races and a fork per request.
+ */
 const profileNotes =
-  "profile: Effect fiber runtime ~35% (about 3.8 scheduler tasks and 1.4 new fibers per simulated event), garbage collection ~18%, " +
-  "src/replication self ~10%, src/sim self ~7% (network, trace hash, world loop, checkers), module loading ~8%, " +
-  "crashing every fiber at the end of a run ~4%; no Schema or protobuf work unless a scenario sets wire: bytes"
+  "profile: Effect fiber runtime ~42% (about 186 Effect operations, 5 scheduler tasks and 0.9 new fibers per simulated event, " +
+  "spread over every operation with no single hot spot), garbage collection ~22%, src/replication self ~12%, " +
+  "src/sim self ~6% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
