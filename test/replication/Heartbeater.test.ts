@@ -96,6 +96,18 @@ describe("Heartbeater and the write lease", () => {
       expect(yield* Effect.flip(write(us, "bob"))).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/epoch 1 \(primary 'eu'\) has begun elsewhere/) })
     }))
 
+  it.effect("a changed view ends the heartbeater's pause: the round that seeks the new view's lease starts at once, not an interval later", () =>
+    Effect.gen(function* () {
+      const { eu, ap } = yield* threeRegions
+      // Mid-interval: the last round is done and the next is most of a second away.
+      yield* TestClock.adjust(1_000)
+      yield* TestClock.adjust(100)
+      for (const node of [ap, eu]) yield* node.primacy.adopt({ epoch: 1, primary: "eu" })
+      expect((yield* eu.primacy.state).leaseRenewedAtMs).toBeUndefined()
+      yield* TestClock.adjust(10)
+      expect((yield* eu.primacy.state).leaseRenewedAtMs).toBeDefined()
+    }))
+
   it.effect("a region that takes over waits until the lease a third region granted the old primary can have run out", () =>
     Effect.gen(function* () {
       const { us, eu, ap } = yield* threeRegions
