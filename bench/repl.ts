@@ -10,6 +10,10 @@
  *   read from the target's log entries through the public Watch stream. Both processes share
  *   this machine's clock, so the difference has no skew. When the origin cannot commit the
  *   offered load, `committedChangesPerSecond` says what it did and the lag includes the queue.
+ *   Two figures say what the lag is made of: `writeAcknowledgedMs` (p50, p99), how long the
+ *   client waited for the origin to commit each write, and `batchRoundTripMeanMs`, the mean of
+ *   the agent's send-to-acknowledgement round trips in the phase (from the origin's
+ *   replication duration histogram on /metrics).
  * - `drain`: the target is stopped, the origin commits a backlog (default 200,000 changes), and
  *   the target is started again on the same disk: how fast it applies the backlog, from its
  *   first applied backlog change to its last (`changesPerSecond`), and how long after it was
@@ -143,6 +147,17 @@ const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Num
 const percentile = (sorted: ReadonlyArray<number>, fraction: number): number =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!
 
+/**
+ * The origin's batch round trips so far (send to acknowledgement, from its Prometheus histogram):
+ * subtracting two readings gives a phase's mean, which splits a phase's lag into the round trip
+ * and what comes before the send (the agent's pick-up).
+ */
+const batchRoundTrips = async (httpPort: number): Promise<{ readonly seconds: number; readonly count: number }> => {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+  const read = (series: string): number => Number(text.match(new RegExp(`^inferadb_engine_replication_duration_seconds_${series}\\{[^}]*\\} (\\S+)$`, "m"))?.[1] ?? 0)
+  return { seconds: read("sum"), count: read("count") }
+}
+
 /** What the target's Watch stream saw of one phase (keyed by the resource prefix). */
 interface Arrivals {
   count: number
@@ -195,9 +210,10 @@ const pushAtFixedRate = async (
   client: ApiClient.ApiClient,
   phase: string,
   rate: number
-): Promise<{ readonly changes: number; readonly seconds: number; readonly behindMax: number }> => {
+): Promise<{ readonly changes: number; readonly seconds: number; readonly behindMax: number; readonly acknowledgedMs: ReadonlyArray<number> }> => {
   const startedMs = Date.now()
   const writesPerSecond = rate / opsPerWrite
+  const acknowledgedMs: Array<number> = []
   let issued = 0
   let committed = 0
   let inFlight = 0
@@ -208,7 +224,9 @@ const pushAtFixedRate = async (
     while (issued < due && inFlight < fixedRateInFlightMax) {
       const write = issued++
       inFlight++
+      const sentMs = performance.now()
       const call: Promise<void> = client.write(VAULT, operations(phase, write)).then(() => {
+        acknowledgedMs.push(performance.now() - sentMs)
         committed += opsPerWrite
         inFlight--
         pending.delete(call)
@@ -219,7 +237,7 @@ const pushAtFixedRate = async (
     await sleep(tickMs)
   }
   await Promise.all(pending)
-  return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite }
+  return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite, acknowledgedMs }
 }
 
 const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
@@ -289,10 +307,14 @@ const main = async (): Promise<void> => {
     for (const rate of lagRates) {
       progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
       const name = `lag${rate}`
+      const tripsBefore = await batchRoundTrips(ports[0]!.httpPort)
       const offered = await pushAtFixedRate(origin, name, rate)
       const arrivals = arrivalsOf(name)
       const complete = await awaitArrivals(arrivals, offered.changes)
+      const tripsAfter = await batchRoundTrips(ports[0]!.httpPort)
       const lags = [...arrivals.lagsMs].sort((a, b) => a - b)
+      const acknowledged = [...offered.acknowledgedMs].sort((a, b) => a - b)
+      const trips = tripsAfter.count - tripsBefore.count
       progress(`lag: ${offered.changes} committed, ${arrivals.count} applied at the target, p50 ${percentile(lags, 0.5)} ms, p99 ${percentile(lags, 0.99)} ms`)
       lagResults.push({
         offeredChangesPerSecond: rate,
@@ -303,6 +325,10 @@ const main = async (): Promise<void> => {
         p50Ms: percentile(lags, 0.5),
         p99Ms: percentile(lags, 0.99),
         maxMs: lags[lags.length - 1] ?? Number.NaN,
+        // What the lag is made of: the origin's commit of a client write (as the client waits for
+        // it) and the agent's send-to-acknowledgement round trip of a batch.
+        writeAcknowledgedMs: { p50: Number(percentile(acknowledged, 0.5).toFixed(1)), p99: Number(percentile(acknowledged, 0.99).toFixed(1)) },
+        batchRoundTripMeanMs: trips > 0 ? Number(((1000 * (tripsAfter.seconds - tripsBefore.seconds)) / trips).toFixed(2)) : Number.NaN,
         scheduleBehindMaxChanges: offered.behindMax
       })
     }
