@@ -47,17 +47,41 @@ export const sample = (latency: SimNetwork.Latency, random: () => number): numbe
   }
 }
 
-/** Pipes `from` into `to`, holding each chunk for `delayMs()` without letting one overtake the one before it. */
+/**
+ * Pipes `from` into `to`, holding each chunk for `delayMs()` without letting one overtake the one
+ * before it. The chunks wait in one queue with one timer for the head: a timer per chunk let
+ * chunks overtake each other, because Node starts a timer from the event loop's cached time,
+ * which falls behind the real clock while the loop is busy, so a later chunk's shorter timer
+ * could expire first (reordered bytes broke HTTP/2 framing in chaos runs: RST_STREAM protocol
+ * errors, and one link stuck for a whole run).
+ */
 const pipeDelayed = (from: net.Socket, to: net.Socket, delayMs: () => number): void => {
-  let lastReleaseMs = 0
-  from.on("data", (chunk: Buffer) => {
-    const releaseMs = Math.max(Date.now() + delayMs(), lastReleaseMs)
-    lastReleaseMs = releaseMs
-    setTimeout(() => {
+  const queue: Array<{ readonly chunk: Buffer; readonly releaseMs: number }> = []
+  let ended = false
+  let timer: NodeJS.Timeout | undefined
+  const release = (): void => {
+    timer = undefined
+    const nowMs = Date.now()
+    while (queue.length > 0 && queue[0]!.releaseMs <= nowMs) {
+      const { chunk } = queue.shift()!
       if (!to.destroyed) to.write(chunk)
-    }, releaseMs - Date.now())
+    }
+    if (queue.length > 0) timer = setTimeout(release, queue[0]!.releaseMs - nowMs)
+    else if (ended && !to.destroyed) to.end()
+  }
+  from.on("data", (chunk: Buffer) => {
+    const lastMs = queue.length > 0 ? queue[queue.length - 1]!.releaseMs : 0
+    queue.push({ chunk, releaseMs: Math.max(Date.now() + delayMs(), lastMs) })
+    if (timer === undefined) timer = setTimeout(release, queue[0]!.releaseMs - Date.now())
   })
-  from.on("end", () => setTimeout(() => to.end(), Math.max(0, lastReleaseMs - Date.now())))
+  from.on("end", () => {
+    ended = true
+    if (timer === undefined) release()
+  })
+  to.on("close", () => {
+    if (timer !== undefined) clearTimeout(timer)
+    queue.length = 0
+  })
 }
 
 /** Starts the proxy; resolves once it listens. */

@@ -54,6 +54,45 @@ describe("delay proxy", () => {
     expect(elapsedMs).toBeGreaterThanOrEqual(115)
   })
 
+  it("keeps a jittered stream in order while its event loop is busy (timers fire late and together)", async () => {
+    // Each chunk waits its own draw (0-30 ms, not below the one before it). While the loop is
+    // blocked, the cached time that timers start from falls behind the real clock, so timers
+    // set with equal or later release times could fire out of order: reordered TCP bytes broke
+    // HTTP/2 framing in chaos runs on a busy machine (RST_STREAM protocol errors, one link
+    // stuck for a whole run).
+    const port = await proxied({ "127.0.0.1": { inbound: { kind: "uniform", minMs: 0, maxMs: 30 }, outbound: { kind: "fixed", ms: 0 } } })
+    const chunks = Array.from({ length: 400 }, (_, index) => `<${index}>`)
+    const expected = chunks.join("")
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1")
+      closers.push(() => socket.destroy())
+      let received = ""
+      socket.setNoDelay(true)
+      socket.on("error", reject)
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString("utf8")
+        if (received.length >= expected.length) resolve(received)
+      })
+      socket.on("connect", () => {
+        let next = 0
+        const send = () => {
+          if (next >= chunks.length) return
+          socket.write(chunks[next++]!)
+          // Every tenth chunk, hold the loop for a few milliseconds (as a busy node would).
+          if (next % 10 === 0) {
+            const until = performance.now() + 4
+            while (performance.now() < until) {
+              // busy
+            }
+          }
+          setImmediate(send)
+        }
+        send()
+      })
+    })
+    expect(text).toBe(expected)
+  })
+
   it("passes bytes from an address it does not know without delay", async () => {
     const port = await proxied({ "10.0.0.9": { inbound: { kind: "fixed", ms: 5_000 }, outbound: { kind: "fixed", ms: 5_000 } } })
     const { text, elapsedMs } = await roundTrip(port, ["hello"])
