@@ -3,7 +3,7 @@
  *
  * Client side: one grpc-js client (one channel) per target endpoint, created on first use and
  * cached. Every call carries a deadline of the caller's timeout (`request_timeout_secs`). When
- * a call ends UNAVAILABLE or DEADLINE_EXCEEDED, or is abandoned in flight, the endpoint's
+ * a call ends UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or is abandoned in flight, the endpoint's
  * channel is closed and the next call builds a fresh one, so a restarted or moved peer is
  * reached at once instead of after the old channel's reconnect backoff. Channels use a local
  * subchannel pool for the same reason: a new channel must not inherit a failed connection.
@@ -81,8 +81,14 @@ export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason
   }
 }
 
-/** Whether a failed call means the channel should be rebuilt before the next call. */
-const resetsChannel = (code: grpc.status): boolean => code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED
+/**
+ * Whether a failed call means the channel should be rebuilt before the next call. INTERNAL is
+ * what grpc-js reports when the connection resets the call's stream (a broken HTTP/2 connection
+ * or a misbehaving proxy in between): such a connection keeps failing every call, and grpc-js
+ * would keep using it, so one link stayed dead for a whole chaos run.
+ */
+const resetsChannel = (code: grpc.status): boolean =>
+  code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.INTERNAL
 
 const failure = (peer: Network.Peer, reason: NetworkError["reason"], message: string) =>
   new NetworkError({ target: `${peer.regionId}/${peer.nodeId}`, reason, message })

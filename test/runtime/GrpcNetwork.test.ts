@@ -4,6 +4,8 @@
  * malformed bytes without crashing, and the per-target in-flight bound. Real time throughout.
  */
 import * as grpc from "@grpc/grpc-js"
+import * as http2 from "node:http2"
+import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
@@ -143,6 +145,43 @@ describe("GrpcNetwork", () => {
       // The failed call dropped the channel, so the next one connects afresh instead of
       // waiting out the old channel's reconnect backoff (about one second in grpc-js).
       expect(yield* send(peer, heartbeat, 1_000)).toMatchObject({ _tag: "HeartbeatAck" })
+    })
+  )
+
+  it.scopedLive("a connection that resets every stream (INTERNAL) is dropped: the next call opens a fresh one and gets through", () =>
+    Effect.gen(function* () {
+      // A bare HTTP/2 server: on its first connection it resets every stream with a protocol
+      // error (as a broken proxy in between did in a chaos run, leaving one link dead for the
+      // whole run); on later connections it answers like a gRPC server.
+      const sessions: Array<http2.ServerHttp2Session> = []
+      const server = http2.createServer()
+      server.on("session", (session) => void sessions.push(session))
+      server.on("stream", (stream) => {
+        if (stream.session === sessions[0]) return stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR)
+        stream.resume()
+        stream.on("end", () => {
+          const message = Buffer.from(WireCodec.encodeResponse(answer(heartbeat)))
+          const frame = Buffer.alloc(5 + message.length)
+          frame.writeUInt32BE(message.length, 1)
+          message.copy(frame, 5)
+          stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+          stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+          stream.end(frame)
+        })
+      })
+      const port = yield* Effect.acquireRelease(
+        Effect.async<number>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))),
+        () =>
+          Effect.sync(() => {
+            for (const session of sessions) session.destroy()
+            server.close()
+          })
+      )
+      const send = yield* client()
+      const reset = yield* Effect.flip(send(peerAt(port), heartbeat, 2_000))
+      expect(reset.message).toMatch(/INTERNAL/)
+      expect(yield* send(peerAt(port), heartbeat, 2_000)).toMatchObject({ _tag: "HeartbeatAck" })
+      expect(sessions.length).toBe(2)
     })
   )
 
