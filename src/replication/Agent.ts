@@ -518,7 +518,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
             })
           )
         )
-        return yield* Effect.never
+        return yield* Handoff.parked
       })
     )
 

@@ -74,6 +74,7 @@ import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import * as Bootstrap from "./Bootstrap.js"
 import type { StoreError } from "./Errors.js"
+import * as Handoff from "./Handoff.js"
 import * as Primacy from "./Primacy.js"
 import * as Replica from "./Replica.js"
 import * as Router from "./Router.js"
@@ -547,13 +548,12 @@ export const make = (settings: Settings) =>
     if (primaryReplica) yield* start
 
     // A store failure skips one check; the next one looks again. Under another strategy the
-    // controller idles without holding a host timer (`Effect.never` holds one), so a simulated
-    // node that is dropped without being interrupted does not keep the process alive.
+    // controller idles without holding a host timer (see `Handoff.parked`).
     const run: Effect.Effect<never> = primaryReplica
       ? Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
           Effect.annotateLogs({ component: "failover" })
         )
-      : Effect.async<never>(() => {})
+      : Handoff.parked
 
     const state: Effect.Effect<State> = Effect.map(Ref.get(tracking), ({ epoch, primary, fenced, unrecorded, history }) => ({ epoch, primary, fenced, unrecorded, history }))
     return { run, state, promote } satisfies Failover["Type"]

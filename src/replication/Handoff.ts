@@ -56,6 +56,14 @@ export class Fifo<A> {
 }
 
 /**
+ * Waits for ever, until interrupted, holding nothing of the host. `Effect.never` keeps a host
+ * interval timer so that a program awaiting it keeps Node.js alive; a simulated node that waits
+ * like that had to be interrupted at the end of every run to release the timer, which cost about
+ * a twentieth of the swarm's CPU. A fiber parked here is collected with its node.
+ */
+export const parked: Effect.Effect<never> = Effect.async<never>(() => {})
+
+/**
  * Waits until `latch` opens, at most `timeoutMs`: one timer fiber opens the same latch. A race
  * of the wait against a sleep cost two fibers and the race's own bookkeeping each time; the
  * agent waits like this once or twice per round and the heartbeater once per round. The timer

@@ -17,6 +17,7 @@ import * as Agent from "./Agent.js"
 import * as Backlog from "./Backlog.js"
 import * as Clock from "./Clock.js"
 import type * as Failover from "./Failover.js"
+import * as Handoff from "./Handoff.js"
 import * as Metrics from "./Metrics.js"
 import type * as Primacy from "./Primacy.js"
 import type * as Replica from "./Replica.js"
@@ -160,6 +161,6 @@ export const run = (settings: Settings): Effect.Effect<never, never, Requirement
     while: () => true,
     body: (memory) => Effect.zipLeft(look(settings, memory), Effect.sleep(Duration.millis(settings.intervalMs)))
   }).pipe(
-    Effect.zipRight(Effect.never),
+    Effect.zipRight(Handoff.parked),
     Effect.annotateLogs({ component: "monitor" })
   )

@@ -353,12 +353,15 @@ const subscribe = (core: Core): Effect.Effect<Subscription, never, Scope.Scope> 
     })
   )
 
+// Most edits (a heartbeat from a healthy node) publish nothing: they skip the walk over subscribers.
 const publish = (core: Core, events: ReadonlyArray<TopologyEvent>): Effect.Effect<void> =>
-  Effect.flatMap(Ref.get(core.subscribers), (subscribers) =>
-    Effect.forEach(subscribers, (subscriber) => Effect.forEach(events, (event) => deliver(subscriber, event), { discard: true }), {
-      discard: true
-    })
-  )
+  events.length === 0
+    ? Effect.void
+    : Effect.flatMap(Ref.get(core.subscribers), (subscribers) =>
+        Effect.forEach(subscribers, (subscriber) => Effect.forEach(events, (event) => deliver(subscriber, event), { discard: true }), {
+          discard: true
+        })
+      )
 
 const deliver = (subscriber: Subscriber, event: TopologyEvent): Effect.Effect<void> =>
   Effect.gen(function* () {

@@ -148,7 +148,7 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const regions = readReplicas(sim)
   const result = judge(sim, stopReason, regions)
   const epochs = epochHistories(sim)
-  for (const node of sim.nodes.values()) node.crash() // no fiber outlives the run (`Effect.never` holds a host timer until interrupted)
+  for (const node of sim.nodes.values()) node.abandon()
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
   return { result: { ...result, wallMs }, history: sim.history, regions, epochs, messages: sim.messages }
 }

@@ -14,6 +14,7 @@
  * survives crashes and restarts of the node.
  */
 import { Clock as EffectClock, Duration, Effect } from "effect"
+import * as Handoff from "../replication/Handoff.js"
 import type { World } from "./World.js"
 
 /** Virtual milliseconds are shown to nodes as if the run started at this wall time. */
@@ -38,7 +39,7 @@ export const make = (world: World, owner: { readonly name: string; readonly aliv
     currentTimeNanos: Effect.sync(nanos),
     sleep: (duration) => {
       const millis = Duration.toMillis(duration)
-      if (!Number.isFinite(millis)) return Effect.never
+      if (!Number.isFinite(millis)) return Handoff.parked
       return Effect.async<void>((resume) => {
         const event = world.schedule(world.nowMs + Math.max(0, millis) / rate, "timer", owner.name, String(millis), () => {
           if (owner.alive()) resume(Effect.void)

@@ -69,6 +69,18 @@ describe("determinism", () => {
     expect(events[events.length - 1]?.hash).toBe(result.traceHash)
   })
 
+  // The nodes of a finished run are dropped, not interrupted (`NodeScheduler.abandon`): a fiber
+  // waiting on `Effect.never` would keep a host interval timer for ever, holding a swarm worker's
+  // event loop open and its memory growing seed after seed.
+  it("a finished run leaves no host timer behind, whatever its nodes were waiting on", () => {
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length
+    const before = timers()
+    for (const scenario of ["scenarios/crash-restart.yaml", "scenarios/primary-failover.yaml"]) {
+      expect(runScenario(Fixtures.load(scenario), 1).converged).toBe(true)
+    }
+    expect(timers()).toBe(before)
+  })
+
   it("the simulator's sources use no banned time, timer or randomness API", () => {
     expect(scan(path.join(Fixtures.root, "src/sim")).violations).toEqual([])
   })
