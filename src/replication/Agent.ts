@@ -367,10 +367,13 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     // The nodes of a region share its store but each has its own feed, so a change that another
     // node of the region committed or applied wakes only that node's feed. The store's log end is
     // the truth; the feed is only the fast wake-up, and a re-read every `retryDelayMaxMs` bounds
-    // how long such a change can wait for this region's leader.
+    // how long such a change can wait for this region's leader. A re-read that finds nothing new
+    // waits again at once: an idle target used to get an empty round every `retryDelayMaxMs`
+    // (a flush delay, a log read and a pass through the in-order queue), a third of an idle
+    // simulated cluster's work.
     const awaitWork = (cursor: number) =>
       Effect.gen(function* () {
-        if ((yield* store.logEnd) <= cursor) {
+        while ((yield* store.logEnd) <= cursor) {
           yield* feed.awaitBeyond(cursor, settings.retryDelayMaxMs)
         }
         if ((yield* store.logEnd) - cursor < settings.batchSize) {
