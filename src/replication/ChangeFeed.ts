@@ -84,7 +84,7 @@ export const make = (options: { readonly bufferSize: number }) =>
     // The last published position, and the fibers waiting for it to pass a position. A plain
     // waiter list (not a stream per wait): the agent waits once per round on the hot path.
     let end = yield* store.logEnd
-    const waiters = new Set<{ readonly after: number; readonly wake: Effect.Latch }>()
+    const waiters = new Set<{ readonly after: number; readonly wake: Handoff.Gate }>()
     const counters = yield* Ref.make({ published: 0, dropped: 0 })
     const subscribers = new Set<Subscriber>()
 
@@ -111,7 +111,7 @@ export const make = (options: { readonly bufferSize: number }) =>
         for (const waiter of waiters) {
           if (end <= waiter.after) continue
           waiters.delete(waiter)
-          yield* waiter.wake.open
+          waiter.wake.unsafeOpen()
         }
       })
 
@@ -133,9 +133,9 @@ export const make = (options: { readonly bufferSize: number }) =>
       awaitBeyond: (position: number, timeoutMs?: number) =>
         Effect.suspend(() => {
           if (end > position) return Effect.void
-          const waiter = { after: position, wake: Effect.unsafeMakeLatch(false) }
+          const waiter = { after: position, wake: new Handoff.Gate() }
           waiters.add(waiter)
-          const waited = timeoutMs === undefined ? waiter.wake.await : Handoff.awaitWithin(waiter.wake, timeoutMs)
+          const waited = timeoutMs === undefined ? waiter.wake.await : waiter.wake.awaitWithin(timeoutMs)
           return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
         }),
       logEnd: Effect.sync(() => end),

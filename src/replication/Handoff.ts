@@ -5,7 +5,7 @@
  * with forks, Deferreds were the largest share of the Effect runtime's time per simulated
  * event in profiles of the swarm.
  */
-import { type Context, Duration, Effect, type Scope } from "effect"
+import { type Clock as EffectClock, type Context, Duration, Effect, type Scope } from "effect"
 
 /** A value set once; any number of fibers wait for it. */
 export class Outcome<A> {
@@ -64,21 +64,108 @@ export class Fifo<A> {
 export const parked: Effect.Effect<never> = Effect.async<never>(() => {})
 
 /**
- * Waits until `latch` opens, at most `timeoutMs`: one timer fiber opens the same latch. A race
- * of the wait against a sleep cost two fibers and the race's own bookkeeping each time; the
- * agent waits like this once or twice per round and the heartbeater once per round. The timer
- * is forked inside the (uninterruptible) acquire, whose flags it would inherit, so it is made
- * interruptible itself: else stopping it would not cancel its sleep. A timeout therefore leaves
- * the latch open.
+ * A flag fibers wait on, like Effect's `Latch`, that can also wake a callback: `awaitWithin`
+ * waits on a gate and a timer without a fiber of its own. Opening wakes every waiter at once
+ * (each resumed fiber runs as a task of its own scheduler); closing makes later waits wait.
  */
-export const awaitWithin = (latch: Effect.Latch, timeoutMs: number): Effect.Effect<void> =>
-  Effect.acquireUseRelease(
-    Effect.forkDaemon(Effect.interruptible(Effect.delay(latch.open, Duration.millis(timeoutMs)))),
-    () => latch.await,
-    // Signalled, not awaited and not forked: waiting for the timer's end (or a fiber to wait
-    // for it, as `Fiber.interruptFork` does) would cost as much as the race this replaces.
-    (timer) => Effect.fiberIdWith((self) => Effect.sync(() => timer.unsafeInterruptAsFork(self)))
-  )
+export class Gate {
+  private waiters: Array<() => void> = []
+
+  constructor(private opened = false) {}
+
+  get isOpen(): boolean {
+    return this.opened
+  }
+
+  /** Fibers waiting now. */
+  get waiting(): number {
+    return this.waiters.length
+  }
+
+  /** Opens the gate and wakes every waiter; nothing when it is open already. */
+  unsafeOpen(): void {
+    if (this.opened) return
+    this.opened = true
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  readonly open: Effect.Effect<void> = Effect.sync(() => this.unsafeOpen())
+
+  unsafeClose(): void {
+    this.opened = false
+  }
+
+  /** Waits until the gate is open. */
+  readonly await: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.opened) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    this.waiters.push(wake)
+    return Effect.sync(() => this.forget(wake))
+  })
+
+  /**
+   * Waits until the gate opens, at most `timeoutMs`; the gate stays as it is. With a clock that
+   * calls back (`Timer`) the wait is one suspension with a timer beside it. A race of the wait
+   * against a sleep cost two fibers and the race's bookkeeping, and a timer fiber one fork and
+   * its end: the heartbeater waits like this twice per round and the agent once per round, and
+   * the forked timers were a quarter of the swarm's scheduler tasks.
+   */
+  awaitWithin(timeoutMs: number): Effect.Effect<void> {
+    return Effect.clockWith((clock) => {
+      if (this.opened) return Effect.void
+      const timer = timerOf(clock)
+      return timer === undefined ? this.awaitWithinForked(timeoutMs) : this.awaitWithinTimer(timer, timeoutMs)
+    })
+  }
+
+  /** Unregisters a waiter that no longer waits. */
+  private forget(wake: () => void): void {
+    const index = this.waiters.indexOf(wake)
+    if (index !== -1) this.waiters.splice(index, 1)
+  }
+
+  private awaitWithinTimer(timer: Timer, timeoutMs: number): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (this.opened) return resume(Effect.void)
+      let cancelTimer = (): void => {}
+      const wake = () => {
+        cancelTimer()
+        resume(Effect.void)
+      }
+      this.waiters.push(wake)
+      cancelTimer = timer.schedule(timeoutMs, () => {
+        this.forget(wake)
+        resume(Effect.void)
+      })
+      return Effect.sync(() => {
+        cancelTimer()
+        this.forget(wake)
+      })
+    })
+  }
+
+  // Without a callback timer (a test clock, say): a race against a sleep, two fibers; no
+  // simulated or production node takes this path.
+  private awaitWithinForked(timeoutMs: number): Effect.Effect<void> {
+    return Effect.raceFirst(this.await, Effect.sleep(Duration.millis(timeoutMs)))
+  }
+}
+
+/**
+ * A clock that can also call back after a delay, without a fiber: the simulator's (a world
+ * event) and the one `serve` runs on (a host timer, see `runtime/CallbackClock`). `cancel`
+ * returns nothing and may be called after the callback ran.
+ */
+export interface Timer {
+  readonly schedule: (delayMs: number, callback: () => void) => () => void
+}
+
+const timerOf = (clock: EffectClock.Clock): Timer | undefined => {
+  const candidate = clock as EffectClock.Clock & Partial<Timer>
+  return typeof candidate.schedule === "function" ? (candidate as Timer) : undefined
+}
 
 /**
  * Runs effects each on a fiber of its own, reusing fibers that finished their last effect

@@ -129,11 +129,11 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool) =>
     // seeds 301614, 302121). A late answer still counts when it comes; the stale check runs once
     // the prompt answers are in (running it before them flapped peers: seed 400847).
     const prompt = peers.filter((peer) => !slow(peer))
-    const answered = Effect.unsafeMakeLatch(prompt.length === 0)
+    const answered = new Handoff.Gate(prompt.length === 0)
     let outstanding = prompt.length
     const counted = Effect.suspend(() => (--outstanding === 0 ? answered.open : Effect.void))
     for (const peer of prompt) yield* pool.run(Effect.ensuring(ask(settings, memory, topology, peer, request, startedAtMs, "round"), counted))
-    yield* Handoff.awaitWithin(answered, settings.intervalMs)
+    yield* answered.awaitWithin(settings.intervalMs)
     yield* manager.checkStaleNodes()
   })
 
@@ -220,7 +220,7 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       // round starts at once. A round acts on the view as it is when it starts, so it closes
       // the view-change latch first.
       const pause = (startedAtMs: number) =>
-        Effect.flatMap(Clock.monotonicMs, (nowMs) => Handoff.awaitWithin(primacy.viewChanged, Math.max(0, startedAtMs + settings.intervalMs - nowMs)))
+        Effect.flatMap(Clock.monotonicMs, (nowMs) => primacy.viewChanged.awaitWithin(Math.max(0, startedAtMs + settings.intervalMs - nowMs)))
       const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
         Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
       )

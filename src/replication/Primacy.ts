@@ -35,6 +35,7 @@
 import { Context, Effect, Layer, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import { WriteRejected } from "./Errors.js"
+import * as Handoff from "./Handoff.js"
 import type * as Message from "./Message.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
@@ -95,9 +96,9 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly adopt: (view: View) => Effect.Effect<void>
     /**
      * Opened at each change of view, so the heartbeater can seek a lease at once; the heartbeater
-     * closes it when a round starts (and its pause timer may open it to end the pause).
+     * closes it when a round starts.
      */
-    readonly viewChanged: Effect.Latch
+    readonly viewChanged: Handoff.Gate
     /** Answers a heartbeat from a node of `asker`; records a grant when `asker` is primary in the view. */
     readonly answer: (asker: Topology.RegionId) => Effect.Effect<Answer>
     /** Renews the lease, if the view is still the one the round agreed with. */
@@ -288,7 +289,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const state = yield* Ref.make(initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined))
-    const viewChanged = Effect.unsafeMakeLatch(false)
+    const viewChanged = new Handoff.Gate()
     return {
       leaseMs: settings.leaseMs,
       state: Ref.get(state),

@@ -45,6 +45,7 @@ import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
+import * as CallbackClock from "./CallbackClock.js"
 import * as DiscoveryLoop from "./DiscoveryLoop.js"
 import * as DnsResolver from "./DnsResolver.js"
 import * as GrpcHealth from "./GrpcHealth.js"
@@ -474,4 +475,4 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       io.log(describeDrain(plan, yield* Effect.provide(drain(plan), context)))
       io.log("stopping: closing the HTTP server, the gRPC server and the store")
     })
-  )
+  ).pipe(Effect.withClock(CallbackClock.make()))

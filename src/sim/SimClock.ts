@@ -25,13 +25,21 @@ export const defaultEpochMs = 1_700_000_000_000
  * (`physical`: offset, drift and jumps, like `Date.now` under NTP), nanoseconds its monotonic
  * clock (drift only, never a jump, like `process.hrtime`), and sleeps last their duration on
  * that monotonic clock, so a node whose clock runs fast wakes early in real (virtual) time.
- * Without `physical` the node's clocks are the world's. Sleeps are world events of `owner`.
+ * Without `physical` the node's clocks are the world's. Sleeps and the callbacks of `schedule`
+ * (`Handoff.Timer`) are world events of `owner`; a callback of a node that is down never runs.
  */
-export const make = (world: World, owner: { readonly name: string; readonly alive: () => boolean }, physical?: PhysicalClock): EffectClock.Clock => {
+export const make = (world: World, owner: { readonly name: string; readonly alive: () => boolean }, physical?: PhysicalClock): EffectClock.Clock & Handoff.Timer => {
   const rate = 1 + (physical?.driftPpm ?? 0) / 1_000_000
   const wallMs = () => (physical === undefined ? world.nowMs : physical.at(world.nowMs))
   const nanos = () => BigInt(Math.round(world.nowMs * rate * 1_000_000))
+  const schedule = (delayMs: number, callback: () => void): (() => void) => {
+    const event = world.schedule(world.nowMs + Math.max(0, delayMs) / rate, "timer", owner.name, String(delayMs), () => {
+      if (owner.alive()) callback()
+    })
+    return () => world.cancel(event)
+  }
   return {
+    schedule,
     [EffectClock.ClockTypeId]: EffectClock.ClockTypeId,
     unsafeCurrentTimeMillis: wallMs,
     currentTimeMillis: Effect.sync(wallMs),
@@ -40,12 +48,7 @@ export const make = (world: World, owner: { readonly name: string; readonly aliv
     sleep: (duration) => {
       const millis = Duration.toMillis(duration)
       if (!Number.isFinite(millis)) return Handoff.parked
-      return Effect.async<void>((resume) => {
-        const event = world.schedule(world.nowMs + Math.max(0, millis) / rate, "timer", owner.name, String(millis), () => {
-          if (owner.alive()) resume(Effect.void)
-        })
-        return Effect.sync(() => world.cancel(event))
-      })
+      return Effect.async<void>((resume) => Effect.sync(schedule(millis, () => resume(Effect.void))))
     }
   }
 }

@@ -3,7 +3,7 @@
  * races and a fork per request: each must behave as the construct it replaces.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, FiberId, Scope, TestClock, Exit } from "effect"
+import { Clock, Context, Effect, Exit, Fiber, FiberId, Scope, TestClock } from "effect"
 import * as Handoff from "../../src/replication/Handoff.js"
 
 class Label extends Context.Tag("test/Label")<Label, string>() {}
@@ -83,29 +83,99 @@ describe("Handoff.Pool", () => {
     }))
 })
 
-describe("Handoff.awaitWithin", () => {
-  it.effect("returns when the latch opens, or at the timeout, whichever is first", () =>
+/** A clock whose `schedule` callbacks run when the test says (`fire`), beside the test clock. */
+const manualTimer = () => {
+  const pending = new Map<number, { readonly delayMs: number; readonly callback: () => void }>()
+  let next = 0
+  const base = Clock.make()
+  const clock: Clock.Clock & Handoff.Timer = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis(),
+    currentTimeMillis: base.currentTimeMillis,
+    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos(),
+    currentTimeNanos: base.currentTimeNanos,
+    sleep: (duration) => base.sleep(duration),
+    schedule: (delayMs, callback) => {
+      const id = next++
+      pending.set(id, { delayMs, callback })
+      return () => void pending.delete(id)
+    }
+  }
+  const fire = () => {
+    for (const [id, { callback }] of [...pending]) {
+      pending.delete(id)
+      callback()
+    }
+  }
+  return { clock, pending, fire }
+}
+
+describe("Handoff.Gate", () => {
+  it.effect("a wait returns at once on an open gate; opening wakes every waiter; a closed gate makes waits wait", () =>
     Effect.gen(function* () {
-      const opened = Effect.unsafeMakeLatch(false)
-      const early = yield* Effect.fork(Handoff.awaitWithin(opened, 1_000))
+      const gate = new Handoff.Gate()
+      const first = yield* Effect.fork(gate.await)
+      const second = yield* Effect.fork(gate.await)
+      yield* Effect.yieldNow()
+      expect(first.unsafePoll()).toBeNull()
+      yield* gate.open
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      yield* gate.await
+      gate.unsafeClose()
+      const third = yield* Effect.fork(gate.await)
+      yield* Effect.yieldNow()
+      expect(third.unsafePoll()).toBeNull()
+      yield* Fiber.interrupt(third)
+      expect(gate.waiting).toBe(0)
+    }))
+
+  it.effect("with a callback timer: the gate or the timer ends the wait, whichever is first, and the other is dropped", () =>
+    Effect.gen(function* () {
+      const { clock, pending, fire } = manualTimer()
+      const gate = new Handoff.Gate()
+      const opened = yield* Effect.fork(Effect.withClock(gate.awaitWithin(1_000), clock))
+      yield* Effect.yieldNow()
+      expect(opened.unsafePoll()).toBeNull()
+      expect([...pending.values()].map((entry) => entry.delayMs)).toEqual([1_000])
+      yield* gate.open
+      yield* Fiber.join(opened)
+      expect(pending.size).toBe(0)
+
+      gate.unsafeClose()
+      const timedOut = yield* Effect.fork(Effect.withClock(gate.awaitWithin(500), clock))
+      yield* Effect.yieldNow()
+      expect(timedOut.unsafePoll()).toBeNull()
+      fire()
+      yield* Fiber.join(timedOut)
+      // The timeout leaves the gate closed and forgets the waiter.
+      expect(gate.isOpen).toBe(false)
+      expect(gate.waiting).toBe(0)
+
+      const interrupted = yield* Effect.fork(Effect.withClock(gate.awaitWithin(500), clock))
+      yield* Effect.yieldNow()
+      expect(gate.waiting).toBe(1)
+      yield* Fiber.interrupt(interrupted)
+      expect(gate.waiting).toBe(0)
+      expect(pending.size).toBe(0)
+    }))
+
+  it.effect("without a callback timer (a test clock): returns when the gate opens, or at the timeout, and leaves the gate closed", () =>
+    Effect.gen(function* () {
+      const gate = new Handoff.Gate()
+      const early = yield* Effect.fork(gate.awaitWithin(1_000))
       yield* TestClock.adjust(10)
       expect(early.unsafePoll()).toBeNull()
-      yield* opened.open
+      yield* gate.open
       yield* Fiber.join(early)
 
-      const closed = Effect.unsafeMakeLatch(false)
-      const late = yield* Effect.fork(Handoff.awaitWithin(closed, 1_000))
+      const closed = new Handoff.Gate()
+      const late = yield* Effect.fork(closed.awaitWithin(1_000))
       yield* TestClock.adjust(999)
       expect(late.unsafePoll()).toBeNull()
       yield* TestClock.adjust(1)
       yield* Fiber.join(late)
-    }))
-
-  it.effect("an opened latch stops the timer: no sleep is left behind", () =>
-    Effect.gen(function* () {
-      const latch = Effect.unsafeMakeLatch(true)
-      yield* Handoff.awaitWithin(latch, 60_000)
-      yield* Effect.yieldNow()
-      expect((yield* TestClock.sleeps()).length).toBe(0)
+      expect(closed.isOpen).toBe(false)
+      expect(closed.waiting).toBe(0)
     }))
 })
