@@ -57,9 +57,8 @@ export class Fifo<A> {
 
 /**
  * Waits for ever, until interrupted, holding nothing of the host. `Effect.never` keeps a host
- * interval timer so that a program awaiting it keeps Node.js alive; a simulated node that waits
- * like that had to be interrupted at the end of every run to release the timer, which cost about
- * a twentieth of the swarm's CPU. A fiber parked here is collected with its node.
+ * interval timer so that a program awaiting it keeps Node.js alive, and a simulated node that
+ * waits like that would hold one until it is interrupted.
  */
 export const parked: Effect.Effect<never> = Effect.async<never>(() => {})
 

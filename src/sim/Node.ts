@@ -175,12 +175,6 @@ export class Node {
     this.handles = undefined
   }
 
-  /** Drops the running incarnation at the end of a run, without crashing it (see `NodeScheduler.abandon`). */
-  abandon(): void {
-    this.scheduler?.abandon()
-    this.handles = undefined
-  }
-
   pause(): void {
     if (this.scheduler !== undefined && !this.scheduler.dead) this.scheduler.paused = true
   }

@@ -148,7 +148,10 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const regions = readReplicas(sim)
   const result = judge(sim, stopReason, regions)
   const epochs = epochHistories(sim)
-  for (const node of sim.nodes.values()) node.abandon()
+  // Every fiber is interrupted, not just dropped: Effect keeps each fiber started with `runFork` in
+  // a global set of roots until it ends, so a dropped node stays reachable for ever (a swarm
+  // worker ran out of memory after about a thousand seeds).
+  for (const node of sim.nodes.values()) node.crash()
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
   return { result: { ...result, wallMs }, history: sim.history, regions, epochs, messages: sim.messages }
 }

@@ -111,18 +111,6 @@ export class NodeScheduler implements Scheduler.Scheduler {
     return drained
   }
 
-  /**
-   * Ends the incarnation at the end of a run, when nothing will read its state again: its
-   * fibers are dropped without running their interruptions (which cost about a twentieth of a
-   * swarm seed's CPU). They hold no host resource (see `Handoff.parked`), so they are collected.
-   */
-  abandon(): void {
-    this.dead = true
-    this.tasks = []
-    this.head = 0
-    this.fibers.clear()
-  }
-
   private track(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
     this.fibers.add(fiber)
     if (this.fibers.size < this.fibersPrunedAt) return

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Fiber, pipe, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, pipe, Scheduler, Stream, TestClock } from "effect"
 import type * as Topology from "../../src/replication/Topology.js"
 import * as TopologyBuilder from "../../src/replication/TopologyBuilder.js"
 import * as TopologyManager from "../../src/replication/TopologyManager.js"
@@ -274,6 +274,30 @@ describe("TopologyManager", () => {
         expect(stale.map((ref) => ref.nodeId)).toEqual(["w2", "e1", "a1"])
         const topology = yield* manager.current
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
+      }))
+
+    // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may
+    // be preempted after any operation, so each edit must move the state in one atomic step:
+    // one that read the state, yielded, then wrote it back would undo a concurrent edit.
+    it.effect("heartbeats that skip the lock and locked structural edits lose nothing to each other, with fibers preempted every dozen operations", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* TestClock.adjust("20 seconds")
+        const added = Array.from({ length: 12 }, (_, index) => `x${index}`)
+        // Yields after a dozen operations: any fewer and the yield's own operations yield again.
+        const yieldOften = Scheduler.make((task) => queueMicrotask(task), (fiber) => (fiber.currentOpCount > 12 ? 0 : false))
+        yield* Effect.all(
+          [
+            Effect.forEach(added, (id) => manager.addNode("eu-central-1", "eu-central-1a", { id, endpoint: `${id}:50051`, status: "Healthy" }), { discard: true }),
+            Effect.forEach(added, () => heartbeatAll(manager), { discard: true })
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(Effect.withScheduler(yieldOften))
+        // Every added node is in the manager's state (a lost edit fails with UnknownNode here)...
+        yield* Effect.forEach(added, (id) => manager.recordHeartbeat("eu-central-1", "eu-central-1a", id), { discard: true })
+        // ...and every heartbeat of the original nodes at 20 s counted: none is stale at 35 s.
+        yield* TestClock.adjust("15 seconds")
+        expect(yield* manager.checkStaleNodes(30_000)).toEqual([])
       }))
 
     it.effect("a node heard over a slow link with a longer allowance is stale only once the allowance has passed", () =>

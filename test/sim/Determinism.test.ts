@@ -3,6 +3,7 @@
  * process and in separate processes through the CLI, and different seeds give different
  * hashes. The simulator's own sources use no machine clock, host timer or unseeded randomness.
  */
+import { Fiber } from "effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -69,16 +70,19 @@ describe("determinism", () => {
     expect(events[events.length - 1]?.hash).toBe(result.traceHash)
   })
 
-  // The nodes of a finished run are dropped, not interrupted (`NodeScheduler.abandon`): a fiber
-  // waiting on `Effect.never` would keep a host interval timer for ever, holding a swarm worker's
-  // event loop open and its memory growing seed after seed.
-  it("a finished run leaves no host timer behind, whatever its nodes were waiting on", () => {
+  // A swarm worker runs seed after seed: whatever a run leaves behind accumulates. Effect keeps
+  // every fiber started with `runFork` in a global set of roots until it ends (dropping the nodes
+  // of a finished run instead of interrupting them ran a worker out of memory after about a
+  // thousand seeds), and a fiber waiting on `Effect.never` holds a host interval timer.
+  it("a finished run leaves no fiber and no host timer behind, whatever its nodes were waiting on", () => {
     const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length
-    const before = timers()
+    const timersBefore = timers()
+    const rootsBefore = Fiber.unsafeRoots().length
     for (const scenario of ["scenarios/crash-restart.yaml", "scenarios/primary-failover.yaml"]) {
       expect(runScenario(Fixtures.load(scenario), 1).converged).toBe(true)
     }
-    expect(timers()).toBe(before)
+    expect(Fiber.unsafeRoots().length).toBe(rootsBefore)
+    expect(timers()).toBe(timersBefore)
   })
 
   it("the simulator's sources use no banned time, timer or randomness API", () => {
