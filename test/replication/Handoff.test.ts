@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Exit, Fiber, FiberId, Scope, TestClock } from "effect"
 import * as Handoff from "../../src/replication/Handoff.js"
+import * as CallbackClock from "../../src/runtime/CallbackClock.js"
 
 class Label extends Context.Tag("test/Label")<Label, string>() {}
 
@@ -87,14 +88,9 @@ describe("Handoff.Pool", () => {
 const manualTimer = () => {
   const pending = new Map<number, { readonly delayMs: number; readonly callback: () => void }>()
   let next = 0
-  const base = Clock.make()
+  // serve's clock, with the host timer replaced by one the test fires.
   const clock: Clock.Clock & Handoff.Timer = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis(),
-    currentTimeMillis: base.currentTimeMillis,
-    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos(),
-    currentTimeNanos: base.currentTimeNanos,
-    sleep: (duration) => base.sleep(duration),
+    ...CallbackClock.make(),
     schedule: (delayMs, callback) => {
       const id = next++
       pending.set(id, { delayMs, callback })
