@@ -109,7 +109,7 @@ export class Gate {
    * calls back (`Timer`) the wait is one suspension with a timer beside it. A race of the wait
    * against a sleep cost two fibers and the race's bookkeeping, and a timer fiber one fork and
    * its end: the heartbeater waits like this twice per round and the agent once per round, and
-   * the forked timers were a quarter of the swarm's scheduler tasks.
+   * the forked timers were a third of the swarm's scheduler tasks.
    */
   awaitWithin(timeoutMs: number): Effect.Effect<void> {
     return Effect.clockWith((clock) => {
