@@ -31,6 +31,26 @@ export const encodeKey = (key: string): Buffer => {
   return Buffer.from(bytes)
 }
 
+/**
+ * `encodeKey` written straight into `target` at `start` (lmdb's `keyEncoder.writeKey`): the
+ * same bytes, without a Buffer per key. Returns the end position; a key that does not fit
+ * throws a RangeError, as lmdb's own Buffer keys do (lmdb reports it as a key too large).
+ */
+export const writeKey = (key: string, target: Buffer, start: number): number => {
+  if (surrogate.test(key)) {
+    const bytes = encodeKey(key)
+    target.set(bytes, start)
+    return start + bytes.length
+  }
+  const length = Buffer.byteLength(key, "utf8")
+  // `write` would silently cut a key short at the end of the buffer.
+  if (start + length > target.length) throw new RangeError(`a key of ${length} bytes does not fit the ${target.length - start} bytes left`)
+  return start + target.write(key, start, "utf8")
+}
+
+/** `decodeKey` of `source[start, end)` (lmdb's `keyEncoder.readKey`). */
+export const readKey = (source: Uint8Array, start: number, end: number): string => decodeKey(source.subarray(start, end))
+
 // A surrogate code unit encodes as 0xED followed by a byte in 0xA0..0xBF.
 const holdsEncodedSurrogate = (bytes: Uint8Array): boolean => {
   for (let index = 0; index + 1 < bytes.length; index++) {

@@ -47,7 +47,11 @@ export interface Options {
 // Values are text (`Store`'s compact form) kept as UTF-8 bytes; lmdb's "string" encoding writes and
 // reads those bytes itself, so a read is one decode from lmdb's buffer instead of a copy into a new
 // Buffer and a decode of that (three times faster), and the bytes on disk are the same as before.
-type Database = RootDatabase<string, Buffer>
+// Keys are strings too: the key encoder writes `KvEncoding.encodeKey`'s bytes straight into lmdb's
+// own buffer, where a Buffer key cost an allocation per key on every read and write.
+type Database = RootDatabase<string, string>
+
+const keyEncoder = { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }
 
 const failure = (operation: string, error: unknown) =>
   new StoreError({ operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
@@ -55,9 +59,9 @@ const failure = (operation: string, error: unknown) =>
 const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
   Effect.try({
     try: () =>
-      open<string, Buffer>({
+      open<string, string>({
         path: options.path,
-        keyEncoding: "binary",
+        keyEncoder,
         encoding: "string",
         noSync: false,
         noMetaSync: false,
@@ -71,7 +75,7 @@ const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
 // built): the Store builds some read Effects once (`logEnd`) and runs them many times.
 const getNow = (db: Database, key: string): Either.Either<string | undefined, StoreError> => {
   try {
-    const value = db.get(KvEncoding.encodeKey(key))
+    const value = db.get(key)
     return Either.right(value === undefined ? undefined : value)
   } catch (error) {
     return Either.left(failure("get", error))
@@ -85,8 +89,8 @@ const committedReader = (db: Database): KvEncoding.CommittedReader & Pick<Requir
     Effect.try({
       try: () => {
         if (limit <= 0) return []
-        const entries = db.getRange({ start: KvEncoding.encodeKey(start), end: KvEncoding.encodeKey(end), limit })
-        return Array.from(entries, ({ key, value }) => [KvEncoding.decodeKey(key), value] as const)
+        const entries = db.getRange({ start, end, limit })
+        return Array.from(entries, ({ key, value }) => [key, value] as const)
       },
       catch: (error) => failure("range", error)
     })
@@ -98,44 +102,82 @@ const defaultKeySizeMax = Store.keyBytesMax
 
 const keySizeMax = (db: Database): number => (db as unknown as { readonly maxKeySize?: number }).maxKeySize ?? defaultKeySizeMax
 
-/** Writes handed to lmdb and not yet durable, by key, with the number of the commit that holds each. */
-interface Pending {
-  readonly values: Map<string, string | null>
-  readonly commitOf: Map<string, number>
+/** One commit's writes (`null` removes the key), handed to lmdb and not yet known durable. */
+interface InFlight {
+  readonly writes: ReadonlyMap<string, string | null>
+  durable: boolean
+}
+
+/**
+ * The writes handed to lmdb and not yet durable, one entry per commit, oldest first. Reads look
+ * from the newest commit back, so a key's newest pending value wins over older ones and over what
+ * lmdb holds. A commit leaves only once it and every older one are durable: lmdb commits in
+ * order, and then it shows them all. Keeping each body's own write map (instead of copying every
+ * key into shared maps and deleting it again) costs nothing per key.
+ */
+class Pending {
+  private readonly commits: Array<InFlight> = []
+  get isEmpty(): boolean {
+    return this.commits.length === 0
+  }
+  add(writes: ReadonlyMap<string, string | null>): InFlight {
+    const commit: InFlight = { writes, durable: false }
+    this.commits.push(commit)
+    return commit
+  }
+  settle(commit: InFlight): void {
+    commit.durable = true
+    while (this.commits[0]?.durable === true) this.commits.shift()
+  }
+  /** The newest pending value of `key`: `null` when removed, undefined when no commit in flight wrote it. */
+  get(key: string): string | null | undefined {
+    for (let index = this.commits.length - 1; index >= 0; index--) {
+      const value = this.commits[index]!.writes.get(key)
+      if (value !== undefined) return value
+    }
+    return undefined
+  }
+  /** Every pending write, the newest value of each key. */
+  merged(): ReadonlyMap<string, string | null> {
+    const merged = new Map<string, string | null>()
+    for (const commit of this.commits) for (const [key, value] of commit.writes) merged.set(key, value)
+    return merged
+  }
 }
 
 /** Committed data with the pending writes laid over it: what the next transaction body reads. */
-const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: Pending): KvEncoding.CommittedReader => ({
-  get: (key) => Effect.suspend(() => KvEncoding.withWrites(pending.values, committed.getNow)(key)),
-  getNow: KvEncoding.withWrites(pending.values, committed.getNow),
-  range: (start, end, limit) =>
-    Effect.suspend(() => {
-      if (pending.values.size === 0) return committed.range(start, end, limit)
-      return KvEncoding.overlayRange(committed, pending.values, start, end, limit)
-    })
-})
+const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: Pending): KvEncoding.CommittedReader => {
+  const getNow = (key: string): Either.Either<string | undefined, StoreError> => {
+    const value = pending.get(key)
+    return value === undefined ? committed.getNow(key) : Either.right(value ?? undefined)
+  }
+  return {
+    get: (key) => Effect.suspend(() => getNow(key)),
+    getNow,
+    range: (start, end, limit) =>
+      Effect.suspend(() => (pending.isEmpty ? committed.range(start, end, limit) : KvEncoding.overlayRange(committed, pending.merged(), start, end, limit)))
+  }
+}
 
 /**
- * Encodes buffered writes and checks their keys. Done before anything reaches lmdb: its batch
- * keeps the writes made before a throwing one, so nothing that can throw may run inside it.
+ * Checks the keys of buffered writes. Done before anything reaches lmdb: its batch keeps the
+ * writes made before a throwing one, so nothing that can throw may run inside it.
  */
-const encodeWrites = (db: Database, writes: ReadonlyMap<string, string | null>): Effect.Effect<Array<readonly [Buffer, string | null]>, StoreError> =>
+const checkKeys = (db: Database, writes: ReadonlyMap<string, string | null>): Effect.Effect<void, StoreError> =>
   Effect.suspend(() => {
-    const encoded: Array<readonly [Buffer, string | null]> = []
-    for (const [key, value] of writes) {
-      const bytes = KvEncoding.encodeKey(key)
-      if (bytes.length === 0 || bytes.length > keySizeMax(db)) {
-        return Effect.fail(new StoreError({ operation: "commit", message: `key of ${bytes.length} bytes is outside lmdb's 1..${keySizeMax(db)} bytes` }))
+    for (const key of writes.keys()) {
+      const bytes = Store.keyBytes(key)
+      if (bytes === 0 || bytes > keySizeMax(db)) {
+        return Effect.fail(new StoreError({ operation: "commit", message: `key of ${bytes} bytes is outside lmdb's 1..${keySizeMax(db)} bytes` }))
       }
-      encoded.push([bytes, value])
     }
-    return Effect.succeed(encoded)
+    return Effect.void
   })
 
-/** Hands encoded writes to lmdb's write queue in one batch (one LMDB transaction); the promise settles once it is durable. */
-const enqueue = async (db: Database, encoded: ReadonlyArray<readonly [Buffer, string | null]>): Promise<void> => {
+/** Hands checked writes to lmdb's write queue in one batch (one LMDB transaction); the promise settles once it is durable. */
+const enqueue = async (db: Database, writes: ReadonlyMap<string, string | null>): Promise<void> => {
   const committed = await db.batch(() => {
-    for (const [key, value] of encoded) {
+    for (const [key, value] of writes) {
       if (value === null) void db.remove(key)
       else void db.put(key, value)
     }
@@ -149,29 +191,17 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
     const reader = committedReader(db)
-    const pending: Pending = { values: new Map(), commitOf: new Map() }
+    const pending = new Pending()
     const bodyReader = pendingOver(reader, pending)
-    let commits = 0
     let broken: StoreError | undefined
 
     /** Starts the commit of a body's writes (under the lock) and returns its durability, to await after the lock. */
     const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
-      Effect.map(encodeWrites(db, writes), (encoded) => {
-        if (encoded.length === 0) return undefined
-        const commit = ++commits
-        for (const [key, value] of writes) {
-          pending.values.set(key, value)
-          pending.commitOf.set(key, commit)
-        }
-        // The overlay entry is dropped once lmdb shows the write, unless a later commit wrote the key again.
-        return enqueue(db, encoded).then(
-          () => {
-            for (const key of writes.keys()) {
-              if (pending.commitOf.get(key) !== commit) continue
-              pending.commitOf.delete(key)
-              pending.values.delete(key)
-            }
-          },
+      Effect.map(checkKeys(db, writes), () => {
+        if (writes.size === 0) return undefined
+        const commit = pending.add(writes)
+        return enqueue(db, writes).then(
+          () => pending.settle(commit),
           (error: unknown) => {
             broken = failure("commit", error)
             throw error

@@ -1,6 +1,7 @@
 /**
  * The byte length the shared code predicts for a store key (`Store.keyBytes`, which the API's
- * tuple size check relies on) against the bytes the byte-oriented backends actually write.
+ * tuple size check relies on) against the bytes the byte-oriented backends actually write, and
+ * lmdb's key encoder (`writeKey`, `readKey`) against `encodeKey` and `decodeKey`.
  * Replay a failure with the seed fast-check prints: `FC_SEED=<seed> npx vitest run <file>`.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -21,5 +22,29 @@ describe("KvEncoding", () => {
       }),
       { numRuns: 500, ...seed }
     )
+  })
+
+  it("writeKey puts encodeKey's bytes into lmdb's buffer at any offset, and readKey reads the key back", () => {
+    fc.assert(
+      fc.property(keys, fc.nat(16), (key, offset) => {
+        const expected = KvEncoding.encodeKey(key)
+        const target = Buffer.alloc(offset + expected.length + 8, 0xaa)
+        const end = KvEncoding.writeKey(key, target, offset)
+        expect(end).toBe(offset + expected.length)
+        expect(target.subarray(offset, end)).toEqual(expected)
+        // Nothing around the key is touched.
+        expect([...target.subarray(0, offset), ...target.subarray(end)].every((byte) => byte === 0xaa)).toBe(true)
+        expect(KvEncoding.readKey(target, offset, end)).toBe(key)
+      }),
+      { numRuns: 500, ...seed }
+    )
+  })
+
+  it("writeKey throws a RangeError for a key that does not fit the buffer instead of cutting it short", () => {
+    for (const key of ["abcdef", "ab\ud800cd"]) {
+      const bytes = KvEncoding.encodeKey(key).length
+      expect(() => KvEncoding.writeKey(key, Buffer.alloc(bytes + 2), 3)).toThrow(RangeError)
+      expect(KvEncoding.writeKey(key, Buffer.alloc(bytes + 3), 3)).toBe(bytes + 3)
+    }
   })
 })
