@@ -27,21 +27,26 @@ export interface RecentLog {
 
 /** An empty recent log. */
 export const make = (): RecentLog => {
-  const byPosition = new Map<number, Store.LogEntry>()
-  let lowest = Number.POSITIVE_INFINITY
+  // A ring indexed by position: an entry evicts the one `entriesMax` positions below it, so the
+  // lowest positions leave first without a map's hashing and deletes on every append.
+  const slots: Array<Store.LogEntry | undefined> = new Array(entriesMax)
+  const held = (position: number): Store.LogEntry | undefined => {
+    const entry = slots[position % entriesMax]
+    return entry?.position === position ? entry : undefined
+  }
   return {
     add: (entries) => {
       for (const entry of entries) {
-        byPosition.set(entry.position, entry)
-        lowest = Math.min(lowest, entry.position)
+        const slot = entry.position % entriesMax
+        // An entry arriving after one `entriesMax` positions above it is already evicted.
+        if ((slots[slot]?.position ?? 0) < entry.position) slots[slot] = entry
       }
-      while (byPosition.size > entriesMax) byPosition.delete(lowest++)
     },
     read: (from, limit) => {
-      if (!byPosition.has(from)) return undefined
+      if (held(from) === undefined) return undefined
       const entries: Array<Store.LogEntry> = []
       for (let position = from; entries.length < limit; position++) {
-        const entry = byPosition.get(position)
+        const entry = held(position)
         if (entry === undefined) break
         entries.push(entry)
       }

@@ -385,19 +385,23 @@ const commitLocal = (
  */
 class Frontiers<A> {
   private readonly latest = new Map<string, TupleState.TupleState>()
+  // Each item's tuple key, built once for both `stateAt` and `set`.
+  private readonly keys: Array<string | undefined> = []
   readonly changed: Array<readonly [Tuple.Tuple, TupleState.TupleState]> = []
   constructor(
     private readonly read: ReadonlyArray<TupleState.TupleState>,
     private readonly items: ReadonlyArray<A>,
     private readonly tupleOf: (item: A) => Tuple.Tuple
   ) {}
+  private keyAt(index: number): string {
+    return (this.keys[index] ??= Tuple.key(this.tupleOf(this.items[index]!)))
+  }
   stateAt(index: number): TupleState.TupleState {
-    return this.latest.get(Tuple.key(this.tupleOf(this.items[index]!))) ?? this.read[index]!
+    return this.latest.get(this.keyAt(index)) ?? this.read[index]!
   }
   set(index: number, state: TupleState.TupleState): void {
-    const tuple = this.tupleOf(this.items[index]!)
-    this.latest.set(Tuple.key(tuple), state)
-    this.changed.push([tuple, state])
+    this.latest.set(this.keyAt(index), state)
+    this.changed.push([this.tupleOf(this.items[index]!), state])
   }
 }
 

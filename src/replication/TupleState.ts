@@ -27,6 +27,8 @@ export const seen = (state: TupleState): VersionVector.VersionVector =>
 /** Whether the change is already known or superseded by something known (a no-op to apply). */
 export const isKnown = (state: TupleState, change: Change.Change): boolean => VersionVector.covers(seen(state), change.id)
 
+const none: ReadonlyArray<Change.Change> = []
+
 /** What applying one change did. */
 export type MergeResult =
   | { readonly _tag: "Ignored" }
@@ -37,6 +39,9 @@ export type MergeResult =
  * frontier members it supersedes and joins the rest, which are reported as concurrent with it.
  */
 export const merge = (state: TupleState, change: Change.Change): MergeResult => {
+  // A tuple seen for the first time, the bulk of a backlog: nothing can know, supersede or be
+  // concurrent with the change, so the general path below would only allocate to say so.
+  if (state.frontier.length === 0) return { _tag: "Applied", state: { frontier: [change] }, concurrentWith: none }
   if (isKnown(state, change)) return { _tag: "Ignored" }
   const kept = state.frontier.filter((member) => !Change.supersedes(change, member))
   const frontier = [...kept, change].sort(Change.compareIds)

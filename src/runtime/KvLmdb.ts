@@ -165,10 +165,13 @@ const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEnc
  */
 const checkKeys = (db: Database, writes: ReadonlyMap<string, string | null>): Effect.Effect<void, StoreError> =>
   Effect.suspend(() => {
+    const max = keySizeMax(db)
     for (const key of writes.keys()) {
+      // A UTF-16 code unit takes at most three bytes: short keys need no count.
+      if (key.length > 0 && key.length * 3 <= max) continue
       const bytes = Store.keyBytes(key)
-      if (bytes === 0 || bytes > keySizeMax(db)) {
-        return Effect.fail(new StoreError({ operation: "commit", message: `key of ${bytes} bytes is outside lmdb's 1..${keySizeMax(db)} bytes` }))
+      if (bytes === 0 || bytes > max) {
+        return Effect.fail(new StoreError({ operation: "commit", message: `key of ${bytes} bytes is outside lmdb's 1..${max} bytes` }))
       }
     }
     return Effect.void

@@ -49,4 +49,13 @@ describe("RecentLog", () => {
     expect(positions(recent.read(11, 1))).toEqual([11])
     expect(recent.read(11, Number.MAX_SAFE_INTEGER)!.length).toBe(RecentLog.entriesMax)
   })
+
+  it("an entry arriving after one entriesMax positions above it does not evict that one", () => {
+    const recent = RecentLog.make()
+    const high = 1 + RecentLog.entriesMax
+    recent.add([entry(high)])
+    recent.add([entry(1)])
+    expect(recent.read(1, 10)).toBeUndefined()
+    expect(positions(recent.read(high, 10))).toEqual([high])
+  })
 })

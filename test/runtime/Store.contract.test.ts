@@ -114,6 +114,28 @@ describe("lmdb values on disk", () => {
       const state = yield* withStore(KvLmdb.layerLmdb({ path: earlier }), (store) => store.getTuple(tuple))
       expect(state.frontier.map((member) => member.tuple.subject)).toEqual([subject])
     }))
+  it.effect("a key one byte longer than lmdb takes is refused before anything reaches lmdb, and one that just fits is stored", () =>
+    Effect.gen(function* () {
+      // A subject of three-byte characters and ASCII that makes the tuple's key exactly `bytes` long.
+      const sized = (bytes: number): Change.Change => {
+        const rest = bytes - Store.tupleKeyBytes({ ...tupleFor(1), subject: "" })
+        const wide = Math.floor(rest / 3)
+        return change("€".repeat(wide) + "a".repeat(rest - 3 * wide))
+      }
+      const fits = sized(Store.keyBytesMax)
+      const over = sized(Store.keyBytesMax + 1)
+      expect([Store.tupleKeyBytes(fits.tuple), Store.tupleKeyBytes(over.tuple)]).toEqual([Store.keyBytesMax, Store.keyBytesMax + 1])
+      yield* withStore(KvLmdb.layerLmdb({ path: temporaryDirectory() }), (store) =>
+        Effect.gen(function* () {
+          const refused = yield* Effect.either(store.transaction((tx) => tx.putTuples([[fits.tuple, { frontier: [fits] }], [over.tuple, { frontier: [over] }]])))
+          expect(Either.isLeft(refused) && refused.left.message).toBe(`key of ${Store.keyBytesMax + 1} bytes is outside lmdb's 1..${Store.keyBytesMax} bytes`)
+          // The refused transaction wrote nothing, not even its key that fits.
+          expect((yield* store.getTuple(fits.tuple)).frontier).toEqual([])
+          yield* store.transaction((tx) => tx.putTuple(fits.tuple, { frontier: [fits] }))
+          expect((yield* store.getTuple(fits.tuple)).frontier.map((member) => member.tuple.subject)).toEqual([fits.tuple.subject])
+        })
+      )
+    }))
 })
 
 describe("Store over the FoundationDB driver with a fake binding", () => {
