@@ -34,7 +34,8 @@
  * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
- * (200000; 0 skips the drain phase), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
+ * (200000; 0 skips the drain phase), BENCH_WINDOW (unset: the agent's default
+ * batches_in_flight_max, else that bound in both regions), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
  * process writes a V8 CPU profile there when it exits, for `node --cpu-prof` viewers).
  */
 import * as fs from "node:fs"
@@ -77,6 +78,8 @@ const nodeArgs = profileDir === undefined || profileDir === "" ? [] : ["--cpu-pr
 const backlogSecondsMax = 120
 /** The agent's batch_size in both regions (the seed's default is 100). */
 const batchSize = numberFromEnv("BENCH_BATCH_SIZE", 100)
+/** The agent's batches_in_flight_max in both regions; undefined keeps the agent's default. */
+const inFlightMax = process.env["BENCH_WINDOW"] === undefined ? undefined : numberFromEnv("BENCH_WINDOW", 1)
 /** How long the target may take to receive the last change of a phase. */
 const arrivalTimeoutMs = 90_000
 /** Scheduling tick of the fixed-rate phase. */
@@ -97,6 +100,7 @@ const yaml = (ports: ReadonlyArray<Serve.RegionPorts>, local: string): string =>
     `  local_region: ${local}`,
     "  agent:",
     `    batch_size: ${batchSize}`,
+    ...(inFlightMax === undefined ? [] : [`    batches_in_flight_max: ${inFlightMax}`]),
     `    buffer_size: ${Math.max(10_000, batchSize)}`,
     "  security:",
     "    mode: token",
@@ -388,7 +392,7 @@ const main = async (): Promise<void> => {
       regions: { origin: ORIGIN, target: TARGET },
       store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
       transport: "gRPC on loopback, token auth",
-      agent: { batchSize, flushDelayMs: 10 },
+      agent: { batchSize, flushDelayMs: 10, ...(inFlightMax === undefined ? {} : { batchesInFlightMax: inFlightMax }) },
       changesPerWrite: opsPerWrite,
       throughput: {
         changesPerSecond: Math.round(tput.count / replicatedSeconds),
