@@ -112,8 +112,10 @@ interface InFlight {
  * The writes handed to lmdb and not yet durable, one entry per commit, oldest first. Reads look
  * from the newest commit back, so a key's newest pending value wins over older ones and over what
  * lmdb holds. A commit leaves only once it and every older one are durable: lmdb commits in
- * order, and then it shows them all. Keeping each body's own write map (instead of copying every
- * key into shared maps and deleting it again) costs nothing per key.
+ * order, and then it shows them all. Keeping each body's own write map, instead of copying every
+ * key into shared maps and deleting it again, costs nothing per key written; a read looks through
+ * the commits in flight (at most one per concurrent transaction). With 16 concurrent writers the
+ * write path still gained 15% in process (89k -> 105k changes/s on lmdb).
  */
 class Pending {
   private readonly commits: Array<InFlight> = []
