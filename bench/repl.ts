@@ -7,7 +7,9 @@
  *   change's commit at the origin to the last change's apply at the target.
  * - `lag`: at a fixed offered load (default 5,000 changes/s, then 1,000), the replication lag
  *   of every change: its apply time at the target minus its commit time at the origin, both
- *   read from the target's log entries through the public Watch stream. Both processes share
+ *   read from the target's log entries through the public Watch stream once the phase is
+ *   applied (`watch` in the JSON; BENCH_LIVE_WATCH=1 tails the stream while the phases run, as
+ *   this bench did before, at the cost of a third consumer of CPU). Both processes share
  *   this machine's clock, so the difference has no skew. When the origin cannot commit the
  *   offered load, `committedChangesPerSecond` says what it did and the lag includes the queue.
  *   Two figures say what the lag is made of: `writeAcknowledgedMs` (p50, p99), how long the
@@ -35,7 +37,8 @@
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
  * (200000; 0 skips the drain phase), BENCH_WINDOW (unset: the agent's default
- * batches_in_flight_max, else that bound in both regions), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
+ * batches_in_flight_max, else that bound in both regions), BENCH_LIVE_WATCH (unset; 1 tails
+ * the target's Watch stream during the phases), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
  * process writes a V8 CPU profile there when it exits, for `node --cpu-prof` viewers).
  */
 import * as fs from "node:fs"
@@ -71,6 +74,13 @@ const writersMax = numberFromEnv("BENCH_WRITERS", 16)
 const fixedRateInFlightMax = 64
 /** Phase 3: the backlog the stopped target must drain when it comes back. */
 const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
+/**
+ * Whether the bench tails the target's Watch stream while the phases run (BENCH_LIVE_WATCH=1,
+ * how it measured until November 2026) or reads each phase's entries once the phase is applied.
+ * A live tail makes the target encode, and this process decode, every change while both compete
+ * with the replicator for the two cores.
+ */
+const liveWatch = process.env["BENCH_LIVE_WATCH"] === "1"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
 const nodeArgs = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]
@@ -244,6 +254,16 @@ const pushAtFixedRate = async (
   return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite, acknowledgedMs }
 }
 
+/** Resolves once `check` holds, polling every 20 ms; false when `timeoutMs` passed first. */
+const until = async (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
+  const startedMs = Date.now()
+  while (Date.now() - startedMs < timeoutMs) {
+    if (await check().catch(() => false)) return true
+    await sleep(20)
+  }
+  return false
+}
+
 const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
   const startedMs = Date.now()
   while (arrivals.count < expected && Date.now() - startedMs < arrivalTimeoutMs) await sleep(20)
@@ -275,7 +295,8 @@ const main = async (): Promise<void> => {
 
     const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000 })
     const target = ApiClient.make(`127.0.0.1:${ports[1]!.grpcPort}`, { token: Serve.token })
-    let replaced = target
+    // The client of the target's current process (the drain restarts it).
+    let targetClient = target
     const phases = new Map<string, Arrivals>()
     let positionSeen = 0
     const record = (entry: Store.LogEntry): void => {
@@ -291,18 +312,35 @@ const main = async (): Promise<void> => {
       phase.firstAppliedMs = Math.min(phase.firstAppliedMs, entry.appliedAtMs)
       phase.lastCommitMs = Math.max(phase.lastCommitMs, entry.change.committedAtMs)
     }
-    let watching = target.watch(0, record)
+    let watching = liveWatch ? target.watch(0, record) : undefined
     const arrivalsOf = (name: string): Arrivals => {
       const phase = phases.get(name) ?? emptyArrivals()
       phases.set(name, phase)
       return phase
+    }
+    /**
+     * Waits until the target applied a phase's `expected` changes and records them. Tailing live,
+     * they are already arriving; otherwise the target is asked (Check) until it holds the phase's
+     * last change, then the phase is read from its log. The figures come from the servers' own
+     * timestamps either way, so reading later changes none of them.
+     */
+    const collect = async (name: string, expected: number): Promise<boolean> => {
+      const arrivals = arrivalsOf(name)
+      if (watching !== undefined || expected === 0) return awaitArrivals(arrivals, expected)
+      const last = operations(name, expected / opsPerWrite - 1)[opsPerWrite - 1]!
+      const client = targetClient
+      await until(() => client.check({ vault: VAULT, resource: last.resource, relation: last.relation, subject: last.subject }), arrivalTimeoutMs)
+      const reading = client.watch(positionSeen + 1, record)
+      const complete = await awaitArrivals(arrivals, expected)
+      reading.cancel()
+      return complete
     }
     await sleep(200)
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
     const pushed = await pushAsFastAsPossible(origin, "tput", throughputChangesMax, throughputSecondsMax)
     const tput = arrivalsOf("tput")
-    const tputArrived = await awaitArrivals(tput, pushed.changes)
+    const tputArrived = await collect("tput", pushed.changes)
     const replicatedSeconds = (tput.lastAppliedMs - tput.firstCommitMs) / 1000
     const tailSeconds = (tput.lastAppliedMs - tput.lastCommitMs) / 1000
     progress(`throughput: ${pushed.changes} committed in ${pushed.seconds.toFixed(1)} s, ${tput.count} applied at the target ${tailSeconds.toFixed(1)} s after the last commit`)
@@ -314,7 +352,7 @@ const main = async (): Promise<void> => {
       const tripsBefore = await batchRoundTrips(ports[0]!.httpPort)
       const offered = await pushAtFixedRate(origin, name, rate)
       const arrivals = arrivalsOf(name)
-      const complete = await awaitArrivals(arrivals, offered.changes)
+      const complete = await collect(name, offered.changes)
       const tripsAfter = await batchRoundTrips(ports[0]!.httpPort)
       const lags = [...arrivals.lagsMs].sort((a, b) => a - b)
       const acknowledged = [...offered.acknowledgedMs].sort((a, b) => a - b)
@@ -342,7 +380,7 @@ const main = async (): Promise<void> => {
     if (backlogChanges > 0) {
       // The target goes away; the origin's agent backs off while the backlog builds up.
       progress(`drain: target stopped, origin commits ${backlogChanges} changes`)
-      watching.cancel()
+      watching?.cancel()
       target.close()
       const targetPorts = ports[1]!
       // The target's figures sum (CPU) or take the larger (peak RSS) over both of its processes.
@@ -353,9 +391,10 @@ const main = async (): Promise<void> => {
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
       const readyMs = Date.now()
       const restarted = ApiClient.make(`127.0.0.1:${targetPorts.grpcPort}`, { token: Serve.token })
-      watching = restarted.watch(positionSeen + 1, record)
+      targetClient = restarted
+      if (liveWatch) watching = restarted.watch(positionSeen + 1, record)
       const arrivals = arrivalsOf("drain")
-      const complete = await awaitArrivals(arrivals, backlog.changes)
+      const complete = await collect("drain", backlog.changes)
       // First to last applied backlog change: the rate the target drains at once it is sending.
       const firstAppliedMs = arrivals.firstAppliedMs
       const seconds = (arrivals.lastAppliedMs - firstAppliedMs) / 1000
@@ -369,7 +408,6 @@ const main = async (): Promise<void> => {
         originCommittedChangesPerSecond: Math.round(backlog.changes / backlog.seconds)
       }
       progress(`drain: ${arrivals.count} of ${backlog.changes} applied in ${seconds.toFixed(1)} s after a restart`)
-      replaced = restarted
     }
 
     const resident = Object.fromEntries(ports.map((entry) => [entry.region, residentMb(processes.get(entry.region)!.child.pid)]))
@@ -383,9 +421,9 @@ const main = async (): Promise<void> => {
     const perCpuSecond = Object.fromEntries(
       Object.entries(cpu).map(([region, seconds]) => [region, seconds === undefined || seconds === 0 ? undefined : Math.round(changesTotal / seconds)])
     )
-    watching.cancel()
+    watching?.cancel()
     origin.close()
-    replaced.close()
+    targetClient.close()
 
     const result = {
       bench: "repl",
@@ -394,6 +432,7 @@ const main = async (): Promise<void> => {
       transport: "gRPC on loopback, token auth",
       agent: { batchSize, flushDelayMs: 10, ...(inFlightMax === undefined ? {} : { batchesInFlightMax: inFlightMax }) },
       changesPerWrite: opsPerWrite,
+      watch: liveWatch ? "live, while the phases run" : "after each phase",
       throughput: {
         changesPerSecond: Math.round(tput.count / replicatedSeconds),
         changes: tput.count,
