@@ -1,0 +1,170 @@
+/**
+ * `npm run bench:store`: one node's write and apply paths on lmdb, in this process, without gRPC
+ * or a second process, so a change to the Replica, the Store or the lmdb driver is measured
+ * apart from the network and the machine's other tenants. Prints ONE JSON line:
+ *
+ * - `write`: WRITERS concurrent client writes of 100 inserts each through `Replica.write` on a
+ *   fresh lmdb directory (fsync on every commit, group commit as in `serve`): changes/s and CPU
+ *   microseconds per change (this process's user+system time, lmdb's write thread and GC
+ *   included);
+ * - `apply`: the log those writes left, sent as `ReplicateBatch`es of BATCH changes to a second
+ *   node on its own fresh lmdb directory, INFLIGHT at once, each decoded from its protobuf bytes
+ *   and answered with encoded bytes as the gRPC server does (`WireCodec`, `Replica.handle`);
+ * - the machine's load average at the start and the end: compare only runs under a similar load.
+ *
+ * Each path runs RUNS times after one warm-up run and reports every run, so the spread shows.
+ * `bench:repl` measures the same paths between two real processes.
+ *
+ * Environment: CHANGES (200000, a multiple of 100), WRITERS (16), BATCH (1000), INFLIGHT (4),
+ * RUNS (3).
+ */
+import { Effect, Either, Exit, Layer, Scope } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Clock from "../src/replication/Clock.js"
+import * as Engine from "../src/replication/Engine.js"
+import type * as Message from "../src/replication/Message.js"
+import * as Metrics from "../src/replication/Metrics.js"
+import * as Network from "../src/replication/Network.js"
+import * as Random from "../src/replication/Random.js"
+import * as Replica from "../src/replication/Replica.js"
+import * as Store from "../src/replication/Store.js"
+import * as WireCodec from "../src/replication/WireCodec.js"
+import * as KvLmdb from "../src/runtime/KvLmdb.js"
+import * as Cluster from "../test/replication/fixtures/cluster.js"
+
+const numberFromEnv = (name: string, fallback: number): number => {
+  const value = Number(process.env[name])
+  return Number.isInteger(value) && value > 0 ? value : fallback
+}
+
+const changesPerWrite = 100
+const changes = Math.ceil(numberFromEnv("CHANGES", 200_000) / changesPerWrite) * changesPerWrite
+const writers = numberFromEnv("WRITERS", 16)
+const batchSize = numberFromEnv("BATCH", 1_000)
+const inFlight = numberFromEnv("INFLIGHT", 4)
+const runs = numberFromEnv("RUNS", 3)
+
+const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))
+const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`)
+
+const cluster = Cluster.make({ regions: ["us", "eu"] })
+const hub = Network.makeHub({ random: Random.make(1).derive("network") })
+
+/** A node of `region` on a fresh lmdb directory, and the directory (removed by the caller). */
+const startNode = (region: string) =>
+  Effect.gen(function* () {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), `inferadb-bench-store-${region}-`))
+    const layer = Engine.layer(cluster.settingsFor(region)).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          KvLmdb.layerLmdb({ path: directory }),
+          Clock.layer("hlc"),
+          Network.layerMemory(hub, { regionId: region, nodeId: `${region}-node1`, endpoint: `mem://${region}` }),
+          Random.layerSeeded(region),
+          Metrics.layerMemory(Metrics.makeMemory())
+        )
+      )
+    )
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const replica = yield* Effect.provide(Replica.Replica, context)
+    yield* replica.openWrites
+    const store = yield* Effect.provide(Store.Store, context)
+    const stop = Effect.zipRight(Scope.close(scope, Exit.void), Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true })))
+    return { replica, store, stop }
+  })
+
+/** Runs `body` and returns changes/s and CPU µs per change over `count` changes. */
+const timed = <E>(count: number, body: Effect.Effect<void, E>) =>
+  Effect.gen(function* () {
+    const cpuBefore = process.cpuUsage()
+    const startedMs = performance.now()
+    yield* body
+    const seconds = (performance.now() - startedMs) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
+    return { changesPerSecond: Math.round(count / seconds), cpuMicrosPerChange: Number(((cpu.user + cpu.system) / count).toFixed(2)) }
+  })
+
+const writeOperations = (write: number): ReadonlyArray<Replica.Operation> =>
+  Array.from({ length: changesPerWrite }, (_, index) => ({
+    op: "insert" as const,
+    tuple: { vault: "bench", resource: `document:w${write}`, relation: "viewer", subject: `user:u${index}` }
+  }))
+
+/** One write run on a fresh node; returns its figures and the protobuf bytes of its log as batches. */
+const writeRun = Effect.gen(function* () {
+  const node = yield* startNode("us")
+  let next = 0
+  const writer = Effect.gen(function* () {
+    while (next < changes / changesPerWrite) yield* node.replica.write(writeOperations(next++))
+  })
+  const figures = yield* timed(changes, Effect.asVoid(Effect.all(Array.from({ length: writers }, () => writer), { concurrency: "unbounded" })))
+  const entries = yield* node.store.readLog(1, changes)
+  yield* node.stop
+  const batches: Array<Uint8Array> = []
+  for (let first = 0; first < entries.length; first += batchSize) {
+    const batch: Message.ReplicateBatch = {
+      _tag: "ReplicateBatch",
+      batchId: `bench-${first}`,
+      fromRegion: "us",
+      fromNode: "us-node1",
+      changes: entries.slice(first, first + batchSize).map((entry) => entry.change)
+    }
+    batches.push(WireCodec.encodeRequest(batch))
+  }
+  return { figures, batches, logged: entries.length }
+})
+
+/** One apply run of `batches` on a fresh node; fails if the node did not log every change. */
+const applyRun = (batches: ReadonlyArray<Uint8Array>, expected: number) =>
+  Effect.gen(function* () {
+    const node = yield* startNode("eu")
+    let next = 0
+    const sender = Effect.gen(function* () {
+      while (next < batches.length) {
+        const request = WireCodec.decodeRequest(batches[next++]!)
+        if (Either.isLeft(request)) return yield* Effect.dieMessage(request.left)
+        WireCodec.encodeResponse(yield* node.replica.handle(request.right), request.right)
+      }
+    })
+    const figures = yield* timed(expected, Effect.asVoid(Effect.all(Array.from({ length: inFlight }, () => sender), { concurrency: "unbounded" })))
+    const applied = yield* node.store.logEnd
+    yield* node.stop
+    if (applied !== expected) return yield* Effect.dieMessage(`the apply run logged ${applied} of ${expected} changes`)
+    return figures
+  })
+
+const main = Effect.gen(function* () {
+  const loadAtStart = loadAverage()
+  const writes = []
+  const applies = []
+  for (let run = 0; run <= runs; run++) {
+    const label = run === 0 ? "warm-up" : `run ${run} of ${runs}`
+    const written = yield* writeRun
+    if (written.logged !== changes) return yield* Effect.dieMessage(`the write run logged ${written.logged} of ${changes} changes`)
+    const applied = yield* applyRun(written.batches, changes)
+    progress(`${label}: write ${written.figures.changesPerSecond} changes/s, apply ${applied.changesPerSecond} changes/s`)
+    if (run === 0) continue
+    writes.push(written.figures)
+    applies.push(applied)
+  }
+  const result = {
+    bench: "store",
+    store: "lmdb, one node in this process, group commit, fsync on every commit",
+    changes,
+    write: { writers, changesPerWrite, runs: writes },
+    apply: { batchSize, inFlight, runs: applies },
+    machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+})
+
+Effect.runPromise(main).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(1)
+  }
+)
