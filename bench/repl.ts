@@ -254,16 +254,6 @@ const pushAtFixedRate = async (
   return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite, acknowledgedMs }
 }
 
-/** Resolves once `check` holds, polling every 20 ms; false when `timeoutMs` passed first. */
-const until = async (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
-  const startedMs = Date.now()
-  while (Date.now() - startedMs < timeoutMs) {
-    if (await check().catch(() => false)) return true
-    await sleep(20)
-  }
-  return false
-}
-
 const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
   const startedMs = Date.now()
   while (arrivals.count < expected && Date.now() - startedMs < arrivalTimeoutMs) await sleep(20)
@@ -329,7 +319,7 @@ const main = async (): Promise<void> => {
       if (watching !== undefined || expected === 0) return awaitArrivals(arrivals, expected)
       const last = operations(name, expected / opsPerWrite - 1)[opsPerWrite - 1]!
       const client = targetClient
-      await until(() => client.check({ vault: VAULT, resource: last.resource, relation: last.relation, subject: last.subject }), arrivalTimeoutMs)
+      await Serve.eventually(() => client.check({ vault: VAULT, resource: last.resource, relation: last.relation, subject: last.subject }), arrivalTimeoutMs, 20)
       const reading = client.watch(positionSeen + 1, record)
       const complete = await awaitArrivals(arrivals, expected)
       reading.cancel()
