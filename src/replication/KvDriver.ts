@@ -13,7 +13,8 @@
  * a reference the writer kept, which would let uncommitted state survive a simulated crash.
  */
 import { Effect, Either, Option, RedBlackTree, Order } from "effect"
-import type { StoreError } from "./Errors.js"
+import { StoreError } from "./Errors.js"
+import * as Handoff from "./Handoff.js"
 
 /** Reads and buffered writes inside one transaction. Writes become visible on commit. */
 export interface KvTransaction<V = string> {
@@ -106,52 +107,220 @@ const treeRange = (
   return out
 }
 
+/** How the in-memory backend commits (see `makeMemory`). */
+export interface MemoryOptions {
+  /**
+   * Commit like the embedded backend (`runtime/KvLmdb.ts`), as the simulator's per-node disks
+   * do: bodies run one at a time, but a body's writes are handed over when it ends and the next
+   * body runs at once, reading them, while they become durable in order. Without it (a regional
+   * disk, as FoundationDB commits) each transaction is durable before the next body starts.
+   */
+  readonly pipelined?: boolean
+  /** Runs before a transaction that wrote becomes durable: the simulator's slow or failing disk. */
+  readonly atCommit?: Effect.Effect<void, StoreError>
+}
+
 /**
- * An in-memory driver over a disk. Transactions run one at a time (the disk's lock), so every
- * transaction sees the state the previous one committed: serializable by construction. A disk
- * holds values of one representation `V`: decoded values for `Store.makeMemory` (the default),
- * or text when a test views a disk as the byte-oriented backends' stored form (`Store.make`).
+ * An in-memory driver over a disk, serializable: every body sees the state every earlier body
+ * left. A disk holds values of one representation `V`: decoded values for `Store.makeMemory` (the
+ * default), or text when a test views a disk as the byte-oriented backends' stored form
+ * (`Store.make`).
  */
-export const makeMemory = <V = unknown>(disk: MemoryDisk): Effect.Effect<KvDriver<V>> =>
-  Effect.sync(() => ({
-    transact: (body) =>
-      disk.lock.withPermits(1)(
-        Effect.suspend(() => {
-          const pending = new Map<string, unknown>()
-          const snapshot = disk.tree
-          const read = (key: string): V | undefined => {
-            const buffered = pending.get(key)
-            if (buffered !== undefined) return buffered === removed ? undefined : (buffered as V)
-            return Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key)) as V | undefined
-          }
-          const tx: KvTransaction<V> = {
-            get: (key) => Effect.sync(() => read(key)),
-            getNow: (key) => Either.right(read(key)),
-            range: (start, end, limit) => Effect.sync(() => overlayRange(snapshot, pending, start, end, limit) as Array<readonly [string, V]>),
-            set: (key, value) => void pending.set(key, value),
-            remove: (key) => void pending.set(key, removed)
-          }
-          return Effect.tap(body(tx), () =>
-            Effect.sync(() => {
-              if (pending.size === 0) return
-              disk.tree = applyWrites(disk.tree, pending)
-              disk.commits++
-            })
-          )
-        })
-      ),
-    read: (body) =>
+export const makeMemory = <V = unknown>(disk: MemoryDisk, options: MemoryOptions = {}): Effect.Effect<KvDriver<V>> =>
+  Effect.sync(() => (options.pipelined === true ? pipelinedMemory<V>(disk, options.atCommit ?? Effect.void) : serialMemory<V>(disk, options.atCommit ?? Effect.void)))
+
+/** A transaction over `base` (a snapshot, maybe with writes in flight laid over it) that buffers its own writes in `writes`. */
+const bufferedOver = <V>(base: (key: string) => unknown, baseRange: (start: string, end: string, limit: number) => Array<readonly [string, unknown]>, writes: Map<string, unknown>): KvTransaction<V> => {
+  const read = (key: string): V | undefined => {
+    const buffered = writes.get(key)
+    if (buffered !== undefined) return buffered === removed ? undefined : (buffered as V)
+    const value = base(key)
+    return value === removed ? undefined : (value as V | undefined)
+  }
+  return {
+    get: (key) => Effect.sync(() => read(key)),
+    getNow: (key) => Either.right(read(key)),
+    range: (start, end, limit) => Effect.sync(() => overlayOn(baseRange, writes, start, end, limit) as Array<readonly [string, V]>),
+    set: (key, value) => void writes.set(key, value),
+    remove: (key) => void writes.set(key, removed)
+  }
+}
+
+const treeGet = (tree: RedBlackTree.RedBlackTree<string, unknown>) => (key: string): unknown => Option.getOrUndefined(RedBlackTree.findFirst(tree, key))
+
+const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+  Effect.suspend(() => {
+    const snapshot = disk.tree
+    return body(
+      readOnly(
+        (key) => Effect.sync(() => treeGet(snapshot)(key) as V | undefined),
+        (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>)
+      )
+    )
+  })
+
+/** Each transaction holds the disk's lock until it is durable: the regional disk's commits. */
+const serialMemory = <V>(disk: MemoryDisk, atCommit: Effect.Effect<void, StoreError>): KvDriver<V> => ({
+  transact: (body) =>
+    disk.lock.withPermits(1)(
       Effect.suspend(() => {
+        const writes = new Map<string, unknown>()
         const snapshot = disk.tree
-        return body(
-          readOnly(
-            (key) => Effect.sync(() => Option.getOrUndefined(RedBlackTree.findFirst(snapshot, key)) as V | undefined),
-            (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>)
-          )
+        const tx = bufferedOver<V>(treeGet(snapshot), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
+        return Effect.flatMap(body(tx), (result) =>
+          writes.size === 0
+            ? Effect.succeed(result)
+            : Effect.as(
+                Effect.zipRight(
+                  atCommit,
+                  Effect.sync(() => {
+                    disk.tree = applyWrites(disk.tree, writes)
+                    disk.commits++
+                  })
+                ),
+                result
+              )
         )
-      }),
+      })
+    ),
+  read: committedReads<V>(disk),
+  close: Effect.void
+})
+
+/**
+ * The embedded backend's group commit, in memory: the lock covers a body and the hand-over of its
+ * writes; they then become durable in hand-over order, each after its predecessor, while later
+ * bodies read them through `inFlight`. Readers outside transactions see durable data only. A
+ * commit that fails takes every later one in flight with it (they may have read its writes, so
+ * none of them may reach the disk); new transactions are refused until all of those have
+ * settled, then the driver goes on from the disk, as `KvLmdb` does. Without that rule the
+ * simulator's `store_integrity` check fails seeds with failing store commits (a log gap, a
+ * frontier change missing from the log). A crash stops the incarnation's fibers: whatever was
+ * in flight never reaches the disk.
+ */
+const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: Effect.Effect<void, StoreError>): KvDriver<V> => {
+  const inFlight = new InFlightWrites<unknown>()
+  let previous: Handoff.Outcome<boolean> | undefined
+  let broken: StoreError | undefined
+  let unsettled = 0
+  const base = (key: string): unknown => {
+    const pending = inFlight.get(key)
+    return pending === undefined ? treeGet(disk.tree)(key) : pending
+  }
+  const baseRange = (start: string, end: string, limit: number) =>
+    inFlight.isEmpty ? treeRange(disk.tree, start, end, limit) : overlayOn((a, b, c) => treeRange(disk.tree, a, b, c), inFlight.merged(), start, end, limit)
+
+  /**
+   * After a failure, a transaction may start once every commit handed over before it has settled
+   * (all failed, by the chain rule): the driver then goes on from the disk. Checked under the
+   * lock, so no body that may have read the failed writes is still running.
+   */
+  const resumable = (): StoreError | undefined => {
+    if (broken === undefined) return undefined
+    if (unsettled > 0) return refusedAfter(broken)
+    broken = undefined
+    previous = undefined
+    inFlight.clear()
+    return undefined
+  }
+
+  /** Makes one handed-over commit durable after its predecessor, or fails it. */
+  const commit = (writes: ReadonlyMap<string, unknown>, entry: InFlight<unknown>, predecessor: Handoff.Outcome<boolean> | undefined, outcome: Handoff.Outcome<boolean>) =>
+    Effect.gen(function* () {
+      const predecessorDurable = predecessor === undefined ? true : yield* predecessor.await
+      // A predecessor that did not reach the disk fails this commit too: this body may have read its writes.
+      const failed = predecessorDurable ? yield* Effect.flip(atCommit).pipe(Effect.option) : Option.some(chainBroken)
+      unsettled--
+      if (Option.isSome(failed)) {
+        broken ??= failed.value
+        yield* outcome.complete(false)
+        return yield* Effect.fail(failed.value)
+      }
+      disk.tree = applyWrites(disk.tree, writes)
+      disk.commits++
+      inFlight.settle(entry)
+      yield* outcome.complete(true)
+    })
+
+  return {
+    transact: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(disk.lock.take(1)), () =>
+          Effect.suspend((): Effect.Effect<{ readonly result: A; readonly durable: Effect.Effect<void, StoreError> }, E | StoreError, R> => {
+            const refused = resumable()
+            if (refused !== undefined) return Effect.fail(refused)
+            const writes = new Map<string, unknown>()
+            type HandedOver = { readonly result: A; readonly durable: Effect.Effect<void, StoreError> }
+            return Effect.flatMap(restore(body(bufferedOver<V>(base, baseRange, writes))), (result): Effect.Effect<HandedOver, StoreError> => {
+              if (writes.size === 0) return Effect.succeed({ result, durable: Effect.void })
+              // A commit failed while this body ran: it may have read that commit's writes.
+              if (broken !== undefined) return Effect.fail(refusedAfter(broken))
+              const outcome = new Handoff.Outcome<boolean>()
+              unsettled++
+              const durable = commit(writes, inFlight.add(writes), previous, outcome)
+              previous = outcome
+              return Effect.succeed({ result, durable })
+            })
+          }).pipe(Effect.ensuring(disk.lock.release(1)))
+        ).pipe(Effect.flatMap(({ result, durable }) => Effect.as(durable, result)))
+      ),
+    read: committedReads<V>(disk),
     close: Effect.void
-  }))
+  }
+}
+
+const chainBroken = new StoreError({ operation: "commit", message: "an earlier commit did not reach the disk, so this one may not either" })
+
+const refusedAfter = (failure: StoreError) =>
+  new StoreError({ operation: "transact", message: `an earlier commit failed and commits still in flight behind it are failing: ${failure.message}` })
+
+/** One commit's writes, handed over and not yet known durable. */
+export interface InFlight<W> {
+  readonly writes: ReadonlyMap<string, W>
+  durable: boolean
+}
+
+/**
+ * The writes handed over and not yet durable, one entry per commit, oldest first: what the
+ * pipelined drivers (`KvLmdb`, the in-memory one) lay over durable data for the next bodies.
+ * Reads look from the newest commit back, so a key's newest pending value wins. A commit leaves
+ * only once it and every older one are durable (commits become durable in order). Keeping each
+ * body's own write map costs nothing per key written; a read looks through the commits in
+ * flight (at most one per concurrent transaction).
+ */
+export class InFlightWrites<W> {
+  private readonly commits: Array<InFlight<W>> = []
+  get isEmpty(): boolean {
+    return this.commits.length === 0
+  }
+  add(writes: ReadonlyMap<string, W>): InFlight<W> {
+    const commit: InFlight<W> = { writes, durable: false }
+    this.commits.push(commit)
+    return commit
+  }
+  settle(commit: InFlight<W>): void {
+    commit.durable = true
+    while (this.commits[0]?.durable === true) this.commits.shift()
+  }
+  /** The newest pending value of `key`, undefined when no commit in flight wrote it. */
+  get(key: string): W | undefined {
+    for (let index = this.commits.length - 1; index >= 0; index--) {
+      const value = this.commits[index]!.writes.get(key)
+      if (value !== undefined) return value
+    }
+    return undefined
+  }
+  /** Forgets every commit: after a failure, once all of them have settled. */
+  clear(): void {
+    this.commits.length = 0
+  }
+  /** Every pending write, the newest value of each key. */
+  merged(): ReadonlyMap<string, W> {
+    const merged = new Map<string, W>()
+    for (const commit of this.commits) for (const [key, value] of commit.writes) merged.set(key, value)
+    return merged
+  }
+}
 
 const applyWrites = (
   tree: RedBlackTree.RedBlackTree<string, unknown>,
@@ -165,17 +334,17 @@ const applyWrites = (
   return next
 }
 
-/** A range read that sees the transaction's own buffered writes. */
-const overlayRange = (
-  tree: RedBlackTree.RedBlackTree<string, unknown>,
+/** A range read over `baseRange` that sees the writes in `pending` (a removal is `removed`). */
+const overlayOn = (
+  baseRange: (start: string, end: string, limit: number) => Array<readonly [string, unknown]>,
   pending: ReadonlyMap<string, unknown>,
   start: string,
   end: string,
   limit: number
 ): Array<readonly [string, unknown]> => {
   const touched = [...pending.keys()].filter((key) => key >= start && key < end)
-  if (touched.length === 0) return treeRange(tree, start, end, limit)
-  const merged = new Map(treeRange(tree, start, end, limit + touched.length))
+  if (touched.length === 0) return baseRange(start, end, limit)
+  const merged = new Map(baseRange(start, end, limit + touched.length))
   for (const key of touched) {
     const value = pending.get(key)
     if (value === removed || value === undefined) merged.delete(key)

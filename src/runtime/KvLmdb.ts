@@ -17,17 +17,31 @@
  * the state every earlier body left. lmdb commits its queue in order, so a transaction is never
  * durable before one it read from. Read-only accesses (`read`: log tailing, health, tuple
  * checks) see only what lmdb has committed, never the overlay, so nothing shipped to another
- * region or shown to a client can be lost by a crash. If lmdb ever fails a commit, the overlay
- * may hold writes that never reached the disk: the driver then refuses every later
- * transaction (restarting the node reopens the store from what is durable).
+ * region or shown to a client can be lost by a crash.
+ *
+ * A commit that fails must take every later one in flight with it: their bodies may have read its
+ * writes through the overlay. Handed to lmdb's own queue one by one, a later batch went into an
+ * LMDB transaction of its own once the earlier one was being written, and committed after the
+ * earlier one failed (a full disk, say), making durable state that depends on writes that never
+ * were: a log gap, a frontier naming a change the log does not hold. So `GroupCommit` keeps one
+ * LMDB transaction in flight and hands what waits behind it to lmdb only once it is durable; if
+ * it fails, what waits fails unwritten. Until every commit handed over before the failure has
+ * settled, new transactions are refused; then the overlay is empty and the driver goes on from
+ * what is on disk, as a restarted node would (a full disk refuses writes while it is full and
+ * takes them again once there is room). The simulator found the same flaw in its model of this
+ * driver (`KvDriver.makeMemory` with `pipelined`) through the `store_integrity` check, on seeds
+ * with failing store commits.
  *
  * Only this process may write the directory: serialization is in-process.
  *
  * Durability: the environment is opened with `noSync: false` and `noMetaSync: false` (lmdb's
  * defaults, stated so nobody flips them) and `overlappingSync: false`, so the commit promise
- * itself means "on disk" rather than "visible, flush pending"; we additionally await
- * `db.flushed`. Never enable `noSync`/`noMetaSync`/`useWritemap` here: lmdb documents them as
- * trading durability for speed.
+ * itself means "on disk" rather than "visible, flush pending": lmdb's writer then commits without
+ * MDB_NOSYNC, and lmdb documents a write's promise as resolving once the transaction is fully
+ * written to the storage medium. `db.flushed` is not awaited: it follows lmdb's newest LMDB
+ * transaction, so under load a commit waited for the next one too, and after a failed commit it
+ * could wait for one that never came. Never enable `noSync`/`noMetaSync`/`useWritemap` here: lmdb
+ * documents them as trading durability for speed.
  */
 import { Effect, Either, Layer } from "effect"
 import { open, type RootDatabase } from "lmdb"
@@ -102,53 +116,8 @@ const defaultKeySizeMax = Store.keyBytesMax
 
 const keySizeMax = (db: Database): number => (db as unknown as { readonly maxKeySize?: number }).maxKeySize ?? defaultKeySizeMax
 
-/** One commit's writes (`null` removes the key), handed to lmdb and not yet known durable. */
-interface InFlight {
-  readonly writes: ReadonlyMap<string, string | null>
-  durable: boolean
-}
-
-/**
- * The writes handed to lmdb and not yet durable, one entry per commit, oldest first. Reads look
- * from the newest commit back, so a key's newest pending value wins over older ones and over what
- * lmdb holds. A commit leaves only once it and every older one are durable: lmdb commits in
- * order, and then it shows them all. Keeping each body's own write map, instead of copying every
- * key into shared maps and deleting it again, costs nothing per key written; a read looks through
- * the commits in flight (at most one per concurrent transaction). With 16 concurrent writers the
- * write path still gained 15% in process (89k -> 105k changes/s on lmdb).
- */
-class Pending {
-  private readonly commits: Array<InFlight> = []
-  get isEmpty(): boolean {
-    return this.commits.length === 0
-  }
-  add(writes: ReadonlyMap<string, string | null>): InFlight {
-    const commit: InFlight = { writes, durable: false }
-    this.commits.push(commit)
-    return commit
-  }
-  settle(commit: InFlight): void {
-    commit.durable = true
-    while (this.commits[0]?.durable === true) this.commits.shift()
-  }
-  /** The newest pending value of `key`: `null` when removed, undefined when no commit in flight wrote it. */
-  get(key: string): string | null | undefined {
-    for (let index = this.commits.length - 1; index >= 0; index--) {
-      const value = this.commits[index]!.writes.get(key)
-      if (value !== undefined) return value
-    }
-    return undefined
-  }
-  /** Every pending write, the newest value of each key. */
-  merged(): ReadonlyMap<string, string | null> {
-    const merged = new Map<string, string | null>()
-    for (const commit of this.commits) for (const [key, value] of commit.writes) merged.set(key, value)
-    return merged
-  }
-}
-
 /** Committed data with the pending writes laid over it: what the next transaction body reads. */
-const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: Pending): KvEncoding.CommittedReader => {
+const pendingOver = (committed: KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow">, pending: KvDriver.InFlightWrites<string | null>): KvEncoding.CommittedReader => {
   const getNow = (key: string): Either.Either<string | undefined, StoreError> => {
     const value = pending.get(key)
     return value === undefined ? committed.getNow(key) : Either.right(value ?? undefined)
@@ -179,38 +148,132 @@ const checkKeys = (db: Database, writes: ReadonlyMap<string, string | null>): Ef
     return Effect.void
   })
 
-/** Hands checked writes to lmdb's write queue in one batch (one LMDB transaction); the promise settles once it is durable. */
-const enqueue = async (db: Database, writes: ReadonlyMap<string, string | null>): Promise<void> => {
-  const committed = await db.batch(() => {
-    for (const [key, value] of writes) {
-      if (value === null) void db.remove(key)
-      else void db.put(key, value)
-    }
-  })
-  if (!committed) throw new Error("lmdb did not commit the batch")
-  await db.flushed
+/** A body's writes waiting for their commit, and how to tell the body its outcome. */
+interface Queued {
+  readonly writes: ReadonlyMap<string, string | null>
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * Group commit with a failure boundary. One LMDB transaction is in flight at a time; the writes
+ * of bodies that end meanwhile wait here and go to lmdb together, in hand-over order, as the
+ * next transaction, once the one in flight is durable. If it fails, every write waiting behind it
+ * fails too, unwritten: those bodies may have read the failed writes. (Handing each body's writes
+ * to lmdb's own queue at once let lmdb commit a later batch in a transaction of its own after an
+ * earlier one had failed. lmdb's conditional writes could gate a batch on its predecessor, but a
+ * conditional batch whose transaction failed while lmdb was writing it sometimes never settled.)
+ */
+class GroupCommit {
+  private writing = false
+  private queued: Array<Queued> = []
+
+  constructor(private readonly db: Database) {}
+
+  /** Hands a body's writes over; the promise settles once they are durable, or rejects if they will never be. */
+  submit(writes: ReadonlyMap<string, string | null>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ writes, resolve, reject })
+      if (!this.writing) this.next()
+    })
+  }
+
+  private next(): void {
+    const group = this.queued
+    this.queued = []
+    this.writing = group.length > 0
+    if (group.length === 0) return
+    const committed = this.db.batch(() => {
+      for (const { writes } of group) {
+        for (const [key, value] of writes) {
+          if (value === null) void this.db.remove(key)
+          else void this.db.put(key, value)
+        }
+      }
+    })
+    // lmdb rejects a promise of its own for the transaction as well (made at the end of this
+    // event turn, when it starts writing); the failure is reported through `committed`, so that
+    // one must not surface as an unhandled rejection, which would end the process.
+    setImmediate(() => void this.db.committed.then(ignore, ignore))
+    committed.then(
+      (applied) => {
+        if (!applied) return this.fail(group, new Error("lmdb did not commit the batch"))
+        for (const { resolve } of group) resolve()
+        this.next()
+      },
+      (error: unknown) => void lmdbCause(error).then((cause) => this.fail(group, cause))
+    )
+  }
+
+  private fail(group: ReadonlyArray<Queued>, cause: unknown): void {
+    const behind = this.queued
+    this.queued = []
+    this.writing = false
+    for (const { reject } of group) reject(cause)
+    const message = `an earlier commit failed, so this one was not written: ${cause instanceof Error ? cause.message : String(cause)}`
+    for (const { reject } of behind) reject(new Error(message))
+  }
+}
+
+const ignore = () => undefined
+
+/**
+ * lmdb rejects a failed commit's writes with a generic error whose `commitError` promise is
+ * rejected, at once, with lmdb's own (a full disk, an I/O error); that one says why.
+ */
+const lmdbCause = async (error: unknown): Promise<unknown> => {
+  const commitError = (error as { readonly commitError?: Promise<unknown> } | undefined)?.commitError
+  if (commitError === undefined) return error
+  return commitError.then(
+    () => error,
+    (cause: unknown) => cause
+  )
 }
 
 /** A driver over an open lmdb database. */
 const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
+    const commits = new GroupCommit(db)
     const reader = committedReader(db)
-    const pending = new Pending()
+    const pending = new KvDriver.InFlightWrites<string | null>()
     const bodyReader = pendingOver(reader, pending)
     let broken: StoreError | undefined
 
+    let unsettled = 0
+    /**
+     * After a failure, a transaction may start once every commit handed over before it has
+     * settled (all failed, see `GroupCommit`): the driver then goes on from what is durable. Checked
+     * under the lock, so no body that may have read the failed writes is still running.
+     */
+    const resumable = (): StoreError | undefined => {
+      if (broken === undefined) return undefined
+      if (unsettled > 0) return new StoreError({ operation: "transact", message: `an earlier commit failed and commits in flight behind it are failing: ${broken.message}` })
+      broken = undefined
+      pending.clear()
+      return undefined
+    }
+
     /** Starts the commit of a body's writes (under the lock) and returns its durability, to await after the lock. */
     const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
-      Effect.map(checkKeys(db, writes), () => {
-        if (writes.size === 0) return undefined
+      Effect.flatMap(checkKeys(db, writes), () => {
+        if (writes.size === 0) return Effect.succeed(undefined)
+        // A commit failed while this body ran: it may have read that commit's writes.
+        if (broken !== undefined) return Effect.fail(failure("commit", `an earlier commit failed while this transaction ran: ${broken.message}`))
         const commit = pending.add(writes)
-        return enqueue(db, writes).then(
-          () => pending.settle(commit),
-          (error: unknown) => {
-            broken = failure("commit", error)
-            throw error
-          }
+        unsettled++
+        return Effect.succeed(
+          commits.submit(writes).then(
+            () => {
+              unsettled--
+              pending.settle(commit)
+            },
+            (error: unknown) => {
+              unsettled--
+              broken ??= failure("commit", error)
+              throw error
+            }
+          )
         )
       })
 
@@ -225,9 +288,8 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(restore(lock.take(1)), () =>
             Effect.suspend(() => {
-              if (broken !== undefined) {
-                return Effect.fail(new StoreError({ operation: "transact", message: `an earlier commit failed, restart to reopen the store: ${broken.message}` }))
-              }
+              const refused = resumable()
+              if (refused !== undefined) return Effect.fail(refused)
               const { transaction, writes } = KvEncoding.buffered(bodyReader)
               return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
             }).pipe(Effect.ensuring(lock.release(1)))

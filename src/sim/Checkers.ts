@@ -15,6 +15,10 @@
  *   is not its tuple's final winner is labelled by cause (see `classifyLosses`).
  * - residency: no region ever logged (so never stored) a change of a vault it may not hold.
  * - unique_ids: no two different changes share an id.
+ * - store_integrity: each disk is one whole history: its log holds exactly the positions 1 to
+ *   the end its counter records, and every change in a tuple's frontier is in its log (a tuple
+ *   state, its log entries and the counters change in one transaction, so nothing else can be
+ *   left behind, not by a crash and not by a commit that failed).
  * - timestamps: no change's timestamp runs further ahead of real time than the clocks allow.
  * - progress: a workload that offered writes had some acknowledged, and enough of those
  *   attempted outside fault windows.
@@ -305,6 +309,25 @@ export const uniqueIds = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Vi
   }
   if (found.count === 0) return []
   return [{ checker: "unique_ids", message: `${found.count} change id(s) each name more than one different change`, details: { ids: found.count, examples: found.examples } }]
+}
+
+/** Store integrity, per disk: log positions 1..end with no gap or excess, and every frontier change logged. */
+export const storeIntegrity = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
+  const found = collector()
+  for (const region of regions) {
+    const positions = region.log.map((entry) => entry.position)
+    const firstOff = positions.findIndex((position, index) => position !== index + 1)
+    if (firstOff !== -1 || (region.logEnd !== undefined && positions.length !== region.logEnd)) {
+      found.note({ disk: region.replica, problem: "log positions are not 1 to the recorded end", logEnd: region.logEnd, entries: positions.length, firstOutOfPlace: firstOff === -1 ? undefined : { index: firstOff, position: positions[firstOff] } })
+    }
+    const logged = new Set(region.log.map((entry) => Oracle.idOf(entry.change)))
+    for (const [key, { frontier }] of region.tuples) {
+      const missing = frontier.filter((change) => !logged.has(Oracle.idOf(change)))
+      if (missing.length > 0) found.note({ disk: region.replica, problem: "a frontier change is not in the log", tuple: key, changes: missing.map(Oracle.idOf) })
+    }
+  }
+  if (found.count === 0) return []
+  return [{ checker: "store_integrity", message: `${found.count} inconsistenc(ies) between a disk's tuple states, log and counters`, details: { problems: found.count, examples: found.examples } }]
 }
 
 /** The bound of the timestamps check. */

@@ -129,7 +129,7 @@ export class Node {
     this.runtime = runtime
     const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
-      StoreFaults.layer(options.disk(), options.storeFaults),
+      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape),
       (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),

@@ -4,7 +4,7 @@
  * store keeps them decoded and frozen, see `StoreEncoding.decoded`) without going through the Store service, so it does not depend on a node running
  * and cannot be fooled by one; it is only called outside the simulation's hot path.
  */
-import { RedBlackTree } from "effect"
+import { Option, RedBlackTree } from "effect"
 import type * as Change from "../replication/Change.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import type * as Store from "../replication/Store.js"
@@ -20,10 +20,13 @@ export interface RegionState {
   readonly replica: string
   readonly tuples: ReadonlyMap<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>
   readonly log: ReadonlyArray<Store.LogEntry>
+  /** The log's end as the store's counter records it (`m/logEnd`; 0 when absent); unknown where nodes are judged through their API. */
+  readonly logEnd?: number
 }
 
 const tuplePrefix = "t/"
 const logPrefix = "l/"
+const logEndKey = "m/logEnd"
 
 /** Every entry of the disk whose key starts with `prefix`, in key order. */
 const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator<readonly [string, unknown]> {
@@ -43,7 +46,8 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: strin
   }
   const log: Array<Store.LogEntry> = []
   for (const [, value] of entries(disk, logPrefix)) log.push(value as Store.LogEntry)
-  return { regionId, replica, tuples, log }
+  const logEnd = Option.getOrUndefined(RedBlackTree.findFirst(disk.tree, logEndKey))
+  return { regionId, replica, tuples, log, logEnd: typeof logEnd === "number" ? logEnd : 0 }
 }
 
 /**

@@ -522,6 +522,7 @@ const judgeState = (
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology), ...Checkers.residencyOnWire(sim.sentOutside))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
+  if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(regions))
   if (checks.has("timestamps")) {
     const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]

@@ -103,7 +103,7 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "topology"; readonly change: TopologyFaults.TopologyChange }
 
 /** The checks a run can make. */
-export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress", "epochs", "failover"] as const
+export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "store_integrity", "timestamps", "progress", "epochs", "failover"] as const
 export type CheckName = (typeof checkNames)[number]
 
 /** Thresholds some checks take; unset ones use the checker's default. */
@@ -620,7 +620,7 @@ const checkSettingsToFile = (settings: CheckSettings | undefined): Pick<Scenario
 }
 
 /** The checks that apply to every strategy when a scenario names none. */
-const commonChecks: ReadonlyArray<CheckName> = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "timestamps", "progress"]
+const commonChecks: ReadonlyArray<CheckName> = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "store_integrity", "timestamps", "progress"]
 
 /** The checks that apply to a strategy when a scenario names none. */
 export const defaultChecks = (strategy: Topology.ReplicationStrategy): ReadonlyArray<CheckName> =>

@@ -1,8 +1,7 @@
 /**
- * Store faults for one region: a wrapper around the region's in-memory `KvDriver` that can
- * make commits slow (the committing fiber sleeps on the simulated clock while holding the
- * transaction, as a slow fsync would) or fail (a `StoreError`, nothing committed) with a
- * probability. Only transactions that write are affected; reads pass through untouched. The
+ * Store faults for one region: the commit hook of the region's in-memory `KvDriver`s, which can
+ * make commits slow (the commit waits on the simulated clock, as a slow fsync would) or fail (a
+ * `StoreError`, nothing committed) with a probability. Only transactions that write are affected; reads pass through untouched. The
  * fault schedule changes the settings while the run goes on.
  */
 import { Effect, Layer } from "effect"
@@ -47,30 +46,25 @@ export class StoreFaults {
   })
 }
 
-/** A driver whose writing transactions go through `faults` before they commit. */
-export const wrap = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => ({
-  transact: (body) =>
-    driver.transact((tx) => {
-      faults.transactions++
-      let wrote = false
-      const tracked: KvDriver.KvTransaction<V> = {
-        get: tx.get,
-        ...(tx.getNow === undefined ? {} : { getNow: tx.getNow }),
-        range: tx.range,
-        set: (key, value) => {
-          wrote = true
-          tx.set(key, value)
-        },
-        remove: (key) => {
-          wrote = true
-          tx.remove(key)
-        }
-      }
-      return Effect.flatMap(body(tracked), (result) => (wrote ? Effect.as(faults.atCommit, result) : Effect.succeed(result)))
-    }),
+/** A driver that counts the transactions it runs (reads included). */
+const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => ({
+  transact: (body) => Effect.suspend(() => {
+    faults.transactions++
+    return driver.transact(body)
+  }),
+  ...(driver.read === undefined ? {} : { read: driver.read }),
   close: driver.close
 })
 
-/** A Store over a region's disk with injectable faults. */
-export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults): Layer.Layer<Store.Store, StoreError> =>
-  Layer.effect(Store.Store, Effect.map(KvDriver.makeMemory(disk), (driver) => Store.makeMemory(wrap(driver, faults))))
+/**
+ * A Store over a disk with injectable faults: every transaction that writes goes through
+ * `faults.atCommit` before it is durable. A node's own disk commits as the embedded backend
+ * does (`pipelined`: later bodies run, reading its writes, while a slow commit is on its way to
+ * the disk, and a failed commit takes them with it); a regional disk commits one transaction
+ * at a time, as FoundationDB's transactions are durable before they return.
+ */
+export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults, shape: "per_node" | "shared"): Layer.Layer<Store.Store, StoreError> =>
+  Layer.effect(
+    Store.Store,
+    Effect.map(KvDriver.makeMemory(disk, { pipelined: shape === "per_node", atCommit: faults.atCommit }), (driver) => Store.makeMemory(counted(driver, faults)))
+  )

@@ -6,13 +6,13 @@
  * error for a missing binding, and acknowledged lmdb commits surviving `kill -9`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Exit, Layer } from "effect"
 import { open } from "lmdb"
 import type * as Change from "../../src/replication/Change.js"
 import type { StoreError } from "../../src/replication/Errors.js"
@@ -307,4 +307,77 @@ describe("lmdb durability", () => {
         })
       )
     }), 120_000)
+})
+
+describe("lmdb commit failures", () => {
+  /**
+   * A tmpfs of a few MB that the test mounts and removes: a real full disk, on which lmdb fails a
+   * commit that needs more pages while a later, small one still fits in pages freed earlier.
+   * Mounting needs root (CI runs as root); elsewhere the test is skipped with the reason.
+   */
+  const mountSmallDisk = (): string | undefined => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-lmdb-full-"))
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", directory], { stdio: "ignore" })
+      return directory
+    } catch {
+      fs.rmSync(directory, { recursive: true, force: true })
+      return undefined
+    }
+  }
+  const disk = process.getuid?.() === 0 ? mountSmallDisk() : undefined
+  afterAll(() => {
+    if (disk === undefined) return
+    // Lazily, so a store a failed test left open cannot keep the mount behind.
+    execFileSync("umount", ["-l", disk], { stdio: "ignore" })
+    fs.rmSync(disk, { recursive: true, force: true })
+  })
+
+  it.live.skipIf(disk === undefined)(
+    "after a commit fails, a transaction that read its writes is not acknowledged and leaves nothing on disk, and later writes go on from the disk (needs root to mount a tmpfs)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: disk! })
+          // Free pages that a small commit can reuse without growing the file.
+          yield* driver.transact((tx) => Effect.sync(() => Array.from({ length: 2000 }, (_, index) => tx.set(`f/${index}`, "x".repeat(400)))))
+          yield* driver.transact((tx) => Effect.sync(() => Array.from({ length: 2000 }, (_, index) => tx.remove(`f/${index}`))))
+          // A commit larger than the disk, and later transactions whose bodies read its writes; they
+          // end at different times, so some hand their writes over while lmdb is writing the large
+          // commit (alone, they would fit in a transaction of their own) and some are still running
+          // when it fails.
+          const large = driver.transact((tx) =>
+            Effect.sync(() => {
+              tx.set("a/marker", "written by the large commit")
+              for (let index = 0; index < 20_000; index++) tx.set(`a/${index}`, "y".repeat(400))
+            })
+          )
+          const dependent = (key: string, runsMs: number) =>
+            driver.transact((tx) =>
+              Effect.gen(function* () {
+                const seen = yield* tx.get("a/marker")
+                yield* Effect.sleep(runsMs)
+                tx.set(key, `saw: ${seen}`)
+                return seen
+              })
+            )
+          const runsMs = [1, 10, 30, 100]
+          const [largeExit, ...dependentExits] = yield* Effect.all([large, ...runsMs.map((ms) => dependent(`b/${ms}`, ms))].map(Effect.exit), {
+            concurrency: "unbounded"
+          })
+          expect(Exit.isFailure(largeExit!)).toBe(true)
+          // A dependent succeeds only if it started once the failure was dealt with, so it read nothing of it.
+          for (const exit of dependentExits) if (Exit.isSuccess(exit)) expect(exit.value).toBeUndefined()
+          const onDisk = yield* (driver.read ?? driver.transact)((tx) => Effect.all(["a/marker", ...runsMs.map((ms) => `b/${ms}`)].map((key) => tx.get(key))))
+          expect(onDisk[0]).toBeUndefined()
+          expect(onDisk.filter((value) => value?.includes("written by the large commit") === true)).toEqual([])
+          // Once everything in flight has settled, the driver goes on from what is durable: a
+          // small write is refused only by the full disk itself, never for the earlier failure.
+          const later = yield* Effect.exit(driver.transact((tx) => Effect.sync(() => tx.set("c/later", "1"))))
+          if (Exit.isFailure(later)) expect(String(later.cause)).not.toContain("an earlier commit failed")
+          else expect(yield* (driver.read ?? driver.transact)((tx) => tx.get("c/later"))).toBe("1")
+        })
+      ),
+    60_000
+  )
 })

@@ -2,7 +2,8 @@
  * The checkers on hand-made states, so each one is seen to fail when it should and to pass
  * when it should: a region missing a change, a region serving an answer against the rule,
  * regions serving different answers, a vault stored outside its residency set, an
- * acknowledged change in no log, two changes under one id, a timestamp from the future, a
+ * acknowledged change in no log, two changes under one id, a disk whose log has a gap or whose
+ * frontier names a change it never logged, a timestamp from the future, a
  * workload that made no progress, two regions taking writes in one epoch; and lost writes
  * labelled by cause.
  */
@@ -65,6 +66,21 @@ describe("checkers", () => {
     const found = Checkers.safety(regions, verdicts, topology, servedByRule)
     expect(found.map((violation) => violation.details["region"])).toEqual(["b"])
     expect(Checkers.safety([region("a", [x, y], [x, y]), region("b", [y, x], [x, y])], verdicts, topology, servedByRule)).toEqual([])
+  })
+
+  it("store integrity flags a log with a gap, a log end the counter does not match and a frontier change the log lacks, and passes a whole disk", () => {
+    const x = change("a", 1)
+    const y = change("a", 2)
+    const whole = { ...region("a", [x, y], [y]), logEnd: 2 }
+    expect(Checkers.storeIntegrity([whole])).toEqual([])
+    const gap = { ...whole, log: whole.log.map((entry, index) => (index === 1 ? { ...entry, position: 3 } : entry)), logEnd: 3 }
+    const shortEnd = { ...whole, logEnd: 3 }
+    const unlogged = { ...region("a", [x], [y]), logEnd: 1 }
+    for (const broken of [gap, shortEnd, unlogged]) {
+      const found = Checkers.storeIntegrity([broken])
+      expect(found.map((violation) => violation.checker)).toEqual(["store_integrity"])
+    }
+    expect(Checkers.storeIntegrity([unlogged])[0]!.details["examples"]).toEqual([{ disk: "a", problem: "a frontier change is not in the log", tuple: Tuple.key(y.tuple), changes: [Oracle.idOf(y)] }])
   })
 
   it("the reference keeps only changes nobody supersedes and lets the resolver pick among them", () => {

@@ -1,0 +1,75 @@
+/**
+ * The in-memory driver's pipelined commits (`KvDriver.makeMemory` with `pipelined`), the model of
+ * the embedded backend's group commit that the simulator's per-node disks run: later bodies read
+ * writes still on their way to the disk, readers see only durable data, and a commit that fails
+ * takes every commit handed over behind it along, so nothing that read its writes is durable.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { StoreError } from "../../src/replication/Errors.js"
+import * as KvDriver from "../../src/replication/KvDriver.js"
+
+/** An `atCommit` whose n-th commit waits for the n-th gate and then succeeds or fails as told. */
+const gatedCommits = Effect.gen(function* () {
+  const gates = yield* Effect.all(Array.from({ length: 4 }, () => Deferred.make<void, StoreError>()))
+  let next = 0
+  const atCommit = Effect.suspend(() => Deferred.await(gates[next++]!))
+  return { gates, atCommit }
+})
+
+const write = (driver: KvDriver.KvDriver<unknown>, key: string, value: unknown) => driver.transact((tx) => Effect.sync(() => tx.set(key, value)))
+
+/** A transaction that reads `from` and writes what it saw under `to`. */
+const copy = (driver: KvDriver.KvDriver<unknown>, from: string, to: string) =>
+  driver.transact((tx) => Effect.flatMap(tx.get(from), (seen) => Effect.sync(() => tx.set(to, seen ?? "nothing"))))
+
+const committed = (driver: KvDriver.KvDriver<unknown>, key: string) => (driver.read ?? driver.transact)((tx) => tx.get(key))
+
+describe("the pipelined in-memory driver", () => {
+  it.effect("a later body reads writes still on their way to the disk; readers see them once durable, in order", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined: true, atCommit })
+      const first = yield* Effect.fork(write(driver, "a", 1))
+      const second = yield* Effect.fork(copy(driver, "a", "b"))
+      yield* Effect.yieldNow()
+      expect(yield* committed(driver, "a")).toBeUndefined()
+      yield* Deferred.succeed(gates[0]!, undefined)
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect([yield* committed(driver, "a"), yield* committed(driver, "b")]).toEqual([1, 1])
+    }))
+
+  it.effect("a failed commit fails the commits handed over behind it, none of them reaches the disk, and the driver goes on once they settled", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined: true, atCommit })
+      const failing = yield* Effect.fork(write(driver, "a", 1))
+      const dependent = yield* Effect.fork(copy(driver, "a", "b"))
+      yield* Effect.yieldNow()
+      // The second commit would succeed on its own; it read the first one's write, so it must not.
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Deferred.fail(gates[0]!, new StoreError({ operation: "commit", message: "disk full" }))
+      expect(Exit.isFailure(yield* Fiber.await(failing))).toBe(true)
+      expect(Exit.isFailure(yield* Fiber.await(dependent))).toBe(true)
+      expect([yield* committed(driver, "a"), yield* committed(driver, "b")]).toEqual([undefined, undefined])
+      yield* Deferred.succeed(gates[2]!, undefined)
+      yield* copy(driver, "a", "c")
+      expect(yield* committed(driver, "c")).toBe("nothing")
+    }))
+
+  it.effect("without pipelining a commit is durable before the next body starts, as on a regional disk", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { atCommit })
+      const first = yield* Effect.fork(write(driver, "a", 1))
+      const second = yield* Effect.fork(copy(driver, "a", "b"))
+      yield* Effect.yieldNow()
+      yield* Deferred.fail(gates[0]!, new StoreError({ operation: "commit", message: "disk full" }))
+      yield* Deferred.succeed(gates[1]!, undefined)
+      expect(Exit.isFailure(yield* Fiber.await(first))).toBe(true)
+      yield* Fiber.join(second)
+      expect(yield* committed(driver, "b")).toBe("nothing")
+    }))
+})
