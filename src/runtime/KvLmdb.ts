@@ -183,14 +183,20 @@ class GroupCommit {
     this.queued = []
     this.writing = group.length > 0
     if (group.length === 0) return
-    const committed = this.db.batch(() => {
-      for (const { writes } of group) {
-        for (const [key, value] of writes) {
-          if (value === null) void this.db.remove(key)
-          else void this.db.put(key, value)
+    let committed: Promise<boolean>
+    try {
+      committed = this.db.batch(() => {
+        for (const { writes } of group) {
+          for (const [key, value] of writes) {
+            if (value === null) void this.db.remove(key)
+            else void this.db.put(key, value)
+          }
         }
-      }
-    })
+      })
+    } catch (error) {
+      // The database was closed under the waiting writes: they were never written.
+      return this.fail(group, error)
+    }
     // lmdb rejects a promise of its own for the transaction as well (made at the end of this
     // event turn, when it starts writing); the failure is reported through `committed`, so that
     // one must not surface as an unhandled rejection, which would end the process.
