@@ -116,8 +116,12 @@ export interface MemoryOptions {
    * disk, as FoundationDB commits) each transaction is durable before the next body starts.
    */
   readonly pipelined?: boolean
-  /** Runs before a transaction that wrote becomes durable: the simulator's slow or failing disk. */
-  readonly atCommit?: Effect.Effect<void, StoreError>
+  /**
+   * Asked when a transaction that wrote is about to become durable: undefined commits it at
+   * once, an Effect runs first (the simulator's slow or failing disk). A function rather than an
+   * Effect so the usual case, no fault, costs no Effect of its own.
+   */
+  readonly atCommit?: () => Effect.Effect<void, StoreError> | undefined
 }
 
 /**
@@ -127,7 +131,11 @@ export interface MemoryOptions {
  * (`Store.make`).
  */
 export const makeMemory = <V = unknown>(disk: MemoryDisk, options: MemoryOptions = {}): Effect.Effect<KvDriver<V>> =>
-  Effect.sync(() => (options.pipelined === true ? pipelinedMemory<V>(disk, options.atCommit ?? Effect.void) : serialMemory<V>(disk, options.atCommit ?? Effect.void)))
+  Effect.sync(() => (options.pipelined === true ? pipelinedMemory<V>(disk, options.atCommit ?? noFault) : serialMemory<V>(disk, options.atCommit ?? noFault)))
+
+const noFault = (): undefined => undefined
+
+type AtCommit = () => Effect.Effect<void, StoreError> | undefined
 
 /** A transaction over `base` (a snapshot, maybe with writes in flight laid over it) that buffers its own writes in `writes`. */
 const bufferedOver = <V>(base: (key: string) => unknown, baseRange: (start: string, end: string, limit: number) => Array<readonly [string, unknown]>, writes: Map<string, unknown>): KvTransaction<V> => {
@@ -160,27 +168,23 @@ const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransacti
   })
 
 /** Each transaction holds the disk's lock until it is durable: the regional disk's commits. */
-const serialMemory = <V>(disk: MemoryDisk, atCommit: Effect.Effect<void, StoreError>): KvDriver<V> => ({
+const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => ({
   transact: (body) =>
     disk.lock.withPermits(1)(
       Effect.suspend(() => {
         const writes = new Map<string, unknown>()
         const snapshot = disk.tree
         const tx = bufferedOver<V>(treeGet(snapshot), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
-        return Effect.flatMap(body(tx), (result) =>
-          writes.size === 0
-            ? Effect.succeed(result)
-            : Effect.as(
-                Effect.zipRight(
-                  atCommit,
-                  Effect.sync(() => {
-                    disk.tree = applyWrites(disk.tree, writes)
-                    disk.commits++
-                  })
-                ),
-                result
-              )
-        )
+        const apply = () => {
+          disk.tree = applyWrites(disk.tree, writes)
+          disk.commits++
+        }
+        return Effect.flatMap(body(tx), (result) => {
+          if (writes.size === 0) return Effect.succeed(result)
+          const fault = atCommit()
+          if (fault === undefined) return Effect.sync(() => (apply(), result))
+          return Effect.as(Effect.zipRight(fault, Effect.sync(apply)), result)
+        })
       })
     ),
   read: committedReads<V>(disk),
@@ -198,74 +202,118 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: Effect.Effect<void, StoreEr
  * frontier change missing from the log). A crash stops the incarnation's fibers: whatever was
  * in flight never reaches the disk.
  */
-const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: Effect.Effect<void, StoreError>): KvDriver<V> => {
-  const inFlight = new InFlightWrites<unknown>()
-  let previous: Handoff.Outcome<boolean> | undefined
-  let broken: StoreError | undefined
-  let unsettled = 0
-  const base = (key: string): unknown => {
-    const pending = inFlight.get(key)
-    return pending === undefined ? treeGet(disk.tree)(key) : pending
-  }
-  const baseRange = (start: string, end: string, limit: number) =>
-    inFlight.isEmpty ? treeRange(disk.tree, start, end, limit) : overlayOn((a, b, c) => treeRange(disk.tree, a, b, c), inFlight.merged(), start, end, limit)
-
-  /**
-   * After a failure, a transaction may start once every commit handed over before it has settled
-   * (all failed, by the chain rule): the driver then goes on from the disk. Checked under the
-   * lock, so no body that may have read the failed writes is still running.
-   */
-  const resumable = (): StoreError | undefined => {
-    if (broken === undefined) return undefined
-    if (unsettled > 0) return refusedAfter(broken)
-    broken = undefined
-    previous = undefined
-    inFlight.clear()
-    return undefined
-  }
-
-  /** Makes one handed-over commit durable after its predecessor, or fails it. */
-  const commit = (writes: ReadonlyMap<string, unknown>, entry: InFlight<unknown>, predecessor: Handoff.Outcome<boolean> | undefined, outcome: Handoff.Outcome<boolean>) =>
-    Effect.gen(function* () {
-      const predecessorDurable = predecessor === undefined ? true : yield* predecessor.await
-      // A predecessor that did not reach the disk fails this commit too: this body may have read its writes.
-      const failed = predecessorDurable ? yield* Effect.flip(atCommit).pipe(Effect.option) : Option.some(chainBroken)
-      unsettled--
-      if (Option.isSome(failed)) {
-        broken ??= failed.value
-        yield* outcome.complete(false)
-        return yield* Effect.fail(failed.value)
-      }
-      disk.tree = applyWrites(disk.tree, writes)
-      disk.commits++
-      inFlight.settle(entry)
-      yield* outcome.complete(true)
-    })
-
+const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
+  const pipeline = new Pipeline(disk, atCommit)
   return {
     transact: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(disk.lock.take(1)), () =>
-          Effect.suspend((): Effect.Effect<{ readonly result: A; readonly durable: Effect.Effect<void, StoreError> }, E | StoreError, R> => {
-            const refused = resumable()
+          Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
+            const refused = pipeline.resumable()
             if (refused !== undefined) return Effect.fail(refused)
             const writes = new Map<string, unknown>()
-            type HandedOver = { readonly result: A; readonly durable: Effect.Effect<void, StoreError> }
-            return Effect.flatMap(restore(body(bufferedOver<V>(base, baseRange, writes))), (result): Effect.Effect<HandedOver, StoreError> => {
+            return Effect.flatMap(restore(body(pipeline.transaction<V>(writes))), (result): Effect.Effect<HandedOver<A>, StoreError> => {
               if (writes.size === 0) return Effect.succeed({ result, durable: Effect.void })
               // A commit failed while this body ran: it may have read that commit's writes.
-              if (broken !== undefined) return Effect.fail(refusedAfter(broken))
-              const outcome = new Handoff.Outcome<boolean>()
-              unsettled++
-              const durable = commit(writes, inFlight.add(writes), previous, outcome)
-              previous = outcome
-              return Effect.succeed({ result, durable })
+              if (pipeline.broken !== undefined) return Effect.fail(refusedAfter(pipeline.broken))
+              return Effect.succeed({ result, durable: pipeline.handOver(writes) })
             })
           }).pipe(Effect.ensuring(disk.lock.release(1)))
         ).pipe(Effect.flatMap(({ result, durable }) => Effect.as(durable, result)))
       ),
     read: committedReads<V>(disk),
     close: Effect.void
+  }
+}
+
+/** A body's result and the wait for its writes to become durable. */
+interface HandedOver<A> {
+  readonly result: A
+  readonly durable: Effect.Effect<void, StoreError>
+}
+
+/** The state of `pipelinedMemory`: the writes in flight, their order and what a failure left. */
+class Pipeline {
+  private readonly inFlight = new InFlightWrites<unknown>()
+  private previous: Handoff.Outcome<boolean> | undefined
+  private unsettled = 0
+  broken: StoreError | undefined
+
+  constructor(
+    private readonly disk: MemoryDisk,
+    private readonly atCommit: AtCommit
+  ) {}
+
+  /** A body's view: its own writes, then those in flight, then the disk. */
+  transaction<V>(writes: Map<string, unknown>): KvTransaction<V> {
+    const base = (key: string): unknown => {
+      const pending = this.inFlight.get(key)
+      return pending === undefined ? treeGet(this.disk.tree)(key) : pending
+    }
+    const onDisk = (start: string, end: string, limit: number) => treeRange(this.disk.tree, start, end, limit)
+    const baseRange = (start: string, end: string, limit: number) =>
+      this.inFlight.isEmpty ? onDisk(start, end, limit) : overlayOn(onDisk, this.inFlight.merged(), start, end, limit)
+    return bufferedOver<V>(base, baseRange, writes)
+  }
+
+  /**
+   * After a failure, a transaction may start once every commit handed over before it has settled
+   * (all failed, by the chain rule): the driver then goes on from the disk. Checked under the
+   * lock, so no body that may have read the failed writes is still running.
+   */
+  resumable(): StoreError | undefined {
+    if (this.broken === undefined) return undefined
+    if (this.unsettled > 0) return refusedAfter(this.broken)
+    this.broken = undefined
+    this.previous = undefined
+    this.inFlight.clear()
+    return undefined
+  }
+
+  /** Hands a body's writes over: durable at once when nothing is in flight and the disk asks for no delay, else in order behind the rest. */
+  handOver(writes: ReadonlyMap<string, unknown>): Effect.Effect<void, StoreError> {
+    const fault = this.unsettled === 0 ? this.atCommit() : undefined
+    if (this.unsettled === 0 && fault === undefined) {
+      this.apply(writes)
+      this.previous = undefined
+      return Effect.void
+    }
+    const entry = this.inFlight.add(writes)
+    const outcome = new Handoff.Outcome<boolean>()
+    this.unsettled++
+    const durable = this.commit(writes, entry, this.unsettled === 1 ? undefined : this.previous, outcome, fault)
+    this.previous = outcome
+    return durable
+  }
+
+  private apply(writes: ReadonlyMap<string, unknown>, entry?: InFlight<unknown>): void {
+    this.disk.tree = applyWrites(this.disk.tree, writes)
+    this.disk.commits++
+    if (entry !== undefined) this.inFlight.settle(entry)
+  }
+
+  /** Makes one handed-over commit durable after its predecessor (`fault` when already asked), or fails it. */
+  private commit(
+    writes: ReadonlyMap<string, unknown>,
+    entry: InFlight<unknown>,
+    predecessor: Handoff.Outcome<boolean> | undefined,
+    outcome: Handoff.Outcome<boolean>,
+    fault: Effect.Effect<void, StoreError> | undefined
+  ): Effect.Effect<void, StoreError> {
+    return Effect.gen(this, function* () {
+      const predecessorDurable = predecessor === undefined ? true : yield* predecessor.await
+      // A predecessor that did not reach the disk fails this commit too: this body may have read its writes.
+      const delay = predecessorDurable ? (fault ?? this.atCommit()) : Effect.fail(chainBroken)
+      const failed = delay === undefined ? Option.none() : yield* Effect.flip(delay).pipe(Effect.option)
+      this.unsettled--
+      if (Option.isSome(failed)) {
+        this.broken ??= failed.value
+        yield* outcome.complete(false)
+        return yield* Effect.fail(failed.value)
+      }
+      this.apply(writes, entry)
+      yield* outcome.complete(true)
+    })
   }
 }
 

@@ -34,16 +34,16 @@ export class StoreFaults {
     this.failRate = 0
   }
 
-  /** What happens at commit: maybe a delay, maybe a failure. */
-  readonly atCommit: Effect.Effect<void, StoreError> = Effect.suspend(() => {
+  /** What happens at commit: maybe a delay, maybe a failure; undefined when neither. */
+  readonly atCommit = (): Effect.Effect<void, StoreError> | undefined => {
     if (this.failRate > 0 && this.random.next() < this.failRate) {
       this.failed++
       return Effect.fail(new StoreError({ operation: "commit", message: "injected commit failure" }))
     }
-    if (this.slowMaxMs <= 0) return Effect.void
+    if (this.slowMaxMs <= 0) return undefined
     this.slowed++
     return Effect.sleep(this.slowMinMs + this.random.next() * (this.slowMaxMs - this.slowMinMs))
-  })
+  }
 }
 
 /** A driver that counts the transactions it runs (reads included). */

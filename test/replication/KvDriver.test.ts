@@ -13,7 +13,7 @@ import * as KvDriver from "../../src/replication/KvDriver.js"
 const gatedCommits = Effect.gen(function* () {
   const gates = yield* Effect.all(Array.from({ length: 4 }, () => Deferred.make<void, StoreError>()))
   let next = 0
-  const atCommit = Effect.suspend(() => Deferred.await(gates[next++]!))
+  const atCommit = () => Deferred.await(gates[next++]!)
   return { gates, atCommit }
 })
 
