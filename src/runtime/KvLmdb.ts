@@ -223,17 +223,28 @@ class GroupCommit {
 
 const ignore = () => undefined
 
+/** How long a failed commit's waiting writes wait for lmdb's own error before failing with the generic one. */
+const causeWaitMs = 1_000
+
 /**
  * lmdb rejects a failed commit's writes with a generic error whose `commitError` promise is
- * rejected, at once, with lmdb's own (a full disk, an I/O error); that one says why.
+ * rejected, at once, with lmdb's own (a full disk, an I/O error); that one says why. Bounded, so
+ * the writes waiting behind the failure are failed even if lmdb never says.
  */
-const lmdbCause = async (error: unknown): Promise<unknown> => {
+const lmdbCause = (error: unknown): Promise<unknown> => {
   const commitError = (error as { readonly commitError?: Promise<unknown> } | undefined)?.commitError
-  if (commitError === undefined) return error
-  return commitError.then(
-    () => error,
-    (cause: unknown) => cause
-  )
+  if (commitError === undefined) return Promise.resolve(error)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(error), causeWaitMs)
+    const settle = (value: unknown) => {
+      clearTimeout(timer)
+      resolve(value)
+    }
+    commitError.then(
+      () => settle(error),
+      (cause: unknown) => settle(cause)
+    )
+  })
 }
 
 /** A driver over an open lmdb database. */

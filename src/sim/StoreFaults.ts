@@ -1,8 +1,9 @@
 /**
  * Store faults for one region: the commit hook of the region's in-memory `KvDriver`s, which can
  * make commits slow (the commit waits on the simulated clock, as a slow fsync would) or fail (a
- * `StoreError`, nothing committed) with a probability. Only transactions that write are affected; reads pass through untouched. The
- * fault schedule changes the settings while the run goes on.
+ * `StoreError`, nothing committed) with a probability. Only transactions that write are
+ * affected; reads pass through untouched. The fault schedule changes the settings while the run
+ * goes on.
  */
 import { Effect, Layer } from "effect"
 import { StoreError } from "../replication/Errors.js"
