@@ -154,14 +154,14 @@ const bufferedOver = <V>(base: (key: string) => unknown, baseRange: (start: stri
   }
 }
 
-const treeGet = (tree: RedBlackTree.RedBlackTree<string, unknown>) => (key: string): unknown => Option.getOrUndefined(RedBlackTree.findFirst(tree, key))
+const treeGet = (tree: RedBlackTree.RedBlackTree<string, unknown>, key: string): unknown => Option.getOrUndefined(RedBlackTree.findFirst(tree, key))
 
 const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
   Effect.suspend(() => {
     const snapshot = disk.tree
     return body(
       readOnly(
-        (key) => Effect.sync(() => treeGet(snapshot)(key) as V | undefined),
+        (key) => Effect.sync(() => treeGet(snapshot, key) as V | undefined),
         (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>)
       )
     )
@@ -174,7 +174,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => (
       Effect.suspend(() => {
         const writes = new Map<string, unknown>()
         const snapshot = disk.tree
-        const tx = bufferedOver<V>(treeGet(snapshot), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
+        const tx = bufferedOver<V>((key) => treeGet(snapshot, key), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
         const apply = () => {
           disk.tree = applyWrites(disk.tree, writes)
           disk.commits++
@@ -235,6 +235,7 @@ interface HandedOver<A> {
 /** The state of `pipelinedMemory`: the writes in flight, their order and what a failure left. */
 class Pipeline {
   private readonly inFlight = new InFlightWrites<unknown>()
+  /** The outcome of the commit handed over last; the next one waits for it while commits are in flight. */
   private previous: Handoff.Outcome<boolean> | undefined
   private unsettled = 0
   broken: StoreError | undefined
@@ -248,7 +249,7 @@ class Pipeline {
   transaction<V>(writes: Map<string, unknown>): KvTransaction<V> {
     const base = (key: string): unknown => {
       const pending = this.inFlight.get(key)
-      return pending === undefined ? treeGet(this.disk.tree)(key) : pending
+      return pending === undefined ? treeGet(this.disk.tree, key) : pending
     }
     const onDisk = (start: string, end: string, limit: number) => treeRange(this.disk.tree, start, end, limit)
     const baseRange = (start: string, end: string, limit: number) =>
@@ -265,7 +266,6 @@ class Pipeline {
     if (this.broken === undefined) return undefined
     if (this.unsettled > 0) return refusedAfter(this.broken)
     this.broken = undefined
-    this.previous = undefined
     this.inFlight.clear()
     return undefined
   }
@@ -275,7 +275,6 @@ class Pipeline {
     const fault = this.unsettled === 0 ? this.atCommit() : undefined
     if (this.unsettled === 0 && fault === undefined) {
       this.apply(writes)
-      this.previous = undefined
       return Effect.void
     }
     const entry = this.inFlight.add(writes)
