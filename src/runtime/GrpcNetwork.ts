@@ -23,6 +23,7 @@ import type * as Metrics from "../replication/Metrics.js"
 import * as Network from "../replication/Network.js"
 import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
+import * as FlowControl from "./FlowControl.js"
 import * as GrpcServer from "./GrpcServer.js"
 
 /** Batches in flight per target endpoint, unless configured. */
@@ -113,6 +114,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     const messageBytesMax = options.messageBytesMax ?? GrpcServer.messageBytesMaxDefault
     const channelOptions: grpc.ChannelOptions = {
       ...options.credentials.channelOptions,
+      ...FlowControl.clientOptions,
       "grpc.use_local_subchannel_pool": 1,
       "grpc.max_receive_message_length": messageBytesMax,
       "grpc.max_send_message_length": messageBytesMax

@@ -38,6 +38,7 @@ import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
+import * as FlowControl from "./FlowControl.js"
 import * as GrpcHealth from "./GrpcHealth.js"
 
 /** Largest message the server accepts or sends, in bytes, unless configured. */
@@ -163,10 +164,12 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       "grpc.max_concurrent_streams": options.streamsPerConnectionMax ?? streamsPerConnectionMaxDefault,
       interceptors: [transportLimits(context, options.headerBytesMax ?? headerBytesMaxDefault)]
     })
+    FlowControl.widenServerStreams(server)
     server.addService(serviceDefinition, implementation(context))
     const health = GrpcHealth.addTo(server)
     yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
     const port = yield* bind(server, options.bind, options.credentials.server)
+    FlowControl.widenServerConnections(server)
     return {
       port,
       address: `${hostOf(options.bind)}:${port}`,
