@@ -270,7 +270,10 @@ const decodeTupleStates = <V>(cells: Cells<V>, stored: ReadonlyArray<V | undefin
 const appendAfter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, end: number, entries: ReadonlyArray<Omit<LogEntry, "position">>) => {
   const written: Array<LogEntry> = []
   for (const entry of entries) {
-    const value = { ...entry, position: end + written.length + 1 }
+    // Built in the field order entries read back from the store have (`StoredForm`), so every
+    // log entry in memory shares one hidden class; a spread put `position` last and made the
+    // code that reads entries (the agent, the feed, the recent log) see two shapes.
+    const value: LogEntry = { position: end + written.length + 1, change: entry.change, receivedFrom: entry.receivedFrom, appliedAtMs: entry.appliedAtMs }
     tx.set(logKey(value.position), cells.logEntry.encode(value))
     written.push(value)
     appended.push(value)
