@@ -76,8 +76,15 @@ export const decodeResponseWithHighWater = (bytes: Uint8Array): Either.Either<De
  * Per origin region, the highest origin sequence among a batch's changes. Once the batch is
  * acknowledged all of them are durable at the receiver; this is not a contiguous watermark.
  */
-export const highWater = (batch: Message.ReplicateBatch): VersionVector.VersionVector =>
-  batch.changes.reduce<VersionVector.VersionVector>((marks, change) => VersionVector.add(marks, change.id), VersionVector.empty)
+export const highWater = (batch: Message.ReplicateBatch): VersionVector.VersionVector => {
+  // One record filled in place: `VersionVector.add` copies the vector for every change that
+  // raises it, which is every change of a batch from one origin.
+  const marks: Record<string, number> = {}
+  for (const { id } of batch.changes) {
+    if ((marks[id.origin] ?? 0) < id.seq) marks[id.origin] = id.seq
+  }
+  return marks
+}
 
 // ---------------------------------------------------------------------------------------------
 // Log entries (catch-up pages and watch streams share these)
@@ -136,9 +143,14 @@ const validate = <A, I>(schema: Schema.Schema<A, I>, value: unknown): Either.Eit
   Either.mapLeft(Schema.decodeUnknownEither(schema)(value), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
 
 /** A copy of a string-keyed record with its keys in sorted order, so encoding is canonical. */
-const sortedRecord = (record: Readonly<Record<string, number>>): Record<string, number> => {
+const sortedRecord = (record: Readonly<Record<string, number>>): Readonly<Record<string, number>> => {
+  const keys = Object.keys(record)
+  // Usually already in order (one or two origins): no copy then, for every change encoded.
+  let sorted = true
+  for (let index = 1; index < keys.length && sorted; index++) sorted = keys[index - 1]! < keys[index]!
+  if (sorted) return record
   const out: Record<string, number> = {}
-  for (const key of Object.keys(record).sort()) out[key] = record[key]!
+  for (const key of keys.sort()) out[key] = record[key]!
   return out
 }
 
