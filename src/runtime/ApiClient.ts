@@ -13,6 +13,7 @@ import type * as Store from "../replication/Store.js"
 import type * as Tuple from "../replication/Tuple.js"
 import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
+import * as FlowControl from "./FlowControl.js"
 
 /** Deadline of one unary call unless the caller gives one. */
 export const callTimeoutMsDefault = 5_000
@@ -80,7 +81,8 @@ const watchChangesPerEvent = 256
 
 /** Connects to `address` (`host:port`); the channel opens on the first call. */
 export const make = (address: string, options: Options = {}): ApiClient => {
-  const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions)
+  // Watch events of a few hundred changes outgrow HTTP/2's default 64 KiB windows (`FlowControl`).
+  const client = new RelationshipsClient(address, options.credentials ?? grpc.credentials.createInsecure(), { ...FlowControl.clientOptions, ...options.channelOptions })
   const timeoutMs = options.callTimeoutMs ?? callTimeoutMsDefault
   const metadata = (): grpc.Metadata => {
     const value = new grpc.Metadata()

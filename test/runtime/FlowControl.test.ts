@@ -2,11 +2,14 @@
  * The HTTP/2 flow-control windows of our gRPC server, as a connecting client sees them: the
  * stream window in the server's SETTINGS and the connection window after its WINDOW_UPDATE.
  * They are set through grpc-js internals (`FlowControl`), so this is where a grpc-js upgrade
- * that moves them shows up, for plain and for mutual-TLS servers.
+ * that moves them shows up, for plain and for mutual-TLS servers. The client side (grpc-js's own
+ * option, used by the replication client and the API client) is checked from a bare HTTP/2
+ * server's view.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import * as fs from "node:fs"
+import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import * as Metrics from "../../src/replication/Metrics.js"
 import * as Auth from "../../src/runtime/Auth.js"
@@ -60,6 +63,34 @@ describe("FlowControl", () => {
       expect(await windowsSeen(session)).toEqual({ stream: FlowControl.streamWindowBytes, connection: FlowControl.connectionWindowBytes })
     } finally {
       session.close()
+    }
+  })
+
+  it("a grpc-js client with the client options advertises the wide windows to the server", async () => {
+    const server = http2.createServer()
+    const seen = new Promise<{ readonly stream: number | undefined; readonly connection: number | undefined }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no client connection with wide windows within ${waitMs} ms`)), waitMs)
+      server.on("session", (session) => {
+        const check = () => {
+          if (session.remoteSettings.initialWindowSize !== FlowControl.connectionWindowBytes) return
+          if ((session.state.remoteWindowSize ?? 0) < FlowControl.connectionWindowBytes) return
+          clearTimeout(timer)
+          clearInterval(poll)
+          resolve({ stream: session.remoteSettings.initialWindowSize, connection: session.state.remoteWindowSize })
+        }
+        const poll = setInterval(check, 10)
+        session.on("close", () => clearInterval(poll))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const port = (server.address() as { readonly port: number }).port
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), FlowControl.clientOptions)
+    try {
+      client.waitForReady(Date.now() + waitMs, () => undefined)
+      expect(await seen).toEqual({ stream: FlowControl.connectionWindowBytes, connection: FlowControl.connectionWindowBytes })
+    } finally {
+      client.close()
+      await new Promise((resolve) => server.close(resolve))
     }
   })
 
