@@ -175,10 +175,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => (
         const writes = new Map<string, unknown>()
         const snapshot = disk.tree
         const tx = bufferedOver<V>((key) => treeGet(snapshot, key), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
-        const apply = () => {
-          disk.tree = applyWrites(disk.tree, writes)
-          disk.commits++
-        }
+        const apply = () => commitTo(disk, writes)
         return Effect.flatMap(body(tx), (result) => {
           if (writes.size === 0) return Effect.succeed(result)
           const fault = atCommit()
@@ -209,13 +206,14 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(disk.lock.take(1)), () =>
           Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
-            const refused = pipeline.resumable()
+            const refused = pipeline.commits.resumable()
             if (refused !== undefined) return Effect.fail(refused)
             const writes = new Map<string, unknown>()
             return Effect.flatMap(restore(body(pipeline.transaction<V>(writes))), (result): Effect.Effect<HandedOver<A>, StoreError> => {
               if (writes.size === 0) return Effect.succeed({ result, durable: Effect.void })
               // A commit failed while this body ran: it may have read that commit's writes.
-              if (pipeline.broken !== undefined) return Effect.fail(refusedAfter(pipeline.broken))
+              const broken = pipeline.commits.brokenBy()
+              if (broken !== undefined) return Effect.fail(broken)
               return Effect.succeed({ result, durable: pipeline.handOver(writes) })
             })
           }).pipe(Effect.ensuring(disk.lock.release(1)))
@@ -234,11 +232,9 @@ interface HandedOver<A> {
 
 /** The state of `pipelinedMemory`: the writes in flight, their order and what a failure left. */
 class Pipeline {
-  private readonly inFlight = new InFlightWrites<unknown>()
+  readonly commits = new InFlightCommits<unknown>()
   /** The outcome of the commit handed over last; the next one waits for it while commits are in flight. */
   private previous: Handoff.Outcome<boolean> | undefined
-  private unsettled = 0
-  broken: StoreError | undefined
 
   constructor(
     private readonly disk: MemoryDisk,
@@ -247,48 +243,30 @@ class Pipeline {
 
   /** A body's view: its own writes, then those in flight, then the disk. */
   transaction<V>(writes: Map<string, unknown>): KvTransaction<V> {
+    const inFlight = this.commits.writes
     const base = (key: string): unknown => {
-      const pending = this.inFlight.get(key)
+      const pending = inFlight.get(key)
       return pending === undefined ? treeGet(this.disk.tree, key) : pending
     }
     const onDisk = (start: string, end: string, limit: number) => treeRange(this.disk.tree, start, end, limit)
     const baseRange = (start: string, end: string, limit: number) =>
-      this.inFlight.isEmpty ? onDisk(start, end, limit) : overlayOn(onDisk, this.inFlight.merged(), start, end, limit)
+      inFlight.isEmpty ? onDisk(start, end, limit) : overlayOn(onDisk, inFlight.merged(), start, end, limit)
     return bufferedOver<V>(base, baseRange, writes)
-  }
-
-  /**
-   * After a failure, a transaction may start once every commit handed over before it has settled
-   * (all failed, by the chain rule): the driver then goes on from the disk. Checked under the
-   * lock, so no body that may have read the failed writes is still running.
-   */
-  resumable(): StoreError | undefined {
-    if (this.broken === undefined) return undefined
-    if (this.unsettled > 0) return refusedAfter(this.broken)
-    this.broken = undefined
-    this.inFlight.clear()
-    return undefined
   }
 
   /** Hands a body's writes over: durable at once when nothing is in flight and the disk asks for no delay, else in order behind the rest. */
   handOver(writes: ReadonlyMap<string, unknown>): Effect.Effect<void, StoreError> {
-    const fault = this.unsettled === 0 ? this.atCommit() : undefined
-    if (this.unsettled === 0 && fault === undefined) {
-      this.apply(writes)
+    const idle = this.commits.unsettled === 0
+    const fault = idle ? this.atCommit() : undefined
+    if (idle && fault === undefined) {
+      commitTo(this.disk, writes)
       return Effect.void
     }
-    const entry = this.inFlight.add(writes)
+    const entry = this.commits.begin(writes)
     const outcome = new Handoff.Outcome<boolean>()
-    this.unsettled++
-    const durable = this.commit(writes, entry, this.unsettled === 1 ? undefined : this.previous, outcome, fault)
+    const durable = this.commit(writes, entry, idle ? undefined : this.previous, outcome, fault)
     this.previous = outcome
     return durable
-  }
-
-  private apply(writes: ReadonlyMap<string, unknown>, entry?: InFlight<unknown>): void {
-    this.disk.tree = applyWrites(this.disk.tree, writes)
-    this.disk.commits++
-    if (entry !== undefined) this.inFlight.settle(entry)
   }
 
   /** Makes one handed-over commit durable after its predecessor (`fault` when already asked), or fails it. */
@@ -304,13 +282,13 @@ class Pipeline {
       // A predecessor that did not reach the disk fails this commit too: this body may have read its writes.
       const delay = predecessorDurable ? (fault ?? this.atCommit()) : Effect.fail(chainBroken)
       const failed = delay === undefined ? Option.none() : yield* Effect.flip(delay).pipe(Effect.option)
-      this.unsettled--
       if (Option.isSome(failed)) {
-        this.broken ??= failed.value
+        this.commits.failed(failed.value)
         yield* outcome.complete(false)
         return yield* Effect.fail(failed.value)
       }
-      this.apply(writes, entry)
+      commitTo(this.disk, writes)
+      this.commits.succeeded(entry)
       yield* outcome.complete(true)
     })
   }
@@ -318,8 +296,6 @@ class Pipeline {
 
 const chainBroken = new StoreError({ operation: "commit", message: "an earlier commit did not reach the disk, so this one may not either" })
 
-const refusedAfter = (failure: StoreError) =>
-  new StoreError({ operation: "transact", message: `an earlier commit failed and commits still in flight behind it are failing: ${failure.message}` })
 
 /** One commit's writes, handed over and not yet known durable. */
 export interface InFlight<W> {
@@ -367,6 +343,63 @@ export class InFlightWrites<W> {
     for (const commit of this.commits) for (const [key, value] of commit.writes) merged.set(key, value)
     return merged
   }
+}
+
+/**
+ * What a pipelined driver (`KvLmdb`, the in-memory one) knows of the commits it handed over: the
+ * writes in flight, how many have not settled, and the failure that broke the chain. A commit
+ * that fails takes every later one in flight with it (their bodies may have read its writes), so
+ * after a failure a transaction may start only once every commit handed over before it has
+ * settled; the driver then goes on from the disk. Checked under the driver's lock, so no body
+ * that may have read the failed writes is still running.
+ */
+export class InFlightCommits<W> {
+  readonly writes = new InFlightWrites<W>()
+  private pending = 0
+  private broken: StoreError | undefined
+
+  /** Commits handed over and not yet settled. */
+  get unsettled(): number {
+    return this.pending
+  }
+
+  /** Undefined when a transaction may start; else why not. Clears a failure once everything behind it has settled. */
+  resumable(): StoreError | undefined {
+    if (this.broken === undefined) return undefined
+    if (this.pending > 0) return new StoreError({ operation: "transact", message: `an earlier commit failed and commits still in flight behind it are failing: ${this.broken.message}` })
+    this.broken = undefined
+    this.writes.clear()
+    return undefined
+  }
+
+  /** Why a body that ends now may not hand its writes over (a commit failed while it ran: it may have read that commit's writes). */
+  brokenBy(): StoreError | undefined {
+    return this.broken === undefined ? undefined : new StoreError({ operation: "commit", message: `an earlier commit failed while this transaction ran: ${this.broken.message}` })
+  }
+
+  /** A body's writes handed over: in flight until they settle. */
+  begin(writes: ReadonlyMap<string, W>): InFlight<W> {
+    this.pending++
+    return this.writes.add(writes)
+  }
+
+  /** The commit is durable. */
+  succeeded(commit: InFlight<W>): void {
+    this.pending--
+    this.writes.settle(commit)
+  }
+
+  /** The commit will never be durable: the chain is broken until everything in flight has settled. */
+  failed(cause: StoreError): void {
+    this.pending--
+    this.broken ??= cause
+  }
+}
+
+/** Makes a transaction's writes durable on an in-memory disk. */
+const commitTo = (disk: MemoryDisk, writes: ReadonlyMap<string, unknown>): void => {
+  disk.tree = applyWrites(disk.tree, writes)
+  disk.commits++
 }
 
 const applyWrites = (

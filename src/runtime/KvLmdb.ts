@@ -13,8 +13,8 @@
  * it is durable.
  *
  * Serializability across the pipeline: writes handed to lmdb but not yet committed are kept in
- * an in-memory overlay (`pending`) that later transaction bodies read through, so each body sees
- * the state every earlier body left. lmdb commits its queue in order, so a transaction is never
+ * an in-memory overlay (`KvDriver.InFlightCommits`) that later transaction bodies read through,
+ * so each body sees the state every earlier body left. lmdb commits its queue in order, so a transaction is never
  * durable before one it read from. Read-only accesses (`read`: log tailing, health, tuple
  * checks) see only what lmdb has committed, never the overlay, so nothing shipped to another
  * region or shown to a client can be lost by a crash.
@@ -253,41 +253,21 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
     let closed = false
     const commits = new GroupCommit(db)
     const reader = committedReader(db)
-    const pending = new KvDriver.InFlightWrites<string | null>()
-    const bodyReader = pendingOver(reader, pending)
-    let broken: StoreError | undefined
-
-    let unsettled = 0
-    /**
-     * After a failure, a transaction may start once every commit handed over before it has
-     * settled (all failed, see `GroupCommit`): the driver then goes on from what is durable. Checked
-     * under the lock, so no body that may have read the failed writes is still running.
-     */
-    const resumable = (): StoreError | undefined => {
-      if (broken === undefined) return undefined
-      if (unsettled > 0) return new StoreError({ operation: "transact", message: `an earlier commit failed and commits in flight behind it are failing: ${broken.message}` })
-      broken = undefined
-      pending.clear()
-      return undefined
-    }
+    const inFlight = new KvDriver.InFlightCommits<string | null>()
+    const bodyReader = pendingOver(reader, inFlight.writes)
 
     /** Starts the commit of a body's writes (under the lock) and returns its durability, to await after the lock. */
     const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
       Effect.flatMap(checkKeys(db, writes), () => {
         if (writes.size === 0) return Effect.succeed(undefined)
-        // A commit failed while this body ran: it may have read that commit's writes.
-        if (broken !== undefined) return Effect.fail(failure("commit", `an earlier commit failed while this transaction ran: ${broken.message}`))
-        const commit = pending.add(writes)
-        unsettled++
+        const broken = inFlight.brokenBy()
+        if (broken !== undefined) return Effect.fail(broken)
+        const commit = inFlight.begin(writes)
         return Effect.succeed(
           commits.submit(writes).then(
-            () => {
-              unsettled--
-              pending.settle(commit)
-            },
+            () => inFlight.succeeded(commit),
             (error: unknown) => {
-              unsettled--
-              broken ??= failure("commit", error)
+              inFlight.failed(failure("commit", error))
               throw error
             }
           )
@@ -305,7 +285,7 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(restore(lock.take(1)), () =>
             Effect.suspend(() => {
-              const refused = resumable()
+              const refused = inFlight.resumable()
               if (refused !== undefined) return Effect.fail(refused)
               const { transaction, writes } = KvEncoding.buffered(bodyReader)
               return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
