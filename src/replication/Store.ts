@@ -16,11 +16,12 @@
  *   m/<counter name>                               -> integer counters
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
  *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
+ *   m/commitProbe                                  -> written only by `checkCommits`, to learn whether commits work again
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
  */
-import { Context, Effect, Either, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Either, Layer, Schema } from "effect"
 import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as KvDriver from "./KvDriver.js"
@@ -108,6 +109,13 @@ export class Store extends Context.Tag("inferadb/Store")<
      */
     readonly getRelayScope: (target: string) => Effect.Effect<ReadonlyArray<string> | undefined, StoreError>
     readonly setRelayScope: (target: string, scope: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+    /**
+     * Whether this Store's transactions commit. Succeeds while the last one did (or none has
+     * run); after a failure it commits a probe, and fails, saying how many failed in a row and
+     * why the last did, until one commits again. A failing disk (full, read-only, I/O errors)
+     * still answers reads, so a read alone would report it healthy while every write fails.
+     */
+    readonly checkCommits: Effect.Effect<void, StoreError>
     readonly close: Effect.Effect<void>
   }
 >() {}
@@ -119,6 +127,7 @@ const relayScopePrefix = "r/"
 const counterPrefix = "m/"
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
+const commitProbeKey = `${counterPrefix}commitProbe`
 const clockKey = `${counterPrefix}hlc`
 
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
@@ -384,7 +393,39 @@ export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(drive
 /** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
 export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells)
 
-const makeWith = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
+/**
+ * The transactions that failed with a store error since the last one that committed, and why
+ * the last did. A body's own failures (a residency refusal, say) are neither: nothing was asked of
+ * the store.
+ */
+class FailedCommits {
+  count = 0
+  last = ""
+  track<A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.tapErrorCause(
+      Effect.tap(
+        transaction,
+        Effect.sync(() => {
+          this.count = 0
+        })
+      ),
+      (cause) =>
+        Effect.sync(() => {
+          const error = Cause.failureOption(cause)
+          if (error._tag === "None" || !(error.value instanceof StoreError)) return
+          this.count++
+          this.last = error.value.message
+        })
+    )
+  }
+  describe(): string {
+    return `${this.count} transaction${this.count === 1 ? "" : "s"} in a row did not commit, the last: ${this.last}`
+  }
+}
+
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
+  const failed = new FailedCommits()
+  const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   const turns = makeTurns()
   const recent = RecentLog.make()
@@ -443,6 +484,11 @@ const makeWith = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type
         )
       ),
     setRelayScope: (target, scope) => driver.transact((tx) => Effect.sync(() => tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope)))),
+    checkCommits: Effect.suspend(() => {
+      if (failed.count === 0) return Effect.void
+      const probe = driver.transact((tx) => Effect.sync(() => tx.set(commitProbeKey, cells.integer.encode(failed.count))))
+      return Effect.mapError(probe, () => new StoreError({ operation: "commit", message: failed.describe() }))
+    }),
     close: driver.close
   }
 }

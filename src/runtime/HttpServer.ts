@@ -10,7 +10,10 @@
  *
  * Status codes: `/healthz` answers 200 whether healthy or degraded (a degraded node still
  * serves; the body says what is wrong), `/livez` 200 while the process runs, `/readyz` 200
- * once the node serves replication and its store answers, else 503.
+ * once the node serves replication and its store answers, else 503. The store answers when a
+ * read succeeds and its last transaction committed (after a failed one, a probe commit must
+ * succeed): a full or failing disk marks storage degraded and the node not ready, so a load
+ * balancer stops sending it writes that cannot commit, until commits work again.
  */
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -28,7 +31,7 @@ import * as Store from "../replication/Store.js"
 export interface Probes {
   /** The replication block of `/healthz` (`Engine.health`). */
   readonly replication: Effect.Effect<Health.ReplicationHealth>
-  /** A cheap store read; failing or hanging marks storage degraded and the node not ready. */
+  /** A cheap store check (a read, and a probe commit after a failed one); failing or hanging marks storage degraded and the node not ready. */
   readonly storage: Effect.Effect<unknown, StoreError>
   /** Whether the node has started answering replication requests. */
   readonly serving: Effect.Effect<boolean>
@@ -199,6 +202,9 @@ export const healthDocument = (input: {
   }
 }
 
+/** The storage probe: a read, and whether commits work (a full or read-only disk still answers reads). */
+export const storeProbe = (store: Store.Store["Type"]): Effect.Effect<void, StoreError> => Effect.zipRight(store.logEnd, store.checkCommits)
+
 /** Probes over a node's services; `serving` says whether its replication handler is registered. */
 export const nodeProbes = (
   settings: Engine.Settings,
@@ -208,7 +214,7 @@ export const nodeProbes = (
     const context = yield* Effect.context<Engine.Services | Store.Store | Clock.Clock>()
     return {
       replication: Effect.provide(Engine.health(settings), context),
-      storage: (yield* Store.Store).logEnd,
+      storage: storeProbe(Context.get(context, Store.Store)),
       serving
     }
   })

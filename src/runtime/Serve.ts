@@ -386,10 +386,11 @@ const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Contex
 
 /**
  * Keeps the gRPC health status in line with `/readyz`: SERVING while the public API is served
- * and the store answers (within the HTTP storage check's deadline).
+ * and the store answers (`HttpServer.storeProbe`: a read, and commits that work, within the HTTP
+ * storage check's deadline).
  */
 const followReadiness = (listener: GrpcServer.Listener, serving: Effect.Effect<boolean>, context: Context.Context<NodeContext>) => {
-  const storeAnswers = Effect.flatMap(Store.Store, (store) => store.logEnd).pipe(Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.provide(context), Effect.isSuccess)
+  const storeAnswers = HttpServer.storeProbe(Context.get(context, Store.Store)).pipe(Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.isSuccess)
   return Effect.forkScoped(GrpcHealth.follow(listener.health, Effect.flatMap(serving, (on) => (on ? storeAnswers : Effect.succeed(false)))))
 }
 

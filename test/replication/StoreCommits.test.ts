@@ -1,0 +1,77 @@
+/**
+ * `Store.checkCommits`: healthy while transactions commit; after a store failure it says how
+ * many failed in a row and why the last did, and a probe commit brings it back once the disk
+ * works again. A body's own failure is not the store's.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Data, Effect, Exit } from "effect"
+import { StoreError } from "../../src/replication/Errors.js"
+import * as KvDriver from "../../src/replication/KvDriver.js"
+import * as Store from "../../src/replication/Store.js"
+
+class Refused extends Data.TaggedError("Refused")<{}> {}
+
+/** A memory store whose commits fail while `failing.on` is set. */
+const failingStore = (pipelined: boolean) =>
+  Effect.gen(function* () {
+    const failing = { on: false, commits: 0 }
+    const atCommit = () => {
+      failing.commits++
+      return failing.on ? Effect.fail(new StoreError({ operation: "commit", message: "No space left on device" })) : undefined
+    }
+    const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined, atCommit })
+    return { store: Store.makeMemory(driver), failing }
+  })
+
+const write = (store: Store.Store["Type"], target: string) => Effect.exit(store.advanceCursor(target, 1))
+
+const failureMessage = (exit: Exit.Exit<unknown, StoreError>): string =>
+  Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.message : `not a failure: ${String(exit)}`
+
+describe("Store.checkCommits", () => {
+  for (const pipelined of [false, true]) {
+    it.effect(`reports failing commits and recovers through a probe commit (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+      Effect.gen(function* () {
+        const { store, failing } = yield* failingStore(pipelined)
+        // Nothing run yet, then a commit that worked: healthy, and no probe is written.
+        yield* store.checkCommits
+        expect(Exit.isSuccess(yield* write(store, "eu"))).toBe(true)
+        const commitsWhileHealthy = failing.commits
+        yield* store.checkCommits
+        expect(failing.commits).toBe(commitsWhileHealthy)
+
+        failing.on = true
+        expect(Exit.isFailure(yield* write(store, "ap"))).toBe(true)
+        // Reads still work on a disk that cannot commit: a read alone would call it healthy.
+        expect(yield* store.getCursor("eu")).toBe(1)
+        // The probe fails too, and counts: two transactions in a row.
+        const first = yield* Effect.exit(store.checkCommits)
+        expect(failureMessage(first)).toBe("2 transactions in a row did not commit, the last: No space left on device")
+        expect(Exit.isFailure(yield* write(store, "ap"))).toBe(true)
+        expect(failureMessage(yield* Effect.exit(store.checkCommits))).toMatch(/^4 transactions in a row did not commit/)
+
+        // The disk works again: the probe commits, and the store is healthy without any other write.
+        failing.on = false
+        yield* store.checkCommits
+        const afterRecovery = failing.commits
+        yield* store.checkCommits
+        expect(failing.commits).toBe(afterRecovery)
+        expect(yield* store.getCursor("ap")).toBe(0)
+      }))
+  }
+
+  it.effect("a body that fails with its own error is not a failed commit, and a commit that works clears the count", () =>
+    Effect.gen(function* () {
+      const { store, failing } = yield* failingStore(false)
+      const refused = yield* Effect.exit(store.transaction(() => Effect.fail(new Refused())))
+      expect(Exit.isFailure(refused)).toBe(true)
+      yield* store.checkCommits
+      failing.on = true
+      yield* write(store, "eu")
+      failing.on = false
+      expect(Exit.isSuccess(yield* write(store, "eu"))).toBe(true)
+      const commits = failing.commits
+      yield* store.checkCommits
+      expect(failing.commits).toBe(commits)
+    }))
+})
