@@ -2,7 +2,9 @@
  * Judging a chaos run with the simulator's own checkers (`sim/Checkers.ts`, whose rule is
  * `sim/Oracle.ts`): this file only adapts what the real run observed into their input. Each
  * node's state is its log as the Watch API streamed it (every tuple's frontier is the set of its
- * changes in that log that no other supersedes), and what a node *serves* for a tuple is its
+ * changes in that log that no other supersedes), except for `store_integrity`, which reads each
+ * node's disk itself (`StoredState`: its tuple states, log and counters, which the API does not
+ * show), and what a node *serves* for a tuple is its
  * answer to the public Check call, asked after convergence, so a node whose resolver is wrong
  * is caught by what it answers, not by what the judge computes for it. The client history
  * becomes the simulator's `History` (times in ms since the run started, `epochMs` the wall clock
@@ -67,6 +69,8 @@ export interface Observed {
   readonly topology: Topology.Topology
   readonly rules: Oracle.Rules
   readonly regions: ReadonlyArray<RegionState>
+  /** Each node's disk as `StoredState` read it (its tuple states, log and recorded end), for `store_integrity`. */
+  readonly stored: ReadonlyArray<RegionState>
   /** Per node, the answer of its Check call per tuple key. */
   readonly served: ReadonlyMap<string, ReadonlyMap<string, boolean>>
   readonly history: History
@@ -135,6 +139,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions), ...unobservedAcknowledged(observed.unobserved))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, topology))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
+  if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(observed.stored))
   if (checks.has("timestamps")) {
     const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]

@@ -34,6 +34,7 @@ import { Feed, readLog } from "./Feeds.js"
 import * as Judge from "./Judge.js"
 import * as Netns from "./Netns.js"
 import * as Nodes from "./Nodes.js"
+import * as StoredState from "./StoredState.js"
 import * as Workload from "./Workload.js"
 
 /** Options of a chaos run. */
@@ -440,6 +441,28 @@ class ChaosRun {
     return undefined
   }
 
+  /**
+   * Each node's disk (`StoredState`), read while the node runs (an LMDB read transaction is a
+   * consistent snapshot); a disk that does not read as the documented layout is a
+   * `store_integrity` violation.
+   */
+  readStored(): { readonly stored: ReadonlyArray<RegionState>; readonly unreadable: ReadonlyArray<Checkers.Violation> } {
+    const stored: Array<RegionState> = []
+    const unreadable: Array<Checkers.Violation> = []
+    for (const node of this.nodes) {
+      try {
+        stored.push(StoredState.read(node.address.regionId, node.address.nodeId, Nodes.dataDir(node)))
+      } catch (error) {
+        unreadable.push({
+          checker: "store_integrity",
+          message: `${node.address.nodeId}'s disk could not be read: ${error instanceof Error ? error.message : String(error)}`,
+          details: { node: node.address.nodeId, directory: Nodes.dataDir(node) }
+        })
+      }
+    }
+    return { stored, unreadable }
+  }
+
   /** Each node's whole log and its Check answer for every tuple any node holds, through the API. */
   async readFinal(): Promise<{ readonly regions: ReadonlyArray<RegionState>; readonly served: Map<string, Map<string, boolean>>; readonly unreadable: ReadonlyArray<Checkers.Violation> }> {
     const unreadable: Array<Checkers.Violation> = []
@@ -533,12 +556,14 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     const healedAtMs = await chaos.execute()
     const convergedAtMs = await chaos.awaitConvergence()
     const final = await chaos.readFinal()
+    const disks = scenario.checks.includes("store_integrity") ? chaos.readStored() : { stored: [], unreadable: [] }
     const history = Judge.history(chaos.ops, (nodeId) => chaos.node(nodeId).address.regionId, (op) => chaos.changesOf(op), chaos.durable)
     const judged = Judge.judge({
       scenario,
       topology: chaos.topology,
       rules: chaos.rules,
       regions: final.regions,
+      stored: disks.stored,
       served: final.served,
       history,
       converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules),
@@ -550,7 +575,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
     })
-    const violations = [...final.unreadable, ...judged.violations]
+    const violations = [...final.unreadable, ...disks.unreadable, ...judged.violations]
     const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })

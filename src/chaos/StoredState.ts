@@ -1,0 +1,139 @@
+/**
+ * A real node's disk as the `store_integrity` check reads it: every tuple state, the whole log
+ * and the log's recorded end, read straight from the node's lmdb directory (an LMDB read
+ * transaction, so a consistent snapshot even while the node runs) and decoded here from the
+ * layout `replication/Store.ts` documents, not through the Store or its codecs: the judge does
+ * not share the code it judges. The API shows a node's log, never its tuple states or counters,
+ * so this is the only way to see whether a crash left them disagreeing.
+ *
+ * Layout (Store.ts): `t/<tuple>` holds a tuple state, `l/<15-digit position>` a log entry,
+ * `m/logEnd` the log's end as JSON text. Values are UTF-8 JSON: in the compact form, a log entry
+ * is `[position, receivedFrom, appliedAtMs, ...change]` and a tuple state `[[...change], ...]`,
+ * a change being `[origin, seq, op, vault, resource, relation, subject, physicalMs, logical,
+ * originRegion, originNode, originRevision, committedAtMs, context]`; stores written before that
+ * form hold the same values as JSON objects with the fields' names.
+ */
+import { open } from "lmdb"
+import type * as Change from "../replication/Change.js"
+import type * as Store from "../replication/Store.js"
+import * as Tuple from "../replication/Tuple.js"
+import type { RegionState } from "../sim/RegionState.js"
+
+/** A value the judge cannot read as the documented layout says; the message says where and why. */
+class Unreadable extends Error {}
+
+const changeFieldCount = 14
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+const text = (value: unknown, where: string): string => {
+  if (typeof value !== "string") throw new Unreadable(`${where} is not text`)
+  return value
+}
+
+const whole = (value: unknown, where: string): number => {
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new Unreadable(`${where} is not an integer`)
+  return value
+}
+
+const operation = (value: unknown, where: string): Change.Operation => {
+  if (value !== "insert" && value !== "delete") throw new Unreadable(`${where} is neither insert nor delete`)
+  return value
+}
+
+const context = (value: unknown, where: string): Record<string, number> => {
+  if (!isRecord(value)) throw new Unreadable(`${where} is not a version vector`)
+  for (const [key, seq] of Object.entries(value)) whole(seq, `${where}.${key}`)
+  return value as Record<string, number>
+}
+
+/** A change from its compact array, starting at `offset`. */
+const changeFromArray = (fields: ReadonlyArray<unknown>, offset: number, where: string): Change.Change => ({
+  id: { origin: text(fields[offset], `${where} origin`), seq: whole(fields[offset + 1], `${where} seq`) },
+  op: operation(fields[offset + 2], `${where} op`),
+  tuple: {
+    vault: text(fields[offset + 3], `${where} vault`),
+    resource: text(fields[offset + 4], `${where} resource`),
+    relation: text(fields[offset + 5], `${where} relation`),
+    subject: text(fields[offset + 6], `${where} subject`)
+  },
+  timestamp: { physicalMs: whole(fields[offset + 7], `${where} physicalMs`), logical: whole(fields[offset + 8], `${where} logical`) },
+  originRegion: text(fields[offset + 9], `${where} originRegion`),
+  originNode: text(fields[offset + 10], `${where} originNode`),
+  originRevision: whole(fields[offset + 11], `${where} originRevision`),
+  committedAtMs: whole(fields[offset + 12], `${where} committedAtMs`),
+  context: context(fields[offset + 13], `${where} context`)
+})
+
+/** A change in the older object form. */
+const changeFromObject = (value: unknown, where: string): Change.Change => {
+  if (!isRecord(value) || !isRecord(value["id"]) || !isRecord(value["tuple"]) || !isRecord(value["timestamp"])) throw new Unreadable(`${where} is not a change`)
+  const { id, tuple, timestamp } = value
+  return changeFromArray(
+    [id["origin"], id["seq"], value["op"], tuple["vault"], tuple["resource"], tuple["relation"], tuple["subject"], timestamp["physicalMs"], timestamp["logical"], value["originRegion"], value["originNode"], value["originRevision"], value["committedAtMs"], value["context"]],
+    0,
+    where
+  )
+}
+
+const parse = (bytes: Uint8Array, where: string): unknown => {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString("utf8"))
+  } catch (error) {
+    throw new Unreadable(`${where} is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+/** A stored log entry. */
+export const logEntry = (bytes: Uint8Array, where: string): Store.LogEntry => {
+  const value = parse(bytes, where)
+  if (Array.isArray(value)) {
+    if (value.length !== 3 + changeFieldCount) throw new Unreadable(`${where} has ${value.length} fields, not ${3 + changeFieldCount}`)
+    const receivedFrom = value[1] === null ? null : text(value[1], `${where} receivedFrom`)
+    return { position: whole(value[0], `${where} position`), change: changeFromArray(value, 3, where), receivedFrom, appliedAtMs: whole(value[2], `${where} appliedAtMs`) }
+  }
+  if (!isRecord(value)) throw new Unreadable(`${where} is neither an array nor an object`)
+  const receivedFrom = value["receivedFrom"] === null ? null : text(value["receivedFrom"], `${where} receivedFrom`)
+  return { position: whole(value["position"], `${where} position`), change: changeFromObject(value["change"], where), receivedFrom, appliedAtMs: whole(value["appliedAtMs"], `${where} appliedAtMs`) }
+}
+
+/** A stored tuple state's frontier. */
+export const frontier = (bytes: Uint8Array, where: string): ReadonlyArray<Change.Change> => {
+  const value = parse(bytes, where)
+  const members = Array.isArray(value) ? value : isRecord(value) && Array.isArray(value["frontier"]) ? value["frontier"] : undefined
+  if (members === undefined) throw new Unreadable(`${where} is not a tuple state`)
+  return members.map((member: unknown, index) => {
+    const at = `${where} member ${index}`
+    if (!Array.isArray(member)) return changeFromObject(member, at)
+    if (member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${changeFieldCount}`)
+    return changeFromArray(member, 0, at)
+  })
+}
+
+const ascii = (key: string): Buffer => Buffer.from(key, "latin1")
+
+/** Reads the disk of node `nodeId` (region `regionId`) at `directory`, the path its lmdb store was opened with. */
+export const read = (regionId: string, nodeId: string, directory: string): RegionState => {
+  const db = open<Uint8Array, Buffer>({ path: directory, readOnly: true, keyEncoding: "binary", encoding: "binary" })
+  try {
+    const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
+    // One read transaction for everything, so the tuples, the log and the end are one snapshot.
+    const transaction = db.useReadTransaction()
+    try {
+      // '0' is the character after '/': these ranges are exactly the keys under "t/" and "l/".
+      for (const { key, value } of db.getRange({ start: ascii("t/"), end: ascii("t0"), transaction })) {
+        const members = frontier(value, `${nodeId} ${key.toString("utf8")}`)
+        if (members[0] !== undefined) tuples.set(Tuple.key(members[0].tuple), { tuple: members[0].tuple, frontier: members })
+      }
+      const log: Array<Store.LogEntry> = []
+      for (const { key, value } of db.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(logEntry(value, `${nodeId} ${key.toString("latin1")}`))
+      const end = db.get(ascii("m/logEnd"), { transaction })
+      const logEnd = end === undefined ? 0 : whole(parse(end, `${nodeId} m/logEnd`), `${nodeId} m/logEnd`)
+      return { regionId, replica: nodeId, tuples, log, logEnd }
+    } finally {
+      transaction.done()
+    }
+  } finally {
+    void db.close()
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The chaos judge's own reader of a node's lmdb disk, for `store_integrity`: it reads what the
+ * Store wrote (tuple states, log, recorded end) as the Store does, and the check then fails a
+ * disk whose log has a gap or whose tuple state names a change its log lacks. The damage is done
+ * with lmdb itself, below the Store, as a crash or a broken commit would leave it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Context, Effect, Layer } from "effect"
+import { open } from "lmdb"
+import type * as Change from "../../src/replication/Change.js"
+import * as Store from "../../src/replication/Store.js"
+import * as StoredState from "../../src/chaos/StoredState.js"
+import * as KvLmdb from "../../src/runtime/KvLmdb.js"
+import * as Checkers from "../../src/sim/Checkers.js"
+
+const change = (seq: number, subject: string): Change.Change => ({
+  id: { origin: "us/n1/abc", seq },
+  op: seq % 3 === 0 ? "delete" : "insert",
+  tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject },
+  timestamp: { physicalMs: 1_000 + seq, logical: seq % 2 },
+  originRegion: "us",
+  originNode: "n1",
+  originRevision: seq,
+  committedAtMs: 1_000 + seq,
+  context: seq > 1 ? { "us/n1/abc": seq - 1 } : {}
+})
+
+/** Writes `count` changes through the Store, each to its own tuple, in transactions of two. */
+const writeStore = (directory: string, count: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: directory })), Store.Store)
+      for (let seq = 1; seq <= count; seq += 2) {
+        yield* store.transaction((tx) =>
+          Effect.gen(function* () {
+            const changes = [seq, seq + 1].filter((at) => at <= count).map((at) => change(at, `user:u${at}`))
+            yield* tx.putTuples(changes.map((written) => [written.tuple, { frontier: [written] }] as const))
+            yield* tx.appendLogs(changes.map((written) => ({ change: written, receivedFrom: seq % 4 === 1 ? null : "eu", appliedAtMs: 2_000 + seq })))
+          })
+        )
+      }
+      return yield* store.readLog(1, count)
+    })
+  )
+
+/** Changes the disk below the Store: `edit` gets lmdb with binary keys and text values. */
+const damage = async (directory: string, edit: (db: ReturnType<typeof open<string, Buffer>>) => void) => {
+  const db = open<string, Buffer>({ path: directory, keyEncoding: "binary", encoding: "string" })
+  edit(db)
+  await db.flushed
+  await db.close()
+}
+
+const key = (text: string) => Buffer.from(text, "latin1")
+
+describe("StoredState (the chaos judge's reader of a node's disk)", () => {
+  it.live("reads the tuple states, log and recorded end the Store wrote, and store_integrity passes", () =>
+    Effect.gen(function* () {
+      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "stored-state-"))
+      try {
+        const written = yield* writeStore(directory, 7)
+        const state = StoredState.read("us", "us-node1", directory)
+        expect(state.log).toEqual(written)
+        expect(state.logEnd).toBe(7)
+        expect(state.tuples.size).toBe(7)
+        for (const entry of written) {
+          const held = [...state.tuples.values()].find((tuple) => tuple.tuple.subject === entry.change.tuple.subject)
+          expect(held?.frontier).toEqual([entry.change])
+        }
+        expect(Checkers.storeIntegrity([state])).toEqual([])
+      } finally {
+        fs.rmSync(directory, { recursive: true, force: true })
+      }
+    }))
+
+  it.live("a log gap and a tuple state whose change is not logged fail store_integrity; a value that is not the layout is unreadable, saying where", () =>
+    Effect.gen(function* () {
+      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "stored-state-"))
+      try {
+        yield* writeStore(directory, 6)
+        yield* Effect.promise(() => damage(directory, (db) => void db.remove(key("l/000000000000003"))))
+        const gap = Checkers.storeIntegrity([StoredState.read("us", "us-node1", directory)])
+        expect(gap.map((violation) => violation.checker)).toEqual(["store_integrity"])
+        const problems = (gap[0]!.details as { examples: ReadonlyArray<{ problem: string }> }).examples.map((example) => example.problem)
+        expect(problems).toEqual(["log positions are not 1 to the recorded end", "a frontier change is not in the log"])
+
+        yield* Effect.promise(() => damage(directory, (db) => void db.put(key("l/000000000000004"), '[4,null,"soon",1]')))
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 17/)
+        yield* Effect.promise(() => damage(directory, (db) => void db.put(key("t/acme"), "{not json")))
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme is not JSON/)
+      } finally {
+        fs.rmSync(directory, { recursive: true, force: true })
+      }
+    }))
+
+  it("reads the older object form as well", () => {
+    const entry = { position: 3, change: change(3, "user:old"), receivedFrom: "eu", appliedAtMs: 9 }
+    expect(StoredState.logEntry(Buffer.from(JSON.stringify(entry)), "old")).toEqual(entry)
+    expect(StoredState.frontier(Buffer.from(JSON.stringify({ frontier: [entry.change] })), "old")).toEqual([entry.change])
+    expect(() => StoredState.logEntry(Buffer.from(JSON.stringify({ ...entry, change: { ...entry.change, op: "upsert" } })), "old")).toThrow(/old op is neither insert nor delete/)
+  })
+})
