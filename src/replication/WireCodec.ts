@@ -18,6 +18,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
+import * as ProtoReader from "./ProtoReader.js"
 import type * as Change from "./Change.js"
 import * as Guards from "./Guards.js"
 import * as Message from "./Message.js"
@@ -34,7 +35,7 @@ export const encodeRequest = (request: Message.Request): Uint8Array =>
 
 /** Decodes protobuf bytes into a request, or says why they are not a valid one. */
 export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request, string> =>
-  Either.flatMap(parse("Request", () => Proto.Request.decode(bytes)), (envelope) => {
+  Either.flatMap(parse("Request", () => Proto.Request.decode(ProtoReader.over(bytes))), (envelope) => {
     const body = envelope.body
     if (body === undefined) return Either.left("Request has no body")
     // A valid batch, the bulk of the traffic, passes the fast guard; anything else meets the Schema.
@@ -61,7 +62,7 @@ export interface DecodedResponse {
 
 /** Like `decodeResponse`, keeping the ack's per-origin high-water marks. */
 export const decodeResponseWithHighWater = (bytes: Uint8Array): Either.Either<DecodedResponse, string> =>
-  Either.flatMap(parse("Response", () => Proto.Response.decode(bytes)), (envelope) => {
+  Either.flatMap(parse("Response", () => Proto.Response.decode(ProtoReader.over(bytes))), (envelope) => {
     const body = envelope.body
     if (body === undefined) return Either.left("Response has no body")
     const response = validate(Message.Response, responseFromProto(body))

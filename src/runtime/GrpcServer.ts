@@ -32,6 +32,7 @@ import type * as Message from "../replication/Message.js"
 import * as Guards from "../replication/Guards.js"
 import * as Metrics from "../replication/Metrics.js"
 import type * as Network from "../replication/Network.js"
+import * as ProtoReader from "../replication/ProtoReader.js"
 import * as Replica from "../replication/Replica.js"
 import * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
@@ -365,7 +366,7 @@ const unary =
 /** Decodes a request message, or refuses it as malformed (counted). */
 const decodeMessage = <A>(context: ServerContext, codec: Proto.MessageFns<A>, bytes: Buffer): Effect.Effect<A, CallFailure> =>
   Effect.try({
-    try: () => codec.decode(bytes),
+    try: () => codec.decode(ProtoReader.over(bytes)),
     catch: (error) =>
       refuse(context, "Malformed", grpc.status.INVALID_ARGUMENT, `malformed request: ${error instanceof Error ? error.message : String(error)}`)
   })

@@ -1,0 +1,80 @@
+/**
+ * The protobuf reader every decode of ours runs through: protobuf-es's `BinaryReader` with a
+ * cheaper `string()`. A replication batch repeats the same few short strings in every change
+ * (vault, relation, origin, region and node names, version-vector keys), and protobuf-es builds
+ * each short ASCII string from a fresh array of its character codes: a third of what applying a
+ * batch allocated. Here a short ASCII string is looked up by a hash of its bytes, compared byte
+ * for byte with what the hash found, and the string already made is returned; anything else
+ * (longer, non-ASCII, past the end) goes to protobuf-es unchanged. The answer is always the
+ * string protobuf-es would return (`test/replication/ProtoReader.test.ts` checks it on arbitrary
+ * strings and on strings whose hashes collide).
+ *
+ * The table is shared by every reader of the process and bounded: it is emptied when full. It
+ * only saves work, so it cannot change a result, and the simulator's runs stay the same.
+ */
+import { BinaryReader } from "@bufbuild/protobuf/wire"
+
+/** Longest string looked up; longer ones are rarely repeated. */
+const internLengthMax = 48
+/** Strings kept at most before the table is emptied. */
+const internedMax = 4096
+
+const interned = new Map<number, string>()
+
+// One array of character codes per length, reused: protobuf-es allocates one per string.
+const codesOfLength: ReadonlyArray<Array<number>> = Array.from({ length: internLengthMax + 1 }, (_, length) => new Array<number>(length).fill(0))
+
+/** The hash (FNV-1a, 32 bits) a string's ASCII bytes are looked up under. */
+export const asciiHash = (bytes: ArrayLike<number>, start: number, end: number): number => {
+  let hash = 0x811c9dc5 ^ (end - start)
+  for (let index = start; index < end; index++) hash = Math.imul(hash ^ bytes[index]!, 0x01000193)
+  return hash
+}
+
+const sameAscii = (text: string, bytes: Uint8Array, start: number): boolean => {
+  for (let index = 0; index < text.length; index++) if (text.charCodeAt(index) !== bytes[start + index]) return false
+  return true
+}
+
+/** A `BinaryReader` whose short ASCII strings come from the shared table. */
+export class ProtoReader extends BinaryReader {
+  private readonly source: Uint8Array
+
+  constructor(bytes: Uint8Array) {
+    super(bytes)
+    this.source = bytes
+  }
+
+  override string(): string {
+    const at = this.pos
+    const length = this.uint32()
+    const start = this.pos
+    const end = start + length
+    if (length > internLengthMax || end > this.len) return this.fallBack(at)
+    const bytes = this.source
+    const codes = codesOfLength[length]!
+    let hash = 0x811c9dc5 ^ length
+    for (let index = 0; index < length; index++) {
+      const byte = bytes[start + index]!
+      if (byte > 0x7f) return this.fallBack(at)
+      codes[index] = byte
+      hash = Math.imul(hash ^ byte, 0x01000193)
+    }
+    this.pos = end
+    const known = interned.get(hash)
+    if (known !== undefined && known.length === length && sameAscii(known, bytes, start)) return known
+    const text = String.fromCharCode.apply(String, codes)
+    if (interned.size >= internedMax) interned.clear()
+    interned.set(hash, text)
+    return text
+  }
+
+  /** protobuf-es's own reading of the string whose length starts at `at`. */
+  private fallBack(at: number): string {
+    this.pos = at
+    return super.string()
+  }
+}
+
+/** A reader over `bytes`, for the generated `decode` functions. */
+export const over = (bytes: Uint8Array): BinaryReader => new ProtoReader(bytes)
