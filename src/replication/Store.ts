@@ -116,6 +116,8 @@ export class Store extends Context.Tag("inferadb/Store")<
      * still answers reads, so a read alone would report it healthy while every write fails.
      */
     readonly checkCommits: Effect.Effect<void, StoreError>
+    /** Transactions that failed with a store error: how many since the last that committed, and in all. */
+    readonly failedTransactions: Effect.Effect<{ readonly inARow: number; readonly total: number }>
     readonly close: Effect.Effect<void>
   }
 >() {}
@@ -400,6 +402,7 @@ export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] =>
  */
 class FailedCommits {
   count = 0
+  total = 0
   last = ""
   track<A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
     return Effect.tapErrorCause(
@@ -414,6 +417,7 @@ class FailedCommits {
           const error = Cause.failureOption(cause)
           if (error._tag === "None" || !(error.value instanceof StoreError)) return
           this.count++
+          this.total++
           this.last = error.value.message
         })
     )
@@ -489,6 +493,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Typ
       const probe = driver.transact((tx) => Effect.sync(() => tx.set(commitProbeKey, cells.integer.encode(failed.count))))
       return Effect.mapError(probe, () => new StoreError({ operation: "commit", message: failed.describe() }))
     }),
+    failedTransactions: Effect.sync(() => ({ inARow: failed.count, total: failed.total })),
     close: driver.close
   }
 }

@@ -11,8 +11,9 @@
  * `Refused` reasons). Conflict counters and target counts are per node.
  *
  * Beyond the seed's ten names (kept exactly): the backlog per target (`Backlog`), the role
- * (epoch, primary, writable: `Role`), failover events by kind, prom-client's default process
- * metrics (CPU, memory, event loop lag, file descriptors, GC) and `inferadb_engine_build_info`.
+ * (epoch, primary, writable: `Role`), failover events by kind, the store's failed transactions
+ * (`registerStore`), prom-client's default process metrics (CPU, memory, event loop lag, file
+ * descriptors, GC) and `inferadb_engine_build_info`.
  */
 import { Layer } from "effect"
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client"
@@ -38,6 +39,8 @@ export const names = {
   primary: "inferadb_engine_replication_primary",
   writable: "inferadb_engine_replication_writable",
   failoverEventsTotal: "inferadb_engine_replication_failover_events_total",
+  storeFailedTransactionsTotal: "inferadb_engine_store_failed_transactions_total",
+  storeFailedTransactionsInARow: "inferadb_engine_store_failed_transactions_in_a_row",
   buildInfo: "inferadb_engine_build_info"
 } as const
 
@@ -161,6 +164,31 @@ export const make = (build: BuildInfo = { version: "unknown" }): PromMetrics => 
     ...operations(registers)
   }
   return { registry, recorder }
+}
+
+/**
+ * The store's failed transactions (`Store.failedTransactions`), read at each scrape: in all, and
+ * since the last that committed (non-zero exactly while `/readyz` says the store does not commit).
+ */
+export const registerStore = (metrics: PromMetrics, read: () => { readonly inARow: number; readonly total: number }): void => {
+  const registers = [metrics.registry]
+  new Counter({
+    name: names.storeFailedTransactionsTotal,
+    help: "Store transactions that failed with a store error (a full or failing disk)",
+    registers,
+    collect() {
+      this.reset()
+      this.inc(read().total)
+    }
+  })
+  new Gauge({
+    name: names.storeFailedTransactionsInARow,
+    help: "Store transactions that failed since the last one that committed",
+    registers,
+    collect() {
+      this.set(read().inARow)
+    }
+  })
 }
 
 /** The Metrics service reporting into `metrics`. */

@@ -428,6 +428,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
       const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
+      const store = Context.get(context, Store.Store)
+      PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
       const listener = Context.get(context, GrpcServer.GrpcServer)
       io.log(`gRPC: ${listener.address} (replication, CatchUp, the public Relationships API, health checking and reflection)`)
       const serving = yield* Ref.make(false)

@@ -50,9 +50,12 @@ describe("Store.checkCommits", () => {
         expect(Exit.isFailure(yield* write(store, "ap"))).toBe(true)
         expect(failureMessage(yield* Effect.exit(store.checkCommits))).toMatch(/^4 transactions in a row did not commit/)
 
+        expect(yield* store.failedTransactions).toEqual({ inARow: 4, total: 4 })
+
         // The disk works again: the probe commits, and the store is healthy without any other write.
         failing.on = false
         yield* store.checkCommits
+        expect(yield* store.failedTransactions).toEqual({ inARow: 0, total: 4 })
         const afterRecovery = failing.commits
         yield* store.checkCommits
         expect(failing.commits).toBe(afterRecovery)

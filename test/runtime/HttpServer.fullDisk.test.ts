@@ -1,5 +1,5 @@
 /**
- * `/healthz` and `/readyz` over a real lmdb store on a real full disk: a tmpfs of a few MB that
+ * `/healthz`, `/readyz` and the store's metrics over a real lmdb store on a real full disk: a tmpfs of a few MB that
  * the test mounts and removes (mounting needs root, which CI has; elsewhere the test is skipped
  * and says why). Reads keep working on a full disk, so a read-only storage check called such a
  * node healthy and ready while every write failed.
@@ -80,6 +80,14 @@ const getJson = (server: HttpServer.Running, route: string) =>
     return { status: response.status, body: (await response.json()) as Record<string, unknown> }
   })
 
+const exposition = (server: HttpServer.Running) => Effect.promise(async () => (await fetch(`${server.url}/metrics`)).text())
+
+/** The value of an unlabelled sample in Prometheus text. */
+const sampleOf = (text: string, name: string): number => {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${name} `))
+  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1))
+}
+
 describe("storage health on a full disk", () => {
   it.live.skipIf(disk === undefined)(
     "a full disk makes storage degraded and the node not ready, with lmdb's reason, until space is freed (needs root to mount a tmpfs)",
@@ -87,10 +95,12 @@ describe("storage health on a full disk", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: path.join(disk!, "store") })), Store.Store)
+          const metrics = PromMetrics.make()
+          PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
           const server = yield* HttpServer.start({
             port: 0,
             version: "0.1.0",
-            registry: PromMetrics.make().registry,
+            registry: metrics.registry,
             probes: { replication: Effect.succeed(healthyReplication), storage: HttpServer.storeProbe(store), serving: Effect.succeed(true) }
           })
           yield* store.advanceCursor("eu", 1)
@@ -117,9 +127,17 @@ describe("storage health on a full disk", () => {
           expect(ready).toMatchObject({ status: 503, body: { status: "not_ready" } })
           expect(ready.body["reason"]).toMatch(/^Storage check failed: \d+ transactions in a row did not commit, the last: lmdb: No space left/)
 
+          const whileFull = yield* exposition(server)
+          expect(sampleOf(whileFull, "inferadb_engine_store_failed_transactions_in_a_row")).toBeGreaterThan(0)
+          const failedWhileFull = sampleOf(whileFull, "inferadb_engine_store_failed_transactions_total")
+          expect(failedWhileFull).toBeGreaterThan(0)
+
           fs.rmSync(filler)
           expect(yield* getJson(server, "/readyz")).toEqual({ status: 200, body: { status: "ready" } })
           expect((yield* getJson(server, "/healthz")).body).toMatchObject({ status: "healthy", details: { storage: { status: "healthy", message: "Storage operational" } } })
+          const recovered = yield* exposition(server)
+          expect(sampleOf(recovered, "inferadb_engine_store_failed_transactions_in_a_row")).toBe(0)
+          expect(sampleOf(recovered, "inferadb_engine_store_failed_transactions_total")).toBeGreaterThanOrEqual(failedWhileFull)
           // The probe committed; writes go on.
           expect(Exit.isSuccess(yield* Effect.exit(store.transaction((tx) => tx.appendLogs(entries(99)))))).toBe(true)
         })
