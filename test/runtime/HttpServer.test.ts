@@ -1,17 +1,25 @@
 /**
  * The operational HTTP endpoint over real sockets on 127.0.0.1: the seed's `/healthz`
  * document field by field, degraded health when a target is unreachable, every seed metric
- * name on `/metrics`, and the liveness and readiness probes.
+ * name on `/metrics`, and the liveness and readiness probes, also over a real lmdb store on a
+ * real full disk (`fixtures/smallDisk`, needs root), where reads keep working: a read-only
+ * storage check called such a node healthy and ready while every write failed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Ref } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Context, Effect, Exit, Layer, Ref } from "effect"
+import type * as Change from "../../src/replication/Change.js"
 import { StoreError } from "../../src/replication/Errors.js"
 import type * as Health from "../../src/replication/Health.js"
 import * as Network from "../../src/replication/Network.js"
+import * as Store from "../../src/replication/Store.js"
 import * as HttpServer from "../../src/runtime/HttpServer.js"
+import * as KvLmdb from "../../src/runtime/KvLmdb.js"
 import * as PromMetrics from "../../src/runtime/PromMetrics.js"
 import * as Cluster from "../replication/fixtures/cluster.js"
 import * as PromNode from "./fixtures/promNode.js"
+import * as SmallDisk from "./fixtures/smallDisk.js"
 import { declaredTypes, seedMetrics } from "./fixtures/seedMetrics.js"
 
 const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
@@ -181,4 +189,88 @@ describe("HttpServer", () => {
       expect(error._tag).toBe("HttpServerError")
       expect(error.message).toContain(`127.0.0.1:${first.port}`)
     }))
+})
+
+const entries = (batch: number): ReadonlyArray<Omit<Store.LogEntry, "position">> =>
+  Array.from({ length: 200 }, (_, index) => {
+    const change: Change.Change = {
+      id: { origin: "us", seq: batch * 1000 + index + 1 },
+      op: "insert",
+      tuple: { vault: "acme", resource: `document:d${batch}`, relation: "viewer", subject: `user:${"u".repeat(500)}${index}` },
+      timestamp: { physicalMs: 1, logical: 0 },
+      originRegion: "us",
+      originNode: "n1",
+      originRevision: batch,
+      committedAtMs: 1,
+      context: {}
+    }
+    return { change, receivedFrom: null, appliedAtMs: 1 }
+  })
+
+const exposition = (server: HttpServer.Running) => Effect.promise(async () => (await fetch(`${server.url}/metrics`)).text())
+
+/** The value of an unlabelled sample in Prometheus text. */
+const sampleOf = (text: string, name: string): number => {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${name} `))
+  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1))
+}
+
+const disk = SmallDisk.mount("4m", "inferadb-health-full-")
+
+describe("storage health on a full disk", () => {
+  it.live.skipIf(disk === undefined)(
+    "a full disk makes storage degraded and the node not ready, with lmdb's reason, until space is freed (needs root to mount a tmpfs)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: path.join(disk!, "store") })), Store.Store)
+          const metrics = PromMetrics.make()
+          PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
+          const server = yield* HttpServer.start({
+            port: 0,
+            version: "0.1.0",
+            registry: metrics.registry,
+            probes: { replication: Effect.succeed(healthyReplication), storage: HttpServer.storeProbe(store), serving: Effect.succeed(true) }
+          })
+          yield* store.advanceCursor("eu", 1)
+          expect(yield* getJson(server, "/readyz")).toEqual({ status: 200, body: { status: "ready" } })
+
+          const filler = path.join(disk!, "filler")
+          SmallDisk.fill(filler)
+          let failed: Exit.Exit<unknown, unknown> | undefined
+          for (let batch = 0; batch < 50 && failed === undefined; batch++) {
+            const exit = yield* Effect.exit(store.transaction((tx) => tx.appendLogs(entries(batch))))
+            if (Exit.isFailure(exit)) failed = exit
+          }
+          expect(failed).toBeDefined()
+          // Reads still answer: the storage check must not rest on them alone.
+          expect(yield* store.getCursor("eu")).toBe(1)
+
+          const health = yield* getJson(server, "/healthz")
+          expect(health.body).toMatchObject({ status: "degraded", details: { storage: { status: "degraded" } } })
+          const message = (health.body["details"] as Record<string, { message: string }>)["storage"]!.message
+          expect(message).toMatch(/^Storage check failed: \d+ transactions? in a row did not commit, the last: /)
+          expect(message).toMatch(/space|MDB_|ENOSPC/i)
+          const ready = yield* getJson(server, "/readyz")
+          // Each check commits a probe, which fails too and counts.
+          expect(ready).toMatchObject({ status: 503, body: { status: "not_ready" } })
+          expect(ready.body["reason"]).toMatch(/^Storage check failed: \d+ transactions in a row did not commit, the last: lmdb: No space left/)
+
+          const whileFull = yield* exposition(server)
+          expect(sampleOf(whileFull, "inferadb_engine_store_failed_transactions_in_a_row")).toBeGreaterThan(0)
+          const failedWhileFull = sampleOf(whileFull, "inferadb_engine_store_failed_transactions_total")
+          expect(failedWhileFull).toBeGreaterThan(0)
+
+          fs.rmSync(filler)
+          expect(yield* getJson(server, "/readyz")).toEqual({ status: 200, body: { status: "ready" } })
+          expect((yield* getJson(server, "/healthz")).body).toMatchObject({ status: "healthy", details: { storage: { status: "healthy", message: "Storage operational" } } })
+          const recovered = yield* exposition(server)
+          expect(sampleOf(recovered, "inferadb_engine_store_failed_transactions_in_a_row")).toBe(0)
+          expect(sampleOf(recovered, "inferadb_engine_store_failed_transactions_total")).toBeGreaterThanOrEqual(failedWhileFull)
+          // The probe committed; writes go on.
+          expect(Exit.isSuccess(yield* Effect.exit(store.transaction((tx) => tx.appendLogs(entries(99)))))).toBe(true)
+        })
+      ),
+    60_000
+  )
 })

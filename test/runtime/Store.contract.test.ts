@@ -6,7 +6,7 @@
  * error for a missing binding, and acknowledged lmdb commits surviving `kill -9`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -25,6 +25,7 @@ import * as KvLmdb from "../../src/runtime/KvLmdb.js"
 import { afterAll } from "vitest"
 import { contract } from "../replication/fixtures/storeContract.js"
 import { tupleFor } from "./fixtures/crashWriter.js"
+import * as SmallDisk from "./fixtures/smallDisk.js"
 import * as FakeFdb from "./fixtures/fakeFoundationDb.js"
 
 const directories: Array<string> = []
@@ -310,28 +311,9 @@ describe("lmdb durability", () => {
 })
 
 describe("lmdb commit failures", () => {
-  /**
-   * A tmpfs of a few MB that the test mounts and removes: a real full disk, on which lmdb fails a
-   * commit that needs more pages while a later, small one still fits in pages freed earlier.
-   * Mounting needs root (CI runs as root); elsewhere the test is skipped with the reason.
-   */
-  const mountSmallDisk = (): string | undefined => {
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-lmdb-full-"))
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", directory], { stdio: "ignore" })
-      return directory
-    } catch {
-      fs.rmSync(directory, { recursive: true, force: true })
-      return undefined
-    }
-  }
-  const disk = process.getuid?.() === 0 ? mountSmallDisk() : undefined
-  afterAll(() => {
-    if (disk === undefined) return
-    // Lazily, so a store a failed test left open cannot keep the mount behind.
-    execFileSync("umount", ["-l", disk], { stdio: "ignore" })
-    fs.rmSync(disk, { recursive: true, force: true })
-  })
+  // A real full disk (`fixtures/smallDisk`), on which lmdb fails a commit that needs more pages
+  // while a later, small one still fits in pages freed earlier.
+  const disk = SmallDisk.mount("3m", "inferadb-lmdb-full-")
 
   it.live.skipIf(disk === undefined)(
     "after a commit fails, a transaction that read its writes is not acknowledged and leaves nothing on disk, and later writes go on from the disk (needs root to mount a tmpfs)",
