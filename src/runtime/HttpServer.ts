@@ -230,7 +230,9 @@ const json = (status: number, value: unknown): Reply => ({ status, contentType: 
 /** Runs the storage probe with a deadline and describes the outcome. */
 const checkStorage = (options: Options): Effect.Effect<ComponentHealth> => {
   const timeoutMs = options.storageCheckTimeoutMs ?? storageCheckTimeoutMsDefault
+  // Disconnected: a probe commit stuck on the disk must not hold the answer past the deadline.
   return options.probes.storage.pipe(
+    Effect.disconnect,
     Effect.timeoutFail({
       duration: timeoutMs,
       onTimeout: () => new StoreError({ operation: "healthCheck", message: `no answer within ${timeoutMs} ms` })

@@ -390,7 +390,7 @@ const startHttp = (plan: Plan, metrics: PromMetrics.PromMetrics, context: Contex
  * storage check's deadline).
  */
 const followReadiness = (listener: GrpcServer.Listener, serving: Effect.Effect<boolean>, context: Context.Context<NodeContext>) => {
-  const storeAnswers = HttpServer.storeProbe(Context.get(context, Store.Store)).pipe(Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.isSuccess)
+  const storeAnswers = HttpServer.storeProbe(Context.get(context, Store.Store)).pipe(Effect.disconnect, Effect.timeout(HttpServer.storageCheckTimeoutMsDefault), Effect.isSuccess)
   return Effect.forkScoped(GrpcHealth.follow(listener.health, Effect.flatMap(serving, (on) => (on ? storeAnswers : Effect.succeed(false)))))
 }
 

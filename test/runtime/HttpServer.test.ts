@@ -162,6 +162,19 @@ describe("HttpServer", () => {
       expect((yield* get(server, "/livez")).status).toBe(200)
     }))
 
+  it.scopedLive("a storage check stuck where it cannot be interrupted (a probe commit on a hung disk) answers at its deadline", () =>
+    Effect.gen(function* () {
+      const server = yield* HttpServer.start({
+        port: 0,
+        version: "0.1.0",
+        registry: PromMetrics.make().registry,
+        storageCheckTimeoutMs: 200,
+        probes: { replication: Effect.succeed(healthyReplication), storage: Effect.uninterruptible(Effect.never), serving: Effect.succeed(true) }
+      })
+      expect(yield* getJson(server, "/readyz")).toMatchObject({ status: 503, body: { reason: "Storage check failed: no answer within 200 ms" } })
+      expect((yield* getJson(server, "/healthz")).body).toMatchObject({ status: "degraded", details: { storage: { status: "degraded" } } })
+    }))
+
   it.scoped("unknown paths are 404, other methods 405, and HEAD has no body", () =>
     Effect.gen(function* () {
       const server = yield* HttpServer.start({
