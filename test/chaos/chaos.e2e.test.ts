@@ -14,7 +14,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { Either } from "effect"
 import * as Clocks from "../../src/chaos/Clocks.js"
 import * as Netns from "../../src/chaos/Netns.js"
@@ -42,8 +42,24 @@ const chaosNamespaces = (): ReadonlyArray<string> =>
 const primaryPauseFile = path.join(root, "scenarios/chaos-primary-pause.yaml")
 const primaryPause = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(primaryPauseFile, "utf8"), primaryPauseFile), (error) => new Error(error.message))
 
+/**
+ * The reports folders the current test made (each run's report and its nodes' data
+ * directories): removed once the test passes, kept under the temporary directory when it fails.
+ */
+const reportRoots: Array<string> = []
+const makeReportsRoot = (): string => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+  reportRoots.push(directory)
+  return directory
+}
+afterEach((context) => {
+  const made = reportRoots.splice(0)
+  if (context.task.result?.state === "fail") return
+  for (const directory of made) fs.rmSync(directory, { recursive: true, force: true })
+})
+
 const runOnce = async (canary: "keep-local" | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
-  const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+  const reportsRoot = makeReportsRoot()
   const before = new Set(chaosNamespaces())
   const result = await ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
   expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
@@ -115,7 +131,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
   it(
     "Ctrl-C during a run stops every node and removes every namespace it created",
     async () => {
-      const reportsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "inferadb-chaos-"))
+      const reportsRoot = makeReportsRoot()
       const before = new Set(chaosNamespaces())
       const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "chaos", "run", scenarioFile, "--seed", "1", "--reports", reportsRoot], { stdio: ["ignore", "pipe", "pipe"] })
       let output = ""
