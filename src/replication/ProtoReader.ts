@@ -2,8 +2,8 @@
  * The protobuf reader every decode of ours runs through: protobuf-es's `BinaryReader` with a
  * cheaper `string()`. A replication batch repeats the same few short strings in every change
  * (vault, relation, origin, region and node names, version-vector keys), and protobuf-es builds
- * each short ASCII string from a fresh array of its character codes: a third of what applying a
- * batch allocated. Here a short ASCII string is looked up by a hash of its bytes, compared byte
+ * each short ASCII string from a fresh array of its character codes: about a sixth of what
+ * applying a batch allocated. Here a short ASCII string is looked up by a hash of its bytes, compared byte
  * for byte with what the hash found, and the string already made is returned; anything else
  * (longer, non-ASCII, past the end) goes to protobuf-es unchanged. The answer is always the
  * string protobuf-es would return (`test/replication/ProtoReader.test.ts` checks it on arbitrary
