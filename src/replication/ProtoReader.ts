@@ -24,10 +24,14 @@ const interned = new Map<number, string>()
 // One array of character codes per length, reused: protobuf-es allocates one per string.
 const codesOfLength: ReadonlyArray<Array<number>> = Array.from({ length: internLengthMax + 1 }, (_, length) => new Array<number>(length).fill(0))
 
-/** The hash (FNV-1a, 32 bits) a string's ASCII bytes are looked up under. */
+// FNV-1a, 32 bits, seeded with the length: the one definition `string()` and `asciiHash` share.
+const hashStart = (length: number): number => 0x811c9dc5 ^ length
+const hashStep = (hash: number, byte: number): number => Math.imul(hash ^ byte, 0x01000193)
+
+/** The hash a string's ASCII bytes are looked up under. */
 export const asciiHash = (bytes: ArrayLike<number>, start: number, end: number): number => {
-  let hash = 0x811c9dc5 ^ (end - start)
-  for (let index = start; index < end; index++) hash = Math.imul(hash ^ bytes[index]!, 0x01000193)
+  let hash = hashStart(end - start)
+  for (let index = start; index < end; index++) hash = hashStep(hash, bytes[index]!)
   return hash
 }
 
@@ -53,12 +57,12 @@ export class ProtoReader extends BinaryReader {
     if (length > internLengthMax || end > this.len) return this.fallBack(at)
     const bytes = this.source
     const codes = codesOfLength[length]!
-    let hash = 0x811c9dc5 ^ length
+    let hash = hashStart(length)
     for (let index = 0; index < length; index++) {
       const byte = bytes[start + index]!
       if (byte > 0x7f) return this.fallBack(at)
       codes[index] = byte
-      hash = Math.imul(hash ^ byte, 0x01000193)
+      hash = hashStep(hash, byte)
     }
     this.pos = end
     const known = interned.get(hash)

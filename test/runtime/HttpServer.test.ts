@@ -55,6 +55,16 @@ const healthyReplication: Health.ReplicationHealth = {
   message: "Published: 0, Subscribers: 0, Dropped: 0"
 }
 
+/** A server over probes that answer healthy and serving unless `probes` says otherwise. */
+const serveProbes = (probes: Partial<HttpServer.Probes>, options: Partial<HttpServer.Options> = {}) =>
+  HttpServer.start({
+    port: 0,
+    version: "0.1.0",
+    registry: PromMetrics.make().registry,
+    ...options,
+    probes: { replication: Effect.succeed(healthyReplication), storage: Effect.void, serving: Effect.succeed(true), ...probes }
+  })
+
 const expectSeedShape = (body: Record<string, unknown>) => {
   expect(Object.keys(body).sort()).toEqual(["details", "service", "status", "timestamp", "uptime_seconds", "version"])
   expect(body["service"]).toBe("inferadb-engine")
@@ -145,12 +155,7 @@ describe("HttpServer", () => {
       const storage = Effect.flatMap(Ref.get(storageUp), (up) =>
         up ? Effect.void : Effect.fail(new StoreError({ operation: "logEnd", message: "disk unplugged" }))
       )
-      const server = yield* HttpServer.start({
-        port: 0,
-        version: "0.1.0",
-        registry: PromMetrics.make().registry,
-        probes: { replication: Effect.succeed(healthyReplication), storage, serving: Ref.get(serving) }
-      })
+      const server = yield* serveProbes({ storage, serving: Ref.get(serving) })
       expect((yield* get(server, "/livez")).status).toBe(200)
       expect(yield* getJson(server, "/readyz")).toMatchObject({ status: 503, body: { status: "not_ready" } })
       yield* Ref.set(serving, true)
@@ -164,25 +169,14 @@ describe("HttpServer", () => {
 
   it.scopedLive("a storage check stuck where it cannot be interrupted (a probe commit on a hung disk) answers at its deadline", () =>
     Effect.gen(function* () {
-      const server = yield* HttpServer.start({
-        port: 0,
-        version: "0.1.0",
-        registry: PromMetrics.make().registry,
-        storageCheckTimeoutMs: 200,
-        probes: { replication: Effect.succeed(healthyReplication), storage: Effect.uninterruptible(Effect.never), serving: Effect.succeed(true) }
-      })
+      const server = yield* serveProbes({ storage: Effect.uninterruptible(Effect.never) }, { storageCheckTimeoutMs: 200 })
       expect(yield* getJson(server, "/readyz")).toMatchObject({ status: 503, body: { reason: "Storage check failed: no answer within 200 ms" } })
       expect((yield* getJson(server, "/healthz")).body).toMatchObject({ status: "degraded", details: { storage: { status: "degraded" } } })
     }))
 
   it.scoped("unknown paths are 404, other methods 405, and HEAD has no body", () =>
     Effect.gen(function* () {
-      const server = yield* HttpServer.start({
-        port: 0,
-        version: "0.1.0",
-        registry: PromMetrics.make().registry,
-        probes: { replication: Effect.succeed(healthyReplication), storage: Effect.void, serving: Effect.succeed(true) }
-      })
+      const server = yield* serveProbes({})
       expect((yield* get(server, "/nope")).status).toBe(404)
       expect((yield* get(server, "/healthz", { method: "POST" })).status).toBe(405)
       const head = yield* get(server, "/livez", { method: "HEAD" })
@@ -239,12 +233,7 @@ describe("storage health on a full disk", () => {
           const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: path.join(disk!, "store") })), Store.Store)
           const metrics = PromMetrics.make()
           PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
-          const server = yield* HttpServer.start({
-            port: 0,
-            version: "0.1.0",
-            registry: metrics.registry,
-            probes: { replication: Effect.succeed(healthyReplication), storage: HttpServer.storeProbe(store), serving: Effect.succeed(true) }
-          })
+          const server = yield* serveProbes({ storage: HttpServer.storeProbe(store) }, { registry: metrics.registry })
           yield* store.advanceCursor("eu", 1)
           expect(yield* getJson(server, "/readyz")).toEqual({ status: 200, body: { status: "ready" } })
 
