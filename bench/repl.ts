@@ -22,7 +22,9 @@
  *   ready again the first one arrived (`firstArrivalAfterReadyMs`, the agent's retry backoff).
  * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end;
  *   `residentAtEndMb` splits each one's resident set at the end (RssAnon: heap and native
- *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will).
+ *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will),
+ *   with the JavaScript heap's used and total size (from /metrics) and the size of the node's
+ *   data files (`storeFiles`).
  * - `clientCpuSeconds`: the bench process's own CPU time (it shares the two cores).
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
@@ -137,6 +139,29 @@ const residentMb = (pid: number | undefined): { readonly anon: number; readonly 
     const lines = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
     const field = (name: string) => Math.round(Number(lines.find((line) => line.startsWith(`${name}:`))?.replace(/\D+/g, "") ?? Number.NaN) / 1024)
     return { anon: field("RssAnon"), file: field("RssFile") }
+  } catch {
+    return undefined
+  }
+}
+
+/** The JavaScript heap of a node now, from its /metrics (prom-client's default metrics), in MiB. */
+const jsHeapMb = async (httpPort: number): Promise<{ readonly used: number; readonly total: number } | undefined> => {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+    const read = (name: string) => Math.round(Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? Number.NaN) / 2 ** 20)
+    return { used: read("nodejs_heap_size_used_bytes"), total: read("nodejs_heap_size_total_bytes") }
+  } catch {
+    return undefined
+  }
+}
+
+/** The size of the files under a node's data directory, in MiB (its lmdb database, mostly). */
+const storeFilesMb = (directory: string): number | undefined => {
+  try {
+    const bytes = fs.readdirSync(directory, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .reduce((sum, entry) => sum + fs.statSync(path.join(entry.parentPath, entry.name)).size, 0)
+    return Math.round(bytes / 2 ** 20)
   } catch {
     return undefined
   }
@@ -400,7 +425,14 @@ const main = async (): Promise<void> => {
       progress(`drain: ${arrivals.count} of ${backlog.changes} applied in ${seconds.toFixed(1)} s after a restart`)
     }
 
-    const resident = Object.fromEntries(ports.map((entry) => [entry.region, residentMb(processes.get(entry.region)!.child.pid)]))
+    const resident = Object.fromEntries(
+      await Promise.all(
+        ports.map(async (entry) => [
+          entry.region,
+          { ...residentMb(processes.get(entry.region)!.child.pid), jsHeap: await jsHeapMb(entry.httpPort), storeFiles: storeFilesMb(path.join(dir, entry.region)) }
+        ])
+      )
+    )
     const before = (region: string) => (region === TARGET ? targetBefore : { cpu: 0, rss: 0 })
     const rss = Object.fromEntries(ports.map((entry) => [entry.region, Math.max(before(entry.region).rss, peakRssMb(processes.get(entry.region)!.child.pid) ?? 0)]))
     const cpu = Object.fromEntries(

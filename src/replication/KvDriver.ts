@@ -194,7 +194,9 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => (
  * bodies read them through `inFlight`. Readers outside transactions see durable data only. A
  * commit that fails takes every later one in flight with it (they may have read its writes, so
  * none of them may reach the disk); new transactions are refused until all of those have
- * settled, then the driver goes on from the disk, as `KvLmdb` does. Without that rule the
+ * settled, then the driver goes on from the disk, as `KvLmdb` does. A body that wrote nothing is
+ * done only once the commits in flight when it ended are durable, and fails if they fail: it may
+ * have decided on their writes. Without that rule the
  * simulator's `store_integrity` check fails seeds with failing store commits (a log gap, a
  * frontier change missing from the log). A crash stops the incarnation's fibers: whatever was
  * in flight never reaches the disk.
@@ -210,10 +212,12 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
             if (refused !== undefined) return Effect.fail(refused)
             const writes = new Map<string, unknown>()
             return Effect.flatMap(restore(body(pipeline.transaction<V>(writes))), (result): Effect.Effect<HandedOver<A>, StoreError> => {
-              if (writes.size === 0) return Effect.succeed({ result, durable: Effect.void })
               // A commit failed while this body ran: it may have read that commit's writes.
               const broken = pipeline.commits.brokenBy()
               if (broken !== undefined) return Effect.fail(broken)
+              // A body that wrote nothing may still have decided on writes in flight (a batch whose
+              // changes it found already there), so it is done once those are durable, and fails with them.
+              if (writes.size === 0) return Effect.succeed({ result, durable: pipeline.inFlightDurable() })
               return Effect.succeed({ result, durable: pipeline.handOver(writes) })
             })
           }).pipe(Effect.ensuring(disk.lock.release(1)))
@@ -252,6 +256,13 @@ class Pipeline {
     const baseRange = (start: string, end: string, limit: number) =>
       inFlight.isEmpty ? onDisk(start, end, limit) : overlayOn(onDisk, inFlight.merged(), start, end, limit)
     return bufferedOver<V>(base, baseRange, writes)
+  }
+
+  /** Succeeds once every commit handed over so far is durable; fails if one of them will never be (they become durable in order). */
+  inFlightDurable(): Effect.Effect<void, StoreError> {
+    const last = this.previous
+    if (this.commits.unsettled === 0 || last === undefined) return Effect.void
+    return Effect.flatMap(last.await, (durable) => (durable ? Effect.void : Effect.fail(chainBroken)))
   }
 
   /** Hands a body's writes over: durable at once when nothing is in flight and the disk asks for no delay, else in order behind the rest. */
@@ -294,7 +305,7 @@ class Pipeline {
   }
 }
 
-const chainBroken = new StoreError({ operation: "commit", message: "an earlier commit did not reach the disk, so this one may not either" })
+const chainBroken = new StoreError({ operation: "commit", message: "an earlier commit did not reach the disk, and this transaction may have read its writes" })
 
 
 /** One commit's writes, handed over and not yet known durable. */

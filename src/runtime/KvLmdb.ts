@@ -10,7 +10,8 @@
  * transaction with one fsync, so concurrent client writes, applied batches and cursor writes
  * share a durable commit instead of taking an fsync each. Each transaction still waits, before
  * it succeeds, until the commit holding its writes is on disk: nothing is acknowledged before
- * it is durable.
+ * it is durable; one that wrote nothing waits for the commits in flight when it ended, whose
+ * writes it may have read (a batch found already applied is acknowledged as ignored).
  *
  * Serializability across the pipeline: writes handed to lmdb but not yet committed are kept in
  * an in-memory overlay (`KvDriver.InFlightCommits`) that later transaction bodies read through,
@@ -256,22 +257,30 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)
 
-    /** Starts the commit of a body's writes (under the lock) and returns its durability, to await after the lock. */
+    // The durability of the commit handed over last: commits become durable in order, and one
+    // that fails fails every later one, so it settles as everything handed over so far does.
+    let lastDurable: Promise<void> | undefined
+
+    /**
+     * Starts the commit of a body's writes (under the lock) and returns its durability, to await
+     * after the lock. A body that wrote nothing may still have decided on writes in flight (a
+     * batch whose changes it found already there, acknowledged as ignored), so it waits for them:
+     * acknowledged at once, it outlived them when their commit failed, and its sender moved on.
+     */
     const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
       Effect.flatMap(checkKeys(db, writes), () => {
-        if (writes.size === 0) return Effect.succeed(undefined)
         const broken = inFlight.brokenBy()
         if (broken !== undefined) return Effect.fail(broken)
+        if (writes.size === 0) return Effect.succeed(inFlight.unsettled === 0 ? undefined : lastDurable)
         const commit = inFlight.begin(writes)
-        return Effect.succeed(
-          commits.submit(writes).then(
-            () => inFlight.succeeded(commit),
-            (error: unknown) => {
-              inFlight.failed(failure("commit", error))
-              throw error
-            }
-          )
+        lastDurable = commits.submit(writes).then(
+          () => inFlight.succeeded(commit),
+          (error: unknown) => {
+            inFlight.failed(failure("commit", error))
+            throw error
+          }
         )
+        return Effect.succeed(lastDurable)
       })
 
     const awaitDurable = (durable: Promise<void> | undefined): Effect.Effect<void, StoreError> =>

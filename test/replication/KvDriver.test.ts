@@ -5,7 +5,7 @@
  * takes every commit handed over behind it along, so nothing that read its writes is durable.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import { StoreError } from "../../src/replication/Errors.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 
@@ -57,6 +57,34 @@ describe("the pipelined in-memory driver", () => {
       yield* Deferred.succeed(gates[2]!, undefined)
       yield* copy(driver, "a", "c")
       expect(yield* committed(driver, "c")).toBe("nothing")
+    }))
+
+  // Swarm seed 7300635: a batch whose changes a node found in a commit still in flight was
+  // acknowledged as ignored at once; that commit then failed, the sender moved its cursor on, and
+  // one node of the region never got the change.
+  it.effect("a body that writes nothing is done only once the commits it may have read are durable, and fails with them", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined: true, atCommit })
+      const peek = driver.transact((tx) => tx.get("a"))
+      const failing = yield* Effect.fork(write(driver, "a", 1))
+      const reader = yield* Effect.fork(peek)
+      yield* Effect.yieldNow()
+      // It saw the write in flight, so it may not answer yet.
+      expect(yield* Fiber.poll(reader)).toEqual(Option.none())
+      yield* Deferred.fail(gates[0]!, new StoreError({ operation: "commit", message: "disk full" }))
+      expect(Exit.isFailure(yield* Fiber.await(failing))).toBe(true)
+      expect(Exit.isFailure(yield* Fiber.await(reader))).toBe(true)
+      // Once that has settled, it reads the disk; a commit that succeeds lets it answer with what it saw.
+      const written = yield* Effect.fork(write(driver, "a", 2))
+      const later = yield* Effect.fork(peek)
+      yield* Effect.yieldNow()
+      expect(yield* Fiber.poll(later)).toEqual(Option.none())
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Fiber.join(written)
+      expect(yield* Fiber.join(later)).toBe(2)
+      // With nothing in flight it answers at once.
+      expect(yield* peek).toBe(2)
     }))
 
   it.effect("without pipelining a commit is durable before the next body starts, as on a regional disk", () =>
