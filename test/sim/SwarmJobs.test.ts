@@ -8,7 +8,26 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { cli } from "../fixtures/cli.js"
+import { spawn } from "node:child_process"
+import { cli, root } from "../fixtures/cli.js"
+
+/** Ids of this machine's processes whose command line contains `text`. */
+const runningWith = (text: string): ReadonlyArray<number> =>
+  fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).flatMap((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").includes(text) ? [Number(pid)] : []
+    } catch {
+      return []
+    }
+  })
+
+/** Waits until `condition` holds, checking every 50 ms, for 30 s at most. */
+const until = async (condition: () => boolean): Promise<void> => {
+  for (const startedMs = Date.now(); !condition(); ) {
+    if (Date.now() - startedMs > 30_000) throw new Error("timed out waiting")
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
 
 
 interface SwarmJson {
@@ -16,6 +35,7 @@ interface SwarmJson {
   readonly failures: ReadonlyArray<unknown>
   readonly traceHashes: Readonly<Record<string, string>>
   readonly jobs: number
+  readonly helperThreads?: number
 }
 
 /** The summary without its wall-clock figures. */
@@ -30,7 +50,7 @@ const comparable = (text: string, reportDir: string): string =>
     .replaceAll(reportDir, "<reports>")
     .replace(folderTime, "<utc>")
     .replace(/ in [\d.]+ wall s of runs: .*$/m, "")
-    .replace(/^ {2}\d+ job\(s\): .*\n/m, "")
+    .replace(/^ {2}\d+ job\(s\)[^:]*: .*\n/m, "")
 
 /** A report file without the wall time of its run, with the report directory named alike. */
 const comparableReport = (file: string, reportDir: string): string =>
@@ -48,11 +68,31 @@ describe("sim swarm --jobs", () => {
     expect(two.code).toBe(one.code)
     const [oneJson, twoJson] = [JSON.parse(one.stdout) as SwarmJson, JSON.parse(two.stdout) as SwarmJson]
     expect([oneJson.jobs, twoJson.jobs]).toEqual([1, 2])
+    // Two jobs run with one V8 helper thread (`HelperThreads`); one job keeps V8's default.
+    expect([oneJson.helperThreads, twoJson.helperThreads]).toEqual([undefined, 1])
     expect(Object.keys(twoJson.traceHashes)).toEqual(Array.from({ length: 12 }, (_, index) => String(index + 1)))
     expect(twoJson.traceHashes).toEqual(oneJson.traceHashes)
     expect(withoutWall(twoJson.summary)).toEqual(withoutWall(oneJson.summary))
     expect(twoJson.failures).toEqual(oneJson.failures)
   })
+
+  it("a helper-thread pool size the user gave stands, and a swarm ended by SIGTERM ends the run it started again", async () => {
+    const given = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "2", "--json", "--no-report"], { NODE_OPTIONS: "--v8-pool-size=2" })
+    expect(given.code).toBe(0)
+    expect((JSON.parse(given.stdout) as SwarmJson).helperThreads).toBe(2)
+    // A seed range nothing else runs, to find the run started again among this machine's processes.
+    const firstSeed = String(900_000_000 + process.pid)
+    const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "sim", "swarm", "--seeds", "100000", "--first-seed", firstSeed, "--jobs", "2", "--no-report"], {
+      cwd: root,
+      stdio: "ignore"
+    })
+    const runsAgain = () => runningWith(`--first-seed ${firstSeed}`).filter((pid) => pid !== child.pid)
+    await until(() => runsAgain().length > 0)
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    child.kill("SIGTERM")
+    expect(await exited).toBe(128 + 15)
+    await until(() => runsAgain().length === 0)
+  }, 60_000)
 
   it("a canary failure on two jobs prints its replay command first and writes the reports one job writes", async () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-jobs-"))
