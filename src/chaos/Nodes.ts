@@ -17,6 +17,7 @@ import type * as SimNetwork from "../sim/SimNetwork.js"
 import { type Scenario, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
 import type * as DelayProxy from "./DelayProxy.js"
+import type * as Disks from "./Disks.js"
 import type * as Netns from "./Netns.js"
 
 /** The port clients and peers dial on a node's address (the proxy's when there is one). */
@@ -130,6 +131,8 @@ export interface Node {
   paused: boolean
   /** Disk generations: 0 until the first wipe. */
   generation: number
+  /** The node's own tmpfs, when a full-disk fault may hit it (`Disks.ts`); else its data is in its folder. */
+  disk: Disks.Disk | undefined
   incarnations: number
   readonly exits: Array<string>
 }
@@ -145,7 +148,7 @@ export interface Launch {
   readonly canary: string | undefined
 }
 
-export const dataDir = (node: Node): string => path.join(node.folder, "data")
+export const dataDir = (node: Node): string => path.join(node.disk?.mount ?? node.folder, "data")
 
 const logStream = (node: Node, name: string): fs.WriteStream => fs.createWriteStream(path.join(node.folder, name), { flags: "a" })
 
@@ -230,7 +233,8 @@ export const crash = async (node: Node): Promise<void> => {
 export const wipe = async (node: Node): Promise<void> => {
   await crash(node)
   node.generation++
-  if (fs.existsSync(dataDir(node))) fs.renameSync(dataDir(node), path.join(node.folder, `data.wiped-${node.generation}`))
+  // Beside it, on the same disk (a rename cannot leave a mount).
+  if (fs.existsSync(dataDir(node))) fs.renameSync(dataDir(node), path.join(path.dirname(dataDir(node)), `data.wiped-${node.generation}`))
 }
 
 export const pause = (node: Node): void => {
@@ -270,6 +274,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       proxy: undefined,
       paused: false,
       generation: 0,
+      disk: undefined,
       incarnations: 0,
       exits: []
     }

@@ -30,6 +30,7 @@ import type { RegionState } from "../sim/RegionState.js"
 import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
 import * as ChaosReport from "./ChaosReport.js"
 import * as Clocks from "./Clocks.js"
+import * as Disks from "./Disks.js"
 import { Feed, readLog } from "./Feeds.js"
 import * as Judge from "./Judge.js"
 import * as Netns from "./Netns.js"
@@ -98,7 +99,6 @@ export interface ChaosResult {
 
 /** Faults the real harness cannot apply, by kind, with the reason. */
 const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
-  store: "store faults (slow or failing commits) need a hook inside the node's store",
   topology: "not wired yet: it needs each node's configuration file rewritten and a SIGHUP (serve reloads its topology on SIGHUP)"
 }
 
@@ -251,8 +251,13 @@ class ChaosRun {
     }
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
+    const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))
+    if (storeFaults.some((fault) => fault.slowMs.max > 0)) this.notApplied.push("store: slow commits (slow_ms) have no counterpart on a real disk; failing ones are a full disk (see chaos/Disks.ts)")
     this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
     this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)
+    // Nodes a full-disk fault may hit keep their data on a tmpfs of their own.
+    const filledRegions = new Set(storeFaults.filter((fault) => fault.failRate > 0).map((fault) => fault.region))
+    for (const node of this.nodes) if (filledRegions.has(node.address.regionId)) node.disk = Disks.mount(node.folder)
     if (this.faketime !== undefined) for (const clock of this.clocks.values()) Clocks.write(clock)
     this.applyLinks()
     await Promise.all(this.nodes.map((node) => Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)))
@@ -313,9 +318,20 @@ class ChaosRun {
       }
       case "promote":
         return this.promote(fault.region)
+      case "store":
+        return this.storeFault(fault.region, fault.failRate > 0)
       default:
         return `${fault.kind}: not applied`
     }
+  }
+
+  /** Fills (or frees) the disks of a region's nodes: commits that need room fail while they are full. */
+  storeFault(regionId: string, failing: boolean): string {
+    const disks = this.nodes.filter((node) => node.address.regionId === regionId && node.disk !== undefined)
+    for (const node of disks) (failing ? Disks.fill : Disks.free)(node.disk!)
+    const names = disks.map((node) => node.address.nodeId).join(",")
+    if (disks.length === 0) return `store of ${regionId}: nothing to ${failing ? "fill" : "free"} (no failing store fault names it)`
+    return failing ? `store of ${regionId}: disks of ${names} full (a ${Disks.sizeMb} MB tmpfs each, filled)` : `store of ${regionId}: disks of ${names} have room again`
   }
 
   /** The operator's promote, as an operator runs it: `inferadb-repl promote` against a running node of the region. */
@@ -421,7 +437,14 @@ class ChaosRun {
     const restarted = this.nodes.filter((node) => node.process === undefined)
     for (const node of restarted) await this.processFault("restart", node)
     await Promise.all([...this.starting])
-    const parts = ["heal network", ...(resumed.length > 0 ? [`resume ${resumed.map((node) => node.address.nodeId).join(",")}`] : []), ...(restarted.length > 0 ? [`restart ${restarted.map((node) => node.address.nodeId).join(",")}`] : [])]
+    const freed = this.nodes.filter((node) => node.disk?.full === true)
+    for (const node of freed) Disks.free(node.disk!)
+    const parts = [
+      "heal network",
+      ...(resumed.length > 0 ? [`resume ${resumed.map((node) => node.address.nodeId).join(",")}`] : []),
+      ...(restarted.length > 0 ? [`restart ${restarted.map((node) => node.address.nodeId).join(",")}`] : []),
+      ...(freed.length > 0 ? [`free the disks of ${freed.map((node) => node.address.nodeId).join(",")}`] : [])
+    ]
     return `heal all: ${parts.join(", ")}`
   }
 
@@ -508,6 +531,8 @@ class ChaosRun {
     for (const feed of this.feeds.values()) feed.stop()
     for (const client of this.clients.values()) client.close()
     await Promise.all(this.nodes.map((node) => Nodes.destroy(node)))
+    // What a tmpfs held goes into the node's folder, where the report keeps every node's data.
+    for (const node of this.nodes) if (node.disk !== undefined) Disks.unmount(node.disk, node.folder)
     if (this.network !== undefined) Netns.remove(this.network)
     fs.closeSync(this.progress)
   }
@@ -518,6 +543,7 @@ class ChaosRun {
       node.process?.kill("SIGCONT")
       node.process?.kill("SIGKILL")
       node.proxy?.kill("SIGKILL")
+      if (node.disk !== undefined) Disks.unmountNow(node.disk)
     }
     if (this.network !== undefined) Netns.remove(this.network)
     this.cleaned = true

@@ -380,7 +380,10 @@ const requireNode = (context: ServerContext): Effect.Effect<NodeServices, CallFa
     ? Effect.fail(new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving its API yet" }))
     : Effect.succeed(context.slots.node.services)
 
-const storeFailure = (error: StoreError) => new CallFailure({ code: grpc.status.UNAVAILABLE, details: `store: ${error.message}` })
+// A commit refused for want of disk room (`DiskRoom`) wrote nothing, and says so: RESOURCE_EXHAUSTED
+// is gRPC's code for a full file system. Any other store failure leaves the client unsure.
+const storeFailure = (error: StoreError) =>
+  new CallFailure({ code: error.operation === "room" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, details: `store: ${error.message}` })
 
 // ---------------------------------------------------------------------------------------------
 // Replication

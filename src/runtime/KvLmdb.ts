@@ -49,6 +49,7 @@ import { open, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
+import * as DiskRoom from "./DiskRoom.js"
 import * as KvEncoding from "./KvEncoding.js"
 
 /** Where the lmdb environment lives. */
@@ -57,6 +58,8 @@ export interface Options {
   readonly path: string
   /** Initial map size in bytes; lmdb grows it as needed. */
   readonly mapSizeBytes?: number
+  /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
+  readonly minFreeBytes?: number
 }
 
 // Values are text (`Store`'s compact form) kept as UTF-8 bytes; lmdb's "string" encoding writes and
@@ -69,7 +72,7 @@ type Database = RootDatabase<string, string>
 const keyEncoder = { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }
 
 const failure = (operation: string, error: unknown) =>
-  new StoreError({ operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
+  new StoreError({ operation: error instanceof DiskRoom.Short ? "room" : operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
 
 const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
   Effect.try({
@@ -169,7 +172,11 @@ class GroupCommit {
   private writing = false
   private queued: Array<Queued> = []
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Why the disk has too little room for a commit now (`DiskRoom`); undefined while it has enough. */
+    private readonly roomShort: () => Error | undefined
+  ) {}
 
   /** Hands a body's writes over; the promise settles once they are durable, or rejects if they will never be. */
   submit(writes: ReadonlyMap<string, string | null>): Promise<void> {
@@ -184,6 +191,9 @@ class GroupCommit {
     this.queued = []
     this.writing = group.length > 0
     if (group.length === 0) return
+    // Refused before lmdb writes a page: a full disk is the one failure lmdb-js does not survive.
+    const short = this.roomShort()
+    if (short !== undefined) return this.fail(group, short)
     let committed: Promise<boolean>
     try {
       committed = this.db.batch(() => {
@@ -249,10 +259,10 @@ const lmdbCause = (error: unknown): Promise<unknown> => {
 }
 
 /** A driver over an open lmdb database. */
-const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
+const makeDriver = (db: Database, options: Options): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
-    const commits = new GroupCommit(db)
+    const commits = new GroupCommit(db, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes))
     const reader = committedReader(db)
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)
@@ -316,7 +326,7 @@ const makeDriver = (db: Database): Effect.Effect<KvDriver.KvDriver> =>
 
 /** An lmdb driver that is closed when the scope closes. */
 export const makeScoped = (options: Options) =>
-  Effect.acquireRelease(Effect.flatMap(openDatabase(options), makeDriver), (driver) => driver.close)
+  Effect.acquireRelease(Effect.flatMap(openDatabase(options), (db) => makeDriver(db, options)), (driver) => driver.close)
 
 /** The Store over lmdb at `options.path`; the database is closed when the layer's scope closes. */
 export const layerLmdb = (options: Options): Layer.Layer<Store.Store, StoreError> =>

@@ -75,7 +75,7 @@ export interface Overrides {
 
 /** Where the node keeps its state. */
 export type StorePlan =
-  | { readonly kind: "lmdb"; readonly path: string }
+  | { readonly kind: "lmdb"; readonly path: string; readonly minFreeBytes: number }
   | { readonly kind: "foundationdb"; readonly prefix: string; readonly clusterFile: string | undefined }
   | { readonly kind: "memory" }
 
@@ -120,7 +120,7 @@ const configError = (message: string) => new ServeError({ stage: "config", messa
 const storePlan = (config: Config.ReplicationConfig, overrides: Overrides): StorePlan => {
   switch (overrides.store ?? config.store.kind) {
     case "lmdb":
-      return { kind: "lmdb", path: overrides.dataDir ?? Config.storePath(config) }
+      return { kind: "lmdb", path: overrides.dataDir ?? Config.storePath(config), minFreeBytes: config.store.minFreeMb * 2 ** 20 }
     case "foundationdb":
       return { kind: "foundationdb", prefix: Config.storePrefix(config), clusterFile: config.store.clusterFile }
     case "memory":
@@ -230,7 +230,7 @@ export const authOptions = (security: Config.SecuritySettings): Effect.Effect<Au
 const storeLayer = (store: StorePlan): Layer.Layer<Store.Store, StoreError> => {
   switch (store.kind) {
     case "lmdb":
-      return KvLmdb.layerLmdb({ path: store.path })
+      return KvLmdb.layerLmdb({ path: store.path, minFreeBytes: store.minFreeBytes })
     case "foundationdb":
       return KvFoundationDb.layerFoundationDb({ prefix: store.prefix, ...(store.clusterFile === undefined ? {} : { clusterFile: store.clusterFile }) })
     case "memory":

@@ -39,6 +39,13 @@ const chaosNamespaces = (): ReadonlyArray<string> =>
     .map((line) => line.split(" ")[0] ?? "")
     .filter((name) => name.startsWith("inferadb-chaos-"))
 
+const diskFullFile = path.join(root, "scenarios/chaos-disk-full.yaml")
+const diskFull = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(diskFullFile, "utf8"), diskFullFile), (error) => new Error(error.message))
+
+/** Mounted file systems whose mount point is under `directory`. */
+const mountsUnder = (directory: string): ReadonlyArray<string> =>
+  fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "").filter((point) => point.startsWith(directory))
+
 const primaryPauseFile = path.join(root, "scenarios/chaos-primary-pause.yaml")
 const primaryPause = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(primaryPauseFile, "utf8"), primaryPauseFile), (error) => new Error(error.message))
 
@@ -124,6 +131,31 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
         .split("\n")
         .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly atMs: number })
       expect(events.filter((event) => event.type === "op" && event.phase === "ok" && event.atMs > 6_000 && event.atMs < 10_000).length).toBeGreaterThan(0)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "eu-central-1's disks full for 2 s: its writes are refused (RESOURCE_EXHAUSTED), no node crashes, and afterwards every node holds the rule's state with nothing acknowledged lost",
+    async () => {
+      const result = await runOnce(undefined, diskFull)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["store", "store", "heal_all"])
+      expect(result.faults[0]!.detail).toContain("disks of eu-central-1-node1,eu-central-1-node2 full")
+      // Refused, not lost in doubt: the store says no before lmdb writes anything (DiskRoom).
+      const events = fs
+        .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly reason?: string })
+      const refused = events.filter((event) => event.type === "op" && event.phase === "rejected" && event.reason?.includes("under store.min_free_mb") === true)
+      expect(refused.length).toBeGreaterThan(0)
+      // lmdb-js aborted on a full disk before the check (SIGABRT); now every node runs until the end.
+      for (const node of Object.values(result.nodes)) expect(node.exits).toEqual(["SIGKILL"])
+      // The tmpfs disks are gone, and what they held is in each node's folder for the report.
+      expect(mountsUnder(path.dirname(path.dirname(result.runFolder)))).toEqual([])
+      expect(fs.existsSync(path.join(result.runFolder, "nodes", "eu-central-1-node1", "data", "data.mdb"))).toBe(true)
     },
     runTimeoutMs
   )

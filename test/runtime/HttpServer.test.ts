@@ -230,7 +230,7 @@ describe("storage health on a full disk", () => {
     () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: path.join(disk!, "store") })), Store.Store)
+          const store = Context.get(yield* Layer.build(KvLmdb.layerLmdb({ path: path.join(disk!, "store"), minFreeBytes: 0 })), Store.Store)
           const metrics = PromMetrics.make()
           PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
           const server = yield* serveProbes({ storage: HttpServer.storeProbe(store) }, { registry: metrics.registry })

@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Either, Exit, Layer } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer } from "effect"
 import { open } from "lmdb"
 import type * as Change from "../../src/replication/Change.js"
 import type { StoreError } from "../../src/replication/Errors.js"
@@ -320,7 +320,7 @@ describe("lmdb commit failures", () => {
     () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const driver = yield* KvLmdb.makeScoped({ path: disk! })
+          const driver = yield* KvLmdb.makeScoped({ path: disk!, minFreeBytes: 0 })
           // Free pages that a small commit can reuse without growing the file.
           yield* driver.transact((tx) => Effect.sync(() => Array.from({ length: 2000 }, (_, index) => tx.set(`f/${index}`, "x".repeat(400)))))
           yield* driver.transact((tx) => Effect.sync(() => Array.from({ length: 2000 }, (_, index) => tx.remove(`f/${index}`))))
@@ -367,6 +367,41 @@ describe("lmdb commit failures", () => {
           const later = yield* Effect.exit(driver.transact((tx) => Effect.sync(() => tx.set("c/later", "1"))))
           if (Exit.isFailure(later)) expect(String(later.cause)).not.toContain("an earlier commit failed")
           else expect(yield* (driver.read ?? driver.transact)((tx) => tx.get("c/later"))).toBe("1")
+        })
+      ),
+    60_000
+  )
+})
+
+describe("lmdb on a nearly full disk", () => {
+  // lmdb-js aborted the process (heap corruption) after a few commits failed with ENOSPC in the
+  // chaos harness's full-disk scenario, so the driver refuses commits before the disk is full.
+  const disk = SmallDisk.mount("16m", "inferadb-lmdb-room-")
+
+  it.live.skipIf(disk === undefined)(
+    "commits are refused, before lmdb writes, while the disk has less than the minimum free, and go on once it has room (needs root to mount a tmpfs)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: path.join(disk!, "store"), minFreeBytes: 6 * 2 ** 20 })
+          const write = (key: string) => Effect.exit(driver.transact((tx) => Effect.sync(() => tx.set(key, "x".repeat(100)))))
+          expect(Exit.isSuccess(yield* write("a/before"))).toBe(true)
+          // About 2 MB left: far from full, but under the minimum.
+          const filler = path.join(disk!, "filler")
+          fs.writeFileSync(filler, Buffer.alloc(Math.max(0, fs.statfsSync(disk!).bavail * fs.statfsSync(disk!).bsize - 2 * 2 ** 20), 1))
+          const refused = yield* write("a/refused")
+          expect(Exit.isFailure(refused)).toBe(true)
+          expect(String(refused)).toContain("under store.min_free_mb (6.0 MB)")
+          expect(String(refused)).not.toContain("No space left")
+          // Told apart from other store failures: the API answers it with RESOURCE_EXHAUSTED (nothing written).
+          expect(Exit.isFailure(refused) && Cause.failureOption(refused.cause)).toMatchObject({ value: { _tag: "StoreError", operation: "room" } })
+          const read = driver.read ?? driver.transact
+          expect(yield* read((tx) => tx.get("a/refused"))).toBeUndefined()
+          fs.rmSync(filler)
+          // The refusal settles like any failed commit; then writes go on.
+          const after = yield* Effect.eventually(Effect.flatMap(write("a/after"), (exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.fail(exit))))
+          expect(after).toBeUndefined()
+          expect(yield* read((tx) => Effect.all([tx.get("a/before"), tx.get("a/after")]))).toEqual(["x".repeat(100), "x".repeat(100)])
         })
       ),
     60_000

@@ -158,8 +158,11 @@ describe.skipIf(!canEditHosts)("serve with DNS discovery, a peer whose name appe
     fs.appendFileSync("/etc/hosts", `${fs.readFileSync("/etc/hosts", "utf8").endsWith("\n") ? "" : "\n"}${hostsLine}\n`)
     const readable = async (resource: string, subject: string) => (await east.client.read(VAULT, resource)).some((tuple) => tuple.subject === subject)
     expect(await Serve.eventually(() => readable("doc:early", "user:ada"), convergenceTimeoutMs, 100), west.process.output()).toBe(true)
-    expect(west.process.output()).toContain("discovery recovered: a sync round works again")
-    expect(west.process.output()).toContain(`added eu-central-1/${peerName.split(".")[0]} (zone eu-central-1a), us-west-1/localhost (zone us-west-1a)`)
+    // The log lines may reach this process after the write reached the peer (a busy machine
+    // read the node's output later than the peer answered): wait for them too.
+    const logged = (line: string) => Serve.eventually(() => west.process.output().includes(line), convergenceTimeoutMs)
+    expect(await logged("discovery recovered: a sync round works again"), west.process.output()).toBe(true)
+    expect(await logged(`added eu-central-1/${peerName.split(".")[0]} (zone eu-central-1a), us-west-1/localhost (zone us-west-1a)`), west.process.output()).toBe(true)
 
     // The name vanishes again: the rounds fail, the last topology stays, and writes still arrive.
     removeHostsLine()

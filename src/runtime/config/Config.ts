@@ -21,6 +21,7 @@
  * invalid UTF-8) and passes the environment in. File I/O and `process.env` belong to the
  * runtime wiring, which also reads `security.token_file` and the PEM files.
  */
+import * as DiskRoom from "../DiskRoom.js"
 import { Either } from "effect"
 import * as YAML from "yaml"
 import type * as Agent from "../../replication/Agent.js"
@@ -105,6 +106,8 @@ export interface StoreSettings {
   readonly clusterFile: string | undefined
   /** FoundationDB key prefix; undefined means `inferadb/<local_region>` (see `storePrefix`). */
   readonly prefix: string | undefined
+  /** lmdb: commits are refused while its disk has less free (MiB; 0 turns that off; see `runtime/DiskRoom`). */
+  readonly minFreeMb: number
 }
 
 /** Where the nodes of every region come from: `regions` in the file, or DNS at run time. */
@@ -179,7 +182,7 @@ export const defaults: Defaults = {
   },
   grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
-  store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined },
+  store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: DiskRoom.defaultMinFreeBytes / 2 ** 20 },
   discovery: { mode: "static", intervalMs: 10_000, targets: [] }
 }
 
@@ -430,7 +433,8 @@ const assemble = (file: FileSchema.ReplicationFile, topology: Topology.Topology)
     kind: file.store?.kind ?? defaults.store.kind,
     path: file.store?.path,
     clusterFile: file.store?.cluster_file,
-    prefix: file.store?.prefix
+    prefix: file.store?.prefix,
+    minFreeMb: file.store?.min_free_mb ?? defaults.store.minFreeMb
   },
   discovery: discoverySettings(file),
   topology

@@ -180,7 +180,8 @@ export const StoreFile = section(
     kind: Schema.optional(StoreKindField),
     path: Schema.optional(FilePath),
     cluster_file: Schema.optional(FilePath),
-    prefix: Schema.optional(Prefix)
+    prefix: Schema.optional(Prefix),
+    min_free_mb: Schema.optional(integerBetween(0, 1_048_576))
   },
   "store settings"
 )

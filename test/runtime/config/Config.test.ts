@@ -808,7 +808,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     expect(config.security.mode).toBe("insecure")
     expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, writeOperationsMax: 5_000 })
     expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
-    expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined })
+    expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: 64 })
     expect(Config.grpcListen(config)).toBe("127.0.0.1:50051")
     expect(Config.storePath(config)).toBe(".data/us-west-1-node1")
     expect(Config.storePrefix(config)).toBe("inferadb/us-west-1")
@@ -821,7 +821,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
           security: { mode: "mtls", token: "s3cret", ca_file: "ca.pem", cert_file: "node.pem", key_file: "node-key.pem", server_name_override: "engine" },
           grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576, max_write_operations: 100 },
           http: { listen: "[::1]:9100" },
-          store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod" }
+          store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod", min_free_mb: 0 }
         })
       )
     )
@@ -836,7 +836,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     })
     expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576, writeOperationsMax: 100 })
     expect(config.http.listen).toBe("[::1]:9100")
-    expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod" })
+    expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod", minFreeMb: 0 })
     expect(Config.grpcListen(config)).toBe("0.0.0.0:9000")
     expect(Config.storePrefix(config)).toBe("inferadb/prod")
   })
@@ -909,8 +909,13 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
   it("an unknown key in a runtime section lists the section's keys", () => {
     expectError(decodeError(decodeSection(withSections({ store: { kind: "lmdb", dir: "/tmp" } }))), {
       path: "replication.store.dir",
-      expected: "one of the keys kind, path, cluster_file, prefix"
+      expected: "one of the keys kind, path, cluster_file, prefix, min_free_mb"
     })
+  })
+
+  it("store.min_free_mb is a whole number of MiB from 0", () => {
+    expectError(decodeError(decodeSection(withSections({ store: { min_free_mb: -1 } }))), { path: "replication.store.min_free_mb", value: "-1" })
+    expectError(decodeError(decodeSection(withSections({ store: { min_free_mb: 1.5 } }))), { path: "replication.store.min_free_mb", value: "1.5" })
   })
 
   it("listen addresses must be host:port with a port up to 65535", () => {
