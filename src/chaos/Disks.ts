@@ -73,10 +73,14 @@ export const free = (disk: Disk): void => {
 
 /** Copies what the disk holds (but the filler) into `into`, then unmounts it. */
 export const unmount = (disk: Disk, into: string): void => {
-  for (const name of fs.readdirSync(disk.mount)) {
-    if (name !== fillerName) fs.cpSync(path.join(disk.mount, name), path.join(into, name), { recursive: true })
+  try {
+    for (const name of fs.readdirSync(disk.mount)) {
+      if (name !== fillerName) fs.cpSync(path.join(disk.mount, name), path.join(into, name), { recursive: true })
+    }
+  } finally {
+    // Whatever the copy did, the mount goes: a run must leave nothing mounted behind.
+    unmountNow(disk)
   }
-  unmountNow(disk)
 }
 
 /** Unmounts at once, keeping nothing (the last resort on a signal). */

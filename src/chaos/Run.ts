@@ -431,14 +431,15 @@ class ChaosRun {
   async healAll(): Promise<string> {
     applyCut(this.scenario, this.blocked, this.bridges, { atMs: 0, kind: "heal" })
     this.applyLinks()
+    // Room first, so that a node started again below does not start on a full disk.
+    const freed = this.nodes.filter((node) => node.disk?.full === true)
+    for (const node of freed) Disks.free(node.disk!)
     const resumed = this.nodes.filter((node) => node.paused)
     for (const node of resumed) Nodes.resume(node)
     await Promise.all([...this.starting])
     const restarted = this.nodes.filter((node) => node.process === undefined)
     for (const node of restarted) await this.processFault("restart", node)
     await Promise.all([...this.starting])
-    const freed = this.nodes.filter((node) => node.disk?.full === true)
-    for (const node of freed) Disks.free(node.disk!)
     const parts = [
       "heal network",
       ...(resumed.length > 0 ? [`resume ${resumed.map((node) => node.address.nodeId).join(",")}`] : []),

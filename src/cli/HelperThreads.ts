@@ -25,8 +25,11 @@ const poolFlag = "--v8-pool-size"
  */
 export const poolSize = (): number | undefined => {
   const flags = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)]
-  const flag = flags.find((argument) => argument.startsWith(`${poolFlag}=`))
-  return flag === undefined ? undefined : Number(flag.slice(poolFlag.length + 1))
+  // `--v8-pool-size=N` or `--v8-pool-size N`, as node takes either.
+  const at = flags.findIndex((argument) => argument === poolFlag || argument.startsWith(`${poolFlag}=`))
+  if (at === -1) return undefined
+  const flag = flags[at]!
+  return Number(flag === poolFlag ? flags[at + 1] : flag.slice(poolFlag.length + 1))
 }
 
 /** Runs this command line again with `poolSizeForJobs` helper threads; resolves to its exit code. */
