@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as YAML from "yaml"
 import type * as SimNetwork from "../sim/SimNetwork.js"
-import { type Scenario, nodesOf } from "../sim/Scenario.js"
+import { type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
 import type * as DelayProxy from "./DelayProxy.js"
 import type * as Disks from "./Disks.js"
@@ -133,6 +133,8 @@ export interface Node {
   generation: number
   /** The node's own tmpfs, when a full-disk fault may hit it (`Disks.ts`); else its data is in its folder. */
   disk: Disks.Disk | undefined
+  /** The topology its configuration names now, once a `topology` fault changed it; else the scenario's. */
+  topology: TopologySpec | undefined
   incarnations: number
   readonly exits: Array<string>
 }
@@ -174,8 +176,7 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
     const settings = JSON.stringify(proxySettings(launch.scenario, launch.network, node.address, launch.seed))
     node.proxy = spawnIn(node, [process.execPath, cli, "chaos", "proxy", "--settings", settings], "proxy.log", {})
   }
-  const config = path.join(node.folder, "config.yaml")
-  fs.writeFileSync(config, configYaml(launch.scenario, launch.network, node.address, proxied))
+  const config = writeConfig(launch, node)
   fs.mkdirSync(dataDir(node), { recursive: true })
   const environment = launch.faketime !== undefined && node.clock !== undefined ? Clocks.environment(launch.faketime, node.clock) : {}
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
@@ -191,6 +192,25 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
     }
   })
   return awaitReady(node, child, readyTimeoutMs)
+}
+
+/** Writes the node's configuration file (with the topology it runs with now); returns its path. */
+const writeConfig = (launch: Launch, node: Node): string => {
+  const config = path.join(node.folder, "config.yaml")
+  const scenario = node.topology === undefined ? launch.scenario : { ...launch.scenario, topology: node.topology }
+  fs.writeFileSync(config, configYaml(scenario, launch.network, node.address, hasLatency(launch.scenario)))
+  return config
+}
+
+/**
+ * Gives a node a new topology as an operator's config reload does: the file rewritten and
+ * SIGHUP (serve applies a reloaded file's topology and nothing else). A stopped node (SIGSTOP)
+ * takes it when it resumes; a node that is down starts with it.
+ */
+export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): void => {
+  node.topology = topology
+  writeConfig(launch, node)
+  node.process?.kill("SIGHUP")
 }
 
 const seedOf = (seed: string, node: Node): number => {
@@ -275,6 +295,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       paused: false,
       generation: 0,
       disk: undefined,
+      topology: undefined,
       incarnations: 0,
       exits: []
     }

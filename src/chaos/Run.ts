@@ -24,6 +24,7 @@ import * as Random from "../replication/Random.js"
 import * as ApiClient from "../runtime/ApiClient.js"
 import * as RunFolder from "../report/RunFolder.js"
 import * as Checkers from "../sim/Checkers.js"
+import * as TopologyFaults from "../sim/TopologyFaults.js"
 import type { History } from "../sim/History.js"
 import type * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
@@ -95,11 +96,6 @@ export interface ChaosResult {
   /** What went wrong on the way without failing the run, e.g. a node that did not start again. */
   readonly notes: ReadonlyArray<string>
   readonly runFolder: string
-}
-
-/** Faults the real harness cannot apply, by kind, with the reason. */
-const unsupported: Readonly<Partial<Record<Fault["kind"], string>>> = {
-  topology: "not wired yet: it needs each node's configuration file rewritten and a SIGHUP (serve reloads its topology on SIGHUP)"
 }
 
 /** What each process fault does to the process, for the log. */
@@ -189,6 +185,8 @@ class ChaosRun {
   readonly ops: Array<Workload.Op> = []
   readonly durable: Array<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }> = []
   readonly lostWithDisk = new Set<string>()
+  /** The replication graph as `topology` faults left it so far (`TopologyFaults`, as the simulator keeps it). */
+  graph: TopologyFaults.Graph
   readonly notApplied: Array<string> = []
   readonly notes: Array<string> = []
   /** Nodes being started again, until they are ready. */
@@ -218,6 +216,7 @@ class ChaosRun {
     // The scenario as run (a swarm draws it from the seed), so `chaos run <folder>/scenario.yaml` repeats it.
     fs.writeFileSync(path.join(this.folder, "scenario.yaml"), encodeScenario(scenario))
     this.topology = Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))
+    this.graph = TopologyFaults.initial(scenario.topology)
     this.rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
     this.clocks = drawClocks(scenario, options.seed, this.folder)
     this.drawnClocks = new Map([...this.clocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }]))
@@ -245,10 +244,6 @@ class ChaosRun {
   async setUp(): Promise<void> {
     const clocksUsed = [...this.clocks.values()].some((clock) => clock.offsetMs !== 0 || clock.driftPpm !== 0) || this.scenario.faults.some((fault) => fault.kind === "clock_jump")
     if (this.faketime === undefined && clocksUsed) this.notApplied.push("clock offsets, drift and jumps: libfaketime is not installed (apt-get install -y faketime)")
-    for (const fault of this.scenario.faults) {
-      const reason = unsupported[fault.kind]
-      if (reason !== undefined && !this.notApplied.some((line) => line.startsWith(`${fault.kind}:`))) this.notApplied.push(`${fault.kind}: ${reason}`)
-    }
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))
@@ -284,8 +279,6 @@ class ChaosRun {
 
   /** Applies one fault; returns what was done. */
   async apply(fault: Fault): Promise<string> {
-    const reason = unsupported[fault.kind]
-    if (reason !== undefined) return `${fault.kind}: not applied (${reason})`
     switch (fault.kind) {
       case "isolate":
       case "split":
@@ -320,9 +313,23 @@ class ChaosRun {
         return this.promote(fault.region)
       case "store":
         return this.storeFault(fault.region, fault.failRate > 0)
-      default:
-        return `${fault.kind}: not applied`
+      case "topology":
+        return this.topologyFault(fault.change)
     }
+  }
+
+  /**
+   * Changes the replication graph and gives every node its region's view of it, as the simulator
+   * does (`TopologyFaults.viewOf`), through the operator's path: the node's configuration file
+   * rewritten and SIGHUP (`Nodes.reconfigure`).
+   */
+  topologyFault(change: TopologyFaults.TopologyChange): string {
+    const next = TopologyFaults.apply(this.graph, change)
+    // A file's schedule is validated; a hand-built one may not fit the graph.
+    if (Either.isLeft(next)) return `topology ${TopologyFaults.describe(change)}: not applied, ${next.left}`
+    this.graph = next.right
+    for (const node of this.nodes) Nodes.reconfigure(this.launch(), node, TopologyFaults.viewOf(this.scenario.topology, this.graph, node.address.regionId))
+    return `topology ${TopologyFaults.describe(change)} (every node's configuration rewritten, SIGHUP)`
   }
 
   /** Fills (or frees) the disks of a region's nodes: commits that need room fail while they are full. */

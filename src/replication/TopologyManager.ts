@@ -607,6 +607,15 @@ const reconfigured = (current: Topology.Topology, declared: Topology.Topology): 
   if (current.strategy === "PrimaryReplica" && regionIds(current) !== regionIds(declared)) {
     return fail("Invalid", `PrimaryReplica cannot change its regions at run time (${regionIds(current)} -> ${regionIds(declared)}): restart the nodes`)
   }
+  // The deployment checks a configuration file passes (`runtime/config/FileTopology`), here too:
+  // serve parses a reloaded file before it gets here, the simulator's reloads do not, and the
+  // simulator applied graphs that serve refuses (a ring with a region removed leaves its
+  // predecessor without targets), seen when the chaos harness ran relay-tree-change on real nodes.
+  // Peer regions may be empty: under DNS discovery they start so.
+  const deployable = TopologyBuilder.validateDeployment(declared, { peerNodesRequired: false })
+  if (Either.isLeft(deployable)) {
+    return Either.left(new TopologyManagerError({ reason: "Invalid", message: `a reloaded configuration is not a deployment: ${deployable.left.message}`, cause: deployable.left }))
+  }
   const statusOf = new Map(current.regions.flatMap((region) => Topology.regionNodes(region).map((node) => [`${region.id}/${node.id}`, node.status] as const)))
   const primary = Topology.primaryRegion(current)?.id
   const keepPrimary = declared.strategy === "PrimaryReplica" && primary !== undefined && Topology.findRegion(declared, primary) !== undefined

@@ -46,6 +46,9 @@ const diskFull = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(diskFullF
 const mountsUnder = (directory: string): ReadonlyArray<string> =>
   fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "").filter((point) => point.startsWith(directory))
 
+const relayTreeFile = path.join(root, "scenarios/relay-tree-change.yaml")
+const relayTree = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(relayTreeFile, "utf8"), relayTreeFile), (error) => new Error(error.message))
+
 const primaryPauseFile = path.join(root, "scenarios/chaos-primary-pause.yaml")
 const primaryPause = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(primaryPauseFile, "utf8"), primaryPauseFile), (error) => new Error(error.message))
 
@@ -156,6 +159,26 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       // The tmpfs disks are gone, and what they held is in each node's folder for the report.
       expect(mountsUnder(path.dirname(path.dirname(result.runFolder)))).toEqual([])
       expect(fs.existsSync(path.join(result.runFolder, "nodes", "eu-central-1-node1", "data", "data.mdb"))).toBe(true)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "relay-tree-change on real nodes: topology faults rewrite each node's file and SIGHUP it; a reload no file may declare is refused there as in the simulator, and the ring converges",
+    async () => {
+      const result = await runOnce(undefined, relayTree)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["topology", "one_way", "topology", "heal", "topology", "topology", "heal_all"])
+      const log = (nodeId: string) => fs.readFileSync(path.join(result.runFolder, "nodes", nodeId, "serve.log"), "utf8")
+      // The chord us-west-1 -> ap-southeast-1 was added by a reload, and removed by another.
+      expect(log("us-west-1-node1")).toContain("reloaded the topology: 3 regions, replication targets eu-central-1, ap-southeast-1")
+      expect(log("us-west-1-node1")).toContain("reloaded the topology: 3 regions, replication targets eu-central-1 (other")
+      // Removing ap-southeast-1 from the ring leaves eu-central-1 without a target: serve refuses
+      // that file, as TopologyManager.reconfigure now refuses it in the simulator.
+      for (const nodeId of ["us-west-1-node1", "eu-central-1-node1"]) {
+        expect(log(nodeId)).toMatch(/SIGHUP: invalid configuration in .*nothing reloaded: replication\.replication_targets\.eu-central-1: expected at least one target region/)
+      }
     },
     runTimeoutMs
   )

@@ -216,6 +216,27 @@ describe("TopologyManager", () => {
         expect(yield* manager.current).toBe(before)
       }))
 
+    // The chaos harness's relay-tree-change on real nodes: serve refused (at the file) the ring
+    // with a region removed that the simulator's nodes had taken.
+    it.effect("a reload that a configuration file could not declare (a region without targets, a graph not strongly connected) is refused and changes nothing", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const before = yield* manager.current
+        const ringWithoutAp: Topology.Topology = {
+          ...before,
+          regions: before.regions.filter((region) => region.id !== "ap-southeast-1"),
+          replicationTargets: { "us-west-1": ["eu-central-1"], "eu-central-1": [] }
+        }
+        const refused = yield* Effect.flip(manager.reconfigure(ringWithoutAp))
+        expect([refused.reason, refused.cause?.reason]).toEqual(["Invalid", "NoTargets"])
+        const oneWay: Topology.Topology = { ...before, replicationTargets: { "us-west-1": ["eu-central-1"], "eu-central-1": ["ap-southeast-1"], "ap-southeast-1": ["eu-central-1"] } }
+        expect((yield* Effect.flip(manager.reconfigure(oneWay))).cause?.reason).toBe("NotStronglyConnected")
+        expect(yield* manager.current).toBe(before)
+        // Without its removed region and with the ring closed again, the same reload is taken.
+        yield* manager.reconfigure({ ...ringWithoutAp, replicationTargets: { "us-west-1": ["eu-central-1"], "eu-central-1": ["us-west-1"] } })
+        expect((yield* manager.current).regions.map((region) => region.id)).toEqual(["us-west-1", "eu-central-1"])
+      }))
+
     it.effect("setPrimary moves the primary flag and reports the old and the new primary", () =>
       Effect.scoped(
         Effect.gen(function* () {

@@ -108,7 +108,7 @@ describe("sim swarm --jobs", () => {
     expect(lines[1]).toMatch(/^ {2}seed 5 FAILED: \[safety\]/)
     expect(comparable(two.stdout, two.reportDir)).toBe(comparable(one.stdout, one.reportDir))
     const [summaries, written] = [fs.readdirSync(two.reportDir).filter((name) => name.startsWith("swarm-summary-")), fs.readdirSync(two.reportDir).filter((name) => !name.startsWith("swarm-summary-"))]
-    expect(written.sort()).toEqual(["swarm", "swarm-5.yaml", "swarm-7.yaml"])
+    expect(written.sort()).toEqual(["swarm", "swarm-5.yaml"])
     expect(summaries).toHaveLength(1)
     expect(fs.readFileSync(path.join(two.reportDir, summaries[0]!), "utf8")).toContain(`<a href="swarm/5-`)
     expect(fs.readdirSync(path.join(two.reportDir, "swarm", "latest")).sort()).toEqual(["history.jsonl", "report.html", "report.md", "result.json", "scenario.yaml"])
