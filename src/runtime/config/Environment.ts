@@ -22,7 +22,7 @@ const upper = (key: string): string => key.toUpperCase()
 
 /** `<SECTION>__<KEY>` variables of a runtime section: integers where the file takes integers, else strings. */
 const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
-  const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations"])
+  const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations", "min_free_mb"])
   return Object.keys(fields).map((key) => [
     `${upper(section)}__${upper(key)}`,
     { path: [section, key], kind: integers.has(key) ? "integer" : "string" }

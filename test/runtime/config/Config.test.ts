@@ -964,13 +964,14 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
         INFERADB__ENGINE__REPLICATION__HTTP__LISTEN: "127.0.0.1:7001",
         INFERADB__ENGINE__REPLICATION__STORE__KIND: "memory",
         INFERADB__ENGINE__REPLICATION__STORE__PATH: "/srv/data",
-        INFERADB__REPLICATION__STORE__PREFIX: "inferadb/x"
+        INFERADB__REPLICATION__STORE__PREFIX: "inferadb/x",
+        INFERADB__ENGINE__REPLICATION__STORE__MIN_FREE_MB: "128"
       })
     )
     expect(config.security).toMatchObject({ mode: "token", token: undefined, tokenFile: "/run/secrets/token" })
     expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536, writeOperationsMax: 10 })
     expect(config.http.listen).toBe("127.0.0.1:7001")
-    expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x" })
+    expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x", minFreeMb: 128 })
   })
 
   it("an environment variable overrides the file's security mode, and a bad one names the variable", () => {
