@@ -135,6 +135,11 @@ export interface Node {
   disk: Disks.Disk | undefined
   /** The topology its configuration names now, once a `topology` fault changed it; else the scenario's. */
   topology: TopologySpec | undefined
+  /**
+   * Whether the running process answers SIGHUP by reloading: only once it is ready. Before, the
+   * signal's default action would end a process still loading, so a reload waits for readiness.
+   */
+  reloads: boolean
   incarnations: number
   readonly exits: Array<string>
 }
@@ -180,6 +185,8 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   fs.mkdirSync(dataDir(node), { recursive: true })
   const environment = launch.faketime !== undefined && node.clock !== undefined ? Clocks.environment(launch.faketime, node.clock) : {}
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
+  node.reloads = false
+  const topologyAtStart = node.topology
   node.process = spawnIn(node, [process.execPath, cli, ...args], "serve.log", environment)
   node.incarnations++
   const child = node.process
@@ -191,7 +198,12 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
       node.paused = false
     }
   })
-  return awaitReady(node, child, readyTimeoutMs)
+  return awaitReady(node, child, readyTimeoutMs).then(() => {
+    if (node.process !== child) return
+    node.reloads = true
+    // A topology fault while it started rewrote the file after it was read: reload it now.
+    if (node.topology !== topologyAtStart) child.kill("SIGHUP")
+  })
 }
 
 /** Writes the node's configuration file (with the topology it runs with now); returns its path. */
@@ -205,12 +217,13 @@ const writeConfig = (launch: Launch, node: Node): string => {
 /**
  * Gives a node a new topology as an operator's config reload does: the file rewritten and
  * SIGHUP (serve applies a reloaded file's topology and nothing else). A stopped node (SIGSTOP)
- * takes it when it resumes; a node that is down starts with it.
+ * takes it when it resumes; a node that is down starts with it; one still starting gets the
+ * signal once it is ready (`reloads`).
  */
 export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): void => {
   node.topology = topology
   writeConfig(launch, node)
-  node.process?.kill("SIGHUP")
+  if (node.reloads) node.process?.kill("SIGHUP")
 }
 
 const seedOf = (seed: string, node: Node): number => {
@@ -296,6 +309,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       generation: 0,
       disk: undefined,
       topology: undefined,
+      reloads: false,
       incarnations: 0,
       exits: []
     }
