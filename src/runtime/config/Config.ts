@@ -21,7 +21,6 @@
  * invalid UTF-8) and passes the environment in. File I/O and `process.env` belong to the
  * runtime wiring, which also reads `security.token_file` and the PEM files.
  */
-import * as DiskRoom from "../DiskRoom.js"
 import { Either } from "effect"
 import * as YAML from "yaml"
 import type * as Agent from "../../replication/Agent.js"
@@ -32,6 +31,7 @@ import type * as Engine from "../../replication/Engine.js"
 import type * as Health from "../../replication/Health.js"
 import type * as Timestamp from "../../replication/Timestamp.js"
 import * as Topology from "../../replication/Topology.js"
+import * as DiskRoom from "../DiskRoom.js"
 import * as ConfigError from "./ConfigError.js"
 import * as Environment from "./Environment.js"
 import * as FileSchema from "./FileSchema.js"
