@@ -128,12 +128,6 @@ const lasting = new Set<Fault["kind"]>(["isolate", "split", "one_way", "bridge",
 const healing = new Set<Fault["kind"]>(["heal", "restart", "resume"])
 const endingKind = (kind: Fault["kind"]): Fault["kind"] => (kind === "crash" ? "restart" : kind === "pause" ? "resume" : "heal")
 
-/** The index of the next store fault of the same region (it ends a failing one), or -1. */
-const storeEnder = (schedule: ReadonlyArray<Fault>, index: number): number => {
-  const fault = schedule[index]!
-  return schedule.findIndex((candidate, at) => at > index && candidate.kind === "store" && fault.kind === "store" && candidate.region === fault.region)
-}
-
 /**
  * The faults as applied, with the harness's times: the run applies `scenario.faults` in order
  * (`applied[i]` is `faults[i]`) and then heals all. A lasting fault is healed when the fault
@@ -153,7 +147,7 @@ export const faultEvents = (scenario: Scenario, applied: ReadonlyArray<AppliedFa
     const event = { type: "fault" as const, fault: index + 1, kind: fault.kind, regions, nodes }
     found.push({ ...event, phase: "applied", atMs: done.atMs, detail: done.detail })
     if (!lasting.has(fault.kind) && fault.kind !== "store") return
-    const ender = fault.kind === "store" ? storeEnder(schedule, index) : schedule.findIndex((candidate, at) => at > index && candidate.atMs === Faults.endOf(schedule, index, Number.POSITIVE_INFINITY) && candidate.kind === endingKind(fault.kind))
+    const ender = fault.kind === "store" ? SimReport.storeEnder(schedule, index) : schedule.findIndex((candidate, at) => at > index && candidate.atMs === Faults.endOf(schedule, index, Number.POSITIVE_INFINITY) && candidate.kind === endingKind(fault.kind))
     const end = ender < 0 ? healAll : applied[ender]
     if (end !== undefined) found.push({ ...event, phase: "healed", atMs: end.atMs, detail: end.detail })
   })

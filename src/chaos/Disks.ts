@@ -46,8 +46,13 @@ export const mount = (folder: string): Disk => {
 export const fill = (disk: Disk): void => {
   if (disk.full) return
   disk.full = true
+  fillWith(path.join(disk.mount, fillerName))
+}
+
+/** Writes `file` until its disk refuses more (ENOSPC), down to the last half-kilobyte that fits. */
+export const fillWith = (file: string): void => {
   const chunk = Buffer.alloc(64 * 1024, 1)
-  const fd = fs.openSync(path.join(disk.mount, fillerName), "w")
+  const fd = fs.openSync(file, "w")
   try {
     for (;;) fs.writeSync(fd, chunk)
   } catch (error) {

@@ -28,9 +28,8 @@ export const make = (directory: string, minFreeBytes: number): (() => Short | un
     try {
       const stats = fs.statfsSync(directory)
       freeBytes = stats.bavail * stats.bsize
-    } catch (error) {
+    } catch {
       // A disk that cannot be asked is not refused for it: lmdb's own commit says what is wrong.
-      void error
       return undefined
     }
     if (freeBytes >= minFreeBytes) return undefined

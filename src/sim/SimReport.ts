@@ -164,11 +164,16 @@ export const hit = (scenario: Scenario, fault: Fault): { readonly regions: Reado
   }
 }
 
+/** The index of the fault that ends the store fault `faults[index]`: the next store fault of its region, or -1. */
+export const storeEnder = (faults: ReadonlyArray<Fault>, index: number): number => {
+  const fault = faults[index]!
+  return faults.findIndex((candidate, at) => at > index && candidate.kind === "store" && fault.kind === "store" && candidate.region === fault.region)
+}
+
 /** When a store fault ends: the next store fault of its region, or the final heal. */
 const storeEnd = (faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): number => {
-  const fault = faults[index]!
-  const next = faults.slice(index + 1).find((candidate) => candidate.kind === "store" && fault.kind === "store" && candidate.region === fault.region)
-  return next?.atMs ?? healedAtMs
+  const ender = storeEnder(faults, index)
+  return ender < 0 ? healedAtMs : faults[ender]!.atMs
 }
 
 /**

@@ -15,11 +15,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { Either } from "effect"
 import * as Clocks from "../../src/chaos/Clocks.js"
 import * as Netns from "../../src/chaos/Netns.js"
 import * as ChaosRun from "../../src/chaos/Run.js"
-import * as Scenario from "../../src/sim/Scenario.js"
+import type * as Scenario from "../../src/sim/Scenario.js"
+import * as Fixtures from "../sim/fixtures/scenarios.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const scenarioFile = path.join(root, "scenarios/chaos-partition-crash.yaml")
@@ -31,7 +31,7 @@ const runTimeoutMs = 45_000
 /** Bound of the interrupted run: nodes up, then Ctrl-C. */
 const interruptTimeoutMs = 30_000
 
-const scenario = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(scenarioFile, "utf8"), scenarioFile), (error) => new Error(error.message))
+const scenario = Fixtures.load("scenarios/chaos-partition-crash.yaml")
 
 const chaosNamespaces = (): ReadonlyArray<string> =>
   execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
@@ -39,18 +39,23 @@ const chaosNamespaces = (): ReadonlyArray<string> =>
     .map((line) => line.split(" ")[0] ?? "")
     .filter((name) => name.startsWith("inferadb-chaos-"))
 
-const diskFullFile = path.join(root, "scenarios/chaos-disk-full.yaml")
-const diskFull = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(diskFullFile, "utf8"), diskFullFile), (error) => new Error(error.message))
+const diskFull = Fixtures.load("scenarios/chaos-disk-full.yaml")
 
 /** Mounted file systems whose mount point is under `directory`. */
 const mountsUnder = (directory: string): ReadonlyArray<string> =>
   fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "").filter((point) => point.startsWith(directory))
 
-const relayTreeFile = path.join(root, "scenarios/relay-tree-change.yaml")
-const relayTree = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(relayTreeFile, "utf8"), relayTreeFile), (error) => new Error(error.message))
+const relayTree = Fixtures.load("scenarios/relay-tree-change.yaml")
 
-const primaryPauseFile = path.join(root, "scenarios/chaos-primary-pause.yaml")
-const primaryPause = Either.getOrThrowWith(Scenario.decode(fs.readFileSync(primaryPauseFile, "utf8"), primaryPauseFile), (error) => new Error(error.message))
+const primaryPause = Fixtures.load("scenarios/chaos-primary-pause.yaml")
+
+/** A run's history.jsonl, one event per line. */
+const historyOf = (result: ChaosRun.ChaosResult) =>
+  fs
+    .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly atMs: number; readonly reason?: string })
 
 /**
  * The reports folders the current test made (each run's report and its nodes' data
@@ -79,7 +84,7 @@ const runOnce = async (canary: "keep-local" | undefined, which: Scenario.Scenari
   expect(fs.existsSync(path.join(result.runFolder, "progress.jsonl"))).toBe(false)
   expect(fs.realpathSync(path.join(reportsRoot, which.name, "latest"))).toBe(fs.realpathSync(result.runFolder))
   expect(JSON.parse(fs.readFileSync(path.join(result.runFolder, "result.json"), "utf8"))).toMatchObject({ valid: result.passed, seed: "1", run: { mode: "chaos", passed: result.passed, nodes: result.nodes } })
-  const events = fs.readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string })
+  const events = historyOf(result)
   expect(events.filter((event) => event.type === "op" && event.phase === "invoke").length).toBe(result.writes.attempted)
   // The page a person opens: the verdict, replication lag drawn from the feeds, fault bands, and
   // the plots real processes cannot record said so rather than drawn empty.
@@ -128,11 +133,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(result.faults.map((fault) => fault.kind)).toEqual(["pause", "resume", "heal_all"])
       // The primary is stopped from 2 s to 10 s: writes acknowledged well inside that stretch
       // were taken by a promoted region (a stopped process acknowledges nothing).
-      const events = fs
-        .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly atMs: number })
+      const events = historyOf(result)
       expect(events.filter((event) => event.type === "op" && event.phase === "ok" && event.atMs > 6_000 && event.atMs < 10_000).length).toBeGreaterThan(0)
     },
     runTimeoutMs
@@ -147,11 +148,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(result.faults.map((fault) => fault.kind)).toEqual(["store", "store", "heal_all"])
       expect(result.faults[0]!.detail).toContain("disks of eu-central-1-node1,eu-central-1-node2 full")
       // Refused, not lost in doubt: the store says no before lmdb writes anything (DiskRoom).
-      const events = fs
-        .readFileSync(path.join(result.runFolder, "history.jsonl"), "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line) as { readonly type: string; readonly phase?: string; readonly reason?: string })
+      const events = historyOf(result)
       const refused = events.filter((event) => event.type === "op" && event.phase === "rejected" && event.reason?.includes("under store.min_free_mb") === true)
       expect(refused.length).toBeGreaterThan(0)
       // lmdb-js aborted on a full disk before the check (SIGABRT); now every node runs until the end.

@@ -10,6 +10,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { spawn } from "node:child_process"
 import { cli, root } from "../fixtures/cli.js"
+import * as Serve from "../runtime/fixtures/serveProcess.js"
 
 /** Ids of this machine's processes whose command line contains `text`. */
 const runningWith = (text: string): ReadonlyArray<number> =>
@@ -21,13 +22,6 @@ const runningWith = (text: string): ReadonlyArray<number> =>
     }
   })
 
-/** Waits until `condition` holds, checking every 50 ms, for 30 s at most. */
-const until = async (condition: () => boolean): Promise<void> => {
-  for (const startedMs = Date.now(); !condition(); ) {
-    if (Date.now() - startedMs > 30_000) throw new Error("timed out waiting")
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 
 interface SwarmJson {
@@ -87,11 +81,11 @@ describe("sim swarm --jobs", () => {
       stdio: "ignore"
     })
     const runsAgain = () => runningWith(`--first-seed ${firstSeed}`).filter((pid) => pid !== child.pid)
-    await until(() => runsAgain().length > 0)
+    expect(await Serve.eventually(() => runsAgain().length > 0, 30_000)).toBe(true)
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     child.kill("SIGTERM")
     expect(await exited).toBe(128 + 15)
-    await until(() => runsAgain().length === 0)
+    expect(await Serve.eventually(() => runsAgain().length === 0, 30_000)).toBe(true)
   }, 60_000)
 
   it("a canary failure on two jobs prints its replay command first and writes the reports one job writes", async () => {
