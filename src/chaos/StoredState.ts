@@ -7,7 +7,8 @@
  * so this is the only way to see whether a crash left them disagreeing.
  *
  * Layout (Store.ts): `t/<tuple>` holds a tuple state, `l/<15-digit position>` a log entry,
- * `m/logEnd` the log's end as JSON text. Values are UTF-8 JSON: in the compact form, a log entry
+ * `m/logEnd` the log's end as JSON text. The log's entries are in the environment's database
+ * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log too. Values are UTF-8 JSON: in the compact form, a log entry
  * is `[position, receivedFrom, appliedAtMs, ...change]` and a tuple state `[[...change], ...]`,
  * a change being `[origin, seq, op, vault, resource, relation, subject, physicalMs, logical,
  * originRegion, originNode, originRevision, committedAtMs, context]`; stores written before that
@@ -117,6 +118,8 @@ export const read = (regionId: string, nodeId: string, directory: string): Regio
   const db = open<Uint8Array, Buffer>({ path: directory, readOnly: true, keyEncoding: "binary", encoding: "binary" })
   try {
     const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
+    // Opened before the read transaction below: lmdb opens a database in a read transaction of its own.
+    const logDb = db.openDB<Buffer, Buffer>("log", { keyEncoding: "binary", encoding: "binary" })
     // One read transaction for everything, so the tuples, the log and the end are one snapshot.
     const transaction = db.useReadTransaction()
     try {
@@ -126,7 +129,11 @@ export const read = (regionId: string, nodeId: string, directory: string): Regio
         if (members[0] !== undefined) tuples.set(Tuple.key(members[0].tuple), { tuple: members[0].tuple, frontier: members })
       }
       const log: Array<Store.LogEntry> = []
-      for (const { key, value } of db.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(logEntry(value, `${nodeId} ${key.toString("latin1")}`))
+      // An older directory keeps its log in the root database until a store opens it and moves the
+      // entries over, lowest first, so one read between the chunks finds the log in both, in key order.
+      for (const source of logDb === undefined ? [db] : [logDb, db]) {
+        for (const { key, value } of source.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(logEntry(value, `${nodeId} ${key.toString("latin1")}`))
+      }
       const end = db.get(ascii("m/logEnd"), { transaction })
       const logEnd = end === undefined ? 0 : whole(parse(end, `${nodeId} m/logEnd`), `${nodeId} m/logEnd`)
       return { regionId, replica: nodeId, tuples, log, logEnd }

@@ -10,7 +10,7 @@
  * The key layout is written here once for every backend:
  *
  *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
- *   l/<position, 15 digits>                        -> LogEntry
+ *   l/<position, 15 digits>                        -> LogEntry (appended: see `logPrefix`)
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
  *   r/<target region>                              -> relay scope the cursor moved under (see `Relay.scopeOf`)
  *   m/<counter name>                               -> integer counters
@@ -123,7 +123,12 @@ export class Store extends Context.Tag("inferadb/Store")<
 >() {}
 
 const tuplePrefix = "t/"
-const logPrefix = "l/"
+/**
+ * The prefix of log entries' keys. A driver may rely on how they are written: each transaction
+ * appends positions above every one written before and never removes one, so the keys under it
+ * grow at their end (`KvLmdb` keeps them in a database of their own, whose pages they fill).
+ */
+export const logPrefix = "l/"
 const cursorPrefix = "c/"
 const relayScopePrefix = "r/"
 const counterPrefix = "m/"

@@ -35,6 +35,15 @@
  *
  * Only this process may write the directory: serialization is in-process.
  *
+ * Two databases in one environment (one LMDB transaction covers both): the log's entries
+ * (`Store.logPrefix`) in a database of their own, everything else in the root one. LMDB splits a
+ * full page in half unless the new key goes at the very end of the database. The log only grows
+ * at its end, but in the root database the counters and tuple states sort after it, so every log
+ * page was left half empty; in a database of its own, the log fills its pages. It takes half the
+ * pages it took, and a store about a fifth less disk and memory-mapped memory (`bench:repl`'s
+ * stores: 274 MB before). A directory written before keeps its log in the root database; it is
+ * moved over when the store opens (`moveLog`).
+ *
  * Durability: the environment is opened with `noSync: false` and `noMetaSync: false` (lmdb's
  * defaults, stated so nobody flips them) and `overlappingSync: false`, so the commit promise
  * itself means "on disk" rather than "visible, flush pending": lmdb's writer then commits without
@@ -45,7 +54,7 @@
  * documents them as trading durability for speed.
  */
 import { Effect, Either, Layer } from "effect"
-import { open, type RootDatabase } from "lmdb"
+import { open, type Database as LmdbDatabase, type DatabaseOptions, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
@@ -67,17 +76,40 @@ export interface Options {
 // Buffer and a decode of that (three times faster), and the bytes on disk are the same as before.
 // Keys are strings too: the key encoder writes `KvEncoding.encodeKey`'s bytes straight into lmdb's
 // own buffer, where a Buffer key cost an allocation per key on every read and write.
-type Database = RootDatabase<string, string>
+type Database = LmdbDatabase<string, string>
 
 const keyEncoder = { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }
+
+/** The root database (tuple states, counters, cursors) and the log's own. */
+interface Databases {
+  readonly root: RootDatabase<string, string>
+  readonly log: Database
+}
+
+/**
+ * The log database's name. LMDB records a named database as a key of the root one (the name and
+ * its terminating NUL); it sorts between the log's keys and the counters', where no Store range
+ * reaches, and root ranges skip it.
+ */
+const logDatabaseName = "log"
+const logDatabaseRecord = `${logDatabaseName}\u0000`
+
+/** The log's keys are exactly `[logStart, logEnd)`: the prefix with its last character raised by one ends it. */
+const logStart = Store.logPrefix
+const logEnd = `${Store.logPrefix.slice(0, -1)}${String.fromCharCode(Store.logPrefix.charCodeAt(Store.logPrefix.length - 1) + 1)}`
+
+const isLogKey = (key: string): boolean => key.startsWith(Store.logPrefix)
+
+/** Log entries moved per transaction when an older directory's log leaves the root database. */
+const moveChunk = 10_000
 
 const failure = (operation: string, error: unknown) =>
   new StoreError({ operation: error instanceof DiskRoom.Short ? "room" : operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
 
-const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
+const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =>
   Effect.try({
-    try: () =>
-      open<string, string>({
+    try: () => {
+      const root = open<string, string>({
         path: options.path,
         keyEncoder,
         encoding: "string",
@@ -85,9 +117,36 @@ const openDatabase = (options: Options): Effect.Effect<Database, StoreError> =>
         noMetaSync: false,
         overlappingSync: false,
         ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes })
-      }),
+      })
+      try {
+        const databases = { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
+        moveLog(databases)
+        return databases
+      } catch (error) {
+        void root.close()
+        throw error
+      }
+    },
     catch: (error) => failure("open", error)
   })
+
+/**
+ * Moves the log entries a directory written before the log had its own database keeps in the
+ * root one, lowest first, a chunk per durable transaction: a crash in between leaves the rest
+ * where it was, and the next open moves it. Runs before the store takes any transaction.
+ */
+const moveLog = ({ root, log }: Databases): void => {
+  for (;;) {
+    const chunk = Array.from(root.getRange({ start: logStart, end: logEnd, limit: moveChunk }))
+    if (chunk.length === 0) return
+    root.transactionSync(() => {
+      for (const { key, value } of chunk) {
+        log.putSync(key, value)
+        root.removeSync(key)
+      }
+    })
+  }
+}
 
 // lmdb reads are synchronous. `get` must stay lazy (read when the Effect runs, not when it is
 // built): the Store builds some read Effects once (`logEnd`) and runs them many times.
@@ -100,19 +159,35 @@ const getNow = (db: Database, key: string): Either.Either<string | undefined, St
   }
 }
 
-const committedReader = (db: Database): KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow"> => ({
-  get: (key) => Effect.suspend(() => getNow(db, key)),
-  getNow: (key) => getNow(db, key),
-  range: (start, end, limit) =>
-    Effect.try({
-      try: () => {
-        if (limit <= 0) return []
-        const entries = db.getRange({ start, end, limit })
-        return Array.from(entries, ({ key, value }) => [key, value] as const)
-      },
-      catch: (error) => failure("range", error)
-    })
-})
+const entriesOf = (db: Database, start: string, end: string, limit: number): Array<readonly [string, string]> =>
+  Array.from(db.getRange({ start, end, limit }), ({ key, value }) => [key, value] as const)
+
+/**
+ * `[start, end)` over both databases, in key order. Store's ranges lie inside one of them; a
+ * range over both (the log's keys sort between the root's) puts the log's entries in their place.
+ */
+const rangeOver = ({ root, log }: Databases, start: string, end: string, limit: number): ReadonlyArray<readonly [string, string]> => {
+  if (limit <= 0 || start >= end) return []
+  if (start >= logStart && end <= logEnd) return entriesOf(log, start, end, limit)
+  // One more than asked, for the log database's own record, which is skipped.
+  const rooted = entriesOf(root, start, end, limit + 1).filter(([key]) => key !== logDatabaseRecord)
+  const logged = start < logEnd && end > logStart ? entriesOf(log, start < logStart ? logStart : start, end > logEnd ? logEnd : end, limit) : []
+  const merged = logged.length === 0 ? rooted : [...rooted.filter(([key]) => key < logStart), ...logged, ...rooted.filter(([key]) => key >= logEnd)]
+  return merged.slice(0, limit)
+}
+
+const committedReader = (databases: Databases): KvEncoding.CommittedReader & Pick<Required<KvEncoding.CommittedReader>, "getNow"> => {
+  const getFrom = (key: string) => getNow(isLogKey(key) ? databases.log : databases.root, key)
+  return {
+    get: (key) => Effect.suspend(() => getFrom(key)),
+    getNow: getFrom,
+    range: (start, end, limit) =>
+      Effect.try({
+        try: () => rangeOver(databases, start, end, limit),
+        catch: (error) => failure("range", error)
+      })
+  }
+}
 
 // lmdb-js's compiled-in default, which `Store.keyBytesMax` restates for the shared code; the
 // open database reports its own (untyped) `maxKeySize`.
@@ -173,7 +248,7 @@ class GroupCommit {
   private queued: Array<Queued> = []
 
   constructor(
-    private readonly db: Database,
+    private readonly databases: Databases,
     /** Why the disk has too little room for a commit now (`DiskRoom`); undefined while it has enough. */
     private readonly roomShort: () => Error | undefined
   ) {}
@@ -196,12 +271,9 @@ class GroupCommit {
     if (short !== undefined) return this.fail(group, short)
     let committed: Promise<boolean>
     try {
-      committed = this.db.batch(() => {
+      committed = this.databases.root.batch(() => {
         for (const { writes } of group) {
-          for (const [key, value] of writes) {
-            if (value === null) void this.db.remove(key)
-            else void this.db.put(key, value)
-          }
+          for (const [key, value] of writes) this.write(key, value)
         }
       })
     } catch (error) {
@@ -211,7 +283,7 @@ class GroupCommit {
     // lmdb rejects a promise of its own for the transaction as well (made at the end of this
     // event turn, when it starts writing); the failure is reported through `committed`, so that
     // one must not surface as an unhandled rejection, which would end the process.
-    setImmediate(() => void this.db.committed.then(ignore, ignore))
+    setImmediate(() => void this.databases.root.committed.then(ignore, ignore))
     committed.then(
       (applied) => {
         if (!applied) return this.fail(group, new Error("lmdb did not commit the batch"))
@@ -220,6 +292,13 @@ class GroupCommit {
       },
       (error: unknown) => void lmdbCause(error).then((cause) => this.fail(group, cause))
     )
+  }
+
+  /** One write, to the database its key lives in. */
+  private write(key: string, value: string | null): void {
+    const db = isLogKey(key) ? this.databases.log : this.databases.root
+    if (value === null) void db.remove(key)
+    else void db.put(key, value)
   }
 
   private fail(group: ReadonlyArray<Queued>, cause: unknown): void {
@@ -233,6 +312,7 @@ class GroupCommit {
 }
 
 const ignore = () => undefined
+
 
 /** How long a failed commit's waiting writes wait for lmdb's own error before failing with the generic one. */
 const causeWaitMs = 1_000
@@ -259,11 +339,11 @@ const lmdbCause = (error: unknown): Promise<unknown> => {
 }
 
 /** A driver over an open lmdb database. */
-const makeDriver = (db: Database, options: Options): Effect.Effect<KvDriver.KvDriver> =>
+const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
-    const commits = new GroupCommit(db, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes))
-    const reader = committedReader(db)
+    const commits = new GroupCommit(databases, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes))
+    const reader = committedReader(databases)
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)
 
@@ -278,7 +358,7 @@ const makeDriver = (db: Database, options: Options): Effect.Effect<KvDriver.KvDr
      * acknowledged at once, it outlived them when their commit failed, and its sender moved on.
      */
     const start = (writes: ReadonlyMap<string, string | null>): Effect.Effect<Promise<void> | undefined, StoreError> =>
-      Effect.flatMap(checkKeys(db, writes), () => {
+      Effect.flatMap(checkKeys(databases.root, writes), () => {
         const broken = inFlight.brokenBy()
         if (broken !== undefined) return Effect.fail(broken)
         if (writes.size === 0) return Effect.succeed(inFlight.unsettled === 0 ? undefined : lastDurable)
@@ -317,7 +397,7 @@ const makeDriver = (db: Database, options: Options): Effect.Effect<KvDriver.KvDr
       close: Effect.suspend(() => {
         if (closed) return Effect.void
         closed = true
-        return Effect.promise(() => db.close()).pipe(
+        return Effect.promise(() => databases.root.close()).pipe(
           Effect.catchAllDefect((defect) => Effect.logWarning(`closing lmdb failed: ${String(defect)}`))
         )
       })
@@ -326,7 +406,7 @@ const makeDriver = (db: Database, options: Options): Effect.Effect<KvDriver.KvDr
 
 /** An lmdb driver that is closed when the scope closes. */
 export const makeScoped = (options: Options) =>
-  Effect.acquireRelease(Effect.flatMap(openDatabase(options), (db) => makeDriver(db, options)), (driver) => driver.close)
+  Effect.acquireRelease(Effect.flatMap(openDatabases(options), (databases) => makeDriver(databases, options)), (driver) => driver.close)
 
 /** The Store over lmdb at `options.path`; the database is closed when the layer's scope closes. */
 export const layerLmdb = (options: Options): Layer.Layer<Store.Store, StoreError> =>

@@ -46,12 +46,14 @@ const writeStore = (directory: string, count: number) =>
     })
   )
 
-/** Changes the disk below the Store: `edit` gets lmdb with binary keys and text values. */
-const damage = async (directory: string, edit: (db: ReturnType<typeof open<string, Buffer>>) => void) => {
-  const db = open<string, Buffer>({ path: directory, keyEncoding: "binary", encoding: "string" })
-  edit(db)
-  await db.flushed
-  await db.close()
+type Lmdb = ReturnType<typeof open<string, Buffer>>
+
+/** Changes the disk below the Store: `edit` gets lmdb's root database and the log's (KvLmdb), with binary keys and text values. */
+const damage = async (directory: string, edit: (root: Lmdb, log: Lmdb) => void) => {
+  const root = open<string, Buffer>({ path: directory, keyEncoding: "binary", encoding: "string" })
+  edit(root, root.openDB<string, Buffer>("log", { keyEncoding: "binary", encoding: "string" }) as unknown as Lmdb)
+  await root.flushed
+  await root.close()
 }
 
 const key = (text: string) => Buffer.from(text, "latin1")
@@ -81,15 +83,15 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
       const directory = fs.mkdtempSync(path.join(os.tmpdir(), "stored-state-"))
       try {
         yield* writeStore(directory, 6)
-        yield* Effect.promise(() => damage(directory, (db) => void db.remove(key("l/000000000000003"))))
+        yield* Effect.promise(() => damage(directory, (_, log) => void log.remove(key("l/000000000000003"))))
         const gap = Checkers.storeIntegrity([StoredState.read("us", "us-node1", directory)])
         expect(gap.map((violation) => violation.checker)).toEqual(["store_integrity"])
         const problems = (gap[0]!.details as { examples: ReadonlyArray<{ problem: string }> }).examples.map((example) => example.problem)
         expect(problems).toEqual(["log positions are not 1 to the recorded end", "a frontier change is not in the log"])
 
-        yield* Effect.promise(() => damage(directory, (db) => void db.put(key("l/000000000000004"), '[4,null,"soon",1]')))
+        yield* Effect.promise(() => damage(directory, (_, log) => void log.put(key("l/000000000000004"), '[4,null,"soon",1]')))
         expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 17/)
-        yield* Effect.promise(() => damage(directory, (db) => void db.put(key("t/acme"), "{not json")))
+        yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme"), "{not json")))
         expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme is not JSON/)
       } finally {
         fs.rmSync(directory, { recursive: true, force: true })

@@ -139,6 +139,83 @@ describe("lmdb values on disk", () => {
     }))
 })
 
+describe("lmdb's log database", () => {
+  const entry = (seq: number): Omit<Store.LogEntry, "position"> => ({ change: { ...change(`user:u${seq}`), id: { origin: "us", seq } }, receivedFrom: null, appliedAtMs: seq })
+  const logKey = (position: number) => `${Store.logPrefix}${String(position).padStart(15, "0")}`
+  const rawOpen = (directory: string) => {
+    const root = open<string, string>({ path: directory, keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0])
+    return { root, log: root.openDB<string, string>("log", { keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0]) }
+  }
+
+  it.effect("holds the log in full pages, apart from the root database, which keeps no log key", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      const count = 4_000
+      yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) =>
+        Effect.forEach(Array.from({ length: count / 100 }, (_, write) => write), (write) =>
+          store.transaction((tx) => tx.appendLogs(Array.from({ length: 100 }, (_, index) => entry(write * 100 + index + 1))))
+        )
+      )
+      const { root, log } = rawOpen(directory)
+      try {
+        expect(Array.from(root.getKeys({ start: "l/", end: "l0" }))).toEqual([])
+        expect(log.getCount({ start: "l/", end: "l0" })).toBe(count)
+        // At the end of its own database, the log fills its pages; in the root one, before the counters, LMDB split them in halves.
+        const bytes = Array.from(log.getRange({ start: "l/", end: "l0" })).reduce((sum, { key, value }) => sum + key.length + Buffer.byteLength(value) + 8, 0)
+        const pages = (log.getStats() as { treeLeafPageCount: number }).treeLeafPageCount
+        expect(pages * 4096).toBeLessThan(1.2 * bytes)
+      } finally {
+        yield* Effect.promise(() => root.close())
+      }
+    }))
+
+  it.effect("moves the log a directory keeps in the root database, and appends after it", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      // The older layout: every key in the root database.
+      const older = open<string, string>({ path: directory, keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0])
+      const count = 25_000
+      yield* Effect.promise(() =>
+        older.batch(() => {
+          for (let position = 1; position <= count; position++) void older.put(logKey(position), StoredForm.encodeLogEntry({ ...entry(position), position }))
+          void older.put("m/logEnd", String(count))
+        })
+      )
+      yield* Effect.promise(() => older.close())
+      const read = yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) =>
+        Effect.gen(function* () {
+          const appended = yield* store.transaction((tx) => tx.appendLogs([entry(count + 1)]))
+          return { appended, log: yield* store.readLog(1, count + 10), end: yield* store.logEnd }
+        })
+      )
+      expect(read.appended.map((written) => written.position)).toEqual([count + 1])
+      expect(read.end).toBe(count + 1)
+      expect(read.log.map((written) => written.position)).toEqual(Array.from({ length: count + 1 }, (_, index) => index + 1))
+      expect(read.log[0]!.change.id.seq).toBe(1)
+      const { root, log } = rawOpen(directory)
+      try {
+        expect(Array.from(root.getKeys({ start: "l/", end: "l0" }))).toEqual([])
+        expect(log.getCount({ start: "l/", end: "l0" })).toBe(count + 1)
+      } finally {
+        yield* Effect.promise(() => root.close())
+      }
+    }))
+
+  it.scoped("a range over both databases returns their keys in order, without the log database's own record", () =>
+    Effect.gen(function* () {
+      const driver = yield* KvLmdb.makeScoped({ path: temporaryDirectory() })
+      const keys = ["a", "k/1", logKey(1), logKey(2), "m/x", "t/y"]
+      yield* driver.transact((tx) => Effect.sync(() => keys.forEach((key) => tx.set(key, key.toUpperCase()))))
+      const read = driver.read!
+      const range = (start: string, end: string, limit: number) => read((tx) => tx.range(start, end, limit))
+      expect((yield* range("", "\uffff", 100)).map(([key]) => key)).toEqual(keys)
+      expect(yield* range("", "\uffff", 3)).toEqual([["a", "A"], ["k/1", "K/1"], [logKey(1), logKey(1).toUpperCase()]])
+      expect((yield* range("l", "m", 100)).map(([key]) => key)).toEqual([logKey(1), logKey(2)])
+      expect((yield* range(logKey(2), "z", 2)).map(([key]) => key)).toEqual([logKey(2), "m/x"])
+      expect(yield* read((tx) => tx.get(logKey(2)))).toBe(logKey(2).toUpperCase())
+    }))
+})
+
 describe("Store over the FoundationDB driver with a fake binding", () => {
   const layerOn = (cluster: FakeFdb.FakeCluster, prefix = "inferadb/us") =>
     KvFoundationDb.layerFoundationDb({ prefix, importBinding: async () => FakeFdb.binding(cluster) })
