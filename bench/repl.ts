@@ -28,6 +28,14 @@
  * - `clientCpuSeconds`: the bench process's own CPU time (it shares the two cores).
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
+ * - `busyCores` in each phase: how many cores each process kept busy on average while the phase
+ *   ran (CPU seconds over wall seconds, from /proc), split into its main thread, where all
+ *   JavaScript runs, and its other threads (lmdb's commits, V8's compiler and garbage collector
+ *   helpers, libuv's pool), and the bench's own share (`client`). A phase whose main thread is
+ *   near 1 is bound by that process's JavaScript; one whose total over all processes is near the
+ *   machine's cores is bound by the machine. The throughput phase is measured up to the target's
+ *   last apply, the drain from the target's readiness to its last apply, each lag phase while
+ *   its load is offered; reading the phase's log back (Watch) is outside all of them.
  * - `machine.loadAverage`: os.loadavg() at the start and the end; this machine is shared, so a
  *   figure is comparable with another only at a similar load.
  *
@@ -171,14 +179,70 @@ const storeFilesMb = (directory: string): number | undefined => {
 const cpuSeconds = (pid: number | undefined): number | undefined => {
   if (pid === undefined) return undefined
   try {
-    // Fields after the command name (which may hold spaces) start at index 2 (state); utime and stime are fields 14 and 15.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const ticksPerSecond = 100
-    return Number(((Number(fields[11]) + Number(fields[12])) / ticksPerSecond).toFixed(2))
+    return Number(cpuSecondsOf(`/proc/${pid}/stat`).toFixed(2))
   } catch {
     return undefined
   }
+}
+
+/** utime + stime of a /proc stat file (a process's or a thread's), in seconds; throws when it cannot be read. */
+const cpuSecondsOf = (file: string): number => {
+  // Fields after the command name (which may hold spaces) start at index 2 (state); utime and stime are fields 14 and 15.
+  const stat = fs.readFileSync(file, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const ticksPerSecond = 100
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+}
+
+/** CPU seconds of a process's main thread and of its other threads together, from /proc/<pid>/task (Linux). */
+interface ThreadCpu {
+  readonly main: number
+  readonly others: number
+}
+
+const threadCpu = (pid: number | undefined): ThreadCpu | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    let main = 0
+    let others = 0
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const seconds = cpuSecondsOf(`/proc/${pid}/task/${task}/stat`)
+      if (Number(task) === pid) main += seconds
+      else others += seconds
+    }
+    return { main, others }
+  } catch {
+    return undefined
+  }
+}
+
+/** A moment's CPU readings of both serve processes and of this one. */
+interface CpuMark {
+  readonly atMs: number
+  readonly processes: ReadonlyMap<string, ThreadCpu | undefined>
+  readonly client: NodeJS.CpuUsage
+}
+
+const markCpu = (processes: ReadonlyMap<string, Serve.ServeProcess>): CpuMark => ({
+  atMs: performance.now(),
+  processes: new Map([...processes].map(([region, child]) => [region, threadCpu(child.child.pid)])),
+  client: process.cpuUsage()
+})
+
+const cores = (seconds: number, wallSeconds: number): number => Number((seconds / wallSeconds).toFixed(2))
+
+/** Cores each process kept busy between two marks (see `busyCores` above). */
+const busyCores = (before: CpuMark, after: CpuMark): Record<string, unknown> => {
+  const wallSeconds = (after.atMs - before.atMs) / 1000
+  const regions = [...after.processes].map(([region, now]) => {
+    const then = before.processes.get(region)
+    if (now === undefined || then === undefined) return [region, undefined] as const
+    const main = now.main - then.main
+    const others = now.others - then.others
+    return [region, { total: cores(main + others, wallSeconds), main: cores(main, wallSeconds), others: cores(others, wallSeconds) }] as const
+  })
+  const client = (after.client.user + after.client.system - before.client.user - before.client.system) / 1e6
+  return { ...Object.fromEntries(regions), client: cores(client, wallSeconds), seconds: Number(wallSeconds.toFixed(2)) }
 }
 
 const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))
@@ -215,6 +279,7 @@ interface DrainResult {
   readonly seconds: number
   readonly firstArrivalAfterReadyMs: number
   readonly originCommittedChangesPerSecond: number
+  readonly busyCores: Record<string, unknown>
 }
 
 const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, firstAppliedMs: Number.POSITIVE_INFINITY, lastAppliedMs: 0, lagsMs: [] })
@@ -339,12 +404,13 @@ const main = async (): Promise<void> => {
      * last change, then the phase is read from its log. The figures come from the servers' own
      * timestamps either way, so reading later changes none of them.
      */
-    const collect = async (name: string, expected: number): Promise<boolean> => {
+    const collect = async (name: string, expected: number, applied: () => void = () => undefined): Promise<boolean> => {
       const arrivals = arrivalsOf(name)
-      if (watching !== undefined || expected === 0) return awaitArrivals(arrivals, expected)
+      if (watching !== undefined || expected === 0) return awaitArrivals(arrivals, expected).finally(applied)
       const last = operations(name, expected / opsPerWrite - 1)[opsPerWrite - 1]!
       const client = targetClient
       await Serve.eventually(() => client.check({ vault: VAULT, resource: last.resource, relation: last.relation, subject: last.subject }), arrivalTimeoutMs, 20)
+      applied()
       const reading = client.watch(positionSeen + 1, record)
       const complete = await awaitArrivals(arrivals, expected)
       reading.cancel()
@@ -353,9 +419,11 @@ const main = async (): Promise<void> => {
     await sleep(200)
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
+    const tputStart = markCpu(processes)
     const pushed = await pushAsFastAsPossible(origin, "tput", throughputChangesMax, throughputSecondsMax)
     const tput = arrivalsOf("tput")
-    const tputArrived = await collect("tput", pushed.changes)
+    let tputEnd = tputStart
+    const tputArrived = await collect("tput", pushed.changes, () => void (tputEnd = markCpu(processes)))
     const replicatedSeconds = (tput.lastAppliedMs - tput.firstCommitMs) / 1000
     const tailSeconds = (tput.lastAppliedMs - tput.lastCommitMs) / 1000
     progress(`throughput: ${pushed.changes} committed in ${pushed.seconds.toFixed(1)} s, ${tput.count} applied at the target ${tailSeconds.toFixed(1)} s after the last commit`)
@@ -365,7 +433,9 @@ const main = async (): Promise<void> => {
       progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
       const name = `lag${rate}`
       const tripsBefore = await batchRoundTrips(ports[0]!.httpPort)
+      const offeredStart = markCpu(processes)
       const offered = await pushAtFixedRate(origin, name, rate)
+      const offeredEnd = markCpu(processes)
       const arrivals = arrivalsOf(name)
       const complete = await collect(name, offered.changes)
       const tripsAfter = await batchRoundTrips(ports[0]!.httpPort)
@@ -386,7 +456,8 @@ const main = async (): Promise<void> => {
         // it) and the agent's send-to-acknowledgement round trip of a batch.
         writeAcknowledgedMs: { p50: Number(percentile(acknowledged, 0.5).toFixed(1)), p99: Number(percentile(acknowledged, 0.99).toFixed(1)) },
         batchRoundTripMeanMs: trips > 0 ? Number(((1000 * (tripsAfter.seconds - tripsBefore.seconds)) / trips).toFixed(2)) : Number.NaN,
-        scheduleBehindMaxChanges: offered.behindMax
+        scheduleBehindMaxChanges: offered.behindMax,
+        busyCores: busyCores(offeredStart, offeredEnd)
       })
     }
 
@@ -405,11 +476,13 @@ const main = async (): Promise<void> => {
       processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs))
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
       const readyMs = Date.now()
+      const drainStart = markCpu(processes)
+      let drainEnd = drainStart
       const restarted = ApiClient.make(`127.0.0.1:${targetPorts.grpcPort}`, { token: Serve.token })
       targetClient = restarted
       if (liveWatch) watching = restarted.watch(positionSeen + 1, record)
       const arrivals = arrivalsOf("drain")
-      const complete = await collect("drain", backlog.changes)
+      const complete = await collect("drain", backlog.changes, () => void (drainEnd = markCpu(processes)))
       // First to last applied backlog change: the rate the target drains at once it is sending.
       const firstAppliedMs = arrivals.firstAppliedMs
       const seconds = (arrivals.lastAppliedMs - firstAppliedMs) / 1000
@@ -420,7 +493,8 @@ const main = async (): Promise<void> => {
         seconds: Number(seconds.toFixed(2)),
         // Readiness is polled, so a first change may land just before it was seen: 0 then.
         firstArrivalAfterReadyMs: Math.max(0, Math.round(firstAppliedMs - readyMs)),
-        originCommittedChangesPerSecond: Math.round(backlog.changes / backlog.seconds)
+        originCommittedChangesPerSecond: Math.round(backlog.changes / backlog.seconds),
+        busyCores: busyCores(drainStart, drainEnd)
       }
       progress(`drain: ${arrivals.count} of ${backlog.changes} applied in ${seconds.toFixed(1)} s after a restart`)
     }
@@ -463,7 +537,8 @@ const main = async (): Promise<void> => {
         originCommittedChangesPerSecond: Math.round(pushed.changes / pushed.seconds),
         originSeconds: Number(pushed.seconds.toFixed(2)),
         targetBehindAtLastCommitSeconds: Number(tailSeconds.toFixed(2)),
-        writers: writersMax
+        writers: writersMax,
+        busyCores: busyCores(tputStart, tputEnd)
       },
       lag: lagResults[0],
       lagAtOtherRates: lagResults.slice(1),
