@@ -107,6 +107,27 @@ const failure = (operation: string, error: unknown) =>
   new StoreError({ operation: error instanceof DiskRoom.Short ? "room" : operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
 
 const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =>
+  Effect.flatMap(openBoth(options), (databases) =>
+    moveOlderLog(options, databases).pipe(
+      Effect.as(databases),
+      Effect.tapError(() => Effect.promise(() => databases.root.close()))
+    )
+  )
+
+/** Moves an older directory's log (`moveLog`), saying so: a large one takes a while. */
+const moveOlderLog = (options: Options, databases: Databases): Effect.Effect<void, StoreError> =>
+  Effect.flatMap(lmdbTry(() => databases.root.getKeysCount({ start: logStart, end: logEnd, limit: 1 }) > 0), (older) =>
+    older
+      ? Effect.logInfo(`lmdb at ${options.path}: moving the log an earlier version kept in the root database into its own`).pipe(
+          Effect.zipRight(lmdbTry(() => moveLog(databases))),
+          Effect.flatMap((moved) => Effect.logInfo(`lmdb at ${options.path}: moved ${moved} log entries`))
+        )
+      : Effect.void
+  )
+
+const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
+
+const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
   Effect.try({
     try: () => {
       const root = open<string, string>({
@@ -119,9 +140,7 @@ const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =
         ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes })
       })
       try {
-        const databases = { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
-        moveLog(databases)
-        return databases
+        return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
       } catch (error) {
         void root.close()
         throw error
@@ -133,12 +152,15 @@ const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =
 /**
  * Moves the log entries a directory written before the log had its own database keeps in the
  * root one, lowest first, a chunk per durable transaction: a crash in between leaves the rest
- * where it was, and the next open moves it. Runs before the store takes any transaction.
+ * where it was, and the next open moves it. Runs before the store takes any transaction, and
+ * says how many it moved (a large log takes a while: the node logs it).
  */
-const moveLog = ({ root, log }: Databases): void => {
+const moveLog = ({ root, log }: Databases): number => {
+  let moved = 0
   for (;;) {
     const chunk = Array.from(root.getRange({ start: logStart, end: logEnd, limit: moveChunk }))
-    if (chunk.length === 0) return
+    if (chunk.length === 0) return moved
+    moved += chunk.length
     root.transactionSync(() => {
       for (const { key, value } of chunk) {
         log.putSync(key, value)

@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Cause, Context, Effect, Either, Exit, Layer } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Logger } from "effect"
 import { open } from "lmdb"
 import type * as Change from "../../src/replication/Change.js"
 import type { StoreError } from "../../src/replication/Errors.js"
@@ -182,12 +182,23 @@ describe("lmdb's log database", () => {
         })
       )
       yield* Effect.promise(() => older.close())
+      const said: Array<string> = []
       const read = yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) =>
         Effect.gen(function* () {
           const appended = yield* store.transaction((tx) => tx.appendLogs([entry(count + 1)]))
           return { appended, log: yield* store.readLog(1, count + 10), end: yield* store.logEnd }
         })
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void said.push(String(message))))))
+      expect(said).toEqual([
+        `lmdb at ${directory}: moving the log an earlier version kept in the root database into its own`,
+        `lmdb at ${directory}: moved ${count} log entries`
+      ])
+      // Opened again, there is nothing to move and nothing is said.
+      said.length = 0
+      yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.logEnd).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void said.push(String(message)))))
       )
+      expect(said).toEqual([])
       expect(read.appended.map((written) => written.position)).toEqual([count + 1])
       expect(read.end).toBe(count + 1)
       expect(read.log.map((written) => written.position)).toEqual(Array.from({ length: count + 1 }, (_, index) => index + 1))
