@@ -18,6 +18,7 @@ import type * as Change from "../../src/replication/Change.js"
 import type { StoreError } from "../../src/replication/Errors.js"
 import * as Store from "../../src/replication/Store.js"
 import * as StoredForm from "../../src/replication/StoredForm.js"
+import * as StoredState from "../../src/chaos/StoredState.js"
 import * as Tuple from "../../src/replication/Tuple.js"
 import * as KvFoundationDb from "../../src/runtime/KvFoundationDb.js"
 import * as KvEncoding from "../../src/runtime/KvEncoding.js"
@@ -209,6 +210,32 @@ describe("lmdb's log database", () => {
         expect(log.getCount({ start: "l/", end: "l0" })).toBe(count + 1)
       } finally {
         yield* Effect.promise(() => root.close())
+      }
+    }))
+
+  it.effect("a move a crash cut short goes on at the next open, and the judge reads the log in order meanwhile", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      const encoded = (position: number) => StoredForm.encodeLogEntry({ ...entry(position), position })
+      // As a crash between two of the move's transactions leaves it: the lowest entries moved, the rest still in the root database.
+      const { root, log } = rawOpen(directory)
+      yield* Effect.promise(() =>
+        root.batch(() => {
+          for (let position = 1; position <= 3; position++) void log.put(logKey(position), encoded(position))
+          for (let position = 4; position <= 6; position++) void root.put(logKey(position), encoded(position))
+          void root.put("m/logEnd", "6")
+        })
+      )
+      yield* Effect.promise(() => root.close())
+      expect(StoredState.read("us", "us-node1", directory).log.map((written) => written.position)).toEqual([1, 2, 3, 4, 5, 6])
+      const positions = yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => Effect.map(store.readLog(1, 100), (entries) => entries.map((written) => written.position)))
+      expect(positions).toEqual([1, 2, 3, 4, 5, 6])
+      const after = rawOpen(directory)
+      try {
+        expect(Array.from(after.root.getKeys({ start: "l/", end: "l0" }))).toEqual([])
+        expect(after.log.getCount({ start: "l/", end: "l0" })).toBe(6)
+      } finally {
+        yield* Effect.promise(() => after.root.close())
       }
     }))
 
