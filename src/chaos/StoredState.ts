@@ -8,7 +8,8 @@
  *
  * Layout (Store.ts): `t/<tuple>` holds a tuple state, `l/<15-digit position>` a log entry,
  * `m/logEnd` the log's end as JSON text. The log's entries are in the environment's database
- * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log too. Values are UTF-8 JSON: in the compact form, a log entry
+ * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log
+ * too. Values are UTF-8 JSON: in the compact form, a log entry
  * is `[position, receivedFrom, appliedAtMs, ...change]` and a tuple state `[[...change], ...]`,
  * a change being `[origin, seq, op, vault, resource, relation, subject, physicalMs, logical,
  * originRegion, originNode, originRevision, committedAtMs, context]`; stores written before that

@@ -335,7 +335,6 @@ class GroupCommit {
 
 const ignore = () => undefined
 
-
 /** How long a failed commit's waiting writes wait for lmdb's own error before failing with the generic one. */
 const causeWaitMs = 1_000
 
