@@ -46,10 +46,12 @@
  * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
- * (200000; 0 skips the drain phase), BENCH_WINDOW (unset: the agent's default
- * batches_in_flight_max, else that bound in both regions), BENCH_LIVE_WATCH (unset; 1 tails
- * the target's Watch stream during the phases), BENCH_CPU_PROFILE_DIR (unset; a directory: each serve
- * process writes a V8 CPU profile there when it exits, for `node --cpu-prof` viewers).
+ * (200000; 0 skips the drain phase), BENCH_CATCH_UP_BATCH_SIZE (unset: the agent's default,
+ * 1,000 for a batch_size of 100; else that catch_up_batch_size in both regions), BENCH_WINDOW
+ * (unset: the agent's default batches_in_flight_max, else that bound in both regions),
+ * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases),
+ * BENCH_CPU_PROFILE_DIR (unset; a directory: each serve process writes a V8 CPU profile there
+ * when it exits, for `node --cpu-prof` viewers).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -100,6 +102,8 @@ const backlogSecondsMax = 120
 const batchSize = numberFromEnv("BENCH_BATCH_SIZE", 100)
 /** The agent's batches_in_flight_max in both regions; undefined keeps the agent's default. */
 const inFlightMax = process.env["BENCH_WINDOW"] === undefined ? undefined : numberFromEnv("BENCH_WINDOW", 1)
+/** The agent's catch_up_batch_size in both regions; undefined keeps the agent's default. */
+const catchUpBatchSize = process.env["BENCH_CATCH_UP_BATCH_SIZE"] === undefined ? undefined : numberFromEnv("BENCH_CATCH_UP_BATCH_SIZE", batchSize)
 /** How long the target may take to receive the last change of a phase. */
 const arrivalTimeoutMs = 90_000
 /** Scheduling tick of the fixed-rate phase. */
@@ -121,6 +125,7 @@ const yaml = (ports: ReadonlyArray<Serve.RegionPorts>, local: string): string =>
     "  agent:",
     `    batch_size: ${batchSize}`,
     ...(inFlightMax === undefined ? [] : [`    batches_in_flight_max: ${inFlightMax}`]),
+    ...(catchUpBatchSize === undefined ? [] : [`    catch_up_batch_size: ${catchUpBatchSize}`]),
     `    buffer_size: ${Math.max(10_000, batchSize)}`,
     "  security:",
     "    mode: token",
@@ -526,7 +531,12 @@ const main = async (): Promise<void> => {
       regions: { origin: ORIGIN, target: TARGET },
       store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
       transport: "gRPC on loopback, token auth",
-      agent: { batchSize, flushDelayMs: 10, ...(inFlightMax === undefined ? {} : { batchesInFlightMax: inFlightMax }) },
+      agent: {
+        batchSize,
+        flushDelayMs: 10,
+        ...(inFlightMax === undefined ? {} : { batchesInFlightMax: inFlightMax }),
+        ...(catchUpBatchSize === undefined ? {} : { catchUpBatchSize })
+      },
       changesPerWrite: opsPerWrite,
       watch: liveWatch ? "live, while the phases run" : "after each phase",
       throughput: {
