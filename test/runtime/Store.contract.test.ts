@@ -143,9 +143,13 @@ describe("lmdb values on disk", () => {
 describe("lmdb's log database", () => {
   const entry = (seq: number): Omit<Store.LogEntry, "position"> => ({ change: { ...change(`user:u${seq}`), id: { origin: "us", seq } }, receivedFrom: null, appliedAtMs: seq })
   const logKey = (position: number) => `${Store.logPrefix}${String(position).padStart(15, "0")}`
+  // Keys and values as the store writes them (`KvLmdb`): the key encoder's bytes, UTF-8 text.
+  const asStored = { keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as const
+  /** The root database alone, as a directory written before the log had its own. */
+  const rawRoot = (directory: string) => open<string, string>({ path: directory, ...asStored } as Parameters<typeof open>[0])
   const rawOpen = (directory: string) => {
-    const root = open<string, string>({ path: directory, keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0])
-    return { root, log: root.openDB<string, string>("log", { keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0]) }
+    const root = rawRoot(directory)
+    return { root, log: root.openDB<string, string>("log", asStored as Parameters<typeof open>[0]) }
   }
 
   it.effect("holds the log in full pages, apart from the root database, which keeps no log key", () =>
@@ -174,7 +178,7 @@ describe("lmdb's log database", () => {
     Effect.gen(function* () {
       const directory = temporaryDirectory()
       // The older layout: every key in the root database.
-      const older = open<string, string>({ path: directory, keyEncoder: { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey }, encoding: "string" } as Parameters<typeof open>[0])
+      const older = rawRoot(directory)
       const count = 25_000
       yield* Effect.promise(() =>
         older.batch(() => {
