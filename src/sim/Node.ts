@@ -25,6 +25,7 @@ import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
 import * as Router from "../replication/Router.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
+import * as FiberRoots from "./FiberRoots.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
 import * as SimClock from "./SimClock.js"
 import * as SimNetwork from "./SimNetwork.js"
@@ -172,6 +173,19 @@ export class Node {
     if (this.handles !== undefined) this.failoverStates.push(Effect.runSync(this.handles.failover.state))
     this.crashing = true
     scheduler.crash()
+    this.handles = undefined
+  }
+
+  /**
+   * Drops the running incarnation at the end of a run: nothing of it runs again and no finalizer
+   * runs (see `FiberRoots`); the disk keeps what it holds. Crashes it where Effect's root set is
+   * out of reach.
+   */
+  abandon(): void {
+    const scheduler = this.scheduler
+    if (scheduler === undefined || scheduler.dead) return
+    if (!FiberRoots.available()) return this.crash()
+    FiberRoots.forget(scheduler.abandon())
     this.handles = undefined
   }
 

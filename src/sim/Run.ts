@@ -148,10 +148,10 @@ export const simulate = (scenario: Scenario, seed: number | string, options: Run
   const regions = readReplicas(sim)
   const result = judge(sim, stopReason, regions)
   const epochs = epochHistories(sim)
-  // Every fiber is interrupted, not just dropped: Effect keeps each fiber started with `runFork` in
+  // Every fiber is let go of, not just dropped: Effect keeps each fiber started with `runFork` in
   // a global set of roots until it ends, so a dropped node stays reachable for ever (a swarm
-  // worker ran out of memory after about a thousand seeds).
-  for (const node of sim.nodes.values()) node.crash()
+  // worker ran out of memory after about a thousand seeds). See `FiberRoots`.
+  for (const node of sim.nodes.values()) node.abandon()
   const wallMs = options.wallClock === undefined ? 0 : Math.round(options.wallClock() - wallStart)
   return { result: { ...result, wallMs }, history: sim.history, regions, epochs, messages: sim.messages }
 }

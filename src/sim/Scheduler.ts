@@ -111,6 +111,19 @@ export class NodeScheduler implements Scheduler.Scheduler {
     return drained
   }
 
+  /**
+   * Drops the incarnation at the end of a run without interrupting anything: every task is
+   * dropped and nothing runs again. Returns every fiber it started that may still be live.
+   */
+  abandon(): ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>> {
+    const fibers = [...this.fibers]
+    this.dead = true
+    this.tasks = []
+    this.head = 0
+    this.fibers.clear()
+    return fibers
+  }
+
   private track(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
     this.fibers.add(fiber)
     if (this.fibers.size < this.fibersPrunedAt) return

@@ -3,11 +3,12 @@
  * process and in separate processes through the CLI, and different seeds give different
  * hashes. The simulator's own sources use no machine clock, host timer or unseeded randomness.
  */
-import { Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { scan } from "../../scripts/check-determinism.mjs"
+import * as FiberRoots from "../../src/sim/FiberRoots.js"
 import { type RunResult, runScenario } from "../../src/sim/Run.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
@@ -83,6 +84,17 @@ describe("determinism", () => {
     }
     expect(Fiber.unsafeRoots().length).toBe(rootsBefore)
     expect(timers()).toBe(timersBefore)
+  })
+
+  // A finished run's fibers are let go of, not interrupted: this holds `FiberRoots` to the set
+  // Effect itself reads, so a newer Effect that keeps its roots elsewhere fails here, not in a
+  // worker that runs out of memory.
+  it("FiberRoots reaches the set of root fibers Effect keeps", () => {
+    expect(FiberRoots.available()).toBe(true)
+    const fiber = Effect.runFork(Effect.async<void>(() => {}))
+    expect(Fiber.unsafeRoots()).toContain(fiber)
+    FiberRoots.forget([fiber])
+    expect(Fiber.unsafeRoots()).not.toContain(fiber)
   })
 
   it("the simulator's sources use no banned time, timer or randomness API", () => {
