@@ -88,7 +88,7 @@ export interface Memory {
 /** Fresh heartbeater memory. */
 export const makeMemory = (): Memory => ({ roundTrips: new Map(), asking: new Set(), probing: new Set(), recent: new Map() })
 
-export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool) =>
+export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<AskServices>) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const clock = yield* Clock.Clock
@@ -138,6 +138,9 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool) =>
   })
 
 type Peer = ReturnType<typeof peersOf>[number]
+
+/** The services a heartbeat to a peer runs with (the pool's). */
+type AskServices = TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy
 
 /**
  * One heartbeat to one peer: its answer (counted as that node) kept and folded in at once, so a
@@ -209,7 +212,7 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
   Effect.scoped(
     Effect.gen(function* () {
       const memory = makeMemory()
-      const pool = new Handoff.Pool(yield* Effect.scope)
+      const pool = yield* Handoff.Pool.make<AskServices>()
       const primacy = yield* Primacy.Primacy
       // Rounds start every interval, however long the last one waited for its answers: pausing
       // a whole interval after a round that waited an interval for a lost answer spaced the next
@@ -224,6 +227,6 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
         Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
       )
-      return yield* Effect.forever(once)
+      return yield* Handoff.loop(once)
     })
   )

@@ -15,6 +15,7 @@
  */
 import { Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import * as NodeClock from "./Clock.js"
+import * as Handoff from "./Handoff.js"
 import * as Signals from "./Signals.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
@@ -298,7 +299,7 @@ const service = (core: Core): TopologyManager["Type"] => {
       return heard
     }),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
-      Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
+      Handoff.loop(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
 }
 
