@@ -12,7 +12,7 @@
  * stderr, its exit code becomes this process's, and an interrupt or termination sent to this
  * process is passed on. The seeds run, and everything printed and written, do not depend on it.
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 
 /** Helper threads for a swarm on several jobs. */
 export const poolSizeForJobs = 1
@@ -32,17 +32,24 @@ export const poolSize = (): number | undefined => {
   return Number(flag === poolFlag ? flags[at + 1] : flag.slice(poolFlag.length + 1))
 }
 
-/** Runs this command line again with `poolSizeForJobs` helper threads; resolves to its exit code. */
+/**
+ * Runs this command line again with `poolSizeForJobs` helper threads; resolves to its exit code.
+ * The interrupt and termination handlers are in place before the child is started: a signal
+ * that came while `spawn` was still waiting for the child's `exec` killed this process by
+ * default and left the child running on its own (seen under load, in the suite).
+ */
 export const rerunWithPool = (): Promise<number> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, `${poolFlag}=${poolSizeForJobs}`, ...process.argv.slice(1)], { stdio: "inherit" })
-    const forward = (signal: NodeJS.Signals) => () => void child.kill(signal)
+    // Assigned in this same synchronous turn, before any handler can run.
+    let child: ChildProcess | undefined
+    const forward = (signal: NodeJS.Signals) => () => void child?.kill(signal)
     const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => [signal, forward(signal)] as const)
     for (const [signal, handler] of handlers) process.on(signal, handler)
     const settle = (code: number) => {
       for (const [signal, handler] of handlers) process.off(signal, handler)
       resolve(code)
     }
+    child = spawn(process.execPath, [...process.execArgv, `${poolFlag}=${poolSizeForJobs}`, ...process.argv.slice(1)], { stdio: "inherit" })
     child.on("error", (error) => {
       process.stderr.write(`could not run the swarm again with ${poolFlag}=${poolSizeForJobs}: ${error.message}\n`)
       settle(1)

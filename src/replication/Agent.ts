@@ -203,26 +203,6 @@ const refusedForGoodReasons: ReadonlySet<string> = new Set(["ResidencyViolation"
 /** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
 export const batchesInFlightMaxDefault = 4
 
-/**
- * Waits out a backoff, but no longer than until heartbeats see the target region come back
- * (none of its nodes answering, then one again): a region that was down got its backlog only
- * after the rest of a capped backoff (5-10 s by default), which added seconds to every
- * recovery. A target that refuses while heartbeats find it well waits the whole backoff.
- */
-const backOff = (topologies: TopologyManager.TopologyManager["Type"], target: string, delayMs: number): Effect.Effect<void> =>
-  Effect.raceFirst(
-    Effect.sleep(Duration.millis(delayMs)),
-    topologies.changes.pipe(
-      Stream.map((topology) => Topology.isRegionAvailable(topology, target)),
-      Stream.changes,
-      // The first element is the state the backoff started in: only a later return counts.
-      Stream.drop(1),
-      Stream.filter((available) => available),
-      Stream.take(1),
-      Stream.runDrain
-    )
-  )
-
 /** The request carrying a pending batch to `target`; its id names the log positions it spans. */
 const batchRequest = (from: { readonly regionId: string; readonly nodeId: string }, target: string, pending: Pending): Message.ReplicateBatch => ({
   _tag: "ReplicateBatch",
@@ -237,19 +217,21 @@ const batchRequest = (from: { readonly regionId: string; readonly nodeId: string
  * since this attempt started (`answered`: the batches of a window fail together when a target
  * is down, each into its own jittered backoff, and the first one through must not leave the
  * rest holding the window and the in-order cursor) or, for a target region (not a sibling),
- * when heartbeats see it come back: the region available again after it was down (`backOff`),
- * or, when this attempt could not reach it at all, any heartbeat answer from it. A restarted
- * target used to wait out the rest of a 5-10 s capped backoff after it was up.
+ * when heartbeats see it come back: the region available again after it was down (a region
+ * that was down got its backlog only after the rest of a capped backoff, 5-10 s by default,
+ * which added seconds to every recovery), or, when this attempt could not reach it at all, any
+ * heartbeat answer from it. A target that refuses while heartbeats find it well waits the
+ * whole backoff. All of it is one wait on gates and a timer (`Handoff.awaitAny`).
  */
 const retryWait = (
   topologies: TopologyManager.TopologyManager["Type"],
   failed: { readonly target: string; readonly sibling: boolean; readonly unreachable: boolean },
   delayMs: number,
-  answered: Effect.Latch
-) => {
-  if (failed.sibling) return Effect.raceFirst(Effect.sleep(Duration.millis(delayMs)), answered.await)
-  const cues = failed.unreachable ? [answered.await, topologies.heardFrom(failed.target)] : [answered.await]
-  return Effect.raceAll([backOff(topologies, failed.target, delayMs), ...cues])
+  answered: Handoff.Gate
+): Effect.Effect<void> => {
+  if (failed.sibling) return Handoff.awaitAny([answered], delayMs)
+  const cues = failed.unreachable ? [topologies.returning(failed.target), topologies.heardFrom(failed.target)] : [topologies.returning(failed.target)]
+  return Effect.flatMap(Effect.all(cues), (gates) => Handoff.awaitAny([answered, ...gates], delayMs))
 }
 
 /** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */

@@ -123,11 +123,20 @@ export class Gate {
    * the forked timers were a third of the swarm's scheduler tasks.
    */
   awaitWithin(timeoutMs: number): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      if (this.opened) return Effect.void
-      const timer = timerOf(clock)
-      return timer === undefined ? this.awaitWithinForked(timeoutMs) : this.awaitWithinTimer(timer, timeoutMs)
-    })
+    return awaitAny([this], timeoutMs)
+  }
+
+  /**
+   * Calls `wake` once when the gate opens (at once when it is open); returns what unregisters
+   * it, which may be called after `wake` ran.
+   */
+  unsafeSubscribe(wake: () => void): () => void {
+    if (this.opened) {
+      wake()
+      return () => {}
+    }
+    this.waiters.push(wake)
+    return () => this.forget(wake)
   }
 
   /** Unregisters a waiter that no longer waits. */
@@ -135,33 +144,43 @@ export class Gate {
     const index = this.waiters.indexOf(wake)
     if (index !== -1) this.waiters.splice(index, 1)
   }
-
-  private awaitWithinTimer(timer: Timer, timeoutMs: number): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      if (this.opened) return resume(Effect.void)
-      let cancelTimer = (): void => {}
-      const wake = () => {
-        cancelTimer()
-        resume(Effect.void)
-      }
-      this.waiters.push(wake)
-      cancelTimer = timer.schedule(timeoutMs, () => {
-        this.forget(wake)
-        resume(Effect.void)
-      })
-      return Effect.sync(() => {
-        cancelTimer()
-        this.forget(wake)
-      })
-    })
-  }
-
-  // Without a callback timer (a test clock, say): a race against a sleep, two fibers; no
-  // simulated or production node takes this path.
-  private awaitWithinForked(timeoutMs: number): Effect.Effect<void> {
-    return Effect.raceFirst(this.await, Effect.sleep(Duration.millis(timeoutMs)))
-  }
 }
+
+/**
+ * Waits until any of `gates` opens, at most `timeoutMs`. With a clock that calls back (`Timer`)
+ * it is one suspension, however many gates: the agent's wait before a retry used to race a
+ * sleep, an acknowledgement, a heartbeat and a stream of topologies, four fibers and a
+ * subscription per failed send, over a quarter of the Effect operations of a simulated outage.
+ */
+export const awaitAny = (gates: ReadonlyArray<Gate>, timeoutMs: number): Effect.Effect<void> =>
+  Effect.clockWith((clock) => {
+    if (gates.some((gate) => gate.isOpen)) return Effect.void
+    const timer = timerOf(clock)
+    return timer === undefined ? awaitAnyForked(gates, timeoutMs) : awaitAnyTimer(gates, timer, timeoutMs)
+  })
+
+const awaitAnyTimer = (gates: ReadonlyArray<Gate>, timer: Timer, timeoutMs: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const cancels: Array<() => void> = []
+    let waiting = true
+    const stop = () => {
+      waiting = false
+      for (const cancel of cancels) cancel()
+    }
+    const wake = () => {
+      if (!waiting) return
+      stop()
+      resume(Effect.void)
+    }
+    for (const gate of gates) if (waiting) cancels.push(gate.unsafeSubscribe(wake))
+    if (waiting) cancels.push(timer.schedule(timeoutMs, wake))
+    return Effect.sync(stop)
+  })
+
+// Without a callback timer (a test clock, say): a race of the waits against a sleep; no
+// simulated or production node takes this path.
+const awaitAnyForked = (gates: ReadonlyArray<Gate>, timeoutMs: number): Effect.Effect<void> =>
+  Effect.raceAll([...gates.map((gate) => gate.await), Effect.sleep(Duration.millis(timeoutMs))])
 
 /**
  * A clock that can also call back after a delay, without a fiber: the simulator's (a world

@@ -178,11 +178,17 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       allowanceMs?: number
     ) => Effect.Effect<void, TopologyManagerError>
     /**
-     * Completes at the next heartbeat answer recorded from any node of `regionId`: the agent's
+     * The gate the next heartbeat answer recorded from any node of `regionId` opens: the agent's
      * cue that a target it could not connect to is listening again, long before the node's
      * status could change (that needs the heartbeat timeout first).
      */
-    readonly heardFrom: (regionId: Topology.RegionId) => Effect.Effect<void>
+    readonly heardFrom: (regionId: Topology.RegionId) => Effect.Effect<Handoff.Gate>
+    /**
+     * The gate opened when `regionId` next becomes available (`Topology.isRegionAvailable`) in
+     * the published topology after it was not: the agent's cue that a target region that was
+     * down is back, which cuts a backoff short.
+     */
+    readonly returning: (regionId: Topology.RegionId) => Effect.Effect<Handoff.Gate>
     /** Marks Unreachable every stale node (default timeout: `heartbeatTimeoutMs`); returns them. */
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /**
@@ -207,7 +213,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
     const lock = yield* Effect.makeSemaphore(1)
-    const core: Core = { settings, state, topologyRef, subscribers, lock }
+    const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make() }
     return service(core)
   })
 
@@ -257,6 +263,8 @@ interface Core {
   readonly topologyRef: SubscriptionRef.SubscriptionRef<Topology.Topology>
   readonly subscribers: Ref.Ref<ReadonlySet<Subscriber>>
   readonly lock: Effect.Semaphore
+  /** Per region, the signal its next return to availability fires (see `returning`). */
+  readonly returned: Signals.Signals<Topology.RegionId>
 }
 
 const checkOptions = (settings: Options): Effect.Effect<Options> =>
@@ -284,7 +292,8 @@ const service = (core: Core): TopologyManager["Type"] => {
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.fire(regionId)),
-    heardFrom: (regionId) => Effect.flatMap(hearing.next(regionId), (latch) => latch.await),
+    heardFrom: (regionId) => hearing.next(regionId),
+    returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
       const heard = new Set<Topology.RegionId>()
@@ -333,11 +342,18 @@ const commitAndPublish = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, Topolo
       })
       if (Either.isLeft(step)) return yield* Effect.fail(step.left)
       const { before, state, events, result } = step.right
-      if (state.topology !== before.topology) yield* SubscriptionRef.set(core.topologyRef, state.topology)
+      if (state.topology !== before.topology) {
+        yield* SubscriptionRef.set(core.topologyRef, state.topology)
+        for (const regionId of regionsReturned(before.topology, state.topology)) yield* core.returned.fire(regionId)
+      }
       yield* publish(core, events)
       return result
     })
   )
+
+/** Regions available in `after` that were not in `before`. */
+const regionsReturned = (before: Topology.Topology, after: Topology.Topology): ReadonlyArray<Topology.RegionId> =>
+  after.regions.filter((region) => Topology.isRegionAvailable(after, region.id) && !Topology.isRegionAvailable(before, region.id)).map((region) => region.id)
 
 // ---------------------------------------------------------------------------------------
 // Event delivery

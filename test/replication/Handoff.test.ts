@@ -178,3 +178,55 @@ describe("Handoff.Gate", () => {
       expect(closed.waiting).toBe(0)
     }))
 })
+
+describe("Handoff.awaitAny", () => {
+  it.effect("with a callback timer: any gate or the timer ends the wait, and every other gate and the timer are dropped", () =>
+    Effect.gen(function* () {
+      const { clock, pending, fire } = manualTimer()
+      const gates = [new Handoff.Gate(), new Handoff.Gate(), new Handoff.Gate()]
+      const second = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 1_000), clock))
+      yield* Effect.yieldNow()
+      expect(second.unsafePoll()).toBeNull()
+      expect(gates.map((gate) => gate.waiting)).toEqual([1, 1, 1])
+      expect([...pending.values()].map((entry) => entry.delayMs)).toEqual([1_000])
+      yield* gates[1]!.open
+      yield* Fiber.join(second)
+      expect(gates.map((gate) => gate.waiting)).toEqual([0, 0, 0])
+      expect(pending.size).toBe(0)
+      // An open gate ends the wait at once, and nothing is registered.
+      yield* Effect.withClock(Handoff.awaitAny(gates, 1_000), clock)
+      expect(pending.size).toBe(0)
+
+      gates[1]!.unsafeClose()
+      const timedOut = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 500), clock))
+      yield* Effect.yieldNow()
+      fire()
+      yield* Fiber.join(timedOut)
+      expect(gates.map((gate) => gate.isOpen)).toEqual([false, false, false])
+      expect(gates.map((gate) => gate.waiting)).toEqual([0, 0, 0])
+
+      const interrupted = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 500), clock))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      expect(gates.map((gate) => gate.waiting)).toEqual([0, 0, 0])
+      expect(pending.size).toBe(0)
+    }))
+
+  it.effect("without a callback timer (a test clock): any gate or the timeout ends the wait", () =>
+    Effect.gen(function* () {
+      const gates = [new Handoff.Gate(), new Handoff.Gate()]
+      const early = yield* Effect.fork(Handoff.awaitAny(gates, 1_000))
+      yield* TestClock.adjust(10)
+      expect(early.unsafePoll()).toBeNull()
+      yield* gates[1]!.open
+      yield* Fiber.join(early)
+
+      const closed = [new Handoff.Gate(), new Handoff.Gate()]
+      const late = yield* Effect.fork(Handoff.awaitAny(closed, 1_000))
+      yield* TestClock.adjust(999)
+      expect(late.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(1)
+      yield* Fiber.join(late)
+      expect(closed.map((gate) => gate.waiting)).toEqual([0, 0])
+    }))
+})

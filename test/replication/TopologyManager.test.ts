@@ -386,6 +386,27 @@ describe("TopologyManager", () => {
         expect(statusOf(yield* manager.current, "e1")).toBe("Healthy")
       }))
 
+    it.effect("the agent's cues: a heartbeat answer opens the region's hearing gate; its return to availability opens its returning gate, and nothing else does", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions(), { recoverAfter: 1 })
+        const heard = yield* manager.heardFrom("eu-central-1")
+        const elsewhere = yield* manager.heardFrom("ap-southeast-1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect([heard.isOpen, elsewhere.isOpen]).toEqual([true, false])
+        // A gate is for the next answer only: one taken now waits for another.
+        expect((yield* manager.heardFrom("eu-central-1")).isOpen).toBe(false)
+
+        // Available, then a change that keeps it available: no return.
+        const returning = yield* manager.returning("eu-central-1")
+        yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", "Degraded")
+        expect(returning.isOpen).toBe(false)
+        yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", "Unreachable")
+        expect(returning.isOpen).toBe(false)
+        const other = yield* manager.returning("ap-southeast-1")
+        yield* manager.updateNodeStatus("eu-central-1", "eu-central-1a", "e1", "Healthy")
+        expect([returning.isOpen, other.isOpen]).toEqual([true, false])
+      }))
+
     it.effect("heartbeats do not override a status set explicitly by a health check", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions(), { recoverAfter: 1 })
