@@ -1,7 +1,8 @@
 /**
  * Simulator throughput (`npm run bench:sim`), printed as ONE JSON line:
  *
- * - in this process: scenarios/three-region-skew-hlc.yaml and scenarios/three-region-skew-wall.yaml
+ * - in this process, on the simulator's bundle as the command line runs it (`simulator` names it;
+ *   the sources through tsx when there is no current bundle): scenarios/three-region-skew-hlc.yaml and scenarios/three-region-skew-wall.yaml
  *   on a fixed set of seeds (alternating them seed by seed, after two warm-up runs each, so JIT
  *   warm-up favours neither): simulated events per wall second and per CPU second, time
  *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
@@ -27,13 +28,20 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { PerformanceObserver } from "node:perf_hooks"
 import { Either } from "effect"
-import { runScenario } from "../src/sim/Run.js"
+import { bundleOf } from "../bin/launch.mjs"
+import type * as Run from "../src/sim/Run.js"
 import * as Scenario from "../src/sim/Scenario.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+/**
+ * The simulator as the command line runs it: its bundle in dist/ (`prebench:sim` builds it when
+ * stale), else its sources, which `simulator` in the JSON names.
+ */
+const runBundle = bundleOf("src/sim/Run.ts")
+const { runScenario } = (await import(runBundle === undefined ? "../src/sim/Run.js" : pathToFileURL(runBundle).href)) as typeof Run
 const files = ["scenarios/three-region-skew-hlc.yaml", "scenarios/three-region-skew-wall.yaml"]
 const seedsMax = 20
 const seeds = Math.min(seedsMax, Math.max(1, Number(process.env["SEEDS"] ?? 12)))
@@ -209,6 +217,7 @@ process.stdout.write(
     bench: "sim",
     node: process.version,
     cores,
+    simulator: runBundle === undefined ? "sources (through tsx)" : path.relative(root, runBundle),
     loadAverage: { before: loadBefore, after: loadAverage() },
     eventsPerSec: Math.round((totals.events / totals.wallMs) * 1000),
     eventsPerCpuSec: Math.round((totals.events / ((cpu.user + cpu.system) / 1000)) * 1000),
