@@ -54,13 +54,14 @@ const cores = os.availableParallelism()
 
 /**
  * From a profile of 40 swarm seeds in one thread (`node --cpu-prof bin/inferadb-repl.mjs sim swarm
- * --seeds 40 --first-seed 7000 --jobs 1`, mapped to sources through dist/'s source maps), after
- * the latch-based hand-offs (`Handoff.ts`) replaced Deferreds, races and a fork per request.
+ * --seeds 40 --first-seed 7000 --jobs 1`, mapped to sources through dist/'s source maps), and
+ * Effect operations, scheduler tasks and fiber starts counted per simulated event over seeds
+ * 7000-7019 (a counting copy of Effect's run loop, not shipped; December 1, 2026).
  */
 const profileNotes =
-  "profile: Effect fiber runtime ~42% (about 186 Effect operations, 5 scheduler tasks and 0.9 new fibers per simulated event, " +
-  "spread over every operation with no single hot spot), garbage collection ~22%, src/replication self ~12%, " +
-  "src/sim self ~6% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
+  "profile: Effect fiber runtime ~45% (about 107 Effect operations, 2 scheduler tasks and 0.5 new fibers per simulated event, " +
+  "spread over every operation with no single hot spot), src/replication self ~27%, garbage collection ~12%, " +
+  "src/sim self ~11% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
