@@ -122,6 +122,9 @@ describe("checkers", () => {
     const twin = { ...x, tuple: tuple("open", "user:y") }
     const found = Checkers.uniqueIds([region("a", [x], [x]), region("b", [twin], [twin])])
     expect(found.map((violation) => [violation.checker, violation.details["ids"]])).toEqual([["unique_ids", 1]])
+    // The very object in two regions counts once; a different change under its id in a third is still found.
+    const shared = Checkers.uniqueIds([region("a", [x], [x]), region("b", [x], [x]), region("c", [twin], [twin])])
+    expect(shared.map((violation) => [violation.checker, violation.details["ids"]])).toEqual([["unique_ids", 1]])
   })
 
   it("timestamps flags a change stamped further ahead of the real time it became durable than the bound", () => {
