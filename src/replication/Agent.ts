@@ -452,7 +452,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           const senders = yield* Handoff.Pool.make()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
-          yield* Effect.forkScoped(Handoff.loop(advanceInOrder(target, inOrder, window, cursor)))
+          yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window, cursor)))
           while (true) {
             yield* window.take(1)
             const collected = yield* Effect.either(Effect.zipRight(awaitWork(next), collect(target, next, topology)))

@@ -15,7 +15,6 @@
  * region's StatefulSet names its pods alike; nodes should use the same form for their own id.
  */
 import { Context, Data, Duration, Effect, Either, Layer, pipe, Ref } from "effect"
-import * as Handoff from "./Handoff.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -289,7 +288,7 @@ export const runSync = (
         )
       )
     )
-    return yield* Handoff.loop(Effect.zipRight(round, Effect.sleep(Duration.millis(intervalMs))))
+    return yield* Effect.forever(Effect.zipRight(round, Effect.sleep(Duration.millis(intervalMs))))
   })
 
 /** What a sync changed, for a log line; undefined when it changed nothing. */

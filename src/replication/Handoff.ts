@@ -54,17 +54,6 @@ export class Fifo<A> {
 }
 
 /**
- * Runs `effect` again and again, until interrupted or it fails. `Effect.forever` yields to the
- * scheduler between two runs, a scheduler task and about five Effect operations each time; the
- * loops run with this wait inside every run (a gate, a queue, a timer), so that yield protects
- * nothing.
- */
-export const loop = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<never, E, R> => {
-  const again: Effect.Effect<never, E, R> = Effect.flatMap(effect, () => again)
-  return again
-}
-
-/**
  * Waits for ever, until interrupted, holding nothing of the host. `Effect.never` keeps a host
  * interval timer so that a program awaiting it keeps Node.js alive, and a simulated node that
  * waits like that would hold one until it is interrupted.
@@ -224,7 +213,7 @@ export class Pool<R = never> {
       const ready = this.idle.pop()
       if (ready !== undefined) return ready.offer(effect)
       const inbox = new Fifo<Effect.Effect<void, never, R>>()
-      const worker = loop(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
+      const worker = Effect.forever(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
       return Effect.zipRight(Effect.forkIn(Effect.provide(worker, this.context), this.scope), inbox.offer(effect))
     })
   }

@@ -27,7 +27,7 @@ export interface LazyCursor {
  * the acting primary's "caught up" check, so the role was never handed back (swarm seed 1000300).
  *
  * The writer waits on a gate that any advance opens, so advances during a write cause one more
- * write. A sliding queue of one and `Effect.forever` did the same at about twice the Effect
+ * write. A sliding queue of one did the same at about twice the Effect
  * operations per acknowledged batch (a tenth of a swarm's operations went to this loop).
  */
 export const make = (target: string, initial: number, retryDelayMs: number): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
@@ -51,7 +51,7 @@ export const make = (target: string, initial: number, retryDelayMs: number): Eff
         onFailure: retry
       })
     })
-    yield* Effect.forkScoped(Handoff.loop(writeLatest))
+    yield* Effect.forkScoped(Effect.forever(writeLatest))
     return {
       advance: (position) =>
         Effect.sync(() => {
