@@ -4,7 +4,7 @@
  * (or waiting on an empty `Queue`, which makes one) costs about four times a latch; with forks,
  * Deferreds were the largest share of the Effect runtime's time per simulated event in profiles
  * of the swarm. A gate wakes its waiters at once, where Effect's `Latch` schedules a task that
- * wakes them: one scheduler task less per hand-off (a fifth of a swarm's tasks).
+ * wakes them: one scheduler task less per hand-off.
  */
 import { type Clock as EffectClock, type Context, Duration, Effect, type Scope } from "effect"
 

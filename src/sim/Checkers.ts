@@ -298,7 +298,7 @@ const fingerprint = (change: Change.Change): string =>
 export const uniqueIds = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
   const byId = new Map<string, Map<string, Change.Change>>()
   // One object is one change: regions that hold the very object a message carried (the
-  // simulator passes frozen objects unless \`wire: bytes\`) need its fingerprint once, not once
+  // simulator passes frozen objects unless `wire: bytes`) need its fingerprint once, not once
   // per region (the fingerprints were 6% of a run at 1,000 writes/s).
   const fingerprinted = new Set<Change.Change>()
   for (const change of unionHistory(regions)) {
