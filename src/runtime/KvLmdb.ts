@@ -128,25 +128,22 @@ const moveOlderLog = (options: Options, databases: Databases): Effect.Effect<voi
 const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
 
 const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
-  Effect.try({
-    try: () => {
-      const root = open<string, string>({
-        path: options.path,
-        keyEncoder,
-        encoding: "string",
-        noSync: false,
-        noMetaSync: false,
-        overlappingSync: false,
-        ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes })
-      })
-      try {
-        return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
-      } catch (error) {
-        void root.close()
-        throw error
-      }
-    },
-    catch: (error) => failure("open", error)
+  lmdbTry(() => {
+    const root = open<string, string>({
+      path: options.path,
+      keyEncoder,
+      encoding: "string",
+      noSync: false,
+      noMetaSync: false,
+      overlappingSync: false,
+      ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes })
+    })
+    try {
+      return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
+    } catch (error) {
+      void root.close()
+      throw error
+    }
   })
 
 /**

@@ -104,10 +104,7 @@ export class NodeScheduler implements Scheduler.Scheduler {
       this.runOne()
       drained++
     }
-    this.dead = true
-    this.tasks = []
-    this.head = 0
-    this.fibers.clear()
+    this.abandon()
     return drained
   }
 
