@@ -28,6 +28,13 @@
  * - `clientCpuSeconds`: the bench process's own CPU time (it shares the two cores).
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
+ * - `nodes` in each phase, per process, from its /metrics before and after the phase
+ *   (`nodeMetrics.ts`): `store`, the store's durable commits (how many, transactions per commit,
+ *   the commit's duration and each transaction's wait from the end of its body until durable:
+ *   mean, p50, p99 estimated from the histogram buckets), and `gcPauses` (count, total ms, and
+ *   how many took over 10 ms). A write's acknowledgement and a batch's shipping both wait for
+ *   the origin's commit, and a pause stops everything in its process, so these say how much of
+ *   the lag's tail is the disk and how much the garbage collector.
  * - `busyCores` in each phase: how many cores each process kept busy on average while the phase
  *   ran (CPU seconds over wall seconds, from /proc), split into its main thread, where all
  *   JavaScript runs, and its other threads (lmdb's commits, V8's compiler and garbage collector
@@ -59,6 +66,7 @@ import * as path from "node:path"
 import type * as Store from "../src/replication/Store.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
+import * as NodeMetrics from "./nodeMetrics.js"
 
 const numberFromEnv = (name: string, fallback: number): number => {
   const value = Number(process.env[name])
@@ -277,6 +285,14 @@ interface Arrivals {
 }
 
 /** Phase 3's figures. */
+/** Each process's store and GC histograms now (`nodeMetrics.ts`), by region. */
+const readNodes = async (ports: ReadonlyArray<{ readonly region: string; readonly httpPort: number }>): Promise<Map<string, NodeMetrics.Reading>> =>
+  new Map(await Promise.all(ports.map(async (entry) => [entry.region, await NodeMetrics.read(entry.httpPort)] as const)))
+
+/** A phase's store commits and GC pauses in each process, from readings before and after it (none before for a restarted process). */
+const nodesDuring = (before: ReadonlyMap<string, NodeMetrics.Reading>, after: ReadonlyMap<string, NodeMetrics.Reading>) =>
+  Object.fromEntries([...after].map(([region, reading]) => [region, NodeMetrics.phase(reading, before.get(region))]))
+
 interface DrainResult {
   readonly changes: number
   readonly complete: boolean
@@ -285,6 +301,7 @@ interface DrainResult {
   readonly firstArrivalAfterReadyMs: number
   readonly originCommittedChangesPerSecond: number
   readonly busyCores: Record<string, unknown>
+  readonly nodes: Record<string, unknown>
 }
 
 const emptyArrivals = (): Arrivals => ({ count: 0, firstCommitMs: Number.POSITIVE_INFINITY, lastCommitMs: 0, firstAppliedMs: Number.POSITIVE_INFINITY, lastAppliedMs: 0, lagsMs: [] })
@@ -424,11 +441,13 @@ const main = async (): Promise<void> => {
     await sleep(200)
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
+    const tputNodesBefore = await readNodes(ports)
     const tputStart = markCpu(processes)
     const pushed = await pushAsFastAsPossible(origin, "tput", throughputChangesMax, throughputSecondsMax)
     const tput = arrivalsOf("tput")
     let tputEnd = tputStart
     const tputArrived = await collect("tput", pushed.changes, () => void (tputEnd = markCpu(processes)))
+    const tputNodesAfter = await readNodes(ports)
     const replicatedSeconds = (tput.lastAppliedMs - tput.firstCommitMs) / 1000
     const tailSeconds = (tput.lastAppliedMs - tput.lastCommitMs) / 1000
     progress(`throughput: ${pushed.changes} committed in ${pushed.seconds.toFixed(1)} s, ${tput.count} applied at the target ${tailSeconds.toFixed(1)} s after the last commit`)
@@ -438,12 +457,14 @@ const main = async (): Promise<void> => {
       progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
       const name = `lag${rate}`
       const tripsBefore = await batchRoundTrips(ports[0]!.httpPort)
+      const nodesBefore = await readNodes(ports)
       const offeredStart = markCpu(processes)
       const offered = await pushAtFixedRate(origin, name, rate)
       const offeredEnd = markCpu(processes)
       const arrivals = arrivalsOf(name)
       const complete = await collect(name, offered.changes)
       const tripsAfter = await batchRoundTrips(ports[0]!.httpPort)
+      const nodesAfter = await readNodes(ports)
       const lags = [...arrivals.lagsMs].sort((a, b) => a - b)
       const acknowledged = [...offered.acknowledgedMs].sort((a, b) => a - b)
       const trips = tripsAfter.count - tripsBefore.count
@@ -462,7 +483,8 @@ const main = async (): Promise<void> => {
         writeAcknowledgedMs: { p50: Number(percentile(acknowledged, 0.5).toFixed(1)), p99: Number(percentile(acknowledged, 0.99).toFixed(1)) },
         batchRoundTripMeanMs: trips > 0 ? Number(((1000 * (tripsAfter.seconds - tripsBefore.seconds)) / trips).toFixed(2)) : Number.NaN,
         scheduleBehindMaxChanges: offered.behindMax,
-        busyCores: busyCores(offeredStart, offeredEnd)
+        busyCores: busyCores(offeredStart, offeredEnd),
+        nodes: nodesDuring(nodesBefore, nodesAfter)
       })
     }
 
@@ -480,6 +502,8 @@ const main = async (): Promise<void> => {
       const backlog = await pushAsFastAsPossible(origin, "drain", backlogChanges, backlogSecondsMax)
       processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs))
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
+      // The restarted target has no reading before: its own start-up is in its figures.
+      const drainNodesBefore = new Map([...(await readNodes(ports))].filter(([region]) => region !== TARGET))
       const readyMs = Date.now()
       const drainStart = markCpu(processes)
       let drainEnd = drainStart
@@ -499,7 +523,8 @@ const main = async (): Promise<void> => {
         // Readiness is polled, so a first change may land just before it was seen: 0 then.
         firstArrivalAfterReadyMs: Math.max(0, Math.round(firstAppliedMs - readyMs)),
         originCommittedChangesPerSecond: Math.round(backlog.changes / backlog.seconds),
-        busyCores: busyCores(drainStart, drainEnd)
+        busyCores: busyCores(drainStart, drainEnd),
+        nodes: nodesDuring(drainNodesBefore, await readNodes(ports))
       }
       progress(`drain: ${arrivals.count} of ${backlog.changes} applied in ${seconds.toFixed(1)} s after a restart`)
     }
@@ -548,7 +573,8 @@ const main = async (): Promise<void> => {
         originSeconds: Number(pushed.seconds.toFixed(2)),
         targetBehindAtLastCommitSeconds: Number(tailSeconds.toFixed(2)),
         writers: writersMax,
-        busyCores: busyCores(tputStart, tputEnd)
+        busyCores: busyCores(tputStart, tputEnd),
+        nodes: nodesDuring(tputNodesBefore, tputNodesAfter)
       },
       lag: lagResults[0],
       lagAtOtherRates: lagResults.slice(1),

@@ -10,13 +10,18 @@
  * - `apply`: the log those writes left, sent as `ReplicateBatch`es of BATCH changes to a second
  *   node on its own fresh lmdb directory, INFLIGHT at once, each decoded from its protobuf bytes
  *   and answered with encoded bytes as the gRPC server does (`WireCodec`, `Replica.handle`);
+ * - `loneWrite`: LONE_WRITES writes of 100 inserts one at a time, LONE_GAP_MS apart (5,000
+ *   changes/s offered when 20), on a fresh node: p50/p99/max of each write's latency in
+ *   `Replica.write` and of its durable commit alone (`KvLmdb`'s commit observation). Nothing
+ *   shares these commits, so this is the floor a write's acknowledgement, and so the replication
+ *   lag, stands on with this disk.
  * - the machine's load average at the start and the end: compare only runs under a similar load.
  *
  * Each path runs RUNS times after one warm-up run and reports every run, so the spread shows.
  * `bench:repl` measures the same paths between two real processes.
  *
  * Environment: CHANGES (200000, a multiple of 100), WRITERS (16), BATCH (1000), INFLIGHT (4),
- * RUNS (3).
+ * RUNS (3), LONE_WRITES (300), LONE_GAP_MS (20).
  */
 import { Effect, Either, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
@@ -45,6 +50,8 @@ const writers = numberFromEnv("WRITERS", 16)
 const batchSize = numberFromEnv("BATCH", 1_000)
 const inFlight = numberFromEnv("INFLIGHT", 4)
 const runs = numberFromEnv("RUNS", 3)
+const loneWrites = numberFromEnv("LONE_WRITES", 300)
+const loneGapMs = numberFromEnv("LONE_GAP_MS", 20)
 
 const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))
 const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`)
@@ -53,13 +60,13 @@ const cluster = Cluster.make({ regions: ["us", "eu"] })
 const hub = Network.makeHub({ random: Random.make(1).derive("network") })
 
 /** A node of `region` on a fresh lmdb directory, and the directory (removed by the caller). */
-const startNode = (region: string) =>
+const startNode = (region: string, onCommit?: (commit: KvLmdb.CommitObservation) => void) =>
   Effect.gen(function* () {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), `inferadb-bench-store-${region}-`))
     const layer = Engine.layer(cluster.settingsFor(region)).pipe(
       Layer.provideMerge(
         Layer.mergeAll(
-          KvLmdb.layerLmdb({ path: directory }),
+          KvLmdb.layerLmdb({ path: directory, ...(onCommit === undefined ? {} : { onCommit }) }),
           Clock.layer("hlc"),
           Network.layerMemory(hub, { regionId: region, nodeId: `${region}-node1`, endpoint: `mem://${region}` }),
           Random.layerSeeded(region),
@@ -136,6 +143,28 @@ const applyRun = (batches: ReadonlyArray<Uint8Array>, expected: number) =>
     return figures
   })
 
+/** p50, p99 and max of `values` in ms, to 0.01 ms. */
+const spread = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN).toFixed(2))
+  return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) }
+}
+
+/** Writes one at a time, `loneGapMs` apart, after ten unmeasured ones. */
+const loneWriteRun = Effect.gen(function* () {
+  const commitsMs: Array<number> = []
+  const node = yield* startNode("us", (commit) => void commitsMs.push(commit.durationMs))
+  const writesMs: Array<number> = []
+  for (let write = 0; write < loneWrites + 10; write++) {
+    yield* Effect.sleep(loneGapMs)
+    const startedMs = performance.now()
+    yield* node.replica.write(writeOperations(write))
+    if (write >= 10) writesMs.push(performance.now() - startedMs)
+  }
+  yield* node.stop
+  return { writes: loneWrites, gapMs: loneGapMs, write: spread(writesMs), commit: spread(commitsMs.slice(10)) }
+})
+
 const main = Effect.gen(function* () {
   const loadAtStart = loadAverage()
   const writes = []
@@ -150,12 +179,15 @@ const main = Effect.gen(function* () {
     writes.push(written.figures)
     applies.push(applied)
   }
+  progress(`lone writes: ${loneWrites}, ${loneGapMs} ms apart`)
+  const loneWrite = yield* loneWriteRun
   const result = {
     bench: "store",
     store: "lmdb, one node in this process, group commit, fsync on every commit",
     changes,
     write: { writers, changesPerWrite, runs: writes },
     apply: { batchSize, inFlight, runs: applies },
+    loneWrite,
     machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
   }
   process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -69,6 +69,20 @@ export interface Options {
   readonly mapSizeBytes?: number
   /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
   readonly minFreeBytes?: number
+  /** Told of every durable commit (`inferadb_store_commit_*` on /metrics). */
+  readonly onCommit?: (commit: CommitObservation) => void
+}
+
+/**
+ * One durable commit of the group commit: how long lmdb took to write and sync it (from the
+ * hand-over of the group to its durable promise), how many transaction bodies it held, and how
+ * long each of those waited from the end of its body until it was durable (the commit in
+ * flight ahead of it, then its own).
+ */
+export interface CommitObservation {
+  readonly durationMs: number
+  readonly transactions: number
+  readonly durableWaitsMs: ReadonlyArray<number>
 }
 
 // Values are text (`Store`'s compact form) kept as UTF-8 bytes; lmdb's "string" encoding writes and
@@ -249,6 +263,8 @@ const checkKeys = (db: Database, writes: ReadonlyMap<string, string | null>): Ef
 /** A body's writes waiting for their commit, and how to tell the body its outcome. */
 interface Queued {
   readonly writes: ReadonlyMap<string, string | null>
+  /** `performance.now()` when the body handed its writes over. */
+  readonly submittedMs: number
   readonly resolve: () => void
   readonly reject: (error: unknown) => void
 }
@@ -269,13 +285,14 @@ class GroupCommit {
   constructor(
     private readonly databases: Databases,
     /** Why the disk has too little room for a commit now (`DiskRoom`); undefined while it has enough. */
-    private readonly roomShort: () => Error | undefined
+    private readonly roomShort: () => Error | undefined,
+    private readonly onCommit: ((commit: CommitObservation) => void) | undefined
   ) {}
 
   /** Hands a body's writes over; the promise settles once they are durable, or rejects if they will never be. */
   submit(writes: ReadonlyMap<string, string | null>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queued.push({ writes, resolve, reject })
+      this.queued.push({ writes, submittedMs: performance.now(), resolve, reject })
       if (!this.writing) this.next()
     })
   }
@@ -289,6 +306,7 @@ class GroupCommit {
     const short = this.roomShort()
     if (short !== undefined) return this.fail(group, short)
     let committed: Promise<boolean>
+    const startedMs = performance.now()
     try {
       committed = this.databases.root.batch(() => {
         for (const { writes } of group) {
@@ -306,11 +324,24 @@ class GroupCommit {
     committed.then(
       (applied) => {
         if (!applied) return this.fail(group, new Error("lmdb did not commit the batch"))
+        const durableMs = performance.now()
         for (const { resolve } of group) resolve()
         this.next()
+        this.observe(group, startedMs, durableMs)
       },
       (error: unknown) => void lmdbCause(error).then((cause) => this.fail(group, cause))
     )
+  }
+
+  // After the group is settled and the next one handed over: an observer that throws costs a
+  // metric, never an acknowledgement.
+  private observe(group: ReadonlyArray<Queued>, startedMs: number, durableMs: number): void {
+    if (this.onCommit === undefined) return
+    try {
+      this.onCommit({ durationMs: durableMs - startedMs, transactions: group.length, durableWaitsMs: group.map(({ submittedMs }) => durableMs - submittedMs) })
+    } catch {
+      // A metric lost; the commit stands.
+    }
   }
 
   /** One write, to the database its key lives in. */
@@ -360,7 +391,7 @@ const lmdbCause = (error: unknown): Promise<unknown> => {
 const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDriver.KvDriver> =>
   Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
     let closed = false
-    const commits = new GroupCommit(databases, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes))
+    const commits = new GroupCommit(databases, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes), options.onCommit)
     const reader = committedReader(databases)
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)

@@ -18,6 +18,7 @@
 import { Layer } from "effect"
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client"
 import * as Metrics from "../replication/Metrics.js"
+import type * as KvLmdb from "./KvLmdb.js"
 
 /** The seed's metric names, plus the refused-requests counter. */
 export const names = {
@@ -41,6 +42,9 @@ export const names = {
   failoverEventsTotal: "inferadb_engine_replication_failover_events_total",
   storeFailedTransactionsTotal: "inferadb_engine_store_failed_transactions_total",
   storeFailedTransactionsInARow: "inferadb_engine_store_failed_transactions_in_a_row",
+  storeCommitDurationSeconds: "inferadb_engine_store_commit_duration_seconds",
+  storeCommitTransactions: "inferadb_engine_store_commit_transactions",
+  storeDurableWaitSeconds: "inferadb_engine_store_durable_wait_seconds",
   buildInfo: "inferadb_engine_build_info"
 } as const
 
@@ -49,6 +53,15 @@ export const batchSizeBuckets: ReadonlyArray<number> = [1, 2, 5, 10, 25, 50, 100
 
 /** Round-trip buckets in seconds, from a same-zone hop to a slow cross-continent retry. */
 export const durationBuckets: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Commit buckets in seconds: this VM's fsync'd LMDB commit of a 100-change write takes 1-2 ms
+ * alone and 3-5 ms at its 99th percentile; a group of thousands of changes on a busy node, tens.
+ */
+export const commitBuckets: ReadonlyArray<number> = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1]
+
+/** Transaction bodies per durable commit: 1 when writes come one at a time, more as they overlap. */
+export const commitTransactionBuckets: ReadonlyArray<number> = [1, 2, 4, 8, 16, 32, 64, 128]
 
 /** A node's metrics: the registry to serve and the recorder replication code reports to. */
 export interface PromMetrics {
@@ -189,6 +202,39 @@ export const registerStore = (metrics: PromMetrics, read: () => { readonly inARo
       this.set(read().inARow)
     }
   })
+}
+
+/**
+ * The group commit of the embedded store (`KvLmdb`'s `onCommit`): how long each durable commit
+ * took, how many transactions it held, and how long each transaction waited from the end of its
+ * body until it was durable. A write's acknowledgement and a batch's replication both wait for
+ * that, so it is the store's share of the replication lag.
+ */
+export const storeCommitObserver = (metrics: PromMetrics): ((commit: KvLmdb.CommitObservation) => void) => {
+  const registers = [metrics.registry]
+  const duration = new Histogram({
+    name: names.storeCommitDurationSeconds,
+    help: "Durable commits of the store: from handing a group of transactions to lmdb until they are written and synced",
+    buckets: [...commitBuckets],
+    registers
+  })
+  const transactions = new Histogram({
+    name: names.storeCommitTransactions,
+    help: "Transactions (client writes, applied batches, cursor moves) that shared one durable commit",
+    buckets: [...commitTransactionBuckets],
+    registers
+  })
+  const durableWait = new Histogram({
+    name: names.storeDurableWaitSeconds,
+    help: "Transactions: from the end of the body until the commit holding its writes was durable (the commit ahead of it, then its own)",
+    buckets: [...commitBuckets],
+    registers
+  })
+  return (commit) => {
+    duration.observe(commit.durationMs / 1000)
+    transactions.observe(commit.transactions)
+    for (const waitMs of commit.durableWaitsMs) durableWait.observe(waitMs / 1000)
+  }
 }
 
 /** The Metrics service reporting into `metrics`. */

@@ -227,10 +227,10 @@ export const authOptions = (security: Config.SecuritySettings): Effect.Effect<Au
     }
   })
 
-const storeLayer = (store: StorePlan): Layer.Layer<Store.Store, StoreError> => {
+const storeLayer = (store: StorePlan, metrics: PromMetrics.PromMetrics): Layer.Layer<Store.Store, StoreError> => {
   switch (store.kind) {
     case "lmdb":
-      return KvLmdb.layerLmdb({ path: store.path, minFreeBytes: store.minFreeBytes })
+      return KvLmdb.layerLmdb({ path: store.path, minFreeBytes: store.minFreeBytes, onCommit: PromMetrics.storeCommitObserver(metrics) })
     case "foundationdb":
       return KvFoundationDb.layerFoundationDb({ prefix: store.prefix, ...(store.clusterFile === undefined ? {} : { clusterFile: store.clusterFile }) })
     case "memory":
@@ -256,7 +256,7 @@ export const layerNode = (
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
-  const services = Layer.mergeAll(storeLayer(plan.store), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, transport)
+  const services = Layer.mergeAll(storeLayer(plan.store, metrics), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, transport)
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
 }
 

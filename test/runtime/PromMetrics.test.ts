@@ -75,6 +75,27 @@ describe("PromMetrics", () => {
       expect(declaredTypes(text).get("nodejs_eventloop_lag_seconds")).toBe("gauge")
     }))
 
+  it.effect("the store's commit observer fills three histograms: commit duration, transactions per commit, each transaction's wait", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make()
+      const observe = PromMetrics.storeCommitObserver(metrics)
+      observe({ durationMs: 2.5, transactions: 3, durableWaitsMs: [2.5, 4, 6] })
+      observe({ durationMs: 12, transactions: 1, durableWaitsMs: [12] })
+      const text = yield* Effect.promise(() => metrics.registry.metrics())
+      const types = declaredTypes(text)
+      expect(types.get("inferadb_engine_store_commit_duration_seconds")).toBe("histogram")
+      expect(types.get("inferadb_engine_store_commit_transactions")).toBe("histogram")
+      expect(types.get("inferadb_engine_store_durable_wait_seconds")).toBe("histogram")
+      expect(text).toContain("\ninferadb_engine_store_commit_duration_seconds_count 2\n")
+      expect(text).toContain("\ninferadb_engine_store_commit_duration_seconds_sum 0.0145\n")
+      expect(text).toContain('\ninferadb_engine_store_commit_duration_seconds_bucket{le="0.003"} 1\n')
+      expect(text).toContain('\ninferadb_engine_store_commit_duration_seconds_bucket{le="0.015"} 2\n')
+      expect(text).toContain("\ninferadb_engine_store_commit_transactions_sum 4\n")
+      expect(text).toContain('\ninferadb_engine_store_commit_transactions_bucket{le="2"} 1\n')
+      expect(text).toContain("\ninferadb_engine_store_durable_wait_seconds_count 4\n")
+      expect(text).toContain('\ninferadb_engine_store_durable_wait_seconds_bucket{le="0.005"} 2\n')
+    }))
+
   it.effect("targets_connected counts the targets whose last exchange succeeded", () =>
     Effect.gen(function* () {
       const metrics = PromMetrics.make()

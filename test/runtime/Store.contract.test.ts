@@ -429,6 +429,52 @@ describe("lmdb durability", () => {
     }), 120_000)
 })
 
+describe("lmdb commit observations", () => {
+  it.live("each durable commit is reported once: its transactions, its duration and each one's wait, which holds the commit", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const commits: Array<KvLmdb.CommitObservation> = []
+        const driver = yield* KvLmdb.makeScoped({ path: temporaryDirectory(), onCommit: (commit) => void commits.push(commit) })
+        // Eight bodies at once: the first goes to lmdb alone, the others end while it is on its way
+        // to disk (its completion needs an event-loop turn, their bodies do not) and share the next.
+        yield* Effect.all(
+          Array.from({ length: 8 }, (_, index) => driver.transact((tx) => Effect.sync(() => tx.set(`k/${index}`, "v")))),
+          { concurrency: "unbounded" }
+        )
+        expect(commits.map((commit) => commit.transactions)).toEqual([1, 7])
+        for (const commit of commits) {
+          expect(commit.durationMs).toBeGreaterThan(0)
+          expect(commit.durableWaitsMs.length).toBe(commit.transactions)
+          for (const waitMs of commit.durableWaitsMs) expect(waitMs).toBeGreaterThanOrEqual(commit.durationMs)
+        }
+        // The seven waited for the first commit as well as their own.
+        expect(Math.min(...commits[1]!.durableWaitsMs)).toBeGreaterThanOrEqual(commits[1]!.durationMs)
+        // A body that writes nothing commits nothing.
+        yield* driver.transact(() => Effect.void)
+        expect(commits.length).toBe(2)
+      })
+    ))
+
+  it.live("an observer that throws costs the observation, never the commit or the ones after it", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const driver = yield* KvLmdb.makeScoped({
+          path: temporaryDirectory(),
+          onCommit: () => {
+            throw new Error("a broken metrics sink")
+          }
+        })
+        yield* Effect.all(
+          Array.from({ length: 4 }, (_, index) => driver.transact((tx) => Effect.sync(() => tx.set(`k/${index}`, "v")))),
+          { concurrency: "unbounded" }
+        )
+        yield* driver.transact((tx) => Effect.sync(() => tx.set("k/after", "v")))
+        const read = driver.read ?? driver.transact
+        expect(yield* read((tx) => Effect.all(["k/0", "k/3", "k/after"].map((key) => tx.get(key))))).toEqual(["v", "v", "v"])
+      })
+    ))
+})
+
 describe("lmdb commit failures", () => {
   // A real full disk (`fixtures/smallDisk`), on which lmdb fails a commit that needs more pages
   // while a later, small one still fits in pages freed earlier.

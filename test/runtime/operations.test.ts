@@ -132,12 +132,17 @@ describe("operating a node", () => {
     expect(processes[0]!.output().match(/replication to eu-central-1 is failing/g)).toHaveLength(1)
   }, 60_000)
 
-  it("metrics keep the seed's ten names and add the role, the store's failed transactions, process metrics and build_info", async () => {
+  it("metrics keep the seed's ten names and add the role, the store's failed transactions and commits, process metrics and build_info", async () => {
     const exposition = await metrics(ports[0]!.httpPort)
     for (const [name] of seedMetrics) expect(exposition).toContain(`# TYPE ${name} `)
     expect(exposition).toContain("# TYPE inferadb_engine_store_failed_transactions_total counter")
     expect(sample(exposition, "inferadb_engine_store_failed_transactions_total")).toBe(0)
     expect(sample(exposition, "inferadb_engine_store_failed_transactions_in_a_row")).toBe(0)
+    // The node's start committed (its origin, its bootstrap markers): the group commit reports it.
+    expect(exposition).toContain("# TYPE inferadb_engine_store_commit_duration_seconds histogram")
+    expect(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count")).toBeGreaterThan(0)
+    expect(sample(exposition, "inferadb_engine_store_commit_transactions_count")).toBe(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count"))
+    expect(sample(exposition, "inferadb_engine_store_durable_wait_seconds_count")).toBeGreaterThanOrEqual(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count")!)
     expect(sample(exposition, "inferadb_engine_replication_epoch")).toBe(0)
     expect(sample(exposition, "inferadb_engine_replication_writable")).toBe(1)
     expect(exposition).toMatch(/^inferadb_engine_build_info\{version="[^"]+",node_version="v\d+[^"]*",region="us-west-1",node="us-west-1-node1"\} 1$/m)
