@@ -30,7 +30,7 @@
  * reached any node of a region therefore reaches every other node and every target even if
  * the node that first received it loses its disk right after.
  */
-import { Context, Duration, Effect, FiberMap, Layer, Ref, Stream } from "effect"
+import { Context, Duration, Effect, FiberMap, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
@@ -518,22 +518,3 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
 
     return { run, stats } satisfies Agent["Type"]
   })
-
-/** The agent as a layer. */
-export const layer = (options: {
-  readonly regionId: string
-  readonly nodeId: string
-  readonly settings: Settings
-  readonly storeShape: StoreShape
-}): Layer.Layer<
-  Agent,
-  never,
-  | Store.Store
-  | ChangeFeed.ChangeFeed
-  | Network.Network
-  | Router.Router
-  | TopologyManager.TopologyManager
-  | Clock.Clock
-  | Metrics.Metrics
-  | Random.Random
-> => Layer.effect(Agent, make(options))

@@ -7,7 +7,7 @@
  * explicit `Lagged` event and then re-reads the missed range from the durable log, so it sees
  * every change exactly once and in order. `dropped` counts the buffer overflows.
  */
-import { Context, Effect, Layer, Queue, Ref, Scope, Stream } from "effect"
+import { Context, Effect, Queue, Ref, Scope, Stream } from "effect"
 import * as Change from "./Change.js"
 import type { StoreError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
@@ -180,7 +180,3 @@ const deliveriesFrom = (store: Store.Store["Type"], subscriber: Subscriber, star
   })
   return Stream.repeatEffect(step).pipe(Stream.flattenIterables)
 }
-
-/** The feed as a layer. */
-export const layer = (options: { readonly bufferSize: number }): Layer.Layer<ChangeFeed, StoreError, Store.Store> =>
-  Layer.effect(ChangeFeed, make(options))

@@ -70,7 +70,7 @@
  * agreeing with its view, and a majority that adopted the newer epoch answers with it. The epoch
  * checker reports every case it finds; a consensus-backed epoch store would remove them.
  */
-import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
+import { Context, Data, Duration, Effect, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import * as Bootstrap from "./Bootstrap.js"
 import type { StoreError } from "./Errors.js"
@@ -558,7 +558,3 @@ export const make = (settings: Settings) =>
     const state: Effect.Effect<State> = Effect.map(Ref.get(tracking), ({ epoch, primary, fenced, unrecorded, history }) => ({ epoch, primary, fenced, unrecorded, history }))
     return { run, state, promote } satisfies Failover["Type"]
   })
-
-/** The controller as a layer. */
-export const layer = (settings: Settings): Layer.Layer<Failover, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | Primacy.Primacy> =>
-  Layer.effect(Failover, make(settings))

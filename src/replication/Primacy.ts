@@ -32,7 +32,7 @@
  * granted before, but it answers with the view of its stored epoch records, which may be
  * older than a view it adopted from a heartbeat answer before it stopped.
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Ref } from "effect"
 import * as Clock from "./Clock.js"
 import { WriteRejected } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
@@ -314,6 +314,3 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported))
     } satisfies Primacy["Type"]
   })
-
-/** One node's Primacy, in memory. */
-export const layer = (settings: Settings): Layer.Layer<Primacy, never, Store.Store> => Layer.effect(Primacy, make(settings))

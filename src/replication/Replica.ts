@@ -10,7 +10,7 @@
  * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Ref } from "effect"
 import * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
@@ -428,9 +428,3 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
     const entries = yield* tx.appendLogs(logged)
     return { entries, conflicts, resolvedLocal }
   })
-
-/** The replica as a layer. */
-export const layer = (
-  options: Options
-): Layer.Layer<Replica, StoreError, Store.Store | Clock.Clock | ChangeFeed.ChangeFeed | TopologyManager.TopologyManager | Metrics.Metrics | Primacy.Primacy | Random.Random> =>
-  Layer.effect(Replica, make(options))
