@@ -140,11 +140,18 @@ const swarm = (jobs: number) => {
   const child = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
   const wallMs = performance.now() - startedMs
   const cpuAfterMs = childrenCpuMs()
-  const output = JSON.parse(child.stdout) as { readonly summary: { readonly passed: number; readonly failed: number }; readonly elapsedMs: number; readonly helperThreads?: number }
+  const output = JSON.parse(child.stdout) as {
+    readonly summary: { readonly passed: number; readonly failed: number }
+    readonly elapsedMs: number
+    readonly helperThreads?: number
+    readonly semiSpaceMb?: number
+  }
   return {
     jobs,
-    // V8's helper threads the swarm ran with (more than one job: one, see src/cli/HelperThreads.ts).
+    // The V8 flags the swarm ran with (src/cli/SwarmV8Flags.ts): one helper thread for more than
+    // one job, a 32 MB semi-space for one.
     helperThreads: output.helperThreads ?? "default",
+    semiSpaceMb: output.semiSpaceMb ?? "default",
     seeds: swarmSeeds,
     seedsPerMinute: round((swarmSeeds / wallMs) * 60_000),
     seedsPerMinuteAfterStart: round((swarmSeeds / output.elapsedMs) * 60_000),

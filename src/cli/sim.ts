@@ -29,7 +29,7 @@ import { type RunResult, type Simulation, simulate } from "../sim/Run.js"
 import * as Scenario from "../sim/Scenario.js"
 import * as SimReport from "../sim/SimReport.js"
 import * as Swarm from "../sim/Swarm.js"
-import * as HelperThreads from "./HelperThreads.js"
+import * as SwarmV8Flags from "./SwarmV8Flags.js"
 import * as SwarmJobs from "./SwarmJobs.js"
 import * as ScenarioFile from "./ScenarioFile.js"
 
@@ -306,8 +306,10 @@ const progressBar = (options: SwarmOptions, total: number): { readonly bars: Mul
 /** Wall-clock figures of a whole swarm: the only part of its output that differs between runs (and with `--jobs`). */
 interface Elapsed {
   readonly jobs: number
-  /** V8's helper threads (`--v8-pool-size`; see `HelperThreads`), undefined for V8's default. */
+  /** V8's helper threads (`--v8-pool-size`; see `SwarmV8Flags`), undefined for V8's default. */
   readonly helperThreads: number | undefined
+  /** This thread's semi-space in MB (`--max-semi-space-size`), undefined for V8's default. */
+  readonly semiSpaceMb: number | undefined
   readonly elapsedMs: number
   readonly seedsPerMin: number
 }
@@ -316,7 +318,7 @@ const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: Reado
   `swarm: ${summary.seeds} seeds (${firstSeed}-${firstSeed + summary.seeds - 1}), ${summary.passed} passed, ${summary.failed} failed`,
   `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
   `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
-  `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
+  `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
   ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
   ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
 ]
@@ -361,8 +363,9 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   const base = options.scenario === undefined ? undefined : readScenario(options.scenario)
   if (options.scenario !== undefined && base === undefined) return
   if (options.replay !== undefined) return replaySeed(options.replay, base, options)
-  if (options.jobs > 1 && HelperThreads.poolSize() === undefined) {
-    process.exitCode = await HelperThreads.rerunWithPool()
+  const missing = SwarmV8Flags.missingFor(options.jobs)
+  if (missing.length > 0) {
+    process.exitCode = await SwarmV8Flags.rerunWith(missing)
     return
   }
   const startedMs = wallClock()
@@ -412,7 +415,13 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
   const summary = tally.summary()
   if (options.report) writeSwarmPage(options, summary, Object.keys(traceHashes).map(Number), failures)
   const elapsedMs = Math.round(wallClock() - startedMs)
-  const elapsed: Elapsed = { jobs: options.jobs, helperThreads: HelperThreads.poolSize(), elapsedMs, seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0 }
+  const elapsed: Elapsed = {
+    jobs: options.jobs,
+    helperThreads: SwarmV8Flags.poolSize(),
+    semiSpaceMb: SwarmV8Flags.semiSpaceMb(),
+    elapsedMs,
+    seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0
+  }
   if (options.json === true) process.stdout.write(`${JSON.stringify({ summary, failures, traceHashes, ...elapsed })}\n`)
   else process.stdout.write(`${summaryLines(summary, options.firstSeed, failures, elapsed).join("\n")}\n`)
   process.exitCode = failures.length > 0 ? 1 : 0

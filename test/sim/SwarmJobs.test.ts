@@ -30,6 +30,7 @@ interface SwarmJson {
   readonly traceHashes: Readonly<Record<string, string>>
   readonly jobs: number
   readonly helperThreads?: number
+  readonly semiSpaceMb?: number
 }
 
 /** The summary without its wall-clock figures. */
@@ -62,18 +63,23 @@ describe("sim swarm --jobs", () => {
     expect(two.code).toBe(one.code)
     const [oneJson, twoJson] = [JSON.parse(one.stdout) as SwarmJson, JSON.parse(two.stdout) as SwarmJson]
     expect([oneJson.jobs, twoJson.jobs]).toEqual([1, 2])
-    // Two jobs run with one V8 helper thread (`HelperThreads`); one job keeps V8's default.
+    // Two jobs run with one V8 helper thread, one job with a 32 MB semi-space (`SwarmV8Flags`);
+    // each keeps V8's default for the other.
     expect([oneJson.helperThreads, twoJson.helperThreads]).toEqual([undefined, 1])
+    expect([oneJson.semiSpaceMb, twoJson.semiSpaceMb]).toEqual([32, undefined])
     expect(Object.keys(twoJson.traceHashes)).toEqual(Array.from({ length: 12 }, (_, index) => String(index + 1)))
     expect(twoJson.traceHashes).toEqual(oneJson.traceHashes)
     expect(withoutWall(twoJson.summary)).toEqual(withoutWall(oneJson.summary))
     expect(twoJson.failures).toEqual(oneJson.failures)
   })
 
-  it("a helper-thread pool size the user gave stands, and a swarm ended by SIGTERM ends the run it started again", async () => {
+  it("a helper-thread pool size or semi-space the user gave stands, and a swarm ended by SIGTERM ends the run it started again", async () => {
     const given = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "2", "--json", "--no-report"], { NODE_OPTIONS: "--v8-pool-size=2" })
     expect(given.code).toBe(0)
     expect((JSON.parse(given.stdout) as SwarmJson).helperThreads).toBe(2)
+    const semiSpace = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "1", "--json", "--no-report"], { NODE_OPTIONS: "--max-semi-space-size=8" })
+    expect(semiSpace.code).toBe(0)
+    expect((JSON.parse(semiSpace.stdout) as SwarmJson).semiSpaceMb).toBe(8)
     // A seed range nothing else runs, to find the run started again among this machine's processes.
     const firstSeed = String(900_000_000 + process.pid)
     const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "sim", "swarm", "--seeds", "100000", "--first-seed", firstSeed, "--jobs", "2", "--no-report"], {

@@ -1,0 +1,83 @@
+/**
+ * The V8 flags `sim swarm` runs with. Both are fixed when Node starts, so a swarm started
+ * without them runs its own command line again in a child process with them; a flag the user
+ * gave (node's own flags or NODE_OPTIONS) stands. The child inherits stdin, stdout and stderr,
+ * its exit code becomes this process's, and an interrupt or termination sent to this process
+ * is passed on. The seeds run, and everything printed and written, do not depend on them.
+ *
+ * - Several jobs: one V8 helper thread (`--v8-pool-size=1`). Besides each thread running
+ *   JavaScript, V8 keeps a process-wide pool of helper threads (one per core by default, then
+ *   four) for concurrent compilation and garbage collection. A simulation keeps them busy: one
+ *   job alone used about 1.45 cores of this 2-core machine, so with two jobs the helpers of both
+ *   competed with the jobs themselves, and two jobs ran 120 swarm seeds no faster than one
+ *   (19.8-22.4 s against 20.5-23.0 s). With one helper thread the same runs took 16.5-17.1 s.
+ *   (The workers' young generation is set apart, in `SwarmJobs`.)
+ * - One job: a 32 MB semi-space (`--max-semi-space-size=32`), the young generation the workers
+ *   of several jobs get. The job runs in this thread, whose default semi-space is 16 MB: 60 swarm
+ *   seeds took 12.1-12.2 s of runs instead of 12.9-13.0 s (294-296 against 277-278 seeds/min)
+ *   and 16.9-17.2 instead of 18.4 CPU seconds, for 15-30 MB more resident memory; 64 MB was no
+ *   faster to speak of (295-305 seeds/min) for 120 MB more.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+
+/** Helper threads for a swarm on several jobs. */
+export const poolSizeForJobs = 1
+
+/** The semi-space, in MB, for a swarm on one job. */
+export const semiSpaceMbForOneJob = 32
+
+const poolFlag = "--v8-pool-size"
+const semiSpaceFlag = "--max-semi-space-size"
+
+/**
+ * The value this process was started with for `flag` (node's flags, else NODE_OPTIONS);
+ * undefined when it has V8's default.
+ */
+const startedWith = (flag: string): number | undefined => {
+  const flags = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)]
+  // `--flag=N` or `--flag N`, as node takes either.
+  const at = flags.findIndex((argument) => argument === flag || argument.startsWith(`${flag}=`))
+  if (at === -1) return undefined
+  const given = flags[at]!
+  return Number(given === flag ? flags[at + 1] : given.slice(flag.length + 1))
+}
+
+/** The helper-thread pool size this process was started with; undefined for V8's default. */
+export const poolSize = (): number | undefined => startedWith(poolFlag)
+
+/** The semi-space (MB) this process was started with; undefined for V8's default. */
+export const semiSpaceMb = (): number | undefined => startedWith(semiSpaceFlag)
+
+/** The flags a swarm on `jobs` jobs runs with that this process was not started with. */
+export const missingFor = (jobs: number): ReadonlyArray<string> =>
+  jobs > 1
+    ? poolSize() === undefined ? [`${poolFlag}=${poolSizeForJobs}`] : []
+    : semiSpaceMb() === undefined ? [`${semiSpaceFlag}=${semiSpaceMbForOneJob}`] : []
+
+/**
+ * Runs this command line again with `flags`; resolves to its exit code. The interrupt and
+ * termination handlers are in place before the child is started: a signal that came while
+ * `spawn` was still waiting for the child's `exec` killed this process by default and left the
+ * child running on its own (seen under load, in the suite).
+ */
+export const rerunWith = (flags: ReadonlyArray<string>): Promise<number> =>
+  new Promise((resolve) => {
+    // Assigned in this same synchronous turn, before any handler can run.
+    let child: ChildProcess | undefined
+    const forward = (signal: NodeJS.Signals) => () => void child?.kill(signal)
+    const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => [signal, forward(signal)] as const)
+    for (const [signal, handler] of handlers) process.on(signal, handler)
+    const settle = (code: number) => {
+      for (const [signal, handler] of handlers) process.off(signal, handler)
+      resolve(code)
+    }
+    child = spawn(process.execPath, [...process.execArgv, ...flags, ...process.argv.slice(1)], { stdio: "inherit" })
+    child.on("error", (error) => {
+      process.stderr.write(`could not run the swarm again with ${flags.join(" ")}: ${error.message}\n`)
+      settle(1)
+    })
+    // A child ended by a signal exits as a shell reports it: 128 plus the signal's number.
+    child.on("exit", (code, signal) => settle(code ?? 128 + (signal === null ? 0 : signalNumber(signal))))
+  })
+
+const signalNumber = (signal: NodeJS.Signals): number => ({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15 })[signal as string] ?? 1
