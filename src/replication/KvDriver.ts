@@ -80,7 +80,7 @@ export interface MemoryDisk {
    * One writer at a time per disk, not per driver: several nodes of a region may share a
    * disk (the regional database) and must still see serializable transactions.
    */
-  readonly lock: Effect.Semaphore
+  readonly lock: Handoff.Lock
   /** Number of committed transactions, for tests and simulator statistics. */
   commits: number
 }
@@ -89,7 +89,7 @@ export interface MemoryDisk {
 export const makeMemoryDisk = (): MemoryDisk => ({
   tree: RedBlackTree.empty<string, unknown>(Order.string),
   commits: 0,
-  lock: Effect.unsafeMakeSemaphore(1)
+  lock: new Handoff.Lock()
 })
 
 /** Entries of a tree in `[start, end)`, at most `limit`. */
@@ -170,7 +170,7 @@ const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransacti
 /** Each transaction holds the disk's lock until it is durable: the regional disk's commits. */
 const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => ({
   transact: (body) =>
-    disk.lock.withPermits(1)(
+    disk.lock.with(
       Effect.suspend(() => {
         const writes = new Map<string, unknown>()
         const snapshot = disk.tree
@@ -206,8 +206,9 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
   return {
     transact: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(disk.lock.take(1)), () =>
-          Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
+        Effect.zipRight(
+          disk.lock.take(restore),
+          disk.lock.holding(Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
             const refused = pipeline.commits.resumable()
             if (refused !== undefined) return Effect.fail(refused)
             const writes = new Map<string, unknown>()
@@ -220,7 +221,7 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
               if (writes.size === 0) return Effect.succeed({ result, durable: pipeline.inFlightDurable() })
               return Effect.succeed({ result, durable: pipeline.handOver(writes) })
             })
-          }).pipe(Effect.ensuring(disk.lock.release(1)))
+          }))
         ).pipe(Effect.flatMap(({ result, durable }) => Effect.as(durable, result)))
       ),
     read: committedReads<V>(disk),

@@ -409,23 +409,23 @@ class FailedCommits {
   count = 0
   total = 0
   last = ""
+  // One match on the outcome, with the bookkeeping done in place: every transaction runs this.
   track<A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.tapErrorCause(
-      Effect.tap(
-        transaction,
-        Effect.sync(() => {
-          this.count = 0
-        })
-      ),
-      (cause) =>
-        Effect.sync(() => {
-          const error = Cause.failureOption(cause)
-          if (error._tag === "None" || !(error.value instanceof StoreError)) return
+    return Effect.matchCauseEffect(transaction, {
+      onFailure: (cause) => {
+        const error = Cause.failureOption(cause)
+        if (error._tag === "Some" && error.value instanceof StoreError) {
           this.count++
           this.total++
           this.last = error.value.message
-        })
-    )
+        }
+        return Effect.failCause(cause)
+      },
+      onSuccess: (value) => {
+        this.count = 0
+        return Effect.succeed(value)
+      }
+    })
   }
   describe(): string {
     return `${this.count} transaction${this.count === 1 ? "" : "s"} in a row did not commit, the last: ${this.last}`
@@ -448,10 +448,10 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Typ
   const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
       let appended: Array<LogEntry> = []
-      return Effect.tap(
-        driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))),
-        () => Effect.sync(() => recent.add(appended))
-      )
+      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))), (result) => {
+        recent.add(appended)
+        return result
+      })
     })
   return {
     transaction: (body, afterCommit) => (afterCommit === undefined ? transact(body) : inTurn(transact, turns, body, afterCommit)),

@@ -212,7 +212,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs) })
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = new Handoff.Lock()
     const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make() }
     return service(core)
   })
@@ -262,7 +262,7 @@ interface Core {
   readonly state: Ref.Ref<State>
   readonly topologyRef: SubscriptionRef.SubscriptionRef<Topology.Topology>
   readonly subscribers: Ref.Ref<ReadonlySet<Subscriber>>
-  readonly lock: Effect.Semaphore
+  readonly lock: Handoff.Lock
   /** Per region, the signal its next return to availability fires (see `returning`). */
   readonly returned: Signals.Signals<Topology.RegionId>
 }
@@ -333,7 +333,7 @@ const commit = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerE
 
 /** Runs one edit under the lock: new state, new topology for `changes`, then the events. */
 const commitAndPublish = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
-  core.lock.withPermits(1)(
+  core.lock.with(
     Effect.gen(function* () {
       const nowMs = yield* NodeClock.monotonicMs
       const step = yield* Ref.modify(core.state, (before): readonly [Either.Either<Outcome<A> & { readonly before: State }, TopologyManagerError>, State] => {
@@ -367,7 +367,7 @@ const regionsReturned = (before: Topology.Topology, after: Topology.Topology): R
 
 const subscribe = (core: Core): Effect.Effect<Subscription, never, Scope.Scope> =>
   Effect.acquireRelease(
-    core.lock.withPermits(1)(
+    core.lock.with(
       Effect.gen(function* () {
         const subscriber: Subscriber = {
           queue: yield* Queue.dropping<TopologyEvent>(core.settings.subscriberEventsMax),
@@ -416,7 +416,7 @@ const takeNext = (core: Core, subscriber: Subscriber): Effect.Effect<TopologyEve
     if (Option.isSome(owed)) return owed.value
     const queued = yield* Queue.poll(subscriber.queue)
     if (Option.isSome(queued)) return queued.value
-    const lagged = yield* core.lock.withPermits(1)(resynchronise(core, subscriber))
+    const lagged = yield* core.lock.with(resynchronise(core, subscriber))
     if (Option.isSome(lagged)) return lagged.value
     return yield* Queue.take(subscriber.queue)
   })

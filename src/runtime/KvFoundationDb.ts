@@ -28,6 +28,7 @@
 import { randomUUID } from "node:crypto"
 import { Duration, Effect, Exit, FiberId, Layer, Runtime } from "effect"
 import { StoreError } from "../replication/Errors.js"
+import * as Handoff from "../replication/Handoff.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
 import * as KvEncoding from "./KvEncoding.js"
@@ -230,7 +231,8 @@ const runTransaction = <A, E, R>(
  * (written only by this driver) names the last transaction of this driver that committed.
  */
 const makeDriver = (db: FdbDatabase, layout: Layout): Effect.Effect<KvDriver.KvDriver> =>
-  Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
+  Effect.sync((): KvDriver.KvDriver => {
+    const lock = new Handoff.Lock()
     let sequence = 0
     let closed = false
     const clearMarker = Effect.tryPromise(() => db.doTransaction(async (transaction) => transaction.clear(layout.marker))).pipe(
@@ -238,7 +240,7 @@ const makeDriver = (db: FdbDatabase, layout: Layout): Effect.Effect<KvDriver.KvD
       Effect.ignore
     )
     return {
-      transact: (body) => lock.withPermits(1)(Effect.suspend(() => runTransaction(db, layout, ++sequence, body))),
+      transact: (body) => lock.with(Effect.suspend(() => runTransaction(db, layout, ++sequence, body))),
       close: Effect.suspend(() => {
         if (closed) return Effect.void
         closed = true

@@ -56,6 +56,7 @@
 import { Effect, Either, Layer } from "effect"
 import { open, type Database as LmdbDatabase, type DatabaseOptions, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
+import * as Handoff from "../replication/Handoff.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
 import * as DiskRoom from "./DiskRoom.js"
@@ -389,7 +390,8 @@ const lmdbCause = (error: unknown): Promise<unknown> => {
 
 /** A driver over an open lmdb database. */
 const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDriver.KvDriver> =>
-  Effect.map(Effect.makeSemaphore(1), (lock): KvDriver.KvDriver => {
+  Effect.sync((): KvDriver.KvDriver => {
+    const lock = new Handoff.Lock()
     let closed = false
     const commits = new GroupCommit(databases, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes), options.onCommit)
     const reader = committedReader(databases)
@@ -431,13 +433,16 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
       // handed over they will commit, so the rest is uninterruptible: the caller learns the outcome.
       transact: (body) =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(lock.take(1)), () =>
-            Effect.suspend(() => {
-              const refused = inFlight.resumable()
-              if (refused !== undefined) return Effect.fail(refused)
-              const { transaction, writes } = KvEncoding.buffered(bodyReader)
-              return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
-            }).pipe(Effect.ensuring(lock.release(1)))
+          Effect.zipRight(
+            lock.take(restore),
+            lock.holding(
+              Effect.suspend(() => {
+                const refused = inFlight.resumable()
+                if (refused !== undefined) return Effect.fail(refused)
+                const { transaction, writes } = KvEncoding.buffered(bodyReader)
+                return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
+              })
+            )
           ).pipe(Effect.flatMap(({ durable, result }) => Effect.as(awaitDurable(durable), result)))
         ),
       // lmdb reads see the last committed state without the writer lock, so log tailing and

@@ -109,6 +109,81 @@ const manualTimer = () => {
   return { clock, pending, fire }
 }
 
+describe("Handoff.Lock", () => {
+  it.effect("one holder at a time: others wait, and each takes it in turn once it is released", () =>
+    Effect.gen(function* () {
+      const lock = new Handoff.Lock()
+      const order: Array<string> = []
+      const holder = (name: string) =>
+        lock.with(
+          Effect.gen(function* () {
+            order.push(`${name} in`)
+            expect(lock.isHeld).toBe(true)
+            yield* Effect.yieldNow()
+            yield* Effect.yieldNow()
+            order.push(`${name} out`)
+          })
+        )
+      yield* Effect.all([holder("a"), holder("b"), holder("c")], { concurrency: "unbounded" })
+      // Never two inside at once: every "in" is followed by its own "out".
+      expect(order).toHaveLength(6)
+      for (let index = 0; index < 6; index += 2) expect(order[index + 1]).toBe(order[index]!.replace(" in", " out"))
+      expect(lock.isHeld).toBe(false)
+    }))
+
+  it.effect("released however the holder ends: success, failure, defect, interruption", () =>
+    Effect.gen(function* () {
+      const lock = new Handoff.Lock()
+      expect(yield* lock.with(Effect.succeed(1))).toBe(1)
+      expect(lock.isHeld).toBe(false)
+      expect(Exit.isFailure(yield* Effect.exit(lock.with(Effect.fail("no"))))).toBe(true)
+      expect(lock.isHeld).toBe(false)
+      expect(Exit.isFailure(yield* Effect.exit(lock.with(Effect.die("boom"))))).toBe(true)
+      expect(lock.isHeld).toBe(false)
+      const holding = yield* Effect.fork(lock.with(Effect.never))
+      yield* Effect.yieldNow()
+      expect(lock.isHeld).toBe(true)
+      yield* Fiber.interrupt(holding)
+      expect(lock.isHeld).toBe(false)
+    }))
+
+  it.effect("a waiter interrupted while it waits holds nothing, and the next waiter gets the lock", () =>
+    Effect.gen(function* () {
+      const lock = new Handoff.Lock()
+      const release = new Handoff.Gate()
+      const holder = yield* Effect.fork(lock.with(release.await))
+      yield* Effect.yieldNow()
+      const interrupted = yield* Effect.fork(lock.with(Effect.succeed("interrupted one ran")))
+      let ran = false
+      const next = yield* Effect.fork(lock.with(Effect.sync(() => void (ran = true))))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      expect(lock.isHeld).toBe(true)
+      yield* release.open
+      yield* Fiber.join(holder)
+      yield* Fiber.join(next)
+      expect(ran).toBe(true)
+      expect(lock.isHeld).toBe(false)
+      expect(Exit.isInterrupted(yield* Fiber.await(interrupted))).toBe(true)
+    }))
+
+  it.effect("the holder's effect runs interruptibly only as far as it allows: an uninterruptible one finishes", () =>
+    Effect.gen(function* () {
+      const lock = new Handoff.Lock()
+      const gate = new Handoff.Gate()
+      let finished = false
+      const holder = yield* Effect.fork(lock.with(Effect.uninterruptible(Effect.zipRight(gate.await, Effect.sync(() => void (finished = true))))))
+      yield* Effect.yieldNow()
+      const interrupting = yield* Effect.fork(Fiber.interrupt(holder))
+      yield* Effect.yieldNow()
+      expect(lock.isHeld).toBe(true)
+      yield* gate.open
+      yield* Fiber.join(interrupting)
+      expect(finished).toBe(true)
+      expect(lock.isHeld).toBe(false)
+    }))
+})
+
 describe("Handoff.Gate", () => {
   it.effect("a wait returns at once on an open gate; opening wakes every waiter; a closed gate makes waits wait", () =>
     Effect.gen(function* () {
