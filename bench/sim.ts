@@ -59,7 +59,7 @@ const cores = os.availableParallelism()
  * 7000-7019 (a counting copy of Effect's run loop, not shipped; December 1, 2026).
  */
 const profileNotes =
-  "profile: Effect fiber runtime ~46% (about 110 Effect operations, 2.9 scheduler tasks and 0.5 new fibers per simulated event, " +
+  "profile: Effect fiber runtime ~46% (about 93 Effect operations, 2.9 scheduler tasks and 0.5 new fibers per simulated event, " +
   "spread over every operation with no single hot spot), src/replication self ~27%, garbage collection ~13%, " +
   "src/sim self ~11% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
 
