@@ -70,7 +70,7 @@ export interface Options {
   readonly mapSizeBytes?: number
   /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
   readonly minFreeBytes?: number
-  /** Told of every durable commit (`inferadb_store_commit_*` on /metrics). */
+  /** Told of every durable commit (`inferadb_engine_store_commit_*` and `_durable_wait_seconds` on /metrics, `PromMetrics.storeCommitObserver`). */
   readonly onCommit?: (commit: CommitObservation) => void
 }
 
