@@ -1,6 +1,6 @@
 /**
- * What a `serve` process's /metrics says of the store's commits and of garbage-collection pauses,
- * read before and after a bench phase: the difference is that phase's share. Quantiles are
+ * What a `serve` process's /metrics says of the store's commits, of garbage-collection pauses and
+ * of the agent's batch round trips, read before and after a bench phase: the difference is that phase's share. Quantiles are
  * estimated from the histogram buckets the way Prometheus' `histogram_quantile` does (linear
  * within the bucket that holds the rank), so they are as coarse as the buckets
  * (`PromMetrics.commitBuckets`; prom-client's GC buckets are 1 ms, 10 ms, 100 ms, 1 s, ...).
@@ -20,6 +20,8 @@ export interface Reading {
   readonly durableWaitSeconds: Histogram
   /** All kinds of pause (minor, major, incremental, weak callbacks) together. */
   readonly gcSeconds: Histogram
+  /** The agent's batch round trips (send to acknowledgement), all targets together. */
+  readonly roundTripSeconds: Histogram
 }
 
 const empty: Histogram = { buckets: [], sum: 0, count: 0 }
@@ -81,7 +83,8 @@ export const read = async (httpPort: number): Promise<Reading> => {
     commitSeconds: parseHistogram(text, "inferadb_engine_store_commit_duration_seconds"),
     transactionsPerCommit: parseHistogram(text, "inferadb_engine_store_commit_transactions"),
     durableWaitSeconds: parseHistogram(text, "inferadb_engine_store_durable_wait_seconds"),
-    gcSeconds: parseHistogram(text, "nodejs_gc_duration_seconds")
+    gcSeconds: parseHistogram(text, "nodejs_gc_duration_seconds"),
+    roundTripSeconds: parseHistogram(text, "inferadb_engine_replication_duration_seconds")
   }
 }
 

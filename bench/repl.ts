@@ -264,14 +264,14 @@ const percentile = (sorted: ReadonlyArray<number>, fraction: number): number =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!
 
 /**
- * The origin's batch round trips so far (send to acknowledgement, from its Prometheus histogram):
- * subtracting two readings gives a phase's mean, which splits a phase's lag into the round trip
- * and what comes before the send (the agent's pick-up).
+ * The mean of the origin's batch round trips (send to acknowledgement) between two readings of
+ * its /metrics, in ms: it splits a phase's lag into the round trip and what comes before the send
+ * (the agent's pick-up).
  */
-const batchRoundTrips = async (httpPort: number): Promise<{ readonly seconds: number; readonly count: number }> => {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-  const read = (series: string): number => Number(text.match(new RegExp(`^inferadb_engine_replication_duration_seconds_${series}\\{[^}]*\\} (\\S+)$`, "m"))?.[1] ?? 0)
-  return { seconds: read("sum"), count: read("count") }
+const batchRoundTripMeanMs = (before: NodeMetrics.Reading | undefined, after: NodeMetrics.Reading | undefined): number => {
+  if (before === undefined || after === undefined) return Number.NaN
+  const trips = NodeMetrics.difference(after.roundTripSeconds, before.roundTripSeconds)
+  return trips.count > 0 ? Number(((1000 * trips.sum) / trips.count).toFixed(2)) : Number.NaN
 }
 
 /** What the target's Watch stream saw of one phase (keyed by the resource prefix). */
@@ -284,8 +284,7 @@ interface Arrivals {
   readonly lagsMs: Array<number>
 }
 
-/** Phase 3's figures. */
-/** Each process's store and GC histograms now (`nodeMetrics.ts`), by region. */
+/** Each process's histograms now (`nodeMetrics.ts`), by region. */
 const readNodes = async (ports: ReadonlyArray<{ readonly region: string; readonly httpPort: number }>): Promise<Map<string, NodeMetrics.Reading>> =>
   new Map(await Promise.all(ports.map(async (entry) => [entry.region, await NodeMetrics.read(entry.httpPort)] as const)))
 
@@ -293,6 +292,7 @@ const readNodes = async (ports: ReadonlyArray<{ readonly region: string; readonl
 const nodesDuring = (before: ReadonlyMap<string, NodeMetrics.Reading>, after: ReadonlyMap<string, NodeMetrics.Reading>) =>
   Object.fromEntries([...after].map(([region, reading]) => [region, NodeMetrics.phase(reading, before.get(region))]))
 
+/** Phase 3's figures. */
 interface DrainResult {
   readonly changes: number
   readonly complete: boolean
@@ -456,18 +456,15 @@ const main = async (): Promise<void> => {
     for (const rate of lagRates) {
       progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
       const name = `lag${rate}`
-      const tripsBefore = await batchRoundTrips(ports[0]!.httpPort)
       const nodesBefore = await readNodes(ports)
       const offeredStart = markCpu(processes)
       const offered = await pushAtFixedRate(origin, name, rate)
       const offeredEnd = markCpu(processes)
       const arrivals = arrivalsOf(name)
       const complete = await collect(name, offered.changes)
-      const tripsAfter = await batchRoundTrips(ports[0]!.httpPort)
       const nodesAfter = await readNodes(ports)
       const lags = [...arrivals.lagsMs].sort((a, b) => a - b)
       const acknowledged = [...offered.acknowledgedMs].sort((a, b) => a - b)
-      const trips = tripsAfter.count - tripsBefore.count
       progress(`lag: ${offered.changes} committed, ${arrivals.count} applied at the target, p50 ${percentile(lags, 0.5)} ms, p99 ${percentile(lags, 0.99)} ms`)
       lagResults.push({
         offeredChangesPerSecond: rate,
@@ -481,7 +478,7 @@ const main = async (): Promise<void> => {
         // What the lag is made of: the origin's commit of a client write (as the client waits for
         // it) and the agent's send-to-acknowledgement round trip of a batch.
         writeAcknowledgedMs: { p50: Number(percentile(acknowledged, 0.5).toFixed(1)), p99: Number(percentile(acknowledged, 0.99).toFixed(1)) },
-        batchRoundTripMeanMs: trips > 0 ? Number(((1000 * (tripsAfter.seconds - tripsBefore.seconds)) / trips).toFixed(2)) : Number.NaN,
+        batchRoundTripMeanMs: batchRoundTripMeanMs(nodesBefore.get(ORIGIN), nodesAfter.get(ORIGIN)),
         scheduleBehindMaxChanges: offered.behindMax,
         busyCores: busyCores(offeredStart, offeredEnd),
         nodes: nodesDuring(nodesBefore, nodesAfter)

@@ -65,7 +65,8 @@ describe("bench nodeMetrics", () => {
       commitSeconds: NodeMetrics.parseHistogram(exposition, "inferadb_engine_store_commit_duration_seconds"),
       transactionsPerCommit: { buckets: [[1, 60], [2, 100], [Number.POSITIVE_INFINITY, 100]] as const, sum: 140, count: 100 },
       durableWaitSeconds: NodeMetrics.parseHistogram(exposition, "inferadb_engine_store_commit_duration_seconds"),
-      gcSeconds: NodeMetrics.parseHistogram(exposition, "nodejs_gc_duration_seconds")
+      gcSeconds: NodeMetrics.parseHistogram(exposition, "nodejs_gc_duration_seconds"),
+      roundTripSeconds: { buckets: [], sum: 0, count: 0 }
     }
     const summary = NodeMetrics.phase(reading)
     expect(summary.store.commits).toBe(100)
