@@ -20,19 +20,23 @@ export interface Reading {
   readonly durableWaitSeconds: Histogram
   /** All kinds of pause (minor, major, incremental, weak callbacks) together. */
   readonly gcSeconds: Histogram
+  /** Major (mark-compact) pauses alone. */
+  readonly majorGcSeconds: Histogram
+  /** Young-generation collections `IdleGc` ran while the loop was idle (`process.idle_gc`), a counter. */
+  readonly idleCollections: number
   /** The agent's batch round trips (send to acknowledgement), all targets together. */
   readonly roundTripSeconds: Histogram
 }
 
 const empty: Histogram = { buckets: [], sum: 0, count: 0 }
 
-/** Sums every series of `name` (all label sets) into one histogram. */
-export const parseHistogram = (text: string, name: string): Histogram => {
+/** Sums every series of `name` (all label sets, or those with the label `only`, such as `kind="major"`) into one histogram. */
+export const parseHistogram = (text: string, name: string, only?: string): Histogram => {
   const byBound = new Map<number, number>()
   let sum = 0
   let count = 0
   for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue
+    if (!line.startsWith(name) || (only !== undefined && !line.includes(only))) continue
     const [series, value] = [line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1))]
     if (series.startsWith(`${name}_bucket{`)) {
       const le = /le="([^"]+)"/.exec(series)?.[1]
@@ -42,6 +46,15 @@ export const parseHistogram = (text: string, name: string): Histogram => {
     else if (series.startsWith(`${name}_count`)) count += value
   }
   return { buckets: [...byBound].sort((a, b) => a[0] - b[0]), sum, count }
+}
+
+/** The sum of every series of the counter `name`; 0 when the process has none. */
+export const parseCounter = (text: string, name: string): number => {
+  let total = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(" ") + 1))
+  }
+  return total
 }
 
 /** `after` minus `before`, bucket by bucket (a restarted process has no `before`). */
@@ -84,6 +97,8 @@ export const read = async (httpPort: number): Promise<Reading> => {
     transactionsPerCommit: parseHistogram(text, "inferadb_engine_store_commit_transactions"),
     durableWaitSeconds: parseHistogram(text, "inferadb_engine_store_durable_wait_seconds"),
     gcSeconds: parseHistogram(text, "nodejs_gc_duration_seconds"),
+    majorGcSeconds: parseHistogram(text, "nodejs_gc_duration_seconds", 'kind="major"'),
+    idleCollections: parseCounter(text, "inferadb_engine_idle_gc_total"),
     roundTripSeconds: parseHistogram(text, "inferadb_engine_replication_duration_seconds")
   }
 }
@@ -99,7 +114,8 @@ const timing = (histogram: Histogram) => ({
 /**
  * A phase's store commits and GC pauses in one process: commits, transactions per commit, the
  * commit's duration and each transaction's wait for durability (mean, p50, p99), and GC pauses
- * (how many, their total, and how many took over 10 ms).
+ * (how many, their total, how many took over 10 ms, how many were major collections, and how
+ * many of the young-generation ones `IdleGc` ran at a quiet moment).
  */
 export const phase = (after: Reading, before?: Reading) => {
   const commits = difference(after.commitSeconds, before?.commitSeconds)
@@ -112,6 +128,12 @@ export const phase = (after: Reading, before?: Reading) => {
       commit: timing(commits),
       durableWait: timing(difference(after.durableWaitSeconds, before?.durableWaitSeconds))
     },
-    gcPauses: { count: gc.count, totalMs: Math.round(gc.sum * 1000), over10Ms: countAbove(gc, 0.01) }
+    gcPauses: {
+      count: gc.count,
+      totalMs: Math.round(gc.sum * 1000),
+      over10Ms: countAbove(gc, 0.01),
+      major: difference(after.majorGcSeconds, before?.majorGcSeconds).count,
+      idleCollections: after.idleCollections - (before?.idleCollections ?? 0)
+    }
   }
 }

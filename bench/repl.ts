@@ -103,7 +103,10 @@ const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
 const liveWatch = process.env["BENCH_LIVE_WATCH"] === "1"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
-const nodeArgs = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]
+const nodeArgs = [
+  ...(profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]),
+  ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+]
 /** How long the origin may take to commit the backlog. */
 const backlogSecondsMax = 120
 /** The agent's batch_size in both regions (the seed's default is 100). */

@@ -45,6 +45,7 @@ export const names = {
   storeCommitDurationSeconds: "inferadb_engine_store_commit_duration_seconds",
   storeCommitTransactions: "inferadb_engine_store_commit_transactions",
   storeDurableWaitSeconds: "inferadb_engine_store_durable_wait_seconds",
+  idleGcTotal: "inferadb_engine_idle_gc_total",
   buildInfo: "inferadb_engine_build_info"
 } as const
 
@@ -239,3 +240,13 @@ export const storeCommitObserver = (metrics: PromMetrics): ((commit: KvLmdb.Comm
 
 /** The Metrics service reporting into `metrics`. */
 export const layer = (metrics: PromMetrics): Layer.Layer<Metrics.Metrics> => Layer.succeed(Metrics.Metrics, metrics.recorder)
+
+/** Counts the young-generation collections `IdleGc` runs while the event loop is idle (`process.idle_gc`). */
+export const idleGcCounter = (metrics: PromMetrics): (() => void) => {
+  const collections = new Counter({
+    name: names.idleGcTotal,
+    help: "Young-generation garbage collections run while the event loop was idle, between requests (process.idle_gc)",
+    registers: [metrics.registry]
+  })
+  return () => collections.inc()
+}

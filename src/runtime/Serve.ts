@@ -52,6 +52,7 @@ import * as GrpcHealth from "./GrpcHealth.js"
 import * as GrpcNetwork from "./GrpcNetwork.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as HttpServer from "./HttpServer.js"
+import * as IdleGc from "./IdleGc.js"
 import * as KvFoundationDb from "./KvFoundationDb.js"
 import * as KvLmdb from "./KvLmdb.js"
 import * as PromMetrics from "./PromMetrics.js"
@@ -418,6 +419,17 @@ const reload = (config: Config.ReplicationConfig, io: Io) =>
     io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)
   })
 
+const describeIdleGc = (outcome: IdleGc.Outcome): string => {
+  switch (outcome._tag) {
+    case "Running":
+      return `idle GC: the young generation is collected when the event loop is idle (process.idle_gc; ${IdleGc.defaults.fill * 100}% full, checked every ${IdleGc.defaults.everyMs} ms)`
+    case "Off":
+      return "idle GC: off (process.idle_gc: false)"
+    case "Unavailable":
+      return `idle GC: unavailable, V8 collects on its own (${outcome.reason})`
+  }
+}
+
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
   Effect.scoped(
@@ -430,6 +442,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
       const store = Context.get(context, Store.Store)
       PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
+      io.log(describeIdleGc(yield* IdleGc.scoped(plan.config.process.idleGc, PromMetrics.idleGcCounter(metrics))))
       const listener = Context.get(context, GrpcServer.GrpcServer)
       io.log(`gRPC: ${listener.address} (replication, CatchUp, the public Relationships API, health checking and reflection)`)
       const serving = yield* Ref.make(false)

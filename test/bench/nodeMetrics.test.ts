@@ -26,7 +26,9 @@ const exposition = [
   'inferadb_engine_store_commit_duration_seconds_bucket{le="0.005"} 99',
   'inferadb_engine_store_commit_duration_seconds_bucket{le="+Inf"} 100',
   "inferadb_engine_store_commit_duration_seconds_sum 0.2",
-  "inferadb_engine_store_commit_duration_seconds_count 100"
+  "inferadb_engine_store_commit_duration_seconds_count 100",
+  "# TYPE inferadb_engine_idle_gc_total counter",
+  "inferadb_engine_idle_gc_total 7"
 ].join("\n")
 
 describe("bench nodeMetrics", () => {
@@ -66,12 +68,18 @@ describe("bench nodeMetrics", () => {
       transactionsPerCommit: { buckets: [[1, 60], [2, 100], [Number.POSITIVE_INFINITY, 100]] as const, sum: 140, count: 100 },
       durableWaitSeconds: NodeMetrics.parseHistogram(exposition, "inferadb_engine_store_commit_duration_seconds"),
       gcSeconds: NodeMetrics.parseHistogram(exposition, "nodejs_gc_duration_seconds"),
+      majorGcSeconds: NodeMetrics.parseHistogram(exposition, "nodejs_gc_duration_seconds", 'kind="major"'),
+      idleCollections: NodeMetrics.parseCounter(exposition, "inferadb_engine_idle_gc_total"),
       roundTripSeconds: { buckets: [], sum: 0, count: 0 }
     }
+    expect(reading.majorGcSeconds).toEqual({ buckets: [[0.001, 0], [0.01, 0], [0.1, 2], [Number.POSITIVE_INFINITY, 2]], sum: 0.03, count: 2 })
+    expect(NodeMetrics.parseCounter(exposition, "inferadb_engine_no_such_total")).toBe(0)
     const summary = NodeMetrics.phase(reading)
     expect(summary.store.commits).toBe(100)
     expect(summary.store.transactionsPerCommit).toBe(1.4)
     expect(summary.store.commit).toEqual({ meanMs: 2, p50Ms: 2, p99Ms: 5 })
-    expect(summary.gcPauses).toEqual({ count: 12, totalMs: 80, over10Ms: 3 })
+    expect(summary.gcPauses).toEqual({ count: 12, totalMs: 80, over10Ms: 3, major: 2, idleCollections: 7 })
+    const later = { ...reading, idleCollections: 10 }
+    expect(NodeMetrics.phase(later, reading).gcPauses).toMatchObject({ count: 0, major: 0, idleCollections: 3 })
   })
 })

@@ -96,6 +96,17 @@ describe("PromMetrics", () => {
       expect(text).toContain('\ninferadb_engine_store_durable_wait_seconds_bucket{le="0.005"} 2\n')
     }))
 
+  it.effect("the idle-GC counter counts each collection IdleGc reports", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make()
+      const collected = PromMetrics.idleGcCounter(metrics)
+      collected()
+      collected()
+      const text = yield* Effect.promise(() => metrics.registry.metrics())
+      expect(declaredTypes(text).get("inferadb_engine_idle_gc_total")).toBe("counter")
+      expect(text).toContain("\ninferadb_engine_idle_gc_total 2\n")
+    }))
+
   it.effect("targets_connected counts the targets whose last exchange succeeded", () =>
     Effect.gen(function* () {
       const metrics = PromMetrics.make()

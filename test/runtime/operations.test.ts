@@ -143,6 +143,10 @@ describe("operating a node", () => {
     expect(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count")).toBeGreaterThan(0)
     expect(sample(exposition, "inferadb_engine_store_commit_transactions_count")).toBe(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count"))
     expect(sample(exposition, "inferadb_engine_store_durable_wait_seconds_count")).toBeGreaterThanOrEqual(sample(exposition, "inferadb_engine_store_commit_duration_seconds_count")!)
+    // process.idle_gc is on by default: the node says so and counts its idle collections.
+    expect(processes[0]!.output()).toContain("idle GC: the young generation is collected when the event loop is idle")
+    expect(exposition).toContain("# TYPE inferadb_engine_idle_gc_total counter")
+    expect(sample(exposition, "inferadb_engine_idle_gc_total")).toBeGreaterThanOrEqual(0)
     expect(sample(exposition, "inferadb_engine_replication_epoch")).toBe(0)
     expect(sample(exposition, "inferadb_engine_replication_writable")).toBe(1)
     expect(exposition).toMatch(/^inferadb_engine_build_info\{version="[^"]+",node_version="v\d+[^"]*",region="us-west-1",node="us-west-1-node1"\} 1$/m)

@@ -94,6 +94,12 @@ export interface HttpSettings {
   readonly listen: string
 }
 
+/** The `process:` section. */
+export interface ProcessSettings {
+  /** Collect the young generation when the event loop is idle (`IdleGc`). */
+  readonly idleGc: boolean
+}
+
 /** Where the region's durable state lives. */
 export type StoreKind = "lmdb" | "foundationdb" | "memory"
 
@@ -142,6 +148,7 @@ export interface ReplicationConfig {
   readonly grpc: GrpcSettings
   readonly http: HttpSettings
   readonly store: StoreSettings
+  readonly process: ProcessSettings
   readonly discovery: DiscoverySettings
   readonly topology: Topology.Topology
 }
@@ -149,7 +156,7 @@ export interface ReplicationConfig {
 /** The settings a configuration gets when its file leaves them out. */
 export type Defaults = Pick<
   ReplicationConfig,
-  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store" | "discovery"
+  "conflictResolution" | "regionPriorities" | "clock" | "maxOffsetMs" | "agent" | "health" | "heartbeat" | "failover" | "security" | "grpc" | "http" | "store" | "process" | "discovery"
 >
 
 /** Defaults of every optional setting (the seed's values where it gives one). */
@@ -183,6 +190,7 @@ export const defaults: Defaults = {
   grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
   store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: DiskRoom.defaultMinFreeBytes / 2 ** 20 },
+  process: { idleGc: true },
   discovery: { mode: "static", intervalMs: 10_000, targets: [] }
 }
 
@@ -436,6 +444,7 @@ const assemble = (file: FileSchema.ReplicationFile, topology: Topology.Topology)
     prefix: file.store?.prefix,
     minFreeMb: file.store?.min_free_mb ?? defaults.store.minFreeMb
   },
+  process: { idleGc: file.process?.idle_gc ?? defaults.process.idleGc },
   discovery: discoverySettings(file),
   topology
 })

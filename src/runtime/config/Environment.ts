@@ -20,12 +20,13 @@ const replicationPrefixes = ["INFERADB__ENGINE__REPLICATION__", "INFERADB__REPLI
 
 const upper = (key: string): string => key.toUpperCase()
 
-/** `<SECTION>__<KEY>` variables of a runtime section: integers where the file takes integers, else strings. */
+/** `<SECTION>__<KEY>` variables of a runtime section: integers and booleans where the file takes them, else strings. */
 const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
   const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations", "min_free_mb"])
+  const booleans = new Set(["idle_gc"])
   return Object.keys(fields).map((key) => [
     `${upper(section)}__${upper(key)}`,
-    { path: [section, key], kind: integers.has(key) ? "integer" : "string" }
+    { path: [section, key], kind: integers.has(key) ? "integer" : booleans.has(key) ? "boolean" : "string" }
   ])
 }
 
@@ -50,6 +51,7 @@ const replicationVariables: ReadonlyMap<string, EnvBinding> = new Map<string, En
   ...sectionVariables("grpc", FileSchema.GrpcFile.fields),
   ...sectionVariables("http", FileSchema.HttpFile.fields),
   ...sectionVariables("store", FileSchema.StoreFile.fields),
+  ...sectionVariables("process", FileSchema.ProcessFile.fields),
   ["DISCOVERY__MODE", { path: ["discovery", "mode"], kind: "string" }],
   ["DISCOVERY__INTERVAL_MS", { path: ["discovery", "interval_ms"], kind: "integer" }]
 ])

@@ -186,6 +186,9 @@ export const StoreFile = section(
   "store settings"
 )
 
+/** The `process:` section: how the node's process runs, apart from what it serves. */
+export const ProcessFile = section({ idle_gc: Schema.optional(Flag) }, "process settings")
+
 /** A DNS name (labels of letters, digits, `-` and `_`, a trailing dot allowed) of at most 253 characters. */
 const DnsName = Schema.String.pipe(
   Schema.filter((text) => text.length <= 253 && /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/.test(text))
@@ -263,6 +266,7 @@ export const ReplicationFile = section(
     grpc: Schema.optional(GrpcFile),
     http: Schema.optional(HttpFile),
     store: Schema.optional(StoreFile),
+    process: Schema.optional(ProcessFile),
     discovery: Schema.optional(DiscoveryFile),
     regions: Schema.Array(RegionFile).annotations({ message: () => "a list of regions" }),
     replication_targets: Schema.optional(
@@ -287,6 +291,7 @@ const sectionKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
   grpc: Object.keys(GrpcFile.fields),
   http: Object.keys(HttpFile.fields),
   store: Object.keys(StoreFile.fields),
+  process: Object.keys(ProcessFile.fields),
   discovery: Object.keys(DiscoveryFile.fields),
   targets: Object.keys(DiscoveryTargetFile.fields),
   regions: Object.keys(RegionFile.fields),

@@ -809,6 +809,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, writeOperationsMax: 5_000 })
     expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
     expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: 64 })
+    expect(config.process).toEqual({ idleGc: true })
     expect(Config.grpcListen(config)).toBe("127.0.0.1:50051")
     expect(Config.storePath(config)).toBe(".data/us-west-1-node1")
     expect(Config.storePrefix(config)).toBe("inferadb/us-west-1")
@@ -916,6 +917,24 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
   it("store.min_free_mb is a whole number of MiB from 0", () => {
     expectError(decodeError(decodeSection(withSections({ store: { min_free_mb: -1 } }))), { path: "replication.store.min_free_mb", value: "-1" })
     expectError(decodeError(decodeSection(withSections({ store: { min_free_mb: 1.5 } }))), { path: "replication.store.min_free_mb", value: "1.5" })
+  })
+
+  it("process.idle_gc is true or false, from the file or INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC", () => {
+    expect(decodeOk(decodeSection(withSections({ process: { idle_gc: false } }))).process).toEqual({ idleGc: false })
+    expect(decodeOk(decodeSection(withSections({ process: { idle_gc: false } }), { INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC: "TRUE" })).process).toEqual({ idleGc: true })
+    expectError(decodeError(decodeSection(withSections({ process: { idle_gc: "yes" } }))), {
+      path: "replication.process.idle_gc",
+      value: '"yes"',
+      expected: "true or false"
+    })
+    expectError(decodeError(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC: "1" })), {
+      path: "INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC",
+      expected: "true or false"
+    })
+    expectError(decodeError(decodeSection(withSections({ process: { idle: true } }))), {
+      path: "replication.process.idle",
+      expected: "one of the keys idle_gc"
+    })
   })
 
   it("listen addresses must be host:port with a port up to 65535", () => {
