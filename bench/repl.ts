@@ -58,7 +58,10 @@
  * (unset: the agent's default batches_in_flight_max, else that bound in both regions),
  * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases),
  * BENCH_CPU_PROFILE_DIR (unset; a directory: each serve process writes a V8 CPU profile there
- * when it exits, for `node --cpu-prof` viewers).
+ * when it exits, for `node --cpu-prof` viewers), BENCH_NODE_ARGS (unset; space-separated flags
+ * for node itself in both serve processes, such as `--max-semi-space-size=32`). The serve
+ * processes inherit this process's environment, so `INFERADB__ENGINE__REPLICATION__...`
+ * variables set their configuration (`..._PROCESS__IDLE_GC=false`, say).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
