@@ -48,6 +48,37 @@ describe("TraceHash", () => {
     )
     expect(new TraceHash().hex()).toBe("cbf29ce484222325")
   })
+
+  it("folds strings two bytes per code unit above 0xff and integers as four bytes, chained, as the reference does", () => {
+    const stringBytes = (text: string): Array<number> => {
+      const out: Array<number> = []
+      for (let index = 0; index < text.length; index++) {
+        const code = text.charCodeAt(index)
+        out.push(code & 0xff)
+        if (code > 0xff) out.push((code >>> 8) & 0xff)
+      }
+      return [...out, 0x1f]
+    }
+    const integerBytes = (value: number): Array<number> => [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff]
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ unit: "binary" }), fc.nat()), { maxLength: 12 }), (parts) => {
+        const hash = new TraceHash()
+        const bytes: Array<number> = []
+        for (const part of parts) {
+          if (typeof part === "string") {
+            hash.string(part)
+            bytes.push(...stringBytes(part))
+          } else {
+            hash.integer(part)
+            bytes.push(...integerBytes(part))
+          }
+        }
+        expect(hash.hex()).toBe(referenceFnv(bytes))
+      })
+    )
+    // Every bit of the state reaches the output: a long run of 0xff bytes wraps every limb.
+    expect(new TraceHash().bytes(new Uint8Array(1000).fill(0xff)).hex()).toBe(referenceFnv([...new Array<number>(1000).fill(0xff), 0x1f]))
+  })
 })
 
 describe("World", () => {
