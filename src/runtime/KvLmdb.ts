@@ -54,6 +54,7 @@
  * documents them as trading durability for speed.
  */
 import { Effect, Either, Layer } from "effect"
+import * as fs from "node:fs"
 import { open, type Database as LmdbDatabase, type DatabaseOptions, type RootDatabase } from "lmdb"
 import { StoreError } from "../replication/Errors.js"
 import * as Handoff from "../replication/Handoff.js"
@@ -140,12 +141,28 @@ const moveOlderLog = (options: Options, databases: Databases): Effect.Effect<voi
       : Effect.void
   )
 
+/**
+ * Whether `path` holds a store an earlier version wrote as a file. The path is a directory
+ * (`data.mdb` and `lock.mdb` in it), but lmdb-js guessed from the name when not told: one with
+ * an extension (`/var/lib/inferadb.data`, mktemp's `/tmp/tmp.X7f2`) was taken for a file, so an
+ * existing directory of that name failed to open ("Is a directory") and a new one was created as
+ * a file. Such a file store is still opened as one.
+ */
+const isEarlierFileStore = (path: string): boolean => {
+  try {
+    return fs.statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
 const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
 
 const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
   lmdbTry(() => {
     const root = open<string, string>({
       path: options.path,
+      noSubdir: isEarlierFileStore(options.path),
       keyEncoder,
       encoding: "string",
       noSync: false,

@@ -116,6 +116,25 @@ describe("lmdb values on disk", () => {
       const state = yield* withStore(KvLmdb.layerLmdb({ path: earlier }), (store) => store.getTuple(tuple))
       expect(state.frontier.map((member) => member.tuple.subject)).toEqual([subject])
     }))
+  it.effect("a directory whose name has a dot in it is a directory, new or existing (lmdb-js took such a path for a file)", () =>
+    Effect.gen(function* () {
+      const parent = temporaryDirectory()
+      for (const directory of [path.join(parent, "inferadb.data"), fs.mkdtempSync(path.join(parent, "tmp."))]) {
+        yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.transaction((tx) => tx.putTuple(tuple, { frontier: [change(subject)] })))
+        expect(fs.statSync(directory).isDirectory()).toBe(true)
+        expect(fs.existsSync(path.join(directory, "data.mdb"))).toBe(true)
+        const state = yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.getTuple(tuple))
+        expect(state.frontier.map((member) => member.tuple.subject)).toEqual([subject])
+      }
+      // A store an earlier version created as a file under such a name still opens, as a file.
+      const file = path.join(parent, "earlier.data")
+      const writer = open<Buffer, Buffer>({ path: file, noSubdir: true, keyEncoding: "binary", encoding: "binary" })
+      yield* Effect.promise(() => writer.put(tupleKey, Buffer.from(StoredForm.encodeTupleState({ frontier: [change(subject)] }), "utf8")))
+      yield* Effect.promise(() => writer.close())
+      expect(fs.statSync(file).isFile()).toBe(true)
+      const earlier = yield* withStore(KvLmdb.layerLmdb({ path: file }), (store) => store.getTuple(tuple))
+      expect(earlier.frontier.map((member) => member.tuple.subject)).toEqual([subject])
+    }))
   it.effect("a key one byte longer than lmdb takes is refused before anything reaches lmdb, and one that just fits is stored", () =>
     Effect.gen(function* () {
       // A subject of three-byte characters and ASCII that makes the tuple's key exactly `bytes` long.
