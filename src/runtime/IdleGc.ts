@@ -23,15 +23,25 @@ import { performance } from "node:perf_hooks"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 
-/** When to collect: every `everyMs`, if the loop was busy at most `busyMax` (0..1) of it and the young generation is `fill` (0..1) full. */
+/**
+ * When to collect: every `everyMs`, if the loop was busy at most `busyMax` (0..1) of it and the
+ * young generation is `fill` (0..1) full. After `quietChecks` checks in a row that found the
+ * loop all but idle (busy under 1%), it checks every `idleEveryMs` instead, until a check finds
+ * it busier: an idle node need not wake 200 times a second.
+ */
 export interface Settings {
   readonly everyMs: number
+  readonly idleEveryMs: number
+  readonly quietChecks: number
   readonly busyMax: number
   readonly fill: number
 }
 
 /** Measured on `bench:repl` (see the README): a batch every 20 ms at 5,000 changes/s leaves quiet gaps of 10-15 ms. */
-export const defaults: Settings = { everyMs: 5, busyMax: 0.2, fill: 0.5 }
+export const defaults: Settings = { everyMs: 5, idleEveryMs: 100, quietChecks: 10, busyMax: 0.2, fill: 0.5 }
+
+/** Below this share of an interval busy, the loop counts as all but idle. */
+const quietBusyMax = 0.01
 
 /** What the collector looks at and does; the process's own is `processProbe`, tests pass their own. */
 export interface Probe {
@@ -85,18 +95,27 @@ export const processProbe = (): Probe | string => {
   }
 }
 
-/** Checks every `settings.everyMs` until the returned function is called; `onCollect` after each collection. */
+/** Checks every `settings.everyMs` (or `idleEveryMs`) until the returned function is called; `onCollect` after each collection. */
 export const start = (settings: Settings, probe: Probe, onCollect: () => void): (() => void) => {
-  const timer = setInterval(() => {
+  let quiet = 0
+  let timer: NodeJS.Timeout
+  const check = () => {
     // The fill is read only when the loop was quiet: reading the heap's spaces costs more.
     const busy = probe.busySinceLast()
-    if (busy > settings.busyMax || !shouldCollect(settings, busy, probe.youngFill())) return
-    probe.collectYoung()
-    onCollect()
-  }, settings.everyMs)
-  // Never what keeps the process alive.
-  timer.unref()
-  return () => clearInterval(timer)
+    quiet = busy < quietBusyMax ? quiet + 1 : 0
+    if (shouldCollect(settings, busy, busy > settings.busyMax ? 0 : probe.youngFill())) {
+      probe.collectYoung()
+      onCollect()
+    }
+    schedule()
+  }
+  const schedule = () => {
+    timer = setTimeout(check, quiet >= settings.quietChecks ? settings.idleEveryMs : settings.everyMs)
+    // Never what keeps the process alive.
+    timer.unref()
+  }
+  schedule()
+  return () => clearTimeout(timer)
 }
 
 /** What `scoped` did: collecting, or why not. */

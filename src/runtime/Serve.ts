@@ -422,7 +422,7 @@ const reload = (config: Config.ReplicationConfig, io: Io) =>
 const describeIdleGc = (outcome: IdleGc.Outcome): string => {
   switch (outcome._tag) {
     case "Running":
-      return `idle GC: the young generation is collected when the event loop is idle (process.idle_gc; ${IdleGc.defaults.fill * 100}% full, checked every ${IdleGc.defaults.everyMs} ms)`
+      return `idle GC: the young generation is collected when the event loop is idle (process.idle_gc; ${IdleGc.defaults.fill * 100}% full, checked every ${IdleGc.defaults.everyMs} ms, every ${IdleGc.defaults.idleEveryMs} ms while idle)`
     case "Off":
       return "idle GC: off (process.idle_gc: false)"
     case "Unavailable":

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest"
 import { Effect, Exit, Scope } from "effect"
 import * as IdleGc from "../../src/runtime/IdleGc.js"
 
-const settings: IdleGc.Settings = { everyMs: 5, busyMax: 0.2, fill: 0.5 }
+const settings: IdleGc.Settings = { everyMs: 5, idleEveryMs: 50, quietChecks: 10, busyMax: 0.2, fill: 0.5 }
 
 /** A probe whose loop and heap say what the test sets. */
 const fakeProbe = () => {
@@ -63,6 +63,29 @@ describe("IdleGc", () => {
     stop()
     vi.advanceTimersByTime(100)
     expect(state.collections).toBe(1)
+  })
+
+  it("after quietChecks all but idle checks it checks every idleEveryMs, and at everyMs again once the loop is busier", () => {
+    vi.useFakeTimers()
+    const { state, probe } = fakeProbe()
+    let checks = 0
+    const counting: IdleGc.Probe = { ...probe, busySinceLast: () => (checks++, state.busy) }
+    const stop = IdleGc.start(settings, counting, () => undefined)
+    state.busy = 0
+    // Ten quiet checks at 5 ms, then one every 50 ms.
+    vi.advanceTimersByTime(50)
+    expect(checks).toBe(10)
+    vi.advanceTimersByTime(100)
+    expect(checks).toBe(12)
+    // A busier loop: back to every 5 ms at the next check.
+    state.busy = 0.05
+    vi.advanceTimersByTime(50)
+    expect(checks).toBe(13)
+    vi.advanceTimersByTime(25)
+    expect(checks).toBe(18)
+    stop()
+    vi.advanceTimersByTime(1_000)
+    expect(checks).toBe(18)
   })
 
   it("this process's probe collects V8's young generation", () => {
