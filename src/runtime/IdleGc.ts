@@ -56,7 +56,8 @@ export interface Probe {
 /** Whether to collect now. */
 export const shouldCollect = (settings: Settings, busy: number, fill: number): boolean => busy <= settings.busyMax && fill >= settings.fill
 
-type Gc = (options: { readonly type: "minor" | "major" }) => void
+// Called with an options object V8 collects the young generation only; without one it collects everything.
+type Gc = (options: { readonly type: "minor" }) => void
 
 /** V8's `gc`, or why it is not available. */
 const exposeGc = (): Gc | string => {

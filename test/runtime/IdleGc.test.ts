@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest"
 import { Effect, Exit, Scope } from "effect"
+import { constants, PerformanceObserver } from "node:perf_hooks"
 import * as IdleGc from "../../src/runtime/IdleGc.js"
 
 const settings: IdleGc.Settings = { everyMs: 5, idleEveryMs: 50, quietChecks: 10, busyMax: 0.2, fill: 0.5 }
@@ -88,15 +89,28 @@ describe("IdleGc", () => {
     expect(checks).toBe(18)
   })
 
-  it("this process's probe collects V8's young generation", () => {
+  it("this process's probe collects V8's young generation, and only it (a minor collection, never a full one)", async () => {
     const probe = IdleGc.processProbe()
     if (typeof probe === "string") throw new Error(`no probe: ${probe}`)
+    const seen: Array<{ readonly kind: number; readonly startTime: number }> = []
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) seen.push({ kind: (entry as unknown as { readonly detail: { readonly kind: number } }).detail.kind, startTime: entry.startTime })
+    })
+    observer.observe({ entryTypes: ["gc"] })
     // Below a full young generation, so V8 has not collected it on its own by the end.
     for (let round = 0; round < 200 && probe.youngFill() < 0.3; round++) makeGarbage(2_000)
     const before = probe.youngFill()
     expect(before).toBeGreaterThanOrEqual(0.3)
+    const startedMs = performance.now()
     probe.collectYoung()
+    const endedMs = performance.now()
     expect(probe.youngFill()).toBeLessThan(before / 2)
+    // GC entries are delivered asynchronously: wait for the one that started during the call.
+    const ours = () => seen.filter((entry) => entry.startTime >= startedMs && entry.startTime <= endedMs)
+    const deadline = performance.now() + 10_000
+    while (ours().length === 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    observer.disconnect()
+    expect(ours().map((entry) => entry.kind)).toEqual([constants.NODE_PERFORMANCE_GC_MINOR])
     expect(probe.busySinceLast()).toBeGreaterThanOrEqual(0)
     expect(probe.busySinceLast()).toBeLessThanOrEqual(1)
   })
