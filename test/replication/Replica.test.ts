@@ -113,6 +113,28 @@ describe("Replica", () => {
       expect((yield* eu.replica.stats).rejectedBatches).toBe(1)
     }))
 
+  it.effect("an orphan page holds what the asker's region may have lost, never the asker's own changes under the origin it knows", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu", "asia"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const asia = yield* cluster.start("asia")
+      const own = (yield* us.replica.write([{ op: "insert", tuple }])).changes[0]!
+      const relayed = (yield* asia.replica.write([{ op: "insert", tuple: { ...tuple, subject: "user:bob" } }])).changes[0]!
+      // eu received both from us: us's own change, and asia's that us relayed.
+      const applied = yield* eu.replica.handle({ _tag: "ReplicateBatch", batchId: "from-us", fromRegion: "us", fromNode: "us-node1", changes: [own, relayed] })
+      expect(applied).toMatchObject({ _tag: "BatchAck", applied: 2 })
+      const orphans = (knownOrigins: ReadonlyArray<string>) =>
+        Effect.map(
+          eu.replica.handle({ _tag: "CatchUp", fromRegion: "us", fromNode: "us-node1", afterPosition: 0, limit: 100, ownRegionOrphansOnly: true, knownOrigins }),
+          (response) => (response._tag === "LogPage" ? response.entries.map((entry) => entry.change.id) : response)
+        )
+      // us on the disk that wrote its change: only asia's change, which us's disk relayed, may be missing there.
+      expect(yield* orphans([own.id.origin])).toEqual([relayed.id])
+      // us on a new disk (another origin): its region's earlier change comes back too.
+      expect(yield* orphans(["us/us-node1/new-disk"])).toEqual([own.id, relayed.id])
+    }))
+
   it.effect("a write mixing vaults or with no operations is rejected as invalid", () =>
     Effect.gen(function* () {
       const us = yield* Cluster.make({ regions: ["us", "eu"] }).start("us")
