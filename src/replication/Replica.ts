@@ -119,7 +119,8 @@ export class Replica extends Context.Tag("inferadb/Replica")<
  * Neither kind is a change under an origin the asker knows: it wrote those on the disk it has
  * now, before shipping them. Counting the second kind without that exception sent every change a
  * region had received straight from the asker back to it, once, through the orphan tail: in
- * `bench:repl`, 180,000 changes echoed to the origin 50 s into the run, all applied as ignored.
+ * `bench:repl` with 30 s lag phases, about 175,000 changes echoed to the origin 50 s into the
+ * run, all applied as ignored.
  */
 const isOrphan = (entry: Store.LogEntry, request: Message.CatchUp): boolean =>
   !(request.knownOrigins ?? []).includes(entry.change.id.origin) &&
