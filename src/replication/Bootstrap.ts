@@ -49,6 +49,18 @@ export const completionMarker = "\u0000bootstrap-complete"
 /** The pseudo cursor that remembers how far a source node's log was paged. */
 export const progressKey = (region: string, node: string): string => `\u0000bootstrap/${region}/${node}`
 
+/**
+ * The orphan tail pages a source slowly: at most `orphanPageSize` positions a page and
+ * `orphanPageGapMs` between pages, up to 25,000 positions a second. The source reads and decodes
+ * every position a page covers to find the few orphans, and the tail pages everything added since
+ * its last round. Paged back to back in pages of 1,000, that was a burst every round: about
+ * 175,000 positions 50 s into `bench:repl` with 30 s lag phases, which held the source's event
+ * loop in 3-5 ms pieces for about a second and showed in the replication lag. Now a page holds it
+ * for about a millisecond.
+ */
+export const orphanPageSize = 250
+export const orphanPageGapMs = 10
+
 /** The pseudo cursor of the orphan tail (see `tailOrphans`) per source node. */
 const tailKey = (region: string, node: string): string => `\u0000orphans/${region}/${node}`
 
@@ -116,7 +128,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         fromRegion: settings.regionId,
         fromNode: settings.nodeId,
         afterPosition: after,
-        limit: settings.pageSize,
+        limit: mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize,
         ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [replica.origin] } : {})
       }
       const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) => `${error.reason}: ${error.message}`)
@@ -142,6 +154,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
       if (response.endPosition > after) yield* Effect.mapError(store.advanceCursor(progress, response.endPosition), (error) => error.message)
       if (response.endPosition <= after || response.endPosition >= response.logEnd) return
       after = response.endPosition
+      if (mode._tag === "Orphans") yield* Effect.sleep(Duration.millis(orphanPageGapMs))
     }
   })
 
