@@ -105,6 +105,21 @@ export class Feed {
 }
 
 /**
+ * The changes that went with wiped disks: delivered by a wiped generation of some feed and held
+ * by no node's current log at the end of the run.
+ */
+export const goneWithWipedDisks = (feeds: ReadonlyArray<Pick<Feed, "generations" | "ids">>): ReadonlySet<string> => {
+  const held = new Set(feeds.flatMap((feed) => [...feed.ids()]))
+  const gone = new Set<string>()
+  for (const feed of feeds) {
+    for (const wiped of feed.generations.slice(0, -1)) {
+      for (const entry of wiped.values()) if (!held.has(Oracle.idOf(entry.change))) gone.add(Oracle.idOf(entry.change))
+    }
+  }
+  return gone
+}
+
+/**
  * Reads a node's whole log once, from position 1, until no entry arrived for `quietMs` (the
  * stream has no end: it turns into a live feed after the last stored entry). Used for the final
  * state, after the run is over and nothing writes any more. Fails when positions have a gap.

@@ -12,7 +12,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Either } from "effect"
 import * as YAML from "yaml"
+import * as Config from "../runtime/config/Config.js"
 import type * as SimNetwork from "../sim/SimNetwork.js"
 import { type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
@@ -136,6 +138,14 @@ export interface Node {
   /** The topology its configuration names now, once a `topology` fault changed it; else the scenario's. */
   topology: TopologySpec | undefined
   /**
+   * The last of those whose configuration `serve` accepts (undefined: the scenario's). A reload
+   * of a file serve refuses (a region left without targets) changes nothing in the running
+   * process; a restart on that file would exit at once, so a restart uses this one, as an
+   * operator would put back the last file that worked (chaos swarm seed 9940004: a node
+   * restarted after such a reload never came back, and the run could not converge).
+   */
+  accepted: TopologySpec | undefined
+  /**
    * Whether the running process answers SIGHUP by reloading: only once it is ready. Before, the
    * signal's default action would end a process still loading, so a reload waits for readiness.
    */
@@ -181,7 +191,8 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
     const settings = JSON.stringify(proxySettings(launch.scenario, launch.network, node.address, launch.seed))
     node.proxy = spawnIn(node, [process.execPath, cli, "chaos", "proxy", "--settings", settings], "proxy.log", {})
   }
-  const config = writeConfig(launch, node)
+  // A file serve would refuse is replaced by the last one it accepted (see `accepted`).
+  const config = writeConfig(launch, node, refusal(configText(launch, node, node.topology)) === undefined ? node.topology : node.accepted)
   fs.mkdirSync(dataDir(node), { recursive: true })
   const environment = launch.faketime !== undefined && node.clock !== undefined ? Clocks.environment(launch.faketime, node.clock) : {}
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
@@ -206,11 +217,20 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   })
 }
 
-/** Writes the node's configuration file (with the topology it runs with now); returns its path. */
-const writeConfig = (launch: Launch, node: Node): string => {
+/** The node's configuration file's text with `topology` (the scenario's when undefined). */
+const configText = (launch: Launch, node: Node, topology: TopologySpec | undefined): string =>
+  configYaml(topology === undefined ? launch.scenario : { ...launch.scenario, topology }, launch.network, node.address, hasLatency(launch.scenario))
+
+/** Why `serve` would refuse this configuration text (at start or on reload), or undefined. */
+export const refusal = (text: string): string | undefined => {
+  const parsed = Config.parseBytes(Buffer.from(text, "utf8"))
+  return Either.isLeft(parsed) ? parsed.left.message : undefined
+}
+
+/** Writes the node's configuration file with `topology` (default: the topology it names now); returns its path. */
+const writeConfig = (launch: Launch, node: Node, topology: TopologySpec | undefined = node.topology): string => {
   const config = path.join(node.folder, "config.yaml")
-  const scenario = node.topology === undefined ? launch.scenario : { ...launch.scenario, topology: node.topology }
-  fs.writeFileSync(config, configYaml(scenario, launch.network, node.address, hasLatency(launch.scenario)))
+  fs.writeFileSync(config, configText(launch, node, topology))
   return config
 }
 
@@ -223,6 +243,7 @@ const writeConfig = (launch: Launch, node: Node): string => {
 export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): void => {
   node.topology = topology
   writeConfig(launch, node)
+  if (refusal(configText(launch, node, topology)) === undefined) node.accepted = topology
   if (node.reloads) node.process?.kill("SIGHUP")
 }
 
@@ -309,6 +330,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       generation: 0,
       disk: undefined,
       topology: undefined,
+      accepted: undefined,
       reloads: false,
       incarnations: 0,
       exits: []

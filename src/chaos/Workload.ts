@@ -37,7 +37,15 @@ export interface Op extends Planned {
   reason: string | undefined
   revision: number | undefined
   position: number | undefined
-  /** The disk generation of the taking node when the write was acknowledged. */
+  /**
+   * The disk generation of the taking node when the write was sent to it (its last attempt), set
+   * once it is acknowledged. Taken at the send, not at the acknowledgement: a node wiped just
+   * after it answered (SIGKILL, its directory moved aside) has a new generation by the time the
+   * answer reaches the client, and a write recorded under that one looked acknowledged by the new
+   * disk, so its changes, gone with the old one, were judged lost (chaos swarm seed 9940002).
+   * Only the process the request reached can answer it, and a restart takes far longer than a
+   * write: the old generation answered.
+   */
   generation: number | undefined
 }
 
@@ -90,6 +98,8 @@ export interface Clients {
   /** The nodes of a region, in declaration order. */
   readonly nodesIn: (regionId: string) => ReadonlyArray<string>
   readonly regionOf: (nodeId: string) => string
+  /** The node's disk generation now (0 until its first wipe). */
+  readonly generationOf: (nodeId: string) => number
 }
 
 /** Sends one write (following one redirect) and records its outcome; `nowMs` is the run's clock. */
@@ -101,7 +111,9 @@ export const send = async (op: Op, clients: Clients, nowMs: () => number): Promi
   for (let attempt = 0; ; attempt++) {
     try {
       op.sentAtMs = nowMs()
+      const generation = clients.generationOf(op.target)
       const written = await clients.client(op.target).write(vault, operations)
+      op.generation = generation
       op.status = "acknowledged"
       op.revision = written.revision
       op.position = written.position
