@@ -192,7 +192,8 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
     node.proxy = spawnIn(node, [process.execPath, cli, "chaos", "proxy", "--settings", settings], "proxy.log", {})
   }
   // A file serve would refuse is replaced by the last one it accepted (see `accepted`).
-  const config = writeConfig(launch, node, refusal(configText(launch, node, node.topology)) === undefined ? node.topology : node.accepted)
+  const wanted = configText(launch, node, node.topology)
+  const config = writeConfig(node, refusal(wanted) === undefined ? wanted : configText(launch, node, node.accepted))
   fs.mkdirSync(dataDir(node), { recursive: true })
   const environment = launch.faketime !== undefined && node.clock !== undefined ? Clocks.environment(launch.faketime, node.clock) : {}
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
@@ -227,10 +228,10 @@ export const refusal = (text: string): string | undefined => {
   return Either.isLeft(parsed) ? parsed.left.message : undefined
 }
 
-/** Writes the node's configuration file with `topology` (default: the topology it names now); returns its path. */
-const writeConfig = (launch: Launch, node: Node, topology: TopologySpec | undefined = node.topology): string => {
+/** Writes the node's configuration file; returns its path. */
+const writeConfig = (node: Node, text: string): string => {
   const config = path.join(node.folder, "config.yaml")
-  fs.writeFileSync(config, configText(launch, node, topology))
+  fs.writeFileSync(config, text)
   return config
 }
 
@@ -242,8 +243,9 @@ const writeConfig = (launch: Launch, node: Node, topology: TopologySpec | undefi
  */
 export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): void => {
   node.topology = topology
-  writeConfig(launch, node)
-  if (refusal(configText(launch, node, topology)) === undefined) node.accepted = topology
+  const text = configText(launch, node, topology)
+  writeConfig(node, text)
+  if (refusal(text) === undefined) node.accepted = topology
   if (node.reloads) node.process?.kill("SIGHUP")
 }
 

@@ -362,7 +362,8 @@ class ChaosRun {
    * holds went with that disk. The count at the wipe itself misses what the feed delivered after
    * it: entries the node sent just before its SIGKILL arrive and are read after the kill returns
    * (chaos swarm seed 9940002: two changes acknowledged 3 ms after the wipe began were judged
-   * lost for no reason).
+   * lost for no reason). The count at the wipe stays: a wiped node that never starts again keeps
+   * its old log as its feed's current one, which this pass cannot tell from a live disk.
    */
   settleLostWithDisk(): void {
     for (const id of goneWithWipedDisks([...this.feeds.values()])) this.lostWithDisk.add(id)
