@@ -62,7 +62,9 @@
  * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases),
  * BENCH_CPU_PROFILE_DIR (unset; a directory: each serve process writes a V8 CPU profile there
  * when it exits, for `node --cpu-prof` viewers), BENCH_NODE_ARGS (unset; space-separated flags
- * for node itself in both serve processes, such as `--max-semi-space-size=32`). The serve
+ * for node itself in both serve processes, such as `--max-semi-space-size=32`, given after the
+ * flags every serve is started with, `ServeFlags`, so `--v8-pool-size=4` measures node's default;
+ * `nodeArgs` in the JSON lists them all). The serve
  * processes inherit this process's environment, so `INFERADB__ENGINE__REPLICATION__...`
  * variables set their configuration (`..._PROCESS__IDLE_GC=false`, say).
  */
@@ -71,6 +73,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as Store from "../src/replication/Store.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
+import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
 
@@ -109,7 +112,9 @@ const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
 const liveWatch = process.env["BENCH_LIVE_WATCH"] === "1"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
+/** Node's flags for both serve processes: those every serve is started with (`ServeFlags`), then BENCH_NODE_ARGS, which win. */
 const nodeArgs = [
+  ...ServeFlags.serveNodeFlags,
   ...(profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]),
   ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 ]
@@ -565,6 +570,7 @@ const main = async (): Promise<void> => {
       regions: { origin: ORIGIN, target: TARGET },
       store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
       transport: "gRPC on loopback, token auth",
+      nodeArgs,
       agent: {
         batchSize,
         flushDelayMs: 10,

@@ -23,6 +23,7 @@ import * as path from "node:path"
 import { Either } from "effect"
 import * as Config from "../src/runtime/config/Config.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
+import * as ServeFlags from "../src/runtime/ServeFlags.js"
 
 /** How long a region may take to answer /readyz. */
 const readyTimeoutMs = 60_000
@@ -115,7 +116,7 @@ const pipeLines = (stream: NodeJS.ReadableStream, region: Region, toStderr: bool
 }
 
 const startRegion = (region: Region): void => {
-  const args = [path.join(root, "bin/inferadb-repl.mjs"), "serve", "--config", region.configFile, "--http-port", String(region.httpPort), "--data-dir", region.dataDir]
+  const args = [...ServeFlags.serveNodeFlags, path.join(root, "bin/inferadb-repl.mjs"), "serve", "--config", region.configFile, "--http-port", String(region.httpPort), "--data-dir", region.dataDir]
   // Its own process group: a Ctrl-C reaches only this script, which then stops the child
   // with one SIGTERM (a second signal would make serve skip its drain).
   const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })

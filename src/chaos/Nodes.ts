@@ -15,6 +15,7 @@ import * as path from "node:path"
 import { Either } from "effect"
 import * as YAML from "yaml"
 import * as Config from "../runtime/config/Config.js"
+import * as ServeFlags from "../runtime/ServeFlags.js"
 import type * as SimNetwork from "../sim/SimNetwork.js"
 import { type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
@@ -199,7 +200,7 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
   node.reloads = false
   const topologyAtStart = node.topology
-  node.process = spawnIn(node, [process.execPath, cli, ...args], "serve.log", environment)
+  node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment)
   node.incarnations++
   const child = node.process
   child.once("exit", (code, signal) => {

@@ -20,6 +20,7 @@ import * as YAML from "yaml"
 import * as Config from "../../src/runtime/config/Config.js"
 import * as Discovery from "../../src/replication/Discovery.js"
 import * as Serve from "../../src/runtime/Serve.js"
+import * as ServeFlags from "../../src/runtime/ServeFlags.js"
 import * as ServeProcess from "../runtime/fixtures/serveProcess.js"
 
 const deployDir = path.join(ServeProcess.root, "deploy")
@@ -138,7 +139,9 @@ describe("the container's own command line", () => {
 
   it("the Dockerfile runs the bundle, and serve becomes ready with the StatefulSet's arguments, environment and ConfigMap", async () => {
     const dockerfile = fs.readFileSync(path.join(deployDir, "Dockerfile"), "utf8")
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "\/app\/dist\/cli\.js"\]$/m)
+    // serve runs in the image with the flags every other start of it uses (`ServeFlags`).
+    const entrypoint = ["node", ...ServeFlags.serveNodeFlags, "/app/dist/cli.js"].map((part) => JSON.stringify(part)).join(", ")
+    expect(dockerfile.split("\n")).toContain(`ENTRYPOINT [${entrypoint}]`)
     expect(dockerfile).toMatch(/^RUN npm ci /m)
     const { container, configMap, configPath, args } = parts(load(manifestFiles[0]!))
     const configFile = path.join(dir, path.basename(configPath))
