@@ -2,6 +2,9 @@
  * `npm run bench:repl`: replication between two real `serve` processes on loopback, each with
  * its own lmdb store (fsync on every commit) and default agent settings. Prints ONE JSON line:
  *
+ * - `warmUp` (BENCH_WARMUP_CHANGES, default 100,000; 0 skips it): pushed like `throughput` right
+ *   after both processes start, and not counted in the phases below, so they measure processes
+ *   whose hot paths V8 has compiled. Its own end-to-end rate says what a cold start costs.
  * - `throughput`: changes per second replicated end to end (committed at the origin, durable
  *   at the target), while writers push as fast as the origin commits. Measured from the first
  *   change's commit at the origin to the last change's apply at the target.
@@ -53,7 +56,7 @@
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
  * which `npm run bench:repl` first rebuilds when the sources changed (`prebench:repl`).
  *
- * Environment: BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
+ * Environment: BENCH_WARMUP_CHANGES (100000), BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
  * (200000; 0 skips the drain phase), BENCH_CATCH_UP_BATCH_SIZE (unset: the agent's default,
@@ -82,6 +85,15 @@ const numberFromEnv = (name: string, fallback: number): number => {
   return Number.isFinite(value) && value > 0 ? value : fallback
 }
 
+/**
+ * Before phase 1: changes pushed as fast as possible and not measured. A `serve` that has just
+ * started runs its hot paths in V8's lower tiers while the optimizing compiler works through them
+ * on a helper thread (about 900 functions in the first seconds at the origin, by --trace-opt,
+ * 2.7 s of that thread's CPU), so a phase that starts cold measures the start-up as much as the
+ * replicator. `warmUp` in the JSON reports this phase as well; 0 skips it (cold, as this bench
+ * measured before December 2026).
+ */
+const warmUpChanges = Number(process.env["BENCH_WARMUP_CHANGES"] ?? 100_000)
 /** Phase 1: changes to push, and the longest time to push them. */
 const throughputChangesMax = numberFromEnv("BENCH_THROUGHPUT_CHANGES", 100_000)
 const throughputSecondsMax = numberFromEnv("BENCH_THROUGHPUT_SECONDS", 20)
@@ -380,6 +392,20 @@ const pushAtFixedRate = async (
   return { changes: committed, seconds: (Date.now() - startedMs) / 1000, behindMax: behindMax * opsPerWrite, acknowledgedMs }
 }
 
+/** The warm-up: pushed like phase 1 and waited for at the target; its figures say how far from warm a cold start is. */
+const warm = async (
+  origin: ApiClient.ApiClient,
+  collect: (name: string, expected: number) => Promise<boolean>,
+  arrivalsOf: (name: string) => Arrivals
+): Promise<{ readonly changes: number; readonly complete: boolean; readonly changesPerSecond: number }> => {
+  progress(`warm-up: ${warmUpChanges} changes as fast as the origin commits, not measured`)
+  const pushed = await pushAsFastAsPossible(origin, "warm", warmUpChanges, throughputSecondsMax)
+  const complete = await collect("warm", pushed.changes)
+  const arrivals = arrivalsOf("warm")
+  const seconds = (arrivals.lastAppliedMs - arrivals.firstCommitMs) / 1000
+  return { changes: arrivals.count, complete, changesPerSecond: Math.round(arrivals.count / seconds) }
+}
+
 const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
   const startedMs = Date.now()
   while (arrivals.count < expected && Date.now() - startedMs < arrivalTimeoutMs) await sleep(20)
@@ -453,6 +479,8 @@ const main = async (): Promise<void> => {
       return complete
     }
     await sleep(200)
+
+    const warmUp = warmUpChanges > 0 ? await warm(origin, collect, arrivalsOf) : undefined
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
     const tputNodesBefore = await readNodes(ports)
@@ -578,6 +606,7 @@ const main = async (): Promise<void> => {
         ...(catchUpBatchSize === undefined ? {} : { catchUpBatchSize })
       },
       changesPerWrite: opsPerWrite,
+      warmUp,
       watch: liveWatch ? "live, while the phases run" : "after each phase",
       throughput: {
         changesPerSecond: Math.round(tput.count / replicatedSeconds),
