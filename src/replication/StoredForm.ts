@@ -56,30 +56,22 @@ const changeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change
   context: fields[offset + 13] as Record<string, number>
 })
 
-// A new change is written twice in one transaction (its log entry and its tuple's frontier):
-// its fields are turned into JSON once. Changes are immutable, so the text stays right. A plain
-// map emptied when full, not a WeakMap: every key of a WeakMap is an ephemeron the garbage
-// collector must trace specially, and a node writing 100,000 changes a second paid for that.
-const changeJsonCache = new Map<Change.Change, string>()
-const changeJsonCacheMax = 4096
+// A new change is written twice in one transaction (its log entry and its tuple's frontier), and
+// its fields are turned into JSON each time: V8's JSON.stringify of a 14-field array is cheaper
+// than looking the change up in a cache keyed by the object (measured: 1.45 against 2.2 µs per
+// change for both texts, Buffer.from included), and a cache kept every change's text alive
+// through young-generation collections.
 
-/** The change's fields as a JSON array, without the brackets. */
-const changeJson = (change: Change.Change): string => {
-  let json = changeJsonCache.get(change)
-  if (json === undefined) {
-    json = JSON.stringify(changeFields(change)).slice(1, -1)
-    if (changeJsonCache.size >= changeJsonCacheMax) changeJsonCache.clear()
-    changeJsonCache.set(change, json)
-  }
-  return json
-}
+/** The change's fields as a JSON array. */
+const changeJson = (change: Change.Change): string => JSON.stringify(changeFields(change))
 
 /** `[position, receivedFrom, appliedAtMs, ...change]`. */
 export const encodeLogEntry = (entry: Store.LogEntry): string =>
-  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${changeJson(entry.change)}]`
+  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${changeJson(entry.change).slice(1)}`
 
 /** `[[...change], ...]`, one array per frontier member. */
-export const encodeTupleState = (state: TupleState.TupleState): string => `[${state.frontier.map((change) => `[${changeJson(change)}]`).join(",")}]`
+export const encodeTupleState = (state: TupleState.TupleState): string =>
+  state.frontier.length === 1 ? `[${changeJson(state.frontier[0]!)}]` : `[${state.frontier.map(changeJson).join(",")}]`
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, RedBlackTree, Schema } from "effect"
+import * as fc from "fast-check"
 import type * as Change from "../../src/replication/Change.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
@@ -44,6 +45,44 @@ describe("StoredForm", () => {
     const state: TupleState.TupleState = { frontier: [change, { ...change, id: { origin: "eu-central-1/node-b/zz", seq: 8 }, op: "insert" }] }
     expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
     expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(TupleState.empty))).toEqual(Either.right(TupleState.empty))
+  })
+
+  it("the stored text is byte for byte what earlier versions wrote (a data directory outlives the code)", () => {
+    expect(StoredForm.encodeLogEntry(entry)).toBe(
+      `[9,"eu-central-1",1700000000200,"us-west-1/node-a/k3x9",42,"delete","acme","document:readme","viewer","user:alice",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]`
+    )
+    expect(StoredForm.encodeTupleState({ frontier: [change] })).toBe(
+      `[["us-west-1/node-a/k3x9",42,"delete","acme","document:readme","viewer","user:alice",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]]`
+    )
+    expect(StoredForm.encodeTupleState(TupleState.empty)).toBe("[]")
+  })
+
+  it("any change is stored as the JSON array of its fields in the documented order, and reads back equal", () => {
+    // The oracle spells the layout out from the module's documentation, not from its code.
+    const text = fc.string({ unit: "binary", maxLength: 12 })
+    const whole = fc.maxSafeNat()
+    const anyChange: fc.Arbitrary<Change.Change> = fc.record({
+      id: fc.record({ origin: text, seq: whole }),
+      op: fc.constantFrom<Change.Operation>("insert", "delete"),
+      tuple: fc.record({ vault: text, resource: text, relation: text, subject: text }),
+      timestamp: fc.record({ physicalMs: whole, logical: whole }),
+      originRegion: text,
+      originNode: text,
+      originRevision: whole,
+      committedAtMs: whole,
+      context: fc.dictionary(text, whole, { maxKeys: 3 })
+    })
+    const fields = (c: Change.Change) => [c.id.origin, c.id.seq, c.op, c.tuple.vault, c.tuple.resource, c.tuple.relation, c.tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
+    fc.assert(
+      fc.property(anyChange, fc.array(anyChange, { maxLength: 3 }), whole, fc.option(text, { nil: null }), whole, (first, others, position, receivedFrom, appliedAtMs) => {
+        const logEntry: Store.LogEntry = { position, change: first, receivedFrom, appliedAtMs }
+        const state: TupleState.TupleState = { frontier: [first, ...others] }
+        expect(StoredForm.encodeLogEntry(logEntry)).toBe(JSON.stringify([position, receivedFrom, appliedAtMs, ...fields(first)]))
+        expect(StoredForm.encodeTupleState(state)).toBe(JSON.stringify(state.frontier.map(fields)))
+        expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry))).toEqual(Either.right(logEntry))
+        expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
+      })
+    )
   })
 
   it("the compact form is less than two thirds the size of the JSON object form", () => {
