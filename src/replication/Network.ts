@@ -5,7 +5,7 @@
  * through the protobuf `WireCodec`, so encoding bugs show up everywhere.
  */
 import { Context, Effect, Either, Layer, Scope } from "effect"
-import { NetworkError } from "./Errors.js"
+import { NetworkError, networkError } from "./Errors.js"
 import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
 import * as WireCodec from "./WireCodec.js"
@@ -66,8 +66,7 @@ export const heal = (hub: MemoryHub): void => hub.blocked.clear()
 
 const lost = (hub: MemoryHub): boolean => hub.random !== undefined && hub.lossRate > 0 && hub.random.next() < hub.lossRate
 
-const failure = (target: Peer, reason: NetworkError["reason"], message: string) =>
-  new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message })
+const failure = networkError
 
 const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Request) =>
   Effect.gen(function* () {

@@ -17,7 +17,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { Context, Effect, Either, Layer, type Scope } from "effect"
 import { ReplicationService } from "../proto/inferadb/replication/v1/service.js"
-import { NetworkError } from "../replication/Errors.js"
+import { NetworkError, networkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
 import type * as Metrics from "../replication/Metrics.js"
 import * as Network from "../replication/Network.js"
@@ -91,8 +91,7 @@ export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason
 const resetsChannel = (code: grpc.status): boolean =>
   code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.INTERNAL
 
-const failure = (peer: Network.Peer, reason: NetworkError["reason"], message: string) =>
-  new NetworkError({ target: `${peer.regionId}/${peer.nodeId}`, reason, message })
+const failure = networkError
 
 const identity = (bytes: Buffer): Buffer => bytes
 

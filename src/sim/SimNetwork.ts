@@ -18,7 +18,7 @@
  * its scheduler, so a paused node answers only after it resumes.
  */
 import { Effect, Either, type Exit, Layer } from "effect"
-import { NetworkError } from "../replication/Errors.js"
+import { NetworkError, networkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
 import * as Network from "../replication/Network.js"
 import type * as Random from "../replication/Random.js"
@@ -377,8 +377,7 @@ export class SimNetwork {
   }
 }
 
-const failure = (target: Network.Peer, reason: NetworkError["reason"], message: string) =>
-  new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message })
+const failure = networkError
 
 /** The Network service of one node incarnation on the simulated network. */
 export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> =>
