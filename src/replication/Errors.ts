@@ -19,12 +19,20 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
 }) {}
 
 /**
- * A NetworkError towards a node. Built without re-validating its fields (they are typed): a
- * network builds one for every lost or timed-out message, and the Schema check was a visible
- * share of a simulation's CPU.
+ * A NetworkError towards a node. A network builds one for every lost or timed-out message, so
+ * it is built cheaply: without re-validating its fields (they are typed), and without a stack
+ * trace, which would only show the network's own frames (9 µs against 2 µs per error, 20
+ * frames deep; both costs were visible in a simulation's profile).
  */
-export const networkError = (target: { readonly regionId: string; readonly nodeId: string }, reason: NetworkError["reason"], message: string): NetworkError =>
-  new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message }, true)
+export const networkError = (target: { readonly regionId: string; readonly nodeId: string }, reason: NetworkError["reason"], message: string): NetworkError => {
+  const stackFrames = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new NetworkError({ target: `${target.regionId}/${target.nodeId}`, reason, message }, true)
+  } finally {
+    Error.stackTraceLimit = stackFrames
+  }
+}
 
 /** A client write this region may not accept (wrong region for the strategy, residency, bad input). */
 export class WriteRejected extends Schema.TaggedError<WriteRejected>()("WriteRejected", {
