@@ -57,10 +57,10 @@ const changeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change
 })
 
 // A new change is written twice in one transaction (its log entry and its tuple's frontier), and
-// its fields are turned into JSON each time: V8's JSON.stringify of a 14-field array is cheaper
-// than looking the change up in a cache keyed by the object (measured: 1.45 against 2.2 µs per
-// change for both texts, Buffer.from included), and a cache kept every change's text alive
-// through young-generation collections.
+// its fields are turned into JSON each time. A cache keyed by the change object saved the second
+// JSON.stringify, but its lookups cost as much: both texts with Buffer.from took 1.5 µs per
+// change without it and 2.2 µs with it in isolation, and `bench:store` showed no difference
+// beyond its run-to-run spread. Without it there is one thing less to keep right.
 
 /** The change's fields as a JSON array. */
 const changeJson = (change: Change.Change): string => JSON.stringify(changeFields(change))
