@@ -66,18 +66,16 @@ export const heal = (hub: MemoryHub): void => hub.blocked.clear()
 
 const lost = (hub: MemoryHub): boolean => hub.random !== undefined && hub.lossRate > 0 && hub.random.next() < hub.lossRate
 
-const failure = networkError
-
 const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Request) =>
   Effect.gen(function* () {
     if (hub.blocked.has(linkKey(self.regionId, target.regionId))) {
-      return yield* Effect.fail(failure(target, "Unreachable", "link is partitioned"))
+      return yield* Effect.fail(networkError(target, "Unreachable", "link is partitioned"))
     }
     const handler = hub.handlers.get(target.nodeId)
-    if (handler === undefined) return yield* Effect.fail(failure(target, "Unreachable", "node is not serving"))
+    if (handler === undefined) return yield* Effect.fail(networkError(target, "Unreachable", "node is not serving"))
     if (lost(hub)) {
       hub.stats.lost++
-      return yield* Effect.fail(failure(target, "Timeout", "request lost"))
+      return yield* Effect.fail(networkError(target, "Timeout", "request lost"))
     }
     const decoded = WireCodec.decodeRequest(WireCodec.encodeRequest(request))
     const response: Message.Response = Either.isLeft(decoded)
@@ -86,10 +84,10 @@ const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Requ
     if (response._tag === "Refused") hub.stats.refused++
     if (lost(hub)) {
       hub.stats.lost++
-      return yield* Effect.fail(failure(target, "Timeout", "response lost"))
+      return yield* Effect.fail(networkError(target, "Timeout", "response lost"))
     }
     const answer = WireCodec.decodeResponse(WireCodec.encodeResponse(response, Either.getOrUndefined(decoded)))
-    if (Either.isLeft(answer)) return yield* Effect.fail(failure(target, "Malformed", answer.left))
+    if (Either.isLeft(answer)) return yield* Effect.fail(networkError(target, "Malformed", answer.left))
     hub.stats.delivered++
     return answer.right
   })
@@ -99,7 +97,7 @@ export const layerMemory = (hub: MemoryHub, self: Peer): Layer.Layer<Network> =>
   Layer.succeed(Network, {
     send: (target, request, timeoutMs) =>
       deliver(hub, self, target, request).pipe(
-        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(target, "Timeout", `no answer within ${timeoutMs} ms`) })
+        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => networkError(target, "Timeout", `no answer within ${timeoutMs} ms`) })
       ),
     serve: (handler) =>
       Effect.acquireRelease(

@@ -91,8 +91,6 @@ export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason
 const resetsChannel = (code: grpc.status): boolean =>
   code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.INTERNAL
 
-const failure = networkError
-
 const identity = (bytes: Buffer): Buffer => bytes
 
 /** One unary call with raw bytes; interrupting it cancels the call. */
@@ -149,7 +147,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         return unaryCall(client, path, WireCodec.encodeRequest(request), options.credentials.callMetadata(), deadline).pipe(
           Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? reset(target, client) : undefined))),
           Effect.onInterrupt(() => Effect.sync(() => reset(target, client))),
-          Effect.mapError((error) => failure(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
+          Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )
       })
 
@@ -160,10 +158,10 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         const deadline = new Date(Date.now() + timeoutMs)
         const call = attempt(peer, target, request, deadline)
         const bytes = yield* (request._tag === "Heartbeat" ? call : target.inFlight.withPermits(1)(call)).pipe(
-          Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => failure(peer, "Timeout", `no answer within ${timeoutMs} ms`) })
+          Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => networkError(peer, "Timeout", `no answer within ${timeoutMs} ms`) })
         )
         const response = WireCodec.decodeResponse(bytes)
-        if (Either.isLeft(response)) return yield* Effect.fail(failure(peer, "Malformed", response.left))
+        if (Either.isLeft(response)) return yield* Effect.fail(networkError(peer, "Malformed", response.left))
         return response.right
       })
   })

@@ -377,8 +377,6 @@ export class SimNetwork {
   }
 }
 
-const failure = networkError
-
 /** The Network service of one node incarnation on the simulated network. */
 export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> =>
   Layer.succeed(Network.Network, {
@@ -390,9 +388,9 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
           target,
           request,
           timeoutMs,
-          (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(failure(target, "Malformed", answer.left))),
-          () => resume(Effect.fail(failure(target, "Timeout", `no answer within ${timeoutMs} ms`))),
-          () => resume(Effect.fail(failure(target, "Unreachable", "connection refused: nothing is serving on that node")))
+          (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
+          () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
+          () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node")))
         )
         return Effect.sync(abandon)
       }),
