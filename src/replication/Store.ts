@@ -198,11 +198,24 @@ const compactCell = <A, I>(
 
 /** The cells of the byte-oriented backends. */
 const textCells: Cells<string> = {
-  tupleState: compactCell(StoredForm.encodeTupleState, StoredForm.decodeTupleState, TupleState.TupleState),
-  logEntry: compactCell(StoredForm.encodeLogEntry, StoredForm.decodeLogEntry, LogEntry),
+  tupleState: compactCell((state) => StoredForm.encodeTupleState(state), StoredForm.decodeTupleState, TupleState.TupleState),
+  logEntry: compactCell((entry) => StoredForm.encodeLogEntry(entry), StoredForm.decodeLogEntry, LogEntry),
   relayScope: StoreEncoding.json.schema(RelayScope),
   integer: StoreEncoding.json.integer,
   text: StoreEncoding.json.text
+}
+
+/**
+ * The text cells of one transaction: a change it writes both as a log entry and in its tuple's
+ * frontier is turned into JSON once (`StoredForm.rememberingChangeText`).
+ */
+const textCellsOfOneTransaction = (): Cells<string> => {
+  const text = StoredForm.rememberingChangeText()
+  return {
+    ...textCells,
+    tupleState: { encode: (state) => StoredForm.encodeTupleState(state, text), decode: textCells.tupleState.decode },
+    logEntry: { encode: (entry) => StoredForm.encodeLogEntry(entry, text), decode: textCells.logEntry.decode }
+  }
 }
 
 /** The cells of the in-memory backend: decoded values, frozen when written. */
@@ -395,7 +408,7 @@ const inTurn = <A, E, R, E2, R2>(
   })
 
 /** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
-export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells)
+export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells, textCellsOfOneTransaction)
 
 /** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
 export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells)
@@ -432,7 +445,8 @@ class FailedCommits {
   }
 }
 
-const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
+/** `transactionCells` gives each transaction body's run its own cells (default: `cells`). */
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transactionCells: () => Cells<V> = () => cells): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
@@ -448,7 +462,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Typ
   const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
       let appended: Array<LogEntry> = []
-      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))), (result) => {
+      return Effect.map(driver.transact((tx) => body(makeTransaction(transactionCells(), tx, (appended = [])))), (result) => {
         recent.add(appended)
         return result
       })

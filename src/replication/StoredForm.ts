@@ -56,22 +56,39 @@ const changeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change
   context: fields[offset + 13] as Record<string, number>
 })
 
-// A new change is written twice in one transaction (its log entry and its tuple's frontier), and
-// its fields are turned into JSON each time. A cache keyed by the change object saved the second
-// JSON.stringify, but its lookups cost as much: both texts with Buffer.from took 1.5 µs per
-// change without it and 2.2 µs with it in isolation, and `bench:store` showed no difference
-// beyond its run-to-run spread. Without it there is one thing less to keep right.
+/** How an encoder turns a change into its JSON array: `changeText`, or one transaction's `rememberingChangeText`. */
+type ChangeText = (change: Change.Change) => string
 
 /** The change's fields as a JSON array. */
-const changeJson = (change: Change.Change): string => JSON.stringify(changeFields(change))
+const changeText: ChangeText = (change) => JSON.stringify(changeFields(change))
+
+/**
+ * A `changeText` that makes each change's text once, for one transaction. A new change is
+ * written twice in its transaction (its log entry and its tuple's frontier), each time as the
+ * same JSON array: `JSON.stringify` was 6-10% of the write and apply paths' CPU (profiles of
+ * `bench:repl`, December 2026), half of it for the second copy. Keyed by the change object, so a
+ * Map that lives one transaction (a few hundred entries) costs less than a second stringify; a
+ * process-wide cache did not (its lookups cost as much, measured earlier).
+ */
+export const rememberingChangeText = (): ChangeText => {
+  const texts = new Map<Change.Change, string>()
+  return (change) => {
+    let text = texts.get(change)
+    if (text === undefined) {
+      text = changeText(change)
+      texts.set(change, text)
+    }
+    return text
+  }
+}
 
 /** `[position, receivedFrom, appliedAtMs, ...change]`. */
-export const encodeLogEntry = (entry: Store.LogEntry): string =>
-  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${changeJson(entry.change).slice(1)}`
+export const encodeLogEntry = (entry: Store.LogEntry, text: ChangeText = changeText): string =>
+  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${text(entry.change).slice(1)}`
 
 /** `[[...change], ...]`, one array per frontier member. */
-export const encodeTupleState = (state: TupleState.TupleState): string =>
-  state.frontier.length === 1 ? `[${changeJson(state.frontier[0]!)}]` : `[${state.frontier.map(changeJson).join(",")}]`
+export const encodeTupleState = (state: TupleState.TupleState, text: ChangeText = changeText): string =>
+  state.frontier.length === 1 ? `[${text(state.frontier[0]!)}]` : `[${state.frontier.map((change) => text(change)).join(",")}]`
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b

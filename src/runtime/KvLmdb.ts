@@ -62,6 +62,7 @@ import * as KvDriver from "../replication/KvDriver.js"
 import * as Store from "../replication/Store.js"
 import * as DiskRoom from "./DiskRoom.js"
 import * as KvEncoding from "./KvEncoding.js"
+import { LmdbValues } from "./LmdbValues.js"
 
 /** Where the lmdb environment lives. */
 export interface Options {
@@ -299,6 +300,8 @@ interface Queued {
 class GroupCommit {
   private writing = false
   private queued: Array<Queued> = []
+  // The group in flight's value bytes (`LmdbValues`): one group at a time, so one buffer serves.
+  private readonly values = new LmdbValues()
 
   constructor(
     private readonly databases: Databases,
@@ -325,6 +328,7 @@ class GroupCommit {
     if (short !== undefined) return this.fail(group, short)
     let committed: Promise<boolean>
     const startedMs = performance.now()
+    this.values.reset()
     try {
       committed = this.databases.root.batch(() => {
         for (const { writes } of group) {
@@ -366,13 +370,15 @@ class GroupCommit {
   private write(key: string, value: string | null): void {
     const db = isLogKey(key) ? this.databases.log : this.databases.root
     if (value === null) void db.remove(key)
-    else void db.put(key, value)
+    // lmdb's typings want the database's value type; it takes bytes wrapped by `asBinary` too.
+    else void db.put(key, this.values.bytesOf(value) as unknown as string)
   }
 
   private fail(group: ReadonlyArray<Queued>, cause: unknown): void {
     const behind = this.queued
     this.queued = []
     this.writing = false
+    this.values.discard()
     for (const { reject } of group) reject(cause)
     const message = `an earlier commit failed, so this one was not written: ${cause instanceof Error ? cause.message : String(cause)}`
     for (const { reject } of behind) reject(new Error(message))

@@ -79,6 +79,11 @@ describe("StoredForm", () => {
         const state: TupleState.TupleState = { frontier: [first, ...others] }
         expect(StoredForm.encodeLogEntry(logEntry)).toBe(JSON.stringify([position, receivedFrom, appliedAtMs, ...fields(first)]))
         expect(StoredForm.encodeTupleState(state)).toBe(JSON.stringify(state.frontier.map(fields)))
+        // One transaction's encoders make each change's text once and reuse it: same texts.
+        const once = StoredForm.rememberingChangeText()
+        expect(StoredForm.encodeTupleState(state, once)).toBe(JSON.stringify(state.frontier.map(fields)))
+        expect(StoredForm.encodeLogEntry(logEntry, once)).toBe(JSON.stringify([position, receivedFrom, appliedAtMs, ...fields(first)]))
+        expect(StoredForm.encodeTupleState({ frontier: [...others, first] }, once)).toBe(JSON.stringify([...others, first].map(fields)))
         expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry))).toEqual(Either.right(logEntry))
         expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
       })

@@ -116,6 +116,45 @@ describe("lmdb values on disk", () => {
       const state = yield* withStore(KvLmdb.layerLmdb({ path: earlier }), (store) => store.getTuple(tuple))
       expect(state.frontier.map((member) => member.tuple.subject)).toEqual([subject])
     }))
+  it.live("every value of concurrent groups, and of a group larger than the reused value buffer, is its text's UTF-8 bytes", () =>
+    // The driver writes each group's values into one reused buffer and gives lmdb their place in
+    // it (`LmdbValues`): a value written over before lmdb copied it, or a region lmdb misread,
+    // would show here as another value's bytes.
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      const text = (group: number, index: number) => `${group}/${index}:${"\u00e9\u4e2d\u{1F600}".repeat(index % 5)}${"v".repeat((group * 31 + index * 7) % 400)}`
+      const expected = new Map<string, string>()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: directory })
+          const group = (id: number, size: number) =>
+            driver.transact((tx) =>
+              Effect.sync(() => {
+                for (let index = 0; index < size; index++) {
+                  const key = `c/${String(id).padStart(4, "0")}/${String(index).padStart(5, "0")}`
+                  tx.set(key, text(id, index))
+                  expected.set(key, text(id, index))
+                }
+              })
+            )
+          yield* Effect.forEach(Array.from({ length: 64 }, (_, id) => id), (id) => group(id, 1 + (id % 40)), { concurrency: "unbounded" })
+          // About 4 MB in one body: beyond the first buffer, so the group moves to a larger one.
+          yield* group(1000, 6000)
+          yield* Effect.forEach(Array.from({ length: 16 }, (_, id) => 2000 + id), (id) => group(id, 50), { concurrency: "unbounded" })
+        })
+      )
+      const raw = open<Buffer, Buffer>({ path: directory, keyEncoding: "binary", encoding: "binary" })
+      let compared = 0
+      for (const [key, value] of expected) {
+        const bytes = raw.get(KvEncoding.encodeKey(key))
+        expect(bytes === undefined ? undefined : Buffer.from(bytes).toString("utf8"), key).toBe(value)
+        compared++
+      }
+      yield* Effect.promise(() => raw.close())
+      expect(compared).toBe(expected.size)
+      expect(compared).toBeGreaterThan(6000 + 16 * 50)
+    }))
+
   it.effect("a directory whose name has a dot in it is a directory, new or existing (lmdb-js took such a path for a file)", () =>
     Effect.gen(function* () {
       const parent = temporaryDirectory()
