@@ -22,6 +22,10 @@
  *   client waited for the origin to commit each write, and `batchRoundTripMeanMs`, the mean of
  *   the agent's send-to-acknowledgement round trips in the phase (from the origin's
  *   replication duration histogram on /metrics).
+ * - `idleRoundTrip`: after the lag phases, 50 public Check calls to the origin 100 ms apart (a
+ *   read: no commit, no replication), p50/p90/max of each one's round trip. Both ends are idle
+ *   in between, as a batch's hop from agent to target is at 1,000 changes/s, so this is the
+ *   wire's floor under the lag the way `bench:store`'s `loneWrite` is the commit's.
  * - `drain`: the target is stopped, the origin commits a backlog (default 200,000 changes), and
  *   the target is started again on the same disk: how fast it applies the backlog, from its
  *   first applied backlog change to its last (`changesPerSecond`), and how long after it was
@@ -142,6 +146,9 @@ const catchUpBatchSize = process.env["BENCH_CATCH_UP_BATCH_SIZE"] === undefined 
 const arrivalTimeoutMs = 90_000
 /** Scheduling tick of the fixed-rate phase. */
 const tickMs = 5
+/** The idle round trips: how many, and how far apart. */
+const idleRoundTrips = 50
+const idleRoundTripGapMs = 100
 
 const ORIGIN = "us-west-1"
 const TARGET = "eu-central-1"
@@ -406,6 +413,23 @@ const warm = async (
   return { changes: arrivals.count, complete, changesPerSecond: Math.round(arrivals.count / seconds) }
 }
 
+/** Round trips of a read (Check) between two otherwise idle processes, `idleRoundTripGapMs` apart. */
+const measureIdleRoundTrips = async (client: ApiClient.ApiClient): Promise<{ readonly calls: number; readonly p50Ms: number; readonly p90Ms: number; readonly maxMs: number }> => {
+  const tuple = { vault: VAULT, resource: "idle:probe", relation: "viewer", subject: "user:nobody" }
+  await client.check(tuple)
+  const roundTripsMs: Array<number> = []
+  for (let call = 0; call < idleRoundTrips; call++) {
+    await sleep(idleRoundTripGapMs)
+    const startedMs = performance.now()
+    await client.check(tuple)
+    roundTripsMs.push(performance.now() - startedMs)
+  }
+  const sorted = roundTripsMs.sort((a, b) => a - b)
+  const ms = (value: number) => Number(value.toFixed(2))
+  // Fifty calls: a p99 would be the slowest one, so the tail is given as p90 and the maximum.
+  return { calls: sorted.length, p50Ms: ms(percentile(sorted, 0.5)), p90Ms: ms(percentile(sorted, 0.9)), maxMs: ms(sorted[sorted.length - 1]!) }
+}
+
 const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<boolean> => {
   const startedMs = Date.now()
   while (arrivals.count < expected && Date.now() - startedMs < arrivalTimeoutMs) await sleep(20)
@@ -530,6 +554,10 @@ const main = async (): Promise<void> => {
       })
     }
 
+    progress(`idle round trips: ${idleRoundTrips} Check calls to the origin, ${idleRoundTripGapMs} ms apart`)
+    const idleRoundTrip = await measureIdleRoundTrips(origin)
+    progress(`idle round trips: p50 ${idleRoundTrip.p50Ms} ms, p90 ${idleRoundTrip.p90Ms} ms, max ${idleRoundTrip.maxMs} ms`)
+
     let drain: DrainResult | undefined
     let targetBefore = { cpu: 0, rss: 0 }
     if (backlogChanges > 0) {
@@ -622,6 +650,7 @@ const main = async (): Promise<void> => {
       },
       lag: lagResults[0],
       lagAtOtherRates: lagResults.slice(1),
+      idleRoundTrip,
       drain,
       peakRssMb: rss,
       residentAtEndMb: resident,
