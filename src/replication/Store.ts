@@ -198,8 +198,8 @@ const compactCell = <A, I>(
 
 /** The cells of the byte-oriented backends. */
 const textCells: Cells<string> = {
-  tupleState: compactCell((state) => StoredForm.encodeTupleState(state), StoredForm.decodeTupleState, TupleState.TupleState),
-  logEntry: compactCell((entry) => StoredForm.encodeLogEntry(entry), StoredForm.decodeLogEntry, LogEntry),
+  tupleState: compactCell(StoredForm.encodeTupleState, StoredForm.decodeTupleState, TupleState.TupleState),
+  logEntry: compactCell(StoredForm.encodeLogEntry, StoredForm.decodeLogEntry, LogEntry),
   relayScope: StoreEncoding.json.schema(RelayScope),
   integer: StoreEncoding.json.integer,
   text: StoreEncoding.json.text

@@ -88,7 +88,7 @@ export const encodeLogEntry = (entry: Store.LogEntry, text: ChangeText = changeT
 
 /** `[[...change], ...]`, one array per frontier member. */
 export const encodeTupleState = (state: TupleState.TupleState, text: ChangeText = changeText): string =>
-  state.frontier.length === 1 ? `[${text(state.frontier[0]!)}]` : `[${state.frontier.map((change) => text(change)).join(",")}]`
+  state.frontier.length === 1 ? `[${text(state.frontier[0]!)}]` : `[${state.frontier.map(text).join(",")}]`
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b
