@@ -2,11 +2,16 @@
  * The production Network: replication requests over gRPC (grpc-js), encoded by `WireCodec`.
  *
  * Client side: one grpc-js client (one channel) per target endpoint, created on first use and
- * cached. Every call carries a deadline of the caller's timeout (`request_timeout_secs`). When
- * a call ends UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or is abandoned in flight, the endpoint's
- * channel is closed and the next call builds a fresh one, so a restarted or moved peer is
- * reached at once instead of after the old channel's reconnect backoff. Channels use a local
- * subchannel pool for the same reason: a new channel must not inherit a failed connection.
+ * cached. Batches and CatchUp pages go as frames of one long-lived ReplicateStream per endpoint
+ * (`ReplicationStream`; why in `service.proto`), heartbeats as unary Heartbeat calls. A peer
+ * that answers the stream UNIMPLEMENTED (an older version) gets one unary Replicate call per
+ * request instead until its channel is rebuilt, and so does every peer when the stream is
+ * configured off (`replicationStream: false`). Every request waits at most the caller's timeout
+ * (`request_timeout_secs`; a unary call carries it as its deadline). When a request ends
+ * UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or is abandoned in flight, the endpoint's channel
+ * (and its stream) is replaced and the next request builds a fresh one, so a restarted or moved
+ * peer is reached at once instead of after the old channel's reconnect backoff. Channels use a
+ * local subchannel pool for the same reason: a new channel must not inherit a failed connection.
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
  * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
  * still measured while batches queue. gRPC failures map to `NetworkError` reasons.
@@ -25,6 +30,7 @@ import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
 import * as FlowControl from "./FlowControl.js"
 import * as GrpcServer from "./GrpcServer.js"
+import * as ReplicationStream from "./ReplicationStream.js"
 
 /** Batches in flight per target endpoint, unless configured. */
 export const inFlightPerTargetMaxDefault = 8
@@ -34,6 +40,8 @@ export interface ClientOptions {
   readonly credentials: Auth.Credentials
   readonly inFlightPerTargetMax?: number
   readonly messageBytesMax?: number
+  /** Whether batches go over a ReplicateStream (default) or one unary Replicate call each. */
+  readonly replicationStream?: boolean
 }
 
 /** Everything `layerGrpc` needs: where to listen, how to authenticate, and the bounds. */
@@ -43,6 +51,7 @@ export interface Options {
   readonly auth: Auth.Options
   readonly inFlightPerTargetMax?: number
   readonly messageBytesMax?: number
+  readonly replicationStream?: boolean
   readonly writeOperationsMax?: number
   readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number
@@ -52,6 +61,10 @@ export interface Options {
 /** The cached connection state of one endpoint. */
 interface Target {
   client: grpc.Client | undefined
+  /** The open ReplicateStream on `client`, if one was opened and has not ended. */
+  stream: ReplicationStream.ReplicationStream | undefined
+  /** False once the peer answered the stream UNIMPLEMENTED, until the channel is rebuilt. */
+  streaming: boolean
   readonly inFlight: Effect.Semaphore
 }
 
@@ -93,9 +106,12 @@ const resetsChannel = (code: grpc.status): boolean =>
 
 const identity = (bytes: Buffer): Buffer => bytes
 
+/** What a failed request carries, whether it went as a unary call or as a stream frame. */
+type CallFailure = Pick<grpc.ServiceError, "code" | "details">
+
 /** One unary call with raw bytes; interrupting it cancels the call. */
 const unaryCall = (client: grpc.Client, path: string, bytes: Uint8Array, metadata: grpc.Metadata, deadline: Date) =>
-  Effect.async<Buffer, grpc.ServiceError>((resume) => {
+  Effect.async<Uint8Array, CallFailure>((resume) => {
     const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), metadata, { deadline }, (error, value) => {
       if (error !== null) resume(Effect.fail(error))
       else resume(value === undefined ? Effect.dieMessage("gRPC call succeeded without a response") : Effect.succeed(value))
@@ -103,57 +119,107 @@ const unaryCall = (client: grpc.Client, path: string, bytes: Uint8Array, metadat
     return Effect.sync(() => call.cancel())
   })
 
+/** The endpoints a client has reached: a channel, a stream and an in-flight bound each. */
+interface Endpoints {
+  readonly targetFor: (endpoint: string) => Target
+  readonly clientFor: (target: Target, endpoint: string) => grpc.Client
+  readonly streamFor: (target: Target, client: grpc.Client) => ReplicationStream.ReplicationStream
+  /** Replaces the target's channel (if it is still `client`) and retires its stream. */
+  readonly reset: (target: Target, client: grpc.Client) => void
+  readonly closeAll: () => void
+}
+
+const makeEndpoints = (options: ClientOptions): Endpoints => {
+  const targets = new Map<string, Target>()
+  const inFlightMax = options.inFlightPerTargetMax ?? inFlightPerTargetMaxDefault
+  const messageBytesMax = options.messageBytesMax ?? GrpcServer.messageBytesMaxDefault
+  const streaming = options.replicationStream !== false
+  const channelOptions: grpc.ChannelOptions = {
+    ...options.credentials.channelOptions,
+    ...FlowControl.clientOptions,
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.max_receive_message_length": messageBytesMax,
+    "grpc.max_send_message_length": messageBytesMax
+  }
+  return {
+    targetFor: (endpoint) => {
+      const existing = targets.get(endpoint)
+      if (existing !== undefined) return existing
+      const created: Target = { client: undefined, stream: undefined, streaming, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
+      targets.set(endpoint, created)
+      return created
+    },
+    clientFor: (target, endpoint) => (target.client ??= new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions)),
+    streamFor: (target, client) => {
+      if (target.stream === undefined || target.stream.closed()) {
+        target.stream = ReplicationStream.open(client, ReplicationService.replicateStream.path, options.credentials.callMetadata(), messageBytesMax)
+      }
+      return target.stream
+    },
+    reset: (target, client) => {
+      if (target.client !== client) return
+      target.client = undefined
+      // Requests already on the old stream may still be answered: it is retired, not cut.
+      target.stream?.retire()
+      target.stream = undefined
+      target.streaming = streaming
+      client.close()
+    },
+    closeAll: () => {
+      for (const target of targets.values()) {
+        target.stream?.cancel()
+        target.client?.close()
+      }
+      targets.clear()
+    }
+  }
+}
+
+/** One request on the endpoint's stream, or as a unary call when the peer has no stream. */
+const requestOn = (
+  endpoints: Endpoints,
+  credentials: Auth.Credentials,
+  target: Target,
+  client: grpc.Client,
+  request: Message.Request,
+  deadline: Date
+): Effect.Effect<Uint8Array, CallFailure> => {
+  const bytes = WireCodec.encodeRequest(request)
+  const unary = (path: string) => unaryCall(client, path, bytes, credentials.callMetadata(), deadline)
+  // Heartbeats have their own method (and skip the in-flight bound); batches and CatchUp pages go through Replicate.
+  if (request._tag === "Heartbeat") return unary(ReplicationService.heartbeat.path)
+  if (!target.streaming) return unary(ReplicationService.replicate.path)
+  return Effect.catchIf(
+    endpoints.streamFor(target, client).send(bytes),
+    (failure) => failure.code === grpc.status.UNIMPLEMENTED,
+    () =>
+      Effect.suspend(() => {
+        if (target.client === client) target.streaming = false
+        return unary(ReplicationService.replicate.path)
+      })
+  )
+}
+
 /** The client side of the network: cached channels per endpoint, closed with the scope. */
 export const makeClient = (options: ClientOptions): Effect.Effect<Network.Network["Type"]["send"], never, Scope.Scope> =>
   Effect.gen(function* () {
-    const targets = new Map<string, Target>()
-    const inFlightMax = options.inFlightPerTargetMax ?? inFlightPerTargetMaxDefault
-    const messageBytesMax = options.messageBytesMax ?? GrpcServer.messageBytesMaxDefault
-    const channelOptions: grpc.ChannelOptions = {
-      ...options.credentials.channelOptions,
-      ...FlowControl.clientOptions,
-      "grpc.use_local_subchannel_pool": 1,
-      "grpc.max_receive_message_length": messageBytesMax,
-      "grpc.max_send_message_length": messageBytesMax
-    }
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        for (const target of targets.values()) target.client?.close()
-        targets.clear()
-      })
-    )
-
-    const targetFor = (endpoint: string): Target => {
-      const existing = targets.get(endpoint)
-      if (existing !== undefined) return existing
-      const created: Target = { client: undefined, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
-      targets.set(endpoint, created)
-      return created
-    }
-    const clientFor = (target: Target, endpoint: string): grpc.Client =>
-      (target.client ??= new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions))
-    const reset = (target: Target, client: grpc.Client) => {
-      if (target.client !== client) return
-      target.client = undefined
-      client.close()
-    }
+    const endpoints = makeEndpoints(options)
+    yield* Effect.addFinalizer(() => Effect.sync(endpoints.closeAll))
 
     /** One attempt on the endpoint's current channel, rebuilding the channel when it failed. */
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
-        const client = clientFor(target, peer.endpoint)
-        // Heartbeats have their own method (and skip the in-flight bound); batches and CatchUp pages go through Replicate.
-        const path = request._tag === "Heartbeat" ? ReplicationService.heartbeat.path : ReplicationService.replicate.path
-        return unaryCall(client, path, WireCodec.encodeRequest(request), options.credentials.callMetadata(), deadline).pipe(
-          Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? reset(target, client) : undefined))),
-          Effect.onInterrupt(() => Effect.sync(() => reset(target, client))),
+        const client = endpoints.clientFor(target, peer.endpoint)
+        return requestOn(endpoints, options.credentials, target, client, request, deadline).pipe(
+          Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? endpoints.reset(target, client) : undefined))),
+          Effect.onInterrupt(() => Effect.sync(() => endpoints.reset(target, client))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )
       })
 
     return (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
       Effect.gen(function* () {
-        const target = targetFor(peer.endpoint)
+        const target = endpoints.targetFor(peer.endpoint)
         // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses.
         const deadline = new Date(Date.now() + timeoutMs)
         const call = attempt(peer, target, request, deadline)

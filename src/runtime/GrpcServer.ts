@@ -1,6 +1,6 @@
 /**
  * The gRPC server of an engine node: one grpc-js Server on one address answering the
- * Replication service (Replicate, Heartbeat, CatchUp) and the public Relationships API
+ * Replication service (Replicate, ReplicateStream, Heartbeat, CatchUp) and the public Relationships API
  * (Write, Delete, Read, Check, Watch), as declared in `proto/inferadb/replication/v1`.
  *
  * The server is bound once (`listen`); what answers is attached later and detached when its
@@ -41,6 +41,7 @@ import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
 import * as FlowControl from "./FlowControl.js"
 import * as GrpcHealth from "./GrpcHealth.js"
+import * as StreamFrames from "./StreamFrames.js"
 
 /** Largest message the server accepts or sends, in bytes, unless configured. */
 export const messageBytesMaxDefault = 16 * 1024 * 1024
@@ -48,6 +49,11 @@ export const messageBytesMaxDefault = 16 * 1024 * 1024
 export const streamsPerConnectionMaxDefault = 128
 /** Concurrent Watch streams per server, unless configured; more get RESOURCE_EXHAUSTED. */
 export const watchersMaxDefault = 256
+/**
+ * Requests of one ReplicateStream handled at once; past it the server stops reading the stream
+ * until one is answered. A sender keeps its own bound (`max_in_flight_per_target`) far below.
+ */
+export const streamRequestsInFlightMax = 64
 /** How long shutdown waits for calls in flight before cutting them, unless configured. */
 export const shutdownGraceMsDefault = 2_000
 /**
@@ -136,6 +142,8 @@ interface ServerContext {
   readonly writeOperationsMax: number
   readonly slots: {
     replication: Network.Handler | undefined
+    /** Ends each open ReplicateStream once its requests in flight are answered. */
+    readonly streams: Set<() => void>
     node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet; readonly writes: Effect.Semaphore } | undefined
     watchers: number
   }
@@ -157,7 +165,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       credentials: options.credentials,
       watchersMax: options.watchersMax ?? watchersMaxDefault,
       writeOperationsMax: options.writeOperationsMax ?? writeOperationsMaxDefault,
-      slots: { replication: undefined, node: undefined, watchers: 0 }
+      slots: { replication: undefined, streams: new Set(), node: undefined, watchers: 0 }
     }
     const server = new grpc.Server({
       "grpc.max_receive_message_length": messageBytesMax,
@@ -168,7 +176,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
     FlowControl.widenServerStreams(server)
     server.addService(serviceDefinition, implementation(context))
     const health = GrpcHealth.addTo(server)
-    yield* Effect.addFinalizer(() => shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
+    yield* Effect.addFinalizer(() => Effect.zipRight(endStreams(context), shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault)))
     const port = yield* bind(server, options.bind, options.credentials.server)
     FlowControl.widenServerConnections(server)
     return {
@@ -178,7 +186,8 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       serveReplication: (handler) =>
         Effect.acquireRelease(
           Effect.suspend(() => (context.slots.replication === undefined ? Effect.sync(() => void (context.slots.replication = handler)) : Effect.dieMessage("replication is already being served"))),
-          () => Effect.sync(() => void (context.slots.replication = undefined))
+          // Open streams are ended too: their senders reconnect to whatever serves next.
+          () => Effect.zipRight(Effect.sync(() => void (context.slots.replication = undefined)), endStreams(context))
         ),
       serveNode: (services) =>
         Effect.gen(function* () {
@@ -246,6 +255,12 @@ const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCred
     )
   })
 
+/** Ends every open ReplicateStream as soon as its requests in flight are answered. */
+const endStreams = (context: ServerContext): Effect.Effect<void> =>
+  Effect.sync(() => {
+    for (const end of context.slots.streams) end()
+  })
+
 const shutdown = (server: grpc.Server, graceMs: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
     Effect.timeoutOption(graceMs),
@@ -270,6 +285,7 @@ const rawMethod = (method: { readonly path: string; readonly requestStream: bool
 
 const serviceDefinition: grpc.ServiceDefinition = {
   replicate: rawMethod(ReplicationService.replicate),
+  replicateStream: rawMethod(ReplicationService.replicateStream),
   heartbeat: rawMethod(ReplicationService.heartbeat),
   catchUp: rawMethod(ReplicationService.catchUp),
   write: rawMethod(RelationshipsService.write),
@@ -282,6 +298,7 @@ const serviceDefinition: grpc.ServiceDefinition = {
 
 const implementation = (context: ServerContext): grpc.UntypedServiceImplementation => ({
   replicate: unary(context, (bytes) => replicate(context, ["ReplicateBatch", "CatchUp"], bytes)),
+  replicateStream: replicateStream(context),
   heartbeat: unary(context, (bytes) => replicate(context, ["Heartbeat"], bytes)),
   catchUp: unary(context, (bytes) => catchUp(context, bytes)),
   write: unary(context, (bytes) => write(context, bytes)),
@@ -399,7 +416,7 @@ const refusal = (reason: Message.Refused["reason"], message: string): Message.Re
  * Replicate and Heartbeat: decode with WireCodec, refuse what is malformed, answer with the
  * handler. Replicate carries the protocol's bulk messages (batches and CatchUp pages).
  */
-const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Request["_tag"]>, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Request["_tag"]>, bytes: Uint8Array): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
     const decoded = WireCodec.decodeRequest(bytes)
     const request = Either.flatMap(decoded, (request) =>
@@ -415,6 +432,60 @@ const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Reque
     const response = yield* handler(request.right)
     return WireCodec.encodeResponse(response, request.right)
   })
+
+/**
+ * ReplicateStream: every request frame is handled as a Replicate call would be and answered by a
+ * frame with its id, carrying the response or the status the call would have ended with.
+ * Requests are handled concurrently, as concurrent calls are. A frame that is not one ends the
+ * stream INVALID_ARGUMENT (counted Malformed): without its id nothing can be answered. The
+ * stream ends when the sender ends its side and every request is answered, or when the node
+ * stops serving replication (UNAVAILABLE, once the requests in flight are answered).
+ */
+const replicateStream =
+  (context: ServerContext): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
+  (call) => {
+    const fail = (failure: { readonly code: grpc.status; readonly details: string }) => void call.emit("error", { code: failure.code, details: failure.details })
+    const refused = authenticated(context, call)
+    if (refused !== undefined) return fail(refused)
+    let inFlight = 0
+    let finished = false
+    let ending: (() => void) | undefined
+    const finish = (end: () => void) => {
+      if (finished) return
+      finished = true
+      context.slots.streams.delete(stop)
+      end()
+    }
+    const endIfIdle = () => (ending !== undefined && inFlight === 0 ? finish(ending) : undefined)
+    const stop = () => {
+      ending ??= () => fail({ code: grpc.status.UNAVAILABLE, details: "this node stopped serving replication" })
+      endIfIdle()
+    }
+    context.slots.streams.add(stop)
+    const answer = (id: number) => (exit: Exit.Exit<Uint8Array, CallFailure>) => {
+      if (inFlight-- === streamRequestsInFlightMax) call.resume()
+      if (finished) return endIfIdle()
+      if (Exit.isSuccess(exit)) call.write(StreamFrames.encodeResponse(id, exit.value))
+      else {
+        const status = statusOf(context, exit.cause)
+        call.write(StreamFrames.encodeFailure(id, status.code, status.details ?? ""))
+      }
+      endIfIdle()
+    }
+    call.on("data", (bytes: Buffer) => {
+      if (finished) return
+      const frame = StreamFrames.decodeRequest(bytes)
+      if (typeof frame === "string") return finish(() => fail(refuse(context, "Malformed", grpc.status.INVALID_ARGUMENT, `malformed request frame: ${frame}`)))
+      if (ending !== undefined) return void call.write(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, "this node stopped serving replication"))
+      if (++inFlight === streamRequestsInFlightMax) call.pause()
+      Runtime.runCallback(context.runtime)(replicate(context, ["ReplicateBatch", "CatchUp"], frame.request), { onExit: answer(frame.id) })
+    })
+    call.on("end", () => {
+      ending ??= () => call.end()
+      endIfIdle()
+    })
+    call.on("cancelled", () => finish(() => undefined))
+  }
 
 /**
  * The CatchUp method: a thin route to the replication handler (`Replica.handle` answers the

@@ -254,6 +254,7 @@ export const layerNode = (
     auth,
     inFlightPerTargetMax: plan.config.grpc.inFlightPerTargetMax,
     messageBytesMax: plan.config.grpc.messageBytesMax,
+    replicationStream: plan.config.grpc.replicationStream,
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))

@@ -1,7 +1,9 @@
 /**
  * The production Network over real gRPC on 127.0.0.1 (port 0): replication between two engine
  * nodes through the real handler, deadlines, reconnecting after a server restart, refusing
- * malformed bytes without crashing, and the per-target in-flight bound. Real time throughout.
+ * malformed bytes without crashing, and the per-target in-flight bound; then what is particular
+ * to the ReplicateStream batches travel on (falling back to unary calls, malformed frames, its
+ * bound, ending it when the server stops). Real time throughout.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
@@ -17,6 +19,7 @@ import * as WireCodec from "../../src/replication/WireCodec.js"
 import * as Auth from "../../src/runtime/Auth.js"
 import * as GrpcNetwork from "../../src/runtime/GrpcNetwork.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
+import * as StreamFrames from "../../src/runtime/StreamFrames.js"
 import * as Nodes from "./fixtures/grpcNodes.js"
 
 const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
@@ -255,4 +258,244 @@ describe("GrpcNetwork", () => {
     expect(GrpcNetwork.grpcAddress("grpc://engine-eu.internal:50051/")).toBe("engine-eu.internal:50051")
     expect(GrpcNetwork.grpcAddress("localhost:50052")).toBe("localhost:50052")
   })
+})
+
+const rawDefinition: grpc.ServiceDefinition = {
+  replicate: { ...ReplicationService.replicate, requestSerialize: (value: Buffer) => value, requestDeserialize: (value: Buffer) => value, responseSerialize: (value: Buffer) => value, responseDeserialize: (value: Buffer) => value },
+  replicateStream: { ...ReplicationService.replicateStream, requestSerialize: (value: Buffer) => value, requestDeserialize: (value: Buffer) => value, responseSerialize: (value: Buffer) => value, responseDeserialize: (value: Buffer) => value }
+}
+
+/** What a bare server saw: unary Replicate calls, streams opened and frames on them. */
+interface Seen {
+  unary: number
+  streams: number
+  frames: number
+}
+
+/** The answer bytes to an encoded request, as the real server would give them. */
+const answerBytes = (bytes: Uint8Array): Buffer => {
+  const request = WireCodec.decodeRequest(bytes)
+  if (Either.isLeft(request)) throw new Error(request.left)
+  return Buffer.from(WireCodec.encodeResponse(answer(request.right), request.right))
+}
+
+/** A bare grpc-js server with Replicate, and ReplicateStream unless `withStream` is false (a node of an older version). */
+const bareServer = (seen: Seen, withStream: boolean) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: grpc.Server; readonly port: number }>((resume) => {
+      const server = new grpc.Server()
+      const definition = withStream ? rawDefinition : { replicate: rawDefinition.replicate! }
+      server.addService(definition, {
+        replicate: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          seen.unary++
+          callback(null, answerBytes(call.request))
+        },
+        ...(withStream
+          ? {
+              replicateStream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+                seen.streams++
+                call.on("data", (bytes: Buffer) => {
+                  seen.frames++
+                  const frame = StreamFrames.decodeRequest(bytes)
+                  if (typeof frame === "string") throw new Error(frame)
+                  call.write(StreamFrames.encodeResponse(frame.id, answerBytes(frame.request)))
+                })
+                call.on("end", () => call.end())
+              }
+            }
+          : {})
+      })
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (_error, port) => resume(Effect.succeed({ server, port })))
+    }),
+    ({ server }) => Effect.sync(() => server.forceShutdown())
+  )
+
+/** A raw ReplicateStream from a plain grpc-js client: frames out, frames (and the end status) in. */
+const rawStream = (port: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const raw = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+      const call = raw.makeBidiStreamRequest(ReplicationService.replicateStream.path, (value: Buffer) => value, (value: Buffer) => value, new grpc.Metadata(), {})
+      const received: Array<Buffer> = []
+      const ended: { status: grpc.StatusObject | undefined } = { status: undefined }
+      call.on("data", (bytes: Buffer) => void received.push(bytes))
+      call.on("error", () => undefined)
+      call.on("status", (status: grpc.StatusObject) => void (ended.status = status))
+      return { raw, call, received, ended }
+    }),
+    ({ raw, call }) =>
+      Effect.sync(() => {
+        call.cancel()
+        raw.close()
+      })
+  )
+
+/** Waits (polling, at most 5 s) until `ready` holds. */
+const until = (ready: () => boolean) =>
+  Effect.gen(function* () {
+    for (let waited = 0; !ready(); waited += 5) {
+      if (waited > 5_000) return yield* Effect.dieMessage("condition not met within 5 s")
+      yield* Effect.sleep("5 millis")
+    }
+  })
+
+describe("GrpcNetwork: the replication stream", () => {
+  it.scopedLive("batches travel as frames of one stream per peer; configured off, as one unary Replicate call each", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const { port } = yield* bareServer(seen, true)
+      const send = yield* client()
+      const acks = yield* Effect.forEach(["b1", "b2", "b3"], (id) => send(peerAt(port), emptyBatch(id), 2_000), { concurrency: "unbounded" })
+      expect(acks.map((ack) => (ack._tag === "BatchAck" ? ack.batchId : ack._tag)).sort()).toStrictEqual(["b1", "b2", "b3"])
+      expect(seen).toStrictEqual({ unary: 0, streams: 1, frames: 3 })
+
+      const unaryOnly = yield* client({ replicationStream: false })
+      for (const id of ["b4", "b5"]) expect(yield* unaryOnly(peerAt(port), emptyBatch(id), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: id })
+      expect(seen).toStrictEqual({ unary: 2, streams: 1, frames: 3 })
+    })
+  )
+
+  it.scopedLive("a peer without the stream (an older version) answers UNIMPLEMENTED once, then gets unary calls", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const { port } = yield* bareServer(seen, false)
+      const send = yield* client()
+      for (const id of ["b1", "b2", "b3"]) expect(yield* send(peerAt(port), emptyBatch(id), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: id })
+      expect(seen).toStrictEqual({ unary: 3, streams: 0, frames: 0 })
+    })
+  )
+
+  it.scopedLive("a batch slower than its deadline fails Timeout at the deadline, and the next batch is answered on a fresh stream", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const handler: Network.Handler = (request) =>
+        request._tag === "ReplicateBatch" && request.batchId === "slow" ? Effect.as(Effect.sleep("3 seconds"), answer(request)) : Effect.succeed(answer(request))
+      const listener = yield* listen(handler, totals)
+      const send = yield* client()
+      expect(yield* send(peerAt(listener.port), emptyBatch("first"), 2_000)).toMatchObject({ _tag: "BatchAck" })
+      const started = Date.now()
+      const error = yield* Effect.flip(send(peerAt(listener.port), emptyBatch("slow"), 200))
+      expect(error.reason).toBe("Timeout")
+      expect(Date.now() - started).toBeLessThan(1_500)
+      expect(yield* send(peerAt(listener.port), emptyBatch("next"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "next" })
+    })
+  )
+
+  it.scopedLive("a stopped server fails the batches on its stream Unreachable, and one restarted on the same port gets the next batch at once", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const send = yield* client()
+      const firstScope = yield* Scope.make()
+      const first = yield* Scope.extend(listen((request) => Effect.succeed(answer(request)), totals), firstScope)
+      const peer = peerAt(first.port)
+      expect(yield* send(peer, emptyBatch("b1"), 1_000)).toMatchObject({ _tag: "BatchAck" })
+      yield* Scope.close(firstScope, Exit.void)
+      expect((yield* Effect.flip(send(peer, emptyBatch("b2"), 1_000))).reason).toBe("Unreachable")
+      yield* listen((request) => Effect.succeed(answer(request)), totals, `127.0.0.1:${first.port}`)
+      expect(yield* send(peer, emptyBatch("b3"), 1_000)).toMatchObject({ _tag: "BatchAck", batchId: "b3" })
+    })
+  )
+
+  it.scopedLive("a server with open streams stops without waiting out its shutdown grace, after answering the batch in flight", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const send = yield* client()
+      const scope = yield* Scope.make()
+      const credentials = yield* Auth.load({ mode: "insecure" })
+      const listener = yield* Scope.extend(GrpcServer.listen({ bind: "127.0.0.1:0", credentials, shutdownGraceMs: 30_000 }).pipe(Effect.provide(Metrics.layerMemory(totals))), scope)
+      const handled = { started: false }
+      const slow: Network.Handler = (request) => Effect.zipRight(Effect.sync(() => void (handled.started = true)), Effect.as(Effect.sleep("300 millis"), answer(request)))
+      yield* Scope.extend(listener.serveReplication(slow), scope)
+      const inFlight = yield* Effect.fork(send(peerAt(listener.port), emptyBatch("in-flight"), 5_000))
+      yield* until(() => handled.started)
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(yield* Effect.flatten(inFlight.await)).toMatchObject({ _tag: "BatchAck", batchId: "in-flight" })
+      expect((yield* Effect.flip(send(peerAt(listener.port), emptyBatch("after"), 1_000))).reason).toBe("Unreachable")
+    })
+  )
+
+  it.scopedLive("a frame that is not one ends the stream INVALID_ARGUMENT, counted Malformed; a malformed request in a frame is answered Refused; the server keeps serving", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const listener = yield* listen((request) => Effect.succeed(answer(request)), totals)
+
+      const good = yield* rawStream(listener.port)
+      good.call.write(StreamFrames.encodeRequest(7, Uint8Array.of(0x0a, 0xff, 0xff, 0xff)))
+      good.call.write(StreamFrames.encodeRequest(8, WireCodec.encodeRequest(heartbeat)))
+      good.call.write(StreamFrames.encodeRequest(9, WireCodec.encodeRequest(emptyBatch("b9"))))
+      yield* until(() => good.received.length === 3)
+      const answers = new Map(good.received.map((bytes) => {
+        const frame = StreamFrames.decodeResponse(bytes)
+        if (typeof frame === "string" || !("response" in frame)) throw new Error(`not an answer: ${JSON.stringify(frame)}`)
+        return [frame.id, WireCodec.decodeResponse(frame.response)] as const
+      }))
+      expect(answers.get(7)).toMatchObject(Either.right({ _tag: "Refused", reason: "Malformed" }))
+      expect(answers.get(8)).toMatchObject(Either.right({ _tag: "Refused", reason: "Malformed" }))
+      expect(answers.get(9)).toMatchObject(Either.right({ _tag: "BatchAck", batchId: "b9" }))
+      expect(totals.refused).toBe(2)
+
+      const bad = yield* rawStream(listener.port)
+      bad.call.write(Buffer.from([0x12, 0x03, 0x01, 0x02]))
+      yield* until(() => bad.ended.status !== undefined)
+      expect(bad.ended.status?.code).toBe(grpc.status.INVALID_ARGUMENT)
+      expect(totals.refused).toBe(3)
+
+      const send = yield* client()
+      expect(yield* send(peerAt(listener.port), emptyBatch("after"), 1_000)).toMatchObject({ _tag: "BatchAck", batchId: "after" })
+    })
+  )
+
+  it.scopedLive("one stream has at most streamRequestsInFlightMax requests handled at once; the rest are read as answers go out", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const inFlight = { now: 0, most: 0 }
+      const slow: Network.Handler = (request) =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => {
+            inFlight.now++
+            inFlight.most = Math.max(inFlight.most, inFlight.now)
+          }),
+          () => Effect.as(Effect.sleep("40 millis"), answer(request)),
+          () => Effect.sync(() => void inFlight.now--)
+        )
+      const listener = yield* listen(slow, totals)
+      const stream = yield* rawStream(listener.port)
+      const count = GrpcServer.streamRequestsInFlightMax * 2 + 5
+      for (let id = 1; id <= count; id++) stream.call.write(StreamFrames.encodeRequest(id, WireCodec.encodeRequest(emptyBatch(`b${id}`))))
+      yield* until(() => stream.received.length === count)
+      expect(inFlight.most).toBe(GrpcServer.streamRequestsInFlightMax)
+    })
+  )
+
+  it.scopedLive("a batch above the message bound fails alone (Rejected, RESOURCE_EXHAUSTED); the batches beside it on the stream are acknowledged", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const listener = yield* listen((request) => Effect.succeed(answer(request)), totals)
+      const send = yield* client({ messageBytesMax: 4_096 })
+      const big: Message.ReplicateBatch = { ...emptyBatch("big"), changes: Array.from({ length: 40 }, (_, index) => change(index + 1)) }
+      const [small, tooBig, after] = yield* Effect.all(
+        [send(peerAt(listener.port), emptyBatch("small"), 2_000), Effect.either(send(peerAt(listener.port), big, 2_000)), send(peerAt(listener.port), emptyBatch("after"), 2_000)],
+        { concurrency: "unbounded" }
+      )
+      expect(small).toMatchObject({ _tag: "BatchAck", batchId: "small" })
+      expect(after).toMatchObject({ _tag: "BatchAck", batchId: "after" })
+      expect(Either.isLeft(tooBig) ? [tooBig.left.reason, tooBig.left.message] : tooBig.right).toMatchObject(["Rejected", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
+    })
+  )
+
+  it.scopedLive("with token auth, a stream without the right token is refused Unauthenticated and counted; with it, batches are acknowledged", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const credentials = yield* Auth.load({ mode: "token", token: "s3cret" })
+      const listener = yield* GrpcServer.listen({ bind: "127.0.0.1:0", credentials, shutdownGraceMs: 100 }).pipe(Effect.provide(Metrics.layerMemory(totals)))
+      yield* listener.serveReplication((request) => Effect.succeed(answer(request)))
+      const wrong = yield* Effect.flatMap(Auth.load({ mode: "token", token: "guess" }), (credentials) => GrpcNetwork.makeClient({ credentials }))
+      expect((yield* Effect.flip(wrong(peerAt(listener.port), emptyBatch("b1"), 2_000))).reason).toBe("Unauthenticated")
+      expect(totals.refused).toBe(1)
+      const right = yield* GrpcNetwork.makeClient({ credentials })
+      expect(yield* right(peerAt(listener.port), emptyBatch("b2"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "b2" })
+    })
+  )
 })

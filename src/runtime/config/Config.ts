@@ -85,6 +85,8 @@ export interface GrpcSettings {
   readonly inFlightPerTargetMax: number
   /** Largest gRPC message sent or received, in bytes. */
   readonly messageBytesMax: number
+  /** Batches to peers over one ReplicateStream each (true) or one unary Replicate call each. */
+  readonly replicationStream: boolean
   /** Most operations one public Write or Delete request may carry; more get INVALID_ARGUMENT. */
   readonly writeOperationsMax: number
 }
@@ -187,7 +189,7 @@ export const defaults: Defaults = {
     keyFile: undefined,
     serverNameOverride: undefined
   },
-  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, writeOperationsMax: 5_000 },
+  grpc: { listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16 * 1024 * 1024, replicationStream: true, writeOperationsMax: 5_000 },
   http: { listen: "127.0.0.1:8080" },
   store: { kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: DiskRoom.defaultMinFreeBytes / 2 ** 20 },
   process: { idleGc: true },
@@ -434,6 +436,7 @@ const assemble = (file: FileSchema.ReplicationFile, topology: Topology.Topology)
     listen: file.grpc?.listen,
     inFlightPerTargetMax: file.grpc?.max_in_flight_per_target ?? defaults.grpc.inFlightPerTargetMax,
     messageBytesMax: file.grpc?.max_message_bytes ?? defaults.grpc.messageBytesMax,
+    replicationStream: file.grpc?.replication_stream ?? defaults.grpc.replicationStream,
     writeOperationsMax: file.grpc?.max_write_operations ?? defaults.grpc.writeOperationsMax
   },
   http: { listen: file.http?.listen ?? defaults.http.listen },

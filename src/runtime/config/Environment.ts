@@ -23,7 +23,7 @@ const upper = (key: string): string => key.toUpperCase()
 /** `<SECTION>__<KEY>` variables of a runtime section: integers and booleans where the file takes them, else strings. */
 const sectionVariables = (section: string, fields: Schema.Struct.Fields): Array<[string, EnvBinding]> => {
   const integers = new Set(["max_in_flight_per_target", "max_message_bytes", "max_write_operations", "min_free_mb"])
-  const booleans = new Set(["idle_gc"])
+  const booleans = new Set(["idle_gc", "replication_stream"])
   return Object.keys(fields).map((key) => [
     `${upper(section)}__${upper(key)}`,
     { path: [section, key], kind: integers.has(key) ? "integer" : booleans.has(key) ? "boolean" : "string" }

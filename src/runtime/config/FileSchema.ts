@@ -166,6 +166,7 @@ export const GrpcFile = section(
     listen: Schema.optional(ListenAddress),
     max_in_flight_per_target: Schema.optional(integerBetween(1, 1_024)),
     max_message_bytes: Schema.optional(integerBetween(1_024, 2 ** 31 - 1)),
+    replication_stream: Schema.optional(Flag),
     max_write_operations: Schema.optional(integerBetween(1, 1_000_000))
   },
   "gRPC server settings"

@@ -806,7 +806,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     const config = decodeOk(decodeSection(twoRegions()))
     expect(config.security).toEqual(Config.defaults.security)
     expect(config.security.mode).toBe("insecure")
-    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, writeOperationsMax: 5_000 })
+    expect(config.grpc).toEqual({ listen: undefined, inFlightPerTargetMax: 8, messageBytesMax: 16_777_216, replicationStream: true, writeOperationsMax: 5_000 })
     expect(config.http).toEqual({ listen: "127.0.0.1:8080" })
     expect(config.store).toEqual({ kind: "lmdb", path: undefined, clusterFile: undefined, prefix: undefined, minFreeMb: 64 })
     expect(config.process).toEqual({ idleGc: true })
@@ -820,7 +820,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       decodeSection(
         withSections({
           security: { mode: "mtls", token: "s3cret", ca_file: "ca.pem", cert_file: "node.pem", key_file: "node-key.pem", server_name_override: "engine" },
-          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576, max_write_operations: 100 },
+          grpc: { listen: "0.0.0.0:9000", max_in_flight_per_target: 4, max_message_bytes: 1_048_576, replication_stream: false, max_write_operations: 100 },
           http: { listen: "[::1]:9100" },
           store: { kind: "foundationdb", path: "/var/lib/inferadb", cluster_file: "/etc/fdb.cluster", prefix: "inferadb/prod", min_free_mb: 0 }
         })
@@ -835,7 +835,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       keyFile: "node-key.pem",
       serverNameOverride: "engine"
     })
-    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576, writeOperationsMax: 100 })
+    expect(config.grpc).toEqual({ listen: "0.0.0.0:9000", inFlightPerTargetMax: 4, messageBytesMax: 1_048_576, replicationStream: false, writeOperationsMax: 100 })
     expect(config.http.listen).toBe("[::1]:9100")
     expect(config.store).toEqual({ kind: "foundationdb", path: "/var/lib/inferadb", clusterFile: "/etc/fdb.cluster", prefix: "inferadb/prod", minFreeMb: 0 })
     expect(Config.grpcListen(config)).toBe("0.0.0.0:9000")
@@ -919,6 +919,17 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
     expectError(decodeError(decodeSection(withSections({ store: { min_free_mb: 1.5 } }))), { path: "replication.store.min_free_mb", value: "1.5" })
   })
 
+  it("grpc.replication_stream is true by default, true or false from the file or INFERADB__ENGINE__REPLICATION__GRPC__REPLICATION_STREAM", () => {
+    expect(decodeOk(decodeSection(twoRegions())).grpc.replicationStream).toBe(true)
+    expect(decodeOk(decodeSection(withSections({ grpc: { replication_stream: false } }))).grpc.replicationStream).toBe(false)
+    expect(decodeOk(decodeSection(twoRegions(), { INFERADB__ENGINE__REPLICATION__GRPC__REPLICATION_STREAM: "false" })).grpc.replicationStream).toBe(false)
+    expectError(decodeError(decodeSection(withSections({ grpc: { replication_stream: "no" } }))), {
+      path: "replication.grpc.replication_stream",
+      value: '"no"',
+      expected: "true or false"
+    })
+  })
+
   it("process.idle_gc is true or false, from the file or INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC", () => {
     expect(decodeOk(decodeSection(withSections({ process: { idle_gc: false } }))).process).toEqual({ idleGc: false })
     expect(decodeOk(decodeSection(withSections({ process: { idle_gc: false } }), { INFERADB__ENGINE__REPLICATION__PROCESS__IDLE_GC: "TRUE" })).process).toEqual({ idleGc: true })
@@ -979,6 +990,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
         INFERADB__ENGINE__REPLICATION__GRPC__LISTEN: "127.0.0.1:7000",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_IN_FLIGHT_PER_TARGET: "2",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_MESSAGE_BYTES: "65536",
+        INFERADB__ENGINE__REPLICATION__GRPC__REPLICATION_STREAM: "false",
         INFERADB__ENGINE__REPLICATION__GRPC__MAX_WRITE_OPERATIONS: "10",
         INFERADB__ENGINE__REPLICATION__HTTP__LISTEN: "127.0.0.1:7001",
         INFERADB__ENGINE__REPLICATION__STORE__KIND: "memory",
@@ -988,7 +1000,7 @@ describe("Config: runtime sections (security, grpc, http, store)", () => {
       })
     )
     expect(config.security).toMatchObject({ mode: "token", token: undefined, tokenFile: "/run/secrets/token" })
-    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536, writeOperationsMax: 10 })
+    expect(config.grpc).toEqual({ listen: "127.0.0.1:7000", inFlightPerTargetMax: 2, messageBytesMax: 65_536, replicationStream: false, writeOperationsMax: 10 })
     expect(config.http.listen).toBe("127.0.0.1:7001")
     expect(config.store).toMatchObject({ kind: "memory", path: "/srv/data", prefix: "inferadb/x", minFreeMb: 128 })
   })

@@ -1,0 +1,112 @@
+/**
+ * The sending side of one ReplicateStream: a long-lived bidirectional gRPC call to a peer that
+ * carries replication requests as frames and matches each answer to its request by id
+ * (`StreamFrames`). `GrpcNetwork` keeps one per endpoint; see `service.proto` for why a stream
+ * rather than a unary call per batch.
+ *
+ * A request fails exactly as its unary call would: with the status the peer put in its answer
+ * frame, or with the status the whole stream ended with (every request still waiting gets it).
+ * A stream that ended is never reused: the owner opens a new one. A stream the owner retires (its
+ * channel is being replaced) takes no new requests, lets the waiting ones be answered, and is
+ * cancelled once none waits, so a dead connection does not keep it open.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { Effect } from "effect"
+import * as StreamFrames from "./StreamFrames.js"
+
+/** Why a request on the stream failed: the fields of a gRPC status. */
+export interface StreamFailure {
+  readonly code: grpc.status
+  readonly details: string
+}
+
+/** One open stream. */
+export interface ReplicationStream {
+  /** Sends an encoded `Request` and waits for the encoded `Response`; interrupting stops the wait. */
+  readonly send: (request: Uint8Array) => Effect.Effect<Uint8Array, StreamFailure>
+  /** Whether the stream ended or was retired: it takes no new requests. */
+  readonly closed: () => boolean
+  /** Takes no new requests; cancels the call once no request waits for an answer. */
+  readonly retire: () => void
+  /** Cancels the call now: every waiting request fails CANCELLED. */
+  readonly cancel: () => void
+}
+
+type Resume = (effect: Effect.Effect<Uint8Array, StreamFailure>) => void
+
+const identity = (bytes: Buffer): Buffer => bytes
+
+/**
+ * Opens the stream on `client` at `path`, authenticated by `metadata`. Requests above
+ * `messageBytesMax` fail alone with RESOURCE_EXHAUSTED, as grpc-js fails an oversized unary
+ * call, instead of ending the stream for every request on it.
+ */
+export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata, messageBytesMax: number): ReplicationStream => {
+  const call = client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, metadata, {})
+  const waiting = new Map<number, Resume>()
+  let nextId = 1
+  let ended: StreamFailure | undefined
+  let retired = false
+
+  const cancelIfIdle = () => {
+    if (retired && waiting.size === 0) call.cancel()
+  }
+  const end = (failure: StreamFailure) => {
+    if (ended !== undefined) return
+    ended = failure
+    for (const resume of waiting.values()) resume(Effect.fail(failure))
+    waiting.clear()
+  }
+  const answer = (bytes: Buffer) => {
+    const frame = StreamFrames.decodeResponse(bytes)
+    if (typeof frame === "string") {
+      end({ code: grpc.status.INTERNAL, details: `malformed answer on the replication stream: ${frame}` })
+      return call.cancel()
+    }
+    const resume = waiting.get(frame.id)
+    if (resume === undefined) return // its sender stopped waiting (a timeout)
+    waiting.delete(frame.id)
+    resume("response" in frame ? Effect.succeed(frame.response) : Effect.fail({ code: frame.code, details: frame.details }))
+    cancelIfIdle()
+  }
+
+  call.on("data", answer)
+  // grpc-js reports a status other than OK as an 'error' (then 'status'); an OK status or the
+  // end of the answers without a status means the peer closed the stream: nothing more comes.
+  call.on("error", (error: grpc.ServiceError) => end({ code: error.code, details: error.details }))
+  call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the replication stream (${grpc.status[status.code]})` }))
+  call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: "the peer ended the replication stream" }))
+
+  const send = (request: Uint8Array) =>
+    Effect.async<Uint8Array, StreamFailure>((resume) => {
+      if (ended !== undefined) return resume(Effect.fail(ended))
+      if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: "the replication stream was retired" }))
+      const frame = StreamFrames.encodeRequest(nextId, request)
+      if (frame.length > messageBytesMax) {
+        return resume(Effect.fail({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` }))
+      }
+      const id = nextId++
+      waiting.set(id, resume)
+      call.write(frame)
+      return Effect.sync(() => {
+        waiting.delete(id)
+        cancelIfIdle()
+      })
+    })
+
+  return {
+    send,
+    closed: () => ended !== undefined || retired,
+    retire: () => {
+      if (retired) return
+      retired = true
+      if (ended === undefined) call.end()
+      cancelIfIdle()
+    },
+    cancel: () => {
+      retired = true
+      end({ code: grpc.status.CANCELLED, details: "the replication stream was closed" })
+      call.cancel()
+    }
+  }
+}
