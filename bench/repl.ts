@@ -126,6 +126,8 @@ const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
  * with the replicator for the two cores.
  */
 const liveWatch = process.env["BENCH_LIVE_WATCH"] === "1"
+/** Whether the serve processes (which inherit this environment) send batches on a ReplicateStream. */
+const replicationStream = process.env["INFERADB__ENGINE__REPLICATION__GRPC__REPLICATION_STREAM"]?.toLowerCase() !== "false"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
 /** Node's flags for both serve processes: those every serve is started with (`ServeFlags`), then BENCH_NODE_ARGS, which win. */
@@ -625,7 +627,7 @@ const main = async (): Promise<void> => {
       bench: "repl",
       regions: { origin: ORIGIN, target: TARGET },
       store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
-      transport: "gRPC on loopback, token auth",
+      transport: `gRPC on loopback, token auth, ${replicationStream ? "batches on one ReplicateStream" : "one unary Replicate call per batch"}`,
       nodeArgs,
       agent: {
         batchSize,
