@@ -181,6 +181,7 @@ const requestOn = (
   credentials: Auth.Credentials,
   target: Target,
   client: grpc.Client,
+  endpoint: string,
   request: Message.Request,
   deadline: Date
 ): Effect.Effect<Uint8Array, CallFailure> => {
@@ -194,8 +195,9 @@ const requestOn = (
     (failure) => failure.code === grpc.status.UNIMPLEMENTED,
     () =>
       Effect.suspend(() => {
-        if (target.client === client) target.streaming = false
-        return unary(ReplicationService.replicate.path)
+        if (target.client !== client || !target.streaming) return unary(ReplicationService.replicate.path)
+        target.streaming = false
+        return Effect.zipRight(Effect.logInfo(`${endpoint} has no ReplicateStream (an older version): one unary Replicate call per batch`), unary(ReplicationService.replicate.path))
       })
   )
 }
@@ -210,7 +212,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
         const client = endpoints.clientFor(target, peer.endpoint)
-        return requestOn(endpoints, options.credentials, target, client, request, deadline).pipe(
+        return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
           Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? endpoints.reset(target, client) : undefined))),
           Effect.onInterrupt(() => Effect.sync(() => endpoints.reset(target, client))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
