@@ -448,6 +448,10 @@ const replicateStream =
     const refused = authenticated(context, call)
     if (refused !== undefined) return fail(refused)
     let inFlight = 0
+    // Reading stops while the requests in flight are at the bound or the sender does not read its
+    // answers (the write buffer is full): a sender cannot make the node hold unbounded work.
+    let unread = false
+    const readIfRoom = () => (inFlight < streamRequestsInFlightMax && !unread ? call.resume() : call.pause())
     let finished = false
     let ending: (() => void) | undefined
     const finish = (end: () => void) => {
@@ -462,22 +466,32 @@ const replicateStream =
       endIfIdle()
     }
     context.slots.streams.add(stop)
+    const send = (frame: Buffer) => {
+      if (call.write(frame) || unread) return
+      unread = true
+      call.once("drain", () => {
+        unread = false
+        readIfRoom()
+      })
+    }
     const answer = (id: number) => (exit: Exit.Exit<Uint8Array, CallFailure>) => {
-      if (inFlight-- === streamRequestsInFlightMax) call.resume()
-      if (finished) return endIfIdle()
-      if (Exit.isSuccess(exit)) call.write(StreamFrames.encodeResponse(id, exit.value))
+      inFlight--
+      if (finished) return
+      if (Exit.isSuccess(exit)) send(StreamFrames.encodeResponse(id, exit.value))
       else {
         const status = statusOf(context, exit.cause)
-        call.write(StreamFrames.encodeFailure(id, status.code, status.details ?? ""))
+        send(StreamFrames.encodeFailure(id, status.code, status.details ?? ""))
       }
+      readIfRoom()
       endIfIdle()
     }
     call.on("data", (bytes: Buffer) => {
       if (finished) return
       const frame = StreamFrames.decodeRequest(bytes)
       if (typeof frame === "string") return finish(() => fail(refuse(context, "Malformed", grpc.status.INVALID_ARGUMENT, `malformed request frame: ${frame}`)))
-      if (ending !== undefined) return void call.write(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, "this node stopped serving replication"))
-      if (++inFlight === streamRequestsInFlightMax) call.pause()
+      if (ending !== undefined) return send(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, "this node stopped serving replication"))
+      inFlight++
+      readIfRoom()
       Runtime.runCallback(context.runtime)(replicate(context, ["ReplicateBatch", "CatchUp"], frame.request), { onExit: answer(frame.id) })
     })
     call.on("end", () => {

@@ -469,6 +469,29 @@ describe("GrpcNetwork: the replication stream", () => {
     })
   )
 
+  it.scopedLive("a sender that does not read its answers makes the server stop reading its requests; once it reads, every request is answered", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const handled = { count: 0 }
+      const listener = yield* listen((request) => Effect.sync(() => (handled.count++, answer(request))), totals)
+      // A plain grpc-js client keeps HTTP/2's default 64 KiB window: about a thousand unread answers fill it.
+      const stream = yield* rawStream(listener.port)
+      stream.call.pause()
+      const count = 5_000
+      for (let id = 1; id <= count; id++) stream.call.write(StreamFrames.encodeRequest(id, WireCodec.encodeRequest(emptyBatch(`b${id}`))))
+      // Wait until the server stopped handling requests (no progress for 300 ms) or handled them all.
+      let seen = -1
+      while (seen !== handled.count && handled.count < count) {
+        seen = handled.count
+        yield* Effect.sleep("300 millis")
+      }
+      expect(handled.count).toBeLessThan(count)
+      stream.call.resume()
+      yield* until(() => stream.received.length === count)
+      expect(handled.count).toBe(count)
+    })
+  )
+
   it.scopedLive("a batch above the message bound fails alone (Rejected, RESOURCE_EXHAUSTED); the batches beside it on the stream are acknowledged", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
