@@ -280,7 +280,7 @@ const answerBytes = (bytes: Uint8Array): Buffer => {
 }
 
 /** A bare grpc-js server with Replicate, and ReplicateStream unless `withStream` is false (a node of an older version). */
-const bareServer = (seen: Seen, withStream: boolean) =>
+const bareServer = (seen: Seen, withStream: boolean, answerFrame = (frame: StreamFrames.RequestFrame): Buffer => StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))) =>
   Effect.acquireRelease(
     Effect.async<{ readonly server: grpc.Server; readonly port: number }>((resume) => {
       const server = new grpc.Server()
@@ -298,7 +298,7 @@ const bareServer = (seen: Seen, withStream: boolean) =>
                   seen.frames++
                   const frame = StreamFrames.decodeRequest(bytes)
                   if (typeof frame === "string") throw new Error(frame)
-                  call.write(StreamFrames.encodeResponse(frame.id, answerBytes(frame.request)))
+                  call.write(answerFrame(frame))
                 })
                 call.on("end", () => call.end())
               }
@@ -362,6 +362,22 @@ describe("GrpcNetwork: the replication stream", () => {
       const send = yield* client()
       for (const id of ["b1", "b2", "b3"]) expect(yield* send(peerAt(port), emptyBatch(id), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: id })
       expect(seen).toStrictEqual({ unary: 3, streams: 0, frames: 0 })
+    })
+  )
+
+  it.scopedLive("an answer frame that is not one fails the requests on the stream (INTERNAL), and the next request gets a fresh stream", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const { port } = yield* bareServer(seen, true, (frame) =>
+        Either.getOrUndefined(WireCodec.decodeRequest(frame.request))?._tag === "ReplicateBatch" && seen.streams === 1
+          ? Buffer.from([0x12, 0x05, 0x01])
+          : StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))
+      )
+      const send = yield* client()
+      const broken = yield* Effect.flip(send(peerAt(port), emptyBatch("b1"), 2_000))
+      expect([broken.reason, broken.message]).toMatchObject(["Rejected", expect.stringMatching(/INTERNAL: malformed answer on the replication stream/)])
+      expect(yield* send(peerAt(port), emptyBatch("b2"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "b2" })
+      expect(seen.streams).toBe(2)
     })
   )
 
