@@ -73,11 +73,40 @@ export class ProtoReader extends BinaryReader {
     return text
   }
 
+  /**
+   * A `uint64` as a number, as the generated decoders read one (`longToNumber(reader.uint64())`)
+   * but without the BigInt and the string in between: a varint of at most 7 bytes (below 2^49)
+   * is summed here; anything longer or cut short goes the generated way, errors included.
+   */
+  uint64Number(): number {
+    const bytes = this.source
+    const start = this.pos
+    let value = 0
+    let scale = 1
+    for (let index = start; index < start + 7 && index < this.len; index++) {
+      const byte = bytes[index]!
+      value += (byte & 0x7f) * scale
+      if (byte < 0x80) {
+        this.pos = index + 1
+        return value
+      }
+      scale *= 128
+    }
+    return safeNumber(this.uint64())
+  }
+
   /** protobuf-es's own reading of the string whose length starts at `at`. */
   private fallBack(at: number): string {
     this.pos = at
     return super.string()
   }
+}
+
+/** What the generated decoders' `longToNumber` makes of a `uint64` (forceLong=number), errors included. */
+const safeNumber = (value: bigint | string): number => {
+  const number = Number(value.toString())
+  if (number > Number.MAX_SAFE_INTEGER) throw new Error("Value is larger than Number.MAX_SAFE_INTEGER")
+  return number
 }
 
 /** A reader over `bytes`, for the generated `decode` functions. */

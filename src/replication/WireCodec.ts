@@ -5,7 +5,9 @@
  * Decoding is two steps, protobuf first and then the same Effect Schemas that define
  * `Message`, so bytes that are not protobuf, and protobuf whose content breaks the protocol
  * (an empty region, a sequence of 0, an unknown operation), both come back as `Left` with a
- * reason; decoding never throws. Encoding is canonical: map entries are written in key order,
+ * reason; decoding never throws. A batch, the bulk of the traffic, is read by `BatchDecoder`
+ * straight into its protocol shape (the same result as the generated decoders, without their
+ * objects) and checked by a fast guard before the Schema. Encoding is canonical: map entries are written in key order,
  * so one message always has one byte form. Every transport (gRPC in production, the in-memory
  * hub in tests) pushes messages through this module, so tests exercise the bytes production
  * sends. Pure: no I/O, no clock; it depends on the generated messages module only, never on a
@@ -20,6 +22,7 @@ import { Either, ParseResult, Schema } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import * as ProtoReader from "./ProtoReader.js"
 import type * as Change from "./Change.js"
+import * as BatchDecoder from "./BatchDecoder.js"
 import * as Guards from "./Guards.js"
 import * as Message from "./Message.js"
 import * as Store from "./Store.js"
@@ -34,14 +37,27 @@ export const encodeRequest = (request: Message.Request): Uint8Array =>
   Proto.Request.encode({ body: requestBody(request) }).finish()
 
 /** Decodes protobuf bytes into a request, or says why they are not a valid one. */
-export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request, string> =>
-  Either.flatMap(parse("Request", () => Proto.Request.decode(ProtoReader.over(bytes))), (envelope) => {
+export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request, string> => {
+  // Batches, the bulk of the traffic, are read without the generated objects (`BatchDecoder`);
+  // on anything else, or bytes it cannot read, the generated decoders run and say why.
+  const batch = fastBatch(bytes)
+  if (batch !== undefined) return Guards.isReplicateBatch(batch) ? Either.right(batch) : validate(Message.Request, batch)
+  return Either.flatMap(parse("Request", () => Proto.Request.decode(ProtoReader.over(bytes))), (envelope) => {
     const body = envelope.body
     if (body === undefined) return Either.left("Request has no body")
     // A valid batch, the bulk of the traffic, passes the fast guard; anything else meets the Schema.
     const request = requestFromProto(body)
     return Guards.isReplicateBatch(request) ? Either.right(request) : validate(Message.Request, request)
   })
+}
+
+const fastBatch = (bytes: Uint8Array): unknown => {
+  try {
+    return BatchDecoder.decodeBatchRequest(bytes)
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * Encodes a response to its protobuf bytes (a `Response` envelope). When it acknowledges the
