@@ -34,7 +34,10 @@
  *   `residentAtEndMb` splits each one's resident set at the end (RssAnon: heap and native
  *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will),
  *   with the JavaScript heap's used and total size (from /metrics) and the size of the node's
- *   data files (`storeFiles`).
+ *   data files (`storeFiles`). `residentPeakByPhaseMb`: each process's largest resident set
+ *   (VmRSS, with its RssAnon and RssFile) per phase, sampled every 100 ms, with the bench's
+ *   reading back of a phase from the target as a phase of its own (`<phase>ReadBack`): which
+ *   phase set the peak.
  * - `clientCpuSeconds`: the bench process's own CPU time (it shares the two cores).
  * - `cpuSeconds` and `changesPerCpuSecond`: each process's user+system CPU time over the whole
  *   run (from /proc), and the changes it committed or applied per CPU second.
@@ -183,6 +186,49 @@ const peakRssMb = (pid: number | undefined): number | undefined => {
   try {
     const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((candidate) => candidate.startsWith("VmHWM:"))
     return line === undefined ? undefined : Math.round(Number(line.replace(/\D+/g, "")) / 1024)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Each process's largest resident set per phase of the bench, sampled every 100 ms from /proc
+ * (VmRSS, with RssAnon and RssFile at that sample). `peakRssMb` is the process's high-water mark
+ * over the whole run, the bench's own reading back of each phase (a Watch over the phase's
+ * entries) included; this says which phase set it. The label is the phase running, or
+ * `<phase>ReadBack` while the bench reads a phase back from the target.
+ */
+class ResidentByPhase {
+  label = "start"
+  readonly peaks = new Map<string, Map<string, { rss: number; anon: number; file: number }>>()
+  private readonly timer: NodeJS.Timeout
+  constructor(private readonly processes: ReadonlyMap<string, Serve.ServeProcess>) {
+    // Unreferenced: a bench that fails half-way must still exit.
+    this.timer = setInterval(() => this.sample(), 100).unref()
+  }
+  private sample(): void {
+    for (const [region, served] of this.processes) {
+      const now = residentNowMb(served.child.pid)
+      if (now === undefined) continue
+      const byRegion = this.peaks.get(this.label) ?? new Map()
+      this.peaks.set(this.label, byRegion)
+      if ((byRegion.get(region)?.rss ?? -1) < now.rss) byRegion.set(region, now)
+    }
+  }
+  stop(): Record<string, Record<string, { rss: number; anon: number; file: number }>> {
+    clearInterval(this.timer)
+    return Object.fromEntries([...this.peaks].map(([label, byRegion]) => [label, Object.fromEntries(byRegion)]))
+  }
+}
+
+/** VmRSS, RssAnon and RssFile now, in MiB (Linux); undefined elsewhere or once the process is gone. */
+const residentNowMb = (pid: number | undefined): { rss: number; anon: number; file: number } | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const lines = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
+    const field = (name: string) => Math.round(Number(lines.find((line) => line.startsWith(`${name}:`))?.replace(/\D+/g, "") ?? Number.NaN) / 1024)
+    const rss = field("VmRSS")
+    return Number.isNaN(rss) ? undefined : { rss, anon: field("RssAnon"), file: field("RssFile") }
   } catch {
     return undefined
   }
@@ -460,6 +506,7 @@ const main = async (): Promise<void> => {
     }
     await Promise.all(ports.map((entry) => Serve.awaitReady(processes.get(entry.region)!, entry.httpPort, 60_000)))
     progress(`two regions ready (lmdb under ${dir})`)
+    const phaseResident = new ResidentByPhase(processes)
 
     const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000 })
     const target = ApiClient.make(`127.0.0.1:${ports[1]!.grpcPort}`, { token: Serve.token })
@@ -499,14 +546,19 @@ const main = async (): Promise<void> => {
       const client = targetClient
       await Serve.eventually(() => client.check({ vault: VAULT, resource: last.resource, relation: last.relation, subject: last.subject }), arrivalTimeoutMs, 20)
       applied()
+      const running = phaseResident.label
+      phaseResident.label = `${name}ReadBack`
       const reading = client.watch(positionSeen + 1, record)
       const complete = await awaitArrivals(arrivals, expected)
       reading.cancel()
+      phaseResident.label = running
       return complete
     }
     await sleep(200)
 
+    phaseResident.label = "warmUp"
     const warmUp = warmUpChanges > 0 ? await warm(origin, collect, arrivalsOf) : undefined
+    phaseResident.label = "throughput"
 
     progress(`throughput: up to ${throughputChangesMax} changes or ${throughputSecondsMax} s, ${writersMax} writers x ${opsPerWrite} changes per write`)
     const tputNodesBefore = await readNodes(ports)
@@ -524,6 +576,7 @@ const main = async (): Promise<void> => {
     for (const rate of lagRates) {
       progress(`lag: ${rate} changes/s offered for ${lagSeconds} s`)
       const name = `lag${rate}`
+      phaseResident.label = name
       const nodesBefore = await readNodes(ports)
       const offeredStart = markCpu(processes)
       const offered = await pushAtFixedRate(origin, name, rate)
@@ -557,7 +610,9 @@ const main = async (): Promise<void> => {
     }
 
     progress(`idle round trips: ${idleRoundTrips} Check calls to the origin, ${idleRoundTripGapMs} ms apart`)
+    phaseResident.label = "idleRoundTrip"
     const idleRoundTrip = await measureIdleRoundTrips(origin)
+    phaseResident.label = "drain"
     progress(`idle round trips: p50 ${idleRoundTrip.p50Ms} ms, p90 ${idleRoundTrip.p90Ms} ms, max ${idleRoundTrip.maxMs} ms`)
 
     let drain: DrainResult | undefined
@@ -655,6 +710,7 @@ const main = async (): Promise<void> => {
       idleRoundTrip,
       drain,
       peakRssMb: rss,
+      residentPeakByPhaseMb: phaseResident.stop(),
       residentAtEndMb: resident,
       cpuSeconds: cpu,
       clientCpuSeconds: Number(((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(2)),
