@@ -8,9 +8,10 @@
  * request instead until its channel is rebuilt, and so does every peer when the stream is
  * configured off (`replicationStream: false`). Every request waits at most the caller's timeout
  * (`request_timeout_secs`; a unary call carries it as its deadline). When a request ends
- * UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or is abandoned in flight, the endpoint's channel
- * (and its stream) is replaced and the next request builds a fresh one, so a restarted or moved
- * peer is reached at once instead of after the old channel's reconnect backoff. Channels use a
+ * UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or gets no answer by its deadline, the endpoint's
+ * channel (and its stream) is replaced and the next request builds a fresh one, so a restarted
+ * or moved peer is reached at once instead of after the old channel's reconnect backoff. A
+ * request its caller abandons is only cancelled. Channels use a
  * local subchannel pool for the same reason: a new channel must not inherit a failed connection.
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
  * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
@@ -202,19 +203,39 @@ const requestOn = (
   )
 }
 
+/**
+ * Runs `call` holding one of the endpoint's in-flight permits, waiting at most `timeoutMs` for
+ * it; the call keeps its own deadline (`attempt`), so a timeout there, and not the caller's
+ * giving up, is what tells a hung channel.
+ */
+const withPermit = <A>(inFlight: Effect.Semaphore, timeoutMs: number, peer: Network.Peer, call: Effect.Effect<A, NetworkError>) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      restore(inFlight.take(1).pipe(Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => networkError(peer, "Timeout", `no answer within ${timeoutMs} ms`) }))),
+      () => Effect.ensuring(restore(call), inFlight.release(1))
+    )
+  )
+
 /** The client side of the network: cached channels per endpoint, closed with the scope. */
 export const makeClient = (options: ClientOptions): Effect.Effect<Network.Network["Type"]["send"], never, Scope.Scope> =>
   Effect.gen(function* () {
     const endpoints = makeEndpoints(options)
     yield* Effect.addFinalizer(() => Effect.sync(endpoints.closeAll))
 
-    /** One attempt on the endpoint's current channel, rebuilding the channel when it failed. */
+    /**
+     * One attempt on the endpoint's current channel, rebuilding the channel when it failed or
+     * did not answer by the deadline. A request its caller abandons (an agent stopping or
+     * starting over) says nothing about the channel: it is cancelled, and the channel, the
+     * stream and the other requests on it go on. Rebuilding there would throw away a working
+     * connection, and a peer whose name no longer resolves could not be reached again.
+     */
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
         const client = endpoints.clientFor(target, peer.endpoint)
+        const remainingMs = Math.max(0, deadline.getTime() - Date.now())
         return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
+          Effect.timeoutFail({ duration: remainingMs, onTimeout: (): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` }) }),
           Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? endpoints.reset(target, client) : undefined))),
-          Effect.onInterrupt(() => Effect.sync(() => endpoints.reset(target, client))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )
       })
@@ -225,9 +246,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses.
         const deadline = new Date(Date.now() + timeoutMs)
         const call = attempt(peer, target, request, deadline)
-        const bytes = yield* (request._tag === "Heartbeat" ? call : target.inFlight.withPermits(1)(call)).pipe(
-          Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => networkError(peer, "Timeout", `no answer within ${timeoutMs} ms`) })
-        )
+        const bytes = yield* (request._tag === "Heartbeat" ? call : withPermit(target.inFlight, timeoutMs, peer, call))
         const response = WireCodec.decodeResponse(bytes)
         if (Either.isLeft(response)) return yield* Effect.fail(networkError(peer, "Malformed", response.left))
         return response.right

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Scope } from "effect"
+import { Effect, Either, Exit, Fiber, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
 import type * as Change from "../../src/replication/Change.js"
 import type * as Message from "../../src/replication/Message.js"
@@ -280,7 +280,12 @@ const answerBytes = (bytes: Uint8Array): Buffer => {
 }
 
 /** A bare grpc-js server with Replicate, and ReplicateStream unless `withStream` is false (a node of an older version). */
-const bareServer = (seen: Seen, withStream: boolean, answerFrame = (frame: StreamFrames.RequestFrame): Buffer => StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))) =>
+const bareServer = (
+  seen: Seen,
+  withStream: boolean,
+  // Undefined: the frame is never answered.
+  answerFrame = (frame: StreamFrames.RequestFrame): Buffer | undefined => StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))
+) =>
   Effect.acquireRelease(
     Effect.async<{ readonly server: grpc.Server; readonly port: number }>((resume) => {
       const server = new grpc.Server()
@@ -298,7 +303,8 @@ const bareServer = (seen: Seen, withStream: boolean, answerFrame = (frame: Strea
                   seen.frames++
                   const frame = StreamFrames.decodeRequest(bytes)
                   if (typeof frame === "string") throw new Error(frame)
-                  call.write(answerFrame(frame))
+                  const answer = answerFrame(frame)
+                  if (answer !== undefined) call.write(answer)
                 })
                 call.on("end", () => call.end())
               }
@@ -378,6 +384,24 @@ describe("GrpcNetwork: the replication stream", () => {
       expect([broken.reason, broken.message]).toMatchObject(["Rejected", expect.stringMatching(/INTERNAL: malformed answer on the replication stream/)])
       expect(yield* send(peerAt(port), emptyBatch("b2"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "b2" })
       expect(seen.streams).toBe(2)
+    })
+  )
+
+  it.scopedLive("a batch its sender abandons is only cancelled: the stream and its channel go on, and the next batch travels on them", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const isBatch = (frame: StreamFrames.RequestFrame, id: string) => {
+        const request = Either.getOrUndefined(WireCodec.decodeRequest(frame.request))
+        return request?._tag === "ReplicateBatch" && request.batchId === id
+      }
+      const { port } = yield* bareServer(seen, true, (frame) => (isBatch(frame, "never") ? undefined : StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))))
+      const send = yield* client()
+      expect(yield* send(peerAt(port), emptyBatch("first"), 2_000)).toMatchObject({ _tag: "BatchAck" })
+      const abandoned = yield* Effect.fork(send(peerAt(port), emptyBatch("never"), 10_000))
+      yield* until(() => seen.frames === 2)
+      yield* Fiber.interrupt(abandoned)
+      expect(yield* send(peerAt(port), emptyBatch("next"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "next" })
+      expect(seen).toStrictEqual({ unary: 0, streams: 1, frames: 3 })
     })
   )
 
