@@ -8,10 +8,10 @@
  * request instead until its channel is rebuilt, and so does every peer when the stream is
  * configured off (`replicationStream: false`). Every request waits at most the caller's timeout
  * (`request_timeout_secs`; a unary call carries it as its deadline). When a request ends
- * UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL, or gets no answer by its deadline, the endpoint's
- * channel (and its stream) is replaced and the next request builds a fresh one, so a restarted
- * or moved peer is reached at once instead of after the old channel's reconnect backoff. A
- * request its caller abandons is only cancelled. Channels use a
+ * UNAVAILABLE or INTERNAL, or gets no answer by its deadline while nothing else on the channel
+ * was answered, the endpoint's channel (and its stream) is replaced and the next request builds
+ * a fresh one, so a restarted or moved peer is reached at once instead of after the old
+ * channel's reconnect backoff. A request its caller abandons is only cancelled. Channels use a
  * local subchannel pool for the same reason: a new channel must not inherit a failed connection.
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
  * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
@@ -66,6 +66,8 @@ interface Target {
   stream: ReplicationStream.ReplicationStream | undefined
   /** False once the peer answered the stream UNIMPLEMENTED, until the channel is rebuilt. */
   streaming: boolean
+  /** When `client` last brought an answer (wall clock, ms); 0 before its first. */
+  answeredAtMs: number
   readonly inFlight: Effect.Semaphore
 }
 
@@ -146,7 +148,7 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
     targetFor: (endpoint) => {
       const existing = targets.get(endpoint)
       if (existing !== undefined) return existing
-      const created: Target = { client: undefined, stream: undefined, streaming, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
+      const created: Target = { client: undefined, stream: undefined, streaming, answeredAtMs: 0, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
       targets.set(endpoint, created)
       return created
     },
@@ -164,6 +166,7 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
       target.stream?.retire()
       target.stream = undefined
       target.streaming = streaming
+      target.answeredAtMs = 0
       client.close()
     },
     closeAll: () => {
@@ -223,19 +226,23 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     yield* Effect.addFinalizer(() => Effect.sync(endpoints.closeAll))
 
     /**
-     * One attempt on the endpoint's current channel, rebuilding the channel when it failed or
-     * did not answer by the deadline. A request its caller abandons (an agent stopping or
-     * starting over) says nothing about the channel: it is cancelled, and the channel, the
-     * stream and the other requests on it go on. Rebuilding there would throw away a working
-     * connection, and a peer whose name no longer resolves could not be reached again.
+     * One attempt on the endpoint's current channel, rebuilding the channel when it failed, or
+     * when the request got no answer by its deadline and nothing else on the channel was
+     * answered meanwhile. A connection that answers other requests is alive: one slow request
+     * (a heartbeat on a busy machine) must not throw it away, with the stream and every request
+     * on it, and a peer whose name no longer resolves could not be reached again. A request its
+     * caller abandons (an agent stopping or starting over) is only cancelled, for the same reason.
      */
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
         const client = endpoints.clientFor(target, peer.endpoint)
-        const remainingMs = Math.max(0, deadline.getTime() - Date.now())
+        const sentAtMs = Date.now()
+        const remainingMs = Math.max(0, deadline.getTime() - sentAtMs)
+        const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || target.answeredAtMs <= sentAtMs)
         return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
           Effect.timeoutFail({ duration: remainingMs, onTimeout: (): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` }) }),
-          Effect.tapError((error) => Effect.sync(() => (resetsChannel(error.code) ? endpoints.reset(target, client) : undefined))),
+          Effect.tap(() => Effect.sync(() => void (target.client === client ? (target.answeredAtMs = Date.now()) : undefined))),
+          Effect.tapError((error) => Effect.sync(() => (target.client === client && dead(error.code) ? endpoints.reset(target, client) : undefined))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )
       })

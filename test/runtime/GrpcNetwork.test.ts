@@ -405,6 +405,25 @@ describe("GrpcNetwork: the replication stream", () => {
     })
   )
 
+  it.scopedLive("a batch that misses its deadline while the channel answers others meanwhile fails Timeout alone: the channel and its stream go on", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const unanswered = (frame: StreamFrames.RequestFrame) => {
+        const request = Either.getOrUndefined(WireCodec.decodeRequest(frame.request))
+        return request?._tag === "ReplicateBatch" && request.batchId === "never"
+      }
+      const { port } = yield* bareServer(seen, true, (frame) => (unanswered(frame) ? undefined : StreamFrames.encodeResponse(frame.id, answerBytes(frame.request))))
+      const send = yield* client()
+      const slow = yield* Effect.fork(send(peerAt(port), emptyBatch("never"), 400))
+      yield* until(() => seen.frames === 1)
+      yield* Effect.sleep("5 millis") // the next answer must come after the slow batch was sent, on another millisecond
+      expect(yield* send(peerAt(port), emptyBatch("meanwhile"), 2_000)).toMatchObject({ _tag: "BatchAck" })
+      expect((yield* Effect.flip(Fiber.join(slow))).reason).toBe("Timeout")
+      expect(yield* send(peerAt(port), emptyBatch("next"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "next" })
+      expect(seen).toStrictEqual({ unary: 0, streams: 1, frames: 3 })
+    })
+  )
+
   it.scopedLive("a batch slower than its deadline fails Timeout at the deadline, and the next batch is answered on a fresh stream", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
