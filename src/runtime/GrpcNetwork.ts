@@ -8,9 +8,9 @@
  * request instead until its channel is rebuilt, and so does every peer when the stream is
  * configured off (`replicationStream: false`). Every request waits at most the caller's timeout
  * (`request_timeout_secs`; a unary call carries it as its deadline). When a request ends
- * UNAVAILABLE or INTERNAL, or gets no answer by its deadline while nothing else on the channel
- * was answered, the endpoint's channel (and its stream) is replaced and the next request builds
- * a fresh one, so a restarted or moved peer is reached at once instead of after the old
+ * UNAVAILABLE or INTERNAL, or gets no answer by its deadline on a channel silent for a second
+ * (`channelSilenceMs`), the endpoint's channel (and its stream) is replaced and the next request
+ * builds a fresh one, so a restarted or moved peer is reached at once instead of after the old
  * channel's reconnect backoff. A request its caller abandons is only cancelled. Channels use a
  * local subchannel pool for the same reason: a new channel must not inherit a failed connection.
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
@@ -66,8 +66,8 @@ interface Target {
   stream: ReplicationStream.ReplicationStream | undefined
   /** False once the peer answered the stream UNIMPLEMENTED, until the channel is rebuilt. */
   streaming: boolean
-  /** When `client` last brought an answer (wall clock, ms); 0 before its first. */
-  answeredAtMs: number
+  /** When `client` last brought an answer, or was made (wall clock, ms). */
+  aliveAtMs: number
   readonly inFlight: Effect.Semaphore
 }
 
@@ -148,11 +148,15 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
     targetFor: (endpoint) => {
       const existing = targets.get(endpoint)
       if (existing !== undefined) return existing
-      const created: Target = { client: undefined, stream: undefined, streaming, answeredAtMs: 0, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
+      const created: Target = { client: undefined, stream: undefined, streaming, aliveAtMs: 0, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
       targets.set(endpoint, created)
       return created
     },
-    clientFor: (target, endpoint) => (target.client ??= new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions)),
+    clientFor: (target, endpoint) => {
+      if (target.client !== undefined) return target.client
+      target.aliveAtMs = Date.now()
+      return (target.client = new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions))
+    },
     streamFor: (target, client) => {
       if (target.stream === undefined || target.stream.closed()) {
         target.stream = ReplicationStream.open(client, ReplicationService.replicateStream.path, options.credentials.callMetadata(), messageBytesMax)
@@ -166,7 +170,6 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
       target.stream?.retire()
       target.stream = undefined
       target.streaming = streaming
-      target.answeredAtMs = 0
       client.close()
     },
     closeAll: () => {
@@ -206,6 +209,12 @@ const requestOn = (
   )
 }
 
+/** How long a channel must have answered nothing before a missed deadline rebuilds it. */
+export const channelSilenceMs = 1_000
+
+/** Whether nothing came back on the target's channel since `sentAtMs`, nor for `channelSilenceMs`. */
+const silent = (target: Target, sentAtMs: number): boolean => target.aliveAtMs <= sentAtMs && Date.now() - target.aliveAtMs >= channelSilenceMs
+
 /**
  * Runs `call` holding one of the endpoint's in-flight permits, waiting at most `timeoutMs` for
  * it; the call keeps its own deadline (`attempt`), so a timeout there, and not the caller's
@@ -227,21 +236,23 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
 
     /**
      * One attempt on the endpoint's current channel, rebuilding the channel when it failed, or
-     * when the request got no answer by its deadline and nothing else on the channel was
-     * answered meanwhile. A connection that answers other requests is alive: one slow request
-     * (a heartbeat on a busy machine) must not throw it away, with the stream and every request
-     * on it, and a peer whose name no longer resolves could not be reached again. A request its
-     * caller abandons (an agent stopping or starting over) is only cancelled, for the same reason.
+     * when the request got no answer by its deadline and the channel has been silent: nothing
+     * answered since the request was sent, nor for `channelSilenceMs`. A connection that answers
+     * is alive, and a short deadline (a heartbeat's, fitted to recent round trips) is a latency
+     * budget, not a verdict on it: one slow answer on a busy machine must not throw the
+     * connection away, with the stream and every request on it, nor leave a peer whose name no
+     * longer resolves unreachable. A request its caller abandons (an agent stopping or starting
+     * over) is only cancelled, for the same reason.
      */
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.suspend(() => {
         const client = endpoints.clientFor(target, peer.endpoint)
         const sentAtMs = Date.now()
         const remainingMs = Math.max(0, deadline.getTime() - sentAtMs)
-        const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || target.answeredAtMs <= sentAtMs)
+        const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || silent(target, sentAtMs))
         return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
           Effect.timeoutFail({ duration: remainingMs, onTimeout: (): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` }) }),
-          Effect.tap(() => Effect.sync(() => void (target.client === client ? (target.answeredAtMs = Date.now()) : undefined))),
+          Effect.tap(() => Effect.sync(() => void (target.client === client ? (target.aliveAtMs = Date.now()) : undefined))),
           Effect.tapError((error) => Effect.sync(() => (target.client === client && dead(error.code) ? endpoints.reset(target, client) : undefined))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )

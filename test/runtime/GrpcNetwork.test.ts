@@ -424,7 +424,18 @@ describe("GrpcNetwork: the replication stream", () => {
     })
   )
 
-  it.scopedLive("a batch slower than its deadline fails Timeout at the deadline, and the next batch is answered on a fresh stream", () =>
+  it.scopedLive("a batch that misses its deadline on a channel silent for channelSilenceMs rebuilds the channel: the next batch opens a new stream", () =>
+    Effect.gen(function* () {
+      const seen: Seen = { unary: 0, streams: 0, frames: 0 }
+      const { port } = yield* bareServer(seen, true, () => undefined)
+      const send = yield* client()
+      expect((yield* Effect.flip(send(peerAt(port), emptyBatch("first"), GrpcNetwork.channelSilenceMs + 300))).reason).toBe("Timeout")
+      expect((yield* Effect.flip(send(peerAt(port), emptyBatch("second"), 300))).reason).toBe("Timeout")
+      expect(seen).toMatchObject({ streams: 2, frames: 2 })
+    })
+  )
+
+  it.scopedLive("a batch slower than its deadline fails Timeout at the deadline, and the next batch is answered", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
       const handler: Network.Handler = (request) =>
