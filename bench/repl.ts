@@ -236,14 +236,8 @@ const residentNowMb = (pid: number | undefined): { rss: number; anon: number; fi
 
 /** A process's resident set now, split into anonymous and file-backed MiB (Linux); undefined elsewhere. */
 const residentMb = (pid: number | undefined): { readonly anon: number; readonly file: number } | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    const lines = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
-    const field = (name: string) => Math.round(Number(lines.find((line) => line.startsWith(`${name}:`))?.replace(/\D+/g, "") ?? Number.NaN) / 1024)
-    return { anon: field("RssAnon"), file: field("RssFile") }
-  } catch {
-    return undefined
-  }
+  const now = residentNowMb(pid)
+  return now === undefined ? undefined : { anon: now.anon, file: now.file }
 }
 
 /** The JavaScript heap of a node now, from its /metrics (prom-client's default metrics), in MiB. */

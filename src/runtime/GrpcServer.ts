@@ -433,6 +433,12 @@ const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Reque
     return WireCodec.encodeResponse(response, request.right)
   })
 
+/** Ends a streaming call with a status (grpc-js sends an emitted error's code and details). */
+const failStream =
+  (call: NodeJS.EventEmitter) =>
+  (failure: { readonly code: grpc.status; readonly details: string }): void =>
+    void call.emit("error", { code: failure.code, details: failure.details })
+
 /**
  * ReplicateStream: every request frame is handled as a Replicate call would be and answered by a
  * frame with its id, carrying the response or the status the call would have ended with.
@@ -444,7 +450,7 @@ const replicate = (context: ServerContext, expected: ReadonlyArray<Message.Reque
 const replicateStream =
   (context: ServerContext): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
   (call) => {
-    const fail = (failure: { readonly code: grpc.status; readonly details: string }) => void call.emit("error", { code: failure.code, details: failure.details })
+    const fail = failStream(call)
     const refused = authenticated(context, call)
     if (refused !== undefined) return fail(refused)
     let inFlight = 0
@@ -741,7 +747,7 @@ const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<B
 const watch =
   (context: ServerContext): grpc.handleServerStreamingCall<Buffer, Buffer> =>
   (call) => {
-    const fail = (failure: { readonly code: grpc.status; readonly details: string }) => void call.emit("error", { code: failure.code, details: failure.details })
+    const fail = failStream(call)
     const refused = authenticated(context, call)
     if (refused !== undefined) return fail(refused)
     const node = context.slots.node

@@ -28,13 +28,15 @@ const bodyField = 2
 const codeField = 3
 const detailsField = 4
 
+// Both frames carry their envelope in field 2 after the id, so they are written alike.
+const encodeWithBody = (id: number, body: Uint8Array): Buffer =>
+  toBuffer(new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(body).finish())
+
 /** Encodes a request frame around an encoded `Request`. */
-export const encodeRequest = (id: number, request: Uint8Array): Buffer =>
-  toBuffer(new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(request).finish())
+export const encodeRequest: (id: number, request: Uint8Array) => Buffer = encodeWithBody
 
 /** Encodes a response frame around an encoded `Response`. */
-export const encodeResponse = (id: number, response: Uint8Array): Buffer =>
-  toBuffer(new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(response).finish())
+export const encodeResponse: (id: number, response: Uint8Array) => Buffer = encodeWithBody
 
 /** Encodes a response frame that fails its request with a gRPC status (never OK). */
 export const encodeFailure = (id: number, code: grpc.status, details: string): Buffer =>

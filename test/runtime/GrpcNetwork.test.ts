@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Scope } from "effect"
+import { type Duration, Effect, Either, Exit, Fiber, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
 import type * as Change from "../../src/replication/Change.js"
 import type * as Message from "../../src/replication/Message.js"
@@ -59,6 +59,21 @@ const client = (options: Partial<GrpcNetwork.ClientOptions> = {}) =>
   Effect.flatMap(Auth.load({ mode: "insecure" }), (credentials) => GrpcNetwork.makeClient({ credentials, ...options }))
 
 const peerAt = (port: number): Network.Peer => ({ regionId: "r1", nodeId: "n1", endpoint: `127.0.0.1:${port}` })
+
+/** A handler answering after `delay`, counting the requests it holds now and at most. */
+const slowCounting = (delay: Duration.DurationInput) => {
+  const inFlight = { now: 0, most: 0 }
+  const handler: Network.Handler = (request) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        inFlight.now++
+        inFlight.most = Math.max(inFlight.most, inFlight.now)
+      }),
+      () => Effect.as(Effect.sleep(delay), answer(request)),
+      () => Effect.sync(() => void inFlight.now--)
+    )
+  return { inFlight, handler }
+}
 
 /** One unary call with raw bytes from a plain grpc-js client. */
 const rawCall = (port: number, path: string, bytes: Uint8Array) =>
@@ -230,16 +245,7 @@ describe("GrpcNetwork", () => {
   it.scopedLive("batches in flight to one target never exceed the configured bound; the rest wait their turn", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
-      const inFlight = { now: 0, most: 0 }
-      const slow: Network.Handler = (request) =>
-        Effect.acquireUseRelease(
-          Effect.sync(() => {
-            inFlight.now++
-            inFlight.most = Math.max(inFlight.most, inFlight.now)
-          }),
-          () => Effect.as(Effect.sleep("60 millis"), answer(request)),
-          () => Effect.sync(() => void inFlight.now--)
-        )
+      const { inFlight, handler: slow } = slowCounting("60 millis")
       const listener = yield* listen(slow, totals)
       const send = yield* client({ inFlightPerTargetMax: 2 })
       const batches = Array.from({ length: 6 }, (_, index) => emptyBatch(`b${index}`))
@@ -520,16 +526,7 @@ describe("GrpcNetwork: the replication stream", () => {
   it.scopedLive("one stream has at most streamRequestsInFlightMax requests handled at once; the rest are read as answers go out", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
-      const inFlight = { now: 0, most: 0 }
-      const slow: Network.Handler = (request) =>
-        Effect.acquireUseRelease(
-          Effect.sync(() => {
-            inFlight.now++
-            inFlight.most = Math.max(inFlight.most, inFlight.now)
-          }),
-          () => Effect.as(Effect.sleep("40 millis"), answer(request)),
-          () => Effect.sync(() => void inFlight.now--)
-        )
+      const { inFlight, handler: slow } = slowCounting("40 millis")
       const listener = yield* listen(slow, totals)
       const stream = yield* rawStream(listener.port)
       const count = GrpcServer.streamRequestsInFlightMax * 2 + 5
