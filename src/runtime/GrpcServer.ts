@@ -144,6 +144,8 @@ interface ServerContext {
     replication: Network.Handler | undefined
     /** Ends each open ReplicateStream once its requests in flight are answered. */
     readonly streams: Set<() => void>
+    /** Ends each open WriteStream once its writes in flight are answered. */
+    readonly apiStreams: Set<() => void>
     node: { readonly services: NodeServices; readonly watches: FiberSet.FiberSet; readonly writes: Effect.Semaphore } | undefined
     watchers: number
   }
@@ -165,7 +167,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       credentials: options.credentials,
       watchersMax: options.watchersMax ?? watchersMaxDefault,
       writeOperationsMax: options.writeOperationsMax ?? writeOperationsMaxDefault,
-      slots: { replication: undefined, streams: new Set(), node: undefined, watchers: 0 }
+      slots: { replication: undefined, streams: new Set(), apiStreams: new Set(), node: undefined, watchers: 0 }
     }
     const server = new grpc.Server({
       "grpc.max_receive_message_length": messageBytesMax,
@@ -176,7 +178,9 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
     FlowControl.widenServerStreams(server)
     server.addService(serviceDefinition, implementation(context))
     const health = GrpcHealth.addTo(server)
-    yield* Effect.addFinalizer(() => Effect.zipRight(endStreams(context), shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault)))
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(Effect.zipRight(endStreams(context), endStreamsOf(context.slots.apiStreams)), shutdown(server, options.shutdownGraceMs ?? shutdownGraceMsDefault))
+    )
     const port = yield* bind(server, options.bind, options.credentials.server)
     FlowControl.widenServerConnections(server)
     return {
@@ -197,11 +201,13 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
           // empties the slot and waits (at most the shutdown grace) for the writes already past
           // it, so that when the scope is closed every write this node will acknowledge is in its
           // log, where the drain that follows sees it.
+          // Open WriteStreams end once their writes in flight are answered; writes sent after
+          // that are answered UNAVAILABLE, as unary ones are.
           yield* Effect.addFinalizer(() =>
             Effect.zipRight(
               Effect.sync(() => void (context.slots.node = undefined)),
               Effect.timeoutOption(writes.withPermits(writesInFlightPermits)(Effect.void), options.shutdownGraceMs ?? shutdownGraceMsDefault)
-            )
+            ).pipe(Effect.zipRight(endStreamsOf(context.slots.apiStreams)))
           )
           const watches = yield* FiberSet.make()
           context.slots.node = { services, watches, writes }
@@ -255,11 +261,14 @@ const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCred
     )
   })
 
-/** Ends every open ReplicateStream as soon as its requests in flight are answered. */
-const endStreams = (context: ServerContext): Effect.Effect<void> =>
+/** Ends every open stream of `stops` as soon as its requests in flight are answered. */
+const endStreamsOf = (stops: Set<() => void>): Effect.Effect<void> =>
   Effect.sync(() => {
-    for (const end of context.slots.streams) end()
+    for (const end of stops) end()
   })
+
+/** Ends every open ReplicateStream as soon as its requests in flight are answered. */
+const endStreams = (context: ServerContext): Effect.Effect<void> => endStreamsOf(context.slots.streams)
 
 const shutdown = (server: grpc.Server, graceMs: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
@@ -289,6 +298,7 @@ const serviceDefinition: grpc.ServiceDefinition = {
   heartbeat: rawMethod(ReplicationService.heartbeat),
   catchUp: rawMethod(ReplicationService.catchUp),
   write: rawMethod(RelationshipsService.write),
+  writeStream: rawMethod(RelationshipsService.writeStream),
   delete: rawMethod(RelationshipsService.delete),
   read: rawMethod(RelationshipsService.read),
   check: rawMethod(RelationshipsService.check),
@@ -302,6 +312,7 @@ const implementation = (context: ServerContext): grpc.UntypedServiceImplementati
   heartbeat: unary(context, (bytes) => replicate(context, ["Heartbeat"], bytes)),
   catchUp: unary(context, (bytes) => catchUp(context, bytes)),
   write: unary(context, (bytes) => write(context, bytes)),
+  writeStream: writeStream(context),
   delete: unary(context, (bytes) => remove(context, bytes)),
   read: unary(context, (bytes) => read(context, bytes)),
   check: unary(context, (bytes) => check(context, bytes)),
@@ -440,15 +451,17 @@ const failStream =
     void call.emit("error", { code: failure.code, details: failure.details })
 
 /**
- * ReplicateStream: every request frame is handled as a Replicate call would be and answered by a
- * frame with its id, carrying the response or the status the call would have ended with.
- * Requests are handled concurrently, as concurrent calls are. A frame that is not one ends the
- * stream INVALID_ARGUMENT (counted Malformed): without its id nothing can be answered. The
- * stream ends when the sender ends its side and every request is answered, or when the node
- * stops serving replication (UNAVAILABLE, once the requests in flight are answered).
+ * A stream of framed requests (ReplicateStream, WriteStream): every request frame is handled as
+ * the unary call it stands for would be (`handle`, on the frame's encoded request) and answered
+ * by a frame with its id, carrying the encoded response or the status the call would have ended
+ * with. Requests are handled concurrently, as concurrent calls are. A frame that is not one ends
+ * the stream INVALID_ARGUMENT (counted Malformed): without its id nothing can be answered. The
+ * stream ends when the sender ends its side and every request is answered, or when `stops` is
+ * called on it (the node stops serving what the stream carries: UNAVAILABLE, once the requests in
+ * flight are answered).
  */
-const replicateStream =
-  (context: ServerContext): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
+const framedStream =
+  (context: ServerContext, stops: Set<() => void>, stoppedDetails: string, handle: (request: Uint8Array) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
   (call) => {
     const fail = failStream(call)
     const refused = authenticated(context, call)
@@ -463,15 +476,15 @@ const replicateStream =
     const finish = (end: () => void) => {
       if (finished) return
       finished = true
-      context.slots.streams.delete(stop)
+      stops.delete(stop)
       end()
     }
     const endIfIdle = () => (ending !== undefined && inFlight === 0 ? finish(ending) : undefined)
     const stop = () => {
-      ending ??= () => fail({ code: grpc.status.UNAVAILABLE, details: "this node stopped serving replication" })
+      ending ??= () => fail({ code: grpc.status.UNAVAILABLE, details: stoppedDetails })
       endIfIdle()
     }
-    context.slots.streams.add(stop)
+    stops.add(stop)
     const send = (frame: Buffer) => {
       if (call.write(frame) || unread) return
       unread = true
@@ -495,10 +508,10 @@ const replicateStream =
       if (finished) return
       const frame = StreamFrames.decodeRequest(bytes)
       if (typeof frame === "string") return finish(() => fail(refuse(context, "Malformed", grpc.status.INVALID_ARGUMENT, `malformed request frame: ${frame}`)))
-      if (ending !== undefined) return send(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, "this node stopped serving replication"))
+      if (ending !== undefined) return send(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, stoppedDetails))
       inFlight++
       readIfRoom()
-      Runtime.runCallback(context.runtime)(replicate(context, ["ReplicateBatch", "CatchUp"], frame.request), { onExit: answer(frame.id) })
+      Runtime.runCallback(context.runtime)(handle(frame.request), { onExit: answer(frame.id) })
     })
     call.on("end", () => {
       ending ??= () => call.end()
@@ -506,6 +519,14 @@ const replicateStream =
     })
     call.on("cancelled", () => finish(() => undefined))
   }
+
+/** ReplicateStream: Replicate calls as frames (batches and CatchUp pages), ended when replication stops being served. */
+const replicateStream = (context: ServerContext) =>
+  framedStream(context, context.slots.streams, "this node stopped serving replication", (request) => replicate(context, ["ReplicateBatch", "CatchUp"], request))
+
+/** WriteStream: Write calls as frames, ended when the node stops serving its API. */
+const writeStream = (context: ServerContext) =>
+  framedStream(context, context.slots.apiStreams, "this node stopped serving its API", (request) => write(context, toBuffer(request)))
 
 /**
  * The CatchUp method: a thin route to the replication handler (`Replica.handle` answers the

@@ -1,8 +1,8 @@
 /**
- * The sending side of one ReplicateStream: a long-lived bidirectional gRPC call to a peer that
- * carries replication requests as frames and matches each answer to its request by id
- * (`StreamFrames`). `GrpcNetwork` keeps one per endpoint; see `service.proto` for why a stream
- * rather than a unary call per batch.
+ * The sending side of one ReplicateStream (or WriteStream: the frames are laid out alike): a
+ * long-lived bidirectional gRPC call that carries requests as frames and matches each answer to
+ * its request by id (`StreamFrames`). `GrpcNetwork` keeps one per endpoint, `ApiClient` one per
+ * node it writes to; see `service.proto` for why a stream rather than a unary call per request.
  *
  * A request fails exactly as its unary call would: with the status the peer put in its answer
  * frame, or with the status the whole stream ended with (every request still waiting gets it).
@@ -18,6 +18,11 @@ import * as StreamFrames from "./StreamFrames.js"
 export interface StreamFailure {
   readonly code: grpc.status
   readonly details: string
+  /**
+   * Set when the status is the whole stream's end rather than an answer to this request: the
+   * peer may or may not have handled the request (unless the stream never connected).
+   */
+  readonly streamEnded?: true
 }
 
 /** One open stream. */
@@ -41,7 +46,7 @@ const identity = (bytes: Buffer): Buffer => bytes
  * `messageBytesMax` fail alone with RESOURCE_EXHAUSTED, as grpc-js fails an oversized unary
  * call, instead of ending the stream for every request on it.
  */
-export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata, messageBytesMax: number): ReplicationStream => {
+export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata, messageBytesMax: number, name = "replication stream"): ReplicationStream => {
   const call = client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, metadata, {})
   const waiting = new Map<number, Resume>()
   let nextId = 1
@@ -53,14 +58,14 @@ export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata,
   }
   const end = (failure: StreamFailure) => {
     if (ended !== undefined) return
-    ended = failure
-    for (const resume of waiting.values()) resume(Effect.fail(failure))
+    ended = { ...failure, streamEnded: true }
+    for (const resume of waiting.values()) resume(Effect.fail(ended))
     waiting.clear()
   }
   const answer = (bytes: Buffer) => {
     const frame = StreamFrames.decodeResponse(bytes)
     if (typeof frame === "string") {
-      end({ code: grpc.status.INTERNAL, details: `malformed answer on the replication stream: ${frame}` })
+      end({ code: grpc.status.INTERNAL, details: `malformed answer on the ${name}: ${frame}` })
       return call.cancel()
     }
     const resume = waiting.get(frame.id)
@@ -74,13 +79,13 @@ export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata,
   // grpc-js reports a status other than OK as an 'error' (then 'status'); an OK status or the
   // end of the answers without a status means the peer closed the stream: nothing more comes.
   call.on("error", (error: grpc.ServiceError) => end({ code: error.code, details: error.details }))
-  call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the replication stream (${grpc.status[status.code]})` }))
-  call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: "the peer ended the replication stream" }))
+  call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name} (${grpc.status[status.code]})` }))
+  call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name}` }))
 
   const send = (request: Uint8Array) =>
     Effect.async<Uint8Array, StreamFailure>((resume) => {
       if (ended !== undefined) return resume(Effect.fail(ended))
-      if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: "the replication stream was retired" }))
+      if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }))
       const frame = StreamFrames.encodeRequest(nextId, request)
       if (frame.length > messageBytesMax) {
         return resume(Effect.fail({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` }))
@@ -105,7 +110,7 @@ export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata,
     },
     cancel: () => {
       retired = true
-      end({ code: grpc.status.CANCELLED, details: "the replication stream was closed" })
+      end({ code: grpc.status.CANCELLED, details: `the ${name} was closed` })
       call.cancel()
     }
   }

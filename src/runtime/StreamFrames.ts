@@ -1,6 +1,7 @@
 /**
- * The frames of a ReplicateStream (`proto/.../messages.proto`: `RequestFrame`, `ResponseFrame`):
- * an id and an already encoded `Request` or `Response`, or an id and a gRPC status.
+ * The frames of a ReplicateStream (`proto/.../messages.proto`: `RequestFrame`, `ResponseFrame`)
+ * and of a WriteStream (`WriteFrame`, `WriteResultFrame`, laid out the same way): an id and an
+ * already encoded request or response, or an id and a gRPC status.
  *
  * Written by hand over protobuf-es's wire reader and writer rather than through the generated
  * codecs, because the envelope inside is encoded and decoded by `WireCodec` on its own: the

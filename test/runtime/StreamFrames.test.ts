@@ -1,7 +1,8 @@
 /**
- * The ReplicateStream's frames, written by hand in `StreamFrames`, against the codecs generated
- * from `messages.proto` (`RequestFrame`, `ResponseFrame`): ours must read what they write and
- * write what they read, for any id and envelope, and never throw on bytes that are not a frame.
+ * The ReplicateStream's and WriteStream's frames, written by hand in `StreamFrames`, against the
+ * codecs generated from `messages.proto` (`RequestFrame`, `ResponseFrame`, `WriteFrame`,
+ * `WriteResultFrame`): ours must read what they write and write what they read, for any id and
+ * envelope, and never throw on bytes that are not a frame.
  */
 import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "@effect/vitest"
@@ -57,6 +58,26 @@ describe("StreamFrames", () => {
           const read = StreamFrames.decodeResponse(Proto.ResponseFrame.encode({ id: frameId, statusCode: code, statusDetails: details }).finish())
           expect(read).toStrictEqual({ id: frameId, code, details })
         }
+      })
+    ))
+
+  it("WriteStream's frames are laid out alike: a WriteFrame and a WriteResultFrame read and write as the generated ones", () =>
+    fc.assert(
+      fc.property(id, name, fc.array(name, { maxLength: 3 }), fc.nat(), status, name, (frameId, vault, subjects, revision, code, details) => {
+        const write: Proto.WriteRequest = {
+          vault,
+          operations: subjects.map((subject) => ({ op: Proto.Operation.OPERATION_INSERT, relationship: { resource: "doc:1", relation: "viewer", subject } }))
+        }
+        const request = Proto.WriteRequest.encode(write).finish()
+        expect(Proto.WriteFrame.decode(StreamFrames.encodeRequest(frameId, request))).toStrictEqual({ id: frameId, request: write })
+        const read = StreamFrames.decodeRequest(Proto.WriteFrame.encode({ id: frameId, request: write }).finish())
+        expect(typeof read === "string" ? read : { id: read.id, request: Proto.WriteRequest.decode(read.request) }).toStrictEqual({ id: frameId, request: write })
+        const answer = { revision, position: revision + 1 }
+        const answered = StreamFrames.encodeResponse(frameId, Proto.WriteResponse.encode(answer).finish())
+        expect(Proto.WriteResultFrame.decode(answered)).toStrictEqual({ id: frameId, response: answer, statusCode: 0, statusDetails: "" })
+        expect(Proto.WriteResultFrame.decode(StreamFrames.encodeFailure(frameId, code, details))).toStrictEqual({ id: frameId, response: undefined, statusCode: code, statusDetails: details })
+        const theirs = StreamFrames.decodeResponse(Proto.WriteResultFrame.encode({ id: frameId, response: answer, statusCode: 0, statusDetails: "" }).finish())
+        expect(typeof theirs !== "string" && "response" in theirs ? Proto.WriteResponse.decode(theirs.response) : theirs).toStrictEqual(answer)
       })
     ))
 

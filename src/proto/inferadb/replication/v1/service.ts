@@ -35,8 +35,10 @@ import {
   ResponseFrame,
   WatchEvent,
   WatchRequest,
+  WriteFrame,
   WriteRequest,
   WriteResponse,
+  WriteResultFrame,
 } from "./messages.js";
 
 export const protobufPackage = "inferadb.replication.v1";
@@ -198,6 +200,22 @@ export const RelationshipsService = {
     responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
   },
+  /**
+   * Write over one long-lived stream: every WriteFrame is handled exactly as a Write call with its
+   * request and answered by a WriteResultFrame with its id, in the order the writes complete. For
+   * clients that write often: a unary call cost a grpc-js client about 400 us of CPU on a 2-core
+   * VM, a frame on an open stream about 70 us, and the server about as much again. A client
+   * falls back to Write when a server answers UNIMPLEMENTED (an older version).
+   */
+  writeStream: {
+    path: "/inferadb.replication.v1.Relationships/WriteStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: WriteFrame): Buffer => Buffer.from(WriteFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WriteFrame => WriteFrame.decode(value),
+    responseSerialize: (value: WriteResultFrame): Buffer => Buffer.from(WriteResultFrame.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResultFrame => WriteResultFrame.decode(value),
+  },
   delete: {
     path: "/inferadb.replication.v1.Relationships/Delete" as const,
     requestStream: false as const,
@@ -239,6 +257,14 @@ export const RelationshipsService = {
 
 export interface RelationshipsServer extends UntypedServiceImplementation {
   write: handleUnaryCall<WriteRequest, WriteResponse>;
+  /**
+   * Write over one long-lived stream: every WriteFrame is handled exactly as a Write call with its
+   * request and answered by a WriteResultFrame with its id, in the order the writes complete. For
+   * clients that write often: a unary call cost a grpc-js client about 400 us of CPU on a 2-core
+   * VM, a frame on an open stream about 70 us, and the server about as much again. A client
+   * falls back to Write when a server answers UNIMPLEMENTED (an older version).
+   */
+  writeStream: handleBidiStreamingCall<WriteFrame, WriteResultFrame>;
   delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
   read: handleUnaryCall<ReadRequest, ReadResponse>;
   check: handleUnaryCall<CheckRequest, CheckResponse>;
@@ -262,6 +288,16 @@ export interface RelationshipsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: WriteResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Write over one long-lived stream: every WriteFrame is handled exactly as a Write call with its
+   * request and answered by a WriteResultFrame with its id, in the order the writes complete. For
+   * clients that write often: a unary call cost a grpc-js client about 400 us of CPU on a 2-core
+   * VM, a frame on an open stream about 70 us, and the server about as much again. A client
+   * falls back to Write when a server answers UNIMPLEMENTED (an older version).
+   */
+  writeStream(): ClientDuplexStream<WriteFrame, WriteResultFrame>;
+  writeStream(options: Partial<CallOptions>): ClientDuplexStream<WriteFrame, WriteResultFrame>;
+  writeStream(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WriteFrame, WriteResultFrame>;
   delete(
     request: DeleteRequest,
     callback: (error: ServiceError | null, response: DeleteResponse) => void,
