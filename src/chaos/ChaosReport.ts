@@ -92,7 +92,7 @@ const facts = (scenario: Scenario, result: ChaosResult, lost: number): ReadonlyA
     ["determinism", result.note],
     ["wall time", ms(result.wallMs)],
     ["converged", result.converged ? `${ms(result.convergenceMs)} after healing at ${ms(result.healedAtMs)}` : "no"],
-    ["writes", `${result.writes.attempted} attempted, ${result.writes.acknowledged} acknowledged, ${result.writes.failed} refused, ${result.writes.unknown} unknown`],
+    ["writes", `${result.writes.attempted} attempted, ${result.writes.acknowledged} acknowledged, ${result.writes.failed} refused, ${result.writes.unknown} unknown; sent as ${result.chosen.clientWrites === "WriteStream" ? "frames on a WriteStream per node" : "a Write call each"}`],
     ["lost writes", String(lost)],
     ["replication lag", `p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms, max ${result.lagMs.max} ms (${result.lagMs.samples} samples, to each region's Watch feed)`],
     ["clocks observed", clocks.length === 0 ? "no samples" : clocks.map(([node, clock]) => `${node} ${clock.aheadMs} ± ${clock.withinMs} ms`).join(", ")],

@@ -76,7 +76,11 @@ export interface ChaosResult {
   readonly violations: ReadonlyArray<Checkers.Violation>
   readonly notApplied: ReadonlyArray<string>
   readonly notJudged: ReadonlyArray<string>
-  readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
+  readonly chosen: {
+    readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>>
+    /** How the clients sent their writes (drawn from the seed). */
+    readonly clientWrites: "WriteStream" | "Write calls"
+  }
   /** Each node's wall-clock error (after its last jump) as its writes showed it: `aheadMs ± withinMs`. */
   readonly clocksObserved: Readonly<Record<string, { readonly samples: number; readonly aheadMs: number; readonly withinMs: number }>>
   /** The harness's wall clock when the schedule started (time 0 of every `atMs`). */
@@ -121,6 +125,12 @@ const draw = (range: Range, random: Random.Stream): number =>
   range.min === range.max ? range.min : Math.round((range.min + random.next() * (range.max - range.min)) * 1000) / 1000
 
 /** Every node's clock error, drawn as the simulator draws it (stream `clock/<node>`). */
+/**
+ * Half the seeds send their writes as frames on a WriteStream per node, half as a Write call
+ * each: both ways a client writes meet the faults, and the judge holds both to the same rules.
+ */
+const drawWriteStream = (seed: string): boolean => Random.make(seed).derive("client transport").next() < 0.5
+
 const drawClocks = (scenario: Scenario, seed: string, folder: string): Map<string, Clocks.NodeClock> => {
   const master = Random.make(seed)
   return new Map(
@@ -172,6 +182,8 @@ class ChaosRun {
   readonly topology
   readonly rules: Oracle.Rules
   readonly clocks: Map<string, Clocks.NodeClock>
+  /** Whether the clients send their writes on WriteStreams (else a Write call each), drawn from the seed. */
+  readonly writeStream: boolean
   /** The clock errors drawn from the seed, before any jump. */
   readonly drawnClocks: ReadonlyMap<string, { readonly offsetMs: number; readonly driftPpm: number }>
   readonly faketime = Clocks.library()
@@ -219,6 +231,7 @@ class ChaosRun {
     this.graph = TopologyFaults.initial(scenario.topology)
     this.rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
     this.clocks = drawClocks(scenario, options.seed, this.folder)
+    this.writeStream = drawWriteStream(options.seed)
     this.drawnClocks = new Map([...this.clocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }]))
   }
 
@@ -259,6 +272,7 @@ class ChaosRun {
     for (const node of this.nodes) {
       const client = ApiClient.make(`${node.address.address}:${Nodes.grpcPort}`, {
         token: Nodes.token,
+        writeStream: this.writeStream,
         callTimeoutMs: this.scenario.workload.deadlineMs ?? 3_000,
         // grpc-js backs off up to two minutes between reconnects; a client that must see a
         // restarted node within the run's seconds retries every few hundred milliseconds.
@@ -714,7 +728,10 @@ const summarize = (
       ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
       ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : [])
     ],
-    chosen: { clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])) },
+    chosen: {
+      clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])),
+      clientWrites: chaos.writeStream ? "WriteStream" : "Write calls"
+    },
     clocksObserved: clocksObserved(chaos),
     epochMs: chaos.startMs,
     writes: { attempted: chaos.ops.filter((op) => op.invokedAtMs !== undefined).length, acknowledged: count("acknowledged"), failed: count("failed"), unknown: count("unknown"), notSent: chaos.ops.filter((op) => op.invokedAtMs === undefined).length },

@@ -37,6 +37,14 @@ export interface WriteStream {
   readonly close: () => void
 }
 
+/**
+ * A write whose frame is larger fails alone, RESOURCE_EXHAUSTED, before it is sent: the node's
+ * default `grpc.max_message_bytes` (`GrpcServer.messageBytesMaxDefault`). Sent, the node would
+ * end the whole stream for it, and every write in flight on it would fail with an unknown
+ * outcome. A node configured lower still does that.
+ */
+export const frameBytesMax = 16 * 1024 * 1024
+
 /** An error shaped as grpc-js's `ServiceError`. */
 const serviceError = (code: grpc.status, details: string): grpc.ServiceError =>
   Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() })
@@ -61,8 +69,7 @@ const statusOf = (failure: ReplicationStream.StreamFailure): grpc.ServiceError =
 export const make = (client: grpc.Client, metadata: () => grpc.Metadata, timeoutMs: number, fallback: (request: Proto.WriteRequest) => Promise<Written>): WriteStream => {
   let stream: ReplicationStream.ReplicationStream | undefined
   let unimplemented = false
-  // grpc-js sends messages of any size unless told otherwise; the node's limit answers the rest.
-  const open = () => ReplicationStream.open(client, RelationshipsService.writeStream.path, metadata(), Number.POSITIVE_INFINITY, "write stream")
+  const open = () => ReplicationStream.open(client, RelationshipsService.writeStream.path, metadata(), frameBytesMax, "write stream")
   const deadline = Duration.millis(timeoutMs)
 
   const send = (request: Proto.WriteRequest): Promise<Written> => {

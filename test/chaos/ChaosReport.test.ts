@@ -123,7 +123,7 @@ const result: ChaosResult = {
   violations: [],
   notApplied: ["store: store faults need a hook inside the node's store"],
   notJudged: [],
-  chosen: { clocks: { "a-node1": { offsetMs: 3, driftPpm: 0 }, "b-node1": { offsetMs: -2, driftPpm: 0 } } },
+  chosen: { clocks: { "a-node1": { offsetMs: 3, driftPpm: 0 }, "b-node1": { offsetMs: -2, driftPpm: 0 } }, clientWrites: "WriteStream" },
   clocksObserved: { "a-node1": { samples: 3, aheadMs: 4.5, withinMs: 2 } },
   epochMs: 1_790_000_000_000,
   writes: { attempted: 5, acknowledged: 2, failed: 2, unknown: 1, notSent: 0 },

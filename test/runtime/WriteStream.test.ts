@@ -16,6 +16,7 @@ import * as ApiClient from "../../src/runtime/ApiClient.js"
 import type * as Auth from "../../src/runtime/Auth.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
 import * as StreamFrames from "../../src/runtime/StreamFrames.js"
+import * as WriteStream from "../../src/runtime/WriteStream.js"
 import * as Cluster from "../replication/fixtures/cluster.js"
 
 const WEST = "us-west-1"
@@ -167,6 +168,18 @@ describe("WriteStream", () => {
       expect(ended!.code).toBe(grpc.status.INVALID_ARGUMENT)
       expect(ended!.details).toMatch(/malformed request frame/)
       expect(totals.refused).toBe(2)
+    })
+  )
+
+  it.scopedLive("a write above the node's message limit fails alone, RESOURCE_EXHAUSTED, before it is sent; the writes beside it go on", () =>
+    Effect.gen(function* () {
+      expect(WriteStream.frameBytesMax).toBe(GrpcServer.messageBytesMaxDefault)
+      const { address } = yield* serveWest(yield* Effect.scope)
+      const client = yield* streamingClient(address)
+      const huge = [{ resource: "document:readme", relation: "viewer", subject: `user:${"x".repeat(WriteStream.frameBytesMax)}` }]
+      const [tooLarge, beside] = yield* Effect.promise(() => Promise.allSettled([client.insert("acme", huge), client.insert("acme", viewers(3))]))
+      expect(tooLarge.status === "rejected" && (tooLarge.reason as grpc.ServiceError).code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+      expect(beside).toMatchObject({ status: "fulfilled", value: { position: 3 } })
     })
   )
 
