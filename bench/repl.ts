@@ -58,6 +58,9 @@
  *   its load is offered; reading the phase's log back (Watch) is outside all of them.
  * - `machine.loadAverage`: os.loadavg() at the start and the end; this machine is shared, so a
  *   figure is comparable with another only at a similar load.
+ * - `machine.wakeUp`: how long the machine takes to wake an idle process (`wakeUp.ts`): a
+ *   loopback round trip inside the bench, busy and after 100 ms idle, p50, measured before the
+ *   nodes start. The lag at low rates crosses several sleeping threads, each as slow to wake.
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
@@ -69,7 +72,9 @@
  * (200000; 0 skips the drain phase), BENCH_CATCH_UP_BATCH_SIZE (unset: the agent's default,
  * 1,000 for a batch_size of 100; else that catch_up_batch_size in both regions), BENCH_WINDOW
  * (unset: the agent's default batches_in_flight_max, else that bound in both regions),
- * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases),
+ * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases), BENCH_WRITE_STREAM
+ * (unset: the writers send their writes as frames on one WriteStream, `clientTransport` in the
+ * JSON; 0: one unary Write call per write, as the bench did until December 2, 2026),
  * BENCH_CPU_PROFILE_DIR (unset; a directory: each serve process writes a V8 CPU profile there
  * when it exits, for `node --cpu-prof` viewers), BENCH_NODE_ARGS (unset; space-separated flags
  * for node itself in both serve processes, such as `--max-semi-space-size=32`, given after the
@@ -86,6 +91,7 @@ import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
+import * as WakeUp from "./wakeUp.js"
 
 const numberFromEnv = (name: string, fallback: number): number => {
   const value = Number(process.env[name])
@@ -131,6 +137,8 @@ const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
 const liveWatch = process.env["BENCH_LIVE_WATCH"] === "1"
 /** Whether the serve processes (which inherit this environment) send batches on a ReplicateStream. */
 const replicationStream = process.env["INFERADB__ENGINE__REPLICATION__GRPC__REPLICATION_STREAM"]?.toLowerCase() !== "false"
+/** Whether the bench's writers send their writes on one WriteStream (BENCH_WRITE_STREAM=0: a Write call each). */
+const writeStream = process.env["BENCH_WRITE_STREAM"] !== "0"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
 /** Node's flags for both serve processes: those every serve is started with (`ServeFlags`), then BENCH_NODE_ARGS, which win. */
@@ -480,6 +488,7 @@ const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<bool
 
 const main = async (): Promise<void> => {
   const loadAtStart = loadAverage()
+  const wakeUp = await WakeUp.measure()
   const dir = Serve.tempDir("bench")
   const ports = await Serve.allocate([ORIGIN, TARGET])
   const processes = new Map<string, Serve.ServeProcess>()
@@ -502,7 +511,7 @@ const main = async (): Promise<void> => {
     progress(`two regions ready (lmdb under ${dir})`)
     const phaseResident = new ResidentByPhase(processes)
 
-    const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000 })
+    const origin = ApiClient.make(`127.0.0.1:${ports[0]!.grpcPort}`, { token: Serve.token, callTimeoutMs: 30_000, writeStream })
     const target = ApiClient.make(`127.0.0.1:${ports[1]!.grpcPort}`, { token: Serve.token })
     // The client of the target's current process (the drain restarts it).
     let targetClient = target
@@ -677,6 +686,7 @@ const main = async (): Promise<void> => {
       regions: { origin: ORIGIN, target: TARGET },
       store: "lmdb, group commit (concurrent client writes and applied batches share one fsync'ed commit)",
       transport: `gRPC on loopback, token auth, ${replicationStream ? "batches on one ReplicateStream" : "one unary Replicate call per batch"}`,
+      clientTransport: writeStream ? "writes on one WriteStream" : "one unary Write call per write",
       nodeArgs,
       agent: {
         batchSize,
@@ -709,7 +719,7 @@ const main = async (): Promise<void> => {
       cpuSeconds: cpu,
       clientCpuSeconds: Number(((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(2)),
       changesPerCpuSecond: perCpuSecond,
-      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
+      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp }
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } finally {
