@@ -26,6 +26,7 @@ import { Cause, Chunk, Context, Data, Effect, Either, Exit, Fiber, FiberSet, Opt
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { OperatorService, RelationshipsService, ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import * as ChangeFeed from "../replication/ChangeFeed.js"
+import * as Clock from "../replication/Clock.js"
 import type { StoreError, WriteRejected } from "../replication/Errors.js"
 import type * as Failover from "../replication/Failover.js"
 import type * as Message from "../replication/Message.js"
@@ -311,9 +312,9 @@ const implementation = (context: ServerContext): grpc.UntypedServiceImplementati
   replicateStream: replicateStream(context),
   heartbeat: unary(context, (bytes) => replicate(context, ["Heartbeat"], bytes)),
   catchUp: unary(context, (bytes) => catchUp(context, bytes)),
-  write: unary(context, (bytes) => write(context, bytes)),
+  write: unary(context, (bytes, timeoutMs) => write(context, bytes, timeoutMs)),
   writeStream: writeStream(context),
-  delete: unary(context, (bytes) => remove(context, bytes)),
+  delete: unary(context, (bytes, timeoutMs) => remove(context, bytes, timeoutMs)),
   read: unary(context, (bytes) => read(context, bytes)),
   check: unary(context, (bytes) => check(context, bytes)),
   watch: watch(context),
@@ -380,16 +381,29 @@ const transportLimits =
     })
   }
 
-/** A unary method: authenticate, then run `body` on the request bytes. */
+/**
+ * A unary method: authenticate, then run `body` on the request bytes and the caller's time left
+ * (from the call's deadline; 0 when it has none).
+ */
 const unary =
-  (context: ServerContext, body: (bytes: Buffer) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleUnaryCall<Buffer, Buffer> =>
+  (context: ServerContext, body: (bytes: Buffer, timeoutMs: number) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleUnaryCall<Buffer, Buffer> =>
   (call, callback) => {
     const refused = authenticated(context, call)
     if (refused !== undefined) return callback({ code: refused.code, details: refused.details })
-    Runtime.runCallback(context.runtime)(body(call.request), {
+    Runtime.runCallback(context.runtime)(body(call.request, timeLeftMs(call.getDeadline())), {
       onExit: (exit) => (Exit.isSuccess(exit) ? callback(null, toBuffer(exit.value)) : callback(statusOf(context, exit.cause)))
     })
   }
+
+/**
+ * The caller's time left by a call's deadline, at least 1 ms once it is set (a deadline already
+ * past still is one); 0 when there is none. grpc-js gives the deadline as a wall-clock Date (or
+ * epoch milliseconds) computed from the call's `grpc-timeout`, and Infinity for none.
+ */
+const timeLeftMs = (deadline: grpc.Deadline): number => {
+  const atMs = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(atMs) ? Math.max(1, atMs - Date.now()) : 0
+}
 
 /** Decodes a request message, or refuses it as malformed (counted). */
 const decodeMessage = <A>(context: ServerContext, codec: Proto.MessageFns<A>, bytes: Buffer): Effect.Effect<A, CallFailure> =>
@@ -461,7 +475,7 @@ const failStream =
  * flight are answered).
  */
 const framedStream =
-  (context: ServerContext, stops: Set<() => void>, stoppedDetails: string, handle: (request: Uint8Array) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
+  (context: ServerContext, stops: Set<() => void>, stoppedDetails: string, handle: (request: Uint8Array, timeoutMs: number) => Effect.Effect<Uint8Array, CallFailure>): grpc.handleBidiStreamingCall<Buffer, Buffer> =>
   (call) => {
     const fail = failStream(call)
     const refused = authenticated(context, call)
@@ -511,7 +525,7 @@ const framedStream =
       if (ending !== undefined) return send(StreamFrames.encodeFailure(frame.id, grpc.status.UNAVAILABLE, stoppedDetails))
       inFlight++
       readIfRoom()
-      Runtime.runCallback(context.runtime)(handle(frame.request), { onExit: answer(frame.id) })
+      Runtime.runCallback(context.runtime)(handle(frame.request, frame.timeoutMs), { onExit: answer(frame.id) })
     })
     call.on("end", () => {
       ending ??= () => call.end()
@@ -526,7 +540,7 @@ const replicateStream = (context: ServerContext) =>
 
 /** WriteStream: Write calls as frames, ended when the node stops serving its API. */
 const writeStream = (context: ServerContext) =>
-  framedStream(context, context.slots.apiStreams, "this node stopped serving its API", (request) => write(context, toBuffer(request)))
+  framedStream(context, context.slots.apiStreams, "this node stopped serving its API", (request, timeoutMs) => write(context, toBuffer(request), timeoutMs))
 
 /**
  * The CatchUp method: a thin route to the replication handler (`Replica.handle` answers the
@@ -613,38 +627,49 @@ const writeFailure = (context: ServerContext, error: WriteRejected | StoreError)
 /**
  * Commits a client write while holding one permit of the slot's `writes`, checking the slot again
  * once it holds it: withdrawing the API takes every permit, so it waits for the writes in flight
- * and no write starts committing after it.
+ * and no write starts committing after it. `deadlineMs` (monotonic) is the client's: past it the
+ * replica commits nothing (DEADLINE_EXCEEDED), as the simulator's clients have always had it.
  */
-const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>): Effect.Effect<Replica.WriteAck, CallFailure> =>
+const commit = (context: ServerContext, operations: ReadonlyArray<Replica.Operation>, deadlineMs: number | undefined): Effect.Effect<Replica.WriteAck, CallFailure> =>
   Effect.flatMap(requireNode(context), () => {
     const slot = context.slots.node!
     return slot.writes.withPermits(1)(
       Effect.suspend(() =>
         context.slots.node === slot
-          ? Effect.mapError(slot.services.replica.write(operations), (error) => writeFailure(context, error))
+          ? Effect.mapError(slot.services.replica.write(operations, deadlineMs === undefined ? {} : { deadlineMs }), (error) => writeFailure(context, error))
           : Effect.fail(new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node stopped serving its API" }))
       )
     )
   })
 
-const write = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+/**
+ * The monotonic deadline (`Clock.monotonicMs`, the clock the replica checks it by) of a request
+ * whose caller had `timeoutMs` left when it arrived; undefined for none (0). Taken first thing in
+ * the request's handling, so what the node spends on it counts against the caller's time.
+ */
+const deadlineOf = (timeoutMs: number): Effect.Effect<number | undefined> =>
+  timeoutMs > 0 ? Effect.map(Clock.monotonicMs, (nowMs) => nowMs + timeoutMs) : Effect.succeed(undefined)
+
+const write = (context: ServerContext, bytes: Buffer, timeoutMs: number): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
+    const deadlineMs = yield* deadlineOf(timeoutMs)
     const request = yield* decodeMessage(context, Proto.WriteRequest, bytes)
     yield* checkOperationCount(context, request.operations.length)
     const operations = yield* decodeOperations(context, request.vault, request.operations, (operation) => ({
       op: WireCodec.operationFromProto(operation.op),
       relationship: operation.relationship
     }))
-    const ack = yield* commit(context, operations)
+    const ack = yield* commit(context, operations, deadlineMs)
     return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
   })
 
-const remove = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>
+const remove = (context: ServerContext, bytes: Buffer, timeoutMs: number): Effect.Effect<Uint8Array, CallFailure> =>
   Effect.gen(function* () {
+    const deadlineMs = yield* deadlineOf(timeoutMs)
     const request = yield* decodeMessage(context, Proto.DeleteRequest, bytes)
     yield* checkOperationCount(context, request.relationships.length)
     const operations = yield* decodeOperations(context, request.vault, request.relationships, (relationship) => ({ op: "delete", relationship }))
-    const ack = yield* commit(context, operations)
+    const ack = yield* commit(context, operations, deadlineMs)
     return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
   })
 

@@ -27,8 +27,11 @@ export interface StreamFailure {
 
 /** One open stream. */
 export interface ReplicationStream {
-  /** Sends an encoded `Request` and waits for the encoded `Response`; interrupting stops the wait. */
-  readonly send: (request: Uint8Array) => Effect.Effect<Uint8Array, StreamFailure>
+  /**
+   * Sends an encoded request and waits for the encoded response; interrupting stops the wait.
+   * `timeoutMs` (a WriteFrame's) tells the peer how long the sender will wait.
+   */
+  readonly send: (request: Uint8Array, timeoutMs?: number) => Effect.Effect<Uint8Array, StreamFailure>
   /** Whether the stream ended or was retired: it takes no new requests. */
   readonly closed: () => boolean
   /** Takes no new requests; cancels the call once no request waits for an answer. */
@@ -82,11 +85,11 @@ export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata,
   call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name} (${grpc.status[status.code]})` }))
   call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name}` }))
 
-  const send = (request: Uint8Array) =>
+  const send = (request: Uint8Array, timeoutMs?: number) =>
     Effect.async<Uint8Array, StreamFailure>((resume) => {
       if (ended !== undefined) return resume(Effect.fail(ended))
       if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }))
-      const frame = StreamFrames.encodeRequest(nextId, request)
+      const frame = StreamFrames.encodeRequest(nextId, request, timeoutMs)
       if (frame.length > messageBytesMax) {
         return resume(Effect.fail({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` }))
       }

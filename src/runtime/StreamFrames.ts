@@ -13,10 +13,11 @@
 import * as grpc from "@grpc/grpc-js"
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire"
 
-/** A request frame as read: its id and the encoded `Request` it carries. */
+/** A request frame as read: its id, the encoded request it carries, and (a WriteFrame's `timeout_ms`) the sender's time left, 0 for none. */
 export interface RequestFrame {
   readonly id: number
   readonly request: Uint8Array
+  readonly timeoutMs: number
 }
 
 /** A response frame as read: its id and either an encoded `Response` or a failure status. */
@@ -26,15 +27,29 @@ export type ResponseFrame =
 
 const idField = 1
 const bodyField = 2
+// Field 3 is a response frame's status code and a WriteFrame's `timeout_ms` (a RequestFrame has none).
 const codeField = 3
+const timeoutField = 3
 const detailsField = 4
 
 // Both frames carry their envelope in field 2 after the id, so they are written alike.
 const encodeWithBody = (id: number, body: Uint8Array): Buffer =>
   toBuffer(new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(body).finish())
 
-/** Encodes a request frame around an encoded `Request`. */
-export const encodeRequest: (id: number, request: Uint8Array) => Buffer = encodeWithBody
+/** Encodes a request frame around an encoded request; a WriteFrame may carry the sender's time left (`timeoutMs` above 0). */
+export const encodeRequest = (id: number, request: Uint8Array, timeoutMs = 0): Buffer => {
+  if (timeoutMs <= 0) return encodeWithBody(id, request)
+  return toBuffer(
+    new BinaryWriter()
+      .tag(idField, WireType.Varint)
+      .uint64(id)
+      .tag(bodyField, WireType.LengthDelimited)
+      .bytes(request)
+      .tag(timeoutField, WireType.Varint)
+      .uint32(Math.min(Math.ceil(timeoutMs), 0xffffffff))
+      .finish()
+  )
+}
 
 /** Encodes a response frame around an encoded `Response`. */
 export const encodeResponse: (id: number, response: Uint8Array) => Buffer = encodeWithBody
@@ -87,7 +102,7 @@ export const decodeRequest = (bytes: Uint8Array): RequestFrame | string => {
   const fields = readFields(bytes)
   if (typeof fields === "string") return fields
   if (fields.body === undefined) return "request frame has no request"
-  return { id: fields.id, request: fields.body }
+  return { id: fields.id, request: fields.body, timeoutMs: fields.code }
 }
 
 /** Reads a response frame, or says why the bytes are not one. */

@@ -7,8 +7,9 @@
  *
  * What a write's failure says, as for a Write call:
  * - the status the node answered for this write (a refusal, a store failure), as it is;
- * - the client's deadline passing: DEADLINE_EXCEEDED; the node may still commit the write, as
- *   it may a unary one whose caller gave up;
+ * - the client's deadline passing: DEADLINE_EXCEEDED. Each frame carries the client's timeout
+ *   (`timeout_ms`), and the node commits nothing past it, as for a Write call's deadline; a
+ *   write it was committing just then may still be durable, so the outcome is unknown;
  * - the stream ending under the write (the connection dropped, the node stopped): UNAVAILABLE
  *   whatever status the stream ended with, since the node may or may not have committed it.
  *   Kept as they are: a stream that never connected ("No connection established"; its frames
@@ -74,7 +75,8 @@ export const make = (client: grpc.Client, metadata: () => grpc.Metadata, timeout
 
   const send = (request: Proto.WriteRequest): Promise<Written> => {
     if (stream === undefined || stream.closed()) stream = open()
-    const sent = stream.send(Proto.WriteRequest.encode(request).finish()).pipe(
+    // The frame says how long this client waits, so that the node commits nothing after it gave up.
+    const sent = stream.send(Proto.WriteRequest.encode(request).finish(), timeoutMs).pipe(
       Effect.timeoutFail({ duration: deadline, onTimeout: (): ReplicationStream.StreamFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `Deadline exceeded after ${timeoutMs} ms on the write stream` }) }),
       Effect.either
     )

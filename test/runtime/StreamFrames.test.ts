@@ -63,15 +63,15 @@ describe("StreamFrames", () => {
 
   it("WriteStream's frames are laid out alike: a WriteFrame and a WriteResultFrame read and write as the generated ones", () =>
     fc.assert(
-      fc.property(id, name, fc.array(name, { maxLength: 3 }), fc.nat(), status, name, (frameId, vault, subjects, revision, code, details) => {
+      fc.property(id, name, fc.array(name, { maxLength: 3 }), fc.nat(), status, name, fc.nat({ max: 2 ** 32 - 1 }), (frameId, vault, subjects, revision, code, details, timeoutMs) => {
         const write: Proto.WriteRequest = {
           vault,
           operations: subjects.map((subject) => ({ op: Proto.Operation.OPERATION_INSERT, relationship: { resource: "doc:1", relation: "viewer", subject } }))
         }
         const request = Proto.WriteRequest.encode(write).finish()
-        expect(Proto.WriteFrame.decode(StreamFrames.encodeRequest(frameId, request))).toStrictEqual({ id: frameId, request: write })
-        const read = StreamFrames.decodeRequest(Proto.WriteFrame.encode({ id: frameId, request: write }).finish())
-        expect(typeof read === "string" ? read : { id: read.id, request: Proto.WriteRequest.decode(read.request) }).toStrictEqual({ id: frameId, request: write })
+        expect(Proto.WriteFrame.decode(StreamFrames.encodeRequest(frameId, request, timeoutMs))).toStrictEqual({ id: frameId, request: write, timeoutMs })
+        const read = StreamFrames.decodeRequest(Proto.WriteFrame.encode({ id: frameId, request: write, timeoutMs }).finish())
+        expect(typeof read === "string" ? read : { id: read.id, request: Proto.WriteRequest.decode(read.request), timeoutMs: read.timeoutMs }).toStrictEqual({ id: frameId, request: write, timeoutMs })
         const answer = { revision, position: revision + 1 }
         const answered = StreamFrames.encodeResponse(frameId, Proto.WriteResponse.encode(answer).finish())
         expect(Proto.WriteResultFrame.decode(answered)).toStrictEqual({ id: frameId, response: answer, statusCode: 0, statusDetails: "" })
@@ -83,15 +83,16 @@ describe("StreamFrames", () => {
 
   it("fields in another order and fields it does not know are read past, as protobuf requires", () => {
     const envelope = WireCodec.encodeRequest({ _tag: "Heartbeat", fromRegion: "r", fromNode: "n", sentAtMs: 1 })
-    // field 9 (varint 5), then the request (field 2), then the id (field 1) last.
-    const bytes = Uint8Array.from([0x48, 0x05, 0x12, envelope.length, ...envelope, 0x08, 0x2a])
+    // field 9 (varint 5), then the request (field 2), a WriteFrame's timeout (field 3, 7), then the id (field 1) last.
+    const bytes = Uint8Array.from([0x48, 0x05, 0x12, envelope.length, ...envelope, 0x18, 0x07, 0x08, 0x2a])
     const read = StreamFrames.decodeRequest(bytes)
     expect(typeof read === "string" ? read : { id: read.id, request: Array.from(read.request) }).toStrictEqual({ id: 42, request: Array.from(envelope) })
+    expect(typeof read === "string" ? read : read.timeoutMs).toBe(7)
   })
 
   it("bytes that are not a frame come back as a reason, never as an exception", () => {
     // proto3 leaves out an id of 0: a frame without one is frame 0.
-    expect(StreamFrames.decodeRequest(Uint8Array.from([0x12, 0x00]))).toStrictEqual({ id: 0, request: new Uint8Array(0) })
+    expect(StreamFrames.decodeRequest(Uint8Array.from([0x12, 0x00]))).toStrictEqual({ id: 0, request: new Uint8Array(0), timeoutMs: 0 })
     expect(StreamFrames.decodeRequest(Uint8Array.from([0x08, 0x01]))).toBe("request frame has no request")
     expect(StreamFrames.decodeResponse(Uint8Array.from([0x08, 0x01]))).toBe("response frame has neither a response nor a status")
     expect(StreamFrames.decodeRequest(Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x12, 0x00]))).toBe("frame id is not a safe integer")

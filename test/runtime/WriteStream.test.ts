@@ -23,7 +23,13 @@ const WEST = "us-west-1"
 const EUROPE = "eu-central-1"
 
 /** A started us-west-1 node served by `makeServer` in `scope`, with its refusals counted. */
-const serveWest = (scope: Scope.Scope, auth: Auth.Options = { mode: "insecure" }, shutdownGraceMs = 100, slowWrites?: { started: number }) =>
+/** Writes the served replica was asked for, counted as they start and as they end (each ending's error tag, or "ok"). */
+interface SlowWrites {
+  started: number
+  readonly ended: Array<string>
+}
+
+const serveWest = (scope: Scope.Scope, auth: Auth.Options = { mode: "insecure" }, shutdownGraceMs = 100, slowWrites?: SlowWrites) =>
   Effect.gen(function* () {
     const cluster = Cluster.make({
       regions: [WEST, EUROPE],
@@ -41,11 +47,22 @@ const serveWest = (scope: Scope.Scope, auth: Auth.Options = { mode: "insecure" }
         bind: "127.0.0.1:0",
         auth,
         metrics: Metrics.recorderMemory(totals),
-        // With `slowWrites`, each write is counted as it starts and takes 300 ms more.
+        // With `slowWrites`, each write is counted as it starts, takes 300 ms more, and is counted as it ends.
         replica:
           slowWrites === undefined
             ? node.replica
-            : { ...node.replica, write: (operations) => Effect.zipRight(Effect.sync(() => void slowWrites.started++), Effect.zipRight(Effect.sleep("300 millis"), node.replica.write(operations))) },
+            : {
+                ...node.replica,
+                write: (operations, writeOptions) =>
+                  Effect.sync(() => void slowWrites.started++).pipe(
+                    Effect.zipRight(Effect.sleep("300 millis")),
+                    Effect.zipRight(node.replica.write(operations, writeOptions)),
+                    Effect.tapBoth({
+                      onFailure: (error) => Effect.sync(() => void slowWrites.ended.push(error._tag === "WriteRejected" ? error.reason : error._tag)),
+                      onSuccess: () => Effect.sync(() => void slowWrites.ended.push("ok"))
+                    })
+                  )
+              },
         feed: node.feed,
         store: node.store,
         topology: node.topology,
@@ -227,10 +244,31 @@ describe("WriteStream", () => {
     })
   )
 
+  it.scopedLive("a write whose client's deadline passes before its commit is not committed, sent as a Write call or on the stream", () =>
+    Effect.gen(function* () {
+      const writes: SlowWrites = { started: 0, ended: [] }
+      const { node, address } = yield* serveWest(yield* Effect.scope, { mode: "insecure" }, 100, writes)
+      for (const [index, writeStream] of [false, true].entries()) {
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => ApiClient.make(address, { writeStream, callTimeoutMs: 100 })),
+          (client) => Effect.sync(() => client.close())
+        )
+        expect((yield* failureOf(() => client.insert("acme", viewers(2)))).code).toBe(grpc.status.DEADLINE_EXCEEDED)
+        // The node held the write 300 ms, past the client's 100: it must refuse to commit it.
+        yield* Effect.promise(() => waitFor(() => writes.ended.length === index + 1))
+        expect(writes.ended[index]).toBe("DeadlineExceeded")
+        expect(yield* node.store.logEnd).toBe(0)
+      }
+      // A client with time enough is served by the same node.
+      const patient = yield* streamingClient(address, { callTimeoutMs: 5_000 })
+      expect(yield* Effect.promise(() => patient.insert("acme", viewers(2)))).toMatchObject({ position: 2 })
+    })
+  )
+
   it.scopedLive("a server with open write streams stops without waiting out its shutdown grace, after answering the writes in flight", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const writes = { started: 0 }
+      const writes: SlowWrites = { started: 0, ended: [] }
       const { address } = yield* serveWest(scope, { mode: "insecure" }, 30_000, writes)
       const client = yield* streamingClient(address)
       expect(yield* Effect.promise(() => client.insert("acme", viewers(1)))).toMatchObject({ position: 1 })

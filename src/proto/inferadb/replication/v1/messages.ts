@@ -291,7 +291,14 @@ export interface WriteResponse {
  */
 export interface WriteFrame {
   id: number;
-  request?: WriteRequest | undefined;
+  request?:
+    | WriteRequest
+    | undefined;
+  /**
+   * The client's time left for this write when it sent the frame, in milliseconds (0: no
+   * deadline). The node commits nothing once it has passed, as for a Write call's deadline.
+   */
+  timeoutMs: number;
 }
 
 /**
@@ -2101,7 +2108,7 @@ export const WriteResponse: MessageFns<WriteResponse> = {
 };
 
 function createBaseWriteFrame(): WriteFrame {
-  return { id: 0, request: undefined };
+  return { id: 0, request: undefined, timeoutMs: 0 };
 }
 
 export const WriteFrame: MessageFns<WriteFrame> = {
@@ -2111,6 +2118,9 @@ export const WriteFrame: MessageFns<WriteFrame> = {
     }
     if (message.request !== undefined) {
       WriteRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(24).uint32(message.timeoutMs);
     }
     return writer;
   },
@@ -2142,6 +2152,14 @@ export const WriteFrame: MessageFns<WriteFrame> = {
             }
 
             message.request = WriteRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
             continue;
           }
         }
