@@ -31,7 +31,8 @@ export interface Options {
   /**
    * Sends writes as frames on one WriteStream instead of a Write call each (default false): the
    * same answers and statuses, a fraction of the CPU per write on both sides (see service.proto).
-   * A node that answers the stream UNIMPLEMENTED (an older version) gets Write calls from then on.
+   * Deletes go on the stream too, as writes of delete operations. A node that answers the stream
+   * UNIMPLEMENTED (an older version) gets Write calls from then on.
    */
   readonly writeStream?: boolean
 }
@@ -138,10 +139,11 @@ export const make = (address: string, options: Options = {}): ApiClient => {
   return {
     write,
     insert: (vault, relationships) => write(vault, relationships.map((relationship) => ({ op: "insert", ...relationship }))),
+    // On the stream a delete is a write of delete operations, which the node handles exactly as a Delete call.
     delete: (vault, relationships) =>
-      unary<Proto.DeleteResponse>((callback) =>
-        client.delete({ vault, relationships: relationships.map(relationshipToProto) }, metadata(), callOptions(), callback)
-      ),
+      streamed === undefined
+        ? unary<Proto.DeleteResponse>((callback) => client.delete({ vault, relationships: relationships.map(relationshipToProto) }, metadata(), callOptions(), callback))
+        : write(vault, relationships.map((relationship) => ({ op: "delete", ...relationship }))),
     read: (vault, resource, relation) =>
       unary<Proto.ReadResponse>((callback) =>
         client.read({ vault, resource, ...(relation === undefined ? {} : { relation }) }, metadata(), callOptions(), callback)
