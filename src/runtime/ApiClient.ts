@@ -29,10 +29,11 @@ export interface Options {
   /** grpc-js channel options, e.g. a short reconnect backoff for a client that outlives node restarts. */
   readonly channelOptions?: grpc.ChannelOptions
   /**
-   * Sends writes as frames on one WriteStream instead of a Write call each (default false): the
-   * same answers and statuses, a fraction of the CPU per write on both sides (see service.proto).
-   * Deletes go on the stream too, as writes of delete operations. A node that answers the stream
-   * UNIMPLEMENTED (an older version) gets Write calls from then on.
+   * Sends writes as frames on one WriteStream (the default) rather than a Write call each
+   * (false): the same answers and statuses, a fraction of the CPU per write on both sides (see
+   * service.proto). Deletes go on the stream too, as writes of delete operations. A node that
+   * answers the stream UNIMPLEMENTED (an older version) gets Write calls from then on. False
+   * suits a proxy that balances per request.
    */
   readonly writeStream?: boolean
 }
@@ -106,7 +107,7 @@ export const make = (address: string, options: Options = {}): ApiClient => {
   })
   const writeCall = (request: Proto.WriteRequest): Promise<Written> =>
     unary<Proto.WriteResponse>((callback) => client.write(request, metadata(), callOptions(), callback))
-  const streamed = options.writeStream === true ? WriteStream.make(client, metadata, timeoutMs, writeCall) : undefined
+  const streamed = options.writeStream === false ? undefined : WriteStream.make(client, metadata, timeoutMs, writeCall)
   const write = (vault: string, operations: ReadonlyArray<Operation>): Promise<Written> =>
     (streamed?.write ?? writeCall)(writeRequest(vault, operations))
 
