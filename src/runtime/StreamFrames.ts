@@ -32,27 +32,19 @@ const codeField = 3
 const timeoutField = 3
 const detailsField = 4
 
-// Both frames carry their envelope in field 2 after the id, so they are written alike.
-const encodeWithBody = (id: number, body: Uint8Array): Buffer =>
-  toBuffer(new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(body).finish())
-
-/** Encodes a request frame around an encoded request; a WriteFrame may carry the sender's time left (`timeoutMs` above 0). */
-export const encodeRequest = (id: number, request: Uint8Array, timeoutMs = 0): Buffer => {
-  if (timeoutMs <= 0) return encodeWithBody(id, request)
-  return toBuffer(
-    new BinaryWriter()
-      .tag(idField, WireType.Varint)
-      .uint64(id)
-      .tag(bodyField, WireType.LengthDelimited)
-      .bytes(request)
-      .tag(timeoutField, WireType.Varint)
-      .uint32(Math.min(Math.ceil(timeoutMs), 0xffffffff))
-      .finish()
-  )
+// Both frames carry their envelope in field 2 after the id, so they are written alike; a
+// WriteFrame adds the sender's time left in field 3 (written only above 0, as proto3 does).
+const encodeWithBody = (id: number, body: Uint8Array, timeoutMs = 0): Buffer => {
+  const writer = new BinaryWriter().tag(idField, WireType.Varint).uint64(id).tag(bodyField, WireType.LengthDelimited).bytes(body)
+  if (timeoutMs > 0) writer.tag(timeoutField, WireType.Varint).uint32(Math.min(Math.ceil(timeoutMs), 0xffffffff))
+  return toBuffer(writer.finish())
 }
 
+/** Encodes a request frame around an encoded request; a WriteFrame may carry the sender's time left (`timeoutMs` above 0). */
+export const encodeRequest: (id: number, request: Uint8Array, timeoutMs?: number) => Buffer = encodeWithBody
+
 /** Encodes a response frame around an encoded `Response`. */
-export const encodeResponse: (id: number, response: Uint8Array) => Buffer = encodeWithBody
+export const encodeResponse = (id: number, response: Uint8Array): Buffer => encodeWithBody(id, response)
 
 /** Encodes a response frame that fails its request with a gRPC status (never OK). */
 export const encodeFailure = (id: number, code: grpc.status, details: string): Buffer =>
