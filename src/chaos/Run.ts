@@ -29,6 +29,7 @@ import type { History } from "../sim/History.js"
 import type * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
 import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesOf, targetNodes, topologyFor } from "../sim/Scenario.js"
+import * as Startup from "../sim/Startup.js"
 import * as ChaosReport from "./ChaosReport.js"
 import * as Clocks from "./Clocks.js"
 import * as Disks from "./Disks.js"
@@ -268,7 +269,17 @@ class ChaosRun {
     for (const node of this.nodes) if (filledRegions.has(node.address.regionId)) node.disk = Disks.mount(node.folder)
     if (this.faketime !== undefined) for (const clock of this.clocks.values()) Clocks.write(clock)
     this.applyLinks()
-    await Promise.all(this.nodes.map((node) => Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)))
+    // Each process starts at its drawn offset after the first (`Startup.ts`, as the simulator
+    // starts them); the run's time starts once every node is ready, so what the nodes made of
+    // the staggered start (a primary fenced for peers not up yet, say) carries into the run.
+    const offsets = Startup.offsets(this.scenario, this.options.seed)
+    const setUpAtMs = Date.now()
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        await sleep((offsets.get(node.address.nodeId) ?? 0) - (Date.now() - setUpAtMs))
+        await Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)
+      })
+    )
     for (const node of this.nodes) {
       const client = ApiClient.make(`${node.address.address}:${Nodes.grpcPort}`, {
         token: Nodes.token,

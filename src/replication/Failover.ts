@@ -30,8 +30,11 @@
  *   as soon as a heartbeat answer shows a newer epoch. Such an epoch that names another region
  *   is adopted at the next check, before its record arrives; the role itself is taken only
  *   from a record, after everything logged before it.
- * - Fencing. A primary that sees at most half of the regions for `fenceAfterMs` stops taking
- *   writes (it names the next region in failover order primary in its own view). With only
+ * - Fencing. A primary that has lost contact with at least half of the regions for
+ *   `fenceAfterMs` stops taking writes (it names the next region in failover order primary in
+ *   its own view). Only regions it has heard from since it started count as lost: a peer that
+ *   has not answered yet, say one whose process starts later, is no sign of a partition, and
+ *   the write lease keeps the primary from taking writes until a majority has answered. With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
  *   region would be primary by its own records starts fenced when its disk ran before (its
@@ -242,6 +245,16 @@ export interface Observation {
    * promoted (swarm seed 502216).
    */
   readonly heard?: ReadonlySet<Topology.RegionId>
+  /**
+   * Regions heard from at least once since this node started (`TopologyManager.contactedRegions`);
+   * absent means every region. Fencing needs contact lost: a region never heard is not evidence
+   * of a partition. As a cluster starts, a peer whose process starts later than the heartbeat
+   * timeout (or whose first answer, over a new connection, takes that long) is Unreachable
+   * without ever having been reached, and a primary that fenced for it refused writes for
+   * `confirmAfterMs` after every peer was up (chaos seeds 9990613, 9990634, 9990636). Until a
+   * majority answers, the write lease keeps such a primary from taking writes anyway.
+   */
+  readonly contacted?: ReadonlySet<Topology.RegionId>
 }
 
 /** What to do after a check. */
@@ -292,6 +305,8 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const self = settings.regionId
   const available = (region: Topology.RegionId) => region === self || Topology.isRegionAvailable(topology, region)
   const visible = topology.regions.filter((region) => available(region.id)).length
+  const contacted = observation.contacted
+  const lost = topology.regions.filter((region) => !available(region.id) && (contacted === undefined || contacted.has(region.id))).length
   const heard = observation.heard
   const answered = heard === undefined ? visible : topology.regions.filter((region) => region.id === self || (available(region.id) && heard.has(region.id))).length
   const total = topology.regions.length
@@ -299,7 +314,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const next: Tracking = {
     ...tracking,
     primaryDownSinceMs: since(tracking.primary !== undefined && tracking.primary !== self && !available(tracking.primary), tracking.primaryDownSinceMs, nowMs),
-    minoritySinceMs: since(visible * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
+    minoritySinceMs: since((total - lost) * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
     majoritySinceMs: since(answered * 2 > total, tracking.majoritySinceMs, nowMs),
     originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs),
     namedSinceMs: since(namesSelf(observation, tracking, self), tracking.namedSinceMs, nowMs)
@@ -460,6 +475,33 @@ const recordsIn = (replica: Replica.Replica["Type"]): Effect.Effect<ReadonlyArra
     })
   )
 
+/** What `observe` reads from. */
+interface Sources {
+  readonly store: Store.Store["Type"]
+  readonly manager: TopologyManager.TopologyManager["Type"]
+  readonly primacy: Primacy.Primacy["Type"]
+  readonly readRecords: Effect.Effect<ReadonlyArray<EpochRecord>, StoreError>
+  readonly bootstrapNeeded: Effect.Effect<boolean>
+}
+
+/** What one check sees. */
+const observe = (sources: Sources, settings: Settings, topology: Topology.Topology, nowMs: number, current: Tracking): Effect.Effect<Observation, StoreError> =>
+  Effect.gen(function* () {
+    const { manager, primacy } = sources
+    const primacyState = yield* primacy.state
+    return {
+      topology,
+      nowMs,
+      newest: newest(topology, yield* sources.readRecords),
+      observed: primacyState.newerEpochSeen,
+      grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
+      originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
+      bootstrapped: !(yield* sources.bootstrapNeeded),
+      heard: yield* manager.heardRegions,
+      contacted: yield* manager.contactedRegions
+    }
+  })
+
 /** Builds the controller of one node; under PrimaryReplica it settles its starting view first. */
 export const make = (settings: Settings) =>
   Effect.gen(function* () {
@@ -500,19 +542,8 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return
       const nowMs = yield* Clock.monotonicMs
-      const originalCaughtUp = yield* caughtUpWithOriginal(store, topology, settings.regionId)
       const current = yield* Ref.get(tracking)
-      const primacyState = yield* primacy.state
-      const observation: Observation = {
-        topology,
-        nowMs,
-        newest: newest(topology, yield* readRecords),
-        observed: primacyState.newerEpochSeen,
-        grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
-        originalCaughtUp,
-        bootstrapped: !(yield* bootstrapNeeded),
-        heard: yield* manager.heardRegions
-      }
+      const observation = yield* observe({ store, manager, primacy, readRecords, bootstrapNeeded }, settings, topology, nowMs, current)
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
       yield* perform(settings, io, decided.action, nowMs)

@@ -197,6 +197,12 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * its grace period ends (`Failover` must not confirm or promote on such a guess).
      */
     readonly heardRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
+    /**
+     * Regions with a node that has answered a heartbeat since this manager started, whatever its
+     * status now: a region outside it that is Unreachable has not been lost, it was never reached
+     * (`Failover` does not fence a primary for such regions).
+     */
+    readonly contactedRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
     /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
     readonly runStaleChecks: (intervalMs: number, timeoutMs?: number) => Effect.Effect<never>
   }
@@ -295,18 +301,8 @@ const service = (core: Core): TopologyManager["Type"] => {
     heardFrom: (regionId) => hearing.next(regionId),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
-    heardRegions: Effect.map(Ref.get(core.state), ({ topology, tracking }) => {
-      const heard = new Set<Topology.RegionId>()
-      for (const region of topology.regions) {
-        for (const zone of region.zones) {
-          for (const node of zone.nodes) {
-            const known = tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id }))
-            if (known?.lastHeartbeatMs !== undefined && node.status !== "Unreachable") heard.add(region.id)
-          }
-        }
-      }
-      return heard
-    }),
+    heardRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (node, known) => known?.lastHeartbeatMs !== undefined && node.status !== "Unreachable")),
+    contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.lastHeartbeatMs !== undefined)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
@@ -500,6 +496,22 @@ const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): T
   return goodHeartbeats >= settings.recoverAfter
     ? { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
     : { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats }
+}
+
+/** The regions with a node that passes `test`, given the node and its heartbeat tracking. */
+const regionsWith = (
+  state: { readonly topology: Topology.Topology; readonly tracking: ReadonlyMap<string, Tracking> },
+  test: (node: Topology.Node, known: Tracking | undefined) => boolean
+): ReadonlySet<Topology.RegionId> => {
+  const found = new Set<Topology.RegionId>()
+  for (const region of state.topology.regions) {
+    for (const zone of region.zones) {
+      for (const node of zone.nodes) {
+        if (test(node, state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id })))) found.add(region.id)
+      }
+    }
+  }
+  return found
 }
 
 /** Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start). */

@@ -77,7 +77,9 @@ const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): R
   const { agent, heartbeat } = scenario.replication
   const holdMs = agent.retryDelayMaxMs + agent.requestTimeoutMs + heartbeat.timeoutMs
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary.nodes.includes(node)))
-  return [0, ...wipes.map((wipe) => wipe.atMs)].map((startMs) => ({ startMs, endMs: pagedBy(faults, startMs, holdMs) }))
+  // The first bootstrap may wait for the other region's first process.
+  const first = { startMs: 0, endMs: pagedBy(faults, spreadMs(scenario), holdMs) }
+  return [first, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: pagedBy(faults, wipe.atMs, holdMs) }))]
 }
 
 /** When a bootstrap started at `startMs` has paged its peer: `holdMs` after the last fault window it runs into. */
@@ -121,11 +123,23 @@ const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "o
  * windows came in between.)
  */
 const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> =>
-  scenario.topology.strategy === "PrimaryReplica" && scenario.topology.regions.length >= 3 ? [{ startMs: 0, endMs: scenario.replication.heartbeat.timeoutMs }] : []
+  scenario.topology.strategy === "PrimaryReplica" && scenario.topology.regions.length >= 3
+    ? [{ startMs: 0, endMs: spreadMs(scenario) + scenario.replication.heartbeat.timeoutMs }]
+    : []
+
+/** How late a node's first process may start (`startup`). */
+const spreadMs = (scenario: Scenario): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
+
+/**
+ * While the nodes come up (`startup.spread_ms`) some may not be running yet: as a crash, until
+ * the last one may have started. Nothing more: a node that starts on a fresh disk does not
+ * start fenced, and a primary does not fence itself for peers it has never heard.
+ */
+const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (spreadMs(scenario) > 0 ? [{ startMs: 0, endMs: spreadMs(scenario) }] : [])
 
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
-  const faults = faultWindows(scenario, healedAtMs)
+  const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
   return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...leaselessStart(scenario)].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )

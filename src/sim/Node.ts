@@ -74,6 +74,8 @@ const logLinesMax = 20
 /** One node of the topology, across its incarnations. */
 export class Node {
   incarnation = 0
+  /** A crash fault came before the node's first start (see `startFirst`). */
+  private crashedBeforeStart = false
   /** Totals across incarnations. */
   readonly metrics: Metrics.MemoryMetrics = Metrics.makeMemory()
   /** The failover state each finished incarnation ended with. */
@@ -166,9 +168,19 @@ export class Node {
     })
   }
 
+  /**
+   * The node's first start, at its start-up offset (`Startup.ts`): skipped when a fault already
+   * started it (a restart or a wipe) or crashed it first (it then stays down until a restart).
+   */
+  startFirst(): void {
+    if (this.incarnation > 0 || this.crashedBeforeStart) return
+    this.start()
+  }
+
   /** Crashes the running incarnation: every fiber interrupted, in-memory state gone. */
   crash(): void {
     const scheduler = this.scheduler
+    if (scheduler === undefined && this.incarnation === 0) this.crashedBeforeStart = true
     if (scheduler === undefined || scheduler.dead) return
     if (this.handles !== undefined) this.failoverStates.push(Effect.runSync(this.handles.failover.state))
     this.crashing = true

@@ -42,6 +42,7 @@ import * as RegionState from "./RegionState.js"
 import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimNetwork from "./SimNetwork.js"
+import * as Startup from "./Startup.js"
 import { StoreFaults } from "./StoreFaults.js"
 import * as TopologyFaults from "./TopologyFaults.js"
 import { Workload } from "./Workload.js"
@@ -101,7 +102,11 @@ export interface RunResult {
   readonly tasks: number
   readonly stopReason: StopReason | "converged"
   /** Every value drawn from the seed before the run started. */
-  readonly chosen: { readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>> }
+  readonly chosen: {
+    readonly clocks: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>>
+    /** When each node's first process started (`Startup.ts`); absent when every node started at 0. */
+    readonly startup?: Readonly<Record<string, number>>
+  }
   readonly writes: { readonly attempted: number; readonly acknowledged: number; readonly rejected: number; readonly failed: number; readonly interrupted: number; readonly pending: number }
   /** Tuples changed, and those whose final state holds concurrent changes (a conflict the rule decided). */
   readonly conflicts: { readonly tuples: number; readonly concurrent: number }
@@ -187,6 +192,8 @@ interface Sim {
   /** The resolver a region's nodes run: the configured one, or a canary's. */
   readonly resolverOf: (regionId: string) => ConflictResolver.ConflictResolver
   readonly chosen: RunResult["chosen"]
+  /** When each node's first process starts. */
+  readonly startOffsets: ReadonlyMap<string, number>
   readonly healedAtMs: number
   readonly applied: Array<AppliedFault>
   /** Change ids that were on a wiped disk and on no other (see `wipe`). */
@@ -230,9 +237,8 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
   const diskIds = scenario.store === "shared" ? regionIds.map((id) => ({ id })) : nodesOf(scenario).map(({ nodeId }) => ({ id: nodeId }))
   const resolver = Either.getOrThrow(ConflictResolver.make({ strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }))
   const { clocks, chosen } = drawClocks(scenario, master)
+  const startOffsets = Startup.offsets(scenario, seed)
   const nodes = new Map<string, Node>()
-  const lastFaultMs = scenario.faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
-  const workloadEndMs = scenario.workload.durationMs > 0 && scenario.workload.ratePerSec > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const sim: Sim = {
     scenario,
     seed,
@@ -257,8 +263,9 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     }),
     rules: { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities },
     resolverOf: (region) => (options.canary === "keep-local" ? Canary.keepLocal(region) : options.canary === "broken-winner" ? Canary.brokenWinner : resolver),
-    chosen: { clocks: chosen },
-    healedAtMs: Math.max(lastFaultMs, workloadEndMs),
+    chosen: { clocks: chosen, ...(scenario.startup === undefined ? {} : { startup: Object.fromEntries(startOffsets) }) },
+    startOffsets,
+    healedAtMs: healedAt(scenario, startOffsets),
     applied: [],
     lostWithDisk: new Set(),
     sentOutside,
@@ -268,6 +275,13 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
   return sim
+}
+
+/** When the run heals everything: after the last fault, the end of the workload and the last node's start. */
+const healedAt = (scenario: Scenario, startOffsets: ReadonlyMap<string, number>): number => {
+  const lastFaultMs = scenario.faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
+  const workloadEndMs = scenario.workload.durationMs > 0 && scenario.workload.ratePerSec > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
+  return Math.max(lastFaultMs, workloadEndMs, Startup.lastStartMs(startOffsets))
 }
 
 const draw = (range: Range, random: Random.Stream): number =>
@@ -388,7 +402,11 @@ const execute = (sim: Sim): StopReason => {
     sim.applied.push({ atMs: world.nowMs, kind, detail })
     world.note("fault-applied", "world", detail)
   }
-  for (const node of sim.nodes.values()) node.start()
+  for (const node of sim.nodes.values()) {
+    const offsetMs = sim.startOffsets.get(node.id) ?? 0
+    if (offsetMs === 0) node.startFirst()
+    else world.schedule(offsetMs, "start", node.id, "", () => node.startFirst())
+  }
   for (const fault of scenario.faults) world.schedule(fault.atMs, "fault", "world", fault.kind, () => record(fault.kind, Faults.apply(fault, targets)))
   const extra = sim.options.extraEvent
   if (extra !== undefined) world.schedule(extra.atMs, "extra", "world", extra.detail, () => {})

@@ -135,6 +135,13 @@ export interface Scenario {
   readonly scheduler: { readonly yieldOpsMin: number; readonly yieldOpsMax: number }
   /** How messages travel (see `Codec.ts`); frozen objects when unset. */
   readonly wire?: Codec.Wire
+  /**
+   * How the nodes come up: each node's first process starts at a time drawn from its
+   * `startup/<node>` stream in `[0, spreadMs]` (see `Startup.ts`), as a deployment's processes
+   * do, not all at one instant, or at the time `atMs` gives its node or its region (the node's
+   * entry first). Every node starts at 0 when unset.
+   */
+  readonly startup?: { readonly spreadMs: number; readonly atMs?: Readonly<Record<Target, number>> }
 }
 
 /** Every node id with its region, in declaration order. */
@@ -328,7 +335,8 @@ const ScenarioFile = Schema.Struct({
   checks: Schema.optional(Schema.Array(Schema.Literal(...checkNames))),
   check_settings: Schema.optional(Schema.Struct({ min_availability: Schema.optional(Probability), max_clock_offset_ms: Schema.optional(NonNegative) })),
   scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) })),
-  wire: Schema.optional(Schema.Literal(...Codec.wires))
+  wire: Schema.optional(Schema.Literal(...Codec.wires)),
+  startup: Schema.optional(Schema.Struct({ spread_ms: Schema.optional(NonNegative), at_ms: Schema.optional(Schema.Record({ key: Id, value: NonNegative })) }))
 })
 type ScenarioFile = typeof ScenarioFile.Type
 
@@ -583,19 +591,21 @@ const fromFile = (file: ScenarioFile): Scenario => {
   }
 }
 
-/** How a run executes (the scheduler's yield points, how messages travel), from a file; `wire` only when given. */
-const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wire"> => ({
+/** How a run executes (the scheduler's yield points, how messages travel, how nodes come up), from a file; `wire` and `startup` only when given. */
+const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wire" | "startup"> => ({
   scheduler: {
     yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
     yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
   },
-  ...(file.wire === undefined ? {} : { wire: file.wire })
+  ...(file.wire === undefined ? {} : { wire: file.wire }),
+  ...(file.startup === undefined ? {} : { startup: { spreadMs: file.startup.spread_ms ?? 0, ...(file.startup.at_ms === undefined ? {} : { atMs: file.startup.at_ms }) } })
 })
 
 /** The file form of `executionFromFile`'s part of a scenario. */
 const executionToFile = (scenario: Scenario) => ({
   scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
-  ...(scenario.wire === undefined ? {} : { wire: scenario.wire })
+  ...(scenario.wire === undefined ? {} : { wire: scenario.wire }),
+  ...(scenario.startup === undefined ? {} : { startup: { spread_ms: scenario.startup.spreadMs, ...(scenario.startup.atMs === undefined ? {} : { at_ms: scenario.startup.atMs }) } })
 })
 
 /** The check settings a file gives, left out entirely when it gives none (so encoding round-trips). */
@@ -662,6 +672,11 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   }
   if (scenario.workload.hotTuples > scenario.workload.tuples) problems.push(`workload.hot_tuples: must not exceed workload.tuples (${scenario.workload.tuples})`)
   if (scenario.scheduler.yieldOpsMin > scenario.scheduler.yieldOpsMax) problems.push("scheduler.yield_ops_min: must not exceed scheduler.yield_ops_max")
+  if ((scenario.startup?.spreadMs ?? 0) >= scenario.budgetMs) problems.push(`startup.spread_ms: must be below budget_ms (${scenario.budgetMs}), or some node might never start`)
+  for (const [id, atMs] of Object.entries(scenario.startup?.atMs ?? {})) {
+    target(`startup.at_ms.${id}`, id)
+    if (atMs >= scenario.budgetMs) problems.push(`startup.at_ms.${id}: must be below budget_ms (${scenario.budgetMs}), or it would never start`)
+  }
   scenario.faults.forEach((fault, index) => validateFault(fault, `faults[${index}]`, { region, node, target }))
   problems.push(...TopologyFaults.problems(scenario.topology, scenario.faults))
   return problems

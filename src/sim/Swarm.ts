@@ -478,8 +478,21 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     faults,
     checks: checksFor(scenario, faults, healedAtMs)
   }
-  return { ...drawn, budgetMs: Math.max(scenario.budgetMs, healedAtMs + settleMs(drawn)), wire: drawWire(swarm.derive("wire"), scenario) }
+  const startup = drawStartup(swarm.derive("startup"))
+  return {
+    ...drawn,
+    budgetMs: Math.max(scenario.budgetMs, Math.max(healedAtMs, startup.spreadMs) + settleMs(drawn)),
+    wire: drawWire(swarm.derive("wire"), scenario),
+    startup
+  }
 }
+
+/**
+ * How far apart the nodes' first processes start: at one instant on a share of seeds, else
+ * spread over up to 3 s, which is longer than many drawn heartbeat timeouts (a node then gives
+ * up on a peer before that peer has started, as on real processes).
+ */
+const drawStartup = (random: Stream): { readonly spreadMs: number } => ({ spreadMs: chance(random, 0.25) ? 0 : stepBetween(random, 100, 3_000, 50) })
 
 /** Bytes when the base scenario asks for them, else bytes on a fixed share of seeds. */
 const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>

@@ -297,6 +297,21 @@ describe("TopologyManager", () => {
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
       }))
 
+    it.effect("regions heard from now and regions ever contacted: a region never heard is in neither, one heard and then lost only in the second", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect([...(yield* manager.heardRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+        expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+        yield* TestClock.adjust("31 seconds")
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        // e1 (heard once) and a1 (never heard, its grace over) are both Unreachable now.
+        expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId).sort()).toEqual(["a1", "e1", "w2"])
+        expect([...(yield* manager.heardRegions)]).toEqual(["us-west-1"])
+        expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+      }))
+
     // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may
     // be preempted after any operation, so each edit must move the state in one atomic step:
     // one that read the state, yielded, then wrote it back would undo a concurrent edit.

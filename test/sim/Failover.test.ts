@@ -91,6 +91,16 @@ describe("Failover.decide", () => {
     expect(decideOver("a", tracking(0, "a"), view("a", ["b", "c"]), [0])).toEqual({ _tag: "Fence", successor: "b" })
   })
 
+  it("a primary fences only for regions it has lost contact with, not for ones it has never heard (not started yet, say)", () => {
+    // b and c are Unreachable: never heard since a started, they are not evidence of a partition.
+    expect(decideOver("a", tracking(0, "a"), view("a", ["b", "c"]), [0, 5_000], { contacted: new Set() })._tag).toBe("None")
+    expect(decideOver("a", tracking(0, "a"), view("a", ["b", "c"]), [0, 5_000], { contacted: new Set(["b"]) })._tag).toBe("None")
+    // Heard once and lost since: a partition, or the regions went down.
+    expect(decideOver("a", tracking(0, "a"), view("a", ["b", "c"]), [0], { contacted: new Set(["b", "c"]) })).toEqual({ _tag: "Fence", successor: "b" })
+    // A region heard and now available is not lost; one heard and now Unreachable is.
+    expect(decideOver("a", tracking(0, "a"), view("a", ["c"]), [0], { contacted: new Set(["b", "c"]) })._tag).toBe("None")
+  })
+
   it("a fenced primary serves again only after seeing a majority for confirm_after_ms", () => {
     expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 4_000])._tag).toBe("None")
     expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000])._tag).toBe("Unfence")

@@ -68,12 +68,18 @@ describe("swarm", () => {
     expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
     expect(seen(scenarios.map((scenario) => scenario.store))).toEqual(seen(["per_node", "shared"]))
     expect(scenarios.some((scenario) => scenario.workload.deadlineMs !== undefined)).toBe(true)
+    // Nodes start at one instant on some seeds, spread over up to 3 s on the others, and on some
+    // the spread is longer than the heartbeat timeout (a node gives up on a peer not started yet).
+    const spreads = scenarios.map((scenario) => scenario.startup?.spreadMs ?? 0)
+    expect(spreads.some((spread) => spread === 0)).toBe(true)
+    expect(Math.max(...spreads)).toBeGreaterThan(2_000)
+    expect(scenarios.some((scenario) => (scenario.startup?.spreadMs ?? 0) > scenario.replication.heartbeat.timeoutMs)).toBe(true)
   })
 
-  it("over a scenario file, only clocks and faults are drawn, and the file's failover story and availability floor only where they apply", () => {
+  it("over a scenario file, only clocks, faults and the start-up spread are drawn, and the file's failover story and availability floor only where they apply", () => {
     const base = Fixtures.load("scenarios/primary-failover.yaml")
     const drawn = Swarm.swarmFrom(base, 3)
-    const keep = ({ name: _name, description: _description, clocks: _clocks, faults: _faults, budgetMs: _budget, checks: _checks, checkSettings: _settings, ...rest }: Scenario.Scenario) => rest
+    const keep = ({ name: _name, description: _description, clocks: _clocks, faults: _faults, budgetMs: _budget, checks: _checks, checkSettings: _settings, startup: _startup, ...rest }: Scenario.Scenario) => rest
     expect(keep(drawn)).toEqual(keep(base))
     expect(drawn.checks.filter((check) => check !== "failover")).toEqual(base.checks.filter((check) => check !== "failover"))
     expect(drawn.checkSettings?.minAvailability).toBeUndefined()

@@ -1,0 +1,87 @@
+/**
+ * Staggered starts (`Startup.ts`): each node's first process starts at its offset, drawn from the
+ * seed within `startup.spread_ms` or given by `startup.at_ms`; a node sends nothing before it.
+ */
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import { simulate } from "../../src/sim/Run.js"
+import * as Scenario from "../../src/sim/Scenario.js"
+import * as Startup from "../../src/sim/Startup.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const three = (startup: string) =>
+  Fixtures.parse(`
+name: staggered
+budget_ms: 8000
+topology:
+  strategy: ActiveActive
+  regions:
+    - { id: a, nodes: [a1, a2] }
+    - { id: b }
+    - { id: c }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 4 }
+${startup}
+`)
+
+describe("staggered starts", () => {
+  it("offsets are drawn per node within the spread, the same for one seed, and given ones win (a node's over its region's)", () => {
+    const spread = three("startup: { spread_ms: 2000 }")
+    const first = Startup.offsets(spread, "7")
+    expect([...first.keys()]).toEqual(["a1", "a2", "b-node1", "c-node1"])
+    for (const offset of first.values()) expect(offset >= 0 && offset <= 2000 && Number.isInteger(offset)).toBe(true)
+    expect(new Set(first.values()).size).toBeGreaterThan(1)
+    expect(Startup.offsets(spread, "7")).toEqual(first)
+    expect(Startup.offsets(spread, "8")).not.toEqual(first)
+    expect([...Startup.offsets(three(""), "7").values()]).toEqual([0, 0, 0, 0])
+    const given = three("startup: { spread_ms: 2000, at_ms: { a: 500, a2: 900, c: 0 } }")
+    const offsets = Startup.offsets(given, "7")
+    expect([offsets.get("a1"), offsets.get("a2"), offsets.get("b-node1"), offsets.get("c-node1")]).toEqual([500, 900, first.get("b-node1"), 0])
+  })
+
+  it("a node sends nothing before its start, and the run reports the offsets it used", () => {
+    const scenario = three("startup: { at_ms: { b: 1500 } }")
+    const firstSend = new Map<string, number>()
+    const simulation = simulate(scenario, 1, {
+      onEvent: (event) => {
+        if (event.kind === "deliver" && !firstSend.has(event.detail.split(">")[0]!)) firstSend.set(event.detail.split(">")[0]!, event.timeMs)
+      }
+    })
+    expect(simulation.result.chosen.startup).toEqual({ a1: 0, a2: 0, "b-node1": 1500, "c-node1": 0 })
+    expect(firstSend.get("b-node1")).toBeGreaterThanOrEqual(1500)
+    expect(firstSend.get("a1")).toBeLessThan(1500)
+    expect(simulation.result.violations).toEqual([])
+    expect(simulation.result.converged).toBe(true)
+  })
+
+  it("a crash before a node's start keeps it down until a restart", () => {
+    const scenario = Fixtures.parse(`
+name: crashed-early
+budget_ms: 8000
+topology:
+  strategy: ActiveActive
+  regions: [ { id: a }, { id: b } ]
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 4 }
+startup: { at_ms: { b: 1000 } }
+faults:
+  - { at_ms: 500, kind: crash, target: b }
+  - { at_ms: 2500, kind: restart, target: b }
+`)
+    const sent: Array<number> = []
+    simulate(scenario, 1, { onEvent: (event) => (event.kind === "deliver" && event.detail.startsWith("b-node1>") ? sent.push(event.timeMs) : undefined) })
+    expect(sent.length).toBeGreaterThan(0)
+    expect(Math.min(...sent)).toBeGreaterThanOrEqual(2500)
+  })
+
+  it("a start offset at or past the budget, or for an unknown node, is refused with its key path", () => {
+    const problems = (startup: string) => {
+      const decoded = Scenario.decode(`name: bad\nbudget_ms: 8000\ntopology: { strategy: ActiveActive, regions: [ { id: a }, { id: b } ] }\n${startup}\n`, "bad.yaml")
+      return Either.isLeft(decoded) ? decoded.left.message : "decoded"
+    }
+    expect(problems("startup: { spread_ms: 8000 }")).toContain("startup.spread_ms: must be below budget_ms (8000), or some node might never start")
+    const both = problems("startup: { at_ms: { ghost: 10, b: 9000 } }")
+    expect(both).toContain("startup.at_ms.ghost: 'ghost' is neither a region nor a node")
+    expect(both).toContain("startup.at_ms.b: must be below budget_ms (8000), or it would never start")
+    expect(problems("startup: { spread_ms: -5 }")).toContain("spread_ms")
+    expect(problems("startup: { spread_ms: 500, at_ms: { a: 100 } }")).toBe("decoded")
+  })
+})
