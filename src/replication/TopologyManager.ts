@@ -198,8 +198,9 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      */
     readonly heardRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
     /**
-     * Regions with a node that has answered a heartbeat since this manager started, whatever its
-     * status now: a region outside it that is Unreachable has not been lost, it was never reached
+     * Regions with a node that contact was established with since this manager started (it
+     * answered a heartbeat while available, or answered enough to recover), whatever its status
+     * now: a region outside it that is Unreachable has not been lost, it was never reached
      * (`Failover` does not fence a primary for such regions).
      */
     readonly contactedRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
@@ -240,6 +241,12 @@ interface Tracking {
   readonly demotedForStaleness: boolean
   /** The silence this node is allowed beyond the heartbeat timeout (see `recordHeartbeat`). */
   readonly allowanceMs?: number
+  /**
+   * Contact was established: a heartbeat came while the node was available, or brought it back
+   * (its `recoverAfter` good heartbeats). A first answer from a node already made Unreachable
+   * by the end of its grace period is not enough, until it has recovered.
+   */
+  readonly established?: boolean
 }
 
 interface State {
@@ -302,7 +309,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (node, known) => known?.lastHeartbeatMs !== undefined && node.status !== "Unreachable")),
-    contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.lastHeartbeatMs !== undefined)),
+    contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
@@ -482,8 +489,9 @@ const heartbeat =
       const next = { ...afterHeartbeat(tracking, nowMs, settings), ...(allowanceMs === undefined ? {} : { allowanceMs }) }
       const recovered = tracking.demotedForStaleness && !next.demotedForStaleness
       const status: Topology.NodeStatus = recovered ? "Healthy" : node.status
+      const established = tracking.established === true || status !== "Unreachable"
       return {
-        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, next]]) },
+        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, established ? { ...next, established } : next]]) },
         events: statusEvents(ref, node.status, status),
         result: undefined
       }

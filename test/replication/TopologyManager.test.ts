@@ -297,7 +297,7 @@ describe("TopologyManager", () => {
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
       }))
 
-    it.effect("regions heard from now and regions ever contacted: a region never heard is in neither, one heard and then lost only in the second", () =>
+    it.effect("regions heard from now and regions contact was established with: a region never heard is in neither, one heard and then lost only in the second", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions())
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
@@ -310,6 +310,14 @@ describe("TopologyManager", () => {
         expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId).sort()).toEqual(["a1", "e1", "w2"])
         expect([...(yield* manager.heardRegions)]).toEqual(["us-west-1"])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+        // a1's first answer comes after its grace ended (a process that started late): heard, but
+        // contact counts only once it has recovered, after recoverAfter (3) answers.
+        yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
+        yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
+        expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+        yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
+        expect([...(yield* manager.contactedRegions)].sort()).toEqual(["ap-southeast-1", "eu-central-1", "us-west-1"])
+        expect([...(yield* manager.heardRegions)].sort()).toEqual(["ap-southeast-1", "us-west-1"])
       }))
 
     // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may

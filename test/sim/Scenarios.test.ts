@@ -28,6 +28,19 @@ describe("shipped scenarios", () => {
     })
   }
 
+  // Chaos seeds 9990613, 9990634 and 9990636 on real processes: the primary fenced itself as the
+  // cluster came up, for peers it had not heard yet (seeds 1-3 here) or had heard once after their
+  // grace ended (seeds 4-6), and refused writes for confirm_after_ms after every peer was up.
+  it("a primary whose peers start after its heartbeat timeout serves once they answer, on seeds 1-8", () => {
+    const scenario = Fixtures.load("scenarios/primary-staggered-start.yaml")
+    for (let seed = 1; seed <= 8; seed++) {
+      const result = results.get(`scenarios/primary-staggered-start.yaml#${seed}`) ?? runScenario(scenario, seed)
+      const replay = `replay: ${replayCommand("scenarios/primary-staggered-start.yaml", String(seed), undefined)}`
+      expect(result.violations, replay).toEqual([])
+      expect(result.writes.acknowledged / result.writes.attempted, replay).toBeGreaterThan(0.7)
+    }
+  })
+
   it("the failover scenario promotes the highest-priority available region and hands the role back", () => {
     const result = results.get("scenarios/primary-failover.yaml#1") ?? runScenario(Fixtures.load("scenarios/primary-failover.yaml"), 1)
     expect(result.failover?.promotedRegion).toBe("eu-central-1")
