@@ -110,7 +110,7 @@ const describeChange = (change: Failover.EpochChange): string => {
     case "handed-back":
       return `handed back: ${change.primary ?? "no region"} is primary of epoch ${change.epoch}`
     case "fenced":
-      return `fenced: this region stops taking writes in epoch ${change.epoch} (it sees at most half of the regions, or restarted and may have missed a failover)`
+      return `fenced: this region stops taking writes in epoch ${change.epoch} (it lost contact with at least half of the regions, or restarted and may have missed a failover)`
     case "confirmed":
       return `unfenced: this region takes writes again as primary of epoch ${change.epoch}`
     case "initial":
