@@ -12,8 +12,9 @@
  * both sides); heal restores every link. A cut is checked when a message arrives, so
  * messages in flight when a partition starts are lost too.
  *
- * A request to a crashed node, or across a cut, gets no answer: the sender times out on
- * its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
+ * A node's first request to a peer (and its first after either end restarted) opens a
+ * connection first, one round trip on the link (`connect`). A request to a crashed node, or
+ * across a cut, gets no answer: the sender times out on its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
  */
@@ -98,6 +99,8 @@ export interface Stats {
   droppedDown: number
   /** Requests to a node that was not serving whose host refused them (the rest of `droppedDown` were swallowed). */
   refused: number
+  /** Connections opened: a node's first request to a peer, and its first after either side restarted. */
+  connections: number
   malformed: number
   /** Bytes on the wire (0 when messages travel as objects). */
   bytes: number
@@ -130,6 +133,8 @@ export class SimNetwork {
   /** Per node that is not serving, whether its host refuses connections in this outage (drawn at the first arrival). */
   private readonly refusing = new Map<string, boolean>()
   private readonly overrides: ReadonlyMap<string, Link>
+  /** Open connections by `from>to` node pair: the incarnations at both ends (see `connect`). */
+  private readonly connections = new Map<string, { readonly from: Host; readonly to: Host }>()
   private callSequence = 0
   readonly stats: Stats = {
     requests: 0,
@@ -140,6 +145,7 @@ export class SimNetwork {
     droppedPartition: 0,
     droppedDown: 0,
     refused: 0,
+    connections: 0,
     malformed: 0,
     bytes: 0
   }
@@ -255,13 +261,54 @@ export class SimNetwork {
       }
     }
     this.stats.requests++
-    const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
-    if (copies === 2) this.stats.duplicated++
-    for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
+    const send = () => {
+      const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
+      if (copies === 2) this.stats.duplicated++
+      for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
+    }
+    if (this.isConnected(self, selfHost, target)) send()
+    else this.connect(self, selfHost, target, call, detail, send)
     return () => {
       call.settled = true
       this.world.cancel(timer)
     }
+  }
+
+  /** Whether `from`'s incarnation has a connection open to `to`'s running incarnation. */
+  private isConnected(from: Network.Peer, fromHost: Host, to: Network.Peer): boolean {
+    const connection = this.connections.get(linkKey(from.nodeId, to.nodeId))
+    if (connection === undefined || connection.from !== fromHost) return false
+    const endpoint = this.endpoints.get(to.nodeId)
+    return endpoint !== undefined && endpoint.host === connection.to && connection.to.alive()
+  }
+
+  /**
+   * Opens a connection before a request, as gRPC does over TCP: a node's first request to a peer,
+   * and its first after either side restarted, waits one round trip on the link (the handshake)
+   * before it goes out. On real processes that first round trip (plus an HTTP/2 session through
+   * the chaos harness's proxy) made first heartbeats miss their deadline as a cluster started,
+   * where the simulator answered them in one trip. A node that is not serving refuses or
+   * swallows the handshake as it would a request; a handshake lost on the link leaves the
+   * request to its timeout (TCP would retry the handshake after a second; not modelled). The
+   * connection stays open across partitions, as TCP's does, until either end restarts.
+   */
+  private connect(from: Network.Peer, fromHost: Host, to: Network.Peer, call: Call, detail: string, send: () => void): void {
+    this.stats.connections++
+    this.transmit(from, to, `${detail} connect`, "Connect", () => {
+      const endpoint = this.endpoints.get(to.nodeId)
+      if (endpoint === undefined || !endpoint.host.alive()) {
+        this.stats.droppedDown++
+        if (this.refuses(to.nodeId)) this.refuse(to, from, fromHost, call, detail)
+        return
+      }
+      const toHost = endpoint.host
+      this.transmit(to, from, `${detail} accept`, "Accept", () => {
+        // The handshake completes whether or not the request is still wanted.
+        if (!fromHost.alive()) return
+        this.connections.set(linkKey(from.nodeId, to.nodeId), { from: fromHost, to: toHost })
+        if (!call.settled) send()
+      })
+    })
   }
 
   /** Puts one message on the wire: lost, or delivered as a world event after its latency. */

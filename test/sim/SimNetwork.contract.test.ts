@@ -113,3 +113,33 @@ describe("SimNetwork: a node that is not serving", () => {
     expect(network.stats.refused).toBe(3 * outcomes.filter((outcome) => outcome.startsWith("refused")).length)
   })
 })
+
+describe("SimNetwork: connections", () => {
+  it("a node's first request to a peer, and its first after the peer restarted, waits one round trip for the handshake; later ones do not", () => {
+    const world = new World({ random: Random.make("connections").derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make("connections").derive("network"), { remote: link, local: link, links: [] })
+    const caller = host(world, Random.make("connections"), callerPeer.nodeId, 0)
+    const request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: 0 } as const
+    const answer = { _tag: "HeartbeatAck", fromRegion: calleePeer.regionId, fromNode: calleePeer.nodeId, atMs: 0 } as const
+    const incarnation = () => {
+      const callee = host(world, Random.make("connections"), calleePeer.nodeId, 1)
+      network.register(calleePeer, callee.simHost, () => Effect.succeed(answer as never))
+      return callee.simHost
+    }
+    const roundTrip = (): string => {
+      const startedMs = world.nowMs
+      let fate = "none"
+      network.call(callerPeer, caller.simHost, calleePeer, request, 1_000, () => (fate = `answered after ${world.nowMs - startedMs}`), () => (fate = "timeout"), () => (fate = "refused"))
+      world.run(world.nowMs + 2_000)
+      return fate
+    }
+    const first = incarnation()
+    expect([roundTrip(), roundTrip(), roundTrip()]).toEqual(["answered after 20", "answered after 10", "answered after 10"])
+    expect(network.stats.connections).toBe(1)
+    network.unregister(calleePeer, first)
+    incarnation()
+    expect([roundTrip(), roundTrip()]).toEqual(["answered after 20", "answered after 10"])
+    expect(network.stats.connections).toBe(2)
+  })
+})
