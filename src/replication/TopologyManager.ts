@@ -243,8 +243,7 @@ interface Tracking {
   readonly allowanceMs?: number
   /**
    * Contact was established: a heartbeat came while the node was available, or brought it back
-   * (its `recoverAfter` good heartbeats). A first answer from a node already made Unreachable
-   * by the end of its grace period is not enough, until it has recovered.
+   * (its first answer ever, or `recoverAfter` good heartbeats after it went silent).
    */
   readonly established?: boolean
 }
@@ -497,8 +496,17 @@ const heartbeat =
       }
     })
 
+/**
+ * A heartbeat's effect on a node's tracking. A node demoted for staleness comes back after
+ * `recoverAfter` consecutive heartbeats, so a flapping link does not flap the topology; one that
+ * had never answered before comes back at its first: it was not flapping, it was not reached yet
+ * (a process that started late, a first connection slower than the heartbeat timeout). Holding
+ * such a node Unreachable for `recoverAfter` round trips kept a slow region unavailable for
+ * seconds after a quiet start (swarm seed 24000192: a 600 ms round trip against a 900 ms timeout).
+ */
 const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): Tracking => {
   if (!tracking.demotedForStaleness) return { ...tracking, lastHeartbeatMs: nowMs }
+  if (tracking.lastHeartbeatMs === undefined) return { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
   const consecutive = tracking.lastHeartbeatMs !== undefined && nowMs - tracking.lastHeartbeatMs <= Math.max(settings.heartbeatTimeoutMs, tracking.allowanceMs ?? 0)
   const goodHeartbeats = consecutive ? tracking.goodHeartbeats + 1 : 1
   return goodHeartbeats >= settings.recoverAfter

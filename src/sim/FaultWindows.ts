@@ -109,6 +109,30 @@ const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): Rea
     .map((window) => ({ startMs: window.startMs, endMs: window.endMs + confirmMs }))
 }
 
+/**
+ * Windows the README's hysteresis rule opens after a cut or a stopped node, under every
+ * strategy: a node marked Unreachable is available again only after `recover_after` consecutive
+ * heartbeat answers, and routers refuse writes for a region they see down (a vault's home under
+ * MultiMaster, the primary under PrimaryReplica) until then. One answer per round, or per round
+ * trip on a link slower than the interval, plus a round to start.
+ */
+const recovering = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
+  const { heartbeat } = scenario.replication
+  const answerEveryMs = Math.max(heartbeat.intervalMs, 2 * slowestOneWayMs(scenario))
+  const recoverMs = (heartbeat.recoverAfter + 1) * answerEveryMs
+  const stopping = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
+  return faults
+    .filter((window) => stopping.some((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs))
+    .map((window) => ({ startMs: window.endMs, endMs: window.endMs + recoverMs }))
+}
+
+/** The longest one-way latency the scenario's links draw (the mean plus four deviations for a normal one). */
+const slowestOneWayMs = (scenario: Scenario): number => {
+  const bound = (latency: Scenario["network"]["remote"]["latency"]): number =>
+    latency.kind === "fixed" ? latency.ms : latency.kind === "uniform" ? latency.maxMs : latency.meanMs + 4 * latency.stddevMs
+  return Math.max(bound(scenario.network.remote.latency), ...scenario.network.links.map((entry) => bound(entry.link.latency)))
+}
+
 /** Faults after which a primary may be fenced: cuts and stopped or restarted nodes. */
 const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "one_way", "bridge", "crash", "restart", "pause"])
 
@@ -120,12 +144,17 @@ const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "o
  * writes may be refused until then; bounded by the heartbeat timeout, after which a peer still
  * silent counts as down. (Swarm seed 1809328: one request and one answer of the first round were
  * lost, the primary crashed before its second round, and the only writes offered outside fault
- * windows came in between.)
+ * windows came in between.) The same holds after a wipe restarts a primary-region node.
  */
-const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> =>
-  scenario.topology.strategy === "PrimaryReplica" && scenario.topology.regions.length >= 3
-    ? [{ startMs: 0, endMs: spreadMs(scenario) + scenario.replication.heartbeat.timeoutMs }]
-    : []
+const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
+  if (scenario.topology.strategy !== "PrimaryReplica" || scenario.topology.regions.length < 3) return []
+  const { timeoutMs } = scenario.replication.heartbeat
+  // A wipe restarts the nodes on the disk: a primary-region node among them starts with no
+  // lease again (no fault window of its own, since the nodes come straight back up).
+  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary?.nodes.includes(node) === true))
+  return [{ startMs: 0, endMs: spreadMs(scenario) + timeoutMs }, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: wipe.atMs + timeoutMs }))]
+}
 
 /** How late a node's first process may start (`startup`). */
 const spreadMs = (scenario: Scenario): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
@@ -140,7 +169,7 @@ const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (spreadMs(scen
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
-  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...leaselessStart(scenario)].sort(
+  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario)].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )
 }

@@ -63,6 +63,14 @@ const convergenceAllowanceMs = 30_000
  */
 const wireBytesShare = 0.25
 
+/**
+ * The least share of writes a drawn run must acknowledge among those offered outside the
+ * windows in which the documented rules allow refusals (`FaultWindows.ts`, plus a grace). Without
+ * a floor, `progress` failed a run only when none was acknowledged, and a primary that refused
+ * writes for seconds after the cluster started, with no fault to explain it, passed 1,000 seeds.
+ */
+const swarmMinAvailability = 0.8
+
 // ---------------------------------------------------------------------------------------------
 // Drawing helpers
 // ---------------------------------------------------------------------------------------------
@@ -468,12 +476,12 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const faults = [...drawFaults(swarm.derive("faults"), scenario), ...drawTopologyFaults(swarm.derive("topology-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
-  // A base file's availability floor was calibrated for its own schedule, not for drawn ones.
+  // A base file's availability floor was calibrated for its own schedule, not for drawn ones:
+  // drawn schedules get the swarm's own.
   const { checkSettings, ...base } = scenario
-  const { minAvailability: _floor, ...kept } = checkSettings ?? {}
   const drawn: Scenario = {
     ...base,
-    ...(Object.keys(kept).length === 0 ? {} : { checkSettings: kept }),
+    checkSettings: { ...checkSettings, minAvailability: swarmMinAvailability },
     clocks: drawClocks(swarm.derive("clocks"), scenario),
     faults,
     checks: checksFor(scenario, faults, healedAtMs)

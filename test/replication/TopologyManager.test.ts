@@ -310,14 +310,15 @@ describe("TopologyManager", () => {
         expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId).sort()).toEqual(["a1", "e1", "w2"])
         expect([...(yield* manager.heardRegions)]).toEqual(["us-west-1"])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
-        // a1's first answer comes after its grace ended (a process that started late): heard, but
-        // contact counts only once it has recovered, after recoverAfter (3) answers.
+        // a1's first answer comes after its grace ended (a process that started late): it was never
+        // reached, not flapping, so it is available and contacted at once.
         yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
-        yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
-        expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
-        yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
+        expect(statusOf(yield* manager.current, "a1")).toBe("Healthy")
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["ap-southeast-1", "eu-central-1", "us-west-1"])
         expect([...(yield* manager.heardRegions)].sort()).toEqual(["ap-southeast-1", "us-west-1"])
+        // e1, heard once and then silent, needs recoverAfter (3) answers to be available again.
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(statusOf(yield* manager.current, "e1")).toBe("Unreachable")
       }))
 
     // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may
@@ -381,6 +382,8 @@ describe("TopologyManager", () => {
         Effect.gen(function* () {
           const manager = yield* managerOver(threeRegions())
           const subscription = yield* manager.subscribe
+          // e1 answered once (a node that never answered comes back at its first answer).
+          yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
           yield* TestClock.adjust("31 seconds")
           yield* manager.checkStaleNodes()
           yield* drain(subscription, 4)
@@ -398,6 +401,7 @@ describe("TopologyManager", () => {
     it.effect("heartbeats further apart than the timeout do not count as consecutive", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions(), { recoverAfter: 2 })
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
         yield* TestClock.adjust("31 seconds")
         yield* manager.checkStaleNodes()
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")

@@ -82,7 +82,9 @@ describe("swarm", () => {
     const keep = ({ name: _name, description: _description, clocks: _clocks, faults: _faults, budgetMs: _budget, checks: _checks, checkSettings: _settings, startup: _startup, ...rest }: Scenario.Scenario) => rest
     expect(keep(drawn)).toEqual(keep(base))
     expect(drawn.checks.filter((check) => check !== "failover")).toEqual(base.checks.filter((check) => check !== "failover"))
-    expect(drawn.checkSettings?.minAvailability).toBeUndefined()
+    // The file's floor (0.8 for its own schedule) gives way to the swarm's, for drawn ones.
+    expect(drawn.checkSettings?.minAvailability).toBe(0.8)
+    expect(Swarm.swarmScenario(3).checkSettings?.minAvailability).toBe(0.8)
     // Some drawn schedules take the primary down for long enough, some never do.
     const drawnChecks = Array.from({ length: 30 }, (_, index) => Swarm.swarmFrom(base, index + 1).checks.includes("failover"))
     expect(new Set(drawnChecks)).toEqual(new Set([true, false]))
