@@ -486,10 +486,11 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     faults,
     checks: checksFor(scenario, faults, healedAtMs)
   }
-  const startup = drawStartup(swarm.derive("startup"))
+  const startup = drawStartup(swarm.derive("startup"), scenario)
+  const lastStartMs = Math.max(startup.spreadMs, ...Object.values(startup.atMs ?? {}))
   return {
     ...drawn,
-    budgetMs: Math.max(scenario.budgetMs, Math.max(healedAtMs, startup.spreadMs) + settleMs(drawn)),
+    budgetMs: Math.max(scenario.budgetMs, Math.max(healedAtMs, lastStartMs) + settleMs(drawn)),
     wire: drawWire(swarm.derive("wire"), scenario),
     startup
   }
@@ -498,9 +499,20 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
 /**
  * How far apart the nodes' first processes start: at one instant on a share of seeds, else
  * spread over up to 3 s, which is longer than many drawn heartbeat timeouts (a node then gives
- * up on a peer before that peer has started, as on real processes).
+ * up on a peer before that peer has started, as on real processes). On a share of seeds some
+ * regions (up to half of them) start late as a whole, one to three heartbeat timeouts after the
+ * others, as a region whose machines came up last: the regions up first see them down before
+ * they have ever answered (a primary fenced itself for such peers on real processes).
  */
-const drawStartup = (random: Stream): { readonly spreadMs: number } => ({ spreadMs: chance(random, 0.25) ? 0 : stepBetween(random, 100, 3_000, 50) })
+const drawStartup = (random: Stream, scenario: Scenario): Scenario["startup"] & {} => {
+  const spreadMs = chance(random, 0.25) ? 0 : stepBetween(random, 100, 3_000, 50)
+  if (!chance(random, 0.3)) return { spreadMs }
+  const regionIds = scenario.topology.regions.map((region) => region.id)
+  const late = shuffle(random, regionIds).slice(0, intBetween(random, 1, Math.max(1, Math.floor(regionIds.length / 2))))
+  const { timeoutMs } = scenario.replication.heartbeat
+  const lateMs = stepBetween(random, timeoutMs, 3 * timeoutMs, 50)
+  return { spreadMs, atMs: Object.fromEntries(late.map((region) => [region, lateMs])) }
+}
 
 /** Bytes when the base scenario asks for them, else bytes on a fixed share of seeds. */
 const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
