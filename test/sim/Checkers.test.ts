@@ -208,10 +208,17 @@ faults:
   - { at_ms: 2500, kind: restart, target: b }
   - { at_ms: 4000, kind: pause, target: a }
 `)
+    // After each, peers marked Unreachable need recover_after (3) answers, one per 500 ms round,
+    // plus a round to start: 2 s in which routers may still see a region down.
     expect(FaultWindows.windows(scenario, 6000)).toEqual([
       { startMs: 1000, endMs: 2500 },
-      { startMs: 4000, endMs: 6000 }
+      { startMs: 2500, endMs: 4500 },
+      { startMs: 4000, endMs: 6000 },
+      { startMs: 6000, endMs: 8000 }
     ])
+    // On a link slower than the interval, one answer per round trip: 4 × 2 × 400 ms.
+    const slow = { ...scenario, network: { ...scenario.network, remote: { ...scenario.network.remote, latency: { kind: "fixed" as const, ms: 400 } } } }
+    expect(FaultWindows.windows(slow, 6000)[1]).toEqual({ startMs: 2500, endMs: 5700 })
   })
 
   it("a two-region PrimaryReplica run may refuse writes while a fresh primary-region disk waits for its bootstrap to page the other region: at the start and after each wipe of a primary node", () => {
@@ -244,18 +251,27 @@ faults:
       "{ at_ms: 6500, kind: crash, target: b-node1 }",
       "{ at_ms: 9000, kind: restart, target: b-node1 }"
     ])
-    // (The fencing rule below adds its own windows after the cut and the crash.)
+    // (The fencing rule below adds its own windows after the cut and the crash, and the
+    // hysteresis rule 2 s after each.)
     expect(FaultWindows.windows(cut, 9500)).toEqual([
       { startMs: 0, endMs: 5700 },
       { startMs: 1000, endMs: 2500 },
       { startMs: 1000, endMs: 16250 },
+      { startMs: 2500, endMs: 4500 },
       { startMs: 6000, endMs: 12200 },
       { startMs: 6500, endMs: 9000 },
-      { startMs: 6500, endMs: 22750 }
+      { startMs: 6500, endMs: 22750 },
+      { startMs: 9000, endMs: 11000 }
     ])
     // Three regions have a lease instead: no bootstrap window, but none is held at the start (below).
     const three = fresh("[{ id: a, primary: true }, { id: b }, { id: c }]")
     expect(FaultWindows.windows(three, 6000)).toEqual([{ startMs: 0, endMs: 2000 }])
+    // A wipe restarts a primary-region node without a lease, as at the start; another region's does not.
+    const wiped = fresh("[{ id: a, primary: true }, { id: b }, { id: c }]", ["{ at_ms: 3000, kind: wipe, target: a-node1 }", "{ at_ms: 4000, kind: wipe, target: b-node1 }"])
+    expect(FaultWindows.windows(wiped, 6000)).toEqual([
+      { startMs: 0, endMs: 2000 },
+      { startMs: 3000, endMs: 5000 }
+    ])
   })
 
   it("under PrimaryReplica a window with a cut or a stopped node goes on while a fenced primary waits to confirm itself", () => {
@@ -276,15 +292,18 @@ faults:
 `)
     // The heartbeat timeout, three rounds to recover, confirm_after_ms and a check: 800 + 600 + 6000 + 250.
     // The first window is the lease none is held at the start (the next test).
+    // After the cut, four 200 ms rounds for the hysteresis rule (a store fault marks nobody Unreachable).
     expect(FaultWindows.windows(scenario, 20_000)).toEqual([
       { startMs: 0, endMs: 800 },
       { startMs: 1000, endMs: 3000 },
       { startMs: 1000, endMs: 10650 },
+      { startMs: 3000, endMs: 3800 },
       { startMs: 4000, endMs: 5000 }
     ])
-    // Without a primary to fence there is nothing to wait for.
+    // Without a primary to fence there is nothing to wait for but the peers to come back.
     expect(FaultWindows.windows({ ...scenario, topology: { ...scenario.topology, strategy: "ActiveActive" } }, 20_000)).toEqual([
       { startMs: 1000, endMs: 3000 },
+      { startMs: 3000, endMs: 3800 },
       { startMs: 4000, endMs: 5000 }
     ])
   })

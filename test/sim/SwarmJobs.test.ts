@@ -98,21 +98,21 @@ describe("sim swarm --jobs", () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-jobs-"))
     const run = (jobs: number) => {
       const reportDir = path.join(directory, `jobs-${jobs}`)
-      return cli(["sim", "swarm", "--seeds", "4", "--first-seed", "4", "--canary", "keep-local", "--jobs", String(jobs), "--report-dir", reportDir]).then((output) => ({ ...output, reportDir }))
+      return cli(["sim", "swarm", "--seeds", "4", "--first-seed", "8", "--canary", "keep-local", "--jobs", String(jobs), "--report-dir", reportDir]).then((output) => ({ ...output, reportDir }))
     }
     const one = await run(1)
     const two = await run(2)
     expect([one.code, two.code]).toEqual([1, 1])
     const lines = two.stdout.split("\n")
-    expect(lines[0]).toBe(`replay: node bin/inferadb-repl.mjs sim run ${path.join(two.reportDir, "swarm-5.yaml")} --seed 5 --canary keep-local`)
-    expect(lines[1]).toMatch(/^ {2}seed 5 FAILED: \[safety\]/)
+    expect(lines[0]).toBe(`replay: node bin/inferadb-repl.mjs sim run ${path.join(two.reportDir, "swarm-9.yaml")} --seed 9 --canary keep-local`)
+    expect(lines[1]).toMatch(/^ {2}seed 9 FAILED: \[safety\]/)
     expect(comparable(two.stdout, two.reportDir)).toBe(comparable(one.stdout, one.reportDir))
     const [summaries, written] = [fs.readdirSync(two.reportDir).filter((name) => name.startsWith("swarm-summary-")), fs.readdirSync(two.reportDir).filter((name) => !name.startsWith("swarm-summary-"))]
-    expect(written.sort()).toEqual(["swarm", "swarm-5.yaml"])
+    expect(written.sort()).toEqual(["swarm", "swarm-9.yaml"])
     expect(summaries).toHaveLength(1)
-    expect(fs.readFileSync(path.join(two.reportDir, summaries[0]!), "utf8")).toContain(`<a href="swarm/5-`)
+    expect(fs.readFileSync(path.join(two.reportDir, summaries[0]!), "utf8")).toContain(`<a href="swarm/9-`)
     expect(fs.readdirSync(path.join(two.reportDir, "swarm", "latest")).sort()).toEqual(["history.jsonl", "report.html", "report.md", "result.json", "scenario.yaml"])
-    for (const file of ["swarm-5.yaml", "swarm/latest/report.md", "swarm/latest/history.jsonl", "swarm/latest/scenario.yaml"]) {
+    for (const file of ["swarm-9.yaml", "swarm/latest/report.md", "swarm/latest/history.jsonl", "swarm/latest/scenario.yaml"]) {
       expect(comparableReport(path.join(two.reportDir, file), two.reportDir), file).toBe(comparableReport(path.join(one.reportDir, file), one.reportDir))
     }
     fs.rmSync(directory, { recursive: true, force: true })
