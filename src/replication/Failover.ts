@@ -32,8 +32,9 @@
  *   from a record, after everything logged before it.
  * - Fencing. A primary that has lost contact with at least half of the regions for
  *   `fenceAfterMs` stops taking writes (it names the next region in failover order primary in
- *   its own view). Only regions it has heard from since it started count as lost: a peer that
- *   has not answered yet, say one whose process starts later, is no sign of a partition, and
+ *   its own view). Only regions it had established contact with since it started count as
+ *   lost: a peer that has not answered yet, say one whose process starts later, is no sign of a
+ *   partition, and
  *   the write lease keeps the primary from taking writes until a majority has answered. With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
@@ -246,9 +247,9 @@ export interface Observation {
    */
   readonly heard?: ReadonlySet<Topology.RegionId>
   /**
-   * Regions heard from at least once since this node started (`TopologyManager.contactedRegions`);
-   * absent means every region. Fencing needs contact lost: a region never heard is not evidence
-   * of a partition. As a cluster starts, a peer whose process starts later than the heartbeat
+   * Regions contact was established with since this node started (an answer while available, or
+   * the answers that brought them back: `TopologyManager.contactedRegions`); absent means every
+   * region. Fencing needs contact lost: a region never reached is not evidence of a partition. As a cluster starts, a peer whose process starts later than the heartbeat
    * timeout (or whose first answer, over a new connection, takes that long) is Unreachable
    * without ever having been reached, and a primary that fenced for it refused writes for
    * `confirmAfterMs` after every peer was up (chaos seeds 9990613, 9990634, 9990636). Until a

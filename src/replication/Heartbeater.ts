@@ -3,8 +3,9 @@
  * topology and records each answer with the TopologyManager, then runs the stale check. A
  * node that stops answering is marked Unreachable after the heartbeat timeout, including one
  * that never answered at all; it returns to Healthy only after several good heartbeats, or at
- * its first answer if it had never answered before (hysteresis lives in the TopologyManager). Heartbeats go to every node whatever its status,
- * so an Unreachable node is noticed when it comes back.
+ * its first answer if it had never answered before (hysteresis lives in the TopologyManager).
+ * Heartbeats go to every node whatever its status, so an Unreachable node is noticed when it
+ * comes back.
  *
  * The answers also carry every peer's view of the primary (`Primacy`): after each round a
  * primary renews its write lease when nodes weighing more than half of the regions agreed with
