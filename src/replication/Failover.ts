@@ -34,8 +34,8 @@
  *   `fenceAfterMs` stops taking writes (it names the next region in failover order primary in
  *   its own view). Only regions it had established contact with since it started count as
  *   lost: a peer that has not answered yet, say one whose process starts later, is no sign of a
- *   partition, and
- *   the write lease keeps the primary from taking writes until a majority has answered. With only
+ *   partition, and the write lease keeps the primary from taking writes until a majority has
+ *   answered. With only
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
  *   region would be primary by its own records starts fenced when its disk ran before (its
