@@ -20,6 +20,8 @@ export class Feed {
   readonly generations: Array<Map<number, Store.LogEntry>> = [new Map()]
   private watching: ApiClient.Watching | undefined
   private stopped = false
+  /** The disk was wiped and its node has not been seen up since (see `wiped`). */
+  private wipePending = false
   private timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
@@ -52,7 +54,7 @@ export class Feed {
   }
 
   private open(): void {
-    if (this.stopped) return
+    if (this.stopped || this.wipePending) return
     const watching = this.client.watch(this.contiguousEnd() + 1, (entry) => {
       if (this.current.has(entry.position)) return
       this.current.set(entry.position, entry)
@@ -68,9 +70,32 @@ export class Feed {
   }
 
   /** A wiped disk: keep the old log as a past generation and read the new one from position 1. */
-  newGeneration(): void {
+  private newGeneration(): void {
+    this.wipePending = false
     this.generations.push(new Map())
     this.restart()
+  }
+
+  /**
+   * The node's disk was just wiped: stop reading until the node is up again, then start a new
+   * generation (`resume`), whichever start brings it up. A wipe's own restart can fail (a crash
+   * fault kills the process before it is ready); the generation used to start only when that
+   * restart succeeded, so a later restart resumed the old generation and appended the new
+   * disk's entries to the old disk's log, a log no other node ever held (chaos seed 9990803:
+   * liveness failed although every disk agreed).
+   */
+  wiped(): void {
+    this.wipePending = true
+    const watching = this.watching
+    this.watching = undefined
+    watching?.cancel()
+    if (this.timer !== undefined) clearTimeout(this.timer)
+  }
+
+  /** The node is up again: a new generation after a wipe, else the stream resumed where it was. */
+  resume(): void {
+    if (this.wipePending) this.newGeneration()
+    else this.restart()
   }
 
   /** Drops the stream and opens a new one (after a restart the old one may hang on a dead connection). */

@@ -405,13 +405,14 @@ class ChaosRun {
         return Nodes.resume(node)
       case "restart":
         if (node.process !== undefined) return
-        return this.restart(node, () => feed.restart())
+        return this.restart(node, () => feed.resume())
       case "wipe": {
         await Nodes.wipe(node)
         // Changes that were on this disk and on no other that the feeds saw went with it.
         const elsewhere = new Set([...this.feeds.values()].filter((other) => other !== feed).flatMap((other) => [...other.ids()]))
         for (const id of feed.ids()) if (!elsewhere.has(id)) this.lostWithDisk.add(id)
-        return this.restart(node, () => feed.newGeneration())
+        feed.wiped()
+        return this.restart(node, () => feed.resume())
       }
     }
   }
