@@ -184,22 +184,25 @@ const pagedKey = (source: string): string => `\u0000bootstrap-paged/${source}`
 /** Set once this disk records paged sources (disks bootstrapped before it recorded none). */
 const pagedRecordedMarker = "\u0000bootstrap-paged-recorded"
 
+/** How many times a bootstrap of this disk has started (each start of a node whose bootstrap had not completed). */
+const attemptKey = "\u0000bootstrap-attempt"
+
 /**
- * Pages the sources of the current topology that this disk has not paged yet, in rounds
- * `retryDelayMs` apart (backing off), until each answered to its end; each is recorded as
- * paged. Returns what was received and the rounds it took.
+ * Pages the sources of the current topology that this disk has not paged in attempt `attempt`
+ * or later, in rounds `retryDelayMs` apart (backing off), until each answered to its end; each
+ * is recorded as paged in `attempt`. Returns what was received and the rounds it took.
  */
-const pageMissingSources = (settings: Settings) =>
+const pageMissingSources = (settings: Settings, attempt: number) =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const topologies = yield* TopologyManager.TopologyManager
     const totals: Totals = { entries: 0, applied: 0 }
     const missing = Effect.flatMap(topologies.current, (topology) =>
-      Effect.filter(sourcesOf(topology, settings), (source) => Effect.map(store.getCursor(pagedKey(source.key)), (paged) => paged === 0))
+      Effect.filter(sourcesOf(topology, settings), (source) => Effect.map(store.getCursor(pagedKey(source.key)), (paged) => paged < attempt))
     )
     for (let round = 1; ; round++) {
       const pending = yield* missing
-      for (const source of pending) if (yield* pageSource(settings, source, totals)) yield* store.advanceCursor(pagedKey(source.key), 1)
+      for (const source of pending) if (yield* pageSource(settings, source, totals)) yield* store.advanceCursor(pagedKey(source.key), attempt)
       const left = yield* missing
       if (left.length === 0) return { totals, rounds: round }
       const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
@@ -220,7 +223,15 @@ export const run = (
     if (!(yield* needed)) return { ran: false, entries: 0, applied: 0, rounds: 0 }
     const store = yield* Store.Store
     yield* store.advanceCursor(pagedRecordedMarker, 1)
-    const { rounds, totals } = yield* pageMissingSources(settings)
+    // Every start of an unfinished bootstrap pages every source again (from where its page
+    // cursor stopped, so only what is new): a source paged to its end before this node went down
+    // may hold more now. In a two-region deployment a fresh primary disk takes writes only once
+    // its bootstrap has paged the other region, which brings any newer epoch record; a source
+    // counted as paged from before a crash let it take writes in its old epoch after the other
+    // region was promoted meanwhile (swarm seed 26000758).
+    const attempt = (yield* store.getCursor(attemptKey)) + 1
+    yield* store.advanceCursor(attemptKey, attempt)
+    const { rounds, totals } = yield* pageMissingSources(settings, attempt)
     yield* store.advanceCursor(rebuiltMarker, 1)
     yield* store.advanceCursor(completionMarker, 1)
     yield* Effect.logInfo(`bootstrap complete after ${rounds} round(s): ${totals.entries} entries received, ${totals.applied} new`)
@@ -251,7 +262,8 @@ export const followSources = <R>(
     }
     yield* Stream.runForEach(topologies.changes, () =>
       Effect.gen(function* () {
-        const { totals } = yield* pageMissingSources(settings)
+        // Sources this disk never paged in any attempt.
+        const { totals } = yield* pageMissingSources(settings, 1)
         if (totals.entries === 0) return
         // History that reached this disk only now: its region may have had older disks, as after a bootstrap.
         if (totals.applied > 0 && (yield* store.getCursor(rebuiltMarker)) === 0) {

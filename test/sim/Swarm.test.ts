@@ -34,9 +34,15 @@ import * as Fixtures from "./fixtures/scenarios.js"
 // 7300635 (store faults on a region of per-node disks: a batch whose changes a node found in a
 // commit still in flight was acknowledged as ignored at once; that commit failed, the sibling
 // relay had moved on, and one node never got a change).
+// 24000192 (a region behind a slow link, marked Unreachable before its first answer, stayed down
+// for recover_after round trips after a quiet start), 24000877 (the primary fenced itself for
+// regions that had not started yet), 24001466 (writes refused while a healed region recovered,
+// a window the judge lacked), 26000758 (a primary-region disk of two regions restarted with its
+// bootstrap unfinished counted the other region as paged from before its crash, and took a write
+// in its old epoch after the operator had promoted the other region).
 const ciSeeds = [
   4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 53, 5015, 7062, 20053, 20187, 40064, 70238, 71317, 300443, 300700, 301614, 302121, 400800, 400847, 401434, 502216,
-  602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635
+  602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635, 24000192, 24000877, 24001466, 26000758
 ]
 
 describe("swarm", () => {
