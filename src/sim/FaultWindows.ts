@@ -7,6 +7,8 @@
  * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
  */
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
+import * as SimNetwork from "./SimNetwork.js"
+import * as Startup from "./Startup.js"
 
 /** A half-open stretch of simulated time `[startMs, endMs)`. */
 export interface Window {
@@ -78,7 +80,7 @@ const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): R
   const holdMs = agent.retryDelayMaxMs + agent.requestTimeoutMs + heartbeat.timeoutMs
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary.nodes.includes(node)))
   // The first bootstrap may wait for the other region's first process.
-  const first = { startMs: 0, endMs: pagedBy(faults, spreadMs(scenario), holdMs) }
+  const first = { startMs: 0, endMs: pagedBy(faults, Startup.latestStartMs(scenario), holdMs) }
   return [first, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: pagedBy(faults, wipe.atMs, holdMs) }))]
 }
 
@@ -118,7 +120,7 @@ const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): Rea
  */
 const recovering = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
   const { heartbeat } = scenario.replication
-  const answerEveryMs = Math.max(heartbeat.intervalMs, 2 * slowestOneWayMs(scenario))
+  const answerEveryMs = Math.max(heartbeat.intervalMs, 2 * SimNetwork.slowestOneWayMs(scenario.network))
   const recoverMs = (heartbeat.recoverAfter + 1) * answerEveryMs
   const stopping = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
   return faults
@@ -126,12 +128,6 @@ const recovering = (scenario: Scenario, faults: ReadonlyArray<Window>): Readonly
     .map((window) => ({ startMs: window.endMs, endMs: window.endMs + recoverMs }))
 }
 
-/** The longest one-way latency the scenario's links draw (the mean plus four deviations for a normal one). */
-const slowestOneWayMs = (scenario: Scenario): number => {
-  const bound = (latency: Scenario["network"]["remote"]["latency"]): number =>
-    latency.kind === "fixed" ? latency.ms : latency.kind === "uniform" ? latency.maxMs : latency.meanMs + 4 * latency.stddevMs
-  return Math.max(bound(scenario.network.remote.latency), ...scenario.network.links.map((entry) => bound(entry.link.latency)))
-}
 
 /** Faults after which a primary may be fenced: cuts and stopped or restarted nodes. */
 const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "one_way", "bridge", "crash", "restart", "pause"])
@@ -153,18 +149,16 @@ const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
   // lease again (no fault window of its own, since the nodes come straight back up).
   const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary?.nodes.includes(node) === true))
-  return [{ startMs: 0, endMs: spreadMs(scenario) + timeoutMs }, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: wipe.atMs + timeoutMs }))]
+  return [{ startMs: 0, endMs: Startup.latestStartMs(scenario) + timeoutMs }, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: wipe.atMs + timeoutMs }))]
 }
 
-/** How late a node's first process may start (`startup`). */
-const spreadMs = (scenario: Scenario): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
 
 /**
  * While the nodes come up (`startup.spread_ms`) some may not be running yet: as a crash, until
  * the last one may have started. Nothing more: a node that starts on a fresh disk does not
  * start fenced, and a primary does not fence itself for peers it has never heard.
  */
-const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (spreadMs(scenario) > 0 ? [{ startMs: 0, endMs: spreadMs(scenario) }] : [])
+const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.latestStartMs(scenario) > 0 ? [{ startMs: 0, endMs: Startup.latestStartMs(scenario) }] : [])
 
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {

@@ -33,6 +33,14 @@ export type Latency =
   /** Normal-ish (Box-Muller), never below `minMs`. */
   | { readonly kind: "normal"; readonly meanMs: number; readonly stddevMs: number; readonly minMs: number }
 
+/** An upper bound of one-way latency (the mean plus four deviations for a normal one). */
+export const latencyBoundMs = (latency: Latency): number =>
+  latency.kind === "fixed" ? latency.ms : latency.kind === "uniform" ? latency.maxMs : latency.meanMs + 4 * latency.stddevMs
+
+/** The slowest one-way latency any link of `settings` draws (`latencyBoundMs`). */
+export const slowestOneWayMs = (settings: Pick<Settings, "remote" | "links">): number =>
+  Math.max(latencyBoundMs(settings.remote.latency), ...settings.links.map((entry) => latencyBoundMs(entry.link.latency)))
+
 /** One direction of a link. */
 export interface Link {
   readonly latency: Latency

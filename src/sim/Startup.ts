@@ -24,5 +24,8 @@ export const offsets = (scenario: Scenario, seed: string): ReadonlyMap<string, n
   return new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, offsetOf(regionId, nodeId)] as const))
 }
 
+/** The latest any node's first process may start by the scenario (the spread, or a given offset). */
+export const latestStartMs = (scenario: Pick<Scenario, "startup">): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
+
 /** When the last node has started. */
 export const lastStartMs = (offsetsByNode: ReadonlyMap<string, number>): number => Math.max(0, ...offsetsByNode.values())

@@ -39,7 +39,8 @@ import {
   targetNodes,
   validate
 } from "./Scenario.js"
-import type * as SimNetwork from "./SimNetwork.js"
+import * as SimNetwork from "./SimNetwork.js"
+import * as Startup from "./Startup.js"
 import * as TopologyFaults from "./TopologyFaults.js"
 import { TraceHash } from "./TraceHash.js"
 
@@ -203,10 +204,6 @@ const drawLatency = (random: Stream, slowdown: number): SimNetwork.Latency => {
   return { kind, meanMs: stepBetween(random, 20, 150, 5) * slowdown, stddevMs: stepBetween(random, 5, 50, 5), minMs: 5 }
 }
 
-/** An upper bound of one-way latency (mean plus four deviations for the normal distribution). */
-const latencyBoundMs = (latency: SimNetwork.Latency): number =>
-  latency.kind === "fixed" ? latency.ms : latency.kind === "uniform" ? latency.maxMs : latency.meanMs + 4 * latency.stddevMs
-
 const drawLink = (random: Stream, slowdown: number): SimNetwork.Link => ({
   latency: drawLatency(random, slowdown),
   loss: chance(random, 0.4) ? 0 : probability(random, 0.05),
@@ -232,7 +229,7 @@ const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, netwo
   const conflictResolution = weighted<ConflictResolver.Strategy>(random, [["LastWriteWins", 6], ["SourcePriority", 2], ["InsertWins", 2]])
   const intervalMs = stepBetween(random, 200, 1_000, 50)
   const heartbeatTimeoutMs = intervalMs * intBetween(random, 3, 6)
-  const slowestMs = Math.max(latencyBoundMs(network.remote.latency), ...network.links.map((entry) => latencyBoundMs(entry.link.latency)))
+  const slowestMs = SimNetwork.slowestOneWayMs(network)
   return {
     conflictResolution,
     regionPriorities: conflictResolution === "SourcePriority" ? shuffle(random, regionIds) : [],
@@ -487,10 +484,9 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     checks: checksFor(scenario, faults, healedAtMs)
   }
   const startup = drawStartup(swarm.derive("startup"), scenario)
-  const lastStartMs = Math.max(startup.spreadMs, ...Object.values(startup.atMs ?? {}))
   return {
     ...drawn,
-    budgetMs: Math.max(scenario.budgetMs, Math.max(healedAtMs, lastStartMs) + settleMs(drawn)),
+    budgetMs: Math.max(scenario.budgetMs, Math.max(healedAtMs, Startup.latestStartMs({ startup })) + settleMs(drawn)),
     wire: drawWire(swarm.derive("wire"), scenario),
     startup
   }
