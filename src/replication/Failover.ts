@@ -63,7 +63,9 @@
  * primary then takes writes in its epoch after the new epoch began, until its lease runs out
  * or it hears of the new epoch, while the new primary waits that lease out before its first
  * write. A region that adopted an epoch from a heartbeat answer and restarts before the record
- * reaches its store answers with its older view again. With two regions there is no lease: an
+ * reaches its store answers with its older view again. With two regions there is no quorum
+ * lease, only `Primacy.pairRenewal`'s (a region that takes over waits for the other region's
+ * nodes to move on or for a lease to pass, and a node that ran no round for a lease stops): an
  * operator who promotes one while the old primary still serves clients makes two writers
  * (the simulator's epoch checker shows it). There a fresh disk of the configured primary region
  * takes no client write until its bootstrap has paged the other region (or the operator

@@ -95,6 +95,7 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     const clock = yield* Clock.Clock
     const topology = yield* manager.current
     const startedAtMs = yield* Clock.monotonicMs
+    const startView: Primacy.View = yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary }))
     const sentAtMs = yield* clock.physicalMs
     const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs }
     // A node running this round is alive: without recording itself, every node's stale check
@@ -136,6 +137,28 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     for (const peer of prompt) yield* pool.run(Effect.ensuring(ask(settings, memory, topology, peer, request, startedAtMs, "round"), counted))
     yield* answered.awaitWithin(settings.intervalMs)
     yield* manager.checkStaleNodes()
+    if (topology.strategy === "PrimaryReplica" && topology.regions.length === 2) yield* renewPair(settings, memory, topology, startView, startedAtMs)
+  })
+
+/**
+ * Renews a two-region primary's lease at the end of a round (`Primacy.pairRenewal`), unless its
+ * view changed during the round: the next round, which starts at once, speaks for the new view.
+ */
+const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topology, startView: Primacy.View, startedAtMs: number) =>
+  Effect.gen(function* () {
+    const primacy = yield* Primacy.Primacy
+    const state = yield* primacy.state
+    if (state.epoch !== startView.epoch || state.primary !== startView.primary) return
+    const renewal = Primacy.pairRenewal({
+      topology,
+      regionId: settings.regionId,
+      state,
+      latest: [...memory.recent.values()].map((entry) => entry.ack),
+      startedAtMs,
+      endedAtMs: yield* Clock.monotonicMs,
+      leaseMs: primacy.leaseMs
+    })
+    if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })
 
 type Peer = ReturnType<typeof peersOf>[number]
@@ -202,6 +225,8 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
     const { newer, grantsReportedAtMs } = tallyOf(fresh)
     yield* primacy.reportGrants(grantsReportedAtMs)
     if (newer !== undefined) yield* primacy.observe(newer)
+    // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
+    if (topology.regions.length < 3) return
     for (let count = 1; count <= fresh.length; count++) {
       const { renewal } = tallyOf(fresh.slice(0, count))
       if (renewal !== undefined) return yield* primacy.renew(renewal)

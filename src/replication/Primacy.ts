@@ -24,9 +24,10 @@
  *   lease (`grantsReportedAtMs`); Failover does not promote a successor while the primary may
  *   still hold one, so a primary that a third region still reaches keeps its role.
  *
- * With one or two regions there is no lease (the orchestration document keeps a two-region
- * deployment writable with one region left, and Failover never fences there); only the newer
- * epoch check applies. Limits: leases are durations on each node's own clock, so they assume
+ * With two regions no quorum can vouch for a primary (the orchestration document keeps a
+ * two-region deployment writable with one region left, and Failover never fences there): the
+ * lease there is `pairRenewal`'s, renewed by the node's own rounds, with a takeover waiting for
+ * the other region's nodes to move on. With one region there is no lease. Limits: leases are durations on each node's own clock, so they assume
  * clocks that run at about the same rate (offsets do not matter); a node restarted on a
  * non-empty store counts its start as a grant to every region, as it cannot remember what it
  * granted before, but it answers with the view of its stored epoch records, which may be
@@ -63,6 +64,11 @@ export interface State extends View {
   readonly grantedAtMs: Readonly<Record<Topology.RegionId, number>>
   /** Per region, the latest such grant any peer reported in a heartbeat answer (an upper bound). */
   readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+  /**
+   * Two regions: when this node last took a view whose primary another region (or none) was
+   * before, or started on a disk that ran before (see `pairRenewal`).
+   */
+  readonly takenOverAtMs?: number
 }
 
 /** Settings of one node's Primacy. */
@@ -103,6 +109,8 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly answer: (asker: Topology.RegionId) => Effect.Effect<Answer>
     /** Renews the lease, if the view is still the one the round agreed with. */
     readonly renew: (renewal: Renewal) => Effect.Effect<void>
+    /** Renews a two-region lease (`pairRenewal`), if the view is still the one the round started with. */
+    readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
     /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
     readonly observe: (view: View) => Effect.Effect<void>
     /** Remembers the grants peers reported (see `Tally.grantsReportedAtMs`). */
@@ -121,15 +129,27 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
   leaseRenewedAtMs: undefined,
   writableFromMs: undefined,
   grantedAtMs: restartedAtMs === undefined ? {} : Object.fromEntries(regions.map((region) => [region, restartedAtMs])),
-  grantsReportedAtMs: {}
+  grantsReportedAtMs: {},
+  ...(restartedAtMs === undefined ? {} : { takenOverAtMs: restartedAtMs })
 })
 
-/** `state` after adopting `view`: unchanged if it is the same view, else without a lease. */
-export const adoptIn = (state: State, view: View): State => {
+/**
+ * `state` after adopting `view` at `nowMs`: unchanged if it is the same view, else without a
+ * lease; a view that names a new primary is a takeover by that region (see `pairRenewal`).
+ */
+export const adoptIn = (state: State, view: View, nowMs: number): State => {
   if (sameView(state, view)) return state
   const { newerEpochSeen, ...rest } = state
   const stillNewer = newerEpochSeen !== undefined && newerEpochSeen.epoch > view.epoch
-  return { ...rest, ...view, leaseRenewedAtMs: undefined, writableFromMs: undefined, ...(stillNewer ? { newerEpochSeen } : {}) }
+  const takenOverAtMs = view.primary !== undefined && view.primary !== state.primary ? nowMs : state.takenOverAtMs
+  return {
+    ...rest,
+    ...view,
+    leaseRenewedAtMs: undefined,
+    writableFromMs: undefined,
+    ...(stillNewer ? { newerEpochSeen } : {}),
+    ...(takenOverAtMs === undefined ? {} : { takenOverAtMs })
+  }
 }
 
 /** The answer to a heartbeat from a node of `asker` at `nowMs`, and the state with the grant recorded. */
@@ -230,6 +250,61 @@ export const renewIn = (state: State, renewal: Renewal): State =>
       }
     : state
 
+/** The last heartbeat round of a node of a two-region deployment (see `pairRenewal`). */
+export interface PairRound {
+  readonly topology: Topology.Topology
+  readonly regionId: Topology.RegionId
+  /** The node's state when the round ended; its view must be the one the round started with. */
+  readonly state: State
+  /** The latest answer of every peer heard since the node started. */
+  readonly latest: ReadonlyArray<Message.HeartbeatAck>
+  readonly startedAtMs: number
+  readonly endedAtMs: number
+  readonly leaseMs: number
+}
+
+/**
+ * The lease of a primary of a two-region deployment, where no quorum can vouch for it (either
+ * region alone stays writable). Two rules, which together keep a node that was paused, or that
+ * has not heard of a hand-back yet, from taking writes after the region it handed to took some:
+ *
+ * - A round that ended without a newer epoch renews the lease from its start, answers or not.
+ *   Rounds start every interval whatever the peers do, so only a node that stopped running them
+ *   (paused, or starved) lets it lapse, and its first round after that hears of any newer
+ *   epoch before it takes a write again.
+ * - A node that took the role over from the other region (a hand-back, a promotion) or started on
+ *   a disk that ran before takes writes only once every node of the other region has answered
+ *   with its epoch or a newer one, or once a lease has passed since the takeover. A node of the
+ *   other region that has not heard of the takeover renewed its lease from a round that started
+ *   before it (or it would have heard), so that lease has run out by then. Swarm seed 25001788:
+ *   a node paused across a hand-back took two writes in the old epoch when it resumed, after
+ *   the region it was handed to had taken writes in the new one.
+ *
+ * Left open, as two regions have no quorum: a node that hears nobody for a whole lease (cut off
+ * from every peer) keeps renewing and keeps its epoch; so does a node whose first round after a
+ * pause loses every answer.
+ */
+export const pairRenewal = (round: PairRound): Renewal | undefined => {
+  const view: View = { epoch: round.state.epoch, primary: round.state.primary }
+  if (view.primary !== round.regionId || round.state.newerEpochSeen !== undefined) return undefined
+  const movedOn = (region: Topology.Region) =>
+    Topology.regionNodes(region).every((node) => round.latest.some((ack) => ack.node === node.id && ack.epoch >= view.epoch))
+  const takenOverAtMs = round.state.takenOverAtMs
+  const waiting = takenOverAtMs !== undefined && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))
+  const writableFromMs = waiting ? Math.max(round.endedAtMs, takenOverAtMs + round.leaseMs) : round.endedAtMs
+  return { view, renewedAtMs: round.startedAtMs, writableFromMs }
+}
+
+/**
+ * `state` after a two-region renewal: unlike a quorum's, the latest round's takeover wait
+ * stands, as a round knows only what answered it (a later round may find the other region gone
+ * from its answers again, say after one of its nodes restarted with an older view).
+ */
+export const renewPairIn = (state: State, renewal: Renewal): State =>
+  sameView(state, renewal.view)
+    ? { ...state, leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs), writableFromMs: renewal.writableFromMs }
+    : state
+
 /** `state` after peers reported grants: the latest report per region stands. */
 export const reportGrantsIn = (state: State, reported: Readonly<Record<Topology.RegionId, number>>): State => {
   const merged: Record<Topology.RegionId, number> = { ...state.grantsReportedAtMs }
@@ -251,7 +326,8 @@ export const observeIn = (state: State, view: View): State =>
 
 /**
  * Whether a PrimaryReplica write may be taken now: refused once a newer epoch has been seen
- * and, with three or more regions, while the lease has lapsed or a takeover is still waiting.
+ * and, with two or more regions, while the lease has lapsed or a takeover is still waiting
+ * (with two, the lease of `pairRenewal`).
  */
 export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionCount: number): WriteRejected | undefined => {
   const seen = state.newerEpochSeen
@@ -261,8 +337,15 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
       message: `epoch ${seen.epoch} (primary '${seen.primary ?? "none"}') has begun elsewhere; this node's epoch ${state.epoch} is over`
     })
   }
-  if (regionCount < 3) return undefined
-  if (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs) {
+  if (regionCount < 2) return undefined
+  if (regionCount === 2 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
+    const ran = state.leaseRenewedAtMs === undefined ? "has not ended yet" : `started ${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
+    return new WriteRejected({
+      reason: "NotPrimary",
+      message: `write lease lapsed: this node's last heartbeat round ${ran} (lease ${leaseMs} ms); it may have been paused while the other region took over`
+    })
+  }
+  if (regionCount >= 3 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
     const heard = state.leaseRenewedAtMs === undefined ? "never" : `${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
     return new WriteRejected({
       reason: "NotPrimary",
@@ -272,7 +355,10 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
   if (state.writableFromMs === undefined || nowMs < state.writableFromMs) {
     return new WriteRejected({
       reason: "NotPrimary",
-      message: `taking over epoch ${state.epoch}: waiting until ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms from now for leases granted to an older primary to run out`
+      message:
+        regionCount === 2
+          ? `taking over epoch ${state.epoch}: waiting ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms more for the other region's nodes to answer with this epoch or for their leases to run out`
+          : `taking over epoch ${state.epoch}: waiting until ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms from now for leases granted to an older primary to run out`
     })
   }
   return undefined
@@ -294,12 +380,14 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       leaseMs: settings.leaseMs,
       state: Ref.get(state),
       adopt: (view) =>
-        Effect.flatMap(
-          Ref.modify(state, (current) => {
-            const next = adoptIn(current, view)
-            return [next !== current, next]
-          }),
-          (changed) => (changed ? viewChanged.open : Effect.void)
+        Effect.flatMap(Clock.monotonicMs, (atMs) =>
+          Effect.flatMap(
+            Ref.modify(state, (current) => {
+              const next = adoptIn(current, view, atMs)
+              return [next !== current, next]
+            }),
+            (changed) => (changed ? viewChanged.open : Effect.void)
+          )
         ),
       viewChanged,
       answer: (asker) =>
@@ -310,6 +398,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
           })
         ),
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
+      renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
       reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported))
     } satisfies Primacy["Type"]

@@ -260,6 +260,7 @@ describe("Agent", () => {
       const cluster = Cluster.make({ regions: ["us", "eu"], strategy: "PrimaryReplica", primary: "us" })
       const us = yield* cluster.start("us")
       const eu = yield* cluster.start("eu")
+      expect(yield* Cluster.leased(us)).toBe(true)
       yield* us.replica.write(insert("alice"))
       const rejected = yield* Effect.flip(eu.replica.write(insert("bob")))
       expect(rejected).toMatchObject({ _tag: "WriteRejected", reason: "NotPrimary" })

@@ -81,22 +81,94 @@ describe("Primacy.checkWrite", () => {
     expect(Primacy.checkWrite(leased(1_000, 2_500), 2_500, leaseMs, 3)).toBeUndefined()
   })
 
-  it("with two regions there is no lease, but a newer epoch seen elsewhere still stops writes", () => {
-    expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 2)).toBeUndefined()
-    const outdated = Primacy.observeIn(state(epochZero), { epoch: 1, primary: "b" })
+  it("with two regions a newer epoch seen elsewhere stops writes, as with three", () => {
+    const outdated = Primacy.observeIn(leased(0), { epoch: 1, primary: "b" })
     expect(Primacy.checkWrite(outdated, 0, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/epoch 1 \(primary 'b'\) has begun elsewhere/) })
-    expect(Primacy.checkWrite({ ...outdated, leaseRenewedAtMs: 0, writableFromMs: 0 }, 0, leaseMs, 3)?.message).toMatch(/has begun elsewhere/)
+    expect(Primacy.checkWrite(outdated, 0, leaseMs, 3)?.message).toMatch(/has begun elsewhere/)
+  })
+
+  it("with one region there is no lease at all", () => {
+    expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 1)).toBeUndefined()
+  })
+})
+
+/** Two regions: `a` (one node) and `b` (b-node1, b-node2). */
+const pair: Topology.Topology = (() => {
+  let builder = TopologyBuilder.make("PrimaryReplica", "a")
+  for (const region of ["a", "b"]) {
+    builder = TopologyBuilder.addRegion(builder, { id: region, name: region, isPrimary: region === "a" })
+    builder = TopologyBuilder.addZone(builder, region, { id: `${region}z` })
+    builder = TopologyBuilder.addNode(builder, region, `${region}z`, { id: `${region}-node1`, endpoint: `mem://${region}1` })
+  }
+  builder = TopologyBuilder.addNode(builder, "b", "bz", { id: "b-node2", endpoint: "mem://b2" })
+  return Either.getOrThrow(TopologyBuilder.build(builder))
+})()
+
+const pairRound = (latest: ReadonlyArray<Message.HeartbeatAck>, overrides: Partial<Primacy.PairRound> = {}): Primacy.PairRound => ({
+  topology: pair,
+  regionId: "a",
+  state: state({ epoch: 2, primary: "a" }),
+  latest,
+  startedAtMs: 10_000,
+  endedAtMs: 10_200,
+  leaseMs,
+  ...overrides
+})
+
+describe("Primacy with two regions (pairRenewal)", () => {
+  it("a round renews the lease from its start, answers or none, and the lease lapses a lease after the last round started", () => {
+    const renewal = Primacy.pairRenewal(pairRound([]))
+    expect(renewal).toEqual({ view: { epoch: 2, primary: "a" }, renewedAtMs: 10_000, writableFromMs: 10_200 })
+    const renewed = Primacy.renewPairIn(state({ epoch: 2, primary: "a" }), renewal!)
+    expect(Primacy.checkWrite(renewed, 10_200 + 1, leaseMs, 2)).toBeUndefined()
+    expect(Primacy.checkWrite(renewed, 10_000 + leaseMs, leaseMs, 2)).toBeUndefined()
+    // A node paused for longer than a lease finds it lapsed when it resumes, before any round of its own.
+    expect(Primacy.checkWrite(renewed, 10_000 + leaseMs + 1, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed: .*may have been paused/) })
+    expect(Primacy.checkWrite(state({ epoch: 2, primary: "a" }), 0, leaseMs, 2)?.message).toMatch(/round has not ended yet/)
+  })
+
+  it("a node that is not primary in its view, or has seen a newer epoch, renews nothing", () => {
+    expect(Primacy.pairRenewal(pairRound([], { state: state({ epoch: 2, primary: "b" }) }))).toBeUndefined()
+    expect(Primacy.pairRenewal(pairRound([], { state: Primacy.observeIn(state({ epoch: 2, primary: "a" }), { epoch: 3, primary: "b" }) }))).toBeUndefined()
+  })
+
+  it("after taking the role over, it waits a lease from the takeover until every node of the other region answered with its epoch or a newer one", () => {
+    const tookOver = Primacy.adoptIn(state({ epoch: 1, primary: "b" }), { epoch: 2, primary: "a" }, 9_000)
+    expect(tookOver.takenOverAtMs).toBe(9_000)
+    // b-node1 (paused, say) still answered with epoch 1 last; b-node2 handed the role back.
+    const oneBehind = [ack("b", { epoch: 1, primary: "b" }, {}, "b-node1"), ack("b", { epoch: 2, primary: "a" }, {}, "b-node2")]
+    const waiting = Primacy.pairRenewal(pairRound(oneBehind, { state: tookOver }))
+    expect(waiting?.writableFromMs).toBe(9_000 + leaseMs)
+    const renewed = Primacy.renewPairIn(tookOver, waiting!)
+    expect(Primacy.checkWrite(renewed, 10_300, leaseMs, 2)).toMatchObject({ message: expect.stringMatching(/taking over epoch 2: waiting 1700 ms more/) })
+    // A node the round never heard counts as not moved on.
+    expect(Primacy.pairRenewal(pairRound([ack("b", { epoch: 2, primary: "a" }, {}, "b-node2")], { state: tookOver }))?.writableFromMs).toBe(9_000 + leaseMs)
+    // Once both answered with epoch 2 (or newer), the wait is over, and the latest round's word stands.
+    const bothOn = [ack("b", { epoch: 3, primary: "b" }, {}, "b-node1"), ack("b", { epoch: 2, primary: "a" }, {}, "b-node2")]
+    const done = Primacy.pairRenewal(pairRound(bothOn, { state: tookOver, startedAtMs: 10_300, endedAtMs: 10_400 }))
+    expect(done?.writableFromMs).toBe(10_400)
+    expect(Primacy.checkWrite(Primacy.renewPairIn(renewed, done!), 10_400, leaseMs, 2)).toBeUndefined()
+    // A lease past the takeover ends the wait even if a node of the other region never answers.
+    expect(Primacy.checkWrite(renewed, 9_000 + leaseMs, leaseMs, 2)).toBeUndefined()
+  })
+
+  it("a node that started on a disk that ran before waits like a takeover; one on a fresh disk, or that was primary before, does not", () => {
+    expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], 500).takenOverAtMs).toBe(500)
+    expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], undefined).takenOverAtMs).toBeUndefined()
+    expect(Primacy.pairRenewal(pairRound([], { state: state({ epoch: 2, primary: "a" }) }))?.writableFromMs).toBe(10_200)
+    const sameRegion = Primacy.adoptIn(state({ epoch: 2, primary: "a" }), { epoch: 4, primary: "a" }, 9_000)
+    expect(sameRegion.takenOverAtMs).toBeUndefined()
   })
 })
 
 describe("Primacy views", () => {
   it("adopting another view drops the lease, adopting the same view keeps it, and a newer epoch seen is forgotten once adopted", () => {
     const current = leased(1_000)
-    expect(Primacy.adoptIn(current, epochZero)).toBe(current)
-    expect(Primacy.adoptIn(current, { epoch: 1, primary: "b" })).toMatchObject({ epoch: 1, primary: "b", leaseRenewedAtMs: undefined, writableFromMs: undefined })
+    expect(Primacy.adoptIn(current, epochZero, 0)).toBe(current)
+    expect(Primacy.adoptIn(current, { epoch: 1, primary: "b" }, 0)).toMatchObject({ epoch: 1, primary: "b", leaseRenewedAtMs: undefined, writableFromMs: undefined })
     const seen = Primacy.observeIn(current, { epoch: 2, primary: "c" })
-    expect(Primacy.adoptIn(seen, { epoch: 1, primary: "b" }).newerEpochSeen).toEqual({ epoch: 2, primary: "c" })
-    expect(Primacy.adoptIn(seen, { epoch: 2, primary: "c" }).newerEpochSeen).toBeUndefined()
+    expect(Primacy.adoptIn(seen, { epoch: 1, primary: "b" }, 0).newerEpochSeen).toEqual({ epoch: 2, primary: "c" })
+    expect(Primacy.adoptIn(seen, { epoch: 2, primary: "c" }, 0).newerEpochSeen).toBeUndefined()
   })
 
   it("only a higher epoch than both the view and what was seen before is remembered", () => {

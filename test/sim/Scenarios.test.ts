@@ -41,6 +41,26 @@ describe("shipped scenarios", () => {
     }
   })
 
+  // Swarm seed 25001788: a node of the acting region paused across a hand-back took the writes
+  // queued during its pause in its old epoch, after the region handed the role took writes in
+  // the new one. The file pauses it for 3 s, within a lease (the new primary must wait for it);
+  // the variant for 5 s, past a lease (the node itself must refuse until a round of its own).
+  it("no two-region split brain when a node of the acting region is paused across a hand-back, shorter or longer than a lease", () => {
+    const file = "scenarios/two-region-handback-pause.yaml"
+    const short = Fixtures.load(file)
+    const long = { ...short, faults: short.faults.map((fault) => (fault.kind === "resume" ? { ...fault, atMs: 10_500 } : fault)) }
+    expect(long.faults.some((fault) => fault.kind === "resume" && fault.atMs === 10_500)).toBe(true)
+    for (const [scenario, seeds] of [[short, [1, 2, 3, 4, 5, 6]], [long, [1, 2, 3, 4]]] as const) {
+      for (const seed of seeds) {
+        const result = results.get(`${file}#${seed}`) !== undefined && scenario === short ? results.get(`${file}#${seed}`)! : runScenario(scenario, seed)
+        const replay = `resume at ${scenario === short ? 8_500 : 10_500} ms, replay: ${replayCommand(file, String(seed), undefined)}`
+        expect(result.violations, replay).toEqual([])
+        expect(result.failover?.promotedBackAtMs, replay).toBeGreaterThan(0)
+        expect(result.writes.acknowledged / result.writes.attempted, replay).toBeGreaterThan(0.3)
+      }
+    }
+  })
+
   it("the failover scenario promotes the highest-priority available region and hands the role back", () => {
     const result = results.get("scenarios/primary-failover.yaml#1") ?? runScenario(Fixtures.load("scenarios/primary-failover.yaml"), 1)
     expect(result.failover?.promotedRegion).toBe("eu-central-1")
