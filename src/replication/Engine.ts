@@ -161,6 +161,9 @@ export const build = (settings: Settings): Effect.Effect<Context.Context<Service
       // promoted later still, so by then the leases it was granted have run out: a takeover waits
       // only when the old primary was still heard from (and safety never rests on this choice).
       leaseMs: settings.heartbeat.timeoutMs,
+      // Two regions: three rounds, so that a healthy node renews twice within its lease while a
+      // takeover after a region was lost waits seconds rather than the heartbeat timeout.
+      pairLeaseMs: Math.min(settings.heartbeat.timeoutMs, 3 * settings.heartbeat.intervalMs),
       regions: settings.topology.regions.map((region) => region.id)
     })
     const shared = withTopology.pipe(Context.add(Router.Router, router), Context.add(ChangeFeed.ChangeFeed, feed), Context.add(Primacy.Primacy, primacy))

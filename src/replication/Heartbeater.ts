@@ -156,7 +156,7 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
       latest: [...memory.recent.values()].map((entry) => entry.ack),
       startedAtMs,
       endedAtMs: yield* Clock.monotonicMs,
-      leaseMs: primacy.leaseMs
+      leaseMs: primacy.pairLeaseMs
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })

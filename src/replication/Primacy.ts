@@ -77,6 +77,12 @@ export interface Settings {
   readonly initial: View
   /** How long a round of agreement lets a primary take writes; also how long a grant binds. */
   readonly leaseMs: number
+  /**
+   * With two regions, how long a round of the node's own lets it take writes, and how long a
+   * takeover waits at most (`pairRenewal`): more than two heartbeat intervals, as a round ends
+   * at most an interval after it starts and rounds start every interval.
+   */
+  readonly pairLeaseMs: number
   /** The regions a restarted node may have granted leases to before it stopped. */
   readonly regions: ReadonlyArray<Topology.RegionId>
 }
@@ -97,6 +103,7 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
   Primacy,
   {
     readonly leaseMs: number
+    readonly pairLeaseMs: number
     readonly state: Effect.Effect<State>
     /** Takes a view (Failover); a changed view starts without a lease. */
     readonly adopt: (view: View) => Effect.Effect<void>
@@ -324,6 +331,10 @@ export const grantHeldUntilMs = (state: State, region: Topology.RegionId, leaseM
 export const observeIn = (state: State, view: View): State =>
   view.epoch > Math.max(state.epoch, state.newerEpochSeen?.epoch ?? -1) ? { ...state, newerEpochSeen: view } : state
 
+/** The lease a deployment of `regionCount` regions runs on: `pairLeaseMs` with two, else `leaseMs`. */
+export const leaseFor = (primacy: Pick<Primacy["Type"], "leaseMs" | "pairLeaseMs">, regionCount: number): number =>
+  regionCount === 2 ? primacy.pairLeaseMs : primacy.leaseMs
+
 /**
  * Whether a PrimaryReplica write may be taken now: refused once a newer epoch has been seen
  * and, with two or more regions, while the lease has lapsed or a takeover is still waiting
@@ -378,6 +389,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     const viewChanged = new Handoff.Gate()
     return {
       leaseMs: settings.leaseMs,
+      pairLeaseMs: settings.pairLeaseMs,
       state: Ref.get(state),
       adopt: (view) =>
         Effect.flatMap(Clock.monotonicMs, (atMs) =>

@@ -201,7 +201,7 @@ export const make = (options: Options) =>
       topology.strategy !== "PrimaryReplica" || vault === Primacy.epochVault
         ? Effect.succeed(undefined)
         : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) =>
-            Primacy.checkWrite(state, nowMs, primacy.leaseMs, topology.regions.length)
+            Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
           )
 
     // Checked at the end of the transaction body, just before the commit: the write lease and

@@ -41,7 +41,7 @@ export const current = (regionId: Topology.RegionId): Effect.Effect<Role, never,
     if (!primaryReplica) return { ...base, writable: true }
     const refused =
       Replica.checkWritable(topology, regionId, probeVault) ??
-      Primacy.checkWrite(state, yield* Clock.monotonicMs, primacy.leaseMs, topology.regions.length) ??
+      Primacy.checkWrite(state, yield* Clock.monotonicMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length) ??
       (state.primary === regionId ? undefined : { message: `this node's view names ${state.primary ?? "no region"} primary of epoch ${state.epoch}` })
     return refused === undefined ? { ...base, writable: true } : { ...base, writable: false, reason: refused.message }
   })

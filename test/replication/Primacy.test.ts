@@ -191,7 +191,7 @@ describe("Primacy views", () => {
     Effect.gen(function* () {
       yield* TestClock.adjust(7_000)
       const disk = KvDriver.makeMemoryDisk()
-      const settings = { initial: epochZero, leaseMs, regions: ["a", "b", "c"] }
+      const settings = { initial: epochZero, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"] }
       const fresh = yield* Effect.flatMap(Primacy.make(settings), (primacy) => primacy.state).pipe(Effect.provide(Store.layerMemory(disk)))
       expect(fresh.grantedAtMs).toEqual({})
       yield* Effect.flatMap(Store.Store, (store) => store.transaction((tx) => tx.appendLog({ change, receivedFrom: null, appliedAtMs: 1 }))).pipe(
@@ -307,7 +307,7 @@ describe("Primacy.tally", () => {
         currentTimeNanos: Effect.sync(() => BigInt(time.monotonicMs) * 1_000_000n),
         sleep: () => Effect.void
       }
-      const primacy = yield* Primacy.make({ initial: { epoch: 0, primary: "a" }, leaseMs: 1_000, regions: ["a", "b", "c"] }).pipe(
+      const primacy = yield* Primacy.make({ initial: { epoch: 0, primary: "a" }, leaseMs: 1_000, pairLeaseMs: 1_000, regions: ["a", "b", "c"] }).pipe(
         Effect.provideService(Store.Store, Store.makeMemory(yield* KvDriver.makeMemory(KvDriver.makeMemoryDisk()))),
         Effect.withClock(machine)
       )
