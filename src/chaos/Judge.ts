@@ -54,7 +54,10 @@ export const history = (
     write.targetNode = op.target
     write.targetRegion = regionOf(op.target)
     if (op.endedAtMs === undefined) continue
-    if (op.status === "acknowledged") recorded.end(write, "acknowledged", op.endedAtMs, { changes: changesOf(op) })
+    if (op.status === "acknowledged") {
+      recorded.end(write, "acknowledged", op.endedAtMs, { changes: changesOf(op) })
+      write.epoch = op.epoch
+    }
     else if (op.status === "failed") recorded.end(write, "rejected", op.endedAtMs, { reason: op.reason ?? "" })
     // Like the simulator's client deadline: no answer is a failure whose outcome is unknown.
     else recorded.end(write, "failed", op.endedAtMs, { reason: `outcome unknown: ${op.reason ?? ""}` })
@@ -105,11 +108,23 @@ export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): Read
   ]
 }
 
-/** The checks a real run cannot judge, with the reason. */
+/**
+ * The checks a real run cannot judge, with the reason. `epochs` is judged in part (`judgeEpochs`):
+ * from the epoch each node says it took a write in, not from its epoch history.
+ */
 export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {
-  epochs: "a node's failover epoch history is not exposed through the public API",
   failover: "a node's failover epoch history is not exposed through the public API"
 }
+
+/**
+ * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
+ * in (`WriteResponse.epoch`). Judged: no epoch has writes from two regions, and no write sent
+ * after another region acknowledged one in a newer epoch is taken in an older one. Not judged:
+ * which region each node named primary when (the history the simulator reads from each node).
+ */
+export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed)"
+
+const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Checkers.epochs(history.writes, [], "invoked")
 
 /** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */
 export const judge = (observed: Observed): { readonly violations: ReadonlyArray<Checkers.Violation>; readonly verdicts: ReadonlyMap<string, Oracle.Verdict> } => {
@@ -145,6 +160,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
+  if (checks.has("epochs")) violations.push(...judgeEpochs(history))
   if (checks.has("progress")) {
     const windows = [...FaultWindows.windows(scenario, observed.healedAtMs), ...(observed.starting ?? [])]
     violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))

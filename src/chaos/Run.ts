@@ -738,7 +738,8 @@ const summarize = (
     notApplied: chaos.notApplied,
     notJudged: [
       ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
-      ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : [])
+      ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : []),
+      ...(chaos.scenario.checks.includes("epochs") ? [`epochs in part: ${Judge.epochsPartly}`] : [])
     ],
     chosen: {
       clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])),

@@ -37,6 +37,8 @@ export interface Op extends Planned {
   reason: string | undefined
   revision: number | undefined
   position: number | undefined
+  /** The failover epoch the node said it took the write in (`WriteResponse.epoch`). */
+  epoch: number | undefined
   /**
    * The disk generation of the taking node when the write was sent to it (its last attempt), set
    * once it is acknowledged. Taken at the send, not at the acknowledgement: a node wiped just
@@ -117,6 +119,7 @@ export const send = async (op: Op, clients: Clients, nowMs: () => number): Promi
       op.status = "acknowledged"
       op.revision = written.revision
       op.position = written.position
+      op.epoch = written.epoch
     } catch (error) {
       const region = redirectOf(error)
       const nodes = region === undefined || region === clients.regionOf(op.target) ? [] : clients.nodesIn(region)
@@ -133,4 +136,4 @@ export const send = async (op: Op, clients: Clients, nowMs: () => number): Promi
 }
 
 /** A fresh record of a planned write. */
-export const record = (planned: Planned): Op => ({ ...planned, target: planned.node, status: "invoked", invokedAtMs: undefined, sentAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined, generation: undefined })
+export const record = (planned: Planned): Op => ({ ...planned, target: planned.node, status: "invoked", invokedAtMs: undefined, sentAtMs: undefined, endedAtMs: undefined, reason: undefined, revision: undefined, position: undefined, epoch: undefined, generation: undefined })

@@ -41,6 +41,8 @@ export interface WriteAck {
   readonly changes: ReadonlyArray<Change.Change>
   /** Log position of the write's last change. */
   readonly position: number
+  /** Under PrimaryReplica, the failover epoch of this node's view when it committed the write. */
+  readonly epoch?: number
 }
 
 /** Per-call options of a client write. */
@@ -197,12 +199,16 @@ export const make = (options: Options) =>
 
     // Epoch records are the failover protocol's own writes: a region records its promotion
     // before it has a lease, so that every region learns of the new epoch from its log.
-    const checkPrimacy = (topology: Topology.Topology, vault: string) =>
-      topology.strategy !== "PrimaryReplica" || vault === Primacy.epochVault
-        ? Effect.succeed(undefined)
-        : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) =>
-            Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
-          )
+    const checkPrimacy = (topology: Topology.Topology, vault: string) => Effect.map(primacyAtCommit(topology, vault), (checked) => checked.rejected)
+
+    // The lease check, with the epoch of the view it was made in (PrimaryReplica only).
+    const primacyAtCommit = (topology: Topology.Topology, vault: string): Effect.Effect<{ readonly rejected?: WriteRejected; readonly epoch?: number }> =>
+      topology.strategy !== "PrimaryReplica"
+        ? Effect.succeed({})
+        : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) => {
+            const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
+            return rejected === undefined ? { epoch: state.epoch } : { rejected }
+          })
 
     // Checked at the end of the transaction body, just before the commit: the write lease and
     // the client's deadline must still hold then, not only when the write was admitted (a node
@@ -213,8 +219,9 @@ export const make = (options: Options) =>
         if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
           return yield* new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
         }
-        const rejected = yield* checkPrimacy(topology, vault)
-        if (rejected !== undefined) return yield* rejected
+        const checked = yield* primacyAtCommit(topology, vault)
+        if (checked.rejected !== undefined) return yield* checked.rejected
+        return checked.epoch
       })
 
     const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}) =>
@@ -231,13 +238,13 @@ export const make = (options: Options) =>
         const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
         if (rejected !== undefined) return yield* rejected
         // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
-        const entries = yield* store.transaction(
-          (tx) => Effect.zipLeft(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions)),
-          feed.publish
+        const [entries, epoch] = yield* store.transaction(
+          (tx) => Effect.zip(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions)),
+          ([committed]) => feed.publish(committed)
         )
         yield* count({ writes: 1 })
         const last = entries[entries.length - 1]!
-        return { revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position }
+        return { revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position, ...(epoch === undefined ? {} : { epoch }) }
       })
 
     const applyBatch = (batch: Message.ReplicateBatch) =>

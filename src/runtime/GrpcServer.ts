@@ -660,7 +660,7 @@ const write = (context: ServerContext, bytes: Buffer, timeoutMs: number): Effect
       relationship: operation.relationship
     }))
     const ack = yield* commit(context, operations, deadlineMs)
-    return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
+    return Proto.WriteResponse.encode({ revision: ack.revision, position: ack.position, epoch: ack.epoch ?? 0 }).finish()
   })
 
 const remove = (context: ServerContext, bytes: Buffer, timeoutMs: number): Effect.Effect<Uint8Array, CallFailure> =>
@@ -670,7 +670,7 @@ const remove = (context: ServerContext, bytes: Buffer, timeoutMs: number): Effec
     yield* checkOperationCount(context, request.relationships.length)
     const operations = yield* decodeOperations(context, request.vault, request.relationships, (relationship) => ({ op: "delete", relationship }))
     const ack = yield* commit(context, operations, deadlineMs)
-    return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position }).finish()
+    return Proto.DeleteResponse.encode({ revision: ack.revision, position: ack.position, epoch: ack.epoch ?? 0 }).finish()
   })
 
 const read = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>

@@ -29,6 +29,8 @@ import * as ReplicationStream from "./ReplicationStream.js"
 export interface Written {
   readonly revision: number
   readonly position: number
+  /** The failover epoch the node took it in (PrimaryReplica; 0 otherwise, or from an older node). */
+  readonly epoch: number
 }
 
 /** The writes of one client to one node. */
@@ -83,7 +85,7 @@ export const make = (client: grpc.Client, metadata: () => grpc.Metadata, timeout
     return Effect.runPromise(sent).then((outcome) => {
       if (Either.isRight(outcome)) {
         const response = Proto.WriteResponse.decode(outcome.right)
-        return { revision: response.revision, position: response.position }
+        return { revision: response.revision, position: response.position, epoch: response.epoch }
       }
       if (outcome.left.code === grpc.status.UNIMPLEMENTED && outcome.left.streamEnded === true) {
         unimplemented = true

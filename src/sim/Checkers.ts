@@ -442,8 +442,15 @@ export const epochStarts = (nodes: ReadonlyArray<NodeEpochs>): ReadonlyMap<numbe
   return starts
 }
 
-/** Epochs: one serving region per epoch; no write in an epoch after a newer one began elsewhere. */
-export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<NodeEpochs>): ReadonlyArray<Violation> => {
+/**
+ * Epochs: one serving region per epoch; no write in an epoch after a newer one began elsewhere.
+ * `staleBy` is the moment a write counts from: in the simulator its acknowledgement, which is its
+ * commit (the history notes it as the node returns); on real processes (`invoked`), where a
+ * client knows only when it sent a write and when the answer came back, its sending: only a
+ * write sent after the newer epoch's first write was acknowledged was certainly committed after
+ * it, and an answer delayed on its way back would otherwise be taken for a split brain.
+ */
+export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<NodeEpochs>, staleBy: "acknowledged" | "invoked" = "acknowledged"): ReadonlyArray<Violation> => {
   const violations: Array<Violation> = []
   const starts = epochStarts(nodes)
   for (const [epoch, list] of starts) {
@@ -474,8 +481,8 @@ export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<
   }
   const stale = writes.filter((write) => {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) return false
-    const acknowledgedAtMs = write.endedAtMs ?? write.startedAtMs
-    return [...firstWriteAtMs].some(([epoch, first]) => epoch > write.epoch! && first.region !== write.targetRegion && first.atMs <= acknowledgedAtMs)
+    const atMs = staleBy === "invoked" ? write.startedAtMs : (write.endedAtMs ?? write.startedAtMs)
+    return [...firstWriteAtMs].some(([epoch, first]) => epoch > write.epoch! && first.region !== write.targetRegion && first.atMs <= atMs)
   })
   if (stale.length > 0) {
     violations.push({

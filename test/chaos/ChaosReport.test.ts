@@ -74,6 +74,7 @@ const op = (id: number, region: string, status: Workload.Status, invokedAtMs: nu
   reason,
   revision: status === "acknowledged" ? 1 : undefined,
   position: status === "acknowledged" ? 1 : undefined,
+  epoch: status === "acknowledged" ? 0 : undefined,
   generation: status === "acknowledged" ? 1 : undefined
 })
 

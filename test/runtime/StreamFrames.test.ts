@@ -72,7 +72,7 @@ describe("StreamFrames", () => {
         expect(Proto.WriteFrame.decode(StreamFrames.encodeRequest(frameId, request, timeoutMs))).toStrictEqual({ id: frameId, request: write, timeoutMs })
         const read = StreamFrames.decodeRequest(Proto.WriteFrame.encode({ id: frameId, request: write, timeoutMs }).finish())
         expect(typeof read === "string" ? read : { id: read.id, request: Proto.WriteRequest.decode(read.request), timeoutMs: read.timeoutMs }).toStrictEqual({ id: frameId, request: write, timeoutMs })
-        const answer = { revision, position: revision + 1 }
+        const answer = { revision, position: revision + 1, epoch: revision % 5 }
         const answered = StreamFrames.encodeResponse(frameId, Proto.WriteResponse.encode(answer).finish())
         expect(Proto.WriteResultFrame.decode(answered)).toStrictEqual({ id: frameId, response: answer, statusCode: 0, statusDetails: "" })
         expect(Proto.WriteResultFrame.decode(StreamFrames.encodeFailure(frameId, code, details))).toStrictEqual({ id: frameId, response: undefined, statusCode: code, statusDetails: details })

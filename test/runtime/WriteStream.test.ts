@@ -112,7 +112,7 @@ const bareServer = (seen: Seen, withStream: boolean, onFrame: (call: grpc.Server
       const server = new grpc.Server()
       const write = (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         seen.unary++
-        callback(null, Buffer.from(Proto.WriteResponse.encode({ revision: 7, position: seen.unary }).finish()))
+        callback(null, Buffer.from(Proto.WriteResponse.encode({ revision: 7, position: seen.unary, epoch: 0 }).finish()))
       }
       const writeStream = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         seen.streams++
@@ -277,7 +277,7 @@ describe("WriteStream", () => {
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)
       expect(Date.now() - started).toBeLessThan(10_000)
-      expect(yield* Effect.promise(() => inFlight)).toStrictEqual(Exit.succeed({ revision: expect.any(Number), position: 51 }))
+      expect(yield* Effect.promise(() => inFlight)).toStrictEqual(Exit.succeed({ revision: expect.any(Number), position: 51, epoch: 0 }))
     })
   )
 })

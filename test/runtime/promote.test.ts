@@ -42,6 +42,7 @@ describe("inferadb-repl promote", () => {
     await Promise.all(processes.map((process, index) => Serve.awaitReady(process, ports[index]!.httpPort)))
     const [west, europe] = clients as [ApiClient.ApiClient, ApiClient.ApiClient]
     expect(await Serve.eventually(() => writes(west, "user:before"), 10_000)).toBe(true)
+    expect((await west.insert(VAULT, [{ resource: "document:promoted", relation: "viewer", subject: "user:epoch-0" }])).epoch).toBe(0)
     expect(await writes(europe, "user:not-primary")).toBe(false)
 
     // The primary goes away for good; the other region must not promote itself.
@@ -67,6 +68,10 @@ describe("inferadb-repl promote", () => {
     expect(exposition).toContain('inferadb_engine_replication_primary{region="eu-central-1"} 1\n')
     const role = (JSON.parse((await Serve.httpGet(httpPort, "/healthz")).body) as { details: { replication: { role: unknown } } }).details.replication.role
     expect(role).toMatchObject({ strategy: "PrimaryReplica", primary: "eu-central-1", epoch: JSON.parse(promoted.stdout).epoch, writable: true })
+    // Each write's answer names the epoch the node took it in, which the chaos judge reads.
+    const after = await europe.insert(VAULT, [{ resource: "document:promoted", relation: "viewer", subject: "user:epoch" }])
+    expect(after.epoch).toBe(JSON.parse(promoted.stdout).epoch)
+    expect(after.epoch).toBeGreaterThan(0)
     const again = await cli(["promote", "--address", europeAddress, "--token", Serve.token])
     expect(again.stdout).toMatch(/already was primary/)
   }, 90_000)

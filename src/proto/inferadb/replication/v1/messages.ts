@@ -283,6 +283,12 @@ export interface WriteResponse {
   revision: number;
   /** Log position of the write's last change (a Watch can start after it). */
   position: number;
+  /**
+   * Under PrimaryReplica, the failover epoch in which the node took the write (its view when it
+   * committed); 0 under the other strategies. Lets a client, or a chaos judge, see two regions
+   * taking writes in different epochs at once.
+   */
+  epoch: number;
 }
 
 /**
@@ -322,6 +328,8 @@ export interface DeleteRequest {
 export interface DeleteResponse {
   revision: number;
   position: number;
+  /** As WriteResponse.epoch. */
+  epoch: number;
 }
 
 /** Reads the existing tuples of one resource, optionally of one relation. */
@@ -2051,7 +2059,7 @@ export const WriteRequest: MessageFns<WriteRequest> = {
 };
 
 function createBaseWriteResponse(): WriteResponse {
-  return { revision: 0, position: 0 };
+  return { revision: 0, position: 0, epoch: 0 };
 }
 
 export const WriteResponse: MessageFns<WriteResponse> = {
@@ -2061,6 +2069,9 @@ export const WriteResponse: MessageFns<WriteResponse> = {
     }
     if (message.position !== 0) {
       writer.uint32(16).uint64(message.position);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(24).uint64(message.epoch);
     }
     return writer;
   },
@@ -2092,6 +2103,14 @@ export const WriteResponse: MessageFns<WriteResponse> = {
             }
 
             message.position = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -2312,7 +2331,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
 };
 
 function createBaseDeleteResponse(): DeleteResponse {
-  return { revision: 0, position: 0 };
+  return { revision: 0, position: 0, epoch: 0 };
 }
 
 export const DeleteResponse: MessageFns<DeleteResponse> = {
@@ -2322,6 +2341,9 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
     }
     if (message.position !== 0) {
       writer.uint32(16).uint64(message.position);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(24).uint64(message.epoch);
     }
     return writer;
   },
@@ -2353,6 +2375,14 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
             }
 
             message.position = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
             continue;
           }
         }
