@@ -61,6 +61,10 @@
  * - `machine.wakeUp`: how long the machine takes to wake an idle process (`wakeUp.ts`): a
  *   loopback round trip inside the bench, busy and after 100 ms idle, p50, measured before the
  *   nodes start. The lag at low rates crosses several sleeping threads, each as slow to wake.
+ * - `machine.crossProcessEcho`: one hop between two processes on this machine (`echoFloor.ts`):
+ *   a 100-byte echo to a child process over raw TCP, a Node HTTP/2 stream and a grpc-js unary
+ *   call, busy and after 100 ms idle (p50). The grpc-js idle figure is the floor a batch's hop
+ *   puts under the lag at low rates, before either commit.
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
@@ -91,6 +95,7 @@ import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
+import * as EchoFloor from "./echoFloor.js"
 import * as WakeUp from "./wakeUp.js"
 
 const numberFromEnv = (name: string, fallback: number): number => {
@@ -489,6 +494,7 @@ const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<bool
 const main = async (): Promise<void> => {
   const loadAtStart = loadAverage()
   const wakeUp = await WakeUp.measure()
+  const crossProcessEcho = await EchoFloor.measure()
   const dir = Serve.tempDir("bench")
   const ports = await Serve.allocate([ORIGIN, TARGET])
   const processes = new Map<string, Serve.ServeProcess>()
@@ -719,7 +725,7 @@ const main = async (): Promise<void> => {
       cpuSeconds: cpu,
       clientCpuSeconds: Number(((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(2)),
       changesPerCpuSecond: perCpuSecond,
-      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp }
+      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp, crossProcessEcho }
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } finally {

@@ -199,16 +199,7 @@ export const make = (options: Options) =>
 
     // Epoch records are the failover protocol's own writes: a region records its promotion
     // before it has a lease, so that every region learns of the new epoch from its log.
-    const checkPrimacy = (topology: Topology.Topology, vault: string) => Effect.map(primacyAtCommit(topology, vault), (checked) => checked.rejected)
-
-    // The lease check, with the epoch of the view it was made in (PrimaryReplica only).
-    const primacyAtCommit = (topology: Topology.Topology, vault: string): Effect.Effect<{ readonly rejected?: WriteRejected; readonly epoch?: number }> =>
-      topology.strategy !== "PrimaryReplica"
-        ? Effect.succeed({})
-        : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) => {
-            const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
-            return rejected === undefined ? { epoch: state.epoch } : { rejected }
-          })
+    const checkPrimacy = (topology: Topology.Topology, vault: string) => Effect.map(primacyCheck(primacy, topology, vault), (checked) => checked.rejected)
 
     // Checked at the end of the transaction body, just before the commit: the write lease and
     // the client's deadline must still hold then, not only when the write was admitted (a node
@@ -219,7 +210,7 @@ export const make = (options: Options) =>
         if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
           return yield* new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
         }
-        const checked = yield* primacyAtCommit(topology, vault)
+        const checked = yield* primacyCheck(primacy, topology, vault)
         if (checked.rejected !== undefined) return yield* checked.rejected
         return checked.epoch
       })
@@ -347,6 +338,19 @@ export const make = (options: Options) =>
       stats: Ref.get(stats)
     } satisfies Replica["Type"]
   })
+
+/** The lease check of a write to `vault`, with the epoch of the view it was made in (PrimaryReplica only). */
+const primacyCheck = (
+  primacy: Primacy.Primacy["Type"],
+  topology: Topology.Topology,
+  vault: string
+): Effect.Effect<{ readonly rejected?: WriteRejected; readonly epoch?: number }> =>
+  topology.strategy !== "PrimaryReplica"
+    ? Effect.succeed({})
+    : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) => {
+        const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
+        return rejected === undefined ? { epoch: state.epoch } : { rejected }
+      })
 
 /** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
 const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
