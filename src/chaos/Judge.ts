@@ -57,8 +57,7 @@ export const history = (
     if (op.status === "acknowledged") {
       recorded.end(write, "acknowledged", op.endedAtMs, { changes: changesOf(op) })
       write.epoch = op.epoch
-    }
-    else if (op.status === "failed") recorded.end(write, "rejected", op.endedAtMs, { reason: op.reason ?? "" })
+    } else if (op.status === "failed") recorded.end(write, "rejected", op.endedAtMs, { reason: op.reason ?? "" })
     // Like the simulator's client deadline: no answer is a failure whose outcome is unknown.
     else recorded.end(write, "failed", op.endedAtMs, { reason: `outcome unknown: ${op.reason ?? ""}` })
   }

@@ -27,7 +27,9 @@
  * With two regions no quorum can vouch for a primary (the orchestration document keeps a
  * two-region deployment writable with one region left, and Failover never fences there): the
  * lease there is `pairRenewal`'s, renewed by the node's own rounds, with a takeover waiting for
- * the other region's nodes to move on. With one region there is no lease. Limits: leases are durations on each node's own clock, so they assume
+ * the other region's nodes to move on. With one region there is no lease.
+ *
+ * Limits: leases are durations on each node's own clock, so they assume
  * clocks that run at about the same rate (offsets do not matter); a node restarted on a
  * non-empty store counts its start as a grant to every region, as it cannot remember what it
  * granted before, but it answers with the view of its stored epoch records, which may be
