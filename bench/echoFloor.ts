@@ -15,12 +15,10 @@ import { spawn } from "node:child_process"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import * as grpc from "@grpc/grpc-js"
+import * as WakeUp from "./wakeUp.js"
 
 /** p50 round trips in ms, busy and after 100 ms idle. */
-export interface Echo {
-  readonly busyMs: number
-  readonly idleMs: number
-}
+export type Echo = WakeUp.WakeUp
 
 export interface EchoFloor {
   readonly tcp: Echo
@@ -28,8 +26,6 @@ export interface EchoFloor {
   readonly grpc: Echo
 }
 
-const samples = 30
-const idleGapMs = 100
 const payload = Buffer.alloc(100)
 
 /** The child: one echo server of each kind on loopback; prints their ports as JSON. */
@@ -49,27 +45,17 @@ const grpcPort = await new Promise((resolve, reject) => server.bindAsync("127.0.
 console.log(JSON.stringify({ tcp: tcp.address().port, http2: h2.address().port, grpc: grpcPort }))
 `
 
-const p50 = (values: ReadonlyArray<number>): number => Number([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!.toFixed(2))
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Busy and idle p50 of `roundTrip`, after a warm-up. */
-const measureOne = async (roundTrip: () => Promise<void>): Promise<Echo> => {
-  const timed = async () => {
-    const startedMs = performance.now()
-    await roundTrip()
-    return performance.now() - startedMs
-  }
-  for (let index = 0; index < 50; index++) await timed()
-  const busy: Array<number> = []
-  for (let index = 0; index < samples; index++) busy.push(await timed())
-  const idle: Array<number> = []
-  for (let index = 0; index < samples; index++) {
-    await sleep(idleGapMs)
-    idle.push(await timed())
-  }
-  return { busyMs: p50(busy), idleMs: p50(idle) }
-}
+/** Busy and idle p50 of `roundTrip`, after 50 untimed ones (`WakeUp.busyAndIdle`). */
+const measureOne = (roundTrip: () => Promise<void>): Promise<Echo> =>
+  WakeUp.busyAndIdle(
+    async () => {
+      const startedMs = performance.now()
+      await roundTrip()
+      return performance.now() - startedMs
+    },
+    50,
+    2
+  )
 
 const tcpEcho = async (port: number) => {
   const socket = net.connect(port, "127.0.0.1")

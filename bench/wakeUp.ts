@@ -20,12 +20,28 @@ export interface WakeUp {
 const samples = 30
 const idleGapMs = 100
 
-const p50 = (values: Array<number>): number => {
+const p50 = (values: ReadonlyArray<number>, digits: number): number => {
   const sorted = [...values].sort((a, b) => a - b)
-  return Number(sorted[Math.floor(sorted.length / 2)]!.toFixed(3))
+  return Number(sorted[Math.floor(sorted.length / 2)]!.toFixed(digits))
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * p50 of `roundTrip` (which resolves with its own duration in ms), 30 times back to back and 30
+ * times after 100 ms idle each, after `warmUp` untimed ones; rounded to `digits`.
+ */
+export const busyAndIdle = async (roundTrip: () => Promise<number>, warmUp = 0, digits = 3): Promise<WakeUp> => {
+  for (let index = 0; index < warmUp; index++) await roundTrip()
+  const busy: Array<number> = []
+  for (let index = 0; index < samples; index++) busy.push(await roundTrip())
+  const idle: Array<number> = []
+  for (let index = 0; index < samples; index++) {
+    await sleep(idleGapMs)
+    idle.push(await roundTrip())
+  }
+  return { busyMs: p50(busy, digits), idleMs: p50(idle, digits) }
+}
 
 export const measure = async (): Promise<WakeUp> => {
   const server = net.createServer((socket) => {
@@ -49,14 +65,7 @@ export const measure = async (): Promise<WakeUp> => {
     return performance.now() - startedMs
   }
   try {
-    const busy: Array<number> = []
-    for (let index = 0; index < samples; index++) busy.push(await roundTrip())
-    const idle: Array<number> = []
-    for (let index = 0; index < samples; index++) {
-      await sleep(idleGapMs)
-      idle.push(await roundTrip())
-    }
-    return { busyMs: p50(busy), idleMs: p50(idle) }
+    return await busyAndIdle(roundTrip)
   } finally {
     client.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -48,7 +48,7 @@ export const make = (finished: Finished): RunReport.RunReport => {
   ]
   const durationMs = Math.max(finished.durationMs, ...events.map((event) => event.atMs))
   const primaryReplica = scenario.topology.strategy === "PrimaryReplica"
-  const epochsReason = "a node's failover epoch history is not exposed through the public API"
+  const epochsReason = Judge.epochHistoryHidden
   return {
     scenario: result.scenario,
     seed: result.seed,

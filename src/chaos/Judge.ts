@@ -115,6 +115,9 @@ export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {
   failover: "a node's failover epoch history is not exposed through the public API"
 }
 
+/** Why a real run has no failover story: the reason `notJudged` gives for `failover`. */
+export const epochHistoryHidden = notJudged.failover!
+
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
  * in (`WriteResponse.epoch`). Judged: no epoch has writes from two regions, and no write sent

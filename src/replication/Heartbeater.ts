@@ -95,7 +95,9 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     const clock = yield* Clock.Clock
     const topology = yield* manager.current
     const startedAtMs = yield* Clock.monotonicMs
-    const startView: Primacy.View = yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary }))
+    // Only a two-region primary renews at the round's end (`renewPair`), for the view it starts with.
+    const pair = topology.strategy === "PrimaryReplica" && topology.regions.length === 2
+    const startView: Primacy.View | undefined = pair ? yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
     const sentAtMs = yield* clock.physicalMs
     const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs }
     // A node running this round is alive: without recording itself, every node's stale check
@@ -137,7 +139,7 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     for (const peer of prompt) yield* pool.run(Effect.ensuring(ask(settings, memory, topology, peer, request, startedAtMs, "round"), counted))
     yield* answered.awaitWithin(settings.intervalMs)
     yield* manager.checkStaleNodes()
-    if (topology.strategy === "PrimaryReplica" && topology.regions.length === 2) yield* renewPair(settings, memory, topology, startView, startedAtMs)
+    if (startView !== undefined) yield* renewPair(settings, memory, topology, startView, startedAtMs)
   })
 
 /**
