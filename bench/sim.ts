@@ -8,6 +8,9 @@
  *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
  * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
  *   it), with one job and with one job per core, wall time including the process start;
+ * - `sustainedSwarm`: the same on one job per core over more seeds (400; SWARM_SUSTAINED_SEEDS),
+ *   the rate a long swarm runs at once its threads are warm: 40 seeds measure mostly the start
+ *   and the JIT's warm-up (a swarm's first seeds cost about 1.4 times its later ones);
  * - `cpuMsPerSimulatedSecond`: CPU milliseconds this process spends per simulated second of a
  *   quiet cluster (full mesh, 50 ms links, no faults) of 2, 3 and 5 regions, idle and under 100
  *   and 1,000 writes/s, one seed each after a warm-up run (CPU time, so a shared machine
@@ -19,7 +22,8 @@
  *
  *   npm run bench:sim                              12 seeds per scenario, 40 swarm seeds per run
  *   SEEDS=20 SWARM_SEEDS=100 npm run bench:sim     at most 20 and 100
- *   SWARM_SEEDS=0 npm run bench:sim                no swarm runs
+ *   SWARM_SEEDS=0 npm run bench:sim                no short swarm runs
+ *   SWARM_SUSTAINED_SEEDS=0 npm run bench:sim      no sustained swarm run
  *   CPU_TABLE=0 npm run bench:sim                  no CPU-per-simulated-second table
  *
  * Wall time is read here, never inside the simulator (it takes the clock as an option).
@@ -48,6 +52,8 @@ const seeds = Math.min(seedsMax, Math.max(1, Number(process.env["SEEDS"] ?? 12))
 const warmUpRuns = 2
 const swarmSeedsMax = 100
 const swarmSeeds = Math.min(swarmSeedsMax, Math.max(0, Number(process.env["SWARM_SEEDS"] ?? 40)))
+const sustainedSeedsMax = 5_000
+const sustainedSeeds = Math.min(sustainedSeedsMax, Math.max(0, Number(process.env["SWARM_SUSTAINED_SEEDS"] ?? 400)))
 /** Swarm seeds start here: drawn scenarios, the same every run of the bench. */
 const swarmFirstSeed = 1
 const cores = os.availableParallelism()
@@ -133,7 +139,7 @@ const childrenCpuMs = (): number | undefined => {
 }
 
 /** One `sim swarm --json` run of the CLI on `jobs` threads: its seeds per minute, wall time including the process start. */
-const swarm = (jobs: number) => {
+const swarm = (jobs: number, swarmSeeds: number) => {
   const cpuBeforeMs = childrenCpuMs()
   const args = ["bin/inferadb-repl.mjs", "sim", "swarm", "--seeds", String(swarmSeeds), "--first-seed", String(swarmFirstSeed), "--jobs", String(jobs), "--json", "--no-report"]
   const startedMs = performance.now()
@@ -217,7 +223,8 @@ const elapsedMs = performance.now() - startedMs
 await new Promise((resolve) => setTimeout(resolve, 10))
 gc.disconnect()
 const results = scenarios.map((scenario, index) => summarize(scenario, tallies[index]!))
-const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map(swarm)
+const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map((jobs) => swarm(jobs, swarmSeeds))
+const sustainedSwarm = sustainedSeeds === 0 ? undefined : swarm(cores, sustainedSeeds)
 const cpuPerSimulatedSecond = process.env["CPU_TABLE"] === "0" ? [] : cpuTable()
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
 process.stdout.write(
@@ -233,6 +240,7 @@ process.stdout.write(
     seedsPerMinute: round(((seeds * files.length) / totals.wallMs) * 60_000),
     scenarios: results,
     swarm: swarms,
+    ...(sustainedSwarm === undefined ? {} : { sustainedSwarm }),
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     cpuMsPerSimulatedSecond: cpuPerSimulatedSecond,
     notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`

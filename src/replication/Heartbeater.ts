@@ -44,22 +44,34 @@ export interface Settings {
 
 /** Round-trip estimate of one peer (RFC 6298 smoothing). */
 interface RoundTrip {
-  readonly smoothedMs: number
-  readonly deviationMs: number
+  /** Undefined until the peer first answered. */
+  readonly smoothedMs: number | undefined
+  readonly deviationMs: number | undefined
   /** The deadline of the next heartbeat to the peer. */
   readonly timeoutMs: number
 }
 
-/** The deadline after a round trip of `sampleMs` (or after a timeout, when undefined). */
+/**
+ * The deadline after a round trip of `sampleMs` (or after a timeout, when undefined). A timeout
+ * doubles the deadline and leaves the estimate alone, as RFC 6298 backs off its timer: until
+ * December 2, 2026 a timeout before the peer's first answer seeded the smoothed round trip
+ * with the doubled deadline, and the real round trips took tens of seconds to wear it down.
+ * All that while the peer counted as slow, and a slow peer may stay silent for two deadlines
+ * plus a round before it is stale: one lost handshake as a cluster started (every request to
+ * the peer waits for the retransmission) held the detection of the primary's crash back by
+ * 6.5 s, past its restart, so no region was promoted (scenarios/primary-failover.yaml, seed 1,
+ * once the simulator sent lost handshakes again as TCP does).
+ */
 export const nextTimeout = (settings: Settings, previous: RoundTrip | undefined, sampleMs: number | undefined): RoundTrip => {
   const floorMs = settings.requestTimeoutMs
   const capMs = Math.max(floorMs, settings.requestTimeoutMaxMs ?? floorMs)
   if (sampleMs === undefined) {
     const timeoutMs = Math.min(capMs, (previous?.timeoutMs ?? floorMs) * 2)
-    return { smoothedMs: previous?.smoothedMs ?? timeoutMs, deviationMs: previous?.deviationMs ?? 0, timeoutMs }
+    return { smoothedMs: previous?.smoothedMs, deviationMs: previous?.deviationMs, timeoutMs }
   }
-  const smoothedMs = previous === undefined ? sampleMs : 0.875 * previous.smoothedMs + 0.125 * sampleMs
-  const deviationMs = previous === undefined ? sampleMs / 2 : 0.75 * previous.deviationMs + 0.25 * Math.abs(previous.smoothedMs - sampleMs)
+  const smoothedMs = previous?.smoothedMs === undefined ? sampleMs : 0.875 * previous.smoothedMs + 0.125 * sampleMs
+  const deviationMs =
+    previous?.smoothedMs === undefined || previous.deviationMs === undefined ? sampleMs / 2 : 0.75 * previous.deviationMs + 0.25 * Math.abs(previous.smoothedMs - sampleMs)
   return { smoothedMs, deviationMs, timeoutMs: Math.min(capMs, Math.max(floorMs, 2 * smoothedMs + 4 * deviationMs)) }
 }
 

@@ -13,7 +13,10 @@
  * messages in flight when a partition starts are lost too.
  *
  * A node's first request to a peer (and its first after either end restarted) opens a
- * connection first, one round trip on the link (`connect`). A request to a crashed node, or
+ * connection first, one round trip on the link (`dial`), shared by every request to that peer
+ * as gRPC's channel is; a handshake that gets no answer is sent again as TCP does, and a
+ * request that times out on a silent channel throws the channel away as production's network
+ * does (`Channel`). A request to a crashed node, or
  * across a cut, gets no answer: the sender times out on its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
@@ -24,6 +27,7 @@ import type * as Message from "../replication/Message.js"
 import * as Network from "../replication/Network.js"
 import type * as Random from "../replication/Random.js"
 import * as Codec from "./Codec.js"
+import type { Event } from "./EventQueue.js"
 import type { World } from "./World.js"
 
 /** A latency distribution in milliseconds. */
@@ -130,6 +134,41 @@ interface Call {
 
 const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
 
+/**
+ * One node incarnation's channel to one peer node, as production's network keeps one gRPC
+ * channel (one HTTP/2 connection) per peer. Every request waits for the same handshake, which
+ * TCP sends again after `synRetransmitMs`, doubling, while gRPC still waits for the connection
+ * (`connectTimeoutMs`). A request that gets no answer by its deadline while nothing came back
+ * on the channel since it was sent, nor for `channelSilenceMs`, throws the channel away, and
+ * the next request dials afresh (`GrpcNetwork`'s rule, same constant). Until December 2, 2026
+ * each request dialled on its own and a lost handshake was never sent again: a node cut off
+ * by one lost packet reached its peer at its very next request, where a real one waits for the
+ * retransmission (a chaos run's cold start was slower than every simulated one).
+ */
+interface Channel {
+  readonly from: Host
+  /** When the channel was made, or last brought an answer. */
+  aliveAtMs: number
+  /** The callee incarnation the handshake reached; undefined until it completes. */
+  connectedTo: Host | undefined
+  /** The handshake under way, with the requests waiting for it. */
+  dialing: Dialing | undefined
+}
+
+interface Dialing {
+  readonly startedAtMs: number
+  readonly waiting: Array<{ readonly call: Call; readonly send: () => void }>
+  attempts: number
+  retransmit: Event | undefined
+}
+
+/** TCP's first retransmission of an unanswered handshake (Linux's initial RTO), doubling after. */
+export const synRetransmitMs = 1_000
+/** How long gRPC waits for a connection before it fails the attempt (its minimum connect timeout). */
+export const connectTimeoutMs = 20_000
+/** A channel silent this long, whose request timed out, is thrown away (`GrpcNetwork.channelSilenceMs`). */
+export const channelSilenceMs = 1_000
+
 /** The share of outages in which a down node refuses connections, unless a scenario says otherwise. */
 export const downRefusesDefault = 0.5
 
@@ -141,8 +180,8 @@ export class SimNetwork {
   /** Per node that is not serving, whether its host refuses connections in this outage (drawn at the first arrival). */
   private readonly refusing = new Map<string, boolean>()
   private readonly overrides: ReadonlyMap<string, Link>
-  /** Open connections by `from>to` node pair: the incarnations at both ends (see `connect`). */
-  private readonly connections = new Map<string, { readonly from: Host; readonly to: Host }>()
+  /** Channels by `from>to` node pair (see `Channel`). */
+  private readonly channels = new Map<string, Channel>()
   private callSequence = 0
   readonly stats: Stats = {
     requests: 0,
@@ -252,15 +291,19 @@ export class SimNetwork {
     this.hooks.onSent?.(self, target, request)
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
+    const channel = this.channelOf(self, selfHost, target)
+    const sentAtMs = this.world.nowMs
     const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
       if (call.settled || !selfHost.alive()) return
       call.settled = true
+      this.dropIfSilent(self, target, channel, sentAtMs)
       onTimeout()
     })
     const call: Call = {
       settled: false,
       onResponse: (response) => {
         this.world.cancel(timer)
+        channel.aliveAtMs = this.world.nowMs
         onResponse(response)
       },
       onRefused: () => {
@@ -274,48 +317,108 @@ export class SimNetwork {
       if (copies === 2) this.stats.duplicated++
       for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
     }
-    if (this.isConnected(self, selfHost, target)) send()
-    else this.connect(self, selfHost, target, call, detail, send)
+    if (this.isConnected(channel, target)) send()
+    else this.dial(self, selfHost, target, channel, detail).waiting.push({ call, send })
     return () => {
       call.settled = true
       this.world.cancel(timer)
     }
   }
 
-  /** Whether `from`'s incarnation has a connection open to `to`'s running incarnation. */
-  private isConnected(from: Network.Peer, fromHost: Host, to: Network.Peer): boolean {
-    const connection = this.connections.get(linkKey(from.nodeId, to.nodeId))
-    if (connection === undefined || connection.from !== fromHost) return false
+  /** `from`'s incarnation's channel to `to`: the current one, or a new one (the first, or after a restart of `from`). */
+  private channelOf(from: Network.Peer, fromHost: Host, to: Network.Peer): Channel {
+    const key = linkKey(from.nodeId, to.nodeId)
+    const existing = this.channels.get(key)
+    if (existing !== undefined && existing.from === fromHost) return existing
+    const created: Channel = { from: fromHost, aliveAtMs: this.world.nowMs, connectedTo: undefined, dialing: undefined }
+    this.channels.set(key, created)
+    return created
+  }
+
+  /** Whether the channel's connection reaches `to`'s running incarnation (a restarted callee needs a new one). */
+  private isConnected(channel: Channel, to: Network.Peer): boolean {
     const endpoint = this.endpoints.get(to.nodeId)
-    return endpoint !== undefined && endpoint.host === connection.to && connection.to.alive()
+    return channel.connectedTo !== undefined && endpoint !== undefined && endpoint.host === channel.connectedTo && channel.connectedTo.alive()
+  }
+
+  /** Throws the channel away after a timeout when nothing came back on it since `sentAtMs`, nor for `channelSilenceMs`. */
+  private dropIfSilent(from: Network.Peer, to: Network.Peer, channel: Channel, sentAtMs: number): void {
+    const key = linkKey(from.nodeId, to.nodeId)
+    if (this.channels.get(key) !== channel) return
+    if (channel.aliveAtMs > sentAtMs || this.world.nowMs - channel.aliveAtMs < channelSilenceMs) return
+    this.channels.delete(key)
+    if (channel.dialing?.retransmit !== undefined) this.world.cancel(channel.dialing.retransmit)
   }
 
   /**
    * Opens a connection before a request, as gRPC does over TCP: a node's first request to a peer,
    * and its first after either side restarted, waits one round trip on the link (the handshake)
-   * before it goes out. On real processes that first round trip (plus an HTTP/2 session through
-   * the chaos harness's proxy) made first heartbeats miss their deadline as a cluster started,
-   * where the simulator answered them in one trip. A node that is not serving refuses or
-   * swallows the handshake as it would a request; a handshake lost on the link leaves the
-   * request to its timeout (TCP would retry the handshake after a second; not modelled). The
-   * connection stays open across partitions, as TCP's does, until either end restarts.
+   * before it goes out, and so does every request to the peer that comes while it is under way.
+   * On real processes that first round trip (plus an HTTP/2 session through the chaos harness's
+   * proxy) made first heartbeats miss their deadline as a cluster started, where the simulator
+   * answered them in one trip. A node that is not serving refuses the handshake (every waiting
+   * request fails at once) or swallows it; a handshake lost on the link or swallowed is sent
+   * again after `synRetransmitMs`, doubling, while the channel lasts (`dropIfSilent`) and gRPC
+   * waits (`connectTimeoutMs`). The connection stays open across partitions, as TCP's does,
+   * until either end restarts or a request times out on it while it is silent.
    */
-  private connect(from: Network.Peer, fromHost: Host, to: Network.Peer, call: Call, detail: string, send: () => void): void {
+  private dial(from: Network.Peer, fromHost: Host, to: Network.Peer, channel: Channel, detail: string): Dialing {
+    if (channel.dialing !== undefined) return channel.dialing
     this.stats.connections++
+    const dialing: Dialing = { startedAtMs: this.world.nowMs, waiting: [], attempts: 0, retransmit: undefined }
+    channel.connectedTo = undefined
+    channel.dialing = dialing
+    this.handshake(from, fromHost, to, channel, dialing, detail)
+    return dialing
+  }
+
+  /** Whether `dialing` is still the handshake of the current channel from `from` to `to`. */
+  private stillDialing(from: Network.Peer, to: Network.Peer, channel: Channel, dialing: Dialing): boolean {
+    return this.channels.get(linkKey(from.nodeId, to.nodeId)) === channel && channel.dialing === dialing && channel.from.alive()
+  }
+
+  /** Sends the handshake once more (the first time too) and arms its retransmission. */
+  private handshake(from: Network.Peer, fromHost: Host, to: Network.Peer, channel: Channel, dialing: Dialing, detail: string): void {
+    dialing.attempts++
+    const againAtMs = this.world.nowMs + synRetransmitMs * 2 ** (dialing.attempts - 1)
+    dialing.retransmit =
+      againAtMs - dialing.startedAtMs < connectTimeoutMs
+        ? this.world.schedule(againAtMs, "retransmit", from.nodeId, `${detail} connect ${dialing.attempts + 1}`, () => {
+            if (this.stillDialing(from, to, channel, dialing)) this.handshake(from, fromHost, to, channel, dialing, detail)
+          })
+        : undefined
     this.transmit(from, to, `${detail} connect`, "Connect", () => {
       const endpoint = this.endpoints.get(to.nodeId)
       if (endpoint === undefined || !endpoint.host.alive()) {
         this.stats.droppedDown++
-        if (this.refuses(to.nodeId)) this.refuse(to, from, fromHost, call, detail)
+        if (this.refuses(to.nodeId)) this.refuseDial(to, from, channel, dialing, detail)
         return
       }
       const toHost = endpoint.host
       this.transmit(to, from, `${detail} accept`, "Accept", () => {
-        // The handshake completes whether or not the request is still wanted.
-        if (!fromHost.alive()) return
-        this.connections.set(linkKey(from.nodeId, to.nodeId), { from: fromHost, to: toHost })
-        if (!call.settled) send()
+        // The handshake completes whether or not its requests are still wanted.
+        if (!this.stillDialing(from, to, channel, dialing)) return
+        if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
+        channel.dialing = undefined
+        channel.connectedTo = toHost
+        for (const { call, send } of dialing.waiting) if (!call.settled) send()
       })
+    })
+  }
+
+  /** The callee's host answers the handshake with a reset: every request waiting on it learns, one trip later, that nothing serves there. */
+  private refuseDial(from: Network.Peer, to: Network.Peer, channel: Channel, dialing: Dialing, detail: string): void {
+    this.stats.refused++
+    this.transmit(from, to, `${detail} refused`, "Refused", () => {
+      if (!this.stillDialing(to, from, channel, dialing)) return
+      if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
+      // Production fails the requests UNAVAILABLE and builds a new channel for the next one.
+      this.channels.delete(linkKey(to.nodeId, from.nodeId))
+      for (const { call } of dialing.waiting) {
+        if (call.settled) continue
+        call.settled = true
+        call.onRefused()
+      }
     })
   }
 

@@ -145,4 +145,16 @@ describe("Heartbeater and the write lease", () => {
     // A fast link never goes below the floor.
     expect(Heartbeater.nextTimeout(settings, undefined, 5).timeoutMs).toBe(400)
   })
+
+  it("a timeout doubles the deadline and leaves the round-trip estimate alone, even before the first answer: the next answers bring the deadline back at once", () => {
+    const settings = { regionId: "us", nodeId: "us-node1", intervalMs: 500, requestTimeoutMs: 1_000, requestTimeoutMaxMs: 3_000 }
+    // The first heartbeat lost (its handshake, say): the peer must not count as slow for long.
+    const lost = Heartbeater.nextTimeout(settings, undefined, undefined)
+    expect(lost).toEqual({ smoothedMs: undefined, deviationMs: undefined, timeoutMs: 2_000 })
+    const answered = Heartbeater.nextTimeout(settings, lost, 100)
+    expect(answered).toEqual({ smoothedMs: 100, deviationMs: 50, timeoutMs: 1_000 })
+    const lostAgain = Heartbeater.nextTimeout(settings, answered, undefined)
+    expect(lostAgain).toEqual({ ...answered, timeoutMs: 2_000 })
+    expect(Heartbeater.nextTimeout(settings, lostAgain, 100).timeoutMs).toBe(1_000)
+  })
 })

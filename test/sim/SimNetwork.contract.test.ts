@@ -142,4 +142,77 @@ describe("SimNetwork: connections", () => {
     expect([roundTrip(), roundTrip()]).toEqual(["answered after 20", "answered after 10"])
     expect(network.stats.connections).toBe(2)
   })
+
+  /** A caller and a callee on 5 ms links; `serving: false` leaves the callee down (its host swallows handshakes). */
+  const pair = (name: string, serving = true) => {
+    const world = new World({ random: Random.make(name).derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make(name).derive("network"), { downRefuses: 0, remote: link, local: link, links: [] })
+    const caller = host(world, Random.make(name), callerPeer.nodeId, 0)
+    const answer = { _tag: "HeartbeatAck", fromRegion: calleePeer.regionId, fromNode: calleePeer.nodeId, atMs: 0 } as const
+    const serve = () => network.register(calleePeer, host(world, Random.make(name), calleePeer.nodeId, 1).simHost, () => Effect.succeed(answer as never))
+    if (serving) serve()
+    const fates: Array<string> = []
+    const send = (timeoutMs: number) => {
+      const startedMs = world.nowMs
+      const request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: startedMs } as const
+      network.call(callerPeer, caller.simHost, calleePeer, request, timeoutMs, () => fates.push(`answered after ${world.nowMs - startedMs}`), () => fates.push(`timeout after ${world.nowMs - startedMs}`), () => fates.push("refused"))
+    }
+    return { world, network, serve, send, fates }
+  }
+
+  it("requests sent while the handshake is under way wait for it and share it", () => {
+    const { world, network, send, fates } = pair("shared-handshake")
+    send(1_000)
+    world.run(3)
+    send(1_000)
+    world.run(2_000)
+    expect(fates).toEqual(["answered after 20", "answered after 17"])
+    expect(network.stats.connections).toBe(1)
+  })
+
+  it("a handshake lost on the way is sent again a second later, as TCP does, and the requests waiting for it then go", () => {
+    const { world, network, send, fates } = pair("lost-handshake")
+    network.cut(callerPeer.regionId, calleePeer.regionId, false)
+    send(3_000)
+    world.run(500)
+    network.heal()
+    world.run(5_000)
+    // The retransmission leaves at 1,000 ms, the connection is up at 1,010 and the answer back at 1,020.
+    expect(fates).toEqual(["answered after 1020"])
+    expect(network.stats.connections).toBe(1)
+  })
+
+  it("a handshake a down node swallowed is sent again at 1, 3, 7 s..., and reaches the node once it serves", () => {
+    const { world, network, serve, send, fates } = pair("swallowed-handshake", false)
+    send(5_000)
+    world.run(1_500)
+    serve()
+    world.run(10_000)
+    expect(fates).toEqual(["answered after 3020"])
+    expect(network.stats.connections).toBe(1)
+  })
+
+  it("a request that times out on a channel silent for a second throws the channel away: the next request dials afresh", () => {
+    const { world, network, send, fates } = pair("silent-channel")
+    network.cut(callerPeer.regionId, calleePeer.regionId, false)
+    send(1_200)
+    world.run(1_500)
+    network.heal()
+    // Without the drop, the next request would wait for the retransmission at 3 s.
+    send(1_000)
+    world.run(5_000)
+    expect(fates).toEqual(["timeout after 1200", "answered after 20"])
+    expect(network.stats.connections).toBe(2)
+    // A short deadline on a young channel is a latency budget, not a verdict: the channel stays.
+    const young = pair("young-channel")
+    young.network.cut(callerPeer.regionId, calleePeer.regionId, false)
+    young.send(300)
+    young.world.run(400)
+    young.network.heal()
+    young.send(2_000)
+    young.world.run(5_000)
+    expect(young.fates).toEqual(["timeout after 300", "answered after 620"])
+    expect(young.network.stats.connections).toBe(1)
+  })
 })
