@@ -296,8 +296,8 @@ export class SimNetwork {
     const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
       if (call.settled || !selfHost.alive()) return
       call.settled = true
-      this.dropIfSilent(self, target, channel, sentAtMs)
       onTimeout()
+      this.dropIfSilent(self, target, channel, sentAtMs)
     })
     const call: Call = {
       settled: false,
@@ -341,13 +341,25 @@ export class SimNetwork {
     return channel.connectedTo !== undefined && endpoint !== undefined && endpoint.host === channel.connectedTo && channel.connectedTo.alive()
   }
 
-  /** Throws the channel away after a timeout when nothing came back on it since `sentAtMs`, nor for `channelSilenceMs`. */
+  /**
+   * Throws the channel away after a timeout when nothing came back on it since `sentAtMs`, nor
+   * for `channelSilenceMs`. Requests already sent on it may still be answered; those still
+   * waiting for its handshake fail at once, as grpc-js fails the calls queued on a channel it
+   * closes (UNAVAILABLE, which production's network reports as Unreachable).
+   */
   private dropIfSilent(from: Network.Peer, to: Network.Peer, channel: Channel, sentAtMs: number): void {
     const key = linkKey(from.nodeId, to.nodeId)
     if (this.channels.get(key) !== channel) return
     if (channel.aliveAtMs > sentAtMs || this.world.nowMs - channel.aliveAtMs < channelSilenceMs) return
     this.channels.delete(key)
-    if (channel.dialing?.retransmit !== undefined) this.world.cancel(channel.dialing.retransmit)
+    const dialing = channel.dialing
+    if (dialing === undefined) return
+    if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
+    for (const { call } of dialing.waiting) {
+      if (call.settled) continue
+      call.settled = true
+      call.onRefused()
+    }
   }
 
   /**

@@ -193,16 +193,18 @@ describe("SimNetwork: connections", () => {
     expect(network.stats.connections).toBe(1)
   })
 
-  it("a request that times out on a channel silent for a second throws the channel away: the next request dials afresh", () => {
+  it("a request that times out on a channel silent for a second throws the channel away: those waiting for its handshake fail at once, the next request dials afresh", () => {
     const { world, network, send, fates } = pair("silent-channel")
     network.cut(callerPeer.regionId, calleePeer.regionId, false)
     send(1_200)
+    world.run(100)
+    send(5_000)
     world.run(1_500)
     network.heal()
     // Without the drop, the next request would wait for the retransmission at 3 s.
     send(1_000)
     world.run(5_000)
-    expect(fates).toEqual(["timeout after 1200", "answered after 20"])
+    expect(fates).toEqual(["timeout after 1200", "refused", "answered after 20"])
     expect(network.stats.connections).toBe(2)
     // A short deadline on a young channel is a latency budget, not a verdict: the channel stays.
     const young = pair("young-channel")
