@@ -15,6 +15,7 @@ import type * as Store from "../replication/Store.js"
 import type * as Topology from "../replication/Topology.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as Checkers from "../sim/Checkers.js"
+import * as Faults from "../sim/Faults.js"
 import * as FaultWindows from "../sim/FaultWindows.js"
 import { History } from "../sim/History.js"
 import * as Oracle from "../sim/Oracle.js"
@@ -108,15 +109,14 @@ export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): Read
 }
 
 /**
- * The checks a real run cannot judge, with the reason. `epochs` is judged in part (`judgeEpochs`):
- * from the epoch each node says it took a write in, not from its epoch history.
+ * The checks a real run cannot judge, with the reason: none now. `epochs` and `failover` are
+ * judged in part, from the epoch each node says it took a write in (`judgeEpochs`,
+ * `judgeFailover`), not from each node's epoch history.
  */
-export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {
-  failover: "a node's failover epoch history is not exposed through the public API"
-}
+export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {}
 
-/** Why a real run has no failover story: the reason `notJudged` gives for `failover`. */
-export const epochHistoryHidden = notJudged.failover!
+/** Why a real run's report has no failover story (detection, promotion, RTO, RPO). */
+export const epochHistoryHidden = "a node's failover epoch history is not exposed through the public API"
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
@@ -127,6 +127,29 @@ export const epochHistoryHidden = notJudged.failover!
 export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed)"
 
 const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Checkers.epochs(history.writes, [], "invoked")
+
+/** What the `failover` check can see on real processes (`judgeFailover`). */
+export const failoverPartly =
+  "judged from the writes: after the scenario's first fault on the original primary's region, another region acknowledged a write in an epoch newer than every one acknowledged before; not when each region was promoted, nor who serves at the end (each node's epoch history)"
+
+/**
+ * The failover story as the writes tell it, from the documented rules rather than the nodes'
+ * own account: once the original primary's region is lost (the scenario's first fault on it),
+ * a region must be promoted and take writes, so some other region acknowledges a write sent
+ * after the loss, in an epoch newer than every epoch a write was acknowledged in before it. A
+ * crash noticed too late (after the primary restarted) shows here as no such write.
+ */
+const judgeFailover = (scenario: Scenario, history: History): ReadonlyArray<Checkers.Violation> => {
+  const original = scenario.topology.regions.find((region) => region.primary)?.id
+  const lossAtMs = original === undefined ? undefined : scenario.faults.find((fault) => Faults.hitsRegion(fault, scenario, original))?.atMs
+  if (original === undefined || lossAtMs === undefined) return []
+  const acknowledged = history.writes.filter((write) => write.outcome === "acknowledged")
+  const epochBefore = Math.max(0, ...acknowledged.filter((write) => (write.endedAtMs ?? Infinity) <= lossAtMs).map((write) => write.epoch ?? 0))
+  const elsewhere = acknowledged.filter((write) => write.targetRegion !== original && write.startedAtMs >= lossAtMs)
+  if (elsewhere.length === 0) return [{ checker: "failover", message: "no write was accepted by another region after the primary was lost", details: { lossAtMs } }]
+  if (elsewhere.some((write) => (write.epoch ?? 0) > epochBefore)) return []
+  return [{ checker: "failover", message: `no region was promoted after the primary was lost: every write another region acknowledged after it was in epoch ${epochBefore} or older`, details: { lossAtMs, epochBefore, writes: elsewhere.length } }]
+}
 
 /** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */
 export const judge = (observed: Observed): { readonly violations: ReadonlyArray<Checkers.Violation>; readonly verdicts: ReadonlyMap<string, Oracle.Verdict> } => {
@@ -163,6 +186,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
   if (checks.has("epochs")) violations.push(...judgeEpochs(history))
+  if (checks.has("failover")) violations.push(...judgeFailover(scenario, history))
   if (checks.has("progress")) {
     const windows = [...FaultWindows.windows(scenario, observed.healedAtMs), ...(observed.starting ?? [])]
     violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))

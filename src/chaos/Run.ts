@@ -739,7 +739,8 @@ const summarize = (
     notJudged: [
       ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
       ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : []),
-      ...(chaos.scenario.checks.includes("epochs") ? [`epochs in part: ${Judge.epochsPartly}`] : [])
+      ...(chaos.scenario.checks.includes("epochs") ? [`epochs in part: ${Judge.epochsPartly}`] : []),
+      ...(chaos.scenario.checks.includes("failover") ? [`failover in part: ${Judge.failoverPartly}`] : [])
     ],
     chosen: {
       clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])),

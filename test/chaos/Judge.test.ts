@@ -45,9 +45,9 @@ const op = (id: number, region: string, epoch: number, invokedAtMs: number, ende
   generation: 0
 })
 
-const judged = (ops: ReadonlyArray<Workload.Op>) =>
+const judged = (ops: ReadonlyArray<Workload.Op>, judgedScenario = scenario) =>
   Judge.judge({
-    scenario,
+    scenario: judgedScenario,
     topology: Either.getOrThrow(topologyFor(scenario, "a")),
     rules: { strategy: "LastWriteWins", regionPriorities: [] },
     regions: [],
@@ -75,8 +75,44 @@ describe("the epochs check on real processes", () => {
     expect(judged([op(1, "a", 1, 100, 110), op(2, "b", 1, 1_000, 1_020)])).toEqual([expect.objectContaining({ checker: "epochs", message: "epoch 1: a and b each accepted writes" })])
   })
 
-  it("epochs is judged on real processes; failover is not", () => {
+  it("epochs and failover are judged on real processes, in part", () => {
     expect(Judge.notJudged.epochs).toBeUndefined()
-    expect(Judge.notJudged.failover).toMatch(/epoch history/)
+    expect(Judge.notJudged.failover).toBeUndefined()
+    expect(Judge.failoverPartly).toMatch(/^judged from the writes/)
+  })
+})
+
+/** Region a, the primary, crashes at 1 s: region b must be promoted and take writes. */
+const primaryLost = Fixtures.parse(`
+name: chaos-failover
+budget_ms: 20000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, priority: 1, primary: true }, { id: b, priority: 2 }, { id: c, priority: 3 }]
+replication: { conflict_resolution: LastWriteWins }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
+faults: [{ at_ms: 1000, kind: crash, target: a }, { at_ms: 2500, kind: restart, target: a }]
+checks: [failover]
+`)
+
+describe("the failover check on real processes", () => {
+  it("passes when another region acknowledged a write sent after the loss, in a newer epoch", () => {
+    expect(judged([op(1, "a", 0, 100, 110), op(2, "b", 3, 1_900, 1_950)], primaryLost)).toEqual([])
+  })
+
+  it("fails when no other region acknowledged a write after the loss (the crash noticed too late, say)", () => {
+    expect(judged([op(1, "a", 0, 100, 110), op(2, "a", 0, 900, 950), op(3, "a", 0, 2_600, 2_650)], primaryLost)).toEqual([
+      expect.objectContaining({ checker: "failover", message: "no write was accepted by another region after the primary was lost" })
+    ])
+  })
+
+  it("fails when every write another region took after the loss is in an epoch no newer than before it", () => {
+    expect(judged([op(1, "b", 2, 100, 110), op(2, "c", 2, 1_900, 1_950)], primaryLost)).toEqual([
+      expect.objectContaining({ checker: "failover", message: expect.stringMatching(/^no region was promoted after the primary was lost/) })
+    ])
+  })
+
+  it("judges nothing when no fault hits the original primary's region", () => {
+    expect(judged([op(1, "a", 0, 100, 110)], { ...primaryLost, faults: [] })).toEqual([])
   })
 })

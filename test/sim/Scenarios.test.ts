@@ -41,6 +41,22 @@ describe("shipped scenarios", () => {
     }
   })
 
+  // A primary whose peers' first heartbeats to it failed (it started 2 s after them) was, until
+  // December 2, 2026, a "slow" peer for many seconds after it answered, so its crash 1.5 s later
+  // was noticed only after it restarted and nobody was promoted (seeds 1-6 failed `failover`).
+  it("a primary that started after its peers and crashed soon after is replaced within the heartbeat timeout and the detection delay, on seeds 1-6", () => {
+    const file = "scenarios/primary-late-start-crash.yaml"
+    const scenario = Fixtures.load(file)
+    for (let seed = 1; seed <= 6; seed++) {
+      const result = results.get(`${file}#${seed}`) ?? runScenario(scenario, seed)
+      const replay = `replay: ${replayCommand(file, String(seed), undefined)}`
+      expect(result.violations, replay).toEqual([])
+      const promoted = result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")
+      // Crash at 3.5 s, heartbeat timeout 3 s, detect_after_ms 2 s, checks every 250 ms, a round trip or two.
+      expect(promoted?.startedAtMs, replay).toBeLessThan(9_500)
+    }
+  })
+
   // Swarm seed 25001788: a node of the acting region paused across a hand-back took the writes
   // queued during its pause in its old epoch, after the region handed the role took writes in
   // the new one. Two rules stop it, and each variant fails without one of them (README):
