@@ -146,6 +146,8 @@ const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
  * retransmission (a chaos run's cold start was slower than every simulated one).
  */
 interface Channel {
+  /** Its `from>to` key in `SimNetwork.channels`: current while the map holds it there. */
+  readonly key: string
   readonly from: Host
   /** When the channel was made, or last brought an answer. */
   aliveAtMs: number
@@ -297,7 +299,7 @@ export class SimNetwork {
       if (call.settled || !selfHost.alive()) return
       call.settled = true
       onTimeout()
-      this.dropIfSilent(self, target, channel, sentAtMs)
+      this.dropIfSilent(channel, sentAtMs)
     })
     const call: Call = {
       settled: false,
@@ -318,7 +320,7 @@ export class SimNetwork {
       for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
     }
     if (this.isConnected(channel, target)) send()
-    else this.dial(self, selfHost, target, channel, detail).waiting.push({ call, send })
+    else this.dial(self, target, channel, detail).waiting.push({ call, send })
     return () => {
       call.settled = true
       this.world.cancel(timer)
@@ -330,7 +332,7 @@ export class SimNetwork {
     const key = linkKey(from.nodeId, to.nodeId)
     const existing = this.channels.get(key)
     if (existing !== undefined && existing.from === fromHost) return existing
-    const created: Channel = { from: fromHost, aliveAtMs: this.world.nowMs, connectedTo: undefined, dialing: undefined }
+    const created: Channel = { key, from: fromHost, aliveAtMs: this.world.nowMs, connectedTo: undefined, dialing: undefined }
     this.channels.set(key, created)
     return created
   }
@@ -347,11 +349,15 @@ export class SimNetwork {
    * waiting for its handshake fail at once, as grpc-js fails the calls queued on a channel it
    * closes (UNAVAILABLE, which production's network reports as Unreachable).
    */
-  private dropIfSilent(from: Network.Peer, to: Network.Peer, channel: Channel, sentAtMs: number): void {
-    const key = linkKey(from.nodeId, to.nodeId)
-    if (this.channels.get(key) !== channel) return
+  private dropIfSilent(channel: Channel, sentAtMs: number): void {
+    if (this.channels.get(channel.key) !== channel) return
     if (channel.aliveAtMs > sentAtMs || this.world.nowMs - channel.aliveAtMs < channelSilenceMs) return
-    this.channels.delete(key)
+    this.close(channel)
+  }
+
+  /** Throws the channel away: its handshake stops, and the requests waiting for it fail (Unreachable). */
+  private close(channel: Channel): void {
+    this.channels.delete(channel.key)
     const dialing = channel.dialing
     if (dialing === undefined) return
     if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
@@ -374,29 +380,29 @@ export class SimNetwork {
    * waits (`connectTimeoutMs`). The connection stays open across partitions, as TCP's does,
    * until either end restarts or a request times out on it while it is silent.
    */
-  private dial(from: Network.Peer, fromHost: Host, to: Network.Peer, channel: Channel, detail: string): Dialing {
+  private dial(from: Network.Peer, to: Network.Peer, channel: Channel, detail: string): Dialing {
     if (channel.dialing !== undefined) return channel.dialing
     this.stats.connections++
     const dialing: Dialing = { startedAtMs: this.world.nowMs, waiting: [], attempts: 0, retransmit: undefined }
     channel.connectedTo = undefined
     channel.dialing = dialing
-    this.handshake(from, fromHost, to, channel, dialing, detail)
+    this.handshake(from, to, channel, dialing, detail)
     return dialing
   }
 
-  /** Whether `dialing` is still the handshake of the current channel from `from` to `to`. */
-  private stillDialing(from: Network.Peer, to: Network.Peer, channel: Channel, dialing: Dialing): boolean {
-    return this.channels.get(linkKey(from.nodeId, to.nodeId)) === channel && channel.dialing === dialing && channel.from.alive()
+  /** Whether `dialing` is still the handshake of a current channel whose incarnation runs. */
+  private stillDialing(channel: Channel, dialing: Dialing): boolean {
+    return this.channels.get(channel.key) === channel && channel.dialing === dialing && channel.from.alive()
   }
 
   /** Sends the handshake once more (the first time too) and arms its retransmission. */
-  private handshake(from: Network.Peer, fromHost: Host, to: Network.Peer, channel: Channel, dialing: Dialing, detail: string): void {
+  private handshake(from: Network.Peer, to: Network.Peer, channel: Channel, dialing: Dialing, detail: string): void {
     dialing.attempts++
     const againAtMs = this.world.nowMs + synRetransmitMs * 2 ** (dialing.attempts - 1)
     dialing.retransmit =
       againAtMs - dialing.startedAtMs < connectTimeoutMs
         ? this.world.schedule(againAtMs, "retransmit", from.nodeId, `${detail} connect ${dialing.attempts + 1}`, () => {
-            if (this.stillDialing(from, to, channel, dialing)) this.handshake(from, fromHost, to, channel, dialing, detail)
+            if (this.stillDialing(channel, dialing)) this.handshake(from, to, channel, dialing, detail)
           })
         : undefined
     this.transmit(from, to, `${detail} connect`, "Connect", () => {
@@ -409,7 +415,7 @@ export class SimNetwork {
       const toHost = endpoint.host
       this.transmit(to, from, `${detail} accept`, "Accept", () => {
         // The handshake completes whether or not its requests are still wanted.
-        if (!this.stillDialing(from, to, channel, dialing)) return
+        if (!this.stillDialing(channel, dialing)) return
         if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
         channel.dialing = undefined
         channel.connectedTo = toHost
@@ -421,16 +427,9 @@ export class SimNetwork {
   /** The callee's host answers the handshake with a reset: every request waiting on it learns, one trip later, that nothing serves there. */
   private refuseDial(from: Network.Peer, to: Network.Peer, channel: Channel, dialing: Dialing, detail: string): void {
     this.stats.refused++
+    // Production fails the requests UNAVAILABLE and builds a new channel for the next one.
     this.transmit(from, to, `${detail} refused`, "Refused", () => {
-      if (!this.stillDialing(to, from, channel, dialing)) return
-      if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
-      // Production fails the requests UNAVAILABLE and builds a new channel for the next one.
-      this.channels.delete(linkKey(to.nodeId, from.nodeId))
-      for (const { call } of dialing.waiting) {
-        if (call.settled) continue
-        call.settled = true
-        call.onRefused()
-      }
+      if (this.stillDialing(channel, dialing)) this.close(channel)
     })
   }
 
