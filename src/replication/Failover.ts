@@ -241,13 +241,14 @@ export interface Observation {
   /** Whether this node's disk has paged every peer's log (see `Bootstrap`). */
   readonly bootstrapped?: boolean
   /**
-   * Regions heard from since this node started (`TopologyManager.heardRegions`); absent means
+   * Regions heard from since this node started, with when each last answered
+   * (`TopologyManager.heardAt`); absent means
    * every available region. Confirming a fenced primary and promoting need this evidence: a
    * peer never heard counts as available during its grace period, and a restarted primary that
    * confirmed itself on that guess took writes in its old epoch while the other region had been
    * promoted (swarm seed 502216).
    */
-  readonly heard?: ReadonlySet<Topology.RegionId>
+  readonly heard?: ReadonlyMap<Topology.RegionId, number>
   /**
    * Regions contact was established with since this node started (an answer while available, or
    * the answers that brought them back: `TopologyManager.contactedRegions`); absent means every
@@ -302,6 +303,12 @@ const since = (condition: boolean, previous: number | undefined, nowMs: number):
 const heldFor = (sinceMs: number | undefined, nowMs: number, durationMs: number): boolean =>
   sinceMs !== undefined && nowMs - sinceMs >= durationMs
 
+/** Whether `region` answered at `sinceMs` or later (and not only before, nor never). */
+const heardSince = (heard: ReadonlyMap<Topology.RegionId, number>, region: Topology.RegionId, sinceMs: number): boolean => {
+  const atMs = heard.get(region)
+  return atMs !== undefined && atMs >= sinceMs
+}
+
 /** One check: updated timers and the action to take. */
 export const decide = (settings: Settings, tracking: Tracking, observation: Observation): { readonly tracking: Tracking; readonly action: Action } => {
   const { topology, nowMs } = observation
@@ -311,7 +318,9 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const contacted = observation.contacted
   const lost = topology.regions.filter((region) => !available(region.id) && (contacted === undefined || contacted.has(region.id))).length
   const heard = observation.heard
-  const answered = heard === undefined ? visible : topology.regions.filter((region) => region.id === self || (available(region.id) && heard.has(region.id))).length
+  const answeredSince = (sinceMs: number) =>
+    heard === undefined ? visible : topology.regions.filter((region) => region.id === self || (available(region.id) && heardSince(heard, region.id, sinceMs))).length
+  const answered = answeredSince(-Infinity)
   const total = topology.regions.length
   const original = originalPrimary(topology)
   const next: Tracking = {
@@ -348,8 +357,13 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const elected = Router.electPrimary(topology) === self
   const granted = observation.grantHeldUntilMs !== undefined && nowMs < observation.grantHeldUntilMs
   // A strict majority of regions: with two regions nothing tells a lost primary from a cut
-  // link, so they never fail over on their own (the operator's `promote` does it).
-  if (heldFor(next.primaryDownSinceMs, nowMs, settings.detectAfterMs) && elected && answered * 2 > total && !granted) {
+  // link, so they never fail over on their own (the operator's `promote` does it). The majority
+  // must have answered since the primary was seen down: a region cut off from everyone sees
+  // each peer go stale at its own deadline, and one whose view still held a silent peer up
+  // promoted itself alone, fenced itself at once and took writes only `confirmAfterMs` after
+  // the partition healed (`sim swarm --scenario scenarios/chaos-primary-pause.yaml`, seed 36000496).
+  const downSinceMs = next.primaryDownSinceMs
+  if (downSinceMs !== undefined && heldFor(downSinceMs, nowMs, settings.detectAfterMs) && elected && answeredSince(downSinceMs) * 2 > total && !granted) {
     return act({ _tag: "Promote", epoch: nextEpoch(topology, next.epoch, self) })
   }
   return act({ _tag: "None" })
@@ -500,7 +514,7 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
       bootstrapped: !(yield* sources.bootstrapNeeded),
-      heard: yield* manager.heardRegions,
+      heard: yield* manager.heardAt,
       contacted: yield* manager.contactedRegions
     }
   })

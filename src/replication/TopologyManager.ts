@@ -193,10 +193,11 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /**
      * Regions with a node that has answered a heartbeat since this manager started and is not
-     * Unreachable now: evidence of contact, where a node never heard from counts as Healthy until
-     * its grace period ends (`Failover` must not confirm or promote on such a guess).
+     * Unreachable now, each with when such a node last answered: evidence of contact, where a
+     * node never heard from counts as Healthy until its grace period ends (`Failover` must not
+     * confirm or promote on such a guess, nor promote on answers older than the primary's loss).
      */
-    readonly heardRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
+    readonly heardAt: Effect.Effect<ReadonlyMap<Topology.RegionId, number>>
     /**
      * Regions with a node that contact was established with since this manager started (it
      * answered a heartbeat while available, or answered enough to recover), whatever its status
@@ -307,7 +308,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     heardFrom: (regionId) => hearing.next(regionId),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
-    heardRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (node, known) => known?.lastHeartbeatMs !== undefined && node.status !== "Unreachable")),
+    heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
@@ -528,6 +529,20 @@ const regionsWith = (
     }
   }
   return found
+}
+
+/** For each region with a node that has answered and is not Unreachable, that node's latest answer. */
+const lastHeardByRegion = (state: State): ReadonlyMap<Topology.RegionId, number> => {
+  const heard = new Map<Topology.RegionId, number>()
+  for (const region of state.topology.regions) {
+    for (const zone of region.zones) {
+      for (const node of zone.nodes) {
+        const atMs = state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id }))?.lastHeartbeatMs
+        if (atMs !== undefined && node.status !== "Unreachable") heard.set(region.id, Math.max(atMs, heard.get(region.id) ?? atMs))
+      }
+    }
+  }
+  return heard
 }
 
 /** Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start). */

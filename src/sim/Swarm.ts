@@ -536,10 +536,10 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // `recover_after` rounds again, and a restarted node notices the loss only a heartbeat timeout
   // after it started (the primary paused at 10.96 s, the region to be promoted crashed at
   // 11.95 s and restarted at 16.01 s, and was promoted at 21.51 s as the primary resumed: `sim
-  // swarm --scenario scenarios/primary-failover.yaml`, seed 35000060). Not modelled: a region
-  // promoted on a stale view just as it is cut off fences itself and takes writes only
-  // `confirm_after_ms` after it sees a majority again (chaos-primary-pause.yaml, seed 36000496);
-  // counting that for every partition left almost no drawn schedule held to the story.
+  // swarm --scenario scenarios/primary-failover.yaml`, seed 35000060). A region cut off just
+  // as the primary is lost waits for a majority's answers after the heal (`Failover.decide`;
+  // it promoted itself on a stale view before, then fenced: seed 36000496 over
+  // chaos-primary-pause.yaml), which is what `rejoinMs` allows for.
   const rejoinMs = heartbeat.recoverAfter * heartbeat.intervalMs + failover.checkIntervalMs
   // The loss itself counts too when it also takes another region down (a split into singletons).
   const promotableAtMs = (fromMs: number, untilMs: number): number =>

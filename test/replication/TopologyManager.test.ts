@@ -297,25 +297,25 @@ describe("TopologyManager", () => {
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
       }))
 
-    it.effect("regions heard from now and regions contact was established with: a region never heard is in neither, one heard and then lost only in the second", () =>
+    it.effect("regions heard from now (with their last answer) and regions contact was established with: a region never heard is in neither, one heard and then lost only in the second", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions())
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
-        expect([...(yield* manager.heardRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
+        expect([...(yield* manager.heardAt)].sort()).toEqual([["eu-central-1", 0], ["us-west-1", 0]])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
         yield* TestClock.adjust("31 seconds")
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
         // e1 (heard once) and a1 (never heard, its grace over) are both Unreachable now.
         expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId).sort()).toEqual(["a1", "e1", "w2"])
-        expect([...(yield* manager.heardRegions)]).toEqual(["us-west-1"])
+        expect([...(yield* manager.heardAt)]).toEqual([["us-west-1", 31_000]])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
         // a1's first answer comes after its grace ended (a process that started late): it was never
         // reached, not flapping, so it is available and contacted at once.
         yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
         expect(statusOf(yield* manager.current, "a1")).toBe("Healthy")
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["ap-southeast-1", "eu-central-1", "us-west-1"])
-        expect([...(yield* manager.heardRegions)].sort()).toEqual(["ap-southeast-1", "us-west-1"])
+        expect([...(yield* manager.heardAt.pipe(Effect.map((heard) => heard.keys())))].sort()).toEqual(["ap-southeast-1", "us-west-1"])
         // e1, heard once and then silent, needs recoverAfter (3) answers to be available again.
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
         expect(statusOf(yield* manager.current, "e1")).toBe("Unreachable")

@@ -110,10 +110,21 @@ describe("Failover.decide", () => {
     // b and c look available (never heard, their grace period not over) but have not answered:
     // a restarted primary confirmed itself on that guess and took writes in its old epoch while
     // another region had been promoted (swarm seed 502216).
-    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Set() })._tag).toBe("None")
-    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Set(["b"]) })._tag).toBe("Unfence")
-    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Set() })._tag).toBe("None")
-    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Set(["c"]) })).toEqual({ _tag: "Promote", epoch: 1 })
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Map() })._tag).toBe("None")
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Map([["b", 0]]) })._tag).toBe("Unfence")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Map() })._tag).toBe("None")
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Map([["c", 0]]) })).toEqual({ _tag: "Promote", epoch: 1 })
+  })
+
+  it("promoting needs a majority that answered since the primary was seen down, not a view that still holds a silent peer up", () => {
+    // b sees a down at 0; c last answered before that (b itself was cut off from both at once,
+    // and c's deadline had not passed yet): b alone is no majority.
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000, 2_000], { heard: new Map([["c", -100]]) })._tag).toBe("None")
+    // c answered after a was seen down: a majority that is there now.
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Map([["c", 0]]) })).toEqual({ _tag: "Promote", epoch: 1 })
+    expect(decideOver("b", tracking(0, "a"), view("b", ["a"]), [0, 1_000], { heard: new Map([["c", 700]]) })).toEqual({ _tag: "Promote", epoch: 1 })
+    // Only answers count: a fenced primary confirms on regions heard at any time since it started.
+    expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Map([["b", -100]]) })._tag).toBe("Unfence")
   })
 
   it("a newer epoch record is adopted, also by a fenced primary", () => {
