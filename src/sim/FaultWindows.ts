@@ -154,6 +154,25 @@ const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
 
 
 /**
+ * The window a lossy network opens at the start under every strategy. A node's first request to
+ * a peer waits for the handshake of its connection, and a handshake lost on the link is sent
+ * again only after TCP's first retransmission (`SimNetwork.synRetransmitMs`, 1 s), which may be
+ * later than the grace a peer never heard from gets (the heartbeat timeout). From then until the
+ * peer's first answer it is Unreachable, and routers refuse writes for a region they see down (a
+ * vault's home under MultiMaster, the primary under PrimaryReplica). Bounded by one lost
+ * handshake: the retransmission, then the handshake's and the heartbeat's round trips on the
+ * slowest link, and a round to send it. (Swarm seed 43001210: us-west-1's handshake answer from
+ * eu-central-1 was lost at 0.2 s, its grace ended at 0.6 s, and three writes for a vault homed in
+ * eu-central-1 were refused at us-west-1 before the retransmission got through after 1 s.)
+ */
+const lossyStart = (scenario: Scenario): ReadonlyArray<Window> => {
+  const { remote, local, links } = scenario.network
+  if (remote.loss === 0 && local.loss === 0 && links.every((entry) => entry.link.loss === 0)) return []
+  const answeredByMs = SimNetwork.synRetransmitMs + 4 * SimNetwork.slowestOneWayMs(scenario.network) + scenario.replication.heartbeat.intervalMs
+  return [{ startMs: 0, endMs: Startup.latestStartMs(scenario) + answeredByMs }]
+}
+
+/**
  * While the nodes come up (`startup.spread_ms`) some may not be running yet: as a crash, until
  * the last one may have started. Nothing more: a node that starts on a fresh disk does not
  * start fenced, and a primary does not fence itself for peers it has never heard.
@@ -163,7 +182,7 @@ const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.lates
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
-  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario)].sort(
+  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario), ...lossyStart(scenario)].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )
 }

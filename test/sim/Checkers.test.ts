@@ -16,7 +16,9 @@ import * as FaultWindows from "../../src/sim/FaultWindows.js"
 import { History } from "../../src/sim/History.js"
 import * as Oracle from "../../src/sim/Oracle.js"
 import type { RegionState } from "../../src/sim/RegionState.js"
+import { runScenario } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
+import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const spec = Fixtures.parse(`
@@ -219,6 +221,29 @@ faults:
     // On a link slower than the interval, one answer per round trip: 4 × 2 × 400 ms.
     const slow = { ...scenario, network: { ...scenario.network, remote: { ...scenario.network.remote, latency: { kind: "fixed" as const, ms: 400 } } } }
     expect(FaultWindows.windows(slow, 6000)[1]).toEqual({ startMs: 2500, endMs: 5700 })
+  })
+
+  it("on a lossy network, writes may be refused at the start until a handshake lost on the link has been sent again and answered (swarm seed 43001210)", () => {
+    const lossy = (loss: number) =>
+      Fixtures.parse(`
+name: lossy
+budget_ms: 10000
+topology:
+  strategy: MultiMaster
+  regions: [{ id: a }, { id: b }]
+  vaults: [{ id: v, home: b, allowed: [a, b] }]
+replication:
+  heartbeat: { interval_ms: 200, timeout_ms: 600 }
+network:
+  latency: { fixed: 100 }
+  loss: ${loss}
+`)
+    // No loss, no fault: no window. One lost handshake: the 1 s retransmission, the handshake's and
+    // the heartbeat's round trips on a 100 ms link, and a 200 ms round.
+    expect(FaultWindows.windows(lossy(0), 6000)).toEqual([])
+    expect(FaultWindows.windows(lossy(0.01), 6000)).toEqual([{ startMs: 0, endMs: 1_600 }])
+    // And the run that found it passes: the three writes refused before 1.2 s fall in it.
+    expect(runScenario(Swarm.swarmScenario(43001210), 43001210).violations).toEqual([])
   })
 
   it("a two-region PrimaryReplica run may refuse writes while a fresh primary-region disk waits for its bootstrap to page the other region: at the start and after each wipe of a primary node", () => {

@@ -124,6 +124,19 @@ describe("swarm", () => {
     expect(runScenario(ninetyOne, 91).violations).toEqual([])
   })
 
+  it("over chaos-primary-pause.yaml, seed 36000496: a region cut off just before the primary crashed waits for a majority's answers after the heal, is promoted then and takes writes", () => {
+    // eu-central-1 was cut off at 7.18 s, the primary crashed at 7.87 s, the cut healed at
+    // 10.49 s. On a view that still held ap-southeast-1 up, eu-central-1 promoted itself at
+    // 9.08 s, fenced itself at 9.88 s and took no write before the workload ended at 12.3 s.
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/chaos-primary-pause.yaml"), 36000496)
+    expect(scenario.checks).toContain("failover")
+    const result = runScenario(scenario, 36000496)
+    expect(result.violations).toEqual([])
+    expect(result.failover?.promotedRegion).toBe("eu-central-1")
+    expect(result.failover?.promotedAtMs).toBeGreaterThan(10_490)
+    expect(result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")?.acceptedWrites["eu-central-1"]).toBeGreaterThan(0)
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
