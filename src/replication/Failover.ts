@@ -39,7 +39,9 @@
  *   two regions it never fences: nothing tells a lost DR region from a partition, and the
  *   document keeps a two-region deployment writable with one region left. A node whose
  *   region would be primary by its own records starts fenced when its disk ran before (its
- *   bootstrap completed or it holds a log): it may have missed a failover while it was down. A
+ *   bootstrap completed or it holds a log): it may have missed a failover while it was down.
+ *   It serves again at once when another node of its region answers as primary of the same
+ *   epoch (`Primacy.State.regionServesIn`): that node has been watching all along. A
  *   fenced node takes the role back after it has seen more than half of the regions for
  *   `confirmAfterMs` without learning of a newer epoch, counting only regions it has heard
  *   from since it started (a peer never heard counts as available only for its grace period). (A wiped disk of the primary region
@@ -234,6 +236,8 @@ export interface Observation {
   readonly newest: EpochRecord | undefined
   /** A higher epoch a peer answered a heartbeat with (`Primacy`), not in the store yet. */
   readonly observed: Primacy.View | undefined
+  /** The epoch in which another node of this region serves as primary, by its latest answer (`Primacy.State.regionServesIn`). */
+  readonly regionServesIn?: number
   /** Until when a write lease this node, or a peer that said so, granted the primary of its view may be held. */
   readonly grantHeldUntilMs: number | undefined
   /** Whether the local log has been shipped to the original primary up to its end. */
@@ -343,7 +347,12 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     // A fresh disk that has paged every peer's log and found no newer epoch (it would have been
     // adopted above) may serve at once; a restarted one waits to be sure it missed nothing.
     const bootstrappedClean = next.awaitingBootstrap === true && observation.bootstrapped === true
-    return act(bootstrappedClean || heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
+    // A sibling serving in this very epoch has been watching all along: nothing was missed. On a
+    // store the region's nodes share, a node that starts after its sibling finds a disk that ran
+    // before, and refused its writes for `confirmAfterMs` while the sibling took them (swarm seed
+    // 44001111; with FoundationDB, every node restarted in a rolling upgrade did the same).
+    const siblingServes = observation.regionServesIn === next.epoch
+    return act(bootstrappedClean || siblingServes || heldFor(next.majoritySinceMs, nowMs, settings.confirmAfterMs) ? { _tag: "Unfence" } : { _tag: "None" })
   }
   if (next.primary === self) {
     const after = successor(topology, self)
@@ -511,6 +520,7 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       nowMs,
       newest: newest(topology, yield* sources.readRecords),
       observed: primacyState.newerEpochSeen,
+      ...(primacyState.regionServesIn === undefined ? {} : { regionServesIn: primacyState.regionServesIn }),
       grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
       bootstrapped: !(yield* sources.bootstrapNeeded),

@@ -236,8 +236,9 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
         endedAtMs: nowMs,
         leaseMs: primacy.leaseMs
       })
-    const { newer, grantsReportedAtMs } = tallyOf(fresh)
+    const { newer, grantsReportedAtMs, regionServesIn } = tallyOf(fresh)
     yield* primacy.reportGrants(grantsReportedAtMs)
+    yield* primacy.reportRegionServes(regionServesIn)
     if (newer !== undefined) yield* primacy.observe(newer)
     // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
     if (topology.regions.length < 3) return

@@ -71,6 +71,13 @@ export interface State extends View {
    * before, or started on a disk that ran before (see `pairRenewal`).
    */
   readonly takenOverAtMs?: number
+  /**
+   * The epoch in which another node of this node's region serves as primary, by its latest answer
+   * within a lease; undefined when none does. A node that started fenced on a disk that ran
+   * before (it may have missed a failover) takes its region's role back at once on this
+   * evidence: its sibling has been watching all along (see `Failover.decide`).
+   */
+  readonly regionServesIn?: number
 }
 
 /** Settings of one node's Primacy. */
@@ -124,6 +131,8 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly observe: (view: View) => Effect.Effect<void>
     /** Remembers the grants peers reported (see `Tally.grantsReportedAtMs`). */
     readonly reportGrants: (grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>) => Effect.Effect<void>
+    /** Replaces `State.regionServesIn` with what the latest answers say (`Tally.regionServesIn`). */
+    readonly reportRegionServes: (epoch: number | undefined) => Effect.Effect<void>
   }
 >() {}
 
@@ -189,6 +198,8 @@ export interface Tally {
   readonly newer: View | undefined
   /** Per region, the latest lease any answer says was granted to it, on this node's clock. */
   readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+  /** The highest epoch in which a node of the asking node's region answered naming that region primary (`State.regionServesIn`). */
+  readonly regionServesIn: number | undefined
 }
 
 /** Folds one round's answers: a renewal, a newer epoch, and the grants peers reported. */
@@ -202,7 +213,11 @@ export const tally = (round: Round): Tally => ({
   grantsReportedAtMs: round.acks.reduce<Record<Topology.RegionId, number>>((latest, ack) => {
     for (const [grantee, ageMs] of Object.entries(ack.grantAgesMs)) latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs)
     return latest
-  }, {})
+  }, {}),
+  regionServesIn: round.acks.reduce<number | undefined>(
+    (best, ack) => (ack.region === round.regionId && ack.primary === round.regionId ? Math.max(best ?? ack.epoch, ack.epoch) : best),
+    undefined
+  )
 })
 
 /**
@@ -414,6 +429,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
-      reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported))
+      reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported)),
+      reportRegionServes: (epoch) => Ref.update(state, ({ regionServesIn: _previous, ...current }) => (epoch === undefined ? current : { ...current, regionServesIn: epoch }))
     } satisfies Primacy["Type"]
   })

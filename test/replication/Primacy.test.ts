@@ -214,6 +214,16 @@ describe("Primacy.tally", () => {
     expect(Primacy.tally(round([ack("b", epochZero)], { state: state({ epoch: 0, primary: "b" }) })).renewal).toBeUndefined()
   })
 
+  it("a sibling that answers naming its own region primary, unfenced, says its region serves in that epoch; a fenced one, or another region's node, says nothing", () => {
+    // b-node1 asks: its sibling b-node2 serves in epoch 3; a-node1 naming b says nothing of b's nodes.
+    const fromB = (acks: ReadonlyArray<Message.HeartbeatAck>) => Primacy.tally(round(acks, { topology: withTwoNodesInB, regionId: "b", state: state({ epoch: 3, primary: undefined }) }))
+    expect(fromB([ack("b", { epoch: 3, primary: "b" }, {}, "b-node2")]).regionServesIn).toBe(3)
+    expect(fromB([ack("b", { epoch: 3, primary: undefined }, {}, "b-node2")]).regionServesIn).toBeUndefined()
+    expect(fromB([ack("a", { epoch: 3, primary: "b" })]).regionServesIn).toBeUndefined()
+    expect(fromB([ack("b", { epoch: 3, primary: "a" }, {}, "b-node2")]).regionServesIn).toBeUndefined()
+    expect(fromB([]).regionServesIn).toBeUndefined()
+  })
+
   it("an answer with a higher epoch is reported as newer, the highest one when several are", () => {
     const tallied = Primacy.tally(round([ack("b", { epoch: 1, primary: "b" }), ack("c", { epoch: 2, primary: undefined })]))
     expect(tallied.renewal).toBeUndefined()

@@ -127,6 +127,13 @@ describe("Failover.decide", () => {
     expect(decideOver("a", tracking(0, "a", true), view("a"), [0, 5_000], { heard: new Map([["b", -100]]) })._tag).toBe("Unfence")
   })
 
+  it("a fenced primary serves again at once when another node of its region serves in the same epoch (a node started after its sibling on a shared store)", () => {
+    expect(decideOver("a", tracking(2, "a", true), view("a"), [0], { regionServesIn: 2 })._tag).toBe("Unfence")
+    // A sibling in another epoch is no evidence for this one; without it, confirm_after_ms as before.
+    expect(decideOver("a", tracking(2, "a", true), view("a"), [0, 4_000], { regionServesIn: 1 })._tag).toBe("None")
+    expect(decideOver("a", tracking(2, "a", true), view("a"), [0, 4_000])._tag).toBe("None")
+  })
+
   it("a newer epoch record is adopted, also by a fenced primary", () => {
     const record = { epoch: 1, primary: "b" }
     expect(Failover.decide(settings("a"), tracking(0, "a", true), { ...observation(view("a"), 0), newest: record }).action).toEqual({ _tag: "Adopt", record })

@@ -137,6 +137,13 @@ describe("swarm", () => {
     expect(result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")?.acceptedWrites["eu-central-1"]).toBeGreaterThan(0)
   })
 
+  it("seed 44001111: the second node of a primary region on a shared store, started 1 s after the first, takes writes with it instead of refusing them for confirm_after_ms", () => {
+    const scenario = Swarm.swarmScenario(44001111)
+    expect(scenario.store).toBe("shared")
+    const result = runScenario(scenario, 44001111)
+    expect(result.violations).toEqual([])
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
