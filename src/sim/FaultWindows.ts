@@ -173,6 +173,30 @@ const lossyStart = (scenario: Scenario): ReadonlyArray<Window> => {
 }
 
 /**
+ * The window the README's failover rules open when the primary region's processes start late
+ * under PrimaryReplica with three or more regions: a peer never heard from is Unreachable once
+ * the heartbeat timeout has passed, so when the primary starts later than that plus
+ * `detect_after_ms`, another region may be promoted before it runs. Once it runs, it is heard
+ * (its first answer makes it available at once), the role is handed back after
+ * `promote_back_after_ms` and a check, and the hand-back's takeover waits out the leases granted
+ * to the acting primary (a lease is the heartbeat timeout); `recover_after` rounds are the
+ * margin for the acting primary's log to reach it. Writes may be refused until then. (Swarm
+ * seeds 46000056 and 46000146 over primary-late-start-crash.yaml: the primary started at 6.4
+ * and 6.5 s, eu-central-1 was promoted at 6 and 5.3 s, and the hand-back at 11.4 and 12.6 s
+ * refused writes while leases ran out.)
+ */
+const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => {
+  const { regions, strategy } = scenario.topology
+  const primary = regions.find((region) => region.primary) ?? regions[0]
+  if (strategy !== "PrimaryReplica" || regions.length < 3 || primary === undefined) return []
+  const { heartbeat, failover } = scenario.replication
+  const startedByMs = Startup.latestStartOfMs(scenario, primary.id, primary.nodes)
+  if (startedByMs <= heartbeat.timeoutMs + failover.detectAfterMs) return []
+  const handedBackByMs = heartbeat.timeoutMs + failover.promoteBackAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs
+  return [{ startMs: startedByMs, endMs: startedByMs + handedBackByMs }]
+}
+
+/**
  * While the nodes come up (`startup.spread_ms`) some may not be running yet: as a crash, until
  * the last one may have started. Nothing more: a node that starts on a fresh disk does not
  * start fenced, and a primary does not fence itself for peers it has never heard.
@@ -182,7 +206,7 @@ const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.lates
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
-  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario), ...lossyStart(scenario)].sort(
+  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario), ...lossyStart(scenario), ...lateStartHandBack(scenario)].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )
 }

@@ -27,5 +27,12 @@ export const offsets = (scenario: Scenario, seed: string): ReadonlyMap<string, n
 /** The latest any node's first process may start by the scenario (the spread, or a given offset). */
 export const latestStartMs = (scenario: Pick<Scenario, "startup">): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
 
+/** The latest any node of a region may start by the scenario: its given offset, its region's, else the spread. */
+export const latestStartOfMs = (scenario: Pick<Scenario, "startup">, regionId: string, nodeIds: ReadonlyArray<string>): number => {
+  const given = scenario.startup?.atMs ?? {}
+  const spreadMs = scenario.startup?.spreadMs ?? 0
+  return Math.max(0, ...nodeIds.map((nodeId) => given[nodeId] ?? given[regionId] ?? spreadMs))
+}
+
 /** When the last node has started. */
 export const lastStartMs = (offsetsByNode: ReadonlyMap<string, number>): number => Math.max(0, ...offsetsByNode.values())

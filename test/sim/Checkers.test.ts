@@ -246,6 +246,32 @@ network:
     expect(runScenario(Swarm.swarmScenario(43001210), 43001210).violations).toEqual([])
   })
 
+  it("a primary region that starts later than the heartbeat timeout plus detect_after_ms may find another region promoted: writes may be refused until the role is handed back and the leases ran out (seeds 46000056, 46000146, 46000214 over primary-late-start-crash.yaml)", () => {
+    const late = (atMs: number, regions = "[{ id: a, primary: true }, { id: b }, { id: c }]") =>
+      Fixtures.parse(`
+name: late
+budget_ms: 30000
+topology:
+  strategy: PrimaryReplica
+  regions: ${regions}
+replication:
+  heartbeat: { interval_ms: 500, timeout_ms: 3000, recover_after: 3 }
+  failover: { detect_after_ms: 2000, promote_back_after_ms: 4000, check_interval_ms: 250 }
+startup:
+  at_ms: { a: ${atMs} }
+`)
+    const handBacks = (scenario: Scenario.Scenario) => FaultWindows.windows(scenario, 20_000).filter((window) => window.startMs > 0)
+    // Started at 5 s, within the timeout and the detection delay: nobody is promoted, nothing to hand back.
+    expect(handBacks(late(5_000))).toEqual([])
+    // At 6.4 s: heard within a timeout, handed back after 4 s and a check, then a lease and three rounds: 3 + 4 + 0.25 + 3 + 1.5 s.
+    expect(handBacks(late(6_400))).toEqual([{ startMs: 6_400, endMs: 18_150 }])
+    // Two regions never fail over on their own.
+    expect(handBacks(late(6_400, "[{ id: a, primary: true }, { id: b }]"))).toEqual([])
+    for (const seed of [46000056, 46000146, 46000214]) {
+      expect(runScenario(Swarm.swarmFrom(Fixtures.load("scenarios/primary-late-start-crash.yaml"), seed), seed).violations).toEqual([])
+    }
+  })
+
   it("a two-region PrimaryReplica run may refuse writes while a fresh primary-region disk waits for its bootstrap to page the other region: at the start and after each wipe of a primary node", () => {
     // A PrimaryReplica scenario with these regions, timers and faults.
     const fresh = (regions: string, faults: ReadonlyArray<string> = []) =>
