@@ -193,11 +193,19 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
     const previous = memory.roundTrips.get(peer.node.id)
     const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
     const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
-    if (response._tag === "Left") {
+    const elapsedMs = (yield* Clock.monotonicMs) - startedAtMs
+    // An answer taken in after its deadline is a timeout, as if the deadline's timer had fired
+    // first. A node that was stopped (a pause, a stall) finds both waiting when it runs again, and
+    // took the answer in first in the simulator, where Node runs expired timers before reading
+    // sockets: it counted an answer the primary sent before it crashed as heard when the pause
+    // ended, and the pause as the primary's round trip, which let that peer stay silent for two
+    // doubled deadlines more; the region was promoted after the primary restarted
+    // (`sim swarm --scenario scenarios/primary-failover.yaml`, seed 47000085).
+    if (response._tag === "Left" || elapsedMs > deadlineMs) {
       if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
       return
     }
-    const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), (yield* Clock.monotonicMs) - startedAtMs)
+    const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
     memory.roundTrips.set(peer.node.id, estimate)
     if (response.right._tag !== "HeartbeatAck") return
     const clock = yield* Clock.Clock

@@ -541,13 +541,31 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // it promoted itself on a stale view before, then fenced: seed 36000496 over
   // chaos-primary-pause.yaml), which is what `rejoinMs` allows for.
   const rejoinMs = heartbeat.recoverAfter * heartbeat.intervalMs + failover.checkIntervalMs
+  // A region may be promoted (by the controller, or an operator) on a view that still holds
+  // another region up, within a heartbeat timeout of that region going down; when that region
+  // stays down past the timeout, the promoted one fences itself and takes writes only
+  // `confirm_after_ms` after it sees a majority again (swarm seeds
+  // 46000476 and 46000479 over primary-late-start-crash.yaml: promoted at 11.4 and 14.03 s, a
+  // region crashed 1 s before, no write before the workload ended).
+  const promotedByMs = (fromMs: number): number =>
+    Math.min(fromMs + heartbeat.timeoutMs + failover.detectAfterMs, ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs))
+  // A region paused during the loss answers the heartbeats queued meanwhile when it resumes,
+  // and each answer grants the lost primary a lease from that moment (a lease is the heartbeat
+  // timeout), and a paused candidate sees the primary down only from then on: nobody is promoted
+  // before both have run out (seed 47000085 over chaos-primary-pause.yaml and primary-failover.yaml).
+  const resumedMs = Math.max(rejoinMs, heartbeat.timeoutMs, failover.detectAfterMs) + failover.checkIntervalMs
+  const afterMs = (fault: Fault, unnoticed: boolean): number =>
+    unnoticed ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" ? neededMs : fault.kind === "pause" ? resumedMs : rejoinMs
   // The loss itself counts too when it also takes another region down (a split into singletons).
   const promotableAtMs = (fromMs: number, untilMs: number): number =>
     faults.reduce((atMs, fault, index) => {
       const endMs = endOf(faults, index, healedAtMs)
       const hitsOther = scenario.topology.regions.some((region) => region.id !== primary?.id && hitsRegion(fault, scenario, region.id))
-      if (!hitsOther || fault.atMs >= untilMs || endMs <= fromMs) return atMs
-      return Math.max(atMs, endMs + (fault.kind === "crash" ? neededMs : rejoinMs))
+      // A fault after the story could have been told (a promotion and a few writes) changes nothing.
+      if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
+      // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.
+      const unnoticed = fault.atMs + heartbeat.timeoutMs + heartbeat.intervalMs > promotedByMs(fromMs) && endMs - fault.atMs > heartbeat.timeoutMs
+      return Math.max(atMs, endMs + afterMs(fault, unnoticed))
     }, fromMs + neededMs)
   // A fault before every process has started may find the primary not running yet: a pause
   // of a process that does not exist does nothing, in the simulator as with SIGSTOP (swarm seed
