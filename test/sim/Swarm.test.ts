@@ -137,6 +137,19 @@ describe("swarm", () => {
     expect(result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")?.acceptedWrites["eu-central-1"]).toBeGreaterThan(0)
   })
 
+  it("over primary-failover.yaml, seed 47000085: a region paused across the primary's crash does not count the primary's queued answer as heard when it resumes, and is promoted a lease later", () => {
+    // eu-central-1 was paused at 5.64 s, the primary crashed at 7.19 s, eu-central-1 resumed at
+    // 8.78 s and crashed again at 14.6 s. It took in the primary's answer (sent before the crash)
+    // as fresh at 8.78 s, with the pause as its round trip, so the primary went stale only at
+    // 15.3 s: promoted at 21.54 s, after the primary had restarted, and no write taken elsewhere.
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/primary-failover.yaml"), 47000085)
+    expect(scenario.checks).toContain("failover")
+    const result = runScenario(scenario, 47000085)
+    expect(result.violations).toEqual([])
+    expect(result.failover?.promotedRegion).toBe("eu-central-1")
+    expect(result.failover?.promotedAtMs).toBeLessThan(14_600)
+  })
+
   it("seed 44001111: the second node of a primary region on a shared store, started 1 s after the first, takes writes with it instead of refusing them for confirm_after_ms", () => {
     const scenario = Swarm.swarmScenario(44001111)
     expect(scenario.store).toBe("shared")
