@@ -106,9 +106,29 @@ const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): Rea
   const { heartbeat, failover } = scenario.replication
   const confirmMs = heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs + failover.confirmAfterMs + failover.checkIntervalMs
   const fencing = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
+  const within = (window: Window) => fencing.filter((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs)
   return faults
-    .filter((window) => fencing.some((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs))
+    .filter((window) => within(window).length > 0 && !siblingServes(scenario, within(window)))
     .map((window) => ({ startMs: window.startMs, endMs: window.endMs + confirmMs }))
+}
+
+/**
+ * Whether every fencing fault of a window stops or restarts nodes of the primary region only,
+ * and one of its nodes runs throughout: then no region is lost, and a restarted node of it that
+ * starts fenced serves again as soon as that sibling answers as primary of the same epoch (the
+ * README's rule since December 2, 2026; before, it waited `confirm_after_ms`).
+ */
+const siblingServes = (scenario: Scenario, faults: ReadonlyArray<Fault>): boolean => {
+  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  if (primary === undefined) return false
+  const hit = new Set<string>()
+  for (const fault of faults) {
+    if (!("target" in fault) || !["crash", "restart", "pause"].includes(fault.kind)) return false
+    const nodes = targetNodes(scenario, fault.target)
+    if (!nodes.every((node) => primary.nodes.includes(node))) return false
+    for (const node of nodes) hit.add(node)
+  }
+  return primary.nodes.some((node) => !hit.has(node))
 }
 
 /**

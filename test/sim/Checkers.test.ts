@@ -223,6 +223,29 @@ faults:
     expect(FaultWindows.windows(slow, 6000)[1]).toEqual({ startMs: 2500, endMs: 5700 })
   })
 
+  it("a restarted node of the primary region opens no fencing window while another node of the region runs (it serves once that sibling answers), but does when it is the region's only node", () => {
+    const restarts = (nodes: number, target: string) =>
+      Fixtures.parse(`
+name: restarts
+budget_ms: 30000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, primary: true, nodes: ${nodes} }, { id: b }, { id: c }]
+replication:
+  heartbeat: { interval_ms: 200, timeout_ms: 800, recover_after: 3 }
+  failover: { confirm_after_ms: 6000, check_interval_ms: 250 }
+faults:
+  - { at_ms: 1000, kind: crash, target: ${target} }
+  - { at_ms: 2000, kind: restart, target: ${target} }
+`)
+    const confirmEnd = 2_000 + 800 + 600 + 6_000 + 250
+    const ends = (scenario: Scenario.Scenario) => FaultWindows.windows(scenario, 20_000).map((window) => window.endMs)
+    expect(ends(restarts(2, "a-node2"))).not.toContain(confirmEnd)
+    expect(ends(restarts(1, "a-node1"))).toContain(confirmEnd)
+    // Both nodes of the region down at once: nobody watched, the restarted ones wait to confirm.
+    expect(ends(restarts(2, "a"))).toContain(confirmEnd)
+  })
+
   it("on a lossy network, writes may be refused at the start until a handshake lost on the link has been sent again and answered (swarm seed 43001210)", () => {
     const lossy = (loss: number) =>
       Fixtures.parse(`
