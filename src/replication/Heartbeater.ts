@@ -244,10 +244,9 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
         endedAtMs: nowMs,
         leaseMs: primacy.leaseMs
       })
-    const { newer, grantsReportedAtMs, regionServesIn } = tallyOf(fresh)
-    yield* primacy.reportGrants(grantsReportedAtMs)
-    yield* primacy.reportRegionServes(regionServesIn)
-    if (newer !== undefined) yield* primacy.observe(newer)
+    const tally = tallyOf(fresh)
+    yield* primacy.report(tally)
+    if (tally.newer !== undefined) yield* primacy.observe(tally.newer)
     // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
     if (topology.regions.length < 3) return
     for (let count = 1; count <= fresh.length; count++) {

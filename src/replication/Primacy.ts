@@ -129,10 +129,11 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
     /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
     readonly observe: (view: View) => Effect.Effect<void>
-    /** Remembers the grants peers reported (see `Tally.grantsReportedAtMs`). */
-    readonly reportGrants: (grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>) => Effect.Effect<void>
-    /** Replaces `State.regionServesIn` with what the latest answers say (`Tally.regionServesIn`). */
-    readonly reportRegionServes: (epoch: number | undefined) => Effect.Effect<void>
+    /**
+     * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`)
+     * and whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`).
+     */
+    readonly report: (tally: Pick<Tally, "grantsReportedAtMs" | "regionServesIn">) => Effect.Effect<void>
   }
 >() {}
 
@@ -429,7 +430,10 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
-      reportGrants: (reported) => Ref.update(state, (current) => reportGrantsIn(current, reported)),
-      reportRegionServes: (epoch) => Ref.update(state, ({ regionServesIn: _previous, ...current }) => (epoch === undefined ? current : { ...current, regionServesIn: epoch }))
+      report: ({ grantsReportedAtMs, regionServesIn }) =>
+        Ref.update(state, (current) => {
+          const { regionServesIn: _previous, ...reported } = reportGrantsIn(current, grantsReportedAtMs)
+          return regionServesIn === undefined ? reported : { ...reported, regionServesIn }
+        })
     } satisfies Primacy["Type"]
   })

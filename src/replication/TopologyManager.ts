@@ -515,33 +515,29 @@ const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): T
     : { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats }
 }
 
-/** The regions with a node that passes `test`, given the node and its heartbeat tracking. */
-const regionsWith = (
-  state: { readonly topology: Topology.Topology; readonly tracking: ReadonlyMap<string, Tracking> },
-  test: (node: Topology.Node, known: Tracking | undefined) => boolean
-): ReadonlySet<Topology.RegionId> => {
-  const found = new Set<Topology.RegionId>()
+/** Visits every node of the topology with its region and its heartbeat tracking. */
+const eachTracked = (state: State, visit: (regionId: Topology.RegionId, node: Topology.Node, known: Tracking | undefined) => void): void => {
   for (const region of state.topology.regions) {
     for (const zone of region.zones) {
-      for (const node of zone.nodes) {
-        if (test(node, state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id })))) found.add(region.id)
-      }
+      for (const node of zone.nodes) visit(region.id, node, state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id })))
     }
   }
+}
+
+/** The regions with a node that passes `test`, given the node and its heartbeat tracking. */
+const regionsWith = (state: State, test: (node: Topology.Node, known: Tracking | undefined) => boolean): ReadonlySet<Topology.RegionId> => {
+  const found = new Set<Topology.RegionId>()
+  eachTracked(state, (regionId, node, known) => void (test(node, known) ? found.add(regionId) : undefined))
   return found
 }
 
 /** For each region with a node that has answered and is not Unreachable, that node's latest answer. */
 const lastHeardByRegion = (state: State): ReadonlyMap<Topology.RegionId, number> => {
   const heard = new Map<Topology.RegionId, number>()
-  for (const region of state.topology.regions) {
-    for (const zone of region.zones) {
-      for (const node of zone.nodes) {
-        const atMs = state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id }))?.lastHeartbeatMs
-        if (atMs !== undefined && node.status !== "Unreachable") heard.set(region.id, Math.max(atMs, heard.get(region.id) ?? atMs))
-      }
-    }
-  }
+  eachTracked(state, (regionId, node, known) => {
+    const atMs = known?.lastHeartbeatMs
+    if (atMs !== undefined && node.status !== "Unreachable") heard.set(regionId, Math.max(atMs, heard.get(regionId) ?? atMs))
+  })
   return heard
 }
 

@@ -6,7 +6,7 @@
  * writes, nor do topology changes (every region keeps taking its writes; only where they are
  * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
  */
-import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
+import { type Fault, primaryOf, type Scenario, targetNodes } from "./Scenario.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
 
@@ -74,7 +74,7 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
 const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
   const { regions, strategy } = scenario.topology
   if (strategy !== "PrimaryReplica" || regions.length !== 2) return []
-  const primary = regions.find((region) => region.primary) ?? regions[0]
+  const primary = primaryOf(scenario)
   if (primary === undefined) return []
   const { agent, heartbeat } = scenario.replication
   const holdMs = agent.retryDelayMaxMs + agent.requestTimeoutMs + heartbeat.timeoutMs
@@ -106,10 +106,10 @@ const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): Rea
   const { heartbeat, failover } = scenario.replication
   const confirmMs = heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs + failover.confirmAfterMs + failover.checkIntervalMs
   const fencing = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
-  const within = (window: Window) => fencing.filter((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs)
-  return faults
-    .filter((window) => within(window).length > 0 && !siblingServes(scenario, within(window)))
-    .map((window) => ({ startMs: window.startMs, endMs: window.endMs + confirmMs }))
+  return faults.flatMap((window) => {
+    const within = fencing.filter((fault) => fault.atMs >= window.startMs && fault.atMs <= window.endMs)
+    return within.length === 0 || siblingServes(scenario, within) ? [] : [{ startMs: window.startMs, endMs: window.endMs + confirmMs }]
+  })
 }
 
 /**
@@ -119,7 +119,7 @@ const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): Rea
  * README's rule since December 2, 2026; before, it waited `confirm_after_ms`).
  */
 const siblingServes = (scenario: Scenario, faults: ReadonlyArray<Fault>): boolean => {
-  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const primary = primaryOf(scenario)
   if (primary === undefined) return false
   const hit = new Set<string>()
   for (const fault of faults) {
@@ -167,7 +167,7 @@ const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
   const { timeoutMs } = scenario.replication.heartbeat
   // A wipe restarts the nodes on the disk: a primary-region node among them starts with no
   // lease again (no fault window of its own, since the nodes come straight back up).
-  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const primary = primaryOf(scenario)
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary?.nodes.includes(node) === true))
   return [{ startMs: 0, endMs: Startup.latestStartMs(scenario) + timeoutMs }, ...wipes.map((wipe) => ({ startMs: wipe.atMs, endMs: wipe.atMs + timeoutMs }))]
 }
@@ -207,7 +207,7 @@ const lossyStart = (scenario: Scenario): ReadonlyArray<Window> => {
  */
 const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => {
   const { regions, strategy } = scenario.topology
-  const primary = regions.find((region) => region.primary) ?? regions[0]
+  const primary = primaryOf(scenario)
   if (strategy !== "PrimaryReplica" || regions.length < 3 || primary === undefined) return []
   const { heartbeat, failover } = scenario.replication
   const startedByMs = Startup.latestStartOfMs(scenario, primary.id, primary.nodes)

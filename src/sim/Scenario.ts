@@ -148,6 +148,10 @@ export interface Scenario {
 export const nodesOf = (scenario: Scenario): ReadonlyArray<{ readonly regionId: string; readonly nodeId: string }> =>
   scenario.topology.regions.flatMap((region) => region.nodes.map((nodeId) => ({ regionId: region.id, nodeId })))
 
+/** The region a scenario declares primary, else its first (PrimaryReplica's default). */
+export const primaryOf = (scenario: Pick<Scenario, "topology">): Scenario["topology"]["regions"][number] | undefined =>
+  scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+
 /** The nodes a fault target names: one node, or every node of a region. */
 export const targetNodes = (scenario: Scenario, target: Target): ReadonlyArray<string> => {
   const region = scenario.topology.regions.find((candidate) => candidate.id === target)

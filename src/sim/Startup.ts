@@ -17,22 +17,22 @@ import { nodesOf, type Scenario } from "./Scenario.js"
 /** Every node's start offset in milliseconds, in declaration order: the one `startup.at_ms` gives its node or region, else drawn. */
 export const offsets = (scenario: Scenario, seed: string): ReadonlyMap<string, number> => {
   const spreadMs = scenario.startup?.spreadMs ?? 0
-  const given = scenario.startup?.atMs ?? {}
   const master = Random.make(seed)
   const offsetOf = (regionId: string, nodeId: string): number =>
-    given[nodeId] ?? given[regionId] ?? (spreadMs === 0 ? 0 : Math.round(master.derive(`startup/${nodeId}`).next() * spreadMs))
+    givenMs(scenario, regionId, nodeId) ?? (spreadMs === 0 ? 0 : Math.round(master.derive(`startup/${nodeId}`).next() * spreadMs))
   return new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, offsetOf(regionId, nodeId)] as const))
 }
+
+/** The offset `startup.at_ms` gives a node, or its region; undefined when it is drawn. */
+const givenMs = (scenario: Pick<Scenario, "startup">, regionId: string, nodeId: string): number | undefined =>
+  scenario.startup?.atMs?.[nodeId] ?? scenario.startup?.atMs?.[regionId]
 
 /** The latest any node's first process may start by the scenario (the spread, or a given offset). */
 export const latestStartMs = (scenario: Pick<Scenario, "startup">): number => Math.max(scenario.startup?.spreadMs ?? 0, ...Object.values(scenario.startup?.atMs ?? {}))
 
 /** The latest any node of a region may start by the scenario: its given offset, its region's, else the spread. */
-export const latestStartOfMs = (scenario: Pick<Scenario, "startup">, regionId: string, nodeIds: ReadonlyArray<string>): number => {
-  const given = scenario.startup?.atMs ?? {}
-  const spreadMs = scenario.startup?.spreadMs ?? 0
-  return Math.max(0, ...nodeIds.map((nodeId) => given[nodeId] ?? given[regionId] ?? spreadMs))
-}
+export const latestStartOfMs = (scenario: Pick<Scenario, "startup">, regionId: string, nodeIds: ReadonlyArray<string>): number =>
+  Math.max(0, ...nodeIds.map((nodeId) => givenMs(scenario, regionId, nodeId) ?? scenario.startup?.spreadMs ?? 0))
 
 /** When the last node has started. */
 export const lastStartMs = (offsetsByNode: ReadonlyMap<string, number>): number => Math.max(0, ...offsetsByNode.values())

@@ -36,6 +36,7 @@ import {
   defaultChecks,
   defaults,
   nodesOf,
+  primaryOf,
   targetNodes,
   validate
 } from "./Scenario.js"
@@ -354,7 +355,7 @@ const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs
  */
 const operatorPromotion = (random: Stream, scenario: Scenario, kind: "crash" | "pause", target: string, atMs: number, endMs: number): ReadonlyArray<Fault> => {
   if (kind !== "crash" || scenario.topology.strategy !== "PrimaryReplica") return []
-  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const primary = primaryOf(scenario)
   const down = new Set(targetNodes(scenario, target))
   if (primary === undefined || !primary.nodes.every((node) => down.has(node)) || !chance(random, 0.6)) return []
   const others = scenario.topology.regions.filter((region) => region.id !== primary.id)
@@ -395,7 +396,7 @@ const drawFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> =>
  * back before the promotion its crash drew (swarm seed 602129: a wipe restarted it first).
  */
 const promotionsWhileDown = (scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
-  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const primary = primaryOf(scenario)
   const down = new Set<string>()
   return faults.filter((fault) => {
     if (fault.kind === "crash") for (const node of targetNodes(scenario, fault.target)) down.add(node)
@@ -521,7 +522,7 @@ const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
  */
 const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number): Scenario["checks"] => {
   if (!scenario.checks.includes("failover")) return scenario.checks
-  const primary = scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
+  const primary = primaryOf(scenario)
   // Long enough to be noticed (a heartbeat timeout) and acted on (the detection delay), with
   // room for one more heartbeat round; a two-region deployment is never failed over on its own.
   // The story needs a write taken elsewhere, so the loss must last that long while clients
@@ -557,16 +558,18 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   const afterMs = (fault: Fault, unnoticed: boolean): number =>
     unnoticed ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" ? neededMs : fault.kind === "pause" ? resumedMs : rejoinMs
   // The loss itself counts too when it also takes another region down (a split into singletons).
-  const promotableAtMs = (fromMs: number, untilMs: number): number =>
-    faults.reduce((atMs, fault, index) => {
+  const promotableAtMs = (fromMs: number, untilMs: number): number => {
+    const promotedAtMs = promotedByMs(fromMs)
+    return faults.reduce((atMs, fault, index) => {
       const endMs = endOf(faults, index, healedAtMs)
       const hitsOther = scenario.topology.regions.some((region) => region.id !== primary?.id && hitsRegion(fault, scenario, region.id))
       // A fault after the story could have been told (a promotion and a few writes) changes nothing.
       if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
       // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.
-      const unnoticed = fault.atMs + heartbeat.timeoutMs + heartbeat.intervalMs > promotedByMs(fromMs) && endMs - fault.atMs > heartbeat.timeoutMs
+      const unnoticed = fault.atMs + heartbeat.timeoutMs + heartbeat.intervalMs > promotedAtMs && endMs - fault.atMs > heartbeat.timeoutMs
       return Math.max(atMs, endMs + afterMs(fault, unnoticed))
     }, fromMs + neededMs)
+  }
   // A fault before every process has started may find the primary not running yet: a pause
   // of a process that does not exist does nothing, in the simulator as with SIGSTOP (swarm seed
   // 36000368 over chaos-primary-pause.yaml paused the primary at 2.25 s; it started at 3.05 s).
