@@ -163,13 +163,20 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
     const primacy = yield* Primacy.Primacy
     const state = yield* primacy.state
     if (state.epoch !== startView.epoch || state.primary !== startView.primary) return
+    // A round ends at most an interval after it starts, answers or none; one that took longer
+    // spans a stop of this node (a pause, a stall), whose answers may have failed at their
+    // deadlines without a word of a newer epoch: it vouches for nothing. (On real processes a
+    // node paused across a two-region hand-back renewed its lease from such a round and took
+    // writes in its old epoch: chaos e2e, about one run in three.)
+    const endedAtMs = yield* Clock.monotonicMs
+    if (endedAtMs - startedAtMs > 2 * settings.intervalMs) return
     const renewal = Primacy.pairRenewal({
       topology,
       regionId: settings.regionId,
       state,
       latest: [...memory.recent.values()].map((entry) => entry.ack),
       startedAtMs,
-      endedAtMs: yield* Clock.monotonicMs,
+      endedAtMs,
       leaseMs: primacy.pairLeaseMs
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
@@ -194,26 +201,31 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
     const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
     const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
     const elapsedMs = (yield* Clock.monotonicMs) - startedAtMs
-    // An answer taken in after its deadline is a timeout, as if the deadline's timer had fired
-    // first. A node that was stopped (a pause, a stall) finds both waiting when it runs again, and
-    // took the answer in first in the simulator, where Node runs expired timers before reading
-    // sockets: it counted an answer the primary sent before it crashed as heard when the pause
-    // ended, and the pause as the primary's round trip, which let that peer stay silent for two
-    // doubled deadlines more; the region was promoted after the primary restarted
-    // (`sim swarm --scenario scenarios/primary-failover.yaml`, seed 47000085).
-    if (response._tag === "Left" || elapsedMs > deadlineMs) {
+    // An answer taken in after its deadline says nothing of the peer's liveness or round trip:
+    // for those it is a timeout, as if the deadline's timer had fired first. A node that was
+    // stopped (a pause, a stall) finds both waiting when it runs again, and the simulator took
+    // the answer in first (Node runs expired timers before it reads sockets): it counted an
+    // answer the primary sent before it crashed as heard when the pause ended, and the pause as
+    // the primary's round trip, which let that peer stay silent for two doubled deadlines more;
+    // the region was promoted after the primary restarted (`sim swarm --scenario
+    // scenarios/primary-failover.yaml`, seed 47000085). The view it carries still counts, late
+    // or not: a newer epoch must never be missed (dropping it let a node paused across a
+    // two-region hand-back renew its lease and take writes in its old epoch, on real processes).
+    const late = elapsedMs > deadlineMs
+    if (response._tag === "Left" || late) {
       if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
-      return
+      if (response._tag === "Left" || response.right._tag !== "HeartbeatAck") return
+    } else {
+      const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
+      memory.roundTrips.set(peer.node.id, estimate)
+      if (response.right._tag !== "HeartbeatAck") return
+      const clock = yield* Clock.Clock
+      yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
+      // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
+      // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
+      const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
+      yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
     }
-    const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
-    memory.roundTrips.set(peer.node.id, estimate)
-    if (response.right._tag !== "HeartbeatAck") return
-    const clock = yield* Clock.Clock
-    yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
-    // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
-    // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
-    const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
-    yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
     memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
     yield* fold(topology, settings, memory)
   })
