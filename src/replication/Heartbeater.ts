@@ -110,6 +110,7 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     // Only a two-region primary renews at the round's end (`renewPair`), for the view it starts with.
     const pair = topology.strategy === "PrimaryReplica" && topology.regions.length === 2
     const startView: Primacy.View | undefined = pair ? yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
+    if (startView !== undefined && startView.primary === settings.regionId) yield* (yield* Primacy.Primacy).noteLapse(startedAtMs)
     const sentAtMs = yield* clock.physicalMs
     const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs }
     // A node running this round is alive: without recording itself, every node's stale check
@@ -165,16 +166,16 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
     if (state.epoch !== startView.epoch || state.primary !== startView.primary) return
     // A round ends at most an interval after it starts, answers or none; one that took longer
     // spans a stop of this node (a pause, a stall), whose answers may have failed at their
-    // deadlines without a word of a newer epoch: it vouches for nothing. (On real processes a
-    // node paused across a two-region hand-back renewed its lease from such a round and took
-    // writes in its old epoch: chaos e2e, about one run in three.)
+    // deadlines without a word of a newer epoch: it vouches for nothing. The lease then lapses,
+    // and the next round waits to hear the other region (`Primacy.lapseIn`).
     const endedAtMs = yield* Clock.monotonicMs
     if (endedAtMs - startedAtMs > 2 * settings.intervalMs) return
     const renewal = Primacy.pairRenewal({
       topology,
       regionId: settings.regionId,
       state,
-      latest: [...memory.recent.values()].map((entry) => entry.ack),
+      // After a lapse, only answers to requests sent since count: older ones predate the stop.
+      latest: [...memory.recent.values()].filter((entry) => state.lapsedAtMs === undefined || entry.sentAtMs >= state.lapsedAtMs).map((entry) => entry.ack),
       startedAtMs,
       endedAtMs,
       leaseMs: primacy.pairLeaseMs

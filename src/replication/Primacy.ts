@@ -72,6 +72,13 @@ export interface State extends View {
    */
   readonly takenOverAtMs?: number
   /**
+   * Two regions: the start of the first heartbeat round that found this node's lease run out in
+   * its current view (the node was stopped, or stalled). Until every node of the other region
+   * has answered since with this epoch or a newer one, or a lease has passed, it takes no write,
+   * as after a takeover (see `pairRenewal`).
+   */
+  readonly lapsedAtMs?: number
+  /**
    * The epoch in which another node of this node's region serves as primary, by its latest answer
    * within a lease; undefined when none does. A node that started fenced on a disk that ran
    * before (it may have missed a failover) takes its region's role back at once on this
@@ -105,6 +112,8 @@ export interface Renewal {
   readonly view: View
   readonly renewedAtMs: number
   readonly writableFromMs: number
+  /** Two regions: the round heard every node of the other region since the lease ran out (`lapsedAtMs` is over). */
+  readonly endsLapse?: boolean
 }
 
 /** The Primacy service of one node. */
@@ -127,6 +136,8 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly renew: (renewal: Renewal) => Effect.Effect<void>
     /** Renews a two-region lease (`pairRenewal`), if the view is still the one the round started with. */
     readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
+    /** Two regions: a round starts at `atMs`; if the lease has run out by then, it has lapsed (`lapseIn`). */
+    readonly noteLapse: (atMs: number) => Effect.Effect<void>
     /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
     readonly observe: (view: View) => Effect.Effect<void>
     /**
@@ -158,7 +169,7 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
  */
 export const adoptIn = (state: State, view: View, nowMs: number): State => {
   if (sameView(state, view)) return state
-  const { newerEpochSeen, ...rest } = state
+  const { newerEpochSeen, lapsedAtMs: _lapsed, ...rest } = state
   const stillNewer = newerEpochSeen !== undefined && newerEpochSeen.epoch > view.epoch
   const takenOverAtMs = view.primary !== undefined && view.primary !== state.primary ? nowMs : state.takenOverAtMs
   return {
@@ -281,7 +292,7 @@ export interface PairRound {
   readonly regionId: Topology.RegionId
   /** The node's state when the round ended; its view must be the one the round started with. */
   readonly state: State
-  /** The latest answer of every peer heard since the node started. */
+  /** The latest answer of every peer heard since the node started, or since its lease lapsed (`State.lapsedAtMs`). */
   readonly latest: ReadonlyArray<Message.HeartbeatAck>
   readonly startedAtMs: number
   readonly endedAtMs: number
@@ -295,8 +306,13 @@ export interface PairRound {
  *
  * - A round that ended without a newer epoch renews the lease from its start, answers or not.
  *   Rounds start every interval whatever the peers do, so only a node that stopped running them
- *   (paused, or starved) lets it lapse, and its first round after that hears of any newer
- *   epoch before it takes a write again.
+ *   (paused, or starved) lets it lapse. A node whose lease lapsed waits as after a takeover
+ *   (below), from the round that found it lapsed: its first rounds after a stop may hear nobody
+ *   (their requests were sent before it, or fail at once on connections that died with it), and
+ *   renewing from such a round let a node paused across a hand-back take the writes of its
+ *   backlog in its old epoch, after the region it was handed to took some (chaos e2e on real
+ *   processes, about one run in three; `sim swarm --scenario
+ *   scenarios/two-region-handback-pause.yaml` once the simulator took a backlog in over time).
  * - A node that took the role over from the other region (a hand-back, a promotion) or started on
  *   a disk that ran before takes writes only once every node of the other region has answered
  *   with its epoch or a newer one, or once a lease has passed since the takeover. A node of the
@@ -306,29 +322,43 @@ export interface PairRound {
  *   the region it was handed to had taken writes in the new one.
  *
  * Left open, as two regions have no quorum: a node that hears nobody for a whole lease (cut off
- * from every peer) keeps renewing and keeps its epoch; so does a node whose first round after a
- * pause loses every answer.
+ * from every peer) keeps renewing and keeps its epoch, and one whose lease lapsed takes writes
+ * again after a lease though it heard nobody.
  */
 export const pairRenewal = (round: PairRound): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId || round.state.newerEpochSeen !== undefined) return undefined
   const movedOn = (region: Topology.Region) =>
     Topology.regionNodes(region).every((node) => round.latest.some((ack) => ack.node === node.id && ack.epoch >= view.epoch))
-  const takenOverAtMs = round.state.takenOverAtMs
-  const waiting = takenOverAtMs !== undefined && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))
-  const writableFromMs = waiting ? Math.max(round.endedAtMs, takenOverAtMs + round.leaseMs) : round.endedAtMs
-  return { view, renewedAtMs: round.startedAtMs, writableFromMs }
+  const { takenOverAtMs, lapsedAtMs } = round.state
+  const waitFromMs = Math.max(takenOverAtMs ?? -Infinity, lapsedAtMs ?? -Infinity)
+  const waiting = Number.isFinite(waitFromMs) && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))
+  const writableFromMs = waiting ? Math.max(round.endedAtMs, waitFromMs + round.leaseMs) : round.endedAtMs
+  return { view, renewedAtMs: round.startedAtMs, writableFromMs, ...(lapsedAtMs !== undefined && !waiting ? { endsLapse: true } : {}) }
 }
+
+/**
+ * `state` when a heartbeat round starts at `atMs`: lapsed (`lapsedAtMs`) if it held a lease in
+ * its view that has run out by then; a lapse stands until a round ends it (`renewPairIn`).
+ */
+export const lapseIn = (state: State, atMs: number, leaseMs: number): State =>
+  state.lapsedAtMs === undefined && state.leaseRenewedAtMs !== undefined && atMs - state.leaseRenewedAtMs > leaseMs ? { ...state, lapsedAtMs: atMs } : state
 
 /**
  * `state` after a two-region renewal: unlike a quorum's, the latest round's takeover wait
  * stands, as a round knows only what answered it (a later round may find the other region gone
  * from its answers again, say after one of its nodes restarted with an older view).
  */
-export const renewPairIn = (state: State, renewal: Renewal): State =>
-  sameView(state, renewal.view)
-    ? { ...state, leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs), writableFromMs: renewal.writableFromMs }
-    : state
+export const renewPairIn = (state: State, renewal: Renewal): State => {
+  if (!sameView(state, renewal.view)) return state
+  const { lapsedAtMs, ...rest } = state
+  return {
+    ...rest,
+    leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs),
+    writableFromMs: renewal.writableFromMs,
+    ...(lapsedAtMs === undefined || renewal.endsLapse === true ? {} : { lapsedAtMs })
+  }
+}
 
 /** `state` after peers reported grants: the latest report per region stands. */
 export const reportGrantsIn = (state: State, reported: Readonly<Record<Topology.RegionId, number>>): State => {
@@ -385,7 +415,9 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
     return new WriteRejected({
       reason: "NotPrimary",
       message:
-        regionCount === 2
+        regionCount === 2 && state.lapsedAtMs !== undefined
+          ? `write lease ran out (this node was stopped or stalled): waiting ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms more for the other region's nodes to answer with epoch ${state.epoch}, in case they took over meanwhile`
+          : regionCount === 2
           ? `taking over epoch ${state.epoch}: waiting ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms more for the other region's nodes to answer with this epoch or for their leases to run out`
           : `taking over epoch ${state.epoch}: waiting until ${Math.ceil((state.writableFromMs ?? nowMs) - nowMs)} ms from now for leases granted to an older primary to run out`
     })
@@ -429,6 +461,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
         ),
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
+      noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
       report: ({ grantsReportedAtMs, regionServesIn }) =>
         Ref.update(state, (current) => {

@@ -7,8 +7,10 @@
  * Every fiber of an incarnation runs on the incarnation's own `NodeScheduler` with the
  * world's clock. Crash interrupts all of them and drops the in-memory state (transactions
  * that had not committed are lost; the regional disk keeps what committed); restart builds
- * the node again on the same disk. Pause stops running the node's tasks while its timers and
- * messages keep queueing; resume lets them run. A configuration reload (`reconfigure`, a
+ * the node again on the same disk. Pause stops running the node's tasks; its expired timers
+ * and the messages that reach it are held (`NodeScheduler.whenRunning`). Resume fires the timers
+ * and takes the messages in as a backlog, one after another, each after a drawn processing time
+ * (`backlogCostMs`), with messages that arrive meanwhile queued behind. A configuration reload (`reconfigure`, a
  * topology fault) reaches the running incarnation through its `TopologyManager`, as a reload
  * would in production, and every later incarnation starts from the reloaded topology.
  */
@@ -68,6 +70,16 @@ export interface Handles {
   readonly failover: Failover.Failover["Type"]
 }
 
+/**
+ * Bounds of the time a resumed process takes to read and dispatch one message of its backlog.
+ * A real one needs CPU for each (gRPC parsing, a fiber to start), while the work its expired
+ * timers started goes on. Taking the whole backlog in at the resume instant hid a two-region
+ * split brain that real processes showed: the node's first heartbeat round after the pause
+ * renewed its lease before it had heard anyone, while client writes of its backlog were still
+ * being read (chaos e2e, "paused across a hand-back").
+ */
+export const backlogCostMs = { min: 0.05, max: 0.5 }
+
 /** Log lines kept per node for diagnostics (not part of the trace). */
 const logLinesMax = 20
 
@@ -91,6 +103,8 @@ export class Node {
   private crashing = false
   /** Reloads so far; an incarnation built before the last one applies it once it is up. */
   private reloads = 0
+  /** When the last message of the running incarnation's backlog is taken in. */
+  private backlogUntilMs = 0
 
   constructor(private readonly options: Options) {}
 
@@ -127,10 +141,12 @@ export class Node {
     options.world.attach(scheduler)
     this.scheduler = scheduler
     const alive = () => !scheduler.dead
-    const clock = SimClock.make(options.world, { name: this.id, alive }, options.physical)
+    this.backlogUntilMs = 0
+    const whenRunning = (kind: "timer" | "message", callback: () => void) => (kind === "timer" ? scheduler.whenRunning(kind, callback) : this.takeIn(scheduler, callback))
+    const clock = SimClock.make(options.world, { name: this.id, alive, whenRunning }, options.physical)
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
-    const host: SimNetwork.Host = { name: this.id, alive, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
+    const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
       StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape),
       (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
@@ -202,11 +218,27 @@ export class Node {
   }
 
   pause(): void {
-    if (this.scheduler !== undefined && !this.scheduler.dead) this.scheduler.paused = true
+    this.scheduler?.pause()
   }
 
   resume(): void {
-    if (this.scheduler !== undefined) this.scheduler.paused = false
+    const scheduler = this.scheduler
+    if (scheduler === undefined) return
+    for (const message of scheduler.resume()) this.queueBehind(scheduler, message)
+  }
+
+  /** A message reaches the incarnation: held while it is paused, behind its backlog while it has one, else taken in now. */
+  private takeIn(scheduler: NodeScheduler, callback: () => void): void {
+    if (scheduler.paused || this.options.world.nowMs >= this.backlogUntilMs) return scheduler.whenRunning("message", callback)
+    this.queueBehind(scheduler, callback)
+  }
+
+  private queueBehind(scheduler: NodeScheduler, callback: () => void): void {
+    const { world, schedulerRandom } = this.options
+    const costMs = backlogCostMs.min + schedulerRandom.next() * (backlogCostMs.max - backlogCostMs.min)
+    const atMs = Math.round((Math.max(world.nowMs, this.backlogUntilMs) + costMs) * 1000) / 1000
+    this.backlogUntilMs = atMs
+    world.schedule(atMs, "take-in", this.id, "", () => scheduler.whenRunning("message", callback))
   }
 
   /**
@@ -229,12 +261,15 @@ export class Node {
     return this.handles === undefined || !this.up ? undefined : Effect.runSync(this.handles.failover.state)
   }
 
-  /** Runs an effect as a fiber of the running incarnation; false when the node is down. */
+  /**
+   * Runs an effect as a fiber of the running incarnation, as a request from outside (a client's,
+   * an operator's): a paused node takes it in when it resumes. False when the node is down.
+   */
   fork<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): boolean {
     const scheduler = this.scheduler
     const runtime = this.runtime
     if (scheduler === undefined || runtime === undefined || scheduler.dead) return false
-    this.forkOn(scheduler, runtime, effect, onExit)
+    this.takeIn(scheduler, () => this.forkOn(scheduler, runtime, effect, onExit))
     return true
   }
 

@@ -7,8 +7,14 @@
  * interleavings reproducibly.
  *
  * `shouldYield` makes a running fiber yield after a seeded number of operations, so long
- * synchronous stretches are also cut at varying points. A paused node keeps queueing tasks
- * (its timers and incoming messages still arrive) but none of them run until it resumes.
+ * synchronous stretches are also cut at varying points. A paused node runs nothing until it
+ * resumes. What comes due meanwhile is held, as a stopped process's kernel holds it: timers
+ * that expire and messages that arrive (`whenRunning`). At resume the expired timers fire
+ * first, as a Node process continued after SIGSTOP fires them (libuv's poll is cut short by the
+ * stop, finds its timeout passed, and runs the timers before it polls the sockets again): the
+ * simulator used to take in an answer that came before its request's deadline, though both had
+ * passed, which the real process never does. The messages held are handed back at resume as
+ * the process's backlog (`Node` takes them in over time).
  * A crashed node interrupts every fiber it ever started, runs the interruption to its end,
  * and then drops whatever arrives later.
  */
@@ -35,8 +41,10 @@ export class NodeScheduler implements Scheduler.Scheduler {
   private readonly fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   private fibersPrunedAt = 64
   private yieldAfterOps: number
-  /** Paused: tasks queue up but do not run. */
-  paused = false
+  /** Paused: nothing runs; timers and messages are held until `resume`. */
+  private stopped = false
+  private heldTimers: Array<() => void> = []
+  private heldMessages: Array<() => void> = []
   /** Crashed: tasks are dropped. */
   dead = false
   /** Tasks run so far. */
@@ -67,7 +75,43 @@ export class NodeScheduler implements Scheduler.Scheduler {
 
   /** Whether the main loop may run one of this node's tasks now. */
   get runnable(): boolean {
-    return !this.paused && !this.dead && this.head < this.tasks.length
+    return !this.stopped && !this.dead && this.head < this.tasks.length
+  }
+
+  /** Whether the node is paused. */
+  get paused(): boolean {
+    return this.stopped
+  }
+
+  /** Stops the node: nothing of it runs until `resume`. */
+  pause(): void {
+    if (!this.dead) this.stopped = true
+  }
+
+  /**
+   * Runs `callback` now, or at resume when the node is paused: a timer of the node that expires
+   * (`timer`) or a message that reaches it (`message`). Dropped if the node crashes first.
+   */
+  whenRunning(kind: "timer" | "message", callback: () => void): void {
+    if (this.dead) return
+    if (!this.stopped) return callback()
+    if (kind === "timer") this.heldTimers.push(callback)
+    else this.heldMessages.push(callback)
+  }
+
+  /**
+   * Lets the node run again: the timers that expired meanwhile fire at once; the messages that
+   * arrived are returned, in arrival order, for the caller to take in.
+   */
+  resume(): ReadonlyArray<() => void> {
+    if (!this.stopped) return []
+    this.stopped = false
+    const timers = this.heldTimers
+    const messages = this.heldMessages
+    this.heldTimers = []
+    this.heldMessages = []
+    for (const callback of timers) if (!this.dead) callback()
+    return this.dead ? [] : messages
   }
 
   /** Tasks waiting. */
@@ -95,7 +139,9 @@ export class NodeScheduler implements Scheduler.Scheduler {
    * everything. Returns the number of tasks run while dying.
    */
   crash(): number {
-    this.paused = false
+    this.stopped = false
+    this.heldTimers = []
+    this.heldMessages = []
     for (const fiber of this.fibers) {
       if (fiber.unsafePoll() === null) fiber.unsafeInterruptAsFork(FiberId.none)
     }
@@ -115,6 +161,8 @@ export class NodeScheduler implements Scheduler.Scheduler {
   abandon(): ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>> {
     const fibers = [...this.fibers]
     this.dead = true
+    this.heldTimers = []
+    this.heldMessages = []
     this.tasks = []
     this.head = 0
     this.fibers.clear()

@@ -26,15 +26,21 @@ export const defaultEpochMs = 1_700_000_000_000
  * clock (drift only, never a jump, like `process.hrtime`), and sleeps last their duration on
  * that monotonic clock, so a node whose clock runs fast wakes early in real (virtual) time.
  * Without `physical` the node's clocks are the world's. Sleeps and the callbacks of `schedule`
- * (`Handoff.Timer`) are world events of `owner`; a callback of a node that is down never runs.
+ * (`Handoff.Timer`) are world events of `owner`; a callback of a node that is down never runs,
+ * and one of a paused node runs when it resumes (`whenRunning`).
  */
-export const make = (world: World, owner: { readonly name: string; readonly alive: () => boolean }, physical?: PhysicalClock): EffectClock.Clock & Handoff.Timer => {
+export const make = (
+  world: World,
+  owner: { readonly name: string; readonly alive: () => boolean; readonly whenRunning?: (kind: "timer", callback: () => void) => void },
+  physical?: PhysicalClock
+): EffectClock.Clock & Handoff.Timer => {
+  const fire = owner.whenRunning ?? ((_kind: "timer", callback: () => void) => callback())
   const rate = 1 + (physical?.driftPpm ?? 0) / 1_000_000
   const wallMs = () => (physical === undefined ? world.nowMs : physical.at(world.nowMs))
   const nanos = () => BigInt(Math.round(world.nowMs * rate * 1_000_000))
   const schedule = (delayMs: number, callback: () => void): (() => void) => {
     const event = world.schedule(world.nowMs + Math.max(0, delayMs) / rate, "timer", owner.name, String(delayMs), () => {
-      if (owner.alive()) callback()
+      if (owner.alive()) fire("timer", callback)
     })
     return () => world.cancel(event)
   }

@@ -74,6 +74,8 @@ export interface Settings {
 export interface Host {
   readonly name: string
   readonly alive: () => boolean
+  /** Runs `callback` now, or when the node resumes if it is paused (`NodeScheduler.whenRunning`). */
+  readonly whenRunning: (kind: "timer" | "message", callback: () => void) => void
   /** Runs an effect as a fiber of this node; `onExit` is called when it ends. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
 }
@@ -295,12 +297,14 @@ export class SimNetwork {
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
     const channel = this.channelOf(self, selfHost, target)
     const sentAtMs = this.world.nowMs
-    const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () => {
-      if (call.settled || !selfHost.alive()) return
-      call.settled = true
-      onTimeout()
-      this.dropIfSilent(channel, sentAtMs)
-    })
+    const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () =>
+      selfHost.whenRunning("timer", () => {
+        if (call.settled || !selfHost.alive()) return
+        call.settled = true
+        onTimeout()
+        this.dropIfSilent(channel, sentAtMs)
+      })
+    )
     const call: Call = {
       settled: false,
       onResponse: (response) => {
@@ -413,13 +417,17 @@ export class SimNetwork {
         return
       }
       const toHost = endpoint.host
+      // The kernels complete a handshake, paused process or not; the requests waiting on it go
+      // out when the caller runs.
       this.transmit(to, from, `${detail} accept`, "Accept", () => {
         // The handshake completes whether or not its requests are still wanted.
         if (!this.stillDialing(channel, dialing)) return
         if (dialing.retransmit !== undefined) this.world.cancel(dialing.retransmit)
         channel.dialing = undefined
         channel.connectedTo = toHost
-        for (const { call, send } of dialing.waiting) if (!call.settled) send()
+        channel.from.whenRunning("message", () => {
+          for (const { call, send } of dialing.waiting) if (!call.settled) send()
+        })
       })
     })
   }
@@ -464,6 +472,11 @@ export class SimNetwork {
     }
     this.stats.delivered++
     this.stats.bytes += this.carrier.size(wire)
+    endpoint.host.whenRunning("message", () => this.handle(self, selfHost, target, endpoint, wire, call, detail))
+  }
+
+  /** The target's process takes a request in: decode, run the handler, send the answer back. */
+  private handle(self: Network.Peer, selfHost: Host, target: Network.Peer, endpoint: Endpoint, wire: Codec.Parcel, call: Call, detail: string): void {
     const decoded = this.carrier.unpackRequest(wire)
     if (Either.isLeft(decoded)) {
       this.stats.malformed++
@@ -492,11 +505,13 @@ export class SimNetwork {
   /** The callee's host answers the connection with a reset: the caller learns one trip later that nothing serves there. */
   private refuse(from: Network.Peer, to: Network.Peer, toHost: Host, call: Call, detail: string): void {
     this.stats.refused++
-    this.transmit(from, to, `${detail} refused`, "Refused", () => {
-      if (call.settled || !toHost.alive()) return
-      call.settled = true
-      call.onRefused()
-    })
+    this.transmit(from, to, `${detail} refused`, "Refused", () =>
+      toHost.whenRunning("message", () => {
+        if (call.settled || !toHost.alive()) return
+        call.settled = true
+        call.onRefused()
+      })
+    )
   }
 
   /** Sends an answer back to the caller. */
@@ -513,15 +528,17 @@ export class SimNetwork {
     this.hooks.onSent?.(from, to, response)
     this.stats.responses++
     this.stats.bytes += this.carrier.size(wire)
-    this.transmit(from, to, `${detail} ${Codec.digestResponse(response)}`, response._tag, () => {
-      if (call.settled || !toHost.alive()) return
-      const decoded = this.carrier.unpackResponse(wire)
-      // An undecodable answer still ends the call, at once, as production's does (not by the
-      // sender's timeout): the network contract suite found the two diverging here.
-      if (Either.isLeft(decoded)) this.stats.malformed++
-      call.settled = true
-      call.onResponse(decoded)
-    })
+    this.transmit(from, to, `${detail} ${Codec.digestResponse(response)}`, response._tag, () =>
+      toHost.whenRunning("message", () => {
+        if (call.settled || !toHost.alive()) return
+        const decoded = this.carrier.unpackResponse(wire)
+        // An undecodable answer still ends the call, at once, as production's does (not by the
+        // sender's timeout): the network contract suite found the two diverging here.
+        if (Either.isLeft(decoded)) this.stats.malformed++
+        call.settled = true
+        call.onResponse(decoded)
+      })
+    )
   }
 
   private link(from: string, to: string): Link {

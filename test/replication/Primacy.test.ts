@@ -159,6 +159,42 @@ describe("Primacy with two regions (pairRenewal)", () => {
     const sameRegion = Primacy.adoptIn(state({ epoch: 2, primary: "a" }), { epoch: 4, primary: "a" }, 9_000)
     expect(sameRegion.takenOverAtMs).toBeUndefined()
   })
+
+  // Chaos e2e on real processes, about one run in three: a node paused across a hand-back
+  // resumed, its first round's requests had all timed out at resume (so it waited for no one),
+  // renewed its lease from that round, and took writes of its backlog in its old epoch.
+  it("a node whose lease ran out by the start of a round waits like a takeover, from that round, for answers sent since", () => {
+    const view: Primacy.View = { epoch: 2, primary: "a" }
+    const held = state(view, { leaseRenewedAtMs: 5_000, writableFromMs: 5_100 })
+    // Within the lease nothing lapses; a node that never held one has nothing to lapse.
+    expect(Primacy.lapseIn(held, 5_000 + leaseMs, leaseMs)).toBe(held)
+    expect(Primacy.lapseIn(state(view), 99_000, leaseMs).lapsedAtMs).toBeUndefined()
+    const lapsed = Primacy.lapseIn(held, 9_000, leaseMs)
+    expect(lapsed.lapsedAtMs).toBe(9_000)
+    // A later round does not move the lapse on.
+    expect(Primacy.lapseIn(lapsed, 12_000, leaseMs).lapsedAtMs).toBe(9_000)
+    // Its first round heard nobody: the lease is renewed from its start, writes wait a lease.
+    const silent = Primacy.pairRenewal(pairRound([], { state: lapsed, startedAtMs: 9_000, endedAtMs: 9_000 }))
+    expect(silent).toEqual({ view, renewedAtMs: 9_000, writableFromMs: 9_000 + leaseMs })
+    const waiting = Primacy.renewPairIn(lapsed, silent!)
+    expect(waiting.lapsedAtMs).toBe(9_000)
+    expect(Primacy.checkWrite(waiting, 9_100, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease ran out .*waiting 2900 ms more .*epoch 2/) })
+    // One node of b answered since with epoch 2, the other not yet: still waiting.
+    const half = Primacy.pairRenewal(pairRound([ack("b", view, {}, "b-node2")], { state: waiting, startedAtMs: 9_300, endedAtMs: 9_350 }))
+    expect(half?.writableFromMs).toBe(9_000 + leaseMs)
+    expect(half?.endsLapse).toBeUndefined()
+    // Both answered since with epoch 2 (or newer): writable at once, and the lapse is over.
+    const bothOn = [ack("b", view, {}, "b-node1"), ack("b", { epoch: 3, primary: "b" }, {}, "b-node2")]
+    const heard = Primacy.pairRenewal(pairRound(bothOn, { state: waiting, startedAtMs: 9_600, endedAtMs: 9_650 }))
+    expect(heard).toEqual({ view, renewedAtMs: 9_600, writableFromMs: 9_650, endsLapse: true })
+    const over = Primacy.renewPairIn(waiting, heard!)
+    expect(over.lapsedAtMs).toBeUndefined()
+    expect(Primacy.checkWrite(over, 9_700, leaseMs, 2)).toBeUndefined()
+    // Heard nobody for a lease after the lapse: writable again (two regions have no quorum).
+    expect(Primacy.checkWrite(waiting, 9_000 + leaseMs, leaseMs, 2)).toBeUndefined()
+    // Another view starts with no lapse.
+    expect(Primacy.adoptIn(waiting, { epoch: 3, primary: "b" }, 9_800).lapsedAtMs).toBeUndefined()
+  })
 })
 
 describe("Primacy views", () => {

@@ -31,7 +31,7 @@ const host = (world: World, random: Random.Stream, name: string, index: number) 
   const clock = SimClock.make(world, { name, alive })
   const start = <A, E>(effect: Effect.Effect<A, E>) =>
     Effect.runFork(effect.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler)), { scheduler, immediate: false })
-  const simHost: SimNetwork.Host = { name, alive, fork: (effect, onExit) => void start(effect).addObserver(onExit) }
+  const simHost: SimNetwork.Host = { name, alive, whenRunning: (_kind, callback) => callback(), fork: (effect, onExit) => void start(effect).addObserver(onExit) }
   return { simHost, start }
 }
 
@@ -86,7 +86,7 @@ describe("SimNetwork: a node that is not serving", () => {
     const world = new World({ random: Random.make("down").derive("scheduler") })
     const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
     const network = new SimNetwork.SimNetwork(world, Random.make("down").derive("network"), { downRefuses: 0.5, remote: link, local: link, links: [] })
-    const callerHost: SimNetwork.Host = { name: callerPeer.nodeId, alive: () => true, fork: () => undefined }
+    const callerHost: SimNetwork.Host = { name: callerPeer.nodeId, alive: () => true, whenRunning: (_kind, callback) => callback(), fork: () => undefined }
     const request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: 0 } as const
     const outcomes: Array<string> = []
     const outages: Array<ReadonlyArray<string>> = []
@@ -100,7 +100,7 @@ describe("SimNetwork: a node that is not serving", () => {
       outages.push(fates)
       outcomes.push(fates[0]!)
       // The node serves for a moment, which ends the outage; the next one draws again.
-      const incarnation: SimNetwork.Host = { name: calleePeer.nodeId, alive: () => true, fork: () => undefined }
+      const incarnation: SimNetwork.Host = { name: calleePeer.nodeId, alive: () => true, whenRunning: (_kind, callback) => callback(), fork: () => undefined }
       network.register(calleePeer, incarnation, () => Effect.die("not called"))
       network.unregister(calleePeer, incarnation)
     }

@@ -67,7 +67,7 @@ describe("wire modes of the simulated network", () => {
     const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 10 }, loss: 0, duplicate: 0 }
     const garbling: Codec.Carrier = { ...Codec.carrier("bytes"), packRequest: () => Uint8Array.of(0xff, 0xff, 0xff) }
     const network = new SimNetwork.SimNetwork(world, Random.make("wire").derive("network"), { remote: link, local: link, links: [] }, {}, garbling)
-    const host = (name: string): SimNetwork.Host => ({ name, alive: () => true, fork: (effect, onExit) => onExit(Effect.runSyncExit(effect)) })
+    const host = (name: string): SimNetwork.Host => ({ name, alive: () => true, whenRunning: (_kind, callback) => callback(), fork: (effect, onExit) => onExit(Effect.runSyncExit(effect)) })
     const sender: Network.Peer = { regionId: "us", nodeId: "us-1", endpoint: "us-1:1" }
     const receiver: Network.Peer = { regionId: "eu", nodeId: "eu-1", endpoint: "eu-1:1" }
     let handled = 0

@@ -3,13 +3,16 @@
  * cancelled events; the trace hash is 64-bit FNV-1a; a node program runs on its scheduler
  * with virtual time, and interrupting a sleeping fiber removes its timer.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import type * as Message from "../../src/replication/Message.js"
+import type * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
 import { EventQueue, type Event } from "../../src/sim/EventQueue.js"
 import { NodeScheduler } from "../../src/sim/Scheduler.js"
 import * as SimClock from "../../src/sim/SimClock.js"
+import * as SimNetwork from "../../src/sim/SimNetwork.js"
 import { TraceHash } from "../../src/sim/TraceHash.js"
 import { World } from "../../src/sim/World.js"
 
@@ -86,9 +89,9 @@ describe("World", () => {
     const world = new World({ random: Random.make(1).derive("scheduler") })
     const scheduler = new NodeScheduler("n1", 0, Random.make(1).derive("yield"))
     world.attach(scheduler)
-    const clock = SimClock.make(world, { name: "n1", alive: () => !scheduler.dead })
+    const clock = SimClock.make(world, { name: "n1", alive: () => !scheduler.dead, whenRunning: (kind, callback) => scheduler.whenRunning(kind, callback) })
     const fork = <A, E>(program: Effect.Effect<A, E>) => Effect.runFork(program.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler)), { scheduler, immediate: false })
-    return { world, scheduler, fork }
+    return { world, scheduler, clock, fork }
   }
 
   it("a node program sleeps in virtual time and its forked children run on the same scheduler", () => {
@@ -120,13 +123,62 @@ describe("World", () => {
   it("a paused scheduler runs nothing until it resumes; a crashed one interrupts its fibers", () => {
     const { world, scheduler, fork } = setup()
     const fiber = fork(Effect.forever(Effect.sleep(10)))
-    scheduler.paused = true
+    scheduler.pause()
     expect(world.run(1_000)).toBe("idle")
     expect(world.tasks).toBe(0)
-    scheduler.paused = false
+    scheduler.resume()
     world.run(1_000)
     expect(world.tasks).toBeGreaterThan(0)
     scheduler.crash()
     expect(fiber.unsafePoll()?._tag).toBe("Failure")
+  })
+  // A Node process continued after SIGSTOP runs its expired timers before it reads its sockets
+  // (libuv's poll, cut short by the stop, finds its timeout passed). The simulator used to take
+  // in, at resume, an answer that came before its request's deadline though the deadline had
+  // passed too; on real processes that request fails.
+  it("a paused node's timers that expired fire at resume, before the messages that arrived are handed back, whatever their order", () => {
+    const { world, scheduler, clock } = setup()
+    const order: Array<string> = []
+    scheduler.pause()
+    clock.schedule(300, () => order.push(`timer at ${world.nowMs}`))
+    world.schedule(100, "deliver", "n1", "", () => scheduler.whenRunning("message", () => order.push(`message at ${world.nowMs}`)))
+    world.schedule(500, "resume", "world", "", () => {
+      for (const message of scheduler.resume()) message()
+    })
+    expect(world.run(10_000)).toBe("idle")
+    expect(order).toEqual(["timer at 500", "message at 500"])
+  })
+
+  it("a request whose answer and deadline both came while its sender was paused times out at resume, as on a real process", () => {
+    const world = new World({ random: Random.make("pause").derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 10 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make("pause").derive("network"), { remote: link, local: link, links: [] })
+    const caller = new NodeScheduler("us-1", 0, Random.make(1).derive("yield"))
+    world.attach(caller)
+    const callerHost: SimNetwork.Host = { name: "us-1", alive: () => !caller.dead, whenRunning: (kind, callback) => caller.whenRunning(kind, callback), fork: () => undefined }
+    const calleeHost: SimNetwork.Host = { name: "eu-1", alive: () => true, whenRunning: (_kind, callback) => callback(), fork: (effect, onExit) => onExit(Effect.runSyncExit(effect)) }
+    const sender: Network.Peer = { regionId: "us", nodeId: "us-1", endpoint: "us-1:1" }
+    const receiver: Network.Peer = { regionId: "eu", nodeId: "eu-1", endpoint: "eu-1:1" }
+    const unavailable: Message.Response = { _tag: "Refused", reason: "Unavailable", message: "" }
+    network.register(receiver, calleeHost, () => Effect.succeed(unavailable))
+    const outcomes = (pausedUntilMs: number | undefined): Array<string> => {
+      const seen: Array<string> = []
+      const startMs = world.nowMs
+      network.call(sender, callerHost, receiver, unavailable as unknown as Message.Request, 200, (answer) => seen.push(Either.isRight(answer) ? `answer at ${world.nowMs - startMs}` : "malformed"), () => seen.push(`timeout at ${world.nowMs - startMs}`))
+      if (pausedUntilMs !== undefined) {
+        world.schedule(startMs + 1, "pause", "world", "", () => caller.pause())
+        world.schedule(startMs + pausedUntilMs, "resume", "world", "", () => {
+          for (const message of caller.resume()) message()
+        })
+      }
+      world.run(startMs + 5_000)
+      return seen
+    }
+    // Connecting takes one round trip (20 ms), the request and its answer another.
+    expect(outcomes(undefined)).toEqual(["answer at 40"])
+    // Connected now. Resumed before the deadline: the answer that came at 20 ms is taken in then.
+    expect(outcomes(150)).toEqual(["answer at 150"])
+    // Paused past the deadline: the answer came at 20 ms, the deadline at 200 ms; the deadline wins.
+    expect(outcomes(1_000)).toEqual(["timeout at 1000"])
   })
 })
