@@ -150,6 +150,7 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     const { recoveryPoint: point, ...timings } = result.failover
     lines.push(`  failover ${JSON.stringify(timings)}`)
     if (point !== undefined) lines.push(`  RPO ${point.lostWrites} acknowledged write(s) finally lost over ${point.lostWindowMs} ms (the new primary lacked ${point.lackedWrites} at its promotion)`)
+    for (const forgotten of result.forgottenEpochs) lines.push(`  epoch ${forgotten.epoch} forgotten at ${forgotten.atMs} ms: every disk that recorded it was wiped while no running node held it`)
   }
   for (const violation of result.violations) lines.push(`  VIOLATION [${violation.checker}] ${violation.message}`, `    ${JSON.stringify(violation.details)}`)
   return lines

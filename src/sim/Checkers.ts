@@ -23,7 +23,9 @@
  * - progress: a workload that offered writes had some acknowledged, and enough of those
  *   attempted outside fault windows.
  * - epochs (PrimaryReplica): at most one region served as primary and took writes per epoch,
- *   and no region took a write in an epoch after a newer epoch had begun elsewhere.
+ *   and no region took a write in an epoch after a newer epoch had begun elsewhere, unless that
+ *   epoch was forgotten meanwhile: every disk that recorded it was wiped while no running node
+ *   held it (then its number may also be used again).
  * - failover: the document's story happened: a promotion, writes on the new primary, and the
  *   original primary back in charge at the end.
  * Liveness (convergence within the budget) is decided by the run loop, which owns time.
@@ -428,19 +430,48 @@ export interface NodeEpochs {
   readonly history: ReadonlyArray<Failover.EpochChange>
 }
 
-/** When each epoch's primary began serving, and which region served it. */
-export const epochStarts = (nodes: ReadonlyArray<NodeEpochs>): ReadonlyMap<number, ReadonlyArray<{ readonly primary: string; readonly atMs: number; readonly nodeId: string }>> => {
-  const starts = new Map<number, Array<{ readonly primary: string; readonly atMs: number; readonly nodeId: string }>>()
+/** An epoch every record of which was lost with wiped disks at `atMs`, while no running node held it. */
+export interface ForgottenEpoch {
+  readonly epoch: number
+  readonly atMs: number
+}
+
+/**
+ * Which life of `epoch` a moment falls in: 0 until it is first forgotten, 1 until the next
+ * time, and so on. An epoch forgotten may be begun again, by any region, under the same number.
+ */
+const lifeOf = (forgotten: ReadonlyArray<ForgottenEpoch>, epoch: number, atMs: number): number =>
+  forgotten.filter((entry) => entry.epoch === epoch && entry.atMs <= atMs).length
+
+/** When the life of `epoch` that `atMs` falls in ended (it was forgotten), or Infinity. */
+const lifeEndsAtMs = (forgotten: ReadonlyArray<ForgottenEpoch>, epoch: number, atMs: number): number =>
+  Math.min(Infinity, ...forgotten.filter((entry) => entry.epoch === epoch && entry.atMs > atMs).map((entry) => entry.atMs))
+
+/** An epoch's name in a verdict: its number, and which life of it after it was first forgotten. */
+const lifeKey = (forgotten: ReadonlyArray<ForgottenEpoch>, epoch: number, atMs: number): number | string => {
+  const life = lifeOf(forgotten, epoch, atMs)
+  return life === 0 ? epoch : `${epoch} (life ${life + 1}, after it was forgotten)`
+}
+
+type Start = { readonly primary: string; readonly atMs: number; readonly nodeId: string }
+
+/** When each epoch's primary began serving, and which region served it, keyed by `keyOf`. */
+const startsBy = <K>(nodes: ReadonlyArray<NodeEpochs>, keyOf: (epoch: number, atMs: number) => K): ReadonlyMap<K, ReadonlyArray<Start>> => {
+  const starts = new Map<K, Array<Start>>()
   for (const node of nodes) {
     for (const change of node.history) {
       if (change.fenced || change.primary !== node.regionId) continue
-      const list = starts.get(change.epoch) ?? []
+      const key = keyOf(change.epoch, change.atMs)
+      const list = starts.get(key) ?? []
       list.push({ primary: change.primary, atMs: change.atMs, nodeId: node.nodeId })
-      starts.set(change.epoch, list)
+      starts.set(key, list)
     }
   }
   return starts
 }
+
+/** When each epoch's primary began serving, and which region served it. */
+export const epochStarts = (nodes: ReadonlyArray<NodeEpochs>): ReadonlyMap<number, ReadonlyArray<Start>> => startsBy(nodes, (epoch) => epoch)
 
 /**
  * Epochs: one serving region per epoch; no write in an epoch after a newer one began elsewhere.
@@ -450,21 +481,29 @@ export const epochStarts = (nodes: ReadonlyArray<NodeEpochs>): ReadonlyMap<numbe
  * write sent after the newer epoch's first write was acknowledged was certainly committed after
  * it, and an answer delayed on its way back would otherwise be taken for a split brain.
  */
-export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<NodeEpochs>, staleBy: "acknowledged" | "invoked" = "acknowledged"): ReadonlyArray<Violation> => {
+export const epochs = (
+  writes: ReadonlyArray<WriteRecord>,
+  nodes: ReadonlyArray<NodeEpochs>,
+  staleBy: "acknowledged" | "invoked" = "acknowledged",
+  forgotten: ReadonlyArray<ForgottenEpoch> = []
+): ReadonlyArray<Violation> => {
   const violations: Array<Violation> = []
-  const starts = epochStarts(nodes)
+  const starts = startsBy(nodes, (epoch, atMs) => lifeKey(forgotten, epoch, atMs))
   for (const [epoch, list] of starts) {
     const primaries = [...new Set(list.map((start) => start.primary))]
     if (primaries.length > 1) {
       violations.push({ checker: "epochs", message: `epoch ${epoch}: ${primaries.join(" and ")} each served as primary`, details: { epoch, primaries, starts: list } })
     }
   }
-  const writers = new Map<number, Set<string>>()
+  const at = (write: WriteRecord) => (staleBy === "invoked" ? write.startedAtMs : (write.endedAtMs ?? write.startedAtMs))
+  const keyOf = (write: WriteRecord & { readonly epoch: number }) => lifeKey(forgotten, write.epoch, at(write))
+  const writers = new Map<number | string, Set<string>>()
   for (const write of writes) {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) continue
-    const set = writers.get(write.epoch) ?? new Set()
+    const key = keyOf(write as WriteRecord & { readonly epoch: number })
+    const set = writers.get(key) ?? new Set()
     set.add(write.targetRegion)
-    writers.set(write.epoch, set)
+    writers.set(key, set)
   }
   for (const [epoch, regions] of writers) {
     if (regions.size > 1) violations.push({ checker: "epochs", message: `epoch ${epoch}: ${[...regions].join(" and ")} each accepted writes`, details: { epoch, regions: [...regions] } })
@@ -473,16 +512,20 @@ export const epochs = (writes: ReadonlyArray<WriteRecord>, nodes: ReadonlyArray<
   // another region acknowledged one in a newer epoch. Judged at acknowledgement time, so a node
   // that stalls between admitting and committing a write is caught. (A promotion alone is not a
   // write: the new primary waits out the old one's lease before its first write.)
-  const firstWriteAtMs = new Map<number, { readonly region: string; readonly atMs: number }>()
+  // Per life of an epoch (see `lifeOf`): its first write, and when it was forgotten, if it was.
+  const firstWrites = new Map<number | string, { readonly epoch: number; readonly region: string; readonly atMs: number; readonly endsAtMs: number }>()
   for (const write of writes) {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined || write.endedAtMs === undefined) continue
-    const first = firstWriteAtMs.get(write.epoch)
-    if (first === undefined || write.endedAtMs < first.atMs) firstWriteAtMs.set(write.epoch, { region: write.targetRegion, atMs: write.endedAtMs })
+    const key = keyOf(write as WriteRecord & { readonly epoch: number })
+    const first = firstWrites.get(key)
+    if (first === undefined || write.endedAtMs < first.atMs) {
+      firstWrites.set(key, { epoch: write.epoch, region: write.targetRegion, atMs: write.endedAtMs, endsAtMs: lifeEndsAtMs(forgotten, write.epoch, write.endedAtMs) })
+    }
   }
   const stale = writes.filter((write) => {
     if (write.outcome !== "acknowledged" || write.epoch === undefined || write.targetRegion === undefined) return false
-    const atMs = staleBy === "invoked" ? write.startedAtMs : (write.endedAtMs ?? write.startedAtMs)
-    return [...firstWriteAtMs].some(([epoch, first]) => epoch > write.epoch! && first.region !== write.targetRegion && first.atMs <= atMs)
+    const atMs = at(write)
+    return [...firstWrites.values()].some((first) => first.epoch > write.epoch! && first.region !== write.targetRegion && first.atMs <= atMs && atMs < first.endsAtMs)
   })
   if (stale.length > 0) {
     violations.push({

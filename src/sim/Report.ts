@@ -106,7 +106,10 @@ const failover = (result: RunResult): ReadonlyArray<string> => {
     ...table(
       ["epoch", "primary", "started at", "writes accepted by region"],
       timings.epochs.map((epoch) => [epoch.epoch, epoch.primary, ms(epoch.startedAtMs), Object.entries(epoch.acceptedWrites).map(([region, count]) => `${region}: ${count}`).join(", ") || "none"])
-    )
+    ),
+    ...(result.forgottenEpochs.length === 0
+      ? []
+      : ["", ...result.forgottenEpochs.map((forgotten) => `Epoch ${forgotten.epoch} was forgotten at ${ms(forgotten.atMs)}: every disk that recorded it was wiped while no running node held it, so the cluster could go on in an older epoch.`)])
   ])
 }
 

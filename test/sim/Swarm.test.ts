@@ -10,7 +10,7 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { replayCommand } from "../../src/cli/sim.js"
-import { runScenario } from "../../src/sim/Run.js"
+import { runScenario, simulate } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
@@ -160,6 +160,14 @@ describe("swarm", () => {
     expect(scenario.store).toBe("shared")
     const result = runScenario(scenario, 44001111)
     expect(result.violations).toEqual([])
+  })
+
+  it("seed 51000450 over two-region-handback-pause.yaml: the promoted region's disks are all wiped while the old primary is down; epoch 1 is forgotten with them, and the old primary serving on in epoch 0 is no split brain", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/two-region-handback-pause.yaml"), 51000450)
+    const simulation = simulate(scenario, 51000450)
+    expect(simulation.result.violations).toEqual([])
+    expect(simulation.result.forgottenEpochs).toEqual([{ epoch: 1, atMs: 4_540 }])
+    expect(simulation.history.writes.filter((write) => write.outcome === "acknowledged" && write.epoch === 0 && (write.endedAtMs ?? 0) > 4_540).length).toBeGreaterThan(10)
   })
 
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
