@@ -170,6 +170,17 @@ describe("swarm", () => {
     expect(simulation.history.writes.filter((write) => write.outcome === "acknowledged" && write.epoch === 0 && (write.endedAtMs ?? 0) > 4_540).length).toBeGreaterThan(10)
   })
 
+  it("seed 51000581 over two-region-handback-pause.yaml: a write whose commit on a slow store ends after its node adopted the newer epoch is not acknowledged in the old one", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/two-region-handback-pause.yaml"), 51000581)
+    const simulation = simulate(scenario, 51000581)
+    expect(simulation.result.violations).toEqual([])
+    // Checked at 3.30 s in epoch 1, durable at 3.98 s, after us-west-1's first write in epoch 2 at 3.71 s.
+    const late = simulation.history.writes.find((write) => write.id === 69)!
+    expect(late.targetNode).toBe("eu-central-1-node2")
+    expect(late.outcome).toBe("failed")
+    expect(late.reason).toMatch(/committed in epoch 1, but by the time the commit was durable .*outcome is unknown/)
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
