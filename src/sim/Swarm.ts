@@ -562,7 +562,12 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     const promotedAtMs = promotedByMs(fromMs)
     return faults.reduce((atMs, fault, index) => {
       const endMs = endOf(faults, index, healedAtMs)
-      const hitsOther = scenario.topology.regions.some((region) => region.id !== primary?.id && hitsRegion(fault, scenario, region.id))
+      // A one-way cut between two other regions takes neither down, but they cannot hear each
+      // other (answers go the other way), and with the primary lost a majority needs them both
+      // (seed 52000337 over chaos-primary-pause.yaml: ap-southeast-1 -> eu-central-1 cut from
+      // 5.52 to 8.59 s while the primary was paused from 4.89 to 9.35 s; nobody was promoted).
+      const cutsOthers = fault.kind === "one_way" && fault.from !== primary?.id && fault.to !== primary?.id
+      const hitsOther = cutsOthers || scenario.topology.regions.some((region) => region.id !== primary?.id && hitsRegion(fault, scenario, region.id))
       // A fault after the story could have been told (a promotion and a few writes) changes nothing.
       if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
       // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.

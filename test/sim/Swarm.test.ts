@@ -181,6 +181,16 @@ describe("swarm", () => {
     expect(late.reason).toMatch(/committed in epoch 1, but by the time the commit was durable .*outcome is unknown/)
   })
 
+  it("seed 52000337 over chaos-primary-pause.yaml: a one-way cut between the two other regions holds the promotion back until it heals, so a primary paused past it only 0.76 s is not held to the failover story", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/chaos-primary-pause.yaml"), 52000337)
+    expect(scenario.faults.find((fault) => fault.kind === "one_way")).toMatchObject({ atMs: 5_520, from: "ap-southeast-1", to: "eu-central-1" })
+    expect(scenario.checks).not.toContain("failover")
+    const result = runScenario(scenario, 52000337)
+    expect(result.violations).toEqual([])
+    // Nobody was promoted: eu-central-1 and ap-southeast-1 could not hear each other until 8.59 s.
+    expect(result.failover?.promotedAtMs).toBeUndefined()
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
