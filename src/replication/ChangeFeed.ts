@@ -49,8 +49,8 @@ export class ChangeFeed extends Context.Tag("inferadb/ChangeFeed")<
       readonly filter?: Filter
       readonly from?: number
     }) => Effect.Effect<Stream.Stream<FeedEvent, StoreError>, StoreError, Scope.Scope>
-    /** Waits until the log holds an entry after `position`, or at most `timeoutMs` when given. */
-    readonly awaitBeyond: (position: number, timeoutMs?: number) => Effect.Effect<void>
+    /** Waits until the log holds an entry after `position`, or at most `timeoutMs` when given, or until `orUntil` opens (with a timeout only). */
+    readonly awaitBeyond: (position: number, timeoutMs?: number, orUntil?: Handoff.Gate) => Effect.Effect<void>
     /** The last published log position. */
     readonly logEnd: Effect.Effect<number>
     readonly stats: Effect.Effect<FeedStats>
@@ -130,12 +130,17 @@ export const make = (options: { readonly bufferSize: number }) =>
     return {
       publish,
       subscribe,
-      awaitBeyond: (position: number, timeoutMs?: number) =>
+      awaitBeyond: (position: number, timeoutMs?: number, orUntil?: Handoff.Gate) =>
         Effect.suspend(() => {
           if (end > position) return Effect.void
           const waiter = { after: position, wake: new Handoff.Gate() }
           waiters.add(waiter)
-          const waited = timeoutMs === undefined ? waiter.wake.await : waiter.wake.awaitWithin(timeoutMs)
+          const waited =
+            orUntil !== undefined && timeoutMs !== undefined
+              ? Handoff.awaitAny([waiter.wake, orUntil], timeoutMs)
+              : timeoutMs === undefined
+                ? waiter.wake.await
+                : waiter.wake.awaitWithin(timeoutMs)
           return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
         }),
       logEnd: Effect.sync(() => end),
