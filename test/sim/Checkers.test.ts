@@ -246,6 +246,31 @@ faults:
     expect(ends(restarts(2, "a"))).toContain(confirmEnd)
   })
 
+  it("a wipe restarts its nodes at once, yet peers may count the region stale a heartbeat timeout after its last answer, then need recover_after answers (swarm seed 56000638)", () => {
+    const scenario = Fixtures.parse(`
+name: wiped
+budget_ms: 20000
+topology:
+  strategy: MultiMaster
+  regions: [{ id: a }, { id: b }]
+  vaults: [{ id: v, home: b, allowed: [b] }]
+replication:
+  heartbeat: { interval_ms: 300, timeout_ms: 900, recover_after: 4 }
+network:
+  latency: { fixed: 100 }
+faults:
+  - { at_ms: 3700, kind: wipe, target: b }
+`)
+    // The timeout, then (4 + 1) answers, one per 300 ms round.
+    expect(FaultWindows.windows(scenario, 10_000)).toEqual([
+      { startMs: 3_700, endMs: 4_600 },
+      { startMs: 4_600, endMs: 6_100 }
+    ])
+    // After the heal, nothing: a wipe at the heal changes nothing the check judges.
+    expect(FaultWindows.windows(scenario, 3_700)).toEqual([])
+    expect(runScenario(Swarm.swarmScenario(56000638), 56000638).violations).toEqual([])
+  })
+
   it("on a lossy network, writes may be refused at the start until a handshake lost on the link has been sent again and answered (swarm seed 43001210)", () => {
     const lossy = (loss: number) =>
       Fixtures.parse(`
