@@ -362,7 +362,8 @@ const primacyCheck = (
 // region handed the role took its first write in epoch 2 at 3.71 s).
 const afterCommit = (primacy: Primacy.Primacy["Type"], topology: Topology.Topology, vault: string, epoch: number | undefined) =>
   Effect.gen(function* () {
-    if (epoch === undefined) return
+    // Epoch records are the failover protocol's own writes, taken under any view (`primacyCheck`).
+    if (epoch === undefined || vault === Primacy.epochVault) return
     const now = (yield* primacy.state).epoch
     const checked = now === epoch ? yield* primacyCheck(primacy, topology, vault) : {}
     if (now === epoch && checked.rejected === undefined) return
