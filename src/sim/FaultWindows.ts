@@ -205,7 +205,7 @@ const lossyStart = (scenario: Scenario): ReadonlyArray<Window> => {
  * and 6.5 s, eu-central-1 was promoted at 6 and 5.3 s, and the hand-back at 11.4 and 12.6 s
  * refused writes while leases ran out.)
  */
-const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => {
+export const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => {
   const { regions, strategy } = scenario.topology
   const primary = primaryOf(scenario)
   if (strategy !== "PrimaryReplica" || regions.length < 3 || primary === undefined) return []

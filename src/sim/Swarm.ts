@@ -23,6 +23,7 @@ import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
 import type * as Codec from "./Codec.js"
 import { Either } from "effect"
+import * as FaultWindows from "./FaultWindows.js"
 import { endOf, hitsRegion } from "./Faults.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
@@ -578,7 +579,12 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // A fault before every process has started may find the primary not running yet: a pause
   // of a process that does not exist does nothing, in the simulator as with SIGSTOP (swarm seed
   // 36000368 over chaos-primary-pause.yaml paused the primary at 2.25 s; it started at 3.05 s).
-  const startedByMs = Startup.latestStartMs(scenario)
+  // Nor is a primary region that starts so late that another region is promoted first the
+  // primary until the role is handed back (`FaultWindows.lateStartHandBack`): a fault on it
+  // before that loses no primary (swarm seed 58000083 over primary-failover.yaml: us-west-1
+  // started at 8.45 s, eu-central-1 had been promoted at 6.08 s, and us-west-1 was paused at
+  // 11.89 s, before it could have the role back).
+  const startedByMs = Math.max(Startup.latestStartMs(scenario), ...FaultWindows.lateStartHandBack(scenario).map((window) => window.endMs))
   // A bridge through a node of the primary region keeps it reachable until the next heal, through
   // every partition drawn on top of it (seed 36000456 over chaos-primary-pause.yaml).
   const bridgedAt = (atMs: number): boolean =>

@@ -191,6 +191,16 @@ describe("swarm", () => {
     expect(result.failover?.promotedAtMs).toBeUndefined()
   })
 
+  it("seed 58000083 over primary-failover.yaml: a primary region that started after another was promoted, and paused before it could have the role back, is not held to the failover story", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/primary-failover.yaml"), 58000083)
+    expect(scenario.startup?.atMs).toEqual({ "us-west-1": 8_450 })
+    expect(scenario.checks).not.toContain("failover")
+    const result = runScenario(scenario, 58000083)
+    expect(result.violations).toEqual([])
+    // eu-central-1 was promoted before us-west-1 ever ran, and kept the role through its pause.
+    expect(result.failover?.epochs.find((epoch) => epoch.epoch === 1)).toMatchObject({ primary: "eu-central-1" })
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
