@@ -225,8 +225,20 @@ const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.lates
 
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
-  const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs), ...wiped(scenario, healedAtMs)]
-  return [...faults, ...freshPrimaryDisks(scenario, faults), ...fencedPrimaries(scenario, faults), ...recovering(scenario, faults), ...leaselessStart(scenario), ...lossyStart(scenario), ...lateStartHandBack(scenario)].sort(
+  const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
+  // A wipe's window is the peers' silence, not a fault between the regions: the fresh-disk and
+  // fencing rules have their own windows for it.
+  const restarts = wiped(scenario, healedAtMs)
+  return [
+    ...faults,
+    ...restarts,
+    ...freshPrimaryDisks(scenario, faults),
+    ...fencedPrimaries(scenario, faults),
+    ...recovering(scenario, [...faults, ...restarts]),
+    ...leaselessStart(scenario),
+    ...lossyStart(scenario),
+    ...lateStartHandBack(scenario)
+  ].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )
 }

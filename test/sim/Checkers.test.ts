@@ -338,9 +338,15 @@ startup:
       )
     const scenario = fresh("[{ id: a, primary: true, nodes: 2 }, { id: b }]", ["{ at_ms: 3000, kind: wipe, target: a-node2 }", "{ at_ms: 5000, kind: wipe, target: b-node1 }"])
     // Each lasts the bootstrap's capped retry delay, a request timeout and a heartbeat timeout.
+    // Each wipe also opens the peers' silence (a heartbeat timeout) and the hysteresis after it
+    // (`recover_after` 3, so four 500 ms rounds): 3000-5000-7000 and 5000-7000-9000.
     expect(FaultWindows.windows(scenario, 6000)).toEqual([
       { startMs: 0, endMs: 3200 },
-      { startMs: 3000, endMs: 6200 }
+      { startMs: 3000, endMs: 5000 },
+      { startMs: 3000, endMs: 6200 },
+      { startMs: 5000, endMs: 7000 },
+      { startMs: 5000, endMs: 7000 },
+      { startMs: 7000, endMs: 9000 }
     ])
     // No page comes while a fault stands between the regions: the wait runs from its end.
     const cut = fresh("[{ id: a, primary: true }, { id: b }]", [
@@ -351,25 +357,34 @@ startup:
       "{ at_ms: 9000, kind: restart, target: b-node1 }"
     ])
     // (The fencing rule below adds its own windows after the cut and the crash, and the
-    // hysteresis rule 2 s after each.)
+    // hysteresis rule 2 s after each; the wipe opens the peers' silence, 6000-8000, and the
+    // hysteresis after it.)
     expect(FaultWindows.windows(cut, 9500)).toEqual([
       { startMs: 0, endMs: 5700 },
       { startMs: 1000, endMs: 2500 },
       { startMs: 1000, endMs: 16250 },
       { startMs: 2500, endMs: 4500 },
+      { startMs: 6000, endMs: 8000 },
       { startMs: 6000, endMs: 12200 },
       { startMs: 6500, endMs: 9000 },
       { startMs: 6500, endMs: 22750 },
+      { startMs: 8000, endMs: 10000 },
       { startMs: 9000, endMs: 11000 }
     ])
     // Three regions have a lease instead: no bootstrap window, but none is held at the start (below).
     const three = fresh("[{ id: a, primary: true }, { id: b }, { id: c }]")
     expect(FaultWindows.windows(three, 6000)).toEqual([{ startMs: 0, endMs: 2000 }])
-    // A wipe restarts a primary-region node without a lease, as at the start; another region's does not.
+    // A wipe restarts a primary-region node without a lease, as at the start (3000-5000);
+    // another region's does not. Every wipe opens the peers' silence and the hysteresis after
+    // it: 3000-5000-7000 for a's, 4000-6000-8000 for b's.
     const wiped = fresh("[{ id: a, primary: true }, { id: b }, { id: c }]", ["{ at_ms: 3000, kind: wipe, target: a-node1 }", "{ at_ms: 4000, kind: wipe, target: b-node1 }"])
     expect(FaultWindows.windows(wiped, 6000)).toEqual([
       { startMs: 0, endMs: 2000 },
-      { startMs: 3000, endMs: 5000 }
+      { startMs: 3000, endMs: 5000 },
+      { startMs: 3000, endMs: 5000 },
+      { startMs: 4000, endMs: 6000 },
+      { startMs: 5000, endMs: 7000 },
+      { startMs: 6000, endMs: 8000 }
     ])
   })
 
