@@ -549,8 +549,28 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // `confirm_after_ms` after it sees a majority again (swarm seeds
   // 46000476 and 46000479 over primary-late-start-crash.yaml: promoted at 11.4 and 14.03 s, a
   // region crashed 1 s before, no write before the workload ended).
+  // The primary may go unheard before the fault that loses it: an earlier fault on it, or a cut
+  // of the way its answers travel, that lasts into this one starts the detection clock then
+  // (swarm seed 61000269 over primary-late-start-crash.yaml: us-west-1 crashed at 4.05 s and
+  // restarted at 5.74 s, but its answers to eu-central-1 were cut from 4.61 to 8.53 s; it crashed
+  // again at 7.96 s, and eu-central-1 was promoted at 11.12 s, before it could notice
+  // ap-southeast-1 isolated at 9.03 s, so it fenced itself and took no write).
+  const silencesPrimary = (fault: Fault): boolean =>
+    primary !== undefined && (hitsRegion(fault, scenario, primary.id) || (fault.kind === "one_way" && fault.from === primary.id))
+  const unheardSinceMs = (fromMs: number): number => {
+    let sinceMs = fromMs
+    for (let changed = true; changed; ) {
+      changed = false
+      faults.forEach((fault, index) => {
+        if (!silencesPrimary(fault) || fault.atMs >= sinceMs || endOf(faults, index, healedAtMs) < sinceMs) return
+        sinceMs = fault.atMs
+        changed = true
+      })
+    }
+    return sinceMs
+  }
   const promotedByMs = (fromMs: number): number =>
-    Math.min(fromMs + heartbeat.timeoutMs + failover.detectAfterMs, ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs))
+    Math.min(unheardSinceMs(fromMs) + heartbeat.timeoutMs + failover.detectAfterMs, ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs))
   // A region paused during the loss answers the heartbeats queued meanwhile when it resumes,
   // and each answer grants the lost primary a lease from that moment (a lease is the heartbeat
   // timeout), and a paused candidate sees the primary down only from then on: nobody is promoted
