@@ -362,18 +362,18 @@ const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
   const diskId = sim.diskOf(nodeId)
   const holders = [...sim.nodes.values()].filter((node) => sim.diskOf(node.id) === diskId)
   for (const node of holders) node.crash()
-  const elsewhere = new Set(
-    readReplicas(sim)
-      .filter((replica) => replica.replica !== diskId)
-      .flatMap((replica) => replica.log.map((entry) => Oracle.idOf(entry.change)))
-  )
+  // Every other disk is read once, for the changes and the epoch records that survive the wipe.
+  const others = readReplicas(sim)
+    .filter((replica) => replica.replica !== diskId)
+    .flatMap((replica) => replica.log.map((entry) => entry.change))
+  const elsewhere = new Set(others.map(Oracle.idOf))
   const wiped = RegionState.read(sim.regionOfDisk(diskId), sim.disks.get(diskId)!, diskId).log
   for (const entry of wiped) {
     const id = Oracle.idOf(entry.change)
     if (!elsewhere.has(id)) sim.lostWithDisk.add(id)
   }
   sim.disks.set(diskId, KvDriver.makeMemoryDisk())
-  forgetEpochs(sim, wiped.map((entry) => entry.change))
+  forgetEpochs(sim, wiped.map((entry) => entry.change), others)
   for (const node of holders) node.start()
   return holders.map((node) => node.id)
 }
@@ -396,12 +396,9 @@ const recordedEpoch = (change: Change.Change): number | undefined => {
  * `two-region-handback-pause.yaml`: both disks of the region the operator had promoted were
  * wiped while the old primary was down, and it served on in epoch 0).
  */
-const forgetEpochs = (sim: Sim, wiped: ReadonlyArray<Change.Change>): void => {
+const forgetEpochs = (sim: Sim, wiped: ReadonlyArray<Change.Change>, others: ReadonlyArray<Change.Change>): void => {
   const recorded = (changes: ReadonlyArray<Change.Change>) => changes.flatMap((change) => recordedEpoch(change) ?? [])
-  const remembered = [
-    ...readReplicas(sim).flatMap((replica) => recorded(replica.log.map((entry) => entry.change))),
-    ...[...sim.nodes.values()].flatMap((node) => node.failoverState()?.epoch ?? [])
-  ]
+  const remembered = [...recorded(others), ...[...sim.nodes.values()].flatMap((node) => node.failoverState()?.epoch ?? [])]
   const newest = Math.max(-1, ...remembered)
   for (const epoch of new Set(recorded(wiped))) if (epoch > newest) sim.forgottenEpochs.push({ epoch, atMs: sim.world.nowMs })
 }
