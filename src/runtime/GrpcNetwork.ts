@@ -13,6 +13,8 @@
  * builds a fresh one, so a restarted or moved peer is reached at once instead of after the old
  * channel's reconnect backoff. A request its caller abandons is only cancelled. Channels use a
  * local subchannel pool for the same reason: a new channel must not inherit a failed connection.
+ * A new channel to a peer whose name no longer resolves dials the addresses it last had
+ * (`DialAddress`).
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
  * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
  * still measured while batches queue. gRPC failures map to `NetworkError` reasons.
@@ -29,6 +31,7 @@ import type * as Metrics from "../replication/Metrics.js"
 import * as Network from "../replication/Network.js"
 import * as WireCodec from "../replication/WireCodec.js"
 import * as Auth from "./Auth.js"
+import * as DialAddress from "./DialAddress.js"
 import * as FlowControl from "./FlowControl.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as ReplicationStream from "./ReplicationStream.js"
@@ -43,6 +46,8 @@ export interface ClientOptions {
   readonly messageBytesMax?: number
   /** Whether batches go over a ReplicateStream (default) or one unary Replicate call each. */
   readonly replicationStream?: boolean
+  /** Where new channels dial; the system's DNS by default (tests substitute a lookup). */
+  readonly dialler?: DialAddress.Dialler
 }
 
 /** Everything `layerGrpc` needs: where to listen, how to authenticate, and the bounds. */
@@ -125,7 +130,8 @@ const unaryCall = (client: grpc.Client, path: string, bytes: Uint8Array, metadat
 /** The endpoints a client has reached: a channel, a stream and an in-flight bound each. */
 interface Endpoints {
   readonly targetFor: (endpoint: string) => Target
-  readonly clientFor: (target: Target, endpoint: string) => grpc.Client
+  /** The target's channel, built when it has none (see `DialAddress` for where it dials). */
+  readonly clientFor: (target: Target, endpoint: string) => Effect.Effect<grpc.Client>
   readonly streamFor: (target: Target, client: grpc.Client) => ReplicationStream.ReplicationStream
   /** Replaces the target's channel (if it is still `client`) and retires its stream. */
   readonly reset: (target: Target, client: grpc.Client) => void
@@ -134,6 +140,7 @@ interface Endpoints {
 
 const makeEndpoints = (options: ClientOptions): Endpoints => {
   const targets = new Map<string, Target>()
+  const dialler = options.dialler ?? DialAddress.make()
   const inFlightMax = options.inFlightPerTargetMax ?? inFlightPerTargetMaxDefault
   const messageBytesMax = options.messageBytesMax ?? GrpcServer.messageBytesMaxDefault
   const streaming = options.replicationStream !== false
@@ -153,9 +160,15 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
       return created
     },
     clientFor: (target, endpoint) => {
-      if (target.client !== undefined) return target.client
-      target.aliveAtMs = Date.now()
-      return (target.client = new grpc.Client(grpcAddress(endpoint), options.credentials.channel, channelOptions))
+      if (target.client !== undefined) return Effect.succeed(target.client)
+      return Effect.flatMap(dialler.dialFor(grpcAddress(endpoint)), (dial) => {
+        // Another request may have built the channel while this one looked the name up.
+        if (target.client !== undefined) return Effect.succeed(target.client)
+        target.aliveAtMs = Date.now()
+        // The configured TLS server name, if any, wins over the one a fallback dial sets.
+        const client = (target.client = new grpc.Client(dial.target, options.credentials.channel, { ...dial.options, ...channelOptions }))
+        return dial.news === undefined ? Effect.succeed(client) : Effect.as(Effect.logWarning(dial.news), client)
+      })
     },
     streamFor: (target, client) => {
       if (target.stream === undefined || target.stream.closed()) {
@@ -245,8 +258,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
      * over) is only cancelled, for the same reason.
      */
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
-      Effect.suspend(() => {
-        const client = endpoints.clientFor(target, peer.endpoint)
+      Effect.flatMap(endpoints.clientFor(target, peer.endpoint), (client) => {
         const sentAtMs = Date.now()
         const remainingMs = Math.max(0, deadline.getTime() - sentAtMs)
         const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || silent(target, sentAtMs))

@@ -1,0 +1,103 @@
+/**
+ * Where a new gRPC channel to a peer dials.
+ *
+ * A peer named by a host name is dialled by that name, so grpc-js resolves it and reaches every
+ * address it has, and the addresses the name resolved to are remembered. When the name stops
+ * resolving (a DNS outage, an `/etc/hosts` entry removed, a record withdrawn while the pod still
+ * runs), a channel rebuilt then (after a peer restart, a stall or a broken connection) dials the
+ * addresses the name last had, still under its name: the `:authority` and the TLS server name
+ * stay the host name, so a certificate issued for it still verifies. Discovery keeps its last
+ * topology through a DNS outage (`Discovery.runSync`); without this, replication to that
+ * topology stopped at the first rebuilt channel and stayed stopped until DNS answered again.
+ *
+ * A name that never resolved is dialled by name, and grpc-js reports why it cannot connect.
+ */
+import type * as grpc from "@grpc/grpc-js"
+import { Effect } from "effect"
+import * as dns from "node:dns"
+import * as net from "node:net"
+
+/** How long the lookup before a new channel may take before the remembered addresses are used. */
+export const lookupTimeoutMsDefault = 1_000
+
+/** One address of a name, as `dns.lookup` gives it. */
+export interface Resolved {
+  readonly address: string
+  readonly family: number
+}
+
+/** The address lookup the dialler makes; tests substitute it. */
+export type Lookup = (hostname: string) => Promise<ReadonlyArray<Resolved>>
+
+const systemLookup: Lookup = (hostname) => dns.promises.lookup(hostname, { all: true })
+
+/** What a new channel dials: a grpc-js target and the channel options that go with it. */
+export interface Dial {
+  readonly target: string
+  readonly options: grpc.ChannelOptions
+  /**
+   * What operators should hear, once per change: the name stopped resolving and its remembered
+   * addresses are dialled (`fallback`), or it resolves again (`resolved`).
+   */
+  readonly news?: string
+}
+
+/** `host` and `port` of a `host:port` address, when `host` is a name (not an IP literal). */
+const namedHost = (address: string): { readonly host: string; readonly port: string } | undefined => {
+  const match = /^([^:[\]/]+):(\d+)$/.exec(address)
+  if (match === null || net.isIP(match[1]!) !== 0) return undefined
+  return { host: match[1]!, port: match[2]! }
+}
+
+/**
+ * A grpc-js target for the remembered addresses (its `ipv4:` or `ipv6:` scheme lists several);
+ * a target names one family, so the family of the first address is kept, as a lookup orders them.
+ */
+const addressTarget = (addresses: ReadonlyArray<Resolved>, port: string): string => {
+  const family = addresses[0]!.family
+  const same = addresses.filter((entry) => entry.family === family)
+  return family === 6 ? `ipv6:${same.map((entry) => `[${entry.address}]:${port}`).join(",")}` : `ipv4:${same.map((entry) => `${entry.address}:${port}`).join(",")}`
+}
+
+const reasonOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error ? String(error.code) : error instanceof Error ? error.message : String(error)
+
+/** The dialler of one node's client side. */
+export interface Dialler {
+  /** Where a new channel to `address` (`host:port`) dials. Never fails. */
+  readonly dialFor: (address: string) => Effect.Effect<Dial>
+}
+
+/** A dialler over `lookup` (the system's getaddrinfo by default), each lookup bounded by `timeoutMs`. */
+export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTimeoutMsDefault): Dialler => {
+  const known = new Map<string, ReadonlyArray<Resolved>>()
+  // Names whose remembered addresses are dialled, so a change is told once, not per channel.
+  const fallingBack = new Set<string>()
+  const byName = (address: string): Dial => ({ target: address, options: {} })
+  return {
+    dialFor: (address) => {
+      const named = namedHost(address)
+      if (named === undefined) return Effect.succeed(byName(address))
+      return Effect.tryPromise({ try: () => lookup(named.host), catch: reasonOf }).pipe(
+        Effect.filterOrFail((addresses) => addresses.length > 0, () => "no addresses"),
+        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `no answer within ${timeoutMs} ms` }),
+        Effect.match({
+          onSuccess: (addresses): Dial => {
+            known.set(named.host, addresses)
+            if (!fallingBack.delete(named.host)) return byName(address)
+            return { ...byName(address), news: `peer name '${named.host}' resolves again; new channels dial it by name` }
+          },
+          onFailure: (reason): Dial => {
+            const last = known.get(named.host)
+            if (last === undefined) return byName(address)
+            const target = addressTarget(last, named.port)
+            const options = { "grpc.default_authority": address, "grpc.ssl_target_name_override": named.host }
+            if (fallingBack.has(named.host)) return { target, options }
+            fallingBack.add(named.host)
+            return { target, options, news: `peer name '${named.host}' does not resolve (${reason}); new channels dial the addresses it last had, ${target}, under its name` }
+          }
+        })
+      )
+    }
+  }
+}
