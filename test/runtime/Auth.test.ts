@@ -2,17 +2,19 @@
  * Authentication of region-to-region calls over real gRPC on 127.0.0.1: a shared bearer token
  * (constant-time comparison) and mutual TLS with throwaway certificates made by `openssl`.
  * Every rejected call is answered UNAUTHENTICATED (or never completes the TLS handshake) and
- * never reaches the replication handler.
+ * never reaches the replication handler. A channel dialled at a peer's last known address (its
+ * name no longer resolves, `DialAddress`) still verifies the peer's certificate against its name.
  */
 import * as grpc from "@grpc/grpc-js"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit, Logger, Schedule, Scope } from "effect"
 import * as fs from "node:fs"
 import type { NetworkError } from "../../src/replication/Errors.js"
 import type * as Message from "../../src/replication/Message.js"
 import * as Metrics from "../../src/replication/Metrics.js"
 import type * as Network from "../../src/replication/Network.js"
 import * as Auth from "../../src/runtime/Auth.js"
+import * as DialAddress from "../../src/runtime/DialAddress.js"
 import * as GrpcNetwork from "../../src/runtime/GrpcNetwork.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
 import * as Certificates from "./fixtures/certificates.js"
@@ -146,6 +148,44 @@ describe("Auth", () => {
         expect(totals.refused).toBe(1)
         const right = yield* heartbeatWith(yield* loaded({ ...mtls, token: "region-secret" }), listener.port)
         expect(right).toMatchObject({ _tag: "Right", right: { _tag: "HeartbeatAck" } })
+        expect(handled.count).toBe(1)
+      })
+    )
+
+    it.scopedLive("a channel rebuilt while the peer's name does not resolve dials its last address and still verifies the certificate against the name", () =>
+      Effect.gen(function* () {
+        // The peer's certificate names localhost only: verified against its address, it fails.
+        const nameOnly = { mode: "mtls", caFile: files().caFile, certFile: files().nameOnlyCertFile, keyFile: files().nameOnlyKeyFile } as const
+        const credentials = yield* loaded(nameOnly)
+        const handled = { count: 0 }
+        const first = yield* Scope.make()
+        const listener = yield* Effect.provideService(serve(nameOnly, Metrics.makeMemory(), handled), Scope.Scope, first)
+        const byAddress = yield* Effect.flatMap(GrpcNetwork.makeClient({ credentials }), (send) => Effect.either(send(peerAt(listener.port), heartbeat, 2_000)))
+        expect(Either.isLeft(byAddress)).toBe(true)
+
+        let resolves = true
+        const lookup: DialAddress.Lookup = (hostname) =>
+          resolves ? Promise.resolve([{ address: "127.0.0.1", family: 4 }]) : Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }))
+        const send = yield* GrpcNetwork.makeClient({ credentials, dialler: DialAddress.make(lookup) })
+        const peer: Network.Peer = { regionId: "r1", nodeId: "n1", endpoint: `localhost:${listener.port}` }
+        expect(yield* Effect.either(send(peer, heartbeat, 2_000))).toMatchObject({ _tag: "Right" })
+
+        // The peer restarts on the same port while its name no longer resolves: the failed call
+        // rebuilds the channel, and the new one must reach it at the address the name last had.
+        yield* Scope.close(first, Exit.void)
+        resolves = false
+        expect(Either.isLeft(yield* Effect.either(send(peer, heartbeat, 2_000)))).toBe(true)
+        yield* Effect.gen(function* () {
+          const credentialsAgain = yield* Auth.load(nameOnly)
+          const again = yield* GrpcServer.listen({ bind: `127.0.0.1:${listener.port}`, credentials: credentialsAgain, shutdownGraceMs: 100 }).pipe(Effect.provide(Metrics.layerMemory(Metrics.makeMemory())))
+          yield* again.serveReplication(() => Effect.sync((): Message.Response => ({ _tag: "HeartbeatAck", region: "r1", node: "n1", atMs: 3, epoch: 0, grantAgesMs: {} })))
+        })
+        const warnings: Array<string> = []
+        const collect = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void warnings.push(String(message))))
+        const answer = yield* send(peer, heartbeat, 2_000).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 40 }), Effect.either, Effect.provide(collect))
+        expect(answer).toMatchObject({ _tag: "Right", right: { _tag: "HeartbeatAck", atMs: 3 } })
+        // localhost resolves for grpc-js itself, so the log is what shows the new channel dialled the address.
+        expect(warnings).toEqual([`peer name 'localhost' does not resolve (ENOTFOUND); new channels dial the addresses it last had, ipv4:127.0.0.1:${listener.port}, under its name`])
         expect(handled.count).toBe(1)
       })
     )
