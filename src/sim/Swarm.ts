@@ -577,7 +577,14 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // before both have run out (seed 47000085 over chaos-primary-pause.yaml and primary-failover.yaml).
   const resumedMs = Math.max(rejoinMs, heartbeat.timeoutMs, failover.detectAfterMs) + failover.checkIntervalMs
   const afterMs = (fault: Fault, unnoticed: boolean): number =>
-    unnoticed ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" ? neededMs : fault.kind === "pause" ? resumedMs : rejoinMs
+    unnoticed ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" || fault.kind === "wipe" ? neededMs : fault.kind === "pause" ? resumedMs : rejoinMs
+  // A wipe of every node of a region restarts them at once on empty disks: that region notices
+  // the loss a heartbeat timeout after it started again, as a crashed one does after its
+  // restart (swarm seed 65000291 over chaos-primary-pause.yaml: the primary crashed at 7.46 s,
+  // eu-central-1 was wiped at 10.92 s, just before it could have been promoted, and nobody was
+  // promoted before the workload ended at 12.3 s).
+  const takesDown = (fault: Fault, regionId: string): boolean =>
+    fault.kind === "wipe" ? hitsRegion({ ...fault, kind: "crash" }, scenario, regionId) : hitsRegion(fault, scenario, regionId)
   // The loss itself counts too when it also takes another region down (a split into singletons).
   const promotableAtMs = (fromMs: number, untilMs: number): number => {
     const promotedAtMs = promotedByMs(fromMs)
@@ -588,7 +595,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
       // (seed 52000337 over chaos-primary-pause.yaml: ap-southeast-1 -> eu-central-1 cut from
       // 5.52 to 8.59 s while the primary was paused from 4.89 to 9.35 s; nobody was promoted).
       const cutsOthers = fault.kind === "one_way" && fault.from !== primary?.id && fault.to !== primary?.id
-      const hitsOther = cutsOthers || scenario.topology.regions.some((region) => region.id !== primary?.id && hitsRegion(fault, scenario, region.id))
+      const hitsOther = cutsOthers || scenario.topology.regions.some((region) => region.id !== primary?.id && takesDown(fault, region.id))
       // A fault after the story could have been told (a promotion and a few writes) changes nothing.
       if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
       // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.
