@@ -36,8 +36,8 @@ export interface Dial {
   readonly target: string
   readonly options: grpc.ChannelOptions
   /**
-   * What operators should hear, once per change: the name stopped resolving and its remembered
-   * addresses are dialled (`fallback`), or it resolves again (`resolved`).
+   * What operators should hear, once per change of course: the name stopped resolving and its
+   * remembered addresses are dialled, or it resolves again and is dialled by name.
    */
   readonly news?: string
 }
