@@ -66,6 +66,8 @@ const reasonOf = (error: unknown): string =>
 export interface Dialler {
   /** Where a new channel to `address` (`host:port`) dials. Never fails. */
   readonly dialFor: (address: string) => Effect.Effect<Dial>
+  /** The peer names that do not resolve now and are dialled at the addresses they last had. */
+  readonly fallingBack: () => ReadonlyArray<string>
 }
 
 /** A dialler over `lookup` (the system's getaddrinfo by default), each lookup bounded by `timeoutMs`. */
@@ -75,6 +77,7 @@ export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTi
   const fallingBack = new Set<string>()
   const byName = (address: string): Dial => ({ target: address, options: {} })
   return {
+    fallingBack: () => [...fallingBack].sort(),
     dialFor: (address) => {
       const named = namedHost(address)
       if (named === undefined) return Effect.succeed(byName(address))

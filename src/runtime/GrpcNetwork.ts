@@ -58,6 +58,7 @@ export interface Options {
   readonly inFlightPerTargetMax?: number
   readonly messageBytesMax?: number
   readonly replicationStream?: boolean
+  readonly dialler?: DialAddress.Dialler
   readonly writeOperationsMax?: number
   readonly streamsPerConnectionMax?: number
   readonly watchersMax?: number

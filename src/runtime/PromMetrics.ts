@@ -46,6 +46,7 @@ export const names = {
   storeCommitTransactions: "inferadb_engine_store_commit_transactions",
   storeDurableWaitSeconds: "inferadb_engine_store_durable_wait_seconds",
   idleGcTotal: "inferadb_engine_idle_gc_total",
+  peerDialledAtLastAddress: "inferadb_engine_replication_peer_dialled_at_last_address",
   buildInfo: "inferadb_engine_build_info"
 } as const
 
@@ -201,6 +202,24 @@ export const registerStore = (metrics: PromMetrics, read: () => { readonly inARo
     registers,
     collect() {
       this.set(read().inARow)
+    }
+  })
+}
+
+/**
+ * Peer names that no longer resolve, whose new connections dial the addresses they last had
+ * (`DialAddress`), read at each scrape: 1 per such name, none otherwise. A DNS outage shows
+ * here before it costs anything; once a peer moves, those addresses lead nowhere.
+ */
+export const registerDialler = (metrics: PromMetrics, fallingBack: () => ReadonlyArray<string>): void => {
+  new Gauge({
+    name: names.peerDialledAtLastAddress,
+    help: "1 for each peer host name that does not resolve now, whose new connections dial the addresses it last resolved to",
+    labelNames: ["host"],
+    registers: [metrics.registry],
+    collect() {
+      this.reset()
+      for (const host of fallingBack()) this.set({ host }, 1)
     }
   })
 }

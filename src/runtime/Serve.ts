@@ -46,6 +46,7 @@ import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
 import * as CallbackClock from "./CallbackClock.js"
+import * as DialAddress from "./DialAddress.js"
 import * as DiscoveryLoop from "./DiscoveryLoop.js"
 import * as DnsResolver from "./DnsResolver.js"
 import * as GrpcHealth from "./GrpcHealth.js"
@@ -246,7 +247,8 @@ type NodeContext = Engine.Services | Engine.Requirements | GrpcServer.GrpcServer
 export const layerNode = (
   plan: Plan,
   auth: Auth.Options,
-  metrics: PromMetrics.PromMetrics
+  metrics: PromMetrics.PromMetrics,
+  dialler: DialAddress.Dialler = DialAddress.make()
 ): Layer.Layer<NodeContext, StoreError | GrpcServer.ListenError | Auth.AuthConfigError> => {
   const metricsLayer = PromMetrics.layer(metrics)
   const transport = GrpcNetwork.layerGrpc({
@@ -255,6 +257,7 @@ export const layerNode = (
     inFlightPerTargetMax: plan.config.grpc.inFlightPerTargetMax,
     messageBytesMax: plan.config.grpc.messageBytesMax,
     replicationStream: plan.config.grpc.replicationStream,
+    dialler,
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
@@ -440,9 +443,11 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       // Loaded once up front so a bad certificate or token file is a configuration error.
       yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
       const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
-      const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics)), startError)
+      const dialler = DialAddress.make()
+      const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics, dialler)), startError)
       const store = Context.get(context, Store.Store)
       PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
+      PromMetrics.registerDialler(metrics, dialler.fallingBack)
       io.log(describeIdleGc(yield* IdleGc.scoped(plan.config.process.idleGc, PromMetrics.idleGcCounter(metrics))))
       const listener = Context.get(context, GrpcServer.GrpcServer)
       io.log(`gRPC: ${listener.address} (replication, CatchUp, the public Relationships API, health checking and reflection)`)

@@ -50,11 +50,13 @@ describe("DialAddress", () => {
       const second = yield* dialler.dialFor("engine-0.engine.ns.svc:8081")
       expect(second.target).toBe(first.target)
       expect(second.news).toBeUndefined()
+      expect(dialler.fallingBack()).toEqual(["engine-0.engine.ns.svc"])
 
       script.set([{ address: "10.0.0.9", family: 4 }])
       const back = yield* dialler.dialFor("engine-0.engine.ns.svc:8081")
       expect(back.target).toBe("engine-0.engine.ns.svc:8081")
       expect(back.news).toContain("resolves again")
+      expect(dialler.fallingBack()).toEqual([])
       expect((yield* dialler.dialFor("engine-0.engine.ns.svc:8081")).news).toBeUndefined()
 
       // What it resolved to last is what a later outage dials.

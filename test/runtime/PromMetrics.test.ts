@@ -96,6 +96,22 @@ describe("PromMetrics", () => {
       expect(text).toContain('\ninferadb_engine_store_durable_wait_seconds_bucket{le="0.005"} 2\n')
     }))
 
+  it.effect("the dialled-at-last-address gauge is 1 per peer name the dialler falls back for, read at each scrape", () =>
+    Effect.gen(function* () {
+      const metrics = PromMetrics.make()
+      let names: ReadonlyArray<string> = ["engine-0.engine.ns.svc", "engine-1.engine.ns.svc"]
+      PromMetrics.registerDialler(metrics, () => names)
+      const first = yield* Effect.promise(() => metrics.registry.metrics())
+      expect(declaredTypes(first).get("inferadb_engine_replication_peer_dialled_at_last_address")).toBe("gauge")
+      expect(first).toContain('inferadb_engine_replication_peer_dialled_at_last_address{host="engine-0.engine.ns.svc"} 1\n')
+      expect(first).toContain('inferadb_engine_replication_peer_dialled_at_last_address{host="engine-1.engine.ns.svc"} 1\n')
+      // A name that resolves again leaves the gauge.
+      names = ["engine-1.engine.ns.svc"]
+      const second = yield* Effect.promise(() => metrics.registry.metrics())
+      expect(second).not.toContain('host="engine-0.engine.ns.svc"')
+      expect(second).toContain('inferadb_engine_replication_peer_dialled_at_last_address{host="engine-1.engine.ns.svc"} 1\n')
+    }))
+
   it.effect("the idle-GC counter counts each collection IdleGc reports", () =>
     Effect.gen(function* () {
       const metrics = PromMetrics.make()

@@ -187,6 +187,8 @@ describe.skipIf(!canEditHosts)("serve with DNS discovery, a peer whose name appe
     await west.client.write(VAULT, [{ op: "insert", resource: "doc:after-stall", relation: "viewer", subject: "user:alan" }])
     expect(await Serve.eventually(() => readable("doc:after-stall", "user:alan"), convergenceTimeoutMs, 100), west.process.output()).toBe(true)
     expect(west.process.output()).toContain(`peer name '${peerName}' does not resolve (ENOTFOUND); new channels dial the addresses it last had, ipv4:127.0.0.1:`)
+    const metrics = (await Serve.httpGet(west.ports.httpPort, "/metrics")).body
+    expect(metrics).toContain(`inferadb_engine_replication_peer_dialled_at_last_address{host="${peerName}"} 1`)
     expect(west.process.output()).not.toContain("discovery: removed")
   }, 4 * convergenceTimeoutMs)
 })
