@@ -248,7 +248,7 @@ export const layerNode = (
   plan: Plan,
   auth: Auth.Options,
   metrics: PromMetrics.PromMetrics,
-  dialler: DialAddress.Dialler = DialAddress.make()
+  dialler: DialAddress.Dialler
 ): Layer.Layer<NodeContext, StoreError | GrpcServer.ListenError | Auth.AuthConfigError> => {
   const metricsLayer = PromMetrics.layer(metrics)
   const transport = GrpcNetwork.layerGrpc({
