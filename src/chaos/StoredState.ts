@@ -10,10 +10,14 @@
  * `m/logEnd` the log's end as JSON text. The log's entries are in the environment's database
  * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log
  * too. Values are UTF-8 JSON: in the compact form, a log entry
- * is `[position, receivedFrom, appliedAtMs, ...change]` and a tuple state `[[...change], ...]`,
- * a change being `[origin, seq, op, vault, resource, relation, subject, physicalMs, logical,
- * originRegion, originNode, originRevision, committedAtMs, context]`; stores written before that
- * form hold the same values as JSON objects with the fields' names.
+ * is `[position, receivedFrom, appliedAtMs, ...change]`, a change being `[origin, seq, op, vault,
+ * resource, relation, subject, physicalMs, logical, originRegion, originNode, originRevision,
+ * committedAtMs, context]`, and a tuple state `[[...member], ...]`, a member being the change
+ * without its tuple, `[origin, seq, op, physicalMs, logical, originRegion, originNode,
+ * originRevision, committedAtMs, context]`: the tuple is the one the key names. Members written
+ * before December 2026 are whole changes (14 fields), and stores written before the compact form
+ * hold the same values as JSON objects with the fields' names; a member that names its own tuple
+ * must name the key's.
  */
 import { open } from "lmdb"
 import type * as Change from "../replication/Change.js"
@@ -25,6 +29,7 @@ import type { RegionState } from "../sim/RegionState.js"
 class Unreadable extends Error {}
 
 const changeFieldCount = 14
+const memberFieldCount = 10
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -67,6 +72,10 @@ const changeFromArray = (fields: ReadonlyArray<unknown>, offset: number, where: 
   context: context(fields[offset + 13], `${where} context`)
 })
 
+/** A frontier member without its tuple (the key's), from its compact array. */
+const memberFromArray = (fields: ReadonlyArray<unknown>, tuple: Tuple.Tuple, where: string): Change.Change =>
+  changeFromArray([fields[0], fields[1], fields[2], tuple.vault, tuple.resource, tuple.relation, tuple.subject, ...fields.slice(3)], 0, where)
+
 /** A change in the older object form. */
 const changeFromObject = (value: unknown, where: string): Change.Change => {
   if (!isRecord(value) || !isRecord(value["id"]) || !isRecord(value["tuple"]) || !isRecord(value["timestamp"])) throw new Unreadable(`${where} is not a change`)
@@ -99,16 +108,44 @@ export const logEntry = (bytes: Uint8Array, where: string): Store.LogEntry => {
   return { position: whole(value["position"], `${where} position`), change: changeFromObject(value["change"], where), receivedFrom, appliedAtMs: whole(value["appliedAtMs"], `${where} appliedAtMs`) }
 }
 
-/** A stored tuple state's frontier. */
-export const frontier = (bytes: Uint8Array, where: string): ReadonlyArray<Change.Change> => {
+/**
+ * A key's text from its bytes: each UTF-16 code unit of the key in its UTF-8 form, one to three
+ * bytes (KvEncoding's documented CESU-8, which plain UTF-8 decoding gets wrong for characters
+ * above U+FFFF).
+ */
+export const keyText = (bytes: Uint8Array, where: string): string => {
+  let text = ""
+  for (let index = 0; index < bytes.length; ) {
+    const first = bytes[index]!
+    const width = first < 0x80 ? 1 : (first & 0xe0) === 0xc0 ? 2 : (first & 0xf0) === 0xe0 ? 3 : 0
+    if (width === 0 || index + width > bytes.length) throw new Unreadable(`${where}: a key's byte ${index} starts no code unit`)
+    const unit =
+      width === 1 ? first : width === 2 ? ((first & 0x1f) << 6) | (bytes[index + 1]! & 0x3f) : ((first & 0x0f) << 12) | ((bytes[index + 1]! & 0x3f) << 6) | (bytes[index + 2]! & 0x3f)
+    text += String.fromCharCode(unit)
+    index += width
+  }
+  return text
+}
+
+/** The tuple a tuple state's key names: `t/` and the four parts joined by NUL. */
+export const tupleOfKey = (key: string, where: string): Tuple.Tuple => {
+  const parts = key.startsWith("t/") ? key.slice(2).split("\u0000") : []
+  if (parts.length !== 4 || parts.some((part) => part.length === 0)) throw new Unreadable(`${where} is not a tuple's key`)
+  return { vault: parts[0]!, resource: parts[1]!, relation: parts[2]!, subject: parts[3]! }
+}
+
+/** A stored tuple state's frontier, stored under the key of `tuple`. */
+export const frontier = (bytes: Uint8Array, where: string, tuple: Tuple.Tuple): ReadonlyArray<Change.Change> => {
   const value = parse(bytes, where)
   const members = Array.isArray(value) ? value : isRecord(value) && Array.isArray(value["frontier"]) ? value["frontier"] : undefined
   if (members === undefined) throw new Unreadable(`${where} is not a tuple state`)
   return members.map((member: unknown, index) => {
     const at = `${where} member ${index}`
-    if (!Array.isArray(member)) return changeFromObject(member, at)
-    if (member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${changeFieldCount}`)
-    return changeFromArray(member, 0, at)
+    if (Array.isArray(member) && member.length === memberFieldCount) return memberFromArray(member, tuple, at)
+    if (Array.isArray(member) && member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${memberFieldCount} (or ${changeFieldCount})`)
+    const change = Array.isArray(member) ? changeFromArray(member, 0, at) : changeFromObject(member, at)
+    if (Tuple.key(change.tuple) !== Tuple.key(tuple)) throw new Unreadable(`${at} is a change of ${Tuple.format(change.tuple)}, not of the key's tuple`)
+    return change
   })
 }
 
@@ -126,8 +163,11 @@ export const read = (regionId: string, nodeId: string, directory: string): Regio
     try {
       // '0' is the character after '/': these ranges are exactly the keys under "t/" and "l/".
       for (const { key, value } of db.getRange({ start: ascii("t/"), end: ascii("t0"), transaction })) {
-        const members = frontier(value, `${nodeId} ${key.toString("utf8")}`)
-        if (members[0] !== undefined) tuples.set(Tuple.key(members[0].tuple), { tuple: members[0].tuple, frontier: members })
+        const text = keyText(key, `${nodeId} t/...`)
+        const where = `${nodeId} ${text.replaceAll("\u0000", "\\0")}`
+        const tuple = tupleOfKey(text, where)
+        const members = frontier(value, where, tuple)
+        if (members.length > 0) tuples.set(Tuple.key(tuple), { tuple, frontier: members })
       }
       const log: Array<Store.LogEntry> = []
       // An older directory keeps its log in the root database until a store opens it and moves the

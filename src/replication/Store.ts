@@ -9,7 +9,7 @@
  * and decoded, frozen values in memory (`StoreEncoding.decoded`, what the simulator runs on).
  * The key layout is written here once for every backend:
  *
- *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState
+ *   t/<vault>\0<resource>\0<relation>\0<subject>  -> TupleState (its members stored without the tuple: the key is it)
  *   l/<position, 15 digits>                        -> LogEntry (appended: see `logPrefix`)
  *   c/<target region>                              -> cursor (last log position the target acknowledged)
  *   r/<target region>                              -> relay scope the cursor moved under (see `Relay.scopeOf`)
@@ -139,6 +139,11 @@ const clockKey = `${counterPrefix}hlc`
 
 const logKey = (position: number): string => `${logPrefix}${String(position).padStart(positionDigits, "0")}`
 const tupleKey = (tuple: Tuple.Tuple): string => `${tuplePrefix}${Tuple.key(tuple)}`
+/** The tuple a tuple state's key was made from (`tupleKey`): its parts hold no NUL, so the split is exact. */
+const tupleOfKey = (key: string): Tuple.Tuple => {
+  const [vault = "", resource = "", relation = "", subject = ""] = key.slice(tuplePrefix.length).split("\u0000")
+  return { vault, resource, relation, subject }
+}
 
 /**
  * The largest key, in bytes, that every backend stores: lmdb's maximum key size (FoundationDB
@@ -171,8 +176,17 @@ export const keyBytes = (key: string): number => {
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
 /** The conversions of one value representation, for every kind of value the Store keeps. */
+/**
+ * Tuple states are read knowing the tuple whose key they are stored under: the compact form
+ * leaves it out of the frontier members (`StoredForm`).
+ */
+interface TupleStateCell<V> {
+  readonly encode: (state: TupleState.TupleState) => V
+  readonly decode: (stored: V, tuple: Tuple.Tuple) => Either.Either<TupleState.TupleState, string>
+}
+
 interface Cells<V> {
-  readonly tupleState: StoreEncoding.Cell<TupleState.TupleState, V>
+  readonly tupleState: TupleStateCell<V>
   readonly logEntry: StoreEncoding.Cell<LogEntry, V>
   readonly relayScope: StoreEncoding.Cell<ReadonlyArray<string>, V>
   readonly integer: StoreEncoding.Cell<number, V>
@@ -196,9 +210,15 @@ const compactCell = <A, I>(
   return { encode, decode: (text) => (StoredForm.isCompact(text) ? decodeCompact(text) : legacyCell.decode(text)) }
 }
 
+/** Tuple states in the compact form, or as earlier versions' JSON objects (which hold the tuple). */
+const tupleStateTextCell = (encode: (state: TupleState.TupleState) => string): TupleStateCell<string> => {
+  const legacyCell = StoreEncoding.json.schema(TupleState.TupleState)
+  return { encode, decode: (text, tuple) => (StoredForm.isCompact(text) ? StoredForm.decodeTupleState(text, tuple) : legacyCell.decode(text)) }
+}
+
 /** The cells of the byte-oriented backends. */
 const textCells: Cells<string> = {
-  tupleState: compactCell(StoredForm.encodeTupleState, StoredForm.decodeTupleState, TupleState.TupleState),
+  tupleState: tupleStateTextCell(StoredForm.encodeTupleState),
   logEntry: compactCell(StoredForm.encodeLogEntry, StoredForm.decodeLogEntry, LogEntry),
   relayScope: StoreEncoding.json.schema(RelayScope),
   integer: StoreEncoding.json.integer,
@@ -207,14 +227,14 @@ const textCells: Cells<string> = {
 
 /**
  * The text cells of one transaction: a change it writes both as a log entry and in its tuple's
- * frontier is turned into JSON once (`StoredForm.rememberingChangeText`).
+ * frontier is turned into JSON once (`StoredForm.rememberingChangeTexts`).
  */
 const textCellsOfOneTransaction = (): Cells<string> => {
-  const text = StoredForm.rememberingChangeText()
+  const texts = StoredForm.rememberingChangeTexts()
   return {
     ...textCells,
-    tupleState: { encode: (state) => StoredForm.encodeTupleState(state, text), decode: textCells.tupleState.decode },
-    logEntry: { encode: (entry) => StoredForm.encodeLogEntry(entry, text), decode: textCells.logEntry.decode }
+    tupleState: { encode: (state) => StoredForm.encodeTupleState(state, texts), decode: textCells.tupleState.decode },
+    logEntry: { encode: (entry) => StoredForm.encodeLogEntry(entry, texts), decode: textCells.logEntry.decode }
   }
 }
 
@@ -233,6 +253,13 @@ const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, sto
   return decoded._tag === "Right"
     ? Effect.succeed(decoded.right)
     : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
+}
+
+const decodeTupleState = <V>(cells: Cells<V>, tuple: Tuple.Tuple, stored: V): Effect.Effect<TupleState.TupleState, StoreError> => {
+  const decoded = cells.tupleState.decode(stored, tuple)
+  return decoded._tag === "Right"
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(new StoreError({ operation: "getTuple", message: `stored value does not decode: ${decoded.left}` }))
 }
 
 /** Reads `key` and continues with its value: at once when the backend reads synchronously, else as an Effect. */
@@ -281,14 +308,19 @@ const readMany = <V>(tx: KvDriver.KvTransaction<V>, keys: ReadonlyArray<string>)
   })
 }
 
-const decodeTupleStates = <V>(cells: Cells<V>, stored: ReadonlyArray<V | undefined>): Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError> => {
+const decodeTupleStates = <V>(
+  cells: Cells<V>,
+  tuples: ReadonlyArray<Tuple.Tuple>,
+  stored: ReadonlyArray<V | undefined>
+): Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError> => {
   const states: Array<TupleState.TupleState> = []
-  for (const value of stored) {
+  for (let index = 0; index < stored.length; index++) {
+    const value = stored[index]
     if (value === undefined) {
       states.push(TupleState.empty)
       continue
     }
-    const decoded = cells.tupleState.decode(value)
+    const decoded = cells.tupleState.decode(value, tuples[index]!)
     if (decoded._tag === "Left") return Effect.fail(new StoreError({ operation: "getTuple", message: `stored value does not decode: ${decoded.left}` }))
     states.push(decoded.right)
   }
@@ -322,8 +354,8 @@ const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter
 /** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
 const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry> = []): StoreTransaction => ({
   getTuple: (tuple) =>
-    readThen(tx, tupleKey(tuple), (stored) => (stored === undefined ? Effect.succeed(TupleState.empty) : decodeWith(cells.tupleState, "getTuple", stored))),
-  getTuples: (tuples) => Effect.flatMap(readMany(tx, tuples.map(tupleKey)), (stored) => decodeTupleStates(cells, stored)),
+    readThen(tx, tupleKey(tuple), (stored) => (stored === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(cells, tuple, stored))),
+  getTuples: (tuples) => Effect.flatMap(readMany(tx, tuples.map(tupleKey)), (stored) => decodeTupleStates(cells, tuples, stored)),
   putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state))),
   putTuples: (states) =>
     Effect.sync(() => {
@@ -474,7 +506,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
       read((tx) => {
         const start = scanPrefix(prefix)
         return Effect.flatMap(tx.range(start, prefixEnd(start), Number.MAX_SAFE_INTEGER), (entries) =>
-          Effect.forEach(entries, ([, stored]) => decodeWith(cells.tupleState, "getTuple", stored))
+          Effect.forEach(entries, ([key, stored]) => decodeTupleState(cells, tupleOfKey(key), stored))
         )
       }),
     // The log's tail comes from memory when this Store wrote it (`RecentLog`), else from the backend.

@@ -59,6 +59,19 @@ const damage = async (directory: string, edit: (root: Lmdb, log: Lmdb) => void) 
 const key = (text: string) => Buffer.from(text, "latin1")
 
 describe("StoredState (the chaos judge's reader of a node's disk)", () => {
+  it("reads a key's text from its bytes, one UTF-16 code unit each, as the store writes them", () => {
+    // A character above U+FFFF is two code units, three bytes each: not what UTF-8 decoding reads.
+    const text = "t/acme\u0000document:\u00fc\u4e2d\u0000viewer\u0000user:\u{1F600}"
+    const units = Array.from({ length: text.length }, (_, index) => text.charCodeAt(index))
+    const bytes = Buffer.from(units.flatMap((unit) =>
+      unit < 0x80 ? [unit] : unit < 0x800 ? [0xc0 | (unit >> 6), 0x80 | (unit & 0x3f)] : [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+    ))
+    expect(bytes.toString("utf8")).not.toBe(text)
+    expect(StoredState.keyText(bytes, "k")).toBe(text)
+    expect(StoredState.tupleOfKey(text, "k")).toEqual({ vault: "acme", resource: "document:\u00fc\u4e2d", relation: "viewer", subject: "user:\u{1F600}" })
+    expect(() => StoredState.keyText(Buffer.from([0xf0, 0x9f, 0x98, 0x80]), "k")).toThrow(/k: a key's byte 0 starts no code unit/)
+  })
+
   it.live("reads the tuple states, log and recorded end the Store wrote, and store_integrity passes", () =>
     Effect.gen(function* () {
       const directory = fs.mkdtempSync(path.join(os.tmpdir(), "stored-state-"))
@@ -91,17 +104,29 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
 
         yield* Effect.promise(() => damage(directory, (_, log) => void log.put(key("l/000000000000004"), '[4,null,"soon",1]')))
         expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 17/)
-        yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme"), "{not json")))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme is not JSON/)
+        yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme\u0000document:readme\u0000viewer\u0000user:u1"), "{not json")))
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 is not JSON/)
+        yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme"), "[]")))
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme is not a tuple's key/)
       } finally {
         fs.rmSync(directory, { recursive: true, force: true })
       }
     }))
 
-  it("reads the older object form as well", () => {
+  it("reads the older object form and members that hold their own tuple as well, which must be the key's", () => {
     const entry = { position: 3, change: change(3, "user:old"), receivedFrom: "eu", appliedAtMs: 9 }
+    const tuple = entry.change.tuple
     expect(StoredState.logEntry(Buffer.from(JSON.stringify(entry)), "old")).toEqual(entry)
-    expect(StoredState.frontier(Buffer.from(JSON.stringify({ frontier: [entry.change] })), "old")).toEqual([entry.change])
+    expect(StoredState.frontier(Buffer.from(JSON.stringify({ frontier: [entry.change] })), "old", tuple)).toEqual([entry.change])
+    // The compact member as written before December 2026: the whole change, tuple included.
+    const c = entry.change
+    const whole = [c.id.origin, c.id.seq, c.op, tuple.vault, tuple.resource, tuple.relation, tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
+    expect(StoredState.frontier(Buffer.from(JSON.stringify([whole])), "old", tuple)).toEqual([c])
+    expect(() => StoredState.frontier(Buffer.from(JSON.stringify([whole])), "old", { ...tuple, subject: "user:other" })).toThrow(/old member 0 is a change of .*user:old, not of the key's tuple/)
+    // Today's member leaves the tuple out; the key's is used.
+    const member = [c.id.origin, c.id.seq, c.op, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
+    expect(StoredState.frontier(Buffer.from(JSON.stringify([member])), "new", tuple)).toEqual([c])
+    expect(() => StoredState.frontier(Buffer.from(JSON.stringify([member.slice(1)])), "new", tuple)).toThrow(/new member 0 has 9 fields, not 10 \(or 14\)/)
     expect(() => StoredState.logEntry(Buffer.from(JSON.stringify({ ...entry, change: { ...entry.change, op: "upsert" } })), "old")).toThrow(/old op is neither insert nor delete/)
   })
 })

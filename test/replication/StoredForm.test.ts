@@ -1,7 +1,7 @@
 /**
  * The compact stored form: what the Store writes reads back equal, values written by earlier
- * versions (JSON objects) still read through the Schemas, and damaged values fail with a
- * StoreError that says so.
+ * versions (JSON objects, and frontier members that still held their tuple) still read, and
+ * damaged values fail with a StoreError that says so.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, RedBlackTree, Schema } from "effect"
@@ -43,24 +43,43 @@ describe("StoredForm", () => {
   it("a log entry and a tuple state read back equal to what was written", () => {
     expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(entry))).toEqual(Either.right(entry))
     const state: TupleState.TupleState = { frontier: [change, { ...change, id: { origin: "eu-central-1/node-b/zz", seq: 8 }, op: "insert" }] }
-    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
-    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(TupleState.empty))).toEqual(Either.right(TupleState.empty))
+    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state), tuple)).toEqual(Either.right(state))
+    expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(TupleState.empty), tuple)).toEqual(Either.right(TupleState.empty))
   })
 
-  it("the stored text is byte for byte what earlier versions wrote (a data directory outlives the code)", () => {
+  it("the stored text is byte for byte the documented layout (a data directory outlives the code)", () => {
+    // The log entry is what earlier versions wrote too; a frontier member leaves the tuple out.
     expect(StoredForm.encodeLogEntry(entry)).toBe(
       `[9,"eu-central-1",1700000000200,"us-west-1/node-a/k3x9",42,"delete","acme","document:readme","viewer","user:alice",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]`
     )
     expect(StoredForm.encodeTupleState({ frontier: [change] })).toBe(
-      `[["us-west-1/node-a/k3x9",42,"delete","acme","document:readme","viewer","user:alice",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]]`
+      `[["us-west-1/node-a/k3x9",42,"delete",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]]`
     )
     expect(StoredForm.encodeTupleState(TupleState.empty)).toBe("[]")
   })
 
+  it.effect("a tuple state whose members still hold their tuple, as written before, reads back through the Store", () =>
+    Effect.gen(function* () {
+      const earlier = `[["us-west-1/node-a/k3x9",42,"delete","acme","document:readme","viewer","user:alice",1700000000123,3,"us-west-1","node-a",1700000000123000,1700000000123,{"us-west-1/node-a/k3x9":41,"eu-central-1/node-b/zz":7}]]`
+      const disk = diskWith(earlier, StoredForm.encodeLogEntry({ ...entry, position: 1 }))
+      yield* withStore(disk, (store) =>
+        Effect.gen(function* () {
+          expect(yield* store.getTuple(tuple)).toEqual({ frontier: [change] })
+          expect(yield* store.scanTuples({ vault: "acme" })).toEqual([{ frontier: [change] }])
+          // Written again, it takes the new form and still reads back the same.
+          const other = { ...change, id: { origin: "eu-central-1/node-b/zz", seq: 8 }, op: "insert" as const }
+          yield* store.transaction((tx) => tx.putTuple(tuple, { frontier: [change, other] }))
+          expect(yield* store.getTuple(tuple)).toEqual({ frontier: [change, other] })
+          expect(yield* store.transaction((tx) => tx.getTuples([tuple, { ...tuple, subject: "user:nobody" }]))).toEqual([{ frontier: [change, other] }, TupleState.empty])
+        })
+      )
+    }))
+
   it("any change is stored as the JSON array of its fields in the documented order, and reads back equal", () => {
     // The oracle spells the layout out from the module's documentation, not from its code.
-    const text = fc.string({ unit: "binary", maxLength: 12 })
-    const whole = fc.maxSafeNat()
+    // Any code point, and any UTF-16 code unit (lone surrogates, which JSON escapes): the member's text is cut from the whole change's by the tuple's lengths.
+    const text = fc.oneof(fc.string({ unit: "binary", maxLength: 12 }), fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)), maxLength: 12 }))
+    const whole = fc.oneof(fc.maxSafeNat(), fc.integer())
     const anyChange: fc.Arbitrary<Change.Change> = fc.record({
       id: fc.record({ origin: text, seq: whole }),
       op: fc.constantFrom<Change.Operation>("insert", "delete"),
@@ -73,25 +92,30 @@ describe("StoredForm", () => {
       context: fc.dictionary(text, whole, { maxKeys: 3 })
     })
     const fields = (c: Change.Change) => [c.id.origin, c.id.seq, c.op, c.tuple.vault, c.tuple.resource, c.tuple.relation, c.tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
+    const memberFields = (c: Change.Change) => [c.id.origin, c.id.seq, c.op, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
     fc.assert(
-      fc.property(anyChange, fc.array(anyChange, { maxLength: 3 }), whole, fc.option(text, { nil: null }), whole, (first, others, position, receivedFrom, appliedAtMs) => {
+      fc.property(anyChange, fc.array(anyChange, { maxLength: 3 }), whole, fc.option(text, { nil: null }), whole, (first, drawn, position, receivedFrom, appliedAtMs) => {
+        // A frontier's members are all changes of one tuple, the one its state is stored under.
+        const others = drawn.map((other) => ({ ...other, tuple: first.tuple }))
         const logEntry: Store.LogEntry = { position, change: first, receivedFrom, appliedAtMs }
         const state: TupleState.TupleState = { frontier: [first, ...others] }
         expect(StoredForm.encodeLogEntry(logEntry)).toBe(JSON.stringify([position, receivedFrom, appliedAtMs, ...fields(first)]))
-        expect(StoredForm.encodeTupleState(state)).toBe(JSON.stringify(state.frontier.map(fields)))
-        // One transaction's encoders make each change's text once and reuse it: same texts.
-        const once = StoredForm.rememberingChangeText()
-        expect(StoredForm.encodeTupleState(state, once)).toBe(JSON.stringify(state.frontier.map(fields)))
+        expect(StoredForm.encodeTupleState(state)).toBe(JSON.stringify(state.frontier.map(memberFields)))
+        // One transaction's encoders make each change's texts once and reuse them: same texts.
+        const once = StoredForm.rememberingChangeTexts()
+        expect(StoredForm.encodeTupleState(state, once)).toBe(JSON.stringify(state.frontier.map(memberFields)))
         expect(StoredForm.encodeLogEntry(logEntry, once)).toBe(JSON.stringify([position, receivedFrom, appliedAtMs, ...fields(first)]))
-        expect(StoredForm.encodeTupleState({ frontier: [...others, first] }, once)).toBe(JSON.stringify([...others, first].map(fields)))
+        expect(StoredForm.encodeTupleState({ frontier: [...others, first] }, once)).toBe(JSON.stringify([...others, first].map(memberFields)))
         expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry))).toEqual(Either.right(logEntry))
-        expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state))).toEqual(Either.right(state))
+        expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state), first.tuple)).toEqual(Either.right(state))
       })
     )
   })
 
-  it("the compact form is less than two thirds the size of the JSON object form", () => {
+  it("the compact form is less than two thirds the size of the JSON object form, a tuple state half of it", () => {
     expect(StoredForm.encodeLogEntry(entry).length).toBeLessThan((JSON.stringify(entry).length * 2) / 3)
+    const state = { frontier: [change] }
+    expect(StoredForm.encodeTupleState(state).length).toBeLessThan(JSON.stringify(state).length / 2)
   })
 
   it.effect("values an earlier version stored as JSON objects still read through the Store", () =>
