@@ -1,153 +1,22 @@
 /**
  * A real node's disk as the `store_integrity` check reads it: every tuple state, the whole log
  * and the log's recorded end, read straight from the node's lmdb directory (an LMDB read
- * transaction, so a consistent snapshot even while the node runs) and decoded here from the
- * layout `replication/Store.ts` documents, not through the Store or its codecs: the judge does
- * not share the code it judges. The API shows a node's log, never its tuple states or counters,
- * so this is the only way to see whether a crash left them disagreeing.
+ * transaction, so a consistent snapshot even while the node runs) and decoded by the judge's own
+ * reader of the documented layout (`sim/StoredLayout.ts`), not through the Store or its codecs:
+ * the judge does not share the code it judges. The API shows a node's log, never its tuple states
+ * or counters, so this is the only way to see whether a crash left them disagreeing.
  *
  * Layout (Store.ts): `t/<tuple>` holds a tuple state, `l/<15-digit position>` a log entry,
  * `m/logEnd` the log's end as JSON text. The log's entries are in the environment's database
  * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log
- * too. Values are UTF-8 JSON: in the compact form, a log entry
- * is `[position, receivedFrom, appliedAtMs, ...change]`, a change being `[origin, seq, op, vault,
- * resource, relation, subject, physicalMs, logical, originRegion, originNode, originRevision,
- * committedAtMs, context]`, and a tuple state `[[...member], ...]`, a member being the change
- * without its tuple, `[origin, seq, op, physicalMs, logical, originRegion, originNode,
- * originRevision, committedAtMs, context]`: the tuple is the one the key names. Members written
- * before December 2026 are whole changes (14 fields), and stores written before the compact form
- * hold the same values as JSON objects with the fields' names; a member that names its own tuple
- * must name the key's.
+ * too.
  */
 import { open } from "lmdb"
 import type * as Change from "../replication/Change.js"
 import type * as Store from "../replication/Store.js"
 import * as Tuple from "../replication/Tuple.js"
 import type { RegionState } from "../sim/RegionState.js"
-
-/** A value the judge cannot read as the documented layout says; the message says where and why. */
-class Unreadable extends Error {}
-
-const changeFieldCount = 14
-const memberFieldCount = 10
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
-
-const text = (value: unknown, where: string): string => {
-  if (typeof value !== "string") throw new Unreadable(`${where} is not text`)
-  return value
-}
-
-const whole = (value: unknown, where: string): number => {
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new Unreadable(`${where} is not an integer`)
-  return value
-}
-
-const operation = (value: unknown, where: string): Change.Operation => {
-  if (value !== "insert" && value !== "delete") throw new Unreadable(`${where} is neither insert nor delete`)
-  return value
-}
-
-const context = (value: unknown, where: string): Record<string, number> => {
-  if (!isRecord(value)) throw new Unreadable(`${where} is not a version vector`)
-  for (const [key, seq] of Object.entries(value)) whole(seq, `${where}.${key}`)
-  return value as Record<string, number>
-}
-
-/** A change from its compact array, starting at `offset`. */
-const changeFromArray = (fields: ReadonlyArray<unknown>, offset: number, where: string): Change.Change => ({
-  id: { origin: text(fields[offset], `${where} origin`), seq: whole(fields[offset + 1], `${where} seq`) },
-  op: operation(fields[offset + 2], `${where} op`),
-  tuple: {
-    vault: text(fields[offset + 3], `${where} vault`),
-    resource: text(fields[offset + 4], `${where} resource`),
-    relation: text(fields[offset + 5], `${where} relation`),
-    subject: text(fields[offset + 6], `${where} subject`)
-  },
-  timestamp: { physicalMs: whole(fields[offset + 7], `${where} physicalMs`), logical: whole(fields[offset + 8], `${where} logical`) },
-  originRegion: text(fields[offset + 9], `${where} originRegion`),
-  originNode: text(fields[offset + 10], `${where} originNode`),
-  originRevision: whole(fields[offset + 11], `${where} originRevision`),
-  committedAtMs: whole(fields[offset + 12], `${where} committedAtMs`),
-  context: context(fields[offset + 13], `${where} context`)
-})
-
-/** A frontier member without its tuple (the key's), from its compact array. */
-const memberFromArray = (fields: ReadonlyArray<unknown>, tuple: Tuple.Tuple, where: string): Change.Change =>
-  changeFromArray([fields[0], fields[1], fields[2], tuple.vault, tuple.resource, tuple.relation, tuple.subject, ...fields.slice(3)], 0, where)
-
-/** A change in the older object form. */
-const changeFromObject = (value: unknown, where: string): Change.Change => {
-  if (!isRecord(value) || !isRecord(value["id"]) || !isRecord(value["tuple"]) || !isRecord(value["timestamp"])) throw new Unreadable(`${where} is not a change`)
-  const { id, tuple, timestamp } = value
-  return changeFromArray(
-    [id["origin"], id["seq"], value["op"], tuple["vault"], tuple["resource"], tuple["relation"], tuple["subject"], timestamp["physicalMs"], timestamp["logical"], value["originRegion"], value["originNode"], value["originRevision"], value["committedAtMs"], value["context"]],
-    0,
-    where
-  )
-}
-
-const parse = (bytes: Uint8Array, where: string): unknown => {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString("utf8"))
-  } catch (error) {
-    throw new Unreadable(`${where} is not JSON: ${error instanceof Error ? error.message : String(error)}`)
-  }
-}
-
-/** A stored log entry. */
-export const logEntry = (bytes: Uint8Array, where: string): Store.LogEntry => {
-  const value = parse(bytes, where)
-  if (Array.isArray(value)) {
-    if (value.length !== 3 + changeFieldCount) throw new Unreadable(`${where} has ${value.length} fields, not ${3 + changeFieldCount}`)
-    const receivedFrom = value[1] === null ? null : text(value[1], `${where} receivedFrom`)
-    return { position: whole(value[0], `${where} position`), change: changeFromArray(value, 3, where), receivedFrom, appliedAtMs: whole(value[2], `${where} appliedAtMs`) }
-  }
-  if (!isRecord(value)) throw new Unreadable(`${where} is neither an array nor an object`)
-  const receivedFrom = value["receivedFrom"] === null ? null : text(value["receivedFrom"], `${where} receivedFrom`)
-  return { position: whole(value["position"], `${where} position`), change: changeFromObject(value["change"], where), receivedFrom, appliedAtMs: whole(value["appliedAtMs"], `${where} appliedAtMs`) }
-}
-
-/**
- * A key's text from its bytes: each UTF-16 code unit of the key in its UTF-8 form, one to three
- * bytes (KvEncoding's documented CESU-8, which plain UTF-8 decoding gets wrong for characters
- * above U+FFFF).
- */
-export const keyText = (bytes: Uint8Array, where: string): string => {
-  let text = ""
-  for (let index = 0; index < bytes.length; ) {
-    const first = bytes[index]!
-    const width = first < 0x80 ? 1 : (first & 0xe0) === 0xc0 ? 2 : (first & 0xf0) === 0xe0 ? 3 : 0
-    if (width === 0 || index + width > bytes.length) throw new Unreadable(`${where}: a key's byte ${index} starts no code unit`)
-    const unit =
-      width === 1 ? first : width === 2 ? ((first & 0x1f) << 6) | (bytes[index + 1]! & 0x3f) : ((first & 0x0f) << 12) | ((bytes[index + 1]! & 0x3f) << 6) | (bytes[index + 2]! & 0x3f)
-    text += String.fromCharCode(unit)
-    index += width
-  }
-  return text
-}
-
-/** The tuple a tuple state's key names: `t/` and the four parts joined by NUL. */
-export const tupleOfKey = (key: string, where: string): Tuple.Tuple => {
-  const parts = key.startsWith("t/") ? key.slice(2).split("\u0000") : []
-  if (parts.length !== 4 || parts.some((part) => part.length === 0)) throw new Unreadable(`${where} is not a tuple's key`)
-  return { vault: parts[0]!, resource: parts[1]!, relation: parts[2]!, subject: parts[3]! }
-}
-
-/** A stored tuple state's frontier, stored under the key of `tuple`. */
-export const frontier = (bytes: Uint8Array, where: string, tuple: Tuple.Tuple): ReadonlyArray<Change.Change> => {
-  const value = parse(bytes, where)
-  const members = Array.isArray(value) ? value : isRecord(value) && Array.isArray(value["frontier"]) ? value["frontier"] : undefined
-  if (members === undefined) throw new Unreadable(`${where} is not a tuple state`)
-  return members.map((member: unknown, index) => {
-    const at = `${where} member ${index}`
-    if (Array.isArray(member) && member.length === memberFieldCount) return memberFromArray(member, tuple, at)
-    if (Array.isArray(member) && member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${memberFieldCount} (or ${changeFieldCount})`)
-    const change = Array.isArray(member) ? changeFromArray(member, 0, at) : changeFromObject(member, at)
-    if (Tuple.key(change.tuple) !== Tuple.key(tuple)) throw new Unreadable(`${at} is a change of ${Tuple.format(change.tuple)}, not of the key's tuple`)
-    return change
-  })
-}
+import * as StoredLayout from "../sim/StoredLayout.js"
 
 const ascii = (key: string): Buffer => Buffer.from(key, "latin1")
 
@@ -163,20 +32,20 @@ export const read = (regionId: string, nodeId: string, directory: string): Regio
     try {
       // '0' is the character after '/': these ranges are exactly the keys under "t/" and "l/".
       for (const { key, value } of db.getRange({ start: ascii("t/"), end: ascii("t0"), transaction })) {
-        const text = keyText(key, `${nodeId} t/...`)
+        const text = StoredLayout.keyText(key, `${nodeId} t/...`)
         const where = `${nodeId} ${text.replaceAll("\u0000", "\\0")}`
-        const tuple = tupleOfKey(text, where)
-        const members = frontier(value, where, tuple)
+        const tuple = StoredLayout.tupleOfKey(text, where)
+        const members = StoredLayout.frontier(value, where, tuple)
         if (members.length > 0) tuples.set(Tuple.key(tuple), { tuple, frontier: members })
       }
       const log: Array<Store.LogEntry> = []
       // An older directory keeps its log in the root database until a store opens it and moves the
       // entries over, lowest first, so one read between the chunks finds the log in both, in key order.
       for (const source of logDb === undefined ? [db] : [logDb, db]) {
-        for (const { key, value } of source.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(logEntry(value, `${nodeId} ${key.toString("latin1")}`))
+        for (const { key, value } of source.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(StoredLayout.logEntry(value, `${nodeId} ${key.toString("latin1")}`))
       }
       const end = db.get(ascii("m/logEnd"), { transaction })
-      const logEnd = end === undefined ? 0 : whole(parse(end, `${nodeId} m/logEnd`), `${nodeId} m/logEnd`)
+      const logEnd = end === undefined ? 0 : StoredLayout.counter(end, `${nodeId} m/logEnd`)
       return { regionId, replica: nodeId, tuples, log, logEnd }
     } finally {
       transaction.done()

@@ -5,8 +5,10 @@
  *   sender's memory (nor the other way round). Most runs use it: encoding and decoding every
  *   message cost about a quarter of a run.
  * - `bytes`: the protobuf bytes of `WireCodec`, decoded and validated on arrival, exactly what
- *   production sends; bytes that do not decode are answered `Refused{Malformed}`. The scenario
- *   files and a fixed share of swarm seeds use it, so the codec stays covered by whole runs.
+ *   production sends; bytes that do not decode are answered `Refused{Malformed}`. Such a run's
+ *   disks keep the stored text of the byte-oriented backends too (`StoreFaults.StoredAs`). Some
+ *   scenario files and a fixed share of swarm seeds use it, so the codec and the stored form
+ *   stay covered by whole runs.
  *
  * A message's trace identity (`digestRequest`, `digestResponse`) is read from the message, not
  * from its bytes, and is the same in both modes: a run gives the same trace hash whichever

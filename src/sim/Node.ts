@@ -49,6 +49,8 @@ export interface Options {
   /** The disk the next incarnation starts on (a wipe replaces it between incarnations). */
   readonly disk: () => KvDriver.MemoryDisk
   readonly storeFaults: StoreFaults.StoreFaults
+  /** How the disk keeps its values (text when messages travel as bytes). */
+  readonly storedAs: StoreFaults.StoredAs
   /** Seed text; each incarnation's Random is derived from it. */
   readonly seed: string
   /** The `scheduler` stream of this node (yield points). */
@@ -148,7 +150,7 @@ export class Node {
     this.runtime = runtime
     const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const services = Layer.mergeAll(
-      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape),
+      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs),
       (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),

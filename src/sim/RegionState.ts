@@ -1,14 +1,18 @@
 /**
  * A region's durable state read straight off its simulated disk, for the checkers: every
- * tuple's frontier and the whole change log. It reads the stored values (the in-memory
- * store keeps them decoded and frozen, see `StoreEncoding.decoded`) without going through the Store service, so it does not depend on a node running
- * and cannot be fooled by one; it is only called outside the simulation's hot path.
+ * tuple's frontier and the whole change log. It reads the stored values without going through
+ * the Store service, so it does not depend on a node running and cannot be fooled by one; it is
+ * only called outside the simulation's hot path. A disk holds them decoded and frozen (see
+ * `StoreEncoding.decoded`), or as the byte-oriented backends' text when the run keeps it so
+ * (`StoreFaults.StoredAs`), which the judge's own reader of the documented layout decodes
+ * (`StoredLayout`), not the Store's codec.
  */
 import { Option, RedBlackTree } from "effect"
 import type * as Change from "../replication/Change.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import type * as Store from "../replication/Store.js"
 import * as Oracle from "./Oracle.js"
+import * as StoredLayout from "./StoredLayout.js"
 import * as TraceHash from "./TraceHash.js"
 import * as Tuple from "../replication/Tuple.js"
 import type * as TupleState from "../replication/TupleState.js"
@@ -36,18 +40,29 @@ const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator
   }
 }
 
+/** A stored tuple state's frontier and its tuple: decoded, or text whose tuple is the key's. */
+const tupleStateAt = (key: string, value: unknown): { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> } | undefined => {
+  if (typeof value === "string") {
+    const tuple = StoredLayout.tupleOfKey(key, key)
+    const frontier = StoredLayout.frontier(value, key, tuple)
+    return frontier.length === 0 ? undefined : { tuple, frontier }
+  }
+  const state = value as TupleState.TupleState
+  const first = state.frontier[0]
+  return first === undefined ? undefined : { tuple: first.tuple, frontier: state.frontier }
+}
+
 /** Reads a region's whole state. */
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
-  for (const [, value] of entries(disk, tuplePrefix)) {
-    const state = value as TupleState.TupleState
-    const first = state.frontier[0]
-    if (first !== undefined) tuples.set(Tuple.key(first.tuple), { tuple: first.tuple, frontier: state.frontier })
+  for (const [key, value] of entries(disk, tuplePrefix)) {
+    const state = tupleStateAt(key, value)
+    if (state !== undefined) tuples.set(Tuple.key(state.tuple), state)
   }
   const log: Array<Store.LogEntry> = []
-  for (const [, value] of entries(disk, logPrefix)) log.push(value as Store.LogEntry)
+  for (const [key, value] of entries(disk, logPrefix)) log.push(typeof value === "string" ? StoredLayout.logEntry(value, key) : (value as Store.LogEntry))
   const logEnd = Option.getOrUndefined(RedBlackTree.findFirst(disk.tree, logEndKey))
-  return { regionId, replica, tuples, log, logEnd: typeof logEnd === "number" ? logEnd : 0 }
+  return { regionId, replica, tuples, log, logEnd: typeof logEnd === "string" ? StoredLayout.counter(logEnd, logEndKey) : typeof logEnd === "number" ? logEnd : 0 }
 }
 
 /**
@@ -68,7 +83,7 @@ export const digest = (
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value) {
-      known = { value, summary: summaryOf(value as TupleState.TupleState, rules) }
+      known = { value, summary: summaryOf(tupleStateAt(key, value)?.frontier ?? [], rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))
@@ -83,8 +98,8 @@ export const digest = (
 }
 
 /** One tuple's answer and frontier as text, for the digest. */
-const summaryOf = (state: TupleState.TupleState, rules: Oracle.Rules): string => {
-  const answer = Oracle.present(rules, state.frontier) ? "present" : "absent"
-  const changes = state.frontier.map((change) => `${Oracle.idOf(change)}:${change.op}:${change.timestamp.physicalMs}.${change.timestamp.logical}:${change.originNode}`)
+const summaryOf = (frontier: ReadonlyArray<Change.Change>, rules: Oracle.Rules): string => {
+  const answer = Oracle.present(rules, frontier) ? "present" : "absent"
+  const changes = frontier.map((change) => `${Oracle.idOf(change)}:${change.op}:${change.timestamp.physicalMs}.${change.timestamp.logical}:${change.originNode}`)
   return `${answer}|${changes.join(",")}`
 }

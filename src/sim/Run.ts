@@ -126,7 +126,12 @@ export interface RunResult {
   /** Failover timings, with the RPO reconciled with the final state (see `RecoveryPoint.ts`). */
   readonly failover: (Checkers.FailoverTimings & { readonly recoveryPoint: RecoveryPoint.RecoveryPoint | undefined }) | undefined
   readonly network: SimNetwork.Stats
-  readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number }>>
+  /**
+   * Per region: transactions, commits, slowed and failed commits, and `bytes`, the characters of
+   * its disks' tuple states and log entries at the end when kept as text (0 when they keep
+   * decoded values, see `StoreFaults.StoredAs`).
+   */
+  readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number; readonly bytes: number }>>
   readonly nodes: Readonly<Record<string, { readonly incarnations: number; readonly warnings: number; readonly exits: ReadonlyArray<string> }>>
   readonly checks: ReadonlyArray<CheckName>
 }
@@ -338,6 +343,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     physical: sim.clocks.get(nodeId)!,
     disk: () => sim.disks.get(sim.diskOf(nodeId))!,
     storeFaults: sim.stores.get(regionId)!,
+    storedAs: scenario.wire === "bytes" ? "text" : "decoded",
     seed: sim.seed,
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
@@ -528,13 +534,21 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     stores: Object.fromEntries(
       sim.regionIds.map((region) => {
         const store = sim.stores.get(region)!
-        const commits = [...sim.disks].filter(([id]) => sim.regionOfDisk(id) === region).reduce((sum, [, disk]) => sum + disk.commits, 0)
-        return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed }]
+        const disks = [...sim.disks].filter(([id]) => sim.regionOfDisk(id) === region).map(([, disk]) => disk)
+        const commits = disks.reduce((sum, disk) => sum + disk.commits, 0)
+        return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed, bytes: disks.reduce((sum, disk) => sum + textBytes(disk), 0) }]
       })
     ),
     nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),
     checks: scenario.checks
   }
+}
+
+/** Characters of the tuple states and log entries kept as text on a disk (0 when it keeps them decoded). */
+const textBytes = (disk: KvDriver.MemoryDisk): number => {
+  let bytes = 0
+  for (const [key, value] of disk.tree) if (typeof value === "string" && (key.startsWith("t/") || key.startsWith("l/"))) bytes += value.length
+  return bytes
 }
 
 const livenessViolation = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Checkers.Violation => {

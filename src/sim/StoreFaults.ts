@@ -58,14 +58,27 @@ const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver
 })
 
 /**
+ * How a simulated disk keeps its values: `decoded` (the values themselves, frozen, as the
+ * in-memory store does: most runs) or `text` (the compact stored form the byte-oriented
+ * backends write, lmdb and FoundationDB, through the same Store code they run). Runs whose
+ * messages travel as bytes (`wire: bytes`, see `Codec.ts`) keep their disks as text too, so
+ * the stored form is exercised under every fault the simulator injects, as the codec is.
+ */
+export type StoredAs = "decoded" | "text"
+
+/**
  * A Store over a disk with injectable faults: every transaction that writes goes through
  * `faults.atCommit` before it is durable. A node's own disk commits as the embedded backend
  * does (`pipelined`: later bodies run, reading its writes, while a slow commit is on its way to
  * the disk, and a failed commit takes them with it); a regional disk commits one transaction
  * at a time, as FoundationDB's transactions are durable before they return.
  */
-export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults, shape: "per_node" | "shared"): Layer.Layer<Store.Store, StoreError> =>
-  Layer.effect(
+export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults, shape: "per_node" | "shared", storedAs: StoredAs): Layer.Layer<Store.Store, StoreError> => {
+  const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit: faults.atCommit }
+  return Layer.effect(
     Store.Store,
-    Effect.map(KvDriver.makeMemory(disk, { pipelined: shape === "per_node", atCommit: faults.atCommit }), (driver) => Store.makeMemory(counted(driver, faults)))
+    storedAs === "text"
+      ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(counted(driver, faults)))
+      : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(counted(driver, faults)))
   )
+}

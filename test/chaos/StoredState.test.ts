@@ -13,6 +13,7 @@ import { open } from "lmdb"
 import type * as Change from "../../src/replication/Change.js"
 import * as Store from "../../src/replication/Store.js"
 import * as StoredState from "../../src/chaos/StoredState.js"
+import * as StoredLayout from "../../src/sim/StoredLayout.js"
 import * as KvLmdb from "../../src/runtime/KvLmdb.js"
 import * as Checkers from "../../src/sim/Checkers.js"
 
@@ -67,9 +68,9 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
       unit < 0x80 ? [unit] : unit < 0x800 ? [0xc0 | (unit >> 6), 0x80 | (unit & 0x3f)] : [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
     ))
     expect(bytes.toString("utf8")).not.toBe(text)
-    expect(StoredState.keyText(bytes, "k")).toBe(text)
-    expect(StoredState.tupleOfKey(text, "k")).toEqual({ vault: "acme", resource: "document:\u00fc\u4e2d", relation: "viewer", subject: "user:\u{1F600}" })
-    expect(() => StoredState.keyText(Buffer.from([0xf0, 0x9f, 0x98, 0x80]), "k")).toThrow(/k: a key's byte 0 starts no code unit/)
+    expect(StoredLayout.keyText(bytes, "k")).toBe(text)
+    expect(StoredLayout.tupleOfKey(text, "k")).toEqual({ vault: "acme", resource: "document:\u00fc\u4e2d", relation: "viewer", subject: "user:\u{1F600}" })
+    expect(() => StoredLayout.keyText(Buffer.from([0xf0, 0x9f, 0x98, 0x80]), "k")).toThrow(/k: a key's byte 0 starts no code unit/)
   })
 
   it.live("reads the tuple states, log and recorded end the Store wrote, and store_integrity passes", () =>
@@ -116,17 +117,17 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
   it("reads the older object form and members that hold their own tuple as well, which must be the key's", () => {
     const entry = { position: 3, change: change(3, "user:old"), receivedFrom: "eu", appliedAtMs: 9 }
     const tuple = entry.change.tuple
-    expect(StoredState.logEntry(Buffer.from(JSON.stringify(entry)), "old")).toEqual(entry)
-    expect(StoredState.frontier(Buffer.from(JSON.stringify({ frontier: [entry.change] })), "old", tuple)).toEqual([entry.change])
+    expect(StoredLayout.logEntry(Buffer.from(JSON.stringify(entry)), "old")).toEqual(entry)
+    expect(StoredLayout.frontier(Buffer.from(JSON.stringify({ frontier: [entry.change] })), "old", tuple)).toEqual([entry.change])
     // The compact member as written before December 2026: the whole change, tuple included.
     const c = entry.change
     const whole = [c.id.origin, c.id.seq, c.op, tuple.vault, tuple.resource, tuple.relation, tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
-    expect(StoredState.frontier(Buffer.from(JSON.stringify([whole])), "old", tuple)).toEqual([c])
-    expect(() => StoredState.frontier(Buffer.from(JSON.stringify([whole])), "old", { ...tuple, subject: "user:other" })).toThrow(/old member 0 is a change of .*user:old, not of the key's tuple/)
+    expect(StoredLayout.frontier(Buffer.from(JSON.stringify([whole])), "old", tuple)).toEqual([c])
+    expect(() => StoredLayout.frontier(Buffer.from(JSON.stringify([whole])), "old", { ...tuple, subject: "user:other" })).toThrow(/old member 0 is a change of .*user:old, not of the key's tuple/)
     // Today's member leaves the tuple out; the key's is used.
     const member = [c.id.origin, c.id.seq, c.op, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
-    expect(StoredState.frontier(Buffer.from(JSON.stringify([member])), "new", tuple)).toEqual([c])
-    expect(() => StoredState.frontier(Buffer.from(JSON.stringify([member.slice(1)])), "new", tuple)).toThrow(/new member 0 has 9 fields, not 10 \(or 14\)/)
-    expect(() => StoredState.logEntry(Buffer.from(JSON.stringify({ ...entry, change: { ...entry.change, op: "upsert" } })), "old")).toThrow(/old op is neither insert nor delete/)
+    expect(StoredLayout.frontier(Buffer.from(JSON.stringify([member])), "new", tuple)).toEqual([c])
+    expect(() => StoredLayout.frontier(Buffer.from(JSON.stringify([member.slice(1)])), "new", tuple)).toThrow(/new member 0 has 9 fields, not 10 \(or 14\)/)
+    expect(() => StoredLayout.logEntry(Buffer.from(JSON.stringify({ ...entry, change: { ...entry.change, op: "upsert" } })), "old")).toThrow(/old op is neither insert nor delete/)
   })
 })

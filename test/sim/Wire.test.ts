@@ -1,9 +1,11 @@
 /**
  * How messages travel on the simulated network (`src/sim/Codec.ts`): as frozen objects or as
- * the protobuf bytes production sends. A run takes the same path either way (the trace names
- * messages by identity, so the hashes agree: the codec is faithful over whole runs), objects
- * cannot be changed by the side that did not make them, and bytes that are not a message are
- * answered `Refused{Malformed}` without reaching the handler.
+ * the protobuf bytes production sends, and with bytes, disks that keep the byte-oriented
+ * backends' stored text (`StoreFaults.StoredAs`). A run takes the same path either way (the
+ * trace names messages by identity, so the hashes agree: the codec and the stored form are
+ * faithful over whole runs, crashes included), objects cannot be changed by the side that did
+ * not make them, and bytes that are not a message are answered `Refused{Malformed}` without
+ * reaching the handler.
  */
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
@@ -17,8 +19,12 @@ import * as Swarm from "../../src/sim/Swarm.js"
 import { World } from "../../src/sim/World.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
-/** A run's result without what differs by design: wall time, and bytes counted only when bytes travel. */
-const comparable = ({ wallMs: _wallMs, network, ...rest }: RunResult) => ({ ...rest, network: { ...network, bytes: 0 } })
+/** A run's result without what differs by design: wall time, and bytes counted only when bytes travel or are stored. */
+const comparable = ({ wallMs: _wallMs, network, stores, ...rest }: RunResult) => ({
+  ...rest,
+  network: { ...network, bytes: 0 },
+  stores: Object.fromEntries(Object.entries(stores).map(([region, store]) => [region, { ...store, bytes: 0 }]))
+})
 
 const batch = (): Message.ReplicateBatch => ({
   _tag: "ReplicateBatch",
@@ -42,13 +48,15 @@ const batch = (): Message.ReplicateBatch => ({
 
 describe("wire modes of the simulated network", () => {
   for (const [file, seed] of [["scenarios/ring-partitions.yaml", 2], ["scenarios/crash-restart.yaml", 1]] as const) {
-    it(`${file} seed ${seed} gives the same trace hash and result with messages as objects and as bytes`, () => {
+    it(`${file} seed ${seed} gives the same trace hash and result with messages as objects and as bytes, disks decoded and as text`, () => {
       const scenario = Fixtures.load(file)
       const objects = runScenario({ ...scenario, wire: "objects" }, seed, { wallClock: Fixtures.wallClock })
       const bytes = runScenario({ ...scenario, wire: "bytes" }, seed, { wallClock: Fixtures.wallClock })
       expect(bytes.traceHash).toBe(objects.traceHash)
       expect(comparable(bytes)).toEqual(comparable(objects))
       expect(bytes.network.bytes).toBeGreaterThan(0)
+      for (const store of Object.values(bytes.stores)) expect(store.bytes).toBeGreaterThan(0)
+      for (const store of Object.values(objects.stores)) expect(store.bytes).toBe(0)
     })
   }
 
