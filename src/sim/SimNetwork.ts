@@ -16,7 +16,9 @@
  * connection first, one round trip on the link (`dial`), shared by every request to that peer
  * as gRPC's channel is; a handshake that gets no answer is sent again as TCP does, and a
  * request that times out on a silent channel throws the channel away as production's network
- * does (`Channel`). A request to a crashed node, or
+ * does (`Channel`). At most `inFlightPerTargetMaxDefault` requests other than heartbeats are
+ * in flight from one node incarnation to one endpoint, as production's network bounds them
+ * (`Permits`); the rest wait for a slot within their own deadline. A request to a crashed node, or
  * across a cut, gets no answer: the sender times out on its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
@@ -68,6 +70,8 @@ export interface Settings {
   readonly local: Link
   /** Directed overrides between regions. */
   readonly links: ReadonlyArray<{ readonly from: string; readonly to: string; readonly link: Link }>
+  /** Requests other than heartbeats in flight from one node incarnation to one endpoint at most; default `inFlightPerTargetMaxDefault`. */
+  readonly inFlightPerTargetMax?: number
 }
 
 /** A node incarnation as the network sees it. */
@@ -173,6 +177,45 @@ export const connectTimeoutMs = 20_000
 /** A channel silent this long, whose request timed out, is thrown away (`GrpcNetwork.channelSilenceMs`). */
 export const channelSilenceMs = 1_000
 
+/**
+ * Production's default bound on requests in flight per endpoint (`grpc.max_in_flight_per_target`,
+ * `GrpcNetwork.inFlightPerTargetMaxDefault`): batches, CatchUp pages and every other request but
+ * heartbeats, which skip it so liveness is still measured while batches queue.
+ */
+export const inFlightPerTargetMaxDefault = 8
+
+/**
+ * One node incarnation's slots for requests to one endpoint, kept across its channels (a
+ * rebuilt channel does not free them), as production keeps a semaphore per target: a request
+ * takes a slot before it goes on a channel and gives it back when it is answered, refused,
+ * timed out or abandoned. One that waits for a slot past its deadline times out unsent.
+ */
+class Permits {
+  private inUse = 0
+  private readonly waiting: Array<{ readonly call: Call; readonly start: () => void }> = []
+
+  constructor(private readonly max: number) {}
+
+  /** Starts the call now if a slot is free, else when one is. */
+  acquire(call: Call, start: () => void): void {
+    if (this.inUse < this.max) {
+      this.inUse++
+      start()
+    } else this.waiting.push({ call, start })
+  }
+
+  /** Gives a slot back and starts the next waiting call that has not settled meanwhile. */
+  release(): void {
+    this.inUse--
+    while (this.inUse < this.max && this.waiting.length > 0) {
+      const next = this.waiting.shift()!
+      if (next.call.settled) continue
+      this.inUse++
+      next.start()
+    }
+  }
+}
+
 /** The share of outages in which a down node refuses connections, unless a scenario says otherwise. */
 export const downRefusesDefault = 0.5
 
@@ -186,6 +229,8 @@ export class SimNetwork {
   private readonly overrides: ReadonlyMap<string, Link>
   /** Channels by `from>to` node pair (see `Channel`). */
   private readonly channels = new Map<string, Channel>()
+  /** Each sending incarnation's slots per endpoint (see `Permits`). */
+  private readonly permits = new WeakMap<Host, Map<string, Permits>>()
   private callSequence = 0
   readonly stats: Stats = {
     requests: 0,
@@ -292,43 +337,76 @@ export class SimNetwork {
     onRefused: () => void = onTimeout
   ): () => void {
     const wire = this.carrier.packRequest(request)
-    this.hooks.onSent?.(self, target, request)
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
-    const channel = this.channelOf(self, selfHost, target)
-    const sentAtMs = this.world.nowMs
+    const permits = request._tag === "Heartbeat" ? undefined : this.permitsOf(selfHost, target)
+    // Set once the request goes on a channel (at once, or when a slot frees up).
+    let sent: { readonly channel: Channel; readonly atMs: number } | undefined
+    let holdsSlot = false
+    const release = () => {
+      if (!holdsSlot) return
+      holdsSlot = false
+      permits!.release()
+    }
     const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () =>
       selfHost.whenRunning("timer", () => {
         if (call.settled || !selfHost.alive()) return
         call.settled = true
+        release()
         onTimeout()
-        this.dropIfSilent(channel, sentAtMs)
+        if (sent !== undefined) this.dropIfSilent(sent.channel, sent.atMs)
       })
     )
     const call: Call = {
       settled: false,
       onResponse: (response) => {
         this.world.cancel(timer)
-        channel.aliveAtMs = this.world.nowMs
+        if (sent !== undefined) sent.channel.aliveAtMs = this.world.nowMs
+        release()
         onResponse(response)
       },
       onRefused: () => {
         this.world.cancel(timer)
+        release()
         onRefused()
       }
     }
-    this.stats.requests++
-    const send = () => {
-      const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
-      if (copies === 2) this.stats.duplicated++
-      for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
+    const start = () => {
+      holdsSlot = permits !== undefined
+      this.hooks.onSent?.(self, target, request)
+      this.stats.requests++
+      const channel = this.channelOf(self, selfHost, target)
+      sent = { channel, atMs: this.world.nowMs }
+      const send = () => {
+        const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
+        if (copies === 2) this.stats.duplicated++
+        for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
+      }
+      if (this.isConnected(channel, target)) send()
+      else this.dial(self, target, channel, detail).waiting.push({ call, send })
     }
-    if (this.isConnected(channel, target)) send()
-    else this.dial(self, target, channel, detail).waiting.push({ call, send })
+    if (permits === undefined) start()
+    else permits.acquire(call, start)
     return () => {
       call.settled = true
       this.world.cancel(timer)
+      release()
     }
+  }
+
+  /** `selfHost`'s slots for requests to `target`'s endpoint. */
+  private permitsOf(selfHost: Host, target: Network.Peer): Permits {
+    let byEndpoint = this.permits.get(selfHost)
+    if (byEndpoint === undefined) {
+      byEndpoint = new Map()
+      this.permits.set(selfHost, byEndpoint)
+    }
+    let permits = byEndpoint.get(target.endpoint)
+    if (permits === undefined) {
+      permits = new Permits(this.settings.inFlightPerTargetMax ?? inFlightPerTargetMaxDefault)
+      byEndpoint.set(target.endpoint, permits)
+    }
+    return permits
   }
 
   /** `from`'s incarnation's channel to `to`: the current one, or a new one (the first, or after a restart of `from`). */

@@ -8,9 +8,11 @@
  * handed it, so there is no outside byte stream to put garbage on. It runs once per carrier:
  * `bytes` (the protobuf codec, as production) takes the whole contract; `objects` (frozen
  * message objects, most swarm runs) has no codec, so the malformed cases do not apply to it.
+ * Like the gRPC run, it allows one batch in flight per endpoint.
  */
 import { describe, expect, it } from "vitest"
 import { Cause, Effect, type Exit } from "effect"
+import type * as Message from "../../src/replication/Message.js"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
 import * as Codec from "../../src/sim/Codec.js"
@@ -42,7 +44,8 @@ const simulated = (wire: Codec.Wire, refusing = false): Transport => ({
     const random = Random.make("network-contract")
     const world = new World({ random: random.derive("scheduler") })
     const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: options.duplicateOnTheWire === true ? 1 : 0 }
-    const network = new SimNetwork.SimNetwork(world, random.derive("network"), { downRefuses: refusing ? 1 : 0, remote: link, local: link, links: [] }, {}, Codec.carrier(wire))
+    // A bound of one batch in flight, as the gRPC run has: a slot an interrupted send kept would show.
+    const network = new SimNetwork.SimNetwork(world, random.derive("network"), { downRefuses: refusing ? 1 : 0, remote: link, local: link, links: [], inFlightPerTargetMax: 1 }, {}, Codec.carrier(wire))
     const caller = host(world, random, callerPeer.nodeId, 0)
     const callee = host(world, random, calleePeer.nodeId, 1)
     const callerNetwork = SimNetwork.layer(network, callerPeer, caller.simHost)
@@ -216,5 +219,67 @@ describe("SimNetwork: connections", () => {
     young.world.run(5_000)
     expect(young.fates).toEqual(["timeout after 300", "answered after 620"])
     expect(young.network.stats.connections).toBe(1)
+  })
+})
+
+describe("SimNetwork: requests in flight per endpoint", () => {
+  /** A caller and a callee on 5 ms links, at most `bound` requests in flight; the callee takes `handleMs` per request other than a heartbeat. */
+  const bounded = (name: string, bound: number, handleMs: number) => {
+    const world = new World({ random: Random.make(name).derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make(name).derive("network"), { remote: link, local: link, links: [], inFlightPerTargetMax: bound })
+    const caller = host(world, Random.make(name), callerPeer.nodeId, 0)
+    const handling = { now: 0, most: 0, seen: [] as Array<string> }
+    const callee = host(world, Random.make(name), calleePeer.nodeId, 1)
+    network.register(calleePeer, callee.simHost, (request) => {
+      const heartbeatAck: Message.Response = { _tag: "HeartbeatAck", region: calleePeer.regionId, node: calleePeer.nodeId, atMs: 0, epoch: 0, grantAgesMs: {} }
+      if (request._tag === "Heartbeat") return Effect.succeed(heartbeatAck)
+      const batchId = request._tag === "ReplicateBatch" ? request.batchId : request._tag
+      return Effect.gen(function* () {
+        handling.seen.push(batchId)
+        handling.now++
+        handling.most = Math.max(handling.most, handling.now)
+        yield* Effect.sleep(handleMs)
+        handling.now--
+        const ack: Message.Response = { _tag: "BatchAck", batchId, region: calleePeer.regionId, node: calleePeer.nodeId, applied: 0, ignored: 0, appliedAtMs: 0 }
+        return ack
+      })
+    })
+    const fates: Array<string> = []
+    const batch = (batchId: string): Message.Request => ({ _tag: "ReplicateBatch", batchId, fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, changes: [] })
+    const send = (request: Message.Request, label: string, timeoutMs: number) => {
+      const startedMs = world.nowMs
+      return network.call(callerPeer, caller.simHost, calleePeer, request, timeoutMs, () => fates.push(`${label} answered after ${world.nowMs - startedMs}`), () => fates.push(`${label} timeout after ${world.nowMs - startedMs}`), () => fates.push(`${label} refused`))
+    }
+    const heartbeat: Message.Request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: 0 }
+    return { world, network, handling, fates, batch, send, heartbeat }
+  }
+
+  it("batches beyond the bound wait their turn, in order, and all are answered; a heartbeat skips the bound", () => {
+    const { world, handling, fates, batch, send, heartbeat } = bounded("bounded", 2, 100)
+    for (let index = 0; index < 5; index++) send(batch(`b${index}`), `b${index}`, 5_000)
+    send(heartbeat, "heartbeat", 5_000)
+    world.run(5_000)
+    expect(handling.most).toBe(2)
+    expect(handling.seen).toEqual(["b0", "b1", "b2", "b3", "b4"])
+    // The handshake takes 10 ms, each batch 5 + 100 + 5 ms; two at a time.
+    expect(fates).toEqual(["heartbeat answered after 20", "b0 answered after 120", "b1 answered after 120", "b2 answered after 230", "b3 answered after 230", "b4 answered after 340"])
+  })
+
+  it("a batch that waits for a slot past its deadline times out unsent, an abandoned one is never sent, and one that timed out gives its slot back", () => {
+    const { world, network, handling, fates, batch, send } = bounded("deadline", 1, 1_000)
+    send(batch("long"), "long", 300)
+    send(batch("impatient"), "impatient", 200)
+    send(batch("patient"), "patient", 5_000)
+    const abandon = send(batch("abandoned"), "abandoned", 5_000)
+    world.run(100)
+    abandon()
+    world.run(2_000)
+    send(batch("next"), "next", 5_000)
+    world.run(10_000)
+    // "long" holds the slot until its deadline (its handler goes on): "patient" goes then, 300 ms in.
+    expect(fates).toEqual(["impatient timeout after 200", "long timeout after 300", "patient answered after 1310", "next answered after 1010"])
+    expect(handling.seen).toEqual(["long", "patient", "next"])
+    expect(network.stats.requests).toBe(3)
   })
 })
