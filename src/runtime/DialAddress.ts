@@ -10,6 +10,10 @@
  * topology through a DNS outage (`Discovery.runSync`); without this, replication to that
  * topology stopped at the first rebuilt channel and stayed stopped until DNS answered again.
  *
+ * A name that had addresses of both families (IPv6 and IPv4) is dialled at one family per new
+ * channel, in turn, beginning with the lookup's first: a channel is rebuilt after it failed, so
+ * a family whose path is dead costs one rebuild, not the peer.
+ *
  * A name that never resolved is dialled by name, and grpc-js reports why it cannot connect.
  */
 import type * as grpc from "@grpc/grpc-js"
@@ -50,13 +54,15 @@ const namedHost = (address: string): { readonly host: string; readonly port: str
 }
 
 /**
- * A grpc-js target for the remembered addresses (its `ipv4:` or `ipv6:` scheme lists several);
- * a target names one family, so the family of the first address is kept, as a lookup orders them.
+ * The grpc-js targets for the remembered addresses, one per address family in the lookup's
+ * order: a target's `ipv4:` or `ipv6:` scheme lists several addresses of one family only.
  */
-const addressTarget = (addresses: ReadonlyArray<Resolved>, port: string): string => {
-  const family = addresses[0]!.family
-  const same = addresses.filter((entry) => entry.family === family)
-  return family === 6 ? `ipv6:${same.map((entry) => `[${entry.address}]:${port}`).join(",")}` : `ipv4:${same.map((entry) => `${entry.address}:${port}`).join(",")}`
+const addressTargets = (addresses: ReadonlyArray<Resolved>, port: string): ReadonlyArray<string> => {
+  const families = [...new Set(addresses.map((entry) => entry.family))]
+  return families.map((family) => {
+    const same = addresses.filter((entry) => entry.family === family)
+    return family === 6 ? `ipv6:${same.map((entry) => `[${entry.address}]:${port}`).join(",")}` : `ipv4:${same.map((entry) => `${entry.address}:${port}`).join(",")}`
+  })
 }
 
 const reasonOf = (error: unknown): string =>
@@ -73,11 +79,12 @@ export interface Dialler {
 /** A dialler over `lookup` (the system's getaddrinfo by default), each lookup bounded by `timeoutMs`. */
 export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTimeoutMsDefault): Dialler => {
   const known = new Map<string, ReadonlyArray<Resolved>>()
-  // Names whose remembered addresses are dialled, so a change is told once, not per channel.
-  const fallingBack = new Set<string>()
+  // Names whose remembered addresses are dialled, each with the channels dialled so, so a change
+  // is told once, not per channel, and the families take turns.
+  const fallingBack = new Map<string, number>()
   const byName = (address: string): Dial => ({ target: address, options: {} })
   return {
-    fallingBack: () => [...fallingBack].sort(),
+    fallingBack: () => [...fallingBack.keys()].sort(),
     dialFor: (address) => {
       const named = namedHost(address)
       if (named === undefined) return Effect.succeed(byName(address))
@@ -93,11 +100,14 @@ export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTi
           onFailure: (reason): Dial => {
             const last = known.get(named.host)
             if (last === undefined) return byName(address)
-            const target = addressTarget(last, named.port)
+            const targets = addressTargets(last, named.port)
+            const dialled = fallingBack.get(named.host)
+            fallingBack.set(named.host, (dialled ?? 0) + 1)
+            const target = targets[(dialled ?? 0) % targets.length]!
             const options = { "grpc.default_authority": address, "grpc.ssl_target_name_override": named.host }
-            if (fallingBack.has(named.host)) return { target, options }
-            fallingBack.add(named.host)
-            return { target, options, news: `peer name '${named.host}' does not resolve (${reason}); new channels dial the addresses it last had, ${target}, under its name` }
+            if (dialled !== undefined) return { target, options }
+            const where = targets.length === 1 ? target : `${targets.join(" and ")} in turn`
+            return { target, options, news: `peer name '${named.host}' does not resolve (${reason}); new channels dial the addresses it last had, ${where}, under its name` }
           }
         })
       )

@@ -47,8 +47,9 @@ describe("DialAddress", () => {
       expect(first.target).toBe("ipv4:10.0.0.7:8081,10.0.0.8:8081")
       expect(first.options).toEqual({ "grpc.default_authority": "engine-0.engine.ns.svc:8081", "grpc.ssl_target_name_override": "engine-0.engine.ns.svc" })
       expect(first.news).toContain("'engine-0.engine.ns.svc' does not resolve (ENOTFOUND)")
+      // The next new channel dials the name's other family, without telling again.
       const second = yield* dialler.dialFor("engine-0.engine.ns.svc:8081")
-      expect(second.target).toBe(first.target)
+      expect(second.target).toBe("ipv6:[fd00::7]:8081")
       expect(second.news).toBeUndefined()
       expect(dialler.fallingBack()).toEqual(["engine-0.engine.ns.svc"])
 
@@ -74,7 +75,7 @@ describe("DialAddress", () => {
     }))
 
   // Live: the lookup's bound runs on the real clock, as in a node.
-  it.live("an IPv6 first answer dials the IPv6 addresses; an empty answer or a lookup that hangs counts as not resolving", () =>
+  it.live("an IPv6 first answer dials the IPv6 addresses first, then the families take turns; an empty answer or a lookup that hangs counts as not resolving", () =>
     Effect.gen(function* () {
       const script = scriptedLookup()
       const dialler = DialAddress.make(script.lookup, 20)
@@ -84,6 +85,13 @@ describe("DialAddress", () => {
       const empty = yield* dialler.dialFor("host-a:9000")
       expect(empty.target).toBe("ipv6:[fd00::7]:9000")
       expect(empty.news).toContain("(no addresses)")
+      expect(empty.news).toContain("ipv6:[fd00::7]:9000 and ipv4:10.0.0.7:9000 in turn")
+      // Each new channel (a rebuild after a failed one) dials the other family, told once.
+      const next = yield* dialler.dialFor("host-a:9000")
+      const third = yield* dialler.dialFor("host-a:9000")
+      expect([next.target, third.target]).toEqual(["ipv4:10.0.0.7:9000", "ipv6:[fd00::7]:9000"])
+      expect([next.news, third.news]).toEqual([undefined, undefined])
+      expect(dialler.fallingBack()).toEqual(["host-a"])
 
       script.set([{ address: "10.0.0.1", family: 4 }])
       yield* dialler.dialFor("host-b:9000")
