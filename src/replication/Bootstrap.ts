@@ -189,8 +189,9 @@ const attemptKey = "\u0000bootstrap-attempt"
 
 /**
  * Pages the sources of the current topology that this disk has not paged in attempt `attempt`
- * or later, in rounds `retryDelayMs` apart (backing off), until each answered to its end; each
- * is recorded as paged in `attempt`. Returns what was received and the rounds it took.
+ * or later, all at once, in rounds `retryDelayMs` apart (backing off), until each answered to
+ * its end; each is recorded as paged in `attempt`. Returns what was received and the rounds it
+ * took.
  */
 const pageMissingSources = (settings: Settings, attempt: number) =>
   Effect.gen(function* () {
@@ -202,7 +203,17 @@ const pageMissingSources = (settings: Settings, attempt: number) =>
     )
     for (let round = 1; ; round++) {
       const pending = yield* missing
-      for (const source of pending) if (yield* pageSource(settings, source, totals)) yield* store.advanceCursor(pagedKey(source.key), attempt)
+      // All at once: one after another, a source that does not answer held up the rest for its
+      // request timeout. Swarm seed 72000107 over `chaos-primary-pause.yaml`: the acting primary's
+      // disk was wiped 690 ms after its promotion; its bootstrap asked the cut-off old primary
+      // first and the third region, which held the promotion record, only after that region had
+      // crashed, so the old primary, which never heard of the promotion, came back with the
+      // wiped node's vote in its old epoch while the record sat on a crashed disk.
+      yield* Effect.forEach(
+        pending,
+        (source) => Effect.flatMap(pageSource(settings, source, totals), (paged) => (paged ? store.advanceCursor(pagedKey(source.key), attempt) : Effect.void)),
+        { concurrency: "unbounded", discard: true }
+      )
       const left = yield* missing
       if (left.length === 0) return { totals, rounds: round }
       const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)

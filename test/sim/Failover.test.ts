@@ -12,8 +12,9 @@ import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Failover from "../../src/replication/Failover.js"
 import type * as Topology from "../../src/replication/Topology.js"
-import { runScenario } from "../../src/sim/Run.js"
+import { runScenario, simulate } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
+import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const spec = Fixtures.parse(`
@@ -315,5 +316,21 @@ describe("the write lease with multi-node regions", () => {
     expect(result.violations).toEqual([])
     expect(result.writes.rejected).toBeLessThanOrEqual(5)
     expect(result.writes.acknowledged / result.writes.attempted).toBeGreaterThan(0.8)
+  })
+})
+
+describe("a wiped disk's bootstrap under PrimaryReplica", () => {
+  it("pages every region at once, so a wiped acting primary takes its epoch back from a region that crashes soon after, and the old primary never writes in its old epoch", () => {
+    // Swarm seed 72000107 over chaos-primary-pause.yaml: eu-central-1 was promoted at 5.3 s and
+    // its disk wiped at 5.99 s; ap-southeast-1, which held the promotion record, crashed at 6.8 s.
+    // Paging one region after another, the wiped node asked the cut-off us-west-1 first and
+    // reached ap-southeast-1 only after its crash; us-west-1, which never heard of epoch 1, took
+    // writes in epoch 0 from 10.1 s with the wiped node's vote (42 writes, the epoch checker).
+    const seed = 72000107
+    const simulation = simulate(Swarm.swarmFrom(Fixtures.load("scenarios/chaos-primary-pause.yaml"), seed), seed)
+    expect(simulation.result.violations).toEqual([])
+    const history = simulation.epochs.find((node) => node.nodeId === "eu-central-1-node1")!.history
+    const retaken = history.find((entry) => entry.epoch === 1 && entry.atMs > 5_990)
+    expect(retaken?.atMs).toBeLessThan(6_800)
   })
 })
