@@ -175,7 +175,6 @@ export const keyBytes = (key: string): number => {
 /** The bytes of a tuple's store key, to compare with `tupleKeyBytesMax`. */
 export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(tuple))
 
-/** The conversions of one value representation, for every kind of value the Store keeps. */
 /**
  * Tuple states are read knowing the tuple whose key they are stored under: the compact form
  * leaves it out of the frontier members (`StoredForm`).
@@ -185,6 +184,7 @@ interface TupleStateCell<V> {
   readonly decode: (stored: V, tuple: Tuple.Tuple) => Either.Either<TupleState.TupleState, string>
 }
 
+/** The conversions of one value representation, for every kind of value the Store keeps. */
 interface Cells<V> {
   readonly tupleState: TupleStateCell<V>
   readonly logEntry: StoreEncoding.Cell<LogEntry, V>

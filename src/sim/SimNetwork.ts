@@ -372,6 +372,8 @@ export class SimNetwork {
       }
     }
     const start = () => {
+      // A slot a crashing node's interrupted call gives back must not send its next one: a dead process sends nothing.
+      if (!selfHost.alive()) return
       holdsSlot = permits !== undefined
       this.hooks.onSent?.(self, target, request)
       this.stats.requests++

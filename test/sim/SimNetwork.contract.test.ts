@@ -228,7 +228,10 @@ describe("SimNetwork: requests in flight per endpoint", () => {
     const world = new World({ random: Random.make(name).derive("scheduler") })
     const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
     const network = new SimNetwork.SimNetwork(world, Random.make(name).derive("network"), { remote: link, local: link, links: [], inFlightPerTargetMax: bound })
-    const caller = host(world, Random.make(name), callerPeer.nodeId, 0)
+    const machine = host(world, Random.make(name), callerPeer.nodeId, 0)
+    // The caller's process can be marked dead, as a crash does.
+    const life = { alive: true }
+    const caller = { simHost: { ...machine.simHost, alive: () => life.alive && machine.simHost.alive() } }
     const handling = { now: 0, most: 0, seen: [] as Array<string> }
     const callee = host(world, Random.make(name), calleePeer.nodeId, 1)
     network.register(calleePeer, callee.simHost, (request) => {
@@ -252,7 +255,7 @@ describe("SimNetwork: requests in flight per endpoint", () => {
       return network.call(callerPeer, caller.simHost, calleePeer, request, timeoutMs, () => fates.push(`${label} answered after ${world.nowMs - startedMs}`), () => fates.push(`${label} timeout after ${world.nowMs - startedMs}`), () => fates.push(`${label} refused`))
     }
     const heartbeat: Message.Request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs: 0 }
-    return { world, network, handling, fates, batch, send, heartbeat }
+    return { world, network, handling, fates, batch, send, heartbeat, life }
   }
 
   it("batches beyond the bound wait their turn, in order, and all are answered; a heartbeat skips the bound", () => {
@@ -281,5 +284,18 @@ describe("SimNetwork: requests in flight per endpoint", () => {
     expect(fates).toEqual(["impatient timeout after 200", "long timeout after 300", "patient answered after 1310", "next answered after 1010"])
     expect(handling.seen).toEqual(["long", "patient", "next"])
     expect(network.stats.requests).toBe(3)
+  })
+
+  it("a crashed process's calls waiting for a slot are never sent when its interrupted calls give their slots back", () => {
+    const { world, network, handling, fates, batch, send, life } = bounded("crash", 1, 1_000)
+    const abandonHeld = send(batch("held"), "held", 5_000)
+    send(batch("queued"), "queued", 5_000)
+    world.run(100)
+    life.alive = false
+    abandonHeld()
+    world.run(10_000)
+    expect(handling.seen).toEqual(["held"])
+    expect(network.stats.requests).toBe(1)
+    expect(fates).toEqual([])
   })
 })
