@@ -224,6 +224,14 @@ describe("swarm", () => {
     expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
   })
 
+  it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
+    const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
+    expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
+    // us-west-1 kept the role (the documented non-transitive partition) and took every write.
+    expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+    expect(result.writes.acknowledged).toBeGreaterThan(200)
+  })
+
   it("a drawn operator promotion comes only while every node of the primary region is down (seed 602129 drew one after a wipe had restarted it)", () => {
     let promotions = 0
     for (const seed of [...Array.from({ length: 400 }, (_, index) => index + 1), 602129]) {
