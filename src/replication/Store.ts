@@ -255,11 +255,11 @@ const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, sto
     : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
 }
 
+const undecodableTuple = (why: string): StoreError => new StoreError({ operation: "getTuple", message: `stored value does not decode: ${why}` })
+
 const decodeTupleState = <V>(cells: Cells<V>, tuple: Tuple.Tuple, stored: V): Effect.Effect<TupleState.TupleState, StoreError> => {
   const decoded = cells.tupleState.decode(stored, tuple)
-  return decoded._tag === "Right"
-    ? Effect.succeed(decoded.right)
-    : Effect.fail(new StoreError({ operation: "getTuple", message: `stored value does not decode: ${decoded.left}` }))
+  return decoded._tag === "Right" ? Effect.succeed(decoded.right) : Effect.fail(undecodableTuple(decoded.left))
 }
 
 /** Reads `key` and continues with its value: at once when the backend reads synchronously, else as an Effect. */
@@ -321,7 +321,7 @@ const decodeTupleStates = <V>(
       continue
     }
     const decoded = cells.tupleState.decode(value, tuples[index]!)
-    if (decoded._tag === "Left") return Effect.fail(new StoreError({ operation: "getTuple", message: `stored value does not decode: ${decoded.left}` }))
+    if (decoded._tag === "Left") return Effect.fail(undecodableTuple(decoded.left))
     states.push(decoded.right)
   }
   return Effect.succeed(states)

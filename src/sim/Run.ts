@@ -44,7 +44,7 @@ import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, 
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
-import { StoreFaults } from "./StoreFaults.js"
+import { StoreFaults, storedAsOf } from "./StoreFaults.js"
 import * as TopologyFaults from "./TopologyFaults.js"
 import { Workload } from "./Workload.js"
 import { type StopReason, type TraceEvent, World } from "./World.js"
@@ -343,7 +343,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     physical: sim.clocks.get(nodeId)!,
     disk: () => sim.disks.get(sim.diskOf(nodeId))!,
     storeFaults: sim.stores.get(regionId)!,
-    storedAs: scenario.wire === "bytes" ? "text" : "decoded",
+    storedAs: storedAsOf(scenario.wire),
     seed: sim.seed,
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
@@ -492,6 +492,8 @@ const rolesSettled = (sim: Sim): boolean => {
 const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
   const { scenario, history, world } = sim
   const checks = new Set(scenario.checks)
+  // Decoded disks hold no stored text: walking every entry of them would only find that out.
+  const storedText = storedAsOf(scenario.wire) === "text"
   // The probe's digests already include the rule's answers; asking the convergence checker
   // again makes the flag and the checker agree by construction.
   const answersDiffer = Checkers.convergence(regions, sim.topology, sim.rules)
@@ -536,7 +538,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
         const store = sim.stores.get(region)!
         const disks = [...sim.disks].filter(([id]) => sim.regionOfDisk(id) === region).map(([, disk]) => disk)
         const commits = disks.reduce((sum, disk) => sum + disk.commits, 0)
-        return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed, bytes: disks.reduce((sum, disk) => sum + textBytes(disk), 0) }]
+        return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed, bytes: storedText ? disks.reduce((sum, disk) => sum + textBytes(disk), 0) : 0 }]
       })
     ),
     nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),

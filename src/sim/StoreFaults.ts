@@ -10,6 +10,7 @@ import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import type * as Random from "../replication/Random.js"
 import * as Store from "../replication/Store.js"
+import type * as Codec from "./Codec.js"
 
 /** The current store fault settings of one region, and what they did. */
 export class StoreFaults {
@@ -65,6 +66,9 @@ const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver
  * the stored form is exercised under every fault the simulator injects, as the codec is.
  */
 export type StoredAs = "decoded" | "text"
+
+/** How a run's disks keep their values: as text when its messages travel as bytes. */
+export const storedAsOf = (wire: Codec.Wire | undefined): StoredAs => (wire === "bytes" ? "text" : "decoded")
 
 /**
  * A Store over a disk with injectable faults: every transaction that writes goes through
