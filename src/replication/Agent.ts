@@ -249,7 +249,7 @@ const batchRequest = (from: { readonly regionId: string; readonly nodeId: string
  * when heartbeats see it come back: the region available again after it was down (a region
  * that was down got its backlog only after the rest of a capped backoff, 5-10 s by default,
  * which added seconds to every recovery), or, when this attempt could not reach it at all, any
- * heartbeat answer from it. A target that refuses while heartbeats find it well waits the
+ * heartbeat answer from it or heartbeat it sends (a restarted target's first round). A target that refuses while heartbeats find it well waits the
  * whole backoff. All of it is one wait on gates and a timer (`Handoff.awaitAny`).
  */
 const retryWait = (

@@ -297,13 +297,8 @@ export const make = (options: Options) =>
 
     const handle: Network.Handler = (request) => {
       if (request._tag === "Heartbeat") {
-        return Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer): Message.Response => ({
-          _tag: "HeartbeatAck",
-          region: options.regionId,
-          node: options.nodeId,
-          atMs,
-          ...answer
-        }))
+        const answered = Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer) => heartbeatAck(options, atMs, answer))
+        return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion), answered)
       }
       if (request._tag === "CatchUp") return catchUp(request)
       return applyBatch(request).pipe(
@@ -380,6 +375,15 @@ const afterCommit = (primacy: Primacy.Primacy["Type"], topology: Topology.Topolo
 const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
 
 /** Commits local operations inside one transaction and returns their log entries. */
+/** This node's answer to a heartbeat: its view of the primary (`Primacy.answer`) and its clock. */
+const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string }, atMs: number, answer: Primacy.Answer): Message.Response => ({
+  _tag: "HeartbeatAck",
+  region: node.regionId,
+  node: node.nodeId,
+  atMs,
+  ...answer
+})
+
 const commitLocal = (
   tx: Store.StoreTransaction,
   clock: Clock.Clock["Type"],

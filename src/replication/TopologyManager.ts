@@ -165,7 +165,6 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     readonly replaceTopology: (topology: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
     /** Makes a region the only primary (failover and promotion back). */
     readonly setPrimary: (regionId: Topology.RegionId) => Effect.Effect<void, TopologyManagerError>
-    /** Records a heartbeat from a node at the current Clock time. */
     /**
      * Records a heartbeat answer. `allowanceMs`, when larger than `heartbeatTimeoutMs`, is how
      * long this node may stay silent before it counts as stale (a link whose round trip is
@@ -178,11 +177,21 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       allowanceMs?: number
     ) => Effect.Effect<void, TopologyManagerError>
     /**
-     * The gate the next heartbeat answer recorded from any node of `regionId` opens: the agent's
-     * cue that a target it could not connect to is listening again, long before the node's
-     * status could change (that needs the heartbeat timeout first).
+     * The gate the next heartbeat answer recorded from any node of `regionId`, or the next
+     * heartbeat request one of them sends this node (`heardRequestFrom`), opens: the agent's cue
+     * that a target it could not connect to is listening again, long before the node's status
+     * could change (that needs the heartbeat timeout first).
      */
     readonly heardFrom: (regionId: Topology.RegionId) => Effect.Effect<Handoff.Gate>
+    /**
+     * Tells the manager a node of `regionId` sent this node a heartbeat: its process runs, so
+     * `heardFrom(regionId)` opens. A restarted node's first round asks every peer at once, up to
+     * a heartbeat interval before this node's own round would hear it; an agent that could not
+     * connect to it waited out that interval before it sent the backlog (`bench:repl`'s drain:
+     * 0.35-0.9 s after the restarted target was ready, December 2026). Node statuses do not
+     * change: only an answer to this node's own heartbeat shows that this node reaches the peer.
+     */
+    readonly heardRequestFrom: (regionId: Topology.RegionId) => Effect.Effect<void>
     /**
      * The gate opened when `regionId` next becomes available (`Topology.isRegionAvailable`) in
      * the published topology after it was not: the agent's cue that a target region that was
@@ -288,7 +297,7 @@ const checkOptions = (settings: Options): Effect.Effect<Options> =>
 
 const service = (core: Core): TopologyManager["Type"] => {
   const apply = <A>(edit: Edit<A>) => commit(core, edit)
-  // Per region, the signal its next recorded heartbeat answer fires (see `heardFrom`).
+  // Per region, the signal its next recorded heartbeat answer or heartbeat request fires (see `heardFrom`).
   const hearing = Signals.make<Topology.RegionId>()
   return {
     current: SubscriptionRef.get(core.topologyRef),
@@ -306,6 +315,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => hearing.fire(regionId)),
     heardFrom: (regionId) => hearing.next(regionId),
+    heardRequestFrom: (regionId) => hearing.fire(regionId),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),

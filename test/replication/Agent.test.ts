@@ -133,6 +133,29 @@ describe("Agent", () => {
     // Down for 5 s, eu is never marked Unreachable; the next heartbeat round hears it again.
     Effect.map(arrivesAfterRestart(5, 3), (arrived) => expect(arrived).toBe(true)))
 
+  it.effect("a restarted target's first heartbeat ends the backoff at once, before this node's own next round could hear it", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
+      const us = yield* cluster.start("us")
+      let eu = yield* cluster.start("eu")
+      yield* TestClock.adjust(2_000)
+      yield* eu.stop
+      yield* us.replica.write(insert("alice"))
+      for (let second = 0; second < 5; second++) yield* TestClock.adjust(1_000)
+      expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
+      // us's rounds start on whole seconds: eu comes back 300 ms after one, 700 ms before the next.
+      yield* TestClock.adjust(300)
+      eu = yield* cluster.start("eu")
+      let arrivedAfterMs: number | undefined
+      for (let elapsedMs = 0; elapsedMs <= 2_000 && arrivedAfterMs === undefined; elapsedMs += 10) {
+        if (yield* eu.replica.check(tuple("alice"))) arrivedAfterMs = elapsedMs
+        else yield* TestClock.adjust(10)
+      }
+      // Without the cue it arrives with us's next round, 700 ms later (checked by removing it).
+      expect(arrivedAfterMs).toBeDefined()
+      expect(arrivedAfterMs!).toBeLessThan(100)
+    }))
+
   it.effect("once one batch of a window gets through to a target, the others in backoff retry at once", () =>
     Effect.gen(function* () {
       // Every message is lost for 5 s: four batches of one change time out together, each into

@@ -413,7 +413,7 @@ describe("TopologyManager", () => {
         expect(statusOf(yield* manager.current, "e1")).toBe("Healthy")
       }))
 
-    it.effect("the agent's cues: a heartbeat answer opens the region's hearing gate; its return to availability opens its returning gate, and nothing else does", () =>
+    it.effect("the agent's cues: a heartbeat answer or request opens the region's hearing gate; its return to availability opens its returning gate, and nothing else does", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions(), { recoverAfter: 1 })
         const heard = yield* manager.heardFrom("eu-central-1")
@@ -421,7 +421,14 @@ describe("TopologyManager", () => {
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
         expect([heard.isOpen, elsewhere.isOpen]).toEqual([true, false])
         // A gate is for the next answer only: one taken now waits for another.
-        expect((yield* manager.heardFrom("eu-central-1")).isOpen).toBe(false)
+        const again = yield* manager.heardFrom("eu-central-1")
+        expect(again.isOpen).toBe(false)
+        // A heartbeat the region sends this node opens it too, and changes no status: only an
+        // answer shows that this node reaches the peer.
+        const statusBefore = (yield* manager.current).regions.map((region) => JSON.stringify(region))
+        yield* manager.heardRequestFrom("eu-central-1")
+        expect([again.isOpen, elsewhere.isOpen]).toEqual([true, false])
+        expect((yield* manager.current).regions.map((region) => JSON.stringify(region))).toEqual(statusBefore)
 
         // Available, then a change that keeps it available: no return.
         const returning = yield* manager.returning("eu-central-1")
