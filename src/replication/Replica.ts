@@ -298,7 +298,7 @@ export const make = (options: Options) =>
     const handle: Network.Handler = (request) => {
       if (request._tag === "Heartbeat") {
         const answered = Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer) => heartbeatAck(options, atMs, answer))
-        return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion), answered)
+        return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion, request.fromNode), answered)
       }
       if (request._tag === "CatchUp") return catchUp(request)
       return applyBatch(request).pipe(

@@ -426,9 +426,15 @@ describe("TopologyManager", () => {
         // A heartbeat the region sends this node opens it too, and changes no status: only an
         // answer shows that this node reaches the peer.
         const statusBefore = (yield* manager.current).regions.map((region) => JSON.stringify(region))
-        yield* manager.heardRequestFrom("eu-central-1")
-        expect([again.isOpen, elsewhere.isOpen]).toEqual([true, false])
+        const node = yield* manager.heardFromNode("e1")
+        const otherNode = yield* manager.heardFromNode("a1")
+        yield* manager.heardRequestFrom("eu-central-1", "e1")
+        expect([again.isOpen, elsewhere.isOpen, node.isOpen, otherNode.isOpen]).toEqual([true, false, true, false])
         expect((yield* manager.current).regions.map((region) => JSON.stringify(region))).toEqual(statusBefore)
+        // A node's gate opens with its answers too.
+        const answeredNode = yield* manager.heardFromNode("e1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect([answeredNode.isOpen, otherNode.isOpen]).toEqual([true, false])
 
         // Available, then a change that keeps it available: no return.
         const returning = yield* manager.returning("eu-central-1")
