@@ -269,6 +269,9 @@ const retryWait = (
   return Effect.flatMap(Effect.all(cues), (gates) => Handoff.awaitAny([answered, ...gates], delayMs))
 }
 
+/** The node id of a sibling target (`Relay.siblingKey`, under this region's `prefix`); undefined for a target region. */
+const siblingNodeOf = (prefix: string, target: string): string | undefined => (target.startsWith(prefix) ? target.slice(prefix.length) : undefined)
+
 /** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */
 const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], regionId: string, target: string) =>
   Effect.flatMap(topologies.current, (topology) => {
@@ -356,8 +359,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           metrics.targetConnected(target, false)
           yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
-          const sibling = target.startsWith(siblingPrefix) ? target.slice(siblingPrefix.length) : undefined
-          yield* retryWait(topologies, { target, sibling, unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
+          yield* retryWait(topologies, { target, sibling: siblingNodeOf(siblingPrefix, target), unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
         }
       })
 
