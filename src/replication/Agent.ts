@@ -258,19 +258,23 @@ const batchRequest = (from: { readonly regionId: string; readonly nodeId: string
  */
 const retryWait = (
   topologies: TopologyManager.TopologyManager["Type"],
-  failed: { readonly target: string; readonly sibling: string | undefined; readonly unreachable: boolean },
+  failed: { readonly target: string; readonly sibling: { readonly regionId: string; readonly nodeId: string } | undefined; readonly unreachable: boolean },
   delayMs: number,
   answered: Handoff.Gate
 ): Effect.Effect<void> => {
   if (failed.sibling !== undefined) {
-    return failed.unreachable ? Effect.flatMap(topologies.heardFromNode(failed.sibling), (heard) => Handoff.awaitAny([answered, heard], delayMs)) : Handoff.awaitAny([answered], delayMs)
+    const { regionId, nodeId } = failed.sibling
+    return failed.unreachable ? Effect.flatMap(topologies.heardFromNode(regionId, nodeId), (heard) => Handoff.awaitAny([answered, heard], delayMs)) : Handoff.awaitAny([answered], delayMs)
   }
   const cues = failed.unreachable ? [topologies.returning(failed.target), topologies.heardFrom(failed.target)] : [topologies.returning(failed.target)]
   return Effect.flatMap(Effect.all(cues), (gates) => Handoff.awaitAny([answered, ...gates], delayMs))
 }
 
-/** The node id of a sibling target (`Relay.siblingKey`, under this region's `prefix`); undefined for a target region. */
-const siblingNodeOf = (prefix: string, target: string): string | undefined => (target.startsWith(prefix) ? target.slice(prefix.length) : undefined)
+/** The node of a sibling target of region `regionId` (`Relay.siblingKey`); undefined for a target region. */
+const siblingNodeOf = (regionId: string, target: string): { readonly regionId: string; readonly nodeId: string } | undefined => {
+  const prefix = Relay.siblingKey(regionId, "")
+  return target.startsWith(prefix) ? { regionId, nodeId: target.slice(prefix.length) } : undefined
+}
 
 /** The sibling node a per-node store ships to under `target` (`Relay.siblingKey`), while it is in the topology. */
 const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], regionId: string, target: string) =>
@@ -359,7 +363,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
           metrics.targetConnected(target, false)
           yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
-          yield* retryWait(topologies, { target, sibling: siblingNodeOf(siblingPrefix, target), unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
+          yield* retryWait(topologies, { target, sibling: siblingNodeOf(options.regionId, target), unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
         }
       })
 

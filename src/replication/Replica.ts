@@ -374,7 +374,6 @@ const afterCommit = (primacy: Primacy.Primacy["Type"], topology: Topology.Topolo
 /** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
 const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
 
-/** Commits local operations inside one transaction and returns their log entries. */
 /** This node's answer to a heartbeat: its view of the primary (`Primacy.answer`) and its clock. */
 const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string }, atMs: number, answer: Primacy.Answer): Message.Response => ({
   _tag: "HeartbeatAck",
@@ -384,6 +383,7 @@ const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string
   ...answer
 })
 
+/** Commits local operations inside one transaction and returns their log entries. */
 const commitLocal = (
   tx: Store.StoreTransaction,
   clock: Clock.Clock["Type"],

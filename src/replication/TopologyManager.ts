@@ -184,18 +184,19 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      */
     readonly heardFrom: (regionId: Topology.RegionId) => Effect.Effect<Handoff.Gate>
     /**
-     * The gate the next heartbeat answer recorded from node `nodeId`, or the next heartbeat it
-     * sends this node, opens: `heardFrom` for one node, the agent's cue for a sibling node (same
-     * region, its own store) it could not connect to.
+     * The gate the next heartbeat answer recorded from node `nodeId` of `regionId`, or the next
+     * heartbeat it sends this node, opens: `heardFrom` for one node, the agent's cue for a
+     * sibling node (same region, its own store) it could not connect to.
      */
-    readonly heardFromNode: (nodeId: Topology.NodeId) => Effect.Effect<Handoff.Gate>
+    readonly heardFromNode: (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.Effect<Handoff.Gate>
     /**
-     * Tells the manager node `nodeId` of `regionId` sent this node a heartbeat: its process runs,
-     * so `heardFrom(regionId)` and `heardFromNode(nodeId)` open. A restarted node's first round asks every peer at once, up to
-     * a heartbeat interval before this node's own round would hear it; an agent that could not
-     * connect to it waited out that interval before it sent the backlog (`bench:repl`'s drain:
-     * 0.35-0.9 s after the restarted target was ready, December 2026). Node statuses do not
-     * change: only an answer to this node's own heartbeat shows that this node reaches the peer.
+     * Tells the manager node `nodeId` of `regionId` sent this node a heartbeat: its process
+     * runs, so `heardFrom(regionId)` and `heardFromNode(regionId, nodeId)` open. A restarted
+     * node's first round asks every peer at once, up to a heartbeat interval before this node's
+     * own round would hear it; an agent that could not connect to it waited out that interval
+     * before it sent the backlog (`bench:repl`'s drain: 0.35-0.9 s after the restarted target was
+     * ready, December 2026). Node statuses do not change: only an answer to this node's own
+     * heartbeat shows that this node reaches the peer.
      */
     readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.Effect<void>
     /**
@@ -305,8 +306,9 @@ const service = (core: Core): TopologyManager["Type"] => {
   const apply = <A>(edit: Edit<A>) => commit(core, edit)
   // Per region and per node, the signal its next recorded heartbeat answer or heartbeat request fires (see `heardFrom`).
   const hearing = Signals.make<Topology.RegionId>()
-  const hearingNode = Signals.make<Topology.NodeId>()
-  const heard = (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.zipRight(hearing.fire(regionId), hearingNode.fire(nodeId))
+  // Nodes are keyed with their region: node ids need only be unique within a region.
+  const hearingNode = Signals.make<string>()
+  const heard = (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.zipRight(hearing.fire(regionId), hearingNode.fire(`${regionId}/${nodeId}`))
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -323,7 +325,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
     heardFrom: (regionId) => hearing.next(regionId),
-    heardFromNode: (nodeId) => hearingNode.next(nodeId),
+    heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
     heardRequestFrom: heard,
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),

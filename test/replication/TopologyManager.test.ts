@@ -426,13 +426,15 @@ describe("TopologyManager", () => {
         // A heartbeat the region sends this node opens it too, and changes no status: only an
         // answer shows that this node reaches the peer.
         const statusBefore = (yield* manager.current).regions.map((region) => JSON.stringify(region))
-        const node = yield* manager.heardFromNode("e1")
-        const otherNode = yield* manager.heardFromNode("a1")
+        const node = yield* manager.heardFromNode("eu-central-1", "e1")
+        const otherNode = yield* manager.heardFromNode("ap-southeast-1", "a1")
+        // Node ids need only be unique within a region: the same id elsewhere is another node.
+        const sameIdElsewhere = yield* manager.heardFromNode("ap-southeast-1", "e1")
         yield* manager.heardRequestFrom("eu-central-1", "e1")
-        expect([again.isOpen, elsewhere.isOpen, node.isOpen, otherNode.isOpen]).toEqual([true, false, true, false])
+        expect([again.isOpen, elsewhere.isOpen, node.isOpen, otherNode.isOpen, sameIdElsewhere.isOpen]).toEqual([true, false, true, false, false])
         expect((yield* manager.current).regions.map((region) => JSON.stringify(region))).toEqual(statusBefore)
         // A node's gate opens with its answers too.
-        const answeredNode = yield* manager.heardFromNode("e1")
+        const answeredNode = yield* manager.heardFromNode("eu-central-1", "e1")
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
         expect([answeredNode.isOpen, otherNode.isOpen]).toEqual([true, false])
 
