@@ -22,6 +22,7 @@ import { Duration, Effect, Either, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import type { StoreError } from "./Errors.js"
 import type * as Message from "./Message.js"
+import * as Handoff from "./Handoff.js"
 import * as Network from "./Network.js"
 import * as Relay from "./Relay.js"
 import * as Replica from "./Replica.js"
@@ -102,6 +103,10 @@ const sourcesOf = (topology: Topology.Topology, settings: Settings): ReadonlyArr
   const siblings = own === undefined ? [] : Topology.regionNodes(own).filter((node) => node.id !== settings.nodeId)
   return [...regions, ...siblings.map((node) => ({ key: Relay.siblingKey(settings.regionId, node.id), region: settings.regionId, nodes: [node] }))]
 }
+
+/** The gate a source's next heartbeat opens: any node of a region, or the sibling node itself. */
+const heardFromSource = (topologies: TopologyManager.TopologyManager["Type"], source: Source) =>
+  source.key === source.region || source.nodes.length !== 1 ? topologies.heardFrom(source.region) : topologies.heardFromNode(source.region, source.nodes[0]!.id)
 
 /** Whether this node still has to bootstrap. */
 export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.flatMap(Store.Store, (store) =>
@@ -218,7 +223,11 @@ const pageMissingSources = (settings: Settings, attempt: number) =>
       if (left.length === 0) return { totals, rounds: round }
       const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
       if (round === 1) yield* Effect.logInfo(`bootstrap: ${left.map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
-      yield* Effect.sleep(Duration.millis(waitMs))
+      // A source that comes back is asked again at its first heartbeat (its own or its answer to
+      // ours), not after the rest of the backoff: a source back from an outage was paged up to
+      // `retryDelayMaxMs` (10 s) later, all that while a fresh primary disk of two regions took
+      // no write and a wiped node answered heartbeats without the epochs that source holds.
+      yield* Effect.flatMap(Effect.forEach(left, (source) => heardFromSource(topologies, source)), (gates) => Handoff.awaitAny(gates, waitMs))
     }
   })
 
