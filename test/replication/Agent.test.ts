@@ -106,20 +106,27 @@ describe("Agent", () => {
     }))
 
   /**
-   * eu is down for `outageS` while us writes, with backoffs of 5-10 minutes; then it starts again:
-   * whether the write reached eu `afterS` seconds later (without a wake-up it would wait minutes).
+   * eu is down for `outageS` while us writes, with backoffs of 5-10 minutes; then it starts again,
+   * `offsetMs` after one of us's heartbeat rounds (they start on whole seconds): the restarted eu.
    */
-  const arrivesAfterRestart = (outageS: number, afterS: number) =>
+  const restartAfterOutage = (outageS: number, offsetMs = 0) =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
       const us = yield* cluster.start("us")
-      let eu = yield* cluster.start("eu")
+      const eu = yield* cluster.start("eu")
       yield* TestClock.adjust(2_000)
       yield* eu.stop
       yield* us.replica.write(insert("alice"))
       for (let second = 0; second < outageS; second++) yield* TestClock.adjust(1_000)
       expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
-      eu = yield* cluster.start("eu")
+      yield* TestClock.adjust(offsetMs)
+      return yield* cluster.start("eu")
+    })
+
+  /** Whether the write reached eu `afterS` seconds after it came back (without a wake-up it would wait minutes). */
+  const arrivesAfterRestart = (outageS: number, afterS: number) =>
+    Effect.gen(function* () {
+      const eu = yield* restartAfterOutage(outageS)
       for (let second = 0; second < afterS; second++) yield* TestClock.adjust(1_000)
       return yield* eu.replica.check(tuple("alice"))
     })
@@ -135,17 +142,8 @@ describe("Agent", () => {
 
   it.effect("a restarted target's first heartbeat ends the backoff at once, before this node's own next round could hear it", () =>
     Effect.gen(function* () {
-      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { maxRetries: 0, retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
-      const us = yield* cluster.start("us")
-      let eu = yield* cluster.start("eu")
-      yield* TestClock.adjust(2_000)
-      yield* eu.stop
-      yield* us.replica.write(insert("alice"))
-      for (let second = 0; second < 5; second++) yield* TestClock.adjust(1_000)
-      expect((yield* us.agent.stats).targets[0]!.consecutiveFailures).toBeGreaterThan(0)
-      // us's rounds start on whole seconds: eu comes back 300 ms after one, 700 ms before the next.
-      yield* TestClock.adjust(300)
-      eu = yield* cluster.start("eu")
+      // eu comes back 300 ms after one of us's rounds, 700 ms before the next.
+      const eu = yield* restartAfterOutage(5, 300)
       let arrivedAfterMs: number | undefined
       for (let elapsedMs = 0; elapsedMs <= 2_000 && arrivedAfterMs === undefined; elapsedMs += 10) {
         if (yield* eu.replica.check(tuple("alice"))) arrivedAfterMs = elapsedMs
