@@ -14,7 +14,12 @@
  * channel, in turn, beginning with the lookup's first: a channel is rebuilt after it failed, so
  * a family whose path is dead costs one rebuild, not the peer.
  *
- * A name that never resolved is dialled by name, and grpc-js reports why it cannot connect.
+ * A name that never resolved is dialled by name, and grpc-js reports why it cannot connect. Such
+ * a channel may still connect later, once the name resolves for grpc-js's own lookup (the
+ * dialler's lookup ran just before it resolved, or outlived its bound on a busy machine): the
+ * first answer on it has the name looked up again (`learn`), so the channels after it have
+ * addresses to fall back on. Without that, a peer first reached that way became unreachable at
+ * the first rebuilt channel of the next DNS outage (`e2e.discovery` failed so, once in CI).
  */
 import type * as grpc from "@grpc/grpc-js"
 import { Effect } from "effect"
@@ -39,6 +44,8 @@ const systemLookup: Lookup = (hostname) => dns.promises.lookup(hostname, { all: 
 export interface Dial {
   readonly target: string
   readonly options: grpc.ChannelOptions
+  /** Dialled by name because the name did not resolve and no address of it is known. */
+  readonly unresolved?: true
   /**
    * What operators should hear, once per change of course: the name stopped resolving and its
    * remembered addresses are dialled, or it resolves again and is dialled by name.
@@ -72,6 +79,11 @@ const reasonOf = (error: unknown): string =>
 export interface Dialler {
   /** Where a new channel to `address` (`host:port`) dials. Never fails. */
   readonly dialFor: (address: string) => Effect.Effect<Dial>
+  /**
+   * Looks `address`'s name up and remembers its addresses, when none are known yet: after a
+   * channel dialled `unresolved` answered. Never fails; a failed lookup changes nothing.
+   */
+  readonly learn: (address: string) => Effect.Effect<void>
   /** The peer names that do not resolve now and are dialled at the addresses they last had. */
   readonly fallingBack: () => ReadonlyArray<string>
 }
@@ -83,14 +95,22 @@ export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTi
   // is told once, not per channel, and the families take turns.
   const fallingBack = new Map<string, number>()
   const byName = (address: string): Dial => ({ target: address, options: {} })
+  const addressesOf = (host: string) =>
+    Effect.tryPromise({ try: () => lookup(host), catch: reasonOf }).pipe(
+      Effect.filterOrFail((addresses) => addresses.length > 0, () => "no addresses"),
+      Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `no answer within ${timeoutMs} ms` })
+    )
   return {
     fallingBack: () => [...fallingBack.keys()].sort(),
+    learn: (address) => {
+      const named = namedHost(address)
+      if (named === undefined || known.has(named.host)) return Effect.void
+      return Effect.ignore(Effect.map(addressesOf(named.host), (addresses) => void (known.has(named.host) ? undefined : known.set(named.host, addresses))))
+    },
     dialFor: (address) => {
       const named = namedHost(address)
       if (named === undefined) return Effect.succeed(byName(address))
-      return Effect.tryPromise({ try: () => lookup(named.host), catch: reasonOf }).pipe(
-        Effect.filterOrFail((addresses) => addresses.length > 0, () => "no addresses"),
-        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `no answer within ${timeoutMs} ms` }),
+      return addressesOf(named.host).pipe(
         Effect.match({
           onSuccess: (addresses): Dial => {
             known.set(named.host, addresses)
@@ -99,7 +119,7 @@ export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTi
           },
           onFailure: (reason): Dial => {
             const last = known.get(named.host)
-            if (last === undefined) return byName(address)
+            if (last === undefined) return { ...byName(address), unresolved: true }
             const targets = addressTargets(last, named.port)
             const dialled = fallingBack.get(named.host)
             fallingBack.set(named.host, (dialled ?? 0) + 1)

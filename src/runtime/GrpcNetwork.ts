@@ -74,6 +74,8 @@ interface Target {
   streaming: boolean
   /** When `client` last brought an answer, or was made (wall clock, ms). */
   aliveAtMs: number
+  /** `client` was dialled by a name nothing is known of: its first answer has the name looked up (`DialAddress.learn`). */
+  unresolved: boolean
   readonly inFlight: Effect.Semaphore
 }
 
@@ -136,6 +138,11 @@ interface Endpoints {
   readonly streamFor: (target: Target, client: grpc.Client) => ReplicationStream.ReplicationStream
   /** Replaces the target's channel (if it is still `client`) and retires its stream. */
   readonly reset: (target: Target, client: grpc.Client) => void
+  /**
+   * After an answer on `client`: it is alive. Returns the lookup to run when it is the first
+   * answer on a channel dialled by a name nothing was known of (`DialAddress.learn`).
+   */
+  readonly answered: (target: Target, client: grpc.Client, endpoint: string) => Effect.Effect<void> | undefined
   readonly closeAll: () => void
 }
 
@@ -156,7 +163,7 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
     targetFor: (endpoint) => {
       const existing = targets.get(endpoint)
       if (existing !== undefined) return existing
-      const created: Target = { client: undefined, stream: undefined, streaming, aliveAtMs: 0, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
+      const created: Target = { client: undefined, stream: undefined, streaming, aliveAtMs: 0, unresolved: false, inFlight: Effect.unsafeMakeSemaphore(inFlightMax) }
       targets.set(endpoint, created)
       return created
     },
@@ -166,6 +173,7 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
         // Another request may have built the channel while this one looked the name up.
         if (target.client !== undefined) return Effect.succeed(target.client)
         target.aliveAtMs = Date.now()
+        target.unresolved = dial.unresolved === true
         // The configured TLS server name, if any, wins over the one a fallback dial sets.
         const client = (target.client = new grpc.Client(dial.target, options.credentials.channel, { ...dial.options, ...channelOptions }))
         return dial.news === undefined ? Effect.succeed(client) : Effect.as(Effect.logWarning(dial.news), client)
@@ -185,6 +193,13 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
       target.stream = undefined
       target.streaming = streaming
       client.close()
+    },
+    answered: (target, client, endpoint) => {
+      if (target.client !== client) return undefined
+      target.aliveAtMs = Date.now()
+      if (!target.unresolved) return undefined
+      target.unresolved = false
+      return dialler.learn(grpcAddress(endpoint))
     },
     closeAll: () => {
       for (const target of targets.values()) {
@@ -246,6 +261,7 @@ const withPermit = <A>(inFlight: Effect.Semaphore, timeoutMs: number, peer: Netw
 export const makeClient = (options: ClientOptions): Effect.Effect<Network.Network["Type"]["send"], never, Scope.Scope> =>
   Effect.gen(function* () {
     const endpoints = makeEndpoints(options)
+    const scope = yield* Effect.scope
     yield* Effect.addFinalizer(() => Effect.sync(endpoints.closeAll))
 
     /**
@@ -265,7 +281,11 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || silent(target, sentAtMs))
         return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
           Effect.timeoutFail({ duration: remainingMs, onTimeout: (): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` }) }),
-          Effect.tap(() => Effect.sync(() => void (target.client === client ? (target.aliveAtMs = Date.now()) : undefined))),
+          Effect.tap(() => {
+            const learning = endpoints.answered(target, client, peer.endpoint)
+            // The lookup runs on its own fiber, off the request's path.
+            return learning === undefined ? Effect.void : Effect.forkIn(learning, scope)
+          }),
           Effect.tapError((error) => Effect.sync(() => (target.client === client && dead(error.code) ? endpoints.reset(target, client) : undefined))),
           Effect.mapError((error) => networkError(peer, reasonFor(error.code, error.details), `${grpc.status[error.code] ?? error.code}: ${error.details}`))
         )

@@ -71,7 +71,36 @@ describe("DialAddress", () => {
       const script = scriptedLookup()
       script.set(enotfound)
       const dial = yield* DialAddress.make(script.lookup).dialFor("peer.invalid:8081")
-      expect(dial).toEqual({ target: "peer.invalid:8081", options: {} })
+      expect(dial).toEqual({ target: "peer.invalid:8081", options: {}, unresolved: true })
+    }))
+
+  it.effect("learn remembers the addresses of a name dialled unresolved, so the next outage dials them; it looks up nothing already known", () =>
+    Effect.gen(function* () {
+      const script = scriptedLookup()
+      const dialler = DialAddress.make(script.lookup)
+      script.set(enotfound)
+      expect((yield* dialler.dialFor("peer:8081")).unresolved).toBe(true)
+      // A failed lookup in learn changes nothing: the name is still dialled by name.
+      yield* dialler.learn("peer:8081")
+      expect((yield* dialler.dialFor("peer:8081")).target).toBe("peer:8081")
+
+      // The name resolves now (the channel dialled by name connected): learn remembers it.
+      script.set([{ address: "10.0.0.7", family: 4 }])
+      yield* dialler.learn("peer:8081")
+      script.set(enotfound)
+      const outage = yield* dialler.dialFor("peer:8081")
+      expect(outage.target).toBe("ipv4:10.0.0.7:8081")
+      expect(outage.unresolved).toBeUndefined()
+      expect(outage.news).toContain("does not resolve (ENOTFOUND)")
+
+      // Known names and IP literals are not looked up again.
+      const asked = script.asked.length
+      script.set([{ address: "10.0.0.99", family: 4 }])
+      yield* dialler.learn("peer:8081")
+      yield* dialler.learn("127.0.0.1:8081")
+      expect(script.asked.length).toBe(asked)
+      script.set(enotfound)
+      expect((yield* dialler.dialFor("peer:8081")).target).toBe("ipv4:10.0.0.7:8081")
     }))
 
   // Live: the lookup's bound runs on the real clock, as in a node.

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Exit, Fiber, Scope } from "effect"
+import { type Duration, Effect, Either, Exit, Fiber, Schedule, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
 import type * as Change from "../../src/replication/Change.js"
 import type * as Message from "../../src/replication/Message.js"
@@ -17,6 +17,7 @@ import * as Metrics from "../../src/replication/Metrics.js"
 import type * as Network from "../../src/replication/Network.js"
 import * as WireCodec from "../../src/replication/WireCodec.js"
 import * as Auth from "../../src/runtime/Auth.js"
+import * as DialAddress from "../../src/runtime/DialAddress.js"
 import * as GrpcNetwork from "../../src/runtime/GrpcNetwork.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
 import * as StreamFrames from "../../src/runtime/StreamFrames.js"
@@ -163,6 +164,37 @@ describe("GrpcNetwork", () => {
       // The failed call dropped the channel, so the next one connects afresh instead of
       // waiting out the old channel's reconnect backoff (about one second in grpc-js).
       expect(yield* send(peer, heartbeat, 1_000)).toMatchObject({ _tag: "HeartbeatAck" })
+    })
+  )
+
+  it.scopedLive("a channel dialled by name before the name resolved for our lookup learns its addresses from its first answer, so a rebuild in a DNS outage still reaches the peer", () =>
+    Effect.gen(function* () {
+      // Our lookup fails at first while grpc-js's own resolves localhost: the channel is dialled
+      // by name and connects, as when the name began resolving between the two lookups.
+      let resolves = false
+      const asked: Array<string> = []
+      const lookup: DialAddress.Lookup = (hostname) => {
+        asked.push(hostname)
+        const answer = resolves
+          ? Promise.resolve([{ address: "127.0.0.1", family: 4 }])
+          : Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }))
+        // The name resolves from the first lookup on, until the test ends that.
+        resolves = true
+        return answer
+      }
+      const dialler = DialAddress.make(lookup)
+      const send = yield* client({ dialler })
+      const server = yield* listen((request) => Effect.succeed(answer(request)), Metrics.makeMemory())
+      const endpoint = `localhost:${server.port}`
+      expect(yield* send({ regionId: "r1", nodeId: "n1", endpoint }, heartbeat, 2_000)).toMatchObject({ _tag: "HeartbeatAck" })
+      expect(asked[0]).toBe("localhost")
+      const poll = Schedule.intersect(Schedule.spaced("20 millis"), Schedule.recurs(250))
+      // The answer has the name looked up again, on its own fiber; then DNS fails again.
+      yield* Effect.retry(Effect.filterOrFail(Effect.sync(() => asked.length), (count) => count >= 2), poll)
+      resolves = false
+      const fallback = yield* Effect.retry(Effect.filterOrFail(dialler.dialFor(endpoint), (dial) => dial.target.startsWith("ipv4:")), poll)
+      expect(fallback.target).toBe(`ipv4:127.0.0.1:${server.port}`)
+      expect(dialler.fallingBack()).toEqual(["localhost"])
     })
   )
 
