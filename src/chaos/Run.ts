@@ -340,6 +340,9 @@ class ChaosRun {
         return this.storeFault(fault.region, fault.failRate > 0)
       case "topology":
         return this.topologyFault(fault.change)
+      case "dns_outage":
+        // Scenarios with `discovery` are refused before a run (`simulatedOnly`); elsewhere the simulator does nothing either.
+        return "dns_outage: no discovery in this scenario, nothing to do"
     }
   }
 

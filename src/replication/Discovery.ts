@@ -14,7 +14,7 @@
  * region prefix is needed because node ids are unique across the topology while every
  * region's StatefulSet names its pods alike; nodes should use the same form for their own id.
  */
-import { Context, Data, Duration, Effect, Either, Layer, pipe, Ref } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, pipe, Ref, type Scope, Stream, SubscriptionRef } from "effect"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -289,6 +289,32 @@ export const runSync = (
       )
     )
     return yield* Effect.forever(Effect.zipRight(round, Effect.sleep(Duration.millis(intervalMs))))
+  })
+
+/** How long a start waits for the first round by default (`serve`'s `DiscoveryLoop`, the simulator). */
+export const firstRoundWaitMsDefault = 15_000
+
+/**
+ * Forks `runSync` into the scope and waits until its first round finished (worked or failed) or
+ * `firstRoundWaitMs` passed; returns the loop's counters. A node runs it before its engine, so
+ * that a bootstrap already sees the peers the first round found (`serve` under `discovery.mode:
+ * dns`, and the simulator's `discovery:` scenarios, over the same code).
+ */
+export const start = (
+  intervalMs: number,
+  options: SyncOptions & { readonly firstRoundWaitMs: number }
+): Effect.Effect<Ref.Ref<SyncStats>, never, Scope.Scope | EndpointSource | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const stats = yield* SubscriptionRef.make(emptyStats)
+    const firstRound = stats.changes.pipe(
+      Stream.filter((current) => current.rounds > 0),
+      Stream.take(1),
+      Stream.runDrain
+    )
+    yield* Effect.forkScoped(runSync(intervalMs, { ...options, stats }))
+    // `changes` starts with the current value, so a round that finished already is seen too.
+    yield* firstRound.pipe(Effect.timeout(Duration.millis(options.firstRoundWaitMs)), Effect.ignore)
+    return stats
   })
 
 /** What a sync changed, for a log line; undefined when it changed nothing. */

@@ -19,12 +19,14 @@ export interface Window {
 /** What is broken at one moment of the schedule. */
 interface Broken {
   cut: boolean
+  /** DNS fails (`dns_outage`): a node that starts meanwhile knows no node, so it routes no write until DNS answers and its next discovery round. */
+  dns: boolean
   readonly down: Set<string>
   readonly paused: Set<string>
   readonly stores: Set<string>
 }
 
-const whole = (broken: Broken): boolean => !broken.cut && broken.down.size === 0 && broken.paused.size === 0 && broken.stores.size === 0
+const whole = (broken: Broken): boolean => !broken.cut && !broken.dns && broken.down.size === 0 && broken.paused.size === 0 && broken.stores.size === 0
 
 /** Folds one fault into what is broken. */
 const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
@@ -35,8 +37,12 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
     case "bridge":
       broken.cut = true
       return
+    case "dns_outage":
+      broken.dns = true
+      return
     case "heal":
       broken.cut = false
+      broken.dns = false
       return
     case "crash":
       for (const node of targetNodes(scenario, fault.target)) broken.down.add(node)
@@ -244,7 +250,7 @@ export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<W
 }
 
 const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
-  const broken: Broken = { cut: false, down: new Set(), paused: new Set(), stores: new Set() }
+  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set() }
   const found: Array<Window> = []
   let openedAtMs: number | undefined
   for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {

@@ -13,6 +13,7 @@ import type { Node } from "./Node.js"
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
 import type * as TopologyFaults from "./TopologyFaults.js"
 import type { PhysicalClock } from "./SimClock.js"
+import type { SimDns } from "./SimDns.js"
 import type { SimNetwork } from "./SimNetwork.js"
 import type { StoreFaults } from "./StoreFaults.js"
 
@@ -29,6 +30,8 @@ export interface Targets {
   readonly promote: (regionId: string) => string | undefined
   /** Changes the replication graph and reloads every node's configuration; returns what was done. */
   readonly topology: (change: TopologyFaults.TopologyChange) => string
+  /** The DNS of a scenario with `discovery`. */
+  readonly dns?: SimDns
 }
 
 const regionIds = (scenario: Scenario): ReadonlyArray<string> => scenario.topology.regions.map((region) => region.id)
@@ -53,7 +56,11 @@ export const apply = (fault: Fault, targets: Targets): string => {
       return `split ${groupsText(fault.groups)} bridged by ${fault.node}`
     case "heal":
       network.heal()
-      return "heal network"
+      return targets.dns?.restore() === true ? "heal network, DNS answers again" : "heal network"
+    case "dns_outage":
+      if (targets.dns === undefined) return "dns_outage: no discovery in this scenario, nothing to do"
+      targets.dns.fail()
+      return "DNS lookups fail"
     case "clock_jump": {
       const affected = targetNodes(scenario, fault.target)
       for (const id of affected) targets.clocks.get(id)?.jump(fault.deltaMs)
@@ -99,6 +106,7 @@ export const healAll = (targets: Targets): string => {
   const done: Array<string> = []
   if (targets.network.partitioned) done.push("network healed")
   targets.network.heal()
+  if (targets.dns?.restore() === true) done.push("DNS answers again")
   for (const node of targets.nodes.values()) {
     if (!node.up) {
       node.start()
@@ -154,6 +162,7 @@ export const endOf = (faults: ReadonlyArray<Fault>, index: number, healedAtMs: n
       case "split":
       case "bridge":
       case "one_way":
+      case "dns_outage":
         return later.find((candidate) => candidate.kind === "heal")
       case "crash":
       case "pause": {

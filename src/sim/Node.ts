@@ -18,6 +18,7 @@ import { Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashS
 import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
+import * as Discovery from "../replication/Discovery.js"
 import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
 import type * as KvDriver from "../replication/KvDriver.js"
@@ -30,6 +31,7 @@ import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
 import * as SimClock from "./SimClock.js"
+import * as SimDns from "./SimDns.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as StoreFaults from "./StoreFaults.js"
 import type { World } from "./World.js"
@@ -60,6 +62,11 @@ export interface Options {
   readonly decorateNetwork?: (layer: Layer.Layer<Network.Network>) => Layer.Layer<Network.Network>
   /** Wraps the node's Clock layer (canaries use it); identity by default. */
   readonly decorateClock?: (layer: Layer.Layer<Clock.Clock>) => Layer.Layer<Clock.Clock>
+  /**
+   * Under a scenario's `discovery`: the node starts with no node declared and learns them from
+   * `dns` (`SimDns`), its record published from its first start on.
+   */
+  readonly discovery?: { readonly settings: SimDns.Settings; readonly dns: SimDns.SimDns }
   /** Called when an incarnation ends on its own (not by a crash), e.g. its layer failed to build. */
   readonly onExit?: (node: Node, cause: string) => void
 }
@@ -156,7 +163,10 @@ export class Node {
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)
     )
-    const settings: Engine.Settings = { ...options.settings, topology: options.topology?.() ?? options.settings.topology }
+    const declared = options.topology?.() ?? options.settings.topology
+    const discovery = options.discovery
+    discovery?.dns.publish(this.id)
+    const settings: Engine.Settings = { ...options.settings, topology: discovery === undefined ? declared : SimDns.withoutNodes(declared) }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
     const program = Effect.scoped(
@@ -170,6 +180,13 @@ export class Node {
           failover
         }
         if (self.reloads !== reloadsAtStart && options.topology !== undefined) yield* self.reload(self.handles.topology, options.topology())
+        // As `serve` does under DNS discovery: the first round before the engine, then every interval.
+        if (discovery !== undefined) {
+          yield* Discovery.start(discovery.settings.intervalMs, { defaultZone: "default", firstRoundWaitMs: discovery.settings.firstRoundWaitMs }).pipe(
+            Effect.provide(context),
+            Effect.provideService(Discovery.EndpointSource, discovery.dns.source)
+          )
+        }
         return yield* Effect.provide(Engine.run(settings), context)
       })
     )

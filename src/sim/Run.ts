@@ -42,6 +42,7 @@ import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
 import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
+import * as SimDns from "./SimDns.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
 import { StoreFaults, storedAsOf } from "./StoreFaults.js"
@@ -212,6 +213,8 @@ interface Sim {
   readonly sentOutside: ReadonlyArray<Checkers.Sent>
   /** Messages between regions kept for a report (see `RunOptions.messagesMax`). */
   readonly messages: Array<SimNetwork.Transmission>
+  /** The DNS nodes find each other through, under the scenario's `discovery`. */
+  readonly dns: SimDns.SimDns | undefined
   /** The replication graph as topology faults left it so far. */
   graph: TopologyFaults.Graph
   convergedAtMs: number | undefined
@@ -234,13 +237,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
       const changes = message._tag === "ReplicateBatch" ? message.changes : message._tag === "LogPage" ? message.entries.map((entry) => entry.change) : []
       for (const change of changes) if (!allowed(change.tuple.vault, to.regionId)) sentOutside.push({ fromNode: from.nodeId, toRegion: to.regionId, change })
     },
-    ...(messagesMax === 0
-      ? {}
-      : {
-          onTransmission: (transmission: SimNetwork.Transmission) => {
-            if (transmission.from.regionId !== transmission.to.regionId && messages.length < messagesMax) messages.push(transmission)
-          }
-        })
+    ...keptTransmissions(messages, messagesMax)
   }, Codec.carrier(scenario.wire ?? "objects"))
   const regionIds = scenario.topology.regions.map((region) => region.id)
   const regionOfNode = new Map(nodesOf(scenario).map(({ regionId, nodeId }) => [nodeId, regionId]))
@@ -282,11 +279,26 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     sentOutside,
     messages,
     graph: TopologyFaults.initial(scenario.topology),
+    dns: dnsOf(scenario),
     convergedAtMs: undefined
   }
   nodesOf(scenario).forEach(({ regionId, nodeId }, index) => nodes.set(nodeId, makeNode(sim, regionId, nodeId, index, streams)))
   return sim
 }
+
+/** The hook that keeps the first `messagesMax` messages between regions in `messages` (none when 0). */
+const keptTransmissions = (messages: Array<SimNetwork.Transmission>, messagesMax: number) =>
+  messagesMax === 0
+    ? {}
+    : {
+        onTransmission: (transmission: SimNetwork.Transmission) => {
+          if (transmission.from.regionId !== transmission.to.regionId && messages.length < messagesMax) messages.push(transmission)
+        }
+      }
+
+/** The DNS of a scenario whose nodes discover each other: every declared node's record, published as it first starts. */
+const dnsOf = (scenario: Scenario): SimDns.SimDns | undefined =>
+  scenario.discovery === undefined ? undefined : new SimDns.SimDns(SimDns.endpointsOf(Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))))
 
 /** When the run heals everything: after the last fault, the end of the workload and the last node's start. */
 const healedAt = (scenario: Scenario, startOffsets: ReadonlyMap<string, number>): number => {
@@ -349,6 +361,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
     decorateNetwork,
     decorateClock,
+    ...(scenario.discovery === undefined || sim.dns === undefined ? {} : { discovery: { settings: scenario.discovery, dns: sim.dns } }),
     onExit: (exited) => {
       sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
     }
@@ -436,7 +449,7 @@ const promote = (sim: Sim, regionId: string): string | undefined => {
 
 const execute = (sim: Sim): StopReason => {
   const { world, scenario } = sim
-  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId), promote: (regionId) => promote(sim, regionId), topology: (change) => changeTopology(sim, change) }
+  const targets: Faults.Targets = { scenario, network: sim.network, nodes: sim.nodes, clocks: sim.clocks, stores: sim.stores, wipe: (nodeId) => wipe(sim, nodeId), promote: (regionId) => promote(sim, regionId), topology: (change) => changeTopology(sim, change), ...(sim.dns === undefined ? {} : { dns: sim.dns }) }
   const record = (kind: string, detail: string) => {
     sim.applied.push({ atMs: world.nowMs, kind, detail })
     world.note("fault-applied", "world", detail)

@@ -11,11 +11,13 @@ import { Either, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
 import type * as Agent from "../replication/Agent.js"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
+import * as Discovery from "../replication/Discovery.js"
 import type * as Failover from "../replication/Failover.js"
 import type * as Timestamp from "../replication/Timestamp.js"
 import type * as Topology from "../replication/Topology.js"
 import * as TopologyBuilder from "../replication/TopologyBuilder.js"
 import * as Codec from "./Codec.js"
+import type * as SimDns from "./SimDns.js"
 import type * as SimNetwork from "./SimNetwork.js"
 import * as TopologyFaults from "./TopologyFaults.js"
 
@@ -94,6 +96,8 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "one_way"; readonly from: string; readonly to: string }
   | { readonly atMs: number; readonly kind: "bridge"; readonly node: string; readonly groups: ReadonlyArray<ReadonlyArray<string>> }
   | { readonly atMs: number; readonly kind: "heal" }
+  /** Every DNS lookup fails until the next `heal` (scenarios with `discovery`; see `SimDns`). */
+  | { readonly atMs: number; readonly kind: "dns_outage" }
   | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
@@ -142,6 +146,11 @@ export interface Scenario {
    * entry first). Every node starts at 0 when unset.
    */
   readonly startup?: { readonly spreadMs: number; readonly atMs?: Readonly<Record<Target, number>> }
+  /**
+   * Nodes find each other through DNS at run time, as `serve` does under `discovery.mode: dns`
+   * (see `SimDns`), instead of every node's topology declaring every node from the start.
+   */
+  readonly discovery?: SimDns.Settings
 }
 
 /** Every node id with its region, in declaration order. */
@@ -312,6 +321,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("one_way"), from: Id, to: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("bridge"), node: Id, groups: Groups }),
   Schema.Struct({ ...at, kind: Schema.Literal("heal") }),
+  Schema.Struct({ ...at, kind: Schema.Literal("dns_outage") }),
   // One member per kind (not one member for five literals): a union tries only the members whose
   // kind matches, so a broken fault of another kind is not also reported as a broken crash.
   Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id }),
@@ -340,7 +350,8 @@ const ScenarioFile = Schema.Struct({
   check_settings: Schema.optional(Schema.Struct({ min_availability: Schema.optional(Probability), max_clock_offset_ms: Schema.optional(NonNegative) })),
   scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) })),
   wire: Schema.optional(Schema.Literal(...Codec.wires)),
-  startup: Schema.optional(Schema.Struct({ spread_ms: Schema.optional(NonNegative), at_ms: Schema.optional(Schema.Record({ key: Id, value: NonNegative })) }))
+  startup: Schema.optional(Schema.Struct({ spread_ms: Schema.optional(NonNegative), at_ms: Schema.optional(Schema.Record({ key: Id, value: NonNegative })) })),
+  discovery: Schema.optional(Schema.Struct({ interval_ms: Positive, first_round_wait_ms: Schema.optional(NonNegative) }))
 })
 type ScenarioFile = typeof ScenarioFile.Type
 
@@ -473,7 +484,8 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
     case "bridge":
       return { atMs, kind: "bridge", node: fault.node, groups: fault.groups }
     case "heal":
-      return { atMs, kind: "heal" }
+    case "dns_outage":
+      return { atMs, kind: fault.kind }
     case "clock_jump":
       return { atMs, kind: "clock_jump", target: fault.target, deltaMs: fault.delta_ms }
     case "store":
@@ -596,20 +608,24 @@ const fromFile = (file: ScenarioFile): Scenario => {
 }
 
 /** How a run executes (the scheduler's yield points, how messages travel, how nodes come up), from a file; `wire` and `startup` only when given. */
-const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wire" | "startup"> => ({
+const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wire" | "startup" | "discovery"> => ({
   scheduler: {
     yieldOpsMin: file.scheduler?.yield_ops_min ?? defaults.scheduler.yieldOpsMin,
     yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
   },
   ...(file.wire === undefined ? {} : { wire: file.wire }),
-  ...(file.startup === undefined ? {} : { startup: { spreadMs: file.startup.spread_ms ?? 0, ...(file.startup.at_ms === undefined ? {} : { atMs: file.startup.at_ms }) } })
+  ...(file.startup === undefined ? {} : { startup: { spreadMs: file.startup.spread_ms ?? 0, ...(file.startup.at_ms === undefined ? {} : { atMs: file.startup.at_ms }) } }),
+  ...(file.discovery === undefined
+    ? {}
+    : { discovery: { intervalMs: file.discovery.interval_ms, firstRoundWaitMs: file.discovery.first_round_wait_ms ?? Discovery.firstRoundWaitMsDefault } })
 })
 
 /** The file form of `executionFromFile`'s part of a scenario. */
 const executionToFile = (scenario: Scenario) => ({
   scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
   ...(scenario.wire === undefined ? {} : { wire: scenario.wire }),
-  ...(scenario.startup === undefined ? {} : { startup: { spread_ms: scenario.startup.spreadMs, ...(scenario.startup.atMs === undefined ? {} : { at_ms: scenario.startup.atMs }) } })
+  ...(scenario.startup === undefined ? {} : { startup: { spread_ms: scenario.startup.spreadMs, ...(scenario.startup.atMs === undefined ? {} : { at_ms: scenario.startup.atMs }) } }),
+  ...(scenario.discovery === undefined ? {} : { discovery: { interval_ms: scenario.discovery.intervalMs, first_round_wait_ms: scenario.discovery.firstRoundWaitMs } })
 })
 
 /** The check settings a file gives, left out entirely when it gives none (so encoding round-trips). */
@@ -676,6 +692,13 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   }
   if (scenario.workload.hotTuples > scenario.workload.tuples) problems.push(`workload.hot_tuples: must not exceed workload.tuples (${scenario.workload.tuples})`)
   if (scenario.scheduler.yieldOpsMin > scenario.scheduler.yieldOpsMax) problems.push("scheduler.yield_ops_min: must not exceed scheduler.yield_ops_max")
+  if (scenario.discovery !== undefined && scenario.faults.some((fault) => fault.kind === "topology")) {
+    // A reload gives a node the declared nodes of its view again, which discovery would then undo.
+    problems.push("discovery: cannot be combined with topology faults (a reload declares every node)")
+  }
+  scenario.faults.forEach((fault, index) => {
+    if (fault.kind === "dns_outage" && scenario.discovery === undefined) problems.push(`faults[${index}]: dns_outage needs discovery (nodes that find each other through DNS)`)
+  })
   if ((scenario.startup?.spreadMs ?? 0) >= scenario.budgetMs) problems.push(`startup.spread_ms: must be below budget_ms (${scenario.budgetMs}), or some node might never start`)
   for (const [id, atMs] of Object.entries(scenario.startup?.atMs ?? {})) {
     target(`startup.at_ms.${id}`, id)
@@ -705,6 +728,7 @@ const validateFault = (
       check.region(`${path}.from`, fault.from)
       return check.region(`${path}.to`, fault.to)
     case "heal":
+    case "dns_outage":
       return
     case "topology":
       if (!TopologyFaults.isTargetChange(fault.change)) return check.region(`${path}.region`, fault.change.region)
@@ -769,7 +793,8 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
     case "bridge":
       return { at_ms, kind: "bridge", node: fault.node, groups: fault.groups }
     case "heal":
-      return { at_ms, kind: "heal" }
+    case "dns_outage":
+      return { at_ms, kind: fault.kind }
     case "clock_jump":
       return { at_ms, kind: "clock_jump", target: fault.target, delta_ms: fault.deltaMs }
     case "store":

@@ -39,6 +39,7 @@ export type Episode =
   | (Lasting & { readonly kind: "bridge"; readonly node: string; readonly sides: ReadonlyArray<number> })
   | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string })
   | (Lasting & { readonly kind: "store"; readonly region: string; readonly slowMinMs: number; readonly slowSpanMs: number; readonly failPermille: number })
+  | (Lasting & { readonly kind: "dns_outage" })
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
   | { readonly kind: "wipe"; readonly atMs: number; readonly target: string }
   | { readonly kind: "promote"; readonly atMs: number; readonly region: string }
@@ -62,6 +63,8 @@ interface Space {
   readonly healedAtMs: number
   /** The scenario's own topology changes (the only ones generated). */
   readonly topologyChanges: ReadonlyArray<TopologyChange>
+  /** The scenario has `discovery`: DNS outages are part of its space. */
+  readonly discovery: boolean
 }
 
 const groupsOf = (sides: ReadonlyArray<number>, regionIds: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
@@ -89,6 +92,8 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
       return [{ atMs, kind: "one_way", from: episode.from, to: episode.to }, ...ending({ atMs: endMs, kind: "heal" })]
     case "bridge":
       return [{ atMs, kind: "bridge", node: episode.node, groups: groupsOf(episode.sides, space.regionIds) }, ...ending({ atMs: endMs, kind: "heal" })]
+    case "dns_outage":
+      return [{ atMs, kind: "dns_outage" }, ...ending({ atMs: endMs, kind: "heal" })]
     case "crash":
     case "pause":
       return [{ atMs, kind: episode.kind, target: episode.target }, ...ending({ atMs: endMs, kind: episode.kind === "crash" ? "restart" : "resume", target: episode.target })]
@@ -139,6 +144,8 @@ const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "
       return { ...base, kind: "one_way", from: fault.from, to: fault.to }
     case "bridge":
       return { ...base, kind: "bridge", node: fault.node, sides: sidesOf(fault.groups, space.regionIds) }
+    case "dns_outage":
+      return { ...base, kind: "dns_outage" }
     case "crash":
     case "pause":
       return { ...base, kind: fault.kind, target: fault.target }
@@ -234,7 +241,8 @@ export const spaceOf = (scenario: Scenario): Space => {
     deltaMaxMs: Math.ceil(Math.max(2_000, ...deltas)),
     slowMaxMs: Math.ceil(Math.max(200, ...slows)),
     healedAtMs: Math.max(workloadEndMs, lastFaultMs),
-    topologyChanges: scenario.faults.flatMap((fault) => (fault.kind === "topology" ? [fault.change] : []))
+    topologyChanges: scenario.faults.flatMap((fault) => (fault.kind === "topology" ? [fault.change] : [])),
+    discovery: scenario.discovery !== undefined
   }
 }
 
@@ -276,7 +284,9 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) },
-    ...(space.topologyChanges.length === 0 ? [] : [{ weight: 1, arbitrary: record({ kind: fc.constant("topology" as const), atMs, change: fc.constantFrom(...space.topologyChanges) }) }])
+    ...(space.topologyChanges.length === 0 ? [] : [{ weight: 1, arbitrary: record({ kind: fc.constant("topology" as const), atMs, change: fc.constantFrom(...space.topologyChanges) }) }]),
+    // DNS outages only where the nodes discover each other: the file format refuses them elsewhere.
+    ...(space.discovery ? [{ weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("dns_outage" as const) }) }] : [])
   )
 }
 

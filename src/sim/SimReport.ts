@@ -154,6 +154,8 @@ export const hit = (scenario: Scenario, fault: Fault): { readonly regions: Reado
       return { regions: [fault.from, fault.to], nodes: [] }
     case "heal":
       return { regions: [], nodes: [] }
+    case "dns_outage":
+      return { regions: scenario.topology.regions.map((region) => region.id), nodes: [] }
     case "topology":
       return { regions: TopologyFaults.isTargetChange(fault.change) ? [fault.change.from, fault.change.to] : [fault.change.region], nodes: [] }
     default: {

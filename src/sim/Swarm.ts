@@ -459,6 +459,30 @@ const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<F
   return faults
 }
 
+/** Chance that a scenario with `discovery` gets DNS outages, and how many at most. */
+const dnsOutageChance = 0.7
+const dnsOutagesMax = 2
+
+/**
+ * DNS outages of a scenario with `discovery` (from their own stream, `dns-faults`, so other
+ * scenarios draw as before): each from a time in the fault window to a heal 0.5-4 s later, one
+ * after another. A node that starts or restarts meanwhile runs its engine with no node known.
+ */
+const drawDnsOutages = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
+  if (scenario.discovery === undefined || !chance(random, dnsOutageChance)) return []
+  const { startMs, durationMs } = scenario.workload
+  const windowEndMs = (durationMs > 0 ? startMs + durationMs : 5_000) + 2_000
+  const faults: Array<Fault> = []
+  let fromMs = durationMs > 0 ? startMs : 0
+  for (let outage = intBetween(random, 1, dnsOutagesMax); outage > 0 && fromMs < windowEndMs; outage--) {
+    const atMs = stepBetween(random, fromMs, windowEndMs, 10)
+    const endMs = atMs + stepBetween(random, 500, 4_000, 10)
+    faults.push({ atMs, kind: "dns_outage" }, { atMs: endMs, kind: "heal" })
+    fromMs = endMs + 10
+  }
+  return faults
+}
+
 /** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
 const settleMs = (scenario: Scenario): number => {
   const { heartbeat, failover } = scenario.replication
@@ -472,7 +496,9 @@ const settleMs = (scenario: Scenario): number => {
  */
 const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
-  const faults = [...drawFaults(swarm.derive("faults"), scenario), ...drawTopologyFaults(swarm.derive("topology-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
+  // A reload declares every node, which discovery would undo: no topology faults with discovery.
+  const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
+  const faults = [...drawFaults(swarm.derive("faults"), scenario), ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
   // A base file's availability floor was calibrated for its own schedule, not for drawn ones:

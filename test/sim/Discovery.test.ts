@@ -1,0 +1,67 @@
+/**
+ * Nodes that find each other through DNS at run time (`discovery:`), as the Kubernetes
+ * deployment's do: each node starts knowing no node and learns them from its discovery rounds
+ * (the shared `Discovery.start`, as `serve` runs it), and a `dns_outage` makes every round fail
+ * until a heal.
+ */
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import * as Scenario from "../../src/sim/Scenario.js"
+import { runScenario, simulate } from "../../src/sim/Run.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const file = "scenarios/two-region-discovery-wipe.yaml"
+
+/** The client writes of `region` that started within `[fromMs, toMs)`. */
+const writesOf = (sim: ReturnType<typeof simulate>, region: string, fromMs: number, toMs: number) =>
+  sim.history.writes.filter((write) => write.clientRegion === region && write.startedAtMs >= fromMs && write.startedAtMs < toMs)
+
+describe("discovery in the simulator", () => {
+  it("a node wiped during a DNS outage knows no node until DNS answers: its clients' writes are refused, none is taken in the old epoch, and it serves again after", () => {
+    const scenario = Fixtures.load(file)
+    for (let seed = 1; seed <= 4; seed++) {
+      const sim = simulate(scenario, seed, { wallClock: Fixtures.wallClock })
+      expect(sim.result.violations, `seed ${seed}`).toEqual([])
+      // us-west-1 restarts on a wiped disk at 6 s; DNS answers again at 9 s.
+      const during = writesOf(sim, "us-west-1", 6_100, 9_000)
+      expect(during.length, `seed ${seed}`).toBeGreaterThan(0)
+      for (const write of during) {
+        expect(write.outcome, `seed ${seed}, write at ${write.startedAtMs} ms`).toBe("rejected")
+        expect(write.reason, `seed ${seed}`).toMatch(/^RouteError\(PrimaryUnavailable\)/)
+      }
+      const after = writesOf(sim, "us-west-1", 11_000, 12_000)
+      expect(after.some((write) => write.outcome === "acknowledged"), `seed ${seed}`).toBe(true)
+      // Every write us-west-1 took after its wipe is in an epoch newer than the promotion's.
+      const taken = sim.history.writes.filter((write) => write.targetRegion === "us-west-1" && write.outcome === "acknowledged" && write.startedAtMs > 6_000)
+      expect(taken.length, `seed ${seed}`).toBeGreaterThan(0)
+      for (const write of taken) expect(write.epoch, `seed ${seed}`).toBeGreaterThanOrEqual(2)
+    }
+  })
+
+  it("without discovery the same wipe knows its peer from its configuration: its clients' writes reach the acting primary meanwhile", () => {
+    const { discovery: _discovery, ...declared } = Fixtures.load(file)
+    const scenario: Scenario.Scenario = { ...declared, faults: declared.faults.filter((fault) => fault.kind !== "dns_outage") }
+    const sim = simulate(scenario, 1, { wallClock: Fixtures.wallClock })
+    expect(sim.result.violations).toEqual([])
+    expect(writesOf(sim, "us-west-1", 6_100, 9_000).some((write) => write.outcome === "acknowledged" && write.targetRegion === "eu-central-1")).toBe(true)
+  })
+
+  it("a discovery scenario runs the same twice and round-trips through its file", () => {
+    const scenario = Fixtures.load(file)
+    expect(runScenario(scenario, 5).traceHash).toBe(runScenario(scenario, 5).traceHash)
+    expect(Scenario.decode(Scenario.encode(scenario), "encoded")).toEqual(Either.right(scenario))
+    expect(scenario.discovery).toEqual({ intervalMs: 1_000, firstRoundWaitMs: 2_000 })
+  })
+
+  it("refuses a dns_outage without discovery, and discovery with topology faults, naming the key", () => {
+    const base = Fixtures.load("scenarios/two-region-partition.yaml")
+    const outage = Scenario.validate({ ...base, faults: [{ atMs: 100, kind: "dns_outage" }] })
+    expect(outage).toContain("faults[0]: dns_outage needs discovery (nodes that find each other through DNS)")
+    const withTopology = Scenario.validate({
+      ...base,
+      discovery: { intervalMs: 1_000, firstRoundWaitMs: 0 },
+      faults: [{ atMs: 100, kind: "topology", change: { op: "remove_target", from: "us-west-1", to: "eu-central-1" } }]
+    })
+    expect(withTopology).toContain("discovery: cannot be combined with topology faults (a reload declares every node)")
+  })
+})
