@@ -259,6 +259,9 @@ class ChaosRun {
     const clocksUsed = [...this.clocks.values()].some((clock) => clock.offsetMs !== 0 || clock.driftPpm !== 0) || this.scenario.faults.some((fault) => fault.kind === "clock_jump")
     if (this.faketime === undefined && clocksUsed) this.notApplied.push("clock offsets, drift and jumps: libfaketime is not installed (apt-get install -y faketime)")
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
+    if (this.scenario.discovery !== undefined) {
+      this.notApplied.push("discovery: every node is declared in its configuration (static discovery); the harness has no DNS to take away, so dns_outage does nothing")
+    }
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))
     if (storeFaults.some((fault) => fault.slowMs.max > 0)) this.notApplied.push("store: slow commits (slow_ms) have no counterpart on a real disk; failing ones are a full disk (see chaos/Disks.ts)")
@@ -341,8 +344,8 @@ class ChaosRun {
       case "topology":
         return this.topologyFault(fault.change)
       case "dns_outage":
-        // Scenarios with `discovery` are refused before a run (`simulatedOnly`); elsewhere the simulator does nothing either.
-        return "dns_outage: no discovery in this scenario, nothing to do"
+        // Said once in `notApplied`: the nodes are declared, there is no DNS to fail.
+        return "dns_outage: not applied (nodes are declared, no DNS)"
     }
   }
 

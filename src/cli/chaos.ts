@@ -19,7 +19,6 @@ import { Command, InvalidArgumentError, Option } from "commander"
 import * as DelayProxy from "../chaos/DelayProxy.js"
 import * as Netns from "../chaos/Netns.js"
 import * as ChaosRun from "../chaos/Run.js"
-import type * as Scenario from "../sim/Scenario.js"
 import * as Swarm from "../sim/Swarm.js"
 import { commandLine } from "./sim.js"
 import * as ScenarioFile from "./ScenarioFile.js"
@@ -36,18 +35,7 @@ interface RunOptions {
   readonly json?: boolean
 }
 
-/**
- * A scenario file for real processes. One with `discovery` is refused: the harness declares
- * every node in each node's configuration (static discovery) and has no DNS to take away, so it
- * would run another deployment than the simulator's.
- */
-const readScenario = (file: string): Scenario.Scenario | undefined => {
-  const scenario = ScenarioFile.read(file)
-  if (scenario?.discovery === undefined) return scenario
-  process.stderr.write(`${file}: discovery: runs in the simulator only (the chaos harness declares every node and has no DNS to fail)\n`)
-  process.exitCode = 2
-  return undefined
-}
+const readScenario = ScenarioFile.read
 
 /** The verdict in a few lines: violations first, then what was done and measured. */
 const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [

@@ -18,6 +18,7 @@
  * round trips) and end healed within their budget, so a failure is the code's, not the draw's.
  * This module only draws and runs; writing files and printing belong to the command line.
  */
+import * as Discovery from "../replication/Discovery.js"
 import * as Random from "../replication/Random.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
@@ -459,6 +460,13 @@ const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<F
   return faults
 }
 
+/** Share of drawn scenarios whose nodes find each other through DNS, as the Kubernetes deployment's do. */
+const discoveryChance = 0.25
+
+/** Discovery (from its own stream, so the other draws of a seed stay as they were): on a quarter of seeds, rounds 0.5-2 s apart. */
+const drawDiscovery = (random: Stream): Pick<Scenario, "discovery"> =>
+  chance(random, discoveryChance) ? { discovery: { intervalMs: pick(random, [500, 1_000, 2_000]), firstRoundWaitMs: Discovery.firstRoundWaitMsDefault } } : {}
+
 /** Chance that a scenario with `discovery` gets DNS outages, and how many at most. */
 const dnsOutageChance = 0.7
 const dnsOutagesMax = 2
@@ -684,9 +692,11 @@ export const swarmScenario = (seed: number | string): Scenario => {
   const network = drawNetwork(swarm.derive("network"), regionIds)
   const replication = drawReplication(swarm.derive("replication"), regionIds, network)
   const scheduling = swarm.derive("scheduler")
+  const discovery = drawDiscovery(swarm.derive("discovery"))
+  const found = discovery.discovery === undefined ? "" : ", nodes found through DNS"
   const base: Scenario = {
     name: "swarm",
-    description: `Drawn from swarm seed ${seed}: ${regionIds.length} regions, ${topology.strategy}, ${graph}, ${replication.conflictResolution} over ${replication.clock} timestamps.`,
+    description: `Drawn from swarm seed ${seed}: ${regionIds.length} regions, ${topology.strategy}, ${graph}, ${replication.conflictResolution} over ${replication.clock} timestamps${found}.`,
     budgetMs: 0,
     topology,
     // Per-node disks as `serve` ships them (lmdb), or a regional one as with FoundationDB.
@@ -697,7 +707,8 @@ export const swarmScenario = (seed: number | string): Scenario => {
     workload: drawWorkload(swarm.derive("workload"), topology),
     faults: [],
     checks: defaultChecks(topology.strategy),
-    scheduler: { yieldOpsMin: pick(scheduling, [16, 64, 128]), yieldOpsMax: pick(scheduling, [256, 1_024, 4_096]) }
+    scheduler: { yieldOpsMin: pick(scheduling, [16, 64, 128]), yieldOpsMax: pick(scheduling, [256, 1_024, 4_096]) },
+    ...discovery
   }
   return checked(drawChaos(base, seed))
 }

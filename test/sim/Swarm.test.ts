@@ -97,7 +97,13 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "dns_outage", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
+    // A quarter of seeds find their nodes through DNS, and those draw no topology change (a reload declares every node).
+    const discovering = scenarios.filter((scenario) => scenario.discovery !== undefined)
+    expect(discovering.length).toBeGreaterThan(30)
+    expect(discovering.length).toBeLessThan(70)
+    expect(discovering.every((scenario) => scenario.faults.every((fault) => fault.kind !== "topology"))).toBe(true)
+    expect(scenarios.filter((scenario) => scenario.discovery === undefined).every((scenario) => scenario.faults.every((fault) => fault.kind !== "dns_outage"))).toBe(true)
     expect(seen(scenarios.map((scenario) => scenario.store))).toEqual(seen(["per_node", "shared"]))
     expect(scenarios.some((scenario) => scenario.workload.deadlineMs !== undefined)).toBe(true)
     // Nodes start at one instant on some seeds, spread over up to 3 s on the others, and on some
