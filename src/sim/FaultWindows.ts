@@ -229,6 +229,44 @@ export const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => 
  */
 const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.latestStartMs(scenario) > 0 ? [{ startMs: 0, endMs: Startup.latestStartMs(scenario) }] : [])
 
+/**
+ * Under `discovery`, whether the DNS outage `faults[index]` leaves nodes that do not know each
+ * other until it ends: it began before every node could have had a round after the last start,
+ * or a node started again during it (each start knows no node). They meet at their first round
+ * after the heal, as if they had started then.
+ */
+export const strangersDuring = (scenario: Scenario, faults: ReadonlyArray<Fault>, index: number, endMs: number): boolean => {
+  const fault = faults[index]!
+  const roundMs = scenario.discovery?.intervalMs
+  if (roundMs === undefined || fault.kind !== "dns_outage") return false
+  if (fault.atMs < Startup.latestStartMs(scenario) + roundMs) return true
+  return faults.some((other) => (other.kind === "restart" || other.kind === "wipe") && other.atMs >= fault.atMs && other.atMs <= endMs)
+}
+
+/**
+ * The windows DNS outages open under `discovery` when nodes that do not know each other meet only
+ * after the heal (`strangersDuring`): their first round then, `recover_after` answers, and what a
+ * late start allows after it (under PrimaryReplica another region's promotion, the hand-back and
+ * its wait for the leases granted meanwhile). (Swarm seed 85000190 over
+ * primary-late-start-crash.yaml with discovery: the primary started at 4.4 s during an outage
+ * from 3.1 to 5.05 s, was handed the role back at 10.9 s, and waited out leases until 13.9 s.)
+ */
+const strangersMeeting = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
+  if (scenario.discovery === undefined) return []
+  const { heartbeat, failover } = scenario.replication
+  const faults = [...scenario.faults].sort((a, b) => a.atMs - b.atMs)
+  const metMs = scenario.discovery.intervalMs + (heartbeat.recoverAfter + 1) * Math.max(heartbeat.intervalMs, 2 * SimNetwork.slowestOneWayMs(scenario.network))
+  const primaryMs =
+    scenario.topology.strategy === "PrimaryReplica"
+      ? heartbeat.timeoutMs + failover.detectAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs + failover.promoteBackAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs
+      : 0
+  return faults.flatMap((fault, index) => {
+    if (fault.kind !== "dns_outage") return []
+    const endMs = faults.slice(index + 1).find((later) => later.kind === "heal")?.atMs ?? healedAtMs
+    return strangersDuring(scenario, faults, index, endMs) ? [{ startMs: fault.atMs, endMs: endMs + metMs + primaryMs }] : []
+  })
+}
+
 /** The windows in which writes may be refused, in time order (by start). */
 export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
@@ -243,7 +281,8 @@ export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<W
     ...recovering(scenario, [...faults, ...restarts]),
     ...leaselessStart(scenario),
     ...lossyStart(scenario),
-    ...lateStartHandBack(scenario)
+    ...lateStartHandBack(scenario),
+    ...strangersMeeting(scenario, healedAtMs)
   ].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs
   )

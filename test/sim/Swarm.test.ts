@@ -11,6 +11,7 @@ import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { replayCommand } from "../../src/cli/sim.js"
 import { runScenario, simulate } from "../../src/sim/Run.js"
+import * as FaultWindows from "../../src/sim/FaultWindows.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
@@ -231,6 +232,40 @@ describe("swarm", () => {
     ])
     // Nobody was promoted: the wiped eu-central-1 saw the primary gone only a heartbeat timeout after its restart.
     expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+  })
+
+  it("seed 84000030 over chaos-primary-pause.yaml with discovery: a DNS outage before every node could meet the others holds the promotion back, so a primary paused until 7.03 s is not held to the failover story", () => {
+    const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
+    const scenario = Swarm.swarmFrom(base, 84000030)
+    expect(scenario.startup?.spreadMs).toBe(1_200)
+    expect(scenario.faults.filter((fault) => fault.kind !== "clock_jump")).toMatchObject([
+      { atMs: 1_910, kind: "dns_outage" },
+      { atMs: 2_260, kind: "pause", target: "us-west-1" },
+      { atMs: 3_710, kind: "heal" },
+      { atMs: 7_030, kind: "resume", target: "us-west-1" }
+    ])
+    expect(scenario.checks).not.toContain("failover")
+    const told = (from: Scenario.Scenario) => runScenario({ ...from, checks: [...from.checks, "failover"] }, 84000030)
+    // The nodes met only after the heal, and the pause ended before anyone was promoted...
+    expect(told(scenario).failover?.promotedAtMs).toBeUndefined()
+    expect(runScenario(scenario, 84000030).violations).toEqual([])
+    // ...where the same schedule without the outage has eu-central-1 promoted at 6.14 s.
+    const { discovery: _discovery, ...declared } = scenario
+    expect(told({ ...scenario, faults: scenario.faults.filter((fault) => fault.kind !== "dns_outage") }).failover?.promotedAtMs).toBeCloseTo(6_139.1, 0)
+    expect(told({ ...declared, faults: scenario.faults.filter((fault) => fault.kind !== "dns_outage") }).failover?.promotedAtMs).toBeCloseTo(5_839.1, 0)
+  })
+
+  it("seed 85000190 over primary-late-start-crash.yaml with discovery: a primary that starts during a DNS outage meets the others after it, so the hand-back's wait for leases is a window, not lost availability", () => {
+    const base = { ...Fixtures.load("scenarios/primary-late-start-crash.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
+    const scenario = Swarm.swarmFrom(base, 85000190)
+    expect(scenario.faults.slice(0, 2)).toMatchObject([{ atMs: 3_100, kind: "dns_outage" }, { atMs: 5_050, kind: "heal" }])
+    const result = runScenario(scenario, 85000190)
+    expect(result.violations).toEqual([])
+    // The role came back to us-west-1 at 10.9 s, and it waited out the leases of the acting primary until about 13.9 s.
+    expect(result.failover?.epochs.at(-1)).toMatchObject({ primary: "us-west-1" })
+    expect(result.failover?.epochs.at(-1)?.startedAtMs).toBeCloseTo(10_899.9, 0)
+    const windows = FaultWindows.windows(scenario, 26_660)
+    expect(FaultWindows.overlaps(windows, 11_249, 11_249, 0) && FaultWindows.overlaps(windows, 13_800, 13_800, 0)).toBe(true)
   })
 
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
