@@ -268,6 +268,21 @@ describe("swarm", () => {
     expect(FaultWindows.overlaps(windows, 11_249, 11_249, 0) && FaultWindows.overlaps(windows, 13_800, 13_800, 0)).toBe(true)
   })
 
+  it("seed 85000125 over chaos-primary-pause.yaml with discovery: a region paused through a DNS outage is promoted as it resumes, before the primary is lost, so that later loss is not held to the story (and no epoch has two writers)", () => {
+    const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
+    const scenario = Swarm.swarmFrom(base, 85000125)
+    expect(scenario.checks).not.toContain("failover")
+    expect(scenario.checks).toContain("epochs")
+    const result = runScenario(scenario, 85000125)
+    expect(result.violations).toEqual([])
+    // eu-central-1 (paused from 1.16 to 5.14 s, through the outage from 0.75 to 3.54 s) took the
+    // role at 5.14 s; the primary was paused only at 6.56 s. Without the outage nobody is
+    // promoted before 10.3 s. A region with no known node counts as down: see the closing note.
+    expect(result.failover?.epochs[1]).toMatchObject({ epoch: 1, primary: "eu-central-1" })
+    expect(result.failover?.epochs[1]?.startedAtMs).toBeCloseTo(5_140.7, 0)
+    expect(result.failover?.lossAtMs).toBe(6_560)
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
