@@ -49,7 +49,9 @@
  * - Promotion needs a strict majority of regions, so two regions never fail over on their
  *   own; the operator's `promote` does it (a region that sees only a minority of three or more
  *   refuses). Epochs are dealt round-robin in failover order (`nextEpoch`), so two regions
- *   that promote at once never start the same epoch.
+ *   that promote at once never start the same epoch. An operator's promotion on a disk that has
+ *   not paged its peers counts from the wall clock in seconds, above any epoch dealt since: the
+ *   disk may have lost a newer epoch with a wipe while the peer holding it is down.
  * - Hand-back. The acting primary hands the role back to the original primary (the region
  *   with the lowest failover priority number) once that region has been available for
  *   `promoteBackAfterMs` and has caught up: the agent's durable cursor towards it has reached
@@ -536,6 +538,7 @@ export const make = (settings: Settings) =>
     const store = yield* Store.Store
     const manager = yield* TopologyManager.TopologyManager
     const primacy = yield* Primacy.Primacy
+    const clock = yield* Clock.Clock
     const tracking = yield* Ref.make(initialTracking(0, undefined, false, 0))
     const io: Io = {
       tracking,
@@ -591,7 +594,13 @@ export const make = (settings: Settings) =>
         return yield* new PromoteRefused({ message: `${settings.regionId} sees ${visible} of ${topology.regions.length} regions; promote a region that sees a majority` })
       }
       const recorded = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
-      const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0), settings.regionId)
+      // A disk that has not paged its peers may have lost a newer epoch with a wipe while the one
+      // peer that holds it is down: its promotion counts from the wall clock in seconds instead,
+      // above any epoch dealt since (swarm seed 87100056 over two-region-discovery-wipe.yaml: the
+      // acting primary handed the role back in epoch 2, lost its disk, and, promoted again while
+      // the original primary was down, took epoch 1 and writes in it after epoch 2's).
+      const floor = (yield* bootstrapNeeded) ? Math.floor((yield* clock.physicalMs) / 1_000) : 0
+      const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0, floor), settings.regionId)
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
       // The operator's word also opens the writes a fresh two-region primary disk holds until its
