@@ -282,6 +282,23 @@ describe("swarm", () => {
     expect(result.failover?.lossAtMs).toBe(6_560)
   })
 
+  it("seed 87100056 over two-region-discovery-wipe.yaml: a wiped acting primary promoted again while the original is down takes an epoch above the one it handed back, not a reused one", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/two-region-discovery-wipe.yaml"), 87100056)
+    expect(scenario.faults.filter((fault) => fault.kind === "wipe" || fault.kind === "promote").map((fault) => [fault.atMs, fault.kind])).toEqual([
+      [4_070, "promote"],
+      [5_270, "wipe"],
+      [6_940, "promote"],
+      [10_270, "wipe"]
+    ])
+    const simulation = simulate(scenario, 87100056)
+    expect(simulation.result.violations).toEqual([])
+    // eu-central-1 handed epoch 2 back at 4.95 s and lost its disk at 5.27 s; us-west-1, which
+    // holds epoch 2, was down from 5.32 to 8.55 s. The second promotion took epoch 1 before.
+    const eu = simulation.epochs.find((node) => node.nodeId === "eu-central-1-node1")!
+    const promotions = eu.history.filter((change) => change.cause === "promoted")
+    expect(promotions.map((change) => change.epoch)).toEqual([1, 1_700_000_009])
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
