@@ -92,11 +92,19 @@ export interface Outcome {
   readonly rounds: number
 }
 
+/**
+ * The sources a disk pages: every other region of the topology, and under per-node stores every
+ * sibling node. A region with no node known yet is a source not paged yet, not no source: under
+ * DNS discovery a node whose first round failed knows no node at all, and its bootstrap completed
+ * at once without paging anyone, which opened the writes of a fresh two-region primary disk in
+ * its old epoch after the other region had been promoted (swarm seed 88000030 over
+ * two-region-handback-pause.yaml with discovery: us-west-1 wiped during a DNS outage wrote in
+ * epoch 0 after eu-central-1's epoch 1). It is paged once discovery brings its nodes.
+ */
 const sourcesOf = (topology: Topology.Topology, settings: Settings): ReadonlyArray<Source> => {
   const regions = topology.regions
     .filter((region) => region.id !== settings.regionId)
     .map((region) => ({ key: region.id, region: region.id, nodes: Topology.regionNodes(region) }))
-    .filter((source) => source.nodes.length > 0)
   if (settings.storeShape === "shared") return regions
   const own = Topology.findRegion(topology, settings.regionId)
   const siblings = own === undefined ? [] : Topology.regionNodes(own).filter((node) => node.id !== settings.nodeId)

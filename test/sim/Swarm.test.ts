@@ -299,6 +299,22 @@ describe("swarm", () => {
     expect(promotions.map((change) => change.epoch)).toEqual([1, 1_700_000_009])
   })
 
+  it("seed 88000030 over two-region-handback-pause.yaml with discovery: a primary disk wiped during a DNS outage knows no peer, and its bootstrap waits for one instead of completing with no source", () => {
+    const base = { ...Fixtures.load("scenarios/two-region-handback-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
+    const scenario = Swarm.swarmFrom(base, 88000030)
+    expect(scenario.faults.filter((fault) => ["dns_outage", "promote", "wipe"].includes(fault.kind)).map((fault) => [fault.atMs, fault.kind])).toEqual([
+      [7_260, "dns_outage"],
+      [8_690, "promote"],
+      [8_980, "wipe"]
+    ])
+    const simulation = simulate(scenario, 88000030)
+    // Before, the wiped us-west-1 completed its bootstrap with no source, opened its writes and
+    // took one in epoch 0 at 11.25 s, after eu-central-1's epoch 1 began at 8.69 s.
+    expect(simulation.result.violations).toEqual([])
+    const late = simulation.history.writes.filter((write) => write.targetRegion === "us-west-1" && write.outcome === "acknowledged" && write.startedAtMs > 8_690)
+    expect(late.every((write) => (write.epoch ?? 0) > 0)).toBe(true)
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
