@@ -7,6 +7,7 @@
  * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
  */
 import { type Fault, primaryOf, type Scenario, targetNodes } from "./Scenario.js"
+import { endOf } from "./Faults.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
 
@@ -235,11 +236,12 @@ const startingUp = (scenario: Scenario): ReadonlyArray<Window> => (Startup.lates
  * or a node started again during it (each start knows no node). They meet at their first round
  * after the heal, as if they had started then.
  */
-export const strangersDuring = (scenario: Scenario, faults: ReadonlyArray<Fault>, index: number, endMs: number): boolean => {
+export const strangersDuring = (scenario: Scenario, faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): boolean => {
   const fault = faults[index]!
   const roundMs = scenario.discovery?.intervalMs
   if (roundMs === undefined || fault.kind !== "dns_outage") return false
   if (fault.atMs < Startup.latestStartMs(scenario) + roundMs) return true
+  const endMs = endOf(faults, index, healedAtMs)
   return faults.some((other) => (other.kind === "restart" || other.kind === "wipe") && other.atMs >= fault.atMs && other.atMs <= endMs)
 }
 
@@ -260,11 +262,9 @@ const strangersMeeting = (scenario: Scenario, healedAtMs: number): ReadonlyArray
     scenario.topology.strategy === "PrimaryReplica"
       ? heartbeat.timeoutMs + failover.detectAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs + failover.promoteBackAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs
       : 0
-  return faults.flatMap((fault, index) => {
-    if (fault.kind !== "dns_outage") return []
-    const endMs = faults.slice(index + 1).find((later) => later.kind === "heal")?.atMs ?? healedAtMs
-    return strangersDuring(scenario, faults, index, endMs) ? [{ startMs: fault.atMs, endMs: endMs + metMs + primaryMs }] : []
-  })
+  return faults.flatMap((fault, index) =>
+    strangersDuring(scenario, faults, index, healedAtMs) ? [{ startMs: fault.atMs, endMs: endOf(faults, index, healedAtMs) + metMs + primaryMs }] : []
+  )
 }
 
 /** The windows in which writes may be refused, in time order (by start). */

@@ -66,7 +66,7 @@ export interface Options {
    * Under a scenario's `discovery`: the node starts with no node declared and learns them from
    * `dns` (`SimDns`), its record published from its first start on.
    */
-  readonly discovery?: { readonly settings: SimDns.Settings; readonly dns: SimDns.SimDns }
+  readonly dns?: SimDns.SimDns
   /** Called when an incarnation ends on its own (not by a crash), e.g. its layer failed to build. */
   readonly onExit?: (node: Node, cause: string) => void
 }
@@ -164,9 +164,9 @@ export class Node {
       Metrics.layerMemory(this.metrics)
     )
     const declared = options.topology?.() ?? options.settings.topology
-    const discovery = options.discovery
-    discovery?.dns.publish(this.id)
-    const settings: Engine.Settings = { ...options.settings, topology: discovery === undefined ? declared : SimDns.withoutNodes(declared) }
+    const dns = options.dns
+    dns?.publish(this.id)
+    const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared) }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
     const program = Effect.scoped(
@@ -181,10 +181,10 @@ export class Node {
         }
         if (self.reloads !== reloadsAtStart && options.topology !== undefined) yield* self.reload(self.handles.topology, options.topology())
         // As `serve` does under DNS discovery: the first round before the engine, then every interval.
-        if (discovery !== undefined) {
-          yield* Discovery.start(discovery.settings.intervalMs, { defaultZone: "default", firstRoundWaitMs: discovery.settings.firstRoundWaitMs }).pipe(
+        if (dns !== undefined) {
+          yield* Discovery.start(dns.settings.intervalMs, { defaultZone: "default", firstRoundWaitMs: dns.settings.firstRoundWaitMs }).pipe(
             Effect.provide(context),
-            Effect.provideService(Discovery.EndpointSource, discovery.dns.source)
+            Effect.provideService(Discovery.EndpointSource, dns.source)
           )
         }
         return yield* Effect.provide(Engine.run(settings), context)

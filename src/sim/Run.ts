@@ -298,7 +298,7 @@ const keptTransmissions = (messages: Array<SimNetwork.Transmission>, messagesMax
 
 /** The DNS of a scenario whose nodes discover each other: every declared node's record, published as it first starts. */
 const dnsOf = (scenario: Scenario): SimDns.SimDns | undefined =>
-  scenario.discovery === undefined ? undefined : new SimDns.SimDns(SimDns.endpointsOf(Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))))
+  scenario.discovery === undefined ? undefined : new SimDns.SimDns(scenario.discovery, SimDns.endpointsOf(Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))))
 
 /** When the run heals everything: after the last fault, the end of the workload and the last node's start. */
 const healedAt = (scenario: Scenario, startOffsets: ReadonlyMap<string, number>): number => {
@@ -361,7 +361,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
     decorateNetwork,
     decorateClock,
-    ...(scenario.discovery === undefined || sim.dns === undefined ? {} : { discovery: { settings: scenario.discovery, dns: sim.dns } }),
+    ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     onExit: (exited) => {
       sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
     }

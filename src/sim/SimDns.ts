@@ -42,7 +42,11 @@ export class SimDns {
   private outage = false
   private readonly published = new Set<string>()
 
-  constructor(private readonly endpoints: ReadonlyArray<Discovery.DiscoveredEndpoint>) {}
+  constructor(
+    /** The scenario's `discovery`: how often and how long the nodes' rounds run. */
+    readonly settings: Settings,
+    private readonly endpoints: ReadonlyArray<Discovery.DiscoveredEndpoint>
+  ) {}
 
   /** Whether lookups fail now. */
   get failing(): boolean {

@@ -620,7 +620,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // DNS failed from 1.91 to 3.71 s, the primary was paused from 2.26 to 7.03 s, and nobody was
   // promoted in time).
   const discoveredMs = (scenario.discovery?.intervalMs ?? 0) + neededMs
-  const strangersDuring = (index: number): boolean => FaultWindows.strangersDuring(scenario, faults, index, endOf(faults, index, healedAtMs))
+  const strangersDuring = (index: number): boolean => FaultWindows.strangersDuring(scenario, faults, index, healedAtMs)
   // A wipe of every node of a region restarts them at once on empty disks: that region notices
   // the loss a heartbeat timeout after it started again, as a crashed one does after its
   // restart (swarm seed 65000291 over chaos-primary-pause.yaml: the primary crashed at 7.46 s,
