@@ -265,6 +265,12 @@ export interface Observation {
    * majority answers, the write lease keeps such a primary from taking writes anyway.
    */
   readonly contacted?: ReadonlySet<Topology.RegionId>
+  /**
+   * Declared regions no node of which is known yet, within their grace period
+   * (`TopologyManager.awaited`); absent means none. The primary is not counted down while its
+   * region is here: not knowing a region's nodes yet is no sign that they are gone.
+   */
+  readonly awaited?: ReadonlySet<Topology.RegionId>
 }
 
 /** What to do after a check. */
@@ -315,6 +321,14 @@ const heardSince = (heard: ReadonlyMap<Topology.RegionId, number>, region: Topol
   return atMs !== undefined && atMs >= sinceMs
 }
 
+/** Whether the primary of this node's view counts as down: another region, unavailable, and not awaited. */
+const primaryDown = (
+  primary: Topology.RegionId | undefined,
+  self: Topology.RegionId,
+  available: (region: Topology.RegionId) => boolean,
+  awaited: ReadonlySet<Topology.RegionId> | undefined
+): boolean => primary !== undefined && primary !== self && !available(primary) && awaited?.has(primary) !== true
+
 /** One check: updated timers and the action to take. */
 export const decide = (settings: Settings, tracking: Tracking, observation: Observation): { readonly tracking: Tracking; readonly action: Action } => {
   const { topology, nowMs } = observation
@@ -331,7 +345,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
   const original = originalPrimary(topology)
   const next: Tracking = {
     ...tracking,
-    primaryDownSinceMs: since(tracking.primary !== undefined && tracking.primary !== self && !available(tracking.primary), tracking.primaryDownSinceMs, nowMs),
+    primaryDownSinceMs: since(primaryDown(tracking.primary, self, available, observation.awaited), tracking.primaryDownSinceMs, nowMs),
     minoritySinceMs: since((total - lost) * 2 <= total && total > 2, tracking.minoritySinceMs, nowMs),
     majoritySinceMs: since(answered * 2 > total, tracking.majoritySinceMs, nowMs),
     originalUpSinceMs: since(original !== undefined && original !== self && available(original), tracking.originalUpSinceMs, nowMs),
@@ -527,7 +541,8 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
       bootstrapped: !(yield* sources.bootstrapNeeded),
       heard: yield* manager.heardAt,
-      contacted: yield* manager.contactedRegions
+      contacted: yield* manager.contactedRegions,
+      awaited: yield* manager.awaited
     }
   })
 

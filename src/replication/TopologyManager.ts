@@ -221,6 +221,17 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * (`Failover` does not fence a primary for such regions).
      */
     readonly contactedRegions: Effect.Effect<ReadonlySet<Topology.RegionId>>
+    /**
+     * Declared regions this node knows no node of yet, declared less than `heartbeatTimeoutMs`
+     * ago: the grace a node never heard from gets, for a region whose nodes are not known yet
+     * (DNS discovery learns them at run time). Such a region is not available
+     * (`Topology.isRegionAvailable` has no node to go by), but it is not lost either: a node
+     * that started while DNS failed counted the primary region down from its first check, and
+     * promoted itself the moment it came back from a pause longer than `detectAfterMs` (swarm
+     * seed 85000125 over chaos-primary-pause with discovery). `Failover` does not count the
+     * primary down while it is here.
+     */
+    readonly awaited: Effect.Effect<ReadonlySet<Topology.RegionId>>
     /** Runs `checkStaleNodes` every `intervalMs`, forever; fork it. */
     readonly runStaleChecks: (intervalMs: number, timeoutMs?: number) => Effect.Effect<never>
   }
@@ -233,7 +244,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const valid = TopologyBuilder.validate(initial)
     if (Either.isLeft(valid)) return yield* Effect.dieMessage(`TopologyManager.make: ${valid.left.message}`)
     const nowMs = yield* NodeClock.monotonicMs
-    const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs) })
+    const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs), declared: reconcileDeclared(new Map(), initial, nowMs) })
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
     const lock = new Handoff.Lock()
@@ -268,6 +279,8 @@ interface Tracking {
 interface State {
   readonly topology: Topology.Topology
   readonly tracking: ReadonlyMap<string, Tracking>
+  /** Per region, since when it has been declared (manager creation or its addition): see `awaited`. */
+  readonly declared: ReadonlyMap<Topology.RegionId, number>
 }
 
 interface Outcome<A> {
@@ -331,6 +344,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
+    awaited: Effect.zipWith(Ref.get(core.state), NodeClock.monotonicMs, (state, nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
@@ -469,7 +483,7 @@ const structural =
   (state, nowMs) =>
     Either.flatMap(change(state.topology), ({ topology, events }) =>
       Either.map(validated(topology), (valid) => ({
-        state: { topology: valid, tracking: reconcileTracking(state.tracking, valid, nowMs) },
+        state: { topology: valid, tracking: reconcileTracking(state.tracking, valid, nowMs), declared: reconcileDeclared(state.declared, valid, nowMs) },
         events: valid === state.topology ? [] : events,
         result: undefined
       }))
@@ -490,7 +504,7 @@ const explicitStatus =
       const tracking = state.tracking.get(key)
       const cleared = tracking === undefined ? [] : [[key, { ...tracking, goodHeartbeats: 0, demotedForStaleness: false }] as const]
       return {
-        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, cleared) },
+        state: { ...state, topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, cleared) },
         events: statusEvents(ref, node.status, status),
         result: undefined
       }
@@ -512,7 +526,7 @@ const heartbeat =
       const status: Topology.NodeStatus = recovered ? "Healthy" : node.status
       const established = tracking.established === true || status !== "Unreachable"
       return {
-        state: { topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, established ? { ...next, established } : next]]) },
+        state: { ...state, topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, established ? { ...next, established } : next]]) },
         events: statusEvents(ref, node.status, status),
         result: undefined
       }
@@ -576,7 +590,7 @@ const staleCheck =
       return [nodeKey(ref), { ...tracking, goodHeartbeats: 0, demotedForStaleness: true }] as const
     })
     return Either.right({
-      state: { topology, tracking: withEntries(state.tracking, demoted) },
+      state: { ...state, topology, tracking: withEntries(state.tracking, demoted) },
       events: stale.map(({ ref, node }) => TopologyEvent.NodeStatusChanged({ ...ref, oldStatus: node.status, newStatus: "Unreachable" })),
       result: stale.map(({ ref }) => ref)
     })
@@ -804,6 +818,18 @@ const reconcileTracking = (tracking: ReadonlyMap<string, Tracking>, topology: To
       const existing = tracking.get(key) ?? freshTracking(nowMs)
       return [key, node.status === "Healthy" ? { ...existing, goodHeartbeats: 0, demotedForStaleness: false } : existing] as const
     })
+  )
+
+/** Since when each region of `topology` has been declared: surviving regions keep theirs, new ones start now. */
+const reconcileDeclared = (declared: ReadonlyMap<Topology.RegionId, number>, topology: Topology.Topology, nowMs: number): ReadonlyMap<Topology.RegionId, number> =>
+  new Map(topology.regions.map((region) => [region.id, declared.get(region.id) ?? nowMs] as const))
+
+/** Regions with no node, declared less than `graceMs` before `nowMs` (see `awaited`). */
+const awaitedRegions = (state: State, nowMs: number, graceMs: number): ReadonlySet<Topology.RegionId> =>
+  new Set(
+    state.topology.regions
+      .filter((region) => Topology.regionNodes(region).length === 0 && nowMs - (state.declared.get(region.id) ?? nowMs) < graceMs)
+      .map((region) => region.id)
   )
 
 const withEntries = (

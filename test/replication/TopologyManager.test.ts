@@ -321,6 +321,30 @@ describe("TopologyManager", () => {
         expect(statusOf(yield* manager.current, "e1")).toBe("Unreachable")
       }))
 
+    it.effect("a declared region with no node known is awaited for the heartbeat timeout from its declaration, and no longer once a node of it is known", () =>
+      Effect.gen(function* () {
+        const declared = threeRegions("PrimaryReplica")
+        // As `serve` starts under DNS discovery: every region declared, the nodes not known yet.
+        const unknown: Topology.Topology = {
+          ...declared,
+          regions: declared.regions.map((region) => (region.id === "eu-central-1" ? region : { ...region, zones: region.zones.map((zone) => ({ ...zone, nodes: [] })) }))
+        }
+        const manager = yield* managerOver(unknown)
+        expect([...(yield* manager.awaited)].sort()).toEqual(["ap-southeast-1", "us-west-1"])
+        yield* TestClock.adjust("10 seconds")
+        yield* manager.addNode("ap-southeast-1", "ap-southeast-1a", { id: "a1", endpoint: "a1:50051", status: "Healthy" })
+        expect([...(yield* manager.awaited)]).toEqual(["us-west-1"])
+        yield* TestClock.adjust(29_999 - 10_000)
+        expect([...(yield* manager.awaited)]).toEqual(["us-west-1"])
+        yield* TestClock.adjust("1 millis")
+        expect([...(yield* manager.awaited)]).toEqual([])
+        // A region added later gets its own grace from its addition.
+        yield* manager.addRegion({ id: "sa-east-1", name: "South America", isPrimary: false, failoverPriority: 9, zones: [{ id: "sa-east-1a", name: "South America A", nodes: [] }] }, { sources: ["eu-central-1"] })
+        expect([...(yield* manager.awaited)]).toEqual(["sa-east-1"])
+        yield* TestClock.adjust("30 seconds")
+        expect([...(yield* manager.awaited)]).toEqual([])
+      }))
+
     // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may
     // be preempted after any operation, so each edit must move the state in one atomic step:
     // one that read the state, yielded, then wrote it back would undo a concurrent edit.

@@ -84,6 +84,25 @@ describe("Failover.decide", () => {
     expect(decideOver("c", tracking(0, "a"), view("c", ["a"]), [0, 1_000])._tag).toBe("None")
   })
 
+  it("a primary region no node of which is known yet is not counted down while it is awaited, only from when its grace ends", () => {
+    // Under DNS discovery a node that started while DNS failed knows no node of a; a's absence
+    // from the topology is no sign that it is down (swarm seed 85000125).
+    const unknown = (local: string): Topology.Topology => {
+      const topology = view(local)
+      return { ...topology, regions: topology.regions.map((region) => (region.id === "a" ? { ...region, zones: region.zones.map((zone) => ({ ...zone, nodes: [] })) } : region)) }
+    }
+    const awaited = new Set(["a"])
+    expect(decideOver("b", tracking(0, "a"), unknown("b"), [0, 5_000], { awaited })._tag).toBe("None")
+    // Without the grace the same view promotes b after detect_after_ms; so does the grace's end.
+    expect(decideOver("b", tracking(0, "a"), unknown("b"), [0, 1_000])).toEqual({ _tag: "Promote", epoch: 1 })
+    let current = tracking(0, "a")
+    for (const [nowMs, stillAwaited] of [[0, true], [4_000, true], [4_100, false], [5_000, false], [5_100, false]] as const) {
+      const decided = Failover.decide(settings("b"), current, { ...observation(unknown("b"), nowMs), awaited: stillAwaited ? awaited : new Set() })
+      current = decided.tracking
+      expect([nowMs, decided.action._tag]).toEqual([nowMs, nowMs >= 5_100 ? "Promote" : "None"])
+    }
+  })
+
   it("a region cut off on its own does not promote itself", () => {
     expect(decideOver("c", tracking(0, "a"), view("c", ["a", "b"]), [0, 5_000])._tag).toBe("None")
   })
