@@ -260,7 +260,7 @@ class ChaosRun {
     if (this.faketime === undefined && clocksUsed) this.notApplied.push("clock offsets, drift and jumps: libfaketime is not installed (apt-get install -y faketime)")
     if (this.scenario.network.remote.duplicate > 0 || this.scenario.network.local.duplicate > 0) this.notApplied.push("duplicate: TCP delivers each byte once; duplicated messages are the simulator's alone")
     if (this.scenario.discovery !== undefined) {
-      this.notApplied.push("discovery: every node is declared in its configuration (static discovery); the harness has no DNS to take away, so dns_outage does nothing")
+      this.notApplied.push("discovery: every node is declared in its configuration (static discovery); the harness has no DNS to take away, so dns_outage does nothing and a replaced pod's crash is a plain crash")
     }
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))

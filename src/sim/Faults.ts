@@ -91,12 +91,15 @@ export const apply = (fault: Fault, targets: Targets): string => {
       for (const id of affected) {
         const node = nodes.get(id)
         if (node === undefined) continue
-        if (fault.kind === "crash") node.crash()
-        else if (fault.kind === "restart") node.start()
+        if (fault.kind === "crash") {
+          node.crash()
+          // Published again when the node starts (`Node.start`).
+          if (fault.replaced === true) targets.dns?.withdraw(id)
+        } else if (fault.kind === "restart") node.start()
         else if (fault.kind === "pause") node.pause()
         else node.resume()
       }
-      return `${fault.kind} ${affected.join(",")}`
+      return `${fault.kind}${fault.kind === "crash" && fault.replaced === true && targets.dns !== undefined ? " (pod replaced: DNS record withdrawn until it starts)" : ""} ${affected.join(",")}`
     }
   }
 }

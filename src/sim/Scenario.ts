@@ -98,7 +98,14 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "heal" }
   /** Every DNS lookup fails until the next `heal` (scenarios with `discovery`; see `SimDns`). */
   | { readonly atMs: number; readonly kind: "dns_outage" }
-  | { readonly atMs: number; readonly kind: "crash" | "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
+  /**
+   * `replaced` (scenarios with `discovery`): the crash of a pod that Kubernetes deletes and
+   * creates again (a rolling update, a drained machine), not a process that restarts in its pod:
+   * its DNS record is gone until the node starts again, so every peer's discovery removes the
+   * node and later adds it back as new (see `SimDns.withdraw`). The disk stays (the pod's volume).
+   */
+  | { readonly atMs: number; readonly kind: "crash"; readonly target: Target; readonly replaced?: boolean }
+  | { readonly atMs: number; readonly kind: "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
   /** The operator's `inferadb-repl promote` on a live node of `region` (PrimaryReplica). */
@@ -324,7 +331,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("dns_outage") }),
   // One member per kind (not one member for five literals): a union tries only the members whose
   // kind matches, so a broken fault of another kind is not also reported as a broken crash.
-  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id, replaced: Schema.optional(Schema.Boolean) }),
   Schema.Struct({ ...at, kind: Schema.Literal("restart"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("pause"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("resume"), target: Id }),
@@ -492,6 +499,8 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
       return { atMs, kind: "store", region: fault.region, slowMs: range(fault.slow_ms, { min: 0, max: 0 }), failRate: fault.fail_rate ?? 0 }
     case "promote":
       return { atMs, kind: "promote", region: fault.region }
+    case "crash":
+      return { atMs, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
     case "topology":
       // The file schema's filter guarantees the keys each change takes.
       return {
@@ -698,6 +707,9 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   }
   scenario.faults.forEach((fault, index) => {
     if (fault.kind === "dns_outage" && scenario.discovery === undefined) problems.push(`faults[${index}]: dns_outage needs discovery (nodes that find each other through DNS)`)
+    if (fault.kind === "crash" && fault.replaced === true && scenario.discovery === undefined) {
+      problems.push(`faults[${index}].replaced: a replaced pod's DNS record comes and goes only with discovery (nodes that find each other through DNS)`)
+    }
   })
   if ((scenario.startup?.spreadMs ?? 0) >= scenario.budgetMs) problems.push(`startup.spread_ms: must be below budget_ms (${scenario.budgetMs}), or some node might never start`)
   for (const [id, atMs] of Object.entries(scenario.startup?.atMs ?? {})) {
@@ -801,6 +813,8 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
       return { at_ms, kind: "store", region: fault.region, slow_ms: rangeToFile(fault.slowMs), fail_rate: fault.failRate }
     case "promote":
       return { at_ms, kind: "promote", region: fault.region }
+    case "crash":
+      return { at_ms, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
     case "topology": {
       const { change } = fault
       return TopologyFaults.isTargetChange(change)

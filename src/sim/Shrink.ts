@@ -37,7 +37,8 @@ export type Episode =
   | (Lasting & { readonly kind: "split"; readonly sides: ReadonlyArray<number> })
   | (Lasting & { readonly kind: "one_way"; readonly from: string; readonly to: string })
   | (Lasting & { readonly kind: "bridge"; readonly node: string; readonly sides: ReadonlyArray<number> })
-  | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string })
+  // `replaced` (crashes under discovery): a pod deleted and created again (see `Scenario.Fault`).
+  | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string; readonly replaced?: boolean })
   | (Lasting & { readonly kind: "store"; readonly region: string; readonly slowMinMs: number; readonly slowSpanMs: number; readonly failPermille: number })
   | (Lasting & { readonly kind: "dns_outage" })
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
@@ -96,7 +97,10 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
       return [{ atMs, kind: "dns_outage" }, ...ending({ atMs: endMs, kind: "heal" })]
     case "crash":
     case "pause":
-      return [{ atMs, kind: episode.kind, target: episode.target }, ...ending({ atMs: endMs, kind: episode.kind === "crash" ? "restart" : "resume", target: episode.target })]
+      return [
+        episode.kind === "crash" && episode.replaced === true ? { atMs, kind: "crash", target: episode.target, replaced: true } : { atMs, kind: episode.kind, target: episode.target },
+        ...ending({ atMs: endMs, kind: episode.kind === "crash" ? "restart" : "resume", target: episode.target })
+      ]
     case "store": {
       const slowMs: Range = { min: episode.slowMinMs, max: episode.slowMinMs + episode.slowSpanMs }
       const cleared: Fault = { atMs: endMs, kind: "store", region: episode.region, slowMs: { min: 0, max: 0 }, failRate: 0 }
@@ -147,6 +151,7 @@ const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "
     case "dns_outage":
       return { ...base, kind: "dns_outage" }
     case "crash":
+      return { ...base, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
     case "pause":
       return { ...base, kind: fault.kind, target: fault.target }
     case "store":
@@ -265,7 +270,21 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("split" as const), sides }) },
     { weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("one_way" as const), from: region, to: region }) },
     { weight: 1, arbitrary: record({ ...lasting, kind: fc.constant("bridge" as const), node, sides }) },
-    { weight: 3, arbitrary: record({ ...lasting, kind: fc.constant("crash" as const), target }) },
+    {
+      weight: 3,
+      // Under discovery a crash may be a replaced pod; `false` is where it shrinks to.
+      arbitrary: space.discovery
+        ? record({ ...lasting, kind: fc.constant("crash" as const), target, replaced: fc.boolean() }).map(
+            ({ replaced, ...crash }) => (replaced ? { ...crash, replaced } : crash),
+            // The inverse, so a given schedule (a shipped file's) can be shrunk: absent is false.
+            (value) => {
+              if (typeof value !== "object" || value === null) throw new Error("not a crash episode")
+              const crash = value as Lasting & { readonly kind: "crash"; readonly target: string; readonly replaced?: boolean }
+              return { ...crash, replaced: crash.replaced === true }
+            }
+          )
+        : record({ ...lasting, kind: fc.constant("crash" as const), target })
+    },
     { weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("pause" as const), target }) },
     {
       weight: 2,

@@ -12,6 +12,12 @@
  * (`Discovery.start` before the engine, then every `intervalMs`), through the shared code
  * `serve` runs. Before this the simulator declared every node up front, and a node started on a
  * wiped disk could never run its bootstrap without its peers known.
+ *
+ * A `crash` fault with `replaced` is a pod Kubernetes deletes and creates again (a rolling
+ * update of the StatefulSet, a drained machine): its record is withdrawn until the node starts
+ * again (`withdraw`), so every peer's discovery removes the node from its topology meanwhile and
+ * adds it back, as new, once it runs again. Its name and endpoint are the same as before (a
+ * StatefulSet pod's host name is stable), and its disk is kept (the pod's volume).
  */
 import { Effect } from "effect"
 import * as Discovery from "../replication/Discovery.js"
@@ -56,6 +62,11 @@ export class SimDns {
   /** A node's pod exists from now on: its record is published. */
   publish(nodeId: string): void {
     this.published.add(nodeId)
+  }
+
+  /** A node's pod is gone (deleted, to be created again): its record is withdrawn until its next `publish`. */
+  withdraw(nodeId: string): void {
+    this.published.delete(nodeId)
   }
 
   /** Every lookup fails from now on (`dns_outage`), until `restore`. */

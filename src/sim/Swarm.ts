@@ -491,6 +491,18 @@ const drawDnsOutages = (random: Stream, scenario: Scenario): ReadonlyArray<Fault
   return faults
 }
 
+/** Share of drawn crashes under discovery that are pods Kubernetes deletes and creates again. */
+const replacedChance = 0.5
+
+/**
+ * Under discovery, marks about half of the drawn crashes `replaced` (from their own stream,
+ * `pods`, so every other draw of a seed stays as it was): a rolling update or a drained machine
+ * deletes a pod and creates it again, and its DNS record is gone meanwhile, where a process
+ * that crashes in its pod keeps its record (`SimDns.withdraw`).
+ */
+const replacedPods = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
+  scenario.discovery === undefined ? faults : faults.map((fault) => (fault.kind === "crash" && chance(random, replacedChance) ? { ...fault, replaced: true } : fault))
+
 /** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
 const settleMs = (scenario: Scenario): number => {
   const { heartbeat, failover } = scenario.replication
@@ -506,7 +518,8 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
   // A reload declares every node, which discovery would undo: no topology faults with discovery.
   const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
-  const faults = [...drawFaults(swarm.derive("faults"), scenario), ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
+  const crashes = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
+  const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
   // A base file's availability floor was calibrated for its own schedule, not for drawn ones:

@@ -46,6 +46,36 @@ describe("discovery in the simulator", () => {
     expect(writesOf(sim, "us-west-1", 6_100, 9_000).some((write) => write.outcome === "acknowledged" && write.targetRegion === "eu-central-1")).toBe(true)
   })
 
+  it("a replaced pod's record is gone while it is down: its peers drop it from their topology and add it back once it runs again, where a crashed process stays known", () => {
+    const base = Fixtures.load(file)
+    const schedule = (replaced: boolean): Scenario.Scenario => ({
+      ...base,
+      faults: [
+        { atMs: 2_000, kind: "crash", target: "us-west-1", ...(replaced ? { replaced: true } : {}) },
+        { atMs: 4_000, kind: "promote", region: "eu-central-1" },
+        { atMs: 7_000, kind: "restart", target: "us-west-1" },
+        { atMs: 9_000, kind: "heal" }
+      ]
+    })
+    // What eu-central-1 sends us-west-1 (heartbeats, batches) in a span of time.
+    const sent = (sim: ReturnType<typeof simulate>, fromMs: number, toMs: number) =>
+      sim.messages.filter((message) => message.from.nodeId === "eu-central-1-node1" && message.to.nodeId === "us-west-1-node1" && message.sentAtMs >= fromMs && message.sentAtMs < toMs)
+    for (let seed = 1; seed <= 3; seed++) {
+      const replaced = simulate(schedule(true), seed, { wallClock: Fixtures.wallClock, messagesMax: 100_000 })
+      expect(replaced.result.violations, `seed ${seed}`).toEqual([])
+      // eu-central-1's first round after the crash (every second) removes the node; after the
+      // restart, its first round adds it back and the heartbeats resume.
+      expect(sent(replaced, 3_100, 7_000), `seed ${seed}`).toEqual([])
+      expect(sent(replaced, 8_100, 10_000).length, `seed ${seed}`).toBeGreaterThan(0)
+      const crashed = simulate(schedule(false), seed, { wallClock: Fixtures.wallClock, messagesMax: 100_000 })
+      expect(crashed.result.violations, `seed ${seed}`).toEqual([])
+      expect(sent(crashed, 3_100, 7_000).length, `seed ${seed}`).toBeGreaterThan(0)
+    }
+    const encoded = Scenario.encode(schedule(true))
+    expect(encoded).toContain("replaced: true")
+    expect(Scenario.decode(encoded, "encoded")).toEqual(Either.right(schedule(true)))
+  })
+
   it("a discovery scenario runs the same twice and round-trips through its file", () => {
     const scenario = Fixtures.load(file)
     expect(runScenario(scenario, 5).traceHash).toBe(runScenario(scenario, 5).traceHash)
@@ -57,6 +87,8 @@ describe("discovery in the simulator", () => {
     const base = Fixtures.load("scenarios/two-region-partition.yaml")
     const outage = Scenario.validate({ ...base, faults: [{ atMs: 100, kind: "dns_outage" }] })
     expect(outage).toContain("faults[0]: dns_outage needs discovery (nodes that find each other through DNS)")
+    const replaced = Scenario.validate({ ...base, faults: [{ atMs: 100, kind: "crash", target: "us-west-1", replaced: true }] })
+    expect(replaced).toContain("faults[0].replaced: a replaced pod's DNS record comes and goes only with discovery (nodes that find each other through DNS)")
     const withTopology = Scenario.validate({
       ...base,
       discovery: { intervalMs: 1_000, firstRoundWaitMs: 0 },
