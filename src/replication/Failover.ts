@@ -46,6 +46,9 @@
  *   `confirmAfterMs` without learning of a newer epoch, counting only regions it has heard
  *   from since it started (a peer never heard counts as available only for its grace period). (A wiped disk of the primary region
  *   cannot tell a new cluster from a failover it missed; see Limits.)
+ * - A declared region no node of which is known yet (DNS discovery has not found one) is not
+ *   counted down while `TopologyManager.awaited` holds it: the heartbeat timeout after it was
+ *   declared, the grace a node never heard gets.
  * - Promotion needs a strict majority of regions, so two regions never fail over on their
  *   own; the operator's `promote` does it (a region that sees only a minority of three or more
  *   refuses). Epochs are dealt round-robin in failover order (`nextEpoch`), so two regions
