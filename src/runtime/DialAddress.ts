@@ -20,6 +20,14 @@
  * first answer on it has the name looked up again (`learn`), so the channels after it have
  * addresses to fall back on. Without that, a peer first reached that way became unreachable at
  * the first rebuilt channel of the next DNS outage (`e2e.discovery` failed so, once in CI).
+ *
+ * Discovery's own lookups feed it too (`remember`, from `DnsResolver`'s `onAddresses`): a peer
+ * that discovery found while its name resolved, and that this node had not dialled yet when the
+ * name stopped resolving, had no address known, and every channel to it was dialled by the dead
+ * name until DNS answered again. In `e2e.discovery` the peer's fresh disk paged this node's log
+ * itself (its bootstrap), so the write the test waited for arrived without this node's agent
+ * ever dialling; the agent's first dial came after the name was gone, and the next write never
+ * arrived (CI at `99f9e46` and `b90e1b7`, December 2026, with the bootstrap paging sooner).
  */
 import type * as grpc from "@grpc/grpc-js"
 import { Effect } from "effect"
@@ -84,6 +92,11 @@ export interface Dialler {
    * channel dialled `unresolved` answered. Never fails; a failed lookup changes nothing.
    */
   readonly learn: (address: string) => Effect.Effect<void>
+  /**
+   * Remembers the addresses `host` resolved to elsewhere (discovery's lookups: `DnsResolver`'s
+   * `onAddresses`), as a lookup of the dialler's own would. An empty list changes nothing.
+   */
+  readonly remember: (host: string, addresses: ReadonlyArray<Resolved>) => void
   /** The peer names that do not resolve now and are dialled at the addresses they last had. */
   readonly fallingBack: () => ReadonlyArray<string>
 }
@@ -102,6 +115,9 @@ export const make = (lookup: Lookup = systemLookup, timeoutMs: number = lookupTi
     )
   return {
     fallingBack: () => [...fallingBack.keys()].sort(),
+    remember: (host, addresses) => {
+      if (addresses.length > 0 && net.isIP(host) === 0) known.set(host, addresses)
+    },
     learn: (address) => {
       const named = namedHost(address)
       if (named === undefined || known.has(named.host)) return Effect.void

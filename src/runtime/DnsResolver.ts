@@ -18,6 +18,7 @@
  */
 import { Effect, Layer, Ref } from "effect"
 import * as dns from "node:dns"
+import * as net from "node:net"
 import * as Discovery from "../replication/Discovery.js"
 
 /** How long one SRV query may take (c-ares timeout per try; two tries). */
@@ -54,6 +55,12 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 export interface Options {
   readonly api?: DnsApi
   readonly lookupTimeoutMs?: number
+  /**
+   * Told of every host name a lookup resolved and all its addresses (`DialAddress.Dialler`'s
+   * `remember`: a channel to a peer discovery found can then dial the addresses it had during a
+   * later DNS outage, even if nothing dialled it while the name resolved).
+   */
+  readonly onAddresses?: (hostname: string, addresses: ReadonlyArray<{ readonly address: string; readonly family: number }>) => void
 }
 
 /** A resolver over `options.api` (the system's DNS by default). */
@@ -66,13 +73,17 @@ export const make = (options: Options = {}): Effect.Effect<Discovery.DnsResolver
     const failure = (hostname: string, what: string, error: unknown) =>
       new Discovery.DiscoveryError({ hostname, message: `${what} of '${hostname}' failed: ${codeOf(error) || messageOf(error)}` })
 
+    const told = (hostname: string, addresses: ReadonlyArray<{ readonly address: string }>) =>
+      options.onAddresses?.(hostname.replace(/\.$/, ""), addresses.map((entry) => ({ address: entry.address, family: net.isIP(entry.address) === 6 ? 6 : 4 })))
+
     const lookup = (hostname: string) =>
       Effect.tryPromise({ try: () => api.lookup(hostname), catch: (error) => failure(hostname, "address lookup", error) }).pipe(
         Effect.timeoutFail({ duration: lookupTimeoutMs, onTimeout: () => failure(hostname, "address lookup", new Error(`no answer within ${lookupTimeoutMs} ms`)) }),
         Effect.filterOrFail(
           (addresses) => addresses.length > 0,
           () => failure(hostname, "address lookup", new Error("no addresses"))
-        )
+        ),
+        Effect.tap((addresses) => Effect.sync(() => told(hostname, addresses)))
       )
 
     /** One record per SRV target, with the first address of its own lookup. */

@@ -459,7 +459,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       // Under discovery.mode dns the peers are known once DNS answered: the first round runs
       // before the engine, so a bootstrap pages the discovered peers.
       if (plan.config.discovery.mode === "dns") {
-        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer()))
+        yield* DiscoveryLoop.start(plan.config.discovery).pipe(Effect.provide(context), Effect.provide(DnsResolver.layer({ onAddresses: dialler.remember })))
       }
 
       // A new or wiped disk pages its peers' logs (the engine's Bootstrap) while replication runs.

@@ -103,6 +103,27 @@ describe("DialAddress", () => {
       expect((yield* dialler.dialFor("peer:8081")).target).toBe("ipv4:10.0.0.7:8081")
     }))
 
+  it.effect("remember takes the addresses discovery resolved, so a name that stopped resolving before the dialler ever looked it up is dialled at them", () =>
+    Effect.gen(function* () {
+      const script = scriptedLookup()
+      const dialler = DialAddress.make(script.lookup)
+      // Discovery found the peer while its name resolved; the name is gone before the first dial.
+      dialler.remember("peer", [{ address: "10.0.0.7", family: 4 }])
+      script.set(enotfound)
+      const outage = yield* dialler.dialFor("peer:8081")
+      expect(outage.target).toBe("ipv4:10.0.0.7:8081")
+      expect(outage.unresolved).toBeUndefined()
+      expect(outage.options).toEqual({ "grpc.default_authority": "peer:8081", "grpc.ssl_target_name_override": "peer" })
+      // A later answer replaces what was remembered; an empty one and an IP literal change nothing.
+      dialler.remember("peer", [{ address: "10.0.0.8", family: 4 }])
+      dialler.remember("peer", [])
+      dialler.remember("10.0.0.9", [{ address: "10.0.0.9", family: 4 }])
+      expect((yield* dialler.dialFor("peer:8081")).target).toBe("ipv4:10.0.0.8:8081")
+      expect((yield* dialler.dialFor("10.0.0.9:8081")).target).toBe("10.0.0.9:8081")
+      // Without it, the same dial goes by the dead name.
+      expect((yield* DialAddress.make(script.lookup).dialFor("peer:8081")).unresolved).toBe(true)
+    }))
+
   // Live: the lookup's bound runs on the real clock, as in a node.
   it.live("an IPv6 first answer dials the IPv6 addresses first, then the families take turns; an empty answer or a lookup that hangs counts as not resolving", () =>
     Effect.gen(function* () {

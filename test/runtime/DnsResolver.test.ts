@@ -44,6 +44,23 @@ describe("DnsResolver", () => {
       ])
     }))
 
+  it.effect("every host name a lookup resolved is told with all its addresses and their families, an SRV target's without its trailing dot", () =>
+    Effect.gen(function* () {
+      const told: Array<readonly [string, ReadonlyArray<{ readonly address: string; readonly family: number }>]> = []
+      const magicDns = "inferadb-engine-eu-central-1-0.eu-central-1.ts.net"
+      const resolver = yield* DnsResolver.make({
+        api: tableApi({ srv: { [headless]: [`${pod(0)}.`], [magicDns]: dns.NODATA }, hosts: { [pod(0)]: ["10.0.0.10", "fd00::10"], [magicDns]: ["100.64.0.7"] } }),
+        onAddresses: (hostname, addresses) => void told.push([hostname, addresses])
+      })
+      yield* resolver.resolve(headless)
+      yield* resolver.resolve(magicDns)
+      expect(yield* Effect.either(resolver.resolve("gone.example"))).toMatchObject({ _tag: "Left" })
+      expect(told).toEqual([
+        [pod(0), [{ address: "10.0.0.10", family: 4 }, { address: "fd00::10", family: 6 }]],
+        [magicDns, [{ address: "100.64.0.7", family: 4 }]]
+      ])
+    }))
+
   it.effect("a name without SRV records is one host: every address carries the name, so discovery keeps one node", () =>
     Effect.gen(function* () {
       const magicDns = "inferadb-engine-eu-central-1-0.eu-central-1.ts.net"

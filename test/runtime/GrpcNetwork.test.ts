@@ -198,6 +198,24 @@ describe("GrpcNetwork", () => {
     })
   )
 
+  it.scopedLive("a peer whose name no lookup of ours ever resolved is reached at the addresses discovery remembered for it", () =>
+    Effect.gen(function* () {
+      // The name resolves nowhere on this machine: a pod discovery found while DNS answered,
+      // which this node dials for the first time after DNS stopped answering.
+      const name = "inferadb-peer-gone.invalid"
+      const lookup: DialAddress.Lookup = (hostname) => Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }))
+      const server = yield* listen((request) => Effect.succeed(answer(request)), Metrics.makeMemory())
+      const endpoint = `${name}:${server.port}`
+      const blind = yield* client({ dialler: DialAddress.make(lookup) })
+      expect(yield* Effect.either(blind({ regionId: "r1", nodeId: "n1", endpoint }, heartbeat, 1_000))).toMatchObject({ _tag: "Left" })
+      const dialler = DialAddress.make(lookup)
+      dialler.remember(name, [{ address: "127.0.0.1", family: 4 }])
+      const send = yield* client({ dialler })
+      expect(yield* send({ regionId: "r1", nodeId: "n1", endpoint }, heartbeat, 2_000)).toMatchObject({ _tag: "HeartbeatAck" })
+      expect(dialler.fallingBack()).toEqual([name])
+    })
+  )
+
   it.scopedLive("a connection that resets every stream (INTERNAL) is dropped: the next call opens a fresh one and gets through", () =>
     Effect.gen(function* () {
       // A bare HTTP/2 server: on its first connection it resets every stream with a protocol
