@@ -18,10 +18,11 @@
  * client writes once it completed or `timeoutMs` passed (see `Engine.run`): a write before
  * that would not see the tuple's history, and so would be concurrent with it, not after it.
  */
-import { Duration, Effect, Either, Stream } from "effect"
+import { Data, Duration, Effect, Either, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import type { StoreError } from "./Errors.js"
 import type * as Message from "./Message.js"
+import * as Handoff from "./Handoff.js"
 import * as Network from "./Network.js"
 import * as Relay from "./Relay.js"
 import * as Replica from "./Replica.js"
@@ -111,6 +112,10 @@ const sourcesOf = (topology: Topology.Topology, settings: Settings): ReadonlyArr
   return [...regions, ...siblings.map((node) => ({ key: Relay.siblingKey(settings.regionId, node.id), region: settings.regionId, nodes: [node] }))]
 }
 
+/** The gate a source's next heartbeat opens: any node of a region, or the sibling node itself. */
+const heardFromSource = (topologies: TopologyManager.TopologyManager["Type"], source: Source) =>
+  source.key === source.region || source.nodes.length !== 1 ? topologies.heardFrom(source.region) : topologies.heardFromNode(source.region, source.nodes[0]!.id)
+
 /** Whether this node still has to bootstrap. */
 export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.flatMap(Store.Store, (store) =>
   Effect.map(store.getCursor(completionMarker), (marker) => marker === 0)
@@ -118,7 +123,8 @@ export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.fl
 
 /**
  * Pages one source node's log to its end from the remembered position, applying each page.
- * Fails with a reason when the node does not answer or refuses.
+ * Fails with a reason when the node does not answer or refuses: `Unreached` when it could not
+ * be reached at all.
  */
 const pageNode = (settings: Settings, region: string, node: Topology.Node, totals: Totals, mode: Mode = { _tag: "Bootstrap" }) =>
   Effect.gen(function* () {
@@ -139,7 +145,9 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         limit: mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize,
         ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [replica.origin] } : {})
       }
-      const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) => `${error.reason}: ${error.message}`)
+      const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) =>
+        error.reason === "Unreachable" ? new Unreached({ message: `${error.reason}: ${error.message}` }) : `${error.reason}: ${error.message}`
+      )
       if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
       if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
       // A source whose log is shorter than what was paged before lost its disk: start it over.
@@ -175,15 +183,23 @@ interface Totals {
 /** A bootstrap pages whole logs; the orphan tail only asks for the region's changes under unknown origins. */
 type Mode = { readonly _tag: "Bootstrap" } | { readonly _tag: "Orphans" }
 
-/** Pages a source through the first of its nodes that answers to the end; false when none did. */
+/** A source node that could not be reached at all (nothing listening, no route): its next heartbeat is the cue to ask again. */
+class Unreached extends Data.TaggedClass("Unreached")<{ readonly message: string }> {}
+
+/**
+ * Pages a source through the first of its nodes that answers to the end: "paged", or
+ * "unreached" when none of its nodes could be reached at all, or "failed".
+ */
 const pageSource = (settings: Settings, source: Source, totals: Totals, mode: Mode = { _tag: "Bootstrap" }) =>
   Effect.gen(function* () {
+    let unreached = true
     for (const node of source.nodes) {
       const outcome = yield* Effect.either(pageNode(settings, source.region, node, totals, mode))
-      if (Either.isRight(outcome)) return true
-      yield* Effect.logDebug(`bootstrap from ${source.region}/${node.id} stopped: ${outcome.left}`)
+      if (Either.isRight(outcome)) return "paged" as const
+      unreached &&= typeof outcome.left !== "string"
+      yield* Effect.logDebug(`bootstrap from ${source.region}/${node.id} stopped: ${typeof outcome.left === "string" ? outcome.left : outcome.left.message}`)
     }
-    return false
+    return unreached ? ("unreached" as const) : ("failed" as const)
   })
 
 /** The pseudo cursor that records that a source was paged to its end by this disk's bootstrap. */
@@ -217,16 +233,27 @@ const pageMissingSources = (settings: Settings, attempt: number) =>
       // first and the third region, which held the promotion record, only after that region had
       // crashed, so the old primary, which never heard of the promotion, came back with the
       // wiped node's vote in its old epoch while the record sat on a crashed disk.
+      const unreached = new Set<string>()
       yield* Effect.forEach(
         pending,
-        (source) => Effect.flatMap(pageSource(settings, source, totals), (paged) => (paged ? store.advanceCursor(pagedKey(source.key), attempt) : Effect.void)),
+        (source) =>
+          Effect.flatMap(pageSource(settings, source, totals), (outcome) =>
+            outcome === "paged" ? store.advanceCursor(pagedKey(source.key), attempt) : Effect.sync(() => void (outcome === "unreached" && unreached.add(source.key)))
+          ),
         { concurrency: "unbounded", discard: true }
       )
       const left = yield* missing
       if (left.length === 0) return { totals, rounds: round }
       const waitMs = Math.min(settings.retryDelayMs * 2 ** Math.min(round - 1, 20), settings.retryDelayMaxMs)
       if (round === 1) yield* Effect.logInfo(`bootstrap: ${left.map((source) => source.key).join(", ")} did not answer to the end yet; retrying`)
-      yield* Effect.sleep(Duration.millis(waitMs))
+      // A source that could not be reached is asked again at its first heartbeat (its own or its
+      // answer to ours), not after the rest of the backoff: a source back from an outage was
+      // paged up to `retryDelayMaxMs` (10 s) later, all that while a fresh primary disk of two
+      // regions took no write and a wiped node answered heartbeats without the epochs that
+      // source holds. A source that answered and refused waits the backoff: its heartbeats would
+      // only repeat the refusal.
+      const cued = left.filter((source) => unreached.has(source.key))
+      yield* Effect.flatMap(Effect.forEach(cued, (source) => heardFromSource(topologies, source)), (gates) => Handoff.awaitAny(gates, waitMs))
     }
   })
 

@@ -266,6 +266,32 @@ describe("Agent", () => {
       expect(yield* Cluster.settle(eu.replica.check(tuple("after-wipe")))).toBe(true)
     }))
 
+  it.effect("a wiped node's bootstrap pages a source that was down at that source's first heartbeat, not after its backoff", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], bootstrap: true, agent: { retryDelayMs: 600_000, retryDelayMaxMs: 600_000 } })
+      const us = yield* cluster.start("us")
+      let eu = yield* cluster.start("eu")
+      yield* us.replica.write(insert("before-wipe"))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      yield* eu.stop
+      yield* us.stop
+      cluster.disks.set("us", KvDriver.makeMemoryDisk())
+      const wiped = yield* cluster.start("us")
+      // The bootstrap finds eu down and waits its 10-minute backoff; us's rounds start on whole
+      // seconds from its start, and eu comes back 2.3 s in, 700 ms before us's next round.
+      yield* TestClock.adjust(2_300)
+      expect(yield* wiped.replica.check(tuple("before-wipe"))).toBe(false)
+      eu = yield* cluster.start("eu")
+      let pagedAfterMs: number | undefined
+      for (let elapsedMs = 0; elapsedMs <= 2_000 && pagedAfterMs === undefined; elapsedMs += 10) {
+        if (yield* wiped.replica.check(tuple("before-wipe"))) pagedAfterMs = elapsedMs
+        else yield* TestClock.adjust(10)
+      }
+      // Without a cue it waits out the backoff; with answers alone, us's next round (700 ms).
+      expect(pagedAfterMs).toBeDefined()
+      expect(pagedAfterMs!).toBeLessThan(100)
+    }))
+
   it.effect("a change the target refuses for good is split out of its batch and skipped, and the changes around it still arrive", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 10, flushDelayMs: 20 } })
