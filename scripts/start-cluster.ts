@@ -74,6 +74,25 @@ const isPortFree = (host: string, port: number): Promise<boolean> =>
     server.listen(port, host, () => server.close(() => resolve(true)))
   })
 
+/**
+ * Whether `port` is free or becomes free within `waitMs`, looked at every 200 ms. A port held a
+ * moment longer (a cluster stopped just before, or a passing connection that the system gave the
+ * same local port: 50052 lies in Linux's ephemeral range, and a fresh-clone CI run once found it
+ * taken while an earlier test's processes wound down) is waited for; one held by a running
+ * cluster is still reported.
+ */
+const portFreeWithin = async (host: string, port: number, waitMs: number): Promise<boolean> => {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    if (await isPortFree(host, port)) return true
+    if (Date.now() >= deadline) return false
+    await sleep(200)
+  }
+}
+
+/** How long a gRPC port that is in use is waited for before the start is refused. */
+const portWaitMs = 10_000
+
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer()
@@ -97,7 +116,7 @@ const loadRegion = async (
   const grpcAddress = Config.grpcListen(config.right)
   if (grpcAddress === undefined) throw new Error(`${configFile}: no gRPC address for ${id}`)
   const [host, port] = [grpcAddress.slice(0, grpcAddress.lastIndexOf(":")), Number(grpcAddress.slice(grpcAddress.lastIndexOf(":") + 1))]
-  if (!(await isPortFree(host, port))) {
+  if (!(await portFreeWithin(host, port, portWaitMs))) {
     throw new Error(`the gRPC port of ${id}, ${grpcAddress}, is in use (is another cluster running? stop it first)`)
   }
   const httpPort = (await isPortFree("127.0.0.1", preferredHttpPort)) ? preferredHttpPort : await freePort()
