@@ -22,12 +22,12 @@
  * the first rebuilt channel of the next DNS outage (`e2e.discovery` failed so, once in CI).
  *
  * Discovery's own lookups feed it too (`remember`, from `DnsResolver`'s `onAddresses`): a peer
- * that discovery found while its name resolved, and that this node had not dialled yet when the
- * name stopped resolving, had no address known, and every channel to it was dialled by the dead
- * name until DNS answered again. In `e2e.discovery` the peer's fresh disk paged this node's log
- * itself (its bootstrap), so the write the test waited for arrived without this node's agent
- * ever dialling; the agent's first dial came after the name was gone, and the next write never
- * arrived (CI at `99f9e46` and `b90e1b7`, December 2026, with the bootstrap paging sooner).
+ * that discovery found while its name resolved, but that no dial of this node had resolved
+ * before the name stopped resolving (the dialler's lookup ran late or timed out, the first
+ * channel got no answer, or nothing had been sent yet), had no address known, and every channel
+ * to it was dialled by the dead name until DNS answered again. `e2e.discovery` failed so in
+ * fresh-clone CI at `99f9e46` and `b90e1b7` (December 2026), where the bootstrap's heartbeat cue
+ * let the peer's fresh disk page the write the test waited for before this node's agent sent it.
  */
 import type * as grpc from "@grpc/grpc-js"
 import { Effect } from "effect"
