@@ -178,7 +178,8 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
       latest: [...memory.recent.values()].filter((entry) => state.lapsedAtMs === undefined || entry.sentAtMs >= state.lapsedAtMs).map((entry) => entry.ack),
       startedAtMs,
       endedAtMs,
-      leaseMs: primacy.pairLeaseMs
+      leaseMs: primacy.pairLeaseMs,
+      requesters: yield* Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(endedAtMs - primacy.pairLeaseMs))
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })

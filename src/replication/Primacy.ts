@@ -297,6 +297,12 @@ export interface PairRound {
   readonly startedAtMs: number
   readonly endedAtMs: number
   readonly leaseMs: number
+  /**
+   * Nodes that sent this node a heartbeat request within the last lease
+   * (`TopologyManager.requestersSince`), which a takeover waits for too when its topology lacks
+   * them; absent means none.
+   */
+  readonly requesters?: ReadonlyArray<{ readonly regionId: Topology.RegionId; readonly nodeId: Topology.NodeId }>
 }
 
 /**
@@ -328,8 +334,16 @@ export interface PairRound {
 export const pairRenewal = (round: PairRound): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId || round.state.newerEpochSeen !== undefined) return undefined
-  const movedOn = (region: Topology.Region) =>
-    Topology.regionNodes(region).every((node) => round.latest.some((ack) => ack.node === node.id && ack.epoch >= view.epoch))
+  // The other region's nodes this node knows of, and those that asked it for a heartbeat within
+  // a lease though its topology lacks them (a replaced pod back before this node's next
+  // discovery round): one that asked may hold a lease in the old epoch, and this node does not
+  // ask it, so only a lease's wait covers it (swarm seed 93100038 over
+  // two-region-handback-pause.yaml with discovery).
+  const nodesOf = (region: Topology.Region) => [
+    ...Topology.regionNodes(region).map((node) => node.id),
+    ...(round.requesters ?? []).filter((requester) => requester.regionId === region.id).map((requester) => requester.nodeId)
+  ]
+  const movedOn = (region: Topology.Region) => nodesOf(region).every((nodeId) => round.latest.some((ack) => ack.node === nodeId && ack.epoch >= view.epoch))
   const { takenOverAtMs, lapsedAtMs } = round.state
   const waitFromMs = Math.max(takenOverAtMs ?? -Infinity, lapsedAtMs ?? -Infinity)
   const waiting = Number.isFinite(waitFromMs) && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))

@@ -81,6 +81,14 @@ export interface NodeRef {
   readonly nodeId: Topology.NodeId
 }
 
+/** A node that sent this node a heartbeat request (see `requestersSince`). */
+export interface NodeRequester {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+  /** When its latest request arrived. */
+  readonly atMs: number
+}
+
 /** Extra replication edges for a region being added. */
 export interface RegionLinks {
   /** Regions the new region ships its changes to. */
@@ -199,6 +207,16 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * heartbeat shows that this node reaches the peer.
      */
     readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.Effect<void>
+    /**
+     * The nodes that sent this node a heartbeat request at `sinceMs` or later, whether the
+     * topology holds them or not, each with its region. Under DNS discovery a node can run and
+     * hold a lease while this node's topology lacks it (its pod's record was withdrawn while it
+     * was replaced, and this node has not run a round since it came back): a two-region takeover
+     * that waited only for the nodes it knew took writes while such a node still took writes in
+     * the old epoch (swarm seed 93100038 over two-region-handback-pause with discovery; see
+     * `Primacy.pairRenewal`).
+     */
+    readonly requestersSince: (sinceMs: number) => Effect.Effect<ReadonlyArray<NodeRequester>>
     /**
      * The gate opened when `regionId` next becomes available (`Topology.isRegionAvailable`) in
      * the published topology after it was not: the agent's cue that a target region that was
@@ -322,6 +340,11 @@ const service = (core: Core): TopologyManager["Type"] => {
   // Nodes are keyed with their region: node ids need only be unique within a region.
   const hearingNode = Signals.make<string>()
   const heard = (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.zipRight(hearing.fire(regionId), hearingNode.fire(`${regionId}/${nodeId}`))
+  // Per node (keyed with its region), its latest heartbeat request; kept for every node that sent
+  // one, known to the topology or not (see `requestersSince`). Nodes are few; entries are never dropped.
+  const requesters = new Map<string, NodeRequester>()
+  const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId) =>
+    Effect.flatMap(NodeClock.monotonicMs, (atMs) => Effect.sync(() => void requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs })))
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -339,7 +362,8 @@ const service = (core: Core): TopologyManager["Type"] => {
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
     heardFrom: (regionId) => hearing.next(regionId),
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
-    heardRequestFrom: heard,
+    heardRequestFrom: (regionId, nodeId) => Effect.zipRight(requested(regionId, nodeId), heard(regionId, nodeId)),
+    requestersSince: (sinceMs) => Effect.sync(() => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),

@@ -152,6 +152,21 @@ describe("Primacy with two regions (pairRenewal)", () => {
     expect(Primacy.checkWrite(renewed, 9_000 + leaseMs, leaseMs, 2)).toBeUndefined()
   })
 
+  // Swarm seed 93100038 over two-region-handback-pause.yaml with discovery: b-node3's pod was
+  // replaced, so this node's topology lacked it when it took over, yet it had asked this node for
+  // a heartbeat and took writes in the old epoch.
+  it("after taking the role over, it also waits for a node of the other region that asked it for a heartbeat though its topology lacks that node", () => {
+    const tookOver = Primacy.adoptIn(state({ epoch: 1, primary: "b" }), { epoch: 2, primary: "a" }, 9_000)
+    const bothOn = [ack("b", { epoch: 2, primary: "a" }, {}, "b-node1"), ack("b", { epoch: 2, primary: "a" }, {}, "b-node2")]
+    const stranger = [{ regionId: "b", nodeId: "b-node3" }]
+    expect(Primacy.pairRenewal(pairRound(bothOn, { state: tookOver }))?.writableFromMs).toBe(10_200)
+    // The stranger is never asked, so only a lease from the takeover ends the wait...
+    expect(Primacy.pairRenewal(pairRound(bothOn, { state: tookOver, requesters: stranger }))?.writableFromMs).toBe(9_000 + leaseMs)
+    // ...unless its answer is there after all, with the new epoch; one of this region changes nothing.
+    expect(Primacy.pairRenewal(pairRound([...bothOn, ack("b", { epoch: 2, primary: "a" }, {}, "b-node3")], { state: tookOver, requesters: stranger }))?.writableFromMs).toBe(10_200)
+    expect(Primacy.pairRenewal(pairRound(bothOn, { state: tookOver, requesters: [{ regionId: "a", nodeId: "a-node9" }] }))?.writableFromMs).toBe(10_200)
+  })
+
   it("a node that started on a disk that ran before waits like a takeover; one on a fresh disk, or that was primary before, does not", () => {
     expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], 500).takenOverAtMs).toBe(500)
     expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], undefined).takenOverAtMs).toBeUndefined()

@@ -284,6 +284,25 @@ describe("swarm", () => {
     expect(result.failover?.epochs[1]?.startedAtMs).toBeCloseTo(10_040.7, 0)
   })
 
+  it("seed 93100038 over two-region-handback-pause.yaml with discovery: a hand-back's takeover waits for a node of the other region that asked for heartbeats though the taker's topology lacked it (a replaced pod back before the taker's next round)", () => {
+    const base = { ...Fixtures.load("scenarios/two-region-handback-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
+    const scenario = Swarm.swarmFrom(base, 93100038)
+    // eu-central-1-node1's pod was replaced at 4.09 s (its record gone until it started again at
+    // 8.93 s); us-west-1 came back at 5.3 s and never learnt of it before the hand-back at 9.1 s.
+    expect(scenario.faults.filter((fault) => fault.kind === "crash" && fault.replaced === true).map((fault) => [fault.atMs, "target" in fault ? fault.target : ""])).toEqual([
+      [600, "us-west-1-node1"],
+      [4_090, "eu-central-1-node1"]
+    ])
+    const simulation = simulate(scenario, 93100038)
+    expect(simulation.result.violations).toEqual([])
+    // eu-central-1-node1 took write 184 at 9.24 s in epoch 1700000005, before it heard of the
+    // hand-back; us-west-1 took its first write in epoch 1700000006 only after (at 9.24 s before).
+    const old = simulation.history.writes.find((write) => write.id === 184)!
+    expect([old.targetNode, old.epoch, old.outcome]).toEqual(["eu-central-1-node1", 1_700_000_005, "acknowledged"])
+    const firstNew = Math.min(...simulation.history.writes.filter((write) => write.outcome === "acknowledged" && write.epoch === 1_700_000_006).map((write) => write.startedAtMs))
+    expect(firstNew).toBeGreaterThan(old.endedAtMs!)
+  })
+
   it("seed 87100056 over two-region-discovery-wipe.yaml: a wiped acting primary promoted again while the original is down takes an epoch above the one it handed back, not a reused one", () => {
     const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/two-region-discovery-wipe.yaml"), 87100056)
     expect(scenario.faults.filter((fault) => fault.kind === "wipe" || fault.kind === "promote").map((fault) => [fault.atMs, fault.kind])).toEqual([
