@@ -65,7 +65,7 @@ const cores = os.availableParallelism()
  * 7000-7019 (a counting copy of Effect's run loop, not shipped; December 1, 2026).
  */
 const profileNotes =
-  "profile: Effect fiber runtime ~46% (about 93 Effect operations, 2.9 scheduler tasks and 0.5 new fibers per simulated event, " +
+  "profile of December 1, 2026 (not measured by this run): Effect fiber runtime ~46% (about 93 Effect operations, 2.9 scheduler tasks and 0.5 new fibers per simulated event, " +
   "spread over every operation with no single hot spot), src/replication self ~29%, garbage collection ~8% (one job, 32 MB semi-space), " +
   "src/sim self ~11% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
 
