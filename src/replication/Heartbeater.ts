@@ -248,6 +248,7 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
     const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
     if (fresh.length === 0) return
     const state = yield* primacy.state
+    const requesters = yield* Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(nowMs - primacy.leaseMs))
     const tallyOf = (entries: typeof fresh) =>
       Primacy.tally({
         topology,
@@ -256,7 +257,8 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
         acks: entries.map((entry) => entry.ack),
         startedAtMs: entries[entries.length - 1]!.sentAtMs,
         endedAtMs: nowMs,
-        leaseMs: primacy.leaseMs
+        leaseMs: primacy.leaseMs,
+        requesters
       })
     const tally = tallyOf(fresh)
     yield* primacy.report(tally)

@@ -10,8 +10,10 @@
  *   a heartbeat from the region it believes primary records the time: it granted that region
  *   a lease. A primary renews its lease after a heartbeat round in which nodes holding more
  *   than half of the regions' weight (its own included) answered with the same epoch and
- *   primary; each node weighs 1/n of its n-node region (`weightedMajority`). The lease runs
- *   `leaseMs` from the start of that round.
+ *   primary; each node weighs 1/n of its n-node region (`weightedMajority`). A region's nodes
+ *   are those of this node's topology and those that asked it for a heartbeat within a lease
+ *   though the topology lacks them (`nodesOfRegion`). The lease runs `leaseMs` from the start
+ *   of that round.
  * - Newer epochs. An answer with a higher epoch than this node's is remembered
  *   (`newerEpochSeen`); from then on this node takes no writes, and Failover adopts it.
  * - Takeover. A region that takes a view over (promotion, hand-back, unfencing) takes writes
@@ -200,6 +202,30 @@ export interface Round {
   readonly startedAtMs: number
   readonly endedAtMs: number
   readonly leaseMs: number
+  /**
+   * Nodes that sent the asking node a heartbeat request within the last lease
+   * (`TopologyManager.requestersSince`): a region's nodes are those its topology holds and
+   * these; absent means none.
+   */
+  readonly requesters?: ReadonlyArray<Requester>
+}
+
+/** A node that asked this node for a heartbeat lately (`TopologyManager.requestersSince`). */
+export interface Requester {
+  readonly regionId: Topology.RegionId
+  readonly nodeId: Topology.NodeId
+}
+
+/**
+ * The nodes of `region` as a round counts them: those the topology holds, and those that asked
+ * for a heartbeat within a lease though the topology lacks them (a replaced pod back before
+ * this node's next discovery round). One that asked may hold a lease, and this node does not ask
+ * it, so it never agrees: its region carries less weight and has not moved on.
+ */
+const nodesOfRegion = (region: Topology.Region, requesters: ReadonlyArray<Requester> | undefined): ReadonlyArray<Topology.NodeId> => {
+  const known = Topology.regionNodes(region).map((node) => node.id)
+  const strangers = (requesters ?? []).filter((requester) => requester.regionId === region.id && !known.includes(requester.nodeId)).map((requester) => requester.nodeId)
+  return strangers.length === 0 ? known : [...known, ...new Set(strangers)]
 }
 
 /** What one heartbeat round means for the asking node. */
@@ -248,7 +274,9 @@ const renewalFor = (round: Round): Renewal | undefined => {
     agreeing.set(ack.region, [...(agreeing.get(ack.region) ?? []), ack])
   }
   const agreeingNodes = (region: Topology.Region) => agreeing.get(region.id)?.length ?? 0
-  const nodesIn = (region: Topology.Region) => Math.max(1, Topology.regionNodes(region).length)
+  // Answers come from the nodes this node asked, those of its topology: a node that asked for a
+  // heartbeat though the topology lacks it (`nodesOfRegion`) weighs in its region but never agrees.
+  const nodesIn = (region: Topology.Region) => Math.max(1, nodesOfRegion(region, round.requesters).length)
   if (!weightedMajority(round.topology.regions.map((region) => [agreeingNodes(region), nodesIn(region)]))) return undefined
   const movedOn = new Set(round.topology.regions.filter((region) => agreeingNodes(region) >= nodesIn(region)).map((region) => region.id))
   let writableFromMs = round.endedAtMs
@@ -302,7 +330,7 @@ export interface PairRound {
    * (`TopologyManager.requestersSince`), which a takeover waits for too when its topology lacks
    * them; absent means none.
    */
-  readonly requesters?: ReadonlyArray<{ readonly regionId: Topology.RegionId; readonly nodeId: Topology.NodeId }>
+  readonly requesters?: ReadonlyArray<Requester>
 }
 
 /**
@@ -339,11 +367,7 @@ export const pairRenewal = (round: PairRound): Renewal | undefined => {
   // discovery round): one that asked may hold a lease in the old epoch, and this node does not
   // ask it, so only a lease's wait covers it (swarm seed 93100038 over
   // two-region-handback-pause.yaml with discovery).
-  const nodesOf = (region: Topology.Region) => [
-    ...Topology.regionNodes(region).map((node) => node.id),
-    ...(round.requesters ?? []).filter((requester) => requester.regionId === region.id).map((requester) => requester.nodeId)
-  ]
-  const movedOn = (region: Topology.Region) => nodesOf(region).every((nodeId) => round.latest.some((ack) => ack.node === nodeId && ack.epoch >= view.epoch))
+  const movedOn = (region: Topology.Region) => nodesOfRegion(region, round.requesters).every((nodeId) => round.latest.some((ack) => ack.node === nodeId && ack.epoch >= view.epoch))
   const { takenOverAtMs, lapsedAtMs } = round.state
   const waitFromMs = Math.max(takenOverAtMs ?? -Infinity, lapsedAtMs ?? -Infinity)
   const waiting = Number.isFinite(waitFromMs) && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))

@@ -463,9 +463,26 @@ const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<F
 /** Share of drawn scenarios whose nodes find each other through DNS, as the Kubernetes deployment's do. */
 const discoveryChance = 0.25
 
-/** Discovery (from its own stream, so the other draws of a seed stay as they were): on a quarter of seeds, rounds 0.5-2 s apart. */
-const drawDiscovery = (random: Stream): Pick<Scenario, "discovery"> =>
-  chance(random, discoveryChance) ? { discovery: { intervalMs: pick(random, [500, 1_000, 2_000]), firstRoundWaitMs: Discovery.firstRoundWaitMsDefault } } : {}
+/** Share of discovery scenarios whose rounds are further apart than the write lease (the heartbeat timeout). */
+const longDiscoveryChance = 0.3
+
+/**
+ * Discovery (from its own stream, so the other draws of a seed stay as they were): on a quarter
+ * of seeds, rounds 0.5-2 s apart; on some of those (a stream of their own, `longRandom`) rounds
+ * 1.5 to 3 heartbeat timeouts apart instead. The shipped defaults run discovery every 10 s, and
+ * any heartbeat timeout under that makes a node's topology lag its peers' restarts by more than a
+ * lease. Drawn 0.5-2 s apart against heartbeat timeouts of 0.6-6 s, rounds were mostly shorter
+ * than the lease, and a restarted node (which waits a lease before its first write) was back in
+ * every topology before it could write: 700 drawn seeds with a replaced pod in a three-region
+ * PrimaryReplica deployment never had a primary-region node take writes that the new primary
+ * did not know of (`three-region-promote-replaced.yaml`, December 3, 2026).
+ */
+const drawDiscovery = (random: Stream, longRandom: Stream, heartbeatTimeoutMs: number): Pick<Scenario, "discovery"> => {
+  if (!chance(random, discoveryChance)) return {}
+  const shortMs = pick(random, [500, 1_000, 2_000])
+  const intervalMs = chance(longRandom, longDiscoveryChance) ? stepBetween(longRandom, 1.5 * heartbeatTimeoutMs, 3 * heartbeatTimeoutMs, 100) : shortMs
+  return { discovery: { intervalMs, firstRoundWaitMs: Discovery.firstRoundWaitMsDefault } }
+}
 
 /** Chance that a scenario with `discovery` gets DNS outages, and how many at most. */
 const dnsOutageChance = 0.7
@@ -714,7 +731,7 @@ export const swarmScenario = (seed: number | string): Scenario => {
   const network = drawNetwork(swarm.derive("network"), regionIds)
   const replication = drawReplication(swarm.derive("replication"), regionIds, network)
   const scheduling = swarm.derive("scheduler")
-  const discovery = drawDiscovery(swarm.derive("discovery"))
+  const discovery = drawDiscovery(swarm.derive("discovery"), swarm.derive("discovery-long"), replication.heartbeat.timeoutMs)
   const found = discovery.discovery === undefined ? "" : ", nodes found through DNS"
   const base: Scenario = {
     name: "swarm",

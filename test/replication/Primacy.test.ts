@@ -339,6 +339,26 @@ describe("Primacy.tally", () => {
     expect(fromC([ack("a", promoted, { b: 500 }), ack("b", promoted, {}, "b-node1"), ack("b", promoted, {}, "b-node2")])).toBe(10_200)
   })
 
+  it("a node that asked for a heartbeat though the topology lacks it weighs in its region and keeps the region from having moved on", () => {
+    const promoted: Primacy.View = { epoch: 1, primary: "c" }
+    // c took the role over from b, whose node b-node2 is missing from c's topology (a replaced pod back before c's next discovery round).
+    const fromC = (acks: ReadonlyArray<Message.HeartbeatAck>, requesters: ReadonlyArray<Primacy.Requester>) =>
+      Primacy.tally(round(acks, { topology: three, regionId: "c", state: state(promoted), requesters })).renewal?.writableFromMs
+    const stranger: ReadonlyArray<Primacy.Requester> = [{ regionId: "b", nodeId: "b-node2" }]
+    const agreed = [ack("a", promoted, { b: 500 }), ack("b", promoted)]
+    // Without the stranger, b's one known node agreeing means b moved on, and a's grant to b binds nobody.
+    expect(fromC(agreed, [])).toBe(10_200)
+    // The stranger may hold a lease a granted to b: the takeover waits it out.
+    expect(fromC(agreed, stranger)).toBe(10_200 + leaseMs - 500)
+    // A requester the topology holds, or one of another region than b, changes nothing for b.
+    expect(fromC(agreed, [{ regionId: "b", nodeId: "b-node1" }])).toBe(10_200)
+    expect(fromC(agreed, [{ regionId: "a", nodeId: "a-node1" }])).toBe(10_200)
+    // It also weighs: b's one answer is half of b, so c with b-node1 alone is no majority of three regions.
+    expect(fromC([ack("b", promoted)], [])).toBe(10_200)
+    expect(fromC([ack("b", promoted)], stranger)).toBeUndefined()
+    expect(fromC([ack("b", promoted)], [...stranger, ...stranger])).toBeUndefined()
+  })
+
   it("grants peers report are dated no earlier than they were made, the latest report per region stands, and the latest grant, own or reported, says how long the region may hold a lease", () => {
     const tallied = Primacy.tally(round([ack("b", epochZero, { a: 400 }), ack("c", { epoch: 0, primary: "b" }, { a: 100, b: 50 })], { regionId: "b", state: state(epochZero) }))
     expect(tallied.grantsReportedAtMs).toEqual({ a: 10_100, b: 10_150 })
