@@ -288,8 +288,25 @@ export const runSync = (
         )
       )
     )
-    return yield* Effect.forever(Effect.zipRight(round, Effect.sleep(Duration.millis(intervalMs))))
+    const manager = yield* TopologyManager.TopologyManager
+    // Until the next round, or until a node this node does not know asks it for a heartbeat,
+    // then at least `strangerRoundGapMs` after the round.
+    const pause = Effect.flatMap(manager.strangerAsked, (asked) =>
+      Effect.zipRight(asked.awaitWithin(intervalMs), Effect.suspend(() => (asked.isOpen ? Effect.sleep(Duration.millis(Math.min(intervalMs, strangerRoundGapMs))) : Effect.void)))
+    )
+    return yield* Effect.forever(Effect.zipRight(round, pause))
   })
+
+/**
+ * The least time between a round and one a stranger's heartbeat request cued (see `runSync`).
+ * Every node asks every node it knows each heartbeat interval, so a node that started after this
+ * node's last round asks it within an interval; without the cue the two met only at this node's
+ * next round, which is `discovery.interval_ms` away (10 s by default). Meanwhile this node counted
+ * the newcomer's region as one with no node that answers: three-region PrimaryReplica seeds whose
+ * nodes started over 1.5 s with rounds 11.8 s apart held no write lease until the second round
+ * (swarm seed 99027438). The gap bounds the DNS lookups a node that never appears in DNS causes.
+ */
+export const strangerRoundGapMs = 1_000
 
 /** How long a start waits for the first round by default (`serve`'s `DiscoveryLoop`, the simulator). */
 export const firstRoundWaitMsDefault = 15_000

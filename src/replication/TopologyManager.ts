@@ -208,6 +208,13 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      */
     readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.Effect<void>
     /**
+     * The gate the next heartbeat request from a node the topology lacks, of a region it holds,
+     * opens: under DNS discovery, the cue for an early round (`Discovery.runSync`). A node that
+     * started after this node's last round is unknown here until the next one, and its region
+     * counts no answer of it meanwhile.
+     */
+    readonly strangerAsked: Effect.Effect<Handoff.Gate>
+    /**
      * The nodes that sent this node a heartbeat request at `sinceMs` or later, whether the
      * topology holds them or not, each with its region. Under DNS discovery a node can run and
      * hold a lease while this node's topology lacks it (its pod's record was withdrawn while it
@@ -343,8 +350,16 @@ const service = (core: Core): TopologyManager["Type"] => {
   // Per node (keyed with its region), its latest heartbeat request; kept for every node that sent
   // one, known to the topology or not (see `requestersSince`). Nodes are few; entries are never dropped.
   const requesters = new Map<string, NodeRequester>()
+  // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
+  const strangers = Signals.make<"stranger">()
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId) =>
-    Effect.flatMap(NodeClock.monotonicMs, (atMs) => Effect.sync(() => void requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs })))
+    Effect.flatMap(NodeClock.monotonicMs, (atMs) =>
+      Effect.flatMap(SubscriptionRef.get(core.topologyRef), (topology) => {
+        requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs })
+        const region = topology.regions.find((candidate) => candidate.id === regionId)
+        return region === undefined || Topology.regionNodes(region).some((node) => node.id === nodeId) ? Effect.void : strangers.fire("stranger")
+      })
+    )
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -364,6 +379,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
     heardRequestFrom: (regionId, nodeId) => Effect.zipRight(requested(regionId, nodeId), heard(regionId, nodeId)),
     requestersSince: (sinceMs) => Effect.sync(() => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)),
+    strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),

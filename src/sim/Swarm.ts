@@ -228,10 +228,26 @@ const drawNetwork = (random: Stream, regionIds: ReadonlyArray<string>): SimNetwo
   return { remote, local: defaults.local, links }
 }
 
+/** Share of seeds whose heartbeat timeout (the write lease) is 10-30 intervals rather than 3-6. */
+const longLeaseChance = 0.2
+
+/**
+ * The heartbeat interval and timeout: 200-1,000 ms apart with a timeout of 3-6 intervals, or on
+ * a share of seeds (a stream of their own, `longRandom`, so the other draws of a seed stay as
+ * they were) 200-300 ms apart with a timeout of 10-30 intervals (2-9 s). The shipped defaults
+ * are 1 s and 30 s: a lease of thirty rounds, which no seed ran with before (December 3, 2026).
+ */
+const drawHeartbeat = (random: Stream, longRandom: Stream): { readonly intervalMs: number; readonly timeoutMs: number } => {
+  const intervalMs = stepBetween(random, 200, 1_000, 50)
+  const timeoutMs = intervalMs * intBetween(random, 3, 6)
+  if (!chance(longRandom, longLeaseChance)) return { intervalMs, timeoutMs }
+  const longIntervalMs = stepBetween(longRandom, 200, 300, 50)
+  return { intervalMs: longIntervalMs, timeoutMs: longIntervalMs * intBetween(longRandom, 10, 30) }
+}
+
 const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, network: SimNetwork.Settings): ReplicationSpec => {
   const conflictResolution = weighted<ConflictResolver.Strategy>(random, [["LastWriteWins", 6], ["SourcePriority", 2], ["InsertWins", 2]])
-  const intervalMs = stepBetween(random, 200, 1_000, 50)
-  const heartbeatTimeoutMs = intervalMs * intBetween(random, 3, 6)
+  const { intervalMs, timeoutMs: heartbeatTimeoutMs } = drawHeartbeat(random, random.derive("heartbeat-long"))
   const slowestMs = SimNetwork.slowestOneWayMs(network)
   return {
     conflictResolution,

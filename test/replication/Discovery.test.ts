@@ -245,5 +245,48 @@ describe("Discovery", () => {
           yield* Fiber.interrupt(loop)
         }).pipe(Effect.provide(layers))
       }))
+
+    it.effect("a heartbeat request from a node the topology lacks cues a round a gap after the last one; a known node's does not", () =>
+      Effect.gen(function* () {
+        const answers = yield* Ref.make<Readonly<Record<string, ReadonlyArray<Discovery.DnsRecord>>>>({
+          "inferadb-engine-headless.inferadb.svc": [{ address: "10.0.0.11", hostname: "inferadb-engine-0.svc" }]
+        })
+        const stats = yield* Ref.make(Discovery.emptyStats)
+        const initial = buildOk([{ endpoint: "http://seed:8081", regionId: "us-west-1", nodeId: "us-west-1/seed" }])
+        const layers = Layer.mergeAll(
+          TopologyManager.layer(initial),
+          Discovery.layerDns({ targets: [westService] }).pipe(Layer.provide(fakeResolver(answers)))
+        )
+        yield* Effect.gen(function* () {
+          const manager = yield* TopologyManager.TopologyManager
+          const loop = yield* Effect.fork(Discovery.runSync(10_000, { defaultZone: "default", stats }))
+          yield* TestClock.adjust("1 millis")
+          expect(yield* Ref.get(stats)).toMatchObject({ rounds: 1, failures: 0 })
+          // A node that started since asks this one; DNS has it now.
+          yield* Ref.set(answers, {
+            "inferadb-engine-headless.inferadb.svc": [
+              { address: "10.0.0.11", hostname: "inferadb-engine-0.svc" },
+              { address: "10.0.0.12", hostname: "inferadb-engine-1.svc" }
+            ]
+          })
+          yield* TestClock.adjust("100 millis")
+          // A node the topology holds asks: nothing is cued.
+          yield* manager.heardRequestFrom("us-west-1", "us-west-1/inferadb-engine-0")
+          yield* TestClock.adjust(`${Discovery.strangerRoundGapMs} millis`)
+          expect(yield* Ref.get(stats)).toMatchObject({ rounds: 1 })
+          // The newcomer asks: a round follows a gap later, long before the interval.
+          yield* manager.heardRequestFrom("us-west-1", "us-west-1/inferadb-engine-1")
+          yield* TestClock.adjust(`${Discovery.strangerRoundGapMs - 1} millis`)
+          expect(yield* Ref.get(stats)).toMatchObject({ rounds: 1 })
+          yield* TestClock.adjust("1 millis")
+          expect(yield* Ref.get(stats)).toMatchObject({ rounds: 2 })
+          expect(nodeIds(yield* manager.current)).toEqual(["us-west-1/default/us-west-1/inferadb-engine-0:Healthy", "us-west-1/default/us-west-1/inferadb-engine-1:Healthy"])
+          // A node of a region the topology does not hold is nobody this node could discover.
+          yield* manager.heardRequestFrom("eu-central-1", "eu-central-1/inferadb-engine-0")
+          yield* TestClock.adjust(`${2 * Discovery.strangerRoundGapMs} millis`)
+          expect(yield* Ref.get(stats)).toMatchObject({ rounds: 2 })
+          yield* Fiber.interrupt(loop)
+        }).pipe(Effect.provide(layers))
+      }))
   })
 })
