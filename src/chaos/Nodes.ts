@@ -17,7 +17,7 @@ import * as YAML from "yaml"
 import * as Config from "../runtime/config/Config.js"
 import * as ServeFlags from "../runtime/ServeFlags.js"
 import type * as SimNetwork from "../sim/SimNetwork.js"
-import { type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
+import { heartbeatOf, type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
 import type * as DelayProxy from "./DelayProxy.js"
 import type * as Disks from "./Disks.js"
@@ -48,6 +48,7 @@ export const repositoryRoot = (): string => {
 export const configYaml = (scenario: Scenario, network: Netns.Network, self: Netns.NodeAddress, proxied: boolean): string => {
   const replication = scenario.replication
   const topology = scenario.topology
+  const heartbeat = heartbeatOf(replication, self.regionId, self.nodeId)
   const endpointOf = (nodeId: string) => `${network.nodes.find((node) => node.nodeId === nodeId)!.address}:${grpcPort}`
   const file = {
     replication: {
@@ -68,7 +69,7 @@ export const configYaml = (scenario: Scenario, network: Netns.Network, self: Net
         request_timeout_secs: Math.max(1, Math.ceil(replication.agent.requestTimeoutMs / 1000)),
         buffer_size: Math.max(replication.bufferSize, replication.agent.batchSize)
       },
-      heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },
+      heartbeat: { interval_ms: heartbeat.intervalMs, timeout_ms: heartbeat.timeoutMs, recover_after: heartbeat.recoverAfter },
       // The scenario's failover timers, as the simulator runs them (the node's failover: section).
       failover: {
         detect_after_ms: replication.failover.detectAfterMs,

@@ -112,7 +112,10 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     const startView: Primacy.View | undefined = pair ? yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
     if (startView !== undefined && startView.primary === settings.regionId) yield* (yield* Primacy.Primacy).noteLapse(startedAtMs)
     const sentAtMs = yield* clock.physicalMs
-    const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs }
+    // Under PrimaryReplica the request says which lease this node runs on, so a node that grants it
+    // one reports how long that grant binds (`Primacy.answerFor`).
+    const leaseMs = topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(yield* Primacy.Primacy, topology.regions.length) : undefined
+    const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs, ...(leaseMs === undefined ? {} : { leaseMs }) }
     // A node running this round is alive: without recording itself, every node's stale check
     // would mark the node itself Unreachable after the timeout (and its own region unavailable).
     const self = topology.regions.flatMap((region) =>
@@ -179,10 +182,20 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
       startedAtMs,
       endedAtMs,
       leaseMs: primacy.pairLeaseMs,
-      requesters: yield* Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(endedAtMs - primacy.pairLeaseMs))
+      requesters: yield* recentRequesters(endedAtMs, primacy.pairLeaseMs)
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })
+
+/**
+ * The nodes that asked this node for a heartbeat within a lease before `nowMs`: the longer of
+ * `leaseMs` (this node's) and the one each said it runs on, which may hold that long.
+ */
+const recentRequesters = (nowMs: number, leaseMs: number) =>
+  Effect.map(
+    Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(-Infinity)),
+    (requesters) => requesters.filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0))
+  )
 
 type Peer = ReturnType<typeof peersOf>[number]
 
@@ -248,7 +261,7 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
     const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
     if (fresh.length === 0) return
     const state = yield* primacy.state
-    const requesters = yield* Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(nowMs - primacy.leaseMs))
+    const requesters = yield* recentRequesters(nowMs, primacy.leaseMs)
     const tallyOf = (entries: typeof fresh) =>
       Primacy.tally({
         topology,

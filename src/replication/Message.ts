@@ -24,7 +24,9 @@ export type ReplicateBatch = typeof ReplicateBatch.Type
 export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
   fromRegion: Schema.NonEmptyString,
   fromNode: Schema.NonEmptyString,
-  sentAtMs: Whole
+  sentAtMs: Whole,
+  /** The write lease the sender runs on (`Primacy.leaseFor`); absent from nodes that predate it. */
+  leaseMs: Schema.optional(Whole)
 })
 export type Heartbeat = typeof Heartbeat.Type
 
@@ -80,7 +82,15 @@ export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
   /** The region the receiver believes takes writes in `epoch`, if it knows of one. */
   primary: Schema.optional(Schema.NonEmptyString),
   /** Per region, milliseconds since the receiver last agreed with a heartbeat from it as primary. */
-  grantAgesMs: Schema.Record({ key: Schema.NonEmptyString, value: Whole })
+  grantAgesMs: Schema.Record({ key: Schema.NonEmptyString, value: Whole }),
+  /** The receiver's own write lease; absent from nodes that predate it. */
+  leaseMs: Schema.optional(Whole),
+  /**
+   * Per region in `grantAgesMs`, the lease the grantee said it runs on when it was granted
+   * (`Heartbeat.leaseMs`); a region missing here said none. Absent when no grantee said one
+   * (and from nodes that predate it): never an empty record, which the wire cannot tell apart.
+   */
+  grantLeasesMs: Schema.optional(Schema.Record({ key: Schema.NonEmptyString, value: Whole }))
 })
 export type HeartbeatAck = typeof HeartbeatAck.Type
 

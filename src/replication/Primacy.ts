@@ -66,8 +66,13 @@ export interface State extends View {
   readonly newerEpochSeen?: View
   /** Per region, when this node last answered a heartbeat from it while it believed it primary. */
   readonly grantedAtMs: Readonly<Record<Topology.RegionId, number>>
-  /** Per region, the latest such grant any peer reported in a heartbeat answer (an upper bound). */
-  readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+  /**
+   * Per region, the lease the asker of that last grant said it runs on (`Heartbeat.leaseMs`);
+   * a region missing here said none, and this node's own lease stands for it.
+   */
+  readonly grantLeasesMs: Readonly<Record<Topology.RegionId, number>>
+  /** Per region, until when a lease a peer reported granting it may be held (an upper bound; see `tally`). */
+  readonly grantsReportedUntilMs: Readonly<Record<Topology.RegionId, number>>
   /**
    * Two regions: when this node last took a view whose primary another region (or none) was
    * before, or started on a disk that ran before (see `pairRenewal`).
@@ -106,7 +111,7 @@ export interface Settings {
 }
 
 /** What a heartbeat answer carries. */
-export type Answer = Pick<Message.HeartbeatAck, "epoch" | "primary" | "grantAgesMs">
+export type Answer = Pick<Message.HeartbeatAck, "epoch" | "primary" | "grantAgesMs" | "grantLeasesMs">
 
 /** A lease renewal computed from one heartbeat round (see `tally`). */
 export interface Renewal {
@@ -133,7 +138,7 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      */
     readonly viewChanged: Handoff.Gate
     /** Answers a heartbeat from a node of `asker`; records a grant when `asker` is primary in the view. */
-    readonly answer: (asker: Topology.RegionId) => Effect.Effect<Answer>
+    readonly answer: (asker: Topology.RegionId, askerLeaseMs?: number) => Effect.Effect<Answer>
     /** Renews the lease, if the view is still the one the round agreed with. */
     readonly renew: (renewal: Renewal) => Effect.Effect<void>
     /** Renews a two-region lease (`pairRenewal`), if the view is still the one the round started with. */
@@ -146,7 +151,7 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`)
      * and whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`).
      */
-    readonly report: (tally: Pick<Tally, "grantsReportedAtMs" | "regionServesIn">) => Effect.Effect<void>
+    readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn">) => Effect.Effect<void>
   }
 >() {}
 
@@ -161,7 +166,8 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
   leaseRenewedAtMs: undefined,
   writableFromMs: undefined,
   grantedAtMs: restartedAtMs === undefined ? {} : Object.fromEntries(regions.map((region) => [region, restartedAtMs])),
-  grantsReportedAtMs: {},
+  grantLeasesMs: {},
+  grantsReportedUntilMs: {},
   ...(restartedAtMs === undefined ? {} : { takenOverAtMs: restartedAtMs })
 })
 
@@ -184,13 +190,44 @@ export const adoptIn = (state: State, view: View, nowMs: number): State => {
   }
 }
 
-/** The answer to a heartbeat from a node of `asker` at `nowMs`, and the state with the grant recorded. */
-export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number): { readonly state: State; readonly answer: Answer } => {
-  const next = state.primary !== undefined && state.primary === asker ? { ...state, grantedAtMs: { ...state.grantedAtMs, [asker]: nowMs } } : state
+/**
+ * The answer to a heartbeat from a node of `asker` at `nowMs`, and the state with the grant
+ * recorded, with the lease the asker said it runs on (`askerLeaseMs`, absent from older nodes).
+ */
+export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number, askerLeaseMs?: number): { readonly state: State; readonly answer: Answer } => {
+  const next = state.primary !== undefined && state.primary === asker ? granted(state, asker, nowMs, askerLeaseMs) : state
   const grantAgesMs: Record<string, number> = {}
   for (const [region, atMs] of Object.entries(next.grantedAtMs)) grantAgesMs[region] = Math.max(0, Math.floor(nowMs - atMs))
-  return { state: next, answer: { epoch: state.epoch, ...(state.primary === undefined ? {} : { primary: state.primary }), grantAgesMs } }
+  const leases = Object.entries(next.grantLeasesMs).filter(([region]) => region in grantAgesMs)
+  return {
+    state: next,
+    answer: {
+      epoch: state.epoch,
+      ...(state.primary === undefined ? {} : { primary: state.primary }),
+      grantAgesMs,
+      ...(leases.length === 0 ? {} : { grantLeasesMs: Object.fromEntries(leases) })
+    }
+  }
 }
+
+/** `state` with a grant to `asker` at `nowMs`, on the lease it said it runs on (or none said). */
+const granted = (state: State, asker: Topology.RegionId, nowMs: number, askerLeaseMs: number | undefined): State => {
+  const { [asker]: _previous, ...otherLeases } = state.grantLeasesMs
+  return {
+    ...state,
+    grantedAtMs: { ...state.grantedAtMs, [asker]: nowMs },
+    grantLeasesMs: askerLeaseMs === undefined ? otherLeases : { ...otherLeases, [asker]: askerLeaseMs }
+  }
+}
+
+/**
+ * How long a grant to `grantee` that `answer` reports may bind: the lease the grantee said it runs
+ * on, or `leaseMs` (the asking node's own) when that is longer or the grantee said none. Nodes in
+ * the middle of a rolling update that changes the heartbeat timeout run leases of different
+ * lengths; waiting out only its own let a region that took over write while an old primary with
+ * a longer lease, paused across the promotion, still held one (`three-region-mixed-lease.yaml`).
+ */
+const grantLeaseMs = (answer: Answer, grantee: Topology.RegionId, leaseMs: number): number => Math.max(leaseMs, answer.grantLeasesMs?.[grantee] ?? 0)
 
 /** One heartbeat round as the asking node saw it. */
 export interface Round {
@@ -214,6 +251,8 @@ export interface Round {
 export interface Requester {
   readonly regionId: Topology.RegionId
   readonly nodeId: Topology.NodeId
+  /** The lease its request said it runs on (`Message.Heartbeat.leaseMs`), if it said one. */
+  readonly leaseMs?: number
 }
 
 /**
@@ -234,8 +273,8 @@ export interface Tally {
   readonly renewal: Renewal | undefined
   /** The highest epoch above the node's own that any answer carried. */
   readonly newer: View | undefined
-  /** Per region, the latest lease any answer says was granted to it, on this node's clock. */
-  readonly grantsReportedAtMs: Readonly<Record<Topology.RegionId, number>>
+  /** Per region, until when a lease any answer says was granted to it may be held, on this node's clock. */
+  readonly grantsReportedUntilMs: Readonly<Record<Topology.RegionId, number>>
   /** The highest epoch in which a node of the asking node's region answered naming that region primary (`State.regionServesIn`). */
   readonly regionServesIn: number | undefined
 }
@@ -248,8 +287,10 @@ export const tally = (round: Round): Tally => ({
     undefined
   ),
   // An answer left the peer before the round ended, so the end less the age is no earlier than the grant.
-  grantsReportedAtMs: round.acks.reduce<Record<Topology.RegionId, number>>((latest, ack) => {
-    for (const [grantee, ageMs] of Object.entries(ack.grantAgesMs)) latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs)
+  grantsReportedUntilMs: round.acks.reduce<Record<Topology.RegionId, number>>((latest, ack) => {
+    for (const [grantee, ageMs] of Object.entries(ack.grantAgesMs)) {
+      latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs + grantLeaseMs(ack, grantee, round.leaseMs))
+    }
     return latest
   }, {}),
   regionServesIn: round.acks.reduce<number | undefined>(
@@ -282,7 +323,7 @@ const renewalFor = (round: Round): Renewal | undefined => {
   let writableFromMs = round.endedAtMs
   for (const answer of [...agreeing.values()].flat()) {
     for (const [grantee, ageMs] of Object.entries(answer.grantAgesMs)) {
-      if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + round.leaseMs - ageMs)
+      if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + grantLeaseMs(answer, grantee, round.leaseMs) - ageMs)
     }
   }
   return { view, renewedAtMs: round.startedAtMs, writableFromMs }
@@ -371,7 +412,13 @@ export const pairRenewal = (round: PairRound): Renewal | undefined => {
   const { takenOverAtMs, lapsedAtMs } = round.state
   const waitFromMs = Math.max(takenOverAtMs ?? -Infinity, lapsedAtMs ?? -Infinity)
   const waiting = Number.isFinite(waitFromMs) && round.topology.regions.some((region) => region.id !== round.regionId && !movedOn(region))
-  const writableFromMs = waiting ? Math.max(round.endedAtMs, waitFromMs + round.leaseMs) : round.endedAtMs
+  // The other region's nodes may run longer leases than this node's (a rolling update that
+  // changes the heartbeat settings): wait out the longest any of them said it runs on.
+  const othersLeasesMs = [
+    ...round.latest.filter((ack) => ack.region !== round.regionId).map((ack) => ack.leaseMs ?? 0),
+    ...(round.requesters ?? []).filter((requester) => requester.regionId !== round.regionId).map((requester) => requester.leaseMs ?? 0)
+  ]
+  const writableFromMs = waiting ? Math.max(round.endedAtMs, waitFromMs + Math.max(round.leaseMs, ...othersLeasesMs)) : round.endedAtMs
   return { view, renewedAtMs: round.startedAtMs, writableFromMs, ...(lapsedAtMs !== undefined && !waiting ? { endsLapse: true } : {}) }
 }
 
@@ -398,19 +445,23 @@ export const renewPairIn = (state: State, renewal: Renewal): State => {
   }
 }
 
-/** `state` after peers reported grants: the latest report per region stands. */
+/** `state` after peers reported grants: the latest end per region stands. */
 export const reportGrantsIn = (state: State, reported: Readonly<Record<Topology.RegionId, number>>): State => {
-  const merged: Record<Topology.RegionId, number> = { ...state.grantsReportedAtMs }
-  for (const [grantee, atMs] of Object.entries(reported)) merged[grantee] = Math.max(merged[grantee] ?? -Infinity, atMs)
-  return { ...state, grantsReportedAtMs: merged }
+  const merged: Record<Topology.RegionId, number> = { ...state.grantsReportedUntilMs }
+  for (const [grantee, untilMs] of Object.entries(reported)) merged[grantee] = Math.max(merged[grantee] ?? -Infinity, untilMs)
+  return { ...state, grantsReportedUntilMs: merged }
 }
 
-/** Until when a lease this node granted `region`, or a peer reported granting it, may be held. */
+/**
+ * Until when a lease this node granted `region`, or a peer reported granting it, may be held:
+ * this node's own grant binds for the lease its grantee said it runs on, or `leaseMs` (this
+ * node's) when that is longer or it said none.
+ */
 export const grantHeldUntilMs = (state: State, region: Topology.RegionId, leaseMs: number): number | undefined => {
   const own = state.grantedAtMs[region]
-  const reported = state.grantsReportedAtMs[region]
-  const latest = own === undefined ? reported : reported === undefined ? own : Math.max(own, reported)
-  return latest === undefined ? undefined : latest + leaseMs
+  const ownUntil = own === undefined ? undefined : own + Math.max(leaseMs, state.grantLeasesMs[region] ?? 0)
+  const reported = state.grantsReportedUntilMs[region]
+  return ownUntil === undefined ? reported : reported === undefined ? ownUntil : Math.max(ownUntil, reported)
 }
 
 /** `state` after a peer answered with `view`. */
@@ -490,10 +541,10 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
           )
         ),
       viewChanged,
-      answer: (asker) =>
+      answer: (asker, askerLeaseMs) =>
         Effect.flatMap(Clock.monotonicMs, (atMs) =>
           Ref.modify(state, (current) => {
-            const answered = answerFor(current, asker, atMs)
+            const answered = answerFor(current, asker, atMs, askerLeaseMs)
             return [answered.answer, answered.state]
           })
         ),
@@ -501,9 +552,9 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
-      report: ({ grantsReportedAtMs, regionServesIn }) =>
+      report: ({ grantsReportedUntilMs, regionServesIn }) =>
         Ref.update(state, (current) => {
-          const { regionServesIn: _previous, ...reported } = reportGrantsIn(current, grantsReportedAtMs)
+          const { regionServesIn: _previous, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
           return regionServesIn === undefined ? reported : { ...reported, regionServesIn }
         })
     } satisfies Primacy["Type"]

@@ -296,10 +296,7 @@ export const make = (options: Options) =>
       )
 
     const handle: Network.Handler = (request) => {
-      if (request._tag === "Heartbeat") {
-        const answered = Effect.zipWith(clock.physicalMs, primacy.answer(request.fromRegion), (atMs, answer) => heartbeatAck(options, atMs, answer))
-        return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion, request.fromNode), answered)
-      }
+      if (request._tag === "Heartbeat") return answerHeartbeat(options, request, { clock, topologies, primacy })
       if (request._tag === "CatchUp") return catchUp(request)
       return applyBatch(request).pipe(
         Effect.map((ack): Message.Response => ack),
@@ -375,12 +372,29 @@ const afterCommit = (primacy: Primacy.Primacy["Type"], topology: Topology.Topolo
 const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
 
 /** This node's answer to a heartbeat: its view of the primary (`Primacy.answer`) and its clock. */
-const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string }, atMs: number, answer: Primacy.Answer): Message.Response => ({
+/**
+ * Answers a heartbeat: notes the request (its sender runs), records a grant when its region is
+ * primary in this node's view, and says which lease this node runs on under PrimaryReplica.
+ */
+const answerHeartbeat = (
+  node: { readonly regionId: string; readonly nodeId: string },
+  request: Message.Heartbeat,
+  services: { readonly clock: Clock.Clock["Type"]; readonly topologies: TopologyManager.TopologyManager["Type"]; readonly primacy: Primacy.Primacy["Type"] }
+): Effect.Effect<Message.Response> => {
+  const { clock, topologies, primacy } = services
+  const answered = Effect.zipWith(Effect.zip(clock.physicalMs, topologies.current), primacy.answer(request.fromRegion, request.leaseMs), ([atMs, topology], answer) =>
+    heartbeatAck(node, atMs, answer, topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(primacy, topology.regions.length) : undefined)
+  )
+  return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion, request.fromNode, request.leaseMs), answered)
+}
+
+const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string }, atMs: number, answer: Primacy.Answer, leaseMs: number | undefined): Message.Response => ({
   _tag: "HeartbeatAck",
   region: node.regionId,
   node: node.nodeId,
   atMs,
-  ...answer
+  ...answer,
+  ...(leaseMs === undefined ? {} : { leaseMs })
 })
 
 /** Commits local operations inside one transaction and returns their log entries. */

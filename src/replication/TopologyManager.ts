@@ -87,6 +87,8 @@ export interface NodeRequester {
   readonly nodeId: Topology.NodeId
   /** When its latest request arrived. */
   readonly atMs: number
+  /** The lease that request said its sender runs on (`Message.Heartbeat.leaseMs`), if it said one. */
+  readonly leaseMs?: number
 }
 
 /** Extra replication edges for a region being added. */
@@ -206,7 +208,7 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * ready, December 2026). Node statuses do not change: only an answer to this node's own
      * heartbeat shows that this node reaches the peer.
      */
-    readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.Effect<void>
+    readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs?: number) => Effect.Effect<void>
     /**
      * The gate the next heartbeat request from a node the topology lacks, of a region it holds,
      * opens: under DNS discovery, the cue for an early round (`Discovery.runSync`). A node that
@@ -352,10 +354,10 @@ const service = (core: Core): TopologyManager["Type"] => {
   const requesters = new Map<string, NodeRequester>()
   // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
   const strangers = Signals.make<"stranger">()
-  const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId) =>
+  const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined) =>
     Effect.flatMap(NodeClock.monotonicMs, (atMs) =>
       Effect.flatMap(SubscriptionRef.get(core.topologyRef), (topology) => {
-        requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs })
+        requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
         const region = topology.regions.find((candidate) => candidate.id === regionId)
         return region === undefined || Topology.regionNodes(region).some((node) => node.id === nodeId) ? Effect.void : strangers.fire("stranger")
       })
@@ -377,7 +379,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
     heardFrom: (regionId) => hearing.next(regionId),
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
-    heardRequestFrom: (regionId, nodeId) => Effect.zipRight(requested(regionId, nodeId), heard(regionId, nodeId)),
+    heardRequestFrom: (regionId, nodeId, leaseMs) => Effect.zipRight(requested(regionId, nodeId, leaseMs), heard(regionId, nodeId)),
     requestersSince: (sinceMs) => Effect.sync(() => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)),
     strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),

@@ -179,7 +179,10 @@ const requestBody = (request: Message.Request): Proto.Request["body"] => {
         value: { batchId: request.batchId, fromRegion: request.fromRegion, fromNode: request.fromNode, changes: request.changes.map(changeToProto) }
       }
     case "Heartbeat":
-      return { $case: "heartbeat", value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs } }
+      return {
+        $case: "heartbeat",
+        value: { fromRegion: request.fromRegion, fromNode: request.fromNode, sentAtMs: request.sentAtMs, ...(request.leaseMs === undefined ? {} : { leaseMs: request.leaseMs }) }
+      }
     case "CatchUp":
       return {
         $case: "catchUp",
@@ -234,7 +237,9 @@ const responseBody = (response: Message.Response, answering: Message.Request | u
           atMs: response.atMs,
           epoch: response.epoch,
           ...(response.primary === undefined ? {} : { primary: response.primary }),
-          grantAgesMs: sortedRecord(response.grantAgesMs)
+          grantAgesMs: sortedRecord(response.grantAgesMs),
+          ...(response.leaseMs === undefined ? {} : { leaseMs: response.leaseMs }),
+          grantLeasesMs: sortedRecord(response.grantLeasesMs ?? {})
         }
       }
     case "Refused":
@@ -268,7 +273,8 @@ const heartbeatFromProto = (heartbeat: Proto.Heartbeat): unknown => ({
   _tag: "Heartbeat",
   fromRegion: heartbeat.fromRegion,
   fromNode: heartbeat.fromNode,
-  sentAtMs: heartbeat.sentAtMs
+  sentAtMs: heartbeat.sentAtMs,
+  ...(heartbeat.leaseMs === undefined ? {} : { leaseMs: heartbeat.leaseMs })
 })
 
 const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown => {
@@ -278,8 +284,14 @@ const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown =
       return { _tag: "BatchAck", ...ack }
     }
     case "heartbeatAck": {
-      const { primary, ...ack } = body.value
-      return { _tag: "HeartbeatAck", ...ack, ...(primary === undefined ? {} : { primary }) }
+      const { primary, leaseMs, grantLeasesMs, ...ack } = body.value
+      return {
+        _tag: "HeartbeatAck",
+        ...ack,
+        ...(primary === undefined ? {} : { primary }),
+        ...(leaseMs === undefined ? {} : { leaseMs }),
+        ...(Object.keys(grantLeasesMs).length === 0 ? {} : { grantLeasesMs })
+      }
     }
     case "refused":
       return { _tag: "Refused", reason: refusedReasonFromProto.get(body.value.reason) ?? body.value.reason, message: body.value.message }

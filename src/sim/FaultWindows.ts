@@ -6,7 +6,7 @@
  * writes, nor do topology changes (every region keeps taking its writes; only where they are
  * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
  */
-import { type Fault, primaryOf, type Scenario, targetNodes } from "./Scenario.js"
+import { type Fault, primaryOf, type Scenario, slowestHeartbeat, targetNodes } from "./Scenario.js"
 import { endOf } from "./Faults.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
@@ -83,7 +83,8 @@ const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): R
   if (strategy !== "PrimaryReplica" || regions.length !== 2) return []
   const primary = primaryOf(scenario)
   if (primary === undefined) return []
-  const { agent, heartbeat } = scenario.replication
+  const { agent } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const holdMs = agent.retryDelayMaxMs + agent.requestTimeoutMs + heartbeat.timeoutMs
   const wipes = scenario.faults.filter((fault) => fault.kind === "wipe" && targetNodes(scenario, fault.target).some((node) => primary.nodes.includes(node)))
   // The first bootstrap may wait for the other region's first process.
@@ -110,7 +111,8 @@ const pagedBy = (faults: ReadonlyArray<Window>, startMs: number, holdMs: number)
  */
 const fencedPrimaries = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
   if (scenario.topology.strategy !== "PrimaryReplica") return []
-  const { heartbeat, failover } = scenario.replication
+  const { failover } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const confirmMs = heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs + failover.confirmAfterMs + failover.checkIntervalMs
   const fencing = scenario.faults.filter((fault) => fencingKinds.has(fault.kind))
   return faults.flatMap((window) => {
@@ -146,7 +148,7 @@ const siblingServes = (scenario: Scenario, faults: ReadonlyArray<Fault>): boolea
  * trip on a link slower than the interval, plus a round to start.
  */
 const recovering = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
-  const { heartbeat } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const answerEveryMs = Math.max(heartbeat.intervalMs, 2 * SimNetwork.slowestOneWayMs(scenario.network))
   const recoverMs = (heartbeat.recoverAfter + 1) * answerEveryMs
   const stopping = scenario.faults.filter((fault) => fencingKinds.has(fault.kind) || fault.kind === "wipe")
@@ -171,7 +173,7 @@ const fencingKinds: ReadonlySet<Fault["kind"]> = new Set(["isolate", "split", "o
  */
 const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
   if (scenario.topology.strategy !== "PrimaryReplica" || scenario.topology.regions.length < 3) return []
-  const { timeoutMs } = scenario.replication.heartbeat
+  const { timeoutMs } = slowestHeartbeat(scenario.replication)
   // A wipe restarts the nodes on the disk: a primary-region node among them starts with no
   // lease again (no fault window of its own, since the nodes come straight back up).
   const primary = primaryOf(scenario)
@@ -195,7 +197,7 @@ const leaselessStart = (scenario: Scenario): ReadonlyArray<Window> => {
 const lossyStart = (scenario: Scenario): ReadonlyArray<Window> => {
   const { remote, local, links } = scenario.network
   if (remote.loss === 0 && local.loss === 0 && links.every((entry) => entry.link.loss === 0)) return []
-  const answeredByMs = SimNetwork.synRetransmitMs + 4 * SimNetwork.slowestOneWayMs(scenario.network) + scenario.replication.heartbeat.intervalMs
+  const answeredByMs = SimNetwork.synRetransmitMs + 4 * SimNetwork.slowestOneWayMs(scenario.network) + slowestHeartbeat(scenario.replication).intervalMs
   return [{ startMs: 0, endMs: Startup.latestStartMs(scenario) + answeredByMs }]
 }
 
@@ -216,7 +218,8 @@ export const lateStartHandBack = (scenario: Scenario): ReadonlyArray<Window> => 
   const { regions, strategy } = scenario.topology
   const primary = primaryOf(scenario)
   if (strategy !== "PrimaryReplica" || regions.length < 3 || primary === undefined) return []
-  const { heartbeat, failover } = scenario.replication
+  const { failover } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const startedByMs = Startup.latestStartOfMs(scenario, primary.id, primary.nodes)
   if (startedByMs <= heartbeat.timeoutMs + failover.detectAfterMs) return []
   const handedBackByMs = heartbeat.timeoutMs + failover.promoteBackAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs + heartbeat.recoverAfter * heartbeat.intervalMs
@@ -255,7 +258,8 @@ export const strangersDuring = (scenario: Scenario, faults: ReadonlyArray<Fault>
  */
 const strangersMeeting = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
   if (scenario.discovery === undefined) return []
-  const { heartbeat, failover } = scenario.replication
+  const { failover } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const faults = [...scenario.faults].sort((a, b) => a.atMs - b.atMs)
   const metMs = scenario.discovery.intervalMs + (heartbeat.recoverAfter + 1) * Math.max(heartbeat.intervalMs, 2 * SimNetwork.slowestOneWayMs(scenario.network))
   const primaryMs =
@@ -315,7 +319,7 @@ const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Win
 const wiped = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> =>
   scenario.faults
     .filter((fault) => fault.kind === "wipe" && fault.atMs < healedAtMs)
-    .map((fault) => ({ startMs: fault.atMs, endMs: fault.atMs + scenario.replication.heartbeat.timeoutMs }))
+    .map((fault) => ({ startMs: fault.atMs, endMs: fault.atMs + slowestHeartbeat(scenario.replication).timeoutMs }))
 
 /** Whether `[startMs, endMs]` overlaps a window extended by `graceMs` (time to recover after it ends). */
 export const overlaps = (found: ReadonlyArray<Window>, startMs: number, endMs: number, graceMs: number): boolean =>

@@ -40,7 +40,7 @@ import { Node } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
-import { type CheckName, type Range, type Scenario, clockErrorAheadMs, nodesOf, topologyFor } from "./Scenario.js"
+import { type CheckName, type Range, type Scenario, clockErrorAheadMs, heartbeatOf, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimDns from "./SimDns.js"
 import * as SimNetwork from "./SimNetwork.js"
@@ -334,7 +334,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     resolver: sim.resolverOf(regionId),
     agent: scenario.replication.agent,
     bufferSize: scenario.replication.bufferSize,
-    heartbeat: scenario.replication.heartbeat,
+    heartbeat: heartbeatOf(scenario.replication, regionId, nodeId),
     failover: scenario.replication.failover,
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,

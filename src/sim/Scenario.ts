@@ -55,8 +55,41 @@ export interface ReplicationSpec {
   readonly clock: Timestamp.ClockMode
   readonly agent: Agent.Settings
   readonly bufferSize: number
-  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number; readonly recoverAfter: number }
+  readonly heartbeat: HeartbeatSpec
+  /**
+   * Regions or nodes that run other heartbeat settings than `heartbeat` (a node's entry over its
+   * region's): mixed configurations, as during a rolling update that changes them. The write
+   * lease is the heartbeat timeout, so nodes then hold and honour leases of different lengths.
+   */
+  readonly heartbeatOverrides?: Readonly<Record<string, Partial<HeartbeatSpec>>>
   readonly failover: Omit<Failover.Settings, "regionId" | "nodeId">
+}
+
+/** Heartbeat settings of a node. */
+export interface HeartbeatSpec {
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  readonly recoverAfter: number
+}
+
+/** The heartbeat settings node `nodeId` of `regionId` runs with (`ReplicationSpec.heartbeatOverrides`). */
+export const heartbeatOf = (replication: ReplicationSpec, regionId: string, nodeId: string): HeartbeatSpec => {
+  const overrides = replication.heartbeatOverrides
+  if (overrides === undefined) return replication.heartbeat
+  return { ...replication.heartbeat, ...overrides[regionId], ...overrides[nodeId] }
+}
+
+/**
+ * The longest of each heartbeat setting any node runs with, for the judge's windows: a fault is
+ * noticed, and a lease runs out, by the slowest node's settings.
+ */
+export const slowestHeartbeat = (replication: ReplicationSpec): HeartbeatSpec => {
+  const all = [replication.heartbeat, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => ({ ...replication.heartbeat, ...override }))]
+  return {
+    intervalMs: Math.max(...all.map((spec) => spec.intervalMs)),
+    timeoutMs: Math.max(...all.map((spec) => spec.timeoutMs)),
+    recoverAfter: Math.max(...all.map((spec) => spec.recoverAfter))
+  }
 }
 
 /** A node's wall-clock error: drawn once per node from the `clock/<node>` stream. */
@@ -232,6 +265,8 @@ const TopologyFile = Schema.Struct({
   vaults: Schema.optional(Schema.Array(Schema.Struct({ id: Id, home: Id, allowed: Schema.optional(Schema.Array(Id)) })))
 })
 
+const HeartbeatFile = Schema.Struct({ interval_ms: Schema.optional(Positive), timeout_ms: Schema.optional(Positive), recover_after: Schema.optional(Count) })
+
 const ReplicationFile = Schema.Struct({
   conflict_resolution: Schema.optional(Schema.Literal("LastWriteWins", "SourcePriority", "InsertWins")),
   region_priorities: Schema.optional(Schema.Array(Id)),
@@ -247,9 +282,8 @@ const ReplicationFile = Schema.Struct({
     })
   ),
   buffer_size: Schema.optional(Count),
-  heartbeat: Schema.optional(
-    Schema.Struct({ interval_ms: Schema.optional(Positive), timeout_ms: Schema.optional(Positive), recover_after: Schema.optional(Count) })
-  ),
+  heartbeat: Schema.optional(HeartbeatFile),
+  heartbeat_overrides: Schema.optional(Schema.Record({ key: Schema.String, value: HeartbeatFile })),
   failover: Schema.optional(
     Schema.Struct({
       detect_after_ms: Schema.optional(NonNegative),
@@ -536,12 +570,50 @@ const networkToFile = (network: SimNetwork.Settings) => ({
   ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })
 })
 
+/** `replication.heartbeat` with defaults filled in, and `heartbeat_overrides` when given. */
+const heartbeatFromFile = (replication: NonNullable<ScenarioFile["replication"]>): Pick<ReplicationSpec, "heartbeat" | "heartbeatOverrides"> => {
+  const heartbeat = replication.heartbeat ?? {}
+  return {
+    heartbeat: {
+      intervalMs: heartbeat.interval_ms ?? defaults.heartbeat.intervalMs,
+      timeoutMs: heartbeat.timeout_ms ?? defaults.heartbeat.timeoutMs,
+      recoverAfter: heartbeat.recover_after ?? defaults.heartbeat.recoverAfter
+    },
+    ...(replication.heartbeat_overrides === undefined ? {} : { heartbeatOverrides: overridesFromFile(replication.heartbeat_overrides) })
+  }
+}
+
+/** `replication.heartbeat_overrides` as the model keeps it. */
+const overridesFromFile = (file: Readonly<Record<string, typeof HeartbeatFile.Type>>): Record<string, Partial<HeartbeatSpec>> =>
+  Object.fromEntries(
+    Object.entries(file).map(([target, spec]) => [
+      target,
+      {
+        ...(spec.interval_ms === undefined ? {} : { intervalMs: spec.interval_ms }),
+        ...(spec.timeout_ms === undefined ? {} : { timeoutMs: spec.timeout_ms }),
+        ...(spec.recover_after === undefined ? {} : { recoverAfter: spec.recover_after })
+      }
+    ])
+  )
+
+/** The model's heartbeat overrides as the file writes them. */
+const overridesToFile = (overrides: Readonly<Record<string, Partial<HeartbeatSpec>>>): Record<string, typeof HeartbeatFile.Type> =>
+  Object.fromEntries(
+    Object.entries(overrides).map(([target, spec]) => [
+      target,
+      {
+        ...(spec.intervalMs === undefined ? {} : { interval_ms: spec.intervalMs }),
+        ...(spec.timeoutMs === undefined ? {} : { timeout_ms: spec.timeoutMs }),
+        ...(spec.recoverAfter === undefined ? {} : { recover_after: spec.recoverAfter })
+      }
+    ])
+  )
+
 /** The model of a decoded file, with defaults filled in. */
 const fromFile = (file: ScenarioFile): Scenario => {
   const regions = regionsFromFile(file)
   const replication = file.replication ?? {}
   const agent = replication.agent ?? {}
-  const heartbeat = replication.heartbeat ?? {}
   const failover = replication.failover ?? {}
   const network = file.network ?? {}
   const workload = file.workload ?? {}
@@ -568,11 +640,7 @@ const fromFile = (file: ScenarioFile): Scenario => {
         requestTimeoutMs: agent.request_timeout_ms ?? defaults.agent.requestTimeoutMs
       },
       bufferSize: replication.buffer_size ?? defaults.bufferSize,
-      heartbeat: {
-        intervalMs: heartbeat.interval_ms ?? defaults.heartbeat.intervalMs,
-        timeoutMs: heartbeat.timeout_ms ?? defaults.heartbeat.timeoutMs,
-        recoverAfter: heartbeat.recover_after ?? defaults.heartbeat.recoverAfter
-      },
+      ...heartbeatFromFile(replication),
       failover: {
         detectAfterMs: failover.detect_after_ms ?? defaults.failover.detectAfterMs,
         promoteBackAfterMs: failover.promote_back_after_ms ?? defaults.failover.promoteBackAfterMs,
@@ -688,6 +756,7 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   const unranked = scenario.replication.conflictResolution === "SourcePriority" ? [...regionIds].filter((id) => !scenario.replication.regionPriorities.includes(id)) : []
   if (unranked.length > 0) problems.push(`replication.region_priorities: SourcePriority needs a priority for every region; missing ${unranked.map((id) => `'${id}'`).join(", ")}`)
   for (const id of Object.keys(scenario.clocks.nodes)) node(`clocks.nodes.${id}`, id)
+  for (const id of Object.keys(scenario.replication.heartbeatOverrides ?? {})) target(`replication.heartbeat_overrides.${id}`, id)
   scenario.network.links.forEach((entry, index) => {
     region(`network.links[${index}].from`, entry.from)
     region(`network.links[${index}].to`, entry.to)
@@ -863,6 +932,7 @@ const toFile = (scenario: Scenario): ScenarioFile => {
       },
       buffer_size: replication.bufferSize,
       heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },
+      ...(replication.heartbeatOverrides === undefined ? {} : { heartbeat_overrides: overridesToFile(replication.heartbeatOverrides) }),
       failover: {
         detect_after_ms: replication.failover.detectAfterMs,
         promote_back_after_ms: replication.failover.promoteBackAfterMs,

@@ -39,6 +39,7 @@ import {
   defaults,
   nodesOf,
   primaryOf,
+  slowestHeartbeat,
   targetNodes,
   validate
 } from "./Scenario.js"
@@ -243,6 +244,26 @@ const drawHeartbeat = (random: Stream, longRandom: Stream): { readonly intervalM
   if (!chance(longRandom, longLeaseChance)) return { intervalMs, timeoutMs }
   const longIntervalMs = stepBetween(longRandom, 200, 300, 50)
   return { intervalMs: longIntervalMs, timeoutMs: longIntervalMs * intBetween(longRandom, 10, 30) }
+}
+
+/** Share of seeds in the middle of a rolling update of the heartbeat timeout: some nodes run another one. */
+const mixedHeartbeatChance = 0.15
+
+/**
+ * Mixed heartbeat timeouts (from a stream of their own, `random`, so the other draws of a seed
+ * stay as they were): on a share of seeds one region, or one node, runs a timeout (its write
+ * lease) half, twice or three times the others', as nodes do while a rolling update changes
+ * `heartbeat.timeout_ms`. Until December 3, 2026 every node ran the same settings, and a region
+ * taking over waited out only its own lease (`three-region-mixed-lease.yaml`).
+ */
+const withMixedHeartbeats = (replication: ReplicationSpec, random: Stream, topology: TopologySpec): ReplicationSpec => {
+  if (!chance(random, mixedHeartbeatChance)) return replication
+  const { intervalMs, timeoutMs } = replication.heartbeat
+  const region = pick(random, topology.regions)
+  const target = region.nodes.length > 1 && chance(random, 0.5) ? pick(random, region.nodes) : region.id
+  const factor = pick(random, [0.5, 2, 3])
+  const otherTimeoutMs = Math.max(3 * intervalMs, Math.round((timeoutMs * factor) / 50) * 50)
+  return otherTimeoutMs === timeoutMs ? replication : { ...replication, heartbeatOverrides: { [target]: { timeoutMs: otherTimeoutMs } } }
 }
 
 const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, network: SimNetwork.Settings): ReplicationSpec => {
@@ -538,7 +559,8 @@ const replacedPods = (random: Stream, scenario: Scenario, faults: ReadonlyArray<
 
 /** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
 const settleMs = (scenario: Scenario): number => {
-  const { heartbeat, failover } = scenario.replication
+  const { failover } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const handBack = heartbeat.timeoutMs * 2 + failover.detectAfterMs + failover.promoteBackAfterMs + failover.confirmAfterMs
   return convergenceAllowanceMs + (scenario.topology.strategy === "PrimaryReplica" ? handBack : 0)
 }
@@ -609,7 +631,9 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // The story needs a write taken elsewhere, so the loss must last that long while clients
   // still write, with room for the promoted region's first lease round and a few writes
   // (a pause at 17.3 s of a workload ending at 21.5 s cannot be failed over in time: seed 91).
-  const { heartbeat, failover } = scenario.replication
+  // The slowest node's settings: a promotion also waits out the longest lease the primary may hold.
+  const { failover } = scenario.replication
+  const heartbeat = slowestHeartbeat(scenario.replication)
   const neededMs = heartbeat.timeoutMs + failover.detectAfterMs + heartbeat.intervalMs + failover.checkIntervalMs
   const writesUntilMs = scenario.workload.startMs + scenario.workload.durationMs
   const tailMs = heartbeat.intervalMs + 3 * (1_000 / Math.max(scenario.workload.ratePerSec, 0.001))
@@ -745,7 +769,7 @@ export const swarmScenario = (seed: number | string): Scenario => {
   const { spec: topology, graph } = drawTopology(swarm.derive("topology"))
   const regionIds = topology.regions.map((region) => region.id)
   const network = drawNetwork(swarm.derive("network"), regionIds)
-  const replication = drawReplication(swarm.derive("replication"), regionIds, network)
+  const replication = withMixedHeartbeats(drawReplication(swarm.derive("replication"), regionIds, network), swarm.derive("heartbeat-mixed"), topology)
   const scheduling = swarm.derive("scheduler")
   const discovery = drawDiscovery(swarm.derive("discovery"), swarm.derive("discovery-long"), replication.heartbeat.timeoutMs)
   const found = discovery.discovery === undefined ? "" : ", nodes found through DNS"

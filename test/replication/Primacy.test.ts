@@ -167,6 +167,18 @@ describe("Primacy with two regions (pairRenewal)", () => {
     expect(Primacy.pairRenewal(pairRound(bothOn, { state: tookOver, requesters: [{ regionId: "a", nodeId: "a-node9" }] }))?.writableFromMs).toBe(10_200)
   })
 
+  it("after taking the role over, it waits the longest lease a node of the other region said it runs on when that is longer than its own", () => {
+    const tookOver = Primacy.adoptIn(state({ epoch: 1, primary: "b" }), { epoch: 2, primary: "a" }, 9_000)
+    const behind = (leaseSaid?: number) => ({ ...ack("b", { epoch: 1, primary: "b" }, {}, "b-node1"), ...(leaseSaid === undefined ? {} : { leaseMs: leaseSaid }) })
+    expect(Primacy.pairRenewal(pairRound([behind()], { state: tookOver }))?.writableFromMs).toBe(9_000 + leaseMs)
+    expect(Primacy.pairRenewal(pairRound([behind(8_000)], { state: tookOver }))?.writableFromMs).toBe(9_000 + 8_000)
+    // A shorter one, or one this region's node said, changes nothing.
+    expect(Primacy.pairRenewal(pairRound([behind(1_000)], { state: tookOver }))?.writableFromMs).toBe(9_000 + leaseMs)
+    expect(Primacy.pairRenewal(pairRound([behind(), { ...ack("a", { epoch: 2, primary: "a" }, {}, "a-node2"), leaseMs: 8_000 }], { state: tookOver }))?.writableFromMs).toBe(9_000 + leaseMs)
+    // One a requester said counts too.
+    expect(Primacy.pairRenewal(pairRound([behind()], { state: tookOver, requesters: [{ regionId: "b", nodeId: "b-node1", leaseMs: 6_000 }] }))?.writableFromMs).toBe(9_000 + 6_000)
+  })
+
   it("a node that started on a disk that ran before waits like a takeover; one on a fresh disk, or that was primary before, does not", () => {
     expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], 500).takenOverAtMs).toBe(500)
     expect(Primacy.initialState({ epoch: 0, primary: "a" }, ["a", "b"], undefined).takenOverAtMs).toBeUndefined()
@@ -361,12 +373,33 @@ describe("Primacy.tally", () => {
 
   it("grants peers report are dated no earlier than they were made, the latest report per region stands, and the latest grant, own or reported, says how long the region may hold a lease", () => {
     const tallied = Primacy.tally(round([ack("b", epochZero, { a: 400 }), ack("c", { epoch: 0, primary: "b" }, { a: 100, b: 50 })], { regionId: "b", state: state(epochZero) }))
-    expect(tallied.grantsReportedAtMs).toEqual({ a: 10_100, b: 10_150 })
-    const merged = Primacy.reportGrantsIn(Primacy.reportGrantsIn(state(epochZero), tallied.grantsReportedAtMs), { a: 9_000, c: 8_000 })
-    expect(merged.grantsReportedAtMs).toEqual({ a: 10_100, b: 10_150, c: 8_000 })
+    expect(tallied.grantsReportedUntilMs).toEqual({ a: 10_100 + leaseMs, b: 10_150 + leaseMs })
+    const merged = Primacy.reportGrantsIn(Primacy.reportGrantsIn(state(epochZero), tallied.grantsReportedUntilMs), { a: 12_000, c: 11_000 })
+    expect(merged.grantsReportedUntilMs).toEqual({ a: 13_100, b: 13_150, c: 11_000 })
     const own = { ...merged, grantedAtMs: { a: 10_500, d: 1_000 } }
     expect([Primacy.grantHeldUntilMs(own, "a", leaseMs), Primacy.grantHeldUntilMs(own, "b", leaseMs), Primacy.grantHeldUntilMs(own, "d", leaseMs)]).toEqual([13_500, 13_150, 4_000])
     expect(Primacy.grantHeldUntilMs(own, "e", leaseMs)).toBeUndefined()
+  })
+
+  it("a grant binds for the lease its grantee said it runs on when that is longer than the waiting node's: nodes in a rolling update that changes the heartbeat timeout", () => {
+    // b answers a-node1, which says it runs on an 8 s lease, as primary of epoch 0.
+    const answered = Primacy.answerFor(state(epochZero), "a", 10_000, 8_000)
+    expect(answered.answer).toMatchObject({ grantAgesMs: { a: 0 }, grantLeasesMs: { a: 8_000 } })
+    expect(Primacy.grantHeldUntilMs(answered.state, "a", leaseMs)).toBe(18_000)
+    // A grant to an asker that said no lease forgets the earlier one's: this node's own lease stands.
+    const silent = Primacy.answerFor(answered.state, "a", 11_000)
+    expect(silent.answer.grantLeasesMs).toBeUndefined()
+    expect(Primacy.grantHeldUntilMs(silent.state, "a", leaseMs)).toBe(11_000 + leaseMs)
+    // A shorter lease than this node's binds for this node's.
+    expect(Primacy.grantHeldUntilMs(Primacy.answerFor(state(epochZero), "a", 10_000, 1_000).state, "a", leaseMs)).toBe(10_000 + leaseMs)
+    // Reported: c granted a 1 s ago on an 8 s lease; b, taking over, waits it out and promotes nothing before.
+    const promoted: Primacy.View = { epoch: 1, primary: "b" }
+    const fromC = { ...ack("c", promoted, { a: 1_000 }), grantLeasesMs: { a: 8_000 } }
+    const tallied = Primacy.tally(round([fromC], { regionId: "b", state: state(promoted) }))
+    expect(tallied.renewal?.writableFromMs).toBe(10_200 + 8_000 - 1_000)
+    expect(tallied.grantsReportedUntilMs).toEqual({ a: 10_200 - 1_000 + 8_000 })
+    // Without the length said, the waiting node's own lease stands, as before.
+    expect(Primacy.tally(round([ack("c", promoted, { a: 1_000 })], { regionId: "b", state: state(promoted) })).renewal?.writableFromMs).toBe(10_200 + leaseMs - 1_000)
   })
 
   it("a renewal applies only to the view it was counted for, and the earliest writable moment of any agreeing round stands", () => {

@@ -52,12 +52,16 @@ const replicateBatch: fc.Arbitrary<Message.ReplicateBatch> = fc.record({
   changes: fc.array(change, { maxLength: 6 })
 })
 
-const heartbeat: fc.Arbitrary<Message.Heartbeat> = fc.record({
-  _tag: fc.constant("Heartbeat" as const),
-  fromRegion: region,
-  fromNode: part,
-  sentAtMs: fc.maxSafeNat()
-})
+const heartbeat: fc.Arbitrary<Message.Heartbeat> = fc.record(
+  {
+    _tag: fc.constant("Heartbeat" as const),
+    fromRegion: region,
+    fromNode: part,
+    sentAtMs: fc.maxSafeNat(),
+    leaseMs: fc.maxSafeNat()
+  },
+  { requiredKeys: ["_tag", "fromRegion", "fromNode", "sentAtMs"] }
+)
 
 const response: fc.Arbitrary<Message.Response> = fc.oneof(
   fc.record({
@@ -77,7 +81,10 @@ const response: fc.Arbitrary<Message.Response> = fc.oneof(
       atMs: fc.maxSafeNat(),
       epoch: fc.maxSafeNat(),
       primary: region,
-      grantAgesMs: fc.dictionary(region, fc.maxSafeNat(), { maxKeys: 4 })
+      grantAgesMs: fc.dictionary(region, fc.maxSafeNat(), { maxKeys: 4 }),
+      leaseMs: fc.maxSafeNat(),
+      // Never empty: the wire cannot tell an empty map from none (see `Message.HeartbeatAck`).
+      grantLeasesMs: fc.dictionary(region, fc.maxSafeNat(), { minKeys: 1, maxKeys: 4 })
     },
     { requiredKeys: ["_tag", "region", "node", "atMs", "epoch", "grantAgesMs"] }
   ),
@@ -181,8 +188,15 @@ describe("WireCodec", () => {
   })
 
   it("a heartbeat answer from a node that predates primary views decodes as epoch 0 with no primary and no grants", () => {
-    const old = Proto.Response.encode({ body: { $case: "heartbeatAck", value: { region: "eu-central-1", node: "node2", atMs: 7, epoch: 0, grantAgesMs: {} } } }).finish()
+    const old = Proto.Response.encode({ body: { $case: "heartbeatAck", value: { region: "eu-central-1", node: "node2", atMs: 7, epoch: 0, grantAgesMs: {}, grantLeasesMs: {} } } }).finish()
     expect(WireCodec.decodeResponse(old)).toStrictEqual(Either.right({ _tag: "HeartbeatAck", region: "eu-central-1", node: "node2", atMs: 7, epoch: 0, grantAgesMs: {} }))
+  })
+
+  it("a heartbeat from a node that predates leases in messages decodes with no lease, and one that says it keeps it", () => {
+    const request = (leaseMs?: number) =>
+      Proto.Request.encode({ body: { $case: "heartbeat", value: { fromRegion: "eu-central-1", fromNode: "node2", sentAtMs: 7, ...(leaseMs === undefined ? {} : { leaseMs }) } } }).finish()
+    expect(WireCodec.decodeRequest(request())).toStrictEqual(Either.right({ _tag: "Heartbeat", fromRegion: "eu-central-1", fromNode: "node2", sentAtMs: 7 }))
+    expect(WireCodec.decodeRequest(request(8_000))).toStrictEqual(Either.right({ _tag: "Heartbeat", fromRegion: "eu-central-1", fromNode: "node2", sentAtMs: 7, leaseMs: 8_000 }))
   })
 
   it("a heartbeat answer encodes to the same bytes whatever the order of its grant ages", () => {

@@ -53,6 +53,16 @@ describe("Scenario.decode", () => {
     expect(found).toContain("faults[1].target: 'ghost' is neither a region nor a node")
   })
 
+  it("heartbeat settings of some regions or nodes override the others', a node's over its region's, and name their key when the target is unknown", () => {
+    const scenario = Fixtures.parse(`${minimal}replication:\n  heartbeat: { interval_ms: 250, timeout_ms: 2500 }\n  heartbeat_overrides:\n    a: { timeout_ms: 8000 }\n    b-node1: { interval_ms: 500 }\n`)
+    expect(Scenario.heartbeatOf(scenario.replication, "a", "a-node1")).toMatchObject({ intervalMs: 250, timeoutMs: 8_000 })
+    expect(Scenario.heartbeatOf(scenario.replication, "b", "b-node1")).toMatchObject({ intervalMs: 500, timeoutMs: 2_500 })
+    expect(Scenario.slowestHeartbeat(scenario.replication)).toMatchObject({ intervalMs: 500, timeoutMs: 8_000 })
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+    const found = problems(`${minimal}replication:\n  heartbeat_overrides:\n    ghost: { timeout_ms: 8000 }\n`)
+    expect(found).toContain("replication.heartbeat_overrides.ghost: 'ghost' is neither a region nor a node")
+  })
+
   it("a topology that breaks an invariant is reported under topology", () => {
     expect(problems(minimal.replace("strategy: ActiveActive", "strategy: PrimaryReplica")).join("\n")).toMatch(/^topology: /m)
   })

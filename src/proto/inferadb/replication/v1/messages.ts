@@ -107,6 +107,14 @@ export interface Heartbeat {
   fromRegion: string;
   fromNode: string;
   sentAtMs: number;
+  /**
+   * The write lease the sender holds when a round agrees (its heartbeat timeout, or its
+   * two-region lease), in milliseconds; absent from nodes that predate it. A node that grants the
+   * sender a lease reports this length with the grant (HeartbeatAck.grant_leases_ms), so a
+   * region taking over waits out the lease the grantee runs on, not its own: nodes in the
+   * middle of a rolling update that changes the timeout run leases of different lengths.
+   */
+  leaseMs?: number | undefined;
 }
 
 /** The receiver applied (or already had) every change of the batch, durably. */
@@ -159,9 +167,27 @@ export interface HeartbeatAck {
    * restarted. A region that takes over waits until such leases can have run out.
    */
   grantAgesMs: { [key: string]: number };
+  /**
+   * The receiver's own write lease in milliseconds, as in Heartbeat.lease_ms; absent from nodes that
+   * predate it.
+   */
+  leaseMs?:
+    | number
+    | undefined;
+  /**
+   * Per region in grant_ages_ms: the lease length the grantee announced with the latest grant
+   * (Heartbeat.lease_ms); absent when it announced none. A region taking over waits out the
+   * longer of this and its own lease.
+   */
+  grantLeasesMs: { [key: string]: number };
 }
 
 export interface HeartbeatAck_GrantAgesMsEntry {
+  key: string;
+  value: number;
+}
+
+export interface HeartbeatAck_GrantLeasesMsEntry {
   key: string;
   value: number;
 }
@@ -884,7 +910,7 @@ export const ReplicateBatch: MessageFns<ReplicateBatch> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { fromRegion: "", fromNode: "", sentAtMs: 0 };
+  return { fromRegion: "", fromNode: "", sentAtMs: 0, leaseMs: undefined };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
@@ -897,6 +923,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
     if (message.sentAtMs !== 0) {
       writer.uint32(24).int64(message.sentAtMs);
+    }
+    if (message.leaseMs !== undefined) {
+      writer.uint32(32).uint64(message.leaseMs);
     }
     return writer;
   },
@@ -936,6 +965,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             }
 
             message.sentAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseMs = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -1124,7 +1161,16 @@ export const BatchAck_HighWaterEntry: MessageFns<BatchAck_HighWaterEntry> = {
 };
 
 function createBaseHeartbeatAck(): HeartbeatAck {
-  return { region: "", node: "", atMs: 0, epoch: 0, primary: undefined, grantAgesMs: {} };
+  return {
+    region: "",
+    node: "",
+    atMs: 0,
+    epoch: 0,
+    primary: undefined,
+    grantAgesMs: {},
+    leaseMs: undefined,
+    grantLeasesMs: {},
+  };
 }
 
 export const HeartbeatAck: MessageFns<HeartbeatAck> = {
@@ -1146,6 +1192,12 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
     }
     globalThis.Object.entries(message.grantAgesMs).forEach(([key, value]: [string, number]) => {
       HeartbeatAck_GrantAgesMsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.leaseMs !== undefined) {
+      writer.uint32(56).uint64(message.leaseMs);
+    }
+    globalThis.Object.entries(message.grantLeasesMs).forEach(([key, value]: [string, number]) => {
+      HeartbeatAck_GrantLeasesMsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
     return writer;
   },
@@ -1214,6 +1266,25 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
             }
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.leaseMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = HeartbeatAck_GrantLeasesMsEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.grantLeasesMs[entry8.key] = entry8.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1252,6 +1323,63 @@ export const HeartbeatAck_GrantAgesMsEntry: MessageFns<HeartbeatAck_GrantAgesMsE
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
       const message = createBaseHeartbeatAck_GrantAgesMsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHeartbeatAck_GrantLeasesMsEntry(): HeartbeatAck_GrantLeasesMsEntry {
+  return { key: "", value: 0 };
+}
+
+export const HeartbeatAck_GrantLeasesMsEntry: MessageFns<HeartbeatAck_GrantLeasesMsEntry> = {
+  encode(message: HeartbeatAck_GrantLeasesMsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck_GrantLeasesMsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck_GrantLeasesMsEntry();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
