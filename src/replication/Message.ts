@@ -86,9 +86,10 @@ export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
   /** The receiver's own write lease; absent from nodes that predate it. */
   leaseMs: Schema.optional(Whole),
   /**
-   * Per region in `grantAgesMs`, the lease the grantee said it runs on when it was granted
-   * (`Heartbeat.leaseMs`); a region missing here said none. Absent when no grantee said one
-   * (and from nodes that predate it): never an empty record, which the wire cannot tell apart.
+   * Per region in `grantAgesMs`, how long from that latest grant the leases granted to nodes of
+   * the region that said which lease they run on (`Heartbeat.leaseMs`) may bind; a region
+   * missing here had none say. Absent when none did (and from nodes that predate it): never an
+   * empty record, which the wire cannot tell apart.
    */
   grantLeasesMs: Schema.optional(Schema.Record({ key: Schema.NonEmptyString, value: Whole }))
 })

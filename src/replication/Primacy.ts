@@ -67,10 +67,13 @@ export interface State extends View {
   /** Per region, when this node last answered a heartbeat from it while it believed it primary. */
   readonly grantedAtMs: Readonly<Record<Topology.RegionId, number>>
   /**
-   * Per region, the lease the asker of that last grant said it runs on (`Heartbeat.leaseMs`);
-   * a region missing here said none, and this node's own lease stands for it.
+   * Per region, the latest end of a lease this node granted it to a node that said which lease
+   * it runs on (`Heartbeat.leaseMs`): the grant's time plus that lease, over every such grant, so
+   * a short lease granted last does not hide a longer one granted just before (the nodes of one
+   * region run different settings in the middle of a rolling update). Grants to nodes that said
+   * none bind for this node's own lease.
    */
-  readonly grantLeasesMs: Readonly<Record<Topology.RegionId, number>>
+  readonly grantedUntilMs: Readonly<Record<Topology.RegionId, number>>
   /** Per region, until when a lease a peer reported granting it may be held (an upper bound; see `tally`). */
   readonly grantsReportedUntilMs: Readonly<Record<Topology.RegionId, number>>
   /**
@@ -166,7 +169,7 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
   leaseRenewedAtMs: undefined,
   writableFromMs: undefined,
   grantedAtMs: restartedAtMs === undefined ? {} : Object.fromEntries(regions.map((region) => [region, restartedAtMs])),
-  grantLeasesMs: {},
+  grantedUntilMs: {},
   grantsReportedUntilMs: {},
   ...(restartedAtMs === undefined ? {} : { takenOverAtMs: restartedAtMs })
 })
@@ -198,7 +201,11 @@ export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number,
   const next = state.primary !== undefined && state.primary === asker ? granted(state, asker, nowMs, askerLeaseMs) : state
   const grantAgesMs: Record<string, number> = {}
   for (const [region, atMs] of Object.entries(next.grantedAtMs)) grantAgesMs[region] = Math.max(0, Math.floor(nowMs - atMs))
-  const leases = Object.entries(next.grantLeasesMs).filter(([region]) => region in grantAgesMs)
+  // Reported as a length from the latest grant, so that its time plus the length is that end.
+  const leases = Object.entries(next.grantedUntilMs).flatMap(([region, untilMs]) => {
+    const atMs = next.grantedAtMs[region]
+    return atMs === undefined ? [] : [[region, Math.max(0, Math.ceil(untilMs - atMs))] as const]
+  })
   return {
     state: next,
     answer: {
@@ -211,14 +218,11 @@ export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number,
 }
 
 /** `state` with a grant to `asker` at `nowMs`, on the lease it said it runs on (or none said). */
-const granted = (state: State, asker: Topology.RegionId, nowMs: number, askerLeaseMs: number | undefined): State => {
-  const { [asker]: _previous, ...otherLeases } = state.grantLeasesMs
-  return {
-    ...state,
-    grantedAtMs: { ...state.grantedAtMs, [asker]: nowMs },
-    grantLeasesMs: askerLeaseMs === undefined ? otherLeases : { ...otherLeases, [asker]: askerLeaseMs }
-  }
-}
+const granted = (state: State, asker: Topology.RegionId, nowMs: number, askerLeaseMs: number | undefined): State => ({
+  ...state,
+  grantedAtMs: { ...state.grantedAtMs, [asker]: nowMs },
+  ...(askerLeaseMs === undefined ? {} : { grantedUntilMs: { ...state.grantedUntilMs, [asker]: Math.max(state.grantedUntilMs[asker] ?? -Infinity, nowMs + askerLeaseMs) } })
+})
 
 /**
  * How long a grant to `grantee` that `answer` reports may bind: the lease the grantee said it runs
@@ -454,12 +458,12 @@ export const reportGrantsIn = (state: State, reported: Readonly<Record<Topology.
 
 /**
  * Until when a lease this node granted `region`, or a peer reported granting it, may be held:
- * this node's own grant binds for the lease its grantee said it runs on, or `leaseMs` (this
- * node's) when that is longer or it said none.
+ * this node's latest grant for `leaseMs` (its own lease), or a grant to a node that said it runs
+ * on a longer one for that (`State.grantedUntilMs`).
  */
 export const grantHeldUntilMs = (state: State, region: Topology.RegionId, leaseMs: number): number | undefined => {
   const own = state.grantedAtMs[region]
-  const ownUntil = own === undefined ? undefined : own + Math.max(leaseMs, state.grantLeasesMs[region] ?? 0)
+  const ownUntil = own === undefined ? undefined : Math.max(own + leaseMs, state.grantedUntilMs[region] ?? -Infinity)
   const reported = state.grantsReportedUntilMs[region]
   return ownUntil === undefined ? reported : reported === undefined ? ownUntil : Math.max(ownUntil, reported)
 }

@@ -386,10 +386,17 @@ describe("Primacy.tally", () => {
     const answered = Primacy.answerFor(state(epochZero), "a", 10_000, 8_000)
     expect(answered.answer).toMatchObject({ grantAgesMs: { a: 0 }, grantLeasesMs: { a: 8_000 } })
     expect(Primacy.grantHeldUntilMs(answered.state, "a", leaseMs)).toBe(18_000)
-    // A grant to an asker that said no lease forgets the earlier one's: this node's own lease stands.
-    const silent = Primacy.answerFor(answered.state, "a", 11_000)
-    expect(silent.answer.grantLeasesMs).toBeUndefined()
-    expect(Primacy.grantHeldUntilMs(silent.state, "a", leaseMs)).toBe(11_000 + leaseMs)
+    // A later grant to a node of the region on a shorter lease, or that said none (both run in a
+    // rolling update), does not hide the longer one: it binds until 18 s, reported from the latest grant.
+    const shorter = Primacy.answerFor(answered.state, "a", 11_000, 1_000)
+    expect(shorter.answer.grantLeasesMs).toEqual({ a: 7_000 })
+    const silent = Primacy.answerFor(shorter.state, "a", 12_000)
+    expect(silent.answer).toMatchObject({ grantAgesMs: { a: 0 }, grantLeasesMs: { a: 6_000 } })
+    expect(Primacy.grantHeldUntilMs(silent.state, "a", leaseMs)).toBe(18_000)
+    // Once this node's own lease from a later grant outlasts it, that binds.
+    expect(Primacy.grantHeldUntilMs(Primacy.answerFor(silent.state, "a", 16_000).state, "a", leaseMs)).toBe(16_000 + leaseMs)
+    // Without any length said, no lengths are reported.
+    expect(Primacy.answerFor(state(epochZero), "a", 10_000).answer.grantLeasesMs).toBeUndefined()
     // A shorter lease than this node's binds for this node's.
     expect(Primacy.grantHeldUntilMs(Primacy.answerFor(state(epochZero), "a", 10_000, 1_000).state, "a", leaseMs)).toBe(10_000 + leaseMs)
     // Reported: c granted a 1 s ago on an 8 s lease; b, taking over, waits it out and promotes nothing before.

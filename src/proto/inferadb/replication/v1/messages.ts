@@ -175,9 +175,9 @@ export interface HeartbeatAck {
     | number
     | undefined;
   /**
-   * Per region in grant_ages_ms: the lease length the grantee announced with the latest grant
-   * (Heartbeat.lease_ms); absent when it announced none. A region taking over waits out the
-   * longer of this and its own lease.
+   * Per region in grant_ages_ms: how long from that latest grant the leases the receiver granted
+   * to nodes of the region that announced one (Heartbeat.lease_ms) may bind; absent when none
+   * did. A region taking over waits out the longer of this and its own lease.
    */
   grantLeasesMs: { [key: string]: number };
 }
