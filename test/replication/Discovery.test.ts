@@ -224,17 +224,8 @@ describe("Discovery", () => {
       ))
 
     it.effect("the sync loop survives a failed discovery, counts it, and applies the next good answer", () =>
-      Effect.gen(function* () {
-        const answers = yield* Ref.make<Readonly<Record<string, ReadonlyArray<Discovery.DnsRecord>>>>({})
-        const stats = yield* Ref.make(Discovery.emptyStats)
-        const initial = buildOk([{ endpoint: "http://seed:8081", regionId: "us-west-1", nodeId: "us-west-1/seed" }])
-        const layers = Layer.mergeAll(
-          TopologyManager.layer(initial),
-          Discovery.layerDns({ targets: [westService] }).pipe(Layer.provide(fakeResolver(answers)))
-        )
-        yield* Effect.gen(function* () {
-          const manager = yield* TopologyManager.TopologyManager
-          const loop = yield* Effect.fork(Discovery.runSync(10_000, { defaultZone: "default", stats }))
+      withSyncLoop({}, ({ answers, stats, manager, loop }) =>
+        Effect.gen(function* () {
           yield* TestClock.adjust("1 millis")
           expect(yield* Ref.get(stats)).toMatchObject({ rounds: 1, failures: 1 })
           expect(nodeIds(yield* manager.current)).toEqual(["us-west-1/default/us-west-1/seed:Healthy"])
@@ -243,23 +234,12 @@ describe("Discovery", () => {
           expect(yield* Ref.get(stats)).toMatchObject({ rounds: 2, failures: 1 })
           expect(nodeIds(yield* manager.current)).toEqual(["us-west-1/default/us-west-1/inferadb-engine-0:Healthy"])
           yield* Fiber.interrupt(loop)
-        }).pipe(Effect.provide(layers))
-      }))
+        })
+      ))
 
     it.effect("a heartbeat request from a node the topology lacks cues a round a gap after the last one; a known node's does not", () =>
-      Effect.gen(function* () {
-        const answers = yield* Ref.make<Readonly<Record<string, ReadonlyArray<Discovery.DnsRecord>>>>({
-          "inferadb-engine-headless.inferadb.svc": [{ address: "10.0.0.11", hostname: "inferadb-engine-0.svc" }]
-        })
-        const stats = yield* Ref.make(Discovery.emptyStats)
-        const initial = buildOk([{ endpoint: "http://seed:8081", regionId: "us-west-1", nodeId: "us-west-1/seed" }])
-        const layers = Layer.mergeAll(
-          TopologyManager.layer(initial),
-          Discovery.layerDns({ targets: [westService] }).pipe(Layer.provide(fakeResolver(answers)))
-        )
-        yield* Effect.gen(function* () {
-          const manager = yield* TopologyManager.TopologyManager
-          const loop = yield* Effect.fork(Discovery.runSync(10_000, { defaultZone: "default", stats }))
+      withSyncLoop({ "inferadb-engine-headless.inferadb.svc": [{ address: "10.0.0.11", hostname: "inferadb-engine-0.svc" }] }, ({ answers, stats, manager, loop }) =>
+        Effect.gen(function* () {
           yield* TestClock.adjust("1 millis")
           expect(yield* Ref.get(stats)).toMatchObject({ rounds: 1, failures: 0 })
           // A node that started since asks this one; DNS has it now.
@@ -286,7 +266,34 @@ describe("Discovery", () => {
           yield* TestClock.adjust(`${2 * Discovery.strangerRoundGapMs} millis`)
           expect(yield* Ref.get(stats)).toMatchObject({ rounds: 2 })
           yield* Fiber.interrupt(loop)
-        }).pipe(Effect.provide(layers))
-      }))
+        })
+      ))
   })
 })
+
+type DnsAnswers = Readonly<Record<string, ReadonlyArray<Discovery.DnsRecord>>>
+
+/**
+ * A topology manager that knows one seed node of us-west-1, a DNS fake answering `first` until
+ * the test sets other answers, and the sync loop (rounds 10 s apart) forked over them.
+ */
+const withSyncLoop = <A, E>(
+  first: DnsAnswers,
+  body: (loop: {
+    readonly answers: Ref.Ref<DnsAnswers>
+    readonly stats: Ref.Ref<Discovery.SyncStats>
+    readonly manager: TopologyManager.TopologyManager["Type"]
+    readonly loop: Fiber.RuntimeFiber<never, never>
+  }) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function* () {
+    const answers = yield* Ref.make<DnsAnswers>(first)
+    const stats = yield* Ref.make(Discovery.emptyStats)
+    const initial = buildOk([{ endpoint: "http://seed:8081", regionId: "us-west-1", nodeId: "us-west-1/seed" }])
+    const layers = Layer.mergeAll(TopologyManager.layer(initial), Discovery.layerDns({ targets: [westService] }).pipe(Layer.provide(fakeResolver(answers))))
+    return yield* Effect.gen(function* () {
+      const manager = yield* TopologyManager.TopologyManager
+      const loop = yield* Effect.fork(Discovery.runSync(10_000, { defaultZone: "default", stats }))
+      return yield* body({ answers, stats, manager, loop })
+    }).pipe(Effect.provide(layers))
+  })
