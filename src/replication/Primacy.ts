@@ -231,7 +231,7 @@ const granted = (state: State, asker: Topology.RegionId, nowMs: number, askerLea
  * lengths; waiting out only its own let a region that took over write while an old primary with
  * a longer lease, paused across the promotion, still held one (`three-region-mixed-lease.yaml`).
  */
-const grantLeaseMs = (answer: Answer, grantee: Topology.RegionId, leaseMs: number): number => Math.max(leaseMs, answer.grantLeasesMs?.[grantee] ?? 0)
+const bindingLeaseMs = (answer: Answer, grantee: Topology.RegionId, leaseMs: number): number => Math.max(leaseMs, answer.grantLeasesMs?.[grantee] ?? 0)
 
 /** One heartbeat round as the asking node saw it. */
 export interface Round {
@@ -293,7 +293,7 @@ export const tally = (round: Round): Tally => ({
   // An answer left the peer before the round ended, so the end less the age is no earlier than the grant.
   grantsReportedUntilMs: round.acks.reduce<Record<Topology.RegionId, number>>((latest, ack) => {
     for (const [grantee, ageMs] of Object.entries(ack.grantAgesMs)) {
-      latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs + grantLeaseMs(ack, grantee, round.leaseMs))
+      latest[grantee] = Math.max(latest[grantee] ?? -Infinity, round.endedAtMs - ageMs + bindingLeaseMs(ack, grantee, round.leaseMs))
     }
     return latest
   }, {}),
@@ -321,13 +321,14 @@ const renewalFor = (round: Round): Renewal | undefined => {
   const agreeingNodes = (region: Topology.Region) => agreeing.get(region.id)?.length ?? 0
   // Answers come from the nodes this node asked, those of its topology: a node that asked for a
   // heartbeat though the topology lacks it (`nodesOfRegion`) weighs in its region but never agrees.
-  const nodesIn = (region: Topology.Region) => Math.max(1, nodesOfRegion(region, round.requesters).length)
+  const sizes = new Map(round.topology.regions.map((region) => [region.id, Math.max(1, nodesOfRegion(region, round.requesters).length)]))
+  const nodesIn = (region: Topology.Region) => sizes.get(region.id)!
   if (!weightedMajority(round.topology.regions.map((region) => [agreeingNodes(region), nodesIn(region)]))) return undefined
   const movedOn = new Set(round.topology.regions.filter((region) => agreeingNodes(region) >= nodesIn(region)).map((region) => region.id))
   let writableFromMs = round.endedAtMs
   for (const answer of [...agreeing.values()].flat()) {
     for (const [grantee, ageMs] of Object.entries(answer.grantAgesMs)) {
-      if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + grantLeaseMs(answer, grantee, round.leaseMs) - ageMs)
+      if (grantee !== round.regionId && !movedOn.has(grantee)) writableFromMs = Math.max(writableFromMs, round.endedAtMs + bindingLeaseMs(answer, grantee, round.leaseMs) - ageMs)
     }
   }
   return { view, renewedAtMs: round.startedAtMs, writableFromMs }
