@@ -30,7 +30,7 @@
  * reached any node of a region therefore reaches every other node and every target even if
  * the node that first received it loses its disk right after.
  */
-import { Context, Duration, Effect, FiberMap, Ref, Stream } from "effect"
+import { Cause, Context, Duration, Effect, FiberMap, Ref, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
@@ -223,6 +223,21 @@ const transient = (message: string): SendFailure => ({ forGood: false, reason: "
 const networkFailure = (error: NetworkError): SendFailure => ({ ...transient(`${error.reason}: ${error.message}`), unreachable: error.reason === "Unreachable" })
 
 /**
+ * A send that died (a defect below the agent, a bug, not a failure the network reports) is
+ * logged as the bug it is and retried as a transient failure. Dying ended the sender's fiber
+ * without an outcome, and every later batch to the target waited behind it in the in-order
+ * queue for good: replication to the target stopped without a word (`bench:repl` with
+ * batches_in_flight_max 16, where grpc-js threw on a channel another request had closed).
+ */
+const sendDied =
+  (target: string) =>
+  (defect: unknown): Effect.Effect<never, SendFailure> =>
+    Effect.zipRight(
+      Effect.logError(`sending a batch to ${target} died (a bug); retrying it as a transient failure`, Cause.die(defect)),
+      Effect.fail(transient(`the send died: ${defect instanceof Error ? defect.message : String(defect)}`))
+    )
+
+/**
  * Refusals that name the batch's content, not the link or the configuration: retrying the same
  * changes can never succeed. (An unknown region or a failed authentication refuses every batch
  * alike; those are retried until the operator fixes the configuration, and health shows them.)
@@ -355,7 +370,7 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
         while (true) {
           const startedMs = yield* clock.physicalMs
           const answered = yield* answers.next(target)
-          const outcome = yield* Effect.either(sendOnce(target, request))
+          const outcome = yield* Effect.either(Effect.catchAllDefect(sendOnce(target, request), sendDied(target)))
           if (outcome._tag === "Right") return yield* Effect.as(answers.fire(target), { ack: outcome.right, durationMs: (yield* clock.physicalMs) - startedMs })
           if (outcome.left.forGood) return yield* refusedForGood(target, pending, outcome.left)
           failures++

@@ -120,13 +120,22 @@ const identity = (bytes: Buffer): Buffer => bytes
 /** What a failed request carries, whether it went as a unary call or as a stream frame. */
 type CallFailure = Pick<grpc.ServiceError, "code" | "details">
 
-/** One unary call with raw bytes; interrupting it cancels the call. */
+/**
+ * One unary call with raw bytes; interrupting it cancels the call. A channel that cannot make
+ * the call (grpc-js throws once it is closed) fails it UNAVAILABLE, as a lost connection does:
+ * a throw here would be a defect that ends the caller's fiber instead of a failure it retries.
+ */
 const unaryCall = (client: grpc.Client, path: string, bytes: Uint8Array, metadata: grpc.Metadata, deadline: Date) =>
   Effect.async<Uint8Array, CallFailure>((resume) => {
-    const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), metadata, { deadline }, (error, value) => {
-      if (error !== null) resume(Effect.fail(error))
-      else resume(value === undefined ? Effect.dieMessage("gRPC call succeeded without a response") : Effect.succeed(value))
-    })
+    let call: grpc.ClientUnaryCall
+    try {
+      call = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), metadata, { deadline }, (error, value) => {
+        if (error !== null) resume(Effect.fail(error))
+        else resume(value === undefined ? Effect.fail({ code: grpc.status.INTERNAL, details: "the call succeeded without a response" }) : Effect.succeed(value))
+      })
+    } catch (error) {
+      return resume(Effect.fail(ReplicationStream.unusableChannel(error)))
+    }
     return Effect.sync(() => call.cancel())
   })
 
@@ -159,6 +168,17 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
     "grpc.max_receive_message_length": messageBytesMax,
     "grpc.max_send_message_length": messageBytesMax
   }
+  /** A new channel for `target`, dialled where `dialler` says. */
+  const built = (target: Target, endpoint: string): Effect.Effect<grpc.Client> =>
+    Effect.flatMap(dialler.dialFor(grpcAddress(endpoint)), (dial) => {
+      // Another request may have built the channel while this one looked the name up.
+      if (target.client !== undefined) return Effect.succeed(target.client)
+      target.aliveAtMs = Date.now()
+      target.unresolved = dial.unresolved === true
+      // The configured TLS server name, if any, wins over the one a fallback dial sets.
+      const client = (target.client = new grpc.Client(dial.target, options.credentials.channel, { ...dial.options, ...channelOptions }))
+      return dial.news === undefined ? Effect.succeed(client) : Effect.as(Effect.logWarning(dial.news), client)
+    })
   return {
     targetFor: (endpoint) => {
       const existing = targets.get(endpoint)
@@ -167,18 +187,16 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
       targets.set(endpoint, created)
       return created
     },
-    clientFor: (target, endpoint) => {
-      if (target.client !== undefined) return Effect.succeed(target.client)
-      return Effect.flatMap(dialler.dialFor(grpcAddress(endpoint)), (dial) => {
-        // Another request may have built the channel while this one looked the name up.
+    // Read when the request runs, not when it is built: a request waits for an in-flight permit
+    // after it is built, and a channel taken then may be closed by the time it runs (another
+    // request failed and reset it). grpc-js throws on a closed channel; the agent's sender died
+    // of it, and every batch behind the one it carried waited for good (`bench:repl` with
+    // batches_in_flight_max 16, so that batches queued for permits behind a failing restart).
+    clientFor: (target, endpoint) =>
+      Effect.suspend(() => {
         if (target.client !== undefined) return Effect.succeed(target.client)
-        target.aliveAtMs = Date.now()
-        target.unresolved = dial.unresolved === true
-        // The configured TLS server name, if any, wins over the one a fallback dial sets.
-        const client = (target.client = new grpc.Client(dial.target, options.credentials.channel, { ...dial.options, ...channelOptions }))
-        return dial.news === undefined ? Effect.succeed(client) : Effect.as(Effect.logWarning(dial.news), client)
-      })
-    },
+        return built(target, endpoint)
+      }),
     streamFor: (target, client) => {
       if (target.stream === undefined || target.stream.closed()) {
         target.stream = ReplicationStream.open(client, ReplicationService.replicateStream.path, options.credentials.callMetadata(), messageBytesMax)

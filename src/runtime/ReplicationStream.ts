@@ -50,7 +50,34 @@ const identity = (bytes: Buffer): Buffer => bytes
  * call, instead of ending the stream for every request on it.
  */
 export const open = (client: grpc.Client, path: string, metadata: grpc.Metadata, messageBytesMax: number, name = "replication stream"): ReplicationStream => {
-  const call = client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, metadata, {})
+  let call: grpc.ClientDuplexStream<Buffer, Buffer>
+  try {
+    call = client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, metadata, {})
+  } catch (error) {
+    // Nothing was sent: the failure is not a stream ending under requests that may have been handled.
+    return neverOpened(unusableChannel(error))
+  }
+  return opened(call, messageBytesMax, name)
+}
+
+/**
+ * The failure of a request its channel could not even start: grpc-js throws once a channel is
+ * closed. UNAVAILABLE, as for a lost connection, so the caller builds a new channel and retries.
+ */
+export const unusableChannel = (error: unknown): StreamFailure => ({
+  code: grpc.status.UNAVAILABLE,
+  details: `the channel could not start the call: ${error instanceof Error ? error.message : String(error)}`
+})
+
+/** A stream that never opened: every request fails with `failure`. */
+const neverOpened = (failure: StreamFailure): ReplicationStream => ({
+  send: () => Effect.fail(failure),
+  closed: () => true,
+  retire: () => undefined,
+  cancel: () => undefined
+})
+
+const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: number, name: string): ReplicationStream => {
   const waiting = new Map<number, Resume>()
   let nextId = 1
   let ended: StreamFailure | undefined

@@ -308,6 +308,29 @@ describe("Agent", () => {
       expect(yield* Cluster.settle(Effect.map(us.store.getCursor("eu"), (cursor) => cursor === 3))).toBe(true)
     }))
 
+  it.effect("a send that dies below the agent is retried as a transient failure, and the batches behind it still arrive", () =>
+    Effect.gen(function* () {
+      // The first batch us sends dies in the network layer (as grpc-js threw on a channel another
+      // request had just closed). The sender's fiber ended without an outcome, and every later
+      // batch waited behind it in the in-order queue: nothing more reached eu.
+      let deaths = 0
+      const cluster = Cluster.make({
+        regions: ["us", "eu"],
+        agent: { batchSize: 1 },
+        network: (region, network) => ({
+          ...network,
+          send: (peer, request, timeoutMs) =>
+            region === "us" && request._tag === "ReplicateBatch" && deaths++ === 0 ? Effect.die(new Error("Channel has been shut down")) : network.send(peer, request, timeoutMs)
+        })
+      })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      for (const subject of ["a", "b", "c"]) yield* us.replica.write(insert(subject))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      for (const subject of ["a", "b", "c"]) expect(yield* eu.replica.check(tuple(subject))).toBe(true)
+      expect(deaths).toBeGreaterThan(1)
+    }))
+
   it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({

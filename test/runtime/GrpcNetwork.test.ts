@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Exit, Fiber, Schedule, Scope } from "effect"
+import { Cause, type Duration, Effect, Either, Exit, Fiber, Option, Schedule, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
 import type * as Change from "../../src/replication/Change.js"
 import type * as Message from "../../src/replication/Message.js"
@@ -20,6 +20,7 @@ import * as Auth from "../../src/runtime/Auth.js"
 import * as DialAddress from "../../src/runtime/DialAddress.js"
 import * as GrpcNetwork from "../../src/runtime/GrpcNetwork.js"
 import * as GrpcServer from "../../src/runtime/GrpcServer.js"
+import * as ReplicationStream from "../../src/runtime/ReplicationStream.js"
 import * as StreamFrames from "../../src/runtime/StreamFrames.js"
 import * as Nodes from "./fixtures/grpcNodes.js"
 
@@ -164,6 +165,34 @@ describe("GrpcNetwork", () => {
       // The failed call dropped the channel, so the next one connects afresh instead of
       // waiting out the old channel's reconnect backoff (about one second in grpc-js).
       expect(yield* send(peer, heartbeat, 1_000)).toMatchObject({ _tag: "HeartbeatAck" })
+    })
+  )
+
+  it.scopedLive("a request that waited for an in-flight permit while another request's failure closed the channel fails Unreachable on a new channel instead of dying", () =>
+    Effect.gen(function* () {
+      // One permit: the second batch waits for it while the first fails on the stopped server
+      // and closes the channel. The second then ran on the closed channel, grpc-js threw
+      // "Channel has been shut down", and the send died: an agent's sender fiber ended without
+      // an outcome, and replication to the target stopped for good behind that batch.
+      for (const replicationStream of [true, false]) {
+        const totals = Metrics.makeMemory()
+        const send = yield* client({ inFlightPerTargetMax: 1, replicationStream })
+        const serverScope = yield* Scope.make()
+        const server = yield* Scope.extend(listen((request) => Effect.succeed(answer(request)), totals), serverScope)
+        const peer = peerAt(server.port)
+        expect(yield* send(peer, emptyBatch("open"), 2_000)).toMatchObject({ _tag: "BatchAck" })
+        yield* Scope.close(serverScope, Exit.void)
+
+        const outcomes = yield* Effect.all([emptyBatch("first"), emptyBatch("second")].map((batch) => Effect.exit(send(peer, batch, 2_000))), { concurrency: "unbounded" })
+        // A failure the caller retries, never a defect.
+        const reasons = outcomes.map((outcome) =>
+          Exit.isSuccess(outcome) ? "succeeded" : Option.match(Cause.failureOption(outcome.cause), { onNone: () => Cause.pretty(outcome.cause), onSome: (error) => error.reason })
+        )
+        expect(reasons).toEqual(["Unreachable", "Unreachable"])
+        // And the endpoint still works once the peer is back.
+        yield* listen((request) => Effect.succeed(answer(request)), totals, `127.0.0.1:${server.port}`)
+        expect(yield* send(peer, emptyBatch("back"), 2_000)).toMatchObject({ _tag: "BatchAck" })
+      }
     })
   )
 
@@ -414,6 +443,19 @@ describe("GrpcNetwork: the replication stream", () => {
       const unaryOnly = yield* client({ replicationStream: false })
       for (const id of ["b4", "b5"]) expect(yield* unaryOnly(peerAt(port), emptyBatch(id), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: id })
       expect(seen).toStrictEqual({ unary: 2, streams: 1, frames: 3 })
+    })
+  )
+
+  it.effect("a stream opened on a closed channel fails its requests UNAVAILABLE instead of throwing, and is closed", () =>
+    Effect.gen(function* () {
+      const closed = new grpc.Client("127.0.0.1:1", grpc.credentials.createInsecure())
+      closed.close()
+      const stream = ReplicationStream.open(closed, ReplicationService.replicateStream.path, new grpc.Metadata(), 1_024)
+      const failure = yield* Effect.flip(stream.send(Uint8Array.of(1, 2, 3)))
+      expect(failure).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/could not start the call: Channel has been shut down/) })
+      // Nothing was sent, so the failure does not say the stream ended under requests it may have handled.
+      expect(failure.streamEnded).toBeUndefined()
+      expect(stream.closed()).toBe(true)
     })
   )
 
