@@ -67,7 +67,9 @@ export const configYaml = (scenario: Scenario, network: Netns.Network, self: Net
         flush_delay_ms: replication.agent.flushDelayMs,
         // The file counts whole seconds; a scenario's shorter deadline rounds up to one.
         request_timeout_secs: Math.max(1, Math.ceil(replication.agent.requestTimeoutMs / 1000)),
-        buffer_size: Math.max(replication.bufferSize, replication.agent.batchSize)
+        buffer_size: Math.max(replication.bufferSize, replication.agent.batchSize),
+        ...(replication.agent.batchesInFlightMax === undefined ? {} : { batches_in_flight_max: replication.agent.batchesInFlightMax }),
+        ...(replication.agent.catchUpBatchSize === undefined ? {} : { catch_up_batch_size: replication.agent.catchUpBatchSize })
       },
       heartbeat: { interval_ms: heartbeat.intervalMs, timeout_ms: heartbeat.timeoutMs, recover_after: heartbeat.recoverAfter },
       // The scenario's failover timers, as the simulator runs them (the node's failover: section).
@@ -79,7 +81,10 @@ export const configYaml = (scenario: Scenario, network: Netns.Network, self: Net
         check_interval_ms: replication.failover.checkIntervalMs
       },
       security: { mode: "token", token },
-      grpc: { listen: proxied ? `127.0.0.1:${grpcPortBehindProxy}` : `${self.address}:${grpcPort}` },
+      grpc: {
+        listen: proxied ? `127.0.0.1:${grpcPortBehindProxy}` : `${self.address}:${grpcPort}`,
+        ...(scenario.network.inFlightPerTargetMax === undefined ? {} : { max_in_flight_per_target: scenario.network.inFlightPerTargetMax })
+      },
       http: { listen: `${self.address}:${httpPort}` },
       store: { kind: "lmdb" },
       regions: topology.regions.map((region) => ({

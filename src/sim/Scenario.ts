@@ -278,7 +278,9 @@ const ReplicationFile = Schema.Struct({
       retry_delay_ms: Schema.optional(NonNegative),
       retry_delay_max_ms: Schema.optional(NonNegative),
       max_retries: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
-      request_timeout_ms: Schema.optional(Positive)
+      request_timeout_ms: Schema.optional(Positive),
+      batches_in_flight_max: Schema.optional(Count),
+      catch_up_batch_size: Schema.optional(Count)
     })
   ),
   buffer_size: Schema.optional(Count),
@@ -305,6 +307,7 @@ const ClocksFile = Schema.Struct({
 
 const NetworkFile = Schema.Struct({
   down_refuses: Schema.optional(Probability),
+  in_flight_per_target_max: Schema.optional(Count),
   latency: Schema.optional(LatencyFile),
   loss: Schema.optional(Probability),
   duplicate: Schema.optional(Probability),
@@ -552,6 +555,7 @@ const networkOf = (network: typeof NetworkFile.Type): SimNetwork.Settings => {
   const remote = link(network, defaults.remote)
   return {
     ...(network.down_refuses === undefined ? {} : { downRefuses: network.down_refuses }),
+    ...(network.in_flight_per_target_max === undefined ? {} : { inFlightPerTargetMax: network.in_flight_per_target_max }),
     remote,
     local: link(network.local, defaults.local),
     links: (network.links ?? []).flatMap((entry) => {
@@ -565,6 +569,7 @@ const networkOf = (network: typeof NetworkFile.Type): SimNetwork.Settings => {
 /** A scenario's network settings as a file's `network` block. */
 const networkToFile = (network: SimNetwork.Settings) => ({
   ...(network.downRefuses === undefined ? {} : { down_refuses: network.downRefuses }),
+  ...(network.inFlightPerTargetMax === undefined ? {} : { in_flight_per_target_max: network.inFlightPerTargetMax }),
   ...linkToFile(network.remote),
   local: linkToFile(network.local),
   ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })
@@ -609,11 +614,22 @@ const overridesToFile = (overrides: Readonly<Record<string, Partial<HeartbeatSpe
     ])
   )
 
+/** `replication.agent` with defaults filled in; the window and catch-up size stay unset unless given, as in `serve`. */
+const agentFromFile = (agent: NonNullable<NonNullable<ScenarioFile["replication"]>["agent"]>): Agent.Settings => ({
+  batchSize: agent.batch_size ?? defaults.agent.batchSize,
+  flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
+  retryDelayMs: agent.retry_delay_ms ?? defaults.agent.retryDelayMs,
+  retryDelayMaxMs: agent.retry_delay_max_ms ?? defaults.agent.retryDelayMaxMs,
+  maxRetries: agent.max_retries ?? defaults.agent.maxRetries,
+  requestTimeoutMs: agent.request_timeout_ms ?? defaults.agent.requestTimeoutMs,
+  ...(agent.batches_in_flight_max === undefined ? {} : { batchesInFlightMax: agent.batches_in_flight_max }),
+  ...(agent.catch_up_batch_size === undefined ? {} : { catchUpBatchSize: agent.catch_up_batch_size })
+})
+
 /** The model of a decoded file, with defaults filled in. */
 const fromFile = (file: ScenarioFile): Scenario => {
   const regions = regionsFromFile(file)
   const replication = file.replication ?? {}
-  const agent = replication.agent ?? {}
   const failover = replication.failover ?? {}
   const network = file.network ?? {}
   const workload = file.workload ?? {}
@@ -631,14 +647,7 @@ const fromFile = (file: ScenarioFile): Scenario => {
       conflictResolution: replication.conflict_resolution ?? "LastWriteWins",
       regionPriorities: replication.region_priorities ?? [],
       clock: replication.clock ?? "hlc",
-      agent: {
-        batchSize: agent.batch_size ?? defaults.agent.batchSize,
-        flushDelayMs: agent.flush_delay_ms ?? defaults.agent.flushDelayMs,
-        retryDelayMs: agent.retry_delay_ms ?? defaults.agent.retryDelayMs,
-        retryDelayMaxMs: agent.retry_delay_max_ms ?? defaults.agent.retryDelayMaxMs,
-        maxRetries: agent.max_retries ?? defaults.agent.maxRetries,
-        requestTimeoutMs: agent.request_timeout_ms ?? defaults.agent.requestTimeoutMs
-      },
+      agent: agentFromFile(replication.agent ?? {}),
       bufferSize: replication.buffer_size ?? defaults.bufferSize,
       ...heartbeatFromFile(replication),
       failover: {
@@ -928,7 +937,9 @@ const toFile = (scenario: Scenario): ScenarioFile => {
         retry_delay_ms: replication.agent.retryDelayMs,
         retry_delay_max_ms: replication.agent.retryDelayMaxMs,
         max_retries: replication.agent.maxRetries,
-        request_timeout_ms: replication.agent.requestTimeoutMs
+        request_timeout_ms: replication.agent.requestTimeoutMs,
+        ...(replication.agent.batchesInFlightMax === undefined ? {} : { batches_in_flight_max: replication.agent.batchesInFlightMax }),
+        ...(replication.agent.catchUpBatchSize === undefined ? {} : { catch_up_batch_size: replication.agent.catchUpBatchSize })
       },
       buffer_size: replication.bufferSize,
       heartbeat: { interval_ms: replication.heartbeat.intervalMs, timeout_ms: replication.heartbeat.timeoutMs, recover_after: replication.heartbeat.recoverAfter },

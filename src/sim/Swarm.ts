@@ -266,6 +266,28 @@ const withMixedHeartbeats = (replication: ReplicationSpec, random: Stream, topol
   return otherTimeoutMs === timeoutMs ? replication : { ...replication, heartbeatOverrides: { [target]: { timeoutMs: otherTimeoutMs } } }
 }
 
+/** Share of seeds that run other than the default agent window, catch-up batch size and per-endpoint request bound. */
+const windowsChance = 0.3
+
+/**
+ * On a share of seeds (a stream of their own, so every other draw of a seed stays as it was):
+ * the agent's `batches_in_flight_max` and `catch_up_batch_size`, and the nodes' bound on
+ * requests in flight per endpoint (`grpc.max_in_flight_per_target`), all operator settings
+ * `serve` takes. Until December 3, 2026 every seed ran the defaults (4 batches, ten batches'
+ * worth, 8 requests), so no seed had batches wait for a permit behind a window wider than the
+ * bound; on real processes a window of 16 stopped replication for good there (`GrpcNetwork`).
+ */
+const withWindows = (random: Stream, replication: ReplicationSpec, network: SimNetwork.Settings): { readonly replication: ReplicationSpec; readonly network: SimNetwork.Settings } => {
+  if (!chance(random, windowsChance)) return { replication, network }
+  const { batchSize } = replication.agent
+  const agent = {
+    ...replication.agent,
+    batchesInFlightMax: pick(random, [1, 2, 8, 16, 32]),
+    ...(chance(random, 0.5) ? { catchUpBatchSize: batchSize * pick(random, [1, 3, 20]) } : {})
+  }
+  return { replication: { ...replication, agent }, network: { ...network, inFlightPerTargetMax: pick(random, [1, 2, 4, 8]) } }
+}
+
 const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, network: SimNetwork.Settings): ReplicationSpec => {
   const conflictResolution = weighted<ConflictResolver.Strategy>(random, [["LastWriteWins", 6], ["SourcePriority", 2], ["InsertWins", 2]])
   const { intervalMs, timeoutMs: heartbeatTimeoutMs } = drawHeartbeat(random, random.derive("heartbeat-long"))
@@ -768,8 +790,9 @@ export const swarmScenario = (seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
   const { spec: topology, graph } = drawTopology(swarm.derive("topology"))
   const regionIds = topology.regions.map((region) => region.id)
-  const network = drawNetwork(swarm.derive("network"), regionIds)
-  const replication = withMixedHeartbeats(drawReplication(swarm.derive("replication"), regionIds, network), swarm.derive("heartbeat-mixed"), topology)
+  const drawn = drawNetwork(swarm.derive("network"), regionIds)
+  const mixed = withMixedHeartbeats(drawReplication(swarm.derive("replication"), regionIds, drawn), swarm.derive("heartbeat-mixed"), topology)
+  const { replication, network } = withWindows(swarm.derive("windows"), mixed, drawn)
   const scheduling = swarm.derive("scheduler")
   const discovery = drawDiscovery(swarm.derive("discovery"), swarm.derive("discovery-long"), replication.heartbeat.timeoutMs)
   const found = discovery.discovery === undefined ? "" : ", nodes found through DNS"

@@ -5,6 +5,8 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Scenario from "../../src/sim/Scenario.js"
+import * as Nodes from "../../src/chaos/Nodes.js"
+import * as YAML from "yaml"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const minimal = `
@@ -61,6 +63,21 @@ describe("Scenario.decode", () => {
     expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
     const found = problems(`${minimal}replication:\n  heartbeat_overrides:\n    ghost: { timeout_ms: 8000 }\n`)
     expect(found).toContain("replication.heartbeat_overrides.ghost: 'ghost' is neither a region nor a node")
+  })
+
+  it("the agent's window and catch-up batch size and the per-endpoint request bound are read, written back, and given to real nodes as serve's keys", () => {
+    const scenario = Fixtures.parse(`${minimal}replication:\n  agent: { batch_size: 10, batches_in_flight_max: 16, catch_up_batch_size: 200 }\nnetwork:\n  in_flight_per_target_max: 2\n`)
+    expect(scenario.replication.agent).toMatchObject({ batchSize: 10, batchesInFlightMax: 16, catchUpBatchSize: 200 })
+    expect(scenario.network.inFlightPerTargetMax).toBe(2)
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+    // Left out, they stay unset: the engine's defaults apply, as in serve.
+    const defaults = Fixtures.parse(minimal)
+    expect([defaults.replication.agent.batchesInFlightMax, defaults.replication.agent.catchUpBatchSize, defaults.network.inFlightPerTargetMax]).toEqual([undefined, undefined, undefined])
+    const node = { nodeId: "a-node1", regionId: "a", namespace: "ns", address: "10.0.0.2" }
+    const network = { tag: "t", bridge: "br", hostAddress: "10.0.0.1", nodes: [node, { ...node, nodeId: "b-node1", regionId: "b", address: "10.0.0.3" }, { ...node, nodeId: "b-node2", regionId: "b", address: "10.0.0.4" }] }
+    const config = YAML.parse(Nodes.configYaml(scenario, network, node, false))
+    expect(config.replication.agent).toMatchObject({ batch_size: 10, batches_in_flight_max: 16, catch_up_batch_size: 200 })
+    expect(config.replication.grpc.max_in_flight_per_target).toBe(2)
   })
 
   it("a topology that breaks an invariant is reported under topology", () => {
