@@ -53,6 +53,8 @@ const staggeredStart = Fixtures.load("scenarios/primary-staggered-start.yaml")
 
 const handBackPause = Fixtures.load("scenarios/two-region-handback-pause.yaml")
 
+const windowRestart = Fixtures.load("scenarios/chaos-window-restart.yaml")
+
 /** A run's history.jsonl, one event per line. */
 const historyOf = (result: ChaosRun.ChaosResult) =>
   fs
@@ -126,6 +128,23 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       const eu = result.clocksObserved["eu-central-1-node1"]!
       expect(Math.abs(us.aheadMs - (300 + result.chosen.clocks["us-west-1-node1"]!.offsetMs))).toBeLessThanOrEqual(us.withinMs + 2)
       expect(Math.abs(eu.aheadMs - result.chosen.clocks["eu-central-1-node1"]!.offsetMs)).toBeLessThanOrEqual(eu.withinMs + 2)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "16 batches in flight per target but 2 requests per node, across a kill -9 and restart of the target: replication resumes and both regions converge",
+    async () => {
+      // Before the fix in GrpcNetwork (a request took its channel when built, so one that waited
+      // for a slot ran on a channel closed meanwhile), every seed tried stopped replication for good here.
+      const result = await runOnce(undefined, windowRestart)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.converged).toBe(true)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["crash", "restart", "heal_all"])
+      const config = fs.readFileSync(path.join(result.runFolder, "nodes", "us-west-1-node1", "config.yaml"), "utf8")
+      expect(config).toMatch(/batches_in_flight_max: 16/)
+      expect(config).toMatch(/max_in_flight_per_target: 2/)
     },
     runTimeoutMs
   )
