@@ -191,7 +191,7 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
     // after it is built, and a channel taken then may be closed by the time it runs (another
     // request failed and reset it). grpc-js throws on a closed channel; the agent's sender died
     // of it, and every batch behind the one it carried waited for good (`bench:repl` with
-    // batches_in_flight_max 16, so that batches queued for permits behind a failing restart).
+    // batches_in_flight_max 16: batches queued for permits while the restarted target refused them).
     clientFor: (target, endpoint) =>
       Effect.suspend(() => {
         if (target.client !== undefined) return Effect.succeed(target.client)
