@@ -6,7 +6,7 @@
  * build nodes with this one layer and run them with `run`, which owns the start order; they
  * differ only in which implementations of those five services they provide.
  */
-import { Context, Duration, Effect, Either, Layer } from "effect"
+import { Context, Duration, Effect, Either, Fiber, Layer } from "effect"
 import * as Bootstrap from "./Bootstrap.js"
 import * as Failover from "./Failover.js"
 import * as Agent from "./Agent.js"
@@ -199,9 +199,9 @@ export const run = (
       yield* network.serve(replica.handle)
       // The controller runs before writes open: on a fresh disk of the primary region it is what
       // opens them, once the bootstrap brought the epoch records (see `bootstrapThenOpen`).
-      yield* Effect.forkScoped(failover.run)
+      const controller = yield* Effect.forkScoped(failover.run)
       yield* bootstrapThenOpen(settings)
-      yield* Effect.forkScoped(
+      const heartbeats = yield* Effect.forkScoped(
         Heartbeater.run({
           regionId: settings.regionId,
           nodeId: settings.nodeId,
@@ -212,7 +212,10 @@ export const run = (
           requestTimeoutMaxMs: Math.max(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs)
         })
       )
-      return yield* agent.run
+      // Each of these runs for ever; one that ends died of a bug. It ends the node with it, as a
+      // thread that dies takes its process down: `serve` exits (and is restarted) and the
+      // simulator counts it, instead of a node that goes on without heartbeats or failover.
+      return yield* agent.run.pipe(Effect.raceFirst(Fiber.join(controller)), Effect.raceFirst(Fiber.join(heartbeats)))
     })
   )
 

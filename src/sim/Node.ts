@@ -14,7 +14,7 @@
  * topology fault) reaches the running incarnation through its `TopologyManager`, as a reload
  * would in production, and every later incarnation starts from the reloaded topology.
  */
-import { Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
+import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
 import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
@@ -92,6 +92,9 @@ export const backlogCostMs = { min: 0.05, max: 0.5 }
 /** Log lines kept per node for diagnostics (not part of the trace). */
 const logLinesMax = 20
 
+/** The first line of a text (a cause's message without its stack). */
+const firstLine = (text: string): string => text.split("\n")[0] ?? text
+
 /** One node of the topology, across its incarnations. */
 export class Node {
   incarnation = 0
@@ -106,6 +109,11 @@ export class Node {
   readonly logLines: Array<string> = []
   /** Why incarnations ended on their own. */
   readonly exits: Array<string> = []
+  /**
+   * Bugs seen: an incarnation that died of a defect, and every line logged at Error or above
+   * (the engine logs only bugs there, such as a send that died). Each fails the run.
+   */
+  readonly defects: Array<string> = []
   private scheduler: NodeScheduler | undefined
   private runtime: Runtime.Runtime<never> | undefined
   private handles: Handles | undefined
@@ -194,8 +202,9 @@ export class Node {
     // a crash, from a world event rather than from inside its own last task.
     this.forkOn(scheduler, runtime, program, (exit) => {
       if (this.crashing || scheduler.dead) return
-      const cause = exit._tag === "Failure" ? "failed" : "returned"
+      const cause = exit._tag === "Failure" ? (Cause.isDie(exit.cause) ? "died" : "failed") : "returned"
       this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
+      if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
       options.world.schedule(options.world.nowMs, "exit", this.id, cause, () => {
         if (this.scheduler === scheduler) this.crash()
         options.onExit?.(this, cause)
@@ -272,7 +281,7 @@ export class Node {
   }
 
   private reload(manager: TopologyManager.TopologyManager["Type"], topology: Topology.Topology): Effect.Effect<void> {
-    return manager.reconfigure(topology).pipe(Effect.catchAll((error) => Effect.logError(`configuration reload refused: ${error.message}`)))
+    return manager.reconfigure(topology).pipe(Effect.catchAll((error) => Effect.logWarning(`configuration reload refused: ${error.message}`)))
   }
 
   /** The failover state of the running incarnation, if any. */
@@ -316,6 +325,7 @@ export class Node {
     Logger.make(({ logLevel, message, date }) => {
       if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) this.warnings++
       const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Error)) this.defects.push(`${date.getTime()} ms: ${text}`)
       this.logLines.push(`${date.getTime()} ms ${logLevel.label} ${text}`)
       if (this.logLines.length > logLinesMax) this.logLines.shift()
     })

@@ -342,7 +342,11 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
   }
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =
-    sim.options.canary === "ack-without-apply" ? Canary.ackWithoutApply(regionId, nodeId, canaryRandom.next) : (layer: Layer.Layer<Network.Network>) => layer
+    sim.options.canary === "ack-without-apply"
+      ? Canary.ackWithoutApply(regionId, nodeId, canaryRandom.next)
+      : sim.options.canary === "send-dies"
+        ? Canary.sendDies(canaryRandom.next)
+        : (layer: Layer.Layer<Network.Network>) => layer
   const decorateClock = sim.options.canary === "broken-clock" && index === 0 ? Canary.clockAhead(Canary.clockAheadMs) : (layer: Layer.Layer<Clock.Clock>) => layer
   return new Node({
     world: sim.world,
@@ -502,6 +506,14 @@ const rolesSettled = (sim: Sim): boolean => {
 // ---------------------------------------------------------------------------------------------
 // Judging
 
+/**
+ * Bugs the nodes showed, whatever the scenario checks: an engine that died of a defect, or a line
+ * logged at Error (the engine logs only bugs there). A sender that died used to stop replication
+ * to its target without a word; only a run that ended unconverged could show it, and none did.
+ */
+const defectViolations = (sim: Sim): ReadonlyArray<Checkers.Violation> =>
+  [...sim.nodes.values()].flatMap((node) => node.defects.map((defect) => ({ checker: "defects", message: `${node.id}: ${defect}`, details: { node: node.id } })))
+
 const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
   const { scenario, history, world } = sim
   const checks = new Set(scenario.checks)
@@ -513,6 +525,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   const converged = sim.convergedAtMs !== undefined && answersDiffer.length === 0
   const violations: Array<Checkers.Violation> = []
   if (stopReason === "livelock") violations.push({ checker: "liveness", message: "livelock: tasks kept running without simulated time advancing", details: { atMs: world.nowMs } })
+  violations.push(...defectViolations(sim))
   if (checks.has("liveness") && !converged) violations.push(livenessViolation(sim, stopReason, regions))
   if (checks.has("convergence")) violations.push(...answersDiffer)
   const verdicts = judgeState(sim, checks, converged, regions, violations)

@@ -52,4 +52,13 @@ describe("canaries", () => {
     expect(caught).toBeDefined()
     expect(caught?.checkers).toContain("liveness")
   })
+
+  it("batch sends that die below the agent are retried, and the run still fails on the defects the nodes logged (two-region-partition, seed 1)", () => {
+    const result = runScenario(Fixtures.load("scenarios/two-region-partition.yaml"), 1, { canary: "send-dies" })
+    // The agent retries a send that died: the regions still converge with nothing lost.
+    expect(result.converged).toBe(true)
+    const checkers = [...new Set(result.violations.map((violation) => violation.checker))]
+    expect(checkers).toEqual(["defects"])
+    expect(result.violations[0]?.message).toMatch(/sending a batch to .* died \(a bug\)/)
+  })
 })

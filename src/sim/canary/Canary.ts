@@ -13,6 +13,9 @@
  *   wins). Regions agree with each other, so only a judge with its own rule catches it.
  * - `broken-clock`: the first node's Clock reads an hour ahead of its wall clock, so its
  *   writes (and, through HLC, everything stamped after them) carry timestamps far in the future.
+ * - `send-dies`: a share of every node's batch sends die (a defect below the agent, as grpc-js
+ *   threw on a closed channel) instead of failing. The agent retries them and logs each as a bug;
+ *   the run must say so (`defects`) even though it converges.
  */
 import { Effect, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -22,7 +25,7 @@ import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -73,5 +76,21 @@ export const ackWithoutApply =
             const ack: Message.BatchAck = { _tag: "BatchAck", batchId: request.batchId, region: regionId, node: nodeId, applied: request.changes.length, ignored: 0, appliedAtMs: 0 }
             return Effect.succeed(ack)
           })
+      }))
+    ).pipe(Layer.provide(inner))
+
+/** Share of batch sends that die. */
+const dyingShare = 0.1
+
+/** Wraps a node's Network so that some of its batch sends die instead of failing. */
+export const sendDies =
+  (random: () => number) =>
+  (inner: Layer.Layer<Network.Network>): Layer.Layer<Network.Network> =>
+    Layer.effect(
+      Network.Network,
+      Effect.map(Network.Network, (network) => ({
+        serve: network.serve,
+        send: (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
+          request._tag === "ReplicateBatch" && random() < dyingShare ? Effect.die(new Error("canary: the send died")) : network.send(peer, request, timeoutMs)
       }))
     ).pipe(Layer.provide(inner))
