@@ -7,7 +7,8 @@
  * that answers the stream UNIMPLEMENTED (an older version) gets one unary Replicate call per
  * request instead until its channel is rebuilt, and so does every peer when the stream is
  * configured off (`replicationStream: false`). Every request waits at most the caller's timeout
- * (`request_timeout_secs`; a unary call carries it as its deadline). When a request ends
+ * for a slot (below) and at most that again once sent (`request_timeout_secs`; a unary call
+ * carries it as its deadline). When a request ends
  * UNAVAILABLE or INTERNAL, or gets no answer by its deadline on a channel silent for a second
  * (`channelSilenceMs`), the endpoint's channel (and its stream) is replaced and the next request
  * builds a fresh one, so a restarted or moved peer is reached at once instead of after the old
@@ -16,7 +17,8 @@
  * A new channel to a peer whose name no longer resolves dials the addresses it last had
  * (`DialAddress`).
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
- * sends wait for a slot within their own deadline. Heartbeats skip that bound, so liveness is
+ * sends wait for a slot at most their timeout, and then go out with their whole deadline.
+ * Heartbeats skip that bound, so liveness is
  * still measured while batches queue. gRPC failures map to `NetworkError` reasons.
  *
  * Server side: the layer binds a `GrpcServer` and `serve(handler)` attaches the handler to it;
@@ -312,9 +314,11 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     return (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
       Effect.gen(function* () {
         const target = endpoints.targetFor(peer.endpoint)
-        // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses.
-        const deadline = new Date(Date.now() + timeoutMs)
-        const call = attempt(peer, target, request, deadline)
+        // gRPC deadlines are wall-clock instants, whatever clock the Effect runtime uses. Set when
+        // the request goes out, after its wait for a permit: one sent with what the wait left of
+        // its deadline timed out on the wire, and with a window of batches much wider than the
+        // bound every request did (the simulator's swarm seed 123000087 never converged).
+        const call = Effect.suspend(() => attempt(peer, target, request, new Date(Date.now() + timeoutMs)))
         const bytes = yield* (request._tag === "Heartbeat" ? call : withPermit(target.inFlight, timeoutMs, peer, call))
         const response = WireCodec.decodeResponse(bytes)
         if (Either.isLeft(response)) return yield* Effect.fail(networkError(peer, "Malformed", response.left))

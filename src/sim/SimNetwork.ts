@@ -18,7 +18,8 @@
  * request that times out on a silent channel throws the channel away as production's network
  * does (`Channel`). At most `inFlightPerTargetMaxDefault` requests other than heartbeats are
  * in flight from one node incarnation to one endpoint, as production's network bounds them
- * (`Permits`); the rest wait for a slot within their own deadline. A request to a crashed node, or
+ * (`Permits`); the rest wait for a slot at most their timeout, then go out with their whole
+ * deadline, as production's do. A request to a crashed node, or
  * across a cut, gets no answer: the sender times out on its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
@@ -188,7 +189,8 @@ export const inFlightPerTargetMaxDefault = 8
  * One node incarnation's slots for requests to one endpoint, kept across its channels (a
  * rebuilt channel does not free them), as production keeps a semaphore per target: a request
  * takes a slot before it goes on a channel and gives it back when it is answered, refused,
- * timed out or abandoned. One that waits for a slot past its deadline times out unsent.
+ * timed out or abandoned. One that waits for a slot longer than its timeout times out unsent;
+ * one that gets a slot has its whole timeout from then on.
  */
 class Permits {
   private inUse = 0
@@ -348,15 +350,18 @@ export class SimNetwork {
       holdsSlot = false
       permits!.release()
     }
-    const timer = this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () =>
-      selfHost.whenRunning("timer", () => {
-        if (call.settled || !selfHost.alive()) return
-        call.settled = true
-        release()
-        onTimeout()
-        if (sent !== undefined) this.dropIfSilent(sent.channel, sent.atMs)
-      })
-    )
+    const deadline = () =>
+      this.world.schedule(this.world.nowMs + Math.max(0, timeoutMs), "timeout", self.nodeId, `#${id}`, () =>
+        selfHost.whenRunning("timer", () => {
+          if (call.settled || !selfHost.alive()) return
+          call.settled = true
+          release()
+          onTimeout()
+          if (sent !== undefined) this.dropIfSilent(sent.channel, sent.atMs)
+        })
+      )
+    const createdAtMs = this.world.nowMs
+    let timer = deadline()
     const call: Call = {
       settled: false,
       onResponse: (response) => {
@@ -375,6 +380,14 @@ export class SimNetwork {
       // A slot a crashing node's interrupted call gives back must not send its next one: a dead process sends nothing.
       if (!selfHost.alive()) return
       holdsSlot = permits !== undefined
+      // A call that waited for its slot gets its whole deadline from now, as production's does
+      // (`GrpcNetwork`): one sent with what the wait left of it timed out on the wire, and
+      // behind a window of batches much wider than the bound every call did (swarm seed
+      // 123000087: 32 batches in flight over one slot never converged).
+      if (this.world.nowMs > createdAtMs) {
+        this.world.cancel(timer)
+        timer = deadline()
+      }
       this.hooks.onSent?.(self, target, request)
       this.stats.requests++
       const channel = this.channelOf(self, selfHost, target)

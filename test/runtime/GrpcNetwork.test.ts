@@ -334,6 +334,19 @@ describe("GrpcNetwork", () => {
     })
   )
 
+  it.scopedLive("a batch that waited for a slot goes out with its whole deadline, not what the wait left of it", () =>
+    Effect.gen(function* () {
+      // One slot, answers after 600 ms, deadlines of 1,000 ms: the second batch waits about 600 ms
+      // and then needs 600 more. Sent with what the wait left, it timed out on the wire, and behind
+      // a window of batches much wider than the bound every one did (swarm seed 123000087).
+      const { handler: slow } = slowCounting("600 millis")
+      const listener = yield* listen(slow, Metrics.makeMemory())
+      const send = yield* client({ inFlightPerTargetMax: 1 })
+      const outcomes = yield* Effect.forEach([emptyBatch("first"), emptyBatch("second")], (batch) => Effect.either(send(peerAt(listener.port), batch, 1_000)), { concurrency: "unbounded" })
+      expect(outcomes.map((outcome) => (Either.isRight(outcome) ? outcome.right._tag : outcome.left.reason))).toStrictEqual(["BatchAck", "BatchAck"])
+    })
+  )
+
   it("gRPC status codes map to the network error reasons the agent reports", () => {
     expect(GrpcNetwork.reasonFor(grpc.status.UNAVAILABLE)).toBe("Unreachable")
     expect(GrpcNetwork.reasonFor(grpc.status.DEADLINE_EXCEEDED)).toBe("Timeout")

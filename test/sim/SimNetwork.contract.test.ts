@@ -286,6 +286,15 @@ describe("SimNetwork: requests in flight per endpoint", () => {
     expect(network.stats.requests).toBe(3)
   })
 
+  it("a batch that waited for a slot goes out with its whole deadline, not what the wait left of it", () => {
+    const { world, fates, batch, send } = bounded("whole-deadline", 1, 600)
+    send(batch("first"), "first", 1_000)
+    send(batch("second"), "second", 1_000)
+    world.run(5_000)
+    // "second" waits 620 ms for the slot, then takes 610 ms: past 1,000 ms from its call, within its deadline from its send.
+    expect(fates).toEqual(["first answered after 620", "second answered after 1230"])
+  })
+
   it("a crashed process's calls waiting for a slot are never sent when its interrupted calls give their slots back", () => {
     const { world, network, handling, fates, batch, send, life } = bounded("crash", 1, 1_000)
     const abandonHeld = send(batch("held"), "held", 5_000)
