@@ -392,11 +392,7 @@ export class SimNetwork {
       this.stats.requests++
       const channel = this.channelOf(self, selfHost, target)
       sent = { channel, atMs: this.world.nowMs }
-      const send = () => {
-        const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
-        if (copies === 2) this.stats.duplicated++
-        for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, request._tag, () => this.arrive(self, selfHost, target, wire, call, detail))
-      }
+      const send = () => this.sendCopies(self, selfHost, target, wire, call, detail, request._tag)
       if (this.isConnected(channel, target)) send()
       else this.dial(self, target, channel, detail).waiting.push({ call, send })
     }
@@ -583,6 +579,13 @@ export class SimNetwork {
       if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(target, request)
       this.answer(target, self, selfHost, response, request, call, detail)
     })
+  }
+
+  /** Puts a request on the wire, twice when the link duplicates it. */
+  private sendCopies(self: Network.Peer, selfHost: Host, target: Network.Peer, wire: Codec.Parcel, call: Call, detail: string, label: string): void {
+    const copies = this.random.next() < this.link(self.regionId, target.regionId).duplicate ? 2 : 1
+    if (copies === 2) this.stats.duplicated++
+    for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, label, () => this.arrive(self, selfHost, target, wire, call, detail))
   }
 
   /** Whether the host of a node that is not serving refuses connections, drawn once per outage. */
