@@ -183,6 +183,14 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
   }
+  const window = settings.agent.batchesInFlightMax ?? Agent.batchesInFlightMaxDefault
+  if (window > config.grpc.inFlightPerTargetMax) {
+    // Allowed, and correct since a waiting batch gets its whole deadline once sent, but a window
+    // of batches much wider than the bound mostly waits in this node (swarm seed 123000087).
+    lines.push(
+      `note: agent.batches_in_flight_max is ${window} but grpc.max_in_flight_per_target is ${config.grpc.inFlightPerTargetMax}: batches beyond ${config.grpc.inFlightPerTargetMax} per target node wait here for a slot`
+    )
+  }
   return lines
 }
 
