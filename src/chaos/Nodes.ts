@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import { Either } from "effect"
 import * as YAML from "yaml"
 import * as Config from "../runtime/config/Config.js"
@@ -19,6 +20,7 @@ import * as ServeFlags from "../runtime/ServeFlags.js"
 import type * as SimNetwork from "../sim/SimNetwork.js"
 import { heartbeatOf, type Scenario, type TopologySpec, nodesOf } from "../sim/Scenario.js"
 import * as Clocks from "./Clocks.js"
+import * as Defects from "./Defects.js"
 import type * as DelayProxy from "./DelayProxy.js"
 import type * as Disks from "./Disks.js"
 import type * as Netns from "./Netns.js"
@@ -159,6 +161,8 @@ export interface Node {
   reloads: boolean
   incarnations: number
   readonly exits: Array<string>
+  /** Bugs its serve processes showed in their output, all incarnations (`Defects.defectIn`). */
+  readonly defects: Array<string>
 }
 
 /** What starting a node needs. */
@@ -168,7 +172,7 @@ export interface Launch {
   readonly root: string
   readonly seed: string
   readonly faketime: string | undefined
-  /** `keep-local`: start every node with the canary resolver (a deliberately broken build). */
+  /** Start every node as this canary (a deliberately broken build: `serve --canary`). */
   readonly canary: string | undefined
 }
 
@@ -176,13 +180,21 @@ export const dataDir = (node: Node): string => path.join(node.disk?.mount ?? nod
 
 const logStream = (node: Node, name: string): fs.WriteStream => fs.createWriteStream(path.join(node.folder, name), { flags: "a" })
 
-/** Spawns a command inside the node's namespace, output appended to `<log>`. */
-const spawnIn = (node: Node, command: ReadonlyArray<string>, log: string, environment: Readonly<Record<string, string>>): ChildProcess => {
+/** Spawns a command inside the node's namespace, output appended to `<log>` and each line of it given to `onLine`. */
+const spawnIn = (
+  node: Node,
+  command: ReadonlyArray<string>,
+  log: string,
+  environment: Readonly<Record<string, string>>,
+  onLine: (line: string) => void = () => {}
+): ChildProcess => {
   const [executable, ...args] = [...["ip", "netns", "exec", node.address.namespace], "env", ...Object.entries(environment).map(([key, value]) => `${key}=${value}`), ...command]
   const child = spawn(executable!, args, { stdio: ["ignore", "pipe", "pipe"], detached: false })
   const output = logStream(node, log)
-  child.stdout!.pipe(output, { end: false })
-  child.stderr!.pipe(output, { end: false })
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.pipe(output, { end: false })
+    readline.createInterface({ input: stream, crlfDelay: Infinity }).on("line", onLine)
+  }
   child.once("close", () => output.end())
   return child
 }
@@ -206,7 +218,10 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
   node.reloads = false
   const topologyAtStart = node.topology
-  node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment)
+  node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
+    const defect = Defects.defectIn(line)
+    if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
+  })
   node.incarnations++
   const child = node.process
   child.once("exit", (code, signal) => {
@@ -342,6 +357,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       accepted: undefined,
       reloads: false,
       incarnations: 0,
-      exits: []
+      exits: [],
+      defects: []
     }
   })

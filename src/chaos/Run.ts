@@ -32,6 +32,7 @@ import { type Fault, type Range, type Scenario, encode as encodeScenario, nodesO
 import * as Startup from "../sim/Startup.js"
 import * as ChaosReport from "./ChaosReport.js"
 import * as Clocks from "./Clocks.js"
+import * as Defects from "./Defects.js"
 import * as Disks from "./Disks.js"
 import { Feed, goneWithWipedDisks, readLog } from "./Feeds.js"
 import * as Judge from "./Judge.js"
@@ -40,13 +41,21 @@ import * as Nodes from "./Nodes.js"
 import * as StoredState from "./StoredState.js"
 import * as Workload from "./Workload.js"
 
+/** The canaries a chaos run can start its nodes as (`serve --canary`). */
+export const canaries = ["keep-local", "send-dies"] as const
+export type Canary = (typeof canaries)[number]
+
 /** Options of a chaos run. */
 export interface Options {
   readonly seed: string
   /** Where run folders go: `<reports>/<scenario>/<seed>-<time>/`. */
   readonly reportsRoot: string
-  /** `keep-local`: every node runs the canary resolver; the run must then fail. */
-  readonly canary?: "keep-local"
+  /**
+   * A deliberately broken build on every node; the run must then fail. `keep-local`: the canary
+   * resolver (caught by what the nodes answer); `send-dies`: batch sends that die below the agent
+   * (caught by `defects`, though the run converges).
+   */
+  readonly canary?: Canary
   readonly log: (line: string) => void
   /** The command that runs this again, for the report (default: a generic one). */
   readonly replay?: string
@@ -654,7 +663,8 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
     })
-    const violations = [...final.unreadable, ...disks.unreadable, ...judged.violations]
+    const defects = Defects.violations(chaos.nodes.map((node) => ({ nodeId: node.address.nodeId, defects: node.defects, log: path.join(node.folder, "serve.log") })))
+    const violations = [...final.unreadable, ...disks.unreadable, ...defects, ...judged.violations]
     const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })

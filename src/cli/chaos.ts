@@ -1,7 +1,7 @@
 /**
  * `inferadb-repl chaos ...`: scenarios on real processes (see `src/chaos/Run.ts`).
  *
- *   chaos run <scenario-file> --seed <n> [--reports <dir>] [--canary keep-local] [--json]
+ *   chaos run <scenario-file> --seed <n> [--reports <dir>] [--canary keep-local|send-dies] [--json]
  *   chaos swarm [--seeds <n>] [--first <n>] [--scenario <file>] [--reports <dir>]
  *   chaos clean                                       what a killed run left behind
  *
@@ -31,7 +31,7 @@ const parseSeed = (value: string): string => {
 interface RunOptions {
   readonly seed: string
   readonly reports: string
-  readonly canary?: "keep-local"
+  readonly canary?: ChaosRun.Canary
   readonly json?: boolean
 }
 
@@ -133,7 +133,7 @@ export const command = (): Command =>
         .argument("<scenario-file>", "a scenario (the format of sim run, see scenarios/README.md)")
         .requiredOption("--seed <n>", "fixes the clocks' errors and the workload (the interleaving stays the machine's)", parseSeed)
         .option("--reports <dir>", "where run folders go (<dir>/<scenario>/<seed>-<utc time>/ with report.html, report.md, result.json, history.jsonl; <dir>/<scenario>/latest)", "reports")
-        .addOption(new Option("--canary <name>", "start every node deliberately broken; the run must fail").choices(["keep-local"]))
+        .addOption(new Option("--canary <name>", "start every node deliberately broken; the run must fail").choices(ChaosRun.canaries))
         .option("--json", "print the result as JSON (progress goes to stderr)")
         .action((file: string, options: RunOptions) => runCommand(file, options))
     )

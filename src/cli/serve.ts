@@ -76,9 +76,11 @@ interface Options {
 /**
  * Deliberately broken builds of the node for the chaos harness's canary (a check that cannot
  * fail proves nothing): `keep-local` resolves conflicts by keeping the local region's change,
- * which the checkers must catch. Hidden from --help; the startup log says it is on.
+ * which the checkers must catch; `send-dies` makes a tenth of the node's batch sends die below
+ * the agent, which retries them and logs each as a bug, which the judge's `defects` must catch
+ * though the run converges. Hidden from --help; the startup log says which is on.
  */
-const serveCanaries = ["keep-local"] as const
+const serveCanaries = ["keep-local", "send-dies"] as const
 type ServeCanary = (typeof serveCanaries)[number]
 
 const fail = (code: number, message: string): never => {
@@ -109,6 +111,11 @@ const loadPlan = (options: Options): Serve.Plan => {
   })
   if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
   if (options.canary === undefined) return planned.right
+  if (options.canary === "send-dies") {
+    process.stdout.write(`canary: ${options.canary} (a deliberately broken node: a tenth of its batch sends die below the agent)\n`)
+    // Not a seeded stream: a real run is not deterministic anyway, and which sends die does not matter.
+    return { ...planned.right, networkCanary: Canary.sendDies(Math.random) }
+  }
   process.stdout.write(`canary: ${options.canary} (a deliberately broken node: its conflict resolution keeps the local change)\n`)
   return { ...planned.right, settings: { ...planned.right.settings, resolver: Canary.keepLocal(planned.right.config.localRegion) } }
 }

@@ -38,6 +38,7 @@ import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
 import * as Monitor from "../replication/Monitor.js"
+import type * as Network from "../replication/Network.js"
 import type * as Health from "../replication/Health.js"
 import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
@@ -93,6 +94,8 @@ export interface Plan {
   readonly version: string
   readonly drainTimeoutMs: number
   readonly bootstrapTimeoutMs: number
+  /** A deliberately broken network for the chaos harness's canaries (`serve --canary`); never set otherwise. */
+  readonly networkCanary?: <E, R>(inner: Layer.Layer<Network.Network, E, R>) => Layer.Layer<Network.Network, E, R>
 }
 
 /** Why serve could not start or stopped abnormally; `stage` "config" is the user's to fix (exit 2). */
@@ -269,7 +272,9 @@ export const layerNode = (
     writeOperationsMax: plan.config.grpc.writeOperationsMax,
     shutdownGraceMs: grpcShutdownGraceMs
   }).pipe(Layer.provide(metricsLayer))
-  const services = Layer.mergeAll(storeLayer(plan.store, metrics), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, transport)
+  // Layers are built once however often they are named, so the canary wraps the same transport.
+  const network = plan.networkCanary === undefined ? transport : Layer.merge(transport, plan.networkCanary(transport))
+  const services = Layer.mergeAll(storeLayer(plan.store, metrics), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, network)
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
 }
 

@@ -4,7 +4,8 @@
  * and 1 % loss) on real `serve` nodes in network namespaces, judged by the simulator's checkers.
  * A correct build must pass; the same run with every node started as the keep-local canary
  * (conflicts resolved by keeping the local change) must be caught by the safety checker, which
- * compares each node's Check answers with the rule over the whole history. Both runs must leave
+ * compares each node's Check answers with the rule over the whole history, and nodes whose batch
+ * sends die below the agent must be caught by what they log (`defects`). The runs must leave
  * no namespace behind, and neither may a run interrupted with Ctrl-C (SIGINT) from the command line.
  *
  * Needs root, `ip netns` and nftables (skipped otherwise, with the reason); `.ci/run` installs
@@ -79,7 +80,7 @@ afterEach((context) => {
   for (const directory of made) fs.rmSync(directory, { recursive: true, force: true })
 })
 
-const runOnce = async (canary: "keep-local" | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
+const runOnce = async (canary: ChaosRun.Canary | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
   const reportsRoot = makeReportsRoot()
   const before = new Set(chaosNamespaces())
   const result = await ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
@@ -276,6 +277,20 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       const result = await runOnce("keep-local")
       expect(result.passed).toBe(false)
       expect(result.violations.map((violation) => violation.checker)).toContain("safety")
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "nodes whose batch sends die below the agent are caught by what they log (defects), though the agent's retries make the run converge",
+    async () => {
+      const result = await runOnce("send-dies", windowRestart)
+      expect(result.converged).toBe(true)
+      expect(result.passed).toBe(false)
+      expect(new Set(result.violations.map((violation) => violation.checker))).toEqual(new Set(["defects"]))
+      const [first, ...rest] = result.violations
+      expect(first!.message).toMatch(/^[a-z0-9-]+: incarnation \d+: logged at error level: .* ERROR .*sending a batch to [a-z0-9-]+ died \(a bug\)/)
+      for (const violation of rest) expect(violation.message).toMatch(/: incarnation \d+: logged at error level: .* ERROR .*sending a batch to .* died \(a bug\)|: \d+ more like these \(see .*serve\.log\)$/)
     },
     runTimeoutMs
   )

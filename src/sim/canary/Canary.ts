@@ -85,7 +85,7 @@ const dyingShare = 0.1
 /** Wraps a node's Network so that some of its batch sends die instead of failing. */
 export const sendDies =
   (random: () => number) =>
-  (inner: Layer.Layer<Network.Network>): Layer.Layer<Network.Network> =>
+  <E, R>(inner: Layer.Layer<Network.Network, E, R>): Layer.Layer<Network.Network, E, R> =>
     Layer.effect(
       Network.Network,
       Effect.map(Network.Network, (network) => ({
