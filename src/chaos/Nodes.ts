@@ -85,7 +85,8 @@ export const configYaml = (scenario: Scenario, network: Netns.Network, self: Net
       security: { mode: "token", token },
       grpc: {
         listen: proxied ? `127.0.0.1:${grpcPortBehindProxy}` : `${self.address}:${grpcPort}`,
-        ...(scenario.network.inFlightPerTargetMax === undefined ? {} : { max_in_flight_per_target: scenario.network.inFlightPerTargetMax })
+        ...(scenario.network.inFlightPerTargetMax === undefined ? {} : { max_in_flight_per_target: scenario.network.inFlightPerTargetMax }),
+        ...(scenario.network.messageBytesMax === undefined ? {} : { max_message_bytes: scenario.network.messageBytesMax })
       },
       http: { listen: `${self.address}:${httpPort}` },
       store: { kind: "lmdb" },

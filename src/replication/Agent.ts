@@ -220,7 +220,18 @@ interface SendFailure {
 
 const transient = (message: string): SendFailure => ({ forGood: false, reason: "transient", message })
 
-const networkFailure = (error: NetworkError): SendFailure => ({ ...transient(`${error.reason}: ${error.message}`), unreachable: error.reason === "Unreachable" })
+/**
+ * A network failure is transient, but for a batch above the message bound (`TooLarge`): sent
+ * again it fails again, so it is split like a batch refused for good (`refusedForGood`), down to
+ * the single change, which is skipped only when it alone is above the bound. Until December 3,
+ * 2026 it was retried as it was, forever: replication to the target stopped for good once one
+ * batch (a catch-up batch of large changes, say) was above `grpc.max_message_bytes` of either
+ * end. The simulator did not bound messages then, so no seed could show it.
+ */
+const networkFailure = (error: NetworkError): SendFailure =>
+  error.reason === "TooLarge"
+    ? { forGood: true, reason: "TooLarge", message: `${error.reason}: ${error.message}` }
+    : { ...transient(`${error.reason}: ${error.message}`), unreachable: error.reason === "Unreachable" }
 
 /**
  * A send that died (a defect below the agent, a bug, not a failure the network reports) is

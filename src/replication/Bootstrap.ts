@@ -136,16 +136,25 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     // The tail starts where the bootstrap of that source ended.
     if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
+    let limit = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
     while (true) {
       const request: Message.CatchUp = {
         _tag: "CatchUp",
         fromRegion: settings.regionId,
         fromNode: settings.nodeId,
         afterPosition: after,
-        limit: mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize,
+        limit,
         ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [replica.origin] } : {})
       }
-      const response = yield* Effect.mapError(network.send(peer, request, settings.requestTimeoutMs), (error) =>
+      const sent = yield* Effect.either(network.send(peer, request, settings.requestTimeoutMs))
+      // A page above the message bound (`grpc.max_message_bytes` of either end) is asked again
+      // half as long, down to one entry: asked again as it was, it failed again, and a wiped
+      // node never finished its bootstrap once one page of its source's log was too large.
+      if (Either.isLeft(sent) && sent.left.reason === "TooLarge" && limit > 1) {
+        limit = Math.ceil(limit / 2)
+        continue
+      }
+      const response = yield* Effect.mapError(sent, (error) =>
         error.reason === "Unreachable" ? new Unreached({ message: `${error.reason}: ${error.message}` }) : `${error.reason}: ${error.message}`
       )
       if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)

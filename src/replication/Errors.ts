@@ -11,10 +11,14 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String
 }) {}
 
-/** A message could not be delivered or answered in time. */
+/**
+ * A message could not be delivered or answered in time. `TooLarge`: the request or its answer
+ * is larger than the transport carries (`grpc.max_message_bytes` on either end): sending the
+ * same message again can never succeed, a smaller one may.
+ */
 export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
   target: Schema.String,
-  reason: Schema.Literal("Unreachable", "Timeout", "Rejected", "Malformed", "Unauthenticated"),
+  reason: Schema.Literal("Unreachable", "Timeout", "Rejected", "Malformed", "Unauthenticated", "TooLarge"),
   message: Schema.String
 }) {}
 

@@ -10,6 +10,13 @@ import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
 import * as WireCodec from "./WireCodec.js"
 
+/**
+ * The largest message a node sends or takes unless configured (`grpc.max_message_bytes`):
+ * 16 MiB. A request or an answer above its bound fails `TooLarge` (`Errors.NetworkError`),
+ * in production and in the simulator.
+ */
+export const messageBytesMaxDefault = 16 * 1024 * 1024
+
 /** Where a message goes: one node of one region. */
 export interface Peer {
   readonly regionId: string

@@ -91,6 +91,9 @@ export const grpcAddress = (endpoint: string): string => endpoint.replace(/^(?:g
  */
 const certificateRejected = /alert (?:certificate required|bad certificate|unknown ca|certificate unknown|certificate revoked|certificate expired|access denied)/i
 
+/** How grpc-js says a message is above a bound, sending or receiving it. */
+const messageTooLarge = /message larger than max/i
+
 /** The NetworkError reason of a failed gRPC call. */
 export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason"] => {
   switch (code) {
@@ -103,6 +106,11 @@ export const reasonFor = (code: grpc.status, details = ""): NetworkError["reason
     case grpc.status.UNAUTHENTICATED:
     case grpc.status.PERMISSION_DENIED:
       return "Unauthenticated"
+    // grpc-js's own refusals of a message above a channel's or a server's bound ("Sent message
+    // larger than max", "Received message larger than max"); a full disk or too many watchers
+    // are RESOURCE_EXHAUSTED too, and are ordinary refusals.
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return messageTooLarge.test(details) ? "TooLarge" : "Rejected"
     default:
       return "Rejected"
   }

@@ -32,7 +32,7 @@ import type * as Failover from "../replication/Failover.js"
 import type * as Message from "../replication/Message.js"
 import * as Guards from "../replication/Guards.js"
 import * as Metrics from "../replication/Metrics.js"
-import type * as Network from "../replication/Network.js"
+import * as Network from "../replication/Network.js"
 import * as ProtoReader from "../replication/ProtoReader.js"
 import * as Replica from "../replication/Replica.js"
 import * as Store from "../replication/Store.js"
@@ -45,7 +45,7 @@ import * as GrpcHealth from "./GrpcHealth.js"
 import * as StreamFrames from "./StreamFrames.js"
 
 /** Largest message the server accepts or sends, in bytes, unless configured. */
-export const messageBytesMaxDefault = 16 * 1024 * 1024
+export const messageBytesMaxDefault = Network.messageBytesMaxDefault
 /** Concurrent calls (HTTP/2 streams) per client connection, unless configured; more wait in the client. */
 export const streamsPerConnectionMaxDefault = 128
 /** Concurrent Watch streams per server, unless configured; more get RESOURCE_EXHAUSTED. */

@@ -94,3 +94,55 @@ export const digestResponse = (response: Message.Response): string => {
       return `LogPage ${response.entries.length} ${response.endPosition} ${response.logEnd} ${identity(response.entries[response.entries.length - 1]?.change)}`
   }
 }
+
+// Upper bounds of encoded sizes, for `bytesAbove`: a string field at most a tag, a length and
+// three UTF-8 bytes per UTF-16 unit; a number at most a tag and a ten-byte varint; a nested
+// message at most a tag and a length. `test/sim/Codec.test.ts` holds them above WireCodec's bytes.
+const stringBound = (text: string): number => 6 + 3 * text.length
+const numberBound = 11
+const nestedBound = 6
+
+const changeBound = (change: Change.Change): number => {
+  let bytes = 4 * nestedBound + 6 * numberBound
+  bytes += stringBound(change.id.origin) + stringBound(change.originRegion) + stringBound(change.originNode)
+  bytes += stringBound(change.tuple.vault) + stringBound(change.tuple.resource) + stringBound(change.tuple.relation) + stringBound(change.tuple.subject)
+  for (const origin in change.context) bytes += nestedBound + stringBound(origin) + numberBound
+  return bytes
+}
+
+/** An upper bound of a batch's or a page's encoded size; undefined for the other messages, which are small. */
+const messageBound = (message: Message.Request | Message.Response): number | undefined => {
+  if (message._tag === "ReplicateBatch") {
+    let bytes = 64 + stringBound(message.batchId) + stringBound(message.fromRegion) + stringBound(message.fromNode)
+    for (const change of message.changes) bytes += nestedBound + changeBound(change)
+    return bytes
+  }
+  if (message._tag === "LogPage") {
+    let bytes = 64
+    for (const entry of message.entries) bytes += 2 * nestedBound + 2 * numberBound + stringBound(entry.receivedFrom ?? "") + changeBound(entry.change)
+    return bytes
+  }
+  return undefined
+}
+
+/**
+ * A message's size on the wire when it is above `bytesMax`, else undefined: what production's
+ * gRPC refuses to send or to take (`grpc.max_message_bytes`). Exact when the message travels as
+ * bytes. As an object, a batch or a page whose upper bound (`messageBound`) is within the bound
+ * costs no encoding, and only one that may be above it is encoded to know; the other messages
+ * (heartbeats, acknowledgements, refusals, CatchUp requests) hold a few short fields and are
+ * taken to fit, as any bound `serve` accepts (1 KiB or more) holds them.
+ */
+export const bytesAbove = (
+  carrier: Carrier,
+  parcel: Parcel,
+  message: Message.Request | Message.Response,
+  answering: Message.Request | undefined,
+  bytesMax: number
+): number | undefined => {
+  if (carrier.wire === "bytes") return carrier.size(parcel) > bytesMax ? carrier.size(parcel) : undefined
+  const bound = messageBound(message)
+  if (bound === undefined || bound <= bytesMax) return undefined
+  const bytes = (message._tag === "ReplicateBatch" ? WireCodec.encodeRequest(message) : WireCodec.encodeResponse(message as Message.Response, answering)).length
+  return bytes > bytesMax ? bytes : undefined
+}

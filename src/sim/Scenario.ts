@@ -308,6 +308,8 @@ const ClocksFile = Schema.Struct({
 const NetworkFile = Schema.Struct({
   down_refuses: Schema.optional(Probability),
   in_flight_per_target_max: Schema.optional(Count),
+  // As `serve`'s `grpc.max_message_bytes` takes it.
+  message_bytes_max: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1_024, 2 ** 31 - 1))),
   latency: Schema.optional(LatencyFile),
   loss: Schema.optional(Probability),
   duplicate: Schema.optional(Probability),
@@ -556,6 +558,7 @@ const networkOf = (network: typeof NetworkFile.Type): SimNetwork.Settings => {
   return {
     ...(network.down_refuses === undefined ? {} : { downRefuses: network.down_refuses }),
     ...(network.in_flight_per_target_max === undefined ? {} : { inFlightPerTargetMax: network.in_flight_per_target_max }),
+    ...(network.message_bytes_max === undefined ? {} : { messageBytesMax: network.message_bytes_max }),
     remote,
     local: link(network.local, defaults.local),
     links: (network.links ?? []).flatMap((entry) => {
@@ -570,6 +573,7 @@ const networkOf = (network: typeof NetworkFile.Type): SimNetwork.Settings => {
 const networkToFile = (network: SimNetwork.Settings) => ({
   ...(network.downRefuses === undefined ? {} : { down_refuses: network.downRefuses }),
   ...(network.inFlightPerTargetMax === undefined ? {} : { in_flight_per_target_max: network.inFlightPerTargetMax }),
+  ...(network.messageBytesMax === undefined ? {} : { message_bytes_max: network.messageBytesMax }),
   ...linkToFile(network.remote),
   local: linkToFile(network.local),
   ...(network.links.length === 0 ? {} : { links: network.links.map((entry) => ({ from: entry.from, to: entry.to, ...linkToFile(entry.link) })) })

@@ -19,7 +19,9 @@
  * does (`Channel`). At most `inFlightPerTargetMaxDefault` requests other than heartbeats are
  * in flight from one node incarnation to one endpoint, as production's network bounds them
  * (`Permits`); the rest wait for a slot at most their timeout, then go out with their whole
- * deadline, as production's do. A request to a crashed node, or
+ * deadline, as production's do. A request above the message bound (`Settings.messageBytesMax`,
+ * `serve`'s `grpc.max_message_bytes`) fails `TooLarge` at once, and an answer above it fails the
+ * call `TooLarge` one trip later, as gRPC refuses both. A request to a crashed node, or
  * across a cut, gets no answer: the sender times out on its own (virtual) clock. An answer that does not decode fails the call as `Malformed` when
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
@@ -73,6 +75,13 @@ export interface Settings {
   readonly links: ReadonlyArray<{ readonly from: string; readonly to: string; readonly link: Link }>
   /** Requests other than heartbeats in flight from one node incarnation to one endpoint at most; default `inFlightPerTargetMaxDefault`. */
   readonly inFlightPerTargetMax?: number
+  /**
+   * The largest request or answer a node sends or takes, in bytes (`grpc.max_message_bytes` of
+   * every node); default `Network.messageBytesMaxDefault`. A larger request fails `TooLarge` at
+   * once at its sender, as grpc-js refuses to send it; a larger answer fails the call `TooLarge`
+   * one trip later, as the server's gRPC answers with that status instead.
+   */
+  readonly messageBytesMax?: number
 }
 
 /** A node incarnation as the network sees it. */
@@ -121,6 +130,8 @@ export interface Stats {
   /** Connections opened: a node's first request to a peer, and its first after either side restarted. */
   connections: number
   malformed: number
+  /** Requests and answers above the message bound (`Settings.messageBytesMax`), refused as production's gRPC refuses them. */
+  tooLarge: number
   /** Bytes on the wire (0 when messages travel as objects). */
   bytes: number
 }
@@ -137,6 +148,16 @@ interface Call {
   readonly onResponse: (response: Either.Either<Message.Response, string>) => void
   /** The callee's host refused the connection: nothing is serving there. */
   readonly onRefused: () => void
+  /** The answer was above the message bound; the callee's gRPC answered with that instead. */
+  readonly onTooLarge: (message: string) => void
+}
+
+/** How a caller learns its call's end (see `SimNetwork.call`). */
+interface CallerCallbacks {
+  readonly onResponse: (response: Either.Either<Message.Response, string>) => void
+  readonly onTimeout: () => void
+  readonly onRefused: () => void
+  readonly onTooLarge: (message: string) => void
 }
 
 const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
@@ -245,6 +266,7 @@ export class SimNetwork {
     refused: 0,
     connections: 0,
     malformed: 0,
+    tooLarge: 0,
     bytes: 0
   }
 
@@ -336,9 +358,27 @@ export class SimNetwork {
     timeoutMs: number,
     onResponse: (response: Either.Either<Message.Response, string>) => void,
     onTimeout: () => void,
-    onRefused: () => void = onTimeout
+    onRefused: () => void = onTimeout,
+    onTooLarge: (message: string) => void = onTimeout
   ): () => void {
     const wire = this.carrier.packRequest(request)
+    const refusal = this.aboveBound(wire, request, undefined)
+    if (refusal === undefined) return this.dispatch(self, selfHost, target, request, wire, timeoutMs, { onResponse, onTimeout, onRefused, onTooLarge })
+    onTooLarge(refusal)
+    return () => {}
+  }
+
+  /** Sends a request within the bound (see `call`). */
+  private dispatch(
+    self: Network.Peer,
+    selfHost: Host,
+    target: Network.Peer,
+    request: Message.Request,
+    wire: Codec.Parcel,
+    timeoutMs: number,
+    callbacks: CallerCallbacks
+  ): () => void {
+    const { onResponse, onTimeout, onRefused, onTooLarge } = callbacks
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
     const permits = request._tag === "Heartbeat" ? undefined : this.permitsOf(selfHost, target)
@@ -362,19 +402,19 @@ export class SimNetwork {
       )
     const createdAtMs = this.world.nowMs
     let timer = deadline()
+    const end = (then: () => void) => {
+      this.world.cancel(timer)
+      release()
+      then()
+    }
     const call: Call = {
       settled: false,
       onResponse: (response) => {
-        this.world.cancel(timer)
         if (sent !== undefined) sent.channel.aliveAtMs = this.world.nowMs
-        release()
-        onResponse(response)
+        end(() => onResponse(response))
       },
-      onRefused: () => {
-        this.world.cancel(timer)
-        release()
-        onRefused()
-      }
+      onRefused: () => end(onRefused),
+      onTooLarge: (message) => end(() => onTooLarge(message))
     }
     const start = () => {
       // A slot a crashing node's interrupted call gives back must not send its next one: a dead process sends nothing.
@@ -621,6 +661,8 @@ export class SimNetwork {
     detail: string
   ): void {
     const wire = this.carrier.packResponse(response, request)
+    const refusal = this.aboveBound(wire, response, request)
+    if (refusal !== undefined) return this.refuseTooLarge(from, to, toHost, call, detail, refusal)
     this.hooks.onSent?.(from, to, response)
     this.stats.responses++
     this.stats.bytes += this.carrier.size(wire)
@@ -633,6 +675,26 @@ export class SimNetwork {
         if (Either.isLeft(decoded)) this.stats.malformed++
         call.settled = true
         call.onResponse(decoded)
+      })
+    )
+  }
+
+  /** Why a message is above the bound, in grpc-js's words (production's network maps them to `TooLarge`); undefined when it fits. */
+  private aboveBound(wire: Codec.Parcel, message: Message.Request | Message.Response, answering: Message.Request | undefined): string | undefined {
+    const bytesMax = this.settings.messageBytesMax ?? Network.messageBytesMaxDefault
+    const bytes = Codec.bytesAbove(this.carrier, wire, message, answering, bytesMax)
+    if (bytes === undefined) return undefined
+    this.stats.tooLarge++
+    return `RESOURCE_EXHAUSTED: Sent message larger than max (${bytes} vs. ${bytesMax})`
+  }
+
+  /** The callee's gRPC answers a call whose answer is above the bound with that status, one trip back. */
+  private refuseTooLarge(from: Network.Peer, to: Network.Peer, toHost: Host, call: Call, detail: string, message: string): void {
+    this.transmit(from, to, `${detail} too large`, "TooLarge", () =>
+      toHost.whenRunning("message", () => {
+        if (call.settled || !toHost.alive()) return
+        call.settled = true
+        call.onTooLarge(message)
       })
     )
   }
@@ -672,7 +734,8 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
           timeoutMs,
           (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
           () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
-          () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node")))
+          () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
+          (message) => resume(Effect.fail(networkError(target, "TooLarge", message)))
         )
         return Effect.sync(abandon)
       }),

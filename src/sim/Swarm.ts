@@ -288,6 +288,18 @@ const withWindows = (random: Stream, replication: ReplicationSpec, network: SimN
   return { replication: { ...replication, agent }, network: { ...network, inFlightPerTargetMax: pick(random, [1, 2, 4, 8]) } }
 }
 
+/** Share of drawn seeds whose nodes bound messages far below the default (`withMessageBound`). */
+const messageBoundChance = 0.15
+
+/**
+ * On a share of seeds (a stream of its own): a message bound (`grpc.max_message_bytes`, an
+ * operator setting `serve` takes, 1 KiB or more) small enough that ordinary and catch-up batches
+ * and CatchUp pages are above it, yet every single change fits. Until December 3, 2026 the
+ * simulator bounded no message, and a batch above the bound was retried as it was forever.
+ */
+const withMessageBound = (random: Stream, network: SimNetwork.Settings): SimNetwork.Settings =>
+  chance(random, messageBoundChance) ? { ...network, messageBytesMax: pick(random, [2_048, 4_096, 16_384, 65_536]) } : network
+
 const drawReplication = (random: Stream, regionIds: ReadonlyArray<string>, network: SimNetwork.Settings): ReplicationSpec => {
   const conflictResolution = weighted<ConflictResolver.Strategy>(random, [["LastWriteWins", 6], ["SourcePriority", 2], ["InsertWins", 2]])
   const { intervalMs, timeoutMs: heartbeatTimeoutMs } = drawHeartbeat(random, random.derive("heartbeat-long"))
@@ -792,7 +804,9 @@ export const swarmScenario = (seed: number | string): Scenario => {
   const regionIds = topology.regions.map((region) => region.id)
   const drawn = drawNetwork(swarm.derive("network"), regionIds)
   const mixed = withMixedHeartbeats(drawReplication(swarm.derive("replication"), regionIds, drawn), swarm.derive("heartbeat-mixed"), topology)
-  const { replication, network } = withWindows(swarm.derive("windows"), mixed, drawn)
+  const windowed = withWindows(swarm.derive("windows"), mixed, drawn)
+  const replication = windowed.replication
+  const network = withMessageBound(swarm.derive("message-bound"), windowed.network)
   const scheduling = swarm.derive("scheduler")
   const discovery = drawDiscovery(swarm.derive("discovery"), swarm.derive("discovery-long"), replication.heartbeat.timeoutMs)
   const found = discovery.discovery === undefined ? "" : ", nodes found through DNS"

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import * as Agent from "../../src/replication/Agent.js"
+import { networkError } from "../../src/replication/Errors.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
@@ -329,6 +330,42 @@ describe("Agent", () => {
       expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
       for (const subject of ["a", "b", "c"]) expect(yield* eu.replica.check(tuple(subject))).toBe(true)
       expect(deaths).toBeGreaterThan(1)
+    }))
+
+  it.effect("a batch above the message bound is split until it fits, and every change arrives; a change alone above it is skipped", () =>
+    Effect.gen(function* () {
+      // The transport takes at most 3 changes a message, as a small grpc.max_message_bytes would
+      // (the network fails a larger one TooLarge, as GrpcNetwork maps grpc-js's RESOURCE_EXHAUSTED),
+      // and never the change to "huge". A batch of 10 was sent as it was, again and again, forever.
+      const sent: Array<number> = []
+      const cluster = Cluster.make({
+        regions: ["us", "eu"],
+        agent: { batchSize: 10, flushDelayMs: 50 },
+        network: (region, network) => ({
+          ...network,
+          send: (peer, request, timeoutMs) => {
+            if (region !== "us" || request._tag !== "ReplicateBatch") return network.send(peer, request, timeoutMs)
+            sent.push(request.changes.length)
+            const tooLarge = request.changes.length > 3 || request.changes.some((change) => change.tuple.subject === "user:huge")
+            return tooLarge ? Effect.fail(networkError(peer, "TooLarge", "RESOURCE_EXHAUSTED: Sent message larger than max")) : network.send(peer, request, timeoutMs)
+          }
+        })
+      })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const subjects = ["a", "b", "c", "d", "e", "huge", "f", "g", "h", "i"]
+      yield* us.replica.write(subjects.map((subject) => insert(subject)[0]!))
+      const arrived = Effect.map(Effect.forEach(subjects.filter((subject) => subject !== "huge"), (subject) => eu.replica.check(tuple(subject))), (all) => all.every(Boolean))
+      expect(yield* Cluster.settle(arrived)).toBe(true)
+      expect(yield* eu.replica.check(tuple("huge"))).toBe(false)
+      // 10 split into 5 and 5, each into 3 and 2, and the 2 holding "huge" into single changes.
+      expect(sent.some((count) => count === 10)).toBe(true)
+      expect(sent.every((count) => count === 10 || count <= 5)).toBe(true)
+      expect(sent.filter((count) => count === 1).length).toBeGreaterThanOrEqual(1)
+      // Nothing more is sent once the split batch went through: the skip is not retried forever.
+      const settled = sent.length
+      yield* TestClock.adjust(10_000)
+      expect(sent.length).toBe(settled)
     }))
 
   it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>

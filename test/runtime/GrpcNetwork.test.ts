@@ -49,10 +49,12 @@ const answer = (request: Message.Request): Message.Response =>
       : { _tag: "LogPage", entries: [], endPosition: request.afterPosition, logEnd: 0 }
 
 /** A bare server on a free (or given) port answering with `handler`, counting into `totals`. */
-const listen = (handler: Network.Handler, totals: Metrics.MemoryMetrics, bind = "127.0.0.1:0") =>
+const listen = (handler: Network.Handler, totals: Metrics.MemoryMetrics, bind = "127.0.0.1:0", messageBytesMax?: number) =>
   Effect.gen(function* () {
     const credentials = yield* Auth.load({ mode: "insecure" })
-    const listener = yield* GrpcServer.listen({ bind, credentials, shutdownGraceMs: 100 }).pipe(Effect.provide(Metrics.layerMemory(totals)))
+    const listener = yield* GrpcServer.listen({ bind, credentials, shutdownGraceMs: 100, ...(messageBytesMax === undefined ? {} : { messageBytesMax }) }).pipe(
+      Effect.provide(Metrics.layerMemory(totals))
+    )
     yield* listener.serveReplication(handler)
     return listener
   })
@@ -664,7 +666,7 @@ describe("GrpcNetwork: the replication stream", () => {
     })
   )
 
-  it.scopedLive("a batch above the message bound fails alone (Rejected, RESOURCE_EXHAUSTED); the batches beside it on the stream are acknowledged", () =>
+  it.scopedLive("a batch above the message bound fails alone (TooLarge, RESOURCE_EXHAUSTED); the batches beside it on the stream are acknowledged", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
       const listener = yield* listen((request) => Effect.succeed(answer(request)), totals)
@@ -676,7 +678,33 @@ describe("GrpcNetwork: the replication stream", () => {
       )
       expect(small).toMatchObject({ _tag: "BatchAck", batchId: "small" })
       expect(after).toMatchObject({ _tag: "BatchAck", batchId: "after" })
-      expect(Either.isLeft(tooBig) ? [tooBig.left.reason, tooBig.left.message] : tooBig.right).toMatchObject(["Rejected", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
+      expect(Either.isLeft(tooBig) ? [tooBig.left.reason, tooBig.left.message] : tooBig.right).toMatchObject(["TooLarge", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
+    })
+  )
+
+  it.scopedLive("a batch above the receiving server's bound, and an answer above the sending server's, fail TooLarge; a refusal of a full disk stays Rejected", () =>
+    Effect.gen(function* () {
+      const totals = Metrics.makeMemory()
+      const entries = Array.from({ length: 40 }, (_, index) => ({ position: index + 1, change: change(index + 1), receivedFrom: null, appliedAtMs: 2 }))
+      // The server takes and sends at most 4 KiB; the client's bound is the default, 16 MiB.
+      const listener = yield* listen(
+        (request) => Effect.succeed(request._tag === "CatchUp" ? { _tag: "LogPage", entries, endPosition: 40, logEnd: 40 } : answer(request)),
+        totals,
+        "127.0.0.1:0",
+        4_096
+      )
+      for (const replicationStream of [true, false]) {
+        const send = yield* client({ replicationStream })
+        const big: Message.ReplicateBatch = { ...emptyBatch("big"), changes: Array.from({ length: 60 }, (_, index) => change(index + 1)) }
+        const refused = yield* Effect.flip(send(peerAt(listener.port), big, 2_000))
+        expect([refused.reason, refused.message]).toMatchObject(["TooLarge", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
+        const catchUp: Message.CatchUp = { _tag: "CatchUp", fromRegion: "r0", fromNode: "n0", afterPosition: 0, limit: 40 }
+        const page = yield* Effect.flip(send(peerAt(listener.port), catchUp, 2_000))
+        expect([page.reason, page.message]).toMatchObject(["TooLarge", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
+        expect(yield* send(peerAt(listener.port), emptyBatch("small"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "small" })
+      }
+      expect(GrpcNetwork.reasonFor(grpc.status.RESOURCE_EXHAUSTED, "store: 10 MB free, below store.min_free_mb")).toBe("Rejected")
+      expect(GrpcNetwork.reasonFor(grpc.status.RESOURCE_EXHAUSTED, "Received message larger than max (5000 vs. 4096)")).toBe("TooLarge")
     })
   )
 

@@ -80,6 +80,18 @@ describe("Scenario.decode", () => {
     expect(config.replication.grpc.max_in_flight_per_target).toBe(2)
   })
 
+  it("the message bound is read, written back, refused below serve's minimum, and given to real nodes as grpc.max_message_bytes", () => {
+    const scenario = Fixtures.parse(`${minimal}network:\n  message_bytes_max: 2048\n`)
+    expect(scenario.network.messageBytesMax).toBe(2_048)
+    expect(Fixtures.parse(Scenario.encode(scenario))).toEqual(scenario)
+    expect(Fixtures.parse(minimal).network.messageBytesMax).toBeUndefined()
+    expect(problems(`${minimal}network:\n  message_bytes_max: 512\n`).join("\n")).toMatch(/message_bytes_max/)
+    const node = { nodeId: "a-node1", regionId: "a", namespace: "ns", address: "10.0.0.2" }
+    const network = { tag: "t", bridge: "br", hostAddress: "10.0.0.1", nodes: [node, { ...node, nodeId: "b-node1", regionId: "b", address: "10.0.0.3" }, { ...node, nodeId: "b-node2", regionId: "b", address: "10.0.0.4" }] }
+    expect(YAML.parse(Nodes.configYaml(scenario, network, node, false)).replication.grpc.max_message_bytes).toBe(2_048)
+    expect(YAML.parse(Nodes.configYaml(Fixtures.parse(minimal), network, node, false)).replication.grpc.max_message_bytes).toBeUndefined()
+  })
+
   it("a topology that breaks an invariant is reported under topology", () => {
     expect(problems(minimal.replace("strategy: ActiveActive", "strategy: PrimaryReplica")).join("\n")).toMatch(/^topology: /m)
   })

@@ -11,10 +11,12 @@
  * Like the gRPC run, it allows one batch in flight per endpoint.
  */
 import { describe, expect, it } from "vitest"
-import { Cause, Effect, type Exit } from "effect"
+import { Cause, Duration, Effect, type Exit } from "effect"
+import * as fc from "fast-check"
 import type * as Message from "../../src/replication/Message.js"
 import * as Network from "../../src/replication/Network.js"
 import * as Random from "../../src/replication/Random.js"
+import * as WireCodec from "../../src/replication/WireCodec.js"
 import * as Codec from "../../src/sim/Codec.js"
 import { NodeScheduler } from "../../src/sim/Scheduler.js"
 import * as SimClock from "../../src/sim/SimClock.js"
@@ -306,5 +308,98 @@ describe("SimNetwork: requests in flight per endpoint", () => {
     expect(handling.seen).toEqual(["held"])
     expect(network.stats.requests).toBe(1)
     expect(fates).toEqual([])
+  })
+})
+
+describe("SimNetwork: the message bound", () => {
+  const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:alice" }
+  const change = (seq: number) => ({
+    id: { origin: "us-west-1", seq },
+    op: "insert" as const,
+    tuple,
+    timestamp: { physicalMs: 1_000 + seq, logical: 0 },
+    originRegion: "us-west-1",
+    originNode: "us-west-1-node1",
+    originRevision: seq,
+    committedAtMs: 1_000 + seq,
+    context: {}
+  })
+  const batch = (count: number): Message.Request => ({ _tag: "ReplicateBatch", batchId: `b${count}`, fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, changes: Array.from({ length: count }, (_, index) => change(index + 1)) })
+  const catchUp = (limit: number): Message.Request => ({ _tag: "CatchUp", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, afterPosition: 0, limit })
+
+  /** What each request came to, under a 4 KiB bound, over the carrier `wire`; the callee answers a CatchUp with `limit` entries. */
+  const outcomes = (wire: Codec.Wire, requests: ReadonlyArray<Message.Request>) => {
+    const random = Random.make(`bound-${wire}`)
+    const world = new World({ random: random.derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, random.derive("network"), { remote: link, local: link, links: [], messageBytesMax: 4_096 }, {}, Codec.carrier(wire))
+    const caller = host(world, random, callerPeer.nodeId, 0)
+    const callee = host(world, random, calleePeer.nodeId, 1)
+    network.register(calleePeer, callee.simHost, (request) =>
+      Effect.succeed<Message.Response>(
+        request._tag === "CatchUp"
+          ? { _tag: "LogPage", entries: Array.from({ length: request.limit }, (_, index) => ({ position: index + 1, change: change(index + 1), receivedFrom: null, appliedAtMs: 2 })), endPosition: request.limit, logEnd: 100 }
+          : { _tag: "BatchAck", batchId: "ack", region: calleePeer.regionId, node: calleePeer.nodeId, applied: 0, ignored: 0, appliedAtMs: 0 }
+      )
+    )
+    const send = Effect.provide(
+      Effect.flatMap(Network.Network, (net) =>
+        Effect.forEach(requests, (request) =>
+          Effect.map(Effect.either(Effect.timed(net.send(calleePeer, request, 5_000))), (result) =>
+            result._tag === "Right" ? `${result.right[1]._tag} after ${Math.round(Duration.toMillis(result.right[0]))} ms` : `${result.left.reason} (${result.left.message})`
+          )
+        )
+      ),
+      SimNetwork.layer(network, callerPeer, caller.simHost)
+    )
+    const fiber = caller.start(send)
+    world.run(budgetMs)
+    const exit = fiber.unsafePoll()
+    if (exit === null || exit._tag !== "Success") throw new Error(`the calls did not end: ${String(exit)}`)
+    return { results: exit.value, tooLarge: network.stats.tooLarge }
+  }
+
+  for (const wire of Codec.wires) {
+    it(`over ${wire}: a batch above the bound fails TooLarge at once, an answer above it fails TooLarge one trip later, and what fits is answered`, () => {
+      const { results, tooLarge } = outcomes(wire, [batch(60), batch(10), catchUp(60), catchUp(10)])
+      expect(results).toEqual([
+        expect.stringMatching(/^TooLarge \(RESOURCE_EXHAUSTED: Sent message larger than max \(\d+ vs\. 4096\)\)$/),
+        "BatchAck after 20 ms",
+        expect.stringMatching(/^TooLarge \(RESOURCE_EXHAUSTED: Sent message larger than max \(\d+ vs\. 4096\)\)$/),
+        "LogPage after 10 ms"
+      ])
+      expect(tooLarge).toBe(2)
+    })
+  }
+
+  it("the cheap upper bound of a batch's and a page's size is never below the codec's bytes, for any strings", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ text: fc.string({ unit: "binary", maxLength: 40 }), seq: fc.nat(), origins: fc.array(fc.string({ unit: "binary", maxLength: 12 }), { maxLength: 4 }) }), { minLength: 1, maxLength: 20 }),
+        (items) => {
+          const changes = items.map(({ text, seq, origins }) => ({
+            ...change(seq),
+            id: { origin: text, seq },
+            tuple: { vault: text, resource: `${text}:r`, relation: text, subject: `user:${text}` },
+            originNode: text,
+            context: Object.fromEntries(origins.map((origin, index) => [origin, index + seq]))
+          }))
+          const request: Message.Request = { _tag: "ReplicateBatch", batchId: items[0]!.text, fromRegion: "r0", fromNode: "n0", changes }
+          const page: Message.Response = { _tag: "LogPage", entries: changes.map((c, index) => ({ position: index + 1, change: c, receivedFrom: index % 2 === 0 ? null : items[0]!.text, appliedAtMs: c.committedAtMs })), endPosition: changes.length, logEnd: changes.length }
+          // Over objects, the verdict must be the codec's: a bound one byte below the message's
+          // size finds it above (a cheap upper bound below the bytes would let it through), a
+          // bound at its size finds it within.
+          for (const [message, bytes] of [
+            [request, WireCodec.encodeRequest(request).length],
+            [page, WireCodec.encodeResponse(page).length]
+          ] as const) {
+            const objects = Codec.carrier("objects")
+            expect(Codec.bytesAbove(objects, message, message, undefined, bytes - 1)).toBe(bytes)
+            expect(Codec.bytesAbove(objects, message, message, undefined, bytes)).toBeUndefined()
+          }
+        }
+      ),
+      { numRuns: 300 }
+    )
   })
 })
