@@ -311,3 +311,49 @@ const refusedReasonToProto: Record<Message.Refused["reason"], Proto.RefusedReaso
 const refusedReasonFromProto: ReadonlyMap<Proto.RefusedReason, Message.Refused["reason"]> = new Map(
   Object.entries(refusedReasonToProto).map(([name, value]) => [value, name as Message.Refused["reason"]])
 )
+
+// ---------------------------------------------------------------------------------------------
+// Upper bounds of encoded sizes
+// ---------------------------------------------------------------------------------------------
+//
+// What a message may take on the wire without encoding it, to keep messages within a transport's
+// bound (`grpc.max_message_bytes`): a string field at most a tag, a length and three UTF-8 bytes
+// per UTF-16 unit; a number at most a tag and a ten-byte varint; a nested message at most a tag
+// and a length. `test/sim/SimNetwork.contract.test.ts` holds them at or above the encoded bytes.
+
+const stringBound = (text: string): number => 6 + 3 * text.length
+const numberBound = 11
+const nestedBound = 6
+
+/** At least the bytes of a change encoded inside a message. */
+const changeBytesBound = (change: Change.Change): number => {
+  let bytes = 5 * nestedBound + 6 * numberBound
+  bytes += stringBound(change.id.origin) + stringBound(change.originRegion) + stringBound(change.originNode)
+  bytes += stringBound(change.tuple.vault) + stringBound(change.tuple.resource) + stringBound(change.tuple.relation) + stringBound(change.tuple.subject)
+  for (const origin in change.context) bytes += nestedBound + stringBound(origin) + numberBound
+  return bytes
+}
+
+/** At least the bytes of a log entry encoded inside a message (a LogPage's, a Watch event's). */
+export const logEntryBytesBound = (entry: Store.LogEntry): number =>
+  nestedBound + 2 * numberBound + stringBound(entry.receivedFrom ?? "") + changeBytesBound(entry.change)
+
+/** Fields of a message around its changes or entries, at most. */
+const envelopeBound = 64
+
+/** At least the bytes of a ReplicateBatch request. */
+export const batchBytesBound = (batch: Message.ReplicateBatch): number => {
+  let bytes = envelopeBound + stringBound(batch.batchId) + stringBound(batch.fromRegion) + stringBound(batch.fromNode)
+  for (const change of batch.changes) bytes += changeBytesBound(change)
+  return bytes
+}
+
+/** At least the bytes of a LogPage answer. */
+export const pageBytesBound = (page: Message.LogPage): number => {
+  let bytes = envelopeBound
+  for (const entry of page.entries) bytes += logEntryBytesBound(entry)
+  return bytes
+}
+
+/** Fields of a Watch event around its entries, at most. */
+export const watchEventEnvelopeBytes = envelopeBound

@@ -141,6 +141,8 @@ interface ServerContext {
   readonly credentials: Auth.Credentials
   readonly watchersMax: number
   readonly writeOperationsMax: number
+  /** The largest message the server sends or takes (`grpc.max_message_bytes`). */
+  readonly messageBytesMax: number
   readonly slots: {
     replication: Network.Handler | undefined
     /** Ends each open ReplicateStream once its requests in flight are answered. */
@@ -167,6 +169,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, ListenEr
       metrics: yield* Metrics.Metrics,
       credentials: options.credentials,
       watchersMax: options.watchersMax ?? watchersMaxDefault,
+      messageBytesMax,
       writeOperationsMax: options.writeOperationsMax ?? writeOperationsMaxDefault,
       slots: { replication: undefined, streams: new Set(), apiStreams: new Set(), node: undefined, watchers: 0 }
     }
@@ -353,6 +356,17 @@ const headerListBytes = (metadata: grpc.Metadata): number => {
 }
 
 /**
+ * A stream's answer frame, or, when it is above the server's bound, a failure frame for that
+ * request alone, in grpc-js's words for a unary answer it will not send (RESOURCE_EXHAUSTED,
+ * which the caller's network takes for `TooLarge`). Written as it was, grpc-js ended the whole
+ * stream with that status, and every request in flight on it failed as if it were too large
+ * itself: the agent skipped single changes that fit, for good (`chaos run
+ * scenarios/small-messages.yaml`, a CatchUp page above the bound beside batches of one change).
+ */
+const withinBound = (id: number, frame: Buffer, bytesMax: number): Buffer =>
+  frame.length <= bytesMax ? frame : StreamFrames.encodeFailure(id, grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${frame.length} vs. ${bytesMax})`)
+
+/**
  * Refusals at the transport, before any method runs: headers above `headerBytesMax` are
  * answered RESOURCE_EXHAUSTED here, and grpc-js's own refusal of an oversized message is
  * counted. grpc-js sends that refusal from inside its base call (`this.sendStatus`), below
@@ -510,7 +524,7 @@ const framedStream =
     const answer = (id: number) => (exit: Exit.Exit<Uint8Array, CallFailure>) => {
       inFlight--
       if (finished) return
-      if (Exit.isSuccess(exit)) send(StreamFrames.encodeResponse(id, exit.value))
+      if (Exit.isSuccess(exit)) send(withinBound(id, StreamFrames.encodeResponse(id, exit.value), context.messageBytesMax))
       else {
         const status = statusOf(context, exit.cause)
         send(StreamFrames.encodeFailure(id, status.code, status.details ?? ""))
@@ -727,15 +741,23 @@ export const watchChangesPerEventMax = 1_000
 
 /**
  * The events of one chunk as messages: with `changesPerEvent` above 0, consecutive changes go
- * together in `changes` events of at most that many (a `Lagged` event stays on its own).
+ * together in `changes` events of at most that many and at most `bytesMax` bytes (by
+ * `WireCodec.logEntryBytesBound`; a `Lagged` event stays on its own). Until December 3, 2026 an
+ * event held `changesPerEvent` changes whatever their size, and a server whose
+ * `grpc.max_message_bytes` was below such an event refused to send it: the stream failed
+ * RESOURCE_EXHAUSTED, and a watcher could never read past it (`chaos run
+ * scenarios/small-messages.yaml`: no node's log could be read back). A change whose own event
+ * is above the bound still fails the stream so: no message can carry it.
  */
-const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number): Array<Proto.WatchEvent> => {
+const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number, bytesMax: number): Array<Proto.WatchEvent> => {
   if (changesPerEvent === 0) return Chunk.toArray(Chunk.map(events, eventToProto))
   const messages: Array<Proto.WatchEvent> = []
   let batch: Array<Proto.LogEntry> = []
+  let bytes = WireCodec.watchEventEnvelopeBytes
   const flush = () => {
     if (batch.length > 0) messages.push({ event: { $case: "changes", value: { entries: batch } } })
     batch = []
+    bytes = WireCodec.watchEventEnvelopeBytes
   }
   for (const event of events) {
     if (event._tag === "Lagged") {
@@ -743,7 +765,10 @@ const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent
       messages.push(eventToProto(event))
       continue
     }
+    const entryBytes = WireCodec.logEntryBytesBound(event.entry)
+    if (bytes + entryBytes > bytesMax) flush()
     batch.push(WireCodec.logEntryToProto(event.entry))
+    bytes += entryBytes
     if (batch.length >= changesPerEvent) flush()
   }
   flush()
@@ -754,10 +779,10 @@ const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent
  * Writes the events the feed had ready (one chunk) in one step, then waits for the stream to
  * drain when the client reads slower than the feed.
  */
-const writeEvents = (call: grpc.ServerWritableStream<Buffer, Buffer>, events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number): Effect.Effect<void> =>
+const writeEvents = (call: grpc.ServerWritableStream<Buffer, Buffer>, events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number, bytesMax: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     let flowing = true
-    for (const message of chunkToProto(events, changesPerEvent)) flowing = call.write(toBuffer(Proto.WatchEvent.encode(message).finish()))
+    for (const message of chunkToProto(events, changesPerEvent, bytesMax)) flowing = call.write(toBuffer(Proto.WatchEvent.encode(message).finish()))
     if (flowing) return resume(Effect.void)
     const drained = () => resume(Effect.void)
     call.once("drain", drained)
@@ -786,7 +811,7 @@ const streamChanges = (context: ServerContext, call: grpc.ServerWritableStream<B
       const from = request.fromPosition === 0 ? {} : { from: request.fromPosition }
       const events = yield* Effect.mapError(node.feed.subscribe({ filter, ...from }), storeFailure)
       const changesPerEvent = Math.min(request.changesPerEventMax, watchChangesPerEventMax)
-      yield* Stream.runForEachChunk(Stream.mapError(events, storeFailure), (chunk) => writeEvents(call, chunk, changesPerEvent))
+      yield* Stream.runForEachChunk(Stream.mapError(events, storeFailure), (chunk) => writeEvents(call, chunk, changesPerEvent, context.messageBytesMax))
     })
   )
 

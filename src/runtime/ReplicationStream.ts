@@ -69,6 +69,24 @@ export const unusableChannel = (error: unknown): StreamFailure => ({
   details: `the channel could not start the call: ${error instanceof Error ? error.message : String(error)}`
 })
 
+/** The peer's bound in grpc-js's refusal of a message above it ("... larger than max (N vs. M)"). */
+const boundOf = (details: string): number | undefined => {
+  const found = /larger than max \((\d+) vs\.? (\d+)\)/.exec(details)
+  return found === null ? undefined : Number(found[2])
+}
+
+/**
+ * How a request fails when the peer ended the stream for another message above its bound
+ * (grpc-js ends a whole stream for one message it will not take): UNAVAILABLE, so it is sent
+ * again, not taken for too large itself. Only a request whose own frame is above the peer's
+ * bound fails with the peer's RESOURCE_EXHAUSTED (`TooLarge`).
+ */
+const besideTooLarge = (name: string, failure: StreamFailure): StreamFailure => ({
+  code: grpc.status.UNAVAILABLE,
+  details: `the peer ended the ${name} for another message above its bound (${failure.details})`,
+  streamEnded: true
+})
+
 /** A stream that never opened: every request fails with `failure`. */
 const neverOpened = (failure: StreamFailure): ReplicationStream => ({
   send: () => Effect.fail(failure),
@@ -78,7 +96,8 @@ const neverOpened = (failure: StreamFailure): ReplicationStream => ({
 })
 
 const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: number, name: string): ReplicationStream => {
-  const waiting = new Map<number, Resume>()
+  // Each request's resume and its frame's size (see `end`).
+  const waiting = new Map<number, { readonly resume: Resume; readonly bytes: number }>()
   let nextId = 1
   let ended: StreamFailure | undefined
   let retired = false
@@ -89,7 +108,8 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
   const end = (failure: StreamFailure) => {
     if (ended !== undefined) return
     ended = { ...failure, streamEnded: true }
-    for (const resume of waiting.values()) resume(Effect.fail(ended))
+    const peerBound = failure.code === grpc.status.RESOURCE_EXHAUSTED ? boundOf(failure.details) : undefined
+    for (const { resume, bytes } of waiting.values()) resume(Effect.fail(peerBound === undefined || bytes > peerBound ? ended : besideTooLarge(name, failure)))
     waiting.clear()
   }
   const answer = (bytes: Buffer) => {
@@ -98,7 +118,7 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
       end({ code: grpc.status.INTERNAL, details: `malformed answer on the ${name}: ${frame}` })
       return call.cancel()
     }
-    const resume = waiting.get(frame.id)
+    const resume = waiting.get(frame.id)?.resume
     if (resume === undefined) return // its sender stopped waiting (a timeout)
     waiting.delete(frame.id)
     resume("response" in frame ? Effect.succeed(frame.response) : Effect.fail({ code: frame.code, details: frame.details }))
@@ -114,14 +134,14 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
 
   const send = (request: Uint8Array, timeoutMs?: number) =>
     Effect.async<Uint8Array, StreamFailure>((resume) => {
-      if (ended !== undefined) return resume(Effect.fail(ended))
+      if (ended !== undefined) return resume(Effect.fail(boundOf(ended.details) === undefined || ended.code !== grpc.status.RESOURCE_EXHAUSTED ? ended : besideTooLarge(name, ended)))
       if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }))
       const frame = StreamFrames.encodeRequest(nextId, request, timeoutMs)
       if (frame.length > messageBytesMax) {
         return resume(Effect.fail({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` }))
       }
       const id = nextId++
-      waiting.set(id, resume)
+      waiting.set(id, { resume, bytes: frame.length })
       call.write(frame)
       return Effect.sync(() => {
         waiting.delete(id)

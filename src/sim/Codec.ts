@@ -95,33 +95,10 @@ export const digestResponse = (response: Message.Response): string => {
   }
 }
 
-// Upper bounds of encoded sizes, for `bytesAbove`: a string field at most a tag, a length and
-// three UTF-8 bytes per UTF-16 unit; a number at most a tag and a ten-byte varint; a nested
-// message at most a tag and a length. `test/sim/Codec.test.ts` holds them above WireCodec's bytes.
-const stringBound = (text: string): number => 6 + 3 * text.length
-const numberBound = 11
-const nestedBound = 6
-
-const changeBound = (change: Change.Change): number => {
-  let bytes = 4 * nestedBound + 6 * numberBound
-  bytes += stringBound(change.id.origin) + stringBound(change.originRegion) + stringBound(change.originNode)
-  bytes += stringBound(change.tuple.vault) + stringBound(change.tuple.resource) + stringBound(change.tuple.relation) + stringBound(change.tuple.subject)
-  for (const origin in change.context) bytes += nestedBound + stringBound(origin) + numberBound
-  return bytes
-}
-
 /** An upper bound of a batch's or a page's encoded size; undefined for the other messages, which are small. */
 const messageBound = (message: Message.Request | Message.Response): number | undefined => {
-  if (message._tag === "ReplicateBatch") {
-    let bytes = 64 + stringBound(message.batchId) + stringBound(message.fromRegion) + stringBound(message.fromNode)
-    for (const change of message.changes) bytes += nestedBound + changeBound(change)
-    return bytes
-  }
-  if (message._tag === "LogPage") {
-    let bytes = 64
-    for (const entry of message.entries) bytes += 2 * nestedBound + 2 * numberBound + stringBound(entry.receivedFrom ?? "") + changeBound(entry.change)
-    return bytes
-  }
+  if (message._tag === "ReplicateBatch") return WireCodec.batchBytesBound(message)
+  if (message._tag === "LogPage") return WireCodec.pageBytesBound(message)
   return undefined
 }
 

@@ -56,6 +56,8 @@ const handBackPause = Fixtures.load("scenarios/two-region-handback-pause.yaml")
 
 const windowRestart = Fixtures.load("scenarios/chaos-window-restart.yaml")
 
+const smallMessages = Fixtures.load("scenarios/small-messages.yaml")
+
 /** A run's history.jsonl, one event per line. */
 const historyOf = (result: ChaosRun.ChaosResult) =>
   fs
@@ -146,6 +148,23 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       const config = fs.readFileSync(path.join(result.runFolder, "nodes", "us-west-1-node1", "config.yaml"), "utf8")
       expect(config).toMatch(/batches_in_flight_max: 16/)
       expect(config).toMatch(/max_in_flight_per_target: 2/)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "every node bounds messages at 2 KiB, far below its batches and CatchUp pages, across a kill -9 and a wiped disk: batches are split, pages shortened, Watch events kept within the bound, and every node converges",
+    async () => {
+      // Before the fixes of December 3, 2026, batches and pages above the bound were sent again as
+      // they were forever, and the harness could not even read the nodes' logs back (Watch events
+      // above the bound ended the stream).
+      const result = await runOnce(undefined, smallMessages)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      expect(result.converged).toBe(true)
+      expect(result.faults.map((fault) => fault.kind)).toEqual(["crash", "restart", "wipe", "heal_all"])
+      const config = fs.readFileSync(path.join(result.runFolder, "nodes", "us-west-1-node1", "config.yaml"), "utf8")
+      expect(config).toMatch(/max_message_bytes: 2048/)
     },
     runTimeoutMs
   )

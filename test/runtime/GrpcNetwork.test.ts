@@ -702,6 +702,19 @@ describe("GrpcNetwork: the replication stream", () => {
         const page = yield* Effect.flip(send(peerAt(listener.port), catchUp, 2_000))
         expect([page.reason, page.message]).toMatchObject(["TooLarge", expect.stringMatching(/RESOURCE_EXHAUSTED/)])
         expect(yield* send(peerAt(listener.port), emptyBatch("small"), 2_000)).toMatchObject({ _tag: "BatchAck", batchId: "small" })
+        // Beside them, small batches on the same stream are never taken for too large: a page above
+        // the server's bound fails alone (the stream goes on), and a batch above it ends the stream
+        // (grpc-js ends it for any message above its bound), failing the small one Unreachable at worst.
+        const [pageBeside, smallBesidePage] = yield* Effect.all([Effect.either(send(peerAt(listener.port), catchUp, 2_000)), send(peerAt(listener.port), emptyBatch("beside-page"), 2_000)], {
+          concurrency: "unbounded"
+        })
+        expect(Either.isLeft(pageBeside) ? pageBeside.left.reason : pageBeside.right._tag).toBe("TooLarge")
+        expect(smallBesidePage).toMatchObject({ _tag: "BatchAck", batchId: "beside-page" })
+        const [bigBeside, smallBesideBig] = yield* Effect.all([Effect.either(send(peerAt(listener.port), big, 2_000)), Effect.either(send(peerAt(listener.port), emptyBatch("beside-big"), 2_000))], {
+          concurrency: "unbounded"
+        })
+        expect(Either.isLeft(bigBeside) ? bigBeside.left.reason : bigBeside.right._tag).toBe("TooLarge")
+        expect(Either.isLeft(smallBesideBig) ? smallBesideBig.left.reason : smallBesideBig.right._tag).not.toBe("TooLarge")
       }
       expect(GrpcNetwork.reasonFor(grpc.status.RESOURCE_EXHAUSTED, "store: 10 MB free, below store.min_free_mb")).toBe("Rejected")
       expect(GrpcNetwork.reasonFor(grpc.status.RESOURCE_EXHAUSTED, "Received message larger than max (5000 vs. 4096)")).toBe("TooLarge")

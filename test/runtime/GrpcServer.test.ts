@@ -193,6 +193,31 @@ describe("GrpcServer", () => {
     })
   )
 
+  it.scopedLive("a watch's events stay within the server's message bound however many changes the watcher asks for, and carry every change in order", () =>
+    Effect.gen(function* () {
+      // 4 KiB: 1,000 changes to an event would be far above it, and the server would refuse to
+      // send the event (RESOURCE_EXHAUSTED), ending the stream before its first change.
+      const messageBytesMax = 4_096
+      const { relationships: client } = yield* serveWest({ mode: "insecure" }, { messageBytesMax })
+      const subjects = Array.from({ length: 60 }, (_, index) => `user:someone-with-a-long-name-${index}`)
+      for (let from = 0; from < subjects.length; from += 10) {
+        yield* call((done) => client.write({ vault: "acme", operations: subjects.slice(from, from + 10).map((subject) => insert(relationship("document:readme", "viewer", subject))) }, done))
+      }
+      const stream = client.watch({ fromPosition: 1, changesPerEventMax: 1_000 })
+      const failures: Array<string> = []
+      stream.on("error", (error: Error) => void failures.push(error.message))
+      const events: Array<Proto.WatchEvent> = []
+      stream.on("data", (event: Proto.WatchEvent) => void events.push(event))
+      const received = () => events.flatMap((event) => (event.event?.$case === "changes" ? event.event.value.entries : []))
+      expect(yield* Nodes.eventually(Effect.sync(() => received().length >= subjects.length || failures.length > 0))).toBe(true)
+      stream.cancel()
+      expect(failures).toEqual([])
+      expect(received().map((entry) => entry.change?.tuple?.subject)).toStrictEqual(subjects)
+      expect(events.length).toBeGreaterThan(1)
+      for (const event of events) expect(Proto.WatchEvent.encode(event).finish().length).toBeLessThanOrEqual(messageBytesMax)
+    })
+  )
+
   it.scopedLive("a watch on a server bound inside an uninterruptible region still stops and releases its subscription when the client cancels", () =>
     Effect.gen(function* () {
       const { relationships: client, node } = yield* serveWest({ mode: "insecure" }, { uninterruptible: true })
