@@ -46,6 +46,7 @@ import * as Signals from "./Signals.js"
 import * as Store from "./Store.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
+import * as WireCodec from "./WireCodec.js"
 
 /** Agent settings: the seed's `agent` block plus our named bounds (the `agent:` section of the configuration). */
 export interface Settings {
@@ -311,8 +312,46 @@ const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], region
     return node === undefined ? Effect.fail(`sibling node '${nodeId}' is no longer in the topology`) : Effect.succeed({ regionId, nodeId, endpoint: node.endpoint })
   })
 
+/**
+ * Reads forward from `cursor` and keeps what `keep` keeps, up to a batch: a catch-up batch when
+ * more is waiting than a window of ordinary batches holds, and never more than the node's
+ * message bound carries (a batch above it was refused by the node's own transport, and only then
+ * split, `networkFailure`).
+ */
+const collectFrom = (store: Store.Store["Type"], settings: Settings, bytesMax: number, keep: (entry: Store.LogEntry) => boolean, cursor: number) =>
+  Effect.gen(function* () {
+    const batch: Array<Store.LogEntry> = []
+    const limit = batchLimit(settings, (yield* store.logEnd) - cursor)
+    let scannedTo = cursor
+    let bytes = WireCodec.messageReserveBytes
+    let full = false
+    for (let page = 0; page < scanPagesMax && !full && batch.length < limit; page++) {
+      const entries = yield* store.readLog(scannedTo + 1, limit)
+      if (entries.length === 0) break
+      for (const entry of entries) {
+        if (batch.length >= limit) break
+        if (keep(entry)) {
+          // At least one change, whatever its size: the transport says when it alone is too large.
+          full = batch.length > 0 && bytes + WireCodec.changeBytesBound(entry.change) > bytesMax
+          if (full) break
+          batch.push(entry)
+          bytes += WireCodec.changeBytesBound(entry.change)
+        }
+        scannedTo = entry.position
+      }
+    }
+    return { changes: batch, scannedTo } satisfies Pending
+  })
+
 /** Builds the agent of one node. */
-export const make = (options: { readonly regionId: string; readonly nodeId: string; readonly settings: Settings; readonly storeShape: StoreShape }) =>
+export const make = (options: {
+  readonly regionId: string
+  readonly nodeId: string
+  readonly settings: Settings
+  readonly storeShape: StoreShape
+  /** The largest message this node sends (`Engine.Settings.messageBytesMax`): a batch is kept within it. */
+  readonly messageBytesMax?: number
+}) =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const feed = yield* ChangeFeed.ChangeFeed
@@ -333,26 +372,9 @@ export const make = (options: { readonly regionId: string; readonly nodeId: stri
     const siblingPrefix = Relay.siblingKey(options.regionId, "")
     const shouldSend = (topology: Topology.Topology, target: string, entry: Store.LogEntry): boolean => sendsTo(topology, options.regionId, target, entry)
 
-    /**
-     * Reads forward from the cursor and keeps what should go to `target` under `topology`, up to
-     * a batch: a catch-up batch when more is waiting than a window of ordinary batches holds.
-     */
+    const bytesMax = options.messageBytesMax ?? Network.messageBytesMaxDefault
     const collect = (target: string, cursor: number, topology: Topology.Topology) =>
-      Effect.gen(function* () {
-        const batch: Array<Store.LogEntry> = []
-        const limit = batchLimit(settings, (yield* store.logEnd) - cursor)
-        let scannedTo = cursor
-        for (let page = 0; page < scanPagesMax && batch.length < limit; page++) {
-          const entries = yield* store.readLog(scannedTo + 1, limit)
-          if (entries.length === 0) break
-          for (const entry of entries) {
-            if (batch.length >= limit) break
-            scannedTo = entry.position
-            if (shouldSend(topology, target, entry)) batch.push(entry)
-          }
-        }
-        return { changes: batch, scannedTo } satisfies Pending
-      })
+      collectFrom(store, settings, bytesMax, (entry) => shouldSend(topology, target, entry), cursor)
 
     /** Sends once to one node of the target region (or to the sibling node). */
     const sendOnce = (target: string, request: Message.ReplicateBatch): Effect.Effect<Message.BatchAck, SendFailure> =>

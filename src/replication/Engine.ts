@@ -50,6 +50,12 @@ export interface Settings {
    * logs (`Bootstrap`); past it writes are taken and the bootstrap goes on behind them.
    */
   readonly bootstrapTimeoutMs: number
+  /**
+   * The largest message this node sends or takes (`grpc.max_message_bytes`); default
+   * `Network.messageBytesMaxDefault`. The agent's batches and the CatchUp pages this node answers
+   * with are kept within it, so none is refused as too large by this node's own transport.
+   */
+  readonly messageBytesMax?: number
 }
 
 /** Node liveness tracking (the `heartbeat:` section of the configuration). */
@@ -105,6 +111,7 @@ export const settingsFromConfig = (
     readonly nodeId?: string
     readonly storeShape?: Agent.StoreShape
     readonly bootstrapTimeoutMs?: number
+    readonly messageBytesMax?: number
   } = {}
 ): Either.Either<Settings, ConflictResolver.ResolverConfigError> => {
   const region = Topology.findRegion(config.topology, config.localRegion)
@@ -128,6 +135,7 @@ export const settingsFromConfig = (
     failover: config.failover,
     storeShape: options.storeShape ?? "per_node",
     bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? bootstrapTimeoutMsDefault,
+    ...(options.messageBytesMax === undefined ? {} : { messageBytesMax: options.messageBytesMax }),
     health: { maxRetries: config.agent.maxRetries, lagMsMax: config.health.lagMsMax }
   }))
 }
@@ -167,8 +175,12 @@ export const build = (settings: Settings): Effect.Effect<Context.Context<Service
       regions: settings.topology.regions.map((region) => region.id)
     })
     const shared = withTopology.pipe(Context.add(Router.Router, router), Context.add(ChangeFeed.ChangeFeed, feed), Context.add(Primacy.Primacy, primacy))
-    const replica = yield* Effect.provide(Replica.make({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver }), shared)
-    const agent = yield* Effect.provide(Agent.make({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape }), shared)
+    const messageBytesMax = settings.messageBytesMax ?? Network.messageBytesMaxDefault
+    const replica = yield* Effect.provide(Replica.make({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver, messageBytesMax }), shared)
+    const agent = yield* Effect.provide(
+      Agent.make({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape, messageBytesMax }),
+      shared
+    )
     const withReplica = shared.pipe(Context.add(Replica.Replica, replica), Context.add(Agent.Agent, agent))
     const failover = yield* Effect.provide(Failover.make({ regionId: settings.regionId, nodeId: settings.nodeId, ...settings.failover }), withReplica)
     return Context.add(withReplica, Failover.Failover, failover)

@@ -18,7 +18,8 @@ import type * as ConflictResolver from "./ConflictResolver.js"
 import { ApplyRejected, StoreError, WriteRejected } from "./Errors.js"
 import type * as Message from "./Message.js"
 import * as Metrics from "./Metrics.js"
-import type * as Network from "./Network.js"
+import * as Network from "./Network.js"
+import * as WireCodec from "./WireCodec.js"
 import * as Primacy from "./Primacy.js"
 import * as Random from "./Random.js"
 import * as Relay from "./Relay.js"
@@ -77,6 +78,8 @@ export interface Options {
   readonly regionId: Topology.RegionId
   readonly nodeId: Topology.NodeId
   readonly resolver: ConflictResolver.ConflictResolver
+  /** The largest message this node sends (`Engine.Settings.messageBytesMax`): a CatchUp page is kept within it. */
+  readonly messageBytesMax?: number
 }
 
 /** The Replica service. */
@@ -127,6 +130,10 @@ export class Replica extends Context.Tag("inferadb/Replica")<
 const isOrphan = (entry: Store.LogEntry, request: Message.CatchUp): boolean =>
   !(request.knownOrigins ?? []).includes(entry.change.id.origin) &&
   (entry.change.originRegion === request.fromRegion || entry.receivedFrom === request.fromRegion)
+
+/** Whether a CatchUp page holds an entry: one the asking region may store, and only an orphan when it asks for those. */
+const pageKeeps = (topology: Topology.Topology, request: Message.CatchUp) => (entry: Store.LogEntry): boolean =>
+  Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry, request))
 
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
 export const catchUpPageSizeMax = 1_000
@@ -283,14 +290,12 @@ export const make = (options: Options) =>
           return { _tag: "Refused", reason: "UnknownRegion", message: `catch-up for unknown region '${request.fromRegion}'` } as const
         }
         const limit = request.limit === 0 ? catchUpPageSizeMax : Math.min(request.limit, catchUpPageSizeMax)
-        const entries = yield* store.readLog(request.afterPosition + 1, limit)
+        const scanned = yield* store.readLog(request.afterPosition + 1, limit)
         const logEnd = yield* store.logEnd
-        return {
-          _tag: "LogPage",
-          entries: entries.filter((entry) => Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry, request))),
-          endPosition: entries[entries.length - 1]?.position ?? request.afterPosition,
-          logEnd
-        } as const
+        // A page ends where this node's own message bound would be passed: a page above it was
+        // refused by this node's transport, and the asker had to shorten its pages blindly.
+        const page = WireCodec.fitting(scanned, pageKeeps(topology, request), WireCodec.logEntryBytesBound, options.messageBytesMax ?? Network.messageBytesMaxDefault)
+        return { _tag: "LogPage", entries: page.kept, endPosition: page.coveredTo ?? request.afterPosition, logEnd } as const
       }).pipe(
         Effect.catchAll((error): Effect.Effect<Message.Response> => Effect.succeed({ _tag: "Refused", reason: "Unavailable", message: error.message }))
       )

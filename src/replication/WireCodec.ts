@@ -317,16 +317,29 @@ const refusedReasonFromProto: ReadonlyMap<Proto.RefusedReason, Message.Refused["
 // ---------------------------------------------------------------------------------------------
 //
 // What a message may take on the wire without encoding it, to keep messages within a transport's
-// bound (`grpc.max_message_bytes`): a string field at most a tag, a length and three UTF-8 bytes
-// per UTF-16 unit; a number at most a tag and a ten-byte varint; a nested message at most a tag
-// and a length. `test/sim/SimNetwork.contract.test.ts` holds them at or above the encoded bytes.
+// bound (`grpc.max_message_bytes`): a string field at most a tag, a length and its UTF-8 bytes
+// (a surrogate counted as three bytes, so a pair as six); a number at most a tag and a ten-byte
+// varint; a nested message at most a tag and a length. `test/sim/SimNetwork.contract.test.ts`
+// holds them at or above the encoded bytes. Three bytes for every UTF-16 unit, as at first, made
+// pages and batches under a small bound a third as long as they could be, and a wiped node's
+// bootstrap over a lossy link took longer than a swarm seed's budget (129000865, 2 KiB bound).
 
-const stringBound = (text: string): number => 6 + 3 * text.length
+/** At least the UTF-8 bytes of `text`. */
+const utf8Bound = (text: string): number => {
+  let bytes = text.length
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index)
+    if (unit >= 0x80) bytes += unit >= 0x800 ? 2 : 1
+  }
+  return bytes
+}
+
+const stringBound = (text: string): number => 6 + utf8Bound(text)
 const numberBound = 11
 const nestedBound = 6
 
 /** At least the bytes of a change encoded inside a message. */
-const changeBytesBound = (change: Change.Change): number => {
+export const changeBytesBound = (change: Change.Change): number => {
   let bytes = 5 * nestedBound + 6 * numberBound
   bytes += stringBound(change.id.origin) + stringBound(change.originRegion) + stringBound(change.originNode)
   bytes += stringBound(change.tuple.vault) + stringBound(change.tuple.resource) + stringBound(change.tuple.relation) + stringBound(change.tuple.subject)
@@ -357,3 +370,33 @@ export const pageBytesBound = (page: Message.LogPage): number => {
 
 /** Fields of a Watch event around its entries, at most. */
 export const watchEventEnvelopeBytes = envelopeBound
+
+/** What a batch or a page keeps free of its bound besides its changes: its own fields, a batch id, a stream frame's header. */
+export const messageReserveBytes = 256
+
+/**
+ * The entries of `scanned` (log order) that `keep` keeps, as many as fit with
+ * `messageReserveBytes` in `bytesMax` by `size` (at least one, so a log never stalls on
+ * a change that alone is above the bound: its transport says so), and the last scanned position
+ * the kept ones cover; undefined when nothing was scanned.
+ */
+export const fitting = <A extends { readonly position: number }>(
+  scanned: ReadonlyArray<A>,
+  keep: (item: A) => boolean,
+  size: (item: A) => number,
+  bytesMax: number
+): { readonly kept: ReadonlyArray<A>; readonly coveredTo: number | undefined } => {
+  const kept: Array<A> = []
+  let bytes = messageReserveBytes
+  let coveredTo: number | undefined
+  for (const item of scanned) {
+    if (keep(item)) {
+      const itemBytes = size(item)
+      if (kept.length > 0 && bytes + itemBytes > bytesMax) break
+      kept.push(item)
+      bytes += itemBytes
+    }
+    coveredTo = item.position
+  }
+  return { kept, coveredTo }
+}

@@ -37,6 +37,7 @@ import * as Config from "./config/Config.js"
 import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
+import * as DeadFibers from "../replication/DeadFibers.js"
 import * as Monitor from "../replication/Monitor.js"
 import type * as Network from "../replication/Network.js"
 import type * as Health from "../replication/Health.js"
@@ -147,6 +148,7 @@ export const plan = (
   // FoundationDB is one store per region; lmdb and memory are one store per node.
   const settings = Engine.settingsFromConfig(config, {
     storeShape: store.kind === "foundationdb" ? "shared" : "per_node",
+    messageBytesMax: config.grpc.messageBytesMax,
     ...(options.bootstrapTimeoutMs === undefined ? {} : { bootstrapTimeoutMs: options.bootstrapTimeoutMs })
   })
   if (Either.isLeft(settings)) return Either.left(configError(settings.left.message))
@@ -449,7 +451,8 @@ const describeIdleGc = (outcome: IdleGc.Outcome): string => {
 
 /** Serves the node until `io.shutdown` completes, then drains and closes everything. */
 export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
-  Effect.scoped(
+  // Every fiber of the node (its layers, servers and engine) is watched for dying of a defect (`DeadFibers`).
+  DeadFibers.supervised(Effect.scoped(
     Effect.gen(function* () {
       for (const line of describePlan(plan)) io.log(line)
       const auth = yield* authOptions(plan.config.security)
@@ -510,4 +513,4 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       io.log(describeDrain(plan, yield* Effect.provide(drain(plan), context)))
       io.log("stopping: closing the HTTP server, the gRPC server and the store")
     })
-  ).pipe(Effect.withClock(CallbackClock.make()))
+  )).pipe(Effect.withClock(CallbackClock.make()))

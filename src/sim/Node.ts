@@ -18,6 +18,7 @@ import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, FiberRef
 import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
+import * as DeadFibers from "../replication/DeadFibers.js"
 import * as Discovery from "../replication/Discovery.js"
 import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
@@ -177,7 +178,8 @@ export class Node {
     const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared) }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
-    const program = Effect.scoped(
+    // Every fiber of the incarnation, its layers' included, is watched for dying of a defect (`DeadFibers`).
+    const program = DeadFibers.supervised(Effect.scoped(
       Effect.gen(function* () {
         const context = yield* Layer.build(node)
         const failover = Context.get(context, Failover.Failover)
@@ -197,7 +199,7 @@ export class Node {
         }
         return yield* Effect.provide(Engine.run(settings), context)
       })
-    )
+    ))
     // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
     // a crash, from a world event rather than from inside its own last task.
     this.forkOn(scheduler, runtime, program, (exit) => {

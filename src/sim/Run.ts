@@ -338,7 +338,8 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     failover: scenario.replication.failover,
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,
-    bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault
+    bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault,
+    ...(scenario.network.messageBytesMax === undefined ? {} : { messageBytesMax: scenario.network.messageBytesMax })
   }
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =
@@ -346,7 +347,9 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
       ? Canary.ackWithoutApply(regionId, nodeId, canaryRandom.next)
       : sim.options.canary === "send-dies"
         ? Canary.sendDies(canaryRandom.next)
-        : (layer: Layer.Layer<Network.Network>) => layer
+        : sim.options.canary === "ask-dies"
+          ? Canary.askDies(canaryRandom.next)
+          : (layer: Layer.Layer<Network.Network>) => layer
   const decorateClock = sim.options.canary === "broken-clock" && index === 0 ? Canary.clockAhead(Canary.clockAheadMs) : (layer: Layer.Layer<Clock.Clock>) => layer
   return new Node({
     world: sim.world,

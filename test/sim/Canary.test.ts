@@ -61,4 +61,12 @@ describe("canaries", () => {
     expect(checkers).toEqual(["defects"])
     expect(result.violations[0]?.message).toMatch(/sending a batch to .* died \(a bug\)/)
   })
+
+  it("heartbeat asks that die inside the heartbeater's pooled fibers are caught by the watch on every fiber, though the run converges (two-region-partition, seed 1)", () => {
+    const result = runScenario(Fixtures.load("scenarios/two-region-partition.yaml"), 1, { canary: "ask-dies" })
+    expect(result.converged).toBe(true)
+    const checkers = [...new Set(result.violations.map((violation) => violation.checker))]
+    expect(checkers).toEqual(["defects"])
+    expect(result.violations[0]?.message).toMatch(/a fiber died of a defect \(a bug\)/)
+  })
 })

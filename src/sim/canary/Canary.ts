@@ -16,6 +16,9 @@
  * - `send-dies`: a share of every node's batch sends die (a defect below the agent, as grpc-js
  *   threw on a closed channel) instead of failing. The agent retries them and logs each as a bug;
  *   the run must say so (`defects`) even though it converges.
+ * - `ask-dies`: a share of every node's heartbeat requests die below the heartbeater, inside the
+ *   pooled fiber that asks; nothing catches that, and only the watch on every fiber
+ *   (`DeadFibers`) says so (`defects`).
  */
 import { Effect, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -25,7 +28,7 @@ import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -82,15 +85,21 @@ export const ackWithoutApply =
 /** Share of batch sends that die. */
 const dyingShare = 0.1
 
-/** Wraps a node's Network so that some of its batch sends die instead of failing. */
-export const sendDies =
-  (random: () => number) =>
+/** Wraps a node's Network so that some of its requests of kind `tag` die instead of failing. */
+const requestsDie =
+  (tag: Message.Request["_tag"], random: () => number) =>
   <E, R>(inner: Layer.Layer<Network.Network, E, R>): Layer.Layer<Network.Network, E, R> =>
     Layer.effect(
       Network.Network,
       Effect.map(Network.Network, (network) => ({
         serve: network.serve,
         send: (peer: Network.Peer, request: Message.Request, timeoutMs: number) =>
-          request._tag === "ReplicateBatch" && random() < dyingShare ? Effect.die(new Error("canary: the send died")) : network.send(peer, request, timeoutMs)
+          request._tag === tag && random() < dyingShare ? Effect.die(new Error(`canary: the ${tag} send died`)) : network.send(peer, request, timeoutMs)
       }))
     ).pipe(Layer.provide(inner))
+
+/** Wraps a node's Network so that some of its batch sends die instead of failing. */
+export const sendDies = (random: () => number) => requestsDie("ReplicateBatch", random)
+
+/** Wraps a node's Network so that some of its heartbeat requests die instead of failing. */
+export const askDies = (random: () => number) => requestsDie("Heartbeat", random)
