@@ -56,6 +56,11 @@ export interface Settings {
    * with are kept within it, so none is refused as too large by this node's own transport.
    */
   readonly messageBytesMax?: number
+  /**
+   * Requests the node's network keeps in flight to one endpoint (`grpc.max_in_flight_per_target`);
+   * the agent's window per target (`batches_in_flight_max`) is kept within it. Unset: no bound.
+   */
+  readonly inFlightPerTargetMax?: number
 }
 
 /** Node liveness tracking (the `heartbeat:` section of the configuration). */
@@ -112,6 +117,7 @@ export const settingsFromConfig = (
     readonly storeShape?: Agent.StoreShape
     readonly bootstrapTimeoutMs?: number
     readonly messageBytesMax?: number
+    readonly inFlightPerTargetMax?: number
   } = {}
 ): Either.Either<Settings, ConflictResolver.ResolverConfigError> => {
   const region = Topology.findRegion(config.topology, config.localRegion)
@@ -136,6 +142,7 @@ export const settingsFromConfig = (
     storeShape: options.storeShape ?? "per_node",
     bootstrapTimeoutMs: options.bootstrapTimeoutMs ?? bootstrapTimeoutMsDefault,
     ...(options.messageBytesMax === undefined ? {} : { messageBytesMax: options.messageBytesMax }),
+    ...(options.inFlightPerTargetMax === undefined ? {} : { inFlightPerTargetMax: options.inFlightPerTargetMax }),
     health: { maxRetries: config.agent.maxRetries, lagMsMax: config.health.lagMsMax }
   }))
 }
@@ -178,7 +185,7 @@ export const build = (settings: Settings): Effect.Effect<Context.Context<Service
     const messageBytesMax = settings.messageBytesMax ?? Network.messageBytesMaxDefault
     const replica = yield* Effect.provide(Replica.make({ regionId: settings.regionId, nodeId: settings.nodeId, resolver: settings.resolver, messageBytesMax }), shared)
     const agent = yield* Effect.provide(
-      Agent.make({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape, messageBytesMax }),
+      Agent.make({ regionId: settings.regionId, nodeId: settings.nodeId, settings: settings.agent, storeShape: settings.storeShape, messageBytesMax, ...(settings.inFlightPerTargetMax === undefined ? {} : { inFlightPerTargetMax: settings.inFlightPerTargetMax }) }),
       shared
     )
     const withReplica = shared.pipe(Context.add(Replica.Replica, replica), Context.add(Agent.Agent, agent))

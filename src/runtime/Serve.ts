@@ -149,6 +149,7 @@ export const plan = (
   const settings = Engine.settingsFromConfig(config, {
     storeShape: store.kind === "foundationdb" ? "shared" : "per_node",
     messageBytesMax: config.grpc.messageBytesMax,
+    inFlightPerTargetMax: config.grpc.inFlightPerTargetMax,
     ...(options.bootstrapTimeoutMs === undefined ? {} : { bootstrapTimeoutMs: options.bootstrapTimeoutMs })
   })
   if (Either.isLeft(settings)) return Either.left(configError(settings.left.message))
@@ -190,10 +191,10 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
   }
   const window = settings.agent.batchesInFlightMax ?? Agent.batchesInFlightMaxDefault
   if (window > config.grpc.inFlightPerTargetMax) {
-    // Allowed, and correct since a waiting batch gets its whole deadline once sent, but a window
-    // of batches much wider than the bound mostly waits in this node (swarm seed 123000087).
+    // Allowed, but the agent keeps its window within the bound (`Agent.make`): wider, it only
+    // queued batches in this node (swarm seeds 123000087, 130001316).
     lines.push(
-      `note: agent.batches_in_flight_max is ${window} but grpc.max_in_flight_per_target is ${config.grpc.inFlightPerTargetMax}: batches beyond ${config.grpc.inFlightPerTargetMax} per target node wait here for a slot`
+      `note: agent.batches_in_flight_max is ${window} but grpc.max_in_flight_per_target is ${config.grpc.inFlightPerTargetMax}: the agent keeps at most ${config.grpc.inFlightPerTargetMax} batches in flight per target`
     )
   }
   return lines

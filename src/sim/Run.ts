@@ -339,7 +339,8 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     health: { maxRetries: scenario.replication.agent.maxRetries, lagMsMax: 5_000 },
     storeShape: scenario.store,
     bootstrapTimeoutMs: Engine.bootstrapTimeoutMsDefault,
-    ...(scenario.network.messageBytesMax === undefined ? {} : { messageBytesMax: scenario.network.messageBytesMax })
+    ...(scenario.network.messageBytesMax === undefined ? {} : { messageBytesMax: scenario.network.messageBytesMax }),
+    inFlightPerTargetMax: scenario.network.inFlightPerTargetMax ?? SimNetwork.inFlightPerTargetMaxDefault
   }
   const canaryRandom = streams.faults.derive(`canary/${nodeId}`)
   const decorateNetwork =

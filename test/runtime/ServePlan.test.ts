@@ -31,7 +31,7 @@ describe("serve's start-up lines", () => {
   it("a window of batches wider than the per-endpoint request bound is noted with both keys; the defaults and a window within the bound are not", () => {
     const note = (lines: ReadonlyArray<string>) => lines.filter((line) => line.includes("batches_in_flight_max"))
     expect(note(linesOf({ batches_in_flight_max: 16 }, { max_in_flight_per_target: 2 }))).toEqual([
-      "note: agent.batches_in_flight_max is 16 but grpc.max_in_flight_per_target is 2: batches beyond 2 per target node wait here for a slot"
+      "note: agent.batches_in_flight_max is 16 but grpc.max_in_flight_per_target is 2: the agent keeps at most 2 batches in flight per target"
     ])
     expect(note(linesOf({}, {}))).toEqual([])
     expect(note(linesOf({ batches_in_flight_max: 8 }, {}))).toEqual([])
