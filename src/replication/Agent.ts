@@ -331,11 +331,12 @@ const collectFrom = (store: Store.Store["Type"], settings: Settings, bytesMax: n
       for (const entry of entries) {
         if (batch.length >= limit) break
         if (keep(entry)) {
+          const entryBytes = WireCodec.changeBytesBound(entry.change)
           // At least one change, whatever its size: the transport says when it alone is too large.
-          full = batch.length > 0 && bytes + WireCodec.changeBytesBound(entry.change) > bytesMax
+          full = batch.length > 0 && bytes + entryBytes > bytesMax
           if (full) break
           batch.push(entry)
-          bytes += WireCodec.changeBytesBound(entry.change)
+          bytes += entryBytes
         }
         scannedTo = entry.position
       }
