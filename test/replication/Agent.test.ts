@@ -368,6 +368,39 @@ describe("Agent", () => {
       expect(sent.length).toBe(settled)
     }))
 
+  it.effect("the window is kept within the network's bound per endpoint: 32 batches allowed, 2 in flight at most", () =>
+    Effect.gen(function* () {
+      // Wider than the bound, the rest of a window only queued in the node for a slot, timing out
+      // there (swarm seed 130001316). Each send here takes 50 ms, so a wider window would show.
+      const inFlight = { now: 0, most: 0 }
+      const cluster = Cluster.make({
+        regions: ["us", "eu"],
+        agent: { batchSize: 1, batchesInFlightMax: 32 },
+        inFlightPerTargetMax: 2,
+        network: (region, network) => ({
+          ...network,
+          send: (peer, request, timeoutMs) =>
+            region !== "us" || request._tag !== "ReplicateBatch"
+              ? network.send(peer, request, timeoutMs)
+              : Effect.acquireUseRelease(
+                  Effect.sync(() => {
+                    inFlight.now++
+                    inFlight.most = Math.max(inFlight.most, inFlight.now)
+                  }),
+                  () => Effect.zipRight(Effect.sleep("50 millis"), network.send(peer, request, timeoutMs)),
+                  () => Effect.sync(() => void inFlight.now--)
+                )
+        })
+      })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const subjects = Array.from({ length: 12 }, (_, index) => `s${index}`)
+      for (const subject of subjects) yield* us.replica.write(insert(subject))
+      const arrived = Effect.map(Effect.forEach(subjects, (subject) => eu.replica.check(tuple(subject))), (all) => all.every(Boolean))
+      expect(yield* Cluster.settle(arrived)).toBe(true)
+      expect(inFlight.most).toBe(2)
+    }))
+
   it.effect("MultiMaster never ships a vault outside its residency set and rejects writes away from home", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({
