@@ -562,10 +562,9 @@ class ChaosRun {
     )
     const regions = read.filter((region): region is RegionState => region !== undefined)
     const tuples = new Map(regions.flatMap((region) => [...region.tuples].map(([key, held]) => [key, held.tuple] as const)))
-    const served = new Map<string, Map<string, boolean>>()
     // Every node at once, `checksInFlight` calls each: one call at a time, a run with a few hundred
     // tuples behind the delay proxy spent half a minute here (scenarios/small-messages.yaml).
-    await Promise.all(
+    const answered = await Promise.all(
       regions.map(async (region) => {
         const client = this.clients.get(region.replica)!
         const answers = new Map<string, boolean>()
@@ -573,16 +572,18 @@ class ChaosRun {
         try {
           for (let from = 0; from < held.length; from += checksInFlight) {
             const slice = held.slice(from, from + checksInFlight)
-            const answered = await Promise.all(slice.map(([, tuple]) => client.check(tuple)))
-            slice.forEach(([key], index) => answers.set(key, answered[index]!))
+            const results = await Promise.all(slice.map(([, tuple]) => client.check(tuple)))
+            slice.forEach(([key], index) => answers.set(key, results[index]!))
           }
+          return { region, answers, error: undefined }
         } catch (error) {
-          unreadable.push(unreadableViolation(this.node(region.replica), error))
+          return { region, answers, error: unreadableViolation(this.node(region.replica), error) }
         }
-        served.set(region.replica, answers)
       })
     )
-    return { regions, served: new Map(regions.filter((region) => served.has(region.replica)).map((region) => [region.replica, served.get(region.replica)!])), unreadable }
+    // In region order, whichever node answered first.
+    for (const { error } of answered) if (error !== undefined) unreadable.push(error)
+    return { regions, served: new Map(answered.map(({ region, answers }) => [region.replica, answers])), unreadable }
   }
 
   /** The changes an acknowledged write committed, as the feed of the node that took it streamed them. */

@@ -69,9 +69,9 @@ export const unusableChannel = (error: unknown): StreamFailure => ({
   details: `the channel could not start the call: ${error instanceof Error ? error.message : String(error)}`
 })
 
-/** The peer's bound in grpc-js's refusal of a message above it ("... larger than max (N vs. M)"). */
-const boundOf = (details: string): number | undefined => {
-  const found = /larger than max \((\d+) vs\.? (\d+)\)/.exec(details)
+/** The peer's bound when `failure` is grpc-js's refusal of a message above it ("... larger than max (N vs. M)"). */
+const peerBoundOf = (failure: StreamFailure): number | undefined => {
+  const found = failure.code === grpc.status.RESOURCE_EXHAUSTED ? /larger than max \((\d+) vs\.? (\d+)\)/.exec(failure.details) : null
   return found === null ? undefined : Number(found[2])
 }
 
@@ -108,7 +108,7 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
   const end = (failure: StreamFailure) => {
     if (ended !== undefined) return
     ended = { ...failure, streamEnded: true }
-    const peerBound = failure.code === grpc.status.RESOURCE_EXHAUSTED ? boundOf(failure.details) : undefined
+    const peerBound = peerBoundOf(failure)
     for (const { resume, bytes } of waiting.values()) resume(Effect.fail(peerBound === undefined || bytes > peerBound ? ended : besideTooLarge(name, failure)))
     waiting.clear()
   }
@@ -134,7 +134,7 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
 
   const send = (request: Uint8Array, timeoutMs?: number) =>
     Effect.async<Uint8Array, StreamFailure>((resume) => {
-      if (ended !== undefined) return resume(Effect.fail(boundOf(ended.details) === undefined || ended.code !== grpc.status.RESOURCE_EXHAUSTED ? ended : besideTooLarge(name, ended)))
+      if (ended !== undefined) return resume(Effect.fail(peerBoundOf(ended) === undefined ? ended : besideTooLarge(name, ended)))
       if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }))
       const frame = StreamFrames.encodeRequest(nextId, request, timeoutMs)
       if (frame.length > messageBytesMax) {
