@@ -135,6 +135,11 @@ const canaryOption = () => new Option("--canary <name>", "build the run with a d
 // sim run
 // ---------------------------------------------------------------------------------------------
 
+const drainOutcome = (drain: RunResult["drains"][number]): string =>
+  drain.complete
+    ? `drained at ${drain.drainedAtMs} ms, every target acknowledged the log up to position ${drain.logEnd}`
+    : `drain timed out at ${drain.drainedAtMs} ms (${drain.behind.map(({ target, cursor }) => `${target} at ${cursor} of ${drain.logEnd}`).join(", ") || "the store did not answer"})`
+
 const summary = (result: RunResult): ReadonlyArray<string> => {
   const lines = [
     `scenario ${result.scenario}: ${result.violations.length === 0 ? "PASSED" : `FAILED (${result.violations.length} violation(s))`}`,
@@ -144,7 +149,8 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples ended with concurrent changes`,
     `  acknowledged changes by fate ${JSON.stringify(result.lostWrites)}`,
     `  replication lag ms p50 ${result.lagMs.p50}, p90 ${result.lagMs.p90}, p99 ${result.lagMs.p99}, max ${result.lagMs.max}`,
-    ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`)
+    ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`),
+    ...result.drains.map((drain) => `  graceful stop of ${drain.node} at ${drain.askedAtMs} ms: ${drainOutcome(drain)}`)
   ]
   if (result.failover !== undefined) {
     const { recoveryPoint: point, ...timings } = result.failover

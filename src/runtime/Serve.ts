@@ -38,6 +38,7 @@ import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
 import * as DeadFibers from "../replication/DeadFibers.js"
+import * as Drain from "../replication/Drain.js"
 import * as Monitor from "../replication/Monitor.js"
 import type * as Network from "../replication/Network.js"
 import type * as Health from "../replication/Health.js"
@@ -61,9 +62,7 @@ import * as KvLmdb from "./KvLmdb.js"
 import * as PromMetrics from "./PromMetrics.js"
 
 /** How long shutdown waits for every target to acknowledge the whole log. */
-export const drainTimeoutMsDefault = 5_000
-/** How often the drain looks at the targets' cursors. */
-export const drainPollMs = 50
+export const drainTimeoutMsDefault = Drain.timeoutMsDefault
 /** How often start-up looks whether the engine opened client writes. */
 const writesOpenPollMs = 20
 /** How long the gRPC server lets calls in flight finish once it closes. */
@@ -319,54 +318,14 @@ const replicationHealth = (
     return { ...health, status: "degraded", message: `${health.message}; ${found}`, reason }
   })
 
-/** How far the drain got. */
-interface Drained {
-  readonly complete: boolean
-  /** The log end when the drain began: every write this node acknowledged lies at or before it. */
-  readonly logEnd: number
-  readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
-}
-
-/**
- * One look at the cursors of the targets this node ships to: the agent's own list, so on
- * per-node stores every node drains its log to every target region and every sibling (not only
- * the region's leader, which would let any other node exit with changes only its disk holds).
- */
-const drainState = (plan: Plan, drainTo: number): Effect.Effect<Drained, StoreError, Store.Store | TopologyManager.TopologyManager> =>
-  Effect.gen(function* () {
-    const store = yield* Store.Store
-    const topology = yield* (yield* TopologyManager.TopologyManager).current
-    const { regionId, nodeId, storeShape } = plan.settings
-    const targets = plan.config.enabled ? Agent.targetsFor(topology, { regionId, nodeId, storeShape }) : []
-    const cursors = yield* Effect.forEach(targets, (target) => Effect.map(store.getCursor(target), (cursor) => ({ target, cursor })))
-    const behind = cursors.filter(({ cursor }) => cursor < drainTo)
-    return { complete: behind.length === 0, logEnd: drainTo, behind }
-  })
-
-/**
- * Waits until every target acknowledged the log as it stood when the drain began, or
- * `drainTimeoutMs` passed. The public API is already withdrawn, so that covers every write this
- * node acknowledged. Changes peers keep sending meanwhile are still shipped while the agent runs
- * but not waited for: their senders hold them, and under a steady load a drain to the moving
- * log end would wait for a moment when every cursor happens to be at the end at once.
- */
-const drain = (plan: Plan): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager> =>
-  Effect.gen(function* () {
-    const startedMs = yield* EffectClock.currentTimeMillis
-    let drainTo: number | undefined = undefined
-    while (true) {
-      drainTo ??= yield* Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => undefined)
-      const unknown: Drained = { complete: false, logEnd: drainTo ?? 0, behind: [] }
-      const state = drainTo === undefined ? unknown : yield* Effect.orElseSucceed(drainState(plan, drainTo), () => unknown)
-      if (state.complete || (yield* EffectClock.currentTimeMillis) - startedMs >= plan.drainTimeoutMs) return state
-      yield* Effect.sleep(drainPollMs)
-    }
-  })
-
-const describeDrain = (plan: Plan, drained: Drained): string =>
-  drained.complete
-    ? `drained: every target acknowledged the log up to position ${drained.logEnd}`
-    : `drain timed out after ${plan.drainTimeoutMs} ms: ${drained.behind.map(({ target, cursor }) => `${target} acknowledged ${cursor} of ${drained.logEnd}`).join(", ") || "the store did not answer"}`
+/** The drain's settings for this node (`Drain`). */
+const drainSettings = (plan: Plan): Drain.Settings => ({
+  regionId: plan.settings.regionId,
+  nodeId: plan.settings.nodeId,
+  storeShape: plan.settings.storeShape,
+  enabled: plan.config.enabled,
+  timeoutMs: plan.drainTimeoutMs
+})
 
 // ---------------------------------------------------------------------------------------------
 // Running
@@ -511,7 +470,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })
       }
       io.log(`${stop.reason}: refusing new client writes, draining replication (at most ${plan.drainTimeoutMs} ms)`)
-      io.log(describeDrain(plan, yield* Effect.provide(drain(plan), context)))
+      io.log(Drain.describe(yield* Effect.provide(Drain.run(drainSettings(plan)), context), plan.drainTimeoutMs))
       io.log("stopping: closing the HTTP server, the gRPC server and the store")
     })
   )).pipe(Effect.withClock(CallbackClock.make()))

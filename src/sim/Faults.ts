@@ -92,16 +92,24 @@ export const apply = (fault: Fault, targets: Targets): string => {
         const node = nodes.get(id)
         if (node === undefined) continue
         if (fault.kind === "crash") {
-          node.crash()
+          if (fault.graceful === true) node.stop()
+          else node.crash()
           // Published again when the node starts (`Node.start`).
           if (fault.replaced === true) targets.dns?.withdraw(id)
         } else if (fault.kind === "restart") node.start()
         else if (fault.kind === "pause") node.pause()
         else node.resume()
       }
-      return `${fault.kind}${fault.kind === "crash" && fault.replaced === true && targets.dns !== undefined ? " (pod replaced: DNS record withdrawn until it starts)" : ""} ${affected.join(",")}`
+      return `${fault.kind}${crashNote(fault, targets)} ${affected.join(",")}`
     }
   }
+}
+
+/** How a crash was done, when not by a kill: gracefully (SIGTERM), a pod replaced. */
+const crashNote = (fault: Fault, targets: Targets): string => {
+  if (fault.kind !== "crash") return ""
+  const graceful = fault.graceful === true ? " (graceful: SIGTERM, drain, exit)" : ""
+  return `${graceful}${fault.replaced === true && targets.dns !== undefined ? " (pod replaced: DNS record withdrawn until it starts)" : ""}`
 }
 
 /** Heals everything that can be healed; returns what was done. */
@@ -111,7 +119,8 @@ export const healAll = (targets: Targets): string => {
   targets.network.heal()
   if (targets.dns?.restore() === true) done.push("DNS answers again")
   for (const node of targets.nodes.values()) {
-    if (!node.up) {
+    if (!node.up || node.stopping) {
+      // A node still draining after a graceful stop starts again once it has exited.
       node.start()
       done.push(`${node.id} restarted`)
     } else if (node.paused) {

@@ -14,12 +14,13 @@
  * topology fault) reaches the running incarnation through its `TopologyManager`, as a reload
  * would in production, and every later incarnation starts from the reloaded topology.
  */
-import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
+import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, Fiber, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
 import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
 import * as DeadFibers from "../replication/DeadFibers.js"
 import * as Discovery from "../replication/Discovery.js"
+import * as Drain from "../replication/Drain.js"
 import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
 import type * as KvDriver from "../replication/KvDriver.js"
@@ -61,6 +62,8 @@ export interface Options {
   readonly yieldSettings: YieldSettings
   /** Wraps the node's Network layer (canaries use it); identity by default. */
   readonly decorateNetwork?: (layer: Layer.Layer<Network.Network>) => Layer.Layer<Network.Network>
+  /** Wraps the drain of a graceful stop (canaries use it); identity by default. */
+  readonly decorateDrain?: (drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>) => (timeoutMs: number) => Effect.Effect<Drain.Drained>
   /** Wraps the node's Clock layer (canaries use it); identity by default. */
   readonly decorateClock?: (layer: Layer.Layer<Clock.Clock>) => Layer.Layer<Clock.Clock>
   /**
@@ -70,6 +73,18 @@ export interface Options {
   readonly dns?: SimDns.SimDns
   /** Called when an incarnation ends on its own (not by a crash), e.g. its layer failed to build. */
   readonly onExit?: (node: Node, cause: string) => void
+  /** Called when a graceful stop's drain ends (complete or timed out), before the node exits. */
+  readonly onDrained?: (node: Node, stop: Stop) => void
+}
+
+/** A graceful stop's drain, as the node saw it. */
+export interface Stop {
+  readonly incarnation: number
+  /** When the stop was asked for, and when the drain began (the writes in flight had finished). */
+  readonly askedAtMs: number
+  readonly drainFromMs: number
+  readonly drainedAtMs: number
+  readonly drained: Drain.Drained
 }
 
 /** The services of a running incarnation that the simulator drives. */
@@ -78,6 +93,8 @@ export interface Handles {
   readonly router: Router.Router["Type"]
   readonly topology: TopologyManager.TopologyManager["Type"]
   readonly failover: Failover.Failover["Type"]
+  /** The drain of a graceful stop, over the incarnation's own services. */
+  readonly drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>
 }
 
 /**
@@ -89,6 +106,13 @@ export interface Handles {
  * being read (chaos e2e, "paused across a hand-back").
  */
 export const backlogCostMs = { min: 0.05, max: 0.5 }
+
+/**
+ * A graceful stop: how long requests in flight may take to finish before the drain begins (as
+ * `serve`'s gRPC server waits for writes past its slot), how often the node looks, and when the
+ * process is killed if it has not exited (Kubernetes' `terminationGracePeriodSeconds`).
+ */
+export const stopTimings = { requestGraceMs: 2_000, requestPollMs: 10, killAfterMs: 30_000 }
 
 /** Log lines kept per node for diagnostics (not part of the trace). */
 const logLinesMax = 20
@@ -119,6 +143,16 @@ export class Node {
   private runtime: Runtime.Runtime<never> | undefined
   private handles: Handles | undefined
   private crashing = false
+  /** A graceful stop is under way: the API is withdrawn, the node drains and exits. */
+  private stoppingNow = false
+  /** A start was asked for while the node was stopping: it starts again once it has exited. */
+  private startAfterStop = false
+  /** Requests from outside (clients, operators) forked and not finished. */
+  private requestsInFlight = 0
+  /** The incarnation's main fiber (its layers and engine), which a graceful stop interrupts. */
+  private main: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** Every graceful stop's drain, in order. */
+  readonly stops: Array<Stop> = []
   /** Reloads so far; an incarnation built before the last one applies it once it is up. */
   private reloads = 0
   /** When the last message of the running incarnation's backlog is taken in. */
@@ -143,18 +177,29 @@ export class Node {
     return this.scheduler?.paused ?? false
   }
 
-  /** The running incarnation's services, once it has been built. */
-  get ready(): Handles | undefined {
-    return this.up ? this.handles : undefined
+  /** A graceful stop is under way (the node still runs its drain). */
+  get stopping(): boolean {
+    return this.up && this.stoppingNow
   }
 
-  /** Starts a new incarnation on the region's disk. */
+  /** The running incarnation's services, once it has been built; none once it is stopping (its API is withdrawn). */
+  get ready(): Handles | undefined {
+    return this.up && !this.stoppingNow ? this.handles : undefined
+  }
+
+  /** Starts a new incarnation on the region's disk (once it has exited, when it is stopping). */
   start(): void {
-    if (this.up) return
+    if (this.up) {
+      if (this.stoppingNow) this.startAfterStop = true
+      return
+    }
     const { options } = this
     const self = this
     this.incarnation++
     this.crashing = false
+    this.stoppingNow = false
+    this.startAfterStop = false
+    this.requestsInFlight = 0
     const scheduler = new NodeScheduler(this.id, options.index, options.schedulerRandom, options.yieldSettings)
     options.world.attach(scheduler)
     this.scheduler = scheduler
@@ -187,7 +232,10 @@ export class Node {
           replica: Context.get(context, Replica.Replica),
           router: Context.get(context, Router.Router),
           topology: Context.get(context, TopologyManager.TopologyManager),
-          failover
+          failover,
+          drain: (options.decorateDrain ?? ((drain) => drain))((timeoutMs) =>
+            Effect.provide(Drain.run({ regionId: settings.regionId, nodeId: settings.nodeId, storeShape: settings.storeShape, enabled: true, timeoutMs }), context)
+          )
         }
         if (self.reloads !== reloadsAtStart && options.topology !== undefined) yield* self.reload(self.handles.topology, options.topology())
         // As `serve` does under DNS discovery: the first round before the engine, then every interval.
@@ -202,8 +250,9 @@ export class Node {
     ))
     // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
     // a crash, from a world event rather than from inside its own last task.
-    this.forkOn(scheduler, runtime, program, (exit) => {
+    this.main = this.forkOn(scheduler, runtime, program, (exit) => {
       if (this.crashing || scheduler.dead) return
+      if (this.stoppingNow) return options.world.schedule(options.world.nowMs, "stopped", this.id, "", () => this.exited(scheduler))
       const cause = exit._tag === "Failure" ? (Cause.isDie(exit.cause) ? "died" : "failed") : "returned"
       this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
       if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
@@ -221,6 +270,50 @@ export class Node {
   startFirst(): void {
     if (this.incarnation > 0 || this.crashedBeforeStart) return
     this.start()
+  }
+
+  /**
+   * Stops the running incarnation as SIGTERM stops `serve`: the API is withdrawn at once (no new
+   * client write or operator request reaches it), the requests in flight may finish, the drain
+   * runs (`Drain`, the production code), then the incarnation's main fiber is interrupted, so its
+   * finalizers run as they do when `serve` exits, and the node is down; its disk keeps what it
+   * holds. A node that is not built yet has nothing to drain and is killed. Killed anyway if it
+   * has not exited `stopTimings.killAfterMs` later.
+   */
+  stop(): void {
+    const { scheduler, runtime, handles } = this
+    if (scheduler === undefined || runtime === undefined || scheduler.dead || handles === undefined) return this.crash()
+    if (this.stoppingNow) return
+    const { world, onDrained } = this.options
+    this.stoppingNow = true
+    const self = this
+    const askedAtMs = world.nowMs
+    const incarnation = this.incarnation
+    const stop = Effect.gen(function* () {
+      while (self.requestsInFlight > 0 && world.nowMs - askedAtMs < stopTimings.requestGraceMs) yield* Effect.sleep(stopTimings.requestPollMs)
+      const drainFromMs = world.nowMs
+      const drained = yield* handles.drain(Drain.timeoutMsDefault)
+      const record: Stop = { incarnation, askedAtMs, drainFromMs, drainedAtMs: world.nowMs, drained }
+      self.stops.push(record)
+      onDrained?.(self, record)
+      yield* Effect.logInfo(Drain.describe(drained, Drain.timeoutMsDefault))
+      if (self.main !== undefined) yield* Fiber.interrupt(self.main)
+    })
+    // A paused process handles the signal when it resumes.
+    this.takeIn(scheduler, () => this.forkOn(scheduler, runtime, stop, () => {}))
+    world.schedule(askedAtMs + stopTimings.killAfterMs, "kill", this.id, "", () => {
+      if (this.scheduler !== scheduler || scheduler.dead) return
+      this.exits.push(`incarnation ${incarnation} did not exit within ${stopTimings.killAfterMs} ms of a graceful stop: killed`)
+      this.exited(scheduler)
+    })
+  }
+
+  /** A stopping incarnation has exited (or was killed): it is down, and starts again if a start was asked for meanwhile. */
+  private exited(scheduler: NodeScheduler): void {
+    if (this.scheduler !== scheduler || scheduler.dead) return
+    const startAgain = this.startAfterStop
+    this.crash()
+    if (startAgain) this.start()
   }
 
   /** Crashes the running incarnation: every fiber interrupted, in-memory state gone. */
@@ -299,7 +392,14 @@ export class Node {
     const scheduler = this.scheduler
     const runtime = this.runtime
     if (scheduler === undefined || runtime === undefined || scheduler.dead) return false
-    this.takeIn(scheduler, () => this.forkOn(scheduler, runtime, effect, onExit))
+    // Counted until it ends, so a graceful stop lets it finish first; a crash drops the count with the incarnation.
+    this.requestsInFlight++
+    this.takeIn(scheduler, () =>
+      this.forkOn(scheduler, runtime, effect, (exit) => {
+        if (this.scheduler === scheduler) this.requestsInFlight--
+        onExit(exit)
+      })
+    )
     return true
   }
 
@@ -317,9 +417,10 @@ export class Node {
     )
   }
 
-  private forkOn<A, E>(scheduler: NodeScheduler, runtime: Runtime.Runtime<never>, effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): void {
+  private forkOn<A, E>(scheduler: NodeScheduler, runtime: Runtime.Runtime<never>, effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): Fiber.RuntimeFiber<A, E> {
     const fiber = Runtime.runFork(runtime)(effect, { scheduler, immediate: false })
     fiber.addObserver(onExit)
+    return fiber
   }
 
   /** Counts warnings and keeps the last few lines; log dates are virtual milliseconds. */

@@ -31,12 +31,13 @@ import * as Canary from "./canary/Canary.js"
 import type * as Change from "../replication/Change.js"
 import * as Checkers from "./Checkers.js"
 import * as Codec from "./Codec.js"
+import * as DrainCheck from "./DrainCheck.js"
 import { Convergence } from "./Convergence.js"
 import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
-import { Node } from "./Node.js"
+import { Node, type Stop as NodeStop } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
@@ -124,6 +125,8 @@ export interface RunResult {
   readonly convergenceMs: number | undefined
   readonly lagMs: LagPercentiles
   readonly faults: ReadonlyArray<AppliedFault>
+  /** Every graceful stop's drain (faults `crash` with `graceful`), in the order they ended. */
+  readonly drains: ReadonlyArray<DrainRecord>
   /** Failover timings, with the RPO reconciled with the final state (see `RecoveryPoint.ts`). */
   readonly failover: (Checkers.FailoverTimings & { readonly recoveryPoint: RecoveryPoint.RecoveryPoint | undefined }) | undefined
   readonly network: SimNetwork.Stats
@@ -209,6 +212,10 @@ interface Sim {
   readonly lostWithDisk: Set<string>
   /** Epochs whose every record was on wiped disks, and that no running node held (see `wipe`). */
   readonly forgottenEpochs: Array<Checkers.ForgottenEpoch>
+  /** When each wiped disk was last wiped (its current one created). */
+  readonly wipedAtMs: Map<string, number>
+  /** What the `drained` check found at each graceful stop's completed drain (see `judgeDrain`). */
+  readonly drainViolations: Array<Checkers.Violation>
   /** Changes the network carried to a region outside their vault's residency set. */
   readonly sentOutside: ReadonlyArray<Checkers.Sent>
   /** Messages between regions kept for a report (see `RunOptions.messagesMax`). */
@@ -276,6 +283,8 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     applied: [],
     lostWithDisk: new Set(),
     forgottenEpochs: [],
+    wipedAtMs: new Map(),
+    drainViolations: [],
     sentOutside,
     messages,
     graph: TopologyFaults.initial(scenario.topology),
@@ -369,11 +378,58 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
     decorateNetwork,
     decorateClock,
+    ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     onExit: (exited) => {
       sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
-    }
+    },
+    onDrained: (stopped, stop) => judgeDrain(sim, stopped, stop)
   })
+}
+
+/** A graceful stop's drain as a run reports it. */
+export interface DrainRecord {
+  readonly node: string
+  readonly askedAtMs: number
+  readonly drainedAtMs: number
+  readonly complete: boolean
+  /** The log position every target acknowledged (complete) or had to (timed out). */
+  readonly logEnd: number
+  readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
+}
+
+const drainRecord = (node: string, stop: NodeStop): DrainRecord => ({
+  node,
+  askedAtMs: stop.askedAtMs,
+  drainedAtMs: stop.drainedAtMs,
+  complete: stop.drained.complete,
+  logEnd: stop.drained.logEnd,
+  behind: stop.drained.behind
+})
+
+/** A disk as the `drained` check reads it now. */
+const diskNow = (sim: Sim, diskId: string): DrainCheck.Disk =>
+  DrainCheck.diskOf(diskId, RegionState.read(sim.regionOfDisk(diskId), sim.disks.get(diskId)!, diskId).log.map((entry) => entry.change), sim.wipedAtMs.get(diskId) ?? 0)
+
+/**
+ * Judges a graceful stop's drain the moment it ends, while the disks hold what they held then
+ * (`DrainCheck`): per-node stores only, a complete drain only, under the replication graph as
+ * topology faults left it.
+ */
+const judgeDrain = (sim: Sim, node: Node, stop: NodeStop): void => {
+  const { scenario } = sim
+  if (!stop.drained.complete || scenario.store !== "per_node" || !scenario.checks.includes("drained") || sim.graph.removed.has(node.regionId)) return
+  const nodesOfRegion = (regionId: string) => nodesOf(scenario).filter((candidate) => candidate.regionId === regionId).map((candidate) => candidate.nodeId)
+  const targets = (sim.graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !sim.graph.removed.has(regionId))
+  const peers: DrainCheck.Peers = {
+    own: diskNow(sim, node.id),
+    siblings: nodesOfRegion(node.regionId).filter((id) => id !== node.id).map((id) => diskNow(sim, id)),
+    targets: targets.map((regionId) => ({ regionId, disks: nodesOfRegion(regionId).map((id) => diskNow(sim, id)) })),
+    anyOther: sim.dns !== undefined,
+    allowed: Checkers.allowedBy(scenario.topology.vaults)
+  }
+  const drained: DrainCheck.DrainedStop = { nodeId: node.id, drainFromMs: stop.drainFromMs, drainedAtMs: stop.drainedAtMs, logEnd: stop.drained.logEnd }
+  sim.drainViolations.push(...DrainCheck.judge(drained, sim.history.writes, peers))
 }
 
 /** Every disk's state, in disk order (one per node for per-node stores, one per region for shared). */
@@ -400,6 +456,7 @@ const wipe = (sim: Sim, nodeId: string): ReadonlyArray<string> => {
     if (!elsewhere.has(id)) sim.lostWithDisk.add(id)
   }
   sim.disks.set(diskId, KvDriver.makeMemoryDisk())
+  sim.wipedAtMs.set(diskId, sim.world.nowMs)
   forgetEpochs(sim, wiped.map((entry) => entry.change), others)
   for (const node of holders) node.start()
   return holders.map((node) => node.id)
@@ -561,6 +618,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     convergenceMs: !converged || sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
     lagMs: lag(history),
     faults: sim.applied,
+    drains: [...sim.nodes.values()].flatMap((node) => node.stops.map((stop) => drainRecord(node.id, stop))).sort((a, b) => a.drainedAtMs - b.drainedAtMs),
     failover,
     network: { ...sim.network.stats },
     stores: Object.fromEntries(
@@ -618,6 +676,7 @@ const judgeState = (
   // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`).
   const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !sim.lostWithDisk.has(Oracle.idOf(change))) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
+  if (checks.has("drained")) violations.push(...sim.drainViolations)
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology), ...Checkers.residencyOnWire(sim.sentOutside))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
   if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(regions))

@@ -136,8 +136,13 @@ export type Fault =
    * creates again (a rolling update, a drained machine), not a process that restarts in its pod:
    * its DNS record is gone until the node starts again, so every peer's discovery removes the
    * node and later adds it back as new (see `SimDns.withdraw`). The disk stays (the pod's volume).
+   *
+   * `graceful`: the node is stopped as SIGTERM stops `serve` (Kubernetes deletes a pod so, a
+   * rolling update does it to every pod in turn), not killed: it refuses new client writes,
+   * finishes those in flight, drains replication (`Drain`, at most its default timeout), lets its
+   * finalizers run and exits. The `drained` check holds it to what the drain then claims.
    */
-  | { readonly atMs: number; readonly kind: "crash"; readonly target: Target; readonly replaced?: boolean }
+  | { readonly atMs: number; readonly kind: "crash"; readonly target: Target; readonly replaced?: boolean; readonly graceful?: boolean }
   | { readonly atMs: number; readonly kind: "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
@@ -147,7 +152,7 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "topology"; readonly change: TopologyFaults.TopologyChange }
 
 /** The checks a run can make. */
-export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "store_integrity", "timestamps", "progress", "epochs", "failover"] as const
+export const checkNames = ["safety", "liveness", "convergence", "acknowledged", "drained", "residency", "unique_ids", "store_integrity", "timestamps", "progress", "epochs", "failover"] as const
 export type CheckName = (typeof checkNames)[number]
 
 /** Thresholds some checks take; unset ones use the checker's default. */
@@ -370,7 +375,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("dns_outage") }),
   // One member per kind (not one member for five literals): a union tries only the members whose
   // kind matches, so a broken fault of another kind is not also reported as a broken crash.
-  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id, replaced: Schema.optional(Schema.Boolean) }),
+  Schema.Struct({ ...at, kind: Schema.Literal("crash"), target: Id, replaced: Schema.optional(Schema.Boolean), graceful: Schema.optional(Schema.Boolean) }),
   Schema.Struct({ ...at, kind: Schema.Literal("restart"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("pause"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("resume"), target: Id }),
@@ -539,7 +544,7 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
     case "promote":
       return { atMs, kind: "promote", region: fault.region }
     case "crash":
-      return { atMs, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
+      return { atMs, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}), ...(fault.graceful === true ? { graceful: true } : {}) }
     case "topology":
       // The file schema's filter guarantees the keys each change takes.
       return {
@@ -740,7 +745,7 @@ const checkSettingsToFile = (settings: CheckSettings | undefined): Pick<Scenario
 }
 
 /** The checks that apply to every strategy when a scenario names none. */
-const commonChecks: ReadonlyArray<CheckName> = ["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "store_integrity", "timestamps", "progress"]
+const commonChecks: ReadonlyArray<CheckName> = ["safety", "liveness", "convergence", "acknowledged", "drained", "residency", "unique_ids", "store_integrity", "timestamps", "progress"]
 
 /** The checks that apply to a strategy when a scenario names none. */
 export const defaultChecks = (strategy: Topology.ReplicationStrategy): ReadonlyArray<CheckName> =>
@@ -896,7 +901,7 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
     case "promote":
       return { at_ms, kind: "promote", region: fault.region }
     case "crash":
-      return { at_ms, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
+      return { at_ms, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}), ...(fault.graceful === true ? { graceful: true } : {}) }
     case "topology": {
       const { change } = fault
       return TopologyFaults.isTargetChange(change)

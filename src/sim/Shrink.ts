@@ -37,8 +37,9 @@ export type Episode =
   | (Lasting & { readonly kind: "split"; readonly sides: ReadonlyArray<number> })
   | (Lasting & { readonly kind: "one_way"; readonly from: string; readonly to: string })
   | (Lasting & { readonly kind: "bridge"; readonly node: string; readonly sides: ReadonlyArray<number> })
-  // `replaced` (crashes under discovery): a pod deleted and created again (see `Scenario.Fault`).
-  | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string; readonly replaced?: boolean })
+  // `replaced` (crashes under discovery): a pod deleted and created again; `graceful`: stopped as
+  // SIGTERM stops it (see `Scenario.Fault`).
+  | (Lasting & { readonly kind: "crash" | "pause"; readonly target: string; readonly replaced?: boolean; readonly graceful?: boolean })
   | (Lasting & { readonly kind: "store"; readonly region: string; readonly slowMinMs: number; readonly slowSpanMs: number; readonly failPermille: number })
   | (Lasting & { readonly kind: "dns_outage" })
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
@@ -51,6 +52,12 @@ export type Episode =
   | { readonly kind: "heal"; readonly atMs: number }
   | { readonly kind: "restart" | "resume"; readonly atMs: number; readonly target: string }
   | { readonly kind: "store_clear"; readonly atMs: number; readonly region: string }
+
+/** A crash's flags, only those set (absent is false, as in a scenario file). */
+const crashFlags = (crash: { readonly replaced?: boolean; readonly graceful?: boolean }): { readonly replaced?: true; readonly graceful?: true } => ({
+  ...(crash.replaced === true ? { replaced: true as const } : {}),
+  ...(crash.graceful === true ? { graceful: true as const } : {})
+})
 
 /** The space episodes are drawn from: the scenario's regions, nodes and time span. */
 interface Space {
@@ -98,7 +105,7 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
     case "crash":
     case "pause":
       return [
-        episode.kind === "crash" && episode.replaced === true ? { atMs, kind: "crash", target: episode.target, replaced: true } : { atMs, kind: episode.kind, target: episode.target },
+        episode.kind === "crash" ? { atMs, kind: "crash", target: episode.target, ...crashFlags(episode) } : { atMs, kind: episode.kind, target: episode.target },
         ...ending({ atMs: endMs, kind: episode.kind === "crash" ? "restart" : "resume", target: episode.target })
       ]
     case "store": {
@@ -151,7 +158,7 @@ const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "
     case "dns_outage":
       return { ...base, kind: "dns_outage" }
     case "crash":
-      return { ...base, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}) }
+      return { ...base, kind: "crash", target: fault.target, ...crashFlags(fault) }
     case "pause":
       return { ...base, kind: fault.kind, target: fault.target }
     case "store":
@@ -272,18 +279,16 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 1, arbitrary: record({ ...lasting, kind: fc.constant("bridge" as const), node, sides }) },
     {
       weight: 3,
-      // Under discovery a crash may be a replaced pod; `false` is where it shrinks to.
-      arbitrary: space.discovery
-        ? record({ ...lasting, kind: fc.constant("crash" as const), target, replaced: fc.boolean() }).map(
-            ({ replaced, ...crash }) => (replaced ? { ...crash, replaced } : crash),
-            // The inverse, so a given schedule (a shipped file's) can be shrunk: absent is false.
-            (value) => {
-              if (typeof value !== "object" || value === null) throw new Error("not a crash episode")
-              const crash = value as Lasting & { readonly kind: "crash"; readonly target: string; readonly replaced?: boolean }
-              return { ...crash, replaced: crash.replaced === true }
-            }
-          )
-        : record({ ...lasting, kind: fc.constant("crash" as const), target })
+      // Under discovery a crash may be a replaced pod, and any crash may be graceful; `false` is where each shrinks to.
+      arbitrary: record({ ...lasting, kind: fc.constant("crash" as const), target, replaced: space.discovery ? fc.boolean() : fc.constant(false), graceful: fc.boolean() }).map(
+        ({ replaced, graceful, ...crash }) => ({ ...crash, ...crashFlags({ replaced, graceful }) }),
+        // The inverse, so a given schedule (a shipped file's) can be shrunk: absent is false.
+        (value) => {
+          if (typeof value !== "object" || value === null) throw new Error("not a crash episode")
+          const crash = value as Lasting & { readonly kind: "crash"; readonly target: string; readonly replaced?: boolean; readonly graceful?: boolean }
+          return { ...crash, replaced: crash.replaced === true, graceful: crash.graceful === true }
+        }
+      )
     },
     { weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("pause" as const), target }) },
     {

@@ -19,6 +19,7 @@
  * This module only draws and runs; writing files and printing belong to the command line.
  */
 import * as Discovery from "../replication/Discovery.js"
+import * as Drain from "../replication/Drain.js"
 import * as Random from "../replication/Random.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import type * as Topology from "../replication/Topology.js"
@@ -26,6 +27,7 @@ import type * as Codec from "./Codec.js"
 import { Either } from "effect"
 import * as FaultWindows from "./FaultWindows.js"
 import { endOf, hitsRegion } from "./Faults.js"
+import { stopTimings } from "./Node.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
   type ClockSpec,
@@ -591,6 +593,42 @@ const replacedChance = 0.5
 const replacedPods = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
   scenario.discovery === undefined ? faults : faults.map((fault) => (fault.kind === "crash" && chance(random, replacedChance) ? { ...fault, replaced: true } : fault))
 
+/** Share of drawn crashes that are graceful stops (SIGTERM: drain, then exit). */
+const gracefulChance = 0.3
+
+/**
+ * Marks about a third of the drawn crashes `graceful` (from their own stream, `graceful`, so every
+ * other draw of a seed stays as it was): Kubernetes stops a pod with SIGTERM, and `serve` drains
+ * before it exits; a kill (OOM, a node lost) is the rest. The drawn schedule is then judged by the
+ * `drained` check wherever it judges acknowledged writes.
+ */
+const gracefulStops = (random: Stream, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
+  faults.map((fault) => (fault.kind === "crash" && chance(random, gracefulChance) ? { ...fault, graceful: true } : fault))
+
+/**
+ * How long after a graceful stop was asked for the node may still run: the requests in flight,
+ * then the drain (`Node.stopTimings`, `Drain.timeoutMsDefault`). Failover expectations count the
+ * loss from then, the latest the region can be lost.
+ */
+const gracefulExitMs = stopTimings.requestGraceMs + Drain.timeoutMsDefault
+
+/**
+ * A schedule as failover expectations see it: a graceful stop as a kill at the latest time the
+ * node exits, and a restart asked for before then (the node starts once it has exited) at that time.
+ */
+const asKills = (faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  const seen: Array<Fault> = [...faults]
+  faults.forEach((fault, index) => {
+    if (fault.kind !== "crash" || fault.graceful !== true) return
+    const exitMs = fault.atMs + gracefulExitMs
+    seen[index] = { atMs: exitMs, kind: "crash", target: fault.target }
+    const end = faults.findIndex((later, at) => at > index && (later.kind === "restart" || later.kind === "wipe") && later.target === fault.target)
+    const ending = faults[end]
+    if (ending !== undefined && ending.atMs < exitMs) seen[end] = { ...ending, atMs: exitMs }
+  })
+  return seen.sort((a, b) => a.atMs - b.atMs)
+}
+
 /** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
 const settleMs = (scenario: Scenario): number => {
   const { failover } = scenario.replication
@@ -607,7 +645,7 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
   // A reload declares every node, which discovery would undo: no topology faults with discovery.
   const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
-  const crashes = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
+  const crashes = gracefulStops(swarm.derive("graceful"), replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario)))
   const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
@@ -620,7 +658,7 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     checkSettings: { ...checkSettings, minAvailability: swarmMinAvailability },
     clocks: drawClocks(swarm.derive("clocks"), scenario),
     faults,
-    checks: checksFor({ ...scenario, startup }, faults, healedAtMs)
+    checks: withDrained(checksFor({ ...scenario, startup }, asKills(faults), healedAtMs))
   }
   return {
     ...drawn,
@@ -786,6 +824,10 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     })
   return lost ? scenario.checks : scenario.checks.filter((check) => check !== "failover")
 }
+
+/** Where acknowledged writes are judged, so is what a graceful stop's drain promised them. */
+const withDrained = (checks: Scenario["checks"]): Scenario["checks"] =>
+  checks.includes("acknowledged") && !checks.includes("drained") ? [...checks, "drained"] : checks
 
 const checked = (scenario: Scenario): Scenario => {
   const problems = validate(scenario)

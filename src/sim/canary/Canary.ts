@@ -19,6 +19,11 @@
  * - `ask-dies`: a share of every node's heartbeat requests die below the heartbeater, inside the
  *   pooled fiber that asks; nothing catches that, and only the watch on every fiber
  *   (`DeadFibers`) says so (`defects`).
+ * - `drain-early`: a graceful stop's drain looks at the targets' cursors once and says every
+ *   target caught up, whatever they acknowledged (as a drain that waited for the region's
+ *   targets and forgot the siblings, or read a cursor it had not persisted yet, would). The node
+ *   exits with changes that only its disk holds; only the `drained` check sees it before a wipe
+ *   takes them.
  */
 import { Effect, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -26,9 +31,10 @@ import * as Clock from "../../replication/Clock.js"
 import * as ConflictResolver from "../../replication/ConflictResolver.js"
 import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
+import type * as Drain from "../../replication/Drain.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -103,3 +109,9 @@ export const sendDies = (random: () => number) => requestsDie("ReplicateBatch", 
 
 /** Wraps a node's Network so that some of its heartbeat requests die instead of failing. */
 export const askDies = (random: () => number) => requestsDie("Heartbeat", random)
+
+/** A drain that gives up at its first look and reports itself complete. */
+export const drainEarly =
+  (drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>) =>
+  (_timeoutMs: number): Effect.Effect<Drain.Drained> =>
+    Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [] }))

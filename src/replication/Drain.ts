@@ -1,0 +1,78 @@
+/**
+ * The drain of a node that is asked to stop (SIGTERM to `serve`, a graceful crash in the
+ * simulator): once its public API is withdrawn, the agent keeps shipping until every target it
+ * ships to (siblings included on per-node stores) acknowledged the log as it stood when the drain
+ * began, or the timeout passed. Both `serve` and the simulator's nodes run this one drain, so the
+ * simulator judges what production runs.
+ */
+import { Clock as EffectClock, Effect } from "effect"
+import * as Agent from "./Agent.js"
+import type { StoreError } from "./Errors.js"
+import * as Store from "./Store.js"
+import * as TopologyManager from "./TopologyManager.js"
+
+/** How long a stop waits for every target to acknowledge the whole log, unless told otherwise. */
+export const timeoutMsDefault = 5_000
+/** How often the drain looks at the targets' cursors. */
+export const pollMs = 50
+
+/** Whose log drains where: the node, and whether it replicates at all. */
+export interface Settings {
+  readonly regionId: string
+  readonly nodeId: string
+  readonly storeShape: Agent.StoreShape
+  /** A node with replication off has no target to wait for. */
+  readonly enabled: boolean
+  readonly timeoutMs: number
+}
+
+/** How far the drain got. */
+export interface Drained {
+  readonly complete: boolean
+  /** The log end when the drain began: every write this node acknowledged lies at or before it. */
+  readonly logEnd: number
+  /** The targets it waited for. */
+  readonly targets: ReadonlyArray<string>
+  readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
+}
+
+/**
+ * One look at the cursors of the targets this node ships to: the agent's own list, so on
+ * per-node stores every node drains its log to every target region and every sibling (not only
+ * the region's leader, which would let any other node exit with changes only its disk holds).
+ */
+const look = (settings: Settings, drainTo: number): Effect.Effect<Drained, StoreError, Store.Store | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const store = yield* Store.Store
+    const topology = yield* (yield* TopologyManager.TopologyManager).current
+    const targets = settings.enabled ? Agent.targetsFor(topology, settings) : []
+    const cursors = yield* Effect.forEach(targets, (target) => Effect.map(store.getCursor(target), (cursor) => ({ target, cursor })))
+    const behind = cursors.filter(({ cursor }) => cursor < drainTo)
+    return { complete: behind.length === 0, logEnd: drainTo, targets, behind }
+  })
+
+/**
+ * Waits until every target acknowledged the log as it stood when the drain began, or the timeout
+ * passed. The public API is already withdrawn, so that covers every write this node acknowledged.
+ * Changes peers keep sending meanwhile are still shipped while the agent runs but not waited
+ * for: their senders hold them, and under a steady load a drain to the moving log end would
+ * wait for a moment when every cursor happens to be at the end at once.
+ */
+export const run = (settings: Settings): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager> =>
+  Effect.gen(function* () {
+    const startedMs = yield* EffectClock.currentTimeMillis
+    let drainTo: number | undefined = undefined
+    while (true) {
+      drainTo ??= yield* Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => undefined)
+      const unknown: Drained = { complete: false, logEnd: drainTo ?? 0, targets: [], behind: [] }
+      const state = drainTo === undefined ? unknown : yield* Effect.orElseSucceed(look(settings, drainTo), () => unknown)
+      if (state.complete || (yield* EffectClock.currentTimeMillis) - startedMs >= settings.timeoutMs) return state
+      yield* Effect.sleep(pollMs)
+    }
+  })
+
+/** The drain's outcome in one line, for the log. */
+export const describe = (drained: Drained, timeoutMs: number): string =>
+  drained.complete
+    ? `drained: every target acknowledged the log up to position ${drained.logEnd}`
+    : `drain timed out after ${timeoutMs} ms: ${drained.behind.map(({ target, cursor }) => `${target} acknowledged ${cursor} of ${drained.logEnd}`).join(", ") || "the store did not answer"}`
