@@ -15,6 +15,7 @@ import type * as Store from "../replication/Store.js"
 import type * as Topology from "../replication/Topology.js"
 import * as Tuple from "../replication/Tuple.js"
 import * as Checkers from "../sim/Checkers.js"
+import * as DrainCheck from "../sim/DrainCheck.js"
 import * as Faults from "../sim/Faults.js"
 import * as FaultWindows from "../sim/FaultWindows.js"
 import { History } from "../sim/History.js"
@@ -88,6 +89,8 @@ export interface Observed {
    * node's disk was wiped after the acknowledgement (then they may have gone with it).
    */
   readonly unobserved: ReadonlyArray<{ readonly op: Workload.Op; readonly wipedAfter: boolean }>
+  /** Graceful stops whose drains `serve` logged complete, with the peers' logs as their feeds showed them just after. */
+  readonly drained?: ReadonlyArray<{ readonly stop: DrainCheck.DrainedStop; readonly peers: DrainCheck.Peers }>
 }
 
 /**
@@ -127,6 +130,10 @@ export const epochHistoryHidden = "a node's failover epoch history is not expose
 export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed)"
 
 const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Checkers.epochs(history.writes, [], "invoked")
+
+/** What the `drained` check can see on real processes (`DrainCheck`, from `ChaosRun.noteDrain`). */
+export const drainedPartly =
+  "judged for the writes acknowledged before the node was signalled (a real client cannot tell when the node began its drain), against its peers' logs as their feeds showed them a second after it exited (a Watch stream trails its store)"
 
 /** What the `failover` check can see on real processes (`judgeFailover`). */
 export const failoverPartly =
@@ -177,6 +184,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
   }
   const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !observed.lostWithDisk.has(Oracle.idOf(change))) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions), ...unobservedAcknowledged(observed.unobserved))
+  if (checks.has("drained")) for (const { stop, peers } of observed.drained ?? []) violations.push(...DrainCheck.judge(stop, history.writes, peers))
   if (checks.has("residency")) violations.push(...Checkers.residency(regions, topology))
   if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
   if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(observed.stored))

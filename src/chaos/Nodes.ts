@@ -164,6 +164,26 @@ export interface Node {
   readonly exits: Array<string>
   /** Bugs its serve processes showed in their output, all incarnations (`Defects.defectIn`). */
   readonly defects: Array<string>
+  /** Each drain a graceful stop ran, as its serve process logged the outcome (`drainIn`). */
+  readonly drains: Array<DrainLine>
+  /** A graceful stop under way: settles once the process has exited. */
+  exiting: Promise<void> | undefined
+}
+
+/** A drain's outcome as `serve` logged it: complete up to a log position, or timed out. */
+export interface DrainLine {
+  readonly incarnation: number
+  readonly atWallMs: number
+  readonly complete: boolean
+  readonly logEnd: number | undefined
+  readonly line: string
+}
+
+/** The drain outcome in one line of serve's output (`Drain.describe`), if it is one. */
+export const drainIn = (line: string): Omit<DrainLine, "incarnation" | "atWallMs"> | undefined => {
+  const drained = /drained: every target acknowledged the log up to position (\d+)/.exec(line)
+  if (drained !== null) return { complete: true, logEnd: Number(drained[1]), line }
+  return /drain timed out after/.test(line) ? { complete: false, logEnd: undefined, line } : undefined
 }
 
 /** What starting a node needs. */
@@ -222,6 +242,8 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
     const defect = Defects.defectIn(line)
     if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
+    const drain = drainIn(line)
+    if (drain !== undefined) node.drains.push({ ...drain, incarnation: node.incarnations, atWallMs: Date.now() })
   })
   node.incarnations++
   const child = node.process
@@ -308,6 +330,23 @@ export const crash = async (node: Node): Promise<void> => {
   await exited(child)
 }
 
+/**
+ * SIGTERM, as Kubernetes stops a pod: serve refuses new writes, lets those in flight finish,
+ * drains replication and exits; SIGKILL if it has not exited `killAfterMs` later (the pod's
+ * grace period). Returns at once; `node.exiting` settles once the process has exited. A paused
+ * process handles the signal when it is resumed, as the simulator's node does.
+ */
+export const stop = (node: Node, killAfterMs: number): void => {
+  const child = node.process
+  if (child === undefined || node.exiting !== undefined) return
+  child.kill("SIGTERM")
+  const kill = setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+  node.exiting = exited(child).finally(() => {
+    clearTimeout(kill)
+    node.exiting = undefined
+  })
+}
+
 /** Kills the node and moves its directory aside, so the restart opens an empty one. */
 export const wipe = async (node: Node): Promise<void> => {
   await crash(node)
@@ -359,6 +398,8 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       reloads: false,
       incarnations: 0,
       exits: [],
-      defects: []
+      defects: [],
+      drains: [],
+      exiting: undefined
     }
   })

@@ -24,6 +24,8 @@ import * as Random from "../replication/Random.js"
 import * as ApiClient from "../runtime/ApiClient.js"
 import * as RunFolder from "../report/RunFolder.js"
 import * as Checkers from "../sim/Checkers.js"
+import * as DrainCheck from "../sim/DrainCheck.js"
+import * as Node from "../sim/Node.js"
 import * as TopologyFaults from "../sim/TopologyFaults.js"
 import type { History } from "../sim/History.js"
 import type * as Oracle from "../sim/Oracle.js"
@@ -105,16 +107,27 @@ export interface ChaosResult {
   readonly convergenceMs: number | undefined
   readonly lagMs: { readonly samples: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
   readonly faults: ReadonlyArray<AppliedFault>
-  readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly logEntries: number }>>
+  readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly drains: ReadonlyArray<string>; readonly logEntries: number }>>
   readonly wallMs: number
   /** What went wrong on the way without failing the run, e.g. a node that did not start again. */
   readonly notes: ReadonlyArray<string>
   readonly runFolder: string
 }
 
+/** What the harness does to a node's process: a scenario's process faults, and a graceful crash's stop. */
+type ProcessFault = "crash" | "stop" | "restart" | "pause" | "resume" | "wipe"
+
+/**
+ * After a graceful stop's process exited, how long the harness lets the peers' feeds deliver what
+ * their nodes already hold before it reads them for the `drained` check (a Watch stream trails
+ * the store by milliseconds).
+ */
+const feedSettleMs = 1_000
+
 /** What each process fault does to the process, for the log. */
-const processFaultMeans: Readonly<Record<"crash" | "restart" | "pause" | "resume" | "wipe", string>> = {
+const processFaultMeans: Readonly<Record<ProcessFault, string>> = {
   crash: "SIGKILL",
+  stop: `SIGTERM, SIGKILL if not exited within ${Node.stopTimings.killAfterMs} ms`,
   restart: "same directory",
   pause: "SIGSTOP",
   resume: "SIGCONT",
@@ -207,6 +220,12 @@ class ChaosRun {
   readonly ops: Array<Workload.Op> = []
   readonly durable: Array<{ readonly change: Change.Change; readonly regionId: string; readonly atMs: number }> = []
   readonly lostWithDisk = new Set<string>()
+  /** When each node's disk was last wiped (ms since the schedule started). */
+  readonly wipedAtMs = new Map<string, number>()
+  /** Graceful stops whose drains completed, with their peers' logs as the feeds showed them just after (`DrainCheck`). */
+  readonly drained: Array<{ readonly stop: DrainCheck.DrainedStop; readonly peers: DrainCheck.Peers }> = []
+  /** Graceful stops under way, until the process exited and its peers were read. */
+  readonly stopping = new Set<Promise<void>>()
   /** The replication graph as `topology` faults left it so far (`TopologyFaults`, as the simulator keeps it). */
   graph: TopologyFaults.Graph
   readonly notApplied: Array<string> = []
@@ -342,9 +361,10 @@ class ChaosRun {
       case "resume":
       case "wipe": {
         const affected = targetNodes(this.scenario, fault.target).map((id) => this.node(id))
-        await Promise.all(affected.map((node) => this.processFault(fault.kind, node)))
-        const how = processFaultMeans[fault.kind]
-        return `${fault.kind} ${affected.map((node) => node.address.nodeId).join(",")} (${how})`
+        const kind = fault.kind === "crash" && fault.graceful === true ? "stop" : fault.kind
+        await Promise.all(affected.map((node) => this.processFault(kind, node)))
+        const how = processFaultMeans[kind]
+        return `${fault.kind}${kind === "stop" ? " (graceful)" : ""} ${affected.map((node) => node.address.nodeId).join(",")} (${how})`
       }
       case "promote":
         return this.promote(fault.region)
@@ -409,20 +429,25 @@ class ChaosRun {
     for (const id of goneWithWipedDisks([...this.feeds.values()])) this.lostWithDisk.add(id)
   }
 
-  async processFault(kind: "crash" | "restart" | "pause" | "resume" | "wipe", node: Nodes.Node): Promise<void> {
+  async processFault(kind: ProcessFault, node: Nodes.Node): Promise<void> {
     const feed = this.feeds.get(node.address.nodeId)!
     switch (kind) {
       case "crash":
         return Nodes.crash(node)
+      case "stop":
+        return this.stop(node)
       case "pause":
         return Nodes.pause(node)
       case "resume":
         return Nodes.resume(node)
       case "restart":
+        // A node still draining starts again once it has exited, as the simulator's does.
+        if (node.exiting !== undefined) return void node.exiting.then(() => node.process === undefined && this.restart(node, () => feed.resume()))
         if (node.process !== undefined) return
         return this.restart(node, () => feed.resume())
       case "wipe": {
         await Nodes.wipe(node)
+        this.wipedAtMs.set(node.address.nodeId, this.now())
         // Changes that were on this disk and on no other that the feeds saw went with it.
         const elsewhere = new Set([...this.feeds.values()].filter((other) => other !== feed).flatMap((other) => [...other.ids()]))
         for (const id of feed.ids()) if (!elsewhere.has(id)) this.lostWithDisk.add(id)
@@ -430,6 +455,42 @@ class ChaosRun {
         return this.restart(node, () => feed.resume())
       }
     }
+  }
+
+  /**
+   * Stops a node gracefully without holding up the schedule (`Nodes.stop`); once it has exited and
+   * the feeds settled, reads what its drain claimed and its peers' logs for the `drained` check.
+   */
+  stop(node: Nodes.Node): void {
+    const askedAtMs = this.now()
+    const incarnation = node.incarnations
+    Nodes.stop(node, Node.stopTimings.killAfterMs)
+    if (node.exiting === undefined) return
+    const settled = node.exiting.then(() => sleep(feedSettleMs)).then(() => this.noteDrain(node, incarnation, askedAtMs))
+    this.stopping.add(settled)
+    void settled.finally(() => this.stopping.delete(settled))
+  }
+
+  /** Keeps a completed drain of `node`'s `incarnation` with its peers' logs as their feeds show them now (`DrainCheck`). */
+  noteDrain(node: Nodes.Node, incarnation: number, askedAtMs: number): void {
+    const line = [...node.drains].reverse().find((drain) => drain.incarnation === incarnation)
+    const regionId = node.address.regionId
+    if (line === undefined || !line.complete || line.logEnd === undefined || this.graph.removed.has(regionId)) return
+    const disk = (nodeId: string): DrainCheck.Disk =>
+      DrainCheck.diskOf(nodeId, this.feeds.get(nodeId)!.log.map((entry) => entry.change), this.wipedAtMs.get(nodeId) ?? 0)
+    const nodesOf = (region: string) => this.nodes.filter((candidate) => candidate.address.regionId === region).map((candidate) => candidate.address.nodeId)
+    const targets = (this.graph.targets[regionId] ?? []).filter((target) => target !== regionId && !this.graph.removed.has(target))
+    this.drained.push({
+      // The writes acknowledged before the signal are the ones the drain surely covers: a real client cannot tell when the node began it.
+      stop: { nodeId: node.address.nodeId, drainFromMs: askedAtMs, drainedAtMs: Math.round(line.atWallMs - this.startMs), logEnd: line.logEnd },
+      peers: {
+        own: disk(node.address.nodeId),
+        siblings: nodesOf(regionId).filter((id) => id !== node.address.nodeId).map(disk),
+        targets: targets.map((target) => ({ regionId: target, disks: nodesOf(target).map(disk) })),
+        anyOther: false,
+        allowed: Checkers.allowedBy(this.scenario.topology.vaults)
+      }
+    })
   }
 
   /**
@@ -496,6 +557,8 @@ class ChaosRun {
     for (const node of freed) Disks.free(node.disk!)
     const resumed = this.nodes.filter((node) => node.paused)
     for (const node of resumed) Nodes.resume(node)
+    // Nodes still draining exit first (bounded by the kill after the grace period), then start again below.
+    await Promise.all([...this.stopping])
     await Promise.all([...this.starting])
     const restarted = this.nodes.filter((node) => node.process === undefined)
     for (const node of restarted) await this.processFault("restart", node)
@@ -672,6 +735,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       starting: chaos.starts,
       epochMs: chaos.startMs,
       lostWithDisk: chaos.lostWithDisk,
+      drained: chaos.drained,
       unobserved: chaos.ops
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
@@ -769,7 +833,8 @@ const summarize = (
       ...chaos.scenario.checks.flatMap((check) => (Judge.notJudged[check] === undefined ? [] : [`${check}: ${Judge.notJudged[check]}`])),
       ...(chaos.scenario.checks.includes("residency") ? ["residency on the wire: only what each node stored is judged, not what was sent"] : []),
       ...(chaos.scenario.checks.includes("epochs") ? [`epochs in part: ${Judge.epochsPartly}`] : []),
-      ...(chaos.scenario.checks.includes("failover") ? [`failover in part: ${Judge.failoverPartly}`] : [])
+      ...(chaos.scenario.checks.includes("failover") ? [`failover in part: ${Judge.failoverPartly}`] : []),
+      ...(chaos.scenario.checks.includes("drained") && chaos.scenario.faults.some((fault) => fault.kind === "crash" && fault.graceful === true) ? [`drained in part: ${Judge.drainedPartly}`] : [])
     ],
     chosen: {
       clocks: Object.fromEntries([...chaos.drawnClocks].map(([id, clock]) => [id, { offsetMs: clock.offsetMs, driftPpm: clock.driftPpm }])),
@@ -789,7 +854,13 @@ const summarize = (
     nodes: Object.fromEntries(
       chaos.nodes.map((node) => [
         node.address.nodeId,
-        { address: node.address.address, incarnations: node.incarnations, exits: node.exits, logEntries: found.regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0 }
+        {
+          address: node.address.address,
+          incarnations: node.incarnations,
+          exits: node.exits,
+          drains: node.drains.map((drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"}`),
+          logEntries: found.regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0
+        }
       ])
     ),
     wallMs: found.wallMs,

@@ -593,6 +593,15 @@ const replacedChance = 0.5
 const replacedPods = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
   scenario.discovery === undefined ? faults : faults.map((fault) => (fault.kind === "crash" && chance(random, replacedChance) ? { ...fault, replaced: true } : fault))
 
+/** How a seed's schedule is drawn over a base scenario. */
+export interface DrawOptions {
+  /**
+   * False: no crash is drawn graceful, the schedules seeds drew before graceful stops were
+   * drawn (December 3, 2026), which tests of a seed's failover story pin.
+   */
+  readonly gracefulStops?: boolean
+}
+
 /** Share of drawn crashes that are graceful stops (SIGTERM: drain, then exit). */
 const gracefulChance = 0.3
 
@@ -641,11 +650,12 @@ const settleMs = (scenario: Scenario): number => {
  * Replaces the clocks and faults of a scenario with ones drawn from the seed (and draws how its
  * messages travel); the budget covers the heal.
  */
-const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
+const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptions = {}): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
   // A reload declares every node, which discovery would undo: no topology faults with discovery.
   const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
-  const crashes = gracefulStops(swarm.derive("graceful"), replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario)))
+  const kills = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
+  const crashes = options.gracefulStops === false ? kills : gracefulStops(swarm.derive("graceful"), kills)
   const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
@@ -658,7 +668,7 @@ const drawChaos = (scenario: Scenario, seed: number | string): Scenario => {
     checkSettings: { ...checkSettings, minAvailability: swarmMinAvailability },
     clocks: drawClocks(swarm.derive("clocks"), scenario),
     faults,
-    checks: withDrained(checksFor({ ...scenario, startup }, asKills(faults), healedAtMs))
+    checks: withDrained(checksFor({ ...scenario, startup }, asKills(faults), healedAtMs), faults)
   }
   return {
     ...drawn,
@@ -825,9 +835,9 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   return lost ? scenario.checks : scenario.checks.filter((check) => check !== "failover")
 }
 
-/** Where acknowledged writes are judged, so is what a graceful stop's drain promised them. */
-const withDrained = (checks: Scenario["checks"]): Scenario["checks"] =>
-  checks.includes("acknowledged") && !checks.includes("drained") ? [...checks, "drained"] : checks
+/** Where acknowledged writes are judged and a graceful stop was drawn, so is what its drain promised them. */
+const withDrained = (checks: Scenario["checks"], faults: ReadonlyArray<Fault>): Scenario["checks"] =>
+  checks.includes("acknowledged") && !checks.includes("drained") && faults.some((fault) => fault.kind === "crash" && fault.graceful === true) ? [...checks, "drained"] : checks
 
 const checked = (scenario: Scenario): Scenario => {
   const problems = validate(scenario)
@@ -872,8 +882,8 @@ export const swarmScenario = (seed: number | string): Scenario => {
 }
 
 /** A scenario file's settings with clocks and faults drawn from the seed. Pure. */
-export const swarmFrom = (base: Scenario, seed: number | string): Scenario =>
-  checked({ ...drawChaos(base, seed), name: `${base.name}-swarm`, description: `${base.name} with clocks and faults drawn from swarm seed ${seed}.` })
+export const swarmFrom = (base: Scenario, seed: number | string, options: DrawOptions = {}): Scenario =>
+  checked({ ...drawChaos(base, seed, options), name: `${base.name}-swarm`, description: `${base.name} with clocks and faults drawn from swarm seed ${seed}.` })
 
 /** The scenario a seed stands for, drawn whole or over a base scenario. */
 export const scenarioFor = (seed: number | string, base: Scenario | undefined): Scenario => (base === undefined ? swarmScenario(seed) : swarmFrom(base, seed))

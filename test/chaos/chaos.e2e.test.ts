@@ -58,6 +58,8 @@ const windowRestart = Fixtures.load("scenarios/chaos-window-restart.yaml")
 
 const smallMessages = Fixtures.load("scenarios/small-messages.yaml")
 
+const gracefulStops = Fixtures.load("scenarios/graceful-stop-wipe.yaml")
+
 /** A run's history.jsonl, one event per line. */
 const historyOf = (result: ChaosRun.ChaosResult) =>
   fs
@@ -165,6 +167,29 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(result.faults.map((fault) => fault.kind)).toEqual(["crash", "restart", "wipe", "heal_all"])
       const config = fs.readFileSync(path.join(result.runFolder, "nodes", "us-west-1-node1", "config.yaml"), "utf8")
       expect(config).toMatch(/max_message_bytes: 2048/)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "nodes stopped with SIGTERM drain to every target and sibling and exit 0, then come back on empty disks with nothing they acknowledged lost; a drain towards a cut-off region times out",
+    async () => {
+      const result = await runOnce(undefined, gracefulStops)
+      expect(result.violations).toEqual([])
+      expect(result.converged).toBe(true)
+      // The drained check ran, judged from the feeds (see Judge.drainedPartly).
+      expect(result.notJudged.some((line) => line.startsWith("drained in part"))).toBe(true)
+      const drains = Object.fromEntries(Object.entries(result.nodes).map(([node, { drains }]) => [node, drains.map((line) => line.replace(/position \d+/, "position N"))]))
+      expect(drains).toEqual({
+        "us-west-1-node1": ["incarnation 1: drain timed out"],
+        "us-west-1-node2": ["incarnation 1: drained to position N"],
+        "eu-central-1-node1": ["incarnation 1: drained to position N"],
+        "eu-central-1-node2": ["incarnation 1: drained to position N"],
+        "ap-southeast-1-node1": []
+      })
+      // Each drained node exited on its own before the wipe that followed it.
+      for (const node of ["us-west-1-node2", "eu-central-1-node1", "eu-central-1-node2"]) expect(result.nodes[node]?.exits[0], node).toBe("exit 0")
+      expect(result.faults.filter((fault) => fault.kind === "crash").every((fault) => fault.detail.startsWith("crash (graceful)"))).toBe(true)
     },
     runTimeoutMs
   )

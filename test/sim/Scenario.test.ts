@@ -29,7 +29,7 @@ describe("Scenario.decode", () => {
     expect(scenario.topology.targets).toBeUndefined()
     expect(scenario.faults).toEqual([])
     expect(scenario.replication.clock).toBe("hlc")
-    expect(scenario.checks).toEqual(["safety", "liveness", "convergence", "acknowledged", "residency", "unique_ids", "store_integrity", "timestamps", "progress"])
+    expect(scenario.checks).toEqual(["safety", "liveness", "convergence", "acknowledged", "drained", "residency", "unique_ids", "store_integrity", "timestamps", "progress"])
   })
 
   it("faults come out sorted by time as plain data", () => {

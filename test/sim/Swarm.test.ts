@@ -51,7 +51,9 @@ const ciSeeds = [
  * expects it told: no violation, eu-central-1 promoted and taking writes. Returns the timings.
  */
 const toldStory = (file: string, seed: number) => {
-  const scenario = Swarm.swarmFrom(Fixtures.load(file), seed)
+  // The schedules these seeds drew when they were found: with a graceful stop drawn since, the
+  // primary of 36000496 drains for 5 s towards a region cut off and is lost too late for the story.
+  const scenario = Swarm.swarmFrom(Fixtures.load(file), seed, { gracefulStops: false })
   expect(scenario.checks).toContain("failover")
   const result = runScenario(scenario, seed)
   expect(result.violations).toEqual([])

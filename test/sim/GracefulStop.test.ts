@@ -1,0 +1,75 @@
+/**
+ * Graceful stops in the simulator (a `crash` fault with `graceful: true`), as SIGTERM stops
+ * `serve`: the API is withdrawn at once, requests in flight finish, the production drain
+ * (`Drain`) runs, the node exits; and the `drained` check holds a completed drain to its promise.
+ */
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import * as Oracle from "../../src/sim/Oracle.js"
+import { runScenario, simulate } from "../../src/sim/Run.js"
+import * as Scenario from "../../src/sim/Scenario.js"
+import * as Fixtures from "./fixtures/scenarios.js"
+
+const file = "scenarios/graceful-stop-wipe.yaml"
+
+describe("graceful stops", () => {
+  it("nodes stopped gracefully and wiped lose nothing they acknowledged; a drain towards a cut-off region times out (graceful-stop-wipe, seeds 1-3)", () => {
+    const scenario = Fixtures.load(file)
+    for (let seed = 1; seed <= 3; seed++) {
+      const sim = simulate(scenario, seed, { wallClock: Fixtures.wallClock })
+      const { result } = sim
+      expect(result.violations, `seed ${seed}`).toEqual([])
+      expect(result.drains.map((drain) => [drain.node, drain.askedAtMs, drain.complete]), `seed ${seed}`).toEqual([
+        ["us-west-1-node2", 2_000, true],
+        ["eu-central-1-node1", 5_000, true],
+        ["eu-central-1-node2", 8_000, true],
+        ["us-west-1-node1", 11_000, false]
+      ])
+      // The one towards ap-southeast-1 (cut off from 10.5 s) waited its whole timeout, and names the target behind.
+      const timedOut = result.drains[3]!
+      expect(timedOut.drainedAtMs - timedOut.askedAtMs, `seed ${seed}`).toBeGreaterThanOrEqual(5_000)
+      expect(timedOut.behind.map((behind) => behind.target), `seed ${seed}`).toEqual(["ap-southeast-1"])
+      // What the three drained nodes acknowledged was on other disks before their wipes: none of it went with them.
+      const drainedNodes = new Set(result.drains.filter((drain) => drain.complete).map((drain) => drain.node))
+      const lost = new Set(result.lostWithDisk)
+      const theirs = sim.history.writes.filter((write) => write.outcome === "acknowledged" && drainedNodes.has(write.targetNode ?? ""))
+      expect(theirs.length, `seed ${seed}`).toBeGreaterThan(50)
+      expect(theirs.flatMap((write) => write.changes).filter((change) => lost.has(Oracle.idOf(change))), `seed ${seed}`).toEqual([])
+    }
+  })
+
+  it("a stopping node takes no new write from the moment it is asked to stop, and lets the writes in flight finish", () => {
+    const sim = simulate(Fixtures.load(file), 1, { wallClock: Fixtures.wallClock })
+    for (const drain of sim.result.drains) {
+      const admitted = sim.history.writes.filter((write) => write.targetNode === drain.node && write.admittedAtMs !== undefined && write.admittedAtMs > drain.askedAtMs && write.admittedAtMs <= drain.drainedAtMs)
+      expect(admitted, drain.node).toEqual([])
+    }
+    // A kill interrupts the writes in flight; a graceful stop does not.
+    expect(sim.result.writes.interrupted).toBe(0)
+    expect(sim.result.writes.acknowledged).toBeGreaterThan(500)
+  })
+
+  it("a restart asked for while the node still drains starts it once it has exited", () => {
+    const base = Fixtures.load(file)
+    const scenario: Scenario.Scenario = {
+      ...base,
+      faults: [
+        { atMs: 2_000, kind: "isolate", region: "ap-southeast-1" },
+        { atMs: 3_000, kind: "crash", target: "us-west-1-node1", graceful: true },
+        { atMs: 4_000, kind: "restart", target: "us-west-1-node1" },
+        { atMs: 12_000, kind: "heal" }
+      ]
+    }
+    const result = runScenario(scenario, 1, { wallClock: Fixtures.wallClock })
+    expect(result.violations).toEqual([])
+    expect(result.drains.map((drain) => [drain.node, drain.complete, drain.drainedAtMs - drain.askedAtMs >= 5_000])).toEqual([["us-west-1-node1", false, true]])
+    expect(result.nodes["us-west-1-node1"]?.incarnations).toBe(2)
+  })
+
+  it("a graceful crash round-trips through its file", () => {
+    const scenario = Fixtures.load(file)
+    const encoded = Scenario.encode(scenario)
+    expect(encoded).toContain("graceful: true")
+    expect(Scenario.decode(encoded, "encoded")).toEqual(Either.right(scenario))
+  })
+})
