@@ -769,6 +769,21 @@ export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" 
 
 const tenths = (value: number) => Math.round(value * 10) / 10
 
+/** Each node's incarnations, exits, drains and final log length, for the result. */
+const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<RegionState>): ChaosResult["nodes"] =>
+  Object.fromEntries(
+    nodes.map((node) => [
+      node.address.nodeId,
+      {
+        address: node.address.address,
+        incarnations: node.incarnations,
+        exits: node.exits,
+        drains: node.drains.map((drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"}`),
+        logEntries: regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0
+      }
+    ])
+  )
+
 /**
  * Per node, how far ahead of the harness's clock its wall clock ran, as its writes showed it.
  * A change's commit time (the node's clock) falls between the harness's send and answer, so
@@ -851,18 +866,7 @@ const summarize = (
     convergenceMs: found.convergedAtMs === undefined ? undefined : Math.max(0, Math.round(found.convergedAtMs - found.healedAtMs)),
     lagMs: { samples: lag.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: tenths(lag[lag.length - 1] ?? 0) },
     faults: chaos.applied,
-    nodes: Object.fromEntries(
-      chaos.nodes.map((node) => [
-        node.address.nodeId,
-        {
-          address: node.address.address,
-          incarnations: node.incarnations,
-          exits: node.exits,
-          drains: node.drains.map((drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"}`),
-          logEntries: found.regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0
-        }
-      ])
-    ),
+    nodes: nodeSummaries(chaos.nodes, found.regions),
     wallMs: found.wallMs,
     notes: chaos.notes,
     runFolder: chaos.folder
