@@ -62,6 +62,17 @@ export const progressKey = (region: string, node: string): string => `\u0000boot
 export const orphanPageSize = 250
 export const orphanPageGapMs = 10
 
+/**
+ * How many times a page is asked again after its request or answer was lost (it timed out), once
+ * the node has answered a page of this pass. A lost message ended the whole pass over a source,
+ * and the source then waited for the round's slowest source before it was asked again: a wiped
+ * node paging four or five entries a page (a 2 KiB message bound) over links losing 1.2% of
+ * messages lost a pass over most of its sources and paged them one after another for 20 s
+ * (swarm seed 134001289: not converged 30 s after the heal). A node that never answered this
+ * pass still fails at its first timeout, so an unreachable one holds the pass up no longer.
+ */
+export const pageRetriesMax = 2
+
 /** The pseudo cursor of the orphan tail (see `tailOrphans`) per source node. */
 const tailKey = (region: string, node: string): string => `\u0000orphans/${region}/${node}`
 
@@ -137,6 +148,8 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
     let limit = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
+    let answered = false
+    let retries = 0
     while (true) {
       const request: Message.CatchUp = {
         _tag: "CatchUp",
@@ -154,11 +167,17 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         limit = Math.ceil(limit / 2)
         continue
       }
+      if (Either.isLeft(sent) && sent.left.reason === "Timeout" && answered && retries < pageRetriesMax) {
+        retries++
+        continue
+      }
       const response = yield* Effect.mapError(sent, (error) =>
         error.reason === "Unreachable" ? new Unreached({ message: `${error.reason}: ${error.message}` }) : `${error.reason}: ${error.message}`
       )
       if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
       if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
+      answered = true
+      retries = 0
       // A source whose log is shorter than what was paged before lost its disk: start it over.
       if (response.logEnd < after) {
         after = 0
