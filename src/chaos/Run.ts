@@ -464,15 +464,17 @@ class ChaosRun {
   stop(node: Nodes.Node): void {
     const askedAtMs = this.now()
     const incarnation = node.incarnations
+    // The disk the drain covered: a wipe right after the exit must not pass for an older one.
+    const bornAtMs = this.wipedAtMs.get(node.address.nodeId) ?? 0
     Nodes.stop(node, Node.stopTimings.killAfterMs)
     if (node.exiting === undefined) return
-    const settled = node.exiting.then(() => sleep(feedSettleMs)).then(() => this.noteDrain(node, incarnation, askedAtMs))
+    const settled = node.exiting.then(() => sleep(feedSettleMs)).then(() => this.noteDrain(node, { incarnation, askedAtMs, bornAtMs }))
     this.stopping.add(settled)
     void settled.finally(() => this.stopping.delete(settled))
   }
 
   /** Keeps a completed drain of `node`'s `incarnation` with its peers' logs as their feeds show them now (`DrainCheck`). */
-  noteDrain(node: Nodes.Node, incarnation: number, askedAtMs: number): void {
+  noteDrain(node: Nodes.Node, { incarnation, askedAtMs, bornAtMs }: { readonly incarnation: number; readonly askedAtMs: number; readonly bornAtMs: number }): void {
     const line = [...node.drains].reverse().find((drain) => drain.incarnation === incarnation)
     const regionId = node.address.regionId
     if (line === undefined || !line.complete || line.logEnd === undefined || this.graph.removed.has(regionId)) return
@@ -484,7 +486,7 @@ class ChaosRun {
       // The writes acknowledged before the signal are the ones the drain surely covers: a real client cannot tell when the node began it.
       stop: { nodeId: node.address.nodeId, drainFromMs: askedAtMs, drainedAtMs: Math.round(line.atWallMs - this.startMs), logEnd: line.logEnd },
       peers: {
-        own: disk(node.address.nodeId),
+        ownBornAtMs: bornAtMs,
         siblings: nodesOf(regionId).filter((id) => id !== node.address.nodeId).map(disk),
         targets: targets.map((target) => ({ regionId: target, disks: nodesOf(target).map(disk) })),
         anyOther: false,

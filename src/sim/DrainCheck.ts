@@ -56,7 +56,8 @@ export const diskOf = (id: string, log: ReadonlyArray<Change.Change>, bornAtMs: 
 
 /** The disks the drained node's changes must be on: its siblings', and each target region's. */
 export interface Peers {
-  readonly own: Disk
+  /** When the drained node's disk was created (its last wipe, or 0): writes it acknowledged before that went with the older disk. */
+  readonly ownBornAtMs: number
   readonly siblings: ReadonlyArray<Disk>
   readonly targets: ReadonlyArray<{ readonly regionId: string; readonly disks: ReadonlyArray<Disk> }>
   /** Under discovery: some other disk is enough. */
@@ -84,14 +85,14 @@ const missingFrom = (change: Change.Change, write: WriteRecord, peers: Peers): R
 }
 
 /** The writes the node acknowledged on its current disk before the drain began. */
-const coveredWrites = (stop: DrainedStop, writes: ReadonlyArray<WriteRecord>, own: Disk): ReadonlyArray<WriteRecord> =>
+const coveredWrites = (stop: DrainedStop, writes: ReadonlyArray<WriteRecord>, ownBornAtMs: number): ReadonlyArray<WriteRecord> =>
   writes.filter(
-    (write) => write.outcome === "acknowledged" && write.targetNode === stop.nodeId && write.endedAtMs !== undefined && write.endedAtMs <= stop.drainFromMs && write.startedAtMs >= own.bornAtMs
+    (write) => write.outcome === "acknowledged" && write.targetNode === stop.nodeId && write.endedAtMs !== undefined && write.endedAtMs <= stop.drainFromMs && write.startedAtMs >= ownBornAtMs
   )
 
 /** Judges one completed drain. */
 export const judge = (stop: DrainedStop, writes: ReadonlyArray<WriteRecord>, peers: Peers): ReadonlyArray<Violation> => {
-  const missing = coveredWrites(stop, writes, peers.own).flatMap((write) =>
+  const missing = coveredWrites(stop, writes, peers.ownBornAtMs).flatMap((write) =>
     write.changes.flatMap((change) => {
       const where = missingFrom(change, write, peers)
       return where.length === 0 ? [] : [{ write: write.id, change: Oracle.idOf(change), missingFrom: where }]

@@ -252,7 +252,11 @@ export class Node {
     // a crash, from a world event rather than from inside its own last task.
     this.main = this.forkOn(scheduler, runtime, program, (exit) => {
       if (this.crashing || scheduler.dead) return
-      if (this.stoppingNow) return options.world.schedule(options.world.nowMs, "stopped", this.id, "", () => this.exited(scheduler))
+      if (this.stoppingNow) {
+        // A finalizer that died while the node stopped is a bug like any other.
+        if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died stopping at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
+        return options.world.schedule(options.world.nowMs, "stopped", this.id, "", () => this.exited(scheduler))
+      }
       const cause = exit._tag === "Failure" ? (Cause.isDie(exit.cause) ? "died" : "failed") : "returned"
       this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
       if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)

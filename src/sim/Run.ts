@@ -422,7 +422,7 @@ const judgeDrain = (sim: Sim, node: Node, stop: NodeStop): void => {
   const nodesOfRegion = (regionId: string) => nodesOf(scenario).filter((candidate) => candidate.regionId === regionId).map((candidate) => candidate.nodeId)
   const targets = (sim.graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !sim.graph.removed.has(regionId))
   const peers: DrainCheck.Peers = {
-    own: diskNow(sim, node.id),
+    ownBornAtMs: sim.wipedAtMs.get(node.id) ?? 0,
     siblings: nodesOfRegion(node.regionId).filter((id) => id !== node.id).map((id) => diskNow(sim, id)),
     targets: targets.map((regionId) => ({ regionId, disks: nodesOfRegion(regionId).map((id) => diskNow(sim, id)) })),
     anyOther: sim.dns !== undefined,

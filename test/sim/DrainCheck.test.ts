@@ -31,7 +31,7 @@ const written = (changes: ReadonlyArray<Change.Change>, startedAtMs = 1_000, tar
 const stop: DrainCheck.DrainedStop = { nodeId: "a-node1", drainFromMs: 5_000, drainedAtMs: 5_200, logEnd: 10 }
 
 const peers = (disks: { readonly sibling: ReadonlyArray<Change.Change>; readonly b: ReadonlyArray<Change.Change>; readonly bBornAtMs?: number }, options: Partial<DrainCheck.Peers> = {}): DrainCheck.Peers => ({
-  own: DrainCheck.diskOf("a-node1", [], 0),
+  ownBornAtMs: 0,
   siblings: [DrainCheck.diskOf("a-node2", disks.sibling, 0)],
   targets: [{ regionId: "b", disks: [DrainCheck.diskOf("b-node1", disks.b, disks.bBornAtMs ?? 0)] }],
   anyOther: false,
@@ -61,7 +61,7 @@ describe("the drained check", () => {
     const x = change(1)
     expect(DrainCheck.judge(stop, [written([x], 4_950)], peers({ sibling: [], b: [] }))).toEqual([])
     expect(DrainCheck.judge(stop, [written([x], 1_000, "a-node2")], peers({ sibling: [], b: [] }))).toEqual([])
-    expect(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [] }, { own: DrainCheck.diskOf("a-node1", [], 2_000) }))).toEqual([])
+    expect(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [] }, { ownBornAtMs: 2_000 }))).toEqual([])
     const local = change(2, { vault: "local" })
     expect(DrainCheck.judge(stop, [written([local])], peers({ sibling: [local], b: [] }))).toEqual([])
   })
