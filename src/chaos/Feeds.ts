@@ -146,10 +146,13 @@ export const goneWithWipedDisks = (feeds: ReadonlyArray<Pick<Feed, "generations"
 
 /**
  * Reads a node's whole log once, from position 1, until no entry arrived for `quietMs` (the
- * stream has no end: it turns into a live feed after the last stored entry). Used for the final
- * state, after the run is over and nothing writes any more. Fails when positions have a gap.
+ * stream has no end: it turns into a live feed after the last stored entry) once it holds at
+ * least `atLeast` entries (what the node's feed already delivered: a stream that is slow to
+ * start on a busy machine, a channel still connecting to a node started again just before,
+ * delivered nothing within `quietMs` and the log read as empty). Used for the final state, after
+ * the run is over and nothing writes any more. Fails when positions have a gap.
  */
-export const readLog = (client: ApiClient.ApiClient, quietMs: number, timeoutMs: number): Promise<ReadonlyArray<Store.LogEntry>> =>
+export const readLog = (client: ApiClient.ApiClient, quietMs: number, timeoutMs: number, atLeast = 0): Promise<ReadonlyArray<Store.LogEntry>> =>
   new Promise((resolve, reject) => {
     const entries: Array<Store.LogEntry> = []
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -165,7 +168,7 @@ export const readLog = (client: ApiClient.ApiClient, quietMs: number, timeoutMs:
     }
     const quiet = () => {
       if (timer !== undefined) clearTimeout(timer)
-      timer = setTimeout(() => finish(), quietMs)
+      if (entries.length >= atLeast) timer = setTimeout(() => finish(), quietMs)
     }
     const watching = client.watch(1, (entry) => {
       entries.push(entry)

@@ -144,6 +144,28 @@ const progressFile = "progress.jsonl"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** How long the final read waits before it asks a node that answered UNAVAILABLE again. */
+const unavailableRetryMs = 250
+
+/**
+ * Runs `read` again while it fails UNAVAILABLE, until `timeoutMs` passed. A node started again just
+ * before the end (a wipe at the heal) may be ready while the harness's channel to it still waits
+ * out grpc-js's reconnect backoff from the attempts that failed while it was down, and a call
+ * then fails at once (on a busy machine, `graceful-stop-wipe` lost a node's final read so).
+ */
+const whileUnavailable = async <A>(read: () => Promise<A>, timeoutMs: number): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await read()
+    } catch (error) {
+      const unavailable = (error as { readonly code?: unknown }).code === 14 || /UNAVAILABLE/.test(String(error))
+      if (!unavailable || Date.now() >= deadline) throw error
+      await sleep(unavailableRetryMs)
+    }
+  }
+}
+
 const draw = (range: Range, random: Random.Stream): number =>
   range.min === range.max ? range.min : Math.round((range.min + random.next() * (range.max - range.min)) * 1000) / 1000
 
@@ -618,7 +640,9 @@ class ChaosRun {
     const read = await Promise.all(
       this.nodes.map(async (node) => {
         try {
-          return Judge.regionState(node.address.regionId, node.address.nodeId, await readLog(this.clients.get(node.address.nodeId)!, finalReadQuietMs, finalReadTimeoutMs))
+          const delivered = this.feeds.get(node.address.nodeId)!.log.length
+          const log = await whileUnavailable(() => readLog(this.clients.get(node.address.nodeId)!, finalReadQuietMs, finalReadTimeoutMs, delivered), finalReadTimeoutMs)
+          return Judge.regionState(node.address.regionId, node.address.nodeId, log)
         } catch (error) {
           unreadable.push(unreadableViolation(node, error))
           return undefined

@@ -248,22 +248,30 @@ export class Node {
         return yield* Effect.provide(Engine.run(settings), context)
       })
     ))
-    // An incarnation that ends on its own (its layer failed to build, say) is cleaned up like
-    // a crash, from a world event rather than from inside its own last task.
-    this.main = this.forkOn(scheduler, runtime, program, (exit) => {
-      if (this.crashing || scheduler.dead) return
-      if (this.stoppingNow) {
-        // A finalizer that died while the node stopped is a bug like any other.
-        if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died stopping at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
-        return options.world.schedule(options.world.nowMs, "stopped", this.id, "", () => this.exited(scheduler))
-      }
-      const cause = exit._tag === "Failure" ? (Cause.isDie(exit.cause) ? "died" : "failed") : "returned"
-      this.exits.push(`incarnation ${this.incarnation} ${cause} at ${options.world.nowMs} ms`)
-      if (exit._tag === "Failure" && Cause.isDie(exit.cause)) this.defects.push(`incarnation ${this.incarnation} died at ${options.world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
-      options.world.schedule(options.world.nowMs, "exit", this.id, cause, () => {
-        if (this.scheduler === scheduler) this.crash()
-        options.onExit?.(this, cause)
-      })
+    this.main = this.forkOn(scheduler, runtime, program, (exit) => this.mainEnded(scheduler, exit))
+  }
+
+  /**
+   * The incarnation's main fiber ended: after a graceful stop, the node is down; else it ended on
+   * its own (its layer failed to build, say), which is cleaned up like a crash, from a world event
+   * rather than from inside its own last task.
+   */
+  private mainEnded(scheduler: NodeScheduler, exit: Exit.Exit<unknown, unknown>): void {
+    const { world } = this.options
+    if (this.crashing || scheduler.dead) return
+    const died = exit._tag === "Failure" && Cause.isDie(exit.cause)
+    if (this.stoppingNow) {
+      // A finalizer that died while the node stopped is a bug like any other.
+      if (died) this.defects.push(`incarnation ${this.incarnation} died stopping at ${world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
+      world.schedule(world.nowMs, "stopped", this.id, "", () => this.exited(scheduler))
+      return
+    }
+    const cause = exit._tag === "Failure" ? (died ? "died" : "failed") : "returned"
+    this.exits.push(`incarnation ${this.incarnation} ${cause} at ${world.nowMs} ms`)
+    if (died) this.defects.push(`incarnation ${this.incarnation} died at ${world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
+    world.schedule(world.nowMs, "exit", this.id, cause, () => {
+      if (this.scheduler === scheduler) this.crash()
+      this.options.onExit?.(this, cause)
     })
   }
 
