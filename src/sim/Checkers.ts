@@ -13,6 +13,9 @@
  *   absent, by the rule over the changes each region stores).
  * - acknowledged: every acknowledged change is in that union; each acknowledged change that
  *   is not its tuple's final winner is labelled by cause (see `classifyLosses`).
+ * - drained (`DrainCheck.ts`): a graceful stop's completed drain left every write the node
+ *   acknowledged on its siblings' disks and in the regions its region ships to, judged from the
+ *   disks the moment the drain said so.
  * - residency: no region ever logged (so never stored) a change of a vault it may not hold.
  * - unique_ids: no two different changes share an id.
  * - store_integrity: each disk is one whole history: its log holds exactly the positions 1 to
