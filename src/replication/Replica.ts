@@ -104,6 +104,15 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly check: (tuple: Tuple.Tuple) => Effect.Effect<boolean, StoreError>
     /** Existing tuples under a vault, optionally narrowed to a resource and relation. */
     readonly list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) => Effect.Effect<ReadonlyArray<Tuple.Tuple>, StoreError>
+    /**
+     * One page of `list`: the existing tuples among the next `page.limit` stored after
+     * `page.after`, and `scannedTo`, the last tuple looked at when the page was full (more may
+     * follow it; absent when the scan reached the end).
+     */
+    readonly listPage: (
+      prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string },
+      page: Store.ScanPage & { readonly limit: number }
+    ) => Effect.Effect<{ readonly tuples: ReadonlyArray<Tuple.Tuple>; readonly scannedTo: Tuple.Tuple | undefined }, StoreError>
     /** Lets client writes in (after bootstrap, see `Engine.run`); until then they are refused. */
     readonly openWrites: Effect.Effect<void>
     /** Whether client writes are let in. */
@@ -130,6 +139,21 @@ export class Replica extends Context.Tag("inferadb/Replica")<
 const isOrphan = (entry: Store.LogEntry, request: Message.CatchUp): boolean =>
   !(request.knownOrigins ?? []).includes(entry.change.id.origin) &&
   (entry.change.originRegion === request.fromRegion || entry.receivedFrom === request.fromRegion)
+
+/** The tuples that exist among `states`: those whose winner under the resolver is an insert. */
+const present =
+  (resolver: ConflictResolver.ConflictResolver) =>
+  (states: ReadonlyArray<TupleState.TupleState>): ReadonlyArray<Tuple.Tuple> =>
+    states.flatMap((state) => {
+      const winner = TupleState.winner(state, resolver)
+      return winner?.op === "insert" ? [winner.tuple] : []
+    })
+
+/** A page of `listPage`: the existing tuples, and the last one scanned when the page was full. */
+const pageOf = (states: ReadonlyArray<TupleState.TupleState>, limit: number, resolver: ConflictResolver.ConflictResolver) => ({
+  tuples: present(resolver)(states),
+  scannedTo: states.length === limit ? states[states.length - 1]?.frontier[0]?.tuple : undefined
+})
 
 /** Whether a CatchUp page holds an entry: one the asking region may store, and only an orphan when it asks for those. */
 const pageKeeps = (topology: Topology.Topology, request: Message.CatchUp) => (entry: Store.LogEntry): boolean =>
@@ -322,13 +346,8 @@ export const make = (options: Options) =>
       write,
       applyBatch,
       check: (tuple: Tuple.Tuple) => Effect.map(store.getTuple(tuple), (state) => TupleState.isPresent(state, options.resolver)),
-      list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) =>
-        Effect.map(store.scanTuples(prefix), (states) =>
-          states.flatMap((state) => {
-            const winner = TupleState.winner(state, options.resolver)
-            return winner?.op === "insert" ? [winner.tuple] : []
-          })
-        ),
+      list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) => Effect.map(store.scanTuples(prefix), present(options.resolver)),
+      listPage: (prefix, page) => Effect.map(store.scanTuples(prefix, page), (states) => pageOf(states, page.limit, options.resolver)),
       openWrites: Ref.set(writesOpen, true),
       writesOpen: Ref.get(writesOpen),
       handle,

@@ -82,12 +82,18 @@ export class Store extends Context.Tag("inferadb/Store")<
       afterCommit?: (result: A) => Effect.Effect<void>
     ) => Effect.Effect<A, E | StoreError, R>
     readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
-    /** Tuple states whose key starts with the given parts, in key order. */
-    readonly scanTuples: (prefix: {
-      readonly vault?: string
-      readonly resource?: string
-      readonly relation?: string
-    }) => Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError>
+    /**
+     * Tuple states whose key starts with the given parts, in key order; with `page`, only those
+     * after the tuple `after` (when given), at most `limit`.
+     */
+    readonly scanTuples: (
+      prefix: {
+        readonly vault?: string
+        readonly resource?: string
+        readonly relation?: string
+      },
+      page?: ScanPage
+    ) => Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError>
     /** Log entries with `position >= from`, at most `limit`, in order. */
     readonly readLog: (from: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
     /** Position of the last log entry (0 when empty). */
@@ -123,6 +129,12 @@ export class Store extends Context.Tag("inferadb/Store")<
 >() {}
 
 const tuplePrefix = "t/"
+
+/** A page of a tuple scan: the tuples after `after`, at most `limit` of them. */
+export interface ScanPage {
+  readonly after?: Tuple.Tuple
+  readonly limit?: number
+}
 /**
  * The prefix of log entries' keys. A driver may rely on how they are written: each transaction
  * appends positions above every one written before and never removes one, so the keys under it
@@ -502,10 +514,13 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
   return {
     transaction: (body, afterCommit) => (afterCommit === undefined ? transact(body) : inTurn(transact, turns, body, afterCommit)),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
-    scanTuples: (prefix) =>
+    scanTuples: (prefix, page) =>
       read((tx) => {
         const start = scanPrefix(prefix)
-        return Effect.flatMap(tx.range(start, prefixEnd(start), Number.MAX_SAFE_INTEGER), (entries) =>
+        // The least key above `after`'s: its key with a NUL appended (byte order is string order).
+        const after = page?.after === undefined ? undefined : `${tupleKey(page.after)}\u0000`
+        const from = after !== undefined && after > start ? after : start
+        return Effect.flatMap(tx.range(from, prefixEnd(start), page?.limit ?? Number.MAX_SAFE_INTEGER), (entries) =>
           Effect.forEach(entries, ([key, stored]) => decodeTupleState(cells, tupleOfKey(key), stored))
         )
       }),

@@ -85,6 +85,18 @@ const relationshipToProto = (relationship: Relationship): Proto.Relationship => 
 /** Changes per Watch event this client asks for: fewer, larger messages (the server caps it). */
 const watchChangesPerEvent = 256
 
+/** Every page of a Read, one after another (`ReadPages`): a resource may hold more than one message carries. */
+const everyPage = async (page: (pageToken: string) => Promise<Proto.ReadResponse>): Promise<ReadonlyArray<Tuple.Tuple>> => {
+  const tuples: Array<Tuple.Tuple> = []
+  let pageToken = ""
+  do {
+    const response = await page(pageToken)
+    tuples.push(...response.tuples)
+    pageToken = response.nextPageToken
+  } while (pageToken !== "")
+  return tuples
+}
+
 /** Connects to `address` (`host:port`); the channel opens on the first call. */
 export const make = (address: string, options: Options = {}): ApiClient => {
   // Watch events of a few hundred changes outgrow HTTP/2's default 64 KiB windows (`FlowControl`).
@@ -146,9 +158,11 @@ export const make = (address: string, options: Options = {}): ApiClient => {
         ? unary<Proto.DeleteResponse>((callback) => client.delete({ vault, relationships: relationships.map(relationshipToProto) }, metadata(), callOptions(), callback))
         : write(vault, relationships.map((relationship) => ({ op: "delete", ...relationship }))),
     read: (vault, resource, relation) =>
-      unary<Proto.ReadResponse>((callback) =>
-        client.read({ vault, resource, ...(relation === undefined ? {} : { relation }) }, metadata(), callOptions(), callback)
-      ).then((response) => response.tuples),
+      everyPage((pageToken) =>
+        unary<Proto.ReadResponse>((callback) =>
+          client.read({ vault, resource, ...(relation === undefined ? {} : { relation }), pageSize: 0, pageToken }, metadata(), callOptions(), callback)
+        )
+      ),
     check: (tuple) =>
       unary<Proto.CheckResponse>((callback) => client.check({ tuple }, metadata(), callOptions(), callback)).then((response) => response.allowed),
     watch,

@@ -34,6 +34,7 @@ import * as Guards from "../replication/Guards.js"
 import * as Metrics from "../replication/Metrics.js"
 import * as Network from "../replication/Network.js"
 import * as ProtoReader from "../replication/ProtoReader.js"
+import * as ReadPages from "./ReadPages.js"
 import * as Replica from "../replication/Replica.js"
 import * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
@@ -691,10 +692,15 @@ const read = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, 
   Effect.gen(function* () {
     const request = yield* decodeMessage(context, Proto.ReadRequest, bytes)
     if (request.vault === "" || request.resource === "") return yield* invalid(context, "a read needs a vault and a resource")
+    const after = request.pageToken === "" ? undefined : ReadPages.afterToken(request.pageToken)
+    if (request.pageToken !== "" && after === undefined) return yield* invalid(context, "the page token is not one this API gave (next_page_token of an earlier answer)")
     const node = yield* requireNode(context)
     const prefix = { vault: request.vault, resource: request.resource, ...(request.relation === undefined ? {} : { relation: request.relation }) }
-    const tuples = yield* Effect.mapError(node.replica.list(prefix), storeFailure)
-    return Proto.ReadResponse.encode({ tuples: tuples.map((tuple) => ({ ...tuple })) }).finish()
+    const page = yield* Effect.mapError(node.replica.listPage(prefix, { ...(after === undefined ? {} : { after }), limit: ReadPages.pageSizeOf(request.pageSize) }), storeFailure)
+    // A page ends before its answer would pass this server's message bound: whole, it failed for good.
+    const fit = ReadPages.fitting(page.tuples, context.messageBytesMax)
+    const next = fit.endsAt ?? page.scannedTo
+    return Proto.ReadResponse.encode({ tuples: fit.kept.map((tuple) => ({ ...tuple })), nextPageToken: next === undefined ? "" : ReadPages.tokenOf(next) }).finish()
   })
 
 const check = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Array, CallFailure> =>

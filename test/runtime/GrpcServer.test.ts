@@ -108,9 +108,10 @@ describe("GrpcServer", () => {
       // Revisions start from the wall clock in microseconds (they never repeat after a wiped disk).
       expect(written.revision).toBeGreaterThan(Date.now() * 1_000 - 60_000_000)
 
-      const all = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme" }, done))
+      const all = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme", pageSize: 0, pageToken: "" }, done))
+      expect(all.nextPageToken).toBe("")
       expect(all.tuples.map((tuple) => tuple.relation).sort()).toStrictEqual(["editor", "viewer"])
-      const viewers = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme", relation: "viewer" }, done))
+      const viewers = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:readme", relation: "viewer", pageSize: 0, pageToken: "" }, done))
       expect(viewers.tuples).toStrictEqual([{ vault: "acme", ...aliceViews }])
       const tuple = { vault: "acme", ...aliceViews }
       expect(yield* call<Proto.CheckResponse>((done) => client.check({ tuple }, done))).toStrictEqual({ allowed: true })
@@ -131,10 +132,11 @@ describe("GrpcServer", () => {
       expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [unspecified] }, done)))).toBe("INVALID_ARGUMENT")
       expect(yield* statusOf(call((done) => client.write({ vault: "acme", operations: [] }, done)))).toBe("INVALID_ARGUMENT")
       expect(yield* statusOf(call((done) => client.check({}, done)))).toBe("INVALID_ARGUMENT")
-      expect(yield* statusOf(call((done) => client.read({ vault: "acme", resource: "" }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.read({ vault: "acme", resource: "", pageSize: 0, pageToken: "" }, done)))).toBe("INVALID_ARGUMENT")
+      expect(yield* statusOf(call((done) => client.read({ vault: "acme", resource: "document:readme", pageSize: 0, pageToken: "not a token!" }, done)))).toBe("INVALID_ARGUMENT")
       expect(yield* statusOf(call((done) => client.write({ vault: "eu-home", operations: [insert(aliceViews)] }, done)))).toBe("FAILED_PRECONDITION")
-      expect(totals.refused).toBe(5)
-      expect(yield* refused(prom, "Invalid")).toBe(5)
+      expect(totals.refused).toBe(6)
+      expect(yield* refused(prom, "Invalid")).toBe(6)
 
       // Bytes that are not a WriteRequest at all are counted as a malformed request.
       const raw = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure())
@@ -143,7 +145,7 @@ describe("GrpcServer", () => {
       )
       expect(yield* statusOf(garbage)).toBe("INVALID_ARGUMENT")
       raw.close()
-      expect(totals.refused).toBe(6)
+      expect(totals.refused).toBe(7)
       expect(yield* refused(prom, "Malformed")).toBe(1)
     })
   )
@@ -215,6 +217,43 @@ describe("GrpcServer", () => {
       expect(received().map((entry) => entry.change?.tuple?.subject)).toStrictEqual(subjects)
       expect(events.length).toBeGreaterThan(1)
       for (const event of events) expect(Proto.WatchEvent.encode(event).finish().length).toBeLessThanOrEqual(messageBytesMax)
+    })
+  )
+
+  it.scopedLive("a Read of more tuples than one message carries comes in pages within the server's bound, each going on after the last, deleted tuples left out, until the last page says so", () =>
+    Effect.gen(function* () {
+      // 2 KiB: 60 tuples with long subjects are about 4 KiB; whole, the answer would be refused
+      // (RESOURCE_EXHAUSTED) whatever the client did.
+      const messageBytesMax = 2_048
+      const { relationships: client } = yield* serveWest({ mode: "insecure" }, { messageBytesMax })
+      const subjects = Array.from({ length: 60 }, (_, index) => `user:someone-with-a-long-name-${String(index).padStart(2, "0")}`)
+      for (let from = 0; from < subjects.length; from += 10) {
+        yield* call((done) => client.write({ vault: "acme", operations: subjects.slice(from, from + 10).map((subject) => insert(relationship("document:big", "viewer", subject))) }, done))
+      }
+      const deleted = new Set([subjects[3]!, subjects[31]!])
+      yield* call((done) => client.delete({ vault: "acme", relationships: [...deleted].map((subject) => relationship("document:big", "viewer", subject)) }, done))
+      const pages = (pageSize: number) =>
+        Effect.gen(function* () {
+          const answers: Array<Proto.ReadResponse> = []
+          let pageToken = ""
+          do {
+            const answer = yield* call<Proto.ReadResponse>((done) => client.read({ vault: "acme", resource: "document:big", pageSize, pageToken }, done))
+            answers.push(answer)
+            pageToken = answer.nextPageToken
+          } while (pageToken !== "" && answers.length < 100)
+          return answers
+        })
+      const expected = subjects.filter((subject) => !deleted.has(subject))
+      // Pages end at the bound: several, each within it.
+      const bounded = yield* pages(0)
+      expect(bounded.length).toBeGreaterThan(1)
+      for (const answer of bounded) expect(Proto.ReadResponse.encode(answer).finish().length).toBeLessThanOrEqual(messageBytesMax)
+      expect(bounded.flatMap((answer) => answer.tuples.map((tuple) => tuple.subject))).toStrictEqual(expected)
+      // Pages end at the requested size: 7 stored tuples looked at each, deleted ones included.
+      const small = yield* pages(7)
+      expect(small.length).toBe(Math.ceil(subjects.length / 7) + (subjects.length % 7 === 0 ? 1 : 0))
+      expect(small.flatMap((answer) => answer.tuples.map((tuple) => tuple.subject))).toStrictEqual(expected)
+      expect(small[small.length - 1]?.nextPageToken).toBe("")
     })
   )
 

@@ -358,16 +358,27 @@ export interface DeleteResponse {
   epoch: number;
 }
 
-/** Reads the existing tuples of one resource, optionally of one relation. */
+/** Reads the existing tuples of one resource, optionally of one relation, one page at a time. */
 export interface ReadRequest {
   vault: string;
   resource: string;
-  relation?: string | undefined;
+  relation?:
+    | string
+    | undefined;
+  /**
+   * Most stored tuples to look at for this page (0 = the server's default); the server caps it,
+   * and a page also ends before its answer would outgrow the server's message bound.
+   */
+  pageSize: number;
+  /** Where to go on: a previous answer's next_page_token; empty for the first page. */
+  pageToken: string;
 }
 
-/** The existing tuples, in key order. */
+/** The existing tuples of one page, in key order. */
 export interface ReadResponse {
   tuples: Tuple[];
+  /** Set when more tuples may follow: ask again with it as page_token. Empty on the last page. */
+  nextPageToken: string;
 }
 
 /** Whether a tuple exists in the serving region now. */
@@ -2527,7 +2538,7 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
 };
 
 function createBaseReadRequest(): ReadRequest {
-  return { vault: "", resource: "", relation: undefined };
+  return { vault: "", resource: "", relation: undefined, pageSize: 0, pageToken: "" };
 }
 
 export const ReadRequest: MessageFns<ReadRequest> = {
@@ -2540,6 +2551,12 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     }
     if (message.relation !== undefined) {
       writer.uint32(26).string(message.relation);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
     }
     return writer;
   },
@@ -2581,6 +2598,22 @@ export const ReadRequest: MessageFns<ReadRequest> = {
             message.relation = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2595,13 +2628,16 @@ export const ReadRequest: MessageFns<ReadRequest> = {
 };
 
 function createBaseReadResponse(): ReadResponse {
-  return { tuples: [] };
+  return { tuples: [], nextPageToken: "" };
 }
 
 export const ReadResponse: MessageFns<ReadResponse> = {
   encode(message: ReadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.tuples) {
       Tuple.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -2625,6 +2661,14 @@ export const ReadResponse: MessageFns<ReadResponse> = {
             }
 
             message.tuples.push(Tuple.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
             continue;
           }
         }
