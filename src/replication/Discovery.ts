@@ -237,6 +237,18 @@ export const sync = (
     return { added: plan.add.map(refOf), removed: plan.remove.map(refOf), statusChanged: plan.status.map(refOf) }
   })
 
+/**
+ * One round now, outside the loop: discover and sync, or keep the topology on a failure. A node
+ * that is asked to stop runs one before its drain: it drains to the siblings it knows, and one
+ * that started after its last round (a round may be `discovery.interval_ms` away) would be left
+ * without the changes that only the stopping node holds.
+ */
+export const roundNow = (options: SyncOptions): Effect.Effect<void, never, EndpointSource | TopologyManager.TopologyManager> =>
+  Effect.flatMap(EndpointSource, (source) => Effect.flatMap(source.discover, (endpoints) => sync(endpoints, options))).pipe(
+    Effect.catchAll((error) => Effect.logWarning(`discovery round before the drain failed; draining to the nodes known: ${error.message}`)),
+    Effect.asVoid
+  )
+
 /** Counters of the `runSync` loop. */
 export interface SyncStats {
   readonly rounds: number

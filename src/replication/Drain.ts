@@ -53,13 +53,15 @@ const look = (settings: Settings, drainTo: number): Effect.Effect<Drained, Store
 
 /**
  * Waits until every target acknowledged the log as it stood when the drain began, or the timeout
- * passed. The public API is already withdrawn, so that covers every write this node acknowledged.
+ * passed, after `refresh` (a discovery round, under DNS discovery). The public API is already withdrawn, so that covers every write this node acknowledged.
  * Changes peers keep sending meanwhile are still shipped while the agent runs but not waited
  * for: their senders hold them, and under a steady load a drain to the moving log end would
  * wait for a moment when every cursor happens to be at the end at once.
  */
-export const run = (settings: Settings): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager> =>
+export const run = <R = never>(settings: Settings, refresh: Effect.Effect<void, never, R> = Effect.void as Effect.Effect<void, never, R>): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager | R> =>
   Effect.gen(function* () {
+    // Under DNS discovery a round first, so siblings that appeared since the last one are waited for too (`Discovery.roundNow`).
+    yield* refresh
     const startedMs = yield* EffectClock.currentTimeMillis
     let drainTo: number | undefined = undefined
     while (true) {

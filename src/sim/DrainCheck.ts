@@ -12,8 +12,9 @@
  * is what makes a graceful stop safe for the disk: it may be wiped (a pod rescheduled on an empty
  * volume) without losing an acknowledged write.
  *
- * Under DNS discovery a node drains to the nodes it has found, which the judge cannot know, so
- * there the check asks for the promise's point alone: some other disk holds each change.
+ * Under DNS discovery a node drains to the nodes it has found (a discovery round first, then
+ * those), which the judge cannot know, so there the check asks for the promise's point alone: some
+ * other disk holds each change, among the siblings whose DNS record exists and the target regions.
  * A disk wiped after the write began may have acknowledged the change and lost it since, so it
  * is not asked for it. Shared regional stores are not judged: the region's disk, not the node's,
  * holds its writes, and the region's leader ships them.

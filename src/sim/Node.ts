@@ -233,9 +233,11 @@ export class Node {
           router: Context.get(context, Router.Router),
           topology: Context.get(context, TopologyManager.TopologyManager),
           failover,
-          drain: (options.decorateDrain ?? ((drain) => drain))((timeoutMs) =>
-            Effect.provide(Drain.run({ regionId: settings.regionId, nodeId: settings.nodeId, storeShape: settings.storeShape, enabled: true, timeoutMs }), context)
-          )
+          drain: (options.decorateDrain ?? ((drain) => drain))((timeoutMs) => {
+            // As `serve` does under DNS discovery: a round first, so the siblings known are the ones DNS has now.
+            const refresh = dns === undefined ? Effect.void : Effect.provideService(Discovery.roundNow({ defaultZone: "default" }), Discovery.EndpointSource, dns.source)
+            return Effect.provide(Drain.run({ regionId: settings.regionId, nodeId: settings.nodeId, storeShape: settings.storeShape, enabled: true, timeoutMs }, refresh), context)
+          })
         }
         if (self.reloads !== reloadsAtStart && options.topology !== undefined) yield* self.reload(self.handles.topology, options.topology())
         // As `serve` does under DNS discovery: the first round before the engine, then every interval.

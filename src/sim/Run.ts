@@ -423,7 +423,8 @@ const judgeDrain = (sim: Sim, node: Node, stop: NodeStop): void => {
   const targets = (sim.graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !sim.graph.removed.has(regionId))
   const peers: DrainCheck.Peers = {
     ownBornAtMs: sim.wipedAtMs.get(node.id) ?? 0,
-    siblings: nodesOfRegion(node.regionId).filter((id) => id !== node.id).map((id) => diskNow(sim, id)),
+    // Under discovery a sibling whose pod is gone (its record withdrawn) is one no drain can know.
+    siblings: nodesOfRegion(node.regionId).filter((id) => id !== node.id && sim.dns?.isPublished(id) !== false).map((id) => diskNow(sim, id)),
     targets: targets.map((regionId) => ({ regionId, disks: nodesOfRegion(regionId).map((id) => diskNow(sim, id)) })),
     anyOther: sim.dns !== undefined,
     allowed: Checkers.allowedBy(scenario.topology.vaults)

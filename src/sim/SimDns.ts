@@ -69,6 +69,11 @@ export class SimDns {
     this.published.delete(nodeId)
   }
 
+  /** Whether a node's record is published now. */
+  isPublished(nodeId: string): boolean {
+    return this.published.has(nodeId)
+  }
+
   /** Every lookup fails from now on (`dns_outage`), until `restore`. */
   fail(): void {
     this.outage = true

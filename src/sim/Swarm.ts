@@ -614,6 +614,33 @@ const gracefulChance = 0.3
 const gracefulStops = (random: Stream, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
   faults.map((fault) => (fault.kind === "crash" && chance(random, gracefulChance) ? { ...fault, graceful: true } : fault))
 
+/** Share of drawn schedules with a rolling update (`rollingUpdate`). */
+const rollingChance = 0.1
+
+/**
+ * On a tenth of schedules (from its own stream, `rolling`, so every other draw of a seed stays as
+ * it was), a rolling update of one region, as Kubernetes runs one for a new image or
+ * configuration: each node in turn is stopped gracefully (SIGTERM: drain, exit), down for 0.3-1.5
+ * s, started again (on an empty disk, for volumes that do not outlive their pod, on a third of
+ * updates), and the next node follows once it has been up 0.5-2 s. Single graceful stops drawn
+ * among the crashes never stop every node of a region one after another, each draining to the
+ * siblings the previous one left behind.
+ */
+const rollingUpdate = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  if (!chance(random, rollingChance)) return faults
+  const { startMs, durationMs } = scenario.workload
+  const region = pick(random, scenario.topology.regions)
+  const emptyDisks = chance(random, 1 / 3)
+  let atMs = stepBetween(random, durationMs > 0 ? startMs : 0, (durationMs > 0 ? startMs + durationMs : 5_000) + 2_000, 10)
+  const update: Array<Fault> = []
+  for (const node of region.nodes) {
+    const upMs = atMs + stepBetween(random, 300, 1_500, 10)
+    update.push({ atMs, kind: "crash", target: node, graceful: true }, { atMs: upMs, kind: emptyDisks ? "wipe" : "restart", target: node })
+    atMs = upMs + stepBetween(random, 500, 2_000, 10)
+  }
+  return [...faults, ...update].sort((a, b) => a.atMs - b.atMs)
+}
+
 /**
  * How long after a graceful stop was asked for the node may still run: the requests in flight,
  * then the drain (`Node.stopTimings`, `Drain.timeoutMsDefault`). Failover expectations count the
@@ -655,7 +682,8 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   // A reload declares every node, which discovery would undo: no topology faults with discovery.
   const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
   const kills = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
-  const crashes = options.gracefulStops === false ? kills : gracefulStops(swarm.derive("graceful"), kills)
+  // A rolling update may start a node of the primary region again: operator promotions are kept only while it is down, then too.
+  const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))
   const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)

@@ -45,10 +45,12 @@ import * as Fixtures from "./fixtures/scenarios.js"
 // before the first answers, a start-up window the judge opened only for lossy links), 134001289
 // (a wiped node paging five entries a page under a 2 KiB bound over lossy links: every lost page
 // ended a pass over its source, which then waited for the round's slowest source; not converged
-// 30 s after the heal).
+// 30 s after the heal), 140001040 (under DNS discovery a node stopped gracefully 0.7 s into the
+// run did not know its sibling yet, drained to nobody and exited with changes only its disk held;
+// a stopping node now runs a discovery round before it drains).
 const ciSeeds = [
   4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 53, 5015, 7062, 20053, 20187, 40064, 70238, 71317, 300443, 300700, 301614, 302121, 400800, 400847, 401434, 502216,
-  602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635, 24000192, 24000877, 24001466, 26000758, 134000153, 134001289
+  602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635, 24000192, 24000877, 24001466, 26000758, 134000153, 134001289, 140001040
 ]
 
 /**
