@@ -385,7 +385,8 @@ export class Node {
    */
   reconfigure(topology: Topology.Topology): void {
     this.reloads++
-    const handles = this.ready
+    // A stopping node still takes a reload, as `serve` handles SIGHUP while it drains.
+    const handles = this.up ? this.handles : undefined
     if (handles !== undefined) this.fork(this.reload(handles.topology, topology), () => {})
   }
 

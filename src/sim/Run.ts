@@ -224,6 +224,8 @@ interface Sim {
   readonly dns: SimDns.SimDns | undefined
   /** The replication graph as topology faults left it so far. */
   graph: TopologyFaults.Graph
+  /** Every graph the run had, from when (the first at 0): what a drain that spanned a change had to wait for. */
+  readonly graphs: Array<{ readonly atMs: number; readonly graph: TopologyFaults.Graph }>
   convergedAtMs: number | undefined
 }
 
@@ -288,6 +290,7 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     sentOutside,
     messages,
     graph: TopologyFaults.initial(scenario.topology),
+    graphs: [{ atMs: 0, graph: TopologyFaults.initial(scenario.topology) }],
     dns: dnsOf(scenario),
     convergedAtMs: undefined
   }
@@ -420,7 +423,11 @@ const judgeDrain = (sim: Sim, node: Node, stop: NodeStop): void => {
   const { scenario } = sim
   if (!stop.drained.complete || scenario.store !== "per_node" || !scenario.checks.includes("drained") || sim.graph.removed.has(node.regionId)) return
   const nodesOfRegion = (regionId: string) => nodesOf(scenario).filter((candidate) => candidate.regionId === regionId).map((candidate) => candidate.nodeId)
-  const targets = (sim.graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !sim.graph.removed.has(regionId))
+  // A target it had throughout the drain: one added meanwhile may reach the node after its last look, one removed is none.
+  const targetsOf = (graph: TopologyFaults.Graph) => (graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !graph.removed.has(regionId))
+  const atStart = sim.graphs.filter((entry) => entry.atMs <= stop.drainFromMs).at(-1)?.graph ?? sim.graph
+  const throughout = sim.graphs.filter((entry) => entry.atMs > stop.drainFromMs).map((entry) => entry.graph)
+  const targets = targetsOf(atStart).filter((regionId) => throughout.every((graph) => targetsOf(graph).includes(regionId)))
   const peers: DrainCheck.Peers = {
     ownBornAtMs: sim.wipedAtMs.get(node.id) ?? 0,
     // Under discovery a sibling whose pod is gone (its record withdrawn) is one no drain can know.
@@ -498,6 +505,7 @@ const changeTopology = (sim: Sim, change: TopologyFaults.TopologyChange): string
   // A file's schedule is validated; a shrunk or hand-built one may not fit the graph.
   if (Either.isLeft(next)) return `topology ${TopologyFaults.describe(change)}: not applied, ${next.left}`
   sim.graph = next.right
+  sim.graphs.push({ atMs: sim.world.nowMs, graph: next.right })
   for (const node of sim.nodes.values()) node.reconfigure(viewOf(sim, node.regionId))
   return `topology ${TopologyFaults.describe(change)}`
 }
