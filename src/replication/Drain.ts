@@ -31,8 +31,6 @@ export interface Drained {
   readonly complete: boolean
   /** The log end when the drain began: every write this node acknowledged lies at or before it. */
   readonly logEnd: number
-  /** The targets it waited for. */
-  readonly targets: ReadonlyArray<string>
   readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
 }
 
@@ -48,13 +46,13 @@ const look = (settings: Settings, drainTo: number): Effect.Effect<Drained, Store
     const targets = settings.enabled ? Agent.targetsFor(topology, settings) : []
     const cursors = yield* Effect.forEach(targets, (target) => Effect.map(store.getCursor(target), (cursor) => ({ target, cursor })))
     const behind = cursors.filter(({ cursor }) => cursor < drainTo)
-    return { complete: behind.length === 0, logEnd: drainTo, targets, behind }
+    return { complete: behind.length === 0, logEnd: drainTo, behind }
   })
 
 /**
  * Waits until every target acknowledged the log as it stood when the drain began, or the timeout
- * passed, after `refresh` (a discovery round, under DNS discovery). The public API is already withdrawn, so that covers every write this node acknowledged.
- * Changes peers keep sending meanwhile are still shipped while the agent runs but not waited
+ * passed, after `refresh` (a discovery round, under DNS discovery). The public API is already
+ * withdrawn, so that covers every write this node acknowledged. Changes peers keep sending meanwhile are still shipped while the agent runs but not waited
  * for: their senders hold them, and under a steady load a drain to the moving log end would
  * wait for a moment when every cursor happens to be at the end at once.
  */
@@ -66,7 +64,7 @@ export const run = <R = never>(settings: Settings, refresh: Effect.Effect<void, 
     let drainTo: number | undefined = undefined
     while (true) {
       drainTo ??= yield* Effect.orElseSucceed(Effect.flatMap(Store.Store, (store) => store.logEnd), () => undefined)
-      const unknown: Drained = { complete: false, logEnd: drainTo ?? 0, targets: [], behind: [] }
+      const unknown: Drained = { complete: false, logEnd: drainTo ?? 0, behind: [] }
       const state = drainTo === undefined ? unknown : yield* Effect.orElseSucceed(look(settings, drainTo), () => unknown)
       if (state.complete || (yield* EffectClock.currentTimeMillis) - startedMs >= settings.timeoutMs) return state
       yield* Effect.sleep(pollMs)

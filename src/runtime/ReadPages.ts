@@ -41,8 +41,8 @@ export const fitting = (tuples: ReadonlyArray<Tuple.Tuple>, bytesMax: number): {
   let bytes = WireCodec.messageReserveBytes
   for (let index = 0; index < tuples.length; index++) {
     const tuple = tuples[index]!
-    // The token that would name this tuple: base64 of its key, a third longer.
     bytes += tupleBytes(tuple)
+    // The token that would name this tuple: base64 of its key, a third longer.
     const tokenBytes = 6 + Math.ceil((Buffer.byteLength(Tuple.key(tuple), "utf8") * 4) / 3)
     if (index > 0 && bytes + tokenBytes > bytesMax) return { kept: tuples.slice(0, index), endsAt: tuples[index - 1] }
   }

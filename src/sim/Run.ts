@@ -223,8 +223,7 @@ interface Sim {
   /** The DNS nodes find each other through, under the scenario's `discovery`. */
   readonly dns: SimDns.SimDns | undefined
   /** The replication graph as topology faults left it so far. */
-  graph: TopologyFaults.Graph
-  /** Every graph the run had, from when (the first at 0): what a drain that spanned a change had to wait for. */
+  /** Every graph the run had, from when (the first at 0; the last is the current one): what a drain that spanned a change had to wait for. */
   readonly graphs: Array<{ readonly atMs: number; readonly graph: TopologyFaults.Graph }>
   convergedAtMs: number | undefined
 }
@@ -289,7 +288,6 @@ const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
     drainViolations: [],
     sentOutside,
     messages,
-    graph: TopologyFaults.initial(scenario.topology),
     graphs: [{ atMs: 0, graph: TopologyFaults.initial(scenario.topology) }],
     dns: dnsOf(scenario),
     convergedAtMs: undefined
@@ -421,11 +419,11 @@ const diskNow = (sim: Sim, diskId: string): DrainCheck.Disk =>
  */
 const judgeDrain = (sim: Sim, node: Node, stop: NodeStop): void => {
   const { scenario } = sim
-  if (!stop.drained.complete || scenario.store !== "per_node" || !scenario.checks.includes("drained") || sim.graph.removed.has(node.regionId)) return
+  if (!stop.drained.complete || scenario.store !== "per_node" || !scenario.checks.includes("drained") || graphOf(sim).removed.has(node.regionId)) return
   const nodesOfRegion = (regionId: string) => nodesOf(scenario).filter((candidate) => candidate.regionId === regionId).map((candidate) => candidate.nodeId)
   // A target it had throughout the drain: one added meanwhile may reach the node after its last look, one removed is none.
   const targetsOf = (graph: TopologyFaults.Graph) => (graph.targets[node.regionId] ?? []).filter((regionId) => regionId !== node.regionId && !graph.removed.has(regionId))
-  const atStart = sim.graphs.filter((entry) => entry.atMs <= stop.drainFromMs).at(-1)?.graph ?? sim.graph
+  const atStart = sim.graphs.filter((entry) => entry.atMs <= stop.drainFromMs).at(-1)?.graph ?? graphOf(sim)
   const throughout = sim.graphs.filter((entry) => entry.atMs > stop.drainFromMs).map((entry) => entry.graph)
   const targets = targetsOf(atStart).filter((regionId) => throughout.every((graph) => targetsOf(graph).includes(regionId)))
   const peers: DrainCheck.Peers = {
@@ -496,15 +494,17 @@ const forgetEpochs = (sim: Sim, wiped: ReadonlyArray<Change.Change>, others: Rea
 }
 
 /** The topology the nodes of `regionId` run with under the current replication graph. */
+/** The replication graph as topology faults left it so far. */
+const graphOf = (sim: Sim): TopologyFaults.Graph => sim.graphs[sim.graphs.length - 1]!.graph
+
 const viewOf = (sim: Sim, regionId: string): Topology.Topology =>
-  Either.getOrThrow(TopologyFaults.build(TopologyFaults.viewOf(sim.scenario.topology, sim.graph, regionId), regionId))
+  Either.getOrThrow(TopologyFaults.build(TopologyFaults.viewOf(sim.scenario.topology, graphOf(sim), regionId), regionId))
 
 /** Changes the replication graph and reloads every node's configuration with its region's view. */
 const changeTopology = (sim: Sim, change: TopologyFaults.TopologyChange): string => {
-  const next = TopologyFaults.apply(sim.graph, change)
+  const next = TopologyFaults.apply(graphOf(sim), change)
   // A file's schedule is validated; a shrunk or hand-built one may not fit the graph.
   if (Either.isLeft(next)) return `topology ${TopologyFaults.describe(change)}: not applied, ${next.left}`
-  sim.graph = next.right
   sim.graphs.push({ atMs: sim.world.nowMs, graph: next.right })
   for (const node of sim.nodes.values()) node.reconfigure(viewOf(sim, node.regionId))
   return `topology ${TopologyFaults.describe(change)}`
