@@ -1,11 +1,13 @@
 /**
- * The orphan tail of a bootstrapped disk: it pages each source slowly (small pages, a pause
- * between them), so that reading a large log for orphans is a trickle at the source rather
- * than a burst, and it still reads the source to its end.
+ * Paging a source's log. A bootstrap keeps several pages in flight, each as wide as the last page
+ * the message bound cut short, and asks a lost page again. The orphan tail of a bootstrapped disk
+ * pages each source slowly (small pages, a pause between them), so that reading a large log for
+ * orphans is a trickle at the source rather than a burst, and it still reads the source to its end.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import * as Bootstrap from "../../src/replication/Bootstrap.js"
+import { networkError } from "../../src/replication/Errors.js"
 import type * as Message from "../../src/replication/Message.js"
 import type * as Network from "../../src/replication/Network.js"
 import * as Cluster from "./fixtures/cluster.js"
@@ -13,6 +15,50 @@ import * as Cluster from "./fixtures/cluster.js"
 const tuple = (subject: string) => ({ vault: "acme", resource: "document:readme", relation: "viewer", subject })
 
 describe("Bootstrap", () => {
+  it.effect("a bootstrap keeps pagesInFlightMax pages in flight to a source whose pages the bound cuts short, asks a lost page again and pages the log to its end", () =>
+    Effect.gen(function* () {
+      // us's requests to eu: each page is answered 100 ms late and covers at most 3 positions, as a
+      // small message bound would; the fifth page asked is lost (never answered).
+      const asked: Array<number> = []
+      const answered: Array<{ readonly afterPosition: number; readonly endPosition: number }> = []
+      let inFlight = 0
+      let inFlightMax = 0
+      const slow = (network: Network.Network["Type"]): Network.Network["Type"] => ({
+        ...network,
+        send: (target, request, timeoutMs) => {
+          if (request._tag !== "CatchUp" || request.ownRegionOrphansOnly === true) return network.send(target, request, timeoutMs)
+          asked.push(request.afterPosition)
+          if (asked.length === 5) return Effect.zipRight(Effect.sleep(Duration.millis(timeoutMs)), Effect.fail(networkError(target, "Timeout", "lost")))
+          return Effect.gen(function* () {
+            inFlight++
+            inFlightMax = Math.max(inFlightMax, inFlight)
+            yield* Effect.sleep(Duration.millis(100))
+            const response = yield* Effect.ensuring(network.send(target, { ...request, limit: Math.min(request.limit, 3) }, timeoutMs), Effect.sync(() => inFlight--))
+            if (response._tag === "LogPage") answered.push({ afterPosition: request.afterPosition, endPosition: response.endPosition })
+            return response
+          })
+        }
+      })
+      const cluster = Cluster.make({ regions: ["us", "eu"], bootstrap: true, network: (region, network) => (region === "us" ? slow(network) : network) })
+      const eu = yield* cluster.start("eu")
+      yield* eu.replica.openWrites
+      yield* eu.replica.write(Array.from({ length: 60 }, (_, index) => ({ op: "insert" as const, tuple: tuple(`user:${index}`) })))
+      const logEnd = yield* eu.store.logEnd
+      expect(logEnd).toBe(60)
+      const us = yield* cluster.start("us")
+      const paged = Effect.map(us.store.getCursor(Bootstrap.progressKey("eu", "eu-node1")), (position) => position === logEnd)
+      expect(yield* Cluster.settle(paged, { stepMs: 10 })).toBe(true)
+      expect(inFlightMax).toBe(Bootstrap.pagesInFlightMax)
+      expect(inFlightMax).toBeGreaterThan(1)
+      // The lost page was asked again, and the pages answered chain from the start to the log end.
+      expect(asked.filter((position) => position === asked[4]).length).toBeGreaterThan(1)
+      let reached = 0
+      for (const page of [...answered].sort((a, b) => a.afterPosition - b.afterPosition)) if (page.afterPosition === reached) reached = page.endPosition
+      expect(reached).toBe(logEnd)
+      // One page to learn the bound, then four at a time: far fewer round trips than 20 pages.
+      expect(answered.length).toBeLessThan(30)
+    }))
+
   it.effect("the orphan tail pages a source in pages of at most orphanPageSize, orphanPageGapMs apart, to its log end", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"], bootstrap: true })
