@@ -136,42 +136,62 @@ export const needed: Effect.Effect<boolean, StoreError, Store.Store> = Effect.fl
  * CatchUp pages a bootstrap keeps in flight to one source node. One page at a time, a wiped node
  * paging a few entries a page (a 2 KiB message bound) over 140-430 ms links paged 276 of a
  * 328-entry log in 30 s (swarm seed 143001247: not converged by the end of its budget). The pages
- * of a window ask consecutive ranges as wide as the last page that the bound cut short covered;
- * they are applied in log order and the progress only advances over a contiguous prefix. The
- * orphan tail pages one at a time: it is meant to be slow.
+ * of a window ask consecutive ranges; a page the bound cuts short leaves a gap that the next window
+ * asks first, and the progress cursor only moves over what was paged without a gap. The orphan
+ * tail pages one at a time: it is meant to be slow.
  */
 export const pagesInFlightMax = 4
 
-/** Where a bootstrap of one source node stands. */
+/** Where the paging of one source node stands. */
 interface Paging {
-  /** The last log position paged and applied (the progress cursor). */
+  /** The last log position paged without a gap before it (the progress cursor). */
   after: number
+  /** Pages applied beyond a gap: first position asked after → last position covered. */
+  readonly ahead: Map<number, number>
   /**
-   * Positions asked per page: the request limit, narrowed to what the last page the bound cut
-   * short covered. It does not grow back within a pass: a wider page cut short again discards the
-   * rest of its window, and entries of a log are much alike in size.
+   * Positions asked per page. In a bootstrap it follows what pages within the bound cover: after a
+   * window where the bound cut pages short, the fewest positions one of them covered, so that the
+   * next pages come back whole (a page cut short leaves a gap that costs the next window a request
+   * of its own); half as many again, up to the request limit, after a window whose pages all came
+   * back whole, as entries differ in size.
    */
   span: number
+  /** The request limit, halved below a page that came back too large for this node (it never grows back). */
+  spanMax: number
+  /** Whether the span follows the bound (a bootstrap; not the orphan tail, see `nextSpan`). */
+  readonly narrows: boolean
   /** The source's log end at its last answer; undefined before its first. */
   logEnd: number | undefined
   answered: boolean
+  /** Windows in a row that lost a page and moved nothing. */
   retries: number
   done: boolean
 }
 
-/** The CatchUp requests of the next window: one until the log end is known, at most `pagesInFlightMax`. */
+/** The CatchUp requests of the next window: the gaps first, one request until the log end is known, at most `pagesInFlightMax`. */
 const windowOf = (settings: Settings, paging: Paging, mode: Mode, origin: string): ReadonlyArray<Message.CatchUp> => {
-  const count = mode._tag === "Orphans" || paging.logEnd === undefined
-    ? 1
-    : Math.max(1, Math.min(pagesInFlightMax, Math.ceil((paging.logEnd - paging.after) / paging.span)))
-  return Array.from({ length: count }, (_, index) => ({
-    _tag: "CatchUp" as const,
-    fromRegion: settings.regionId,
-    fromNode: settings.nodeId,
-    afterPosition: paging.after + index * paging.span,
-    limit: paging.span,
-    ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [origin] } : {})
-  }))
+  const count = mode._tag === "Orphans" || paging.logEnd === undefined ? 1 : pagesInFlightMax
+  const requests: Array<Message.CatchUp> = []
+  let from = paging.after
+  while (requests.length < count && (requests.length === 0 || from < paging.logEnd!)) {
+    const received = paging.ahead.get(from)
+    if (received !== undefined) {
+      from = received
+      continue
+    }
+    const nextReceived = Math.min(...[...paging.ahead.keys()].filter((start) => start > from))
+    const limit = Math.min(paging.span, nextReceived - from)
+    requests.push({
+      _tag: "CatchUp",
+      fromRegion: settings.regionId,
+      fromNode: settings.nodeId,
+      afterPosition: from,
+      limit,
+      ...(mode._tag === "Orphans" ? { ownRegionOrphansOnly: true, knownOrigins: [origin] } : {})
+    })
+    from += limit
+  }
+  return requests
 }
 
 /**
@@ -190,44 +210,49 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
     const span = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
-    const paging: Paging = { after, span, logEnd: undefined, answered: false, retries: 0, done: false }
-    const page = applyPage(region, node, totals, progress)
+    const paging: Paging = { after, ahead: new Map(), span, spanMax: span, narrows: mode._tag === "Bootstrap", logEnd: undefined, answered: false, retries: 0, done: false }
+    const page = applyPage(region, node, totals)
     while (!paging.done) {
       const requests = windowOf(settings, paging, mode, replica.origin)
       const answers = yield* Effect.forEach(requests, (request) => Effect.either(network.send(peer, request, settings.requestTimeoutMs)), {
         concurrency: "unbounded"
       })
+      const before = paging.after
       yield* takeWindow(paging, requests, answers, page)
+      if (paging.after > before) yield* Effect.mapError(store.advanceCursor(progress, paging.after), (error) => error.message)
       if (!paging.done && mode._tag === "Orphans") yield* Effect.sleep(Duration.millis(orphanPageGapMs))
     }
   })
 
 /**
- * Takes a window's answers in log order while each starts where the last one ended: a page the
- * bound cut short, a lost one or one too large ends the window there (the rest is asked again).
- * Fails as a single page did: the first answer that is neither a page nor a loss worth asking
- * again fails the source.
+ * Takes a window's answers in log order: applies each page, then moves the progress over what
+ * was paged without a gap. A page that was lost is asked again in the next window, up to
+ * `pageRetriesMax` windows in a row that move nothing, once the node answered in this pass (one
+ * that never answered fails at its first timeout, so an unreachable node holds the pass up no
+ * longer). Any other failure or refusal fails the source.
  */
 const takeWindow = <R>(
   paging: Paging,
   requests: ReadonlyArray<Message.CatchUp>,
   answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>,
-  page: (paging: Paging, response: Message.LogPage) => Effect.Effect<void, string, R>
+  page: (asked: Message.CatchUp, response: Message.LogPage) => Effect.Effect<void, string, R>
 ) =>
   Effect.gen(function* () {
+    const before = paging.after
+    let lost: NetworkError | undefined
+    const covered: Array<{ readonly positions: number; readonly whole: boolean }> = []
     for (const [index, sent] of answers.entries()) {
       const asked = requests[index]!
-      if (asked.afterPosition !== paging.after) return
       // A page above the message bound (`grpc.max_message_bytes` of either end) is asked again
       // half as long, down to one entry: asked again as it was, it failed again, and a wiped
       // node never finished its bootstrap once one page of its source's log was too large.
-      if (Either.isLeft(sent) && sent.left.reason === "TooLarge" && paging.span > 1) {
-        paging.span = Math.ceil(paging.span / 2)
-        return
+      if (Either.isLeft(sent) && sent.left.reason === "TooLarge" && asked.limit > 1) {
+        paging.spanMax = Math.min(paging.spanMax, Math.ceil(asked.limit / 2))
+        continue
       }
-      if (Either.isLeft(sent) && sent.left.reason === "Timeout" && paging.answered && paging.retries < pageRetriesMax) {
-        paging.retries++
-        return
+      if (Either.isLeft(sent) && sent.left.reason === "Timeout" && paging.answered) {
+        lost = sent.left
+        continue
       }
       const response = yield* Effect.mapError(sent, (error) =>
         error.reason === "Unreachable" ? new Unreached({ message: `${error.reason}: ${error.message}` }) : `${error.reason}: ${error.message}`
@@ -235,46 +260,55 @@ const takeWindow = <R>(
       if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
       if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
       paging.answered = true
-      paging.retries = 0
       paging.logEnd = response.logEnd
       // A source whose log is shorter than what was paged before lost its disk: start it over.
       if (response.logEnd < paging.after) {
         paging.after = 0
+        paging.ahead.clear()
         return
       }
-      yield* page(paging, response)
-      if (response.endPosition <= paging.after || response.endPosition >= response.logEnd) {
-        paging.done = true
-        return
-      }
-      const covered = response.endPosition - paging.after
-      paging.after = response.endPosition
-      // Cut short by the bound (or the source's cap): the next pages ask as far as this one reached.
-      if (covered < asked.limit) {
-        paging.span = covered
-        return
-      }
+      yield* page(asked, response)
+      if (response.endPosition > asked.afterPosition) paging.ahead.set(asked.afterPosition, response.endPosition)
+      else if (asked.afterPosition === paging.after) paging.done = true
+      if (response.endPosition < response.logEnd) covered.push({ positions: response.endPosition - asked.afterPosition, whole: response.endPosition - asked.afterPosition >= asked.limit })
     }
+    for (let next = paging.ahead.get(paging.after); next !== undefined; next = paging.ahead.get(paging.after)) {
+      paging.ahead.delete(paging.after)
+      paging.after = next
+    }
+    if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
+    paging.span = nextSpan(paging, covered)
+    paging.retries = paging.after > before || lost === undefined ? 0 : paging.retries + 1
+    if (lost !== undefined && paging.retries > pageRetriesMax) return yield* Effect.fail(`${lost.reason}: ${lost.message}`)
   })
 
-/** Applies one page as a batch from its source and records how far the source was paged. */
-const applyPage = (region: string, node: Topology.Node, totals: Totals, progress: string) => (paging: Paging, response: Message.LogPage) =>
+/**
+ * The span of the next window of a bootstrap. Not in the orphan tail: there the bound counts only
+ * the few orphans a page holds, so a page cut short says nothing of the next one, and a narrowed
+ * span paged a 310-entry log one position a page (swarm seed 145000478: not converged).
+ */
+const nextSpan = (paging: Paging, covered: ReadonlyArray<{ readonly positions: number; readonly whole: boolean }>): number => {
+  if (!paging.narrows || covered.length === 0) return Math.min(paging.span, paging.spanMax)
+  const cut = covered.filter((page) => !page.whole)
+  if (cut.length > 0) return Math.min(paging.spanMax, Math.max(1, Math.min(...cut.map((page) => page.positions))))
+  return Math.min(paging.spanMax, paging.span + Math.ceil(paging.span / 2))
+}
+
+/** Applies one page as a batch from its source. */
+const applyPage = (region: string, node: Topology.Node, totals: Totals) => (asked: Message.CatchUp, response: Message.LogPage) =>
   Effect.gen(function* () {
+    if (response.entries.length === 0) return
     const replica = yield* Replica.Replica
-    const store = yield* Store.Store
-    if (response.entries.length > 0) {
-      const batch = {
-        _tag: "ReplicateBatch",
-        batchId: `bootstrap:${region}/${node.id}:${paging.after + 1}-${response.endPosition}`,
-        fromRegion: region,
-        fromNode: node.id,
-        changes: response.entries.map((entry) => entry.change)
-      } as const
-      const ack = yield* Effect.mapError(replica.applyBatch(batch), (error) => `applying a page failed: ${error.message}`)
-      totals.entries += response.entries.length
-      totals.applied += ack.applied
-    }
-    if (response.endPosition > paging.after) yield* Effect.mapError(store.advanceCursor(progress, response.endPosition), (error) => error.message)
+    const batch = {
+      _tag: "ReplicateBatch",
+      batchId: `bootstrap:${region}/${node.id}:${asked.afterPosition + 1}-${response.endPosition}`,
+      fromRegion: region,
+      fromNode: node.id,
+      changes: response.entries.map((entry) => entry.change)
+    } as const
+    const ack = yield* Effect.mapError(replica.applyBatch(batch), (error) => `applying a page failed: ${error.message}`)
+    totals.entries += response.entries.length
+    totals.applied += ack.applied
   })
 
 /** What was received so far. */

@@ -159,6 +159,23 @@ const pageOf = (states: ReadonlyArray<TupleState.TupleState>, limit: number, res
 const pageKeeps = (topology: Topology.Topology, request: Message.CatchUp) => (entry: Store.LogEntry): boolean =>
   Topology.vaultAllowedIn(topology, entry.change.tuple.vault, request.fromRegion) && (request.ownRegionOrphansOnly !== true || isOrphan(entry, request))
 
+/**
+ * Log entries from `from` on, `limit` of them or up to `logEnd`. `Store.readLog` may stop early
+ * (the entries this node appended come from memory up to the first one it did not), and a page cut
+ * short there looked to the asker like a page its message bound cut short: a bootstrap narrowed its
+ * pages to the few entries before each gap (swarm seed 145000478).
+ */
+const readLogThrough = (store: Store.Store["Type"], from: number, limit: number, logEnd: number) =>
+  Effect.gen(function* () {
+    const entries = [...(yield* store.readLog(from, limit))]
+    while (entries.length > 0 && entries.length < limit && entries[entries.length - 1]!.position < logEnd) {
+      const more = yield* store.readLog(entries[entries.length - 1]!.position + 1, limit - entries.length)
+      if (more.length === 0) break
+      entries.push(...more)
+    }
+    return entries
+  })
+
 /** Most log positions one CatchUp page scans; a larger requested limit is capped to it. */
 export const catchUpPageSizeMax = 1_000
 
@@ -314,8 +331,8 @@ export const make = (options: Options) =>
           return { _tag: "Refused", reason: "UnknownRegion", message: `catch-up for unknown region '${request.fromRegion}'` } as const
         }
         const limit = request.limit === 0 ? catchUpPageSizeMax : Math.min(request.limit, catchUpPageSizeMax)
-        const scanned = yield* store.readLog(request.afterPosition + 1, limit)
         const logEnd = yield* store.logEnd
+        const scanned = yield* readLogThrough(store, request.afterPosition + 1, limit, logEnd)
         // A page ends where this node's own message bound would be passed: a page above it was
         // refused by this node's transport, and the asker had to shorten its pages blindly.
         const page = WireCodec.fitting(scanned, pageKeeps(topology, request), WireCodec.logEntryBytesBound, options.messageBytesMax ?? Network.messageBytesMaxDefault)

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
+import * as Store from "../../src/replication/Store.js"
 import type * as Message from "../../src/replication/Message.js"
 import * as Timestamp from "../../src/replication/Timestamp.js"
 import * as Cluster from "./fixtures/cluster.js"
@@ -173,5 +174,25 @@ describe("the HLC high-water", () => {
       const second = yield* behind.replica.write([{ op: "delete", tuple }])
       expect(Timestamp.order(second.changes[0]!.timestamp, first.changes[0]!.timestamp)).toBe(1)
       expect(yield* behind.store.clockHighWater).toEqual(second.changes[0]!.timestamp)
+    }))
+
+  it.effect("a CatchUp page reads the log on past the entries this node holds in memory, as far as the limit or the log end", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      for (const subject of ["user:a", "user:b", "user:c"]) yield* us.replica.write([{ op: "insert", tuple: { ...tuple, subject } }])
+      // A sibling sharing the store appends positions 4-6; this node then writes position 7.
+      const sibling = yield* Effect.provide(Store.Store, Store.layerMemory(cluster.disks.get("us")!))
+      const copies = (yield* us.store.readLog(1, 3)).map(({ position: _, ...entry }) => entry)
+      yield* sibling.transaction((tx) => tx.appendLogs(copies))
+      yield* us.replica.write([{ op: "insert", tuple: { ...tuple, subject: "user:d" } }])
+      // What it holds in memory stops at the sibling's entries.
+      expect((yield* us.store.readLog(1, 100)).map((entry) => entry.position)).toEqual([1, 2, 3])
+      const serve = us.replica.handle
+      const page = yield* serve({ _tag: "CatchUp", fromRegion: "eu", fromNode: "eu-node1", afterPosition: 0, limit: 100 })
+      expect(page).toMatchObject({ _tag: "LogPage", endPosition: 7, logEnd: 7 })
+      expect(page._tag === "LogPage" ? page.entries.map((entry) => entry.position) : []).toEqual([1, 2, 3, 4, 5, 6, 7])
+      const limited = yield* serve({ _tag: "CatchUp", fromRegion: "eu", fromNode: "eu-node1", afterPosition: 1, limit: 4 })
+      expect(limited).toMatchObject({ _tag: "LogPage", endPosition: 5, logEnd: 7 })
     }))
 })
