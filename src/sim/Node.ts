@@ -210,16 +210,18 @@ export class Node {
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
     const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
+    const dns = options.dns
+    // A pod created again serves at the address it got (`SimDns.addressOf`).
+    dns?.publish(this.id)
+    const peer = dns === undefined ? options.peer : { ...options.peer, endpoint: dns.addressOf(this.id) }
     const services = Layer.mergeAll(
       StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs),
       (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
-      (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, options.peer, host)),
+      (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)
     )
     const declared = options.topology?.() ?? options.settings.topology
-    const dns = options.dns
-    dns?.publish(this.id)
     const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared) }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))

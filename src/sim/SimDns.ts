@@ -16,8 +16,13 @@
  * A `crash` fault with `replaced` is a pod Kubernetes deletes and creates again (a rolling
  * update of the StatefulSet, a drained machine): its record is withdrawn until the node starts
  * again (`withdraw`), so every peer's discovery removes the node from its topology meanwhile and
- * adds it back, as new, once it runs again. Its name and endpoint are the same as before (a
- * StatefulSet pod's host name is stable), and its disk is kept (the pod's volume).
+ * adds it back, as new, once it runs again. Its name is the same as before (a StatefulSet pod's
+ * host name is stable) and its disk is kept (the pod's volume), but its address is not: a pod
+ * created again gets an address of its own, and Kubernetes hands the address a deleted pod freed
+ * to the next pod it creates (`addressOf`). A peer whose discovery round has not run since still
+ * sends to the old address, which then reaches whichever pod holds it now: the simulated network
+ * delivers by address, as a real one does. Before this a replaced pod kept its address, and no
+ * run ever sent a node a request meant for another.
  */
 import { Effect } from "effect"
 import * as Discovery from "../replication/Discovery.js"
@@ -47,12 +52,41 @@ export const endpointsOf = (topology: Topology.Topology): ReadonlyArray<Discover
 export class SimDns {
   private outage = false
   private readonly published = new Set<string>()
+  /** Each node's address now: its declared endpoint until its pod is first created again. */
+  private readonly addresses: Map<string, string>
+  /** Addresses freed by deleted pods, per region, oldest first: the next pod created there takes the oldest. */
+  private readonly freed = new Map<string, Array<string>>()
+  /** Nodes whose pod was deleted: they get an address at their next start. */
+  private readonly readdressed = new Set<string>()
+  private addressesCreated = 0
 
   constructor(
     /** The scenario's `discovery`: how often and how long the nodes' rounds run. */
     readonly settings: Settings,
     private readonly endpoints: ReadonlyArray<Discovery.DiscoveredEndpoint>
-  ) {}
+  ) {
+    this.addresses = new Map(endpoints.map((endpoint) => [endpoint.nodeId, endpoint.endpoint]))
+  }
+
+  /** The address a node serves at and its record names now. */
+  addressOf(nodeId: string): string {
+    return this.addresses.get(nodeId) ?? `sim://${nodeId}`
+  }
+
+  /**
+   * A deleted pod's new address: the oldest one another deleted pod of its region freed, or a new
+   * one. Its own old address goes back to the region's free addresses for the pod created after it.
+   */
+  private readdress(nodeId: string): void {
+    const regionId = this.endpoints.find((endpoint) => endpoint.nodeId === nodeId)?.regionId ?? ""
+    const free = this.freed.get(regionId) ?? []
+    const old = this.addressOf(nodeId)
+    const reused = free.findIndex((address) => address !== old)
+    const address = reused >= 0 ? free.splice(reused, 1)[0]! : `sim://${regionId}/pod-address-${++this.addressesCreated}`
+    free.push(old)
+    this.freed.set(regionId, free)
+    this.addresses.set(nodeId, address)
+  }
 
   /** Whether lookups fail now. */
   get failing(): boolean {
@@ -61,12 +95,14 @@ export class SimDns {
 
   /** A node's pod exists from now on: its record is published. */
   publish(nodeId: string): void {
+    if (this.readdressed.delete(nodeId)) this.readdress(nodeId)
     this.published.add(nodeId)
   }
 
-  /** A node's pod is gone (deleted, to be created again): its record is withdrawn until its next `publish`. */
+  /** A node's pod is gone (deleted, to be created again): its record is withdrawn until its next `publish`, which gives it a new address. */
   withdraw(nodeId: string): void {
     this.published.delete(nodeId)
+    this.readdressed.add(nodeId)
   }
 
   /** Whether a node's record is published now. */
@@ -91,7 +127,9 @@ export class SimDns {
     discover: Effect.suspend(() =>
       this.outage
         ? Effect.fail(new Discovery.DiscoveryError({ message: "DNS lookups fail (dns_outage)" }))
-        : Effect.succeed(this.endpoints.filter((endpoint) => this.published.has(endpoint.nodeId)))
+        : Effect.succeed(
+            this.endpoints.filter((endpoint) => this.published.has(endpoint.nodeId)).map((endpoint) => ({ ...endpoint, endpoint: this.addressOf(endpoint.nodeId) }))
+          )
     )
   }
 }

@@ -132,11 +132,15 @@ export interface Stats {
   malformed: number
   /** Requests and answers above the message bound (`Settings.messageBytesMax`), refused as production's gRPC refuses them. */
   tooLarge: number
+  /** Requests delivered to an address that another node than the one the sender meant holds now (a replaced pod's old address). */
+  misdirected: number
   /** Bytes on the wire (0 when messages travel as objects). */
   bytes: number
 }
 
 interface Endpoint {
+  /** The node serving at the address now (not always the one a sender had in mind: see `SimDns`). */
+  readonly peer: Network.Peer
   readonly regionId: string
   readonly host: Host
   readonly handler: Network.Handler
@@ -247,10 +251,10 @@ export class SimNetwork {
   private readonly blocked = new Set<string>()
   private readonly bridges = new Set<string>()
   private readonly endpoints = new Map<string, Endpoint>()
-  /** Per node that is not serving, whether its host refuses connections in this outage (drawn at the first arrival). */
+  /** Per address nothing serves at, whether its host refuses connections in this outage (drawn at the first arrival). */
   private readonly refusing = new Map<string, boolean>()
   private readonly overrides: ReadonlyMap<string, Link>
-  /** Channels by `from>to` node pair (see `Channel`). */
+  /** Channels by sending node and address (`from>to`; see `Channel`). */
   private readonly channels = new Map<string, Channel>()
   /** Each sending incarnation's slots per endpoint (see `Permits`). */
   private readonly permits = new WeakMap<Host, Map<string, Permits>>()
@@ -267,6 +271,7 @@ export class SimNetwork {
     connections: 0,
     malformed: 0,
     tooLarge: 0,
+    misdirected: 0,
     bytes: 0
   }
 
@@ -334,12 +339,12 @@ export class SimNetwork {
   // ---- endpoints ---------------------------------------------------------------------------
 
   register(peer: Network.Peer, host: Host, handler: Network.Handler): void {
-    this.endpoints.set(peer.nodeId, { regionId: peer.regionId, host, handler })
-    this.refusing.delete(peer.nodeId)
+    this.endpoints.set(peer.endpoint, { peer, regionId: peer.regionId, host, handler })
+    this.refusing.delete(peer.endpoint)
   }
 
   unregister(peer: Network.Peer, host: Host): void {
-    if (this.endpoints.get(peer.nodeId)?.host === host) this.endpoints.delete(peer.nodeId)
+    if (this.endpoints.get(peer.endpoint)?.host === host) this.endpoints.delete(peer.endpoint)
   }
 
   // ---- messages ----------------------------------------------------------------------------
@@ -462,7 +467,7 @@ export class SimNetwork {
 
   /** `from`'s incarnation's channel to `to`: the current one, or a new one (the first, or after a restart of `from`). */
   private channelOf(from: Network.Peer, fromHost: Host, to: Network.Peer): Channel {
-    const key = linkKey(from.nodeId, to.nodeId)
+    const key = linkKey(from.nodeId, to.endpoint)
     const existing = this.channels.get(key)
     if (existing !== undefined && existing.from === fromHost) return existing
     const created: Channel = { key, from: fromHost, aliveAtMs: this.world.nowMs, connectedTo: undefined, dialing: undefined }
@@ -472,7 +477,7 @@ export class SimNetwork {
 
   /** Whether the channel's connection reaches `to`'s running incarnation (a restarted callee needs a new one). */
   private isConnected(channel: Channel, to: Network.Peer): boolean {
-    const endpoint = this.endpoints.get(to.nodeId)
+    const endpoint = this.endpoints.get(to.endpoint)
     return channel.connectedTo !== undefined && endpoint !== undefined && endpoint.host === channel.connectedTo && channel.connectedTo.alive()
   }
 
@@ -539,10 +544,10 @@ export class SimNetwork {
           })
         : undefined
     this.transmit(from, to, `${detail} connect`, "Connect", () => {
-      const endpoint = this.endpoints.get(to.nodeId)
+      const endpoint = this.endpoints.get(to.endpoint)
       if (endpoint === undefined || !endpoint.host.alive()) {
         this.stats.droppedDown++
-        if (this.refuses(to.nodeId)) this.refuseDial(to, from, channel, dialing, detail)
+        if (this.refuses(to.endpoint)) this.refuseDial(to, from, channel, dialing, detail)
         return
       }
       const toHost = endpoint.host
@@ -593,13 +598,14 @@ export class SimNetwork {
 
   /** A request arrives at its target: decode, run the handler there, send the answer back. */
   private arrive(self: Network.Peer, selfHost: Host, target: Network.Peer, wire: Codec.Parcel, call: Call, detail: string): void {
-    const endpoint = this.endpoints.get(target.nodeId)
+    const endpoint = this.endpoints.get(target.endpoint)
     if (endpoint === undefined || !endpoint.host.alive()) {
       this.stats.droppedDown++
-      if (this.refuses(target.nodeId)) this.refuse(target, self, selfHost, call, detail)
+      if (this.refuses(target.endpoint)) this.refuse(target, self, selfHost, call, detail)
       return
     }
     this.stats.delivered++
+    if (endpoint.peer.nodeId !== target.nodeId) this.stats.misdirected++
     this.stats.bytes += this.carrier.size(wire)
     endpoint.host.whenRunning("message", () => this.handle(self, selfHost, target, endpoint, wire, call, detail))
   }
@@ -616,7 +622,7 @@ export class SimNetwork {
     endpoint.host.fork(endpoint.handler(request), (exit) => {
       if (exit._tag !== "Success") return
       const response = exit.value
-      if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(target, request)
+      if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(endpoint.peer, request)
       this.answer(target, self, selfHost, response, request, call, detail)
     })
   }
@@ -628,12 +634,12 @@ export class SimNetwork {
     for (let copy = 0; copy < copies; copy++) this.transmit(self, target, detail, label, () => this.arrive(self, selfHost, target, wire, call, detail))
   }
 
-  /** Whether the host of a node that is not serving refuses connections, drawn once per outage. */
-  private refuses(nodeId: string): boolean {
-    let refusing = this.refusing.get(nodeId)
+  /** Whether the host at an address nothing serves at refuses connections, drawn once per outage. */
+  private refuses(address: string): boolean {
+    let refusing = this.refusing.get(address)
     if (refusing === undefined) {
       refusing = this.random.next() < (this.settings.downRefuses ?? downRefusesDefault)
-      this.refusing.set(nodeId, refusing)
+      this.refusing.set(address, refusing)
     }
     return refusing
   }

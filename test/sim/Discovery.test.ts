@@ -4,13 +4,43 @@
  * (the shared `Discovery.start`, as `serve` runs it), and a `dns_outage` makes every round fail
  * until a heal.
  */
-import { Either } from "effect"
+import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Scenario from "../../src/sim/Scenario.js"
+import * as SimDns from "../../src/sim/SimDns.js"
 import { runScenario, simulate } from "../../src/sim/Run.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const file = "scenarios/two-region-discovery-wipe.yaml"
+
+/**
+ * A rolling update of a three-pod region under DNS discovery, rounds 8 s apart: each pod deleted
+ * and created again gets a new address, the next one the address the one before freed.
+ */
+const readdressed = `
+name: readdressed
+budget_ms: 60000
+store: per_node
+topology:
+  strategy: ActiveActive
+  regions:
+    - { id: us-west-1, nodes: 3 }
+    - { id: eu-central-1 }
+replication: { conflict_resolution: LastWriteWins, clock: hlc }
+network: { latency: { uniform: [5, 20] } }
+workload: { duration_ms: 20000, rate_per_sec: 30, tuples: 200 }
+discovery: { interval_ms: 8000, first_round_wait_ms: 2000 }
+faults:
+  - { at_ms: 3000, kind: crash, target: us-west-1-node1, replaced: true }
+  - { at_ms: 3300, kind: restart, target: us-west-1-node1 }
+  - { at_ms: 4000, kind: crash, target: us-west-1-node2, replaced: true }
+  - { at_ms: 4300, kind: restart, target: us-west-1-node2 }
+  - { at_ms: 5000, kind: crash, target: us-west-1-node3, replaced: true }
+  - { at_ms: 5300, kind: restart, target: us-west-1-node3 }
+  - { at_ms: 9000, kind: crash, target: us-west-1-node1, replaced: true }
+  - { at_ms: 9300, kind: wipe, target: us-west-1-node1 }
+  - { at_ms: 14000, kind: heal }
+`
 
 /** The client writes of `region` that started within `[fromMs, toMs)`. */
 const writesOf = (sim: ReturnType<typeof simulate>, region: string, fromMs: number, toMs: number) =>
@@ -74,6 +104,41 @@ describe("discovery in the simulator", () => {
     const encoded = Scenario.encode(schedule(true))
     expect(encoded).toContain("replaced: true")
     expect(Scenario.decode(encoded, "encoded")).toEqual(Either.right(schedule(true)))
+  })
+
+  it("a pod created again gets a new address, the next one created in its region the address it freed; DNS names the address each has now", () => {
+    const endpoint = (nodeId: string) => ({ endpoint: `sim://${nodeId}`, regionId: nodeId.slice(0, nodeId.lastIndexOf("-")), nodeId })
+    const dns = new SimDns.SimDns({ intervalMs: 1_000, firstRoundWaitMs: 0 }, ["r-node1", "r-node2", "s-node1"].map(endpoint))
+    for (const id of ["r-node1", "r-node2", "s-node1"]) dns.publish(id)
+    dns.publish("r-node1")
+    expect(dns.addressOf("r-node1")).toBe("sim://r-node1")
+    dns.withdraw("r-node1")
+    expect(dns.addressOf("r-node1")).toBe("sim://r-node1")
+    dns.publish("r-node1")
+    const first = dns.addressOf("r-node1")
+    expect(first).not.toBe("sim://r-node1")
+    dns.withdraw("r-node2")
+    dns.publish("r-node2")
+    expect(dns.addressOf("r-node2")).toBe("sim://r-node1")
+    // Another region's pods never take this region's addresses.
+    dns.withdraw("s-node1")
+    dns.publish("s-node1")
+    expect(dns.addressOf("s-node1")).not.toMatch(/^sim:\/\/r-node/)
+    const records = Either.getOrThrow(Effect.runSync(Effect.either(dns.source.discover)))
+    expect(Object.fromEntries(records.map((record) => [record.nodeId, record.endpoint]))).toEqual({
+      "r-node1": first,
+      "r-node2": "sim://r-node1",
+      "s-node1": dns.addressOf("s-node1")
+    })
+  })
+
+  it("a sibling that has not looked DNS up since a rolling update reaches the pod that holds the address now; nothing is lost and every disk converges", () => {
+    const scenario = Either.getOrThrow(Scenario.decode(readdressed, "readdressed"))
+    for (let seed = 1; seed <= 3; seed++) {
+      const sim = simulate(scenario, seed, { wallClock: Fixtures.wallClock })
+      expect(sim.result.violations, `seed ${seed}`).toEqual([])
+      expect(sim.result.network.misdirected, `seed ${seed}`).toBeGreaterThan(0)
+    }
   })
 
   it("a discovery scenario runs the same twice and round-trips through its file", () => {
