@@ -5,6 +5,7 @@
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import * as Faults from "../../src/sim/Faults.js"
 import * as Oracle from "../../src/sim/Oracle.js"
 import { runScenario, simulate } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
@@ -64,6 +65,28 @@ describe("graceful stops", () => {
     expect(result.violations).toEqual([])
     expect(result.drains.map((drain) => [drain.node, drain.complete, drain.drainedAtMs - drain.askedAtMs >= 5_000])).toEqual([["us-west-1-node1", false, true]])
     expect(result.nodes["us-west-1-node1"]?.incarnations).toBe(2)
+  })
+
+  it("the final heal resumes a node stopped gracefully while paused before it asks it to start again (swarm seed 100)", () => {
+    // Paused, the node never ran its drain: asked only to start once it exited, it exited when
+    // it was killed 30 s after the signal, past the seed's budget.
+    const calls: Array<string> = []
+    const node = {
+      id: "us-west-1-node1",
+      up: true,
+      paused: true,
+      stopping: true,
+      resume: () => void calls.push("resume"),
+      start: () => void calls.push("start")
+    }
+    const targets = {
+      network: { partitioned: false, heal: () => undefined },
+      nodes: new Map([[node.id, node]]),
+      stores: new Map()
+    } as unknown as Faults.Targets
+    expect(Faults.healAll(targets)).toBe("heal all: us-west-1-node1 resumed, us-west-1-node1 restarted")
+    expect(calls).toEqual(["resume", "start"])
+    // The seed itself is in `Swarm.test.ts`'s list.
   })
 
   it("a graceful crash round-trips through its file", () => {
