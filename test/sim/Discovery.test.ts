@@ -133,7 +133,7 @@ describe("discovery in the simulator", () => {
   })
 
   it("a sibling that has not looked DNS up since a rolling update reaches the pod that holds the address now; nothing is lost and every disk converges", () => {
-    const scenario = Either.getOrThrow(Scenario.decode(readdressed, "readdressed"))
+    const scenario = Fixtures.parse(readdressed)
     for (let seed = 1; seed <= 3; seed++) {
       const sim = simulate(scenario, seed, { wallClock: Fixtures.wallClock })
       expect(sim.result.violations, `seed ${seed}`).toEqual([])
