@@ -158,8 +158,6 @@ interface Paging {
   span: number
   /** The request limit, halved below a page that came back too large for this node (it never grows back). */
   spanMax: number
-  /** Whether the span follows the bound (a bootstrap; not the orphan tail, see `nextSpan`). */
-  readonly narrows: boolean
   /** The source's log end at its last answer; undefined before its first. */
   logEnd: number | undefined
   answered: boolean
@@ -210,7 +208,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
     const span = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
-    const paging: Paging = { after, ahead: new Map(), span, spanMax: span, narrows: mode._tag === "Bootstrap", logEnd: undefined, answered: false, retries: 0, done: false }
+    const paging: Paging = { after, ahead: new Map(), span, spanMax: span, logEnd: undefined, answered: false, retries: 0, done: false }
     const page = applyPage(region, node, totals)
     while (!paging.done) {
       const requests = windowOf(settings, paging, mode, replica.origin)
@@ -218,7 +216,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
         concurrency: "unbounded"
       })
       const before = paging.after
-      yield* takeWindow(paging, requests, answers, page)
+      yield* takeWindow(mode, paging, requests, answers, page)
       if (paging.after > before) yield* Effect.mapError(store.advanceCursor(progress, paging.after), (error) => error.message)
       if (!paging.done && mode._tag === "Orphans") yield* Effect.sleep(Duration.millis(orphanPageGapMs))
     }
@@ -232,6 +230,7 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
  * longer). Any other failure or refusal fails the source.
  */
 const takeWindow = <R>(
+  mode: Mode,
   paging: Paging,
   requests: ReadonlyArray<Message.CatchUp>,
   answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>,
@@ -277,7 +276,7 @@ const takeWindow = <R>(
       paging.after = next
     }
     if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
-    paging.span = nextSpan(paging, covered)
+    paging.span = nextSpan(mode, paging, covered)
     paging.retries = paging.after > before || lost === undefined ? 0 : paging.retries + 1
     if (lost !== undefined && paging.retries > pageRetriesMax) return yield* Effect.fail(`${lost.reason}: ${lost.message}`)
   })
@@ -287,8 +286,8 @@ const takeWindow = <R>(
  * the few orphans a page holds, so a page cut short says nothing of the next one, and a narrowed
  * span paged a 310-entry log one position a page (swarm seed 145000478: not converged).
  */
-const nextSpan = (paging: Paging, covered: ReadonlyArray<{ readonly positions: number; readonly whole: boolean }>): number => {
-  if (!paging.narrows || covered.length === 0) return Math.min(paging.span, paging.spanMax)
+const nextSpan = (mode: Mode, paging: Paging, covered: ReadonlyArray<{ readonly positions: number; readonly whole: boolean }>): number => {
+  if (mode._tag === "Orphans" || covered.length === 0) return Math.min(paging.span, paging.spanMax)
   const cut = covered.filter((page) => !page.whole)
   if (cut.length > 0) return Math.min(paging.spanMax, Math.max(1, Math.min(...cut.map((page) => page.positions))))
   return Math.min(paging.spanMax, paging.span + Math.ceil(paging.span / 2))
