@@ -30,6 +30,16 @@
  *   the target is started again on the same disk: how fast it applies the backlog, from its
  *   first applied backlog change to its last (`changesPerSecond`), and how long after it was
  *   ready again the first one arrived (`firstArrivalAfterReadyMs`, the agent's retry backoff).
+ * - `bootstrap` (BENCH_BOOTSTRAP=0 skips it): after the drain, the target is stopped, its data
+ *   directory deleted (a wiped disk) and the target started again: it pages the origin's whole
+ *   log over CatchUp (the engine's Bootstrap, the same code the simulator runs). `entries` and
+ *   `applied` are what the target's log line "bootstrap complete" says it received and applied;
+ *   `seconds` runs from the spawn of the process to that line (its start-up, `readyAfterMs`,
+ *   included: with the default `bootstrap_timeout_ms` of 0 it pages while it starts serving),
+ *   and `changesPerSecond` is `entries` over it. `complete` says that the line came within
+ *   BENCH_BOOTSTRAP_SECONDS (120) and that the target then held both the first and the last change
+ *   the bench wrote. `busyCores` as in the other phases; `peakRssMb` is the bootstrapped process's
+ *   own high-water mark (the run's `peakRssMb` below does not include it).
  * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end;
  *   `residentAtEndMb` splits each one's resident set at the end (RssAnon: heap and native
  *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will),
@@ -73,7 +83,8 @@
  * Environment: BENCH_WARMUP_CHANGES (100000), BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
  * BENCH_WRITERS (16), BENCH_BATCH_SIZE (100, the agent's batch_size), BENCH_BACKLOG_CHANGES
- * (200000; 0 skips the drain phase), BENCH_CATCH_UP_BATCH_SIZE (unset: the agent's default,
+ * (200000; 0 skips the drain phase), BENCH_BOOTSTRAP (unset; 0 skips the bootstrap phase),
+ * BENCH_BOOTSTRAP_SECONDS (120), BENCH_CATCH_UP_BATCH_SIZE (unset: the agent's default,
  * 1,000 for a batch_size of 100; else that catch_up_batch_size in both regions), BENCH_WINDOW
  * (unset: the agent's default batches_in_flight_max, else that bound in both regions),
  * BENCH_LIVE_WATCH (unset; 1 tails the target's Watch stream during the phases), BENCH_WRITE_STREAM
@@ -133,6 +144,12 @@ const writersMax = numberFromEnv("BENCH_WRITERS", 16)
 const fixedRateInFlightMax = 64
 /** Phase 3: the backlog the stopped target must drain when it comes back. */
 const backlogChanges = Number(process.env["BENCH_BACKLOG_CHANGES"] ?? 200_000)
+/** Phase 4: whether the target's disk is wiped and bootstrapped again, and how long that may take. */
+const bootstrapOn = process.env["BENCH_BOOTSTRAP"] !== "0"
+const bootstrapSecondsMax = numberFromEnv("BENCH_BOOTSTRAP_SECONDS", 120)
+/** What a bootstrapping node logs when it has paged every source to its log end (`Bootstrap.run`). */
+const bootstrapDoneLine = /bootstrap complete after (\d+) round\(s\): (\d+) entries received, (\d+) new/
+
 /**
  * Whether the bench tails the target's Watch stream while the phases run (BENCH_LIVE_WATCH=1,
  * how it measured until November 2026) or reads each phase's entries once the phase is applied.
@@ -491,6 +508,63 @@ const awaitArrivals = async (arrivals: Arrivals, expected: number): Promise<bool
   return arrivals.count >= expected
 }
 
+/** Phase 4's figures (see `bootstrap` above). */
+interface BootstrapResult {
+  readonly entries: number
+  readonly applied: number
+  readonly rounds: number
+  readonly complete: boolean
+  readonly changesPerSecond: number
+  readonly seconds: number
+  readonly readyAfterMs: number
+  readonly busyCores: Record<string, unknown>
+  readonly peakRssMb: number | undefined
+  readonly cpuSeconds: number | undefined
+}
+
+/**
+ * Phase 4: stops the target, deletes its data directory and starts it again (`start`, which puts
+ * the new process in `processes`); it pages the origin's log. Waits for its "bootstrap complete"
+ * line, then asks it for `written`, changes the bench wrote before.
+ */
+const bootstrapPhase = async (
+  processes: Map<string, Serve.ServeProcess>,
+  target: { readonly dataDir: string; readonly httpPort: number; readonly grpcPort: number; readonly start: () => Serve.ServeProcess },
+  written: ReadonlyArray<ApiClient.Operation>
+): Promise<BootstrapResult> => {
+  await Serve.stop(processes.get(TARGET)!, 30_000)
+  fs.rmSync(target.dataDir, { recursive: true, force: true })
+  const spawnedMs = performance.now()
+  const child = target.start()
+  processes.set(TARGET, child)
+  const before = markCpu(processes)
+  let readyAfterMs = Number.NaN
+  const ready = Serve.awaitReady(child, target.httpPort, bootstrapSecondsMax * 1000).then(() => void (readyAfterMs = Math.round(performance.now() - spawnedMs)))
+  const done = await Serve.eventually(() => bootstrapDoneLine.test(child.output()), bootstrapSecondsMax * 1000, 20)
+  const after = markCpu(processes)
+  const seconds = (after.atMs - spawnedMs) / 1000
+  await ready.catch(() => undefined)
+  const [, rounds, entries, applied] = (child.output().match(bootstrapDoneLine) ?? []).map(Number)
+  const client = ApiClient.make(`127.0.0.1:${target.grpcPort}`, { token: Serve.token })
+  try {
+    const held = done ? await Promise.all(written.map((operation) => client.check({ vault: VAULT, resource: operation.resource, relation: operation.relation, subject: operation.subject }))) : []
+    return {
+      entries: entries ?? 0,
+      applied: applied ?? 0,
+      rounds: rounds ?? 0,
+      complete: done && held.every((present) => present),
+      changesPerSecond: Math.round((entries ?? 0) / seconds),
+      seconds: Number(seconds.toFixed(2)),
+      readyAfterMs,
+      busyCores: busyCores(before, after),
+      peakRssMb: peakRssMb(child.child.pid),
+      cpuSeconds: cpuSeconds(child.child.pid)
+    }
+  } finally {
+    client.close()
+  }
+}
+
 const main = async (): Promise<void> => {
   const loadAtStart = loadAverage()
   const wakeUp = await WakeUp.measure()
@@ -625,6 +699,8 @@ const main = async (): Promise<void> => {
     progress(`idle round trips: p50 ${idleRoundTrip.p50Ms} ms, p90 ${idleRoundTrip.p90Ms} ms, max ${idleRoundTrip.maxMs} ms`)
 
     let drain: DrainResult | undefined
+    // The drain's changes, for the bootstrap's check that it brought back the last of them.
+    let drained = 0
     let targetBefore = { cpu: 0, rss: 0 }
     if (backlogChanges > 0) {
       // The target goes away; the origin's agent backs off while the backlog builds up.
@@ -636,6 +712,7 @@ const main = async (): Promise<void> => {
       targetBefore = { cpu: cpuSeconds(processes.get(TARGET)!.child.pid) ?? 0, rss: peakRssMb(processes.get(TARGET)!.child.pid) ?? 0 }
       await Serve.stop(processes.get(TARGET)!, 30_000)
       const backlog = await pushAsFastAsPossible(origin, "drain", backlogChanges, backlogSecondsMax)
+      drained = backlog.changes
       processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs))
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
       // The restarted target has no reading before: its own start-up is in its figures.
@@ -684,8 +761,23 @@ const main = async (): Promise<void> => {
       Object.entries(cpu).map(([region, seconds]) => [region, seconds === undefined || seconds === 0 ? undefined : Math.round(changesTotal / seconds)])
     )
     watching?.cancel()
-    origin.close()
     targetClient.close()
+    let bootstrap: BootstrapResult | undefined
+    if (bootstrapOn) {
+      progress(`bootstrap: target stopped, its data directory deleted; it starts again and pages the origin's log`)
+      phaseResident.label = "bootstrap"
+      // The first and last changes of the throughput phase, and the drain's last one: a bootstrap
+      // that completed holds them all.
+      const written = [operations("tput", 0)[0]!, operations("tput", pushed.changes / opsPerWrite - 1)[opsPerWrite - 1]!, ...(drained > 0 ? [operations("drain", drained / opsPerWrite - 1)[opsPerWrite - 1]!] : [])]
+      const targetPorts = ports[1]!
+      bootstrap = await bootstrapPhase(
+        processes,
+        { dataDir: path.join(dir, TARGET), httpPort: targetPorts.httpPort, grpcPort: targetPorts.grpcPort, start: () => Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs) },
+        written
+      )
+      progress(`bootstrap: ${bootstrap.entries} entries received in ${bootstrap.seconds} s (${bootstrap.changesPerSecond}/s), complete: ${bootstrap.complete}`)
+    }
+    origin.close()
 
     const result = {
       bench: "repl",
@@ -719,6 +811,7 @@ const main = async (): Promise<void> => {
       lagAtOtherRates: lagResults.slice(1),
       idleRoundTrip,
       drain,
+      ...(bootstrap === undefined ? {} : { bootstrap }),
       peakRssMb: rss,
       residentPeakByPhaseMb: phaseResident.stop(),
       residentAtEndMb: resident,
