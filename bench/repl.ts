@@ -520,6 +520,8 @@ interface BootstrapResult {
   readonly busyCores: Record<string, unknown>
   readonly peakRssMb: number | undefined
   readonly cpuSeconds: number | undefined
+  /** The origin, which served every page: its store's size before and after, and its peak resident set (VmHWM) after. */
+  readonly source: { readonly storeFilesMb: { readonly before: number | undefined; readonly after: number | undefined }; readonly peakRssMb: number | undefined }
 }
 
 /**
@@ -530,8 +532,10 @@ interface BootstrapResult {
 const bootstrapPhase = async (
   processes: Map<string, Serve.ServeProcess>,
   target: { readonly dataDir: string; readonly httpPort: number; readonly grpcPort: number; readonly start: () => Serve.ServeProcess },
+  sourceDataDir: string,
   written: ReadonlyArray<ApiClient.Operation>
 ): Promise<BootstrapResult> => {
+  const sourceStoreBefore = storeFilesMb(sourceDataDir)
   await Serve.stop(processes.get(TARGET)!, 30_000)
   fs.rmSync(target.dataDir, { recursive: true, force: true })
   const spawnedMs = performance.now()
@@ -558,7 +562,8 @@ const bootstrapPhase = async (
       readyAfterMs,
       busyCores: busyCores(before, after),
       peakRssMb: peakRssMb(child.child.pid),
-      cpuSeconds: cpuSeconds(child.child.pid)
+      cpuSeconds: cpuSeconds(child.child.pid),
+      source: { storeFilesMb: { before: sourceStoreBefore, after: storeFilesMb(sourceDataDir) }, peakRssMb: peakRssMb(processes.get(ORIGIN)?.child.pid) }
     }
   } finally {
     client.close()
@@ -773,6 +778,7 @@ const main = async (): Promise<void> => {
       bootstrap = await bootstrapPhase(
         processes,
         { dataDir: path.join(dir, TARGET), httpPort: targetPorts.httpPort, grpcPort: targetPorts.grpcPort, start: () => Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs) },
+        path.join(dir, ORIGIN),
         written
       )
       progress(`bootstrap: ${bootstrap.entries} entries received in ${bootstrap.seconds} s (${bootstrap.changesPerSecond}/s), complete: ${bootstrap.complete}`)

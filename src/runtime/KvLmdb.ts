@@ -64,11 +64,25 @@ import * as DiskRoom from "./DiskRoom.js"
 import * as KvEncoding from "./KvEncoding.js"
 import { LmdbValues } from "./LmdbValues.js"
 
+/**
+ * The address space the data file is mapped into at open: 16 GiB. lmdb-js starts from a small map
+ * and maps the file again, larger, each time the database outgrows it, and it never unmaps the
+ * earlier maps (buffers it handed out may point into them). A page read through an earlier map
+ * stays resident there too, so the node's resident set counted much of the store twice: the
+ * origin of `bench:repl` held 431 MB of file pages for a 260 MB store while it served a
+ * bootstrap (the whole log read through the newest map, much of it still resident in older
+ * ones). One map from the start reads every page through one mapping. It is address space,
+ * not memory: the file grows with the data, not to the map's size (on Linux, without
+ * `useWritemap`), and nothing is resident until read. A database larger than this is mapped
+ * again, as before.
+ */
+const mapSizeBytesDefault = 16 * 2 ** 30
+
 /** Where the lmdb environment lives. */
 export interface Options {
   /** A directory; created when missing. */
   readonly path: string
-  /** Initial map size in bytes; lmdb grows it as needed. */
+  /** Initial map size in bytes (default `mapSizeBytesDefault`); lmdb grows it as needed. */
   readonly mapSizeBytes?: number
   /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
   readonly minFreeBytes?: number
@@ -169,7 +183,7 @@ const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
       noSync: false,
       noMetaSync: false,
       overlappingSync: false,
-      ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes })
+      mapSize: options.mapSizeBytes ?? mapSizeBytesDefault
     })
     try {
       return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }

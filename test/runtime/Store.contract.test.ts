@@ -157,6 +157,31 @@ describe("lmdb values on disk", () => {
       expect(compared).toBeGreaterThan(6000 + 16 * 50)
     }))
 
+  // Linux only: the maps are read from /proc.
+  it.live.skipIf(process.platform !== "linux")("the data file is mapped once as the database grows, and the map does not grow the file", () =>
+    // lmdb-js maps the file again, larger, each time the database outgrows its map and keeps the
+    // earlier maps; pages read through several maps counted in the resident set once per map
+    // (`KvLmdb`'s map size).
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      const dataFile = path.join(directory, "data.mdb")
+      const mappingsOfDataFile = () => fs.readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) => line.endsWith(` ${dataFile}`)).length
+      const value = "v".repeat(1_000)
+      const keys = Array.from({ length: 40 }, (_, group) => Array.from({ length: 1_000 }, (_, index) => `m/${String(group).padStart(3, "0")}/${String(index).padStart(5, "0")}`))
+      const mappings = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: directory })
+          // About 40 MB, in groups: lmdb-js's own first map is a few MB.
+          for (const group of keys) yield* driver.transact((tx) => Effect.sync(() => group.forEach((key) => tx.set(key, value))))
+          const read = yield* driver.transact((tx) => Effect.forEach(keys.flat(), (key) => tx.get(key)))
+          expect(read.every((stored) => stored === value)).toBe(true)
+          return mappingsOfDataFile()
+        })
+      )
+      expect(mappings).toBe(1)
+      expect(fs.statSync(dataFile).size).toBeLessThan(200 * 2 ** 20)
+    }))
+
   it.effect("a directory whose name has a dot in it is a directory, new or existing (lmdb-js took such a path for a file)", () =>
     Effect.gen(function* () {
       const parent = temporaryDirectory()
