@@ -223,11 +223,17 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
   })
 
 /**
- * Takes a window's answers in log order: applies each page, then moves the progress over what
+ * Takes a window's answers in log order: applies its pages, then moves the progress over what
  * was paged without a gap. A page that was lost is asked again in the next window, up to
  * `pageRetriesMax` windows in a row that move nothing, once the node answered in this pass (one
  * that never answered fails at its first timeout, so an unreachable node holds the pass up no
- * longer). Any other failure or refusal fails the source.
+ * longer). Any other failure or refusal fails the source, once the pages before it are applied.
+ *
+ * The pages of a window are applied together, started in log order, not one after another: each
+ * apply waits for its commit to be durable, and one after another the window took a commit (an
+ * fsync) per page while the source sat idle. Started together their transactions share group
+ * commits. Applying is the ordinary merge (idempotent, commutative, causal per tuple), as for
+ * batches an agent has in flight, so the order in which they finish does not matter.
  */
 const takeWindow = <R>(
   mode: Mode,
@@ -238,48 +244,69 @@ const takeWindow = <R>(
 ) =>
   Effect.gen(function* () {
     const before = paging.after
-    let lost: NetworkError | undefined
-    const covered: Array<{ readonly positions: number; readonly whole: boolean }> = []
-    for (const [index, sent] of answers.entries()) {
-      const asked = requests[index]!
-      // A page above the message bound (`grpc.max_message_bytes` of either end) is asked again
-      // half as long, down to one entry: asked again as it was, it failed again, and a wiped
-      // node never finished its bootstrap once one page of its source's log was too large.
-      if (Either.isLeft(sent) && sent.left.reason === "TooLarge" && asked.limit > 1) {
-        paging.spanMax = Math.min(paging.spanMax, Math.ceil(asked.limit / 2))
-        continue
-      }
-      if (Either.isLeft(sent) && sent.left.reason === "Timeout" && paging.answered) {
-        lost = sent.left
-        continue
-      }
-      const response = yield* Effect.mapError(sent, (error) =>
-        error.reason === "Unreachable" ? new Unreached({ message: `${error.reason}: ${error.message}` }) : `${error.reason}: ${error.message}`
-      )
-      if (response._tag === "Refused") return yield* Effect.fail(`refused (${response.reason}): ${response.message}`)
-      if (response._tag !== "LogPage") return yield* Effect.fail(`unexpected answer ${response._tag}`)
-      paging.answered = true
-      paging.logEnd = response.logEnd
+    const sorted = sortWindow(paging, requests, answers)
+    yield* Effect.forEach(sorted.pages, ({ asked, response }) => page(asked, response), { concurrency: "unbounded", discard: true })
+    if (sorted.failed !== undefined) return yield* Effect.fail(sorted.failed)
+    if (sorted.restarted) {
       // A source whose log is shorter than what was paged before lost its disk: start it over.
-      if (response.logEnd < paging.after) {
-        paging.after = 0
-        paging.ahead.clear()
-        return
-      }
-      yield* page(asked, response)
-      if (response.endPosition > asked.afterPosition) paging.ahead.set(asked.afterPosition, response.endPosition)
-      else if (asked.afterPosition === paging.after) paging.done = true
-      if (response.endPosition < response.logEnd) covered.push({ positions: response.endPosition - asked.afterPosition, whole: response.endPosition - asked.afterPosition >= asked.limit })
+      paging.after = 0
+      paging.ahead.clear()
+      return
     }
+    for (const { asked, response } of sorted.pages) paging.ahead.set(asked.afterPosition, response.endPosition)
     for (let next = paging.ahead.get(paging.after); next !== undefined; next = paging.ahead.get(paging.after)) {
       paging.ahead.delete(paging.after)
       paging.after = next
     }
+    if (sorted.endedAt !== undefined) paging.done = true
     if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
-    paging.span = nextSpan(mode, paging, covered)
-    paging.retries = paging.after > before || lost === undefined ? 0 : paging.retries + 1
-    if (lost !== undefined && paging.retries > pageRetriesMax) return yield* Effect.fail(`${lost.reason}: ${lost.message}`)
+    paging.span = nextSpan(mode, paging, sorted.covered)
+    paging.retries = paging.after > before || sorted.lost === undefined ? 0 : paging.retries + 1
+    if (sorted.lost !== undefined && paging.retries > pageRetriesMax) return yield* Effect.fail(`${sorted.lost.reason}: ${sorted.lost.message}`)
   })
+
+/** A window's answers sorted out: the pages to apply (in log order) and what the others say. */
+interface SortedWindow {
+  readonly pages: Array<{ readonly asked: Message.CatchUp; readonly response: Message.LogPage }>
+  /** Pages that ended below the source's log end: how many positions each covered, and whether it was all that was asked. */
+  readonly covered: Array<{ readonly positions: number; readonly whole: boolean }>
+  /** A page lost on the way (a timeout once the node answered). */
+  lost: NetworkError | undefined
+  /** Why the source fails, after the pages before it are applied. */
+  failed: string | Unreached | undefined
+  /** The source's log is shorter than what was paged before. */
+  restarted: boolean
+  /** Set when the page asked from the progress covered nothing: the source has nothing after it. */
+  endedAt: number | undefined
+}
+
+/** Sorts a window's answers in log order, up to the first that fails the source or restarts it; updates what the node said of itself. */
+const sortWindow = (paging: Paging, requests: ReadonlyArray<Message.CatchUp>, answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>): SortedWindow => {
+  const sorted: SortedWindow = { pages: [], covered: [], lost: undefined, failed: undefined, restarted: false, endedAt: undefined }
+  for (const [index, sent] of answers.entries()) {
+    const asked = requests[index]!
+    if (Either.isLeft(sent)) {
+      // A page above the message bound (`grpc.max_message_bytes` of either end) is asked again
+      // half as long, down to one entry: asked again as it was, it failed again, and a wiped
+      // node never finished its bootstrap once one page of its source's log was too large.
+      if (sent.left.reason === "TooLarge" && asked.limit > 1) paging.spanMax = Math.min(paging.spanMax, Math.ceil(asked.limit / 2))
+      else if (sent.left.reason === "Timeout" && paging.answered) sorted.lost = sent.left
+      else sorted.failed = sent.left.reason === "Unreachable" ? new Unreached({ message: `${sent.left.reason}: ${sent.left.message}` }) : `${sent.left.reason}: ${sent.left.message}`
+    } else if (sent.right._tag === "Refused") sorted.failed = `refused (${sent.right.reason}): ${sent.right.message}`
+    else if (sent.right._tag !== "LogPage") sorted.failed = `unexpected answer ${sent.right._tag}`
+    else {
+      const response = sent.right
+      paging.answered = true
+      paging.logEnd = response.logEnd
+      if (response.logEnd < paging.after) sorted.restarted = true
+      else if (response.endPosition > asked.afterPosition) sorted.pages.push({ asked, response })
+      else if (asked.afterPosition === paging.after) sorted.endedAt = asked.afterPosition
+      if (response.endPosition < response.logEnd) sorted.covered.push({ positions: response.endPosition - asked.afterPosition, whole: response.endPosition - asked.afterPosition >= asked.limit })
+    }
+    if (sorted.failed !== undefined || sorted.restarted) break
+  }
+  return sorted
+}
 
 /**
  * The span of the next window of a bootstrap. Not in the orphan tail: there the bound counts only

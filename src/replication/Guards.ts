@@ -1,6 +1,6 @@
 /**
  * Fast guards for the hot shapes that arrive from outside: a replication batch (every change
- * of it) and a client's tuple. Effect Schema's decoder was a seventh of a receiving node's CPU
+ * of it), a page of a peer's log (every entry of it: a bootstrap's bulk) and a client's tuple. Effect Schema's decoder was a seventh of a receiving node's CPU
  * (it builds a parse tree and Either per field); these plain checks say the same yes or no.
  *
  * They are a fast path only: a value a guard accepts is used as it is, anything else goes to
@@ -8,7 +8,8 @@
  * Schema refuses; `test/replication/Guards.test.ts` checks that they agree on valid values and
  * on every kind of damaged one. The rules are those of the Schemas: `Tuple.ts` (parts
  * non-empty, without NUL; resource and subject `type:id`), `Change.ts`, `Timestamp.ts`,
- * `VersionVector.ts` (Dot, and a record of positive integers) and `Message.ReplicateBatch`.
+ * `VersionVector.ts` (Dot, and a record of positive integers), `Store.LogEntry`,
+ * `Message.ReplicateBatch` and `Message.LogPage`.
  */
 import type * as Change from "./Change.js"
 import type * as Message from "./Message.js"
@@ -78,3 +79,25 @@ export const isReplicateBatch = (value: unknown): value is Message.ReplicateBatc
   isNonEmptyString(own(value, "fromRegion")) &&
   isNonEmptyString(own(value, "fromNode")) &&
   isChangeArray(own(value, "changes"))
+
+/** A log entry as `Store.LogEntry` takes it. */
+const isLogEntry = (value: unknown): boolean => {
+  if (!isRecord(value)) return false
+  const receivedFrom = own(value, "receivedFrom")
+  return (
+    typeof own(value, "position") === "number" &&
+    isChange(own(value, "change")) &&
+    (receivedFrom === null || typeof receivedFrom === "string") &&
+    typeof own(value, "appliedAtMs") === "number"
+  )
+}
+
+/** A page of a peer's log as `Message.LogPage` takes it. */
+export const isLogPage = (value: unknown): value is Message.LogPage => {
+  if (!isRecord(value) || own(value, "_tag") !== "LogPage" || !isWhole(own(value, "endPosition")) || !isWhole(own(value, "logEnd"))) return false
+  const entries = own(value, "entries")
+  if (!Array.isArray(entries)) return false
+  // Indexed, as for changes: the Schema refuses a sparse array.
+  for (let index = 0; index < entries.length; index++) if (!isLogEntry(entries[index])) return false
+  return true
+}

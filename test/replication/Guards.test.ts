@@ -13,7 +13,7 @@ import * as Message from "../../src/replication/Message.js"
 import * as Tuple from "../../src/replication/Tuple.js"
 
 const edgeValues: ReadonlyArray<unknown> = [
-  "", "a", "a\u0000b", ":x", "x:", "x:y", "insert", "delete", "ReplicateBatch", 0, -0, 1, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY,
+  "", "a", "a\u0000b", ":x", "x:", "x:y", "insert", "delete", "ReplicateBatch", "LogPage", 0, -0, 1, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY,
   2 ** 53, 2 ** 53 - 1, null, undefined, true, [], {}, [1], { a: 1 }, { a: 0 }, 1n
 ]
 
@@ -86,4 +86,5 @@ describe("Guards", () => {
   agreesWithSchema("Tuple", Tuple.Tuple, Guards.isTuple)
   agreesWithSchema("Change", Change.Change, Guards.isChange)
   agreesWithSchema("ReplicateBatch", Message.ReplicateBatch, Guards.isReplicateBatch)
+  agreesWithSchema("LogPage", Message.LogPage, Guards.isLogPage)
 })
