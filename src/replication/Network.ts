@@ -17,6 +17,18 @@ import * as WireCodec from "./WireCodec.js"
  */
 export const messageBytesMaxDefault = 16 * 1024 * 1024
 
+/**
+ * Whether a request takes one of the in-flight slots a node keeps per peer
+ * (`grpc.max_in_flight_per_target`, production's and the simulator's): replication batches only.
+ * Heartbeats skip the bound, so liveness is measured while batches queue. CatchUp pages skip it
+ * too: a bootstrap keeps its own few pages in flight (`Bootstrap.pagesInFlightMax`), and taking
+ * slots it held the batches of live replication behind its pages. With one slot per peer, a
+ * node paging a 199-entry log five entries a page over 420 ms round trips left its agent's
+ * batches waiting behind up to four pages each, past their deadline, for the whole bootstrap:
+ * its region got no replication for 30 s after the heal (swarm seed 160000252).
+ */
+export const takesInFlightSlot = (request: Message.Request): boolean => request._tag === "ReplicateBatch"
+
 /** Where a message goes: one node of one region. */
 export interface Peer {
   readonly regionId: string

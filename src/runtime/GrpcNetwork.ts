@@ -18,8 +18,8 @@
  * (`DialAddress`).
  * Backpressure: at most `inFlightPerTargetMax` batches are in flight per endpoint; further
  * sends wait for a slot at most their timeout, and then go out with their whole deadline.
- * Heartbeats skip that bound, so liveness is
- * still measured while batches queue. gRPC failures map to `NetworkError` reasons.
+ * Heartbeats and CatchUp pages skip that bound (`Network.takesInFlightSlot`), so liveness is
+ * still measured while batches queue, and a bootstrap's pages never hold live batches back. gRPC failures map to `NetworkError` reasons.
  *
  * Server side: the layer binds a `GrpcServer` and `serve(handler)` attaches the handler to it;
  * the same server carries CatchUp and the public API (`GrpcServer.serveNode`).
@@ -327,7 +327,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
         // its deadline timed out on the wire, and with a window of batches much wider than the
         // bound every request did (the simulator's swarm seed 123000087 never converged).
         const call = Effect.suspend(() => attempt(peer, target, request, new Date(Date.now() + timeoutMs)))
-        const bytes = yield* (request._tag === "Heartbeat" ? call : withPermit(target.inFlight, timeoutMs, peer, call))
+        const bytes = yield* (Network.takesInFlightSlot(request) ? withPermit(target.inFlight, timeoutMs, peer, call) : call)
         const response = WireCodec.decodeResponse(bytes)
         if (Either.isLeft(response)) return yield* Effect.fail(networkError(peer, "Malformed", response.left))
         return response.right

@@ -16,7 +16,7 @@
  * connection first, one round trip on the link (`dial`), shared by every request to that peer
  * as gRPC's channel is; a handshake that gets no answer is sent again as TCP does, and a
  * request that times out on a silent channel throws the channel away as production's network
- * does (`Channel`). At most `inFlightPerTargetMaxDefault` requests other than heartbeats are
+ * does (`Channel`). At most `inFlightPerTargetMaxDefault` batches (`Network.takesInFlightSlot`) are
  * in flight from one node incarnation to one endpoint, as production's network bounds them
  * (`Permits`); the rest wait for a slot at most their timeout, then go out with their whole
  * deadline, as production's do. A request above the message bound (`Settings.messageBytesMax`,
@@ -386,7 +386,7 @@ export class SimNetwork {
     const { onResponse, onTimeout, onRefused, onTooLarge } = callbacks
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
-    const permits = request._tag === "Heartbeat" ? undefined : this.permitsOf(selfHost, target)
+    const permits = Network.takesInFlightSlot(request) ? this.permitsOf(selfHost, target) : undefined
     // Set once the request goes on a channel (at once, or when a slot frees up).
     let sent: { readonly channel: Channel; readonly atMs: number } | undefined
     let holdsSlot = false

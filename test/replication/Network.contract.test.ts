@@ -35,7 +35,8 @@ const memory: Transport = {
   interruptedCallee: "interrupted",
   notApplicable: {
     rawBytes: "the hub takes typed messages and encodes them itself; no caller can hand it bytes (the codec path is covered by the invalid-message cases)",
-    duplicateOnTheWire: "the hub delivers each send at most once; duplicates come only from a resend, covered by the retry case"
+    duplicateOnTheWire: "the hub delivers each send at most once; duplicates come only from a resend, covered by the retry case",
+    inFlightBound: "the hub keeps no bound of batches in flight per peer"
   }
 }
 
