@@ -18,7 +18,7 @@
  * client writes once it completed or `timeoutMs` passed (see `Engine.run`): a write before
  * that would not see the tuple's history, and so would be concurrent with it, not after it.
  */
-import { Data, Duration, Effect, Either, Stream } from "effect"
+import { Data, Duration, Effect, Either, Fiber, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import type { NetworkError, StoreError } from "./Errors.js"
 import type * as Message from "./Message.js"
@@ -210,24 +210,35 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     const span = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
     const paging: Paging = { after, ahead: new Map(), span, spanMax: span, logEnd: undefined, answered: false, retries: 0, done: false }
     const page = applyPage(region, node, totals)
-    while (!paging.done) {
-      const requests = windowOf(settings, paging, mode, replica.origin)
-      const answers = yield* Effect.forEach(requests, (request) => Effect.either(network.send(peer, request, settings.requestTimeoutMs)), {
-        concurrency: "unbounded"
-      })
+    const ask = (requests: ReadonlyArray<Message.CatchUp>) =>
+      Effect.map(Effect.forEach(requests, (request) => Effect.either(network.send(peer, request, settings.requestTimeoutMs)), { concurrency: "unbounded" }), (answers) => ({ requests, answers }))
+    let window = yield* ask(windowOf(settings, paging, mode, replica.origin))
+    while (true) {
       const before = paging.after
-      yield* takeWindow(mode, paging, requests, answers, page)
+      const taken = takeWindow(mode, paging, window.requests, window.answers)
+      // The next window goes out before this one's pages are applied, so the source reads it
+      // while this node applies (one window after another, each waited for both in turn). Not
+      // in the orphan tail, which pages one page at a time, spaced. A failure below interrupts it.
+      const next = paging.done || taken.failure !== undefined || mode._tag === "Orphans" ? undefined : yield* Effect.fork(ask(windowOf(settings, paging, mode, replica.origin)))
+      yield* Effect.forEach(taken.pages, ({ asked, response }) => page(asked, response), { concurrency: "unbounded", discard: true })
+      if (taken.failure !== undefined) return yield* Effect.fail(taken.failure)
       if (paging.after > before) yield* Effect.mapError(store.advanceCursor(progress, paging.after), (error) => error.message)
-      if (!paging.done && mode._tag === "Orphans") yield* Effect.sleep(Duration.millis(orphanPageGapMs))
+      if (paging.done) return
+      if (next !== undefined) window = yield* Fiber.join(next)
+      else {
+        yield* Effect.sleep(Duration.millis(orphanPageGapMs))
+        window = yield* ask(windowOf(settings, paging, mode, replica.origin))
+      }
     }
   })
 
 /**
- * Takes a window's answers in log order: applies its pages, then moves the progress over what
- * was paged without a gap. A page that was lost is asked again in the next window, up to
- * `pageRetriesMax` windows in a row that move nothing, once the node answered in this pass (one
- * that never answered fails at its first timeout, so an unreachable node holds the pass up no
- * longer). Any other failure or refusal fails the source, once the pages before it are applied.
+ * Takes a window's answers in log order: the pages to apply, and the progress moved over what
+ * was paged without a gap (the caller persists it once the pages are applied). A page that was
+ * lost is asked again in the next window, up to `pageRetriesMax` windows in a row that move
+ * nothing, once the node answered in this pass (one that never answered fails at its first
+ * timeout, so an unreachable node holds the pass up no longer). Any other failure or refusal
+ * fails the source, once the pages before it are applied.
  *
  * The pages of a window are applied together, started in log order, not one after another: each
  * apply waits for its commit to be durable, and one after another the window took a commit (an
@@ -235,35 +246,33 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
  * commits. Applying is the ordinary merge (idempotent, commutative, causal per tuple), as for
  * batches an agent has in flight, so the order in which they finish does not matter.
  */
-const takeWindow = <R>(
+const takeWindow = (
   mode: Mode,
   paging: Paging,
   requests: ReadonlyArray<Message.CatchUp>,
-  answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>,
-  page: (asked: Message.CatchUp, response: Message.LogPage) => Effect.Effect<void, string, R>
-) =>
-  Effect.gen(function* () {
-    const before = paging.after
-    const sorted = sortWindow(paging, requests, answers)
-    yield* Effect.forEach(sorted.pages, ({ asked, response }) => page(asked, response), { concurrency: "unbounded", discard: true })
-    if (sorted.failed !== undefined) return yield* Effect.fail(sorted.failed)
-    if (sorted.restarted) {
-      // A source whose log is shorter than what was paged before lost its disk: start it over.
-      paging.after = 0
-      paging.ahead.clear()
-      return
-    }
-    for (const { asked, response } of sorted.pages) paging.ahead.set(asked.afterPosition, response.endPosition)
-    for (let next = paging.ahead.get(paging.after); next !== undefined; next = paging.ahead.get(paging.after)) {
-      paging.ahead.delete(paging.after)
-      paging.after = next
-    }
-    if (sorted.endedAt !== undefined) paging.done = true
-    if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
-    paging.span = nextSpan(mode, paging, sorted.covered)
-    paging.retries = paging.after > before || sorted.lost === undefined ? 0 : paging.retries + 1
-    if (sorted.lost !== undefined && paging.retries > pageRetriesMax) return yield* Effect.fail(`${sorted.lost.reason}: ${sorted.lost.message}`)
-  })
+  answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>
+): { readonly pages: SortedWindow["pages"]; readonly failure?: string | Unreached } => {
+  const before = paging.after
+  const sorted = sortWindow(paging, requests, answers)
+  if (sorted.failed !== undefined) return { pages: sorted.pages, failure: sorted.failed }
+  if (sorted.restarted) {
+    // A source whose log is shorter than what was paged before lost its disk: start it over.
+    paging.after = 0
+    paging.ahead.clear()
+    return { pages: sorted.pages }
+  }
+  for (const { asked, response } of sorted.pages) paging.ahead.set(asked.afterPosition, response.endPosition)
+  for (let next = paging.ahead.get(paging.after); next !== undefined; next = paging.ahead.get(paging.after)) {
+    paging.ahead.delete(paging.after)
+    paging.after = next
+  }
+  if (sorted.endedAt !== undefined) paging.done = true
+  if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
+  paging.span = nextSpan(mode, paging, sorted.covered)
+  paging.retries = paging.after > before || sorted.lost === undefined ? 0 : paging.retries + 1
+  if (sorted.lost !== undefined && paging.retries > pageRetriesMax) return { pages: sorted.pages, failure: `${sorted.lost.reason}: ${sorted.lost.message}` }
+  return { pages: sorted.pages }
+}
 
 /** A window's answers sorted out: the pages to apply (in log order) and what the others say. */
 interface SortedWindow {
