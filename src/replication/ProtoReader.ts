@@ -79,6 +79,22 @@ export class ProtoReader extends BinaryReader {
    * is summed here; anything longer or cut short goes the generated way, errors included.
    */
   uint64Number(): number {
+    return this.shortUint64() ?? safeNumber(super.uint64())
+  }
+
+  /**
+   * The generated decoders' `uint64`, which they pass to `longToNumber` (forceLong=number): that
+   * turns protobuf-es's BigInt into a string and the string into a number, about 4% of a
+   * bootstrapping node's CPU (five such fields per change of a log page). A value below 2^49 is
+   * returned as the number itself, typed as protobuf-es types it: `longToNumber` only calls its
+   * `toString`, which reads the same for both. Anything else is protobuf-es's own value.
+   */
+  override uint64(): bigint | string {
+    return (this.shortUint64() as unknown as bigint | undefined) ?? super.uint64()
+  }
+
+  /** A varint of at most 7 bytes at the position, read (and the position moved past it); undefined, and nothing moved, otherwise. */
+  private shortUint64(): number | undefined {
     const bytes = this.source
     const start = this.pos
     let value = 0
@@ -92,7 +108,7 @@ export class ProtoReader extends BinaryReader {
       }
       scale *= 128
     }
-    return safeNumber(this.uint64())
+    return undefined
   }
 
   /** protobuf-es's own reading of the string whose length starts at `at`. */

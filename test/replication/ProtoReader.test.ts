@@ -1,11 +1,13 @@
 /**
  * `ProtoReader` returns exactly what protobuf-es's own reader returns: on arbitrary strings
  * (short and long, ASCII and not, invalid UTF-8), on strings whose hashes collide, after its
- * table has been emptied, and on truncated input (both fail).
+ * table has been emptied, and on truncated input (both fail); and the generated decoders read
+ * the same `uint64` numbers through it, at every size up to 2^64 (above 2^53 both fail).
  *
  * Replay a failure with the seed fast-check prints: `FC_SEED=<seed> npx vitest run <file>`.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire"
 import fc from "fast-check"
 import * as Proto from "../../src/proto/inferadb/replication/v1/messages.js"
 import * as ProtoReader from "../../src/replication/ProtoReader.js"
@@ -78,6 +80,28 @@ describe("ProtoReader", () => {
       const value = { vault: `v${index}`, resource: `doc:${index % 7}`, relation: "viewer", subject: `user:${index}` }
       expect(Proto.Tuple.decode(ProtoReader.over(Proto.Tuple.encode(value).finish()))).toEqual(value)
     }
+  })
+
+  it("the generated decoders read every uint64 through it as through protobuf-es, whole or cut short", () => {
+    // Around every 7-bit boundary (the reader sums up to seven bytes itself), and anywhere up to 2^64.
+    const edges = Array.from({ length: 10 }, (_, bytes) => 2n ** BigInt(7 * bytes)).flatMap((edge) => [edge - 1n, edge, edge + 1n]).filter((value) => value >= 0n)
+    const uint64 = fc.oneof(fc.constantFrom(...edges, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 53n }))
+    const outcome = (decode: () => unknown) => {
+      try {
+        return { value: decode() }
+      } catch (error) {
+        return { error: error instanceof Error ? error.message : String(error) }
+      }
+    }
+    fc.assert(
+      fc.property(uint64, uint64, fc.nat({ max: 24 }), (physicalMs, logical, cut) => {
+        const whole = new BinaryWriter().tag(1, WireType.Varint).uint64(physicalMs).tag(2, WireType.Varint).uint64(logical).finish()
+        for (const bytes of [whole, whole.subarray(0, Math.min(cut, whole.length))]) {
+          expect(outcome(() => Proto.Timestamp.decode(ProtoReader.over(bytes)))).toEqual(outcome(() => Proto.Timestamp.decode(bytes)))
+        }
+      }),
+      parameters
+    )
   })
 
   it("a string whose length runs past the end fails, as protobuf-es does", () => {
