@@ -55,13 +55,15 @@ const receiveBounded = (ts: Timestamp.Timestamp, remote: Timestamp.Timestamp, ms
 /** Builds a clock over a physical time source. */
 export const make = (options: {
   readonly mode: Timestamp.ClockMode
-  readonly physicalMs?: Effect.Effect<number>
+  /** The physical time source: an effect, or a plain reading (one Effect operation per stamp instead of three: the simulator's). */
+  readonly physicalMs?: Effect.Effect<number> | (() => number)
   readonly maxOffsetMs?: number
 }): Effect.Effect<Clock["Type"]> =>
   Effect.gen(function* () {
-    const physicalMs = options.physicalMs ?? EffectClock.currentTimeMillis
+    const source = options.physicalMs ?? EffectClock.currentTimeMillis
     const last = yield* Ref.make(Timestamp.zero)
-    const wholeMs = Effect.map(physicalMs, (ms) => Math.max(0, Math.floor(ms)))
+    const whole = (ms: number) => Math.max(0, Math.floor(ms))
+    const wholeMs = typeof source === "function" ? Effect.sync(() => whole(source())) : Effect.map(source, whole)
     const maxOffsetMs = options.maxOffsetMs ?? maxOffsetMsDefault
     const samples = new Map<string, ClockOffset.Sample>()
     const offsets = {
@@ -115,7 +117,24 @@ export const make = (options: {
  * node's monotonic clock drifts with the node but never jumps, and its wall clock does both,
  * so a duration measured on the wall clock is caught there.
  */
-export const monotonicMs: Effect.Effect<number> = Effect.map(EffectClock.currentTimeNanos, (nanos) => Number(nanos / 1_000n) / 1_000)
+export const monotonicMs: Effect.Effect<number> = Effect.clockWith((clock) =>
+  Effect.sync(() => {
+    // Read directly where the clock offers it (the simulator's, `MonotonicMillis`): the nanosecond
+    // reading is a BigInt, and reading it through `currentTimeNanos` and a map took four Effect
+    // operations where this takes two; reading the monotonic clock is among the most frequent
+    // things a simulated node does (about 2% of the swarm's Effect operations).
+    const direct = (clock as EffectClock.Clock & Partial<MonotonicMillis>).unsafeMonotonicMs
+    return direct === undefined ? Number(clock.unsafeCurrentTimeNanos() / 1_000n) / 1_000 : direct()
+  })
+)
+
+/**
+ * A clock that also gives `monotonicMs`'s reading as a number: exactly what
+ * `Number(unsafeCurrentTimeNanos() / 1_000n) / 1_000` gives (whole microseconds), without the BigInt.
+ */
+export interface MonotonicMillis {
+  readonly unsafeMonotonicMs: () => number
+}
 
 /** A clock over Effect's clock (TestClock in tests, the simulator's clock in simulation). */
 export const layer = (mode: Timestamp.ClockMode, maxOffsetMs?: number): Layer.Layer<Clock> =>
@@ -124,6 +143,6 @@ export const layer = (mode: Timestamp.ClockMode, maxOffsetMs?: number): Layer.La
 /** A clock over an explicit physical time source, e.g. a skewed simulated clock. */
 export const layerFrom = (options: {
   readonly mode: Timestamp.ClockMode
-  readonly physicalMs: Effect.Effect<number>
+  readonly physicalMs: Effect.Effect<number> | (() => number)
   readonly maxOffsetMs?: number
 }): Layer.Layer<Clock> => Layer.effect(Clock, make(options))

@@ -278,7 +278,7 @@ export const make = (options: Options) =>
         if (rejected !== undefined) return yield* rejected
         // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
         const [entries, epoch] = yield* store.transaction(
-          (tx) => Effect.zip(commitLocal(tx, clock, { ...options, origin }, operations), beforeCommit(topology, vault, writeOptions)),
+          (tx) => Effect.flatMap(commitLocal(tx, clock, { ...options, origin }, operations), (committed) => Effect.map(beforeCommit(topology, vault, writeOptions), (checked) => [committed, checked] as const)),
           ([committed]) => feed.publish(committed)
         )
         yield* Effect.zipRight(afterCommit(primacy, topology, vault, epoch), count({ writes: 1 }))
@@ -380,10 +380,10 @@ const primacyCheck = (
 ): Effect.Effect<{ readonly rejected?: WriteRejected; readonly epoch?: number }> =>
   topology.strategy !== "PrimaryReplica"
     ? Effect.succeed({})
-    : Effect.zipWith(primacy.state, Clock.monotonicMs, (state, nowMs) => {
+    : Effect.flatMap(primacy.state, (state) => Effect.map(Clock.monotonicMs, (nowMs) => {
         const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
         return rejected === undefined ? { epoch: state.epoch } : { rejected }
-      })
+      }))
 
 // A write's lease is checked at admission, just before its commit (`beforeCommit`), and once
 // more when the commit is durable: a slow disk (an fsync of hundreds of ms) can end
@@ -423,8 +423,14 @@ const answerHeartbeat = (
   services: { readonly clock: Clock.Clock["Type"]; readonly topologies: TopologyManager.TopologyManager["Type"]; readonly primacy: Primacy.Primacy["Type"] }
 ): Effect.Effect<Message.Response> => {
   const { clock, topologies, primacy } = services
-  const answered = Effect.zipWith(Effect.zip(clock.physicalMs, topologies.current), primacy.answer(request.fromRegion, request.leaseMs), ([atMs, topology], answer) =>
-    heartbeatAck(node, atMs, answer, topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(primacy, topology.regions.length) : undefined)
+  // Chained, not `Effect.zip`/`zipWith`: in Effect 3 those run through `Effect.all`, a dozen
+  // Effect operations more per heartbeat answered (about 6% of the swarm's operations).
+  const answered = Effect.flatMap(clock.physicalMs, (atMs) =>
+    Effect.flatMap(topologies.current, (topology) =>
+      Effect.map(primacy.answer(request.fromRegion, request.leaseMs), (answer) =>
+        heartbeatAck(node, atMs, answer, topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(primacy, topology.regions.length) : undefined)
+      )
+    )
   )
   return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion, request.fromNode, request.leaseMs), answered)
 }

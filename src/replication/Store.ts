@@ -267,6 +267,22 @@ const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, sto
     : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
 }
 
+/**
+ * Decodes every item in one step, failing with the first that does not decode: what an
+ * `Effect.forEach` of `decodeWith` gave, without its Effect operations per item (an agent or a
+ * CatchUp page reads up to a thousand log entries at a time).
+ */
+const decodeEach = <I, A>(items: ReadonlyArray<I>, decode: (item: I) => Either.Either<A, string>, failure: (why: string) => StoreError): Effect.Effect<ReadonlyArray<A>, StoreError> =>
+  Effect.suspend(() => {
+    const values: Array<A> = []
+    for (const item of items) {
+      const decoded = decode(item)
+      if (decoded._tag === "Left") return Effect.fail(failure(decoded.left))
+      values.push(decoded.right)
+    }
+    return Effect.succeed(values)
+  })
+
 const undecodableTuple = (why: string): StoreError => new StoreError({ operation: "getTuple", message: `stored value does not decode: ${why}` })
 
 const decodeTupleState = <V>(cells: Cells<V>, tuple: Tuple.Tuple, stored: V): Effect.Effect<TupleState.TupleState, StoreError> => {
@@ -499,7 +515,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
   const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
     read((tx) =>
       Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-        Effect.forEach(entries, ([, stored]) => decodeWith(cells.logEntry, "readLog", stored))
+        decodeEach(entries, ([, stored]) => cells.logEntry.decode(stored), (why) => new StoreError({ operation: "readLog", message: `stored value does not decode: ${why}` }))
       )
     )
   /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
@@ -521,7 +537,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
         const after = page?.after === undefined ? undefined : `${tupleKey(page.after)}\u0000`
         const from = after !== undefined && after > start ? after : start
         return Effect.flatMap(tx.range(from, prefixEnd(start), page?.limit ?? Number.MAX_SAFE_INTEGER), (entries) =>
-          Effect.forEach(entries, ([key, stored]) => decodeTupleState(cells, tupleOfKey(key), stored))
+          decodeEach(entries, ([key, stored]) => cells.tupleState.decode(stored, tupleOfKey(key)), undecodableTuple)
         )
       }),
     // The log's tail comes from memory when this Store wrote it (`RecentLog`), else from the backend.

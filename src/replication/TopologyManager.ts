@@ -386,7 +386,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
-    awaited: Effect.zipWith(Ref.get(core.state), NodeClock.monotonicMs, (state, nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs)),
+    awaited: Effect.flatMap(Ref.get(core.state), (state) => Effect.map(NodeClock.monotonicMs, (nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs))),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }

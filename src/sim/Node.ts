@@ -216,7 +216,7 @@ export class Node {
     const peer = dns === undefined ? options.peer : { ...options.peer, endpoint: dns.addressOf(this.id) }
     const services = Layer.mergeAll(
       StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs),
-      (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: Effect.sync(() => options.physical.at(options.world.nowMs)) })),
+      (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: () => options.physical.at(options.world.nowMs) })),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
       Metrics.layerMemory(this.metrics)

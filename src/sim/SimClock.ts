@@ -15,6 +15,7 @@
  */
 import { Clock as EffectClock, Duration, Effect } from "effect"
 import * as Handoff from "../replication/Handoff.js"
+import type * as Clock from "../replication/Clock.js"
 import type { World } from "./World.js"
 
 /** Virtual milliseconds are shown to nodes as if the run started at this wall time. */
@@ -33,11 +34,14 @@ export const make = (
   world: World,
   owner: { readonly name: string; readonly alive: () => boolean; readonly whenRunning?: (kind: "timer", callback: () => void) => void },
   physical?: PhysicalClock
-): EffectClock.Clock & Handoff.Timer => {
+): EffectClock.Clock & Handoff.Timer & Clock.MonotonicMillis => {
   const fire = owner.whenRunning ?? ((_kind: "timer", callback: () => void) => callback())
   const rate = 1 + (physical?.driftPpm ?? 0) / 1_000_000
   const wallMs = () => (physical === undefined ? world.nowMs : physical.at(world.nowMs))
-  const nanos = () => BigInt(Math.round(world.nowMs * rate * 1_000_000))
+  const wholeNanos = () => Math.round(world.nowMs * rate * 1_000_000)
+  const nanos = () => BigInt(wholeNanos())
+  // Whole microseconds, as `Clock.monotonicMs` makes of `nanos`: both are integers far below 2^53, so the division is exact.
+  const unsafeMonotonicMs = () => Math.floor(wholeNanos() / 1_000) / 1_000
   const schedule = (delayMs: number, callback: () => void): (() => void) => {
     const event = world.schedule(world.nowMs + Math.max(0, delayMs) / rate, "timer", owner.name, String(delayMs), () => {
       if (owner.alive()) fire("timer", callback)
@@ -51,6 +55,7 @@ export const make = (
     currentTimeMillis: Effect.sync(wallMs),
     unsafeCurrentTimeNanos: nanos,
     currentTimeNanos: Effect.sync(nanos),
+    unsafeMonotonicMs,
     sleep: (duration) => {
       const millis = Duration.toMillis(duration)
       if (!Number.isFinite(millis)) return Handoff.parked

@@ -94,6 +94,19 @@ describe("World", () => {
     return { world, scheduler, clock, fork }
   }
 
+  it("a node's direct monotonic reading is the one its nanosecond clock gives, at any time and drift", () => {
+    // `Clock.monotonicMs` reads `unsafeMonotonicMs` where a clock has it: it must give the same number.
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), fc.integer({ min: -2_000, max: 2_000 }), (nowMs, driftPpm) => {
+        const world = new World({ random: Random.make(1).derive("scheduler") })
+        world.nowMs = nowMs
+        const clock = SimClock.make(world, { name: "n1", alive: () => true }, new SimClock.PhysicalClock(0, driftPpm))
+        expect(clock.unsafeMonotonicMs()).toBe(Number(clock.unsafeCurrentTimeNanos() / 1_000n) / 1_000)
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
   it("a node program sleeps in virtual time and its forked children run on the same scheduler", () => {
     const { world, scheduler, fork } = setup()
     const seen: Array<number> = []
