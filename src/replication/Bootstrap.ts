@@ -218,11 +218,20 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
       const taken = takeWindow(mode, paging, window.requests, window.answers)
       // The next window goes out before this one's pages are applied, so the source reads it
       // while this node applies (one window after another, each waited for both in turn). Not
-      // in the orphan tail, which pages one page at a time, spaced. A failure below interrupts it.
+      // in the orphan tail, which pages one page at a time, spaced.
       const next = paging.done || taken.failure !== undefined || mode._tag === "Orphans" ? undefined : yield* Effect.fork(ask(windowOf(settings, paging, mode, replica.origin)))
-      yield* Effect.forEach(taken.pages, ({ asked, response }) => page(asked, response), { concurrency: "unbounded", discard: true })
-      if (taken.failure !== undefined) return yield* Effect.fail(taken.failure)
-      if (paging.after > before) yield* Effect.mapError(store.advanceCursor(progress, paging.after), (error) => error.message)
+      const applied = yield* Effect.either(
+        Effect.gen(function* () {
+          yield* Effect.forEach(taken.pages, ({ asked, response }) => page(asked, response), { concurrency: "unbounded", discard: true })
+          if (taken.failure !== undefined) return yield* Effect.fail(taken.failure)
+          if (paging.after > before) yield* Effect.mapError(store.advanceCursor(progress, paging.after), (error) => error.message)
+        })
+      )
+      if (Either.isLeft(applied)) {
+        // The pass ends here; its next window's requests are abandoned, not left running beside the next source's.
+        if (next !== undefined) yield* Fiber.interrupt(next)
+        return yield* Effect.fail(applied.left)
+      }
       if (paging.done) return
       if (next !== undefined) window = yield* Fiber.join(next)
       else {
