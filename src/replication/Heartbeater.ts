@@ -105,6 +105,9 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
     const clock = yield* Clock.Clock
+    // Taken once a round and handed to each request: looked up in every request, they were a few
+    // per cent of a simulated node's Effect operations.
+    const services: Services = { manager, clock, network: yield* Network.Network, primacy: yield* Primacy.Primacy }
     const topology = yield* manager.current
     const startedAtMs = yield* Clock.monotonicMs
     // Only a two-region primary renews at the round's end (`renewPair`), for the view it starts with.
@@ -131,7 +134,7 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
       // One side request per peer at a time: a silent peer is not asked again every round.
       if (memory.asking.has(peer.node.id)) continue
       memory.asking.add(peer.node.id)
-      yield* pool.run(ask(settings, memory, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
+      yield* pool.run(ask(settings, memory, services, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(Effect.sync(() => memory.asking.delete(peer.node.id)))))
     }
     // A slow peer is also probed every round with the first deadline, on the side too: its long
     // side request may have been sent into a partition that has healed since, and waiting out
@@ -141,7 +144,7 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     for (const peer of peers.filter(slow)) {
       if (memory.probing.has(peer.node.id)) continue
       memory.probing.add(peer.node.id)
-      yield* pool.run(ask(settings, memory, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
+      yield* pool.run(ask(settings, memory, services, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
     }
     // The round waits for its answers at most an interval: a peer that has not started serving
     // yet (or whose request was lost) held the whole round, and with it every other peer's next
@@ -152,7 +155,9 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     const answered = new Handoff.Gate(prompt.length === 0)
     let outstanding = prompt.length
     const counted = Effect.suspend(() => (--outstanding === 0 ? answered.open : Effect.void))
-    for (const peer of prompt) yield* pool.run(Effect.ensuring(ask(settings, memory, topology, peer, request, startedAtMs, "round"), counted))
+    // Counted when the request ends (`ask` fails with nothing); one that dies of a defect is not
+    // counted, and the round then waits its interval out, as for a lost answer.
+    for (const peer of prompt) yield* pool.run(Effect.zipRight(ask(settings, memory, services, topology, peer, request, startedAtMs, "round"), counted))
     yield* answered.awaitWithin(settings.intervalMs)
     yield* manager.checkStaleNodes()
     if (startView !== undefined) yield* renewPair(settings, memory, topology, startView, startedAtMs)
@@ -182,7 +187,7 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
       startedAtMs,
       endedAtMs,
       leaseMs: primacy.pairLeaseMs,
-      requesters: yield* recentRequesters(endedAtMs, primacy.pairLeaseMs)
+      requesters: yield* recentRequesters(yield* TopologyManager.TopologyManager, endedAtMs, primacy.pairLeaseMs)
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })
@@ -191,16 +196,21 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
  * The nodes that asked this node for a heartbeat within a lease before `nowMs`: the longer of
  * `leaseMs` (this node's) and the one each said it runs on, which may hold that long.
  */
-const recentRequesters = (nowMs: number, leaseMs: number) =>
-  Effect.map(
-    Effect.flatMap(TopologyManager.TopologyManager, (manager) => manager.requestersSince(-Infinity)),
-    (requesters) => requesters.filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0))
-  )
+const recentRequesters = (manager: TopologyManager.TopologyManager["Type"], nowMs: number, leaseMs: number) =>
+  Effect.map(manager.requestersSince(-Infinity), (requesters) => requesters.filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0)))
 
 type Peer = ReturnType<typeof peersOf>[number]
 
 /** The services a heartbeat to a peer runs with (the pool's). */
 type AskServices = TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy
+
+/** Those services themselves, as a round hands them to its requests. */
+interface Services {
+  readonly manager: TopologyManager.TopologyManager["Type"]
+  readonly network: Network.Network["Type"]
+  readonly clock: Clock.Clock["Type"]
+  readonly primacy: Primacy.Primacy["Type"]
+}
 
 /**
  * One heartbeat to one peer: its answer (counted as that node) kept and folded in at once, so a
@@ -208,10 +218,9 @@ type AskServices = TopologyManager.TopologyManager | Network.Network | Clock.Clo
  * did (one lost answer used to hold a new primary's first lease for a whole request timeout),
  * and its round trip noted.
  */
-const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: "round" | "side" | "probe") =>
+const ask = (settings: Settings, memory: Memory, services: Services, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: "round" | "side" | "probe") =>
   Effect.gen(function* () {
-    const manager = yield* TopologyManager.TopologyManager
-    const network = yield* Network.Network
+    const { manager, network, clock } = services
     const previous = memory.roundTrips.get(peer.node.id)
     const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
     const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
@@ -234,7 +243,6 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
       const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
       memory.roundTrips.set(peer.node.id, estimate)
       if (response.right._tag !== "HeartbeatAck") return
-      const clock = yield* Clock.Clock
       yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
       // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
       // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
@@ -242,7 +250,7 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
       yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
     }
     memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
-    yield* fold(topology, settings, memory)
+    yield* fold(topology, settings, memory, services)
   })
 
 /**
@@ -251,9 +259,9 @@ const ask = (settings: Settings, memory: Memory, topology: Topology.Topology, pe
  * the side), so a renewal runs from the earliest request among them: every agreeing node
  * granted its lease after that moment, so the lease never outlives a grant.
  */
-const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =>
+const fold = (topology: Topology.Topology, settings: Settings, memory: Memory, services: Services) =>
   Effect.gen(function* () {
-    const primacy = yield* Primacy.Primacy
+    const primacy = services.primacy
     const nowMs = yield* Clock.monotonicMs
     // Latest first: the renewal runs from the latest request with which the answers reach a
     // quorum, so an older answer from a node that has gone silent since (still within the lease)
@@ -261,7 +269,7 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory) =
     const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
     if (fresh.length === 0) return
     const state = yield* primacy.state
-    const requesters = yield* recentRequesters(nowMs, primacy.leaseMs)
+    const requesters = yield* recentRequesters(services.manager, nowMs, primacy.leaseMs)
     const tallyOf = (entries: typeof fresh) =>
       Primacy.tally({
         topology,
