@@ -275,7 +275,7 @@ const takeWindow = (
     paging.ahead.delete(paging.after)
     paging.after = next
   }
-  if (sorted.endedAt !== undefined) paging.done = true
+  if (sorted.ended) paging.done = true
   if (paging.logEnd !== undefined && paging.after >= paging.logEnd) paging.done = true
   paging.span = nextSpan(mode, paging, sorted.covered)
   paging.retries = paging.after > before || sorted.lost === undefined ? 0 : paging.retries + 1
@@ -294,13 +294,13 @@ interface SortedWindow {
   failed: string | Unreached | undefined
   /** The source's log is shorter than what was paged before. */
   restarted: boolean
-  /** Set when the page asked from the progress covered nothing: the source has nothing after it. */
-  endedAt: number | undefined
+  /** The page asked from the progress covered nothing: the source has nothing after it. */
+  ended: boolean
 }
 
 /** Sorts a window's answers in log order, up to the first that fails the source or restarts it; updates what the node said of itself. */
 const sortWindow = (paging: Paging, requests: ReadonlyArray<Message.CatchUp>, answers: ReadonlyArray<Either.Either<Message.Response, NetworkError>>): SortedWindow => {
-  const sorted: SortedWindow = { pages: [], covered: [], lost: undefined, failed: undefined, restarted: false, endedAt: undefined }
+  const sorted: SortedWindow = { pages: [], covered: [], lost: undefined, failed: undefined, restarted: false, ended: false }
   for (const [index, sent] of answers.entries()) {
     const asked = requests[index]!
     if (Either.isLeft(sent)) {
@@ -318,7 +318,7 @@ const sortWindow = (paging: Paging, requests: ReadonlyArray<Message.CatchUp>, an
       paging.logEnd = response.logEnd
       if (response.logEnd < paging.after) sorted.restarted = true
       else if (response.endPosition > asked.afterPosition) sorted.pages.push({ asked, response })
-      else if (asked.afterPosition === paging.after) sorted.endedAt = asked.afterPosition
+      else if (asked.afterPosition === paging.after) sorted.ended = true
       if (response.endPosition < response.logEnd) sorted.covered.push({ positions: response.endPosition - asked.afterPosition, whole: response.endPosition - asked.afterPosition >= asked.limit })
     }
     if (sorted.failed !== undefined || sorted.restarted) break

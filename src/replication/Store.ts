@@ -264,7 +264,7 @@ const decodeWith = <A, V>(cell: StoreEncoding.Cell<A, V>, operation: string, sto
   const decoded = cell.decode(stored)
   return decoded._tag === "Right"
     ? Effect.succeed(decoded.right)
-    : Effect.fail(new StoreError({ operation, message: `stored value does not decode: ${decoded.left}` }))
+    : Effect.fail(undecodable(operation, decoded.left))
 }
 
 /**
@@ -283,7 +283,9 @@ const decodeEach = <I, A>(items: ReadonlyArray<I>, decode: (item: I) => Either.E
     return Effect.succeed(values)
   })
 
-const undecodableTuple = (why: string): StoreError => new StoreError({ operation: "getTuple", message: `stored value does not decode: ${why}` })
+const undecodable = (operation: string, why: string): StoreError => new StoreError({ operation, message: `stored value does not decode: ${why}` })
+
+const undecodableTuple = (why: string): StoreError => undecodable("getTuple", why)
 
 const decodeTupleState = <V>(cells: Cells<V>, tuple: Tuple.Tuple, stored: V): Effect.Effect<TupleState.TupleState, StoreError> => {
   const decoded = cells.tupleState.decode(stored, tuple)
@@ -515,7 +517,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
   const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
     read((tx) =>
       Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-        decodeEach(entries, ([, stored]) => cells.logEntry.decode(stored), (why) => new StoreError({ operation: "readLog", message: `stored value does not decode: ${why}` }))
+        decodeEach(entries, ([, stored]) => cells.logEntry.decode(stored), (why) => undecodable("readLog", why))
       )
     )
   /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
