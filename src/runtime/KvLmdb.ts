@@ -78,11 +78,64 @@ import { LmdbValues } from "./LmdbValues.js"
  */
 const mapSizeBytesDefault = 16 * 2 ** 30
 
+/**
+ * The share of the address space left under a limit (`ulimit -v`, RLIMIT_AS) that the map takes
+ * at open: a quarter, so node's own later reservations (heap growth, thread stacks) and a few
+ * growths of the map still fit. lmdb-js cannot map more than the limit allows, and it does not
+ * fail then: the process dies of a segmentation fault at open, with no word of why (a node under
+ * `ulimit -v 20000000` did, from December 3, 2026, when the map became 16 GiB). The map still
+ * grows as the data does, as it did before that.
+ */
+const limitedShare = 4
+
+/**
+ * The soft limit on this process's address space in bytes, from the text of `/proc/self/limits`;
+ * undefined when it is unlimited, or the text says nothing of it (not Linux, say).
+ */
+export const addressSpaceLimitBytes = (limits: string | undefined): number | undefined => {
+  const soft = /^Max address space\s+(\S+)/m.exec(limits ?? "")?.[1]
+  const bytes = soft === undefined || soft === "unlimited" ? Number.NaN : Number(soft)
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined
+}
+
+/** The address space this process has taken, in bytes, from the text of `/proc/self/status` (`VmSize`); 0 when it does not say. */
+export const addressSpaceUsedBytes = (status: string | undefined): number => {
+  const kib = Number(/^VmSize:\s+(\d+) kB/m.exec(status ?? "")?.[1])
+  return Number.isSafeInteger(kib) ? kib * 1024 : 0
+}
+
+/**
+ * The map to open with: the default, or under an address-space limit a quarter of what is left
+ * of it (`limitBytes` less `usedBytes`), in whole MiB and at least one.
+ */
+export const mapSizeFor = (limitBytes: number | undefined, usedBytes: number): number =>
+  limitBytes === undefined ? mapSizeBytesDefault : Math.min(mapSizeBytesDefault, Math.max(2 ** 20, Math.floor(Math.max(0, limitBytes - usedBytes) / limitedShare / 2 ** 20) * 2 ** 20))
+
+/** This process's file in /proc, or undefined where there is none. */
+const procSelf = (name: string): string | undefined => {
+  try {
+    return fs.readFileSync(`/proc/self/${name}`, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** The map size this process opens with now (`mapSizeFor`), and the limit behind it. */
+interface MapSize {
+  readonly sizeBytes: number
+  readonly limitBytes: number | undefined
+}
+
+const mapSizeNow = (): MapSize => {
+  const limitBytes = addressSpaceLimitBytes(procSelf("limits"))
+  return { sizeBytes: limitBytes === undefined ? mapSizeBytesDefault : mapSizeFor(limitBytes, addressSpaceUsedBytes(procSelf("status"))), limitBytes }
+}
+
 /** Where the lmdb environment lives. */
 export interface Options {
   /** A directory; created when missing. */
   readonly path: string
-  /** Initial map size in bytes (default `mapSizeBytesDefault`); lmdb grows it as needed. */
+  /** Initial map size in bytes (default `mapSizeBytesDefault`, less under an address-space limit: `mapSizeFor`); lmdb grows it as needed. */
   readonly mapSizeBytes?: number
   /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
   readonly minFreeBytes?: number
@@ -138,12 +191,25 @@ const failure = (operation: string, error: unknown) =>
   new StoreError({ operation: error instanceof DiskRoom.Short ? "room" : operation, message: `lmdb: ${error instanceof Error ? error.message : String(error)}` })
 
 const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =>
-  Effect.flatMap(openBoth(options), (databases) =>
-    moveOlderLog(options, databases).pipe(
-      Effect.as(databases),
-      Effect.tapError(() => Effect.promise(() => databases.root.close()))
+  Effect.suspend(() => {
+    const map = mapSizeNow()
+    return Effect.flatMap(openBoth(options, map), (databases) =>
+      mapSizeNote(options, map).pipe(
+        Effect.zipRight(moveOlderLog(options, databases)),
+        Effect.as(databases),
+        Effect.tapError(() => Effect.promise(() => databases.root.close()))
+      )
     )
+  })
+
+/** Says so when an address-space limit made the map smaller than the default (`mapSizeFor`): each growth maps the file again. */
+const mapSizeNote = (options: Options, map: MapSize): Effect.Effect<void> => {
+  if (options.mapSizeBytes !== undefined || map.limitBytes === undefined || map.sizeBytes >= mapSizeBytesDefault) return Effect.void
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
+  return Effect.logInfo(
+    `lmdb at ${options.path}: the address space is limited to ${mib(map.limitBytes)} MiB (ulimit -v), so the data file is mapped in ${mib(map.sizeBytes)} MiB, and again, larger, each time the store outgrows that`
   )
+}
 
 /** Moves an older directory's log (`moveLog`), saying so: a large one takes a while. */
 const moveOlderLog = (options: Options, databases: Databases): Effect.Effect<void, StoreError> =>
@@ -173,7 +239,7 @@ const isEarlierFileStore = (path: string): boolean => {
 
 const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
 
-const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
+const openBoth = (options: Options, map: MapSize): Effect.Effect<Databases, StoreError> =>
   lmdbTry(() => {
     const root = open<string, string>({
       path: options.path,
@@ -183,7 +249,7 @@ const openBoth = (options: Options): Effect.Effect<Databases, StoreError> =>
       noSync: false,
       noMetaSync: false,
       overlappingSync: false,
-      mapSize: options.mapSizeBytes ?? mapSizeBytesDefault
+      mapSize: options.mapSizeBytes ?? map.sizeBytes
     })
     try {
       return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }

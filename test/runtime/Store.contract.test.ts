@@ -514,6 +514,51 @@ describe("lmdb durability", () => {
     }), 120_000)
 })
 
+describe("lmdb under an address-space limit (ulimit -v)", () => {
+  it("the map is the default without a limit, and a quarter of what is left under one", () => {
+    const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units     \nMax stack size            8388608              unlimited            bytes     \nMax address space         ${soft}            unlimited            bytes     \n`
+    expect(KvLmdb.addressSpaceLimitBytes(limits("unlimited"))).toBeUndefined()
+    expect(KvLmdb.addressSpaceLimitBytes(limits("8192000000"))).toBe(8_192_000_000)
+    expect(KvLmdb.addressSpaceLimitBytes(undefined)).toBeUndefined()
+    expect(KvLmdb.addressSpaceUsedBytes("Name:\tnode\nVmPeak:\t 1091136 kB\nVmSize:\t 1047136 kB\n")).toBe(1_047_136 * 1024)
+    expect(KvLmdb.addressSpaceUsedBytes(undefined)).toBe(0)
+    const gib = 2 ** 30
+    expect(KvLmdb.mapSizeFor(undefined, gib)).toBe(16 * gib)
+    expect(KvLmdb.mapSizeFor(5 * gib, gib)).toBe(gib)
+    expect(KvLmdb.mapSizeFor(1000 * gib, gib)).toBe(16 * gib)
+    expect(KvLmdb.mapSizeFor(gib, 2 * gib)).toBe(2 ** 20)
+    expect(KvLmdb.mapSizeFor(5 * gib + 12_345, gib) % 2 ** 20).toBe(0)
+  })
+
+  // A 16 GiB map under a smaller limit killed the process at open with a segmentation fault
+  // (SIGSEGV, nothing on stderr): lmdb-js does not report the failed mapping. Node and tsx take a
+  // few GB of address space of their own before the store opens, more under vitest's environment.
+  // The writer runs through tsx, whose WebAssembly lexer reserves guard pages that no such limit
+  // allows unless the trap handler is off; the store does not use WebAssembly.
+  it.live("a node under a 20 GB limit opens its store, and every acknowledged write is there after reopening", () =>
+    Effect.gen(function* () {
+      const writer = fileURLToPath(new URL("./fixtures/crashWriter.ts", import.meta.url))
+      const directory = temporaryDirectory()
+      const run = yield* Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+        const child = spawn("sh", ["-c", 'ulimit -v 20000000 && exec "$0" "$@"', process.execPath, "--disable-wasm-trap-handler", "--import", "tsx", writer, directory, "50"], {
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+        child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+        child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+        return Effect.sync(() => void child.kill("SIGKILL"))
+      })
+      expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: "" })
+      const lines = run.stdout.trim().split("\n")
+      // The node says why its map is smaller than the default, in a log line before the positions.
+      expect(lines.filter((line) => line.includes("the address space is limited to 19531 MiB (ulimit -v), so the data file is mapped in")).length).toBe(1)
+      expect(lines.filter((line) => /^\d+$/.test(line)).map(Number)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1))
+      expect(yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.logEnd)).toBe(50)
+    }), 60_000)
+})
+
 describe("lmdb commit observations", () => {
   it.live("each durable commit is reported once: its transactions, its duration and each one's wait, which holds the commit", () =>
     Effect.scoped(
