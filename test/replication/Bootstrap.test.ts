@@ -7,9 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect } from "effect"
 import * as Bootstrap from "../../src/replication/Bootstrap.js"
-import { networkError } from "../../src/replication/Errors.js"
+import { networkError, StoreError } from "../../src/replication/Errors.js"
 import type * as Message from "../../src/replication/Message.js"
 import type * as Network from "../../src/replication/Network.js"
+import type * as Store from "../../src/replication/Store.js"
 import * as Cluster from "./fixtures/cluster.js"
 
 const tuple = (subject: string) => ({ vault: "acme", resource: "document:readme", relation: "viewer", subject })
@@ -57,6 +58,52 @@ describe("Bootstrap", () => {
       expect(reached).toBe(logEnd)
       // One page to learn the bound, then four at a time: far fewer round trips than 20 pages.
       expect(answered.length).toBeLessThan(30)
+    }))
+
+  it.effect("a pass that fails while the next window is in flight abandons that window's requests, and the next pass pages the log to its end", () =>
+    Effect.gen(function* () {
+      // us's requests to eu: pages of at most 3 positions, answered 100 ms late, except the window
+      // asked while the first page is applied (requests 2 to 5), which would be answered only after
+      // a minute. Applying that first page fails: its progress is not written.
+      let asked = 0
+      let interrupted = 0
+      let answeredLate = 0
+      let progressFailures = 0
+      const network = (net: Network.Network["Type"]): Network.Network["Type"] => ({
+        ...net,
+        send: (target, request, timeoutMs) => {
+          if (request._tag !== "CatchUp" || request.ownRegionOrphansOnly === true) return net.send(target, request, timeoutMs)
+          asked++
+          const delay = asked >= 2 && asked <= 5 ? Duration.minutes(1) : Duration.millis(100)
+          const late = asked >= 2 && asked <= 5
+          return Effect.zipRight(Effect.sleep(delay), net.send(target, { ...request, limit: Math.min(request.limit, 3) }, timeoutMs)).pipe(
+            Effect.tap(() => Effect.sync(() => void (late && answeredLate++))),
+            Effect.onInterrupt(() => Effect.sync(() => void interrupted++))
+          )
+        }
+      })
+      const store = (region: string, inner: Store.Store["Type"]): Store.Store["Type"] => ({
+        ...inner,
+        advanceCursor: (key, position) =>
+          region === "us" && key === Bootstrap.progressKey("eu", "eu-node1") && progressFailures === 0
+            ? Effect.suspend(() => {
+                progressFailures++
+                return Effect.fail(new StoreError({ operation: "commit", message: "the disk went away" }))
+              })
+            : inner.advanceCursor(key, position)
+      })
+      const cluster = Cluster.make({ regions: ["us", "eu"], bootstrap: true, network: (region, net) => (region === "us" ? network(net) : net), store })
+      const eu = yield* cluster.start("eu")
+      yield* eu.replica.openWrites
+      yield* eu.replica.write(Array.from({ length: 30 }, (_, index) => ({ op: "insert" as const, tuple: tuple(`user:${index}`) })))
+      const logEnd = yield* eu.store.logEnd
+      const us = yield* cluster.start("us")
+      // The failed pass gave up its four requests in flight at once, long before their answers.
+      expect(yield* Cluster.settle(Effect.sync(() => progressFailures === 1 && interrupted === Bootstrap.pagesInFlightMax), { stepMs: 10, budgetMs: 5_000 })).toBe(true)
+      expect(answeredLate).toBe(0)
+      const paged = Effect.map(us.store.getCursor(Bootstrap.progressKey("eu", "eu-node1")), (position) => position === logEnd)
+      expect(yield* Cluster.settle(paged, { stepMs: 10, budgetMs: 30_000 })).toBe(true)
+      expect(answeredLate).toBe(0)
     }))
 
   it.effect("the orphan tail pages a source in pages of at most orphanPageSize, orphanPageGapMs apart, to its log end", () =>
