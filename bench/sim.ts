@@ -59,15 +59,15 @@ const swarmFirstSeed = 1
 const cores = os.availableParallelism()
 
 /**
- * From a profile of 40 swarm seeds in one thread (`node --cpu-prof bin/inferadb-repl.mjs sim swarm
- * --seeds 40 --first-seed 7000 --jobs 1`, mapped to sources through dist/'s source maps), and
- * Effect operations, scheduler tasks and fiber starts counted per simulated event over seeds
- * 7000-7019 (a counting copy of Effect's run loop, not shipped; December 1, 2026).
+ * From a profile of 60 swarm seeds in one thread (`node --cpu-prof bin/inferadb-repl.mjs sim swarm
+ * --seeds 60 --first-seed 7000 --jobs 1 --no-report`, each sample charged to the module its line
+ * of dist/ came from), the scheduler tasks that run printed, and Effect operations counted per
+ * simulated event over seeds 7000-7009 (the simulator's scheduler hook, `shouldYield`; December 4, 2026).
  */
 const profileNotes =
-  "profile of December 1, 2026 (not measured by this run): Effect fiber runtime ~46% (about 93 Effect operations, 2.9 scheduler tasks and 0.5 new fibers per simulated event, " +
-  "spread over every operation with no single hot spot), src/replication self ~29%, garbage collection ~8% (one job, 32 MB semi-space), " +
-  "src/sim self ~11% (network, trace hash, world loop, checkers); no Schema or protobuf work unless a scenario sets wire: bytes"
+  "profile of December 4, 2026 (not measured by this run): Effect ~43% (its fiber run loop 25%; about 88 Effect operations and 3.3 scheduler tasks per simulated event, " +
+  "spread over every operation with no single hot spot), src/replication self ~29%, garbage collection ~12% (one job, 32 MB semi-space), " +
+  "src/sim self ~12% (network, trace hash, world loop, checkers), protobuf ~2% (the seeds that set wire: bytes)"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
