@@ -63,6 +63,7 @@ import * as Store from "../replication/Store.js"
 import * as DiskRoom from "./DiskRoom.js"
 import * as KvEncoding from "./KvEncoding.js"
 import { LmdbValues } from "./LmdbValues.js"
+import * as MapRoom from "./MapRoom.js"
 
 /**
  * The address space the data file is mapped into at open: 16 GiB. lmdb-js starts from a small map
@@ -168,6 +169,10 @@ const keyEncoder = { writeKey: KvEncoding.writeKey, readKey: KvEncoding.readKey 
 interface Databases {
   readonly root: RootDatabase<string, string>
   readonly log: Database
+  /** lmdb's data file: `data.mdb` in the directory, or the file itself for an earlier file store. */
+  readonly dataFile: string
+  /** The map it was opened with, and the address-space limit behind it (`MapRoom`). */
+  readonly map: MapSize
 }
 
 /**
@@ -241,18 +246,21 @@ const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({
 
 const openBoth = (options: Options, map: MapSize): Effect.Effect<Databases, StoreError> =>
   lmdbTry(() => {
+    const file = isEarlierFileStore(options.path)
+    const sizeBytes = options.mapSizeBytes ?? map.sizeBytes
     const root = open<string, string>({
       path: options.path,
-      noSubdir: isEarlierFileStore(options.path),
+      noSubdir: file,
       keyEncoder,
       encoding: "string",
       noSync: false,
       noMetaSync: false,
       overlappingSync: false,
-      mapSize: options.mapSizeBytes ?? map.sizeBytes
+      mapSize: sizeBytes
     })
     try {
-      return { root, log: root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions) }
+      const log = root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions)
+      return { root, log, dataFile: file ? options.path : `${options.path}/data.mdb`, map: { sizeBytes, limitBytes: map.limitBytes } }
     } catch (error) {
       void root.close()
       throw error
@@ -385,7 +393,7 @@ class GroupCommit {
 
   constructor(
     private readonly databases: Databases,
-    /** Why the disk has too little room for a commit now (`DiskRoom`); undefined while it has enough. */
+    /** Why the disk or the map has too little room for a commit now (`DiskRoom`, `MapRoom`); undefined while they have enough. */
     private readonly roomShort: () => Error | undefined,
     private readonly onCommit: ((commit: CommitObservation) => void) | undefined
   ) {}
@@ -496,7 +504,9 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
   Effect.sync((): KvDriver.KvDriver => {
     const lock = new Handoff.Lock()
     let closed = false
-    const commits = new GroupCommit(databases, DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes), options.onCommit)
+    const disk = DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes)
+    const map = MapRoom.make(databases.dataFile, databases.map.sizeBytes, databases.map.limitBytes)
+    const commits = new GroupCommit(databases, () => disk() ?? map(), options.onCommit)
     const reader = committedReader(databases)
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)

@@ -23,6 +23,7 @@ import * as Tuple from "../../src/replication/Tuple.js"
 import * as KvFoundationDb from "../../src/runtime/KvFoundationDb.js"
 import * as KvEncoding from "../../src/runtime/KvEncoding.js"
 import * as KvLmdb from "../../src/runtime/KvLmdb.js"
+import * as MapRoom from "../../src/runtime/MapRoom.js"
 import { afterAll } from "vitest"
 import { contract } from "../replication/fixtures/storeContract.js"
 import { tupleFor } from "./fixtures/crashWriter.js"
@@ -557,6 +558,61 @@ describe("lmdb under an address-space limit (ulimit -v)", () => {
       expect(lines.filter((line) => /^\d+$/.test(line)).map(Number)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1))
       expect(yield* withStore(KvLmdb.layerLmdb({ path: directory }), (store) => store.logEnd)).toBe(50)
     }), 60_000)
+})
+
+describe("lmdb's map under an address-space limit (MapRoom)", () => {
+  it("a data file within the headroom of its map is refused under a limit, never without one", () => {
+    const file = path.join(temporaryDirectory(), "data.mdb")
+    const mib = 2 ** 20
+    fs.writeFileSync(file, "")
+    fs.truncateSync(file, 100 * mib)
+    expect(MapRoom.make(file, 100 * mib + MapRoom.headroomBytes + 1, 8 * 2 ** 30)()).toBeUndefined()
+    const refused = MapRoom.make(file, 100 * mib + MapRoom.headroomBytes, 8 * 2 ** 30)()
+    expect(refused?.message).toBe(
+      "the store's data file (100 MiB) has come within 64 MiB of its 164 MiB map, and under this process's address-space limit (ulimit -v, 8192 MiB) lmdb crashes when it cannot map more: writes are refused; raise the limit and restart the node"
+    )
+    expect(MapRoom.make(file, 100 * mib, undefined)()).toBeUndefined()
+    // A file that cannot be asked is left to lmdb's own commit.
+    expect(MapRoom.make(path.join(path.dirname(file), "missing.mdb"), mib, 8 * 2 ** 30)()).toBeUndefined()
+  })
+
+  /** Runs the map filler (1 MiB values, a 128 MiB map), under `ulimit -v` when given. */
+  const fill = (directory: string, count: number, limitKib?: number) =>
+    Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly acknowledged: number; readonly stderr: string }>((resume) => {
+      const filler = fileURLToPath(new URL("./fixtures/mapFiller.ts", import.meta.url))
+      const node = [process.execPath, "--disable-wasm-trap-handler", "--import", "tsx", filler, directory, "128", String(count)]
+      const child = limitKib === undefined ? spawn(node[0]!, node.slice(1), { stdio: ["ignore", "pipe", "pipe"] }) : spawn("sh", ["-c", `ulimit -v ${limitKib} && exec "$0" "$@"`, ...node], { stdio: ["ignore", "pipe", "pipe"] })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+      child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, acknowledged: stdout.trim().split("\n").filter((line) => /^\d+$/.test(line)).length, stderr })))
+      return Effect.sync(() => void child.kill("SIGKILL"))
+    })
+
+  // Without the check, lmdb-js maps a full map's file again beside the old map, and under a
+  // tight limit that killed the process with a segmentation fault (a writer under ulimit -v
+  // 3000000, 256 MB map, about 500 MB written); under vitest's environment node and tsx take
+  // too much address space of their own to set a limit that tight, so this test shows the
+  // refusal and what it keeps, and the control that without a limit the same map grows.
+  it.live("under a limit, writes stop with a room error at the map's end and every acknowledged one is there after reopening; without one the map grows", () =>
+    Effect.gen(function* () {
+      const limited = temporaryDirectory()
+      const run = yield* fill(limited, 200, 20_000_000)
+      expect({ code: run.code, signal: run.signal }).toEqual({ code: 3, signal: null })
+      expect(run.stderr).toContain("has come within 64 MiB of its 128 MiB map, and under this process's address-space limit (ulimit -v, 19531 MiB)")
+      expect(run.acknowledged).toBeGreaterThan(30)
+      expect(run.acknowledged).toBeLessThanOrEqual(64)
+      const kept = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: limited })
+          return yield* driver.transact((tx) => Effect.forEach(Array.from({ length: run.acknowledged }, (_, index) => `m/${String(index + 1).padStart(6, "0")}`), (key) => tx.get(key)))
+        })
+      )
+      expect(kept.every((value) => value?.length === 2 ** 20)).toBe(true)
+      const free = yield* fill(temporaryDirectory(), 100)
+      expect({ code: free.code, signal: free.signal, acknowledged: free.acknowledged, stderr: free.stderr }).toEqual({ code: 0, signal: null, acknowledged: 100, stderr: "" })
+    }), 120_000)
 })
 
 describe("lmdb commit observations", () => {
