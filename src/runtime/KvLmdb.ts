@@ -127,10 +127,32 @@ interface MapSize {
   readonly limitBytes: number | undefined
 }
 
-const mapSizeNow = (): MapSize => {
-  const limitBytes = addressSpaceLimitBytes(procSelf("limits"))
-  return { sizeBytes: limitBytes === undefined ? mapSizeBytesDefault : mapSizeFor(limitBytes, addressSpaceUsedBytes(procSelf("status"))), limitBytes }
+/**
+ * Why a data file of `fileBytes` is not opened under an address-space limit of which `usedBytes`
+ * are taken; undefined when it is (or there is no limit). lmdb maps at least the whole file, and
+ * a mapping that does not fit killed the process with a segmentation fault (a store grown without
+ * a limit, opened under one): the store fails to open instead, saying what to do. The file must
+ * fit in half of what is left, the rest being node's own.
+ */
+export const unmappable = (limitBytes: number | undefined, usedBytes: number, fileBytes: number): string | undefined => {
+  if (limitBytes === undefined || fileBytes + MapRoom.headroomBytes <= (limitBytes - usedBytes) / 2) return undefined
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
+  return `the data file (${mib(fileBytes)} MiB) does not fit in the address space this process may map (ulimit -v ${mib(limitBytes)} MiB, ${mib(usedBytes)} MiB of it taken): lmdb would crash mapping it; raise the limit`
 }
+
+/** The map size this process opens a data file of `fileBytes` with now (`mapSizeFor`; at least the file), or why it does not open it (`unmappable`). */
+const mapSizeNow = (fileBytes: number): MapSize | string => {
+  const limitBytes = addressSpaceLimitBytes(procSelf("limits"))
+  if (limitBytes === undefined) return { sizeBytes: mapSizeBytesDefault, limitBytes }
+  const usedBytes = addressSpaceUsedBytes(procSelf("status"))
+  return unmappable(limitBytes, usedBytes, fileBytes) ?? { sizeBytes: Math.max(mapSizeFor(limitBytes, usedBytes), Math.ceil(fileBytes / 2 ** 20) * 2 ** 20), limitBytes }
+}
+
+/** lmdb's data file under `path`: `data.mdb` in the directory, or the file itself for an earlier file store. */
+const dataFileOf = (path: string): string => (isEarlierFileStore(path) ? path : `${path}/data.mdb`)
+
+/** The size of a file, 0 when there is none. */
+const sizeOf = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0
 
 /** Where the lmdb environment lives. */
 export interface Options {
@@ -197,7 +219,8 @@ const failure = (operation: string, error: unknown) =>
 
 const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =>
   Effect.suspend(() => {
-    const map = mapSizeNow()
+    const map = mapSizeNow(sizeOf(dataFileOf(options.path)))
+    if (typeof map === "string") return Effect.fail(new StoreError({ operation: "open", message: `lmdb at ${options.path}: ${map}` }))
     return Effect.flatMap(openBoth(options, map), (databases) =>
       mapSizeNote(options, map).pipe(
         Effect.zipRight(moveOlderLog(options, databases)),
@@ -260,7 +283,7 @@ const openBoth = (options: Options, map: MapSize): Effect.Effect<Databases, Stor
     })
     try {
       const log = root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions)
-      return { root, log, dataFile: file ? options.path : `${options.path}/data.mdb`, map: { sizeBytes, limitBytes: map.limitBytes } }
+      return { root, log, dataFile: dataFileOf(options.path), map: { sizeBytes, limitBytes: map.limitBytes } }
     } catch (error) {
       void root.close()
       throw error

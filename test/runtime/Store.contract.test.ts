@@ -531,6 +531,16 @@ describe("lmdb under an address-space limit (ulimit -v)", () => {
     expect(KvLmdb.mapSizeFor(5 * gib + 12_345, gib) % 2 ** 20).toBe(0)
   })
 
+  it("a data file that does not fit in half of the address space left is not opened, with a reason; without a limit any file opens", () => {
+    const gib = 2 ** 30
+    expect(KvLmdb.unmappable(undefined, gib, 100 * gib)).toBeUndefined()
+    expect(KvLmdb.unmappable(8 * gib, 2 * gib, gib)).toBeUndefined()
+    expect(KvLmdb.unmappable(8 * gib, 2 * gib, 3 * gib - MapRoom.headroomBytes)).toBeUndefined()
+    expect(KvLmdb.unmappable(8 * gib, 2 * gib, 3 * gib)).toBe(
+      "the data file (3072 MiB) does not fit in the address space this process may map (ulimit -v 8192 MiB, 2048 MiB of it taken): lmdb would crash mapping it; raise the limit"
+    )
+  })
+
   // A 16 GiB map under a smaller limit killed the process at open with a segmentation fault
   // (SIGSEGV, nothing on stderr): lmdb-js does not report the failed mapping. Node and tsx take a
   // few GB of address space of their own before the store opens, more under vitest's environment.
