@@ -140,12 +140,24 @@ export const unmappable = (limitBytes: number | undefined, usedBytes: number, fi
   return `the data file (${mib(fileBytes)} MiB) does not fit in the address space this process may map (ulimit -v ${mib(limitBytes)} MiB, ${mib(usedBytes)} MiB of it taken): lmdb would crash mapping it; raise the limit`
 }
 
-/** The map size this process opens a data file of `fileBytes` with now (`mapSizeFor`; at least the file), or why it does not open it (`unmappable`). */
+/**
+ * The map a data file of `fileBytes` is opened with under an address-space limit: `mapSizeFor`'s
+ * quarter, or for a file already near or past that (written under a larger limit, say) room for
+ * two headrooms of writes beyond it, within half of what is left (`unmappable` keeps the file and
+ * one headroom within that half).
+ */
+export const mapSizeForFile = (limitBytes: number, usedBytes: number, fileBytes: number): number => {
+  const fileMiB = Math.ceil(fileBytes / 2 ** 20) * 2 ** 20
+  const halfLeft = Math.floor(Math.max(0, limitBytes - usedBytes) / 2 / 2 ** 20) * 2 ** 20
+  return Math.max(mapSizeFor(limitBytes, usedBytes), Math.min(halfLeft, fileMiB + 2 * MapRoom.headroomBytes), fileMiB)
+}
+
+/** The map size this process opens a data file of `fileBytes` with now, or why it does not open it (`unmappable`). */
 const mapSizeNow = (fileBytes: number): MapSize | string => {
   const limitBytes = addressSpaceLimitBytes(procSelf("limits"))
   if (limitBytes === undefined) return { sizeBytes: mapSizeBytesDefault, limitBytes }
   const usedBytes = addressSpaceUsedBytes(procSelf("status"))
-  return unmappable(limitBytes, usedBytes, fileBytes) ?? { sizeBytes: Math.max(mapSizeFor(limitBytes, usedBytes), Math.ceil(fileBytes / 2 ** 20) * 2 ** 20), limitBytes }
+  return unmappable(limitBytes, usedBytes, fileBytes) ?? { sizeBytes: mapSizeForFile(limitBytes, usedBytes, fileBytes), limitBytes }
 }
 
 /** lmdb's data file under `path`: `data.mdb` in the directory, or the file itself for an earlier file store. */

@@ -536,6 +536,11 @@ describe("lmdb under an address-space limit (ulimit -v)", () => {
     expect(KvLmdb.unmappable(undefined, gib, 100 * gib)).toBeUndefined()
     expect(KvLmdb.unmappable(8 * gib, 2 * gib, gib)).toBeUndefined()
     expect(KvLmdb.unmappable(8 * gib, 2 * gib, 3 * gib - MapRoom.headroomBytes)).toBeUndefined()
+    // A file near or past the quarter gets room beyond it, within half of what is left, never less than the file.
+    const mib = 2 ** 20
+    expect(KvLmdb.mapSizeForFile(8 * gib, 2 * gib, 0)).toBe(KvLmdb.mapSizeFor(8 * gib, 2 * gib))
+    expect(KvLmdb.mapSizeForFile(8 * gib, 2 * gib, 2 * gib + 1)).toBe(2 * gib + mib + 2 * MapRoom.headroomBytes)
+    expect(KvLmdb.mapSizeForFile(8 * gib, 2 * gib, 3 * gib - MapRoom.headroomBytes)).toBe(3 * gib)
     expect(KvLmdb.unmappable(8 * gib, 2 * gib, 3 * gib)).toBe(
       "the data file (3072 MiB) does not fit in the address space this process may map (ulimit -v 8192 MiB, 2048 MiB of it taken): lmdb would crash mapping it; raise the limit"
     )
