@@ -84,8 +84,8 @@ const mapSizeBytesDefault = 16 * 2 ** 30
  * at open: a quarter, so node's own later reservations (heap growth, thread stacks) and a few
  * growths of the map still fit. lmdb-js cannot map more than the limit allows, and it does not
  * fail then: the process dies of a segmentation fault at open, with no word of why (a node under
- * `ulimit -v 20000000` did, from December 3, 2026, when the map became 16 GiB). The map still
- * grows as the data does, as it did before that.
+ * `ulimit -v 20000000` did, from December 3, 2026, when the map became 16 GiB). Under a limit the
+ * map does not grow: commits stop short of its end (`MapRoom`), as growing it is what crashes.
  */
 const limitedShare = 4
 
@@ -170,7 +170,7 @@ const sizeOf = (file: string): number => fs.statSync(file, { throwIfNoEntry: fal
 export interface Options {
   /** A directory; created when missing. */
   readonly path: string
-  /** Initial map size in bytes (default `mapSizeBytesDefault`, less under an address-space limit: `mapSizeFor`); lmdb grows it as needed. */
+  /** Initial map size in bytes (default `mapSizeBytesDefault`, less under an address-space limit: `mapSizeForFile`); lmdb grows it as needed, except under a limit (`MapRoom`). */
   readonly mapSizeBytes?: number
   /** Commits are refused while the disk has less free (`store.min_free_mb`; `DiskRoom`); 0 turns that off. Default `DiskRoom.defaultMinFreeBytes`. */
   readonly minFreeBytes?: number
@@ -242,12 +242,12 @@ const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =
     )
   })
 
-/** Says so when an address-space limit made the map smaller than the default (`mapSizeFor`): each growth maps the file again. */
+/** Says so when an address-space limit made the map smaller than the default (`mapSizeFor`): the store holds no more than it. */
 const mapSizeNote = (options: Options, map: MapSize): Effect.Effect<void> => {
   if (options.mapSizeBytes !== undefined || map.limitBytes === undefined || map.sizeBytes >= mapSizeBytesDefault) return Effect.void
   const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
   return Effect.logInfo(
-    `lmdb at ${options.path}: the address space is limited to ${mib(map.limitBytes)} MiB (ulimit -v), so the data file is mapped in ${mib(map.sizeBytes)} MiB, and again, larger, each time the store outgrows that`
+    `lmdb at ${options.path}: the address space is limited to ${mib(map.limitBytes)} MiB (ulimit -v), so the data file is mapped in ${mib(map.sizeBytes)} MiB, and writes are refused once it nears that (a larger limit gives a larger map)`
   )
 }
 
