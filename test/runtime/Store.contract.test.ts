@@ -630,6 +630,42 @@ describe("lmdb's map under an address-space limit (MapRoom)", () => {
     }), 120_000)
 })
 
+describe("a store larger than the address space left (prlimit)", () => {
+  /** Runs `fixtures/limitedOpen.ts`: the child lowers its own limit to what it has taken plus `marginMiB`, then opens the store and writes. */
+  const openLimited = (directory: string, marginMiB: number) =>
+    Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+      const opener = fileURLToPath(new URL("./fixtures/limitedOpen.ts", import.meta.url))
+      const child = spawn(process.execPath, ["--import", "tsx", opener, directory, String(marginMiB)], { stdio: ["ignore", "pipe", "pipe"] })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+      child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+      return Effect.sync(() => void child.kill("SIGKILL"))
+    })
+
+  // lmdb maps at least the whole data file; a store grown without a limit and opened under one
+  // that leaves less than the file killed the node with a segmentation fault (SIGSEGV at 941fbfe).
+  it.live("is not opened, with a StoreError that says why, where it once died of SIGSEGV; with room it opens and takes a write", () =>
+    Effect.gen(function* () {
+      const directory = temporaryDirectory()
+      // About 100 MiB of data, written without a limit.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const driver = yield* KvLmdb.makeScoped({ path: directory })
+          const value = "v".repeat(2 ** 20)
+          for (let group = 0; group < 10; group++) yield* driver.transact((tx) => Effect.sync(() => Array.from({ length: 10 }, (_, index) => tx.set(`m/${group}/${index}`, value))))
+        })
+      )
+      expect(fs.statSync(path.join(directory, "data.mdb")).size).toBeGreaterThan(100 * 2 ** 20)
+      const short = yield* openLimited(directory, 64)
+      expect({ code: short.code, signal: short.signal }).toEqual({ code: 3, signal: null })
+      expect(short.stderr).toMatch(/^lmdb at .*: the data file \(10\d MiB\) does not fit in the address space this process may map \(ulimit -v \d+ MiB, \d+ MiB of it taken\): lmdb would crash mapping it; raise the limit\n$/)
+      const roomy = yield* openLimited(directory, 1024)
+      expect({ code: roomy.code, signal: roomy.signal, stdout: roomy.stdout.split("\n").at(-2) }).toEqual({ code: 0, signal: null, stdout: "opened" })
+    }), 60_000)
+})
+
 describe("lmdb commit observations", () => {
   it.live("each durable commit is reported once: its transactions, its duration and each one's wait, which holds the commit", () =>
     Effect.scoped(
