@@ -140,7 +140,7 @@ const onSignals = (shutdown: Deferred.Deferred<string>): void => {
 }
 
 /** SIGHUP re-reads the configuration file; one that reads and decodes is offered to the node. */
-const onReload = (options: Options, reloads: Queue.Queue<Config.ReplicationConfig>): void => {
+const onReload = (options: Options, reloads: Queue.Queue<Config.ReplicationConfig>, received: { count: number }): void => {
   process.on("SIGHUP", () => {
     let bytes = new Uint8Array()
     try {
@@ -151,6 +151,7 @@ const onReload = (options: Options, reloads: Queue.Queue<Config.ReplicationConfi
     const config = Config.parseBytes(bytes, process.env)
     if (Either.isLeft(config)) return void process.stderr.write(`SIGHUP: invalid configuration in ${options.config}, nothing reloaded: ${config.left.message}\n`)
     Queue.unsafeOffer(reloads, config.right)
+    received.count++
   })
 }
 
@@ -166,8 +167,9 @@ const run = async (options: Options): Promise<void> => {
     )
   const log = (line: string) => Effect.runSync(logged(Effect.logInfo(line)))
   const reloads = Effect.runSync(Queue.unbounded<Config.ReplicationConfig>())
-  onReload(options, reloads)
-  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads) })))
+  const received = { count: 0 }
+  onReload(options, reloads, received)
+  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads), reloadsReceived: () => received.count })))
   if (Exit.isSuccess(exit)) {
     log("stopped")
     process.exit(0)

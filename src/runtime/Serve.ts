@@ -109,7 +109,26 @@ export interface Io {
   readonly shutdown: Effect.Effect<string>
   /** Configurations reloaded while the node runs (SIGHUP); their topology is applied, nothing else. */
   readonly reloads?: Stream.Stream<Config.ReplicationConfig>
+  /** How many configurations `reloads` has been given so far: a stop applies them all before it drains. */
+  readonly reloadsReceived?: () => number
 }
+
+/** How long a stop waits for the reloads received before it to be applied before it drains regardless. */
+const reloadsWaitMs = 2_000
+
+/**
+ * Waits until `applied` reaches what `received` says now, at most `reloadsWaitMs`: the drain's
+ * targets are then the ones configured when it began. A node paused (SIGSTOP) while a region was
+ * removed and added back, and stopped meanwhile, gets SIGHUP and SIGTERM together when it resumes;
+ * drained at once with the old topology, it reported every target caught up while the region
+ * added back lacked changes only its disk held (the simulator's swarm seed 154341448).
+ */
+const reloadsApplied = (received: () => number, applied: () => number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const wanted = received()
+    const startedMs = yield* EffectClock.currentTimeMillis
+    while (applied() < wanted && (yield* EffectClock.currentTimeMillis) - startedMs < reloadsWaitMs) yield* Effect.sleep(10)
+  })
 
 // ---------------------------------------------------------------------------------------------
 // The plan
@@ -457,7 +476,11 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       yield* Scope.extend(GrpcServer.serveNode(failover === undefined ? {} : { promote: failover.promote }), api).pipe(Effect.provide(context))
       yield* Ref.set(serving, true)
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
-      if (io.reloads !== undefined) yield* Effect.forkScoped(Stream.runForEach(io.reloads, (config) => reload(config, io)).pipe(Effect.provide(context)))
+      let reloadsDone = 0
+      if (io.reloads !== undefined) {
+        const counted = (config: Config.ReplicationConfig) => Effect.ensuring(reload(config, io), Effect.sync(() => void reloadsDone++))
+        yield* Effect.forkScoped(Stream.runForEach(io.reloads, counted).pipe(Effect.provide(context)))
+      }
 
       const stop = yield* Effect.raceFirst(
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
@@ -470,7 +493,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })
       }
       io.log(`${stop.reason}: refusing new client writes, draining replication (at most ${plan.drainTimeoutMs} ms)`)
-      const refresh = plan.config.discovery.mode === "dns" ? DiscoveryLoop.roundNow(plan.config.discovery).pipe(Effect.provide(DnsResolver.layer({ onAddresses: dialler.remember }))) : Effect.void
+      const discovery = plan.config.discovery.mode === "dns" ? DiscoveryLoop.roundNow(plan.config.discovery).pipe(Effect.provide(DnsResolver.layer({ onAddresses: dialler.remember }))) : Effect.void
+      const refresh = Effect.zipRight(reloadsApplied(io.reloadsReceived ?? (() => 0), () => reloadsDone), discovery)
       io.log(Drain.describe(yield* Effect.provide(Drain.run(drainSettings(plan), refresh), context), plan.drainTimeoutMs))
       io.log("stopping: closing the HTTP server, the gRPC server and the store")
     })

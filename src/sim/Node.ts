@@ -155,6 +155,8 @@ export class Node {
   readonly stops: Array<Stop> = []
   /** Reloads so far; an incarnation built before the last one applies it once it is up. */
   private reloads = 0
+  /** Reloads the running incarnation was sent and has not applied yet (a paused one takes them in when it resumes). */
+  private reloadsPending = 0
   /** When the last message of the running incarnation's backlog is taken in. */
   private backlogUntilMs = 0
 
@@ -200,6 +202,7 @@ export class Node {
     this.stoppingNow = false
     this.startAfterStop = false
     this.requestsInFlight = 0
+    this.reloadsPending = 0
     const scheduler = new NodeScheduler(this.id, options.index, options.schedulerRandom, options.yieldSettings)
     options.world.attach(scheduler)
     this.scheduler = scheduler
@@ -236,8 +239,11 @@ export class Node {
           topology: Context.get(context, TopologyManager.TopologyManager),
           failover,
           drain: (options.decorateDrain ?? ((drain) => drain))((timeoutMs) => {
-            // As `serve` does under DNS discovery: a round first, so the siblings known are the ones DNS has now.
-            const refresh = dns === undefined ? Effect.void : Effect.provideService(Discovery.roundNow({ defaultZone: "default" }), Discovery.EndpointSource, dns.source)
+            // As `serve` does: the reloads sent before the stop applied first, so the targets are
+            // the ones configured now; under DNS discovery a round, so the siblings known are the
+            // ones DNS has now.
+            const discovery = dns === undefined ? Effect.void : Effect.provideService(Discovery.roundNow({ defaultZone: "default" }), Discovery.EndpointSource, dns.source)
+            const refresh = Effect.zipRight(self.reloadsApplied(), discovery)
             return Effect.provide(Drain.run({ regionId: settings.regionId, nodeId: settings.nodeId, storeShape: settings.storeShape, enabled: true, timeoutMs }, refresh), context)
           })
         }
@@ -389,7 +395,30 @@ export class Node {
     this.reloads++
     // A stopping node still takes a reload, as `serve` handles SIGHUP while it drains.
     const handles = this.up ? this.handles : undefined
-    if (handles !== undefined) this.fork(this.reload(handles.topology, topology), () => {})
+    if (handles === undefined) return
+    const scheduler = this.scheduler
+    this.reloadsPending++
+    const forked = this.fork(this.reload(handles.topology, topology), () => {
+      if (this.scheduler === scheduler) this.reloadsPending--
+    })
+    if (!forked) this.reloadsPending--
+  }
+
+  /**
+   * Waits until the reloads sent so far are applied, as `serve`'s drain applies the reloads it
+   * received before it looks at its targets: a node paused while a region was removed and added
+   * again, and stopped meanwhile, took the stop in first when it resumed and reported its drain
+   * complete at once with the old topology (no targets), before it took the reload in; the
+   * changes only its disk held never reached the region added back (swarm seed 154341448).
+   * Bounded by the stop's request grace, as a reload is a request from outside.
+   */
+  private reloadsApplied(): Effect.Effect<void> {
+    const { world } = this.options
+    const self = this
+    return Effect.gen(function* () {
+      const fromMs = world.nowMs
+      while (self.reloadsPending > 0 && world.nowMs - fromMs < stopTimings.requestGraceMs) yield* Effect.sleep(stopTimings.requestPollMs)
+    })
   }
 
   private reload(manager: TopologyManager.TopologyManager["Type"], topology: Topology.Topology): Effect.Effect<void> {

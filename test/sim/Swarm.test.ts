@@ -51,11 +51,14 @@ import * as Fixtures from "./fixtures/scenarios.js"
 // to the graph while a node drained: the simulator gave no reload to a stopping node, which
 // `serve` takes on SIGHUP while it drains, so it drained to the graph of its stop's start),
 // 160000252 (a bootstrap's CatchUp pages took the one in-flight slot per peer: its region's
-// agent got no batch through for 30 s after the heal; CatchUp no longer takes a slot).
+// agent got no batch through for 30 s after the heal; CatchUp no longer takes a slot),
+// 154341448 (a node paused while its peer region was removed and added back, and stopped
+// meanwhile, took the stop in first when it resumed and drained at once to the old topology,
+// before the reload: a stop now applies the reloads sent before it, in `serve` too).
 const ciSeeds = [
   4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 53, 5015, 7062, 20053, 20187, 40064, 70238, 71317, 300443, 300700, 301614, 302121, 400800, 400847, 401434, 502216,
   602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635, 24000192, 24000877, 24001466, 26000758, 134000153, 134001289, 140001040, 141001357,
-  143001247, 100, 160000252
+  143001247, 100, 160000252, 154341448
 ]
 
 /**
