@@ -515,6 +515,18 @@ describe("lmdb durability", () => {
     }), 120_000)
 })
 
+/** Runs a child process to its end: its exit code or signal, and what it printed. */
+const runChild = (command: string, args: ReadonlyArray<string>) =>
+  Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+    child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+    return Effect.sync(() => void child.kill("SIGKILL"))
+  })
+
 describe("lmdb under an address-space limit (ulimit -v)", () => {
   it("the map is the default without a limit, and a quarter of what is left under one", () => {
     const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units     \nMax stack size            8388608              unlimited            bytes     \nMax address space         ${soft}            unlimited            bytes     \n`
@@ -555,17 +567,7 @@ describe("lmdb under an address-space limit (ulimit -v)", () => {
     Effect.gen(function* () {
       const writer = fileURLToPath(new URL("./fixtures/crashWriter.ts", import.meta.url))
       const directory = temporaryDirectory()
-      const run = yield* Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-        const child = spawn("sh", ["-c", 'ulimit -v 20000000 && exec "$0" "$@"', process.execPath, "--disable-wasm-trap-handler", "--import", "tsx", writer, directory, "50"], {
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-        child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
-        child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
-        return Effect.sync(() => void child.kill("SIGKILL"))
-      })
+      const run = yield* runChild("sh", ["-c", 'ulimit -v 20000000 && exec "$0" "$@"', process.execPath, "--disable-wasm-trap-handler", "--import", "tsx", writer, directory, "50"])
       expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: "" })
       const lines = run.stdout.trim().split("\n")
       // The node says why its map is smaller than the default, in a log line before the positions.
@@ -593,16 +595,10 @@ describe("lmdb's map under an address-space limit (MapRoom)", () => {
 
   /** Runs the map filler (1 MiB values, the driver's own map); with `marginMiB` the child first lowers its own limit to what it has taken plus that. */
   const fill = (directory: string, count: number, marginMiB?: number) =>
-    Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly acknowledged: number; readonly stderr: string }>((resume) => {
-      const filler = fileURLToPath(new URL("./fixtures/mapFiller.ts", import.meta.url))
-      const child = spawn(process.execPath, ["--import", "tsx", filler, directory, "0", String(count), ...(marginMiB === undefined ? [] : [String(marginMiB)])], { stdio: ["ignore", "pipe", "pipe"] })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
-      child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, acknowledged: stdout.trim().split("\n").filter((line) => /^\d+$/.test(line)).length, stderr })))
-      return Effect.sync(() => void child.kill("SIGKILL"))
-    })
+    Effect.map(
+      runChild(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/mapFiller.ts", import.meta.url)), directory, "0", String(count), ...(marginMiB === undefined ? [] : [String(marginMiB)])]),
+      (run) => ({ ...run, acknowledged: run.stdout.trim().split("\n").filter((line) => /^\d+$/.test(line)).length })
+    )
 
   // Without the check, lmdb-js maps a full map's file again beside the old map, and past the limit
   // the child died of a segmentation fault (SIGSEGV after 256 of these values with the check
@@ -631,16 +627,7 @@ describe("lmdb's map under an address-space limit (MapRoom)", () => {
 describe("a store larger than the address space left (prlimit)", () => {
   /** Runs `fixtures/limitedOpen.ts`: the child lowers its own limit to what it has taken plus `marginMiB`, then opens the store and writes. */
   const openLimited = (directory: string, marginMiB: number) =>
-    Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-      const opener = fileURLToPath(new URL("./fixtures/limitedOpen.ts", import.meta.url))
-      const child = spawn(process.execPath, ["--import", "tsx", opener, directory, String(marginMiB)], { stdio: ["ignore", "pipe", "pipe"] })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
-      child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
-      return Effect.sync(() => void child.kill("SIGKILL"))
-    })
+    runChild(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/limitedOpen.ts", import.meta.url)), directory, String(marginMiB)])
 
   // lmdb maps at least the whole data file; a store grown without a limit and opened under one
   // that leaves less than the file killed the node with a segmentation fault (SIGSEGV at 941fbfe).
