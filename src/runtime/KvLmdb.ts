@@ -112,6 +112,9 @@ export const addressSpaceUsedBytes = (status: string | undefined): number => {
 export const mapSizeFor = (limitBytes: number | undefined, usedBytes: number): number =>
   limitBytes === undefined ? mapSizeBytesDefault : Math.min(mapSizeBytesDefault, Math.max(2 ** 20, Math.floor(Math.max(0, limitBytes - usedBytes) / limitedShare / 2 ** 20) * 2 ** 20))
 
+/** Bytes in whole MiB, for messages. */
+const mib = (bytes: number): number => Math.round(bytes / 2 ** 20)
+
 /** This process's file in /proc, or undefined where there is none. */
 const procSelf = (name: string): string | undefined => {
   try {
@@ -136,7 +139,6 @@ interface MapSize {
  */
 export const unmappable = (limitBytes: number | undefined, usedBytes: number, fileBytes: number): string | undefined => {
   if (limitBytes === undefined || fileBytes + MapRoom.headroomBytes <= (limitBytes - usedBytes) / 2) return undefined
-  const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
   return `the data file (${mib(fileBytes)} MiB) does not fit in the address space this process may map (ulimit -v ${mib(limitBytes)} MiB, ${mib(usedBytes)} MiB of it taken): lmdb would crash mapping it; raise the limit`
 }
 
@@ -231,9 +233,10 @@ const failure = (operation: string, error: unknown) =>
 
 const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =>
   Effect.suspend(() => {
-    const map = mapSizeNow(sizeOf(dataFileOf(options.path)))
+    const dataFile = dataFileOf(options.path)
+    const map = mapSizeNow(sizeOf(dataFile))
     if (typeof map === "string") return Effect.fail(new StoreError({ operation: "open", message: `lmdb at ${options.path}: ${map}` }))
-    return Effect.flatMap(openBoth(options, map), (databases) =>
+    return Effect.flatMap(openBoth(options, dataFile, map), (databases) =>
       mapSizeNote(options, map).pipe(
         Effect.zipRight(moveOlderLog(options, databases)),
         Effect.as(databases),
@@ -245,7 +248,6 @@ const openDatabases = (options: Options): Effect.Effect<Databases, StoreError> =
 /** Says so when an address-space limit made the map smaller than the default (`mapSizeFor`): the store holds no more than it. */
 const mapSizeNote = (options: Options, map: MapSize): Effect.Effect<void> => {
   if (options.mapSizeBytes !== undefined || map.limitBytes === undefined || map.sizeBytes >= mapSizeBytesDefault) return Effect.void
-  const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
   return Effect.logInfo(
     `lmdb at ${options.path}: the address space is limited to ${mib(map.limitBytes)} MiB (ulimit -v), so the data file is mapped in ${mib(map.sizeBytes)} MiB, and writes are refused once it nears that (a larger limit gives a larger map)`
   )
@@ -279,13 +281,13 @@ const isEarlierFileStore = (path: string): boolean => {
 
 const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
 
-const openBoth = (options: Options, map: MapSize): Effect.Effect<Databases, StoreError> =>
+const openBoth = (options: Options, dataFile: string, map: MapSize): Effect.Effect<Databases, StoreError> =>
   lmdbTry(() => {
-    const file = isEarlierFileStore(options.path)
     const sizeBytes = options.mapSizeBytes ?? map.sizeBytes
     const root = open<string, string>({
       path: options.path,
-      noSubdir: file,
+      // An earlier file store's data file is the path itself (`dataFileOf`).
+      noSubdir: dataFile === options.path,
       keyEncoder,
       encoding: "string",
       noSync: false,
@@ -295,7 +297,7 @@ const openBoth = (options: Options, map: MapSize): Effect.Effect<Databases, Stor
     })
     try {
       const log = root.openDB<string, string>(logDatabaseName, { keyEncoder, encoding: "string" } as DatabaseOptions)
-      return { root, log, dataFile: dataFileOf(options.path), map: { sizeBytes, limitBytes: map.limitBytes } }
+      return { root, log, dataFile, map: { sizeBytes, limitBytes: map.limitBytes } }
     } catch (error) {
       void root.close()
       throw error

@@ -4,7 +4,7 @@
  * lmdb-js maps it again, twice as large, beside the old map; under a limit that mapping fails,
  * and lmdb-js does not report it: the process dies of a segmentation fault (a writer under
  * `ulimit -v 3000000` with a 256 MB map did at about 500 MB of data). So under a limit the store
- * stops short of its map (`KvLmdb.mapSizeFor`: a quarter of the address space left at open): while
+ * stops short of its map (`KvLmdb.mapSizeForFile`: a quarter of the address space left at open): while
  * the data file is within `headroomBytes` of the map's end, every commit is refused with a
  * StoreError of operation `room` before lmdb writes anything, the node reports itself not ready
  * (`Store.checkCommits`) and says why: raise the limit and restart. Reads go on. Without a limit
