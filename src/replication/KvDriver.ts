@@ -12,7 +12,8 @@
  * it from bytes, so there is nothing to validate, and a frozen value cannot be changed through
  * a reference the writer kept, which would let uncommitted state survive a simulated crash.
  */
-import { Effect, Either, Option, RedBlackTree, Order } from "effect"
+import { Effect, Either, Option } from "effect"
+import * as DiskTree from "./DiskTree.js"
 import { StoreError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
 
@@ -74,8 +75,8 @@ const removed: unique symbol = Symbol("removed")
 
 /** The committed contents of an in-memory store; survives the crash of the node using it. */
 export interface MemoryDisk {
-  /** Committed values, as `StoreEncoding.decoded` represents them. */
-  tree: RedBlackTree.RedBlackTree<string, unknown>
+  /** Committed values, as `StoreEncoding.decoded` represents them; each commit publishes a new tree. */
+  tree: DiskTree.DiskTree
   /**
    * One writer at a time per disk, not per driver: several nodes of a region may share a
    * disk (the regional database) and must still see serializable transactions.
@@ -87,25 +88,12 @@ export interface MemoryDisk {
 
 /** A fresh, empty disk. */
 export const makeMemoryDisk = (): MemoryDisk => ({
-  tree: RedBlackTree.empty<string, unknown>(Order.string),
+  tree: DiskTree.empty(),
   commits: 0,
   lock: new Handoff.Lock()
 })
 
-/** Entries of a tree in `[start, end)`, at most `limit`. */
-const treeRange = (
-  tree: RedBlackTree.RedBlackTree<string, unknown>,
-  start: string,
-  end: string,
-  limit: number
-): Array<readonly [string, unknown]> => {
-  const out: Array<readonly [string, unknown]> = []
-  for (const [key, value] of RedBlackTree.greaterThanEqual(tree, start)) {
-    if (key >= end || out.length >= limit) break
-    out.push([key, value])
-  }
-  return out
-}
+const treeRange = DiskTree.range
 
 /** How the in-memory backend commits (see `makeMemory`). */
 export interface MemoryOptions {
@@ -154,7 +142,7 @@ const bufferedOver = <V>(base: (key: string) => unknown, baseRange: (start: stri
   }
 }
 
-const treeGet = (tree: RedBlackTree.RedBlackTree<string, unknown>, key: string): unknown => Option.getOrUndefined(RedBlackTree.findFirst(tree, key))
+const treeGet = DiskTree.get
 
 const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
   Effect.suspend(() => {
@@ -410,20 +398,8 @@ export class InFlightCommits<W> {
 
 /** Makes a transaction's writes durable on an in-memory disk. */
 const commitTo = (disk: MemoryDisk, writes: ReadonlyMap<string, unknown>): void => {
-  disk.tree = applyWrites(disk.tree, writes)
+  disk.tree = DiskTree.withWrites(disk.tree, writes, removed)
   disk.commits++
-}
-
-const applyWrites = (
-  tree: RedBlackTree.RedBlackTree<string, unknown>,
-  pending: ReadonlyMap<string, unknown>
-): RedBlackTree.RedBlackTree<string, unknown> => {
-  let next = tree
-  for (const [key, value] of pending) {
-    next = RedBlackTree.removeFirst(next, key)
-    if (value !== removed) next = RedBlackTree.insert(next, key, value)
-  }
-  return next
 }
 
 /** A range read over `baseRange` that sees the writes in `pending` (a removal is `removed`). */

@@ -7,8 +7,8 @@
  * (`StoreFaults.StoredAs`), which the judge's own reader of the documented layout decodes
  * (`StoredLayout`), not the Store's codec.
  */
-import { Option, RedBlackTree } from "effect"
 import type * as Change from "../replication/Change.js"
+import * as DiskTree from "../replication/DiskTree.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import type * as Store from "../replication/Store.js"
 import * as Oracle from "./Oracle.js"
@@ -34,7 +34,7 @@ const logEndKey = "m/logEnd"
 
 /** Every entry of the disk whose key starts with `prefix`, in key order. */
 const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator<readonly [string, unknown]> {
-  for (const [key, value] of RedBlackTree.greaterThanEqual(disk.tree, prefix)) {
+  for (const [key, value] of DiskTree.from(disk.tree, prefix)) {
     if (!key.startsWith(prefix)) return
     yield [key, value]
   }
@@ -61,7 +61,7 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: strin
   }
   const log: Array<Store.LogEntry> = []
   for (const [key, value] of entries(disk, logPrefix)) log.push(typeof value === "string" ? StoredLayout.logEntry(value, key) : (value as Store.LogEntry))
-  const logEnd = Option.getOrUndefined(RedBlackTree.findFirst(disk.tree, logEndKey))
+  const logEnd = DiskTree.get(disk.tree, logEndKey)
   return { regionId, replica, tuples, log, logEnd: typeof logEnd === "string" ? StoredLayout.counter(logEnd, logEndKey) : typeof logEnd === "number" ? logEnd : 0 }
 }
 

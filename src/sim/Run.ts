@@ -20,6 +20,7 @@
 import { Either, type Layer } from "effect"
 import type * as Clock from "../replication/Clock.js"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
+import * as DiskTree from "../replication/DiskTree.js"
 import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
 import * as KvDriver from "../replication/KvDriver.js"
@@ -646,7 +647,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
 /** Characters of the tuple states and log entries kept as text on a disk (0 when it keeps them decoded). */
 const textBytes = (disk: KvDriver.MemoryDisk): number => {
   let bytes = 0
-  for (const [key, value] of disk.tree) if (typeof value === "string" && (key.startsWith("t/") || key.startsWith("l/"))) bytes += value.length
+  for (const [key, value] of DiskTree.from(disk.tree, "")) if (typeof value === "string" && (key.startsWith("t/") || key.startsWith("l/"))) bytes += value.length
   return bytes
 }
 

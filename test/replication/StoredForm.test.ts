@@ -4,9 +4,10 @@
  * damaged values fail with a StoreError that says so.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, RedBlackTree, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as fc from "fast-check"
 import type * as Change from "../../src/replication/Change.js"
+import * as DiskTree from "../../src/replication/DiskTree.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
 import * as StoredForm from "../../src/replication/StoredForm.js"
@@ -29,8 +30,14 @@ const tuple = change.tuple
 /** A memory disk holding `value` under the tuple's key and as log entry 1, as an earlier version could have written it. */
 const diskWith = (tupleValue: string, logValue: string): KvDriver.MemoryDisk => {
   const disk = KvDriver.makeMemoryDisk()
-  disk.tree = RedBlackTree.insert(disk.tree, `t/acme\u0000document:readme\u0000viewer\u0000user:alice`, tupleValue)
-  disk.tree = RedBlackTree.insert(disk.tree, `l/${"1".padStart(15, "0")}`, logValue)
+  disk.tree = DiskTree.withWrites(
+    disk.tree,
+    new Map([
+      [`t/acme\u0000document:readme\u0000viewer\u0000user:alice`, tupleValue],
+      [`l/${"1".padStart(15, "0")}`, logValue]
+    ]),
+    undefined
+  )
   return disk
 }
 
