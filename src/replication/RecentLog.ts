@@ -25,22 +25,39 @@ export interface RecentLog {
   readonly read: (from: number, limit: number) => ReadonlyArray<Store.LogEntry> | undefined
 }
 
+/** Slots a recent log starts with; it doubles up to `entriesMax` as entries arrive. */
+const slotsInitial = 64
+
 /** An empty recent log. */
 export const make = (): RecentLog => {
   // A ring indexed by position: an entry evicts the one `entriesMax` positions below it, so the
-  // lowest positions leave first without a map's hashing and deletes on every append.
-  const slots: Array<Store.LogEntry | undefined> = new Array(entriesMax)
+  // lowest positions leave first without a map's hashing and deletes on every append. It starts
+  // small and doubles while two entries that the full-size ring keeps apart would share a slot:
+  // a simulated run starts thousands of stores, most of which append a few hundred entries.
+  let slots: Array<Store.LogEntry | undefined> = new Array(slotsInitial).fill(undefined)
   const held = (position: number): Store.LogEntry | undefined => {
-    const entry = slots[position % entriesMax]
+    const entry = slots[position % slots.length]
     return entry?.position === position ? entry : undefined
+  }
+  const grow = () => {
+    const larger: Array<Store.LogEntry | undefined> = new Array(slots.length * 2).fill(undefined)
+    for (const entry of slots) if (entry !== undefined) larger[entry.position % larger.length] = entry
+    slots = larger
+  }
+  const put = (entry: Store.LogEntry) => {
+    let occupant = slots[entry.position % slots.length]
+    // Two positions share a slot of the full-size ring only when they are a multiple of
+    // `entriesMax` apart; any other two sharing one here need a larger ring.
+    while (occupant !== undefined && (occupant.position - entry.position) % entriesMax !== 0 && slots.length < entriesMax) {
+      grow()
+      occupant = slots[entry.position % slots.length]
+    }
+    // An entry arriving after one `entriesMax` positions above it is already evicted.
+    if ((occupant?.position ?? 0) < entry.position) slots[entry.position % slots.length] = entry
   }
   return {
     add: (entries) => {
-      for (const entry of entries) {
-        const slot = entry.position % entriesMax
-        // An entry arriving after one `entriesMax` positions above it is already evicted.
-        if ((slots[slot]?.position ?? 0) < entry.position) slots[slot] = entry
-      }
+      for (const entry of entries) put(entry)
     },
     read: (from, limit) => {
       if (held(from) === undefined) return undefined

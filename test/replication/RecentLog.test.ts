@@ -3,6 +3,7 @@
  * position it does not hold, and a bound on what it keeps.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import * as RecentLog from "../../src/replication/RecentLog.js"
 import type * as Store from "../../src/replication/Store.js"
 
@@ -57,5 +58,39 @@ describe("RecentLog", () => {
     recent.add([entry(1)])
     expect(recent.read(1, 10)).toBeUndefined()
     expect(positions(recent.read(high, 10))).toEqual([high])
+  })
+
+  it("holds an added position unless a higher one a multiple of entriesMax above it was added, however it grew", () => {
+    const span = 3 * RecentLog.entriesMax
+    // Batches of runs of consecutive positions, as a store appends them, in any order.
+    const run = fc.tuple(fc.integer({ min: 1, max: span }), fc.integer({ min: 1, max: 600 }))
+    fc.assert(
+      fc.property(fc.array(fc.array(run, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }), fc.array(fc.integer({ min: 1, max: span + 600 }), { maxLength: 20 }), (batches, probes) => {
+        const recent = RecentLog.make()
+        const added = new Set<number>()
+        for (const batch of batches) {
+          const entries = batch.flatMap(([first, count]) => Array.from({ length: count }, (_, i) => entry(first + i)))
+          recent.add(entries)
+          for (const held of entries) added.add(held.position)
+        }
+        const highest = Math.max(...added)
+        const holds = (position: number): boolean => {
+          if (!added.has(position)) return false
+          for (let above = position + RecentLog.entriesMax; above <= highest; above += RecentLog.entriesMax) if (added.has(above)) return false
+          return true
+        }
+        for (const from of [...probes, ...added].slice(0, 60)) {
+          const read = recent.read(from, 1_000)
+          if (!holds(from)) {
+            expect(read).toBeUndefined()
+            continue
+          }
+          const expected: Array<number> = []
+          for (let position = from; expected.length < 1_000 && holds(position); position++) expected.push(position)
+          expect(positions(read)).toEqual(expected)
+        }
+      }),
+      { numRuns: 60 }
+    )
   })
 })
