@@ -359,7 +359,7 @@ const service = (core: Core): TopologyManager["Type"] => {
       Effect.flatMap(SubscriptionRef.get(core.topologyRef), (topology) => {
         requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
         const region = topology.regions.find((candidate) => candidate.id === regionId)
-        return region === undefined || Topology.regionNodes(region).some((node) => node.id === nodeId) ? Effect.void : strangers.fire("stranger")
+        return region === undefined || region.zones.some((zone) => zone.nodes.some((node) => node.id === nodeId)) ? Effect.void : strangers.fire("stranger")
       })
     )
   return {
@@ -568,7 +568,12 @@ const heartbeat =
       const status: Topology.NodeStatus = recovered ? "Healthy" : node.status
       const established = tracking.established === true || status !== "Unreachable"
       return {
-        state: { ...state, topology: withNodeStatus(state.topology, ref, status), tracking: withEntries(state.tracking, [[key, established ? { ...next, established } : next]]) },
+        state: {
+          ...state,
+          // Nearly every heartbeat leaves the status as it was: no second lookup of the node then.
+          topology: status === node.status ? state.topology : withNodeStatus(state.topology, ref, status),
+          tracking: withEntries(state.tracking, [[key, established ? { ...next, established } : next]])
+        },
         events: statusEvents(ref, node.status, status),
         result: undefined
       }
@@ -877,4 +882,11 @@ const awaitedRegions = (state: State, nowMs: number, graceMs: number): ReadonlyS
 const withEntries = (
   tracking: ReadonlyMap<string, Tracking>,
   entries: ReadonlyArray<readonly [string, Tracking]>
-): ReadonlyMap<string, Tracking> => (entries.length === 0 ? tracking : new Map([...tracking, ...entries]))
+): ReadonlyMap<string, Tracking> => {
+  if (entries.length === 0) return tracking
+  // Copying the map itself skips the array of every entry that spreading both built first: a
+  // heartbeat copies the tracking of every node this way.
+  const next = new Map(tracking)
+  for (const [key, value] of entries) next.set(key, value)
+  return next
+}
