@@ -6,6 +6,9 @@
  *   on a fixed set of seeds (alternating them seed by seed, after two warm-up runs each, so JIT
  *   warm-up favours neither): simulated events per wall second and per CPU second, time
  *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
+ *   and `effectOpsPerEvent`, the Effect operations the nodes ran per simulated event (counted by
+ *   the simulator's schedulers: the work itself, the same on any machine and under any load, so
+ *   it compares runs that a busy or slower machine makes hard to compare by time);
  * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
  *   it), with one job and with one job per core, wall time including the process start;
  * - `sustainedSwarm`: the same on one job per core over more seeds (400; SWARM_SUSTAINED_SEEDS),
@@ -14,7 +17,7 @@
  * - `cpuMsPerSimulatedSecond`: CPU milliseconds this process spends per simulated second of a
  *   quiet cluster (full mesh, 50 ms links, no faults) of 2, 3 and 5 regions, idle and under 100
  *   and 1,000 writes/s, one seed each after a warm-up run (CPU time, so a shared machine
- *   disturbs it less than wall time);
+ *   disturbs it less than wall time), with the Effect operations per simulated second beside it;
  * - the machine's load average before and after, since the machine may be shared: compare
  *   figures only between runs under a similar load (CPU-second figures suffer least from it);
  * - `notes` on where the time goes (garbage collection measured here; the rest from a
@@ -85,6 +88,7 @@ interface Tally {
   readonly wallMs: Array<number>
   events: number
   tasks: number
+  effectOps: number
   simulatedMs: number
 }
 
@@ -92,7 +96,7 @@ interface Tally {
 const measure = (scenarios: ReadonlyArray<Scenario.Scenario>): ReadonlyArray<Tally> => {
   for (let run = 0; run < warmUpRuns; run++) for (const scenario of scenarios) runScenario(scenario, 1_000 + run)
   cpuBefore = process.cpuUsage()
-  const tallies: Array<Tally> = scenarios.map(() => ({ wallMs: [], events: 0, tasks: 0, simulatedMs: 0 }))
+  const tallies: Array<Tally> = scenarios.map(() => ({ wallMs: [], events: 0, tasks: 0, effectOps: 0, simulatedMs: 0 }))
   for (let seed = 1; seed <= seeds; seed++) {
     scenarios.forEach((scenario, index) => {
       const tally = tallies[index]!
@@ -101,6 +105,7 @@ const measure = (scenarios: ReadonlyArray<Scenario.Scenario>): ReadonlyArray<Tal
       tally.wallMs.push(performance.now() - startedMs)
       tally.events += result.events
       tally.tasks += result.tasks
+      tally.effectOps += result.effectOps
       tally.simulatedMs += result.simulatedMs
     })
   }
@@ -114,10 +119,11 @@ const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
     seeds,
     eventsPerSec: Math.round((tally.events / totalWallMs) * 1000),
     tasksPerSec: Math.round((tally.tasks / totalWallMs) * 1000),
+    effectOpsPerEvent: round(tally.effectOps / tally.events),
     timeCompression: round(tally.simulatedMs / totalWallMs),
     seedsPerMinute: round((seeds / totalWallMs) * 60_000),
     wallMsPerSeed: { median: Math.round(median(tally.wallMs)), min: Math.round(Math.min(...tally.wallMs)) },
-    totals: { events: tally.events, tasks: tally.tasks, simulatedMs: tally.simulatedMs, wallMs: Math.round(totalWallMs) }
+    totals: { events: tally.events, tasks: tally.tasks, effectOps: tally.effectOps, simulatedMs: tally.simulatedMs, wallMs: Math.round(totalWallMs) }
   }
 }
 
@@ -147,7 +153,7 @@ const swarm = (jobs: number, swarmSeeds: number) => {
   const wallMs = performance.now() - startedMs
   const cpuAfterMs = childrenCpuMs()
   const output = JSON.parse(child.stdout) as {
-    readonly summary: { readonly passed: number; readonly failed: number }
+    readonly summary: { readonly passed: number; readonly failed: number; readonly events: number; readonly effectOps: number }
     readonly elapsedMs: number
     readonly helperThreads?: number
     readonly semiSpaceMb?: number
@@ -163,6 +169,7 @@ const swarm = (jobs: number, swarmSeeds: number) => {
     seedsPerMinuteAfterStart: round((swarmSeeds / output.elapsedMs) * 60_000),
     wallMs: Math.round(wallMs),
     ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
+    effectOpsPerEvent: round(output.summary.effectOps / output.summary.events),
     passed: output.summary.passed,
     failed: output.summary.failed
   }
@@ -203,7 +210,14 @@ const cpuTable = () =>
       const before = process.cpuUsage()
       const result = runScenario(scenario, 1)
       const used = process.cpuUsage(before)
-      return { regions, writesPerSec: ratePerSec, simulatedMs: Math.round(result.simulatedMs), cpuMsPerSimulatedSecond: round((used.user + used.system) / 1000 / (result.simulatedMs / 1000)) }
+      const simulatedSeconds = result.simulatedMs / 1000
+      return {
+        regions,
+        writesPerSec: ratePerSec,
+        simulatedMs: Math.round(result.simulatedMs),
+        cpuMsPerSimulatedSecond: round((used.user + used.system) / 1000 / simulatedSeconds),
+        effectOpsPerSimulatedSecond: Math.round(result.effectOps / simulatedSeconds)
+      }
     })
   )
 

@@ -51,8 +51,8 @@ export const runSeed = (seed: number, settings: WorkerSettings): SeedOutcome => 
     return { kind: "crashed", seed, error: failureText(error) }
   }
   if (outcome.result.violations.length > 0) return { kind: "failed", outcome }
-  const { traceHash, violations, events, tasks, simulatedMs, wallMs } = outcome.result
-  return { kind: "passed", counted: { seed, result: { traceHash, violations, events, tasks, simulatedMs, wallMs } } }
+  const { traceHash, violations, events, tasks, effectOps, simulatedMs, wallMs } = outcome.result
+  return { kind: "passed", counted: { seed, result: { traceHash, violations, events, tasks, effectOps, simulatedMs, wallMs } } }
 }
 
 /** The seed an outcome is for. */

@@ -116,6 +116,9 @@ const writeScenario = (file: string, scenario: Scenario.Scenario, origin: string
 
 const { failureText, wallClock } = SwarmJobs
 
+/** Effect operations per simulated event, one decimal: the work per event on any machine. */
+const opsPerEvent = (ops: number, events: number): string => (events === 0 ? "0" : (ops / events).toFixed(1))
+
 /** Options shared by the commands that write reports. */
 interface ReportOptions {
   readonly report: boolean
@@ -143,7 +146,7 @@ const drainOutcome = (drain: RunResult["drains"][number]): string =>
 const summary = (result: RunResult): ReadonlyArray<string> => {
   const lines = [
     `scenario ${result.scenario}: ${result.violations.length === 0 ? "PASSED" : `FAILED (${result.violations.length} violation(s))`}`,
-    `  trace ${result.traceHash}, ${result.events} events, ${result.tasks} tasks, ${result.simulatedMs} simulated ms in ${result.wallMs} ms`,
+    `  trace ${result.traceHash}, ${result.events} events, ${result.tasks} tasks, ${opsPerEvent(result.effectOps, result.events)} Effect operations per event, ${result.simulatedMs} simulated ms in ${result.wallMs} ms`,
     `  converged ${result.converged}${result.convergenceMs === undefined ? "" : ` ${result.convergenceMs} ms after healing at ${result.healedAtMs} ms`} (${result.stopReason})`,
     `  writes ${JSON.stringify(result.writes)}`,
     `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples ended with concurrent changes`,
@@ -324,7 +327,7 @@ interface Elapsed {
 const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>, elapsed: Elapsed): ReadonlyArray<string> => [
   `swarm: ${summary.seeds} seeds (${firstSeed}-${firstSeed + summary.seeds - 1}), ${summary.passed} passed, ${summary.failed} failed`,
   `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
-  `  ${summary.events} events, ${summary.tasks} tasks, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
+  `  ${summary.events} events, ${summary.tasks} tasks, ${opsPerEvent(summary.effectOps, summary.events)} Effect operations per event, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
   `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
   ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
   ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)

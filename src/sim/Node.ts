@@ -203,7 +203,7 @@ export class Node {
     this.startAfterStop = false
     this.requestsInFlight = 0
     this.reloadsPending = 0
-    const scheduler = new NodeScheduler(this.id, options.index, options.schedulerRandom, options.yieldSettings)
+    const scheduler = new NodeScheduler(this.id, options.index, options.schedulerRandom, options.yieldSettings, options.world.effort)
     options.world.attach(scheduler)
     this.scheduler = scheduler
     const alive = () => !scheduler.dead

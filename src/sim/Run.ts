@@ -104,6 +104,8 @@ export interface RunResult {
   readonly events: number
   /** Scheduler tasks run (fiber steps). */
   readonly tasks: number
+  /** Effect operations the nodes' fibers ran: the run's work, whatever the machine. */
+  readonly effectOps: number
   readonly stopReason: StopReason | "converged"
   /** Every value drawn from the seed before the run started. */
   readonly chosen: {
@@ -616,6 +618,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     simulatedMs: Math.round(world.nowMs),
     events: world.events,
     tasks: world.tasks,
+    effectOps: world.effort.ops,
     stopReason: converged ? "converged" : stopReason,
     chosen: sim.chosen,
     writes: writeCounts(history),

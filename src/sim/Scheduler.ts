@@ -31,6 +31,15 @@ export interface YieldSettings {
 /** Defaults: Effect's own scheduler yields after 2048 ops; we cut earlier and at varying points. */
 export const defaultYield: YieldSettings = { opsMin: 64, opsMax: 2048 }
 
+/**
+ * The work a world's fibers did, shared by the schedulers of all its node incarnations: a
+ * figure of the run that does not depend on the machine, unlike its wall or CPU time.
+ */
+export interface Effort {
+  /** Effect operations run: Effect asks the scheduler whether to yield once per operation. */
+  ops: number
+}
+
 /** Tasks run while draining a crashed node's interruption at most; more is a livelock. */
 const crashDrainTasksMax = 1_000_000
 
@@ -56,7 +65,9 @@ export class NodeScheduler implements Scheduler.Scheduler {
     /** Position of the node in the world, folded into the trace for each decision. */
     readonly index: number,
     private readonly random: Random.Stream,
-    private readonly yieldSettings: YieldSettings = defaultYield
+    private readonly yieldSettings: YieldSettings = defaultYield,
+    /** Where the operations this scheduler's fibers run are counted. */
+    private readonly effort: Effort = { ops: 0 }
   ) {
     this.yieldAfterOps = this.drawYield()
   }
@@ -68,6 +79,7 @@ export class NodeScheduler implements Scheduler.Scheduler {
   }
 
   shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
+    this.effort.ops++
     if (fiber.currentOpCount <= this.yieldAfterOps) return false
     this.yieldAfterOps = this.drawYield()
     return 0

@@ -932,7 +932,7 @@ export const runSeed = (seed: number, base: Scenario | undefined, options: RunOp
 /** What the tally needs of one seed's run (a worker sends no more than this for a passing seed). */
 export interface Counted {
   readonly seed: number
-  readonly result: Pick<RunResult, "traceHash" | "violations" | "events" | "tasks" | "simulatedMs" | "wallMs">
+  readonly result: Pick<RunResult, "traceHash" | "violations" | "events" | "tasks" | "effectOps" | "simulatedMs" | "wallMs">
 }
 
 /** Totals of a swarm so far. */
@@ -947,6 +947,8 @@ export interface Summary {
   readonly failuresByChecker: Readonly<Record<string, number>>
   readonly events: number
   readonly tasks: number
+  /** Effect operations of all runs: work that, unlike the wall time, does not depend on the machine. */
+  readonly effectOps: number
   readonly simulatedMs: number
   readonly wallMs: number
   readonly eventsPerSec: number
@@ -961,6 +963,7 @@ export class Tally {
   private readonly byChecker: Record<string, number> = {}
   private events = 0
   private tasks = 0
+  private effectOps = 0
   private simulatedMs = 0
   private wallMs = 0
 
@@ -970,6 +973,7 @@ export class Tally {
     this.traceHash.string(String(outcome.seed)).string(result.traceHash)
     this.events += result.events
     this.tasks += result.tasks
+    this.effectOps += result.effectOps
     this.simulatedMs += result.simulatedMs
     this.wallMs += result.wallMs
     if (result.violations.length === 0) return
@@ -988,6 +992,7 @@ export class Tally {
       failuresByChecker: { ...this.byChecker },
       events: this.events,
       tasks: this.tasks,
+      effectOps: this.effectOps,
       simulatedMs: this.simulatedMs,
       wallMs: Math.round(this.wallMs),
       eventsPerSec: wallSeconds > 0 ? Math.round(this.events / wallSeconds) : 0,

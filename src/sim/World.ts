@@ -11,7 +11,7 @@
  */
 import type * as Random from "../replication/Random.js"
 import { type Event, EventQueue } from "./EventQueue.js"
-import type { NodeScheduler } from "./Scheduler.js"
+import type { Effort, NodeScheduler } from "./Scheduler.js"
 import { TraceHash } from "./TraceHash.js"
 
 /** What the per-event hook sees: one fired timed event or one noted fact. */
@@ -54,6 +54,8 @@ export class World {
   events = 0
   /** Scheduler tasks run. */
   tasks = 0
+  /** The Effect operations every node incarnation's fibers ran (each incarnation's scheduler counts here). */
+  readonly effort: Effort = { ops: 0 }
   private sequence = 0
   private readonly queue = new EventQueue()
   private readonly schedulers: Array<NodeScheduler | undefined> = []

@@ -54,7 +54,10 @@ describe("determinism", () => {
     expect(second.result.traceHash).toBe(first.result.traceHash)
     expect(first.result.traceHash).toBe(inProcess.traceHash)
     expect(withoutWallTime(second.result)).toEqual(withoutWallTime(first.result))
-    for (const key of ["seed", "scenario", "traceHash", "converged", "violations", "simulatedMs", "wallMs", "events"]) expect(first.result).toHaveProperty(key)
+    for (const key of ["seed", "scenario", "traceHash", "converged", "violations", "simulatedMs", "wallMs", "events", "effectOps"]) expect(first.result).toHaveProperty(key)
+    // The Effect operations counted are the same work in both processes, and there is work: every node runs fibers.
+    expect(second.result.effectOps).toBe(first.result.effectOps)
+    expect(first.result.effectOps).toBeGreaterThan(first.result.events)
   })
 
   it("different seeds give different trace hashes", () => {
