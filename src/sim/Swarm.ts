@@ -790,8 +790,8 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // timeout), and a paused candidate sees the primary down only from then on: nobody is promoted
   // before both have run out (seed 47000085 over chaos-primary-pause.yaml and primary-failover.yaml).
   const resumedMs = Math.max(rejoinMs, heartbeat.timeoutMs, failover.detectAfterMs) + failover.checkIntervalMs
-  const afterMs = (fault: Fault, unnoticed: boolean): number =>
-    unnoticed ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" || fault.kind === "wipe" ? neededMs : fault.kind === "pause" ? resumedMs : fault.kind === "dns_outage" ? discoveredMs : rejoinMs
+  const afterMs = (fault: Fault, unnoticed: boolean, restartsFenced: boolean): number =>
+    unnoticed || restartsFenced ? rejoinMs + failover.confirmAfterMs : fault.kind === "crash" || fault.kind === "wipe" ? neededMs : fault.kind === "pause" ? resumedMs : fault.kind === "dns_outage" ? discoveredMs : rejoinMs
   // Under discovery a DNS outage holds the promotion back when some nodes may not know each other
   // yet: it began before every node could have had a round after the last start, or a node
   // started again during it (each start knows no node). They meet at their first round after the
@@ -809,6 +809,13 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   const takesDown = (fault: Fault, regionId: string): boolean =>
     fault.kind === "wipe" ? hitsRegion({ ...fault, kind: "crash" }, scenario, regionId) : hitsRegion(fault, scenario, regionId)
   // The loss itself counts too when it also takes another region down (a split into singletons).
+  // A region may be promoted as early as a round before `promotedByMs` (the primary's last
+  // answer came up to a round before the loss), or by an operator's promote.
+  const promotedFromMs = (fromMs: number): number =>
+    Math.min(
+      unheardSinceMs(fromMs) + heartbeat.timeoutMs + failover.detectAfterMs - 2 * heartbeat.intervalMs,
+      ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs)
+    )
   const promotableAtMs = (fromMs: number, untilMs: number): number => {
     const promotedAtMs = promotedByMs(fromMs)
     return faults.reduce((atMs, fault, index) => {
@@ -823,7 +830,13 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
       if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
       // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.
       const unnoticed = fault.atMs + heartbeat.timeoutMs + heartbeat.intervalMs > promotedAtMs && endMs - fault.atMs > heartbeat.timeoutMs
-      return Math.max(atMs, endMs + afterMs(fault, unnoticed))
+      // A crash after a promotion may have hit the promoted region: it restarts fenced, on a
+      // disk that ran before, and takes writes only once it has seen a majority for
+      // `confirm_after_ms` (swarm seed 910056 over primary-failover.yaml: us-west-1 paused at
+      // 3.88 s, eu-central-1 promoted at 8.65 s and crashed at 8.86 s, restarted at 11.6 s and
+      // fenced past the workload's end at 21.5 s).
+      const restartsFenced = fault.kind === "crash" && fault.atMs >= promotedFromMs(fromMs)
+      return Math.max(atMs, endMs + afterMs(fault, unnoticed, restartsFenced))
     }, fromMs + neededMs)
   }
   // A fault before every process has started may find the primary not running yet: a pause

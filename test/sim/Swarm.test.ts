@@ -227,6 +227,15 @@ describe("swarm", () => {
     expect(result.failover?.promotedAtMs).toBeUndefined()
   })
 
+  it("seed 910056 over primary-failover.yaml: the promoted region crashed just after its promotion restarts fenced and waits confirm_after_ms for a majority, past the workload's end, so the story is not expected", () => {
+    const { scenario, result } = untoldStory("scenarios/primary-failover.yaml", 910056)
+    expect(scenario.faults.find((fault) => fault.kind === "crash")).toMatchObject({ atMs: 8_860, target: "eu-central-1-node1" })
+    // eu-central-1 was promoted before its crash, and took no write after it: it restarted fenced.
+    const promoted = result.failover?.epochs.find((epoch) => epoch.epoch === 1)
+    expect(promoted).toMatchObject({ primary: "eu-central-1", acceptedWrites: {} })
+    expect(promoted!.startedAtMs).toBeLessThan(8_860)
+  })
+
   it("seed 58000083 over primary-failover.yaml: a primary region that started after another was promoted, and paused before it could have the role back, is not held to the failover story", () => {
     const { scenario, result } = untoldStory("scenarios/primary-failover.yaml", 58000083)
     expect(scenario.startup?.atMs).toEqual({ "us-west-1": 8_450 })
