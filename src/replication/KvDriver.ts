@@ -55,13 +55,19 @@ export interface KvDriver<V = string> {
   readonly close: Effect.Effect<void>
 }
 
-/** A transaction view that refuses writes: a read-only body writing is a broken invariant. */
+/**
+ * A transaction view that refuses writes: a read-only body writing is a broken invariant.
+ * `getNow`, where the backend reads synchronously, lets the Store's hot paths read without an
+ * Effect of their own here too.
+ */
 export const readOnly = <V>(
   get: KvTransaction<V>["get"],
-  range: KvTransaction<V>["range"]
+  range: KvTransaction<V>["range"],
+  getNow?: KvTransaction<V>["getNow"]
 ): KvTransaction<V> => ({
   get,
   range,
+  ...(getNow === undefined ? {} : { getNow }),
   set: (key) => {
     throw new Error(`write of '${key}' inside a read-only store access`)
   },
@@ -150,7 +156,8 @@ const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransacti
     return body(
       readOnly(
         (key) => Effect.sync(() => treeGet(snapshot, key) as V | undefined),
-        (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>)
+        (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>),
+        (key) => Either.right(treeGet(snapshot, key) as V | undefined)
       )
     )
   })

@@ -17,11 +17,19 @@ export interface Signals<K> {
   readonly next: (key: K) => Effect.Effect<Handoff.Gate>
   /** Opens the current signal of `key`, if anyone took it. */
   readonly fire: (key: K) => Effect.Effect<void>
+  /** The same, done at once: for callers that fire several signals, or fire inside a step of their own. */
+  readonly unsafeFire: (key: K) => void
 }
 
 /** Empty signals. */
 export const make = <K>(): Signals<K> => {
   const pending = new Map<K, Handoff.Gate>()
+  const unsafeFire = (key: K): void => {
+    const current = pending.get(key)
+    if (current === undefined) return
+    pending.delete(key)
+    current.unsafeOpen()
+  }
   return {
     next: (key) =>
       Effect.sync(() => {
@@ -29,12 +37,7 @@ export const make = <K>(): Signals<K> => {
         if (current === undefined) pending.set(key, (current = new Handoff.Gate()))
         return current
       }),
-    fire: (key) =>
-      Effect.sync(() => {
-        const current = pending.get(key)
-        if (current === undefined) return
-        pending.delete(key)
-        current.unsafeOpen()
-      })
+    fire: (key) => Effect.sync(() => unsafeFire(key)),
+    unsafeFire
   }
 }

@@ -348,7 +348,12 @@ const service = (core: Core): TopologyManager["Type"] => {
   const hearing = Signals.make<Topology.RegionId>()
   // Nodes are keyed with their region: node ids need only be unique within a region.
   const hearingNode = Signals.make<string>()
-  const heard = (regionId: Topology.RegionId, nodeId: Topology.NodeId) => Effect.zipRight(hearing.fire(regionId), hearingNode.fire(`${regionId}/${nodeId}`))
+  // Fired at once, in the step that records what was heard: two Effects of their own were four
+  // Effect operations per heartbeat answer and per heartbeat request.
+  const heard = (regionId: Topology.RegionId, nodeId: Topology.NodeId): void => {
+    hearing.unsafeFire(regionId)
+    hearingNode.unsafeFire(`${regionId}/${nodeId}`)
+  }
   // Per node (keyed with its region), its latest heartbeat request; kept for every node that sent
   // one, known to the topology or not (see `requestersSince`). Nodes are few; entries are never dropped.
   const requesters = new Map<string, NodeRequester>()
@@ -356,10 +361,11 @@ const service = (core: Core): TopologyManager["Type"] => {
   const strangers = Signals.make<"stranger">()
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined) =>
     Effect.flatMap(NodeClock.monotonicMs, (atMs) =>
-      Effect.flatMap(SubscriptionRef.get(core.topologyRef), (topology) => {
+      Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
         requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
         const region = topology.regions.find((candidate) => candidate.id === regionId)
-        return region === undefined || region.zones.some((zone) => zone.nodes.some((node) => node.id === nodeId)) ? Effect.void : strangers.fire("stranger")
+        if (region !== undefined && !region.zones.some((zone) => zone.nodes.some((node) => node.id === nodeId))) strangers.unsafeFire("stranger")
+        heard(regionId, nodeId)
       })
     )
   return {
@@ -376,10 +382,10 @@ const service = (core: Core): TopologyManager["Type"] => {
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
-    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.tap(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
+    recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.map(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
     heardFrom: (regionId) => hearing.next(regionId),
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
-    heardRequestFrom: (regionId, nodeId, leaseMs) => Effect.zipRight(requested(regionId, nodeId, leaseMs), heard(regionId, nodeId)),
+    heardRequestFrom: requested,
     requestersSince: (sinceMs) => Effect.sync(() => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)),
     strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),
