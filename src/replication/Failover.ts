@@ -635,7 +635,7 @@ export const make = (settings: Settings) =>
     // A store failure skips one check; the next one looks again. Under another strategy the
     // controller idles without holding a host timer (see `Handoff.parked`).
     const run: Effect.Effect<never> = primaryReplica
-      ? Handoff.repeatForever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
+      ? Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
           Effect.annotateLogs({ component: "failover" })
         )
       : Handoff.parked

@@ -243,19 +243,6 @@ const timerOf = (clock: EffectClock.Clock): Timer | undefined => {
 }
 
 /**
- * Runs `round` again and again, as `Effect.forever` does, without the `yieldNow` that
- * `Effect.forever` puts between rounds: that yield is one scheduler task per round, and a pool's
- * fiber runs a round per request (in the simulator, over a quarter of all tasks were those
- * yields). For loops whose rounds wait (for an inbox, a gate, a timer), which give the other
- * fibers their turn there; a round that never waits is still cut by the runtime's operation
- * budget, as any long synchronous stretch is.
- */
-export const repeatForever = <E, R>(round: Effect.Effect<unknown, E, R>): Effect.Effect<never, E, R> => {
-  const again: Effect.Effect<never, E, R> = Effect.flatMap(round, () => again)
-  return again
-}
-
-/**
  * Runs effects each on a fiber of its own, reusing fibers that finished their last effect
  * instead of forking one per effect: a fork costs about ten times handing an effect to an idle
  * fiber, and the heartbeater and the agent start one per request. Effects run concurrently, as
@@ -285,7 +272,7 @@ export class Pool<R = never> {
       const ready = this.idle.pop()
       if (ready !== undefined) return ready.offer(effect)
       const inbox = new Fifo<Effect.Effect<void, never, R>>()
-      const worker = repeatForever(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
+      const worker = Effect.forever(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
       return Effect.zipRight(Effect.forkIn(Effect.provide(worker, this.context), this.scope), inbox.offer(effect))
     })
   }

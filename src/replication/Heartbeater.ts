@@ -312,6 +312,6 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
         Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
       )
-      return yield* Handoff.repeatForever(once)
+      return yield* Effect.forever(once)
     })
   )

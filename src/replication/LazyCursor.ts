@@ -51,7 +51,7 @@ export const make = (target: string, initial: number, retryDelayMs: number): Eff
         onFailure: retry
       })
     })
-    yield* Effect.forkScoped(Handoff.repeatForever(writeLatest))
+    yield* Effect.forkScoped(Effect.forever(writeLatest))
     return {
       advance: (position) =>
         Effect.sync(() => {
