@@ -69,7 +69,7 @@ const cores = os.availableParallelism()
  */
 const profileNotes =
   "profile of December 4, 2026 (not measured by this run): Effect ~43% (its fiber run loop 25%, a closure and a dispatch per operation, " +
-  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations, and swarm seeds 1-400 ran 2.3 scheduler tasks per event), src/replication self ~29%, garbage collection ~12% (one job, 32 MB semi-space), " +
+  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations, and swarm seeds 1-400 ran 3.1 scheduler tasks per event), src/replication self ~29%, garbage collection ~12% (one job, 32 MB semi-space), " +
   "src/sim self ~12% (network, trace hash, world loop, checkers), protobuf ~2% (the seeds that set wire: bytes)"
 
 let gcMs = 0
