@@ -94,6 +94,9 @@ const collector = () => {
   }
 }
 
+/** A region's name, and the node whose disk it is where each node has its own. */
+const diskName = (region: RegionState): string => (region.replica === region.regionId ? region.regionId : `${region.regionId} (${region.replica})`)
+
 /** Safety after convergence: every region holds exactly the rule's frontier and serves the rule's answer for every tuple it may hold. */
 export const safety = (regions: ReadonlyArray<RegionState>, verdicts: ReadonlyMap<string, Oracle.Verdict>, topology: Topology.Topology, served: Served): ReadonlyArray<Violation> =>
   regions.flatMap((region) => {
@@ -111,7 +114,7 @@ export const safety = (regions: ReadonlyArray<RegionState>, verdicts: ReadonlyMa
     }
     for (const key of region.tuples.keys()) if (!verdicts.has(key)) found.note({ tuple: readable(key), problem: "held but in no log" })
     if (found.count === 0) return []
-    return [{ checker: "safety", message: `${region.regionId}: ${found.count} tuple(s) differ from the rule applied to the whole history`, details: { region: region.regionId, mismatches: found.count, examples: found.examples } }]
+    return [{ checker: "safety", message: `${diskName(region)}: ${found.count} tuple(s) differ from the rule applied to the whole history`, details: { region: region.regionId, replica: region.replica, mismatches: found.count, examples: found.examples } }]
   })
 
 /** Safety at any time: every region serves the rule's answer for the changes it stores. */
@@ -124,7 +127,7 @@ export const servedAnswers = (regions: ReadonlyArray<RegionState>, rules: Oracle
       if (heldPresent !== expectedPresent) found.note({ tuple: readable(key), frontier: ids(held.frontier), expectedPresent, heldPresent })
     }
     if (found.count === 0) return []
-    return [{ checker: "safety", message: `${region.regionId}: serves ${found.count} tuple(s) against the rule over its own stored changes`, details: { region: region.regionId, mismatches: found.count, examples: found.examples } }]
+    return [{ checker: "safety", message: `${diskName(region)}: serves ${found.count} tuple(s) against the rule over its own stored changes`, details: { region: region.regionId, replica: region.replica, mismatches: found.count, examples: found.examples } }]
   })
 
 /** Every tuple key any region holds, with the regions that may hold its vault. */
@@ -139,6 +142,10 @@ const tupleHolders = function* (regions: ReadonlyArray<RegionState>, topology: T
  * Convergence: for every tuple key held anywhere, every region that may hold it gives the same
  * answer, present or absent, by the rule over the changes that region stores (compared as
  * answers, not as change ids, so two different changes under one id cannot pass for one).
+ * Each disk is judged on its own, named by its replica: keyed by region, a region's second
+ * disk overwrote its first, so the chaos harness took a node still bootstrapping after a wipe
+ * for converged because its sibling was, and read it too early (graceful-stop-wipe on a busy
+ * machine, December 4, 2026).
  */
 export const convergence = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology, rules: Oracle.Rules): ReadonlyArray<Violation> => {
   const found = collector()
@@ -146,7 +153,7 @@ export const convergence = (regions: ReadonlyArray<RegionState>, topology: Topol
     const answers = Object.fromEntries(
       holders.map((region) => {
         const held = region.tuples.get(key)
-        return [region.regionId, held !== undefined && Oracle.present(rules, held.frontier) ? "present" : "absent"]
+        return [region.replica, held !== undefined && Oracle.present(rules, held.frontier) ? "present" : "absent"]
       })
     )
     if (new Set(Object.values(answers)).size > 1) found.note({ tuple: readable(key), answers })
@@ -159,7 +166,7 @@ export const convergence = (regions: ReadonlyArray<RegionState>, topology: Topol
 export const divergence = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology): { readonly tuples: number; readonly examples: ReadonlyArray<Record<string, unknown>> } => {
   const found = collector()
   for (const [key, holders] of tupleHolders(regions, topology)) {
-    const frontiers = Object.fromEntries(holders.map((region) => [region.regionId, ids(region.tuples.get(key)?.frontier ?? [])]))
+    const frontiers = Object.fromEntries(holders.map((region) => [region.replica, ids(region.tuples.get(key)?.frontier ?? [])]))
     if (new Set(Object.values(frontiers)).size > 1) found.note({ tuple: readable(key), frontiers })
   }
   return { tuples: found.count, examples: found.examples }

@@ -29,6 +29,8 @@ if (unavailable !== undefined) console.warn(`skipping chaos on real processes: $
 
 /** Bound of one run: node startup under load, a 6 s schedule and convergence. */
 const runTimeoutMs = 45_000
+/** Bound of the graceful stops' run: node startup under load, a 29 s schedule and convergence. */
+const gracefulTimeoutMs = 90_000
 /** Bound of the interrupted run: nodes up, then Ctrl-C. */
 const interruptTimeoutMs = 30_000
 
@@ -190,7 +192,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       for (const node of drained) expect(result.nodes[node]?.exits[0], node).toBe("exit 0")
       expect(result.faults.filter((fault) => fault.kind === "crash").every((fault) => fault.detail.startsWith("crash (graceful)"))).toBe(true)
     },
-    runTimeoutMs
+    gracefulTimeoutMs
   )
 
   it(

@@ -118,6 +118,25 @@ describe("checkers", () => {
     expect(found[0]?.details["examples"]).toEqual([{ tuple: "open document:d viewer user:x", answers: { a: "absent", b: "present" } }])
   })
 
+  it("convergence and divergence judge each node's own disk: a region's second disk does not hide its first", () => {
+    const x = change("a", 1, { physicalMs: 1 })
+    const onNode = (regionId: string, replica: string, held: ReadonlyArray<Change.Change>): RegionState => ({ ...region(regionId, held, held), replica })
+    // a-node1 still bootstraps after a wipe (holds nothing); its sibling and region b hold x.
+    const regions = [onNode("a", "a-node1", []), onNode("a", "a-node2", [x]), onNode("b", "b-node1", [x])]
+    const found = Checkers.convergence(regions, topology, lww)
+    expect(found.map((violation) => violation.checker)).toEqual(["convergence"])
+    expect(found[0]?.details["examples"]).toEqual([{ tuple: "open document:d viewer user:x", answers: { "a-node1": "absent", "a-node2": "present", "b-node1": "present" } }])
+    expect(Checkers.divergence(regions, topology).tuples).toBe(1)
+    // The safety checker names the disk, not only its region.
+    const verdicts = Oracle.evaluate(Checkers.unionHistory(regions), lww)
+    const unsafe = Checkers.safety(regions, verdicts, topology, servedByRule)
+    expect(unsafe.map((violation) => violation.message)).toEqual(["a (a-node1): 1 tuple(s) differ from the rule applied to the whole history"])
+    // Once it caught up, every disk agrees.
+    const caughtUp = [onNode("a", "a-node1", [x]), ...regions.slice(1)]
+    expect(Checkers.convergence(caughtUp, topology, lww)).toEqual([])
+    expect(Checkers.divergence(caughtUp, topology).tuples).toBe(0)
+  })
+
   it("unique_ids flags two different changes under one id and ignores copies of one change", () => {
     const x = change("a", 1, { physicalMs: 1 })
     expect(Checkers.uniqueIds([region("a", [x], [x]), region("b", [{ ...x, context: {} }], [x])])).toEqual([])
