@@ -15,7 +15,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
 import * as Clocks from "../../src/chaos/Clocks.js"
 import * as Netns from "../../src/chaos/Netns.js"
 import * as ChaosRun from "../../src/chaos/Run.js"
@@ -86,10 +86,20 @@ afterEach((context) => {
   for (const directory of made) fs.rmSync(directory, { recursive: true, force: true })
 })
 
+/**
+ * Runs still going: a test that timed out leaves its run behind, and ending the file then would
+ * end this worker before the run's own cleanup, leaving its nodes running and its namespaces in
+ * place (seen on December 4, 2026). The file waits for them instead.
+ */
+const running = new Set<Promise<unknown>>()
+afterAll(() => Promise.allSettled([...running]), 240_000)
+
 const runOnce = async (canary: ChaosRun.Canary | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
   const reportsRoot = makeReportsRoot()
   const before = new Set(chaosNamespaces())
-  const result = await ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
+  const pending = ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
+  running.add(pending)
+  const result = await pending.finally(() => running.delete(pending))
   expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
   // The simulator's run folder (report/RunFolder.ts): its name, its files, the latest link.
   expect(path.relative(reportsRoot, result.runFolder)).toMatch(new RegExp(`^${which.name}/1-\\d{8}T\\d{6}\\.\\d{3}Z$`))
