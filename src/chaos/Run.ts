@@ -315,6 +315,9 @@ class ChaosRun {
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))
     if (storeFaults.some((fault) => fault.slowMs.max > 0)) this.notApplied.push("store: slow commits (slow_ms) have no counterpart on a real disk; failing ones are a full disk (see chaos/Disks.ts)")
+    if (!(await Nodes.runsBuilt(Nodes.repositoryRoot()))) {
+      this.notes.push("the nodes ran from the sources through tsx (dist/ is missing or older than the sources; `npm run build`): each start took seconds longer than a built one")
+    }
     this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
     this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)
     // Nodes a full-disk fault may hit keep their data on a tmpfs of their own.
@@ -741,6 +744,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
   try {
     await chaos.setUp()
     if (chaos.notApplied.length > 0) options.log(`not applied: ${chaos.notApplied.join("; ")}`)
+    for (const note of chaos.notes) options.log(`note: ${note}`)
     options.log(`nodes up: ${chaos.nodes.map((node) => `${node.address.nodeId} ${node.address.address}`).join(", ")}; run folder ${chaos.folder}`)
     const healedAtMs = await chaos.execute()
     const convergedAtMs = await chaos.awaitConvergence()
