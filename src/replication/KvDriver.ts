@@ -99,8 +99,6 @@ export const makeMemoryDisk = (): MemoryDisk => ({
   lock: new Handoff.Lock()
 })
 
-const treeRange = DiskTree.range
-
 /** How the in-memory backend commits (see `makeMemory`). */
 export interface MemoryOptions {
   /**
@@ -148,16 +146,14 @@ const bufferedOver = <V>(base: (key: string) => unknown, baseRange: (start: stri
   }
 }
 
-const treeGet = DiskTree.get
-
 const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
   Effect.suspend(() => {
     const snapshot = disk.tree
     return body(
       readOnly(
-        (key) => Effect.sync(() => treeGet(snapshot, key) as V | undefined),
-        (start, end, limit) => Effect.sync(() => treeRange(snapshot, start, end, limit) as Array<readonly [string, V]>),
-        (key) => Either.right(treeGet(snapshot, key) as V | undefined)
+        (key) => Effect.sync(() => DiskTree.get(snapshot, key) as V | undefined),
+        (start, end, limit) => Effect.sync(() => DiskTree.range(snapshot, start, end, limit) as Array<readonly [string, V]>),
+        (key) => Either.right(DiskTree.get(snapshot, key) as V | undefined)
       )
     )
   })
@@ -169,7 +165,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => (
       Effect.suspend(() => {
         const writes = new Map<string, unknown>()
         const snapshot = disk.tree
-        const tx = bufferedOver<V>((key) => treeGet(snapshot, key), (start, end, limit) => treeRange(snapshot, start, end, limit), writes)
+        const tx = bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes)
         const apply = () => commitTo(disk, writes)
         return Effect.flatMap(body(tx), (result) => {
           if (writes.size === 0) return Effect.succeed(result)
@@ -246,9 +242,9 @@ class Pipeline {
     const inFlight = this.commits.writes
     const base = (key: string): unknown => {
       const pending = inFlight.get(key)
-      return pending === undefined ? treeGet(this.disk.tree, key) : pending
+      return pending === undefined ? DiskTree.get(this.disk.tree, key) : pending
     }
-    const onDisk = (start: string, end: string, limit: number) => treeRange(this.disk.tree, start, end, limit)
+    const onDisk = (start: string, end: string, limit: number) => DiskTree.range(this.disk.tree, start, end, limit)
     const baseRange = (start: string, end: string, limit: number) =>
       inFlight.isEmpty ? onDisk(start, end, limit) : overlayOn(onDisk, inFlight.merged(), start, end, limit)
     return bufferedOver<V>(base, baseRange, writes)

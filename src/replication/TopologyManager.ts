@@ -364,7 +364,7 @@ const service = (core: Core): TopologyManager["Type"] => {
       Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
         requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
         const region = topology.regions.find((candidate) => candidate.id === regionId)
-        if (region !== undefined && !region.zones.some((zone) => zone.nodes.some((node) => node.id === nodeId))) strangers.unsafeFire("stranger")
+        if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
         heard(regionId, nodeId)
       })
     )

@@ -818,6 +818,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     )
   const promotableAtMs = (fromMs: number, untilMs: number): number => {
     const promotedAtMs = promotedByMs(fromMs)
+    const earliestPromotionMs = promotedFromMs(fromMs)
     return faults.reduce((atMs, fault, index) => {
       const endMs = endOf(faults, index, healedAtMs)
       // A one-way cut between two other regions takes neither down, but they cannot hear each
@@ -835,7 +836,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
       // `confirm_after_ms` (swarm seed 910056 over primary-failover.yaml: us-west-1 paused at
       // 3.88 s, eu-central-1 promoted at 8.65 s and crashed at 8.86 s, restarted at 11.6 s and
       // fenced past the workload's end at 21.5 s).
-      const restartsFenced = fault.kind === "crash" && fault.atMs >= promotedFromMs(fromMs)
+      const restartsFenced = fault.kind === "crash" && fault.atMs >= earliestPromotionMs
       return Math.max(atMs, endMs + afterMs(fault, unnoticed, restartsFenced))
     }, fromMs + neededMs)
   }
