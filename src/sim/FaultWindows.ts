@@ -49,6 +49,8 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       for (const node of targetNodes(scenario, fault.target)) broken.down.add(node)
       return
     case "restart":
+    case "wipe":
+      // A wipe starts the nodes on the disk again, a crashed one too (`Node.start`).
       for (const node of targetNodes(scenario, fault.target)) broken.down.delete(node)
       return
     case "pause":
@@ -61,7 +63,6 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       if (fault.failRate > 0 || fault.slowMs.max > 0) broken.stores.add(fault.region)
       else broken.stores.delete(fault.region)
       return
-    case "wipe":
     case "clock_jump":
     case "promote":
     case "topology":
@@ -277,8 +278,13 @@ const strangersMeeting = (scenario: Scenario, healedAtMs: number): ReadonlyArray
   )
 }
 
-/** The windows in which writes may be refused, in time order (by start). */
-export const windows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
+/**
+ * The windows in which writes may be refused, in time order (by start). A restart counts from
+ * when its process may last have started, and a wipe stops its nodes until then
+ * (`Startup.booted`, under `startup.restart_ms`).
+ */
+export const windows = (declared: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
+  const scenario = Startup.booted(declared)
   const faults = [...startingUp(scenario), ...faultWindows(scenario, healedAtMs)]
   // A wipe's window is the peers' silence, not a fault between the regions: the fresh-disk and
   // fencing rules have their own windows for it.

@@ -59,6 +59,11 @@ export interface Options {
   readonly seed: string
   /** The `scheduler` stream of this node (yield points). */
   readonly schedulerRandom: Random.Stream
+  /**
+   * How long incarnation `incarnation` (2 and later: restarts) takes before it serves
+   * (`Startup.restartDelayMs`); at once when absent.
+   */
+  readonly restartDelayMs?: (incarnation: number) => number
   readonly yieldSettings: YieldSettings
   /** Wraps the node's Network layer (canaries use it); identity by default. */
   readonly decorateNetwork?: (layer: Layer.Layer<Network.Network>) => Layer.Layer<Network.Network>
@@ -228,9 +233,13 @@ export class Node {
     const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared) }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
+    // A restarted process serves nothing until it has started (`Startup.restartDelayMs`): no
+    // store, no server, no API; a pause holds its start back, a stop kills it.
+    const startingMs = this.incarnation > 1 ? (options.restartDelayMs?.(this.incarnation) ?? 0) : 0
     // Every fiber of the incarnation, its layers' included, is watched for dying of a defect (`DeadFibers`).
     const program = DeadFibers.supervised(Effect.scoped(
       Effect.gen(function* () {
+        if (startingMs > 0) yield* Effect.sleep(startingMs)
         const context = yield* Layer.build(node)
         const failover = Context.get(context, Failover.Failover)
         self.handles = {

@@ -313,9 +313,12 @@ const keptTransmissions = (messages: Array<SimNetwork.Transmission>, messagesMax
 const dnsOf = (scenario: Scenario): SimDns.SimDns | undefined =>
   scenario.discovery === undefined ? undefined : new SimDns.SimDns(scenario.discovery, SimDns.endpointsOf(Either.getOrThrow(topologyFor(scenario, scenario.topology.regions[0]!.id))))
 
-/** When the run heals everything: after the last fault, the end of the workload and the last node's start. */
+/**
+ * When the run heals everything: after the last fault (a restart once its process may have
+ * started: `Startup.booted`), the end of the workload and the last node's start.
+ */
 const healedAt = (scenario: Scenario, startOffsets: ReadonlyMap<string, number>): number => {
-  const lastFaultMs = scenario.faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
+  const lastFaultMs = Startup.booted(scenario).faults.reduce((latest, fault) => Math.max(latest, fault.atMs), 0)
   const workloadEndMs = scenario.workload.durationMs > 0 && scenario.workload.ratePerSec > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   return Math.max(lastFaultMs, workloadEndMs, Startup.lastStartMs(startOffsets))
 }
@@ -379,6 +382,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     storedAs: storedAsOf(scenario.wire),
     seed: sim.seed,
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
+    restartDelayMs: (incarnation) => Startup.restartDelayMs(scenario, sim.seed, nodeId, incarnation),
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
     decorateNetwork,
     decorateClock,

@@ -188,9 +188,15 @@ export interface Scenario {
    * How the nodes come up: each node's first process starts at a time drawn from its
    * `startup/<node>` stream in `[0, spreadMs]` (see `Startup.ts`), as a deployment's processes
    * do, not all at one instant, or at the time `atMs` gives its node or its region (the node's
-   * entry first). Every node starts at 0 when unset.
+   * entry first). Every node starts at 0 when unset. `restartMs`: how long a restarted process
+   * takes before it serves, drawn per restart in `[min, max]` (`Startup.restartDelayMs`); at once
+   * when unset.
    */
-  readonly startup?: { readonly spreadMs: number; readonly atMs?: Readonly<Record<Target, number>> }
+  readonly startup?: {
+    readonly spreadMs: number
+    readonly atMs?: Readonly<Record<Target, number>>
+    readonly restartMs?: { readonly min: number; readonly max: number }
+  }
   /**
    * Nodes find each other through DNS at run time, as `serve` does under `discovery.mode: dns`
    * (see `SimDns`), instead of every node's topology declaring every node from the start.
@@ -401,7 +407,13 @@ const ScenarioFile = Schema.Struct({
   check_settings: Schema.optional(Schema.Struct({ min_availability: Schema.optional(Probability), max_clock_offset_ms: Schema.optional(NonNegative) })),
   scheduler: Schema.optional(Schema.Struct({ yield_ops_min: Schema.optional(Count), yield_ops_max: Schema.optional(Count) })),
   wire: Schema.optional(Schema.Literal(...Codec.wires)),
-  startup: Schema.optional(Schema.Struct({ spread_ms: Schema.optional(NonNegative), at_ms: Schema.optional(Schema.Record({ key: Id, value: NonNegative })) })),
+  startup: Schema.optional(
+    Schema.Struct({
+      spread_ms: Schema.optional(NonNegative),
+      at_ms: Schema.optional(Schema.Record({ key: Id, value: NonNegative })),
+      restart_ms: Schema.optional(Schema.Struct({ min: NonNegative, max: NonNegative }))
+    })
+  ),
   discovery: Schema.optional(Schema.Struct({ interval_ms: Positive, first_round_wait_ms: Schema.optional(NonNegative) }))
 })
 type ScenarioFile = typeof ScenarioFile.Type
@@ -709,7 +721,15 @@ const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wi
     yieldOpsMax: file.scheduler?.yield_ops_max ?? defaults.scheduler.yieldOpsMax
   },
   ...(file.wire === undefined ? {} : { wire: file.wire }),
-  ...(file.startup === undefined ? {} : { startup: { spreadMs: file.startup.spread_ms ?? 0, ...(file.startup.at_ms === undefined ? {} : { atMs: file.startup.at_ms }) } }),
+  ...(file.startup === undefined
+    ? {}
+    : {
+        startup: {
+          spreadMs: file.startup.spread_ms ?? 0,
+          ...(file.startup.at_ms === undefined ? {} : { atMs: file.startup.at_ms }),
+          ...(file.startup.restart_ms === undefined ? {} : { restartMs: file.startup.restart_ms })
+        }
+      }),
   ...(file.discovery === undefined
     ? {}
     : { discovery: { intervalMs: file.discovery.interval_ms, firstRoundWaitMs: file.discovery.first_round_wait_ms ?? Discovery.firstRoundWaitMsDefault } })
@@ -719,7 +739,15 @@ const executionFromFile = (file: ScenarioFile): Pick<Scenario, "scheduler" | "wi
 const executionToFile = (scenario: Scenario) => ({
   scheduler: { yield_ops_min: scenario.scheduler.yieldOpsMin, yield_ops_max: scenario.scheduler.yieldOpsMax },
   ...(scenario.wire === undefined ? {} : { wire: scenario.wire }),
-  ...(scenario.startup === undefined ? {} : { startup: { spread_ms: scenario.startup.spreadMs, ...(scenario.startup.atMs === undefined ? {} : { at_ms: scenario.startup.atMs }) } }),
+  ...(scenario.startup === undefined
+    ? {}
+    : {
+        startup: {
+          spread_ms: scenario.startup.spreadMs,
+          ...(scenario.startup.atMs === undefined ? {} : { at_ms: scenario.startup.atMs }),
+          ...(scenario.startup.restartMs === undefined ? {} : { restart_ms: scenario.startup.restartMs })
+        }
+      }),
   ...(scenario.discovery === undefined ? {} : { discovery: { interval_ms: scenario.discovery.intervalMs, first_round_wait_ms: scenario.discovery.firstRoundWaitMs } })
 })
 
@@ -803,6 +831,9 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
     target(`startup.at_ms.${id}`, id)
     if (atMs >= scenario.budgetMs) problems.push(`startup.at_ms.${id}: must be below budget_ms (${scenario.budgetMs}), or it would never start`)
   }
+  const restart = scenario.startup?.restartMs
+  if (restart !== undefined && restart.min > restart.max) problems.push(`startup.restart_ms: min (${restart.min}) must not exceed max (${restart.max})`)
+  if (restart !== undefined && restart.max >= scenario.budgetMs) problems.push(`startup.restart_ms.max: must be below budget_ms (${scenario.budgetMs}), or a restarted node might never serve`)
   scenario.faults.forEach((fault, index) => validateFault(fault, `faults[${index}]`, { region, node, target }))
   problems.push(...TopologyFaults.problems(scenario.topology, scenario.faults))
   return problems

@@ -12,7 +12,7 @@
  * also give a node's or a region's offset (`startup.at_ms`), to set up one story by hand.
  */
 import * as Random from "../replication/Random.js"
-import { nodesOf, type Scenario } from "./Scenario.js"
+import { type Fault, nodesOf, type Scenario } from "./Scenario.js"
 
 /** Every node's start offset in milliseconds, in declaration order: the one `startup.at_ms` gives its node or region, else drawn. */
 export const offsets = (scenario: Scenario, seed: string): ReadonlyMap<string, number> => {
@@ -36,3 +36,50 @@ export const latestStartOfMs = (scenario: Pick<Scenario, "startup">, regionId: s
 
 /** When the last node has started. */
 export const lastStartMs = (offsetsByNode: ReadonlyMap<string, number>): number => Math.max(0, ...offsetsByNode.values())
+
+/**
+ * How long a node's process takes, once restarted, before it serves. A real `serve` process does
+ * not listen the moment it is started: Node loads and compiles the bundle, the store opens, the
+ * servers bind, and on a busy machine that took 0.3-3.5 s (chaos runs of December 4, 2026). The
+ * simulator started a restarted node at once, so a drain waiting for a sibling still starting, a
+ * region whose only node was wiped going silent, or a rolling update stopping the next node while
+ * the last one still starts never happened in it.
+ *
+ * Drawn per restart (every start after a node's first; the first start has its offset) from the
+ * `restart/<node>/<incarnation>` stream of the run's seed, uniform in
+ * `[startup.restart_ms.min, startup.restart_ms.max]` to the millisecond; 0 when the scenario gives
+ * no range. Meanwhile the process exists (a pause or a stop reaches it) but serves nothing.
+ */
+export const restartDelayMs = (scenario: Pick<Scenario, "startup">, seed: string, nodeId: string, incarnation: number): number => {
+  const range = scenario.startup?.restartMs
+  if (range === undefined || range.max === 0) return 0
+  return range.min + Math.round(Random.make(seed).derive(`restart/${nodeId}/${incarnation}`).next() * (range.max - range.min))
+}
+
+/**
+ * A schedule as the judges see it when restarts take time (`restartDelayMs`): a restart comes
+ * when the process may last serve, `startup.restart_ms.max` later; a wipe stops the nodes it
+ * restarts at once (a crash of them) and starts them that much later. Judges (`FaultWindows`, the
+ * swarm's expectations) reason from the schedule alone, so they read this one.
+ */
+export const bootedFaults = (scenario: Pick<Scenario, "startup" | "store" | "topology">, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  const lateMs = scenario.startup?.restartMs?.max ?? 0
+  if (lateMs === 0) return faults
+  return faults
+    .flatMap((fault): ReadonlyArray<Fault> => {
+      if (fault.kind === "restart") return [{ ...fault, atMs: fault.atMs + lateMs }]
+      if (fault.kind !== "wipe") return [fault]
+      // With a shared store a wipe restarts every node of the region (`Faults.Targets.wipe`).
+      const target = scenario.store === "shared" ? (regionOfTarget(scenario, fault.target) ?? fault.target) : fault.target
+      return [{ atMs: fault.atMs, kind: "crash", target }, { ...fault, target, atMs: fault.atMs + lateMs }]
+    })
+    .sort((a, b) => a.atMs - b.atMs)
+}
+
+/** `bootedFaults` over a scenario's own schedule. */
+export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology" | "faults">>(scenario: S): S =>
+  (scenario.startup?.restartMs?.max ?? 0) === 0 ? scenario : { ...scenario, faults: bootedFaults(scenario, scenario.faults) }
+
+/** The region a target (a region or a node id) is in. */
+const regionOfTarget = (scenario: Pick<Scenario, "topology">, target: string): string | undefined =>
+  scenario.topology.regions.find((region) => region.id === target || region.nodes.includes(target))?.id

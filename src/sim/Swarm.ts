@@ -600,6 +600,11 @@ export interface DrawOptions {
    * drawn (December 3, 2026), which tests of a seed's failover story pin.
    */
   readonly gracefulStops?: boolean
+  /**
+   * False: restarted processes serve at once (no `startup.restart_ms` drawn), the schedules seeds
+   * drew before restart delays were drawn (December 4, 2026), which tests of a seed's story pin.
+   */
+  readonly restartDelays?: boolean
 }
 
 /** Share of drawn crashes that are graceful stops (SIGTERM: drain, then exit). */
@@ -686,17 +691,22 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))
   const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
-  const healedAtMs = faults.reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
+  const restartMs = options.restartDelays === false ? scenario.startup?.restartMs : drawRestartMs(swarm.derive("restart"), scenario)
+  const startup = { ...drawStartup(swarm.derive("startup"), scenario), ...(restartMs === undefined ? {} : { restartMs }) }
+  // The expectations read the schedule as it plays out: graceful stops as kills when the node
+  // exits at the latest, restarts once their processes may last have started.
+  const seen = Startup.bootedFaults({ ...scenario, startup }, asKills(faults))
+  // As the run heals (`Run.healedAt`): after the last fault, a restart once it may have started.
+  const healedAtMs = Startup.bootedFaults({ ...scenario, startup }, faults).reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
   // A base file's availability floor was calibrated for its own schedule, not for drawn ones:
   // drawn schedules get the swarm's own.
   const { checkSettings, ...base } = scenario
-  const startup = drawStartup(swarm.derive("startup"), scenario)
   const drawn: Scenario = {
     ...base,
     checkSettings: { ...checkSettings, minAvailability: swarmMinAvailability },
     clocks: drawClocks(swarm.derive("clocks"), scenario),
     faults,
-    checks: withDrained(checksFor({ ...scenario, startup }, asKills(faults), healedAtMs), faults)
+    checks: withDrained(checksFor({ ...scenario, startup }, seen, healedAtMs), faults)
   }
   return {
     ...drawn,
@@ -722,6 +732,19 @@ const drawStartup = (random: Stream, scenario: Scenario): Scenario["startup"] & 
   const { timeoutMs } = scenario.replication.heartbeat
   const lateMs = stepBetween(random, timeoutMs, 3 * timeoutMs, 50)
   return { spreadMs, atMs: Object.fromEntries(late.map((region) => [region, lateMs])) }
+}
+
+/**
+ * How long restarted processes take before they serve (`Startup.restartDelayMs`): the base
+ * file's range when it gives one, else, on three seeds in five, up to 0.3-3.5 s (what `serve`
+ * took on real processes, quiet and busy), from its own `restart` stream so every other draw of
+ * a seed stays as it was; at once on the rest, as before.
+ */
+const drawRestartMs = (random: Stream, scenario: Scenario): { readonly min: number; readonly max: number } | undefined => {
+  if (scenario.startup?.restartMs !== undefined) return scenario.startup.restartMs
+  if (!chance(random, 0.6)) return undefined
+  const max = stepBetween(random, 300, 3_500, 50)
+  return { min: stepBetween(random, 0, max / 2, 50), max }
 }
 
 /** Bytes when the base scenario asks for them, else bytes on a fixed share of seeds. */

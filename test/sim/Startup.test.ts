@@ -4,6 +4,7 @@
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import * as FaultWindows from "../../src/sim/FaultWindows.js"
 import { simulate } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Startup from "../../src/sim/Startup.js"
@@ -72,6 +73,85 @@ faults:
     expect(Math.min(...sent)).toBeGreaterThanOrEqual(2500)
   })
 
+  // A two-region run whose node b-node1 crashes at 1 s and is restarted at 2.5 s.
+  const restarted = (startup: string) =>
+    Fixtures.parse(`
+name: restarted
+budget_ms: 12000
+topology:
+  strategy: ActiveActive
+  regions: [ { id: a }, { id: b } ]
+workload: { start_ms: 100, duration_ms: 6000, rate_per_sec: 20 }
+${startup}
+faults:
+  - { at_ms: 1000, kind: crash, target: b-node1 }
+  - { at_ms: 2500, kind: restart, target: b-node1 }
+`)
+  /** When b-node1 first sent after its restart, and the first write it took after it. */
+  const backAt = (scenario: Scenario.Scenario) => {
+    let sentMs: number | undefined
+    const simulation = simulate(scenario, 1, {
+      onEvent: (event) => {
+        if (sentMs === undefined && event.kind === "deliver" && event.detail.startsWith("b-node1>") && event.timeMs >= 2500) sentMs = event.timeMs
+      }
+    })
+    const admitted = simulation.history.writes.filter((write) => write.targetNode === "b-node1" && (write.admittedAtMs ?? 0) >= 2500).map((write) => write.admittedAtMs!)
+    return { sentMs, writeMs: Math.min(...admitted), simulation }
+  }
+
+  it("a restarted process serves only once it has started (startup.restart_ms), and the judges allow for it", () => {
+    const atOnce = backAt(restarted(""))
+    expect(atOnce.sentMs).toBeLessThan(2700)
+    expect(atOnce.writeMs).toBeLessThan(3000)
+    const slow = backAt(restarted("startup: { restart_ms: { min: 2000, max: 2000 } }"))
+    expect(slow.sentMs).toBeGreaterThanOrEqual(4500)
+    expect(slow.sentMs).toBeLessThan(4700)
+    expect(slow.writeMs).toBeGreaterThanOrEqual(4500)
+    // Its region's clients found no node serving meanwhile (the availability check's windows allow for it).
+    const meanwhile = slow.simulation.history.writes.filter((write) => write.clientRegion === "b" && write.startedAtMs > 2500 && write.startedAtMs < 4500)
+    expect(meanwhile.length).toBeGreaterThan(10)
+    expect(meanwhile.filter((write) => write.outcome === "acknowledged")).toEqual([])
+    expect(slow.simulation.result.violations).toEqual([])
+    expect(slow.simulation.result.converged).toBe(true)
+    // The crash's window lasts until the restarted process may last have started.
+    const crashWindow = (startup: string) => FaultWindows.windows(restarted(startup), 6100).find((window) => window.startMs === 1000)
+    expect(crashWindow("")?.endMs).toBe(2500)
+    expect(crashWindow("startup: { restart_ms: { min: 2000, max: 2000 } }")?.endMs).toBe(4500)
+  })
+
+  it("restart delays are drawn per node and incarnation within the range, the same for one seed, and 0 without a range", () => {
+    const scenario = restarted("startup: { restart_ms: { min: 300, max: 3500 } }")
+    const delays = [2, 3, 4, 5, 6, 7].map((incarnation) => Startup.restartDelayMs(scenario, "9", "b-node1", incarnation))
+    for (const delay of delays) expect(delay >= 300 && delay <= 3500 && Number.isInteger(delay)).toBe(true)
+    expect(new Set(delays).size).toBeGreaterThan(1)
+    expect([2, 3, 4, 5, 6, 7].map((incarnation) => Startup.restartDelayMs(scenario, "9", "b-node1", incarnation))).toEqual(delays)
+    expect(Startup.restartDelayMs(scenario, "10", "b-node1", 2)).not.toBe(Startup.restartDelayMs(scenario, "9", "b-node1", 2))
+    expect(Startup.restartDelayMs(restarted(""), "9", "b-node1", 2)).toBe(0)
+  })
+
+  it("judges see a restart when it may last serve and a wipe as a stop until then (every node of the region with a shared store)", () => {
+    const scenario = Fixtures.parse(`
+name: booted
+budget_ms: 12000
+store: shared
+topology:
+  strategy: ActiveActive
+  regions: [ { id: a, nodes: [a1, a2] }, { id: b } ]
+startup: { restart_ms: { min: 500, max: 1500 } }
+faults:
+  - { at_ms: 1000, kind: crash, target: b-node1 }
+  - { at_ms: 2000, kind: restart, target: b-node1 }
+  - { at_ms: 3000, kind: wipe, target: a2 }
+`)
+    expect(Startup.booted(scenario).faults).toEqual([
+      { atMs: 1000, kind: "crash", target: "b-node1" },
+      { atMs: 3000, kind: "crash", target: "a" },
+      { atMs: 3500, kind: "restart", target: "b-node1" },
+      { atMs: 4500, kind: "wipe", target: "a" }
+    ])
+    expect(Startup.booted({ ...scenario, startup: { spreadMs: 0 } }).faults).toEqual(scenario.faults)
+  })
+
   it("a start offset at or past the budget, or for an unknown node, is refused with its key path", () => {
     const problems = (startup: string) => {
       const decoded = Scenario.decode(`name: bad\nbudget_ms: 8000\ntopology: { strategy: ActiveActive, regions: [ { id: a }, { id: b } ] }\n${startup}\n`, "bad.yaml")
@@ -83,5 +163,9 @@ faults:
     expect(both).toContain("startup.at_ms.b: must be below budget_ms (8000), or it would never start")
     expect(problems("startup: { spread_ms: -5 }")).toContain("spread_ms")
     expect(problems("startup: { spread_ms: 500, at_ms: { a: 100 } }")).toBe("decoded")
+    expect(problems("startup: { restart_ms: { min: 900, max: 400 } }")).toContain("startup.restart_ms: min (900) must not exceed max (400)")
+    expect(problems("startup: { restart_ms: { min: 0, max: 8000 } }")).toContain("startup.restart_ms.max: must be below budget_ms (8000)")
+    expect(problems("startup: { restart_ms: { min: 300 } }")).toContain("max")
+    expect(problems("startup: { restart_ms: { min: 300, max: 3500 } }")).toBe("decoded")
   })
 })
