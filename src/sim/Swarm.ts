@@ -627,7 +627,9 @@ const rollingChance = 0.1
  * it was), a rolling update of one region, as Kubernetes runs one for a new image or
  * configuration: each node in turn is stopped gracefully (SIGTERM: drain, exit), down for 0.3-1.5
  * s, started again (on an empty disk, for volumes that do not outlive their pod, on a third of
- * updates), and the next node follows once it has been up 0.5-2 s. Single graceful stops drawn
+ * updates), and the next node follows once it has been up 0.5-2 s (with a restart delay drawn,
+ * the last one may not serve yet: harsher than Kubernetes, which waits for the new pod's
+ * readiness, so a drain may wait for a sibling still starting). Single graceful stops drawn
  * among the crashes never stop every node of a region one after another, each draining to the
  * siblings the previous one left behind.
  */
