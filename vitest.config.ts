@@ -1,16 +1,19 @@
 import { defineConfig } from "vitest/config"
 
-// Two projects run side by side, one worker each, so `npm test` uses both cores:
-// - "processes" (test/chaos, test/runtime): tests that start real `serve` nodes, gRPC servers,
-//   stores on disk and network namespaces. They mostly wait on real time and other processes.
-// - "sim": the simulator, the replication logic over simulated layers, and everything else.
-//   Mostly CPU in the worker itself.
-// Vitest runs projects of different pools at the same time and projects of one pool one after
-// another, so the two use different pools (forks and threads), each with a single worker.
+// `npm test` uses both cores where it safely can:
+// - first, two projects side by side, one worker each: "processes" (test/runtime and the unit
+//   tests of test/chaos: gRPC servers, stores on disk, `serve` end to end) in a child process, and
+//   "sim" (the simulator, the replication logic over simulated layers, everything else) in a
+//   worker thread. Vitest runs projects of different pools at the same time and projects of one
+//   pool one after another, hence forks for one and threads for the other.
+// - then "chaos" (test/chaos/chaos.e2e.test.ts) alone: its scenarios put faults at fixed real
+//   times on five real nodes, their proxies and network namespaces, and beside the simulator's
+//   CPU their processes started seconds late (a kill -9 scenario over its 45 s bound, a node
+//   SIGKILLed by the wipe that follows its drain: CI run of December 4, 2026).
 // Inside a worker the files run one after another with no per-file isolation: importing effect
 // costs ~0.5 s per process, so tests share modules and must not rely on module-level mutable
-// state. Real-process tests wait on events with generous bounds, so the simulator's load beside
-// them is the busy machine they must pass on anyway.
+// state.
+const chaos = ["test/chaos/chaos.e2e.test.ts"]
 const processes = ["test/chaos/**/*.test.ts", "test/runtime/**/*.test.ts"]
 
 export default defineConfig({
@@ -24,8 +27,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: "processes", include: processes, pool: "forks" } },
-      { extends: true, test: { name: "sim", include: ["test/**/*.test.ts"], exclude: processes, pool: "threads" } }
+      { extends: true, test: { name: "processes", include: processes, exclude: chaos, pool: "forks", sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "sim", include: ["test/**/*.test.ts"], exclude: processes, pool: "threads", sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "chaos", include: chaos, pool: "forks", sequence: { groupOrder: 1 } } }
     ]
   }
 })
