@@ -153,7 +153,10 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     `  acknowledged changes by fate ${JSON.stringify(result.lostWrites)}`,
     `  replication lag ms p50 ${result.lagMs.p50}, p90 ${result.lagMs.p90}, p99 ${result.lagMs.p99}, max ${result.lagMs.max}`,
     ...result.faults.map((fault) => `  fault at ${fault.atMs} ms: ${fault.detail}`),
-    ...result.drains.map((drain) => `  graceful stop of ${drain.node} at ${drain.askedAtMs} ms: ${drainOutcome(drain)}`)
+    ...result.drains.map((drain) => `  graceful stop of ${drain.node} at ${drain.askedAtMs} ms: ${drainOutcome(drain)}`),
+    ...Object.entries(result.nodes).flatMap(([node, { restarts }]) =>
+      restarts.filter((restart) => restart.startingMs > 0).map((restart) => `  restart of ${node} at ${restart.atMs} ms (incarnation ${restart.incarnation}): its process took ${restart.startingMs} ms to start serving`)
+    )
   ]
   if (result.failover !== undefined) {
     const { recoveryPoint: point, ...timings } = result.failover

@@ -139,6 +139,8 @@ export class Node {
   readonly logLines: Array<string> = []
   /** Why incarnations ended on their own. */
   readonly exits: Array<string> = []
+  /** Each restart (incarnation 2 on): when it was started and how long its process took before it served (`Startup.restartDelayMs`). */
+  readonly restarts: Array<{ readonly incarnation: number; readonly atMs: number; readonly startingMs: number }> = []
   /**
    * Bugs seen: an incarnation that died of a defect, and every line logged at Error or above
    * (the engine logs only bugs there, such as a send that died). Each fails the run.
@@ -236,6 +238,7 @@ export class Node {
     // A restarted process serves nothing until it has started (`Startup.restartDelayMs`): no
     // store, no server, no API; a pause holds its start back, a stop kills it.
     const startingMs = this.incarnation > 1 ? (options.restartDelayMs?.(this.incarnation) ?? 0) : 0
+    if (this.incarnation > 1) this.restarts.push({ incarnation: this.incarnation, atMs: options.world.nowMs, startingMs })
     // Every fiber of the incarnation, its layers' included, is watched for dying of a defect (`DeadFibers`).
     const program = DeadFibers.supervised(Effect.scoped(
       Effect.gen(function* () {

@@ -139,7 +139,18 @@ export interface RunResult {
    * decoded values, see `StoreFaults.StoredAs`).
    */
   readonly stores: Readonly<Record<string, { readonly transactions: number; readonly commits: number; readonly slowed: number; readonly failed: number; readonly bytes: number }>>
-  readonly nodes: Readonly<Record<string, { readonly incarnations: number; readonly warnings: number; readonly exits: ReadonlyArray<string> }>>
+  readonly nodes: Readonly<
+    Record<
+      string,
+      {
+        readonly incarnations: number
+        readonly warnings: number
+        readonly exits: ReadonlyArray<string>
+        /** Each restart: when, and how long its process took before it served (`startup.restart_ms`). */
+        readonly restarts: ReadonlyArray<{ readonly incarnation: number; readonly atMs: number; readonly startingMs: number }>
+      }
+    >
+  >
   readonly checks: ReadonlyArray<CheckName>
 }
 
@@ -646,7 +657,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
         return [region, { transactions: store.transactions, commits, slowed: store.slowed, failed: store.failed, bytes: storedText ? disks.reduce((sum, disk) => sum + textBytes(disk), 0) : 0 }]
       })
     ),
-    nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits }])),
+    nodes: Object.fromEntries([...sim.nodes.values()].map((node) => [node.id, { incarnations: node.incarnation, warnings: node.warnings, exits: node.exits, restarts: node.restarts }])),
     checks: scenario.checks
   }
 }

@@ -107,6 +107,9 @@ faults:
     expect(slow.sentMs).toBeGreaterThanOrEqual(4500)
     expect(slow.sentMs).toBeLessThan(4700)
     expect(slow.writeMs).toBeGreaterThanOrEqual(4500)
+    // The run reports each restart's delay (`sim run` prints it).
+    expect(slow.simulation.result.nodes["b-node1"]?.restarts).toEqual([{ incarnation: 2, atMs: 2500, startingMs: 2000 }])
+    expect(atOnce.simulation.result.nodes["b-node1"]?.restarts).toEqual([{ incarnation: 2, atMs: 2500, startingMs: 0 }])
     // Its region's clients found no node serving meanwhile (the availability check's windows allow for it).
     const meanwhile = slow.simulation.history.writes.filter((write) => write.clientRegion === "b" && write.startedAtMs > 2500 && write.startedAtMs < 4500)
     expect(meanwhile.length).toBeGreaterThan(10)
