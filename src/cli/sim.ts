@@ -234,7 +234,7 @@ interface SwarmFailure {
   readonly dimensions?: Readonly<Record<string, string>>
   /** The seed's report folder. */
   readonly folder?: string
-  readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number }
+  readonly shrunk?: { readonly replay: string; readonly episodes: { readonly from: number; readonly to: number }; readonly runs: number; readonly restartDelays?: "dropped" | "needed" }
 }
 
 const defaultSeeds = 100
@@ -293,13 +293,20 @@ const shrinkFailure = async (outcome: Swarm.Outcome, failure: SwarmFailure, opti
   const file = path.join(options.reportDir, `${shrunk.minimal.scenario.name}-${outcome.seed}.yaml`)
   const replay = replayCommand(file, String(outcome.seed), options.canary)
   writeScenario(file, shrunk.minimal.scenario, `Shrunk by \`sim swarm --shrink\` from seed ${outcome.seed} (${shrunk.runs} runs).`, replay)
-  return { ...failure, shrunk: { replay, episodes: shrunk.episodes, runs: shrunk.runs } }
+  return { ...failure, shrunk: { replay, episodes: shrunk.episodes, runs: shrunk.runs, ...(shrunk.restartDelays === undefined ? {} : { restartDelays: shrunk.restartDelays }) } }
 }
+
+/** What shrinking found about restart delays (`Shrink.Shrunk.restartDelays`), as a clause. */
+const restartDelaysNote = (restartDelays: "dropped" | "needed" | undefined): string =>
+  restartDelays === "needed" ? " (only with restart delays: a process slow to start is part of it)" : restartDelays === "dropped" ? " (also with restarts serving at once: the delays were left out)" : ""
+
 
 const failureLines = (failure: SwarmFailure): ReadonlyArray<string> => [
   `replay: ${failure.replay}`,
   `  seed ${failure.seed} FAILED: ${failure.messages.join("; ")}`,
-  ...(failure.shrunk === undefined ? [] : [`  shrunk from ${failure.shrunk.episodes.from} to ${failure.shrunk.episodes.to} fault episodes in ${failure.shrunk.runs} runs: ${failure.shrunk.replay}`]),
+  ...(failure.shrunk === undefined
+    ? []
+    : [`  shrunk from ${failure.shrunk.episodes.from} to ${failure.shrunk.episodes.to} fault episodes in ${failure.shrunk.runs} runs${restartDelaysNote(failure.shrunk.restartDelays)}: ${failure.shrunk.replay}`]),
   ...(failure.files.length === 0 ? [] : [`  wrote ${failure.files.join(", ")}`])
 ]
 
@@ -481,6 +488,7 @@ const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void
     runs: shrunk.runs,
     faults: { from: shrunk.original.faults.length, to: minimal.scenario.faults.length },
     episodes: shrunk.episodes,
+    ...(shrunk.restartDelays === undefined ? {} : { restartDelays: shrunk.restartDelays }),
     schedule: minimal.scenario.faults,
     violations: minimal.result.violations.map((violation) => `[${violation.checker}] ${violation.message}`),
     reports
@@ -492,7 +500,7 @@ const shrinkCommand = async (file: string, options: ShrinkOptions): Promise<void
     process.stdout.write(
       `${[
         `replay: ${replay}`,
-        `shrunk ${shrunk.episodes.from} fault episodes (${outcome.faults.from} faults) to ${shrunk.episodes.to} (${outcome.faults.to} faults) in ${shrunk.runs} runs; still fails ${shrunk.checkers.join(", ")}`,
+        `shrunk ${shrunk.episodes.from} fault episodes (${outcome.faults.from} faults) to ${shrunk.episodes.to} (${outcome.faults.to} faults) in ${shrunk.runs} runs; still fails ${shrunk.checkers.join(", ")}${restartDelaysNote(shrunk.restartDelays)}`,
         ...minimal.scenario.faults.map((fault) => `  ${JSON.stringify(fault)}`),
         ...outcome.violations.map((violation) => `  VIOLATION ${violation}`),
         `wrote ${[yamlFile, ...reports].join(", ")}`

@@ -388,9 +388,27 @@ export interface Shrunk {
   readonly runs: number
   /** Episodes (a fault and its end) before and after: the size the shrinker reduces. */
   readonly episodes: { readonly from: number; readonly to: number }
+  /**
+   * Under `startup.restart_ms`, whether the shrunk schedule still fails the same way with
+   * restarted processes serving at once: `dropped` (the minimal scenario leaves the delays out),
+   * or `needed` (it keeps them: the failure takes a process that is slow to start).
+   */
+  readonly restartDelays?: "dropped" | "needed"
 }
 
 const checkersOf = (result: RunResult): ReadonlySet<string> => new Set(result.violations.map((violation) => violation.checker))
+
+/**
+ * One more simplification after the schedule: a scenario with restart delays
+ * (`startup.restart_ms`) without them, kept when it still fails the same way. Undefined without
+ * delays.
+ */
+export const withoutRestartDelays = (scenario: Scenario, fails: (candidate: Scenario) => boolean): { readonly scenario: Scenario; readonly restartDelays: "dropped" | "needed" } | undefined => {
+  if (scenario.startup?.restartMs === undefined) return undefined
+  const { restartMs: _dropped, ...startup } = scenario.startup
+  const candidate: Scenario = { ...scenario, startup }
+  return fails(candidate) ? { scenario: candidate, restartDelays: "dropped" } : { scenario, restartDelays: "needed" }
+}
 
 /**
  * Shrinks a failing run's fault schedule, keeping the seed: a candidate counts as failing when
@@ -422,10 +440,13 @@ export const shrink = (scenario: Scenario, seed: number | string, options: Omit<
   }
   const found = minimize(scenario, fails, { ...options, seed })
   if (found === undefined || original === undefined || checkers === undefined) return undefined
-  const minimal: Scenario = { ...scenario, name: `shrunk-${scenario.name}`, faults: found.faults, description: `${scenario.name} with its fault schedule shrunk by \`sim shrink\` (seed ${seed}).` }
+  const shrunk: Scenario = { ...scenario, name: `shrunk-${scenario.name}`, faults: found.faults, description: `${scenario.name} with its fault schedule shrunk by \`sim shrink\` (seed ${seed}).` }
+  const delays = withoutRestartDelays(shrunk, (candidate) => checkers !== undefined && [...checkers].every((checker) => checkersOf(runScenario(candidate, seed, runOptions)).has(checker)))
+  const minimal = delays?.scenario ?? shrunk
   // Run once more as written, which is also what its replay command does.
   const space = spaceOf(scenario)
   return {
+    ...(delays === undefined ? {} : { restartDelays: delays.restartDelays }),
     original: { faults: original, result: run(original) },
     minimal: { scenario: minimal, result: runScenario(minimal, seed, runOptions) },
     checkers: [...checkers],

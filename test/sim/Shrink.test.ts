@@ -95,6 +95,22 @@ describe("Shrink", () => {
     expect(replayed.violations).toEqual(minimal.result.violations)
   })
 
+  it("restart delays are left out of the shrunk scenario when it fails the same way without them, and said to be needed otherwise", () => {
+    const story = Fixtures.load("scenarios/ring-partitions.yaml")
+    const scenario: Scenario.Scenario = { ...story, workload: { ...story.workload, durationMs: 4_000 }, startup: { spreadMs: 0, restartMs: { min: 300, max: 3_500 } } }
+    // The keep-local canary breaks safety whatever the processes' start-up takes.
+    const shrunk = Shrink.shrink(scenario, 2, { run: { canary: "keep-local" }, runsMax: 6 })
+    expect(shrunk?.restartDelays).toBe("dropped")
+    expect(shrunk?.minimal.scenario.startup).toEqual({ spreadMs: 0 })
+    expect(shrunk?.minimal.result.violations.map((violation) => violation.checker)).toContain("safety")
+    // Without delays there is nothing to say.
+    expect(Shrink.shrink({ ...scenario, startup: { spreadMs: 0 } }, 2, { run: { canary: "keep-local" }, runsMax: 6 })?.restartDelays).toBeUndefined()
+    // A failure that takes a slow start keeps the delays.
+    const needed = Shrink.withoutRestartDelays(scenario, (candidate) => candidate.startup?.restartMs !== undefined)
+    expect(needed?.restartDelays).toBe("needed")
+    expect(needed?.scenario.startup?.restartMs).toEqual({ min: 300, max: 3_500 })
+  })
+
   it("a run that passes has nothing to shrink", () => {
     const story = Fixtures.load("scenarios/two-region-partition.yaml")
     expect(Shrink.shrink({ ...story, workload: { ...story.workload, durationMs: 2_000 } }, 1, { runsMax: 3 })).toBeUndefined()
