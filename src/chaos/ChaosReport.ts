@@ -97,6 +97,9 @@ const facts = (scenario: Scenario, result: ChaosResult, lost: number): ReadonlyA
     ["replication lag", `p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms, max ${result.lagMs.max} ms (${result.lagMs.samples} samples, to each region's Watch feed)`],
     ["clocks observed", clocks.length === 0 ? "no samples" : clocks.map(([node, clock]) => `${node} ${clock.aheadMs} ± ${clock.withinMs} ms`).join(", ")],
     ...(restarted.length === 0 ? [] : [["processes", restarted.map(([node, info]) => `${node}: ${info.incarnations} incarnation(s), exits ${info.exits.join(", ") || "none"}`).join("; ")] as const]),
+    ...(result.restarts.length === 0
+      ? []
+      : [["restarts", result.restarts.map((restart) => `${restart.node} at ${ms(restart.atMs)}: listening after ${restart.listeningAfterMs === undefined ? "never" : ms(restart.listeningAfterMs)}, ready after ${restart.readyAfterMs === undefined ? "never" : ms(restart.readyAfterMs)}`).join("; ")] as const]),
     ["not applied", result.notApplied.length === 0 ? "nothing: every fault was applied" : result.notApplied.join("; ")],
     ["not judged", result.notJudged.length === 0 ? "nothing: every check was judged" : result.notJudged.join("; ")],
     ...(result.notes.length === 0 ? [] : [["notes", result.notes.join("; ")] as const]),

@@ -199,6 +199,9 @@ export const drainIn = (line: string): Omit<DrainLine, "incarnation" | "atWallMs
   return /drain timed out after/.test(line) ? { complete: false, logEnd: undefined, line } : undefined
 }
 
+/** serve's line once its listener is bound ("<time> INFO  <region>/<node> gRPC: <address> (...)"). */
+const listeningLine = / INFO +\S+ gRPC: /
+
 /** What starting a node needs. */
 export interface Launch {
   readonly scenario: Scenario
@@ -237,7 +240,7 @@ const spawnIn = (
  * Starts the serve process (and the proxy once) and returns at once; the promise it returns
  * resolves when /readyz answers 200 and rejects when the process exits first or the bound passes.
  */
-export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promise<void> => {
+export const start = (launch: Launch, node: Node, readyTimeoutMs: number, onListening?: () => void): Promise<void> => {
   const proxied = hasLatency(launch.scenario)
   const cli = path.join(launch.root, "bin", "inferadb-repl.mjs")
   if (proxied && node.proxy === undefined) {
@@ -253,6 +256,9 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number): Promi
   node.reloads = false
   const topologyAtStart = node.topology
   node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
+    // serve logs its gRPC address once its store is open and its listener bound: from then on it
+    // answers, as a simulated node does once its restart delay is over (`Startup.restartDelayMs`).
+    if (listeningLine.test(line)) onListening?.()
     const defect = Defects.defectIn(line)
     if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
     const drain = drainIn(line)

@@ -108,6 +108,13 @@ export interface ChaosResult {
   readonly lagMs: { readonly samples: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
   readonly faults: ReadonlyArray<AppliedFault>
   readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly drains: ReadonlyArray<string>; readonly logEntries: number }>>
+  /**
+   * Each restart (or wipe's start): how long the process took to listen (its store open, its
+   * gRPC port bound: what the simulator's `startup.restart_ms` stands for, `Startup.ts`) and to be
+   * ready (`/readyz`: after a wipe, its bootstrap too, which the simulator runs itself); undefined
+   * when it never did.
+   */
+  readonly restarts: ReadonlyArray<{ readonly node: string; readonly atMs: number; readonly listeningAfterMs: number | undefined; readonly readyAfterMs: number | undefined }>
   readonly wallMs: number
   /** What went wrong on the way without failing the run, e.g. a node that did not start again. */
   readonly notes: ReadonlyArray<string>
@@ -259,7 +266,7 @@ class ChaosRun {
    * it was ready: a real process takes seconds to start, which the schedule's instant restart
    * does not show, and writes its clients sent meanwhile may fail.
    */
-  readonly starts: Array<{ readonly startMs: number; endMs: number }> = []
+  readonly starts: Array<{ readonly node: string; readonly startMs: number; listeningMs?: number; endMs: number }> = []
   /**
    * `progress.jsonl`: what the harness did as it did it, so a run that is interrupted or fails
    * leaves a trace; a finished run replaces it with the report's `history.jsonl`. Written
@@ -525,9 +532,10 @@ class ChaosRun {
    * ready, and the next fault is due at its own time); the feed follows once it is ready.
    */
   restart(node: Nodes.Node, then: () => void): void {
-    const start = { startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
+    const start: { readonly node: string; readonly startMs: number; listeningMs?: number; endMs: number } = { node: node.address.nodeId, startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
     this.starts.push(start)
-    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000).then(() => {
+    const listening = () => void (start.listeningMs ??= this.now())
+    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000, listening).then(() => {
       start.endMs = this.now()
       then()
     }, (error: Error) => {
@@ -793,6 +801,21 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
   }
 }
 
+/**
+ * Restarts whose process took longer to listen than the scenario's `startup.restart_ms.max`: the
+ * simulator never draws such a start-up, so its runs of the file do not cover this one's.
+ */
+export const slowerThanDeclared = (scenario: Scenario, starts: ReadonlyArray<{ readonly node: string; readonly startMs: number; readonly listeningMs?: number }>): ReadonlyArray<string> => {
+  const maxMs = scenario.startup?.restartMs?.max
+  if (maxMs === undefined) return []
+  return starts.flatMap((start) => {
+    const tookMs = start.listeningMs === undefined ? undefined : Math.round(start.listeningMs - start.startMs)
+    return tookMs !== undefined && tookMs > maxMs
+      ? [`${Math.round(start.startMs)} ms: ${start.node}'s process took ${tookMs} ms to listen after its restart, longer than startup.restart_ms.max (${maxMs} ms), which the simulator draws up to`]
+      : []
+  })
+}
+
 /** The command that runs the same scenario, seed and canary again. */
 export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" | "canary">): string =>
   `inferadb-repl chaos run <${scenario.name}.yaml> --seed ${options.seed}${options.canary === undefined ? "" : ` --canary ${options.canary}`}`
@@ -897,8 +920,14 @@ const summarize = (
     lagMs: { samples: lag.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: tenths(lag[lag.length - 1] ?? 0) },
     faults: chaos.applied,
     nodes: nodeSummaries(chaos.nodes, found.regions),
+    restarts: chaos.starts.map((start) => ({
+      node: start.node,
+      atMs: Math.round(start.startMs),
+      listeningAfterMs: start.listeningMs === undefined ? undefined : Math.round(start.listeningMs - start.startMs),
+      readyAfterMs: Number.isFinite(start.endMs) ? Math.round(start.endMs - start.startMs) : undefined
+    })),
     wallMs: found.wallMs,
-    notes: chaos.notes,
+    notes: [...chaos.notes, ...slowerThanDeclared(chaos.scenario, chaos.starts)],
     runFolder: chaos.folder
   }
 }

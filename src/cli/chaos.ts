@@ -37,6 +37,8 @@ interface RunOptions {
 
 const readScenario = ScenarioFile.read
 
+const after = (ms: number | undefined): string => (ms === undefined ? "never" : `${ms} ms`)
+
 /** The verdict in a few lines: violations first, then what was done and measured. */
 const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
   `${result.scenario}, seed ${result.seed}${result.canary === null ? "" : `, canary ${result.canary}`}: ${result.passed ? "passed" : `FAILED (${result.violations.length} violation(s))`} on real processes`,
@@ -45,6 +47,10 @@ const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
   `  converged: ${result.converged ? `yes, ${result.convergenceMs} ms after the heal at ${result.healedAtMs} ms` : "no"}; lag p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms`,
   `  clocks ahead of the harness's, as commits showed them: ${Object.entries(result.clocksObserved).map(([node, clock]) => `${node} ${clock.aheadMs} ± ${clock.withinMs} ms`).join(", ")}`,
   `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples; lost writes: ${JSON.stringify(result.lostWrites)}`,
+  ...(result.restarts.length === 0
+    ? []
+    : [`  restarts (listening / ready after): ${result.restarts.map((restart) => `${restart.node} at ${restart.atMs} ms ${after(restart.listeningAfterMs)} / ${after(restart.readyAfterMs)}`).join(", ")}`]),
+  ...result.notes.map((note) => `  note: ${note}`),
   ...(result.notApplied.length === 0 ? [] : [`  not applied: ${result.notApplied.join("; ")}`]),
   ...(result.notJudged.length === 0 ? [] : [`  not judged: ${result.notJudged.join("; ")}`]),
   `  ${result.note}`,

@@ -40,7 +40,8 @@ export const lastStartMs = (offsetsByNode: ReadonlyMap<string, number>): number 
 /**
  * How long a node's process takes, once restarted, before it serves. A real `serve` process does
  * not listen the moment it is started: Node loads and compiles the bundle, the store opens, the
- * servers bind, and on a busy machine that took 0.3-3.5 s (chaos runs of December 4, 2026). The
+ * servers bind: 0.3-3.5 s on a quiet machine, up to 5 s under a chaos run's five nodes (chaos runs
+ * of December 4, 2026, which now report it: `ChaosResult.restarts`). The
  * simulator started a restarted node at once, so a drain waiting for a sibling still starting, a
  * region whose only node was wiped going silent, or a rolling update stopping the next node while
  * the last one still starts never happened in it.
@@ -60,13 +61,20 @@ export const restartDelayMs = (scenario: Pick<Scenario, "startup">, seed: string
  * A schedule as the judges see it when restarts take time (`restartDelayMs`): a restart comes
  * when the process may last serve, `startup.restart_ms.max` later; a wipe stops the nodes it
  * restarts at once (a crash of them) and starts them that much later. Judges (`FaultWindows`, the
- * swarm's expectations) reason from the schedule alone, so they read this one.
+ * swarm's expectations) reason from the schedule alone, so they read this one. `soonest` picks
+ * the restarts to read at `startup.restart_ms.min` instead, the earliest they may serve: an
+ * expectation that a loss lasts long enough must count it as short as it may be.
  */
-export const bootedFaults = (scenario: Pick<Scenario, "startup" | "store" | "topology">, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
-  const lateMs = scenario.startup?.restartMs?.max ?? 0
-  if (lateMs === 0) return faults
+export const bootedFaults = (
+  scenario: Pick<Scenario, "startup" | "store" | "topology">,
+  faults: ReadonlyArray<Fault>,
+  soonest: (fault: Fault) => boolean = () => false
+): ReadonlyArray<Fault> => {
+  const range = scenario.startup?.restartMs
+  if (range === undefined || range.max === 0) return faults
   return faults
     .flatMap((fault): ReadonlyArray<Fault> => {
+      const lateMs = soonest(fault) ? range.min : range.max
       if (fault.kind === "restart") return [{ ...fault, atMs: fault.atMs + lateMs }]
       if (fault.kind !== "wipe") return [fault]
       // With a shared store a wipe restarts every node of the region (`Faults.Targets.wipe`).

@@ -15,7 +15,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as ChaosReport from "../../src/chaos/ChaosReport.js"
 import * as Judge from "../../src/chaos/Judge.js"
-import type { ChaosResult } from "../../src/chaos/Run.js"
+import { type ChaosResult, slowerThanDeclared } from "../../src/chaos/Run.js"
 import type * as Workload from "../../src/chaos/Workload.js"
 import type * as Change from "../../src/replication/Change.js"
 import type * as RunReport from "../../src/report/RunReport.js"
@@ -140,6 +140,7 @@ const result: ChaosResult = {
     "a-node1": { address: "10.0.0.1", incarnations: 1, exits: [], drains: [], logEntries: 2 },
     "b-node1": { address: "10.0.0.2", incarnations: 2, exits: ["SIGKILL"], drains: [], logEntries: 2 }
   },
+  restarts: [{ node: "b-node1", atMs: 2504, listeningAfterMs: 610, readyAfterMs: 1320 }],
   wallMs: 9000,
   notes: [],
   runFolder: "(set below)"
@@ -148,6 +149,19 @@ const result: ChaosResult = {
 const replay = "inferadb-repl chaos run scenarios/chaos-synthetic.yaml --seed 7"
 
 describe("a chaos run as a run report", () => {
+  it("a restart slower to be ready than the scenario's startup.restart_ms.max is noted (the simulator never draws it); none without a range", () => {
+    // Listening is what counts (a wiped node's bootstrap before it is ready is the simulator's own to run).
+    const starts = [
+      { node: "b-node1", startMs: 2504.4, listeningMs: 3100, endMs: 9824 },
+      { node: "a-node1", startMs: 5000, listeningMs: 9100.2, endMs: 9300 },
+      { node: "a-node1", startMs: 12000, endMs: Number.POSITIVE_INFINITY }
+    ]
+    expect(slowerThanDeclared({ ...scenario, startup: { spreadMs: 0, restartMs: { min: 300, max: 3500 } } }, starts)).toEqual([
+      "5000 ms: a-node1's process took 4100 ms to listen after its restart, longer than startup.restart_ms.max (3500 ms), which the simulator draws up to"
+    ])
+    expect(slowerThanDeclared(scenario, starts)).toEqual([])
+  })
+
   const report = ChaosReport.make({ scenario, replay, result, history, verdicts, durationMs: 4500 })
 
   it("records every operation with the harness's times and how the client saw it end", () => {
@@ -222,6 +236,10 @@ describe("a chaos run as a run report", () => {
     expect(markdown).toContain("passed on real processes")
     expect(markdown).toContain("store: store faults need a hook")
     expect(markdown).toMatch(/\| b-node1 \| 10\.0\.0\.2 \| 2 \| SIGKILL \| 2 \|/)
+    // How long the restarted process took to be ready, to set against startup.restart_ms.
+    expect(markdown).toContain("b-node1 at 2504 ms: listening after 610 ms, ready after 1320 ms")
+    expect(html).toContain("b-node1 at 2504 ms: listening after 610 ms, ready after 1320 ms")
+    expect(json).toMatchObject({ run: { restarts: result.restarts } })
     const lines = fs.readFileSync(path.join(directory, "history.jsonl"), "utf8").trimEnd().split("\n")
     expect(lines).toHaveLength(report.events.length)
   })
