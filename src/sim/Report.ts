@@ -113,9 +113,16 @@ const failover = (result: RunResult): ReadonlyArray<string> => {
   ])
 }
 
+/** A node's restarts and how long each process took to serve (`startup.restart_ms`), or a dash. */
+const restartsOf = (result: RunResult, node: string): string =>
+  (result.nodes[node]?.restarts ?? []).map((restart) => `${ms(restart.atMs)} (+${ms(restart.startingMs)})`).join("; ") || "–"
+
 const environment = (result: RunResult): ReadonlyArray<string> =>
   section("Drawn from the seed", [
-    ...table(["node", "clock offset", "drift", "incarnations", "warnings"], Object.entries(result.chosen.clocks).map(([node, clock]) => [node, ms(clock.offsetMs), `${clock.driftPpm} ppm`, result.nodes[node]?.incarnations, result.nodes[node]?.warnings])),
+    ...table(
+      ["node", "clock offset", "drift", "incarnations", "restarts (and the time to serve)", "warnings"],
+      Object.entries(result.chosen.clocks).map(([node, clock]) => [node, ms(clock.offsetMs), `${clock.driftPpm} ppm`, result.nodes[node]?.incarnations, restartsOf(result, node), result.nodes[node]?.warnings])
+    ),
     "",
     `Network: ${Object.entries(result.network).map(([key, value]) => `${key} ${value}`).join(", ")}.`
   ])

@@ -40,6 +40,10 @@ describe("reports", () => {
     const point = result.failover!.recoveryPoint!
     expect(markdown).toContain(`| ${result.failover!.detectMs} ms | ${result.failover!.rtoMs} ms | ${point.lostWrites} | ${point.lostWindowMs} ms | ${result.failover!.rpo} |`)
     expect(markdown).toMatch(/\| 1 \| eu-central-1 \| [\d.]+ ms \| eu-central-1: \d+ \|/)
+    // Each node's restarts and the time its process took to serve (none drawn in this file: at once).
+    expect(markdown).toContain("| restarts (and the time to serve) |")
+    expect(markdown).toMatch(/\| us-west-1-node1 \|[^\n]*\| 2 \| \d+ ms \(\+0 ms\) \|/)
+    expect(markdown).toMatch(/\| eu-central-1-node1 \|[^\n]*\| 1 \| – \|/)
   })
 
   it("a failed run's report lists its violations", () => {
