@@ -121,6 +121,14 @@ export interface ChaosResult {
   readonly runFolder: string
 }
 
+/** A restarted node's start: when it was asked for, when serve listened, when it was ready (∞ until then). */
+interface Start {
+  readonly node: string
+  readonly startMs: number
+  listeningMs?: number
+  endMs: number
+}
+
 /** What the harness does to a node's process: a scenario's process faults, and a graceful crash's stop. */
 type ProcessFault = "crash" | "stop" | "restart" | "pause" | "resume" | "wipe"
 
@@ -266,7 +274,7 @@ class ChaosRun {
    * it was ready: a real process takes seconds to start, which the schedule's instant restart
    * does not show, and writes its clients sent meanwhile may fail.
    */
-  readonly starts: Array<{ readonly node: string; readonly startMs: number; listeningMs?: number; endMs: number }> = []
+  readonly starts: Array<Start> = []
   /**
    * `progress.jsonl`: what the harness did as it did it, so a run that is interrupted or fails
    * leaves a trace; a finished run replaces it with the report's `history.jsonl`. Written
@@ -532,7 +540,7 @@ class ChaosRun {
    * ready, and the next fault is due at its own time); the feed follows once it is ready.
    */
   restart(node: Nodes.Node, then: () => void): void {
-    const start: { readonly node: string; readonly startMs: number; listeningMs?: number; endMs: number } = { node: node.address.nodeId, startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
+    const start: Start = { node: node.address.nodeId, startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
     this.starts.push(start)
     const listening = () => void (start.listeningMs ??= this.now())
     const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000, listening).then(() => {
@@ -805,7 +813,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
  * Restarts whose process took longer to listen than the scenario's `startup.restart_ms.max`: the
  * simulator never draws such a start-up, so its runs of the file do not cover this one's.
  */
-export const slowerThanDeclared = (scenario: Scenario, starts: ReadonlyArray<{ readonly node: string; readonly startMs: number; readonly listeningMs?: number }>): ReadonlyArray<string> => {
+export const slowerThanDeclared = (scenario: Scenario, starts: ReadonlyArray<Pick<Start, "node" | "startMs" | "listeningMs">>): ReadonlyArray<string> => {
   const maxMs = scenario.startup?.restartMs?.max
   if (maxMs === undefined) return []
   return starts.flatMap((start) => {

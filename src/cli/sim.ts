@@ -300,7 +300,6 @@ const shrinkFailure = async (outcome: Swarm.Outcome, failure: SwarmFailure, opti
 const restartDelaysNote = (restartDelays: "dropped" | "needed" | undefined): string =>
   restartDelays === "needed" ? " (only with restart delays: a process slow to start is part of it)" : restartDelays === "dropped" ? " (also with restarts serving at once: the delays were left out)" : ""
 
-
 const failureLines = (failure: SwarmFailure): ReadonlyArray<string> => [
   `replay: ${failure.replay}`,
   `  seed ${failure.seed} FAILED: ${failure.messages.join("; ")}`,

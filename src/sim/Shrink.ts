@@ -441,14 +441,22 @@ export const shrink = (scenario: Scenario, seed: number | string, options: Omit<
   const found = minimize(scenario, fails, { ...options, seed })
   if (found === undefined || original === undefined || checkers === undefined) return undefined
   const shrunk: Scenario = { ...scenario, name: `shrunk-${scenario.name}`, faults: found.faults, description: `${scenario.name} with its fault schedule shrunk by \`sim shrink\` (seed ${seed}).` }
-  const delays = withoutRestartDelays(shrunk, (candidate) => checkers !== undefined && [...checkers].every((checker) => checkersOf(runScenario(candidate, seed, runOptions)).has(checker)))
+  // The run of the scenario without delays, when it is kept, is the minimal one's: run it once.
+  const scenarioRuns = new Map<Scenario, RunResult>()
+  const runOf = (candidate: Scenario): RunResult => {
+    const result = scenarioRuns.get(candidate) ?? runScenario(candidate, seed, runOptions)
+    scenarioRuns.set(candidate, result)
+    return result
+  }
+  const failing = checkers
+  const delays = withoutRestartDelays(shrunk, (candidate) => [...failing].every((checker) => checkersOf(runOf(candidate)).has(checker)))
   const minimal = delays?.scenario ?? shrunk
   // Run once more as written, which is also what its replay command does.
   const space = spaceOf(scenario)
   return {
     ...(delays === undefined ? {} : { restartDelays: delays.restartDelays }),
     original: { faults: original, result: run(original) },
-    minimal: { scenario: minimal, result: runScenario(minimal, seed, runOptions) },
+    minimal: { scenario: minimal, result: runOf(minimal) },
     checkers: [...checkers],
     runs: found.runs,
     episodes: { from: toEpisodes(original, space).length, to: toEpisodes(found.faults, space).length }

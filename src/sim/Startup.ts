@@ -85,8 +85,10 @@ export const bootedFaults = (
 }
 
 /** `bootedFaults` over a scenario's own schedule. */
-export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology" | "faults">>(scenario: S): S =>
-  (scenario.startup?.restartMs?.max ?? 0) === 0 ? scenario : { ...scenario, faults: bootedFaults(scenario, scenario.faults) }
+export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology" | "faults">>(scenario: S): S => {
+  const faults = bootedFaults(scenario, scenario.faults)
+  return faults === scenario.faults ? scenario : { ...scenario, faults }
+}
 
 /** The region a target (a region or a node id) is in. */
 const regionOfTarget = (scenario: Pick<Scenario, "topology">, target: string): string | undefined =>
