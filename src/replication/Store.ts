@@ -237,19 +237,6 @@ const textCells: Cells<string> = {
   text: StoreEncoding.json.text
 }
 
-/**
- * The text cells of one transaction: a change it writes both as a log entry and in its tuple's
- * frontier is turned into JSON once (`StoredForm.rememberingChangeTexts`).
- */
-const textCellsOfOneTransaction = (): Cells<string> => {
-  const texts = StoredForm.rememberingChangeTexts()
-  return {
-    ...textCells,
-    tupleState: { encode: (state) => StoredForm.encodeTupleState(state, texts), decode: textCells.tupleState.decode },
-    logEntry: { encode: (entry) => StoredForm.encodeLogEntry(entry, texts), decode: textCells.logEntry.decode }
-  }
-}
-
 /** The cells of the in-memory backend: decoded values, frozen when written. */
 const decodedCells: Cells<unknown> = {
   tupleState: StoreEncoding.decoded.schema(TupleState.TupleState),
@@ -470,7 +457,7 @@ const inTurn = <A, E, R, E2, R2>(
   })
 
 /** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
-export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells, textCellsOfOneTransaction)
+export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells)
 
 /** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
 export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells)
@@ -507,8 +494,7 @@ class FailedCommits {
   }
 }
 
-/** `transactionCells` gives each transaction body's run its own cells (default: `cells`). */
-const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transactionCells: () => Cells<V> = () => cells): Store["Type"] => {
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
@@ -524,7 +510,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, transaction
   const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
       let appended: Array<LogEntry> = []
-      return Effect.map(driver.transact((tx) => body(makeTransaction(transactionCells(), tx, (appended = [])))), (result) => {
+      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))), (result) => {
         recent.add(appended)
         return result
       })

@@ -49,33 +49,25 @@ const memberOf = (fields: ReadonlyArray<unknown>, offset: number, tuple: Tuple.T
   context: fields[offset + rest + 6] as Record<string, number>
 })
 
-/** A change's text as both forms need it: the frontier member's JSON array, and the log's fields (no brackets). */
-interface ChangeTexts {
-  readonly member: string
-  readonly fields: string
-}
-
-/** How an encoder gets a change's texts: `changeTexts`, or one transaction's `rememberingChangeTexts`. */
-type TextsOf = (change: Change.Change) => ChangeTexts
-
-// What JSON.stringify escapes in a string: quotes, backslashes, control characters and lone
-// surrogates (any surrogate here, paired or not, is measured the slow way).
-const escaped = /["\\\u0000-\u001f\ud800-\udfff]/
-
-/** The length of a string's JSON text. */
-const quotedLength = (value: string): number => (escaped.test(value) ? JSON.stringify(value).length : value.length + 2)
-
 /**
- * The change's texts from one `JSON.stringify` of all its fields: the member is that text with
- * the tuple's four fields cut out, found by their lengths. Three stringify calls (before the
- * tuple, the tuple, after it) cost a third more than one; joined back together they made strings
- * of many pieces that lmdb's write flattens again, and `bench:store` spent a quarter more CPU per
- * change that way; two calls (the member and the whole) cost the apply path a tenth more. This
- * way still costs about 5-10% more CPU per change in `bench:store` than storing the whole change
- * in the frontier did, for 12% less disk (December 2026).
+ * A log entry's fields in their stored order: `[position, receivedFrom, appliedAtMs, ...change]`.
+ *
+ * Each stored value is one `JSON.stringify` of one array, so it comes out as one flat string.
+ * Until December 2026 a change was stringified once and both values were cut from that text and
+ * joined again (`[${...},${fields}]`, `[${member}]`): those were strings of pieces, which
+ * writing them to lmdb's buffer copied into flat ones, and the store keeps a value until its
+ * commit is durable. So each change left the whole text, the pieces and two flat copies alive
+ * across the fsync, long enough for the young generation's collector to copy them and promote
+ * them: at the origin of `bench:repl`, the flat copies alone were a fifth of the bytes promoted
+ * (a sampling heap profile of what survived minor collections), and the texts they came from
+ * another fifth.
  */
-const changeTexts: TextsOf = (change) => {
-  const whole = JSON.stringify([
+const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
+  const change = entry.change
+  return [
+    entry.position,
+    entry.receivedFrom,
+    entry.appliedAtMs,
     change.id.origin,
     change.id.seq,
     change.op,
@@ -90,41 +82,28 @@ const changeTexts: TextsOf = (change) => {
     change.originRevision,
     change.committedAtMs,
     change.context
-  ])
-  // `["origin",seq,"op"` ends where the tuple's comma starts; the tuple's four fields and their commas follow.
-  const headEnd = 1 + quotedLength(change.id.origin) + 1 + JSON.stringify(change.id.seq).length + 1 + quotedLength(change.op)
-  const tupleLength =
-    4 + quotedLength(change.tuple.vault) + quotedLength(change.tuple.resource) + quotedLength(change.tuple.relation) + quotedLength(change.tuple.subject)
-  return { member: whole.slice(0, headEnd) + whole.slice(headEnd + tupleLength), fields: whole.slice(1, -1) }
+  ]
 }
 
-/**
- * A `TextsOf` that makes each change's texts once, for one transaction. A new change is
- * written twice in its transaction (its log entry and its tuple's frontier): `JSON.stringify`
- * was 6-10% of the write and apply paths' CPU (profiles of `bench:repl`, December 2026), half of
- * it for the second copy. Keyed by the change object, so a Map that lives one transaction (a few
- * hundred entries) costs less than a second stringify; a process-wide cache did not (its lookups
- * cost as much, measured earlier).
- */
-export const rememberingChangeTexts = (): TextsOf => {
-  const texts = new Map<Change.Change, ChangeTexts>()
-  return (change) => {
-    let known = texts.get(change)
-    if (known === undefined) {
-      known = changeTexts(change)
-      texts.set(change, known)
-    }
-    return known
-  }
-}
+/** A frontier member's fields: the change's without its tuple, which the state's key holds. */
+const memberFields = (change: Change.Change): ReadonlyArray<unknown> => [
+  change.id.origin,
+  change.id.seq,
+  change.op,
+  change.timestamp.physicalMs,
+  change.timestamp.logical,
+  change.originRegion,
+  change.originNode,
+  change.originRevision,
+  change.committedAtMs,
+  change.context
+]
 
 /** `[position, receivedFrom, appliedAtMs, ...change]`. */
-export const encodeLogEntry = (entry: Store.LogEntry, texts: TextsOf = changeTexts): string =>
-  `[${entry.position},${entry.receivedFrom === null ? "null" : JSON.stringify(entry.receivedFrom)},${entry.appliedAtMs},${texts(entry.change).fields}]`
+export const encodeLogEntry = (entry: Store.LogEntry): string => JSON.stringify(logEntryFields(entry))
 
 /** `[[...member], ...]`, one array per frontier member, each without the tuple. */
-export const encodeTupleState = (state: TupleState.TupleState, texts: TextsOf = changeTexts): string =>
-  state.frontier.length === 1 ? `[${texts(state.frontier[0]!).member}]` : `[${state.frontier.map((change) => texts(change).member).join(",")}]`
+export const encodeTupleState = (state: TupleState.TupleState): string => JSON.stringify(state.frontier.map(memberFields))
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b
