@@ -91,7 +91,11 @@
  * (unset: the writers send their writes as frames on one WriteStream, `clientTransport` in the
  * JSON; 0: one unary Write call per write, as the bench did until December 2, 2026),
  * BENCH_CPU_PROFILE_DIR (unset; a directory: each serve process writes a V8 CPU profile there
- * when it exits, for `node --cpu-prof` viewers), BENCH_NODE_ARGS (unset; space-separated flags
+ * when it exits, for `node --cpu-prof` viewers), BENCH_SURVIVOR_PROFILE_DIR (unset; a directory: each
+ * serve process writes there, at exit, a sampling heap profile of what outlived the young
+ * generation's collections, `<region>-<phase>.heapprofile` with phase start, drain or bootstrap
+ * for the process started for it, listed as `survivorProfiles` in the JSON; see
+ * `bench/survivorProfile.mjs`, and `node bench/heapProfileTop.mjs FILE` to read one), BENCH_NODE_ARGS (unset; space-separated flags
  * for node itself in both serve processes, such as `--max-semi-space-size=32`, given after the
  * flags every serve is started with, `ServeFlags`, so `--v8-pool-size=4` measures node's default;
  * `nodeArgs` in the JSON lists them all). The serve
@@ -101,6 +105,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import type * as Store from "../src/replication/Store.js"
 import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as ServeFlags from "../src/runtime/ServeFlags.js"
@@ -163,12 +168,25 @@ const replicationStream = process.env["INFERADB__ENGINE__REPLICATION__GRPC__REPL
 const writeStream = process.env["BENCH_WRITE_STREAM"] !== "0"
 /** Where the serve processes write CPU profiles, when asked. */
 const profileDir = process.env["BENCH_CPU_PROFILE_DIR"]
+/** Where the serve processes write heap profiles of what outlived young-generation collections, when asked. */
+const survivorDir = process.env["BENCH_SURVIVOR_PROFILE_DIR"] === "" ? undefined : process.env["BENCH_SURVIVOR_PROFILE_DIR"]
 /** Node's flags for both serve processes: those every serve is started with (`ServeFlags`), then BENCH_NODE_ARGS, which win. */
 const nodeArgs = [
   ...ServeFlags.serveNodeFlags,
   ...(profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]),
+  ...(survivorDir === undefined ? [] : ["--import", path.join(path.dirname(fileURLToPath(import.meta.url)), "survivorProfile.mjs")]),
   ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 ]
+/** The survivor profiles the serve processes were asked for, in the order they were started. */
+const survivorProfiles: Array<string> = []
+/** The environment a serve process started for `phase` gets: where it writes its survivor profile, when asked (`bench/survivorProfile.mjs`). */
+const profileEnv = (region: string, phase: string): Record<string, string> => {
+  if (survivorDir === undefined) return {}
+  fs.mkdirSync(survivorDir, { recursive: true })
+  const file = path.resolve(survivorDir, `${region}-${phase}.heapprofile`)
+  survivorProfiles.push(file)
+  return { BENCH_SURVIVOR_PROFILE: file }
+}
 /** How long the origin may take to commit the backlog. */
 const backlogSecondsMax = 120
 /** The agent's batch_size in both regions (the seed's default is 100). */
@@ -590,7 +608,7 @@ const main = async (): Promise<void> => {
     ]
     for (const entry of ports) {
       fs.writeFileSync(path.join(dir, `${entry.region}.yaml`), yaml(ports, entry.region))
-      processes.set(entry.region, Serve.spawnServe(serveArgs(entry), {}, nodeArgs))
+      processes.set(entry.region, Serve.spawnServe(serveArgs(entry), profileEnv(entry.region, "start"), nodeArgs))
     }
     await Promise.all(ports.map((entry) => Serve.awaitReady(processes.get(entry.region)!, entry.httpPort, 60_000)))
     progress(`two regions ready (lmdb under ${dir})`)
@@ -718,7 +736,7 @@ const main = async (): Promise<void> => {
       await Serve.stop(processes.get(TARGET)!, 30_000)
       const backlog = await pushAsFastAsPossible(origin, "drain", backlogChanges, backlogSecondsMax)
       drained = backlog.changes
-      processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs))
+      processes.set(TARGET, Serve.spawnServe(serveArgs(targetPorts), profileEnv(TARGET, "drain"), nodeArgs))
       await Serve.awaitReady(processes.get(TARGET)!, targetPorts.httpPort, 60_000)
       // The restarted target has no reading before: its own start-up is in its figures.
       const drainNodesBefore = new Map([...(await readNodes(ports))].filter(([region]) => region !== TARGET))
@@ -777,7 +795,7 @@ const main = async (): Promise<void> => {
       const targetPorts = ports[1]!
       bootstrap = await bootstrapPhase(
         processes,
-        { dataDir: path.join(dir, TARGET), httpPort: targetPorts.httpPort, grpcPort: targetPorts.grpcPort, start: () => Serve.spawnServe(serveArgs(targetPorts), {}, nodeArgs) },
+        { dataDir: path.join(dir, TARGET), httpPort: targetPorts.httpPort, grpcPort: targetPorts.grpcPort, start: () => Serve.spawnServe(serveArgs(targetPorts), profileEnv(TARGET, "bootstrap"), nodeArgs) },
         path.join(dir, ORIGIN),
         written
       )
@@ -792,6 +810,7 @@ const main = async (): Promise<void> => {
       transport: `gRPC on loopback, token auth, ${replicationStream ? "batches on one ReplicateStream" : "one unary Replicate call per batch"}`,
       clientTransport: writeStream ? "writes on one WriteStream" : "one unary Write call per write",
       nodeArgs,
+      ...(survivorDir === undefined ? {} : { survivorProfiles }),
       agent: {
         batchSize,
         flushDelayMs: 10,
