@@ -52,15 +52,15 @@ const memberOf = (fields: ReadonlyArray<unknown>, offset: number, tuple: Tuple.T
 /**
  * A log entry's fields in their stored order: `[position, receivedFrom, appliedAtMs, ...change]`.
  *
- * Each stored value is one `JSON.stringify` of one array, so it comes out as one flat string.
- * Until December 2026 a change was stringified once and both values were cut from that text and
- * joined again (`[${...},${fields}]`, `[${member}]`): those were strings of pieces, which
- * writing them to lmdb's buffer copied into flat ones, and the store keeps a value until its
- * commit is durable. So each change left the whole text, the pieces and two flat copies alive
- * across the fsync, long enough for the young generation's collector to copy them and promote
- * them: at the origin of `bench:repl`, the flat copies alone were a fifth of the bytes promoted
- * (a sampling heap profile of what survived minor collections), and the texts they came from
- * another fifth.
+ * Each stored value is one `JSON.stringify` of one array. Until December 2026 a change was
+ * stringified once and both values were cut from that text and joined again
+ * (`[${...},${fields}]`, `[${member}]`), and the store keeps a value until its commit is
+ * durable: each change left the whole text, its slices, the joined pieces and the flat copies
+ * that writing them into lmdb's buffer made alive across the fsync, long enough for the young
+ * generation's collector to copy and promote them (at the origin of `bench:repl`, two fifths of
+ * the bytes promoted, by a sampling heap profile of what survived minor collections). Now a
+ * value and the flat copy its write makes are all that is kept. (V8 returns `JSON.stringify`'s
+ * text in a few pieces too, so that copy stays; node 20, checked with `%DebugPrint`.)
  */
 const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
   const change = entry.change
