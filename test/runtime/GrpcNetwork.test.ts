@@ -12,6 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, type Duration, Effect, Either, Exit, Fiber, Option, Schedule, Scope } from "effect"
 import { ReplicationService } from "../../src/proto/inferadb/replication/v1/service.js"
 import type * as Change from "../../src/replication/Change.js"
+import * as Handoff from "../../src/replication/Handoff.js"
 import type * as Message from "../../src/replication/Message.js"
 import * as Metrics from "../../src/replication/Metrics.js"
 import type * as Network from "../../src/replication/Network.js"
@@ -74,6 +75,30 @@ const slowCounting = (delay: Duration.DurationInput) => {
         inFlight.most = Math.max(inFlight.most, inFlight.now)
       }),
       () => Effect.as(Effect.sleep(delay), answer(request)),
+      () => Effect.sync(() => void inFlight.now--)
+    )
+  return { inFlight, handler }
+}
+
+/**
+ * A handler that holds every request until `level` are held at once, then answers them and every
+ * later one at once; `inFlight` as in `slowCounting`. Whether the server reaches its bound does not
+ * hang on how fast this machine reads frames: with a 40 ms sleep instead, the first answers went
+ * out before a busy machine had read the bound's worth of requests (55 of 64 at most, CI of
+ * December 4, 2026). A server that holds fewer never answers (the test's wait fails), and one that
+ * holds more starts the next request while the first `level` have yet to finish.
+ */
+const heldUntil = (level: number) => {
+  const inFlight = { now: 0, most: 0 }
+  const reached = new Handoff.Gate()
+  const handler: Network.Handler = (request) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        inFlight.now++
+        inFlight.most = Math.max(inFlight.most, inFlight.now)
+        if (inFlight.now >= level) reached.unsafeOpen()
+      }),
+      () => Effect.as(reached.await, answer(request)),
       () => Effect.sync(() => void inFlight.now--)
     )
   return { inFlight, handler }
@@ -326,8 +351,8 @@ describe("GrpcNetwork", () => {
   it.scopedLive("batches in flight to one target never exceed the configured bound; the rest wait their turn", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
-      const { inFlight, handler: slow } = slowCounting("60 millis")
-      const listener = yield* listen(slow, totals)
+      const { inFlight, handler: held } = heldUntil(2)
+      const listener = yield* listen(held, totals)
       const send = yield* client({ inFlightPerTargetMax: 2 })
       const batches = Array.from({ length: 6 }, (_, index) => emptyBatch(`b${index}`))
       const acks = yield* Effect.forEach(batches, (batch) => send(peerAt(listener.port), batch, 3_000), { concurrency: "unbounded" })
@@ -633,8 +658,8 @@ describe("GrpcNetwork: the replication stream", () => {
   it.scopedLive("one stream has at most streamRequestsInFlightMax requests handled at once; the rest are read as answers go out", () =>
     Effect.gen(function* () {
       const totals = Metrics.makeMemory()
-      const { inFlight, handler: slow } = slowCounting("40 millis")
-      const listener = yield* listen(slow, totals)
+      const { inFlight, handler: held } = heldUntil(GrpcServer.streamRequestsInFlightMax)
+      const listener = yield* listen(held, totals)
       const stream = yield* rawStream(listener.port)
       const count = GrpcServer.streamRequestsInFlightMax * 2 + 5
       for (let id = 1; id <= count; id++) stream.call.write(StreamFrames.encodeRequest(id, WireCodec.encodeRequest(emptyBatch(`b${id}`))))
