@@ -65,20 +65,24 @@ const client = (options: Partial<GrpcNetwork.ClientOptions> = {}) =>
 
 const peerAt = (port: number): Network.Peer => ({ regionId: "r1", nodeId: "n1", endpoint: `127.0.0.1:${port}` })
 
-/** A handler answering after `delay`, counting the requests it holds now and at most. */
-const slowCounting = (delay: Duration.DurationInput) => {
+/** A handler that answers once `hold` (given the requests held now) has run, counting the requests it holds now and at most. */
+const counting = (hold: (now: number) => Effect.Effect<void>) => {
   const inFlight = { now: 0, most: 0 }
   const handler: Network.Handler = (request) =>
     Effect.acquireUseRelease(
       Effect.sync(() => {
         inFlight.now++
         inFlight.most = Math.max(inFlight.most, inFlight.now)
+        return inFlight.now
       }),
-      () => Effect.as(Effect.sleep(delay), answer(request)),
+      (now) => Effect.as(hold(now), answer(request)),
       () => Effect.sync(() => void inFlight.now--)
     )
   return { inFlight, handler }
 }
+
+/** A handler answering after `delay`, counting the requests it holds now and at most. */
+const slowCounting = (delay: Duration.DurationInput) => counting(() => Effect.sleep(delay))
 
 /**
  * A handler that holds every request until `level` are held at once, then answers them and every
@@ -89,19 +93,11 @@ const slowCounting = (delay: Duration.DurationInput) => {
  * holds more starts the next request while the first `level` have yet to finish.
  */
 const heldUntil = (level: number) => {
-  const inFlight = { now: 0, most: 0 }
   const reached = new Handoff.Gate()
-  const handler: Network.Handler = (request) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => {
-        inFlight.now++
-        inFlight.most = Math.max(inFlight.most, inFlight.now)
-        if (inFlight.now >= level) reached.unsafeOpen()
-      }),
-      () => Effect.as(reached.await, answer(request)),
-      () => Effect.sync(() => void inFlight.now--)
-    )
-  return { inFlight, handler }
+  return counting((now) => {
+    if (now >= level) reached.unsafeOpen()
+    return reached.await
+  })
 }
 
 /** One unary call with raw bytes from a plain grpc-js client. */
