@@ -88,26 +88,25 @@ const firstLine = (error: unknown): string => {
   return text.trim().split("\n")[0] ?? ""
 }
 
-/** Names every interface, namespace and the subnet after `tag` (4 hex digits), so concurrent runs do not collide. */
+/**
+ * Names every interface and namespace after `tag` (4 hex digits), so concurrent runs do not
+ * collide, and takes a /24 under 10.231.0.0/16 that nothing on the host routes yet (`claimSubnet`).
+ */
 export const create = (tag: string, nodes: ReadonlyArray<{ readonly nodeId: string; readonly regionId: string }>): Network => {
   if (nodes.length > 200) throw new Error(`a chaos run supports at most 200 nodes (got ${nodes.length})`)
-  const octet = (Number.parseInt(tag, 16) % 200) + 20
-  const subnet = `10.231.${octet}`
-  const network: Network = {
-    tag,
-    bridge: `chb${tag}`,
-    hostAddress: `${subnet}.254`,
-    nodes: nodes.map((node, index) => ({ ...node, namespace: `${namespacePrefix}${tag}-${index + 1}`, address: `${subnet}.${index + 1}` }))
-  }
+  const bridge = `chb${tag}`
+  const named = nodes.map((node, index) => ({ ...node, namespace: `${namespacePrefix}${tag}-${index + 1}`, address: "" }))
+  let network: Network = { tag, bridge, hostAddress: "", nodes: named }
   try {
-    run("ip", ["link", "add", network.bridge, "type", "bridge"])
-    run("ip", ["addr", "add", `${network.hostAddress}/24`, "dev", network.bridge])
-    run("ip", ["link", "set", network.bridge, "up"])
+    run("ip", ["link", "add", bridge, "type", "bridge"])
+    const subnet = `10.231.${claimSubnet(tag, bridge)}`
+    network = { tag, bridge, hostAddress: `${subnet}.254`, nodes: named.map((node, index) => ({ ...node, address: `${subnet}.${index + 1}` })) }
+    run("ip", ["link", "set", bridge, "up"])
     network.nodes.forEach((node, index) => {
       const outer = `chv${tag}n${index + 1}`
       run("ip", ["netns", "add", node.namespace])
       run("ip", ["link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", node.namespace])
-      run("ip", ["link", "set", outer, "master", network.bridge, "up"])
+      run("ip", ["link", "set", outer, "master", bridge, "up"])
       run("ip", ["-n", node.namespace, "addr", "add", `${node.address}/24`, "dev", "eth0"])
       run("ip", ["-n", node.namespace, "link", "set", "eth0", "up"])
       run("ip", ["-n", node.namespace, "link", "set", "lo", "up"])
@@ -117,6 +116,56 @@ export const create = (tag: string, nodes: ReadonlyArray<{ readonly nodeId: stri
   } catch (error) {
     remove(network)
     throw new Error(`could not build the run's network: ${firstLine(error)}`)
+  }
+}
+
+/**
+ * The third octet of the run's subnet: the tag's, or the next one that no address or route on
+ * the host uses. A bridge left by a killed run keeps its address and route though its ports are
+ * gone; a second route to the same /24 loses to the older one, so the harness's packets to the
+ * nodes would go into the dead bridge and the run would wait for nodes it cannot reach (seen in
+ * CI on December 4, 2026). `inUse` holds the octets taken.
+ */
+export const octetFor = (tag: string, inUse: ReadonlySet<number>): number | undefined => {
+  const first = Number.parseInt(tag, 16) % subnets
+  for (let step = 0; step < subnets; step++) {
+    const octet = ((first + step) % subnets) + 20
+    if (!inUse.has(octet)) return octet
+  }
+  return undefined
+}
+
+/** How many /24s runs choose from: 10.231.20.0 to 10.231.219.0. */
+const subnets = 200
+
+/** The octets of the 10.231.x.0/24 subnets the host's addresses and routes use. */
+const octetsInUse = (): Set<number> => {
+  const text = run("ip", ["-4", "-o", "addr", "show"]) + run("ip", ["-4", "route", "show"])
+  return new Set([...text.matchAll(/\b10\.231\.(\d{1,3})\./g)].map((match) => Number(match[1])))
+}
+
+/** The interfaces other than `bridge` holding an address in 10.231.`octet`.0/24. */
+const holders = (octet: number, bridge: string): ReadonlyArray<string> =>
+  run("ip", ["-4", "-o", "addr", "show"])
+    .split("\n")
+    .filter((line) => line.includes(` 10.231.${octet}.`))
+    .map((line) => line.split(/\s+/)[1] ?? "")
+    .filter((name) => name !== bridge)
+
+/**
+ * Gives `bridge` the host's address in a free subnet and returns the subnet's octet. Two runs
+ * starting at once may both find one octet free: the bridge whose name sorts first keeps it and
+ * the other moves on.
+ */
+const claimSubnet = (tag: string, bridge: string): number => {
+  const taken = octetsInUse()
+  for (;;) {
+    const octet = octetFor(tag, taken)
+    if (octet === undefined) throw new Error(`every subnet of 10.231.0.0/16 a run may use is taken (\`inferadb-repl chaos clean\` removes what killed runs left)`)
+    run("ip", ["addr", "add", `10.231.${octet}.254/24`, "dev", bridge])
+    if (holders(octet, bridge).every((other) => other > bridge)) return octet
+    run("ip", ["addr", "del", `10.231.${octet}.254/24`, "dev", bridge])
+    taken.add(octet)
   }
 }
 
@@ -146,15 +195,28 @@ export const removeLeftovers = (): ReadonlyArray<string> => {
     attempt("ip", ["netns", "del", namespace])
     removed.push(`namespace ${namespace}`)
   }
-  const bridges = run("ip", ["-o", "link", "show", "type", "bridge"])
-    .split("\n")
-    .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? "")
-    .filter((name) => /^chb[0-9a-f]{4}$/.test(name))
-  for (const bridge of bridges) {
+  for (const bridge of runBridges()) {
     attempt("ip", ["link", "del", bridge])
     removed.push(`bridge ${bridge}`)
   }
   return removed
+}
+
+/** The bridges runs create (`chb` and the tag). */
+const runBridges = (): ReadonlyArray<string> =>
+  run("ip", ["-o", "link", "show", "type", "bridge"])
+    .split("\n")
+    .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter((name) => /^chb[0-9a-f]{4}$/.test(name))
+
+/**
+ * Run bridges without a port: a killed run's, whose namespaces (and with them the veths) went
+ * but whose bridge did not; deleting the namespaces by hand does that too. A run no longer
+ * collides with them, but they keep their subnets; `removeLeftovers` removes them.
+ */
+export const deadBridges = (): ReadonlyArray<string> => {
+  const withPorts = new Set([...run("ip", ["-o", "link", "show"]).matchAll(/ master (chb[0-9a-f]{4}) /g)].map((match) => match[1]))
+  return runBridges().filter((bridge) => !withPorts.has(bridge))
 }
 
 /** Whether packets from node `from` to node `to` are dropped under `state`. */

@@ -323,17 +323,27 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const awaitReady = async (node: Node, child: ChildProcess, timeoutMs: number): Promise<void> => {
   const deadline = Date.now() + timeoutMs
+  let last = "no answer"
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${node.address.nodeId} exited while starting (see ${path.join(node.folder, "serve.log")})`)
     try {
       const response = await fetch(`http://${node.address.address}:${httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) })
       if (response.status === 200) return
-    } catch {
-      // Not listening yet.
+      last = `/readyz answered ${response.status}`
+    } catch (error) {
+      // Not listening yet, or not reachable: the last reason goes into the error.
+      last = fetchFailure(error)
     }
     await sleep(100)
   }
-  throw new Error(`${node.address.nodeId} was not ready within ${timeoutMs} ms (see ${path.join(node.folder, "serve.log")})`)
+  throw new Error(`${node.address.nodeId} was not ready within ${timeoutMs} ms, last: ${last} (see ${path.join(node.folder, "serve.log")})`)
+}
+
+/** Why a fetch failed: undici puts the socket's error (ECONNREFUSED, EHOSTUNREACH) in `cause`. */
+const fetchFailure = (error: unknown): string => {
+  const cause = error instanceof Error ? (error as { cause?: unknown }).cause : undefined
+  if (cause instanceof Error) return cause.message
+  return error instanceof Error ? error.message : String(error)
 }
 
 const exited = (child: ChildProcess): Promise<void> =>

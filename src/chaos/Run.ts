@@ -333,6 +333,11 @@ class ChaosRun {
     if (!(await Nodes.runsBuilt(Nodes.repositoryRoot()))) {
       this.notes.push("the nodes ran from the sources through tsx (dist/ is missing or older than the sources; `npm run build`): each start took seconds longer than a built one")
     }
+    const dead = Netns.deadBridges()
+    if (dead.length > 0) {
+      const named = dead.length > 4 ? `${dead.slice(0, 3).join(", ")} and ${dead.length - 3} more` : dead.join(", ")
+      this.notes.push(`${dead.length} bridge(s) left by killed chaos runs, whose subnets this run leaves alone: ${named} (\`inferadb-repl chaos clean\` removes them when no run is in progress)`)
+    }
     this.network = Netns.create(randomBytes(2).toString("hex"), nodesOf(this.scenario))
     this.nodes = Nodes.make(this.scenario, this.network, this.folder, this.clocks)
     // Nodes a full-disk fault may hit keep their data on a tmpfs of their own.

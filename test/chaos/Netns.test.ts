@@ -1,8 +1,11 @@
 /**
  * The nftables rules a chaos run installs, checked as text (no root needed): a cut drops the
  * peer's packets at both ends, a one-way cut only in its direction, a bridge node is never
- * matched, loss is a random share per peer, and the harness's address is never matched.
+ * matched, loss is a random share per peer, and the harness's address is never matched. Then
+ * the subnet a run takes: never one a bridge left by a killed run still routes (with root).
  */
+import { execFileSync, spawn } from "node:child_process"
+import * as net from "node:net"
 import { describe, expect, it } from "vitest"
 import * as Netns from "../../src/chaos/Netns.js"
 
@@ -52,3 +55,69 @@ describe("chaos network rules", () => {
     expect(Netns.rulesetOf(network, state, eu1)).not.toContain("numgen")
   })
 })
+
+describe("the subnet of a run", () => {
+  it("is the tag's unless taken, else the next free one, wrapping round; none when all are taken", () => {
+    // 0xabcd % 200 = 181, so the tag's octet is 201.
+    expect(Netns.octetFor("abcd", new Set())).toBe(201)
+    expect(Netns.octetFor("abcd", new Set([201, 202]))).toBe(203)
+    expect(Netns.octetFor("00c7", new Set([219]))).toBe(20)
+    expect(Netns.octetFor("abcd", new Set(Array.from({ length: 200 }, (_, index) => index + 20)))).toBeUndefined()
+  })
+
+  const unavailable = Netns.unavailable()
+  it.skipIf(unavailable !== undefined)(
+    "avoids the subnet of a bridge a killed run left behind, whose route would swallow the harness's packets to the nodes",
+    async () => {
+      // Before the fix the run took the dead bridge's subnet and the connection below timed out
+      // (CI of December 4, 2026: two chaos runs waited for nodes that were up).
+      const tag = "f00d"
+      const stale = "chbf00e"
+      const staleSubnet = `10.231.${Netns.octetFor(tag, new Set())}`
+      // What a killed run leaves: its bridge, with its address and route, whose one port went
+      // with its namespace.
+      const staleNamespace = `${Netns.namespacePrefix}f00e-1`
+      execFileSync("ip", ["link", "add", stale, "type", "bridge"])
+      let network: Netns.Network | undefined
+      let server: ReturnType<typeof spawn> | undefined
+      try {
+        execFileSync("ip", ["addr", "add", `${staleSubnet}.254/24`, "dev", stale])
+        execFileSync("ip", ["link", "set", stale, "up"])
+        execFileSync("ip", ["netns", "add", staleNamespace])
+        execFileSync("ip", ["link", "add", "chvf00en1", "type", "veth", "peer", "name", "eth0", "netns", staleNamespace])
+        execFileSync("ip", ["link", "set", "chvf00en1", "master", stale, "up"])
+        execFileSync("ip", ["-n", staleNamespace, "link", "set", "eth0", "up"])
+        expect(Netns.deadBridges()).not.toContain(stale)
+        execFileSync("ip", ["netns", "del", staleNamespace])
+        expect(Netns.deadBridges()).toContain(stale)
+        network = Netns.create(tag, [{ nodeId: "us-1", regionId: "us" }])
+        const node = network.nodes[0]!
+        expect(node.address.startsWith(`${staleSubnet}.`)).toBe(false)
+        expect(Netns.deadBridges()).not.toContain(network.bridge)
+        const script = `require("node:net").createServer((socket) => socket.end("up")).listen(7000, "${node.address}", () => console.log("listening"))`
+        server = spawn("ip", ["netns", "exec", node.namespace, process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] })
+        await new Promise<void>((resolve) => server!.stdout!.once("data", () => resolve()))
+        expect(await answerOf(node.address, 7000)).toBe("up")
+      } finally {
+        server?.kill("SIGKILL")
+        if (network !== undefined) Netns.remove(network)
+        execFileSync("ip", ["link", "del", stale])
+      }
+    },
+    30_000
+  )
+})
+
+/** What a TCP server at `host`:`port` sends before it closes, or the error when none within 5 s. */
+const answerOf = (host: string, port: number): Promise<string> =>
+  new Promise((resolve) => {
+    let text = ""
+    const socket = net.connect({ host, port, timeout: 5_000 })
+    socket.on("data", (chunk) => (text += chunk.toString("utf8")))
+    socket.on("end", () => resolve(text))
+    socket.on("timeout", () => {
+      socket.destroy()
+      resolve("no answer within 5 s")
+    })
+    socket.on("error", (error) => resolve(error.message))
+  })
