@@ -6,7 +6,7 @@
  * (conflicts resolved by keeping the local change) must be caught by the safety checker, which
  * compares each node's Check answers with the rule over the whole history, and nodes whose batch
  * sends die below the agent must be caught by what they log (`defects`). The runs must leave
- * no namespace behind, and neither may a run interrupted with Ctrl-C (SIGINT) from the command line.
+ * no namespace or bridge behind, and neither may a run interrupted with Ctrl-C (SIGINT) from the command line.
  *
  * Needs root, `ip netns` and nftables (skipped otherwise, with the reason); `.ci/run` installs
  * nftables, iproute2 and faketime.
@@ -41,6 +41,13 @@ const chaosNamespaces = (): ReadonlyArray<string> =>
     .split("\n")
     .map((line) => line.split(" ")[0] ?? "")
     .filter((name) => name.startsWith("inferadb-chaos-"))
+
+/** The bridges chaos runs create; a run's must go with it, or its route lingers (see Netns.octetFor). */
+const chaosBridges = (): ReadonlyArray<string> =>
+  execFileSync("ip", ["-o", "link", "show", "type", "bridge"], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter((name) => /^chb[0-9a-f]{4}$/.test(name))
 
 const diskFull = Fixtures.load("scenarios/chaos-disk-full.yaml")
 
@@ -97,10 +104,12 @@ afterAll(() => Promise.allSettled([...running]), 240_000)
 const runOnce = async (canary: ChaosRun.Canary | undefined, which: Scenario.Scenario = scenario): Promise<ChaosRun.ChaosResult> => {
   const reportsRoot = makeReportsRoot()
   const before = new Set(chaosNamespaces())
+  const bridgesBefore = new Set(chaosBridges())
   const pending = ChaosRun.run(which, { seed: "1", reportsRoot, log: () => undefined, ...(canary === undefined ? {} : { canary }) })
   running.add(pending)
   const result = await pending.finally(() => running.delete(pending))
   expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
+  expect(chaosBridges().filter((name) => !bridgesBefore.has(name))).toEqual([])
   // The simulator's run folder (report/RunFolder.ts): its name, its files, the latest link.
   expect(path.relative(reportsRoot, result.runFolder)).toMatch(new RegExp(`^${which.name}/1-\\d{8}T\\d{6}\\.\\d{3}Z$`))
   expect(fs.readdirSync(result.runFolder)).toEqual(expect.arrayContaining(["result.json", "history.jsonl", "report.md", "report.html", "scenario.yaml", "nodes"]))
@@ -296,10 +305,11 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
   )
 
   it(
-    "Ctrl-C during a run stops every node and removes every namespace it created",
+    "Ctrl-C during a run stops every node and removes every namespace and bridge it created",
     async () => {
       const reportsRoot = makeReportsRoot()
       const before = new Set(chaosNamespaces())
+      const bridgesBefore = new Set(chaosBridges())
       const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "chaos", "run", scenarioFile, "--seed", "1", "--reports", reportsRoot], { stdio: ["ignore", "pipe", "pipe"] })
       let output = ""
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
@@ -315,6 +325,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       child.kill("SIGINT")
       expect(await exited).toBe(130)
       expect(chaosNamespaces().filter((name) => !before.has(name))).toEqual([])
+      expect(chaosBridges().filter((name) => !bridgesBefore.has(name))).toEqual([])
       const folder = path.join(reportsRoot, "chaos-partition-crash")
       const running = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((line) => line.includes(folder))
       expect(running).toEqual([])
