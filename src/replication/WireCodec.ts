@@ -8,7 +8,8 @@
  * reason; decoding never throws. A batch, the bulk of the traffic, is read by `BatchDecoder`
  * straight into its protocol shape (the same result as the generated decoders, without their
  * objects) and checked by a fast guard before the Schema. Encoding is canonical: map entries are written in key order,
- * so one message always has one byte form. Every transport (gRPC in production, the in-memory
+ * so one message always has one byte form. The bulk messages (batches, CatchUp pages, Watch
+ * events of changes) are written by `BatchEncoder`, to the generated encoders' bytes. Every transport (gRPC in production, the in-memory
  * hub in tests) pushes messages through this module, so tests exercise the bytes production
  * sends. Pure: no I/O, no clock; it depends on the generated messages module only, never on a
  * gRPC library.
@@ -23,8 +24,10 @@ import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import * as ProtoReader from "./ProtoReader.js"
 import type * as Change from "./Change.js"
 import * as BatchDecoder from "./BatchDecoder.js"
+import * as BatchEncoder from "./BatchEncoder.js"
 import * as Guards from "./Guards.js"
 import * as Message from "./Message.js"
+import * as ProtoWriter from "./ProtoWriter.js"
 import * as Store from "./Store.js"
 import * as VersionVector from "./VersionVector.js"
 
@@ -34,7 +37,22 @@ import * as VersionVector from "./VersionVector.js"
 
 /** Encodes a request to its protobuf bytes (a `Request` envelope). */
 export const encodeRequest = (request: Message.Request): Uint8Array =>
-  Proto.Request.encode({ body: requestBody(request) }).finish()
+  request._tag === "ReplicateBatch"
+    ? fastOr(() => BatchEncoder.batchRequest(request), () => Proto.Request.encode({ body: requestBody(request) }).finish())
+    : Proto.Request.encode({ body: requestBody(request) }).finish()
+
+/**
+ * `BatchEncoder`'s bytes, or the generated encoder's when the message holds a value the
+ * writer does not take (`ProtoWriter.Unwritable`): the generated code says what becomes of it.
+ */
+const fastOr = (fast: () => Uint8Array, generated: () => Uint8Array): Uint8Array => {
+  try {
+    return fast()
+  } catch (error) {
+    if (error instanceof ProtoWriter.Unwritable) return generated()
+    throw error
+  }
+}
 
 /** Decodes protobuf bytes into a request, or says why they are not a valid one. */
 export const decodeRequest = (bytes: Uint8Array): Either.Either<Message.Request, string> => {
@@ -64,7 +82,24 @@ const fastBatch = (bytes: Uint8Array): unknown => {
  * batch given as `answering`, the ack carries that batch's per-origin high-water marks.
  */
 export const encodeResponse = (response: Message.Response, answering?: Message.Request): Uint8Array =>
-  Proto.Response.encode({ body: responseBody(response, answering) }).finish()
+  response._tag === "LogPage"
+    ? fastOr(() => BatchEncoder.pageResponse(response), () => Proto.Response.encode({ body: responseBody(response, answering) }).finish())
+    : Proto.Response.encode({ body: responseBody(response, answering) }).finish()
+
+/** A CatchUp page as the `CatchUp` method answers it: a `CatchUpResponse`, without the `Response` envelope. */
+export const encodeLogPage = (page: Message.LogPage): Uint8Array =>
+  fastOr(() => BatchEncoder.page(page), () => Proto.CatchUpResponse.encode({ entries: page.entries.map(logEntryToProto), endPosition: page.endPosition, logEnd: page.logEnd }).finish())
+
+/** A Watch event of one change. */
+export const encodeWatchChange = (entry: Store.LogEntry): Uint8Array =>
+  fastOr(() => BatchEncoder.watchChange(entry), () => Proto.WatchEvent.encode({ event: { $case: "change", value: logEntryToProto(entry) } }).finish())
+
+/** A Watch event of several changes, in log order. */
+export const encodeWatchChanges = (entries: ReadonlyArray<Store.LogEntry>): Uint8Array =>
+  fastOr(() => BatchEncoder.watchChanges(entries), () => Proto.WatchEvent.encode({ event: { $case: "changes", value: { entries: entries.map(logEntryToProto) } } }).finish())
+
+/** A Watch event saying the watcher fell behind and resumes from `resumeFrom`. */
+export const encodeWatchLagged = (resumeFrom: number): Uint8Array => Proto.WatchEvent.encode({ event: { $case: "lagged", value: { resumeFrom } } }).finish()
 
 /** Decodes protobuf bytes into a response, or says why they are not a valid one. */
 export const decodeResponse = (bytes: Uint8Array): Either.Either<Message.Response, string> =>

@@ -569,9 +569,7 @@ const catchUp = (context: ServerContext, bytes: Buffer): Effect.Effect<Uint8Arra
     if (handler === undefined) return yield* new CallFailure({ code: grpc.status.UNAVAILABLE, details: "this node is not serving replication yet" })
     const { ownRegionOrphansOnly, knownOrigins, ...page } = request
     const response = yield* handler({ _tag: "CatchUp", ...page, ...(ownRegionOrphansOnly ? { ownRegionOrphansOnly, knownOrigins } : {}) })
-    if (response._tag === "LogPage") {
-      return Proto.CatchUpResponse.encode({ entries: response.entries.map(WireCodec.logEntryToProto), endPosition: response.endPosition, logEnd: response.logEnd }).finish()
-    }
+    if (response._tag === "LogPage") return WireCodec.encodeLogPage(response)
     const code = response._tag === "Refused" && response.reason === "UnknownRegion" ? grpc.status.FAILED_PRECONDITION : grpc.status.UNAVAILABLE
     return yield* new CallFailure({ code, details: response._tag === "Refused" ? response.message : `unexpected answer ${response._tag}` })
   })
@@ -738,9 +736,8 @@ const filterFromProto = (context: ServerContext, filter: Proto.WatchFilter | und
   })
 }
 
-const eventToProto = (event: ChangeFeed.FeedEvent): Proto.WatchEvent => ({
-  event: event._tag === "Change" ? { $case: "change", value: WireCodec.logEntryToProto(event.entry) } : { $case: "lagged", value: { resumeFrom: event.resumeFrom } }
-})
+const eventBytes = (event: ChangeFeed.FeedEvent): Uint8Array =>
+  event._tag === "Change" ? WireCodec.encodeWatchChange(event.entry) : WireCodec.encodeWatchLagged(event.resumeFrom)
 
 /** The most changes one Watch event carries, whatever the watcher asks for (`changes_per_event_max`). */
 export const watchChangesPerEventMax = 1_000
@@ -755,25 +752,25 @@ export const watchChangesPerEventMax = 1_000
  * scenarios/small-messages.yaml`: no node's log could be read back). A change whose own event
  * is above the bound still fails the stream so: no message can carry it.
  */
-const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number, bytesMax: number): Array<Proto.WatchEvent> => {
-  if (changesPerEvent === 0) return Chunk.toArray(Chunk.map(events, eventToProto))
-  const messages: Array<Proto.WatchEvent> = []
-  let batch: Array<Proto.LogEntry> = []
+const chunkToMessages = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number, bytesMax: number): Array<Uint8Array> => {
+  if (changesPerEvent === 0) return Chunk.toArray(Chunk.map(events, eventBytes))
+  const messages: Array<Uint8Array> = []
+  let batch: Array<Store.LogEntry> = []
   let bytes = WireCodec.watchEventEnvelopeBytes
   const flush = () => {
-    if (batch.length > 0) messages.push({ event: { $case: "changes", value: { entries: batch } } })
+    if (batch.length > 0) messages.push(WireCodec.encodeWatchChanges(batch))
     batch = []
     bytes = WireCodec.watchEventEnvelopeBytes
   }
   for (const event of events) {
     if (event._tag === "Lagged") {
       flush()
-      messages.push(eventToProto(event))
+      messages.push(eventBytes(event))
       continue
     }
     const entryBytes = WireCodec.logEntryBytesBound(event.entry)
     if (bytes + entryBytes > bytesMax) flush()
-    batch.push(WireCodec.logEntryToProto(event.entry))
+    batch.push(event.entry)
     bytes += entryBytes
     if (batch.length >= changesPerEvent) flush()
   }
@@ -788,7 +785,7 @@ const chunkToProto = (events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent
 const writeEvents = (call: grpc.ServerWritableStream<Buffer, Buffer>, events: Chunk.Chunk<ChangeFeed.FeedEvent>, changesPerEvent: number, bytesMax: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     let flowing = true
-    for (const message of chunkToProto(events, changesPerEvent, bytesMax)) flowing = call.write(toBuffer(Proto.WatchEvent.encode(message).finish()))
+    for (const message of chunkToMessages(events, changesPerEvent, bytesMax)) flowing = call.write(toBuffer(message))
     if (flowing) return resume(Effect.void)
     const drained = () => resume(Effect.void)
     call.once("drain", drained)

@@ -13,36 +13,12 @@ import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as Proto from "../../src/proto/inferadb/replication/v1/messages.js"
 import * as BatchDecoder from "../../src/replication/BatchDecoder.js"
-import type * as Change from "../../src/replication/Change.js"
-import type * as Message from "../../src/replication/Message.js"
 import * as WireCodec from "../../src/replication/WireCodec.js"
+import { batch } from "./fixtures/wire.js"
 
 const runs = Number(process.env["FC_RUNS"] ?? 1_000)
 const seed = process.env["FC_SEED"] === undefined ? {} : { seed: Number(process.env["FC_SEED"]) }
 const parameters = { numRuns: runs, ...seed }
-
-const text = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: "grapheme", maxLength: 8 }), fc.constantFrom("us-west-1", "eu-central-1", "viewer", ""))
-const count = fc.oneof(fc.nat({ max: 1_000 }), fc.maxSafeNat())
-
-const change: fc.Arbitrary<Change.Change> = fc.record({
-  id: fc.record({ origin: text, seq: count }),
-  op: fc.constantFrom<Change.Operation>("insert", "delete"),
-  tuple: fc.record({ vault: text, resource: text, relation: text, subject: text }),
-  timestamp: fc.record({ physicalMs: count, logical: count }),
-  originRegion: text,
-  originNode: text,
-  originRevision: count,
-  committedAtMs: count,
-  context: fc.dictionary(text, count, { maxKeys: 3 })
-})
-
-const batch: fc.Arbitrary<Message.ReplicateBatch> = fc.record({
-  _tag: fc.constant("ReplicateBatch" as const),
-  batchId: text,
-  fromRegion: text,
-  fromNode: text,
-  changes: fc.array(change, { maxLength: 5 })
-})
 
 const operation = (op: Proto.Operation): string | number => (op === Proto.Operation.OPERATION_INSERT ? "insert" : op === Proto.Operation.OPERATION_DELETE ? "delete" : op)
 
