@@ -15,13 +15,19 @@
  *   `Replica.write` and of its durable commit alone (`KvLmdb`'s commit observation). Nothing
  *   shares these commits, so this is the floor a write's acknowledgement, and so the replication
  *   lag, stands on with this disk.
+ * - `codec`: the wire's bulk messages built from the last write run's log, in this process
+ *   without I/O: a `ReplicateBatch` of BATCH changes encoded (`WireCodec.encodeRequest`, which
+ *   `BatchEncoder` writes) and decoded (`WireCodec.decodeRequest`), and a Watch event of BATCH
+ *   changes encoded (`WireCodec.encodeWatchChanges`); each also through the encoders generated
+ *   from `messages.proto`, which wrote them until December 4, 2026. Wall time with its GC, the
+ *   best of CODEC_ROUNDS rounds of CODEC_MESSAGES messages, in µs per change.
  * - the machine's load average at the start and the end: compare only runs under a similar load.
  *
  * Each path runs RUNS times after one warm-up run and reports every run, so the spread shows.
  * `bench:repl` measures the same paths between two real processes.
  *
  * Environment: CHANGES (200000, a multiple of 100), WRITERS (16), BATCH (1000), INFLIGHT (4),
- * RUNS (3), LONE_WRITES (300), LONE_GAP_MS (20).
+ * RUNS (3), LONE_WRITES (300), LONE_GAP_MS (20), CODEC_ROUNDS (30), CODEC_MESSAGES (40).
  */
 import { Effect, Either, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
@@ -31,6 +37,7 @@ import * as Clock from "../src/replication/Clock.js"
 import * as Engine from "../src/replication/Engine.js"
 import type * as Message from "../src/replication/Message.js"
 import * as Metrics from "../src/replication/Metrics.js"
+import * as Proto from "../src/proto/inferadb/replication/v1/messages.js"
 import * as Network from "../src/replication/Network.js"
 import * as Random from "../src/replication/Random.js"
 import * as Replica from "../src/replication/Replica.js"
@@ -52,6 +59,8 @@ const inFlight = numberFromEnv("INFLIGHT", 4)
 const runs = numberFromEnv("RUNS", 3)
 const loneWrites = numberFromEnv("LONE_WRITES", 300)
 const loneGapMs = numberFromEnv("LONE_GAP_MS", 20)
+const codecRounds = numberFromEnv("CODEC_ROUNDS", 30)
+const codecMessages = numberFromEnv("CODEC_MESSAGES", 40)
 
 const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))
 const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`)
@@ -121,7 +130,7 @@ const writeRun = Effect.gen(function* () {
     }
     batches.push(WireCodec.encodeRequest(batch))
   }
-  return { figures, batches, logged: entries.length }
+  return { figures, batches, entries }
 })
 
 /** One apply run of `batches` on a fresh node; fails if the node did not log every change. */
@@ -142,6 +151,38 @@ const applyRun = (batches: ReadonlyArray<Uint8Array>, expected: number) =>
     if (applied !== expected) return yield* Effect.dieMessage(`the apply run logged ${applied} of ${expected} changes`)
     return figures
   })
+
+/** The best of `codecRounds` rounds of `encode` over `messages`, in µs per change. */
+const perChange = <A>(messages: ReadonlyArray<A>, changesEach: number, encode: (message: A) => unknown): number => {
+  let bestNs = Number.POSITIVE_INFINITY
+  for (let round = 0; round < codecRounds; round++) {
+    const started = process.hrtime.bigint()
+    for (const message of messages) encode(message)
+    bestNs = Math.min(bestNs, Number(process.hrtime.bigint() - started))
+  }
+  return Number((bestNs / 1000 / (messages.length * changesEach)).toFixed(3))
+}
+
+/** The wire's bulk messages from `entries`: ours (`BatchEncoder`, `BatchDecoder`) and the generated code's. */
+const codecRun = (entries: ReadonlyArray<Store.LogEntry>) => {
+  const pages = Array.from({ length: Math.min(codecMessages, Math.floor(entries.length / batchSize)) }, (_, index) => entries.slice(index * batchSize, (index + 1) * batchSize))
+  const batches = pages.map((page, index): Message.ReplicateBatch => ({ _tag: "ReplicateBatch", batchId: `codec-${index}`, fromRegion: "us", fromNode: "us-node1", changes: page.map((entry) => entry.change) }))
+  const bytes = batches.map(WireCodec.encodeRequest)
+  const generatedBatch = (batch: Message.ReplicateBatch) =>
+    Proto.Request.encode({ body: { $case: "replicateBatch", value: { ...batch, changes: batch.changes.map(WireCodec.changeToProto) } } }).finish()
+  const generatedWatch = (page: ReadonlyArray<Store.LogEntry>) => Proto.WatchEvent.encode({ event: { $case: "changes", value: { entries: page.map(WireCodec.logEntryToProto) } } }).finish()
+  return {
+    changesPerMessage: batchSize,
+    messages: pages.length,
+    microsPerChange: {
+      encodeBatch: perChange(batches, batchSize, WireCodec.encodeRequest),
+      encodeBatchGenerated: perChange(batches, batchSize, generatedBatch),
+      decodeBatch: perChange(bytes, batchSize, WireCodec.decodeRequest),
+      encodeWatch: perChange(pages, batchSize, WireCodec.encodeWatchChanges),
+      encodeWatchGenerated: perChange(pages, batchSize, generatedWatch)
+    }
+  }
+}
 
 /** p50, p99 and max of `values` in ms, to 0.01 ms. */
 const spread = (values: ReadonlyArray<number>) => {
@@ -169,18 +210,22 @@ const main = Effect.gen(function* () {
   const loadAtStart = loadAverage()
   const writes = []
   const applies = []
+  let logged: ReadonlyArray<Store.LogEntry> = []
   for (let run = 0; run <= runs; run++) {
     const label = run === 0 ? "warm-up" : `run ${run} of ${runs}`
     const written = yield* writeRun
-    if (written.logged !== changes) return yield* Effect.dieMessage(`the write run logged ${written.logged} of ${changes} changes`)
+    if (written.entries.length !== changes) return yield* Effect.dieMessage(`the write run logged ${written.entries.length} of ${changes} changes`)
     const applied = yield* applyRun(written.batches, changes)
     progress(`${label}: write ${written.figures.changesPerSecond} changes/s, apply ${applied.changesPerSecond} changes/s`)
+    logged = written.entries
     if (run === 0) continue
     writes.push(written.figures)
     applies.push(applied)
   }
   progress(`lone writes: ${loneWrites}, ${loneGapMs} ms apart`)
   const loneWrite = yield* loneWriteRun
+  progress(`codec: ${codecRounds} rounds of ${codecMessages} messages of ${batchSize} changes`)
+  const codec = codecRun(logged)
   const result = {
     bench: "store",
     store: "lmdb, one node in this process, group commit, fsync on every commit",
@@ -188,6 +233,7 @@ const main = Effect.gen(function* () {
     write: { writers, changesPerWrite, runs: writes },
     apply: { batchSize, inFlight, runs: applies },
     loneWrite,
+    codec,
     machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() } }
   }
   process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -15,9 +15,6 @@ import type * as Store from "./Store.js"
 const varint = 0
 const delimited = 2
 
-/** What a change usually weighs encoded, to size the writer; it grows past a wrong guess. */
-const changeBytesGuess = 192
-
 /** Length bytes reserved for a message: 1 below 128 bytes, 2 below 16 KiB, 4 below 256 MiB. */
 const small = 1
 const medium = 2
@@ -94,7 +91,7 @@ const logEntryField = (writer: ProtoWriter, field: number, entry: Store.LogEntry
 
 /** A `Request` holding the batch. */
 export const batchRequest = (batch: Message.ReplicateBatch): Uint8Array => {
-  const writer = new ProtoWriter(64 + batch.changes.length * changeBytesGuess)
+  const writer = new ProtoWriter()
   const body = writer.tag(1, delimited).fork(large)
   stringField(writer, 1, batch.batchId)
   stringField(writer, 2, batch.fromRegion)
@@ -103,8 +100,6 @@ export const batchRequest = (batch: Message.ReplicateBatch): Uint8Array => {
   writer.join(body, large)
   return writer.finish()
 }
-
-const pageWriter = (page: Message.LogPage): ProtoWriter => new ProtoWriter(64 + page.entries.length * (changeBytesGuess + 32))
 
 /** The fields of a `CatchUpResponse`. */
 const writePage = (writer: ProtoWriter, page: Message.LogPage): void => {
@@ -115,7 +110,7 @@ const writePage = (writer: ProtoWriter, page: Message.LogPage): void => {
 
 /** A `Response` holding the CatchUp page (the `Replicate` method's answer). */
 export const pageResponse = (page: Message.LogPage): Uint8Array => {
-  const writer = pageWriter(page)
+  const writer = new ProtoWriter()
   const body = writer.tag(4, delimited).fork(large)
   writePage(writer, page)
   writer.join(body, large)
@@ -124,21 +119,21 @@ export const pageResponse = (page: Message.LogPage): Uint8Array => {
 
 /** A `CatchUpResponse` on its own (the `CatchUp` method's answer). */
 export const page = (page: Message.LogPage): Uint8Array => {
-  const writer = pageWriter(page)
+  const writer = new ProtoWriter()
   writePage(writer, page)
   return writer.finish()
 }
 
 /** A `WatchEvent` of one change (`change`), for a watcher that takes them one at a time. */
 export const watchChange = (entry: Store.LogEntry): Uint8Array => {
-  const writer = new ProtoWriter(changeBytesGuess + 48)
+  const writer = new ProtoWriter()
   logEntryField(writer, 1, entry)
   return writer.finish()
 }
 
 /** A `WatchEvent` of several changes (`changes`). */
 export const watchChanges = (entries: ReadonlyArray<Store.LogEntry>): Uint8Array => {
-  const writer = new ProtoWriter(64 + entries.length * (changeBytesGuess + 32))
+  const writer = new ProtoWriter()
   const body = writer.tag(3, delimited).fork(large)
   for (const entry of entries) logEntryField(writer, 1, entry)
   writer.join(body, large)

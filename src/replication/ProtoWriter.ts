@@ -32,17 +32,25 @@ const varintBytes = (value: number): number => {
   return bytes
 }
 
+/**
+ * The bytes every writer writes into, kept from one message to the next: a message is written
+ * whole in one synchronous call, so writers never overlap. A fresh array per message cost more
+ * (zeroing a guess of its size) than the one copy `finish` makes, and the copy is the message's
+ * exact size, where a batch in flight waits for its acknowledgement.
+ */
+let scratch = new Uint8Array(64 * 1024)
+/** Above this, the scratch array grown for one large message is not kept for the next. */
+const scratchKeptMax = 4 * 1024 * 1024
+
 export class ProtoWriter {
-  private bytes: Uint8Array
+  private bytes = scratch
   private at = 0
 
-  constructor(capacity: number) {
-    this.bytes = new Uint8Array(Math.max(64, capacity))
-  }
-
-  /** The bytes written, without a copy. */
+  /** A copy of the bytes written. */
   finish(): Uint8Array {
-    return this.bytes.subarray(0, this.at)
+    const written = this.bytes.slice(0, this.at)
+    if (this.bytes.length <= scratchKeptMax) scratch = this.bytes
+    return written
   }
 
   private room(needed: number): void {
