@@ -103,13 +103,13 @@ const ruled = Checkers.reference(regions, { strategy: "LastWriteWins", regionPri
 const verdicts = "verdicts" in ruled ? ruled.verdicts : new Map()
 
 const applied = [
-  { atMs: 1003, kind: "isolate", detail: "isolate a (nftables)" },
-  { atMs: 1201, kind: "store", detail: "store: not applied (store faults need a hook inside the node's store)" },
-  { atMs: 2002, kind: "crash", detail: "crash b-node1 (SIGKILL)" },
-  { atMs: 2504, kind: "restart", detail: "restart b-node1 (same directory)" },
-  { atMs: 2601, kind: "clock_jump", detail: "clock of a-node1 jumps 200 ms (libfaketime)" },
-  { atMs: 3006, kind: "heal", detail: "heal network (nftables)" },
-  { atMs: 3109, kind: "heal_all", detail: "heal all: heal network" }
+  { startedAtMs: 1002, atMs: 1003, kind: "isolate", detail: "isolate a (nftables)" },
+  { startedAtMs: 1200, atMs: 1201, kind: "store", detail: "store: not applied (store faults need a hook inside the node's store)" },
+  { startedAtMs: 2001, atMs: 2002, kind: "crash", detail: "crash b-node1 (SIGKILL)" },
+  { startedAtMs: 2503, atMs: 2504, kind: "restart", detail: "restart b-node1 (same directory)" },
+  { startedAtMs: 2600, atMs: 2601, kind: "clock_jump", detail: "clock of a-node1 jumps 200 ms (libfaketime)" },
+  { startedAtMs: 3005, atMs: 3006, kind: "heal", detail: "heal network (nftables)" },
+  { startedAtMs: 3108, atMs: 3109, kind: "heal_all", detail: "heal all: heal network" }
 ]
 
 const result: ChaosResult = {

@@ -116,3 +116,37 @@ describe("the failover check on real processes", () => {
     expect(judged([op(1, "a", 0, 100, 110)], { ...primaryLost, faults: [] })).toEqual([])
   })
 })
+
+describe("fault windows on real processes", () => {
+  // chaos swarm seed 52001's store faults: eu's disks full at 2,820 ms, room again at 3,540 ms.
+  const late = Fixtures.parse(`
+name: late-faults
+budget_ms: 20000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: us }, { id: eu }]
+replication: { conflict_resolution: LastWriteWins }
+workload: { start_ms: 100, duration_ms: 5000, rate_per_sec: 2, vaults: [acme] }
+faults:
+  - { at_ms: 2820, kind: store, region: eu, fail_rate: 0.04 }
+  - { at_ms: 3540, kind: store, region: eu, fail_rate: 0 }
+checks: [progress]
+`)
+  const inWindow = (windows: ReadonlyArray<{ readonly startMs: number; readonly endMs: number }>, atMs: number) => windows.some((window) => window.startMs <= atMs && atMs <= window.endMs)
+
+  it("are where the harness applied the faults, from when it began each to when it was done, not where the schedule put them", () => {
+    // As that run applied them: filling the disks took from 2,830 to 9,131 ms, heal-all came at 12,631.
+    const applied = [
+      { startedAtMs: 2830, atMs: 9131 },
+      { startedAtMs: 9131, atMs: 9631 },
+      { startedAtMs: 12620, atMs: 12631 }
+    ]
+    const asRun = Judge.windowsAsRun(late, applied, 12631)
+    for (const atMs of [2900, 6000, 9132, 9500, 9631]) expect(inWindow(asRun, atMs)).toBe(true)
+    expect(inWindow(asRun, 11000)).toBe(false)
+    // The schedule's windows leave the full disks of 6,000-9,631 ms out.
+    const scheduled = Judge.windowsAsRun(late, undefined, 5100)
+    expect(inWindow(scheduled, 3000)).toBe(true)
+    expect(inWindow(scheduled, 9500)).toBe(false)
+  })
+})
