@@ -133,8 +133,8 @@ const endingKind = (kind: Fault["kind"]): Fault["kind"] => (kind === "crash" ? "
 
 /**
  * The faults as applied, with the harness's times: the run applies `scenario.faults` in order
- * (`applied[i]` is `faults[i]`) and then heals all. A lasting fault is healed when the fault
- * that ends it was applied, or at the final heal; a fault the run could not apply is left out
+ * (`applied[i]` is `faults[i]`) and then heals all. A fault is applied when the harness began
+ * applying it; a lasting fault is healed when the fault that ends it was done, or the final heal; a fault the run could not apply is left out
  * (the report names it under "not applied").
  */
 export const faultEvents = (scenario: Scenario, applied: ReadonlyArray<AppliedFault>): ReadonlyArray<RunReport.FaultEvent> => {
@@ -148,7 +148,8 @@ export const faultEvents = (scenario: Scenario, applied: ReadonlyArray<AppliedFa
     if (fault.kind === "store" && fault.failRate === 0) return
     const { regions, nodes } = SimReport.hit(scenario, fault)
     const event = { type: "fault" as const, fault: index + 1, kind: fault.kind, regions, nodes }
-    found.push({ ...event, phase: "applied", atMs: done.atMs, detail: done.detail })
+    // In effect from when the harness began applying it (a full disk takes a while) until the fault ending it was done.
+    found.push({ ...event, phase: "applied", atMs: done.startedAtMs, detail: done.detail })
     if (!lasting.has(fault.kind) && fault.kind !== "store") return
     const ender = fault.kind === "store" ? SimReport.storeEnder(schedule, index) : schedule.findIndex((candidate, at) => at > index && candidate.atMs === Faults.endOf(schedule, index, Number.POSITIVE_INFINITY) && candidate.kind === endingKind(fault.kind))
     const end = ender < 0 ? healAll : applied[ender]
@@ -179,9 +180,9 @@ const markdown = (finished: Finished, lostWrites: ReadonlyArray<RunReport.LostWr
     "",
     "## Faults",
     "",
-    "| at | kind | what was done |",
-    "|---|---|---|",
-    ...result.faults.map((fault) => `| ${ms(fault.atMs)} | ${cell(fault.kind)} | ${cell(fault.detail)} |`),
+    "| scheduled | began | done | kind | what was done |",
+    "|---|---|---|---|---|",
+    ...result.faults.map((fault) => `| ${ms(fault.scheduledAtMs)} | ${ms(fault.startedAtMs)} | ${ms(fault.atMs)} | ${cell(fault.kind)} | ${cell(fault.detail)} |`),
     "",
     `## Acknowledged writes that did not survive (${lostWrites.length})`,
     "",

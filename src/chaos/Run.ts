@@ -68,8 +68,9 @@ export interface Options {
   readonly scenarioText?: string
 }
 
-/** A fault as applied, with the run's time: when the harness began applying it and when it was done. */
+/** A fault as applied, with the run's times: when the scenario put it, when the harness began applying it and when it was done. */
 export interface AppliedFault {
+  readonly scheduledAtMs: number
   readonly startedAtMs: number
   readonly atMs: number
   readonly kind: string
@@ -584,10 +585,10 @@ class ChaosRun {
     })
     for (const fault of this.scenario.faults) {
       await sleep(fault.atMs - this.now())
-      await this.applyTimed(fault.kind, () => this.apply(fault))
+      await this.applyTimed(fault.kind, fault.atMs, () => this.apply(fault))
     }
     await sleep(healedAtMs - this.now())
-    await this.applyTimed("heal_all", () => this.healAll())
+    await this.applyTimed("heal_all", healedAtMs, () => this.healAll())
     await Promise.all(writes)
     // The heal as it happened: on a busy machine the harness applies faults late, and a fault
     // such as a full disk takes time to apply (see `Judge.windowsAsRun`).
@@ -595,10 +596,10 @@ class ChaosRun {
   }
 
   /** Applies a fault and records when it began and when it was done, in `applied` and the history. */
-  async applyTimed(kind: string, apply: () => Promise<string>): Promise<void> {
+  async applyTimed(kind: string, scheduledAtMs: number, apply: () => Promise<string>): Promise<void> {
     const startedAtMs = Math.round(this.now())
     const detail = await apply()
-    this.applied.push({ startedAtMs, atMs: Math.round(this.now()), kind, detail })
+    this.applied.push({ scheduledAtMs, startedAtMs, atMs: Math.round(this.now()), kind, detail })
     this.record({ type: "fault", kind, detail })
     this.options.log(`  ${String(Math.round(this.now())).padStart(6)} ms  ${detail}`)
   }

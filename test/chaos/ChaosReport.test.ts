@@ -103,13 +103,13 @@ const ruled = Checkers.reference(regions, { strategy: "LastWriteWins", regionPri
 const verdicts = "verdicts" in ruled ? ruled.verdicts : new Map()
 
 const applied = [
-  { startedAtMs: 1002, atMs: 1003, kind: "isolate", detail: "isolate a (nftables)" },
-  { startedAtMs: 1200, atMs: 1201, kind: "store", detail: "store: not applied (store faults need a hook inside the node's store)" },
-  { startedAtMs: 2001, atMs: 2002, kind: "crash", detail: "crash b-node1 (SIGKILL)" },
-  { startedAtMs: 2503, atMs: 2504, kind: "restart", detail: "restart b-node1 (same directory)" },
-  { startedAtMs: 2600, atMs: 2601, kind: "clock_jump", detail: "clock of a-node1 jumps 200 ms (libfaketime)" },
-  { startedAtMs: 3005, atMs: 3006, kind: "heal", detail: "heal network (nftables)" },
-  { startedAtMs: 3108, atMs: 3109, kind: "heal_all", detail: "heal all: heal network" }
+  { scheduledAtMs: 1000, startedAtMs: 1002, atMs: 1003, kind: "isolate", detail: "isolate a (nftables)" },
+  { scheduledAtMs: 1200, startedAtMs: 1200, atMs: 1201, kind: "store", detail: "store: not applied (store faults need a hook inside the node's store)" },
+  { scheduledAtMs: 2000, startedAtMs: 2001, atMs: 2002, kind: "crash", detail: "crash b-node1 (SIGKILL)" },
+  { scheduledAtMs: 2500, startedAtMs: 2503, atMs: 2504, kind: "restart", detail: "restart b-node1 (same directory)" },
+  { scheduledAtMs: 2600, startedAtMs: 2600, atMs: 2601, kind: "clock_jump", detail: "clock of a-node1 jumps 200 ms (libfaketime)" },
+  { scheduledAtMs: 3000, startedAtMs: 3005, atMs: 3006, kind: "heal", detail: "heal network (nftables)" },
+  { scheduledAtMs: 3100, startedAtMs: 3108, atMs: 3109, kind: "heal_all", detail: "heal all: heal network" }
 ]
 
 const result: ChaosResult = {
@@ -180,10 +180,10 @@ describe("a chaos run as a run report", () => {
   it("pairs each lasting fault with the applied fault that ended it and leaves out what was not applied", () => {
     const faults = report.events.filter((event): event is RunReport.FaultEvent => event.type === "fault")
     expect(faults.map((event) => [event.kind, event.phase, event.atMs])).toEqual([
-      ["isolate", "applied", 1003],
-      ["crash", "applied", 2002],
+      ["isolate", "applied", 1002],
+      ["crash", "applied", 2001],
       ["crash", "healed", 2504],
-      ["clock_jump", "applied", 2601],
+      ["clock_jump", "applied", 2600],
       ["isolate", "healed", 3006]
     ])
     expect(faults.find((event) => event.kind === "crash")!.nodes).toEqual(["b-node1"])
