@@ -346,7 +346,7 @@ class ChaosRun {
     const filledRegions = new Set(storeFaults.filter((fault) => fault.failRate > 0).map((fault) => fault.region))
     for (const node of this.nodes) if (filledRegions.has(node.address.regionId)) node.disk = Disks.mount(node.folder)
     if (this.faketime !== undefined) for (const clock of this.clocks.values()) Clocks.write(clock)
-    this.applyLinks()
+    Netns.apply(this.network, this.linkState())
     // Each process starts at its drawn offset after the first (`Startup.ts`, as the simulator
     // starts them); the run's time starts once every node is ready, so what the nodes made of
     // the staggered start (a primary fenced for peers not up yet, say) carries into the run.
@@ -374,10 +374,16 @@ class ChaosRun {
     }
   }
 
-  applyLinks(): void {
+  /** The links' state now: which region pairs are cut, which nodes bridge a split, each link's loss. */
+  linkState(): Netns.LinkState {
     const links = this.scenario.topology.regions.map((region) => region.id)
     const loss = new Map(links.flatMap((from) => links.map((to) => [Netns.linkKey(from, to), Nodes.linkOf(this.scenario, from, to).loss])))
-    Netns.apply(this.network!, { blocked: this.blocked, bridges: this.bridges, lossOf: (from, to) => loss.get(Netns.linkKey(from, to)) ?? 0 })
+    return { blocked: new Set(this.blocked), bridges: new Set(this.bridges), lossOf: (from, to) => loss.get(Netns.linkKey(from, to)) ?? 0 }
+  }
+
+  /** Installs the links' state in every namespace (see `Netns.applyInBackground`). */
+  applyLinks(): Promise<void> {
+    return Netns.applyInBackground(this.network!, this.linkState())
   }
 
   /** Applies one fault; returns what was done. */
@@ -389,7 +395,7 @@ class ChaosRun {
       case "bridge":
       case "heal": {
         const detail = applyCut(this.scenario, this.blocked, this.bridges, fault)
-        this.applyLinks()
+        await this.applyLinks()
         return detail
       }
       case "clock_jump": {
@@ -606,7 +612,7 @@ class ChaosRun {
 
   async healAll(): Promise<string> {
     applyCut(this.scenario, this.blocked, this.bridges, { atMs: 0, kind: "heal" })
-    this.applyLinks()
+    await this.applyLinks()
     // Room first, so that a node started again below does not start on a full disk.
     const freed = this.nodes.filter((node) => node.disk?.full === true)
     for (const node of freed) Disks.free(node.disk!)

@@ -108,6 +108,29 @@ describe("the subnet of a run", () => {
   )
 })
 
+describe.skipIf(Netns.unavailable() !== undefined)("a run's rules, installed in the background", () => {
+  it("are in every namespace once the promise resolves, and a command that fails rejects it, saying which", async () => {
+    const network = Netns.create("f00c", [
+      { nodeId: "us-1", regionId: "us" },
+      { nodeId: "eu-1", regionId: "eu" }
+    ])
+    try {
+      const cut = { blocked: new Set([Netns.linkKey("us", "eu"), Netns.linkKey("eu", "us")]), bridges: new Set<string>(), lossOf: noLoss }
+      await Netns.applyInBackground(network, cut)
+      const [usNode, euNode] = network.nodes as [Netns.NodeAddress, Netns.NodeAddress]
+      const rules = (node: Netns.NodeAddress) => execFileSync("ip", ["netns", "exec", node.namespace, "nft", "list", "ruleset"], { encoding: "utf8" })
+      expect(rules(usNode)).toContain(`ip saddr ${euNode.address} drop`)
+      expect(rules(euNode)).toContain(`ip daddr ${usNode.address} drop`)
+      await Netns.applyInBackground(network, { blocked: new Set(), bridges: new Set(), lossOf: noLoss })
+      expect(rules(usNode)).not.toContain("drop")
+      const gone = { ...network, nodes: [{ ...usNode, namespace: `${Netns.namespacePrefix}f00c-none` }] }
+      await expect(Netns.applyInBackground(gone, cut)).rejects.toThrow(/f00c-none/)
+    } finally {
+      Netns.remove(network)
+    }
+  })
+})
+
 /** What a TCP server at `host`:`port` sends before it closes, or the error when none within 5 s. */
 const answerOf = (host: string, port: number): Promise<string> =>
   new Promise((resolve) => {
