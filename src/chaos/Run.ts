@@ -378,7 +378,7 @@ class ChaosRun {
   linkState(): Netns.LinkState {
     const links = this.scenario.topology.regions.map((region) => region.id)
     const loss = new Map(links.flatMap((from) => links.map((to) => [Netns.linkKey(from, to), Nodes.linkOf(this.scenario, from, to).loss])))
-    return { blocked: new Set(this.blocked), bridges: new Set(this.bridges), lossOf: (from, to) => loss.get(Netns.linkKey(from, to)) ?? 0 }
+    return { blocked: this.blocked, bridges: this.bridges, lossOf: (from, to) => loss.get(Netns.linkKey(from, to)) ?? 0 }
   }
 
   /** Installs the links' state in every namespace (see `Netns.applyInBackground`). */

@@ -10,6 +10,7 @@
 import type * as Change from "./Change.js"
 import type * as Message from "./Message.js"
 import { ProtoWriter } from "./ProtoWriter.js"
+import { sortedRecord } from "./SortedRecord.js"
 import type * as Store from "./Store.js"
 
 const varint = 0
@@ -26,21 +27,6 @@ const stringField = (writer: ProtoWriter, field: number, value: string): void =>
 
 const varintField = (writer: ProtoWriter, field: number, value: number): void => {
   if (value !== 0) writer.tag(field, varint).varint(value)
-}
-
-/**
- * A string-keyed record's keys in the order the generated encoder takes a map's entries: it
- * writes `Object.entries` of the record `WireCodec` sorts, and a record lists integer-like keys
- * first, in numeric order, whatever the order they were put in.
- */
-const contextKeys = (context: Readonly<Record<string, number>>): ReadonlyArray<string> => {
-  const keys = Object.keys(context)
-  let sorted = true
-  for (let index = 1; index < keys.length && sorted; index++) sorted = keys[index - 1]! < keys[index]!
-  if (sorted) return keys
-  const record: Record<string, number> = {}
-  for (const key of keys.sort()) record[key] = 0
-  return Object.keys(record)
 }
 
 const writeChange = (writer: ProtoWriter, change: Change.Change): void => {
@@ -63,10 +49,13 @@ const writeChange = (writer: ProtoWriter, change: Change.Change): void => {
   stringField(writer, 6, change.originNode)
   varintField(writer, 7, change.originRevision)
   varintField(writer, 8, change.committedAtMs)
-  for (const key of contextKeys(change.context)) {
+  // The map's entries in the generated encoder's order: `Object.entries` of the sorted record,
+  // which lists integer-like keys first, in numeric order.
+  const context = sortedRecord(change.context)
+  for (const key of Object.keys(context)) {
     const entry = writer.tag(9, delimited).fork(small)
     stringField(writer, 1, key)
-    varintField(writer, 2, change.context[key]!)
+    varintField(writer, 2, context[key]!)
     writer.join(entry, small)
   }
 }

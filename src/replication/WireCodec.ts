@@ -28,6 +28,7 @@ import * as BatchEncoder from "./BatchEncoder.js"
 import * as Guards from "./Guards.js"
 import * as Message from "./Message.js"
 import * as ProtoWriter from "./ProtoWriter.js"
+import { sortedRecord } from "./SortedRecord.js"
 import * as Store from "./Store.js"
 import * as VersionVector from "./VersionVector.js"
 
@@ -196,18 +197,6 @@ const parse = <A>(what: string, decode: () => A): Either.Either<A, string> => {
 /** Validates decoded protobuf content against a protocol schema. */
 const validate = <A, I>(schema: Schema.Schema<A, I>, value: unknown): Either.Either<A, string> =>
   Either.mapLeft(Schema.decodeUnknownEither(schema)(value), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
-
-/** A copy of a string-keyed record with its keys in sorted order, so encoding is canonical. */
-const sortedRecord = (record: Readonly<Record<string, number>>): Readonly<Record<string, number>> => {
-  const keys = Object.keys(record)
-  // Usually already in order (one or two origins): no copy then, for every change encoded.
-  let sorted = true
-  for (let index = 1; index < keys.length && sorted; index++) sorted = keys[index - 1]! < keys[index]!
-  if (sorted) return record
-  const out: Record<string, number> = {}
-  for (const key of keys.sort()) out[key] = record[key]!
-  return out
-}
 
 const requestBody = (request: Message.Request): Proto.Request["body"] => {
   switch (request._tag) {

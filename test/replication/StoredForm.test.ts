@@ -12,6 +12,7 @@ import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
 import * as StoredForm from "../../src/replication/StoredForm.js"
 import * as TupleState from "../../src/replication/TupleState.js"
+import { changeOf } from "./fixtures/wire.js"
 
 const change: Change.Change = {
   id: { origin: "us-west-1/node-a/k3x9", seq: 42 },
@@ -87,17 +88,7 @@ describe("StoredForm", () => {
     // Any code point, and any UTF-16 code unit (lone surrogates, which JSON escapes).
     const text = fc.oneof(fc.string({ unit: "binary", maxLength: 12 }), fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)), maxLength: 12 }))
     const whole = fc.oneof(fc.maxSafeNat(), fc.integer())
-    const anyChange: fc.Arbitrary<Change.Change> = fc.record({
-      id: fc.record({ origin: text, seq: whole }),
-      op: fc.constantFrom<Change.Operation>("insert", "delete"),
-      tuple: fc.record({ vault: text, resource: text, relation: text, subject: text }),
-      timestamp: fc.record({ physicalMs: whole, logical: whole }),
-      originRegion: text,
-      originNode: text,
-      originRevision: whole,
-      committedAtMs: whole,
-      context: fc.dictionary(text, whole, { maxKeys: 3 })
-    })
+    const anyChange = changeOf(text, whole)
     const fields = (c: Change.Change) => [c.id.origin, c.id.seq, c.op, c.tuple.vault, c.tuple.resource, c.tuple.relation, c.tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
     const memberFields = (c: Change.Change) => [c.id.origin, c.id.seq, c.op, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
     fc.assert(
