@@ -270,24 +270,26 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory, s
     if (fresh.length === 0) return
     const state = yield* primacy.state
     const requesters = yield* recentRequesters(services.manager, nowMs, primacy.leaseMs)
-    const tallyOf = (entries: typeof fresh) =>
-      Primacy.tally({
-        topology,
-        regionId: settings.regionId,
-        state,
-        acks: entries.map((entry) => entry.ack),
-        startedAtMs: entries[entries.length - 1]!.sentAtMs,
-        endedAtMs: nowMs,
-        leaseMs: primacy.leaseMs,
-        requesters
-      })
-    const tally = tallyOf(fresh)
+    const roundOf = (entries: typeof fresh): Primacy.Round => ({
+      topology,
+      regionId: settings.regionId,
+      state,
+      acks: entries.map((entry) => entry.ack),
+      startedAtMs: entries[entries.length - 1]!.sentAtMs,
+      endedAtMs: nowMs,
+      leaseMs: primacy.leaseMs,
+      requesters
+    })
+    const tally = Primacy.tally(roundOf(fresh))
     yield* primacy.report(tally)
     if (tally.newer !== undefined) yield* primacy.observe(tally.newer)
     // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
-    if (topology.regions.length < 3) return
+    // Only a primary renews: every other node would find no renewal in any prefix.
+    if (topology.regions.length < 3 || state.primary !== settings.regionId) return
+    // Only the renewal of each prefix, not its whole tally: this runs on every answer, and the
+    // tallies' grant reports were most of the simulator's heartbeat folding.
     for (let count = 1; count <= fresh.length; count++) {
-      const { renewal } = tallyOf(fresh.slice(0, count))
+      const renewal = Primacy.renewal(roundOf(fresh.slice(0, count)))
       if (renewal !== undefined) return yield* primacy.renew(renewal)
     }
   })

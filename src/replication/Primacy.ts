@@ -285,7 +285,7 @@ export interface Tally {
 
 /** Folds one round's answers: a renewal, a newer epoch, and the grants peers reported. */
 export const tally = (round: Round): Tally => ({
-  renewal: renewalFor(round),
+  renewal: renewal(round),
   newer: round.acks.reduce<View | undefined>(
     (best, ack) => (ack.epoch > (best?.epoch ?? round.state.epoch) ? { epoch: ack.epoch, primary: ack.primary } : best),
     undefined
@@ -308,7 +308,7 @@ export const tally = (round: Round): Tally => ({
  * may take writes once every lease an agreeing node granted to a region that has not moved on
  * (not all of its nodes agreed) can have run out.
  */
-const renewalFor = (round: Round): Renewal | undefined => {
+export const renewal = (round: Round): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId) return undefined
   const agreeing = new Map<Topology.RegionId, Array<Answer>>([[round.regionId, [answerFor(round.state, round.regionId, round.endedAtMs).answer]]])
