@@ -1,6 +1,7 @@
 /**
  * Fast guards for the hot shapes that arrive from outside: a replication batch (every change
- * of it), a page of a peer's log (every entry of it: a bootstrap's bulk) and a client's tuple. Effect Schema's decoder was a seventh of a receiving node's CPU
+ * of it), a page of a peer's log (every entry of it: a bootstrap's bulk), a Watch stream's log
+ * entries (at a client) and a client's tuple. Effect Schema's decoder was a seventh of a receiving node's CPU
  * (it builds a parse tree and Either per field); these plain checks say the same yes or no.
  *
  * They are a fast path only: a value a guard accepts is used as it is, anything else goes to
@@ -13,6 +14,7 @@
  */
 import type * as Change from "./Change.js"
 import type * as Message from "./Message.js"
+import type * as Store from "./Store.js"
 import type * as Tuple from "./Tuple.js"
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
@@ -80,8 +82,8 @@ export const isReplicateBatch = (value: unknown): value is Message.ReplicateBatc
   isNonEmptyString(own(value, "fromNode")) &&
   isChangeArray(own(value, "changes"))
 
-/** A log entry as `Store.LogEntry` takes it. */
-const isLogEntry = (value: unknown): boolean => {
+/** A log entry as `Store.LogEntry` takes it (a Watch stream's entries, and each of a log page's). */
+export const isLogEntry = (value: unknown): value is Store.LogEntry => {
   if (!isRecord(value)) return false
   const receivedFrom = own(value, "receivedFrom")
   return (

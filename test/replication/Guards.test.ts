@@ -10,6 +10,7 @@ import { Arbitrary, FastCheck as fc, Schema } from "effect"
 import * as Change from "../../src/replication/Change.js"
 import * as Guards from "../../src/replication/Guards.js"
 import * as Message from "../../src/replication/Message.js"
+import * as Store from "../../src/replication/Store.js"
 import * as Tuple from "../../src/replication/Tuple.js"
 
 const edgeValues: ReadonlyArray<unknown> = [
@@ -87,4 +88,5 @@ describe("Guards", () => {
   agreesWithSchema("Change", Change.Change, Guards.isChange)
   agreesWithSchema("ReplicateBatch", Message.ReplicateBatch, Guards.isReplicateBatch)
   agreesWithSchema("LogPage", Message.LogPage, Guards.isLogPage)
+  agreesWithSchema("LogEntry", Store.LogEntry, Guards.isLogEntry)
 })
