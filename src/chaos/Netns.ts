@@ -266,5 +266,9 @@ const runInBackground = (command: string, args: ReadonlyArray<string>, input: st
     const child = execFile(command, args, { encoding: "utf8" }, (error, _stdout, stderr) =>
       error === null ? resolve() : reject(new Error(`${command} ${args.join(" ")}: ${stderr.trim() || error.message}`))
     )
+    // A command that fails at once (a bad ruleset, a namespace gone) may exit before it reads
+    // its input: the write then fails with EPIPE, which unheard would end the harness. The exit
+    // status above says what went wrong.
+    child.stdin?.on("error", () => {})
     child.stdin?.end(input)
   })

@@ -125,6 +125,11 @@ describe.skipIf(Netns.unavailable() !== undefined)("a run's rules, installed in 
       expect(rules(usNode)).not.toContain("drop")
       const gone = { ...network, nodes: [{ ...usNode, namespace: `${Netns.namespacePrefix}f00c-none` }] }
       await expect(Netns.applyInBackground(gone, cut)).rejects.toThrow(/f00c-none/)
+      // Such a command often exits before it reads its input, and writing to it then fails with
+      // EPIPE, which ended the test process as an uncaught error (npm test, December 5, 2026)
+      // unless the harness listens for it: many at once make that likely.
+      const many = { ...gone, nodes: Array.from({ length: 100 }, (_, index) => ({ ...usNode, namespace: `${Netns.namespacePrefix}f00c-none${index}` })) }
+      await expect(Netns.applyInBackground(many, cut)).rejects.toThrow(/f00c-none/)
     } finally {
       Netns.remove(network)
     }
