@@ -850,7 +850,7 @@ export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" 
 const tenths = (value: number) => Math.round(value * 10) / 10
 
 /** Each node's incarnations, exits, drains and final log length, for the result. */
-const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<RegionState>): ChaosResult["nodes"] =>
+const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<RegionState>, startMs: number): ChaosResult["nodes"] =>
   Object.fromEntries(
     nodes.map((node) => [
       node.address.nodeId,
@@ -858,7 +858,11 @@ const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<
         address: node.address.address,
         incarnations: node.incarnations,
         exits: node.exits,
-        drains: node.drains.map((drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"}`),
+        // With the run's time the line was logged at: a drain that ends just before the node's
+        // wipe leaves it no time to close, and the wipe's SIGKILL ends it instead of its own exit.
+        drains: node.drains.map(
+          (drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"} at ${Math.round(drain.atWallMs - startMs)} ms`
+        ),
         logEntries: regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0
       }
     ])
@@ -946,7 +950,7 @@ const summarize = (
     convergenceMs: found.convergedAtMs === undefined ? undefined : Math.max(0, Math.round(found.convergedAtMs - found.healedAtMs)),
     lagMs: { samples: lag.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: tenths(lag[lag.length - 1] ?? 0) },
     faults: chaos.applied,
-    nodes: nodeSummaries(chaos.nodes, found.regions),
+    nodes: nodeSummaries(chaos.nodes, found.regions, chaos.startMs),
     restarts: chaos.starts.map((start) => ({
       node: start.node,
       atMs: Math.round(start.startMs),
