@@ -22,6 +22,7 @@ const processes = [
   "test/chaos/**/*.test.ts",
   "test/runtime/**/*.test.ts",
   "test/cli/**/*.test.ts",
+  "test/bin/**/*.test.ts",
   "test/scripts/**/*.test.ts",
   "test/report/Browser.test.ts",
   "test/sim/SwarmJobs.test.ts",

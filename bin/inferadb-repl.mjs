@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The inferadb-repl command line. It runs dist/cli.js when `npm run build` made it from the
+// The inferadb-repl command line. It runs dist/cli.cjs when `npm run build` made it from the
 // current sources, else src/cli/main.ts through tsx (see launch.mjs).
 import { launch } from "./launch.mjs"
 

@@ -8,11 +8,24 @@
  * still matches; checking costs one stat per file, about a millisecond. Set
  * INFERADB_REPL_SOURCES=1 to run the sources even when the bundle is current.
  *
+ * A bundle is one CommonJS file, compiled here with V8's code cache (`runBundle`): V8 checks
+ * that a cache was made by the same V8 with the same flags from the same text and else rejects
+ * it, and the bundle then compiles as without one. The caches are in dist/cache/, one per
+ * bundle and per set of node's flags (its command-line flags and NODE_OPTIONS) that needed one
+ * of its own (`cacheFilesOf`). A process that found none, or one V8 rejected, writes one when it
+ * exits or two seconds after it started: what it compiled by then, for the command line its
+ * subcommand's code.
+ * INFERADB_REPL_CODE_CACHE=train writes one at exit in any case (the build's training run),
+ * =off neither reads nor writes one.
+ *
  * Plain JavaScript without dependencies, so it runs before anything is built or installed.
  */
+import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import Module, { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import * as vm from "node:vm"
 
 /** The repository root. */
 export const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
@@ -57,12 +70,110 @@ export const bundleOf = (source) => {
 }
 
 /**
- * Imports `source`'s current bundle, or registers tsx and imports the source itself.
+ * Where the code cache of `bundle` is kept: the one for node's default flags, and the one for
+ * this process's own (its command-line flags and NODE_OPTIONS), which is the same file when it
+ * has none.
+ * @param {string} bundle
+ */
+export const cacheFilesOf = (bundle) => {
+  const file = (flags) => {
+    const key = createHash("sha256").update(JSON.stringify([process.version, process.arch, ...flags])).digest("hex").slice(0, 16)
+    return path.join(path.dirname(bundle), "cache", `${path.basename(bundle, ".cjs")}-${key}.v8cache`)
+  }
+  const options = process.env["NODE_OPTIONS"] ?? ""
+  return { defaults: file([]), own: process.execArgv.length === 0 && options === "" ? file([]) : file([...process.execArgv, options]) }
+}
+
+/** @param {string} file */
+const readIfThere = (file) => {
+  try {
+    return fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Writes `data` under a name of its own and renames it into place, so that processes writing
+ * the same cache at once never leave a torn file. A read-only dist/ only costs the cache.
+ * @param {string} file
+ * @param {() => Buffer} data
+ */
+const writeQuietly = (file, data) => {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(temporary, data())
+    fs.renameSync(temporary, file)
+  } catch {
+    try {
+      fs.rmSync(temporary, { force: true })
+    } catch {
+      // Nothing was written there either.
+    }
+  }
+}
+
+/** How long after its start a process that runs on writes its code cache (see `saveLater`). */
+const saveAfterMs = 2_000
+
+/**
+ * Writes `script`'s code cache when the process exits or `saveAfterMs` after now, whichever
+ * comes first (only at exit when training). The timer is for processes that end without an
+ * exit of their own: a swarm's worker threads are terminated, a node may be killed.
+ * @param {string} file
+ * @param {vm.Script} script
+ * @param {boolean} atExitOnly
+ */
+const saveLater = (file, script, atExitOnly) => {
+  let saved = false
+  const save = () => {
+    if (saved) return
+    saved = true
+    writeQuietly(file, () => script.createCachedData())
+  }
+  process.once("exit", save)
+  if (!atExitOnly) setTimeout(save, saveAfterMs).unref()
+}
+
+/**
+ * Runs a CommonJS bundle the way `require` would, compiled with its code cache, and returns its
+ * exports. Its own `import()` of a computed specifier (the chaos harness loads this launcher so)
+ * goes to node's loader.
+ * @param {string} bundle
+ */
+export const runBundle = (bundle) => {
+  const mode = process.env["INFERADB_REPL_CODE_CACHE"]
+  const files = cacheFilesOf(bundle)
+  // Most of node's own flags (`--v8-pool-size`, which every serve gets) leave V8's check alone, so
+  // the default flags' cache serves until V8 rejects it; then this process makes one of its own.
+  const cachedData = mode === "off" || mode === "train" ? undefined : (readIfThere(files.own) ?? readIfThere(files.defaults))
+  const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, "utf8")), {
+    filename: bundle,
+    cachedData,
+    importModuleDynamically: (specifier) => import(specifier)
+  })
+  if (mode !== "off" && (cachedData === undefined || script.cachedDataRejected === true)) saveLater(files.own, script, mode === "train")
+  const module = { exports: {} }
+  script.runInThisContext().call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle))
+  return module.exports
+}
+
+/**
+ * Runs `source`'s current bundle, or registers tsx and imports the source itself.
  * @param {string} source
  */
 export const launch = async (source) => {
   const bundle = bundleOf(source)
-  if (bundle !== undefined) return import(pathToFileURL(bundle).href)
+  if (bundle === undefined) return launchSources(source)
+  const exports = runBundle(bundle)
+  // The training run also loads what its command does not use (see main.ts's `train`).
+  if (process.env["INFERADB_REPL_CODE_CACHE"] === "train" && typeof exports.train === "function") await exports.train()
+  return exports
+}
+
+/** @param {string} source */
+const launchSources = async (source) => {
   const { register } = await import("tsx/esm/api")
   register()
   return import(pathToFileURL(path.join(root, source)).href)

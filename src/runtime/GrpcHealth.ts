@@ -33,11 +33,11 @@ const protoFiles = ["inferadb/replication/v1/service.proto", "inferadb/replicati
 
 /**
  * The repository's `proto/` directory: two levels above this file in the sources
- * (`src/runtime/`) and in the bundle's chunks (`dist/chunks/`), three above `dist/` itself.
+ * (`src/runtime/`), one above the bundle in `dist/`.
  */
 export const protoRoot = (): string | undefined => {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  return ["../../proto", "../proto", "../../../proto"].map((relative) => path.resolve(here, relative)).find((candidate) => fs.existsSync(path.join(candidate, protoFiles[0]!)))
+  return ["../../proto", "../proto"].map((relative) => path.resolve(here, relative)).find((candidate) => fs.existsSync(path.join(candidate, protoFiles[0]!)))
 }
 
 /** The health status of a server; starts NOT_SERVING. */

@@ -15,7 +15,8 @@
  * overall: more, smaller collections.
  *
  * V8's `gc` is exposed at run time (`--expose-gc` through `v8.setFlagsFromString`, the
- * function taken from a fresh context, so the process's own global object gets no `gc`). Where
+ * function taken from a fresh context, so the process's own global object gets no `gc`, and the
+ * flag turned off again). Where
  * that is refused the node runs without idle collections and says so.
  */
 import { Effect, type Scope } from "effect"
@@ -64,6 +65,9 @@ const exposeGc = (): Gc | string => {
   try {
     v8.setFlagsFromString("--expose-gc")
     const gc: unknown = vm.runInNewContext("typeof gc === 'function' ? gc : undefined")
+    // The function stays usable. V8 stamps a code cache with its flags, so with the flag left on
+    // the cache this process writes at exit (bin/launch.mjs) would be refused at the next start.
+    v8.setFlagsFromString("--no-expose-gc")
     return typeof gc === "function" ? (gc as Gc) : "V8 did not expose gc"
   } catch (error) {
     return error instanceof Error ? error.message : String(error)

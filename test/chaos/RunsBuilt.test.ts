@@ -25,9 +25,9 @@ const repository = (build: "none" | "current" | "stale"): string => {
   fs.writeFileSync(source, "export {}\n")
   if (build === "none") return root
   fs.mkdirSync(path.join(root, "dist"))
-  fs.writeFileSync(path.join(root, "dist", "cli.js"), "export {}\n")
+  fs.writeFileSync(path.join(root, "dist", "cli.cjs"), "module.exports = {}\n")
   const stats = fs.statSync(source)
-  const manifest = { entries: { "src/cli/main.ts": "dist/cli.js" }, inputs: { "src/cli/main.ts": [stats.mtimeMs, stats.size] } }
+  const manifest = { entries: { "src/cli/main.ts": "dist/cli.cjs" }, inputs: { "src/cli/main.ts": [stats.mtimeMs, stats.size] } }
   fs.writeFileSync(path.join(root, "dist", "manifest.json"), JSON.stringify(manifest))
   // A source changed after the build: the launcher then runs the sources.
   if (build === "stale") fs.appendFileSync(source, "// changed\n")

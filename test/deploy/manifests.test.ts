@@ -140,7 +140,7 @@ describe("the container's own command line", () => {
   it("the Dockerfile runs the bundle, and serve becomes ready with the StatefulSet's arguments, environment and ConfigMap", async () => {
     const dockerfile = fs.readFileSync(path.join(deployDir, "Dockerfile"), "utf8")
     // serve runs in the image with the flags every other start of it uses (`ServeFlags`).
-    const entrypoint = ["node", ...ServeFlags.serveNodeFlags, "/app/dist/cli.js"].map((part) => JSON.stringify(part)).join(", ")
+    const entrypoint = ["node", ...ServeFlags.serveNodeFlags, "/app/dist/cli.cjs"].map((part) => JSON.stringify(part)).join(", ")
     expect(dockerfile.split("\n")).toContain(`ENTRYPOINT [${entrypoint}]`)
     expect(dockerfile).toMatch(/^RUN npm ci /m)
     const { container, configMap, configPath, args } = parts(load(manifestFiles[0]!))
