@@ -9,10 +9,11 @@
  * INFERADB_REPL_SOURCES=1 to run the sources even when the bundle is current.
  *
  * A bundle is one CommonJS file, compiled here with V8's code cache (`runBundle`): V8 checks
- * that a cache was made by the same V8 with the same flags from the same text and else rejects
- * it, and the bundle then compiles as without one. The caches are in dist/cache/, one per
- * bundle and per set of node's flags (its command-line flags and NODE_OPTIONS) that needed one
- * of its own (`cacheFilesOf`). A process that found none, or one V8 rejected, writes one when it
+ * that a cache was made by the same V8 with the same flags from a text of the same length and
+ * else rejects it, and the bundle then compiles as without one. The caches are in dist/cache/,
+ * one per bundle file (its inode, modification time and size, so never one made from an
+ * earlier build) and per set of node's flags (its command-line flags and NODE_OPTIONS) that
+ * needed one of its own (`cacheFilesOf`). A process that found none, or one V8 rejected, writes one when it
  * exits or two seconds after it started: what it compiled by then, for the command line its
  * subcommand's code.
  * INFERADB_REPL_CODE_CACHE=train writes one at exit in any case (the build's training run),
@@ -22,7 +23,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import Module, { createRequire } from "node:module"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as vm from "node:vm"
@@ -76,8 +77,12 @@ export const bundleOf = (source) => {
  * @param {string} bundle
  */
 export const cacheFilesOf = (bundle) => {
+  // V8 tells one text from another only by its length: a cache written at exit by a process
+  // that loaded the bundle before a rebuild must never meet the new bundle. Each build writes
+  // the file anew (a new inode and modification time).
+  const { ino, mtimeMs, size } = fs.statSync(bundle)
   const file = (flags) => {
-    const key = createHash("sha256").update(JSON.stringify([process.version, process.arch, ...flags])).digest("hex").slice(0, 16)
+    const key = createHash("sha256").update(JSON.stringify([process.version, process.arch, ino, mtimeMs, size, ...flags])).digest("hex").slice(0, 16)
     return path.join(path.dirname(bundle), "cache", `${path.basename(bundle, ".cjs")}-${key}.v8cache`)
   }
   const options = process.env["NODE_OPTIONS"] ?? ""
@@ -148,10 +153,12 @@ export const runBundle = (bundle) => {
   // Most of node's own flags (`--v8-pool-size`, which every serve gets) leave V8's check alone, so
   // the default flags' cache serves until V8 rejects it; then this process makes one of its own.
   const cachedData = mode === "off" || mode === "train" ? undefined : (readIfThere(files.own) ?? readIfThere(files.defaults))
-  const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, "utf8")), {
+  // CommonJS's own wrapper, on the bundle's first line so that its line numbers stay as they are.
+  const wrapped = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(bundle, "utf8")}\n});`
+  const script = new vm.Script(wrapped, {
     filename: bundle,
     cachedData,
-    importModuleDynamically: (specifier) => import(specifier)
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
   })
   if (mode !== "off" && (cachedData === undefined || script.cachedDataRejected === true)) saveLater(files.own, script, mode === "train")
   const module = { exports: {} }

@@ -47,8 +47,12 @@ const extraInputs = ["package.json", "package-lock.json", "scripts/build.mjs"]
 
 const outdir = path.join(root, "dist")
 
-/** What `import.meta` gave the ES modules, from the CommonJS module's own file name. */
-const importMetaShim = 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;'
+/**
+ * What `import.meta` gave the ES modules, from the CommonJS module's own file name. It comes
+ * after a "use strict" of its own: esbuild's comes after the banner, where it is no directive,
+ * and the bundle would run in sloppy mode (writes to frozen values silently ignored, say).
+ */
+const importMetaShim = '"use strict";\nconst __importMetaUrl = require("node:url").pathToFileURL(__filename).href;'
 
 const build = async () => {
   // The manifest goes first and comes back last: a launcher never sees a half-written build as current.
@@ -71,6 +75,15 @@ const build = async () => {
     metafile: true,
     logLevel: "warning"
   })
+  for (const name of Object.values(entries)) {
+    const file = path.join(outdir, `${name}.cjs`)
+    const text = fs.readFileSync(file, "utf8")
+    if (!text.startsWith('"use strict";\n')) throw new Error(`${file} does not begin with "use strict": it would run in sloppy mode`)
+    // esbuild turns import() of a named module into require; one of a name computed at run time
+    // stays, and in a script Node 20 runs it only through a loader it warns is experimental.
+    const computed = text.match(/(?<![\w$.])import\((?!["'`])[^)]{0,60}/)
+    if (computed !== null) throw new Error(`${file} has an import() of a name computed at run time (${computed[0]}): use createRequire, or a literal name`)
+  }
   const inputs = [...Object.keys(result.metafile.inputs).filter((file) => !file.startsWith("node_modules/")), ...extraInputs]
   const manifest = {
     entries: Object.fromEntries(Object.entries(entries).map(([source, name]) => [source, `dist/${name}.cjs`])),

@@ -38,15 +38,21 @@ export const token = "chaos-token"
 
 /**
  * Whether `serve` started from `root` runs the bundle, by the launcher's own check
- * (`bin/launch.mjs`, loaded from that repository when asked, not bundled into this one). When it
- * does not (no `npm run build` since the sources changed), every node start compiles the
- * sources through tsx: on this 2-core machine `serve --help` took 2.0-2.4 s that way against
- * 0.55 s built, and a run's restarts come up seconds late (December 4, 2026).
+ * (`bin/launch.mjs` of that repository, asked in a node process of its own: the bundle is a
+ * script, whose `import()` of a file named at run time Node 20 allows only behind an
+ * experimental flag). When it does not (no `npm run build` since the sources changed), every
+ * node start compiles the sources through tsx: on this 2-core machine `serve --help` took
+ * 2.0-2.4 s that way against 0.55 s built, and a run's restarts come up seconds late (December 4,
+ * 2026).
  */
-export const runsBuilt = async (root: string): Promise<boolean> => {
-  const launcher = (await import(pathToFileURL(path.join(root, "bin", "launch.mjs")).href)) as { readonly bundleOf: (source: string) => string | undefined }
-  return launcher.bundleOf("src/cli/main.ts") !== undefined
-}
+export const runsBuilt = (root: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const launcher = JSON.stringify(pathToFileURL(path.join(root, "bin", "launch.mjs")).href)
+    const check = `import { bundleOf } from ${launcher}; process.exitCode = bundleOf("src/cli/main.ts") === undefined ? 1 : 0`
+    const child = spawn(process.execPath, ["--input-type=module", "--eval", check], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
+    child.on("error", () => resolve(false))
+    child.on("exit", (code) => resolve(code === 0))
+  })
 
 /** The repository root: the folder above this file's that holds `bin/inferadb-repl.mjs` (from the sources or the bundle). */
 export const repositoryRoot = (): string => {

@@ -4,8 +4,8 @@
  * region). Several engine nodes of a region may share one cluster and prefix; FDB's
  * serializable transactions keep them consistent.
  *
- * The binding is an optional dependency with a native part (libfdb_c), so it is loaded with a
- * dynamic `import()` only when this store is selected, and the few parts of its API used here
+ * The binding is an optional dependency with a native part (libfdb_c), so it is loaded
+ * (`require`, at run time) only when this store is selected, and the few parts of its API used here
  * are declared locally so the project compiles without it. A missing binding is a StoreError
  * that says what to install.
  *
@@ -26,6 +26,7 @@
  * most 10 kB and values 100 kB. Errors past them surface as StoreErrors.
  */
 import { randomUUID } from "node:crypto"
+import { createRequire } from "node:module"
 import { Duration, Effect, Exit, FiberId, Layer, Runtime } from "effect"
 import { StoreError } from "../replication/Errors.js"
 import * as Handoff from "../replication/Handoff.js"
@@ -90,8 +91,12 @@ const isBinding = (value: unknown): value is FdbBinding =>
   typeof (value as Partial<FdbBinding>).open === "function" &&
   typeof (value as Partial<FdbBinding>).setAPIVersion === "function"
 
+// `require` rather than `import()`: the bundle is a script (see scripts/build.mjs), whose import()
+// of a package named at run time Node 20 allows only behind an experimental flag.
+const requireBinding = (): Promise<unknown> => Promise.resolve().then(() => createRequire(import.meta.url)(bindingPackage) as unknown)
+
 /** Loads the binding, or fails with a StoreError saying what to install. */
-export const loadBinding = (importBinding: () => Promise<unknown> = () => import(bindingPackage)): Effect.Effect<FdbBinding, StoreError> =>
+export const loadBinding = (importBinding: () => Promise<unknown> = requireBinding): Effect.Effect<FdbBinding, StoreError> =>
   Effect.flatMap(
     Effect.tryPromise({
       try: importBinding,

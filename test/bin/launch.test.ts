@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Launch from "../../bin/launch.mjs"
 
@@ -84,6 +85,17 @@ describe("runBundle's code cache", () => {
     expect(files(cacheDir)).toEqual(first)
   })
 
+  it("a bundle rebuilt to a text of the same length never runs the earlier build's code", () => {
+    const { bundle, runner } = distWithBundle()
+    run(runner)
+    // V8 would take the first build's cache for this text (it compares lengths), and run its code.
+    const rebuilt = fs.readFileSync(bundle, "utf8").replace("return x + 1 }", "return x - 1 }")
+    expect(rebuilt.length).toBe(fs.statSync(bundle).size)
+    fs.writeFileSync(bundle, rebuilt)
+    const result = spawnSync(process.execPath, [runner], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "", INFERADB_REPL_CODE_CACHE: "" } })
+    expect(result.stdout).toBe(String(Number(expected) - 2))
+  })
+
   it("a damaged cache is refused, the bundle runs as without one, and the cache is written anew", () => {
     const { runner, cacheDir } = distWithBundle()
     run(runner)
@@ -109,6 +121,19 @@ describe("runBundle's code cache", () => {
     // V8 takes the default flags' cache under --v8-pool-size (every serve's): nothing new is written.
     run(runner, ["--v8-pool-size=1"])
     expect(files(cacheDir)).toEqual(withOwn)
+  })
+
+  // The build refuses bundles with such an import() (Node 20 warns that the loader behind it is
+  // experimental); one that slipped through still runs.
+  it("a bundle's import() of a computed specifier goes to node's loader", () => {
+    const { bundle, runner } = distWithBundle()
+    const module = path.join(path.dirname(bundle), "imported.mjs")
+    fs.writeFileSync(module, "export const answer = 42\n")
+    fs.appendFileSync(bundle, `module.exports.imported = () => import(${JSON.stringify(pathToFileURL(module).href)}).then((loaded) => loaded.answer)\n`)
+    fs.appendFileSync(runner, `process.stdout.write(" " + String(await runBundle(${JSON.stringify(bundle)}).imported()))\n`)
+    const result = spawnSync(process.execPath, [runner], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } })
+    expect(result.stdout).toBe(`${expected} 42`)
+    expect(result.status).toBe(0)
   })
 
   it("INFERADB_REPL_CODE_CACHE=off neither reads nor writes, and a cache that cannot be written costs nothing else", () => {
