@@ -143,8 +143,9 @@ const saveLater = (file, script, atExitOnly) => {
 
 /**
  * Runs a CommonJS bundle the way `require` would, compiled with its code cache, and returns its
- * exports. Its own `import()` of a computed specifier (the chaos harness loads this launcher so)
- * goes to node's loader.
+ * exports. An `import()` of a name computed at run time, which the build refuses, would still go
+ * to node's loader (in the node versions that have the option), with node's warning that the
+ * option is experimental.
  * @param {string} bundle
  */
 export const runBundle = (bundle) => {
@@ -158,7 +159,7 @@ export const runBundle = (bundle) => {
   const script = new vm.Script(wrapped, {
     filename: bundle,
     cachedData,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
   })
   if (mode !== "off" && (cachedData === undefined || script.cachedDataRejected === true)) saveLater(files.own, script, mode === "train")
   const module = { exports: {} }
