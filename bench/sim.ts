@@ -18,6 +18,10 @@
  *   quiet cluster (full mesh, 50 ms links, no faults) of 2, 3 and 5 regions, idle and under 100
  *   and 1,000 writes/s, one seed each after a warm-up run (CPU time, so a shared machine
  *   disturbs it less than wall time), with the Effect operations per simulated second beside it;
+ * - `startUp`: the command line's start as users meet it, in whole processes (wall time, the
+ *   median of three runs after one more): `node bin/inferadb-repl.mjs --help`, and `sim run
+ *   --seed 1 --no-report` of every shipped simulator scenario (not the chaos ones), with its
+ *   exit status and how many took under a second;
  * - the machine's load average before and after, since the machine may be shared: compare
  *   figures only between runs under a similar load (CPU-second figures suffer least from it);
  * - `notes` on where the time goes (garbage collection measured here; the rest from a
@@ -28,6 +32,7 @@
  *   SWARM_SEEDS=0 npm run bench:sim                no short swarm runs
  *   SWARM_SUSTAINED_SEEDS=0 npm run bench:sim      no sustained swarm run
  *   CPU_TABLE=0 npm run bench:sim                  no CPU-per-simulated-second table
+ *   STARTUP=0 npm run bench:sim                    no start-up figures
  *
  * Wall time is read here, never inside the simulator (it takes the clock as an option).
  */
@@ -175,6 +180,40 @@ const swarm = (jobs: number, swarmSeeds: number) => {
   }
 }
 
+/** Wall ms of one run of the command line with `args` (the process's start included), and its exit status. */
+const commandLine = (args: ReadonlyArray<string>): { readonly wallMs: number; readonly status: number | null } => {
+  const startedMs = performance.now()
+  const child = spawnSync(process.execPath, ["bin/inferadb-repl.mjs", ...args], { cwd: root, stdio: "ignore" })
+  return { wallMs: performance.now() - startedMs, status: child.status }
+}
+
+/** How many times each start-up figure is taken; the median is reported. */
+const startUpRuns = 3
+
+/**
+ * The command line's start as users meet it, wall time of whole processes: `--help` (whose
+ * target is 0.5 s) and a `sim run --seed 1 --no-report` of every shipped simulator scenario
+ * (target 1 s), each the median of `startUpRuns` runs after one that is not counted.
+ */
+const startUp = () => {
+  const median3 = (args: ReadonlyArray<string>) => {
+    commandLine(args)
+    const runs = Array.from({ length: startUpRuns }, () => commandLine(args))
+    return { wallMs: Math.round(median(runs.map((run) => run.wallMs))), status: runs[0]!.status }
+  }
+  const scenarioFiles = fs.readdirSync(path.join(root, "scenarios")).filter((name) => name.endsWith(".yaml") && !name.startsWith("chaos-")).sort()
+  const simRuns = scenarioFiles.map((name) => {
+    const run = median3(["sim", "run", "--seed", "1", "--no-report", `scenarios/${name}`])
+    return { scenario: name, wallMs: run.wallMs, exit: run.status }
+  })
+  return {
+    runner: bundleOf("src/cli/main.ts") === undefined ? "sources (through tsx)" : "bundle",
+    helpWallMs: median3(["--help"]).wallMs,
+    simRunWallMs: { median: Math.round(median(simRuns.map((run) => run.wallMs))), max: Math.max(...simRuns.map((run) => run.wallMs)), underOneSecond: `${simRuns.filter((run) => run.wallMs < 1_000).length} of ${simRuns.length}` },
+    simRuns
+  }
+}
+
 /** A quiet full-mesh cluster of `regions` regions taking `ratePerSec` writes/s for two simulated seconds. */
 const quietCluster = (regions: number, ratePerSec: number): Scenario.Scenario =>
   Either.getOrThrowWith(
@@ -240,6 +279,7 @@ const results = scenarios.map((scenario, index) => summarize(scenario, tallies[i
 const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map((jobs) => swarm(jobs, swarmSeeds))
 const sustainedSwarm = sustainedSeeds === 0 ? undefined : swarm(cores, sustainedSeeds)
 const cpuPerSimulatedSecond = process.env["CPU_TABLE"] === "0" ? [] : cpuTable()
+const startUpFigures = process.env["STARTUP"] === "0" ? undefined : startUp()
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
 process.stdout.write(
   `${JSON.stringify({
@@ -257,6 +297,7 @@ process.stdout.write(
     ...(sustainedSwarm === undefined ? {} : { sustainedSwarm }),
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     cpuMsPerSimulatedSecond: cpuPerSimulatedSecond,
+    ...(startUpFigures === undefined ? {} : { startUp: startUpFigures }),
     notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`
   })}\n`
 )
