@@ -10,8 +10,9 @@
  * it has none. Compiling the 3.9 MB of the command line's bundle was a fifth of a `sim run`'s
  * wall time. A subcommand's modules are wrapped by esbuild and run only when it is invoked, so
  * `--help` still runs commander alone. After the manifest, the build runs one `sim run` of a
- * shipped scenario to make the cache for node's default flags (`trainingRun`), so the first
- * command after a build starts as fast as the later ones.
+ * shipped scenario to make the cache for node's default flags (`trainingRun`), and one
+ * `--help` for the small cache of its own, so the first command after a build starts as fast
+ * as the later ones.
  *
  * Some packages stay external and load from node_modules: lmdb and msgpackr-extract (native
  * addons located relative to their own files), foundationdb (optional, imported only when that
@@ -115,6 +116,8 @@ const trainingRun = () => {
     timeout: 60_000
   })
   if (run.status !== 0) process.stderr.write(`the code cache's training run failed (status ${run.status}); commands make it themselves: ${String(run.stderr).slice(0, 2000)}\n`)
+  // `--help` has a cache of its own (bin/inferadb-repl.mjs), which its first run writes.
+  spawnSync(process.execPath, ["bin/inferadb-repl.mjs", "--help"], { cwd: root, env: { ...process.env, NODE_OPTIONS: "" }, stdio: "ignore", timeout: 60_000 })
 }
 
 const ifStale = process.argv.includes("--if-stale")

@@ -96,6 +96,20 @@ describe("runBundle's code cache", () => {
     expect(result.stdout).toBe(String(Number(expected) - 2))
   })
 
+  it("a use of its own (the command line's --help) keeps its own cache, apart from the bundle's", () => {
+    const { bundle, runner, cacheDir } = distWithBundle()
+    run(runner)
+    const general = files(cacheDir)
+    fs.writeFileSync(runner, fs.readFileSync(runner, "utf8").replace(`runBundle(${JSON.stringify(bundle)})`, `runBundle(${JSON.stringify(bundle)}, "help")`))
+    run(runner)
+    const both = files(cacheDir)
+    expect(Object.keys(both)).toHaveLength(2)
+    const own = Object.keys(both).find((name) => !(name in general))!
+    expect(own).toMatch(/^made-help-[0-9a-f]{16}\.v8cache$/)
+    run(runner)
+    expect(files(cacheDir)).toEqual(both)
+  })
+
   it("a damaged cache is refused, the bundle runs as without one, and the cache is written anew", () => {
     const { runner, cacheDir } = distWithBundle()
     run(runner)
