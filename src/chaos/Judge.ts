@@ -138,7 +138,7 @@ const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Che
 
 /** What the `drained` check can see on real processes (`DrainCheck`, from `ChaosRun.noteDrain`). */
 export const drainedPartly =
-  "judged for the writes acknowledged before the node was signalled (a real client cannot tell when the node began its drain), against its peers' logs as their feeds showed them a second after it exited (a Watch stream trails its store)"
+  "judged for the writes acknowledged before the node was signalled (a real client cannot tell when the node began its drain), against its peers' logs as their feeds showed them and their disks held them a second after it exited (a Watch stream trails its store, and a peer that is stopping shows none)"
 
 /** What the `failover` check can see on real processes (`judgeFailover`). */
 export const failoverPartly =

@@ -526,13 +526,20 @@ class ChaosRun {
     void settled.finally(() => this.stopping.delete(settled))
   }
 
-  /** Keeps a completed drain of `node`'s `incarnation` with its peers' logs as their feeds show them now (`DrainCheck`). */
+  /**
+   * Keeps a completed drain of `node`'s `incarnation` with its peers' logs as they are now
+   * (`DrainCheck`): what their feeds showed, and what their disks hold. A feed alone misses what a
+   * peer applied while it was stopping itself: `serve` withdraws its API, Watch included, at
+   * SIGTERM and still applies batches until it closes. Chaos seed 58029: a sibling applied the
+   * drained node's two changes during its own drain and was not back before the judge looked, so
+   * a drain that had told the truth was judged a violation.
+   */
   noteDrain(node: Nodes.Node, { incarnation, askedAtMs, bornAtMs }: { readonly incarnation: number; readonly askedAtMs: number; readonly bornAtMs: number }): void {
     const line = [...node.drains].reverse().find((drain) => drain.incarnation === incarnation)
     const regionId = node.address.regionId
     if (line === undefined || !line.complete || line.logEnd === undefined || this.graph.removed.has(regionId)) return
     const disk = (nodeId: string): DrainCheck.Disk =>
-      DrainCheck.diskOf(nodeId, this.feeds.get(nodeId)!.log.map((entry) => entry.change), this.wipedAtMs.get(nodeId) ?? 0)
+      DrainCheck.diskOf(nodeId, [...this.feeds.get(nodeId)!.log.map((entry) => entry.change), ...this.storedChanges(nodeId)], this.wipedAtMs.get(nodeId) ?? 0)
     const nodesOf = (region: string) => this.nodes.filter((candidate) => candidate.address.regionId === region).map((candidate) => candidate.address.nodeId)
     const targets = (this.graph.targets[regionId] ?? []).filter((target) => target !== regionId && !this.graph.removed.has(target))
     this.drained.push({
@@ -546,6 +553,20 @@ class ChaosRun {
         allowed: Checkers.allowedBy(this.scenario.topology.vaults)
       }
     })
+  }
+
+  /**
+   * The changes in `nodeId`'s log on its disk now (`StoredState`, a consistent snapshot even while
+   * the node runs); none when the disk cannot be read (wiped, or not created yet): its feed then
+   * stands alone, as before.
+   */
+  storedChanges(nodeId: string): ReadonlyArray<Change.Change> {
+    const node = this.node(nodeId)
+    try {
+      return StoredState.read(node.address.regionId, nodeId, Nodes.dataDir(node)).log.map((entry) => entry.change)
+    } catch {
+      return []
+    }
   }
 
   /**
