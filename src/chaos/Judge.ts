@@ -183,7 +183,11 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
   if (checks.has("safety")) {
     for (const region of regions) {
       const answers = observed.served.get(region.replica) ?? new Map<string, boolean>()
-      const served: Checkers.Served = (_, frontier) => answers.get(Tuple.key(frontier[0]!.tuple)) ?? false
+      // A tuple whose Check went unanswered (the node is already a liveness violation, "could not be
+      // read") is taken to serve what its stored changes give by the rule: its frontier is still
+      // judged, its answer is not. Read as absent, it made every such tuple a safety violation too
+      // (chaos seed 58036, Checks past their deadline on a machine running eleven nodes).
+      const served: Checkers.Served = (_, frontier) => answers.get(Tuple.key(frontier[0]!.tuple)) ?? Oracle.present(rules, frontier)
       violations.push(...(observed.converged ? Checkers.safety([region], verdicts, topology, served) : Checkers.servedAnswers([region], rules, served)))
     }
   }

@@ -165,10 +165,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const unavailableRetryMs = 250
 
 /**
- * Runs `read` again while it fails UNAVAILABLE, until `timeoutMs` passed. A node started again just
- * before the end (a wipe at the heal) may be ready while the harness's channel to it still waits
- * out grpc-js's reconnect backoff from the attempts that failed while it was down, and a call
- * then fails at once (on a busy machine, `graceful-stop-wipe` lost a node's final read so).
+ * Runs `read` again while it fails UNAVAILABLE or DEADLINE_EXCEEDED, until `timeoutMs` passed. A
+ * node started again just before the end (a wipe at the heal) may be ready while the harness's
+ * channel to it still waits out grpc-js's reconnect backoff from the attempts that failed while it
+ * was down, and a call then fails at once (on a busy machine, `graceful-stop-wipe` lost a node's
+ * final read so). A call also has only the workload's deadline, and on a machine running eleven
+ * nodes after a heal a Check took longer than 0.5 s (chaos seed 58036).
  */
 const whileUnavailable = async <A>(read: () => Promise<A>, timeoutMs: number): Promise<A> => {
   const deadline = Date.now() + timeoutMs
@@ -176,7 +178,8 @@ const whileUnavailable = async <A>(read: () => Promise<A>, timeoutMs: number): P
     try {
       return await read()
     } catch (error) {
-      const unavailable = (error as { readonly code?: unknown }).code === 14 || /UNAVAILABLE/.test(String(error))
+      const code = (error as { readonly code?: unknown }).code
+      const unavailable = code === 14 || code === 4 || /UNAVAILABLE|DEADLINE_EXCEEDED/.test(String(error))
       if (!unavailable || Date.now() >= deadline) throw error
       await sleep(unavailableRetryMs)
     }
@@ -717,9 +720,10 @@ class ChaosRun {
         const answers = new Map<string, boolean>()
         const held = [...tuples].filter(([key]) => region.tuples.has(key))
         try {
+          const until = Date.now() + finalReadTimeoutMs
           for (let from = 0; from < held.length; from += checksInFlight) {
             const slice = held.slice(from, from + checksInFlight)
-            const results = await Promise.all(slice.map(([, tuple]) => client.check(tuple)))
+            const results = await Promise.all(slice.map(([, tuple]) => whileUnavailable(() => client.check(tuple), Math.max(0, until - Date.now()))))
             slice.forEach(([key], index) => answers.set(key, results[index]!))
           }
           return { region, answers, error: undefined }

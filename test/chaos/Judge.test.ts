@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest"
 import * as Judge from "../../src/chaos/Judge.js"
 import type * as Workload from "../../src/chaos/Workload.js"
 import { Either } from "effect"
+import * as Tuple from "../../src/replication/Tuple.js"
 import { topologyFor } from "../../src/sim/Scenario.js"
 import * as Fixtures from "../sim/fixtures/scenarios.js"
 
@@ -148,5 +149,67 @@ checks: [progress]
     const scheduled = Judge.windowsAsRun(late, undefined, 5100)
     expect(inWindow(scheduled, 3000)).toBe(true)
     expect(inWindow(scheduled, 9500)).toBe(false)
+  })
+})
+
+/**
+ * Safety's served answers: a node's Check answers after the run, read by the harness. One that
+ * went unanswered (the node is already reported as unreadable, a liveness violation) must not be
+ * read as "absent": its frontier is still judged, its answer is not (chaos seed 58036).
+ */
+describe("the safety check's Check answers on real processes", () => {
+  const safetyScenario = Fixtures.parse(`
+name: chaos-safety
+budget_ms: 20000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a }, { id: b }]
+replication: { conflict_resolution: LastWriteWins }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
+checks: [safety]
+`)
+  const change = {
+    id: { origin: "a/a-node1/x", seq: 1 },
+    op: "insert" as const,
+    tuple,
+    timestamp: { physicalMs: 1_000, logical: 0 },
+    originRegion: "a",
+    originNode: "a-node1",
+    originRevision: 1,
+    committedAtMs: 1_000,
+    context: {}
+  }
+  const region = (frontier: ReadonlyArray<typeof change>) => ({
+    regionId: "a",
+    replica: "a-node1",
+    tuples: new Map([[Tuple.key(tuple), { tuple, frontier }]]),
+    log: [{ position: 1, change, receivedFrom: null, appliedAtMs: 1_000 }]
+  })
+  const safety = (frontier: ReadonlyArray<typeof change>, answers: ReadonlyMap<string, boolean>) =>
+    Judge.judge({
+      scenario: safetyScenario,
+      topology: Either.getOrThrow(topologyFor(safetyScenario, "a")),
+      rules: { strategy: "LastWriteWins", regionPriorities: [] },
+      regions: [region(frontier)],
+      stored: [],
+      served: new Map([["a-node1", answers]]),
+      history: Judge.history([], (node) => node.replace("-node1", ""), () => [], []),
+      converged: true,
+      healedAtMs: 3_000,
+      epochMs: 0,
+      lostWithDisk: new Set(),
+      unobserved: []
+    }).violations.filter((violation) => violation.checker === "safety")
+
+  it("a tuple answered as the rule says passes, one answered against it fails", () => {
+    expect(safety([change], new Map([[Tuple.key(tuple), true]]))).toEqual([])
+    expect(safety([change], new Map([[Tuple.key(tuple), false]]))).toHaveLength(1)
+  })
+
+  it("an unanswered tuple is not judged absent, but a frontier that differs from the rule's still fails", () => {
+    expect(safety([change], new Map())).toEqual([])
+    // A frontier holding a change the logs do not have: the rule's frontier is the logged one.
+    const other = { ...change, id: { origin: "b/b-node1/y", seq: 1 }, originRegion: "b", originNode: "b-node1" }
+    expect(safety([other], new Map())).toHaveLength(1)
   })
 })
