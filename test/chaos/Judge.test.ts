@@ -46,21 +46,24 @@ const op = (id: number, region: string, epoch: number, invokedAtMs: number, ende
   generation: 0
 })
 
-const judged = (ops: ReadonlyArray<Workload.Op>, judgedScenario = scenario) =>
-  Judge.judge({
-    scenario: judgedScenario,
-    topology: Either.getOrThrow(topologyFor(scenario, "a")),
-    rules: { strategy: "LastWriteWins", regionPriorities: [] },
-    regions: [],
-    stored: [],
-    served: new Map(),
-    history: Judge.history(ops, (node) => node.replace("-node1", ""), () => [], []),
-    converged: true,
-    healedAtMs: 3_000,
-    epochMs: 0,
-    lostWithDisk: new Set(),
-    unobserved: []
-  }).violations
+/** What the judge is given after a run of `judgedScenario` with the acknowledged `ops`: nothing else observed unless `more` says so. */
+const observedOf = (judgedScenario: typeof scenario, ops: ReadonlyArray<Workload.Op>, more: Partial<Judge.Observed> = {}): Judge.Observed => ({
+  scenario: judgedScenario,
+  topology: Either.getOrThrow(topologyFor(judgedScenario, "a")),
+  rules: { strategy: "LastWriteWins", regionPriorities: [] },
+  regions: [],
+  stored: [],
+  served: new Map(),
+  history: Judge.history(ops, (node) => node.replace("-node1", ""), () => [], []),
+  converged: true,
+  healedAtMs: 3_000,
+  epochMs: 0,
+  lostWithDisk: new Set(),
+  unobserved: [],
+  ...more
+})
+
+const judged = (ops: ReadonlyArray<Workload.Op>, judgedScenario = scenario) => Judge.judge(observedOf(judgedScenario, ops)).violations
 
 describe("the epochs check on real processes", () => {
   it("a write sent after another region acknowledged one in a newer epoch, and taken in an older one, is a split brain", () => {
@@ -186,20 +189,9 @@ checks: [safety]
     log: [{ position: 1, change, receivedFrom: null, appliedAtMs: 1_000 }]
   })
   const safety = (frontier: ReadonlyArray<typeof change>, answers: ReadonlyMap<string, boolean>) =>
-    Judge.judge({
-      scenario: safetyScenario,
-      topology: Either.getOrThrow(topologyFor(safetyScenario, "a")),
-      rules: { strategy: "LastWriteWins", regionPriorities: [] },
-      regions: [region(frontier)],
-      stored: [],
-      served: new Map([["a-node1", answers]]),
-      history: Judge.history([], (node) => node.replace("-node1", ""), () => [], []),
-      converged: true,
-      healedAtMs: 3_000,
-      epochMs: 0,
-      lostWithDisk: new Set(),
-      unobserved: []
-    }).violations.filter((violation) => violation.checker === "safety")
+    Judge.judge(observedOf(safetyScenario, [], { regions: [region(frontier)], served: new Map([["a-node1", answers]]) })).violations.filter(
+      (violation) => violation.checker === "safety"
+    )
 
   it("a tuple answered as the rule says passes, one answered against it fails", () => {
     expect(safety([change], new Map([[Tuple.key(tuple), true]]))).toEqual([])
