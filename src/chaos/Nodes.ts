@@ -309,14 +309,16 @@ const writeConfig = (node: Node, text: string): string => {
  * Gives a node a new topology as an operator's config reload does: the file rewritten and
  * SIGHUP (serve applies a reloaded file's topology and nothing else). A stopped node (SIGSTOP)
  * takes it when it resumes; a node that is down starts with it; one still starting gets the
- * signal once it is ready (`reloads`).
+ * signal once it is ready (`reloads`). Returns why serve refuses the new file, if it does.
  */
-export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): void => {
+export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec): string | undefined => {
   node.topology = topology
   const text = configText(launch, node, topology)
   writeConfig(node, text)
-  if (refusal(text) === undefined) node.accepted = topology
+  const refused = refusal(text)
+  if (refused === undefined) node.accepted = topology
   if (node.reloads) node.process?.kill("SIGHUP")
+  return refused
 }
 
 const seedOf = (seed: string, node: Node): number => {

@@ -444,8 +444,13 @@ class ChaosRun {
     // A file's schedule is validated; a hand-built one may not fit the graph.
     if (Either.isLeft(next)) return `topology ${TopologyFaults.describe(change)}: not applied, ${next.left}`
     this.graph = next.right
-    for (const node of this.nodes) Nodes.reconfigure(this.launch(), node, TopologyFaults.viewOf(this.scenario.topology, this.graph, node.address.regionId))
-    return `topology ${TopologyFaults.describe(change)} (every node's configuration rewritten, SIGHUP)`
+    const refusals = this.nodes.flatMap((node) => {
+      const refused = Nodes.reconfigure(this.launch(), node, TopologyFaults.viewOf(this.scenario.topology, this.graph, node.address.regionId))
+      return refused === undefined ? [] : [`${node.address.nodeId} (${refused})`]
+    })
+    // A refusal the simulator's node would make too (`test/chaos/Reloads.test.ts`) is part of the run; said so the report shows it.
+    const refused = refusals.length === 0 ? "" : `; serve refuses the new file on ${refusals.join(", ")}`
+    return `topology ${TopologyFaults.describe(change)} (every node's configuration rewritten, SIGHUP${refused})`
   }
 
   /** Fills (or frees) the disks of a region's nodes: commits that need room fail while they are full. */

@@ -34,6 +34,7 @@ import * as Agent from "../replication/Agent.js"
 import * as Clock from "../replication/Clock.js"
 import * as Bootstrap from "../replication/Bootstrap.js"
 import * as Config from "./config/Config.js"
+import * as FileTopology from "./config/FileTopology.js"
 import * as Engine from "../replication/Engine.js"
 import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
@@ -206,6 +207,11 @@ export const describePlan = (plan: Plan): ReadonlyArray<string> => {
   ]
   if (ownEndpoint !== undefined && portOf(GrpcNetwork.grpcAddress(ownEndpoint)) !== portOf(plan.grpcListen)) {
     lines.push(`note: gRPC listens on ${plan.grpcListen} but the topology names this node ${ownEndpoint}; peers dial the topology's endpoint`)
+  }
+  const retired = config.conflictResolution === "SourcePriority" ? FileTopology.undeclaredRanks(config.regionPriorities, config.topology) : []
+  if (retired.length > 0) {
+    // Kept for the changes a removed region wrote; said here, since a misspelt extra entry is not an error.
+    lines.push(`note: region_priorities also ranks ${retired.map((region) => `'${region}'`).join(", ")}, which the topology does not declare (kept for changes from a removed region)`)
   }
   const window = settings.agent.batchesInFlightMax ?? Agent.batchesInFlightMaxDefault
   if (window > config.grpc.inFlightPerTargetMax) {

@@ -7,8 +7,9 @@ import { Either } from "effect"
 import * as Config from "../../src/runtime/config/Config.js"
 import * as Serve from "../../src/runtime/Serve.js"
 
-const section = (agent: Record<string, unknown>, grpc: Record<string, unknown>) => ({
+const section = (agent: Record<string, unknown>, grpc: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   replication: {
+    ...extra,
     enabled: true,
     strategy: "ActiveActive",
     local_region: "us-west-1",
@@ -22,8 +23,8 @@ const section = (agent: Record<string, unknown>, grpc: Record<string, unknown>) 
   }
 })
 
-const linesOf = (agent: Record<string, unknown>, grpc: Record<string, unknown>): ReadonlyArray<string> => {
-  const config = Either.getOrThrow(Config.fromObject(section(agent, grpc), {}))
+const linesOf = (agent: Record<string, unknown>, grpc: Record<string, unknown>, extra: Record<string, unknown> = {}): ReadonlyArray<string> => {
+  const config = Either.getOrThrow(Config.fromObject(section(agent, grpc, extra), {}))
   return Serve.describePlan(Either.getOrThrow(Serve.plan(config, { store: "memory" }, { seed: 1, version: "test" })))
 }
 
@@ -35,5 +36,14 @@ describe("serve's start-up lines", () => {
     ])
     expect(note(linesOf({}, {}))).toEqual([])
     expect(note(linesOf({ batches_in_flight_max: 8 }, {}))).toEqual([])
+  })
+
+  it("a source-priority rank of a region the topology does not declare is noted by name; ranks of declared regions only are not", () => {
+    const note = (lines: ReadonlyArray<string>) => lines.filter((line) => line.includes("region_priorities"))
+    const ranked = (regionPriorities: ReadonlyArray<string>) => linesOf({}, {}, { conflict_resolution: "SourcePriority", region_priorities: regionPriorities })
+    expect(note(ranked(["us-east-1", "us-west-1", "eu-central-1"]))).toEqual([
+      "note: region_priorities also ranks 'us-east-1', which the topology does not declare (kept for changes from a removed region)"
+    ])
+    expect(note(ranked(["us-west-1", "eu-central-1"]))).toEqual([])
   })
 })

@@ -209,16 +209,19 @@ const deploymentError = (error: TopologyBuilder.TopologyError, file: FileSchema.
 
 /**
  * SourcePriority must rank every region: a change from an unranked region has no defined
- * winner (the original gave it priority 0, which silently made it lose everywhere).
+ * winner (the original gave it priority 0, which silently made it lose everywhere). A rank of a
+ * region the topology does not declare is kept, not refused: a region removed from the
+ * deployment leaves its changes in every log and store, and they still meet concurrent writes
+ * at nodes they reach late, so every node must go on ranking them alike. A reload that dropped
+ * the rank would be refused by serve while the simulator applied it (chaos seed 58029: a
+ * `remove_region` never happened on real nodes), and a restart on such a file would leave the
+ * resolver without a rank for changes it holds. `undeclaredRanks` names them for the start-up log.
  */
 export const checkRegionPriorities = (file: FileSchema.ReplicationFile, topology: Topology.Topology, paths: ConfigError.Paths): ConfigError.ConfigError | undefined => {
   if (file.conflict_resolution !== "SourcePriority") return undefined
   const listed = file.region_priorities ?? []
   const declared = topology.regions.map((region) => region.id)
   for (const [index, region] of listed.entries()) {
-    if (!declared.includes(region)) {
-      return ConfigError.make(ConfigError.formatPath(paths, ["region_priorities", index]), ConfigError.show(region), `one of the declared regions (${declared.join(", ")})`)
-    }
     if (listed.indexOf(region) !== index) {
       return ConfigError.make(ConfigError.formatPath(paths, ["region_priorities", index]), ConfigError.show(region), "a region not already listed")
     }
@@ -232,6 +235,10 @@ export const checkRegionPriorities = (file: FileSchema.ReplicationFile, topology
     "SourcePriority needs a priority for every region"
   )
 }
+
+/** The regions `region_priorities` ranks that the topology does not declare (kept: see `checkRegionPriorities`). */
+export const undeclaredRanks = (regionPriorities: ReadonlyArray<string>, topology: Topology.Topology): ReadonlyArray<string> =>
+  regionPriorities.filter((region) => topology.regions.every((declared) => declared.id !== region))
 
 /** A node id that names a node of another region would make this process impersonate it. */
 export const checkNodeId = (file: FileSchema.ReplicationFile, topology: Topology.Topology, paths: ConfigError.Paths): ConfigError.ConfigError | undefined => {

@@ -6,6 +6,7 @@ import * as Config from "../../../src/runtime/config/Config.js"
 import type * as ConfigError from "../../../src/runtime/config/ConfigError.js"
 import * as Environment from "../../../src/runtime/config/Environment.js"
 import * as FileSchema from "../../../src/runtime/config/FileSchema.js"
+import * as FileTopology from "../../../src/runtime/config/FileTopology.js"
 import * as Topology from "../../../src/replication/Topology.js"
 
 type Env = Record<string, string | undefined>
@@ -561,9 +562,17 @@ describe("Config", () => {
       expect(error.expected).toContain("'us-west-1', 'eu-central-1'")
     })
 
-    it("an undeclared region in region_priorities is an error", () => {
-      const section = { ...twoRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-west-1", "eu-central-1", "us-east-1"] }
-      expectError(decodeError(decodeSection(section)), { path: "replication.region_priorities[2]", value: '"us-east-1"' })
+    it("a rank of a region the topology does not declare (one removed from the deployment) is kept, in order", () => {
+      // A removed region's changes stay in the logs: a reload that drops it from the regions keeps its rank.
+      const section = { ...twoRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-east-1", "us-west-1", "eu-central-1"] }
+      const config = decodeOk(decodeSection(section))
+      expect(config.regionPriorities).toEqual(["us-east-1", "us-west-1", "eu-central-1"])
+      expect(FileTopology.undeclaredRanks(config.regionPriorities, config.topology)).toEqual(["us-east-1"])
+    })
+
+    it("an extra rank does not stand in for a declared region that is missing (a misspelling is still caught)", () => {
+      const section = { ...twoRegions(), conflict_resolution: "SourcePriority", region_priorities: ["us-west-1", "eu-centrl-1"] }
+      expectError(decodeError(decodeSection(section)), { path: "replication.region_priorities", expected: "missing 'eu-central-1'" })
     })
 
     it("a region listed twice in region_priorities is an error", () => {
