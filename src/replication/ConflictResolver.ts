@@ -27,6 +27,12 @@ export interface ConflictResolver {
   readonly strategy: Strategy
   /** Picks the winner among mutually concurrent changes to one tuple (non-empty). */
   readonly resolve: (candidates: ReadonlyArray<Change.Change>) => Change.Change
+  /**
+   * Whether changes from `region` can be ranked (absent: every region can). Only SourcePriority
+   * cannot rank a region its list leaves out; the apply path refuses such changes
+   * (`Replica.checkBatch`) so that `resolve` never meets one.
+   */
+  readonly ranks?: (region: string) => boolean
 }
 
 /** The resolver could not be built from its settings. */
@@ -67,7 +73,8 @@ export const insertWins: ConflictResolver = {
  * Source-priority resolver. As in the seed, the list runs from lowest to highest priority:
  * the last region listed wins. Ties (same region) fall back to last-write-wins. A change from
  * a region missing from the list is a broken invariant: configuration validation rejects
- * such a topology, and the apply path rejects changes from unknown regions.
+ * a declared region without a rank, and the apply path rejects changes from a region without
+ * one (a region removed from the deployment whose rank the operator dropped).
  */
 export const sourcePriority = (regionPriorities: ReadonlyArray<string>): Either.Either<ConflictResolver, ResolverConfigError> => {
   if (regionPriorities.length === 0) {
@@ -83,7 +90,7 @@ export const sourcePriority = (regionPriorities: ReadonlyArray<string>): Either.
     return index
   }
   const order = Order.combine(Order.mapInput(Order.number, rank), lastWriteWinsOrder)
-  return Either.right({ strategy: "SourcePriority", resolve: maxBy(order) })
+  return Either.right({ strategy: "SourcePriority", resolve: maxBy(order), ranks: (region) => regionPriorities.includes(region) })
 }
 
 /** Wraps a user-supplied resolver so it always sees candidates in canonical order. */

@@ -7,7 +7,8 @@
  * full mesh every change goes straight from its origin to every region, once; in a ring
  * (A->B->C->A) it is relayed hop by hop; in any strongly connected graph it reaches every
  * allowed region. A change is never sent to its origin or back to the region it came from,
- * and never to a region outside the vault's residency set, nor through one.
+ * and never to a region outside the vault's residency set, nor through one. A change whose
+ * origin region was removed from the deployment is flooded instead (`undeclaredOrigin`).
  */
 import type * as Change from "./Change.js"
 import * as Topology from "./Topology.js"
@@ -61,6 +62,31 @@ const parentsIn = (topology: Topology.Topology, origin: string, residency: strin
 
 const parentsFor = (topology: Topology.Topology, origin: string, vault: string): Parents => parentsIn(topology, origin, residencyOf(topology, vault))
 
+const declaredCache = new WeakMap<Topology.Topology, ReadonlySet<string>>()
+
+/** Whether the topology declares `region` (a region removed from the deployment is not declared). */
+const isDeclared = (topology: Topology.Topology, region: string): boolean => {
+  let declared = declaredCache.get(topology)
+  if (declared === undefined) {
+    declared = new Set(topology.regions.map((entry) => entry.id))
+    declaredCache.set(topology, declared)
+  }
+  return declared.has(region)
+}
+
+/**
+ * The origin in scope keys of changes whose origin region the topology does not declare: a
+ * region removed from the deployment. Such changes have no relay tree (its root is gone), so
+ * every region that holds one floods it to each of its targets but the one it came from, and a
+ * receiver that has it already ignores it. Before, nobody sent them: a change of the removed
+ * region that had reached one surviving region but not another never got there, and the
+ * survivors answered differently for good. The key names the regions declared, so it changes
+ * when a region is removed: the agent then looks back for the removed region's changes its
+ * cursor passed while that region sent them itself. Parentheses keep it apart from region ids.
+ */
+export const undeclaredOrigin = (topology: Topology.Topology): string =>
+  `(not ${topology.regions.map((region) => region.id).sort().join(",")})`
+
 /**
  * The name of a sibling node (same region, its own store): `<region>/<node>`. It is the
  * agent's target name for that node and the `receivedFrom` of log entries the sibling sent;
@@ -82,6 +108,7 @@ export const shouldSend = (
 ): boolean => {
   if (target === change.originRegion || target === receivedFrom || target === holder) return false
   if (!Topology.vaultAllowedIn(topology, change.tuple.vault, target)) return false
+  if (!isDeclared(topology, change.originRegion)) return Topology.targetsOf(topology, holder).includes(target)
   return parentsFor(topology, change.originRegion, change.tuple.vault).get(target) === holder
 }
 
@@ -89,7 +116,8 @@ export const shouldSend = (
  * The tree a change travels along: its origin region and its vault's residency class
  * (`<origin>|<sorted allowed regions or *>`). Changes with one scope key take the same tree.
  */
-export const scopeKey = (topology: Topology.Topology, change: Change.Change): string => `${change.originRegion}|${residencyOf(topology, change.tuple.vault)}`
+export const scopeKey = (topology: Topology.Topology, change: Change.Change): string =>
+  `${isDeclared(topology, change.originRegion) ? change.originRegion : undeclaredOrigin(topology)}|${residencyOf(topology, change.tuple.vault)}`
 
 /**
  * The scope keys for which `holder` is the parent of `target` under `topology`: the changes it
@@ -103,6 +131,11 @@ export const scopeOf = (topology: Topology.Topology, holder: string, target: str
   for (const origin of topology.regions.map((region) => region.id).sort()) {
     if (origin === target) continue
     for (const residency of residencies) if (parentsIn(topology, origin, residency).get(target) === holder) keys.push(`${origin}|${residency}`)
+  }
+  // Changes of removed regions are flooded over every edge (`undeclaredOrigin`): this one's too.
+  if (holder !== target && Topology.targetsOf(topology, holder).includes(target)) {
+    const undeclared = undeclaredOrigin(topology)
+    for (const residency of residencies) if (residency === "*" || residency.split(",").includes(target)) keys.push(`${undeclared}|${residency}`)
   }
   return keys
 }

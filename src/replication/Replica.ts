@@ -201,13 +201,24 @@ export const checkWritable = (topology: Topology.Topology, regionId: string, vau
 }
 
 /** Checks a remote batch before any of it is applied. */
-export const checkBatch = (topology: Topology.Topology, regionId: string, batch: Message.ReplicateBatch): ApplyRejected | undefined => {
+export const checkBatch = (
+  topology: Topology.Topology,
+  regionId: string,
+  batch: Message.ReplicateBatch,
+  resolver?: ConflictResolver.ConflictResolver
+): ApplyRejected | undefined => {
   if (Topology.findRegion(topology, batch.fromRegion) === undefined) {
     return new ApplyRejected({ reason: "UnknownRegion", message: `batch from unknown region '${batch.fromRegion}'` })
   }
   for (const change of batch.changes) {
-    if (Topology.findRegion(topology, change.originRegion) === undefined) {
-      return new ApplyRejected({ reason: "UnknownRegion", message: `change ${Change.idString(change)} from unknown region '${change.originRegion}'` })
+    // A change may come from a region the topology no longer declares: one removed from the
+    // deployment, relayed by a region that is declared (`Relay.undeclaredOrigin`). Refusing it
+    // split the survivors for good and refused every bootstrap page that held one.
+    if (resolver?.ranks !== undefined && !resolver.ranks(change.originRegion)) {
+      return new ApplyRejected({
+        reason: "UnknownRegion",
+        message: `change ${Change.idString(change)} from region '${change.originRegion}', which region_priorities does not rank (keep a removed region's rank in the list)`
+      })
     }
     if (!Change.originInRegion(change.id.origin, change.originRegion)) {
       return new ApplyRejected({ reason: "Malformed", message: `change id origin '${change.id.origin}' is not of its origin region '${change.originRegion}'` })
@@ -288,7 +299,7 @@ export const make = (options: Options) =>
 
     const applyBatch = (batch: Message.ReplicateBatch) =>
       Effect.gen(function* () {
-        const rejected = checkBatch(yield* topologies.current, options.regionId, batch)
+        const rejected = checkBatch(yield* topologies.current, options.regionId, batch, options.resolver)
         if (rejected !== undefined) {
           metrics.requestRefused(rejected.reason)
           yield* count({ rejectedBatches: 1 })

@@ -270,7 +270,7 @@ export const outcomes = (frame: Frame, report: RunReport.RunReport): string => {
   return Svg.svg(axisY + 22, "write outcomes per second per region", [legend(outcomeColors, 14), ...rows, Svg.timeAxis(frame.scale, axisY)].join(""))
 }
 
-const causeColors: Readonly<Record<string, string>> = { concurrent: "#d62728", "clock-skew": "#9467bd", tie: "#ff7f0e", "wiped-disk": "#8c564b", missing: "#000000" }
+const causeColors: Readonly<Record<string, string>> = { concurrent: "#d62728", "clock-skew": "#9467bd", tie: "#ff7f0e", "wiped-disk": "#8c564b", "removed-region": "#7f7f7f", missing: "#000000" }
 
 /** Conflicts per second (bars) and every lost write (a dot at its acknowledgement, colored by cause). */
 export const conflicts = (frame: Frame, report: RunReport.RunReport): string => {

@@ -90,7 +90,7 @@ export interface MessageEvent {
 export type HistoryEvent = OperationEvent | FaultEvent | EpochEvent | ReplicatedEvent | MessageEvent
 
 /** Why an acknowledged change is not in the final state. */
-export type LossCause = "concurrent" | "clock-skew" | "tie" | "wiped-disk" | "missing"
+export type LossCause = "concurrent" | "clock-skew" | "tie" | "wiped-disk" | "removed-region" | "missing"
 
 /** An acknowledged change that did not survive (a causally later change replacing it is not a loss). */
 export interface LostWrite {

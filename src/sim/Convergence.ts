@@ -24,9 +24,12 @@ export class Convergence {
     private readonly regionOf: (diskId: string) => string = (diskId) => diskId
   ) {}
 
-  /** Whether every disk (per-node or regional) that may hold a vault holds the same state of it. */
-  converged(): boolean {
-    const disks = [...this.disks.keys()]
+  /**
+   * Whether every disk (per-node or regional) that may hold a vault holds the same state of it;
+   * only the disks `judged` accepts count (the disks of a removed region do not).
+   */
+  converged(judged: (diskId: string) => boolean = () => true): boolean {
+    const disks = [...this.disks.keys()].filter(judged)
     const vaults = new Set(disks.flatMap((disk) => [...this.digestOf(disk).keys()]))
     for (const vault of vaults) {
       const holders = disks.filter((disk) => Topology.vaultAllowedIn(this.topology, vault, this.regionOf(disk)))

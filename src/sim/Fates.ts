@@ -24,12 +24,15 @@ export interface Judged {
   readonly strategy: Oracle.Strategy
   /** Changes that were on a wiped disk and on no other. */
   readonly lostWithDisk: ReadonlySet<string>
+  /** Changes held at the end only by a region removed for good. */
+  readonly lostWithRegion?: ReadonlySet<string>
 }
 
 /** The fate of one acknowledged change. */
 export const fateOf = (change: Change.Change, judged: Judged): Fate => {
   const id = Oracle.idOf(change)
   if (judged.lostWithDisk.has(id)) return { kind: "lost", cause: "wiped-disk", lostTo: undefined }
+  if (judged.lostWithRegion?.has(id) === true) return { kind: "lost", cause: "removed-region", lostTo: undefined }
   const verdict = judged.verdicts.get(Tuple.key(change.tuple))
   if (verdict === undefined) return { kind: "lost", cause: "missing", lostTo: undefined }
   const cause = Checkers.causeOf(change, verdict, judged.history, judged.strategy)

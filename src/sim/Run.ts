@@ -121,6 +121,11 @@ export interface RunResult {
   readonly lostWriteExamples: ReadonlyArray<Record<string, unknown>>
   /** Change ids that were on a wiped disk and on no other when it was wiped (not a broken guarantee). */
   readonly lostWithDisk: ReadonlyArray<string>
+  /**
+   * Change ids held at the end only by the disks of a region removed for good (a decommission):
+   * its peers refuse what it ships once it is removed, so what it had not shipped is gone with it.
+   */
+  readonly lostWithRemovedRegion: ReadonlyArray<string>
   /** Epochs whose every record was on wiped disks while no running node held them: forgotten, as those changes were. */
   readonly forgottenEpochs: ReadonlyArray<Checkers.ForgottenEpoch>
   /** When everything was healed, and how long convergence took after that. */
@@ -556,7 +561,7 @@ const execute = (sim: Sim): StopReason => {
   if (extra !== undefined) world.schedule(extra.atMs, "extra", "world", extra.detail, () => {})
   const convergence = new Convergence(sim.disks, sim.topology, sim.rules, sim.regionOfDisk)
   const probe = () => {
-    if (convergence.converged() && rolesSettled(sim)) {
+    if (convergence.converged((diskId) => !graphOf(sim).removed.has(sim.regionOfDisk(diskId))) && rolesSettled(sim)) {
       sim.convergedAtMs = world.nowMs
       return world.stop()
     }
@@ -602,9 +607,11 @@ const rolesSettled = (sim: Sim): boolean => {
 const defectViolations = (sim: Sim): ReadonlyArray<Checkers.Violation> =>
   [...sim.nodes.values()].flatMap((node) => node.defects.map((defect) => ({ checker: "defects", message: `${node.id}: ${defect}`, details: { node: node.id } })))
 
-const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
+const judge = (sim: Sim, stopReason: StopReason, disks: ReadonlyArray<RegionState.RegionState>): Omit<RunResult, "wallMs"> => {
   const { scenario, history, world } = sim
   const checks = new Set(scenario.checks)
+  // A region removed for good is out of the deployment: the run is judged over the regions left.
+  const { regions, lostWithRegion } = deployed(sim, disks)
   // Decoded disks hold no stored text: walking every entry of them would only find that out.
   const storedText = storedAsOf(scenario.wire) === "text"
   // The probe's digests already include the rule's answers; asking the convergence checker
@@ -616,9 +623,9 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
   violations.push(...defectViolations(sim))
   if (checks.has("liveness") && !converged) violations.push(livenessViolation(sim, stopReason, regions))
   if (checks.has("convergence")) violations.push(...answersDiffer)
-  const verdicts = judgeState(sim, checks, converged, regions, violations)
+  const verdicts = judgeState(sim, checks, converged, { regions, disks, lostWithRegion }, violations)
   const timings = judgeFailover(sim, checks, violations)
-  const judged: Fates.Judged = { history, verdicts, strategy: scenario.replication.conflictResolution, lostWithDisk: sim.lostWithDisk }
+  const judged: Fates.Judged = { history, verdicts, strategy: scenario.replication.conflictResolution, lostWithDisk: sim.lostWithDisk, lostWithRegion }
   const failover =
     timings === undefined
       ? undefined
@@ -641,6 +648,7 @@ const judge = (sim: Sim, stopReason: StopReason, regions: ReadonlyArray<RegionSt
     lostWrites: losses,
     lostWriteExamples: examples,
     lostWithDisk: [...sim.lostWithDisk],
+    lostWithRemovedRegion: [...lostWithRegion],
     forgottenEpochs: [...sim.forgottenEpochs],
     healedAtMs: sim.healedAtMs,
     convergenceMs: !converged || sim.convergedAtMs === undefined ? undefined : Math.round(sim.convergedAtMs - sim.healedAtMs),
@@ -685,12 +693,37 @@ const livenessViolation = (sim: Sim, stopReason: StopReason, regions: ReadonlyAr
 /** What a region answers for a tuple from its stored changes: what its nodes' `Replica.check` computes, with the resolver they run. */
 const servedBy = (sim: Sim): Checkers.Served => (regionId, frontier) => TupleState.isPresent({ frontier }, sim.resolverOf(regionId))
 
+/**
+ * The disks of the regions in the deployment at the end (all of them, unless a region was removed
+ * for good), and the changes only the disks of removed regions hold.
+ */
+const deployed = (
+  sim: Sim,
+  disks: ReadonlyArray<RegionState.RegionState>
+): { readonly regions: ReadonlyArray<RegionState.RegionState>; readonly lostWithRegion: ReadonlySet<string> } => {
+  const removed = graphOf(sim).removed
+  if (removed.size === 0) return { regions: disks, lostWithRegion: new Set() }
+  const regions = disks.filter((disk) => !removed.has(disk.regionId))
+  const kept = new Set(Checkers.unionHistory(regions).map(Oracle.idOf))
+  const lostWithRegion = new Set(
+    disks.flatMap((disk) => (removed.has(disk.regionId) ? disk.log.map((entry) => Oracle.idOf(entry.change)) : [])).filter((id) => !kept.has(id))
+  )
+  return { regions, lostWithRegion }
+}
+
+/** What `judgeState` judges: the deployment's disks, every disk, and what went with removed regions. */
+interface Judged {
+  readonly regions: ReadonlyArray<RegionState.RegionState>
+  readonly disks: ReadonlyArray<RegionState.RegionState>
+  readonly lostWithRegion: ReadonlySet<string>
+}
+
 /** The checks over the regions' disks and the history; returns the rule's verdicts for the report. */
 const judgeState = (
   sim: Sim,
   checks: ReadonlySet<CheckName>,
   converged: boolean,
-  regions: ReadonlyArray<RegionState.RegionState>,
+  { regions, disks, lostWithRegion }: Judged,
   violations: Array<Checkers.Violation>
 ): ReadonlyMap<string, Oracle.Verdict> => {
   const { scenario, history } = sim
@@ -701,13 +734,16 @@ const judgeState = (
     // Before convergence regions may lag the whole history; they must still serve the rule's answer for what they hold.
     violations.push(...(converged ? Checkers.safety(regions, verdicts, sim.topology, servedBy(sim)) : Checkers.servedAnswers(regions, sim.rules, servedBy(sim))))
   }
-  // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`).
-  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !sim.lostWithDisk.has(Oracle.idOf(change))) }))
+  // A write whose every change was on a wiped disk and nowhere else went with that disk (see `wipe`),
+  // and one held only by a region removed for good went with that region.
+  const gone = (change: Change.Change) => sim.lostWithDisk.has(Oracle.idOf(change)) || lostWithRegion.has(Oracle.idOf(change))
+  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !gone(change)) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions))
   if (checks.has("drained")) violations.push(...sim.drainViolations)
-  if (checks.has("residency")) violations.push(...Checkers.residency(regions, sim.topology), ...Checkers.residencyOnWire(sim.sentOutside))
-  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
-  if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(regions))
+  // Every disk, a removed region's too, must hold only what it may, unique ids and one whole history.
+  if (checks.has("residency")) violations.push(...Checkers.residency(disks, sim.topology), ...Checkers.residencyOnWire(sim.sentOutside))
+  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(disks))
+  if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(disks))
   if (checks.has("timestamps")) {
     const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]

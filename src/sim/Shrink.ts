@@ -431,7 +431,7 @@ export const shrink = (scenario: Scenario, seed: number | string, options: Omit<
   }
   let original: ReadonlyArray<Fault> | undefined = checkers === undefined ? undefined : scenario.faults
   const fails = (faults: ReadonlyArray<Fault>): boolean => {
-    // A schedule whose topology changes no longer fit together (a region never added back) proves nothing.
+    // A schedule whose topology changes no longer fit together (one added back before it was removed) proves nothing.
     if (faults.some((fault) => fault.kind === "topology") && validate({ ...scenario, faults }).length > 0) return false
     const found = checkersOf(run(faults))
     // While searching, the first failure found fixes which checkers count.

@@ -25,7 +25,7 @@ export const make = (simulation: Simulation, scenario: Scenario, replay: string)
   const rules: Oracle.Rules = { strategy: scenario.replication.conflictResolution, regionPriorities: scenario.replication.regionPriorities }
   const ruled = Checkers.reference(simulation.regions, rules)
   const verdicts: ReadonlyMap<string, Oracle.Verdict> = "verdicts" in ruled ? ruled.verdicts : new Map()
-  const judged: Fates.Judged = { history: simulation.history, verdicts, strategy: rules.strategy, lostWithDisk: new Set(result.lostWithDisk) }
+  const judged: Fates.Judged = { history: simulation.history, verdicts, strategy: rules.strategy, lostWithDisk: new Set(result.lostWithDisk), lostWithRegion: new Set(result.lostWithRemovedRegion) }
   const lostWrites = Fates.lostWrites(judged)
   const failover = story(simulation, scenario)
   return {

@@ -5,7 +5,8 @@
  * has then). Every node gets the new configuration as a config reload would give it
  * (`TopologyManager.reconfigure`); a removed region's own nodes keep running and see the
  * others with their own region still in place (a node cannot run outside its topology), so
- * they keep shipping to peers that now refuse them, until their region is added back.
+ * they keep shipping to peers that now refuse them, until their region is added back. A region
+ * never added back is decommissioned: the run is judged over the regions left (`Run.ts`).
  *
  * This module is pure data: the graph, a change applied to it, each region's view of it as a
  * `Topology`, and the problems of a schedule for `Scenario.validate` (each with its key path).
@@ -135,8 +136,20 @@ export const problems = (spec: TopologySpec, faults: ReadonlyArray<Fault>): Read
     }
   })
   if (!changed || found.length > 0) return found
-  for (const region of graph.removed) found.push(`faults: region '${region}' is removed and never added back, so the run could not converge after the heal`)
-  const final = Either.flatMap(build(viewOf(spec, graph, spec.regions[0]?.id ?? ""), spec.regions[0]?.id ?? ""), TopologyBuilder.validateDeployment)
-  if (graph.removed.size === 0 && Either.isLeft(final)) found.push(`faults: after the last topology change ${final.left.message}`)
+  // A region may stay removed (a decommission): the regions left must then make a deployment.
+  const survivor = spec.regions.find((region) => !graph.removed.has(region.id))?.id ?? ""
+  const final = Either.flatMap(build(viewOf(spec, graph, survivor), survivor), TopologyBuilder.validateDeployment)
+  if (Either.isLeft(final)) found.push(`faults: after the last topology change ${final.left.message}`)
   return found
+}
+
+/** The regions a run ends without: removed by a topology fault and never added back (a decommission). */
+export const removedAtEnd = (spec: TopologySpec, faults: ReadonlyArray<Fault>): ReadonlySet<string> => {
+  let graph = initial(spec)
+  for (const fault of faults) {
+    if (fault.kind !== "topology") continue
+    const next = apply(graph, fault.change)
+    if (Either.isRight(next)) graph = next.right
+  }
+  return graph.removed
 }

@@ -482,6 +482,25 @@ describe("Agent across relay-tree changes", () => {
       expect(yield* ap.replica.check(tuple("chord5"))).toBe(true)
     }))
 
+  it.effect("a region removed for good: the changes of it that only one survivor holds reach the others, relayed by that survivor", () =>
+    Effect.gen(function* () {
+      const mesh = { us: ["eu", "ap"], eu: ["us", "ap"], ap: ["us", "eu"] }
+      const cluster = Cluster.make({ regions: ["us", "eu", "ap"], targets: mesh })
+      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap")]
+      const [us, eu, ap] = nodes as [Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode]
+      // ap sends its changes straight to each region; its link to us is down, so only eu gets them.
+      Network.partition(cluster.hub, "ap", "us", true)
+      for (let index = 0; index < 4; index++) yield* ap.replica.write(insert(`gone${index}`))
+      expect(yield* Cluster.settle(eu.replica.check(tuple("gone3")))).toBe(true)
+      // ap is decommissioned: us and eu reload without it, and the link is never needed again.
+      const survivors = { us: ["eu"], eu: ["us"] }
+      yield* Effect.forEach([us, eu], (node) => node.topology.reconfigure(Cluster.topologyFor({ regions: ["us", "eu"], targets: survivors }, node.region)), { discard: true })
+      const survivorNodes = [us, eu]
+      expect(yield* Cluster.settle(Cluster.converged(survivorNodes))).toBe(true)
+      expect(yield* us.replica.check(tuple("gone0"))).toBe(true)
+      expect(yield* us.replica.check(tuple("gone3"))).toBe(true)
+    }))
+
   it.effect("a target added at run time receives the whole log relevant to it", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu", "ap"], targets: ring })
@@ -492,7 +511,7 @@ describe("Agent across relay-tree changes", () => {
       yield* reload(nodes, withChord)
       expect(yield* Cluster.settle(Effect.map(us.store.getCursor("ap"), (cursor) => cursor >= 5))).toBe(true)
       // us's scope towards ap is recorded with the cursor; the early changes went the new way too (duplicates are no-ops).
-      expect(yield* us.store.getRelayScope("ap")).toEqual(["us|*"])
+      expect(yield* us.store.getRelayScope("ap")).toEqual(["us|*", "(not ap,eu,us)|*"])
       expect(yield* ap.replica.check(tuple("early4"))).toBe(true)
     }))
 })

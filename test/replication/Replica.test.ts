@@ -3,7 +3,8 @@
  * apply, conflict counting, and durability of acknowledged writes across a crash.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Either, TestClock } from "effect"
+import type * as Change from "../../src/replication/Change.js"
 import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
 import * as Store from "../../src/replication/Store.js"
 import type * as Message from "../../src/replication/Message.js"
@@ -100,18 +101,40 @@ describe("Replica", () => {
       expect(yield* eu.replica.check(tuple)).toBe(true)
     }))
 
-  it.effect("a batch with a change from an unknown region is refused whole and nothing of it is applied", () =>
+  it.effect("a batch from an unknown region is refused whole and nothing of it is applied", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"] })
       const us = yield* cluster.start("us")
       const eu = yield* cluster.start("eu")
       yield* us.replica.write([{ op: "insert", tuple }])
       const batch = yield* batchOf(us, "us")
-      const forged = { ...batch.changes[0]!, id: { origin: "mars", seq: 1 }, originRegion: "mars" }
-      const response = yield* eu.replica.handle({ ...batch, changes: [batch.changes[0]!, forged] })
+      const response = yield* eu.replica.handle({ ...batch, fromRegion: "mars" })
       expect(response).toMatchObject({ _tag: "Refused", reason: "UnknownRegion" })
       expect(yield* eu.replica.check(tuple)).toBe(false)
       expect((yield* eu.replica.stats).rejectedBatches).toBe(1)
+    }))
+
+  it.effect("a change of a region removed from the deployment, relayed by a declared one, is applied; under SourcePriority only while the region keeps its rank", () =>
+    Effect.gen(function* () {
+      const removed = (change: Change.Change): Change.Change => ({ ...change, id: { origin: "ap/ap-node1/t0", seq: 1 }, originRegion: "ap", originNode: "ap-node1" })
+      const relayed = (resolver: ConflictResolver.ConflictResolver) =>
+        Effect.gen(function* () {
+          const cluster = Cluster.make({ regions: ["us", "eu"], resolver })
+          const us = yield* cluster.start("us")
+          const eu = yield* cluster.start("eu")
+          yield* us.replica.write([{ op: "insert", tuple }])
+          const batch = yield* batchOf(us, "us")
+          const response = yield* eu.replica.handle({ ...batch, changes: batch.changes.map(removed) })
+          return { response, present: yield* eu.replica.check(tuple) }
+        })
+      // Refused, a wiped node could not bootstrap from a peer holding one, and the survivors split for good.
+      expect(yield* relayed(ConflictResolver.lastWriteWins)).toMatchObject({ response: { _tag: "BatchAck" }, present: true })
+      const ranked = Either.getOrThrow(ConflictResolver.sourcePriority(["ap", "eu", "us"]))
+      expect(yield* relayed(ranked)).toMatchObject({ response: { _tag: "BatchAck" }, present: true })
+      // Without a rank the resolver could not order it: refused whole, with what to do.
+      const unranked = yield* relayed(Either.getOrThrow(ConflictResolver.sourcePriority(["eu", "us"])))
+      expect(unranked).toMatchObject({ response: { _tag: "Refused", reason: "UnknownRegion" }, present: false })
+      expect(unranked.response).toHaveProperty("message", expect.stringContaining("region_priorities does not rank"))
     }))
 
   it.effect("an orphan page holds what the asker's region may have lost, never the asker's own changes under the origin it knows", () =>

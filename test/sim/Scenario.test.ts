@@ -5,6 +5,7 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Scenario from "../../src/sim/Scenario.js"
+import * as TopologyFaults from "../../src/sim/TopologyFaults.js"
 import * as Nodes from "../../src/chaos/Nodes.js"
 import * as YAML from "yaml"
 import * as Fixtures from "./fixtures/scenarios.js"
@@ -148,9 +149,16 @@ describe("Scenario.decode", () => {
     expect(found).toEqual(["faults[0]: at 5 ms 'a' already replicates to 'b'", "faults[1]: at 9 ms region 'a' is not removed, so it cannot be added"])
   })
 
-  it("a schedule that ends with a region removed or a graph that is not strongly connected is refused: convergence could not be expected", () => {
-    expect(problems(`${minimal}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n`)).toEqual([
-      "faults: region 'b' is removed and never added back, so the run could not converge after the heal"
+  it("a schedule may end with a region removed (a decommission), but not with a graph that is not strongly connected: convergence could not be expected", () => {
+    const three = minimal.replace("    - { id: b, nodes: 2 }\n", "    - { id: b, nodes: 2 }\n    - { id: c }\n")
+    const decommission = `${three}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n`
+    expect(problems(decommission)).toEqual([])
+    const scenario = Fixtures.parse(decommission)
+    expect(TopologyFaults.removedAtEnd(scenario.topology, scenario.faults)).toEqual(new Set(["b"]))
+    // A ring that loses a region leaves its predecessor without a way on.
+    const ring = `${three}  targets: { a: [b], b: [c], c: [a] }\n`
+    expect(problems(`${ring}faults:\n  - { at_ms: 1, kind: topology, change: remove_region, region: b }\n`)).toEqual([
+      "faults: after the last topology change region 'a' replicates to no region, so its writes would never leave it"
     ])
     expect(problems(`${minimal}faults:\n  - { at_ms: 1, kind: topology, change: remove_target, from: a, to: b }\n`)).toEqual([
       "faults: after the last topology change region 'a' replicates to no region, so its writes would never leave it"
