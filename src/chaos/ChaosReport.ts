@@ -39,7 +39,7 @@ export const messagesUnrecorded = "the harness sees what clients and each node's
 export const make = (finished: Finished): RunReport.RunReport => {
   const { scenario, result, history, verdicts } = finished
   const strategy = scenario.replication.conflictResolution
-  const lostWrites = Fates.lostWrites({ history, verdicts, strategy, lostWithDisk: new Set(result.lostWithDisk) })
+  const lostWrites = Fates.lostWrites({ history, verdicts, strategy, lostWithDisk: new Set(result.lostWithDisk), lostWithRegion: new Set(result.lostWithRemovedRegion) })
   const faults = faultEvents(scenario, result.faults)
   const events: Array<RunReport.HistoryEvent> = [
     ...history.writes.flatMap((write) => SimReport.operationEvents(write, finished.durationMs, phaseOf, write.entryNode)),

@@ -22,6 +22,7 @@ import { History } from "../sim/History.js"
 import * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
 import { type CheckName, type Scenario, clockErrorAheadMs } from "../sim/Scenario.js"
+import * as TopologyFaults from "../sim/TopologyFaults.js"
 import type * as Workload from "./Workload.js"
 
 /** A node's state as the checkers read a disk: its log, and each tuple's unsuperseded changes in it. */
@@ -37,9 +38,14 @@ export const regionState = (regionId: string, nodeId: string, log: ReadonlyArray
   return { regionId, replica: nodeId, tuples, log }
 }
 
-/** Whether every node that may hold a tuple holds the same unsuperseded changes and answers the same for it. */
-export const converged = (regions: ReadonlyArray<RegionState>, topology: Topology.Topology, rules: Oracle.Rules): boolean =>
-  Checkers.convergence(regions, topology, rules).length === 0 && Checkers.divergence(regions, topology).tuples === 0
+/**
+ * Whether every node that may hold a tuple holds the same unsuperseded changes and answers the
+ * same for it; the nodes of regions in `removed` (removed for good so far) do not count.
+ */
+export const converged = (nodes: ReadonlyArray<RegionState>, topology: Topology.Topology, rules: Oracle.Rules, removed: ReadonlySet<string> = new Set()): boolean => {
+  const regions = nodes.filter((node) => !removed.has(node.regionId))
+  return Checkers.convergence(regions, topology, rules).length === 0 && Checkers.divergence(regions, topology).tuples === 0
+}
 
 /** The client history as the simulator records it; `changesOf` finds an acknowledged write's changes. */
 export const history = (
@@ -164,9 +170,13 @@ const judgeFailover = (scenario: Scenario, history: History): ReadonlyArray<Chec
 }
 
 /** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */
-export const judge = (observed: Observed): { readonly violations: ReadonlyArray<Checkers.Violation>; readonly verdicts: ReadonlyMap<string, Oracle.Verdict> } => {
-  const { scenario, regions, topology, rules, history } = observed
+export const judge = (
+  observed: Observed
+): { readonly violations: ReadonlyArray<Checkers.Violation>; readonly verdicts: ReadonlyMap<string, Oracle.Verdict>; readonly lostWithRegion: ReadonlySet<string> } => {
+  const { scenario, topology, rules, history } = observed
   const checks = new Set(scenario.checks)
+  // A region removed for good is out of the deployment, as in the simulator (`Checkers.deployed`).
+  const { regions, lostWithRegion } = Checkers.deployed(observed.regions, TopologyFaults.removedAtEnd(scenario.topology, scenario.faults))
   const violations: Array<Checkers.Violation> = []
   const answersDiffer = Checkers.convergence(regions, topology, rules)
   if (checks.has("liveness") && !observed.converged) {
@@ -191,11 +201,12 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
       violations.push(...(observed.converged ? Checkers.safety([region], verdicts, topology, served) : Checkers.servedAnswers([region], rules, served)))
     }
   }
-  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !observed.lostWithDisk.has(Oracle.idOf(change))) }))
+  const gone = (change: Change.Change) => observed.lostWithDisk.has(Oracle.idOf(change)) || lostWithRegion.has(Oracle.idOf(change))
+  const survivable = history.writes.map((write) => ({ ...write, changes: write.changes.filter((change) => !gone(change)) }))
   if (checks.has("acknowledged")) violations.push(...Checkers.acknowledged(survivable, regions), ...unobservedAcknowledged(observed.unobserved))
   if (checks.has("drained")) for (const { stop, peers } of observed.drained ?? []) violations.push(...DrainCheck.judge(stop, history.writes, peers))
-  if (checks.has("residency")) violations.push(...Checkers.residency(regions, topology))
-  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(regions))
+  if (checks.has("residency")) violations.push(...Checkers.residency(observed.regions, topology))
+  if (checks.has("unique_ids")) violations.push(...Checkers.uniqueIds(observed.regions))
   if (checks.has("store_integrity")) violations.push(...Checkers.storeIntegrity(observed.stored))
   if (checks.has("timestamps")) {
     const maxOffsetMs = (scenario.checkSettings?.maxClockOffsetMs ?? Checkers.defaultMaxOffsetMs) + clockErrorAheadMs(scenario)
@@ -208,7 +219,7 @@ export const judge = (observed: Observed): { readonly violations: ReadonlyArray<
     const windows = [...windowsAsRun(scenario, observed.applied, observed.healedAtMs), ...(observed.starting ?? [])]
     violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))
   }
-  return { violations, verdicts }
+  return { violations, verdicts, lostWithRegion }
 }
 
 /**

@@ -103,6 +103,8 @@ export interface ChaosResult {
   readonly conflicts: { readonly tuples: number; readonly concurrent: number }
   readonly lostWrites: Checkers.Losses
   readonly lostWithDisk: ReadonlyArray<string>
+  /** Change ids only the nodes of a region removed for good held at the end (`Checkers.deployed`). */
+  readonly lostWithRemovedRegion: ReadonlyArray<string>
   /** Acknowledged writes whose entries no feed saw before their node's disk was wiped (may have gone with it). */
   readonly unobservedBeforeWipe: ReadonlyArray<number>
   readonly healedAtMs: number
@@ -670,7 +672,7 @@ class ChaosRun {
   async awaitConvergence(): Promise<number | undefined> {
     let stable = 0
     while (this.now() < this.scenario.budgetMs) {
-      if (Judge.converged(this.regionsFromFeeds(), this.topology, this.rules)) {
+      if (Judge.converged(this.regionsFromFeeds(), this.topology, this.rules, this.graph.removed)) {
         if (++stable >= probesStable) return this.now() - (probesStable - 1) * probeIntervalMs
       } else stable = 0
       await sleep(probeIntervalMs)
@@ -824,7 +826,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       stored: disks.stored,
       served: final.served,
       history,
-      converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules),
+      converged: convergedAtMs !== undefined && Judge.converged(final.regions, chaos.topology, chaos.rules, chaos.graph.removed),
       healedAtMs,
       applied: chaos.applied,
       starting: chaos.starts,
@@ -839,7 +841,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     const violations = [...final.unreadable, ...disks.unreadable, ...defects, ...judged.violations]
     const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
-    const result = summarize(chaos, { violations, verdicts, losses, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
+    const result = summarize(chaos, { violations, verdicts, losses, lostWithRegion: judged.lostWithRegion, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
     const report = ChaosReport.make({ scenario, replay: options.replay ?? replayCommand(scenario, options), result, history, verdicts, durationMs: chaos.now() })
     await chaos.cleanup()
     RunFolder.write(options.reportsRoot, report, {
@@ -931,6 +933,7 @@ const summarize = (
     readonly violations: ReadonlyArray<Checkers.Violation>
     readonly verdicts: ReadonlyMap<string, Oracle.Verdict>
     readonly losses: Checkers.Losses
+    readonly lostWithRegion: ReadonlySet<string>
     readonly healedAtMs: number
     readonly convergedAtMs: number | undefined
     readonly history: History
@@ -975,6 +978,7 @@ const summarize = (
     conflicts: { tuples: found.verdicts.size, concurrent: [...found.verdicts.values()].filter((verdict) => verdict.maximal.length > 1).length },
     lostWrites: found.losses,
     lostWithDisk: [...chaos.lostWithDisk],
+    lostWithRemovedRegion: [...found.lostWithRegion],
     unobservedBeforeWipe: chaos.ops.filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0 && chaos.node(op.target).generation !== op.generation).map((op) => op.id),
     healedAtMs: found.healedAtMs,
     convergenceMs: found.convergedAtMs === undefined ? undefined : Math.max(0, Math.round(found.convergedAtMs - found.healedAtMs)),

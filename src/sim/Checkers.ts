@@ -66,6 +66,29 @@ const readable = (key: string): string => key.replaceAll("\u0000", " ")
 export const unionHistory = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Change.Change> =>
   regions.flatMap((region) => region.log.map((entry) => entry.change))
 
+/**
+ * The disks of the regions in the deployment at the end, and the changes only the disks of the
+ * regions in `removed` hold. A region removed for good (a decommission) is out of the
+ * deployment: its own nodes run on with their view, its peers refuse what it ships, so the run
+ * is judged over the regions left, and what it had not shipped is gone with it (not a broken
+ * guarantee, as a wiped disk's changes are not). Residency, ids and store integrity still hold
+ * on every disk.
+ */
+export const deployed = (
+  disks: ReadonlyArray<RegionState>,
+  removed: ReadonlySet<string>
+): { readonly regions: ReadonlyArray<RegionState>; readonly lostWithRegion: ReadonlySet<string> } => {
+  if (removed.size === 0) return { regions: disks, lostWithRegion: new Set() }
+  const regions = disks.filter((disk) => !removed.has(disk.regionId))
+  const kept = new Set(unionHistory(regions).map(Oracle.idOf))
+  const lostWithRegion = new Set<string>()
+  for (const disk of disks) {
+    if (!removed.has(disk.regionId)) continue
+    for (const entry of disk.log) if (!kept.has(Oracle.idOf(entry.change))) lostWithRegion.add(Oracle.idOf(entry.change))
+  }
+  return { regions, lostWithRegion }
+}
+
 /** The rule applied to the union history, or a violation when the history is not causal. */
 export const reference = (
   regions: ReadonlyArray<RegionState>,

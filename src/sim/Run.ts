@@ -611,7 +611,7 @@ const judge = (sim: Sim, stopReason: StopReason, disks: ReadonlyArray<RegionStat
   const { scenario, history, world } = sim
   const checks = new Set(scenario.checks)
   // A region removed for good is out of the deployment: the run is judged over the regions left.
-  const { regions, lostWithRegion } = deployed(sim, disks)
+  const { regions, lostWithRegion } = Checkers.deployed(disks, graphOf(sim).removed)
   // Decoded disks hold no stored text: walking every entry of them would only find that out.
   const storedText = storedAsOf(scenario.wire) === "text"
   // The probe's digests already include the rule's answers; asking the convergence checker
@@ -692,24 +692,6 @@ const livenessViolation = (sim: Sim, stopReason: StopReason, regions: ReadonlyAr
 
 /** What a region answers for a tuple from its stored changes: what its nodes' `Replica.check` computes, with the resolver they run. */
 const servedBy = (sim: Sim): Checkers.Served => (regionId, frontier) => TupleState.isPresent({ frontier }, sim.resolverOf(regionId))
-
-/**
- * The disks of the regions in the deployment at the end (all of them, unless a region was removed
- * for good), and the changes only the disks of removed regions hold.
- */
-const deployed = (
-  sim: Sim,
-  disks: ReadonlyArray<RegionState.RegionState>
-): { readonly regions: ReadonlyArray<RegionState.RegionState>; readonly lostWithRegion: ReadonlySet<string> } => {
-  const removed = graphOf(sim).removed
-  if (removed.size === 0) return { regions: disks, lostWithRegion: new Set() }
-  const regions = disks.filter((disk) => !removed.has(disk.regionId))
-  const kept = new Set(Checkers.unionHistory(regions).map(Oracle.idOf))
-  const lostWithRegion = new Set(
-    disks.flatMap((disk) => (removed.has(disk.regionId) ? disk.log.map((entry) => Oracle.idOf(entry.change)) : [])).filter((id) => !kept.has(id))
-  )
-  return { regions, lostWithRegion }
-}
 
 /** What `judgeState` judges: the deployment's disks, every disk, and what went with removed regions. */
 interface Judged {

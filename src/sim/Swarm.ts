@@ -489,7 +489,8 @@ const topologyEpisodesMax = 2
  * (and, usually, taken away again), or a whole region removed and added back (not under
  * PrimaryReplica, whose lease counts a fixed set of regions, nor a vault's home region). Each
  * one leaves the graph as it found it or with one more edge, so the graph a drawn schedule ends
- * with is the scenario's own (plus chords): strongly connected, every residency set reachable.
+ * with is the scenario's own (plus chords): strongly connected, every residency set reachable;
+ * or, for a decommission (`maybeDecommission`), that graph without the region.
  */
 const drawTopologyEpisode = (random: Stream, scenario: Scenario, graph: TopologyFaults.Graph, atMs: number): ReadonlyArray<Fault> => {
   const regionIds = scenario.topology.regions.map((region) => region.id)
@@ -516,6 +517,22 @@ const drawTopologyEpisode = (random: Stream, scenario: Scenario, graph: Topology
   }
 }
 
+/** Share of schedules whose last episode removes a region that are decommissions: the region is never added back. */
+const decommissionChance = 0.3
+
+/**
+ * The schedule with its last episode's `add_region` left out, some of the time: a decommission,
+ * which the regions left must survive (they split for good until December 2026, as no test
+ * could remove a region for good). Drawn from a stream of its own, so the other draws of a seed
+ * stay as they were; kept only when the regions left make a deployment.
+ */
+const maybeDecommission = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  const last = faults[faults.length - 1]
+  if (last?.kind !== "topology" || last.change.op !== "add_region" || !chance(random, decommissionChance)) return faults
+  const decommissioned = faults.slice(0, -1)
+  return TopologyFaults.problems(scenario.topology, decommissioned).length === 0 ? decommissioned : faults
+}
+
 /** Replication-graph episodes one after another (never overlapping) within the fault window. */
 const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
   if (!chance(random, topologyChance)) return []
@@ -530,7 +547,7 @@ const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<F
     faults.push(...drawn)
     fromMs = drawn[drawn.length - 1]!.atMs + 10
   }
-  return faults
+  return maybeDecommission(random.derive("decommission"), scenario, faults)
 }
 
 /** Share of drawn scenarios whose nodes find each other through DNS, as the Kubernetes deployment's do. */

@@ -131,6 +131,7 @@ const result: ChaosResult = {
   conflicts: { tuples: 1, concurrent: 1 },
   lostWrites: { survived: 1, superseded: 0, concurrent: 1, "clock-skew": 0, tie: 0 },
   lostWithDisk: [],
+      lostWithRemovedRegion: [],
   unobservedBeforeWipe: [],
   healedAtMs: 3100,
   convergenceMs: 300,

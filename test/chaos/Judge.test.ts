@@ -12,6 +12,7 @@ import * as Judge from "../../src/chaos/Judge.js"
 import type * as Workload from "../../src/chaos/Workload.js"
 import { Either } from "effect"
 import * as Tuple from "../../src/replication/Tuple.js"
+import * as Oracle from "../../src/sim/Oracle.js"
 import { topologyFor } from "../../src/sim/Scenario.js"
 import * as Fixtures from "../sim/fixtures/scenarios.js"
 
@@ -203,5 +204,61 @@ checks: [safety]
     // A frontier holding a change the logs do not have: the rule's frontier is the logged one.
     const other = { ...change, id: { origin: "b/b-node1/y", seq: 1 }, originRegion: "b", originNode: "b-node1" }
     expect(safety([other], new Map())).toHaveLength(1)
+  })
+})
+
+describe("a region removed for good on real processes", () => {
+  const decommission = Fixtures.parse(`
+name: chaos-decommission
+budget_ms: 20000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a }, { id: b }, { id: c }]
+replication: { conflict_resolution: LastWriteWins }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
+checks: [convergence, acknowledged, safety, liveness]
+faults:
+  - { at_ms: 2000, kind: topology, change: remove_region, region: b }
+`)
+  const changeOf = (region: string, seq: number) => ({
+    id: { origin: `${region}/${region}-node1/x`, seq },
+    op: "insert" as const,
+    tuple: { ...tuple, subject: `user:${region}${seq}` },
+    timestamp: { physicalMs: 1_000 + seq, logical: 0 },
+    originRegion: region,
+    originNode: `${region}-node1`,
+    originRevision: seq,
+    committedAtMs: 1_000 + seq,
+    context: {}
+  })
+  const nodeOf = (regionId: string, changes: ReadonlyArray<ReturnType<typeof changeOf>>) => ({
+    regionId,
+    replica: `${regionId}-node1`,
+    tuples: new Map(changes.map((change) => [Tuple.key(change.tuple), { tuple: change.tuple, frontier: [change] }])),
+    log: changes.map((change, index) => ({ position: index + 1, change, receivedFrom: null, appliedAtMs: 1_000 }))
+  })
+  const shared = changeOf("a", 1)
+  const stayed = changeOf("b", 1)
+  const lost = changeOf("b", 2)
+  const writeOf = (id: number, region: string, change: ReturnType<typeof changeOf>): Workload.Op => ({ ...op(id, region, 0, 100 * id, 100 * id + 10), operations: [{ op: "insert", tuple: change.tuple }] })
+  const observed = (aHolds: ReadonlyArray<ReturnType<typeof changeOf>>) =>
+    observedOf(decommission, [], {
+      regions: [nodeOf("a", aHolds), nodeOf("b", [shared, stayed, lost]), nodeOf("c", [shared, stayed])],
+      history: Judge.history([writeOf(1, "a", shared), writeOf(2, "b", stayed), writeOf(3, "b", lost)], (node) => node.replace("-node1", ""), (written) => [[shared, stayed, lost][written.id - 1]!], [])
+    })
+
+  it("is judged over the regions left: what only the removed region holds went with it, and a split among the regions left still fails", () => {
+    const passed = Judge.judge(observed([shared, stayed]))
+    expect(passed.violations).toEqual([])
+    expect([...passed.lostWithRegion]).toEqual([Oracle.idOf(lost)])
+    // a lacks the removed region's change that c has: the regions left disagree.
+    const split = Judge.judge(observed([shared])).violations.map((violation) => violation.checker)
+    expect(split).toContain("convergence")
+    // The harness waits for the regions left only: with b counted, the run would never converge.
+    const converged = (aHolds: ReadonlyArray<ReturnType<typeof changeOf>>, removed: ReadonlySet<string>) => {
+      const { regions, topology, rules } = observed(aHolds)
+      return Judge.converged(regions, topology, rules, removed)
+    }
+    expect([converged([shared, stayed], new Set(["b"])), converged([shared], new Set(["b"])), converged([shared, stayed], new Set())]).toEqual([true, false, false])
   })
 })
