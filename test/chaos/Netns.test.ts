@@ -89,7 +89,9 @@ describe("the subnet of a run", () => {
         execFileSync("ip", ["-n", staleNamespace, "link", "set", "eth0", "up"])
         expect(Netns.deadBridges()).not.toContain(stale)
         execFileSync("ip", ["netns", "del", staleNamespace])
-        expect(Netns.deadBridges()).toContain(stale)
+        // The kernel tears a deleted namespace's devices down after `ip netns del` returns (its
+        // cleanup runs on a work queue): the veth leaves the bridge a moment later.
+        expect(await until(() => Netns.deadBridges().includes(stale), 10_000)).toBe(true)
         network = Netns.create(tag, [{ nodeId: "us-1", regionId: "us" }])
         const node = network.nodes[0]!
         expect(node.address.startsWith(`${staleSubnet}.`)).toBe(false)
@@ -137,6 +139,16 @@ describe.skipIf(Netns.unavailable() !== undefined)("a run's rules, installed in 
 })
 
 /** What a TCP server at `host`:`port` sends before it closes, or the error when none within 5 s. */
+/** Whether `holds` became true within `boundMs`, asked every 20 ms. */
+const until = async (holds: () => boolean, boundMs: number): Promise<boolean> => {
+  const deadline = Date.now() + boundMs
+  while (!holds()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
+
 const answerOf = (host: string, port: number): Promise<string> =>
   new Promise((resolve) => {
     let text = ""
