@@ -20,7 +20,7 @@ import * as DelayProxy from "../chaos/DelayProxy.js"
 import * as Netns from "../chaos/Netns.js"
 import * as ChaosRun from "../chaos/Run.js"
 import * as Swarm from "../sim/Swarm.js"
-import { commandLine } from "./sim.js"
+import { commandLine, goneWithRemovedRegion } from "./sim.js"
 import * as ScenarioFile from "./ScenarioFile.js"
 
 const parseSeed = (value: string): string => {
@@ -47,6 +47,7 @@ const summary = (result: ChaosRun.ChaosResult): ReadonlyArray<string> => [
   `  converged: ${result.converged ? `yes, ${result.convergenceMs} ms after the heal at ${result.healedAtMs} ms` : "no"}; lag p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms`,
   `  clocks ahead of the harness's, as commits showed them: ${Object.entries(result.clocksObserved).map(([node, clock]) => `${node} ${clock.aheadMs} ± ${clock.withinMs} ms`).join(", ")}`,
   `  conflicts: ${result.conflicts.concurrent} of ${result.conflicts.tuples} tuples; lost writes: ${JSON.stringify(result.lostWrites)}`,
+  ...(result.lostWithRemovedRegion.length === 0 ? [] : [`  ${goneWithRemovedRegion(result.lostWithRemovedRegion.length)}`]),
   ...(result.restarts.length === 0
     ? []
     : [`  restarts (listening / ready after): ${result.restarts.map((restart) => `${restart.node} at ${restart.atMs} ms ${after(restart.listeningAfterMs)} / ${after(restart.readyAfterMs)}`).join(", ")}`]),

@@ -164,9 +164,14 @@ const summary = (result: RunResult): ReadonlyArray<string> => {
     if (point !== undefined) lines.push(`  RPO ${point.lostWrites} acknowledged write(s) finally lost over ${point.lostWindowMs} ms (the new primary lacked ${point.lackedWrites} at its promotion)`)
     for (const forgotten of result.forgottenEpochs) lines.push(`  epoch ${forgotten.epoch} forgotten at ${forgotten.atMs} ms: every disk that recorded it was wiped while no running node held it`)
   }
+  if (result.lostWithRemovedRegion.length > 0) lines.push(`  ${goneWithRemovedRegion(result.lostWithRemovedRegion.length)}`)
   for (const violation of result.violations) lines.push(`  VIOLATION [${violation.checker}] ${violation.message}`, `    ${JSON.stringify(violation.details)}`)
   return lines
 }
+
+/** The line for changes only a region removed for good held at the end (`sim run` and `chaos run` print it alike). */
+export const goneWithRemovedRegion = (count: number): string =>
+  `gone with a removed region: ${count} change(s) only it held at the end (its peers refuse what it ships once it is removed; drain a region before removing it)`
 
 interface RunCommandOptions extends ReportOptions {
   readonly seed: string
