@@ -57,6 +57,21 @@ describe("shipped scenarios", () => {
     }
   })
 
+  // A region removed for good (December 2026): the regions left split for good and a wiped node
+  // of theirs never bootstrapped, until they flooded the removed region's changes to each other
+  // and accepted them. The run is judged over the regions left; these say it was the run meant.
+  it("a decommission is judged over the regions left: the removed region kept what it took after its removal, and the wiped node came back, on seeds 1-3", () => {
+    const file = "scenarios/region-decommission.yaml"
+    for (const seed of seeds) {
+      const result = results.get(`${file}#${seed}`) ?? runScenario(Fixtures.load(file), seed)
+      const replay = `replay: ${replayCommand(file, String(seed), undefined)}`
+      expect(result.violations, replay).toEqual([])
+      expect(result.lostWithRemovedRegion.length, replay).toBeGreaterThan(0)
+      expect(result.lostWithRemovedRegion.every((id) => id.startsWith("ap-southeast-1/")), replay).toBe(true)
+      expect(result.nodes["us-west-1-node2"]?.incarnations, replay).toBeGreaterThan(1)
+    }
+  })
+
   // A node of the primary region restarted on a disk that ran before starts fenced; until
   // December 2, 2026 it waited confirm_after_ms even while its sibling served, so a rolling
   // restart left the region refusing writes (seeds 1-3 failed `progress`, 33-41% of the writes
