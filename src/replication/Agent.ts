@@ -520,13 +520,16 @@ export const make = (options: MakeOptions) =>
         const recorded = yield* store.getRelayScope(target)
         if (recorded !== undefined && recorded.join("\n") === scope.join("\n")) return
         const gained = new Set(scope.filter((key) => !(recorded ?? []).includes(key)))
+        // A region removed since: its changes are flooded now, and nobody else sends them on.
+        const removed = Relay.removedSince(recorded, topology)
+        const owed = (entry: Store.LogEntry) => gained.has(Relay.scopeKey(topology, entry.change)) || removed.has(entry.change.originRegion)
         const cursor = yield* store.getCursor(target)
         let resent = 0
         for (let from = 1; gained.size > 0 && from <= cursor; ) {
           const entries = (yield* store.readLog(from, settings.batchSize)).filter((entry) => entry.position <= cursor)
           if (entries.length === 0) break
           from = entries[entries.length - 1]!.position + 1
-          const changes = entries.filter((entry) => gained.has(Relay.scopeKey(topology, entry.change)) && shouldSend(topology, target, entry))
+          const changes = entries.filter((entry) => owed(entry) && shouldSend(topology, target, entry))
           if (changes.length > 0) yield* sendUntilAcknowledged(target, { changes, scannedTo: from - 1 })
           resent += changes.length
         }

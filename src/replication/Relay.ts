@@ -80,12 +80,28 @@ const isDeclared = (topology: Topology.Topology, region: string): boolean => {
  * every region that holds one floods it to each of its targets but the one it came from, and a
  * receiver that has it already ignores it. Before, nobody sent them: a change of the removed
  * region that had reached one surviving region but not another never got there, and the
- * survivors answered differently for good. The key names the regions declared, so it changes
- * when a region is removed: the agent then looks back for the removed region's changes its
- * cursor passed while that region sent them itself. Parentheses keep it apart from region ids.
+ * survivors answered differently for good. Parentheses keep it apart from region ids.
  */
-export const undeclaredOrigin = (topology: Topology.Topology): string =>
-  `(not ${topology.regions.map((region) => region.id).sort().join(",")})`
+export const undeclaredOrigin = "(undeclared)"
+
+/** The scope entry that records which regions the topology declared (`removedSince`). */
+const declaredPrefix = "(declared "
+
+const declaredEntry = (topology: Topology.Topology): string => `${declaredPrefix}${topology.regions.map((region) => region.id).sort().join(",")})`
+
+/**
+ * The regions declared when `recorded` (a cursor's scope) was recorded and not declared now:
+ * removed since. The cursor passed their changes while they sent them themselves, and now
+ * nobody does but the regions that hold them, so the agent looks back for those (`Agent`).
+ * Only the regions removed since count: a region removed long ago was looked back for then, and
+ * its whole history is not sent again at every topology change. Empty for a scope recorded
+ * before this entry was kept.
+ */
+export const removedSince = (recorded: ReadonlyArray<string> | undefined, topology: Topology.Topology): ReadonlySet<string> => {
+  const entry = recorded?.find((key) => key.startsWith(declaredPrefix))
+  if (entry === undefined) return new Set()
+  return new Set(entry.slice(declaredPrefix.length, -1).split(",").filter((region) => region !== "" && !isDeclared(topology, region)))
+}
 
 /**
  * The name of a sibling node (same region, its own store): `<region>/<node>`. It is the
@@ -117,11 +133,11 @@ export const shouldSend = (
  * (`<origin>|<sorted allowed regions or *>`). Changes with one scope key take the same tree.
  */
 export const scopeKey = (topology: Topology.Topology, change: Change.Change): string =>
-  `${isDeclared(topology, change.originRegion) ? change.originRegion : undeclaredOrigin(topology)}|${residencyOf(topology, change.tuple.vault)}`
+  `${isDeclared(topology, change.originRegion) ? change.originRegion : undeclaredOrigin}|${residencyOf(topology, change.tuple.vault)}`
 
 /**
  * The scope keys for which `holder` is the parent of `target` under `topology`: the changes it
- * alone must send there. When a topology change adds a key to a target's scope, the holder's
+ * alone must send there; then the regions declared (see `removedSince`). When a topology change adds a key to a target's scope, the holder's
  * cursor for that target has moved past changes of that key it was not responsible for, and
  * it must look back for them (see `Agent`). Sorted, so equal scopes compare equal as text.
  */
@@ -134,8 +150,9 @@ export const scopeOf = (topology: Topology.Topology, holder: string, target: str
   }
   // Changes of removed regions are flooded over every edge (`undeclaredOrigin`): this one's too.
   if (holder !== target && Topology.targetsOf(topology, holder).includes(target)) {
-    const undeclared = undeclaredOrigin(topology)
-    for (const residency of residencies) if (residency === "*" || residency.split(",").includes(target)) keys.push(`${undeclared}|${residency}`)
+    for (const residency of residencies) if (residency === "*" || residency.split(",").includes(target)) keys.push(`${undeclaredOrigin}|${residency}`)
   }
+  // Not a tree: the regions declared, so that a removal shows in the recorded scope (`removedSince`).
+  keys.push(declaredEntry(topology))
   return keys
 }

@@ -511,7 +511,7 @@ describe("Agent across relay-tree changes", () => {
       yield* reload(nodes, withChord)
       expect(yield* Cluster.settle(Effect.map(us.store.getCursor("ap"), (cursor) => cursor >= 5))).toBe(true)
       // us's scope towards ap is recorded with the cursor; the early changes went the new way too (duplicates are no-ops).
-      expect(yield* us.store.getRelayScope("ap")).toEqual(["us|*", "(not ap,eu,us)|*"])
+      expect(yield* us.store.getRelayScope("ap")).toEqual(["us|*", "(undeclared)|*", "(declared ap,eu,us)"])
       expect(yield* ap.replica.check(tuple("early4"))).toBe(true)
     }))
 })
