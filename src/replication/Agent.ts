@@ -256,6 +256,19 @@ const sendDied =
  */
 const refusedForGoodReasons: ReadonlySet<string> = new Set(["ResidencyViolation", "Malformed"])
 
+/**
+ * What a look-back (`lookBack` in `make`) owes a target when its scope went from `recorded` to
+ * `scope`, before the relay tests: the entries whose scope key it gained, and those whose origin
+ * region was removed since (flooded now, and nobody else sends them on). Undefined when it
+ * gained nothing.
+ */
+const owedAfter = (topology: Topology.Topology, scope: ReadonlyArray<string>, recorded: ReadonlyArray<string> | undefined) => {
+  const gained = new Set(scope.filter((key) => !(recorded ?? []).includes(key)))
+  const removed = Relay.removedSince(recorded, topology)
+  if (gained.size === 0) return undefined
+  return (entry: Store.LogEntry): boolean => gained.has(Relay.scopeKey(topology, entry.change)) || removed.has(entry.change.originRegion)
+}
+
 /** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
 export const batchesInFlightMaxDefault = 4
 
@@ -519,13 +532,10 @@ export const make = (options: MakeOptions) =>
         const scope = Relay.scopeOf(topology, options.regionId, target)
         const recorded = yield* store.getRelayScope(target)
         if (recorded !== undefined && recorded.join("\n") === scope.join("\n")) return
-        const gained = new Set(scope.filter((key) => !(recorded ?? []).includes(key)))
-        // A region removed since: its changes are flooded now, and nobody else sends them on.
-        const removed = Relay.removedSince(recorded, topology)
-        const owed = (entry: Store.LogEntry) => gained.has(Relay.scopeKey(topology, entry.change)) || removed.has(entry.change.originRegion)
+        const owed = owedAfter(topology, scope, recorded)
         const cursor = yield* store.getCursor(target)
         let resent = 0
-        for (let from = 1; gained.size > 0 && from <= cursor; ) {
+        for (let from = 1; owed !== undefined && from <= cursor; ) {
           const entries = (yield* store.readLog(from, settings.batchSize)).filter((entry) => entry.position <= cursor)
           if (entries.length === 0) break
           from = entries[entries.length - 1]!.position + 1
