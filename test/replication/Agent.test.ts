@@ -482,23 +482,50 @@ describe("Agent across relay-tree changes", () => {
       expect(yield* ap.replica.check(tuple("chord5"))).toBe(true)
     }))
 
-  it.effect("a region removed for good: the changes of it that only one survivor holds reach the others, relayed by that survivor", () =>
+  it.effect("a region removed for good: the changes of it that only one survivor holds reach the others, relayed by that survivor, and a later removal does not send them again", () =>
     Effect.gen(function* () {
-      const mesh = { us: ["eu", "ap"], eu: ["us", "ap"], ap: ["us", "eu"] }
-      const cluster = Cluster.make({ regions: ["us", "eu", "ap"], targets: mesh })
-      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap")]
-      const [us, eu, ap] = nodes as [Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode]
-      // ap sends its changes straight to each region; its link to us is down, so only eu gets them.
+      const regions = ["us", "eu", "ap", "sa"]
+      const meshOf = (left: ReadonlyArray<string>) => Object.fromEntries(left.map((region) => [region, left.filter((other) => other !== region)]))
+      // Changes of ap that the regions left send each other after ap is gone.
+      let relayed = 0
+      const cluster = Cluster.make({
+        regions,
+        targets: meshOf(regions),
+        network: (region, network) => ({
+          ...network,
+          send: (peer, request, timeoutMs) => {
+            if (region !== "ap" && request._tag === "ReplicateBatch") relayed += request.changes.filter((change) => change.originRegion === "ap").length
+            return network.send(peer, request, timeoutMs)
+          }
+        })
+      })
+      const nodes = [yield* cluster.start("us"), yield* cluster.start("eu"), yield* cluster.start("ap"), yield* cluster.start("sa")]
+      const [us, eu, ap] = nodes as [Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode, Cluster.RunningNode]
+      // ap sends its changes straight to each region; its links to us and sa are down, so only eu gets them.
       Network.partition(cluster.hub, "ap", "us", true)
+      Network.partition(cluster.hub, "ap", "sa", true)
       for (let index = 0; index < 4; index++) yield* ap.replica.write(insert(`gone${index}`))
       expect(yield* Cluster.settle(eu.replica.check(tuple("gone3")))).toBe(true)
-      // ap is decommissioned: us and eu reload without it, and the link is never needed again.
-      const survivors = { us: ["eu"], eu: ["us"] }
-      yield* Effect.forEach([us, eu], (node) => node.topology.reconfigure(Cluster.topologyFor({ regions: ["us", "eu"], targets: survivors }, node.region)), { discard: true })
-      const survivorNodes = [us, eu]
-      expect(yield* Cluster.settle(Cluster.converged(survivorNodes))).toBe(true)
+      // ap is decommissioned: the others reload without it.
+      const reloadTo = (left: ReadonlyArray<string>) =>
+        Effect.forEach(
+          nodes.filter((node) => left.includes(node.region)),
+          (node) => node.topology.reconfigure(Cluster.topologyFor({ regions: left, targets: meshOf(left) }, node.region)),
+          { discard: true }
+        )
+      yield* reloadTo(["us", "eu", "sa"])
+      const left = nodes.filter((node) => node.region !== "ap")
+      expect(yield* Cluster.settle(Cluster.converged(left))).toBe(true)
       expect(yield* us.replica.check(tuple("gone0"))).toBe(true)
       expect(yield* us.replica.check(tuple("gone3"))).toBe(true)
+      expect(relayed).toBeGreaterThan(0)
+      // sa goes too: the look-backs are for sa's changes, not for ap's all over again.
+      const before = relayed
+      yield* reloadTo(["us", "eu"])
+      // Each look-back ends by recording its new scope: wait for both.
+      const lookedBack = (node: Cluster.RunningNode, target: string) => Effect.map(node.store.getRelayScope(target), (scope) => scope?.includes("(declared eu,us)") === true)
+      expect(yield* Cluster.settle(Effect.zipWith(lookedBack(us, "eu"), lookedBack(eu, "us"), (a, b) => a && b))).toBe(true)
+      expect(relayed).toBe(before)
     }))
 
   it.effect("a target added at run time receives the whole log relevant to it", () =>
