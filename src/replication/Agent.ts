@@ -264,8 +264,8 @@ const refusedForGoodReasons: ReadonlySet<string> = new Set(["ResidencyViolation"
  */
 const owedAfter = (topology: Topology.Topology, scope: ReadonlyArray<string>, recorded: ReadonlyArray<string> | undefined) => {
   const gained = new Set(scope.filter((key) => !(recorded ?? []).includes(key)))
-  const removed = Relay.removedSince(recorded, topology)
   if (gained.size === 0) return undefined
+  const removed = Relay.removedSince(recorded, topology)
   return (entry: Store.LogEntry): boolean => gained.has(Relay.scopeKey(topology, entry.change)) || removed.has(entry.change.originRegion)
 }
 

@@ -47,6 +47,19 @@ const op = (id: number, region: string, epoch: number, invokedAtMs: number, ende
   generation: 0
 })
 
+/** The `seq`th insert node1 of `region` wrote, of `changed` (by default a tuple of its own). */
+const changeOf = (region: string, seq: number, changed: typeof tuple = { ...tuple, subject: `user:${region}${seq}` }) => ({
+  id: { origin: `${region}/${region}-node1/x`, seq },
+  op: "insert" as const,
+  tuple: changed,
+  timestamp: { physicalMs: 1_000 + seq, logical: 0 },
+  originRegion: region,
+  originNode: `${region}-node1`,
+  originRevision: seq,
+  committedAtMs: 1_000 + seq,
+  context: {}
+})
+
 /** What the judge is given after a run of `judgedScenario` with the acknowledged `ops`: nothing else observed unless `more` says so. */
 const observedOf = (judgedScenario: typeof scenario, ops: ReadonlyArray<Workload.Op>, more: Partial<Judge.Observed> = {}): Judge.Observed => ({
   scenario: judgedScenario,
@@ -172,17 +185,7 @@ replication: { conflict_resolution: LastWriteWins }
 workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
 checks: [safety]
 `)
-  const change = {
-    id: { origin: "a/a-node1/x", seq: 1 },
-    op: "insert" as const,
-    tuple,
-    timestamp: { physicalMs: 1_000, logical: 0 },
-    originRegion: "a",
-    originNode: "a-node1",
-    originRevision: 1,
-    committedAtMs: 1_000,
-    context: {}
-  }
+  const change = changeOf("a", 1, tuple)
   const region = (frontier: ReadonlyArray<typeof change>) => ({
     regionId: "a",
     replica: "a-node1",
@@ -220,17 +223,6 @@ checks: [convergence, acknowledged, safety, liveness]
 faults:
   - { at_ms: 2000, kind: topology, change: remove_region, region: b }
 `)
-  const changeOf = (region: string, seq: number) => ({
-    id: { origin: `${region}/${region}-node1/x`, seq },
-    op: "insert" as const,
-    tuple: { ...tuple, subject: `user:${region}${seq}` },
-    timestamp: { physicalMs: 1_000 + seq, logical: 0 },
-    originRegion: region,
-    originNode: `${region}-node1`,
-    originRevision: seq,
-    committedAtMs: 1_000 + seq,
-    context: {}
-  })
   const nodeOf = (regionId: string, changes: ReadonlyArray<ReturnType<typeof changeOf>>) => ({
     regionId,
     replica: `${regionId}-node1`,
