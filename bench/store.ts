@@ -89,18 +89,41 @@ const startNode = (region: string, onCommit?: (commit: KvLmdb.CommitObservation)
     yield* replica.openWrites
     const store = yield* Effect.provide(Store.Store, context)
     const stop = Effect.zipRight(Scope.close(scope, Exit.void), Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true })))
-    return { replica, store, stop }
+    return { replica, store, stop, directory }
   })
 
-/** Runs `body` and returns changes/s and CPU µs per change over `count` changes. */
-const timed = <E>(count: number, body: Effect.Effect<void, E>) =>
+/** Bytes this process has caused to be written to storage (`write_bytes` of /proc/self/io); NaN where there is none. */
+const writtenBytes = (): number => {
+  try {
+    return Number(/^write_bytes: (\d+)$/m.exec(fs.readFileSync("/proc/self/io", "utf8"))?.[1] ?? Number.NaN)
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** The size of the files in `directory`, in bytes. */
+const directoryBytes = (directory: string): number =>
+  fs.readdirSync(directory).reduce((sum, name) => sum + fs.statSync(path.join(directory, name)).size, 0)
+
+/**
+ * Runs `body` and returns changes/s, CPU µs per change, and bytes per change written to the disk
+ * (lmdb's pages, the commits' whole cost in I/O) and held in `directory`'s files at the end, over
+ * `count` changes.
+ */
+const timed = <E>(count: number, directory: string, body: Effect.Effect<void, E>) =>
   Effect.gen(function* () {
     const cpuBefore = process.cpuUsage()
+    const writtenBefore = writtenBytes()
     const startedMs = performance.now()
     yield* body
     const seconds = (performance.now() - startedMs) / 1000
     const cpu = process.cpuUsage(cpuBefore)
-    return { changesPerSecond: Math.round(count / seconds), cpuMicrosPerChange: Number(((cpu.user + cpu.system) / count).toFixed(2)) }
+    return {
+      changesPerSecond: Math.round(count / seconds),
+      cpuMicrosPerChange: Number(((cpu.user + cpu.system) / count).toFixed(2)),
+      diskWrittenBytesPerChange: Math.round((writtenBytes() - writtenBefore) / count),
+      storeFileBytesPerChange: Math.round(directoryBytes(directory) / count)
+    }
   })
 
 const writeOperations = (write: number): ReadonlyArray<Replica.Operation> =>
@@ -116,7 +139,7 @@ const writeRun = Effect.gen(function* () {
   const writer = Effect.gen(function* () {
     while (next < changes / changesPerWrite) yield* node.replica.write(writeOperations(next++))
   })
-  const figures = yield* timed(changes, Effect.asVoid(Effect.all(Array.from({ length: writers }, () => writer), { concurrency: "unbounded" })))
+  const figures = yield* timed(changes, node.directory, Effect.asVoid(Effect.all(Array.from({ length: writers }, () => writer), { concurrency: "unbounded" })))
   const entries = yield* node.store.readLog(1, changes)
   yield* node.stop
   const batches: Array<Uint8Array> = []
@@ -145,7 +168,7 @@ const applyRun = (batches: ReadonlyArray<Uint8Array>, expected: number) =>
         WireCodec.encodeResponse(yield* node.replica.handle(request.right), request.right)
       }
     })
-    const figures = yield* timed(expected, Effect.asVoid(Effect.all(Array.from({ length: inFlight }, () => sender), { concurrency: "unbounded" })))
+    const figures = yield* timed(expected, node.directory, Effect.asVoid(Effect.all(Array.from({ length: inFlight }, () => sender), { concurrency: "unbounded" })))
     const applied = yield* node.store.logEnd
     yield* node.stop
     if (applied !== expected) return yield* Effect.dieMessage(`the apply run logged ${applied} of ${expected} changes`)

@@ -40,6 +40,10 @@ export const idString = (change: Change): string => VersionVector.formatDot(chan
 /** Everything a holder of this change has seen of its tuple: its context plus itself. */
 export const seen = (change: Change): VersionVector.VersionVector => VersionVector.add(change.context, change.id)
 
+/** Whether a holder of `change` has seen `dot`: `VersionVector.covers(seen(change), dot)`, without building the vector. */
+export const hasSeen = (change: Change, dot: VersionVector.Dot): boolean =>
+  (change.id.origin === dot.origin && change.id.seq >= dot.seq) || VersionVector.covers(change.context, dot)
+
 /** Canonical order by id, so functions of a set of changes never depend on arrival order. */
 export const compareIds = (left: Change, right: Change): number =>
   left.id.origin < right.id.origin ? -1 : left.id.origin > right.id.origin ? 1 : left.id.seq - right.id.seq

@@ -22,10 +22,18 @@ export const empty: TupleState = { frontier: [] }
 
 /** Everything seen of the tuple: the context a new local write must carry. */
 export const seen = (state: TupleState): VersionVector.VersionVector =>
-  state.frontier.reduce((vector, change) => VersionVector.merge(vector, Change.seen(change)), VersionVector.empty)
+  state.frontier.length === 1
+    ? Change.seen(state.frontier[0]!)
+    : state.frontier.reduce((vector, change) => VersionVector.merge(vector, Change.seen(change)), VersionVector.empty)
 
-/** Whether the change is already known or superseded by something known (a no-op to apply). */
-export const isKnown = (state: TupleState, change: Change.Change): boolean => VersionVector.covers(seen(state), change.id)
+/**
+ * Whether the change is already known or superseded by something known (a no-op to apply):
+ * whether `seen(state)` covers its id. A merge is a pointwise maximum, so that is whether some
+ * member's own seen set covers it; asking each member spares building the merged vector, which
+ * every applied change on a known tuple did (object copies, about 3% of a simulated run).
+ */
+export const isKnown = (state: TupleState, change: Change.Change): boolean =>
+  state.frontier.some((member) => Change.hasSeen(member, change.id))
 
 const none: ReadonlyArray<Change.Change> = []
 

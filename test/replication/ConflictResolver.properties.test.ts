@@ -13,6 +13,7 @@ import * as Change from "../../src/replication/Change.js"
 import * as ConflictResolver from "../../src/replication/ConflictResolver.js"
 import * as Tuple from "../../src/replication/Tuple.js"
 import * as TupleState from "../../src/replication/TupleState.js"
+import * as VersionVector from "../../src/replication/VersionVector.js"
 import * as History from "./fixtures/history.js"
 import * as Reference from "./fixtures/reference.js"
 
@@ -166,6 +167,35 @@ describe("conflict resolution properties", () => {
   it("the keep-local canary is caught by the convergence property", () => {
     const result = fc.check(convergenceProperty(keepLocalCanary, ConflictResolver.lastWriteWins), { ...parameters, numRuns: Math.max(runs, 1000) })
     expect(result.failed).toBe(true)
+  })
+})
+
+describe("TupleState.isKnown", () => {
+  // isKnown asks each frontier member instead of merging their seen sets; it must answer what
+  // the merged vector answers, for every change of a history against every state along it.
+  it("answers whether the merged seen set covers the change's id", () => {
+    const answers = { known: 0, unknown: 0 }
+    fc.assert(
+      fc.property(History.scenario(), fc.array(fc.nat(), { maxLength: 60 }), (script, keys) => {
+        const changes = History.run(script)
+        const states = new Map<string, TupleState.TupleState>()
+        for (const change of History.shuffleWithDuplicates(changes, keys)) {
+          const key = Tuple.key(change.tuple)
+          const state = states.get(key) ?? TupleState.empty
+          for (const other of changes) {
+            if (Tuple.key(other.tuple) !== key) continue
+            const expected = VersionVector.covers(TupleState.seen(state), other.id)
+            expect(TupleState.isKnown(state, other)).toBe(expected)
+            answers[expected ? "known" : "unknown"]++
+          }
+          const result = TupleState.merge(state, change)
+          if (result._tag === "Applied") states.set(key, result.state)
+        }
+      }),
+      parameters
+    )
+    // Both answers must have been asked often, or the comparison says little.
+    expect(Math.min(answers.known, answers.unknown)).toBeGreaterThan(1000)
   })
 })
 
