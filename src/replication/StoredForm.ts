@@ -6,14 +6,43 @@
  * the write and apply paths. Arrays instead of objects also halve the bytes (no field names).
  *
  * A tuple state's frontier members leave out the tuple: every member is a change of the tuple
- * whose key the state is stored under, so the key already holds it. A tuple state was two
- * thirds of a change's stored bytes and its tree took three fifths of the store's pages (lmdb,
- * `bench:repl`'s writes); a tuple written again four times over takes its four parts once.
- * Members written before this (with the tuple, 14 fields) are still read.
+ * whose key the state is stored under, so the key already holds it.
  *
- * Reading checks the shape (an array of the right length) and nothing more. Stores written
- * before this form hold JSON objects; `Store` still reads those through its Schemas, so an
- * existing data directory keeps working (`isCompact` tells the two apart).
+ * Since December 5, 2026 the fields that repeat what another field says are written as what
+ * they add to it (the "delta" layout below): a change's origin region and node are the first
+ * two parts of its origin key (`Change.originKey`), its commit time, revision and apply time lie
+ * within a few milliseconds of its timestamp, and a change is received from its origin region
+ * more often than not. Written whole, those were two fifths of a stored change's bytes (a
+ * `bench:repl` change's log entry and tuple state took 341 bytes, now 195), and lmdb writes and maps every one of them:
+ * the store's size, the disk's bytes per commit and the file pages a node keeps resident all
+ * follow them. Every value is still written exactly: where a difference would not be an exact
+ * integer, or the origin key does not start with the region and node, the field holds the value
+ * itself instead.
+ *
+ * The layouts (`StoredLayout.ts` in the simulator reads them from this description):
+ * - a log entry is `[position, from, applied, origin, seq, op, vault, resource, relation,
+ *   subject, physicalMs, logical, source, revision, committed, context]` (16 fields) and a frontier
+ *   member `[origin, seq, op, physicalMs, logical, source, revision, committed, context]` (9),
+ *   where
+ *   - `op` is 1 for an insert and 0 for a delete;
+ *   - `committed` is `committedAtMs - physicalMs`, `revision` is `originRevision - 1000 *
+ *     committedAtMs` and `applied` is `appliedAtMs - committedAtMs`, each written instead as
+ *     `[value]` (the value itself in a one-element array) unless every number involved and the
+ *     difference are safe integers;
+ *   - `source` is the length of `originRegion` when `origin` starts with `originRegion + "/" +
+ *     originNode + "/"` and `originNode` holds no `/` (the node is then the text between the
+ *     first two `/` after the region), else `[originRegion, originNode]`;
+ *   - `from` is 0 when the change was received from its own origin region, else `receivedFrom`
+ *     (null for a change this node wrote);
+ * - before: a log entry `[position, receivedFrom, appliedAtMs, origin, seq, op, vault, resource,
+ *   relation, subject, physicalMs, logical, originRegion, originNode, originRevision,
+ *   committedAtMs, context]` (17 fields), a member the same change fields without the tuple
+ *   (10), and before that members with the tuple (14). These are still read.
+ *
+ * Reading checks the shape (an array of one of those lengths, the numbers where numbers belong)
+ * and nothing more. Stores written before this form hold JSON objects; `Store` still reads
+ * those through its Schemas, so an existing data directory keeps working (`isCompact` tells the
+ * two apart).
  */
 import { Either } from "effect"
 import type * as Change from "./Change.js"
@@ -21,23 +50,25 @@ import type * as Store from "./Store.js"
 import type * as Tuple from "./Tuple.js"
 import type * as TupleState from "./TupleState.js"
 
-/** A change as the array `[origin, seq, op, vault, resource, relation, subject, physicalMs, logical, originRegion, originNode, originRevision, committedAtMs, context]`. */
-const changeFieldCount = 14
+/** Fields of a log entry and of a frontier member in the delta layout. */
+const logEntryFieldCount = 16
+const memberFieldCount = 9
 
-/** A frontier member: the change's fields without its tuple, `[origin, seq, op, physicalMs, logical, originRegion, originNode, originRevision, committedAtMs, context]`. */
-const memberFieldCount = 10
+/** The earlier layouts: a whole change (14 fields), a log entry (3 more) and a member without the tuple (10). */
+const earlierChangeFieldCount = 14
+const earlierMemberFieldCount = 10
 
 // Objects are built with the Schema's field order, so a decoded value looks the same whichever form it was read from.
-const changeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change =>
-  memberOf(fields, offset, {
+const earlierChangeOf = (fields: ReadonlyArray<unknown>, offset: number): Change.Change =>
+  earlierMemberOf(fields, offset, {
     vault: fields[offset + 3] as string,
     resource: fields[offset + 4] as string,
     relation: fields[offset + 5] as string,
     subject: fields[offset + 6] as string
   }, 7)
 
-/** The change of a frontier member (`rest` is where the fields after the tuple start: 7 with it, 3 without). */
-const memberOf = (fields: ReadonlyArray<unknown>, offset: number, tuple: Tuple.Tuple, rest: number): Change.Change => ({
+/** The change of an earlier frontier member (`rest` is where the fields after the tuple start: 7 with it, 3 without). */
+const earlierMemberOf = (fields: ReadonlyArray<unknown>, offset: number, tuple: Tuple.Tuple, rest: number): Change.Change => ({
   id: { origin: fields[offset] as string, seq: fields[offset + 1] as number },
   op: fields[offset + 2] as Change.Operation,
   tuple,
@@ -49,38 +80,54 @@ const memberOf = (fields: ReadonlyArray<unknown>, offset: number, tuple: Tuple.T
   context: fields[offset + rest + 6] as Record<string, number>
 })
 
+/** `value` as what it adds to `base`, or `[value]` where that difference would not be exact. */
+const difference = (value: number, base: number): number | readonly [number] => {
+  const added = value - base
+  return Number.isSafeInteger(value) && Number.isSafeInteger(base) && Number.isSafeInteger(added) ? added : [value]
+}
+
+/** The `source` field: the region's length when the origin key spells region and node, else both. */
+const sourceOf = (change: Change.Change): number | readonly [string, string] => {
+  const { origin } = change.id
+  const region = change.originRegion
+  const node = change.originNode
+  const spelled =
+    !node.includes("/") &&
+    origin.length > region.length + node.length + 1 &&
+    origin.startsWith(region) &&
+    origin.charCodeAt(region.length) === 0x2f &&
+    origin.startsWith(node, region.length + 1) &&
+    origin.charCodeAt(region.length + node.length + 1) === 0x2f
+  return spelled ? region.length : [region, node]
+}
+
 /**
- * A log entry's fields in their stored order: `[position, receivedFrom, appliedAtMs, ...change]`.
+ * A log entry's fields in their stored order.
  *
- * Each stored value is one `JSON.stringify` of one array. Until December 2026 a change was
- * stringified once and both values were cut from that text and joined again
- * (`[${...},${fields}]`, `[${member}]`), and the store keeps a value until its commit is
- * durable: each change left the whole text, its slices, the joined pieces and the flat copies
- * that writing them into lmdb's buffer made alive across the fsync, long enough for the young
- * generation's collector to copy and promote them (at the origin of `bench:repl`, two fifths of
- * the bytes promoted, by a sampling heap profile of what survived minor collections). Now a
- * value and the flat copy its write makes are all that is kept. (V8 returns `JSON.stringify`'s
- * text in a few pieces too, so that copy stays; node 20, checked with `%DebugPrint`.)
+ * Each stored value is one `JSON.stringify` of one array: the store keeps a value until its
+ * commit is durable, and a value built from pieces of other strings kept all the pieces alive
+ * across the fsync, long enough for the young generation's collector to copy and promote them
+ * (at the origin of `bench:repl`, two fifths of the bytes promoted, by a sampling heap profile
+ * of what survived minor collections, before December 2026).
  */
 const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
   const change = entry.change
   return [
     entry.position,
-    entry.receivedFrom,
-    entry.appliedAtMs,
+    entry.receivedFrom !== null && entry.receivedFrom === change.originRegion ? 0 : entry.receivedFrom,
+    difference(entry.appliedAtMs, change.committedAtMs),
     change.id.origin,
     change.id.seq,
-    change.op,
+    change.op === "insert" ? 1 : 0,
     change.tuple.vault,
     change.tuple.resource,
     change.tuple.relation,
     change.tuple.subject,
     change.timestamp.physicalMs,
     change.timestamp.logical,
-    change.originRegion,
-    change.originNode,
-    change.originRevision,
-    change.committedAtMs,
+    sourceOf(change),
+    difference(change.originRevision, change.committedAtMs * 1_000),
+    difference(change.committedAtMs, change.timestamp.physicalMs),
     change.context
   ]
 }
@@ -89,17 +136,16 @@ const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
 const memberFields = (change: Change.Change): ReadonlyArray<unknown> => [
   change.id.origin,
   change.id.seq,
-  change.op,
+  change.op === "insert" ? 1 : 0,
   change.timestamp.physicalMs,
   change.timestamp.logical,
-  change.originRegion,
-  change.originNode,
-  change.originRevision,
-  change.committedAtMs,
+  sourceOf(change),
+  difference(change.originRevision, change.committedAtMs * 1_000),
+  difference(change.committedAtMs, change.timestamp.physicalMs),
   change.context
 ]
 
-/** `[position, receivedFrom, appliedAtMs, ...change]`. */
+/** The log entry as text in the delta layout. */
 export const encodeLogEntry = (entry: Store.LogEntry): string => JSON.stringify(logEntryFields(entry))
 
 /** `[[...member], ...]`, one array per frontier member, each without the tuple. */
@@ -116,27 +162,102 @@ const parse = (text: string): Either.Either<unknown, string> => {
   }
 }
 
-/** Reads a log entry in this form; Left says why the text is not one. */
+/** Thrown inside the delta readers for a field of the wrong kind, and turned into a Left by `reading`. */
+class Misshapen extends Error {}
+
+/** A number written by `difference` against `base`. */
+const undo = (field: unknown, base: number): number => {
+  if (typeof field === "number") return base + field
+  if (Array.isArray(field) && typeof field[0] === "number") return field[0]
+  throw new Misshapen("a stored difference is neither a number nor [number]")
+}
+
+const number = (field: unknown): number => {
+  if (typeof field !== "number") throw new Misshapen("a stored number is not one")
+  return field
+}
+
+const operation = (field: unknown): Change.Operation => {
+  if (field === 1) return "insert"
+  if (field === 0) return "delete"
+  throw new Misshapen("a stored operation is neither 1 nor 0")
+}
+
+/** A change in the delta layout, from `fields` at `at`: origin, seq, op, then physicalMs, logical, source, revision, committed, context at `rest`. */
+const deltaChangeOf = (fields: ReadonlyArray<unknown>, at: number, tuple: Tuple.Tuple, rest: number): Change.Change => {
+  const origin = fields[at]
+  if (typeof origin !== "string") throw new Misshapen("a stored origin is not text")
+  const physicalMs = number(fields[rest])
+  const committedAtMs = undo(fields[rest + 4], physicalMs)
+  const source = fields[rest + 2]
+  let originRegion: string
+  let originNode: string
+  if (typeof source === "number") {
+    originRegion = origin.slice(0, source)
+    originNode = origin.slice(source + 1, origin.indexOf("/", source + 1))
+  } else if (Array.isArray(source) && typeof source[0] === "string" && typeof source[1] === "string") {
+    originRegion = source[0]
+    originNode = source[1]
+  } else {
+    throw new Misshapen("a stored source is neither a length nor [region, node]")
+  }
+  return {
+    id: { origin, seq: number(fields[at + 1]) },
+    op: operation(fields[at + 2]),
+    tuple,
+    timestamp: { physicalMs, logical: number(fields[rest + 1]) },
+    originRegion,
+    originNode,
+    originRevision: undo(fields[rest + 3], committedAtMs * 1_000),
+    committedAtMs,
+    context: fields[rest + 5] as Record<string, number>
+  }
+}
+
+/** `read` applied, with a misshapen field as a Left. */
+const reading = <A>(read: () => A): Either.Either<A, string> => {
+  try {
+    return Either.right(read())
+  } catch (error) {
+    if (error instanceof Misshapen) return Either.left(error.message)
+    throw error
+  }
+}
+
+const deltaLogEntryOf = (value: ReadonlyArray<unknown>): Store.LogEntry => {
+  const tuple: Tuple.Tuple = { vault: value[6] as string, resource: value[7] as string, relation: value[8] as string, subject: value[9] as string }
+  const change = deltaChangeOf(value, 3, tuple, 10)
+  const from = value[1]
+  const receivedFrom = from === 0 ? change.originRegion : (from as string | null)
+  return { position: number(value[0]), change, receivedFrom, appliedAtMs: undo(value[2], change.committedAtMs) }
+}
+
+/** Reads a log entry in this form (either layout); Left says why the text is not one. */
 export const decodeLogEntry = (text: string): Either.Either<Store.LogEntry, string> =>
   Either.flatMap(parse(text), (value) => {
-    if (!Array.isArray(value) || value.length !== 3 + changeFieldCount) return Either.left(`a stored log entry is not an array of ${3 + changeFieldCount} fields`)
-    return Either.right({ position: value[0] as number, change: changeOf(value, 3), receivedFrom: value[1] as string | null, appliedAtMs: value[2] as number })
+    if (Array.isArray(value) && value.length === logEntryFieldCount) return reading(() => deltaLogEntryOf(value))
+    if (!Array.isArray(value) || value.length !== 3 + earlierChangeFieldCount) return Either.left(`a stored log entry is not an array of ${logEntryFieldCount} fields (or ${3 + earlierChangeFieldCount})`)
+    return Either.right({ position: value[0] as number, change: earlierChangeOf(value, 3), receivedFrom: value[1] as string | null, appliedAtMs: value[2] as number })
   })
 
 /**
  * Reads a tuple state in this form, stored under `tuple`'s key; Left says why the text is not
- * one. Members with the tuple (as written before December 2026) keep their own.
+ * one. Members in the earlier layouts (with the tuple, as written before December 2026, or
+ * without it and with every field whole, before December 5) keep reading.
  */
 export const decodeTupleState = (text: string, tuple: Tuple.Tuple): Either.Either<TupleState.TupleState, string> =>
   Either.flatMap(parse(text), (value) => {
     if (!Array.isArray(value)) return Either.left("a stored tuple state is not an array")
-    const frontier: Array<Change.Change> = []
     // One object for every member: each is a change of this tuple, and decoded values are never changed.
     const own: Tuple.Tuple = { vault: tuple.vault, resource: tuple.resource, relation: tuple.relation, subject: tuple.subject }
-    for (const member of value) {
-      if (Array.isArray(member) && member.length === memberFieldCount) frontier.push(memberOf(member, 0, own, 3))
-      else if (Array.isArray(member) && member.length === changeFieldCount) frontier.push(changeOf(member, 0))
-      else return Either.left(`a stored frontier member is not an array of ${memberFieldCount} fields`)
-    }
-    return Either.right({ frontier })
+    return reading(() => {
+      const frontier: Array<Change.Change> = []
+      for (const member of value) {
+        if (Array.isArray(member) && member.length === memberFieldCount) frontier.push(deltaChangeOf(member, 0, own, 3))
+        else if (Array.isArray(member) && member.length === earlierMemberFieldCount) frontier.push(earlierMemberOf(member, 0, own, 3))
+        else if (Array.isArray(member) && member.length === earlierChangeFieldCount) frontier.push(earlierChangeOf(member, 0))
+        else throw new Misshapen(`a stored frontier member is not an array of ${memberFieldCount} fields (or ${earlierMemberFieldCount} or ${earlierChangeFieldCount})`)
+      }
+      return { frontier }
+    })
   })

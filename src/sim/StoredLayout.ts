@@ -5,15 +5,23 @@
  * lmdb disk with it (`chaos/StoredState.ts`), and the simulator its disks when a run keeps them
  * as the byte-oriented backends do (`wire: bytes`, see `Codec.ts`).
  *
- * Values are UTF-8 JSON: in the compact form, a log entry is `[position, receivedFrom,
- * appliedAtMs, ...change]`, a change being `[origin, seq, op, vault, resource, relation, subject,
- * physicalMs, logical, originRegion, originNode, originRevision, committedAtMs, context]`, and a
- * tuple state `[[...member], ...]`, a member being the change without its tuple, `[origin, seq,
- * op, physicalMs, logical, originRegion, originNode, originRevision, committedAtMs, context]`:
- * the tuple is the one the key names. Members written before December 2026 are whole changes (14
- * fields), and stores written before the compact form hold the same values as JSON objects with
- * the fields' names; a member that names its own tuple must name the key's. Counters are the
- * integer's text. Keys are each UTF-16 code unit in its UTF-8 form (KvEncoding's CESU-8).
+ * Values are UTF-8 JSON. A log entry is `[position, from, applied, origin, seq, op, vault,
+ * resource, relation, subject, physicalMs, logical, source, revision, committed, context]` and a
+ * tuple state `[[...member], ...]`, a member being `[origin, seq, op, physicalMs, logical, source,
+ * revision, committed, context]`: the tuple is the one the key names. `op` is 1 (insert) or 0
+ * (delete); `committed` is the commit time less `physicalMs`, `revision` the origin revision less
+ * 1000 times the commit time, `applied` the apply time less the commit time, each either that
+ * integer or `[the value itself]`; `source` is the length of the origin region's id, which
+ * `origin` starts with, followed by `/`, the node's id (up to the next `/`) and `/`, or
+ * `[region, node]`; `from` is 0 for "received from the origin region", else the region received
+ * from (or null). Stores written before December 5, 2026 hold the earlier compact layout: a log
+ * entry `[position, receivedFrom, appliedAtMs, ...change]`, a change being `[origin, seq, op,
+ * vault, resource, relation, subject, physicalMs, logical, originRegion, originNode,
+ * originRevision, committedAtMs, context]` with `op` as text, a member the change without its
+ * tuple (10 fields); members written before December 2026 are whole changes (14 fields), and
+ * stores written before the compact form hold the same values as JSON objects with the fields'
+ * names; a member that names its own tuple must name the key's. Counters are the integer's text.
+ * Keys are each UTF-16 code unit in its UTF-8 form (KvEncoding's CESU-8).
  */
 import type * as Change from "../replication/Change.js"
 import type * as Store from "../replication/Store.js"
@@ -24,6 +32,8 @@ class Unreadable extends Error {}
 
 const changeFieldCount = 14
 const memberFieldCount = 10
+const deltaEntryFieldCount = 16
+const deltaMemberFieldCount = 9
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -70,6 +80,52 @@ const changeFromArray = (fields: ReadonlyArray<unknown>, offset: number, where: 
 const memberFromArray = (fields: ReadonlyArray<unknown>, tuple: Tuple.Tuple, where: string): Change.Change =>
   changeFromArray([fields[0], fields[1], fields[2], tuple.vault, tuple.resource, tuple.relation, tuple.subject, ...fields.slice(3)], 0, where)
 
+/** A field written as what it adds to `base`, or as `[value]`. */
+const added = (value: unknown, base: number, where: string): number => {
+  if (Array.isArray(value) && value.length === 1) return whole(value[0], where)
+  const sum = base + whole(value, where)
+  if (!Number.isSafeInteger(sum)) throw new Unreadable(`${where} adds up to no integer`)
+  return sum
+}
+
+/**
+ * A change in the delta layout: `head` is `[origin, seq, op]`, `tail` is `[physicalMs, logical,
+ * source, revision, committed, context]`. The region and node are rebuilt from the origin key
+ * as the layout spells them: region, `/`, node, `/`.
+ */
+const changeFromDelta = (head: ReadonlyArray<unknown>, tuple: Tuple.Tuple, tail: ReadonlyArray<unknown>, where: string): Change.Change => {
+  const origin = text(head[0], `${where} origin`)
+  const op = head[2] === 1 ? "insert" : head[2] === 0 ? "delete" : undefined
+  if (op === undefined) throw new Unreadable(`${where} op is neither 1 nor 0`)
+  const physicalMs = whole(tail[0], `${where} physicalMs`)
+  const committedAtMs = added(tail[4], physicalMs, `${where} committed`)
+  const source = tail[2]
+  let region: string
+  let node: string
+  if (Array.isArray(source)) {
+    if (source.length !== 2) throw new Unreadable(`${where} source is not [region, node]`)
+    region = text(source[0], `${where} source region`)
+    node = text(source[1], `${where} source node`)
+  } else {
+    const length = whole(source, `${where} source`)
+    const parts = origin.slice(length + 1).split("/")
+    if (length < 1 || origin[length] !== "/" || parts.length < 2) throw new Unreadable(`${where} origin '${origin}' does not spell a region of ${length} characters and a node`)
+    region = origin.slice(0, length)
+    node = parts[0]!
+  }
+  return {
+    id: { origin, seq: whole(head[1], `${where} seq`) },
+    op,
+    tuple,
+    timestamp: { physicalMs, logical: whole(tail[1], `${where} logical`) },
+    originRegion: region,
+    originNode: node,
+    originRevision: added(tail[3], committedAtMs * 1000, `${where} revision`),
+    committedAtMs,
+    context: context(tail[5], `${where} context`)
+  }
+}
+
 /** A change in the older object form. */
 const changeFromObject = (value: unknown, where: string): Change.Change => {
   if (!isRecord(value) || !isRecord(value["id"]) || !isRecord(value["tuple"]) || !isRecord(value["timestamp"])) throw new Unreadable(`${where} is not a change`)
@@ -95,8 +151,14 @@ const parse = (stored: Stored, where: string): unknown => {
 /** A stored log entry. */
 export const logEntry = (stored: Stored, where: string): Store.LogEntry => {
   const value = parse(stored, where)
+  if (Array.isArray(value) && value.length === deltaEntryFieldCount) {
+    const tuple = { vault: text(value[6], `${where} vault`), resource: text(value[7], `${where} resource`), relation: text(value[8], `${where} relation`), subject: text(value[9], `${where} subject`) }
+    const change = changeFromDelta(value.slice(3, 6), tuple, value.slice(10), where)
+    const receivedFrom = value[1] === 0 ? change.originRegion : value[1] === null ? null : text(value[1], `${where} from`)
+    return { position: whole(value[0], `${where} position`), change, receivedFrom, appliedAtMs: added(value[2], change.committedAtMs, `${where} applied`) }
+  }
   if (Array.isArray(value)) {
-    if (value.length !== 3 + changeFieldCount) throw new Unreadable(`${where} has ${value.length} fields, not ${3 + changeFieldCount}`)
+    if (value.length !== 3 + changeFieldCount) throw new Unreadable(`${where} has ${value.length} fields, not ${deltaEntryFieldCount} (or ${3 + changeFieldCount})`)
     const receivedFrom = value[1] === null ? null : text(value[1], `${where} receivedFrom`)
     return { position: whole(value[0], `${where} position`), change: changeFromArray(value, 3, where), receivedFrom, appliedAtMs: whole(value[2], `${where} appliedAtMs`) }
   }
@@ -138,8 +200,9 @@ export const frontier = (stored: Stored, where: string, tuple: Tuple.Tuple): Rea
   if (members === undefined) throw new Unreadable(`${where} is not a tuple state`)
   return members.map((member: unknown, index) => {
     const at = `${where} member ${index}`
+    if (Array.isArray(member) && member.length === deltaMemberFieldCount) return changeFromDelta(member.slice(0, 3), tuple, member.slice(3), at)
     if (Array.isArray(member) && member.length === memberFieldCount) return memberFromArray(member, tuple, at)
-    if (Array.isArray(member) && member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${memberFieldCount} (or ${changeFieldCount})`)
+    if (Array.isArray(member) && member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${deltaMemberFieldCount} (or ${memberFieldCount} or ${changeFieldCount})`)
     const change = Array.isArray(member) ? changeFromArray(member, 0, at) : changeFromObject(member, at)
     if (Tuple.key(change.tuple) !== Tuple.key(tuple)) throw new Unreadable(`${at} is a change of ${Tuple.format(change.tuple)}, not of the key's tuple`)
     return change

@@ -104,7 +104,7 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
         expect(problems).toEqual(["log positions are not 1 to the recorded end", "a frontier change is not in the log"])
 
         yield* Effect.promise(() => damage(directory, (_, log) => void log.put(key("l/000000000000004"), '[4,null,"soon",1]')))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 17/)
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 16 \(or 17\)/)
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme\u0000document:readme\u0000viewer\u0000user:u1"), "{not json")))
         expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 is not JSON/)
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme"), "[]")))
@@ -113,6 +113,25 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
         fs.rmSync(directory, { recursive: true, force: true })
       }
     }))
+
+  it("reads the delta layout as its documentation spells it: differences, whole values, the origin key's region and node, and 'from its origin region'", () => {
+    const tuple = { vault: "acme", resource: "document:readme", relation: "viewer", subject: "user:a" }
+    const context = { "eu/eu-node1/zz": 7 }
+    // Region "us/west" (7 characters, a slash in it), node "n1", applied 5 ms after its commit, from its origin region.
+    expect(StoredLayout.logEntry(Buffer.from(`[4,0,5,"us/west/n1/tok",9,1,"acme","document:readme","viewer","user:a",1000,2,7,3,1,{"eu/eu-node1/zz":7}]`), "e")).toEqual({
+      position: 4,
+      receivedFrom: "us/west",
+      appliedAtMs: 1006,
+      change: { id: { origin: "us/west/n1/tok", seq: 9 }, op: "insert", tuple, timestamp: { physicalMs: 1000, logical: 2 }, originRegion: "us/west", originNode: "n1", originRevision: 1_001_003, committedAtMs: 1001, context }
+    })
+    // The region and node given apart, values whole, received from another region; a delete.
+    expect(StoredLayout.frontier(Buffer.from(`[["x",9,0,1000,2,["us","n1"],[77],[2000],{"eu/eu-node1/zz":7}]]`), "m", tuple)).toEqual([
+      { id: { origin: "x", seq: 9 }, op: "delete", tuple, timestamp: { physicalMs: 1000, logical: 2 }, originRegion: "us", originNode: "n1", originRevision: 77, committedAtMs: 2000, context }
+    ])
+    expect(() => StoredLayout.frontier(Buffer.from(`[["x",9,2,1000,2,["us","n1"],0,0,{}]]`), "m", tuple)).toThrow(/m member 0 op is neither 1 nor 0/)
+    expect(() => StoredLayout.frontier(Buffer.from(`[["us-n1-tok",9,1,1000,2,2,0,0,{}]]`), "m", tuple)).toThrow(/m member 0 origin 'us-n1-tok' does not spell a region of 2 characters and a node/)
+    expect(() => StoredLayout.frontier(Buffer.from(`[["us/n1/tok",9,1,1000,2,2,"0",0,{}]]`), "m", tuple)).toThrow(/m member 0 revision is not an integer/)
+  })
 
   it("reads the older object form and members that hold their own tuple as well, which must be the key's", () => {
     const entry = { position: 3, change: change(3, "user:old"), receivedFrom: "eu", appliedAtMs: 9 }
@@ -124,10 +143,10 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
     const whole = [c.id.origin, c.id.seq, c.op, tuple.vault, tuple.resource, tuple.relation, tuple.subject, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
     expect(StoredLayout.frontier(Buffer.from(JSON.stringify([whole])), "old", tuple)).toEqual([c])
     expect(() => StoredLayout.frontier(Buffer.from(JSON.stringify([whole])), "old", { ...tuple, subject: "user:other" })).toThrow(/old member 0 is a change of .*user:old, not of the key's tuple/)
-    // Today's member leaves the tuple out; the key's is used.
+    // The member as written from December 2026 to December 5 leaves the tuple out; the key's is used.
     const member = [c.id.origin, c.id.seq, c.op, c.timestamp.physicalMs, c.timestamp.logical, c.originRegion, c.originNode, c.originRevision, c.committedAtMs, c.context]
     expect(StoredLayout.frontier(Buffer.from(JSON.stringify([member])), "new", tuple)).toEqual([c])
-    expect(() => StoredLayout.frontier(Buffer.from(JSON.stringify([member.slice(1)])), "new", tuple)).toThrow(/new member 0 has 9 fields, not 10 \(or 14\)/)
+    expect(() => StoredLayout.frontier(Buffer.from(JSON.stringify([member.slice(2)])), "new", tuple)).toThrow(/new member 0 has 8 fields, not 9 \(or 10 or 14\)/)
     expect(() => StoredLayout.logEntry(Buffer.from(JSON.stringify({ ...entry, change: { ...entry.change, op: "upsert" } })), "old")).toThrow(/old op is neither insert nor delete/)
   })
 })
