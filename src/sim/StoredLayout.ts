@@ -109,7 +109,7 @@ const changeFromDelta = (head: ReadonlyArray<unknown>, tuple: Tuple.Tuple, tail:
   } else {
     const length = whole(source, `${where} source`)
     const parts = origin.slice(length + 1).split("/")
-    if (length < 1 || origin[length] !== "/" || parts.length < 2) throw new Unreadable(`${where} origin '${origin}' does not spell a region of ${length} characters and a node`)
+    if (origin[length] !== "/" || parts.length < 2) throw new Unreadable(`${where} origin '${origin}' does not spell a region of ${length} characters and a node`)
     region = origin.slice(0, length)
     node = parts[0]!
   }
