@@ -17,6 +17,8 @@
  *   m/origin                                       -> this store's origin key (see `Change.originKey`)
  *   m/hlc                                          -> the highest HLC value a node recorded here ("<ms>.<logical>")
  *   m/commitProbe                                  -> written only by `checkCommits`, to learn whether commits work again
+ *   o/<origin region>                              -> 1: the log holds changes that region wrote (see `regionsHeld`)
+ *   m/regionsIndexed                               -> 1 once the `o/` keys cover every entry (see `regionsHeld`)
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
@@ -100,6 +102,13 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly logEnd: Effect.Effect<number, StoreError>
     /** The HLC high-water recorded by `raiseClock` (zero when none), for a restarted node's clock. */
     readonly clockHighWater: Effect.Effect<Timestamp.Timestamp, StoreError>
+    /**
+     * The origin regions whose changes the log holds, in order. The first call on a store written
+     * before this was recorded reads the whole log once to record it (`o/` keys); later calls
+     * read those keys alone. `serve` asks it at start-up under SourcePriority: a change of a
+     * region `region_priorities` does not rank could not be resolved.
+     */
+    readonly regionsHeld: Effect.Effect<ReadonlyArray<string>, StoreError>
     /** Last log position the target acknowledged (0 when none). */
     readonly getCursor: (target: string) => Effect.Effect<number, StoreError>
     /**
@@ -144,6 +153,8 @@ export const logPrefix = "l/"
 const cursorPrefix = "c/"
 const relayScopePrefix = "r/"
 const counterPrefix = "m/"
+const regionPrefix = "o/"
+const regionsIndexedKey = `${counterPrefix}regionsIndexed`
 const positionDigits = 15
 const originKey = `${counterPrefix}origin`
 const commitProbeKey = `${counterPrefix}commitProbe`
@@ -344,10 +355,25 @@ const decodeTupleStates = <V>(
   return Effect.succeed(states)
 }
 
+/**
+ * Records that the log holds a change of `region` (`regionsHeld`). Where the backend reads at
+ * once, a key already there is not written again; else it is written with every transaction
+ * that appends that region's changes, a small key beside the counters every such one writes.
+ */
+const noteRegion = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, region: string): void => {
+  const key = `${regionPrefix}${region}`
+  const held = tx.getNow?.(key)
+  if (held !== undefined && held._tag === "Right" && held.right !== undefined) return
+  tx.set(key, cells.integer.encode(1))
+}
+
 /** Appends entries after log position `end` and moves the log's end past them. */
 const appendAfter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, end: number, entries: ReadonlyArray<Omit<LogEntry, "position">>) => {
   const written: Array<LogEntry> = []
+  let noted: string | undefined
   for (const entry of entries) {
+    // A batch's changes mostly come from one region: each run of one region is noted once.
+    if (entry.change.originRegion !== noted) noteRegion(cells, tx, (noted = entry.change.originRegion))
     // Built in the field order entries read back from the store have (`StoredForm`), so every
     // log entry in memory shares one hidden class; a spread put `position` last and made the
     // code that reads entries (the agent, the feed, the recent log) see two shapes.
@@ -494,18 +520,51 @@ class FailedCommits {
   }
 }
 
+/**
+ * Records the origin region of every log entry once (`o/` keys and `m/regionsIndexed`), for a
+ * store written before appends recorded them. Entries appended meanwhile record their own.
+ */
+const indexRegions = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>, readLog: (from: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>) =>
+  Effect.gen(function* () {
+    const read = driver.read ?? driver.transact
+    if ((yield* read((tx) => tx.get(regionsIndexedKey))) !== undefined) return
+    const found = new Set<string>()
+    const end = yield* read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`))
+    for (let from = 1; from <= end; ) {
+      const entries = yield* readLog(from, 1_000)
+      if (entries.length === 0) break
+      for (const entry of entries) found.add(entry.change.originRegion)
+      from = entries[entries.length - 1]!.position + 1
+    }
+    yield* driver.transact((tx) =>
+      Effect.sync(() => {
+        for (const region of found) tx.set(`${regionPrefix}${region}`, cells.integer.encode(1))
+        tx.set(regionsIndexedKey, cells.integer.encode(1))
+      })
+    )
+  })
+
+/** Reads log entries from the backend (not from memory), `limit` of them from position `from` on. */
+const storedLogReader =
+  <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>) =>
+  (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
+    (driver.read ?? driver.transact)((tx) =>
+      Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
+        decodeEach(entries, ([, stored]) => cells.logEntry.decode(stored), (why) => undecodable("readLog", why))
+      )
+    )
+
+/** The origin regions recorded under `o/`, in key order. */
+const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
+  Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
+
 const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   const turns = makeTurns()
   const recent = RecentLog.make()
-  const readStoredLog = (from: number, limit: number): Effect.Effect<ReadonlyArray<LogEntry>, StoreError> =>
-    read((tx) =>
-      Effect.flatMap(tx.range(logKey(Math.max(1, from)), prefixEnd(logPrefix), limit), (entries) =>
-        decodeEach(entries, ([, stored]) => cells.logEntry.decode(stored), (why) => undecodable("readLog", why))
-      )
-    )
+  const readStoredLog = storedLogReader(driver, cells)
   /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
   const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
@@ -536,6 +595,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Typ
       }),
     logEnd: read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`)),
     clockHighWater: read((tx) => readClock(cells, tx)),
+    regionsHeld: Effect.zipRight(indexRegions(driver, cells, readStoredLog), read(regionsRecorded)),
     getCursor: (target) => read((tx) => readInteger(cells, tx, `${cursorPrefix}${target}`)),
     origin: (candidate) =>
       driver.transact((tx) =>

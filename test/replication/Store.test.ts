@@ -3,7 +3,10 @@
  * FoundationDB) add themselves to `backends` in `test/runtime/Store.contract.test.ts` by
  * calling `contract` with their layer.
  */
-import { describe } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type * as Change from "../../src/replication/Change.js"
+import * as DiskTree from "../../src/replication/DiskTree.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
 import { contract } from "./fixtures/storeContract.js"
@@ -13,4 +16,37 @@ describe("Store over the memory driver", () => {
     const disk = KvDriver.makeMemoryDisk()
     return { layer: Store.layerMemory(disk), reopen: () => Store.layerMemory(disk) }
   })
+})
+
+describe("Store.regionsHeld on a store written before it was recorded", () => {
+  it.effect("reads the log once, records what it found, and then reads only the record", () =>
+    Effect.gen(function* () {
+      // Text values, as the byte-oriented backends keep them (lmdb, FoundationDB).
+      const disk = KvDriver.makeMemoryDisk()
+      const store = Store.make(yield* KvDriver.makeMemory<string>(disk))
+      const change = (region: string, seq: number): Change.Change => ({
+        id: { origin: `${region}/n1/t`, seq },
+        op: "insert",
+        tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: `user:${seq}` },
+        timestamp: { physicalMs: seq, logical: 0 },
+        originRegion: region,
+        originNode: "n1",
+        originRevision: seq,
+        committedAtMs: seq,
+        context: {}
+      })
+      const entries = Array.from({ length: 2_500 }, (_, index) => ({ change: change(index === 1_700 ? "eu" : "us", index + 1), receivedFrom: null, appliedAtMs: 1 }))
+      yield* store.transaction((tx) => tx.appendLogs(entries))
+      // What an earlier version left: the same log, without the record of its regions.
+      const recorded = [...DiskTree.from(disk.tree, "")].map(([key]) => key).filter((key) => key.startsWith("o/") || key === "m/regionsIndexed")
+      expect(recorded).toEqual(["o/eu", "o/us"])
+      disk.tree = DiskTree.withWrites(disk.tree, new Map(recorded.map((key) => [key, undefined])), undefined)
+      const commits = disk.commits
+      expect(yield* store.regionsHeld).toEqual(["eu", "us"])
+      expect(disk.commits).toBe(commits + 1)
+      expect([...DiskTree.from(disk.tree, "")].map(([key]) => key).filter((key) => key.startsWith("o/") || key.startsWith("m/regions"))).toEqual(["m/regionsIndexed", "o/eu", "o/us"])
+      // Recorded now: asked again, nothing is written.
+      expect(yield* store.regionsHeld).toEqual(["eu", "us"])
+      expect(disk.commits).toBe(commits + 1)
+    }))
 })
