@@ -228,7 +228,8 @@ const deltaLogEntryOf = (value: ReadonlyArray<unknown>): Store.LogEntry => {
   const tuple: Tuple.Tuple = { vault: value[6] as string, resource: value[7] as string, relation: value[8] as string, subject: value[9] as string }
   const change = deltaChangeOf(value, 3, tuple, 10)
   const from = value[1]
-  const receivedFrom = from === 0 ? change.originRegion : (from as string | null)
+  if (from !== 0 && from !== null && typeof from !== "string") throw new Misshapen("a stored sender is neither 0, null nor text")
+  const receivedFrom = from === 0 ? change.originRegion : from
   return { position: number(value[0]), change, receivedFrom, appliedAtMs: undo(value[2], change.committedAtMs) }
 }
 
