@@ -6,6 +6,10 @@
  *   on a fixed set of seeds (alternating them seed by seed, after two warm-up runs each, so JIT
  *   warm-up favours neither): simulated events per wall second and per CPU second, time
  *   compression (simulated seconds per wall second) and seeds per minute, per scenario and overall;
+ *   `effectOpsByCause`, where a run's Effect operations go (one more run of seed 1 with
+ *   `effortByCause`, outside the timed runs): each kind of event (a message delivered, by type,
+ *   to another region or to a sibling; a timer; a client write) with how often it fired and the
+ *   operations it and the fiber steps it set going ran, per event and as a share of the run's;
  *   and `effectOpsPerEvent`, the Effect operations the nodes ran per simulated event (counted by
  *   the simulator's schedulers: the work itself, the same on any machine and under any load, so
  *   it compares runs that a busy or slower machine makes hard to compare by time);
@@ -117,6 +121,17 @@ const measure = (scenarios: ReadonlyArray<Scenario.Scenario>): ReadonlyArray<Tal
   return tallies
 }
 
+/** The causes that took a run's Effect operations (see `effectOpsByCause` above): seed 1, untimed. */
+const opsByCause = (scenario: Scenario.Scenario) => {
+  const result = runScenario(scenario, 1, { effortByCause: true })
+  return (result.effectOpsByCause ?? []).slice(0, 8).map((entry) => ({
+    cause: entry.cause,
+    events: entry.events,
+    opsPerEvent: entry.events === 0 ? null : Math.round(entry.ops / entry.events),
+    shareOfOps: round(entry.ops / result.effectOps, 3)
+  }))
+}
+
 const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
   const totalWallMs = tally.wallMs.reduce((sum, ms) => sum + ms, 0)
   return {
@@ -128,7 +143,8 @@ const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
     timeCompression: round(tally.simulatedMs / totalWallMs),
     seedsPerMinute: round((seeds / totalWallMs) * 60_000),
     wallMsPerSeed: { median: Math.round(median(tally.wallMs)), min: Math.round(Math.min(...tally.wallMs)) },
-    totals: { events: tally.events, tasks: tally.tasks, effectOps: tally.effectOps, simulatedMs: tally.simulatedMs, wallMs: Math.round(totalWallMs) }
+    totals: { events: tally.events, tasks: tally.tasks, effectOps: tally.effectOps, simulatedMs: tally.simulatedMs, wallMs: Math.round(totalWallMs) },
+    effectOpsByCause: opsByCause(scenario)
   }
 }
 

@@ -18,6 +18,8 @@ export interface Event {
   readonly detail: string
   readonly run: () => void
   cancelled: boolean
+  /** What its Effect operations are charged to when they are counted by cause (`Effort.byCause`); the kind when absent. Not in the trace. */
+  readonly cause?: string
 }
 
 const before = (left: Event, right: Event): boolean =>

@@ -72,6 +72,11 @@ export interface RunOptions {
    * space-time diagram. Off by default: a swarm records nothing it does not report.
    */
   readonly messagesMax?: number
+  /**
+   * Count the Effect operations by cause (`Scheduler.Effort.byCause`), for `effectOpsByCause` in
+   * the result: which kind of event the work went to. Off by default, as it wraps every task.
+   */
+  readonly effortByCause?: boolean
 }
 
 /** A fault as applied. */
@@ -106,6 +111,8 @@ export interface RunResult {
   readonly tasks: number
   /** Effect operations the nodes' fibers ran: the run's work, whatever the machine. */
   readonly effectOps: number
+  /** With `effortByCause`: events and Effect operations per cause, most operations first. */
+  readonly effectOpsByCause?: ReadonlyArray<{ readonly cause: string; readonly events: number; readonly ops: number }>
   readonly stopReason: StopReason | "converged"
   /** Every value drawn from the seed before the run started. */
   readonly chosen: {
@@ -250,7 +257,7 @@ interface Sim {
 const setup = (scenario: Scenario, seed: string, options: RunOptions): Sim => {
   const master = Random.make(seed)
   const streams = { network: master.derive("network"), faults: master.derive("faults"), workload: master.derive("workload"), scheduler: master.derive("scheduler") }
-  const world = new World({ random: streams.scheduler, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) })
+  const world = new World({ random: streams.scheduler, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }), ...(options.effortByCause === true ? { effortByCause: true } : {}) })
   const history = new History()
   const sentOutside: Array<Checkers.Sent> = []
   const allowed = Checkers.allowedBy(scenario.topology.vaults)
@@ -641,6 +648,7 @@ const judge = (sim: Sim, stopReason: StopReason, disks: ReadonlyArray<RegionStat
     events: world.events,
     tasks: world.tasks,
     effectOps: world.effort.ops,
+    ...(world.effort.byCause === undefined ? {} : { effectOpsByCause: [...world.effort.byCause].map(([cause, tally]) => ({ cause, ...tally })).sort((a, b) => b.ops - a.ops || (a.cause < b.cause ? -1 : 1)) }),
     stopReason: converged ? "converged" : stopReason,
     chosen: sim.chosen,
     writes: writeCounts(history),

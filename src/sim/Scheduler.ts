@@ -38,6 +38,27 @@ export const defaultYield: YieldSettings = { opsMin: 64, opsMax: 2048 }
 export interface Effort {
   /** Effect operations run: Effect asks the scheduler whether to yield once per operation. */
   ops: number
+  /**
+   * When present, the operations and events per cause: the kind of timed event (a message
+   * delivered, by its type; a timer; a client write) whose running, and the fiber steps it set
+   * going, ran them. A step is charged to the event that scheduled it, so a message's whole
+   * handling counts under its delivery. Off in ordinary runs (it wraps every task); `bench:sim`
+   * turns it on for its `effectOpsByCause`.
+   */
+  readonly byCause?: Map<string, { events: number; ops: number }>
+  /** The cause charged now (see `byCause`). */
+  cause?: string | undefined
+}
+
+/** A task that runs charged to `cause` (see `Effort.byCause`). */
+const chargedTo = (effort: Effort, cause: string, task: Scheduler.Task): Scheduler.Task => () => {
+  const before = effort.cause
+  effort.cause = cause
+  try {
+    task()
+  } finally {
+    effort.cause = before
+  }
 }
 
 /** Tasks run while draining a crashed node's interruption at most; more is a livelock. */
@@ -75,14 +96,23 @@ export class NodeScheduler implements Scheduler.Scheduler {
   scheduleTask(task: Scheduler.Task, _priority: number, fiber?: Fiber.RuntimeFiber<unknown, unknown>): void {
     if (this.dead) return
     if (fiber !== undefined) this.track(fiber)
-    this.tasks.push(task)
+    const cause = this.effort.byCause === undefined ? undefined : this.effort.cause
+    this.tasks.push(cause === undefined ? task : chargedTo(this.effort, cause, task))
   }
 
   shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
     this.effort.ops++
+    if (this.effort.byCause !== undefined) this.chargeOp(this.effort.byCause)
     if (fiber.currentOpCount <= this.yieldAfterOps) return false
     this.yieldAfterOps = this.drawYield()
     return 0
+  }
+
+  private chargeOp(byCause: NonNullable<Effort["byCause"]>): void {
+    const cause = this.effort.cause ?? "(no event: start-up, judging)"
+    const tally = byCause.get(cause)
+    if (tally === undefined) byCause.set(cause, { events: 0, ops: 1 })
+    else tally.ops++
   }
 
   /** Whether the main loop may run one of this node's tasks now. */

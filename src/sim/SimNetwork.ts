@@ -585,15 +585,24 @@ export class SimNetwork {
       observe?.({ from, to, label, sentAtMs, endedAtMs: sentAtMs, fate: "lost" })
       return
     }
-    this.world.schedule(this.world.nowMs + this.latency(link.latency), "deliver", to.nodeId, detail, () => {
-      if (!this.reachable(from, to)) {
-        this.stats.droppedPartition++
-        observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "cut" })
-        return
-      }
-      observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "delivered" })
-      deliver()
-    })
+    // Named only when operations are counted by cause (`Effort.byCause`): ordinary runs build no string for it.
+    const cause = this.world.effort.byCause === undefined ? undefined : `deliver ${label}${from.regionId === to.regionId ? " to a sibling" : ""}`
+    this.world.schedule(
+      this.world.nowMs + this.latency(link.latency),
+      "deliver",
+      to.nodeId,
+      detail,
+      () => {
+        if (!this.reachable(from, to)) {
+          this.stats.droppedPartition++
+          observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "cut" })
+          return
+        }
+        observe?.({ from, to, label, sentAtMs, endedAtMs: this.world.nowMs, fate: "delivered" })
+        deliver()
+      },
+      cause
+    )
   }
 
   /** A request arrives at its target: decode, run the handler there, send the answer back. */

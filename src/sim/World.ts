@@ -39,6 +39,8 @@ export interface Options {
   readonly tasksPerInstantMax?: number
   /** Called after every fired event and noted fact, in order (determinism checks, tracing). */
   readonly onEvent?: (event: TraceEvent) => void
+  /** Count Effect operations by cause (`Effort.byCause`). */
+  readonly effortByCause?: boolean
 }
 
 const defaultTasksPerInstantMax = 2_000_000
@@ -55,7 +57,7 @@ export class World {
   /** Scheduler tasks run. */
   tasks = 0
   /** The Effect operations every node incarnation's fibers ran (each incarnation's scheduler counts here). */
-  readonly effort: Effort = { ops: 0 }
+  readonly effort: Effort
   private sequence = 0
   private readonly queue = new EventQueue()
   private readonly schedulers: Array<NodeScheduler | undefined> = []
@@ -65,6 +67,7 @@ export class World {
 
   constructor(private readonly options: Options) {
     this.tasksPerInstantMax = options.tasksPerInstantMax ?? defaultTasksPerInstantMax
+    this.effort = options.effortByCause === true ? { ops: 0, byCause: new Map() } : { ops: 0 }
   }
 
   /** The trace hash so far. */
@@ -77,11 +80,25 @@ export class World {
     return this.queue.size
   }
 
-  /** Schedules `run` at virtual time `atMs` (not before now). */
-  schedule(atMs: number, kind: string, node: string, detail: string, run: () => void): Event {
-    const event: Event = { timeMs: Math.max(this.nowMs, toMicros(atMs)), sequence: this.sequence++, kind, node, detail, run, cancelled: false }
+  /** Schedules `run` at virtual time `atMs` (not before now); `cause` names it in `Effort.byCause` (its kind when absent). */
+  schedule(atMs: number, kind: string, node: string, detail: string, run: () => void, cause?: string): Event {
+    const event: Event = { timeMs: Math.max(this.nowMs, toMicros(atMs)), sequence: this.sequence++, kind, node, detail, run, cancelled: false, ...(cause === undefined ? {} : { cause }) }
     this.queue.push(event)
     return event
+  }
+
+  /** Runs an event with its Effect operations, and those of the fiber steps it schedules, charged to its cause. */
+  private runCharged(event: Event, byCause: NonNullable<Effort["byCause"]>): void {
+    const cause = event.cause ?? event.kind
+    const tally = byCause.get(cause)
+    if (tally === undefined) byCause.set(cause, { events: 1, ops: 0 })
+    else tally.events++
+    this.effort.cause = cause
+    try {
+      event.run()
+    } finally {
+      this.effort.cause = undefined
+    }
   }
 
   /** Removes a scheduled event; it will not run. */
@@ -127,7 +144,8 @@ export class World {
       if (next.timeMs > this.nowMs) tasksThisInstant = 0
       this.nowMs = next.timeMs
       this.fold(next.timeMs, next.kind, next.node, next.detail)
-      next.run()
+      if (this.effort.byCause === undefined) next.run()
+      else this.runCharged(next, this.effort.byCause)
     }
     return "stopped"
   }

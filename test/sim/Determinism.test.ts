@@ -60,6 +60,23 @@ describe("determinism", () => {
     expect(first.result.effectOps).toBeGreaterThan(first.result.events)
   })
 
+  it("counting Effect operations by cause changes nothing of the run, and charges every operation to one cause", () => {
+    const scenario = Fixtures.load(file)
+    const plain = runScenario(scenario, 5)
+    const counted = runScenario(scenario, 5, { effortByCause: true })
+    const { effectOpsByCause, ...rest } = counted
+    expect(withoutWallTime(rest)).toEqual(withoutWallTime(plain))
+    expect(plain.effectOpsByCause).toBeUndefined()
+    const causes = new Map((effectOpsByCause ?? []).map((entry) => [entry.cause, entry]))
+    expect((effectOpsByCause ?? []).reduce((sum, entry) => sum + entry.ops, 0)).toBe(plain.effectOps)
+    // A batch's handling is charged to its delivery, and its acknowledgement's to that delivery.
+    for (const cause of ["deliver ReplicateBatch", "deliver BatchAck", "write", "timer"]) {
+      expect(causes.get(cause)?.events, cause).toBeGreaterThan(0)
+      expect(causes.get(cause)!.ops / causes.get(cause)!.events, cause).toBeGreaterThan(5)
+    }
+    expect((effectOpsByCause ?? []).map((entry) => entry.ops)).toEqual([...(effectOpsByCause ?? [])].map((entry) => entry.ops).sort((a, b) => b - a))
+  })
+
   it("different seeds give different trace hashes", () => {
     const scenario = Fixtures.load(file)
     const hashes = [21, 22, 23].map((seed) => runScenario(scenario, seed).traceHash)
