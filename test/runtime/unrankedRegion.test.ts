@@ -58,6 +58,9 @@ describe("a store holding changes of a region region_priorities does not rank", 
     fs.writeFileSync(configFile("us-west-1"), sourcePriorityYaml(ports, "us-west-1", ["us-west-1", "eu-central-1"], ["eu-central-1", "us-west-1"]))
     const refused = Serve.spawnServe(args("us-west-1"))
     processes.push(refused)
+    // Whichever comes first: its exit, or its readiness (the refusal missing), which fails at once.
+    const outcome = await Promise.race([refused.exited, Serve.awaitReady(refused, port("us-west-1").httpPort).then(() => "ready" as const, () => "exited" as const)])
+    expect(outcome, "the node started on a store holding an unranked region's change").not.toBe("ready")
     const exit = await refused.exited
     expect(exit.code, refused.stderr()).toBe(2)
     expect(refused.stderr()).toContain("replication.region_priorities: expected a rank for every region whose changes this node's store holds, and 'ap-southeast-1' has none")
