@@ -6,7 +6,8 @@
  * - `write`: WRITERS concurrent client writes of 100 inserts each through `Replica.write` on a
  *   fresh lmdb directory (fsync on every commit, group commit as in `serve`): changes/s and CPU
  *   microseconds per change (this process's user+system time, lmdb's write thread and GC
- *   included);
+ *   included), and bytes per change written to the disk (`write_bytes` of /proc/self/io: every
+ *   page lmdb's commits wrote) and held in the store's files at the end;
  * - `apply`: the log those writes left, sent as `ReplicateBatch`es of BATCH changes to a second
  *   node on its own fresh lmdb directory, INFLIGHT at once, each decoded from its protobuf bytes
  *   and answered with encoded bytes as the gRPC server does (`WireCodec`, `Replica.handle`);
