@@ -174,6 +174,8 @@ export interface Node {
    * restarted after such a reload never came back, and the run could not converge).
    */
   accepted: TopologySpec | undefined
+  /** The `region_priorities` its file names once a `configure` fault set them; else the scenario's. */
+  regionPriorities: ReadonlyArray<string> | undefined
   /**
    * Whether the running process answers SIGHUP by reloading: only once it is ready. Before, the
    * signal's default action would end a process still loading, so a reload waits for readiness.
@@ -288,9 +290,12 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number, onList
   })
 }
 
-/** The node's configuration file's text with `topology` (the scenario's when undefined). */
-const configText = (launch: Launch, node: Node, topology: TopologySpec | undefined): string =>
-  configYaml(topology === undefined ? launch.scenario : { ...launch.scenario, topology }, launch.network, node.address, hasLatency(launch.scenario))
+/** The node's configuration file's text with `topology` (the scenario's when undefined) and the node's ranks (`configure`). */
+const configText = (launch: Launch, node: Node, topology: TopologySpec | undefined): string => {
+  const { scenario } = launch
+  const replication = node.regionPriorities === undefined ? scenario.replication : { ...scenario.replication, regionPriorities: node.regionPriorities }
+  return configYaml({ ...scenario, replication, ...(topology === undefined ? {} : { topology }) }, launch.network, node.address, hasLatency(scenario))
+}
 
 /** Why `serve` would refuse this configuration text (at start or on reload), or undefined. */
 export const refusal = (text: string): string | undefined => {
@@ -319,6 +324,15 @@ export const reconfigure = (launch: Launch, node: Node, topology: TopologySpec):
   if (refused === undefined) node.accepted = topology
   if (node.reloads) node.process?.kill("SIGHUP")
   return refused
+}
+
+/**
+ * Gives a node other `region_priorities`, as an operator edits its file: the file is rewritten
+ * and the node's next start reads it (serve applies nothing but the topology on a reload).
+ */
+export const configure = (launch: Launch, node: Node, regionPriorities: ReadonlyArray<string>): void => {
+  node.regionPriorities = regionPriorities
+  writeConfig(node, configText(launch, node, node.topology))
 }
 
 const seedOf = (seed: string, node: Node): number => {
@@ -432,6 +446,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       disk: undefined,
       topology: undefined,
       accepted: undefined,
+      regionPriorities: undefined,
       reloads: false,
       incarnations: 0,
       exits: [],

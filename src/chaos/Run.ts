@@ -430,6 +430,11 @@ class ChaosRun {
         return this.storeFault(fault.region, fault.failRate > 0)
       case "topology":
         return this.topologyFault(fault.change)
+      case "configure": {
+        const affected = targetNodes(this.scenario, fault.target).map((id) => this.node(id))
+        for (const node of affected) Nodes.configure(this.launch(), node, fault.regionPriorities)
+        return `configure ${affected.map((node) => node.address.nodeId).join(",")}: region_priorities [${fault.regionPriorities.join(", ")}] (the file rewritten; the next start reads it)`
+      }
       case "dns_outage":
         // Said once in `notApplied`: the nodes are declared, there is no DNS to fail.
         return "dns_outage: not applied (nodes are declared, no DNS)"

@@ -45,6 +45,7 @@ import type * as Network from "../replication/Network.js"
 import type * as Health from "../replication/Health.js"
 import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
+import * as Ranks from "../replication/Ranks.js"
 import * as Store from "../replication/Store.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
@@ -305,24 +306,6 @@ export const layerNode = (
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
 }
 
-/**
- * Under SourcePriority, refuses to start when the store holds changes of a region that
- * `region_priorities` does not rank (one dropped after the region was removed, say): the resolver
- * cannot order such a change against a concurrent one, so every read, write and apply of its
- * tuple would fail, and the agents of other regions would retry the same batch for ever.
- */
-const checkRanksHeld = (plan: Plan, store: Store.Store["Type"]): Effect.Effect<void, ServeError> =>
-  Effect.gen(function* () {
-    const ranks = plan.settings.resolver.ranks
-    if (ranks === undefined) return
-    const unranked = (yield* Effect.mapError(store.regionsHeld, startError)).filter((region) => !ranks(region))
-    if (unranked.length === 0) return
-    const named = unranked.map((region) => `'${region}'`).join(", ")
-    return yield* configError(
-      `replication.region_priorities: expected a rank for every region whose changes this node's store holds, and ${named} ha${unranked.length === 1 ? "s" : "ve"} none; a region removed from the topology keeps its rank, in the same place on every node`
-    )
-  })
-
 /** A failure while the node starts, said in terms of what could not start. */
 const startError = (error: StoreError | GrpcServer.ListenError | Auth.AuthConfigError | HttpServer.HttpServerError): ServeError => {
   switch (error._tag) {
@@ -465,7 +448,9 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const dialler = DialAddress.make()
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics, dialler)), startError)
       const store = Context.get(context, Store.Store)
-      yield* checkRanksHeld(plan, store)
+      // Under SourcePriority, a store holding changes of a region without a rank (`Ranks`).
+      const refused = yield* Effect.mapError(Effect.provide(Ranks.refusal(plan.settings.resolver), context), startError)
+      if (refused !== undefined) return yield* configError(refused)
       PromMetrics.registerStore(metrics, () => Effect.runSync(store.failedTransactions))
       PromMetrics.registerDialler(metrics, dialler.fallingBack)
       io.log(describeIdleGc(yield* IdleGc.scoped(plan.config.process.idleGc, PromMetrics.idleGcCounter(metrics))))

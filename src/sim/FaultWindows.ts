@@ -66,6 +66,7 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
     case "clock_jump":
     case "promote":
     case "topology":
+    case "configure":
       return
   }
 }

@@ -9,6 +9,8 @@
  * nodes restarted, paused nodes resumed, store faults cleared (clock jumps and topology changes
  * stay: a scenario's schedule ends with a graph in which every region reaches every other).
  */
+import { Either } from "effect"
+import * as ConflictResolver from "../replication/ConflictResolver.js"
 import type { Node } from "./Node.js"
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
 import type * as TopologyFaults from "./TopologyFaults.js"
@@ -81,6 +83,13 @@ export const apply = (fault: Fault, targets: Targets): string => {
     }
     case "topology":
       return targets.topology(fault.change)
+    case "configure": {
+      // The resolver a `serve` started on the edited file would build (its ranks validated with the scenario).
+      const resolver = Either.getOrThrow(ConflictResolver.sourcePriority(fault.regionPriorities))
+      const affected = targetNodes(scenario, fault.target)
+      for (const id of affected) nodes.get(id)?.configure(resolver)
+      return `configure ${affected.join(",")}: region_priorities [${fault.regionPriorities.join(", ")}] from the next start`
+    }
     case "wipe": {
       const restarted = new Set<string>()
       for (const id of targetNodes(scenario, fault.target)) if (!restarted.has(id)) for (const node of targets.wipe(id)) restarted.add(node)

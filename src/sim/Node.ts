@@ -18,6 +18,7 @@ import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, Fiber, F
 import type * as Topology from "../replication/Topology.js"
 import type { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
+import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import * as DeadFibers from "../replication/DeadFibers.js"
 import * as Discovery from "../replication/Discovery.js"
 import * as Drain from "../replication/Drain.js"
@@ -27,8 +28,11 @@ import type * as KvDriver from "../replication/KvDriver.js"
 import * as Metrics from "../replication/Metrics.js"
 import type * as Network from "../replication/Network.js"
 import * as Random from "../replication/Random.js"
+import * as Ranks from "../replication/Ranks.js"
 import * as Replica from "../replication/Replica.js"
 import * as Router from "../replication/Router.js"
+import type { StoreError } from "../replication/Errors.js"
+import type * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
@@ -80,6 +84,8 @@ export interface Options {
   readonly onExit?: (node: Node, cause: string) => void
   /** Called when a graceful stop's drain ends (complete or timed out), before the node exits. */
   readonly onDrained?: (node: Node, stop: Stop) => void
+  /** Skip the start-up check of the ranks against the store (`Ranks`): the `no-rank-check` canary. */
+  readonly skipRankCheck?: boolean
 }
 
 /** A graceful stop's drain, as the node saw it. */
@@ -125,6 +131,10 @@ const logLinesMax = 20
 /** The first line of a text (a cause's message without its stack). */
 const firstLine = (text: string): string => text.split("\n")[0] ?? text
 
+/** Fails with `serve`'s refusal when the store holds changes of a region `resolver` does not rank (`Ranks`). */
+const refuseUnranked = (resolver: ConflictResolver.ConflictResolver, context: Context.Context<Store.Store>): Effect.Effect<void, string | StoreError> =>
+  Effect.flatMap(Effect.provide(Ranks.refusal(resolver), context), (refused) => (refused === undefined ? Effect.void : Effect.fail(refused)))
+
 /** One node of the topology, across its incarnations. */
 export class Node {
   incarnation = 0
@@ -166,6 +176,8 @@ export class Node {
   private reloadsPending = 0
   /** When the last message of the running incarnation's backlog is taken in. */
   private backlogUntilMs = 0
+  /** The resolver later incarnations start with, when a `configure` fault gave the node other ranks. */
+  private resolver: ConflictResolver.ConflictResolver | undefined
 
   constructor(private readonly options: Options) {}
 
@@ -194,6 +206,14 @@ export class Node {
   /** The running incarnation's services, once it has been built; none once it is stopping (its API is withdrawn). */
   get ready(): Handles | undefined {
     return this.up && !this.stoppingNow ? this.handles : undefined
+  }
+
+  /**
+   * Configures the node's next incarnations, as an operator edits `serve`'s file before a
+   * restart (the `configure` fault): the conflict resolver they run. The running one keeps its own.
+   */
+  configure(resolver: ConflictResolver.ConflictResolver): void {
+    this.resolver = resolver
   }
 
   /** Starts a new incarnation on the region's disk (once it has exited, when it is stopping). */
@@ -232,7 +252,7 @@ export class Node {
       Metrics.layerMemory(this.metrics)
     )
     const declared = options.topology?.() ?? options.settings.topology
-    const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared) }
+    const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared), resolver: this.resolver ?? options.settings.resolver }
     const reloadsAtStart = this.reloads
     const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
     // A restarted process serves nothing until it has started (`Startup.restartDelayMs`): no
@@ -244,6 +264,8 @@ export class Node {
       Effect.gen(function* () {
         if (startingMs > 0) yield* Effect.sleep(startingMs)
         const context = yield* Layer.build(node)
+        // As `serve` does: a store holding changes of a region the ranks leave out refuses the start.
+        if (options.skipRankCheck !== true && settings.resolver.ranks !== undefined) yield* refuseUnranked(settings.resolver, context)
         const failover = Context.get(context, Failover.Failover)
         self.handles = {
           replica: Context.get(context, Replica.Replica),
@@ -289,7 +311,9 @@ export class Node {
       return
     }
     const cause = exit._tag === "Failure" ? (died ? "died" : "failed") : "returned"
-    this.exits.push(`incarnation ${this.incarnation} ${cause} at ${world.nowMs} ms`)
+    const failure = exit._tag === "Failure" ? Cause.failureOption(exit.cause) : undefined
+    const why = failure?._tag === "Some" && typeof failure.value === "string" ? `: ${failure.value}` : ""
+    this.exits.push(`incarnation ${this.incarnation} ${cause} at ${world.nowMs} ms${why}`)
     if (died) this.defects.push(`incarnation ${this.incarnation} died at ${world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
     world.schedule(world.nowMs, "exit", this.id, cause, () => {
       if (this.scheduler === scheduler) this.crash()

@@ -410,6 +410,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     decorateNetwork,
     decorateClock,
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
+    ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     onExit: (exited) => {
       sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())

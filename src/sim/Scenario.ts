@@ -148,6 +148,13 @@ export type Fault =
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
   /** The operator's `inferadb-repl promote` on a live node of `region` (PrimaryReplica). */
   | { readonly atMs: number; readonly kind: "promote"; readonly region: string }
+  /**
+   * The operator edits the target's configuration file: its processes started from now on run
+   * with these `region_priorities` (SourcePriority); a running one keeps its own until it is
+   * restarted. The list is the scenario's, less regions removed for good before it (a
+   * decommission whose rank an operator drops), or the scenario's whole list (the rank put back).
+   */
+  | { readonly atMs: number; readonly kind: "configure"; readonly target: Target; readonly regionPriorities: ReadonlyArray<string> }
   /** A replication target or a whole region added or removed at run time (see `TopologyFaults`). */
   | { readonly atMs: number; readonly kind: "topology"; readonly change: TopologyFaults.TopologyChange }
 
@@ -389,6 +396,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
   Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) }),
   Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("configure"), target: Id, region_priorities: Schema.Array(Id) }),
   TopologyFaultFile
 )
 
@@ -555,6 +563,8 @@ const faultFromFile = (fault: typeof FaultFile.Type): Fault => {
       return { atMs, kind: "store", region: fault.region, slowMs: range(fault.slow_ms, { min: 0, max: 0 }), failRate: fault.fail_rate ?? 0 }
     case "promote":
       return { atMs, kind: "promote", region: fault.region }
+    case "configure":
+      return { atMs, kind: "configure", target: fault.target, regionPriorities: fault.region_priorities }
     case "crash":
       return { atMs, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}), ...(fault.graceful === true ? { graceful: true } : {}) }
     case "topology":
@@ -835,8 +845,28 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   if (restart !== undefined && restart.min > restart.max) problems.push(`startup.restart_ms: min (${restart.min}) must not exceed max (${restart.max})`)
   if (restart !== undefined && restart.max >= scenario.budgetMs) problems.push(`startup.restart_ms.max: must be below budget_ms (${scenario.budgetMs}), or a restarted node might never serve`)
   scenario.faults.forEach((fault, index) => validateFault(fault, `faults[${index}]`, { region, node, target }))
+  scenario.faults.forEach((fault, index) => problems.push(...configureProblems(scenario, fault, `faults[${index}]`)))
   problems.push(...TopologyFaults.problems(scenario.topology, scenario.faults))
   return problems
+}
+
+/**
+ * A `configure` fault's ranks: under SourcePriority, the scenario's list in its order, less
+ * regions a topology fault removed at or before it (their changes stay in the logs: dropping
+ * their rank is the operator's mistake the nodes must refuse to start on). Other changes to the
+ * ranks would make regions resolve conflicts differently, which no node can see.
+ */
+const configureProblems = (scenario: Scenario, fault: Fault, path: string): ReadonlyArray<string> => {
+  if (fault.kind !== "configure") return []
+  if (scenario.replication.conflictResolution !== "SourcePriority") return [`${path}: configure sets region_priorities, which only SourcePriority has`]
+  const removed = new Set(
+    scenario.faults.flatMap((other) => (other.kind === "topology" && other.atMs <= fault.atMs && !TopologyFaults.isTargetChange(other.change) && other.change.op === "remove_region" ? [other.change.region] : []))
+  )
+  const kept = scenario.replication.regionPriorities.filter((region) => fault.regionPriorities.includes(region))
+  const same = kept.length === fault.regionPriorities.length && kept.every((region, index) => region === fault.regionPriorities[index])
+  const dropped = scenario.replication.regionPriorities.filter((region) => !fault.regionPriorities.includes(region))
+  if (same && dropped.every((region) => removed.has(region))) return []
+  return [`${path}.region_priorities: expected replication.region_priorities in its order, less regions a topology fault removed before ${fault.atMs} ms`]
 }
 
 const validateFault = (
@@ -931,6 +961,8 @@ const faultToFile = (fault: Fault): typeof FaultFile.Type => {
       return { at_ms, kind: "store", region: fault.region, slow_ms: rangeToFile(fault.slowMs), fail_rate: fault.failRate }
     case "promote":
       return { at_ms, kind: "promote", region: fault.region }
+    case "configure":
+      return { at_ms, kind: "configure", target: fault.target, region_priorities: fault.regionPriorities }
     case "crash":
       return { at_ms, kind: "crash", target: fault.target, ...(fault.replaced === true ? { replaced: true } : {}), ...(fault.graceful === true ? { graceful: true } : {}) }
     case "topology": {

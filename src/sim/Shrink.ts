@@ -48,6 +48,9 @@ export type Episode =
   // Topology changes are drawn only from the scenario's own: dropping or moving one may leave a
   // schedule the file format refuses, which then does not count as a failure (see `shrink`).
   | { readonly kind: "topology"; readonly atMs: number; readonly change: TopologyChange }
+  // A configuration edit is kept as the scenario has it (its ranks are valid only after the removal
+  // it follows), only moved or dropped: a schedule the file format then refuses does not count.
+  | { readonly kind: "configure"; readonly atMs: number; readonly target: string; readonly regionPriorities: ReadonlyArray<string> }
   // Ends with no start before them in a given schedule, kept so that any schedule has a form.
   | { readonly kind: "heal"; readonly atMs: number }
   | { readonly kind: "restart" | "resume"; readonly atMs: number; readonly target: string }
@@ -71,6 +74,8 @@ interface Space {
   readonly healedAtMs: number
   /** The scenario's own topology changes (the only ones generated). */
   readonly topologyChanges: ReadonlyArray<TopologyChange>
+  /** The targets and ranks of the scenario's own `configure` faults (the only ones generated). */
+  readonly configures: { readonly targets: ReadonlyArray<string>; readonly rankings: ReadonlyArray<ReadonlyArray<string>> }
   /** The scenario has `discovery`: DNS outages are part of its space. */
   readonly discovery: boolean
 }
@@ -121,6 +126,8 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
       return [{ atMs, kind: "promote", region: episode.region }]
     case "topology":
       return [{ atMs, kind: "topology", change: episode.change }]
+    case "configure":
+      return [{ atMs, kind: "configure", target: episode.target, regionPriorities: episode.regionPriorities }]
     case "heal":
       return [{ atMs, kind: "heal" }]
     case "restart":
@@ -144,7 +151,7 @@ type Started = Mutable<Extract<Episode, Lasting>>
 const whole = (value: number): number => Math.round(value)
 
 /** The episode a starting fault opens, open until its end is found. */
-const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" | "topology" }>, space: Space): Started => {
+const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" | "topology" | "configure" }>, space: Space): Started => {
   const base = { atMs: whole(fault.atMs), durationMs: 1, open: true }
   switch (fault.kind) {
     case "isolate":
@@ -207,6 +214,9 @@ export const toEpisodes = (faults: ReadonlyArray<Fault>, space: Space): Readonly
       case "topology":
         episodes.push({ kind: "topology", atMs, change: fault.change })
         break
+      case "configure":
+        episodes.push({ kind: "configure", atMs, target: fault.target, regionPriorities: fault.regionPriorities })
+        break
       default: {
         const key = fault.kind === "store" ? `store/${fault.region}` : fault.kind === "crash" || fault.kind === "pause" ? `${fault.kind}/${fault.target}` : undefined
         const previous = key === undefined ? undefined : lasting.get(key)
@@ -254,6 +264,10 @@ export const spaceOf = (scenario: Scenario): Space => {
     slowMaxMs: Math.ceil(Math.max(200, ...slows)),
     healedAtMs: Math.max(workloadEndMs, lastFaultMs),
     topologyChanges: scenario.faults.flatMap((fault) => (fault.kind === "topology" ? [fault.change] : [])),
+    configures: {
+      targets: scenario.faults.flatMap((fault) => (fault.kind === "configure" ? [fault.target] : [])),
+      rankings: scenario.faults.flatMap((fault) => (fault.kind === "configure" ? [fault.regionPriorities] : []))
+    },
     discovery: scenario.discovery !== undefined
   }
 }
@@ -309,6 +323,9 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("store_clear" as const), atMs, region }) },
     ...(space.topologyChanges.length === 0 ? [] : [{ weight: 1, arbitrary: record({ kind: fc.constant("topology" as const), atMs, change: fc.constantFrom(...space.topologyChanges) }) }]),
+    ...(space.configures.targets.length === 0
+      ? []
+      : [{ weight: 1, arbitrary: record({ kind: fc.constant("configure" as const), atMs, target: fc.constantFrom(...space.configures.targets), regionPriorities: fc.constantFrom(...space.configures.rankings) }) }]),
     // DNS outages only where the nodes discover each other: the file format refuses them elsewhere.
     ...(space.discovery ? [{ weight: 2, arbitrary: record({ ...lasting, kind: fc.constant("dns_outage" as const) }) }] : [])
   )

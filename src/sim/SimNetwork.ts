@@ -628,7 +628,11 @@ export class SimNetwork {
       return
     }
     const request = decoded.right
-    endpoint.host.fork(endpoint.handler(request), (exit) => {
+    // As `serve`'s gRPC server does (`GrpcServer.statusOf`), a handler that dies is a bug, logged at
+    // Error (so the run's `defects` check fails); the caller gets no answer here and times out,
+    // where production answers INTERNAL at once. Until December 5, 2026 it died unseen.
+    const handled = Effect.tapDefect(endpoint.handler(request), (cause) => Effect.logError(`handling a ${request._tag} died with a defect (a bug)`, cause))
+    endpoint.host.fork(handled, (exit) => {
       if (exit._tag !== "Success") return
       const response = exit.value
       if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(endpoint.peer, request)

@@ -79,4 +79,13 @@ describe("canaries", () => {
     expect(checkers).toEqual(["defects"])
     expect(result.violations[0]?.message).toMatch(/a fiber died of a defect \(a bug\)/)
   })
+
+  it("a node that starts without checking its ranks against its store, after a removed region's rank was dropped from its file, dies applying that region's concurrent changes (rank-dropped, seeds 1-4)", () => {
+    const scenario = Fixtures.load("scenarios/rank-dropped.yaml")
+    for (let seed = 1; seed <= seedsMax; seed++) {
+      const result = runScenario(scenario, seed, { canary: "no-rank-check" })
+      expect(result.violations.map((violation) => violation.checker), `seed ${seed}`).toContain("defects")
+      expect(result.violations.find((violation) => violation.checker === "defects")?.message).toMatch(/us-west-1-node1: .*handling a ReplicateBatch died with a defect/)
+    }
+  })
 })

@@ -24,6 +24,10 @@
  *   targets and forgot the siblings, or read a cursor it had not persisted yet, would). The node
  *   exits with changes that only its disk holds; only the `drained` check sees it before a wipe
  *   takes them.
+ * - `no-rank-check`: nodes start without the start-up check of SourcePriority's ranks against
+ *   their store (`Ranks`): a node restarted with a removed region's rank dropped (`configure`)
+ *   runs, and the first change it applies that is concurrent with one of that region's dies in
+ *   the resolver (`defects`), where `serve` and the simulator's nodes refuse to start.
  */
 import { Effect, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -34,7 +38,7 @@ import * as Network from "../../replication/Network.js"
 import type * as Drain from "../../replication/Drain.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early", "no-rank-check"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
