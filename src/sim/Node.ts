@@ -265,6 +265,8 @@ export class Node {
         if (startingMs > 0) yield* Effect.sleep(startingMs)
         const context = yield* Layer.build(node)
         // As `serve` does: a store holding changes of a region the ranks leave out refuses the start.
+        // Asked only where there are ranks (`Ranks.refusal` answers at once otherwise), so runs
+        // under the other strategies do the Effect operations, and have the traces, they had.
         if (options.skipRankCheck !== true && settings.resolver.ranks !== undefined) yield* refuseUnranked(settings.resolver, context)
         const failover = Context.get(context, Failover.Failover)
         self.handles = {
