@@ -4,7 +4,7 @@
  * network, and tests over the in-memory hub below. Every implementation passes messages
  * through the protobuf `WireCodec`, so encoding bugs show up everywhere.
  */
-import { Context, Effect, Either, Layer, Scope } from "effect"
+import { Cause, Context, Effect, Either, Layer, Scope } from "effect"
 import { NetworkError, networkError } from "./Errors.js"
 import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
@@ -85,6 +85,14 @@ export const heal = (hub: MemoryHub): void => hub.blocked.clear()
 
 const lost = (hub: MemoryHub): boolean => hub.random !== undefined && hub.lossRate > 0 && hub.random.next() < hub.lossRate
 
+/**
+ * A handler that died (a bug) is logged at Error and fails its sender as `serve`'s gRPC server and
+ * the simulated network answer it: INTERNAL, which production's network reports as `Rejected`.
+ * The hub runs the handler on the sender's fiber, where the defect would otherwise end the sender.
+ */
+const handlerDied = (target: Peer, defect: unknown) =>
+  Effect.zipRight(Effect.logError("handling a request died with a defect (a bug)", Cause.die(defect)), Effect.fail(networkError(target, "Rejected", "INTERNAL: internal error")))
+
 const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Request) =>
   Effect.gen(function* () {
     if (hub.blocked.has(linkKey(self.regionId, target.regionId))) {
@@ -99,7 +107,7 @@ const deliver = (hub: MemoryHub, self: Peer, target: Peer, request: Message.Requ
     const decoded = WireCodec.decodeRequest(WireCodec.encodeRequest(request))
     const response: Message.Response = Either.isLeft(decoded)
       ? { _tag: "Refused", reason: "Malformed", message: decoded.left }
-      : yield* handler(decoded.right)
+      : yield* Effect.catchAllDefect(handler(decoded.right), (defect) => handlerDied(target, defect))
     if (response._tag === "Refused") hub.stats.refused++
     if (lost(hub)) {
       hub.stats.lost++

@@ -26,7 +26,7 @@
  * it arrives, as gRPC's does. The receiving handler runs as a fiber of the receiving node, on
  * its scheduler, so a paused node answers only after it resumes.
  */
-import { Effect, Either, type Exit, Layer } from "effect"
+import { Cause, Effect, Either, type Exit, Layer } from "effect"
 import { NetworkError, networkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
 import * as Network from "../replication/Network.js"
@@ -152,16 +152,31 @@ interface Call {
   readonly onResponse: (response: Either.Either<Message.Response, string>) => void
   /** The callee's host refused the connection: nothing is serving there. */
   readonly onRefused: () => void
-  /** The answer was above the message bound; the callee's gRPC answered with that instead. */
-  readonly onTooLarge: (message: string) => void
+  /** The callee's gRPC answered with a status instead of an answer (see `Status`). */
+  readonly onStatus: (status: Status) => void
 }
+
+/**
+ * A status the callee's gRPC answers with instead of a message, as production's network reports
+ * it (`GrpcNetwork.reasonFor`): an answer above the message bound (RESOURCE_EXHAUSTED, `TooLarge`),
+ * or a handler that died (INTERNAL, `Rejected`), after which production's caller rebuilds its
+ * channel (`resetsChannel`).
+ */
+export interface Status {
+  readonly reason: "TooLarge" | "Rejected"
+  readonly message: string
+  readonly resetsChannel: boolean
+}
+
+/** What `serve`'s gRPC server answers for a handler that died (`GrpcServer.statusOf`), as its caller reports it. */
+export const handlerDied: Status = { reason: "Rejected", message: "INTERNAL: internal error", resetsChannel: true }
 
 /** How a caller learns its call's end (see `SimNetwork.call`). */
 interface CallerCallbacks {
   readonly onResponse: (response: Either.Either<Message.Response, string>) => void
   readonly onTimeout: () => void
   readonly onRefused: () => void
-  readonly onTooLarge: (message: string) => void
+  readonly onStatus: (status: Status) => void
 }
 
 const linkKey = (from: string, to: string): string => `${from}\u0000${to}`
@@ -364,12 +379,12 @@ export class SimNetwork {
     onResponse: (response: Either.Either<Message.Response, string>) => void,
     onTimeout: () => void,
     onRefused: () => void = onTimeout,
-    onTooLarge: (message: string) => void = onTimeout
+    onStatus: (status: Status) => void = onTimeout
   ): () => void {
     const wire = this.carrier.packRequest(request)
     const refusal = this.aboveBound(wire, request, undefined)
-    if (refusal === undefined) return this.dispatch(self, selfHost, target, request, wire, timeoutMs, { onResponse, onTimeout, onRefused, onTooLarge })
-    onTooLarge(refusal)
+    if (refusal === undefined) return this.dispatch(self, selfHost, target, request, wire, timeoutMs, { onResponse, onTimeout, onRefused, onStatus })
+    onStatus({ reason: "TooLarge", message: refusal, resetsChannel: false })
     return () => {}
   }
 
@@ -383,7 +398,7 @@ export class SimNetwork {
     timeoutMs: number,
     callbacks: CallerCallbacks
   ): () => void {
-    const { onResponse, onTimeout, onRefused, onTooLarge } = callbacks
+    const { onResponse, onTimeout, onRefused, onStatus } = callbacks
     const id = ++this.callSequence
     const detail = `${self.nodeId}>${target.nodeId} #${id} ${Codec.digestRequest(request)}`
     const permits = Network.takesInFlightSlot(request) ? this.permitsOf(selfHost, target) : undefined
@@ -419,7 +434,7 @@ export class SimNetwork {
         end(() => onResponse(response))
       },
       onRefused: () => end(onRefused),
-      onTooLarge: (message) => end(() => onTooLarge(message))
+      onStatus: (status) => end(() => (this.resetAfter(status, sent?.channel), onStatus(status)))
     }
     const start = () => {
       // A slot a crashing node's interrupted call gives back must not send its next one: a dead process sends nothing.
@@ -491,6 +506,11 @@ export class SimNetwork {
     if (this.channels.get(channel.key) !== channel) return
     if (channel.aliveAtMs > sentAtMs || this.world.nowMs - channel.aliveAtMs < channelSilenceMs) return
     this.close(channel)
+  }
+
+  /** Throws the channel a call went on away when its status says so, as production's network rebuilds its channel then. */
+  private resetAfter(status: Status, channel: Channel | undefined): void {
+    if (status.resetsChannel && channel !== undefined && this.channels.get(channel.key) === channel) this.close(channel)
   }
 
   /** Throws the channel away: its handshake stops, and the requests waiting for it fail (Unreachable). */
@@ -629,11 +649,16 @@ export class SimNetwork {
     }
     const request = decoded.right
     // As `serve`'s gRPC server does (`GrpcServer.statusOf`), a handler that dies is a bug, logged at
-    // Error (so the run's `defects` check fails); the caller gets no answer here and times out,
-    // where production answers INTERNAL at once. Until December 5, 2026 it died unseen.
+    // Error (so the run's `defects` check fails), and answered INTERNAL, which the caller gets one
+    // trip later and fails on at once, rebuilding its channel. (Until December 5, 2026 the death
+    // went unseen here, and then the caller waited for its deadline, where production's does not.)
+    // A handler interrupted because its process died answers nothing: a dead process sends nothing.
     const handled = Effect.tapDefect(endpoint.handler(request), (cause) => Effect.logError(`handling a ${request._tag} died with a defect (a bug)`, cause))
     endpoint.host.fork(handled, (exit) => {
-      if (exit._tag !== "Success") return
+      if (exit._tag !== "Success") {
+        if (!Cause.isInterruptedOnly(exit.cause)) this.answerStatus(target, self, selfHost, call, detail, handlerDied)
+        return
+      }
       const response = exit.value
       if (response._tag === "BatchAck" && request._tag === "ReplicateBatch") this.hooks.onBatchAcknowledged?.(endpoint.peer, request)
       this.answer(target, self, selfHost, response, request, call, detail)
@@ -681,7 +706,7 @@ export class SimNetwork {
   ): void {
     const wire = this.carrier.packResponse(response, request)
     const refusal = this.aboveBound(wire, response, request)
-    if (refusal !== undefined) return this.refuseTooLarge(from, to, toHost, call, detail, refusal)
+    if (refusal !== undefined) return this.answerStatus(from, to, toHost, call, detail, { reason: "TooLarge", message: refusal, resetsChannel: false })
     this.hooks.onSent?.(from, to, response)
     this.stats.responses++
     this.stats.bytes += this.carrier.size(wire)
@@ -707,13 +732,14 @@ export class SimNetwork {
     return `RESOURCE_EXHAUSTED: Sent message larger than max (${bytes} vs. ${bytesMax})`
   }
 
-  /** The callee's gRPC answers a call whose answer is above the bound with that status, one trip back. */
-  private refuseTooLarge(from: Network.Peer, to: Network.Peer, toHost: Host, call: Call, detail: string, message: string): void {
-    this.transmit(from, to, `${detail} too large`, "TooLarge", () =>
+  /** The callee's gRPC answers the call with a status instead of a message (see `Status`), one trip back. */
+  private answerStatus(from: Network.Peer, to: Network.Peer, toHost: Host, call: Call, detail: string, status: Status): void {
+    const tooLarge = status.reason === "TooLarge"
+    this.transmit(from, to, `${detail} ${tooLarge ? "too large" : "internal"}`, tooLarge ? "TooLarge" : "Internal", () =>
       toHost.whenRunning("message", () => {
         if (call.settled || !toHost.alive()) return
         call.settled = true
-        call.onTooLarge(message)
+        call.onStatus(status)
       })
     )
   }
@@ -754,7 +780,7 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
           (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
           () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
           () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
-          (message) => resume(Effect.fail(networkError(target, "TooLarge", message)))
+          (status) => resume(Effect.fail(networkError(target, status.reason, status.message)))
         )
         return Effect.sync(abandon)
       }),

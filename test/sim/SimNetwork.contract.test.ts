@@ -224,6 +224,40 @@ describe("SimNetwork: connections", () => {
   })
 })
 
+describe("SimNetwork: a handler that dies", () => {
+  it("is answered INTERNAL one trip later, reported as Rejected at once, and the caller dials afresh, as production's network rebuilds its channel", () => {
+    const world = new World({ random: Random.make("handler-dies").derive("scheduler") })
+    const link: SimNetwork.Link = { latency: { kind: "fixed", ms: 5 }, loss: 0, duplicate: 0 }
+    const network = new SimNetwork.SimNetwork(world, Random.make("handler-dies").derive("network"), { remote: link, local: link, links: [] })
+    const caller = host(world, Random.make("handler-dies"), callerPeer.nodeId, 0)
+    const callee = host(world, Random.make("handler-dies"), calleePeer.nodeId, 1)
+    const answer = { _tag: "HeartbeatAck", region: calleePeer.regionId, node: calleePeer.nodeId, atMs: 0, epoch: 0, grantAgesMs: {} } as const
+    network.register(calleePeer, callee.simHost, (request) => (request._tag === "Heartbeat" && request.sentAtMs === 1 ? Effect.die(new Error("a bug")) : Effect.succeed(answer)))
+    const fates: Array<string> = []
+    const send = (sentAtMs: number) => {
+      const startedMs = world.nowMs
+      const request = { _tag: "Heartbeat", fromRegion: callerPeer.regionId, fromNode: callerPeer.nodeId, sentAtMs } as const
+      network.call(
+        callerPeer,
+        caller.simHost,
+        calleePeer,
+        request,
+        1_000,
+        () => fates.push(`answered after ${world.nowMs - startedMs}`),
+        () => fates.push("timeout"),
+        () => fates.push("refused"),
+        (status) => fates.push(`${status.reason} (${status.message}) after ${world.nowMs - startedMs}`)
+      )
+      world.run(world.nowMs + 2_000)
+    }
+    // The first request dials (20 ms); the second is answered on the open channel (10 ms); the
+    // third dies and is answered INTERNAL (10 ms); the fourth dials again (20 ms).
+    for (const sentAtMs of [0, 0, 1, 0]) send(sentAtMs)
+    expect(fates).toEqual(["answered after 20", "answered after 10", "Rejected (INTERNAL: internal error) after 10", "answered after 20"])
+    expect(network.stats.connections).toBe(2)
+  })
+})
+
 describe("SimNetwork: requests in flight per endpoint", () => {
   /** A caller and a callee on 5 ms links, at most `bound` requests in flight; the callee takes `handleMs` per request other than a heartbeat. */
   const bounded = (name: string, bound: number, handleMs: number) => {
