@@ -244,11 +244,19 @@ const spawnIn = (
   return child
 }
 
+/** What the harness hears of a process it started. */
+export interface StartHooks {
+  /** Its listener is bound (see `listeningLine`). */
+  readonly onListening?: () => void
+  /** It exited on its own: not killed by `crash`, `wipe` or `destroy`, nor stopped by `stop`. */
+  readonly onExitOnItsOwn?: () => void
+}
+
 /**
  * Starts the serve process (and the proxy once) and returns at once; the promise it returns
  * resolves when /readyz answers 200 and rejects when the process exits first or the bound passes.
  */
-export const start = (launch: Launch, node: Node, readyTimeoutMs: number, onListening?: () => void): Promise<void> => {
+export const start = (launch: Launch, node: Node, readyTimeoutMs: number, hooks: StartHooks = {}): Promise<void> => {
   const proxied = hasLatency(launch.scenario)
   const cli = path.join(launch.root, "bin", "inferadb-repl.mjs")
   if (proxied && node.proxy === undefined) {
@@ -266,7 +274,7 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number, onList
   node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
     // serve logs its gRPC address once its store is open and its listener bound: from then on it
     // answers, as a simulated node does once its restart delay is over (`Startup.restartDelayMs`).
-    if (listeningLine.test(line)) onListening?.()
+    if (listeningLine.test(line)) hooks.onListening?.()
     const defect = Defects.defectIn(line)
     if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
     const drain = drainIn(line)
@@ -276,10 +284,12 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number, onList
   const child = node.process
   child.once("exit", (code, signal) => {
     node.exits.push(signal === null ? `exit ${code}` : signal)
-    // A node that died on its own is down: heal-all starts it again.
+    // `crash` forgets the process before it kills it, and a graceful stop is `exiting` until
+    // this handler has run: only a process that ended on its own is still the node's here.
     if (node.process === child) {
       node.process = undefined
       node.paused = false
+      if (node.exiting === undefined) hooks.onExitOnItsOwn?.()
     }
   })
   return awaitReady(node, child, readyTimeoutMs).then(() => {

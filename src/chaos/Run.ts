@@ -282,6 +282,8 @@ class ChaosRun {
    * does not show, and writes its clients sent meanwhile may fail.
    */
   readonly starts: Array<Start> = []
+  /** Restarts due after processes that exited on their own (`restartAfterExit`). */
+  readonly supervising = new Set<ReturnType<typeof setTimeout>>()
   /**
    * `progress.jsonl`: what the harness did as it did it, so a run that is interrupted or fails
    * leaves a trace; a finished run replaces it with the report's `history.jsonl`. Written
@@ -360,7 +362,7 @@ class ChaosRun {
     await Promise.all(
       this.nodes.map(async (node) => {
         await sleep((offsets.get(node.address.nodeId) ?? 0) - (Date.now() - setUpAtMs))
-        await Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000)
+        await Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000, { onExitOnItsOwn: () => this.restartAfterExit(node) })
       })
     )
     for (const node of this.nodes) {
@@ -592,7 +594,7 @@ class ChaosRun {
     const start: Start = { node: node.address.nodeId, startMs: this.now(), endMs: Number.POSITIVE_INFINITY }
     this.starts.push(start)
     const listening = () => void (start.listeningMs ??= this.now())
-    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000, listening).then(() => {
+    const ready = Nodes.start(this.launch(), node, this.options.readyTimeoutMs ?? 60_000, { onListening: listening, onExitOnItsOwn: () => this.restartAfterExit(node) }).then(() => {
       start.endMs = this.now()
       then()
     }, (error: Error) => {
@@ -602,6 +604,26 @@ class ChaosRun {
     })
     this.starting.add(ready)
     void ready.finally(() => this.starting.delete(ready))
+  }
+
+  /**
+   * A process that exited on its own (`serve` refusing its configuration, or dying of a bug) is
+   * started again `Node.restartAfterExitMs` later, as Kubernetes restarts a container and the
+   * simulator restarts such an incarnation, unless a fault started or stopped it meanwhile. Until
+   * December 5, 2026 it stayed down until the heal here, where the simulator's came back.
+   */
+  restartAfterExit(node: Nodes.Node): void {
+    const nodeId = node.address.nodeId
+    const message = `exited on its own (${node.exits[node.exits.length - 1] ?? "?"}); started again ${Node.restartAfterExitMs} ms later, as its supervisor would`
+    this.record({ type: "note", node: nodeId, message })
+    this.notes.push(`${Math.round(this.now())} ms: ${nodeId}: ${message}`)
+    this.options.log(`  ${String(Math.round(this.now())).padStart(6)} ms  ${nodeId} ${message}`)
+    const timer = setTimeout(() => {
+      this.supervising.delete(timer)
+      if (this.cleaned || node.process !== undefined || node.exiting !== undefined) return
+      this.restart(node, () => this.feeds.get(nodeId)?.resume())
+    }, Node.restartAfterExitMs)
+    this.supervising.add(timer)
   }
 
   /** Runs the schedule: faults in order on one chain, writes each on its own; resolves after heal-all and every write's answer. */
@@ -762,6 +784,7 @@ class ChaosRun {
   async cleanup(): Promise<void> {
     if (this.cleaned) return
     this.cleaned = true
+    for (const timer of this.supervising) clearTimeout(timer)
     for (const feed of this.feeds.values()) feed.stop()
     for (const client of this.clients.values()) client.close()
     await Promise.all(this.nodes.map((node) => Nodes.destroy(node)))

@@ -38,7 +38,7 @@ import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
-import { Node, type Stop as NodeStop } from "./Node.js"
+import { Node, restartAfterExitMs, type Stop as NodeStop } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
@@ -180,8 +180,6 @@ export interface Simulation {
 }
 
 const defaultProbeIntervalMs = 100
-/** After an incarnation ends on its own, it is restarted after this long (a supervisor's backoff). */
-const restartAfterExitMs = 1_000
 
 /** Runs a scenario with a seed and keeps the history and the final region states. */
 export const simulate = (scenario: Scenario, seed: number | string, options: RunOptions = {}): Simulation => {

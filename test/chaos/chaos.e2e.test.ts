@@ -71,6 +71,8 @@ const smallMessages = Fixtures.load("scenarios/small-messages.yaml")
 
 const gracefulStops = Fixtures.load("scenarios/graceful-stop-wipe.yaml")
 
+const rankDropped = Fixtures.load("scenarios/rank-dropped.yaml")
+
 /** A run's history.jsonl, one event per line. */
 const historyOf = (result: ChaosRun.ChaosResult) =>
   fs
@@ -348,6 +350,30 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(fs.existsSync(path.join(folder, interrupted!, "report.html"))).toBe(false)
     },
     interruptTimeoutMs
+  )
+
+  it(
+    "a node restarted on a file without a rank its store needs refuses to start (exit 2) and is started again a second later, as its supervisor would, until the rank is back",
+    async () => {
+      // Until December 5, 2026 the harness left such a node down until the heal, where the
+      // simulator's node came back a second after each exit.
+      const result = await runOnce(undefined, rankDropped)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      const node = result.nodes["us-west-1-node1"]!
+      expect(node.exits.slice(0, 2)).toEqual(["SIGKILL", "exit 2"])
+      const heal = result.faults.find((fault) => fault.kind === "heal_all")!
+      const configured = result.faults.filter((fault) => fault.kind === "configure").map((fault) => fault.atMs)
+      // Every start after the refusal is a supervisor's, and the one that started on the restored
+      // file was ready before the heal, which would otherwise have been the first to start it.
+      const starts = result.restarts.filter((start) => start.node === "us-west-1-node1" && start.atMs > configured[0]!)
+      expect(starts.length).toBeGreaterThanOrEqual(2)
+      const served = starts.find((start) => start.readyAfterMs !== undefined)!
+      expect(served.atMs).toBeGreaterThanOrEqual(configured[1]!)
+      expect(served.atMs + served.readyAfterMs!).toBeLessThan(heal.atMs)
+      expect(result.notes).toContainEqual(expect.stringMatching(/^\d+ ms: us-west-1-node1: exited on its own \(exit 2\); started again 1000 ms later/))
+    },
+    runTimeoutMs
   )
 
   it(
