@@ -530,6 +530,9 @@ const indexRegions = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>, readLog:
     if ((yield* read((tx) => tx.get(regionsIndexedKey))) !== undefined) return
     const found = new Set<string>()
     const end = yield* read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`))
+    // Once per store, before the node serves: a large log takes a while, and an operator watching
+    // an upgraded node start should see why it is not ready yet.
+    if (end > 0) yield* Effect.logInfo(`reading the log's ${end} entries once to record which regions' changes it holds (a store written before December 5, 2026)`)
     for (let from = 1; from <= end; ) {
       const entries = yield* readLog(from, 1_000)
       if (entries.length === 0) break
@@ -542,6 +545,7 @@ const indexRegions = <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>, readLog:
         tx.set(regionsIndexedKey, cells.integer.encode(1))
       })
     )
+    if (end > 0) yield* Effect.logInfo(`recorded the regions the log holds changes of: ${[...found].sort().join(", ") || "none"}`)
   })
 
 /** Reads log entries from the backend (not from memory), `limit` of them from position `from` on. */

@@ -4,7 +4,7 @@
  * calling `contract` with their layer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import type * as Change from "../../src/replication/Change.js"
 import * as DiskTree from "../../src/replication/DiskTree.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
@@ -42,11 +42,19 @@ describe("Store.regionsHeld on a store written before it was recorded", () => {
       expect(recorded).toEqual(["o/eu", "o/us"])
       disk.tree = DiskTree.withWrites(disk.tree, new Map(recorded.map((key) => [key, undefined])), undefined)
       const commits = disk.commits
-      expect(yield* store.regionsHeld).toEqual(["eu", "us"])
+      const lines: Array<string> = []
+      const logged = Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => void lines.push(`${logLevel.label} ${String(message)}`)))
+      expect(yield* Effect.provide(store.regionsHeld, logged)).toEqual(["eu", "us"])
       expect(disk.commits).toBe(commits + 1)
+      // An upgraded node says why its first start reads the whole log.
+      expect(lines).toEqual([
+        "INFO reading the log's 2500 entries once to record which regions' changes it holds (a store written before December 5, 2026)",
+        "INFO recorded the regions the log holds changes of: eu, us"
+      ])
       expect([...DiskTree.from(disk.tree, "")].map(([key]) => key).filter((key) => key.startsWith("o/") || key.startsWith("m/regions"))).toEqual(["m/regionsIndexed", "o/eu", "o/us"])
-      // Recorded now: asked again, nothing is written.
-      expect(yield* store.regionsHeld).toEqual(["eu", "us"])
+      // Recorded now: asked again, nothing is written and nothing said.
+      expect(yield* Effect.provide(store.regionsHeld, logged)).toEqual(["eu", "us"])
       expect(disk.commits).toBe(commits + 1)
+      expect(lines).toHaveLength(2)
     }))
 })
