@@ -2,9 +2,11 @@
  * The stretches of simulated time during which a scenario's faults may legitimately refuse
  * writes, for the availability check: from a fault that cuts links, stops nodes or fails
  * commits until the world is whole again (every cut healed, every node restarted and resumed,
- * every store fault cleared), or until the run heals everything. Clock jumps do not forbid
- * writes, nor do topology changes (every region keeps taking its writes; only where they are
- * shipped changes). Computed from the scenario's schedule alone, outside the code under test.
+ * every store fault cleared, every node restarted on a file without a removed region's rank
+ * started again once the rank is back), or until the run heals everything. Clock jumps do not
+ * forbid writes, nor do topology changes (every region keeps taking its writes; only where they
+ * are shipped changes), nor does a file edited under a running node. Computed from the
+ * scenario's schedule alone, outside the code under test.
  */
 import { type Fault, primaryOf, type Scenario, slowestHeartbeat, targetNodes } from "./Scenario.js"
 import { endOf } from "./Faults.js"
@@ -25,9 +27,14 @@ interface Broken {
   readonly down: Set<string>
   readonly paused: Set<string>
   readonly stores: Set<string>
+  /** Nodes whose file lacks a removed region's rank (`configure`): a start on it may refuse. */
+  readonly misconfigured: Set<string>
+  /** Misconfigured nodes started since: each may be refusing and restarting until its rank is back. */
+  readonly refusing: Set<string>
 }
 
-const whole = (broken: Broken): boolean => !broken.cut && !broken.dns && broken.down.size === 0 && broken.paused.size === 0 && broken.stores.size === 0
+const whole = (broken: Broken): boolean =>
+  !broken.cut && !broken.dns && broken.down.size === 0 && broken.paused.size === 0 && broken.stores.size === 0 && broken.refusing.size === 0
 
 /** Folds one fault into what is broken. */
 const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
@@ -46,12 +53,18 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       broken.dns = false
       return
     case "crash":
-      for (const node of targetNodes(scenario, fault.target)) broken.down.add(node)
+      for (const node of targetNodes(scenario, fault.target)) {
+        broken.down.add(node)
+        broken.refusing.delete(node)
+      }
       return
     case "restart":
     case "wipe":
       // A wipe starts the nodes on the disk again, a crashed one too (`Node.start`).
-      for (const node of targetNodes(scenario, fault.target)) broken.down.delete(node)
+      for (const node of targetNodes(scenario, fault.target)) {
+        broken.down.delete(node)
+        if (broken.misconfigured.has(node)) broken.refusing.add(node)
+      }
       return
     case "pause":
       for (const node of targetNodes(scenario, fault.target)) broken.paused.add(node)
@@ -63,10 +76,18 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       if (fault.failRate > 0 || fault.slowMs.max > 0) broken.stores.add(fault.region)
       else broken.stores.delete(fault.region)
       return
+    case "configure":
+      // The rank put back ends a refusal when its supervisor's next start serves (`Startup.bootedFaults`).
+      for (const node of targetNodes(scenario, fault.target)) {
+        if (Startup.restoresRanks(scenario, fault)) {
+          broken.misconfigured.delete(node)
+          broken.refusing.delete(node)
+        } else broken.misconfigured.add(node)
+      }
+      return
     case "clock_jump":
     case "promote":
     case "topology":
-    case "configure":
       return
   }
 }
@@ -306,7 +327,7 @@ export const windows = (declared: Scenario, healedAtMs: number): ReadonlyArray<W
 }
 
 const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
-  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set() }
+  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set(), misconfigured: new Set(), refusing: new Set() }
   const found: Array<Window> = []
   let openedAtMs: number | undefined
   for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {

@@ -125,13 +125,6 @@ export const backlogCostMs = { min: 0.05, max: 0.5 }
  */
 export const stopTimings = { requestGraceMs: 2_000, requestPollMs: 10, killAfterMs: 30_000 }
 
-/**
- * After a process ends on its own (not by a fault: `serve` refusing its configuration, or dying
- * of a bug), its supervisor starts it again this long later: the simulator (`Run.ts`) and the
- * chaos harness (`chaos/Run.ts`) alike, as Kubernetes restarts a pod's container.
- */
-export const restartAfterExitMs = 1_000
-
 /** Log lines kept per node for diagnostics (not part of the trace). */
 const logLinesMax = 20
 

@@ -38,7 +38,7 @@ import * as Fates from "./Fates.js"
 import * as Faults from "./Faults.js"
 import * as FaultWindows from "./FaultWindows.js"
 import { History } from "./History.js"
-import { Node, restartAfterExitMs, type Stop as NodeStop } from "./Node.js"
+import { Node, type Stop as NodeStop } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
@@ -411,7 +411,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     onExit: (exited) => {
-      sim.world.schedule(sim.world.nowMs + restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
+      sim.world.schedule(sim.world.nowMs + Startup.restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
     },
     onDrained: (stopped, stop) => judgeDrain(sim, stopped, stop)
   })

@@ -66,15 +66,19 @@ export const restartDelayMs = (scenario: Pick<Scenario, "startup">, seed: string
  * expectation that a loss lasts long enough must count it as short as it may be.
  */
 export const bootedFaults = (
-  scenario: Pick<Scenario, "startup" | "store" | "topology">,
+  scenario: Pick<Scenario, "startup" | "store" | "topology" | "replication">,
   faults: ReadonlyArray<Fault>,
   soonest: (fault: Fault) => boolean = () => false
 ): ReadonlyArray<Fault> => {
   const range = scenario.startup?.restartMs
-  if (range === undefined || range.max === 0) return faults
+  const restores = faults.some((fault) => restoresRanks(scenario, fault))
+  if ((range === undefined || range.max === 0) && !restores) return faults
   return faults
     .flatMap((fault): ReadonlyArray<Fault> => {
-      const lateMs = soonest(fault) ? range.min : range.max
+      const lateMs = range === undefined ? 0 : soonest(fault) ? range.min : range.max
+      // A node that refused its file may have just refused again when the rank came back: its
+      // supervisor starts it a second after that exit, and it serves a restart delay later.
+      if (restoresRanks(scenario, fault)) return [{ ...fault, atMs: fault.atMs + lateMs + restartAfterExitMs + lateMs }]
       if (fault.kind === "restart") return [{ ...fault, atMs: fault.atMs + lateMs }]
       if (fault.kind !== "wipe") return [fault]
       // With a shared store a wipe restarts every node of the region (`Faults.Targets.wipe`).
@@ -84,8 +88,19 @@ export const bootedFaults = (
     .sort((a, b) => a.atMs - b.atMs)
 }
 
+/**
+ * After a process ends on its own (not by a fault: `serve` refusing its configuration, or dying
+ * of a bug), its supervisor starts it again this long later: the simulator (`Run.ts`) and the
+ * chaos harness (`chaos/Run.ts`) alike, as Kubernetes restarts a pod's container.
+ */
+export const restartAfterExitMs = 1_000
+
+/** Whether `fault` puts back the scenario's whole `region_priorities` (after a `configure` that dropped a rank). */
+export const restoresRanks = (scenario: Pick<Scenario, "replication">, fault: Fault): boolean =>
+  fault.kind === "configure" && fault.regionPriorities.length === scenario.replication.regionPriorities.length
+
 /** `bootedFaults` over a scenario's own schedule. */
-export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology" | "faults">>(scenario: S): S => {
+export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology" | "replication" | "faults">>(scenario: S): S => {
   const faults = bootedFaults(scenario, scenario.faults)
   return faults === scenario.faults ? scenario : { ...scenario, faults }
 }

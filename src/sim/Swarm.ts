@@ -550,6 +550,53 @@ const drawTopologyFaults = (random: Stream, scenario: Scenario): ReadonlyArray<F
   return maybeDecommission(random.derive("decommission"), scenario, faults)
 }
 
+/** The stretch a removed region stays out of the graph: from its `remove_region` to its `add_region`, if it comes back. */
+interface Removal {
+  readonly region: string
+  readonly atMs: number
+  readonly untilMs: number | undefined
+}
+
+const removalsIn = (faults: ReadonlyArray<Fault>): ReadonlyArray<Removal> =>
+  faults.flatMap((fault, index) => {
+    if (fault.kind !== "topology" || TopologyFaults.isTargetChange(fault.change) || fault.change.op !== "remove_region") return []
+    const region = fault.change.region
+    const back = faults.slice(index + 1).find((later) => later.kind === "topology" && !TopologyFaults.isTargetChange(later.change) && later.change.op === "add_region" && later.change.region === region)
+    return [{ region, atMs: fault.atMs, untilMs: back?.atMs }]
+  })
+
+/**
+ * An operator's mistake and its repair, under SourcePriority, while a region is out of the graph
+ * (every schedule with a removal long enough for it, drawn from a stream of its own, so the other
+ * draws of a seed stay as they were): one node of
+ * another region gets a file without the removed region's rank and is restarted on it; the rank is
+ * put back and the node restarted again. A node whose store holds the removed region's changes
+ * refuses to start on the first file (exit 2, `Ranks.ts`) and its supervisor tries again every
+ * second until the rank is back; one whose store holds none starts, and refuses the removed
+ * region's changes that its peers still flood until the second restart. Until December 5, 2026
+ * only `scenarios/rank-dropped.yaml` had such a fault; no drawn schedule did.
+ */
+const drawConfigureFaults = (random: Stream, scenario: Scenario, topologyFaults: ReadonlyArray<Fault>, restartMaxMs: number): ReadonlyArray<Fault> => {
+  const ranks = scenario.replication.regionPriorities
+  const removals = removalsIn(topologyFaults)
+  if (scenario.replication.conflictResolution !== "SourcePriority" || ranks.length === 0 || removals.length === 0) return []
+  const removal = pick(random, removals)
+  const node = pick(random, scenario.topology.regions.filter((region) => region.id !== removal.region).flatMap((region) => region.nodes))
+  let atMs = removal.atMs
+  const after = (minMs: number, maxMs: number) => (atMs += stepBetween(random, minMs, maxMs, 10))
+  const faults: ReadonlyArray<Fault> = [
+    { atMs: after(10, 500), kind: "configure", target: node, regionPriorities: ranks.filter((region) => region !== removal.region) },
+    { atMs: after(10, 300), kind: "crash", target: node },
+    { atMs: after(10, 300), kind: "restart", target: node },
+    // Long enough for that start to finish (and refuse, if it does) before the file is mended.
+    { atMs: after(restartMaxMs + 100, restartMaxMs + 1_000), kind: "configure", target: node, regionPriorities: ranks },
+    { atMs: after(10, 300), kind: "crash", target: node },
+    { atMs: after(10, 300), kind: "restart", target: node }
+  ]
+  // All of it while the region is out: back in the graph, it would need its rank on that node.
+  return removal.untilMs === undefined || atMs < removal.untilMs ? faults : []
+}
+
 /** Share of drawn scenarios whose nodes find each other through DNS, as the Kubernetes deployment's do. */
 const discoveryChance = 0.25
 
@@ -708,9 +755,10 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   const kills = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
   // A rolling update may start a node of the primary region again: operator promotions are kept only while it is down, then too.
   const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))
-  const faults = [...crashes, ...topologyFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
-  const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const restartMs = options.restartDelays === false ? scenario.startup?.restartMs : drawRestartMs(swarm.derive("restart"), scenario)
+  const configureFaults = drawConfigureFaults(swarm.derive("configure-faults"), scenario, topologyFaults, restartMs?.max ?? 0)
+  const faults = [...crashes, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
+  const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const startup = { ...drawStartup(swarm.derive("startup"), scenario), ...(restartMs === undefined ? {} : { restartMs }) }
   // The expectations read the schedule as it plays out: graceful stops as kills when the node
   // exits at the latest, restarts once their processes may last have started, but the primary

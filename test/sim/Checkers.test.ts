@@ -242,6 +242,42 @@ faults:
     expect(FaultWindows.windows(slow, 6000)[1]).toEqual({ startMs: 2500, endMs: 5700 })
   })
 
+  it("a node started on a file without a removed region's rank may refuse and be restarted by its supervisor until the rank is back: the window stays open until a restart after that may serve", () => {
+    const scenario = (restartMs: string) =>
+      Fixtures.parse(`
+name: ranks
+budget_ms: 30000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a, nodes: 2 }, { id: b }, { id: c }]
+replication:
+  conflict_resolution: SourcePriority
+  region_priorities: [c, b, a]
+  heartbeat: { interval_ms: 500, timeout_ms: 1000, recover_after: 1 }
+${restartMs}
+faults:
+  - { at_ms: 1000, kind: topology, change: remove_region, region: c }
+  - { at_ms: 1500, kind: configure, target: a-node1, region_priorities: [b, a] }
+  - { at_ms: 2000, kind: crash, target: a-node1 }
+  - { at_ms: 2500, kind: restart, target: a-node1 }
+  - { at_ms: 4000, kind: configure, target: a-node1, region_priorities: [c, b, a] }
+`)
+    // Down from the crash; then refusing from the restart until the rank is back at 4 s, its
+    // supervisor's restart a second after an exit then, and the start's delay before and after
+    // it (none here); then recover_after + 1 answers, one per round.
+    expect(FaultWindows.windows(scenario(""), 10_000)).toEqual([
+      { startMs: 2_000, endMs: 5_000 },
+      { startMs: 5_000, endMs: 6_000 }
+    ])
+    expect(FaultWindows.windows(scenario("startup: { restart_ms: { min: 100, max: 600 } }"), 10_000)).toEqual([
+      { startMs: 2_000, endMs: 6_200 },
+      { startMs: 6_200, endMs: 7_200 }
+    ])
+    // A file edited under a running node, put back before any restart, opens nothing.
+    const edited = scenario("")
+    expect(FaultWindows.windows({ ...edited, faults: edited.faults.filter((fault) => fault.kind !== "crash" && fault.kind !== "restart") }, 10_000)).toEqual([])
+  })
+
   it("a restarted node of the primary region opens no fencing window while another node of the region runs (it serves once that sibling answers), but does when it is the region's only node", () => {
     const restarts = (nodes: number, target: string) =>
       Fixtures.parse(`

@@ -104,6 +104,21 @@ describe("swarm", () => {
     }
   })
 
+  it("under SourcePriority, a schedule that removes a region may drop its rank on one node and put it back: the node refuses while its store holds the region's changes, its supervisor starts it again each second, and the run passes (seed 30001337)", () => {
+    const { scenario, result } = Swarm.runSeed(30001337, undefined)
+    const configures = scenario.faults.flatMap((fault) => (fault.kind === "configure" ? [fault] : []))
+    expect(configures.map((fault) => [fault.target, fault.regionPriorities])).toEqual([
+      ["us-west-1-node1", ["us-west-1"]],
+      ["us-west-1-node1", ["eu-central-1", "us-west-1"]]
+    ])
+    expect(Scenario.validate(scenario)).toEqual([])
+    expect(result.violations).toEqual([])
+    const refusals = result.nodes["us-west-1-node1"]!.exits.filter((exit) => exit.includes("expected a rank for every region whose changes this node's store holds, and 'eu-central-1' has none"))
+    expect(refusals.length).toBeGreaterThanOrEqual(1)
+    // Refused only before the rank came back.
+    for (const exit of refusals) expect(Number(/at (\d+) ms/.exec(exit)![1])).toBeLessThan(configures[1]!.atMs)
+  })
+
   it("the draws cover every strategy, region count, graph shape, clock mode and fault kind", () => {
     const scenarios = Array.from({ length: 200 }, (_, index) => Swarm.swarmScenario(index + 1))
     const seen = (values: ReadonlyArray<unknown>) => new Set(values.map((value) => JSON.stringify(value)))
@@ -115,7 +130,7 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "crash", "dns_outage", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "configure", "crash", "dns_outage", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
     // A quarter of seeds find their nodes through DNS, and those draw no topology change (a reload declares every node).
     const discovering = scenarios.filter((scenario) => scenario.discovery !== undefined)
     expect(discovering.length).toBeGreaterThan(30)
