@@ -169,7 +169,7 @@ export interface Status {
 }
 
 /** What `serve`'s gRPC server answers for a handler that died (`GrpcServer.statusOf`), as its caller reports it. */
-export const handlerDied: Status = { reason: "Rejected", message: "INTERNAL: internal error", resetsChannel: true }
+const handlerDied: Status = { reason: "Rejected", message: "INTERNAL: internal error", resetsChannel: true }
 
 /** How a caller learns its call's end (see `SimNetwork.call`). */
 interface CallerCallbacks {
@@ -434,7 +434,7 @@ export class SimNetwork {
         end(() => onResponse(response))
       },
       onRefused: () => end(onRefused),
-      onStatus: (status) => end(() => (this.resetAfter(status, sent?.channel), onStatus(status)))
+      onStatus: (status) => end(() => this.endWithStatus(status, sent?.channel, onStatus))
     }
     const start = () => {
       // A slot a crashing node's interrupted call gives back must not send its next one: a dead process sends nothing.
@@ -508,9 +508,10 @@ export class SimNetwork {
     this.close(channel)
   }
 
-  /** Throws the channel a call went on away when its status says so, as production's network rebuilds its channel then. */
-  private resetAfter(status: Status, channel: Channel | undefined): void {
+  /** Ends a call with a status: first throws the channel it went on away when the status says so, as production's network rebuilds its channel then. */
+  private endWithStatus(status: Status, channel: Channel | undefined, onStatus: (status: Status) => void): void {
     if (status.resetsChannel && channel !== undefined && this.channels.get(channel.key) === channel) this.close(channel)
+    onStatus(status)
   }
 
   /** Throws the channel away: its handshake stops, and the requests waiting for it fail (Unreachable). */
@@ -651,7 +652,7 @@ export class SimNetwork {
     // As `serve`'s gRPC server does (`GrpcServer.statusOf`), a handler that dies is a bug, logged at
     // Error (so the run's `defects` check fails), and answered INTERNAL, which the caller gets one
     // trip later and fails on at once, rebuilding its channel. (Until December 5, 2026 the death
-    // went unseen here, and then the caller waited for its deadline, where production's does not.)
+    // went unseen here and the caller waited for its deadline, where production's does not.)
     // A handler interrupted because its process died answers nothing: a dead process sends nothing.
     const handled = Effect.tapDefect(endpoint.handler(request), (cause) => Effect.logError(`handling a ${request._tag} died with a defect (a bug)`, cause))
     endpoint.host.fork(handled, (exit) => {
