@@ -182,6 +182,8 @@ export interface Node {
    */
   reloads: boolean
   incarnations: number
+  /** `crash` calls, down or not: a supervisor's restart due after an exit is off if one came since (`Run.restartAfterExit`). */
+  crashes: number
   readonly exits: Array<string>
   /** Bugs its serve processes showed in their output, all incarnations (`Defects.defectIn`). */
   readonly defects: Array<string>
@@ -383,6 +385,7 @@ const exited = (child: ChildProcess): Promise<void> =>
 
 /** kill -9 (a paused node is killed too: SIGKILL needs no SIGCONT). */
 export const crash = async (node: Node): Promise<void> => {
+  node.crashes++
   const child = node.process
   node.process = undefined
   node.paused = false
@@ -459,6 +462,7 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       regionPriorities: undefined,
       reloads: false,
       incarnations: 0,
+      crashes: 0,
       exits: [],
       defects: [],
       drains: [],

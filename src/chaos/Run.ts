@@ -609,18 +609,20 @@ class ChaosRun {
   /**
    * A process that exited on its own (`serve` refusing its configuration, or dying of a bug) is
    * started again `Startup.restartAfterExitMs` later, as Kubernetes restarts a container and the
-   * simulator restarts such an incarnation, unless a fault started or stopped it meanwhile. Until
-   * December 5, 2026 it stayed down until the heal here, where the simulator's came back.
+   * simulator restarts such an incarnation, unless a fault started, stopped or crashed it
+   * meanwhile (a crashed node stays down until the schedule restarts it). Until December 5, 2026
+   * it stayed down until the heal here, where the simulator's came back.
    */
   restartAfterExit(node: Nodes.Node): void {
     const nodeId = node.address.nodeId
+    const crashes = node.crashes
     const message = `exited on its own (${node.exits[node.exits.length - 1] ?? "?"}); started again ${Startup.restartAfterExitMs} ms later, as its supervisor would`
     this.record({ type: "note", node: nodeId, message })
     this.notes.push(`${Math.round(this.now())} ms: ${nodeId}: ${message}`)
     this.options.log(`  ${String(Math.round(this.now())).padStart(6)} ms  ${nodeId} ${message}`)
     const timer = setTimeout(() => {
       this.supervising.delete(timer)
-      if (this.cleaned || node.process !== undefined || node.exiting !== undefined) return
+      if (this.cleaned || node.process !== undefined || node.exiting !== undefined || node.crashes !== crashes) return
       this.restart(node, () => this.feeds.get(nodeId)?.resume())
     }, Startup.restartAfterExitMs)
     this.supervising.add(timer)

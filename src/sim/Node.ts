@@ -140,6 +140,8 @@ export class Node {
   incarnation = 0
   /** A crash fault came before the node's first start (see `startFirst`). */
   private crashedBeforeStart = false
+  /** Crashes asked of the node, down or not: a supervisor's restart due after an exit is off if one came since (`Run.ts`). */
+  crashes = 0
   /** Totals across incarnations. */
   readonly metrics: Metrics.MemoryMetrics = Metrics.makeMemory()
   /** The failover state each finished incarnation ended with. */
@@ -378,6 +380,7 @@ export class Node {
 
   /** Crashes the running incarnation: every fiber interrupted, in-memory state gone. */
   crash(): void {
+    this.crashes++
     const scheduler = this.scheduler
     if (scheduler === undefined && this.incarnation === 0) this.crashedBeforeStart = true
     if (scheduler === undefined || scheduler.dead) return

@@ -410,8 +410,11 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
+    // Its supervisor starts it again, unless a crash fault came meanwhile: a crashed node stays
+    // down until the schedule restarts it, as the judges read the schedule (`FaultWindows`).
     onExit: (exited) => {
-      sim.world.schedule(sim.world.nowMs + Startup.restartAfterExitMs, "restart", exited.id, "after exit", () => exited.start())
+      const crashes = exited.crashes
+      sim.world.schedule(sim.world.nowMs + Startup.restartAfterExitMs, "restart", exited.id, "after exit", () => void (exited.crashes === crashes && exited.start()))
     },
     onDrained: (stopped, stop) => judgeDrain(sim, stopped, stop)
   })

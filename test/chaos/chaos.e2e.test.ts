@@ -377,6 +377,23 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
   )
 
   it(
+    "a crash fault after a refusal keeps the node down until the schedule restarts it: the start its supervisor had due is off, as in the simulator",
+    async () => {
+      const faults = [...rankDropped.faults, { atMs: 4_500, kind: "crash" as const, target: "us-west-1-node1" }, { atMs: 7_000, kind: "restart" as const, target: "us-west-1-node1" }].sort(
+        (a, b) => a.atMs - b.atMs
+      )
+      const result = await runOnce(undefined, { ...rankDropped, faults })
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      const crashedAtMs = result.faults.find((fault) => fault.kind === "crash" && fault.scheduledAtMs === 4_500)!.atMs
+      const starts = result.restarts.filter((start) => start.node === "us-west-1-node1" && start.atMs > crashedAtMs).map((start) => start.atMs)
+      expect(starts).toHaveLength(1)
+      expect(starts[0]).toBeGreaterThanOrEqual(7_000)
+    },
+    runTimeoutMs
+  )
+
+  it(
     "nodes built with the keep-local resolver are caught: their Check answers differ from the rule over the whole history",
     async () => {
       const result = await runOnce("keep-local")

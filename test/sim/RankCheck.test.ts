@@ -22,6 +22,17 @@ describe("a removed region's rank dropped from a node's file", () => {
     expect(node.incarnations).toBe(3)
   })
 
+  it("a crash fault after a refusal keeps the node down until the schedule restarts it: the start its supervisor had due is off", () => {
+    const base = Fixtures.load("scenarios/rank-dropped.yaml")
+    // Refused at 4 s; crashed at 4.5 s, before its supervisor's start at 5 s; restarted at 7 s.
+    const faults = [...base.faults, { atMs: 4_500, kind: "crash" as const, target: "us-west-1-node1" }, { atMs: 7_000, kind: "restart" as const, target: "us-west-1-node1" }].sort((a, b) => a.atMs - b.atMs)
+    const result = runScenario({ ...base, faults }, 1)
+    expect(result.violations).toEqual([])
+    const node = result.nodes["us-west-1-node1"]!
+    expect(node.restarts.map((restart) => restart.atMs)).toEqual([4_000, 7_000])
+    expect(node.incarnations).toBe(3)
+  })
+
   it("a configure fault's ranks must be the scenario's in its order, less regions removed before it, under SourcePriority", () => {
     const base = Fixtures.load("scenarios/rank-dropped.yaml")
     const at = (atMs: number, regionPriorities: ReadonlyArray<string>) => ({ ...base, faults: [...base.faults, { atMs, kind: "configure" as const, target: "us-west-1-node2", regionPriorities }] })
