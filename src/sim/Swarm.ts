@@ -736,12 +736,48 @@ const asKills = (faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
   return seen.sort((a, b) => a.atMs - b.atMs)
 }
 
-/** Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the role back). */
+/**
+ * Simulated time a run needs after the heal to converge (and, under PrimaryReplica, to hand the
+ * role back), plus the time its slowest link may need to carry the workload's changes at the
+ * drawn agent settings (`drainAllowanceMs`).
+ */
 const settleMs = (scenario: Scenario): number => {
   const { failover } = scenario.replication
   const heartbeat = slowestHeartbeat(scenario.replication)
   const handBack = heartbeat.timeoutMs * 2 + failover.detectAfterMs + failover.promoteBackAfterMs + failover.confirmAfterMs
-  return convergenceAllowanceMs + (scenario.topology.strategy === "PrimaryReplica" ? handBack : 0)
+  return convergenceAllowanceMs + (scenario.topology.strategy === "PrimaryReplica" ? handBack : 0) + drainAllowanceMs(scenario)
+}
+
+/** Bytes a change takes in a batch at most, its context naming all five regions: what a message bound lets through. */
+const changeBytesMax = 700
+/** A target's commit of a batch, at most, once the heal ended every slow-disk fault. */
+const commitAllowanceMs = 50
+
+/**
+ * How long one link may take, at most, to carry every change the workload can write, by the
+ * documented agent rules (README, "agent.*"): a target behind gets batches of
+ * `catch_up_batch_size` (10 × `batch_size` by default, at most 1,000), no more than the message
+ * bound carries, `batches_in_flight_max` (4) of them in flight within
+ * `network.in_flight_per_target_max` (8), each a round trip over the slowest link and a commit,
+ * and a lost request or answer costs its request timeout and a backoff. Every change may cross
+ * every hop of a relay chain, one after another. Written from those rules, not from the agent's
+ * code, so a slow agent still fails the budget. Until December 5, 2026 the budget allowed 30 s
+ * whatever the settings, and a seed whose window of one batch of 5 changes crossed a 260 ms
+ * link (about 14 changes a second, where clients wrote about 30) drained in 31.2 s after the
+ * heal and failed liveness though every batch went as configured (swarm seed 81000863).
+ */
+export const drainAllowanceMs = (scenario: Scenario): number => {
+  const { agent } = scenario.replication
+  const { network, workload } = scenario
+  // Poisson arrivals: a quarter above the mean rate, every write of the most operations.
+  const changes = 1.25 * workload.ratePerSec * workload.regions.length * (workload.durationMs / 1_000) * workload.opsPerWriteMax
+  const catchUpBatch = Math.max(agent.batchSize, agent.catchUpBatchSize ?? Math.min(10 * agent.batchSize, 1_000))
+  const perBatch = Math.max(1, Math.min(catchUpBatch, Math.floor(((network.messageBytesMax ?? 16 * 1024 * 1024) - 256) / changeBytesMax)))
+  const window = Math.min(agent.batchesInFlightMax ?? 4, network.inFlightPerTargetMax ?? 8)
+  const lossMax = Math.max(network.remote.loss, network.local.loss, ...network.links.map((entry) => entry.link.loss))
+  const roundTripMs = 2 * SimNetwork.slowestOneWayMs(network) + commitAllowanceMs + 2 * lossMax * (agent.requestTimeoutMs + agent.retryDelayMaxMs)
+  const rounds = Math.ceil(changes / perBatch / window) + scenario.topology.regions.length - 1
+  return Math.ceil(rounds * roundTripMs)
 }
 
 /**

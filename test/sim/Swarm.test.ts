@@ -119,6 +119,18 @@ describe("swarm", () => {
     for (const exit of refusals) expect(Number(/at (\d+) ms/.exec(exit)![1])).toBeLessThan(configures[1]!.atMs)
   })
 
+  it("a drawn window of one batch of 5 changes over a 260 ms link drains its backlog slower than clients wrote it: the budget allows that drain, and the run converges within it (seed 81000863)", () => {
+    const { scenario, result } = Swarm.runSeed(81000863, undefined)
+    expect(scenario.replication.agent).toMatchObject({ batchSize: 5, batchesInFlightMax: 1, catchUpBatchSize: 5 })
+    // The documented rule by hand: 1.25 x 17 writes/s x 2 regions x 7.9 s x 4 operations = 1,342.9
+    // changes, 5 a batch, one batch at a time, 269 rounds and a hop of (2 x 260 + 50 + 2 x 0.01 x
+    // (1,500 + 900)) ms each.
+    expect(Swarm.drainAllowanceMs(scenario)).toBe(Math.ceil(270 * (2 * 260 + 50 + 2 * 0.01 * (1_500 + 900))))
+    expect(result.violations).toEqual([])
+    // It needed more than the 30 s every seed gets: that budget failed it before December 5, 2026.
+    expect(result.convergenceMs).toBeGreaterThan(30_000)
+  })
+
   it("the draws cover every strategy, region count, graph shape, clock mode and fault kind", () => {
     const scenarios = Array.from({ length: 200 }, (_, index) => Swarm.swarmScenario(index + 1))
     const seen = (values: ReadonlyArray<unknown>) => new Set(values.map((value) => JSON.stringify(value)))
