@@ -19,6 +19,7 @@ import type { RegionState } from "../../src/sim/RegionState.js"
 import { runScenario } from "../../src/sim/Run.js"
 import * as Scenario from "../../src/sim/Scenario.js"
 import * as Swarm from "../../src/sim/Swarm.js"
+import * as Startup from "../../src/sim/Startup.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const spec = Fixtures.parse(`
@@ -276,6 +277,49 @@ faults:
     // A file edited under a running node, put back before any restart, opens nothing.
     const edited = scenario("")
     expect(FaultWindows.windows({ ...edited, faults: edited.faults.filter((fault) => fault.kind !== "crash" && fault.kind !== "restart") }, 10_000)).toEqual([])
+  })
+
+  it("a crash that comes while a restarted node still starts keeps the node down until the schedule starts it again: the start it killed ends no window (swarm seed 84000273)", () => {
+    const scenario = Fixtures.parse(`
+name: killed-start
+budget_ms: 30000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a, nodes: 2 }, { id: b }]
+replication:
+  heartbeat: { interval_ms: 500, timeout_ms: 1000, recover_after: 1 }
+startup: { restart_ms: { min: 300, max: 6000 } }
+faults:
+  - { at_ms: 500, kind: crash, target: a-node1 }
+  - { at_ms: 1500, kind: restart, target: a-node1 }
+  - { at_ms: 1000, kind: crash, target: a-node2 }
+  - { at_ms: 2000, kind: restart, target: a-node2 }
+  - { at_ms: 4000, kind: crash, target: a }
+  - { at_ms: 15000, kind: restart, target: a }
+`)
+    // The nodes may serve 6 s after their restarts, at 7.5 s and 8 s, but the region's crash at
+    // 4 s killed both starts: they are down until the region's restart may serve, at 21 s, then
+    // recover_after + 1 answers, one per round. Read at 7.5 s and 8 s, the killed starts ended
+    // the window at 8 s, and writes refused from 8 s to 21 s counted against the region.
+    expect(FaultWindows.windows(scenario, 30_000)).toEqual([
+      { startMs: 500, endMs: 21_000 },
+      { startMs: 21_000, endMs: 22_000 }
+    ])
+    // A crash of another node leaves the start alone: a-node2 counts as back at 8 s.
+    const other = { ...scenario, faults: scenario.faults.filter((fault) => fault.atMs !== 500 && fault.atMs !== 1_500).map((fault) => (fault.atMs === 4_000 ? { ...fault, target: "a-node1" } : fault)) }
+    expect(Startup.bootedFaults(other, other.faults).map((fault) => [fault.atMs, fault.kind, "target" in fault ? fault.target : ""])).toEqual([
+      [1_000, "crash", "a-node2"],
+      [4_000, "crash", "a-node1"],
+      [8_000, "restart", "a-node2"],
+      [21_000, "restart", "a"]
+    ])
+    // A region's start that a crash of one of its nodes overtook still starts the other node.
+    const partly = { ...scenario, faults: [{ atMs: 1_000, kind: "crash" as const, target: "a" }, { atMs: 2_000, kind: "restart" as const, target: "a" }, { atMs: 4_000, kind: "crash" as const, target: "a-node1" }] }
+    expect(Startup.bootedFaults(partly, partly.faults).map((fault) => [fault.atMs, fault.kind, "target" in fault ? fault.target : ""])).toEqual([
+      [1_000, "crash", "a"],
+      [4_000, "crash", "a-node1"],
+      [8_000, "restart", "a-node2"]
+    ])
   })
 
   it("a restarted node of the primary region opens no fencing window while another node of the region runs (it serves once that sibling answers), but does when it is the region's only node", () => {
