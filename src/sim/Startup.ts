@@ -99,16 +99,20 @@ export const bootedFaults = (
  * fault window (availability 0.665).
  */
 const startsLate = (
-  scenario: Pick<Scenario, "topology">,
+  scenario: Pick<Scenario, "topology" | "store">,
   schedule: ReadonlyArray<Fault>,
   start: Fault & { readonly target: string },
   servesAtMs: number
 ): ReadonlyArray<Fault> => {
   const nodes = nodesOfTarget(scenario, start.target)
+  const between = (other: Fault) => other.atMs > start.atMs && other.atMs <= servesAtMs
   const killed = new Set(
-    schedule
-      .filter((other) => (other.kind === "crash" || other.kind === "wipe") && other.atMs > start.atMs && other.atMs <= servesAtMs)
-      .flatMap((other) => nodesOfTarget(scenario, (other as Fault & { readonly target: string }).target))
+    schedule.flatMap((other) => {
+      if (other.kind === "crash" && between(other)) return nodesOfTarget(scenario, other.target)
+      // With a shared store a wipe restarts every node of the region, as above.
+      if (other.kind === "wipe" && between(other)) return nodesOfTarget(scenario, scenario.store === "shared" ? (regionOfTarget(scenario, other.target) ?? other.target) : other.target)
+      return []
+    })
   )
   if (!nodes.some((node) => killed.has(node))) return [{ ...start, atMs: servesAtMs }]
   return nodes.filter((node) => !killed.has(node)).map((node) => ({ ...start, target: node, atMs: servesAtMs }))

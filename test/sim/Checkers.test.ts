@@ -320,6 +320,13 @@ faults:
       [4_000, "crash", "a-node1"],
       [8_000, "restart", "a-node2"]
     ])
+    // With a shared store a wipe of one node restarts the whole region: it kills a sibling's start too.
+    const shared = { ...scenario, store: "shared" as const, faults: [{ atMs: 500, kind: "crash" as const, target: "a-node1" }, { atMs: 1_500, kind: "restart" as const, target: "a-node1" }, { atMs: 4_000, kind: "wipe" as const, target: "a-node2" }] }
+    expect(Startup.bootedFaults(shared, shared.faults).map((fault) => [fault.atMs, fault.kind, "target" in fault ? fault.target : ""])).toEqual([
+      [500, "crash", "a-node1"],
+      [4_000, "crash", "a"],
+      [10_000, "wipe", "a"]
+    ])
   })
 
   it("a restarted node of the primary region opens no fencing window while another node of the region runs (it serves once that sibling answers), but does when it is the region's only node", () => {
