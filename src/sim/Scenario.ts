@@ -212,7 +212,7 @@ export interface Scenario {
 }
 
 /** Every node id with its region, in declaration order. */
-export const nodesOf = (scenario: Scenario): ReadonlyArray<{ readonly regionId: string; readonly nodeId: string }> =>
+export const nodesOf = (scenario: Pick<Scenario, "topology">): ReadonlyArray<{ readonly regionId: string; readonly nodeId: string }> =>
   scenario.topology.regions.flatMap((region) => region.nodes.map((nodeId) => ({ regionId: region.id, nodeId })))
 
 /** The region a scenario declares primary, else its first (PrimaryReplica's default). */
@@ -220,7 +220,7 @@ export const primaryOf = (scenario: Pick<Scenario, "topology">): Scenario["topol
   scenario.topology.regions.find((region) => region.primary) ?? scenario.topology.regions[0]
 
 /** The nodes a fault target names: one node, or every node of a region. */
-export const targetNodes = (scenario: Scenario, target: Target): ReadonlyArray<string> => {
+export const targetNodes = (scenario: Pick<Scenario, "topology">, target: Target): ReadonlyArray<string> => {
   const region = scenario.topology.regions.find((candidate) => candidate.id === target)
   return region !== undefined ? region.nodes : nodesOf(scenario).some((node) => node.nodeId === target) ? [target] : []
 }

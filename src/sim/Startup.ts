@@ -12,7 +12,7 @@
  * also give a node's or a region's offset (`startup.at_ms`), to set up one story by hand.
  */
 import * as Random from "../replication/Random.js"
-import { type Fault, nodesOf, type Scenario } from "./Scenario.js"
+import { type Fault, nodesOf, type Scenario, targetNodes } from "./Scenario.js"
 
 /** Every node's start offset in milliseconds, in declaration order: the one `startup.at_ms` gives its node or region, else drawn. */
 export const offsets = (scenario: Scenario, seed: string): ReadonlyMap<string, number> => {
@@ -81,8 +81,7 @@ export const bootedFaults = (
       if (restoresRanks(scenario, fault)) return [{ ...fault, atMs: fault.atMs + lateMs + restartAfterExitMs + lateMs }]
       if (fault.kind === "restart") return startsLate(scenario, faults, fault, fault.atMs + lateMs)
       if (fault.kind !== "wipe") return [fault]
-      // With a shared store a wipe restarts every node of the region (`Faults.Targets.wipe`).
-      const target = scenario.store === "shared" ? (regionOfTarget(scenario, fault.target) ?? fault.target) : fault.target
+      const target = wipedTarget(scenario, fault.target)
       return [{ atMs: fault.atMs, kind: "crash", target }, ...startsLate(scenario, faults, { ...fault, target }, fault.atMs + lateMs)]
     })
     .sort((a, b) => a.atMs - b.atMs)
@@ -104,13 +103,12 @@ const startsLate = (
   start: Fault & { readonly target: string },
   servesAtMs: number
 ): ReadonlyArray<Fault> => {
-  const nodes = nodesOfTarget(scenario, start.target)
+  const nodes = targetNodes(scenario, start.target)
   const between = (other: Fault) => other.atMs > start.atMs && other.atMs <= servesAtMs
   const killed = new Set(
     schedule.flatMap((other) => {
-      if (other.kind === "crash" && between(other)) return nodesOfTarget(scenario, other.target)
-      // With a shared store a wipe restarts every node of the region, as above.
-      if (other.kind === "wipe" && between(other)) return nodesOfTarget(scenario, scenario.store === "shared" ? (regionOfTarget(scenario, other.target) ?? other.target) : other.target)
+      if (other.kind === "crash" && between(other)) return targetNodes(scenario, other.target)
+      if (other.kind === "wipe" && between(other)) return targetNodes(scenario, wipedTarget(scenario, other.target))
       return []
     })
   )
@@ -118,9 +116,9 @@ const startsLate = (
   return nodes.filter((node) => !killed.has(node)).map((node) => ({ ...start, target: node, atMs: servesAtMs }))
 }
 
-/** The nodes a target names: a region's, or the one node. */
-const nodesOfTarget = (scenario: Pick<Scenario, "topology">, target: string): ReadonlyArray<string> =>
-  scenario.topology.regions.find((region) => region.id === target)?.nodes ?? (scenario.topology.regions.some((region) => region.nodes.includes(target)) ? [target] : [])
+/** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */
+const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
+  scenario.store === "shared" ? (regionOfTarget(scenario, target) ?? target) : target
 
 /**
  * After a process ends on its own (not by a fault: `serve` refusing its configuration, or dying

@@ -761,7 +761,7 @@ const commitAllowanceMs = 50
  * `network.in_flight_per_target_max` (8), each a round trip over the slowest link and a commit,
  * and a lost request or answer costs its request timeout and a backoff. Every change may cross
  * every hop of a relay chain, one after another. Written from those rules, not from the agent's
- * code, so a slow agent still fails the budget. Until December 5, 2026 the budget allowed 30 s
+ * code, so an agent that stalls still fails the budget. Until December 5, 2026 the budget allowed 30 s
  * whatever the settings, and a seed whose window of one batch of 5 changes crossed a 260 ms
  * link (about 14 changes a second, where clients wrote about 30) drained in 31.2 s after the
  * heal and failed liveness though every batch went as configured (swarm seed 81000863).
