@@ -310,6 +310,20 @@ describe("swarm", () => {
     expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
   })
 
+  it("seed 92000145 over chaos-primary-pause.yaml: the region next in line stopped gracefully while the primary is down counts as down from its stop, not from its latest exit, so the story is not expected", () => {
+    const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 92000145)
+    expect(scenario.faults.filter((fault) => fault.kind === "crash" || fault.kind === "restart").slice(0, 4)).toMatchObject([
+      { atMs: 1_210, kind: "crash", target: "us-west-1" },
+      { atMs: 1_890, kind: "crash", target: "eu-central-1", graceful: true },
+      { atMs: 4_090, kind: "restart", target: "eu-central-1" },
+      { atMs: 6_050, kind: "restart", target: "us-west-1" }
+    ])
+    // eu-central-1 had nothing to drain and exited at once; its restart served at 7.67 s, and the
+    // primary served again at 10.5 s, before anyone could be promoted.
+    expect(result.drains).toContainEqual(expect.objectContaining({ node: "eu-central-1-node1", askedAtMs: 1_890, drainedAtMs: 1_890 }))
+    expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+  })
+
   it("seed 84000030 over chaos-primary-pause.yaml with discovery: a DNS outage before every node could meet the others holds the promotion back, so a primary paused until 7.03 s is not held to the failover story", () => {
     const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
     const scenario = Swarm.swarmFrom(base, 84000030)
