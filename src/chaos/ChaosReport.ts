@@ -129,7 +129,6 @@ const phaseOf = (write: WriteRecord): RunReport.OperationPhase => {
 const lasting = new Set<Fault["kind"]>(["isolate", "split", "one_way", "bridge", "crash", "pause"])
 /** Faults that are the end of another (they appear as its heal). */
 const healing = new Set<Fault["kind"]>(["heal", "restart", "resume"])
-const endingKind = (kind: Fault["kind"]): Fault["kind"] => (kind === "crash" ? "restart" : kind === "pause" ? "resume" : "heal")
 
 /**
  * The faults as applied, with the harness's times: the run applies `scenario.faults` in order
@@ -151,7 +150,7 @@ export const faultEvents = (scenario: Scenario, applied: ReadonlyArray<AppliedFa
     // In effect from when the harness began applying it (a full disk takes a while) until the fault ending it was done.
     found.push({ ...event, phase: "applied", atMs: done.startedAtMs, detail: done.detail })
     if (!lasting.has(fault.kind) && fault.kind !== "store") return
-    const ender = fault.kind === "store" ? SimReport.storeEnder(schedule, index) : schedule.findIndex((candidate, at) => at > index && candidate.atMs === Faults.endOf(schedule, index, Number.POSITIVE_INFINITY) && candidate.kind === endingKind(fault.kind))
+    const ender = fault.kind === "store" ? SimReport.storeEnder(schedule, index) : Faults.enderOf(scenario, schedule, index)
     const end = ender < 0 ? healAll : applied[ender]
     if (end !== undefined) found.push({ ...event, phase: "healed", atMs: end.atMs, detail: end.detail })
   })

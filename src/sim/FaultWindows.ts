@@ -273,7 +273,7 @@ export const strangersDuring = (scenario: Scenario, faults: ReadonlyArray<Fault>
   const roundMs = scenario.discovery?.intervalMs
   if (roundMs === undefined || fault.kind !== "dns_outage") return false
   if (fault.atMs < Startup.latestStartMs(scenario) + roundMs) return true
-  const endMs = endOf(faults, index, healedAtMs)
+  const endMs = endOf(scenario, faults, index, healedAtMs)
   return faults.some((other) => (other.kind === "restart" || other.kind === "wipe") && other.atMs >= fault.atMs && other.atMs <= endMs)
 }
 
@@ -296,7 +296,7 @@ const strangersMeeting = (scenario: Scenario, healedAtMs: number): ReadonlyArray
       ? heartbeat.timeoutMs + failover.detectAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs + failover.promoteBackAfterMs + failover.checkIntervalMs + heartbeat.timeoutMs
       : 0
   return faults.flatMap((fault, index) =>
-    strangersDuring(scenario, faults, index, healedAtMs) ? [{ startMs: fault.atMs, endMs: endOf(faults, index, healedAtMs) + metMs + primaryMs }] : []
+    strangersDuring(scenario, faults, index, healedAtMs) ? [{ startMs: fault.atMs, endMs: endOf(scenario, faults, index, healedAtMs) + metMs + primaryMs }] : []
   )
 }
 

@@ -13,6 +13,7 @@ import { Either } from "effect"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
 import type { Node } from "./Node.js"
 import { type Fault, type Scenario, targetNodes } from "./Scenario.js"
+import * as Startup from "./Startup.js"
 import type * as TopologyFaults from "./TopologyFaults.js"
 import type { PhysicalClock } from "./SimClock.js"
 import type { SimDns } from "./SimDns.js"
@@ -177,29 +178,48 @@ export const hitsRegion = (fault: Fault, scenario: Scenario, regionId: string): 
   }
 }
 
-/** When the effect of `faults[index]` ends: its heal, restart or resume, else `healedAtMs`. */
-export const endOf = (faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): number => {
+/**
+ * The index of the fault that ends `faults[index]` (its heal, restart or resume), or -1 when
+ * nothing does before the run heals all. A restart, wipe or resume ends a crash or a pause when
+ * it reaches one of its nodes, whether either names a region or a node: the region runs again
+ * once one of its nodes does. Until December 5, 2026 only a fault naming the very same target
+ * counted, and the failover story was expected of two schedules where no region could be
+ * promoted (swarm seeds over chaos-primary-pause.yaml: 93001148 paused the region us-west-1 at
+ * 3.7 s and its one node again at 5 s, and resumed the region at 5.84 s, which ended both
+ * pauses, where the second was read until the node's resume at 9.49 s; 93001319 crashed
+ * us-west-1-node1 at 3.75 s and wiped the region us-west-1 at 4.24 s, which started it again,
+ * where the crash was read until the node's restart at 8.16 s).
+ */
+export const enderOf = (scenario: Pick<Scenario, "topology" | "store">, faults: ReadonlyArray<Fault>, index: number): number => {
   const fault = faults[index]!
-  const later = faults.slice(index + 1)
-  const ending = (() => {
-    switch (fault.kind) {
-      case "isolate":
-      case "split":
-      case "bridge":
-      case "one_way":
-      case "dns_outage":
-        return later.find((candidate) => candidate.kind === "heal")
-      case "crash":
-      case "pause": {
-        // A restarted process runs, and not paused: a restart or a wipe (a restart on an empty
-        // disk) ends a pause too (swarm seed 36000219 over primary-failover.yaml counted a pause
-        // ended by a crash and a wipe as lasting to the run's end).
-        const ends = fault.kind === "crash" ? ["restart", "wipe"] : ["resume", "restart", "wipe"]
-        return later.find((candidate) => ends.includes(candidate.kind) && "target" in candidate && candidate.target === fault.target)
-      }
-      default:
-        return fault
+  const after = (predicate: (candidate: Fault) => boolean) => faults.findIndex((candidate, at) => at > index && predicate(candidate))
+  switch (fault.kind) {
+    case "isolate":
+    case "split":
+    case "bridge":
+    case "one_way":
+    case "dns_outage":
+      return after((candidate) => candidate.kind === "heal")
+    case "crash":
+    case "pause": {
+      // A restarted process runs, and not paused: a restart or a wipe (a restart on an empty
+      // disk) ends a pause too (swarm seed 36000219 over primary-failover.yaml counted a pause
+      // ended by a crash and a wipe as lasting to the run's end).
+      const ends: ReadonlyArray<Fault["kind"]> = fault.kind === "crash" ? ["restart", "wipe"] : ["resume", "restart", "wipe"]
+      const nodes = new Set(targetNodes(scenario, fault.target))
+      return after((candidate) => ends.includes(candidate.kind) && "target" in candidate && startedNodes(scenario, candidate).some((node) => nodes.has(node)))
     }
-  })()
-  return ending?.atMs ?? healedAtMs
+    default:
+      return index
+  }
+}
+
+/** The nodes a restart, resume or wipe reaches: under a shared store a wipe restarts its whole region (`Startup.wipedTarget`). */
+const startedNodes = (scenario: Pick<Scenario, "topology" | "store">, fault: Fault & { readonly target: string }): ReadonlyArray<string> =>
+  targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target)
+
+/** When the effect of `faults[index]` ends: the fault that ends it (`enderOf`), else `healedAtMs`. */
+export const endOf = (scenario: Pick<Scenario, "topology" | "store">, faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): number => {
+  const ender = enderOf(scenario, faults, index)
+  return ender < 0 ? healedAtMs : faults[ender]!.atMs
 }

@@ -193,7 +193,7 @@ const faultEvents = (scenario: Scenario, result: Simulation["result"]): Readonly
     const event = { type: "fault" as const, fault: index + 1, kind: fault.kind, regions, nodes }
     found.push({ ...event, phase: "applied", atMs: fault.atMs, detail })
     if (!lasting.has(fault.kind) || (fault.kind === "store" && fault.failRate === 0 && fault.slowMs.max === 0)) return
-    const endMs = fault.kind === "store" ? storeEnd(schedule, index, result.healedAtMs) : Faults.endOf(schedule, index, result.healedAtMs)
+    const endMs = fault.kind === "store" ? storeEnd(schedule, index, result.healedAtMs) : Faults.endOf(scenario, schedule, index, result.healedAtMs)
     if (endMs <= result.simulatedMs) found.push({ ...event, phase: "healed", atMs: endMs, detail: endMs === result.healedAtMs ? "heal all" : `${fault.kind} ended` })
   })
   return found

@@ -117,7 +117,7 @@ const startsLate = (
 }
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */
-const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
+export const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
   scenario.store === "shared" ? (regionOfTarget(scenario, target) ?? target) : target
 
 /**

@@ -916,7 +916,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     for (let changed = true; changed; ) {
       changed = false
       faults.forEach((fault, index) => {
-        if (!silencesPrimary(fault) || fault.atMs >= sinceMs || endOf(faults, index, healedAtMs) < sinceMs) return
+        if (!silencesPrimary(fault) || fault.atMs >= sinceMs || endOf(scenario, faults, index, healedAtMs) < sinceMs) return
         sinceMs = fault.atMs
         changed = true
       })
@@ -960,7 +960,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     const promotedAtMs = promotedByMs(fromMs)
     const earliestPromotionMs = promotedFromMs(fromMs)
     return faults.reduce((atMs, fault, index) => {
-      const endMs = endOf(faults, index, healedAtMs)
+      const endMs = endOf(scenario, faults, index, healedAtMs)
       // A one-way cut between two other regions takes neither down, but they cannot hear each
       // other (answers go the other way), and with the primary lost a majority needs them both
       // (seed 52000337 over chaos-primary-pause.yaml: ap-southeast-1 -> eu-central-1 cut from
@@ -1003,7 +1003,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
       (fault, index) =>
         fault.kind === "bridge" &&
         fault.atMs <= lossFault.atMs &&
-        endOf(faults, index, healedAtMs) > lossFault.atMs &&
+        endOf(scenario, faults, index, healedAtMs) > lossFault.atMs &&
         (primary?.nodes.includes(fault.node) === true || partitions.has(lossFault.kind))
     )
   const lost =
@@ -1011,7 +1011,7 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
     scenario.topology.regions.length > 2 &&
     faults.some((fault, index) => {
       if (fault.atMs < startedByMs || !hitsRegion(fault, scenario, primary.id) || bridgedAt(fault)) return false
-      const untilMs = Math.min(endOf(faults, index, healedAtMs), writesUntilMs)
+      const untilMs = Math.min(endOf(scenario, faults, index, healedAtMs), writesUntilMs)
       return untilMs - promotableAtMs(fault.atMs, untilMs) >= tailMs
     })
   return lost ? scenario.checks : scenario.checks.filter((check) => check !== "failover")

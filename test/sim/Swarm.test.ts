@@ -324,6 +324,25 @@ describe("swarm", () => {
     expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
   })
 
+  it("seeds 93001148 and 93001319 over chaos-primary-pause.yaml: a fault naming the primary's region ends one naming its node, and the other way round, so short losses are not held to the story", () => {
+    // The region paused at 3.7 s, its node again at 5 s, and the region resumed at 5.84 s: both pauses ended then.
+    const paused = untoldStory("scenarios/chaos-primary-pause.yaml", 93001148)
+    expect(paused.scenario.faults.filter((fault) => fault.kind === "pause" || fault.kind === "resume")).toMatchObject([
+      { atMs: 3_700, kind: "pause", target: "us-west-1" },
+      { atMs: 5_000, kind: "pause", target: "us-west-1-node1" },
+      { atMs: 5_840, kind: "resume", target: "us-west-1" },
+      { atMs: 9_490, kind: "resume", target: "us-west-1-node1" }
+    ])
+    expect(paused.result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+    // The node crashed at 3.75 s and the region was wiped at 4.24 s, which started it again.
+    const wiped = untoldStory("scenarios/chaos-primary-pause.yaml", 93001319)
+    expect(wiped.scenario.faults.filter((fault) => fault.kind === "crash" || fault.kind === "wipe").slice(0, 2)).toMatchObject([
+      { atMs: 3_750, kind: "crash", target: "us-west-1-node1" },
+      { atMs: 4_240, kind: "wipe", target: "us-west-1" }
+    ])
+    expect(wiped.result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+  })
+
   it("seed 84000030 over chaos-primary-pause.yaml with discovery: a DNS outage before every node could meet the others holds the promotion back, so a primary paused until 7.03 s is not held to the failover story", () => {
     const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
     const scenario = Swarm.swarmFrom(base, 84000030)
