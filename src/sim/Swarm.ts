@@ -26,7 +26,7 @@ import type * as Topology from "../replication/Topology.js"
 import type * as Codec from "./Codec.js"
 import { Either } from "effect"
 import * as FaultWindows from "./FaultWindows.js"
-import { endOf, hitsRegion } from "./Faults.js"
+import { endOf, enderOf, hitsRegion } from "./Faults.js"
 import { stopTimings } from "./Node.js"
 import { type RunOptions, type RunResult, runScenario } from "./Run.js"
 import {
@@ -720,28 +720,41 @@ const rollingUpdate = (random: Stream, scenario: Scenario, faults: ReadonlyArray
 const gracefulExitMs = stopTimings.requestGraceMs + Drain.timeoutMsDefault
 
 /**
- * A schedule as failover expectations see it: a graceful stop of the primary region as a kill at
- * the latest time the node exits (its loss may start no sooner), a graceful stop of any other
- * region as a kill when it is asked for (that region may be down from then on: a node with
- * nothing to drain exits at once), and a restart asked for before the latest exit (the node
- * starts once it has exited) at that time. Until December 5, 2026 every graceful stop was read at
- * its latest exit, and a region next in line stopped while the primary was down counted as up
- * for 7 s it was not (swarm seed 92000145 over chaos-primary-pause.yaml: the primary crashed at
- * 1.21 s, eu-central-1 was stopped at 1.89 s, drained at once and served again only at 7.67 s;
- * nobody could be promoted before the primary served again at 10.5 s, and the judge expected
- * the failover story).
+ * A schedule as failover expectations see it, each graceful stop read the way that expects the
+ * least: the loss of the primary region as short as it may be, the loss of any other region as
+ * long. A node with nothing to drain exits at once, one that drains may run `gracefulExitMs`
+ * longer, and a start asked for meanwhile comes once it has exited.
+ * - A stop of the primary region is a kill at its latest exit, and its loss ends at the start
+ *   that follows. When that start was asked for before the latest exit, the node may have exited
+ *   at once and been started again by it, so the stop is dropped: it loses nothing for sure.
+ * - A stop of any other region is a kill when it is asked for, and a start asked for before its
+ *   latest exit is read at that exit.
+ * Until December 5, 2026 every graceful stop was read at its latest exit, and a region next in
+ * line stopped while the primary was down counted as up for 7 s it was not (swarm seed 92000145
+ * over chaos-primary-pause.yaml: the primary crashed at 1.21 s, eu-central-1 was stopped at
+ * 1.89 s, drained at once and served again only at 7.67 s; nobody could be promoted before the
+ * primary served again at 10.5 s, and the judge expected the failover story). A start was also
+ * moved to the primary's latest exit, which made its loss longer than it may have been (seed
+ * 93001040: us-west-1 crashed at 6.35 s, a stop of its crashed node at 6.38 s did nothing, and
+ * its restart at 9.32 s was read at 13.38 s).
  */
-const asKills = (faults: ReadonlyArray<Fault>, ofPrimary: (fault: Fault) => boolean): ReadonlyArray<Fault> => {
-  const seen: Array<Fault> = [...faults]
+const asKills = (scenario: Scenario, faults: ReadonlyArray<Fault>, ofPrimary: (fault: Fault) => boolean): ReadonlyArray<Fault> => {
+  const seen: Array<Fault | undefined> = [...faults]
   faults.forEach((fault, index) => {
     if (fault.kind !== "crash" || fault.graceful !== true) return
     const exitMs = fault.atMs + gracefulExitMs
-    seen[index] = { atMs: ofPrimary(fault) ? exitMs : fault.atMs, kind: "crash", target: fault.target }
-    const end = faults.findIndex((later, at) => at > index && (later.kind === "restart" || later.kind === "wipe") && later.target === fault.target)
+    // The start that ends the stop, whether it names the node or its region (`enderOf`).
+    const end = enderOf(scenario, faults, index)
     const ending = faults[end]
-    if (ending !== undefined && ending.atMs < exitMs) seen[end] = { ...ending, atMs: exitMs }
+    const startsBeforeExit = ending !== undefined && ending.atMs < exitMs
+    if (ofPrimary(fault)) {
+      seen[index] = startsBeforeExit ? undefined : { atMs: exitMs, kind: "crash", target: fault.target }
+      return
+    }
+    seen[index] = { atMs: fault.atMs, kind: "crash", target: fault.target }
+    if (startsBeforeExit) seen[end] = { ...ending, atMs: exitMs }
   })
-  return seen.sort((a, b) => a.atMs - b.atMs)
+  return seen.filter((fault) => fault !== undefined).sort((a, b) => a.atMs - b.atMs)
 }
 
 /**
@@ -811,7 +824,7 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   // again 2.86 s later, before anyone could be promoted, where 4.9 s was read: its range was 2.25-4.9 s).
   const primaryNodes = new Set(primaryOf(scenario)?.nodes ?? [])
   const ofPrimary = (fault: Fault): boolean => "target" in fault && targetNodes(scenario, fault.target).some((node) => primaryNodes.has(node))
-  const seen = Startup.bootedFaults({ ...scenario, startup }, asKills(faults, ofPrimary), ofPrimary)
+  const seen = Startup.bootedFaults({ ...scenario, startup }, asKills(scenario, faults, ofPrimary), ofPrimary)
   // As the run heals (`Run.healedAt`): after the last fault, a restart once it may have started.
   const healedAtMs = Startup.bootedFaults({ ...scenario, startup }, faults).reduce((latest, fault) => Math.max(latest, fault.atMs), workloadEndMs)
   // A base file's availability floor was calibrated for its own schedule, not for drawn ones:
