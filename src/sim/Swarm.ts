@@ -733,10 +733,11 @@ const gracefulExitMs = stopTimings.requestGraceMs + Drain.timeoutMsDefault
  * line stopped while the primary was down counted as up for 7 s it was not (swarm seed 92000145
  * over chaos-primary-pause.yaml: the primary crashed at 1.21 s, eu-central-1 was stopped at
  * 1.89 s, drained at once and served again only at 7.67 s; nobody could be promoted before the
- * primary served again at 10.5 s, and the judge expected the failover story). A start was also
- * moved to the primary's latest exit, which made its loss longer than it may have been (seed
- * 93001040: us-west-1 crashed at 6.35 s, a stop of its crashed node at 6.38 s did nothing, and
- * its restart at 9.32 s was read at 13.38 s).
+ * primary served again at 10.5 s, and the judge expected the failover story). A start asked
+ * for before the primary's latest exit was moved to that exit too, which made its loss longer
+ * than it may have been: a stop of a node already crashed does nothing (seed 93001040, once
+ * starts are matched by node: us-west-1 crashed at 6.35 s, a stop of its crashed node at 6.38 s
+ * did nothing, and its restart at 9.32 s would have been read at 13.38 s).
  */
 const asKills = (scenario: Scenario, faults: ReadonlyArray<Fault>, ofPrimary: (fault: Fault) => boolean): ReadonlyArray<Fault> => {
   const seen: Array<Fault | undefined> = [...faults]
