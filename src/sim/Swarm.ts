@@ -885,9 +885,10 @@ const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
 /**
  * A base scenario's checks for a drawn schedule: its `failover` story (the primary is lost, a
  * region is promoted, the role comes back) is only expected when some drawn fault takes the
- * original primary region down.
+ * original primary region down. `faults` is the schedule as it plays out (`asKills`, then
+ * `Startup.bootedFaults`); exported for tests that hand it one.
  */
-const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number): Scenario["checks"] => {
+export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number): Scenario["checks"] => {
   if (!scenario.checks.includes("failover")) return scenario.checks
   const primary = primaryOf(scenario)
   // Long enough to be noticed (a heartbeat timeout) and acted on (the detection delay), with
@@ -960,8 +961,16 @@ const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs:
   // restart (swarm seed 65000291 over chaos-primary-pause.yaml: the primary crashed at 7.46 s,
   // eu-central-1 was wiped at 10.92 s, just before it could have been promoted, and nobody was
   // promoted before the workload ended at 12.3 s).
-  const takesDown = (fault: Fault, regionId: string): boolean =>
-    fault.kind === "wipe" ? hitsRegion({ ...fault, kind: "crash" }, scenario, regionId) : hitsRegion(fault, scenario, regionId)
+  // A crash, pause or wipe of any one node of another region counts as taking it down: faults of
+  // its nodes one at a time may overlap and take the whole region down together, which a
+  // reading of each fault alone misses (a region of two nodes, each crashed by a fault of its
+  // own, was up throughout for this rule until December 5, 2026). With one node per region, as
+  // in every shipped file with the failover check, nothing changes.
+  const takesDown = (fault: Fault, regionId: string): boolean => {
+    if (fault.kind !== "crash" && fault.kind !== "pause" && fault.kind !== "wipe") return hitsRegion(fault, scenario, regionId)
+    const nodes = new Set(targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target))
+    return targetNodes(scenario, regionId).some((node) => nodes.has(node))
+  }
   // The loss itself counts too when it also takes another region down (a split into singletons).
   // A region may be promoted as early as a round before `promotedByMs` (the primary's last
   // answer came up to a round before the loss), or by an operator's promote.

@@ -343,6 +343,26 @@ describe("swarm", () => {
     expect(wiped.result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
   })
 
+  it("two nodes of the region next in line, each crashed by a fault of its own, take it down together: the story is not expected while neither is back", () => {
+    const base = Fixtures.load("scenarios/chaos-primary-pause.yaml")
+    const scenario: Scenario.Scenario = {
+      ...base,
+      topology: { ...base.topology, regions: base.topology.regions.map((region) => (region.id === "eu-central-1" ? { ...region, nodes: ["eu-central-1-node1", "eu-central-1-node2"] } : region)) }
+    }
+    // The file's own schedule: us-west-1 paused from 2 to 10 s, the story expected.
+    expect(Swarm.checksFor(scenario, scenario.faults, 12_300)).toContain("failover")
+    // eu-central-1's nodes down from 3 s and 2.5 s until 7 and 7.5 s: nobody can be promoted before 10 s.
+    const crashes: ReadonlyArray<Scenario.Fault> = [
+      { atMs: 2_000, kind: "pause", target: "us-west-1" },
+      { atMs: 2_500, kind: "crash", target: "eu-central-1-node1" },
+      { atMs: 3_000, kind: "crash", target: "eu-central-1-node2" },
+      { atMs: 7_000, kind: "restart", target: "eu-central-1-node1" },
+      { atMs: 7_500, kind: "restart", target: "eu-central-1-node2" },
+      { atMs: 10_000, kind: "resume", target: "us-west-1" }
+    ]
+    expect(Swarm.checksFor(scenario, crashes, 12_300)).not.toContain("failover")
+  })
+
   it("seed 84000030 over chaos-primary-pause.yaml with discovery: a DNS outage before every node could meet the others holds the promotion back, so a primary paused until 7.03 s is not held to the failover story", () => {
     const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
     const scenario = Swarm.swarmFrom(base, 84000030)
