@@ -883,6 +883,24 @@ const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
   chance(random, wireBytesShare) || scenario.wire === "bytes" ? "bytes" : "objects"
 
 /**
+ * Whether `fault` takes `regionId` down, as the failover expectations read another region
+ * (`checksFor`). A wipe of every node of a region restarts them at once on empty disks: that
+ * region notices the loss a heartbeat timeout after it started again, as a crashed one does
+ * after its restart (swarm seed 65000291 over chaos-primary-pause.yaml: the primary crashed at
+ * 7.46 s, eu-central-1 was wiped at 10.92 s, just before it could have been promoted, and nobody
+ * was promoted before the workload ended at 12.3 s). A crash, pause or wipe of any one node of the
+ * region counts: faults of its nodes one at a time may overlap and take the whole region down
+ * together, which a reading of each fault alone misses (a region of two nodes, each crashed by a
+ * fault of its own, was up throughout for this rule until December 5, 2026). With one node per
+ * region, as in every shipped file with the failover check, nothing changes.
+ */
+const takesDown = (scenario: Scenario, fault: Fault, regionId: string): boolean => {
+  if (fault.kind !== "crash" && fault.kind !== "pause" && fault.kind !== "wipe") return hitsRegion(fault, scenario, regionId)
+  const nodes = new Set(targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target))
+  return targetNodes(scenario, regionId).some((node) => nodes.has(node))
+}
+
+/**
  * A base scenario's checks for a drawn schedule: its `failover` story (the primary is lost, a
  * region is promoted, the role comes back) is only expected when some drawn fault takes the
  * original primary region down. `faults` is the schedule as it plays out (`asKills`, then
@@ -956,21 +974,6 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
   // promoted in time).
   const discoveredMs = (scenario.discovery?.intervalMs ?? 0) + neededMs
   const strangersDuring = (index: number): boolean => FaultWindows.strangersDuring(scenario, faults, index, healedAtMs)
-  // A wipe of every node of a region restarts them at once on empty disks: that region notices
-  // the loss a heartbeat timeout after it started again, as a crashed one does after its
-  // restart (swarm seed 65000291 over chaos-primary-pause.yaml: the primary crashed at 7.46 s,
-  // eu-central-1 was wiped at 10.92 s, just before it could have been promoted, and nobody was
-  // promoted before the workload ended at 12.3 s).
-  // A crash, pause or wipe of any one node of another region counts as taking it down: faults of
-  // its nodes one at a time may overlap and take the whole region down together, which a
-  // reading of each fault alone misses (a region of two nodes, each crashed by a fault of its
-  // own, was up throughout for this rule until December 5, 2026). With one node per region, as
-  // in every shipped file with the failover check, nothing changes.
-  const takesDown = (fault: Fault, regionId: string): boolean => {
-    if (fault.kind !== "crash" && fault.kind !== "pause" && fault.kind !== "wipe") return hitsRegion(fault, scenario, regionId)
-    const nodes = new Set(targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target))
-    return targetNodes(scenario, regionId).some((node) => nodes.has(node))
-  }
   // The loss itself counts too when it also takes another region down (a split into singletons).
   // A region may be promoted as early as a round before `promotedByMs` (the primary's last
   // answer came up to a round before the loss), or by an operator's promote.
@@ -989,7 +992,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
       // (seed 52000337 over chaos-primary-pause.yaml: ap-southeast-1 -> eu-central-1 cut from
       // 5.52 to 8.59 s while the primary was paused from 4.89 to 9.35 s; nobody was promoted).
       const cutsOthers = fault.kind === "one_way" && fault.from !== primary?.id && fault.to !== primary?.id
-      const hitsOther = cutsOthers || strangersDuring(index) || scenario.topology.regions.some((region) => region.id !== primary?.id && takesDown(fault, region.id))
+      const hitsOther = cutsOthers || strangersDuring(index) || scenario.topology.regions.some((region) => region.id !== primary?.id && takesDown(scenario, fault, region.id))
       // A fault after the story could have been told (a promotion and a few writes) changes nothing.
       if (!hitsOther || fault.atMs >= untilMs || fault.atMs >= atMs + tailMs || endMs <= fromMs) return atMs
       // Unnoticed at the promotion, and noticed after it: it outlasts a heartbeat timeout.
