@@ -900,6 +900,32 @@ const takesDown = (scenario: Scenario, fault: Fault, regionId: string): boolean 
   return targetNodes(scenario, regionId).some((node) => nodes.has(node))
 }
 
+/** When the operator's promotions at or after `fromMs` come. */
+const promotionsFrom = (faults: ReadonlyArray<Fault>, fromMs: number): ReadonlyArray<number> =>
+  faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs)
+
+/**
+ * How long after the primary's last answer another region may still count it up, for a loss
+ * that starts at `fromMs`: the heartbeat timeout, or two of the longest heartbeat deadlines
+ * (`max(agent.request_timeout_ms, heartbeat.timeout_ms)`, as `Engine` sets it) plus a round
+ * when the primary was silent to the others within a heartbeat timeout before (a pause, a crash
+ * or a cut that ended then). Each heartbeat to it that timed out doubled a peer's deadline for
+ * it, and a peer whose deadline grew past the first counts the primary up that long after its
+ * last answer (`Heartbeater`'s slow peers) until an answer comes in time again. Until December
+ * 5, 2026 the failover story was expected as if the deadline were back at once (swarm seed
+ * 94001309 over chaos-primary-pause.yaml: us-west-1 paused from 1 s to 4.13 s, while the other
+ * regions started, and isolated at 4.46 s; eu-central-1 counted it up until 8.34 s, and it was
+ * back at 9.25 s, before anyone could be promoted).
+ */
+const staleAfterMs = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number, fromMs: number, silencesPrimary: (fault: Fault) => boolean): number => {
+  const heartbeat = slowestHeartbeat(scenario.replication)
+  const silentBefore = faults.some(
+    (fault, index) => fault.kind === "pause" && silencesPrimary(fault) && fault.atMs < fromMs && endOf(scenario, faults, index, healedAtMs) >= fromMs - heartbeat.timeoutMs
+  )
+  const deadlineMaxMs = Math.max(scenario.replication.agent.requestTimeoutMs, heartbeat.timeoutMs)
+  return silentBefore ? Math.max(heartbeat.timeoutMs, 2 * deadlineMaxMs + heartbeat.intervalMs) : heartbeat.timeoutMs
+}
+
 /**
  * A base scenario's checks for a drawn schedule: its `failover` story (the primary is lost, a
  * region is promoted, the role comes back) is only expected when some drawn fault takes the
@@ -956,8 +982,10 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
     }
     return sinceMs
   }
+  // Longer than the heartbeat timeout when the primary was silent shortly before (`staleAfterMs`).
+  const slowerMs = (fromMs: number): number => staleAfterMs(scenario, faults, healedAtMs, fromMs, silencesPrimary) - heartbeat.timeoutMs
   const promotedByMs = (fromMs: number): number =>
-    Math.min(unheardSinceMs(fromMs) + heartbeat.timeoutMs + failover.detectAfterMs, ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs))
+    Math.min(unheardSinceMs(fromMs) + heartbeat.timeoutMs + slowerMs(fromMs) + failover.detectAfterMs, ...promotionsFrom(faults, fromMs))
   // A region paused during the loss answers the heartbeats queued meanwhile when it resumes,
   // and each answer grants the lost primary a lease from that moment (a lease is the heartbeat
   // timeout), and a paused candidate sees the primary down only from then on: nobody is promoted
@@ -978,10 +1006,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
   // A region may be promoted as early as a round before `promotedByMs` (the primary's last
   // answer came up to a round before the loss), or by an operator's promote.
   const promotedFromMs = (fromMs: number): number =>
-    Math.min(
-      unheardSinceMs(fromMs) + heartbeat.timeoutMs + failover.detectAfterMs - 2 * heartbeat.intervalMs,
-      ...faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs)
-    )
+    Math.min(unheardSinceMs(fromMs) + heartbeat.timeoutMs + failover.detectAfterMs - 2 * heartbeat.intervalMs, ...promotionsFrom(faults, fromMs))
   const promotableAtMs = (fromMs: number, untilMs: number): number => {
     const promotedAtMs = promotedByMs(fromMs)
     const earliestPromotionMs = promotedFromMs(fromMs)
@@ -1004,7 +1029,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
       // fenced past the workload's end at 21.5 s).
       const restartsFenced = fault.kind === "crash" && fault.atMs >= earliestPromotionMs
       return Math.max(atMs, endMs + afterMs(fault, unnoticed, restartsFenced))
-    }, fromMs + neededMs)
+    }, fromMs + neededMs + slowerMs(fromMs))
   }
   // A fault before every process has started may find the primary not running yet: a pause
   // of a process that does not exist does nothing, in the simulator as with SIGSTOP (swarm seed

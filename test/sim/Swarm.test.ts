@@ -363,6 +363,26 @@ describe("swarm", () => {
     expect(Swarm.checksFor(scenario, crashes, 12_300)).not.toContain("failover")
   })
 
+  it("seed 94001309 over chaos-primary-pause.yaml: a primary paused shortly before it is cut off answered the queued heartbeats late, and the others count it up for two longer deadlines, so the story is not expected", () => {
+    const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 94001309)
+    expect(scenario.faults.filter((fault) => fault.kind === "pause" || fault.kind === "resume" || fault.kind === "isolate")).toMatchObject([
+      { atMs: 1_000, kind: "pause", target: "us-west-1-node1" },
+      { atMs: 4_130, kind: "resume", target: "us-west-1-node1" },
+      { atMs: 4_460, kind: "isolate", region: "us-west-1" }
+    ])
+    expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+    // The rule on the file's own settings: an isolation from 4.46 to 9.25 s is long enough for the
+    // story on its own, and not 330 ms after a pause.
+    const base = Fixtures.load("scenarios/chaos-primary-pause.yaml")
+    const isolated: ReadonlyArray<Scenario.Fault> = [
+      { atMs: 4_460, kind: "isolate", region: "us-west-1" },
+      { atMs: 9_250, kind: "heal" }
+    ]
+    expect(Swarm.checksFor(base, isolated, 12_300)).toContain("failover")
+    const pausedFirst: ReadonlyArray<Scenario.Fault> = [{ atMs: 3_000, kind: "pause", target: "us-west-1" }, { atMs: 4_130, kind: "resume", target: "us-west-1" }, ...isolated]
+    expect(Swarm.checksFor(base, pausedFirst, 12_300)).not.toContain("failover")
+  })
+
   it("seed 84000030 over chaos-primary-pause.yaml with discovery: a DNS outage before every node could meet the others holds the promotion back, so a primary paused until 7.03 s is not held to the failover story", () => {
     const base = { ...Fixtures.load("scenarios/chaos-primary-pause.yaml"), discovery: { intervalMs: 1_000, firstRoundWaitMs: 15_000 } }
     const scenario = Swarm.swarmFrom(base, 84000030)
