@@ -906,24 +906,32 @@ const promotionsFrom = (faults: ReadonlyArray<Fault>, fromMs: number): ReadonlyA
 
 /**
  * How long after the primary's last answer another region may still count it up, for a loss
- * that starts at `fromMs`: the heartbeat timeout, or two of the longest heartbeat deadlines
- * (`max(agent.request_timeout_ms, heartbeat.timeout_ms)`, as `Engine` sets it) plus a round
- * when the primary was silent to the others within a heartbeat timeout before (a pause, a crash
- * or a cut that ended then). Each heartbeat to it that timed out doubled a peer's deadline for
- * it, and a peer whose deadline grew past the first counts the primary up that long after its
- * last answer (`Heartbeater`'s slow peers) until an answer comes in time again. Until December
- * 5, 2026 the failover story was expected as if the deadline were back at once (swarm seed
- * 94001309 over chaos-primary-pause.yaml: us-west-1 paused from 1 s to 4.13 s, while the other
- * regions started, and isolated at 4.46 s; eu-central-1 counted it up until 8.34 s, and it was
- * back at 9.25 s, before anyone could be promoted).
+ * that starts at `fromMs`: the heartbeat timeout, or two of the longest heartbeat deadlines plus
+ * a round when a pause of the primary ended shortly before. The heartbeats queued during the
+ * pause were answered late but within their deadlines, so the others' round-trip estimate for
+ * it grew, and a peer whose deadline is past the first counts the primary up for two deadlines
+ * plus a round after its last answer (`Heartbeater`'s slow peers). A crash or a cut loses those
+ * requests instead, and a lost request leaves the estimate alone. Deadlines run from the first
+ * (`max(interval, min(agent.request_timeout_ms, heartbeat.timeout_ms / 2))`) to the longest
+ * (`max(agent.request_timeout_ms, heartbeat.timeout_ms)`), as `Engine` sets them, and each
+ * prompt answer takes an eighth off the smoothed round trip while the deviation follows it
+ * (twice it, in the end, which makes the deadline ten times it): from the longest, the estimate is
+ * back under the first after `ln(10 × longest / first) / ln(8 / 7)` rounds at most. Until
+ * December 5, 2026 the failover story was expected as if the deadline came back at once (swarm
+ * seed 94001309 over chaos-primary-pause.yaml: us-west-1 paused from 1 s to 4.13 s, while the
+ * other regions started, and isolated at 4.46 s; eu-central-1's estimate was 450 ms, it counted
+ * us-west-1 up until 8.34 s, and the isolation healed at 9.25 s, before anyone could be promoted).
  */
 const staleAfterMs = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number, fromMs: number, silencesPrimary: (fault: Fault) => boolean): number => {
   const heartbeat = slowestHeartbeat(scenario.replication)
-  const silentBefore = faults.some(
-    (fault, index) => fault.kind === "pause" && silencesPrimary(fault) && fault.atMs < fromMs && endOf(scenario, faults, index, healedAtMs) >= fromMs - heartbeat.timeoutMs
+  const requestMs = scenario.replication.agent.requestTimeoutMs
+  const firstMs = Math.max(heartbeat.intervalMs, Math.min(requestMs, heartbeat.timeoutMs / 2))
+  const longestMs = Math.max(requestMs, heartbeat.timeoutMs)
+  const recoveryMs = Math.ceil(Math.log((10 * longestMs) / firstMs) / Math.log(8 / 7)) * heartbeat.intervalMs
+  const pausedBefore = faults.some(
+    (fault, index) => fault.kind === "pause" && silencesPrimary(fault) && fault.atMs < fromMs && endOf(scenario, faults, index, healedAtMs) >= fromMs - recoveryMs
   )
-  const deadlineMaxMs = Math.max(scenario.replication.agent.requestTimeoutMs, heartbeat.timeoutMs)
-  return silentBefore ? Math.max(heartbeat.timeoutMs, 2 * deadlineMaxMs + heartbeat.intervalMs) : heartbeat.timeoutMs
+  return pausedBefore ? Math.max(heartbeat.timeoutMs, 2 * longestMs + heartbeat.intervalMs) : heartbeat.timeoutMs
 }
 
 /**
