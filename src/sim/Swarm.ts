@@ -990,7 +990,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
     }
     return sinceMs
   }
-  // Longer than the heartbeat timeout when the primary was silent shortly before (`staleAfterMs`).
+  // Longer than the heartbeat timeout when the primary was paused shortly before (`staleAfterMs`).
   const slowerMs = (fromMs: number): number => staleAfterMs(scenario, faults, healedAtMs, fromMs, silencesPrimary) - heartbeat.timeoutMs
   const promotedByMs = (fromMs: number): number =>
     Math.min(unheardSinceMs(fromMs) + heartbeat.timeoutMs + slowerMs(fromMs) + failover.detectAfterMs, ...promotionsFrom(faults, fromMs))
