@@ -79,30 +79,41 @@ export const bootedFaults = (
       // A node that refused its file may have just refused again when the rank came back: its
       // supervisor starts it a second after that exit, and it serves a restart delay later.
       if (restoresRanks(scenario, fault)) return [{ ...fault, atMs: fault.atMs + lateMs + restartAfterExitMs + lateMs }]
-      if (fault.kind === "restart") return startsLate(scenario, faults, fault, fault.atMs + lateMs)
+      const early = soonest(fault)
+      if (fault.kind === "restart") return startsLate(scenario, faults, fault, lateMs, early)
       if (fault.kind !== "wipe") return [fault]
       const target = wipedTarget(scenario, fault.target)
-      return [{ atMs: fault.atMs, kind: "crash", target }, ...startsLate(scenario, faults, { ...fault, target }, fault.atMs + lateMs)]
+      return [{ atMs: fault.atMs, kind: "crash", target }, ...startsLate(scenario, faults, { ...fault, target }, lateMs, early)]
     })
     .sort((a, b) => a.atMs - b.atMs)
 }
 
 /**
- * A start (a restart, or a wipe's start on the new disk) read at `servesAtMs`, for the nodes it
- * starts that no crash or wipe stops in between: a process killed while it starts never serves,
- * and its node stays down until the schedule starts it again. Read at `servesAtMs` for every
- * node, a start that a crash overtook revived its node after the crash, where the simulator and
- * real processes keep it down: swarm seed 84000273 over graceful-stop-wipe.yaml restarted
- * eu-central-1-node2 at 3.96 s (6 s to serve at most) and crashed the whole region at 5.65 s
- * until 30.6 s, and the judge counted the region's writes refused from 9.96 s as outside every
- * fault window (availability 0.665).
+ * A start (a restart, or a wipe's start on the new disk) read when its process may serve,
+ * `lateMs` after it, for the nodes it starts that no crash or wipe stops in between: a process
+ * killed while it starts never serves, and its node stays down until the schedule starts it
+ * again. Read then for every node, a start that a crash overtook revived its node after the
+ * crash, where the simulator and real processes keep it down: swarm seed 84000273 over
+ * graceful-stop-wipe.yaml restarted eu-central-1-node2 at 3.96 s (6 s to serve at most) and
+ * crashed the whole region at 5.65 s until 30.6 s, and the judge counted the region's writes
+ * refused from 9.96 s as outside every fault window (availability 0.665).
+ *
+ * A pause of a node while its process starts holds the start until the node resumes: read for
+ * that node at the resume (at the soonest) or a whole start delay after it, or not at all when a
+ * later start or no resume ends the pause. Read before the pause, the start ended it for the
+ * judges (`Faults.enderOf`: a started process runs), where the node stayed paused: swarm seed
+ * 96000484 over chaos-primary-pause.yaml restarted ap-southeast-1 at 4.88 s (1.95 s to serve at
+ * most) and paused it at 5.1 s until the end, and the judge counted it up from 6.83 s and
+ * expected a promotion that needed it.
  */
 const startsLate = (
   scenario: Pick<Scenario, "topology" | "store">,
   schedule: ReadonlyArray<Fault>,
   start: Fault & { readonly target: string },
-  servesAtMs: number
+  lateMs: number,
+  soonest: boolean
 ): ReadonlyArray<Fault> => {
+  const servesAtMs = start.atMs + lateMs
   const nodes = targetNodes(scenario, start.target)
   const between = (other: Fault) => other.atMs > start.atMs && other.atMs <= servesAtMs
   const killed = new Set(
@@ -112,8 +123,18 @@ const startsLate = (
       return []
     })
   )
-  if (!nodes.some((node) => killed.has(node))) return [{ ...start, atMs: servesAtMs }]
-  return nodes.filter((node) => !killed.has(node)).map((node) => ({ ...start, target: node, atMs: servesAtMs }))
+  const servesAt = (node: string): number | undefined => {
+    const pause = schedule.find((other) => other.kind === "pause" && between(other) && targetNodes(scenario, other.target).includes(node))
+    if (pause === undefined) return servesAtMs
+    const reaches = (other: Fault) => "target" in other && targetNodes(scenario, other.kind === "wipe" ? wipedTarget(scenario, other.target) : other.target).includes(node)
+    const enders = schedule.filter((other) => other.atMs >= pause.atMs && other !== pause && ["resume", "restart", "wipe"].includes(other.kind) && reaches(other))
+    const ender = enders.reduce<Fault | undefined>((first, other) => (first === undefined || other.atMs < first.atMs ? other : first), undefined)
+    if (ender === undefined || ender.kind !== "resume") return undefined
+    return Math.max(servesAtMs, ender.atMs + (soonest ? 0 : lateMs))
+  }
+  const times = nodes.filter((node) => !killed.has(node)).map((node) => [node, servesAt(node)] as const)
+  if (times.length === nodes.length && times.every(([, atMs]) => atMs === servesAtMs)) return [{ ...start, atMs: servesAtMs }]
+  return times.flatMap(([node, atMs]) => (atMs === undefined ? [] : [{ ...start, target: node, atMs }]))
 }
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */

@@ -329,6 +329,39 @@ faults:
     ])
   })
 
+  it("a pause that comes while a restarted node still starts holds the start until the node resumes, and a start never resumed revives nothing (swarm seed 96000484)", () => {
+    const scenario = Fixtures.parse(`
+name: paused-start
+budget_ms: 30000
+topology:
+  strategy: ActiveActive
+  regions: [{ id: a, nodes: 2 }, { id: b }]
+startup: { restart_ms: { min: 300, max: 2000 } }
+faults:
+  - { at_ms: 500, kind: crash, target: a }
+  - { at_ms: 1000, kind: restart, target: a }
+  - { at_ms: 1500, kind: pause, target: a-node1 }
+  - { at_ms: 6000, kind: resume, target: a-node1 }
+  - { at_ms: 1500, kind: pause, target: a-node2 }
+`)
+    const read = (soonest: boolean) =>
+      Startup.bootedFaults(scenario, scenario.faults, () => soonest)
+        .filter((fault) => fault.kind === "restart")
+        .map((fault) => [fault.atMs, "target" in fault ? fault.target : ""])
+    // a-node1 serves no sooner than its resume at 6 s, and up to a whole start delay after it;
+    // a-node2 is never resumed, so its start revives nothing (the crash lasts until the heal).
+    expect(read(false)).toEqual([[8_000, "a-node1"]])
+    // At the soonest the region served from 1.3 s, before the pause: the start stands.
+    expect(read(true)).toEqual([[1_300, "a"]])
+    // The region paused as a whole and resumed at 6 s serves up to a start delay after that, at
+    // 8 s. With the start read at 3 s, before the pause, the window closed at the resume, 2 s early.
+    const whole = { ...scenario, faults: [...scenario.faults.slice(0, 2), { atMs: 1_500, kind: "pause" as const, target: "a" }, { atMs: 6_000, kind: "resume" as const, target: "a" }] }
+    expect(FaultWindows.windows(whole, 30_000)).toEqual([
+      { startMs: 500, endMs: 8_000 },
+      { startMs: 8_000, endMs: 10_000 }
+    ])
+  })
+
   it("a restarted node of the primary region opens no fencing window while another node of the region runs (it serves once that sibling answers), but does when it is the region's only node", () => {
     const restarts = (nodes: number, target: string) =>
       Fixtures.parse(`
