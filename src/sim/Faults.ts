@@ -207,16 +207,12 @@ export const enderOf = (scenario: Pick<Scenario, "topology" | "store">, faults: 
       // ended by a crash and a wipe as lasting to the run's end).
       const ends: ReadonlyArray<Fault["kind"]> = fault.kind === "crash" ? ["restart", "wipe"] : ["resume", "restart", "wipe"]
       const nodes = new Set(targetNodes(scenario, fault.target))
-      return after((candidate) => ends.includes(candidate.kind) && "target" in candidate && startedNodes(scenario, candidate).some((node) => nodes.has(node)))
+      return after((candidate) => ends.includes(candidate.kind) && "target" in candidate && Startup.reachedNodes(scenario, candidate).some((node) => nodes.has(node)))
     }
     default:
       return index
   }
 }
-
-/** The nodes a restart, resume or wipe reaches: under a shared store a wipe restarts its whole region (`Startup.wipedTarget`). */
-const startedNodes = (scenario: Pick<Scenario, "topology" | "store">, fault: Fault & { readonly target: string }): ReadonlyArray<string> =>
-  targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target)
 
 /** When the effect of `faults[index]` ends: the fault that ends it (`enderOf`), else `healedAtMs`. */
 export const endOf = (scenario: Pick<Scenario, "topology" | "store">, faults: ReadonlyArray<Fault>, index: number, healedAtMs: number): number => {

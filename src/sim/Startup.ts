@@ -118,15 +118,13 @@ const startsLate = (
   const between = (other: Fault) => other.atMs > start.atMs && other.atMs <= servesAtMs
   const killed = new Set(
     schedule.flatMap((other) => {
-      if (other.kind === "crash" && between(other)) return targetNodes(scenario, other.target)
-      if (other.kind === "wipe" && between(other)) return targetNodes(scenario, wipedTarget(scenario, other.target))
-      return []
+      return (other.kind === "crash" || other.kind === "wipe") && between(other) ? reachedNodes(scenario, other) : []
     })
   )
   const servesAt = (node: string): number | undefined => {
     const pause = schedule.find((other) => other.kind === "pause" && between(other) && targetNodes(scenario, other.target).includes(node))
     if (pause === undefined) return servesAtMs
-    const reaches = (other: Fault) => "target" in other && targetNodes(scenario, other.kind === "wipe" ? wipedTarget(scenario, other.target) : other.target).includes(node)
+    const reaches = (other: Fault) => "target" in other && reachedNodes(scenario, other).includes(node)
     const enders = schedule.filter((other) => other.atMs >= pause.atMs && other !== pause && ["resume", "restart", "wipe"].includes(other.kind) && reaches(other))
     const ender = enders.reduce<Fault | undefined>((first, other) => (first === undefined || other.atMs < first.atMs ? other : first), undefined)
     if (ender === undefined || ender.kind !== "resume") return undefined
@@ -138,8 +136,12 @@ const startsLate = (
 }
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */
-export const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
+const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
   scenario.store === "shared" ? (regionOfTarget(scenario, target) ?? target) : target
+
+/** The nodes a fault with a target reaches: its target's, and for a wipe what it restarts (`wipedTarget`). */
+export const reachedNodes = (scenario: Pick<Scenario, "store" | "topology">, fault: Fault & { readonly target: string }): ReadonlyArray<string> =>
+  targetNodes(scenario, fault.kind === "wipe" ? wipedTarget(scenario, fault.target) : fault.target)
 
 /**
  * After a process ends on its own (not by a fault: `serve` refusing its configuration, or dying

@@ -896,7 +896,7 @@ const drawWire = (random: Stream, scenario: Scenario): Codec.Wire =>
  */
 const takesDown = (scenario: Scenario, fault: Fault, regionId: string): boolean => {
   if (fault.kind !== "crash" && fault.kind !== "pause" && fault.kind !== "wipe") return hitsRegion(fault, scenario, regionId)
-  const nodes = new Set(targetNodes(scenario, fault.kind === "wipe" ? Startup.wipedTarget(scenario, fault.target) : fault.target))
+  const nodes = new Set(Startup.reachedNodes(scenario, fault))
   return targetNodes(scenario, regionId).some((node) => nodes.has(node))
 }
 
