@@ -86,6 +86,8 @@ export interface Options {
   readonly onDrained?: (node: Node, stop: Stop) => void
   /** Skip the start-up check of the ranks against the store (`Ranks`): the `no-rank-check` canary. */
   readonly skipRankCheck?: boolean
+  /** Wraps the driver under the node's Store: the `ack-before-durable` canary. */
+  readonly decorateStore?: StoreFaults.DecorateDriver
 }
 
 /** A graceful stop's drain, as the node saw it. */
@@ -247,7 +249,7 @@ export class Node {
     dns?.publish(this.id)
     const peer = dns === undefined ? options.peer : { ...options.peer, endpoint: dns.addressOf(this.id) }
     const services = Layer.mergeAll(
-      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs),
+      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs, options.decorateStore),
       (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: () => options.physical.at(options.world.nowMs) })),
       (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, peer, host)),
       Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),

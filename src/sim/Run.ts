@@ -409,6 +409,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     decorateClock,
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
+    ...(sim.options.canary === "ack-before-durable" ? { decorateStore: Canary.ackBeforeDurable } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     // Its supervisor starts it again, unless a crash fault came meanwhile: a crashed node stays
     // down until the schedule restarts it, as the judges read the schedule (`FaultWindows`).

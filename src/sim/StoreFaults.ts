@@ -77,12 +77,21 @@ export const storedAsOf = (wire: Codec.Wire | undefined): StoredAs => (wire === 
  * the disk, and a failed commit takes them with it); a regional disk commits one transaction
  * at a time, as FoundationDB's transactions are durable before they return.
  */
-export const layer = (disk: KvDriver.MemoryDisk, faults: StoreFaults, shape: "per_node" | "shared", storedAs: StoredAs): Layer.Layer<Store.Store, StoreError> => {
+export const layer = (
+  disk: KvDriver.MemoryDisk,
+  faults: StoreFaults,
+  shape: "per_node" | "shared",
+  storedAs: StoredAs,
+  decorate: DecorateDriver = (driver) => driver
+): Layer.Layer<Store.Store, StoreError> => {
   const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit: faults.atCommit }
   return Layer.effect(
     Store.Store,
     storedAs === "text"
-      ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(counted(driver, faults)))
-      : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(counted(driver, faults)))
+      ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults))))
+      : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(decorate(counted(driver, faults))))
   )
 }
+
+/** Wraps the driver a node's Store runs on (a canary's broken variant: `canary/Canary.ts`). */
+export type DecorateDriver = <V>(driver: KvDriver.KvDriver<V>) => KvDriver.KvDriver<V>

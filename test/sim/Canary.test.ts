@@ -88,4 +88,41 @@ describe("canaries", () => {
       expect(result.violations.find((violation) => violation.checker === "defects")?.message).toMatch(/us-west-1-node1: .*handling a ReplicateBatch died with a defect/)
     }
   })
+
+  // us-west-1's commits take 50-200 ms from 1 s; it is cut off at 2 s and crashes at 3 s while
+  // clients write to it, so what it acknowledged in its last commits' time reached nobody.
+  const slowCommitsThenCrash = Fixtures.parse(`
+name: slow-commits-then-crash
+budget_ms: 30000
+topology:
+  strategy: ActiveActive
+  regions:
+    - { id: us-west-1 }
+    - { id: eu-central-1 }
+replication:
+  conflict_resolution: LastWriteWins
+  clock: hlc
+network:
+  latency: { uniform: [30, 70] }
+workload:
+  duration_ms: 6000
+  rate_per_sec: 20
+  tuples: 100
+faults:
+  - { at_ms: 1000, kind: store, region: us-west-1, slow_ms: [50, 200] }
+  - { at_ms: 2000, kind: isolate, region: us-west-1 }
+  - { at_ms: 3000, kind: crash, target: us-west-1 }
+  - { at_ms: 4000, kind: restart, target: us-west-1 }
+  - { at_ms: 4000, kind: store, region: us-west-1 }
+  - { at_ms: 5000, kind: heal }
+`)
+
+  it(`a store that acknowledges writes before their commit is durable loses them in a crash, and the acknowledged check says so though their ids were used again (seeds 1-${seedsMax})`, () => {
+    for (let seed = 1; seed <= seedsMax; seed++) {
+      const result = runScenario(slowCommitsThenCrash, seed, { canary: "ack-before-durable" })
+      const lost = result.violations.find((violation) => violation.checker === "acknowledged")
+      expect(lost?.message, `seed ${seed}`).toMatch(/^\d+ acknowledged change\(s\) are in no region's log \(\d+ of them: their id names another change there\)$/)
+    }
+    expect(runScenario(slowCommitsThenCrash, 1).violations).toEqual([])
+  })
 })

@@ -573,6 +573,25 @@ faults:
     expect(Checkers.acknowledged(history.writes, [region("a", [change("a", 1)], [])])).toHaveLength(1)
   })
 
+  it("acknowledged flags an acknowledged change whose id a log holds only for another change (a lost commit's id used again), and passes a copy of the change itself", () => {
+    const history = new History()
+    const write = history.begin("a", [], 0)
+    const acknowledgedChange = change("a", 7, { physicalMs: 100 })
+    history.end(write, "acknowledged", 1, { changes: [acknowledgedChange] })
+    // The node lost the commit and numbered its next change 7 again: another tuple, a later timestamp.
+    const reused = { ...change("a", 7, { physicalMs: 900, vault: "other" }) }
+    const violations = Checkers.acknowledged(history.writes, [region("a", [reused], []), region("b", [reused], [])])
+    expect(violations).toHaveLength(1)
+    expect(violations[0]?.message).toBe("1 acknowledged change(s) are in no region's log (1 of them: their id names another change there)")
+    expect(violations[0]?.details["idNamesAnother"]).toBe(1)
+    // A region that holds the change itself, as a copy decoded from bytes, keeps it.
+    const copy = { ...acknowledgedChange, tuple: { ...acknowledgedChange.tuple }, timestamp: { ...acknowledgedChange.timestamp } }
+    expect(Checkers.acknowledged(history.writes, [region("a", [reused], []), region("b", [copy], [])])).toEqual([])
+    // Another operation or timestamp under the id is another change too.
+    expect(Checkers.acknowledged(history.writes, [region("a", [{ ...acknowledgedChange, op: "delete" }], [])])).toHaveLength(1)
+    expect(Checkers.acknowledged(history.writes, [region("a", [{ ...acknowledgedChange, timestamp: { physicalMs: 100, logical: 1 } }], [])])).toHaveLength(1)
+  })
+
   it("epochs flags two regions serving one epoch, and a write acknowledged after another region took a write in a newer epoch", () => {
     const history = new History()
     const newer = history.begin("b", [], 350)

@@ -28,17 +28,26 @@
  *   their store (`Ranks`): a node restarted with a removed region's rank dropped (`configure`)
  *   runs, and the first change it applies that is concurrent with one of that region's dies in
  *   the resolver (`defects`), where `serve` and the simulator's nodes refuse to start.
+ * - `ack-before-durable`: every store transaction returns as soon as its body has run, while
+ *   its writes are still on their way to the disk (the commit goes on in a fiber of its own),
+ *   and reads see those writes, as a store opened without fsync would. The node acknowledges a
+ *   client's write, and hands its changes to the agent and the feed, before they are durable:
+ *   the defect behind the acknowledged writes real processes lost.
+ *   A commit that is slow (`store` faults) when the node crashes, or that fails, takes the
+ *   write with it, and only the `acknowledged` check (and the checks of what the stores hold)
+ *   can say so.
  */
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
 import * as Clock from "../../replication/Clock.js"
 import * as ConflictResolver from "../../replication/ConflictResolver.js"
 import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
 import type * as Drain from "../../replication/Drain.js"
+import type * as KvDriver from "../../replication/KvDriver.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early", "no-rank-check"] as const
+export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early", "no-rank-check", "ack-before-durable"] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -119,3 +128,22 @@ export const drainEarly =
   (drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>) =>
   (_timeoutMs: number): Effect.Effect<Drain.Drained> =>
     Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [] }))
+
+/**
+ * A store driver that counts writes as committed once they are handed over to the disk, as
+ * lmdb opened with `noSync` would: a transaction succeeds once its body has run (the body runs
+ * inside the real transaction, in a fiber of its own that goes on to the commit), and reads see
+ * what was handed over, durable or not (they run as transactions too, so a reader never sees
+ * less than a writer was told). A body that fails, or a transaction refused before its body
+ * ran, fails as before.
+ */
+export const ackBeforeDurable = <V>(driver: KvDriver.KvDriver<V>): KvDriver.KvDriver<V> => {
+  const transact = <A, E, R>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, E, R>) =>
+    Effect.flatMap(Deferred.make<A, E>(), (ran) =>
+      Effect.flatMap(
+        Effect.forkDaemon(driver.transact((tx) => Effect.onExit(body(tx), (exit) => Deferred.done(ran, exit)))),
+        (commit) => Effect.raceFirst(Deferred.await(ran), Fiber.join(commit))
+      )
+    )
+  return { transact, read: transact, close: driver.close }
+}
