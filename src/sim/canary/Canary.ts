@@ -32,10 +32,11 @@
  *   its writes are still on their way to the disk (the commit goes on in a fiber of its own),
  *   and reads see those writes, as a store opened without fsync would. The node acknowledges a
  *   client's write, and hands its changes to the agent and the feed, before they are durable:
- *   the defect behind the acknowledged writes real processes lost.
- *   A commit that is slow (`store` faults) when the node crashes, or that fails, takes the
- *   write with it, and only the `acknowledged` check (and the checks of what the stores hold)
- *   can say so.
+ *   the defect behind the acknowledged writes real processes lost. A commit that is slow
+ *   (`store` faults) when the node crashes, or that fails, takes the write with it, and the
+ *   node numbers its next changes with the lost ones' ids again: `acknowledged` must see that
+ *   the change under such an id is not the one acknowledged (`unique_ids` sees the reuse only
+ *   where a copy of the lost change reached another region first).
  */
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
