@@ -11,8 +11,9 @@
  *   answer for the changes it stores.
  * - convergence: every region that may hold a tuple serves the same answer for it (present or
  *   absent, by the rule over the changes each region stores).
- * - acknowledged: every acknowledged change is in that union; each acknowledged change that
- *   is not its tuple's final winner is labelled by cause (see `classifyLosses`).
+ * - acknowledged: every acknowledged change is in that union, itself and not another change
+ *   under its id; each acknowledged change that is not its tuple's final winner is labelled by
+ *   cause (see `classifyLosses`).
  * - drained (`DrainCheck.ts`): a graceful stop's completed drain left every write the node
  *   acknowledged on its siblings' disks and in the regions its region ships to, judged from the
  *   disks the moment the drain said so.
@@ -246,11 +247,13 @@ export const residencyOnWire = (outside: ReadonlyArray<Sent>): ReadonlyArray<Vio
       ]
 
 /** Why an acknowledged change is not its tuple's final winner. */
-export type LossCause = "superseded" | "concurrent" | "clock-skew" | "tie"
+export type LossCause = "missing" | "superseded" | "concurrent" | "clock-skew" | "tie"
 
 /** Acknowledged changes by fate. */
 export interface Losses {
   readonly survived: number
+  /** In no region's log (itself: `isSameChange`), a wiped disk's or a removed region's included. */
+  readonly missing: number
   readonly superseded: number
   readonly concurrent: number
   readonly "clock-skew": number
@@ -264,7 +267,8 @@ const decidedByTimestamp = (strategy: Oracle.Strategy, loser: Change.Change, win
   (strategy === "SourcePriority" && loser.originRegion === winner.originRegion)
 
 /**
- * Labels every acknowledged change that lost: `superseded` (a causally later change
+ * Labels every acknowledged change that lost: `missing` (in no region's log, itself),
+ * `superseded` (a causally later change
  * replaced it: not a loss), `tie` (equal timestamps, broken by node and region), `clock-skew`
  * (lost on timestamps to a concurrent change although it was acknowledged later in simulated
  * real time), `concurrent` (lost to a concurrent change by the rule).
@@ -275,17 +279,16 @@ export const classifyLosses = (
   history: History,
   strategy: Oracle.Strategy
 ): { readonly losses: Losses; readonly examples: ReadonlyArray<Record<string, unknown>> } => {
-  const counts = { survived: 0, superseded: 0, concurrent: 0, "clock-skew": 0, tie: 0 }
+  const counts = { survived: 0, missing: 0, superseded: 0, concurrent: 0, "clock-skew": 0, tie: 0 }
   const examples: Array<Record<string, unknown>> = []
   for (const write of writes) {
     if (write.outcome !== "acknowledged") continue
     for (const change of write.changes) {
       const verdict = verdicts.get(Tuple.key(change.tuple))
-      if (verdict === undefined) continue
-      const cause = causeOf(change, verdict, history, strategy)
+      const cause = verdict === undefined ? "missing" : causeOf(change, verdict, history, strategy)
       counts[cause === undefined ? "survived" : cause]++
       if (cause !== undefined && cause !== "superseded" && examples.length < examplesMax) {
-        examples.push({ change: Oracle.idOf(change), lostTo: Oracle.idOf(verdict.winner), cause, write: write.id })
+        examples.push({ change: Oracle.idOf(change), ...(cause === "missing" || verdict === undefined ? {} : { lostTo: Oracle.idOf(verdict.winner) }), cause, write: write.id })
       }
     }
   }
@@ -294,6 +297,9 @@ export const classifyLosses = (
 
 /** Why an acknowledged change is not its tuple's final winner, or undefined when it is. */
 export const causeOf = (change: Change.Change, verdict: Oracle.Verdict, history: History, strategy: Oracle.Strategy): LossCause | undefined => {
+  // In no log, itself: neither replaced nor outvoted, but gone (until December 5, 2026 such a
+  // change counted as superseded, so a report listed none of the writes the check found lost).
+  if (!isLogged(change, verdict)) return "missing"
   const id = Oracle.idOf(change)
   const winner = verdict.winner
   if (Oracle.idOf(winner) === id) return undefined
@@ -319,21 +325,13 @@ const isSameChange = (logged: Change.Change, acknowledged: Change.Change): boole
     logged.timestamp.logical === acknowledged.timestamp.logical &&
     Tuple.key(logged.tuple) === Tuple.key(acknowledged.tuple))
 
-/** The changes of the regions' logs by id, each distinct object once. */
-const loggedById = (regions: ReadonlyArray<RegionState>): ReadonlyMap<string, ReadonlyArray<Change.Change>> => {
-  const byId = new Map<string, Array<Change.Change>>()
-  for (const change of unionHistory(regions)) {
-    const id = Oracle.idOf(change)
-    const held = byId.get(id)
-    if (held === undefined) byId.set(id, [change])
-    else if (!held.includes(change)) held.push(change)
-  }
-  return byId
-}
+/** Whether the tuple's logs hold `change` itself, not only another change under its id. */
+const isLogged = (change: Change.Change, verdict: Oracle.Verdict): boolean =>
+  verdict.logged.get(Oracle.idOf(change))?.some((candidate) => isSameChange(candidate, change)) === true
 
 /** Acknowledged: every acknowledged change is in some region's log, itself and not another change under its id. */
 export const acknowledged = (writes: ReadonlyArray<WriteRecord>, regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
-  const logged = loggedById(regions)
+  const logged = Oracle.byId(unionHistory(regions))
   const missing: Array<{ readonly write: number; readonly change: string; readonly idNamesAnother?: true }> = []
   for (const write of writes) {
     if (write.outcome !== "acknowledged") continue

@@ -41,7 +41,7 @@ export const fateOf = (change: Change.Change, judged: Judged): Fate => {
     const by = verdict.maximal.find((member) => Oracle.supersedes(member, change)) ?? verdict.winner
     return { kind: "superseded", by: Oracle.idOf(by) }
   }
-  return { kind: "lost", cause, lostTo: verdict.winner }
+  return { kind: "lost", cause, lostTo: cause === "missing" ? undefined : verdict.winner }
 }
 
 /** Every acknowledged change that did not survive, in acknowledgement order. Not capped. */

@@ -39,6 +39,8 @@ export interface Verdict {
   readonly winner: Change.Change
   /** Every distinct change id seen for the tuple. */
   readonly changes: number
+  /** The changes logged for the tuple by id, each distinct object once (a region that decoded a change from bytes holds an object of its own). */
+  readonly logged: ReadonlyMap<string, ReadonlyArray<Change.Change>>
 }
 
 /** The key a dot is counted under in version vectors: the one place that knows the dot's shape. */
@@ -135,6 +137,18 @@ export const present = (rules: Rules, changes: ReadonlyArray<Change.Change>): bo
  * The verdict per tuple key for a history (duplicates allowed). Throws when every change to
  * a tuple is superseded (a causal cycle) or a change cannot be ranked.
  */
+/** Changes by id, each distinct object once. */
+export const byId = (changes: ReadonlyArray<Change.Change>): ReadonlyMap<string, ReadonlyArray<Change.Change>> => {
+  const found = new Map<string, Array<Change.Change>>()
+  for (const change of changes) {
+    const id = idOf(change)
+    const held = found.get(id)
+    if (held === undefined) found.set(id, [change])
+    else if (!held.includes(change)) held.push(change)
+  }
+  return found
+}
+
 export const evaluate = (history: Iterable<Change.Change>, rules: Rules): ReadonlyMap<string, Verdict> => {
   const groups = new Map<string, Array<Change.Change>>()
   for (const change of history) {
@@ -147,8 +161,8 @@ export const evaluate = (history: Iterable<Change.Change>, rules: Rules): Readon
   for (const [key, group] of groups) {
     const top = maximal(group)
     if (top.length === 0) throw new Error(`oracle: every change to ${key} is superseded, so the history has a causal cycle`)
-    const changes = new Set(group.map(idOf)).size
-    verdicts.set(key, { tuple: top[0]!.tuple, maximal: top, winner: winner(rules, top), changes })
+    const logged = byId(group)
+    verdicts.set(key, { tuple: top[0]!.tuple, maximal: top, winner: winner(rules, top), changes: logged.size, logged })
   }
   return verdicts
 }

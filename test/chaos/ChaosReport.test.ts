@@ -129,7 +129,7 @@ const result: ChaosResult = {
   epochMs: 1_790_000_000_000,
   writes: { attempted: 5, acknowledged: 2, failed: 2, unknown: 1, notSent: 0 },
   conflicts: { tuples: 1, concurrent: 1 },
-  lostWrites: { survived: 1, superseded: 0, concurrent: 1, "clock-skew": 0, tie: 0 },
+  lostWrites: { survived: 1, missing: 0, superseded: 0, concurrent: 1, "clock-skew": 0, tie: 0 },
   lostWithDisk: [],
       lostWithRemovedRegion: [],
   unobservedBeforeWipe: [],

@@ -14,6 +14,7 @@ import * as Tuple from "../../src/replication/Tuple.js"
 import * as Checkers from "../../src/sim/Checkers.js"
 import * as FaultWindows from "../../src/sim/FaultWindows.js"
 import { History } from "../../src/sim/History.js"
+import * as Fates from "../../src/sim/Fates.js"
 import * as Oracle from "../../src/sim/Oracle.js"
 import type { RegionState } from "../../src/sim/RegionState.js"
 import { runScenario } from "../../src/sim/Run.js"
@@ -646,7 +647,7 @@ faults:
     expect(messages([])).toEqual(expect.arrayContaining([expect.stringMatching(/^epoch 1: b and a each served as primary/), expect.stringMatching(/^epoch 1: b and a each accepted writes/)]))
   })
 
-  it("lost writes are labelled superseded, concurrent, clock-skew or tie", () => {
+  it("lost writes are labelled missing, superseded, concurrent, clock-skew or tie", () => {
     const history = new History()
     const acknowledge = (each: Change.Change, atMs: number) => history.end(history.begin(each.originRegion, [], atMs), "acknowledged", atMs, { changes: [each] })
     const superseded = change("a", 1, { physicalMs: 10 })
@@ -659,10 +660,25 @@ faults:
     acknowledge(tied, 20)
     acknowledge(winner, 25)
     acknowledge(skewed, 30)
-    const verdicts = Oracle.evaluate([superseded, tied, winner, skewed], lww)
+    // Acknowledged and in no log: a#3 of this tuple, and a#4 whose id a log holds for another change.
+    const gone = change("a", 3, { context: { a: 2 }, physicalMs: 60 })
+    const replaced = change("a", 4, { context: { a: 3 }, physicalMs: 70 })
+    acknowledge(gone, 35)
+    acknowledge(replaced, 40)
+    const reused = change("a", 4, { physicalMs: 80, vault: "other" })
+    const verdicts = Oracle.evaluate([superseded, tied, winner, skewed, reused], lww)
     expect(verdicts.get(Tuple.key(tuple()))?.winner).toBe(winner)
-    const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, "LastWriteWins")
-    expect(losses).toEqual({ survived: 1, superseded: 1, concurrent: 0, "clock-skew": 1, tie: 1 })
+    const { losses, examples } = Checkers.classifyLosses(history.writes, verdicts, history, "LastWriteWins")
+    expect(losses).toEqual({ survived: 1, missing: 2, superseded: 1, concurrent: 0, "clock-skew": 1, tie: 1 })
+    expect(examples.filter((example) => example["cause"] === "missing")).toEqual([
+      { change: "a#3", cause: "missing", write: 5 },
+      { change: "a#4", cause: "missing", write: 6 }
+    ])
+    // The report's fate says the same: lost, to nobody.
+    const judged = { history, verdicts, strategy: "LastWriteWins" as const, lostWithDisk: new Set<string>() }
+    expect(Fates.fateOf(gone, judged)).toEqual({ kind: "lost", cause: "missing", lostTo: undefined })
+    expect(Fates.fateOf(replaced, judged)).toEqual({ kind: "lost", cause: "missing", lostTo: undefined })
+    expect(Fates.fateOf(superseded, judged)).toEqual({ kind: "superseded", by: "a#2" })
   })
 
   it("residency on the wire flags a change sent to a region outside its vault's set, even if it was refused and never stored", () => {
