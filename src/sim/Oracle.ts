@@ -133,10 +133,6 @@ export const present = (rules: Rules, changes: ReadonlyArray<Change.Change>): bo
   return frontier.length > 0 && winner(rules, frontier).op === "insert"
 }
 
-/**
- * The verdict per tuple key for a history (duplicates allowed). Throws when every change to
- * a tuple is superseded (a causal cycle) or a change cannot be ranked.
- */
 /** Changes by id, each distinct object once. */
 export const byId = (changes: ReadonlyArray<Change.Change>): ReadonlyMap<string, ReadonlyArray<Change.Change>> => {
   const found = new Map<string, Array<Change.Change>>()
@@ -149,6 +145,10 @@ export const byId = (changes: ReadonlyArray<Change.Change>): ReadonlyMap<string,
   return found
 }
 
+/**
+ * The verdict per tuple key for a history (duplicates allowed). Throws when every change to
+ * a tuple is superseded (a causal cycle) or a change cannot be ranked.
+ */
 export const evaluate = (history: Iterable<Change.Change>, rules: Rules): ReadonlyMap<string, Verdict> => {
   const groups = new Map<string, Array<Change.Change>>()
   for (const change of history) {
