@@ -179,7 +179,10 @@ export const build = (settings: Settings): Effect.Effect<Context.Context<Service
       // Two regions: three rounds, so that a healthy node renews twice within its lease while a
       // takeover after a region was lost waits seconds rather than the heartbeat timeout.
       pairLeaseMs: Math.min(settings.heartbeat.timeoutMs, 3 * settings.heartbeat.intervalMs),
-      regions: settings.topology.regions.map((region) => region.id)
+      regions: settings.topology.regions.map((region) => region.id),
+      // A new or wiped disk vouches for no primary until its bootstrap has paged every region and
+      // Failover has adopted what it brought (`Primacy.State.recovering`, `Failover.make`'s check).
+      ...(yield* recoveringOf(settings))
     })
     const shared = withTopology.pipe(Context.add(Router.Router, router), Context.add(ChangeFeed.ChangeFeed, feed), Context.add(Primacy.Primacy, primacy))
     const messageBytesMax = settings.messageBytesMax ?? Network.messageBytesMaxDefault
@@ -191,6 +194,14 @@ export const build = (settings: Settings): Effect.Effect<Context.Context<Service
     const withReplica = shared.pipe(Context.add(Replica.Replica, replica), Context.add(Agent.Agent, agent))
     const failover = yield* Effect.provide(Failover.make({ regionId: settings.regionId, nodeId: settings.nodeId, ...settings.failover }), withReplica)
     return Context.add(withReplica, Failover.Failover, failover)
+  })
+
+/** Under PrimaryReplica, a new or wiped disk's `Primacy.Settings.recovering`: the lowest epoch it vouches for until its bootstrap completes. */
+const recoveringOf = (settings: Settings): Effect.Effect<Pick<Primacy.Settings, "recovering">, never, Store.Store | Clock.Clock> =>
+  Effect.gen(function* () {
+    if (settings.topology.strategy !== "PrimaryReplica" || !(yield* Effect.orElseSucceed(Bootstrap.needed, () => true))) return {}
+    const clock = yield* Clock.Clock
+    return { recovering: { vouchesFromEpoch: Primacy.recoveringFloor(yield* clock.physicalMs, clock.maxOffsetMs) } }
   })
 
 /** One node's services as a layer (`build`). */

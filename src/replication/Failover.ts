@@ -533,6 +533,10 @@ interface Sources {
 const observe = (sources: Sources, settings: Settings, topology: Topology.Topology, nowMs: number, current: Tracking): Effect.Effect<Observation, StoreError> =>
   Effect.gen(function* () {
     const { manager, primacy } = sources
+    // Read before the records: a bootstrap writes every page before its completion marker, so a
+    // disk seen complete here has every record it paged in the read below. Read after them, a
+    // bootstrap completing in between looked complete with a record missing.
+    const bootstrapped = !(yield* sources.bootstrapNeeded)
     const primacyState = yield* primacy.state
     return {
       topology,
@@ -542,7 +546,7 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       ...(primacyState.regionServesIn === undefined ? {} : { regionServesIn: primacyState.regionServesIn }),
       grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
-      bootstrapped: !(yield* sources.bootstrapNeeded),
+      bootstrapped,
       heard: yield* manager.heardAt,
       contacted: yield* manager.contactedRegions,
       awaited: yield* manager.awaited
@@ -583,6 +587,19 @@ export const make = (settings: Settings) =>
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
 
+    /**
+     * The epoch a disk that has not paged its peers yet (new or wiped) promotes itself to: above
+     * `after`, and counted from the wall clock in seconds, above any epoch dealt since (see
+     * `promote`). Such a disk may have lost a newer epoch with its old contents; one minted
+     * above the wall clock is newer than that, so recovering nodes vouch for it
+     * (`Primacy.recoveringFloor`), this one included, though their bootstraps are not complete: a
+     * region wiped while the primary was down (paused, and so never paged) could not otherwise be
+     * promoted, and no region took writes (swarm seed 99400001 over primary-failover.yaml,
+     * December 5, 2026).
+     */
+    const flooredEpoch = (topology: Topology.Topology, after: number) =>
+      Effect.map(clock.physicalMs, (physicalMs) => nextEpoch(topology, Math.max(after, Math.floor(physicalMs / 1_000)), settings.regionId))
+
     // Checks and operator promotions take turns, so a decision never acts on a stale view.
     const turn = yield* Effect.makeSemaphore(1)
 
@@ -594,10 +611,13 @@ export const make = (settings: Settings) =>
       const observation = yield* observe({ store, manager, primacy, readRecords, bootstrapNeeded }, settings, topology, nowMs, current)
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
-      yield* perform(settings, io, decided.action, nowMs)
+      const action = decided.action._tag === "Promote" && observation.bootstrapped === false ? { _tag: "Promote" as const, epoch: yield* flooredEpoch(topology, decided.action.epoch) } : decided.action
+      yield* perform(settings, io, action, nowMs)
       // A fresh disk of the primary region takes writes only once its bootstrap brought the
       // epoch records and this check adopted any newer one (see `Engine`).
       if (observation.bootstrapped === true && !(yield* replica.writesOpen)) yield* replica.openWrites
+      // Likewise its view counts in leases again only now (`Primacy.State.recovering`).
+      if (observation.bootstrapped === true) yield* primacy.settle
     }).pipe(turn.withPermits(1))
 
     const promote: Effect.Effect<Promotion, PromoteRefused> = Effect.gen(function* () {
@@ -617,8 +637,8 @@ export const make = (settings: Settings) =>
       // above any epoch dealt since (swarm seed 87100056 over two-region-discovery-wipe.yaml: the
       // acting primary handed the role back in epoch 2, lost its disk, and, promoted again while
       // the original primary was down, took epoch 1 and writes in it after epoch 2's).
-      const floor = (yield* bootstrapNeeded) ? Math.floor((yield* clock.physicalMs) / 1_000) : 0
-      const epoch = nextEpoch(topology, Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0, floor), settings.regionId)
+      const after = Math.max(current.epoch, recorded?.epoch ?? 0, (yield* primacy.state).newerEpochSeen?.epoch ?? 0)
+      const epoch = (yield* bootstrapNeeded) ? yield* flooredEpoch(topology, after) : nextEpoch(topology, after, settings.regionId)
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
       // The operator's word also opens the writes a fresh two-region primary disk holds until its

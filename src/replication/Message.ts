@@ -91,7 +91,13 @@ export const HeartbeatAck = Schema.TaggedStruct("HeartbeatAck", {
    * missing here had none say. Absent when none did (and from nodes that predate it): never an
    * empty record, which the wire cannot tell apart.
    */
-  grantLeasesMs: Schema.optional(Schema.Record({ key: Schema.NonEmptyString, value: Whole }))
+  grantLeasesMs: Schema.optional(Schema.Record({ key: Schema.NonEmptyString, value: Whole })),
+  /**
+   * True while the receiver runs on a new or wiped disk whose bootstrap has not paged every region
+   * yet: its view may lack epoch records the disk held before, so no write lease counts its answer
+   * (`Primacy.renewal`). Absent from other nodes and from nodes that predate it.
+   */
+  recovering: Schema.optional(Schema.Literal(true))
 })
 export type HeartbeatAck = typeof HeartbeatAck.Type
 

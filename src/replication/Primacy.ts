@@ -95,6 +95,18 @@ export interface State extends View {
    * evidence: its sibling has been watching all along (see `Failover.decide`).
    */
   readonly regionServesIn?: number
+  /**
+   * Set while this node runs on a new or wiped disk whose bootstrap has not paged every region
+   * yet (`Settings.recovering`, until `settle`): its view is the configured one or what it heard
+   * since, and may be older than an epoch its disk held before. Until then it vouches only for
+   * views of an epoch of at least `vouchesFromEpoch` (`vouches`): its answers for any other say
+   * so (`HeartbeatAck.recovering`) and no lease counts them, its own included (`renewal`). Two
+   * wiped single-node regions of three, each back on the configured view, made a majority for
+   * the old primary while the third region held the newer epoch, and the old primary took a
+   * write in epoch 0 after the operator had promoted another region (swarm seed 99301893,
+   * December 5, 2026).
+   */
+  readonly recovering?: { readonly vouchesFromEpoch: number }
 }
 
 /** Settings of one node's Primacy. */
@@ -111,10 +123,32 @@ export interface Settings {
   readonly pairLeaseMs: number
   /** The regions a restarted node may have granted leases to before it stopped. */
   readonly regions: ReadonlyArray<Topology.RegionId>
+  /**
+   * The node starts on a new or wiped disk whose bootstrap has not completed (`State.recovering`):
+   * the lowest epoch it vouches for until `settle` (`recoveringFloor`).
+   */
+  readonly recovering?: { readonly vouchesFromEpoch: number }
 }
 
+/**
+ * How far below this node's wall clock at start (in epochs, which are seconds there) a recovering
+ * node still doubts an epoch (`recoveringFloor`). Epochs minted by a disk that had not paged its
+ * peers count from the wall clock in seconds (`Failover`'s `flooredEpoch`), and any later
+ * promotion adds one to three: an epoch this disk could have held before it was wiped was dealt
+ * before this start, so it lies below the wall clock then unless clocks disagree (up to twice
+ * `Clock.maxOffsetMs`) or promotions outran the clock (one a second, for a minute). An epoch at
+ * or above the floor was minted since: no older view of this node's can be newer than it.
+ */
+export const recoveringMarginMs = 60_000
+
+/** The lowest epoch a node recovering since `physicalMs` (its wall clock at start) vouches for. */
+export const recoveringFloor = (physicalMs: number, maxOffsetMs: number): number => Math.floor((physicalMs - recoveringMarginMs - 2 * maxOffsetMs) / 1_000)
+
+/** Whether a node in `state` vouches for its own view: not while recovering, for a view below the floor. */
+export const vouches = (state: State): boolean => state.recovering === undefined || state.epoch >= state.recovering.vouchesFromEpoch
+
 /** What a heartbeat answer carries. */
-export type Answer = Pick<Message.HeartbeatAck, "epoch" | "primary" | "grantAgesMs" | "grantLeasesMs">
+export type Answer = Pick<Message.HeartbeatAck, "epoch" | "primary" | "grantAgesMs" | "grantLeasesMs" | "recovering">
 
 /** A lease renewal computed from one heartbeat round (see `tally`). */
 export interface Renewal {
@@ -148,6 +182,11 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
     /** Two regions: a round starts at `atMs`; if the lease has run out by then, it has lapsed (`lapseIn`). */
     readonly noteLapse: (atMs: number) => Effect.Effect<void>
+    /**
+     * Ends `State.recovering`: the bootstrap has paged every region and Failover has adopted the
+     * newest epoch record it brought, so this node's view counts whatever its epoch.
+     */
+    readonly settle: Effect.Effect<void>
     /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
     readonly observe: (view: View) => Effect.Effect<void>
     /**
@@ -212,7 +251,8 @@ export const answerFor = (state: State, asker: Topology.RegionId, nowMs: number,
       epoch: state.epoch,
       ...(state.primary === undefined ? {} : { primary: state.primary }),
       grantAgesMs,
-      ...(leases.length === 0 ? {} : { grantLeasesMs: Object.fromEntries(leases) })
+      ...(leases.length === 0 ? {} : { grantLeasesMs: Object.fromEntries(leases) }),
+      ...(vouches(state) ? {} : { recovering: true })
     }
   }
 }
@@ -297,8 +337,9 @@ export const tally = (round: Round): Tally => ({
     }
     return latest
   }, {}),
+  // A recovering sibling's view may be the configured one it started with, not evidence that its region serves.
   regionServesIn: round.acks.reduce<number | undefined>(
-    (best, ack) => (ack.region === round.regionId && ack.primary === round.regionId ? Math.max(best ?? ack.epoch, ack.epoch) : best),
+    (best, ack) => (ack.region === round.regionId && ack.primary === round.regionId && ack.recovering !== true ? Math.max(best ?? ack.epoch, ack.epoch) : best),
     undefined
   )
 })
@@ -311,10 +352,11 @@ export const tally = (round: Round): Tally => ({
 export const renewal = (round: Round): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId) return undefined
-  const agreeing = new Map<Topology.RegionId, Array<Answer>>([[round.regionId, [answerFor(round.state, round.regionId, round.endedAtMs).answer]]])
+  // A node on a disk still recovering vouches for no view below its floor, its own included (`State.recovering`).
+  const agreeing = new Map<Topology.RegionId, Array<Answer>>(vouches(round.state) ? [[round.regionId, [answerFor(round.state, round.regionId, round.endedAtMs).answer]]] : [])
   const counted = new Set<Topology.NodeId>()
   for (const ack of round.acks) {
-    if (ack.epoch !== view.epoch || ack.primary !== view.primary || counted.has(ack.node)) continue
+    if (ack.epoch !== view.epoch || ack.primary !== view.primary || ack.recovering === true || counted.has(ack.node)) continue
     counted.add(ack.node)
     agreeing.set(ack.region, [...(agreeing.get(ack.region) ?? []), ack])
   }
@@ -529,7 +571,8 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     const nowMs = yield* Clock.monotonicMs
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
-    const state = yield* Ref.make(initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined))
+    const started = initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined)
+    const state = yield* Ref.make<State>(settings.recovering === undefined ? started : { ...started, recovering: settings.recovering })
     const viewChanged = new Handoff.Gate()
     return {
       leaseMs: settings.leaseMs,
@@ -556,6 +599,15 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
+      settle: Effect.flatMap(
+        Ref.modify(state, (current) => {
+          if (current.recovering === undefined) return [false, current]
+          const { recovering: _recovering, ...settled } = current
+          return [true, settled]
+        }),
+        // Its own vote counts from now on: a primary seeks its lease at once.
+        (changed) => (changed ? viewChanged.open : Effect.void)
+      ),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
       report: ({ grantsReportedUntilMs, regionServesIn }) =>
         Ref.update(state, (current) => {

@@ -273,7 +273,8 @@ const responseBody = (response: Message.Response, answering: Message.Request | u
           ...(response.primary === undefined ? {} : { primary: response.primary }),
           grantAgesMs: sortedRecord(response.grantAgesMs),
           ...(response.leaseMs === undefined ? {} : { leaseMs: response.leaseMs }),
-          grantLeasesMs: sortedRecord(response.grantLeasesMs ?? {})
+          grantLeasesMs: sortedRecord(response.grantLeasesMs ?? {}),
+          ...(response.recovering === true ? { recovering: true } : {})
         }
       }
     case "Refused":
@@ -318,13 +319,15 @@ const responseFromProto = (body: NonNullable<Proto.Response["body"]>): unknown =
       return { _tag: "BatchAck", ...ack }
     }
     case "heartbeatAck": {
-      const { primary, leaseMs, grantLeasesMs, ...ack } = body.value
+      const { primary, leaseMs, grantLeasesMs, recovering, ...ack } = body.value
       return {
         _tag: "HeartbeatAck",
         ...ack,
         ...(primary === undefined ? {} : { primary }),
         ...(leaseMs === undefined ? {} : { leaseMs }),
-        ...(Object.keys(grantLeasesMs).length === 0 ? {} : { grantLeasesMs })
+        ...(Object.keys(grantLeasesMs).length === 0 ? {} : { grantLeasesMs }),
+        // Only true is meaningful: a false (which no node of ours sends) reads as absent.
+        ...(recovering === true ? { recovering: true } : {})
       }
     }
     case "refused":

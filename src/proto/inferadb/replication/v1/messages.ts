@@ -180,6 +180,12 @@ export interface HeartbeatAck {
    * did. A region taking over waits out the longer of this and its own lease.
    */
   grantLeasesMs: { [key: string]: number };
+  /**
+   * Set while the receiver runs on a new or wiped disk whose bootstrap has not paged every
+   * region yet: its view may lack epoch records the disk held before, so it vouches for no
+   * primary (a write lease counts no such answer). Absent from nodes that predate it.
+   */
+  recovering?: boolean | undefined;
 }
 
 export interface HeartbeatAck_GrantAgesMsEntry {
@@ -1181,6 +1187,7 @@ function createBaseHeartbeatAck(): HeartbeatAck {
     grantAgesMs: {},
     leaseMs: undefined,
     grantLeasesMs: {},
+    recovering: undefined,
   };
 }
 
@@ -1210,6 +1217,9 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
     globalThis.Object.entries(message.grantLeasesMs).forEach(([key, value]: [string, number]) => {
       HeartbeatAck_GrantLeasesMsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
+    if (message.recovering !== undefined) {
+      writer.uint32(72).bool(message.recovering);
+    }
     return writer;
   },
 
@@ -1294,6 +1304,14 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
             if (entry8.value !== undefined) {
               message.grantLeasesMs[entry8.key] = entry8.value;
             }
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.recovering = reader.bool();
             continue;
           }
         }
