@@ -80,8 +80,12 @@
  * without the operator. With three or more regions a node of the primary region restarted on a
  * wiped disk while another region holds a newer epoch would take writes in the old epoch until
  * its bootstrap brings the newer record (swarm seed 70238), but its write lease needs a majority
- * agreeing with its view, and a majority that adopted the newer epoch answers with it. The epoch
- * checker reports every case it finds; a consensus-backed epoch store would remove them.
+ * agreeing with its view, and a majority that adopted the newer epoch answers with it; a node on
+ * a new or wiped disk counts in no such majority for a view below its floor until its bootstrap
+ * completes (`Primacy.State.recovering`), or two wiped disks back on epoch 0 made one (swarm seed
+ * 99301893). The floor rests on wall clocks agreeing within `maxOffsetMs` and on promotions not
+ * outrunning the clock by a minute (`Primacy.recoveringMarginMs`). The epoch checker reports
+ * every case it finds; a consensus-backed epoch store would remove them.
  */
 import { Context, Data, Duration, Effect, Ref } from "effect"
 import * as Clock from "./Clock.js"

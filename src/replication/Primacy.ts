@@ -542,9 +542,11 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
   }
   if (regionCount >= 3 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
     const heard = state.leaseRenewedAtMs === undefined ? "never" : `${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
+    // Say why when it is this node's own disk that keeps its vote out (`State.recovering`).
+    const recovering = vouches(state) ? "" : "; this node's disk is new or wiped and has not paged every region yet, so it counts no vote for this epoch, its own included"
     return new WriteRejected({
       reason: "NotPrimary",
-      message: `write lease lapsed: more than half of the regions last agreed that '${state.primary ?? "none"}' is primary of epoch ${state.epoch} ${heard} (lease ${leaseMs} ms); another region may have been promoted`
+      message: `write lease lapsed: more than half of the regions last agreed that '${state.primary ?? "none"}' is primary of epoch ${state.epoch} ${heard} (lease ${leaseMs} ms); another region may have been promoted${recovering}`
     })
   }
   if (state.writableFromMs === undefined || nowMs < state.writableFromMs) {

@@ -409,6 +409,46 @@ describe("Primacy.tally", () => {
     expect(Primacy.tally(round([ack("c", promoted, { a: 1_000 })], { regionId: "b", state: state(promoted) })).renewal?.writableFromMs).toBe(10_200 + leaseMs - 1_000)
   })
 
+  it("a node on a new or wiped disk vouches for no view below its floor until it settles: its answers say so and no lease counts them, its own included (swarm seed 99301893)", () => {
+    const floor = Primacy.recoveringFloor(1_700_000_000_000, 500)
+    // A minute and twice the clock bound below its wall clock at start, in seconds.
+    expect(floor).toBe(1_699_999_939)
+    const recovering = { recovering: { vouchesFromEpoch: floor } }
+    // Epoch 0, the configured view it starts with, is below the floor: its answer says so.
+    expect(Primacy.answerFor(state(epochZero, recovering), "a", 0).answer).toEqual({ epoch: 0, primary: "a", grantAgesMs: { a: 0 }, recovering: true })
+    expect(Primacy.vouches(state(epochZero, recovering))).toBe(false)
+    // A view minted since (a wall-clock epoch) it vouches for.
+    const minted: Primacy.View = { epoch: 1_700_000_006, primary: "c" }
+    expect(Primacy.vouches(state(minted, recovering))).toBe(true)
+    expect(Primacy.answerFor(state(minted, recovering), "a", 0).answer.recovering).toBeUndefined()
+    // The wiped old primary a and the wiped c, both on epoch 0: before, a majority of three.
+    expect(Primacy.renewal(round([ack("c", epochZero)], { state: state(epochZero) }))).toBeDefined()
+    const doubting = { ...ack("c", epochZero), recovering: true as const }
+    expect(Primacy.renewal(round([doubting], { state: state(epochZero) }))).toBeUndefined()
+    expect(Primacy.renewal(round([doubting], { state: state(epochZero, recovering) }))).toBeUndefined()
+    // Its own vote does not count either: two settled peers make the majority without it.
+    expect(Primacy.renewal(round([ack("b", epochZero)], { state: state(epochZero, recovering) }))).toBeUndefined()
+    expect(Primacy.renewal(round([ack("b", epochZero), ack("c", epochZero)], { state: state(epochZero, recovering) }))).toBeDefined()
+    // Nor is a recovering sibling's configured view evidence that its region serves.
+    expect(Primacy.tally(round([{ ...ack("a", epochZero, {}, "a-node2"), recovering: true }])).regionServesIn).toBeUndefined()
+    expect(Primacy.tally(round([ack("a", epochZero, {}, "a-node2")])).regionServesIn).toBe(0)    // A refused write says why when it is the node's own disk.
+    expect(Primacy.checkWrite(state(epochZero, recovering), 0, leaseMs, 3)?.message).toMatch(/lapsed: .* never .*this node's disk is new or wiped and has not paged every region yet/)
+    expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 3)?.message).not.toMatch(/new or wiped/)
+  })
+
+  it.effect("settle ends recovering: the node vouches for its view whatever its epoch, and a primary seeks its lease at once", () =>
+    Effect.gen(function* () {
+      const settings = { initial: epochZero, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"], recovering: { vouchesFromEpoch: 1_699_999_939 } }
+      const primacy = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
+      expect((yield* primacy.answer("b")).recovering).toBe(true)
+      primacy.viewChanged.unsafeClose()
+      yield* primacy.settle
+      expect((yield* primacy.answer("b")).recovering).toBeUndefined()
+      expect((yield* primacy.state).recovering).toBeUndefined()
+      expect(primacy.viewChanged.isOpen).toBe(true)
+    })
+  )
+
   it("a renewal applies only to the view it was counted for, and the earliest writable moment of any agreeing round stands", () => {
     const renewal: Primacy.Renewal = { view: epochZero, renewedAtMs: 5_000, writableFromMs: 8_000 }
     const renewed = Primacy.renewIn(state(epochZero), renewal)

@@ -84,7 +84,9 @@ const response: fc.Arbitrary<Message.Response> = fc.oneof(
       grantAgesMs: fc.dictionary(region, fc.maxSafeNat(), { maxKeys: 4 }),
       leaseMs: fc.maxSafeNat(),
       // Never empty: the wire cannot tell an empty map from none (see `Message.HeartbeatAck`).
-      grantLeasesMs: fc.dictionary(region, fc.maxSafeNat(), { minKeys: 1, maxKeys: 4 })
+      grantLeasesMs: fc.dictionary(region, fc.maxSafeNat(), { minKeys: 1, maxKeys: 4 }),
+      // Only true is sent; absent reads as a node that vouches (or predates the field).
+      recovering: fc.constant(true as const)
     },
     { requiredKeys: ["_tag", "region", "node", "atMs", "epoch", "grantAgesMs"] }
   ),
