@@ -601,15 +601,13 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
-      settle: Effect.flatMap(
-        Ref.modify(state, (current) => {
-          if (current.recovering === undefined) return [false, current]
-          const { recovering: _recovering, ...settled } = current
-          return [true, settled]
-        }),
-        // Its own vote counts from now on: a primary seeks its lease at once.
-        (changed) => (changed ? viewChanged.open : Effect.void)
-      ),
+      // The next heartbeat round counts this node's vote (at most an interval away). Starting one at
+      // once moved every node's rounds at start-up, and with them when a peer's silence was seen.
+      settle: Ref.update(state, (current) => {
+        if (current.recovering === undefined) return current
+        const { recovering: _recovering, ...settled } = current
+        return settled
+      }),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
       report: ({ grantsReportedUntilMs, regionServesIn }) =>
         Ref.update(state, (current) => {

@@ -36,9 +36,11 @@ const ops = (report: RunReport.RunReport) => report.events.filter((event): event
 
 describe("run reports of simulations", () => {
   it("the RPO counts the writes the new primary lacked that were finally lost, names every lacked write with its fate, and says so on the page", () => {
-    // Seed 13: most seeds lose none of the writes the new primary lacked, or lack none (seed 8 did
-    // until the agent stopped holding lone changes for the flush delay; it now loses its only one).
-    const { simulation, report, html } = reportOf(racingFailover(), 13)
+    // Seed 9: most seeds lose none of the writes the new primary lacked, or lack none (seed 8 did
+    // until the agent stopped holding lone changes for the flush delay; seed 13 did until December 5,
+    // 2026, when new disks began to wait for their bootstraps before vouching for a lease and the
+    // run's timing moved: it now loses none; seed 9 lacks 4 and loses 1).
+    const { simulation, report, html } = reportOf(racingFailover(), 9)
     const timings = simulation.result.failover!
     const point = timings.recoveryPoint!
     // Lacked at promotion is the figure the timings always reported; the RPO is what of it was lost.
