@@ -325,9 +325,15 @@ const isSameChange = (logged: Change.Change, acknowledged: Change.Change): boole
     logged.timestamp.logical === acknowledged.timestamp.logical &&
     Tuple.key(logged.tuple) === Tuple.key(acknowledged.tuple))
 
+/** How logs (changes by id, `Oracle.byId`) hold `change`: itself, only another change under its id, or not at all. */
+const loggedAs = (logged: ReadonlyMap<string, ReadonlyArray<Change.Change>>, change: Change.Change): "itself" | "another" | "none" => {
+  const held = logged.get(Oracle.idOf(change))
+  if (held === undefined) return "none"
+  return held.some((candidate) => isSameChange(candidate, change)) ? "itself" : "another"
+}
+
 /** Whether the tuple's logs hold `change` itself, not only another change under its id. */
-const isLogged = (change: Change.Change, verdict: Oracle.Verdict): boolean =>
-  verdict.logged.get(Oracle.idOf(change))?.some((candidate) => isSameChange(candidate, change)) === true
+const isLogged = (change: Change.Change, verdict: Oracle.Verdict): boolean => loggedAs(verdict.logged, change) === "itself"
 
 /** Acknowledged: every acknowledged change is in some region's log, itself and not another change under its id. */
 export const acknowledged = (writes: ReadonlyArray<WriteRecord>, regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
@@ -336,10 +342,8 @@ export const acknowledged = (writes: ReadonlyArray<WriteRecord>, regions: Readon
   for (const write of writes) {
     if (write.outcome !== "acknowledged") continue
     for (const change of write.changes) {
-      const id = Oracle.idOf(change)
-      const held = logged.get(id)
-      if (held === undefined) missing.push({ write: write.id, change: id })
-      else if (!held.some((candidate) => isSameChange(candidate, change))) missing.push({ write: write.id, change: id, idNamesAnother: true })
+      const as = loggedAs(logged, change)
+      if (as !== "itself") missing.push({ write: write.id, change: Oracle.idOf(change), ...(as === "another" ? { idNamesAnother: true as const } : {}) })
     }
   }
   if (missing.length === 0) return []
