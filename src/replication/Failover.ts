@@ -263,6 +263,13 @@ export interface Observation {
    */
   readonly heard?: ReadonlyMap<Topology.RegionId, number>
   /**
+   * Per region: since when it has answered without a silence longer than the stale check allows,
+   * up to now (`TopologyManager.heardThroughoutSince`; a region not in it is silent now); absent
+   * means since it was last seen available. A hand-back needs the original primary heard
+   * throughout `promoteBackAfterMs`.
+   */
+  readonly heardThroughSince?: ReadonlyMap<Topology.RegionId, number>
+  /**
    * Regions contact was established with since this node started (an answer while available, or
    * the answers that brought them back: `TopologyManager.contactedRegions`); absent means every
    * region. Fencing needs contact lost: a region never reached is not evidence of a partition. As a cluster starts, a peer whose process starts later than the heartbeat
@@ -321,6 +328,20 @@ const since = (condition: boolean, previous: number | undefined, nowMs: number):
 
 const heldFor = (sinceMs: number | undefined, nowMs: number, durationMs: number): boolean =>
   sinceMs !== undefined && nowMs - sinceMs >= durationMs
+
+/**
+ * Since when the original primary has been up for the hand-back: seen available at every check
+ * since `availableSinceMs`, and heard throughout since then. Checks alone missed an outage a
+ * little longer than the heartbeat timeout that ended between two stale checks: the acting
+ * primary then handed back 200 ms after the original restarted, before its own takeover wait
+ * had let it take a write (two-region-handback-pause with 600 ms heartbeats,
+ * `test/sim/Scenarios.test.ts`).
+ */
+const originalUpSince = (availableSinceMs: number | undefined, observation: Observation, original: Topology.RegionId): number | undefined => {
+  if (availableSinceMs === undefined || observation.heardThroughSince === undefined) return availableSinceMs
+  const heardSinceMs = observation.heardThroughSince.get(original)
+  return heardSinceMs === undefined ? undefined : Math.max(availableSinceMs, heardSinceMs)
+}
 
 /** Whether `region` answered at `sinceMs` or later (and not only before, nor never). */
 const heardSince = (heard: ReadonlyMap<Topology.RegionId, number>, region: Topology.RegionId, sinceMs: number): boolean => {
@@ -381,7 +402,7 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     const after = successor(topology, self)
     if (heldFor(next.minoritySinceMs, nowMs, settings.fenceAfterMs) && after !== undefined) return act({ _tag: "Fence", successor: after })
     if (next.unrecorded) return act({ _tag: "Record", epoch: next.epoch })
-    if (original !== undefined && original !== self && heldFor(next.originalUpSinceMs, nowMs, settings.promoteBackAfterMs) && observation.originalCaughtUp) {
+    if (original !== undefined && original !== self && heldFor(originalUpSince(next.originalUpSinceMs, observation, original), nowMs, settings.promoteBackAfterMs) && observation.originalCaughtUp) {
       return act({ _tag: "HandBack", record: { epoch: nextEpoch(topology, next.epoch, original), primary: original } })
     }
     return act({ _tag: "None" })
@@ -524,6 +545,16 @@ const recordsIn = (replica: Replica.Replica["Type"]): Effect.Effect<ReadonlyArra
     })
   )
 
+/** The observation's view of what was heard at `nowMs` (`Observation.heard`, `heardThroughSince`). */
+const heardOf = (heard: TopologyManager.Heard, nowMs: number) => {
+  const heardThroughSince = new Map<Topology.RegionId, number>()
+  for (const region of heard.spans.keys()) {
+    const sinceMs = TopologyManager.heardThroughoutSince(heard, region, nowMs)
+    if (sinceMs !== undefined) heardThroughSince.set(region, sinceMs)
+  }
+  return { heard: heard.lastMs, heardThroughSince }
+}
+
 /** What `observe` reads from. */
 interface Sources {
   readonly store: Store.Store["Type"]
@@ -551,7 +582,7 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
       bootstrapped,
-      heard: yield* manager.heardAt,
+      ...heardOf(yield* manager.heard, nowMs),
       contacted: yield* manager.contactedRegions,
       awaited: yield* manager.awaited
     }

@@ -75,6 +75,29 @@ export class TopologyManagerError extends Data.TaggedError("TopologyManagerError
 }> {}
 
 /** Where a node sits. */
+/**
+ * What a node has heard of each region (`TopologyManager.heard`), for the regions with a node
+ * that has answered a heartbeat since this manager started and is not Unreachable now.
+ */
+export interface Heard {
+  /** When such a node last answered. */
+  readonly lastMs: ReadonlyMap<Topology.RegionId, number>
+  /** Per region, each such node's span of answers without a silence (see `heardThroughoutSince`). */
+  readonly spans: ReadonlyMap<Topology.RegionId, ReadonlyArray<HeardSpan>>
+}
+
+/**
+ * A node's answers since `sinceMs` with no silence between two of them longer than the stale
+ * check allows; with no answer by `untilMs` that silence begins. Read with the time, not only
+ * at stale checks: the check runs once a round, so a region down for a little longer than the
+ * heartbeat timeout could come back between two checks unseen, and a hand-back timed from before
+ * the outage gave it the role at once (`Failover`).
+ */
+export interface HeardSpan {
+  readonly sinceMs: number
+  readonly untilMs: number
+}
+
 export interface NodeRef {
   readonly regionId: Topology.RegionId
   readonly zoneId: Topology.ZoneId
@@ -236,11 +259,12 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
     readonly checkStaleNodes: (timeoutMs?: number) => Effect.Effect<ReadonlyArray<NodeRef>>
     /**
      * Regions with a node that has answered a heartbeat since this manager started and is not
-     * Unreachable now, each with when such a node last answered: evidence of contact, where a
-     * node never heard from counts as Healthy until its grace period ends (`Failover` must not
-     * confirm or promote on such a guess, nor promote on answers older than the primary's loss).
+     * Unreachable now, each with when such a node last answered and since when without a
+     * silence: evidence of contact, where a node never heard from counts as Healthy until its
+     * grace period ends (`Failover` must not confirm or promote on such a guess, nor promote on
+     * answers older than the primary's loss, nor hand back to a region that was silent since).
      */
-    readonly heardAt: Effect.Effect<ReadonlyMap<Topology.RegionId, number>>
+    readonly heard: Effect.Effect<Heard>
     /**
      * Regions with a node that contact was established with since this manager started (it
      * answered a heartbeat while available, or answered enough to recover), whatever its status
@@ -296,6 +320,12 @@ interface Tracking {
   readonly demotedForStaleness: boolean
   /** The silence this node is allowed beyond the heartbeat timeout (see `recordHeartbeat`). */
   readonly allowanceMs?: number
+  /**
+   * Since when the node has answered without a silence longer than the stale check allows: the
+   * answer that ended the latest such silence (or its first answer). Set whether or not a stale
+   * check ran during the silence (see `HeardSpan`).
+   */
+  readonly heardSinceMs?: number
   /**
    * Contact was established: a heartbeat came while the node was available, or brought it back
    * (its first answer ever, or `recoverAfter` good heartbeats after it went silent).
@@ -390,7 +420,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
-    heardAt: Effect.map(Ref.get(core.state), lastHeardByRegion),
+    heard: Effect.map(Ref.get(core.state), (state) => heardByRegion(state, core.settings)),
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
     awaited: Effect.flatMap(Ref.get(core.state), (state) => Effect.map(NodeClock.monotonicMs, (nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs))),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
@@ -594,13 +624,12 @@ const heartbeat =
  * seconds after a quiet start (swarm seed 24000192: a 600 ms round trip against a 900 ms timeout).
  */
 const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): Tracking => {
-  if (!tracking.demotedForStaleness) return { ...tracking, lastHeartbeatMs: nowMs }
-  if (tracking.lastHeartbeatMs === undefined) return { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
   const consecutive = tracking.lastHeartbeatMs !== undefined && nowMs - tracking.lastHeartbeatMs <= Math.max(settings.heartbeatTimeoutMs, tracking.allowanceMs ?? 0)
+  const heard = { lastHeartbeatMs: nowMs, heardSinceMs: consecutive ? (tracking.heardSinceMs ?? nowMs) : nowMs }
+  if (!tracking.demotedForStaleness) return { ...tracking, ...heard }
+  if (tracking.lastHeartbeatMs === undefined) return { ...tracking, ...heard, goodHeartbeats: 0, demotedForStaleness: false }
   const goodHeartbeats = consecutive ? tracking.goodHeartbeats + 1 : 1
-  return goodHeartbeats >= settings.recoverAfter
-    ? { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats: 0, demotedForStaleness: false }
-    : { ...tracking, lastHeartbeatMs: nowMs, goodHeartbeats }
+  return goodHeartbeats >= settings.recoverAfter ? { ...tracking, ...heard, goodHeartbeats: 0, demotedForStaleness: false } : { ...tracking, ...heard, goodHeartbeats }
 }
 
 /** Visits every node of the topology with its region and its heartbeat tracking. */
@@ -619,14 +648,27 @@ const regionsWith = (state: State, test: (node: Topology.Node, known: Tracking |
   return found
 }
 
-/** For each region with a node that has answered and is not Unreachable, that node's latest answer. */
-const lastHeardByRegion = (state: State): ReadonlyMap<Topology.RegionId, number> => {
-  const heard = new Map<Topology.RegionId, number>()
+/** Per region with a node that has answered and is not Unreachable: its latest answer, and each such node's span of answers without a silence. */
+const heardByRegion = (state: State, settings: Options): Heard => {
+  const lastMs = new Map<Topology.RegionId, number>()
+  const spans = new Map<Topology.RegionId, Array<HeardSpan>>()
   eachTracked(state, (regionId, node, known) => {
     const atMs = known?.lastHeartbeatMs
-    if (atMs !== undefined && node.status !== "Unreachable") heard.set(regionId, Math.max(atMs, heard.get(regionId) ?? atMs))
+    if (atMs === undefined || node.status === "Unreachable") return
+    lastMs.set(regionId, Math.max(atMs, lastMs.get(regionId) ?? atMs))
+    const span = { sinceMs: known?.heardSinceMs ?? atMs, untilMs: atMs + Math.max(settings.heartbeatTimeoutMs, known?.allowanceMs ?? 0) }
+    spans.set(regionId, [...(spans.get(regionId) ?? []), span])
   })
-  return heard
+  return { lastMs, spans }
+}
+
+/**
+ * Since when `regionId` has been heard without a silence at `nowMs`: the earliest start of a span
+ * of one of its nodes that has not gone silent since (see `Heard.spans`); undefined when none.
+ */
+export const heardThroughoutSince = (heard: Heard, regionId: Topology.RegionId, nowMs: number): number | undefined => {
+  const starts = (heard.spans.get(regionId) ?? []).filter((span) => nowMs <= span.untilMs).map((span) => span.sinceMs)
+  return starts.length === 0 ? undefined : Math.min(...starts)
 }
 
 /** Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start). */

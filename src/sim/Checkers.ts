@@ -31,7 +31,8 @@
  *   epoch was forgotten meanwhile: every disk that recorded it was wiped while no running node
  *   held it (then its number may also be used again).
  * - failover: the document's story happened: a promotion, writes on the new primary, and the
- *   original primary back in charge at the end.
+ *   original primary back in charge at the end; and no hand-back came sooner than
+ *   `promote_back_after_ms` after an outage of the original region its peers must have seen.
  * Liveness (convergence within the budget) is decided by the run loop, which owns time.
  */
 import type * as Change from "../replication/Change.js"
@@ -680,6 +681,42 @@ export const failoverTimings = (
     epochs
   }
 }
+
+/** What the hand-back check needs of a run (see `handBack`). */
+export interface HandBackRules {
+  /** The scenario's `failover.promote_back_after_ms`. */
+  readonly promoteBackAfterMs: number
+  /**
+   * How long the original region must be stopped for its peers to notice: the heartbeat timeout
+   * plus the longest an answer sent before the outage can take to be heard.
+   */
+  readonly visibleAfterMs: number
+}
+
+/**
+ * failover, the hand-back: the README gives the original primary the role back once it has been
+ * back for `promote_back_after_ms`. Every hand-back (a node's epoch change with cause
+ * "handed-back") after an outage of the original region that its peers must have noticed (every
+ * node of it stopped for longer than `visibleAfterMs`, from the schedule) must come at least that
+ * long after the outage ended, less a thousandth for clock drift. Until December 5, 2026 an
+ * outage a little longer than the heartbeat timeout that ended between two stale checks went
+ * unseen, and the acting primary handed the role back 200 ms after the original restarted.
+ */
+export const handBack = (nodes: ReadonlyArray<NodeEpochs>, outages: ReadonlyArray<FaultWindows.Window>, rules: HandBackRules): ReadonlyArray<Violation> =>
+  nodes.flatMap((node) =>
+    node.history
+      .filter((change) => change.cause === "handed-back")
+      .flatMap((change) => {
+        const early = outages.filter(
+          (outage) => outage.endMs - outage.startMs > rules.visibleAfterMs && outage.endMs <= change.atMs && change.atMs < outage.endMs + rules.promoteBackAfterMs * 0.999 - 1
+        )
+        return early.map((outage) => ({
+          checker: "failover",
+          message: `${node.nodeId} handed the role back to ${change.primary} ${tenths(change.atMs - outage.endMs)} ms after its outage (${tenths(outage.startMs)}-${tenths(outage.endMs)} ms) ended, before promote_back_after_ms (${rules.promoteBackAfterMs} ms)`,
+          details: { nodeId: node.nodeId, epoch: change.epoch, handedBackAtMs: change.atMs, outage, promoteBackAfterMs: rules.promoteBackAfterMs }
+        }))
+      })
+  )
 
 /** The failover story: a promotion, writes elsewhere, and the original primary serving at the end. */
 export const failoverStory = (

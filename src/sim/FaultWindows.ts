@@ -358,3 +358,61 @@ const wiped = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> =>
 /** Whether `[startMs, endMs]` overlaps a window extended by `graceMs` (time to recover after it ends). */
 export const overlaps = (found: ReadonlyArray<Window>, startMs: number, endMs: number, graceMs: number): boolean =>
   found.some((window) => startMs < window.endMs + graceMs && endMs >= window.startMs)
+
+/**
+ * The stretches during which every node of `regionId` was stopped (crashed or paused), from the
+ * declared schedule: a restart counts from its fault, the earliest its process can serve, so a
+ * stretch never ends later than the region's real outage did; one still open when the run heals
+ * ends at the heal. Undefined when the schedule cannot say so exactly: a graceful stop of one of
+ * its nodes (it answers while it drains), a restart or wipe of a paused node, a pause of a
+ * stopped one, or a topology change. The hand-back check (`Checkers.handBack`) reads these.
+ */
+export const regionOutages = (scenario: Scenario, regionId: string, healedAtMs: number): ReadonlyArray<Window> | undefined => {
+  const nodes = scenario.topology.regions.find((region) => region.id === regionId)?.nodes ?? []
+  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set(), misconfigured: new Set(), refusing: new Set() }
+  const found: Array<Window> = []
+  let openedAtMs: number | undefined
+  for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {
+    if (fault.atMs >= healedAtMs) break
+    if (!exactForOutages(scenario, broken, fault, nodes)) return undefined
+    applyFault(scenario, broken, fault)
+    const out = nodes.length > 0 && nodes.every((node) => broken.down.has(node) || broken.paused.has(node))
+    if (openedAtMs === undefined && out) openedAtMs = fault.atMs
+    if (openedAtMs !== undefined && !out) {
+      found.push({ startMs: openedAtMs, endMs: fault.atMs })
+      openedAtMs = undefined
+    }
+  }
+  if (openedAtMs !== undefined) found.push({ startMs: openedAtMs, endMs: healedAtMs })
+  return found
+}
+
+/** Whether `fault` leaves the stopped nodes among `nodes` exactly as `applyFault` reads them (see `regionOutages`). */
+const exactForOutages = (scenario: Scenario, broken: Broken, fault: Fault, nodes: ReadonlyArray<string>): boolean => {
+  if (fault.kind === "topology") return false
+  const hit = fault.kind === "crash" || fault.kind === "restart" || fault.kind === "wipe" || fault.kind === "pause" ? targetNodes(scenario, fault.target).filter((node) => nodes.includes(node)) : []
+  if (fault.kind === "crash" && fault.graceful === true) return hit.length === 0
+  if (fault.kind === "restart" || fault.kind === "wipe") return hit.every((node) => !broken.paused.has(node))
+  if (fault.kind === "pause") return hit.every((node) => !broken.down.has(node))
+  return true
+}
+
+/** The longest any of `nodes` stays paused: from its pause to its resume, or to the heal (a restart or wipe is not read as ending it). */
+export const longestPause = (scenario: Scenario, nodes: ReadonlyArray<string>, healedAtMs: number): number => {
+  const pausedAt = new Map<string, number>()
+  let longestMs = 0
+  for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {
+    if (fault.atMs >= healedAtMs) break
+    if (fault.kind !== "pause" && fault.kind !== "resume") continue
+    for (const node of targetNodes(scenario, fault.target).filter((candidate) => nodes.includes(candidate))) {
+      const sinceMs = pausedAt.get(node)
+      if (fault.kind === "pause" && sinceMs === undefined) pausedAt.set(node, fault.atMs)
+      if (fault.kind === "resume" && sinceMs !== undefined) {
+        longestMs = Math.max(longestMs, fault.atMs - sinceMs)
+        pausedAt.delete(node)
+      }
+    }
+  }
+  for (const sinceMs of pausedAt.values()) longestMs = Math.max(longestMs, healedAtMs - sinceMs)
+  return longestMs
+}

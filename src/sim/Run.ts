@@ -42,7 +42,7 @@ import { Node, type Stop as NodeStop } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
-import { type CheckName, type Range, type Scenario, clockErrorAheadMs, heartbeatOf, nodesOf, topologyFor } from "./Scenario.js"
+import { type CheckName, type Range, type Scenario, clockErrorAheadMs, heartbeatOf, nodesOf, slowestHeartbeat, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimDns from "./SimDns.js"
 import * as SimNetwork from "./SimNetwork.js"
@@ -765,9 +765,40 @@ const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Arr
   const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
   if (checks.has("epochs")) violations.push(...Checkers.epochs(sim.history.writes, epochs, "acknowledged", sim.forgottenEpochs))
   const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)
-  if (checks.has("failover")) violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
+  if (checks.has("failover")) {
+    violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
+    const judged = original === undefined ? undefined : handBackJudged(sim.scenario, original, sim.healedAtMs)
+    if (judged !== undefined) violations.push(...Checkers.handBack(epochs, judged.outages, judged.rules))
+  }
   return timings
 }
+
+/**
+ * What the hand-back check judges a run by, when the schedule and the network bound what the
+ * acting primary hears: the original region's outages (`FaultWindows.regionOutages`), and how
+ * long one must last to be seen. An answer sent before an outage is heard at most the slowest
+ * link's bound later, or a pause of the hearing node later still (it takes the answer in when it
+ * resumes). Runs whose links lose, duplicate or have unbounded latency, whose schedule cuts links,
+ * or whose round trips could reach a sixth of the heartbeat interval are not judged: there a peer
+ * may be heard through slow answers, which the README lets stay silent for longer (its
+ * "staleness allowance").
+ */
+const handBackJudged = (scenario: Scenario, original: string, healedAtMs: number): { readonly outages: ReadonlyArray<FaultWindows.Window>; readonly rules: Checkers.HandBackRules } | undefined => {
+  const { network, replication } = scenario
+  const links = [network.remote, network.local, ...network.links.map((entry) => entry.link)]
+  if (links.some((link) => link.loss > 0 || link.duplicate > 0 || link.latency.kind === "normal")) return undefined
+  if (scenario.faults.some((fault) => ["isolate", "split", "one_way", "bridge", "dns_outage"].includes(fault.kind))) return undefined
+  const slowestMs = Math.max(...links.map((link) => (link.latency.kind === "fixed" ? link.latency.ms : link.latency.kind === "uniform" ? link.latency.maxMs : Infinity)))
+  const heartbeats = [replication.heartbeat, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => ({ ...replication.heartbeat, ...override }))]
+  if (12 * slowestMs > Math.min(...heartbeats.map((heartbeat) => heartbeat.intervalMs))) return undefined
+  const outages = FaultWindows.regionOutages(scenario, original, healedAtMs)
+  if (outages === undefined) return undefined
+  const others = nodesOf(scenario).filter(({ regionId }) => regionId !== original).map(({ nodeId }) => nodeId)
+  const timeoutMs = slowestHeartbeat(replication).timeoutMs
+  const pausedMs = FaultWindows.longestPause(scenario, others, healedAtMs)
+  return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: timeoutMs * 1.001 + slowestMs + pausedMs } }
+}
+
 
 const writeCounts = (history: History): RunResult["writes"] => {
   const count = (outcome: string) => history.writes.filter((write) => write.outcome === outcome).length

@@ -302,23 +302,51 @@ describe("TopologyManager", () => {
         const manager = yield* managerOver(threeRegions())
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
-        expect([...(yield* manager.heardAt)].sort()).toEqual([["eu-central-1", 0], ["us-west-1", 0]])
+        expect([...(yield* manager.heard).lastMs].sort()).toEqual([["eu-central-1", 0], ["us-west-1", 0]])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
         yield* TestClock.adjust("31 seconds")
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
         // e1 (heard once) and a1 (never heard, its grace over) are both Unreachable now.
         expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId).sort()).toEqual(["a1", "e1", "w2"])
-        expect([...(yield* manager.heardAt)]).toEqual([["us-west-1", 31_000]])
+        expect([...(yield* manager.heard).lastMs]).toEqual([["us-west-1", 31_000]])
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["eu-central-1", "us-west-1"])
         // a1's first answer comes after its grace ended (a process that started late): it was never
         // reached, not flapping, so it is available and contacted at once.
         yield* manager.recordHeartbeat("ap-southeast-1", "ap-southeast-1a", "a1")
         expect(statusOf(yield* manager.current, "a1")).toBe("Healthy")
         expect([...(yield* manager.contactedRegions)].sort()).toEqual(["ap-southeast-1", "eu-central-1", "us-west-1"])
-        expect([...(yield* manager.heardAt.pipe(Effect.map((heard) => heard.keys())))].sort()).toEqual(["ap-southeast-1", "us-west-1"])
+        expect([...(yield* manager.heard).lastMs.keys()].sort()).toEqual(["ap-southeast-1", "us-west-1"])
         // e1, heard once and then silent, needs recoverAfter (3) answers to be available again.
         yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
         expect(statusOf(yield* manager.current, "e1")).toBe("Unreachable")
+      }))
+
+    it.effect("a region is heard throughout since the answer that ended its latest silence longer than the timeout, whether or not a stale check saw that silence, and not once it is silent that long", () =>
+      Effect.gen(function* () {
+        const manager = yield* managerOver(threeRegions())
+        const since = (nowMs: number) =>
+          Effect.map(manager.heard, (heard) => Object.fromEntries(["us-west-1", "eu-central-1"].map((region) => [region, TopologyManager.heardThroughoutSince(heard, region, nowMs)])))
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        // Answers 30 s apart (the timeout itself) keep the region heard throughout.
+        yield* TestClock.adjust("30 seconds")
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(yield* since(30_000)).toEqual({ "eu-central-1": 0, "us-west-1": 0 })
+        // e1 is silent for 1 ms longer than the timeout and no stale check runs meanwhile: it is
+        // still Healthy, but not heard throughout while silent, and after its next answer only
+        // since that answer. w1 answered in the middle, and its region is heard throughout still.
+        yield* TestClock.adjust("20 seconds")
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        expect(yield* since(60_001)).toEqual({ "eu-central-1": undefined, "us-west-1": 0 })
+        yield* TestClock.adjust(30_001 - 20_000)
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w1")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1")
+        expect(statusOf(yield* manager.current, "e1")).toBe("Healthy")
+        expect(yield* since(60_001)).toEqual({ "eu-central-1": 60_001, "us-west-1": 0 })
+        // A region counts from its node heard longest: w2's first answer does not move us-west-1.
+        yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w2")
+        expect((yield* since(60_001))["us-west-1"]).toBe(0)
       }))
 
     it.effect("a declared region with no node known is awaited for the heartbeat timeout from its declaration, and no longer once a node of it is known", () =>

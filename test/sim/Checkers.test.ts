@@ -689,4 +689,51 @@ faults:
     expect(leaked.map((violation) => violation.checker)).toEqual(["residency"])
     expect(leaked[0]!.message).toMatch(/1 change\(s\) were sent to a region outside/)
   })
+  it("handBack flags a hand-back sooner than promote_back_after_ms after a seen outage of the original region, and nothing else", () => {
+    const handedBack = (atMs: number): Checkers.NodeEpochs => ({
+      nodeId: "eu-node1",
+      regionId: "eu",
+      history: [
+        { epoch: 0, primary: "us", fenced: false, atMs: 0, cause: "initial" },
+        { epoch: 1, primary: "eu", fenced: false, atMs: 3_000, cause: "promoted" },
+        { epoch: 2, primary: "us", fenced: false, atMs, cause: "handed-back" }
+      ]
+    })
+    const rules = { promoteBackAfterMs: 2_000, visibleAfterMs: 2_440 }
+    const outage = [{ startMs: 1_500, endMs: 4_000 }]
+    const early = Checkers.handBack([handedBack(4_200)], outage, rules)
+    expect(early.map((violation) => violation.checker)).toEqual(["failover"])
+    expect(early[0]!.message).toMatch(/eu-node1 handed the role back to us 200 ms after its outage \(1500-4000 ms\) ended/)
+    expect(Checkers.handBack([handedBack(6_000)], outage, rules)).toEqual([])
+    // An outage its peers need not have seen (no longer than visibleAfterMs), or one after the hand-back: no rule.
+    expect(Checkers.handBack([handedBack(4_200)], [{ startMs: 1_600, endMs: 4_000 }], rules)).toEqual([])
+    expect(Checkers.handBack([handedBack(1_000)], outage, rules)).toEqual([])
+  })
+
+  it("regionOutages: when every node of a region is stopped, from the declared schedule; undefined where it cannot say", () => {
+    const scenario = (faults: string) =>
+      Fixtures.parse(`name: t
+budget_ms: 10000
+topology:
+  strategy: PrimaryReplica
+  regions:
+    - { id: us, primary: true, nodes: 2 }
+    - { id: eu }
+faults:
+${faults}
+`)
+    const both = scenario(`  - { at_ms: 1000, kind: crash, target: us-node1 }
+  - { at_ms: 1500, kind: pause, target: us-node2 }
+  - { at_ms: 3000, kind: restart, target: us-node1 }
+  - { at_ms: 4000, kind: resume, target: us-node2 }
+  - { at_ms: 5000, kind: crash, target: us }`)
+    expect(FaultWindows.regionOutages(both, "us", 8_000)).toEqual([
+      { startMs: 1_500, endMs: 3_000 },
+      { startMs: 5_000, endMs: 8_000 }
+    ])
+    expect(FaultWindows.regionOutages(both, "eu", 8_000)).toEqual([])
+    expect(FaultWindows.regionOutages(scenario("  - { at_ms: 1000, kind: crash, target: us-node1, graceful: true }"), "us", 8_000)).toBeUndefined()
+    expect(FaultWindows.regionOutages(scenario("  - { at_ms: 1000, kind: pause, target: us-node1 }\n  - { at_ms: 2000, kind: restart, target: us-node1 }"), "us", 8_000)).toBeUndefined()
+    expect(FaultWindows.longestPause(both, ["us-node2", "eu-node1"], 8_000)).toBe(2_500)
+  })
 })

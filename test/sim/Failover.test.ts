@@ -207,6 +207,19 @@ describe("Failover.decide", () => {
     expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000])).toEqual({ _tag: "HandBack", record: { epoch: 3, primary: "a" } })
   })
 
+  it("the acting primary hands back only once the original has been heard throughout promote_back_after_ms, though no check saw it unavailable", () => {
+    const acting = tracking(1, "b")
+    // Available at every check since 0, but silent until 1,500 (an outage that ended between
+    // two stale checks): the 2,000 ms count from 1,500.
+    const silent = { heardThroughSince: new Map([["a", 1_500]]) }
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000, 3_000], silent)._tag).toBe("None")
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000, 3_500], silent)).toEqual({ _tag: "HandBack", record: { epoch: 3, primary: "a" } })
+    // Heard throughout from before the first check: the checks' own count decides, as before.
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 2_000], { heardThroughSince: new Map([["a", -500]]) })._tag).toBe("HandBack")
+    // Not heard at all: no hand-back.
+    expect(decideOver("b", acting, view("b", [], "b"), [0, 5_000], { heardThroughSince: new Map() })._tag).toBe("None")
+  })
+
   it("epochs are dealt round-robin in failover order, so two regions promoting at once never start the same epoch", () => {
     const topology = view("c")
     expect([Failover.nextEpoch(topology, 0, "a"), Failover.nextEpoch(topology, 0, "b"), Failover.nextEpoch(topology, 0, "c")]).toEqual([3, 1, 2])
