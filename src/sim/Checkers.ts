@@ -29,10 +29,11 @@
  * - epochs (PrimaryReplica): at most one region served as primary and took writes per epoch,
  *   and no region took a write in an epoch after a newer epoch had begun elsewhere, unless that
  *   epoch was forgotten meanwhile: every disk that recorded it was wiped while no running node
- *   held it (then its number may also be used again).
+ *   held it (then its number may also be used again); and no hand-back came sooner than
+ *   `promote_back_after_ms` after an outage of the original region its peers must have seen
+ *   (`handBack`).
  * - failover: the document's story happened: a promotion, writes on the new primary, and the
- *   original primary back in charge at the end; and no hand-back came sooner than
- *   `promote_back_after_ms` after an outage of the original region its peers must have seen.
+ *   original primary back in charge at the end.
  * Liveness (convergence within the budget) is decided by the run loop, which owns time.
  */
 import type * as Change from "../replication/Change.js"
@@ -694,7 +695,7 @@ export interface HandBackRules {
 }
 
 /**
- * failover, the hand-back: the README gives the original primary the role back once it has been
+ * epochs, the hand-back: the README gives the original primary the role back once it has been
  * back for `promote_back_after_ms`. Every hand-back (a node's epoch change with cause
  * "handed-back") after an outage of the original region that its peers must have noticed (every
  * node of it stopped for longer than `visibleAfterMs`, from the schedule) must come at least that
@@ -711,7 +712,7 @@ export const handBack = (nodes: ReadonlyArray<NodeEpochs>, outages: ReadonlyArra
           (outage) => outage.endMs - outage.startMs > rules.visibleAfterMs && outage.endMs <= change.atMs && change.atMs < outage.endMs + rules.promoteBackAfterMs * 0.999 - 1
         )
         return early.map((outage) => ({
-          checker: "failover",
+          checker: "epochs",
           message: `${node.nodeId} handed the role back to ${change.primary} ${tenths(change.atMs - outage.endMs)} ms after its outage (${tenths(outage.startMs)}-${tenths(outage.endMs)} ms) ended, before promote_back_after_ms (${rules.promoteBackAfterMs} ms)`,
           details: { nodeId: node.nodeId, epoch: change.epoch, handedBackAtMs: change.atMs, outage, promoteBackAfterMs: rules.promoteBackAfterMs }
         }))

@@ -763,40 +763,42 @@ const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Arr
   const epochs = epochHistories(sim)
   const original = originalPrimary(sim)
   const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
-  if (checks.has("epochs")) violations.push(...Checkers.epochs(sim.history.writes, epochs, "acknowledged", sim.forgottenEpochs))
-  const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)
-  if (checks.has("failover")) {
-    violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
+  if (checks.has("epochs")) {
+    violations.push(...Checkers.epochs(sim.history.writes, epochs, "acknowledged", sim.forgottenEpochs))
     const judged = original === undefined ? undefined : handBackJudged(sim.scenario, original, sim.healedAtMs)
     if (judged !== undefined) violations.push(...Checkers.handBack(epochs, judged.outages, judged.rules))
   }
+  const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)
+  if (checks.has("failover")) violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
   return timings
 }
 
 /**
- * What the hand-back check judges a run by, when the schedule and the network bound what the
- * acting primary hears: the original region's outages (`FaultWindows.regionOutages`), and how
- * long one must last to be seen. An answer sent before an outage is heard at most the slowest
- * link's bound later, or a pause of the hearing node later still (it takes the answer in when it
- * resumes). Runs whose links lose, duplicate or have unbounded latency, whose schedule cuts links,
- * or whose round trips could reach a sixth of the heartbeat interval are not judged: there a peer
- * may be heard through slow answers, which the README lets stay silent for longer (its
- * "staleness allowance").
+ * What the hand-back check judges a run by: the original region's outages from the schedule
+ * (`FaultWindows.regionOutages`; none when it cannot say), and how long one must last for the
+ * acting primary to have seen it, from the README's rules. An answer counts only within its
+ * request's deadline, which the README caps at the larger of `request_timeout` and the heartbeat
+ * timeout, so one sent before the outage is heard at most that cap later, or a pause of the
+ * hearing node later still (it takes the answer in when it resumes); and a peer heard through
+ * slow answers may stay silent for two of its deadlines plus a round (its "staleness allowance").
+ * Where the links neither lose nor duplicate, nothing cuts them and their bounded latency keeps
+ * round trips far below the first deadline (a sixth of the shortest heartbeat interval), no
+ * deadline grows, and the slowest link's bound replaces both.
  */
 const handBackJudged = (scenario: Scenario, original: string, healedAtMs: number): { readonly outages: ReadonlyArray<FaultWindows.Window>; readonly rules: Checkers.HandBackRules } | undefined => {
   const { network, replication } = scenario
-  const links = [network.remote, network.local, ...network.links.map((entry) => entry.link)]
-  if (links.some((link) => link.loss > 0 || link.duplicate > 0 || link.latency.kind === "normal")) return undefined
-  if (scenario.faults.some((fault) => ["isolate", "split", "one_way", "bridge", "dns_outage"].includes(fault.kind))) return undefined
-  const slowestMs = Math.max(...links.map((link) => (link.latency.kind === "fixed" ? link.latency.ms : link.latency.kind === "uniform" ? link.latency.maxMs : Infinity)))
-  const heartbeats = [replication.heartbeat, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => ({ ...replication.heartbeat, ...override }))]
-  if (12 * slowestMs > Math.min(...heartbeats.map((heartbeat) => heartbeat.intervalMs))) return undefined
   const outages = FaultWindows.regionOutages(scenario, original, healedAtMs)
   if (outages === undefined) return undefined
-  const others = nodesOf(scenario).filter(({ regionId }) => regionId !== original).map(({ nodeId }) => nodeId)
-  const timeoutMs = slowestHeartbeat(replication).timeoutMs
-  const pausedMs = FaultWindows.longestPause(scenario, others, healedAtMs)
-  return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: timeoutMs * 1.001 + slowestMs + pausedMs } }
+  const heartbeat = slowestHeartbeat(replication)
+  const pausedMs = FaultWindows.longestPause(scenario, nodesOf(scenario).filter(({ regionId }) => regionId !== original).map(({ nodeId }) => nodeId), healedAtMs)
+  const links = [network.remote, network.local, ...network.links.map((entry) => entry.link)]
+  const boundMs = (link: SimNetwork.Link) => (link.latency.kind === "fixed" ? link.latency.ms : link.latency.kind === "uniform" ? link.latency.maxMs : Infinity)
+  const slowestMs = Math.max(...links.map((link) => (link.loss > 0 || link.duplicate > 0 ? Infinity : boundMs(link))))
+  const cut = scenario.faults.some((fault) => ["isolate", "split", "one_way", "bridge", "dns_outage"].includes(fault.kind))
+  const shortestIntervalMs = Math.min(replication.heartbeat.intervalMs, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => override.intervalMs ?? Infinity))
+  const capMs = Math.max(replication.agent.requestTimeoutMs, heartbeat.timeoutMs)
+  const silenceMs = !cut && 12 * slowestMs <= shortestIntervalMs ? heartbeat.timeoutMs + slowestMs : Math.max(heartbeat.timeoutMs, 2 * capMs + heartbeat.intervalMs) + capMs
+  return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: silenceMs * 1.001 + pausedMs } }
 }
 
 

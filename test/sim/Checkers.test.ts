@@ -702,7 +702,7 @@ faults:
     const rules = { promoteBackAfterMs: 2_000, visibleAfterMs: 2_440 }
     const outage = [{ startMs: 1_500, endMs: 4_000 }]
     const early = Checkers.handBack([handedBack(4_200)], outage, rules)
-    expect(early.map((violation) => violation.checker)).toEqual(["failover"])
+    expect(early.map((violation) => violation.checker)).toEqual(["epochs"])
     expect(early[0]!.message).toMatch(/eu-node1 handed the role back to us 200 ms after its outage \(1500-4000 ms\) ended/)
     expect(Checkers.handBack([handedBack(6_000)], outage, rules)).toEqual([])
     // An outage its peers need not have seen (no longer than visibleAfterMs), or one after the hand-back: no rule.

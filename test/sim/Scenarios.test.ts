@@ -133,8 +133,8 @@ describe("shipped scenarios", () => {
   })
 
   // Before the hand-back read the answers (December 5, 2026), restarts at 3.9, 4.0 and 4.1 s
-  // were handed back 100-300 ms later on most of seeds 1-6, and the failover check failed them
-  // (the story: eu-central-1 took no write; the hand-back rule: too early).
+  // were handed back 100-300 ms later on most of seeds 1-6, and the checks failed them (failover:
+  // eu-central-1 took no write; epochs: the hand-back came too early).
   it("a hand-back after an outage no stale check saw waits promote_back_after_ms from the restart, and the promoted region takes writes meanwhile", () => {
     const file = "scenarios/two-region-handback-unseen-outage.yaml"
     const base = Fixtures.load(file)
