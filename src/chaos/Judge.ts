@@ -138,7 +138,7 @@ export const epochHistoryHidden = "a node's failover epoch history is not expose
  * after another region acknowledged one in a newer epoch is taken in an older one. Not judged:
  * which region each node named primary when (the history the simulator reads from each node).
  */
-export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed)"
+export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed), nor whether a hand-back came sooner than promote_back_after_ms after an outage of the original region (each node's epoch history)"
 
 const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Checkers.epochs(history.writes, [], "invoked")
 
