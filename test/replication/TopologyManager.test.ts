@@ -347,6 +347,13 @@ describe("TopologyManager", () => {
         // A region counts from its node heard longest: w2's first answer does not move us-west-1.
         yield* manager.recordHeartbeat("us-west-1", "us-west-1a", "w2")
         expect((yield* since(60_001))["us-west-1"]).toBe(0)
+        // A peer heard through slow answers (an allowance of 50 s) may be silent that long: 40 s
+        // between two answers is no silence, and it is heard until 50 s after the last one.
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1", 50_000)
+        yield* TestClock.adjust("40 seconds")
+        yield* manager.recordHeartbeat("eu-central-1", "eu-central-1a", "e1", 50_000)
+        expect(yield* since(100_001 + 50_000)).toEqual({ "eu-central-1": 60_001, "us-west-1": undefined })
+        expect((yield* since(100_001 + 50_001))["eu-central-1"]).toBeUndefined()
       }))
 
     it.effect("a declared region with no node known is awaited for the heartbeat timeout from its declaration, and no longer once a node of it is known", () =>
