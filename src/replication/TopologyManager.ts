@@ -74,7 +74,6 @@ export class TopologyManagerError extends Data.TaggedError("TopologyManagerError
   readonly cause?: TopologyBuilder.TopologyError
 }> {}
 
-/** Where a node sits. */
 /**
  * What a node has heard of each region (`TopologyManager.heard`), for the regions with a node
  * that has answered a heartbeat since this manager started and is not Unreachable now.
@@ -98,6 +97,7 @@ export interface HeardSpan {
   readonly untilMs: number
 }
 
+/** Where a node sits. */
 export interface NodeRef {
   readonly regionId: Topology.RegionId
   readonly zoneId: Topology.ZoneId

@@ -688,8 +688,9 @@ export interface HandBackRules {
   /** The scenario's `failover.promote_back_after_ms`. */
   readonly promoteBackAfterMs: number
   /**
-   * How long the original region must be stopped for its peers to notice: the heartbeat timeout
-   * plus the longest an answer sent before the outage can take to be heard.
+   * How long the original region must be stopped for its peers to notice: the longest silence
+   * the README lets a peer leave unseen (the heartbeat timeout, or a slow peer's allowance) plus
+   * the longest an answer sent before the outage can take to be heard.
    */
   readonly visibleAfterMs: number
 }

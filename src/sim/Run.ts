@@ -801,7 +801,6 @@ const handBackJudged = (scenario: Scenario, original: string, healedAtMs: number
   return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: silenceMs * 1.001 + pausedMs } }
 }
 
-
 const writeCounts = (history: History): RunResult["writes"] => {
   const count = (outcome: string) => history.writes.filter((write) => write.outcome === outcome).length
   return {
