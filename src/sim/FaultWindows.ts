@@ -326,15 +326,30 @@ export const windows = (declared: Scenario, healedAtMs: number): ReadonlyArray<W
   )
 }
 
-const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => {
-  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set(), misconfigured: new Set(), refusing: new Set() }
+const faultWindows = (scenario: Scenario, healedAtMs: number): ReadonlyArray<Window> => stretches(scenario, healedAtMs, (broken) => !whole(broken)) ?? []
+
+const emptyBroken = (): Broken => ({ cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set(), misconfigured: new Set(), refusing: new Set() })
+
+/**
+ * The stretches of the schedule, up to the heal, in which `open` holds of what is broken: each
+ * from the fault that made it hold to the one that made it fail (or the heal). Undefined when
+ * `exact` refuses a fault: what it leaves broken is not what `applyFault` reads.
+ */
+const stretches = (
+  scenario: Scenario,
+  healedAtMs: number,
+  open: (broken: Broken) => boolean,
+  exact: (broken: Broken, fault: Fault) => boolean = () => true
+): ReadonlyArray<Window> | undefined => {
+  const broken = emptyBroken()
   const found: Array<Window> = []
   let openedAtMs: number | undefined
   for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {
     if (fault.atMs >= healedAtMs) break
+    if (!exact(broken, fault)) return undefined
     applyFault(scenario, broken, fault)
-    if (openedAtMs === undefined && !whole(broken)) openedAtMs = fault.atMs
-    if (openedAtMs !== undefined && whole(broken)) {
+    if (openedAtMs === undefined && open(broken)) openedAtMs = fault.atMs
+    if (openedAtMs !== undefined && !open(broken)) {
       found.push({ startMs: openedAtMs, endMs: fault.atMs })
       openedAtMs = undefined
     }
@@ -369,22 +384,12 @@ export const overlaps = (found: ReadonlyArray<Window>, startMs: number, endMs: n
  */
 export const regionOutages = (scenario: Scenario, regionId: string, healedAtMs: number): ReadonlyArray<Window> | undefined => {
   const nodes = scenario.topology.regions.find((region) => region.id === regionId)?.nodes ?? []
-  const broken: Broken = { cut: false, dns: false, down: new Set(), paused: new Set(), stores: new Set(), misconfigured: new Set(), refusing: new Set() }
-  const found: Array<Window> = []
-  let openedAtMs: number | undefined
-  for (const fault of [...scenario.faults].sort((a, b) => a.atMs - b.atMs)) {
-    if (fault.atMs >= healedAtMs) break
-    if (!exactForOutages(scenario, broken, fault, nodes)) return undefined
-    applyFault(scenario, broken, fault)
-    const out = nodes.length > 0 && nodes.every((node) => broken.down.has(node) || broken.paused.has(node))
-    if (openedAtMs === undefined && out) openedAtMs = fault.atMs
-    if (openedAtMs !== undefined && !out) {
-      found.push({ startMs: openedAtMs, endMs: fault.atMs })
-      openedAtMs = undefined
-    }
-  }
-  if (openedAtMs !== undefined) found.push({ startMs: openedAtMs, endMs: healedAtMs })
-  return found
+  return stretches(
+    scenario,
+    healedAtMs,
+    (broken) => nodes.length > 0 && nodes.every((node) => broken.down.has(node) || broken.paused.has(node)),
+    (broken, fault) => exactForOutages(scenario, broken, fault, nodes)
+  )
 }
 
 /** Whether `fault` leaves the stopped nodes among `nodes` exactly as `applyFault` reads them (see `regionOutages`). */
