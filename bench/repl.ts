@@ -63,9 +63,16 @@
  *   JavaScript runs, and its other threads (lmdb's commits, V8's compiler and garbage collector
  *   helpers, libuv's pool), and the bench's own share (`client`). A phase whose main thread is
  *   near 1 is bound by that process's JavaScript; one whose total over all processes is near the
- *   machine's cores is bound by the machine. The throughput phase is measured up to the target's
- *   last apply, the drain from the target's readiness to its last apply, each lag phase while
- *   its load is offered; reading the phase's log back (Watch) is outside all of them.
+ *   machine's cores is bound by the machine. `machine` (Linux, from /proc/stat): the cores the
+ *   whole machine kept busy (every process and the kernel's own work, such as loopback traffic),
+ *   and how many the hypervisor took from it (`steal`). `mainWaiting` and `othersWaiting` (from each
+ *   thread's /proc schedstat): the share of the phase the main thread, and the other threads
+ *   summed, spent ready to run but waiting for a core. A main thread that is neither busy nor
+ *   waiting for the rest of the phase was idle (waiting for work); one that waits much is held
+ *   back by the machine's other threads, not by its own work or its input. The throughput phase
+ *   is measured up to the target's last apply, the drain from the target's readiness to its last
+ *   apply, each lag phase while its load is offered; reading the phase's log back (Watch) is
+ *   outside all of them.
  * - `machine.loadAverage`: os.loadavg() at the start and the end; this machine is shared, so a
  *   figure is comparable with another only at a similar load.
  * - `machine.wakeUp`: how long the machine takes to wake an idle process (`wakeUp.ts`): a
@@ -111,6 +118,7 @@ import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
+import { cpuSeconds, machineCpu, type MachineCpu, threadCpu, type ThreadCpu } from "./procCpu.js"
 import * as EchoFloor from "./echoFloor.js"
 import * as WakeUp from "./wakeUp.js"
 
@@ -311,58 +319,19 @@ const storeFilesMb = (directory: string): number | undefined => {
   }
 }
 
-/** User plus system CPU seconds a process has used, from /proc/<pid>/stat (Linux); undefined elsewhere. */
-const cpuSeconds = (pid: number | undefined): number | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    return Number(cpuSecondsOf(`/proc/${pid}/stat`).toFixed(2))
-  } catch {
-    return undefined
-  }
-}
-
-/** utime + stime of a /proc stat file (a process's or a thread's), in seconds; throws when it cannot be read. */
-const cpuSecondsOf = (file: string): number => {
-  // Fields after the command name (which may hold spaces) start at index 2 (state); utime and stime are fields 14 and 15.
-  const stat = fs.readFileSync(file, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const ticksPerSecond = 100
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
-}
-
-/** CPU seconds of a process's main thread and of its other threads together, from /proc/<pid>/task (Linux). */
-interface ThreadCpu {
-  readonly main: number
-  readonly others: number
-}
-
-const threadCpu = (pid: number | undefined): ThreadCpu | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    let main = 0
-    let others = 0
-    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-      const seconds = cpuSecondsOf(`/proc/${pid}/task/${task}/stat`)
-      if (Number(task) === pid) main += seconds
-      else others += seconds
-    }
-    return { main, others }
-  } catch {
-    return undefined
-  }
-}
-
-/** A moment's CPU readings of both serve processes and of this one. */
+/** A moment's CPU readings of both serve processes, of this one and of the machine. */
 interface CpuMark {
   readonly atMs: number
   readonly processes: ReadonlyMap<string, ThreadCpu | undefined>
   readonly client: NodeJS.CpuUsage
+  readonly machine: MachineCpu | undefined
 }
 
 const markCpu = (processes: ReadonlyMap<string, Serve.ServeProcess>): CpuMark => ({
   atMs: performance.now(),
   processes: new Map([...processes].map(([region, child]) => [region, threadCpu(child.child.pid)])),
-  client: process.cpuUsage()
+  client: process.cpuUsage(),
+  machine: machineCpu()
 })
 
 const cores = (seconds: number, wallSeconds: number): number => Number((seconds / wallSeconds).toFixed(2))
@@ -375,10 +344,20 @@ const busyCores = (before: CpuMark, after: CpuMark): Record<string, unknown> => 
     if (now === undefined || then === undefined) return [region, undefined] as const
     const main = now.main - then.main
     const others = now.others - then.others
-    return [region, { total: cores(main + others, wallSeconds), main: cores(main, wallSeconds), others: cores(others, wallSeconds) }] as const
+    const mainWaiting = now.mainWaiting === undefined || then.mainWaiting === undefined ? undefined : cores(now.mainWaiting - then.mainWaiting, wallSeconds)
+    // A thread that ended between the marks takes its waits with it, so the difference may understate them.
+    const othersWaiting = now.othersWaiting === undefined || then.othersWaiting === undefined ? undefined : cores(Math.max(0, now.othersWaiting - then.othersWaiting), wallSeconds)
+    return [
+      region,
+      { total: cores(main + others, wallSeconds), main: cores(main, wallSeconds), others: cores(others, wallSeconds), ...(mainWaiting === undefined ? {} : { mainWaiting, othersWaiting }) }
+    ] as const
   })
   const client = (after.client.user + after.client.system - before.client.user - before.client.system) / 1e6
-  return { ...Object.fromEntries(regions), client: cores(client, wallSeconds), seconds: Number(wallSeconds.toFixed(2)) }
+  const machine =
+    after.machine === undefined || before.machine === undefined
+      ? {}
+      : { machine: { busy: cores(after.machine.busy - before.machine.busy, wallSeconds), steal: cores(after.machine.steal - before.machine.steal, wallSeconds) } }
+  return { ...Object.fromEntries(regions), client: cores(client, wallSeconds), ...machine, seconds: Number(wallSeconds.toFixed(2)) }
 }
 
 const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => Number(value.toFixed(2)))

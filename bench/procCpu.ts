@@ -1,0 +1,104 @@
+/**
+ * CPU readings from Linux's /proc for `bench:repl`: a process's CPU time, split into its main
+ * thread and the rest, the time its threads spent ready to run but waiting for a core, and the
+ * whole machine's busy and stolen time. Each reader returns undefined where the file cannot be
+ * read (not Linux, a process gone); the parsers take the files' text, so they are tested apart.
+ */
+import * as fs from "node:fs"
+
+/** Clock ticks per second in /proc's stat files (USER_HZ, 100 on Linux). */
+const ticksPerSecond = 100
+
+/** utime + stime of a process's or thread's stat text, in seconds; NaN when the text is not one. */
+export const statCpuSeconds = (stat: string): number => {
+  // The command name, in parentheses, may hold spaces and parentheses: the fields after the last ")" start with the state
+  // (field 3), so utime and stime (fields 14 and 15) are the 12th and 13th there.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+}
+
+/** Seconds spent waiting on a run queue, from a thread's schedstat text ("cpu_ns wait_ns timeslices"); undefined when it is not one. */
+export const schedstatWaitSeconds = (schedstat: string): number | undefined => {
+  const fields = schedstat.trim().split(/\s+/)
+  const waitNs = Number(fields[1])
+  return fields.length === 3 && Number.isSafeInteger(waitNs) && waitNs >= 0 ? waitNs / 1e9 : undefined
+}
+
+/** The whole machine's CPU seconds since boot: busy (all but idle and iowait) and stolen by the hypervisor. */
+export interface MachineCpu {
+  readonly busy: number
+  readonly steal: number
+}
+
+/** The first line of /proc/stat ("cpu  user nice system idle iowait irq softirq steal ..." in ticks) as `MachineCpu`; undefined when it is not one. */
+export const procStatMachineCpu = (procStat: string): MachineCpu | undefined => {
+  const fields = (procStat.split("\n")[0] ?? "").trim().split(/\s+/)
+  if (fields[0] !== "cpu" || fields.length < 9) return undefined
+  const [user, nice, system, , , irq, softirq, steal] = fields.slice(1, 9).map(Number) as [number, number, number, number, number, number, number, number]
+  const busy = user + nice + system + irq + softirq + steal
+  return Number.isFinite(busy) ? { busy: busy / ticksPerSecond, steal: steal / ticksPerSecond } : undefined
+}
+
+const readOrUndefined = (file: string): string | undefined => {
+  try {
+    return fs.readFileSync(file, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** User plus system CPU seconds a process has used (to 0.01 s); undefined where /proc cannot tell. */
+export const cpuSeconds = (pid: number | undefined): number | undefined => {
+  const stat = pid === undefined ? undefined : readOrUndefined(`/proc/${pid}/stat`)
+  const seconds = stat === undefined ? Number.NaN : statCpuSeconds(stat)
+  return Number.isFinite(seconds) ? Number(seconds.toFixed(2)) : undefined
+}
+
+/**
+ * CPU seconds of a process's main thread and of its other threads together, and the seconds
+ * each waited for a core while ready to run (undefined where the kernel keeps no schedstat).
+ */
+export interface ThreadCpu {
+  readonly main: number
+  readonly others: number
+  readonly mainWaiting: number | undefined
+  readonly othersWaiting: number | undefined
+}
+
+const plus = (sum: number | undefined, value: number | undefined): number | undefined => (sum === undefined || value === undefined ? undefined : sum + value)
+
+/** A process's `ThreadCpu` now; undefined where /proc cannot tell. A thread that ends while it is read is left out. */
+export const threadCpu = (pid: number | undefined): ThreadCpu | undefined => {
+  if (pid === undefined) return undefined
+  let tasks: ReadonlyArray<string>
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  let main = 0
+  let others = 0
+  let mainWaiting: number | undefined = 0
+  let othersWaiting: number | undefined = 0
+  for (const task of tasks) {
+    const stat = readOrUndefined(`/proc/${pid}/task/${task}/stat`)
+    if (stat === undefined) continue
+    const seconds = statCpuSeconds(stat)
+    const schedstat = readOrUndefined(`/proc/${pid}/task/${task}/schedstat`)
+    const waiting = schedstat === undefined ? undefined : schedstatWaitSeconds(schedstat)
+    if (Number(task) === pid) {
+      main += seconds
+      mainWaiting = plus(mainWaiting, waiting)
+    } else {
+      others += seconds
+      othersWaiting = plus(othersWaiting, waiting)
+    }
+  }
+  return Number.isFinite(main + others) ? { main, others, mainWaiting, othersWaiting } : undefined
+}
+
+/** The machine's `MachineCpu` now; undefined where /proc/stat cannot be read. */
+export const machineCpu = (): MachineCpu | undefined => {
+  const procStat = readOrUndefined("/proc/stat")
+  return procStat === undefined ? undefined : procStatMachineCpu(procStat)
+}
