@@ -11,7 +11,7 @@
  * cancelled once none waits, so a dead connection does not keep it open.
  */
 import * as grpc from "@grpc/grpc-js"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import * as StreamFrames from "./StreamFrames.js"
 
 /** Why a request on the stream failed: the fields of a gRPC status. */
@@ -25,6 +25,9 @@ export interface StreamFailure {
   readonly streamEnded?: true
 }
 
+/** How one request ended: the encoded response, or why it failed. */
+export type Outcome = Either.Either<Uint8Array, StreamFailure>
+
 /** One open stream. */
 export interface ReplicationStream {
   /**
@@ -32,6 +35,13 @@ export interface ReplicationStream {
    * `timeoutMs` (a WriteFrame's) tells the peer how long the sender will wait.
    */
   readonly send: (request: Uint8Array, timeoutMs?: number) => Effect.Effect<Uint8Array, StreamFailure>
+  /**
+   * `send` without a fiber, for a caller outside Effect on a hot path (`WriteStream`, once per
+   * client write: a fiber and a timeout race per write were about a third of the client's CPU in
+   * `bench:repl`). Calls `done` once with the outcome, possibly before it returns, unless the
+   * function it returns is called first, which stops the wait as interrupting `send` does.
+   */
+  readonly start: (request: Uint8Array, timeoutMs: number | undefined, done: (outcome: Outcome) => void) => () => void
   /** Whether the stream ended or was retired: it takes no new requests. */
   readonly closed: () => boolean
   /** Takes no new requests; cancels the call once no request waits for an answer. */
@@ -39,8 +49,6 @@ export interface ReplicationStream {
   /** Cancels the call now: every waiting request fails CANCELLED. */
   readonly cancel: () => void
 }
-
-type Resume = (effect: Effect.Effect<Uint8Array, StreamFailure>) => void
 
 const identity = (bytes: Buffer): Buffer => bytes
 
@@ -87,17 +95,50 @@ const besideTooLarge = (name: string, failure: StreamFailure): StreamFailure => 
   streamEnded: true
 })
 
+const nothingToStop = () => undefined
+
+/** `start` as an Effect: the stream's `send`. */
+const sendOver =
+  (start: ReplicationStream["start"]) =>
+  (request: Uint8Array, timeoutMs?: number): Effect.Effect<Uint8Array, StreamFailure> =>
+    Effect.async<Uint8Array, StreamFailure>((resume) => {
+      const stop = start(request, timeoutMs, (outcome) => resume(Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left)))
+      return Effect.sync(stop)
+    })
+
 /** A stream that never opened: every request fails with `failure`. */
 const neverOpened = (failure: StreamFailure): ReplicationStream => ({
   send: () => Effect.fail(failure),
+  start: (_request, _timeoutMs, done) => {
+    done(Either.left(failure))
+    return nothingToStop
+  },
   closed: () => true,
   retire: () => undefined,
   cancel: () => undefined
 })
 
+/** Why a request is refused before it is sent on a stream in this state, if it is. */
+const refusal = (name: string, messageBytesMax: number, ended: StreamFailure | undefined, retired: boolean, frameBytes: number): StreamFailure | undefined => {
+  if (ended !== undefined) return peerBoundOf(ended) === undefined ? ended : besideTooLarge(name, ended)
+  if (retired) return { code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }
+  if (frameBytes > messageBytesMax) return { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frameBytes} vs. ${messageBytesMax})` }
+  return undefined
+}
+
+/** Takes the peer's answer frames in, and ends the stream's requests when the call ends. */
+const listen = (call: grpc.ClientDuplexStream<Buffer, Buffer>, name: string, answer: (bytes: Buffer) => void, end: (failure: StreamFailure) => void): void => {
+  call.on("data", answer)
+  // grpc-js reports a status other than OK as an 'error' (then 'status'); an OK status or the
+  // end of the answers without a status means the peer closed the stream: nothing more comes.
+  call.on("error", (error: grpc.ServiceError) => end({ code: error.code, details: error.details }))
+  call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name} (${grpc.status[status.code]})` }))
+  call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name}` }))
+}
+
 const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: number, name: string): ReplicationStream => {
-  // Each request's resume and its frame's size (see `end`).
-  const waiting = new Map<number, { readonly resume: Resume; readonly bytes: number }>()
+  // Each request's `done` and its frame's size (see `end`).
+  const waiting = new Map<number, { readonly done: (outcome: Outcome) => void; readonly bytes: number }>()
   let nextId = 1
   let ended: StreamFailure | undefined
   let retired = false
@@ -109,8 +150,9 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
     if (ended !== undefined) return
     ended = { ...failure, streamEnded: true }
     const peerBound = peerBoundOf(failure)
-    for (const { resume, bytes } of waiting.values()) resume(Effect.fail(peerBound === undefined || bytes > peerBound ? ended : besideTooLarge(name, failure)))
+    const failed = [...waiting.values()]
     waiting.clear()
+    for (const { done, bytes } of failed) done(Either.left(peerBound === undefined || bytes > peerBound ? ended : besideTooLarge(name, failure)))
   }
   const answer = (bytes: Buffer) => {
     const frame = StreamFrames.decodeResponse(bytes)
@@ -118,39 +160,34 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
       end({ code: grpc.status.INTERNAL, details: `malformed answer on the ${name}: ${frame}` })
       return call.cancel()
     }
-    const resume = waiting.get(frame.id)?.resume
-    if (resume === undefined) return // its sender stopped waiting (a timeout)
+    const done = waiting.get(frame.id)?.done
+    if (done === undefined) return // its sender stopped waiting (a timeout)
     waiting.delete(frame.id)
-    resume("response" in frame ? Effect.succeed(frame.response) : Effect.fail({ code: frame.code, details: frame.details }))
+    done("response" in frame ? Either.right(frame.response) : Either.left({ code: frame.code, details: frame.details }))
     cancelIfIdle()
   }
 
-  call.on("data", answer)
-  // grpc-js reports a status other than OK as an 'error' (then 'status'); an OK status or the
-  // end of the answers without a status means the peer closed the stream: nothing more comes.
-  call.on("error", (error: grpc.ServiceError) => end({ code: error.code, details: error.details }))
-  call.on("status", (status: grpc.StatusObject) => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name} (${grpc.status[status.code]})` }))
-  call.on("end", () => end({ code: grpc.status.UNAVAILABLE, details: `the peer ended the ${name}` }))
+  listen(call, name, answer, end)
 
-  const send = (request: Uint8Array, timeoutMs?: number) =>
-    Effect.async<Uint8Array, StreamFailure>((resume) => {
-      if (ended !== undefined) return resume(Effect.fail(peerBoundOf(ended) === undefined ? ended : besideTooLarge(name, ended)))
-      if (retired) return resume(Effect.fail({ code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }))
-      const frame = StreamFrames.encodeRequest(nextId, request, timeoutMs)
-      if (frame.length > messageBytesMax) {
-        return resume(Effect.fail({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` }))
-      }
-      const id = nextId++
-      waiting.set(id, { resume, bytes: frame.length })
-      call.write(frame)
-      return Effect.sync(() => {
-        waiting.delete(id)
-        cancelIfIdle()
-      })
-    })
+  const start: ReplicationStream["start"] = (request, timeoutMs, done) => {
+    const frame = ended === undefined && !retired ? StreamFrames.encodeRequest(nextId, request, timeoutMs) : undefined
+    const refused = refusal(name, messageBytesMax, ended, retired, frame?.length ?? 0)
+    if (refused !== undefined || frame === undefined) {
+      done(Either.left(refused!))
+      return nothingToStop
+    }
+    const id = nextId++
+    waiting.set(id, { done, bytes: frame.length })
+    call.write(frame)
+    return () => {
+      waiting.delete(id)
+      cancelIfIdle()
+    }
+  }
 
   return {
-    send,
+    send: sendOver(start),
+    start,
     closed: () => ended !== undefined || retired,
     retire: () => {
       if (retired) return

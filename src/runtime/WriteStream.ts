@@ -20,7 +20,7 @@
  * as a Write call, and so is every later one (`fallback`).
  */
 import * as grpc from "@grpc/grpc-js"
-import { Duration, Effect, Either } from "effect"
+import { Either } from "effect"
 import * as Proto from "../proto/inferadb/replication/v1/messages.js"
 import { RelationshipsService } from "../proto/inferadb/replication/v1/service.js"
 import * as ReplicationStream from "./ReplicationStream.js"
@@ -73,27 +73,44 @@ export const make = (client: grpc.Client, metadata: () => grpc.Metadata, timeout
   let stream: ReplicationStream.ReplicationStream | undefined
   let unimplemented = false
   const open = () => ReplicationStream.open(client, RelationshipsService.writeStream.path, metadata(), frameBytesMax, "write stream")
-  const deadline = Duration.millis(timeoutMs)
 
-  const send = (request: Proto.WriteRequest): Promise<Written> => {
-    if (stream === undefined || stream.closed()) stream = open()
-    // The frame says how long this client waits, so that the node commits nothing after it gave up.
-    const sent = stream.send(Proto.WriteRequest.encode(request).finish(), timeoutMs).pipe(
-      Effect.timeoutFail({ duration: deadline, onTimeout: (): ReplicationStream.StreamFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `Deadline exceeded after ${timeoutMs} ms on the write stream` }) }),
-      Effect.either
-    )
-    return Effect.runPromise(sent).then((outcome) => {
-      if (Either.isRight(outcome)) {
-        const response = Proto.WriteResponse.decode(outcome.right)
-        return { revision: response.revision, position: response.position, epoch: response.epoch }
-      }
-      if (outcome.left.code === grpc.status.UNIMPLEMENTED && outcome.left.streamEnded === true) {
-        unimplemented = true
-        return fallback(request)
-      }
-      throw statusOf(outcome.left)
-    })
+  /** What a write's outcome on the stream makes of its promise. */
+  const written = (request: Proto.WriteRequest, outcome: ReplicationStream.Outcome): Written | Promise<Written> => {
+    if (Either.isRight(outcome)) {
+      const response = Proto.WriteResponse.decode(outcome.right)
+      return { revision: response.revision, position: response.position, epoch: response.epoch }
+    }
+    if (outcome.left.code === grpc.status.UNIMPLEMENTED && outcome.left.streamEnded === true) {
+      unimplemented = true
+      return fallback(request)
+    }
+    throw statusOf(outcome.left)
   }
+
+  // Without a fiber: a timer of its own for the deadline, and the stream's callback (`start`).
+  const send = (request: Proto.WriteRequest): Promise<Written> =>
+    new Promise<Written>((resolve, reject) => {
+      if (stream === undefined || stream.closed()) stream = open()
+      let settled = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const settle = (outcome: ReplicationStream.Outcome) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        try {
+          resolve(written(request, outcome))
+        } catch (error) {
+          reject(error)
+        }
+      }
+      // The frame says how long this client waits, so that the node commits nothing after it gave up.
+      const stop = stream.start(Proto.WriteRequest.encode(request).finish(), timeoutMs, settle)
+      if (settled) return
+      timer = setTimeout(() => {
+        stop()
+        settle(Either.left({ code: grpc.status.DEADLINE_EXCEEDED, details: `Deadline exceeded after ${timeoutMs} ms on the write stream` }))
+      }, timeoutMs)
+    })
 
   return {
     write: (request) => (unimplemented ? fallback(request) : send(request)),
