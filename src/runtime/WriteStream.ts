@@ -58,6 +58,9 @@ const serviceError = (code: grpc.status, details: string): grpc.ServiceError =>
  */
 const refusedAtOpen: ReadonlySet<grpc.status> = new Set([grpc.status.UNIMPLEMENTED, grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED])
 
+/** The longest delay a Node timer keeps (2^31 - 1 ms). */
+const timerDelayMaxMs = 2 ** 31 - 1
+
 /** The status a caller sees for a write whose stream failed as `failure` says. */
 const statusOf = (failure: ReplicationStream.StreamFailure): grpc.ServiceError => {
   if (failure.streamEnded === undefined || refusedAtOpen.has(failure.code)) return serviceError(failure.code, failure.details)
@@ -105,7 +108,8 @@ export const make = (client: grpc.Client, metadata: () => grpc.Metadata, timeout
       }
       // The frame says how long this client waits, so that the node commits nothing after it gave up.
       const stop = stream.start(Proto.WriteRequest.encode(request).finish(), timeoutMs, settle)
-      if (settled) return
+      // Node fires a timer beyond its bound (about 24.8 days) or of no finite delay at once: such a deadline never passes.
+      if (settled || !(timeoutMs <= timerDelayMaxMs)) return
       timer = setTimeout(() => {
         stop()
         settle(Either.left({ code: grpc.status.DEADLINE_EXCEEDED, details: `Deadline exceeded after ${timeoutMs} ms on the write stream` }))
