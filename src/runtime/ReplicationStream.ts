@@ -109,21 +109,22 @@ const sendOver =
 /** A stream that never opened: every request fails with `failure`. */
 const neverOpened = (failure: StreamFailure): ReplicationStream => ({
   send: () => Effect.fail(failure),
-  start: (_request, _timeoutMs, done) => {
-    done(Either.left(failure))
-    return nothingToStop
-  },
+  start: (_request, _timeoutMs, done) => refuse(done, failure),
   closed: () => true,
   retire: () => undefined,
   cancel: () => undefined
 })
 
-/** Why a request is refused before it is sent on a stream in this state, if it is. */
-const refusal = (name: string, messageBytesMax: number, ended: StreamFailure | undefined, retired: boolean, frameBytes: number): StreamFailure | undefined => {
+/** Fails a request at once, before anything was sent: there is nothing to stop. */
+const refuse = (done: (outcome: Outcome) => void, failure: StreamFailure): (() => void) => {
+  done(Either.left(failure))
+  return nothingToStop
+}
+
+/** Why a stream that ended or was retired refuses a request before encoding it; undefined while it takes requests. */
+const closedRefusal = (name: string, ended: StreamFailure | undefined, retired: boolean): StreamFailure | undefined => {
   if (ended !== undefined) return peerBoundOf(ended) === undefined ? ended : besideTooLarge(name, ended)
-  if (retired) return { code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` }
-  if (frameBytes > messageBytesMax) return { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frameBytes} vs. ${messageBytesMax})` }
-  return undefined
+  return retired ? { code: grpc.status.UNAVAILABLE, details: `the ${name} was retired` } : undefined
 }
 
 /** Takes the peer's answer frames in, and ends the stream's requests when the call ends. */
@@ -170,11 +171,11 @@ const opened = (call: grpc.ClientDuplexStream<Buffer, Buffer>, messageBytesMax: 
   listen(call, name, answer, end)
 
   const start: ReplicationStream["start"] = (request, timeoutMs, done) => {
-    const frame = ended === undefined && !retired ? StreamFrames.encodeRequest(nextId, request, timeoutMs) : undefined
-    const refused = refusal(name, messageBytesMax, ended, retired, frame?.length ?? 0)
-    if (refused !== undefined || frame === undefined) {
-      done(Either.left(refused!))
-      return nothingToStop
+    const closed = closedRefusal(name, ended, retired)
+    if (closed !== undefined) return refuse(done, closed)
+    const frame = StreamFrames.encodeRequest(nextId, request, timeoutMs)
+    if (frame.length > messageBytesMax) {
+      return refuse(done, { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${frame.length} vs. ${messageBytesMax})` })
     }
     const id = nextId++
     waiting.set(id, { done, bytes: frame.length })
