@@ -7,15 +7,17 @@
 import * as fs from "node:fs"
 
 /** Clock ticks per second in /proc's stat files (USER_HZ, 100 on Linux). */
-const ticksPerSecond = 100
+export const ticksPerSecond = 100
 
-/** utime + stime of a process's or thread's stat text, in seconds; NaN when the text is not one. */
-export const statCpuSeconds = (stat: string): number => {
-  // The command name, in parentheses, may hold spaces and parentheses: the fields after the last ")" start with the state
-  // (field 3), so utime and stime (fields 14 and 15) are the 12th and 13th there.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
-}
+/**
+ * Field `number` (as proc(5) counts them, from 1; 3 or later) of a process's or thread's stat
+ * text, as a number; NaN when there is none. The command name, in parentheses, may hold spaces
+ * and parentheses, so fields are counted from the last ")", after which field 3 (the state) starts.
+ */
+export const statField = (stat: string, number: number): number => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[number - 3])
+
+/** utime + stime (fields 14 and 15) of a process's or thread's stat text, in seconds; NaN when the text is not one. */
+export const statCpuSeconds = (stat: string): number => (statField(stat, 14) + statField(stat, 15)) / ticksPerSecond
 
 /** Seconds spent waiting on a run queue, from a thread's schedstat text ("cpu_ns wait_ns timeslices"); undefined when it is not one. */
 export const schedstatWaitSeconds = (schedstat: string): number | undefined => {

@@ -50,6 +50,7 @@ import { Either } from "effect"
 import { bundleOf } from "../bin/launch.mjs"
 import type * as Run from "../src/sim/Run.js"
 import * as Scenario from "../src/sim/Scenario.js"
+import * as ProcCpu from "./procCpu.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /**
@@ -157,9 +158,9 @@ const loadAverage = (): ReadonlyArray<number> => os.loadavg().map((value) => rou
  */
 const childrenCpuMs = (): number | undefined => {
   try {
-    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")
-    // After "pid (comm) ", field 3 (state) is index 0, so cutime (16) and cstime (17) are 13 and 14.
-    return (Number(fields[13]) + Number(fields[14])) * 10
+    const stat = fs.readFileSync("/proc/self/stat", "utf8")
+    // cutime and cstime (fields 16 and 17), in clock ticks.
+    return ((ProcCpu.statField(stat, 16) + ProcCpu.statField(stat, 17)) * 1000) / ProcCpu.ticksPerSecond
   } catch {
     return undefined
   }

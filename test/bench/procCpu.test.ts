@@ -16,6 +16,13 @@ describe("procCpu", () => {
     expect(Number.isNaN(ProcCpu.statCpuSeconds("garbage"))).toBe(true)
   })
 
+  it("counts a stat line's fields as proc(5) does, from after the command name", () => {
+    expect(ProcCpu.statField(stat, 4)).toBe(1)
+    expect(ProcCpu.statField(stat, 14)).toBe(250)
+    expect(ProcCpu.statField(stat, 20)).toBe(11)
+    expect(Number.isNaN(ProcCpu.statField(stat, 99))).toBe(true)
+  })
+
   it("reads the run-queue wait, the second of schedstat's three fields, in seconds", () => {
     expect(ProcCpu.schedstatWaitSeconds("734000000 1500000000 812\n")).toBe(1.5)
     expect(ProcCpu.schedstatWaitSeconds("0 0 1")).toBe(0)
