@@ -11,6 +11,7 @@
  * then), so the timestamps, progress and acknowledged checks read it unchanged.
  */
 import type * as Change from "../replication/Change.js"
+import type * as Failover from "../replication/Failover.js"
 import type * as Store from "../replication/Store.js"
 import type * as Topology from "../replication/Topology.js"
 import * as Tuple from "../replication/Tuple.js"
@@ -102,6 +103,24 @@ export interface Observed {
   readonly unobserved: ReadonlyArray<{ readonly op: Workload.Op; readonly wipedAfter: boolean }>
   /** Graceful stops whose drains `serve` logged complete, with the peers' logs as their feeds showed them just after. */
   readonly drained?: ReadonlyArray<{ readonly stop: DrainCheck.DrainedStop; readonly peers: DrainCheck.Peers }>
+  /** Each node's failover view as its serve processes logged it (`Nodes.epochChangeIn`). */
+  readonly epochLogs?: ReadonlyArray<EpochLog>
+}
+
+/** A node's epoch changes as its serve processes logged them, times in ms since the run started. */
+export interface EpochLog {
+  readonly nodeId: string
+  readonly regionId: string
+  readonly changes: ReadonlyArray<{
+    readonly incarnation: number
+    readonly atMs: number
+    readonly epoch: number
+    readonly primary: string | undefined
+    readonly fenced: boolean
+    readonly cause: string
+  }>
+  /** The incarnations that bound their listener: each logged its starting view before that. */
+  readonly listened: ReadonlyArray<number>
 }
 
 /**
@@ -134,13 +153,49 @@ export const epochHistoryHidden = "a node's failover epoch history is not expose
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
- * in (`WriteResponse.epoch`). Judged: no epoch has writes from two regions, and no write sent
- * after another region acknowledged one in a newer epoch is taken in an older one. Not judged:
- * which region each node named primary when (the history the simulator reads from each node).
+ * in (`WriteResponse.epoch`), and under PrimaryReplica each node's view of the primary as its
+ * serve processes logged every change of it (`EpochLog`). Judged: no epoch has writes from two
+ * regions; no write sent after another region acknowledged one in a newer epoch is taken in an
+ * older one; and, from the logged views, no epoch had two regions serving as its primary (the
+ * simulator's check of each node's history), in runs that wipe no disk. Not judged: that last
+ * where a disk is wiped (an epoch whose every record went with wiped disks may be begun again,
+ * and the harness does not know which epochs a disk recorded when it wiped it); writes sent
+ * before a newer epoch's first write and committed after it; the hand-back's timing.
  */
-export const epochsPartly = "judged from the epoch each write was acknowledged in; not whether two regions named themselves primary of one epoch, nor writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed), nor whether a hand-back came sooner than promote_back_after_ms after an outage of the original region (each node's epoch history)"
+export const epochsPartly =
+  "judged from the epoch each write was acknowledged in and, under PrimaryReplica in runs that wipe no disk, from each node's view of the primary as serve logged every change of it (no epoch with two serving primaries); not writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed), nor whether a hand-back came sooner than promote_back_after_ms after an outage of the original region, nor, in runs that wipe a disk, the serving primaries (an epoch forgotten with wiped disks may be begun again)"
 
-const judgeEpochs = (history: History): ReadonlyArray<Checkers.Violation> => Checkers.epochs(history.writes, [], "invoked")
+/** The causes of a change of view the README documents for the "epoch change" line. */
+const epochCauses: ReadonlySet<string> = new Set(["initial", "promoted", "adopted", "reclaimed", "handed-back", "fenced", "confirmed"])
+
+/**
+ * Each node's logged views as the checkers read a history, and what makes a log unreadable: an
+ * incarnation that served without logging its starting view, or a cause the README does not
+ * name. Either is a violation, so a change in what serve logs cannot leave this check blind.
+ */
+const epochHistories = (logs: ReadonlyArray<EpochLog>): { readonly nodes: ReadonlyArray<Checkers.NodeEpochs>; readonly unreadable: ReadonlyArray<Checkers.Violation> } => {
+  const unreadable: Array<Checkers.Violation> = []
+  const nodes = logs.map((log) => {
+    const silent = log.listened.filter((incarnation) => !log.changes.some((change) => change.incarnation === incarnation && change.cause === "initial"))
+    if (silent.length > 0) {
+      unreadable.push({ checker: "epochs", message: `${log.nodeId} logged no starting view of the primary in incarnation(s) ${silent.join(", ")}: its epoch history cannot be judged`, details: { nodeId: log.nodeId, incarnations: silent } })
+    }
+    const unknown = log.changes.filter((change) => !epochCauses.has(change.cause))
+    if (unknown.length > 0) {
+      unreadable.push({ checker: "epochs", message: `${log.nodeId} logged epoch changes of a cause the README does not name: ${[...new Set(unknown.map((change) => change.cause))].join(", ")}`, details: { nodeId: log.nodeId } })
+    }
+    const history = log.changes.map(({ epoch, primary, fenced, cause, atMs }) => ({ epoch, primary, fenced, cause: cause as Failover.Cause, atMs }))
+    return { nodeId: log.nodeId, regionId: log.regionId, history }
+  })
+  return { nodes, unreadable }
+}
+
+const judgeEpochs = (scenario: Scenario, history: History, logs: ReadonlyArray<EpochLog> | undefined): ReadonlyArray<Checkers.Violation> => {
+  const wipes = scenario.faults.some((fault) => fault.kind === "wipe")
+  if (scenario.topology.strategy !== "PrimaryReplica" || logs === undefined || wipes) return Checkers.epochs(history.writes, [], "invoked")
+  const { nodes, unreadable } = epochHistories(logs)
+  return [...unreadable, ...Checkers.epochs(history.writes, nodes, "invoked")]
+}
 
 /** What the `drained` check can see on real processes (`DrainCheck`, from `ChaosRun.noteDrain`). */
 export const drainedPartly =
@@ -213,7 +268,7 @@ export const judge = (
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
-  if (checks.has("epochs")) violations.push(...judgeEpochs(history))
+  if (checks.has("epochs")) violations.push(...judgeEpochs(scenario, history, observed.epochLogs))
   if (checks.has("failover")) violations.push(...judgeFailover(scenario, history))
   if (checks.has("progress")) {
     const windows = [...windowsAsRun(scenario, observed.applied, observed.healedAtMs), ...(observed.starting ?? [])]

@@ -189,6 +189,10 @@ export interface Node {
   readonly defects: Array<string>
   /** Each drain a graceful stop ran, as its serve process logged the outcome (`drainIn`). */
   readonly drains: Array<DrainLine>
+  /** Every change of its failover view its serve processes logged (`epochChangeIn`), all incarnations. */
+  readonly epochChanges: Array<EpochLine>
+  /** The incarnations whose serve process bound its listener (`listeningLine`). */
+  readonly listened: Array<number>
   /** A graceful stop under way: settles once the process has exited. */
   exiting: Promise<void> | undefined
 }
@@ -207,6 +211,28 @@ export const drainIn = (line: string): Omit<DrainLine, "incarnation" | "atWallMs
   const drained = /drained: every target acknowledged the log up to position (\d+)/.exec(line)
   if (drained !== null) return { complete: true, logEnd: Number(drained[1]), line }
   return /drain timed out after/.test(line) ? { complete: false, logEnd: undefined, line } : undefined
+}
+
+/** A change of a node's failover view as its serve process logged it, and when the harness read the line. */
+export interface EpochLine {
+  readonly incarnation: number
+  readonly atWallMs: number
+  readonly epoch: number
+  /** Undefined: the node knew of no primary. */
+  readonly primary: string | undefined
+  readonly fenced: boolean
+  readonly cause: string
+}
+
+/**
+ * The change of failover view in one line of serve's output, if it is one. The README documents
+ * the line (Health, metrics and logs): "epoch change: epoch=<n> primary=<region, or nothing>
+ * fenced=<true|false> cause=<initial|promoted|adopted|reclaimed|handed-back|fenced|confirmed>".
+ */
+export const epochChangeIn = (line: string): Omit<EpochLine, "incarnation" | "atWallMs"> | undefined => {
+  const change = /epoch change: epoch=(\d+) primary=(\S*) fenced=(true|false) cause=([a-z-]+)/.exec(line)
+  if (change === null) return undefined
+  return { epoch: Number(change[1]), primary: change[2] === "" ? undefined : change[2], fenced: change[3] === "true", cause: change[4]! }
 }
 
 /** serve's line once its listener is bound ("<time> INFO  <region>/<node> gRPC: <address> (...)"). */
@@ -276,7 +302,12 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number, hooks:
   node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
     // serve logs its gRPC address once its store is open and its listener bound: from then on it
     // answers, as a simulated node does once its restart delay is over (`Startup.restartDelayMs`).
-    if (listeningLine.test(line)) hooks.onListening?.()
+    if (listeningLine.test(line)) {
+      node.listened.push(node.incarnations)
+      hooks.onListening?.()
+    }
+    const change = epochChangeIn(line)
+    if (change !== undefined) node.epochChanges.push({ ...change, incarnation: node.incarnations, atWallMs: Date.now() })
     const defect = Defects.defectIn(line)
     if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
     const drain = drainIn(line)
@@ -466,6 +497,8 @@ export const make = (scenario: Scenario, network: Netns.Network, runFolder: stri
       exits: [],
       defects: [],
       drains: [],
+      epochChanges: [],
+      listened: [],
       exiting: undefined
     }
   })

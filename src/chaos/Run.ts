@@ -863,6 +863,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       epochMs: chaos.startMs,
       lostWithDisk: chaos.lostWithDisk,
       drained: chaos.drained,
+      epochLogs: epochLogsOf(chaos.nodes, chaos.startMs),
       unobserved: chaos.ops
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
@@ -910,6 +911,15 @@ export const replayCommand = (scenario: Scenario, options: Pick<Options, "seed" 
   `inferadb-repl chaos run <${scenario.name}.yaml> --seed ${options.seed}${options.canary === undefined ? "" : ` --canary ${options.canary}`}`
 
 const tenths = (value: number) => Math.round(value * 10) / 10
+
+/** Each node's logged changes of its failover view, in ms since the run started at `startMs` (wall clock). */
+const epochLogsOf = (nodes: ReadonlyArray<Nodes.Node>, startMs: number): ReadonlyArray<Judge.EpochLog> =>
+  nodes.map((node) => ({
+    nodeId: node.address.nodeId,
+    regionId: node.address.regionId,
+    changes: node.epochChanges.map(({ atWallMs, ...change }) => ({ ...change, atMs: atWallMs - startMs })),
+    listened: node.listened
+  }))
 
 /** Each node's incarnations, exits, drains and final log length, for the result. */
 const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<RegionState>, startMs: number): ChaosResult["nodes"] =>

@@ -465,6 +465,15 @@ const withChange = (tracking: Tracking, change: Omit<EpochChange, "atMs">, nowMs
   history: [...tracking.history, { ...change, atMs: nowMs }]
 })
 
+/**
+ * Logs a change of this node's view, one line each, as the history keeps it: an operator reads
+ * when the node was promoted, fenced or handed the role back, and the chaos harness reads every
+ * node's history from these lines, as the simulator reads it from the node (README, "Health,
+ * metrics and logs"). The format is documented there; keep the two in step.
+ */
+const logChange = (change: Omit<EpochChange, "atMs">): Effect.Effect<void> =>
+  Effect.logInfo(`epoch change: epoch=${change.epoch} primary=${change.primary ?? ""} fenced=${change.fenced} cause=${change.cause}`)
+
 /** What the controller acts through. */
 interface Io {
   readonly tracking: Ref.Ref<Tracking>
@@ -473,6 +482,10 @@ interface Io {
   /** Hands a view to `Primacy`, which guards the write path with it. */
   readonly adopt: (view: Pick<EpochChange, "epoch" | "primary" | "fenced">) => Effect.Effect<void>
 }
+
+/** Adopts a node's starting view, the first change of its history, and logs it as one. */
+const adoptStart = (io: Io, view: Pick<EpochChange, "epoch" | "primary" | "fenced">): Effect.Effect<void> =>
+  Effect.zipRight(io.adopt(view), logChange({ ...view, cause: "initial" }))
 
 /** The view `Primacy` holds for a node's state: a fenced region takes no writes. */
 const primacyView = (view: Pick<EpochChange, "epoch" | "primary" | "fenced">): Primacy.View => ({
@@ -485,7 +498,7 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
   Effect.gen(function* () {
     const current = yield* Ref.get(io.tracking)
     const change = (next: Omit<EpochChange, "atMs">, unrecorded?: boolean) =>
-      Effect.zipRight(Ref.set(io.tracking, { ...withChange(current, next, nowMs), ...(unrecorded === undefined ? {} : { unrecorded }) }), io.adopt(next))
+      Effect.zipRight(Ref.set(io.tracking, { ...withChange(current, next, nowMs), ...(unrecorded === undefined ? {} : { unrecorded }) }), Effect.zipRight(io.adopt(next), logChange(next)))
     const recordPromotion = (epoch: number) =>
       Effect.flatMap(io.writeRecord({ epoch, primary: settings.regionId }), (written) =>
         written ? Ref.update(io.tracking, (state) => (state.epoch === epoch ? { ...state, unrecorded: false } : state)) : Effect.void
@@ -618,7 +631,7 @@ export const make = (settings: Settings) =>
       const ranBefore = !fresh || (yield* Effect.orElseSucceed(store.logEnd, () => 0)) > 0
       const fenced = primary === settings.regionId && ranBefore && successor(topology, settings.regionId) !== undefined
       yield* Ref.set(tracking, { ...initialTracking(record?.epoch ?? 0, primary, fenced, yield* Clock.monotonicMs), awaitingBootstrap: fenced && fresh })
-      yield* io.adopt({ epoch: record?.epoch ?? 0, primary, fenced })
+      yield* adoptStart(io, { epoch: record?.epoch ?? 0, primary, fenced })
       yield* io.setPrimary(fenced ? successor(topology, settings.regionId) : primary)
     })
 

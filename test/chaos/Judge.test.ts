@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from "vitest"
 import * as Judge from "../../src/chaos/Judge.js"
+import * as Nodes from "../../src/chaos/Nodes.js"
 import type * as Workload from "../../src/chaos/Workload.js"
 import { Either } from "effect"
 import * as Tuple from "../../src/replication/Tuple.js"
@@ -97,6 +98,62 @@ describe("the epochs check on real processes", () => {
     expect(Judge.notJudged.epochs).toBeUndefined()
     expect(Judge.notJudged.failover).toBeUndefined()
     expect(Judge.failoverPartly).toMatch(/^judged from the writes/)
+  })
+})
+
+/** A node's logged view: `incarnation` 1 unless said. */
+const view = (epoch: number, primary: string | undefined, cause: string, atMs: number, fenced = false, incarnation = 1) => ({ incarnation, atMs, epoch, primary, fenced, cause })
+
+const epochLog = (nodeId: string, changes: Judge.EpochLog["changes"], listened: ReadonlyArray<number> = [1]): Judge.EpochLog => ({ nodeId, regionId: nodeId.replace("-node1", ""), changes, listened })
+
+const judgedWithLogs = (logs: ReadonlyArray<Judge.EpochLog>, judgedScenario = scenario) => Judge.judge(observedOf(judgedScenario, [], { epochLogs: logs })).violations
+
+describe("the epochs check on real processes, from the views serve logged", () => {
+  it("reads serve's line, in either log format, and nothing else", () => {
+    expect(Nodes.epochChangeIn("2026-12-06T01:00:00.000Z INFO  b/b-node1 epoch change: epoch=3 primary=b fenced=false cause=promoted")).toEqual({ epoch: 3, primary: "b", fenced: false, cause: "promoted" })
+    expect(Nodes.epochChangeIn(JSON.stringify({ level: "INFO", message: "epoch change: epoch=0 primary= fenced=true cause=initial" }))).toEqual({ epoch: 0, primary: undefined, fenced: true, cause: "initial" })
+    expect(Nodes.epochChangeIn("2026-12-06T01:00:00.000Z INFO  b/b-node1 gRPC: 10.0.0.2:50051")).toBeUndefined()
+  })
+
+  it("a failover and a hand-back, each region serving its own epochs, pass", () => {
+    const logs = [
+      epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "b", "adopted", 2_000, false), view(2, "a", "adopted", 6_000)]),
+      epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900), view(2, "a", "handed-back", 5_900)])
+    ]
+    expect(judgedWithLogs(logs)).toEqual([])
+  })
+
+  it("two regions serving as primary of one epoch is a split brain, though no write shows it", () => {
+    const logs = [
+      epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 2_100)]),
+      epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900)])
+    ]
+    expect(judgedWithLogs(logs)).toEqual([expect.objectContaining({ checker: "epochs", message: "epoch 1: a and b each served as primary" })])
+  })
+
+  it("a fenced view is not serving: a restarted primary that fenced itself in an old epoch is not a second primary", () => {
+    const logs = [
+      epochLog("a-node1", [view(0, "a", "initial", 50), view(0, "a", "initial", 3_000, true, 2)], [1, 2]),
+      epochLog("b-node1", [view(0, "a", "initial", 60)])
+    ]
+    expect(judgedWithLogs(logs)).toEqual([])
+  })
+
+  it("an incarnation that served without logging its starting view, or a cause the README does not name, is a violation: the check is never blind", () => {
+    const silent = judgedWithLogs([epochLog("a-node1", [view(0, "a", "initial", 50)], [1, 2]), epochLog("b-node1", [view(0, "a", "initial", 60)])])
+    expect(silent).toEqual([expect.objectContaining({ checker: "epochs", message: "a-node1 logged no starting view of the primary in incarnation(s) 2: its epoch history cannot be judged" })])
+    const unknown = judgedWithLogs([epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "seized", 90)]), epochLog("b-node1", [view(0, "a", "initial", 60)])])
+    expect(unknown).toEqual([expect.objectContaining({ checker: "epochs", message: "a-node1 logged epoch changes of a cause the README does not name: seized" })])
+  })
+
+  it("in a run that wipes a disk the serving primaries are not judged (an epoch forgotten with its records may be begun again)", () => {
+    const wiping = { ...scenario, faults: [{ atMs: 1_000, kind: "wipe" as const, target: { node: "a-node1" } }] } as unknown as typeof scenario
+    const logs = [
+      epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 2_100)]),
+      epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900)])
+    ]
+    expect(judgedWithLogs(logs, wiping)).toEqual([])
+    expect(Judge.epochsPartly).toMatch(/in runs that wipe a disk, the serving primaries/)
   })
 })
 
