@@ -48,7 +48,7 @@ export const make = (finished: Finished): RunReport.RunReport => {
   ]
   const durationMs = Math.max(finished.durationMs, ...events.map((event) => event.atMs))
   const primaryReplica = scenario.topology.strategy === "PrimaryReplica"
-  const epochsReason = Judge.epochHistoryHidden
+  const epochsReason = Judge.failoverStoryUntold
   return {
     scenario: result.scenario,
     seed: result.seed,
@@ -65,7 +65,7 @@ export const make = (finished: Finished): RunReport.RunReport => {
     failover: undefined,
     unrecorded: {
       messages: messagesUnrecorded,
-      ...(primaryReplica ? { epochs: `partly: ${Judge.epochsPartly}`, failover: `the failover story (loss, detection, promotion, RTO, RPO) needs the epoch history: ${epochsReason}` } : {})
+      ...(primaryReplica ? { epochs: `partly: ${Judge.epochsPartly}`, failover: `the failover story (loss, detection, promotion, RTO, RPO) is not told: ${epochsReason}` } : {})
     },
     markdown: markdown(finished, lostWrites),
     result: { ...result }

@@ -144,12 +144,13 @@ export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): Read
 /**
  * The checks a real run cannot judge, with the reason: none now. `epochs` and `failover` are
  * judged in part, from the epoch each node says it took a write in (`judgeEpochs`,
- * `judgeFailover`), not from each node's epoch history.
+ * `judgeFailover`), and `epochs` also from each node's view of the primary as serve logs it (`EpochLog`).
  */
 export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {}
 
 /** Why a real run's report has no failover story (detection, promotion, RTO, RPO). */
-export const epochHistoryHidden = "a node's failover epoch history is not exposed through the public API"
+export const failoverStoryUntold =
+  "the harness reads each node's epoch history from serve's log and judges it (epochs), but does not tell the story from it: it judges a run once the data has converged, which may come before the role is handed back"
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
@@ -203,7 +204,7 @@ export const drainedPartly =
 
 /** What the `failover` check can see on real processes (`judgeFailover`). */
 export const failoverPartly =
-  "judged from the writes: after the scenario's first fault on the original primary's region, another region acknowledged a write in an epoch newer than every one acknowledged before; not when each region was promoted, nor who serves at the end (each node's epoch history)"
+  "judged from the writes: after the scenario's first fault on the original primary's region, another region acknowledged a write in an epoch newer than every one acknowledged before; not when each region was promoted, nor who serves at the end (the run is judged once its data converged, which may come before the hand-back)"
 
 /**
  * The failover story as the writes tell it, from the documented rules rather than the nodes'

@@ -465,14 +465,38 @@ const withChange = (tracking: Tracking, change: Omit<EpochChange, "atMs">, nowMs
   history: [...tracking.history, { ...change, atMs: nowMs }]
 })
 
+/** A change of view in words, for the operator. */
+const describeChange = (change: Omit<EpochChange, "atMs">): string => {
+  switch (change.cause) {
+    case "promoted":
+      return `promoted: this region is primary of epoch ${change.epoch}`
+    case "adopted":
+      return `adopted epoch ${change.epoch}: ${change.primary ?? "no region"} is primary`
+    case "reclaimed":
+      return `reclaimed epoch ${change.epoch}: peers name this region primary of it and its record was lost before it replicated`
+    case "handed-back":
+      return `handed back: ${change.primary ?? "no region"} is primary of epoch ${change.epoch}`
+    case "fenced":
+      return `fenced: this region stops taking writes in epoch ${change.epoch} (it lost contact with at least half of the regions, or restarted and may have missed a failover)`
+    case "confirmed":
+      return `unfenced: this region takes writes again as primary of epoch ${change.epoch}`
+    case "initial":
+      return `primary view at start: epoch ${change.epoch}, ${change.primary ?? "no region"} primary${change.fenced ? " (this region fenced)" : ""}`
+  }
+}
+
 /**
- * Logs a change of this node's view, one line each, as the history keeps it: an operator reads
- * when the node was promoted, fenced or handed the role back, and the chaos harness reads every
- * node's history from these lines, as the simulator reads it from the node (README, "Health,
- * metrics and logs"). The format is documented there; keep the two in step.
+ * The log line of a change of this node's view: its description, then its fields as the history
+ * keeps them, for tools. The chaos harness reads every node's history from these lines, as the
+ * simulator reads it from the node; the README documents the format ("Health, metrics and
+ * logs"): keep the two in step.
  */
+export const changeLine = (change: Omit<EpochChange, "atMs">): string =>
+  `${describeChange(change)} (epoch change: epoch=${change.epoch} primary=${change.primary ?? ""} fenced=${change.fenced} cause=${change.cause})`
+
+/** Logs a change as it happens: promotion and fencing at warning, the rest at info. */
 const logChange = (change: Omit<EpochChange, "atMs">): Effect.Effect<void> =>
-  Effect.logInfo(`epoch change: epoch=${change.epoch} primary=${change.primary ?? ""} fenced=${change.fenced} cause=${change.cause}`)
+  change.cause === "promoted" || change.cause === "fenced" ? Effect.logWarning(changeLine(change)) : Effect.logInfo(changeLine(change))
 
 /** What the controller acts through. */
 interface Io {

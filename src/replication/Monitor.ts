@@ -3,10 +3,11 @@
  * node's role and reports them to Metrics (so the lag gauge grows during an outage, instead of
  * keeping the last acknowledged batch's value), and it logs each change of state once: a
  * target's failure streak and its recovery, a peer region becoming unreachable and available
- * again, every change of the primary view (promotion, adoption, hand-back, fencing,
- * confirmation; also counted in Metrics). Retries are not logged one by one: a streak is one
- * warning when it starts and one line when it ends. (Bootstrap, drain and the operator's
- * promote log themselves, once each.)
+ * again. Every change of the primary view (promotion, adoption, hand-back, fencing,
+ * confirmation) it counts in Metrics; the failover controller logs each as it happens
+ * (`Failover.changeLine`), since a line a look later could be lost with a crash in between.
+ * Retries are not logged one by one: a streak is one warning when it starts and one line when
+ * it ends. (Bootstrap, drain and the operator's promote log themselves, once each.)
  *
  * It only reads what the engine exposes (agent statistics, the store, the topology, the
  * failover controller's history), so it changes nothing it watches. Time and waiting come from
@@ -97,36 +98,11 @@ export const reachabilityLines = (previous: ReadonlySet<Topology.RegionId>, topo
   return { unreachable, lines }
 }
 
-const eventLevel = (cause: Failover.Cause): Line["level"] => (cause === "promoted" || cause === "fenced" ? "Warning" : "Info")
-
-const describeChange = (change: Failover.EpochChange): string => {
-  switch (change.cause) {
-    case "promoted":
-      return `promoted: this region is primary of epoch ${change.epoch}`
-    case "adopted":
-      return `adopted epoch ${change.epoch}: ${change.primary ?? "no region"} is primary`
-    case "reclaimed":
-      return `reclaimed epoch ${change.epoch}: peers name this region primary of it and its record was lost before it replicated`
-    case "handed-back":
-      return `handed back: ${change.primary ?? "no region"} is primary of epoch ${change.epoch}`
-    case "fenced":
-      return `fenced: this region stops taking writes in epoch ${change.epoch} (it lost contact with at least half of the regions, or restarted and may have missed a failover)`
-    case "confirmed":
-      return `unfenced: this region takes writes again as primary of epoch ${change.epoch}`
-    case "initial":
-      return `primary view at start: epoch ${change.epoch}, ${change.primary ?? "no region"} primary${change.fenced ? " (this region fenced)" : ""}`
-  }
-}
-
-/** New entries of the failover history as log lines and counted events. */
-export const historyLines = (history: ReadonlyArray<Failover.EpochChange>, seen: number) => {
-  const fresh = history.slice(seen)
-  return {
-    lines: fresh.map((change): Line => ({ level: change.cause === "initial" ? "Info" : eventLevel(change.cause), message: describeChange(change) })),
-    events: fresh.flatMap((change) => (change.cause === "initial" ? [] : [change.cause])),
-    seen: history.length
-  }
-}
+/** New entries of the failover history as counted events (the controller logs each as it happens: `Failover.changeLine`). */
+export const historyEvents = (history: ReadonlyArray<Failover.EpochChange>, seen: number) => ({
+  events: history.slice(seen).flatMap((change) => (change.cause === "initial" ? [] : [change.cause])),
+  seen: history.length
+})
 
 const emit = (line: Line) => (line.level === "Warning" ? Effect.logWarning(line.message) : Effect.logInfo(line.message))
 
@@ -146,9 +122,9 @@ export const look = (settings: Settings, memory: Memory) =>
     metrics.role(role)
     const streaks = streakLines(memory.streaks, memory.failuresSeen, agentStats, nowMs)
     const reachability = reachabilityLines(memory.unreachable, topology, settings.regionId)
-    const history = settings.failover === undefined ? { lines: [], events: [], seen: 0 } : historyLines((yield* settings.failover).history, memory.historySeen)
+    const history = settings.failover === undefined ? { events: [], seen: 0 } : historyEvents((yield* settings.failover).history, memory.historySeen)
     for (const event of history.events) metrics.failoverEvent(event)
-    yield* Effect.forEach([...history.lines, ...reachability.lines, ...streaks.lines], emit, { discard: true })
+    yield* Effect.forEach([...reachability.lines, ...streaks.lines], emit, { discard: true })
     return { streaks: streaks.streaks, failuresSeen: streaks.failuresSeen, unreachable: reachability.unreachable, historySeen: history.seen } satisfies Memory
   })
 

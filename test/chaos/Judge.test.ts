@@ -10,6 +10,7 @@
 import { describe, expect, it } from "vitest"
 import * as Judge from "../../src/chaos/Judge.js"
 import * as Nodes from "../../src/chaos/Nodes.js"
+import * as Failover from "../../src/replication/Failover.js"
 import type * as Workload from "../../src/chaos/Workload.js"
 import { Either } from "effect"
 import * as Tuple from "../../src/replication/Tuple.js"
@@ -110,8 +111,10 @@ const judgedWithLogs = (logs: ReadonlyArray<Judge.EpochLog>, judgedScenario = sc
 
 describe("the epochs check on real processes, from the views serve logged", () => {
   it("reads serve's line, in either log format, and nothing else", () => {
-    expect(Nodes.epochChangeIn("2026-12-06T01:00:00.000Z INFO  b/b-node1 epoch change: epoch=3 primary=b fenced=false cause=promoted")).toEqual({ epoch: 3, primary: "b", fenced: false, cause: "promoted" })
-    expect(Nodes.epochChangeIn(JSON.stringify({ level: "INFO", message: "epoch change: epoch=0 primary= fenced=true cause=initial" }))).toEqual({ epoch: 0, primary: undefined, fenced: true, cause: "initial" })
+    const promoted = Failover.changeLine({ epoch: 3, primary: "b", fenced: false, cause: "promoted" })
+    expect(Nodes.epochChangeIn(`2026-12-06T01:00:00.000Z WARN  b/b-node1 ${promoted} component=failover`)).toEqual({ epoch: 3, primary: "b", fenced: false, cause: "promoted" })
+    const initial = Failover.changeLine({ epoch: 0, primary: undefined, fenced: true, cause: "initial" })
+    expect(Nodes.epochChangeIn(JSON.stringify({ level: "INFO", message: initial }))).toEqual({ epoch: 0, primary: undefined, fenced: true, cause: "initial" })
     expect(Nodes.epochChangeIn("2026-12-06T01:00:00.000Z INFO  b/b-node1 gRPC: 10.0.0.2:50051")).toBeUndefined()
   })
 

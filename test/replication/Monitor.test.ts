@@ -9,7 +9,7 @@ import * as Agent from "../../src/replication/Agent.js"
 import * as Backlog from "../../src/replication/Backlog.js"
 import * as ChangeFeed from "../../src/replication/ChangeFeed.js"
 import * as Clock from "../../src/replication/Clock.js"
-import type * as Failover from "../../src/replication/Failover.js"
+import * as Failover from "../../src/replication/Failover.js"
 import * as Health from "../../src/replication/Health.js"
 import * as Metrics from "../../src/replication/Metrics.js"
 import * as Monitor from "../../src/replication/Monitor.js"
@@ -104,16 +104,19 @@ describe("Monitor", () => {
     expect(quiet.lines).toEqual([])
   })
 
-  it("each failover history entry is logged and counted once, the initial view logged but not counted", () => {
+  it("each failover history entry is counted once, the initial view not counted", () => {
     const change = (cause: Failover.Cause, epoch: number, primary: string): Failover.EpochChange => ({ cause, epoch, primary, fenced: cause === "fenced", atMs: epoch })
     const history = [change("initial", 0, "us"), change("promoted", 1, "eu")]
-    const first = Monitor.historyLines(history, 0)
+    const first = Monitor.historyEvents(history, 0)
     expect(first.events).toEqual(["promoted"])
-    expect(first.lines.map((line) => line.level)).toEqual(["Info", "Warning"])
-    expect(first.lines[1]!.message).toBe("promoted: this region is primary of epoch 1")
-    const later = Monitor.historyLines([...history, change("handed-back", 3, "us")], first.seen)
+    const later = Monitor.historyEvents([...history, change("handed-back", 3, "us")], first.seen)
     expect(later.events).toEqual(["handed-back"])
-    expect(later.lines).toEqual([{ level: "Info", message: "handed back: us is primary of epoch 3" }])
-    expect(Monitor.historyLines(history, first.seen).events).toEqual([])
+    expect(Monitor.historyEvents(history, first.seen).events).toEqual([])
+  })
+
+  it("the controller's line for a change says it in words, then gives its fields for tools", () => {
+    expect(Failover.changeLine({ cause: "promoted", epoch: 1, primary: "eu", fenced: false })).toBe("promoted: this region is primary of epoch 1 (epoch change: epoch=1 primary=eu fenced=false cause=promoted)")
+    expect(Failover.changeLine({ cause: "handed-back", epoch: 3, primary: "us", fenced: false })).toBe("handed back: us is primary of epoch 3 (epoch change: epoch=3 primary=us fenced=false cause=handed-back)")
+    expect(Failover.changeLine({ cause: "initial", epoch: 0, primary: undefined, fenced: true })).toBe("primary view at start: epoch 0, no region primary (this region fenced) (epoch change: epoch=0 primary= fenced=true cause=initial)")
   })
 })
