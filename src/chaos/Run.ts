@@ -111,7 +111,20 @@ export interface ChaosResult {
   readonly convergenceMs: number | undefined
   readonly lagMs: { readonly samples: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
   readonly faults: ReadonlyArray<AppliedFault>
-  readonly nodes: Readonly<Record<string, { readonly address: string; readonly incarnations: number; readonly exits: ReadonlyArray<string>; readonly drains: ReadonlyArray<string>; readonly logEntries: number }>>
+  readonly nodes: Readonly<
+    Record<
+      string,
+      {
+        readonly address: string
+        readonly incarnations: number
+        readonly exits: ReadonlyArray<string>
+        readonly drains: ReadonlyArray<string>
+        /** Each change of its view of the primary its processes logged, as the epochs check read it. */
+        readonly epochChanges: ReadonlyArray<string>
+        readonly logEntries: number
+      }
+    >
+  >
   /**
    * Each restart (or wipe's start): how long the process took to listen (its store open, its
    * gRPC port bound: what the simulator's `startup.restart_ms` stands for, `Startup.ts`) and to be
@@ -934,6 +947,10 @@ const nodeSummaries = (nodes: ReadonlyArray<Nodes.Node>, regions: ReadonlyArray<
         // wipe leaves it no time to close, and the wipe's SIGKILL ends it instead of its own exit.
         drains: node.drains.map(
           (drain) => `incarnation ${drain.incarnation}: ${drain.complete ? `drained to position ${drain.logEnd}` : "drain timed out"} at ${Math.round(drain.atWallMs - startMs)} ms`
+        ),
+        epochChanges: node.epochChanges.map(
+          (change) =>
+            `incarnation ${change.incarnation} at ${Math.round(change.atWallMs - startMs)} ms: epoch ${change.epoch}, primary ${change.primary ?? "none"}${change.fenced ? " (fenced)" : ""}, ${change.cause}`
         ),
         logEntries: regions.find((region) => region.replica === node.address.nodeId)?.log.length ?? 0
       }

@@ -138,8 +138,8 @@ const result: ChaosResult = {
   lagMs: { samples: 2, p50: 1800, p90: 2700, p99: 2700, max: 2700 },
   faults: applied,
   nodes: {
-    "a-node1": { address: "10.0.0.1", incarnations: 1, exits: [], drains: [], logEntries: 2 },
-    "b-node1": { address: "10.0.0.2", incarnations: 2, exits: ["SIGKILL"], drains: [], logEntries: 2 }
+    "a-node1": { address: "10.0.0.1", incarnations: 1, exits: [], drains: [], epochChanges: [], logEntries: 2 },
+    "b-node1": { address: "10.0.0.2", incarnations: 2, exits: ["SIGKILL"], drains: [], epochChanges: [], logEntries: 2 }
   },
   restarts: [{ node: "b-node1", atMs: 2504, listeningAfterMs: 610, readyAfterMs: 1320 }],
   wallMs: 9000,
