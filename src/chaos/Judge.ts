@@ -157,14 +157,16 @@ export const failoverStoryUntold =
  * in (`WriteResponse.epoch`), and under PrimaryReplica each node's view of the primary as its
  * serve processes logged every change of it (`EpochLog`). Judged: no epoch has writes from two
  * regions; no write sent after another region acknowledged one in a newer epoch is taken in an
- * older one; and, from the logged views, no epoch had two regions serving as its primary (the
- * simulator's check of each node's history), in runs that wipe no disk. Not judged: that last
- * where a disk is wiped (an epoch whose every record went with wiped disks may be begun again,
- * and the harness does not know which epochs a disk recorded when it wiped it); writes sent
- * before a newer epoch's first write and committed after it; the hand-back's timing.
+ * older one; and, from the logged views, in runs that wipe no disk, no epoch had two regions
+ * serving as its primary and no hand-back came sooner than `promote_back_after_ms` after an
+ * outage of the original region that its peers must have seen (the simulator's checks of each
+ * node's history; the outages with the faults where the harness applied them, `handBackAsRun`).
+ * Not judged: those two where a disk is wiped (an epoch whose every record went with wiped disks
+ * may be begun again, and the harness does not know which epochs a disk recorded when it wiped
+ * it); writes sent before a newer epoch's first write and committed after it.
  */
 export const epochsPartly =
-  "judged from the epoch each write was acknowledged in and, under PrimaryReplica in runs that wipe no disk, from each node's view of the primary as serve logged every change of it (no epoch with two serving primaries); not writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed), nor whether a hand-back came sooner than promote_back_after_ms after an outage of the original region, nor, in runs that wipe a disk, the serving primaries (an epoch forgotten with wiped disks may be begun again)"
+  "judged from the epoch each write was acknowledged in and, under PrimaryReplica in runs that wipe no disk, from each node's view of the primary as serve logged every change of it (no epoch with two serving primaries, no hand-back sooner than promote_back_after_ms after an outage of the original region its peers must have seen); not writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed), nor, in runs that wipe a disk, the serving primaries and the hand-back (an epoch forgotten with wiped disks may be begun again)"
 
 /** The causes of a change of view the README documents for the "epoch change" line. */
 const epochCauses: ReadonlySet<string> = new Set(["initial", "promoted", "adopted", "reclaimed", "handed-back", "fenced", "confirmed"])
@@ -191,11 +193,40 @@ const epochHistories = (logs: ReadonlyArray<EpochLog>): { readonly nodes: Readon
   return { nodes, unreadable }
 }
 
-const judgeEpochs = (scenario: Scenario, history: History, logs: ReadonlyArray<EpochLog> | undefined): ReadonlyArray<Checkers.Violation> => {
+/** The schedule with each fault moved to when the harness began applying it (`started`) or was done (else). */
+const movedTo = (scenario: Scenario, applied: NonNullable<Observed["applied"]>, started: (fault: Scenario["faults"][number]) => boolean): Scenario => ({
+  ...scenario,
+  faults: scenario.faults.map((fault, index) => ({ ...fault, atMs: started(fault) ? applied[index]!.startedAtMs : applied[index]!.atMs }))
+})
+
+/**
+ * What the hand-back check judges a real run by (`FaultWindows.handBackJudged`, the simulator's
+ * rules), with the faults where the harness applied them, each moved so as never to find a
+ * hand-back early that was not: the original region's outages as short as the run allows (what
+ * stops a node moved to when it was done, what starts one again to when the harness began it,
+ * the heal to its beginning), and the pauses of the other nodes, which lengthen how long an
+ * outage must last to be seen, as long as it allows. A node's hand-back is when the harness read
+ * its line, never before it happened.
+ */
+const handBackAsRun = (scenario: Scenario, original: string, applied: Observed["applied"], healedAtMs: number) => {
+  if (applied === undefined || applied.length !== scenario.faults.length + 1) return FaultWindows.handBackJudged(scenario, original, healedAtMs)
+  const heal = applied[applied.length - 1]!
+  const starting = (fault: Scenario["faults"][number]) => fault.kind === "restart" || fault.kind === "resume" || fault.kind === "wipe"
+  const shortest = FaultWindows.handBackJudged(movedTo(scenario, applied, starting), original, heal.startedAtMs)
+  const longest = FaultWindows.handBackJudged(movedTo(scenario, applied, (fault) => !starting(fault)), original, heal.atMs)
+  if (shortest === undefined || longest === undefined) return undefined
+  return { outages: shortest.outages, rules: { ...shortest.rules, visibleAfterMs: Math.max(shortest.rules.visibleAfterMs, longest.rules.visibleAfterMs) } }
+}
+
+const judgeEpochs = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
+  const { scenario, history } = observed
+  const logs = observed.epochLogs
   const wipes = scenario.faults.some((fault) => fault.kind === "wipe")
   if (scenario.topology.strategy !== "PrimaryReplica" || logs === undefined || wipes) return Checkers.epochs(history.writes, [], "invoked")
   const { nodes, unreadable } = epochHistories(logs)
-  return [...unreadable, ...Checkers.epochs(history.writes, nodes, "invoked")]
+  const original = scenario.topology.regions.find((region) => region.primary)?.id
+  const judged = original === undefined ? undefined : handBackAsRun(scenario, original, observed.applied, observed.healedAtMs)
+  return [...unreadable, ...Checkers.epochs(history.writes, nodes, "invoked"), ...(judged === undefined ? [] : Checkers.handBack(nodes, judged.outages, judged.rules))]
 }
 
 /** What the `drained` check can see on real processes (`DrainCheck`, from `ChaosRun.noteDrain`). */
@@ -269,7 +300,7 @@ export const judge = (
     const changes = [...Checkers.unionHistory(regions), ...history.writes.flatMap((write) => write.changes)]
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
-  if (checks.has("epochs")) violations.push(...judgeEpochs(scenario, history, observed.epochLogs))
+  if (checks.has("epochs")) violations.push(...judgeEpochs(observed))
   if (checks.has("failover")) violations.push(...judgeFailover(scenario, history))
   if (checks.has("progress")) {
     const windows = [...windowsAsRun(scenario, observed.applied, observed.healedAtMs), ...(observed.starting ?? [])]
@@ -293,10 +324,6 @@ export const windowsAsRun = (
   healedAtMs: number
 ): ReadonlyArray<FaultWindows.Window> => {
   if (applied === undefined || applied.length !== scenario.faults.length + 1) return FaultWindows.windows(scenario, healedAtMs)
-  const movedTo = (time: (fault: { readonly startedAtMs: number; readonly atMs: number }) => number): Scenario => ({
-    ...scenario,
-    faults: scenario.faults.map((fault, index) => ({ ...fault, atMs: time(applied[index]!) }))
-  })
   const heal = applied[applied.length - 1]!
-  return [...FaultWindows.windows(movedTo((fault) => fault.startedAtMs), heal.startedAtMs), ...FaultWindows.windows(movedTo((fault) => fault.atMs), heal.atMs)]
+  return [...FaultWindows.windows(movedTo(scenario, applied, () => true), heal.startedAtMs), ...FaultWindows.windows(movedTo(scenario, applied, () => false), heal.atMs)]
 }

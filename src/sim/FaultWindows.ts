@@ -8,7 +8,7 @@
  * are shipped changes), nor does a file edited under a running node. Computed from the
  * scenario's schedule alone, outside the code under test.
  */
-import { type Fault, primaryOf, type Scenario, slowestHeartbeat, targetNodes } from "./Scenario.js"
+import { type Fault, nodesOf, primaryOf, type Scenario, slowestHeartbeat, targetNodes } from "./Scenario.js"
 import { endOf } from "./Faults.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Startup from "./Startup.js"
@@ -420,4 +420,36 @@ export const longestPause = (scenario: Scenario, nodes: ReadonlyArray<string>, h
   }
   for (const sinceMs of pausedAt.values()) longestMs = Math.max(longestMs, healedAtMs - sinceMs)
   return longestMs
+}
+
+/**
+ * What the hand-back check judges a run by: the original region's outages from the schedule
+ * (`regionOutages`; none when it cannot say), and how long one must last for the
+ * acting primary to have seen it, from the README's rules. An answer counts only within its
+ * request's deadline, which the README caps at the larger of `request_timeout` and the heartbeat
+ * timeout, so one sent before the outage is heard at most that cap later, or a pause of the
+ * hearing node later still (it takes the answer in when it resumes); and a peer heard through
+ * slow answers may stay silent for two of its deadlines plus a round (its "staleness allowance").
+ * Where the links neither lose nor duplicate, nothing cuts them and their bounded latency keeps
+ * round trips far below the first deadline (a sixth of the shortest heartbeat interval), no
+ * deadline grows, and the slowest link's bound replaces both.
+ */
+export const handBackJudged = (
+  scenario: Scenario,
+  original: string,
+  healedAtMs: number
+): { readonly outages: ReadonlyArray<Window>; readonly rules: { readonly promoteBackAfterMs: number; readonly visibleAfterMs: number } } | undefined => {
+  const { network, replication } = scenario
+  const outages = regionOutages(scenario, original, healedAtMs)
+  if (outages === undefined) return undefined
+  const heartbeat = slowestHeartbeat(replication)
+  const pausedMs = longestPause(scenario, nodesOf(scenario).filter(({ regionId }) => regionId !== original).map(({ nodeId }) => nodeId), healedAtMs)
+  const links = [network.remote, network.local, ...network.links.map((entry) => entry.link)]
+  const boundMs = (link: SimNetwork.Link) => (link.latency.kind === "fixed" ? link.latency.ms : link.latency.kind === "uniform" ? link.latency.maxMs : Infinity)
+  const slowestMs = Math.max(...links.map((link) => (link.loss > 0 || link.duplicate > 0 ? Infinity : boundMs(link))))
+  const cut = scenario.faults.some((fault) => ["isolate", "split", "one_way", "bridge", "dns_outage"].includes(fault.kind))
+  const shortestIntervalMs = Math.min(replication.heartbeat.intervalMs, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => override.intervalMs ?? Infinity))
+  const capMs = Math.max(replication.agent.requestTimeoutMs, heartbeat.timeoutMs)
+  const silenceMs = !cut && 12 * slowestMs <= shortestIntervalMs ? heartbeat.timeoutMs + slowestMs : Math.max(heartbeat.timeoutMs, 2 * capMs + heartbeat.intervalMs) + capMs
+  return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: silenceMs * 1.001 + pausedMs } }
 }

@@ -42,7 +42,7 @@ import { Node, type Stop as NodeStop } from "./Node.js"
 import * as Oracle from "./Oracle.js"
 import * as RecoveryPoint from "./RecoveryPoint.js"
 import * as RegionState from "./RegionState.js"
-import { type CheckName, type Range, type Scenario, clockErrorAheadMs, heartbeatOf, nodesOf, slowestHeartbeat, topologyFor } from "./Scenario.js"
+import { type CheckName, type Range, type Scenario, clockErrorAheadMs, heartbeatOf, nodesOf, topologyFor } from "./Scenario.js"
 import { PhysicalClock, defaultEpochMs } from "./SimClock.js"
 import * as SimDns from "./SimDns.js"
 import * as SimNetwork from "./SimNetwork.js"
@@ -765,40 +765,12 @@ const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Arr
   const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
   if (checks.has("epochs")) {
     violations.push(...Checkers.epochs(sim.history.writes, epochs, "acknowledged", sim.forgottenEpochs))
-    const judged = original === undefined ? undefined : handBackJudged(sim.scenario, original, sim.healedAtMs)
+    const judged = original === undefined ? undefined : FaultWindows.handBackJudged(sim.scenario, original, sim.healedAtMs)
     if (judged !== undefined) violations.push(...Checkers.handBack(epochs, judged.outages, judged.rules))
   }
   const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)
   if (checks.has("failover")) violations.push(...Checkers.failoverStory(timings, original, nodes.map((node) => ({ nodeId: node.id, state: node.failoverState() }))))
   return timings
-}
-
-/**
- * What the hand-back check judges a run by: the original region's outages from the schedule
- * (`FaultWindows.regionOutages`; none when it cannot say), and how long one must last for the
- * acting primary to have seen it, from the README's rules. An answer counts only within its
- * request's deadline, which the README caps at the larger of `request_timeout` and the heartbeat
- * timeout, so one sent before the outage is heard at most that cap later, or a pause of the
- * hearing node later still (it takes the answer in when it resumes); and a peer heard through
- * slow answers may stay silent for two of its deadlines plus a round (its "staleness allowance").
- * Where the links neither lose nor duplicate, nothing cuts them and their bounded latency keeps
- * round trips far below the first deadline (a sixth of the shortest heartbeat interval), no
- * deadline grows, and the slowest link's bound replaces both.
- */
-const handBackJudged = (scenario: Scenario, original: string, healedAtMs: number): { readonly outages: ReadonlyArray<FaultWindows.Window>; readonly rules: Checkers.HandBackRules } | undefined => {
-  const { network, replication } = scenario
-  const outages = FaultWindows.regionOutages(scenario, original, healedAtMs)
-  if (outages === undefined) return undefined
-  const heartbeat = slowestHeartbeat(replication)
-  const pausedMs = FaultWindows.longestPause(scenario, nodesOf(scenario).filter(({ regionId }) => regionId !== original).map(({ nodeId }) => nodeId), healedAtMs)
-  const links = [network.remote, network.local, ...network.links.map((entry) => entry.link)]
-  const boundMs = (link: SimNetwork.Link) => (link.latency.kind === "fixed" ? link.latency.ms : link.latency.kind === "uniform" ? link.latency.maxMs : Infinity)
-  const slowestMs = Math.max(...links.map((link) => (link.loss > 0 || link.duplicate > 0 ? Infinity : boundMs(link))))
-  const cut = scenario.faults.some((fault) => ["isolate", "split", "one_way", "bridge", "dns_outage"].includes(fault.kind))
-  const shortestIntervalMs = Math.min(replication.heartbeat.intervalMs, ...Object.values(replication.heartbeatOverrides ?? {}).map((override) => override.intervalMs ?? Infinity))
-  const capMs = Math.max(replication.agent.requestTimeoutMs, heartbeat.timeoutMs)
-  const silenceMs = !cut && 12 * slowestMs <= shortestIntervalMs ? heartbeat.timeoutMs + slowestMs : Math.max(heartbeat.timeoutMs, 2 * capMs + heartbeat.intervalMs) + capMs
-  return { outages, rules: { promoteBackAfterMs: replication.failover.promoteBackAfterMs, visibleAfterMs: silenceMs * 1.001 + pausedMs } }
 }
 
 const writeCounts = (history: History): RunResult["writes"] => {

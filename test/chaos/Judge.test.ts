@@ -160,6 +160,44 @@ describe("the epochs check on real processes, from the views serve logged", () =
   })
 })
 
+/** Region a, the primary, down from 1 s to 15 s: long enough for b to see it (about 9.5 s with these links and heartbeats). */
+const longOutage = Fixtures.parse(`
+name: chaos-hand-back
+budget_ms: 60000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, priority: 1, primary: true }, { id: b, priority: 2 }]
+replication:
+  conflict_resolution: LastWriteWins
+  failover: { promote_back_after_ms: 4000 }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
+faults:
+  - { at_ms: 1000, kind: crash, target: a-node1 }
+  - { at_ms: 15000, kind: restart, target: a-node1 }
+checks: [epochs]
+`)
+
+describe("the hand-back's timing on real processes, from the views serve logged", () => {
+  const logsHandingBackAt = (atMs: number) => [
+    epochLog("a-node1", [view(0, "a", "initial", 50), view(0, "a", "initial", 15_300, true, 2), view(2, "a", "adopted", atMs + 20, false, 2)], [1, 2]),
+    epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 5_000), view(2, "a", "handed-back", atMs)])
+  ]
+  const judgedAt = (atMs: number, applied?: Judge.Observed["applied"]) =>
+    Judge.judge(observedOf(longOutage, [], { epochLogs: logsHandingBackAt(atMs), healedAtMs: 30_000, ...(applied === undefined ? {} : { applied }) })).violations
+
+  it("a hand-back sooner than promote_back_after_ms after the original region came back fails", () => {
+    expect(judgedAt(16_000)).toEqual([expect.objectContaining({ checker: "epochs", message: expect.stringMatching(/^b-node1 handed the role back to a 1000 ms after its outage \(1000-15000 ms\) ended, before promote_back_after_ms \(4000 ms\)/) })])
+  })
+
+  it("one that waited passes, and the outage is taken as short as the harness's times allow", () => {
+    expect(judgedAt(19_100)).toEqual([])
+    // The restart scheduled at 15 s was begun at 15.2 s and done at 15.4 s: judged from 15.2 s.
+    const applied = [{ startedAtMs: 1_000, atMs: 1_050 }, { startedAtMs: 15_200, atMs: 15_400 }, { startedAtMs: 30_000, atMs: 30_100 }]
+    expect(judgedAt(19_100, applied)).toEqual([expect.objectContaining({ message: expect.stringMatching(/^b-node1 handed the role back to a 3900 ms after its outage \(1050-15200 ms\) ended/) })])
+    expect(judgedAt(19_300, applied)).toEqual([])
+  })
+})
+
 /** Region a, the primary, crashes at 1 s: region b must be promoted and take writes. */
 const primaryLost = Fixtures.parse(`
 name: chaos-failover
