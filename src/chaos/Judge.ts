@@ -208,8 +208,10 @@ const movedTo = (scenario: Scenario, applied: NonNullable<Observed["applied"]>, 
  * outage must last to be seen, as long as it allows. A node's hand-back is when the harness read
  * its line, never before it happened.
  */
-const handBackAsRun = (scenario: Scenario, original: string, applied: Observed["applied"], healedAtMs: number) => {
-  if (applied === undefined || applied.length !== scenario.faults.length + 1) return FaultWindows.handBackJudged(scenario, original, healedAtMs)
+const handBackAsRun = (scenario: Scenario, original: string, applied: Observed["applied"]) => {
+  // Without the harness's times an outage could look longer than it was, and a hand-back after
+  // one its peers never saw would be judged early: not judged then.
+  if (applied === undefined || applied.length !== scenario.faults.length + 1) return undefined
   const heal = applied[applied.length - 1]!
   const starting = (fault: Scenario["faults"][number]) => fault.kind === "restart" || fault.kind === "resume" || fault.kind === "wipe"
   const shortest = FaultWindows.handBackJudged(movedTo(scenario, applied, starting), original, heal.startedAtMs)
@@ -225,7 +227,7 @@ const judgeEpochs = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
   if (scenario.topology.strategy !== "PrimaryReplica" || logs === undefined || wipes) return Checkers.epochs(history.writes, [], "invoked")
   const { nodes, unreadable } = epochHistories(logs)
   const original = scenario.topology.regions.find((region) => region.primary)?.id
-  const judged = original === undefined ? undefined : handBackAsRun(scenario, original, observed.applied, observed.healedAtMs)
+  const judged = original === undefined ? undefined : handBackAsRun(scenario, original, observed.applied)
   return [...unreadable, ...Checkers.epochs(history.writes, nodes, "invoked"), ...(judged === undefined ? [] : Checkers.handBack(nodes, judged.outages, judged.rules))]
 }
 

@@ -182,11 +182,17 @@ describe("the hand-back's timing on real processes, from the views serve logged"
     epochLog("a-node1", [view(0, "a", "initial", 50), view(0, "a", "initial", 15_300, true, 2), view(2, "a", "adopted", atMs + 20, false, 2)], [1, 2]),
     epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 5_000), view(2, "a", "handed-back", atMs)])
   ]
-  const judgedAt = (atMs: number, applied?: Judge.Observed["applied"]) =>
+  // The crash, the restart and heal-all, each begun and done at once where the schedule put it.
+  const onTime = [{ startedAtMs: 1_000, atMs: 1_000 }, { startedAtMs: 15_000, atMs: 15_000 }, { startedAtMs: 30_000, atMs: 30_000 }]
+  const judgedAt = (atMs: number, applied: Judge.Observed["applied"] = onTime) =>
     Judge.judge(observedOf(longOutage, [], { epochLogs: logsHandingBackAt(atMs), healedAtMs: 30_000, ...(applied === undefined ? {} : { applied }) })).violations
 
   it("a hand-back sooner than promote_back_after_ms after the original region came back fails", () => {
     expect(judgedAt(16_000)).toEqual([expect.objectContaining({ checker: "epochs", message: expect.stringMatching(/^b-node1 handed the role back to a 1000 ms after its outage \(1000-15000 ms\) ended, before promote_back_after_ms \(4000 ms\)/) })])
+  })
+
+  it("is not judged without the harness's times for every fault: the outage could look longer than it was", () => {
+    expect(judgedAt(16_000, [])).toEqual([])
   })
 
   it("one that waited passes, and the outage is taken as short as the harness's times allow", () => {
