@@ -24,6 +24,7 @@ import * as Oracle from "../sim/Oracle.js"
 import type { RegionState } from "../sim/RegionState.js"
 import { type CheckName, type Scenario, clockErrorAheadMs } from "../sim/Scenario.js"
 import * as TopologyFaults from "../sim/TopologyFaults.js"
+import type * as Nodes from "./Nodes.js"
 import type * as Workload from "./Workload.js"
 
 /** A node's state as the checkers read a disk: its log, and each tuple's unsuperseded changes in it. */
@@ -111,14 +112,7 @@ export interface Observed {
 export interface EpochLog {
   readonly nodeId: string
   readonly regionId: string
-  readonly changes: ReadonlyArray<{
-    readonly incarnation: number
-    readonly atMs: number
-    readonly epoch: number
-    readonly primary: string | undefined
-    readonly fenced: boolean
-    readonly cause: string
-  }>
+  readonly changes: ReadonlyArray<Omit<Nodes.EpochLine, "atWallMs"> & { readonly atMs: number }>
   /** The incarnations that bound their listener: each logged its starting view before that. */
   readonly listened: ReadonlyArray<number>
 }
