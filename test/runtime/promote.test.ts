@@ -59,12 +59,15 @@ describe("inferadb-repl promote", () => {
     expect(JSON.parse(promoted.stdout)).toMatchObject({ primary: "eu-central-1", changed: true })
     expect(await Serve.eventually(() => writes(europe, "user:after-promote"), 10_000)).toBe(true)
     expect(processes[1]!.output()).toMatch(/operator promotion: eu-central-1 becomes primary of epoch \d+/)
-    // The monitor logs the change of view once and counts it; the role gauges and /healthz follow.
+    // The controller logs the change of view once, as it happens; the monitor's next look (up to
+    // a second later) counts it and sets the role gauges in the same step; /healthz follows.
     const httpPort = ports[1]!.httpPort
     expect(await Serve.eventually(() => /promoted: this region is primary of epoch \d+/.test(processes[1]!.output()), 5_000)).toBe(true)
     expect(processes[1]!.output().match(/promoted: this region is primary of epoch/g)).toHaveLength(1)
+    const counted = 'inferadb_engine_replication_failover_events_total{event="promoted"} 1\n'
+    expect(await Serve.eventually(async () => (await Serve.httpGet(httpPort, "/metrics")).body.includes(counted), 5_000)).toBe(true)
     const exposition = (await Serve.httpGet(httpPort, "/metrics")).body
-    expect(exposition).toContain('inferadb_engine_replication_failover_events_total{event="promoted"} 1\n')
+    expect(exposition).toContain(counted)
     expect(exposition).toContain('inferadb_engine_replication_primary{region="eu-central-1"} 1\n')
     const role = (JSON.parse((await Serve.httpGet(httpPort, "/healthz")).body) as { details: { replication: { role: unknown } } }).details.replication.role
     expect(role).toMatchObject({ strategy: "PrimaryReplica", primary: "eu-central-1", epoch: JSON.parse(promoted.stdout).epoch, writable: true })
