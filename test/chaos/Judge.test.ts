@@ -149,14 +149,42 @@ describe("the epochs check on real processes, from the views serve logged", () =
     expect(unknown).toEqual([expect.objectContaining({ checker: "epochs", message: "a-node1 logged epoch changes of a cause the README does not name: seized" })])
   })
 
-  it("in a run that wipes a disk the serving primaries are not judged (an epoch forgotten with its records may be begun again)", () => {
+  describe("in a run that wipes a disk (an epoch forgotten with its records may be begun again)", () => {
     const wiping = { ...scenario, faults: [{ atMs: 1_000, kind: "wipe" as const, target: { node: "a-node1" } }] } as unknown as typeof scenario
-    const logs = [
-      epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 2_100)]),
-      epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900)])
-    ]
-    expect(judgedWithLogs(logs, wiping)).toEqual([])
-    expect(Judge.epochsPartly).toMatch(/in runs that wipe a disk, the serving primaries/)
+    // The wipe begun at 1 s and done at 1.3 s, then heal-all.
+    const applied = [{ startedAtMs: 1_000, atMs: 1_300 }, { startedAtMs: 3_000, atMs: 3_000 }]
+    const judgedWiping = (logs: ReadonlyArray<Judge.EpochLog>, ran: Judge.Observed["applied"] = applied) =>
+      Judge.judge(observedOf(wiping, [], { epochLogs: logs, ...(ran === undefined ? {} : { applied: ran }) })).violations
+
+    it("two regions serving one epoch between the same two wipes is still a split brain", () => {
+      const logs = [
+        epochLog("a-node1", [view(0, "a", "initial", 50), view(0, "a", "initial", 1_400, false, 2), view(1, "a", "reclaimed", 2_100, false, 2)], [1, 2]),
+        epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900)])
+      ]
+      expect(judgedWiping(logs)).toEqual([expect.objectContaining({ checker: "epochs", message: "epoch 1 (life 3, after it was forgotten): a and b each served as primary" })])
+    })
+
+    it("one begun before a wipe and again after it, by another region, is not judged: the wipe may have taken every record of it", () => {
+      const logs = [
+        epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 900), view(0, "a", "initial", 1_400, false, 2)], [1, 2]),
+        epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 2_000)])
+      ]
+      expect(judgedWiping(logs)).toEqual([])
+      // Read while the harness was still wiping: on neither side for sure, so not compared either.
+      const during = [epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 1_100)]), epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 2_000)])]
+      expect(judgedWiping(during)).toEqual([])
+    })
+
+    it("the views are not judged without the harness's times for every fault, but the writes and an unreadable log still are", () => {
+      const logs = [epochLog("a-node1", [view(0, "a", "initial", 50), view(1, "a", "reclaimed", 2_100)]), epochLog("b-node1", [view(0, "a", "initial", 60), view(1, "b", "promoted", 1_900)])]
+      expect(judgedWiping(logs, [])).toEqual([])
+      const silent = [epochLog("a-node1", [view(0, "a", "initial", 50)], [1, 2]), epochLog("b-node1", [view(0, "a", "initial", 60)])]
+      expect(judgedWiping(silent, [])).toEqual([expect.objectContaining({ message: expect.stringMatching(/^a-node1 logged no starting view/) })])
+      expect(Judge.judge(observedOf(wiping, [op(1, "b", 1, 100, 200), op(2, "a", 0, 300, 400)])).violations).toEqual([
+        expect.objectContaining({ checker: "epochs", message: expect.stringMatching(/split brain/) })
+      ])
+      expect(Judge.epochsPartly).toMatch(/in runs that wipe a disk, two serving primaries of one epoch only between the same two wipes/)
+    })
   })
 })
 
