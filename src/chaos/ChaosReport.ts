@@ -15,6 +15,7 @@ import * as Fates from "../sim/Fates.js"
 import * as Faults from "../sim/Faults.js"
 import type { History, WriteRecord } from "../sim/History.js"
 import * as Oracle from "../sim/Oracle.js"
+import * as RecoveryPoint from "../sim/RecoveryPoint.js"
 import { type Fault, type Scenario } from "../sim/Scenario.js"
 import * as SimReport from "../sim/SimReport.js"
 import * as Judge from "./Judge.js"
@@ -30,6 +31,8 @@ export interface Finished {
   readonly verdicts: ReadonlyMap<string, Oracle.Verdict>
   /** The run's length in the harness's milliseconds (after the final read). */
   readonly durationMs: number
+  /** Under PrimaryReplica, each node's logged views and the failover timings from them (`Judge.failoverOf`). */
+  readonly failover?: ReturnType<typeof Judge.failoverOf>
 }
 
 /** Why a real run has no messages between regions. */
@@ -39,16 +42,18 @@ export const messagesUnrecorded = "the harness sees what clients and each node's
 export const make = (finished: Finished): RunReport.RunReport => {
   const { scenario, result, history, verdicts } = finished
   const strategy = scenario.replication.conflictResolution
-  const lostWrites = Fates.lostWrites({ history, verdicts, strategy, lostWithDisk: new Set(result.lostWithDisk), lostWithRegion: new Set(result.lostWithRemovedRegion) })
+  const judged: Fates.Judged = { history, verdicts, strategy, lostWithDisk: new Set(result.lostWithDisk), lostWithRegion: new Set(result.lostWithRemovedRegion) }
+  const lostWrites = Fates.lostWrites(judged)
   const faults = faultEvents(scenario, result.faults)
+  const told = failoverTold(finished, judged)
   const events: Array<RunReport.HistoryEvent> = [
     ...history.writes.flatMap((write) => SimReport.operationEvents(write, finished.durationMs, phaseOf, write.entryNode)),
     ...faults,
+    ...SimReport.epochEvents(finished.failover?.epochs ?? []),
     ...SimReport.replicated(history).map((event) => ({ ...event, lagMs: Math.max(0, event.lagMs) }))
   ]
   const durationMs = Math.max(finished.durationMs, ...events.map((event) => event.atMs))
-  const primaryReplica = scenario.topology.strategy === "PrimaryReplica"
-  const epochsReason = Judge.failoverStoryUntold
+  const untold = scenario.topology.strategy === "PrimaryReplica" && told === undefined
   return {
     scenario: result.scenario,
     seed: result.seed,
@@ -62,14 +67,47 @@ export const make = (finished: Finished): RunReport.RunReport => {
     events: events.sort((left, right) => left.atMs - right.atMs),
     lostWrites,
     conflicts: SimReport.conflicts(verdicts, history),
-    failover: undefined,
+    failover: told?.story,
     unrecorded: {
       messages: messagesUnrecorded,
-      ...(primaryReplica ? { epochs: `partly: ${Judge.epochsPartly}`, failover: `the failover story (loss, detection, promotion, RTO, RPO) is not told: ${epochsReason}` } : {})
+      ...(untold ? { epochs: Judge.failoverStoryUntold, failover: `the failover story (loss, detection, promotion, RTO, RPO) is not told: ${Judge.failoverStoryUntold}` } : {})
     },
-    markdown: markdown(finished, lostWrites),
-    result: { ...result }
+    markdown: markdown(finished, lostWrites, told),
+    result: { ...result, ...(told === undefined ? {} : { failover: told.timings }) }
   }
+}
+
+/** The failover story of a real run, its RPO reconciled with the final state as the simulator's is (`RecoveryPoint`). */
+const failoverTold = (finished: Finished, judged: Fates.Judged) => {
+  if (finished.failover === undefined) return undefined
+  const { timings, epochs } = finished.failover
+  const recoveryPoint = timings.promotedRegion === undefined || timings.promotedAtMs === undefined ? undefined : RecoveryPoint.reconcile(judged, timings.promotedRegion, timings.promotedAtMs)
+  const reconciled = { ...timings, recoveryPoint }
+  return { timings: reconciled, story: { ...SimReport.storyOf(reconciled, epochs, finished.scenario), note: Judge.failoverTimesNote } }
+}
+
+/** The report's Failover section in markdown: the story's times, each write the new primary lacked, and every epoch. */
+const failoverLines = (told: ReturnType<typeof failoverTold>): ReadonlyArray<string> => {
+  if (told === undefined) return []
+  const { timings, story } = told
+  const point = timings.recoveryPoint
+  return [
+    "",
+    "## Failover",
+    "",
+    story.note ?? "",
+    "",
+    "| primary lost | detected | promoted | first write elsewhere (RTO) | handed back | RPO: writes finally lost | RPO window | lacked at promotion |",
+    "|---|---|---|---|---|---|---|---|",
+    `| ${ms(story.lostAtMs)} | ${ms(story.detectedAtMs)} | ${story.promotedRegion === undefined ? "–" : `${cell(story.promotedRegion)} at ${ms(story.promotedAtMs)}`} | ${story.rtoMs === undefined ? "–" : `${ms(story.firstWriteElsewhereAtMs)} (RTO ${ms(story.rtoMs)})`} | ${ms(story.handedBackAtMs)} | ${point?.lostWrites ?? "–"} | ${ms(point?.lostWindowMs)} | ${point === undefined ? "–" : `${point.lackedWrites} write(s) over ${ms(point.lackedWindowMs ?? 0)}`} |`,
+    ...(point === undefined || point.writes.length === 0
+      ? []
+      : ["", "| write | tuples | acknowledged by | at | fate | why |", "|---|---|---|---|---|---|", ...point.writes.map((write) => `| ${write.write} | ${cell(write.tuples.join(", "))} | ${cell(write.region)} | ${ms(write.acknowledgedAtMs)} | ${write.fate} | ${cell(write.why)} |`)]),
+    "",
+    "| epoch | primary | began serving | writes accepted by region |",
+    "|---|---|---|---|",
+    ...timings.epochs.map((epoch) => `| ${epoch.epoch} | ${cell(epoch.primary)} | ${ms(epoch.startedAtMs)} | ${cell(Object.entries(epoch.acceptedWrites).map(([region, count]) => `${region}: ${count}`).join(", ") || "none")} |`)
+  ]
 }
 
 /** The scenario's checks that were judged, plus any a violation names (an unreadable node is a liveness one). */
@@ -162,7 +200,7 @@ export const faultEvents = (scenario: Scenario, applied: ReadonlyArray<AppliedFa
 
 const cell = (text: string | number | undefined): string => (text === undefined ? "–" : String(text).replaceAll("|", "\\|").replaceAll("\n", " "))
 
-const markdown = (finished: Finished, lostWrites: ReadonlyArray<RunReport.LostWrite>): string => {
+const markdown = (finished: Finished, lostWrites: ReadonlyArray<RunReport.LostWrite>, told: ReturnType<typeof failoverTold>): string => {
   const { result, scenario } = finished
   const lines = [
     `# ${result.scenario}, seed ${result.seed}: ${result.passed ? "passed" : `FAILED (${result.violations.length} violation(s))`} on real processes`,
@@ -192,6 +230,7 @@ const markdown = (finished: Finished, lostWrites: ReadonlyArray<RunReport.LostWr
           "|---|---|---|---|---|---|---|",
           ...lostWrites.map((lost) => `| ${cell(lost.change)} | ${lost.write} | ${cell(`${lost.op} ${lost.tuple}`)} | ${cell(lost.region)} | ${ms(lost.acknowledgedAtMs)} | ${lost.cause} | ${cell(lost.lostTo)} |`)
         ]),
+    ...failoverLines(told),
     "",
     "## Nodes",
     "",

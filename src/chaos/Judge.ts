@@ -142,9 +142,12 @@ export const unobservedAcknowledged = (unobserved: Observed["unobserved"]): Read
  */
 export const notJudged: Readonly<Partial<Record<CheckName, string>>> = {}
 
-/** Why a real run's report has no failover story (detection, promotion, RTO, RPO). */
-export const failoverStoryUntold =
-  "the harness reads each node's epoch history from serve's log and judges it (epochs), but does not tell the story from it: it judges a run once the data has converged, which may come before the role is handed back"
+/** Why a real run's report has no failover story (detection, promotion, RTO, RPO): only when the harness has no node's log of its views. */
+export const failoverStoryUntold = "the harness read no node's log of its view of the primary in this run"
+
+/** How a real run's failover times were taken (`failoverOf`), for its report. */
+export const failoverTimesNote =
+  "On real processes the times are the harness's: the loss when it began the fault, a promotion or hand-back when it read the node's log line, an acknowledgement when the answer came back, a change's arrival when the region's Watch feed showed it. So the time to detect and the RTO are upper bounds, and the writes lacked at the promotion may include some the new primary already held. A run ends once its data has converged, which may come before the hand-back: then none is shown."
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
@@ -253,6 +256,29 @@ const judgeEpochs = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
     ...(forgotten === undefined ? [] : Checkers.epochs([], nodes, "invoked", forgotten)),
     ...(judged === undefined ? [] : Checkers.handBack(nodes, judged.outages, judged.rules))
   ]
+}
+
+/**
+ * The failover story's timings on a real run (the simulator's `Checkers.failoverTimings`), from
+ * each node's logged views and the client history, under PrimaryReplica. The loss is when the
+ * harness began the scenario's first fault on the original primary's region (unknown without its
+ * times for every fault); a promotion and a hand-back are when the harness read their lines; a
+ * write was acknowledged when its answer came back, and a change reached a region when that
+ * region's Watch feed showed it. Each of those is at or after the moment itself and the loss at or
+ * before it, so the time to detect and the RTO are never understated, and the writes the new
+ * primary lacked at its promotion are never undercounted.
+ */
+export const failoverOf = (
+  observed: Pick<Observed, "scenario" | "history" | "epochLogs" | "applied">
+): { readonly timings: Checkers.FailoverTimings; readonly epochs: ReadonlyArray<Checkers.NodeEpochs> } | undefined => {
+  const { scenario, applied } = observed
+  if (scenario.topology.strategy !== "PrimaryReplica" || observed.epochLogs === undefined) return undefined
+  const epochs = epochHistories(observed.epochLogs).nodes
+  const original = scenario.topology.regions.find((region) => region.primary)?.id
+  const first = original === undefined ? -1 : scenario.faults.findIndex((fault) => Faults.hitsRegion(fault, scenario, original))
+  const known = applied !== undefined && applied.length === scenario.faults.length + 1
+  const lossAtMs = first === -1 || !known ? undefined : applied[first]!.startedAtMs
+  return { timings: Checkers.failoverTimings(original, lossAtMs, epochs, observed.history), epochs }
 }
 
 /** What the `drained` check can see on real processes (`DrainCheck`, from `ChaosRun.noteDrain`). */

@@ -861,6 +861,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     chaos.settleLostWithDisk()
     const disks = scenario.checks.includes("store_integrity") ? chaos.readStored() : { stored: [], unreadable: [] }
     const history = Judge.history(chaos.ops, (nodeId) => chaos.node(nodeId).address.regionId, (op) => chaos.changesOf(op), chaos.durable)
+    const epochLogs = epochLogsOf(chaos.nodes, chaos.startMs)
     const judged = Judge.judge({
       scenario,
       topology: chaos.topology,
@@ -876,7 +877,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
       epochMs: chaos.startMs,
       lostWithDisk: chaos.lostWithDisk,
       drained: chaos.drained,
-      epochLogs: epochLogsOf(chaos.nodes, chaos.startMs),
+      epochLogs,
       unobserved: chaos.ops
         .filter((op) => op.status === "acknowledged" && chaos.changesOf(op).length === 0)
         .map((op) => ({ op, wipedAfter: chaos.node(op.target).generation !== op.generation }))
@@ -886,7 +887,8 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     const verdicts = judged.verdicts
     const { losses } = Checkers.classifyLosses(history.writes, verdicts, history, scenario.replication.conflictResolution)
     const result = summarize(chaos, { violations, verdicts, losses, lostWithRegion: judged.lostWithRegion, healedAtMs, convergedAtMs, history, regions: final.regions, wallMs: Date.now() - wallStart })
-    const report = ChaosReport.make({ scenario, replay: options.replay ?? replayCommand(scenario, options), result, history, verdicts, durationMs: chaos.now() })
+    const failover = Judge.failoverOf({ scenario, history, epochLogs, applied: chaos.applied })
+    const report = ChaosReport.make({ scenario, replay: options.replay ?? replayCommand(scenario, options), result, history, verdicts, durationMs: chaos.now(), failover })
     await chaos.cleanup()
     RunFolder.write(options.reportsRoot, report, {
       now: new Date(),

@@ -98,7 +98,8 @@ const failoverSection = (report: RunReport.RunReport): string => {
           ["write", "tuples", "acknowledged by", "at", "fate", "why"],
           point.writes.map((write) => [write.write, write.tuples.join(", "), write.region, ms(write.acknowledgedAtMs), write.fate, write.why])
         )}`
-  return `<h2>Failover</h2><p class="caption">RTO: from the loss of the primary to the first write accepted by another region. RPO: acknowledged writes that were finally lost because the new primary lacked them, and the span from the first of them to the promotion; writes it lacked but that came back later are listed as recovered.</p>${summary}${lacked}`
+  const note = story.note === undefined ? "" : `<p class="caption">${Svg.escape(story.note)}</p>`
+  return `<h2>Failover</h2><p class="caption">RTO: from the loss of the primary to the first write accepted by another region. RPO: acknowledged writes that were finally lost because the new primary lacked them, and the span from the first of them to the promotion; writes it lacked but that came back later are listed as recovered.</p>${note}${summary}${lacked}`
 }
 
 const lostSection = (report: RunReport.RunReport): string =>

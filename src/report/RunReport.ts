@@ -152,6 +152,8 @@ export interface FailoverStory {
   readonly handedBackAtMs: number | undefined
   readonly rtoMs: number | undefined
   readonly recoveryPoint: RecoveryPoint | undefined
+  /** How the times were taken, where they are not the simulator's exact ones (a run on real processes). */
+  readonly note?: string | undefined
 }
 
 /** One check and what it found. */

@@ -71,9 +71,7 @@ const events = (simulation: Simulation, scenario: Scenario): ReadonlyArray<RunRe
   const all: Array<RunReport.HistoryEvent> = [
     ...simulation.history.writes.flatMap((write) => operationEvents(write, simulation.result.simulatedMs)),
     ...faultEvents(scenario, simulation.result),
-    ...simulation.epochs.flatMap((node) =>
-      node.history.map((change): RunReport.EpochEvent => ({ type: "epoch", atMs: change.atMs, node: node.nodeId, region: node.regionId, epoch: change.epoch, primary: change.primary, fenced: change.fenced, cause: change.cause }))
-    ),
+    ...epochEvents(simulation.epochs),
     ...replicated(simulation.history),
     ...simulation.messages.map(
       (message): RunReport.MessageEvent => ({
@@ -229,12 +227,26 @@ export const conflicts = (verdicts: ReadonlyMap<string, Oracle.Verdict>, history
     }))
     .sort((left, right) => left.atMs - right.atMs)
 
+/** Every node's changes of its view of the primary, as the timeline draws them. */
+export const epochEvents = (epochs: ReadonlyArray<Checkers.NodeEpochs>): ReadonlyArray<RunReport.EpochEvent> =>
+  epochs.flatMap((node) =>
+    node.history.map((change): RunReport.EpochEvent => ({ type: "epoch", atMs: change.atMs, node: node.nodeId, region: node.regionId, epoch: change.epoch, primary: change.primary, fenced: change.fenced, cause: change.cause }))
+  )
+
 /** The failover story from the timings and the epoch histories (PrimaryReplica only). */
 const story = (simulation: Simulation, scenario: Scenario): RunReport.FailoverStory | undefined => {
   const timings = simulation.result.failover
-  if (timings === undefined) return undefined
+  return timings === undefined ? undefined : storyOf(timings, simulation.epochs, scenario)
+}
+
+/** The failover story of a run of `scenario` from its timings, reconciled RPO included, and every node's epoch history. */
+export const storyOf = (
+  timings: Checkers.FailoverTimings & { readonly recoveryPoint: RunReport.RecoveryPoint | undefined },
+  epochs: ReadonlyArray<Checkers.NodeEpochs>,
+  scenario: Scenario
+): RunReport.FailoverStory => {
   const lostAtMs = timings.lossAtMs
-  const reactions = simulation.epochs.flatMap((node) => node.history.filter((change) => change.cause !== "initial" && lostAtMs !== undefined && change.atMs >= lostAtMs))
+  const reactions = epochs.flatMap((node) => node.history.filter((change) => change.cause !== "initial" && lostAtMs !== undefined && change.atMs >= lostAtMs))
   const topology = topologyFor(scenario, scenario.topology.regions[0]!.id)
   return {
     originalPrimary: Either.isRight(topology) ? Failover.originalPrimary(topology.right) : undefined,

@@ -245,3 +245,80 @@ describe("a chaos run as a run report", () => {
     expect(lines).toHaveLength(report.events.length)
   })
 })
+
+/** Region a, the primary, crashes at 1 s and restarts at 5 s; b is promoted and takes writes meanwhile. */
+const primaryLost = Fixtures.parse(`
+name: chaos-failover-story
+budget_ms: 20000
+topology:
+  strategy: PrimaryReplica
+  regions: [{ id: a, priority: 1, primary: true }, { id: b, priority: 2 }]
+replication: { conflict_resolution: LastWriteWins }
+workload: { start_ms: 100, duration_ms: 3000, rate_per_sec: 2, vaults: [acme] }
+faults: [{ at_ms: 1000, kind: crash, target: a-node1 }, { at_ms: 5000, kind: restart, target: a-node1 }]
+checks: [epochs, failover]
+`)
+
+describe("a PrimaryReplica chaos run's failover story", () => {
+  // a's write just before the crash reaches b only after b's promotion; b's own write comes after it.
+  const beforeLoss = { ...change("a", 900), tuple: { ...tuple, subject: "user:before" } }
+  const elsewhere = { ...change("b", 3000), tuple: { ...tuple, subject: "user:after" } }
+  const writes = [{ ...op(1, "a", "acknowledged", 890, 950) }, { ...op(2, "b", "acknowledged", 2900, 3100), epoch: 1 }]
+  const storyHistory = Judge.history(writes, (node) => node.replace("-node1", ""), (each) => (each.id === 1 ? [beforeLoss] : [elsewhere]), [
+    { change: beforeLoss, regionId: "a", atMs: 940 },
+    { change: elsewhere, regionId: "b", atMs: 3050 },
+    { change: beforeLoss, regionId: "b", atMs: 5600 },
+    { change: elsewhere, regionId: "a", atMs: 5700 }
+  ])
+  const storyLog = [beforeLoss, elsewhere].map((each, index) => ({ position: index + 1, change: each, receivedFrom: null, appliedAtMs: 0 }))
+  const ruledStory = Checkers.reference([Judge.regionState("a", "a-node1", storyLog), Judge.regionState("b", "b-node1", storyLog)], { strategy: "LastWriteWins", regionPriorities: [] })
+  const storyVerdicts = "verdicts" in ruledStory ? ruledStory.verdicts : new Map()
+  const view = (epoch: number, primary: string, cause: string, atMs: number, incarnation = 1) => ({ incarnation, atMs, epoch, primary, fenced: false, cause })
+  const epochLogs: ReadonlyArray<Judge.EpochLog> = [
+    { nodeId: "a-node1", regionId: "a", changes: [view(0, "a", "initial", 50), view(1, "b", "initial", 5_400, 2)], listened: [1, 2] },
+    { nodeId: "b-node1", regionId: "b", changes: [view(0, "a", "initial", 60), view(1, "b", "promoted", 2_500)], listened: [1] }
+  ]
+  const storyApplied = [
+    { scheduledAtMs: 1000, startedAtMs: 1001, atMs: 1003, kind: "crash", detail: "crash a-node1 (SIGKILL)" },
+    { scheduledAtMs: 5000, startedAtMs: 5002, atMs: 5004, kind: "restart", detail: "restart a-node1 (same directory)" },
+    { scheduledAtMs: 6000, startedAtMs: 6000, atMs: 6001, kind: "heal_all", detail: "heal all: nothing to heal" }
+  ]
+  const failover = Judge.failoverOf({ scenario: primaryLost, history: storyHistory, epochLogs, applied: storyApplied })
+  const storyResult: ChaosResult = { ...result, scenario: primaryLost.name, faults: storyApplied, lostWrites: { survived: 2, missing: 0, superseded: 0, concurrent: 0, "clock-skew": 0, tie: 0 } }
+  const told = ChaosReport.make({ scenario: primaryLost, replay, result: storyResult, history: storyHistory, verdicts: storyVerdicts, durationMs: 7000, failover })
+
+  it("tells it from the logged views and the writes, with the harness's times: loss when the crash began, RTO at b's first answer", () => {
+    expect(told.failover).toMatchObject({ originalPrimary: "a", lostAtMs: 1001, detectedAtMs: 2500, promotedAtMs: 2500, promotedRegion: "b", firstWriteElsewhereAtMs: 3100, rtoMs: 2099, handedBackAtMs: undefined, note: Judge.failoverTimesNote })
+    // a's last write reached b's feed after the promotion: lacked then, recovered since.
+    expect(told.failover?.recoveryPoint).toMatchObject({ lackedWrites: 1, lostWrites: 0, lostWindowMs: 0, writes: [{ write: 1, region: "a", fate: "recovered", why: "reached b at 5600 ms" }] })
+    expect(told.unrecorded).toEqual({ messages: ChaosReport.messagesUnrecorded })
+    expect(told.events.filter((event) => event.type === "epoch").map((event) => [event.node, event.atMs, event.epoch, event.primary])).toEqual([
+      ["a-node1", 50, 0, "a"],
+      ["b-node1", 60, 0, "a"],
+      ["b-node1", 2500, 1, "b"],
+      ["a-node1", 5400, 1, "b"]
+    ])
+    expect(told.result).toMatchObject({ failover: { promotedRegion: "b", rtoMs: 2099, epochs: [{ epoch: 0, primary: "a" }, { epoch: 1, primary: "b", acceptedWrites: { b: 1 } }] } })
+    expect(told.markdown).toContain("## Failover")
+    expect(told.markdown).toContain("| 1001 ms | 2500 ms | b at 2500 ms | 3100 ms (RTO 2099 ms) | – | 0 | 0 ms | 1 write(s) over 1550 ms |")
+    expect(told.markdown).toMatch(/\| 1 \| insert [^|]*user:before \| a \| 950 ms \| recovered \| reached b at 5600 ms \|/)
+  })
+
+  it("has no loss, and so no RTO, without the harness's times for every fault; and none at all without the logs", () => {
+    expect(Judge.failoverOf({ scenario: primaryLost, history: storyHistory, epochLogs, applied: [] })?.timings).toMatchObject({ lossAtMs: undefined, rtoMs: undefined, promotedAtMs: 2500 })
+    expect(Judge.failoverOf({ scenario: primaryLost, history: storyHistory, epochLogs: undefined, applied: storyApplied })).toBeUndefined()
+    const untold = ChaosReport.make({ scenario: primaryLost, replay, result: storyResult, history: storyHistory, verdicts: storyVerdicts, durationMs: 7000 })
+    expect(untold.failover).toBeUndefined()
+    expect(untold.unrecorded?.failover).toMatch(/is not told: the harness read no node's log/)
+  })
+
+  it("is on the page: the Failover section with how the times were taken", () => {
+    const directory = RunFolder.reserve(root, primaryLost.name, "7", new Date("2026-12-06T05:00:00.000Z"))
+    RunFolder.write(root, told, { now: new Date("2026-12-06T05:00:09.000Z"), directory, scenarioText: "name: chaos-failover-story\n" })
+    const html = fs.readFileSync(path.join(directory, "report.html"), "utf8")
+    expect(html).toContain("<h2>Failover</h2>")
+    expect(html).toContain("On real processes the times are the harness&#39;s")
+    expect(html).toContain("RTO 2099 ms")
+    expect(html).not.toContain("is not told")
+  })
+})
