@@ -5,8 +5,10 @@
  * (each write invoked and answered, with times and the node that took it), the faults with the
  * harness's times of application, when each change reached each region (its arrival on that
  * region's Watch feed, an upper bound), the rule's verdicts over the final state, and the
- * summary the run printed. What a real run cannot see (messages between regions, a node's epoch
- * history) is named as not recorded rather than drawn empty; the chaos-specific facts (clocks
+ * summary the run printed, and under PrimaryReplica each node's views of the primary as serve
+ * logged them, from which it tells the failover story with the simulator's code (`failoverTold`).
+ * What a real run cannot see (messages between regions) is named as not recorded rather than
+ * drawn empty; the chaos-specific facts (clocks
  * observed, faults not applied, checks not judged, each node's incarnations and exits) stay in
  * result.json under `run`.
  */

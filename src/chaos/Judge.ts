@@ -147,7 +147,7 @@ export const failoverStoryUntold = "the harness read no node's log of its view o
 
 /** How a real run's failover times were taken (`failoverOf`), for its report. */
 export const failoverTimesNote =
-  "On real processes the times are the harness's: the loss when it began the fault, a promotion or hand-back when it read the node's log line, an acknowledgement when the answer came back, a change's arrival when the region's Watch feed showed it. So the time to detect and the RTO are upper bounds, and the writes lacked at the promotion may include some the new primary already held. A run ends once its data has converged, which may come before the hand-back: then none is shown."
+  "On real processes the times are the harness's: the loss when it began the fault, a promotion or hand-back when it read the node's log line, an acknowledgement when the answer came back, a change's arrival when the region's Watch feed showed it. So the time to detect and the RTO are upper bounds, and a write acknowledged by, or reaching, the new primary just around its promotion may be counted on the wrong side of it among the writes it lacked. A run ends once its data has converged, which may come before the hand-back: then none is shown."
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
@@ -265,8 +265,9 @@ const judgeEpochs = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
  * times for every fault); a promotion and a hand-back are when the harness read their lines; a
  * write was acknowledged when its answer came back, and a change reached a region when that
  * region's Watch feed showed it. Each of those is at or after the moment itself and the loss at or
- * before it, so the time to detect and the RTO are never understated, and the writes the new
- * primary lacked at its promotion are never undercounted.
+ * before it, so the time to detect and the RTO are never understated. The writes the new primary
+ * lacked at its promotion are counted from those times too: one acknowledged just before the
+ * promotion, or that reached it just before, may fall on either side.
  */
 export const failoverOf = (
   observed: Pick<Observed, "scenario" | "history" | "epochLogs" | "applied">
