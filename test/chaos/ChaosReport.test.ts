@@ -306,7 +306,7 @@ describe("a PrimaryReplica chaos run's failover story", () => {
 
   it("has no loss, and so no RTO, without the harness's times for every fault; and none at all without the logs", () => {
     expect(Judge.failoverOf({ scenario: primaryLost, history: storyHistory, epochLogs, applied: [] })?.timings).toMatchObject({ lossAtMs: undefined, rtoMs: undefined, promotedAtMs: 2500 })
-    expect(Judge.failoverOf({ scenario: primaryLost, history: storyHistory, epochLogs: undefined, applied: storyApplied })).toBeUndefined()
+    expect(Judge.failoverOf({ scenario: primaryLost, history: storyHistory, applied: storyApplied })).toBeUndefined()
     const untold = ChaosReport.make({ scenario: primaryLost, replay, result: storyResult, history: storyHistory, verdicts: storyVerdicts, durationMs: 7000 })
     expect(untold.failover).toBeUndefined()
     expect(untold.unrecorded?.failover).toMatch(/is not told: the harness read no node's log/)
