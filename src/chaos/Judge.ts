@@ -161,7 +161,7 @@ export const failoverTimesNote =
  * whose every record went with wiped disks may be begun again, and the harness does not know
  * which epochs a disk recorded: two regions serving one epoch are judged only between the same
  * two wipes (`forgettableAt`). Until December 6, 2026 the views were not judged at all in such
- * runs, about a third of the drawn chaos runs. Not judged: writes sent before a newer epoch's
+ * runs (a wipe is drawn in about a third of chaos runs). Not judged: writes sent before a newer epoch's
  * first write and committed after it; the views, when the harness lacks its times for a fault.
  */
 export const epochsPartly =
