@@ -192,6 +192,10 @@ const epochHistories = (logs: ReadonlyArray<EpochLog>): { readonly nodes: Readon
   return { nodes, unreadable }
 }
 
+/** The harness's times for every fault of the scenario and the heal-all after them; undefined when any is missing. */
+const appliedInFull = (scenario: Scenario, applied: Observed["applied"]): NonNullable<Observed["applied"]> | undefined =>
+  applied !== undefined && applied.length === scenario.faults.length + 1 ? applied : undefined
+
 /** The schedule with each fault moved to when the harness began applying it (`started`) or was done (else). */
 const movedTo = (scenario: Scenario, applied: NonNullable<Observed["applied"]>, started: (fault: Scenario["faults"][number]) => boolean): Scenario => ({
   ...scenario,
@@ -207,10 +211,11 @@ const movedTo = (scenario: Scenario, applied: NonNullable<Observed["applied"]>, 
  * outage must last to be seen, as long as it allows. A node's hand-back is when the harness read
  * its line, never before it happened.
  */
-const handBackAsRun = (scenario: Scenario, original: string, applied: Observed["applied"]) => {
+const handBackAsRun = (scenario: Scenario, original: string, given: Observed["applied"]) => {
   // Without the harness's times an outage could look longer than it was, and a hand-back after
   // one its peers never saw would be judged early: not judged then.
-  if (applied === undefined || applied.length !== scenario.faults.length + 1) return undefined
+  const applied = appliedInFull(scenario, given)
+  if (applied === undefined) return undefined
   const heal = applied[applied.length - 1]!
   const starting = (fault: Scenario["faults"][number]) => fault.kind === "restart" || fault.kind === "resume" || fault.kind === "wipe"
   const shortest = FaultWindows.handBackJudged(movedTo(scenario, applied, starting), original, heal.startedAtMs)
@@ -229,10 +234,11 @@ const handBackAsRun = (scenario: Scenario, original: string, applied: Observed["
  * two that began it between the same two wipes still are. Undefined without the harness's times
  * for every fault: a wipe's place in the logged histories is then unknown.
  */
-const forgettableAt = (scenario: Scenario, applied: Observed["applied"], nodes: ReadonlyArray<Checkers.NodeEpochs>): ReadonlyArray<Checkers.ForgottenEpoch> | undefined => {
+const forgettableAt = (scenario: Scenario, given: Observed["applied"], nodes: ReadonlyArray<Checkers.NodeEpochs>): ReadonlyArray<Checkers.ForgottenEpoch> | undefined => {
   const wipes = scenario.faults.flatMap((fault, index) => (fault.kind === "wipe" ? [index] : []))
   if (wipes.length === 0) return []
-  if (applied === undefined || applied.length !== scenario.faults.length + 1) return undefined
+  const applied = appliedInFull(scenario, given)
+  if (applied === undefined) return undefined
   const epochs = new Set(nodes.flatMap((node) => node.history.map((change) => change.epoch)))
   // Both ends: a primary's view logged just before the harness stopped the node is read after
   // the wipe began, and a view begun after the disk was gone may be read before the harness was done.
@@ -277,8 +283,8 @@ export const failoverOf = (
   const epochs = epochHistories(observed.epochLogs).nodes
   const original = scenario.topology.regions.find((region) => region.primary)?.id
   const first = original === undefined ? -1 : scenario.faults.findIndex((fault) => Faults.hitsRegion(fault, scenario, original))
-  const known = applied !== undefined && applied.length === scenario.faults.length + 1
-  const lossAtMs = first === -1 || !known ? undefined : applied[first]!.startedAtMs
+  const known = appliedInFull(scenario, applied)
+  const lossAtMs = first === -1 || known === undefined ? undefined : known[first]!.startedAtMs
   return { timings: Checkers.failoverTimings(original, lossAtMs, epochs, observed.history), epochs }
 }
 
@@ -373,10 +379,11 @@ export const judge = (
  */
 export const windowsAsRun = (
   scenario: Scenario,
-  applied: Observed["applied"],
+  given: Observed["applied"],
   healedAtMs: number
 ): ReadonlyArray<FaultWindows.Window> => {
-  if (applied === undefined || applied.length !== scenario.faults.length + 1) return FaultWindows.windows(scenario, healedAtMs)
+  const applied = appliedInFull(scenario, given)
+  if (applied === undefined) return FaultWindows.windows(scenario, healedAtMs)
   const heal = applied[applied.length - 1]!
   return [...FaultWindows.windows(movedTo(scenario, applied, () => true), heal.startedAtMs), ...FaultWindows.windows(movedTo(scenario, applied, () => false), heal.atMs)]
 }
