@@ -158,3 +158,28 @@ describe("Heartbeater and the write lease", () => {
     expect(Heartbeater.nextTimeout(settings, lostAgain, 100).timeoutMs).toBe(1_000)
   })
 })
+
+describe("Heartbeater.sideRequestsMax", () => {
+  const settings: Heartbeater.Settings = { regionId: "us", nodeId: "us-node1", intervalMs: 200, requestTimeoutMs: 300, requestTimeoutMaxMs: 1_600 }
+  const withPeer = (timeoutMs: number | undefined, answeredSentAtMs: number | undefined) => {
+    const memory = Heartbeater.makeMemory()
+    if (timeoutMs !== undefined) memory.roundTrips.set("eu-node1", { smoothedMs: 380, deviationMs: 30, timeoutMs })
+    if (answeredSentAtMs !== undefined) {
+      memory.recent.set("eu-node1", { ack: { _tag: "HeartbeatAck", region: "eu", node: "eu-node1", atMs: 0, epoch: 0, primary: "us", grantAgesMs: {} }, sentAtMs: answeredSentAtMs })
+    }
+    return memory
+  }
+
+  it("a slow peer that answers is asked every round, one request per interval its deadline spans", () => {
+    // Deadline 880 ms over 200 ms rounds: 5 requests out at once, so an answer comes every round.
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(880, 9_600), "eu-node1", 10_000)).toBe(5)
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(400, 9_800), "eu-node1", 10_000)).toBe(2)
+  })
+
+  it("a silent peer has one request out at a time: never answered, or its latest answer older than its deadline and a round", () => {
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(1_600, undefined), "eu-node1", 10_000)).toBe(1)
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(undefined, undefined), "eu-node1", 10_000)).toBe(1)
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(880, 10_000 - 880 - 200 - 1), "eu-node1", 10_000)).toBe(1)
+    expect(Heartbeater.sideRequestsMax(settings, withPeer(880, 10_000 - 880 - 200), "eu-node1", 10_000)).toBe(5)
+  })
+})
