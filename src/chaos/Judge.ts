@@ -168,7 +168,7 @@ export const epochsPartly =
   "judged from the epoch each write was acknowledged in and, under PrimaryReplica, from each node's view of the primary as serve logged every change of it (no epoch with two serving primaries, no hand-back sooner than promote_back_after_ms after an outage of the original region its peers must have seen); in runs that wipe a disk, two serving primaries of one epoch only between the same two wipes (an epoch forgotten with wiped disks may be begun again, and the harness does not know which epochs a disk recorded); not writes sent before a newer epoch's first write and committed after it (a real client cannot tell when the node committed)"
 
 /** The causes of a change of view the README documents for the "epoch change" line. */
-const epochCauses: ReadonlySet<string> = new Set(["initial", "promoted", "adopted", "reclaimed", "handed-back", "fenced", "confirmed"])
+const epochCauses: ReadonlySet<string> = new Set(["initial", "promoted", "adopted", "reclaimed", "handed-back", "fenced", "confirmed", "advanced"])
 
 /**
  * Each node's logged views as the checkers read a history, and what makes a log unreadable: an

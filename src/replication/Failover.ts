@@ -55,6 +55,12 @@
  *   that promote at once never start the same epoch. An operator's promotion on a disk that has
  *   not paged its peers counts from the wall clock in seconds, above any epoch dealt since: the
  *   disk may have lost a newer epoch with a wipe while the peer holding it is down.
+ * - Advance. Nodes on such disks vouch for no epoch below their floor until they have paged
+ *   every region (`Primacy.State.recovering`), and a region they must page may be down for
+ *   good. A primary whose answers have made a majority only if those nodes counted, for
+ *   `detectAfterMs` (`Primacy.State.heldByRecoveringSinceMs`), moves to a new epoch of its own
+ *   counted from the wall clock, which they vouch for; it takes writes once the usual takeover
+ *   wait is over.
  * - Hand-back. The acting primary hands the role back to the original primary (the region
  *   with the lowest failover priority number) once that region has been available for
  *   `promoteBackAfterMs` and has caught up: the agent's durable cursor towards it has reached
@@ -121,7 +127,7 @@ export interface Settings {
 
 
 /** Why a node's view of the primary changed. */
-export type Cause = "initial" | "promoted" | "adopted" | "reclaimed" | "handed-back" | "fenced" | "confirmed"
+export type Cause = "initial" | "promoted" | "adopted" | "reclaimed" | "handed-back" | "fenced" | "confirmed" | "advanced"
 
 /** One change of a node's view of the primary. */
 export interface EpochChange {
@@ -285,6 +291,11 @@ export interface Observation {
    * region is here: not knowing a region's nodes yet is no sign that they are gone.
    */
   readonly awaited?: ReadonlySet<Topology.RegionId>
+  /**
+   * Since when this primary's lease has been held back only by nodes that agree with its view but
+   * do not vouch for it yet (`Primacy.State.heldByRecoveringSinceMs`); absent when it is not.
+   */
+  readonly heldByRecoveringSinceMs?: number
 }
 
 /** What to do after a check. */
@@ -297,6 +308,8 @@ export type Action =
   | { readonly _tag: "HandBack"; readonly record: EpochRecord }
   | { readonly _tag: "Fence"; readonly successor: Topology.RegionId }
   | { readonly _tag: "Unfence" }
+  /** The primary moves its view to a new epoch of its own; the check deals it from the wall clock (`flooredEpoch`). */
+  | { readonly _tag: "Advance"; readonly epoch: number }
 
 /** The region that is primary when every region is up: the lowest failover priority number. */
 export const originalPrimary = (topology: Topology.Topology): Topology.RegionId | undefined =>
@@ -405,6 +418,12 @@ export const decide = (settings: Settings, tracking: Tracking, observation: Obse
     if (original !== undefined && original !== self && heldFor(originalUpSince(next.originalUpSinceMs, observation, original), nowMs, settings.promoteBackAfterMs) && observation.originalCaughtUp) {
       return act({ _tag: "HandBack", record: { epoch: nextEpoch(topology, next.epoch, original), primary: original } })
     }
+    // Nodes on new or wiped disks vouch only for epochs minted since they started until they have
+    // paged every region, and a region they must page may be down for good: the view moves on to
+    // such an epoch, counted from the wall clock (`Primacy.Tally.heldByRecovering`).
+    if (heldFor(observation.heldByRecoveringSinceMs, nowMs, settings.detectAfterMs) && observation.bootstrapped !== false) {
+      return act({ _tag: "Advance", epoch: nextEpoch(topology, next.epoch, self) })
+    }
     return act({ _tag: "None" })
   }
   const elected = Router.electPrimary(topology) === self
@@ -480,6 +499,8 @@ const describeChange = (change: Omit<EpochChange, "atMs">): string => {
       return `fenced: this region stops taking writes in epoch ${change.epoch} (it lost contact with at least half of the regions, or restarted and may have missed a failover)`
     case "confirmed":
       return `unfenced: this region takes writes again as primary of epoch ${change.epoch}`
+    case "advanced":
+      return `advanced: this region stays primary in epoch ${change.epoch}, counted from the wall clock, which nodes on new or wiped disks vouch for`
     case "initial":
       return `primary view at start: epoch ${change.epoch}, ${change.primary ?? "no region"} primary${change.fenced ? " (this region fenced)" : ""}`
   }
@@ -516,6 +537,17 @@ const primacyView = (view: Pick<EpochChange, "epoch" | "primary" | "fenced">): P
   epoch: view.epoch,
   primary: view.fenced ? undefined : view.primary
 })
+
+/**
+ * The decision with the epoch it deals counted from the wall clock (`floored`, above the epoch it
+ * was given) where it must be: an advance always, a promotion by a disk that has not paged its
+ * peers (see `flooredEpoch`).
+ */
+const dealt = (action: Action, observation: Observation, floored: (after: number) => Effect.Effect<number>): Effect.Effect<Action> => {
+  if (action._tag === "Advance") return Effect.map(floored(action.epoch - 1), (epoch) => ({ _tag: "Advance" as const, epoch }))
+  if (action._tag === "Promote" && observation.bootstrapped === false) return Effect.map(floored(action.epoch), (epoch) => ({ _tag: "Promote" as const, epoch }))
+  return Effect.succeed(action)
+}
 
 /** Carries out one decision. */
 const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Effect.Effect<void> =>
@@ -557,6 +589,9 @@ const perform = (settings: Settings, io: Io, action: Action, nowMs: number): Eff
         yield* change({ epoch: current.epoch, primary: settings.regionId, fenced: false, cause: "confirmed" })
         yield* Ref.update(io.tracking, (state) => ({ ...state, awaitingBootstrap: false }))
         return yield* io.setPrimary(settings.regionId)
+      case "Advance":
+        yield* change({ epoch: action.epoch, primary: settings.regionId, fenced: false, cause: "advanced" }, true)
+        return yield* recordPromotion(action.epoch)
     }
   })
 
@@ -617,6 +652,7 @@ const observe = (sources: Sources, settings: Settings, topology: Topology.Topolo
       observed: primacyState.newerEpochSeen,
       ...(primacyState.regionServesIn === undefined ? {} : { regionServesIn: primacyState.regionServesIn }),
       grantHeldUntilMs: current.primary === undefined ? undefined : Primacy.grantHeldUntilMs(primacyState, current.primary, primacy.leaseMs),
+      ...(primacyState.heldByRecoveringSinceMs === undefined ? {} : { heldByRecoveringSinceMs: primacyState.heldByRecoveringSinceMs }),
       originalCaughtUp: yield* caughtUpWithOriginal(sources.store, topology, settings.regionId),
       bootstrapped,
       ...heardOf(yield* manager.heard, nowMs),
@@ -683,8 +719,7 @@ export const make = (settings: Settings) =>
       const observation = yield* observe({ store, manager, primacy, readRecords, bootstrapNeeded }, settings, topology, nowMs, current)
       const decided = decide(settings, current, observation)
       yield* Ref.set(tracking, decided.tracking)
-      const action = decided.action._tag === "Promote" && observation.bootstrapped === false ? { _tag: "Promote" as const, epoch: yield* flooredEpoch(topology, decided.action.epoch) } : decided.action
-      yield* perform(settings, io, action, nowMs)
+      yield* perform(settings, io, yield* dealt(decided.action, observation, (after) => flooredEpoch(topology, after)), nowMs)
       // A fresh disk of the primary region takes writes only once its bootstrap brought the
       // epoch records and this check adopted any newer one (see `Engine`).
       if (observation.bootstrapped === true && !(yield* replica.writesOpen)) yield* replica.openWrites

@@ -302,7 +302,7 @@ const fold = (topology: Topology.Topology, settings: Settings, memory: Memory, s
       requesters
     })
     const tally = Primacy.tally(roundOf(fresh))
-    yield* primacy.report(tally)
+    yield* primacy.report(tally, nowMs)
     if (tally.newer !== undefined) yield* primacy.observe(tally.newer)
     // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
     // Only a primary renews: every other node would find no renewal in any prefix.

@@ -40,7 +40,7 @@ export interface Role {
 }
 
 /** Changes of the primary view that are counted: every `Failover.Cause` but the initial one. */
-export type FailoverEvent = "promoted" | "adopted" | "reclaimed" | "handed-back" | "fenced" | "confirmed"
+export type FailoverEvent = "promoted" | "adopted" | "reclaimed" | "handed-back" | "fenced" | "confirmed" | "advanced"
 
 /** The Metrics service. */
 export class Metrics extends Context.Tag("inferadb/Metrics")<Metrics, Recorder>() {}

@@ -107,6 +107,13 @@ export interface State extends View {
    * December 5, 2026).
    */
   readonly recovering?: { readonly vouchesFromEpoch: number }
+  /**
+   * Since when every tally of this primary's answers found no majority for its view, though one
+   * counting the answers of recovering nodes that agree with it would have been (`Tally.heldByRecovering`);
+   * cleared by a renewal, a tally without that, or a change of view. Failover advances the view
+   * to an epoch those nodes vouch for once this has lasted its detection delay (`Failover.decide`).
+   */
+  readonly heldByRecoveringSinceMs?: number
 }
 
 /** Settings of one node's Primacy. */
@@ -193,7 +200,7 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`)
      * and whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`).
      */
-    readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn">) => Effect.Effect<void>
+    readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => Effect.Effect<void>
   }
 >() {}
 
@@ -219,7 +226,7 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
  */
 export const adoptIn = (state: State, view: View, nowMs: number): State => {
   if (sameView(state, view)) return state
-  const { newerEpochSeen, lapsedAtMs: _lapsed, ...rest } = state
+  const { newerEpochSeen, lapsedAtMs: _lapsed, heldByRecoveringSinceMs: _held, ...rest } = state
   const stillNewer = newerEpochSeen !== undefined && newerEpochSeen.epoch > view.epoch
   const takenOverAtMs = view.primary !== undefined && view.primary !== state.primary ? nowMs : state.takenOverAtMs
   return {
@@ -321,11 +328,31 @@ export interface Tally {
   readonly grantsReportedUntilMs: Readonly<Record<Topology.RegionId, number>>
   /** The highest epoch in which a node of the asking node's region answered naming that region primary (`State.regionServesIn`). */
   readonly regionServesIn: number | undefined
+  /**
+   * The node is primary in its view and vouches for it, the answers make no majority for it, yet
+   * they would if the nodes that agree but are recovering (`HeartbeatAck.recovering`) counted.
+   * Such nodes are on new or wiped disks that have not paged every region: while a region they
+   * must page is down they never vouch for an epoch below their floor, and a primary in such an
+   * epoch never gets a lease again until that region is back (swarm seed 61400011 over
+   * primary-failover.yaml: a new cluster's primary crashed before one region's disk had paged it,
+   * and the other two regions took no write for 18 s, operator promotion or not).
+   */
+  readonly heldByRecovering: boolean
 }
 
 /** Folds one round's answers: a renewal, a newer epoch, and the grants peers reported. */
-export const tally = (round: Round): Tally => ({
-  renewal: renewal(round),
+export const tally = (round: Round): Tally => {
+  const renewed = renewal(round)
+  return {
+    renewal: renewed,
+    // Two regions renew by `pairRenewal`, which counts no vote of the other region's recovering nodes either way.
+    heldByRecovering: renewed === undefined && round.topology.regions.length >= 3 && vouches(round.state) && renewal(round, true) !== undefined,
+    ...tallyReports(round)
+  }
+}
+
+/** What a round's answers report besides a renewal (`tally`). */
+const tallyReports = (round: Round): Pick<Tally, "newer" | "grantsReportedUntilMs" | "regionServesIn"> => ({
   newer: round.acks.reduce<View | undefined>(
     (best, ack) => (ack.epoch > (best?.epoch ?? round.state.epoch) ? { epoch: ack.epoch, primary: ack.primary } : best),
     undefined
@@ -347,16 +374,17 @@ export const tally = (round: Round): Tally => ({
 /**
  * A renewal when the node is primary in its view and a weighted majority of nodes agreed; it
  * may take writes once every lease an agreeing node granted to a region that has not moved on
- * (not all of its nodes agreed) can have run out.
+ * (not all of its nodes agreed) can have run out. With `countRecovering`, the answers of nodes
+ * that agree but do not vouch yet count as well: only to tell what holds a lease back (`tally`).
  */
-export const renewal = (round: Round): Renewal | undefined => {
+export const renewal = (round: Round, countRecovering = false): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId) return undefined
   // A node on a disk still recovering vouches for no view below its floor, its own included (`State.recovering`).
   const agreeing = new Map<Topology.RegionId, Array<Answer>>(vouches(round.state) ? [[round.regionId, [answerFor(round.state, round.regionId, round.endedAtMs).answer]]] : [])
   const counted = new Set<Topology.NodeId>()
   for (const ack of round.acks) {
-    if (ack.epoch !== view.epoch || ack.primary !== view.primary || ack.recovering === true || counted.has(ack.node)) continue
+    if (ack.epoch !== view.epoch || ack.primary !== view.primary || (ack.recovering === true && !countRecovering) || counted.has(ack.node)) continue
     counted.add(ack.node)
     agreeing.set(ack.region, [...(agreeing.get(ack.region) ?? []), ack])
   }
@@ -609,10 +637,11 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
         return settled
       }),
       observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
-      report: ({ grantsReportedUntilMs, regionServesIn }) =>
+      report: ({ grantsReportedUntilMs, regionServesIn, heldByRecovering }, atMs) =>
         Ref.update(state, (current) => {
-          const { regionServesIn: _previous, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
-          return regionServesIn === undefined ? reported : { ...reported, regionServesIn }
+          const { regionServesIn: _previous, heldByRecoveringSinceMs, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
+          const held = heldByRecovering ? { heldByRecoveringSinceMs: heldByRecoveringSinceMs ?? atMs } : {}
+          return regionServesIn === undefined ? { ...reported, ...held } : { ...reported, ...held, regionServesIn }
         })
     } satisfies Primacy["Type"]
   })

@@ -92,7 +92,7 @@ const operations = (registers: Array<Registry>) => {
   const writable = new Gauge({ name: names.writable, help: "1 when this node takes client writes now", registers })
   const events = new Counter({
     name: names.failoverEventsTotal,
-    help: "Changes of this node's primary view: promoted, adopted, handed-back, fenced, confirmed",
+    help: "Changes of this node's primary view: promoted, adopted, reclaimed, handed-back, fenced, confirmed, advanced",
     labelNames: ["event"],
     registers
   })

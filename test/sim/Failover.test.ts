@@ -366,3 +366,21 @@ describe("a wiped disk's bootstrap under PrimaryReplica", () => {
     expect(retaken?.atMs).toBeLessThan(6_800)
   })
 })
+
+describe("Failover.decide: advancing a primary held back by recovering nodes", () => {
+  const primaryB = tracking(1, "b")
+  const at = (nowMs: number, extra: Partial<Failover.Observation>) => Failover.decide(settings("b"), primaryB, { ...observation(view("b", ["a"], "b"), nowMs), ...extra }).action
+
+  it("advances once the lease has been held back for the detection delay, on a disk that has paged its peers", () => {
+    expect(at(10_000, { heldByRecoveringSinceMs: 9_000, bootstrapped: true })).toEqual({ _tag: "Advance", epoch: Failover.nextEpoch(view("b", ["a"], "b"), 1, "b") })
+    expect(at(10_000, { heldByRecoveringSinceMs: 9_001, bootstrapped: true })._tag).toBe("None")
+    expect(at(10_000, { bootstrapped: true })._tag).toBe("None")
+    // A disk that has not paged its peers is recovering itself: its own promotions are floored already.
+    expect(at(10_000, { heldByRecoveringSinceMs: 9_000, bootstrapped: false })._tag).toBe("None")
+  })
+
+  it("never advances a view whose primary is another region, or a fenced one", () => {
+    expect(Failover.decide(settings("c"), tracking(1, "b"), { ...observation(view("c", ["a"], "b"), 10_000), heldByRecoveringSinceMs: 0, bootstrapped: true }).action._tag).toBe("None")
+    expect(Failover.decide(settings("b"), tracking(1, "b", true), { ...observation(view("b", ["a"], "b"), 10_000), heldByRecoveringSinceMs: 0, bootstrapped: true }).action._tag).not.toBe("Advance")
+  })
+})

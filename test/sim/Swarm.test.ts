@@ -221,6 +221,26 @@ describe("swarm", () => {
     expect(summary.events).toBeGreaterThan(0)
   })
 
+  it("seed 61400011 over primary-failover.yaml: the new cluster's primary crashes before ap-southeast-1's disk has paged it; the promoted eu-central-1, held back by that recovering disk, advances to an epoch counted from the wall clock and takes writes", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/primary-failover.yaml"), 61400011)
+    expect(scenario.faults.slice(0, 3).map((fault) => [fault.atMs, fault.kind])).toEqual([
+      [2_680, "crash"],
+      [3_240, "store"],
+      [3_800, "promote"]
+    ])
+    const { result, epochs } = simulate(scenario, 61400011)
+    // Before, eu-central-1 stayed in epoch 1, which ap-southeast-1 never vouched for while
+    // us-west-1 was down, and no region took a write until us-west-1 was back at 21.5 s.
+    expect(result.violations).toEqual([])
+    const advanced = epochs.flatMap((node) => node.history.filter((change) => change.cause === "advanced").map((change) => ({ ...change, regionId: node.regionId })))
+    expect(advanced.map((change) => change.regionId)).toEqual(["eu-central-1"])
+    expect(advanced[0]!.epoch).toBeGreaterThan(1_700_000_000)
+    // The detection delay (2 s) after the heal of the split that cut ap-southeast-1 off at most.
+    expect(advanced[0]!.atMs).toBeLessThan(5_580 + 2_000 + 500)
+    const accepted = result.failover?.epochs.find((epoch) => epoch.epoch === advanced[0]!.epoch)?.acceptedWrites["eu-central-1"] ?? 0
+    expect(accepted).toBeGreaterThan(10)
+  })
+
   it("over primary-failover.yaml, seed 20 fails over and writes elsewhere, and seed 91 (a loss too late in the workload) is not held to the story", () => {
     const base = Fixtures.load("scenarios/primary-failover.yaml")
     // Seed 20: a fresh primary was fenced because a healed peer stayed Unreachable while its
