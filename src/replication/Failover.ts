@@ -515,9 +515,9 @@ const describeChange = (change: Omit<EpochChange, "atMs">): string => {
 export const changeLine = (change: Omit<EpochChange, "atMs">): string =>
   `${describeChange(change)} (epoch change: epoch=${change.epoch} primary=${change.primary ?? ""} fenced=${change.fenced} cause=${change.cause})`
 
-/** Logs a change as it happens: promotion and fencing at warning, the rest at info. */
+/** Logs a change as it happens: promotion, fencing and an advance at warning, the rest at info. */
 const logChange = (change: Omit<EpochChange, "atMs">): Effect.Effect<void> =>
-  change.cause === "promoted" || change.cause === "fenced" ? Effect.logWarning(changeLine(change)) : Effect.logInfo(changeLine(change))
+  change.cause === "promoted" || change.cause === "fenced" || change.cause === "advanced" ? Effect.logWarning(changeLine(change)) : Effect.logInfo(changeLine(change))
 
 /** What the controller acts through. */
 interface Io {

@@ -70,6 +70,7 @@ const windowRestart = Fixtures.load("scenarios/chaos-window-restart.yaml")
 const smallMessages = Fixtures.load("scenarios/small-messages.yaml")
 
 const gracefulStops = Fixtures.load("scenarios/graceful-stop-wipe.yaml")
+const wipePrimaryDown = Fixtures.load("scenarios/three-region-wipe-primary-down.yaml")
 
 /**
  * A split brain made by hand: two-region PrimaryReplica cut apart at 2 s, and the operator
@@ -434,6 +435,24 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
       expect(starts).toHaveLength(1)
       expect(starts[0]).toBeGreaterThanOrEqual(restartedAtMs)
       expect(starts[0]).toBeGreaterThan(6_500)
+    },
+    runTimeoutMs
+  )
+
+  it(
+    "PrimaryReplica: the primary crashed for good and a wiped region that cannot page it; the promoted region advances to an epoch the wiped node vouches for and takes writes",
+    async () => {
+      // Until December 6, 2026 this run failed `failover` on real processes as in the simulator:
+      // the wiped node never vouched for epoch 1, and no region took a write after the crash.
+      const result = await runOnce(undefined, wipePrimaryDown)
+      expect(result.violations).toEqual([])
+      expect(result.passed).toBe(true)
+      const log = fs.readFileSync(path.join(result.runFolder, "nodes", "eu-central-1-node1", "serve.log"), "utf8")
+      expect(log).toMatch(/cause=promoted/)
+      const advanced = /epoch change: epoch=(\d+) primary=eu-central-1 fenced=false cause=advanced/.exec(log)
+      expect(advanced).not.toBeNull()
+      // Counted from the wall clock in seconds.
+      expect(Number(advanced![1])).toBeGreaterThan(1_700_000_000)
     },
     runTimeoutMs
   )

@@ -57,6 +57,23 @@ describe("shipped scenarios", () => {
     }
   })
 
+  // Until December 6, 2026 a primary whose lease only recovering nodes held back never got one
+  // while the region they had to page was down: no region took a write after us-west-1 crashed.
+  it("a promoted region held back by a wiped node that cannot page the crashed primary advances to an epoch that node vouches for, and takes writes, on seeds 1-3", () => {
+    const file = "scenarios/three-region-wipe-primary-down.yaml"
+    for (const seed of seeds) {
+      const { result, epochs } = simulate(Fixtures.load(file), seed)
+      const replay = `replay: ${replayCommand(file, String(seed), undefined)}`
+      expect(result.violations, replay).toEqual([])
+      const advanced = epochs.flatMap((node) => node.history.filter((change) => change.cause === "advanced").map((change) => ({ ...change, region: node.regionId })))
+      expect(advanced.map((change) => change.region), replay).toEqual(["eu-central-1"])
+      const inAdvanced = result.failover?.epochs.find((epoch) => epoch.epoch === advanced[0]!.epoch)
+      expect(inAdvanced?.epoch, replay).toBeGreaterThan(1_700_000_000)
+      // Workload to 16 s; us-west-1 back only after it.
+      expect(inAdvanced?.acceptedWrites["eu-central-1"] ?? 0, replay).toBeGreaterThan(10)
+    }
+  })
+
   // A region removed for good (December 2026): the regions left split for good and a wiped node
   // of theirs never bootstrapped, until they flooded the removed region's changes to each other
   // and accepted them. The run is judged over the regions left; these say it was the run meant.
