@@ -484,9 +484,15 @@ describe("swarm", () => {
     // and took the role at 5.14 s, before the primary was paused at 6.56 s; a region whose nodes
     // are not known yet is now awaited for a heartbeat timeout (`TopologyManager.awaited`).
     expect(result.failover?.lossAtMs).toBe(6_560)
-    expect(result.failover?.epochs[1]).toMatchObject({ epoch: 1, primary: "eu-central-1" })
-    // At 10.04 s since December 5, 2026 (10.34 s before: the run's timing moved with the rule for new disks).
-    expect(result.failover?.epochs[1]?.startedAtMs).toBeCloseTo(10_040.7, 0)
+    // Since December 6, 2026 us-west-1 advances at bring-up (1.45 s): ap-southeast-1's new disk could
+    // not page the paused eu-central-1, so it vouched for no epoch below its floor, and us-west-1
+    // took writes in an epoch counted from the wall clock rather than none until eu-central-1 resumed.
+    expect(result.failover?.epochs[1]).toMatchObject({ epoch: 1_700_000_004, primary: "us-west-1" })
+    expect(result.failover?.epochs[1]?.startedAtMs).toBeLessThan(2_000)
+    const promoted = result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")
+    // At 10.44 s (10.04 s before the advance, 10.34 s before the rule for new disks of December 5).
+    expect(promoted?.startedAtMs).toBeCloseTo(10_440.7, 0)
+    expect(promoted?.startedAtMs).toBeGreaterThan(6_560)
   })
 
   it("seed 93100038 over two-region-handback-pause.yaml with discovery: a hand-back's takeover waits for a node of the other region that asked for heartbeats though the taker's topology lacked it (a replaced pod back before the taker's next round)", () => {
