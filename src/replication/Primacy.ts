@@ -197,8 +197,10 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
     readonly observe: (view: View) => Effect.Effect<void>
     /**
-     * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`)
-     * and whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`).
+     * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`),
+     * whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`), and
+     * whether only recovering nodes hold the lease back (`Tally.heldByRecovering`, counted from
+     * `atMs` and only for the view this node still holds: `State.heldByRecoveringSinceMs`).
      */
     readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => Effect.Effect<void>
   }
@@ -329,15 +331,15 @@ export interface Tally {
   /** The highest epoch in which a node of the asking node's region answered naming that region primary (`State.regionServesIn`). */
   readonly regionServesIn: number | undefined
   /**
-   * The node is primary in its view and vouches for it, the answers make no majority for it, yet
-   * they would if the nodes that agree but are recovering (`HeartbeatAck.recovering`) counted.
+   * The node's view, when it is primary in it and vouches for it, the answers make no majority
+   * for it, yet they would if the nodes that agree but are recovering (`HeartbeatAck.recovering`) counted.
    * Such nodes are on new or wiped disks that have not paged every region: while a region they
    * must page is down they never vouch for an epoch below their floor, and a primary in such an
    * epoch never gets a lease again until that region is back (swarm seed 61400011 over
    * primary-failover.yaml: a new cluster's primary crashed before one region's disk had paged it,
    * and the other two regions took no write for 18 s, operator promotion or not).
    */
-  readonly heldByRecovering: boolean
+  readonly heldByRecovering: View | undefined
 }
 
 /** Folds one round's answers: a renewal, a newer epoch, and the grants peers reported. */
@@ -346,7 +348,10 @@ export const tally = (round: Round): Tally => {
   return {
     renewal: renewed,
     // Two regions renew by `pairRenewal`, which counts no vote of the other region's recovering nodes either way.
-    heldByRecovering: renewed === undefined && round.topology.regions.length >= 3 && vouches(round.state) && renewal(round, true) !== undefined,
+    heldByRecovering:
+      renewed === undefined && round.topology.regions.length >= 3 && vouches(round.state) && renewal(round, true) !== undefined
+        ? { epoch: round.state.epoch, primary: round.state.primary }
+        : undefined,
     ...tallyReports(round)
   }
 }
@@ -640,7 +645,8 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       report: ({ grantsReportedUntilMs, regionServesIn, heldByRecovering }, atMs) =>
         Ref.update(state, (current) => {
           const { regionServesIn: _previous, heldByRecoveringSinceMs, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
-          const held = heldByRecovering ? { heldByRecoveringSinceMs: heldByRecoveringSinceMs ?? atMs } : {}
+          // A view adopted since the answers were tallied starts without a hold.
+          const held = heldByRecovering !== undefined && sameView(current, heldByRecovering) ? { heldByRecoveringSinceMs: heldByRecoveringSinceMs ?? atMs } : {}
           return regionServesIn === undefined ? { ...reported, ...held } : { ...reported, ...held, regionServesIn }
         })
     } satisfies Primacy["Type"]

@@ -488,26 +488,26 @@ describe("Primacy.tally: a lease held back by recovering nodes (heldByRecovering
   const fromB = (acks: ReadonlyArray<Message.HeartbeatAck>, overrides: Partial<Primacy.Round> = {}) => Primacy.tally(round(acks, { regionId: "b", state: state(promotedB), ...overrides }))
 
   it("is set when the agreeing answers of recovering nodes would make the majority the others do not", () => {
-    expect(fromB([doubting])).toMatchObject({ renewal: undefined, heldByRecovering: true })
+    expect(fromB([doubting])).toMatchObject({ renewal: undefined, heldByRecovering: promotedB })
     // Settled, the same answer renews, and nothing is held back.
-    expect(fromB([ack("c", promotedB)])).toMatchObject({ heldByRecovering: false })
+    expect(fromB([ack("c", promotedB)]).heldByRecovering).toBeUndefined()
     expect(fromB([ack("c", promotedB)]).renewal).toBeDefined()
   })
 
   it("is not set when even their answers make no majority, when they disagree, for a node that is not primary or does not vouch itself, or with two regions", () => {
-    expect(fromB([]).heldByRecovering).toBe(false)
-    expect(fromB([{ ...ack("c", epochZero), recovering: true }]).heldByRecovering).toBe(false)
-    expect(fromB([doubting], { state: state({ epoch: 1, primary: "a" }) }).heldByRecovering).toBe(false)
-    expect(fromB([doubting], { state: state(promotedB, { recovering: { vouchesFromEpoch: 1_699_999_939 } }) }).heldByRecovering).toBe(false)
+    expect(fromB([]).heldByRecovering).toBeUndefined()
+    expect(fromB([{ ...ack("c", epochZero), recovering: true }]).heldByRecovering).toBeUndefined()
+    expect(fromB([doubting], { state: state({ epoch: 1, primary: "a" }) }).heldByRecovering).toBeUndefined()
+    expect(fromB([doubting], { state: state(promotedB, { recovering: { vouchesFromEpoch: 1_699_999_939 } }) }).heldByRecovering).toBeUndefined()
     const two = Cluster.topologyFor({ regions: ["b", "c"], strategy: "PrimaryReplica", primary: "b" }, "b")
-    expect(fromB([doubting], { topology: two }).heldByRecovering).toBe(false)
+    expect(fromB([doubting], { topology: two }).heldByRecovering).toBeUndefined()
   })
 
-  it.effect("the service keeps since when it has been held back, until a tally without it or a change of view", () =>
+  it.effect("the service keeps since when its view has been held back, until a tally without it or a change of view; a hold of a view it no longer holds is ignored", () =>
     Effect.gen(function* () {
       const settings = { initial: promotedB, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"] }
       const primacy = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
-      const report = (held: boolean, atMs: number) => primacy.report({ grantsReportedUntilMs: {}, regionServesIn: undefined, heldByRecovering: held }, atMs)
+      const report = (held: boolean, atMs: number, view = promotedB) => primacy.report({ grantsReportedUntilMs: {}, regionServesIn: undefined, heldByRecovering: held ? view : undefined }, atMs)
       yield* report(true, 1_000)
       yield* report(true, 1_500)
       expect((yield* primacy.state).heldByRecoveringSinceMs).toBe(1_000)
@@ -517,5 +517,10 @@ describe("Primacy.tally: a lease held back by recovering nodes (heldByRecovering
       expect((yield* primacy.state).heldByRecoveringSinceMs).toBe(1_700)
       yield* primacy.adopt({ epoch: 1_700_000_008, primary: "b" })
       expect((yield* primacy.state).heldByRecoveringSinceMs).toBeUndefined()
+      // Answers tallied for epoch 1 that come after the change of view.
+      yield* report(true, 1_800)
+      expect((yield* primacy.state).heldByRecoveringSinceMs).toBeUndefined()
+      yield* report(true, 1_900, { epoch: 1_700_000_008, primary: "b" })
+      expect((yield* primacy.state).heldByRecoveringSinceMs).toBe(1_900)
     }))
 })
