@@ -78,25 +78,7 @@ const wipePrimaryDown = Fixtures.load("scenarios/three-region-wipe-primary-down.
  * reach it (the README's warning: nothing tells a lost region from a cut link). Both regions take
  * writes until the heal at 8 s; the judge must say so.
  */
-const operatorSplitBrain = Fixtures.parse(`
-name: chaos-operator-split-brain
-budget_ms: 30000
-topology:
-  strategy: PrimaryReplica
-  regions:
-    - { id: us-west-1, priority: 1, primary: true }
-    - { id: eu-central-1, priority: 2 }
-replication:
-  conflict_resolution: LastWriteWins
-  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
-  failover: { detect_after_ms: 1000, promote_back_after_ms: 2000, confirm_after_ms: 5000 }
-workload: { duration_ms: 9000, rate_per_sec: 4 }
-faults:
-  - { at_ms: 2000, kind: isolate, region: us-west-1 }
-  - { at_ms: 4000, kind: promote, region: eu-central-1 }
-  - { at_ms: 8000, kind: heal }
-checks: [safety, liveness, convergence, acknowledged, epochs, failover]
-`)
+const operatorSplitBrain = Fixtures.twoRegionCutApart("\n  - { at_ms: 4000, kind: promote, region: eu-central-1 }")
 
 /**
  * `scenarios/rank-dropped.yaml` with the rank given back at 7 s instead of 5 s and the run healed
@@ -460,7 +442,7 @@ describe.skipIf(unavailable !== undefined)("chaos on real processes", () => {
   it(
     "an operator promotion while the primary is cut off is a split brain on real processes: the judge fails the run, and the report tells the failover with its RPO",
     async () => {
-      // The simulator fails the same scenario (test/sim/Failover.test.ts): real processes must too.
+      // The simulator fails the same scenario (test/sim/Failover.test.ts, "the epoch checker catches an operator ..."): real processes must too.
       const result = await runOnce(undefined, operatorSplitBrain)
       expect(result.passed).toBe(false)
       expect(result.violations.filter((violation) => violation.checker === "epochs").map((violation) => violation.message)).toContainEqual(expect.stringMatching(/split brain/))

@@ -243,24 +243,8 @@ describe("Failover.decide", () => {
 })
 
 describe("a two-region PrimaryReplica deployment", () => {
-  const twoRegions = (faults: string) =>
-    Fixtures.parse(`
-name: two-region
-budget_ms: 60000
-topology:
-  strategy: PrimaryReplica
-  regions:
-    - { id: us-west-1, priority: 1, primary: true }
-    - { id: eu-central-1, priority: 2 }
-replication:
-  heartbeat: { interval_ms: 500, timeout_ms: 2000 }
-  failover: { detect_after_ms: 1000, promote_back_after_ms: 2000, confirm_after_ms: 5000 }
-workload: { duration_ms: 9000, rate_per_sec: 4 }
-faults:
-${faults}
-`)
-  const cutApart = (extraFaults: string) =>
-    twoRegions(`  - { at_ms: 2000, kind: isolate, region: us-west-1 }${extraFaults}\n  - { at_ms: 8000, kind: heal }`)
+  const twoRegions = Fixtures.twoRegionPrimaryReplica
+  const cutApart = Fixtures.twoRegionCutApart
 
   it("cut apart for longer than detect_after_ms does not fail over on its own, so it never has two writing regions", () => {
     const result = runScenario(cutApart(""), 1)
