@@ -328,6 +328,15 @@ class ChaosRun {
     return Date.now() - this.startMs
   }
 
+  /**
+   * Waits until the run's clock reads `atMs`. A timer may fire up to a millisecond before
+   * `Date.now()` has moved that far (Node rounds its timers on another clock), and a fault the
+   * harness began at 1,999 ms for 2,000 is early by the judge's reading of its times.
+   */
+  async until(atMs: number): Promise<void> {
+    while (this.now() < atMs) await sleep(atMs - this.now())
+  }
+
   record(event: Record<string, unknown>): void {
     if (this.cleaned) return
     fs.writeSync(this.progress, `${JSON.stringify({ atMs: Math.round(this.now() * 10) / 10, ...event })}\n`)
@@ -657,16 +666,16 @@ class ChaosRun {
     const writes = Workload.draw(this.scenario, this.options.seed).map(async (planned) => {
       const op = Workload.record(planned)
       this.ops.push(op)
-      await sleep(planned.atMs - this.now())
+      await this.until(planned.atMs)
       this.record({ type: "invoke", id: op.id, region: op.region, node: op.node, operations: op.operations })
       await Workload.send(op, clients, () => this.now())
       this.record({ type: op.status, id: op.id, ...(op.target === op.node ? {} : { redirectedTo: op.target }), ...(op.revision === undefined ? {} : { revision: op.revision, position: op.position }), ...(op.reason === undefined ? {} : { reason: op.reason }) })
     })
     for (const fault of this.scenario.faults) {
-      await sleep(fault.atMs - this.now())
+      await this.until(fault.atMs)
       await this.applyTimed(fault.kind, fault.atMs, () => this.apply(fault))
     }
-    await sleep(healedAtMs - this.now())
+    await this.until(healedAtMs)
     await this.applyTimed("heal_all", healedAtMs, () => this.healAll())
     await Promise.all(writes)
     // The heal as it happened: on a busy machine the harness applies faults late, and a fault
