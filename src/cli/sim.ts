@@ -141,7 +141,10 @@ const canaryOption = () => new Option("--canary <name>", "build the run with a d
 const drainOutcome = (drain: RunResult["drains"][number]): string =>
   drain.complete
     ? `drained at ${drain.drainedAtMs} ms, every target acknowledged the log up to position ${drain.logEnd}`
-    : `drain timed out at ${drain.drainedAtMs} ms (${drain.behind.map(({ target, cursor }) => `${target} at ${cursor} of ${drain.logEnd}`).join(", ") || "the store did not answer"})`
+    : `drain timed out at ${drain.drainedAtMs} ms (${[
+        ...(drain.targetsUnknown ? ["no discovery round worked: siblings unknown"] : []),
+        ...drain.behind.map(({ target, cursor }) => `${target} at ${cursor} of ${drain.logEnd}`)
+      ].join(", ") || "the store did not answer"})`
 
 const summary = (result: RunResult): ReadonlyArray<string> => {
   const lines = [

@@ -238,15 +238,17 @@ export const sync = (
   })
 
 /**
- * One round now, outside the loop: discover and sync, or keep the topology on a failure. A node
- * that is asked to stop runs one before its drain: it drains to the siblings it knows, and one
- * that started after its last round (a round may be `discovery.interval_ms` away) would be left
- * without the changes that only the stopping node holds.
+ * One round now, outside the loop: discover and sync, or keep the topology on a failure; true
+ * when the round worked. A node that is asked to stop runs one before its drain: it drains to
+ * the siblings it knows, and one that started after its last round (a round may be
+ * `discovery.interval_ms` away) would be left without the changes that only the stopping node
+ * holds. After a failed round the drain knows no more than before, so it tries again
+ * (`Drain.run`).
  */
-export const roundNow = (options: SyncOptions): Effect.Effect<void, never, EndpointSource | TopologyManager.TopologyManager> =>
+export const roundNow = (options: SyncOptions): Effect.Effect<boolean, never, EndpointSource | TopologyManager.TopologyManager> =>
   Effect.flatMap(EndpointSource, (source) => Effect.flatMap(source.discover, (endpoints) => sync(endpoints, options))).pipe(
-    Effect.catchAll((error) => Effect.logWarning(`discovery round before the drain failed; draining to the nodes known: ${error.message}`)),
-    Effect.asVoid
+    Effect.as(true),
+    Effect.catchAll((error) => Effect.as(Effect.logWarning(`discovery round before the drain failed; the drain is not complete until one works: ${error.message}`), false))
   )
 
 /** Counters of the `runSync` loop. */

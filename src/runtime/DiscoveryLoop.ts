@@ -27,7 +27,7 @@ export const start = (
   )
 
 /** One round over the configured targets now (`Discovery.roundNow`), as a stopping node runs before its drain. */
-export const roundNow = (settings: Config.DiscoverySettings): Effect.Effect<void, never, TopologyManager.TopologyManager | Discovery.DnsResolver> =>
+export const roundNow = (settings: Config.DiscoverySettings): Effect.Effect<boolean, never, TopologyManager.TopologyManager | Discovery.DnsResolver> =>
   Discovery.roundNow({ defaultZone: "default" }).pipe(Effect.provide(Discovery.layerDns({ targets: settings.targets })))
 
 /** One line saying where the nodes come from, for the startup log. */

@@ -503,8 +503,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         return yield* new ServeError({ stage: "run", message: `the engine stopped unexpectedly: ${Exit.isFailure(stop.exit) ? String(stop.exit.cause) : "it returned"}` })
       }
       io.log(`${stop.reason}: refusing new client writes, draining replication (at most ${plan.drainTimeoutMs} ms)`)
-      const discovery = plan.config.discovery.mode === "dns" ? DiscoveryLoop.roundNow(plan.config.discovery).pipe(Effect.provide(DnsResolver.layer({ onAddresses: dialler.remember }))) : Effect.void
-      const refresh = Effect.zipRight(reloadsApplied(io.reloadsReceived ?? (() => 0), () => reloadsDone), discovery)
+      const discovery = plan.config.discovery.mode === "dns" ? DiscoveryLoop.roundNow(plan.config.discovery).pipe(Effect.provide(DnsResolver.layer({ onAddresses: dialler.remember }))) : Effect.succeed(true)
+      const refresh = { once: reloadsApplied(io.reloadsReceived ?? (() => 0), () => reloadsDone), discover: discovery }
       io.log(Drain.describe(yield* Effect.provide(Drain.run(drainSettings(plan), refresh), context), plan.drainTimeoutMs))
       io.log("stopping: closing the HTTP server, the gRPC server and the store")
     })

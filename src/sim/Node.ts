@@ -282,8 +282,8 @@ export class Node {
             // As `serve` does: the reloads sent before the stop applied first, so the targets are
             // the ones configured now; under DNS discovery a round, so the siblings known are the
             // ones DNS has now.
-            const discovery = dns === undefined ? Effect.void : Effect.provideService(Discovery.roundNow({ defaultZone: "default" }), Discovery.EndpointSource, dns.source)
-            const refresh = Effect.zipRight(self.reloadsApplied(), discovery)
+            const discovery = dns === undefined ? Effect.succeed(true) : Effect.provideService(Discovery.roundNow({ defaultZone: "default" }), Discovery.EndpointSource, dns.source)
+            const refresh = { once: self.reloadsApplied(), discover: discovery }
             return Effect.provide(Drain.run({ regionId: settings.regionId, nodeId: settings.nodeId, storeShape: settings.storeShape, enabled: true, timeoutMs }, refresh), context)
           })
         }

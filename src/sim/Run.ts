@@ -430,6 +430,8 @@ export interface DrainRecord {
   /** The log position every target acknowledged (complete) or had to (timed out). */
   readonly logEnd: number
   readonly behind: ReadonlyArray<{ readonly target: string; readonly cursor: number }>
+  /** No discovery round worked during the drain (`Drain.Drained.targetsUnknown`). */
+  readonly targetsUnknown: boolean
 }
 
 const drainRecord = (node: string, stop: NodeStop): DrainRecord => ({
@@ -438,7 +440,8 @@ const drainRecord = (node: string, stop: NodeStop): DrainRecord => ({
   drainedAtMs: stop.drainedAtMs,
   complete: stop.drained.complete,
   logEnd: stop.drained.logEnd,
-  behind: stop.drained.behind
+  behind: stop.drained.behind,
+  targetsUnknown: stop.drained.targetsUnknown
 })
 
 /** A disk as the `drained` check reads it now. */

@@ -202,4 +202,17 @@ describe.skipIf(!canEditHosts)("serve with DNS discovery, a peer whose name appe
     expect(metrics).toContain(`inferadb_engine_replication_peer_dialled_at_last_address{host="${peerName}"} 1`)
     expect(west.process.output()).not.toContain("discovery: removed")
   }, 4 * convergenceTimeoutMs)
+
+  it("SIGTERM while no discovery round works: the drain is not complete, says the siblings are unknown, and the node exits 0 once it timed out", async () => {
+    // The name still does not resolve (the test above removed it). A node whose rounds all fail
+    // cannot know which siblings it must drain to; before December 6, 2026 one that knew none
+    // reported its drain complete at once (swarm seed 62000390).
+    const west = node("us-west-1")
+    const exit = await Serve.stop(west.process, 20_000)
+    expect(exit, west.process.output()).toEqual({ code: 0, signal: null })
+    const output = west.process.output()
+    expect(output).toContain("discovery round before the drain failed; the drain is not complete until one works")
+    expect(output).toMatch(/drain timed out after \d+ ms: no discovery round worked, so the siblings to drain to are unknown/)
+    expect(output).not.toMatch(/drained: every target acknowledged/)
+  }, 30_000)
 })

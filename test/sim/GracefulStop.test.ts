@@ -5,6 +5,7 @@
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import * as Drain from "../../src/replication/Drain.js"
 import * as Faults from "../../src/sim/Faults.js"
 import * as Oracle from "../../src/sim/Oracle.js"
 import { runScenario, simulate } from "../../src/sim/Run.js"
@@ -87,6 +88,62 @@ describe("graceful stops", () => {
     expect(Faults.healAll(targets)).toBe("heal all: us-west-1-node1 resumed, us-west-1-node1 restarted")
     expect(calls).toEqual(["resume", "start"])
     // The seed itself is in `Swarm.test.ts`'s list.
+  })
+
+  /**
+   * eu-central-1-node2 starts first and its first discovery round finds only itself; DNS fails
+   * before its sibling starts, so it takes writes knowing no sibling (acme may live in
+   * eu-central-1 only, so there is no target region either). It is stopped gracefully during the
+   * outage. Before December 6, 2026 its drain reported at once that every target had its log
+   * (swarm seed 62000390): 30-odd acknowledged writes on its disk alone.
+   */
+  const dnsOutageDrain = (healAtMs: number) =>
+    Fixtures.parse(`
+name: drain-during-dns-outage
+budget_ms: 20000
+topology:
+  strategy: MultiMaster
+  regions:
+    - { id: us-west-1, priority: 1, nodes: [ us-west-1-node1 ] }
+    - { id: eu-central-1, priority: 2, nodes: [ eu-central-1-node1, eu-central-1-node2 ] }
+  vaults:
+    - { id: acme, home: eu-central-1, allowed: [ eu-central-1 ] }
+store: per_node
+replication:
+  conflict_resolution: LastWriteWins
+  heartbeat: { interval_ms: 250, timeout_ms: 1000 }
+network:
+  latency: { normal: { mean: 60, stddev: 10, min: 5 } }
+  local: { latency: { uniform: [ 0.2, 1 ] } }
+workload: { start_ms: 800, duration_ms: 1800, rate_per_sec: 20, regions: [ eu-central-1 ], vaults: [ acme ] }
+startup: { at_ms: { eu-central-1-node2: 0, eu-central-1-node1: 500, us-west-1-node1: 0 } }
+discovery: { interval_ms: 3000, first_round_wait_ms: 100 }
+faults:
+  - { at_ms: 300, kind: dns_outage }
+  - { at_ms: 3000, kind: crash, target: eu-central-1-node2, graceful: true }
+  - { at_ms: ${healAtMs}, kind: heal }
+checks: [ safety, convergence, acknowledged, drained, residency ]
+`)
+
+  it("a node that knows no sibling because every discovery round failed does not report its drain complete: it drains once DNS answers again", () => {
+    const sim = simulate(dnsOutageDrain(5_000), 1, { wallClock: Fixtures.wallClock })
+    const { result } = sim
+    expect(result.violations).toEqual([])
+    const stopped = sim.history.writes.filter((write) => write.outcome === "acknowledged" && write.targetNode === "eu-central-1-node2")
+    expect(stopped.length).toBeGreaterThan(10)
+    // Complete only after the heal at 5 s, once a round found eu-central-1-node1 and it acknowledged the log.
+    expect(result.drains.map((drain) => [drain.node, drain.complete, drain.targetsUnknown])).toEqual([["eu-central-1-node2", true, false]])
+    expect(result.drains[0]!.drainedAtMs).toBeGreaterThan(5_000)
+  })
+
+  it("a drain whose discovery rounds all fail times out, and says the siblings are unknown", () => {
+    const sim = simulate(dnsOutageDrain(12_000), 1, { wallClock: Fixtures.wallClock })
+    const { result } = sim
+    expect(result.violations).toEqual([])
+    expect(result.drains.map((drain) => [drain.node, drain.complete, drain.targetsUnknown, drain.drainedAtMs - drain.askedAtMs >= 5_000])).toEqual([["eu-central-1-node2", false, true, true]])
+    expect(Drain.describe({ complete: false, logEnd: 40, behind: [], targetsUnknown: true }, 5_000)).toBe(
+      "drain timed out after 5000 ms: no discovery round worked, so the siblings to drain to are unknown"
+    )
   })
 
   it("a graceful crash round-trips through its file", () => {

@@ -128,7 +128,7 @@ export const askDies = (random: () => number) => requestsDie("Heartbeat", random
 export const drainEarly =
   (drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>) =>
   (_timeoutMs: number): Effect.Effect<Drain.Drained> =>
-    Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [] }))
+    Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [], targetsUnknown: false }))
 
 /**
  * A store driver that counts writes as committed once they are handed over to the disk, as
