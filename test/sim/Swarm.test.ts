@@ -150,6 +150,18 @@ describe("swarm", () => {
     expect(result.writes.acknowledged).toBeGreaterThan(90)
   })
 
+  it("seed 62000390: a node that knew no sibling (DNS out since before its sibling started) is stopped during the outage; its drain waits for a discovery round that works instead of reporting at once that every target has its log", () => {
+    const scenario = Swarm.scenarioFor(62000390, undefined)
+    expect(scenario.faults.filter((fault) => fault.kind === "dns_outage").map((fault) => fault.atMs)).toEqual([940, 4_480])
+    const { result } = simulate(scenario, 62000390)
+    // The old drain: complete at 4,690 ms, the moment it began, with 37 acknowledged changes on no other disk.
+    expect(result.violations).toEqual([])
+    const drain = result.drains.find((each) => each.node === "eu-central-1-node2")!
+    expect(drain).toMatchObject({ askedAtMs: 4_690, complete: true, logEnd: 46, targetsUnknown: false })
+    // DNS answers again at 6,050 ms (the heal): the drain completes only after that.
+    expect(drain.drainedAtMs).toBeGreaterThan(6_050)
+  })
+
   it("the draws cover every strategy, region count, graph shape, clock mode and fault kind", () => {
     const scenarios = Array.from({ length: 200 }, (_, index) => Swarm.swarmScenario(index + 1))
     const seen = (values: ReadonlyArray<unknown>) => new Set(values.map((value) => JSON.stringify(value)))
