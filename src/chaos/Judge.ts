@@ -115,7 +115,21 @@ export interface EpochLog {
   readonly changes: ReadonlyArray<Omit<Nodes.EpochLine, "atWallMs"> & { readonly atMs: number }>
   /** The incarnations that bound their listener: each logged its starting view before that. */
   readonly listened: ReadonlyArray<number>
+  /** The node's latest incarnation (its serve process now, or the last one it had). */
+  readonly latest: number
 }
+
+/**
+ * Each node's view of the primary as its latest serve process last logged it; none when that
+ * process has logged no view yet. The nodes of regions in `removed` are out of the deployment.
+ */
+export const finalViews = (logs: ReadonlyArray<EpochLog>, removed: ReadonlySet<string>): ReadonlyArray<Checkers.FinalView> =>
+  logs
+    .filter((log) => !removed.has(log.regionId))
+    .map((log) => {
+      const last = log.changes.filter((change) => change.incarnation === log.latest).at(-1)
+      return { nodeId: log.nodeId, state: last === undefined ? undefined : { primary: last.primary, fenced: last.fenced, epoch: last.epoch } }
+    })
 
 /**
  * An acknowledged write must be in the log of the node that took it, unless that disk was
@@ -147,7 +161,7 @@ export const failoverStoryUntold = "the harness read no node's log of its view o
 
 /** How a real run's failover times were taken (`failoverOf`), for its report. */
 export const failoverTimesNote =
-  "On real processes the times are the harness's: the loss when it began the fault, a promotion or hand-back when it read the node's log line, an acknowledgement when the answer came back, a change's arrival when the region's Watch feed showed it. So the time to detect and the RTO are upper bounds, and a write acknowledged by, or reaching, the new primary just around its promotion may be counted on the wrong side of it among the writes it lacked. A run ends once its data has converged, which may come before the hand-back: then none is shown."
+  "On real processes the times are the harness's: the loss when it began the fault, a promotion or hand-back when it read the node's log line, an acknowledgement when the answer came back, a change's arrival when the region's Watch feed showed it. So the time to detect and the RTO are upper bounds, and a write acknowledged by, or reaching, the new primary just around its promotion may be counted on the wrong side of it among the writes it lacked. A run whose failover story is checked ends once every node serves under the original primary again (or its budget ran out); any other run ends once its data has converged, which may come before the hand-back: then none is shown."
 
 /**
  * What the `epochs` check can see on real processes: the epoch each acknowledged write was taken
@@ -294,7 +308,7 @@ export const drainedPartly =
 
 /** What the `failover` check can see on real processes (`judgeFailover`). */
 export const failoverPartly =
-  "judged from the writes: after the scenario's first fault on the original primary's region, another region acknowledged a write in an epoch newer than every one acknowledged before; not when each region was promoted, nor who serves at the end (the run is judged once its data converged, which may come before the hand-back)"
+  "judged from the writes: after the scenario's first fault on the original primary's region, another region acknowledged a write in an epoch newer than every one acknowledged before; and, as in the simulator, from each node's logged view at the end: every node serves under the original primary, unfenced (the harness waits for that within the budget after the data converged); not when each region was promoted"
 
 /**
  * The failover story as the writes tell it, from the documented rules rather than the nodes'
@@ -313,6 +327,18 @@ const judgeFailover = (scenario: Scenario, history: History): ReadonlyArray<Chec
   if (elsewhere.length === 0) return [{ checker: "failover", message: "no write was accepted by another region after the primary was lost", details: { lossAtMs } }]
   if (elsewhere.some((write) => (write.epoch ?? 0) > epochBefore)) return []
   return [{ checker: "failover", message: `no region was promoted after the primary was lost: every write another region acknowledged after it was in epoch ${epochBefore} or older`, details: { lossAtMs, epochBefore, writes: elsewhere.length } }]
+}
+
+/**
+ * The story's end, the simulator's rule (`Checkers.servingAtEnd`): under PrimaryReplica every
+ * node's latest serve process logged the original primary as its view, unfenced. The harness
+ * waits for it (`ChaosRun.awaitServing`) before the run is judged.
+ */
+const judgeServingAtEnd = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
+  const { scenario } = observed
+  const original = scenario.topology.regions.find((region) => region.primary)?.id
+  if (scenario.topology.strategy !== "PrimaryReplica" || observed.epochLogs === undefined || original === undefined) return []
+  return Checkers.servingAtEnd(original, finalViews(observed.epochLogs, TopologyFaults.removedAtEnd(scenario.topology, scenario.faults)))
 }
 
 /** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */
@@ -360,7 +386,7 @@ export const judge = (
     violations.push(...Checkers.timestamps(changes, history, { maxOffsetMs, epochMs: observed.epochMs }))
   }
   if (checks.has("epochs")) violations.push(...judgeEpochs(observed))
-  if (checks.has("failover")) violations.push(...judgeFailover(scenario, history))
+  if (checks.has("failover")) violations.push(...judgeFailover(scenario, history), ...judgeServingAtEnd(observed))
   if (checks.has("progress")) {
     const windows = [...windowsAsRun(scenario, observed.applied, observed.healedAtMs), ...(observed.starting ?? [])]
     violations.push(...Checkers.progress(history.writes, { windows, minAvailability: scenario.checkSettings?.minAvailability, graceMs: Checkers.availabilityGraceMs }))

@@ -732,6 +732,23 @@ class ChaosRun {
   }
 
   /**
+   * When the failover story is checked under PrimaryReplica, waits (within the budget, as for
+   * convergence) until every node's latest serve process logged the original primary as its
+   * view, unfenced: the hand-back comes `promote_back_after_ms` after the original region is
+   * back, often after the data converged, and the judge asks for it as the simulator does
+   * (`Judge.judgeServingAtEnd`). Until December 6, 2026 a run was judged at convergence and who
+   * served at the end was not judged on real processes.
+   */
+  async awaitServing(): Promise<void> {
+    const { scenario } = this
+    const original = scenario.topology.regions.find((region) => region.primary)?.id
+    if (scenario.topology.strategy !== "PrimaryReplica" || original === undefined || !scenario.checks.includes("failover")) return
+    const serving = () =>
+      Judge.finalViews(epochLogsOf(this.nodes, this.startMs), this.graph.removed).every(({ state }) => state !== undefined && state.primary === original && !state.fenced)
+    while (this.now() < scenario.budgetMs && !serving()) await sleep(probeIntervalMs)
+  }
+
+  /**
    * Each node's disk (`StoredState`), read while the node runs (an LMDB read transaction is a
    * consistent snapshot); a disk that does not read as the documented layout is a
    * `store_integrity` violation.
@@ -866,6 +883,7 @@ export const run = async (scenario: Scenario, options: Options): Promise<ChaosRe
     options.log(`nodes up: ${chaos.nodes.map((node) => `${node.address.nodeId} ${node.address.address}`).join(", ")}; run folder ${chaos.folder}`)
     const healedAtMs = await chaos.execute()
     const convergedAtMs = await chaos.awaitConvergence()
+    await chaos.awaitServing()
     const final = await chaos.readFinal()
     chaos.settleLostWithDisk()
     const disks = scenario.checks.includes("store_integrity") ? chaos.readStored() : { stored: [], unreadable: [] }
@@ -942,7 +960,9 @@ const epochLogsOf = (nodes: ReadonlyArray<Nodes.Node>, startMs: number): Readonl
     nodeId: node.address.nodeId,
     regionId: node.address.regionId,
     changes: node.epochChanges.map(({ atWallMs, ...change }) => ({ ...change, atMs: atWallMs - startMs })),
-    listened: node.listened
+    listened: node.listened,
+    // Lines are tagged with the count of incarnations started when they were read: the latest is that count.
+    latest: node.incarnations
   }))
 
 /** Each node's incarnations, exits, drains and final log length, for the result. */

@@ -729,13 +729,25 @@ export const failoverStory = (
   const violations: Array<Violation> = []
   if (timings.promotedAtMs === undefined) violations.push({ checker: "failover", message: "no region was promoted after the primary was lost", details: { lossAtMs: timings.lossAtMs } })
   if (timings.rtoMs === undefined) violations.push({ checker: "failover", message: "no write was accepted by another region after the primary was lost", details: {} })
+  violations.push(...servingAtEnd(original, finalStates))
+  return violations
+}
+
+/** A node's view of the primary at the end of a run; undefined when it has none. */
+export interface FinalView {
+  readonly nodeId: string
+  readonly state: { readonly primary: string | undefined; readonly fenced: boolean; readonly epoch: number } | undefined
+}
+
+/** The end of the failover story: once the original primary is back, every node serves under it, unfenced. */
+export const servingAtEnd = (original: string | undefined, finalStates: ReadonlyArray<FinalView>): ReadonlyArray<Violation> => {
   const wrong = finalStates.filter(({ state }) => state === undefined || state.primary !== original || state.fenced)
-  if (wrong.length > 0) {
-    violations.push({
+  if (wrong.length === 0) return []
+  return [
+    {
       checker: "failover",
       message: `at the end, ${wrong.length} node(s) do not serve under the original primary '${original ?? "none"}'`,
       details: { nodes: wrong.map(({ nodeId, state }) => ({ nodeId, primary: state?.primary, fenced: state?.fenced, epoch: state?.epoch })) }
-    })
-  }
-  return violations
+    }
+  ]
 }

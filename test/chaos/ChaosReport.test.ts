@@ -275,8 +275,8 @@ describe("a PrimaryReplica chaos run's failover story", () => {
   const storyVerdicts = "verdicts" in ruledStory ? ruledStory.verdicts : new Map()
   const view = (epoch: number, primary: string, cause: string, atMs: number, incarnation = 1) => ({ incarnation, atMs, epoch, primary, fenced: false, cause })
   const epochLogs: ReadonlyArray<Judge.EpochLog> = [
-    { nodeId: "a-node1", regionId: "a", changes: [view(0, "a", "initial", 50), view(1, "b", "initial", 5_400, 2)], listened: [1, 2] },
-    { nodeId: "b-node1", regionId: "b", changes: [view(0, "a", "initial", 60), view(1, "b", "promoted", 2_500)], listened: [1] }
+    { nodeId: "a-node1", regionId: "a", changes: [view(0, "a", "initial", 50), view(1, "b", "initial", 5_400, 2)], listened: [1, 2], latest: 2 },
+    { nodeId: "b-node1", regionId: "b", changes: [view(0, "a", "initial", 60), view(1, "b", "promoted", 2_500)], listened: [1], latest: 1 }
   ]
   const storyApplied = [
     { scheduledAtMs: 1000, startedAtMs: 1001, atMs: 1003, kind: "crash", detail: "crash a-node1 (SIGKILL)" },

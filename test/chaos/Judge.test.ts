@@ -99,13 +99,20 @@ describe("the epochs check on real processes", () => {
     expect(Judge.notJudged.epochs).toBeUndefined()
     expect(Judge.notJudged.failover).toBeUndefined()
     expect(Judge.failoverPartly).toMatch(/^judged from the writes/)
+    expect(Judge.failoverPartly).toMatch(/every node serves under the original primary, unfenced/)
   })
 })
 
 /** A node's logged view: `incarnation` 1 unless said. */
 const view = (epoch: number, primary: string | undefined, cause: string, atMs: number, fenced = false, incarnation = 1) => ({ incarnation, atMs, epoch, primary, fenced, cause })
 
-const epochLog = (nodeId: string, changes: Judge.EpochLog["changes"], listened: ReadonlyArray<number> = [1]): Judge.EpochLog => ({ nodeId, regionId: nodeId.replace("-node1", ""), changes, listened })
+const epochLog = (nodeId: string, changes: Judge.EpochLog["changes"], listened: ReadonlyArray<number> = [1], latest = Math.max(...listened)): Judge.EpochLog => ({
+  nodeId,
+  regionId: nodeId.replace("-node1", ""),
+  changes,
+  listened,
+  latest
+})
 
 const judgedWithLogs = (logs: ReadonlyArray<Judge.EpochLog>, judgedScenario = scenario) => Judge.judge(observedOf(judgedScenario, [], { epochLogs: logs })).violations
 
@@ -264,6 +271,44 @@ describe("the failover check on real processes", () => {
 
   it("judges nothing when no fault hits the original primary's region", () => {
     expect(judged([op(1, "a", 0, 100, 110)], { ...primaryLost, faults: [] })).toEqual([])
+  })
+
+  describe("who serves at the end, from each node's latest logged view (the simulator's rule)", () => {
+    const failedOver = [op(1, "a", 0, 100, 110), op(2, "b", 3, 1_900, 1_950)]
+    const storyLogs = (b: Judge.EpochLog["changes"], aLatest = 2): ReadonlyArray<Judge.EpochLog> => [
+      epochLog("a-node1", [view(0, "a", "initial", 50), view(3, "b", "initial", 2_600, false, 2), view(4, "a", "reclaimed", 7_000, false, 2)], [1, 2], aLatest),
+      epochLog("b-node1", b),
+      epochLog("c-node1", [view(0, "a", "initial", 60), view(3, "b", "adopted", 1_900), view(4, "a", "adopted", 7_010)])
+    ]
+    const judgedAtEnd = (logs: ReadonlyArray<Judge.EpochLog>) => Judge.judge(observedOf(primaryLost, failedOver, { epochLogs: logs })).violations
+
+    it("passes when every node's latest serve process last logged the original primary, unfenced", () => {
+      expect(judgedAtEnd(storyLogs([view(0, "a", "initial", 55), view(3, "b", "promoted", 1_800), view(4, "a", "handed-back", 6_900)]))).toEqual([])
+    })
+
+    it("fails when a node still serves under the promoted region, or fenced, at the end", () => {
+      expect(judgedAtEnd(storyLogs([view(0, "a", "initial", 55), view(3, "b", "promoted", 1_800)]))).toEqual([
+        expect.objectContaining({
+          checker: "failover",
+          message: "at the end, 1 node(s) do not serve under the original primary 'a'",
+          details: { nodes: [{ nodeId: "b-node1", primary: "b", fenced: false, epoch: 3 }] }
+        })
+      ])
+      expect(judgedAtEnd(storyLogs([view(0, "a", "initial", 55), view(3, "b", "promoted", 1_800), view(4, "a", "fenced", 6_900, true)]))).toEqual([
+        expect.objectContaining({ checker: "failover", message: "at the end, 1 node(s) do not serve under the original primary 'a'" })
+      ])
+    })
+
+    it("counts a node whose latest serve process logged no view, not the view an earlier one logged", () => {
+      const views = Judge.finalViews(storyLogs([view(0, "a", "initial", 55), view(4, "a", "handed-back", 6_900)], 3), new Set())
+      expect(views.map(({ nodeId, state }) => [nodeId, state?.primary])).toEqual([
+        ["a-node1", undefined],
+        ["b-node1", "a"],
+        ["c-node1", "a"]
+      ])
+      // A region removed for good is out of the deployment.
+      expect(Judge.finalViews(storyLogs([]), new Set(["b"])).map(({ nodeId }) => nodeId)).toEqual(["a-node1", "c-node1"])
+    })
   })
 })
 
