@@ -743,8 +743,7 @@ class ChaosRun {
     const { scenario } = this
     const original = scenario.topology.regions.find((region) => region.primary)?.id
     if (scenario.topology.strategy !== "PrimaryReplica" || original === undefined || !scenario.checks.includes("failover")) return
-    const serving = () =>
-      Judge.finalViews(epochLogsOf(this.nodes, this.startMs), this.graph.removed).every(({ state }) => state !== undefined && state.primary === original && !state.fenced)
+    const serving = () => Checkers.servingAtEnd(original, Judge.finalViews(epochLogsOf(this.nodes, this.startMs), this.graph.removed)).length === 0
     while (this.now() < scenario.budgetMs && !serving()) await sleep(probeIntervalMs)
   }
 

@@ -724,7 +724,7 @@ export const handBack = (nodes: ReadonlyArray<NodeEpochs>, outages: ReadonlyArra
 export const failoverStory = (
   timings: FailoverTimings,
   original: string | undefined,
-  finalStates: ReadonlyArray<{ readonly nodeId: string; readonly state: Failover.State | undefined }>
+  finalStates: ReadonlyArray<FinalView>
 ): ReadonlyArray<Violation> => {
   const violations: Array<Violation> = []
   if (timings.promotedAtMs === undefined) violations.push({ checker: "failover", message: "no region was promoted after the primary was lost", details: { lossAtMs: timings.lossAtMs } })
