@@ -572,7 +572,7 @@ export const make = (options: MakeOptions) =>
           const senders = yield* Handoff.Pool.make()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
-          yield* Effect.forkScoped(Effect.forever(advanceInOrder(target, inOrder, window, cursor)))
+          yield* Effect.forkScoped(Handoff.repeat(advanceInOrder(target, inOrder, window, cursor)))
           while (true) {
             yield* window.take
             const collected = yield* Effect.either(Effect.zipRight(awaitWork(next, window), collect(target, next, topology)))

@@ -61,6 +61,20 @@ export class Fifo<A> {
 export const parked: Effect.Effect<never> = Effect.async<never>(() => {})
 
 /**
+ * Runs `step` again and again, for ever, as `Effect.forever` does but without its yield after
+ * every round: a fiber that hands work over (a pool's worker, the agent's in-order cursor, the
+ * lazy cursor's writer) waits inside `step` when there is nothing to do, so the yield bought
+ * nothing and cost a scheduler task and a suspension per round (`Effect.forever`'s `yieldNow`:
+ * about a tenth of the simulator's scheduler tasks). A step that never waits still cannot hold
+ * its thread: the runtime preempts a fiber after a bounded number of operations (the
+ * scheduler's `shouldYield`).
+ */
+export const repeat = <E, R>(step: Effect.Effect<unknown, E, R>): Effect.Effect<never, E, R> => {
+  const loop: Effect.Effect<never, E, R> = Effect.flatMap(step, () => loop)
+  return loop
+}
+
+/**
  * A flag fibers wait on, like Effect's `Latch`, that can also wake a callback: `awaitWithin`
  * waits on a gate and a timer without a fiber of its own. Opening wakes every waiter at once
  * (each resumed fiber runs as a task of its own scheduler); closing makes later waits wait.
@@ -272,7 +286,7 @@ export class Pool<R = never> {
       const ready = this.idle.pop()
       if (ready !== undefined) return ready.offer(effect)
       const inbox = new Fifo<Effect.Effect<void, never, R>>()
-      const worker = Effect.forever(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
+      const worker = repeat(Effect.flatMap(inbox.take, (next) => Effect.zipRight(next, Effect.sync(() => void this.idle.push(inbox)))))
       return Effect.zipRight(Effect.forkIn(Effect.provide(worker, this.context), this.scope), inbox.offer(effect))
     })
   }

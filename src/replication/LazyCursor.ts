@@ -51,7 +51,7 @@ export const make = (target: string, initial: number, retryDelayMs: number): Eff
         onFailure: retry
       })
     })
-    yield* Effect.forkScoped(Effect.forever(writeLatest))
+    yield* Effect.forkScoped(Handoff.repeat(writeLatest))
     return {
       advance: (position) =>
         Effect.sync(() => {
