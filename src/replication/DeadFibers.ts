@@ -2,11 +2,11 @@
  * Every fiber of a node that dies of a defect is logged at error level, which the engine uses
  * only for bugs, so the simulator's and the chaos judge's `defects` check fail the run.
  *
- * A node forks long-lived loops (the agent's per-target fibers and their in-order queue, the
+ * A node forks long-lived loops (the agent's per-target fibers and their senders, which settle the window in order, the
  * lazy cursor, the heartbeater's pool of asks, discovery, the bootstrap's tail) and Effect only
  * reports a forked fiber's unhandled end at debug level. One that died of a bug stopped its work
  * without a word: a heartbeat ask that dies leaves its peer unheard, so it is marked Unreachable
- * while the run may still converge; an in-order queue that dies stops a target's cursor for good.
+ * while the run may still converge; a sender that dies while it settles the window stops a target's cursor for good.
  * Until December 3, 2026 only the engine's own end and the agent's batch sends were watched.
  * The `ask-dies` canary (`sim/canary/Canary.ts`) shows the difference.
  */

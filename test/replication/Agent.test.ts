@@ -293,6 +293,37 @@ describe("Agent", () => {
       expect(pagedAfterMs!).toBeLessThan(100)
     }))
 
+  // The window's batches settle in log order on whichever fiber completes one (`InOrder`): the
+  // cursor must never pass a batch still in flight, however the later ones are acknowledged.
+  it.effect("batches acknowledged out of order move the cursor in log order: never past one still in flight", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 1, flushDelayMs: 0, batchesInFlightMax: 4 } })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      const at = (ms: number) => Effect.zipRight(TestClock.setTime(ms), Effect.repeatN(Effect.yieldNow(), 20))
+      yield* at(0)
+      // eu answers the batch of the first change after 100 ms, the others at once.
+      const handler = cluster.hub.handlers.get("eu-node1")!
+      cluster.hub.handlers.set("eu-node1", (request) =>
+        Effect.zipRight(Effect.sleep(request._tag === "ReplicateBatch" && request.changes.some((change) => change.tuple.subject === "user:a") ? 100 : 0), handler(request))
+      )
+      for (const subject of ["a", "b", "c"]) yield* us.replica.write(insert(subject))
+      yield* at(50)
+      // b and c are applied and acknowledged; a is not, so the cursor stays before it.
+      expect(yield* eu.replica.check(tuple("c"))).toBe(true)
+      expect(yield* eu.replica.check(tuple("a"))).toBe(false)
+      const stats = (yield* us.agent.stats).targets.find((target) => target.target === "eu")!
+      expect(stats.cursor).toBe(0)
+      expect(stats.batches).toBe(0)
+      // Once a's batch is acknowledged, the cursor moves past all three at once.
+      yield* at(150)
+      expect(yield* eu.replica.check(tuple("a"))).toBe(true)
+      const after = (yield* us.agent.stats).targets.find((target) => target.target === "eu")!
+      expect(after.cursor).toBe(3)
+      expect(after.batches).toBe(3)
+      expect(yield* Cluster.settle(Effect.map(us.store.getCursor("eu"), (cursor) => cursor === 3))).toBe(true)
+    }))
+
   it.effect("a change the target refuses for good is split out of its batch and skipped, and the changes around it still arrive", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 10, flushDelayMs: 20 } })

@@ -41,6 +41,30 @@ describe("Handoff.Outcome", () => {
     }))
 })
 
+describe("Handoff.repeat", () => {
+  it.effect("runs its step again and again without a yield between rounds, waits where the step waits, and is preempted by the runtime when a step never waits", () =>
+    Effect.gen(function* () {
+      const fifo = new Handoff.Fifo<number>()
+      const seen: Array<number> = []
+      const consumer = yield* Effect.fork(Handoff.repeat(Effect.map(fifo.take, (item) => void seen.push(item))))
+      for (const item of [1, 2, 3]) yield* fifo.offer(item)
+      yield* Effect.yieldNow()
+      expect(seen).toEqual([1, 2, 3])
+      // Each item handed over while it waits wakes it once; it waits again after each.
+      yield* fifo.offer(4)
+      yield* Effect.yieldNow()
+      expect(seen).toEqual([1, 2, 3, 4])
+      expect(consumer.unsafePoll()).toBeNull()
+      yield* Fiber.interrupt(consumer)
+      // A step that never waits: the fiber beside it still runs (the runtime preempts after a bounded number of operations).
+      let rounds = 0
+      const spinner = yield* Effect.fork(Handoff.repeat(Effect.sync(() => void rounds++)))
+      yield* Effect.yieldNow()
+      expect(rounds).toBeGreaterThan(0)
+      yield* Fiber.interrupt(spinner)
+    }))
+})
+
 describe("Handoff.Pool", () => {
   it.effect("runs effects concurrently, reuses a fiber that finished, and gives each effect the services it was made with", () =>
     Effect.gen(function* () {
