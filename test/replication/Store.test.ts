@@ -4,9 +4,10 @@
  * calling `contract` with their layer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect, Exit, Fiber, Logger } from "effect"
 import type * as Change from "../../src/replication/Change.js"
 import * as DiskTree from "../../src/replication/DiskTree.js"
+import * as Handoff from "../../src/replication/Handoff.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
 import { contract } from "./fixtures/storeContract.js"
@@ -57,4 +58,41 @@ describe("Store.regionsHeld on a store written before it was recorded", () => {
       expect(disk.commits).toBe(commits + 1)
       expect(lines).toHaveLength(2)
     }))
+})
+
+// `afterCommit` (the change feed's publication) runs in commit order, and a transaction that
+// fails or is interrupted must still give up its turn: a turn never given up held every later
+// transaction's publication for good, and with it every reader of the feed.
+describe("Store.transaction's afterCommit", () => {
+  const memoryStore = (pipelined: boolean) => Effect.map(KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined }), Store.makeMemory)
+  const bump = (tx: Store.StoreTransaction) => tx.next("revision")
+
+  for (const pipelined of [false, true]) {
+    it.effect(`runs in commit order, and after a failed or interrupted transaction the later ones still run (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+      Effect.gen(function* () {
+        const store = yield* memoryStore(pipelined)
+        const ran: Array<string> = []
+        const gate = new Handoff.Gate()
+        // The first one's publication waits on a gate; the second's must wait behind it.
+        const first = yield* Effect.fork(store.transaction(bump, () => Effect.zipRight(gate.await, Effect.sync(() => void ran.push("first")))))
+        yield* Effect.yieldNow()
+        const second = yield* Effect.fork(store.transaction(bump, () => Effect.sync(() => void ran.push("second"))))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        expect(ran).toEqual([])
+        gate.unsafeOpen()
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        expect(ran).toEqual(["first", "second"])
+        // A body that fails, then one interrupted while its publication waits: the next still publishes.
+        expect(Exit.isFailure(yield* Effect.exit(store.transaction((tx) => Effect.zipRight(bump(tx), Effect.fail("refused")), () => Effect.void)))).toBe(true)
+        const stuck = yield* Effect.fork(store.transaction(bump, () => Effect.never))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        const third = yield* Effect.fork(store.transaction(bump, () => Effect.sync(() => void ran.push("third"))))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        expect(ran).toEqual(["first", "second"])
+        yield* Fiber.interrupt(stuck)
+        yield* Fiber.join(third)
+        expect(ran).toEqual(["first", "second", "third"])
+      }))
+  }
 })
