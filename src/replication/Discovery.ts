@@ -15,6 +15,7 @@
  * region's StatefulSet names its pods alike; nodes should use the same form for their own id.
  */
 import { Context, Data, Duration, Effect, Either, Layer, pipe, Ref, type Scope, Stream, SubscriptionRef } from "effect"
+import * as Handoff from "./Handoff.js"
 import * as Topology from "./Topology.js"
 import * as TopologyBuilder from "./TopologyBuilder.js"
 import * as TopologyManager from "./TopologyManager.js"
@@ -308,7 +309,7 @@ export const runSync = (
     const pause = Effect.flatMap(manager.strangerAsked, (asked) =>
       Effect.zipRight(asked.awaitWithin(intervalMs), Effect.suspend(() => (asked.isOpen ? Effect.sleep(Duration.millis(Math.min(intervalMs, strangerRoundGapMs))) : Effect.void)))
     )
-    return yield* Effect.forever(Effect.zipRight(round, pause))
+    return yield* Handoff.repeat(Effect.zipRight(round, pause))
   })
 
 /**

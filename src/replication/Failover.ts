@@ -762,7 +762,7 @@ export const make = (settings: Settings) =>
     // A store failure skips one check; the next one looks again. Under another strategy the
     // controller idles without holding a host timer (see `Handoff.parked`).
     const run: Effect.Effect<never> = primaryReplica
-      ? Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
+      ? Handoff.repeat(Effect.zipRight(Effect.sleep(Duration.millis(settings.checkIntervalMs)), Effect.ignore(check))).pipe(
           Effect.annotateLogs({ component: "failover" })
         )
       : Handoff.parked

@@ -335,6 +335,9 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
         Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
       )
-      return yield* Effect.forever(once)
+      // Without `Effect.forever`'s yield after each round (`Handoff.repeat`): a round waits for
+      // its answers or its pause, and a round that waits for neither (no peer to wait for and a
+      // view changed meanwhile) is still preempted by the runtime after a bounded number of operations.
+      return yield* Handoff.repeat(once)
     })
   )

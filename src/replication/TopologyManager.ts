@@ -424,7 +424,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
     awaited: Effect.flatMap(Ref.get(core.state), (state) => Effect.map(NodeClock.monotonicMs, (nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs))),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
-      Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
+      Handoff.repeat(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
 }
 
