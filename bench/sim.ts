@@ -12,7 +12,9 @@
  *   operations it and the fiber steps it set going ran, per event and as a share of the run's;
  *   and `effectOpsPerEvent`, the Effect operations the nodes ran per simulated event (counted by
  *   the simulator's schedulers: the work itself, the same on any machine and under any load, so
- *   it compares runs that a busy or slower machine makes hard to compare by time);
+ *   it compares runs that a busy or slower machine makes hard to compare by time), with
+ *   `tasksPerEvent`, the scheduler tasks (a fiber resumed, started or yielding) per event, as
+ *   machine-independent and each costing more than an operation;
  * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
  *   it), with one job and with one job per core, wall time including the process start;
  * - `sustainedSwarm`: the same on one job per core over more seeds (400; SWARM_SUSTAINED_SEEDS),
@@ -73,14 +75,15 @@ const cores = os.availableParallelism()
 
 /**
  * From a profile of 60 swarm seeds in one thread (`node --cpu-prof bin/inferadb-repl.mjs sim swarm
- * --seeds 60 --first-seed 7000 --jobs 1 --no-report`, each sample charged to the module its line
- * of dist/ came from), the scheduler tasks that run printed, and Effect operations counted per
- * simulated event over seeds 7000-7009 (the simulator's scheduler hook, `shouldYield`; December 4, 2026).
+ * --seeds 60 --first-seed 7000 --jobs 1 --no-report`, each sample charged to the source file its
+ * line of dist/ maps to), with the scheduler tasks and Effect operations that run printed
+ * (December 6, 2026).
  */
 const profileNotes =
-  "profile of December 4, 2026 (not measured by this run): Effect ~43% (its fiber run loop 25%, a closure and a dispatch per operation, " +
-  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations, and swarm seeds 1-400 ran 3.1 scheduler tasks per event), src/replication self ~29%, garbage collection ~12% (one job, 32 MB semi-space), " +
-  "src/sim self ~12% (network, trace hash, world loop, checkers), protobuf ~2% (the seeds that set wire: bytes)"
+  "profile of December 6, 2026 (not measured by this run): Effect ~43% (its fiber run loop ~25%, a closure and a dispatch per operation, " +
+  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations), src/replication self ~30%, garbage collection ~11% (one job, 32 MB semi-space), " +
+  "src/sim self ~12% (network, trace hash, world loop, checkers), protobuf ~1% (the seeds that set wire: bytes); " +
+  "seeds 7000-7059 ran 2.05 scheduler tasks and 85 Effect operations per event, against 3.1 and 93 before the loops that hand work over stopped yielding after every round (Handoff.repeat)"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
@@ -141,6 +144,7 @@ const summarize = (scenario: Scenario.Scenario, tally: Tally) => {
     eventsPerSec: Math.round((tally.events / totalWallMs) * 1000),
     tasksPerSec: Math.round((tally.tasks / totalWallMs) * 1000),
     effectOpsPerEvent: round(tally.effectOps / tally.events),
+    tasksPerEvent: round(tally.tasks / tally.events, 2),
     timeCompression: round(tally.simulatedMs / totalWallMs),
     seedsPerMinute: round((seeds / totalWallMs) * 60_000),
     wallMsPerSeed: { median: Math.round(median(tally.wallMs)), min: Math.round(Math.min(...tally.wallMs)) },
@@ -175,7 +179,7 @@ const swarm = (jobs: number, swarmSeeds: number) => {
   const wallMs = performance.now() - startedMs
   const cpuAfterMs = childrenCpuMs()
   const output = JSON.parse(child.stdout) as {
-    readonly summary: { readonly passed: number; readonly failed: number; readonly events: number; readonly effectOps: number }
+    readonly summary: { readonly passed: number; readonly failed: number; readonly events: number; readonly tasks: number; readonly effectOps: number }
     readonly elapsedMs: number
     readonly helperThreads?: number
     readonly semiSpaceMb?: number
@@ -192,6 +196,7 @@ const swarm = (jobs: number, swarmSeeds: number) => {
     wallMs: Math.round(wallMs),
     ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
     effectOpsPerEvent: round(output.summary.effectOps / output.summary.events),
+    tasksPerEvent: round(output.summary.tasks / output.summary.events, 2),
     passed: output.summary.passed,
     failed: output.summary.failed
   }
