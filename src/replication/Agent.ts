@@ -256,6 +256,26 @@ class InOrder {
   })
 }
 
+/**
+ * Records an acknowledged batch in the metrics, with the lag it measured, and returns what it
+ * changes in the target's statistics, which the agent applies with the cursor's move in one update.
+ */
+const acknowledged = (metrics: Metrics.Metrics["Type"], target: string, pending: Pending, sent: Sent) => {
+  const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
+  const lagMs = Math.max(0, sent.ack.appliedAtMs - oldestCommitMs)
+  metrics.batchReplicated(target, pending.changes.length, sent.durationMs)
+  metrics.targetConnected(target, true)
+  metrics.lag(target, lagMs)
+  return (stats: TargetStats): TargetStats => ({
+    ...stats,
+    changesReplicated: stats.changesReplicated + pending.changes.length,
+    batches: stats.batches + 1,
+    consecutiveFailures: 0,
+    lagMs,
+    lastError: undefined
+  })
+}
+
 /** Why a send failed; `forGood` when the target will refuse these changes whatever happens. */
 interface SendFailure {
   readonly forGood: boolean
@@ -529,36 +549,21 @@ export const make = (options: MakeOptions) =>
         }
       })
 
-    /** Records an acknowledged batch: counters, metrics and the lag it measured. */
-    const acknowledged = (target: string, pending: Pending, sent: Sent) =>
-      Effect.gen(function* () {
-        const oldestCommitMs = Math.min(...pending.changes.map((entry) => entry.change.committedAtMs))
-        const lagMs = Math.max(0, sent.ack.appliedAtMs - oldestCommitMs)
-        metrics.batchReplicated(target, pending.changes.length, sent.durationMs)
-        metrics.targetConnected(target, true)
-        metrics.lag(target, lagMs)
-        yield* updateTarget(target, (stats) => ({
-          ...stats,
-          changesReplicated: stats.changesReplicated + pending.changes.length,
-          batches: stats.batches + 1,
-          consecutiveFailures: 0,
-          lagMs,
-          lastError: undefined
-        }))
-      })
-
     /**
      * Moves the durable cursor past a batch acknowledged in log order (`InOrder`), freeing a
      * slot of the window.
      */
     const advancePast = (target: string, batch: InFlight, window: Window, cursor: LazyCursor.LazyCursor) =>
       Effect.gen(function* () {
-        if (batch.sent !== undefined) yield* acknowledged(target, batch.pending, batch.sent)
+        const counted = batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent)
         // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
         yield* cursor.advance(batch.pending.scannedTo)
         const caughtUp = batch.pending.scannedTo >= (yield* feed.logEnd)
         if (caughtUp) metrics.lag(target, 0)
-        yield* updateTarget(target, (stats) => ({ ...stats, cursor: batch.pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }))
+        yield* updateTarget(target, (before) => {
+          const stats = counted === undefined ? before : counted(before)
+          return { ...stats, cursor: batch.pending.scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }
+        })
         yield* window.release
       })
 
