@@ -281,6 +281,30 @@ export interface StartHooks {
 }
 
 /**
+ * What the harness reads in the output of one serve process: the incarnation it is (the count of
+ * the node's starts, this one included, which is what `latest` in `Judge` names) is fixed when
+ * the process is spawned. Read from the node when each line arrived, a line of the previous process
+ * that arrived after the next one was spawned (a child's output may still come after its exit)
+ * was counted as the new process's.
+ */
+export const lineReader =
+  (node: Pick<Node, "listened" | "epochChanges" | "defects" | "drains">, incarnation: number, hooks: StartHooks = {}) =>
+  (line: string): void => {
+    // serve logs its gRPC address once its store is open and its listener bound: from then on it
+    // answers, as a simulated node does once its restart delay is over (`Startup.restartDelayMs`).
+    if (listeningLine.test(line)) {
+      node.listened.push(incarnation)
+      hooks.onListening?.()
+    }
+    const change = epochChangeIn(line)
+    if (change !== undefined) node.epochChanges.push({ ...change, incarnation, atWallMs: Date.now() })
+    const defect = Defects.defectIn(line)
+    if (defect !== undefined) node.defects.push(`incarnation ${incarnation}: ${defect}`)
+    const drain = drainIn(line)
+    if (drain !== undefined) node.drains.push({ ...drain, incarnation, atWallMs: Date.now() })
+  }
+
+/**
  * Starts the serve process (and the proxy once) and returns at once; the promise it returns
  * resolves when /readyz answers 200 and rejects when the process exits first or the bound passes.
  */
@@ -299,20 +323,7 @@ export const start = (launch: Launch, node: Node, readyTimeoutMs: number, hooks:
   const args = ["serve", "--config", config, "--data-dir", dataDir(node), "--seed", String(seedOf(launch.seed, node)), ...(launch.canary === undefined ? [] : ["--canary", launch.canary])]
   node.reloads = false
   const topologyAtStart = node.topology
-  node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, (line) => {
-    // serve logs its gRPC address once its store is open and its listener bound: from then on it
-    // answers, as a simulated node does once its restart delay is over (`Startup.restartDelayMs`).
-    if (listeningLine.test(line)) {
-      node.listened.push(node.incarnations)
-      hooks.onListening?.()
-    }
-    const change = epochChangeIn(line)
-    if (change !== undefined) node.epochChanges.push({ ...change, incarnation: node.incarnations, atWallMs: Date.now() })
-    const defect = Defects.defectIn(line)
-    if (defect !== undefined) node.defects.push(`incarnation ${node.incarnations}: ${defect}`)
-    const drain = drainIn(line)
-    if (drain !== undefined) node.drains.push({ ...drain, incarnation: node.incarnations, atWallMs: Date.now() })
-  })
+  node.process = spawnIn(node, [process.execPath, ...ServeFlags.serveNodeFlags, cli, ...args], "serve.log", environment, lineReader(node, node.incarnations + 1, hooks))
   node.incarnations++
   const child = node.process
   child.once("exit", (code, signal) => {
