@@ -334,11 +334,18 @@ const judgeFailover = (scenario: Scenario, history: History): ReadonlyArray<Chec
  * node's latest serve process logged the original primary as its view, unfenced. The harness
  * waits for it (`ChaosRun.awaitServing`) before the run is judged.
  */
-const judgeServingAtEnd = (observed: Observed): ReadonlyArray<Checkers.Violation> => {
-  const { scenario } = observed
+const judgeServingAtEnd = (observed: Observed): ReadonlyArray<Checkers.Violation> =>
+  observed.epochLogs === undefined ? [] : notServingAtEnd(observed.scenario, observed.epochLogs, TopologyFaults.removedAtEnd(observed.scenario.topology, observed.scenario.faults))
+
+/**
+ * Under PrimaryReplica, the nodes (out of the regions in `removed`) whose latest serve process
+ * has not logged the original primary as its view, unfenced (`Checkers.servingAtEnd`); none
+ * under another strategy. The judge's rule, and what the harness waits for before judging.
+ */
+export const notServingAtEnd = (scenario: Scenario, epochLogs: ReadonlyArray<EpochLog>, removed: ReadonlySet<string>): ReadonlyArray<Checkers.Violation> => {
   const original = scenario.topology.regions.find((region) => region.primary)?.id
-  if (scenario.topology.strategy !== "PrimaryReplica" || observed.epochLogs === undefined || original === undefined) return []
-  return Checkers.servingAtEnd(original, finalViews(observed.epochLogs, TopologyFaults.removedAtEnd(scenario.topology, scenario.faults)))
+  if (scenario.topology.strategy !== "PrimaryReplica" || original === undefined) return []
+  return Checkers.servingAtEnd(original, finalViews(epochLogs, removed))
 }
 
 /** Runs every check the scenario names (except those in `notJudged`); returns violations and the rule's verdicts. */

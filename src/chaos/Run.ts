@@ -741,9 +741,8 @@ class ChaosRun {
    */
   async awaitServing(): Promise<void> {
     const { scenario } = this
-    const original = scenario.topology.regions.find((region) => region.primary)?.id
-    if (scenario.topology.strategy !== "PrimaryReplica" || original === undefined || !scenario.checks.includes("failover")) return
-    const serving = () => Checkers.servingAtEnd(original, Judge.finalViews(epochLogsOf(this.nodes, this.startMs), this.graph.removed)).length === 0
+    if (!scenario.checks.includes("failover")) return
+    const serving = () => Judge.notServingAtEnd(scenario, epochLogsOf(this.nodes, this.startMs), this.graph.removed).length === 0
     while (this.now() < scenario.budgetMs && !serving()) await sleep(probeIntervalMs)
   }
 
@@ -960,7 +959,7 @@ const epochLogsOf = (nodes: ReadonlyArray<Nodes.Node>, startMs: number): Readonl
     regionId: node.address.regionId,
     changes: node.epochChanges.map(({ atWallMs, ...change }) => ({ ...change, atMs: atWallMs - startMs })),
     listened: node.listened,
-    // Lines are tagged with the count of incarnations started when they were read: the latest is that count.
+    // Each process's lines carry the count of starts up to and including it (`Nodes.lineReader`): the latest is that count.
     latest: node.incarnations
   }))
 
