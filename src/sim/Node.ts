@@ -27,12 +27,12 @@ import type { StoreError } from "../replication/Errors.js"
 import * as Failover from "../replication/Failover.js"
 import type * as KvDriver from "../replication/KvDriver.js"
 import * as Metrics from "../replication/Metrics.js"
-import type * as Network from "../replication/Network.js"
+import * as Network from "../replication/Network.js"
 import * as Random from "../replication/Random.js"
 import * as Ranks from "../replication/Ranks.js"
 import * as Replica from "../replication/Replica.js"
 import * as Router from "../replication/Router.js"
-import type * as Store from "../replication/Store.js"
+import * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
@@ -248,17 +248,22 @@ export class Node {
     // A pod created again serves at the address it got (`SimDns.addressOf`).
     dns?.publish(this.id)
     const peer = dns === undefined ? options.peer : { ...options.peer, endpoint: dns.addressOf(this.id) }
-    const services = Layer.mergeAll(
-      StoreFaults.layer(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs, options.decorateStore),
-      (options.decorateClock ?? ((layer) => layer))(Clock.layerFrom({ mode: options.clockMode, physicalMs: () => options.physical.at(options.world.nowMs) })),
-      (options.decorateNetwork ?? ((layer) => layer))(SimNetwork.layer(options.network, peer, host)),
-      Random.layerSeeded(`${options.seed}/node/${this.id}/${this.incarnation}`),
-      Metrics.layerMemory(this.metrics)
-    )
+    // Built one after another, without layers where nothing decorates them: `Layer.mergeAll`
+    // builds its layers on fibers of their own, and a layer's memo map and scope cost more
+    // Effect operations than the service itself; a simulated node starts often (every restart
+    // and wipe), and its start was about a tenth of the swarm's operations.
+    const plain = Context.make(Random.Random, Random.make(`${options.seed}/node/${this.id}/${this.incarnation}`)).pipe(Context.add(Metrics.Metrics, Metrics.recorderMemory(this.metrics)))
+    const clockOptions = { mode: options.clockMode, physicalMs: () => options.physical.at(options.world.nowMs) }
+    const services = Effect.gen(function* () {
+      const store = yield* StoreFaults.make(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs, options.decorateStore)
+      const clock = options.decorateClock === undefined ? Context.make(Clock.Clock, yield* Clock.make(clockOptions)) : yield* Layer.build(options.decorateClock(Clock.layerFrom(clockOptions)))
+      const network = options.decorateNetwork === undefined ? Context.make(Network.Network, SimNetwork.service(options.network, peer, host)) : yield* Layer.build(options.decorateNetwork(SimNetwork.layer(options.network, peer, host)))
+      return Context.merge(Context.merge(Context.add(plain, Store.Store, store), clock), network)
+    })
     const declared = options.topology?.() ?? options.settings.topology
     const settings: Engine.Settings = { ...options.settings, topology: dns === undefined ? declared : SimDns.withoutNodes(declared), resolver: this.resolver ?? options.settings.resolver }
     const reloadsAtStart = this.reloads
-    const node = Engine.layer(settings).pipe(Layer.provideMerge(services))
+    const node = Effect.flatMap(services, (context) => Effect.map(Effect.provide(Engine.build(settings), context), (engine) => Context.merge(context, engine)))
     // A restarted process serves nothing until it has started (`Startup.restartDelayMs`): no
     // store, no server, no API; a pause holds its start back, a stop kills it.
     const startingMs = this.incarnation > 1 ? (options.restartDelayMs?.(this.incarnation) ?? 0) : 0
@@ -267,7 +272,7 @@ export class Node {
     const program = DeadFibers.supervised(Effect.scoped(
       Effect.gen(function* () {
         if (startingMs > 0) yield* Effect.sleep(startingMs)
-        const context = yield* Layer.build(node)
+        const context = yield* node
         // As `serve` does: a store holding changes of a region the ranks leave out refuses the start.
         // Asked only where there are ranks (`Ranks.refusal` answers at once otherwise), so runs
         // under the other strategies do the Effect operations, and have the traces, they had.

@@ -17,14 +17,12 @@
  * every node's epoch changes and (with `messagesMax`) the messages between regions, for
  * `SimReport.ts`; the result carries every value drawn from the seed.
  */
-import { Either, type Layer } from "effect"
-import type * as Clock from "../replication/Clock.js"
+import { Either } from "effect"
 import * as ConflictResolver from "../replication/ConflictResolver.js"
 import * as DiskTree from "../replication/DiskTree.js"
 import * as Engine from "../replication/Engine.js"
 import * as Failover from "../replication/Failover.js"
 import * as KvDriver from "../replication/KvDriver.js"
-import type * as Network from "../replication/Network.js"
 import * as Random from "../replication/Random.js"
 import type * as Topology from "../replication/Topology.js"
 import * as TupleState from "../replication/TupleState.js"
@@ -387,8 +385,8 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
         ? Canary.sendDies(canaryRandom.next)
         : sim.options.canary === "ask-dies"
           ? Canary.askDies(canaryRandom.next)
-          : (layer: Layer.Layer<Network.Network>) => layer
-  const decorateClock = sim.options.canary === "broken-clock" && index === 0 ? Canary.clockAhead(Canary.clockAheadMs) : (layer: Layer.Layer<Clock.Clock>) => layer
+          : undefined
+  const decorateClock = sim.options.canary === "broken-clock" && index === 0 ? Canary.clockAhead(Canary.clockAheadMs) : undefined
   return new Node({
     world: sim.world,
     network: sim.network,
@@ -405,8 +403,8 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     schedulerRandom: streams.scheduler.derive(`yield/${nodeId}`),
     restartDelayMs: (incarnation) => Startup.restartDelayMs(scenario, sim.seed, nodeId, incarnation),
     yieldSettings: { opsMin: scenario.scheduler.yieldOpsMin, opsMax: scenario.scheduler.yieldOpsMax },
-    decorateNetwork,
-    decorateClock,
+    ...(decorateNetwork === undefined ? {} : { decorateNetwork }),
+    ...(decorateClock === undefined ? {} : { decorateClock }),
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
     ...(sim.options.canary === "ack-before-durable" ? { decorateStore: Canary.ackBeforeDurable } : {}),

@@ -768,8 +768,10 @@ export class SimNetwork {
 }
 
 /** The Network service of one node incarnation on the simulated network. */
-export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> =>
-  Layer.succeed(Network.Network, {
+export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> => Layer.succeed(Network.Network, service(network, self, host))
+
+/** The Network service `layer` provides, made without a layer: a simulated node's start builds it directly. */
+export const service = (network: SimNetwork, self: Network.Peer, host: Host): Network.Network["Type"] => ({
     send: (target, request, timeoutMs) =>
       Effect.async<Message.Response, NetworkError>((resume) => {
         const abandon = network.call(

@@ -5,7 +5,7 @@
  * affected; reads pass through untouched. The fault schedule changes the settings while the run
  * goes on.
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { StoreError } from "../replication/Errors.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import type * as Random from "../replication/Random.js"
@@ -75,22 +75,20 @@ export const storedAsOf = (wire: Codec.Wire | undefined): StoredAs => (wire === 
  * `faults.atCommit` before it is durable. A node's own disk commits as the embedded backend
  * does (`pipelined`: later bodies run, reading its writes, while a slow commit is on its way to
  * the disk, and a failed commit takes them with it); a regional disk commits one transaction
- * at a time, as FoundationDB's transactions are durable before they return.
+ * at a time, as FoundationDB's transactions are durable before they return. Made as a service,
+ * not a layer: a simulated node's start builds its services directly (`Node.start`).
  */
-export const layer = (
+export const make = (
   disk: KvDriver.MemoryDisk,
   faults: StoreFaults,
   shape: "per_node" | "shared",
   storedAs: StoredAs,
   decorate: DecorateDriver = (driver) => driver
-): Layer.Layer<Store.Store, StoreError> => {
+): Effect.Effect<Store.Store["Type"], StoreError> => {
   const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit: faults.atCommit }
-  return Layer.effect(
-    Store.Store,
-    storedAs === "text"
-      ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults))))
-      : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(decorate(counted(driver, faults))))
-  )
+  return storedAs === "text"
+    ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults))))
+    : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(decorate(counted(driver, faults))))
 }
 
 /** Wraps the driver a node's Store runs on (a canary's broken variant: `canary/Canary.ts`). */
