@@ -35,6 +35,7 @@ import * as Router from "../replication/Router.js"
 import * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
+import { HandlerFibers } from "./HandlerFibers.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
 import * as SimClock from "./SimClock.js"
 import * as SimDns from "./SimDns.js"
@@ -243,7 +244,8 @@ export class Node {
     const clock = SimClock.make(options.world, { name: this.id, alive, whenRunning }, options.physical)
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
-    const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
+    const handlers = new HandlerFibers((effect) => void this.forkOn(scheduler, runtime, effect, () => {}))
+    const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => handlers.run(effect, onExit) }
     const dns = options.dns
     // A pod created again serves at the address it got (`SimDns.addressOf`).
     dns?.publish(this.id)

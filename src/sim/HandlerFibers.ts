@@ -1,0 +1,55 @@
+/**
+ * The fibers one incarnation of a simulated node runs its network requests' handlers on,
+ * reused: a handler that ends gives its fiber back, and the next request runs on it.
+ *
+ * `serve` runs each gRPC call in a fiber of its own, and so did the simulator, through
+ * `Runtime.runFork`: about one root fiber for every three simulated events (every heartbeat
+ * and batch a node answers), each with its fiber refs copied in, its start and its end, and
+ * registered in and removed from Effect's set of root fibers. Handing a request to a waiting
+ * fiber is one resumption instead. What a handler sees is the same: it runs concurrently with
+ * everything else the node does, with the incarnation's runtime, and `onExit` gets its exit,
+ * a defect or an interruption included. Handlers set no fiber ref for good (only `locally`,
+ * which restores it), so one handler leaves nothing on the fiber for the next.
+ *
+ * A crash drops the incarnation's scheduler with every fiber on it, waiting ones included; the
+ * next incarnation starts with a pool of its own.
+ */
+import { Effect, type Exit } from "effect"
+
+interface Job {
+  readonly effect: Effect.Effect<unknown, unknown>
+  readonly onExit: (exit: Exit.Exit<unknown, unknown>) => void
+}
+
+export class HandlerFibers {
+  /** Fibers waiting for a request, as the callbacks that hand one over. */
+  private readonly idle: Array<(job: Job) => void> = []
+
+  /** `fork` starts a fiber of the incarnation (its runtime and scheduler). */
+  constructor(private readonly fork: (effect: Effect.Effect<never>) => void) {}
+
+  /** Runs `effect` on a waiting fiber, or on a new one when none waits; `onExit` is called with its exit. */
+  run<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): void {
+    const job = { effect, onExit } as Job
+    const waiting = this.idle.pop()
+    if (waiting !== undefined) waiting(job)
+    else this.fork(this.serve(job))
+  }
+
+  private serve(job: Job): Effect.Effect<never> {
+    return Effect.flatMap(Effect.exit(job.effect), (exit) => {
+      job.onExit(exit)
+      return Effect.flatMap(this.next, (next) => this.serve(next))
+    })
+  }
+
+  /** The next request; a fiber interrupted while it waits leaves the pool. */
+  private readonly next: Effect.Effect<Job> = Effect.async<Job>((resume) => {
+    const handOver = (job: Job) => resume(Effect.succeed(job))
+    this.idle.push(handOver)
+    return Effect.sync(() => {
+      const index = this.idle.indexOf(handOver)
+      if (index !== -1) this.idle.splice(index, 1)
+    })
+  })
+}
