@@ -1,10 +1,11 @@
 /**
- * The fibers one incarnation of a simulated node runs its network requests' handlers on,
- * reused: a handler that ends gives its fiber back, and the next request runs on it.
+ * The fibers one incarnation of a simulated node runs its requests on, its peers' and those from
+ * outside (clients, operators), reused: a request that ends gives its fiber back, and the next
+ * one runs on it.
  *
  * `serve` runs each gRPC call in a fiber of its own, and so did the simulator, through
- * `Runtime.runFork`: about one root fiber for every three simulated events (every heartbeat
- * and batch a node answers), each with its fiber refs copied in, its start and its end, and
+ * `Runtime.runFork`: about one root fiber for every two simulated events (every heartbeat and
+ * batch a node answers, every client write), each with its fiber refs copied in, its start and its end, and
  * registered in and removed from Effect's set of root fibers. Handing a request to a waiting
  * fiber is one resumption instead. What a handler sees is the same: it runs concurrently with
  * everything else the node does, with the incarnation's runtime, and `onExit` gets its exit,

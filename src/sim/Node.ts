@@ -163,6 +163,8 @@ export class Node {
   readonly defects: Array<string> = []
   private scheduler: NodeScheduler | undefined
   private runtime: Runtime.Runtime<never> | undefined
+  /** The fibers the running incarnation runs requests on, from its peers and from outside. */
+  private handlers: HandlerFibers | undefined
   private handles: Handles | undefined
   private crashing = false
   /** A graceful stop is under way: the API is withdrawn, the node drains and exits. */
@@ -245,6 +247,7 @@ export class Node {
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
     const handlers = new HandlerFibers((effect) => void this.forkOn(scheduler, runtime, effect, () => {}))
+    this.handlers = handlers
     const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => handlers.run(effect, onExit) }
     const dns = options.dns
     // A pod created again serves at the address it got (`SimDns.addressOf`).
@@ -486,12 +489,12 @@ export class Node {
    */
   fork<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): boolean {
     const scheduler = this.scheduler
-    const runtime = this.runtime
-    if (scheduler === undefined || runtime === undefined || scheduler.dead) return false
+    const handlers = this.handlers
+    if (scheduler === undefined || handlers === undefined || scheduler.dead) return false
     // Counted until it ends, so a graceful stop lets it finish first; a crash drops the count with the incarnation.
     this.requestsInFlight++
     this.takeIn(scheduler, () =>
-      this.forkOn(scheduler, runtime, effect, (exit) => {
+      handlers.run(effect, (exit) => {
         if (this.scheduler === scheduler) this.requestsInFlight--
         onExit(exit)
       })
