@@ -15,7 +15,7 @@
  * A crash drops the incarnation's scheduler with every fiber on it, waiting ones included; the
  * next incarnation starts with a pool of its own.
  */
-import { Effect, type Exit } from "effect"
+import { Effect, Exit } from "effect"
 
 interface Job {
   readonly effect: Effect.Effect<unknown, unknown>
@@ -37,16 +37,24 @@ export class HandlerFibers {
     else this.fork(this.serve(job))
   }
 
+  // A job's exit is handed over from one match on its outcome, and the fiber then waits for the
+  // next job, which its wake-up runs directly: about half the Effect operations of running each
+  // job through `Effect.exit` and taking the next one as a value.
   private serve(job: Job): Effect.Effect<never> {
-    return Effect.flatMap(Effect.exit(job.effect), (exit) => {
-      job.onExit(exit)
-      return Effect.flatMap(this.next, (next) => this.serve(next))
+    return Effect.matchCauseEffect(job.effect, {
+      onFailure: (cause) => this.handBack(job, Exit.failCause(cause)),
+      onSuccess: (value) => this.handBack(job, Exit.succeed(value))
     })
   }
 
-  /** The next request; a fiber interrupted while it waits leaves the pool. */
-  private readonly next: Effect.Effect<Job> = Effect.async<Job>((resume) => {
-    const handOver = (job: Job) => resume(Effect.succeed(job))
+  private handBack(job: Job, exit: Exit.Exit<unknown, unknown>): Effect.Effect<never> {
+    job.onExit(exit)
+    return this.next
+  }
+
+  /** Waits for the next job and runs it; a fiber interrupted while it waits leaves the pool. */
+  private readonly next: Effect.Effect<never> = Effect.async<never>((resume) => {
+    const handOver = (job: Job) => resume(this.serve(job))
     this.idle.push(handOver)
     return Effect.sync(() => {
       const index = this.idle.indexOf(handOver)
