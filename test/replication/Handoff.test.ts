@@ -9,23 +9,21 @@ import * as CallbackClock from "../../src/runtime/CallbackClock.js"
 
 class Label extends Context.Tag("test/Label")<Label, string>() {}
 
-describe("Handoff.Fifo", () => {
-  it.effect("hands items over in order, and a take waits while it is empty", () =>
-    Effect.gen(function* () {
-      const fifo = new Handoff.Fifo<number>()
-      yield* fifo.offer(1)
-      yield* fifo.offer(2)
-      expect(yield* fifo.take).toBe(1)
-      expect(yield* fifo.take).toBe(2)
-      const waiting = yield* Effect.fork(fifo.take)
-      yield* Effect.yieldNow()
-      expect(waiting.unsafePoll()).toBeNull()
-      yield* fifo.offer(3)
-      yield* fifo.offer(4)
-      expect(yield* Fiber.join(waiting)).toBe(3)
-      expect(yield* fifo.take).toBe(4)
-    }))
-})
+/** A queue with one consumer, whose take waits on a gate while it is empty. */
+const gatedQueue = () => {
+  const items: Array<number> = []
+  const arrived = new Handoff.Gate()
+  const offer = (item: number) => Effect.sync(() => {
+    items.push(item)
+    arrived.unsafeOpen()
+  })
+  const take: Effect.Effect<number> = Effect.suspend(() => {
+    if (items.length > 0) return Effect.succeed(items.shift()!)
+    arrived.unsafeClose()
+    return Effect.zipRight(arrived.await, take)
+  })
+  return { offer, take }
+}
 
 describe("Handoff.Outcome", () => {
   it.effect("wakes every waiter with the first value and keeps it", () =>
@@ -44,7 +42,7 @@ describe("Handoff.Outcome", () => {
 describe("Handoff.repeat", () => {
   it.effect("runs its step again and again without a yield between rounds, waits where the step waits, and is preempted by the runtime when a step never waits", () =>
     Effect.gen(function* () {
-      const fifo = new Handoff.Fifo<number>()
+      const fifo = gatedQueue()
       const seen: Array<number> = []
       const consumer = yield* Effect.fork(Handoff.repeat(Effect.map(fifo.take, (item) => void seen.push(item))))
       for (const item of [1, 2, 3]) yield* fifo.offer(item)
@@ -90,7 +88,7 @@ describe("Handoff.Pool", () => {
       // Both are idle again: the next jobs run on those fibers, not on new ones.
       yield* pool.run(job("c", false))
       yield* pool.run(job("d", false))
-      // An offer wakes its fiber through the latch's scheduled flush: a few scheduler turns.
+      // A hand-over resumes the idle fiber, which runs at a later scheduler turn.
       for (let turn = 0; turn < 10 && seen.length < 4; turn++) yield* Effect.yieldNow()
       expect(seen.map((entry) => entry.job).sort()).toEqual(["a", "b", "c", "d"])
       expect(new Set(seen.map((entry) => entry.fiber)).size).toBe(2)
