@@ -37,8 +37,8 @@ export const parked: Effect.Effect<never> = Effect.async<never>(() => {})
 
 /**
  * Runs `step` again and again, for ever, as `Effect.forever` does but without its yield after
- * every round: a fiber that hands work over (a pool's worker, the agent's in-order cursor, the
- * lazy cursor's writer) waits inside `step` when there is nothing to do, so the yield bought
+ * every round: a fiber that hands work over (the agent's in-order cursor, the lazy cursor's
+ * writer) or waits on a timer waits inside `step` when there is nothing to do, so the yield bought
  * nothing and cost a scheduler task and a suspension per round (`Effect.forever`'s `yieldNow`:
  * about a tenth of the simulator's scheduler tasks). A step that never waits still cannot hold
  * its thread: the runtime preempts a fiber after a bounded number of operations (the
