@@ -246,7 +246,7 @@ export class Node {
     const clock = SimClock.make(options.world, { name: this.id, alive, whenRunning }, options.physical)
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
-    const handlers = (this.handlers = new HandlerFibers((effect) => void this.forkOn(scheduler, runtime, effect, () => {})))
+    const handlers = (this.handlers = new HandlerFibers((effect) => this.forkOn(scheduler, runtime, effect, () => {})))
     const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => handlers.run(effect, onExit) }
     const dns = options.dns
     // A pod created again serves at the address it got (`SimDns.addressOf`).

@@ -8,7 +8,11 @@ import { HandlerFibers } from "../../src/sim/HandlerFibers.js"
 
 const make = () => {
   const forked: Array<Fiber.RuntimeFiber<never>> = []
-  const pool = new HandlerFibers((effect) => void forked.push(Effect.runFork(effect)))
+  const pool = new HandlerFibers((effect) => {
+    const fiber = Effect.runFork(effect)
+    forked.push(fiber)
+    return fiber
+  })
   return { pool, forked }
 }
 
@@ -52,6 +56,18 @@ describe("HandlerFibers", () => {
     expect(Exit.isFailure(interrupted) && Cause.isInterruptedOnly(interrupted.cause)).toBe(true)
     expect(await runOn(pool, Effect.succeed(7))).toEqual(Exit.succeed(7))
     expect(forked).toHaveLength(1)
+    for (const fiber of forked) await Effect.runPromise(Fiber.interrupt(fiber))
+  })
+
+  it("gives a job whose fiber is interrupted while it runs (a crash) the interrupted exit, as its own fiber did", async () => {
+    const { pool, forked } = make()
+    const exit = runOn(pool, Effect.never)
+    await Effect.runPromise(Effect.yieldNow())
+    await Effect.runPromise(Fiber.interrupt(forked[0]!))
+    const ended = await exit
+    expect(Exit.isFailure(ended) && Cause.isInterruptedOnly(ended.cause)).toBe(true)
+    expect(await runOn(pool, Effect.succeed("served"))).toEqual(Exit.succeed("served"))
+    expect(forked).toHaveLength(2)
     for (const fiber of forked) await Effect.runPromise(Fiber.interrupt(fiber))
   })
 
