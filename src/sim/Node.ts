@@ -35,7 +35,6 @@ import * as Router from "../replication/Router.js"
 import * as Store from "../replication/Store.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
-import { HandlerFibers } from "./HandlerFibers.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
 import * as SimClock from "./SimClock.js"
 import * as SimDns from "./SimDns.js"
@@ -163,8 +162,6 @@ export class Node {
   readonly defects: Array<string> = []
   private scheduler: NodeScheduler | undefined
   private runtime: Runtime.Runtime<never> | undefined
-  /** The fibers the running incarnation runs requests on, from its peers and from outside. */
-  private handlers: HandlerFibers | undefined
   private handles: Handles | undefined
   private crashing = false
   /** A graceful stop is under way: the API is withdrawn, the node drains and exits. */
@@ -246,8 +243,7 @@ export class Node {
     const clock = SimClock.make(options.world, { name: this.id, alive, whenRunning }, options.physical)
     const runtime = this.runtimeOf(scheduler, clock)
     this.runtime = runtime
-    const handlers = (this.handlers = new HandlerFibers((effect) => this.forkOn(scheduler, runtime, effect, () => {})))
-    const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => handlers.run(effect, onExit) }
+    const host: SimNetwork.Host = { name: this.id, alive, whenRunning, fork: (effect, onExit) => this.forkOn(scheduler, runtime, effect, onExit) }
     const dns = options.dns
     // A pod created again serves at the address it got (`SimDns.addressOf`).
     dns?.publish(this.id)
@@ -488,12 +484,12 @@ export class Node {
    */
   fork<A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void): boolean {
     const scheduler = this.scheduler
-    const handlers = this.handlers
-    if (scheduler === undefined || handlers === undefined || scheduler.dead) return false
+    const runtime = this.runtime
+    if (scheduler === undefined || runtime === undefined || scheduler.dead) return false
     // Counted until it ends, so a graceful stop lets it finish first; a crash drops the count with the incarnation.
     this.requestsInFlight++
     this.takeIn(scheduler, () =>
-      handlers.run(effect, (exit) => {
+      this.forkOn(scheduler, runtime, effect, (exit) => {
         if (this.scheduler === scheduler) this.requestsInFlight--
         onExit(exit)
       })
