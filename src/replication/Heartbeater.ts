@@ -116,23 +116,19 @@ export const sideRequestsMax = (settings: Settings, memory: Memory, peerNodeId: 
   return Math.max(1, Math.ceil(timeoutMs / settings.intervalMs))
 }
 
-export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<AskServices>) =>
+export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool, services: Services) =>
   Effect.gen(function* () {
-    const manager = yield* TopologyManager.TopologyManager
-    const clock = yield* Clock.Clock
-    // Taken once a round and handed to each request: looked up in every request, they were a few
-    // per cent of a simulated node's Effect operations.
-    const services: Services = { manager, clock, network: yield* Network.Network, primacy: yield* Primacy.Primacy }
+    const { manager, clock, primacy } = services
     const topology = yield* manager.current
-    const startedAtMs = yield* Clock.monotonicMs
+    const startedAtMs = services.now()
     // Only a two-region primary renews at the round's end (`renewPair`), for the view it starts with.
     const pair = topology.strategy === "PrimaryReplica" && topology.regions.length === 2
-    const startView: Primacy.View | undefined = pair ? yield* Effect.map((yield* Primacy.Primacy).state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
-    if (startView !== undefined && startView.primary === settings.regionId) yield* (yield* Primacy.Primacy).noteLapse(startedAtMs)
+    const startView: Primacy.View | undefined = pair ? yield* Effect.map(primacy.state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
+    if (startView !== undefined && startView.primary === settings.regionId) yield* primacy.noteLapse(startedAtMs)
     const sentAtMs = yield* clock.physicalMs
     // Under PrimaryReplica the request says which lease this node runs on, so a node that grants it
     // one reports how long that grant binds (`Primacy.answerFor`).
-    const leaseMs = topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(yield* Primacy.Primacy, topology.regions.length) : undefined
+    const leaseMs = topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(primacy, topology.regions.length) : undefined
     const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs, ...(leaseMs === undefined ? {} : { leaseMs }) }
     // A node running this round is alive: without recording itself, every node's stale check
     // would mark the node itself Unreachable after the timeout (and its own region unavailable).
@@ -181,23 +177,23 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool<Ask
     for (const peer of prompt) yield* pool.run(Effect.zipRight(ask(settings, memory, services, topology, peer, request, startedAtMs, "round"), counted))
     yield* answered.awaitWithin(settings.intervalMs)
     yield* manager.checkStaleNodes()
-    if (startView !== undefined) yield* renewPair(settings, memory, topology, startView, startedAtMs)
+    if (startView !== undefined) yield* renewPair(settings, memory, services, topology, startView, startedAtMs)
   })
 
 /**
  * Renews a two-region primary's lease at the end of a round (`Primacy.pairRenewal`), unless its
  * view changed during the round: the next round, which starts at once, speaks for the new view.
  */
-const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topology, startView: Primacy.View, startedAtMs: number) =>
+const renewPair = (settings: Settings, memory: Memory, services: Services, topology: Topology.Topology, startView: Primacy.View, startedAtMs: number) =>
   Effect.gen(function* () {
-    const primacy = yield* Primacy.Primacy
+    const primacy = services.primacy
     const state = yield* primacy.state
     if (state.epoch !== startView.epoch || state.primary !== startView.primary) return
     // A round ends at most an interval after it starts, answers or none; one that took longer
     // spans a stop of this node (a pause, a stall), whose answers may have failed at their
     // deadlines without a word of a newer epoch: it vouches for nothing. The lease then lapses,
     // and the next round waits to hear the other region (`Primacy.lapseIn`).
-    const endedAtMs = yield* Clock.monotonicMs
+    const endedAtMs = services.now()
     if (endedAtMs - startedAtMs > 2 * settings.intervalMs) return
     const renewal = Primacy.pairRenewal({
       topology,
@@ -208,7 +204,7 @@ const renewPair = (settings: Settings, memory: Memory, topology: Topology.Topolo
       startedAtMs,
       endedAtMs,
       leaseMs: primacy.pairLeaseMs,
-      requesters: yield* recentRequesters(yield* TopologyManager.TopologyManager, endedAtMs, primacy.pairLeaseMs)
+      requesters: yield* recentRequesters(services.manager, endedAtMs, primacy.pairLeaseMs)
     })
     if (renewal !== undefined) yield* primacy.renewPair(renewal)
   })
@@ -222,15 +218,17 @@ const recentRequesters = (manager: TopologyManager.TopologyManager["Type"], nowM
 
 type Peer = ReturnType<typeof peersOf>[number]
 
-/** The services a heartbeat to a peer runs with (the pool's). */
-type AskServices = TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy
-
-/** Those services themselves, as a round hands them to its requests. */
+/**
+ * The services the heartbeater runs with, taken once when it starts rather than looked up in
+ * every round and request (a few per cent of a simulated node's Effect operations), and its
+ * fiber's clock: `now` reads the monotonic clock without an Effect operation (`Clock.monotonicMsOf`).
+ */
 interface Services {
   readonly manager: TopologyManager.TopologyManager["Type"]
   readonly network: Network.Network["Type"]
   readonly clock: Clock.Clock["Type"]
   readonly primacy: Primacy.Primacy["Type"]
+  readonly now: () => number
 }
 
 /**
@@ -245,7 +243,8 @@ const ask = (settings: Settings, memory: Memory, services: Services, topology: T
     const previous = memory.roundTrips.get(peer.node.id)
     const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
     const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
-    const elapsedMs = (yield* Clock.monotonicMs) - startedAtMs
+    const nowMs = services.now()
+    const elapsedMs = nowMs - startedAtMs
     // An answer taken in after its deadline says nothing of the peer's liveness or round trip:
     // for those it is a timeout, as if the deadline's timer had fired first. A node that was
     // stopped (a pause, a stall) finds both waiting when it runs again, and the simulator took
@@ -264,7 +263,7 @@ const ask = (settings: Settings, memory: Memory, services: Services, topology: T
       const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
       memory.roundTrips.set(peer.node.id, estimate)
       if (response.right._tag !== "HeartbeatAck") return
-      yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, yield* Clock.monotonicMs))
+      yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, nowMs))
       // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
       // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
       const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
@@ -283,7 +282,7 @@ const ask = (settings: Settings, memory: Memory, services: Services, topology: T
 const fold = (topology: Topology.Topology, settings: Settings, memory: Memory, services: Services) =>
   Effect.gen(function* () {
     const primacy = services.primacy
-    const nowMs = yield* Clock.monotonicMs
+    const nowMs = services.now()
     // Latest first: the renewal runs from the latest request with which the answers reach a
     // quorum, so an older answer from a node that has gone silent since (still within the lease)
     // does not hold every renewal back to its request (seen with one node of two crashed).
@@ -320,8 +319,16 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
   Effect.scoped(
     Effect.gen(function* () {
       const memory = makeMemory()
-      const pool = yield* Handoff.Pool.make<AskServices>()
-      const primacy = yield* Primacy.Primacy
+      const pool = yield* Handoff.Pool.make()
+      const effectClock = yield* Effect.clock
+      const services: Services = {
+        manager: yield* TopologyManager.TopologyManager,
+        network: yield* Network.Network,
+        clock: yield* Clock.Clock,
+        primacy: yield* Primacy.Primacy,
+        now: () => Clock.monotonicMsOf(effectClock)
+      }
+      const primacy = services.primacy
       // Rounds start every interval, however long the last one waited for its answers: pausing
       // a whole interval after a round that waited an interval for a lost answer spaced the next
       // request two intervals out, and with the timeout at three intervals and a round trip on
@@ -330,11 +337,12 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       // promotion, an unfencing, a hand-back) needs a lease before its first write: the next
       // round starts at once. A round acts on the view as it is when it starts, so it closes
       // the view-change latch first.
-      const pause = (startedAtMs: number) =>
-        Effect.flatMap(Clock.monotonicMs, (nowMs) => primacy.viewChanged.awaitWithin(Math.max(0, startedAtMs + settings.intervalMs - nowMs)))
-      const once = Effect.flatMap(Clock.monotonicMs, (startedAtMs) =>
-        Effect.zipRight(Effect.sync(() => primacy.viewChanged.unsafeClose()), Effect.zipRight(round(settings, memory, pool), pause(startedAtMs)))
-      )
+      const pause = (startedAtMs: number) => Effect.suspend(() => primacy.viewChanged.awaitWithin(Math.max(0, startedAtMs + settings.intervalMs - services.now())))
+      const once = Effect.suspend(() => {
+        const startedAtMs = services.now()
+        primacy.viewChanged.unsafeClose()
+        return Effect.zipRight(round(settings, memory, pool, services), pause(startedAtMs))
+      })
       // Without `Effect.forever`'s yield after each round (`Handoff.repeat`): a round waits for
       // its answers or its pause, and a round that waits for neither (no peer to wait for and a
       // view changed meanwhile) is still preempted by the runtime after a bounded number of operations.
