@@ -80,10 +80,11 @@ const cores = os.availableParallelism()
  * (December 6, 2026).
  */
 const profileNotes =
-  "profile of December 6, 2026 (not measured by this run): Effect ~43% (its fiber run loop ~25%, a closure and a dispatch per operation, " +
-  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations), src/replication self ~30%, garbage collection ~11% (one job, 32 MB semi-space), " +
-  "src/sim self ~12% (network, trace hash, world loop, checkers), protobuf ~1% (the seeds that set wire: bytes); " +
-  "seeds 7000-7059 ran 2.05 scheduler tasks and 85 Effect operations per event, against 3.1 and 93 before the loops that hand work over stopped yielding after every round (Handoff.repeat)"
+  "profile of December 6, 2026, after the day's third session (not measured by this run; swarm seeds 7000-7059, one job): Effect ~40% (its fiber run loop, a closure and a dispatch per operation, " +
+  "spread over every operation with no single hot spot; effectOpsPerEvent counts the operations), src/replication self ~31%, garbage collection ~11% (one job, 32 MB semi-space), " +
+  "src/sim self ~13% (network, trace hash, world loop, checkers), protobuf ~2% (the seeds that set wire: bytes); " +
+  "seeds 7000-7039 ran 2.04 scheduler tasks and 76 Effect operations per event, against 2.08 and 86 before a node's start stopped building layers, " +
+  "pool fibers took their next effect from a hand-over callback and the heartbeater took its services once"
 
 let gcMs = 0
 const gc = new PerformanceObserver((list) => {
