@@ -299,7 +299,8 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
     const lock = new Handoff.Lock()
-    const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make() }
+    const clock = yield* Effect.clock
+    const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make(), now: () => NodeClock.monotonicMsOf(clock) }
     return service(core)
   })
 
@@ -364,6 +365,11 @@ interface Core {
   readonly lock: Handoff.Lock
   /** Per region, the signal its next return to availability fires (see `returning`). */
   readonly returned: Signals.Signals<Topology.RegionId>
+  /**
+   * The monotonic clock of the fiber that made the manager (`Clock.monotonicMsOf`), read without
+   * an Effect operation: every heartbeat sent and answered is an edit that reads it.
+   */
+  readonly now: () => number
 }
 
 const checkOptions = (settings: Options): Effect.Effect<Options> =>
@@ -390,14 +396,13 @@ const service = (core: Core): TopologyManager["Type"] => {
   // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
   const strangers = Signals.make<"stranger">()
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined) =>
-    Effect.flatMap(NodeClock.monotonicMs, (atMs) =>
-      Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
-        requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
-        const region = topology.regions.find((candidate) => candidate.id === regionId)
-        if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
-        heard(regionId, nodeId)
-      })
-    )
+    Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
+      const atMs = core.now()
+      requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
+      const region = topology.regions.find((candidate) => candidate.id === regionId)
+      if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
+      heard(regionId, nodeId)
+    })
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -422,7 +427,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
     heard: Effect.map(Ref.get(core.state), (state) => heardByRegion(state, core.settings)),
     contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
-    awaited: Effect.flatMap(Ref.get(core.state), (state) => Effect.map(NodeClock.monotonicMs, (nowMs) => awaitedRegions(state, nowMs, core.settings.heartbeatTimeoutMs))),
+    awaited: Effect.map(Ref.get(core.state), (state) => awaitedRegions(state, core.now(), core.settings.heartbeatTimeoutMs)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Handoff.repeat(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
@@ -436,22 +441,20 @@ const service = (core: Core): TopologyManager["Type"] => {
  * Effect operations of a heartbeat round in the simulator.
  */
 const commit = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
-  Effect.flatMap(NodeClock.monotonicMs, (nowMs) =>
-    Effect.flatMap(
-      Ref.modify(core.state, (before): readonly [Option.Option<A>, State] => {
-        const outcome = edit(before, nowMs, core.settings)
-        const quiet = Either.isRight(outcome) && outcome.right.events.length === 0 && outcome.right.state.topology === before.topology
-        return quiet ? [Option.some(outcome.right.result), outcome.right.state] : [Option.none(), before]
-      }),
-      (quiet) => (Option.isSome(quiet) ? Effect.succeed(quiet.value) : commitAndPublish(core, edit))
-    )
+  Effect.flatMap(
+    Ref.modify(core.state, (before): readonly [Option.Option<A>, State] => {
+      const outcome = edit(before, core.now(), core.settings)
+      const quiet = Either.isRight(outcome) && outcome.right.events.length === 0 && outcome.right.state.topology === before.topology
+      return quiet ? [Option.some(outcome.right.result), outcome.right.state] : [Option.none(), before]
+    }),
+    (quiet) => (Option.isSome(quiet) ? Effect.succeed(quiet.value) : commitAndPublish(core, edit))
   )
 
 /** Runs one edit under the lock: new state, new topology for `changes`, then the events. */
 const commitAndPublish = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
   core.lock.with(
     Effect.gen(function* () {
-      const nowMs = yield* NodeClock.monotonicMs
+      const nowMs = core.now()
       const step = yield* Ref.modify(core.state, (before): readonly [Either.Either<Outcome<A> & { readonly before: State }, TopologyManagerError>, State] => {
         const outcome = edit(before, nowMs, core.settings)
         return Either.isLeft(outcome) ? [Either.left(outcome.left), before] : [Either.right({ ...outcome.right, before }), outcome.right.state]
