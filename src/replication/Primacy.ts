@@ -603,7 +603,11 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
 export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, Store.Store> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
-    const nowMs = yield* Clock.monotonicMs
+    // Every heartbeat this node answers reads the clock: read from the fiber's clock taken here,
+    // without an Effect operation each time (`Clock.monotonicMsOf`).
+    const clock = yield* Effect.clock
+    const now = () => Clock.monotonicMsOf(clock)
+    const nowMs = now()
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const started = initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined)
@@ -625,12 +629,10 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
         ),
       viewChanged,
       answer: (asker, askerLeaseMs) =>
-        Effect.flatMap(Clock.monotonicMs, (atMs) =>
-          Ref.modify(state, (current) => {
-            const answered = answerFor(current, asker, atMs, askerLeaseMs)
-            return [answered.answer, answered.state]
-          })
-        ),
+        Ref.modify(state, (current) => {
+          const answered = answerFor(current, asker, now(), askerLeaseMs)
+          return [answered.answer, answered.state]
+        }),
       renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
       renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
       noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
