@@ -772,24 +772,24 @@ export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Laye
 
 /** The Network service `layer` provides, made without a layer: a simulated node's start builds it directly. */
 export const service = (network: SimNetwork, self: Network.Peer, host: Host): Network.Network["Type"] => ({
-    send: (target, request, timeoutMs) =>
-      Effect.async<Message.Response, NetworkError>((resume) => {
-        const abandon = network.call(
-          self,
-          host,
-          target,
-          request,
-          timeoutMs,
-          (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
-          () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
-          () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
-          (status) => resume(Effect.fail(networkError(target, status.reason, status.message)))
-        )
-        return Effect.sync(abandon)
-      }),
-    serve: (handler) =>
-      Effect.acquireRelease(
-        Effect.sync(() => network.register(self, host, handler)),
-        () => Effect.sync(() => network.unregister(self, host))
+  send: (target, request, timeoutMs) =>
+    Effect.async<Message.Response, NetworkError>((resume) => {
+      const abandon = network.call(
+        self,
+        host,
+        target,
+        request,
+        timeoutMs,
+        (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
+        () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
+        () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
+        (status) => resume(Effect.fail(networkError(target, status.reason, status.message)))
       )
-  })
+      return Effect.sync(abandon)
+    }),
+  serve: (handler) =>
+    Effect.acquireRelease(
+      Effect.sync(() => network.register(self, host, handler)),
+      () => Effect.sync(() => network.unregister(self, host))
+    )
+})
