@@ -221,7 +221,7 @@ type Peer = ReturnType<typeof peersOf>[number]
 /**
  * The services the heartbeater runs with, taken once when it starts rather than looked up in
  * every round and request (a few per cent of a simulated node's Effect operations), and its
- * fiber's clock: `now` reads the monotonic clock without an Effect operation (`Clock.monotonicMsOf`).
+ * fiber's clock: `now` reads the monotonic clock without an Effect operation (`Clock.monotonicReader`).
  */
 interface Services {
   readonly manager: TopologyManager.TopologyManager["Type"]
@@ -320,13 +320,12 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
     Effect.gen(function* () {
       const memory = makeMemory()
       const pool = yield* Handoff.Pool.make()
-      const effectClock = yield* Effect.clock
       const services: Services = {
         manager: yield* TopologyManager.TopologyManager,
         network: yield* Network.Network,
         clock: yield* Clock.Clock,
         primacy: yield* Primacy.Primacy,
-        now: () => Clock.monotonicMsOf(effectClock)
+        now: yield* Clock.monotonicReader
       }
       const primacy = services.primacy
       // Rounds start every interval, however long the last one waited for its answers: pausing

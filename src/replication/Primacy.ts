@@ -604,9 +604,8 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
   Effect.gen(function* () {
     const store = yield* Store.Store
     // Every heartbeat this node answers reads the clock: read from the fiber's clock taken here,
-    // without an Effect operation each time (`Clock.monotonicMsOf`).
-    const clock = yield* Effect.clock
-    const now = () => Clock.monotonicMsOf(clock)
+    // without an Effect operation each time (`Clock.monotonicReader`).
+    const now = yield* Clock.monotonicReader
     const nowMs = now()
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0

@@ -299,8 +299,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
     const lock = new Handoff.Lock()
-    const clock = yield* Effect.clock
-    const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make(), now: () => NodeClock.monotonicMsOf(clock) }
+    const core: Core = { settings, state, topologyRef, subscribers, lock, returned: Signals.make(), now: yield* NodeClock.monotonicReader }
     return service(core)
   })
 
@@ -366,7 +365,7 @@ interface Core {
   /** Per region, the signal its next return to availability fires (see `returning`). */
   readonly returned: Signals.Signals<Topology.RegionId>
   /**
-   * The monotonic clock of the fiber that made the manager (`Clock.monotonicMsOf`), read without
+   * The monotonic clock of the fiber that made the manager (`Clock.monotonicReader`), read without
    * an Effect operation: every heartbeat sent and answered is an edit that reads it.
    */
   readonly now: () => number
