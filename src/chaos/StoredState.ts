@@ -7,7 +7,8 @@
  * or counters, so this is the only way to see whether a crash left them disagreeing.
  *
  * Layout (Store.ts): `t/<tuple>` holds a tuple state, `l/<15-digit position>` a log entry,
- * `m/logEnd` the log's end as JSON text. The log's entries are in the environment's database
+ * `m/logEnd` the log's end as JSON text, `k/<origin key>` the number that key's origin fields may
+ * hold instead. The log's entries are in the environment's database
  * named `log` (KvLmdb), the rest in its root database, where an older directory keeps its log
  * too.
  */
@@ -30,19 +31,24 @@ export const read = (regionId: string, nodeId: string, directory: string): Regio
     // One read transaction for everything, so the tuples, the log and the end are one snapshot.
     const transaction = db.useReadTransaction()
     try {
-      // '0' is the character after '/': these ranges are exactly the keys under "t/" and "l/".
+      // '0' is the character after '/': these ranges are exactly the keys under "k/", "t/" and "l/".
+      const names = new Map<number, string>()
+      for (const { key, value } of db.getRange({ start: ascii("k/"), end: ascii("k0"), transaction })) {
+        const text = StoredLayout.keyText(key, `${nodeId} k/...`)
+        StoredLayout.addOriginName(names, text, value, `${nodeId} ${text}`)
+      }
       for (const { key, value } of db.getRange({ start: ascii("t/"), end: ascii("t0"), transaction })) {
         const text = StoredLayout.keyText(key, `${nodeId} t/...`)
         const where = `${nodeId} ${text.replaceAll("\u0000", "\\0")}`
         const tuple = StoredLayout.tupleOfKey(text, where)
-        const members = StoredLayout.frontier(value, where, tuple)
+        const members = StoredLayout.frontier(value, where, tuple, names)
         if (members.length > 0) tuples.set(Tuple.key(tuple), { tuple, frontier: members })
       }
       const log: Array<Store.LogEntry> = []
       // An older directory keeps its log in the root database until a store opens it and moves the
       // entries over, lowest first, so one read between the chunks finds the log in both, in key order.
       for (const source of logDb === undefined ? [db] : [logDb, db]) {
-        for (const { key, value } of source.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(StoredLayout.logEntry(value, `${nodeId} ${key.toString("latin1")}`))
+        for (const { key, value } of source.getRange({ start: ascii("l/"), end: ascii("l0"), transaction })) log.push(StoredLayout.logEntry(value, `${nodeId} ${key.toString("latin1")}`, names))
       }
       const end = db.get(ascii("m/logEnd"), { transaction })
       const logEnd = end === undefined ? 0 : StoredLayout.counter(end, `${nodeId} m/logEnd`)

@@ -19,6 +19,8 @@
  *   m/commitProbe                                  -> written only by `checkCommits`, to learn whether commits work again
  *   o/<origin region>                              -> 1: the log holds changes that region wrote (see `regionsHeld`)
  *   m/regionsIndexed                               -> 1 once the `o/` keys cover every entry (see `regionsHeld`)
+ *   k/<origin key>                                 -> the origin key's number, which text values may hold in its place (`OriginIds`)
+ *   m/originIds                                    -> the highest such number handed out
  *
  * Everything a write or an apply changes happens in one transaction, so the tuple state, the
  * log entry and the counters can never disagree after a crash.
@@ -28,6 +30,8 @@ import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
 import * as KvDriver from "./KvDriver.js"
+import { OriginIds } from "./OriginIds.js"
+import * as OriginIdKeys from "./OriginIds.js"
 import * as RecentLog from "./RecentLog.js"
 import * as StoreEncoding from "./StoreEncoding.js"
 import * as StoredForm from "./StoredForm.js"
@@ -201,17 +205,23 @@ export const tupleKeyBytes = (tuple: Tuple.Tuple): number => keyBytes(tupleKey(t
 
 /**
  * Tuple states are read knowing the tuple whose key they are stored under: the compact form
- * leaves it out of the frontier members (`StoredForm`).
+ * leaves it out of the frontier members (`StoredForm`). Both they and log entries are written
+ * with the transaction's way of writing origin keys (`OriginIds`).
  */
 interface TupleStateCell<V> {
-  readonly encode: (state: TupleState.TupleState) => V
+  readonly encode: (state: TupleState.TupleState, origin: StoredForm.OriginField) => V
   readonly decode: (stored: V, tuple: Tuple.Tuple) => Either.Either<TupleState.TupleState, string>
+}
+
+interface LogEntryCell<V> {
+  readonly encode: (entry: LogEntry, origin: StoredForm.OriginField) => V
+  readonly decode: (stored: V) => Either.Either<LogEntry, string>
 }
 
 /** The conversions of one value representation, for every kind of value the Store keeps. */
 interface Cells<V> {
   readonly tupleState: TupleStateCell<V>
-  readonly logEntry: StoreEncoding.Cell<LogEntry, V>
+  readonly logEntry: LogEntryCell<V>
   readonly relayScope: StoreEncoding.Cell<ReadonlyArray<string>, V>
   readonly integer: StoreEncoding.Cell<number, V>
   readonly text: StoreEncoding.Cell<string, V>
@@ -225,29 +235,28 @@ const RelayScope = Schema.Array(Schema.String)
  * what this node wrote. Values stored as JSON objects by earlier versions are still read, through
  * the Schemas.
  */
-const compactCell = <A, I>(
-  encode: (value: A) => string,
-  decodeCompact: (text: string) => Either.Either<A, string>,
-  legacy: Schema.Schema<A, I>
-): StoreEncoding.Cell<A, string> => {
-  const legacyCell = StoreEncoding.json.schema(legacy)
-  return { encode, decode: (text) => (StoredForm.isCompact(text) ? decodeCompact(text) : legacyCell.decode(text)) }
+const logEntryTextCell = (names: StoredForm.OriginNames): LogEntryCell<string> => {
+  const legacyCell = StoreEncoding.json.schema(LogEntry)
+  return { encode: StoredForm.encodeLogEntry, decode: (text) => (StoredForm.isCompact(text) ? StoredForm.decodeLogEntry(text, names) : legacyCell.decode(text)) }
 }
 
 /** Tuple states in the compact form, or as earlier versions' JSON objects (which hold the tuple). */
-const tupleStateTextCell = (encode: (state: TupleState.TupleState) => string): TupleStateCell<string> => {
+const tupleStateTextCell = (names: StoredForm.OriginNames): TupleStateCell<string> => {
   const legacyCell = StoreEncoding.json.schema(TupleState.TupleState)
-  return { encode, decode: (text, tuple) => (StoredForm.isCompact(text) ? StoredForm.decodeTupleState(text, tuple) : legacyCell.decode(text)) }
+  return {
+    encode: StoredForm.encodeTupleState,
+    decode: (text, tuple) => (StoredForm.isCompact(text) ? StoredForm.decodeTupleState(text, tuple, names) : legacyCell.decode(text))
+  }
 }
 
-/** The cells of the byte-oriented backends. */
-const textCells: Cells<string> = {
-  tupleState: tupleStateTextCell(StoredForm.encodeTupleState),
-  logEntry: compactCell(StoredForm.encodeLogEntry, StoredForm.decodeLogEntry, LogEntry),
+/** The cells of the byte-oriented backends, reading numbered origin keys through `names`. */
+const textCells = (names: StoredForm.OriginNames): Cells<string> => ({
+  tupleState: tupleStateTextCell(names),
+  logEntry: logEntryTextCell(names),
   relayScope: StoreEncoding.json.schema(RelayScope),
   integer: StoreEncoding.json.integer,
   text: StoreEncoding.json.text
-}
+})
 
 /** The cells of the in-memory backend: decoded values, frozen when written. */
 const decodedCells: Cells<unknown> = {
@@ -369,7 +378,14 @@ const noteRegion = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, region: s
 }
 
 /** Appends entries after log position `end` and moves the log's end past them. */
-const appendAfter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, end: number, entries: ReadonlyArray<Omit<LogEntry, "position">>) => {
+const appendAfter = <V>(
+  cells: Cells<V>,
+  tx: KvDriver.KvTransaction<V>,
+  origin: StoredForm.OriginField,
+  appended: Array<LogEntry>,
+  end: number,
+  entries: ReadonlyArray<Omit<LogEntry, "position">>
+) => {
   const written: Array<LogEntry> = []
   let noted: string | undefined
   for (const entry of entries) {
@@ -379,7 +395,7 @@ const appendAfter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended
     // log entry in memory shares one hidden class; a spread put `position` last and made the
     // code that reads entries (the agent, the feed, the recent log) see two shapes.
     const value: LogEntry = { position: end + written.length + 1, change: entry.change, receivedFrom: entry.receivedFrom, appliedAtMs: entry.appliedAtMs }
-    tx.set(logKey(value.position), cells.logEntry.encode(value))
+    tx.set(logKey(value.position), cells.logEntry.encode(value, origin))
     written.push(value)
     appended.push(value)
   }
@@ -395,18 +411,64 @@ const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter
     return first
   })
 
-/** The typed view of one run of a transaction body; `appended` collects the log entries it wrote. */
-const makeTransaction = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry> = []): StoreTransaction => ({
+/**
+ * The origin field a transaction writes (`OriginIds`): a key's durable number, else one an earlier
+ * transaction still in flight gave it, else a new one, written with the transaction; `used`
+ * collects the numbers it wrote, durable once it is. The key itself where the store keeps no
+ * dictionary or the transaction cannot read at once.
+ */
+const originField = <V>(dictionary: OriginIds, cells: Cells<V>, tx: KvDriver.KvTransaction<V>, used: Map<string, number>): StoredForm.OriginField => {
+  const getNow = tx.getNow
+  if (!dictionary.numbers || getNow === undefined) return StoredForm.wholeOrigins
+  const integerAt = (key: string): number | undefined => {
+    const stored = getNow(key)
+    if (stored._tag === "Left") return undefined
+    if (stored.right === undefined) return 0
+    const value = cells.integer.decode(stored.right)
+    return value._tag === "Right" ? value.right : undefined
+  }
+  return (origin) => {
+    const known = dictionary.idOf(origin) ?? used.get(origin)
+    if (known !== undefined) return known
+    const key = `${OriginIdKeys.prefix}${origin}`
+    const found = integerAt(key)
+    // A read that failed, or a damaged number: the key is written whole, which every reader takes.
+    if (found === undefined) return origin
+    if (found > 0) {
+      dictionary.found(origin, found)
+      used.set(origin, found)
+      return found
+    }
+    const highest = integerAt(OriginIdKeys.counterKey)
+    if (highest === undefined) return origin
+    const id = dictionary.take(origin, highest)
+    tx.set(key, cells.integer.encode(id))
+    tx.set(OriginIdKeys.counterKey, cells.integer.encode(id))
+    used.set(origin, id)
+    return id
+  }
+}
+
+/**
+ * The typed view of one run of a transaction body; `appended` collects the log entries it wrote,
+ * and `origin` writes their origin fields and their tuples' (`originField`).
+ */
+const makeTransaction = <V>(
+  cells: Cells<V>,
+  tx: KvDriver.KvTransaction<V>,
+  appended: Array<LogEntry> = [],
+  origin: StoredForm.OriginField = StoredForm.wholeOrigins
+): StoreTransaction => ({
   getTuple: (tuple) =>
     readThen(tx, tupleKey(tuple), (stored) => (stored === undefined ? Effect.succeed(TupleState.empty) : decodeTupleState(cells, tuple, stored))),
   getTuples: (tuples) => Effect.flatMap(readMany(tx, tuples.map(tupleKey)), (stored) => decodeTupleStates(cells, tuples, stored)),
-  putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state))),
+  putTuple: (tuple, state) => Effect.sync(() => tx.set(tupleKey(tuple), cells.tupleState.encode(state, origin))),
   putTuples: (states) =>
     Effect.sync(() => {
-      for (const [tuple, state] of states) tx.set(tupleKey(tuple), cells.tupleState.encode(state))
+      for (const [tuple, state] of states) tx.set(tupleKey(tuple), cells.tupleState.encode(state, origin))
     }),
-  appendLog: (entry) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, appended, end, [entry])[0]!.position),
-  appendLogs: (entries) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, appended, end, entries)),
+  appendLog: (entry) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, origin, appended, end, [entry])[0]!.position),
+  appendLogs: (entries) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, origin, appended, end, entries)),
   next: (counter, atLeast = 0) => raiseCounter(cells, tx, counter, atLeast, 1),
   reserve: (counter, count) => raiseCounter(cells, tx, counter, 0, count),
   raiseClock: (timestamp) =>
@@ -501,11 +563,28 @@ const inTurn = <A, E, R, E2, R2>(
     })
   })
 
-/** Builds the typed Store over a driver that keeps text (the byte-oriented backends). */
-export const make = (driver: KvDriver.KvDriver): Store["Type"] => makeWith(driver, textCells)
+/**
+ * Builds the typed Store over a driver that keeps text (the byte-oriented backends), reading the
+ * store's dictionary of origin keys first. `numberOrigins`: whether this Store writes origin keys
+ * as numbers (`OriginIds`), for a store that has no other writer (lmdb, a simulated node's own
+ * disk); a shared one (FoundationDB) writes them whole.
+ */
+export const make = (driver: KvDriver.KvDriver, options: { readonly numberOrigins: boolean }): Effect.Effect<Store["Type"], StoreError> =>
+  Effect.suspend(() => {
+    const dictionary = new OriginIds(options.numberOrigins)
+    const cells = textCells(dictionary)
+    // A store without a dictionary never held one (FoundationDB's prefixes are only ever written whole).
+    if (!options.numberOrigins) return Effect.succeed(makeWith(driver, cells, dictionary))
+    const loaded = (driver.read ?? driver.transact)((tx) =>
+      Effect.flatMap(tx.range(OriginIdKeys.prefix, prefixEnd(OriginIdKeys.prefix), Number.MAX_SAFE_INTEGER), (entries) =>
+        decodeEach(entries, ([key, stored]) => Either.map(cells.integer.decode(stored), (id) => dictionary.load(key.slice(OriginIdKeys.prefix.length), id)), (why) => undecodable("originIds", why))
+      )
+    )
+    return Effect.as(loaded, makeWith(driver, cells, dictionary))
+  })
 
 /** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
-export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells)
+export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells, new OriginIds(false))
 
 /**
  * The transactions that failed with a store error since the last one that committed, and why
@@ -581,19 +660,24 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
-const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>): Store["Type"] => {
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
   const turns = makeTurns()
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
-  /** Runs a transaction and, once it is durable, keeps the log entries of its body's last run in `recent`. */
+  /**
+   * Runs a transaction and, once it is durable, keeps the log entries of its body's last run in
+   * `recent` and the origin numbers that run wrote in the dictionary.
+   */
   const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
       let appended: Array<LogEntry> = []
-      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = [])))), (result) => {
+      let used = new Map<string, number>()
+      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = []), originField(dictionary, cells, tx, (used = new Map()))))), (result) => {
         recent.add(appended)
+        if (used.size > 0) dictionary.settle(used)
         return result
       })
     })

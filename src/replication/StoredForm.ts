@@ -39,6 +39,16 @@
  *   committedAtMs, context]` (17 fields), a member the same change fields without the tuple
  *   (10), and before that members with the tuple (14). These are still read.
  *
+ * Since December 6, 2026 the `origin` field of the delta layout may also be a positive integer:
+ * the origin key's number in the store's dictionary (`OriginIds`, the `k/<origin key>` keys that
+ * hold each number, written in the same transaction as the first value that uses it). An origin
+ * key is about 40 characters and was written twice per change, a fifth of a stored change's
+ * bytes; lmdb keeps the tuple states' pages about half full (many writers insert at many places
+ * in the key order, and it splits a full page in half), so every byte of a tuple state took two
+ * of the store's file and of the pages a node keeps mapped. A field that is text is the key itself
+ * (stores that keep no dictionary, values written before it, and a writer that could not read
+ * the dictionary in its transaction).
+ *
  * Reading checks the shape (an array of one of those lengths, the numbers where numbers belong)
  * and nothing more. Stores written before this form hold JSON objects; `Store` still reads
  * those through its Schemas, so an existing data directory keeps working (`isCompact` tells the
@@ -49,6 +59,19 @@ import type * as Change from "./Change.js"
 import type * as Store from "./Store.js"
 import type * as Tuple from "./Tuple.js"
 import type * as TupleState from "./TupleState.js"
+
+/** The origin keys a store numbers (`OriginIds`): what a stored number in an origin field stands for. */
+export interface OriginNames {
+  readonly originOf: (id: number) => string | undefined
+}
+
+/** What a writer puts in a change's origin field: the key's number in the store's dictionary, or the key itself. */
+export type OriginField = (origin: string) => string | number
+
+/** Every origin key written whole: stores without a dictionary, and the values the tests pin. */
+export const wholeOrigins: OriginField = (origin) => origin
+
+const noNames: OriginNames = { originOf: () => undefined }
 
 /** Fields of a log entry and of a frontier member in the delta layout. */
 const logEntryFieldCount = 16
@@ -110,13 +133,13 @@ const sourceOf = (change: Change.Change): number | readonly [string, string] => 
  * (at the origin of `bench:repl`, two fifths of the bytes promoted, by a sampling heap profile
  * of what survived minor collections, before December 2026).
  */
-const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
+const logEntryFields = (entry: Store.LogEntry, origin: OriginField): ReadonlyArray<unknown> => {
   const change = entry.change
   return [
     entry.position,
     entry.receivedFrom !== null && entry.receivedFrom === change.originRegion ? 0 : entry.receivedFrom,
     difference(entry.appliedAtMs, change.committedAtMs),
-    change.id.origin,
+    origin(change.id.origin),
     change.id.seq,
     change.op === "insert" ? 1 : 0,
     change.tuple.vault,
@@ -133,8 +156,8 @@ const logEntryFields = (entry: Store.LogEntry): ReadonlyArray<unknown> => {
 }
 
 /** A frontier member's fields: the change's without its tuple, which the state's key holds. */
-const memberFields = (change: Change.Change): ReadonlyArray<unknown> => [
-  change.id.origin,
+const memberFields = (change: Change.Change, origin: OriginField): ReadonlyArray<unknown> => [
+  origin(change.id.origin),
   change.id.seq,
   change.op === "insert" ? 1 : 0,
   change.timestamp.physicalMs,
@@ -145,11 +168,12 @@ const memberFields = (change: Change.Change): ReadonlyArray<unknown> => [
   change.context
 ]
 
-/** The log entry as text in the delta layout. */
-export const encodeLogEntry = (entry: Store.LogEntry): string => JSON.stringify(logEntryFields(entry))
+/** The log entry as text in the delta layout, its origin field written by `origin`. */
+export const encodeLogEntry = (entry: Store.LogEntry, origin: OriginField = wholeOrigins): string => JSON.stringify(logEntryFields(entry, origin))
 
-/** `[[...member], ...]`, one array per frontier member, each without the tuple. */
-export const encodeTupleState = (state: TupleState.TupleState): string => JSON.stringify(state.frontier.map(memberFields))
+/** `[[...member], ...]`, one array per frontier member, each without the tuple, origin fields written by `origin`. */
+export const encodeTupleState = (state: TupleState.TupleState, origin: OriginField = wholeOrigins): string =>
+  JSON.stringify(state.frontier.map((change) => memberFields(change, origin)))
 
 /** Whether stored text is in this form (a JSON array) rather than the older JSON object. */
 export const isCompact = (text: string): boolean => text.charCodeAt(0) === 0x5b
@@ -184,9 +208,16 @@ const operation = (field: unknown): Change.Operation => {
 }
 
 /** A change in the delta layout, from `fields` at `at`: origin, seq, op, then physicalMs, logical, source, revision, committed, context at `rest`. */
-const deltaChangeOf = (fields: ReadonlyArray<unknown>, at: number, tuple: Tuple.Tuple, rest: number): Change.Change => {
-  const origin = fields[at]
-  if (typeof origin !== "string") throw new Misshapen("a stored origin is not text")
+/** An origin field: the key itself, or its number in the store's dictionary. */
+const originOf = (field: unknown, names: OriginNames): string => {
+  if (typeof field === "string") return field
+  const named = typeof field === "number" ? names.originOf(field) : undefined
+  if (named === undefined) throw new Misshapen(typeof field === "number" ? `a stored origin is number ${field}, which the store's dictionary does not hold` : "a stored origin is neither text nor a number")
+  return named
+}
+
+const deltaChangeOf = (fields: ReadonlyArray<unknown>, at: number, tuple: Tuple.Tuple, rest: number, names: OriginNames): Change.Change => {
+  const origin = originOf(fields[at], names)
   const physicalMs = number(fields[rest])
   const committedAtMs = undo(fields[rest + 4], physicalMs)
   const source = fields[rest + 2]
@@ -224,29 +255,30 @@ const reading = <A>(read: () => A): Either.Either<A, string> => {
   }
 }
 
-const deltaLogEntryOf = (value: ReadonlyArray<unknown>): Store.LogEntry => {
+const deltaLogEntryOf = (value: ReadonlyArray<unknown>, names: OriginNames): Store.LogEntry => {
   const tuple: Tuple.Tuple = { vault: value[6] as string, resource: value[7] as string, relation: value[8] as string, subject: value[9] as string }
-  const change = deltaChangeOf(value, 3, tuple, 10)
+  const change = deltaChangeOf(value, 3, tuple, 10, names)
   const from = value[1]
   if (from !== 0 && from !== null && typeof from !== "string") throw new Misshapen("a stored sender is neither 0, null nor text")
   const receivedFrom = from === 0 ? change.originRegion : from
   return { position: number(value[0]), change, receivedFrom, appliedAtMs: undo(value[2], change.committedAtMs) }
 }
 
-/** Reads a log entry in this form (either layout); Left says why the text is not one. */
-export const decodeLogEntry = (text: string): Either.Either<Store.LogEntry, string> =>
+/** Reads a log entry in this form (either layout), numbered origins through `names`; Left says why the text is not one. */
+export const decodeLogEntry = (text: string, names: OriginNames = noNames): Either.Either<Store.LogEntry, string> =>
   Either.flatMap(parse(text), (value) => {
-    if (Array.isArray(value) && value.length === logEntryFieldCount) return reading(() => deltaLogEntryOf(value))
+    if (Array.isArray(value) && value.length === logEntryFieldCount) return reading(() => deltaLogEntryOf(value, names))
     if (!Array.isArray(value) || value.length !== 3 + earlierChangeFieldCount) return Either.left(`a stored log entry is not an array of ${logEntryFieldCount} fields (or ${3 + earlierChangeFieldCount})`)
     return Either.right({ position: value[0] as number, change: earlierChangeOf(value, 3), receivedFrom: value[1] as string | null, appliedAtMs: value[2] as number })
   })
 
 /**
- * Reads a tuple state in this form, stored under `tuple`'s key; Left says why the text is not
- * one. Members in the earlier layouts (with the tuple, as written before December 2026, or
- * without it and with every field whole, before December 5) keep reading.
+ * Reads a tuple state in this form, stored under `tuple`'s key, numbered origins through
+ * `names`; Left says why the text is not one. Members in the earlier layouts (with the tuple, as
+ * written before December 2026, or without it and with every field whole, before December 5)
+ * keep reading.
  */
-export const decodeTupleState = (text: string, tuple: Tuple.Tuple): Either.Either<TupleState.TupleState, string> =>
+export const decodeTupleState = (text: string, tuple: Tuple.Tuple, names: OriginNames = noNames): Either.Either<TupleState.TupleState, string> =>
   Either.flatMap(parse(text), (value) => {
     if (!Array.isArray(value)) return Either.left("a stored tuple state is not an array")
     // One object for every member: each is a change of this tuple, and decoded values are never changed.
@@ -254,7 +286,7 @@ export const decodeTupleState = (text: string, tuple: Tuple.Tuple): Either.Eithe
     return reading(() => {
       const frontier: Array<Change.Change> = []
       for (const member of value) {
-        if (Array.isArray(member) && member.length === memberFieldCount) frontier.push(deltaChangeOf(member, 0, own, 3))
+        if (Array.isArray(member) && member.length === memberFieldCount) frontier.push(deltaChangeOf(member, 0, own, 3, names))
         else if (Array.isArray(member) && member.length === earlierMemberFieldCount) frontier.push(earlierMemberOf(member, 0, own, 3))
         else if (Array.isArray(member) && member.length === earlierChangeFieldCount) frontier.push(earlierChangeOf(member, 0))
         else throw new Misshapen(`a stored frontier member is not an array of ${memberFieldCount} fields (or ${earlierMemberFieldCount} or ${earlierChangeFieldCount})`)

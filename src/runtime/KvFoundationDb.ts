@@ -278,4 +278,4 @@ export const makeScoped = (options: Options) =>
 
 /** The Store over FoundationDB under `options.prefix`; the database is closed with the scope. */
 export const layerFoundationDb = (options: Options): Layer.Layer<Store.Store, StoreError> =>
-  Layer.scoped(Store.Store, Effect.map(makeScoped(options), Store.make))
+  Layer.scoped(Store.Store, Effect.flatMap(makeScoped(options), (driver) => Store.make(driver, { numberOrigins: false })))

@@ -614,4 +614,4 @@ export const makeScoped = (options: Options) =>
 
 /** The Store over lmdb at `options.path`; the database is closed when the layer's scope closes. */
 export const layerLmdb = (options: Options): Layer.Layer<Store.Store, StoreError> =>
-  Layer.scoped(Store.Store, Effect.map(makeScoped(options), Store.make))
+  Layer.scoped(Store.Store, Effect.flatMap(makeScoped(options), (driver) => Store.make(driver, { numberOrigins: true })))

@@ -14,7 +14,7 @@ import * as RegionState from "./RegionState.js"
 /** Probes the regions of one run. */
 export class Convergence {
   private readonly digests = new Map<string, { readonly tree: unknown; readonly digest: ReadonlyMap<string, string> }>()
-  private readonly parsed = new Map<string, Map<string, { readonly value: unknown; readonly summary: string }>>()
+  private readonly parsed = new Map<string, Map<string, { readonly value: unknown; readonly names: string; readonly summary: string }>>()
 
   constructor(
     /** Disks by id; a wipe may replace one while the run goes on. */

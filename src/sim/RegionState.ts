@@ -30,6 +30,7 @@ export interface RegionState {
 
 const tuplePrefix = "t/"
 const logPrefix = "l/"
+const originNamePrefix = "k/"
 const logEndKey = "m/logEnd"
 
 /** Every entry of the disk whose key starts with `prefix`, in key order. */
@@ -41,10 +42,10 @@ const entries = function* (disk: KvDriver.MemoryDisk, prefix: string): Generator
 }
 
 /** A stored tuple state's frontier and its tuple: decoded, or text whose tuple is the key's. */
-const tupleStateAt = (key: string, value: unknown): { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> } | undefined => {
+const tupleStateAt = (key: string, value: unknown, names: StoredLayout.OriginNames): { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> } | undefined => {
   if (typeof value === "string") {
     const tuple = StoredLayout.tupleOfKey(key, key)
-    const frontier = StoredLayout.frontier(value, key, tuple)
+    const frontier = StoredLayout.frontier(value, key, tuple, names)
     return frontier.length === 0 ? undefined : { tuple, frontier }
   }
   const state = value as TupleState.TupleState
@@ -52,15 +53,23 @@ const tupleStateAt = (key: string, value: unknown): { readonly tuple: Tuple.Tupl
   return first === undefined ? undefined : { tuple: first.tuple, frontier: state.frontier }
 }
 
+/** The disk's dictionary of origin keys (`k/` keys), for text values that hold numbers in their place. */
+const originNames = (disk: KvDriver.MemoryDisk): Map<number, string> => {
+  const names = new Map<number, string>()
+  for (const [key, value] of entries(disk, originNamePrefix)) StoredLayout.addOriginName(names, key, value as string, key)
+  return names
+}
+
 /** Reads a region's whole state. */
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
+  const names = originNames(disk)
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
   for (const [key, value] of entries(disk, tuplePrefix)) {
-    const state = tupleStateAt(key, value)
+    const state = tupleStateAt(key, value, names)
     if (state !== undefined) tuples.set(Tuple.key(state.tuple), state)
   }
   const log: Array<Store.LogEntry> = []
-  for (const [key, value] of entries(disk, logPrefix)) log.push(typeof value === "string" ? StoredLayout.logEntry(value, key) : (value as Store.LogEntry))
+  for (const [key, value] of entries(disk, logPrefix)) log.push(typeof value === "string" ? StoredLayout.logEntry(value, key, names) : (value as Store.LogEntry))
   const logEnd = DiskTree.get(disk.tree, logEndKey)
   return { regionId, replica, tuples, log, logEnd: typeof logEnd === "string" ? StoredLayout.counter(logEnd, logEndKey) : typeof logEnd === "number" ? logEnd : 0 }
 }
@@ -72,18 +81,22 @@ export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: strin
  * when they serve the same answers from the same changes, even if ids were to collide. Stored
  * values are not compared as text: a version vector's key order depends on how the change
  * arrived. `cache` remembers what was computed for values already seen (a changed tuple is a
- * new frozen object), so a probe only summarizes tuples that changed since the last one.
+ * new frozen object), so a probe only summarizes tuples that changed since the last one. A text
+ * value's origin numbers mean what the disk's dictionary says when it is read (a wiped disk
+ * numbers keys afresh), so a summary is reused only under the same dictionary.
  */
 export const digest = (
   disk: KvDriver.MemoryDisk,
-  cache: Map<string, { readonly value: unknown; readonly summary: string }>,
+  cache: Map<string, { readonly value: unknown; readonly names: string; readonly summary: string }>,
   rules: Oracle.Rules
 ): ReadonlyMap<string, string> => {
   const hashes = new Map<string, TraceHash.TraceHash>()
+  const names = originNames(disk)
+  const spelled = [...names].join()
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
-    if (known === undefined || known.value !== value) {
-      known = { value, summary: summaryOf(tupleStateAt(key, value)?.frontier ?? [], rules) }
+    if (known === undefined || known.value !== value || known.names !== spelled) {
+      known = { value, names: spelled, summary: summaryOf(tupleStateAt(key, value, names)?.frontier ?? [], rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))

@@ -87,7 +87,7 @@ export const make = (
 ): Effect.Effect<Store.Store["Type"], StoreError> => {
   const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit: faults.atCommit }
   return storedAs === "text"
-    ? Effect.map(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults))))
+    ? Effect.flatMap(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults)), { numberOrigins: shape === "per_node" }))
     : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(decorate(counted(driver, faults))))
 }
 

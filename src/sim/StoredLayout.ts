@@ -14,7 +14,9 @@
  * integer or `[the value itself]`; `source` is the length of the origin region's id, which
  * `origin` starts with, followed by `/`, the node's id (up to the next `/`) and `/`, or
  * `[region, node]`; `from` is 0 for "received from the origin region", else the region received
- * from (or null). Stores written before December 5, 2026 hold the earlier compact layout: a log
+ * from (or null). `origin` is the origin key, or (since December 6, 2026) a positive integer: the
+ * number the store's dictionary gives that key, a key `k/<origin key>` whose value is the number's
+ * text. Stores written before December 5, 2026 hold the earlier compact layout: a log
  * entry `[position, receivedFrom, appliedAtMs, ...change]`, a change being `[origin, seq, op,
  * vault, resource, relation, subject, physicalMs, logical, originRegion, originNode,
  * originRevision, committedAtMs, context]` with `op` as text, a member the change without its
@@ -80,6 +82,28 @@ const changeFromArray = (fields: ReadonlyArray<unknown>, offset: number, where: 
 const memberFromArray = (fields: ReadonlyArray<unknown>, tuple: Tuple.Tuple, where: string): Change.Change =>
   changeFromArray([fields[0], fields[1], fields[2], tuple.vault, tuple.resource, tuple.relation, tuple.subject, ...fields.slice(3)], 0, where)
 
+/** The store's dictionary: each number an origin field may hold, and the origin key it stands for. */
+export type OriginNames = ReadonlyMap<number, string>
+
+const noNames: OriginNames = new Map()
+
+/** Adds the dictionary's key `key` (its text, `k/<origin key>`) holding `stored` to `names`. */
+export const addOriginName = (names: Map<number, string>, key: string, stored: Stored, where: string): void => {
+  if (!key.startsWith("k/") || key.length === 2) throw new Unreadable(`${where} is not a dictionary key`)
+  const id = whole(parse(stored, where), where)
+  const known = names.get(id)
+  if (id < 1 || (known !== undefined && known !== key.slice(2))) throw new Unreadable(`${where}: ${id} is not a number the dictionary may give it`)
+  names.set(id, key.slice(2))
+}
+
+/** An origin field: the key as text, or the number the dictionary gives it. */
+const originField = (value: unknown, names: OriginNames, where: string): string => {
+  if (typeof value === "string") return value
+  const named = names.get(whole(value, `${where} origin`))
+  if (named === undefined) throw new Unreadable(`${where} origin is number ${String(value)}, which no k/ key holds`)
+  return named
+}
+
 /** A field written as what it adds to `base`, or as `[value]`. */
 const added = (value: unknown, base: number, where: string): number => {
   if (Array.isArray(value) && value.length === 1) return whole(value[0], where)
@@ -93,8 +117,8 @@ const added = (value: unknown, base: number, where: string): number => {
  * source, revision, committed, context]`. The region and node are rebuilt from the origin key
  * as the layout spells them: region, `/`, node, `/`.
  */
-const changeFromDelta = (head: ReadonlyArray<unknown>, tuple: Tuple.Tuple, tail: ReadonlyArray<unknown>, where: string): Change.Change => {
-  const origin = text(head[0], `${where} origin`)
+const changeFromDelta = (head: ReadonlyArray<unknown>, tuple: Tuple.Tuple, tail: ReadonlyArray<unknown>, names: OriginNames, where: string): Change.Change => {
+  const origin = originField(head[0], names, where)
   const op = head[2] === 1 ? "insert" : head[2] === 0 ? "delete" : undefined
   if (op === undefined) throw new Unreadable(`${where} op is neither 1 nor 0`)
   const physicalMs = whole(tail[0], `${where} physicalMs`)
@@ -148,12 +172,12 @@ const parse = (stored: Stored, where: string): unknown => {
   }
 }
 
-/** A stored log entry. */
-export const logEntry = (stored: Stored, where: string): Store.LogEntry => {
+/** A stored log entry, its origin numbers read through `names`. */
+export const logEntry = (stored: Stored, where: string, names: OriginNames = noNames): Store.LogEntry => {
   const value = parse(stored, where)
   if (Array.isArray(value) && value.length === deltaEntryFieldCount) {
     const tuple = { vault: text(value[6], `${where} vault`), resource: text(value[7], `${where} resource`), relation: text(value[8], `${where} relation`), subject: text(value[9], `${where} subject`) }
-    const change = changeFromDelta(value.slice(3, 6), tuple, value.slice(10), where)
+    const change = changeFromDelta(value.slice(3, 6), tuple, value.slice(10), names, where)
     const receivedFrom = value[1] === 0 ? change.originRegion : value[1] === null ? null : text(value[1], `${where} from`)
     return { position: whole(value[0], `${where} position`), change, receivedFrom, appliedAtMs: added(value[2], change.committedAtMs, `${where} applied`) }
   }
@@ -193,14 +217,14 @@ export const tupleOfKey = (key: string, where: string): Tuple.Tuple => {
   return { vault: parts[0]!, resource: parts[1]!, relation: parts[2]!, subject: parts[3]! }
 }
 
-/** A stored tuple state's frontier, stored under the key of `tuple`. */
-export const frontier = (stored: Stored, where: string, tuple: Tuple.Tuple): ReadonlyArray<Change.Change> => {
+/** A stored tuple state's frontier, stored under the key of `tuple`, its origin numbers read through `names`. */
+export const frontier = (stored: Stored, where: string, tuple: Tuple.Tuple, names: OriginNames = noNames): ReadonlyArray<Change.Change> => {
   const value = parse(stored, where)
   const members = Array.isArray(value) ? value : isRecord(value) && Array.isArray(value["frontier"]) ? value["frontier"] : undefined
   if (members === undefined) throw new Unreadable(`${where} is not a tuple state`)
   return members.map((member: unknown, index) => {
     const at = `${where} member ${index}`
-    if (Array.isArray(member) && member.length === deltaMemberFieldCount) return changeFromDelta(member.slice(0, 3), tuple, member.slice(3), at)
+    if (Array.isArray(member) && member.length === deltaMemberFieldCount) return changeFromDelta(member.slice(0, 3), tuple, member.slice(3), names, at)
     if (Array.isArray(member) && member.length === memberFieldCount) return memberFromArray(member, tuple, at)
     if (Array.isArray(member) && member.length !== changeFieldCount) throw new Unreadable(`${at} has ${member.length} fields, not ${deltaMemberFieldCount} (or ${memberFieldCount} or ${changeFieldCount})`)
     const change = Array.isArray(member) ? changeFromArray(member, 0, at) : changeFromObject(member, at)

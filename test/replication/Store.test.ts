@@ -24,7 +24,7 @@ describe("Store.regionsHeld on a store written before it was recorded", () => {
     Effect.gen(function* () {
       // Text values, as the byte-oriented backends keep them (lmdb, FoundationDB).
       const disk = KvDriver.makeMemoryDisk()
-      const store = Store.make(yield* KvDriver.makeMemory<string>(disk))
+      const store = yield* Store.make(yield* KvDriver.makeMemory<string>(disk), { numberOrigins: true })
       const change = (region: string, seq: number): Change.Change => ({
         id: { origin: `${region}/n1/t`, seq },
         op: "insert",

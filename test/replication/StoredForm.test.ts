@@ -45,7 +45,7 @@ const diskWith = (tupleValue: string, logValue: string): KvDriver.MemoryDisk => 
 // The Store over a memory disk that holds text, as the byte-oriented backends keep it (the
 // memory Store itself keeps decoded values).
 const withStore = <A, E>(disk: KvDriver.MemoryDisk, body: (store: Store.Store["Type"]) => Effect.Effect<A, E>) =>
-  Effect.flatMap(Effect.map(KvDriver.makeMemory<string>(disk), Store.make), body)
+  Effect.flatMap(Effect.flatMap(KvDriver.makeMemory<string>(disk), (driver) => Store.make(driver, { numberOrigins: true })), body)
 
 describe("StoredForm", () => {
   it("a log entry and a tuple state read back equal to what was written", () => {
