@@ -103,6 +103,10 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
         const problems = (gap[0]!.details as { examples: ReadonlyArray<{ problem: string }> }).examples.map((example) => example.problem)
         expect(problems).toEqual(["log positions are not 1 to the recorded end", "a frontier change is not in the log"])
 
+        // The dictionary's key of the origin the values name by number, gone, then back.
+        yield* Effect.promise(() => damage(directory, (root) => void root.remove(key("k/us/n1/abc"))))
+        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 member 0 origin is number 1, which no k\/ key holds/)
+        yield* Effect.promise(() => damage(directory, (root) => void root.put(key("k/us/n1/abc"), "1")))
         yield* Effect.promise(() => damage(directory, (_, log) => void log.put(key("l/000000000000004"), '[4,null,"soon",1]')))
         expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 16 \(or 17\)/)
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme\u0000document:readme\u0000viewer\u0000user:u1"), "{not json")))
@@ -131,6 +135,14 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
     expect(() => StoredLayout.frontier(Buffer.from(`[["x",9,2,1000,2,["us","n1"],0,0,{}]]`), "m", tuple)).toThrow(/m member 0 op is neither 1 nor 0/)
     expect(() => StoredLayout.frontier(Buffer.from(`[["us-n1-tok",9,1,1000,2,2,0,0,{}]]`), "m", tuple)).toThrow(/m member 0 origin 'us-n1-tok' does not spell a region of 2 characters and a node/)
     expect(() => StoredLayout.frontier(Buffer.from(`[["us/n1/tok",9,1,1000,2,2,"0",0,{}]]`), "m", tuple)).toThrow(/m member 0 revision is not an integer/)
+    // An origin written as the number a k/ key gives it; a number no key gives is refused, as is a key given two numbers' place.
+    const names = new Map<number, string>()
+    StoredLayout.addOriginName(names, "k/us/n1/tok", Buffer.from("3"), "k")
+    expect(StoredLayout.frontier(Buffer.from(`[[3,9,1,1000,2,2,0,0,{}]]`), "m", tuple, names)[0]!.id.origin).toBe("us/n1/tok")
+    expect(StoredLayout.logEntry(Buffer.from(`[4,0,5,3,9,1,"acme","document:readme","viewer","user:a",1000,2,2,3,1,{}]`), "e", names).change.originNode).toBe("n1")
+    expect(() => StoredLayout.frontier(Buffer.from(`[[4,9,1,1000,2,2,0,0,{}]]`), "m", tuple, names)).toThrow(/m member 0 origin is number 4, which no k\/ key holds/)
+    expect(() => StoredLayout.addOriginName(names, "k/eu/n1/tok", Buffer.from("3"), "k2")).toThrow(/k2: 3 is not a number the dictionary may give it/)
+    expect(() => StoredLayout.addOriginName(names, "k/eu/n1/tok", Buffer.from("0"), "k3")).toThrow(/k3: 0 is not a number/)
   })
 
   it("reads the older object form and members that hold their own tuple as well, which must be the key's", () => {

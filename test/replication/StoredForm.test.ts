@@ -125,11 +125,19 @@ describe("StoredForm", () => {
     const difference = (value: number, base: number) => (Number.isSafeInteger(value) && Number.isSafeInteger(base) && Number.isSafeInteger(value - base) ? value - base : [value])
     const source = (c: Change.Change) => (c.id.origin.startsWith(`${c.originRegion}/${c.originNode}/`) && !c.originNode.includes("/") ? c.originRegion.length : [c.originRegion, c.originNode])
     const tail = (c: Change.Change) => [c.timestamp.physicalMs, c.timestamp.logical, source(c), difference(c.originRevision, 1000 * c.committedAtMs), difference(c.committedAtMs, c.timestamp.physicalMs), c.context]
-    const head = (c: Change.Change) => [c.id.origin, c.id.seq, c.op === "insert" ? 1 : 0]
+    // A store's dictionary numbers origin keys (`OriginIds`): the origin field is then the number the writer is given.
+    const ids = new Map<string, number>()
+    let numbered = false
+    const idOf = (origin: string): number => ids.get(origin) ?? ids.set(origin, ids.size + 1).size
+    const originField = (origin: string): string | number => (numbered ? idOf(origin) : origin)
+    const names = { originOf: (id: number) => [...ids].find(([, number]) => number === id)?.[0] }
+    const head = (c: Change.Change) => [originField(c.id.origin), c.id.seq, c.op === "insert" ? 1 : 0]
     const memberFields = (c: Change.Change) => [...head(c), ...tail(c)]
-    const answers = { spelled: 0, near: 0, whole: 0, fromOrigin: 0 }
+    const answers = { spelled: 0, near: 0, whole: 0, fromOrigin: 0, numbered: 0 }
     fc.assert(
-      fc.property(anyChange, fc.array(anyChange, { maxLength: 3 }), number, fc.option(text, { nil: null }), fc.boolean(), number, (first, others0, position, received, fromOrigin, appliedAtMs) => {
+      fc.property(anyChange, fc.array(anyChange, { maxLength: 3 }), number, fc.option(text, { nil: null }), fc.boolean(), number, fc.boolean(), (first, others0, position, received, fromOrigin, appliedAtMs, numbers) => {
+        numbered = numbers
+        const field = numbered ? originField : StoredForm.wholeOrigins
         // A frontier's members are all changes of one tuple, the one its state is stored under.
         const others = others0.map((other) => ({ ...other, tuple: first.tuple }))
         const receivedFrom = fromOrigin ? first.originRegion : received
@@ -137,13 +145,18 @@ describe("StoredForm", () => {
         const state: TupleState.TupleState = { frontier: [first, ...others] }
         const from = receivedFrom === first.originRegion ? 0 : receivedFrom
         const c = first
-        expect(StoredForm.encodeLogEntry(logEntry)).toBe(
+        expect(StoredForm.encodeLogEntry(logEntry, field)).toBe(
           JSON.stringify([position, from, difference(appliedAtMs, c.committedAtMs), ...head(c), c.tuple.vault, c.tuple.resource, c.tuple.relation, c.tuple.subject, ...tail(c)])
         )
-        expect(StoredForm.encodeTupleState(state)).toBe(JSON.stringify(state.frontier.map(memberFields)))
-        expect(StoredForm.encodeTupleState({ frontier: [...others, first] })).toBe(JSON.stringify([...others, first].map(memberFields)))
-        expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry))).toEqual(Either.right(logEntry))
-        expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state), first.tuple)).toEqual(Either.right(state))
+        expect(StoredForm.encodeTupleState(state, field)).toBe(JSON.stringify(state.frontier.map(memberFields)))
+        expect(StoredForm.encodeTupleState({ frontier: [...others, first] }, field)).toBe(JSON.stringify([...others, first].map(memberFields)))
+        expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry, field), names)).toEqual(Either.right(logEntry))
+        expect(StoredForm.decodeTupleState(StoredForm.encodeTupleState(state, field), first.tuple, names)).toEqual(Either.right(state))
+        if (numbered) {
+          answers.numbered++
+          // A number the reader's dictionary does not hold is a damaged value, not some other key.
+          expect(StoredForm.decodeLogEntry(StoredForm.encodeLogEntry(logEntry, field))).toEqual(Either.left(`a stored origin is number ${idOf(c.id.origin)}, which the store's dictionary does not hold`))
+        }
         if (typeof source(c) === "number") answers.spelled++
         if (typeof difference(c.committedAtMs, c.timestamp.physicalMs) === "number") answers.near++
         else answers.whole++
@@ -152,7 +165,7 @@ describe("StoredForm", () => {
       { numRuns: 500 }
     )
     // Every branch of the layout was drawn, often.
-    expect(Math.min(answers.spelled, answers.near, answers.whole, answers.fromOrigin)).toBeGreaterThan(25)
+    expect(Math.min(answers.spelled, answers.near, answers.whole, answers.fromOrigin, answers.numbered)).toBeGreaterThan(25)
   })
 
   it("the compact form is less than two thirds the size of the JSON object form, a tuple state half of it", () => {
@@ -178,6 +191,9 @@ describe("StoredForm", () => {
     const earlier = JSON.stringify([123_456, "us-west-1", 1_764_918_000_125, c.id.origin, c.id.seq, c.op, ...Object.values(c.tuple), ...earlierMember.slice(3)]).length + JSON.stringify([earlierMember]).length
     const now = StoredForm.encodeLogEntry({ position: 123_456, change: c, receivedFrom: "us-west-1", appliedAtMs: 1_764_918_000_125 }).length + StoredForm.encodeTupleState({ frontier: [c] }).length
     expect([earlier, now]).toEqual([341, 195])
+    // With the origin key numbered in the store's dictionary (`OriginIds`), as lmdb's store writes it.
+    const numbered = StoredForm.encodeLogEntry({ position: 123_456, change: c, receivedFrom: "us-west-1", appliedAtMs: 1_764_918_000_125 }, () => 1).length + StoredForm.encodeTupleState({ frontier: [c] }, () => 1).length
+    expect(numbered).toBe(129)
   })
 
   it.effect("values an earlier version stored as JSON objects still read through the Store", () =>
