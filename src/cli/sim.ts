@@ -341,14 +341,24 @@ interface Elapsed {
   readonly seedsPerMin: number
 }
 
-const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>, elapsed: Elapsed): ReadonlyArray<string> => [
-  `swarm: ${summary.seeds} seeds (${firstSeed}-${firstSeed + summary.seeds - 1}), ${summary.passed} passed, ${summary.failed} failed`,
-  `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
-  `  ${summary.events} events, ${summary.tasks} tasks, ${opsPerEvent(summary.effectOps, summary.events)} Effect operations per event, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
-  `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
-  ...(summary.failed === 0 ? [] : [`  failures by checker: ${Object.entries(summary.failuresByChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
-  ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
-]
+/**
+ * The swarm's closing lines. A seed on which the simulator itself failed (an exception, such as
+ * the judges' reader refusing a disk) is in no tally of checkers, but it is a seed run and failed:
+ * the first line counted it as neither, so "99 passed, 0 failed" could close a run that failed.
+ */
+const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: ReadonlyArray<SwarmFailure>, elapsed: Elapsed): ReadonlyArray<string> => {
+  const crashed = failures.filter((failure) => failure.checkers.length === 1 && failure.checkers[0] === "simulator").length
+  const seeds = summary.seeds + crashed
+  const byChecker = { ...summary.failuresByChecker, ...(crashed === 0 ? {} : { simulator: crashed }) }
+  return [
+    `swarm: ${seeds} seeds (${firstSeed}-${firstSeed + seeds - 1}), ${summary.passed} passed, ${summary.failed + crashed} failed`,
+    `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
+    `  ${summary.events} events, ${summary.tasks} tasks, ${opsPerEvent(summary.effectOps, summary.events)} Effect operations per event, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
+    `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
+    ...(summary.failed + crashed === 0 ? [] : [`  failures by checker: ${Object.entries(byChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
+    ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
+  ]
+}
 
 /** Writes the swarm's summary page into the report directory (its path goes to stderr, so stdout stays the same for any run). */
 const writeSwarmPage = (options: SwarmOptions, summary: Swarm.Summary, seeds: ReadonlyArray<number>, failures: ReadonlyArray<SwarmFailure>): void => {

@@ -22,7 +22,8 @@
  * - store_integrity: each disk is one whole history: its log holds exactly the positions 1 to
  *   the end its counter records, and every change in a tuple's frontier is in its log (a tuple
  *   state, its log entries and the counters change in one transaction, so nothing else can be
- *   left behind, not by a crash and not by a commit that failed).
+ *   left behind, not by a crash and not by a commit that failed), and every stored value reads
+ *   as the documented layout (a number in an origin field with the `k/` key that spells it out).
  * - timestamps: no change's timestamp runs further ahead of real time than the clocks allow.
  * - progress: a workload that offered writes had some acknowledged, and enough of those
  *   attempted outside fault windows.
@@ -395,6 +396,7 @@ export const uniqueIds = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Vi
 export const storeIntegrity = (regions: ReadonlyArray<RegionState>): ReadonlyArray<Violation> => {
   const found = collector()
   for (const region of regions) {
+    for (const value of region.unreadable ?? []) found.note({ disk: region.replica, problem: "a stored value is not the documented layout", key: value.key, why: value.why })
     const positions = region.log.map((entry) => entry.position)
     const firstOff = positions.findIndex((position, index) => position !== index + 1)
     if (firstOff !== -1 || (region.logEnd !== undefined && positions.length !== region.logEnd)) {

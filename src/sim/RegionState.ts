@@ -26,6 +26,28 @@ export interface RegionState {
   readonly log: ReadonlyArray<Store.LogEntry>
   /** The log's end as the store's counter records it (`m/logEnd`; 0 when absent); unknown where nodes are judged through their API. */
   readonly logEnd?: number
+  /** Stored values the judges' reader refused (left out of `tuples` and `log`), for `store_integrity`. */
+  readonly unreadable?: ReadonlyArray<UnreadableValue>
+}
+
+/** A stored value that is not the documented layout, and why (`StoredLayout`'s message, which names its key). */
+export interface UnreadableValue {
+  readonly key: string
+  readonly why: string
+}
+
+/**
+ * `read()`, or undefined with the value noted in `refused` where the judges' reader refuses it:
+ * a damaged disk is the run's finding (`store_integrity`), not the simulator's failure.
+ */
+const readable = <A>(key: string, refused: Array<UnreadableValue>, read: () => A): A | undefined => {
+  try {
+    return read()
+  } catch (error) {
+    if (!(error instanceof StoredLayout.Unreadable)) throw error
+    refused.push({ key, why: error.message })
+    return undefined
+  }
 }
 
 const tuplePrefix = "t/"
@@ -54,24 +76,29 @@ const tupleStateAt = (key: string, value: unknown, names: StoredLayout.OriginNam
 }
 
 /** The disk's dictionary of origin keys (`k/` keys), for text values that hold numbers in their place. */
-const originNames = (disk: KvDriver.MemoryDisk): Map<number, string> => {
+const originNames = (disk: KvDriver.MemoryDisk, refused: Array<UnreadableValue> = []): Map<number, string> => {
   const names = new Map<number, string>()
-  for (const [key, value] of entries(disk, originNamePrefix)) StoredLayout.addOriginName(names, key, value as string, key)
+  for (const [key, value] of entries(disk, originNamePrefix)) readable(key, refused, () => StoredLayout.addOriginName(names, key, value as string, key))
   return names
 }
 
 /** Reads a region's whole state. */
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
-  const names = originNames(disk)
+  const refused: Array<UnreadableValue> = []
+  const names = originNames(disk, refused)
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
   for (const [key, value] of entries(disk, tuplePrefix)) {
-    const state = tupleStateAt(key, value, names)
+    const state = readable(key, refused, () => tupleStateAt(key, value, names))
     if (state !== undefined) tuples.set(Tuple.key(state.tuple), state)
   }
   const log: Array<Store.LogEntry> = []
-  for (const [key, value] of entries(disk, logPrefix)) log.push(typeof value === "string" ? StoredLayout.logEntry(value, key, names) : (value as Store.LogEntry))
-  const logEnd = DiskTree.get(disk.tree, logEndKey)
-  return { regionId, replica, tuples, log, logEnd: typeof logEnd === "string" ? StoredLayout.counter(logEnd, logEndKey) : typeof logEnd === "number" ? logEnd : 0 }
+  for (const [key, value] of entries(disk, logPrefix)) {
+    const entry = typeof value === "string" ? readable(key, refused, () => StoredLayout.logEntry(value, key, names)) : (value as Store.LogEntry)
+    if (entry !== undefined) log.push(entry)
+  }
+  const stored = DiskTree.get(disk.tree, logEndKey)
+  const logEnd = typeof stored === "string" ? readable(logEndKey, refused, () => StoredLayout.counter(stored, logEndKey)) : typeof stored === "number" ? stored : 0
+  return { regionId, replica, tuples, log, logEnd: logEnd ?? 0, ...(refused.length === 0 ? {} : { unreadable: refused }) }
 }
 
 /**
@@ -96,7 +123,9 @@ export const digest = (
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value || known.names !== spelled) {
-      known = { value, names: spelled, summary: summaryOf(tupleStateAt(key, value, names)?.frontier ?? [], rules) }
+      const refused: Array<UnreadableValue> = []
+      const state = readable(key, refused, () => tupleStateAt(key, value, names))
+      known = { value, names: spelled, summary: refused.length > 0 ? `unreadable|${refused[0]!.why}` : summaryOf(state?.frontier ?? [], rules) }
       cache.set(key, known)
     }
     const vault = key.slice(tuplePrefix.length, key.indexOf("\u0000"))

@@ -408,6 +408,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
     ...(sim.options.canary === "ack-before-durable" ? { decorateStore: Canary.ackBeforeDurable } : {}),
+    ...(sim.options.canary === "origin-keys-unwritten" ? { decorateStore: Canary.originKeysUnwritten } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),
     // Its supervisor starts it again, unless a crash fault came meanwhile: a crashed node stays
     // down until the schedule restarts it, as the judges read the schedule (`FaultWindows`).

@@ -30,7 +30,7 @@ import type * as Store from "../replication/Store.js"
 import * as Tuple from "../replication/Tuple.js"
 
 /** A value the judge cannot read as the documented layout says; the message says where and why. */
-class Unreadable extends Error {}
+export class Unreadable extends Error {}
 
 const changeFieldCount = 14
 const memberFieldCount = 10

@@ -127,4 +127,15 @@ faults:
     }
     expect(runScenario(slowCommitsThenCrash, 1).violations).toEqual([])
   })
+
+  it("values that name an origin number whose dictionary key never reached the disk fail store_integrity, read by the judges' own reader", () => {
+    const scenario = Fixtures.load("scenarios/numbered-origins-failing-disks.yaml")
+    const result = runScenario(scenario, 1, { canary: "origin-keys-unwritten" })
+    const integrity = result.violations.find((violation) => violation.checker === "store_integrity")
+    const examples = (integrity?.details["examples"] ?? []) as ReadonlyArray<{ readonly problem: string; readonly why: string }>
+    expect(examples.length).toBeGreaterThan(0)
+    expect(examples[0]!.problem).toBe("a stored value is not the documented layout")
+    expect(examples[0]!.why).toMatch(/origin is number \d+, which no k\/ key holds/)
+    expect(runScenario(scenario, 1).violations).toEqual([])
+  })
 })

@@ -37,6 +37,12 @@
  *   node numbers its next changes with the lost ones' ids again: `acknowledged` must see that
  *   the change under such an id is not the one acknowledged (`unique_ids` sees the reuse only
  *   where a copy of the lost change reached another region first).
+ * - `origin-keys-unwritten`: a node's store never writes its dictionary's keys (`k/<origin
+ *   key>`, see `OriginIds`) while its values hold the numbers they give, as a store that wrote a
+ *   number's key after its first use, and crashed or failed a commit in between, would leave its
+ *   disk. The node reads its own values from the numbers it keeps in memory; only a reader of
+ *   the disk itself sees that they name nothing (`store_integrity`, through the judges' own
+ *   reader). It bites where disks keep text and have one writer (`wire: bytes`, per-node disks).
  */
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -46,9 +52,21 @@ import type * as Message from "../../replication/Message.js"
 import * as Network from "../../replication/Network.js"
 import type * as Drain from "../../replication/Drain.js"
 import type * as KvDriver from "../../replication/KvDriver.js"
+import * as OriginIds from "../../replication/OriginIds.js"
 
 /** The canaries a run can be built with. */
-export const names = ["keep-local", "ack-without-apply", "broken-winner", "broken-clock", "send-dies", "ask-dies", "drain-early", "no-rank-check", "ack-before-durable"] as const
+export const names = [
+  "keep-local",
+  "ack-without-apply",
+  "broken-winner",
+  "broken-clock",
+  "send-dies",
+  "ask-dies",
+  "drain-early",
+  "no-rank-check",
+  "ack-before-durable",
+  "origin-keys-unwritten"
+] as const
 export type Name = (typeof names)[number]
 
 /** A resolver that keeps the local region's candidate when there is one. */
@@ -129,6 +147,12 @@ export const drainEarly =
   (drain: (timeoutMs: number) => Effect.Effect<Drain.Drained>) =>
   (_timeoutMs: number): Effect.Effect<Drain.Drained> =>
     Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [], targetsUnknown: false }))
+
+/** A store driver whose transactions drop every write of the dictionary's keys (`k/...`) and keep the rest. */
+export const originKeysUnwritten = <V>(driver: KvDriver.KvDriver<V>): KvDriver.KvDriver<V> => ({
+  ...driver,
+  transact: (body) => driver.transact((tx) => body({ ...tx, set: (key, value) => (key.startsWith(OriginIds.prefix) ? undefined : tx.set(key, value)) }))
+})
 
 /**
  * A store driver that counts writes as committed once they are handed over to the disk, as
