@@ -12,6 +12,7 @@ import { StoreError } from "../../src/replication/Errors.js"
 import * as Handoff from "../../src/replication/Handoff.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
+import * as Checkers from "../../src/sim/Checkers.js"
 import * as RegionState from "../../src/sim/RegionState.js"
 
 const change = (origin: string, seq: number): Change.Change => ({
@@ -127,7 +128,7 @@ describe("OriginIds", () => {
       expect(JSON.parse(entry)[3]).toBe("us/n1/tok")
     }))
 
-  it.effect("a value naming a number no key holds fails its read with a StoreError, and the judges' reader refuses it too", () =>
+  it.effect("a value naming a number no key holds fails its read with a StoreError, and the judges find it (store_integrity)", () =>
     Effect.gen(function* () {
       const disk = KvDriver.makeMemoryDisk()
       const store = yield* openOn(disk)
@@ -135,6 +136,10 @@ describe("OriginIds", () => {
       disk.tree = DiskTree.withWrites(disk.tree, new Map([["k/us/n1/tok", undefined]]), undefined)
       const error = yield* Effect.flip(Effect.flatMap(openOn(disk), (reopened) => reopened.readLog(1, 10)))
       expect(error.message).toContain("a stored origin is number 1, which the store's dictionary does not hold")
-      expect(() => RegionState.read("us", disk)).toThrow(/origin is number 1, which no k\/ key holds/)
+      const judged = RegionState.read("us", disk)
+      expect(judged.log).toEqual([])
+      expect(judged.unreadable?.map((value) => value.key)).toEqual(["t/acme\u0000document:readme\u0000viewer\u0000user:us1", "l/000000000000001"])
+      expect(judged.unreadable?.[0]?.why).toMatch(/origin is number 1, which no k\/ key holds/)
+      expect(Checkers.storeIntegrity([judged]).map((violation) => violation.checker)).toEqual(["store_integrity"])
     }))
 })
