@@ -30,8 +30,7 @@ import * as Change from "./Change.js"
 import { StoreError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
 import * as KvDriver from "./KvDriver.js"
-import { OriginIds } from "./OriginIds.js"
-import * as OriginIdKeys from "./OriginIds.js"
+import * as OriginIds from "./OriginIds.js"
 import * as RecentLog from "./RecentLog.js"
 import * as StoreEncoding from "./StoreEncoding.js"
 import * as StoredForm from "./StoredForm.js"
@@ -417,7 +416,7 @@ const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter
  * collects the numbers it wrote, durable once it is. The key itself where the store keeps no
  * dictionary or the transaction cannot read at once.
  */
-const originField = <V>(dictionary: OriginIds, cells: Cells<V>, tx: KvDriver.KvTransaction<V>, used: Map<string, number>): StoredForm.OriginField => {
+const originField = <V>(dictionary: OriginIds.OriginIds, cells: Cells<V>, tx: KvDriver.KvTransaction<V>, used: Map<string, number>): StoredForm.OriginField => {
   const getNow = tx.getNow
   if (!dictionary.numbers || getNow === undefined) return StoredForm.wholeOrigins
   const integerAt = (key: string): number | undefined => {
@@ -430,7 +429,7 @@ const originField = <V>(dictionary: OriginIds, cells: Cells<V>, tx: KvDriver.KvT
   return (origin) => {
     const known = dictionary.idOf(origin) ?? used.get(origin)
     if (known !== undefined) return known
-    const key = `${OriginIdKeys.prefix}${origin}`
+    const key = `${OriginIds.prefix}${origin}`
     const found = integerAt(key)
     // A read that failed, or a damaged number: the key is written whole, which every reader takes.
     if (found === undefined) return origin
@@ -439,11 +438,11 @@ const originField = <V>(dictionary: OriginIds, cells: Cells<V>, tx: KvDriver.KvT
       used.set(origin, found)
       return found
     }
-    const highest = integerAt(OriginIdKeys.counterKey)
+    const highest = integerAt(OriginIds.counterKey)
     if (highest === undefined) return origin
     const id = dictionary.take(origin, highest)
     tx.set(key, cells.integer.encode(id))
-    tx.set(OriginIdKeys.counterKey, cells.integer.encode(id))
+    tx.set(OriginIds.counterKey, cells.integer.encode(id))
     used.set(origin, id)
     return id
   }
@@ -571,20 +570,20 @@ const inTurn = <A, E, R, E2, R2>(
  */
 export const make = (driver: KvDriver.KvDriver, options: { readonly numberOrigins: boolean }): Effect.Effect<Store["Type"], StoreError> =>
   Effect.suspend(() => {
-    const dictionary = new OriginIds(options.numberOrigins)
+    const dictionary = new OriginIds.OriginIds(options.numberOrigins)
     const cells = textCells(dictionary)
     // A store without a dictionary never held one (FoundationDB's prefixes are only ever written whole).
     if (!options.numberOrigins) return Effect.succeed(makeWith(driver, cells, dictionary))
     const loaded = (driver.read ?? driver.transact)((tx) =>
-      Effect.flatMap(tx.range(OriginIdKeys.prefix, prefixEnd(OriginIdKeys.prefix), Number.MAX_SAFE_INTEGER), (entries) =>
-        decodeEach(entries, ([key, stored]) => Either.map(cells.integer.decode(stored), (id) => dictionary.load(key.slice(OriginIdKeys.prefix.length), id)), (why) => undecodable("originIds", why))
+      Effect.flatMap(tx.range(OriginIds.prefix, prefixEnd(OriginIds.prefix), Number.MAX_SAFE_INTEGER), (entries) =>
+        decodeEach(entries, ([key, stored]) => Either.map(cells.integer.decode(stored), (id) => dictionary.load(key.slice(OriginIds.prefix.length), id)), (why) => undecodable("originIds", why))
       )
     )
     return Effect.as(loaded, makeWith(driver, cells, dictionary))
   })
 
 /** Builds the typed Store over an in-memory driver, which keeps decoded, frozen values (`StoreEncoding.decoded`). */
-export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells, new OriginIds(false))
+export const makeMemory = (driver: KvDriver.KvDriver<unknown>): Store["Type"] => makeWith(driver, decodedCells, new OriginIds.OriginIds(false))
 
 /**
  * The transactions that failed with a store error since the last one that committed, and why
@@ -660,7 +659,7 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
-const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds): Store["Type"] => {
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
   const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
