@@ -27,28 +27,11 @@ export interface RegionState {
   /** The log's end as the store's counter records it (`m/logEnd`; 0 when absent); unknown where nodes are judged through their API. */
   readonly logEnd?: number
   /** Stored values the judges' reader refused (left out of `tuples` and `log`), for `store_integrity`. */
-  readonly unreadable?: ReadonlyArray<UnreadableValue>
+  readonly unreadable?: ReadonlyArray<StoredLayout.UnreadableValue>
 }
 
-/** A stored value that is not the documented layout, and why (`StoredLayout`'s message, which names its key). */
-export interface UnreadableValue {
-  readonly key: string
-  readonly why: string
-}
-
-/**
- * `read()`, or undefined with the value noted in `refused` where the judges' reader refuses it:
- * a damaged disk is the run's finding (`store_integrity`), not the simulator's failure.
- */
-const readable = <A>(key: string, refused: Array<UnreadableValue>, read: () => A): A | undefined => {
-  try {
-    return read()
-  } catch (error) {
-    if (!(error instanceof StoredLayout.Unreadable)) throw error
-    refused.push({ key, why: error.message })
-    return undefined
-  }
-}
+type UnreadableValue = StoredLayout.UnreadableValue
+const readable = StoredLayout.readable
 
 const tuplePrefix = "t/"
 const logPrefix = "l/"

@@ -30,7 +30,27 @@ import type * as Store from "../replication/Store.js"
 import * as Tuple from "../replication/Tuple.js"
 
 /** A value the judge cannot read as the documented layout says; the message says where and why. */
-export class Unreadable extends Error {}
+class Unreadable extends Error {}
+
+/** A stored value that is not the documented layout, and why (the message names where it is). */
+export interface UnreadableValue {
+  readonly key: string
+  readonly why: string
+}
+
+/**
+ * `read()`, or undefined with the value noted in `refused` where this reader refuses it: a
+ * damaged disk is the run's finding (`store_integrity`), not the judge's own failure.
+ */
+export const readable = <A>(key: string, refused: Array<UnreadableValue>, read: () => A): A | undefined => {
+  try {
+    return read()
+  } catch (error) {
+    if (!(error instanceof Unreadable)) throw error
+    refused.push({ key, why: error.message })
+    return undefined
+  }
+}
 
 const changeFieldCount = 14
 const memberFieldCount = 10

@@ -49,6 +49,9 @@ const writeStore = (directory: string, count: number) =>
 
 type Lmdb = ReturnType<typeof open<string, Buffer>>
 
+/** Why the judge's reader refused each value of the disk it left out, in the order it read them. */
+const refusals = (directory: string): ReadonlyArray<string> => (StoredState.read("us", "us-node1", directory).unreadable ?? []).map((value) => value.why)
+
 /** Changes the disk below the Store: `edit` gets lmdb's root database and the log's (KvLmdb), with binary keys and text values. */
 const damage = async (directory: string, edit: (root: Lmdb, log: Lmdb) => void) => {
   const root = open<string, Buffer>({ path: directory, keyEncoding: "binary", encoding: "string" })
@@ -92,7 +95,7 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
       }
     }))
 
-  it.live("a log gap and a tuple state whose change is not logged fail store_integrity; a value that is not the layout is unreadable, saying where", () =>
+  it.live("a log gap and a tuple state whose change is not logged fail store_integrity, as does a value that is not the layout, saying where", () =>
     Effect.gen(function* () {
       const directory = fs.mkdtempSync(path.join(os.tmpdir(), "stored-state-"))
       try {
@@ -105,14 +108,34 @@ describe("StoredState (the chaos judge's reader of a node's disk)", () => {
 
         // The dictionary's key of the origin the values name by number, gone, then back.
         yield* Effect.promise(() => damage(directory, (root) => void root.remove(key("k/us/n1/abc"))))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 member 0 origin is number 1, which no k\/ key holds/)
+        expect(refusals(directory)).toEqual([
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u1 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u2 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u3 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u4 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u5 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 t/acme\\0document:readme\\0viewer\\0user:u6 member 0 origin is number 1, which no k/ key holds",
+          "us-node1 l/000000000000001 origin is number 1, which no k/ key holds",
+          "us-node1 l/000000000000002 origin is number 1, which no k/ key holds",
+          "us-node1 l/000000000000004 origin is number 1, which no k/ key holds",
+          "us-node1 l/000000000000005 origin is number 1, which no k/ key holds",
+          "us-node1 l/000000000000006 origin is number 1, which no k/ key holds"
+        ])
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("k/us/n1/abc"), "1")))
         yield* Effect.promise(() => damage(directory, (_, log) => void log.put(key("l/000000000000004"), '[4,null,"soon",1]')))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 l\/000000000000004 has 4 fields, not 16 \(or 17\)/)
+        expect(refusals(directory)).toEqual(["us-node1 l/000000000000004 has 4 fields, not 16 (or 17)"])
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme\u0000document:readme\u0000viewer\u0000user:u1"), "{not json")))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 is not JSON/)
+        expect(refusals(directory)[0]).toMatch(/^us-node1 t\/acme\\0document:readme\\0viewer\\0user:u1 is not JSON/)
         yield* Effect.promise(() => damage(directory, (root) => void root.put(key("t/acme"), "[]")))
-        expect(() => StoredState.read("us", "us-node1", directory)).toThrow(/us-node1 t\/acme is not a tuple's key/)
+        expect(refusals(directory)[0]).toBe("us-node1 t/acme is not a tuple's key")
+        // Each is a store_integrity finding, with the value's key and why, not the judge's own failure.
+        const damaged = Checkers.storeIntegrity([StoredState.read("us", "us-node1", directory)])
+        const examples = (damaged[0]!.details as { examples: ReadonlyArray<{ problem: string; key?: string }> }).examples
+        expect(examples.filter((example) => example.problem === "a stored value is not the documented layout").map((example) => example.key)).toEqual([
+          "t/acme",
+          "t/acme\u0000document:readme\u0000viewer\u0000user:u1",
+          "l/000000000000004"
+        ])
       } finally {
         fs.rmSync(directory, { recursive: true, force: true })
       }
