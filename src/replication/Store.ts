@@ -413,12 +413,10 @@ const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter
 /**
  * The origin field a transaction writes (`OriginIds`): a key's durable number, else one an earlier
  * transaction still in flight gave it, else a new one, written with the transaction; `used`
- * collects the numbers it wrote, durable once it is. The key itself where the store keeps no
- * dictionary or the transaction cannot read at once.
+ * collects the numbers it wrote, durable once it is. Only where the store keeps a dictionary and
+ * the transaction reads at once (`numbersIn`); elsewhere every key is written whole.
  */
-const originField = <V>(dictionary: OriginIds.OriginIds, cells: Cells<V>, tx: KvDriver.KvTransaction<V>, used: Map<string, number>): StoredForm.OriginField => {
-  const getNow = tx.getNow
-  if (!dictionary.numbers || getNow === undefined) return StoredForm.wholeOrigins
+const originField = <V>(dictionary: OriginIds.OriginIds, cells: Cells<V>, getNow: NonNullable<KvDriver.KvTransaction<V>["getNow"]>, tx: KvDriver.KvTransaction<V>, used: Map<string, number>): StoredForm.OriginField => {
   const integerAt = (key: string): number | undefined => {
     const stored = getNow(key)
     if (stored._tag === "Left") return undefined
@@ -659,6 +657,31 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
+/**
+ * Runs a transaction and, once it is durable, keeps the log entries of its body's last run in
+ * `recent` and the origin numbers that run wrote in the dictionary.
+ */
+const transacting =
+  <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds, recent: RecentLog.RecentLog) =>
+  <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      let appended: Array<LogEntry> = []
+      // Made only where origin keys are numbered: the in-memory store's transactions allocate nothing for it.
+      let used: Map<string, number> | undefined
+      const run = (tx: KvDriver.KvTransaction<V>) => {
+        appended = []
+        const getNow = tx.getNow
+        used = dictionary.numbers && getNow !== undefined ? new Map() : undefined
+        const origin = getNow === undefined || used === undefined ? StoredForm.wholeOrigins : originField(dictionary, cells, getNow, tx, used)
+        return body(makeTransaction(cells, tx, appended, origin))
+      }
+      return Effect.map(driver.transact(run), (result) => {
+        recent.add(appended)
+        if (used !== undefined && used.size > 0) dictionary.settle(used)
+        return result
+      })
+    })
+
 const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
@@ -666,20 +689,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
   const turns = makeTurns()
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
-  /**
-   * Runs a transaction and, once it is durable, keeps the log entries of its body's last run in
-   * `recent` and the origin numbers that run wrote in the dictionary.
-   */
-  const transact = <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-    Effect.suspend(() => {
-      let appended: Array<LogEntry> = []
-      let used = new Map<string, number>()
-      return Effect.map(driver.transact((tx) => body(makeTransaction(cells, tx, (appended = []), originField(dictionary, cells, tx, (used = new Map()))))), (result) => {
-        recent.add(appended)
-        if (used.size > 0) dictionary.settle(used)
-        return result
-      })
-    })
+  const transact = transacting(driver, cells, dictionary, recent)
   return {
     transaction: (body, afterCommit) => (afterCommit === undefined ? transact(body) : inTurn(transact, turns, body, afterCommit)),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),

@@ -30,9 +30,6 @@ export interface RegionState {
   readonly unreadable?: ReadonlyArray<StoredLayout.UnreadableValue>
 }
 
-type UnreadableValue = StoredLayout.UnreadableValue
-const readable = StoredLayout.readable
-
 const tuplePrefix = "t/"
 const logPrefix = "l/"
 const originNamePrefix = "k/"
@@ -59,28 +56,28 @@ const tupleStateAt = (key: string, value: unknown, names: StoredLayout.OriginNam
 }
 
 /** The disk's dictionary of origin keys (`k/` keys), for text values that hold numbers in their place. */
-const originNames = (disk: KvDriver.MemoryDisk, refused: Array<UnreadableValue> = []): Map<number, string> => {
+const originNames = (disk: KvDriver.MemoryDisk, refused: Array<StoredLayout.UnreadableValue> = []): Map<number, string> => {
   const names = new Map<number, string>()
-  for (const [key, value] of entries(disk, originNamePrefix)) readable(key, refused, () => StoredLayout.addOriginName(names, key, value as string, key))
+  for (const [key, value] of entries(disk, originNamePrefix)) StoredLayout.readable(key, refused, () => StoredLayout.addOriginName(names, key, value as string, key))
   return names
 }
 
 /** Reads a region's whole state. */
 export const read = (regionId: string, disk: KvDriver.MemoryDisk, replica: string = regionId): RegionState => {
-  const refused: Array<UnreadableValue> = []
+  const refused: Array<StoredLayout.UnreadableValue> = []
   const names = originNames(disk, refused)
   const tuples = new Map<string, { readonly tuple: Tuple.Tuple; readonly frontier: ReadonlyArray<Change.Change> }>()
   for (const [key, value] of entries(disk, tuplePrefix)) {
-    const state = readable(key, refused, () => tupleStateAt(key, value, names))
+    const state = StoredLayout.readable(key, refused, () => tupleStateAt(key, value, names))
     if (state !== undefined) tuples.set(Tuple.key(state.tuple), state)
   }
   const log: Array<Store.LogEntry> = []
   for (const [key, value] of entries(disk, logPrefix)) {
-    const entry = typeof value === "string" ? readable(key, refused, () => StoredLayout.logEntry(value, key, names)) : (value as Store.LogEntry)
+    const entry = typeof value === "string" ? StoredLayout.readable(key, refused, () => StoredLayout.logEntry(value, key, names)) : (value as Store.LogEntry)
     if (entry !== undefined) log.push(entry)
   }
   const stored = DiskTree.get(disk.tree, logEndKey)
-  const logEnd = typeof stored === "string" ? readable(logEndKey, refused, () => StoredLayout.counter(stored, logEndKey)) : typeof stored === "number" ? stored : 0
+  const logEnd = typeof stored === "string" ? StoredLayout.readable(logEndKey, refused, () => StoredLayout.counter(stored, logEndKey)) : typeof stored === "number" ? stored : 0
   return { regionId, replica, tuples, log, logEnd: logEnd ?? 0, ...(refused.length === 0 ? {} : { unreadable: refused }) }
 }
 
@@ -106,8 +103,8 @@ export const digest = (
   for (const [key, value] of entries(disk, tuplePrefix)) {
     let known = cache.get(key)
     if (known === undefined || known.value !== value || known.names !== spelled) {
-      const refused: Array<UnreadableValue> = []
-      const state = readable(key, refused, () => tupleStateAt(key, value, names))
+      const refused: Array<StoredLayout.UnreadableValue> = []
+      const state = StoredLayout.readable(key, refused, () => tupleStateAt(key, value, names))
       known = { value, names: spelled, summary: refused.length > 0 ? `unreadable|${refused[0]!.why}` : summaryOf(state?.frontier ?? [], rules) }
       cache.set(key, known)
     }
