@@ -85,7 +85,9 @@
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
- * which `npm run bench:repl` first rebuilds when the sources changed (`prebench:repl`).
+ * which `npm run bench:repl` first rebuilds when the sources changed (`prebench:repl`), and
+ * nothing else: a serve started once the bundle is stale (an edit during the run) exits and fails
+ * the bench, where it ran the sources through tsx before December 6, 2026 (`profileEnv`).
  *
  * Environment: BENCH_WARMUP_CHANGES (100000), BENCH_THROUGHPUT_CHANGES (100000), BENCH_THROUGHPUT_SECONDS (20),
  * BENCH_LAG_RATES ("5000,1000"), BENCH_LAG_SECONDS (10), BENCH_CHANGES_PER_WRITE (100),
@@ -188,12 +190,18 @@ const nodeArgs = [
 /** The survivor profiles the serve processes were asked for, in the order they were started. */
 const survivorProfiles: Array<string> = []
 /** The environment a serve process started for `phase` gets: where it writes its survivor profile, when asked (`bench/survivorProfile.mjs`). */
+/**
+ * Each serve process's environment: the bundle or nothing (`bin/launch.mjs`), unless
+ * INFERADB_REPL_SOURCES says otherwise, so that an edit while the bench runs fails the next
+ * start instead of measuring the sources; and its survivor profile when asked for.
+ */
 const profileEnv = (region: string, phase: string): Record<string, string> => {
-  if (survivorDir === undefined) return {}
+  const bundleOnly = { INFERADB_REPL_SOURCES: process.env["INFERADB_REPL_SOURCES"] ?? "0" }
+  if (survivorDir === undefined) return bundleOnly
   fs.mkdirSync(survivorDir, { recursive: true })
   const file = path.resolve(survivorDir, `${region}-${phase}.heapprofile`)
   survivorProfiles.push(file)
-  return { BENCH_SURVIVOR_PROFILE: file }
+  return { ...bundleOnly, BENCH_SURVIVOR_PROFILE: file }
 }
 /** How long the origin may take to commit the backlog. */
 const backlogSecondsMax = 120

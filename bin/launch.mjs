@@ -6,7 +6,11 @@
  * every file the bundle was built from (our sources, package.json, package-lock.json, the
  * build script) its modification time and size. The bundle is current when every one of them
  * still matches; checking costs one stat per file, about a millisecond. Set
- * INFERADB_REPL_SOURCES=1 to run the sources even when the bundle is current.
+ * INFERADB_REPL_SOURCES=1 to run the sources even when the bundle is current, and
+ * INFERADB_REPL_SOURCES=0 to refuse them: a process that would run the sources exits with a
+ * message instead. The benchmarks set it for the processes they start: an edit to any input
+ * while a benchmark runs makes the bundle stale, and a `serve` started after it (the drain
+ * restarts one) then ran through tsx, with 80 MB more memory and slower, and nothing said so.
  *
  * A bundle is one CommonJS file, compiled here with V8's code cache (`runBundle`): V8 checks
  * that a cache was made by the same V8 with the same flags from a text of the same length and
@@ -179,6 +183,10 @@ export const runBundle = (bundle, use) => {
  */
 export const launch = async (source, use) => {
   const bundle = bundleOf(source)
+  if (bundle === undefined && process.env["INFERADB_REPL_SOURCES"] === "0") {
+    process.stderr.write(`inferadb-repl: INFERADB_REPL_SOURCES=0 refuses the sources, and dist/ holds no bundle of ${source} built from the current inputs: run \`npm run build\`\n`)
+    process.exit(2)
+  }
   if (bundle === undefined) return launchSources(source)
   const exports = runBundle(bundle, use)
   // The training run also loads what its command does not use (see main.ts's `train`).

@@ -34,6 +34,18 @@ describe("launch", () => {
   it("a missing bundle is never current", () => {
     expect(Launch.isCurrent({ entries: { [input]: "dist/no-such-bundle.js" }, inputs: { [input]: stamp(input) } })).toBe(false)
   })
+
+  it("INFERADB_REPL_SOURCES=0 refuses to run sources that have no current bundle, and says why", () => {
+    // No bundle names this entry, so the launcher would run it through tsx (and fail on the missing file).
+    const script = `import(${JSON.stringify(pathToFileURL(path.join(Launch.root, "bin", "launch.mjs")).href)}).then((launcher) => launcher.launch("src/cli/NoSuchEntry.ts"))`
+    const refused = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { ...process.env, INFERADB_REPL_SOURCES: "0" } })
+    expect(refused.status).toBe(2)
+    expect(refused.stderr).toContain("INFERADB_REPL_SOURCES=0 refuses the sources")
+    expect(refused.stderr).toContain("src/cli/NoSuchEntry.ts")
+    const tried = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { ...process.env, INFERADB_REPL_SOURCES: "" } })
+    expect(tried.status).not.toBe(2)
+    expect(tried.stderr).not.toContain("refuses the sources")
+  })
 })
 
 /**
