@@ -14,7 +14,7 @@
  * a base with other dependencies is compared with these), built there, and removed at the end.
  * The benchmark's own environment (BENCH_BOOTSTRAP=0 and the like) goes to both sides.
  *
- * Options: --base <commit> (required), --bench repl|store|sim (repl), --pairs N (3),
+ * Options: --base <commit> (HEAD: the working tree's uncommitted changes against their commit), --bench repl|store|sim (repl), --pairs N (3),
  * --keep DIR (each run's JSON and stderr, as `<side>-<pair>.json`).
  */
 import { spawnSync } from "node:child_process"
@@ -23,58 +23,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command, InvalidArgumentError } from "commander"
+import { compareRuns, figures, loadOf } from "./compareFigures.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-/** A figure compared: a path into the bench's JSON (`*` matches any key), and which way is better. */
-interface Figure {
-  readonly path: string
-  readonly better: "higher" | "lower"
-}
-
-/** The headline figures of each benchmark. */
-const figures: Readonly<Record<string, ReadonlyArray<Figure>>> = {
-  repl: [
-    { path: "throughput.changesPerSecond", better: "higher" },
-    { path: "drain.changesPerSecond", better: "higher" },
-    { path: "lag.p50Ms", better: "lower" },
-    { path: "lag.p99Ms", better: "lower" },
-    { path: "lagAtOtherRates.*.p99Ms", better: "lower" },
-    { path: "peakRssMb.*", better: "lower" },
-    { path: "changesPerCpuSecond.*", better: "higher" },
-    { path: "bootstrap.entriesPerSecond", better: "higher" }
-  ],
-  store: [
-    { path: "write.runs.*.changesPerSecond", better: "higher" },
-    { path: "write.runs.*.cpuMicrosPerChange", better: "lower" },
-    { path: "apply.runs.*.changesPerSecond", better: "higher" },
-    { path: "apply.runs.*.cpuMicrosPerChange", better: "lower" },
-    { path: "loneWrite.write.p50Ms", better: "lower" },
-    { path: "codec.microsPerChange.*", better: "lower" }
-  ],
-  sim: [
-    { path: "timeCompression", better: "higher" },
-    { path: "eventsPerSec", better: "higher" },
-    { path: "eventsPerCpuSec", better: "higher" },
-    { path: "seedsPerMinute", better: "higher" },
-    { path: "sustainedSwarm.seedsPerMinute", better: "higher" }
-  ]
-}
-
-/** Every number at `pattern` in `value`, by its concrete path. */
-const numbersAt = (value: unknown, pattern: ReadonlyArray<string>, prefix = ""): Array<readonly [string, number]> => {
-  if (pattern.length === 0) return typeof value === "number" && Number.isFinite(value) ? [[prefix, value]] : []
-  if (value === null || typeof value !== "object") return []
-  const [head, ...rest] = pattern
-  const keys = head === "*" ? Object.keys(value) : [head!]
-  return keys.flatMap((key) => numbersAt((value as Record<string, unknown>)[key], rest, prefix === "" ? key : `${prefix}.${key}`))
-}
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 
 const git = (args: ReadonlyArray<string>, cwd = root): string => {
   const result = spawnSync("git", args, { cwd, encoding: "utf8" })
@@ -119,21 +70,9 @@ const benchOnce = (tree: string, bench: string, keep: string | undefined, name: 
   return JSON.parse(line) as Record<string, unknown>
 }
 
-/** The comparison of one concrete figure over the pairs. */
-const compared = (name: string, better: Figure["better"], base: ReadonlyArray<number>, current: ReadonlyArray<number>) => {
-  const wins = base.filter((value, index) => (better === "higher" ? current[index]! > value : current[index]! < value)).length
-  const baseMedian = median(base)
-  const currentMedian = median(current)
-  return { figure: name, better, base, current, baseMedian, currentMedian, change: baseMedian === 0 ? null : Number((currentMedian / baseMedian - 1).toFixed(4)), currentBetterInPairs: wins, pairs: base.length }
-}
-
-/** The load average (1 minute) a bench's JSON says it started at, wherever that bench keeps it. */
-const loadOf = (result: Record<string, unknown>): number | undefined =>
-  numbersAt(result, ["machine", "loadAverage", "start", "0"])[0]?.[1] ?? numbersAt(result, ["loadAverage", "before", "0"])[0]?.[1]
-
 const main = () => {
   const options = new Command("bench:compare")
-    .requiredOption("--base <commit>", "the commit to compare this working tree with")
+    .option("--base <commit>", "the commit to compare this working tree with", "HEAD")
     .option("--bench <name>", `the benchmark: ${Object.keys(figures).join(", ")}`, "repl")
     .option("--pairs <n>", "pairs of runs", (text) => {
       const value = Number(text)
@@ -164,17 +103,7 @@ const main = () => {
         order.push(side)
       }
     }
-    const figuresCompared = wanted.flatMap(({ path: pattern, better }) => {
-      const names = new Set([...results.base, ...results.current].flatMap((result) => numbersAt(result, pattern.split(".")).map(([name]) => name)))
-      return [...names].flatMap((name) => {
-        const valuesOf = (side: "base" | "current") => results[side].map((result) => numbersAt(result, name.split("."))[0]?.[1])
-        const base = valuesOf("base")
-        const ours = valuesOf("current")
-        // A figure some run lacks (a phase skipped or failed) is left out rather than compared on fewer pairs.
-        if (base.some((value) => value === undefined) || ours.some((value) => value === undefined)) return []
-        return [compared(name, better, base as Array<number>, ours as Array<number>)]
-      })
-    })
+    const figuresCompared = compareRuns(wanted, results.base, results.current)
     const loads = { base: results.base.map(loadOf), current: results.current.map(loadOf) }
     process.stdout.write(`${JSON.stringify({ bench: options.bench, base: baseCommit, current, pairs: options.pairs, order, loadAverageAtStart: loads, figures: figuresCompared })}\n`)
     for (const figure of figuresCompared) {
