@@ -59,7 +59,7 @@ const removeCheckout = (dir: string): void => {
   fs.rmSync(dir, { recursive: true, force: true })
 }
 
-/** One run of `bench` in `tree`: its JSON (the last line of its output) and the load average it started at. */
+/** One run of `bench` in `tree`, refusing the sources (`bin/launch.mjs`): its JSON, the last line of its output. */
 const benchOnce = (tree: string, bench: string, keep: string | undefined, name: string): Record<string, unknown> => {
   const { stdout, stderr } = run(tree, [process.execPath, path.join(root, "node_modules", "tsx", "dist", "cli.mjs"), `bench/${bench}.ts`], { ...process.env, INFERADB_REPL_SOURCES: "0" })
   const line = stdout.trim().split("\n").pop() ?? ""
@@ -86,7 +86,7 @@ const main = () => {
   if (wanted === undefined) throw new Error(`--bench ${options.bench}: expected one of ${Object.keys(figures).join(", ")}`)
   if (options.keep !== undefined) fs.mkdirSync(options.keep, { recursive: true })
   const baseCommit = git(["rev-parse", "--verify", `${options.base}^{commit}`])
-  const current = { commit: git(["rev-parse", "HEAD"]), dirty: git(["status", "--porcelain", "--untracked-files=no"]) !== "" }
+  const current = { commit: git(["rev-parse", "HEAD"]), dirty: git(["status", "--porcelain"]) !== "" }
   progress(`building this tree (${current.commit.slice(0, 8)}${current.dirty ? ", with uncommitted changes" : ""})`)
   run(root, [process.execPath, "scripts/build.mjs", "--if-stale"])
   const baseTree = checkout(baseCommit)

@@ -189,11 +189,11 @@ const nodeArgs = [
 ]
 /** The survivor profiles the serve processes were asked for, in the order they were started. */
 const survivorProfiles: Array<string> = []
-/** The environment a serve process started for `phase` gets: where it writes its survivor profile, when asked (`bench/survivorProfile.mjs`). */
 /**
- * Each serve process's environment: the bundle or nothing (`bin/launch.mjs`), unless
- * INFERADB_REPL_SOURCES says otherwise, so that an edit while the bench runs fails the next
- * start instead of measuring the sources; and its survivor profile when asked for.
+ * The environment a serve process started for `phase` gets: the bundle or nothing
+ * (`bin/launch.mjs`), unless INFERADB_REPL_SOURCES says otherwise, so that an edit while the
+ * bench runs fails the next start instead of measuring the sources; and where it writes its
+ * survivor profile, when asked (`bench/survivorProfile.mjs`).
  */
 const profileEnv = (region: string, phase: string): Record<string, string> => {
   const bundleOnly = { INFERADB_REPL_SOURCES: process.env["INFERADB_REPL_SOURCES"] ?? "0" }

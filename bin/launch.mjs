@@ -8,9 +8,10 @@
  * still matches; checking costs one stat per file, about a millisecond. Set
  * INFERADB_REPL_SOURCES=1 to run the sources even when the bundle is current, and
  * INFERADB_REPL_SOURCES=0 to refuse them: a process that would run the sources exits with a
- * message instead. The benchmarks set it for the processes they start: an edit to any input
- * while a benchmark runs makes the bundle stale, and a `serve` started after it (the drain
- * restarts one) then ran through tsx, with 80 MB more memory and slower, and nothing said so.
+ * message instead. `bench:repl` sets it for its serve processes and `bench:compare` for every
+ * run: an edit to any input while a benchmark runs makes the bundle stale, and a `serve` started
+ * after it (the drain restarts one) then ran through tsx, with 80 MB more memory and slower, and
+ * nothing said so.
  *
  * A bundle is one CommonJS file, compiled here with V8's code cache (`runBundle`): V8 checks
  * that a cache was made by the same V8 with the same flags from a text of the same length and
