@@ -25,7 +25,7 @@
  * the same server carries CatchUp and the public API (`GrpcServer.serveNode`).
  */
 import * as grpc from "@grpc/grpc-js"
-import { Context, Effect, Either, Layer, type Scope } from "effect"
+import { Context, Effect, Either, Layer, Option, type Scope } from "effect"
 import { ReplicationService } from "../proto/inferadb/replication/v1/service.js"
 import { NetworkError, networkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
@@ -239,7 +239,15 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
   }
 }
 
-/** One request on the endpoint's stream, or as a unary call when the peer has no stream. */
+/** How a request that got no answer by its deadline fails. */
+const missedDeadline = (remainingMs: number): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` })
+
+/**
+ * One request on the endpoint's stream, or as a unary call when the peer has no stream, failing
+ * DEADLINE_EXCEEDED at `deadline` either way: a request on the stream by the timer of its own
+ * wait (`ReplicationStream.send`), a unary call also by a timeout around it, should grpc-js's
+ * deadline not end it.
+ */
 const requestOn = (
   endpoints: Endpoints,
   credentials: Auth.Credentials,
@@ -250,12 +258,16 @@ const requestOn = (
   deadline: Date
 ): Effect.Effect<Uint8Array, CallFailure> => {
   const bytes = WireCodec.encodeRequest(request)
-  const unary = (path: string) => unaryCall(client, path, bytes, credentials.callMetadata(), deadline)
+  const unary = (path: string) =>
+    Effect.suspend(() => {
+      const remainingMs = Math.max(0, deadline.getTime() - Date.now())
+      return Effect.timeoutFail(unaryCall(client, path, bytes, credentials.callMetadata(), deadline), { duration: remainingMs, onTimeout: () => missedDeadline(remainingMs) })
+    })
   // Heartbeats have their own method (and skip the in-flight bound); batches and CatchUp pages go through Replicate.
   if (request._tag === "Heartbeat") return unary(ReplicationService.heartbeat.path)
   if (!target.streaming) return unary(ReplicationService.replicate.path)
   return Effect.catchIf(
-    endpoints.streamFor(target, client).send(bytes),
+    endpoints.streamFor(target, client).send(bytes, undefined, Math.max(0, deadline.getTime() - Date.now())),
     (failure) => failure.code === grpc.status.UNIMPLEMENTED,
     () =>
       Effect.suspend(() => {
@@ -275,9 +287,13 @@ const silent = (target: Target, sentAtMs: number): boolean => target.aliveAtMs <
 /**
  * Runs `call` holding one of the endpoint's in-flight permits, waiting at most `timeoutMs` for
  * it; the call keeps its own deadline (`attempt`), so a timeout there, and not the caller's
- * giving up, is what tells a hung channel.
+ * giving up, is what tells a hung channel. A permit that is free is taken at once, without the
+ * timeout's race (two fibers forked and joined): nearly every request finds one.
  */
 const withPermit = <A>(inFlight: Effect.Semaphore, timeoutMs: number, peer: Network.Peer, call: Effect.Effect<A, NetworkError>) =>
+  Effect.flatMap(inFlight.withPermitsIfAvailable(1)(call), (done) => (Option.isSome(done) ? Effect.succeed(done.value) : waitForPermit(inFlight, timeoutMs, peer, call)))
+
+const waitForPermit = <A>(inFlight: Effect.Semaphore, timeoutMs: number, peer: Network.Peer, call: Effect.Effect<A, NetworkError>) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
       restore(inFlight.take(1).pipe(Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => networkError(peer, "Timeout", `no answer within ${timeoutMs} ms`) }))),
@@ -305,10 +321,8 @@ export const makeClient = (options: ClientOptions): Effect.Effect<Network.Networ
     const attempt = (peer: Network.Peer, target: Target, request: Message.Request, deadline: Date) =>
       Effect.flatMap(endpoints.clientFor(target, peer.endpoint), (client) => {
         const sentAtMs = Date.now()
-        const remainingMs = Math.max(0, deadline.getTime() - sentAtMs)
         const dead = (code: grpc.status) => resetsChannel(code) && (code !== grpc.status.DEADLINE_EXCEEDED || silent(target, sentAtMs))
         return requestOn(endpoints, options.credentials, target, client, peer.endpoint, request, deadline).pipe(
-          Effect.timeoutFail({ duration: remainingMs, onTimeout: (): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` }) }),
           Effect.tap(() => {
             const learning = endpoints.answered(target, client, peer.endpoint)
             // The lookup runs on its own fiber, off the request's path.

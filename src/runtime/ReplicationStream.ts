@@ -32,9 +32,10 @@ export type Outcome = Either.Either<Uint8Array, StreamFailure>
 export interface ReplicationStream {
   /**
    * Sends an encoded request and waits for the encoded response; interrupting stops the wait.
-   * `timeoutMs` (a WriteFrame's) tells the peer how long the sender will wait.
+   * `timeoutMs` (a WriteFrame's) tells the peer how long the sender will wait. With `deadlineMs`
+   * the wait itself ends there, failing DEADLINE_EXCEEDED as a unary call's deadline does.
    */
-  readonly send: (request: Uint8Array, timeoutMs?: number) => Effect.Effect<Uint8Array, StreamFailure>
+  readonly send: (request: Uint8Array, timeoutMs?: number, deadlineMs?: number) => Effect.Effect<Uint8Array, StreamFailure>
   /**
    * `send` without a fiber, for a caller outside Effect on a hot path (`WriteStream`, once per
    * client write: a fiber and a timeout race per write were about a third of the client's CPU in
@@ -97,13 +98,35 @@ const besideTooLarge = (name: string, failure: StreamFailure): StreamFailure => 
 
 const nothingToStop = () => undefined
 
-/** `start` as an Effect: the stream's `send`. */
+/**
+ * `start` as an Effect: the stream's `send`. Its deadline is a timer of the wait itself, as
+ * `WriteStream`'s is: an `Effect.timeoutFail` around the send forked two fibers per batch (the
+ * request and the timer) and joined their fiber refs when one won, and with the wait for an
+ * in-flight permit that was a third of a millisecond of the agent's path from a durable commit
+ * to the batch on the wire at 1,000 changes/s (`bench:repl`, December 2026).
+ */
 const sendOver =
   (start: ReplicationStream["start"]) =>
-  (request: Uint8Array, timeoutMs?: number): Effect.Effect<Uint8Array, StreamFailure> =>
+  (request: Uint8Array, timeoutMs?: number, deadlineMs?: number): Effect.Effect<Uint8Array, StreamFailure> =>
     Effect.async<Uint8Array, StreamFailure>((resume) => {
-      const stop = start(request, timeoutMs, (outcome) => resume(Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left)))
-      return Effect.sync(stop)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let settled = false
+      const stop = start(request, timeoutMs, (outcome) => {
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        resume(Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left))
+      })
+      if (deadlineMs !== undefined && !settled) {
+        timer = setTimeout(() => {
+          settled = true
+          stop()
+          resume(Effect.fail({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${deadlineMs} ms` }))
+        }, deadlineMs)
+      }
+      return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
+        stop()
+      })
     })
 
 /** A stream that never opened: every request fails with `failure`. */
