@@ -70,6 +70,25 @@ describe("Agent", () => {
       expect(yield* eu.replica.check(tuple("dave"))).toBe(true)
     }))
 
+  // Such rounds move the cursor themselves, outside the window and the in-order queue (`Agent.runTarget`).
+  it.effect("the changes a target sent are passed over: the cursor towards it reaches the log end and is persisted, and nothing goes back", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"] })
+      const us = yield* cluster.start("us")
+      const eu = yield* cluster.start("eu")
+      for (let index = 0; index < 3; index++) yield* eu.replica.write(insert(`e${index}`))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      const logEnd = yield* us.store.logEnd
+      expect(logEnd).toBe(3)
+      expect(yield* Cluster.settle(Effect.map(us.store.getCursor("eu"), (cursor) => cursor === logEnd))).toBe(true)
+      expect(cluster.metrics.get("us")!.batchSizes).toEqual([])
+      // A change of us's own after them goes out alone.
+      yield* us.replica.write(insert("u0"))
+      expect(yield* Cluster.settle(Cluster.converged([us, eu]))).toBe(true)
+      expect(cluster.metrics.get("us")!.batchSizes).toEqual([1])
+      expect(yield* Cluster.settle(Effect.map(us.store.getCursor("eu"), (cursor) => cursor === 4))).toBe(true)
+    }))
+
   it.effect("changes go out in batches of at most batch_size, in log order", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"], agent: { batchSize: 4 } })
