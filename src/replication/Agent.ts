@@ -261,6 +261,26 @@ class InOrder {
   })
 }
 
+/** What moving a target's cursor updates besides the cursor. */
+interface CursorMoves {
+  readonly metrics: Metrics.Metrics["Type"]
+  readonly logEnd: Effect.Effect<number>
+  readonly updateTarget: (target: string, change: (stats: TargetStats) => TargetStats) => Effect.Effect<void>
+}
+
+/** Moves the cursor to `scannedTo`, with the statistics of the batch acknowledged up to it (`counted`) if one was sent. */
+const moveCursor = (moves: CursorMoves, target: string, scannedTo: number, counted: ((stats: TargetStats) => TargetStats) | undefined, cursor: LazyCursor.LazyCursor) =>
+  Effect.gen(function* () {
+    // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
+    yield* cursor.advance(scannedTo)
+    const caughtUp = scannedTo >= (yield* moves.logEnd)
+    if (caughtUp) moves.metrics.lag(target, 0)
+    yield* moves.updateTarget(target, (before) => {
+      const stats = counted === undefined ? before : counted(before)
+      return { ...stats, cursor: scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }
+    })
+  })
+
 /**
  * Records an acknowledged batch in the metrics, with the lag it measured, and returns what it
  * changes in the target's statistics, which the agent applies with the cursor's move in one update.
@@ -559,20 +579,8 @@ export const make = (options: MakeOptions) =>
      * slot of the window.
      */
     const advancePast = (target: string, batch: InFlight, window: Window, cursor: LazyCursor.LazyCursor) =>
-      Effect.zipRight(moveCursor(target, batch.pending.scannedTo, batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent), cursor), window.release)
-
-    /** Moves the cursor to `scannedTo`, with the statistics of the batch acknowledged up to it (`counted`) if one was sent. */
-    const moveCursor = (target: string, scannedTo: number, counted: ((stats: TargetStats) => TargetStats) | undefined, cursor: LazyCursor.LazyCursor) =>
-      Effect.gen(function* () {
-        // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
-        yield* cursor.advance(scannedTo)
-        const caughtUp = scannedTo >= (yield* feed.logEnd)
-        if (caughtUp) metrics.lag(target, 0)
-        yield* updateTarget(target, (before) => {
-          const stats = counted === undefined ? before : counted(before)
-          return { ...stats, cursor: scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }
-        })
-      })
+      Effect.zipRight(moveCursor(cursors, target, batch.pending.scannedTo, batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent), cursor), window.release)
+    const cursors: CursorMoves = { metrics, logEnd: feed.logEnd, updateTarget }
 
     /**
      * Before a target's fiber moves its cursor under `topology`, it sends what that topology
@@ -648,7 +656,7 @@ export const make = (options: MakeOptions) =>
             // every applied batch); through the window and the in-order queue each cost about
             // twelve Effect operations more.
             if (pending.changes.length === 0 && inOrder.isEmpty) {
-              yield* moveCursor(target, pending.scannedTo, undefined, cursor)
+              yield* moveCursor(cursors, target, pending.scannedTo, undefined, cursor)
               next = pending.scannedTo
               holding = true
               continue
