@@ -357,6 +357,29 @@ describe("GrpcNetwork", () => {
     })
   )
 
+  // The test above cannot tell a missing bound: once two are held its handler answers every
+  // request at once, and a sender without a bound passed it (a request that finds a free permit
+  // takes it without waiting, `GrpcNetwork.withPermit`, and dropping the permit there went unseen).
+  it.scopedLive("a server that answers nothing holds exactly the bound of batches, however many are sent at once; the rest go out as answers come", () =>
+    Effect.gen(function* () {
+      const release = new Handoff.Gate()
+      const { inFlight, handler } = counting(() => release.await)
+      const listener = yield* listen(handler, Metrics.makeMemory())
+      const send = yield* client({ inFlightPerTargetMax: 2 })
+      const batches = Array.from({ length: 6 }, (_, index) => emptyBatch(`b${index}`))
+      const sending = yield* Effect.fork(Effect.forEach(batches, (batch) => send(peerAt(listener.port), batch, 10_000), { concurrency: "unbounded" }))
+      yield* until(() => inFlight.now === 2)
+      // Proving that nothing more arrives needs a window: an unbounded sender's other four frames
+      // follow the first two within milliseconds. A slow machine can only make this check weaker.
+      yield* Effect.sleep("300 millis")
+      expect(inFlight.now).toBe(2)
+      release.unsafeOpen()
+      const acks = yield* Fiber.join(sending)
+      expect(acks.map((ack) => ack._tag)).toStrictEqual(Array(6).fill("BatchAck"))
+      expect(inFlight.most).toBe(2)
+    })
+  )
+
   it.scopedLive("a batch that waited for a slot goes out with its whole deadline, not what the wait left of it", () =>
     Effect.gen(function* () {
       // One slot, answers after 600 ms, deadlines of 1,000 ms: the second batch waits about 600 ms
