@@ -480,6 +480,7 @@ export const make = (options: MakeOptions) =>
 
     const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
       Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
+    const cursors: CursorMoves = { metrics, logEnd: feed.logEnd, updateTarget }
 
     // Per target, the signal its next acknowledgement fires (see `retryWait`).
     const answers = Signals.make<string>()
@@ -580,7 +581,6 @@ export const make = (options: MakeOptions) =>
      */
     const advancePast = (target: string, batch: InFlight, window: Window, cursor: LazyCursor.LazyCursor) =>
       Effect.zipRight(moveCursor(cursors, target, batch.pending.scannedTo, batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent), cursor), window.release)
-    const cursors: CursorMoves = { metrics, logEnd: feed.logEnd, updateTarget }
 
     /**
      * Before a target's fiber moves its cursor under `topology`, it sends what that topology
