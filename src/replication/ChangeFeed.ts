@@ -135,13 +135,8 @@ export const make = (options: { readonly bufferSize: number }) =>
           if (end > position) return Effect.void
           const waiter = { after: position, wake: new Handoff.Gate() }
           waiters.add(waiter)
-          const waited =
-            orUntil !== undefined && timeoutMs !== undefined
-              ? Handoff.awaitAny([waiter.wake, orUntil], timeoutMs)
-              : timeoutMs === undefined
-                ? waiter.wake.await
-                : waiter.wake.awaitWithin(timeoutMs)
-          return Effect.ensuring(waited, Effect.sync(() => waiters.delete(waiter)))
+          // The waiter leaves the list in the step that ends its wait, however it ends.
+          return Handoff.awaitAny(orUntil !== undefined && timeoutMs !== undefined ? [waiter.wake, orUntil] : [waiter.wake], timeoutMs, () => waiters.delete(waiter))
         }),
       logEnd: Effect.sync(() => end),
       stats: Effect.map(Ref.get(counters), (count) => ({ ...count, subscribers: subscribers.size }))

@@ -309,6 +309,69 @@ describe("Handoff.awaitAny", () => {
       expect(pending.size).toBe(0)
     }))
 
+  // The change feed's waiters leave its list this way, without an `Effect.ensuring` (`ChangeFeed.awaitBeyond`).
+  it.effect("with a callback timer: onEnd runs once when the wait ends, by a gate, the timer, an interruption or an open gate at once; no timeout means no timer", () =>
+    Effect.gen(function* () {
+      const { clock, pending, fire } = manualTimer()
+      const gates = [new Handoff.Gate(), new Handoff.Gate()]
+      let ends = 0
+      const onEnd = () => void ends++
+      const byGate = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 1_000, onEnd), clock))
+      yield* Effect.yieldNow()
+      expect(ends).toBe(0)
+      yield* gates[0]!.open
+      yield* Fiber.join(byGate)
+      expect(ends).toBe(1)
+      yield* Effect.withClock(Handoff.awaitAny(gates, 1_000, onEnd), clock)
+      expect(ends).toBe(2)
+
+      gates[0]!.unsafeClose()
+      const byTimer = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 500, onEnd), clock))
+      yield* Effect.yieldNow()
+      fire()
+      yield* Fiber.join(byTimer)
+      expect(ends).toBe(3)
+
+      const interrupted = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, 500, onEnd), clock))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      expect(ends).toBe(4)
+      // A gate opening after the interruption ends nothing more.
+      yield* gates[1]!.open
+      expect(ends).toBe(4)
+
+      gates[1]!.unsafeClose()
+      const unbounded = yield* Effect.fork(Effect.withClock(Handoff.awaitAny(gates, undefined, onEnd), clock))
+      yield* Effect.yieldNow()
+      expect(pending.size).toBe(0)
+      expect(gates.map((gate) => gate.waiting)).toEqual([1, 1])
+      yield* gates[1]!.open
+      yield* Fiber.join(unbounded)
+      expect(ends).toBe(5)
+      expect(gates.map((gate) => gate.waiting)).toEqual([0, 0])
+    }))
+
+  it.effect("without a callback timer: onEnd runs once however the wait ends, and no timeout waits for a gate alone", () =>
+    Effect.gen(function* () {
+      const gates = [new Handoff.Gate(), new Handoff.Gate()]
+      let ends = 0
+      const onEnd = () => void ends++
+      const byTimeout = yield* Effect.fork(Handoff.awaitAny(gates, 100, onEnd))
+      yield* TestClock.adjust(100)
+      yield* Fiber.join(byTimeout)
+      expect(ends).toBe(1)
+      const interrupted = yield* Effect.fork(Handoff.awaitAny(gates, 100, onEnd))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      expect(ends).toBe(2)
+      const unbounded = yield* Effect.fork(Handoff.awaitAny(gates, undefined, onEnd))
+      yield* TestClock.adjust(60_000)
+      expect(unbounded.unsafePoll()).toBeNull()
+      yield* gates[0]!.open
+      yield* Fiber.join(unbounded)
+      expect(ends).toBe(3)
+    }))
+
   it.effect("without a callback timer (a test clock): any gate or the timeout ends the wait", () =>
     Effect.gen(function* () {
       const gates = [new Handoff.Gate(), new Handoff.Gate()]
