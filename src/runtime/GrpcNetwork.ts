@@ -239,9 +239,6 @@ const makeEndpoints = (options: ClientOptions): Endpoints => {
   }
 }
 
-/** How a request that got no answer by its deadline fails. */
-const missedDeadline = (remainingMs: number): CallFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${remainingMs} ms` })
-
 /**
  * One request on the endpoint's stream, or as a unary call when the peer has no stream, failing
  * DEADLINE_EXCEEDED at `deadline` either way: a request on the stream by the timer of its own
@@ -258,16 +255,17 @@ const requestOn = (
   deadline: Date
 ): Effect.Effect<Uint8Array, CallFailure> => {
   const bytes = WireCodec.encodeRequest(request)
+  const remainingMs = () => Math.max(0, deadline.getTime() - Date.now())
   const unary = (path: string) =>
     Effect.suspend(() => {
-      const remainingMs = Math.max(0, deadline.getTime() - Date.now())
-      return Effect.timeoutFail(unaryCall(client, path, bytes, credentials.callMetadata(), deadline), { duration: remainingMs, onTimeout: () => missedDeadline(remainingMs) })
+      const leftMs = remainingMs()
+      return Effect.timeoutFail(unaryCall(client, path, bytes, credentials.callMetadata(), deadline), { duration: leftMs, onTimeout: () => ReplicationStream.missedDeadline(leftMs) })
     })
   // Heartbeats have their own method (and skip the in-flight bound); batches and CatchUp pages go through Replicate.
   if (request._tag === "Heartbeat") return unary(ReplicationService.heartbeat.path)
   if (!target.streaming) return unary(ReplicationService.replicate.path)
   return Effect.catchIf(
-    endpoints.streamFor(target, client).send(bytes, undefined, Math.max(0, deadline.getTime() - Date.now())),
+    endpoints.streamFor(target, client).send(bytes, undefined, remainingMs()),
     (failure) => failure.code === grpc.status.UNIMPLEMENTED,
     () =>
       Effect.suspend(() => {

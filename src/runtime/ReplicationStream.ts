@@ -98,6 +98,9 @@ const besideTooLarge = (name: string, failure: StreamFailure): StreamFailure => 
 
 const nothingToStop = () => undefined
 
+/** How a request that got no answer within `deadlineMs` fails, on the stream or as a unary call (`GrpcNetwork`). */
+export const missedDeadline = (deadlineMs: number): StreamFailure => ({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${deadlineMs} ms` })
+
 /**
  * `start` as an Effect: the stream's `send`. Its deadline is a timer of the wait itself, as
  * `WriteStream`'s is: an `Effect.timeoutFail` around the send forked two fibers per batch (the
@@ -120,7 +123,7 @@ const sendOver =
         timer = setTimeout(() => {
           settled = true
           stop()
-          resume(Effect.fail({ code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${deadlineMs} ms` }))
+          resume(Effect.fail(missedDeadline(deadlineMs)))
         }, deadlineMs)
       }
       return Effect.sync(() => {
