@@ -361,6 +361,7 @@ class ChaosRun {
     if (this.scenario.store === "shared") this.notApplied.push("store: shared (one FoundationDB per region) is not available here; every node runs its own lmdb store")
     const storeFaults = this.scenario.faults.flatMap((fault) => (fault.kind === "store" ? [fault] : []))
     if (storeFaults.some((fault) => fault.slowMs.max > 0)) this.notApplied.push("store: slow commits (slow_ms) have no counterpart on a real disk; failing ones are a full disk (see chaos/Disks.ts)")
+    if (this.scenario.faults.some((fault) => fault.kind === "stall")) this.notApplied.push("stall: nothing outside a process can make its lmdb commits hang; the simulator's alone (the node's StoreWatch ends a stalled node)")
     if (!(await Nodes.runsBuilt(Nodes.repositoryRoot()))) {
       this.notes.push("the nodes ran from the sources through tsx (dist/ is missing or older than the sources; `npm run build`): each start took seconds longer than a built one")
     }
@@ -462,6 +463,8 @@ class ChaosRun {
       case "dns_outage":
         // Said once in `notApplied`: the nodes are declared, there is no DNS to fail.
         return "dns_outage: not applied (nodes are declared, no DNS)"
+      case "stall":
+        return `stall of ${fault.target}: not applied (nothing outside a process can make its lmdb commits hang)`
     }
   }
 

@@ -35,6 +35,8 @@ export const exitConfigInvalid = 2
 export const exitFailed = 1
 /** Exit code when a second signal cut the drain short. */
 export const exitInterrupted = 130
+/** Exit code when the store stopped ending transactions (`StoreWatch`): the supervisor starts the node again. */
+export const exitStoreStalled = 3
 
 /** A repeated signal forces the exit only this long after the first one. */
 const forceAfterMs = 1_000
@@ -169,7 +171,11 @@ const run = async (options: Options): Promise<void> => {
   const reloads = Effect.runSync(Queue.unbounded<Config.ReplicationConfig>())
   const received = { count: 0 }
   onReload(options, reloads, received)
-  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads), reloadsReceived: () => received.count })))
+  const abort = (message: string) => {
+    Effect.runSync(logged(Effect.logError(message)))
+    fail(exitStoreStalled, `serve failed: ${message}`)
+  }
+  const exit = await Effect.runPromiseExit(logged(Serve.run(plan, { log, shutdown: Deferred.await(shutdown), reloads: Stream.fromQueue(reloads), reloadsReceived: () => received.count, abort })))
   if (Exit.isSuccess(exit)) {
     log("stopped")
     process.exit(0)

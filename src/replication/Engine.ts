@@ -26,6 +26,7 @@ import * as Replica from "./Replica.js"
 import * as Role from "./Role.js"
 import * as Router from "./Router.js"
 import type * as Store from "./Store.js"
+import type * as StoreWatch from "./StoreWatch.js"
 import * as Topology from "./Topology.js"
 import * as TopologyManager from "./TopologyManager.js"
 
@@ -61,6 +62,13 @@ export interface Settings {
    * the agent's window per target (`batches_in_flight_max`) is kept within it. Unset: no bound.
    */
   readonly inFlightPerTargetMax?: number
+  /**
+   * When the node ends itself because its store stopped ending transactions (`StoreWatch`); default
+   * `StoreWatch.settingsDefault`. Run by the node's host from the moment its store is open, beside
+   * everything else, not by the engine: a stalled store holds fibers that cannot be interrupted,
+   * and a node stalled while it is built never reaches the engine.
+   */
+  readonly storeWatch?: StoreWatch.Settings
 }
 
 /** Node liveness tracking (the `heartbeat:` section of the configuration). */

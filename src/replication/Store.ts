@@ -137,9 +137,21 @@ export class Store extends Context.Tag("inferadb/Store")<
     readonly checkCommits: Effect.Effect<void, StoreError>
     /** Transactions that failed with a store error: how many since the last that committed, and in all. */
     readonly failedTransactions: Effect.Effect<{ readonly inARow: number; readonly total: number }>
+    /**
+     * Transactions begun and not ended (waiting for the writer, running or waiting to be durable),
+     * and how many have ended since the store opened, however they ended: what tells a store whose
+     * commits stopped completing from a busy one (`StoreWatch`).
+     */
+    readonly progress: Effect.Effect<StoreProgress>
     readonly close: Effect.Effect<void>
   }
 >() {}
+
+/** See `Store.progress`. */
+export interface StoreProgress {
+  readonly pending: number
+  readonly ended: number
+}
 
 const tuplePrefix = "t/"
 
@@ -592,22 +604,33 @@ class FailedCommits {
   count = 0
   total = 0
   last = ""
-  // One match on the outcome, with the bookkeeping done in place: every transaction runs this.
+  /** `Store.progress`: kept exactly, an interrupted transaction included, or a watchdog would see a transaction pending for ever. */
+  pending = 0
+  ended = 0
+  // One match on the outcome, with the bookkeeping done in place and uninterruptibly (the
+  // transaction runs under `restore`): every transaction runs this.
   track<A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.matchCauseEffect(transaction, {
-      onFailure: (cause) => {
-        const error = Cause.failureOption(cause)
-        if (error._tag === "Some" && error.value instanceof StoreError) {
-          this.count++
-          this.total++
-          this.last = error.value.message
+    return Effect.uninterruptibleMask((restore) => {
+      this.pending++
+      return Effect.matchCauseEffect(restore(transaction), {
+        onFailure: (cause) => {
+          this.pending--
+          this.ended++
+          const error = Cause.failureOption(cause)
+          if (error._tag === "Some" && error.value instanceof StoreError) {
+            this.count++
+            this.total++
+            this.last = error.value.message
+          }
+          return Effect.failCause(cause)
+        },
+        onSuccess: (value) => {
+          this.pending--
+          this.ended++
+          this.count = 0
+          return Effect.succeed(value)
         }
-        return Effect.failCause(cause)
-      },
-      onSuccess: (value) => {
-        this.count = 0
-        return Effect.succeed(value)
-      }
+      })
     })
   }
   describe(): string {
@@ -740,6 +763,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
       return Effect.mapError(probe, () => new StoreError({ operation: "commit", message: failed.describe() }))
     }),
     failedTransactions: Effect.sync(() => ({ inARow: failed.count, total: failed.total })),
+    progress: Effect.sync(() => ({ pending: failed.pending, ended: failed.ended })),
     close: driver.close
   }
 }

@@ -47,6 +47,7 @@ import * as Random from "../replication/Random.js"
 import * as Replica from "../replication/Replica.js"
 import * as Ranks from "../replication/Ranks.js"
 import * as Store from "../replication/Store.js"
+import * as StoreWatch from "../replication/StoreWatch.js"
 import * as Topology from "../replication/Topology.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as Auth from "./Auth.js"
@@ -113,6 +114,12 @@ export interface Io {
   readonly reloads?: Stream.Stream<Config.ReplicationConfig>
   /** How many configurations `reloads` has been given so far: a stop applies them all before it drains. */
   readonly reloadsReceived?: () => number
+  /**
+   * Ends the process at once, closing nothing, saying why: the store stalled (`StoreWatch`), and
+   * what waits on it can be neither interrupted nor closed. Without it, the run fails as when the
+   * engine stops, and tries to close everything.
+   */
+  readonly abort?: (message: string) => void
 }
 
 /** How long a stop waits for the reloads received before it to be applied before it drains regardless. */
@@ -448,6 +455,9 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       const dialler = DialAddress.make()
       const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics, dialler)), startError)
       const store = Context.get(context, Store.Store)
+      // The store watchdog, from here on (`StoreWatch`): a node whose store stopped ending
+      // transactions ends at once, and its supervisor starts it again on the same disk.
+      const watchdog = yield* Effect.forkScoped(StoreWatch.run(plan.settings.storeWatch ?? StoreWatch.settingsDefault).pipe(Effect.provideService(Store.Store, store), Effect.tapError((stalled) => Effect.sync(() => io.abort?.(stalled.message)))))
       // Under SourcePriority, a store holding changes of a region without a rank (`Ranks`).
       const refused = yield* Effect.mapError(Effect.provide(Ranks.refusal(plan.settings.resolver), context), startError)
       if (refused !== undefined) return yield* configError(refused)
@@ -492,10 +502,11 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         yield* Effect.forkScoped(Stream.runForEach(io.reloads, counted).pipe(Effect.provide(context)))
       }
 
-      const stop = yield* Effect.raceFirst(
+      const stop = yield* Effect.raceAll([
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
-        Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit }))
-      )
+        Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit })),
+        Effect.map(Fiber.await(watchdog), (exit) => ({ _tag: "EngineStopped" as const, exit }))
+      ])
       yield* Ref.set(serving, false)
       listener.health.set(false)
       yield* Scope.close(api, Exit.void)

@@ -52,6 +52,8 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
       broken.cut = false
       broken.dns = false
       return
+    // A stall reaches the judges as a crash and a later restart (`Startup.bootedFaults`).
+    case "stall":
     case "crash":
       for (const node of targetNodes(scenario, fault.target)) {
         broken.down.add(node)

@@ -84,13 +84,10 @@ export const apply = (fault: Fault, targets: Targets): string => {
     }
     case "topology":
       return targets.topology(fault.change)
-    case "configure": {
-      // The resolver a `serve` started on the edited file would build (its ranks validated with the scenario).
-      const resolver = Either.getOrThrow(ConflictResolver.sourcePriority(fault.regionPriorities))
-      const affected = targetNodes(scenario, fault.target)
-      for (const id of affected) nodes.get(id)?.configure(resolver)
-      return `configure ${affected.join(",")}: region_priorities [${fault.regionPriorities.join(", ")}] from the next start`
-    }
+    case "configure":
+      return configure(fault, targets)
+    case "stall":
+      return stall(fault.target, targets)
     case "wipe": {
       const restarted = new Set<string>()
       for (const id of targetNodes(scenario, fault.target)) if (!restarted.has(id)) for (const node of targets.wipe(id)) restarted.add(node)
@@ -113,6 +110,21 @@ export const apply = (fault: Fault, targets: Targets): string => {
       return `${fault.kind}${crashNote(fault, targets)} ${affected.join(",")}`
     }
   }
+}
+
+/** The operator's edit of the target's file (`configure`): the resolver a `serve` started on it would build (its ranks validated with the scenario). */
+const configure = (fault: Extract<Fault, { readonly kind: "configure" }>, { scenario, nodes }: Targets): string => {
+  const resolver = Either.getOrThrow(ConflictResolver.sourcePriority(fault.regionPriorities))
+  const affected = targetNodes(scenario, fault.target)
+  for (const id of affected) nodes.get(id)?.configure(resolver)
+  return `configure ${affected.join(",")}: region_priorities [${fault.regionPriorities.join(", ")}] from the next start`
+}
+
+/** Stalls the stores of `target`'s running nodes (`stall`). Per-node stores only: a regional store's commit holds the region's disk for its every node. */
+const stall = (target: string, { scenario, nodes }: Targets): string => {
+  if (scenario.store === "shared") return `stall ${target}: not applied (a shared store is not one process's)`
+  const affected = targetNodes(scenario, target).filter((id) => nodes.get(id)?.stall() === true)
+  return `stall ${affected.join(",") || "nothing (no node up)"}: the next commit never completes`
 }
 
 /** How a crash was done, when not by a kill: gracefully (SIGTERM), a pod replaced. */

@@ -16,7 +16,7 @@
  */
 import { Cause, Clock as EffectClock, Context, DefaultServices, Effect, Fiber, FiberRef, HashSet, Layer, Logger, LogLevel, Runtime } from "effect"
 import type * as Topology from "../replication/Topology.js"
-import type { Exit } from "effect"
+import { Exit } from "effect"
 import * as Clock from "../replication/Clock.js"
 import type * as ConflictResolver from "../replication/ConflictResolver.js"
 import * as DeadFibers from "../replication/DeadFibers.js"
@@ -33,6 +33,7 @@ import * as Ranks from "../replication/Ranks.js"
 import * as Replica from "../replication/Replica.js"
 import * as Router from "../replication/Router.js"
 import * as Store from "../replication/Store.js"
+import * as StoreWatch from "../replication/StoreWatch.js"
 import * as TopologyManager from "../replication/TopologyManager.js"
 import * as FiberRoots from "./FiberRoots.js"
 import { NodeScheduler, type YieldSettings } from "./Scheduler.js"
@@ -86,6 +87,8 @@ export interface Options {
   readonly onDrained?: (node: Node, stop: Stop) => void
   /** Skip the start-up check of the ranks against the store (`Ranks`): the `no-rank-check` canary. */
   readonly skipRankCheck?: boolean
+  /** Run without the store watchdog (`StoreWatch`): the `no-store-watch` canary. */
+  readonly skipStoreWatch?: boolean
   /** Wraps the driver under the node's Store: the `ack-before-durable` canary. */
   readonly decorateStore?: StoreFaults.DecorateDriver
 }
@@ -182,8 +185,39 @@ export class Node {
   private backlogUntilMs = 0
   /** The resolver later incarnations start with, when a `configure` fault gave the node other ranks. */
   private resolver: ConflictResolver.ConflictResolver | undefined
+  /** The incarnation whose store stalled (`stall`): its commits never complete; 0 when none. */
+  private stalledIncarnation = 0
 
   constructor(private readonly options: Options) {}
+
+  /** The incarnation's Store on the region's disk, watched as `serve` watches its own from the moment it is open (`StoreWatch`). */
+  private openStore(scheduler: NodeScheduler, runtime: Runtime.Runtime<never>, incarnation: number): Effect.Effect<Store.Store["Type"], StoreError> {
+    const { options } = this
+    const stalled = () => this.stalledIncarnation === incarnation
+    return Effect.tap(StoreFaults.make(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs, options.decorateStore, stalled), (store) =>
+      this.watchStore(scheduler, runtime, store)
+    )
+  }
+
+  /**
+   * Runs the store watchdog of an incarnation beside its main fiber: a stall ends the incarnation
+   * as a failure of its main fiber would (its supervisor starts it again), at once, as `serve`
+   * exits at once: the stalled transactions cannot be interrupted.
+   */
+  private watchStore(scheduler: NodeScheduler, runtime: Runtime.Runtime<never>, store: Store.Store["Type"]): void {
+    if (this.options.skipStoreWatch === true) return
+    const watch = Effect.provideService(StoreWatch.run(this.options.settings.storeWatch ?? StoreWatch.settingsDefault), Store.Store, store)
+    this.forkOn(scheduler, runtime, watch, (exit) => {
+      if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) this.mainEnded(scheduler, exit)
+    })
+  }
+
+  /** Stalls the running incarnation's store (the `stall` fault); false when no incarnation runs. */
+  stall(): boolean {
+    if (!this.up) return false
+    this.stalledIncarnation = this.incarnation
+    return true
+  }
 
   get id(): string {
     return this.options.peer.nodeId
@@ -228,7 +262,7 @@ export class Node {
     }
     const { options } = this
     const self = this
-    this.incarnation++
+    const incarnation = ++this.incarnation
     this.crashing = false
     this.stoppingNow = false
     this.startAfterStop = false
@@ -255,7 +289,7 @@ export class Node {
     const plain = Context.make(Random.Random, Random.make(`${options.seed}/node/${this.id}/${this.incarnation}`)).pipe(Context.add(Metrics.Metrics, Metrics.recorderMemory(this.metrics)))
     const clockOptions = { mode: options.clockMode, physicalMs: () => options.physical.at(options.world.nowMs) }
     const services = Effect.gen(function* () {
-      const store = yield* StoreFaults.make(options.disk(), options.storeFaults, options.settings.storeShape, options.storedAs, options.decorateStore)
+      const store = yield* self.openStore(scheduler, runtime, incarnation)
       const clock = options.decorateClock === undefined ? Context.make(Clock.Clock, yield* Clock.make(clockOptions)) : yield* Layer.build(options.decorateClock(Clock.layerFrom(clockOptions)))
       const network = options.decorateNetwork === undefined ? Context.make(Network.Network, SimNetwork.service(options.network, peer, host)) : yield* Layer.build(options.decorateNetwork(SimNetwork.layer(options.network, peer, host)))
       return Context.merge(Context.merge(Context.add(plain, Store.Store, store), clock), network)
@@ -323,7 +357,7 @@ export class Node {
     }
     const cause = exit._tag === "Failure" ? (died ? "died" : "failed") : "returned"
     const failure = exit._tag === "Failure" ? Cause.failureOption(exit.cause) : undefined
-    const why = failure?._tag === "Some" && typeof failure.value === "string" ? `: ${failure.value}` : ""
+    const why = failure?._tag === "Some" ? reasonOf(failure.value) : ""
     this.exits.push(`incarnation ${this.incarnation} ${cause} at ${world.nowMs} ms${why}`)
     if (died) this.defects.push(`incarnation ${this.incarnation} died at ${world.nowMs} ms: ${firstLine(Cause.pretty(exit.cause))}`)
     world.schedule(world.nowMs, "exit", this.id, cause, () => {
@@ -527,4 +561,11 @@ export class Node {
       if (this.logLines.length > logLinesMax) this.logLines.shift()
     })
   )
+}
+
+/** What a failure that ended an incarnation says: a reason given as text, or a typed error's message (`StoreWatch.StoreStalled`). */
+const reasonOf = (failure: unknown): string => {
+  if (typeof failure === "string") return `: ${failure}`
+  if (typeof failure === "object" && failure !== null && "message" in failure && typeof failure.message === "string") return `: ${failure.message}`
+  return ""
 }

@@ -407,6 +407,7 @@ const makeNode = (sim: Sim, regionId: string, nodeId: string, index: number, str
     ...(decorateClock === undefined ? {} : { decorateClock }),
     ...(sim.options.canary === "drain-early" ? { decorateDrain: Canary.drainEarly } : {}),
     ...(sim.options.canary === "no-rank-check" ? { skipRankCheck: true } : {}),
+    ...(sim.options.canary === "no-store-watch" ? { skipStoreWatch: true } : {}),
     ...(sim.options.canary === "ack-before-durable" ? { decorateStore: Canary.ackBeforeDurable } : {}),
     ...(sim.options.canary === "origin-keys-unwritten" ? { decorateStore: Canary.originKeysUnwritten } : {}),
     ...(sim.dns === undefined ? {} : { dns: sim.dns }),

@@ -143,7 +143,14 @@ export type Fault =
    * finalizers run and exits. The `drained` check holds it to what the drain then claims.
    */
   | { readonly atMs: number; readonly kind: "crash"; readonly target: Target; readonly replaced?: boolean; readonly graceful?: boolean }
-  | { readonly atMs: number; readonly kind: "restart" | "pause" | "resume" | "wipe"; readonly target: Target }
+  /**
+   * `stall`: the target's store stops completing commits, for the life of its process (per-node
+   * stores only): the commit it is given next never becomes durable, and every later one waits
+   * behind it, while the node reads, answers heartbeats and takes requests that then wait for
+   * ever. A real lmdb commit did that once (CI run of December 6, 2026); `StoreWatch` ends such a
+   * node and its supervisor starts it again.
+   */
+  | { readonly atMs: number; readonly kind: "restart" | "pause" | "resume" | "wipe" | "stall"; readonly target: Target }
   | { readonly atMs: number; readonly kind: "clock_jump"; readonly target: Target; readonly deltaMs: number }
   | { readonly atMs: number; readonly kind: "store"; readonly region: string; readonly slowMs: Range; readonly failRate: number }
   /** The operator's `inferadb-repl promote` on a live node of `region` (PrimaryReplica). */
@@ -393,6 +400,7 @@ const FaultFile = Schema.Union(
   Schema.Struct({ ...at, kind: Schema.Literal("pause"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("resume"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("wipe"), target: Id }),
+  Schema.Struct({ ...at, kind: Schema.Literal("stall"), target: Id }),
   Schema.Struct({ ...at, kind: Schema.Literal("clock_jump"), target: Id, delta_ms: Schema.Number }),
   Schema.Struct({ ...at, kind: Schema.Literal("store"), region: Id, slow_ms: Schema.optional(RangeFile), fail_rate: Schema.optional(Probability) }),
   Schema.Struct({ ...at, kind: Schema.Literal("promote"), region: Id }),

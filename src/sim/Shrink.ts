@@ -43,7 +43,7 @@ export type Episode =
   | (Lasting & { readonly kind: "store"; readonly region: string; readonly slowMinMs: number; readonly slowSpanMs: number; readonly failPermille: number })
   | (Lasting & { readonly kind: "dns_outage" })
   | { readonly kind: "clock_jump"; readonly atMs: number; readonly target: string; readonly deltaMs: number }
-  | { readonly kind: "wipe"; readonly atMs: number; readonly target: string }
+  | { readonly kind: "wipe" | "stall"; readonly atMs: number; readonly target: string }
   | { readonly kind: "promote"; readonly atMs: number; readonly region: string }
   // Topology changes are drawn only from the scenario's own: dropping or moving one may leave a
   // schedule the file format refuses, which then does not count as a failure (see `shrink`).
@@ -121,7 +121,8 @@ const faultsOf = (episode: Episode, space: Space): ReadonlyArray<Fault> => {
     case "clock_jump":
       return [{ atMs, kind: "clock_jump", target: episode.target, deltaMs: episode.deltaMs }]
     case "wipe":
-      return [{ atMs, kind: "wipe", target: episode.target }]
+    case "stall":
+      return [{ atMs, kind: episode.kind, target: episode.target }]
     case "promote":
       return [{ atMs, kind: "promote", region: episode.region }]
     case "topology":
@@ -151,7 +152,7 @@ type Started = Mutable<Extract<Episode, Lasting>>
 const whole = (value: number): number => Math.round(value)
 
 /** The episode a starting fault opens, open until its end is found. */
-const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "promote" | "topology" | "configure" }>, space: Space): Started => {
+const started = (fault: Exclude<Fault, { kind: "heal" | "restart" | "resume" | "clock_jump" | "wipe" | "stall" | "promote" | "topology" | "configure" }>, space: Space): Started => {
   const base = { atMs: whole(fault.atMs), durationMs: 1, open: true }
   switch (fault.kind) {
     case "isolate":
@@ -206,7 +207,8 @@ export const toEpisodes = (faults: ReadonlyArray<Fault>, space: Space): Readonly
         episodes.push({ kind: "clock_jump", atMs, target: fault.target, deltaMs: whole(fault.deltaMs) })
         break
       case "wipe":
-        episodes.push({ kind: "wipe", atMs, target: fault.target })
+      case "stall":
+        episodes.push({ kind: fault.kind, atMs, target: fault.target })
         break
       case "promote":
         episodes.push({ kind: "promote", atMs, region: fault.region })
@@ -318,6 +320,7 @@ const episodeArbitrary = (space: Space): fc.Arbitrary<Episode> => {
     },
     { weight: 2, arbitrary: record({ kind: fc.constant("clock_jump" as const), atMs, target, deltaMs: fc.integer({ min: -space.deltaMaxMs, max: space.deltaMaxMs }) }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("wipe" as const), atMs, target }) },
+    { weight: 1, arbitrary: record({ kind: fc.constant("stall" as const), atMs, target }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("promote" as const), atMs, region }) },
     { weight: 1, arbitrary: record({ kind: fc.constant("heal" as const), atMs }) },
     { weight: 1, arbitrary: record({ kind: fc.constantFrom("restart" as const, "resume" as const), atMs, target }) },

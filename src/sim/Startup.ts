@@ -12,6 +12,7 @@
  * also give a node's or a region's offset (`startup.at_ms`), to set up one story by hand.
  */
 import * as Random from "../replication/Random.js"
+import * as StoreWatch from "../replication/StoreWatch.js"
 import { type Fault, nodesOf, type Scenario, targetNodes } from "./Scenario.js"
 
 /** Every node's start offset in milliseconds, in declaration order: the one `startup.at_ms` gives its node or region, else drawn. */
@@ -72,10 +73,11 @@ export const bootedFaults = (
 ): ReadonlyArray<Fault> => {
   const range = scenario.startup?.restartMs
   const restores = faults.some((fault) => restoresRanks(scenario, fault))
-  if ((range === undefined || range.max === 0) && !restores) return faults
+  if ((range === undefined || range.max === 0) && !restores && !faults.some((fault) => fault.kind === "stall")) return faults
   return faults
     .flatMap((fault): ReadonlyArray<Fault> => {
       const lateMs = range === undefined ? 0 : soonest(fault) ? range.min : range.max
+      if (fault.kind === "stall") return stalledDown(scenario, faults, fault, lateMs, soonest(fault))
       // A node that refused its file may have just refused again when the rank came back: its
       // supervisor starts it a second after that exit, and it serves a restart delay later.
       if (restoresRanks(scenario, fault)) return [{ ...fault, atMs: fault.atMs + lateMs + restartAfterExitMs + lateMs }]
@@ -133,6 +135,26 @@ const startsLate = (
   const times = nodes.filter((node) => !killed.has(node)).map((node) => [node, servesAt(node)] as const)
   if (times.length === nodes.length && times.every(([, atMs]) => atMs === servesAtMs)) return [{ ...start, atMs: servesAtMs }]
   return times.flatMap(([node, atMs]) => (atMs === undefined ? [] : [{ ...start, target: node, atMs }]))
+}
+
+/**
+ * A `stall` as the judges read it: its nodes down from the stall until `StoreWatch` has ended them
+ * (a look at most `checkEveryMs` after `stallMs` of no progress, and the first transaction to
+ * wait may come a look after the stall) and their supervisor has started them again, a restart
+ * delay later; or until the schedule's own crash, wipe or restart, which ends the stalled process
+ * first (`startsLate`). A shared store ignores the fault (`Faults.apply`).
+ */
+const stalledDown = (
+  scenario: Pick<Scenario, "topology" | "store">,
+  schedule: ReadonlyArray<Fault>,
+  stall: Fault & { readonly target: string },
+  lateMs: number,
+  soonest: boolean
+): ReadonlyArray<Fault> => {
+  if (scenario.store === "shared") return []
+  const watch = StoreWatch.settingsDefault
+  const outageMs = watch.stallMs + (soonest ? 0 : 2 * watch.checkEveryMs) + restartAfterExitMs
+  return [{ atMs: stall.atMs, kind: "crash", target: stall.target }, ...startsLate(scenario, schedule, { atMs: stall.atMs, kind: "restart", target: stall.target }, outageMs + lateMs, soonest)]
 }
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */

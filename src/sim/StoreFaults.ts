@@ -7,6 +7,7 @@
  */
 import { Effect } from "effect"
 import { StoreError } from "../replication/Errors.js"
+import * as Handoff from "../replication/Handoff.js"
 import * as KvDriver from "../replication/KvDriver.js"
 import type * as Random from "../replication/Random.js"
 import * as Store from "../replication/Store.js"
@@ -83,9 +84,13 @@ export const make = (
   faults: StoreFaults,
   shape: "per_node" | "shared",
   storedAs: StoredAs,
-  decorate: DecorateDriver = (driver) => driver
+  decorate: DecorateDriver = (driver) => driver,
+  stalled: () => boolean = () => false
 ): Effect.Effect<Store.Store["Type"], StoreError> => {
-  const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit: faults.atCommit }
+  // A stalled store's commit never completes (`stall`): it waits for ever, and with it every
+  // commit behind it, as one lmdb commit that never settled held the group commit of a real node.
+  const atCommit = () => (stalled() ? Handoff.parked : faults.atCommit())
+  const options: KvDriver.MemoryOptions = { pipelined: shape === "per_node", atCommit }
   return storedAs === "text"
     ? Effect.flatMap(KvDriver.makeMemory<string>(disk, options), (driver) => Store.make(decorate(counted(driver, faults)), { numberOrigins: shape === "per_node" }))
     : Effect.map(KvDriver.makeMemory(disk, options), (driver) => Store.makeMemory(decorate(counted(driver, faults))))

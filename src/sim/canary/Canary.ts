@@ -43,6 +43,9 @@
  *   disk. The node reads its own values from the numbers it keeps in memory; only a reader of
  *   the disk itself sees that they name nothing (`store_integrity`, through the judges' own
  *   reader). It bites where disks keep text and have one writer (`wire: bytes`, per-node disks).
+ * - `no-store-watch`: nodes run without their store watchdog (`StoreWatch`): a node whose store
+ *   stalled (`stall`) answers heartbeats and takes requests that wait for ever, and never
+ *   converges (`liveness`, on store-stall.yaml), as the real node did before the watchdog.
  */
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import type * as Change from "../../replication/Change.js"
@@ -65,7 +68,8 @@ export const names = [
   "drain-early",
   "no-rank-check",
   "ack-before-durable",
-  "origin-keys-unwritten"
+  "origin-keys-unwritten",
+  "no-store-watch"
 ] as const
 export type Name = (typeof names)[number]
 
