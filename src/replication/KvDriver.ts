@@ -53,6 +53,11 @@ export interface KvDriver<V = string> {
   readonly read?: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   /** Releases the backend. */
   readonly close: Effect.Effect<void>
+  /**
+   * What the backend knows of its commits not yet durable and of the transaction body holding its
+   * writer, for the report of a stalled store (`StoreWatch`); absent where it keeps nothing to say.
+   */
+  readonly describeCommits?: () => string
 }
 
 /**
@@ -216,7 +221,8 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
         ).pipe(Effect.flatMap(({ result, durable }) => Effect.as(durable, result)))
       ),
     read: committedReads<V>(disk),
-    close: Effect.void
+    close: Effect.void,
+    describeCommits: () => `${pipeline.commits.unsettled} commit(s) handed over and not durable; the writer lock ${disk.lock.isHeld ? "held by a transaction body" : "free"}`
   }
 }
 

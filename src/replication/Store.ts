@@ -143,6 +143,8 @@ export class Store extends Context.Tag("inferadb/Store")<
      * commits stopped completing from a busy one (`StoreWatch`).
      */
     readonly progress: Effect.Effect<StoreProgress>
+    /** What the backend knows of its commits in flight (`KvDriver.describeCommits`), for a stall's report. */
+    readonly describeCommits: Effect.Effect<string | undefined>
     readonly close: Effect.Effect<void>
   }
 >() {}
@@ -764,6 +766,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
     }),
     failedTransactions: Effect.sync(() => ({ inARow: failed.count, total: failed.total })),
     progress: Effect.sync(() => ({ pending: failed.pending, ended: failed.ended })),
+    describeCommits: Effect.sync(() => backend.describeCommits?.()),
     close: driver.close
   }
 }

@@ -74,7 +74,8 @@ export const run = (settings: Settings): Effect.Effect<never, StoreStalled, Stor
       const progress = yield* store.progress
       const stalledMs = look(watch, settings, yield* Clock.monotonicMs, progress)
       if (stalledMs < settings.stallMs) continue
-      const message = `the store has ended no transaction for ${Math.round(stalledMs)} ms with ${progress.pending} pending (a commit that never completes holds every later one): ending this node so that its supervisor starts it again; nothing pending was acknowledged`
+      const backend = yield* store.describeCommits
+      const message = `the store has ended no transaction for ${Math.round(stalledMs)} ms with ${progress.pending} pending (a commit that never completes holds every later one)${backend === undefined ? "" : ` [${backend}]`}: ending this node so that its supervisor starts it again; nothing pending was acknowledged`
       // A warning here: what ends the node (`serve`'s exit, the simulator's) says it as an error.
       yield* Effect.logWarning(message)
       return yield* new StoreStalled({ message })

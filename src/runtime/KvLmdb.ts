@@ -425,6 +425,10 @@ interface Queued {
 class GroupCommit {
   private writing = false
   private queued: Array<Queued> = []
+  /** The group in flight: when it was handed to lmdb, its bodies, and its last write (what a stall's report looks for in lmdb). */
+  private inFlightSinceMs = 0
+  private inFlightBodies = 0
+  private lastWrite: { readonly key: string; readonly value: string | null } | undefined
   // The group in flight's value bytes (`LmdbValues`): one group at a time, so one buffer serves.
   private readonly values = new LmdbValues()
 
@@ -453,6 +457,9 @@ class GroupCommit {
     if (short !== undefined) return this.fail(group, short)
     let committed: Promise<boolean>
     const startedMs = performance.now()
+    this.inFlightSinceMs = startedMs
+    this.inFlightBodies = group.length
+    this.lastWrite = lastWriteOf(group)
     this.values.reset()
     try {
       committed = this.databases.root.batch(() => {
@@ -478,6 +485,30 @@ class GroupCommit {
       },
       (error: unknown) => void lmdbCause(error).then((cause) => this.fail(group, cause))
     )
+  }
+
+  /**
+   * The group in flight, for the report of a stalled store (`StoreWatch`): how long lmdb has had it
+   * and whether lmdb's committed data holds its last write, which tells a commit lmdb made but
+   * never reported (its promise lost) from one its writer never made.
+   */
+  describe(): string {
+    if (!this.writing) return `no lmdb commit in flight, ${this.queued.length} transaction(s) waiting`
+    const ageMs = Math.round(performance.now() - this.inFlightSinceMs)
+    return `an lmdb commit of ${this.inFlightBodies} transaction(s) handed over ${ageMs} ms ago has not settled (${this.heldByLmdb()}), ${this.queued.length} waiting behind it`
+  }
+
+  private heldByLmdb(): string {
+    const last = this.lastWrite
+    if (last === undefined) return "its writes unknown"
+    try {
+      this.databases.root.resetReadTxn()
+      const db = isLogKey(last.key) ? this.databases.log : this.databases.root
+      const committed = db.get(last.key) ?? null
+      return committed === last.value ? "lmdb's committed data holds its last write: lmdb committed it and never said so" : "lmdb's committed data lacks its last write: lmdb's writer never committed it"
+    } catch (error) {
+      return `lmdb could not be read: ${error instanceof Error ? error.message : String(error)}`
+    }
   }
 
   // After the group is settled and the next one handed over: an observer that throws costs a
@@ -511,6 +542,13 @@ class GroupCommit {
 }
 
 const ignore = () => undefined
+
+/** The last write of a group, in hand-over order. */
+const lastWriteOf = (group: ReadonlyArray<Queued>): { readonly key: string; readonly value: string | null } | undefined => {
+  let last: { readonly key: string; readonly value: string | null } | undefined
+  for (const { writes } of group) for (const [key, value] of writes) last = { key, value }
+  return last
+}
 
 /** How long a failed commit's waiting writes wait for lmdb's own error before failing with the generic one. */
 const causeWaitMs = 1_000
@@ -598,6 +636,7 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
       // lmdb reads see the last committed state without the writer lock, so log tailing and
       // health checks never wait behind an fsync'd commit, and never see writes not yet durable.
       read: (body) => body(KvDriver.readOnly(reader.get, reader.range, reader.getNow)),
+      describeCommits: () => `${commits.describe()}; the writer lock ${lock.isHeld ? "held by a transaction body" : "free"}`,
       close: Effect.suspend(() => {
         if (closed) return Effect.void
         closed = true

@@ -56,6 +56,7 @@ const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver
     return driver.transact(body)
   }),
   ...(driver.read === undefined ? {} : { read: driver.read }),
+  ...(driver.describeCommits === undefined ? {} : { describeCommits: driver.describeCommits }),
   close: driver.close
 })
 
