@@ -450,6 +450,21 @@ const episodeKinds: ReadonlyArray<readonly [EpisodeKind, number]> = [
   ["wipe", 2]
 ]
 
+/**
+ * A stall (`stall`: a node's commits hang for the life of its process, until its StoreWatch ends
+ * it), as a real lmdb commit once did: on per-node stores, where the simulator applies it, in one
+ * seed in six, at a time and on a target of its own stream, so the other faults every seed drew
+ * before stalls existed are drawn as they were.
+ */
+const drawStalls = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
+  if (scenario.store === "shared" || !chance(random, 1 / 6)) return []
+  const { startMs, durationMs } = scenario.workload
+  const windowStartMs = durationMs > 0 ? startMs : 0
+  const atMs = stepBetween(random, windowStartMs, (durationMs > 0 ? startMs + durationMs : 5_000) + 2_000, 10)
+  const target = chance(random, 0.8) ? pick(random, nodesOf(scenario).map((node) => node.nodeId)) : pick(random, scenario.topology.regions.map((region) => region.id))
+  return [{ atMs, kind: "stall", target }]
+}
+
 /** A fault schedule over the workload's span (and two seconds after), sorted by time. */
 const drawFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
   const { startMs, durationMs } = scenario.workload
@@ -815,7 +830,9 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))
   const restartMs = options.restartDelays === false ? scenario.startup?.restartMs : drawRestartMs(swarm.derive("restart"), scenario)
   const configureFaults = drawConfigureFaults(swarm.derive("configure-faults"), scenario, topologyFaults, restartMs?.max ?? 0)
-  const faults = [...crashes, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario)].sort((a, b) => a.atMs - b.atMs)
+  const faults = [...crashes, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario), ...drawStalls(swarm.derive("stalls"), scenario)].sort(
+    (a, b) => a.atMs - b.atMs
+  )
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
   const startup = { ...drawStartup(swarm.derive("startup"), scenario), ...(restartMs === undefined ? {} : { restartMs }) }
   // The expectations read the schedule as it plays out: graceful stops as kills when the node

@@ -173,7 +173,7 @@ describe("swarm", () => {
     expect(scenarios.some((scenario) => scenario.topology.targets !== undefined)).toBe(true)
     expect(scenarios.some((scenario) => scenario.topology.vaults.some((vault) => vault.allowedRegions !== undefined))).toBe(true)
     const kinds = new Set(scenarios.flatMap((scenario) => scenario.faults.map((fault) => fault.kind)))
-    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "configure", "crash", "dns_outage", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "store", "topology", "wipe"])
+    expect([...kinds].sort()).toEqual(["bridge", "clock_jump", "configure", "crash", "dns_outage", "heal", "isolate", "one_way", "pause", "promote", "restart", "resume", "split", "stall", "store", "topology", "wipe"])
     // A quarter of seeds find their nodes through DNS, and those draw no topology change (a reload declares every node).
     const discovering = scenarios.filter((scenario) => scenario.discovery !== undefined)
     expect(discovering.length).toBeGreaterThan(30)
