@@ -80,9 +80,13 @@ interface Options {
  * fail proves nothing): `keep-local` resolves conflicts by keeping the local region's change,
  * which the checkers must catch; `send-dies` makes a tenth of the node's batch sends die below
  * the agent, which retries them and logs each as a bug, which the judge's `defects` must catch
- * though the run converges. Hidden from --help; the startup log says which is on.
+ * though the run converges; `stall-store` makes an lmdb commit never complete, which the node's
+ * store watchdog must end (exit 3). Hidden from --help; the startup log says which is on.
  */
-const serveCanaries = ["keep-local", "send-dies"] as const
+const serveCanaries = ["keep-local", "send-dies", "stall-store"] as const
+
+/** Commits the `stall-store` canary's lmdb makes before its next one never completes: the start's writes and a few of the test's. */
+const stallAfterCommits = 40
 type ServeCanary = (typeof serveCanaries)[number]
 
 const fail = (code: number, message: string): never => {
@@ -113,6 +117,11 @@ const loadPlan = (options: Options): Serve.Plan => {
   })
   if (Either.isLeft(planned)) return fail(exitConfigInvalid, `invalid configuration in ${options.config}: ${planned.left.message}`)
   if (options.canary === undefined) return planned.right
+  if (options.canary === "stall-store") {
+    if (planned.right.store.kind !== "lmdb") return fail(exitConfigInvalid, "--canary stall-store needs the lmdb store")
+    process.stdout.write(`canary: ${options.canary} (a deliberately broken node: its lmdb commit after the first ${stallAfterCommits} never completes)\n`)
+    return { ...planned.right, store: { ...planned.right.store, stallAfterCommits } }
+  }
   if (options.canary === "send-dies") {
     process.stdout.write(`canary: ${options.canary} (a deliberately broken node: a tenth of its batch sends die below the agent)\n`)
     // Not a seeded stream: a real run is not deterministic anyway, and which sends die does not matter.

@@ -178,6 +178,12 @@ export interface Options {
   readonly minFreeBytes?: number
   /** Told of every durable commit (`inferadb_engine_store_commit_*` and `_durable_wait_seconds` on /metrics, `PromMetrics.storeCommitObserver`). */
   readonly onCommit?: (commit: CommitObservation) => void
+  /**
+   * The `stall-store` canary of `serve`: after this many lmdb commits, the next group is handed
+   * over and never written, as the commit that never settled in a CI run of December 6, 2026;
+   * every later one waits behind it. For the test of the store watchdog on a real process.
+   */
+  readonly stallAfterCommits?: number
 }
 
 /**
@@ -432,11 +438,15 @@ class GroupCommit {
   // The group in flight's value bytes (`LmdbValues`): one group at a time, so one buffer serves.
   private readonly values = new LmdbValues()
 
+  /** Groups handed to lmdb so far (`Options.stallAfterCommits`). */
+  private groups = 0
+
   constructor(
     private readonly databases: Databases,
     /** Why the disk or the map has too little room for a commit now (`DiskRoom`, `MapRoom`); undefined while they have enough. */
     private readonly roomShort: () => Error | undefined,
-    private readonly onCommit: ((commit: CommitObservation) => void) | undefined
+    private readonly onCommit: ((commit: CommitObservation) => void) | undefined,
+    private readonly stallAfter: number | undefined
   ) {}
 
   /** Hands a body's writes over; the promise settles once they are durable, or rejects if they will never be. */
@@ -460,6 +470,8 @@ class GroupCommit {
     this.inFlightSinceMs = startedMs
     this.inFlightBodies = group.length
     this.lastWrite = lastWriteOf(group)
+    // The canary's stall: the group stays in flight for ever, as lmdb's commit that never settled.
+    if (this.stallAfter !== undefined && this.groups++ >= this.stallAfter) return
     this.values.reset()
     try {
       committed = this.databases.root.batch(() => {
@@ -581,7 +593,7 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
     let closed = false
     const disk = DiskRoom.make(options.path, options.minFreeBytes ?? DiskRoom.defaultMinFreeBytes)
     const map = MapRoom.make(databases.dataFile, databases.map.sizeBytes, databases.map.limitBytes)
-    const commits = new GroupCommit(databases, () => disk() ?? map(), options.onCommit)
+    const commits = new GroupCommit(databases, () => disk() ?? map(), options.onCommit, options.stallAfterCommits)
     const reader = committedReader(databases)
     const inFlight = new KvDriver.InFlightCommits<string | null>()
     const bodyReader = pendingOver(reader, inFlight.writes)

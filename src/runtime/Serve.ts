@@ -81,7 +81,7 @@ export interface Overrides {
 
 /** Where the node keeps its state. */
 export type StorePlan =
-  | { readonly kind: "lmdb"; readonly path: string; readonly minFreeBytes: number }
+  | { readonly kind: "lmdb"; readonly path: string; readonly minFreeBytes: number; readonly stallAfterCommits?: number }
   | { readonly kind: "foundationdb"; readonly prefix: string; readonly clusterFile: string | undefined }
   | { readonly kind: "memory" }
 
@@ -116,8 +116,8 @@ export interface Io {
   readonly reloadsReceived?: () => number
   /**
    * Ends the process at once, closing nothing, saying why: the store stalled (`StoreWatch`), and
-   * what waits on it can be neither interrupted nor closed. Without it, the run fails as when the
-   * engine stops, and tries to close everything.
+   * what waits on it can be neither interrupted nor closed. Without it (a test running the node
+   * in its own process), a stall is logged as a warning and nothing ends.
    */
   readonly abort?: (message: string) => void
 }
@@ -278,7 +278,12 @@ export const authOptions = (security: Config.SecuritySettings): Effect.Effect<Au
 const storeLayer = (store: StorePlan, metrics: PromMetrics.PromMetrics): Layer.Layer<Store.Store, StoreError> => {
   switch (store.kind) {
     case "lmdb":
-      return KvLmdb.layerLmdb({ path: store.path, minFreeBytes: store.minFreeBytes, onCommit: PromMetrics.storeCommitObserver(metrics) })
+      return KvLmdb.layerLmdb({
+        path: store.path,
+        minFreeBytes: store.minFreeBytes,
+        onCommit: PromMetrics.storeCommitObserver(metrics),
+        ...(store.stallAfterCommits === undefined ? {} : { stallAfterCommits: store.stallAfterCommits })
+      })
     case "foundationdb":
       return KvFoundationDb.layerFoundationDb({ prefix: store.prefix, ...(store.clusterFile === undefined ? {} : { clusterFile: store.clusterFile }) })
     case "memory":
@@ -294,7 +299,8 @@ export const layerNode = (
   plan: Plan,
   auth: Auth.Options,
   metrics: PromMetrics.PromMetrics,
-  dialler: DialAddress.Dialler
+  dialler: DialAddress.Dialler,
+  abort: Io["abort"]
 ): Layer.Layer<NodeContext, StoreError | GrpcServer.ListenError | Auth.AuthConfigError> => {
   const metricsLayer = PromMetrics.layer(metrics)
   const transport = GrpcNetwork.layerGrpc({
@@ -309,8 +315,19 @@ export const layerNode = (
   }).pipe(Layer.provide(metricsLayer))
   // Layers are built once however often they are named, so the canary wraps the same transport.
   const network = plan.networkCanary === undefined ? transport : Layer.merge(transport, plan.networkCanary(transport))
-  const services = Layer.mergeAll(storeLayer(plan.store, metrics), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, network)
+  const services = Layer.mergeAll(watched(storeLayer(plan.store, metrics), plan, abort), Clock.layer(plan.config.clock, plan.config.maxOffsetMs), Random.layerSeeded(plan.seed), metricsLayer, network)
   return Engine.layer(plan.settings).pipe(Layer.provideMerge(services))
+}
+
+/**
+ * The store with its watchdog (`StoreWatch`), from the moment it is open: a node whose store
+ * stopped ending transactions ends at once (`Io.abort`), and its supervisor starts it again on
+ * the same disk. Started with the store, not once the node is built: a fresh disk writes while
+ * the node is built (its origin, `Replica.make`), and a stall there hung the start for good.
+ */
+const watched = <E>(store: Layer.Layer<Store.Store, E>, plan: Plan, abort: Io["abort"]): Layer.Layer<Store.Store, E> => {
+  const watch = StoreWatch.run(plan.settings.storeWatch ?? StoreWatch.settingsDefault).pipe(Effect.tapError((stalled) => Effect.sync(() => abort?.(stalled.message))))
+  return Layer.provideMerge(Layer.scopedDiscard(Effect.forkScoped(watch)), store)
 }
 
 /** A failure while the node starts, said in terms of what could not start. */
@@ -453,11 +470,8 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       yield* Effect.mapError(Auth.load(auth), (error) => configError(error.message))
       const metrics = PromMetrics.make({ version: plan.version, region: plan.settings.regionId, node: plan.settings.nodeId })
       const dialler = DialAddress.make()
-      const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics, dialler)), startError)
+      const context = yield* Effect.mapError(Layer.build(layerNode(plan, auth, metrics, dialler, io.abort)), startError)
       const store = Context.get(context, Store.Store)
-      // The store watchdog, from here on (`StoreWatch`): a node whose store stopped ending
-      // transactions ends at once, and its supervisor starts it again on the same disk.
-      const watchdog = yield* Effect.forkScoped(StoreWatch.run(plan.settings.storeWatch ?? StoreWatch.settingsDefault).pipe(Effect.provideService(Store.Store, store), Effect.tapError((stalled) => Effect.sync(() => io.abort?.(stalled.message)))))
       // Under SourcePriority, a store holding changes of a region without a rank (`Ranks`).
       const refused = yield* Effect.mapError(Effect.provide(Ranks.refusal(plan.settings.resolver), context), startError)
       if (refused !== undefined) return yield* configError(refused)
@@ -502,11 +516,10 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
         yield* Effect.forkScoped(Stream.runForEach(io.reloads, counted).pipe(Effect.provide(context)))
       }
 
-      const stop = yield* Effect.raceAll([
+      const stop = yield* Effect.raceFirst(
         Effect.map(io.shutdown, (reason) => ({ _tag: "Shutdown" as const, reason })),
-        Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit })),
-        Effect.map(Fiber.await(watchdog), (exit) => ({ _tag: "EngineStopped" as const, exit }))
-      ])
+        Effect.map(Fiber.await(engine), (exit) => ({ _tag: "EngineStopped" as const, exit }))
+      )
       yield* Ref.set(serving, false)
       listener.health.set(false)
       yield* Scope.close(api, Exit.void)
