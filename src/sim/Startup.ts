@@ -154,7 +154,21 @@ const stalledDown = (
   if (scenario.store === "shared") return []
   const watch = StoreWatch.settingsDefault
   const outageMs = watch.stallMs + (soonest ? 0 : 2 * watch.checkEveryMs) + restartAfterExitMs
-  return [{ atMs: stall.atMs, kind: "crash", target: stall.target }, ...startsLate(scenario, schedule, { atMs: stall.atMs, kind: "restart", target: stall.target }, outageMs + lateMs, soonest)]
+  // A node the schedule has down then has no store to stall (`Node.stall`): it stays as it is.
+  const down = downAt(scenario, schedule, stall.atMs)
+  return targetNodes(scenario, stall.target)
+    .filter((node) => !down.has(node))
+    .flatMap((node): ReadonlyArray<Fault> => [{ atMs: stall.atMs, kind: "crash", target: node }, ...startsLate(scenario, schedule, { atMs: stall.atMs, kind: "restart", target: node }, outageMs + lateMs, soonest)])
+}
+
+/** The nodes the schedule has crashed and not started again before `atMs`. */
+const downAt = (scenario: Pick<Scenario, "topology" | "store">, schedule: ReadonlyArray<Fault>, atMs: number): ReadonlySet<string> => {
+  const down = new Set<string>()
+  for (const fault of [...schedule].filter((other) => other.atMs < atMs).sort((a, b) => a.atMs - b.atMs)) {
+    if (fault.kind === "crash") for (const node of targetNodes(scenario, fault.target)) down.add(node)
+    else if (fault.kind === "restart" || fault.kind === "wipe") for (const node of reachedNodes(scenario, fault)) down.delete(node)
+  }
+  return down
 }
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */
