@@ -16,6 +16,12 @@ export class Clock extends Context.Tag("inferadb/Clock")<
     readonly mode: Timestamp.ClockMode
     /** This node's physical time in milliseconds (possibly skewed in simulation). */
     readonly physicalMs: Effect.Effect<number>
+    /**
+     * `physicalMs` read at once, outside an Effect, where the clock's source allows it (a plain
+     * reading, or Effect's clock taken when this clock was made); undefined over a source that
+     * is itself an Effect.
+     */
+    readonly physicalNow: (() => number) | undefined
     /** A fresh timestamp for a local write; strictly increasing in HLC mode. */
     readonly now: Effect.Effect<Timestamp.Timestamp>
     /** `count` fresh timestamps, in order, as `count` reads of `now` at one physical time would give. */
@@ -30,8 +36,8 @@ export class Clock extends Context.Tag("inferadb/Clock")<
     readonly restore: (high: Timestamp.Timestamp) => Effect.Effect<void>
     /** The bound on clock offsets this node assumes (`max_offset_ms`). */
     readonly maxOffsetMs: number
-    /** Records a peer's offset estimate (from a heartbeat round trip). */
-    readonly noteOffset: (peer: string, sample: ClockOffset.Sample) => Effect.Effect<void>
+    /** Records a peer's offset estimate (from a heartbeat round trip), at once: the heartbeater takes its answers in callbacks. */
+    readonly noteOffset: (peer: string, sample: ClockOffset.Sample) => void
     /** The latest offset estimate per peer. */
     readonly offsets: Effect.Effect<ReadonlyMap<string, ClockOffset.Sample>>
   }
@@ -60,15 +66,18 @@ export const make = (options: {
   readonly maxOffsetMs?: number
 }): Effect.Effect<Clock["Type"]> =>
   Effect.gen(function* () {
-    const source = options.physicalMs ?? EffectClock.currentTimeMillis
+    const effectClock = yield* Effect.clock
+    const source = options.physicalMs ?? (() => effectClock.unsafeCurrentTimeMillis())
     const last = yield* Ref.make(Timestamp.zero)
     const whole = (ms: number) => Math.max(0, Math.floor(ms))
-    const wholeMs = typeof source === "function" ? Effect.sync(() => whole(source())) : Effect.map(source, whole)
+    const physicalNow = typeof source === "function" ? () => whole(source()) : undefined
+    const wholeMs = physicalNow !== undefined ? Effect.sync(physicalNow) : Effect.map(source as Effect.Effect<number>, whole)
     const maxOffsetMs = options.maxOffsetMs ?? maxOffsetMsDefault
     const samples = new Map<string, ClockOffset.Sample>()
     const offsets = {
       maxOffsetMs,
-      noteOffset: (peer: string, sample: ClockOffset.Sample) => Effect.sync(() => void samples.set(peer, sample)),
+      physicalNow,
+      noteOffset: (peer: string, sample: ClockOffset.Sample) => void samples.set(peer, sample),
       offsets: Effect.sync((): ReadonlyMap<string, ClockOffset.Sample> => new Map(samples))
     }
     if (options.mode === "wall") {

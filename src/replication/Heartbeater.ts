@@ -12,9 +12,10 @@
  * its view (`Primacy.weightedMajority`), and any node remembers a newer epoch a peer answered
  * with and the leases peers report granting.
  */
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import * as Clock from "./Clock.js"
 import * as ClockOffset from "./ClockOffset.js"
+import type { NetworkError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
 import type * as Message from "./Message.js"
 import * as Network from "./Network.js"
@@ -116,14 +117,87 @@ export const sideRequestsMax = (settings: Settings, memory: Memory, peerNodeId: 
   return Math.max(1, Math.ceil(timeoutMs / settings.intervalMs))
 }
 
-export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool, services: Services) =>
+/**
+ * What a heartbeater works with. Its requests go out and their answers come in as callbacks
+ * (`Network.caller`), not as a fiber and an Effect per request: in the simulator those were an
+ * eighth of every Effect operation of a swarm. An answer is folded in by its callback at once;
+ * the little that needs an Effect (a node's status change, which the manager publishes under its
+ * lock, or a clock read only through an Effect) is left to the heartbeater's fiber (`deferred`),
+ * which runs it at its next wait, before the round's stale check.
+ */
+interface Beats {
+  readonly settings: Settings
+  readonly memory: Memory
+  readonly services: Services
+  readonly call: Network.Call
+  /** Requests out, as what abandons each; all are abandoned when the heartbeater ends. */
+  readonly outstanding: Set<() => void>
+  /** Work answers left to the fiber, and the gate that wakes it for them. */
+  readonly deferred: Array<Effect.Effect<void>>
+  readonly woken: Handoff.Gate
+  stopped: boolean
+}
+
+/**
+ * The services the heartbeater runs with, taken once when it starts rather than looked up in
+ * every round and request (a few per cent of a simulated node's Effect operations), and its
+ * fiber's clock: `now` reads the monotonic clock without an Effect operation (`Clock.monotonicReader`).
+ */
+interface Services {
+  readonly manager: TopologyManager.TopologyManager["Type"]
+  readonly clock: Clock.Clock["Type"]
+  readonly primacy: Primacy.Primacy["Type"]
+  readonly now: () => number
+}
+
+type Peer = ReturnType<typeof peersOf>[number]
+
+type Kind = "round" | "side" | "probe"
+
+/** Leaves `work` to the heartbeater's fiber and wakes it. */
+const defer = (beats: Beats, work: Effect.Effect<void>): void => {
+  beats.deferred.push(work)
+  beats.woken.unsafeOpen()
+}
+
+/** Runs the work answers left, in the order they came. */
+const runDeferred = (beats: Beats): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    beats.woken.unsafeClose()
+    const work = beats.deferred.splice(0)
+    return work.length === 0 ? Effect.void : Effect.zipRight(Effect.all(work, { discard: true }), runDeferred(beats))
+  })
+
+/**
+ * Waits until one of `gates` opens or `untilMs` (monotonic) comes, whichever is first, and runs
+ * what answers leave to the fiber meanwhile. The timer ends the wait whatever the clock reads
+ * when it fires: a node's clock may read a hair short of `untilMs` then, and waiting again for
+ * the rest spun on timers of no length.
+ */
+const waitFor = (beats: Beats, gates: ReadonlyArray<Handoff.Gate>, untilMs: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (beats.deferred.length > 0) return Effect.zipRight(runDeferred(beats), waitFor(beats, gates, untilMs))
+    const leftMs = untilMs - beats.services.now()
+    if (gates.some((gate) => gate.isOpen) || leftMs <= 0) return Effect.void
+    return Effect.zipRight(
+      Handoff.awaitAny([beats.woken, ...gates], leftMs),
+      Effect.suspend(() => (beats.woken.isOpen ? waitFor(beats, gates, untilMs) : runDeferred(beats)))
+    )
+  })
+
+/**
+ * One round: heartbeat every peer concurrently, record answers, then mark stale nodes and
+ * fold the answers into this node's lease.
+ */
+const round = (beats: Beats) =>
   Effect.gen(function* () {
+    const { settings, memory, services } = beats
     const { manager, clock, primacy } = services
     const topology = yield* manager.current
     const startedAtMs = services.now()
     // Only a two-region primary renews at the round's end (`renewPair`), for the view it starts with.
     const pair = topology.strategy === "PrimaryReplica" && topology.regions.length === 2
-    const startView: Primacy.View | undefined = pair ? yield* Effect.map(primacy.state, ({ epoch, primary }) => ({ epoch, primary })) : undefined
+    const startView: Primacy.View | undefined = pair ? viewIn(primacy.now.state()) : undefined
     if (startView !== undefined && startView.primary === settings.regionId) yield* primacy.noteLapse(startedAtMs)
     const sentAtMs = yield* clock.physicalMs
     // Under PrimaryReplica the request says which lease this node runs on, so a node that grants it
@@ -132,37 +206,13 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool, se
     const request: Message.Heartbeat = { _tag: "Heartbeat", fromRegion: settings.regionId, fromNode: settings.nodeId, sentAtMs, ...(leaseMs === undefined ? {} : { leaseMs }) }
     // A node running this round is alive: without recording itself, every node's stale check
     // would mark the node itself Unreachable after the timeout (and its own region unavailable).
-    const self = topology.regions.flatMap((region) =>
-      region.zones.flatMap((zone) => (zone.nodes.some((node) => node.id === settings.nodeId) ? [{ regionId: region.id, zoneId: zone.id }] : []))
-    )[0]
-    if (self !== undefined) yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
-    // A peer whose deadline grew past the first one (a slow or silent link) is asked on the
-    // side: the round does not wait for it, so one dead peer never slows the news from the
-    // others (leases and grant reports would go stale). Every answer is folded in as it comes.
+    const self = selfOf(topology, settings.nodeId)
+    if (self !== undefined && !manager.recordHeartbeatQuietly(self.regionId, self.zoneId, settings.nodeId)) {
+      yield* Effect.ignore(manager.recordHeartbeat(self.regionId, self.zoneId, settings.nodeId))
+    }
     const peers = peersOf(topology, settings.nodeId)
     const slow = (peer: Peer) => (memory.roundTrips.get(peer.node.id)?.timeoutMs ?? settings.requestTimeoutMs) > settings.requestTimeoutMs
-    for (const peer of peers.filter(slow)) {
-      const id = peer.node.id
-      const outstanding = memory.asking.get(id) ?? 0
-      if (outstanding >= sideRequestsMax(settings, memory, id, startedAtMs)) continue
-      memory.asking.set(id, outstanding + 1)
-      const done = Effect.sync(() => {
-        const left = (memory.asking.get(id) ?? 1) - 1
-        if (left > 0) memory.asking.set(id, left)
-        else memory.asking.delete(id)
-      })
-      yield* pool.run(ask(settings, memory, services, topology, peer, request, startedAtMs, "side").pipe(Effect.ensuring(done)))
-    }
-    // A slow peer is also probed every round with the first deadline, on the side too: its long
-    // side request may have been sent into a partition that has healed since, and waiting out
-    // its deadline (up to the maximum, 10 s by default) kept a healed peer Unreachable long
-    // enough to fence a freshly promoted primary (swarm seed 20 of primary-failover). A probe
-    // that times out says nothing new of the link and leaves its deadline as it was.
-    for (const peer of peers.filter(slow)) {
-      if (memory.probing.has(peer.node.id)) continue
-      memory.probing.add(peer.node.id)
-      yield* pool.run(ask(settings, memory, services, topology, peer, request, startedAtMs, "probe").pipe(Effect.ensuring(Effect.sync(() => memory.probing.delete(peer.node.id)))))
-    }
+    askSlow(beats, topology, peers.filter(slow), request, startedAtMs)
     // The round waits for its answers at most an interval: a peer that has not started serving
     // yet (or whose request was lost) held the whole round, and with it every other peer's next
     // request and the primary's first lease, for a request timeout (1.8 s at start-up: swarm
@@ -170,31 +220,69 @@ export const round = (settings: Settings, memory: Memory, pool: Handoff.Pool, se
     // the prompt answers are in (running it before them flapped peers: seed 400847).
     const prompt = peers.filter((peer) => !slow(peer))
     const answered = new Handoff.Gate(prompt.length === 0)
-    let outstanding = prompt.length
-    const counted = Effect.suspend(() => (--outstanding === 0 ? answered.open : Effect.void))
-    // Counted when the request ends (`ask` fails with nothing); one that dies of a defect is not
-    // counted, and the round then waits its interval out, as for a lost answer.
-    for (const peer of prompt) yield* pool.run(Effect.zipRight(ask(settings, memory, services, topology, peer, request, startedAtMs, "round"), counted))
-    yield* answered.awaitWithin(settings.intervalMs)
+    let unanswered = prompt.length
+    const counted = () => {
+      if (--unanswered === 0) answered.unsafeOpen()
+    }
+    for (const peer of prompt) ask(beats, topology, peer, request, startedAtMs, "round", counted)
+    yield* waitFor(beats, [answered], startedAtMs + settings.intervalMs)
     yield* manager.checkStaleNodes()
-    if (startView !== undefined) yield* renewPair(settings, memory, services, topology, startView, startedAtMs)
+    if (startView !== undefined) yield* renewPair(beats, topology, startView, startedAtMs)
   })
+
+const viewIn = ({ epoch, primary }: Primacy.State): Primacy.View => ({ epoch, primary })
+
+/** Where this node sits in `topology`, if it does. */
+const selfOf = (topology: Topology.Topology, nodeId: string) =>
+  topology.regions.flatMap((region) => region.zones.flatMap((zone) => (zone.nodes.some((node) => node.id === nodeId) ? [{ regionId: region.id, zoneId: zone.id }] : [])))[0]
+
+/**
+ * A peer whose deadline grew past the first one (a slow or silent link) is asked on the side:
+ * the round does not wait for it, so one dead peer never slows the news from the others (leases
+ * and grant reports would go stale). Every answer is folded in as it comes.
+ *
+ * A slow peer is also probed every round with the first deadline, on the side too: its long
+ * side request may have been sent into a partition that has healed since, and waiting out its
+ * deadline (up to the maximum, 10 s by default) kept a healed peer Unreachable long enough to
+ * fence a freshly promoted primary (swarm seed 20 of primary-failover). A probe that times out
+ * says nothing new of the link and leaves its deadline as it was.
+ */
+const askSlow = (beats: Beats, topology: Topology.Topology, slow: ReadonlyArray<Peer>, request: Message.Heartbeat, startedAtMs: number): void => {
+  const { settings, memory } = beats
+  for (const peer of slow) {
+    const id = peer.node.id
+    const outstanding = memory.asking.get(id) ?? 0
+    if (outstanding >= sideRequestsMax(settings, memory, id, startedAtMs)) continue
+    memory.asking.set(id, outstanding + 1)
+    ask(beats, topology, peer, request, startedAtMs, "side", () => {
+      const left = (memory.asking.get(id) ?? 1) - 1
+      if (left > 0) memory.asking.set(id, left)
+      else memory.asking.delete(id)
+    })
+  }
+  for (const peer of slow) {
+    if (memory.probing.has(peer.node.id)) continue
+    memory.probing.add(peer.node.id)
+    ask(beats, topology, peer, request, startedAtMs, "probe", () => memory.probing.delete(peer.node.id))
+  }
+}
 
 /**
  * Renews a two-region primary's lease at the end of a round (`Primacy.pairRenewal`), unless its
  * view changed during the round: the next round, which starts at once, speaks for the new view.
  */
-const renewPair = (settings: Settings, memory: Memory, services: Services, topology: Topology.Topology, startView: Primacy.View, startedAtMs: number) =>
-  Effect.gen(function* () {
+const renewPair = (beats: Beats, topology: Topology.Topology, startView: Primacy.View, startedAtMs: number) =>
+  Effect.suspend(() => {
+    const { settings, memory, services } = beats
     const primacy = services.primacy
-    const state = yield* primacy.state
-    if (state.epoch !== startView.epoch || state.primary !== startView.primary) return
+    const state = primacy.now.state()
+    if (state.epoch !== startView.epoch || state.primary !== startView.primary) return Effect.void
     // A round ends at most an interval after it starts, answers or none; one that took longer
     // spans a stop of this node (a pause, a stall), whose answers may have failed at their
     // deadlines without a word of a newer epoch: it vouches for nothing. The lease then lapses,
     // and the next round waits to hear the other region (`Primacy.lapseIn`).
     const endedAtMs = services.now()
-    if (endedAtMs - startedAtMs > 2 * settings.intervalMs) return
+    if (endedAtMs - startedAtMs > 2 * settings.intervalMs) return Effect.void
     const renewal = Primacy.pairRenewal({
       topology,
       regionId: settings.regionId,
@@ -204,9 +292,9 @@ const renewPair = (settings: Settings, memory: Memory, services: Services, topol
       startedAtMs,
       endedAtMs,
       leaseMs: primacy.pairLeaseMs,
-      requesters: yield* recentRequesters(services.manager, endedAtMs, primacy.pairLeaseMs)
+      requesters: recentRequesters(services.manager, endedAtMs, primacy.pairLeaseMs)
     })
-    if (renewal !== undefined) yield* primacy.renewPair(renewal)
+    return renewal === undefined ? Effect.void : primacy.renewPair(renewal)
   })
 
 /**
@@ -214,64 +302,91 @@ const renewPair = (settings: Settings, memory: Memory, services: Services, topol
  * `leaseMs` (this node's) and the one each said it runs on, which may hold that long.
  */
 const recentRequesters = (manager: TopologyManager.TopologyManager["Type"], nowMs: number, leaseMs: number) =>
-  Effect.map(manager.requestersSince(-Infinity), (requesters) => requesters.filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0)))
-
-type Peer = ReturnType<typeof peersOf>[number]
-
-/**
- * The services the heartbeater runs with, taken once when it starts rather than looked up in
- * every round and request (a few per cent of a simulated node's Effect operations), and its
- * fiber's clock: `now` reads the monotonic clock without an Effect operation (`Clock.monotonicReader`).
- */
-interface Services {
-  readonly manager: TopologyManager.TopologyManager["Type"]
-  readonly network: Network.Network["Type"]
-  readonly clock: Clock.Clock["Type"]
-  readonly primacy: Primacy.Primacy["Type"]
-  readonly now: () => number
-}
+  manager.requestersSinceNow(-Infinity).filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0))
 
 /**
  * One heartbeat to one peer: its answer (counted as that node) kept and folded in at once, so a
  * lease is renewed as soon as a majority answered rather than when the slowest peer of the round
  * did (one lost answer used to hold a new primary's first lease for a whole request timeout),
- * and its round trip noted.
+ * and its round trip noted. `ended` runs once the answer (or the failure) has been taken in.
  */
-const ask = (settings: Settings, memory: Memory, services: Services, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: "round" | "side" | "probe") =>
-  Effect.gen(function* () {
-    const { manager, network, clock } = services
-    const previous = memory.roundTrips.get(peer.node.id)
-    const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
-    const response = yield* Effect.either(network.send({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs))
-    const nowMs = services.now()
-    const elapsedMs = nowMs - startedAtMs
-    // An answer taken in after its deadline says nothing of the peer's liveness or round trip:
-    // for those it is a timeout, as if the deadline's timer had fired first. A node that was
-    // stopped (a pause, a stall) finds both waiting when it runs again, and the simulator took
-    // the answer in first (Node runs expired timers before it reads sockets): it counted an
-    // answer the primary sent before it crashed as heard when the pause ended, and the pause as
-    // the primary's round trip, which let that peer stay silent for two doubled deadlines more;
-    // the region was promoted after the primary restarted (`sim swarm --scenario
-    // scenarios/primary-failover.yaml`, seed 47000085). The view it carries still counts, late
-    // or not: a newer epoch must never be missed (dropping it let a node paused across a
-    // two-region hand-back renew its lease and take writes in its old epoch, on real processes).
-    const late = elapsedMs > deadlineMs
-    if (response._tag === "Left" || late) {
-      if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
-      if (response._tag === "Left" || response.right._tag !== "HeartbeatAck") return
-    } else {
-      const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), elapsedMs)
-      memory.roundTrips.set(peer.node.id, estimate)
-      if (response.right._tag !== "HeartbeatAck") return
-      yield* clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, response.right.atMs, yield* clock.physicalMs, nowMs))
-      // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
-      // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
-      const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
-      yield* Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs))
-    }
-    memory.recent.set(peer.node.id, { ack: { ...response.right, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
-    yield* fold(topology, settings, memory, services)
+const ask = (beats: Beats, topology: Topology.Topology, peer: Peer, request: Message.Heartbeat, startedAtMs: number, kind: Kind, ended: () => void): void => {
+  const { settings, memory } = beats
+  const previous = memory.roundTrips.get(peer.node.id)
+  const deadlineMs = kind === "probe" ? settings.requestTimeoutMs : (previous?.timeoutMs ?? settings.requestTimeoutMs)
+  let settled = false
+  const abandon = beats.call({ regionId: peer.regionId, nodeId: peer.node.id, endpoint: peer.node.endpoint }, request, deadlineMs, (outcome) => {
+    settled = true
+    beats.outstanding.delete(abandon)
+    if (beats.stopped) return
+    const rest = take(beats, topology, peer, request, startedAtMs, kind, deadlineMs, outcome)
+    if (rest === undefined) ended()
+    else defer(beats, Effect.zipRight(rest, Effect.sync(ended)))
   })
+  // A network may answer before it returns (a request above the size bound fails at once).
+  if (!settled) beats.outstanding.add(abandon)
+}
+
+/**
+ * Takes in one answer (or failure) at once; gives back what is left for the fiber, if anything.
+ *
+ * An answer taken in after its deadline says nothing of the peer's liveness or round trip:
+ * for those it is a timeout, as if the deadline's timer had fired first. A node that was
+ * stopped (a pause, a stall) finds both waiting when it runs again, and the simulator took
+ * the answer in first (Node runs expired timers before it reads sockets): it counted an
+ * answer the primary sent before it crashed as heard when the pause ended, and the pause as
+ * the primary's round trip, which let that peer stay silent for two doubled deadlines more;
+ * the region was promoted after the primary restarted (`sim swarm --scenario
+ * scenarios/primary-failover.yaml`, seed 47000085). The view it carries still counts, late
+ * or not: a newer epoch must never be missed (dropping it let a node paused across a
+ * two-region hand-back renew its lease and take writes in its old epoch, on real processes).
+ */
+const take = (
+  beats: Beats,
+  topology: Topology.Topology,
+  peer: Peer,
+  request: Message.Heartbeat,
+  startedAtMs: number,
+  kind: Kind,
+  deadlineMs: number,
+  outcome: Either.Either<Message.Response, NetworkError>
+): Effect.Effect<void> | undefined => {
+  const { settings, memory, services } = beats
+  const nowMs = services.now()
+  const late = nowMs - startedAtMs > deadlineMs
+  if (Either.isLeft(outcome) || late) {
+    if (kind !== "probe") memory.roundTrips.set(peer.node.id, nextTimeout(settings, memory.roundTrips.get(peer.node.id), undefined))
+    if (Either.isLeft(outcome) || outcome.right._tag !== "HeartbeatAck") return undefined
+    remember(beats, topology, peer, outcome.right, startedAtMs)
+    return undefined
+  }
+  const estimate = nextTimeout(settings, memory.roundTrips.get(peer.node.id), nowMs - startedAtMs)
+  memory.roundTrips.set(peer.node.id, estimate)
+  const answer = outcome.right
+  if (answer._tag !== "HeartbeatAck") return undefined
+  const heard = (physicalMs: number): Effect.Effect<void> | undefined => {
+    services.clock.noteOffset(peer.node.id, ClockOffset.estimate(request.sentAtMs, answer.atMs, physicalMs, nowMs))
+    // The answer counts as the node it was sent to, whatever it calls itself. A peer heard only
+    // through slow answers may stay silent for two of its deadlines plus a round before it is stale.
+    const allowanceMs = estimate.timeoutMs > settings.requestTimeoutMs ? 2 * estimate.timeoutMs + settings.intervalMs : 0
+    const { manager } = services
+    if (manager.recordHeartbeatQuietly(peer.regionId, peer.zoneId, peer.node.id, allowanceMs)) return remember(beats, topology, peer, answer, startedAtMs)
+    return Effect.zipRight(
+      Effect.ignore(manager.recordHeartbeat(peer.regionId, peer.zoneId, peer.node.id, allowanceMs)),
+      Effect.sync(() => remember(beats, topology, peer, answer, startedAtMs))
+    )
+  }
+  const physicalNow = services.clock.physicalNow
+  if (physicalNow !== undefined) return heard(physicalNow())
+  return Effect.flatMap(services.clock.physicalMs, (physicalMs) => heard(physicalMs) ?? Effect.void)
+}
+
+/** Keeps a peer's latest answer and folds it in. */
+const remember = (beats: Beats, topology: Topology.Topology, peer: Peer, answer: Message.HeartbeatAck, startedAtMs: number): undefined => {
+  beats.memory.recent.set(peer.node.id, { ack: { ...answer, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
+  fold(topology, beats)
+  return undefined
+}
 
 /**
  * Folds the latest answer of every peer asked within the lease into this node's lease, grant
@@ -279,54 +394,69 @@ const ask = (settings: Settings, memory: Memory, services: Services, topology: T
  * the side), so a renewal runs from the earliest request among them: every agreeing node
  * granted its lease after that moment, so the lease never outlives a grant.
  */
-const fold = (topology: Topology.Topology, settings: Settings, memory: Memory, services: Services) =>
-  Effect.gen(function* () {
-    const primacy = services.primacy
-    const nowMs = services.now()
-    // Latest first: the renewal runs from the latest request with which the answers reach a
-    // quorum, so an older answer from a node that has gone silent since (still within the lease)
-    // does not hold every renewal back to its request (seen with one node of two crashed).
-    const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
-    if (fresh.length === 0) return
-    const state = yield* primacy.state
-    const requesters = yield* recentRequesters(services.manager, nowMs, primacy.leaseMs)
-    const roundOf = (entries: typeof fresh): Primacy.Round => ({
-      topology,
-      regionId: settings.regionId,
-      state,
-      acks: entries.map((entry) => entry.ack),
-      startedAtMs: entries[entries.length - 1]!.sentAtMs,
-      endedAtMs: nowMs,
-      leaseMs: primacy.leaseMs,
-      requesters
-    })
-    const tally = Primacy.tally(roundOf(fresh))
-    yield* primacy.report(tally, nowMs)
-    if (tally.newer !== undefined) yield* primacy.observe(tally.newer)
-    // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
-    // Only a primary renews: every other node would find no renewal in any prefix.
-    if (topology.regions.length < 3 || state.primary !== settings.regionId) return
-    // Only the renewal of each prefix, not its whole tally: this runs on every answer, and the
-    // tallies' grant reports were most of the simulator's heartbeat folding.
-    for (let count = 1; count <= fresh.length; count++) {
-      const renewal = Primacy.renewal(roundOf(fresh.slice(0, count)))
-      if (renewal !== undefined) return yield* primacy.renew(renewal)
-    }
+const fold = (topology: Topology.Topology, beats: Beats): void => {
+  const { settings, memory, services } = beats
+  const primacy = services.primacy
+  const nowMs = services.now()
+  // Latest first: the renewal runs from the latest request with which the answers reach a
+  // quorum, so an older answer from a node that has gone silent since (still within the lease)
+  // does not hold every renewal back to its request (seen with one node of two crashed).
+  const fresh = [...memory.recent.values()].filter((entry) => nowMs - entry.sentAtMs <= primacy.leaseMs).sort((a, b) => b.sentAtMs - a.sentAtMs)
+  if (fresh.length === 0) return
+  const state = primacy.now.state()
+  const requesters = recentRequesters(services.manager, nowMs, primacy.leaseMs)
+  const roundOf = (entries: typeof fresh): Primacy.Round => ({
+    topology,
+    regionId: settings.regionId,
+    state,
+    acks: entries.map((entry) => entry.ack),
+    startedAtMs: entries[entries.length - 1]!.sentAtMs,
+    endedAtMs: nowMs,
+    leaseMs: primacy.leaseMs,
+    requesters
   })
+  const tally = Primacy.tally(roundOf(fresh))
+  primacy.now.report(tally, nowMs)
+  if (tally.newer !== undefined) primacy.now.observe(tally.newer)
+  // Two regions renew once per round instead (`renewPair`): a quorum of both is not needed there.
+  // Only a primary renews: every other node would find no renewal in any prefix.
+  if (topology.regions.length < 3 || state.primary !== settings.regionId) return
+  // Only the renewal of each prefix, not its whole tally: this runs on every answer, and the
+  // tallies' grant reports were most of the simulator's heartbeat folding.
+  for (let count = 1; count <= fresh.length; count++) {
+    const renewal = Primacy.renewal(roundOf(fresh.slice(0, count)))
+    if (renewal !== undefined) return primacy.now.renew(renewal)
+  }
+}
 
 /** Runs heartbeat rounds forever; fork it. */
 export const run = (settings: Settings): Effect.Effect<never, never, TopologyManager.TopologyManager | Network.Network | Clock.Clock | Primacy.Primacy> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const memory = makeMemory()
-      const pool = yield* Handoff.Pool.make()
       const services: Services = {
         manager: yield* TopologyManager.TopologyManager,
-        network: yield* Network.Network,
         clock: yield* Clock.Clock,
         primacy: yield* Primacy.Primacy,
         now: yield* Clock.monotonicReader
       }
+      const beats: Beats = {
+        settings,
+        memory: makeMemory(),
+        services,
+        call: Network.caller(yield* Network.Network, yield* Effect.runtime<never>()),
+        outstanding: new Set(),
+        deferred: [],
+        woken: new Handoff.Gate(),
+        stopped: false
+      }
+      // Requests still out when the heartbeater ends are abandoned: nothing takes their answers in.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          beats.stopped = true
+          for (const abandon of [...beats.outstanding]) abandon()
+          beats.outstanding.clear()
+        })
+      )
       const primacy = services.primacy
       // Rounds start every interval, however long the last one waited for its answers: pausing
       // a whole interval after a round that waited an interval for a lost answer spaced the next
@@ -336,11 +466,11 @@ export const run = (settings: Settings): Effect.Effect<never, never, TopologyMan
       // promotion, an unfencing, a hand-back) needs a lease before its first write: the next
       // round starts at once. A round acts on the view as it is when it starts, so it closes
       // the view-change latch first.
-      const pause = (startedAtMs: number) => Effect.suspend(() => primacy.viewChanged.awaitWithin(Math.max(0, startedAtMs + settings.intervalMs - services.now())))
+      const viewChanged = primacy.viewChanged
       const once = Effect.suspend(() => {
         const startedAtMs = services.now()
-        primacy.viewChanged.unsafeClose()
-        return Effect.zipRight(round(settings, memory, pool, services), pause(startedAtMs))
+        viewChanged.unsafeClose()
+        return Effect.zipRight(round(beats), waitFor(beats, [viewChanged], startedAtMs + settings.intervalMs))
       })
       // Without `Effect.forever`'s yield after each round (`Handoff.repeat`): a round waits for
       // its answers or its pause, and a round that waits for neither (no peer to wait for and a

@@ -4,7 +4,7 @@
  * network, and tests over the in-memory hub below. Every implementation passes messages
  * through the protobuf `WireCodec`, so encoding bugs show up everywhere.
  */
-import { Cause, Context, Effect, Either, Layer, Scope } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Runtime, Scope } from "effect"
 import { NetworkError, networkError } from "./Errors.js"
 import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
@@ -47,8 +47,44 @@ export class Network extends Context.Tag("inferadb/Network")<
     readonly send: (target: Peer, request: Message.Request, timeoutMs: number) => Effect.Effect<Message.Response, NetworkError>
     /** Starts answering requests with `handler` until the scope closes. */
     readonly serve: (handler: Handler) => Effect.Effect<void, never, Scope.Scope>
+    /**
+     * `send` without a fiber, where the network offers it (the simulator's): calls `done` once
+     * with the answer or with what `send` would fail with, and returns what abandons the request
+     * (`done` is then never called). See `caller`.
+     */
+    readonly call?: Call
   }
 >() {}
+
+/** Sends a request and calls back with its outcome; returns what abandons it. */
+export type Call = (target: Peer, request: Message.Request, timeoutMs: number, done: (outcome: Either.Either<Message.Response, NetworkError>) => void) => () => void
+
+/**
+ * The network's `call`, or one that runs `send` on a fiber of its own in `runtime` (production's
+ * gRPC network): a caller that takes answers in callbacks runs the same code on both. Heartbeats
+ * go this way: in the simulator, a fiber and an Effect per heartbeat answer were an eighth of
+ * every Effect operation of a swarm.
+ */
+export const caller = <R>(network: Network["Type"], runtime: Runtime.Runtime<R>): Call => {
+  if (network.call !== undefined) return network.call
+  const run = Runtime.runCallback(runtime)
+  return (target, request, timeoutMs, done) => {
+    let waiting = true
+    const cancel = run(Effect.either(network.send(target, request, timeoutMs)), {
+      onExit: (exit) => {
+        if (!waiting) return
+        waiting = false
+        // `send` fails only with a NetworkError; a defect or an interruption is a request that never ends.
+        if (Exit.isSuccess(exit)) done(exit.value)
+      }
+    })
+    return () => {
+      if (!waiting) return
+      waiting = false
+      cancel()
+    }
+  }
+}
 
 /**
  * An in-memory network shared by the nodes of a test. Links can be cut per direction and

@@ -37,7 +37,7 @@
  * granted before, but it answers with the view of its stored epoch records, which may be
  * older than a view it adopted from a heartbeat answer before it stopped.
  */
-import { Context, Effect, Ref } from "effect"
+import { Context, Effect } from "effect"
 import * as Clock from "./Clock.js"
 import { WriteRejected } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
@@ -203,6 +203,16 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      * `atMs` and only for the view this node still holds: `State.heldByRecoveringSinceMs`).
      */
     readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => Effect.Effect<void>
+    /**
+     * `state`, `renew`, `observe` and `report` done at once, outside an Effect: the heartbeater
+     * folds each answer into the lease in the callback that takes it in (`Heartbeater`).
+     */
+    readonly now: {
+      readonly state: () => State
+      readonly renew: (renewal: Renewal) => void
+      readonly observe: (view: View) => void
+      readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => void
+    }
   }
 >() {}
 
@@ -599,6 +609,15 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
 // ---------------------------------------------------------------------------------------
 // The service
 
+/** `report`'s step (see the service). */
+const reportIn = (current: State, tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number): State => {
+  const { grantsReportedUntilMs, regionServesIn, heldByRecovering } = tally
+  const { regionServesIn: _previous, heldByRecoveringSinceMs, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
+  // A view adopted since the answers were tallied starts without a hold.
+  const held = heldByRecovering !== undefined && sameView(current, heldByRecovering) ? { heldByRecoveringSinceMs: heldByRecoveringSinceMs ?? atMs } : {}
+  return regionServesIn === undefined ? { ...reported, ...held } : { ...reported, ...held, regionServesIn }
+}
+
 /** Builds one node's Primacy; a non-empty store means the node ran before. */
 export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, Store.Store> =>
   Effect.gen(function* () {
@@ -610,45 +629,52 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const started = initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined)
-    const state = yield* Ref.make<State>(settings.recovering === undefined ? started : { ...started, recovering: settings.recovering })
+    // A plain cell rather than a Ref: every step is synchronous either way, and `now` steps it outside an Effect.
+    let state: State = settings.recovering === undefined ? started : { ...started, recovering: settings.recovering }
+    const step = (next: (current: State) => State): void => {
+      state = next(state)
+    }
     const viewChanged = new Handoff.Gate()
+    const synchronous: Primacy["Type"]["now"] = {
+      state: () => state,
+      renew: (renewal) => step((current) => renewIn(current, renewal)),
+      observe: (view) => step((current) => observeIn(current, view)),
+      report: (tally, atMs) => step((current) => reportIn(current, tally, atMs))
+    }
     return {
       leaseMs: settings.leaseMs,
       pairLeaseMs: settings.pairLeaseMs,
-      state: Ref.get(state),
+      state: Effect.sync(() => state),
       adopt: (view) =>
         Effect.flatMap(Clock.monotonicMs, (atMs) =>
-          Effect.flatMap(
-            Ref.modify(state, (current) => {
-              const next = adoptIn(current, view, atMs)
-              return [next !== current, next]
-            }),
-            (changed) => (changed ? viewChanged.open : Effect.void)
-          )
+          Effect.suspend(() => {
+            const next = adoptIn(state, view, atMs)
+            const changed = next !== state
+            state = next
+            return changed ? viewChanged.open : Effect.void
+          })
         ),
       viewChanged,
       answer: (asker, askerLeaseMs) =>
-        Ref.modify(state, (current) => {
-          const answered = answerFor(current, asker, now(), askerLeaseMs)
-          return [answered.answer, answered.state]
+        Effect.sync(() => {
+          const answered = answerFor(state, asker, now(), askerLeaseMs)
+          state = answered.state
+          return answered.answer
         }),
-      renew: (renewal) => Ref.update(state, (current) => renewIn(current, renewal)),
-      renewPair: (renewal) => Ref.update(state, (current) => renewPairIn(current, renewal)),
-      noteLapse: (atMs) => Ref.update(state, (current) => lapseIn(current, atMs, settings.pairLeaseMs)),
+      renew: (renewal) => Effect.sync(() => synchronous.renew(renewal)),
+      renewPair: (renewal) => Effect.sync(() => step((current) => renewPairIn(current, renewal))),
+      noteLapse: (atMs) => Effect.sync(() => step((current) => lapseIn(current, atMs, settings.pairLeaseMs))),
       // The next heartbeat round counts this node's vote (at most an interval away). Starting one at
       // once moved every node's rounds at start-up, and with them when a peer's silence was seen.
-      settle: Ref.update(state, (current) => {
-        if (current.recovering === undefined) return current
-        const { recovering: _recovering, ...settled } = current
-        return settled
-      }),
-      observe: (view) => Ref.update(state, (current) => observeIn(current, view)),
-      report: ({ grantsReportedUntilMs, regionServesIn, heldByRecovering }, atMs) =>
-        Ref.update(state, (current) => {
-          const { regionServesIn: _previous, heldByRecoveringSinceMs, ...reported } = reportGrantsIn(current, grantsReportedUntilMs)
-          // A view adopted since the answers were tallied starts without a hold.
-          const held = heldByRecovering !== undefined && sameView(current, heldByRecovering) ? { heldByRecoveringSinceMs: heldByRecoveringSinceMs ?? atMs } : {}
-          return regionServesIn === undefined ? { ...reported, ...held } : { ...reported, ...held, regionServesIn }
+      settle: Effect.sync(() =>
+        step((current) => {
+          if (current.recovering === undefined) return current
+          const { recovering: _recovering, ...settled } = current
+          return settled
         })
+      ),
+      observe: (view) => Effect.sync(() => synchronous.observe(view)),
+      report: (tally, atMs) => Effect.sync(() => synchronous.report(tally, atMs)),
+      now: synchronous
     } satisfies Primacy["Type"]
   })

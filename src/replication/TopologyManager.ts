@@ -210,6 +210,14 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
       allowanceMs?: number
     ) => Effect.Effect<void, TopologyManagerError>
     /**
+     * `recordHeartbeat` at once, without an Effect, when the answer changes nothing anyone is told
+     * of (a healthy node's answer, nearly all of them): true then. False leaves everything as it
+     * was; the caller then runs `recordHeartbeat`, which publishes the change under the lock. The
+     * heartbeater takes its answers in callbacks (`Heartbeater`), where an Effect per answer was
+     * most of a simulated node's heartbeat work.
+     */
+    readonly recordHeartbeatQuietly: (regionId: Topology.RegionId, zoneId: Topology.ZoneId, nodeId: Topology.NodeId, allowanceMs?: number) => boolean
+    /**
      * The gate the next heartbeat answer recorded from any node of `regionId`, or the next
      * heartbeat request one of them sends this node (`heardRequestFrom`), opens: the agent's cue
      * that a target it could not connect to is listening again, long before the node's status
@@ -249,6 +257,8 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * `Primacy.pairRenewal`).
      */
     readonly requestersSince: (sinceMs: number) => Effect.Effect<ReadonlyArray<NodeRequester>>
+    /** `requestersSince` read at once. */
+    readonly requestersSinceNow: (sinceMs: number) => ReadonlyArray<NodeRequester>
     /**
      * The gate opened when `regionId` next becomes available (`Topology.isRegionAvailable`) in
      * the published topology after it was not: the agent's cue that a target region that was
@@ -295,7 +305,7 @@ export const make = (initial: Topology.Topology, options: Partial<Options> = {})
     const valid = TopologyBuilder.validate(initial)
     if (Either.isLeft(valid)) return yield* Effect.dieMessage(`TopologyManager.make: ${valid.left.message}`)
     const nowMs = yield* NodeClock.monotonicMs
-    const state = yield* Ref.make<State>({ topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs), declared: reconcileDeclared(new Map(), initial, nowMs) })
+    const state: Box<State> = { current: { topology: initial, tracking: reconcileTracking(new Map(), initial, nowMs), declared: reconcileDeclared(new Map(), initial, nowMs) } }
     const topologyRef = yield* SubscriptionRef.make(initial)
     const subscribers = yield* Ref.make<ReadonlySet<Subscriber>>(new Set())
     const lock = new Handoff.Lock()
@@ -356,9 +366,17 @@ interface Subscriber {
   readonly owed: Ref.Ref<Option.Option<TopologyEvent>>
 }
 
+/**
+ * The manager's state. A plain cell rather than a `Ref`: every edit is one synchronous step
+ * either way, and a cell can also be read and stepped outside an Effect (`recordHeartbeatQuietly`).
+ */
+interface Box<A> {
+  current: A
+}
+
 interface Core {
   readonly settings: Options
-  readonly state: Ref.Ref<State>
+  readonly state: Box<State>
   readonly topologyRef: SubscriptionRef.SubscriptionRef<Topology.Topology>
   readonly subscribers: Ref.Ref<ReadonlySet<Subscriber>>
   readonly lock: Handoff.Lock
@@ -394,6 +412,7 @@ const service = (core: Core): TopologyManager["Type"] => {
   const requesters = new Map<string, NodeRequester>()
   // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
   const strangers = Signals.make<"stranger">()
+  const requestersSinceNow = (sinceMs: number) => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined) =>
     Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
       const atMs = core.now()
@@ -417,23 +436,29 @@ const service = (core: Core): TopologyManager["Type"] => {
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
     recordHeartbeat: (regionId, zoneId, nodeId, allowanceMs) => Effect.map(apply(heartbeat({ regionId, zoneId, nodeId }, allowanceMs)), () => heard(regionId, nodeId)),
+    recordHeartbeatQuietly: (regionId, zoneId, nodeId, allowanceMs) => {
+      const quiet = Option.isSome(stepQuietly(core, heartbeat({ regionId, zoneId, nodeId }, allowanceMs)))
+      if (quiet) heard(regionId, nodeId)
+      return quiet
+    },
     heardFrom: (regionId) => hearing.next(regionId),
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
     heardRequestFrom: requested,
-    requestersSince: (sinceMs) => Effect.sync(() => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)),
+    requestersSince: (sinceMs) => Effect.sync(() => requestersSinceNow(sinceMs)),
+    requestersSinceNow,
     strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),
-    heard: Effect.map(Ref.get(core.state), (state) => heardByRegion(state, core.settings)),
-    contactedRegions: Effect.map(Ref.get(core.state), (state) => regionsWith(state, (_, known) => known?.established === true)),
-    awaited: Effect.map(Ref.get(core.state), (state) => awaitedRegions(state, core.now(), core.settings.heartbeatTimeoutMs)),
+    heard: Effect.sync(() => heardByRegion(core.state.current, core.settings)),
+    contactedRegions: Effect.sync(() => regionsWith(core.state.current, (_, known) => known?.established === true)),
+    awaited: Effect.sync(() => awaitedRegions(core.state.current, core.now(), core.settings.heartbeatTimeoutMs)),
     runStaleChecks: (intervalMs, timeoutMs = core.settings.heartbeatTimeoutMs) =>
       Handoff.repeat(Effect.zipRight(Effect.sleep(Duration.millis(intervalMs)), apply(staleCheck(timeoutMs)).pipe(Effect.orDie)))
   }
 }
 
 /**
- * Runs one edit. Every edit moves the state in one atomic step (`Ref.modify`); the lock only
+ * Runs one edit. Every edit moves the state in one synchronous step (`stepQuietly`, or a step under the lock); the lock only
  * keeps the publications (a new topology, events) in the order of the steps. An edit that has
  * nothing to publish (a heartbeat from a healthy node, a stale check that finds nobody stale:
  * nearly all of them) therefore skips the lock, whose take and release were a third of the
@@ -441,22 +466,30 @@ const service = (core: Core): TopologyManager["Type"] => {
  */
 const commit = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
   Effect.flatMap(
-    Ref.modify(core.state, (before): readonly [Option.Option<A>, State] => {
-      const outcome = edit(before, core.now(), core.settings)
-      const quiet = Either.isRight(outcome) && outcome.right.events.length === 0 && outcome.right.state.topology === before.topology
-      return quiet ? [Option.some(outcome.right.result), outcome.right.state] : [Option.none(), before]
-    }),
+    Effect.sync(() => stepQuietly(core, edit)),
     (quiet) => (Option.isSome(quiet) ? Effect.succeed(quiet.value) : commitAndPublish(core, edit))
   )
+
+/** Runs `edit` when it has nothing to publish, and gives its result; None leaves the state as it was. */
+const stepQuietly = <A>(core: Core, edit: Edit<A>): Option.Option<A> => {
+  const before = core.state.current
+  const outcome = edit(before, core.now(), core.settings)
+  if (Either.isLeft(outcome) || outcome.right.events.length > 0 || outcome.right.state.topology !== before.topology) return Option.none()
+  core.state.current = outcome.right.state
+  return Option.some(outcome.right.result)
+}
 
 /** Runs one edit under the lock: new state, new topology for `changes`, then the events. */
 const commitAndPublish = <A>(core: Core, edit: Edit<A>): Effect.Effect<A, TopologyManagerError> =>
   core.lock.with(
     Effect.gen(function* () {
       const nowMs = core.now()
-      const step = yield* Ref.modify(core.state, (before): readonly [Either.Either<Outcome<A> & { readonly before: State }, TopologyManagerError>, State] => {
+      const step = yield* Effect.sync((): Either.Either<Outcome<A> & { readonly before: State }, TopologyManagerError> => {
+        const before = core.state.current
         const outcome = edit(before, nowMs, core.settings)
-        return Either.isLeft(outcome) ? [Either.left(outcome.left), before] : [Either.right({ ...outcome.right, before }), outcome.right.state]
+        if (Either.isLeft(outcome)) return Either.left(outcome.left)
+        core.state.current = outcome.right.state
+        return Either.right({ ...outcome.right, before })
       })
       if (Either.isLeft(step)) return yield* Effect.fail(step.left)
       const { before, state, events, result } = step.right

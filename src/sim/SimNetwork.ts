@@ -791,5 +791,17 @@ export const service = (network: SimNetwork, self: Network.Peer, host: Host): Ne
     Effect.acquireRelease(
       Effect.sync(() => network.register(self, host, handler)),
       () => Effect.sync(() => network.unregister(self, host))
+    ),
+  call: (target, request, timeoutMs, done) =>
+    network.call(
+      self,
+      host,
+      target,
+      request,
+      timeoutMs,
+      (answer) => done(Either.isRight(answer) ? Either.right(answer.right) : Either.left(networkError(target, "Malformed", answer.left))),
+      () => done(Either.left(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
+      () => done(Either.left(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
+      (status) => done(Either.left(networkError(target, status.reason, status.message)))
     )
 })
