@@ -234,7 +234,7 @@ export const run = (
       const agent = yield* Agent.Agent
       const network = yield* Network.Network
       const failover = yield* Failover.Failover
-      yield* network.serve(replica.handle)
+      yield* network.serve(replica.handle, replica.answerAtOnce)
       // The controller runs before writes open: on a fresh disk of the primary region it is what
       // opens them, once the bootstrap brought the epoch records (see `bootstrapThenOpen`).
       const controller = yield* Effect.forkScoped(failover.run)

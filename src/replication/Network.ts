@@ -39,14 +39,21 @@ export interface Peer {
 /** Answers requests on behalf of the local node. */
 export type Handler = (request: Message.Request) => Effect.Effect<Message.Response>
 
+/**
+ * Answers a request at once, without an Effect, where it can (a heartbeat); undefined sends it
+ * to the `Handler`. A network that takes it (the simulator's) answers such requests without a
+ * fiber: a fiber and an Effect per heartbeat answered were a twelfth of a swarm's work.
+ */
+export type AnswerAtOnce = (request: Message.Request) => Message.Response | undefined
+
 /** The Network service of one node. */
 export class Network extends Context.Tag("inferadb/Network")<
   Network,
   {
     /** Sends one request and waits for its response, failing after `timeoutMs`. */
     readonly send: (target: Peer, request: Message.Request, timeoutMs: number) => Effect.Effect<Message.Response, NetworkError>
-    /** Starts answering requests with `handler` until the scope closes. */
-    readonly serve: (handler: Handler) => Effect.Effect<void, never, Scope.Scope>
+    /** Starts answering requests with `handler` (or `atOnce`, where it answers) until the scope closes. */
+    readonly serve: (handler: Handler, atOnce?: AnswerAtOnce) => Effect.Effect<void, never, Scope.Scope>
     /**
      * `send` without a fiber, where the network offers it (the simulator's): calls `done` once
      * with the answer or with what `send` would fail with, and returns what abandons the request

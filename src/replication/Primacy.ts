@@ -204,11 +204,13 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      */
     readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => Effect.Effect<void>
     /**
-     * `state`, `renew`, `observe` and `report` done at once, outside an Effect: the heartbeater
-     * folds each answer into the lease in the callback that takes it in (`Heartbeater`).
+     * `state`, `answer`, `renew`, `observe` and `report` done at once, outside an Effect: the
+     * heartbeater folds each answer into the lease in the callback that takes it in
+     * (`Heartbeater`), and a heartbeat is answered at once (`Network.AnswerAtOnce`).
      */
     readonly now: {
       readonly state: () => State
+      readonly answer: (asker: Topology.RegionId, askerLeaseMs?: number) => Answer
       readonly renew: (renewal: Renewal) => void
       readonly observe: (view: View) => void
       readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => void
@@ -637,6 +639,11 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     const viewChanged = new Handoff.Gate()
     const synchronous: Primacy["Type"]["now"] = {
       state: () => state,
+      answer: (asker, askerLeaseMs) => {
+        const answered = answerFor(state, asker, now(), askerLeaseMs)
+        state = answered.state
+        return answered.answer
+      },
       renew: (renewal) => step((current) => renewIn(current, renewal)),
       observe: (view) => step((current) => observeIn(current, view)),
       report: (tally, atMs) => step((current) => reportIn(current, tally, atMs))
@@ -655,12 +662,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
           })
         ),
       viewChanged,
-      answer: (asker, askerLeaseMs) =>
-        Effect.sync(() => {
-          const answered = answerFor(state, asker, now(), askerLeaseMs)
-          state = answered.state
-          return answered.answer
-        }),
+      answer: (asker, askerLeaseMs) => Effect.sync(() => synchronous.answer(asker, askerLeaseMs)),
       renew: (renewal) => Effect.sync(() => synchronous.renew(renewal)),
       renewPair: (renewal) => Effect.sync(() => step((current) => renewPairIn(current, renewal))),
       noteLapse: (atMs) => Effect.sync(() => step((current) => lapseIn(current, atMs, settings.pairLeaseMs))),

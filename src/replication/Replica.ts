@@ -119,6 +119,8 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly writesOpen: Effect.Effect<boolean>
     /** Answers network requests; never fails, refusals are responses. */
     readonly handle: Network.Handler
+    /** Answers a heartbeat at once (`Network.AnswerAtOnce`); every other request goes to `handle`. */
+    readonly answerAtOnce: Network.AnswerAtOnce
     readonly stats: Effect.Effect<ReplicaStats>
   }
 >() {}
@@ -371,17 +373,23 @@ export const make = (options: Options) =>
       regionId: options.regionId,
       nodeId: options.nodeId,
       origin,
+      answerAtOnce: (request) => (request._tag === "Heartbeat" ? answerHeartbeatAtOnce(options, request, { clock, topologies, primacy }) : undefined),
       write,
       applyBatch,
-      check: (tuple: Tuple.Tuple) => Effect.map(store.getTuple(tuple), (state) => TupleState.isPresent(state, options.resolver)),
-      list: (prefix: { readonly vault: string; readonly resource?: string; readonly relation?: string }) => Effect.map(store.scanTuples(prefix), present(options.resolver)),
-      listPage: (prefix, page) => Effect.map(store.scanTuples(prefix, page), (states) => pageOf(states, page.limit, options.resolver)),
+      ...readsOf(store, options.resolver),
       openWrites: Ref.set(writesOpen, true),
       writesOpen: Ref.get(writesOpen),
       handle,
       stats: Ref.get(stats)
     } satisfies Replica["Type"]
   })
+
+/** The replica's reads of tuples: what a client's Check and List see. */
+const readsOf = (store: Store.Store["Type"], resolver: ConflictResolver.ConflictResolver): Pick<Replica["Type"], "check" | "list" | "listPage"> => ({
+  check: (tuple) => Effect.map(store.getTuple(tuple), (state) => TupleState.isPresent(state, resolver)),
+  list: (prefix) => Effect.map(store.scanTuples(prefix), present(resolver)),
+  listPage: (prefix, page) => Effect.map(store.scanTuples(prefix, page), (states) => pageOf(states, page.limit, resolver))
+})
 
 /** The lease check of a write to `vault`, with the epoch of the view it was made in (PrimaryReplica only). */
 const primacyCheck = (
@@ -444,6 +452,21 @@ const answerHeartbeat = (
     )
   )
   return Effect.zipRight(topologies.heardRequestFrom(request.fromRegion, request.fromNode, request.leaseMs), answered)
+}
+
+/** `answerHeartbeat` at once, outside an Effect; undefined over a clock read only through an Effect. */
+const answerHeartbeatAtOnce = (
+  node: { readonly regionId: string; readonly nodeId: string },
+  request: Message.Heartbeat,
+  services: { readonly clock: Clock.Clock["Type"]; readonly topologies: TopologyManager.TopologyManager["Type"]; readonly primacy: Primacy.Primacy["Type"] }
+): Message.Response | undefined => {
+  const { clock, topologies, primacy } = services
+  if (clock.physicalNow === undefined) return undefined
+  topologies.heardRequestFromNow(request.fromRegion, request.fromNode, request.leaseMs)
+  const atMs = clock.physicalNow()
+  const topology = topologies.currentNow()
+  const answer = primacy.now.answer(request.fromRegion, request.leaseMs)
+  return heartbeatAck(node, atMs, answer, topology.strategy === "PrimaryReplica" ? Primacy.leaseFor(primacy, topology.regions.length) : undefined)
 }
 
 const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string }, atMs: number, answer: Primacy.Answer, leaseMs: number | undefined): Message.Response => ({

@@ -240,6 +240,13 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * heartbeat shows that this node reaches the peer.
      */
     readonly heardRequestFrom: (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs?: number) => Effect.Effect<void>
+    /** `heardRequestFrom` at once, outside an Effect (a heartbeat answered at once: `Network.AnswerAtOnce`). */
+    readonly heardRequestFromNow: (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs?: number) => void
+    /**
+     * The topology of the manager's latest step, read at once: what `current` gives, or the one
+     * its lock is about to publish.
+     */
+    readonly currentNow: () => Topology.Topology
     /**
      * The gate the next heartbeat request from a node the topology lacks, of a region it holds,
      * opens: under DNS discovery, the cue for an early round (`Discovery.runSync`). A node that
@@ -413,14 +420,14 @@ const service = (core: Core): TopologyManager["Type"] => {
   // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
   const strangers = Signals.make<"stranger">()
   const requestersSinceNow = (sinceMs: number) => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)
-  const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined) =>
-    Effect.map(SubscriptionRef.get(core.topologyRef), (topology) => {
-      const atMs = core.now()
-      requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
-      const region = topology.regions.find((candidate) => candidate.id === regionId)
-      if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
-      heard(regionId, nodeId)
-    })
+  const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined): void => {
+    const topology = core.state.current.topology
+    const atMs = core.now()
+    requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
+    const region = topology.regions.find((candidate) => candidate.id === regionId)
+    if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
+    heard(regionId, nodeId)
+  }
   return {
     current: SubscriptionRef.get(core.topologyRef),
     changes: core.topologyRef.changes,
@@ -443,7 +450,9 @@ const service = (core: Core): TopologyManager["Type"] => {
     },
     heardFrom: (regionId) => hearing.next(regionId),
     heardFromNode: (regionId, nodeId) => hearingNode.next(`${regionId}/${nodeId}`),
-    heardRequestFrom: requested,
+    heardRequestFrom: (regionId, nodeId, leaseMs) => Effect.sync(() => requested(regionId, nodeId, leaseMs)),
+    heardRequestFromNow: requested,
+    currentNow: () => core.state.current.topology,
     requestersSince: (sinceMs) => Effect.sync(() => requestersSinceNow(sinceMs)),
     requestersSinceNow,
     strangerAsked: strangers.next("stranger"),

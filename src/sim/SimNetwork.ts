@@ -144,6 +144,7 @@ interface Endpoint {
   readonly regionId: string
   readonly host: Host
   readonly handler: Network.Handler
+  readonly atOnce: Network.AnswerAtOnce | undefined
 }
 
 interface Call {
@@ -353,8 +354,8 @@ export class SimNetwork {
 
   // ---- endpoints ---------------------------------------------------------------------------
 
-  register(peer: Network.Peer, host: Host, handler: Network.Handler): void {
-    this.endpoints.set(peer.endpoint, { peer, regionId: peer.regionId, host, handler })
+  register(peer: Network.Peer, host: Host, handler: Network.Handler, atOnce?: Network.AnswerAtOnce): void {
+    this.endpoints.set(peer.endpoint, { peer, regionId: peer.regionId, host, handler, atOnce })
     this.refusing.delete(peer.endpoint)
   }
 
@@ -649,12 +650,14 @@ export class SimNetwork {
       return
     }
     const request = decoded.right
+    const atOnce = answerAtOnce(endpoint, request)
+    if (atOnce._tag === "Right") return this.answer(target, self, selfHost, atOnce.right, request, call, detail)
     // As `serve`'s gRPC server does (`GrpcServer.statusOf`), a handler that dies is a bug, logged at
     // Error (so the run's `defects` check fails), and answered INTERNAL, which the caller gets one
     // trip later and fails on at once, rebuilding its channel. (Until December 5, 2026 the death
     // went unseen here and the caller waited for its deadline, where production's does not.)
     // A handler interrupted because its process died answers nothing: a dead process sends nothing.
-    const handled = Effect.tapDefect(endpoint.handler(request), (cause) => Effect.logError(`handling a ${request._tag} died with a defect (a bug)`, cause))
+    const handled = Effect.tapDefect(atOnce.left ?? endpoint.handler(request), (cause) => Effect.logError(`handling a ${request._tag} died with a defect (a bug)`, cause))
     endpoint.host.fork(handled, (exit) => {
       if (exit._tag !== "Success") {
         if (!Cause.isInterruptedOnly(exit.cause)) this.answerStatus(target, self, selfHost, call, detail, handlerDied)
@@ -767,6 +770,21 @@ export class SimNetwork {
   }
 }
 
+/**
+ * The endpoint's answer at once (`Network.AnswerAtOnce`), as a Right; a Left when the request
+ * goes to the handler, holding the defect when answering at once threw (a bug, which then takes
+ * the handler's path to the caller: logged, and answered INTERNAL).
+ */
+const answerAtOnce = (endpoint: Endpoint, request: Message.Request): Either.Either<Message.Response, Effect.Effect<never> | undefined> => {
+  if (endpoint.atOnce === undefined) return Either.left(undefined)
+  try {
+    const response = endpoint.atOnce(request)
+    return response === undefined ? Either.left(undefined) : Either.right(response)
+  } catch (defect) {
+    return Either.left(Effect.die(defect))
+  }
+}
+
 /** The Network service of one node incarnation on the simulated network. */
 export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> => Layer.succeed(Network.Network, service(network, self, host))
 
@@ -787,9 +805,9 @@ export const service = (network: SimNetwork, self: Network.Peer, host: Host): Ne
       )
       return Effect.sync(abandon)
     }),
-  serve: (handler) =>
+  serve: (handler, atOnce) =>
     Effect.acquireRelease(
-      Effect.sync(() => network.register(self, host, handler)),
+      Effect.sync(() => network.register(self, host, handler, atOnce)),
       () => Effect.sync(() => network.unregister(self, host))
     ),
   call: (target, request, timeoutMs, done) =>
