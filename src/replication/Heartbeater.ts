@@ -319,6 +319,9 @@ const ask = (beats: Beats, topology: Topology.Topology, peer: Peer, request: Mes
     settled = true
     beats.outstanding.delete(abandon)
     if (beats.stopped) return
+    // A request that died (a bug) frees its side slot or probe, as a failed one does; a round's
+    // request is not counted, and the round waits its interval out, as for a lost answer.
+    if (outcome === undefined) return kind === "round" ? undefined : ended()
     const rest = take(beats, topology, peer, request, startedAtMs, kind, deadlineMs, outcome)
     if (rest === undefined) ended()
     else defer(beats, Effect.zipRight(rest, Effect.sync(ended)))

@@ -63,8 +63,12 @@ export class Network extends Context.Tag("inferadb/Network")<
   }
 >() {}
 
-/** Sends a request and calls back with its outcome; returns what abandons it. */
-export type Call = (target: Peer, request: Message.Request, timeoutMs: number, done: (outcome: Either.Either<Message.Response, NetworkError>) => void) => () => void
+/**
+ * Sends a request and calls back with its outcome; returns what abandons it. The outcome is
+ * undefined when sending died of a defect (a bug, which the node's watch on its fibers reports:
+ * `DeadFibers`): the caller learns nothing of the peer, but its request is over.
+ */
+export type Call = (target: Peer, request: Message.Request, timeoutMs: number, done: (outcome: Either.Either<Message.Response, NetworkError> | undefined) => void) => () => void
 
 /**
  * The network's `call`, or one that runs `send` on a fiber of its own in `runtime` (production's
@@ -81,8 +85,9 @@ export const caller = <R>(network: Network["Type"], runtime: Runtime.Runtime<R>)
       onExit: (exit) => {
         if (!waiting) return
         waiting = false
-        // `send` fails only with a NetworkError; a defect or an interruption is a request that never ends.
+        // `send` fails only with a NetworkError. An interruption is the node's end: nothing is told.
         if (Exit.isSuccess(exit)) done(exit.value)
+        else if (!Cause.isInterruptedOnly(exit.cause)) done(undefined)
       }
     })
     return () => {

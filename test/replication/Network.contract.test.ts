@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Network from "../../src/replication/Network.js"
-import { calleePeer, callerPeer, cases, contract, runCase, type Transport } from "./fixtures/networkContract.js"
+import { calleePeer, callerPeer, cases, contract, runCase, sendThrough, type Transport } from "./fixtures/networkContract.js"
 
 const memory: Transport = {
   name: "memory",
@@ -51,8 +51,31 @@ const resendsOnItsOwn: Transport = {
     memory.run((link) => body({ ...link, send: (request, timeoutMs) => link.send(request, timeoutMs).pipe(Effect.zipRight(link.send(request, timeoutMs))) }), options)
 }
 
+/** The hub without a callback form, sent through `Network.caller`'s fiber over `send` (production's heartbeats). */
+const throughCaller: Transport = {
+  ...memory,
+  name: "memory through Network.caller",
+  run: (body) =>
+    Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const hub = Network.makeHub()
+          const caller = Context.get(yield* Layer.build(Network.layerMemory(hub, callerPeer)), Network.Network)
+          const callee = Context.get(yield* Layer.build(Network.layerMemory(hub, calleePeer)), Network.Network)
+          return yield* body({
+            send: sendThrough(Network.caller(caller, yield* Effect.runtime<never>()), calleePeer),
+            serve: callee.serve,
+            cut: Effect.sync(() => Network.partition(hub, callerPeer.regionId, calleePeer.regionId)),
+            heal: Effect.sync(() => Network.heal(hub))
+          })
+        })
+      )
+    )
+}
+
 describe("Network contract: memory hub", () => {
   contract(memory)
+  contract(throughCaller)
 
   it("canary: a transport that resends on its own fails the answered-once case", async () => {
     await expect(runCase(resendsOnItsOwn, cases.resent)).rejects.toThrow(/to match object/)

@@ -22,7 +22,7 @@ import { NodeScheduler } from "../../src/sim/Scheduler.js"
 import * as SimClock from "../../src/sim/SimClock.js"
 import * as SimNetwork from "../../src/sim/SimNetwork.js"
 import { World } from "../../src/sim/World.js"
-import { calleePeer, callerPeer, contract, type Transport } from "../replication/fixtures/networkContract.js"
+import { calleePeer, callerPeer, contract, sendThrough, type Transport } from "../replication/fixtures/networkContract.js"
 
 /** Virtual time a case may take; every case needs far less. */
 const budgetMs = 120_000
@@ -39,9 +39,13 @@ const host = (world: World, random: Random.Stream, name: string, index: number) 
   return { simHost, start }
 }
 
-/** `refusing`: the callee's host refuses connections while nothing serves there (else it swallows them). */
-const simulated = (wire: Codec.Wire, refusing = false): Transport => ({
-  name: `simulated (${wire}${refusing ? ", a down node's host refuses" : ""})`,
+/**
+ * `refusing`: the callee's host refuses connections while nothing serves there (else it swallows
+ * them). `throughCall`: the caller sends through the network's callback form (`call`, the
+ * heartbeater's path) rather than `send`.
+ */
+const simulated = (wire: Codec.Wire, refusing = false, throughCall = false): Transport => ({
+  name: `simulated (${wire}${refusing ? ", a down node's host refuses" : ""}${throughCall ? ", through call" : ""})`,
   run: (body, options = {}) => {
     const random = Random.make("network-contract")
     const world = new World({ random: random.derive("scheduler") })
@@ -54,10 +58,11 @@ const simulated = (wire: Codec.Wire, refusing = false): Transport => ({
     const calleeNetwork = SimNetwork.layer(network, calleePeer, callee.simHost)
     const program = Effect.scoped(
       Effect.gen(function* () {
-        const send = (yield* Effect.provide(Network.Network, callerNetwork)).send
+        const callerService = yield* Effect.provide(Network.Network, callerNetwork)
         const { serve } = yield* Effect.provide(Network.Network, calleeNetwork)
+        const send = throughCall ? sendThrough(callerService.call!, calleePeer) : (request: Message.Request, timeoutMs: number) => callerService.send(calleePeer, request, timeoutMs)
         return yield* body({
-          send: (request, timeoutMs) => send(calleePeer, request, timeoutMs),
+          send,
           serve,
           cut: Effect.sync(() => network.cut(callerPeer.regionId, calleePeer.regionId, false)),
           heal: Effect.sync(() => network.heal())
@@ -84,6 +89,7 @@ const simulated = (wire: Codec.Wire, refusing = false): Transport => ({
 describe("Network contract: simulated network", () => {
   for (const wire of Codec.wires) contract(simulated(wire))
   contract(simulated("objects", true))
+  contract(simulated("bytes", true, true))
 })
 
 describe("SimNetwork: a node that is not serving", () => {
