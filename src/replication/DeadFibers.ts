@@ -3,7 +3,7 @@
  * only for bugs, so the simulator's and the chaos judge's `defects` check fail the run.
  *
  * A node forks long-lived loops (the agent's per-target fibers and their senders, which settle the window in order, the
- * lazy cursor, the heartbeater's pool of asks, discovery, the bootstrap's tail) and Effect only
+ * lazy cursor, the fibers `Network.caller` sends a heartbeater's requests on where a network has no callback form, discovery, the bootstrap's tail) and Effect only
  * reports a forked fiber's unhandled end at debug level. One that died of a bug stopped its work
  * without a word: a heartbeat ask that dies leaves its peer unheard, so it is marked Unreachable
  * while the run may still converge; a sender that dies while it settles the window stops a target's cursor for good.

@@ -245,7 +245,7 @@ const timerOf = (clock: EffectClock.Clock): Timer | undefined => {
 /**
  * Runs effects each on a fiber of its own, reusing fibers that finished their last effect
  * instead of forking one per effect: a fork costs about ten times handing an effect to an idle
- * fiber, and the heartbeater and the agent start one per request. Effects run concurrently, as
+ * fiber, and the agent starts one per batch it sends. Effects run concurrently, as
  * forked fibers would; the pool's fibers live in the scope it was made in, so closing it
  * interrupts whatever runs. An effect that dies takes its fiber with it, as it would a forked one.
  *
@@ -279,7 +279,7 @@ export class Pool<R = never> {
 
   // The fiber waits for its next effect once this one is done, and its wake-up runs that effect
   // directly: a queue per fiber and a loop around it cost about four Effect operations more per
-  // effect (a heartbeat to one peer is one).
+  // effect (a batch sent is one).
   private serve(effect: Effect.Effect<void, never, R>): Effect.Effect<never, never, R> {
     return Effect.flatMap(effect, () => this.next)
   }

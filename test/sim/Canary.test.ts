@@ -72,7 +72,7 @@ describe("canaries", () => {
     expect(runScenario(scenario, 1).violations).toEqual([])
   })
 
-  it("heartbeat asks that die inside the heartbeater's pooled fibers are caught by the watch on every fiber, though the run converges (two-region-partition, seed 1)", () => {
+  it("heartbeat asks that die inside the fibers Network.caller sends them on are caught by the watch on every fiber, though the run converges (two-region-partition, seed 1)", () => {
     const result = runScenario(Fixtures.load("scenarios/two-region-partition.yaml"), 1, { canary: "ask-dies" })
     expect(result.converged).toBe(true)
     const checkers = [...new Set(result.violations.map((violation) => violation.checker))]

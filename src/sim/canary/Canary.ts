@@ -17,7 +17,8 @@
  *   threw on a closed channel) instead of failing. The agent retries them and logs each as a bug;
  *   the run must say so (`defects`) even though it converges.
  * - `ask-dies`: a share of every node's heartbeat requests die below the heartbeater, inside the
- *   pooled fiber that asks; nothing catches that, and only the watch on every fiber
+ *   fiber that sends them (this wrapped network has no callback form, so `Network.caller` sends
+ *   each on a fiber of its own); nothing catches that, and only the watch on every fiber
  *   (`DeadFibers`) says so (`defects`).
  * - `drain-early`: a graceful stop's drain looks at the targets' cursors once and says every
  *   target caught up, whatever they acknowledged (as a drain that waited for the region's
