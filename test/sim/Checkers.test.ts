@@ -735,5 +735,26 @@ ${faults}
     expect(FaultWindows.regionOutages(scenario("  - { at_ms: 1000, kind: crash, target: us-node1, graceful: true }"), "us", 8_000)).toBeUndefined()
     expect(FaultWindows.regionOutages(scenario("  - { at_ms: 1000, kind: pause, target: us-node1 }\n  - { at_ms: 2000, kind: restart, target: us-node1 }"), "us", 8_000)).toBeUndefined()
     expect(FaultWindows.longestPause(both, ["us-node2", "eu-node1"], 8_000)).toBe(2_500)
+    // A stalled node answers heartbeats until its watchdog ends it, which the schedule cannot
+    // date: no silence from the stall, only from the crash that ends the stalled process.
+    const single = (faults: string) => Fixtures.parse(`name: t
+budget_ms: 10000
+topology:
+  strategy: PrimaryReplica
+  regions:
+    - { id: us, primary: true, nodes: 1 }
+    - { id: eu }
+faults:
+${faults}
+`)
+    const stalled = single(`  - { at_ms: 1000, kind: stall, target: us-node1 }
+  - { at_ms: 5000, kind: crash, target: us-node1 }
+  - { at_ms: 6000, kind: restart, target: us-node1 }`)
+    expect(FaultWindows.regionOutages(stalled, "us", 8_000)).toEqual([{ startMs: 5_000, endMs: 6_000 }])
+    // A stall of a crashed node leaves it down, and its restart ends the outage.
+    const stalledDown = single(`  - { at_ms: 1000, kind: crash, target: us-node1 }
+  - { at_ms: 2000, kind: stall, target: us-node1 }
+  - { at_ms: 6000, kind: restart, target: us-node1 }`)
+    expect(FaultWindows.regionOutages(stalledDown, "us", 8_000)).toEqual([{ startMs: 1_000, endMs: 6_000 }])
   })
 })

@@ -595,6 +595,23 @@ describe("swarm", () => {
     expect(late.every((write) => (write.epoch ?? 0) > 0)).toBe(true)
   })
 
+  it("seed 74000018 over primary-failover.yaml: a stalled primary answers heartbeats and holds its lease, so a stall followed 10 s later by a crash shorter than the heartbeat timeout is no loss that must end in a promotion", () => {
+    const { scenario, result } = untoldStory("scenarios/primary-failover.yaml", 74000018)
+    expect(scenario.faults.filter((fault) => fault.kind === "stall" || (fault.kind === "crash" && fault.target === "us-west-1-node1")).map((fault) => [fault.atMs, fault.kind])).toEqual([
+      [10_520, "stall"],
+      [20_700, "crash"]
+    ])
+    expect(result.failover?.epochs.map((epoch) => epoch.epoch)).toEqual([0])
+  })
+
+  it("seed 74000030 over primary-failover.yaml: a hand-back 1 s after a stalled primary's restart is not early when its crash was shorter than the heartbeat timeout (the stall before it left no silence)", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/primary-failover.yaml"), 74000030)
+    expect(scenario.faults.find((fault) => fault.kind === "stall")).toMatchObject({ atMs: 2_580, target: "us-west-1-node1" })
+    const result = runScenario(scenario, 74000030)
+    expect(result.violations).toEqual([])
+    expect(result.failover?.promotedBackAtMs).toBeDefined()
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
