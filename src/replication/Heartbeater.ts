@@ -322,12 +322,26 @@ const ask = (beats: Beats, topology: Topology.Topology, peer: Peer, request: Mes
     // A request that died (a bug) frees its side slot or probe, as a failed one does; a round's
     // request is not counted, and the round waits its interval out, as for a lost answer.
     if (outcome === undefined) return kind === "round" ? undefined : ended()
-    const rest = take(beats, topology, peer, request, startedAtMs, kind, deadlineMs, outcome)
+    const rest = takeOrDie(() => take(beats, topology, peer, request, startedAtMs, kind, deadlineMs, outcome))
     if (rest === undefined) ended()
     else defer(beats, Effect.zipRight(rest, Effect.sync(ended)))
   })
   // A network may answer before it returns (a request above the size bound fails at once).
   if (!settled) beats.outstanding.add(abandon)
+}
+
+/**
+ * `taking`, where a throw (a bug) becomes a defect of the heartbeater's fiber, which ends the node
+ * as any of its loops that dies does (`Engine`), in the simulator and in production alike. Thrown
+ * in the callback, it escaped into the simulator's event loop, or into the fiber runtime that
+ * called production's callback.
+ */
+const takeOrDie = (taking: () => Effect.Effect<void> | undefined): Effect.Effect<void> | undefined => {
+  try {
+    return taking()
+  } catch (defect) {
+    return Effect.die(defect)
+  }
 }
 
 /**
