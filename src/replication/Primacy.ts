@@ -183,8 +183,6 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly viewChanged: Handoff.Gate
     /** Answers a heartbeat from a node of `asker`; records a grant when `asker` is primary in the view. */
     readonly answer: (asker: Topology.RegionId, askerLeaseMs?: number) => Effect.Effect<Answer>
-    /** Renews the lease, if the view is still the one the round agreed with. */
-    readonly renew: (renewal: Renewal) => Effect.Effect<void>
     /** Renews a two-region lease (`pairRenewal`), if the view is still the one the round started with. */
     readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
     /** Two regions: a round starts at `atMs`; if the lease has run out by then, it has lapsed (`lapseIn`). */
@@ -194,25 +192,26 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
      * newest epoch record it brought, so this node's view counts whatever its epoch.
      */
     readonly settle: Effect.Effect<void>
-    /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
-    readonly observe: (view: View) => Effect.Effect<void>
     /**
-     * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`),
-     * whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`), and
-     * whether only recovering nodes hold the lease back (`Tally.heldByRecovering`, counted from
-     * `atMs` and only for the view this node still holds: `State.heldByRecoveringSinceMs`).
-     */
-    readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => Effect.Effect<void>
-    /**
-     * `state`, `answer`, `renew`, `observe` and `report` done at once, outside an Effect: the
-     * heartbeater folds each answer into the lease in the callback that takes it in
-     * (`Heartbeater`), and a heartbeat is answered at once (`Network.AnswerAtOnce`).
+     * Steps done at once, outside an Effect: the heartbeater folds each answer into the lease in
+     * the callback that takes it in (`Heartbeater`), and a heartbeat is answered at once
+     * (`Network.AnswerAtOnce`).
      */
     readonly now: {
+      /** `state`, read at once. */
       readonly state: () => State
+      /** `answer`, at once. */
       readonly answer: (asker: Topology.RegionId, askerLeaseMs?: number) => Answer
+      /** Renews the lease, if the view is still the one the round agreed with. */
       readonly renew: (renewal: Renewal) => void
+      /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
       readonly observe: (view: View) => void
+      /**
+       * Remembers what the latest answers say: the grants peers reported (`Tally.grantsReportedAtMs`),
+       * whether a sibling serves (`Tally.regionServesIn`, which replaces `State.regionServesIn`), and
+       * whether only recovering nodes hold the lease back (`Tally.heldByRecovering`, counted from
+       * `atMs` and only for the view this node still holds: `State.heldByRecoveringSinceMs`).
+       */
       readonly report: (tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number) => void
     }
   }
@@ -663,7 +662,6 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
         ),
       viewChanged,
       answer: (asker, askerLeaseMs) => Effect.sync(() => synchronous.answer(asker, askerLeaseMs)),
-      renew: (renewal) => Effect.sync(() => synchronous.renew(renewal)),
       renewPair: (renewal) => Effect.sync(() => step((current) => renewPairIn(current, renewal))),
       noteLapse: (atMs) => Effect.sync(() => step((current) => lapseIn(current, atMs, settings.pairLeaseMs))),
       // The next heartbeat round counts this node's vote (at most an interval away). Starting one at
@@ -675,8 +673,6 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
           return settled
         })
       ),
-      observe: (view) => Effect.sync(() => synchronous.observe(view)),
-      report: (tally, atMs) => Effect.sync(() => synchronous.report(tally, atMs)),
       now: synchronous
     } satisfies Primacy["Type"]
   })

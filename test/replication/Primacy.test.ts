@@ -507,7 +507,8 @@ describe("Primacy.tally: a lease held back by recovering nodes (heldByRecovering
     Effect.gen(function* () {
       const settings = { initial: promotedB, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"] }
       const primacy = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
-      const report = (held: boolean, atMs: number, view = promotedB) => primacy.report({ grantsReportedUntilMs: {}, regionServesIn: undefined, heldByRecovering: held ? view : undefined }, atMs)
+      const report = (held: boolean, atMs: number, view = promotedB) =>
+        Effect.sync(() => primacy.now.report({ grantsReportedUntilMs: {}, regionServesIn: undefined, heldByRecovering: held ? view : undefined }, atMs))
       yield* report(true, 1_000)
       yield* report(true, 1_500)
       expect((yield* primacy.state).heldByRecoveringSinceMs).toBe(1_000)
