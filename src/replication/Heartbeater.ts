@@ -302,7 +302,7 @@ const renewPair = (beats: Beats, topology: Topology.Topology, startView: Primacy
  * `leaseMs` (this node's) and the one each said it runs on, which may hold that long.
  */
 const recentRequesters = (manager: TopologyManager.TopologyManager["Type"], nowMs: number, leaseMs: number) =>
-  manager.requestersSinceNow(-Infinity).filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0))
+  manager.requestersSince(-Infinity).filter((requester) => requester.atMs >= nowMs - Math.max(leaseMs, requester.leaseMs ?? 0))
 
 /**
  * One heartbeat to one peer: its answer (counted as that node) kept and folded in at once, so a

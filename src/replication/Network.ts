@@ -71,6 +71,21 @@ export class Network extends Context.Tag("inferadb/Network")<
 export type Call = (target: Peer, request: Message.Request, timeoutMs: number, done: (outcome: Either.Either<Message.Response, NetworkError> | undefined) => void) => () => void
 
 /**
+ * `send` over a network's callback form: interrupting it abandons the request, and a request
+ * that died (an `undefined` outcome) dies here too. The simulated network's `send` is this over
+ * its `call`, so the two share one mapping of outcomes.
+ */
+export const sendOver =
+  (call: Call) =>
+  (target: Peer, request: Message.Request, timeoutMs: number): Effect.Effect<Message.Response, NetworkError> =>
+    Effect.async((resume) => {
+      const abandon = call(target, request, timeoutMs, (outcome) =>
+        resume(outcome === undefined ? Effect.dieMessage("the request died") : Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left))
+      )
+      return Effect.sync(abandon)
+    })
+
+/**
  * The network's `call`, or one that runs `send` on a fiber of its own in `runtime` (production's
  * gRPC network): a caller that takes answers in callbacks runs the same code on both. Heartbeats
  * go this way: in the simulator, a fiber and an Effect per heartbeat answer were an eighth of

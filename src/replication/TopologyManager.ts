@@ -263,9 +263,7 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * the old epoch (swarm seed 93100038 over two-region-handback-pause with discovery; see
      * `Primacy.pairRenewal`).
      */
-    readonly requestersSince: (sinceMs: number) => Effect.Effect<ReadonlyArray<NodeRequester>>
-    /** `requestersSince` read at once. */
-    readonly requestersSinceNow: (sinceMs: number) => ReadonlyArray<NodeRequester>
+    readonly requestersSince: (sinceMs: number) => ReadonlyArray<NodeRequester>
     /**
      * The gate opened when `regionId` next becomes available (`Topology.isRegionAvailable`) in
      * the published topology after it was not: the agent's cue that a target region that was
@@ -419,7 +417,7 @@ const service = (core: Core): TopologyManager["Type"] => {
   const requesters = new Map<string, NodeRequester>()
   // The signal the next heartbeat request from a node of a known region that the topology lacks fires (`strangerAsked`).
   const strangers = Signals.make<"stranger">()
-  const requestersSinceNow = (sinceMs: number) => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)
+  const requestersSince = (sinceMs: number) => [...requesters.values()].filter((requester) => requester.atMs >= sinceMs)
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined): void => {
     const topology = core.state.current.topology
     const atMs = core.now()
@@ -453,8 +451,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     heardRequestFrom: (regionId, nodeId, leaseMs) => Effect.sync(() => requested(regionId, nodeId, leaseMs)),
     heardRequestFromNow: requested,
     currentNow: () => core.state.current.topology,
-    requestersSince: (sinceMs) => Effect.sync(() => requestersSinceNow(sinceMs)),
-    requestersSinceNow,
+    requestersSince,
     strangerAsked: strangers.next("stranger"),
     returning: (regionId) => core.returned.next(regionId),
     checkStaleNodes: (timeoutMs = core.settings.heartbeatTimeoutMs) => apply(staleCheck(timeoutMs)).pipe(Effect.orDie),

@@ -27,7 +27,7 @@
  * its scheduler, so a paused node answers only after it resumes.
  */
 import { Cause, Effect, Either, type Exit, Layer } from "effect"
-import { NetworkError, networkError } from "../replication/Errors.js"
+import { networkError } from "../replication/Errors.js"
 import type * as Message from "../replication/Message.js"
 import * as Network from "../replication/Network.js"
 import type * as Random from "../replication/Random.js"
@@ -789,28 +789,8 @@ const answerAtOnce = (endpoint: Endpoint, request: Message.Request): Either.Eith
 export const layer = (network: SimNetwork, self: Network.Peer, host: Host): Layer.Layer<Network.Network> => Layer.succeed(Network.Network, service(network, self, host))
 
 /** The Network service `layer` provides, made without a layer: a simulated node's start builds it directly. */
-export const service = (network: SimNetwork, self: Network.Peer, host: Host): Network.Network["Type"] => ({
-  send: (target, request, timeoutMs) =>
-    Effect.async<Message.Response, NetworkError>((resume) => {
-      const abandon = network.call(
-        self,
-        host,
-        target,
-        request,
-        timeoutMs,
-        (answer) => resume(Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(networkError(target, "Malformed", answer.left))),
-        () => resume(Effect.fail(networkError(target, "Timeout", `no answer within ${timeoutMs} ms`))),
-        () => resume(Effect.fail(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
-        (status) => resume(Effect.fail(networkError(target, status.reason, status.message)))
-      )
-      return Effect.sync(abandon)
-    }),
-  serve: (handler, atOnce) =>
-    Effect.acquireRelease(
-      Effect.sync(() => network.register(self, host, handler, atOnce)),
-      () => Effect.sync(() => network.unregister(self, host))
-    ),
-  call: (target, request, timeoutMs, done) =>
+export const service = (network: SimNetwork, self: Network.Peer, host: Host): Network.Network["Type"] => {
+  const call: Network.Call = (target, request, timeoutMs, done) =>
     network.call(
       self,
       host,
@@ -822,4 +802,13 @@ export const service = (network: SimNetwork, self: Network.Peer, host: Host): Ne
       () => done(Either.left(networkError(target, "Unreachable", "connection refused: nothing is serving on that node"))),
       (status) => done(Either.left(networkError(target, status.reason, status.message)))
     )
-})
+  return {
+    send: Network.sendOver(call),
+    serve: (handler, atOnce) =>
+      Effect.acquireRelease(
+        Effect.sync(() => network.register(self, host, handler, atOnce)),
+        () => Effect.sync(() => network.unregister(self, host))
+      ),
+    call
+  }
+}

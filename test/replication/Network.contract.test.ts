@@ -8,26 +8,35 @@
 import { describe, expect, it } from "vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Network from "../../src/replication/Network.js"
-import { calleePeer, callerPeer, cases, contract, runCase, sendThrough, type Transport } from "./fixtures/networkContract.js"
+import { calleePeer, callerPeer, cases, contract, runCase, type Transport } from "./fixtures/networkContract.js"
 
-const memory: Transport = {
-  name: "memory",
-  run: (body) =>
+/**
+ * Two peers on a fresh hub. `throughCaller`: the caller sends through `Network.caller`'s fiber
+ * over `send`, as production's heartbeats go (the hub has no callback form).
+ */
+const onHub =
+  (throughCaller: boolean): Transport["run"] =>
+  (body) =>
     Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
           const hub = Network.makeHub()
           const caller = Context.get(yield* Layer.build(Network.layerMemory(hub, callerPeer)), Network.Network)
           const callee = Context.get(yield* Layer.build(Network.layerMemory(hub, calleePeer)), Network.Network)
+          const send = throughCaller ? Network.sendOver(Network.caller(caller, yield* Effect.runtime<never>())) : caller.send
           return yield* body({
-            send: (request, timeoutMs) => caller.send(calleePeer, request, timeoutMs),
+            send: (request, timeoutMs) => send(calleePeer, request, timeoutMs),
             serve: callee.serve,
             cut: Effect.sync(() => Network.partition(hub, callerPeer.regionId, calleePeer.regionId)),
             heal: Effect.sync(() => Network.heal(hub))
           })
         })
       )
-    ),
+    )
+
+const memory: Transport = {
+  name: "memory",
+  run: onHub(false),
   cutFailsAs: "Unreachable",
   notServingFailsAs: "Unreachable",
   // The hub refuses at the sender, so nothing is left to deliver after heal.
@@ -51,27 +60,8 @@ const resendsOnItsOwn: Transport = {
     memory.run((link) => body({ ...link, send: (request, timeoutMs) => link.send(request, timeoutMs).pipe(Effect.zipRight(link.send(request, timeoutMs))) }), options)
 }
 
-/** The hub without a callback form, sent through `Network.caller`'s fiber over `send` (production's heartbeats). */
-const throughCaller: Transport = {
-  ...memory,
-  name: "memory through Network.caller",
-  run: (body) =>
-    Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const hub = Network.makeHub()
-          const caller = Context.get(yield* Layer.build(Network.layerMemory(hub, callerPeer)), Network.Network)
-          const callee = Context.get(yield* Layer.build(Network.layerMemory(hub, calleePeer)), Network.Network)
-          return yield* body({
-            send: sendThrough(Network.caller(caller, yield* Effect.runtime<never>()), calleePeer),
-            serve: callee.serve,
-            cut: Effect.sync(() => Network.partition(hub, callerPeer.regionId, calleePeer.regionId)),
-            heal: Effect.sync(() => Network.heal(hub))
-          })
-        })
-      )
-    )
-}
+/** The hub without a callback form, sent through `Network.caller` (production's heartbeats). */
+const throughCaller: Transport = { ...memory, name: "memory through Network.caller", run: onHub(true) }
 
 describe("Network contract: memory hub", () => {
   contract(memory)

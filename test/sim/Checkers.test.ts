@@ -711,13 +711,13 @@ faults:
   })
 
   it("regionOutages: when every node of a region is stopped, from the declared schedule; undefined where it cannot say", () => {
-    const scenario = (faults: string) =>
+    const scenario = (faults: string, usNodes = 2) =>
       Fixtures.parse(`name: t
 budget_ms: 10000
 topology:
   strategy: PrimaryReplica
   regions:
-    - { id: us, primary: true, nodes: 2 }
+    - { id: us, primary: true, nodes: ${usNodes} }
     - { id: eu }
 faults:
 ${faults}
@@ -737,16 +737,7 @@ ${faults}
     expect(FaultWindows.longestPause(both, ["us-node2", "eu-node1"], 8_000)).toBe(2_500)
     // A stalled node answers heartbeats until its watchdog ends it, which the schedule cannot
     // date: no silence from the stall, only from the crash that ends the stalled process.
-    const single = (faults: string) => Fixtures.parse(`name: t
-budget_ms: 10000
-topology:
-  strategy: PrimaryReplica
-  regions:
-    - { id: us, primary: true, nodes: 1 }
-    - { id: eu }
-faults:
-${faults}
-`)
+    const single = (faults: string) => scenario(faults, 1)
     const stalled = single(`  - { at_ms: 1000, kind: stall, target: us-node1 }
   - { at_ms: 5000, kind: crash, target: us-node1 }
   - { at_ms: 6000, kind: restart, target: us-node1 }`)

@@ -22,7 +22,7 @@ import { NodeScheduler } from "../../src/sim/Scheduler.js"
 import * as SimClock from "../../src/sim/SimClock.js"
 import * as SimNetwork from "../../src/sim/SimNetwork.js"
 import { World } from "../../src/sim/World.js"
-import { calleePeer, callerPeer, contract, sendThrough, type Transport } from "../replication/fixtures/networkContract.js"
+import { calleePeer, callerPeer, contract, type Transport } from "../replication/fixtures/networkContract.js"
 
 /** Virtual time a case may take; every case needs far less. */
 const budgetMs = 120_000
@@ -60,7 +60,7 @@ const simulated = (wire: Codec.Wire, refusing = false, throughCall = false): Tra
       Effect.gen(function* () {
         const callerService = yield* Effect.provide(Network.Network, callerNetwork)
         const { serve } = yield* Effect.provide(Network.Network, calleeNetwork)
-        const send = throughCall ? sendThrough(callerService.call!, calleePeer) : (request: Message.Request, timeoutMs: number) => callerService.send(calleePeer, request, timeoutMs)
+        const send = throughCall ? (request: Message.Request, timeoutMs: number) => Network.sendOver(callerService.call!)(calleePeer, request, timeoutMs) : (request: Message.Request, timeoutMs: number) => callerService.send(calleePeer, request, timeoutMs)
         return yield* body({
           send,
           serve,
