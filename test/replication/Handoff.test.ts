@@ -226,6 +226,56 @@ describe("Handoff.Gate", () => {
       expect(gate.waiting).toBe(0)
     }))
 
+  it.effect("a fiber that waits again and again keeps nothing of its past waits: its clean-up is dropped at each wake", () =>
+    Effect.gen(function* () {
+      const gate = new Handoff.Gate()
+      // The runtime's list of what runs when the fiber ends, where a wait registers its clean-up.
+      const observers = Effect.withFiberRuntime<number>((fiber) => Effect.succeed((fiber as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length))
+      let rounds = 0
+      const waiter = yield* Effect.fork(
+        Effect.forever(
+          Effect.gen(function* () {
+            const before = yield* observers
+            yield* gate.await
+            gate.unsafeClose()
+            expect(yield* observers).toBe(before)
+            rounds++
+          })
+        )
+      )
+      for (let round = 1; round <= 5; round++) {
+        yield* Effect.yieldNow()
+        expect(gate.waiting).toBe(1)
+        yield* gate.open
+        yield* Effect.yieldNow()
+        expect(rounds).toBe(round)
+      }
+      yield* Fiber.interrupt(waiter)
+      expect(gate.waiting).toBe(0)
+    }))
+
+  it.effect("a gate opened while an interrupted waiter runs its finalizers wakes nobody, and the waiter is gone once it ended", () =>
+    Effect.gen(function* () {
+      const gate = new Handoff.Gate()
+      let finalized = false
+      const waiter = yield* Effect.fork(
+        Effect.ensuring(
+          gate.await,
+          Effect.sync(() => {
+            gate.unsafeOpen()
+            finalized = true
+          })
+        )
+      )
+      yield* Effect.yieldNow()
+      expect(gate.waiting).toBe(1)
+      const exit = yield* Fiber.interrupt(waiter)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(finalized).toBe(true)
+      gate.unsafeClose()
+      expect(gate.waiting).toBe(0)
+    }))
+
   it.effect("with a callback timer: the gate or the timer ends the wait, whichever is first, and the other is dropped", () =>
     Effect.gen(function* () {
       const { clock, pending, fire } = manualTimer()
