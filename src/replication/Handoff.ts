@@ -117,6 +117,9 @@ export class Gate {
   }
 }
 
+/** What `Effect.uninterruptibleMask` gives its body: runs an effect as interruptible as the region's caller was. */
+export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
 /**
  * A mutex for the store drivers and the topology manager, where Effect's one-permit `Semaphore`
  * was: its `take` suspends the fiber even when the permit is free, and its `withPermits` wraps
@@ -139,7 +142,7 @@ export class Lock {
    * wait for a release runs under `restore`, so an interruption comes during the wait, never
    * between finding the lock free and holding it.
    */
-  take(restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<void> {
+  take(restore: Restore): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (!this.held) {
         this.held = true
@@ -147,6 +150,15 @@ export class Lock {
       }
       this.released.unsafeClose()
       return Effect.zipRight(restore(this.released.await), this.take(restore))
+    })
+  }
+
+  /** `take`, then `effect`, both run uninterruptibly: a free lock costs no Effect operation of its own. */
+  takeThen<A, E, R>(restore: Restore, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.suspend(() => {
+      if (this.held) return Effect.zipRight(this.take(restore), effect)
+      this.held = true
+      return effect
     })
   }
 
@@ -158,7 +170,7 @@ export class Lock {
 
   /** Runs `effect` holding the lock, released however it ends; the wait for the lock is interruptible. */
   with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.uninterruptibleMask((restore) => Effect.zipRight(this.take(restore), this.holding(restore(effect))))
+    return Effect.uninterruptibleMask((restore) => this.takeThen(restore, this.holding(restore(effect))))
   }
 
   /** Runs `effect`, whose caller took the lock, and releases the lock however it ends. */

@@ -46,6 +46,14 @@ export interface KvDriver<V = string> {
     body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | StoreError, R>
   /**
+   * `transact` for a caller that runs uninterruptibly already (inside `Effect.uninterruptibleMask`),
+   * with its `restore`, under which the driver runs the body and every wait `transact` would let
+   * an interruption end. `Store.transaction` calls it where present: it saves the driver's own
+   * uninterruptible region, about six Effect operations per transaction. A driver that wraps
+   * another and changes what `transact` does must not pass this on unchanged.
+   */
+  readonly transactWithin?: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>, restore: Handoff.Restore) => Effect.Effect<A, E | StoreError, R>
+  /**
    * Runs a read-only `body` over committed data without waiting for writers, when the backend
    * can (each read sees some committed state). Store uses it for its read-only methods so log
    * tailing and health checks never queue behind a durable commit.
@@ -164,25 +172,27 @@ const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransacti
   })
 
 /** Each transaction holds the disk's lock until it is durable: the regional disk's commits. */
-const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => ({
-  transact: (body) =>
-    disk.lock.with(
-      Effect.suspend(() => {
-        const writes = new Map<string, unknown>()
-        const snapshot = disk.tree
-        const tx = bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes)
-        const apply = () => commitTo(disk, writes)
-        return Effect.flatMap(body(tx), (result) => {
-          if (writes.size === 0) return Effect.succeed(result)
-          const fault = atCommit()
-          if (fault === undefined) return Effect.sync(() => (apply(), result))
-          return Effect.as(Effect.zipRight(fault, Effect.sync(apply)), result)
-        })
+const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
+  const committing = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      const writes = new Map<string, unknown>()
+      const snapshot = disk.tree
+      const tx = bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes)
+      const apply = () => commitTo(disk, writes)
+      return Effect.flatMap(body(tx), (result) => {
+        if (writes.size === 0) return Effect.succeed(result)
+        const fault = atCommit()
+        if (fault === undefined) return Effect.sync(() => (apply(), result))
+        return Effect.as(Effect.zipRight(fault, Effect.sync(apply)), result)
       })
-    ),
-  read: committedReads<V>(disk),
-  close: Effect.void
-})
+    })
+  return {
+    transact: (body) => disk.lock.with(committing(body)),
+    transactWithin: (body, restore) => disk.lock.takeThen(restore, disk.lock.holding(restore(committing(body)))),
+    read: committedReads<V>(disk),
+    close: Effect.void
+  }
+}
 
 /**
  * The embedded backend's group commit, in memory: the lock covers a body and the hand-over of its
@@ -199,12 +209,12 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => (
  */
 const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
   const pipeline = new Pipeline(disk, atCommit)
-  return {
-    transact: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(
-          disk.lock.take(restore),
-          disk.lock.holding(Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
+  const transactWithin = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>, restore: Handoff.Restore): Effect.Effect<A, E | StoreError, R> =>
+    Effect.flatMap(
+      disk.lock.takeThen(
+        restore,
+        disk.lock.holding(
+          Effect.suspend((): Effect.Effect<HandedOver<A>, E | StoreError, R> => {
             const refused = pipeline.commits.resumable()
             if (refused !== undefined) return Effect.fail(refused)
             const writes = new Map<string, unknown>()
@@ -217,9 +227,15 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
               if (writes.size === 0) return Effect.succeed({ result, durable: pipeline.inFlightDurable() })
               return Effect.succeed({ result, durable: pipeline.handOver(writes) })
             })
-          }))
-        ).pipe(Effect.flatMap(({ result, durable }) => Effect.as(durable, result)))
+          })
+        )
       ),
+      // The wait for durability is interruptible, as the body is: the writes were handed over and become durable regardless.
+      ({ result, durable }) => (durable === undefined ? Effect.succeed(result) : Effect.as(restore(durable), result))
+    )
+  return {
+    transact: (body) => Effect.uninterruptibleMask((restore) => transactWithin(body, restore)),
+    transactWithin,
     read: committedReads<V>(disk),
     close: Effect.void,
     describeCommits: () => `${pipeline.commits.unsettled} commit(s) handed over and not durable; the writer lock ${disk.lock.isHeld ? "held by a transaction body" : "free"}`
@@ -229,7 +245,8 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
 /** A body's result and the wait for its writes to become durable. */
 interface HandedOver<A> {
   readonly result: A
-  readonly durable: Effect.Effect<void, StoreError>
+  /** Undefined when the writes are durable already (or the body wrote nothing and nothing is in flight). */
+  readonly durable: Effect.Effect<void, StoreError> | undefined
 }
 
 /** The state of `pipelinedMemory`: the writes in flight, their order and what a failure left. */
@@ -257,19 +274,19 @@ class Pipeline {
   }
 
   /** Succeeds once every commit handed over so far is durable; fails if one of them will never be (they become durable in order). */
-  inFlightDurable(): Effect.Effect<void, StoreError> {
+  inFlightDurable(): Effect.Effect<void, StoreError> | undefined {
     const last = this.previous
-    if (this.commits.unsettled === 0 || last === undefined) return Effect.void
+    if (this.commits.unsettled === 0 || last === undefined) return undefined
     return Effect.flatMap(last.await, (durable) => (durable ? Effect.void : Effect.fail(chainBroken)))
   }
 
   /** Hands a body's writes over: durable at once when nothing is in flight and the disk asks for no delay, else in order behind the rest. */
-  handOver(writes: ReadonlyMap<string, unknown>): Effect.Effect<void, StoreError> {
+  handOver(writes: ReadonlyMap<string, unknown>): Effect.Effect<void, StoreError> | undefined {
     const idle = this.commits.unsettled === 0
     const fault = idle ? this.atCommit() : undefined
     if (idle && fault === undefined) {
       commitTo(this.disk, writes)
-      return Effect.void
+      return undefined
     }
     const entry = this.commits.begin(writes)
     const outcome = new Handoff.Outcome<boolean>()

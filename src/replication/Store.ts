@@ -528,51 +528,72 @@ const makeTurns = () => {
       waiting.set(ticket, wake)
       return wake.await
     })
-  return { take: () => issued++, finish, awaitTurn }
+  return { take: () => issued++, finish, awaitTurn, isTurn: (ticket: number): boolean => ticket === turn }
 }
 
 /**
- * A transaction (through `transact`) whose `afterCommit` runs only when every earlier one's has.
- * Every ticket taken is finished exactly once, however the transaction ends (an interruption
- * included: the bookkeeping runs uninterruptibly, the transaction and the waits under
- * `restore`), or the turns of later transactions would never come. One match per outcome does
- * it, where `Effect.ensuring` and effects for each step of the bookkeeping took about 25 Effect
- * operations per transaction, a sixth of a simulated write's.
+ * `Store.transaction`: the body through the driver, then, once it is durable, the bookkeeping of
+ * commits (`FailedCommits`), the log entries of the body's last run kept in `recent`, the origin
+ * numbers it wrote settled in the dictionary, and `afterCommit` in its turn (after every earlier
+ * transaction's). All of it is one uninterruptible region, with the body and the waits under
+ * `restore`, and one match per outcome; the driver runs inside it (`KvDriver.transactWithin`)
+ * where it can. Every ticket taken is finished exactly once, however the transaction ends (an
+ * interruption included), or the turns of later transactions would never come.
+ *
+ * It was three regions, each with its own match (the turns, the bookkeeping of commits, the
+ * driver's lock): 47 Effect operations per transaction with an `afterCommit` around a body of
+ * three, of which a simulated event runs about one (December 2026).
  */
-const inTurn = <A, E, R, E2, R2>(
-  transact: <B, F, S>(body: (tx: StoreTransaction) => Effect.Effect<B, F, S>) => Effect.Effect<B, F | StoreError, S>,
-  turns: ReturnType<typeof makeTurns>,
-  body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
-  afterCommit: (result: A) => Effect.Effect<void, E2, R2>
-): Effect.Effect<A, E | E2 | StoreError, R | R2> =>
-  Effect.uninterruptibleMask((restore) => {
-    // The ticket of the body's last run (a backend may run it more than once).
-    let ticket: number | undefined
-    const ended = (result: A): A => {
-      if (ticket !== undefined) turns.finish(ticket)
-      ticket = turns.take()
-      return result
-    }
-    const finished = (): void => {
-      if (ticket !== undefined) turns.finish(ticket)
-      ticket = undefined
-    }
-    const failed = (cause: Cause.Cause<E | E2 | StoreError>) => {
-      finished()
-      return Effect.failCause(cause)
-    }
-    return Effect.matchCauseEffect(restore(transact((tx) => Effect.map(body(tx), ended))), {
-      onFailure: failed,
-      onSuccess: (result) =>
-        Effect.matchCauseEffect(restore(Effect.zipRight(turns.awaitTurn(ticket!), afterCommit(result))), {
-          onFailure: failed,
+const transactionOf =
+  <V>(parts: { readonly driver: KvDriver.KvDriver<V>; readonly cells: Cells<V>; readonly dictionary: OriginIds.OriginIds; readonly recent: RecentLog.RecentLog; readonly failed: FailedCommits; readonly turns: ReturnType<typeof makeTurns> }) =>
+  <A, E, R, E2 = never, R2 = never>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>, afterCommit?: (result: A) => Effect.Effect<void, E2, R2>): Effect.Effect<A, E | E2 | StoreError, R | R2> =>
+    Effect.uninterruptibleMask((restore) => {
+      const { driver, cells, dictionary, recent, failed, turns } = parts
+      let appended: Array<LogEntry> = []
+      // Made only where origin keys are numbered: the in-memory store's transactions allocate nothing for it.
+      let used: Map<string, number> | undefined
+      // The ticket of the body's last run (a backend may run it more than once).
+      let ticket: number | undefined
+      const run = (tx: KvDriver.KvTransaction<V>) => {
+        appended = []
+        const getNow = tx.getNow
+        used = dictionary.numbers && getNow !== undefined ? new Map() : undefined
+        const origin = getNow === undefined || used === undefined ? StoredForm.wholeOrigins : originField(dictionary, cells, getNow, tx, used)
+        const ran = body(makeTransaction(cells, tx, appended, origin))
+        return afterCommit === undefined ? ran : Effect.map(ran, takeTicket)
+      }
+      const takeTicket = (result: A): A => {
+        if (ticket !== undefined) turns.finish(ticket)
+        ticket = turns.take()
+        return result
+      }
+      const failedWith = (cause: Cause.Cause<E | E2 | StoreError>) => {
+        if (ticket !== undefined) turns.finish(ticket)
+        ticket = undefined
+        return Effect.failCause(cause)
+      }
+      const committed = (result: A) => {
+        failed.endCommitted()
+        recent.add(appended)
+        if (used !== undefined && used.size > 0) dictionary.settle(used)
+        if (afterCommit === undefined) return Effect.succeed(result)
+        const mine = ticket!
+        return Effect.matchCauseEffect(restore(turns.isTurn(mine) ? afterCommit(result) : Effect.zipRight(turns.awaitTurn(mine), afterCommit(result))), {
+          onFailure: failedWith,
           onSuccess: () => {
-            finished()
+            turns.finish(mine)
+            ticket = undefined
             return Effect.succeed(result)
           }
         })
+      }
+      failed.begin()
+      const transacted = driver.transactWithin === undefined ? restore(driver.transact(run)) : driver.transactWithin(run, restore)
+      return Effect.matchCauseEffect(transacted, {
+        onFailure: (cause) => failedWith(failed.endFailed(cause)),
+        onSuccess: committed
+      })
     })
-  })
 
 /**
  * Builds the typed Store over a driver that keeps text (the byte-oriented backends), reading the
@@ -610,30 +631,40 @@ class FailedCommits {
   pending = 0
   ended = 0
   // One match on the outcome, with the bookkeeping done in place and uninterruptibly (the
-  // transaction runs under `restore`): every transaction runs this.
+  // transaction runs under `restore`): every transaction outside `Store.transaction` runs this.
   track<A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
     return Effect.uninterruptibleMask((restore) => {
-      this.pending++
+      this.begin()
       return Effect.matchCauseEffect(restore(transaction), {
-        onFailure: (cause) => {
-          this.pending--
-          this.ended++
-          const error = Cause.failureOption(cause)
-          if (error._tag === "Some" && error.value instanceof StoreError) {
-            this.count++
-            this.total++
-            this.last = error.value.message
-          }
-          return Effect.failCause(cause)
-        },
+        onFailure: (cause) => Effect.failCause(this.endFailed(cause)),
         onSuccess: (value) => {
-          this.pending--
-          this.ended++
-          this.count = 0
+          this.endCommitted()
           return Effect.succeed(value)
         }
       })
     })
+  }
+  /** A transaction began (run uninterruptibly, with `endFailed` or `endCommitted` for its outcome). */
+  begin(): void {
+    this.pending++
+  }
+  /** A transaction failed with `cause`, which is returned; a store error counts as a failed commit. */
+  endFailed<C extends Cause.Cause<unknown>>(cause: C): C {
+    this.pending--
+    this.ended++
+    const error = Cause.failureOption(cause)
+    if (error._tag === "Some" && error.value instanceof StoreError) {
+      this.count++
+      this.total++
+      this.last = error.value.message
+    }
+    return cause
+  }
+  /** A transaction committed. */
+  endCommitted(): void {
+    this.pending--
+    this.ended++
+    this.count = 0
   }
   describe(): string {
     return `${this.count} transaction${this.count === 1 ? "" : "s"} in a row did not commit, the last: ${this.last}`
@@ -682,31 +713,6 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
-/**
- * Runs a transaction and, once it is durable, keeps the log entries of its body's last run in
- * `recent` and the origin numbers that run wrote in the dictionary.
- */
-const transacting =
-  <V>(driver: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds, recent: RecentLog.RecentLog) =>
-  <A, E, R>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-    Effect.suspend(() => {
-      let appended: Array<LogEntry> = []
-      // Made only where origin keys are numbered: the in-memory store's transactions allocate nothing for it.
-      let used: Map<string, number> | undefined
-      const run = (tx: KvDriver.KvTransaction<V>) => {
-        appended = []
-        const getNow = tx.getNow
-        used = dictionary.numbers && getNow !== undefined ? new Map() : undefined
-        const origin = getNow === undefined || used === undefined ? StoredForm.wholeOrigins : originField(dictionary, cells, getNow, tx, used)
-        return body(makeTransaction(cells, tx, appended, origin))
-      }
-      return Effect.map(driver.transact(run), (result) => {
-        recent.add(appended)
-        if (used !== undefined && used.size > 0) dictionary.settle(used)
-        return result
-      })
-    })
-
 const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {
   const failed = new FailedCommits()
   const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
@@ -714,9 +720,8 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
   const turns = makeTurns()
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
-  const transact = transacting(driver, cells, dictionary, recent)
   return {
-    transaction: (body, afterCommit) => (afterCommit === undefined ? transact(body) : inTurn(transact, turns, body, afterCommit)),
+    transaction: transactionOf({ driver: backend, cells, dictionary, recent, failed, turns }),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
     scanTuples: (prefix, page) =>
       read((tx) => {

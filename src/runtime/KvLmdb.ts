@@ -627,24 +627,28 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
     const awaitDurable = (durable: Promise<void> | undefined): Effect.Effect<void, StoreError> =>
       durable === undefined ? Effect.void : Effect.tryPromise({ try: () => durable, catch: (error) => failure("commit", error) })
 
-    return {
-      // The lock covers the body and the hand-over to lmdb only; the wait for durability runs after
-      // it, so the next body runs while this commit is on its way to disk. Once the writes are
-      // handed over they will commit, so the rest is uninterruptible: the caller learns the outcome.
-      transact: (body) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.zipRight(
-            lock.take(restore),
-            lock.holding(
-              Effect.suspend(() => {
-                const refused = inFlight.resumable()
-                if (refused !== undefined) return Effect.fail(refused)
-                const { transaction, writes } = KvEncoding.buffered(bodyReader)
-                return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
-              })
-            )
-          ).pipe(Effect.flatMap(({ durable, result }) => Effect.as(awaitDurable(durable), result)))
+    // The lock covers the body and the hand-over to lmdb only; the wait for durability runs after
+    // it, so the next body runs while this commit is on its way to disk. Once the writes are
+    // handed over they will commit, so the rest is uninterruptible: the caller learns the outcome.
+    const transactWithin = <A, E, R>(body: (tx: KvDriver.KvTransaction<string>) => Effect.Effect<A, E, R>, restore: Handoff.Restore): Effect.Effect<A, E | StoreError, R> =>
+      Effect.flatMap(
+        lock.takeThen(
+          restore,
+          lock.holding(
+            Effect.suspend(() => {
+              const refused = inFlight.resumable()
+              if (refused !== undefined) return Effect.fail(refused)
+              const { transaction, writes } = KvEncoding.buffered(bodyReader)
+              return Effect.flatMap(restore(body(transaction)), (result) => Effect.map(start(writes), (durable) => ({ result, durable })))
+            })
+          )
         ),
+        ({ durable, result }) => (durable === undefined ? Effect.succeed(result) : Effect.as(awaitDurable(durable), result))
+      )
+
+    return {
+      transact: (body) => Effect.uninterruptibleMask((restore) => transactWithin(body, restore)),
+      transactWithin,
       // lmdb reads see the last committed state without the writer lock, so log tailing and
       // health checks never wait behind an fsync'd commit, and never see writes not yet durable.
       read: (body) => body(KvDriver.readOnly(reader.get, reader.range, reader.getNow)),

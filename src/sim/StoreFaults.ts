@@ -50,15 +50,22 @@ export class StoreFaults {
 }
 
 /** A driver that counts the transactions it runs (reads included). */
-const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => ({
-  transact: (body) => Effect.suspend(() => {
-    faults.transactions++
-    return driver.transact(body)
-  }),
-  ...(driver.read === undefined ? {} : { read: driver.read }),
-  ...(driver.describeCommits === undefined ? {} : { describeCommits: driver.describeCommits }),
-  close: driver.close
-})
+const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => {
+  const within = driver.transactWithin
+  return {
+    transact: (body) => Effect.suspend(() => {
+      faults.transactions++
+      return driver.transact(body)
+    }),
+    ...(within === undefined ? {} : { transactWithin: (body, restore) => Effect.suspend(() => {
+      faults.transactions++
+      return within(body, restore)
+    }) }),
+    ...(driver.read === undefined ? {} : { read: driver.read }),
+    ...(driver.describeCommits === undefined ? {} : { describeCommits: driver.describeCommits }),
+    close: driver.close
+  }
+}
 
 /**
  * How a simulated disk keeps its values: `decoded` (the values themselves, frozen, as the

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Logger } from "effect"
+import { StoreError } from "../../src/replication/Errors.js"
 import type * as Change from "../../src/replication/Change.js"
 import * as DiskTree from "../../src/replication/DiskTree.js"
 import * as Handoff from "../../src/replication/Handoff.js"
@@ -93,6 +94,27 @@ describe("Store.transaction's afterCommit", () => {
         yield* Fiber.interrupt(stuck)
         yield* Fiber.join(third)
         expect(ran).toEqual(["first", "second", "third"])
+      }))
+
+    it.effect(`counts every transaction once in its progress and failures, however it ends: committed, refused by its body, failed to commit, interrupted in its body or its publication (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+      Effect.gen(function* () {
+        const store = yield* memoryStore(pipelined)
+        yield* store.transaction(bump, () => Effect.void)
+        expect(yield* store.progress).toEqual({ pending: 0, ended: 1 })
+        yield* Effect.exit(store.transaction((tx) => Effect.zipRight(bump(tx), Effect.fail("refused")), () => Effect.void))
+        yield* Effect.exit(store.transaction(() => Effect.fail(new StoreError({ operation: "commit", message: "the disk is full" }))))
+        expect(yield* store.failedTransactions).toEqual({ inARow: 1, total: 1 })
+        const inBody = yield* Effect.fork(store.transaction(() => Effect.never))
+        yield* Effect.yieldNow()
+        expect((yield* store.progress).pending).toBe(1)
+        yield* Fiber.interrupt(inBody)
+        const inPublication = yield* Effect.fork(store.transaction(bump, () => Effect.never))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(inPublication)
+        expect(yield* store.progress).toEqual({ pending: 0, ended: 5 })
+        // A commit clears the failures in a row, and the turns still come.
+        expect(yield* store.transaction(bump, () => Effect.void)).toBeGreaterThan(0)
+        expect(yield* store.failedTransactions).toEqual({ inARow: 0, total: 1 })
       }))
   }
 })

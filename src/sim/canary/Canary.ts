@@ -154,10 +154,16 @@ export const drainEarly =
     Effect.map(drain(0), (drained) => ({ ...drained, complete: true, behind: [], targetsUnknown: false }))
 
 /** A store driver whose transactions drop every write of the dictionary's keys (`k/...`) and keep the rest. */
-export const originKeysUnwritten = <V>(driver: KvDriver.KvDriver<V>): KvDriver.KvDriver<V> => ({
-  ...driver,
-  transact: (body) => driver.transact((tx) => body({ ...tx, set: (key, value) => (key.startsWith(OriginIds.prefix) ? undefined : tx.set(key, value)) }))
-})
+export const originKeysUnwritten = <V>(driver: KvDriver.KvDriver<V>): KvDriver.KvDriver<V> => {
+  const unwritten = <A, E, R>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, E, R>) => (tx: KvDriver.KvTransaction<V>) =>
+    body({ ...tx, set: (key, value) => (key.startsWith(OriginIds.prefix) ? undefined : tx.set(key, value)) })
+  const within = driver.transactWithin
+  return {
+    ...driver,
+    transact: (body) => driver.transact(unwritten(body)),
+    ...(within === undefined ? {} : { transactWithin: (body, restore) => within(unwritten(body), restore) })
+  }
+}
 
 /**
  * A store driver that counts writes as committed once they are handed over to the disk, as
