@@ -84,7 +84,7 @@ export class Gate {
   }
 
   /** Waits until the gate is open. */
-  readonly await: Effect.Effect<void> = Effect.suspend(() => (this.opened ? Effect.void : waitFor((wake) => this.unsafeSubscribe(wake))))
+  readonly await: Effect.Effect<void> = Effect.suspend(() => (this.opened ? Effect.void : waitFor((wake) => this.unsafeSubscribe(wakeVoid(wake)))))
 
   /**
    * Waits until the gate opens, at most `timeoutMs`; the gate stays as it is. With a clock that
@@ -217,7 +217,7 @@ const awaitAnyTimer = (gates: ReadonlyArray<Gate>, timer: Timer, timeoutMs: numb
       waiting = false
       for (const cancel of cancels) cancel()
       onEnd?.()
-      wake()
+      wake(Effect.void)
     }
     for (const gate of gates) if (waiting) cancels.push(gate.unsafeSubscribe(once))
     if (waiting && timeoutMs !== undefined) cancels.push(timer.schedule(timeoutMs, once))
@@ -230,10 +230,10 @@ const awaitAnyTimer = (gates: ReadonlyArray<Gate>, timer: Timer, timeoutMs: numb
   })
 
 /**
- * Suspends the fiber until `register`'s `wake` is called; what `register` returns unregisters
- * it when the fiber ends first (an interruption). For waits whose wake-up is a broadcast (a gate
- * opening, a timer): nothing is handed over through `wake`, so one that comes after an
- * interruption, which the runtime then drops, loses nothing.
+ * Suspends the fiber until `register`'s `wake` is called, and goes on with the effect given to it;
+ * what `register` returns unregisters it when the fiber ends first (an interruption). For waits
+ * whose wake-up nobody else would take (a gate opening, a timer, the answer to this fiber's own
+ * request): one that comes after an interruption, which the runtime then drops, loses nothing.
  *
  * `Effect.async` with a canceler wraps the wait in `Effect.onInterrupt`: an uninterruptible
  * region and a match on the exit, twelve Effect operations per wait where the wait alone is
@@ -243,9 +243,9 @@ const awaitAnyTimer = (gates: ReadonlyArray<Gate>, timer: Timer, timeoutMs: numb
  * five operations. An interrupted fiber unregisters once it has ended, after its finalizers,
  * rather than at the interruption; a wake in between finds nobody waiting.
  */
-export const waitFor = (register: (wake: () => void) => () => void): Effect.Effect<void> =>
-  Effect.withFiberRuntime<void>((fiber) =>
-    Effect.async<void>((resume) => {
+export const waitFor = <A = void, E = never>(register: (wake: (effect: Effect.Effect<A, E>) => void) => () => void): Effect.Effect<A, E> =>
+  Effect.withFiberRuntime<A, E>((fiber) =>
+    Effect.async<A, E>((resume) => {
       let waiting = true
       let unregister: (() => void) | undefined
       const ended = () => {
@@ -253,16 +253,19 @@ export const waitFor = (register: (wake: () => void) => () => void): Effect.Effe
         waiting = false
         unregister?.()
       }
-      const woken = Effect.sync(() => fiber.removeObserver(ended))
-      unregister = register(() => {
+      const woken = () => fiber.removeObserver(ended)
+      unregister = register((effect) => {
         if (!waiting) return
         waiting = false
-        resume(woken)
+        // A wake with no value costs one operation less.
+        resume((effect as Effect.Effect<unknown, unknown>) === Effect.void ? (Effect.sync(woken) as unknown as Effect.Effect<A, E>) : Effect.suspend(() => (woken(), effect)))
       })
       // Woken already (a gate open when subscribed): nothing to clean up.
       if (waiting) fiber.addObserver(ended)
     })
   )
+
+const wakeVoid = (wake: (effect: Effect.Effect<void>) => void) => () => wake(Effect.void)
 
 // Without a callback timer (a test clock, say): a race of the waits against a sleep; no
 // simulated or production node takes this path.

@@ -6,6 +6,7 @@
  */
 import { Cause, Context, Effect, Either, Exit, Layer, Runtime, Scope } from "effect"
 import { NetworkError, networkError } from "./Errors.js"
+import * as Handoff from "./Handoff.js"
 import type * as Message from "./Message.js"
 import type * as Random from "./Random.js"
 import * as WireCodec from "./WireCodec.js"
@@ -78,12 +79,11 @@ export type Call = (target: Peer, request: Message.Request, timeoutMs: number, d
 export const sendOver =
   (call: Call) =>
   (target: Peer, request: Message.Request, timeoutMs: number): Effect.Effect<Message.Response, NetworkError> =>
-    Effect.async((resume) => {
-      const abandon = call(target, request, timeoutMs, (outcome) =>
+    Handoff.waitFor((resume) =>
+      call(target, request, timeoutMs, (outcome) =>
         resume(outcome === undefined ? Effect.dieMessage("the request died") : Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left))
       )
-      return Effect.sync(abandon)
-    })
+    )
 
 /**
  * The network's `call`, or one that runs `send` on a fiber of its own in `runtime` (production's

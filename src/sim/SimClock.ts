@@ -59,7 +59,7 @@ export const make = (
     sleep: (duration) => {
       const millis = Duration.toMillis(duration)
       if (!Number.isFinite(millis)) return Handoff.parked
-      return Effect.async<void>((resume) => Effect.sync(schedule(millis, () => resume(Effect.void))))
+      return Handoff.waitFor((wake) => schedule(millis, () => wake(Effect.void)))
     }
   }
 }
