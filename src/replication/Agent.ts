@@ -30,7 +30,7 @@
  * reached any node of a region therefore reaches every other node and every target even if
  * the node that first received it loses its disk right after.
  */
-import { Cause, Context, Duration, Effect, FiberMap, Ref, Stream } from "effect"
+import { Cause, Context, Duration, Effect, FiberMap, Stream } from "effect"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
 import type { NetworkError } from "./Errors.js"
@@ -87,32 +87,42 @@ const windowOf = (settings: Settings): number => settings.batchesInFlightMax ?? 
 
 /** The batches one target may have in flight: a semaphore that also says how many are taken. */
 interface Window {
+  /** Waits for a free slot and takes it. Only the target's own round loop takes. */
   readonly take: Effect.Effect<void>
-  readonly release: Effect.Effect<void>
+  readonly release: () => void
   /** Batches taken and not released yet (collected, in flight, or waiting to be acknowledged in order). */
   readonly taken: () => number
   /** Opens at the next release (take it before waiting). */
   readonly nextRelease: () => Handoff.Gate
 }
 
-const makeWindow = (size: number): Effect.Effect<Window> =>
-  Effect.map(Effect.makeSemaphore(size), (semaphore) => {
-    let taken = 0
-    let released = new Handoff.Gate()
-    return {
-      take: Effect.zipRight(semaphore.take(1), Effect.sync(() => void taken++)),
-      release: Effect.zipRight(
-        Effect.sync(() => {
-          taken--
-          released.unsafeOpen()
-          released = new Handoff.Gate()
-        }),
-        Effect.asVoid(semaphore.release(1))
-      ),
-      taken: () => taken,
-      nextRelease: () => released
+/**
+ * A counter and a gate: one fiber takes (the target's round loop), so a waiter needs no place in
+ * a queue, and a free slot is taken in one step. Effect's semaphore cost about six Effect
+ * operations per batch more, its release an Effect of its own where every caller is in a step
+ * already.
+ */
+const makeWindow = (size: number): Window => {
+  let taken = 0
+  let released = new Handoff.Gate()
+  const take: Effect.Effect<void> = Effect.suspend(() => {
+    if (taken < size) {
+      taken++
+      return Effect.void
     }
+    return Effect.zipRight(released.await, take)
   })
+  return {
+    take,
+    release: () => {
+      taken--
+      released.unsafeOpen()
+      released = new Handoff.Gate()
+    },
+    taken: () => taken,
+    nextRelease: () => released
+  }
+}
 
 /** Changes in the next batch to a target `behind` log entries behind: a catch-up batch when a window of ordinary ones would not hold them. */
 const batchLimit = (settings: Settings, behind: number): number => (behind > windowOf(settings) * settings.batchSize ? catchUpBatchSizeOf(settings) : settings.batchSize)
@@ -265,20 +275,32 @@ class InOrder {
 interface CursorMoves {
   readonly metrics: Metrics.Metrics["Type"]
   readonly logEnd: Effect.Effect<number>
-  readonly updateTarget: (target: string, change: (stats: TargetStats) => TargetStats) => Effect.Effect<void>
+  readonly updateTarget: (target: string, change: (stats: TargetStats) => TargetStats) => void
 }
 
-/** Moves the cursor to `scannedTo`, with the statistics of the batch acknowledged up to it (`counted`) if one was sent. */
-const moveCursor = (moves: CursorMoves, target: string, scannedTo: number, counted: ((stats: TargetStats) => TargetStats) | undefined, cursor: LazyCursor.LazyCursor) =>
-  Effect.gen(function* () {
+/**
+ * Moves the cursor to `scannedTo`, with the statistics of the batch acknowledged up to it
+ * (`counted`) if one was sent, then `andThen` (a release of the window), all in one step after
+ * reading the log's end.
+ */
+const moveCursor = (
+  moves: CursorMoves,
+  target: string,
+  scannedTo: number,
+  counted: ((stats: TargetStats) => TargetStats) | undefined,
+  cursor: LazyCursor.LazyCursor,
+  andThen?: () => void
+): Effect.Effect<void> =>
+  Effect.map(moves.logEnd, (logEnd) => {
     // Persisted lazily (`LazyCursor`): a round never waits for a durable cursor write.
-    yield* cursor.advance(scannedTo)
-    const caughtUp = scannedTo >= (yield* moves.logEnd)
+    cursor.advance(scannedTo)
+    const caughtUp = scannedTo >= logEnd
     if (caughtUp) moves.metrics.lag(target, 0)
-    yield* moves.updateTarget(target, (before) => {
+    moves.updateTarget(target, (before) => {
       const stats = counted === undefined ? before : counted(before)
       return { ...stats, cursor: scannedTo, lagMs: caughtUp ? 0 : stats.lagMs }
     })
+    andThen?.()
   })
 
 /**
@@ -476,10 +498,10 @@ export const make = (options: MakeOptions) =>
     // one slot across five regions converged 30 s after the heal, past the seed's budget (swarm
     // seed 130001316; 123000087 before it), though correct.
     const settings = { ...options.settings, batchesInFlightMax: Math.min(windowOf(options.settings), options.inFlightPerTargetMax ?? Infinity) }
-    const targets = yield* Ref.make(new Map<string, TargetStats>())
-
-    const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats) =>
-      Ref.update(targets, (all) => new Map(all).set(target, change(all.get(target) ?? emptyTarget(target))))
+    // Changed in place, in the steps that change them; `stats` copies them out.
+    const targets = new Map<string, TargetStats>()
+    const updateTarget = (target: string, change: (stats: TargetStats) => TargetStats): void =>
+      void targets.set(target, change(targets.get(target) ?? emptyTarget(target)))
     const cursors: CursorMoves = { metrics, logEnd: feed.logEnd, updateTarget }
 
     // Per target, the signal its next acknowledgement fires (see `retryWait`).
@@ -524,7 +546,7 @@ export const make = (options: MakeOptions) =>
           failures++
           metrics.replicationFailed(target)
           metrics.targetConnected(target, false)
-          yield* updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
+          updateTarget(target, (stats) => ({ ...stats, failures: stats.failures + 1, consecutiveFailures: failures, lastError: outcome.left.message }))
           yield* Effect.logDebug(`replication to ${target} failed (${failures}): ${outcome.left.message}`)
           yield* retryWait(topologies, { target, sibling: siblingNodeOf(options.regionId, target), unreachable: outcome.left.unreachable === true }, backoffMs(settings, failures, random), answered)
         }
@@ -580,7 +602,7 @@ export const make = (options: MakeOptions) =>
      * slot of the window.
      */
     const advancePast = (target: string, batch: InFlight, window: Window, cursor: LazyCursor.LazyCursor) =>
-      Effect.zipRight(moveCursor(cursors, target, batch.pending.scannedTo, batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent), cursor), window.release)
+      moveCursor(cursors, target, batch.pending.scannedTo, batch.sent === undefined ? undefined : acknowledged(metrics, target, batch.pending, batch.sent), cursor, window.release)
 
     /**
      * Before a target's fiber moves its cursor under `topology`, it sends what that topology
@@ -621,7 +643,7 @@ export const make = (options: MakeOptions) =>
     const runTarget = (target: string, topology: Topology.Topology): Effect.Effect<never> =>
       Effect.scoped(
         Effect.gen(function* () {
-          yield* updateTarget(target, (stats) => stats)
+          updateTarget(target, (stats) => stats)
           if (!target.startsWith(siblingPrefix)) {
             // A store failure retries the look-back after the capped delay; the cursor waits for it.
             yield* lookBack(target, topology).pipe(
@@ -631,7 +653,7 @@ export const make = (options: MakeOptions) =>
               Effect.eventually
             )
           }
-          const window = yield* makeWindow(windowOf(settings))
+          const window = makeWindow(windowOf(settings))
           const senders = yield* Handoff.Pool.make()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
@@ -644,7 +666,7 @@ export const make = (options: MakeOptions) =>
             const collected = yield* Effect.either(Effect.zipRight(awaitWork(next, window), collect(target, next, topology)))
             if (collected._tag === "Left") {
               // A store failure skips this round; the capped delay bounds how often it is retried.
-              yield* window.release
+              window.release()
               yield* Effect.logWarning(`replication round towards ${target} failed: ${collected.left.message}`)
               yield* Effect.sleep(Duration.millis(settings.retryDelayMaxMs))
               continue
@@ -703,8 +725,8 @@ export const make = (options: MakeOptions) =>
       })
     )
 
-    const stats = Effect.map(Ref.get(targets), (all) => {
-      const list = [...all.values()].sort((a, b) => (a.target < b.target ? -1 : 1))
+    const stats = Effect.sync(() => {
+      const list = [...targets.values()].sort((a, b) => (a.target < b.target ? -1 : 1))
       return {
         changesReplicated: list.reduce((sum, target) => sum + target.changesReplicated, 0),
         failures: list.reduce((sum, target) => sum + target.failures, 0),

@@ -16,8 +16,8 @@ import * as Store from "./Store.js"
 
 /** One target's cursor. */
 export interface LazyCursor {
-  /** Moves the cursor to `position` (a smaller one than the last is ignored); persisted soon after. */
-  readonly advance: (position: number) => Effect.Effect<void>
+  /** Moves the cursor to `position` (a smaller one than the last is ignored); persisted soon after. A plain call: the agent moves it inside a step of its own. */
+  readonly advance: (position: number) => void
 }
 
 /**
@@ -53,11 +53,10 @@ export const make = (target: string, initial: number, retryDelayMs: number): Eff
     })
     yield* Effect.forkScoped(Handoff.repeat(writeLatest))
     return {
-      advance: (position) =>
-        Effect.sync(() => {
-          if (position <= latest) return
-          latest = position
-          moved.unsafeOpen()
-        })
+      advance: (position) => {
+        if (position <= latest) return
+        latest = position
+        moved.unsafeOpen()
+      }
     }
   })
