@@ -230,8 +230,13 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
           })
         )
       ),
-      // The wait for durability is interruptible, as the body is: the writes were handed over and become durable regardless.
-      ({ result, durable }) => (durable === undefined ? Effect.succeed(result) : Effect.as(restore(durable), result))
+      // Not under `restore`: the wait is what makes the commit durable (`Pipeline.commit`), so an
+      // interrupted waiter would leave it unsettled for good, where lmdb's commit goes on whoever
+      // waits: later commits waited behind it, and after a failed commit every transaction was
+      // refused (`InFlightCommits.resumable`). Swarm seed 77000009 of small-messages.yaml found it
+      // on December 7, 2026, the day it was written. Once the writes are handed over they commit,
+      // and the caller learns the outcome, as with lmdb.
+      ({ result, durable }) => (durable === undefined ? Effect.succeed(result) : Effect.as(durable, result))
     )
   return {
     transact: (body) => Effect.uninterruptibleMask((restore) => transactWithin(body, restore)),

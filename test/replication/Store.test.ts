@@ -96,6 +96,28 @@ describe("Store.transaction's afterCommit", () => {
         expect(ran).toEqual(["first", "second", "third"])
       }))
 
+    it.effect(`a transaction whose caller is interrupted while its commit is on its way to a slow disk still commits, and later ones run (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+      Effect.gen(function* () {
+        const disk = KvDriver.makeMemoryDisk()
+        const slow = new Handoff.Gate()
+        let delayed = true
+        const store = Store.makeMemory(yield* KvDriver.makeMemory<unknown>(disk, { pipelined, atCommit: () => (delayed ? slow.await : undefined) }))
+        const waiting = yield* Effect.fork(store.transaction(bump, () => Effect.void))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        expect(disk.commits).toBe(0)
+        const interrupting = yield* Effect.fork(Fiber.interrupt(waiting))
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+        slow.unsafeOpen()
+        delayed = false
+        yield* Fiber.join(interrupting)
+        // The serial driver commits inside the interruptible body, as FoundationDB does: nothing of
+        // an interrupted transaction is kept. The pipelined one, as lmdb does, commits what it handed over.
+        expect(disk.commits).toBe(pipelined ? 1 : 0)
+        const next = yield* Effect.timeoutFail(store.transaction(bump, () => Effect.void), { duration: "1 second", onTimeout: () => "the next transaction never ended" })
+        expect(next).toBe(pipelined ? 2 : 1)
+        expect(yield* store.progress).toEqual({ pending: 0, ended: 2 })
+      }))
+
     it.effect(`counts every transaction once in its progress and failures, however it ends: committed, refused by its body, failed to commit, interrupted in its body or its publication (${pipelined ? "pipelined" : "serial"} driver)`, () =>
       Effect.gen(function* () {
         const store = yield* memoryStore(pipelined)

@@ -612,6 +612,14 @@ describe("swarm", () => {
     expect(result.failover?.promotedBackAtMs).toBeDefined()
   })
 
+  it("seed 77000009 over small-messages.yaml: a transaction interrupted while its commit was on its way to eu-central-1's slow, failing disk left the commit unsettled, and that store refused every transaction after it (the regions never converged)", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/small-messages.yaml"), 77000009)
+    expect(scenario.faults.find((fault) => fault.kind === "store")).toMatchObject({ atMs: 4_010 })
+    const result = runScenario(scenario, 77000009)
+    expect(result.violations).toEqual([])
+    expect(result.converged).toBe(true)
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
