@@ -212,21 +212,20 @@ const awaitAnyTimer = (gates: ReadonlyArray<Gate>, timer: Timer, timeoutMs: numb
   waitFor((wake) => {
     const cancels: Array<() => void> = []
     let waiting = true
-    const once = () => {
-      if (!waiting) return
+    // Ends the wait once, however it ends; true for the call that ended it.
+    const stop = (): boolean => {
+      if (!waiting) return false
       waiting = false
       for (const cancel of cancels) cancel()
       onEnd?.()
-      wake(Effect.void)
+      return true
+    }
+    const once = () => {
+      if (stop()) wake(Effect.void)
     }
     for (const gate of gates) if (waiting) cancels.push(gate.unsafeSubscribe(once))
     if (waiting && timeoutMs !== undefined) cancels.push(timer.schedule(timeoutMs, once))
-    return () => {
-      if (!waiting) return
-      waiting = false
-      for (const cancel of cancels) cancel()
-      onEnd?.()
-    }
+    return stop
   })
 
 /**
