@@ -170,7 +170,12 @@ export class Lock {
 
   /** Runs `effect` holding the lock, released however it ends; the wait for the lock is interruptible. */
   with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.uninterruptibleMask((restore) => this.takeThen(restore, this.holding(restore(effect))))
+    return Effect.uninterruptibleMask((restore) => this.within(restore, effect))
+  }
+
+  /** `with` for a caller already inside `Effect.uninterruptibleMask`, with its `restore`. */
+  within<A, E, R>(restore: Restore, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return this.takeThen(restore, this.holding(restore(effect)))
   }
 
   /** Runs `effect`, whose caller took the lock, and releases the lock however it ends. */

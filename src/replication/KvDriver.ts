@@ -188,7 +188,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
     })
   return {
     transact: (body) => disk.lock.with(committing(body)),
-    transactWithin: (body, restore) => disk.lock.takeThen(restore, disk.lock.holding(restore(committing(body)))),
+    transactWithin: (body, restore) => disk.lock.within(restore, committing(body)),
     read: committedReads<V>(disk),
     close: Effect.void
   }
