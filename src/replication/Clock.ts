@@ -5,7 +5,7 @@
  * and the simulator with its virtual clock; the simulator can also hand each node its own
  * skewed physical source. Nothing here reads the machine's clock directly.
  */
-import { Clock as EffectClock, Context, Effect, Layer, Ref } from "effect"
+import { Clock as EffectClock, Context, Effect, Layer } from "effect"
 import * as ClockOffset from "./ClockOffset.js"
 import * as Timestamp from "./Timestamp.js"
 
@@ -68,11 +68,13 @@ export const make = (options: {
   Effect.gen(function* () {
     const effectClock = yield* Effect.clock
     const source = options.physicalMs ?? (() => effectClock.unsafeCurrentTimeMillis())
-    const last = yield* Ref.make(Timestamp.zero)
     const whole = (ms: number) => Math.max(0, Math.floor(ms))
     const physicalNow = typeof source === "function" ? () => whole(source()) : undefined
     const wholeMs = physicalNow !== undefined ? Effect.sync(physicalNow) : Effect.map(source as Effect.Effect<number>, whole)
     const maxOffsetMs = options.maxOffsetMs ?? maxOffsetMsDefault
+    // Each method is one step at a physical reading: a single Effect operation where the source is
+    // a plain reading (the simulator's, production's), two over an Effect source.
+    const atPhysical = <A>(f: (ms: number) => A): Effect.Effect<A> => (physicalNow !== undefined ? Effect.sync(() => f(physicalNow())) : Effect.map(wholeMs, f))
     const samples = new Map<string, ClockOffset.Sample>()
     const offsets = {
       maxOffsetMs,
@@ -84,8 +86,8 @@ export const make = (options: {
       return {
         mode: "wall" as const,
         physicalMs: wholeMs,
-        now: Effect.map(wholeMs, (ms): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
-        nowMany: (count) => Effect.map(wholeMs, (ms) => Array.from({ length: count }, (): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 }))),
+        now: atPhysical((ms): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
+        nowMany: (count) => atPhysical((ms) => Array.from({ length: count }, (): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 }))),
         observe: () => Effect.void,
         observeAll: () => Effect.void,
         current: Effect.succeed(Timestamp.zero),
@@ -93,29 +95,29 @@ export const make = (options: {
         ...offsets
       }
     }
+    // The HLC's last value. A plain variable: every change to it is one synchronous step, so no
+    // two fibers interleave inside one (a Ref would cost an Effect operation of its own per read
+    // or change, on every write and every batch applied).
+    let last = Timestamp.zero
+    const tick = (ms: number): Timestamp.Timestamp => (last = Timestamp.tick(last, ms))
     return {
       mode: "hlc" as const,
-      current: Ref.get(last),
-      restore: (high) => Ref.update(last, (ts) => (Timestamp.order(high, ts) > 0 ? high : ts)),
+      current: Effect.sync(() => last),
+      restore: (high) => Effect.sync(() => void (last = Timestamp.order(high, last) > 0 ? high : last)),
       ...offsets,
       physicalMs: wholeMs,
-      now: Effect.flatMap(wholeMs, (ms) => Ref.updateAndGet(last, (ts) => Timestamp.tick(ts, ms))),
+      now: atPhysical(tick),
       nowMany: (count) =>
-        Effect.flatMap(wholeMs, (ms) =>
-          Ref.modify(last, (ts) => {
-            const stamps: Array<Timestamp.Timestamp> = []
-            for (let index = 0; index < count; index++) stamps.push((ts = Timestamp.tick(ts, ms)))
-            return [stamps, ts]
-          })
-        ),
-      observe: (remote) => Effect.flatMap(wholeMs, (ms) => Ref.update(last, (ts) => receiveBounded(ts, remote, ms, maxOffsetMs))),
+        atPhysical((ms) => {
+          const stamps: Array<Timestamp.Timestamp> = []
+          for (let index = 0; index < count; index++) stamps.push(tick(ms))
+          return stamps
+        }),
+      observe: (remote) => atPhysical((ms) => void (last = receiveBounded(last, remote, ms, maxOffsetMs))),
       observeAll: (remotes) =>
-        Effect.flatMap(wholeMs, (ms) =>
-          Ref.update(last, (ts) => {
-            for (const remote of remotes) ts = receiveBounded(ts, remote, ms, maxOffsetMs)
-            return ts
-          })
-        )
+        atPhysical((ms) => {
+          for (const remote of remotes) last = receiveBounded(last, remote, ms, maxOffsetMs)
+        })
     }
   })
 

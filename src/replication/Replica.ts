@@ -10,7 +10,7 @@
  * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
-import { Context, Effect, Ref } from "effect"
+import { Context, Effect } from "effect"
 import * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
@@ -249,62 +249,50 @@ export const make = (options: Options) =>
     // The HLC resumes from its high-water on this disk, so a node restarted with its clock set
     // back never stamps a write below one it stamped before.
     yield* clock.restore(yield* store.clockHighWater)
-    const stats = yield* Ref.make(emptyStats)
-    const writesOpen = yield* Ref.make(false)
-    const count = (delta: Partial<ReplicaStats>) =>
-      Ref.update(stats, (current) => {
-        const next: Record<string, number> = { ...current }
-        for (const [name, value] of Object.entries(delta)) next[name] = (next[name] ?? 0) + (value ?? 0)
-        return next as unknown as ReplicaStats
-      })
+    // Plain variables, each read or changed in one synchronous step: Refs cost an Effect
+    // operation of their own per read or change, several on every write.
+    let stats = emptyStats
+    let writesOpen = false
+    const bump = (delta: Partial<ReplicaStats>): void => {
+      const next: Record<string, number> = { ...stats }
+      for (const [name, value] of Object.entries(delta)) next[name] = (next[name] ?? 0) + (value ?? 0)
+      stats = next as unknown as ReplicaStats
+    }
+    // The monotonic clock of the fiber that built the replica: a node's fibers all run on one.
+    const monotonicNow = yield* Clock.monotonicReader
+    const leaseCheck = (topology: Topology.Topology, vault: string) => primacyCheckNow(primacy, monotonicNow(), topology, vault)
 
-    // Epoch records are the failover protocol's own writes: a region records its promotion
-    // before it has a lease, so that every region learns of the new epoch from its log.
-    const checkPrimacy = (topology: Topology.Topology, vault: string) => Effect.map(primacyCheck(primacy, topology, vault), (checked) => checked.rejected)
-
-    // Checked at the end of the transaction body, just before the commit: the write lease and
-    // the client's deadline must still hold then, not only when the write was admitted (a node
-    // that stalls in between must not acknowledge a write after another region took over).
-    const beforeCommit = (topology: Topology.Topology, vault: string, writeOptions: WriteOptions) =>
-      Effect.gen(function* () {
-        const nowMs = yield* Clock.monotonicMs
-        if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
-          return yield* new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
-        }
-        const checked = yield* primacyCheck(primacy, topology, vault)
-        if (checked.rejected !== undefined) return yield* checked.rejected
-        return checked.epoch
+    // The transaction body: the local commit, then the checks just before it (`beforeCommit`).
+    const commitChecked = (tx: Store.StoreTransaction, operations: ReadonlyArray<Operation>, admitted: Admitted, writeOptions: WriteOptions) =>
+      Effect.flatMap(commitLocal(tx, clock, { ...options, origin }, operations), (committed) => {
+        const checked = beforeCommit(primacy, monotonicNow(), admitted, writeOptions)
+        return checked instanceof WriteRejected ? Effect.fail(checked) : Effect.succeed([committed, checked.epoch] as const)
       })
 
     const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}) =>
-      Effect.gen(function* () {
-        const vault = operations[0]?.tuple.vault
-        if (vault === undefined) return yield* new WriteRejected({ reason: "Invalid", message: "a write needs at least one operation" })
-        if (operations.some((operation) => operation.tuple.vault !== vault)) {
-          return yield* new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
-        }
-        if (!(yield* Ref.get(writesOpen))) {
-          return yield* new WriteRejected({ reason: "Bootstrapping", message: `${options.nodeId} is still paging its peers' logs onto a new disk; retry shortly` })
-        }
-        const topology = yield* topologies.current
-        const rejected = checkWritable(topology, options.regionId, vault) ?? (yield* checkPrimacy(topology, vault))
-        if (rejected !== undefined) return yield* rejected
+      Effect.suspend(() => {
+        const admitted = admit(options, writesOpen, operations, topologies.currentNow, leaseCheck)
+        if (admitted instanceof WriteRejected) return Effect.fail(admitted)
         // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
-        const [entries, epoch] = yield* store.transaction(
-          (tx) => Effect.flatMap(commitLocal(tx, clock, { ...options, origin }, operations), (committed) => Effect.map(beforeCommit(topology, vault, writeOptions), (checked) => [committed, checked] as const)),
-          ([committed]) => feed.publish(committed)
+        const committed = store.transaction(
+          (tx) => commitChecked(tx, operations, admitted, writeOptions),
+          ([entries]) => feed.publish(entries)
         )
-        yield* Effect.zipRight(afterCommit(primacy, topology, vault, epoch), count({ writes: 1 }))
-        const last = entries[entries.length - 1]!
-        return { revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position, ...(epoch === undefined ? {} : { epoch }) }
+        return Effect.flatMap(committed, ([entries, epoch]) => {
+          const outlived = afterCommit(primacy, leaseCheck, admitted, epoch)
+          if (outlived !== undefined) return outlived
+          bump({ writes: 1 })
+          const last = entries[entries.length - 1]!
+          return Effect.succeed({ revision: last.change.originRevision, changes: entries.map((entry) => entry.change), position: last.position, ...(epoch === undefined ? {} : { epoch }) })
+        })
       })
 
     const applyBatch = (batch: Message.ReplicateBatch) =>
       Effect.gen(function* () {
-        const rejected = checkBatch(yield* topologies.current, options.regionId, batch, options.resolver)
+        const rejected = checkBatch(topologies.currentNow(), options.regionId, batch, options.resolver)
         if (rejected !== undefined) {
           metrics.requestRefused(rejected.reason)
-          yield* count({ rejectedBatches: 1 })
+          bump({ rejectedBatches: 1 })
           return yield* rejected
         }
         yield* clock.observeAll(batch.changes.map((change) => change.timestamp))
@@ -316,7 +304,7 @@ export const make = (options: Options) =>
         )
         // Reported only once the batch is durable, so a failed commit counts no conflicts.
         for (let index = 0; index < outcome.conflicts; index++) metrics.conflict(index < outcome.resolvedLocal ? "local" : "remote")
-        yield* count({
+        bump({
           applied: outcome.entries.length,
           ignored: batch.changes.length - outcome.entries.length,
           conflicts: outcome.conflicts,
@@ -377,10 +365,10 @@ export const make = (options: Options) =>
       write,
       applyBatch,
       ...readsOf(store, options.resolver),
-      openWrites: Ref.set(writesOpen, true),
-      writesOpen: Ref.get(writesOpen),
+      openWrites: Effect.sync(() => void (writesOpen = true)),
+      writesOpen: Effect.sync(() => writesOpen),
       handle,
-      stats: Ref.get(stats)
+      stats: Effect.sync(() => stats)
     } satisfies Replica["Type"]
   })
 
@@ -391,18 +379,64 @@ const readsOf = (store: Store.Store["Type"], resolver: ConflictResolver.Conflict
   listPage: (prefix, page) => Effect.map(store.scanTuples(prefix, page), (states) => pageOf(states, page.limit, resolver))
 })
 
-/** The lease check of a write to `vault`, with the epoch of the view it was made in (PrimaryReplica only). */
-const primacyCheck = (
+/** A write admitted before its transaction: the topology it was admitted under and its vault. */
+interface Admitted {
+  readonly topology: Topology.Topology
+  readonly vault: string
+}
+
+/**
+ * What refuses a write before its transaction, read in one step: its operations, whether writes
+ * are open, where its vault may be written and (PrimaryReplica) the write lease.
+ */
+const admit = (
+  node: { readonly regionId: string; readonly nodeId: string },
+  writesOpen: boolean,
+  operations: ReadonlyArray<Operation>,
+  currentTopology: () => Topology.Topology,
+  leaseCheck: (topology: Topology.Topology, vault: string) => { readonly rejected?: WriteRejected }
+): WriteRejected | Admitted => {
+  const vault = operations[0]?.tuple.vault
+  if (vault === undefined) return new WriteRejected({ reason: "Invalid", message: "a write needs at least one operation" })
+  if (operations.some((operation) => operation.tuple.vault !== vault)) {
+    return new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
+  }
+  if (!writesOpen) return new WriteRejected({ reason: "Bootstrapping", message: `${node.nodeId} is still paging its peers' logs onto a new disk; retry shortly` })
+  const topology = currentTopology()
+  return checkWritable(topology, node.regionId, vault) ?? leaseCheck(topology, vault).rejected ?? { topology, vault }
+}
+
+/**
+ * Checked at the end of the transaction body, at monotonic time `nowMs`, just before the commit:
+ * the write lease and the client's deadline must still hold then, not only when the write was
+ * admitted (a node that stalls in between must not acknowledge a write after another region
+ * took over). The epoch of the view the write is made in, or why it is refused.
+ */
+const beforeCommit = (primacy: Primacy.Primacy["Type"], nowMs: number, admitted: Admitted, writeOptions: WriteOptions): WriteRejected | { readonly epoch: number | undefined } => {
+  if (writeOptions.deadlineMs !== undefined && nowMs > writeOptions.deadlineMs) {
+    return new WriteRejected({ reason: "DeadlineExceeded", message: `the client's deadline passed ${Math.round(nowMs - writeOptions.deadlineMs)} ms before the commit; nothing was written` })
+  }
+  const checked = primacyCheckNow(primacy, nowMs, admitted.topology, admitted.vault)
+  return checked.rejected ?? { epoch: checked.epoch }
+}
+
+/**
+ * The lease check of a write to `vault` at monotonic time `nowMs`, with the epoch of the view it
+ * was made in (PrimaryReplica only). Epoch records are the failover protocol's own writes: a
+ * region records its promotion before it has a lease, so that every region learns of the new
+ * epoch from its log.
+ */
+const primacyCheckNow = (
   primacy: Primacy.Primacy["Type"],
+  nowMs: number,
   topology: Topology.Topology,
   vault: string
-): Effect.Effect<{ readonly rejected?: WriteRejected; readonly epoch?: number }> =>
-  topology.strategy !== "PrimaryReplica"
-    ? Effect.succeed({})
-    : Effect.flatMap(primacy.state, (state) => Effect.map(Clock.monotonicMs, (nowMs) => {
-        const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
-        return rejected === undefined ? { epoch: state.epoch } : { rejected }
-      }))
+): { readonly rejected?: WriteRejected; readonly epoch?: number } => {
+  if (topology.strategy !== "PrimaryReplica") return {}
+  const state = primacy.now.state()
+  const rejected = vault === Primacy.epochVault ? undefined : Primacy.checkWrite(state, nowMs, Primacy.leaseFor(primacy, topology.regions.length), topology.regions.length)
+  return rejected === undefined ? { epoch: state.epoch } : { rejected }
+}
 
 // A write's lease is checked at admission, just before its commit (`beforeCommit`), and once
 // more when the commit is durable: a slow disk (an fsync of hundreds of ms) can end
@@ -412,21 +446,25 @@ const primacyCheck = (
 // timeout (swarm seed 51000581 over two-region-handback-pause.yaml: a write checked at
 // 3.30 s committed at 3.98 s on a store slowed to 20-104 ms a commit, in epoch 1, after the
 // region handed the role took its first write in epoch 2 at 3.71 s).
-const afterCommit = (primacy: Primacy.Primacy["Type"], topology: Topology.Topology, vault: string, epoch: number | undefined) =>
-  Effect.gen(function* () {
-    // Epoch records are the failover protocol's own writes, taken under any view (`primacyCheck`).
-    if (epoch === undefined || vault === Primacy.epochVault) return
-    const now = (yield* primacy.state).epoch
-    const checked = now === epoch ? yield* primacyCheck(primacy, topology, vault) : {}
-    if (now === epoch && checked.rejected === undefined) return
-    const why = checked.rejected?.message ?? `this node had moved to epoch ${now}`
-    const error = new StoreError({
-      operation: "commit",
-      message: `committed in epoch ${epoch}, but by the time the commit was durable ${why}; the write may be superseded by the region that took over: its outcome is unknown, as after a timeout`
-    })
-    yield* Effect.logWarning(`a write's commit outlived this node's lease: ${error.message}`)
-    return yield* error
+// Undefined when the write may be acknowledged; else the failure to answer with, after a warning.
+const afterCommit = (
+  primacy: Primacy.Primacy["Type"],
+  leaseCheck: (topology: Topology.Topology, vault: string) => { readonly rejected?: WriteRejected },
+  admitted: Admitted,
+  epoch: number | undefined
+): Effect.Effect<never, StoreError> | undefined => {
+  // Epoch records are the failover protocol's own writes, taken under any view (`primacyCheckNow`).
+  if (epoch === undefined || admitted.vault === Primacy.epochVault) return undefined
+  const now = primacy.now.state().epoch
+  const checked = now === epoch ? leaseCheck(admitted.topology, admitted.vault) : {}
+  if (now === epoch && checked.rejected === undefined) return undefined
+  const why = checked.rejected?.message ?? `this node had moved to epoch ${now}`
+  const error = new StoreError({
+    operation: "commit",
+    message: `committed in epoch ${epoch}, but by the time the commit was durable ${why}; the write may be superseded by the region that took over: its outcome is unknown, as after a timeout`
   })
+  return Effect.zipRight(Effect.logWarning(`a write's commit outlived this node's lease: ${error.message}`), Effect.fail(error))
+}
 
 /** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
 const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
