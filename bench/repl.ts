@@ -40,7 +40,11 @@
  *   BENCH_BOOTSTRAP_SECONDS (120) and that the target then held both the first and the last change
  *   the bench wrote. `busyCores` as in the other phases; `peakRssMb` is the bootstrapped process's
  *   own high-water mark (the run's `peakRssMb` below does not include it).
- * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end;
+ * - `peakRssMb`: each process's peak resident set (VmHWM from /proc) at the end: the origin's
+ *   after the bootstrap phase, whose catch-up pages it serves from its whole log (before
+ *   December 7, 2026 it was read before that phase, and the origin's figure left out what
+ *   serving them added: 293 MB reported where the bootstrap's samples reached 305); the target's
+ *   over its processes before the bootstrap, whose own process is reported in `bootstrap`;
  *   `residentAtEndMb` splits each one's resident set at the end (RssAnon: heap and native
  *   memory; RssFile: mapped files, mostly lmdb's pages, which the kernel may drop at will),
  *   with the JavaScript heap's used and total size (from /metrics) and the size of the node's
@@ -789,6 +793,9 @@ const main = async (): Promise<void> => {
       progress(`bootstrap: ${bootstrap.entries} entries received in ${bootstrap.seconds} s (${bootstrap.changesPerSecond}/s), complete: ${bootstrap.complete}`)
     }
     origin.close()
+    // The origin served the bootstrap's pages: its high-water mark is read after them.
+    const originPeakMb = peakRssMb(processes.get(ORIGIN)?.child.pid)
+    if (originPeakMb !== undefined) rss[ORIGIN] = Math.max(rss[ORIGIN] ?? 0, originPeakMb)
 
     const result = {
       bench: "repl",
