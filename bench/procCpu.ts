@@ -104,3 +104,63 @@ export const machineCpu = (): MachineCpu | undefined => {
   const procStat = readOrUndefined("/proc/stat")
   return procStat === undefined ? undefined : procStatMachineCpu(procStat)
 }
+
+/** The processes of the tree under `pid` (itself included), from each thread's `children` file; a process gone meanwhile is left out. */
+const processTree = (pid: number): ReadonlyArray<number> => {
+  const found = [pid]
+  for (let index = 0; index < found.length; index++) {
+    let tasks: ReadonlyArray<string> = []
+    try {
+      tasks = fs.readdirSync(`/proc/${found[index]}/task`)
+    } catch {
+      continue
+    }
+    for (const task of tasks) {
+      const children = readOrUndefined(`/proc/${found[index]}/task/${task}/children`) ?? ""
+      for (const child of children.trim().split(/\s+/)) if (child !== "") found.push(Number(child))
+    }
+  }
+  return found
+}
+
+/**
+ * The CPU seconds of every thread of the process tree under `pid`, sampled until it exits: a
+ * thread's last reading stands for it, so the ones that ended before the tree (a swarm's worker
+ * threads, a process that ran its command line again) count, less what they used after their
+ * last sample. `main` sums the processes' main threads (where a process runs its JavaScript),
+ * `others` every other thread (V8's compiler and garbage-collector helpers, libuv's pool, worker
+ * threads).
+ */
+export class TreeThreads {
+  private readonly seconds = new Map<string, { readonly main: boolean; readonly seconds: number }>()
+
+  constructor(private readonly pid: number) {}
+
+  /** Reads every thread of the tree now. */
+  sample(): void {
+    for (const process of processTree(this.pid)) {
+      let tasks: ReadonlyArray<string> = []
+      try {
+        tasks = fs.readdirSync(`/proc/${process}/task`)
+      } catch {
+        continue
+      }
+      for (const task of tasks) {
+        const stat = readOrUndefined(`/proc/${process}/task/${task}/stat`)
+        const seconds = stat === undefined ? Number.NaN : statCpuSeconds(stat)
+        if (Number.isFinite(seconds)) this.seconds.set(`${process}/${task}`, { main: Number(task) === process, seconds })
+      }
+    }
+  }
+
+  /** Main threads' and other threads' CPU seconds over the samples. */
+  totals(): { readonly main: number; readonly others: number } {
+    let main = 0
+    let others = 0
+    for (const thread of this.seconds.values()) {
+      if (thread.main) main += thread.seconds
+      else others += thread.seconds
+    }
+    return { main: Number(main.toFixed(2)), others: Number(others.toFixed(2)) }
+  }
+}

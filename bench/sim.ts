@@ -16,7 +16,10 @@
  *   `tasksPerEvent`, the scheduler tasks (a fiber resumed, started or yielding) per event, as
  *   machine-independent and each costing more than an operation;
  * - `swarm`: seeds per minute of `sim swarm` on drawn scenarios (the built CLI, as users run
- *   it), with one job and with one job per core, wall time including the process start;
+ *   it), with one job and with one job per core, wall time including the process start, and
+ *   `threadCpu`: the CPU seconds of its main threads and of its other threads (with one job,
+ *   V8's helpers: the optimizing compiler and the garbage collector's concurrent work), which
+ *   says how much of the cores one job per core leaves its seeds;
  * - `sustainedSwarm`: the same on one job per core over more seeds (400; SWARM_SUSTAINED_SEEDS),
  *   the rate a long swarm runs at once its threads are warm: 40 seeds measure mostly the start
  *   and the JIT's warm-up (a swarm's first seeds cost about 1.4 times its later ones);
@@ -42,7 +45,7 @@
  *
  * Wall time is read here, never inside the simulator (it takes the clock as an option).
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -171,12 +174,35 @@ const childrenCpuMs = (): number | undefined => {
   }
 }
 
-/** One `sim swarm --json` run of the CLI on `jobs` threads: its seeds per minute, wall time including the process start. */
-const swarm = (jobs: number, swarmSeeds: number) => {
+/** How often a swarm's threads are read (`threadCpu` in `swarm`). */
+const threadSampleMs = 50
+
+/** A command's standard output, with its threads' CPU seconds sampled while it ran (`ProcCpu.TreeThreads`). */
+const runSampled = async (args: ReadonlyArray<string>): Promise<{ readonly stdout: string; readonly threads: { readonly main: number; readonly others: number } }> => {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+  const threads = new ProcCpu.TreeThreads(child.pid!)
+  const sampler = setInterval(() => threads.sample(), threadSampleMs)
+  let stdout = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => void (stdout += chunk))
+  await new Promise((resolve) => child.on("close", resolve))
+  clearInterval(sampler)
+  return { stdout, threads: threads.totals() }
+}
+
+/**
+ * One `sim swarm --json` run of the CLI on `jobs` threads: its seeds per minute, wall time
+ * including the process start, and `threadCpu`, the CPU seconds of its processes' main threads
+ * and of all their other threads, read every 50 ms while it runs: with one job the seeds run on
+ * a main thread and the others are V8's helpers (its optimizing compiler and the garbage
+ * collector's concurrent work) with libuv's pool; with more jobs the worker threads running the
+ * seeds are among the others. What the helpers take from the cores is what one job per core
+ * cannot use for seeds.
+ */
+const swarm = async (jobs: number, swarmSeeds: number) => {
   const cpuBeforeMs = childrenCpuMs()
   const args = ["bin/inferadb-repl.mjs", "sim", "swarm", "--seeds", String(swarmSeeds), "--first-seed", String(swarmFirstSeed), "--jobs", String(jobs), "--json", "--no-report"]
   const startedMs = performance.now()
-  const child = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
+  const child = await runSampled(args)
   const wallMs = performance.now() - startedMs
   const cpuAfterMs = childrenCpuMs()
   const output = JSON.parse(child.stdout) as {
@@ -196,6 +222,7 @@ const swarm = (jobs: number, swarmSeeds: number) => {
     seedsPerMinuteAfterStart: round((swarmSeeds / output.elapsedMs) * 60_000),
     wallMs: Math.round(wallMs),
     ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
+    threadCpu: child.threads,
     effectOpsPerEvent: round(output.summary.effectOps / output.summary.events),
     tasksPerEvent: round(output.summary.tasks / output.summary.events, 2),
     passed: output.summary.passed,
@@ -299,8 +326,9 @@ const elapsedMs = performance.now() - startedMs
 await new Promise((resolve) => setTimeout(resolve, 10))
 gc.disconnect()
 const results = scenarios.map((scenario, index) => summarize(scenario, tallies[index]!))
-const swarms = swarmSeeds === 0 ? [] : [...new Set([1, cores])].map((jobs) => swarm(jobs, swarmSeeds))
-const sustainedSwarm = sustainedSeeds === 0 ? undefined : swarm(cores, sustainedSeeds)
+const swarms = []
+for (const jobs of swarmSeeds === 0 ? [] : [...new Set([1, cores])]) swarms.push(await swarm(jobs, swarmSeeds))
+const sustainedSwarm = sustainedSeeds === 0 ? undefined : await swarm(cores, sustainedSeeds)
 const cpuPerSimulatedSecond = process.env["CPU_TABLE"] === "0" ? [] : cpuTable()
 const startUpFigures = process.env["STARTUP"] === "0" ? undefined : startUp()
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
