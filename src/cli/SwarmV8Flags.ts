@@ -12,6 +12,15 @@
  *   competed with the jobs themselves, and two jobs ran 120 swarm seeds no faster than one
  *   (19.8-22.4 s against 20.5-23.0 s). With one helper thread the same runs took 16.5-17.1 s.
  *   (The workers' young generation is set apart, in `SwarmJobs`.)
+ * - Several jobs: the garbage collector's and the optimizing compiler's work on the jobs' own
+ *   threads (`--single-threaded-gc`, `--no-concurrent-recompilation`). One job keeps about 1.5
+ *   cores busy, its helpers doing a third of the work (`npm run bench:sim`'s `threadCpu`: 8.4
+ *   CPU seconds on the main thread and 6.6 on the others over 100 seeds), so with one job per
+ *   core the helpers' work can only take cores from the jobs, and handing it over costs besides.
+ *   On their own threads, 300 swarm seeds on two jobs, alternated over 4 pairs of seed ranges
+ *   (December 7, 2026): 835-869 against 796-841 seeds/min (4 of 4 pairs faster) and 2-4% less
+ *   CPU; with `--single-threaded` (every kind of V8 background work) 771-818 against 820-836 for
+ *   these two alone.
  * - One job: a 32 MB semi-space (`--max-semi-space-size=32`), the young generation the workers
  *   of several jobs get. The job runs in this thread, whose default semi-space is 16 MB: 60 swarm
  *   seeds took 12.1-12.2 s of runs instead of 12.9-13.0 s (294-296 against 277-278 seeds/min)
@@ -26,15 +35,21 @@ export const poolSizeForJobs = 1
 /** The semi-space, in MB, for a swarm on one job. */
 export const semiSpaceMbForOneJob = 32
 
+/** V8's background work a swarm on several jobs keeps on its jobs' threads. */
+export const onJobThreadsFlags: ReadonlyArray<string> = ["--single-threaded-gc", "--no-concurrent-recompilation"]
+
 const poolFlag = "--v8-pool-size"
 const semiSpaceFlag = "--max-semi-space-size"
+
+/** The flags this process was started with: node's own, then NODE_OPTIONS. */
+const startFlags = (): ReadonlyArray<string> => [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)]
 
 /**
  * The value this process was started with for `flag` (node's flags, else NODE_OPTIONS);
  * undefined when it has V8's default.
  */
 const startedWith = (flag: string): number | undefined => {
-  const flags = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)]
+  const flags = startFlags()
   // `--flag=N` or `--flag N`, as node takes either.
   const at = flags.findIndex((argument) => argument === flag || argument.startsWith(`${flag}=`))
   if (at === -1) return undefined
@@ -48,10 +63,28 @@ export const poolSize = (): number | undefined => startedWith(poolFlag)
 /** The semi-space (MB) this process was started with; undefined for V8's default. */
 export const semiSpaceMb = (): number | undefined => startedWith(semiSpaceFlag)
 
+/** A boolean V8 flag's name without `--`, `no-` or its spelling with `_`. */
+const booleanName = (argument: string): string => {
+  const name = argument.replace(/^--/, "").replaceAll("_", "-")
+  return name.startsWith("no-") ? name.slice(3) : name
+}
+
+/** Whether this process was started with boolean flag `flag` either way (`--flag` or `--no-flag`, `_` or `-`): then the user's choice stands. */
+const givenEitherWay = (flag: string): boolean => {
+  const flags = startFlags()
+  return flags.some((argument) => argument.startsWith("--") && booleanName(argument) === booleanName(flag))
+}
+
+/** Whether V8's background work runs on the jobs' own threads (`onJobThreadsFlags`, as given). */
+export const backgroundOnJobThreads = (): boolean => {
+  const flags = startFlags().map((argument) => argument.replaceAll("_", "-"))
+  return onJobThreadsFlags.every((flag) => flags.includes(flag))
+}
+
 /** The flags a swarm on `jobs` jobs runs with that this process was not started with. */
 export const missingFor = (jobs: number): ReadonlyArray<string> =>
   jobs > 1
-    ? poolSize() === undefined ? [`${poolFlag}=${poolSizeForJobs}`] : []
+    ? [...(poolSize() === undefined ? [`${poolFlag}=${poolSizeForJobs}`] : []), ...onJobThreadsFlags.filter((flag) => !givenEitherWay(flag))]
     : semiSpaceMb() === undefined ? [`${semiSpaceFlag}=${semiSpaceMbForOneJob}`] : []
 
 /**

@@ -31,6 +31,7 @@ interface SwarmJson {
   readonly jobs: number
   readonly helperThreads?: number
   readonly semiSpaceMb?: number
+  readonly backgroundOnJobThreads: boolean
 }
 
 /** The summary without its wall-clock figures. */
@@ -67,6 +68,8 @@ describe("sim swarm --jobs", () => {
     // each keeps V8's default for the other.
     expect([oneJson.helperThreads, twoJson.helperThreads]).toEqual([undefined, 1])
     expect([oneJson.semiSpaceMb, twoJson.semiSpaceMb]).toEqual([32, undefined])
+    // Two jobs collect garbage and optimize on their own threads; one job leaves that to V8's helpers.
+    expect([oneJson.backgroundOnJobThreads, twoJson.backgroundOnJobThreads]).toEqual([false, true])
     expect(Object.keys(twoJson.traceHashes)).toEqual(Array.from({ length: 12 }, (_, index) => String(index + 1)))
     expect(twoJson.traceHashes).toEqual(oneJson.traceHashes)
     expect(withoutWall(twoJson.summary)).toEqual(withoutWall(oneJson.summary))
@@ -80,6 +83,10 @@ describe("sim swarm --jobs", () => {
     const semiSpace = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "1", "--json", "--no-report"], { NODE_OPTIONS: "--max-semi-space-size=8" })
     expect(semiSpace.code).toBe(0)
     expect((JSON.parse(semiSpace.stdout) as SwarmJson).semiSpaceMb).toBe(8)
+    // Node's command line (V8 refuses these flags in NODE_OPTIONS), either spelling.
+    const concurrentGc = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "2", "--json", "--no-report"], {}, ["--no-single_threaded_gc"])
+    expect(concurrentGc.code).toBe(0)
+    expect((JSON.parse(concurrentGc.stdout) as SwarmJson).backgroundOnJobThreads).toBe(false)
     // A seed range nothing else runs, to find the run started again among this machine's processes.
     const firstSeed = String(900_000_000 + process.pid)
     const child = spawn(process.execPath, [path.join(root, "bin/inferadb-repl.mjs"), "sim", "swarm", "--seeds", "100000", "--first-seed", firstSeed, "--jobs", "2", "--no-report"], {
