@@ -40,6 +40,35 @@ describe("EventQueue", () => {
       })
     )
   })
+
+  it("interleaved pushes, cancels and pops give what a sorted list of the live events gives", () => {
+    const step = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: 30 }) }),
+      fc.record({ cancel: fc.nat() }),
+      fc.constant({ pop: true as const })
+    )
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+        const queue = new EventQueue()
+        const live: Array<Event> = []
+        let sequence = 0
+        for (const each of steps) {
+          if ("push" in each) {
+            const pushed = event(each.push, sequence++)
+            queue.push(pushed)
+            live.push(pushed)
+          } else if ("cancel" in each) {
+            const cancelled = live.splice(each.cancel % Math.max(1, live.length), 1)[0]
+            if (cancelled !== undefined) queue.cancel(cancelled)
+          } else {
+            live.sort((a, b) => a.timeMs - b.timeMs || a.sequence - b.sequence)
+            expect(queue.pop()).toBe(live.shift())
+          }
+          expect(queue.size).toBe(live.length)
+        }
+      })
+    )
+  })
 })
 
 describe("TraceHash", () => {
