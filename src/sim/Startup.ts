@@ -12,7 +12,9 @@
  * also give a node's or a region's offset (`startup.at_ms`), to set up one story by hand.
  */
 import * as Random from "../replication/Random.js"
+import * as Drain from "../replication/Drain.js"
 import * as StoreWatch from "../replication/StoreWatch.js"
+import { stopTimings } from "./Node.js"
 import { type Fault, nodesOf, type Scenario, targetNodes } from "./Scenario.js"
 
 /** Every node's start offset in milliseconds, in declaration order: the one `startup.at_ms` gives its node or region, else drawn. */
@@ -82,10 +84,10 @@ export const bootedFaults = (
       // supervisor starts it a second after that exit, and it serves a restart delay later.
       if (restoresRanks(scenario, fault)) return [{ ...fault, atMs: fault.atMs + lateMs + restartAfterExitMs + lateMs }]
       const early = soonest(fault)
-      if (fault.kind === "restart") return startsLate(scenario, faults, fault, lateMs, early)
+      if (fault.kind === "restart") return startsLate(scenario, faults, fault, lateMs, early, true)
       if (fault.kind !== "wipe") return [fault]
       const target = wipedTarget(scenario, fault.target)
-      return [{ atMs: fault.atMs, kind: "crash", target }, ...startsLate(scenario, faults, { ...fault, target }, lateMs, early)]
+      return [{ atMs: fault.atMs, kind: "crash", target }, ...startsLate(scenario, faults, { ...fault, target }, lateMs, early, true)]
     })
     .sort((a, b) => a.atMs - b.atMs)
 }
@@ -100,6 +102,15 @@ export const bootedFaults = (
  * crashed the whole region at 5.65 s until 30.6 s, and the judge counted the region's writes
  * refused from 9.96 s as outside every fault window (availability 0.665).
  *
+ * A stall of a node while its process starts (`stallsStop`, for a start the schedule made, on
+ * per-node stores) stops that start the same way: the process serves reads and heartbeats but
+ * commits nothing until its watchdog ends it, and the stall's own restart (`stalledDown`) is when
+ * it serves writes again. Read when the start would serve, the start ended the stall for the
+ * judges: swarm seed 84000022 over store-stall.yaml (and the same seed over
+ * relay-tree-change.yaml) restarted eu-central-1 at 4.87 s (3 s to serve at most) and stalled it
+ * at 5.19 s; its watchdog ended the stalled processes at about 21 s, and the judge counted the
+ * region's writes refused from 7.87 s as outside every fault window (availability 0.745).
+ *
  * A pause of a node while its process starts holds the start until the node resumes: read for
  * that node at the resume (at the soonest) or a whole start delay after it, or not at all when a
  * later start or no resume ends the pause. Read before the pause, the start ended it for the
@@ -113,28 +124,64 @@ const startsLate = (
   schedule: ReadonlyArray<Fault>,
   start: Fault & { readonly target: string },
   lateMs: number,
-  soonest: boolean
+  soonest: boolean,
+  // Not for a stall's own restart: a second stall of the stalled process changes nothing.
+  stallsStop = false
 ): ReadonlyArray<Fault> => {
   const servesAtMs = start.atMs + lateMs
-  const nodes = targetNodes(scenario, start.target)
-  const between = (other: Fault) => other.atMs > start.atMs && other.atMs <= servesAtMs
-  const killed = new Set(
-    schedule.flatMap((other) => {
-      return (other.kind === "crash" || other.kind === "wipe") && between(other) ? reachedNodes(scenario, other) : []
-    })
-  )
+  const stalls = stallsStop && scenario.store !== "shared"
+  const stops = (other: Fault) => other.kind === "crash" || other.kind === "wipe" || (stalls && other.kind === "stall")
   const servesAt = (node: string): number | undefined => {
-    const pause = schedule.find((other) => other.kind === "pause" && between(other) && targetNodes(scenario, other.target).includes(node))
-    if (pause === undefined) return servesAtMs
+    const startMs = stalls && !soonest ? startableAt(scenario, schedule, node, start.atMs) : start.atMs
+    const between = (other: Fault) => other.atMs > startMs && other.atMs <= startMs + lateMs
     const reaches = (other: Fault) => "target" in other && reachedNodes(scenario, other).includes(node)
+    if (schedule.some((other) => stops(other) && between(other) && reaches(other))) return undefined
+    const pause = schedule.find((other) => other.kind === "pause" && between(other) && reaches(other))
+    if (pause === undefined) return startMs + lateMs
     const enders = schedule.filter((other) => other.atMs >= pause.atMs && other !== pause && ["resume", "restart", "wipe"].includes(other.kind) && reaches(other))
     const ender = enders.reduce<Fault | undefined>((first, other) => (first === undefined || other.atMs < first.atMs ? other : first), undefined)
     if (ender === undefined || ender.kind !== "resume") return undefined
-    return Math.max(servesAtMs, ender.atMs + (soonest ? 0 : lateMs))
+    return Math.max(startMs + lateMs, ender.atMs + (soonest ? 0 : lateMs))
   }
-  const times = nodes.filter((node) => !killed.has(node)).map((node) => [node, servesAt(node)] as const)
-  if (times.length === nodes.length && times.every(([, atMs]) => atMs === servesAtMs)) return [{ ...start, atMs: servesAtMs }]
+  const nodes = targetNodes(scenario, start.target)
+  const times = nodes.map((node) => [node, servesAt(node)] as const)
+  if (times.every(([, atMs]) => atMs === servesAtMs)) return [{ ...start, atMs: servesAtMs }]
   return times.flatMap(([node, atMs]) => (atMs === undefined ? [] : [{ ...start, target: node, atMs }]))
+}
+
+/** How long a gracefully stopped process may still run: the requests' grace and the drain (`Node.stop`), at most. */
+const gracefulExitMs = stopTimings.requestGraceMs + Drain.timeoutMsDefault
+
+/** How long a stalled process runs before its watchdog ends it, at most: a look `checkEveryMs` after `stallMs`, the first transaction to wait coming a look after the stall. */
+const stalledRunMs = StoreWatch.settingsDefault.stallMs + 2 * StoreWatch.settingsDefault.checkEveryMs
+
+/**
+ * When a start of `node` asked at `atMs` begins: at once, unless the node's last process was
+ * stopped gracefully and a stall found it still draining; that process then commits nothing, its
+ * drain never ends, and it exits only when its watchdog ends it (or the kill `killAfterMs` after
+ * the signal), and a start asked meanwhile begins then (`Node.start` while it stops), as a
+ * supervisor starts a pod again only once the old one is gone. Swarm seed 84000022 over
+ * relay-tree-change.yaml stopped eu-central-1 gracefully at 0.7 s, stalled it at 2.11 s while
+ * it drained and restarted it at 4.49 s: the stalled process exited at 18.5 s, and the judge,
+ * which read the stall as nothing on a node it counted down and the restart as serving at 7.49 s,
+ * counted the region's writes refused until then as outside every fault window (availability
+ * 0.636).
+ */
+const startableAt = (scenario: Pick<Scenario, "topology" | "store">, schedule: ReadonlyArray<Fault>, node: string, atMs: number): number => {
+  const reaches = (fault: Fault) => "target" in fault && reachedNodes(scenario, fault).includes(node)
+  const lifecycle = schedule.filter((fault) => ["crash", "restart", "wipe"].includes(fault.kind) && reaches(fault))
+  const stop = lifecycle.filter((fault) => fault.atMs < atMs).reduce<Fault | undefined>((last, fault) => (last === undefined || fault.atMs >= last.atMs ? fault : last), undefined)
+  if (stop?.kind !== "crash" || stop.graceful !== true) return atMs
+  const signalMs = stop.atMs
+  const stall = schedule.find(
+    (fault) =>
+      fault.kind === "stall" &&
+      reaches(fault) &&
+      fault.atMs > signalMs &&
+      fault.atMs <= signalMs + gracefulExitMs &&
+      !lifecycle.some((other) => other.kind !== "restart" && other.atMs > signalMs && other.atMs < fault.atMs)
+  )
+  return stall === undefined ? atMs : Math.max(atMs, Math.min(stall.atMs + stalledRunMs, signalMs + stopTimings.killAfterMs))
 }
 
 /**

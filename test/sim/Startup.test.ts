@@ -155,6 +155,52 @@ faults:
     expect(Startup.booted({ ...scenario, startup: { spreadMs: 0 } }).faults).toEqual(scenario.faults)
   })
 
+  it("judges see a start that a stall reaches before it serves, or whose stopping process a stall held, as no start: the node serves again only after the stalled process ended", () => {
+    const scenario = Fixtures.parse(`
+name: stalled-starts
+budget_ms: 60000
+store: per_node
+topology:
+  strategy: ActiveActive
+  regions: [ { id: a }, { id: b }, { id: c } ]
+startup: { restart_ms: { min: 300, max: 3000 } }
+faults:
+  - { at_ms: 1000, kind: crash, target: a-node1 }
+  - { at_ms: 4000, kind: restart, target: a-node1 }
+  - { at_ms: 5000, kind: stall, target: a-node1 }
+  - { at_ms: 700, kind: crash, target: b-node1, graceful: true }
+  - { at_ms: 2100, kind: stall, target: b-node1 }
+  - { at_ms: 4500, kind: restart, target: b-node1 }
+  - { at_ms: 1000, kind: crash, target: c-node1, graceful: true }
+  - { at_ms: 9000, kind: stall, target: c-node1 }
+  - { at_ms: 12000, kind: restart, target: c-node1 }
+`)
+    const faults = Startup.booted(scenario).faults
+    const ofNode = (node: string) => faults.filter((fault) => "target" in fault && fault.target === node)
+    // a-node1 started at 4 s and stalled at 5 s, before it could serve (7 s at the latest): down
+    // until its watchdog ended it and its supervisor started it again (5 s + 15 s + 2 looks of
+    // 2 s + 1 s + 3 s), not from 7 s.
+    expect(ofNode("a-node1")).toEqual([
+      { atMs: 1000, kind: "crash", target: "a-node1" },
+      { atMs: 5000, kind: "crash", target: "a-node1" },
+      { atMs: 28_000, kind: "restart", target: "a-node1" }
+    ])
+    // b-node1, stopped gracefully at 0.7 s, stalled at 2.1 s while it could still drain (until
+    // 7.7 s): the restart asked at 4.5 s begins when the watchdog ends the stalled process (2.1 s +
+    // 19 s) and serves a start delay later.
+    expect(ofNode("b-node1")).toEqual([
+      { atMs: 700, kind: "crash", target: "b-node1", graceful: true },
+      { atMs: 24_100, kind: "restart", target: "b-node1" }
+    ])
+    // c-node1's stall came after its drain could have ended (8 s): nothing was left to stall.
+    expect(ofNode("c-node1")).toEqual([
+      { atMs: 1000, kind: "crash", target: "c-node1", graceful: true },
+      { atMs: 15_000, kind: "restart", target: "c-node1" }
+    ])
+    // Read at the soonest, a stall is no loss: every start serves a least start delay after it.
+    expect(Startup.bootedFaults(scenario, scenario.faults, () => true).filter((fault) => fault.kind === "restart").map((fault) => fault.atMs)).toEqual([4300, 4800, 12_300])
+  })
+
   it("a start offset at or past the budget, or for an unknown node, is refused with its key path", () => {
     const problems = (startup: string) => {
       const decoded = Scenario.decode(`name: bad\nbudget_ms: 8000\ntopology: { strategy: ActiveActive, regions: [ { id: a }, { id: b } ] }\n${startup}\n`, "bad.yaml")

@@ -620,6 +620,18 @@ describe("swarm", () => {
     expect(result.converged).toBe(true)
   })
 
+  it("seed 84000022 over store-stall.yaml and relay-tree-change.yaml: a stall of eu-central-1 while a restarted process started, or while a gracefully stopped one drained, kept it down until its watchdog ended the process, and the judges count that as a fault window", () => {
+    for (const file of ["scenarios/store-stall.yaml", "scenarios/relay-tree-change.yaml"]) {
+      const scenario = Swarm.swarmFrom(Fixtures.load(file), 84000022)
+      expect(scenario.faults.find((fault) => fault.kind === "stall")).toMatchObject({ target: "eu-central-1" })
+      const result = runScenario(scenario, 84000022)
+      expect(result.violations).toEqual([])
+      // The region stayed down well past the restart the schedule asked for: the window holds it.
+      const windows = FaultWindows.windows(scenario, result.healedAtMs)
+      expect(windows.some((window) => window.startMs <= 1_080 && window.endMs >= 21_000)).toBe(true)
+    }
+  })
+
   it("seed 76000073 over chaos-primary-pause.yaml: a split bridged by a node of another region keeps the primary reachable through it, so nobody is promoted and the story is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 76000073)
     expect(scenario.faults[0]).toMatchObject({ atMs: 790, kind: "bridge", node: "ap-southeast-1-node1", groups: [["us-west-1"], ["ap-southeast-1", "eu-central-1"]] })
