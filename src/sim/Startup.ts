@@ -136,6 +136,7 @@ const startsLate = (
     const between = (other: Fault) => other.atMs > startMs && other.atMs <= startMs + lateMs
     const reaches = (other: Fault) => "target" in other && reachedNodes(scenario, other).includes(node)
     if (schedule.some((other) => stops(other) && between(other) && reaches(other))) return undefined
+    if (stalls && !soonest && runsStalled(scenario, schedule, node, start.atMs)) return undefined
     const pause = schedule.find((other) => other.kind === "pause" && between(other) && reaches(other))
     if (pause === undefined) return startMs + lateMs
     const enders = schedule.filter((other) => other.atMs >= pause.atMs && other !== pause && ["resume", "restart", "wipe"].includes(other.kind) && reaches(other))
@@ -147,6 +148,24 @@ const startsLate = (
   const times = nodes.map((node) => [node, servesAt(node)] as const)
   if (times.every(([, atMs]) => atMs === servesAtMs)) return [{ ...start, atMs: servesAtMs }]
   return times.flatMap(([node, atMs]) => (atMs === undefined ? [] : [{ ...start, target: node, atMs }]))
+}
+
+/**
+ * Whether `node` runs a stalled process at `atMs`: a stall found it up (the schedule has it neither
+ * down nor stopping then) and no crash or wipe ended that process since. A start asked then does
+ * nothing (`Node.start` of a running node), and the node serves again when the stall's own restart
+ * says (`stalledDown`); read as a start, it ended the stall for the judges.
+ */
+const runsStalled = (scenario: Pick<Scenario, "topology" | "store">, schedule: ReadonlyArray<Fault>, node: string, atMs: number): boolean => {
+  const reaches = (fault: Fault) => "target" in fault && reachedNodes(scenario, fault).includes(node)
+  return schedule.some(
+    (stall) =>
+      stall.kind === "stall" &&
+      stall.atMs < atMs &&
+      reaches(stall) &&
+      !downAt(scenario, schedule, stall.atMs).has(node) &&
+      !schedule.some((other) => (other.kind === "crash" || other.kind === "wipe") && other.atMs >= stall.atMs && other.atMs < atMs && reaches(other))
+  )
 }
 
 /** How long a gracefully stopped process may still run: the requests' grace and the drain (`Node.stop`), at most. */
@@ -188,8 +207,9 @@ const startableAt = (scenario: Pick<Scenario, "topology" | "store">, schedule: R
  * A `stall` as the judges read it: its nodes down from the stall until `StoreWatch` has ended them
  * (a look at most `checkEveryMs` after `stallMs` of no progress, and the first transaction to
  * wait may come a look after the stall) and their supervisor has started them again, a restart
- * delay later; or until the schedule's own crash, wipe or restart, which ends the stalled process
- * first (`startsLate`). A shared store ignores the fault (`Faults.apply`).
+ * delay later; or until the schedule's own crash or wipe, which ends the stalled process first
+ * (`startsLate`); a restart of the running process does nothing (`runsStalled`). A shared store
+ * ignores the fault (`Faults.apply`).
  *
  * Read at the soonest (an expectation that a loss lasts long enough), a stall is no loss at all:
  * the stalled process answers heartbeats, and it ends only once a transaction has waited

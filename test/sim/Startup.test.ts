@@ -155,14 +155,14 @@ faults:
     expect(Startup.booted({ ...scenario, startup: { spreadMs: 0 } }).faults).toEqual(scenario.faults)
   })
 
-  it("judges see a start that a stall reaches before it serves, or whose stopping process a stall held, as no start: the node serves again only after the stalled process ended", () => {
+  it("judges see a start that a stall reaches before it serves, whose stopping process a stall held, or of a process running stalled, as no start: the node serves again only after the stalled process ended", () => {
     const scenario = Fixtures.parse(`
 name: stalled-starts
 budget_ms: 60000
 store: per_node
 topology:
   strategy: ActiveActive
-  regions: [ { id: a }, { id: b }, { id: c } ]
+  regions: [ { id: a }, { id: b }, { id: c }, { id: d } ]
 startup: { restart_ms: { min: 300, max: 3000 } }
 faults:
   - { at_ms: 1000, kind: crash, target: a-node1 }
@@ -174,6 +174,8 @@ faults:
   - { at_ms: 1000, kind: crash, target: c-node1, graceful: true }
   - { at_ms: 9000, kind: stall, target: c-node1 }
   - { at_ms: 12000, kind: restart, target: c-node1 }
+  - { at_ms: 2000, kind: stall, target: d-node1 }
+  - { at_ms: 5000, kind: restart, target: d-node1 }
 `)
     const faults = Startup.booted(scenario).faults
     const ofNode = (node: string) => faults.filter((fault) => "target" in fault && fault.target === node)
@@ -197,8 +199,14 @@ faults:
       { atMs: 1000, kind: "crash", target: "c-node1", graceful: true },
       { atMs: 15_000, kind: "restart", target: "c-node1" }
     ])
+    // d-node1 ran stalled when the schedule restarted it: a restart of a running process does
+    // nothing (`Node.start`), so it serves again only after its watchdog and supervisor.
+    expect(ofNode("d-node1")).toEqual([
+      { atMs: 2000, kind: "crash", target: "d-node1" },
+      { atMs: 25_000, kind: "restart", target: "d-node1" }
+    ])
     // Read at the soonest, a stall is no loss: every start serves a least start delay after it.
-    expect(Startup.bootedFaults(scenario, scenario.faults, () => true).filter((fault) => fault.kind === "restart").map((fault) => fault.atMs)).toEqual([4300, 4800, 12_300])
+    expect(Startup.bootedFaults(scenario, scenario.faults, () => true).filter((fault) => fault.kind === "restart").map((fault) => fault.atMs)).toEqual([4300, 4800, 5300, 12_300])
   })
 
   it("a start offset at or past the budget, or for an unknown node, is refused with its key path", () => {
