@@ -17,10 +17,10 @@
  *   cores busy, its helpers doing a third of the work (`npm run bench:sim`'s `threadCpu`: 8.4
  *   CPU seconds on the main thread and 6.6 on the others over 100 seeds), so with one job per
  *   core the helpers' work can only take cores from the jobs, and handing it over costs besides.
- *   On their own threads, 300 swarm seeds on two jobs, alternated over 4 pairs of seed ranges
- *   (December 7, 2026): 835-869 against 796-841 seeds/min (4 of 4 pairs faster) and 2-4% less
+ *   On their own threads, 300 swarm seeds on two jobs, alternated over 7 pairs of seed ranges
+ *   (December 7, 2026): 780-869 against 749-841 seeds/min (7 of 7 pairs faster) and 2-6% less
  *   CPU; with `--single-threaded` (every kind of V8 background work) 771-818 against 820-836 for
- *   these two alone.
+ *   these two alone, over 3 pairs.
  * - One job: a 32 MB semi-space (`--max-semi-space-size=32`), the young generation the workers
  *   of several jobs get. The job runs in this thread, whose default semi-space is 16 MB: 60 swarm
  *   seeds took 12.1-12.2 s of runs instead of 12.9-13.0 s (294-296 against 277-278 seeds/min)
