@@ -1,8 +1,9 @@
 /**
  * The bench's /proc readings: a stat line's CPU time whatever its command name holds, a thread's
  * run-queue wait from schedstat, the machine's busy and stolen time from /proc/stat, and, on
- * Linux, this very process read back through them.
+ * Linux, this very process read back through them, and a process tree followed to a grandchild.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import * as ProcCpu from "../../bench/procCpu.js"
@@ -56,4 +57,19 @@ describe("procCpu", () => {
     expect(ProcCpu.threadCpu(undefined)).toBeUndefined()
     expect(ProcCpu.cpuSeconds(2 ** 30)).toBeUndefined()
   })
+
+  it.runIf(fs.existsSync("/proc/self/task"))("follows a process tree: a grandchild's main thread counts, read until it exited", async () => {
+    // The child starts a grandchild that burns 300 ms of CPU on its main thread, as `sim swarm`
+    // runs itself again with its flags, and waits for it.
+    const grandchild = "const until = 300_000; while (process.cpuUsage().user < until) {}"
+    const child = spawn(process.execPath, ["-e", `require("node:child_process").spawnSync(process.execPath, ["-e", ${JSON.stringify(grandchild)}])`], { stdio: "ignore" })
+    const threads = new ProcCpu.TreeThreads(child.pid!)
+    const sampler = setInterval(() => threads.sample(), 20)
+    await new Promise((resolve) => child.on("close", resolve))
+    clearInterval(sampler)
+    const totals = threads.totals()
+    // The last sample came at most 20 ms before the grandchild ended: most of its 0.3 s is in it.
+    expect(totals.main).toBeGreaterThanOrEqual(0.2)
+    expect(totals.others).toBeGreaterThanOrEqual(0)
+  }, 60_000)
 })
