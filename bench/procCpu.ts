@@ -49,6 +49,15 @@ const readOrUndefined = (file: string): string | undefined => {
   }
 }
 
+/** The thread ids of process `pid` (its `task` directory); undefined where /proc cannot tell (not Linux, a process gone). */
+const tasksOf = (pid: number): ReadonlyArray<string> | undefined => {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+}
+
 /** User plus system CPU seconds a process has used (to 0.01 s); undefined where /proc cannot tell. */
 export const cpuSeconds = (pid: number | undefined): number | undefined => {
   const stat = pid === undefined ? undefined : readOrUndefined(`/proc/${pid}/stat`)
@@ -72,12 +81,8 @@ const plus = (sum: number | undefined, value: number | undefined): number | unde
 /** A process's `ThreadCpu` now; undefined where /proc cannot tell. A thread that ends while it is read is left out. */
 export const threadCpu = (pid: number | undefined): ThreadCpu | undefined => {
   if (pid === undefined) return undefined
-  let tasks: ReadonlyArray<string>
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`)
-  } catch {
-    return undefined
-  }
+  const tasks = tasksOf(pid)
+  if (tasks === undefined) return undefined
   let main = 0
   let others = 0
   let mainWaiting: number | undefined = 0
@@ -109,13 +114,7 @@ export const machineCpu = (): MachineCpu | undefined => {
 const processTree = (pid: number): ReadonlyArray<number> => {
   const found = [pid]
   for (let index = 0; index < found.length; index++) {
-    let tasks: ReadonlyArray<string> = []
-    try {
-      tasks = fs.readdirSync(`/proc/${found[index]}/task`)
-    } catch {
-      continue
-    }
-    for (const task of tasks) {
+    for (const task of tasksOf(found[index]!) ?? []) {
       const children = readOrUndefined(`/proc/${found[index]}/task/${task}/children`) ?? ""
       for (const child of children.trim().split(/\s+/)) if (child !== "") found.push(Number(child))
     }
@@ -139,13 +138,7 @@ export class TreeThreads {
   /** Reads every thread of the tree now. */
   sample(): void {
     for (const process of processTree(this.pid)) {
-      let tasks: ReadonlyArray<string> = []
-      try {
-        tasks = fs.readdirSync(`/proc/${process}/task`)
-      } catch {
-        continue
-      }
-      for (const task of tasks) {
+      for (const task of tasksOf(process) ?? []) {
         const stat = readOrUndefined(`/proc/${process}/task/${task}/stat`)
         const seconds = stat === undefined ? Number.NaN : statCpuSeconds(stat)
         if (Number.isFinite(seconds)) this.seconds.set(`${process}/${task}`, { main: Number(task) === process, seconds })

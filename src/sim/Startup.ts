@@ -134,7 +134,7 @@ const startsLate = (
   const servesAt = (node: string): number | undefined => {
     const startMs = stalls && !soonest ? startableAt(scenario, schedule, node, start.atMs) : start.atMs
     const between = (other: Fault) => other.atMs > startMs && other.atMs <= startMs + lateMs
-    const reaches = (other: Fault) => "target" in other && reachedNodes(scenario, other).includes(node)
+    const reaches = (other: Fault) => reachesNode(scenario, other, node)
     if (schedule.some((other) => stops(other) && between(other) && reaches(other))) return undefined
     if (stalls && !soonest && runsStalled(scenario, schedule, node, start.atMs)) return undefined
     const pause = schedule.find((other) => other.kind === "pause" && between(other) && reaches(other))
@@ -157,7 +157,7 @@ const startsLate = (
  * says (`stalledDown`); read as a start, it ended the stall for the judges.
  */
 const runsStalled = (scenario: Pick<Scenario, "topology" | "store">, schedule: ReadonlyArray<Fault>, node: string, atMs: number): boolean => {
-  const reaches = (fault: Fault) => "target" in fault && reachedNodes(scenario, fault).includes(node)
+  const reaches = (fault: Fault) => reachesNode(scenario, fault, node)
   return schedule.some(
     (stall) =>
       stall.kind === "stall" &&
@@ -187,7 +187,7 @@ const stalledRunMs = StoreWatch.settingsDefault.stallMs + 2 * StoreWatch.setting
  * 0.636).
  */
 const startableAt = (scenario: Pick<Scenario, "topology" | "store">, schedule: ReadonlyArray<Fault>, node: string, atMs: number): number => {
-  const reaches = (fault: Fault) => "target" in fault && reachedNodes(scenario, fault).includes(node)
+  const reaches = (fault: Fault) => reachesNode(scenario, fault, node)
   const lifecycle = schedule.filter((fault) => ["crash", "restart", "wipe"].includes(fault.kind) && reaches(fault))
   const stop = lifecycle.filter((fault) => fault.atMs < atMs).reduce<Fault | undefined>((last, fault) => (last === undefined || fault.atMs >= last.atMs ? fault : last), undefined)
   if (stop?.kind !== "crash" || stop.graceful !== true) return atMs
@@ -244,6 +244,9 @@ const downAt = (scenario: Pick<Scenario, "topology" | "store">, schedule: Readon
   }
   return down
 }
+
+/** Whether `fault` reaches `node` (`reachedNodes`); a fault without a target reaches none. */
+const reachesNode = (scenario: Pick<Scenario, "store" | "topology">, fault: Fault, node: string): boolean => "target" in fault && reachedNodes(scenario, fault).includes(node)
 
 /** What a wipe of `target` restarts: with a shared store, every node of its region (`Faults.Targets.wipe`). */
 const wipedTarget = (scenario: Pick<Scenario, "store" | "topology">, target: string): string =>
