@@ -13,6 +13,7 @@
  * the key Effect registers it under. If a later Effect keeps it elsewhere, `available` is false
  * and the caller interrupts instead; a test holds this module to the set `Fiber.unsafeRoots` reads.
  */
+import { type Fiber, FiberRef, type Scheduler } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /** The key `effect/internal/fiberScope` registers its global scope under. */
@@ -28,9 +29,15 @@ const roots = (): Set<unknown> | undefined => {
 /** Whether this Effect keeps its roots where `forget` can reach them. */
 export const available = (): boolean => roots() !== undefined
 
-/** Removes `fibers` from Effect's root set (fibers that are not roots are ignored). */
-export const forget = (fibers: Iterable<unknown>): void => {
+/**
+ * Removes from Effect's root set every fiber that runs on `scheduler` (a dropped incarnation's).
+ * By the scheduler each fiber runs on, not by a list of the incarnation's own: a crash left
+ * behind fibers that list never held (6 to 18 roots after default swarm seeds 7004-7007).
+ */
+export const forgetRunningOn = (scheduler: Scheduler.Scheduler): void => {
   const set = roots()
   if (set === undefined) return
-  for (const fiber of fibers) set.delete(fiber)
+  for (const fiber of set) {
+    if ((fiber as Fiber.RuntimeFiber<unknown, unknown>).getFiberRef(FiberRef.currentScheduler) === scheduler) set.delete(fiber)
+  }
 }

@@ -440,7 +440,7 @@ export class Node {
     const scheduler = this.scheduler
     if (scheduler === undefined || scheduler.dead) return
     if (!FiberRoots.available()) return this.crash()
-    FiberRoots.forget(scheduler.abandon())
+    scheduler.abandon()
     this.handles = undefined
   }
 

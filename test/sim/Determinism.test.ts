@@ -8,8 +8,11 @@ import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { scan } from "../../scripts/check-determinism.mjs"
+import * as Random from "../../src/replication/Random.js"
 import * as FiberRoots from "../../src/sim/FiberRoots.js"
+import { NodeScheduler } from "../../src/sim/Scheduler.js"
 import { type RunResult, runScenario } from "../../src/sim/Run.js"
+import * as Swarm from "../../src/sim/Swarm.js"
 import * as Fixtures from "./fixtures/scenarios.js"
 
 const file = "scenarios/two-region-partition.yaml"
@@ -102,6 +105,8 @@ describe("determinism", () => {
     for (const scenario of ["scenarios/crash-restart.yaml", "scenarios/primary-failover.yaml"]) {
       expect(runScenario(Fixtures.load(scenario), 1).converged).toBe(true)
     }
+    // Default swarm seeds whose crashes left fibers among Effect's roots (`Scheduler.crash`).
+    for (const seed of [7004, 7005]) expect(Swarm.runSeed(seed, undefined).result.violations).toEqual([])
     expect(Fiber.unsafeRoots().length).toBe(rootsBefore)
     expect(timers()).toBe(timersBefore)
   })
@@ -111,10 +116,15 @@ describe("determinism", () => {
   // worker that runs out of memory.
   it("FiberRoots reaches the set of root fibers Effect keeps", () => {
     expect(FiberRoots.available()).toBe(true)
-    const fiber = Effect.runFork(Effect.async<void>(() => {}))
-    expect(Fiber.unsafeRoots()).toContain(fiber)
-    FiberRoots.forget([fiber])
+    const scheduler = new NodeScheduler("n1", 0, Random.make(1).derive("yield"))
+    const other = new NodeScheduler("n2", 1, Random.make(1).derive("yield"))
+    const fiber = Effect.runFork(Effect.async<void>(() => {}), { scheduler })
+    const elsewhere = Effect.runFork(Effect.async<void>(() => {}), { scheduler: other })
+    expect(Fiber.unsafeRoots()).toEqual(expect.arrayContaining([fiber, elsewhere]))
+    FiberRoots.forgetRunningOn(scheduler)
     expect(Fiber.unsafeRoots()).not.toContain(fiber)
+    expect(Fiber.unsafeRoots()).toContain(elsewhere)
+    FiberRoots.forgetRunningOn(other)
   })
 
   it("the simulator's sources use no banned time, timer or randomness API", () => {
