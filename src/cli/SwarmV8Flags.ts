@@ -21,6 +21,18 @@
  *   (December 7, 2026): 780-869 against 749-841 seeds/min (7 of 7 pairs faster) and 2-6% less
  *   CPU; with `--single-threaded` (every kind of V8 background work) 771-818 against 820-836 for
  *   these two alone, over 3 pairs.
+ * - Several jobs: an old generation of 256 MB at first (`--initial-old-space-size=256`), below
+ *   which V8 does not collect it in full. A job keeps about 40 MB alive between seeds, and V8 set
+ *   the next full collection at a small multiple of that, so each job marked its heap every few
+ *   seeds (31 full collections in 400 seeds on two jobs, 19 with the old generation growing).
+ *   Until December 7, 2026 a swarm leaked about 1 MB per seed (the fibers a crash left behind;
+ *   `Scheduler.crash`), which grew that room by itself, at the cost of memory without bound (a
+ *   one-job swarm reached 3.3 GB in about 3,000 seeds). With the leak fixed, two jobs ran 1,200
+ *   seeds at 929 and 956 seeds/min against 983 and 1,055 with it (the same two seed ranges); 800
+ *   seeds of one range ran at 927 seeds/min with this flag against 848 without it (1.0 against
+ *   0.7 GB), and 1,200 of two others at 1,005 and 974 against 1,059 and 1,050 with the leak, in
+ *   0.85-0.9 GB against 2.8-3.0 GB and growing. 512 and 1,024 MB were no faster (999 and 990
+ *   seeds/min on the first of those ranges).
  * - One job: a 32 MB semi-space (`--max-semi-space-size=32`), the young generation the workers
  *   of several jobs get. The job runs in this thread, whose default semi-space is 16 MB: 60 swarm
  *   seeds took 12.1-12.2 s of runs instead of 12.9-13.0 s (294-296 against 277-278 seeds/min)
@@ -35,11 +47,15 @@ export const poolSizeForJobs = 1
 /** The semi-space, in MB, for a swarm on one job. */
 export const semiSpaceMbForOneJob = 32
 
+/** The old generation, in MB, below which a swarm on several jobs is not collected in full. */
+export const initialOldSpaceMbForJobs = 256
+
 /** V8's background work a swarm on several jobs keeps on its jobs' threads. */
 export const onJobThreadsFlags: ReadonlyArray<string> = ["--single-threaded-gc", "--no-concurrent-recompilation"]
 
 const poolFlag = "--v8-pool-size"
 const semiSpaceFlag = "--max-semi-space-size"
+const initialOldSpaceFlag = "--initial-old-space-size"
 
 /** The flags this process was started with: node's own, then NODE_OPTIONS. */
 const startFlags = (): ReadonlyArray<string> => [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)]
@@ -63,6 +79,9 @@ export const poolSize = (): number | undefined => startedWith(poolFlag)
 /** The semi-space (MB) this process was started with; undefined for V8's default. */
 export const semiSpaceMb = (): number | undefined => startedWith(semiSpaceFlag)
 
+/** The initial old generation (MB) this process was started with; undefined for V8's default. */
+export const initialOldSpaceMb = (): number | undefined => startedWith(initialOldSpaceFlag)
+
 /** A boolean V8 flag's name without `--`, `no-` or its spelling with `_`. */
 const booleanName = (argument: string): string => {
   const name = argument.replace(/^--/, "").replaceAll("_", "-")
@@ -84,7 +103,11 @@ export const backgroundOnJobThreads = (): boolean => {
 /** The flags a swarm on `jobs` jobs runs with that this process was not started with. */
 export const missingFor = (jobs: number): ReadonlyArray<string> =>
   jobs > 1
-    ? [...(poolSize() === undefined ? [`${poolFlag}=${poolSizeForJobs}`] : []), ...onJobThreadsFlags.filter((flag) => !givenEitherWay(flag))]
+    ? [
+        ...(poolSize() === undefined ? [`${poolFlag}=${poolSizeForJobs}`] : []),
+        ...(initialOldSpaceMb() === undefined ? [`${initialOldSpaceFlag}=${initialOldSpaceMbForJobs}`] : []),
+        ...onJobThreadsFlags.filter((flag) => !givenEitherWay(flag))
+      ]
     : semiSpaceMb() === undefined ? [`${semiSpaceFlag}=${semiSpaceMbForOneJob}`] : []
 
 /**

@@ -339,6 +339,8 @@ interface Elapsed {
   readonly semiSpaceMb: number | undefined
   /** Whether garbage collection and optimizing compilation run on the jobs' own threads (`SwarmV8Flags.onJobThreadsFlags`). */
   readonly backgroundOnJobThreads: boolean
+  /** The old generation in MB below which V8 does not collect it in full (`--initial-old-space-size`), undefined for V8's default. */
+  readonly initialOldSpaceMb: number | undefined
   readonly elapsedMs: number
   readonly seedsPerMin: number
 }
@@ -356,7 +358,7 @@ const summaryLines = (summary: Swarm.Summary, firstSeed: number, failures: Reado
     `swarm: ${seeds} seeds (${firstSeed}-${firstSeed + seeds - 1}), ${summary.passed} passed, ${summary.failed + crashed} failed`,
     `  trace ${summary.traceHash} (every seed's trace hash, in seed order)`,
     `  ${summary.events} events, ${summary.tasks} tasks, ${opsPerEvent(summary.effectOps, summary.events)} Effect operations per event, ${Math.round(summary.simulatedMs / 1000)} simulated s in ${(summary.wallMs / 1000).toFixed(1)} wall s of runs: ${summary.eventsPerSec} events/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s (per job)`,
-    `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}${elapsed.backgroundOnJobThreads ? ", garbage collection and optimizing compilation on the jobs' threads" : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
+    `  ${elapsed.jobs} job(s)${elapsed.helperThreads === undefined ? "" : ` and ${elapsed.helperThreads} V8 helper thread(s)`}${elapsed.jobs === 1 && elapsed.semiSpaceMb !== undefined ? ` with a ${elapsed.semiSpaceMb} MB semi-space` : ""}${elapsed.initialOldSpaceMb === undefined ? "" : `, a ${elapsed.initialOldSpaceMb} MB old generation at first`}${elapsed.backgroundOnJobThreads ? ", garbage collection and optimizing compilation on the jobs' threads" : ""}: ${(elapsed.elapsedMs / 1000).toFixed(1)} s elapsed, ${elapsed.seedsPerMin} seeds/min`,
     ...(summary.failed + crashed === 0 ? [] : [`  failures by checker: ${Object.entries(byChecker).map(([checker, count]) => `${checker} ${count}`).join(", ")}`]),
     ...failures.map((failure) => `  replay: ${failure.replay}   [${failure.checkers.join(", ")}]`)
   ]
@@ -459,6 +461,7 @@ const swarm = async (options: SwarmOptions): Promise<void> => {
     helperThreads: SwarmV8Flags.poolSize(),
     semiSpaceMb: SwarmV8Flags.semiSpaceMb(),
     backgroundOnJobThreads: SwarmV8Flags.backgroundOnJobThreads(),
+    initialOldSpaceMb: SwarmV8Flags.initialOldSpaceMb(),
     elapsedMs,
     seedsPerMin: elapsedMs > 0 ? Math.round((done / elapsedMs) * 60_000) : 0
   }

@@ -32,6 +32,7 @@ interface SwarmJson {
   readonly helperThreads?: number
   readonly semiSpaceMb?: number
   readonly backgroundOnJobThreads: boolean
+  readonly initialOldSpaceMb?: number
 }
 
 /** The summary without its wall-clock figures. */
@@ -70,6 +71,8 @@ describe("sim swarm --jobs", () => {
     expect([oneJson.semiSpaceMb, twoJson.semiSpaceMb]).toEqual([32, undefined])
     // Two jobs collect garbage and optimize on their own threads; one job leaves that to V8's helpers.
     expect([oneJson.backgroundOnJobThreads, twoJson.backgroundOnJobThreads]).toEqual([false, true])
+    // Two jobs start with a 256 MB old generation, so they are not collected in full every few seeds.
+    expect([oneJson.initialOldSpaceMb, twoJson.initialOldSpaceMb]).toEqual([undefined, 256])
     expect(Object.keys(twoJson.traceHashes)).toEqual(Array.from({ length: 12 }, (_, index) => String(index + 1)))
     expect(twoJson.traceHashes).toEqual(oneJson.traceHashes)
     expect(withoutWall(twoJson.summary)).toEqual(withoutWall(oneJson.summary))
@@ -80,6 +83,9 @@ describe("sim swarm --jobs", () => {
     const given = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "2", "--json", "--no-report"], { NODE_OPTIONS: "--v8-pool-size=2" })
     expect(given.code).toBe(0)
     expect((JSON.parse(given.stdout) as SwarmJson).helperThreads).toBe(2)
+    const oldSpace = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "2", "--json", "--no-report"], {}, ["--initial-old-space-size=64"])
+    expect(oldSpace.code).toBe(0)
+    expect((JSON.parse(oldSpace.stdout) as SwarmJson).initialOldSpaceMb).toBe(64)
     const semiSpace = await cli(["sim", "swarm", "--seeds", "2", "--jobs", "1", "--json", "--no-report"], { NODE_OPTIONS: "--max-semi-space-size=8" })
     expect(semiSpace.code).toBe(0)
     expect((JSON.parse(semiSpace.stdout) as SwarmJson).semiSpaceMb).toBe(8)
