@@ -124,7 +124,7 @@ import * as ApiClient from "../src/runtime/ApiClient.js"
 import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
-import { cpuSeconds, machineCpu, type MachineCpu, threadCpu, type ThreadCpu } from "./procCpu.js"
+import { cpuSeconds, machineCpu, type MachineCpu, peakRssMb, threadCpu, type ThreadCpu } from "./procCpu.js"
 import * as EchoFloor from "./echoFloor.js"
 import * as WakeUp from "./wakeUp.js"
 
@@ -247,17 +247,6 @@ const yaml = (ports: ReadonlyArray<Serve.RegionPorts>, local: string): string =>
     "  regions:",
     ...Serve.regionsYaml(ports)
   ].join("\n") + "\n"
-
-/** Peak resident set of a process in MiB, from /proc (Linux); undefined elsewhere. */
-const peakRssMb = (pid: number | undefined): number | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((candidate) => candidate.startsWith("VmHWM:"))
-    return line === undefined ? undefined : Math.round(Number(line.replace(/\D+/g, "")) / 1024)
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Each process's largest resident set per phase of the bench, sampled every 100 ms from /proc

@@ -19,7 +19,8 @@
  *   it), with one job and with one job per core, wall time including the process start, and
  *   `threadCpu`: the CPU seconds of its main threads and of its other threads (with one job,
  *   V8's helpers: the optimizing compiler and the garbage collector's concurrent work), which
- *   says how much of the cores one job per core leaves its seeds;
+ *   says how much of the cores one job per core leaves its seeds, and `peakRssMb`, the largest
+ *   peak resident set of its processes (a swarm whose memory grows with its seeds shows here);
  * - `sustainedSwarm`: the same on one job per core over more seeds (400; SWARM_SUSTAINED_SEEDS),
  *   the rate a long swarm runs at once its threads are warm: 40 seeds measure mostly the start
  *   and the JIT's warm-up (a swarm's first seeds cost about 1.4 times its later ones);
@@ -178,7 +179,9 @@ const childrenCpuMs = (): number | undefined => {
 const threadSampleMs = 50
 
 /** A command's standard output, with its threads' CPU seconds sampled while it ran (`ProcCpu.TreeThreads`). */
-const runSampled = async (args: ReadonlyArray<string>): Promise<{ readonly stdout: string; readonly threads: { readonly main: number; readonly others: number } }> => {
+const runSampled = async (
+  args: ReadonlyArray<string>
+): Promise<{ readonly stdout: string; readonly threads: { readonly main: number; readonly others: number }; readonly peakRssMb: number }> => {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
   const threads = new ProcCpu.TreeThreads(child.pid!)
   const sampler = setInterval(() => threads.sample(), threadSampleMs)
@@ -186,7 +189,7 @@ const runSampled = async (args: ReadonlyArray<string>): Promise<{ readonly stdou
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => void (stdout += chunk))
   await new Promise((resolve) => child.on("close", resolve))
   clearInterval(sampler)
-  return { stdout, threads: threads.totals() }
+  return { stdout, threads: threads.totals(), peakRssMb: threads.peakRssMb() }
 }
 
 /**
@@ -223,6 +226,7 @@ const swarm = async (jobs: number, swarmSeeds: number) => {
     wallMs: Math.round(wallMs),
     ...(cpuBeforeMs === undefined || cpuAfterMs === undefined ? {} : { cpuMsPerSeed: Math.round((cpuAfterMs - cpuBeforeMs) / swarmSeeds) }),
     threadCpu: child.threads,
+    peakRssMb: child.peakRssMb,
     effectOpsPerEvent: round(output.summary.effectOps / output.summary.events),
     tasksPerEvent: round(output.summary.tasks / output.summary.events, 2),
     passed: output.summary.passed,

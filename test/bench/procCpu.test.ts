@@ -56,12 +56,14 @@ describe("procCpu", () => {
     expect(machine!.steal).toBeGreaterThanOrEqual(0)
     expect(ProcCpu.threadCpu(undefined)).toBeUndefined()
     expect(ProcCpu.cpuSeconds(2 ** 30)).toBeUndefined()
+    expect(ProcCpu.peakRssMb(process.pid)).toBeGreaterThanOrEqual(Math.floor(process.memoryUsage().rss / 2 ** 20))
+    expect(ProcCpu.peakRssMb(2 ** 30)).toBeUndefined()
   })
 
   it.runIf(fs.existsSync("/proc/self/task"))("follows a process tree: a grandchild's main thread counts, read until it exited", async () => {
-    // The child starts a grandchild that burns 300 ms of CPU on its main thread, as `sim swarm`
-    // runs itself again with its flags, and waits for it.
-    const grandchild = "const until = 300_000; while (process.cpuUsage().user < until) {}"
+    // The child starts a grandchild that burns 300 ms of CPU on its main thread, holding 96 MiB,
+    // as `sim swarm` runs itself again with its flags, and waits for it.
+    const grandchild = "const held = Buffer.alloc(96 * 2 ** 20, 1); const until = 300_000; while (process.cpuUsage().user < until) {} if (held[0] !== 1) process.exit(1)"
     const child = spawn(process.execPath, ["-e", `require("node:child_process").spawnSync(process.execPath, ["-e", ${JSON.stringify(grandchild)}])`], { stdio: "ignore" })
     const threads = new ProcCpu.TreeThreads(child.pid!)
     const sampler = setInterval(() => threads.sample(), 20)
@@ -71,5 +73,7 @@ describe("procCpu", () => {
     // The last sample came at most 20 ms before the grandchild ended: most of its 0.3 s is in it.
     expect(totals.main).toBeGreaterThanOrEqual(0.2)
     expect(totals.others).toBeGreaterThanOrEqual(0)
+    // The grandchild held 96 MiB it had written: its peak resident set is the tree's largest.
+    expect(threads.peakRssMb()).toBeGreaterThanOrEqual(96)
   }, 60_000)
 })
