@@ -24,7 +24,7 @@
  * - Several jobs: an old generation of 256 MB at first (`--initial-old-space-size=256`), below
  *   which V8 does not collect it in full. A job keeps about 40 MB alive between seeds, and V8 set
  *   the next full collection at a small multiple of that, so each job marked its heap every few
- *   seeds (31 full collections in 400 seeds on two jobs, 19 with the old generation growing).
+ *   seeds (31 full collections in 400 seeds on two jobs, 19 with the leak below).
  *   Until December 7, 2026 a swarm leaked about 1 MB per seed (the fibers a crash left behind;
  *   `Scheduler.crash`), which grew that room by itself, at the cost of memory without bound (a
  *   one-job swarm reached 3.3 GB in about 3,000 seeds). With the leak fixed, two jobs ran 1,200
