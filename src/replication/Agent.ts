@@ -449,7 +449,7 @@ const collectFrom = (store: Store.Store["Type"], settings: Settings, bytesMax: n
     const batch: Array<Store.LogEntry> = []
     const limit = batchLimit(settings, (yield* store.logEnd) - cursor)
     let scannedTo = cursor
-    let bytes = WireCodec.messageReserveBytes
+    const size = new WireCodec.BatchBytes(bytesMax)
     let full = false
     for (let page = 0; page < scanPagesMax && !full && batch.length < limit; page++) {
       const entries = yield* store.readLog(scannedTo + 1, limit)
@@ -457,12 +457,10 @@ const collectFrom = (store: Store.Store["Type"], settings: Settings, bytesMax: n
       for (const entry of entries) {
         if (batch.length >= limit) break
         if (keep(entry)) {
-          const entryBytes = WireCodec.changeBytesBound(entry.change)
           // At least one change, whatever its size: the transport says when it alone is too large.
-          full = batch.length > 0 && bytes + entryBytes > bytesMax
+          full = !size.fits(batch, entry.change)
           if (full) break
           batch.push(entry)
-          bytes += entryBytes
         }
         scannedTo = entry.position
       }

@@ -102,6 +102,13 @@ const messageBound = (message: Message.Request | Message.Response): number | und
   return undefined
 }
 
+/** A looser upper bound than `messageBound`, from its strings' lengths alone: most messages are far below their bound. */
+const messageCeiling = (message: Message.Request | Message.Response): number | undefined => {
+  if (message._tag === "ReplicateBatch") return WireCodec.batchBytesCeiling(message)
+  if (message._tag === "LogPage") return WireCodec.pageBytesCeiling(message)
+  return undefined
+}
+
 /**
  * A message's size on the wire when it is above `bytesMax`, else undefined: what production's
  * gRPC refuses to send or to take (`grpc.max_message_bytes`). Exact when the message travels as
@@ -118,6 +125,8 @@ export const bytesAbove = (
   bytesMax: number
 ): number | undefined => {
   if (carrier.wire === "bytes") return carrier.size(parcel) > bytesMax ? carrier.size(parcel) : undefined
+  const ceiling = messageCeiling(message)
+  if (ceiling === undefined || ceiling <= bytesMax) return undefined
   const bound = messageBound(message)
   if (bound === undefined || bound <= bytesMax) return undefined
   const bytes = (message._tag === "ReplicateBatch" ? WireCodec.encodeRequest(message) : WireCodec.encodeResponse(message as Message.Response, answering)).length

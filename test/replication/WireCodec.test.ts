@@ -279,3 +279,31 @@ describe("WireCodec", () => {
     )
   })
 })
+
+describe("WireCodec.BatchBytes", () => {
+  // The agent cuts its batches with it: counting by the strings' lengths while far from the
+  // bound must cut each batch exactly where the closer bound alone cuts it.
+  it("cuts a batch where summing changeBytesBound alone cuts it, at any bound", () => {
+    fc.assert(
+      fc.property(fc.array(change, { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 12_000 }), (changes, bytesMax) => {
+        const kept: Array<{ readonly change: Change.Change }> = []
+        const size = new WireCodec.BatchBytes(bytesMax)
+        for (const next of changes) {
+          if (!size.fits(kept, next)) break
+          kept.push({ change: next })
+        }
+        let expected = 0
+        let bytes = WireCodec.messageReserveBytes
+        for (const next of changes) {
+          const bound = WireCodec.changeBytesBound(next)
+          if (expected > 0 && bytes + bound > bytesMax) break
+          bytes += bound
+          expected++
+        }
+        expect(kept.length).toBe(expected)
+        expect(WireCodec.changeBytesCeiling(changes[0]!)).toBeGreaterThanOrEqual(WireCodec.changeBytesBound(changes[0]!))
+      }),
+      parameters
+    )
+  })
+})
