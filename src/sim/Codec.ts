@@ -112,8 +112,9 @@ const messageCeiling = (message: Message.Request | Message.Response): number | u
 /**
  * A message's size on the wire when it is above `bytesMax`, else undefined: what production's
  * gRPC refuses to send or to take (`grpc.max_message_bytes`). Exact when the message travels as
- * bytes. As an object, a batch or a page whose upper bound (`messageBound`) is within the bound
- * costs no encoding, and only one that may be above it is encoded to know; the other messages
+ * bytes. As an object, a batch or a page whose upper bound (`messageCeiling`, else the closer
+ * `messageBound`) is within the bound costs no encoding, and only one that may be above it is
+ * encoded to know; the other messages
  * (heartbeats, acknowledgements, refusals, CatchUp requests) hold a few short fields and are
  * taken to fit, as any bound `serve` accepts (1 KiB or more) holds them.
  */
