@@ -95,26 +95,22 @@ export const digestResponse = (response: Message.Response): string => {
   }
 }
 
-/** An upper bound of a batch's or a page's encoded size; undefined for the other messages, which are small. */
-const messageBound = (message: Message.Request | Message.Response): number | undefined => {
-  if (message._tag === "ReplicateBatch") return WireCodec.batchBytesBound(message)
-  if (message._tag === "LogPage") return WireCodec.pageBytesBound(message)
-  return undefined
-}
-
-/** A looser upper bound than `messageBound`, from its strings' lengths alone: most messages are far below their bound. */
-const messageCeiling = (message: Message.Request | Message.Response): number | undefined => {
-  if (message._tag === "ReplicateBatch") return WireCodec.batchBytesCeiling(message)
-  if (message._tag === "LogPage") return WireCodec.pageBytesCeiling(message)
+/**
+ * Whether a batch or a page is within `bytesMax` by an upper bound of its encoded size: the one
+ * from its strings' lengths alone first (most messages are far below their bound), then the
+ * closer one; undefined for the other messages, which are small.
+ */
+const withinByBound = (message: Message.Request | Message.Response, bytesMax: number): boolean | undefined => {
+  if (message._tag === "ReplicateBatch") return WireCodec.batchBytesCeiling(message) <= bytesMax || WireCodec.batchBytesBound(message) <= bytesMax
+  if (message._tag === "LogPage") return WireCodec.pageBytesCeiling(message) <= bytesMax || WireCodec.pageBytesBound(message) <= bytesMax
   return undefined
 }
 
 /**
  * A message's size on the wire when it is above `bytesMax`, else undefined: what production's
  * gRPC refuses to send or to take (`grpc.max_message_bytes`). Exact when the message travels as
- * bytes. As an object, a batch or a page whose upper bound (`messageCeiling`, else the closer
- * `messageBound`) is within the bound costs no encoding, and only one that may be above it is
- * encoded to know; the other messages
+ * bytes. As an object, a batch or a page whose upper bound (`withinByBound`) is within the bound
+ * costs no encoding, and only one that may be above it is encoded to know; the other messages
  * (heartbeats, acknowledgements, refusals, CatchUp requests) hold a few short fields and are
  * taken to fit, as any bound `serve` accepts (1 KiB or more) holds them.
  */
@@ -126,10 +122,7 @@ export const bytesAbove = (
   bytesMax: number
 ): number | undefined => {
   if (carrier.wire === "bytes") return carrier.size(parcel) > bytesMax ? carrier.size(parcel) : undefined
-  const ceiling = messageCeiling(message)
-  if (ceiling === undefined || ceiling <= bytesMax) return undefined
-  const bound = messageBound(message)
-  if (bound === undefined || bound <= bytesMax) return undefined
+  if (withinByBound(message, bytesMax) !== false) return undefined
   const bytes = (message._tag === "ReplicateBatch" ? WireCodec.encodeRequest(message) : WireCodec.encodeResponse(message as Message.Response, answering)).length
   return bytes > bytesMax ? bytes : undefined
 }
