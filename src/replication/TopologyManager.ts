@@ -421,7 +421,7 @@ const service = (core: Core): TopologyManager["Type"] => {
   const requested = (regionId: Topology.RegionId, nodeId: Topology.NodeId, leaseMs: number | undefined): void => {
     const topology = core.state.current.topology
     const atMs = core.now()
-    requesters.set(JSON.stringify([regionId, nodeId]), { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
+    requesters.set(`${regionId.length}:${regionId}${nodeId}`, { regionId, nodeId, atMs, ...(leaseMs === undefined ? {} : { leaseMs }) })
     const region = topology.regions.find((candidate) => candidate.id === regionId)
     if (region !== undefined && !Topology.regionNodes(region).some((node) => node.id === nodeId)) strangers.unsafeFire("stranger")
     heard(regionId, nodeId)
@@ -677,7 +677,7 @@ const afterHeartbeat = (tracking: Tracking, nowMs: number, settings: Options): T
 const eachTracked = (state: State, visit: (regionId: Topology.RegionId, node: Topology.Node, known: Tracking | undefined) => void): void => {
   for (const region of state.topology.regions) {
     for (const zone of region.zones) {
-      for (const node of zone.nodes) visit(region.id, node, state.tracking.get(nodeKey({ regionId: region.id, zoneId: zone.id, nodeId: node.id })))
+      for (const node of zone.nodes) visit(region.id, node, state.tracking.get(nodeKeyOf(region.id, zone.id, node.id)))
     }
   }
 }
@@ -712,14 +712,16 @@ export const heardThroughoutSince = (heard: Heard, regionId: Topology.RegionId, 
   return starts.length === 0 ? undefined : Math.min(...starts)
 }
 
-/** Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start). */
+/**
+ * Every node silent for longer than `timeoutMs` (never-heard nodes count from tracking start).
+ * Every heartbeat round runs it and nearly every one finds nobody: that case builds nothing and
+ * leaves the state as it was.
+ */
 const staleCheck =
   (timeoutMs: number): Edit<ReadonlyArray<NodeRef>> =>
   (state, nowMs) => {
-    const stale = allNodeRefs(state.topology).filter(({ ref, node }) => {
-      const tracking = state.tracking.get(nodeKey(ref)) ?? freshTracking(nowMs)
-      return node.status !== "Unreachable" && nowMs - (tracking.lastHeartbeatMs ?? tracking.trackedSinceMs) > Math.max(timeoutMs, tracking.allowanceMs ?? 0)
-    })
+    const stale = staleNodes(state, nowMs, timeoutMs)
+    if (stale.length === 0) return Either.right({ state, events: [], result: [] })
     const topology = stale.reduce((current, { ref }) => withNodeStatus(current, ref, "Unreachable"), state.topology)
     const demoted = stale.map(({ ref }) => {
       const tracking = state.tracking.get(nodeKey(ref)) ?? freshTracking(nowMs)
@@ -731,6 +733,22 @@ const staleCheck =
       result: stale.map(({ ref }) => ref)
     })
   }
+
+/** The nodes not yet Unreachable whose silence exceeds `timeoutMs` (or their allowance), in declaration order. */
+const staleNodes = (state: State, nowMs: number, timeoutMs: number): ReadonlyArray<{ readonly ref: NodeRef; readonly node: Topology.Node }> => {
+  const stale: Array<{ readonly ref: NodeRef; readonly node: Topology.Node }> = []
+  for (const region of state.topology.regions) {
+    for (const zone of region.zones) {
+      for (const node of zone.nodes) {
+        if (node.status === "Unreachable") continue
+        const tracking = state.tracking.get(nodeKeyOf(region.id, zone.id, node.id))
+        const silentSinceMs = tracking === undefined ? nowMs : (tracking.lastHeartbeatMs ?? tracking.trackedSinceMs)
+        if (nowMs - silentSinceMs > Math.max(timeoutMs, tracking?.allowanceMs ?? 0)) stale.push({ ref: { regionId: region.id, zoneId: zone.id, nodeId: node.id }, node })
+      }
+    }
+  }
+  return stale
+}
 
 const addRegionTo = (
   topology: Topology.Topology,
@@ -932,8 +950,13 @@ const allNodeRefs = (topology: Topology.Topology): ReadonlyArray<{ readonly ref:
     region.zones.flatMap((zone) => zone.nodes.map((node) => ({ ref: { regionId: region.id, zoneId: zone.id, nodeId: node.id }, node })))
   )
 
-// A JSON array cannot collide the way a joined string could ("a/b" + "c" vs "a" + "b/c").
-const nodeKey = (ref: NodeRef): string => JSON.stringify([ref.regionId, ref.zoneId, ref.nodeId])
+const nodeKey = (ref: NodeRef): string => nodeKeyOf(ref.regionId, ref.zoneId, ref.nodeId)
+
+// Lengths before the region and the zone, so no two refs share a key the way a joined string could
+// ("a/b" + "c" against "a" + "b/c"). Every heartbeat answer and every round's stale check builds
+// keys: as a JSON array, building them took 0.7% of a swarm's CPU profile.
+const nodeKeyOf = (regionId: Topology.RegionId, zoneId: Topology.ZoneId, nodeId: Topology.NodeId): string =>
+  `${regionId.length}:${regionId}${zoneId.length}:${zoneId}${nodeId}`
 
 const freshTracking = (nowMs: number): Tracking => ({
   trackedSinceMs: nowMs,

@@ -297,6 +297,27 @@ describe("TopologyManager", () => {
         expect(["w1", "w2", "e1", "a1"].map((id) => statusOf(topology, id))).toEqual(["Healthy", "Unreachable", "Unreachable", "Unreachable"])
       }))
 
+    it.effect("nodes whose region, zone and node ids read the same when joined are tracked apart: a heartbeat from one keeps only that one fresh", () =>
+      Effect.gen(function* () {
+        // Joined with "/", both read "r/z/a/b"; each node's tracking is keyed by all three ids.
+        const topology = buildOk(
+          pipe(
+            TopologyBuilder.make("ActiveActive", "r"),
+            TopologyBuilder.addRegion({ id: "r", name: "R" }),
+            TopologyBuilder.addZone("r", { id: "z" }),
+            TopologyBuilder.addZone("r", { id: "z/a" }),
+            TopologyBuilder.addNode("r", "z", { id: "a/b", endpoint: "ab:50051" }),
+            TopologyBuilder.addNode("r", "z/a", { id: "b", endpoint: "b:50051" })
+          )
+        )
+        const manager = yield* managerOver(topology)
+        yield* TestClock.adjust("20 seconds")
+        yield* manager.recordHeartbeat("r", "z", "a/b")
+        yield* TestClock.adjust("10001 millis")
+        expect((yield* manager.checkStaleNodes(30_000)).map((ref) => ref.nodeId)).toEqual(["b"])
+        expect(statusOf(yield* manager.current, "a/b")).toBe("Healthy")
+      }))
+
     it.effect("regions heard from now (with their last answer) and regions contact was established with: a region never heard is in neither, one heard and then lost only in the second", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions())
