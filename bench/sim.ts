@@ -217,7 +217,7 @@ const swarm = async (jobs: number, swarmSeeds: number) => {
   return {
     jobs,
     // The V8 flags the swarm ran with (src/cli/SwarmV8Flags.ts): one helper thread for more than
-    // one job, a 32 MB semi-space for one.
+    // one job, a 128 MB semi-space for one.
     helperThreads: output.helperThreads ?? "default",
     semiSpaceMb: output.semiSpaceMb ?? "default",
     seeds: swarmSeeds,

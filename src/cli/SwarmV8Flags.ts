@@ -33,11 +33,18 @@
  *   0.7 GB), and 1,200 of two others at 1,005 and 974 against 1,059 and 1,050 with the leak, in
  *   0.85-0.9 GB against 2.8-3.0 GB and growing. 512 and 1,024 MB were no faster (999 and 990
  *   seeds/min on the first of those ranges).
- * - One job: a 32 MB semi-space (`--max-semi-space-size=32`), the young generation the workers
- *   of several jobs get. The job runs in this thread, whose default semi-space is 16 MB: 60 swarm
- *   seeds took 12.1-12.2 s of runs instead of 12.9-13.0 s (294-296 against 277-278 seeds/min)
- *   and 16.9-17.2 instead of 18.4 CPU seconds, for 15-30 MB more resident memory; 64 MB was no
- *   faster to speak of (295-305 seeds/min) for 120 MB more.
+ * - One job: a 128 MB semi-space (`--max-semi-space-size=128`). The job runs in this thread,
+ *   whose default semi-space is 16 MB. A seed's world lives longer than the young generation
+ *   takes to fill, so each scavenge copies and promotes what the running seed holds; a larger
+ *   young generation fills less often for about as much to copy. December 1, 2026: 32 MB ran 60
+ *   seeds at 294-296 against 277-278 seeds/min (64 MB no faster then). December 7, with the
+ *   simulator about twice as fast: 150 seeds from 7000 took 464 scavenges (2.4 s) at 32 MB, 240
+ *   (1.8 s) at 64 and 137 (1.4 s) at 128; 300 seeds from 9500000, alternated, 717 and 678
+ *   seeds/min at 128 MB against 643 and 620 at 32, in 650-700 against 400-450 MB of peak
+ *   resident memory, and from 9600000 762 and 776 against 747 and 741 (640-790 against 350 MB):
+ *   2-11% faster in 6 of 6 pairs; 256 MB was no faster (690) in 1.06 GB. Several jobs gain nothing from a
+ *   larger one (`SwarmJobs`' workers: 384 against 96 MB, 400 seeds, 901 and 904 against 910 and
+ *   904 seeds/min), likely as two jobs' young generations then share the cores' caches.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 
@@ -45,7 +52,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 export const poolSizeForJobs = 1
 
 /** The semi-space, in MB, for a swarm on one job. */
-export const semiSpaceMbForOneJob = 32
+export const semiSpaceMbForOneJob = 128
 
 /** The old generation, in MB, below which a swarm on several jobs is not collected in full. */
 export const initialOldSpaceMbForJobs = 256

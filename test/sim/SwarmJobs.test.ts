@@ -65,10 +65,10 @@ describe("sim swarm --jobs", () => {
     expect(two.code).toBe(one.code)
     const [oneJson, twoJson] = [JSON.parse(one.stdout) as SwarmJson, JSON.parse(two.stdout) as SwarmJson]
     expect([oneJson.jobs, twoJson.jobs]).toEqual([1, 2])
-    // Two jobs run with one V8 helper thread, one job with a 32 MB semi-space (`SwarmV8Flags`);
+    // Two jobs run with one V8 helper thread, one job with a 128 MB semi-space (`SwarmV8Flags`);
     // each keeps V8's default for the other.
     expect([oneJson.helperThreads, twoJson.helperThreads]).toEqual([undefined, 1])
-    expect([oneJson.semiSpaceMb, twoJson.semiSpaceMb]).toEqual([32, undefined])
+    expect([oneJson.semiSpaceMb, twoJson.semiSpaceMb]).toEqual([128, undefined])
     // Two jobs collect garbage and optimize on their own threads; one job leaves that to V8's helpers.
     expect([oneJson.backgroundOnJobThreads, twoJson.backgroundOnJobThreads]).toEqual([false, true])
     // Two jobs start with a 256 MB old generation, so they are not collected in full every few seeds.
