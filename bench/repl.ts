@@ -86,6 +86,10 @@
  *   a 100-byte echo to a child process over raw TCP, a Node HTTP/2 stream and a grpc-js unary
  *   call, busy and after 100 ms idle (p50). The grpc-js idle figure is the floor a batch's hop
  *   puts under the lag at low rates, before either commit.
+ * - `machine.loneCommit`: how long this disk takes to make one lone write durable
+ *   (`commitFloor.ts`): 200 lmdb commits of 200 puts, 20 ms apart, with the store's durability,
+ *   p50/p99/max, measured before the nodes start. A change leaves its origin only once its
+ *   commit is durable, so at low rates the lag's p99 stands on this p99.
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,
@@ -125,6 +129,7 @@ import * as ServeFlags from "../src/runtime/ServeFlags.js"
 import * as Serve from "../test/runtime/fixtures/serveProcess.js"
 import * as NodeMetrics from "./nodeMetrics.js"
 import { cpuSeconds, machineCpu, type MachineCpu, peakRssMb, threadCpu, type ThreadCpu } from "./procCpu.js"
+import * as CommitFloor from "./commitFloor.js"
 import * as EchoFloor from "./echoFloor.js"
 import * as WakeUp from "./wakeUp.js"
 
@@ -572,6 +577,8 @@ const main = async (): Promise<void> => {
   const loadAtStart = loadAverage()
   const wakeUp = await WakeUp.measure()
   const crossProcessEcho = await EchoFloor.measure()
+  progress("the disk's floor: 200 lone lmdb commits, 20 ms apart")
+  const loneCommit = await CommitFloor.measure()
   const dir = Serve.tempDir("bench")
   const ports = await Serve.allocate([ORIGIN, TARGET])
   const processes = new Map<string, Serve.ServeProcess>()
@@ -826,7 +833,7 @@ const main = async (): Promise<void> => {
       cpuSeconds: cpu,
       clientCpuSeconds: Number(((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(2)),
       changesPerCpuSecond: perCpuSecond,
-      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp, crossProcessEcho }
+      machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp, crossProcessEcho, loneCommit }
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } finally {
