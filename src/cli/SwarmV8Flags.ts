@@ -42,9 +42,10 @@
  *   (1.8 s) at 64 and 137 (1.4 s) at 128; 300 seeds from 9500000, alternated, 717 and 678
  *   seeds/min at 128 MB against 643 and 620 at 32, in 650-700 against 400-450 MB of peak
  *   resident memory, and from 9600000 762 and 776 against 747 and 741 (640-790 against 350 MB):
- *   2-11% faster in 6 of 6 pairs; 256 MB was no faster (690) in 1.06 GB. Several jobs gain nothing from a
- *   larger one (`SwarmJobs`' workers: 384 against 96 MB, 400 seeds, 901 and 904 against 910 and
- *   904 seeds/min), likely as two jobs' young generations then share the cores' caches.
+ *   2-11% faster in 6 of 6 pairs; 256 MB was no faster (690) in 1.06 GB. Several jobs gain
+ *   nothing from a larger one (`SwarmJobs`' workers: 384 against 96 MB, 400 seeds, 901 and 904
+ *   against 910 and 904 seeds/min); why one job gains and two do not, I did not find (perhaps two
+ *   young generations then crowd the cores' caches).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 

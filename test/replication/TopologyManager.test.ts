@@ -416,6 +416,10 @@ describe("TopologyManager", () => {
         expect(manager.requestersSince(1_000).map((requester) => requester.nodeId)).toEqual(["e9", "a1"])
         yield* manager.heardRequestFrom("eu-central-1", "e1")
         expect(manager.requestersSince(1_000).map((requester) => requester.nodeId)).toEqual(["e1", "e9", "a1"])
+        // Two requesters whose region and node ids read the same joined with "/" are two.
+        yield* manager.heardRequestFrom("r", "a/b")
+        yield* manager.heardRequestFrom("r/a", "b")
+        expect(manager.requestersSince(2_000).map((requester) => `${requester.regionId} ${requester.nodeId}`)).toEqual(["eu-central-1 e1", "eu-central-1 e9", "ap-southeast-1 a1", "r a/b", "r/a b"])
       }))
 
     // Edits with nothing to publish (a heartbeat from a healthy node) skip the lock. A fiber may
