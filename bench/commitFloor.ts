@@ -19,13 +19,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { open } from "lmdb"
+import * as KvLmdb from "../src/runtime/KvLmdb.js"
+import { type Spread, spread } from "./spread.js"
 
-export interface CommitFloor {
+export interface CommitFloor extends Spread {
   readonly commits: number
   readonly gapMs: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly maxMs: number
 }
 
 /** What to measure: `commits` timed commits (after 10 untimed), `gapMs` apart. */
@@ -43,12 +42,9 @@ export const dirPrefix = "inferadb-commit-floor-"
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** The `q` quantile of ascending `sorted`, to 0.01 ms. */
-const quantile = (sorted: ReadonlyArray<number>, q: number): number => Number(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!.toFixed(2))
-
 export const measure = async ({ commits, gapMs }: Settings = defaults): Promise<CommitFloor> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), dirPrefix))
-  const db = open<string, string>({ path: dir, encoding: "string", noSync: false, noMetaSync: false, overlappingSync: false })
+  const db = open<string, string>({ path: dir, encoding: "string", ...KvLmdb.durability })
   const value = "v".repeat(200)
   try {
     const durations: Array<number> = []
@@ -60,8 +56,7 @@ export const measure = async ({ commits, gapMs }: Settings = defaults): Promise<
       })
       if (commit >= warmUp) durations.push(performance.now() - startedMs)
     }
-    const sorted = durations.sort((a, b) => a - b)
-    return { commits, gapMs, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: quantile(sorted, 1) }
+    return { commits, gapMs, ...spread(durations) }
   } finally {
     await db.close()
     fs.rmSync(dir, { recursive: true, force: true })

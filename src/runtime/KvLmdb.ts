@@ -287,6 +287,9 @@ const isEarlierFileStore = (path: string): boolean => {
 
 const lmdbTry = <A>(body: () => A): Effect.Effect<A, StoreError> => Effect.try({ try: body, catch: (error) => failure("open", error) })
 
+/** The durability the store opens lmdb with (see the top of this file): a commit's promise means "on disk". */
+export const durability = { noSync: false, noMetaSync: false, overlappingSync: false } as const
+
 const openBoth = (options: Options, dataFile: string, map: MapSize): Effect.Effect<Databases, StoreError> =>
   lmdbTry(() => {
     const sizeBytes = options.mapSizeBytes ?? map.sizeBytes
@@ -296,9 +299,7 @@ const openBoth = (options: Options, dataFile: string, map: MapSize): Effect.Effe
       noSubdir: dataFile === options.path,
       keyEncoder,
       encoding: "string",
-      noSync: false,
-      noMetaSync: false,
-      overlappingSync: false,
+      ...durability,
       mapSize: sizeBytes
     })
     try {
