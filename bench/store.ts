@@ -46,7 +46,6 @@ import * as Store from "../src/replication/Store.js"
 import * as WireCodec from "../src/replication/WireCodec.js"
 import * as KvLmdb from "../src/runtime/KvLmdb.js"
 import * as Cluster from "../test/replication/fixtures/cluster.js"
-import { spread } from "./spread.js"
 
 const numberFromEnv = (name: string, fallback: number): number => {
   const value = Number(process.env[name])
@@ -207,6 +206,13 @@ const codecRun = (entries: ReadonlyArray<Store.LogEntry>) => {
       encodeWatchGenerated: perChange(pages, batchSize, generatedWatch)
     }
   }
+}
+
+/** p50, p99 and max of `values` in ms, to 0.01 ms. */
+const spread = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN).toFixed(2))
+  return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) }
 }
 
 /** Writes one at a time, `loneGapMs` apart, after ten unmeasured ones. */
