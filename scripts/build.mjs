@@ -31,6 +31,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isCurrent, manifestFile, readManifest, root } from "../bin/launch.mjs"
+import { escapeNonAscii, isAscii } from "./asciiBundle.mjs"
 
 /**
  * Source entry points (from the repository root) and the names of their bundles in dist/: the
@@ -44,7 +45,7 @@ const entries = { "src/cli/main.ts": "cli", "src/cli/SwarmWorker.ts": "swarm-wor
 const external = ["lmdb", "msgpackr-extract", "foundationdb", "@grpc/grpc-js", "@grpc/proto-loader", "@grpc/reflection", "grpc-health-check"]
 
 /** Files outside the bundle's own inputs whose change makes it stale. */
-const extraInputs = ["package.json", "package-lock.json", "scripts/build.mjs"]
+const extraInputs = ["package.json", "package-lock.json", "scripts/build.mjs", "scripts/asciiBundle.mjs"]
 
 const outdir = path.join(root, "dist")
 
@@ -78,7 +79,9 @@ const build = async () => {
   })
   for (const name of Object.values(entries)) {
     const file = path.join(outdir, `${name}.cjs`)
-    const text = fs.readFileSync(file, "utf8")
+    const text = escapeNonAscii(fs.readFileSync(file, "utf8"))
+    if (!isAscii(text)) throw new Error(`${file} is not ASCII after escaping`)
+    fs.writeFileSync(file, text)
     if (!text.startsWith('"use strict";\n')) throw new Error(`${file} does not begin with "use strict": it would run in sloppy mode`)
     // esbuild turns import() of a named module into require; one of a name computed at run time
     // stays, and in a script Node 20 runs it only through a loader it warns is experimental.

@@ -1,0 +1,7 @@
+/** Types of `asciiBundle.mjs`, so tests can import it (allowJs is off). */
+
+/** `text` with every character outside ASCII written as a `\u{hex}` escape. */
+export declare const escapeNonAscii: (text: string) => string
+
+/** Whether every character of `text` is ASCII. */
+export declare const isAscii: (text: string) => boolean
