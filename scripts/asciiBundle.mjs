@@ -8,13 +8,15 @@
  * comment made the 4 MB command-line bundle an 8 MB string in every `serve` process and every
  * swarm worker (a heap snapshot of an idle `serve`: 7.6 MB, its largest object).
  *
- * So what remains outside ASCII, which is only ever comment text, is written as `\u{...}` escapes.
- * A column after such a character on the same line moves, which only a source map position on
- * the rest of that comment's line would notice.
+ * So what remains outside ASCII, which is only ever comment text, is written as `\uXXXX` escapes,
+ * one per UTF-16 code unit: the one form that means the same character in a comment, a string, a
+ * template and a regular expression with or without the `u` flag, should esbuild ever leave one
+ * in code. A column after such a character on the same line moves, which only a source map
+ * position on the rest of that line would notice.
  */
 
-/** `text` with every character outside ASCII written as a `\u{hex}` escape. */
-export const escapeNonAscii = (text) => text.replace(/[^\x00-\x7f]/gu, (character) => `\\u{${character.codePointAt(0).toString(16)}}`)
+/** `text` with every UTF-16 code unit outside ASCII written as a `\uXXXX` escape. */
+export const escapeNonAscii = (text) => text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 /** Whether every character of `text` is ASCII. */
 export const isAscii = (text) => !/[^\x00-\x7f]/u.test(text)

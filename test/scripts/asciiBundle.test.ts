@@ -12,23 +12,29 @@ import { escapeNonAscii, isAscii } from "../../scripts/asciiBundle.mjs"
 const repository = path.resolve(import.meta.dirname, "../..")
 
 describe("asciiBundle", () => {
-  it("escapes every character outside ASCII, the astral ones as one escape", () => {
+  it("escapes every UTF-16 code unit outside ASCII, an astral character as its two surrogates", () => {
     const escaped = escapeNonAscii("/* 21 \u2192 63 MB, caf\u00e9, \u{1F600} */ x")
-    expect(escaped).toBe("/* 21 \\u{2192} 63 MB, caf\\u{e9}, \\u{1f600} */ x")
+    expect(escaped).toBe("/* 21 \\u2192 63 MB, caf\\u00e9, \\ud83d\\ude00 */ x")
     expect(isAscii(escaped)).toBe(true)
     expect(isAscii("plain")).toBe(true)
     expect(isAscii("caf\u00e9")).toBe(false)
   })
 
-  it("leaves a script that esbuild wrote behaving the same: only its comments held such characters", () => {
-    const source = '"use strict";\n/**\n * 21 \u2192 63 MB\n */\nmodule.exports = ["\\u2192", /\\u00e9/.test("\\u00e9")];\n'
+  it("leaves a script behaving the same, in comments and, should esbuild leave one there, in code", () => {
     const run = (text: string) => {
       const module = { exports: undefined as unknown }
       vm.runInNewContext(text, { module })
       return module.exports
     }
-    expect(run(escapeNonAscii(source))).toEqual(run(source))
-    expect(run(escapeNonAscii(source))).toEqual(["\u2192", true])
+    // As esbuild writes: only the comment holds characters outside ASCII.
+    const written = '"use strict";\n/**\n * 21 \u2192 63 MB\n */\nmodule.exports = ["\\u2192", /\\u00e9/.test("\\u00e9")];\n'
+    expect(run(escapeNonAscii(written))).toEqual(run(written))
+    expect(run(escapeNonAscii(written))).toEqual(["\u2192", true])
+    // Raw characters in a string, a template and regular expressions with and without `u`.
+    const raw = 'module.exports = ["\u2192\u{1F600}", `caf\u00e9`, /^caf\u00e9$/.test("caf\u00e9"), /^\u{1F600}$/u.test("\u{1F600}"), /^.$/u.test("\u{1F600}")];'
+    expect(isAscii(raw)).toBe(false)
+    expect(run(escapeNonAscii(raw))).toEqual(run(raw))
+    expect(run(escapeNonAscii(raw))).toEqual(["\u2192\u{1F600}", "caf\u00e9", true, true, true])
   })
 
   it("every bundle of the build is ASCII (npm test builds first)", () => {
