@@ -917,6 +917,57 @@ const takesDown = (scenario: Scenario, fault: Fault, regionId: string): boolean 
   return targetNodes(scenario, regionId).some((node) => nodes.has(node))
 }
 
+/** The longest stretch of `[fromMs, untilMs)` that none of `blocked` covers. */
+const longestClearMs = (fromMs: number, untilMs: number, blocked: ReadonlyArray<{ readonly startMs: number; readonly endMs: number }>): number => {
+  let longest = 0
+  let clearFromMs = fromMs
+  for (const stretch of [...blocked].sort((a, b) => a.startMs - b.startMs)) {
+    if (stretch.startMs > clearFromMs) longest = Math.max(longest, Math.min(stretch.startMs, untilMs) - clearFromMs)
+    clearFromMs = Math.max(clearFromMs, stretch.endMs)
+  }
+  return Math.max(longest, untilMs - clearFromMs)
+}
+
+/**
+ * Whether the region next in line, promoted when the primary is lost at `fromMs`, may find too
+ * few of the other regions able to vouch for it. Nodes on new or wiped disks vouch for no epoch
+ * minted before they started until they have paged every region (`Failover`'s Advance), so when
+ * a majority needs such a node the promoted region first sees its majority made of them for
+ * `detect_after_ms`, moves to an epoch counted from the wall clock, and takes writes once they
+ * have adopted it and vouched for it. A disk is new from its node's first start and from its last
+ * wipe; it has paged the primary's region once both have run, for an agent backoff and a
+ * request, with nothing cutting the primary off, taking the region down or failing its store.
+ * Swarm seed 99000042 over three-region-wipe-primary-down.yaml: us-west-1, the primary, started
+ * at 3.85 s, its answers to ap-southeast-1 cut until 7.03 s and ap-southeast-1's store failing
+ * from 6.01 to 8.73 s; us-west-1 crashed at 7.75 s, eu-central-1 was promoted at 13.05 s,
+ * advanced at 15.8 s, and no write was accepted before the workload ended at 16.5 s.
+ */
+const vouchersMayBeUnpaged = (scenario: Scenario, faults: ReadonlyArray<Fault>, healedAtMs: number, fromMs: number, primaryId: string, silencesPrimary: (fault: Fault) => boolean): boolean => {
+  const pageWithinMs = scenario.replication.agent.retryDelayMaxMs + scenario.replication.agent.requestTimeoutMs
+  const primaryStartMs = Startup.latestStartOfMs(scenario, primaryId, targetNodes(scenario, primaryId))
+  const paged = (regionId: string): boolean => {
+    const nodes = new Set(targetNodes(scenario, regionId))
+    const reaches = (fault: Fault & { readonly target: string }) => Startup.reachedNodes(scenario, fault).some((node) => nodes.has(node))
+    const wipesMs = faults.filter((fault) => fault.kind === "wipe" && fault.atMs < fromMs && reaches(fault)).map((fault) => fault.atMs)
+    const newSinceMs = Math.max(Startup.latestStartOfMs(scenario, regionId, [...nodes]), ...wipesMs)
+    const blocked = faults.flatMap((fault, index) => {
+      if (fault.atMs >= fromMs) return []
+      if (fault.kind === "store") {
+        if (fault.region !== regionId || fault.failRate === 0) return []
+        // A store fault lasts until the next one on the same region sets the store again.
+        const next = faults.find((later, at) => at > index && later.kind === "store" && later.region === regionId)
+        return [{ startMs: fault.atMs, endMs: next?.atMs ?? healedAtMs }]
+      }
+      return silencesPrimary(fault) || takesDown(scenario, fault, regionId) ? [{ startMs: fault.atMs, endMs: endOf(scenario, faults, index, healedAtMs) }] : []
+    })
+    return longestClearMs(Math.max(newSinceMs, primaryStartMs), fromMs, blocked) >= pageWithinMs
+  }
+  // The region promoted counts itself; a strict majority of the regions needs that many more.
+  const [promoted, ...others] = scenario.topology.regions.filter((region) => region.id !== primaryId).sort((a, b) => a.priority - b.priority)
+  const needed = Math.floor(scenario.topology.regions.length / 2)
+  return promoted !== undefined && others.filter((region) => paged(region.id)).length < needed
+}
+
 /** When the operator's promotions at or after `fromMs` come. */
 const promotionsFrom = (faults: ReadonlyArray<Fault>, fromMs: number): ReadonlyArray<number> =>
   faults.filter((fault) => fault.kind === "promote" && fault.atMs >= fromMs).map((fault) => fault.atMs)
@@ -969,6 +1020,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
   const { failover } = scenario.replication
   const heartbeat = slowestHeartbeat(scenario.replication)
   const neededMs = heartbeat.timeoutMs + failover.detectAfterMs + heartbeat.intervalMs + failover.checkIntervalMs
+  const advanceMs = failover.detectAfterMs + 3 * heartbeat.intervalMs + failover.checkIntervalMs
   const writesUntilMs = scenario.workload.startMs + scenario.workload.durationMs
   const tailMs = heartbeat.intervalMs + 3 * (1_000 / Math.max(scenario.workload.ratePerSec, 0.001))
   // Another region taken down during the loss (a crash, a pause, a partition) holds the
@@ -1035,7 +1087,7 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
   const promotableAtMs = (fromMs: number, untilMs: number): number => {
     const promotedAtMs = promotedByMs(fromMs)
     const earliestPromotionMs = promotedFromMs(fromMs)
-    return faults.reduce((atMs, fault, index) => {
+    const promotableMs = faults.reduce((atMs, fault, index) => {
       const endMs = endOf(scenario, faults, index, healedAtMs)
       // A one-way cut between two other regions takes neither down, but they cannot hear each
       // other (answers go the other way), and with the primary lost a majority needs them both
@@ -1055,6 +1107,10 @@ export const checksFor = (scenario: Scenario, faults: ReadonlyArray<Fault>, heal
       const restartsFenced = fault.kind === "crash" && fault.atMs >= earliestPromotionMs
       return Math.max(atMs, endMs + afterMs(fault, unnoticed, restartsFenced))
     }, fromMs + neededMs + slowerMs(fromMs))
+    // A region still on a disk that has not paged the primary's makes the promoted one advance
+    // first: `detect_after_ms` after a round that shows it, and rounds for the others to adopt and
+    // vouch for the new epoch (`vouchersMayBeUnpaged`).
+    return primary !== undefined && vouchersMayBeUnpaged(scenario, faults, healedAtMs, fromMs, primary.id, silencesPrimary) ? promotableMs + advanceMs : promotableMs
   }
   // A fault before every process has started may find the primary not running yet: a pause
   // of a process that does not exist does nothing, in the simulator as with SIGSTOP (swarm seed

@@ -439,6 +439,34 @@ describe("swarm", () => {
     expect(Swarm.checksFor(base, pausedFirst, 12_300)).not.toContain("failover")
   })
 
+  it("seeds 99000042 over three-region-wipe-primary-down.yaml and 20 over chaos-primary-pause.yaml: a region whose disk could not page the primary before it was lost vouches for no epoch dealt before it started, so the promoted region advances first and the story is not expected", () => {
+    const wallClockEpoch = 1_000_000_000
+    const waiting = untoldStory("scenarios/three-region-wipe-primary-down.yaml", 99000042)
+    expect(waiting.scenario.startup?.atMs).toMatchObject({ "us-west-1": 3_850 })
+    expect(waiting.scenario.faults.filter((fault) => fault.kind === "one_way" || (fault.kind === "store" && fault.failRate > 0) || (fault.kind === "crash" && fault.target === "us-west-1"))).toMatchObject([
+      { atMs: 2_640, kind: "one_way", from: "us-west-1", to: "ap-southeast-1" },
+      { atMs: 6_010, kind: "store", region: "ap-southeast-1" },
+      { atMs: 7_750, kind: "crash", target: "us-west-1" }
+    ])
+    // eu-central-1 was promoted, then moved to an epoch counted from the wall clock, which took
+    // no write before the workload ended at 16.5 s.
+    const advanced = waiting.result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1" && epoch.epoch > wallClockEpoch)
+    expect(advanced?.startedAtMs).toBeGreaterThan(15_000)
+    expect(advanced?.acceptedWrites).toEqual({})
+    // The same schedule without the cut of the primary's answers and ap-southeast-1's failing
+    // store: ap-southeast-1 pages us-west-1 after its late start, and eu-central-1 takes writes
+    // in the epoch it was promoted to, as the judge then expects.
+    const paged = { ...waiting.scenario, checks: [...waiting.scenario.checks, "failover" as const], faults: waiting.scenario.faults.filter((fault) => fault.kind !== "one_way" && fault.kind !== "store") }
+    expect(Swarm.checksFor(paged, paged.faults, 18_180)).toContain("failover")
+    const told = runScenario(paged, 99000042)
+    expect(told.violations).toEqual([])
+    expect(told.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1")).toMatchObject({ epoch: 1, acceptedWrites: { "eu-central-1": 19 } })
+    // ap-southeast-1 isolated from 2.88 to 7.07 s, 80 ms after the primary's late start at 2.8 s.
+    const isolated = untoldStory("scenarios/chaos-primary-pause.yaml", 20)
+    expect(isolated.scenario.faults.find((fault) => fault.kind === "isolate")).toMatchObject({ atMs: 2_880, region: "ap-southeast-1" })
+    expect(isolated.result.failover?.epochs.find((epoch) => epoch.primary === "eu-central-1" && epoch.epoch > wallClockEpoch)?.acceptedWrites).toEqual({})
+  })
+
   it("seed 96000484 over chaos-primary-pause.yaml: a region paused while its restarted process still starts stays down until it resumes, so the story that needed it is not expected", () => {
     const { scenario, result } = untoldStory("scenarios/chaos-primary-pause.yaml", 96000484)
     expect(scenario.faults.filter((fault) => "target" in fault && fault.target.startsWith("ap-southeast-1")).slice(0, 3)).toMatchObject([
