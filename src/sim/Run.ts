@@ -768,7 +768,7 @@ const judgeFailover = (sim: Sim, checks: ReadonlySet<CheckName>, violations: Arr
   const lossAtMs = original === undefined ? undefined : sim.scenario.faults.find((fault) => Faults.hitsRegion(fault, sim.scenario, original))?.atMs
   if (checks.has("epochs")) {
     violations.push(...Checkers.epochs(sim.history.writes, epochs, "acknowledged", sim.forgottenEpochs))
-    const judged = original === undefined ? undefined : FaultWindows.handBackJudged(sim.scenario, original, sim.healedAtMs)
+    const judged = original === undefined ? undefined : FaultWindows.handBackJudged(FaultWindows.pausesOfRunningNodes(sim.scenario, sim.startOffsets), original, sim.healedAtMs)
     if (judged !== undefined) violations.push(...Checkers.handBack(epochs, judged.outages, judged.rules))
   }
   const timings = Checkers.failoverTimings(original, lossAtMs, epochs, sim.history)

@@ -710,6 +710,49 @@ faults:
     expect(Checkers.handBack([handedBack(1_000)], outage, rules)).toEqual([])
   })
 
+  it("pausesOfRunningNodes: a pause of a node whose process has not started yet does nothing, and the outage it made goes with it", () => {
+    const scenario = Fixtures.parse(`name: t
+budget_ms: 10000
+topology:
+  strategy: PrimaryReplica
+  regions:
+    - { id: us, primary: true, nodes: 2 }
+    - { id: eu }
+faults:
+  - { at_ms: 1000, kind: pause, target: us }
+  - { at_ms: 3000, kind: resume, target: us }
+  - { at_ms: 4000, kind: pause, target: us-node2 }
+  - { at_ms: 6000, kind: resume, target: us-node2 }
+`)
+    const run = (starts: Record<string, number>) => FaultWindows.pausesOfRunningNodes(scenario, new Map(Object.entries(starts)))
+    const pauses = (starts: Record<string, number>) => run(starts).faults.filter((fault) => fault.kind === "pause").map((fault) => [fault.atMs, "target" in fault ? fault.target : ""])
+    // Both running: the schedule as declared, and the region's outage from 1 to 3 s.
+    expect(run({ "us-node1": 0, "us-node2": 0 })).toEqual(scenario)
+    expect(FaultWindows.regionOutages(run({ "us-node1": 0, "us-node2": 0 }), "us", 8_000)).toEqual([{ startMs: 1_000, endMs: 3_000 }])
+    // us-node2 starts at 2 s: the region's pause stops us-node1 alone, and the region was never all down.
+    expect(pauses({ "us-node1": 0, "us-node2": 2_000 })).toEqual([
+      [1_000, "us-node1"],
+      [4_000, "us-node2"]
+    ])
+    expect(FaultWindows.regionOutages(run({ "us-node1": 0, "us-node2": 2_000 }), "us", 8_000)).toEqual([])
+    // Neither started by then: nothing is paused until us-node2's own pause at 4 s.
+    expect(pauses({ "us-node1": 1_500, "us-node2": 1_500 })).toEqual([[4_000, "us-node2"]])
+  })
+
+  it("seed 882 over chaos-primary-pause.yaml: a pause drawn before the primary's late start does nothing, so the hand-back 2.3 s after that start is on time", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/chaos-primary-pause.yaml"), 882)
+    expect(scenario.startup?.atMs).toMatchObject({ "us-west-1": 4_700 })
+    expect(scenario.faults.filter((fault) => fault.kind === "pause" || fault.kind === "resume")).toMatchObject([
+      { atMs: 2_410, kind: "pause", target: "us-west-1-node1" },
+      { atMs: 5_510, kind: "resume", target: "us-west-1-node1" }
+    ])
+    const result = runScenario(scenario, 882)
+    expect(result.violations).toEqual([])
+    const handedBack = result.failover?.epochs.find((epoch) => epoch.primary === "us-west-1" && epoch.epoch > 0)
+    expect(handedBack?.startedAtMs).toBeGreaterThan(4_700 + scenario.replication.failover.promoteBackAfterMs)
+    expect(handedBack?.startedAtMs).toBeLessThan(5_510 + scenario.replication.failover.promoteBackAfterMs)
+  })
+
   it("regionOutages: when every node of a region is stopped, from the declared schedule; undefined where it cannot say", () => {
     const scenario = (faults: string, usNodes = 2) =>
       Fixtures.parse(`name: t
