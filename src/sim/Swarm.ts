@@ -918,7 +918,7 @@ const takesDown = (scenario: Scenario, fault: Fault, regionId: string): boolean 
 }
 
 /** The longest stretch of `[fromMs, untilMs)` that none of `blocked` covers. */
-const longestClearMs = (fromMs: number, untilMs: number, blocked: ReadonlyArray<{ readonly startMs: number; readonly endMs: number }>): number => {
+const longestClearMs = (fromMs: number, untilMs: number, blocked: ReadonlyArray<FaultWindows.Window>): number => {
   let longest = 0
   let clearFromMs = fromMs
   for (const stretch of [...blocked].sort((a, b) => a.startMs - b.startMs)) {
@@ -962,10 +962,12 @@ const vouchersMayBeUnpaged = (scenario: Scenario, faults: ReadonlyArray<Fault>, 
     })
     return longestClearMs(Math.max(newSinceMs, primaryStartMs), fromMs, blocked) >= pageWithinMs
   }
-  // The region promoted counts itself; a strict majority of the regions needs that many more.
-  const [promoted, ...others] = scenario.topology.regions.filter((region) => region.id !== primaryId).sort((a, b) => a.priority - b.priority)
-  const needed = Math.floor(scenario.topology.regions.length / 2)
-  return promoted !== undefined && others.filter((region) => paged(region.id)).length < needed
+  // The region promoted (the first in line) counts itself; a strict majority needs that many more.
+  const others = scenario.topology.regions
+    .filter((region) => region.id !== primaryId)
+    .sort((a, b) => a.priority - b.priority)
+    .slice(1)
+  return others.filter((region) => paged(region.id)).length < Math.floor(scenario.topology.regions.length / 2)
 }
 
 /** When the operator's promotions at or after `fromMs` come. */
