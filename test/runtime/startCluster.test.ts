@@ -2,10 +2,14 @@
  * `npm start -- --once` end to end: the local two-region cluster comes up from the examples,
  * the demonstration's writes, delete and reverse write arrive, the endpoints are listed, and
  * every child drains and exits before the script exits 0. It uses the examples' fixed gRPC
- * ports (50051, 50052), so it fails with a clear message when another cluster holds them.
+ * ports (50051, 50052). Both lie in Linux's ephemeral range, so any socket another test opens
+ * may be given one of them for as long as it lives; a fresh-clone CI run failed twice that way,
+ * the second time with the port held past the script's 10 s wait. Where the test may (root, with
+ * `ip`), the script therefore runs in a network namespace of its own, whose loopback nothing else
+ * uses; elsewhere it runs on the host's and fails with the script's message when a port is held.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Serve from "./fixtures/serveProcess.js"
@@ -13,9 +17,34 @@ import * as Serve from "./fixtures/serveProcess.js"
 /** The whole run is bounded; the script's own waits are shorter. */
 const runTimeoutMs = 90_000
 
-const runOnce = (dataDir: string) =>
+/** A namespace with only a loopback, or undefined where this process may not create one. */
+const privateLoopback = (): string | undefined => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return undefined
+  const namespace = `inferadb-start-${process.pid}`
+  try {
+    execFileSync("ip", ["netns", "add", namespace], { stdio: "ignore" })
+    execFileSync("ip", ["-n", namespace, "link", "set", "lo", "up"], { stdio: "ignore" })
+    return namespace
+  } catch {
+    removeNamespace(namespace)
+    return undefined
+  }
+}
+
+const removeNamespace = (namespace: string): void => {
+  try {
+    execFileSync("ip", ["netns", "del", namespace], { stdio: "ignore" })
+  } catch {
+    // Not created, or already gone.
+  }
+}
+
+const runOnce = (dataDir: string, namespace: string | undefined) =>
   new Promise<{ readonly code: number | null; readonly output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/start-cluster.ts", "--data-dir", dataDir], {
+    const script = [process.execPath, "--import", "tsx", "scripts/start-cluster.ts", "--data-dir", dataDir]
+    // `ip netns exec` execs the script in place, so the timeout's SIGKILL still reaches it.
+    const [command, ...args] = namespace === undefined ? script : ["ip", "netns", "exec", namespace, ...script]
+    const child = spawn(command!, args, {
       cwd: Serve.root,
       env: { ...process.env, INFERADB_START_ONCE: "1", NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"]
@@ -35,8 +64,9 @@ describe("npm start", () => {
     "with --once it starts both regions, shows writes and a delete crossing both ways, lists the endpoints and exits 0 after every region drained",
     async () => {
       const dataDir = Serve.tempDir("start")
+      const namespace = privateLoopback()
       try {
-        const { code, output } = await runOnce(dataDir)
+        const { code, output } = await runOnce(dataDir, namespace)
         expect(output, output).toContain("both regions answer /readyz")
         expect(output).toMatch(/✓ eu-central-1 has document:readme#viewer@user:alice/)
         expect(output).toMatch(/✓ eu-central-1 no longer has document:readme#editor@user:bob/)
@@ -49,6 +79,7 @@ describe("npm start", () => {
         expect(code, output).toBe(0)
         expect(fs.existsSync(path.join(dataDir, "us-west-1"))).toBe(true)
       } finally {
+        if (namespace !== undefined) removeNamespace(namespace)
         fs.rmSync(dataDir, { recursive: true, force: true })
       }
     },
