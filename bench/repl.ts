@@ -131,6 +131,7 @@ import * as NodeMetrics from "./nodeMetrics.js"
 import { cpuSeconds, machineCpu, type MachineCpu, peakRssMb, threadCpu, type ThreadCpu } from "./procCpu.js"
 import * as CommitFloor from "./commitFloor.js"
 import * as EchoFloor from "./echoFloor.js"
+import * as Targets from "./targets.js"
 import * as WakeUp from "./wakeUp.js"
 
 const numberFromEnv = (name: string, fallback: number): number => {
@@ -835,7 +836,7 @@ const main = async (): Promise<void> => {
       changesPerCpuSecond: perCpuSecond,
       machine: { node: process.version, cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}`, loadAverage: { start: loadAtStart, end: loadAverage() }, wakeUp, crossProcessEcho, loneCommit }
     }
-    process.stdout.write(`${JSON.stringify(result)}\n`)
+    process.stdout.write(`${JSON.stringify({ ...result, targets: Targets.summary(Targets.replVerdicts(result), loadAtStart[0]) })}\n`)
   } finally {
     await Promise.all([...processes.values()].map((child) => Serve.stop(child, 10_000)))
     fs.rmSync(dir, { recursive: true, force: true })

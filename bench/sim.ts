@@ -57,6 +57,7 @@ import { bundleOf } from "../bin/launch.mjs"
 import type * as Run from "../src/sim/Run.js"
 import * as Scenario from "../src/sim/Scenario.js"
 import * as ProcCpu from "./procCpu.js"
+import * as Targets from "./targets.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /**
@@ -336,23 +337,22 @@ const sustainedSwarm = sustainedSeeds === 0 ? undefined : await swarm(cores, sus
 const cpuPerSimulatedSecond = process.env["CPU_TABLE"] === "0" ? [] : cpuTable()
 const startUpFigures = process.env["STARTUP"] === "0" ? undefined : startUp()
 const totals = results.reduce((sum, each) => ({ events: sum.events + each.totals.events, simulatedMs: sum.simulatedMs + each.totals.simulatedMs, wallMs: sum.wallMs + each.totals.wallMs }), { events: 0, simulatedMs: 0, wallMs: 0 })
-process.stdout.write(
-  `${JSON.stringify({
-    bench: "sim",
-    node: process.version,
-    cores,
-    simulator: runBundle === undefined ? "sources (through tsx)" : path.relative(root, runBundle),
-    loadAverage: { before: loadBefore, after: loadAverage() },
-    eventsPerSec: Math.round((totals.events / totals.wallMs) * 1000),
-    eventsPerCpuSec: Math.round((totals.events / ((cpu.user + cpu.system) / 1000)) * 1000),
-    timeCompression: round(totals.simulatedMs / totals.wallMs),
-    seedsPerMinute: round(((seeds * files.length) / totals.wallMs) * 60_000),
-    scenarios: results,
-    swarm: swarms,
-    ...(sustainedSwarm === undefined ? {} : { sustainedSwarm }),
-    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-    cpuMsPerSimulatedSecond: cpuPerSimulatedSecond,
-    ...(startUpFigures === undefined ? {} : { startUp: startUpFigures }),
-    notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`
-  })}\n`
-)
+const figures = {
+  bench: "sim",
+  node: process.version,
+  cores,
+  simulator: runBundle === undefined ? "sources (through tsx)" : path.relative(root, runBundle),
+  loadAverage: { before: loadBefore, after: loadAverage() },
+  eventsPerSec: Math.round((totals.events / totals.wallMs) * 1000),
+  eventsPerCpuSec: Math.round((totals.events / ((cpu.user + cpu.system) / 1000)) * 1000),
+  timeCompression: round(totals.simulatedMs / totals.wallMs),
+  seedsPerMinute: round(((seeds * files.length) / totals.wallMs) * 60_000),
+  scenarios: results,
+  swarm: swarms,
+  ...(sustainedSwarm === undefined ? {} : { sustainedSwarm }),
+  cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+  cpuMsPerSimulatedSecond: cpuPerSimulatedSecond,
+  ...(startUpFigures === undefined ? {} : { startUp: startUpFigures }),
+  notes: `gc ${Math.round((gcMs / elapsedMs) * 100)}% of wall time (measured); ${profileNotes}`
+}
+process.stdout.write(`${JSON.stringify({ ...figures, targets: Targets.summary(Targets.simVerdicts(figures), loadBefore[0]) })}\n`)
