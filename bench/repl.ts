@@ -90,6 +90,7 @@
  *   (`commitFloor.ts`): 200 lmdb commits of 200 puts, 20 ms apart, with the store's durability,
  *   p50/p99/max, measured before the nodes start. A change leaves its origin only once its
  *   commit is durable, so at low rates the lag's p99 stands on this p99.
+ * - `targets`: issue 11's targets judged against this run's figures (`targets.ts`).
  *
  * Everything is bounded: each phase by a change count and a duration, every wait by a timeout.
  * Progress goes to stderr. Not part of `npm test`. The serve processes run the bundle in dist/,

@@ -35,7 +35,8 @@
  * - the machine's load average before and after, since the machine may be shared: compare
  *   figures only between runs under a similar load (CPU-second figures suffer least from it);
  * - `notes` on where the time goes (garbage collection measured here; the rest from a
- *   `node --cpu-prof` profile).
+ *   `node --cpu-prof` profile);
+ * - `targets`: issue 10's targets judged against this run's figures (`targets.ts`).
  *
  *   npm run bench:sim                              12 seeds per scenario, 40 swarm seeds per run
  *   SEEDS=20 SWARM_SEEDS=100 npm run bench:sim     at most 20 and 100
