@@ -9,6 +9,7 @@
  *
  * Apart from the benches so that tests can hold each rule to its bound.
  */
+import { numbersAt } from "./compareFigures.js"
 
 /** One target's verdict on one run. */
 export interface Verdict {
@@ -29,19 +30,16 @@ const objectAt = (value: unknown, key: string): Json | undefined => {
   return inner !== null && typeof inner === "object" ? (inner as Json) : undefined
 }
 
-const numberAt = (value: unknown, key: string): number | undefined => {
-  const inner = value !== null && typeof value === "object" ? (value as Json)[key] : undefined
-  return typeof inner === "number" && Number.isFinite(inner) ? inner : undefined
-}
+/** A finite number at `key` of `value`, as `bench:compare` reads figures. */
+const numberAt = (value: unknown, key: string): number | undefined => numbersAt(value, [key])[0]?.[1]
 
-const atLeast = (issue: number, target: string, figure: string, value: number | undefined, bound: number, missing = "not in this run"): Verdict =>
-  value === undefined ? unmeasured(issue, target, figure, missing) : { issue, target, figure, value, met: value >= bound }
+/** Bounds, as what a figure must satisfy. */
+const atLeast = (bound: number) => (value: number) => value >= bound
+const atMost = (bound: number) => (value: number) => value <= bound
+const under = (bound: number) => (value: number) => value < bound
 
-const atMost = (issue: number, target: string, figure: string, value: number | undefined, bound: number, missing = "not in this run"): Verdict =>
-  value === undefined ? unmeasured(issue, target, figure, missing) : { issue, target, figure, value, met: value <= bound }
-
-const under = (issue: number, target: string, figure: string, value: number | undefined, bound: number, missing = "not in this run"): Verdict =>
-  value === undefined ? unmeasured(issue, target, figure, missing) : { issue, target, figure, value, met: value < bound }
+const judged = (issue: number, target: string, figure: string, value: number | undefined, holds: (value: number) => boolean, missing = "not in this run"): Verdict =>
+  value === undefined ? unmeasured(issue, target, figure, missing) : { issue, target, figure, value, met: holds(value) }
 
 const unmeasured = (issue: number, target: string, figure: string, why: string): Verdict => ({ issue, target, figure, value: undefined, met: undefined, why })
 
@@ -67,25 +65,25 @@ export const replVerdicts = (result: Json): ReadonlyArray<Verdict> => {
   const verdicts: Array<Verdict> = [
     result["changesPerWrite"] !== 100
       ? unmeasured(issue, endToEnd, "throughput.changesPerSecond", `written ${String(result["changesPerWrite"])} changes at a time`)
-      : atLeast(issue, endToEnd, "throughput.changesPerSecond", numberAt(completed(throughput), "changesPerSecond"), 50_000, missingFrom(throughput))
+      : judged(issue, endToEnd, "throughput.changesPerSecond", numberAt(completed(throughput), "changesPerSecond"), atLeast(50_000), missingFrom(throughput))
   ]
   for (const [rate, bound] of [
     [5_000, 10],
     [1_000, 5]
   ] as const) {
     const { phase, figure } = lagAt(result, rate)
-    verdicts.push(atMost(issue, `lag p99 ≤ ${bound} ms at ${rate.toLocaleString("en-US")} changes/s offered`, figure, numberAt(completed(phase), "p99Ms"), bound, missingFrom(phase)))
+    verdicts.push(judged(issue, `lag p99 ≤ ${bound} ms at ${rate.toLocaleString("en-US")} changes/s offered`, figure, numberAt(completed(phase), "p99Ms"), atMost(bound), missingFrom(phase)))
   }
   const peaks = objectAt(result, "peakRssMb")
   const processes = peaks === undefined ? [] : Object.keys(peaks)
   if (processes.length === 0) verdicts.push(unmeasured(issue, "peak RSS ≤ 300 MB per process", "peakRssMb", "not in this run"))
-  for (const name of processes) verdicts.push(atMost(issue, "peak RSS ≤ 300 MB per process", `peakRssMb.${name}`, numberAt(peaks, name), 300))
+  for (const name of processes) verdicts.push(judged(issue, "peak RSS ≤ 300 MB per process", `peakRssMb.${name}`, numberAt(peaks, name), atMost(300)))
   const drain = objectAt(result, "drain")
   const drainTarget = "a drain of a 200,000-change backlog at ≥ 100,000 changes/s"
   verdicts.push(
     drain !== undefined && numberAt(drain, "changes") !== 200_000
       ? unmeasured(issue, drainTarget, "drain.changesPerSecond", `a backlog of ${String(numberAt(drain, "changes"))} changes`)
-      : atLeast(issue, drainTarget, "drain.changesPerSecond", numberAt(completed(drain), "changesPerSecond"), 100_000, missingFrom(drain))
+      : judged(issue, drainTarget, "drain.changesPerSecond", numberAt(completed(drain), "changesPerSecond"), atLeast(100_000), missingFrom(drain))
   )
   return verdicts
 }
@@ -104,15 +102,15 @@ export const simVerdicts = (result: Json): ReadonlyArray<Verdict> => {
   const failedRun = simRuns.find((run) => run["exit"] !== 0)
   const simRunTarget = "`sim run` of a shipped scenario under 1 s wall"
   return [
-    atLeast(issue, "≥ 300× time compression on the three-region skew scenarios", "timeCompression", numberAt(result, "timeCompression"), 300),
-    atLeast(issue, "≥ 50,000 events/s", "eventsPerSec", numberAt(result, "eventsPerSec"), 50_000),
-    atLeast(issue, "≥ 3,000 seeds/min for `sim swarm` on default drawn scenarios", swarmFigure, numberAt(swarm, "seedsPerMinute"), 3_000),
-    under(issue, "`node bin/inferadb-repl.mjs --help` under 0.5 s", "startUp.helpWallMs", numberAt(startUp, "helpWallMs"), 500),
+    judged(issue, "≥ 300× time compression on the three-region skew scenarios", "timeCompression", numberAt(result, "timeCompression"), atLeast(300)),
+    judged(issue, "≥ 50,000 events/s", "eventsPerSec", numberAt(result, "eventsPerSec"), atLeast(50_000)),
+    judged(issue, "≥ 3,000 seeds/min for `sim swarm` on default drawn scenarios", swarmFigure, numberAt(swarm, "seedsPerMinute"), atLeast(3_000)),
+    judged(issue, "`node bin/inferadb-repl.mjs --help` under 0.5 s", "startUp.helpWallMs", numberAt(startUp, "helpWallMs"), under(500)),
     failedRun !== undefined
       ? unmeasured(issue, simRunTarget, `startUp.simRuns (${String(failedRun["scenario"])})`, `exited ${String(failedRun["exit"])}`)
       : slowest === undefined
         ? unmeasured(issue, simRunTarget, "startUp.simRuns", "not in this run")
-        : under(issue, `${simRunTarget} (every one; the slowest here)`, `startUp.simRuns (${String(slowest["scenario"])})`, numberAt(slowest, "wallMs"), 1_000)
+        : judged(issue, `${simRunTarget} (every one; the slowest here)`, `startUp.simRuns (${String(slowest["scenario"])})`, numberAt(slowest, "wallMs"), under(1_000))
   ]
 }
 
