@@ -447,11 +447,15 @@ const siblingPeer = (topologies: TopologyManager.TopologyManager["Type"], region
 const collectFrom = (store: Store.Store["Type"], settings: Settings, bytesMax: number, keep: (entry: Store.LogEntry) => boolean, cursor: number) =>
   Effect.gen(function* () {
     const batch: Array<Store.LogEntry> = []
-    const limit = batchLimit(settings, (yield* store.logEnd) - cursor)
+    const logEnd = yield* store.logEnd
+    const limit = batchLimit(settings, logEnd - cursor)
     let scannedTo = cursor
     const size = new WireCodec.BatchBytes(bytesMax)
     let full = false
-    for (let page = 0; page < scanPagesMax && !full && batch.length < limit; page++) {
+    // Up to the log end read above: a page read past it finds nothing (readers see durable
+    // entries only, and the end is read from durable state), yet it missed the recent entries
+    // kept in memory and read the backend, once in about every round.
+    for (let page = 0; page < scanPagesMax && !full && batch.length < limit && scannedTo < logEnd; page++) {
       const entries = yield* store.readLog(scannedTo + 1, limit)
       if (entries.length === 0) break
       for (const entry of entries) {

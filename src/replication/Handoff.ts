@@ -162,6 +162,12 @@ export class Lock {
     })
   }
 
+  /** Takes the lock, which the caller found free in the same step (`isHeld`). */
+  takeNow(): void {
+    if (this.held) throw new Error("Lock.takeNow: the lock is held")
+    this.held = true
+  }
+
   /** Releases the lock and wakes the waiters. Only the holder calls it. */
   unsafeRelease(): void {
     this.held = false

@@ -323,14 +323,18 @@ const readThen = <V, A>(tx: KvDriver.KvTransaction<V>, key: string, then: (store
   })
 }
 
+/** The integer `stored` under `key` (0 when absent). */
+const integerOf = <V>(cells: Cells<V>, key: string, stored: V | undefined): Either.Either<number, StoreError> => {
+  if (stored === undefined) return Either.right(0)
+  const value = cells.integer.decode(stored)
+  return value._tag === "Right" ? Either.right(value.right) : Either.left(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
+}
+
+const fromEither = <A>(either: Either.Either<A, StoreError>): Effect.Effect<A, StoreError> =>
+  either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
+
 const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: string): Effect.Effect<number, StoreError> =>
-  readThen(tx, key, (stored) => {
-    if (stored === undefined) return Effect.succeed(0)
-    const value = cells.integer.decode(stored)
-    return value._tag === "Right"
-      ? Effect.succeed(value.right)
-      : Effect.fail(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
-  })
+  readThen(tx, key, (stored) => fromEither(integerOf(cells, key, stored)))
 
 /** The stored HLC high-water, kept as text ("<ms>.<logical>") in every representation. */
 const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Effect<Timestamp.Timestamp, StoreError> =>
@@ -344,19 +348,22 @@ const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Ef
       : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
   })
 
+/** Reads several keys at once, where the backend reads synchronously. */
+const readManyNow = <V>(getNow: NonNullable<KvDriver.KvTransaction<V>["getNow"]>, keys: ReadonlyArray<string>): Either.Either<ReadonlyArray<V | undefined>, StoreError> => {
+  const values: Array<V | undefined> = []
+  for (const key of keys) {
+    const stored = getNow(key)
+    if (stored._tag === "Left") return Either.left(stored.left)
+    values.push(stored.right)
+  }
+  return Either.right(values)
+}
+
 /** Reads several keys: at once, in one Effect, when the backend reads synchronously, else one after another. */
 const readMany = <V>(tx: KvDriver.KvTransaction<V>, keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<V | undefined>, StoreError> => {
   const getNow = tx.getNow
   if (getNow === undefined) return Effect.forEach(keys, (key) => tx.get(key))
-  return Effect.suspend(() => {
-    const values: Array<V | undefined> = []
-    for (const key of keys) {
-      const stored = getNow(key)
-      if (stored._tag === "Left") return Effect.fail(stored.left)
-      values.push(stored.right)
-    }
-    return Effect.succeed(values)
-  })
+  return Effect.suspend(() => fromEither(readManyNow(getNow, keys)))
 }
 
 const decodeTupleStates = <V>(
@@ -720,6 +727,19 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
   const turns = makeTurns()
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
+  // A small write whose reads are `keys`, at once where the backend can (`KvDriver.transactNow`).
+  const smallWrite = <A>(keys: ReadonlyArray<string>, body: (tx: KvDriver.KvTransaction<V>, stored: ReadonlyArray<V | undefined>) => Either.Either<A, StoreError>): Effect.Effect<A, StoreError> => {
+    const now = backend.transactNow
+    if (now === undefined) return driver.transact((tx) => Effect.flatMap(readMany(tx, keys), (stored) => fromEither(body(tx, stored))))
+    return Effect.suspend(() => {
+      const ran = now((tx) => Either.flatMap(readManyNow(tx.getNow, keys), (stored) => body(tx, stored)))
+      if (ran._tag === "Waiting") return failed.track(ran.outcome)
+      failed.begin()
+      if (ran.outcome._tag === "Right") failed.endCommitted()
+      else failed.endFailed(Cause.fail(ran.outcome.left))
+      return fromEither(ran.outcome)
+    })
+  }
   return {
     transaction: transactionOf({ driver: backend, cells, dictionary, recent, failed, turns }),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
@@ -751,19 +771,21 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
           return Effect.succeed(candidate)
         })
       ),
-    advanceCursor: (target, position) =>
-      driver.transact((tx) =>
-        Effect.map(readInteger(cells, tx, `${cursorPrefix}${target}`), (current) => {
-          if (position > current) tx.set(`${cursorPrefix}${target}`, cells.integer.encode(position))
+    advanceCursor: (target, position) => {
+      const key = `${cursorPrefix}${target}`
+      return smallWrite([key], (tx, [stored]) =>
+        Either.map(integerOf(cells, key, stored), (current) => {
+          if (position > current) tx.set(key, cells.integer.encode(position))
         })
-      ),
+      )
+    },
     getRelayScope: (target) =>
       read((tx) =>
         Effect.flatMap(tx.get(`${relayScopePrefix}${target}`), (stored) =>
           stored === undefined ? Effect.succeed(undefined) : decodeWith(cells.relayScope, "getRelayScope", stored)
         )
       ),
-    setRelayScope: (target, scope) => driver.transact((tx) => Effect.sync(() => tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope)))),
+    setRelayScope: (target, scope) => smallWrite([], (tx) => Either.right(tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope)))),
     checkCommits: Effect.suspend(() => {
       if (failed.count === 0) return Effect.void
       const probe = driver.transact((tx) => Effect.sync(() => tx.set(commitProbeKey, cells.integer.encode(failed.count))))

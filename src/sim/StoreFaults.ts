@@ -52,6 +52,7 @@ export class StoreFaults {
 /** A driver that counts the transactions it runs (reads included). */
 const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver.KvDriver<V> => {
   const within = driver.transactWithin
+  const now = driver.transactNow
   return {
     transact: (body) => Effect.suspend(() => {
       faults.transactions++
@@ -61,6 +62,10 @@ const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver
       faults.transactions++
       return within(body, restore)
     }) }),
+    ...(now === undefined ? {} : { transactNow: (body) => {
+      faults.transactions++
+      return now(body)
+    } }),
     ...(driver.read === undefined ? {} : { read: driver.read }),
     ...(driver.describeCommits === undefined ? {} : { describeCommits: driver.describeCommits }),
     close: driver.close

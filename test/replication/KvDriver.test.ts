@@ -5,7 +5,7 @@
  * takes every commit handed over behind it along, so nothing that read its writes is durable.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Option } from "effect"
 import { StoreError } from "../../src/replication/Errors.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 
@@ -99,5 +99,94 @@ describe("the pipelined in-memory driver", () => {
       expect(Exit.isFailure(yield* Fiber.await(first))).toBe(true)
       yield* Fiber.join(second)
       expect(yield* committed(driver, "b")).toBe("nothing")
+    }))
+})
+
+/** `transactNow`'s outcome as an Effect, and whether it was over at once. */
+const settled = <A>(now: KvDriver.Now<A>) => ({
+  atOnce: now._tag === "Done",
+  effect: now._tag === "Done" ? (Either.isRight(now.outcome) ? Effect.succeed(now.outcome.right) : Effect.fail(now.outcome.left)) : now.outcome
+})
+
+const writeNow = (driver: KvDriver.KvDriver<unknown>, key: string, value: unknown) => settled(driver.transactNow!((tx) => Either.right(tx.set(key, value))))
+
+/** `copy`, at once. */
+const copyNow = (driver: KvDriver.KvDriver<unknown>, from: string, to: string) =>
+  settled(driver.transactNow!((tx) => Either.map(tx.getNow(from), (seen) => tx.set(to, seen ?? "nothing"))))
+
+describe("transactNow, a body run at once", () => {
+  for (const pipelined of [false, true]) {
+    const kind = pipelined ? "pipelined" : "serial"
+    it.effect(`is over, durable, when it returns while the writer is free and the commit is not delayed (${kind})`, () =>
+      Effect.gen(function* () {
+        const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined })
+        const first = writeNow(driver, "a", 1)
+        expect(first.atOnce).toBe(true)
+        expect(yield* committed(driver, "a")).toBe(1)
+        const failed = settled(driver.transactNow!((tx) => (tx.set("b", 2), Either.left(new StoreError({ operation: "test", message: "the body refused" })))))
+        expect(failed.atOnce).toBe(true)
+        expect(Exit.isFailure(yield* Effect.exit(failed.effect))).toBe(true)
+        // A body that failed wrote nothing.
+        expect(yield* committed(driver, "b")).toBeUndefined()
+      }))
+
+    it.effect(`waits for a body that holds the writer, and then sees its writes (${kind})`, () =>
+      Effect.gen(function* () {
+        const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined })
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(driver.transact((tx) => Effect.zipRight(Deferred.await(release), Effect.sync(() => tx.set("a", 1)))))
+        yield* Effect.yieldNow()
+        const copied = copyNow(driver, "a", "b")
+        expect(copied.atOnce).toBe(false)
+        const copying = yield* Effect.fork(copied.effect)
+        yield* Effect.yieldNow()
+        expect(yield* committed(driver, "b")).toBeUndefined()
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* Fiber.join(copying)
+        expect(yield* committed(driver, "b")).toBe(1)
+      }))
+  }
+
+  it.effect("pipelined: reads a commit in flight, is durable only after it, and fails with it", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined: true, atCommit })
+      const first = yield* Effect.fork(write(driver, "a", 1))
+      yield* Effect.yieldNow()
+      const dependent = copyNow(driver, "a", "b")
+      // Its body ran at once over the write in flight; its own commit waits behind that one.
+      expect(dependent.atOnce).toBe(false)
+      const waiting = yield* Effect.fork(dependent.effect)
+      yield* Effect.yieldNow()
+      expect(yield* Fiber.poll(waiting)).toEqual(Option.none())
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Deferred.fail(gates[0]!, new StoreError({ operation: "commit", message: "disk full" }))
+      expect(Exit.isFailure(yield* Fiber.await(first))).toBe(true)
+      expect(Exit.isFailure(yield* Fiber.await(waiting))).toBe(true)
+      expect([yield* committed(driver, "a"), yield* committed(driver, "b")]).toEqual([undefined, undefined])
+      // Once everything in flight has settled, it runs at once again, over the disk.
+      yield* Deferred.succeed(gates[2]!, undefined)
+      const after = copyNow(driver, "a", "c")
+      expect(after.atOnce).toBe(false)
+      yield* after.effect
+      expect(yield* committed(driver, "c")).toBe("nothing")
+    }))
+
+  it.effect("serial: a delayed commit holds the writer through the delay, as a regional disk's transaction does", () =>
+    Effect.gen(function* () {
+      const { gates, atCommit } = yield* gatedCommits
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { atCommit })
+      const delayed = writeNow(driver, "a", 1)
+      expect(delayed.atOnce).toBe(false)
+      const first = yield* Effect.fork(delayed.effect)
+      const second = yield* Effect.fork(copy(driver, "a", "b"))
+      yield* Effect.yieldNow()
+      // The next body has not run: it would have read the disk without the delayed write.
+      yield* Deferred.succeed(gates[0]!, undefined)
+      yield* Fiber.join(first)
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Fiber.join(second)
+      expect([yield* committed(driver, "a"), yield* committed(driver, "b")]).toEqual([1, 1])
     }))
 })

@@ -11,8 +11,12 @@ import * as Store from "../../src/replication/Store.js"
 
 class Refused extends Data.TaggedError("Refused")<{}> {}
 
-/** A memory store whose commits fail while `failing.on` is set. */
-const failingStore = (pipelined: boolean) =>
+/**
+ * A memory store whose commits fail while `failing.on` is set; `now`: whether its small writes
+ * may run at once (`KvDriver.transactNow`), else they go through `transact` as on the backends
+ * without it (FoundationDB).
+ */
+const failingStore = (pipelined: boolean, now = true) =>
   Effect.gen(function* () {
     const failing = { on: false, commits: 0 }
     const atCommit = () => {
@@ -20,7 +24,9 @@ const failingStore = (pipelined: boolean) =>
       return failing.on ? Effect.fail(new StoreError({ operation: "commit", message: "No space left on device" })) : undefined
     }
     const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined, atCommit })
-    return { store: Store.makeMemory(driver), failing }
+    expect(driver.transactNow).toBeDefined()
+    const { transactNow: _, ...withoutNow } = driver
+    return { store: Store.makeMemory(now ? driver : withoutNow), failing }
   })
 
 const write = (store: Store.Store["Type"], target: string) => Effect.exit(store.advanceCursor(target, 1))
@@ -29,10 +35,10 @@ const failureMessage = (exit: Exit.Exit<unknown, StoreError>): string =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.message : `not a failure: ${String(exit)}`
 
 describe("Store.checkCommits", () => {
-  for (const pipelined of [false, true]) {
-    it.effect(`reports failing commits and recovers through a probe commit (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+  for (const [pipelined, now] of [[false, true], [true, true], [false, false], [true, false]] as const) {
+    it.effect(`reports failing commits and recovers through a probe commit (${pipelined ? "pipelined" : "serial"} driver, cursors written ${now ? "at once" : "through transact"})`, () =>
       Effect.gen(function* () {
-        const { store, failing } = yield* failingStore(pipelined)
+        const { store, failing } = yield* failingStore(pipelined, now)
         // Nothing run yet, then a commit that worked: healthy, and no probe is written.
         yield* store.checkCommits
         expect(Exit.isSuccess(yield* write(store, "eu"))).toBe(true)

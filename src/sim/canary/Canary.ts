@@ -155,13 +155,15 @@ export const drainEarly =
 
 /** A store driver whose transactions drop every write of the dictionary's keys (`k/...`) and keep the rest. */
 export const originKeysUnwritten = <V>(driver: KvDriver.KvDriver<V>): KvDriver.KvDriver<V> => {
-  const unwritten = <A, E, R>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, E, R>) => (tx: KvDriver.KvTransaction<V>) =>
-    body({ ...tx, set: (key, value) => (key.startsWith(OriginIds.prefix) ? undefined : tx.set(key, value)) })
+  const dropping = <T extends KvDriver.KvTransaction<V>>(tx: T): T => ({ ...tx, set: (key: string, value: V) => (key.startsWith(OriginIds.prefix) ? undefined : tx.set(key, value)) })
+  const unwritten = <A, E, R>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, E, R>) => (tx: KvDriver.KvTransaction<V>) => body(dropping(tx))
   const within = driver.transactWithin
+  const now = driver.transactNow
   return {
     ...driver,
     transact: (body) => driver.transact(unwritten(body)),
-    ...(within === undefined ? {} : { transactWithin: (body, restore) => within(unwritten(body), restore) })
+    ...(within === undefined ? {} : { transactWithin: (body, restore) => within(unwritten(body), restore) }),
+    ...(now === undefined ? {} : { transactNow: (body) => now((tx) => body(dropping(tx))) })
   }
 }
 
