@@ -720,15 +720,13 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
-const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {
-  const failed = new FailedCommits()
-  const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
-  const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
-  const turns = makeTurns()
-  const recent = RecentLog.make()
-  const readStoredLog = storedLogReader(driver, cells)
-  // A small write whose reads are `keys`, at once where the backend can (`KvDriver.transactNow`).
-  const smallWrite = <A>(keys: ReadonlyArray<string>, body: (tx: KvDriver.KvTransaction<V>, stored: ReadonlyArray<V | undefined>) => Either.Either<A, StoreError>): Effect.Effect<A, StoreError> => {
+/**
+ * A small write whose reads are `keys`: at once where the backend can (`KvDriver.transactNow`),
+ * else through `driver` (the backend's `transact`, tracked). Either way it counts in `failed`.
+ */
+const smallWriteOf =
+  <V>(backend: KvDriver.KvDriver<V>, driver: KvDriver.KvDriver<V>, failed: FailedCommits) =>
+  <A>(keys: ReadonlyArray<string>, body: (tx: KvDriver.KvTransaction<V>, stored: ReadonlyArray<V | undefined>) => Either.Either<A, StoreError>): Effect.Effect<A, StoreError> => {
     const now = backend.transactNow
     if (now === undefined) return driver.transact((tx) => Effect.flatMap(readMany(tx, keys), (stored) => fromEither(body(tx, stored))))
     return Effect.suspend(() => {
@@ -740,6 +738,15 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
       return fromEither(ran.outcome)
     })
   }
+
+const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {
+  const failed = new FailedCommits()
+  const driver: KvDriver.KvDriver<V> = { ...backend, transact: (body) => failed.track(backend.transact(body)) }
+  const read = <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => (driver.read ?? driver.transact)(body)
+  const turns = makeTurns()
+  const recent = RecentLog.make()
+  const readStoredLog = storedLogReader(driver, cells)
+  const smallWrite = smallWriteOf(backend, driver, failed)
   return {
     transaction: transactionOf({ driver: backend, cells, dictionary, recent, failed, turns }),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
