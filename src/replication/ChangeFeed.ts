@@ -7,7 +7,7 @@
  * explicit `Lagged` event and then re-reads the missed range from the durable log, so it sees
  * every change exactly once and in order. `dropped` counts the buffer overflows.
  */
-import { Context, Effect, Queue, Ref, Scope, Stream } from "effect"
+import { Context, Effect, Queue, Scope, Stream } from "effect"
 import * as Change from "./Change.js"
 import type { StoreError } from "./Errors.js"
 import * as Handoff from "./Handoff.js"
@@ -41,6 +41,8 @@ export class ChangeFeed extends Context.Tag("inferadb/ChangeFeed")<
   {
     /** Announces entries that were just committed to the durable log. */
     readonly publish: (entries: ReadonlyArray<Store.LogEntry>) => Effect.Effect<void>
+    /** `publish` done at once: a transaction that commits in one step announces its entries in it (`Store.transactionNow`). */
+    readonly publishNow: (entries: ReadonlyArray<Store.LogEntry>) => void
     /**
      * Subscribes for the lifetime of the scope. Without `from` delivery starts with the next
      * published change; with `from` it starts at that log position (1 = the beginning).
@@ -85,35 +87,35 @@ export const make = (options: { readonly bufferSize: number }) =>
     // waiter list (not a stream per wait): the agent waits once per round on the hot path.
     let end = yield* store.logEnd
     const waiters = new Set<{ readonly after: number; readonly wake: Handoff.Gate }>()
-    const counters = yield* Ref.make({ published: 0, dropped: 0 })
+    // Plain counters, changed in the step that publishes: a publish is part of a write's or an
+    // applied batch's commit step (`Store.transactionNow`).
+    let published = 0
+    let dropped = 0
     const subscribers = new Set<Subscriber>()
 
-    // One offer per write or batch, not per change: a dropping queue takes what fits and drops
-    // the rest, which is what overflowed.
-    const offer = (subscriber: Subscriber, entries: ReadonlyArray<Store.LogEntry>) =>
-      Effect.gen(function* () {
-        const sizeBefore = yield* Queue.size(subscriber.queue)
-        if (yield* Queue.offerAll(subscriber.queue, entries)) return
-        const accepted = Math.max(0, (yield* Queue.size(subscriber.queue)) - sizeBefore)
-        subscriber.overflowed = true
-        yield* Ref.update(counters, (count) => ({ ...count, dropped: count.dropped + entries.length - accepted }))
-      })
+    // A dropping queue takes what fits and drops the rest, which is what overflowed.
+    const offer = (subscriber: Subscriber, entries: ReadonlyArray<Store.LogEntry>) => {
+      let accepted = 0
+      for (const entry of entries) if (subscriber.queue.unsafeOffer(entry)) accepted++
+      if (accepted === entries.length) return
+      subscriber.overflowed = true
+      dropped += entries.length - accepted
+    }
 
-    const publish = (entries: ReadonlyArray<Store.LogEntry>) =>
-      Effect.gen(function* () {
-        if (entries.length === 0) return
-        for (const subscriber of subscribers) {
-          const matching = entries.filter((entry) => matches(subscriber.filter, entry))
-          if (matching.length > 0) yield* offer(subscriber, matching)
-        }
-        yield* Ref.update(counters, (count) => ({ ...count, published: count.published + entries.length }))
-        end = Math.max(end, entries[entries.length - 1]!.position)
-        for (const waiter of waiters) {
-          if (end <= waiter.after) continue
-          waiters.delete(waiter)
-          waiter.wake.unsafeOpen()
-        }
-      })
+    const publishNow = (entries: ReadonlyArray<Store.LogEntry>) => {
+      if (entries.length === 0) return
+      for (const subscriber of subscribers) {
+        const matching = entries.filter((entry) => matches(subscriber.filter, entry))
+        if (matching.length > 0) offer(subscriber, matching)
+      }
+      published += entries.length
+      end = Math.max(end, entries[entries.length - 1]!.position)
+      for (const waiter of waiters) {
+        if (end <= waiter.after) continue
+        waiters.delete(waiter)
+        waiter.wake.unsafeOpen()
+      }
+    }
 
     const subscribe = (subscribeOptions: { readonly filter?: Filter; readonly from?: number } = {}) =>
       Effect.gen(function* () {
@@ -128,7 +130,8 @@ export const make = (options: { readonly bufferSize: number }) =>
       })
 
     return {
-      publish,
+      publish: (entries: ReadonlyArray<Store.LogEntry>) => Effect.sync(() => publishNow(entries)),
+      publishNow,
       subscribe,
       awaitBeyond: (position: number, timeoutMs?: number, orUntil?: Handoff.Gate) =>
         Effect.suspend(() => {
@@ -139,7 +142,7 @@ export const make = (options: { readonly bufferSize: number }) =>
           return Handoff.awaitAny(orUntil !== undefined && timeoutMs !== undefined ? [waiter.wake, orUntil] : [waiter.wake], timeoutMs, () => waiters.delete(waiter))
         }),
       logEnd: Effect.sync(() => end),
-      stats: Effect.map(Ref.get(counters), (count) => ({ ...count, subscribers: subscribers.size }))
+      stats: Effect.sync(() => ({ published, dropped, subscribers: subscribers.size }))
     }
   })
 

@@ -24,14 +24,18 @@ export class Clock extends Context.Tag("inferadb/Clock")<
     readonly physicalNow: (() => number) | undefined
     /** A fresh timestamp for a local write; strictly increasing in HLC mode. */
     readonly now: Effect.Effect<Timestamp.Timestamp>
-    /** `count` fresh timestamps, in order, as `count` reads of `now` at one physical time would give. */
-    readonly nowMany: (count: number) => Effect.Effect<ReadonlyArray<Timestamp.Timestamp>>
+    /**
+     * `count` fresh timestamps, in order, as `count` reads of `now` at physical time `ms` would
+     * give. At once, with a physical reading taken by the caller: a write stamps its changes
+     * inside a transaction body that runs in one step (`Store.transactionNow`).
+     */
+    readonly stampsAt: (ms: number, count: number) => ReadonlyArray<Timestamp.Timestamp>
     /** Folds in a timestamp received from another region (a no-op in wall-clock mode). */
     readonly observe: (remote: Timestamp.Timestamp) => Effect.Effect<void>
-    /** Folds in a batch's timestamps, in order, at one reading of the physical clock. */
-    readonly observeAll: (remotes: ReadonlyArray<Timestamp.Timestamp>) => Effect.Effect<void>
+    /** Folds in a batch's timestamps, in order, at physical time `ms`, at once. */
+    readonly observeAllAt: (ms: number, remotes: ReadonlyArray<Timestamp.Timestamp>) => void
     /** The HLC's last value (zero in wall-clock mode): what `Store` keeps as the high-water. */
-    readonly current: Effect.Effect<Timestamp.Timestamp>
+    readonly currentNow: () => Timestamp.Timestamp
     /** Raises the HLC to at least `high` (a high-water kept from before a restart). */
     readonly restore: (high: Timestamp.Timestamp) => Effect.Effect<void>
     /** The bound on clock offsets this node assumes (`max_offset_ms`). */
@@ -87,10 +91,10 @@ export const make = (options: {
         mode: "wall" as const,
         physicalMs: wholeMs,
         now: atPhysical((ms): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
-        nowMany: (count) => atPhysical((ms) => Array.from({ length: count }, (): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 }))),
+        stampsAt: (ms, count) => Array.from({ length: count }, (): Timestamp.Timestamp => ({ physicalMs: ms, logical: 0 })),
         observe: () => Effect.void,
-        observeAll: () => Effect.void,
-        current: Effect.succeed(Timestamp.zero),
+        observeAllAt: () => undefined,
+        currentNow: () => Timestamp.zero,
         restore: () => Effect.void,
         ...offsets
       }
@@ -102,22 +106,20 @@ export const make = (options: {
     const tick = (ms: number): Timestamp.Timestamp => (last = Timestamp.tick(last, ms))
     return {
       mode: "hlc" as const,
-      current: Effect.sync(() => last),
+      currentNow: () => last,
       restore: (high) => Effect.sync(() => void (last = Timestamp.order(high, last) > 0 ? high : last)),
       ...offsets,
       physicalMs: wholeMs,
       now: atPhysical(tick),
-      nowMany: (count) =>
-        atPhysical((ms) => {
-          const stamps: Array<Timestamp.Timestamp> = []
-          for (let index = 0; index < count; index++) stamps.push(tick(ms))
-          return stamps
-        }),
+      stampsAt: (ms, count) => {
+        const stamps: Array<Timestamp.Timestamp> = []
+        for (let index = 0; index < count; index++) stamps.push(tick(ms))
+        return stamps
+      },
       observe: (remote) => atPhysical((ms) => void (last = receiveBounded(last, remote, ms, maxOffsetMs))),
-      observeAll: (remotes) =>
-        atPhysical((ms) => {
-          for (const remote of remotes) last = receiveBounded(last, remote, ms, maxOffsetMs)
-        })
+      observeAllAt: (ms, remotes) => {
+        for (const remote of remotes) last = receiveBounded(last, remote, ms, maxOffsetMs)
+      }
     }
   })
 

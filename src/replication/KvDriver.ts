@@ -39,18 +39,18 @@ export interface KvTransaction<V = string> {
 export type NowTransaction<V> = KvTransaction<V> & Required<Pick<KvTransaction<V>, "getNow">>
 
 /** What `KvDriver.transactNow` did: the transaction is over, or an Effect finishes it. */
-export type Now<A> =
-  | { readonly _tag: "Done"; readonly outcome: Either.Either<A, StoreError> }
-  | { readonly _tag: "Waiting"; readonly outcome: Effect.Effect<A, StoreError> }
+export type Now<A, E> =
+  | { readonly _tag: "Done"; readonly outcome: Either.Either<A, E> }
+  | { readonly _tag: "Waiting"; readonly outcome: Effect.Effect<A, E> }
 
-const done = <A>(outcome: Either.Either<A, StoreError>): Now<A> => ({ _tag: "Done", outcome })
+const done = <A, E>(outcome: Either.Either<A, E>): Now<A, E> => ({ _tag: "Done", outcome })
 
-const waiting = <A>(outcome: Effect.Effect<A, StoreError>): Now<A> => ({ _tag: "Waiting", outcome })
+const waiting = <A, E>(outcome: Effect.Effect<A, E>): Now<A, E> => ({ _tag: "Waiting", outcome })
 
 /** A body of `transactNow` as a body of `transact`, for a transaction that has to wait. */
 const nowAsEffect =
-  <V, A>(body: (tx: NowTransaction<V>) => Either.Either<A, StoreError>) =>
-  (tx: KvTransaction<V>): Effect.Effect<A, StoreError> =>
+  <V, A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>) =>
+  (tx: KvTransaction<V>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
       const ran = body(tx as NowTransaction<V>)
       return Either.isRight(ran) ? Effect.succeed(ran.right) : Effect.fail(ran.left)
@@ -84,7 +84,7 @@ export interface KvDriver<V = string> {
    * one per acknowledged batch, a tenth of a simulated run's operations (December 2026). A
    * driver that wraps another and changes what `transact` does must not pass this on unchanged.
    */
-  readonly transactNow?: <A>(body: (tx: NowTransaction<V>) => Either.Either<A, StoreError>) => Now<A>
+  readonly transactNow?: <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>) => Now<A, E | StoreError>
   /**
    * Runs a read-only `body` over committed data without waiting for writers, when the backend
    * can (each read sees some committed state). Store uses it for its read-only methods so log
@@ -221,7 +221,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
   const transact = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) => disk.lock.with(committing(body))
   // `committing` in the caller's step while the lock is free; a delayed commit holds the lock
   // through the delay, interruptibly, as it does under `transact`.
-  const transactNow = <A>(body: (tx: NowTransaction<V>) => Either.Either<A, StoreError>): Now<A> => {
+  const transactNow = <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>): Now<A, E | StoreError> => {
     if (disk.lock.isHeld) return waiting(transact(nowAsEffect(body)))
     const writes = new Map<string, unknown>()
     const snapshot = disk.tree
@@ -292,7 +292,7 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
   // `transactWithin` in the caller's step while the lock is free: nothing else runs between the
   // body and the hand-over, so the lock need not be taken. The wait for a commit in flight is
   // uninterruptible, as there.
-  const transactNow = <A>(body: (tx: NowTransaction<V>) => Either.Either<A, StoreError>): Now<A> => {
+  const transactNow = <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>): Now<A, E | StoreError> => {
     if (disk.lock.isHeld) return waiting(transact(nowAsEffect(body)))
     const refused = pipeline.commits.resumable()
     if (refused !== undefined) return done(Either.left(refused))

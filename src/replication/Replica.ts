@@ -10,7 +10,7 @@
  * new ones are logged so the agent can relay them. Conflicts are counted as they are found and
  * reported to Metrics once the batch is durable; refused batches are reported with their reason.
  */
-import { Context, Effect } from "effect"
+import { Context, Effect, Either } from "effect"
 import * as Change from "./Change.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Clock from "./Clock.js"
@@ -263,22 +263,25 @@ export const make = (options: Options) =>
     const leaseCheck = (topology: Topology.Topology, vault: string) => primacyCheckNow(primacy, monotonicNow(), topology, vault)
 
     // The transaction body: the local commit, then the checks just before it (`beforeCommit`).
-    const commitChecked = (tx: Store.StoreTransaction, operations: ReadonlyArray<Operation>, admitted: Admitted, writeOptions: WriteOptions) =>
-      Effect.flatMap(commitLocal(tx, clock, { ...options, origin }, operations), (committed) => {
+    const commitChecked = (tx: Store.StoreTransactionNow, committedAtMs: number, operations: ReadonlyArray<Operation>, admitted: Admitted, writeOptions: WriteOptions) =>
+      Either.flatMap(commitLocal(tx, clock, { ...options, origin }, operations, committedAtMs), (committed) => {
         const checked = beforeCommit(primacy, monotonicNow(), admitted, writeOptions)
-        return checked instanceof WriteRejected ? Effect.fail(checked) : Effect.succeed([committed, checked.epoch] as const)
+        return checked instanceof WriteRejected ? Either.left(checked) : Either.right([committed, checked.epoch] as const)
       })
 
-    const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}) =>
+    const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}): Effect.Effect<WriteAck, StoreError | WriteRejected> =>
       Effect.suspend(() => {
         const admitted = admit(options, writesOpen, operations, topologies.currentNow, leaseCheck)
         if (admitted instanceof WriteRejected) return Effect.fail(admitted)
         // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
-        const committed = store.transaction(
-          (tx) => commitChecked(tx, operations, admitted, writeOptions),
-          ([entries]) => feed.publish(entries)
+        const committed = withPhysical(clock, (committedAtMs) =>
+          store.transactionNow(
+            operations.map((operation) => operation.tuple),
+            (tx) => commitChecked(tx, committedAtMs, operations, admitted, writeOptions),
+            ([entries]) => feed.publishNow(entries)
+          )
         )
-        return Effect.flatMap(committed, ([entries, epoch]) => {
+        return Effect.flatMap(committed, ([entries, epoch]): Effect.Effect<WriteAck, StoreError> => {
           const outlived = afterCommit(primacy, leaseCheck, admitted, epoch)
           if (outlived !== undefined) return outlived
           bump({ writes: 1 })
@@ -287,39 +290,34 @@ export const make = (options: Options) =>
         })
       })
 
-    const applyBatch = (batch: Message.ReplicateBatch) =>
-      Effect.gen(function* () {
+    // Reported only once the batch is durable, so a failed commit counts no conflicts.
+    const acknowledge = (batch: Message.ReplicateBatch, outcome: Applied, appliedAtMs: number): Message.BatchAck => {
+      for (let index = 0; index < outcome.conflicts; index++) metrics.conflict(index < outcome.resolvedLocal ? "local" : "remote")
+      bump(appliedStats(batch, outcome))
+      return batchAck(options, batch, outcome, appliedAtMs)
+    }
+
+    const applyBatch = (batch: Message.ReplicateBatch): Effect.Effect<Message.BatchAck, ApplyRejected | StoreError> =>
+      Effect.suspend((): Effect.Effect<Message.BatchAck, ApplyRejected | StoreError> => {
         const rejected = checkBatch(topologies.currentNow(), options.regionId, batch, options.resolver)
         if (rejected !== undefined) {
           metrics.requestRefused(rejected.reason)
           bump({ rejectedBatches: 1 })
-          return yield* rejected
+          return Effect.fail(rejected)
         }
-        yield* clock.observeAll(batch.changes.map((change) => change.timestamp))
-        const appliedAtMs = yield* clock.physicalMs
-        const high = yield* clock.current
-        const outcome = yield* store.transaction(
-          (tx) => Effect.zipLeft(applyChanges(tx, options, batch, appliedAtMs), raiseClock(tx, clock, high)),
-          (outcome) => feed.publish(outcome.entries)
-        )
-        // Reported only once the batch is durable, so a failed commit counts no conflicts.
-        for (let index = 0; index < outcome.conflicts; index++) metrics.conflict(index < outcome.resolvedLocal ? "local" : "remote")
-        bump({
-          applied: outcome.entries.length,
-          ignored: batch.changes.length - outcome.entries.length,
-          conflicts: outcome.conflicts,
-          resolvedLocal: outcome.resolvedLocal,
-          resolvedRemote: outcome.conflicts - outcome.resolvedLocal
+        return withPhysical(clock, (appliedAtMs) => {
+          clock.observeAllAt(
+            appliedAtMs,
+            batch.changes.map((change) => change.timestamp)
+          )
+          const high = clock.currentNow()
+          const applied = store.transactionNow(
+            batch.changes.map((change) => change.tuple),
+            (tx) => Either.flatMap(applyChanges(tx, options, batch, appliedAtMs), (outcome) => Either.map(raiseClock(tx, clock, high), () => outcome)),
+            (outcome) => feed.publishNow(outcome.entries)
+          )
+          return Effect.map(applied, (outcome) => acknowledge(batch, outcome, appliedAtMs))
         })
-        return {
-          _tag: "BatchAck",
-          batchId: batch.batchId,
-          region: options.regionId,
-          node: options.nodeId,
-          applied: outcome.entries.length,
-          ignored: batch.changes.length - outcome.entries.length,
-          appliedAtMs
-        } satisfies Message.BatchAck
       })
 
     // One page of the log for a peer that is rebuilding its disk, without the entries of vaults
@@ -345,15 +343,13 @@ export const make = (options: Options) =>
     const handle: Network.Handler = (request) => {
       if (request._tag === "Heartbeat") return answerHeartbeat(options, request, { clock, topologies, primacy })
       if (request._tag === "CatchUp") return catchUp(request)
-      return applyBatch(request).pipe(
-        Effect.map((ack): Message.Response => ack),
-        Effect.catchAll((error): Effect.Effect<Message.Response> =>
-          Effect.succeed({
-            _tag: "Refused",
-            reason: error._tag === "ApplyRejected" ? error.reason : "Unavailable",
-            message: error.message
-          })
-        )
+      const applied: Effect.Effect<Message.Response, ApplyRejected | StoreError> = applyBatch(request)
+      return Effect.catchAll(applied, (error): Effect.Effect<Message.Response> =>
+        Effect.succeed({
+          _tag: "Refused",
+          reason: error._tag === "ApplyRejected" ? error.reason : "Unavailable",
+          message: error.message
+        })
       )
     }
 
@@ -467,7 +463,14 @@ const afterCommit = (
 }
 
 /** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
-const raiseClock = (tx: Store.StoreTransaction, clock: Clock.Clock["Type"], high: Timestamp.Timestamp) => (clock.mode === "wall" ? Effect.void : tx.raiseClock(high))
+const raiseClock = (tx: Store.StoreTransactionNow, clock: Clock.Clock["Type"], high: Timestamp.Timestamp): Either.Either<void, StoreError> =>
+  clock.mode === "wall" ? Either.void : tx.raiseClock(high)
+
+/** Continues with a reading of the physical clock: at once where the clock reads so (`Clock.physicalNow`). */
+const withPhysical = <A, E>(clock: Clock.Clock["Type"], then: (ms: number) => Effect.Effect<A, E>): Effect.Effect<A, E> => {
+  const now = clock.physicalNow
+  return now === undefined ? Effect.flatMap(clock.physicalMs, then) : Effect.suspend(() => then(now()))
+}
 
 /** This node's answer to a heartbeat: its view of the primary (`Primacy.answer`) and its clock. */
 /**
@@ -516,21 +519,24 @@ const heartbeatAck = (node: { readonly regionId: string; readonly nodeId: string
   ...(leaseMs === undefined ? {} : { leaseMs })
 })
 
-/** Commits local operations inside one transaction and returns their log entries. */
+/**
+ * Commits local operations inside one transaction, at physical time `committedAtMs` (read just
+ * before it), and returns their log entries.
+ */
 const commitLocal = (
-  tx: Store.StoreTransaction,
+  tx: Store.StoreTransactionNow,
   clock: Clock.Clock["Type"],
   options: Options & { readonly origin: string },
-  operations: ReadonlyArray<Operation>
+  operations: ReadonlyArray<Operation>,
+  committedAtMs: number
 ) =>
-  Effect.gen(function* () {
-    const committedAtMs = yield* clock.physicalMs
+  Either.gen(function* () {
     // Revisions never go backwards for a client, even from a node restarted on a wiped disk:
     // the counter starts from the wall clock in microseconds, ahead of any earlier revision
     // unless more than a thousand writes a millisecond were sustained.
     const revision = yield* tx.next("revision", committedAtMs * 1_000)
     const firstSeq = yield* tx.reserve("originSeq", operations.length)
-    const timestamps = yield* clock.nowMany(operations.length)
+    const timestamps = clock.stampsAt(committedAtMs, operations.length)
     const states = yield* tx.getTuples(operations.map((operation) => operation.tuple))
     const frontiers = new Frontiers(states, operations, (operation) => operation.tuple)
     const logged: Array<Omit<Store.LogEntry, "position">> = []
@@ -551,9 +557,9 @@ const commitLocal = (
       frontiers.set(index, merged.state)
       logged.push({ change, receivedFrom: null, appliedAtMs: committedAtMs })
     })
-    yield* tx.putTuples(frontiers.changed)
+    tx.putTuples(frontiers.changed)
     const entries = yield* tx.appendLogs(logged)
-    yield* raiseClock(tx, clock, yield* clock.current)
+    yield* raiseClock(tx, clock, clock.currentNow())
     return entries
   })
 
@@ -583,9 +589,35 @@ class Frontiers<A> {
   }
 }
 
+/** What applying a batch did: its new log entries, and its conflicts. */
+interface Applied {
+  readonly entries: ReadonlyArray<Store.LogEntry>
+  readonly conflicts: number
+  readonly resolvedLocal: number
+}
+
+/** What an applied batch adds to the replica's stats. */
+const appliedStats = (batch: Message.ReplicateBatch, outcome: Applied): Partial<ReplicaStats> => ({
+  applied: outcome.entries.length,
+  ignored: batch.changes.length - outcome.entries.length,
+  conflicts: outcome.conflicts,
+  resolvedLocal: outcome.resolvedLocal,
+  resolvedRemote: outcome.conflicts - outcome.resolvedLocal
+})
+
+const batchAck = (node: { readonly regionId: string; readonly nodeId: string }, batch: Message.ReplicateBatch, outcome: Applied, appliedAtMs: number): Message.BatchAck => ({
+  _tag: "BatchAck",
+  batchId: batch.batchId,
+  region: node.regionId,
+  node: node.nodeId,
+  applied: outcome.entries.length,
+  ignored: batch.changes.length - outcome.entries.length,
+  appliedAtMs
+})
+
 /** Merges a remote batch inside one transaction; returns new log entries and conflict counts. */
-const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Message.ReplicateBatch, appliedAtMs: number) =>
-  Effect.gen(function* () {
+const applyChanges = (tx: Store.StoreTransactionNow, options: Options, batch: Message.ReplicateBatch, appliedAtMs: number): Either.Either<Applied, StoreError> =>
+  Either.gen(function* () {
     const states = yield* tx.getTuples(batch.changes.map((change) => change.tuple))
     const frontiers = new Frontiers(states, batch.changes, (change) => change.tuple)
     const receivedFrom = Relay.receivedFrom(options.regionId, batch.fromRegion, batch.fromNode)
@@ -602,7 +634,7 @@ const applyChanges = (tx: Store.StoreTransaction, options: Options, batch: Messa
       frontiers.set(index, merged.state)
       logged.push({ change, receivedFrom, appliedAtMs })
     })
-    yield* tx.putTuples(frontiers.changed)
+    tx.putTuples(frontiers.changed)
     const entries = yield* tx.appendLogs(logged)
     return { entries, conflicts, resolvedLocal }
   })

@@ -72,6 +72,19 @@ export interface StoreTransaction {
   readonly raiseClock: (timestamp: Timestamp.Timestamp) => Effect.Effect<void, StoreError>
 }
 
+/**
+ * `StoreTransaction` for a body that runs at once (`Store.transactionNow`): the same operations,
+ * done in the body's own step, each read an `Either` instead of an Effect.
+ */
+export interface StoreTransactionNow {
+  readonly getTuples: (tuples: ReadonlyArray<Tuple.Tuple>) => Either.Either<ReadonlyArray<TupleState.TupleState>, StoreError>
+  readonly putTuples: (states: ReadonlyArray<readonly [Tuple.Tuple, TupleState.TupleState]>) => void
+  readonly appendLogs: (entries: ReadonlyArray<Omit<LogEntry, "position">>) => Either.Either<ReadonlyArray<LogEntry>, StoreError>
+  readonly next: (counter: Exclude<Counter, "logEnd">, atLeast?: number) => Either.Either<number, StoreError>
+  readonly reserve: (counter: Exclude<Counter, "logEnd">, count: number) => Either.Either<number, StoreError>
+  readonly raiseClock: (timestamp: Timestamp.Timestamp) => Either.Either<void, StoreError>
+}
+
 /** The Store service. */
 export class Store extends Context.Tag("inferadb/Store")<
   Store,
@@ -87,6 +100,20 @@ export class Store extends Context.Tag("inferadb/Store")<
       body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
       afterCommit?: (result: A) => Effect.Effect<void>
     ) => Effect.Effect<A, E | StoreError, R>
+    /**
+     * `transaction` for a body that runs at once: the replica's writes and applied batches. On
+     * a backend that can (`KvDriver.transactNow`), a transaction whose writer is free and whose
+     * commit is not delayed is over in one step, `afterCommit` included; through `transaction`
+     * one cost about 45 Effect operations besides its body's, and the body's own reads and writes
+     * a dozen more (December 2026). `reads`: the tuples the body reads, which a backend that reads
+     * only through Effects (FoundationDB) reads before the body runs, with the counters and the
+     * clock; a body that reads any other key fails there.
+     */
+    readonly transactionNow: <A, E>(
+      reads: ReadonlyArray<Tuple.Tuple>,
+      body: (tx: StoreTransactionNow) => Either.Either<A, E | StoreError>,
+      afterCommit?: (result: A) => void
+    ) => Effect.Effect<A, E | StoreError>
     readonly getTuple: (tuple: Tuple.Tuple) => Effect.Effect<TupleState.TupleState, StoreError>
     /**
      * Tuple states whose key starts with the given parts, in key order; with `page`, only those
@@ -330,23 +357,30 @@ const integerOf = <V>(cells: Cells<V>, key: string, stored: V | undefined): Eith
   return value._tag === "Right" ? Either.right(value.right) : Either.left(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
 }
 
-const fromEither = <A>(either: Either.Either<A, StoreError>): Effect.Effect<A, StoreError> =>
+const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
   either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
 
 const readInteger = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, key: string): Effect.Effect<number, StoreError> =>
   readThen(tx, key, (stored) => fromEither(integerOf(cells, key, stored)))
 
 /** The stored HLC high-water, kept as text ("<ms>.<logical>") in every representation. */
+const clockOf = <V>(cells: Cells<V>, stored: V | undefined): Either.Either<Timestamp.Timestamp, StoreError> => {
+  if (stored === undefined) return Either.right(Timestamp.zero)
+  const decoded = cells.text.decode(stored)
+  const text = decoded._tag === "Right" ? decoded.right : String(stored)
+  const [physical, logical] = text.split(".").map(Number)
+  return decoded._tag === "Right" && Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
+    ? Either.right({ physicalMs: physical!, logical: logical! })
+    : Either.left(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
+}
+
 const readClock = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>): Effect.Effect<Timestamp.Timestamp, StoreError> =>
-  readThen(tx, clockKey, (stored) => {
-    if (stored === undefined) return Effect.succeed(Timestamp.zero)
-    const decoded = cells.text.decode(stored)
-    const text = decoded._tag === "Right" ? decoded.right : String(stored)
-    const [physical, logical] = text.split(".").map(Number)
-    return decoded._tag === "Right" && Number.isSafeInteger(physical) && Number.isSafeInteger(logical) && physical! >= 0 && logical! >= 0
-      ? Effect.succeed({ physicalMs: physical!, logical: logical! })
-      : Effect.fail(new StoreError({ operation: "readClock", message: `${clockKey} holds '${text}', not '<ms>.<logical>'` }))
-  })
+  readThen(tx, clockKey, (stored) => fromEither(clockOf(cells, stored)))
+
+/** Writes `timestamp` as the clock's high-water when it is above `stored`. */
+const clockRaised = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, timestamp: Timestamp.Timestamp, stored: Timestamp.Timestamp): void => {
+  if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, cells.text.encode(Timestamp.format(timestamp)))
+}
 
 /** Reads several keys at once, where the backend reads synchronously. */
 const readManyNow = <V>(getNow: NonNullable<KvDriver.KvTransaction<V>["getNow"]>, keys: ReadonlyArray<string>): Either.Either<ReadonlyArray<V | undefined>, StoreError> => {
@@ -366,11 +400,7 @@ const readMany = <V>(tx: KvDriver.KvTransaction<V>, keys: ReadonlyArray<string>)
   return Effect.suspend(() => fromEither(readManyNow(getNow, keys)))
 }
 
-const decodeTupleStates = <V>(
-  cells: Cells<V>,
-  tuples: ReadonlyArray<Tuple.Tuple>,
-  stored: ReadonlyArray<V | undefined>
-): Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError> => {
+const tupleStatesOf = <V>(cells: Cells<V>, tuples: ReadonlyArray<Tuple.Tuple>, stored: ReadonlyArray<V | undefined>): Either.Either<ReadonlyArray<TupleState.TupleState>, StoreError> => {
   const states: Array<TupleState.TupleState> = []
   for (let index = 0; index < stored.length; index++) {
     const value = stored[index]
@@ -379,11 +409,14 @@ const decodeTupleStates = <V>(
       continue
     }
     const decoded = cells.tupleState.decode(value, tuples[index]!)
-    if (decoded._tag === "Left") return Effect.fail(undecodableTuple(decoded.left))
+    if (decoded._tag === "Left") return Either.left(undecodableTuple(decoded.left))
     states.push(decoded.right)
   }
-  return Effect.succeed(states)
+  return Either.right(states)
 }
+
+const decodeTupleStates = <V>(cells: Cells<V>, tuples: ReadonlyArray<Tuple.Tuple>, stored: ReadonlyArray<V | undefined>): Effect.Effect<ReadonlyArray<TupleState.TupleState>, StoreError> =>
+  fromEither(tupleStatesOf(cells, tuples, stored))
 
 /**
  * Records that the log holds a change of `region` (`regionsHeld`). Where the backend reads at
@@ -424,12 +457,15 @@ const appendAfter = <V>(
 }
 
 /** Raises a counter by `count` (to at least `atLeast`) and returns its first new value. */
+/** Takes `count` values of a counter that holds `value`, the first at least `atLeast`; returns the first. */
+const counterRaised = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter: Exclude<Counter, "logEnd">, value: number, atLeast: number, count: number): number => {
+  const first = Math.max(value + 1, atLeast)
+  tx.set(`${counterPrefix}${counter}`, cells.integer.encode(first + count - 1))
+  return first
+}
+
 const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter: Exclude<Counter, "logEnd">, atLeast: number, count: number) =>
-  Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => {
-    const first = Math.max(value + 1, atLeast)
-    tx.set(`${counterPrefix}${counter}`, cells.integer.encode(first + count - 1))
-    return first
-  })
+  Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => counterRaised(cells, tx, counter, value, atLeast, count))
 
 /**
  * The origin field a transaction writes (`OriginIds`): a key's durable number, else one an earlier
@@ -489,11 +525,60 @@ const makeTransaction = <V>(
   appendLogs: (entries) => Effect.map(readInteger(cells, tx, `${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, origin, appended, end, entries)),
   next: (counter, atLeast = 0) => raiseCounter(cells, tx, counter, atLeast, 1),
   reserve: (counter, count) => raiseCounter(cells, tx, counter, 0, count),
-  raiseClock: (timestamp) =>
-    Effect.map(readClock(cells, tx), (stored) => {
-      if (Timestamp.order(timestamp, stored) > 0) tx.set(clockKey, cells.text.encode(Timestamp.format(timestamp)))
-    })
+  raiseClock: (timestamp) => Effect.map(readClock(cells, tx), (stored) => clockRaised(cells, tx, timestamp, stored))
 })
+
+/** `makeTransaction` for a body that runs at once, reading through `read`. */
+const makeTransactionNow = <V>(
+  cells: Cells<V>,
+  tx: KvDriver.KvTransaction<V>,
+  read: (key: string) => Either.Either<V | undefined, StoreError>,
+  appended: Array<LogEntry>,
+  origin: StoredForm.OriginField
+): StoreTransactionNow => {
+  const integer = (key: string) => Either.flatMap(read(key), (stored) => integerOf(cells, key, stored))
+  const raise = (counter: Exclude<Counter, "logEnd">, atLeast: number, count: number) =>
+    Either.map(integer(`${counterPrefix}${counter}`), (value) => counterRaised(cells, tx, counter, value, atLeast, count))
+  return {
+    getTuples: (tuples) => Either.flatMap(readManyNow(read, tuples.map(tupleKey)), (stored) => tupleStatesOf(cells, tuples, stored)),
+    putTuples: (states) => {
+      for (const [tuple, state] of states) tx.set(tupleKey(tuple), cells.tupleState.encode(state, origin))
+    },
+    appendLogs: (entries) => Either.map(integer(`${counterPrefix}logEnd`), (end) => appendAfter(cells, tx, origin, appended, end, entries)),
+    next: (counter, atLeast = 0) => raise(counter, atLeast, 1),
+    reserve: (counter, count) => raise(counter, 0, count),
+    raiseClock: (timestamp) => Either.map(Either.flatMap(read(clockKey), (stored) => clockOf(cells, stored)), (stored) => clockRaised(cells, tx, timestamp, stored))
+  }
+}
+
+/** Every key besides its tuples' that a `StoreTransactionNow` may read. */
+const keysReadNow: ReadonlyArray<string> = [`${counterPrefix}logEnd`, `${counterPrefix}revision`, `${counterPrefix}originSeq`, clockKey]
+
+/**
+ * A body of `transactionNow` as a body of `transaction`'s driver: over the backend's own
+ * reads where they are done at once (lmdb without `transactNow`), else over the keys it may
+ * read, read first (FoundationDB), and its own writes.
+ */
+const nowOver =
+  <V, A, E>(cells: Cells<V>, reads: ReadonlyArray<Tuple.Tuple>, body: (tx: StoreTransactionNow) => Either.Either<A, E | StoreError>) =>
+  (tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, origin: StoredForm.OriginField): Effect.Effect<A, E | StoreError> => {
+    const getNow = tx.getNow
+    if (getNow !== undefined) return Effect.suspend(() => fromEither(body(makeTransactionNow(cells, tx, getNow, appended, origin))))
+    const keys = [...reads.map(tupleKey), ...keysReadNow]
+    return Effect.flatMap(readMany(tx, keys), (values) =>
+      Effect.suspend(() => {
+        const known = new Map<string, V | undefined>(keys.map((key, index) => [key, values[index]]))
+        const read = (key: string): Either.Either<V | undefined, StoreError> =>
+          known.has(key) ? Either.right(known.get(key)) : Either.left(new StoreError({ operation: "transaction", message: `the transaction read '${key}', which it did not declare` }))
+        const recording: KvDriver.KvTransaction<V> = {
+          ...tx,
+          set: (key, value) => (known.set(key, value), tx.set(key, value)),
+          remove: (key) => (known.set(key, undefined), tx.remove(key))
+        }
+        return fromEither(body(makeTransactionNow(cells, recording, read, appended, origin)))
+      })
+    )
+  }
 
 // "\uffff" sorts after every character a key part may contain, closing a prefix range.
 const prefixEnd = (prefix: string): string => `${prefix}\uffff`
@@ -552,8 +637,84 @@ const makeTurns = () => {
  * three, of which a simulated event runs about one (December 2026).
  */
 const transactionOf =
-  <V>(parts: { readonly driver: KvDriver.KvDriver<V>; readonly cells: Cells<V>; readonly dictionary: OriginIds.OriginIds; readonly recent: RecentLog.RecentLog; readonly failed: FailedCommits; readonly turns: ReturnType<typeof makeTurns> }) =>
+  <V>(parts: TransactionParts<V>) =>
   <A, E, R, E2 = never, R2 = never>(body: (tx: StoreTransaction) => Effect.Effect<A, E, R>, afterCommit?: (result: A) => Effect.Effect<void, E2, R2>): Effect.Effect<A, E | E2 | StoreError, R | R2> =>
+    transactionOver(parts)((tx, appended, origin) => body(makeTransaction(parts.cells, tx, appended, origin)), afterCommit)
+
+/**
+ * `Store.transactionNow`: where the driver runs bodies at once (`KvDriver.transactNow`), the
+ * body, its commit and, when those are over in the same step, the bookkeeping of `transactionOf`
+ * and `afterCommit`, with no Effect operation of their own; a transaction that has to wait (for
+ * the writer, a commit in flight or a slow disk) finishes as `transactionOf` does, in one
+ * uninterruptible region. Elsewhere it is `transactionOf` with the body run at once (`nowOver`).
+ */
+const transactionNowOf =
+  <V>(parts: TransactionParts<V>) =>
+  <A, E>(reads: ReadonlyArray<Tuple.Tuple>, body: (tx: StoreTransactionNow) => Either.Either<A, E | StoreError>, afterCommit?: (result: A) => void): Effect.Effect<A, E | StoreError> => {
+    const now = parts.driver.transactNow
+    if (now === undefined) return transactionOver(parts)(nowOver(parts.cells, reads, body), afterCommit === undefined ? undefined : (result) => Effect.sync(() => afterCommit(result)))
+    return Effect.suspend(() => {
+      const { cells, dictionary, recent, failed, turns } = parts
+      let appended: Array<LogEntry> = []
+      let used: Map<string, number> | undefined
+      // Taken when a body ends (a backend may run it more than once), as in `transactionOf`.
+      let ticket: number | undefined
+      const run = (tx: KvDriver.NowTransaction<V>) => {
+        appended = []
+        used = dictionary.numbers ? new Map() : undefined
+        const origin = used === undefined ? StoredForm.wholeOrigins : originField(dictionary, cells, tx.getNow, tx, used)
+        const ran = body(makeTransactionNow(cells, tx, tx.getNow, appended, origin))
+        if (afterCommit !== undefined && ran._tag === "Right") {
+          if (ticket !== undefined) turns.finish(ticket)
+          ticket = turns.take()
+        }
+        return ran
+      }
+      const ended = (cause: Cause.Cause<E | StoreError>) => {
+        if (ticket !== undefined) turns.finish(ticket)
+        ticket = undefined
+        return failed.endFailed(cause)
+      }
+      const committed = (result: A): Effect.Effect<A> => {
+        failed.endCommitted()
+        recent.add(appended)
+        if (used !== undefined && used.size > 0) dictionary.settle(used)
+        if (afterCommit === undefined) return Effect.succeed(result)
+        const mine = ticket!
+        const announce = () => {
+          afterCommit(result)
+          turns.finish(mine)
+          ticket = undefined
+          return result
+        }
+        return turns.isTurn(mine) ? Effect.succeed(announce()) : Effect.uninterruptible(Effect.map(turns.awaitTurn(mine), announce))
+      }
+      failed.begin()
+      const transacted = now(run)
+      if (transacted._tag === "Done") return transacted.outcome._tag === "Right" ? committed(transacted.outcome.right) : Effect.failCause(ended(Cause.fail(transacted.outcome.left)))
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.matchCauseEffect(restore(transacted.outcome), { onFailure: (cause) => Effect.failCause(ended(cause)), onSuccess: committed })
+      )
+    })
+  }
+
+/** What a Store's transactions share: its driver and representation, and the bookkeeping around commits. */
+interface TransactionParts<V> {
+  readonly driver: KvDriver.KvDriver<V>
+  readonly cells: Cells<V>
+  readonly dictionary: OriginIds.OriginIds
+  readonly recent: RecentLog.RecentLog
+  readonly failed: FailedCommits
+  readonly turns: ReturnType<typeof makeTurns>
+}
+
+/** `transactionOf` over a body given the driver's transaction, the entries it appends and its origin field. */
+const transactionOver =
+  <V>(parts: TransactionParts<V>) =>
+  <A, E, R, E2 = never, R2 = never>(
+    bodyOver: (tx: KvDriver.KvTransaction<V>, appended: Array<LogEntry>, origin: StoredForm.OriginField) => Effect.Effect<A, E, R>,
+    afterCommit?: (result: A) => Effect.Effect<void, E2, R2>
+  ): Effect.Effect<A, E | E2 | StoreError, R | R2> =>
     Effect.uninterruptibleMask((restore) => {
       const { driver, cells, dictionary, recent, failed, turns } = parts
       let appended: Array<LogEntry> = []
@@ -566,7 +727,7 @@ const transactionOf =
         const getNow = tx.getNow
         used = dictionary.numbers && getNow !== undefined ? new Map() : undefined
         const origin = getNow === undefined || used === undefined ? StoredForm.wholeOrigins : originField(dictionary, cells, getNow, tx, used)
-        const ran = body(makeTransaction(cells, tx, appended, origin))
+        const ran = bodyOver(tx, appended, origin)
         return afterCommit === undefined ? ran : Effect.map(ran, takeTicket)
       }
       const takeTicket = (result: A): A => {
@@ -747,8 +908,10 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
   const smallWrite = smallWriteOf(backend, driver, failed)
+  const parts: TransactionParts<V> = { driver: backend, cells, dictionary, recent, failed, turns }
   return {
-    transaction: transactionOf({ driver: backend, cells, dictionary, recent, failed, turns }),
+    transaction: transactionOf(parts),
+    transactionNow: transactionNowOf(parts),
     getTuple: (tuple) => read((tx) => makeTransaction(cells, tx).getTuple(tuple)),
     scanTuples: (prefix, page) =>
       read((tx) => {

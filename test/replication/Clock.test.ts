@@ -27,7 +27,7 @@ describe("Clock", () => {
 
   const stamp = fc.record({ physicalMs: fc.integer({ min: 999_000, max: 1_002_000 }), logical: fc.integer({ min: 0, max: 5 }) })
 
-  it("observeAll and nowMany give exactly what observe and now, one at a time, give at the same physical time", () => {
+  it("observeAllAt and stampsAt give exactly what observe and now, one at a time, give at the same physical time", () => {
     fc.assert(
       fc.property(fc.array(stamp, { maxLength: 20 }), fc.integer({ min: 0, max: 6 }), (remotes, count) =>
         Effect.runSync(
@@ -35,12 +35,12 @@ describe("Clock", () => {
             const one = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000), maxOffsetMs: 500 })
             const batched = yield* Clock.make({ mode: "hlc", physicalMs: at(1_000_000), maxOffsetMs: 500 })
             for (const remote of remotes) yield* one.observe(remote)
-            yield* batched.observeAll(remotes)
-            expect(yield* batched.current).toEqual(yield* one.current)
+            batched.observeAllAt(1_000_000, remotes)
+            expect(batched.currentNow()).toEqual(one.currentNow())
             const single = []
             for (let index = 0; index < count; index++) single.push(yield* one.now)
-            expect(yield* batched.nowMany(count)).toEqual(single)
-            expect(yield* batched.current).toEqual(yield* one.current)
+            expect(batched.stampsAt(1_000_000, count)).toEqual(single)
+            expect(batched.currentNow()).toEqual(one.currentNow())
           })
         )
       )

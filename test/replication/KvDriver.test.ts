@@ -103,9 +103,9 @@ describe("the pipelined in-memory driver", () => {
 })
 
 /** `transactNow`'s outcome as an Effect, and whether it was over at once. */
-const settled = <A>(now: KvDriver.Now<A>) => ({
+const settled = <A>(now: KvDriver.Now<A, StoreError>) => ({
   atOnce: now._tag === "Done",
-  effect: now._tag === "Done" ? (Either.isRight(now.outcome) ? Effect.succeed(now.outcome.right) : Effect.fail(now.outcome.left)) : now.outcome
+  effect: (now._tag === "Done" ? (Either.isRight(now.outcome) ? Effect.succeed(now.outcome.right) : Effect.fail(now.outcome.left)) : now.outcome) as Effect.Effect<A, StoreError>
 })
 
 const writeNow = (driver: KvDriver.KvDriver<unknown>, key: string, value: unknown) => settled(driver.transactNow!((tx) => Either.right(tx.set(key, value))))

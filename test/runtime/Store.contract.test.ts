@@ -391,6 +391,25 @@ describe("Store over the FoundationDB driver with a fake binding", () => {
       expect(cluster.data.size).toBe(0)
     }))
 
+  // Its reads are Effects, so a body run at once reads what it declared, first; a tuple it did not
+  // declare would be read as absent if the store guessed, and merged over as if new.
+  it.effect("a body run at once that reads a tuple it did not declare fails and commits nothing", () =>
+    Effect.gen(function* () {
+      const cluster = FakeFdb.makeCluster()
+      const declared = tupleFor(1)
+      const undeclared = tupleFor(2)
+      const error = yield* withStore(layerOn(cluster), (store) =>
+        Effect.flip(
+          store.transactionNow([declared], (tx) => {
+            tx.putTuples([[declared, { frontier: [change("user:a")] }]])
+            return tx.getTuples([declared, undeclared])
+          })
+        )
+      )
+      expect(String(error.message)).toContain("which it did not declare")
+      expect(cluster.data.size).toBe(0)
+    }))
+
   it.effect("regions with prefixes that share a beginning do not see each other's keys", () =>
     Effect.gen(function* () {
       const cluster = FakeFdb.makeCluster()
