@@ -91,6 +91,12 @@ export interface KvDriver<V = string> {
    * tailing and health checks never queue behind a durable commit.
    */
   readonly read?: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * A read of one key's committed value done at once, where the backend reads synchronously
+   * (memory, lmdb): what `read` would see, without a transaction view. Store reads its single
+   * keys through it (the log end, once or twice per round of every agent; a cursor; the clock).
+   */
+  readonly readNow?: (key: string) => Either.Either<V | undefined, StoreError>
   /** Releases the backend. */
   readonly close: Effect.Effect<void>
   /**
@@ -240,6 +246,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
     transactWithin: (body, restore) => disk.lock.within(restore, committing(body)),
     transactNow,
     read: committedReads<V>(disk),
+    readNow: (key) => Either.right(DiskTree.get(disk.tree, key) as V | undefined),
     close: Effect.void
   }
 }
@@ -307,6 +314,7 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
     transactWithin,
     transactNow,
     read: committedReads<V>(disk),
+    readNow: (key) => Either.right(DiskTree.get(disk.tree, key) as V | undefined),
     close: Effect.void,
     describeCommits: () => `${pipeline.commits.unsettled} commit(s) handed over and not durable; the writer lock ${disk.lock.isHeld ? "held by a transaction body" : "free"}`
   }

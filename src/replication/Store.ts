@@ -881,6 +881,15 @@ const storedLogReader =
 const regionsRecorded = <V>(tx: KvDriver.KvTransaction<V>) =>
   Effect.map(tx.range(regionPrefix, prefixEnd(regionPrefix), Number.MAX_SAFE_INTEGER), (keys) => keys.map(([key]) => key.slice(regionPrefix.length)))
 
+/** Reads one committed key and continues with its value: at once where the backend can (`KvDriver.readNow`). */
+const keyReader =
+  <V>(backend: KvDriver.KvDriver<V>, read: <A>(body: (tx: KvDriver.KvTransaction<V>) => Effect.Effect<A, StoreError>) => Effect.Effect<A, StoreError>) =>
+  <A>(key: string, then: (stored: V | undefined) => Either.Either<A, StoreError>): Effect.Effect<A, StoreError> => {
+    const now = backend.readNow
+    if (now === undefined) return read((tx) => readThen(tx, key, (stored) => fromEither(then(stored))))
+    return Effect.suspend(() => fromEither(Either.flatMap(now(key), then)))
+  }
+
 /**
  * A small write whose reads are `keys`: at once where the backend can (`KvDriver.transactNow`),
  * else through `driver` (the backend's `transact`, tracked). Either way it counts in `failed`.
@@ -908,6 +917,7 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
   const recent = RecentLog.make()
   const readStoredLog = storedLogReader(driver, cells)
   const smallWrite = smallWriteOf(backend, driver, failed)
+  const readKey = keyReader(backend, read)
   const parts: TransactionParts<V> = { driver: backend, cells, dictionary, recent, failed, turns }
   return {
     transaction: transactionOf(parts),
@@ -929,10 +939,10 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
         const held = recent.read(Math.max(1, from), limit)
         return held === undefined ? readStoredLog(from, limit) : Effect.succeed(held)
       }),
-    logEnd: read((tx) => readInteger(cells, tx, `${counterPrefix}logEnd`)),
-    clockHighWater: read((tx) => readClock(cells, tx)),
+    logEnd: readKey(`${counterPrefix}logEnd`, (stored) => integerOf(cells, `${counterPrefix}logEnd`, stored)),
+    clockHighWater: readKey(clockKey, (stored) => clockOf(cells, stored)),
     regionsHeld: Effect.zipRight(indexRegions(driver, cells, readStoredLog), read(regionsRecorded)),
-    getCursor: (target) => read((tx) => readInteger(cells, tx, `${cursorPrefix}${target}`)),
+    getCursor: (target) => readKey(`${cursorPrefix}${target}`, (stored) => integerOf(cells, `${cursorPrefix}${target}`, stored)),
     origin: (candidate) =>
       driver.transact((tx) =>
         Effect.flatMap(tx.get(originKey), (stored) => {

@@ -653,6 +653,7 @@ const makeDriver = (databases: Databases, options: Options): Effect.Effect<KvDri
       // lmdb reads see the last committed state without the writer lock, so log tailing and
       // health checks never wait behind an fsync'd commit, and never see writes not yet durable.
       read: (body) => body(KvDriver.readOnly(reader.get, reader.range, reader.getNow)),
+      readNow: reader.getNow,
       describeCommits: () => `${commits.describe()}; the writer lock ${lock.isHeld ? "held by a transaction body" : "free"}`,
       close: Effect.suspend(() => {
         if (closed) return Effect.void

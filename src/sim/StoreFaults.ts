@@ -67,6 +67,7 @@ const counted = <V>(driver: KvDriver.KvDriver<V>, faults: StoreFaults): KvDriver
       return now(body)
     } }),
     ...(driver.read === undefined ? {} : { read: driver.read }),
+    ...(driver.readNow === undefined ? {} : { readNow: driver.readNow }),
     ...(driver.describeCommits === undefined ? {} : { describeCommits: driver.describeCommits }),
     close: driver.close
   }
