@@ -94,7 +94,8 @@ export class Store extends Context.Tag("inferadb/Store")<
      * the transaction is durable. `afterCommit`, when given, then runs with the body's result,
      * and the `afterCommit`s of this Store's transactions run one at a time in commit order (for
      * backends that serialize transactions: memory, lmdb), even when commits complete together
-     * (lmdb's group commit): the replica announces new log entries through it, in log order.
+     * (lmdb's group commit), together with those of `transactionNow`, through which the replica
+     * announces new log entries, in log order.
      */
     readonly transaction: <A, E, R>(
       body: (tx: StoreTransaction) => Effect.Effect<A, E, R>,
