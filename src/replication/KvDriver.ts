@@ -38,14 +38,26 @@ export interface KvTransaction<V = string> {
 /** A transaction whose reads are done at once: what `KvDriver.transactNow` gives its body. */
 export type NowTransaction<V> = KvTransaction<V> & Required<Pick<KvTransaction<V>, "getNow">>
 
-/** What `KvDriver.transactNow` did: the transaction is over, or an Effect finishes it. */
+/**
+ * What `KvDriver.transactNow` did, to be called inside `Effect.uninterruptibleMask`:
+ * - `Done`: the transaction is over (durable, or failed with nothing written).
+ * - `Committing`: its body ran and its writes are handed over (or the writer is taken for a
+ *   delayed commit): `outcome` settles the commit and frees what it holds, so the caller runs
+ *   it at once, uninterruptibly; it lets an interruption in only where `transact` does. Not
+ *   run, it would leave every later commit waiting for ever.
+ * - `Blocked`: nothing ran (the writer is busy); `outcome` is the whole transaction through
+ *   `transact`, which the caller runs under `restore`: its wait for the writer is interruptible.
+ */
 export type Now<A, E> =
   | { readonly _tag: "Done"; readonly outcome: Either.Either<A, E> }
-  | { readonly _tag: "Waiting"; readonly outcome: Effect.Effect<A, E> }
+  | { readonly _tag: "Committing"; readonly outcome: Effect.Effect<A, E> }
+  | { readonly _tag: "Blocked"; readonly outcome: Effect.Effect<A, E> }
 
 const done = <A, E>(outcome: Either.Either<A, E>): Now<A, E> => ({ _tag: "Done", outcome })
 
-const waiting = <A, E>(outcome: Effect.Effect<A, E>): Now<A, E> => ({ _tag: "Waiting", outcome })
+const handedOver = <A, E>(outcome: Effect.Effect<A, E>): Now<A, E> => ({ _tag: "Committing", outcome })
+
+const blocked = <A, E>(outcome: Effect.Effect<A, E>): Now<A, E> => ({ _tag: "Blocked", outcome })
 
 /** A body of `transactNow` as a body of `transact`, for a transaction that has to wait. */
 const nowAsEffect =
@@ -76,10 +88,9 @@ export interface KvDriver<V = string> {
   readonly transactWithin?: <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>, restore: Handoff.Restore) => Effect.Effect<A, E | StoreError, R>
   /**
    * `transact` for a body that runs at once, reading through `getNow`, on backends that can run
-   * one in the caller's own step. When the writer is free and nothing delays the commit, the
-   * transaction is over, durable, when this returns (`Done`), at no Effect operation; else it
-   * is `Waiting`: an Effect that finishes it as `transact` would (takes the writer, or waits for
-   * the commit). Store's small writes (a cursor, a relay scope) go through it where present:
+   * one in the caller's own step, called inside `Effect.uninterruptibleMask` (see `Now`). When
+   * the writer is free and nothing delays the commit, the transaction is over, durable, when
+   * this returns (`Done`), at no Effect operation. Store's small writes (a cursor, a relay scope) go through it where present:
    * through `transact` a cursor write cost about 25 Effect operations, and the simulator writes
    * one per acknowledged batch, a tenth of a simulated run's operations (December 2026). A
    * driver that wraps another and changes what `transact` does must not pass this on unchanged.
@@ -226,9 +237,9 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
     })
   const transact = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) => disk.lock.with(committing(body))
   // `committing` in the caller's step while the lock is free; a delayed commit holds the lock
-  // through the delay, interruptibly, as it does under `transact`.
+  // through the delay, interruptibly (nothing is written then), as it does under `transact`.
   const transactNow = <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>): Now<A, E | StoreError> => {
-    if (disk.lock.isHeld) return waiting(transact(nowAsEffect(body)))
+    if (disk.lock.isHeld) return blocked(transact(nowAsEffect(body)))
     const writes = new Map<string, unknown>()
     const snapshot = disk.tree
     const ran = body(bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes) as NowTransaction<V>)
@@ -239,7 +250,8 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
       return done(ran)
     }
     disk.lock.takeNow()
-    return waiting(Effect.ensuring(Effect.as(Effect.zipRight(fault, Effect.sync(() => commitTo(disk, writes))), ran.right), Effect.sync(() => disk.lock.unsafeRelease())))
+    const commit = Effect.zipRight(Effect.interruptible(fault), Effect.sync(() => commitTo(disk, writes)))
+    return handedOver(Effect.ensuring(Effect.as(commit, ran.right), Effect.sync(() => disk.lock.unsafeRelease())))
   }
   return {
     transact,
@@ -298,16 +310,16 @@ const pipelinedMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> =
   const transact = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>) => Effect.uninterruptibleMask((restore) => transactWithin(body, restore))
   // `transactWithin` in the caller's step while the lock is free: nothing else runs between the
   // body and the hand-over, so the lock need not be taken. The wait for a commit in flight is
-  // uninterruptible, as there.
+  // uninterruptible, as there: it is what makes the commit durable.
   const transactNow = <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>): Now<A, E | StoreError> => {
-    if (disk.lock.isHeld) return waiting(transact(nowAsEffect(body)))
+    if (disk.lock.isHeld) return blocked(transact(nowAsEffect(body)))
     const refused = pipeline.commits.resumable()
     if (refused !== undefined) return done(Either.left(refused))
     const writes = new Map<string, unknown>()
     const ran = body(pipeline.transaction<V>(writes) as NowTransaction<V>)
     if (Either.isLeft(ran)) return done(ran)
     const durable = writes.size === 0 ? pipeline.inFlightDurable() : pipeline.handOver(writes)
-    return durable === undefined ? done(ran) : waiting(Effect.uninterruptible(Effect.as(durable, ran.right)))
+    return durable === undefined ? done(ran) : handedOver(Effect.as(durable, ran.right))
   }
   return {
     transact,

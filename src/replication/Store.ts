@@ -654,7 +654,10 @@ const transactionNowOf =
   <A, E>(reads: ReadonlyArray<Tuple.Tuple>, body: (tx: StoreTransactionNow) => Either.Either<A, E | StoreError>, afterCommit?: (result: A) => void): Effect.Effect<A, E | StoreError> => {
     const now = parts.driver.transactNow
     if (now === undefined) return transactionOver(parts)(nowOver(parts.cells, reads, body), afterCommit === undefined ? undefined : (result) => Effect.sync(() => afterCommit(result)))
-    return Effect.suspend(() => {
+    // One uninterruptible region from before the body to the end of `afterCommit`, as in
+    // `transactionOf`: a commit handed over must be seen through (`KvDriver.Now`), and every
+    // ticket taken finished exactly once.
+    return Effect.uninterruptibleMask((restore) => Effect.suspend(() => {
       const { cells, dictionary, recent, failed, turns } = parts
       let appended: Array<LogEntry> = []
       let used: Map<string, number> | undefined
@@ -676,7 +679,7 @@ const transactionNowOf =
         ticket = undefined
         return failed.endFailed(cause)
       }
-      const committed = (result: A): Effect.Effect<A> => {
+      const committed = (result: A): Effect.Effect<A, E | StoreError> => {
         failed.endCommitted()
         recent.add(appended)
         if (used !== undefined && used.size > 0) dictionary.settle(used)
@@ -688,15 +691,15 @@ const transactionNowOf =
           ticket = undefined
           return result
         }
-        return turns.isTurn(mine) ? Effect.succeed(announce()) : Effect.uninterruptible(Effect.map(turns.awaitTurn(mine), announce))
+        if (turns.isTurn(mine)) return Effect.succeed(announce())
+        return Effect.matchCauseEffect(restore(turns.awaitTurn(mine)), { onFailure: (cause) => Effect.failCause(ended(cause)), onSuccess: () => Effect.succeed(announce()) })
       }
       failed.begin()
       const transacted = now(run)
       if (transacted._tag === "Done") return transacted.outcome._tag === "Right" ? committed(transacted.outcome.right) : Effect.failCause(ended(Cause.fail(transacted.outcome.left)))
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.matchCauseEffect(restore(transacted.outcome), { onFailure: (cause) => Effect.failCause(ended(cause)), onSuccess: committed })
-      )
-    })
+      const outcome = transacted._tag === "Blocked" ? restore(transacted.outcome) : transacted.outcome
+      return Effect.matchCauseEffect(outcome, { onFailure: (cause) => Effect.failCause(ended(cause)), onSuccess: committed })
+    }))
   }
 
 /** What a Store's transactions share: its driver and representation, and the bookkeeping around commits. */
@@ -900,14 +903,22 @@ const smallWriteOf =
   <A>(keys: ReadonlyArray<string>, body: (tx: KvDriver.KvTransaction<V>, stored: ReadonlyArray<V | undefined>) => Either.Either<A, StoreError>): Effect.Effect<A, StoreError> => {
     const now = backend.transactNow
     if (now === undefined) return driver.transact((tx) => Effect.flatMap(readMany(tx, keys), (stored) => fromEither(body(tx, stored))))
-    return Effect.suspend(() => {
-      const ran = now((tx) => Either.flatMap(readManyNow(tx.getNow, keys), (stored) => body(tx, stored)))
-      if (ran._tag === "Waiting") return failed.track(ran.outcome)
-      failed.begin()
-      if (ran.outcome._tag === "Right") failed.endCommitted()
-      else failed.endFailed(Cause.fail(ran.outcome.left))
-      return fromEither(ran.outcome)
-    })
+    // Uninterruptible from before the body to the end of its commit (`KvDriver.Now`).
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        failed.begin()
+        const ran = now((tx) => Either.flatMap(readManyNow(tx.getNow, keys), (stored) => body(tx, stored)))
+        if (ran._tag !== "Done") {
+          return Effect.matchCauseEffect(ran._tag === "Blocked" ? restore(ran.outcome) : ran.outcome, {
+            onFailure: (cause) => Effect.failCause(failed.endFailed(cause)),
+            onSuccess: (value) => (failed.endCommitted(), Effect.succeed(value))
+          })
+        }
+        if (ran.outcome._tag === "Right") failed.endCommitted()
+        else failed.endFailed(Cause.fail(ran.outcome.left))
+        return fromEither(ran.outcome)
+      })
+    )
   }
 
 const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary: OriginIds.OriginIds): Store["Type"] => {

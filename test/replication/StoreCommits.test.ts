@@ -4,7 +4,7 @@
  * works again. A body's own failure is not the store's.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, Exit } from "effect"
+import { Data, Deferred, Effect, Either, Exit, Fiber } from "effect"
 import { StoreError } from "../../src/replication/Errors.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
@@ -84,3 +84,70 @@ describe("Store.checkCommits", () => {
       expect(failing.commits).toBe(commits)
     }))
 })
+
+/**
+ * A transaction run at once whose writes are handed over behind a commit in flight must see its
+ * own commit through even when its fiber is interrupted: the wait settles the commit, and a commit
+ * left unsettled would hold every later one for ever.
+ */
+describe("Store transactions run at once, interrupted", () => {
+  const gatedStore = (pipelined: boolean) =>
+    Effect.gen(function* () {
+      // One gate per commit: three before the interruptions settle, two after.
+      const gates = yield* Effect.all(Array.from({ length: 5 }, () => Deferred.make<void, StoreError>()))
+      let next = 0
+      const driver = yield* KvDriver.makeMemory<unknown>(KvDriver.makeMemoryDisk(), { pipelined, atCommit: () => Deferred.await(gates[next++]!) })
+      return { store: Store.makeMemory(driver), gates }
+    })
+
+  const entry = (seq: number): Omit<Store.LogEntry, "position"> => ({
+    change: {
+      id: { origin: "us", seq },
+      op: "insert",
+      tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: `user:u${seq}` },
+      timestamp: { physicalMs: seq, logical: 0 },
+      originRegion: "us",
+      originNode: "n1",
+      originRevision: seq,
+      committedAtMs: seq,
+      context: {}
+    },
+    receivedFrom: null,
+    appliedAtMs: seq
+  })
+
+  for (const pipelined of [true, false]) {
+    it.effect(`an interrupted cursor write and an interrupted append leave the store going (${pipelined ? "pipelined" : "serial"} driver)`, () =>
+      Effect.gen(function* () {
+        const { store, gates } = yield* gatedStore(pipelined)
+        const announced: Array<number> = []
+        const append = (seq: number) =>
+          store.transactionNow([], (tx) => Either.map(tx.appendLogs([entry(seq)]), (entries) => entries[0]!.position), (position) => void announced.push(position))
+        const first = yield* Effect.fork(append(1))
+        yield* Effect.yieldNow()
+        const cursor = yield* Effect.fork(store.advanceCursor("eu", 7))
+        const second = yield* Effect.fork(append(2))
+        yield* Effect.yieldNow()
+        const interrupting = yield* Effect.fork(Effect.zip(Fiber.interrupt(cursor), Fiber.interrupt(second)))
+        yield* Effect.yieldNow()
+        for (const gate of gates) yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(first)
+        yield* Fiber.join(interrupting)
+        // Whatever each caller learnt, nothing is left pending and later transactions run.
+        expect(yield* store.progress).toEqual({ pending: 0, ended: 3 })
+        expect(Exit.isSuccess(yield* Effect.exit(append(3)))).toBe(true)
+        expect(Exit.isSuccess(yield* Effect.exit(store.advanceCursor("ap", 1)))).toBe(true)
+        const end = yield* store.logEnd
+        // Pipelined, the interrupted ones had handed their writes over and saw them through (the
+        // caller may still learn of the interruption); serial, an interrupted one may have been
+        // stopped before its commit, and then wrote nothing.
+        if (pipelined) {
+          expect([yield* store.getCursor("eu"), end]).toEqual([7, 3])
+          expect(announced).toEqual([1, 2, 3])
+        } else {
+          expect(announced).toEqual((yield* store.readLog(1, 10)).map((logged) => logged.position))
+        }
+      }))
+  }
+})
+
