@@ -8,6 +8,7 @@ import { Data, Deferred, Effect, Either, Exit, Fiber } from "effect"
 import { StoreError } from "../../src/replication/Errors.js"
 import * as KvDriver from "../../src/replication/KvDriver.js"
 import * as Store from "../../src/replication/Store.js"
+import { change } from "./fixtures/storeContract.js"
 
 class Refused extends Data.TaggedError("Refused")<{}> {}
 
@@ -100,21 +101,7 @@ describe("Store transactions run at once, interrupted", () => {
       return { store: Store.makeMemory(driver), gates }
     })
 
-  const entry = (seq: number): Omit<Store.LogEntry, "position"> => ({
-    change: {
-      id: { origin: "us", seq },
-      op: "insert",
-      tuple: { vault: "acme", resource: "document:readme", relation: "viewer", subject: `user:u${seq}` },
-      timestamp: { physicalMs: seq, logical: 0 },
-      originRegion: "us",
-      originNode: "n1",
-      originRevision: seq,
-      committedAtMs: seq,
-      context: {}
-    },
-    receivedFrom: null,
-    appliedAtMs: seq
-  })
+  const entry = (seq: number): Omit<Store.LogEntry, "position"> => ({ change: change(seq, `user:u${seq}`), receivedFrom: null, appliedAtMs: seq })
 
   for (const pipelined of [true, false]) {
     it.effect(`an interrupted cursor write and an interrupted append leave the store going (${pipelined ? "pipelined" : "serial"} driver)`, () =>
