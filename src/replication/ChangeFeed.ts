@@ -40,9 +40,8 @@ export class ChangeFeed extends Context.Tag("inferadb/ChangeFeed")<
   ChangeFeed,
   {
     /** Announces entries that were just committed to the durable log. */
-    readonly publish: (entries: ReadonlyArray<Store.LogEntry>) => Effect.Effect<void>
-    /** `publish` done at once: a transaction that commits in one step announces its entries in it (`Store.transactionNow`). */
-    readonly publishNow: (entries: ReadonlyArray<Store.LogEntry>) => void
+    /** Announces new log entries, at once: a transaction that commits in one step announces them in it (`Store.transactionNow`). */
+    readonly publish: (entries: ReadonlyArray<Store.LogEntry>) => void
     /**
      * Subscribes for the lifetime of the scope. Without `from` delivery starts with the next
      * published change; with `from` it starts at that log position (1 = the beginning).
@@ -102,7 +101,7 @@ export const make = (options: { readonly bufferSize: number }) =>
       dropped += entries.length - accepted
     }
 
-    const publishNow = (entries: ReadonlyArray<Store.LogEntry>) => {
+    const publish = (entries: ReadonlyArray<Store.LogEntry>) => {
       if (entries.length === 0) return
       for (const subscriber of subscribers) {
         const matching = entries.filter((entry) => matches(subscriber.filter, entry))
@@ -130,8 +129,7 @@ export const make = (options: { readonly bufferSize: number }) =>
       })
 
     return {
-      publish: (entries: ReadonlyArray<Store.LogEntry>) => Effect.sync(() => publishNow(entries)),
-      publishNow,
+      publish,
       subscribe,
       awaitBeyond: (position: number, timeoutMs?: number, orUntil?: Handoff.Gate) =>
         Effect.suspend(() => {

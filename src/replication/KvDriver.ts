@@ -222,11 +222,15 @@ const committedReads = <V>(disk: MemoryDisk) => <A, E, R>(body: (tx: KvTransacti
 
 /** Each transaction holds the disk's lock until it is durable: the regional disk's commits. */
 const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
+  // A body's view: the disk as it is now, and its own writes.
+  const overSnapshot = (writes: Map<string, unknown>) => {
+    const snapshot = disk.tree
+    return bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes)
+  }
   const committing = <A, E, R>(body: (tx: KvTransaction<V>) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
     Effect.suspend(() => {
       const writes = new Map<string, unknown>()
-      const snapshot = disk.tree
-      const tx = bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes)
+      const tx = overSnapshot(writes)
       const apply = () => commitTo(disk, writes)
       return Effect.flatMap(body(tx), (result) => {
         if (writes.size === 0) return Effect.succeed(result)
@@ -241,8 +245,7 @@ const serialMemory = <V>(disk: MemoryDisk, atCommit: AtCommit): KvDriver<V> => {
   const transactNow = <A, E>(body: (tx: NowTransaction<V>) => Either.Either<A, E>): Now<A, E | StoreError> => {
     if (disk.lock.isHeld) return blocked(transact(nowAsEffect(body)))
     const writes = new Map<string, unknown>()
-    const snapshot = disk.tree
-    const ran = body(bufferedOver<V>((key) => DiskTree.get(snapshot, key), (start, end, limit) => DiskTree.range(snapshot, start, end, limit), writes) as NowTransaction<V>)
+    const ran = body(overSnapshot(writes) as NowTransaction<V>)
     if (Either.isLeft(ran) || writes.size === 0) return done(ran)
     const fault = atCommit()
     if (fault === undefined) {

@@ -278,7 +278,7 @@ export const make = (options: Options) =>
           store.transactionNow(
             operations.map((operation) => operation.tuple),
             (tx) => commitChecked(tx, committedAtMs, operations, admitted, writeOptions),
-            ([entries]) => feed.publishNow(entries)
+            ([entries]) => feed.publish(entries)
           )
         )
         return Effect.flatMap(committed, ([entries, epoch]): Effect.Effect<WriteAck, StoreError> => {
@@ -314,7 +314,7 @@ export const make = (options: Options) =>
           const applied = store.transactionNow(
             batch.changes.map((change) => change.tuple),
             (tx) => Either.flatMap(applyChanges(tx, options, batch, appliedAtMs), (outcome) => Either.map(raiseClock(tx, clock, high), () => outcome)),
-            (outcome) => feed.publishNow(outcome.entries)
+            (outcome) => feed.publish(outcome.entries)
           )
           return Effect.map(applied, (outcome) => acknowledge(batch, outcome, appliedAtMs))
         })
