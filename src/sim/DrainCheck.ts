@@ -16,7 +16,9 @@
  * those), which the judge cannot know, so there the check asks for the promise's point alone: some
  * other disk holds each change, among the siblings whose DNS record exists and the target regions.
  * A disk wiped after the write began may have acknowledged the change and lost it since, so it
- * is not asked for it. Shared regional stores are not judged: the region's disk, not the node's,
+ * is not asked for it; but one that holds it (the drain shipped it there after the wipe) keeps the
+ * promise as any other does (swarm seed 140017660: the node's one target region was wiped while it
+ * drained, took the changes on its new disk, and was the only disk holding them). Shared regional stores are not judged: the region's disk, not the node's,
  * holds its writes, and the region's leader ships them.
  */
 import type * as Change from "../replication/Change.js"
@@ -76,8 +78,10 @@ const missingFrom = (change: Change.Change, write: WriteRecord, peers: Peers): R
   const regions = peers.targets.filter((target) => peers.allowed(change.tuple.vault, target.regionId) && target.disks.every(asked))
   const siblings = peers.siblings.filter(asked)
   if (peers.anyOther) {
+    // A disk created since is not asked for the change, but one that holds it keeps the promise.
+    const holders = [...peers.siblings, ...peers.targets.filter((target) => peers.allowed(change.tuple.vault, target.regionId)).flatMap((target) => target.disks)]
     const candidates = [...siblings, ...regions.flatMap((target) => target.disks)]
-    return candidates.length === 0 || candidates.some((disk) => disk.knows(change)) ? [] : ["any other disk"]
+    return candidates.length === 0 || holders.some((disk) => disk.knows(change)) ? [] : ["any other disk"]
   }
   return [
     ...siblings.filter((disk) => !disk.knows(change)).map((disk) => `sibling ${disk.id}`),

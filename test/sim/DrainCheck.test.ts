@@ -77,4 +77,11 @@ describe("the drained check", () => {
     expect(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [x] }, { anyOther: true }))).toEqual([])
     expect(missing(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [] }, { anyOther: true })))).toEqual([["any other disk"]])
   })
+
+  it("under discovery counts a disk created after the write began that holds it, though it does not ask one for it", () => {
+    const x = change(1)
+    // Swarm seed 140017660: the one target region was wiped while the node drained and took the changes on its new disk.
+    expect(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [x], bBornAtMs: 3_000 }, { anyOther: true }))).toEqual([])
+    expect(missing(DrainCheck.judge(stop, [written([x])], peers({ sibling: [], b: [], bBornAtMs: 3_000 }, { anyOther: true })))).toEqual([["any other disk"]])
+  })
 })

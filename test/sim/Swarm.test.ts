@@ -54,11 +54,14 @@ import * as Fixtures from "./fixtures/scenarios.js"
 // agent got no batch through for 30 s after the heal; CatchUp no longer takes a slot),
 // 154341448 (a node paused while its peer region was removed and added back, and stopped
 // meanwhile, took the stop in first when it resumed and drained at once to the old topology,
-// before the reload: a stop now applies the reloads sent before it, in `serve` too).
+// before the reload: a stop now applies the reloads sent before it, in `serve` too),
+// 140017660 (under DNS discovery a node's one target region was wiped while the node drained and
+// took its changes on the new disk; the judge did not count a disk created after a write began
+// even where it held the write's changes, and called the drain's promise broken).
 const ciSeeds = [
   4, 7, 8, 10, 15, 19, 20, 21, 24, 25, 28, 30, 53, 5015, 7062, 20053, 20187, 40064, 70238, 71317, 300443, 300700, 301614, 302121, 400800, 400847, 401434, 502216,
   602129, 604822, 608946, 701171, 706580, 904189, 1000300, 7300635, 24000192, 24000877, 24001466, 26000758, 134000153, 134001289, 140001040, 141001357,
-  143001247, 100, 160000252, 154341448
+  143001247, 100, 160000252, 154341448, 140017660
 ]
 
 /**
