@@ -114,6 +114,17 @@ export interface State extends View {
    * to an epoch those nodes vouch for once this has lasted its detection delay (`Failover.decide`).
    */
   readonly heldByRecoveringSinceMs?: number
+  /**
+   * Set on a new or wiped disk (`Settings.recovering`) until a two-region lease is first renewed or
+   * the view changes: such a node renews its two-region lease (`pairRenewal`) only once a node of
+   * the other region that vouches for its view (its own disk not recovering, `HeartbeatAck.recovering`)
+   * has answered agreeing with it. Its bootstrap may have paged the other region through a node
+   * whose disk is as new as its own: the primary region's wiped disk and a wiped node of the
+   * promoted region paged each other while the one disk that held the newer epoch was down, and
+   * the old primary took writes in epoch 0 after the operator's epoch 1 (swarm seed 147100067 over
+   * two-region-handback-pause.yaml, December 7, 2026).
+   */
+  readonly awaitingVouch?: true
 }
 
 /** Settings of one node's Primacy. */
@@ -239,7 +250,7 @@ export const initialState = (view: View, regions: ReadonlyArray<Topology.RegionI
  */
 export const adoptIn = (state: State, view: View, nowMs: number): State => {
   if (sameView(state, view)) return state
-  const { newerEpochSeen, lapsedAtMs: _lapsed, heldByRecoveringSinceMs: _held, ...rest } = state
+  const { newerEpochSeen, lapsedAtMs: _lapsed, heldByRecoveringSinceMs: _held, awaitingVouch: _awaiting, ...rest } = state
   const stillNewer = newerEpochSeen !== undefined && newerEpochSeen.epoch > view.epoch
   const takenOverAtMs = view.primary !== undefined && view.primary !== state.primary ? nowMs : state.takenOverAtMs
   return {
@@ -494,6 +505,7 @@ export interface PairRound {
 export const pairRenewal = (round: PairRound): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId || round.state.newerEpochSeen !== undefined) return undefined
+  if (round.state.awaitingVouch === true && !round.latest.some((ack) => ack.region !== round.regionId && ack.recovering !== true && ack.epoch === view.epoch && ack.primary === view.primary)) return undefined
   // The other region's nodes this node knows of, and those that asked it for a heartbeat within
   // a lease though its topology lacks them (a replaced pod back before this node's next
   // discovery round): one that asked may hold a lease in the old epoch, and this node does not
@@ -527,7 +539,7 @@ export const lapseIn = (state: State, atMs: number, leaseMs: number): State =>
  */
 export const renewPairIn = (state: State, renewal: Renewal): State => {
   if (!sameView(state, renewal.view)) return state
-  const { lapsedAtMs, ...rest } = state
+  const { lapsedAtMs, awaitingVouch: _vouched, ...rest } = state
   return {
     ...rest,
     leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs),
@@ -631,7 +643,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
     const started = initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined)
     // A plain cell rather than a Ref: every step is synchronous either way, and `now` steps it outside an Effect.
-    let state: State = settings.recovering === undefined ? started : { ...started, recovering: settings.recovering }
+    let state: State = settings.recovering === undefined ? started : { ...started, recovering: settings.recovering, awaitingVouch: true }
     const step = (next: (current: State) => State): void => {
       state = next(state)
     }

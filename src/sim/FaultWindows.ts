@@ -115,7 +115,10 @@ const applyFault = (scenario: Scenario, broken: Broken, fault: Fault): void => {
  * have no lease to tell it). Every disk is fresh when a run starts, and a wipe of a
  * primary-region node makes its disk fresh again. The page cannot come while a fault stands
  * between them (any fault window), and after one it comes within the bootstrap's capped retry
- * delay plus a request timeout; a heartbeat timeout on top is the controller's margin.
+ * delay plus a request timeout; a heartbeat timeout on top is the controller's margin, and covers
+ * the round in which a node of the other region whose own bootstrap completed (by the same bound:
+ * it pages the primary region and its siblings) answers the fresh disk, without which it renews
+ * no lease (since December 7, 2026).
  */
 const freshPrimaryDisks = (scenario: Scenario, faults: ReadonlyArray<Window>): ReadonlyArray<Window> => {
   const { regions, strategy } = scenario.topology

@@ -127,6 +127,27 @@ describe("Primacy with two regions (pairRenewal)", () => {
     expect(Primacy.checkWrite(state({ epoch: 2, primary: "a" }), 0, leaseMs, 2)?.message).toMatch(/round has not ended yet/)
   })
 
+  // Swarm seed 147100067 over two-region-handback-pause.yaml: the primary region's wiped disk
+  // paged a wiped node of the promoted region, whose one sibling holding epoch 1 was down, and
+  // took writes in epoch 0 after the operator's epoch 1.
+  it("a node on a new or wiped disk renews only once a node of the other region that is not recovering answered with its view", () => {
+    const fresh = state({ epoch: 0, primary: "a" }, { recovering: { vouchesFromEpoch: 0 }, awaitingVouch: true })
+    const recovering = { ...ack("b", { epoch: 0, primary: "a" }), recovering: true as const }
+    expect(Primacy.pairRenewal(pairRound([], { state: fresh }))).toBeUndefined()
+    expect(Primacy.pairRenewal(pairRound([recovering], { state: fresh }))).toBeUndefined()
+    // Its own region's answer vouches for nothing here, nor one for another view.
+    expect(Primacy.pairRenewal(pairRound([ack("a", { epoch: 0, primary: "a" }, {}, "a-node2")], { state: fresh }))).toBeUndefined()
+    expect(Primacy.pairRenewal(pairRound([ack("b", { epoch: 0, primary: "b" })], { state: fresh }))).toBeUndefined()
+    const renewal = Primacy.pairRenewal(pairRound([recovering, ack("b", { epoch: 0, primary: "a" }, {}, "b-node2")], { state: fresh }))
+    expect(renewal?.writableFromMs).toBe(10_200)
+    // Once renewed, later rounds renew as any node's do, answers or none.
+    const renewed = Primacy.renewPairIn(fresh, renewal!)
+    expect(renewed.awaitingVouch).toBeUndefined()
+    expect(Primacy.pairRenewal(pairRound([], { state: renewed, startedAtMs: 11_000, endedAtMs: 11_100 }))?.writableFromMs).toBe(11_100)
+    // A change of view (the operator's promotion, an adopted record) ends the wait too.
+    expect(Primacy.adoptIn(fresh, { epoch: 5, primary: "a" }, 10_000).awaitingVouch).toBeUndefined()
+  })
+
   it("a node that is not primary in its view, or has seen a newer epoch, renews nothing", () => {
     expect(Primacy.pairRenewal(pairRound([], { state: state({ epoch: 2, primary: "b" }) }))).toBeUndefined()
     expect(Primacy.pairRenewal(pairRound([], { state: Primacy.observeIn(state({ epoch: 2, primary: "a" }), { epoch: 3, primary: "b" }) }))).toBeUndefined()

@@ -256,6 +256,25 @@ describe("swarm", () => {
     expect(accepted).toBeGreaterThan(10)
   })
 
+  it("seed 147100067 over two-region-handback-pause.yaml: us-west-1's wiped disk and eu-central-1's wiped node page each other while the one disk holding epoch 1 is down; us-west-1 waits for that node instead of writing in epoch 0", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/two-region-handback-pause.yaml"), 147100067)
+    expect(scenario.faults.filter((fault) => fault.kind === "wipe" || fault.kind === "promote").map((fault) => [fault.atMs, fault.kind])).toEqual([
+      [4_030, "wipe"],
+      [6_390, "promote"],
+      [10_180, "wipe"],
+      [10_220, "wipe"]
+    ])
+    const { result, epochs, history } = simulate(scenario, 147100067)
+    // Before, us-west-1 took 27 writes in epoch 0 from 10.36 s, after eu-central-1's epoch 1.
+    expect(result.violations).toEqual([])
+    const inEpochZero = history.writes.filter((write) => write.outcome === "acknowledged" && write.targetRegion === "us-west-1" && write.epoch === 0)
+    expect(inEpochZero.length).toBeGreaterThan(0)
+    expect(Math.max(...inEpochZero.map((write) => write.endedAtMs ?? Infinity))).toBeLessThan(6_390)
+    // It learned of epoch 1 once eu-central-1-node2 was back (11.21 s), and took the role back after it.
+    const us = epochs.find((node) => node.nodeId === "us-west-1-node1")!.history
+    expect(us.some((change) => change.epoch === 1 && change.cause === "adopted" && change.atMs > 11_210)).toBe(true)
+  })
+
   it("over primary-failover.yaml, seed 20 fails over and writes elsewhere, and seed 91 (a loss too late in the workload) is not held to the story", () => {
     const base = Fixtures.load("scenarios/primary-failover.yaml")
     // Seed 20: a fresh primary was fenced because a healed peer stayed Unreachable while its
