@@ -115,10 +115,12 @@ export interface State extends View {
    */
   readonly heldByRecoveringSinceMs?: number
   /**
-   * Set on a new or wiped disk (`Settings.recovering`) until a two-region lease is first renewed or
-   * the view changes: such a node renews its two-region lease (`pairRenewal`) only once a node of
-   * the other region that vouches for its view (its own disk not recovering, `HeartbeatAck.recovering`)
-   * has answered agreeing with it. Its bootstrap may have paged the other region through a node
+   * Set on a new or wiped disk (`Settings.recovering`) until its lease is first renewed (a
+   * majority's renewal counts only nodes that vouch, so a deployment of three regions cut to two
+   * does not wait again) or the view changes: such a node renews its two-region lease
+   * (`pairRenewal`) only once a node of the other region that vouches for its view (its own disk
+   * not recovering, `HeartbeatAck.recovering`) has answered agreeing with it. Its bootstrap may
+   * have paged the other region through a node
    * whose disk is as new as its own: the primary region's wiped disk and a wiped node of the
    * promoted region paged each other while the one disk that held the newer epoch was down, and
    * the old primary took writes in epoch 0 after the operator's epoch 1 (swarm seed 147100067 over
@@ -448,14 +450,16 @@ export const weightedMajority = (regions: ReadonlyArray<readonly [agreeing: numb
 }
 
 /** `state` after a renewal: a later lease, and the earliest moment any agreeing round allows. */
-export const renewIn = (state: State, renewal: Renewal): State =>
-  sameView(state, renewal.view)
-    ? {
-        ...state,
-        leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs),
-        writableFromMs: Math.min(state.writableFromMs ?? renewal.writableFromMs, renewal.writableFromMs)
-      }
-    : state
+export const renewIn = (state: State, renewal: Renewal): State => {
+  if (!sameView(state, renewal.view)) return state
+  // A majority renews only from nodes that vouch (`renewal`): the wait `awaitingVouch` stands for is over.
+  const { awaitingVouch: _vouched, ...rest } = state
+  return {
+    ...rest,
+    leaseRenewedAtMs: Math.max(state.leaseRenewedAtMs ?? renewal.renewedAtMs, renewal.renewedAtMs),
+    writableFromMs: Math.min(state.writableFromMs ?? renewal.writableFromMs, renewal.writableFromMs)
+  }
+}
 
 /** The last heartbeat round of a node of a two-region deployment (see `pairRenewal`). */
 export interface PairRound {

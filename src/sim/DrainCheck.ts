@@ -18,8 +18,9 @@
  * A disk wiped after the write began may have acknowledged the change and lost it since, so it
  * is not asked for it; but one that holds it (the drain shipped it there after the wipe) keeps the
  * promise as any other does (swarm seed 140017660: the node's one target region was wiped while it
- * drained, took the changes on its new disk, and was the only disk holding them). Shared regional stores are not judged: the region's disk, not the node's,
- * holds its writes, and the region's leader ships them.
+ * drained, took the changes on its new disk, and was the only disk holding them). Shared regional
+ * stores are not judged: the region's disk, not the node's, holds its writes, and the region's
+ * leader ships them.
  */
 import type * as Change from "../replication/Change.js"
 import type { Violation } from "./Checkers.js"

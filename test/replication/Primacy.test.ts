@@ -144,8 +144,11 @@ describe("Primacy with two regions (pairRenewal)", () => {
     const renewed = Primacy.renewPairIn(fresh, renewal!)
     expect(renewed.awaitingVouch).toBeUndefined()
     expect(Primacy.pairRenewal(pairRound([], { state: renewed, startedAtMs: 11_000, endedAtMs: 11_100 }))?.writableFromMs).toBe(11_100)
-    // A change of view (the operator's promotion, an adopted record) ends the wait too.
+    // A change of view (the operator's promotion, an adopted record) ends the wait too, as does a
+    // majority's renewal (three regions or more), which counts only nodes that vouch.
     expect(Primacy.adoptIn(fresh, { epoch: 5, primary: "a" }, 10_000).awaitingVouch).toBeUndefined()
+    expect(Primacy.renewIn(fresh, { view: { epoch: 0, primary: "a" }, renewedAtMs: 10_000, writableFromMs: 10_200 }).awaitingVouch).toBeUndefined()
+    expect(Primacy.renewIn(fresh, { view: { epoch: 1, primary: "a" }, renewedAtMs: 10_000, writableFromMs: 10_200 }).awaitingVouch).toBe(true)
   })
 
   it("a node that is not primary in its view, or has seen a newer epoch, renews nothing", () => {
