@@ -273,6 +273,7 @@ describe("swarm", () => {
     // It learned of epoch 1 once eu-central-1-node2 was back (11.21 s), and took the role back after it.
     const us = epochs.find((node) => node.nodeId === "us-west-1-node1")!.history
     expect(us.some((change) => change.epoch === 1 && change.cause === "adopted" && change.atMs > 11_210)).toBe(true)
+    expect(us.some((change) => change.epoch === 2 && change.primary === "us-west-1")).toBe(true)
   })
 
   it("over primary-failover.yaml, seed 20 fails over and writes elsewhere, and seed 91 (a loss too late in the workload) is not held to the story", () => {
