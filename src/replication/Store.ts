@@ -457,7 +457,6 @@ const appendAfter = <V>(
   return written
 }
 
-/** Raises a counter by `count` (to at least `atLeast`) and returns its first new value. */
 /** Takes `count` values of a counter that holds `value`, the first at least `atLeast`; returns the first. */
 const counterRaised = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter: Exclude<Counter, "logEnd">, value: number, atLeast: number, count: number): number => {
   const first = Math.max(value + 1, atLeast)
@@ -465,6 +464,7 @@ const counterRaised = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counte
   return first
 }
 
+/** Raises a counter by `count` (to at least `atLeast`) and returns its first new value. */
 const raiseCounter = <V>(cells: Cells<V>, tx: KvDriver.KvTransaction<V>, counter: Exclude<Counter, "logEnd">, atLeast: number, count: number) =>
   Effect.map(readInteger(cells, tx, `${counterPrefix}${counter}`), (value) => counterRaised(cells, tx, counter, value, atLeast, count))
 
