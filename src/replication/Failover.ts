@@ -53,7 +53,7 @@
  *   own; the operator's `promote` does it (a region that sees only a minority of three or more
  *   refuses). Epochs are dealt round-robin in failover order (`nextEpoch`), so two regions
  *   that promote at once never start the same epoch. An operator's promotion on a disk that has
- *   not paged its peers counts from the wall clock in seconds, above any epoch dealt since: the
+ *   not paged its peers counts from the wall clock in milliseconds, above any epoch dealt since: the
  *   disk may have lost a newer epoch with a wipe while the peer holding it is down.
  * - Advance. Nodes on such disks vouch for no epoch below their floor until they have paged
  *   every region (`Primacy.State.recovering`), and a region they must page may be down for
@@ -90,7 +90,7 @@
  * a new or wiped disk counts in no such majority for a view below its floor until its bootstrap
  * completes (`Primacy.State.recovering`), or two wiped disks back on epoch 0 made one (swarm seed
  * 99301893). The floor rests on wall clocks agreeing within `maxOffsetMs` and on promotions not
- * outrunning the clock by a minute (`Primacy.recoveringMarginMs`). The epoch checker reports
+ * outrunning the clock by a second (`Primacy.recoveringMarginMs`). The epoch checker reports
  * every case it finds; a consensus-backed epoch store would remove them.
  */
 import { Context, Data, Duration, Effect, Ref } from "effect"
@@ -697,16 +697,19 @@ export const make = (settings: Settings) =>
 
     /**
      * The epoch a disk that has not paged its peers yet (new or wiped) promotes itself to: above
-     * `after`, and counted from the wall clock in seconds, above any epoch dealt since (see
+     * `after`, and counted from the wall clock in milliseconds, above any epoch dealt since (see
      * `promote`). Such a disk may have lost a newer epoch with its old contents; one minted
-     * above the wall clock is newer than that, so recovering nodes vouch for it
-     * (`Primacy.recoveringFloor`), this one included, though their bootstraps are not complete: a
-     * region wiped while the primary was down (paused, and so never paged) could not otherwise be
-     * promoted, and no region took writes (swarm seed 99400001 over primary-failover.yaml,
-     * December 5, 2026).
+     * above the wall clock is newer than that, so recovering nodes that started a little before
+     * vouch for it (`Primacy.recoveringFloor`), this one included, though their bootstraps are
+     * not complete: a region wiped while the primary was down (paused, and so never paged) could
+     * not otherwise be promoted, and no region took writes (swarm seed 99400001 over
+     * primary-failover.yaml, December 5, 2026). Milliseconds rather than seconds since December
+     * 7, 2026, when the floor moved above the wall clock at start: a promotion counts up by as
+     * many as the regions, which in seconds outruns the clock after a few quick promotions and
+     * would have needed a floor tens of seconds high, the wait before a wiped region vouches.
      */
     const flooredEpoch = (topology: Topology.Topology, after: number) =>
-      Effect.map(clock.physicalMs, (physicalMs) => nextEpoch(topology, Math.max(after, Math.floor(physicalMs / 1_000)), settings.regionId))
+      Effect.map(clock.physicalMs, (physicalMs) => nextEpoch(topology, Math.max(after, Math.floor(physicalMs)), settings.regionId))
 
     // Checks and operator promotions take turns, so a decision never acts on a stale view.
     const turn = yield* Effect.makeSemaphore(1)
@@ -740,7 +743,7 @@ export const make = (settings: Settings) =>
       }
       const recorded = newest(topology, yield* Effect.orElseSucceed(readRecords, () => []))
       // A disk that has not paged its peers may have lost a newer epoch with a wipe while the one
-      // peer that holds it is down: its promotion counts from the wall clock in seconds instead,
+      // peer that holds it is down: its promotion counts from the wall clock in milliseconds instead,
       // above any epoch dealt since (swarm seed 87100056 over two-region-discovery-wipe.yaml: the
       // acting primary handed the role back in epoch 2, lost its disk, and, promoted again while
       // the original primary was down, took epoch 1 and writes in it after epoch 2's).

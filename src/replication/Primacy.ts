@@ -33,9 +33,9 @@
  *
  * Limits: leases are durations on each node's own clock, so they assume
  * clocks that run at about the same rate (offsets do not matter); a node restarted on a
- * non-empty store counts its start as a grant to every region, as it cannot remember what it
- * granted before, but it answers with the view of its stored epoch records, which may be
- * older than a view it adopted from a heartbeat answer before it stopped.
+ * non-empty store, or on a new or wiped one, counts its start as a grant to every region, as it
+ * cannot remember what it granted before, but it answers with the view of its stored epoch
+ * records, which may be older than a view it adopted from a heartbeat answer before it stopped.
  */
 import { Context, Effect } from "effect"
 import * as Clock from "./Clock.js"
@@ -141,7 +141,7 @@ export interface Settings {
    * at most an interval after it starts and rounds start every interval.
    */
   readonly pairLeaseMs: number
-  /** The regions a restarted node may have granted leases to before it stopped. */
+  /** The regions a restarted node, or one on a new or wiped disk, may have granted leases to before. */
   readonly regions: ReadonlyArray<Topology.RegionId>
   /**
    * The node starts on a new or wiped disk whose bootstrap has not completed (`State.recovering`):
@@ -151,18 +151,25 @@ export interface Settings {
 }
 
 /**
- * How far below this node's wall clock at start (in epochs, which are seconds there) a recovering
- * node still doubts an epoch (`recoveringFloor`). Epochs minted by a disk that had not paged its
- * peers count from the wall clock in seconds (`Failover`'s `flooredEpoch`), and any later
- * promotion adds one to three: an epoch this disk could have held before it was wiped was dealt
- * before this start, so it lies below the wall clock then unless clocks disagree (up to twice
- * `Clock.maxOffsetMs`) or promotions outran the clock (one a second, for a minute). An epoch at
- * or above the floor was minted since: no older view of this node's can be newer than it.
+ * How far above this node's wall clock at start (in epochs, which are milliseconds there) a
+ * recovering node still doubts an epoch (`recoveringFloor`). Epochs minted by a disk that had not
+ * paged its peers count from the wall clock in milliseconds (`Failover`'s `flooredEpoch`), and
+ * any later promotion counts up from one by the number of regions at most: an epoch this disk
+ * could have held before it was wiped was dealt before this start, on a clock at most twice
+ * `Clock.maxOffsetMs` ahead of this one, plus what promotions added since; this margin allows
+ * for those (hundreds of promotions in a second). An epoch at or above the floor was minted
+ * after this start, so no view this node held before can be newer than it; one minted in the
+ * first moments after the start is doubted as well (Failover advances again).
+ *
+ * Until December 7, 2026 the floor lay a minute *below* the wall clock at start, in seconds: a
+ * region wiped a few seconds after an epoch was minted from the wall clock vouched for that
+ * epoch though its old disk had moved on to a newer one, and the region that held the older
+ * epoch took writes in it after the newer one's (`three-region-wiped-vouch-stale.yaml`).
  */
-export const recoveringMarginMs = 60_000
+export const recoveringMarginMs = 1_000
 
 /** The lowest epoch a node recovering since `physicalMs` (its wall clock at start) vouches for. */
-export const recoveringFloor = (physicalMs: number, maxOffsetMs: number): number => Math.floor((physicalMs - recoveringMarginMs - 2 * maxOffsetMs) / 1_000)
+export const recoveringFloor = (physicalMs: number, maxOffsetMs: number): number => Math.ceil(physicalMs + 2 * maxOffsetMs + recoveringMarginMs)
 
 /** Whether a node in `state` vouches for its own view: not while recovering, for a view below the floor. */
 export const vouches = (state: State): boolean => state.recovering === undefined || state.epoch >= state.recovering.vouchesFromEpoch
@@ -645,7 +652,10 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     const nowMs = now()
     // A store that cannot be read is treated as one that was written before: the safe side.
     const ranBefore = (yield* Effect.orElseSucceed(store.logEnd, () => 1)) > 0
-    const started = initialState(settings.initial, settings.regions, ranBefore ? nowMs : undefined)
+    // A new or wiped disk remembers as little of its grants as a restarted one: less. Counting
+    // no grant, a wiped node vouched for a promotion at once while the old primary, cut off,
+    // still held the lease its old disk had granted (`three-region-wipe-promote-isolated.yaml`).
+    const started = initialState(settings.initial, settings.regions, ranBefore || settings.recovering !== undefined ? nowMs : undefined)
     // A plain cell rather than a Ref: every step is synchronous either way, and `now` steps it outside an Effect.
     let state: State = settings.recovering === undefined ? started : { ...started, recovering: settings.recovering, awaitingVouch: true }
     const step = (next: (current: State) => State): void => {

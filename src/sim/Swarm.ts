@@ -425,8 +425,9 @@ const drawEpisode = (random: Stream, scenario: Scenario, kind: EpisodeKind, atMs
 /**
  * An operator who sees the primary region crash promotes another region halfway through the
  * outage (`inferadb-repl promote`), as a two-region PrimaryReplica deployment needs: it never
- * fails over on its own. Promoting while the old primary still runs is an operator error the
- * epochs check would rightly flag, so it is drawn only for crashes, never for cuts or pauses.
+ * fails over on its own. With two regions, promoting while the old primary still runs is an
+ * operator error the epochs check would rightly flag, so it is drawn here only for crashes; with
+ * three or more the write lease makes it safe, and `promotionsWhileCut` draws it.
  */
 const operatorPromotion = (random: Stream, scenario: Scenario, kind: "crash" | "pause", target: string, atMs: number, endMs: number): ReadonlyArray<Fault> => {
   if (kind !== "crash" || scenario.topology.strategy !== "PrimaryReplica") return []
@@ -492,6 +493,33 @@ const promotionsWhileDown = (scenario: Scenario, faults: ReadonlyArray<Fault>): 
     if (fault.kind === "crash") for (const node of targetNodes(scenario, fault.target)) down.add(node)
     if (fault.kind === "restart" || fault.kind === "wipe") for (const node of targetNodes(scenario, fault.target)) down.delete(node)
     return fault.kind !== "promote" || (primary !== undefined && primary.nodes.every((node) => down.has(node)))
+  })
+}
+
+/**
+ * With three regions or more, an operator who sees the primary region cut off or paused (running,
+ * and perhaps still taking writes) promotes another region during the episode, in half of them:
+ * the write lease, not the operator, must keep the two from taking writes at once (the old
+ * primary's lease runs out before the new one's first write). Until December 7, 2026 the swarm
+ * promoted only while every node of the primary region was down, and never drew what
+ * `three-region-wipe-promote-isolated.yaml` now holds: a promotion that wiped disks vouched for
+ * at once while the cut-off primary still held the lease their old contents had granted. On a
+ * stream of its own, so every other fault a seed drew before is drawn as it was; not over a file
+ * whose failover story is checked, which expects the controller's promotion.
+ */
+const promotionsWhileCut = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> => {
+  const primary = primaryOf(scenario)
+  // A file's failover story (`checksFor`) is told of the controller's promotion, not an operator's.
+  if (scenario.topology.strategy !== "PrimaryReplica" || scenario.topology.regions.length < 3 || primary === undefined || scenario.checks.includes("failover")) return []
+  const others = scenario.topology.regions.filter((region) => region.id !== primary.id)
+  const silences = (fault: Fault): boolean =>
+    (fault.kind === "isolate" && fault.region === primary.id) || (fault.kind === "pause" && "target" in fault && primary.nodes.every((node) => targetNodes(scenario, fault.target).includes(node)))
+  return faults.flatMap((fault, index) => {
+    if (!silences(fault) || !chance(random, 0.5)) return []
+    const target = "target" in fault ? fault.target : undefined
+    const ends = (later: Fault) => (fault.kind === "isolate" ? later.kind === "heal" : later.kind === "resume" && "target" in later && later.target === target)
+    const endMs = faults.slice(index + 1).find(ends)?.atMs ?? fault.atMs + 5_000
+    return [{ atMs: stepBetween(random, fault.atMs + 10, Math.max(fault.atMs + 10, endMs - 10), 10), kind: "promote", region: pick(random, others).id }]
   })
 }
 
@@ -830,7 +858,8 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))
   const restartMs = options.restartDelays === false ? scenario.startup?.restartMs : drawRestartMs(swarm.derive("restart"), scenario)
   const configureFaults = drawConfigureFaults(swarm.derive("configure-faults"), scenario, topologyFaults, restartMs?.max ?? 0)
-  const faults = [...crashes, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario), ...drawStalls(swarm.derive("stalls"), scenario)].sort(
+  const cutPromotions = promotionsWhileCut(swarm.derive("cut-promotions"), scenario, crashes)
+  const faults = [...crashes, ...cutPromotions, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario), ...drawStalls(swarm.derive("stalls"), scenario)].sort(
     (a, b) => a.atMs - b.atMs
   )
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0

@@ -287,6 +287,24 @@ describe("Primacy views", () => {
       const restarted = yield* Effect.flatMap(Primacy.make(settings), (primacy) => primacy.state).pipe(Effect.provide(Store.layerMemory(disk)))
       expect(restarted.grantedAtMs).toEqual({ a: 7_000, b: 7_000, c: 7_000 })
     }))
+
+  it.effect("a node on a new or wiped disk counts its start as a grant to every region too, and a takeover its vote makes waits it out", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust(7_000)
+      // c was wiped: whatever it granted the old primary a before is gone with the disk.
+      const settings = { initial: epochZero, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"], recovering: { vouchesFromEpoch: 1_700_000_002_000 } }
+      const wiped = yield* Effect.flatMap(Primacy.make(settings), (primacy) => primacy.state).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
+      expect(wiped.grantedAtMs).toEqual({ a: 7_000, b: 7_000, c: 7_000 })
+      // The operator promotes b while a, cut off, may still hold its lease; c adopts b's epoch,
+      // minted after its start, and vouches for it, reporting its start as a grant to a.
+      const promoted: Primacy.View = { epoch: 1_700_000_003_001, primary: "b" }
+      const fromC = Primacy.answerFor(Primacy.adoptIn(wiped, promoted, 7_500), "b", 7_600).answer
+      expect(fromC.recovering).toBeUndefined()
+      expect(fromC.grantAgesMs["a"]).toBe(600)
+      // b's first round with c's answer: a majority, but no write before a lease from c's start.
+      const renewed = Primacy.renewal(round([{ ...ack("c", promoted), grantAgesMs: fromC.grantAgesMs }], { regionId: "b", state: state(promoted), startedAtMs: 7_550, endedAtMs: 7_650 }))
+      expect(renewed?.writableFromMs).toBe(7_650 - 600 + leaseMs)
+    }))
 })
 
 describe("Primacy.tally", () => {
@@ -435,15 +453,18 @@ describe("Primacy.tally", () => {
 
   it("a node on a new or wiped disk vouches for no view below its floor until it settles: its answers say so and no lease counts them, its own included (swarm seed 99301893)", () => {
     const floor = Primacy.recoveringFloor(1_700_000_000_000, 500)
-    // A minute and twice the clock bound below its wall clock at start, in seconds.
-    expect(floor).toBe(1_699_999_939)
+    // Twice the clock bound and a second's margin above its wall clock at start, in milliseconds.
+    expect(floor).toBe(1_700_000_002_000)
     const recovering = { recovering: { vouchesFromEpoch: floor } }
     // Epoch 0, the configured view it starts with, is below the floor: its answer says so.
     expect(Primacy.answerFor(state(epochZero, recovering), "a", 0).answer).toEqual({ epoch: 0, primary: "a", grantAgesMs: { a: 0 }, recovering: true })
     expect(Primacy.vouches(state(epochZero, recovering))).toBe(false)
-    // A view minted since (a wall-clock epoch) it vouches for.
-    const minted: Primacy.View = { epoch: 1_700_000_006, primary: "c" }
+    // A view minted since (a wall-clock epoch) it vouches for; one minted just before its start,
+    // or counted up from such a one, it doubts (an older disk of its may have held a newer one).
+    const minted: Primacy.View = { epoch: 1_700_000_002_001, primary: "c" }
     expect(Primacy.vouches(state(minted, recovering))).toBe(true)
+    expect(Primacy.vouches(state({ epoch: 1_699_999_995_000 + 2, primary: "c" }, recovering))).toBe(false)
+    expect(Primacy.vouches(state({ epoch: 1_700_000_000_000, primary: "c" }, recovering))).toBe(false)
     expect(Primacy.answerFor(state(minted, recovering), "a", 0).answer.recovering).toBeUndefined()
     // The wiped old primary a and the wiped c, both on epoch 0: before, a majority of three.
     expect(Primacy.renewal(round([ack("c", epochZero)], { state: state(epochZero) }))).toBeDefined()
@@ -462,7 +483,7 @@ describe("Primacy.tally", () => {
 
   it.effect("settle ends recovering: the node vouches for its view whatever its epoch", () =>
     Effect.gen(function* () {
-      const settings = { initial: epochZero, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"], recovering: { vouchesFromEpoch: 1_699_999_939 } }
+      const settings = { initial: epochZero, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b", "c"], recovering: { vouchesFromEpoch: 1_700_000_002_000 } }
       const primacy = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
       expect((yield* primacy.answer("b")).recovering).toBe(true)
       yield* primacy.settle
@@ -522,7 +543,7 @@ describe("Primacy.tally: a lease held back by recovering nodes (heldByRecovering
     expect(fromB([]).heldByRecovering).toBeUndefined()
     expect(fromB([{ ...ack("c", epochZero), recovering: true }]).heldByRecovering).toBeUndefined()
     expect(fromB([doubting], { state: state({ epoch: 1, primary: "a" }) }).heldByRecovering).toBeUndefined()
-    expect(fromB([doubting], { state: state(promotedB, { recovering: { vouchesFromEpoch: 1_699_999_939 } }) }).heldByRecovering).toBeUndefined()
+    expect(fromB([doubting], { state: state(promotedB, { recovering: { vouchesFromEpoch: 1_700_000_002_000 } }) }).heldByRecovering).toBeUndefined()
     const two = Cluster.topologyFor({ regions: ["b", "c"], strategy: "PrimaryReplica", primary: "b" }, "b")
     expect(fromB([doubting], { topology: two }).heldByRecovering).toBeUndefined()
   })
