@@ -752,8 +752,10 @@ export const make = (settings: Settings) =>
       yield* Effect.logWarning(`operator promotion: ${settings.regionId} becomes primary of epoch ${epoch} (was ${current.primary ?? "none"} in epoch ${current.epoch})`)
       yield* perform(settings, io, { _tag: "Promote", epoch }, yield* Clock.monotonicMs)
       // The operator's word also opens the writes a fresh two-region primary disk holds until its
-      // bootstrap has paged the other region (see `Engine`): they said the other region is down.
+      // bootstrap has paged the other region (see `Engine`), and ends the wait for every node of
+      // the other region to answer (`Primacy.State.awaitingPeers`): they said that region is down.
       yield* Effect.unlessEffect(replica.openWrites, replica.writesOpen)
+      yield* primacy.operatorPromoted
       return { epoch, primary: settings.regionId, changed: true }
     }).pipe(turn.withPermits(1))
 

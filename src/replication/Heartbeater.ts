@@ -398,6 +398,21 @@ const take = (
   return Effect.flatMap(services.clock.physicalMs, (physicalMs) => heard(physicalMs) ?? Effect.void)
 }
 
+/**
+ * Whether every node of every other region has answered this node since it started, from a disk
+ * that is not recovering (`Primacy.State.awaitingPeers`): each has then told this node the
+ * newest epoch its disk holds, and a newer one than this node's was observed.
+ */
+const everyPeerHeard = (topology: Topology.Topology, regionId: Topology.RegionId, memory: Beats["memory"]): boolean =>
+  topology.regions.every(
+    (region) =>
+      region.id === regionId ||
+      Topology.regionNodes(region).every((node) => {
+        const answer = memory.recent.get(node.id)?.ack
+        return answer !== undefined && answer.recovering !== true
+      })
+  )
+
 /** Keeps a peer's latest answer and folds it in. */
 const remember = (beats: Beats, topology: Topology.Topology, peer: Peer, answer: Message.HeartbeatAck, startedAtMs: number): undefined => {
   beats.memory.recent.set(peer.node.id, { ack: { ...answer, region: peer.regionId, node: peer.node.id }, sentAtMs: startedAtMs })
@@ -414,6 +429,7 @@ const remember = (beats: Beats, topology: Topology.Topology, peer: Peer, answer:
 const fold = (topology: Topology.Topology, beats: Beats): void => {
   const { settings, memory, services } = beats
   const primacy = services.primacy
+  if (primacy.now.state().awaitingPeers === true && everyPeerHeard(topology, settings.regionId, memory)) primacy.now.peersHeard()
   const nowMs = services.now()
   // Latest first: the renewal runs from the latest request with which the answers reach a
   // quorum, so an older answer from a node that has gone silent since (still within the lease)
@@ -442,7 +458,19 @@ const fold = (topology: Topology.Topology, beats: Beats): void => {
   // tallies' grant reports were most of the simulator's heartbeat folding.
   for (let count = 1; count <= fresh.length; count++) {
     const renewal = Primacy.renewal(roundOf(fresh.slice(0, count)))
-    if (renewal !== undefined) return primacy.now.renew(renewal)
+    if (renewal === undefined) continue
+    primacy.now.renew(renewal)
+    // The latest quorum may leave out a region whose every node agrees among all the answers, and
+    // a takeover waits out the leases granted to a region that has not moved on: the whole set's
+    // earlier writable moment counts too (`renewIn` keeps the latest lease and the earliest such
+    // moment). Without it, the grants every new disk counts at its start (`Primacy.initialState`)
+    // held a new three-region cluster's first write for a whole lease whenever a quorum of two
+    // regions answered first.
+    if (count < fresh.length) {
+      const whole = Primacy.renewal(roundOf(fresh))
+      if (whole !== undefined) primacy.now.renew(whole)
+    }
+    return
   }
 }
 

@@ -127,6 +127,19 @@ export interface State extends View {
    * two-region-handback-pause.yaml, December 7, 2026).
    */
   readonly awaitingVouch?: true
+  /**
+   * Set at every start, on any disk, until every node of every other region has answered this
+   * node while not recovering (`peersHeard`, from `Heartbeater`'s fold) or the operator promotes
+   * this node's region on it (`operatorPromoted`): until then a two-region node renews no lease
+   * (`pairRenewal`), whatever view it holds or adopts meanwhile. Two regions have no quorum, and
+   * on per-node disks one node of the other region may be the only one holding a newer epoch
+   * while its siblings, down when it was dealt, answer with an older one: the original primary
+   * restarted, heard such a sibling and unfenced in epoch 0 while the only disk holding the
+   * operator's epoch 1 was down (`two-region-stale-sibling.yaml`, found by a code review, December
+   * 7, 2026); a wiped primary disk bootstrapped from the stale sibling alone, and a wiped disk of
+   * the other region adopted a stale record naming its own region, likewise.
+   */
+  readonly awaitingPeers?: true
 }
 
 /** Settings of one node's Primacy. */
@@ -207,6 +220,8 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
     readonly renewPair: (renewal: Renewal) => Effect.Effect<void>
     /** Two regions: a round starts at `atMs`; if the lease has run out by then, it has lapsed (`lapseIn`). */
     readonly noteLapse: (atMs: number) => Effect.Effect<void>
+    /** The operator promoted this node's region on this node: their word ends `State.awaitingPeers`. */
+    readonly operatorPromoted: Effect.Effect<void>
     /**
      * Ends `State.recovering`: the bootstrap has paged every region and Failover has adopted the
      * newest epoch record it brought, so this node's view counts whatever its epoch.
@@ -224,6 +239,8 @@ export class Primacy extends Context.Tag("inferadb/Primacy")<
       readonly answer: (asker: Topology.RegionId, askerLeaseMs?: number) => Answer
       /** Renews the lease, if the view is still the one the round agreed with. */
       readonly renew: (renewal: Renewal) => void
+      /** Every node of every other region has answered this node, not recovering: ends `State.awaitingPeers`. */
+      readonly peersHeard: () => void
       /** Remembers a view a peer answered with, if its epoch is higher than this node's. */
       readonly observe: (view: View) => void
       /**
@@ -516,6 +533,7 @@ export interface PairRound {
 export const pairRenewal = (round: PairRound): Renewal | undefined => {
   const view: View = { epoch: round.state.epoch, primary: round.state.primary }
   if (view.primary !== round.regionId || round.state.newerEpochSeen !== undefined) return undefined
+  if (round.state.awaitingPeers === true) return undefined
   if (round.state.awaitingVouch === true && !round.latest.some((ack) => ack.region !== round.regionId && ack.recovering !== true && ack.epoch === view.epoch && ack.primary === view.primary)) return undefined
   // The other region's nodes this node knows of, and those that asked it for a heartbeat within
   // a lease though its topology lacks them (a replaced pod back before this node's next
@@ -600,6 +618,12 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
     })
   }
   if (regionCount < 2) return undefined
+  if (regionCount === 2 && state.awaitingPeers === true) {
+    return new WriteRejected({
+      reason: "NotPrimary",
+      message: `this node has not heard every node of the other region since it started: one that is down may hold an epoch newer than ${state.epoch} (two regions have no quorum); promote this region to write without it`
+    })
+  }
   if (regionCount === 2 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
     const ran = state.leaseRenewedAtMs === undefined ? "has not ended yet" : `started ${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
     return new WriteRejected({
@@ -633,6 +657,13 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
 // ---------------------------------------------------------------------------------------
 // The service
 
+/** `state` without `awaitingPeers`. */
+const withoutAwaitingPeers = (state: State): State => {
+  if (state.awaitingPeers === undefined) return state
+  const { awaitingPeers: _heard, ...rest } = state
+  return rest
+}
+
 /** `report`'s step (see the service). */
 const reportIn = (current: State, tally: Pick<Tally, "grantsReportedUntilMs" | "regionServesIn" | "heldByRecovering">, atMs: number): State => {
   const { grantsReportedUntilMs, regionServesIn, heldByRecovering } = tally
@@ -657,7 +688,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
     // still held the lease its old disk had granted (`three-region-wipe-promote-isolated.yaml`).
     const started = initialState(settings.initial, settings.regions, ranBefore || settings.recovering !== undefined ? nowMs : undefined)
     // A plain cell rather than a Ref: every step is synchronous either way, and `now` steps it outside an Effect.
-    let state: State = settings.recovering === undefined ? started : { ...started, recovering: settings.recovering, awaitingVouch: true }
+    let state: State = settings.recovering === undefined ? { ...started, awaitingPeers: true } : { ...started, recovering: settings.recovering, awaitingVouch: true, awaitingPeers: true }
     const step = (next: (current: State) => State): void => {
       state = next(state)
     }
@@ -670,6 +701,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
         return answered.answer
       },
       renew: (renewal) => step((current) => renewIn(current, renewal)),
+      peersHeard: () => step(withoutAwaitingPeers),
       observe: (view) => step((current) => observeIn(current, view)),
       report: (tally, atMs) => step((current) => reportIn(current, tally, atMs))
     }
@@ -689,6 +721,7 @@ export const make = (settings: Settings): Effect.Effect<Primacy["Type"], never, 
       viewChanged,
       answer: (asker, askerLeaseMs) => Effect.sync(() => synchronous.answer(asker, askerLeaseMs)),
       renewPair: (renewal) => Effect.sync(() => step((current) => renewPairIn(current, renewal))),
+      operatorPromoted: Effect.sync(() => step(withoutAwaitingPeers)),
       noteLapse: (atMs) => Effect.sync(() => step((current) => lapseIn(current, atMs, settings.pairLeaseMs))),
       // The next heartbeat round counts this node's vote (at most an interval away). Starting one at
       // once moved every node's rounds at start-up, and with them when a peer's silence was seen.

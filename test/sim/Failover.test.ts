@@ -328,10 +328,15 @@ describe("the write lease with multi-node regions", () => {
   it("one node down in each of two two-node regions leaves the primary writable (nodes weigh 1/n of their region)", () => {
     // Before nodes were weighed, a region agreed only when more than half of its nodes did:
     // this run acknowledged 40 of 149 writes and refused 88 with NotPrimary.
-    const result = runScenario(Fixtures.load("scenarios/primary-node-down-per-region.yaml"), 1)
+    const { result, history } = simulate(Fixtures.load("scenarios/primary-node-down-per-region.yaml"), 1)
     expect(result.violations).toEqual([])
-    expect(result.writes.rejected).toBeLessThanOrEqual(5)
-    expect(result.writes.acknowledged / result.writes.attempted).toBeGreaterThan(0.8)
+    // Since December 7, 2026 a node on a new disk counts its start as a grant to every region (it
+    // cannot know what a disk it replaced granted), and a region not every node of which has
+    // vouched is waited for: the two node2s crash at 2 s before they had, so the first writes wait
+    // a lease (3 s) from the start. After it, the weights keep the primary writable.
+    const after = history.writes.filter((write) => write.startedAtMs > 3_100)
+    expect(after.filter((write) => write.outcome === "rejected").length).toBeLessThanOrEqual(5)
+    expect(after.filter((write) => write.outcome === "acknowledged").length / after.length).toBeGreaterThan(0.8)
   })
 })
 
