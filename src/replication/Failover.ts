@@ -734,7 +734,12 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return yield* new PromoteRefused({ message: `promote applies to PrimaryReplica, not ${topology.strategy}` })
       const current = yield* Ref.get(tracking)
-      if (current.primary === settings.regionId && !current.fenced) return { epoch: current.epoch, primary: settings.regionId, changed: false }
+      if (current.primary === settings.regionId && !current.fenced) {
+        // Already primary, yet a node that started while the other region was down waits for
+        // every node of it (`Primacy.State.awaitingPeers`): the operator's word ends that too.
+        yield* primacy.operatorPromoted
+        return { epoch: current.epoch, primary: settings.regionId, changed: false }
+      }
       // With three or more regions a promoted region needs a majority for its write lease: one
       // that sees only a minority would take the role and then refuse every write.
       const visible = topology.regions.filter((region) => region.id === settings.regionId || Topology.isRegionAvailable(topology, region.id)).length

@@ -116,6 +116,29 @@ const pairRound = (latest: ReadonlyArray<Message.HeartbeatAck>, overrides: Parti
 })
 
 describe("Primacy with two regions (pairRenewal)", () => {
+  it.effect("a node renews no two-region lease after it starts until every node of the other region has answered it, or the operator promotes its region on it, whatever view it adopts meanwhile", () =>
+    Effect.gen(function* () {
+      const settings = { initial: { epoch: 2, primary: "a" }, leaseMs, pairLeaseMs: leaseMs, regions: ["a", "b"] }
+      const primacy = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
+      const waiting = yield* primacy.state
+      expect(waiting.awaitingPeers).toBe(true)
+      expect(Primacy.pairRenewal(pairRound([], { state: waiting }))).toBeUndefined()
+      expect(Primacy.checkWrite(waiting, 0, leaseMs, 2)?.message).toMatch(/has not heard every node of the other region/)
+      // Three regions decide by a majority's lease instead: the flag does not hold them.
+      expect(Primacy.checkWrite(waiting, 0, leaseMs, 3)?.message).not.toMatch(/has not heard every node/)
+      // A view adopted meanwhile (a stale record naming this region) does not end the wait.
+      yield* primacy.adopt({ epoch: 3, primary: "a" })
+      expect((yield* primacy.state).awaitingPeers).toBe(true)
+      primacy.now.peersHeard()
+      const heard = yield* primacy.state
+      expect(heard.awaitingPeers).toBeUndefined()
+      expect(Primacy.pairRenewal(pairRound([], { state: { ...heard, takenOverAtMs: undefined } }))).toBeDefined()
+      // The operator's promotion ends it as well.
+      const other = yield* Primacy.make(settings).pipe(Effect.provide(Store.layerMemory(KvDriver.makeMemoryDisk())))
+      yield* other.operatorPromoted
+      expect((yield* other.state).awaitingPeers).toBeUndefined()
+    }))
+
   it("a round renews the lease from its start, answers or none, and the lease lapses a lease after the last round started", () => {
     const renewal = Primacy.pairRenewal(pairRound([]))
     expect(renewal).toEqual({ view: { epoch: 2, primary: "a" }, renewedAtMs: 10_000, writableFromMs: 10_200 })
