@@ -17,7 +17,8 @@
  * - drained (`DrainCheck.ts`): a graceful stop's completed drain left every write the node
  *   acknowledged on its siblings' disks and in the regions its region ships to, judged from the
  *   disks the moment the drain said so.
- * - residency: no region ever logged (so never stored) a change of a vault it may not hold.
+ * - residency: no region ever logged (so never stored) a change of a vault it may not hold, and
+ *   under MultiMaster no change of a vault was written outside its home region (`homeRegions`).
  * - unique_ids: no two different changes share an id.
  * - store_integrity: each disk is one whole history: its log holds exactly the positions 1 to
  *   the end its counter records, and every change in a tuple's frontier is in its log (a tuple
@@ -212,6 +213,38 @@ export const residency = (regions: ReadonlyArray<RegionState>, topology: Topolog
       }
     ]
   })
+
+/**
+ * Home regions (MultiMaster): every change of a placed vault was written by a node of the vault's
+ * home region, the README's rule ("each vault has a home region that takes its writes"), read
+ * from the scenario's placements rather than from the production router or write check. Judged
+ * over every change any disk logged and every acknowledged write's changes (a wiped disk may
+ * have taken the only copy). Until December 7, 2026 nothing judged it: a code review's mutant
+ * that let every region take any vault's writes passed `multi-master-residency.yaml`.
+ */
+export const homeRegions = (
+  regions: ReadonlyArray<RegionState>,
+  acknowledged: ReadonlyArray<WriteRecord>,
+  vaults: ReadonlyArray<{ readonly vault: string; readonly homeRegion: string }>
+): ReadonlyArray<Violation> => {
+  const homeOf = new Map(vaults.map((placement) => [placement.vault, placement.homeRegion]))
+  const strayed = new Map<string, Change.Change>()
+  const judge = (change: Change.Change) => {
+    const home = homeOf.get(change.tuple.vault)
+    if (home !== undefined && change.originRegion !== home) strayed.set(Oracle.idOf(change), change)
+  }
+  for (const region of regions) for (const entry of region.log) judge(entry.change)
+  for (const write of acknowledged) if (write.outcome === "acknowledged") write.changes.forEach(judge)
+  if (strayed.size === 0) return []
+  const examples = [...strayed.values()].slice(0, examplesMax)
+  return [
+    {
+      checker: "residency",
+      message: `${strayed.size} change(s) were written outside their vault's home region`,
+      details: { examples: examples.map((change) => ({ change: Oracle.idOf(change), vault: change.tuple.vault, writtenIn: change.originRegion, home: homeOf.get(change.tuple.vault) })) }
+    }
+  ]
+}
 
 /** A change put on the wire towards a region, as the network saw it. */
 export interface Sent {

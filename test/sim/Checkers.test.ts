@@ -567,6 +567,22 @@ faults:
     expect(Checkers.residency([region("a", [outside], []), region("b", [outside], [])], topology).map((violation) => violation.details["region"])).toEqual(["b"])
   })
 
+  it("under MultiMaster, residency flags a change written outside its vault's home region, whether a disk logged it or only an acknowledged write holds it", () => {
+    const vaults = [{ vault: "acme", homeRegion: "a" }]
+    const home = change("a", 1, { vault: "acme" })
+    const strayed = change("b", 2, { vault: "acme" })
+    // A vault without a placement is not judged here.
+    const unplaced = change("b", 3, { vault: "other" })
+    expect(Checkers.homeRegions([region("a", [home, unplaced], []), region("b", [home, unplaced], [])], [], vaults)).toEqual([])
+    const logged = Checkers.homeRegions([region("a", [home, strayed], []), region("b", [strayed], [])], [], vaults)
+    expect(logged.map((violation) => [violation.checker, violation.message])).toEqual([["residency", "1 change(s) were written outside their vault's home region"]])
+    expect(logged[0]!.details["examples"]).toEqual([{ change: Oracle.idOf(strayed), vault: "acme", writtenIn: "b", home: "a" }])
+    const history = new History()
+    history.end(history.begin("b", [], 0), "acknowledged", 1, { changes: [strayed] })
+    history.end(history.begin("b", [], 0), "failed", 1)
+    expect(Checkers.homeRegions([region("a", [home], [])], history.writes, vaults)).toHaveLength(1)
+  })
+
   it("acknowledged flags an acknowledged change that is in no region's log", () => {
     const history = new History()
     const write = history.begin("a", [], 0)
