@@ -734,12 +734,9 @@ export const make = (settings: Settings) =>
       const topology = yield* manager.current
       if (topology.strategy !== "PrimaryReplica") return yield* new PromoteRefused({ message: `promote applies to PrimaryReplica, not ${topology.strategy}` })
       const current = yield* Ref.get(tracking)
-      if (current.primary === settings.regionId && !current.fenced) {
-        // Already primary, yet a node that started while the other region was down waits for
-        // every node of it (`Primacy.State.awaitingPeers`): the operator's word ends that too.
-        yield* primacy.operatorPromoted
-        return { epoch: current.epoch, primary: settings.regionId, changed: false }
-      }
+      // Already primary, yet a node that started while the other region was down waits for
+      // every node of it (`Primacy.State.awaitingPeers`): the operator's word ends that too.
+      if (current.primary === settings.regionId && !current.fenced) return yield* Effect.as(primacy.operatorPromoted, { epoch: current.epoch, primary: settings.regionId, changed: false })
       // With three or more regions a promoted region needs a majority for its write lease: one
       // that sees only a minority would take the role and then refuse every write.
       const visible = topology.regions.filter((region) => region.id === settings.regionId || Topology.isRegionAvailable(topology, region.id)).length
@@ -759,8 +756,7 @@ export const make = (settings: Settings) =>
       // The operator's word also opens the writes a fresh two-region primary disk holds until its
       // bootstrap has paged the other region (see `Engine`), and ends the wait for every node of
       // the other region to answer (`Primacy.State.awaitingPeers`): they said that region is down.
-      yield* Effect.unlessEffect(replica.openWrites, replica.writesOpen)
-      yield* primacy.operatorPromoted
+      yield* Effect.zipRight(Effect.unlessEffect(replica.openWrites, replica.writesOpen), primacy.operatorPromoted)
       return { epoch, primary: settings.regionId, changed: true }
     }).pipe(turn.withPermits(1))
 
