@@ -429,7 +429,8 @@ const remember = (beats: Beats, topology: Topology.Topology, peer: Peer, answer:
 const fold = (topology: Topology.Topology, beats: Beats): void => {
   const { settings, memory, services } = beats
   const primacy = services.primacy
-  if (primacy.now.state().awaitingPeers === true && everyPeerHeard(topology, settings.regionId, memory)) primacy.now.peersHeard()
+  // Only PrimaryReplica reads the flag: other strategies skip the walk over every node on every answer.
+  if (topology.strategy === "PrimaryReplica" && primacy.now.state().awaitingPeers === true && everyPeerHeard(topology, settings.regionId, memory)) primacy.now.peersHeard()
   const nowMs = services.now()
   // Latest first: the renewal runs from the latest request with which the answers reach a
   // quorum, so an older answer from a node that has gone silent since (still within the lease)
