@@ -540,7 +540,9 @@ const commitLocal = (
     const states = yield* tx.getTuples(operations.map((operation) => operation.tuple))
     const frontiers = new Frontiers(states, operations, (operation) => operation.tuple)
     const logged: Array<Omit<Store.LogEntry, "position">> = []
-    operations.forEach((operation, index) => {
+    const bytesMax = options.messageBytesMax ?? Network.messageBytesMaxDefault
+    for (let index = 0; index < operations.length; index++) {
+      const operation = operations[index]!
       const change: Change.Change = {
         id: { origin: options.origin, seq: firstSeq + index },
         op: operation.op,
@@ -552,15 +554,29 @@ const commitLocal = (
         committedAtMs,
         context: TupleState.seen(frontiers.stateAt(index))
       }
+      if (!WireCodec.changeTravels(change, bytesMax)) return yield* Either.left(tooLarge(change, bytesMax))
       const merged = TupleState.merge(frontiers.stateAt(index), change)
       if (merged._tag === "Ignored") throw new Error(`fresh local change ${change.id.seq} is already known: origin sequence went backwards`)
       frontiers.set(index, merged.state)
       logged.push({ change, receivedFrom: null, appliedAtMs: committedAtMs })
-    })
+    }
     tx.putTuples(frontiers.changed)
     const entries = yield* tx.appendLogs(logged)
     yield* raiseClock(tx, clock, clock.currentNow())
     return entries
+  })
+
+/**
+ * A change no message of this node's bound can carry: every sender would skip it, so it must not
+ * be acknowledged. Its context keeps every origin (store) that ever wrote the tuple, so a tuple
+ * written from very many stores, or a very small `grpc.max_message_bytes`, gets here.
+ */
+const tooLarge = (change: Change.Change, bytesMax: number): WriteRejected =>
+  new WriteRejected({
+    reason: "TooLarge",
+    message:
+      `the change to ${Tuple.format(change.tuple)} (its context names ${Object.keys(change.context).length} origins) does not fit in a ` +
+      `${bytesMax}-byte message (grpc.max_message_bytes); nothing was written`
   })
 
 /**

@@ -439,6 +439,21 @@ export const watchEventEnvelopeBytes = envelopeBound
 export const messageReserveBytes = 256
 
 /**
+ * Room a change leaves in a message besides itself, in every form it travels: a log entry's
+ * fields around it in a CatchUp page or a Watch event (its `receivedFrom`, a node id, among them).
+ */
+const entryReserveBytes = 256
+
+/**
+ * Whether `change` alone fits a message of `bytesMax` in every form it travels (a batch, a
+ * CatchUp page, a Watch event). One that does not is skipped by every sender (`Agent`,
+ * "refusedForGood"), so the write path refuses it before acknowledging it (`Replica`).
+ */
+export const changeTravels = (change: Change.Change, bytesMax: number): boolean =>
+  messageReserveBytes + entryReserveBytes + changeBytesCeiling(change) <= bytesMax ||
+  messageReserveBytes + entryReserveBytes + changeBytesBound(change) <= bytesMax
+
+/**
  * A batch's bytes as it grows, within `bytesMax` less `messageReserveBytes`. Counted by `changeBytesCeiling` (the
  * strings' lengths alone) while that sum stays within the bound, and by the closer
  * `changeBytesBound` once it would not: then the batch so far is counted again that way. A batch

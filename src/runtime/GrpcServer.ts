@@ -633,7 +633,9 @@ const writeFailure = (context: ServerContext, error: WriteRejected | StoreError)
           ? grpc.status.UNAVAILABLE
           : error.reason === "DeadlineExceeded"
             ? grpc.status.DEADLINE_EXCEEDED
-            : grpc.status.FAILED_PRECONDITION
+            : error.reason === "TooLarge"
+              ? grpc.status.RESOURCE_EXHAUSTED
+              : grpc.status.FAILED_PRECONDITION
   return new CallFailure({ code, details: `${error.reason}: ${error.message}` })
 }
 

@@ -68,6 +68,35 @@ describe("Replica", () => {
       expect((yield* eu.replica.stats).conflicts).toBe(0)
     }))
 
+  it.effect("a write whose change no message could carry is refused whole, and nothing of it is written", () =>
+    Effect.gen(function* () {
+      const cluster = Cluster.make({ regions: ["us", "eu"], messageBytesMax: 1_024 })
+      const us = yield* cluster.start("us")
+      // Twenty stores of eu have written the tuple: a change superseding them all names each.
+      const changes = Array.from({ length: 20 }, (_, index): Change.Change => ({
+        id: { origin: `eu/eu-node${index}/token${index}`, seq: 1 },
+        op: "insert",
+        tuple,
+        timestamp: { physicalMs: 1_000 + index, logical: 0 },
+        originRegion: "eu",
+        originNode: `eu-node${index}`,
+        originRevision: 1,
+        committedAtMs: 1_000,
+        context: {}
+      }))
+      yield* us.replica.applyBatch({ _tag: "ReplicateBatch", batchId: "many", fromRegion: "eu", fromNode: "eu-node1", changes })
+      const before = (yield* us.store.readLog(1, 100)).length
+      const other = { ...tuple, subject: "user:bob" }
+      const refused = yield* Effect.either(us.replica.write([{ op: "insert", tuple: other }, { op: "delete", tuple }]))
+      expect(Either.isLeft(refused) && refused.left._tag === "WriteRejected" && refused.left.reason).toBe("TooLarge")
+      expect((yield* us.store.readLog(1, 100)).length).toBe(before)
+      expect(yield* us.replica.check(other)).toBe(false)
+      expect(yield* us.replica.check(tuple)).toBe(true)
+      // Another tuple is written as before.
+      const ack = yield* us.replica.write([{ op: "insert", tuple: other }])
+      expect(ack.changes[0]!.id.seq).toBe(1)
+    }))
+
   it.effect("applying the same batch twice is a no-op the second time", () =>
     Effect.gen(function* () {
       const cluster = Cluster.make({ regions: ["us", "eu"] })
