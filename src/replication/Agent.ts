@@ -621,9 +621,27 @@ export const make = (options: MakeOptions) =>
         const recorded = yield* store.getRelayScope(target)
         if (recorded !== undefined && recorded.join("\n") === scope.join("\n")) return
         const owed = owedAfter(topology, scope, recorded)
-        const cursor = yield* store.getCursor(target)
+        let lookedTo = 0
+        let cursor = yield* store.getCursor(target)
         let resent = 0
-        for (let from = 1; owed !== undefined && from <= cursor; ) {
+        // Recorded only if no other node sharing the store moved the cursor past what was looked
+        // back over meanwhile (under the old scope, skipping what this one owes); else again.
+        while (true) {
+          resent += owed === undefined ? 0 : yield* resend(target, topology, owed, lookedTo, cursor)
+          lookedTo = cursor
+          // A scope that owes nothing new is recorded at once: old-scope moves skip nothing it owes.
+          cursor = yield* store.setRelayScope(target, scope, owed === undefined ? undefined : lookedTo)
+          if (owed === undefined) break
+          if (cursor <= lookedTo) break
+        }
+        if (resent > 0) yield* Effect.logInfo(`relay tree towards ${target} changed: re-sent ${resent} changes up to position ${cursor} that another region was to send`)
+      })
+
+    /** Sends the entries after `after` up to `cursor` that `owed` picks; how many it sent. */
+    const resend = (target: string, topology: Topology.Topology, owed: (entry: Store.LogEntry) => boolean, after: number, cursor: number) =>
+      Effect.gen(function* () {
+        let resent = 0
+        for (let from = after + 1; from <= cursor; ) {
           const entries = (yield* store.readLog(from, settings.batchSize)).filter((entry) => entry.position <= cursor)
           if (entries.length === 0) break
           from = entries[entries.length - 1]!.position + 1
@@ -631,8 +649,7 @@ export const make = (options: MakeOptions) =>
           if (changes.length > 0) yield* sendUntilAcknowledged(target, { changes, scannedTo: from - 1 })
           resent += changes.length
         }
-        if (resent > 0) yield* Effect.logInfo(`relay tree towards ${target} changed: re-sent ${resent} changes up to position ${cursor} that another region was to send`)
-        yield* store.setRelayScope(target, scope)
+        return resent
       })
 
     /**
@@ -658,7 +675,9 @@ export const make = (options: MakeOptions) =>
           const window = makeWindow(windowOf(settings))
           const senders = yield* Handoff.Pool.make()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
-          const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs), Store.Store, store)
+          // A region target's cursor moves only under the scope this fiber relays under (`Store.advanceCursor`).
+          const relayScope = target.startsWith(siblingPrefix) ? undefined : Relay.scopeOf(topology, options.regionId, target)
+          const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs, relayScope), Store.Store, store)
           const inOrder = new InOrder((batch) => advancePast(target, batch, window, cursor))
           // Whether the last round kept its slot of the window for this one (it sent nothing).
           let holding = false

@@ -5,6 +5,9 @@
  * positions coalesce into the next write, so the agent's rounds never wait for the store and
  * a burst of acknowledgements costs one cursor write per commit, not one per batch.
  *
+ * With a relay scope (`Store.advanceCursor`), a write moves the stored cursor only while the store
+ * records that scope.
+ *
  * What a crash costs: the stored cursor is behind the acknowledged one by at most the batches
  * acknowledged since the last cursor write became durable (with the store's group commit, about
  * one commit interval's worth, of the order of the batches in flight). A restart resends them,
@@ -30,7 +33,12 @@ export interface LazyCursor {
  * write. A sliding queue of one did the same at about twice the Effect
  * operations per acknowledged batch (a tenth of a swarm's operations went to this loop).
  */
-export const make = (target: string, initial: number, retryDelayMs: number): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
+export const make = (
+  target: string,
+  initial: number,
+  retryDelayMs: number,
+  scope?: ReadonlyArray<string>
+): Effect.Effect<LazyCursor, never, Store.Store | Scope.Scope> =>
   Effect.gen(function* () {
     const store = yield* Store.Store
     const moved = new Handoff.Gate()
@@ -40,14 +48,22 @@ export const make = (target: string, initial: number, retryDelayMs: number): Eff
       Effect.logWarning(`persisting the cursor towards ${target} failed, retrying (a restart resends from the last one): ${error.message}`).pipe(
         Effect.zipRight(Effect.sleep(Duration.millis(retryDelayMs)))
       )
+    // Another node sharing the store recorded a newer relay scope: this writer's fiber is about
+    // to be replaced by one under that scope (its agent reloads the topology), and until then
+    // its acknowledgements move nothing; the new fiber sends from the stored cursor.
+    const refused = (position: number) =>
+      Effect.zipRight(
+        Effect.sync(() => void (written = position)),
+        Effect.logWarning(`the cursor towards ${target} was not moved to ${position}: the relay scope recorded in the store is newer than this agent's`)
+      )
     const writeLatest: Effect.Effect<void> = Effect.suspend(() => {
       const position = latest
       if (position <= written) {
         moved.unsafeClose()
         return moved.await
       }
-      return Effect.matchEffect(store.advanceCursor(target, position), {
-        onSuccess: () => Effect.sync(() => void (written = position)),
+      return Effect.matchEffect(store.advanceCursor(target, position, scope), {
+        onSuccess: (moved) => (moved ? Effect.sync(() => void (written = position)) : refused(position)),
         onFailure: retry
       })
     })

@@ -148,14 +148,26 @@ export class Store extends Context.Tag("inferadb/Store")<
      * yet (a new or wiped disk), else the one stored. Nodes sharing a store share its origin.
      */
     readonly origin: (candidate: string) => Effect.Effect<string, StoreError>
-    /** Moves a cursor forward; a smaller position than the stored one is ignored. */
-    readonly advanceCursor: (target: string, position: number) => Effect.Effect<void, StoreError>
+    /**
+     * Moves a cursor forward; a smaller position than the stored one is ignored. With `scope`
+     * (the relay scope the mover collected under), the cursor moves only while the scope
+     * recorded for `target` is that one (or none is): on a store several nodes share, an agent
+     * that slept through a relay-tree change must not move the region's cursor past changes its
+     * old scope let it skip. False when the scope refused the move.
+     */
+    readonly advanceCursor: (target: string, position: number, scope?: ReadonlyArray<string>) => Effect.Effect<boolean, StoreError>
     /**
      * The relay scope (`Relay.scopeOf`) under which the cursor towards `target` moved, or
      * undefined when none was recorded (a new target, or a store written before scopes).
      */
     readonly getRelayScope: (target: string) => Effect.Effect<ReadonlyArray<string> | undefined, StoreError>
-    readonly setRelayScope: (target: string, scope: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+    /**
+     * Records `target`'s relay scope and returns its cursor. With `lookedTo` (how far the caller
+     * sent what the scope newly owes), the scope is recorded only while the cursor is not past
+     * it, in one transaction: otherwise another node sharing the store moved the cursor under the
+     * old scope meanwhile, and the caller must look back that far too before trying again.
+     */
+    readonly setRelayScope: (target: string, scope: ReadonlyArray<string>, lookedTo?: number) => Effect.Effect<number, StoreError>
     /**
      * Whether this Store's transactions commit. Succeeds while the last one did (or none has
      * run); after a failure it commits a probe, and fails, saying how many failed in a row and
@@ -356,6 +368,15 @@ const integerOf = <V>(cells: Cells<V>, key: string, stored: V | undefined): Eith
   if (stored === undefined) return Either.right(0)
   const value = cells.integer.decode(stored)
   return value._tag === "Right" ? Either.right(value.right) : Either.left(new StoreError({ operation: "readInteger", message: `${key} holds ${value.left}` }))
+}
+
+/** Whether the recorded relay scope `stored` is `scope`; none recorded counts as any. */
+const scopeIs = <V>(cells: Cells<V>, stored: V | undefined, scope: ReadonlyArray<string>): Either.Either<boolean, StoreError> => {
+  if (stored === undefined) return Either.right(true)
+  const recorded = cells.relayScope.decode(stored)
+  return recorded._tag === "Right"
+    ? Either.right(recorded.right.join("\n") === scope.join("\n"))
+    : Either.left(new StoreError({ operation: "readRelayScope", message: `the relay scope holds ${recorded.left}` }))
 }
 
 const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
@@ -963,12 +984,16 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
           return Effect.succeed(candidate)
         })
       ),
-    advanceCursor: (target, position) => {
+    advanceCursor: (target, position, scope) => {
       const key = `${cursorPrefix}${target}`
-      return smallWrite([key], (tx, [stored]) =>
-        Either.map(integerOf(cells, key, stored), (current) => {
-          if (position > current) tx.set(key, cells.integer.encode(position))
-        })
+      const scopeKey = `${relayScopePrefix}${target}`
+      return smallWrite(scope === undefined ? [key] : [key, scopeKey], (tx, [stored, storedScope]) =>
+        Either.flatMap(integerOf(cells, key, stored), (current) =>
+          Either.map(scope === undefined ? Either.right(true) : scopeIs(cells, storedScope, scope), (allowed) => {
+            if (allowed && position > current) tx.set(key, cells.integer.encode(position))
+            return allowed
+          })
+        )
       )
     },
     getRelayScope: (target) =>
@@ -977,7 +1002,15 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
           stored === undefined ? Effect.succeed(undefined) : decodeWith(cells.relayScope, "getRelayScope", stored)
         )
       ),
-    setRelayScope: (target, scope) => smallWrite([], (tx) => Either.right(tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope)))),
+    setRelayScope: (target, scope, lookedTo) => {
+      const key = `${cursorPrefix}${target}`
+      return smallWrite([key], (tx, [stored]) =>
+        Either.map(integerOf(cells, key, stored), (cursor) => {
+          if (lookedTo === undefined || cursor <= lookedTo) tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope))
+          return cursor
+        })
+      )
+    },
     checkCommits: Effect.suspend(() => {
       if (failed.count === 0) return Effect.void
       const probe = driver.transact((tx) => Effect.sync(() => tx.set(commitProbeKey, cells.integer.encode(failed.count))))
