@@ -382,6 +382,27 @@ const owedAfter = (topology: Topology.Topology, scope: ReadonlyArray<string>, re
   return (entry: Store.LogEntry): boolean => gained.has(Relay.scopeKey(topology, entry.change)) || removed.has(entry.change.originRegion)
 }
 
+/** Sends the log's entries in `span` (after `after`, up to `upTo`) that `picks` picks, a batch at a time; how many it sent. */
+const resend = <E>(
+  store: Store.Store["Type"],
+  batchSize: number,
+  picks: (entry: Store.LogEntry) => boolean,
+  send: (pending: Pending) => Effect.Effect<unknown, E>,
+  span: { readonly after: number; readonly upTo: number }
+) =>
+  Effect.gen(function* () {
+    let resent = 0
+    for (let from = span.after + 1; from <= span.upTo; ) {
+      const entries = (yield* store.readLog(from, batchSize)).filter((entry) => entry.position <= span.upTo)
+      if (entries.length === 0) break
+      from = entries[entries.length - 1]!.position + 1
+      const changes = entries.filter(picks)
+      if (changes.length > 0) yield* send({ changes, scannedTo: from - 1 })
+      resent += changes.length
+    }
+    return resent
+  })
+
 /** Default of `batchesInFlightMax`: enough to fill a slow or long link, few enough to bound resends after a restart. */
 export const batchesInFlightMaxDefault = 4
 
@@ -621,35 +642,18 @@ export const make = (options: MakeOptions) =>
         const recorded = yield* store.getRelayScope(target)
         if (recorded !== undefined && recorded.join("\n") === scope.join("\n")) return
         const owed = owedAfter(topology, scope, recorded)
-        let lookedTo = 0
-        let cursor = yield* store.getCursor(target)
-        let resent = 0
+        // A scope that owes nothing new is recorded at once: old-scope moves skip nothing it owes.
+        if (owed === undefined) return yield* Effect.asVoid(store.setRelayScope(target, scope))
+        const picks = (entry: Store.LogEntry) => owed(entry) && shouldSend(topology, target, entry)
+        let [lookedTo, cursor, resent] = [0, yield* store.getCursor(target), 0]
         // Recorded only if no other node sharing the store moved the cursor past what was looked
         // back over meanwhile (under the old scope, skipping what this one owes); else again.
-        while (true) {
-          resent += owed === undefined ? 0 : yield* resend(target, topology, owed, lookedTo, cursor)
+        do {
+          resent += yield* resend(store, settings.batchSize, picks, (pending) => sendUntilAcknowledged(target, pending), { after: lookedTo, upTo: cursor })
           lookedTo = cursor
-          // A scope that owes nothing new is recorded at once: old-scope moves skip nothing it owes.
-          cursor = yield* store.setRelayScope(target, scope, owed === undefined ? undefined : lookedTo)
-          if (owed === undefined) break
-          if (cursor <= lookedTo) break
-        }
+          cursor = yield* store.setRelayScope(target, scope, lookedTo)
+        } while (cursor > lookedTo)
         if (resent > 0) yield* Effect.logInfo(`relay tree towards ${target} changed: re-sent ${resent} changes up to position ${cursor} that another region was to send`)
-      })
-
-    /** Sends the entries after `after` up to `cursor` that `owed` picks; how many it sent. */
-    const resend = (target: string, topology: Topology.Topology, owed: (entry: Store.LogEntry) => boolean, after: number, cursor: number) =>
-      Effect.gen(function* () {
-        let resent = 0
-        for (let from = after + 1; from <= cursor; ) {
-          const entries = (yield* store.readLog(from, settings.batchSize)).filter((entry) => entry.position <= cursor)
-          if (entries.length === 0) break
-          from = entries[entries.length - 1]!.position + 1
-          const changes = entries.filter((entry) => owed(entry) && shouldSend(topology, target, entry))
-          if (changes.length > 0) yield* sendUntilAcknowledged(target, { changes, scannedTo: from - 1 })
-          resent += changes.length
-        }
-        return resent
       })
 
     /**

@@ -379,6 +379,35 @@ const scopeIs = <V>(cells: Cells<V>, stored: V | undefined, scope: ReadonlyArray
     : Either.left(new StoreError({ operation: "readRelayScope", message: `the relay scope holds ${recorded.left}` }))
 }
 
+type SmallWrite<V> = ReturnType<typeof smallWriteOf<V>>
+
+const advanceCursorOf =
+  <V>(cells: Cells<V>, smallWrite: SmallWrite<V>): Store["Type"]["advanceCursor"] =>
+  (target, position, scope) => {
+    const key = `${cursorPrefix}${target}`
+    const scopeKey = `${relayScopePrefix}${target}`
+    return smallWrite(scope === undefined ? [key] : [key, scopeKey], (tx, [stored, storedScope]) =>
+      Either.flatMap(integerOf(cells, key, stored), (current) =>
+        Either.map(scope === undefined ? Either.right(true) : scopeIs(cells, storedScope, scope), (allowed) => {
+          if (allowed && position > current) tx.set(key, cells.integer.encode(position))
+          return allowed
+        })
+      )
+    )
+  }
+
+const setRelayScopeOf =
+  <V>(cells: Cells<V>, smallWrite: SmallWrite<V>): Store["Type"]["setRelayScope"] =>
+  (target, scope, lookedTo) => {
+    const key = `${cursorPrefix}${target}`
+    return smallWrite([key], (tx, [stored]) =>
+      Either.map(integerOf(cells, key, stored), (cursor) => {
+        if (lookedTo === undefined || cursor <= lookedTo) tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope))
+        return cursor
+      })
+    )
+  }
+
 const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
   either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
 
@@ -984,33 +1013,14 @@ const makeWith = <V>(backend: KvDriver.KvDriver<V>, cells: Cells<V>, dictionary:
           return Effect.succeed(candidate)
         })
       ),
-    advanceCursor: (target, position, scope) => {
-      const key = `${cursorPrefix}${target}`
-      const scopeKey = `${relayScopePrefix}${target}`
-      return smallWrite(scope === undefined ? [key] : [key, scopeKey], (tx, [stored, storedScope]) =>
-        Either.flatMap(integerOf(cells, key, stored), (current) =>
-          Either.map(scope === undefined ? Either.right(true) : scopeIs(cells, storedScope, scope), (allowed) => {
-            if (allowed && position > current) tx.set(key, cells.integer.encode(position))
-            return allowed
-          })
-        )
-      )
-    },
+    advanceCursor: advanceCursorOf(cells, smallWrite),
     getRelayScope: (target) =>
       read((tx) =>
         Effect.flatMap(tx.get(`${relayScopePrefix}${target}`), (stored) =>
           stored === undefined ? Effect.succeed(undefined) : decodeWith(cells.relayScope, "getRelayScope", stored)
         )
       ),
-    setRelayScope: (target, scope, lookedTo) => {
-      const key = `${cursorPrefix}${target}`
-      return smallWrite([key], (tx, [stored]) =>
-        Either.map(integerOf(cells, key, stored), (cursor) => {
-          if (lookedTo === undefined || cursor <= lookedTo) tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope))
-          return cursor
-        })
-      )
-    },
+    setRelayScope: setRelayScopeOf(cells, smallWrite),
     checkCommits: Effect.suspend(() => {
       if (failed.count === 0) return Effect.void
       const probe = driver.transact((tx) => Effect.sync(() => tx.set(commitProbeKey, cells.integer.encode(failed.count))))
