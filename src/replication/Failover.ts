@@ -68,8 +68,8 @@
  *   original primary adopts it only after it has applied every change logged before it.
  *
  * Limits (there is no consensus protocol here): with three or more regions the write lease
- * keeps two regions from taking writes at the same time as long as node clocks run at about
- * the same rate, and the promotion rule above keeps an old primary from taking writes after
+ * keeps two regions from taking writes at the same time as long as node clocks drift apart by
+ * no more than `Primacy.driftPpmMax` each, and the promotion rule above keeps an old primary from taking writes after
  * the promotion in the cases the simulator explores. A peer's report of its grants is up to
  * one heartbeat round old, though, so a promotion can still come while the old primary holds
  * a lease granted just after that report (or reported in an answer that was lost); the old

@@ -31,8 +31,9 @@
  * lease there is `pairRenewal`'s, renewed by the node's own rounds, with a takeover waiting for
  * the other region's nodes to move on. With one region there is no lease.
  *
- * Limits: leases are durations on each node's own clock, so they assume
- * clocks that run at about the same rate (offsets do not matter); a node restarted on a
+ * Limits: leases are durations on each node's own clock, so a holder writes for a little less
+ * than its lease (`heldMs`), which allows clocks drifting within `driftPpmMax` (offsets do not
+ * matter); a node restarted on a
  * non-empty store, or on a new or wiped one, counts its start as a grant to every region, as it
  * cannot remember what it granted before, but it answers with the view of its stored epoch
  * records, which may be older than a view it adopted from a heartbeat answer before it stopped.
@@ -559,7 +560,7 @@ export const pairRenewal = (round: PairRound): Renewal | undefined => {
  * its view that has run out by then; a lapse stands until a round ends it (`renewPairIn`).
  */
 export const lapseIn = (state: State, atMs: number, leaseMs: number): State =>
-  state.lapsedAtMs === undefined && state.leaseRenewedAtMs !== undefined && atMs - state.leaseRenewedAtMs > leaseMs ? { ...state, lapsedAtMs: atMs } : state
+  state.lapsedAtMs === undefined && state.leaseRenewedAtMs !== undefined && atMs - state.leaseRenewedAtMs > heldMs(leaseMs) ? { ...state, lapsedAtMs: atMs } : state
 
 /**
  * `state` after a two-region renewal: unlike a quorum's, the latest round's takeover wait
@@ -600,6 +601,23 @@ export const grantHeldUntilMs = (state: State, region: Topology.RegionId, leaseM
 export const observeIn = (state: State, view: View): State =>
   view.epoch > Math.max(state.epoch, state.newerEpochSeen?.epoch ?? -1) ? { ...state, newerEpochSeen: view } : state
 
+/**
+ * The fastest rate at which two nodes' monotonic clocks may drift apart, each from true time:
+ * NTP slews a clock by at most 500 ppm, and a machine's oscillator drifts well under that.
+ */
+export const driftPpmMax = 500
+
+/**
+ * How long a lease of `leaseMs` lets its holder write, on its own clock: less than `leaseMs` by
+ * the drift a holder's slow clock and a grantor's fast one can build up between them, so the
+ * holder stops before any node that granted it (or waits it out) counts it over, on clocks that
+ * drift within `driftPpmMax`. Until December 8, 2026 the holder wrote for the whole `leaseMs`:
+ * with a 30 s lease, the primary 100 ppm slow and the other regions 100 ppm fast, an operator's
+ * promotion during a partition took writes 2-6 ms before the old primary stopped
+ * (`scenarios/three-region-lease-drift.yaml`: split brain).
+ */
+export const heldMs = (leaseMs: number): number => Math.floor((leaseMs * (1_000_000 - driftPpmMax)) / (1_000_000 + driftPpmMax))
+
 /** The lease a deployment of `regionCount` regions runs on: `pairLeaseMs` with two, else `leaseMs`. */
 export const leaseFor = (primacy: Pick<Primacy["Type"], "leaseMs" | "pairLeaseMs">, regionCount: number): number =>
   regionCount === 2 ? primacy.pairLeaseMs : primacy.leaseMs
@@ -624,14 +642,14 @@ export const checkWrite = (state: State, nowMs: number, leaseMs: number, regionC
       message: `this node has not heard every node of the other region since it started: one that is down may hold an epoch newer than ${state.epoch} (two regions have no quorum); promote this region to write without it`
     })
   }
-  if (regionCount === 2 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
+  if (regionCount === 2 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > heldMs(leaseMs))) {
     const ran = state.leaseRenewedAtMs === undefined ? "has not ended yet" : `started ${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
     return new WriteRejected({
       reason: "NotPrimary",
       message: `write lease lapsed: this node's last heartbeat round ${ran} (lease ${leaseMs} ms); it may have been paused while the other region took over`
     })
   }
-  if (regionCount >= 3 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > leaseMs)) {
+  if (regionCount >= 3 && (state.leaseRenewedAtMs === undefined || nowMs - state.leaseRenewedAtMs > heldMs(leaseMs))) {
     const heard = state.leaseRenewedAtMs === undefined ? "never" : `${Math.round(nowMs - state.leaseRenewedAtMs)} ms ago`
     // Say why when it is this node's own disk that keeps its vote out (`State.recovering`).
     const recovering = vouches(state) ? "" : "; this node's disk is new or wiped and has not paged every region yet, so it counts no vote for this epoch, its own included"

@@ -75,8 +75,10 @@ const change: Change.Change = {
 describe("Primacy.checkWrite", () => {
   it("with three regions a primary takes writes only while its lease holds and its takeover wait is over", () => {
     expect(Primacy.checkWrite(state(epochZero), 0, leaseMs, 3)?.message).toMatch(/write lease lapsed.*never/)
-    expect(Primacy.checkWrite(leased(1_000), 4_000, leaseMs, 3)).toBeUndefined()
-    expect(Primacy.checkWrite(leased(1_000), 4_001, leaseMs, 3)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed/) })
+    // The holder writes for a little less than the lease (`heldMs`: clocks may drift apart).
+    expect(Primacy.heldMs(leaseMs)).toBe(2_997)
+    expect(Primacy.checkWrite(leased(1_000), 1_000 + Primacy.heldMs(leaseMs), leaseMs, 3)).toBeUndefined()
+    expect(Primacy.checkWrite(leased(1_000), 1_001 + Primacy.heldMs(leaseMs), leaseMs, 3)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed/) })
     expect(Primacy.checkWrite(leased(1_000, 2_500), 2_000, leaseMs, 3)?.message).toMatch(/taking over epoch 0: waiting until 500 ms from now/)
     expect(Primacy.checkWrite(leased(1_000, 2_500), 2_500, leaseMs, 3)).toBeUndefined()
   })
@@ -145,9 +147,9 @@ describe("Primacy with two regions (pairRenewal)", () => {
     expect(renewal).toEqual({ view: { epoch: 2, primary: "a" }, renewedAtMs: 10_000, writableFromMs: 10_200 })
     const renewed = Primacy.renewPairIn(state({ epoch: 2, primary: "a" }), renewal!)
     expect(Primacy.checkWrite(renewed, 10_200 + 1, leaseMs, 2)).toBeUndefined()
-    expect(Primacy.checkWrite(renewed, 10_000 + leaseMs, leaseMs, 2)).toBeUndefined()
+    expect(Primacy.checkWrite(renewed, 10_000 + Primacy.heldMs(leaseMs), leaseMs, 2)).toBeUndefined()
     // A node paused for longer than a lease finds it lapsed when it resumes, before any round of its own.
-    expect(Primacy.checkWrite(renewed, 10_000 + leaseMs + 1, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed: .*may have been paused/) })
+    expect(Primacy.checkWrite(renewed, 10_000 + Primacy.heldMs(leaseMs) + 1, leaseMs, 2)).toMatchObject({ reason: "NotPrimary", message: expect.stringMatching(/write lease lapsed: .*may have been paused/) })
     expect(Primacy.checkWrite(state({ epoch: 2, primary: "a" }), 0, leaseMs, 2)?.message).toMatch(/round has not ended yet/)
   })
 
@@ -242,7 +244,7 @@ describe("Primacy with two regions (pairRenewal)", () => {
     const view: Primacy.View = { epoch: 2, primary: "a" }
     const held = state(view, { leaseRenewedAtMs: 5_000, writableFromMs: 5_100 })
     // Within the lease nothing lapses; a node that never held one has nothing to lapse.
-    expect(Primacy.lapseIn(held, 5_000 + leaseMs, leaseMs)).toBe(held)
+    expect(Primacy.lapseIn(held, 5_000 + Primacy.heldMs(leaseMs), leaseMs)).toBe(held)
     expect(Primacy.lapseIn(state(view), 99_000, leaseMs).lapsedAtMs).toBeUndefined()
     const lapsed = Primacy.lapseIn(held, 9_000, leaseMs)
     expect(lapsed.lapsedAtMs).toBe(9_000)
@@ -265,8 +267,13 @@ describe("Primacy with two regions (pairRenewal)", () => {
     const over = Primacy.renewPairIn(waiting, heard!)
     expect(over.lapsedAtMs).toBeUndefined()
     expect(Primacy.checkWrite(over, 9_700, leaseMs, 2)).toBeUndefined()
-    // Heard nobody for a lease after the lapse: writable again (two regions have no quorum).
-    expect(Primacy.checkWrite(waiting, 9_000 + leaseMs, leaseMs, 2)).toBeUndefined()
+    // Heard nobody for a lease after the lapse: writable again (two regions have no quorum), on
+    // the lease of its latest round (the one from 9,000 is held only `heldMs`).
+    expect(Primacy.checkWrite(waiting, 9_000 + leaseMs, leaseMs, 2)?.message).toMatch(/write lease lapsed/)
+    const later = Primacy.renewPairIn(waiting, Primacy.pairRenewal(pairRound([], { state: waiting, startedAtMs: 11_000, endedAtMs: 11_000 }))!)
+    expect(later.writableFromMs).toBe(9_000 + leaseMs)
+    expect(Primacy.checkWrite(later, 9_000 + leaseMs - 1, leaseMs, 2)?.message).toMatch(/write lease ran out/)
+    expect(Primacy.checkWrite(later, 9_000 + leaseMs, leaseMs, 2)).toBeUndefined()
     // Another view starts with no lapse.
     expect(Primacy.adoptIn(waiting, { epoch: 3, primary: "b" }, 9_800).lapsedAtMs).toBeUndefined()
   })
