@@ -2,12 +2,15 @@
  * The drain of a node that is asked to stop (SIGTERM to `serve`, a graceful crash in the
  * simulator): once its public API is withdrawn, the agent keeps shipping until every target it
  * ships to (siblings included on per-node stores) acknowledged the log as it stood when the drain
- * began, or the timeout passed. Both `serve` and the simulator's nodes run this one drain, so the
- * simulator judges what production runs.
+ * began, or the timeout passed. It first seals the node's writes (`Replica.sealWrites`): a write
+ * still committing when the stop's request grace ran out is not acknowledged once durable, as it
+ * may lie past the log end the drain reads. Both `serve` and the simulator's nodes run this one
+ * drain, so the simulator judges what production runs.
  */
 import { Clock as EffectClock, Effect } from "effect"
 import * as Agent from "./Agent.js"
 import type { StoreError } from "./Errors.js"
+import * as Replica from "./Replica.js"
 import * as Store from "./Store.js"
 import * as TopologyManager from "./TopologyManager.js"
 
@@ -80,8 +83,10 @@ export interface Refresh<R> {
 export const run = <R = never>(
   settings: Settings,
   refresh: Refresh<R> = { once: Effect.void, discover: Effect.succeed(true) }
-): Effect.Effect<Drained, never, Store.Store | TopologyManager.TopologyManager | R> =>
+): Effect.Effect<Drained, never, Replica.Replica | Store.Store | TopologyManager.TopologyManager | R> =>
   Effect.gen(function* () {
+    // No write is acknowledged from here on, so the log end read below holds every one that was.
+    yield* Effect.flatMap(Replica.Replica, (replica) => replica.sealWrites)
     yield* refresh.once
     // Under DNS discovery a round first, so siblings that appeared since the last one are waited for too (`Discovery.roundNow`).
     let known = yield* refresh.discover

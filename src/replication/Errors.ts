@@ -40,7 +40,7 @@ export const networkError = (target: { readonly regionId: string; readonly nodeI
 
 /** A client write this region may not accept (wrong region for the strategy, residency, bad input). */
 export class WriteRejected extends Schema.TaggedError<WriteRejected>()("WriteRejected", {
-  reason: Schema.Literal("NotPrimary", "NotHomeRegion", "ResidencyViolation", "UnknownVault", "Invalid", "Bootstrapping", "DeadlineExceeded", "TooLarge"),
+  reason: Schema.Literal("NotPrimary", "NotHomeRegion", "ResidencyViolation", "UnknownVault", "Invalid", "Bootstrapping", "DeadlineExceeded", "TooLarge", "Stopping"),
   message: Schema.String
 }) {}
 

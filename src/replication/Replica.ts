@@ -73,6 +73,19 @@ const emptyStats: ReplicaStats = {
   rejectedBatches: 0
 }
 
+/** Whether client writes are let in: once the bootstrap allows (`openWrites`), until a drain begins (`sealWrites`). */
+interface WriteGate {
+  open: boolean
+  sealed: boolean
+}
+
+/** `stats` with `delta` added. */
+const bumped = (stats: ReplicaStats, delta: Partial<ReplicaStats>): ReplicaStats => {
+  const next: Record<string, number> = { ...stats }
+  for (const [name, value] of Object.entries(delta)) next[name] = (next[name] ?? 0) + (value ?? 0)
+  return next as unknown as ReplicaStats
+}
+
 /** Who this node is and how it resolves conflicts. */
 export interface Options {
   readonly regionId: Topology.RegionId
@@ -117,6 +130,13 @@ export class Replica extends Context.Tag("inferadb/Replica")<
     readonly openWrites: Effect.Effect<void>
     /** Whether client writes are let in. */
     readonly writesOpen: Effect.Effect<boolean>
+    /**
+     * Acknowledges no client write from now on (a graceful stop's drain begins, `Drain.run`):
+     * new ones are refused (`Stopping`), and one still committing fails once durable, its outcome
+     * unknown to its client. So every write this node acknowledges is in its log when the drain
+     * reads the log end it drains to.
+     */
+    readonly sealWrites: Effect.Effect<void>
     /** Answers network requests; never fails, refusals are responses. */
     readonly handle: Network.Handler
     /** Answers a heartbeat at once (`Network.AnswerAtOnce`); every other request goes to `handle`. */
@@ -252,12 +272,8 @@ export const make = (options: Options) =>
     // Plain variables, each read or changed in one synchronous step: Refs cost an Effect
     // operation of their own per read or change, several on every write.
     let stats = emptyStats
-    let writesOpen = false
-    const bump = (delta: Partial<ReplicaStats>): void => {
-      const next: Record<string, number> = { ...stats }
-      for (const [name, value] of Object.entries(delta)) next[name] = (next[name] ?? 0) + (value ?? 0)
-      stats = next as unknown as ReplicaStats
-    }
+    const gate: WriteGate = { open: false, sealed: false }
+    const bump = (delta: Partial<ReplicaStats>): void => void (stats = bumped(stats, delta))
     // The monotonic clock of the fiber that built the replica: a node's fibers all run on one.
     const monotonicNow = yield* Clock.monotonicReader
     const leaseCheck = (topology: Topology.Topology, vault: string) => primacyCheckNow(primacy, monotonicNow(), topology, vault)
@@ -271,7 +287,7 @@ export const make = (options: Options) =>
 
     const write = (operations: ReadonlyArray<Operation>, writeOptions: WriteOptions = {}): Effect.Effect<WriteAck, StoreError | WriteRejected> =>
       Effect.suspend(() => {
-        const admitted = admit(options, writesOpen, operations, topologies.currentNow, leaseCheck)
+        const admitted = admit(options, gate, operations, topologies.currentNow, leaseCheck)
         if (admitted instanceof WriteRejected) return Effect.fail(admitted)
         // Published in commit order (see `Store.transaction`), so subscribers see the log in order.
         const committed = withPhysical(clock, (committedAtMs) =>
@@ -282,6 +298,7 @@ export const make = (options: Options) =>
           )
         )
         return Effect.flatMap(committed, ([entries, epoch]): Effect.Effect<WriteAck, StoreError> => {
+          if (gate.sealed) return sealedBeforeDurable(options.nodeId)
           const outlived = afterCommit(primacy, leaseCheck, admitted, epoch)
           if (outlived !== undefined) return outlived
           bump({ writes: 1 })
@@ -361,8 +378,9 @@ export const make = (options: Options) =>
       write,
       applyBatch,
       ...readsOf(store, options.resolver),
-      openWrites: Effect.sync(() => void (writesOpen = true)),
-      writesOpen: Effect.sync(() => writesOpen),
+      openWrites: Effect.sync(() => void (gate.open = true)),
+      writesOpen: Effect.sync(() => gate.open && !gate.sealed),
+      sealWrites: Effect.sync(() => void (gate.sealed = true)),
       handle,
       stats: Effect.sync(() => stats)
     } satisfies Replica["Type"]
@@ -387,7 +405,7 @@ interface Admitted {
  */
 const admit = (
   node: { readonly regionId: string; readonly nodeId: string },
-  writesOpen: boolean,
+  gate: WriteGate,
   operations: ReadonlyArray<Operation>,
   currentTopology: () => Topology.Topology,
   leaseCheck: (topology: Topology.Topology, vault: string) => { readonly rejected?: WriteRejected }
@@ -397,7 +415,8 @@ const admit = (
   if (operations.some((operation) => operation.tuple.vault !== vault)) {
     return new WriteRejected({ reason: "Invalid", message: "all operations of one write must share a vault" })
   }
-  if (!writesOpen) return new WriteRejected({ reason: "Bootstrapping", message: `${node.nodeId} is still paging its peers' logs onto a new disk; retry shortly` })
+  if (gate.sealed) return new WriteRejected({ reason: "Stopping", message: `${node.nodeId} is stopping: its drain has begun; write to another node` })
+  if (!gate.open) return new WriteRejected({ reason: "Bootstrapping", message: `${node.nodeId} is still paging its peers' logs onto a new disk; retry shortly` })
   const topology = currentTopology()
   return checkWritable(topology, node.regionId, vault) ?? leaseCheck(topology, vault).rejected ?? { topology, vault }
 }
@@ -461,6 +480,20 @@ const afterCommit = (
   })
   return Effect.zipRight(Effect.logWarning(`a write's commit outlived this node's lease: ${error.message}`), Effect.fail(error))
 }
+
+/**
+ * A write whose commit became durable only after the drain began (`sealWrites`): it is in the log,
+ * maybe after the position the drain waits for, and the node may exit and lose its disk before
+ * shipping it, so it is not acknowledged. Until December 8, 2026 writes that outlived a graceful
+ * stop's 2 s request grace were acknowledged during the drain, and lost with the node's volume.
+ */
+const sealedBeforeDurable = (nodeId: string): Effect.Effect<never, StoreError> =>
+  Effect.fail(
+    new StoreError({
+      operation: "commit",
+      message: `${nodeId} began its drain before this write's commit was durable; the write may be in its log but may not reach another node before it stops: its outcome is unknown, as after a timeout`
+    })
+  )
 
 /** Keeps the HLC's high-water on disk with the changes it stamped or saw (nothing in wall-clock mode). */
 const raiseClock = (tx: Store.StoreTransactionNow, clock: Clock.Clock["Type"], high: Timestamp.Timestamp): Either.Either<void, StoreError> =>

@@ -629,7 +629,7 @@ const writeFailure = (context: ServerContext, error: WriteRejected | StoreError)
       ? grpc.status.NOT_FOUND
       : error.reason === "ResidencyViolation"
         ? grpc.status.PERMISSION_DENIED
-        : error.reason === "Bootstrapping"
+        : error.reason === "Bootstrapping" || error.reason === "Stopping"
           ? grpc.status.UNAVAILABLE
           : error.reason === "DeadlineExceeded"
             ? grpc.status.DEADLINE_EXCEEDED

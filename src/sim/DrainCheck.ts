@@ -4,7 +4,7 @@
  * not taken from the code under test (`Drain`, `Agent.targetsFor`): "the agent keeps shipping
  * until every target (on per-node stores every sibling node too) acknowledged the log as it
  * stood then, which holds every write the node acknowledged". So when the drain of a node on
- * per-node stores completes, every change of every write the node acknowledged before it began is
+ * per-node stores completes, every change of every write the node acknowledged before it completed is
  * on the disk of every sibling, and on some disk of every region its region ships to directly that
  * may hold the change's vault (a region's own changes go straight to each of its targets), or a
  * change that supersedes it there (a node ignores a change whose effect it already has, README's
@@ -90,10 +90,16 @@ const missingFrom = (change: Change.Change, write: WriteRecord, peers: Peers): R
   ]
 }
 
-/** The writes the node acknowledged on its current disk before the drain began. */
+/**
+ * The writes the node acknowledged on its current disk before its drain said it was complete: the
+ * README's drain holds "every write the node acknowledged", those acknowledged during the drain
+ * too. Until December 8, 2026 only those acknowledged before the drain began were asked, and
+ * writes that outlived the stop's request grace, acknowledged during the drain after it had
+ * fixed the log end it drained to, were lost with the node's volume unjudged.
+ */
 const coveredWrites = (stop: DrainedStop, writes: ReadonlyArray<WriteRecord>, ownBornAtMs: number): ReadonlyArray<WriteRecord> =>
   writes.filter(
-    (write) => write.outcome === "acknowledged" && write.targetNode === stop.nodeId && write.endedAtMs !== undefined && write.endedAtMs <= stop.drainFromMs && write.startedAtMs >= ownBornAtMs
+    (write) => write.outcome === "acknowledged" && write.targetNode === stop.nodeId && write.endedAtMs !== undefined && write.endedAtMs <= stop.drainedAtMs && write.startedAtMs >= ownBornAtMs
   )
 
 /** Judges one completed drain. */
