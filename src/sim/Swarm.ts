@@ -466,6 +466,31 @@ const drawStalls = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> =>
   return [{ atMs, kind: "stall", target }]
 }
 
+/** Share of graceful stops that a slow disk in the node's region precedes (`hiccupsBeforeStops`). */
+const hiccupChance = 0.2
+
+/**
+ * Before some graceful stops, the node's region's disks slow to 2-3 s a commit (a cloud volume's
+ * hiccup) from just before the stop to just after it, on a stream of their own, so every other
+ * draw stays as it was: the writes in flight then outlive the stop's 2 s request grace and
+ * commit during the drain. Drawn slowdowns lasted at most 200 ms a commit before December 8,
+ * 2026, and no seed could show that such writes were acknowledged after the drain had fixed
+ * the log end it drains to (`scenarios/graceful-stop-late-ack.yaml`).
+ */
+const hiccupsBeforeStops = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
+  faults.flatMap((fault) => {
+    if (fault.kind !== "crash" || fault.graceful !== true || !chance(random, hiccupChance)) return []
+    const node = targetNodes(scenario, fault.target)[0]
+    const region = nodesOf(scenario).find((candidate) => candidate.nodeId === node)?.regionId
+    if (region === undefined) return []
+    const fromMs = Math.max(0, fault.atMs - stepBetween(random, 100, 400, 10))
+    const slowMinMs = stepBetween(random, 2_000, 2_500, 10)
+    return [
+      { atMs: fromMs, kind: "store", region, slowMs: { min: slowMinMs, max: slowMinMs + 500 }, failRate: 0 },
+      { atMs: fault.atMs + 10, kind: "store", region, slowMs: { min: 0, max: 0 }, failRate: 0 }
+    ] satisfies ReadonlyArray<Fault>
+  })
+
 /** A fault schedule over the workload's span (and two seconds after), sorted by time. */
 const drawFaults = (random: Stream, scenario: Scenario): ReadonlyArray<Fault> => {
   const { startMs, durationMs } = scenario.workload
@@ -859,7 +884,8 @@ const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptio
   const restartMs = options.restartDelays === false ? scenario.startup?.restartMs : drawRestartMs(swarm.derive("restart"), scenario)
   const configureFaults = drawConfigureFaults(swarm.derive("configure-faults"), scenario, topologyFaults, restartMs?.max ?? 0)
   const cutPromotions = promotionsWhileCut(swarm.derive("cut-promotions"), scenario, crashes)
-  const faults = [...crashes, ...cutPromotions, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario), ...drawStalls(swarm.derive("stalls"), scenario)].sort(
+  const hiccups = hiccupsBeforeStops(swarm.derive("stop-hiccups"), scenario, crashes)
+  const faults = [...crashes, ...cutPromotions, ...hiccups, ...topologyFaults, ...configureFaults, ...drawDnsOutages(swarm.derive("dns-faults"), scenario), ...drawStalls(swarm.derive("stalls"), scenario)].sort(
     (a, b) => a.atMs - b.atMs
   )
   const workloadEndMs = scenario.workload.durationMs > 0 ? scenario.workload.startMs + scenario.workload.durationMs : 0
