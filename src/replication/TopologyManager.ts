@@ -192,8 +192,11 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * placements come from `declared`; what this node learned at run time stays (the status of
      * every node that remains, and the current primary when it remains). A region set change
      * is refused under PrimaryReplica, whose write lease counts the regions it started with.
+     * With `keepNodes` (DNS discovery, whose file declares no node) the nodes of every region that
+     * remains are kept too, with the declared ones added: discovery found them, and dropping them
+     * until its next round left the node with no peer, itself included.
      */
-    readonly reconfigure: (declared: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
+    readonly reconfigure: (declared: Topology.Topology, options?: { readonly keepNodes?: boolean }) => Effect.Effect<void, TopologyManagerError>
     /** Replaces the whole topology after validating it; an invalid one is rejected. */
     readonly replaceTopology: (topology: Topology.Topology) => Effect.Effect<void, TopologyManagerError>
     /** Makes a region the only primary (failover and promotion back). */
@@ -436,7 +439,7 @@ const service = (core: Core): TopologyManager["Type"] => {
     removeZone: (regionId, zoneId) => apply(structural((topology) => removeZoneFrom(topology, regionId, zoneId))),
     addNode: (regionId, zoneId, node) => apply(structural((topology) => addNodeTo(topology, { regionId, zoneId, nodeId: node.id }, node))),
     removeNode: (regionId, zoneId, nodeId) => apply(structural((topology) => removeNodeFrom(topology, { regionId, zoneId, nodeId }))),
-    reconfigure: (declared) => apply(structural((topology) => reconfigured(topology, declared))),
+    reconfigure: (declared, options) => apply(structural((topology) => reconfigured(topology, options?.keepNodes === true ? withNodesOf(topology, declared) : declared))),
     replaceTopology: (topology) => apply(structural(() => Either.right({ topology, events: [TopologyEvent.TopologyReplaced({ topology })] }))),
     setPrimary: (regionId) => apply(structural((topology) => movePrimary(topology, regionId))),
     updateNodeStatus: (regionId, zoneId, nodeId, status) => apply(explicitStatus({ regionId, zoneId, nodeId }, status)),
@@ -842,6 +845,23 @@ const removeNodeFrom = (topology: Topology.Topology, ref: NodeRef): Either.Eithe
     topology: mapZone(topology, ref, (zone) => ({ ...zone, nodes: zone.nodes.filter((node) => node.id !== ref.nodeId) })),
     events: [TopologyEvent.NodeRemoved(ref)]
   }))
+
+/** `declared` with the nodes `current` holds in each of its regions added, zone by zone (see `reconfigure`'s `keepNodes`). */
+const withNodesOf = (current: Topology.Topology, declared: Topology.Topology): Topology.Topology => ({
+  ...declared,
+  regions: declared.regions.map((region) => {
+    const running = Topology.findRegion(current, region.id)
+    if (running === undefined) return region
+    const zones = [...region.zones, ...running.zones.filter((zone) => !region.zones.some((declaredZone) => declaredZone.id === zone.id)).map((zone) => ({ ...zone, nodes: [] }))]
+    return {
+      ...region,
+      zones: zones.map((zone) => {
+        const kept = running.zones.find((candidate) => candidate.id === zone.id)?.nodes ?? []
+        return { ...zone, nodes: [...kept, ...zone.nodes.filter((node) => !kept.some((known) => known.id === node.id))] }
+      })
+    }
+  })
+})
 
 /** A declared topology with the run-time state of `current` carried over (see `reconfigure`). */
 const reconfigured = (current: Topology.Topology, declared: Topology.Topology): Either.Either<TopologyEdit, TopologyManagerError> => {

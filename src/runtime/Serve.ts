@@ -442,7 +442,8 @@ const writesOpen = (context: Context.Context<NodeContext>) =>
 const reload = (config: Config.ReplicationConfig, io: Io) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
-    const applied = yield* Effect.either(manager.reconfigure(config.topology))
+    // Under DNS discovery the file declares no node: the ones the rounds found stay (`keepNodes`).
+    const applied = yield* Effect.either(manager.reconfigure(config.topology, { keepNodes: config.discovery.mode === "dns" }))
     if (Either.isLeft(applied)) return io.log(`reload refused: ${applied.left.message}`)
     const targets = Topology.targetsOf(yield* manager.current, config.localRegion)
     io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)

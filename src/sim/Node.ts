@@ -504,7 +504,10 @@ export class Node {
   }
 
   private reload(manager: TopologyManager.TopologyManager["Type"], topology: Topology.Topology): Effect.Effect<void> {
-    return manager.reconfigure(topology).pipe(Effect.catchAll((error) => Effect.logWarning(`configuration reload refused: ${error.message}`)))
+    // Under DNS discovery the reloaded file declares no node, as `serve`'s do, and the nodes the
+    // rounds found are kept (`keepNodes`), as `serve` keeps them.
+    const dns = this.options.dns !== undefined
+    return manager.reconfigure(dns ? SimDns.withoutNodes(topology) : topology, { keepNodes: dns }).pipe(Effect.catchAll((error) => Effect.logWarning(`configuration reload refused: ${error.message}`)))
   }
 
   /** The failover state of the running incarnation, if any. */

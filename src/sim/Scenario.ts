@@ -834,10 +834,6 @@ export const validate = (scenario: Scenario): ReadonlyArray<string> => {
   }
   if (scenario.workload.hotTuples > scenario.workload.tuples) problems.push(`workload.hot_tuples: must not exceed workload.tuples (${scenario.workload.tuples})`)
   if (scenario.scheduler.yieldOpsMin > scenario.scheduler.yieldOpsMax) problems.push("scheduler.yield_ops_min: must not exceed scheduler.yield_ops_max")
-  if (scenario.discovery !== undefined && scenario.faults.some((fault) => fault.kind === "topology")) {
-    // A reload gives a node the declared nodes of its view again, which discovery would then undo.
-    problems.push("discovery: cannot be combined with topology faults (a reload declares every node)")
-  }
   scenario.faults.forEach((fault, index) => {
     if (fault.kind === "dns_outage" && scenario.discovery === undefined) problems.push(`faults[${index}]: dns_outage needs discovery (nodes that find each other through DNS)`)
     if (fault.kind === "crash" && fault.replaced === true && scenario.discovery === undefined) {

@@ -876,8 +876,8 @@ export const drainAllowanceMs = (scenario: Scenario): number => {
  */
 const drawChaos = (scenario: Scenario, seed: number | string, options: DrawOptions = {}): Scenario => {
   const swarm = Random.make(seed).derive("swarm")
-  // A reload declares every node, which discovery would undo: no topology faults with discovery.
-  const topologyFaults = scenario.discovery === undefined ? drawTopologyFaults(swarm.derive("topology-faults"), scenario) : []
+  // Under discovery too (since December 8, 2026): a reload there declares no node and keeps those found.
+  const topologyFaults = drawTopologyFaults(swarm.derive("topology-faults"), scenario)
   const kills = replacedPods(swarm.derive("pods"), scenario, drawFaults(swarm.derive("faults"), scenario))
   // A rolling update may start a node of the primary region again: operator promotions are kept only while it is down, then too.
   const crashes = options.gracefulStops === false ? kills : promotionsWhileDown(scenario, rollingUpdate(swarm.derive("rolling"), scenario, gracefulStops(swarm.derive("graceful"), kills)))

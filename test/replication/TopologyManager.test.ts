@@ -202,6 +202,30 @@ describe("TopologyManager", () => {
         })
       ))
 
+    it.effect("under DNS discovery (keepNodes) a reload whose file declares no node keeps the nodes found, and adds the declared ones", () =>
+      Effect.gen(function* () {
+        const found = threeRegions("PrimaryReplica")
+        const nodeIds = (topology: Topology.Topology) => topology.regions.flatMap((region) => region.zones.flatMap((zone) => zone.nodes.map((node) => node.id)))
+        const ring = { "us-west-1": ["eu-central-1"], "eu-central-1": ["ap-southeast-1"], "ap-southeast-1": ["us-west-1"] }
+        const noNodes: Topology.Topology = {
+          ...found,
+          replicationTargets: ring,
+          regions: found.regions.map((region) => ({ ...region, zones: region.zones.map((zone) => ({ ...zone, nodes: [] })) }))
+        }
+        const kept = yield* managerOver(found)
+        yield* kept.reconfigure(noNodes, { keepNodes: true })
+        expect(nodeIds(yield* kept.current)).toEqual(["w1", "w2", "e1", "a1"])
+        expect((yield* kept.current).replicationTargets).toEqual(ring)
+        // A node the file declares that discovery has not found yet is added in its zone.
+        const declaredOne = { ...noNodes, regions: noNodes.regions.map((region) => (region.id === "eu-central-1" ? { ...region, zones: [{ ...region.zones[0]!, nodes: [{ id: "e2", endpoint: "e2:50051", status: "Healthy" as const }] }] } : region)) }
+        yield* kept.reconfigure(declaredOne, { keepNodes: true })
+        expect(nodeIds(yield* kept.current)).toEqual(["w1", "w2", "e1", "e2", "a1"])
+        // Without it the file's (empty) node lists are taken: what serve did under DNS until December 8, 2026.
+        const dropped = yield* managerOver(found)
+        yield* dropped.reconfigure(noNodes)
+        expect(nodeIds(yield* dropped.current)).toEqual([])
+      }))
+
     it.effect("a reload that changes the regions of a PrimaryReplica deployment, or the local region, is refused and changes nothing", () =>
       Effect.gen(function* () {
         const manager = yield* managerOver(threeRegions("PrimaryReplica"))

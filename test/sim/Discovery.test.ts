@@ -148,7 +148,7 @@ describe("discovery in the simulator", () => {
     expect(scenario.discovery).toEqual({ intervalMs: 1_000, firstRoundWaitMs: 2_000 })
   })
 
-  it("refuses a dns_outage without discovery, and discovery with topology faults, naming the key", () => {
+  it("refuses a dns_outage or a replaced pod without discovery, naming the key, and takes discovery with topology faults", () => {
     const base = Fixtures.load("scenarios/two-region-partition.yaml")
     const outage = Scenario.validate({ ...base, faults: [{ atMs: 100, kind: "dns_outage" }] })
     expect(outage).toContain("faults[0]: dns_outage needs discovery (nodes that find each other through DNS)")
@@ -157,8 +157,11 @@ describe("discovery in the simulator", () => {
     const withTopology = Scenario.validate({
       ...base,
       discovery: { intervalMs: 1_000, firstRoundWaitMs: 0 },
-      faults: [{ atMs: 100, kind: "topology", change: { op: "remove_target", from: "us-west-1", to: "eu-central-1" } }]
+      faults: [
+        { atMs: 100, kind: "topology", change: { op: "remove_target", from: "us-west-1", to: "eu-central-1" } },
+        { atMs: 200, kind: "topology", change: { op: "add_target", from: "us-west-1", to: "eu-central-1" } }
+      ]
     })
-    expect(withTopology).toContain("discovery: cannot be combined with topology faults (a reload declares every node)")
+    expect(withTopology).toEqual([])
   })
 })
