@@ -613,8 +613,8 @@ export const driftPpmMax = 500
  * holder stops before any node that granted it (or waits it out) counts it over, on clocks that
  * drift within `driftPpmMax`. Until December 8, 2026 the holder wrote for the whole `leaseMs`:
  * with a 30 s lease, the primary 100 ppm slow and the other regions 100 ppm fast, an operator's
- * promotion during a partition took writes 2-6 ms before the old primary stopped
- * (`scenarios/three-region-lease-drift.yaml`: split brain).
+ * promotion during a partition took writes 2-6 ms before the old primary stopped (split brain;
+ * `scenarios/three-region-lease-drift.yaml` runs 500 ppm each way on a 15 s lease).
  */
 export const heldMs = (leaseMs: number): number => Math.floor((leaseMs * (1_000_000 - driftPpmMax)) / (1_000_000 + driftPpmMax))
 
