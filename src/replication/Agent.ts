@@ -644,15 +644,16 @@ export const make = (options: MakeOptions) =>
         const owed = owedAfter(topology, scope, recorded)
         // A scope that owes nothing new is recorded at once: old-scope moves skip nothing it owes.
         if (owed === undefined) return yield* Effect.asVoid(store.setRelayScope(target, scope))
-        const picks = (entry: Store.LogEntry) => owed(entry) && shouldSend(topology, target, entry)
         let [lookedTo, cursor, resent] = [0, yield* store.getCursor(target), 0]
         // Recorded only if no other node sharing the store moved the cursor past what was looked
-        // back over meanwhile (under the old scope, skipping what this one owes); else again.
-        do {
+        // back over meanwhile, under a scope that may have skipped what this one owes; else again,
+        // over all that this target gets in that stretch (whatever the mover's scope skipped).
+        for (let settled = false, pass = 0; !settled; pass++) {
+          const picks = (entry: Store.LogEntry) => (pass > 0 || owed(entry)) && shouldSend(topology, target, entry)
           resent += yield* resend(store, settings.batchSize, picks, (pending) => sendUntilAcknowledged(target, pending), { after: lookedTo, upTo: cursor })
           lookedTo = cursor
-          cursor = yield* store.setRelayScope(target, scope, lookedTo)
-        } while (cursor > lookedTo)
+          ;({ cursor, recorded: settled } = yield* store.setRelayScope(target, scope, lookedTo))
+        }
         if (resent > 0) yield* Effect.logInfo(`relay tree towards ${target} changed: re-sent ${resent} changes up to position ${cursor} that another region was to send`)
       })
 

@@ -162,12 +162,18 @@ export class Store extends Context.Tag("inferadb/Store")<
      */
     readonly getRelayScope: (target: string) => Effect.Effect<ReadonlyArray<string> | undefined, StoreError>
     /**
-     * Records `target`'s relay scope and returns its cursor. With `lookedTo` (how far the caller
-     * sent what the scope newly owes), the scope is recorded only while the cursor is not past
-     * it, in one transaction: otherwise another node sharing the store moved the cursor under the
-     * old scope meanwhile, and the caller must look back that far too before trying again.
+     * Records `target`'s relay scope and returns its cursor, and whether `scope` is now the one
+     * recorded. With `lookedTo` (how far the caller sent what the scope newly owes), the scope is
+     * recorded only while the cursor is not past it, in one transaction: otherwise another node
+     * sharing the store moved the cursor under another scope meanwhile, and the caller must look
+     * back that far too before trying again. A scope already recorded (by a node sharing the
+     * store) stays so whatever the cursor: only movers under it move the cursor.
      */
-    readonly setRelayScope: (target: string, scope: ReadonlyArray<string>, lookedTo?: number) => Effect.Effect<number, StoreError>
+    readonly setRelayScope: (
+      target: string,
+      scope: ReadonlyArray<string>,
+      lookedTo?: number
+    ) => Effect.Effect<{ readonly cursor: number; readonly recorded: boolean }, StoreError>
     /**
      * Whether this Store's transactions commit. Succeeds while the last one did (or none has
      * run); after a failure it commits a probe, and fails, saying how many failed in a row and
@@ -400,11 +406,16 @@ const setRelayScopeOf =
   <V>(cells: Cells<V>, smallWrite: SmallWrite<V>): Store["Type"]["setRelayScope"] =>
   (target, scope, lookedTo) => {
     const key = `${cursorPrefix}${target}`
-    return smallWrite([key], (tx, [stored]) =>
-      Either.map(integerOf(cells, key, stored), (cursor) => {
-        if (lookedTo === undefined || cursor <= lookedTo) tx.set(`${relayScopePrefix}${target}`, cells.relayScope.encode(scope))
-        return cursor
-      })
+    const scopeKey = `${relayScopePrefix}${target}`
+    return smallWrite([key, scopeKey], (tx, [stored, storedScope]) =>
+      Either.flatMap(integerOf(cells, key, stored), (cursor) =>
+        Either.map(storedScope === undefined ? Either.right(false) : scopeIs(cells, storedScope, scope), (already) => {
+          if (already) return { cursor, recorded: true }
+          if (lookedTo !== undefined && cursor > lookedTo) return { cursor, recorded: false }
+          tx.set(scopeKey, cells.relayScope.encode(scope))
+          return { cursor, recorded: true }
+        })
+      )
     )
   }
 

@@ -193,8 +193,8 @@ export class TopologyManager extends Context.Tag("inferadb/TopologyManager")<
      * every node that remains, and the current primary when it remains). A region set change
      * is refused under PrimaryReplica, whose write lease counts the regions it started with.
      * With `keepNodes` (DNS discovery, whose file declares no node) the nodes of every region that
-     * remains are kept too, with the declared ones added: discovery found them, and dropping them
-     * until its next round left the node with no peer, itself included.
+     * remains are kept too, in place of any declared (taken only where it has none yet): discovery
+     * found them, and dropping them until its next round left the node with no peer, itself included.
      */
     readonly reconfigure: (declared: Topology.Topology, options?: { readonly keepNodes?: boolean }) => Effect.Effect<void, TopologyManagerError>
     /** Replaces the whole topology after validating it; an invalid one is rejected. */
@@ -846,20 +846,20 @@ const removeNodeFrom = (topology: Topology.Topology, ref: NodeRef): Either.Eithe
     events: [TopologyEvent.NodeRemoved(ref)]
   }))
 
-/** `declared` with the nodes `current` holds in each of its regions added, zone by zone (see `reconfigure`'s `keepNodes`). */
+/**
+ * `declared` with the nodes `current` holds in each of its regions, zone by zone, in place of the
+ * declared ones (see `reconfigure`'s `keepNodes`). A region that holds none yet takes the declared
+ * ones, the starting point discovery's first answer replaces: re-adding them where discovery had
+ * replaced them would bring back nodes that are gone, each a vote in the lease and, with a lower
+ * id, a leader of a shared store.
+ */
 const withNodesOf = (current: Topology.Topology, declared: Topology.Topology): Topology.Topology => ({
   ...declared,
   regions: declared.regions.map((region) => {
     const running = Topology.findRegion(current, region.id)
-    if (running === undefined) return region
-    const zones = [...region.zones, ...running.zones.filter((zone) => !region.zones.some((declaredZone) => declaredZone.id === zone.id)).map((zone) => ({ ...zone, nodes: [] }))]
-    return {
-      ...region,
-      zones: zones.map((zone) => {
-        const kept = running.zones.find((candidate) => candidate.id === zone.id)?.nodes ?? []
-        return { ...zone, nodes: [...kept, ...zone.nodes.filter((node) => !kept.some((known) => known.id === node.id))] }
-      })
-    }
+    if (running === undefined || Topology.regionNodes(running).length === 0) return region
+    const zones = [...region.zones, ...running.zones.filter((zone) => !region.zones.some((declaredZone) => declaredZone.id === zone.id))]
+    return { ...region, zones: zones.map((zone) => ({ ...zone, nodes: running.zones.find((candidate) => candidate.id === zone.id)?.nodes ?? [] })) }
   })
 })
 

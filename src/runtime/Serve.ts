@@ -439,11 +439,12 @@ const writesOpen = (context: Context.Context<NodeContext>) =>
  * trees change at once, and the agent re-sends what a new tree makes this region responsible
  * for. Node health and the current primary are kept; other settings need a restart.
  */
-const reload = (config: Config.ReplicationConfig, io: Io) =>
+const reload = (config: Config.ReplicationConfig, io: Io, discovering: boolean) =>
   Effect.gen(function* () {
     const manager = yield* TopologyManager.TopologyManager
-    // Under DNS discovery the file declares no node: the ones the rounds found stay (`keepNodes`).
-    const applied = yield* Effect.either(manager.reconfigure(config.topology, { keepNodes: config.discovery.mode === "dns" }))
+    // Under DNS discovery (as the node runs: a mode change needs a restart) the file declares no
+    // node: the ones the rounds found stay (`keepNodes`).
+    const applied = yield* Effect.either(manager.reconfigure(config.topology, { keepNodes: discovering }))
     if (Either.isLeft(applied)) return io.log(`reload refused: ${applied.left.message}`)
     const targets = Topology.targetsOf(yield* manager.current, config.localRegion)
     io.log(`reloaded the topology: ${config.topology.regions.length} regions, replication targets ${targets.length === 0 ? "(none)" : targets.join(", ")} (other settings need a restart)`)
@@ -513,7 +514,7 @@ export const run = (plan: Plan, io: Io): Effect.Effect<void, ServeError> =>
       io.log(`ready: ${plan.config.localRegion}/${plan.settings.nodeId} takes writes on ${listener.address}`)
       let reloadsDone = 0
       if (io.reloads !== undefined) {
-        const counted = (config: Config.ReplicationConfig) => Effect.ensuring(reload(config, io), Effect.sync(() => void reloadsDone++))
+        const counted = (config: Config.ReplicationConfig) => Effect.ensuring(reload(config, io, plan.config.discovery.mode === "dns"), Effect.sync(() => void reloadsDone++))
         yield* Effect.forkScoped(Stream.runForEach(io.reloads, counted).pipe(Effect.provide(context)))
       }
 

@@ -202,7 +202,7 @@ describe("TopologyManager", () => {
         })
       ))
 
-    it.effect("under DNS discovery (keepNodes) a reload whose file declares no node keeps the nodes found, and adds the declared ones", () =>
+    it.effect("under DNS discovery (keepNodes) a reload keeps the nodes found, and takes declared ones only in a region with none", () =>
       Effect.gen(function* () {
         const found = threeRegions("PrimaryReplica")
         const nodeIds = (topology: Topology.Topology) => topology.regions.flatMap((region) => region.zones.flatMap((zone) => zone.nodes.map((node) => node.id)))
@@ -216,10 +216,18 @@ describe("TopologyManager", () => {
         yield* kept.reconfigure(noNodes, { keepNodes: true })
         expect(nodeIds(yield* kept.current)).toEqual(["w1", "w2", "e1", "a1"])
         expect((yield* kept.current).replicationTargets).toEqual(ring)
-        // A node the file declares that discovery has not found yet is added in its zone.
-        const declaredOne = { ...noNodes, regions: noNodes.regions.map((region) => (region.id === "eu-central-1" ? { ...region, zones: [{ ...region.zones[0]!, nodes: [{ id: "e2", endpoint: "e2:50051", status: "Healthy" as const }] }] } : region)) }
-        yield* kept.reconfigure(declaredOne, { keepNodes: true })
-        expect(nodeIds(yield* kept.current)).toEqual(["w1", "w2", "e1", "e2", "a1"])
+        // A declared node is the starting point discovery replaces: not taken where it found nodes...
+        const declaring = (topology: Topology.Topology): Topology.Topology => ({
+          ...topology,
+          regions: topology.regions.map((region) => (region.id === "eu-central-1" ? { ...region, zones: [{ ...region.zones[0]!, nodes: [{ id: "e2", endpoint: "e2:50051", status: "Healthy" as const }] }] } : region))
+        })
+        yield* kept.reconfigure(declaring(noNodes), { keepNodes: true })
+        expect(nodeIds(yield* kept.current)).toEqual(["w1", "w2", "e1", "a1"])
+        // ... but taken in a region where it found none yet.
+        const empty = yield* managerOver(found)
+        yield* empty.reconfigure(noNodes)
+        yield* empty.reconfigure(declaring(noNodes), { keepNodes: true })
+        expect(nodeIds(yield* empty.current)).toEqual(["e2"])
         // Without it the file's (empty) node lists are taken: what serve did under DNS until December 8, 2026.
         const dropped = yield* managerOver(found)
         yield* dropped.reconfigure(noNodes)
