@@ -507,7 +507,9 @@ export const availabilityGraceMs = 2_000
  * window (plus grace) is at least that. Writes still pending at the end are not counted.
  */
 export const progress = (writes: ReadonlyArray<WriteRecord>, settings: ProgressSettings): ReadonlyArray<Violation> => {
-  const answered = writes.filter((write) => write.outcome !== "pending")
+  // A write whose change no message could carry is refused by rule (README, "Refused requests"),
+  // whatever the faults: not a write the system failed to take.
+  const answered = writes.filter((write) => write.outcome !== "pending" && !(write.outcome === "rejected" && write.reason?.startsWith("WriteRejected(TooLarge)") === true))
   const acknowledged = writes.filter((write) => write.outcome === "acknowledged").length
   const clear = answered.filter((write) => !FaultWindows.overlaps(settings.windows, write.startedAtMs, write.endedAtMs ?? write.startedAtMs, settings.graceMs))
   // Nothing acknowledged at all is a failure as soon as one write was offered while no fault

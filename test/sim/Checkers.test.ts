@@ -173,6 +173,16 @@ describe("checkers", () => {
     expect(Checkers.progress(history.writes, settings)).toEqual([])
   })
 
+  it("progress does not count writes refused by rule because their change could not travel (TooLarge) against availability", () => {
+    const history = new History()
+    for (let index = 0; index < 9; index++) history.end(history.begin("a", [], 10 * index), "rejected", 10 * index + 5, { reason: "WriteRejected(TooLarge): the change to ... does not fit" })
+    history.end(history.begin("a", [], 100), "acknowledged", 110, { changes: [] })
+    const settings = { windows: [], minAvailability: 0.9, graceMs: 0 }
+    expect(Checkers.progress(history.writes, settings)).toEqual([])
+    history.end(history.begin("a", [], 120), "rejected", 130, { reason: "WriteRejected(NotPrimary): write lease lapsed" })
+    expect(Checkers.progress(history.writes, settings).map((violation) => violation.message)).toEqual([expect.stringMatching(/availability outside fault windows was 0.500 \(1\/2\)/)])
+  })
+
   it("under PrimaryReplica with three regions, writes refused before the primary's first lease are no progress violation (swarm seed 1809328)", () => {
     const scenario = Fixtures.parse(`
 name: leaseless-start
