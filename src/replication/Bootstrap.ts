@@ -39,6 +39,11 @@ export interface Settings {
   readonly pageSize: number
   /** Deadline of one CatchUp request. */
   readonly requestTimeoutMs: number
+  /**
+   * The longest deadline a pass grows to while its source has not answered yet (doubling from
+   * `requestTimeoutMs` at each timeout); `requestTimeoutMs` when absent.
+   */
+  readonly requestTimeoutMaxMs?: number
   /** Pause before sources that did not answer are asked again; doubles each round up to `retryDelayMaxMs`. */
   readonly retryDelayMs: number
   readonly retryDelayMaxMs: number
@@ -164,6 +169,9 @@ interface Paging {
   /** Windows in a row that lost a page and moved nothing. */
   retries: number
   done: boolean
+  /** The deadline of this pass's requests: doubled at each timeout before the source's first answer, up to `deadlineMaxMs`. */
+  deadlineMs: number
+  readonly deadlineMaxMs: number
 }
 
 /** The CatchUp requests of the next window: the gaps first, one request until the log end is known, at most `pagesInFlightMax`. */
@@ -208,10 +216,11 @@ const pageNode = (settings: Settings, region: string, node: Topology.Node, total
     if (mode._tag === "Orphans" && after === 0) after = yield* Effect.mapError(store.getCursor(progressKey(region, node.id)), (error) => error.message)
     const peer = { regionId: region, nodeId: node.id, endpoint: node.endpoint }
     const span = mode._tag === "Orphans" ? Math.min(settings.pageSize, orphanPageSize) : settings.pageSize
-    const paging: Paging = { after, ahead: new Map(), span, spanMax: span, logEnd: undefined, answered: false, retries: 0, done: false }
+    const deadlines = { deadlineMs: settings.requestTimeoutMs, deadlineMaxMs: Math.max(settings.requestTimeoutMs, settings.requestTimeoutMaxMs ?? 0) }
+    const paging: Paging = { after, ahead: new Map(), span, spanMax: span, logEnd: undefined, answered: false, retries: 0, done: false, ...deadlines }
     const page = applyPage(region, node, totals)
     const ask = (requests: ReadonlyArray<Message.CatchUp>) =>
-      Effect.map(Effect.forEach(requests, (request) => Effect.either(network.send(peer, request, settings.requestTimeoutMs)), { concurrency: "unbounded" }), (answers) => ({ requests, answers }))
+      Effect.map(Effect.forEach(requests, (request) => Effect.either(network.send(peer, request, paging.deadlineMs)), { concurrency: "unbounded" }), (answers) => ({ requests, answers }))
     let window = yield* ask(windowOf(settings, paging, mode, replica.origin))
     while (true) {
       const before = paging.after
@@ -309,6 +318,14 @@ const sortWindow = (paging: Paging, requests: ReadonlyArray<Message.CatchUp>, an
       // node never finished its bootstrap once one page of its source's log was too large.
       if (sent.left.reason === "TooLarge" && asked.limit > 1) paging.spanMax = Math.min(paging.spanMax, Math.ceil(asked.limit / 2))
       else if (sent.left.reason === "Timeout" && paging.answered) sorted.lost = sent.left
+      else if (sent.left.reason === "Timeout" && paging.deadlineMs < paging.deadlineMaxMs) {
+        // No answer yet: asked again with twice the deadline, as the heartbeater does. With a
+        // fixed deadline a source whose round trip (a new connection's handshake included) was
+        // just above it timed out on every pass, for good (swarm seed 198000000 over
+        // graceful-stop-late-ack.yaml: 300 ms links, a 1 s deadline, a rebuilt disk never paged).
+        paging.deadlineMs = Math.min(2 * paging.deadlineMs, paging.deadlineMaxMs)
+        sorted.lost = sent.left
+      }
       else sorted.failed = sent.left.reason === "Unreachable" ? new Unreached({ message: `${sent.left.reason}: ${sent.left.message}` }) : `${sent.left.reason}: ${sent.left.message}`
     } else if (sent.right._tag === "Refused") sorted.failed = `refused (${sent.right.reason}): ${sent.right.message}`
     else if (sent.right._tag !== "LogPage") sorted.failed = `unexpected answer ${sent.right._tag}`

@@ -286,6 +286,8 @@ const bootstrapThenOpen = (settings: Settings) =>
       storeShape: settings.storeShape,
       pageSize: Replica.catchUpPageSizeMax,
       requestTimeoutMs: settings.agent.requestTimeoutMs,
+      // As the heartbeater's deadlines grow for a slow peer.
+      requestTimeoutMaxMs: Math.max(settings.agent.requestTimeoutMs, settings.heartbeat.timeoutMs),
       retryDelayMs: settings.agent.retryDelayMs,
       retryDelayMaxMs: settings.agent.retryDelayMaxMs
     }

@@ -320,6 +320,14 @@ describe("swarm", () => {
     expect(simulation.history.writes.filter((write) => write.outcome === "acknowledged" && write.epoch === 0 && (write.endedAtMs ?? 0) > 4_540).length).toBeGreaterThan(10)
   })
 
+  it("seed 198000000 over graceful-stop-late-ack.yaml: a rebuilt disk whose source answers just after the CatchUp deadline (300 ms links, a new connection each try) pages it with a growing deadline and converges", () => {
+    const scenario = Swarm.swarmFrom(Fixtures.load("scenarios/graceful-stop-late-ack.yaml"), 198000000)
+    const simulation = simulate(scenario, 198000000)
+    // Before December 8, 2026 every CatchUp timed out at 1 s, by 0.04-200 ms, to the end of the budget.
+    expect(simulation.result.violations).toEqual([])
+    expect(simulation.result.converged).toBe(true)
+  })
+
   // Found on seed 51000581 (write 69); the bootstrap's heartbeat cue (December 3, 2026) moved
   // that seed's timing so its write became durable in time, and seed 51000939 has the case now.
   it("seed 51000939 over two-region-handback-pause.yaml: a write whose commit on a slow store ends after its node adopted the newer epoch is not acknowledged in the old one", () => {
