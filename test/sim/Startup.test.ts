@@ -155,6 +155,30 @@ faults:
     expect(Startup.booted({ ...scenario, startup: { spreadMs: 0 } }).faults).toEqual(scenario.faults)
   })
 
+  it("judges see a store that failed commits whole again only once a node whose start it failed may serve again (swarm seed 200003979)", () => {
+    const scenario = Fixtures.parse(`
+name: failing-start
+budget_ms: 12000
+topology:
+  strategy: ActiveActive
+  regions: [ { id: a }, { id: b } ]
+startup: { restart_ms: { min: 500, max: 1500 } }
+faults:
+  - { at_ms: 1000, kind: store, region: a, fail_rate: 0.1 }
+  - { at_ms: 2000, kind: store, region: a }
+  - { at_ms: 3000, kind: store, region: b, slow_ms: [5, 10] }
+  - { at_ms: 4000, kind: store, region: b }
+`)
+    // Cleared a supervisor's second and a restart delay later; a slow store ends no start.
+    expect(Startup.booted(scenario).faults.map((fault) => [fault.atMs, fault.kind, "region" in fault ? fault.region : ""])).toEqual([
+      [1000, "store", "a"],
+      [3000, "store", "b"],
+      [4000, "store", "b"],
+      [4500, "store", "a"]
+    ])
+    expect(FaultWindows.windows(scenario, 12_000).some((window) => window.startMs <= 1000 && window.endMs >= 4500)).toBe(true)
+  })
+
   it("judges see a start that a stall reaches before it serves, whose stopping process a stall held, or of a process running stalled, as no start: the node serves again only after the stalled process ended", () => {
     const scenario = Fixtures.parse(`
 name: stalled-starts
