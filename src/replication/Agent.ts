@@ -680,8 +680,9 @@ export const make = (options: MakeOptions) =>
           const window = makeWindow(windowOf(settings))
           const senders = yield* Handoff.Pool.make()
           let next = yield* Effect.orElseSucceed(store.getCursor(target), () => 0)
-          // A region target's cursor moves only under the scope this fiber relays under (`Store.advanceCursor`).
-          const relayScope = target.startsWith(siblingPrefix) ? undefined : Relay.scopeOf(topology, options.regionId, target)
+          // On a shared store a region target's cursor moves only under the scope this fiber relays
+          // under (`Store.advanceCursor`); a node's own store has one writer, whose old fiber is gone.
+          const relayScope = options.storeShape !== "shared" || target.startsWith(siblingPrefix) ? undefined : Relay.scopeOf(topology, options.regionId, target)
           const cursor = yield* Effect.provideService(LazyCursor.make(target, next, settings.retryDelayMaxMs, relayScope), Store.Store, store)
           const inOrder = new InOrder((batch) => advancePast(target, batch, window, cursor))
           // Whether the last round kept its slot of the window for this one (it sent nothing).

@@ -48,14 +48,18 @@ export const make = (
       Effect.logWarning(`persisting the cursor towards ${target} failed, retrying (a restart resends from the last one): ${error.message}`).pipe(
         Effect.zipRight(Effect.sleep(Duration.millis(retryDelayMs)))
       )
-    // Another node sharing the store recorded a newer relay scope: this writer's fiber is about
-    // to be replaced by one under that scope (its agent reloads the topology), and until then
-    // its acknowledgements move nothing; the new fiber sends from the stored cursor.
+    // Another node sharing the store recorded another relay scope: this writer's acknowledgements
+    // move nothing. Its fiber is replaced when its agent reloads that topology, and the new one
+    // sends from the stored cursor; a node whose configuration differs for good keeps it there
+    // (a restart resends). Said once per writer, not at every commit.
+    let warned = false
     const refused = (position: number) =>
-      Effect.zipRight(
-        Effect.sync(() => void (written = position)),
-        Effect.logWarning(`the cursor towards ${target} was not moved to ${position}: the relay scope recorded in the store is newer than this agent's`)
-      )
+      Effect.suspend(() => {
+        written = position
+        if (warned) return Effect.void
+        warned = true
+        return Effect.logWarning(`the cursor towards ${target} was not moved to ${position}: the store records another relay scope than this agent's`)
+      })
     const writeLatest: Effect.Effect<void> = Effect.suspend(() => {
       const position = latest
       if (position <= written) {

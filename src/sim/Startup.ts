@@ -286,5 +286,5 @@ export const booted = <S extends Pick<Scenario, "startup" | "store" | "topology"
 }
 
 /** The region a target (a region or a node id) is in. */
-const regionOfTarget = (scenario: Pick<Scenario, "topology">, target: string): string | undefined =>
+export const regionOfTarget = (scenario: Pick<Scenario, "topology">, target: string): string | undefined =>
   scenario.topology.regions.find((region) => region.id === target || region.nodes.includes(target))?.id

@@ -482,8 +482,7 @@ const hiccupChance = 0.2
 const hiccupsBeforeStops = (random: Stream, scenario: Scenario, faults: ReadonlyArray<Fault>): ReadonlyArray<Fault> =>
   faults.flatMap((fault) => {
     if (fault.kind !== "crash" || fault.graceful !== true || !chance(random, hiccupChance)) return []
-    const node = targetNodes(scenario, fault.target)[0]
-    const region = nodesOf(scenario).find((candidate) => candidate.nodeId === node)?.regionId
+    const region = Startup.regionOfTarget(scenario, fault.target)
     if (region === undefined) return []
     const fromMs = Math.max(0, fault.atMs - stepBetween(random, 100, 400, 10))
     const slowMinMs = stepBetween(random, 2_000, 2_500, 10)
